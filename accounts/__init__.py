@@ -1,0 +1,1 @@
+"""Companies, users and memberships; SSO, account webhooks and billing."""

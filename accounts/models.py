@@ -1,0 +1,89 @@
+"""Companies (Maestrano groups), users and their memberships."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models import Q
+
+
+class Company(models.Model):
+    """A customer account on one marketplace: a platform group (``cld-…``)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CANCELLED = "cancelled", "Cancelled"
+
+    preset = models.CharField(max_length=100, db_index=True)
+    group_uid = models.CharField(max_length=100)
+    name = models.CharField(max_length=255)
+    email = models.EmailField(blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    city = models.CharField(max_length=255, blank=True)
+    free_trial_end_at = models.DateTimeField(null=True, blank=True)
+    has_credit_card = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        constraints = [
+            models.UniqueConstraint(fields=["preset", "group_uid"], name="company_unique_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.group_uid})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class User(AbstractUser):
+    """The project's user model: a platform user (``usr-…``) or a local account."""
+
+    provider = models.CharField(max_length=50, blank=True, default="")
+    uid = models.CharField(max_length=200, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True)
+    companies = models.ManyToManyField(Company, through="Membership", related_name="users")
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "uid"],
+                condition=~Q(uid=""),
+                name="user_unique_provider_uid",
+            ),
+        ]
+
+
+class Membership(models.Model):
+    """A user's access to a company, with the platform role."""
+
+    class Role(models.TextChoices):
+        GUEST = "Guest", "Guest"
+        MEMBER = "Member", "Member"
+        POWER_USER = "Power User", "Power user"
+        ADMIN = "Admin", "Admin"
+        SUPER_ADMIN = "Super Admin", "Super admin"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=32, default=Role.MEMBER)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "company"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.company} ({self.role})"

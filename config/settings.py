@@ -1,0 +1,197 @@
+"""Settings of the example project, read from the environment (django-environ).
+
+Defaults give the embedded demo: SQLite files in the project, Celery eager, the
+sandbox platform mounted at /sandbox/ in the same process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import environ
+
+from maestrano_integration.env import preset_from_environment
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-" + "x" * 24)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "maestrano_integration",
+    "accounts",
+    "sync",
+    "crm",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _sibling_database_url(url: str, suffix: str) -> str:
+    """Same server, database name + suffix (SQLite: file name + suffix)."""
+    if url.startswith("sqlite:"):
+        stem, dot, extension = url.rpartition(".")
+        return f"{stem}{suffix}.{extension}" if dot and "/" not in extension else url + suffix
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/") + suffix
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+# An empty variable counts as unset (`DATABASE_URL= make test-sqlite`).
+DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'app.sqlite3'}"
+SANDBOX_DATABASE_URL = env.str("SANDBOX_DATABASE_URL", default="") or _sibling_database_url(
+    DATABASE_URL, "_sandbox"
+)
+DATABASES = {
+    "default": env.db_url_config(DATABASE_URL),
+    "sandbox": env.db_url_config(SANDBOX_DATABASE_URL),
+}
+for _alias, _database in DATABASES.items():
+    if _database["ENGINE"] == "django.db.backends.sqlite3":
+        # Threaded server + HTTP calls between app and sandbox: wait for the
+        # writer instead of failing at once, and let readers run beside it.
+        _database.setdefault("OPTIONS", {}).update(
+            {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+            }
+        )
+        _database["TEST"] = {"NAME": str(VAR_DIR / f"test_{_alias}.sqlite3")}
+DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+# The SAML ACS is a cross-site POST: the consume view answers with a redirect so
+# that Lax session cookies are sent again (see accounts.views).
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Celery ---------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = TIME_ZONE
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Maestrano ----------------------------------------------------------------
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+_default_preset = {
+    "environment": "test",
+    "app": {"host": SITE_URL},
+    "api": {"id": "", "key": "", "host": f"{SITE_URL}/sandbox", "base": "/api/v1/"},
+    "connec": {"host": f"{SITE_URL}/sandbox/connec"},
+}
+_sandbox_certificate = VAR_DIR / "sandbox" / "idp_certificate.pem"
+if _sandbox_certificate.exists():
+    _default_preset["sso"] = {"x509_certificate": _sandbox_certificate.read_text()}
+_demo_credentials = VAR_DIR / "sandbox" / "demo_app.env"
+if _demo_credentials.exists():
+    # Written by `manage.py demo_setup`: the api id/key the sandbox issued to the demo app.
+    environ.Env.read_env(_demo_credentials, overwrite=False)
+
+MAESTRANO = {
+    "DEFAULT_PRESET": "maestrano",
+    "PRESETS": {
+        "maestrano": _default_preset,
+    },
+}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+_merge(MAESTRANO["PRESETS"]["maestrano"], preset_from_environment())
+
+SANDBOX = {
+    "ENABLED": env.bool("SANDBOX_ENABLED", default=True),
+    "DATA_DIR": VAR_DIR / "sandbox",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,13 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="landing.html"), name="landing"),
+    path("admin/", admin.site.urls),
+    path("", include("maestrano_integration.urls")),
+]
+
+if settings.SANDBOX["ENABLED"]:
+    urlpatterns.append(path("sandbox/", include("sandbox.urls")))

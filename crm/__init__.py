@@ -1,0 +1,1 @@
+"""The example application's own models, synced through registered mappers."""

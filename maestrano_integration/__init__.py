@@ -1,0 +1,1 @@
+"""Protocol core of the Maestrano integration: presets, metadata, SAML and HTTP clients."""

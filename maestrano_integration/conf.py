@@ -1,0 +1,415 @@
+"""The ``MAESTRANO`` setting, read through one settings object with defaults.
+
+Like DRF's ``api_settings``: ``maestrano_settings.SSO_CLOCK_SKEW_SECONDS`` reads
+the project's value or the documented default, and the object resets itself
+when a test changes ``settings.MAESTRANO``.
+
+Presets (one per marketplace) are normalised into :class:`Preset` objects:
+every key of the wire contract (PROTOCOL.md §1) with its default.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+DEFAULT_PRESET_NAME = "maestrano"
+
+CREATION_MODES = ("real", "virtual")
+
+#: Connec! entities this project knows how to subscribe to.
+DEFAULT_SUBSCRIPTIONS: dict[str, bool] = {
+    "organizations": True,
+    "people": True,
+    "items": True,
+    "invoices": True,
+    "company": False,
+}
+
+#: Every top-level key of ``settings.MAESTRANO`` with its default.
+DEFAULTS: dict[str, Any] = {
+    # {name: nested preset dict}; see PRESET_DEFAULTS for the keys.
+    "PRESETS": {},
+    # The preset served at the un-prefixed URLs (/maestrano/metadata ...).
+    "DEFAULT_PRESET": DEFAULT_PRESET_NAME,
+    # --- SSO (accounts) ---
+    "ADAPTER": "accounts.adapter.DefaultAccountAdapter",
+    "SSO_CLOCK_SKEW_SECONDS": 120,
+    "SSO_ALLOW_IDP_INITIATED": True,
+    "SSO_EMAIL_MIGRATION": True,
+    "SSO_LOGIN_REDIRECT_URL": "/",
+    "SSO_SESSION_CHECK_TIMEOUT": 5.0,
+    # --- Account API and billing ---
+    "HTTP_TIMEOUT": 10.0,
+    "HTTP_RETRIES": 3,
+    "BILLING": {
+        "ENABLED": True,
+        # "group" = respect the group's free trial end, "plan" = the plan's own
+        # trial days, "latest" = whichever ends later.
+        "FREE_TRIAL_SOURCE": "latest",
+        "DEFAULT_PLAN": {
+            "name": "Standard",
+            "price_cents": 2900,
+            "period": "Month",
+            "currency": "USD",
+            "free_trial_days": 14,
+        },
+    },
+    # --- Connec! data sync ---
+    "SYNC": {
+        "ENABLED": True,
+        "BATCH_SIZE": 100,
+        "PAGE_SIZE": 200,
+        "IMPORT_ON_COMPANY_CREATED": True,
+        "NOTIFICATION_MAX_BODY_BYTES": 5 * 1024 * 1024,
+        "MAX_ATTEMPTS": 8,
+    },
+}
+
+#: Preset keys (PROTOCOL.md §1) and their defaults, before per-preset derivation.
+PRESET_DEFAULTS: dict[str, Any] = {
+    "environment": "test",
+    "app": {"host": "http://localhost:8000"},
+    "api": {"id": "", "key": "", "host": "http://localhost:8000/sandbox", "base": "/api/v1/"},
+    "sso": {
+        "enabled": True,
+        "slo_enabled": True,
+        "idm": None,  # defaults to app.host
+        "idp": None,  # defaults to api.host
+        "init_path": None,  # /maestrano/auth/saml/init or /maestrano/<preset>/auth/saml/init
+        "consume_path": None,
+        "creation_mode": "real",
+        "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+        "x509_certificate": "",
+        "x509_fingerprint": None,  # computed from the certificate
+    },
+    "webhook": {
+        "account": {"groups_path": None, "group_users_path": None},
+        "connec": {"notifications_path": None, "subscriptions": DEFAULT_SUBSCRIPTIONS},
+    },
+    "connec": {"host": None, "base_path": "/api/v2", "timeout": 30.0},
+}
+
+
+class ImproperlyConfiguredPreset(LookupError):
+    """Raised when a preset name or api id does not match any configured preset."""
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if (
+            isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+            and key != "subscriptions"
+        ):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def certificate_fingerprint(certificate: str) -> str:
+    """SHA-1 fingerprint of a PEM certificate, as ``AA:BB:...`` (empty if unparsable)."""
+    from cryptography import x509
+
+    try:
+        parsed = x509.load_pem_x509_certificate(certificate.strip().encode())
+    except ValueError:
+        return ""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    digest = hashlib.sha1(parsed.public_bytes(Encoding.DER), usedforsecurity=False).hexdigest()
+    return ":".join(digest[index : index + 2] for index in range(0, len(digest), 2)).upper()
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One marketplace's configuration: every key of PROTOCOL.md §1, resolved."""
+
+    name: str
+    is_default: bool
+    raw: dict[str, Any] = field(repr=False)
+
+    # --- plain keys -------------------------------------------------------
+    @property
+    def environment(self) -> str:
+        return self.raw["environment"]
+
+    @property
+    def app_host(self) -> str:
+        return self.raw["app"]["host"].rstrip("/")
+
+    @property
+    def api_id(self) -> str:
+        return self.raw["api"]["id"]
+
+    @property
+    def api_key(self) -> str:
+        return self.raw["api"]["key"]
+
+    @property
+    def api_host(self) -> str:
+        return self.raw["api"]["host"].rstrip("/")
+
+    @property
+    def api_base(self) -> str:
+        base = self.raw["api"]["base"] or "/"
+        return "/" + base.strip("/") + "/" if base.strip("/") else "/"
+
+    @property
+    def sso_enabled(self) -> bool:
+        return bool(self.raw["sso"]["enabled"])
+
+    @property
+    def slo_enabled(self) -> bool:
+        return bool(self.raw["sso"]["slo_enabled"])
+
+    @property
+    def creation_mode(self) -> str:
+        return self.raw["sso"]["creation_mode"]
+
+    @property
+    def name_id_format(self) -> str:
+        return self.raw["sso"]["name_id_format"]
+
+    @property
+    def x509_certificate(self) -> str:
+        return (self.raw["sso"]["x509_certificate"] or "").strip()
+
+    @cached_property
+    def x509_fingerprint(self) -> str:
+        configured = self.raw["sso"]["x509_fingerprint"]
+        if configured:
+            return configured
+        return certificate_fingerprint(self.x509_certificate) if self.x509_certificate else ""
+
+    # --- derived keys -------------------------------------------------------
+    @property
+    def url_prefix(self) -> str:
+        """``/maestrano`` for the default preset, ``/maestrano/<name>`` for the others."""
+        return "/maestrano" if self.is_default else f"/maestrano/{self.name}"
+
+    @property
+    def idm(self) -> str:
+        return (self.raw["sso"]["idm"] or self.app_host).rstrip("/")
+
+    @property
+    def idp(self) -> str:
+        """The IdP entity id: the Issuer of the Response and the Assertion."""
+        return (self.raw["sso"]["idp"] or self.api_host).rstrip("/")
+
+    @property
+    def init_path(self) -> str:
+        return self.raw["sso"]["init_path"] or f"{self.url_prefix}/auth/saml/init"
+
+    @property
+    def consume_path(self) -> str:
+        return self.raw["sso"]["consume_path"] or f"{self.url_prefix}/auth/saml/consume"
+
+    @property
+    def groups_path(self) -> str:
+        return (
+            self.raw["webhook"]["account"]["groups_path"] or f"{self.url_prefix}/account/groups/:id"
+        )
+
+    @property
+    def group_users_path(self) -> str:
+        return (
+            self.raw["webhook"]["account"]["group_users_path"]
+            or f"{self.url_prefix}/account/groups/:group_id/users/:id"
+        )
+
+    @property
+    def notifications_path(self) -> str:
+        return (
+            self.raw["webhook"]["connec"]["notifications_path"]
+            or f"{self.url_prefix}/connec/notifications"
+        )
+
+    @property
+    def subscriptions(self) -> dict[str, bool]:
+        return dict(self.raw["webhook"]["connec"]["subscriptions"])
+
+    @property
+    def connec_host(self) -> str:
+        return (self.raw["connec"]["host"] or self.api_host).rstrip("/")
+
+    @property
+    def connec_base_path(self) -> str:
+        return "/" + self.raw["connec"]["base_path"].strip("/")
+
+    @property
+    def connec_timeout(self) -> float:
+        return float(self.raw["connec"]["timeout"])
+
+    @property
+    def init_url(self) -> str:
+        return self.idm + self.init_path
+
+    @property
+    def acs_url(self) -> str:
+        """Assertion Consumer Service URL: ``sso.idm + sso.consume_path``."""
+        return self.idm + self.consume_path
+
+    @property
+    def idp_sso_url(self) -> str:
+        return f"{self.api_host}{self.api_base}auth/saml"
+
+    def session_check_url(self, uid: str) -> str:
+        return f"{self.api_host}{self.api_base}auth/saml/{uid}"
+
+    def logout_url(self, uid: str) -> str:
+        from urllib.parse import urlencode
+
+        return f"{self.api_host}/app_logout?{urlencode({'user_uid': uid})}"
+
+    @property
+    def unauthorized_url(self) -> str:
+        return f"{self.api_host}/app_access_unauthorized"
+
+    @property
+    def account_api_url(self) -> str:
+        return f"{self.api_host}{self.api_base}account/"
+
+    def mask_user(self, *, user_uid: str, group_uid: str) -> str:
+        """Webhooks carry real ids; in virtual mode local users are ``uid.group_uid``."""
+        if self.creation_mode == "virtual":
+            return f"{user_uid}.{group_uid}"
+        return user_uid
+
+    def to_metadata(self) -> dict[str, Any]:
+        """The metadata document of PROTOCOL.md §2. Never includes ``api.key``."""
+        import platform
+
+        import django
+
+        return {
+            "environment": self.environment,
+            "app": {"host": self.app_host},
+            "api": {
+                "id": self.api_id,
+                "version": _package_version(),
+                "lang": "python",
+                "lang_version": f"{platform.python_version()} django/{django.get_version()}",
+                "host": self.api_host,
+                "base": self.api_base,
+            },
+            "sso": {
+                "enabled": self.sso_enabled,
+                "slo_enabled": self.slo_enabled,
+                "init_path": self.init_path,
+                "consume_path": self.consume_path,
+                "creation_mode": self.creation_mode,
+                "idm": self.idm,
+                "idp": self.idp,
+                "name_id_format": self.name_id_format,
+                "x509_fingerprint": self.x509_fingerprint,
+                "x509_certificate": self.x509_certificate,
+            },
+            "webhook": {
+                "account": {
+                    "groups_path": self.groups_path,
+                    "group_users_path": self.group_users_path,
+                },
+                "connec": {
+                    "notifications_path": self.notifications_path,
+                    "subscriptions": self.subscriptions,
+                },
+            },
+        }
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("django-maestrano")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+class MaestranoSettings:
+    """Attribute access to ``settings.MAESTRANO`` with :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+        self._presets: dict[str, Preset] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, "MAESTRANO", {}) or {}
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute not in DEFAULTS:
+            raise AttributeError(f"Invalid MAESTRANO setting: {attribute!r}")
+        if attribute not in self._cache:
+            default = DEFAULTS[attribute]
+            value = self.user_settings.get(attribute, default)
+            if isinstance(default, dict) and attribute != "PRESETS" and isinstance(value, dict):
+                value = _deep_merge(default, value)
+            self._cache[attribute] = value
+        return self._cache[attribute]
+
+    def adapter_class(self) -> type:
+        return import_string(self.ADAPTER)
+
+    # --- presets ------------------------------------------------------------
+    @property
+    def presets(self) -> dict[str, Preset]:
+        if self._presets is None:
+            default_name = self.DEFAULT_PRESET
+            configured = self.PRESETS or {default_name: {}}
+            self._presets = {
+                name: Preset(
+                    name=name,
+                    is_default=(name == default_name),
+                    raw=_deep_merge(PRESET_DEFAULTS, values or {}),
+                )
+                for name, values in configured.items()
+            }
+        return self._presets
+
+    def reload(self) -> None:
+        self._cache.clear()
+        self._presets = None
+
+
+maestrano_settings = MaestranoSettings()
+
+
+def get_preset(name: str | None = None) -> Preset:
+    """The preset called ``name`` (the default preset when ``None``)."""
+    presets = maestrano_settings.presets
+    key = maestrano_settings.DEFAULT_PRESET if name is None else name
+    try:
+        return presets[key]
+    except KeyError:
+        raise ImproperlyConfiguredPreset(f"No Maestrano preset named {key!r}") from None
+
+
+def get_preset_by_api_id(api_id: str) -> Preset:
+    for preset in maestrano_settings.presets.values():
+        if preset.api_id and preset.api_id == api_id:
+            return preset
+    raise ImproperlyConfiguredPreset(f"No Maestrano preset with api id {api_id!r}")
+
+
+def all_presets() -> list[Preset]:
+    return list(maestrano_settings.presets.values())
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "MAESTRANO":
+        maestrano_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,1 @@
+"""Two-way, ID-mapped data sync of local models with Connec!."""

@@ -1,0 +1,80 @@
+"""Presets from environment variables: MAESTRANO_ + dotted path in capitals."""
+
+from __future__ import annotations
+
+import pytest
+
+from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset, get_preset_by_api_id
+from maestrano_integration.env import preset_from_environment
+from tests.helpers.certificates import make_key_pair
+
+
+def test_every_variable_lands_in_its_nested_key(tmp_path):
+    certificate_file = tmp_path / "idp.pem"
+    certificate_file.write_text(make_key_pair().certificate_pem)
+    preset = preset_from_environment(
+        environ={
+            "MAESTRANO_API_ID": "app-9",
+            "MAESTRANO_API_KEY": "secret",
+            "MAESTRANO_APP_HOST": "https://app.example",
+            "MAESTRANO_API_HOST": "https://platform.example",
+            "MAESTRANO_SSO_CREATION_MODE": "virtual",
+            "MAESTRANO_SSO_SLO_ENABLED": "false",
+            "MAESTRANO_SSO_X509_CERTIFICATE": str(certificate_file),
+            "MAESTRANO_CONNEC_HOST": "https://connec.example",
+            "MAESTRANO_CONNEC_TIMEOUT": "12.5",
+            "MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS": "people, organizations",
+            "UNRELATED": "x",
+        }
+    )
+    assert preset == {
+        "api": {"id": "app-9", "key": "secret", "host": "https://platform.example"},
+        "app": {"host": "https://app.example"},
+        "sso": {
+            "creation_mode": "virtual",
+            "slo_enabled": False,
+            "x509_certificate": make_key_pair().certificate_pem,
+        },
+        "connec": {"host": "https://connec.example", "timeout": 12.5},
+        "webhook": {"connec": {"subscriptions": {"people": True, "organizations": True}}},
+    }
+
+
+def test_pem_text_is_taken_as_is():
+    pem = make_key_pair().certificate_pem
+    preset = preset_from_environment(environ={"MAESTRANO_SSO_X509_CERTIFICATE": pem})
+    assert preset["sso"]["x509_certificate"] == pem
+
+
+def test_bad_boolean_is_a_clear_error():
+    with pytest.raises(ValueError, match="MAESTRANO_SSO_ENABLED must be true or false"):
+        preset_from_environment(environ={"MAESTRANO_SSO_ENABLED": "maybe"})
+
+
+def test_json_subscriptions():
+    preset = preset_from_environment(
+        environ={"MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS": '{"people": true, "items": false}'}
+    )
+    assert preset["webhook"]["connec"]["subscriptions"] == {"people": True, "items": False}
+
+
+def test_lookup_by_name_and_api_id(two_presets):
+    assert get_preset().name == "maestrano"
+    assert get_preset("acme-market").api_id == "acme-app"
+    assert get_preset_by_api_id("acme-app").name == "acme-market"
+    with pytest.raises(ImproperlyConfiguredPreset):
+        get_preset("nope")
+    with pytest.raises(ImproperlyConfiguredPreset):
+        get_preset_by_api_id("nope")
+
+
+def test_derived_urls(two_presets):
+    preset = get_preset()
+    assert preset.acs_url == "http://testserver/maestrano/auth/saml/consume"
+    assert preset.idp_sso_url == "http://platform.test/api/v1/auth/saml"
+    assert preset.session_check_url("usr-1") == "http://platform.test/api/v1/auth/saml/usr-1"
+    assert preset.logout_url("usr-1") == "http://platform.test/app_logout?user_uid=usr-1"
+    assert preset.mask_user(user_uid="usr-1", group_uid="cld-1") == "usr-1"
+    assert get_preset("acme-market").mask_user(user_uid="usr-1", group_uid="cld-1") == (
+        "usr-1.cld-1"
+    )
