@@ -99,6 +99,10 @@ for _alias, _database in DATABASES.items():
             }
         )
         _database["TEST"] = {"NAME": str(VAR_DIR / f"test_{_alias}.sqlite3")}
+    elif env.str("TEST_DATABASE_SUFFIX", default=""):
+        # Lets several test runs share one PostgreSQL server without clobbering each other.
+        _suffix = env.str("TEST_DATABASE_SUFFIX")
+        _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{_suffix}"}
 DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

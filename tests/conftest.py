@@ -1,10 +1,48 @@
-"""Shared fixtures: configured presets."""
+"""Shared fixtures: configured presets, and the sandbox platform on a live server."""
 
 from __future__ import annotations
+
+import secrets
 
 import pytest
 
 from tests.helpers.certificates import make_key_pair
+
+
+def pytest_collection_modifyitems(items):
+    # Tests that use the live platform need both databases, committed for real
+    # (the live server answers from other threads).
+    for item in items:
+        if "platform" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.django_db(transaction=True, databases="__all__"))
+
+
+@pytest.fixture(scope="session")
+def sandbox_data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("sandbox-data")
+
+
+@pytest.fixture
+def platform(live_server, settings, sandbox_data_dir):
+    """The sandbox on a live server with our app registered, and the default preset wired to it."""
+    from sandbox.keys import ensure_idp_key_pair
+    from sandbox.models import RegisteredApp
+    from tests.helpers.platform import Platform
+
+    settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": sandbox_data_dir}
+    keys = ensure_idp_key_pair(directory=sandbox_data_dir)
+    app = RegisteredApp.objects.create(
+        api_id="app-test",
+        api_key=secrets.token_urlsafe(16),
+        name="App under test",
+        app_host=live_server.url,
+    )
+    running = Platform(url=live_server.url, app=app, keys=keys, settings=settings)
+    settings.MAESTRANO = {
+        "DEFAULT_PRESET": "maestrano",
+        "PRESETS": {"maestrano": running.preset_values()},
+    }
+    return running
 
 
 def preset_values(

@@ -1,0 +1,3 @@
+"""Sandbox URLs: connec."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Sandbox URLs: identity."""
+
+urlpatterns: list = []
