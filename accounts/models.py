@@ -87,3 +87,6 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.company} ({self.role})"
+
+
+from .billing.models import *  # noqa: E402,F403  (billing models live in their own module)

@@ -7,6 +7,9 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="landing.html"), name="landing"),
     path("admin/", admin.site.urls),
     path("", include("maestrano_integration.urls")),
+    path("", include("accounts.urls")),
+    path("", include("accounts.urls_webhooks")),
+    path("", include("sync.urls")),
 ]
 
 if settings.SANDBOX["ENABLED"]:

@@ -1,0 +1,1 @@
+"""Billing: plans, recurring bills set up on company creation, ad-hoc bills."""

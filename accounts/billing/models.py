@@ -1,0 +1,1 @@
+"""Billing models (imported by accounts.models so Django registers them)."""

@@ -1,0 +1,3 @@
+"""SSO URLs (init, consume, logout) per preset. Included at the site root."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Admin of the sandbox's Connec! data hub."""

@@ -1,0 +1,3 @@
+"""Connec! notification webhook URLs per preset. Included at the site root."""
+
+urlpatterns: list = []
