@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import Company, Membership, User
+from .models import Company, Membership, UsedAssertion, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -26,3 +26,23 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.fieldsets,
         ("Maestrano", {"fields": ("provider", "uid", "country")}),
     )
+
+
+@admin.register(UsedAssertion)
+class UsedAssertionAdmin(admin.ModelAdmin):
+    """The SSO replay cache, read-only: rows expire with their assertion."""
+
+    list_display = ("assertion_id", "preset", "expires_at", "created_at")
+    list_filter = ("preset",)
+    search_fields = ("assertion_id",)
+    readonly_fields = ("preset", "assertion_id", "expires_at", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# Billing models (accounts.billing) have their admin in their own module.
+from .billing import admin as billing_admin  # noqa: E402, F401

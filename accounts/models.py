@@ -1,4 +1,4 @@
-"""Companies (Maestrano groups), users and their memberships."""
+"""Companies (Maestrano groups), users and their memberships; the SSO replay cache and tickets."""
 
 from __future__ import annotations
 
@@ -87,6 +87,52 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.company} ({self.role})"
+
+
+class UsedAssertion(models.Model):
+    """The replay cache: an assertion id accepted once is refused until it expires.
+
+    Kept in the database (not a per-process cache) so that every worker of a
+    deployment sees the same ids. Rows are useless after ``expires_at`` (the
+    assertion's own ``NotOnOrAfter`` plus the clock skew) and are purged by
+    :func:`accounts.services.purge_expired_sso_records`.
+    """
+
+    preset = models.CharField(max_length=100)
+    assertion_id = models.CharField(max_length=256)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["preset", "assertion_id"], name="used_assertion_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assertion_id} ({self.preset})"
+
+
+class SsoLoginTicket(models.Model):
+    """A validated SAML login waiting for the same-site GET that completes it.
+
+    The ACS is a cross-site POST, which does not carry ``SameSite=Lax`` session
+    cookies; the consume view stores what it validated here and redirects the
+    browser to the completion view, whose top-level GET does carry them (see
+    :mod:`accounts.views`). Only a digest of the one-time token is stored.
+    """
+
+    token_digest = models.CharField(max_length=64, unique=True)
+    preset = models.CharField(max_length=100)
+    assertion_id = models.CharField(max_length=256)
+    in_response_to = models.CharField(max_length=256, blank=True)
+    attributes = models.JSONField()
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"SSO ticket for {self.assertion_id} ({self.preset})"
 
 
 from .billing.models import *  # noqa: E402,F403  (billing models live in their own module)

@@ -5,8 +5,13 @@ company has committed, with ``sender=Company`` and keyword arguments
 ``company`` (the new :class:`accounts.models.Company`) and ``preset`` (its
 :class:`maestrano_integration.conf.Preset`). Receivers should enqueue work
 (Celery) rather than call the platform inline, so a login is never blocked.
+
+``company_reactivated`` is sent, with the same arguments and after commit too,
+when an SSO login re-opens a company that a group DELETE webhook had cancelled
+(the group subscribed again): billing may restart a subscription there.
 """
 
 from django.dispatch import Signal
 
 company_created = Signal()
+company_reactivated = Signal()

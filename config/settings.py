@@ -45,11 +45,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.MaestranoSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
+if env.bool("SANDBOX_ONLY", default=False):
+    # The emulated platform alone, on its own port (see config/urls_sandbox.py).
+    ROOT_URLCONF = "config.urls_sandbox"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -187,7 +191,20 @@ _merge(MAESTRANO["PRESETS"]["maestrano"], preset_from_environment())
 SANDBOX = {
     "ENABLED": env.bool("SANDBOX_ENABLED", default=True),
     "DATA_DIR": VAR_DIR / "sandbox",
+    # Connec! notifications sender (sandbox.connec.notifications): retry backoff in seconds.
+    "NOTIFICATIONS": {"BACKGROUND": True, "TIMEOUT": 5.0, "BACKOFF": 1.0, "MAX_ATTEMPTS": 6},
+    # Fault injection per api id (sandbox.faults), e.g. {"app-demo": {"error_rate": 0.1}}.
+    "FAULTS": {},
+    # Identity and account side (sandbox.sessions, sandbox.idp, sandbox.account_webhooks).
+    "SESSION_RECHECK_SECONDS": env.int("SANDBOX_SESSION_RECHECK_SECONDS", default=180),
+    "ASSERTION_LIFETIME_SECONDS": 300,
+    "WEBHOOK_MAX_ATTEMPTS": 4,
+    "WEBHOOK_BACKOFF_SECONDS": 1.0,
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
 }
+if SANDBOX["ENABLED"]:
+    # Injects configured faults into registered apps' calls to the sandbox APIs only.
+    MIDDLEWARE.append("sandbox.faults.FaultInjectionMiddleware")
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("maestrano_integration.urls")),
     path("", include("accounts.urls")),
     path("", include("accounts.urls_webhooks")),
+    path("", include("accounts.urls_billing")),
     path("", include("sync.urls")),
 ]
 

@@ -45,8 +45,11 @@ DEFAULTS: dict[str, Any] = {
     "SSO_CLOCK_SKEW_SECONDS": 120,
     "SSO_ALLOW_IDP_INITIATED": True,
     "SSO_EMAIL_MIGRATION": True,
-    "SSO_LOGIN_REDIRECT_URL": "/",
+    "SSO_LOGIN_REDIRECT_URL": "/dashboard/",
     "SSO_SESSION_CHECK_TIMEOUT": 5.0,
+    # When the platform gives no recheck time, or cannot be reached for a
+    # session check, check again after this many seconds.
+    "SSO_SESSION_RECHECK_SECONDS": 180,
     # --- Account API and billing ---
     "HTTP_TIMEOUT": 10.0,
     "HTTP_RETRIES": 3,
@@ -61,7 +64,13 @@ DEFAULTS: dict[str, Any] = {
             "period": "Month",
             "currency": "USD",
             "free_trial_days": 14,
+            "frequency": 1,
         },
+        # Celery retries of a billing call that failed transiently (network,
+        # 429, 5xx): countdown = TASK_RETRY_BACKOFF * 2**attempt, capped, jittered.
+        "TASK_MAX_RETRIES": 8,
+        "TASK_RETRY_BACKOFF": 30,
+        "TASK_RETRY_BACKOFF_MAX": 3600,
     },
     # --- Connec! data sync ---
     "SYNC": {
@@ -71,6 +80,21 @@ DEFAULTS: dict[str, Any] = {
         "IMPORT_ON_COMPANY_CREATED": True,
         "NOTIFICATION_MAX_BODY_BYTES": 5 * 1024 * 1024,
         "MAX_ATTEMPTS": 8,
+        # Connec! client: transport retries for 5xx, 429 and connection errors
+        # (exponential backoff with jitter, Retry-After honoured up to RETRY_AFTER_MAX).
+        "HTTP_RETRIES": 3,
+        "BACKOFF_FACTOR": 0.5,
+        "BACKOFF_JITTER": 0.25,
+        "BACKOFF_MAX": 30.0,
+        "RETRY_AFTER_MAX": 60.0,
+        # Celery retries of an import whose page still fails after the transport
+        # retries: countdown = TASK_RETRY_BACKOFF * 2**attempt, capped.
+        "TASK_RETRY_BACKOFF": 30,
+        "TASK_RETRY_BACKOFF_MAX": 900,
+        # Connec! entities an adopter's mappers may use beyond the built-in list.
+        "EXTRA_ENTITIES": [],
+        # Fetch the next import page in a thread while the current one is written.
+        "PREFETCH": True,
     },
 }
 

@@ -14,6 +14,9 @@ from django.conf import settings
 
 PRIVATE_KEY_FILE = "idp_private_key.pem"
 CERTIFICATE_FILE = "idp_certificate.pem"
+#: The historical rsa-sha1 setup keeps its own 1024-bit pair in this subfolder.
+SHA1_SUBFOLDER = "sha1"
+SIGNATURE_ALGORITHMS = ("sha256", "sha1")
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,17 @@ def ensure_idp_key_pair(*, bits: int = 2048, directory: Path | None = None) -> I
     return IdpKeyPair(
         private_key_pem=key_path.read_text(), certificate_pem=certificate_path.read_text()
     )
+
+
+def ensure_sha1_key_pair(*, directory: Path | None = None) -> IdpKeyPair:
+    """The 1024-bit pair used for apps registered with the historical rsa-sha1 signatures."""
+    return ensure_idp_key_pair(bits=1024, directory=(directory or data_dir()) / SHA1_SUBFOLDER)
+
+
+def key_pair_for_algorithm(algorithm: str, *, directory: Path | None = None) -> IdpKeyPair:
+    """The signing pair of ``algorithm`` (``"sha256"``: 2048-bit, ``"sha1"``: 1024-bit)."""
+    if algorithm == "sha1":
+        return ensure_sha1_key_pair(directory=directory)
+    if algorithm != "sha256":
+        raise ValueError(f"Unknown signature algorithm {algorithm!r}; use sha256 or sha1")
+    return ensure_idp_key_pair(directory=directory)

@@ -1,3 +1,29 @@
-"""Sandbox URLs: connec."""
+"""The sandbox's Connec! data hub, mounted at ``/sandbox/connec/``: API v2, batch, pages."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from .connec import api, views
+
+urlpatterns = [
+    # The API, as apps call it (PROTOCOL.md §6).
+    path("api/v2/<str:group_id>/<str:entity>", api.entity_view, name="connec-collection"),
+    path(
+        "api/v2/<str:group_id>/<str:entity>/<str:record_id>",
+        api.entity_view,
+        name="connec-record-api",
+    ),
+    path("batch", api.batch_view, name="connec-batch"),
+    # Pages of the sandbox.
+    path("", views.connec_home, name="connec-home"),
+    path("groups/<str:uid>/", views.group_records, name="connec-group"),
+    path("groups/<str:uid>/<str:entity>/", views.group_records, name="connec-entity"),
+    path(
+        "groups/<str:uid>/<str:entity>/<uuid:record_id>/",
+        views.record_detail,
+        name="connec-record",
+    ),
+    path("deliveries/", views.deliveries, name="connec-deliveries"),
+    path("deliveries/<int:pk>/retry", views.delivery_retry, name="connec-delivery-retry"),
+    path("faults/", views.faults, name="connec-faults"),
+    path("faults/<str:api_id>/clear", views.faults_clear, name="connec-faults-clear"),
+]

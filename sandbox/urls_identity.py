@@ -1,3 +1,54 @@
-"""Sandbox URLs: identity."""
+"""Sandbox URLs: IdP, session check, Account API, pages of apps, groups and users."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views_account_api, views_idp, views_pages, views_sessions
+
+urlpatterns = [
+    # IdP (PROTOCOL §3)
+    path("api/v1/auth/saml", views_idp.saml_sso, name="idp-sso"),
+    path("api/v1/auth/saml/<str:uid>", views_sessions.session_check, name="session-check"),
+    path("idp/login", views_idp.saml_login, name="idp-login"),
+    path("apps/<str:api_id>/launch", views_idp.app_launch, name="app-launch"),
+    path("app_logout", views_sessions.app_logout, name="app-logout"),
+    path("app_access_unauthorized", views_sessions.app_access_unauthorized, name="unauthorized"),
+    # Account API (PROTOCOL §5)
+    path(
+        "api/v1/account/<str:resource>",
+        views_account_api.collection,
+        name="account-collection",
+    ),
+    path(
+        "api/v1/account/<str:resource>/<str:uid>",
+        views_account_api.member,
+        name="account-member",
+    ),
+    # Pages
+    path("apps/register", views_pages.app_register, name="app-register"),
+    path("apps/<str:api_id>", views_pages.app_detail, name="app"),
+    path(
+        "apps/<str:api_id>/refresh-metadata",
+        views_pages.app_refresh_metadata,
+        name="app-refresh-metadata",
+    ),
+    path("groups/<str:uid>", views_pages.group_detail, name="group"),
+    path("groups/<str:uid>/members", views_pages.group_add_member, name="group-add-member"),
+    path(
+        "groups/<str:uid>/members/<str:user_uid>/remove",
+        views_pages.group_remove_member,
+        name="group-remove-member",
+    ),
+    path("groups/<str:uid>/apps", views_pages.group_use_app, name="group-use-app"),
+    path(
+        "groups/<str:uid>/apps/<str:api_id>/cancel",
+        views_pages.group_cancel_app,
+        name="group-cancel-app",
+    ),
+    path("webhook-deliveries/<int:pk>/retry", views_pages.delivery_retry, name="delivery-retry"),
+    path("users/<str:uid>", views_pages.user_detail, name="user"),
+    path(
+        "users/<str:uid>/logout-everywhere",
+        views_sessions.logout_everywhere,
+        name="user-logout-everywhere",
+    ),
+]

@@ -8,6 +8,9 @@ import pytest
 
 from tests.helpers.certificates import make_key_pair
 
+# Fixtures of the sandbox Connec! tests (apps, a group, a hub client).
+pytest_plugins = ["tests.sandbox.connec_support"]
+
 
 def pytest_collection_modifyitems(items):
     # Tests that use the live platform need both databases, committed for real

@@ -85,3 +85,26 @@ class Platform:
     def session(self) -> requests.Session:
         """A fresh HTTP client (a browser without JavaScript), talking to 127.0.0.1 only."""
         return requests.Session()
+
+    def add_member(
+        self,
+        *,
+        group_uid: str,
+        user_uid: str,
+        role: str = "Member",
+        app: RegisteredApp | None = None,
+        group_name: str | None = None,
+        name: str | None = None,
+        surname: str | None = None,
+        email: str | None = None,
+        **group_fields: Any,
+    ) -> Any:
+        """Put a platform user in a group that uses ``app`` (default: our app), creating
+        both as needed (``group_fields``: currency, free_trial_end_at, has_credit_card...).
+        Returns the sandbox ``GroupMembership``."""
+        from sandbox import directory
+
+        group = directory.upsert_group(uid=group_uid, name=group_name, **group_fields)
+        user = directory.upsert_user(uid=user_uid, name=name, surname=surname, email=email)
+        directory.start_using_app(group=group, app=app or self.app)
+        return directory.set_membership(group=group, user=user, role=role)

@@ -1,4 +1,4 @@
-"""Prepare the embedded demo: databases, sandbox IdP key pair and the demo app's credentials."""
+"""Prepare the embedded demo: databases, IdP key pair, the demo app's registration and data."""
 
 from __future__ import annotations
 
@@ -9,8 +9,26 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
+from sandbox import directory
 from sandbox.keys import ensure_idp_key_pair
+from sandbox.registration import register_app
+
+DEMO_GROUP = {"uid": "cld-demo", "name": "Demo Company", "email": "admin@demo.example"}
+DEMO_USERS = [
+    {"uid": "usr-demo-admin", "name": "Alice", "surname": "Admin", "role": "Admin"},
+    {"uid": "usr-demo-member", "name": "Bob", "surname": "Member", "role": "Member"},
+]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        key, separator, value = line.strip().partition("=")
+        if separator and not key.startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
 
 
 class Command(BaseCommand):
@@ -33,4 +51,25 @@ class Command(BaseCommand):
                 f"MAESTRANO_API_ID=app-demo\nMAESTRANO_API_KEY={secrets.token_urlsafe(24)}\n"
             )
             credentials.chmod(0o600)
+        values = read_env_file(credentials)
+        self._register_demo(api_id=values["MAESTRANO_API_ID"], api_key=values["MAESTRANO_API_KEY"])
         self.stdout.write(self.style.SUCCESS(f"Demo ready (credentials in {credentials})."))
+
+    def _register_demo(self, *, api_id: str, api_key: str) -> None:
+        """The demo app is registered at SITE_URL, used by "Demo Company" with two members."""
+        with transaction.atomic(using="sandbox"):
+            app, _ = register_app(
+                api_id=api_id, api_key=api_key, app_host=settings.SITE_URL, name="Demo app"
+            )
+            group = directory.upsert_group(
+                uid=DEMO_GROUP["uid"], name=DEMO_GROUP["name"], email=DEMO_GROUP["email"]
+            )
+            directory.start_using_app(group=group, app=app)
+            for person in DEMO_USERS:
+                user = directory.upsert_user(
+                    uid=person["uid"],
+                    name=person["name"],
+                    surname=person["surname"],
+                    email=f"{person['name'].lower()}@demo.example",
+                )
+                directory.set_membership(group=group, user=user, role=person["role"])

@@ -1,0 +1,138 @@
+"""The account adapter: how SSO turns platform attributes into local companies and users.
+
+Like django-allauth's adapters, an adopter changes behaviour by subclassing
+:class:`DefaultAccountAdapter` and naming the subclass in
+``MAESTRANO["ADAPTER"]`` (a dotted path), instead of forking views or services::
+
+    class MyAdapter(DefaultAccountAdapter):
+        def populate_company(self, company, *, preset, attributes):
+            super().populate_company(company, preset=preset, attributes=attributes)
+            company.plan = "trial"
+
+The services in :mod:`accounts.services` call these methods; they never save.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from django.http import HttpRequest
+from django.utils.text import slugify
+
+from maestrano_integration.conf import Preset, maestrano_settings
+from maestrano_integration.saml import SsoAttributes
+
+if TYPE_CHECKING:
+    from .models import Company, User
+
+_USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
+
+
+def _fit(value: str, max_length: int) -> str:
+    return (value or "")[:max_length]
+
+
+def _letters(value: str, length: int) -> str:
+    """``value`` if it is ``length`` ASCII letters (country, currency codes), else ``""``."""
+    return value if len(value) == length and value.isascii() and value.isalpha() else ""
+
+
+class DefaultAccountAdapter:
+    """Default mapping of PROTOCOL.md §3 attributes; override any method."""
+
+    # --- companies --------------------------------------------------------------
+    def populate_company(
+        self, company: Company, *, preset: Preset, attributes: SsoAttributes
+    ) -> None:
+        """Copy the group attributes onto ``company`` (new or existing; called on every login).
+
+        Absent optional attributes keep the current value, so a login through
+        an IdP that sends fewer attributes does not blank the company.
+        """
+        if attributes.group_name:
+            company.name = _fit(attributes.group_name, 255)
+        elif not company.name:
+            company.name = f"Company {attributes.group_uid}"[:255]
+        if attributes.group_email:
+            company.email = _fit(attributes.group_email, 254)
+        if _letters(attributes.group_currency, 3):
+            company.currency = attributes.group_currency
+        if attributes.group_timezone:
+            company.timezone = _fit(attributes.group_timezone, 64)
+        if _letters(attributes.group_country, 2):
+            company.country = attributes.group_country
+        if attributes.group_city:
+            company.city = _fit(attributes.group_city, 255)
+        if attributes.group_end_free_trial is not None:
+            company.free_trial_end_at = attributes.group_end_free_trial
+        if attributes.group_has_credit_card is not None:
+            company.has_credit_card = attributes.group_has_credit_card
+
+    # --- users -------------------------------------------------------------------
+    def populate_user(
+        self, user: User, *, preset: Preset, attributes: SsoAttributes, email: str
+    ) -> None:
+        """Copy the user attributes onto ``user`` (called on every login)."""
+        if attributes.first_name:
+            user.first_name = _fit(attributes.first_name, 150)
+        if attributes.last_name:
+            user.last_name = _fit(attributes.last_name, 150)
+        if email:
+            user.email = _fit(email, 254)
+        if _letters(attributes.country, 2):
+            user.country = attributes.country
+
+    def new_username(self, *, preset: Preset, attributes: SsoAttributes, email: str) -> str:
+        """A readable username candidate; the service makes it unique.
+
+        The local part of the email (``jane.doe``), else the names, else the
+        uid; limited to the characters Django's username validator accepts.
+        """
+        candidates = [
+            email.partition("@")[0],
+            slugify(f"{attributes.first_name} {attributes.last_name}"),
+            attributes.user_uid(preset.creation_mode),
+        ]
+        for candidate in candidates:
+            cleaned = _USERNAME_UNSAFE.sub("", candidate or "")[:120]
+            if cleaned:
+                return cleaned
+        return f"user-{secrets.token_hex(4)}"
+
+    def is_email_migration_allowed(
+        self, *, preset: Preset, user: User, attributes: SsoAttributes
+    ) -> bool:
+        """May ``user`` (found by email, not yet linked) be linked to the platform uid?
+
+        Seed 003 §1.4: only when emails identify people, so only in real mode
+        (virtual emails are per group) and when ``SSO_EMAIL_MIGRATION`` is on.
+        """
+        return bool(maestrano_settings.SSO_EMAIL_MIGRATION) and preset.creation_mode == "real"
+
+    # --- memberships -------------------------------------------------------------
+    def membership_role(self, *, preset: Preset, attributes: SsoAttributes) -> str:
+        """The local role of the membership: ``group_role`` as sent, ``Member`` if absent."""
+        from .models import Membership
+
+        return _fit(attributes.group_role, 32) or Membership.Role.MEMBER
+
+    # --- after login ---------------------------------------------------------------
+    def login_redirect_url(self, request: HttpRequest, *, preset: Preset, company: Company) -> str:
+        """Where a user lands after SSO (``MAESTRANO["SSO_LOGIN_REDIRECT_URL"]``)."""
+        return maestrano_settings.SSO_LOGIN_REDIRECT_URL
+
+    # --- billing hooks -------------------------------------------------------------
+    def final_bill(self, company: Company) -> dict[str, Any] | None:
+        """A final bill to send when ``company`` cancels the service, or ``None`` for none.
+
+        Return ``{"price_cents": ..., "description": ..., "currency": ...}`` to charge
+        what is still due (seed 002, Groups Controller).
+        """
+        return None
+
+
+def get_adapter() -> DefaultAccountAdapter:
+    """An instance of the adapter class named in ``MAESTRANO["ADAPTER"]``."""
+    return maestrano_settings.adapter_class()()

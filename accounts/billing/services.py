@@ -1,0 +1,746 @@
+"""Billing services: the company's subscription (a recurring bill) and ad-hoc bills.
+
+Seed 003 §2.1: billing is set up when a company is created, never charging
+before the free trial ends; extra charges are sent as ad-hoc bills.
+
+The Account API has no idempotency key and a create (POST) may be applied even
+when its answer is lost. So every bill is first written here with a unique
+reference that also goes into the platform description; a submission takes a
+short lease and counts an attempt *before* sending, and any later submission
+of a record that was possibly sent first lists the group's bills on the
+platform and adopts the one carrying the reference instead of sending again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Company
+from maestrano_integration.account import (
+    AccountApiError,
+    AccountClient,
+    AccountNotFoundError,
+    AccountValidationError,
+    Bill,
+    RecurringBill,
+)
+from maestrano_integration.conf import ImproperlyConfiguredPreset, maestrano_settings
+
+from .currencies import is_iso_4217
+from .models import AdHocCharge, BillingPeriod, CompanySubscription, Plan
+
+logger = logging.getLogger(__name__)
+
+FREE_TRIAL_SOURCES = ("group", "plan", "latest")
+MAX_DESCRIPTION_LENGTH = 200
+MAX_IDEMPOTENCY_KEY_LENGTH = 100
+# A start date this close to now is sent as "now" (omitted), so that the
+# platform's "not in the past" rule cannot refuse it on clock skew.
+_START_NOW_MARGIN = dt.timedelta(minutes=1)
+_MAX_ERROR_LENGTH = 2000
+
+OPEN_SUBSCRIPTION_STATUSES = (
+    CompanySubscription.Status.PENDING,
+    CompanySubscription.Status.SUBMITTED,
+    CompanySubscription.Status.ACTIVE,
+    CompanySubscription.Status.FAILED,
+)
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class BillingError(Exception):
+    """Billing could not be done; see the message."""
+
+
+class InvalidBill(BillingError, ValueError):
+    """A bill refused locally, before any HTTP call.
+
+    ``errors`` has the platform envelope's shape (``{field: [messages]}``) so
+    callers show local and platform refusals the same way.
+    """
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        self.errors = {name: list(messages) for name, messages in errors.items()}
+        super().__init__(
+            "; ".join(f"{name}: {message}" for name, ms in self.errors.items() for message in ms)
+        )
+
+
+class IdempotencyKeyReused(InvalidBill):
+    """The idempotency key was already used for a different charge of this company."""
+
+
+# --- settings and plans ---------------------------------------------------------------
+
+
+def billing_settings() -> dict[str, Any]:
+    return maestrano_settings.BILLING
+
+
+def billing_enabled() -> bool:
+    return bool(billing_settings().get("ENABLED", True))
+
+
+def get_default_plan() -> Plan:
+    """The plan named in ``MAESTRANO["BILLING"]["DEFAULT_PLAN"]``, created on first use.
+
+    An existing plan of that name is used as is: prices edited in the admin win
+    over the settings.
+    """
+    config = dict(billing_settings()["DEFAULT_PLAN"])
+    name = config.pop("name")
+    fields = {key: config[key] for key in _PLAN_FIELDS if key in config}
+    plan, created = Plan.objects.get_or_create(name=name, defaults=fields)
+    if created:
+        logger.info("Default billing plan created", extra={"plan": plan.name})
+    return plan
+
+
+_PLAN_FIELDS = ("price_cents", "period", "frequency", "currency", "free_trial_days")
+
+
+def billing_start_date(
+    *, company: Company, plan: Plan, now: dt.datetime | None = None
+) -> dt.datetime:
+    """When the first recurring charge may happen: after the free trial, never before now.
+
+    ``FREE_TRIAL_SOURCE`` picks the trial: ``"group"`` (the platform's
+    ``group_end_free_trial``), ``"plan"`` (the plan's trial days, counted from
+    the company's creation, so a reactivated company gets no second trial) or
+    ``"latest"`` (whichever ends later).
+    """
+    now = now or timezone.now()
+    source = billing_settings().get("FREE_TRIAL_SOURCE", "latest")
+    if source not in FREE_TRIAL_SOURCES:
+        raise BillingError(
+            f"MAESTRANO['BILLING']['FREE_TRIAL_SOURCE'] must be one of {FREE_TRIAL_SOURCES}, "
+            f"not {source!r}"
+        )
+    group_end = company.free_trial_end_at
+    created = company.created_at or now
+    plan_end = created + dt.timedelta(days=plan.free_trial_days) if plan.free_trial_days else None
+    candidates = {
+        "group": [group_end],
+        "plan": [plan_end],
+        "latest": [group_end, plan_end],
+    }[source]
+    return max([now, *(moment for moment in candidates if moment is not None)])
+
+
+# --- subscriptions (recurring bills) --------------------------------------------------
+
+
+def open_subscription(*, company: Company) -> CompanySubscription | None:
+    """The company's subscription that is not cancelled (at most one exists)."""
+    return (
+        CompanySubscription.objects.filter(company=company)
+        .exclude(status=CompanySubscription.Status.CANCELLED)
+        .select_related("plan", "company")
+        .first()
+    )
+
+
+def start_subscription(*, company: Company, plan: Plan | None = None) -> CompanySubscription:
+    """The company's open subscription, created (pending, local only) if there is none.
+
+    Safe under concurrency: the "one open subscription per company" constraint
+    refuses a second insert, which then reads the winner's row.
+    """
+    existing = open_subscription(company=company)
+    if existing is not None:
+        return existing
+    plan = plan or get_default_plan()
+    try:
+        with transaction.atomic():
+            subscription = CompanySubscription.objects.create(
+                company=company,
+                plan=plan,
+                price_cents=plan.price_cents,
+                currency=plan.currency,
+                period=plan.period,
+                frequency=plan.frequency,
+                start_date=billing_start_date(company=company, plan=plan),
+            )
+    except IntegrityError:
+        existing = open_subscription(company=company)
+        if existing is None:
+            raise
+        return existing
+    logger.info(
+        "Subscription recorded",
+        extra={
+            "preset": company.preset,
+            "group": company.group_uid,
+            "subscription": subscription.pk,
+            "plan": plan.name,
+        },
+    )
+    return subscription
+
+
+def set_up_billing(*, company: Company, plan: Plan | None = None) -> CompanySubscription | None:
+    """Make sure ``company`` has its recurring bill on the platform (seed 003 §2.1.1).
+
+    Idempotent: runs as often as needed (task retries, reactivation, the admin)
+    and creates at most one recurring bill per subscription. Returns ``None``
+    when billing is disabled or the company is cancelled. Raises
+    :class:`AccountApiError` when the platform failed (the error is recorded on
+    the subscription; transient ones are worth retrying).
+    """
+    if not billing_enabled():
+        return None
+    company.refresh_from_db(fields=["status"])
+    if company.status != Company.Status.ACTIVE:
+        logger.info(
+            "Billing not set up for a cancelled company",
+            extra={"preset": company.preset, "group": company.group_uid},
+        )
+        return None
+    subscription = start_subscription(company=company, plan=plan)
+    return submit_subscription(subscription=subscription)
+
+
+def submit_subscription(*, subscription: CompanySubscription) -> CompanySubscription:
+    """Create the subscription's recurring bill on the platform, at most once."""
+    subscription.refresh_from_db()
+    if subscription.platform_id or subscription.status == CompanySubscription.Status.CANCELLED:
+        return subscription
+    company = subscription.company
+    context = _context(company, subscription=subscription.pk)
+    previous_attempts = subscription.attempts
+    if not _claim_attempt(subscription):
+        logger.info("Subscription already being submitted", extra=context)
+        subscription.refresh_from_db()
+        return subscription
+    try:
+        client = _client(company)
+        remote: RecurringBill | None = None
+        if previous_attempts:
+            remote = _find_by_marker(
+                client.list_recurring_bills(group_id=company.group_uid), subscription.marker
+            )
+            if remote is not None:
+                logger.info(
+                    "Adopted the recurring bill of an earlier attempt",
+                    extra={**context, "platform_id": remote.id},
+                )
+        if remote is None:
+            start_date = subscription.start_date
+            send_start = start_date if start_date > timezone.now() + _START_NOW_MARGIN else None
+            remote = client.create_recurring_bill(
+                group_id=company.group_uid,
+                price_cents=subscription.price_cents,
+                description=f"{subscription.plan.name} subscription {subscription.marker}",
+                period=subscription.period,
+                frequency=subscription.frequency,
+                start_date=send_start,
+                currency=subscription.currency,
+            )
+            logger.info("Recurring bill created", extra={**context, "platform_id": remote.id})
+    except (AccountApiError, ImproperlyConfiguredPreset) as error:
+        _record_failure(subscription, error, refused_status=CompanySubscription.Status.FAILED)
+        raise
+    values: dict[str, Any] = {
+        "platform_id": remote.id,
+        "last_error": "",
+        "sending_until": None,
+    }
+    if remote.start_date is not None:
+        values["start_date"] = remote.start_date
+    with transaction.atomic():
+        current = CompanySubscription.objects.select_for_update().get(pk=subscription.pk)
+        if current.status == CompanySubscription.Status.CANCELLED:
+            # The group was cancelled while the create was in flight: cancel it too.
+            values["platform_cancel_pending"] = True
+        else:
+            values["status"] = _subscription_status(remote.status)
+        CompanySubscription.objects.filter(pk=subscription.pk).update(
+            **values, updated_at=timezone.now()
+        )
+    subscription.refresh_from_db()
+    if subscription.platform_cancel_pending:
+        cancel_subscription_on_platform(subscription=subscription)
+    return subscription
+
+
+def cancel_company_billing(*, company: Company) -> list[CompanySubscription]:
+    """Mark the company's open subscriptions cancelled (local only; call inside the webhook's
+    transaction). The platform side is done by :func:`cancel_subscription_on_platform`,
+    from a task, so a platform failure never loses the cancellation.
+    """
+    now = timezone.now()
+    cancelled = []
+    for subscription in CompanySubscription.objects.select_for_update().filter(
+        company=company, status__in=OPEN_SUBSCRIPTION_STATUSES
+    ):
+        subscription.status = CompanySubscription.Status.CANCELLED
+        subscription.cancelled_at = now
+        # Possibly on the platform: a create may have been applied without us knowing.
+        subscription.platform_cancel_pending = bool(
+            subscription.platform_id or subscription.attempts
+        )
+        subscription.save(
+            update_fields=["status", "cancelled_at", "platform_cancel_pending", "updated_at"]
+        )
+        cancelled.append(subscription)
+    if cancelled:
+        logger.info(
+            "Subscriptions cancelled",
+            extra={**_context(company), "subscriptions": [s.pk for s in cancelled]},
+        )
+    return cancelled
+
+
+def cancel_subscription_on_platform(*, subscription: CompanySubscription) -> CompanySubscription:
+    """Cancel the recurring bill of a cancelled subscription on the platform (idempotent)."""
+    subscription.refresh_from_db()
+    if not subscription.platform_cancel_pending:
+        return subscription
+    company = subscription.company
+    context = _context(company, subscription=subscription.pk)
+    try:
+        client = _client(company)
+        platform_id = subscription.platform_id
+        if not platform_id:
+            remote = _find_by_marker(
+                client.list_recurring_bills(group_id=company.group_uid), subscription.marker
+            )
+            platform_id = remote.id if remote is not None else ""
+        if platform_id:
+            _cancel_recurring_bill(client, platform_id, context=context)
+    except (AccountApiError, ImproperlyConfiguredPreset) as error:
+        _record_failure(subscription, error, refused_status=None)
+        raise
+    CompanySubscription.objects.filter(pk=subscription.pk).update(
+        platform_id=platform_id,
+        platform_cancel_pending=False,
+        last_error="",
+        updated_at=timezone.now(),
+    )
+    logger.info("Recurring bill cancelled", extra={**context, "platform_id": platform_id})
+    subscription.refresh_from_db()
+    return subscription
+
+
+def _cancel_recurring_bill(client: AccountClient, platform_id: str, *, context: dict) -> None:
+    """Cancel on the platform; a bill that is already over (cancelled by an earlier
+    attempt whose answer was lost, or expired) counts as done."""
+    try:
+        client.cancel_recurring_bill(platform_id)
+    except AccountNotFoundError:
+        logger.warning("Recurring bill to cancel not found on the platform", extra=context)
+    except AccountValidationError:
+        remote = client.retrieve_recurring_bill(platform_id)
+        if remote.status not in ("cancelled", "expired"):
+            raise
+        logger.info(
+            "Recurring bill was already %s", remote.status, extra={**context, "id": platform_id}
+        )
+
+
+# --- ad-hoc bills ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """A validated, normalised ad-hoc bill."""
+
+    amount_cents: int
+    description: str
+    idempotency_key: str
+    currency: str
+    units: Decimal | None
+    period_started_at: dt.datetime | None
+    period_ended_at: dt.datetime | None
+
+
+def validate_charge(
+    *,
+    company: Company,
+    amount_cents: Any,
+    description: Any,
+    idempotency_key: Any,
+    units: Any = None,
+    period_started_at: Any = None,
+    period_ended_at: Any = None,
+    currency: Any = None,
+) -> ChargeRequest:
+    """Check an ad-hoc bill against the Account API's rules (seed 002 "Bill") locally.
+
+    Raises :class:`InvalidBill` with every problem found, so no HTTP call is
+    made for a bill the platform would refuse.
+    """
+    errors: dict[str, list[str]] = {}
+
+    def refuse(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+        refuse("price_cents", "must be a whole number of cents")
+    elif amount_cents < 0:
+        refuse("price_cents", "must be greater than or equal to 0")
+
+    text = description.strip() if isinstance(description, str) else ""
+    if not text:
+        refuse("description", "can't be blank")
+    elif len(text) > MAX_DESCRIPTION_LENGTH:
+        refuse("description", f"is too long (at most {MAX_DESCRIPTION_LENGTH} characters)")
+
+    key = idempotency_key.strip() if isinstance(idempotency_key, str) else ""
+    if not key:
+        refuse("idempotency_key", "can't be blank")
+    elif len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        refuse("idempotency_key", f"is too long (at most {MAX_IDEMPOTENCY_KEY_LENGTH})")
+
+    if currency is None:
+        # The group's currency when it is a valid one, else the platform's default.
+        code = company.currency if is_iso_4217(company.currency) else ""
+    else:
+        code = currency.strip().upper() if isinstance(currency, str) else currency
+        if not is_iso_4217(code):
+            refuse("currency", f"{code!r} is not an ISO 4217 currency code")
+
+    quantity: Decimal | None = None
+    if units is not None:
+        try:
+            quantity = Decimal(str(units))
+        except (InvalidOperation, ValueError):
+            refuse("units", "must be a number")
+        else:
+            if not quantity.is_finite() or quantity <= 0:
+                refuse("units", "must be greater than 0")
+            elif quantity != quantity.quantize(Decimal("0.01")) or quantity >= Decimal("1e8"):
+                refuse("units", "must have at most 8 digits and 2 decimals")
+
+    for name, value in (
+        ("period_started_at", period_started_at),
+        ("period_ended_at", period_ended_at),
+    ):
+        if value is not None and (not isinstance(value, dt.datetime) or timezone.is_naive(value)):
+            refuse(name, "must be a timezone-aware datetime")
+    if (
+        isinstance(period_started_at, dt.datetime)
+        and isinstance(period_ended_at, dt.datetime)
+        and not errors.get("period_started_at")
+        and not errors.get("period_ended_at")
+        and period_ended_at < period_started_at
+    ):
+        refuse("period_ended_at", "must be after period_started_at")
+
+    if errors:
+        raise InvalidBill(errors)
+    return ChargeRequest(
+        amount_cents=amount_cents,
+        description=text,
+        idempotency_key=key,
+        currency=code,
+        units=quantity,
+        period_started_at=period_started_at,
+        period_ended_at=period_ended_at,
+    )
+
+
+def record_charge(*, company: Company, request: ChargeRequest) -> tuple[AdHocCharge, bool]:
+    """The charge of ``request.idempotency_key`` for ``company``, created if new.
+
+    Raises :class:`IdempotencyKeyReused` when the key already names a different
+    charge (same key, other amount or description): a caller bug, not a repeat.
+    """
+    fields = {
+        "amount_cents": request.amount_cents,
+        "description": request.description,
+        "currency": request.currency,
+        "units": request.units,
+        "period_started_at": request.period_started_at,
+        "period_ended_at": request.period_ended_at,
+    }
+    lookup = {"company": company, "idempotency_key": request.idempotency_key}
+    try:
+        with transaction.atomic():
+            charge, created = AdHocCharge.objects.get_or_create(**lookup, defaults=fields)
+    except IntegrityError:
+        charge, created = AdHocCharge.objects.get(**lookup), False
+    if not created:
+        different = [name for name, value in fields.items() if getattr(charge, name) != value]
+        if different:
+            raise IdempotencyKeyReused(
+                {
+                    "idempotency_key": [
+                        f"was already used for another charge (differs in {', '.join(different)})"
+                    ]
+                }
+            )
+    return charge, created
+
+
+def charge_company(
+    *,
+    company: Company,
+    amount_cents: int,
+    description: str,
+    idempotency_key: str,
+    units: Decimal | float | str | None = None,
+    period_started_at: dt.datetime | None = None,
+    period_ended_at: dt.datetime | None = None,
+    currency: str | None = None,
+) -> AdHocCharge:
+    """Send an ad-hoc bill (seed 003 §2.1.2), once per ``idempotency_key`` of ``company``.
+
+    Validates locally first (:class:`InvalidBill`, no HTTP call). A repeat with
+    the same key returns the same charge without a second bill. When the
+    platform is unreachable or failing, the charge stays ``pending`` with its
+    error and a retry is queued; when the platform refuses it, it is ``failed``
+    and the :class:`AccountApiError` (with the platform's messages) is raised.
+    ``currency`` defaults to the company's (the group's) currency.
+    """
+    request = validate_charge(
+        company=company,
+        amount_cents=amount_cents,
+        description=description,
+        idempotency_key=idempotency_key,
+        units=units,
+        period_started_at=period_started_at,
+        period_ended_at=period_ended_at,
+        currency=currency,
+    )
+    charge, _created = record_charge(company=company, request=request)
+    try:
+        return submit_charge(charge=charge)
+    except AccountApiError as error:
+        if not error.is_transient:
+            raise
+        from .tasks import enqueue_retry, submit_charge_task
+
+        enqueue_retry(submit_charge_task, charge.pk)
+        charge.refresh_from_db()
+        return charge
+
+
+def submit_charge(*, charge: AdHocCharge) -> AdHocCharge:
+    """Create the charge's bill on the platform, at most once."""
+    charge.refresh_from_db()
+    if charge.platform_bill_id:
+        return charge
+    company = charge.company
+    context = _context(company, charge=charge.pk)
+    previous_attempts = charge.attempts
+    if not _claim_attempt(charge):
+        logger.info("Charge already being submitted", extra=context)
+        charge.refresh_from_db()
+        return charge
+    try:
+        client = _client(company)
+        remote: Bill | None = None
+        if previous_attempts:
+            remote = _find_by_marker(client.list_bills(group_id=company.group_uid), charge.marker)
+            if remote is not None:
+                logger.info(
+                    "Adopted the bill of an earlier attempt",
+                    extra={**context, "platform_id": remote.id},
+                )
+        if remote is None:
+            remote = client.create_bill(
+                group_id=company.group_uid,
+                price_cents=charge.amount_cents,
+                description=f"{charge.description} {charge.marker}",
+                currency=charge.currency or None,
+                units=charge.units,
+                period_started_at=charge.period_started_at,
+                period_ended_at=charge.period_ended_at,
+            )
+            logger.info("Bill created", extra={**context, "platform_id": remote.id})
+    except (AccountApiError, ImproperlyConfiguredPreset) as error:
+        _record_failure(charge, error, refused_status=AdHocCharge.Status.FAILED)
+        raise
+    AdHocCharge.objects.filter(pk=charge.pk).update(
+        platform_bill_id=remote.id,
+        status=_charge_status(remote.status),
+        last_error="",
+        sending_until=None,
+        updated_at=timezone.now(),
+    )
+    charge.refresh_from_db()
+    return charge
+
+
+def record_final_bill(*, company: Company) -> AdHocCharge | None:
+    """The final bill the adapter asks for when ``company`` cancels, recorded (not sent).
+
+    Called inside the cancellation's transaction; the key is tied to this
+    cancellation, so a repeated webhook never records a second final bill.
+    """
+    from accounts.adapter import get_adapter
+
+    details = get_adapter().final_bill(company)
+    if not details:
+        return None
+    cancelled_at = company.cancelled_at or timezone.now()
+    request = validate_charge(
+        company=company,
+        amount_cents=details.get("price_cents"),
+        description=details.get("description") or "Final bill",
+        idempotency_key=f"final-bill:{cancelled_at.isoformat()}",
+        units=details.get("units"),
+        period_started_at=details.get("period_started_at"),
+        period_ended_at=details.get("period_ended_at"),
+        currency=details.get("currency"),
+    )
+    charge, _created = record_charge(company=company, request=request)
+    logger.info("Final bill recorded", extra=_context(company, charge=charge.pk))
+    return charge
+
+
+# --- retries ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingBillingWork:
+    subscriptions_to_submit: list[int]
+    subscriptions_to_cancel: list[int]
+    charges_to_submit: list[int]
+
+
+def pending_billing_work(*, now: dt.datetime | None = None) -> PendingBillingWork:
+    """What still has to reach the platform (what the periodic sweep retries)."""
+    now = now or timezone.now()
+    not_in_flight = Q(sending_until__isnull=True) | Q(sending_until__lt=now)
+    submit = CompanySubscription.objects.filter(
+        not_in_flight,
+        status=CompanySubscription.Status.PENDING,
+        platform_id="",
+        company__status=Company.Status.ACTIVE,
+    )
+    cancel = CompanySubscription.objects.filter(platform_cancel_pending=True)
+    charges = AdHocCharge.objects.filter(
+        not_in_flight, status=AdHocCharge.Status.PENDING, platform_bill_id=""
+    )
+    return PendingBillingWork(
+        subscriptions_to_submit=list(submit.values_list("pk", flat=True)),
+        subscriptions_to_cancel=list(cancel.values_list("pk", flat=True)),
+        charges_to_submit=list(charges.values_list("pk", flat=True)),
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _client(company: Company) -> AccountClient:
+    return AccountClient(preset=company.preset)
+
+
+def _context(company: Company, **ids: Any) -> dict[str, Any]:
+    return {"preset": company.preset, "group": company.group_uid, "company": company.pk, **ids}
+
+
+def _lease() -> dt.timedelta:
+    # Longer than one HTTP call can take, so a crashed worker's lease expires soon after.
+    return dt.timedelta(seconds=float(maestrano_settings.HTTP_TIMEOUT) * 2 + 5)
+
+
+def _claim_attempt(record: CompanySubscription | AdHocCharge) -> bool:
+    """Count an attempt and take the lease, committed before any HTTP call.
+
+    The update matches the attempt count we read, so of two workers only one
+    sends; and because it is committed first, a crash mid-call still leaves
+    ``attempts > 0``, which makes the next submission look on the platform first.
+    """
+    now = timezone.now()
+    model: type[models.Model] = type(record)
+    claimed = (
+        model.objects.filter(pk=record.pk, attempts=record.attempts)  # type: ignore[attr-defined]
+        .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
+        .update(
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            sending_until=now + _lease(),
+            updated_at=now,
+        )
+    )
+    return claimed == 1
+
+
+def _record_failure(
+    record: CompanySubscription | AdHocCharge,
+    error: Exception,
+    *,
+    refused_status: str | None,
+) -> None:
+    """Keep the error on the record; a refusal (not transient) marks it ``failed``."""
+    transient = isinstance(error, AccountApiError) and error.is_transient
+    values: dict[str, Any] = {
+        "last_error": str(error)[:_MAX_ERROR_LENGTH],
+        "sending_until": None,
+        "updated_at": timezone.now(),
+    }
+    if refused_status is not None:
+        values["status"] = record.Status.PENDING if transient else refused_status
+    type(record).objects.filter(pk=record.pk).update(**values)  # type: ignore[attr-defined]
+    logger.warning(
+        "Billing call failed (%s)",
+        "will retry" if transient else "refused",
+        extra={
+            "preset": record.company.preset,
+            "group": record.company.group_uid,
+            "record": f"{type(record).__name__}:{record.pk}",
+            "status": getattr(error, "status", None),
+        },
+    )
+
+
+def _find_by_marker(
+    remote_bills: list[Any], marker: str
+) -> Any:  # Bill | RecurringBill | None, matching the list given
+    matches = [bill for bill in remote_bills if marker in bill.description]
+    if len(matches) > 1:
+        logger.error(
+            "Several platform bills carry one reference; adopting the oldest",
+            extra={"marker": marker, "platform_ids": [bill.id for bill in matches]},
+        )
+        matches.sort(key=lambda bill: (bill.created_at is None, bill.created_at, bill.id))
+    return matches[0] if matches else None
+
+
+def _subscription_status(remote_status: str) -> str:
+    if remote_status in CompanySubscription.Status.values:
+        return remote_status
+    return CompanySubscription.Status.SUBMITTED
+
+
+def _charge_status(remote_status: str) -> str:
+    if remote_status in AdHocCharge.Status.values:
+        return remote_status
+    return AdHocCharge.Status.SUBMITTED
+
+
+__all__ = [
+    "BillingError",
+    "BillingPeriod",
+    "ChargeRequest",
+    "IdempotencyKeyReused",
+    "InvalidBill",
+    "PendingBillingWork",
+    "billing_start_date",
+    "cancel_company_billing",
+    "cancel_subscription_on_platform",
+    "charge_company",
+    "get_default_plan",
+    "open_subscription",
+    "pending_billing_work",
+    "record_charge",
+    "record_final_bill",
+    "set_up_billing",
+    "start_subscription",
+    "submit_charge",
+    "submit_subscription",
+]

@@ -1,0 +1,89 @@
+"""The demo's billing pages: the company's plan and charges, and a "buy 100 SMS" action.
+
+What an adopter writes for an in-app purchase (seed 003 §2.1.2): a form that
+carries an idempotency key, so a double submit (or a reload of the POST)
+charges once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.selectors import current_company
+from maestrano_integration.account import AccountApiError
+
+from . import services
+from .models import AdHocCharge, CompanySubscription
+
+logger = logging.getLogger(__name__)
+
+#: The demo's in-app purchase.
+SMS_PACK = {"amount_cents": 500, "units": "100", "description": "100 SMS"}
+_KEY_FIELD = "idempotency_key"
+
+
+def _no_company() -> HttpResponse:
+    return HttpResponseForbidden("No active company: log in from the marketplace first.")
+
+
+@login_required
+@require_GET
+def billing_overview(request: HttpRequest) -> HttpResponse:
+    """The current company's plan, subscription status and ad-hoc charges."""
+    company = current_company(request)
+    if company is None:
+        return _no_company()
+    subscription = (
+        CompanySubscription.objects.filter(company=company).select_related("plan").first()
+    )
+    charges = AdHocCharge.objects.filter(company=company)[:50]
+    context = {
+        "company": company,
+        "subscription": subscription,
+        "charges": charges,
+        "sms_pack": SMS_PACK,
+        # A fresh key per rendering of the form: resubmitting the same form
+        # (double click, back + resubmit) reuses it and charges once.
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    return render(request, "accounts/billing/overview.html", context)
+
+
+@login_required
+@require_POST
+def buy_sms(request: HttpRequest) -> HttpResponse:
+    """Charge the current company for 100 SMS, once per form (hidden idempotency key)."""
+    company = current_company(request)
+    if company is None:
+        return _no_company()
+    key = request.POST.get(_KEY_FIELD, "")
+    try:
+        charge = services.charge_company(
+            company=company,
+            amount_cents=SMS_PACK["amount_cents"],
+            units=SMS_PACK["units"],
+            description=SMS_PACK["description"],
+            idempotency_key=f"sms:{key}" if key else "",
+        )
+    except services.InvalidBill as error:
+        messages.error(request, f"Purchase refused: {error}")
+        return redirect("billing:overview", permanent=False)
+    except AccountApiError as error:
+        messages.error(
+            request, "The marketplace refused the purchase: " + "; ".join(error.messages)
+        )
+        return redirect("billing:overview", permanent=False)
+    if charge.is_on_platform:
+        messages.success(request, "Bought 100 SMS: billed through the marketplace.")
+    else:
+        messages.warning(
+            request, "Bought 100 SMS: the bill will be sent when the marketplace is reachable."
+        )
+    return redirect("billing:overview", permanent=False)

@@ -1,0 +1,53 @@
+"""Read-side queries of accounts, above all the one place that decides the current tenant.
+
+Every page and API that shows company data scopes its queries with
+:func:`current_company`; nothing else reads ``current_company_id`` from the
+session.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import Company, Membership, User
+from .sessions import CURRENT_COMPANY_KEY
+
+_CACHE_ATTRIBUTE = "_maestrano_current_company"
+
+
+def accessible_companies(*, user: User) -> QuerySet[Company]:
+    """Companies ``user`` may work in: active memberships of active companies."""
+    return Company.objects.filter(
+        status=Company.Status.ACTIVE,
+        memberships__user=user,
+        memberships__is_active=True,
+    ).order_by("name", "pk")
+
+
+def current_company(request: HttpRequest) -> Company | None:
+    """The company the request works in, or ``None``.
+
+    ``None`` when the user is anonymous, no company was chosen, the company is
+    cancelled or the user's membership is no longer active: access follows the
+    platform's webhooks at once, not at the next login.
+    """
+    if hasattr(request, _CACHE_ATTRIBUTE):
+        return getattr(request, _CACHE_ATTRIBUTE)
+    company: Company | None = None
+    user = getattr(request, "user", None)
+    company_id = request.session.get(CURRENT_COMPANY_KEY) if hasattr(request, "session") else None
+    if user is not None and user.is_authenticated and isinstance(company_id, int):
+        company = accessible_companies(user=user).filter(pk=company_id).first()
+    setattr(request, _CACHE_ATTRIBUTE, company)
+    return company
+
+
+def forget_current_company(request: HttpRequest) -> None:
+    """Drop the per-request cache (after a switch)."""
+    if hasattr(request, _CACHE_ATTRIBUTE):
+        delattr(request, _CACHE_ATTRIBUTE)
+
+
+def membership_in(*, user: User, company: Company) -> Membership | None:
+    return Membership.objects.filter(user=user, company=company).first()

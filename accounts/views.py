@@ -1,0 +1,279 @@
+"""SSO views (init, consume, complete, logout), the company switcher and the dashboard.
+
+Why consume does not log the user in itself
+-------------------------------------------
+The ACS is a **cross-site POST** from the platform's domain. Browsers do not
+send ``SameSite=Lax`` cookies on it, so the consume request does not see the
+browser's session: neither the AuthnRequest id stored by init (needed for
+``InResponseTo``) nor an existing login. Logging in there would also set the
+session cookie on a response the browser may treat as cross-site.
+
+So consume validates everything that does not need the session (signature,
+issuer, audience, destination, recipient, times, replay), stores the result
+server-side under a one-time token (:class:`accounts.models.SsoLoginTicket`)
+and answers ``303 See Other`` to :func:`sso_complete`. The browser follows
+with a top-level GET, which *does* carry Lax cookies; the completion view checks
+``InResponseTo`` against the session, provisions the company and user, and
+logs in. The token is single-use, expires in two minutes, and for
+SP-initiated logins only completes in the browser session that started it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from maestrano_integration.conf import (
+    ImproperlyConfiguredPreset,
+    Preset,
+    get_preset,
+    maestrano_settings,
+)
+from maestrano_integration.saml import (
+    SamlConfigurationError,
+    SamlValidationError,
+    build_authn_request,
+    validate_response,
+)
+
+from . import services
+from .adapter import get_adapter
+from .middleware import maestrano_session_exempt
+from .models import Company
+from .selectors import accessible_companies, current_company, forget_current_company
+from .sessions import CURRENT_COMPANY_KEY, platform_session, store_platform_session
+
+logger = logging.getLogger(__name__)
+
+#: Session key of the AuthnRequest ids this browser is waiting for: {id: {preset, expires}}.
+PENDING_REQUESTS_KEY = "maestrano_sso_requests"
+#: How long an AuthnRequest may take to come back (login page, password...).
+REQUEST_LIFETIME_SECONDS = 15 * 60
+MAX_PENDING_REQUESTS = 5
+
+
+def _preset_or_404(name: str | None) -> Preset:
+    try:
+        preset = get_preset(name)
+    except ImproperlyConfiguredPreset:
+        raise Http404("Unknown Maestrano preset") from None
+    if not preset.sso_enabled:
+        raise Http404("Single sign-on is disabled for this marketplace")
+    return preset
+
+
+def _refuse(
+    request: HttpRequest, *, preset: Preset | None, error: SamlValidationError
+) -> HttpResponse:
+    """Log why a login was refused (never the SAML response) and show a short page."""
+    logger.warning(
+        "SSO login refused: %s (%s)",
+        error.reason,
+        error.detail,
+        extra={
+            "preset": preset.name if preset else "",
+            "reason": error.reason,
+            "remote_addr": request.META.get("REMOTE_ADDR", ""),
+        },
+    )
+    context = {"preset": preset, "reason": error.reason}
+    return render(request, "accounts/sso_error.html", context, status=error.status)
+
+
+def _misconfigured(request: HttpRequest, *, preset: Preset, error: Exception) -> HttpResponse:
+    logger.error("SSO is misconfigured: %s", error, extra={"preset": preset.name})
+    context = {"preset": preset, "reason": "misconfigured"}
+    return render(request, "accounts/sso_error.html", context, status=503)
+
+
+def _pending_requests(request: HttpRequest) -> dict[str, dict[str, Any]]:
+    pending = request.session.get(PENDING_REQUESTS_KEY)
+    if not isinstance(pending, dict):
+        return {}
+    now = time.time()
+    return {
+        request_id: entry
+        for request_id, entry in pending.items()
+        if isinstance(entry, dict) and float(entry.get("expires", 0)) > now
+    }
+
+
+@require_GET
+@never_cache
+@maestrano_session_exempt
+def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
+    """Start an SP-initiated login: AuthnRequest to the IdP, GET params (group_id) forwarded."""
+    resolved = _preset_or_404(preset)
+    try:
+        redirect = build_authn_request(resolved, forward_params=request.GET.dict())
+    except SamlConfigurationError as error:
+        return _misconfigured(request, preset=resolved, error=error)
+    pending = _pending_requests(request)
+    pending[redirect.request_id] = {
+        "preset": resolved.name,
+        "expires": time.time() + REQUEST_LIFETIME_SECONDS,
+    }
+    newest = sorted(pending.items(), key=lambda item: item[1]["expires"])[-MAX_PENDING_REQUESTS:]
+    request.session[PENDING_REQUESTS_KEY] = dict(newest)
+    logger.info(
+        "SSO login started",
+        extra={"preset": resolved.name, "request_id": redirect.request_id},
+    )
+    return HttpResponseRedirect(redirect.url)
+
+
+@csrf_exempt
+@require_POST
+@never_cache
+@maestrano_session_exempt
+def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse:
+    """The ACS (HTTP-POST binding): validate, then hand over to :func:`sso_complete`.
+
+    See the module docstring for why the login itself happens on the GET.
+    """
+    resolved = _preset_or_404(preset)
+    try:
+        assertion = validate_response(
+            resolved, saml_response=request.POST.get("SAMLResponse"), request=request
+        )
+        if not assertion.in_response_to and not maestrano_settings.SSO_ALLOW_IDP_INITIATED:
+            raise SamlValidationError(
+                "unsolicited_response", "IdP-initiated logins are disabled", status=403
+            )
+        services.purge_expired_sso_records()
+        services.record_assertion_use(
+            preset=resolved,
+            assertion_id=assertion.assertion_id,
+            expires_at=assertion.expires_at,
+        )
+    except SamlValidationError as error:
+        return _refuse(request, preset=resolved, error=error)
+    except SamlConfigurationError as error:
+        return _misconfigured(request, preset=resolved, error=error)
+    token = services.issue_login_ticket(preset=resolved, assertion=assertion)
+    url = reverse("accounts:sso-complete") + "?" + urlencode({"ticket": token})
+    return HttpResponseRedirect(url, status=303)
+
+
+@require_GET
+@never_cache
+@maestrano_session_exempt
+def sso_complete(request: HttpRequest) -> HttpResponse:
+    """Finish a login validated by :func:`sso_consume`, in the browser's own session."""
+    preset: Preset | None = None
+    try:
+        ticket = services.redeem_login_ticket(token=request.GET.get("ticket", ""))
+        try:
+            preset = get_preset(ticket.preset_name)
+        except ImproperlyConfiguredPreset:
+            raise SamlValidationError("unknown_preset", ticket.preset_name) from None
+        _check_in_response_to(request, preset=preset, in_response_to=ticket.in_response_to)
+    except SamlValidationError as error:
+        return _refuse(request, preset=preset, error=error)
+
+    attributes = ticket.attributes
+    result = services.provision_sso_login(preset=preset, attributes=attributes)
+    if not result.user.is_active:
+        # An adapter may deliberately refuse; the platform then shows its own page.
+        return HttpResponseRedirect(preset.unauthorized_url)
+    login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
+    store_platform_session(
+        request, preset=preset, attributes=attributes, company_id=result.company.pk
+    )
+    logger.info(
+        "SSO login",
+        extra={
+            "preset": preset.name,
+            "group": result.company.group_uid,
+            "uid": result.user.uid,
+            "company_created": result.company_created,
+            "user_created": result.user_created,
+            "user_migrated": result.user_migrated,
+        },
+    )
+    redirect_to = get_adapter().login_redirect_url(request, preset=preset, company=result.company)
+    return HttpResponseRedirect(redirect_to)
+
+
+def _check_in_response_to(request: HttpRequest, *, preset: Preset, in_response_to: str) -> None:
+    """SP-initiated: the response must answer a request this browser session made, once."""
+    if not in_response_to:
+        if not maestrano_settings.SSO_ALLOW_IDP_INITIATED:
+            raise SamlValidationError(
+                "unsolicited_response", "IdP-initiated logins are disabled", status=403
+            )
+        return
+    pending = _pending_requests(request)
+    entry = pending.pop(in_response_to, None)
+    request.session[PENDING_REQUESTS_KEY] = pending
+    if entry is None or entry.get("preset") != preset.name:
+        raise SamlValidationError(
+            "unknown_in_response_to",
+            "the response answers no request of this browser session",
+        )
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@maestrano_session_exempt
+def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
+    """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``)."""
+    try:
+        resolved = get_preset(preset)
+    except ImproperlyConfiguredPreset:
+        raise Http404("Unknown Maestrano preset") from None
+    data = platform_session(request) or {}
+    uid = data.get("uid") if data.get("preset") == resolved.name else None
+    logout(request)
+    if not uid:
+        return HttpResponseRedirect("/")
+    return HttpResponseRedirect(resolved.logout_url(uid))
+
+
+@require_POST
+@login_required
+def switch_company(request: HttpRequest) -> HttpResponse:
+    """Make another of the user's companies the current one (CSRF-protected form)."""
+    try:
+        company_id = int(request.POST.get("company_id", ""))
+        company = services.switch_company(user=request.user, company_id=company_id)
+    except (ValueError, Company.DoesNotExist):
+        raise Http404("No such company") from None
+    request.session[CURRENT_COMPANY_KEY] = company.pk
+    forget_current_company(request)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("accounts:dashboard")
+    return HttpResponseRedirect(next_url)
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Post-login landing page: the current company and the switcher."""
+    company = current_company(request)
+    context = {
+        "company": company,
+        "companies": list(accessible_companies(user=request.user)),
+        "platform_session": platform_session(request),
+    }
+    return render(request, "accounts/dashboard.html", context)

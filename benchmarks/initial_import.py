@@ -1,0 +1,484 @@
+"""Initial import benchmark: our paged bulk import vs a naive per-record import vs bare bulk_create.
+
+    python benchmarks/initial_import.py --records 10000 --db sqlite
+    python benchmarks/initial_import.py --records 100000 --db postgresql
+
+Sets up fresh databases (SQLite files in a temporary directory, or PostgreSQL
+databases ``bench_initial_import`` and ``..._sandbox`` on 127.0.0.1), seeds one
+sandbox group with N Connec! records (``manage.py sandbox_seed`` when the sandbox
+provides it, otherwise organizations and people written straight into the
+sandbox database), and serves the sandbox from a child process on 127.0.0.1 so
+that the measured process holds only the importer's memory. Then, in one run:
+
+* ours: ``sync.importer.run_import`` (HTTP pages, one transaction per page, bulk writes);
+* naive: the historical connector's style: pages fetched, then per record one
+  IdMap lookup, one ``save()`` and one IdMap save, each in its own transaction;
+* bulk_create: the same model rows written with ``bulk_create`` in page-sized
+  batches, no HTTP, no IdMap, no validation (only the writes are timed).
+
+Tables are emptied between phases. Prints a table; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+PG_NAME = "bench_initial_import"
+API_ID = "bench-app"
+API_KEY = "bench-key-" + "x" * 16
+GROUP_UID = "cld-bench"
+
+
+def configure_environment(db: str, var_dir: str) -> None:
+    os.environ["VAR_DIR"] = var_dir
+    os.environ["LOG_LEVEL"] = "ERROR"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ.pop("SANDBOX_DATABASE_URL", None)
+    if db == "sqlite":
+        os.environ["DATABASE_URL"] = f"sqlite:///{var_dir}/bench.sqlite3"
+    else:
+        os.environ["DATABASE_URL"] = f"{PG_SERVER}/{PG_NAME}"
+
+
+def recreate_postgres_databases() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
+        for name in (PG_NAME, f"{PG_NAME}_sandbox"):
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+# --- child process: seed and serve the sandbox ---------------------------------------------
+
+
+def seed_sandbox(records: int) -> None:
+    """N Connec! records in the bench group: the sandbox's seed command, or a direct write."""
+    from django.core.management import call_command, get_commands
+
+    if "sandbox_seed" in get_commands():
+        call_command("sandbox_seed", "--group", GROUP_UID, "--records", str(records))
+        return
+    from sandbox.connec.clock import next_timestamp
+    from sandbox.models import ConnecRecord, Group
+
+    group = Group.objects.get(uid=GROUP_UID)
+    organizations = max(1, records // 5)
+    org_uids: list[str] = []
+    batch: list[ConnecRecord] = []
+
+    def flush() -> None:
+        ConnecRecord.objects.bulk_create(batch, batch_size=2000)
+        batch.clear()
+
+    for n in range(organizations):
+        stamp = next_timestamp()
+        record = ConnecRecord(
+            group=group,
+            entity="organizations",
+            created_at=stamp,
+            updated_at=stamp,
+            data={
+                "code": f"OR{n + 1}",
+                "name": f"Organization {n}",
+                "status": "ACTIVE",
+                "is_customer": True,
+                "is_supplier": n % 3 == 0,
+                "email": {"address": f"org{n}@example.com"},
+                "phone": {"landline": f"+61 2 9000 {n:04d}"},
+                "address": {
+                    "billing": {
+                        "line1": f"{n} George St",
+                        "city": "Sydney",
+                        "postal_code": "2000",
+                        "country": "AU",
+                    }
+                },
+            },
+        )
+        org_uids.append(str(record.uid))
+        batch.append(record)
+        if len(batch) >= 2000:
+            flush()
+    for n in range(records - organizations):
+        stamp = next_timestamp()
+        batch.append(
+            ConnecRecord(
+                group=group,
+                entity="people",
+                created_at=stamp,
+                updated_at=stamp,
+                data={
+                    "code": f"PE{n + 1}",
+                    "status": "ACTIVE",
+                    "title": "Mx",
+                    "first_name": f"First{n}",
+                    "last_name": f"Last{n}",
+                    "job_title": "Engineer",
+                    "email": {"address": f"person{n}@example.com"},
+                    "organization_id": org_uids[n % len(org_uids)],
+                },
+            )
+        )
+        if len(batch) >= 2000:
+            flush()
+    flush()
+
+
+def serve(port_file: str, records: int) -> None:
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+    seed_sandbox(records)
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
+    server.set_app(WSGIHandler())
+    Path(port_file).write_text(str(server.server_address[1]))
+    server.serve_forever()
+
+
+# --- parent process: the three phases ---------------------------------------------------
+
+
+class PeakRss:
+    """Samples this process's RSS in a thread; ``peak_mb`` after ``stop()``."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self.peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(self._interval)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak / 1024 / 1024
+
+
+def empty_tables() -> None:
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    from sync.registry import registry
+
+    labels = ["sync.IdMap", "sync.SyncRecordError", "sync.SyncRunEntity", "sync.SyncRun"]
+    models = [apps.get_model(label) for label in labels]
+    for mapper in reversed([registry.for_entity(e) for e in registry.dependency_order()]):
+        models.extend(child.model for child in mapper.children)
+        models.append(mapper.model)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f'DELETE FROM "{model._meta.db_table}"')
+
+
+def new_company(name: str):
+    from accounts.models import Company
+
+    Company.objects.filter(group_uid=GROUP_UID).delete()  # the previous phase's (emptied)
+    return Company.objects.create(preset="maestrano", group_uid=GROUP_UID, name=name)
+
+
+def phase_ours(page_size: int) -> tuple[float, float, int]:
+    from sync.importer import run_import
+
+    company = new_company("ours")
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        run = run_import(company=company, page_size=page_size)
+        elapsed = time.perf_counter() - started
+    imported = sum(e.created for e in run.entities.all())
+    assert run.status == "succeeded", (run.status, run.error)
+    return elapsed, rss.peak_mb, imported
+
+
+def phase_naive(page_size: int, limit: int | None) -> tuple[float, int]:
+    """One IdMap lookup, one save() and one IdMap save per record, each in its own transaction."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import transaction
+    from django.utils.dateparse import parse_datetime
+
+    from maestrano_integration.connec import connec_client_for
+    from sync.mappers import ReferenceResolver, connec_id_of
+    from sync.models import IdMap
+    from sync.registry import registry
+    from sync.selectors import local_pks_for
+
+    company = new_company("naive")
+    client = connec_client_for(company)
+    done = 0
+    started = time.perf_counter()
+    for entity in registry.import_order():
+        mapper = registry.for_entity(entity)
+        content_type = ContentType.objects.get_for_model(mapper.model)
+        for page in client.iter_pages(entity, page_size=page_size):
+            for data in page.records:
+                if limit is not None and done >= limit:
+                    return time.perf_counter() - started, done
+                connec_id = connec_id_of(data["id"])
+                with transaction.atomic():
+                    known = IdMap.objects.filter(
+                        company=company, entity=entity, connec_id=connec_id
+                    ).first()
+                if known is not None:
+                    continue
+                resolver = ReferenceResolver(
+                    local_pks={
+                        ref: local_pks_for(company=company, entity=ref, connec_ids=ids)
+                        for ref, ids in mapper.referenced_ids(data).items()
+                    }
+                )
+                instance = mapper.model(company=company)
+                mapper.to_local(data, instance=instance, references=resolver)
+                children = mapper.children_to_local(data, company=company, references=resolver)
+                with transaction.atomic():
+                    instance.save()
+                    for child, objects in children.items():
+                        for obj in objects:
+                            setattr(obj, child.parent_field, instance)
+                            obj.save()
+                with transaction.atomic():
+                    IdMap.objects.create(
+                        company=company,
+                        entity=entity,
+                        content_type=content_type,
+                        object_id=str(instance.pk),
+                        connec_id=connec_id,
+                        last_pulled_updated_at=parse_datetime(data["updated_at"]),
+                    )
+                done += 1
+    client.close()
+    return time.perf_counter() - started, done
+
+
+def phase_bulk_create(page_size: int) -> tuple[float, int]:
+    """The same rows with bulk_create, read from the sandbox database (only writes timed)."""
+    from sandbox.connec.clock import format_timestamp
+    from sandbox.models import ConnecRecord
+    from sync.mappers import ReferenceResolver
+    from sync.registry import registry
+
+    company = new_company("bulk_create")
+    resolver = ReferenceResolver()
+    timed = 0.0
+    written = 0
+    for entity in registry.import_order():
+        mapper = registry.for_entity(entity)
+        records = (
+            ConnecRecord.objects.filter(group__uid=GROUP_UID, entity=entity)
+            .order_by("updated_at", "id")
+            .iterator(chunk_size=page_size)
+        )
+        batch: list = []
+        uids: list[str] = []
+
+        def write(batch=batch, uids=uids, mapper=mapper, entity=entity) -> float:
+            started = time.perf_counter()
+            mapper.model.objects.bulk_create(batch)
+            elapsed = time.perf_counter() - started
+            for uid, obj in zip(uids, batch, strict=True):
+                resolver.add_local(entity, uid, obj.pk)
+            return elapsed
+
+        for record in records:
+            data = {
+                "id": str(record.uid),
+                **record.data,
+                "updated_at": format_timestamp(record.updated_at),
+            }
+            instance = mapper.model(company=company)
+            mapper.to_local(data, instance=instance, references=resolver)
+            batch.append(instance)
+            uids.append(str(record.uid))
+            if len(batch) >= page_size:
+                timed += write()
+                written += len(batch)
+                batch.clear()
+                uids.clear()
+        if batch:
+            timed += write()
+            written += len(batch)
+    return timed, written
+
+
+def profile_phases(page_size: int) -> None:
+    """Developer aid: HTTP-only fetch time, then a cProfile of our import."""
+    import cProfile
+    import pstats
+
+    from maestrano_integration.connec import connec_client_for
+    from sync.registry import registry
+
+    company = new_company("fetch")
+    started = time.perf_counter()
+    with connec_client_for(company) as client:
+        count = sum(
+            len(page.records)
+            for entity in registry.import_order()
+            for page in client.iter_pages(entity, page_size=page_size)
+        )
+    print(f"fetch only: {count} records in {time.perf_counter() - started:.2f}s", file=sys.stderr)
+    empty_tables()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    phase_ours(page_size)
+    profiler.disable()
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+
+
+def run_benchmark(args: argparse.Namespace) -> dict:
+    var_dir = tempfile.mkdtemp(prefix="bench-import-")
+    configure_environment(args.db, var_dir)
+    if args.db == "postgresql":
+        recreate_postgres_databases()
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from maestrano_integration.conf import maestrano_settings
+    from sandbox.models import Group, RegisteredApp
+
+    for alias in ("default", "sandbox"):
+        call_command("migrate", database=alias, verbosity=0)
+    app = RegisteredApp.objects.create(
+        api_id=API_ID, api_key=API_KEY, app_host="http://127.0.0.1:9"
+    )
+    group = Group.objects.create(uid=GROUP_UID, name="Benchmark")
+    group.apps.add(app)
+
+    port_file = Path(var_dir) / "port"
+    print(f"Seeding {args.records} records and starting the sandbox...", file=sys.stderr)
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port_file), "--records", str(args.records)],
+        env=os.environ.copy(),
+    )
+    try:
+        deadline = time.time() + 1800
+        while not port_file.exists():
+            if server.poll() is not None or time.time() > deadline:
+                raise SystemExit("The sandbox server did not start")
+            time.sleep(0.2)
+        port = int(port_file.read_text())
+        url = f"http://127.0.0.1:{port}"
+        settings.MAESTRANO = {
+            "DEFAULT_PRESET": "maestrano",
+            "PRESETS": {
+                "maestrano": {
+                    "app": {"host": url},
+                    "api": {"id": API_ID, "key": API_KEY, "host": f"{url}/sandbox"},
+                    "connec": {"host": f"{url}/sandbox/connec", "timeout": 120},
+                }
+            },
+            "SYNC": {"PAGE_SIZE": args.page_size},
+        }
+        maestrano_settings.reload()
+
+        if args.profile:
+            profile_phases(args.page_size)
+            return {}
+        empty_tables()
+        print("ours...", file=sys.stderr)
+        ours, peak_mb, imported = phase_ours(args.page_size)
+        empty_tables()
+        print("naive...", file=sys.stderr)
+        naive, naive_count = phase_naive(args.page_size, args.naive_limit)
+        empty_tables()
+        print("bulk_create...", file=sys.stderr)
+        bulk, bulk_count = phase_bulk_create(args.page_size)
+        empty_tables()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    # Per-record rates, so a naive phase limited to a sample compares fairly.
+    ours_rate = ours / imported
+    naive_rate = naive / naive_count
+    bulk_rate = bulk / bulk_count
+    result = {
+        "records": imported,
+        "db": args.db,
+        "ours_seconds": round(ours, 3),
+        "naive_seconds": round(naive, 3),
+        "naive_records": naive_count,
+        "bulk_create_seconds": round(bulk, 3),
+        "speedup_vs_naive": round(naive_rate / ours_rate, 2),
+        "ratio_vs_bulk_create": round(ours_rate / bulk_rate, 2),
+        "peak_rss_mb": round(peak_mb, 1),
+    }
+    rows = [
+        ("ours (HTTP + bulk, per page)", ours, imported, ours_rate),
+        ("naive (per record, 3 transactions)", naive, naive_count, naive_rate),
+        ("bare bulk_create (no HTTP)", bulk, bulk_count, bulk_rate),
+    ]
+    print(f"\nInitial import, {args.db}, {imported} records, page size {args.page_size}")
+    print(f"{'phase':<38}{'records':>9}{'seconds':>10}{'µs/record':>11}")
+    for name, seconds, count, rate in rows:
+        print(f"{name:<38}{count:>9}{seconds:>10.2f}{rate * 1e6:>11.0f}")
+    print(
+        f"speedup vs naive: {result['speedup_vs_naive']}x (target >= 10x); "
+        f"ours / bulk_create: {result['ratio_vs_bulk_create']}x (target <= 3x); "
+        f"peak RSS during our import: {result['peak_rss_mb']} MB"
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument(
+        "--naive-limit",
+        type=int,
+        default=None,
+        help="Stop the naive phase after this many records (rates are per record)",
+    )
+    parser.add_argument("--profile", action="store_true", help="Profile our import instead")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.records)
+        return
+    result = run_benchmark(args)
+    if result:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

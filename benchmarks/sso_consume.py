@@ -1,0 +1,295 @@
+"""SSO consume latency vs bare python3-saml validation, for rsa-sha1/1024 and rsa-sha256/2048.
+
+    python benchmarks/sso_consume.py [--iterations 300]
+
+In one process, on a temporary SQLite database, with two presets (one per key):
+
+* consume: what the app does for one login through the Django stack (test
+  client): the ACS POST (strict validation with our binding checks, replay
+  cache insert, login ticket) plus the completion GET it redirects to
+  (ticket, company/user/membership refresh, ``login()``). Every iteration posts
+  a freshly signed Response (the replay cache refuses reuse); signing is not timed.
+* bare: ``OneLogin_Saml2_Response(...).is_valid(...)`` on the same Responses with
+  the same python3-saml settings, nothing else.
+
+Prints a table; the last line is one JSON object with ``consume_p50_ms_sha1``,
+``consume_p50_ms_sha256``, ``consume_p99_ms_sha256`` and
+``overhead_vs_bare_validation`` (consume p50 / bare p50, sha256). Absolute
+times vary between machines; compare ratios within a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+APP_HOST = "http://testserver"
+# A closed local port: nothing in this benchmark may leave the machine.
+PLATFORM_HOST = "http://127.0.0.1:9/sandbox"
+GROUP_UID = "cld-bench"
+USER_UID = "usr-bench"
+
+
+def configure_environment(var_dir: str) -> None:
+    os.environ["VAR_DIR"] = var_dir
+    os.environ["LOG_LEVEL"] = "ERROR"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["DATABASE_URL"] = f"sqlite:///{var_dir}/bench.sqlite3"
+    os.environ.pop("SANDBOX_DATABASE_URL", None)
+
+
+def make_key_pair(bits: int) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"bench-idp-{bits}")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return private_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+ATTRIBUTES = {
+    "mno_uid": USER_UID,
+    "mno_session": "bench-session",
+    "mno_session_recheck": "2099-01-01T00:00:00Z",
+    "group_uid": GROUP_UID,
+    "group_name": "Bench Pty",
+    "group_end_free_trial": "2099-01-01T00:00:00Z",
+    "group_role": "Admin",
+    "group_has_credit_card": "true",
+    "group_email": "bench@example.com",
+    "group_currency": "AUD",
+    "group_timezone": "Australia/Sydney",
+    "group_country": "AU",
+    "group_city": "Sydney",
+    "uid": USER_UID,
+    "virtual_uid": f"{USER_UID}.{GROUP_UID}",
+    "email": "bench@example.com",
+    "virtual_email": f"{USER_UID}.{GROUP_UID}@mail.maestrano.com",
+    "name": "Bench",
+    "surname": "Mark",
+    "country": "AU",
+}
+
+
+def signed_response(preset, *, private_pem: str, certificate_pem: str, algorithm: str) -> str:
+    """A Response like the sandbox's (Assertion and Response signed), base64-encoded."""
+    from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    sign_algorithm, digest = {
+        "sha1": (Saml.RSA_SHA1, Saml.SHA1),
+        "sha256": (Saml.RSA_SHA256, Saml.SHA256),
+    }[algorithm]
+    now = dt.datetime.now(dt.UTC)
+
+    def stamp(moment: dt.datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    attributes = "".join(
+        f'<saml:Attribute Name="{name}"><saml:AttributeValue>{value}</saml:AttributeValue>'
+        "</saml:Attribute>"
+        for name, value in ATTRIBUTES.items()
+    )
+    expiry = stamp(now + dt.timedelta(minutes=5))
+    assertion = (
+        f'<saml:Assertion xmlns:saml="{Saml.NS_SAML}" ID="_{secrets.token_hex(16)}" '
+        f'Version="2.0" IssueInstant="{stamp(now)}">'
+        f"<saml:Issuer>{preset.idp}</saml:Issuer>"
+        f'<saml:Subject><saml:NameID Format="{preset.name_id_format}">{USER_UID}</saml:NameID>'
+        f'<saml:SubjectConfirmation Method="{Saml.CM_BEARER}">'
+        f'<saml:SubjectConfirmationData NotOnOrAfter="{expiry}" Recipient="{preset.acs_url}"/>'
+        "</saml:SubjectConfirmation></saml:Subject>"
+        f'<saml:Conditions NotBefore="{stamp(now - dt.timedelta(minutes=1))}" '
+        f'NotOnOrAfter="{expiry}"><saml:AudienceRestriction>'
+        f"<saml:Audience>{preset.api_id}</saml:Audience></saml:AudienceRestriction>"
+        "</saml:Conditions>"
+        f'<saml:AuthnStatement AuthnInstant="{stamp(now)}" SessionIndex="_s">'
+        "<saml:AuthnContext><saml:AuthnContextClassRef>"
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+        "</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"
+        f"<saml:AttributeStatement>{attributes}</saml:AttributeStatement>"
+        "</saml:Assertion>"
+    )
+    signed_assertion = OneLogin_Saml2_Utils.add_sign(
+        assertion,
+        private_pem,
+        certificate_pem,
+        sign_algorithm=sign_algorithm,
+        digest_algorithm=digest,
+    )
+    signed_assertion = (
+        signed_assertion.decode() if isinstance(signed_assertion, bytes) else signed_assertion
+    )
+    response = (
+        f'<samlp:Response xmlns:samlp="{Saml.NS_SAMLP}" xmlns:saml="{Saml.NS_SAML}" '
+        f'ID="_{secrets.token_hex(16)}" Version="2.0" IssueInstant="{stamp(now)}" '
+        f'Destination="{preset.acs_url}"><saml:Issuer>{preset.idp}</saml:Issuer>'
+        f'<samlp:Status><samlp:StatusCode Value="{Saml.STATUS_SUCCESS}"/></samlp:Status>'
+        f"{signed_assertion.split('?>', 1)[-1]}</samlp:Response>"
+    )
+    signed = OneLogin_Saml2_Utils.add_sign(
+        response,
+        private_pem,
+        certificate_pem,
+        sign_algorithm=sign_algorithm,
+        digest_algorithm=digest,
+    )
+    return base64.b64encode(signed if isinstance(signed, bytes) else signed.encode()).decode()
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def run(iterations: int) -> dict[str, float]:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+
+    from maestrano_integration.conf import get_preset, maestrano_settings
+    from maestrano_integration.saml import saml_settings
+
+    setup_test_environment()
+    call_command("migrate", verbosity=0, interactive=False)
+
+    keys = {"sha1": make_key_pair(1024), "sha256": make_key_pair(2048)}
+    preset_names = {"sha256": "maestrano", "sha1": "legacy"}
+
+    def preset_values(certificate: str) -> dict:
+        return {
+            "app": {"host": APP_HOST},
+            "api": {"id": "bench-app", "key": "bench-key", "host": PLATFORM_HOST},
+            "sso": {"x509_certificate": certificate},
+        }
+
+    settings.MAESTRANO = {
+        "DEFAULT_PRESET": "maestrano",
+        "PRESETS": {preset_names[alg]: preset_values(keys[alg][1]) for alg in keys},
+        "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+    }
+    maestrano_settings.reload()
+
+    results: dict[str, dict[str, list[float]]] = {}
+    for algorithm in ("sha1", "sha256"):
+        preset = get_preset(preset_names[algorithm])
+        private_pem, certificate_pem = keys[algorithm]
+        responses = [
+            signed_response(
+                preset,
+                private_pem=private_pem,
+                certificate_pem=certificate_pem,
+                algorithm=algorithm,
+            )
+            for _ in range(iterations + 5)
+        ]
+        consume_path = preset.consume_path
+        client = Client()
+        post_times: list[float] = []
+        consume_times: list[float] = []
+        for index, encoded in enumerate(responses):
+            started = time.perf_counter()
+            answer = client.post(consume_path, {"SAMLResponse": encoded})
+            posted = time.perf_counter()
+            assert answer.status_code == 303, (answer.status_code, answer.content[:300])
+            done = client.get(answer["Location"])
+            finished = time.perf_counter()
+            assert done.status_code == 302, (done.status_code, done.content[:300])
+            if index >= 5:  # warm-up: first company/user creation, caches
+                post_times.append((posted - started) * 1000)
+                consume_times.append((finished - started) * 1000)
+
+        python3_saml_settings = saml_settings(preset)
+        request_data = {
+            "https": "off",
+            "http_host": "testserver",
+            "script_name": consume_path,
+            "get_data": {},
+            "post_data": {},
+        }
+        bare_times: list[float] = []
+        for encoded in responses[5:]:
+            started = time.perf_counter()
+            response = OneLogin_Saml2_Response(python3_saml_settings, encoded)
+            valid = response.is_valid(request_data)
+            bare_times.append((time.perf_counter() - started) * 1000)
+            assert valid, response.get_error()
+        results[algorithm] = {"acs_post": post_times, "consume": consume_times, "bare": bare_times}
+
+    print(f"SSO consume, {iterations} logins per algorithm (ms)")
+    print(f"{'algorithm':<16}{'measure':<34}{'p50':>9}{'p99':>9}")
+    labels = {
+        "bare": "bare python3-saml is_valid",
+        "acs_post": "ACS POST (validate, replay, ticket)",
+        "consume": "consume (ACS POST + completion)",
+    }
+    for algorithm, label in (("sha1", "rsa-sha1/1024"), ("sha256", "rsa-sha256/2048")):
+        for measure in ("bare", "acs_post", "consume"):
+            samples = results[algorithm][measure]
+            print(
+                f"{label:<16}{labels[measure]:<34}"
+                f"{percentile(samples, 0.5):>9.2f}{percentile(samples, 0.99):>9.2f}"
+            )
+        ratio = percentile(results[algorithm]["consume"], 0.5) / percentile(
+            results[algorithm]["bare"], 0.5
+        )
+        print(f"{label:<16}{'consume p50 / bare p50':<34}{ratio:>9.2f}")
+
+    sha256 = results["sha256"]
+    return {
+        "consume_p50_ms_sha1": round(percentile(results["sha1"]["consume"], 0.5), 3),
+        "consume_p50_ms_sha256": round(percentile(sha256["consume"], 0.5), 3),
+        "consume_p99_ms_sha256": round(percentile(sha256["consume"], 0.99), 3),
+        "overhead_vs_bare_validation": round(
+            percentile(sha256["consume"], 0.5) / percentile(sha256["bare"], 0.5), 3
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=300)
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-sso-") as var_dir:
+        configure_environment(var_dir)
+        summary = run(arguments.iterations)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""URLs of a sandbox-only server (``SANDBOX_ONLY=true``): the emulated platform alone, at /sandbox/.
+
+Run the platform on its own port, apart from the app, e.g.
+``SANDBOX_ONLY=true manage.py runserver 127.0.0.1:8100``; the app's preset then
+points ``api.host`` at ``http://127.0.0.1:8100/sandbox``.
+"""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/sandbox/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("sandbox/", include("sandbox.urls")),
+]

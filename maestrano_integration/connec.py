@@ -1,0 +1,421 @@
+"""Connec! API v2 client (PROTOCOL.md §6): one group of one preset, over a pooled session.
+
+Retry rule (one place):
+
+* GET and PUT are idempotent: the transport retries them on connection errors,
+  5xx and 429 (honouring ``Retry-After``) with exponential backoff and jitter.
+* POST (create, batch) is *not* retried by the transport after the request may
+  have reached Connec!: a create that timed out may have been applied. Pass
+  ``idempotent=True`` when a repeat is harmless, i.e. an upsert carrying our own
+  external id (seed 001) or a batch whose every op is such an upsert or a
+  GET/PUT; then POST gets the same retries as GET. A batch of only GET/PUT ops
+  is detected as idempotent automatically.
+* 4xx other than 429 are never retried.
+
+Errors raise :class:`ConnecError` subclasses carrying the HTTP status and the
+Connec! ``errors`` list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from .conf import Preset, get_preset, maestrano_settings
+from .http import IDEMPOTENT_METHODS, PlatformHTTPError, build_retry, build_session
+
+if TYPE_CHECKING:
+    from urllib3.util.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/vnd.api+json"
+EXTERNAL_IDS_HEADER = "CONNEC-EXTERNAL-IDS"
+MAX_PAGE_SIZE = 500
+DEFAULT_ORDERBY = "updated_at asc"
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class ConnecError(PlatformHTTPError):
+    """Connec! answered with an error (or could not be reached: ``status is None``).
+
+    ``errors`` is Connec!'s list of ``{"id", "href", "status", "code", "title",
+    "detail"}`` objects (empty when the body had none).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, errors=errors or [], body=body)
+        self.retry_after = retry_after
+
+    @property
+    def details(self) -> list[str]:
+        """Human-readable messages from the ``errors`` list."""
+        return [
+            str(error.get("detail") or error.get("title") or error.get("code") or error)
+            for error in self.errors
+            if isinstance(error, Mapping)
+        ]
+
+
+class ConnecNetworkError(ConnecError):
+    """Connec! could not be reached (connection refused, timeout) after the retries."""
+
+
+class ConnecAuthenticationError(ConnecError):
+    """401: the preset's api id/key were refused. Retrying will not help."""
+
+
+class ConnecNotFoundError(ConnecError):
+    """404: unknown group, entity or record id."""
+
+
+class ConnecValidationError(ConnecError):
+    """400/422: Connec! rejected the payload; ``errors`` says why."""
+
+
+class ConnecRateLimitError(ConnecError):
+    """429 still answered after the retries; ``retry_after`` is the server's hint."""
+
+
+class ConnecServerError(ConnecError):
+    """5xx still answered after the retries: transient, try again later."""
+
+
+def _error_class(status: int) -> type[ConnecError]:
+    if status == 401:
+        return ConnecAuthenticationError
+    if status == 404:
+        return ConnecNotFoundError
+    if status in (400, 422):
+        return ConnecValidationError
+    if status == 429:
+        return ConnecRateLimitError
+    if status >= 500:
+        return ConnecServerError
+    return ConnecError
+
+
+# --- results ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its ``$skip``, the records and the collection's total."""
+
+    skip: int
+    records: list[dict[str, Any]]
+    total: int | None
+
+    @property
+    def next_skip(self) -> int:
+        return self.skip + len(self.records)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One op's outcome in a batch: each op succeeds or fails on its own."""
+
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+# --- client -------------------------------------------------------------------------
+
+
+def _sync_setting(name: str) -> Any:
+    return maestrano_settings.SYNC[name]
+
+
+def build_connec_retry(*, methods: Iterable[str] = IDEMPOTENT_METHODS) -> Retry:
+    """The transport retry policy of the Connec! client, tuned by ``MAESTRANO["SYNC"]``."""
+    return build_retry(
+        total=int(_sync_setting("HTTP_RETRIES")),
+        backoff_factor=float(_sync_setting("BACKOFF_FACTOR")),
+        backoff_jitter=float(_sync_setting("BACKOFF_JITTER")),
+        backoff_max=float(_sync_setting("BACKOFF_MAX")),
+        methods=methods,
+    ).new(retry_after_max=float(_sync_setting("RETRY_AFTER_MAX")))
+
+
+class ConnecClient:
+    """Connec! API v2 for one group (``cld-…``) of one preset.
+
+    ``external_ids=True`` sends ``CONNEC-EXTERNAL-IDS: true`` on every call, so
+    ids and references come back as lists of ``{"realm", "provider", "id"}``.
+    """
+
+    def __init__(
+        self,
+        *,
+        preset: Preset | str | None = None,
+        group_id: str,
+        external_ids: bool = False,
+    ) -> None:
+        self.preset = preset if isinstance(preset, Preset) else get_preset(preset)
+        self.group_id = group_id
+        self.external_ids = external_ids
+        self.timeout = self.preset.connec_timeout
+        headers = {"Accept": f"{MEDIA_TYPE}, application/json", "Content-Type": MEDIA_TYPE}
+        if external_ids:
+            headers[EXTERNAL_IDS_HEADER] = "true"
+        auth = (self.preset.api_id, self.preset.api_key)
+        self._session = build_session(auth=auth, retry=build_connec_retry(), headers=headers)
+        # POSTs the caller declared idempotent share the GET policy; built on first use.
+        self._idempotent_post_session: requests.Session | None = None
+        self._auth = auth
+        self._headers = headers
+
+    def __repr__(self) -> str:
+        return f"<ConnecClient preset={self.preset.name!r} group={self.group_id!r}>"
+
+    def close(self) -> None:
+        self._session.close()
+        if self._idempotent_post_session is not None:
+            self._idempotent_post_session.close()
+
+    def __enter__(self) -> ConnecClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- URLs -------------------------------------------------------------------
+    @property
+    def api_root(self) -> str:
+        """``{connec.host}{connec.base_path}``: the API root, without the group."""
+        return f"{self.preset.connec_host}{self.preset.connec_base_path}"
+
+    def entity_path(self, entity: str, record_id: str | None = None) -> str:
+        """The path of an entity (or record) relative to the host, as batch ops use it."""
+        path = f"{self.preset.connec_base_path}/{self.group_id}/{entity}"
+        return f"{path}/{record_id}" if record_id is not None else path
+
+    def entity_url(self, entity: str, record_id: str | None = None) -> str:
+        return self.preset.connec_host + self.entity_path(entity, record_id)
+
+    @property
+    def batch_url(self) -> str:
+        return f"{self.preset.connec_host}/batch"
+
+    # --- reads ------------------------------------------------------------------
+    def iter_pages(
+        self,
+        entity: str,
+        *,
+        filter: str | None = None,
+        orderby: str | None = DEFAULT_ORDERBY,
+        page_size: int | None = None,
+        skip: int = 0,
+    ) -> Iterator[Page]:
+        """Yield the pages of ``entity`` from ``$skip=skip`` on, one request each.
+
+        Callers that checkpoint (the initial import) store ``page.next_skip``
+        after each page and pass it back as ``skip`` to resume.
+        """
+        top = min(max(int(page_size or _sync_setting("PAGE_SIZE")), 1), MAX_PAGE_SIZE)
+        while True:
+            params: dict[str, Any] = {"$top": top, "$skip": skip}
+            if orderby:
+                params["$orderby"] = orderby
+            if filter:
+                params["$filter"] = filter
+            body = self._request("GET", self.entity_url(entity), params=params, entity=entity)
+            records = body.get(entity) if isinstance(body, Mapping) else None
+            if records is None:
+                records = []
+            if not isinstance(records, list):
+                raise ConnecError(
+                    f"Connec! list of {entity!r} is not a list", status=200, body=body
+                )
+            pagination = body.get("pagination") or {}
+            total = pagination.get("total") if isinstance(pagination, Mapping) else None
+            total = total if isinstance(total, int) else None
+            page = Page(skip=skip, records=records, total=total)
+            yield page
+            skip = page.next_skip
+            if not records or (total is not None and skip >= total) or len(records) < top:
+                return
+
+    def list(
+        self,
+        entity: str,
+        *,
+        filter: str | None = None,
+        orderby: str | None = DEFAULT_ORDERBY,
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of ``entity`` matching ``filter``, fetched page by page."""
+        for page in self.iter_pages(entity, filter=filter, orderby=orderby, page_size=page_size):
+            yield from page.records
+
+    def retrieve(self, entity: str, record_id: str) -> dict[str, Any]:
+        """One record by its Connec! id (``ConnecNotFoundError`` when unknown)."""
+        body = self._request("GET", self.entity_url(entity, record_id), entity=entity)
+        return self._unwrap(body, entity)
+
+    def retrieve_by_external_id(
+        self, entity: str, record_id: str, *, provider: str, realm: str
+    ) -> dict[str, Any]:
+        """One record by an external id of ours (seed 001: ``opts[provider]``, ``opts[realm]``)."""
+        body = self._request(
+            "GET",
+            self.entity_url(entity, record_id),
+            params={"opts[provider]": provider, "opts[realm]": realm},
+            headers={EXTERNAL_IDS_HEADER: "true"},
+            entity=entity,
+        )
+        return self._unwrap(body, entity)
+
+    # --- writes -----------------------------------------------------------------
+    def create(
+        self, entity: str, data: Mapping[str, Any], *, idempotent: bool = False
+    ) -> dict[str, Any]:
+        """POST a record. ``idempotent=True`` only for an upsert carrying our external id."""
+        body = self._request(
+            "POST", self.entity_url(entity), json={entity: data}, idempotent=idempotent
+        )
+        return self._unwrap(body, entity)
+
+    def update(self, entity: str, record_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT a record by its Connec! id (idempotent, so retried)."""
+        body = self._request("PUT", self.entity_url(entity, record_id), json={entity: data})
+        return self._unwrap(body, entity)
+
+    def batch(
+        self,
+        ops: Iterable[Mapping[str, Any]],
+        *,
+        sequential: bool = True,
+        idempotent: bool | None = None,
+    ) -> list[BatchResult]:
+        """POST ``/batch``; each op is ``{"method", "url", "params"}`` (``url`` from
+        :meth:`entity_path`). Returns one :class:`BatchResult` per op, in order.
+
+        ``idempotent=None`` decides from the ops: retried only when none is a
+        POST. Pass ``True`` when every POST is an external-id upsert.
+        """
+        ops = [dict(op) for op in ops]
+        if idempotent is None:
+            idempotent = all(str(op.get("method", "")).upper() in IDEMPOTENT_METHODS for op in ops)
+        body = self._request(
+            "POST",
+            self.batch_url,
+            json={"sequential": sequential, "ops": ops},
+            idempotent=idempotent,
+        )
+        results = body.get("results") if isinstance(body, Mapping) else None
+        if not isinstance(results, list):
+            raise ConnecError("Connec! batch answer has no results list", status=200, body=body)
+        return [
+            BatchResult(status=int(result.get("status", 0)), body=result.get("body"))
+            for result in results
+        ]
+
+    # --- transport --------------------------------------------------------------
+    def _session_for(self, method: str, *, idempotent: bool) -> requests.Session:
+        if method != "POST" or not idempotent:
+            return self._session
+        if self._idempotent_post_session is None:
+            self._idempotent_post_session = build_session(
+                auth=self._auth,
+                retry=build_connec_retry(methods=IDEMPOTENT_METHODS | {"POST"}),
+                headers=self._headers,
+            )
+        return self._idempotent_post_session
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+        entity: str | None = None,
+    ) -> Any:
+        session = self._session_for(method, idempotent=idempotent)
+        context = {
+            "preset": self.preset.name,
+            "group": self.group_id,
+            "entity": entity,
+            "method": method,
+        }
+        try:
+            response = session.request(
+                method, url, params=params, json=json, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as error:
+            logger.warning("Connec! unreachable: %s", error.__class__.__name__, extra=context)
+            raise ConnecNetworkError(
+                f"Connec! unreachable ({method} {url}): {error.__class__.__name__}"
+            ) from error
+        body = _json_or_text(response)
+        if response.status_code >= 400:
+            error_class = _error_class(response.status_code)
+            errors = body.get("errors") if isinstance(body, Mapping) else None
+            errors = (
+                [e for e in errors if isinstance(e, Mapping)] if isinstance(errors, list) else []
+            )
+            retry_after = _retry_after_seconds(response)
+            error = error_class(
+                f"Connec! answered {response.status_code} to {method} {url}",
+                status=response.status_code,
+                errors=errors,
+                body=body,
+                retry_after=retry_after,
+            )
+            logger.warning(
+                "Connec! error %s: %s",
+                response.status_code,
+                "; ".join(error.details)[:500],
+                extra={**context, "status": response.status_code},
+            )
+            raise error
+        return body
+
+    @staticmethod
+    def _unwrap(body: Any, entity: str) -> dict[str, Any]:
+        record = body.get(entity) if isinstance(body, Mapping) else None
+        if not isinstance(record, dict):
+            raise ConnecError(f"Connec! answer has no {entity!r} object", status=200, body=body)
+        return record
+
+
+def _json_or_text(response: requests.Response) -> Any:
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:2000]
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def connec_client_for(company: Any, *, external_ids: bool = False) -> ConnecClient:
+    """The client for a company (anything with ``preset`` and ``group_uid``)."""
+    return ConnecClient(
+        preset=get_preset(company.preset), group_id=company.group_uid, external_ids=external_ids
+    )

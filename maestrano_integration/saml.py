@@ -1,0 +1,463 @@
+"""SAML 2.0 for one preset: python3-saml settings, AuthnRequests, and strict Response validation.
+
+python3-saml does the XML signature and most of the SAML rules. The platform's
+old SDKs checked none of audience, destination, ``InResponseTo`` or replay, and
+the library is lenient on some of them (``Destination`` is checked as a prefix,
+``Recipient`` as a substring, a missing ``AudienceRestriction`` passes), so
+:func:`validate_response` adds the bindings on top: ``Destination`` and every
+``Recipient`` equal the ACS URL, an audience names our api id, the assertion
+expires, exactly one assertion, our own clock skew. What needs state (replay
+cache, the request ids of the browser session) lives in :mod:`accounts`.
+
+Everything (entity ids, URLs, certificate) comes from a :class:`Preset`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.http import HttpRequest
+from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
+from onelogin.saml2.constants import OneLogin_Saml2_Constants as Constants
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+from .conf import Preset, maestrano_settings
+
+logger = logging.getLogger(__name__)
+
+#: A real Maestrano response is a few kilobytes; anything above this is refused unparsed.
+MAX_SAML_RESPONSE_BYTES = 256 * 1024
+
+NAMESPACES = {"samlp": Constants.NS_SAMLP, "saml": Constants.NS_SAML}
+
+
+class SamlValidationError(Exception):
+    """A SAML response we refuse.
+
+    ``reason`` is a short stable code for logs and tests (``wrong_destination``,
+    ``replayed_assertion``...), ``detail`` says what was wrong (safe to log: it
+    never contains the response), ``status`` is the HTTP status to answer.
+    """
+
+    def __init__(self, reason: str, detail: str = "", *, status: int = 400) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+class SamlConfigurationError(Exception):
+    """The preset cannot do SSO (no certificate, invalid URLs): an operator must fix settings."""
+
+
+# --- settings ----------------------------------------------------------------
+
+
+def build_saml_settings(preset: Preset) -> dict[str, Any]:
+    """The python3-saml settings dict of ``preset`` (PROTOCOL.md §3), and nothing else.
+
+    Both ``wantAssertionsSigned`` and ``wantMessagesSigned`` are off because the
+    platform signs the Response *or* the Assertion; python3-saml still refuses a
+    response in which neither is signed. ``rejectDeprecatedAlgorithm`` is off
+    because the historical platform signs with rsa-sha1.
+    """
+    return {
+        "strict": True,
+        "debug": False,
+        "sp": {
+            "entityId": preset.api_id,
+            "assertionConsumerService": {
+                "url": preset.acs_url,
+                "binding": Constants.BINDING_HTTP_POST,
+            },
+            "NameIDFormat": preset.name_id_format,
+            "x509cert": "",
+            "privateKey": "",
+        },
+        "idp": {
+            "entityId": preset.idp,
+            "singleSignOnService": {
+                "url": preset.idp_sso_url,
+                "binding": Constants.BINDING_HTTP_REDIRECT,
+            },
+            "x509cert": preset.x509_certificate,
+        },
+        "security": {
+            "authnRequestsSigned": False,
+            "wantAssertionsSigned": False,
+            "wantMessagesSigned": False,
+            "wantAssertionsEncrypted": False,
+            "wantNameId": False,
+            "wantNameIdEncrypted": False,
+            "wantAttributeStatement": True,
+            "requestedAuthnContext": False,
+            "rejectDeprecatedAlgorithm": False,
+            "allowRepeatAttributeName": False,
+            # Hosts such as http://testserver or an intranet name are legitimate.
+            "allowSingleLabelDomains": True,
+            "signatureAlgorithm": Constants.RSA_SHA256,
+            "digestAlgorithm": Constants.SHA256,
+        },
+    }
+
+
+def saml_settings(preset: Preset) -> OneLogin_Saml2_Settings:
+    """python3-saml's settings object for ``preset`` (raises :class:`SamlConfigurationError`)."""
+    if not preset.x509_certificate:
+        raise SamlConfigurationError(f"Preset {preset.name!r} has no IdP certificate")
+    try:
+        return OneLogin_Saml2_Settings(build_saml_settings(preset), sp_validation_only=False)
+    except Exception as error:  # python3-saml raises a bare OneLogin_Saml2_Error
+        raise SamlConfigurationError(f"Preset {preset.name!r}: {error}") from error
+
+
+def request_data(request: HttpRequest) -> dict[str, Any]:
+    """The request description python3-saml wants, from a Django request.
+
+    ``https`` comes from ``request.is_secure()``, which honours
+    ``SECURE_PROXY_SSL_HEADER`` behind a TLS-terminating proxy; ``http_host``
+    is Django's validated host (with its port).
+    """
+    return {
+        "https": "on" if request.is_secure() else "off",
+        "http_host": request.get_host(),
+        "script_name": request.path,
+        "get_data": request.GET.copy(),
+        "post_data": request.POST.copy() if request.method == "POST" else {},
+    }
+
+
+# --- AuthnRequest ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthnRedirect:
+    """Where to send the browser, and the request id the response must answer."""
+
+    url: str
+    request_id: str
+
+
+def build_authn_request(preset: Preset, *, forward_params: Mapping[str, str]) -> AuthnRedirect:
+    """An unsigned AuthnRequest for the HTTP-Redirect binding, GET params forwarded.
+
+    The platform reads ``group_id`` (and any other init parameter) from the
+    query string of the IdP URL, as the old SDKs sent it.
+    """
+    settings = saml_settings(preset)
+    authn_request = OneLogin_Saml2_Authn_Request(settings, force_authn=False, is_passive=False)
+    parameters = {"SAMLRequest": authn_request.get_request()}
+    extra = {key: value for key, value in forward_params.items() if key not in _RESERVED_PARAMS}
+    url = OneLogin_Saml2_Utils.redirect(preset.idp_sso_url, {**extra, **parameters})
+    return AuthnRedirect(url=url, request_id=authn_request.get_id())
+
+
+_RESERVED_PARAMS = frozenset({"SAMLRequest", "SAMLResponse", "RelayState", "Signature", "SigAlg"})
+
+
+# --- attributes --------------------------------------------------------------
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _parse_bool(value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in {"true", "1", "yes"}
+
+
+@dataclass(frozen=True)
+class SsoAttributes:
+    """The assertion's attributes (PROTOCOL.md §3), typed; only ``uid`` and ``group_uid`` required.
+
+    Absent or unparsable optional attributes become ``""``/``None``: the old SDK
+    crashed on a missing attribute, we do not.
+    """
+
+    uid: str
+    group_uid: str
+    session: str = ""
+    session_recheck: dt.datetime | None = None
+    group_name: str = ""
+    group_end_free_trial: dt.datetime | None = None
+    group_role: str = ""
+    group_has_credit_card: bool | None = None
+    group_email: str = ""
+    group_currency: str = ""
+    group_timezone: str = ""
+    group_country: str = ""
+    group_city: str = ""
+    group_org_uid: str = ""
+    virtual_uid: str = ""
+    email: str = ""
+    virtual_email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    country: str = ""
+    company_name: str = ""
+    app_owner: bool | None = None
+    organizations: Any = None
+    name_id: str = ""
+    raw: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    REQUIRED = ("uid", "group_uid")
+
+    @classmethod
+    def from_saml(cls, attributes: Mapping[str, list[Any]], *, name_id: str = "") -> SsoAttributes:
+        """Build from python3-saml's ``{name: [values]}``; raises if a required one is missing."""
+        flat: dict[str, str] = {}
+        for key, values in attributes.items():
+            strings = [value for value in values if isinstance(value, str)]
+            flat[key] = strings[0].strip() if strings else ""
+        missing = [key for key in cls.REQUIRED if not flat.get(key)]
+        if missing:
+            raise SamlValidationError("missing_attribute", ", ".join(missing))
+        return cls.from_mapping(flat, name_id=name_id)
+
+    @classmethod
+    def from_mapping(cls, flat: Mapping[str, str], *, name_id: str = "") -> SsoAttributes:
+        """Build from ``{name: value}`` (also how a login ticket stores them)."""
+
+        def text(key: str) -> str:
+            value = flat.get(key)
+            return value.strip() if isinstance(value, str) else ""
+
+        organizations: Any = None
+        if text("organizations"):
+            try:
+                organizations = json.loads(text("organizations"))
+            except ValueError:
+                organizations = None
+        return cls(
+            uid=text("uid"),
+            group_uid=text("group_uid"),
+            session=text("mno_session"),
+            session_recheck=_parse_time(text("mno_session_recheck")),
+            group_name=text("group_name"),
+            group_end_free_trial=_parse_time(text("group_end_free_trial")),
+            group_role=text("group_role"),
+            group_has_credit_card=_parse_bool(flat.get("group_has_credit_card")),
+            group_email=text("group_email"),
+            group_currency=text("group_currency").upper(),
+            group_timezone=text("group_timezone"),
+            group_country=text("group_country").upper(),
+            group_city=text("group_city"),
+            group_org_uid=text("group_org_uid"),
+            virtual_uid=text("virtual_uid"),
+            email=text("email"),
+            virtual_email=text("virtual_email"),
+            first_name=text("name"),
+            last_name=text("surname"),
+            country=text("country").upper(),
+            company_name=text("company_name"),
+            app_owner=_parse_bool(flat.get("app_owner")),
+            organizations=organizations,
+            name_id=name_id or text("mno_uid"),
+            raw={key: value for key, value in flat.items() if isinstance(value, str)},
+        )
+
+    def user_uid(self, creation_mode: str) -> str:
+        """The local user's uid: ``virtual_uid`` in virtual mode (``usr-1.cld-1``), else ``uid``."""
+        if creation_mode == "virtual":
+            return self.virtual_uid or f"{self.uid}.{self.group_uid}"
+        return self.uid
+
+    def user_email(self, creation_mode: str) -> str:
+        if creation_mode == "virtual":
+            return self.virtual_email
+        return self.email
+
+
+# --- Response validation -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidatedAssertion:
+    """What a valid Response says: who, for which request, and until when it may be replayed."""
+
+    assertion_id: str
+    in_response_to: str
+    expires_at: dt.datetime
+    attributes: SsoAttributes
+
+
+def decode_saml_response(value: str | None) -> bytes:
+    """Strict base64 decoding of the ``SAMLResponse`` form field."""
+    if not value or not value.strip():
+        raise SamlValidationError("missing_response", "no SAMLResponse in the request")
+    compact = "".join(value.split())
+    if len(compact) > MAX_SAML_RESPONSE_BYTES * 4 // 3 + 4:
+        raise SamlValidationError("response_too_large", f"{len(compact)} bytes")
+    try:
+        decoded = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise SamlValidationError("not_base64", "SAMLResponse is not base64") from None
+    if not decoded.strip():
+        raise SamlValidationError("missing_response", "SAMLResponse is empty")
+    return decoded
+
+
+def _utc(timestamp: int | float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+
+
+def _saml_time(value: str | None, *, what: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return _utc(OneLogin_Saml2_Utils.parse_SAML_to_time(value))
+    except Exception:  # python3-saml raises a bare Exception on bad formats
+        raise SamlValidationError("malformed_time", f"{what} {value!r}") from None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(tz=dt.UTC)
+
+
+def validate_response(
+    preset: Preset, *, saml_response: str | None, request: HttpRequest
+) -> ValidatedAssertion:
+    """Validate a base64 ``SAMLResponse`` posted to ``preset``'s ACS.
+
+    Raises :class:`SamlValidationError` on any problem. Does not check replay
+    or ``InResponseTo`` against the browser session (that state is the caller's).
+    """
+    decoded = decode_saml_response(saml_response)
+    head = decoded[:4096].lower()
+    if b"<!doctype" in head or b"<!entity" in decoded.lower():
+        raise SamlValidationError("doctype_forbidden", "DOCTYPE or ENTITY declarations are refused")
+    settings = saml_settings(preset)
+    try:
+        response = OneLogin_Saml2_Response(settings, base64.b64encode(decoded).decode("ascii"))
+    except Exception as error:  # lxml/defusedxml errors: not well-formed, DTD, entities
+        raise SamlValidationError("malformed_xml", type(error).__name__) from None
+
+    document = response.document
+    if document.tag != f"{{{Constants.NS_SAMLP}}}Response":
+        raise SamlValidationError("malformed_xml", "the root element is not samlp:Response")
+    if OneLogin_Saml2_XML.query(document, "//saml:EncryptedAssertion"):
+        raise SamlValidationError("encrypted_assertion", "encrypted assertions are not supported")
+    assertions = OneLogin_Saml2_XML.query(document, "//saml:Assertion")
+    if len(assertions) != 1:
+        # A second (unsigned) assertion next to a signed one is signature wrapping.
+        raise SamlValidationError("wrong_assertion_count", f"{len(assertions)} assertions")
+
+    try:
+        response.is_valid(request_data(request), raise_exceptions=True)
+    except Exception as error:
+        raise SamlValidationError("invalid_response", str(error)) from None
+
+    # python3-saml checked the signature; what follows reads the (single, signed) assertion.
+    assertion = assertions[0]
+    _check_bindings(preset, document=document, assertion=assertion)
+    expires_at = _check_times(assertion)
+
+    try:
+        attributes = SsoAttributes.from_saml(response.get_attributes())
+    except SamlValidationError:
+        raise
+    except Exception as error:  # duplicated attribute names
+        raise SamlValidationError("invalid_attributes", str(error)) from None
+
+    assertion_id = assertion.get("ID") or ""
+    if not assertion_id:
+        raise SamlValidationError("missing_assertion_id")
+    in_response_to = document.get("InResponseTo") or ""
+    return ValidatedAssertion(
+        assertion_id=assertion_id,
+        in_response_to=in_response_to,
+        expires_at=expires_at,
+        attributes=attributes,
+    )
+
+
+def _same_url(left: str, right: str) -> bool:
+    """Exact URL equality, tolerant only of the case of scheme and host (RFC 3986)."""
+    a, b = urlsplit(left), urlsplit(right)
+    return (
+        a.scheme.lower() == b.scheme.lower()
+        and a.netloc.lower() == b.netloc.lower()
+        and a.path == b.path
+        and a.query == b.query
+        and a.fragment == b.fragment
+    )
+
+
+def _check_bindings(preset: Preset, *, document: Any, assertion: Any) -> None:
+    acs_url = preset.acs_url
+    destination = document.get("Destination")
+    if not destination:
+        raise SamlValidationError("missing_destination", "the Response has no Destination")
+    if not _same_url(destination, acs_url):
+        raise SamlValidationError("wrong_destination", f"Destination is {destination!r}")
+
+    confirmations = OneLogin_Saml2_XML.query(
+        assertion, "./saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
+    )
+    if not confirmations:
+        raise SamlValidationError("missing_recipient", "no SubjectConfirmationData")
+    in_response_to = document.get("InResponseTo")
+    for data in confirmations:
+        recipient = data.get("Recipient")
+        if not recipient or not _same_url(recipient, acs_url):
+            raise SamlValidationError("wrong_recipient", f"Recipient is {recipient!r}")
+        confirmation_irt = data.get("InResponseTo")
+        if confirmation_irt and confirmation_irt != in_response_to:
+            raise SamlValidationError("wrong_in_response_to", "SubjectConfirmationData mismatch")
+
+    audiences = [
+        (node.text or "").strip()
+        for node in OneLogin_Saml2_XML.query(
+            assertion, "./saml:Conditions/saml:AudienceRestriction/saml:Audience"
+        )
+    ]
+    if preset.api_id not in audiences:
+        raise SamlValidationError("wrong_audience", f"audiences {audiences!r}")
+
+
+def _check_times(assertion: Any) -> dt.datetime:
+    """Conditions and confirmation times with our clock skew; returns the replay expiry."""
+    skew = dt.timedelta(seconds=float(maestrano_settings.SSO_CLOCK_SKEW_SECONDS))
+    now = _now()
+    conditions = OneLogin_Saml2_XML.query(assertion, "./saml:Conditions")
+    if len(conditions) != 1:
+        raise SamlValidationError("missing_conditions")
+    not_before = _saml_time(conditions[0].get("NotBefore"), what="NotBefore")
+    not_on_or_after = _saml_time(conditions[0].get("NotOnOrAfter"), what="NotOnOrAfter")
+    if not_on_or_after is None:
+        raise SamlValidationError("missing_expiry", "the assertion has no NotOnOrAfter")
+    if not_before is not None and not_before > now + skew:
+        raise SamlValidationError("not_yet_valid", f"NotBefore {not_before.isoformat()}")
+    if not_on_or_after <= now - skew:
+        raise SamlValidationError("expired", f"NotOnOrAfter {not_on_or_after.isoformat()}")
+    expiries = [not_on_or_after]
+    for data in OneLogin_Saml2_XML.query(
+        assertion, "./saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
+    ):
+        confirmation_expiry = _saml_time(data.get("NotOnOrAfter"), what="NotOnOrAfter")
+        if confirmation_expiry is not None:
+            if confirmation_expiry <= now - skew:
+                raise SamlValidationError(
+                    "expired", f"SubjectConfirmationData {confirmation_expiry.isoformat()}"
+                )
+            expiries.append(confirmation_expiry)
+    return max(expiries) + skew

@@ -1,0 +1,604 @@
+"""The Account API's rules (PROTOCOL §5, seed 002 "Payment API" / "Membership API").
+
+Selectors scope every query to the calling app (an app sees only its own bills
+and the groups and users that use it); services validate and write. Views in
+``views_account_api`` only translate HTTP to these calls.
+
+List filters (query parameters): ``<attribute>=<value>`` (exact), ``<attribute>_in=a,b``,
+``<attribute>_not=<value>``, and comparisons ``_before`` (<=), ``_after`` (>=),
+``_strictly_before`` (<), ``_strictly_after`` (>), ``_greater_than`` (>),
+``_greater_than_or_equal`` (>=), ``_lower_than`` (<), ``_lower_than_or_equal`` (<=).
+Pagination: ``limit`` (default 100, at most 1000) and ``offset``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from .models import Bill, Group, PlatformUser, RecurringBill, RegisteredApp
+from .sessions import iso_utc
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+DEFAULT_CURRENCY = "AUD"
+
+#: ISO 4217 alphabetic codes in use (plus a few common historical/fund codes).
+_ISO_4217_CODES = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD
+    BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP
+    DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS
+    INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD
+    MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR
+    PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS
+    SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW
+    UZS VED VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
+"""
+ISO_4217 = frozenset(_ISO_4217_CODES.split())
+
+#: Longest cycle per period: ``period x frequency`` must not exceed one year.
+MAX_FREQUENCY = {"Day": 365, "Week": 52, "SemiMonth": 1, "Month": 12, "Year": 1}
+
+
+class AccountApiError(Exception):
+    """A refused Account API call: HTTP ``status`` and the envelope's ``errors``."""
+
+    def __init__(self, status: int, errors: Mapping[str, list[str]]) -> None:
+        super().__init__(f"{status}: {dict(errors)}")
+        self.status = status
+        self.errors = dict(errors)
+
+
+# --- Serialization ----------------------------------------------------------------------
+def _time(value: dt.datetime | None) -> str | None:
+    return iso_utc(value) if value else None
+
+
+def serialize_bill(bill: Bill) -> dict[str, Any]:
+    return {
+        "object": "account_bill",
+        "id": bill.uid,
+        "group_id": bill.group.uid,
+        "price_cents": bill.price_cents,
+        "description": bill.description,
+        "currency": bill.currency,
+        "units": str(bill.units),
+        "status": bill.status,
+        "period_started_at": _time(bill.period_started_at),
+        "period_ended_at": _time(bill.period_ended_at),
+        "created_at": _time(bill.created_at),
+        "updated_at": _time(bill.updated_at),
+    }
+
+
+def serialize_recurring_bill(bill: RecurringBill) -> dict[str, Any]:
+    return {
+        "object": "account_recurring_bill",
+        "id": bill.uid,
+        "group_id": bill.group.uid,
+        "price_cents": bill.price_cents,
+        "description": bill.description,
+        "currency": bill.currency,
+        "period": bill.period,
+        "frequency": bill.frequency,
+        "cycles": bill.cycles,
+        "start_date": _time(bill.start_date),
+        "initial_cents": bill.initial_cents,
+        "status": bill.status,
+        "created_at": _time(bill.created_at),
+        "updated_at": _time(bill.updated_at),
+    }
+
+
+def serialize_user(user: PlatformUser) -> dict[str, Any]:
+    return {
+        "object": "account_user",
+        "id": user.uid,
+        "name": user.name,
+        "surname": user.surname,
+        "email": user.email,
+        "company_name": user.company_name,
+        "country": user.country,
+        "created_at": _time(user.created_at),
+        "updated_at": _time(user.updated_at),
+    }
+
+
+def serialize_group(group: Group) -> dict[str, Any]:
+    return {
+        "object": "account_group",
+        "id": group.uid,
+        "name": group.name,
+        "email": group.email,
+        "has_credit_card": group.has_credit_card,
+        "free_trial_end_at": _time(group.free_trial_end_at),
+        "currency": group.currency,
+        "country": group.country,
+        "city": group.city,
+        "timezone": group.timezone,
+        "created_at": _time(group.created_at),
+        "updated_at": _time(group.updated_at),
+    }
+
+
+# --- Recurring bill status ------------------------------------------------------------
+def add_period(start: dt.datetime, period: str, count: int) -> dt.datetime:
+    """``start`` plus ``count`` periods (months keep the day, clamped to the month's end)."""
+    if period == "Day":
+        return start + dt.timedelta(days=count)
+    if period == "Week":
+        return start + dt.timedelta(weeks=count)
+    if period == "SemiMonth":
+        months, half = divmod(count, 2)
+        return add_period(start, "Month", months) + dt.timedelta(days=15 * half)
+    months = count * (12 if period == "Year" else 1)
+    year, month = divmod(start.month - 1 + months, 12)
+    year += start.year
+    month += 1
+    days_in_month = [31, 29 if _leap(year) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    return start.replace(year=year, month=month, day=min(start.day, days_in_month[month - 1]))
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def current_recurring_status(bill: RecurringBill, *, now: dt.datetime | None = None) -> str:
+    """submitted (not started) → active → expired (all ``cycles`` charged); cancelled stays."""
+    if bill.status == RecurringBill.CANCELLED:
+        return bill.status
+    now = now or timezone.now()
+    if now < bill.start_date:
+        return RecurringBill.SUBMITTED
+    if bill.cycles and now >= add_period(
+        bill.start_date, bill.period, bill.cycles * bill.frequency
+    ):
+        return RecurringBill.EXPIRED
+    return RecurringBill.ACTIVE
+
+
+def refresh_recurring_statuses(bills: list[RecurringBill]) -> None:
+    for bill in bills:
+        status = current_recurring_status(bill)
+        if status != bill.status:
+            bill.status = status
+            RecurringBill.objects.filter(pk=bill.pk).update(status=status)
+
+
+# --- Resources and filters -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Attribute:
+    field: str
+    parse: Callable[[str], Any]
+
+
+def _parse_text(value: str) -> str:
+    return value
+
+
+def _parse_int(value: str) -> int:
+    return int(value)
+
+
+def _parse_decimal(value: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ValueError(value) from None
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in ("true", "false", "1", "0"):
+        raise ValueError(value)
+    return lowered in ("true", "1")
+
+
+def parse_time(value: str) -> dt.datetime:
+    """ISO date-time (naive = UTC) or date (midnight UTC); ``ValueError`` otherwise."""
+    parsed = parse_datetime(value.strip().replace(" ", "+")) if value else None
+    if parsed is None:
+        day = parse_date(value.strip()) if value else None
+        if day is None:
+            raise ValueError(value)
+        parsed = dt.datetime.combine(day, dt.time.min)
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+COMMON = {
+    "id": Attribute("uid", _parse_text),
+    "created_at": Attribute("created_at", parse_time),
+    "updated_at": Attribute("updated_at", parse_time),
+}
+BILL_ATTRIBUTES = {
+    **COMMON,
+    "group_id": Attribute("group__uid", _parse_text),
+    "price_cents": Attribute("price_cents", _parse_int),
+    "description": Attribute("description", _parse_text),
+    "currency": Attribute("currency", _parse_text),
+    "units": Attribute("units", _parse_decimal),
+    "status": Attribute("status", _parse_text),
+    "period_started_at": Attribute("period_started_at", parse_time),
+    "period_ended_at": Attribute("period_ended_at", parse_time),
+}
+RECURRING_BILL_ATTRIBUTES = {
+    **{k: v for k, v in BILL_ATTRIBUTES.items() if not k.startswith("period_") and k != "units"},
+    "period": Attribute("period", _parse_text),
+    "frequency": Attribute("frequency", _parse_int),
+    "cycles": Attribute("cycles", _parse_int),
+    "start_date": Attribute("start_date", parse_time),
+    "initial_cents": Attribute("initial_cents", _parse_int),
+}
+USER_ATTRIBUTES = {
+    **COMMON,
+    "group_id": Attribute("memberships__group__uid", _parse_text),
+    "name": Attribute("name", _parse_text),
+    "surname": Attribute("surname", _parse_text),
+    "email": Attribute("email", _parse_text),
+    "company_name": Attribute("company_name", _parse_text),
+    "country": Attribute("country", _parse_text),
+}
+GROUP_ATTRIBUTES = {
+    **COMMON,
+    "group_id": Attribute("uid", _parse_text),
+    "name": Attribute("name", _parse_text),
+    "email": Attribute("email", _parse_text),
+    "has_credit_card": Attribute("has_credit_card", _parse_bool),
+    "free_trial_end_at": Attribute("free_trial_end_at", parse_time),
+    "currency": Attribute("currency", _parse_text),
+    "country": Attribute("country", _parse_text),
+    "city": Attribute("city", _parse_text),
+    "timezone": Attribute("timezone", _parse_text),
+}
+
+#: Suffix → Django lookup, longest suffixes first so ``_strictly_before`` wins over ``_before``.
+OPERATORS = [
+    ("_greater_than_or_equal", "gte"),
+    ("_lower_than_or_equal", "lte"),
+    ("_strictly_before", "lt"),
+    ("_strictly_after", "gt"),
+    ("_greater_than", "gt"),
+    ("_lower_than", "lt"),
+    ("_before", "lte"),
+    ("_after", "gte"),
+    ("_not", "not"),
+    ("_in", "in"),
+]
+PAGINATION_PARAMS = {"limit", "offset"}
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    singular: str
+    attributes: dict[str, Attribute]
+    serialize: Callable[[Any], dict[str, Any]]
+    queryset: Callable[[RegisteredApp], QuerySet]
+    writable: bool = False
+
+
+def _bills(app: RegisteredApp) -> QuerySet:
+    return Bill.objects.filter(app=app).select_related("group")
+
+
+def _recurring_bills(app: RegisteredApp) -> QuerySet:
+    return RecurringBill.objects.filter(app=app).select_related("group")
+
+
+def _users(app: RegisteredApp) -> QuerySet:
+    return PlatformUser.objects.filter(memberships__group__apps=app).distinct()
+
+
+def _groups(app: RegisteredApp) -> QuerySet:
+    return Group.objects.filter(apps=app)
+
+
+RESOURCES = {
+    "bills": Resource("bills", "bill", BILL_ATTRIBUTES, serialize_bill, _bills, True),
+    "recurring_bills": Resource(
+        "recurring_bills",
+        "recurring bill",
+        RECURRING_BILL_ATTRIBUTES,
+        serialize_recurring_bill,
+        _recurring_bills,
+        True,
+    ),
+    "users": Resource("users", "user", USER_ATTRIBUTES, serialize_user, _users),
+    "groups": Resource("groups", "group", GROUP_ATTRIBUTES, serialize_group, _groups),
+}
+
+
+def _filter_lookup(resource: Resource, param: str) -> tuple[Attribute, str] | None:
+    if param in resource.attributes:
+        return resource.attributes[param], "exact"
+    for suffix, lookup in OPERATORS:
+        if param.endswith(suffix) and param[: -len(suffix)] in resource.attributes:
+            return resource.attributes[param[: -len(suffix)]], lookup
+    return None
+
+
+def filter_queryset(queryset: QuerySet, resource: Resource, params: Mapping[str, str]) -> QuerySet:
+    """Apply the query-string filters; unknown parameters and bad values are 400 errors."""
+    errors: dict[str, list[str]] = {}
+    for param, value in params.items():
+        if param in PAGINATION_PARAMS:
+            continue
+        found = _filter_lookup(resource, param)
+        if found is None:
+            errors[param] = [
+                f"Unknown filter {param!r}. Filter on: {', '.join(sorted(resource.attributes))} "
+                "(optionally with a suffix: _before, _after, _strictly_before, _strictly_after, "
+                "_greater_than, _lower_than, _in, _not)."
+            ]
+            continue
+        attribute, lookup = found
+        try:
+            if lookup == "in":
+                parsed: Any = [attribute.parse(item) for item in value.split(",") if item]
+            else:
+                parsed = attribute.parse(value)
+        except (ValueError, TypeError):
+            errors[param] = [f"Invalid value {value!r} for {param}."]
+            continue
+        if lookup == "not":
+            queryset = queryset.exclude(**{attribute.field: parsed})
+        else:
+            queryset = queryset.filter(**{f"{attribute.field}__{lookup}": parsed})
+    if errors:
+        raise AccountApiError(400, errors)
+    return queryset
+
+
+def _pagination(params: Mapping[str, str]) -> tuple[int, int]:
+    errors = {}
+    values = {}
+    for name, default, maximum in (("limit", DEFAULT_LIMIT, MAX_LIMIT), ("offset", 0, None)):
+        raw = params.get(name)
+        try:
+            values[name] = default if raw in (None, "") else int(raw)
+        except ValueError:
+            errors[name] = [f"{name} must be an integer."]
+            continue
+        if values[name] < (1 if name == "limit" else 0) or (maximum and values[name] > maximum):
+            errors[name] = [f"{name} must be between {1 if name == 'limit' else 0} and {maximum}."]
+    if errors:
+        raise AccountApiError(400, errors)
+    return values["limit"], values["offset"]
+
+
+@dataclass(frozen=True)
+class Page:
+    data: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+def list_objects(*, app: RegisteredApp, resource: Resource, params: Mapping[str, str]) -> Page:
+    limit, offset = _pagination(params)
+    queryset = filter_queryset(resource.queryset(app), resource, params).order_by(
+        "created_at", "pk"
+    )
+    total = queryset.count()
+    objects = list(queryset[offset : offset + limit])
+    if resource.name == "recurring_bills":
+        refresh_recurring_statuses(objects)
+    return Page([resource.serialize(o) for o in objects], total, limit, offset)
+
+
+def get_object(*, app: RegisteredApp, resource: Resource, uid: str) -> Model:
+    found = resource.queryset(app).filter(uid=uid).first()
+    if found is None:
+        raise AccountApiError(
+            404, {"id": [f"No {resource.singular} {uid!r} for this application."]}
+        )
+    if isinstance(found, RecurringBill):
+        refresh_recurring_statuses([found])
+    return found
+
+
+# --- Creation -------------------------------------------------------------------------------
+class _Validator:
+    """Collects field errors so a client sees every problem of a payload at once."""
+
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self.payload = payload
+        self.errors: dict[str, list[str]] = {}
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def present(self, name: str) -> bool:
+        return self.payload.get(name) not in (None, "")
+
+    def integer(self, name: str, *, required: bool = False, default: Any = None, minimum: int = 0):
+        if not self.present(name):
+            if required:
+                self.error(name, "This field is required.")
+            return default
+        value = self.payload[name]
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+        ):
+            self.error(name, "Must be a whole number (an integer, no decimals).")
+            return default
+        number = int(value)
+        if number < minimum:
+            self.error(name, f"Must be greater than or equal to {minimum}.")
+        return number
+
+    def text(self, name: str, *, required: bool = False, max_length: int = 500) -> str:
+        if not self.present(name):
+            if required:
+                self.error(name, "This field is required.")
+            return ""
+        value = self.payload[name]
+        if not isinstance(value, str) or not value.strip():
+            self.error(name, "Must be a non-empty string.")
+            return ""
+        if len(value) > max_length:
+            self.error(name, f"At most {max_length} characters.")
+        return value.strip()
+
+    def time(self, name: str) -> dt.datetime | None:
+        if not self.present(name):
+            return None
+        try:
+            return parse_time(str(self.payload[name]))
+        except ValueError:
+            self.error(name, "Must be an ISO 8601 date or date-time, e.g. 2030-01-31T00:00:00Z.")
+            return None
+
+    def currency(self) -> str:
+        if not self.present("currency"):
+            return DEFAULT_CURRENCY
+        value = self.payload["currency"]
+        if not isinstance(value, str) or value.upper() not in ISO_4217:
+            self.error("currency", "Must be an ISO 4217 currency code, e.g. AUD, USD, EUR.")
+            return DEFAULT_CURRENCY
+        return value.upper()
+
+    def group(self, app: RegisteredApp) -> Group | None:
+        uid = self.text("group_id", required=True, max_length=100)
+        if not uid:
+            return None
+        group = Group.objects.filter(uid=uid, apps=app).first()
+        if group is None:
+            self.error("group_id", f"No group {uid!r} uses this application.")
+        return group
+
+    def check(self) -> None:
+        if self.errors:
+            raise AccountApiError(422, self.errors)
+
+
+def _unwrap(payload: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise AccountApiError(400, {"body": ["Send a JSON object (or form fields)."]})
+    inner = payload.get(key)
+    if len(payload) == 1 and isinstance(inner, Mapping):
+        return inner
+    return payload
+
+
+@transaction.atomic(using="sandbox")
+def create_bill(*, app: RegisteredApp, payload: Any) -> Bill:
+    """Validate and create a bill (status ``submitted``). Raises :class:`AccountApiError` 422."""
+    check = _Validator(_unwrap(payload, "bill"))
+    group = check.group(app)
+    price_cents = check.integer("price_cents", required=True)
+    description = check.text("description", required=True)
+    currency = check.currency()
+    units = Decimal("1.00")
+    if check.present("units"):
+        try:
+            units = Decimal(str(check.payload["units"])).quantize(Decimal("0.01"))
+            if units <= 0 or units >= Decimal("100000000"):
+                check.error("units", "Must be greater than 0 and below 100000000.")
+        except (InvalidOperation, ValueError):
+            check.error("units", "Must be a decimal number, e.g. 1.5.")
+    started, ended = check.time("period_started_at"), check.time("period_ended_at")
+    if started and ended and ended < started:
+        check.error("period_ended_at", "Must not be before period_started_at.")
+    check.check()
+    bill = Bill.objects.create(
+        app=app,
+        group=group,
+        price_cents=price_cents,
+        description=description,
+        currency=currency,
+        units=units,
+        period_started_at=started,
+        period_ended_at=ended,
+    )
+    logger.info(
+        "Bill created",
+        extra={"app": app.api_id, "group": group.uid, "bill": bill.uid, "cents": price_cents},
+    )
+    return bill
+
+
+@transaction.atomic(using="sandbox")
+def create_recurring_bill(*, app: RegisteredApp, payload: Any) -> RecurringBill:
+    """Validate and create a recurring bill (seed 002 rules on period, frequency, start date)."""
+    check = _Validator(_unwrap(payload, "recurring_bill"))
+    group = check.group(app)
+    price_cents = check.integer("price_cents", required=True)
+    description = check.text("description", required=True)
+    currency = check.currency()
+    period = check.payload.get("period") or "Month"
+    if period not in RecurringBill.PERIODS:
+        check.error("period", f"Must be one of {', '.join(RecurringBill.PERIODS)}.")
+    frequency = check.integer("frequency", default=1, minimum=1)
+    if period in MAX_FREQUENCY and isinstance(frequency, int) and frequency >= 1:
+        if period == "SemiMonth" and frequency != 1:
+            check.error("frequency", "Must be 1 when the period is SemiMonth.")
+        elif frequency > MAX_FREQUENCY[period]:
+            check.error(
+                "frequency",
+                f"period x frequency must be at most one year "
+                f"(at most {MAX_FREQUENCY[period]} for {period}).",
+            )
+    cycles = check.integer("cycles", minimum=1)
+    initial_cents = check.integer("initial_cents", default=0)
+    now = timezone.now()
+    start_date = check.time("start_date") or now
+    today = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if start_date < today:
+        check.error("start_date", "Must not be in the past (today or later).")
+    check.check()
+    bill = RecurringBill(
+        app=app,
+        group=group,
+        price_cents=price_cents,
+        description=description,
+        currency=currency,
+        period=period,
+        frequency=frequency,
+        cycles=cycles,
+        start_date=start_date,
+        initial_cents=initial_cents,
+    )
+    bill.status = current_recurring_status(bill, now=now)
+    bill.save()
+    logger.info(
+        "Recurring bill created",
+        extra={"app": app.api_id, "group": group.uid, "bill": bill.uid, "cents": price_cents},
+    )
+    return bill
+
+
+@transaction.atomic(using="sandbox")
+def cancel(*, app: RegisteredApp, resource: Resource, uid: str) -> Bill | RecurringBill:
+    """Cancel a bill or recurring bill; cancelling twice (or an invoiced/expired one) is a 422."""
+    bill = get_object(app=app, resource=resource, uid=uid)
+    assert isinstance(bill, Bill | RecurringBill)
+    final = {Bill.CANCELLED, Bill.INVOICED, RecurringBill.EXPIRED}
+    if bill.status in final:
+        raise AccountApiError(
+            422,
+            {
+                "status": [
+                    f"The {resource.singular} {uid} is {bill.status}: it cannot be cancelled."
+                ]
+            },
+        )
+    bill.status = Bill.CANCELLED
+    bill.save(update_fields=["status", "updated_at"])
+    logger.info(
+        "Bill cancelled", extra={"app": app.api_id, "group": bill.group.uid, "bill": bill.uid}
+    )
+    return bill

@@ -1,0 +1,7 @@
+"""The emulated Connec! data hub (PROTOCOL.md §6-7, seeds 000 and 001).
+
+``schema`` validates entity fields, ``queries`` parses ``$filter``/``$orderby``/
+paging, ``references`` resolves and renders ids and external ids, ``services``
+writes records, ``selectors`` reads them, ``api`` answers HTTP and batch
+operations, ``notifications`` delivers changes to the other apps of a group.
+"""

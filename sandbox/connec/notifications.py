@@ -1,0 +1,296 @@
+"""Connec! notifications (PROTOCOL.md §7): changes POSTed to the *other* apps of a group.
+
+A write stores one :class:`NotificationDelivery` row per receiving app in the
+write's own transaction (an outbox: no row without the change, no change
+without its rows) and, once committed, wakes a background thread that POSTs
+them. Nothing waits on the receiving app while a database transaction is open.
+
+Who receives: every app of the group except the writer, whose
+``subscriptions`` include the entity. An empty ``subscriptions`` dict means
+"every entity"; otherwise ``{"people": true, ...}`` lists what the app wants.
+
+Settings, ``settings.SANDBOX["NOTIFICATIONS"]`` (all optional):
+``BACKGROUND`` (default ``True``: deliver from a thread; ``False``: only
+:func:`deliver_pending` delivers), ``TIMEOUT`` (seconds per POST, 5),
+``BACKOFF`` (first retry delay in seconds, 1.0, doubled per attempt),
+``BACKOFF_MAX`` (60), ``MAX_ATTEMPTS`` (6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from maestrano_integration.http import build_retry, build_session
+from sandbox.models import ConnecRecord, Group, NotificationDelivery, RegisteredApp
+
+from .references import render_records
+
+logger = logging.getLogger(__name__)
+SANDBOX_DATABASE = "sandbox"
+DEFAULTS = {
+    "BACKGROUND": True,
+    "TIMEOUT": 5.0,
+    "BACKOFF": 1.0,
+    "BACKOFF_MAX": 60.0,
+    "MAX_ATTEMPTS": 6,
+}
+# A row left "delivering" this long after its last update belongs to a dead thread.
+STALE_DELIVERING = dt.timedelta(seconds=120)
+
+
+def notification_settings() -> dict[str, Any]:
+    return {**DEFAULTS, **getattr(settings, "SANDBOX", {}).get("NOTIFICATIONS", {})}
+
+
+def is_subscribed(app: RegisteredApp, entity: str) -> bool:
+    """An empty ``subscriptions`` dict subscribes the app to every entity."""
+    subscriptions = app.subscriptions or {}
+    return not subscriptions or bool(subscriptions.get(entity))
+
+
+def enqueue_changes(
+    *, records: Iterable[ConnecRecord], source_app: RegisteredApp | None
+) -> list[NotificationDelivery]:
+    """Store the deliveries of ``records`` (changed by ``source_app``) for every other app.
+
+    Records changed several times in one request or batch are sent once, in
+    their latest state; one delivery per receiving app carries them all.
+    Call it inside the write's transaction on the ``sandbox`` database.
+    """
+    latest: dict[int, ConnecRecord] = {}
+    for record in records:
+        latest[record.pk] = record
+    by_group: dict[int, list[ConnecRecord]] = defaultdict(list)
+    for record in latest.values():
+        by_group[record.group_id].append(record)
+    deliveries = []
+    now = timezone.now()
+    for group_id, changed in by_group.items():
+        group = Group.objects.get(pk=group_id)
+        receivers = group.apps.all()
+        if source_app is not None:
+            receivers = receivers.exclude(pk=source_app.pk)
+        rendered = render_records(sorted(changed, key=lambda r: r.pk), group=group)
+        for app in receivers:
+            payload: dict[str, list[dict]] = defaultdict(list)
+            for record in rendered:
+                if is_subscribed(app, record["resource_type"]):
+                    payload[record["resource_type"]].append(record)
+            if not payload:
+                continue
+            deliveries.append(
+                NotificationDelivery.objects.create(
+                    app=app,
+                    group=group,
+                    source_app=source_app,
+                    payload=dict(payload),
+                    record_count=sum(len(v) for v in payload.values()),
+                    next_attempt_at=now,
+                )
+            )
+    if deliveries:
+        transaction.on_commit(wake_worker, using=SANDBOX_DATABASE)
+    return deliveries
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    delivered: bool
+    retry: bool
+    status_code: int | None
+    error: str
+    retry_after: float | None = None
+
+
+def post_notification(delivery: NotificationDelivery, *, timeout: float) -> AttemptOutcome:
+    """One POST to the app's webhook with the app's own credentials; never raises."""
+    app = delivery.app
+    url = app.url(app.notifications_path)
+    # No transport retries: the delivery row keeps the retry state and the log.
+    session = build_session(auth=(app.api_id, app.api_key), retry=build_retry(total=0))
+    try:
+        response = session.post(url, json=delivery.payload, timeout=timeout)
+    except requests.RequestException as error:
+        return AttemptOutcome(False, True, None, f"{type(error).__name__}: {error}"[:1000])
+    finally:
+        session.close()
+    if 200 <= response.status_code < 300:
+        return AttemptOutcome(True, False, response.status_code, "")
+    error = f"HTTP {response.status_code}: {response.text[:500]}"
+    retry_after = None
+    if response.status_code == 429:
+        try:
+            retry_after = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            retry_after = None
+    transient = response.status_code == 429 or response.status_code >= 500
+    return AttemptOutcome(False, transient, response.status_code, error, retry_after)
+
+
+def claim_due(now: dt.datetime) -> NotificationDelivery | None:
+    """Take the oldest due delivery for this thread (an atomic status flip, safe across threads)."""
+    due = NotificationDelivery.objects.filter(
+        Q(status=NotificationDelivery.PENDING, next_attempt_at__lte=now)
+        | Q(status=NotificationDelivery.DELIVERING, updated_at__lt=now - STALE_DELIVERING)
+    ).order_by("next_attempt_at", "pk")
+    for candidate in due.values("pk", "status")[:10]:
+        claimed = NotificationDelivery.objects.filter(
+            pk=candidate["pk"], status=candidate["status"]
+        ).update(status=NotificationDelivery.DELIVERING, attempts=F("attempts") + 1, updated_at=now)
+        if claimed:
+            return NotificationDelivery.objects.select_related("app").get(pk=candidate["pk"])
+    return None
+
+
+def attempt(delivery: NotificationDelivery) -> None:
+    options = notification_settings()
+    outcome = post_notification(delivery, timeout=float(options["TIMEOUT"]))
+    now = timezone.now()
+    delivery.last_status_code = outcome.status_code
+    delivery.last_error = outcome.error
+    context = {
+        "group": delivery.group_id,
+        "app": delivery.app.api_id,
+        "delivery": delivery.pk,
+        "attempt": delivery.attempts,
+    }
+    if outcome.delivered:
+        delivery.status = NotificationDelivery.DELIVERED
+        delivery.delivered_at = now
+        logger.info("Connec! notification delivered", extra=context)
+    elif outcome.retry and delivery.attempts < int(options["MAX_ATTEMPTS"]):
+        delay = min(
+            float(options["BACKOFF"]) * 2 ** (delivery.attempts - 1), float(options["BACKOFF_MAX"])
+        )
+        delay = max(delay, outcome.retry_after or 0.0)
+        delivery.status = NotificationDelivery.PENDING
+        delivery.next_attempt_at = now + dt.timedelta(seconds=delay)
+        logger.warning(
+            "Connec! notification failed, retrying in %.2fs: %s",
+            delay,
+            outcome.error,
+            extra=context,
+        )
+    else:
+        delivery.status = NotificationDelivery.FAILED
+        logger.error("Connec! notification given up: %s", outcome.error, extra=context)
+    delivery.save(
+        update_fields=[
+            "status",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "delivered_at",
+            "updated_at",
+        ]
+    )
+
+
+def deliver_due() -> int:
+    """Attempt every delivery due now; the number of attempts made."""
+    count = 0
+    while (delivery := claim_due(timezone.now())) is not None:
+        attempt(delivery)
+        count += 1
+    return count
+
+
+def unfinished() -> Q:
+    return Q(status__in=[NotificationDelivery.PENDING, NotificationDelivery.DELIVERING])
+
+
+def deliver_pending(*, timeout: float = 10.0) -> int:
+    """Deliver (and wait for) every pending delivery, retries included, for up to ``timeout`` s.
+
+    Returns how many deliveries are still unfinished (0: the queue is drained).
+    Tests call it to wait deterministically; it cooperates with the background
+    thread (a delivery is claimed by exactly one of them).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        deliver_due()
+        remaining = NotificationDelivery.objects.filter(unfinished())
+        if not remaining.exists() or time.monotonic() >= deadline:
+            return remaining.count()
+        next_due = (
+            remaining.filter(status=NotificationDelivery.PENDING)
+            .order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+        )
+        wait = 0.02
+        if next_due is not None:
+            wait = max(wait, (next_due - timezone.now()).total_seconds())
+        time.sleep(min(wait, max(deadline - time.monotonic(), 0.0), 1.0))
+
+
+class DeliveryWorker:
+    """A daemon thread that delivers due notifications, woken after each commit.
+
+    It sleeps without touching the database until woken by a commit or by the
+    timer of the next retry.
+    """
+
+    MAX_TIMER = 60.0
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="sandbox-connec-notifications", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                close_old_connections()
+                deliver_due()
+                self._schedule_retries()
+            except Exception:
+                logger.exception("Connec! notification worker failed; will retry")
+            finally:
+                # Hold no database connection while idle (tests drop their databases).
+                connections.close_all()
+
+    def _schedule_retries(self) -> None:
+        next_due = (
+            NotificationDelivery.objects.filter(status=NotificationDelivery.PENDING)
+            .order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+        )
+        if next_due is not None:
+            delay = max((next_due - timezone.now()).total_seconds(), 0.0)
+            timer = threading.Timer(min(delay, self.MAX_TIMER), self._wake.set)
+            timer.daemon = True
+            timer.start()
+
+
+_worker = DeliveryWorker()
+
+
+def wake_worker() -> None:
+    if notification_settings()["BACKGROUND"]:
+        _worker.wake()

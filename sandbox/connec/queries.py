@@ -1,0 +1,154 @@
+"""Connec! list parameters: ``$top``, ``$skip``, ``$orderby`` and ``$filter``.
+
+Supported ``$filter``: conditions joined by ``and``; ``updated_at``,
+``created_at`` and ``id`` take ``eq ne gt ge lt le`` with a quoted value; any
+other (possibly dotted) field, e.g. ``code eq 'X'`` or
+``email.address eq 'a@b.c'``, takes ``eq``/``ne`` with a quoted string, a
+number, ``true``, ``false`` or ``null``. Anything else is a 400, never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F, Q
+from django.db.models.expressions import OrderBy
+from django.db.models.fields.json import KT
+
+from .clock import parse_timestamp
+from .errors import ConnecApiError
+
+DEFAULT_TOP = 100
+MAX_TOP = 500
+OPERATORS = {"eq": "exact", "gt": "gt", "ge": "gte", "lt": "lt", "le": "lte", "ne": "exact"}
+COLUMN_FIELDS = {"updated_at": "updated_at", "created_at": "created_at", "id": "uid"}
+FIELD_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+CONDITION = re.compile(
+    rf"\s*(?P<field>{FIELD_PATTERN})\s+(?P<op>eq|ne|gt|ge|lt|le)\s+"
+    r"(?P<value>'(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false|null)\s*",
+    re.IGNORECASE,
+)
+AND = re.compile(r"and\b", re.IGNORECASE)
+ORDER_TERM = re.compile(rf"^\s*(?P<field>{FIELD_PATTERN})(?:\s+(?P<dir>asc|desc))?\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class ListParameters:
+    top: int
+    skip: int
+    filters: Q
+    ordering: list[OrderBy]
+
+
+def bad_request(detail: str) -> ConnecApiError:
+    return ConnecApiError.single(400, detail)
+
+
+def parse_int(raw: str | None, *, name: str, default: int, minimum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise bad_request(f"{name} must be at least {minimum}")
+    return value
+
+
+def parse_value(raw: str) -> Any:
+    if raw.startswith("'"):
+        return raw[1:-1].replace("''", "'")
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    return float(raw) if "." in raw else int(raw)
+
+
+def data_path(field: str) -> str:
+    return "data__" + field.replace(".", "__")
+
+
+def condition_to_q(field: str, operator: str, raw_value: str) -> Q:
+    value = parse_value(raw_value)
+    operator = operator.lower()
+    if field in COLUMN_FIELDS:
+        column = COLUMN_FIELDS[field]
+        if not isinstance(value, str):
+            raise bad_request(
+                f"{field} needs a quoted value, e.g. {field} gt '2016-10-04T00:00:00Z'"
+            )
+        try:
+            value = uuid.UUID(value) if column == "uid" else parse_timestamp(value)
+        except ValueError:
+            raise bad_request(f"{value!r} is not a valid {field}") from None
+        if column == "uid" and operator not in ("eq", "ne"):
+            raise bad_request("id only supports eq and ne")
+        condition = Q(**{f"{column}__{OPERATORS[operator]}": value})
+    else:
+        if operator not in ("eq", "ne"):
+            raise bad_request(f"{field} only supports eq and ne")
+        condition = Q(**{data_path(field): value})
+    return ~condition if operator == "ne" else condition
+
+
+def parse_filter(raw: str | None) -> Q:
+    """``updated_at gt '2016-10-04T00:00:00Z' and code eq 'X'`` -> a ``Q``."""
+    result = Q()
+    if not raw or not raw.strip():
+        return result
+    position, text = 0, raw.strip()
+    while True:
+        match = CONDITION.match(text, position)
+        if match is None:
+            raise bad_request(
+                f"Cannot parse $filter at {text[position:]!r}: expected "
+                "<field> eq|ne|gt|ge|lt|le <value>, joined by 'and'"
+            )
+        result &= condition_to_q(match["field"], match["op"], match["value"])
+        position = match.end()
+        if position == len(text):
+            return result
+        joiner = AND.match(text, position)
+        if joiner is None:
+            raise bad_request(f"Only 'and' may join $filter conditions, at {text[position:]!r}")
+        position = joiner.end()
+
+
+def parse_orderby(raw: str | None) -> list[OrderBy]:
+    """``updated_at desc, name`` -> orderings, with the primary key last so the order is total."""
+    ordering: list[OrderBy] = []
+    for term in (raw or "").split(","):
+        if not term.strip():
+            continue
+        match = ORDER_TERM.match(term)
+        if match is None:
+            raise bad_request(
+                f"Cannot parse $orderby term {term.strip()!r}: expected <field> asc|desc"
+            )
+        field, descending = match["field"], (match["dir"] or "asc").lower() == "desc"
+        if field == "id":
+            expression = F("pk")
+        elif field in COLUMN_FIELDS:
+            expression = F(COLUMN_FIELDS[field])
+        else:
+            expression = KT(data_path(field))
+        ordering.append(expression.desc() if descending else expression.asc())
+    ordering.append(F("pk").asc())
+    return ordering
+
+
+def parse_list_parameters(query: dict[str, str]) -> ListParameters:
+    top = min(parse_int(query.get("$top"), name="$top", default=DEFAULT_TOP, minimum=1), MAX_TOP)
+    skip = parse_int(query.get("$skip"), name="$skip", default=0, minimum=0)
+    return ListParameters(
+        top=top,
+        skip=skip,
+        filters=parse_filter(query.get("$filter")),
+        ordering=parse_orderby(query.get("$orderby")),
+    )

@@ -1,0 +1,403 @@
+"""Fields of each Connec! entity (PROTOCOL.md §6) and their validation.
+
+Known fields are type-checked strictly (a number must be a JSON number, an enum
+one of its values); unknown fields are tolerated and stored as sent, like
+Connec!'s extensible data model, so an app may round-trip fields this hub does
+not model. ``null`` clears any field that is not required. Envelope fields
+(``group_id``, ``channel_id``, ``resource_type``, ``created_at``,
+``updated_at``) are the hub's and are ignored on input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import normalize_timestamp
+from .errors import Problem
+
+READ_ONLY_FIELDS = frozenset(
+    {"group_id", "channel_id", "resource_type", "created_at", "updated_at"}
+)
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+MAX_TEXT_LENGTH = 10_000
+
+
+class FieldType:
+    """A field's rule: ``clean`` returns the value to store or appends to ``problems``."""
+
+    label = "a value"
+
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        return value
+
+
+class Text(FieldType):
+    label = "a string"
+
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, str):
+            problems.append(Problem(f"{pointer_name(pointer)} must be a string", pointer))
+        elif len(value) > MAX_TEXT_LENGTH:
+            problems.append(
+                Problem(f"{pointer_name(pointer)} is longer than {MAX_TEXT_LENGTH}", pointer)
+            )
+        return value
+
+
+class Email(Text):
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        value = super().clean(value, pointer, problems)
+        if isinstance(value, str) and value and not EMAIL_PATTERN.match(value):
+            problems.append(Problem(f"{value!r} is not an email address", pointer))
+        return value
+
+
+class Currency(Text):
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        value = super().clean(value, pointer, problems)
+        if isinstance(value, str) and not CURRENCY_PATTERN.match(value):
+            problems.append(Problem(f"{value!r} is not an ISO 4217 code like AUD", pointer))
+        return value
+
+
+class Boolean(FieldType):
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, bool):
+            problems.append(Problem(f"{pointer_name(pointer)} must be true or false", pointer))
+        return value
+
+
+class Number(FieldType):
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(Problem(f"{pointer_name(pointer)} must be a number", pointer))
+        return value
+
+
+class Integer(FieldType):
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(Problem(f"{pointer_name(pointer)} must be an integer", pointer))
+        return value
+
+
+@dataclass
+class Enum(FieldType):
+    values: tuple[str, ...]
+
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if value not in self.values:
+            allowed = "|".join(self.values)
+            problems.append(Problem(f"{pointer_name(pointer)} must be one of {allowed}", pointer))
+        return value
+
+
+class DateTime(FieldType):
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if isinstance(value, str):
+            try:
+                return normalize_timestamp(value)
+            except ValueError:
+                pass
+        problems.append(
+            Problem(f"{pointer_name(pointer)} must be an ISO 8601 date or date-time", pointer)
+        )
+        return value
+
+
+@dataclass
+class Reference(FieldType):
+    """The id of another record of the same group: a Connec! id, or an external-id list.
+
+    Only the shape is checked here; ``services`` resolves it against the group.
+    """
+
+    entity: str
+
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, list) and value and all(is_id_entry(e) for e in value):
+            return value
+        problems.append(
+            Problem(
+                f"{pointer_name(pointer)} must be a {self.entity} id or a list of "
+                '{"id", "provider", "realm"} entries',
+                pointer,
+            )
+        )
+        return value
+
+
+@dataclass
+class Object(FieldType):
+    """A nested object: its known keys are checked, unknown keys kept."""
+
+    fields: dict[str, FieldType]
+    required: tuple[str, ...] = ()
+
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, dict):
+            problems.append(Problem(f"{pointer_name(pointer)} must be an object", pointer))
+            return value
+        return clean_object(self.fields, value, pointer, problems)
+
+
+@dataclass
+class ListOf(FieldType):
+    item: FieldType
+
+    def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, list):
+            problems.append(Problem(f"{pointer_name(pointer)} must be a list", pointer))
+            return value
+        return [self.item.clean(v, f"{pointer}/{i}", problems) for i, v in enumerate(value)]
+
+
+@dataclass(frozen=True)
+class EntitySchema:
+    fields: dict[str, FieldType]
+    # Each tuple: at least one of these fields must be present and not empty.
+    required: tuple[tuple[str, ...], ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)
+    code_prefix: str = ""
+
+
+def is_id_entry(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and all(isinstance(value.get(k), str) and value.get(k) for k in ("id", "provider"))
+        and isinstance(value.get("realm"), str)
+    )
+
+
+def pointer_name(pointer: str) -> str:
+    """``/people/email/address`` -> ``email.address`` (the entity root is dropped)."""
+    parts = pointer.strip("/").split("/")
+    return ".".join(parts[1:]) or parts[0]
+
+
+def clean_object(
+    fields: dict[str, FieldType], value: dict[str, Any], pointer: str, problems: list[Problem]
+) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            continue
+        rule = fields.get(key)
+        if item is None or rule is None:
+            cleaned[key] = item
+        else:
+            cleaned[key] = rule.clean(item, f"{pointer}/{key}", problems)
+    return cleaned
+
+
+ADDRESS_LINES = Object(
+    {
+        "line1": Text(),
+        "line2": Text(),
+        "city": Text(),
+        "region": Text(),
+        "postal_code": Text(),
+        "country": Text(),
+    }
+)
+ADDRESS = Object({"billing": ADDRESS_LINES, "shipping": ADDRESS_LINES})
+EMAIL = Object({"address": Email(), "address2": Email()})
+PHONE = Object({"landline": Text(), "landline2": Text(), "mobile": Text(), "fax": Text()})
+WEBSITE = Object({"url": Text()})
+PRICE = Object(
+    {
+        "net_amount": Number(),
+        "tax_amount": Number(),
+        "total_amount": Number(),
+        "tax_rate": Number(),
+        "currency": Currency(),
+    }
+)
+ACTIVE_STATUS = Enum(("ACTIVE", "INACTIVE"))
+
+SCHEMAS: dict[str, EntitySchema] = {
+    "organizations": EntitySchema(
+        fields={
+            "code": Text(),
+            "name": Text(),
+            "status": ACTIVE_STATUS,
+            "description": Text(),
+            "industry": Text(),
+            "is_customer": Boolean(),
+            "is_supplier": Boolean(),
+            "is_lead": Boolean(),
+            "tax_number": Text(),
+            "number_of_employees": Integer(),
+            "annual_revenue": Number(),
+            "email": EMAIL,
+            "phone": PHONE,
+            "website": WEBSITE,
+            "address": ADDRESS,
+        },
+        required=(("name",),),
+        defaults={"status": "ACTIVE", "is_customer": False, "is_supplier": False},
+        code_prefix="OR",
+    ),
+    "people": EntitySchema(
+        fields={
+            "code": Text(),
+            "status": ACTIVE_STATUS,
+            "title": Text(),
+            "first_name": Text(),
+            "last_name": Text(),
+            "job_title": Text(),
+            "birth_date": DateTime(),
+            "is_customer": Boolean(),
+            "is_supplier": Boolean(),
+            "is_lead": Boolean(),
+            "organization_id": Reference("organizations"),
+            "email": EMAIL,
+            "phone": PHONE,
+            "website": WEBSITE,
+            "address": ADDRESS,
+        },
+        required=(("first_name", "last_name"),),
+        defaults={"status": "ACTIVE"},
+        code_prefix="PE",
+    ),
+    "items": EntitySchema(
+        fields={
+            "code": Text(),
+            "name": Text(),
+            "description": Text(),
+            "status": ACTIVE_STATUS,
+            "type": Enum(("PURCHASED", "SOLD", "INVENTORY", "SERVICE", "MANUFACTURED")),
+            "unit": Text(),
+            "is_inventoried": Boolean(),
+            "quantity_on_hand": Number(),
+            "sale_price": PRICE,
+            "purchase_price": PRICE,
+        },
+        required=(("name",),),
+        defaults={"status": "ACTIVE"},
+        code_prefix="IT",
+    ),
+    "invoices": EntitySchema(
+        fields={
+            "code": Text(),
+            "title": Text(),
+            "type": Enum(("CUSTOMER", "SUPPLIER")),
+            "status": Enum(("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED")),
+            "transaction_number": Text(),
+            "transaction_date": DateTime(),
+            "due_date": DateTime(),
+            "currency": Currency(),
+            "public_note": Text(),
+            "private_note": Text(),
+            "total_amount": Number(),
+            "tax_amount": Number(),
+            "balance": Number(),
+            "deposit": Number(),
+            "organization_id": Reference("organizations"),
+            "person_id": Reference("people"),
+            "lines": ListOf(
+                Object(
+                    {
+                        "id": Text(),
+                        "line_number": Integer(),
+                        "description": Text(),
+                        "quantity": Number(),
+                        "unit_price": PRICE,
+                        "total_price": PRICE,
+                        "item_id": Reference("items"),
+                    }
+                )
+            ),
+        },
+        defaults={"type": "CUSTOMER", "status": "DRAFT"},
+        code_prefix="IN",
+    ),
+    "company": EntitySchema(
+        fields={
+            "name": Text(),
+            "currency": Currency(),
+            "timezone": Text(),
+            "tax_number": Text(),
+            "email": EMAIL,
+            "phone": PHONE,
+            "website": WEBSITE,
+            "address": ADDRESS,
+        },
+        required=(("name",),),
+    ),
+}
+
+
+def clean_fields(entity: str, payload: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """Type-check ``payload``'s known fields; drop the envelope fields. No required check here:
+    a partial update is checked once merged (:func:`missing_required`)."""
+    problems: list[Problem] = []
+    body = {k: v for k, v in payload.items() if k not in READ_ONLY_FIELDS and k != "id"}
+    cleaned = clean_object(SCHEMAS[entity].fields, body, f"/{entity}", problems)
+    return cleaned, problems
+
+
+def missing_required(entity: str, data: dict[str, Any]) -> list[Problem]:
+    problems = []
+    for alternatives in SCHEMAS[entity].required:
+        if not any(data.get(name) not in (None, "") for name in alternatives):
+            names = " or ".join(alternatives)
+            problems.append(Problem(f"{names} can't be blank", f"/{entity}/{alternatives[0]}"))
+    return problems
+
+
+def map_references(
+    fields: dict[str, FieldType],
+    data: dict[str, Any],
+    transform: Callable[[str, str, Any], Any],
+    pointer: str,
+) -> dict[str, Any]:
+    """A copy of ``data`` with ``transform(pointer, target_entity, value)`` applied to every
+    non-null reference, nested objects and lists included."""
+    result = dict(data)
+    for key, rule in fields.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        path = f"{pointer}/{key}"
+        if isinstance(rule, Reference):
+            result[key] = transform(path, rule.entity, value)
+        elif isinstance(rule, Object) and isinstance(value, dict):
+            result[key] = map_references(rule.fields, value, transform, path)
+        elif isinstance(rule, ListOf) and isinstance(rule.item, Object) and isinstance(value, list):
+            result[key] = [
+                map_references(rule.item.fields, v, transform, f"{path}/{i}")
+                if isinstance(v, dict)
+                else v
+                for i, v in enumerate(value)
+            ]
+    return result
+
+
+def entity_references(entity: str, data: dict[str, Any]) -> list[Any]:
+    """Every non-null reference value in ``data`` (to prefetch what rendering needs)."""
+    found: list[Any] = []
+
+    def collect(pointer: str, target: str, value: Any) -> Any:
+        found.append(value)
+        return value
+
+    map_references(SCHEMAS[entity].fields, data, collect, f"/{entity}")
+    return found
+
+
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A partial update: nested objects merge key by key; lists and scalars replace."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,77 @@
+"""Reading Connec! records, always scoped to one group and entity."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from sandbox.models import ConnecExternalId, ConnecRecord, Group, RegisteredApp
+
+from .errors import ConnecApiError
+from .queries import ListParameters
+from .references import CONNEC_PROVIDER, parse_uuid
+
+
+def group_for_app(*, group_uid: str, app: RegisteredApp | None) -> Group:
+    """The group, if ``app`` is one of its apps (``app=None``: the sandbox itself).
+
+    An unknown group and a group that does not use the app answer the same 404,
+    so an app cannot probe which groups exist.
+    """
+    groups = Group.objects.filter(uid=group_uid)
+    if app is not None:
+        groups = groups.filter(apps=app)
+    group = groups.first()
+    if group is None:
+        raise ConnecApiError.single(
+            404, f"Group {group_uid!r} not found, or not shared with this application"
+        )
+    return group
+
+
+def records_of(*, group: Group, entity: str) -> QuerySet[ConnecRecord]:
+    return ConnecRecord.objects.filter(group=group, entity=entity)
+
+
+def list_records(
+    *, group: Group, entity: str, parameters: ListParameters
+) -> tuple[list[ConnecRecord], int]:
+    """One page of records and the total matching the filter."""
+    matching = records_of(group=group, entity=entity).filter(parameters.filters)
+    total = matching.count()
+    page = list(
+        matching.order_by(*parameters.ordering)[parameters.skip : parameters.skip + parameters.top]
+    )
+    return page, total
+
+
+def get_record(
+    *,
+    group: Group,
+    entity: str,
+    record_id: str,
+    provider: str | None = None,
+    realm: str | None = None,
+) -> ConnecRecord:
+    """A record by Connec! id, or by an external id when ``provider`` is given (seed 001)."""
+    record: ConnecRecord | None = None
+    if provider and provider != CONNEC_PROVIDER:
+        external = (
+            ConnecExternalId.objects.select_related("record")
+            .filter(
+                group=group,
+                entity=entity,
+                provider=provider,
+                realm=realm or "",
+                external_id=record_id,
+            )
+            .first()
+        )
+        record = external.record if external else None
+    else:
+        record_uid = parse_uuid(record_id)
+        if record_uid is not None:
+            record = records_of(group=group, entity=entity).filter(uid=record_uid).first()
+    if record is None:
+        by = f" for provider {provider!r} realm {realm!r}" if provider else ""
+        raise ConnecApiError.single(404, f"No {entity} with id {record_id!r}{by} in {group.uid}")
+    return record

@@ -1,0 +1,264 @@
+"""Fault injection: the sandbox misbehaves on purpose so an app's retries can be tested.
+
+Applies to calls carrying the basic auth of a registered app that has faults
+configured, on the platform APIs an app calls: Connec! (``connec/api/...``,
+``connec/batch``), the Account API (``api/v1/account/...``) and the session
+check (``api/v1/auth/saml/<uid>``). Pages and the IdP are never affected.
+
+Configuration per app, ``settings.SANDBOX["FAULTS"][api_id]`` first, else the
+app's :class:`~sandbox.models.FaultConfig` row (UI, admin, ``manage.py
+sandbox_faults``)::
+
+    {"error_rate": 0.3, "rate_limit_rate": 0.1, "retry_after": 1,
+     "latency_ms": 50, "drop_rate": 0.05, "seed": 42, "scope": "all"}
+
+Each call draws one number in [0, 1): below ``drop_rate`` the connection is
+dropped, then ``error_rate`` answers a 5xx, then ``rate_limit_rate`` a 429 with
+``Retry-After``; the rest pass. ``latency_ms`` delays every call. With a
+``seed`` the draw of the n-th call of an app is a pure function of (seed, n),
+so a run is reproducible; the counter restarts whenever the app's configuration
+changes (saving it, even unchanged, restarts it), and is kept per process.
+
+Dropping a connection: under Django's development server and the test live
+server the socket is shut down before any byte of a response is written, so
+the client sees "connection closed without response" (what a crashed proxy
+gives). Where no socket is reachable (the Django test client, other servers)
+:class:`ConnectionDropped` is raised instead: the test client re-raises it,
+a production server would turn it into a 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import NoReverseMatch, reverse
+
+from .auth import authenticate_app
+from .models import FaultConfig, RegisteredApp
+
+logger = logging.getLogger(__name__)
+
+AREAS = {
+    "connec": re.compile(r"^connec/(?:api/|batch$)"),
+    "account": re.compile(r"^api/v1/account/"),
+    "session": re.compile(r"^api/v1/auth/saml/[^/]+/?$"),
+}
+SCOPE_AREAS = {
+    FaultConfig.SCOPE_ALL: {"connec", "account", "session"},
+    FaultConfig.SCOPE_CONNEC: {"connec"},
+    FaultConfig.SCOPE_ACCOUNT: {"account", "session"},
+}
+ERROR_STATUSES = (500, 502, 503, 504)
+
+PASS, DROP, ERROR, RATE_LIMIT = "pass", "drop", "error", "rate_limit"
+
+
+class ConnectionDropped(ConnectionError):
+    """An injected dropped connection, where the socket itself cannot be closed."""
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    retry_after: int = 1
+    latency_ms: int = 0
+    drop_rate: float = 0.0
+    seed: int | None = None
+    scope: str = FaultConfig.SCOPE_ALL
+    enabled: bool = True
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> FaultPlan:
+        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
+        return cls(**known)
+
+    @classmethod
+    def from_model(cls, config: FaultConfig) -> FaultPlan:
+        return cls(
+            error_rate=config.error_rate,
+            rate_limit_rate=config.rate_limit_rate,
+            retry_after=config.retry_after,
+            latency_ms=config.latency_ms,
+            drop_rate=config.drop_rate,
+            seed=config.seed,
+            scope=config.scope,
+            enabled=config.enabled,
+        )
+
+    def covers(self, area: str) -> bool:
+        return self.enabled and area in SCOPE_AREAS.get(self.scope, set())
+
+    def decide(self, draw: float) -> str:
+        threshold = 0.0
+        for outcome, rate in (
+            (DROP, self.drop_rate),
+            (ERROR, self.error_rate),
+            (RATE_LIMIT, self.rate_limit_rate),
+        ):
+            threshold += max(rate, 0.0)
+            if draw < threshold:
+                return outcome
+        return PASS
+
+
+def validate_rates(*, error_rate: float, rate_limit_rate: float, drop_rate: float) -> None:
+    """Raise ``ValueError`` unless each rate is in [0, 1] and they add up to at most 1."""
+    rates = {"error_rate": error_rate, "rate_limit_rate": rate_limit_rate, "drop_rate": drop_rate}
+    for name, rate in rates.items():
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+    if sum(rates.values()) > 1.0 + 1e-9:
+        raise ValueError("error_rate + rate_limit_rate + drop_rate must not exceed 1")
+
+
+class DrawSequence:
+    """Per (app, configuration) call counters: the n-th draw of a seeded plan is fixed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[tuple[str, str], Callable[[], int]] = {}
+
+    def next_draw(self, *, api_id: str, signature: str, seed: int | None) -> tuple[int, float]:
+        with self._lock:
+            counter = self._counters.get((api_id, signature))
+            if counter is None:
+                # A new configuration starts a new sequence (and forgets the old ones).
+                self._counters = {k: v for k, v in self._counters.items() if k[0] != api_id}
+                counter = self._counters[(api_id, signature)] = itertools.count().__next__
+            call_number = counter()
+        if seed is None:
+            return call_number, random.SystemRandom().random()
+        return call_number, random.Random(f"{seed}:{call_number}").random()  # noqa: S311
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counters.clear()
+
+
+draws = DrawSequence()
+
+
+def plan_for(app: RegisteredApp) -> tuple[FaultPlan, str] | None:
+    """The app's fault plan and a signature of its configuration, or ``None``."""
+    configured = getattr(settings, "SANDBOX", {}).get("FAULTS", {}).get(app.api_id)
+    if configured:
+        plan = FaultPlan.from_mapping(configured)
+        return plan, "settings:" + json.dumps(asdict(plan), sort_keys=True)
+    try:
+        config = app.fault_config  # fetched with the app by sandbox.auth
+    except FaultConfig.DoesNotExist:
+        return None
+    return FaultPlan.from_model(config), f"db:{config.pk}:{config.updated_at.isoformat()}"
+
+
+def fault_area(path: str) -> str | None:
+    try:
+        prefix = reverse("sandbox:home")
+    except NoReverseMatch:
+        return None
+    if not path.startswith(prefix):
+        return None
+    relative = path[len(prefix) :]
+    return next((area for area, pattern in AREAS.items() if pattern.match(relative)), None)
+
+
+def find_client_socket(request: HttpRequest) -> socket.socket | None:
+    """The client's socket under wsgiref-based servers (runserver, live server), if reachable."""
+    stream: Any = request.META.get("wsgi.input")
+    for _ in range(6):
+        if stream is None:
+            return None
+        if isinstance(stream, socket.socket):
+            return stream
+        sock = getattr(stream, "_sock", None)
+        if isinstance(sock, socket.socket):
+            return sock
+        # Django's LimitedStream keeps only the bound ``read`` of the stream it wraps.
+        read = getattr(stream, "_read", None)
+        stream = getattr(read, "__self__", None) or next(
+            (getattr(stream, a) for a in ("stream", "raw", "rfile") if hasattr(stream, a)), None
+        )
+    return None
+
+
+def drop_connection(request: HttpRequest) -> HttpResponse:
+    client = find_client_socket(request)
+    if client is None:
+        raise ConnectionDropped("Injected fault: connection dropped")
+    with contextlib.suppress(OSError):
+        client.shutdown(socket.SHUT_RDWR)
+    # Never reaches the client; the server's write fails quietly on the closed socket.
+    response = HttpResponse(status=500)
+    response["Connection"] = "close"
+    return response
+
+
+def fault_response(area: str, status: int, detail: str) -> JsonResponse:
+    body: dict[str, Any]
+    if area == "connec":
+        from .connec.errors import Problem, error_body
+
+        body = error_body(status, [Problem(detail)])
+    elif area == "account":
+        body = {"success": False, "errors": {"base": [detail]}, "data": None}
+    else:
+        body = {"error": detail}
+    return JsonResponse(body, status=status)
+
+
+class FaultInjectionMiddleware:
+    """Inject the configured faults into the platform API calls of registered apps."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_AUTHORIZATION" not in request.META:
+            return self.get_response(request)
+        area = fault_area(request.path)
+        if area is None:
+            return self.get_response(request)
+        app = authenticate_app(request)
+        configured = plan_for(app) if app is not None else None
+        if configured is None or not configured[0].covers(area):
+            return self.get_response(request)
+        plan, signature = configured
+        call_number, draw = draws.next_draw(api_id=app.api_id, signature=signature, seed=plan.seed)
+        outcome = plan.decide(draw)
+        if plan.latency_ms:
+            time.sleep(plan.latency_ms / 1000)
+        context = {"app": app.api_id, "area": area, "call": call_number, "fault": outcome}
+        if outcome == DROP:
+            logger.info("Injected fault: dropped connection", extra=context)
+            return drop_connection(request)
+        if outcome == ERROR:
+            seeded = random.Random(f"{plan.seed}:{call_number}:status")  # noqa: S311
+            status = seeded.choice(ERROR_STATUSES)
+            logger.info("Injected fault: %s", status, extra=context)
+            response = fault_response(area, status, f"Injected fault: server error {status}")
+            response["X-Sandbox-Fault"] = "error"
+            return response
+        if outcome == RATE_LIMIT:
+            logger.info("Injected fault: 429", extra=context)
+            response = fault_response(area, 429, "Injected fault: rate limit exceeded")
+            response["Retry-After"] = str(plan.retry_after)
+            response["X-Sandbox-Fault"] = "rate_limit"
+            return response
+        response = self.get_response(request)
+        if plan.latency_ms:
+            response["X-Sandbox-Fault"] = "latency"
+        return response

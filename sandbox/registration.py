@@ -1,0 +1,106 @@
+"""Registering apps with the platform: by hand, or by fetching the app's metadata (PROTOCOL §2).
+
+The real platform loaded an app's paths and subscriptions from its metadata
+endpoint (``GET {app_host}/maestrano/metadata``, basic auth api id:key);
+"refresh metadata" does the same here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from maestrano_integration.http import build_retry, build_session
+
+from .keys import SIGNATURE_ALGORITHMS
+from .models import RegisteredApp
+
+logger = logging.getLogger(__name__)
+
+
+class MetadataError(Exception):
+    """The app's metadata could not be fetched or read; the message says why."""
+
+
+def register_app(
+    *,
+    api_id: str,
+    api_key: str | None = None,
+    app_host: str | None = None,
+    name: str | None = None,
+    signature_algorithm: str | None = None,
+) -> tuple[RegisteredApp, bool]:
+    """Create or update the registration of ``api_id``; ``None`` keeps a field as it is."""
+    if signature_algorithm is not None and signature_algorithm not in SIGNATURE_ALGORITHMS:
+        raise ValueError(f"signature_algorithm must be one of {', '.join(SIGNATURE_ALGORITHMS)}")
+    app = RegisteredApp.objects.filter(api_id=api_id).first()
+    created = app is None
+    if app is None:
+        if not api_key or not app_host:
+            raise ValueError("A new app needs an api key and an app host.")
+        app = RegisteredApp(api_id=api_id)
+    values = {
+        "api_key": api_key,
+        "app_host": app_host.rstrip("/") if app_host else None,
+        "name": name,
+        "signature_algorithm": signature_algorithm,
+    }
+    for field, value in values.items():
+        if value is not None:
+            setattr(app, field, value)
+    app.save()
+    logger.info("App registered", extra={"app": api_id, "new_registration": created})
+    return app, created
+
+
+def fetch_metadata(app: RegisteredApp) -> dict[str, Any]:
+    """GET the app's metadata document with its credentials."""
+    timeout = float(settings.SANDBOX.get("METADATA_TIMEOUT_SECONDS", 10))
+    url = app.url(app.metadata_path)
+    with build_session(auth=(app.api_id, app.api_key), retry=build_retry(total=1)) as http:
+        try:
+            response = http.get(url, timeout=timeout)
+        except requests.RequestException as error:
+            raise MetadataError(f"Could not reach {url}: {type(error).__name__}") from error
+    if response.status_code == 401:
+        raise MetadataError(f"{url} refused the app's credentials (401): check the api id and key.")
+    if response.status_code != 200:
+        raise MetadataError(f"{url} answered HTTP {response.status_code}.")
+    try:
+        document = response.json()
+    except ValueError:
+        raise MetadataError(f"{url} did not answer JSON.") from None
+    if not isinstance(document, dict):
+        raise MetadataError(f"{url} did not answer a JSON object.")
+    return document
+
+
+def apply_metadata(app: RegisteredApp, document: dict[str, Any]) -> RegisteredApp:
+    """Take paths and subscriptions from a metadata document (missing keys keep values)."""
+    sso = document.get("sso") or {}
+    account = (document.get("webhook") or {}).get("account") or {}
+    connec = (document.get("webhook") or {}).get("connec") or {}
+    updates = {
+        "init_path": sso.get("init_path"),
+        "consume_path": sso.get("consume_path"),
+        "groups_path": account.get("groups_path"),
+        "group_users_path": account.get("group_users_path"),
+        "notifications_path": connec.get("notifications_path"),
+    }
+    for field, value in updates.items():
+        if isinstance(value, str) and value.startswith("/"):
+            setattr(app, field, value)
+    subscriptions = connec.get("subscriptions")
+    if isinstance(subscriptions, dict):
+        app.subscriptions = {str(k): bool(v) for k, v in subscriptions.items()}
+    app.metadata = document
+    app.save()
+    logger.info("App metadata refreshed", extra={"app": app.api_id})
+    return app
+
+
+def refresh_metadata(app: RegisteredApp) -> RegisteredApp:
+    return apply_metadata(app, fetch_metadata(app))

@@ -1,0 +1,48 @@
+"""Session check API (PROTOCOL §3) and the platform's logout / unauthorized pages."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from .auth import authenticate_app
+from .models import PlatformUser
+from .sessions import check_session, invalidate_user_sessions, iso_utc, recheck_time
+
+
+@require_GET
+def session_check(request: HttpRequest, uid: str) -> JsonResponse:
+    """``GET api/v1/auth/saml/<uid>?session=…`` (app basic auth) → ``{"valid", "recheck"}``."""
+    app = authenticate_app(request)
+    if app is None:
+        response = JsonResponse(
+            {"valid": False, "errors": {"authentication": ["Invalid API token"]}}, status=401
+        )
+        response["WWW-Authenticate"] = 'Basic realm="maestrano"'
+        return response
+    valid = check_session(app=app, user_uid=uid, token=request.GET.get("session", ""))
+    return JsonResponse({"valid": valid, "recheck": iso_utc(recheck_time())})
+
+
+@require_POST
+def logout_everywhere(request: HttpRequest, uid: str) -> HttpResponse:
+    """The "log out everywhere" button of the user page."""
+    user = get_object_or_404(PlatformUser, uid=uid)
+    invalidate_user_sessions(user=user)
+    return redirect("sandbox:user", uid=uid)
+
+
+@require_GET
+def app_logout(request: HttpRequest) -> HttpResponse:
+    """Where apps send users on logout (``{api.host}/app_logout?user_uid=…``)."""
+    uid = request.GET.get("user_uid", "")
+    user = PlatformUser.objects.filter(uid=uid).first() if uid else None
+    count = invalidate_user_sessions(user=user) if user else 0
+    return render(request, "sandbox/app_logout.html", {"user": user, "uid": uid, "count": count})
+
+
+@require_GET
+def app_access_unauthorized(request: HttpRequest) -> HttpResponse:
+    """Where apps send users they refuse (``{api.host}/app_access_unauthorized``)."""
+    return render(request, "sandbox/app_access_unauthorized.html", status=403)

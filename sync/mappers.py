@@ -1,0 +1,414 @@
+"""Mappers: how one local model maps to one Connec! entity, both ways.
+
+A mapper is declarative, like a ``ModelAdmin``::
+
+    from sync import registry
+    from sync.mappers import Mapper
+
+    @registry.register(Person)
+    class PersonMapper(Mapper):
+        entity = "people"
+        fields = {"first_name": "first_name", "email": "email.address"}
+        references = {"organization": ("organization_id", "organizations")}
+
+``fields`` maps a local field name to a dotted Connec! path (read on import,
+written on export). ``references`` maps a local foreign key to the Connec!
+field holding the referenced record's id and that record's entity; ids are
+translated through the IdMap, never stored raw. Child collections (invoice
+lines) are :class:`ChildMapping` classes listed in ``children``: on import the
+children of an updated record are replaced.
+
+Override :meth:`Mapper.to_local` / :meth:`Mapper.to_connec` for anything the
+declarations cannot say; raise :class:`MappingError` to reject one record.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from django.utils.dateparse import parse_datetime
+
+_MISSING = object()
+
+
+class MappingError(ValueError):
+    """One record cannot be mapped: the importer records ``str(error)`` and skips it."""
+
+
+class UnknownReference(MappingError):
+    """A reference points at a Connec! record we have not imported (no IdMap entry)."""
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Which data flows are on for an entity: seed 004's Plugs.
+
+    Named from our application's side: ``import_enabled`` pulls Connec! records
+    into local models (initial import, notifications), ``export_enabled`` pushes
+    local changes to Connec!.
+    """
+
+    import_enabled: bool = True
+    export_enabled: bool = True
+
+
+BOTH = Directions()
+IMPORT_ONLY = Directions(import_enabled=True, export_enabled=False)
+EXPORT_ONLY = Directions(import_enabled=False, export_enabled=True)
+
+
+# --- dotted paths ---------------------------------------------------------------
+
+
+def get_path(data: Mapping[str, Any], path: str, default: Any = _MISSING) -> Any:
+    """``get_path({"email": {"address": "a@b"}}, "email.address") == "a@b"``."""
+    current: Any = data
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return default
+        current = current[part]
+    return current
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at a dotted path, creating the intermediate objects."""
+    parts = path.split(".")
+    current = data
+    for part in parts[:-1]:
+        current = current.setdefault(part, {})
+    current[parts[-1]] = value
+
+
+def connec_id_of(value: Any) -> str | None:
+    """The Connec! id of a record id or reference, plain or in external-ids form.
+
+    With ``CONNEC-EXTERNAL-IDS: true``, ids are lists of ``{"realm", "provider",
+    "id"}`` and Connec!'s own entry has provider ``connec`` (seed 001).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        for entry in value:
+            if isinstance(entry, Mapping) and entry.get("provider") == "connec":
+                entry_id = entry.get("id")
+                return str(entry_id) if entry_id not in (None, "") else None
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise MappingError(f"not a Connec! id: {value!r}")
+
+
+# --- value conversion -----------------------------------------------------------
+
+
+def to_local_value(field: models.Field, value: Any, instance: models.Model) -> Any:
+    """Convert and validate a Connec! JSON value for a model field.
+
+    Uses the field's own ``clean`` (type, choices, max length, digits), so a bad
+    value is reported with Django's message rather than failing the page's SQL.
+    """
+    if value is None:
+        if field.null:
+            return None
+        if isinstance(field, (models.CharField, models.TextField)):
+            return ""
+        if field.has_default():
+            return field.get_default()
+    is_date = isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField)
+    if is_date and isinstance(value, str) and "T" in value:
+        # Connec! sends dates as midnight datetimes ("2016-10-04T00:00:00Z").
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise ValidationError(f"not a date: {value!r}")
+        value = parsed.date()
+    if isinstance(field, models.DecimalField) and isinstance(value, float):
+        value = decimal.Decimal(repr(value))
+    if isinstance(field, models.BooleanField) and not isinstance(value, bool):
+        raise ValidationError(f"not a boolean: {value!r}")
+    if isinstance(field, (models.CharField, models.TextField)) and not isinstance(value, str):
+        if isinstance(value, (dict, list)):
+            raise ValidationError(f"not a string: {value!r}"[:200])
+        value = str(value)
+    return field.clean(value, instance)
+
+
+def to_connec_value(value: Any) -> Any:
+    """A local value as Connec! JSON (numbers as numbers, dates as ISO strings)."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+# --- references -----------------------------------------------------------------
+
+
+class ReferenceResolver:
+    """Connec! ids → local primary keys (import) and back (export), preloaded in bulk.
+
+    The importer fills it with one IdMap query per referenced entity and page;
+    mappers call :meth:`local_pk` / :meth:`connec_id` and never query IdMap.
+    """
+
+    def __init__(
+        self,
+        *,
+        local_pks: Mapping[str, Mapping[str, Any]] | None = None,
+        connec_ids: Mapping[str, Mapping[Any, str]] | None = None,
+    ) -> None:
+        self._local_pks = {entity: dict(ids) for entity, ids in (local_pks or {}).items()}
+        self._connec_ids = {entity: dict(ids) for entity, ids in (connec_ids or {}).items()}
+
+    def local_pk(self, entity: str, connec_id: str) -> Any:
+        try:
+            return self._local_pks[entity][connec_id]
+        except KeyError:
+            raise UnknownReference(f"unknown {entity} reference {connec_id!r}") from None
+
+    def connec_id(self, entity: str, local_pk: Any) -> str | None:
+        return self._connec_ids.get(entity, {}).get(str(local_pk))
+
+    def add_local(self, entity: str, connec_id: str, local_pk: Any) -> None:
+        self._local_pks.setdefault(entity, {})[connec_id] = local_pk
+        self._connec_ids.setdefault(entity, {})[str(local_pk)] = connec_id
+
+
+# --- declarative mappings ------------------------------------------------------------
+
+
+class _Mapping:
+    """What mappers and child mappings share: fields, references, conversions."""
+
+    model: ClassVar[type[models.Model]]
+    #: {local field name: dotted Connec! path}
+    fields: ClassVar[dict[str, str]] = {}
+    #: {local foreign key name: (Connec! id field, referenced Connec! entity)}
+    references: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: The foreign key to ``accounts.Company`` scoping every row.
+    tenant_field: ClassVar[str] = "company"
+
+    @classmethod
+    def local_field_names(cls) -> list[str]:
+        """Concrete field names the mapping writes (for ``bulk_update``)."""
+        names = list(cls.fields)
+        for name in cls.references:
+            names.append(cls.model._meta.get_field(name).attname)
+        return names
+
+    @classmethod
+    def referenced_ids(cls, data: Mapping[str, Any]) -> dict[str, set[str]]:
+        """{entity: connec ids} this record references (for one bulk IdMap query per page)."""
+        wanted: dict[str, set[str]] = {}
+        for connec_field, entity in cls.references.values():
+            try:
+                connec_id = connec_id_of(get_path(data, connec_field, None))
+            except MappingError:
+                continue
+            if connec_id:
+                wanted.setdefault(entity, set()).add(connec_id)
+        return wanted
+
+    @classmethod
+    def apply_fields(
+        cls, data: Mapping[str, Any], instance: models.Model, references: ReferenceResolver
+    ) -> None:
+        """Set mapped fields and references from ``data`` on ``instance`` (import)."""
+        opts = cls.model._meta
+        problems: list[str] = []
+        for local_name, path in cls.fields.items():
+            value = get_path(data, path)
+            if value is _MISSING:
+                continue
+            field = opts.get_field(local_name)
+            try:
+                setattr(instance, field.attname, to_local_value(field, value, instance))
+            except ValidationError as error:
+                problems.append(f"{path}: {'; '.join(error.messages)}")
+        for local_name, (connec_field, entity) in cls.references.items():
+            raw = get_path(data, connec_field)
+            if raw is _MISSING:
+                continue
+            field = opts.get_field(local_name)
+            try:
+                connec_id = connec_id_of(raw)
+                if connec_id is None:
+                    if not field.null:
+                        problems.append(f"{connec_field}: required")
+                        continue
+                    setattr(instance, field.attname, None)
+                else:
+                    setattr(instance, field.attname, references.local_pk(entity, connec_id))
+            except MappingError as error:
+                problems.append(f"{connec_field}: {error}")
+        if problems:
+            raise MappingError("; ".join(problems))
+
+    @classmethod
+    def export_fields(cls, instance: models.Model, references: ReferenceResolver) -> dict:
+        """Mapped fields and references of ``instance`` as a Connec! payload (export)."""
+        data: dict[str, Any] = {}
+        opts = cls.model._meta
+        for local_name, path in cls.fields.items():
+            value = getattr(instance, opts.get_field(local_name).attname)
+            set_path(data, path, to_connec_value(value))
+        for local_name, (connec_field, entity) in cls.references.items():
+            local_pk = getattr(instance, opts.get_field(local_name).attname)
+            if local_pk is not None:
+                connec_id = references.connec_id(entity, local_pk)
+                if connec_id is not None:
+                    set_path(data, connec_field, connec_id)
+        return data
+
+    @classmethod
+    def check_declarations(cls) -> list[str]:
+        """Problems with the declarations (used by the system checks)."""
+        problems: list[str] = []
+        opts = cls.model._meta
+        for local_name in [*cls.fields, *cls.references, cls.tenant_field]:
+            try:
+                field = opts.get_field(local_name)
+            except FieldDoesNotExist:
+                problems.append(f"{opts.label} has no field {local_name!r}")
+                continue
+            if not field.concrete:
+                problems.append(f"{opts.label}.{local_name} is not a concrete field")
+        for local_name in cls.references:
+            try:
+                field = opts.get_field(local_name)
+            except FieldDoesNotExist:
+                continue
+            if not field.many_to_one:
+                problems.append(f"{opts.label}.{local_name} is a reference but not a ForeignKey")
+        return problems
+
+
+class ChildMapping(_Mapping):
+    """Records nested in a parent record (invoice ``lines``), stored in their own model.
+
+    ``path`` is the Connec! list holding them, ``parent_field`` the local foreign
+    key to the parent. On import the parent's children are replaced as a whole.
+    """
+
+    path: ClassVar[str]
+    parent_field: ClassVar[str]
+    #: Local field numbering the children, filled from their position when absent.
+    position_field: ClassVar[str | None] = None
+
+    @classmethod
+    def check_declarations(cls) -> list[str]:
+        problems = super().check_declarations()
+        for name in (getattr(cls, "parent_field", None), cls.position_field):
+            if name:
+                try:
+                    cls.model._meta.get_field(name)
+                except FieldDoesNotExist:
+                    problems.append(f"{cls.model._meta.label} has no field {name!r}")
+        return problems
+
+
+class Mapper(_Mapping):
+    """One local model ↔ one Connec! entity. Subclass and register with ``sync.registry``."""
+
+    #: Connec! entity (plural, as in the URL): ``organizations``, ``people``...
+    entity: ClassVar[str]
+    directions: ClassVar[Directions] = BOTH
+    #: Entities to import before this one, on top of those its references imply.
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    children: ClassVar[tuple[type[ChildMapping], ...]] = ()
+
+    @classmethod
+    def update_field_names(cls) -> list[str]:
+        """Fields the import writes with ``bulk_update``; extend if ``to_local`` sets more."""
+        return cls.local_field_names()
+
+    @classmethod
+    def dependencies(cls) -> set[str]:
+        entities = set(cls.depends_on)
+        for mapping in (cls, *cls.children):
+            entities.update(entity for _, entity in mapping.references.values())
+        entities.discard(cls.entity)
+        return entities
+
+    @classmethod
+    def referenced_ids(cls, data: Mapping[str, Any]) -> dict[str, set[str]]:
+        wanted = super().referenced_ids(data)
+        for child in cls.children:
+            for item in _child_items(data, child):
+                for entity, ids in child.referenced_ids(item).items():
+                    wanted.setdefault(entity, set()).update(ids)
+        return wanted
+
+    # --- import -----------------------------------------------------------------
+    def to_local(
+        self,
+        data: Mapping[str, Any],
+        *,
+        instance: models.Model,
+        references: ReferenceResolver,
+    ) -> models.Model:
+        """Apply a Connec! record to ``instance`` (new or existing); return it unsaved.
+
+        Override to derive fields the declarations cannot express; raise
+        :class:`MappingError` to reject the record.
+        """
+        self.apply_fields(data, instance, references)
+        return instance
+
+    def children_to_local(
+        self,
+        data: Mapping[str, Any],
+        *,
+        company: Any,
+        references: ReferenceResolver,
+    ) -> dict[type[ChildMapping], list[models.Model]]:
+        """Unsaved child objects (without parent yet) for every :class:`ChildMapping`."""
+        result: dict[type[ChildMapping], list[models.Model]] = {}
+        for child in self.children:
+            raw_items = get_path(data, child.path, None)
+            if raw_items is None:
+                continue
+            if not isinstance(raw_items, list):
+                raise MappingError(f"{child.path}: not a list")
+            objects = []
+            for position, item in enumerate(raw_items, start=1):
+                if not isinstance(item, Mapping):
+                    raise MappingError(f"{child.path}[{position}]: not an object")
+                obj = child.model(**{child.tenant_field: company})
+                try:
+                    child.apply_fields(item, obj, references)
+                except MappingError as error:
+                    raise MappingError(f"{child.path}[{position}]: {error}") from None
+                if child.position_field and getattr(obj, child.position_field) in (None, ""):
+                    setattr(obj, child.position_field, position)
+                objects.append(obj)
+            result[child] = objects
+        return result
+
+    # --- export -----------------------------------------------------------------
+    def to_connec(self, instance: models.Model, *, references: ReferenceResolver) -> dict:
+        """The Connec! payload of ``instance`` (without ``id``), children included."""
+        data = self.export_fields(instance, references)
+        for child in self.children:
+            related = child.model._default_manager.filter(**{child.parent_field: instance})
+            if child.position_field:
+                related = related.order_by(child.position_field)
+            data[child.path] = [child.export_fields(obj, references) for obj in related]
+        return data
+
+
+def _child_items(data: Mapping[str, Any], child: type[ChildMapping]) -> Iterable[Mapping]:
+    items = get_path(data, child.path, None)
+    if isinstance(items, list):
+        return [item for item in items if isinstance(item, Mapping)]
+    return []

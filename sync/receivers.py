@@ -1,0 +1,31 @@
+"""Signal receivers of the sync: the initial import on company creation (seed 003 §3.1.1)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from accounts.signals import company_created
+from maestrano_integration.conf import maestrano_settings
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(company_created, dispatch_uid="sync.import_on_company_created")
+def enqueue_initial_import(sender: Any, company: Any, **kwargs: Any) -> None:
+    """Enqueue the import once the company is committed; never call Connec! inline."""
+    sync = maestrano_settings.SYNC
+    if not sync["ENABLED"] or not sync["IMPORT_ON_COMPANY_CREATED"]:
+        return
+    from .tasks import import_company
+
+    company_id = company.pk
+    logger.info(
+        "Initial Connec! import enqueued for %s",
+        company,
+        extra={"preset": company.preset, "group": company.group_uid},
+    )
+    transaction.on_commit(lambda: import_company.delay(company_id))

@@ -1,0 +1,303 @@
+"""Account webhooks (PROTOCOL.md §4) through the Django test client: auth, routing, effects.
+
+Companies and users are created directly; the same webhooks sent by the
+sandbox's sender over HTTP are in ``test_account_webhooks_live.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django.test import Client
+
+from accounts.models import AdHocCharge, Company, CompanySubscription, Membership, User
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+DEFAULT_AUTH = basic("app-1", "key-1")  # preset "maestrano", real mode
+ACME_AUTH = basic("acme-app", "acme-key")  # preset "acme-market", virtual mode
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _presets(two_presets):
+    return two_presets
+
+
+@pytest.fixture
+def csrf_client():
+    return Client(enforce_csrf_checks=True)
+
+
+def make_company(preset="maestrano", group_uid="cld-1", **fields) -> Company:
+    return Company.objects.create(
+        preset=preset, group_uid=group_uid, name=f"Co {group_uid}", **fields
+    )
+
+
+def make_member(company: Company, uid: str, *, active=True) -> User:
+    user, _ = User.objects.get_or_create(
+        provider="maestrano", uid=uid, defaults={"username": uid.replace(".", "_")}
+    )
+    Membership.objects.create(user=user, company=company, is_active=active)
+    return user
+
+
+def delete(client, path, auth=DEFAULT_AUTH):
+    return client.delete(path, HTTP_AUTHORIZATION=auth)
+
+
+# --- group DELETE --------------------------------------------------------------------
+
+
+def test_group_delete_cancels_the_company_and_keeps_its_data(csrf_client):
+    company = make_company()
+    user = make_member(company, "usr-1")
+
+    response = delete(csrf_client, "/maestrano/account/groups/cld-1")
+
+    assert response.status_code == 200
+    assert response.json() == {"success": True}
+    company.refresh_from_db()
+    assert company.status == Company.Status.CANCELLED
+    assert company.cancelled_at is not None
+    # Real mode: users keep their accounts (they may work in other companies).
+    user.refresh_from_db()
+    assert user.is_active
+    assert Membership.objects.filter(company=company, user=user, is_active=True).exists()
+
+
+def test_repeated_group_delete_answers_200_without_a_second_effect(client):
+    company = make_company()
+    assert delete(client, "/maestrano/account/groups/cld-1").status_code == 200
+    company.refresh_from_db()
+    first_cancelled_at = company.cancelled_at
+
+    response = delete(client, "/maestrano/account/groups/cld-1")
+
+    assert response.status_code == 200
+    assert response.json() == {"success": True}
+    company.refresh_from_db()
+    assert company.cancelled_at == first_cancelled_at
+
+
+def test_group_delete_in_virtual_mode_deactivates_the_group_users(client):
+    company = make_company(preset="acme-market", group_uid="cld-7")
+    user = make_member(company, "usr-1.cld-7")
+    other_company = make_company(preset="acme-market", group_uid="cld-8")
+    other_user = make_member(other_company, "usr-1.cld-8")
+
+    response = delete(client, "/maestrano/acme-market/account/groups/cld-7", auth=ACME_AUTH)
+
+    assert response.status_code == 200
+    user.refresh_from_db()
+    other_user.refresh_from_db()
+    assert not user.is_active
+    assert other_user.is_active
+    assert User.objects.filter(pk=user.pk).exists()
+
+
+def test_group_delete_cancels_the_local_subscription(client):
+    company = make_company()
+    from accounts.billing.services import get_default_plan, start_subscription
+
+    subscription = start_subscription(company=company, plan=get_default_plan())
+
+    assert delete(client, "/maestrano/account/groups/cld-1").status_code == 200
+
+    subscription.refresh_from_db()
+    assert subscription.status == CompanySubscription.Status.CANCELLED
+    assert subscription.cancelled_at is not None
+    # Never sent to the platform: nothing to cancel there.
+    assert not subscription.platform_cancel_pending
+
+
+def test_unknown_group_is_404_and_changes_nothing(client):
+    company = make_company()
+
+    response = delete(client, "/maestrano/account/groups/cld-unknown")
+
+    assert response.status_code == 404
+    assert "cld-unknown" in response.json()["error"]
+    company.refresh_from_db()
+    assert company.status == Company.Status.ACTIVE
+
+
+def test_a_group_of_another_preset_is_unknown_here(client):
+    acme_company = make_company(preset="acme-market", group_uid="cld-1")
+
+    response = delete(client, "/maestrano/account/groups/cld-1")
+
+    assert response.status_code == 404
+    acme_company.refresh_from_db()
+    assert acme_company.status == Company.Status.ACTIVE
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [None, basic("app-1", "wrong"), basic("nobody", "key-1"), ACME_AUTH, "Bearer app-1:key-1"],
+    ids=["none", "wrong-key", "wrong-id", "other-preset", "not-basic"],
+)
+def test_bad_credentials_are_401_and_change_nothing(client, auth):
+    company = make_company()
+    headers = {"HTTP_AUTHORIZATION": auth} if auth else {}
+
+    response = client.delete("/maestrano/account/groups/cld-1", **headers)
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid credentials"}
+    company.refresh_from_db()
+    assert company.status == Company.Status.ACTIVE
+
+
+def test_default_preset_credentials_are_refused_on_another_preset_path(client):
+    company = make_company(preset="acme-market", group_uid="cld-1")
+
+    response = delete(client, "/maestrano/acme-market/account/groups/cld-1", auth=DEFAULT_AUTH)
+
+    assert response.status_code == 401
+    company.refresh_from_db()
+    assert company.status == Company.Status.ACTIVE
+
+
+def test_unknown_preset_is_404(client):
+    response = delete(client, "/maestrano/no-such-market/account/groups/cld-1")
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch"])
+def test_only_delete_is_allowed(client, method):
+    company = make_company()
+
+    response = getattr(client, method)(
+        "/maestrano/account/groups/cld-1", HTTP_AUTHORIZATION=DEFAULT_AUTH
+    )
+
+    assert response.status_code == 405
+    company.refresh_from_db()
+    assert company.status == Company.Status.ACTIVE
+
+
+# --- group-user DELETE ----------------------------------------------------------------
+
+
+def test_user_delete_in_real_mode_deactivates_the_membership_only(csrf_client):
+    company = make_company()
+    other = make_company(group_uid="cld-2")
+    user = make_member(company, "usr-1")
+    Membership.objects.create(user=user, company=other)
+
+    response = delete(csrf_client, "/maestrano/account/groups/cld-1/users/usr-1")
+
+    assert response.status_code == 200
+    assert response.json() == {"success": True}
+    assert not Membership.objects.get(user=user, company=company).is_active
+    assert Membership.objects.get(user=user, company=other).is_active
+    user.refresh_from_db()
+    assert user.is_active  # still works in cld-2
+
+
+def test_user_delete_in_real_mode_deactivates_the_user_without_active_membership_left(client):
+    company = make_company()
+    other = make_company(group_uid="cld-2")
+    user = make_member(company, "usr-1")
+    Membership.objects.create(user=user, company=other, is_active=False)
+
+    response = delete(client, "/maestrano/account/groups/cld-1/users/usr-1")
+
+    assert response.status_code == 200
+    user.refresh_from_db()
+    assert not user.is_active
+    assert Membership.objects.filter(user=user).count() == 2  # nothing deleted
+
+
+def test_user_delete_in_virtual_mode_masks_the_uid_and_deactivates_the_user(client):
+    company = make_company(preset="acme-market", group_uid="cld-7")
+    virtual_user = make_member(company, "usr-1.cld-7")
+    teammate = make_member(company, "usr-2.cld-7")
+
+    response = delete(
+        client, "/maestrano/acme-market/account/groups/cld-7/users/usr-1", auth=ACME_AUTH
+    )
+
+    assert response.status_code == 200
+    virtual_user.refresh_from_db()
+    teammate.refresh_from_db()
+    assert not virtual_user.is_active
+    assert teammate.is_active
+
+
+def test_repeated_user_delete_answers_200_and_changes_nothing_more(client):
+    company = make_company()
+    user = make_member(company, "usr-1")
+    assert delete(client, "/maestrano/account/groups/cld-1/users/usr-1").status_code == 200
+    user.refresh_from_db()
+    membership = Membership.objects.get(user=user, company=company)
+
+    response = delete(client, "/maestrano/account/groups/cld-1/users/usr-1")
+
+    assert response.status_code == 200
+    assert Membership.objects.get(pk=membership.pk).updated_at == membership.updated_at
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/maestrano/account/groups/cld-1/users/usr-unknown",
+        "/maestrano/account/groups/cld-unknown/users/usr-1",
+        "/maestrano/account/groups/cld-2/users/usr-1",  # a user, but not of this group
+    ],
+    ids=["unknown-user", "unknown-group", "not-a-member"],
+)
+def test_unknown_group_or_user_is_404_and_changes_nothing(client, path):
+    company = make_company()
+    make_company(group_uid="cld-2")
+    user = make_member(company, "usr-1")
+
+    response = delete(client, path)
+
+    assert response.status_code == 404
+    assert "error" in response.json()
+    user.refresh_from_db()
+    assert user.is_active
+    assert Membership.objects.get(user=user).is_active
+
+
+def test_user_delete_with_another_presets_credentials_is_401(client):
+    company = make_company()
+    user = make_member(company, "usr-1")
+
+    response = delete(client, "/maestrano/account/groups/cld-1/users/usr-1", auth=ACME_AUTH)
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid credentials"}
+    assert Membership.objects.get(user=user).is_active
+
+
+def test_final_bill_from_the_adapter_is_recorded_once(client, settings):
+    settings.MAESTRANO = {**settings.MAESTRANO, "ADAPTER": f"{__name__}.FinalBillAdapter"}
+    make_company(currency="AUD")
+
+    delete(client, "/maestrano/account/groups/cld-1")
+    delete(client, "/maestrano/account/groups/cld-1")
+
+    charge = AdHocCharge.objects.get()
+    assert (charge.amount_cents, charge.description, charge.currency) == (
+        1234,
+        "Final bill",
+        "AUD",
+    )
+
+
+from accounts.adapter import DefaultAccountAdapter  # noqa: E402
+
+
+class FinalBillAdapter(DefaultAccountAdapter):
+    def final_bill(self, company):
+        return {"price_cents": 1234, "description": "Final bill"}

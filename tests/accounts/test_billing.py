@@ -1,0 +1,364 @@
+"""Billing against the sandbox on a live server: set-up on first SSO, ad-hoc bills, outages.
+
+The platform's side is read through the Account API (``AccountClient``) as our
+app would; the sandbox's own tables are only read while faults are injected
+(the API itself is failing then).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from django.utils import timezone
+
+from accounts.billing.services import InvalidBill, charge_company, set_up_billing
+from accounts.billing.tasks import retry_pending_billing_task
+from accounts.models import AdHocCharge, Company, CompanySubscription
+from maestrano_integration.account import AccountClient
+from tests.helpers.saml import parse_form
+from tests.helpers.sso_flow import login
+
+TIMEOUT = 10
+
+
+def sso(platform, http=None, *, group_uid, user_uid="usr-billing", **kwargs):
+    http = http or platform.session()
+    answer = login(platform, http, user_uid=user_uid, group_uid=group_uid, **kwargs)
+    assert answer.status_code == 302, answer.text[:500]
+    return http
+
+
+def recurring_bills(group_uid):
+    return AccountClient().list_recurring_bills(group_id=group_uid)
+
+
+def bills(group_uid):
+    return AccountClient().list_bills(group_id=group_uid)
+
+
+def sandbox_recurring_bills(group_uid):
+    from sandbox.models import RecurringBill
+
+    return list(RecurringBill.objects.filter(group__uid=group_uid))
+
+
+def set_faults(platform, settings, **plan):
+    faults = {platform.api_id: {"scope": "account", **plan}} if plan else {}
+    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": faults}
+
+
+def tune(settings, **values):
+    settings.MAESTRANO = {**settings.MAESTRANO, **values}
+
+
+# --- set-up on company creation ---------------------------------------------------------
+
+
+def test_first_sso_of_a_new_group_creates_one_recurring_bill_after_the_group_trial(platform):
+    trial_end = (timezone.now() + dt.timedelta(days=40)).replace(microsecond=0)
+
+    sso(platform, group_uid="cld-bill1", free_trial_end=trial_end, currency="USD")
+    sso(platform, group_uid="cld-bill1", user_uid="usr-teammate")  # same group again
+
+    remote = recurring_bills("cld-bill1")
+    assert len(remote) == 1
+    assert remote[0].start_date >= trial_end
+    assert remote[0].start_date < trial_end + dt.timedelta(days=1)
+    assert remote[0].status == "submitted"
+    assert (remote[0].price_cents, remote[0].currency, remote[0].period) == (2900, "USD", "Month")
+    subscription = CompanySubscription.objects.get(company__group_uid="cld-bill1")
+    assert subscription.platform_id == remote[0].id
+    assert subscription.status == CompanySubscription.Status.SUBMITTED
+    assert subscription.marker in remote[0].description
+
+
+def test_the_plan_trial_applies_when_it_ends_later_than_the_group_trial(platform):
+    group_trial_end = timezone.now() + dt.timedelta(days=2)
+
+    sso(platform, group_uid="cld-bill2", free_trial_end=group_trial_end)
+
+    (remote,) = recurring_bills("cld-bill2")
+    company = Company.objects.get(group_uid="cld-bill2")
+    plan_trial_end = company.created_at + dt.timedelta(days=14)  # default plan: 14 days
+    assert abs(remote.start_date - plan_trial_end) < dt.timedelta(seconds=5)
+
+
+def test_free_trial_source_group_ignores_the_plan_trial(platform, settings):
+    tune(settings, BILLING={"FREE_TRIAL_SOURCE": "group"})
+    group_trial_end = (timezone.now() + dt.timedelta(days=3)).replace(microsecond=0)
+
+    sso(platform, group_uid="cld-bill3", free_trial_end=group_trial_end)
+
+    (remote,) = recurring_bills("cld-bill3")
+    assert remote.start_date == group_trial_end
+
+
+def test_billing_never_starts_in_the_past_when_the_trial_is_over(platform, settings):
+    tune(settings, BILLING={"FREE_TRIAL_SOURCE": "group"})
+    before = timezone.now()
+
+    sso(platform, group_uid="cld-bill4", free_trial_end=timezone.now() - dt.timedelta(days=30))
+
+    (remote,) = recurring_bills("cld-bill4")
+    assert remote.start_date >= before - dt.timedelta(seconds=1)
+
+
+def test_set_up_billing_again_never_creates_a_second_recurring_bill(platform):
+    sso(platform, group_uid="cld-bill5")
+    company = Company.objects.get(group_uid="cld-bill5")
+
+    set_up_billing(company=company)
+    set_up_billing(company=company)
+
+    assert len(recurring_bills("cld-bill5")) == 1
+
+
+# --- outages during SSO -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"error_rate": 1.0}, {"drop_rate": 1.0}],
+    ids=["all-5xx", "dropped-connections"],
+)
+def test_an_outage_during_sso_logs_in_and_bills_once_when_the_platform_is_back(
+    platform, settings, fault
+):
+    tune(settings, HTTP_RETRIES=0)
+    set_faults(platform, settings, **fault)
+
+    http = sso(platform, group_uid="cld-outage")
+
+    assert http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT).status_code == 200
+    subscription = CompanySubscription.objects.get(company__group_uid="cld-outage")
+    assert subscription.status == CompanySubscription.Status.PENDING
+    assert subscription.platform_id == ""
+    assert subscription.last_error
+    assert sandbox_recurring_bills("cld-outage") == []
+
+    set_faults(platform, settings)  # the platform is back
+    retry_pending_billing_task.delay()
+    retry_pending_billing_task.delay()
+
+    remote = recurring_bills("cld-outage")
+    assert len(remote) == 1
+    subscription.refresh_from_db()
+    assert subscription.platform_id == remote[0].id
+    assert subscription.last_error == ""
+
+
+def test_a_create_applied_by_the_platform_whose_answer_was_lost_is_adopted_not_repeated(
+    platform, settings
+):
+    # The sandbox waits before handling each call; our client gives up first, but
+    # the platform still creates the recurring bill afterwards: the answer is lost.
+    tune(settings, HTTP_TIMEOUT=0.3, HTTP_RETRIES=0)
+    set_faults(platform, settings, latency_ms=900)
+
+    sso(platform, group_uid="cld-lost")
+
+    subscription = CompanySubscription.objects.get(company__group_uid="cld-lost")
+    assert subscription.platform_id == ""
+    assert "Timeout" in subscription.last_error or "timed out" in subscription.last_error
+    deadline = time.monotonic() + 10
+    while not sandbox_recurring_bills("cld-lost") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(sandbox_recurring_bills("cld-lost")) == 1  # applied on the platform
+
+    set_faults(platform, settings)
+    tune(settings, HTTP_TIMEOUT=10)
+    retry_pending_billing_task.delay()
+
+    remote = recurring_bills("cld-lost")
+    assert len(remote) == 1
+    subscription.refresh_from_db()
+    assert subscription.platform_id == remote[0].id
+    assert subscription.status == CompanySubscription.Status.SUBMITTED
+
+
+# --- ad-hoc bills ---------------------------------------------------------------------------
+
+
+def test_buying_sms_in_the_app_sends_one_bill_even_when_the_form_is_submitted_twice(platform):
+    http = sso(platform, group_uid="cld-sms", currency="EUR")
+    page = http.get(f"{platform.url}/billing/", timeout=TIMEOUT)
+    assert page.status_code == 200
+    form = parse_form(page.text, "buy-sms")
+    url = f"{platform.url}{form['action']}"
+    headers = {"Referer": f"{platform.url}/billing/"}
+
+    first = http.post(url, data=form["fields"], headers=headers, timeout=TIMEOUT)
+    second = http.post(url, data=form["fields"], headers=headers, timeout=TIMEOUT)
+
+    assert first.status_code == second.status_code == 200  # redirected back to /billing/
+    assert "100 SMS" in second.text
+    (remote,) = bills("cld-sms")
+    assert remote.price_cents == 500
+    assert remote.currency == "EUR"
+    assert remote.units == 100
+    assert remote.description.startswith("100 SMS")
+    charge = AdHocCharge.objects.get()
+    assert charge.platform_bill_id == remote.id
+    assert charge.status == AdHocCharge.Status.SUBMITTED
+
+
+def test_buying_without_the_csrf_token_is_refused(platform):
+    http = sso(platform, group_uid="cld-csrf")
+
+    response = http.post(
+        f"{platform.url}/billing/buy-sms/", data={"idempotency_key": "k1"}, timeout=TIMEOUT
+    )
+
+    assert response.status_code == 403
+    assert bills("cld-csrf") == []
+
+
+def test_charge_company_sends_period_and_units_and_is_idempotent_per_key(platform):
+    sso(platform, group_uid="cld-charge", currency="AUD")
+    company = Company.objects.get(group_uid="cld-charge")
+    start = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    end = dt.datetime(2030, 1, 31, tzinfo=dt.UTC)
+
+    first = charge_company(
+        company=company,
+        amount_cents=1999,
+        description="Extra storage",
+        idempotency_key="storage-2030-01",
+        units="2.5",
+        period_started_at=start,
+        period_ended_at=end,
+        currency="NZD",
+    )
+    again = charge_company(
+        company=company,
+        amount_cents=1999,
+        description="Extra storage",
+        idempotency_key="storage-2030-01",
+        units="2.5",
+        period_started_at=start,
+        period_ended_at=end,
+        currency="NZD",
+    )
+
+    assert again.pk == first.pk
+    (remote,) = bills("cld-charge")
+    assert remote.id == first.platform_bill_id
+    assert (remote.price_cents, remote.currency, str(remote.units)) == (1999, "NZD", "2.50")
+    assert (remote.period_started_at, remote.period_ended_at) == (start, end)
+
+
+def test_a_charge_during_an_outage_is_sent_once_when_the_platform_is_back(platform, settings):
+    sso(platform, group_uid="cld-charge-outage")
+    company = Company.objects.get(group_uid="cld-charge-outage")
+    tune(settings, HTTP_RETRIES=0)
+    set_faults(platform, settings, error_rate=1.0)
+
+    charge = charge_company(
+        company=company, amount_cents=100, description="SMS", idempotency_key="sms-1"
+    )
+
+    assert charge.status == AdHocCharge.Status.PENDING
+    assert "503" in charge.last_error or "50" in charge.last_error
+    set_faults(platform, settings)
+    retry_pending_billing_task.delay()
+    charge_company(company=company, amount_cents=100, description="SMS", idempotency_key="sms-1")
+
+    (remote,) = bills("cld-charge-outage")
+    charge.refresh_from_db()
+    assert charge.platform_bill_id == remote.id
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"amount_cents": -100}, "price_cents"),
+        ({"amount_cents": 10.5}, "price_cents"),
+        ({"amount_cents": "100"}, "price_cents"),
+        ({"currency": "ZZZ"}, "currency"),
+        ({"currency": "dollars"}, "currency"),
+        ({"description": ""}, "description"),
+        ({"description": "   "}, "description"),
+        ({"idempotency_key": ""}, "idempotency_key"),
+        ({"units": "0"}, "units"),
+        ({"units": "1.234"}, "units"),
+        (
+            {
+                "period_started_at": dt.datetime(2030, 2, 1, tzinfo=dt.UTC),
+                "period_ended_at": dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+            },
+            "period_ended_at",
+        ),
+    ],
+)
+def test_an_invalid_bill_is_refused_locally_before_any_http_call(platform, settings, values, field):
+    sso(platform, group_uid="cld-invalid")
+    company = Company.objects.get(group_uid="cld-invalid")
+    arguments = {
+        "amount_cents": 100,
+        "description": "SMS",
+        "idempotency_key": "k-1",
+        **values,
+    }
+
+    with pytest.raises(InvalidBill) as caught:
+        charge_company(company=company, **arguments)
+
+    assert field in caught.value.errors
+    assert not AdHocCharge.objects.exists()
+    assert bills("cld-invalid") == []
+
+
+def test_reusing_a_key_for_a_different_charge_is_refused(platform):
+    sso(platform, group_uid="cld-reuse")
+    company = Company.objects.get(group_uid="cld-reuse")
+    charge_company(company=company, amount_cents=100, description="SMS", idempotency_key="k")
+
+    with pytest.raises(InvalidBill, match="idempotency_key"):
+        charge_company(company=company, amount_cents=900, description="SMS", idempotency_key="k")
+
+    assert len(bills("cld-reuse")) == 1
+
+
+def test_the_admin_retry_action_creates_the_pending_recurring_bill_once(platform, settings):
+    from accounts.models import User
+
+    tune(settings, HTTP_RETRIES=0)
+    set_faults(platform, settings, error_rate=1.0)
+    sso(platform, group_uid="cld-admin")
+    set_faults(platform, settings)
+    subscription = CompanySubscription.objects.get(company__group_uid="cld-admin")
+    User.objects.create_superuser("root", "root@example.com", "pw-root-123")
+    admin = platform.session()
+    admin_page = f"{platform.url}/admin/accounts/companysubscription/"
+    login_page = admin.get(f"{platform.url}/admin/login/", timeout=TIMEOUT)
+    admin.post(
+        f"{platform.url}/admin/login/?next=/admin/",
+        data={
+            "username": "root",
+            "password": "pw-root-123",
+            "csrfmiddlewaretoken": login_page.cookies.get("csrftoken")
+            or admin.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{platform.url}/admin/login/"},
+        timeout=TIMEOUT,
+    )
+    listing = admin.get(admin_page, timeout=TIMEOUT)
+    assert "Injected fault" in listing.text  # the last error is shown
+
+    for _ in range(2):
+        admin.post(
+            admin_page,
+            data={
+                "action": "retry",
+                "_selected_action": [subscription.pk],
+                "csrfmiddlewaretoken": admin.cookies["csrftoken"],
+            },
+            headers={"Referer": admin_page},
+            timeout=TIMEOUT,
+        )
+
+    (remote,) = recurring_bills("cld-admin")
+    subscription.refresh_from_db()
+    assert subscription.platform_id == remote.id

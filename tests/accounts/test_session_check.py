@@ -1,0 +1,169 @@
+"""The session middleware: platform session check (SLO) and loss of company access."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+
+from accounts.models import Company, Membership, User
+from tests.helpers.sso_flow import login
+
+TIMEOUT = 10
+
+
+@pytest.fixture(autouse=True)
+def _no_initial_import(platform):
+    """The Connec! import that a new company triggers is tested by the sync app; skip it here."""
+    platform.settings.MAESTRANO = {
+        **platform.settings.MAESTRANO,
+        "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+    }
+
+
+def dashboard(platform, http):
+    return http.get(f"{platform.url}/dashboard/", allow_redirects=False, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def recheck_at_once(platform):
+    """The sandbox hands out recheck times already due, so the next page checks the session."""
+    platform.settings.SANDBOX = {**platform.settings.SANDBOX, "SESSION_RECHECK_SECONDS": -60}
+
+
+def logout_at_platform(platform, uid: str) -> None:
+    answer = platform.session().get(
+        f"{platform.sandbox_url}/app_logout", params={"user_uid": uid}, timeout=TIMEOUT
+    )
+    assert answer.status_code == 200
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def session_check_warnings(caplog) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if r.name == "accounts.sessions" and r.levelno == logging.WARNING
+    ]
+
+
+def test_a_valid_platform_session_keeps_the_user_logged_in(platform, recheck_at_once):
+    http = platform.session()
+    login(platform, http, user_uid="usr-valid", group_uid="cld-valid")
+
+    assert dashboard(platform, http).status_code == 200
+    assert dashboard(platform, http).status_code == 200
+
+
+def test_an_invalid_platform_session_logs_out_and_redirects_to_init(platform, recheck_at_once):
+    http = platform.session()
+    login(platform, http, user_uid="usr-gone", group_uid="cld-gone")
+    logout_at_platform(platform, "usr-gone")
+
+    answer = dashboard(platform, http)
+
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"{platform.url}/maestrano/auth/saml/init"
+    after = dashboard(platform, http)
+    assert after.status_code == 302
+    assert after.headers["Location"].startswith("/?next=")
+
+
+def test_the_session_is_trusted_until_the_recheck_time(platform):
+    http = platform.session()
+    login(platform, http, user_uid="usr-trust", group_uid="cld-trust")
+    logout_at_platform(platform, "usr-trust")
+
+    # The recheck time (3 minutes by default) has not passed: no check yet.
+    assert dashboard(platform, http).status_code == 200
+
+
+def test_an_unreachable_platform_keeps_the_session_until_the_next_window(
+    platform, recheck_at_once, caplog
+):
+    caplog.set_level(logging.INFO)
+    http = platform.session()
+    login(platform, http, user_uid="usr-net", group_uid="cld-net")
+    platform.configure(
+        maestrano=platform.preset_values(api={"host": f"http://127.0.0.1:{closed_port()}/sandbox"})
+    )
+
+    assert dashboard(platform, http).status_code == 200
+    assert len(session_check_warnings(caplog)) == 1
+    warning = session_check_warnings(caplog)[0]
+    assert (warning.preset, warning.uid) == ("maestrano", "usr-net")
+    assert platform.api_key not in caplog.text
+
+    # The recheck was pushed forward: the next page does not try again.
+    assert dashboard(platform, http).status_code == 200
+    assert len(session_check_warnings(caplog)) == 1
+
+
+def test_a_platform_error_keeps_the_session(platform, recheck_at_once, caplog):
+    caplog.set_level(logging.INFO)
+    http = platform.session()
+    login(platform, http, user_uid="usr-500", group_uid="cld-500")
+    # Wrong api key: the platform answers 401, which is our misconfiguration, not the user's.
+    platform.configure(maestrano=platform.preset_values(api={"key": "wrong-key"}))
+
+    assert dashboard(platform, http).status_code == 200
+    assert any(r.name == "accounts.sessions" and r.levelno == logging.ERROR for r in caplog.records)
+
+
+def test_no_session_check_when_single_logout_is_disabled(platform, recheck_at_once):
+    http = platform.session()
+    login(platform, http, user_uid="usr-noslo", group_uid="cld-noslo")
+    platform.configure(maestrano=platform.preset_values(sso={"slo_enabled": False}))
+    logout_at_platform(platform, "usr-noslo")
+
+    assert dashboard(platform, http).status_code == 200
+
+
+def test_a_cancelled_company_loses_access_at_once(platform):
+    http = platform.session()
+    login(platform, http, user_uid="usr-cancel", group_uid="cld-cancel")
+    Company.objects.update(status=Company.Status.CANCELLED)
+
+    answer = dashboard(platform, http)
+
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"{platform.sandbox_url}/app_access_unauthorized"
+    assert dashboard(platform, http).headers["Location"].startswith("/?next=")
+
+
+def test_an_inactive_membership_loses_access(platform):
+    http = platform.session()
+    login(platform, http, user_uid="usr-removed", group_uid="cld-removed")
+    Membership.objects.update(is_active=False)
+
+    answer = dashboard(platform, http)
+
+    assert answer.headers["Location"] == f"{platform.sandbox_url}/app_access_unauthorized"
+
+
+def test_a_blocked_user_loses_access(platform):
+    http = platform.session()
+    login(platform, http, user_uid="usr-blocked", group_uid="cld-blocked")
+    User.objects.update(is_active=False)
+
+    answer = dashboard(platform, http)
+
+    assert answer.headers["Location"] == f"{platform.sandbox_url}/app_access_unauthorized"
+
+
+def test_a_user_with_another_company_keeps_only_that_one(platform):
+    login(platform, platform.session(), user_uid="usr-two", group_uid="cld-keep")
+    http = platform.session()
+    login(platform, http, user_uid="usr-two", group_uid="cld-drop")
+    Company.objects.filter(group_uid="cld-drop").update(status=Company.Status.CANCELLED)
+
+    assert dashboard(platform, http).status_code == 302
+
+    # Logging in through the other group works as before.
+    http = platform.session()
+    login(platform, http, user_uid="usr-two", group_uid="cld-keep")
+    assert dashboard(platform, http).status_code == 200

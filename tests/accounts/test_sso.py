@@ -1,0 +1,418 @@
+"""SSO through the sandbox IdP on a live server: companies, users, memberships, presets, logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from accounts.models import Company, Membership, User
+from accounts.signals import company_created
+from tests.helpers.saml import (
+    idp_initiated_response,
+    login_page_url,
+    obtain_saml_response,
+    post_saml_response,
+)
+from tests.helpers.sso_flow import complete, deliver, login
+
+TIMEOUT = 10
+
+
+@pytest.fixture(autouse=True)
+def _no_initial_import(platform):
+    """The Connec! import that a new company triggers is tested by the sync app; skip it here."""
+    platform.settings.MAESTRANO = {
+        **platform.settings.MAESTRANO,
+        "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+    }
+
+
+def dashboard(platform, http) -> requests.Response:
+    return http.get(f"{platform.url}/dashboard/", allow_redirects=False, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def created_companies():
+    received = []
+
+    def receiver(sender, company, preset, **kwargs):
+        received.append((company.group_uid, preset.name))
+
+    company_created.connect(receiver, weak=False)
+    yield received
+    company_created.disconnect(receiver)
+
+
+def test_first_login_creates_company_user_and_membership(platform, created_companies):
+    http = platform.session()
+    answer = login(
+        platform,
+        http,
+        user_uid="usr-first",
+        name="Jane",
+        surname="Doe",
+        email="jane@example.com",
+        country="NZ",
+        group_uid="cld-first",
+        group_name="Acme Pty",
+        currency="NZD",
+        has_credit_card=True,
+        free_trial_end=dt.datetime(2031, 1, 31, 12, tzinfo=dt.UTC),
+        role="Admin",
+    )
+
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/dashboard/"
+    company = Company.objects.get()
+    assert (company.preset, company.group_uid, company.name) == (
+        "maestrano",
+        "cld-first",
+        "Acme Pty",
+    )
+    assert company.currency == "NZD"
+    assert company.has_credit_card is True
+    assert company.free_trial_end_at == dt.datetime(2031, 1, 31, 12, tzinfo=dt.UTC)
+    assert company.status == Company.Status.ACTIVE
+    user = User.objects.get()
+    assert (user.provider, user.uid, user.email) == ("maestrano", "usr-first", "jane@example.com")
+    assert (user.first_name, user.last_name, user.country) == ("Jane", "Doe", "NZ")
+    assert not user.has_usable_password()
+    membership = Membership.objects.get()
+    assert (membership.user, membership.company, membership.role) == (user, company, "Admin")
+    assert created_companies == [("cld-first", "maestrano")]
+    page = dashboard(platform, http)
+    assert page.status_code == 200
+    assert "Acme Pty" in page.text
+
+
+def test_second_user_of_the_same_group_joins_the_existing_company(platform, created_companies):
+    login(platform, platform.session(), user_uid="usr-a", group_uid="cld-shared", group_name="Co")
+    answer = login(
+        platform, platform.session(), user_uid="usr-b", group_uid="cld-shared", role="Member"
+    )
+
+    assert answer.status_code == 302
+    company = Company.objects.get()
+    assert sorted(company.users.values_list("uid", flat=True)) == ["usr-a", "usr-b"]
+    assert Membership.objects.get(user__uid="usr-b").role == "Member"
+    assert created_companies == [("cld-shared", "maestrano")]
+
+
+def test_known_user_logs_in_again_into_the_same_account(platform):
+    login(platform, platform.session(), user_uid="usr-again", group_uid="cld-again")
+    user = User.objects.get()
+
+    http = platform.session()
+    answer = login(platform, http, user_uid="usr-again", group_uid="cld-again")
+
+    assert answer.status_code == 302
+    assert User.objects.get().pk == user.pk
+    assert (Company.objects.count(), Membership.objects.count()) == (1, 1)
+    assert dashboard(platform, http).status_code == 200
+
+
+def test_role_and_attributes_are_refreshed_on_every_login(platform):
+    login(
+        platform,
+        platform.session(),
+        user_uid="usr-upd",
+        name="Jane",
+        group_uid="cld-upd",
+        group_name="Old name",
+        role="Admin",
+        has_credit_card=False,
+    )
+    login(
+        platform,
+        platform.session(),
+        user_uid="usr-upd",
+        name="Janet",
+        surname="Smith",
+        group_uid="cld-upd",
+        group_name="New name",
+        role="Member",
+        has_credit_card=True,
+        currency="EUR",
+        free_trial_end=dt.datetime(2032, 5, 1, tzinfo=dt.UTC),
+    )
+
+    company = Company.objects.get()
+    assert (company.name, company.has_credit_card, company.currency) == ("New name", True, "EUR")
+    assert company.free_trial_end_at == dt.datetime(2032, 5, 1, tzinfo=dt.UTC)
+    user = User.objects.get()
+    assert (user.first_name, user.last_name) == ("Janet", "Smith")
+    assert Membership.objects.get().role == "Member"
+
+
+def test_virtual_mode_creates_one_local_user_per_user_and_group(platform):
+    platform.configure(maestrano=platform.preset_values(sso={"creation_mode": "virtual"}))
+
+    login(platform, platform.session(), user_uid="usr-v", group_uid="cld-v1")
+    login(platform, platform.session(), user_uid="usr-v", group_uid="cld-v2")
+    login(platform, platform.session(), user_uid="usr-v", group_uid="cld-v1")
+
+    users = User.objects.order_by("uid")
+    assert [user.uid for user in users] == ["usr-v.cld-v1", "usr-v.cld-v2"]
+    assert [user.email for user in users] == [
+        "usr-v.cld-v1@mail.maestrano.com",
+        "usr-v.cld-v2@mail.maestrano.com",
+    ]
+    assert [list(user.companies.values_list("group_uid", flat=True)) for user in users] == [
+        ["cld-v1"],
+        ["cld-v2"],
+    ]
+
+
+def test_real_mode_user_belongs_to_several_companies(platform):
+    login(platform, platform.session(), user_uid="usr-multi", group_uid="cld-m1")
+    login(platform, platform.session(), user_uid="usr-multi", group_uid="cld-m2")
+
+    user = User.objects.get()
+    assert sorted(user.companies.values_list("group_uid", flat=True)) == ["cld-m1", "cld-m2"]
+
+
+def test_email_migration_links_the_existing_local_user(platform):
+    local = User.objects.create_user(username="jane", email="Jane.Local@Example.com", password="x")
+
+    answer = login(platform, platform.session(), user_uid="usr-mig", email="jane.local@example.com")
+
+    assert answer.status_code == 302
+    user = User.objects.get()
+    assert user.pk == local.pk
+    assert (user.provider, user.uid, user.username) == ("maestrano", "usr-mig", "jane")
+    assert user.has_usable_password()
+    assert Membership.objects.get().user_id == local.pk
+
+
+def test_email_migration_can_be_switched_off(platform):
+    platform.settings.MAESTRANO = {**platform.settings.MAESTRANO, "SSO_EMAIL_MIGRATION": False}
+    local = User.objects.create_user(username="jane", email="jane@example.com", password="x")
+
+    login(platform, platform.session(), user_uid="usr-nomig", email="jane@example.com")
+
+    created = User.objects.exclude(pk=local.pk).get()
+    assert created.uid == "usr-nomig"
+    assert created.username != "jane"
+    assert User.objects.get(pk=local.pk).uid == ""
+
+
+def test_email_migration_never_takes_over_a_user_linked_to_another_uid(platform):
+    login(platform, platform.session(), user_uid="usr-one", email="same@example.com")
+
+    login(platform, platform.session(), user_uid="usr-two", email="same@example.com")
+
+    assert sorted(User.objects.values_list("uid", flat=True)) == ["usr-one", "usr-two"]
+
+
+def test_login_into_a_cancelled_company_reactivates_it(platform):
+    login(platform, platform.session(), user_uid="usr-back", group_uid="cld-back")
+    Company.objects.update(status=Company.Status.CANCELLED, cancelled_at=dt.datetime.now(dt.UTC))
+
+    http = platform.session()
+    answer = login(platform, http, user_uid="usr-back", group_uid="cld-back")
+
+    assert answer.status_code == 302
+    company = Company.objects.get()
+    assert (company.status, company.cancelled_at) == (Company.Status.ACTIVE, None)
+    assert dashboard(platform, http).status_code == 200
+
+
+def test_init_forwards_get_parameters_and_asks_for_our_acs(platform):
+    http = platform.session()
+
+    location = login_page_url(platform, http, extra_init_params={"group_id": "cld-pre"})
+
+    parts = urlsplit(location)
+    assert (
+        f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{platform.sandbox_url}/api/v1/auth/saml"
+    )
+    query = parse_qs(parts.query)
+    assert query["group_id"] == ["cld-pre"]
+    assert "SAMLRequest" in query
+
+
+def test_idp_initiated_login_is_accepted_when_allowed(platform):
+    login(platform, platform.session(), user_uid="usr-idp", group_uid="cld-idp")
+    http = platform.session()
+
+    post = idp_initiated_response(platform, user_uid="usr-idp", group_uid="cld-idp")
+    answer = deliver(http, post)
+
+    assert answer.status_code == 302
+    assert dashboard(platform, http).status_code == 200
+
+
+def test_idp_initiated_login_is_refused_when_disabled(platform):
+    login(platform, platform.session(), user_uid="usr-idp2", group_uid="cld-idp2")
+    platform.settings.MAESTRANO = {**platform.settings.MAESTRANO, "SSO_ALLOW_IDP_INITIATED": False}
+
+    post = idp_initiated_response(platform, user_uid="usr-idp2", group_uid="cld-idp2")
+    answer = post_saml_response(platform.session(), post)
+
+    assert answer.status_code == 403
+
+
+def test_logout_logs_out_here_and_redirects_to_the_platform_logout(platform):
+    http = platform.session()
+    login(platform, http, user_uid="usr-out", group_uid="cld-out")
+
+    answer = http.get(f"{platform.url}/maestrano/logout", allow_redirects=False, timeout=TIMEOUT)
+
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"{platform.sandbox_url}/app_logout?user_uid=usr-out"
+    assert dashboard(platform, http).status_code == 302
+    platform_page = http.get(answer.headers["Location"], timeout=TIMEOUT)
+    assert platform_page.status_code == 200
+
+
+def _switch(platform, http, company_id, *, with_token=True) -> requests.Response:
+    token = http.cookies.get("csrftoken")
+    if token is None:
+        dashboard(platform, http)  # the switcher form sets the CSRF cookie
+        token = http.cookies.get("csrftoken", "")
+    data = {"company_id": str(company_id)}
+    if with_token:
+        data["csrfmiddlewaretoken"] = token
+    return http.post(
+        f"{platform.url}/maestrano/switch-company",
+        data=data,
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+
+
+def test_user_in_several_companies_switches_the_current_company(platform):
+    login(platform, platform.session(), user_uid="usr-sw", group_uid="cld-sw1", group_name="First")
+    http = platform.session()
+    login(platform, http, user_uid="usr-sw", group_uid="cld-sw2", group_name="Second")
+    assert '<h1 id="company-name">Second</h1>' in dashboard(platform, http).text
+    first = Company.objects.get(group_uid="cld-sw1")
+
+    answer = _switch(platform, http, first.pk)
+
+    assert answer.status_code == 302
+    assert '<h1 id="company-name">First</h1>' in dashboard(platform, http).text
+
+
+def test_switching_to_a_company_without_membership_is_refused(platform):
+    login(platform, platform.session(), user_uid="usr-other", group_uid="cld-foreign")
+    http = platform.session()
+    login(platform, http, user_uid="usr-me", group_uid="cld-mine", group_name="Mine")
+    foreign = Company.objects.get(group_uid="cld-foreign")
+
+    assert _switch(platform, http, foreign.pk).status_code == 404
+    assert _switch(platform, http, "not-a-number").status_code == 404
+    assert '<h1 id="company-name">Mine</h1>' in dashboard(platform, http).text
+
+
+def test_switching_company_requires_the_csrf_token(platform):
+    http = platform.session()
+    login(platform, http, user_uid="usr-csrf", group_uid="cld-csrf")
+    company = Company.objects.get()
+
+    assert _switch(platform, http, company.pk, with_token=False).status_code == 403
+
+
+@pytest.fixture
+def second_preset(platform):
+    """A second marketplace ("acme") with its own app registration at the sandbox."""
+    app = platform.register_app(
+        api_id="acme-app",
+        name="Acme marketplace app",
+        init_path="/maestrano/acme/auth/saml/init",
+        consume_path="/maestrano/acme/auth/saml/consume",
+    )
+    platform.configure(maestrano=platform.preset_values(), acme=platform.preset_values(app))
+    return app
+
+
+def test_a_second_preset_logs_in_through_its_own_urls(platform, second_preset):
+    http = platform.session()
+
+    answer = login(
+        platform,
+        http,
+        init_path="/maestrano/acme/auth/saml/init",
+        user_uid="usr-p",
+        group_uid="cld-p",
+    )
+
+    assert answer.status_code == 302
+    company = Company.objects.get()
+    assert (company.preset, company.group_uid) == ("acme", "cld-p")
+    assert dashboard(platform, http).status_code == 200
+    logout = http.get(
+        f"{platform.url}/maestrano/acme/logout", allow_redirects=False, timeout=TIMEOUT
+    )
+    assert logout.headers["Location"] == f"{platform.sandbox_url}/app_logout?user_uid=usr-p"
+
+
+def test_the_same_group_on_two_presets_is_two_companies(platform, second_preset):
+    login(platform, platform.session(), user_uid="usr-2p", group_uid="cld-2p")
+    login(
+        platform,
+        platform.session(),
+        init_path="/maestrano/acme/auth/saml/init",
+        user_uid="usr-2p",
+        group_uid="cld-2p",
+    )
+
+    assert sorted(Company.objects.values_list("preset", "group_uid")) == [
+        ("acme", "cld-2p"),
+        ("maestrano", "cld-2p"),
+    ]
+
+
+def test_unknown_preset_urls_answer_404(platform):
+    http = platform.session()
+    for path in ("/maestrano/nope/auth/saml/init", "/maestrano/nope/logout"):
+        assert (
+            http.get(f"{platform.url}{path}", allow_redirects=False, timeout=TIMEOUT).status_code
+            == 404
+        )
+    consume = http.post(
+        f"{platform.url}/maestrano/nope/auth/saml/consume",
+        data={"SAMLResponse": "x"},
+        timeout=TIMEOUT,
+    )
+    assert consume.status_code == 404
+
+
+def test_consume_accepts_only_post(platform):
+    answer = platform.session().get(
+        f"{platform.url}/maestrano/auth/saml/consume", allow_redirects=False, timeout=TIMEOUT
+    )
+    assert answer.status_code == 405
+
+
+def test_a_login_ticket_completes_only_once(platform):
+    http = platform.session()
+    post = obtain_saml_response(platform, http, user_uid="usr-once", group_uid="cld-once")
+    consume = post_saml_response(http, post)
+    assert complete(http, consume).status_code == 302
+
+    again = complete(http, consume)
+
+    assert again.status_code == 400
+
+
+def test_historical_rsa_sha1_responses_with_a_1024_bit_key_are_accepted(platform):
+    from sandbox.keys import key_pair_for_algorithm
+
+    platform.app.signature_algorithm = "sha1"
+    platform.app.save()
+    sha1_keys = key_pair_for_algorithm("sha1")
+    platform.configure(
+        maestrano=platform.preset_values(sso={"x509_certificate": sha1_keys.certificate_pem})
+    )
+    http = platform.session()
+
+    post = obtain_saml_response(platform, http, user_uid="usr-sha1", group_uid="cld-sha1")
+    answer = deliver(http, post)
+
+    assert "rsa-sha1" in post.xml
+    assert answer.status_code == 302
+    assert Company.objects.get().group_uid == "cld-sha1"

@@ -1,0 +1,107 @@
+"""The sandbox Connec! batch endpoint: sequential ops, each succeeding or failing on its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sandbox.connec_support import Hub, register_app
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def test_batch_runs_ops_in_order_and_reports_each_status(hub):
+    response = hub.batch(
+        [
+            {"method": "post", "url": "/api/v2/cld-1/items", "params": {"items": {"name": "W"}}},
+            {"method": "post", "url": "/api/v2/cld-1/items", "params": {"items": {"code": "X"}}},
+            {"method": "get", "url": "/api/v2/cld-1/items", "params": {"$top": 10}},
+        ]
+    )
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 200]
+    assert results[0]["body"]["items"]["name"] == "W"
+    assert results[1]["body"]["errors"][0]["status"] == "422"
+    assert [i["name"] for i in results[2]["body"]["items"]] == ["W"]
+
+
+def test_a_failing_op_does_not_roll_back_the_others(hub):
+    hub.batch(
+        [
+            {
+                "method": "post",
+                "url": "/api/v2/cld-1/people",
+                "params": {"people": {"first_name": "A"}},
+            },
+            {"method": "put", "url": "/api/v2/cld-1/people/nope", "params": {"people": {}}},
+            {
+                "method": "post",
+                "url": "/api/v2/cld-1/people",
+                "params": {"people": {"first_name": "B"}},
+            },
+        ]
+    )
+
+    names = [p["first_name"] for p in hub.get("/cld-1/people").json()["people"]]
+    assert names == ["A", "B"]
+
+
+def test_batch_put_and_get_by_id(hub):
+    created = hub.post("/cld-1/people", {"people": {"first_name": "A"}}).json()["people"]
+    url = f"/api/v2/cld-1/people/{created['id']}"
+
+    results = hub.batch(
+        [
+            {"method": "put", "url": url, "params": {"people": {"last_name": "Z"}}},
+            {"method": "get", "url": url},
+        ]
+    ).json()["results"]
+
+    assert [r["status"] for r in results] == [200, 200]
+    assert results[1]["body"]["people"]["last_name"] == "Z"
+
+
+def test_batch_honours_external_ids_and_upserts(hub):
+    entry = {"realm": "r1", "provider": "my-app", "id": "42"}
+    op = {
+        "method": "post",
+        "url": "/api/v2/cld-1/people",
+        "params": {"people": {"id": [entry], "first_name": "Once"}},
+    }
+
+    first = hub.as_external().batch([op]).json()["results"][0]
+    again = hub.as_external().batch([op]).json()["results"][0]
+
+    assert (first["status"], again["status"]) == (201, 200)
+    assert first["body"]["people"]["id"][0] == entry
+    assert first["body"]["people"]["id"] == again["body"]["people"]["id"]
+    assert hub.get("/cld-1/people").json()["pagination"]["total"] == 1
+
+
+def test_batch_ops_on_a_group_the_app_does_not_use_fail_alone(client, hub_group):
+    outsider = Hub(client=client, app=register_app("outsider"))
+
+    results = outsider.batch(
+        [{"method": "get", "url": "/api/v2/cld-1/people"}, {"method": "delete", "url": "/x"}]
+    ).json()["results"]
+
+    assert [r["status"] for r in results] == [404, 400]
+
+
+def test_batch_needs_credentials(client, hub_group):
+    response = Hub(client=client, app=None).batch([])
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("body", ['{"ops": "nope"}', "[1, 2]", "not json"])
+def test_a_malformed_batch_is_a_400(hub, client, body):
+    response = client.post(
+        "/sandbox/connec/batch",
+        body,
+        content_type="application/json",
+        headers=hub.headers(),
+    )
+
+    assert response.status_code == 400

@@ -1,0 +1,85 @@
+"""The sandbox's HTML pages render and their forms work (Django test client)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox import directory
+from sandbox.models import RegisteredApp
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+@pytest.fixture
+def demo():
+    app = RegisteredApp.objects.create(
+        api_id="app-1", api_key="key", name="Demo", app_host="http://127.0.0.1:9"
+    )
+    group = directory.upsert_group(uid="cld-1", name="Acme")
+    user = directory.upsert_user(uid="usr-1", name="Ada", email="ada@example.com")
+    directory.set_membership(group=group, user=user, role="Admin")
+    directory.start_using_app(group=group, app=app)
+    return app
+
+
+def test_home_lists_apps_groups_and_users(client, demo):
+    response = client.get("/sandbox/")
+    assert response.status_code == 200
+    for text in ("app-1", "cld-1", "usr-1", "Register an app"):
+        assert text in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "path", ["/sandbox/apps/app-1", "/sandbox/groups/cld-1", "/sandbox/users/usr-1"]
+)
+def test_detail_pages_render(client, demo, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert 'class="sandbox"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "path", ["/sandbox/apps/app-x", "/sandbox/groups/cld-x", "/sandbox/users/usr-x"]
+)
+def test_unknown_pages_are_404(client, demo, path):
+    assert client.get(path).status_code == 404
+
+
+def test_register_form_creates_an_app_and_reports_metadata_failures(client):
+    response = client.post(
+        "/sandbox/apps/register",
+        {
+            "api_id": "app-2",
+            "api_key": "k2",
+            "name": "Second",
+            "app_host": "http://127.0.0.1:9/",
+            "init_path": "/maestrano/auth/saml/init",
+            "consume_path": "/maestrano/auth/saml/consume",
+            "groups_path": "/maestrano/account/groups/:id",
+            "group_users_path": "/maestrano/account/groups/:group_id/users/:id",
+            "notifications_path": "/maestrano/connec/notifications",
+            "metadata_path": "/maestrano/metadata",
+            "signature_algorithm": "sha256",
+            "fetch_metadata": "1",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert RegisteredApp.objects.get(api_id="app-2").app_host == "http://127.0.0.1:9"
+    assert "Metadata not loaded: Could not reach" in response.content.decode()
+
+
+def test_register_form_with_errors_answers_400(client):
+    response = client.post("/sandbox/apps/register", {"api_id": "", "app_host": "not a url"})
+    assert response.status_code == 400
+    assert not RegisteredApp.objects.exists()
+
+
+def test_group_page_adds_a_member(client, demo):
+    response = client.post(
+        "/sandbox/groups/cld-1/members",
+        {"user_uid": "usr-2", "name": "Bob", "email": "bob@example.com", "role": "Member"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "usr-2 is now Member of Acme" in response.content.decode()

@@ -1,0 +1,246 @@
+"""Connec! notifications: changes POSTed to the other apps of the group, retried, never echoed.
+
+The receiving apps are a tiny HTTP server on 127.0.0.1 started by the test;
+the sandbox delivers from its background thread, and
+``deliver_pending`` waits for the queue to drain.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.management import call_command
+
+from sandbox.connec.notifications import deliver_pending
+from sandbox.models import Group, NotificationDelivery
+from tests.sandbox.connec_support import Hub, register_app
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+@dataclass
+class Received:
+    path: str
+    username: str
+    password: str
+    body: dict
+
+
+@dataclass
+class Receiver:
+    """Records POSTs; answers the statuses queued in ``replies`` first, then 200."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    replies: list[int] = field(default_factory=list)
+
+    def at(self, path: str) -> list[Received]:
+        return [r for r in self.received if r.path == path]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            _scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
+            username, _, password = base64.b64decode(encoded).decode().partition(":")
+            with lock:
+                state.received.append(Received(self.path, username, password, body))
+                status = state.replies.pop(0) if state.replies else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(settings):
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "NOTIFICATIONS": {"BACKGROUND": True, "BACKOFF": 0.05, "MAX_ATTEMPTS": 3, "TIMEOUT": 5},
+    }
+
+
+@pytest.fixture
+def apps(receiver):
+    writer = register_app("app-a", app_host=receiver.url, notifications_path="/a/notify")
+    reader = register_app("app-b", app_host=receiver.url, notifications_path="/b/notify")
+    group = Group.objects.create(uid="cld-1", name="Acme")
+    group.apps.add(writer, reader)
+    return writer, reader
+
+
+def test_a_person_written_by_app_a_reaches_app_b_once_with_b_credentials(client, apps, receiver):
+    writer, reader = apps
+    created = Hub(client=client, app=writer).post(
+        "/cld-1/people", {"people": {"first_name": "Ada"}}
+    )
+
+    assert deliver_pending(timeout=10) == 0
+    [notification] = receiver.at("/b/notify")
+    assert (notification.username, notification.password) == (reader.api_id, reader.api_key)
+    [person] = notification.body["people"]
+    assert person["id"] == created.json()["people"]["id"]
+    assert person["first_name"] == "Ada"
+    assert person["group_id"] == "cld-1"
+    assert person["channel_id"].startswith("org-")
+    assert receiver.at("/a/notify") == []
+    delivery = NotificationDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.app) == ("delivered", 1, reader)
+
+
+def test_a_500_from_the_receiver_is_retried_until_delivered(client, apps, receiver):
+    writer, _reader = apps
+    receiver.replies = [500]
+
+    Hub(client=client, app=writer).post("/cld-1/people", {"people": {"first_name": "Ada"}})
+
+    assert deliver_pending(timeout=10) == 0
+    assert len(receiver.at("/b/notify")) == 2
+    delivery = NotificationDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 200)
+
+
+def test_delivery_gives_up_after_the_last_attempt_and_keeps_the_error(client, apps, receiver):
+    writer, _reader = apps
+    receiver.replies = [503, 503, 503]
+
+    Hub(client=client, app=writer).post("/cld-1/people", {"people": {"first_name": "Ada"}})
+
+    assert deliver_pending(timeout=10) == 0
+    delivery = NotificationDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+    assert "503" in delivery.last_error
+
+
+def test_a_client_error_is_not_retried(client, apps, receiver):
+    writer, _reader = apps
+    receiver.replies = [401]
+
+    Hub(client=client, app=writer).post("/cld-1/people", {"people": {"first_name": "Ada"}})
+
+    assert deliver_pending(timeout=10) == 0
+    assert len(receiver.at("/b/notify")) == 1
+    assert NotificationDelivery.objects.get().status == "failed"
+
+
+def test_an_unreachable_app_is_retried_then_given_up(client, apps):
+    writer, reader = apps
+    reader.app_host = "http://127.0.0.1:9"
+    reader.save()
+
+    Hub(client=client, app=writer).post("/cld-1/people", {"people": {"first_name": "Ada"}})
+
+    assert deliver_pending(timeout=10) == 0
+    delivery = NotificationDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 3, None)
+    assert "ConnectionError" in delivery.last_error
+
+
+def test_a_batch_is_coalesced_into_one_notification_per_app(client, apps, receiver):
+    writer, _reader = apps
+    hub = Hub(client=client, app=writer)
+    organization = hub.post("/cld-1/organizations", {"organizations": {"name": "Acme"}}).json()
+    deliver_pending(timeout=10)
+    receiver.received.clear()
+
+    results = hub.batch(
+        [
+            {
+                "method": "post",
+                "url": "/api/v2/cld-1/people",
+                "params": {"people": {"id": [{"id": "1", "provider": "a", "realm": "r"}]}},
+            },
+            {
+                "method": "post",
+                "url": "/api/v2/cld-1/people",
+                "params": {
+                    "people": {"id": [{"id": "1", "provider": "a", "realm": "r"}], "last_name": "X"}
+                },
+            },
+            {
+                "method": "put",
+                "url": f"/api/v2/cld-1/organizations/{organization['organizations']['id']}",
+                "params": {"organizations": {"is_customer": True}},
+            },
+        ]
+    ).json()["results"]
+
+    assert [r["status"] for r in results] == [422, 201, 200]
+    assert deliver_pending(timeout=10) == 0
+    [notification] = receiver.at("/b/notify")
+    assert [p["last_name"] for p in notification.body["people"]] == ["X"]
+    assert [o["is_customer"] for o in notification.body["organizations"]] == [True]
+
+
+def test_subscriptions_limit_what_an_app_receives(client, apps, receiver):
+    writer, reader = apps
+    reader.subscriptions = {"organizations": True, "people": False}
+    reader.save()
+    hub = Hub(client=client, app=writer)
+
+    hub.post("/cld-1/people", {"people": {"first_name": "Ada"}})
+    hub.post("/cld-1/organizations", {"organizations": {"name": "Acme"}})
+
+    assert deliver_pending(timeout=10) == 0
+    [notification] = receiver.at("/b/notify")
+    assert list(notification.body) == ["organizations"]
+
+
+def test_a_write_from_the_sandbox_reaches_every_app_of_the_group(apps, receiver):
+    call_command(
+        "sandbox_connec_write", "--group", "cld-1", "--entity", "items", "--data", '{"name": "W"}'
+    )
+
+    assert deliver_pending(timeout=10) == 0
+    assert len(receiver.at("/a/notify")) == 1
+    assert len(receiver.at("/b/notify")) == 1
+
+
+def test_a_write_as_one_app_from_the_command_skips_that_app(apps, receiver):
+    call_command(
+        "sandbox_connec_write",
+        "--group",
+        "cld-1",
+        "--entity",
+        "items",
+        "--data",
+        '{"name": "W"}',
+        "--as-app",
+        "app-b",
+    )
+
+    assert deliver_pending(timeout=10) == 0
+    assert len(receiver.at("/a/notify")) == 1
+    assert receiver.at("/b/notify") == []
+
+
+def test_failed_writes_notify_nobody(client, apps, receiver):
+    writer, _reader = apps
+
+    Hub(client=client, app=writer).post("/cld-1/people", {"people": {"job_title": "no name"}})
+
+    assert deliver_pending(timeout=10) == 0
+    assert receiver.received == []
+    assert not NotificationDelivery.objects.exists()

@@ -1,0 +1,121 @@
+"""Session check (PROTOCOL §3) and the platform's logout pages, over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+
+from sandbox.models import PlatformSession
+from tests.helpers import saml
+from tests.helpers.saml import form_posting_to
+
+
+@pytest.fixture
+def logged_in(platform):
+    """A user logged in to our app through the IdP: ``(uid, mno_session)``."""
+    url, _ = saml.authn_request_url(platform)
+    post = saml.submit_login(requests.Session(), url, user_uid="usr-1", group_uid="cld-1")
+    attributes = saml.validate_response(platform, post)[2]
+    return attributes["uid"][0], attributes["mno_session"][0]
+
+
+def _check(platform, uid, session, auth=None):
+    return requests.get(
+        f"{platform.sandbox_url}/api/v1/auth/saml/{uid}",
+        params={"session": session},
+        auth=auth or platform.auth,
+        timeout=10,
+    )
+
+
+def _parse(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_live_session_is_valid_with_a_recheck_time(platform, logged_in, settings):
+    settings.SANDBOX = {**settings.SANDBOX, "SESSION_RECHECK_SECONDS": 30}
+    uid, session = logged_in
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    response = _check(platform, uid, session)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["valid"] is True
+    recheck = _parse(body["recheck"])
+    assert before + dt.timedelta(seconds=29) <= recheck <= before + dt.timedelta(seconds=90)
+    assert PlatformSession.objects.get(token=session).last_checked_at is not None
+
+
+def test_unknown_or_foreign_sessions_are_invalid(platform, logged_in):
+    uid, session = logged_in
+    assert _check(platform, uid, "not-a-session").json()["valid"] is False
+    assert _check(platform, "usr-someone-else", session).json()["valid"] is False
+    assert _check(platform, uid, "").json()["valid"] is False
+    other = platform.register_app(api_id="app-other")
+    response = _check(platform, uid, session, auth=(other.api_id, other.api_key))
+    assert response.status_code == 200
+    assert response.json()["valid"] is False
+
+
+def test_session_check_needs_the_app_credentials(platform, logged_in):
+    uid, session = logged_in
+    response = _check(platform, uid, session, auth=(platform.api_id, "wrong"))
+    assert response.status_code == 401
+    assert response.json()["errors"] == {"authentication": ["Invalid API token"]}
+    assert (
+        requests.get(f"{platform.sandbox_url}/api/v1/auth/saml/{uid}", timeout=10).status_code
+        == 401
+    )
+
+
+def test_log_out_everywhere_button_invalidates_the_sessions(platform, logged_in):
+    uid, session = logged_in
+    http = requests.Session()
+    page = http.get(f"{platform.sandbox_url}/users/{uid}", timeout=10)
+    assert page.status_code == 200
+    assert "valid" in page.text
+    form = form_posting_to(page.text, f"/sandbox/users/{uid}/logout-everywhere")
+    response = http.post(
+        f"{platform.sandbox_url}/users/{uid}/logout-everywhere",
+        data=form["fields"],
+        headers={"Referer": page.url},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert "logged out" in response.text
+    assert _check(platform, uid, session).json()["valid"] is False
+
+
+def test_log_out_everywhere_needs_csrf(platform, logged_in):
+    uid, session = logged_in
+    response = requests.post(f"{platform.sandbox_url}/users/{uid}/logout-everywhere", timeout=10)
+    assert response.status_code == 403
+    assert _check(platform, uid, session).json()["valid"] is True
+
+
+def test_app_logout_page_closes_the_user_sessions(platform, logged_in):
+    uid, session = logged_in
+    response = requests.get(
+        f"{platform.sandbox_url}/app_logout", params={"user_uid": uid}, timeout=10
+    )
+    assert response.status_code == 200
+    assert "You are logged out" in response.text
+    assert "1 platform session closed" in response.text
+    assert _check(platform, uid, session).json()["valid"] is False
+
+
+def test_app_logout_for_an_unknown_user_changes_nothing(platform, logged_in):
+    uid, session = logged_in
+    response = requests.get(
+        f"{platform.sandbox_url}/app_logout", params={"user_uid": "usr-nobody"}, timeout=10
+    )
+    assert response.status_code == 200
+    assert "nothing to close" in response.text
+    assert _check(platform, uid, session).json()["valid"] is True
+
+
+def test_access_unauthorized_page(platform):
+    response = requests.get(f"{platform.sandbox_url}/app_access_unauthorized", timeout=10)
+    assert response.status_code == 403
+    assert "Access refused" in response.text

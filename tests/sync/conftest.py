@@ -1,0 +1,169 @@
+"""Fixtures of the sync tests: a sandbox group shared with our app, seeded over HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+FAST_SYNC = {
+    "PAGE_SIZE": 3,
+    "HTTP_RETRIES": 3,
+    "BACKOFF_FACTOR": 0.01,
+    "BACKOFF_JITTER": 0.0,
+    "BACKOFF_MAX": 0.05,
+    "RETRY_AFTER_MAX": 0.05,
+    "MAX_ATTEMPTS": 2,
+    "TASK_RETRY_BACKOFF": 0,
+}
+
+
+@dataclass
+class SandboxGroup:
+    """A sandbox group our app is connected to, and helpers to write its Connec! data."""
+
+    platform: Any
+    group: Any
+    app: Any
+    ids: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str:
+        return self.group.uid
+
+    def create(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
+        """POST a record as the sandbox's own app would (setup only, not our client)."""
+        response = requests.post(
+            f"{self.platform.connec_url}/api/v2/{self.uid}/{entity}",
+            json={entity: record},
+            auth=(self.app.api_id, self.app.api_key),
+            timeout=10,
+        )
+        assert response.status_code in (200, 201), response.text
+        created = response.json()[entity]
+        self.ids.setdefault(entity, []).append(created["id"])
+        return created
+
+    def seed(self, *, organizations: int = 4, people: int = 7, items: int = 3, invoices: int = 4):
+        """A small connected data set: people work for organizations, lines sell items."""
+        orgs = [
+            self.create(
+                "organizations",
+                {
+                    "name": f"Org {n}",
+                    "is_customer": True,
+                    "is_supplier": n % 2 == 0,
+                    "email": {"address": f"org{n}@example.com"},
+                    "phone": {"landline": f"+61 2 0000 000{n}"},
+                    "address": {
+                        "billing": {
+                            "line1": f"{n} Main St",
+                            "city": "Sydney",
+                            "postal_code": "2000",
+                            "country": "AU",
+                        }
+                    },
+                },
+            )
+            for n in range(organizations)
+        ]
+        persons = [
+            self.create(
+                "people",
+                {
+                    "title": "Dr.",
+                    "first_name": f"First{n}",
+                    "last_name": f"Last{n}",
+                    "job_title": "Engineer",
+                    "email": {"address": f"p{n}@example.com"},
+                    "organization_id": orgs[n % len(orgs)]["id"] if orgs else None,
+                },
+            )
+            for n in range(people)
+        ]
+        products = [
+            self.create(
+                "items",
+                {
+                    "code": f"SKU{n}",
+                    "name": f"Item {n}",
+                    "description": "A thing",
+                    "sale_price": {"net_amount": 10.5 + n, "currency": "AUD"},
+                    "purchase_price": {"net_amount": 4 + n},
+                },
+            )
+            for n in range(items)
+        ]
+        for n in range(invoices):
+            self.create(
+                "invoices",
+                {
+                    "type": "CUSTOMER",
+                    "status": "AUTHORISED",
+                    "transaction_number": f"INV-{n}",
+                    "transaction_date": "2024-03-01T00:00:00Z",
+                    "due_date": "2024-03-31T00:00:00Z",
+                    "organization_id": orgs[n % len(orgs)]["id"],
+                    "person_id": persons[n % len(persons)]["id"],
+                    "total_amount": 31.0,
+                    "lines": [
+                        {
+                            "line_number": 1,
+                            "description": "First",
+                            "quantity": 2,
+                            "unit_price": {"net_amount": 10.5},
+                            "item_id": products[0]["id"],
+                        },
+                        {
+                            "line_number": 2,
+                            "description": "Second",
+                            "quantity": 1,
+                            "unit_price": {"net_amount": 10},
+                            "item_id": products[-1]["id"],
+                        },
+                    ],
+                },
+            )
+        return self
+
+
+def make_group(platform, *, name: str = "Acme", apps=None) -> Any:
+    from sandbox.models import Group
+
+    group = Group.objects.create(name=name)
+    group.apps.add(*(apps or [platform.app]))
+    return group
+
+
+@pytest.fixture
+def fast_sync(platform, settings):
+    """Short backoffs and small pages, on top of the live platform's preset."""
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(FAST_SYNC)}
+    return settings.MAESTRANO
+
+
+@pytest.fixture
+def sandbox_group(platform, fast_sync) -> SandboxGroup:
+    return SandboxGroup(platform=platform, group=make_group(platform), app=platform.app)
+
+
+@pytest.fixture
+def company(sandbox_group):
+    from accounts.models import Company
+
+    return Company.objects.create(preset="maestrano", group_uid=sandbox_group.uid, name="Acme")
+
+
+def set_faults(platform, **values: Any) -> None:
+    """Configure the sandbox's fault injection for our app (``sandbox.faults``)."""
+    from sandbox.models import FaultConfig
+
+    FaultConfig.objects.update_or_create(app=platform.app, defaults={"enabled": True, **values})
+
+
+def clear_faults(platform) -> None:
+    from sandbox.models import FaultConfig
+
+    FaultConfig.objects.filter(app=platform.app).delete()

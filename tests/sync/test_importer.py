@@ -1,0 +1,254 @@
+"""The initial import against the sandbox's Connec! API on a live server."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import requests
+from django.contrib.contenttypes.models import ContentType
+
+from accounts.models import Company
+from crm.models import Invoice, InvoiceLine, Item, Organization, Person
+from sync.importer import ImportFailed, run_import
+from sync.models import IdMap, SyncRecordError, SyncRun
+from sync.selectors import connec_id_for, find_local_object
+
+from .conftest import SandboxGroup, make_group
+
+
+def counts(run: SyncRun) -> dict[str, tuple[int, int, int, int]]:
+    return {
+        e.entity: (e.created, e.updated, e.skipped, e.failed)
+        for e in run.entities.order_by("position")
+    }
+
+
+def inject_record(group, entity: str, data: dict) -> str:
+    """Store a record the hub's own validation would refuse (another app's bad data)."""
+    from sandbox.connec.clock import next_timestamp
+    from sandbox.models import ConnecRecord
+
+    stamp = next_timestamp()
+    record = ConnecRecord.objects.create(
+        group=group, entity=entity, data=data, created_at=stamp, updated_at=stamp
+    )
+    return str(record.uid)
+
+
+def test_import_maps_every_record_and_resolves_references(sandbox_group, company):
+    sandbox_group.seed(organizations=4, people=7, items=3, invoices=4)
+
+    run = run_import(company=company)
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert counts(run) == {
+        "organizations": (4, 0, 0, 0),
+        "people": (7, 0, 0, 0),
+        "items": (3, 0, 0, 0),
+        "invoices": (4, 0, 0, 0),
+    }
+    assert [e.entity for e in run.entities.order_by("position")][:2] == ["organizations", "people"]
+    assert all(e.done and e.total == e.created for e in run.entities.all())
+    assert Organization.objects.filter(company=company).count() == 4
+    assert IdMap.objects.filter(company=company).count() == 18
+
+    person_id = sandbox_group.ids["people"][5]
+    person = find_local_object(company=company, entity="people", connec_id=person_id)
+    assert (person.first_name, person.last_name, person.email) == (
+        "First5",
+        "Last5",
+        "p5@example.com",
+    )
+    org_connec_id = sandbox_group.ids["organizations"][5 % 4]
+    assert connec_id_for(company=company, obj=person.organization) == org_connec_id
+    assert person.organization.city == "Sydney"
+    assert person.organization.email == "org1@example.com"
+
+    invoice = find_local_object(
+        company=company, entity="invoices", connec_id=sandbox_group.ids["invoices"][1]
+    )
+    assert invoice.number == "INV-1"
+    assert invoice.status == "AUTHORISED"
+    assert str(invoice.transaction_date) == "2024-03-01"
+    assert invoice.total == Decimal("31.00")
+    assert connec_id_for(company=company, obj=invoice.person) == sandbox_group.ids["people"][1]
+    lines = list(invoice.lines.order_by("line_number"))
+    assert [(line.line_number, line.quantity, line.unit_price) for line in lines] == [
+        (1, Decimal("2"), Decimal("10.50")),
+        (2, Decimal("1"), Decimal("10.00")),
+    ]
+    assert [connec_id_for(company=company, obj=line.item) for line in lines] == [
+        sandbox_group.ids["items"][0],
+        sandbox_group.ids["items"][-1],
+    ]
+    item = lines[0].item
+    assert (item.code, item.sale_price, item.currency, item.purchase_price) == (
+        "SKU0",
+        Decimal("10.50"),
+        "AUD",
+        Decimal("4.00"),
+    )
+
+
+def test_a_rerun_imports_nothing_twice(sandbox_group, company):
+    sandbox_group.seed(organizations=3, people=4, items=2, invoices=2)
+    run_import(company=company)
+
+    second = run_import(company=company)
+
+    assert second.status == SyncRun.Status.SUCCEEDED
+    assert {entity: c[0] + c[1] for entity, c in counts(second).items()} == {
+        "organizations": 0,
+        "people": 0,
+        "items": 0,
+        "invoices": 0,
+    }
+    assert counts(second)["people"][2] == 4
+    assert Person.objects.filter(company=company).count() == 4
+    assert InvoiceLine.objects.filter(company=company).count() == 4
+    assert IdMap.objects.filter(company=company).count() == 11
+
+
+def test_a_changed_record_is_updated_and_its_lines_replaced(sandbox_group, company):
+    sandbox_group.seed(organizations=1, people=1, items=2, invoices=1)
+    run_import(company=company)
+    invoice_id = sandbox_group.ids["invoices"][0]
+    response = requests.put(
+        f"{sandbox_group.platform.connec_url}/api/v2/{sandbox_group.uid}/invoices/{invoice_id}",
+        json={
+            "invoices": {
+                "status": "PAID",
+                "lines": [
+                    {
+                        "line_number": 1,
+                        "description": "Only",
+                        "quantity": 3,
+                        "unit_price": {"net_amount": 5},
+                        "item_id": sandbox_group.ids["items"][1],
+                    },
+                ],
+            }
+        },
+        auth=sandbox_group.platform.auth,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+    run = run_import(company=company)
+
+    assert counts(run)["invoices"] == (0, 1, 0, 0)
+    invoice = Invoice.objects.get(company=company)
+    assert invoice.status == "PAID"
+    assert [(line.description, line.quantity) for line in invoice.lines.all()] == [
+        ("Only", Decimal("3"))
+    ]
+    assert InvoiceLine.objects.filter(company=company).count() == 1
+
+
+def test_bad_records_are_reported_with_their_reason_and_the_rest_imported(sandbox_group, company):
+    sandbox_group.seed(organizations=2, people=3, items=1, invoices=0)
+    group = sandbox_group.group
+    wrong_type = inject_record(group, "organizations", {"name": "Bad", "is_customer": "yes"})
+    unknown_reference = inject_record(
+        group,
+        "people",
+        {"first_name": "Orphan", "organization_id": "3f1c7a4e-0000-4000-8000-000000000000"},
+    )
+    bad_status = inject_record(group, "invoices", {"status": "LOST", "transaction_number": "X"})
+    bad_price = inject_record(
+        group, "items", {"name": "Cheap", "sale_price": {"net_amount": "free"}}
+    )
+    bad_line = inject_record(
+        group,
+        "invoices",
+        {"transaction_number": "Y", "lines": [{"quantity": 1, "item_id": "nope"}]},
+    )
+
+    run = run_import(company=company)
+
+    assert run.status == SyncRun.Status.PARTIAL
+    assert counts(run) == {
+        "organizations": (2, 0, 0, 1),
+        "people": (3, 0, 0, 1),
+        "items": (1, 0, 0, 1),
+        "invoices": (0, 0, 0, 2),
+    }
+    reasons = {e.connec_id: e.reason for e in SyncRecordError.objects.filter(run=run)}
+    assert "is_customer" in reasons[wrong_type] and "boolean" in reasons[wrong_type]
+    assert "unknown organizations reference" in reasons[unknown_reference]
+    assert "status" in reasons[bad_status] and "LOST" in reasons[bad_status]
+    assert "sale_price.net_amount" in reasons[bad_price]
+    assert "lines[1]" in reasons[bad_line] and "unknown items reference" in reasons[bad_line]
+    error = SyncRecordError.objects.get(connec_id=wrong_type)
+    assert error.entity == "organizations" and '"yes"' in error.payload_excerpt
+    assert Person.objects.filter(company=company).count() == 3
+    assert not Organization.objects.filter(company=company, name="Bad").exists()
+
+
+def test_a_record_the_database_refuses_is_reported_and_the_rest_of_its_page_kept(
+    sandbox_group, company
+):
+    # Two items with one code: our unique (company, code) refuses the second.
+    sandbox_group.create("items", {"code": "DUP", "name": "First"})
+    sandbox_group.create("items", {"code": "OK", "name": "Fine"})
+    duplicate = inject_record(sandbox_group.group, "items", {"code": "DUP", "name": "Second"})
+
+    run = run_import(company=company, entities=["items"])
+
+    assert counts(run) == {"items": (2, 0, 0, 1)}
+    assert "rejected by the database" in SyncRecordError.objects.get(connec_id=duplicate).reason
+    assert set(Item.objects.filter(company=company).values_list("name", flat=True)) == {
+        "First",
+        "Fine",
+    }
+
+
+def test_wrong_credentials_stop_the_run_with_a_clear_error(platform, sandbox_group, company):
+    sandbox_group.seed(organizations=1, people=0, items=0, invoices=0)
+    values = platform.preset_values()
+    values["api"]["key"] = "wrong-key"
+    platform.configure(maestrano=values)
+
+    with pytest.raises(ImportFailed) as caught:
+        run_import(company=company)
+
+    run = caught.value.run
+    assert not caught.value.retryable
+    assert run.status == SyncRun.Status.FAILED
+    assert "401" in run.error and "api id and key" in run.error
+    assert run.finished_at is not None
+    assert not Organization.objects.filter(company=company).exists()
+
+
+def test_two_companies_reading_the_same_connec_ids_never_mix(platform, fast_sync):
+    # Two marketplaces (presets) whose apps share one sandbox group: both companies
+    # see the very same Connec! ids.
+    other_app = platform.register_app(api_id="other-market-app")
+    group = make_group(platform, apps=[platform.app, other_app])
+    shared = SandboxGroup(platform=platform, group=group, app=platform.app)
+    shared.seed(organizations=2, people=2, items=1, invoices=1)
+    platform.configure(
+        maestrano=platform.preset_values(),
+        other=platform.preset_values(app=other_app),
+    )
+    first = Company.objects.create(preset="maestrano", group_uid=group.uid, name="A")
+    second = Company.objects.create(preset="other", group_uid=group.uid, name="B")
+
+    run_import(company=first)
+    run_import(company=second)
+
+    for company in (first, second):
+        assert Person.objects.filter(company=company).count() == 2
+        assert IdMap.objects.filter(company=company).count() == 6
+        for person in Person.objects.filter(company=company):
+            assert person.organization.company_id == company.pk
+        for line in InvoiceLine.objects.filter(company=company):
+            assert line.item.company_id == company.pk and line.invoice.company_id == company.pk
+    connec_id = shared.ids["people"][0]
+    mine = find_local_object(company=first, entity="people", connec_id=connec_id)
+    theirs = find_local_object(company=second, entity="people", connec_id=connec_id)
+    assert mine.pk != theirs.pk
+    assert mine.company_id == first.pk and theirs.company_id == second.pk
+    people_type = ContentType.objects.get_for_model(Person)
+    assert IdMap.objects.filter(content_type=people_type, connec_id=connec_id).count() == 2

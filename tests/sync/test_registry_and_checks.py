@@ -1,0 +1,114 @@
+"""The mapper registry's ordering and the system checks that catch bad mappers."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Company
+from crm.models import Invoice, InvoiceLine, Item, Organization, Person
+from sync import registry as sync_registry
+from sync.checks import check_registry
+from sync.mappers import EXPORT_ONLY, ChildMapping, Mapper
+from sync.registry import AlreadyRegistered, MapperRegistry
+
+
+def ids(messages) -> list[str]:
+    return sorted(message.id for message in messages)
+
+
+def test_the_example_mappers_import_in_dependency_order():
+    assert sync_registry.registry.import_order() == ["organizations", "people", "items", "invoices"]
+    assert sync_registry.for_model(Person).entity == "people"
+    assert sync_registry.for_entity("invoices").model is Invoice
+
+
+def test_the_example_mappers_pass_the_checks():
+    from sync.checks import check_mappers
+
+    assert check_mappers() == []
+
+
+def test_import_order_skips_entities_whose_import_is_off_and_honours_depends_on():
+    registry = MapperRegistry()
+
+    @registry.register(Item)
+    class Items(Mapper):
+        entity = "items"
+        fields = {"name": "name"}
+        depends_on = ("organizations",)
+
+    @registry.register(Organization)
+    class Organizations(Mapper):
+        entity = "organizations"
+        fields = {"name": "name"}
+
+    @registry.register(Person)
+    class ExportOnlyPeople(Mapper):
+        entity = "people"
+        directions = EXPORT_ONLY
+
+    assert registry.dependency_order() == ["organizations", "items", "people"]
+    assert registry.import_order() == ["organizations", "items"]
+    assert registry.import_order(["items"]) == ["items"]
+    assert check_registry(registry) == []
+
+
+def test_one_mapper_per_model_and_per_entity():
+    registry = MapperRegistry()
+    registry.register_mapper(Organization, type("A", (Mapper,), {"entity": "organizations"}))
+
+    with pytest.raises(AlreadyRegistered):
+        registry.register_mapper(Organization, type("B", (Mapper,), {"entity": "people"}))
+    with pytest.raises(AlreadyRegistered):
+        registry.register_mapper(Person, type("C", (Mapper,), {"entity": "organizations"}))
+
+
+def test_checks_catch_unknown_entity_missing_field_unregistered_reference_and_cycles():
+    registry = MapperRegistry()
+
+    @registry.register(Organization)
+    class Widgets(Mapper):
+        entity = "widgets"
+        fields = {"name": "name", "colour": "colour"}
+
+    @registry.register(Person)
+    class People(Mapper):
+        entity = "people"
+        references = {"organization": ("organization_id", "organizations")}
+
+    @registry.register(Invoice)
+    class Invoices(Mapper):
+        entity = "invoices"
+        depends_on = ("items",)
+
+    class Lines(ChildMapping):
+        model = InvoiceLine
+        path = "lines"
+        parent_field = "invoice"
+        fields = {"amount": "total_price.net_amount"}
+
+    @registry.register(Item)
+    class Items(Mapper):
+        entity = "items"
+        depends_on = ("invoices",)
+        children = (Lines,)
+
+    messages = check_registry(registry)
+
+    assert ids(messages) == ["sync.E001", "sync.E002", "sync.E002", "sync.E003", "sync.E004"]
+    text = " | ".join(message.msg for message in messages)
+    assert "unknown Connec! entity 'widgets'" in text
+    assert "crm.Organization has no field 'colour'" in text
+    assert "crm.InvoiceLine has no field 'amount'" in text
+    assert "'organizations'" in text and "no registered mapper" in text
+    assert "invoices → items → invoices" in text or "items → invoices → items" in text
+
+
+def test_extra_entities_setting_allows_an_adopters_own_entity(settings):
+    settings.MAESTRANO = {"SYNC": {"EXTRA_ENTITIES": ["widgets"]}}
+    registry = MapperRegistry()
+    registry.register_mapper(
+        Company, type("W", (Mapper,), {"entity": "widgets", "tenant_field": "id"})
+    )
+
+    assert check_registry(registry) == []
