@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("accounts.urls_webhooks")),
     path("", include("accounts.urls_billing")),
     path("", include("sync.urls")),
+    path("", include("crm.urls")),
 ]
 
 if settings.SANDBOX["ENABLED"]:

@@ -546,7 +546,7 @@ class AccountClient:
             },
         )
         raise error_class(
-            f"Account API {method} {url} answered {status}: {detail}",
+            f"Account API answered {status}: {detail} ({method} {url})",
             status=status,
             errors=errors if isinstance(errors, Mapping) else {"base": _flatten_errors(errors)},
             body=body,

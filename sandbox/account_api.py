@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 DEFAULT_CURRENCY = "AUD"
+#: Upper bounds that keep values inside the database columns (and sane).
+MAX_CENTS = 10**12
+MAX_CYCLES = 10_000
 
 #: ISO 4217 alphabetic codes in use (plus a few common historical/fund codes).
 _ISO_4217_CODES = """
@@ -424,7 +427,15 @@ class _Validator:
     def present(self, name: str) -> bool:
         return self.payload.get(name) not in (None, "")
 
-    def integer(self, name: str, *, required: bool = False, default: Any = None, minimum: int = 0):
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: Any = None,
+        minimum: int = 0,
+        maximum: int = MAX_CENTS,
+    ):
         if not self.present(name):
             if required:
                 self.error(name, "This field is required.")
@@ -438,6 +449,8 @@ class _Validator:
         number = int(value)
         if number < minimum:
             self.error(name, f"Must be greater than or equal to {minimum}.")
+        elif number > maximum:
+            self.error(name, f"Must be at most {maximum}.")
         return number
 
     def text(self, name: str, *, required: bool = False, max_length: int = 500) -> str:
@@ -542,7 +555,7 @@ def create_recurring_bill(*, app: RegisteredApp, payload: Any) -> RecurringBill:
     period = check.payload.get("period") or "Month"
     if period not in RecurringBill.PERIODS:
         check.error("period", f"Must be one of {', '.join(RecurringBill.PERIODS)}.")
-    frequency = check.integer("frequency", default=1, minimum=1)
+    frequency = check.integer("frequency", default=1, minimum=1, maximum=MAX_FREQUENCY["Day"])
     if period in MAX_FREQUENCY and isinstance(frequency, int) and frequency >= 1:
         if period == "SemiMonth" and frequency != 1:
             check.error("frequency", "Must be 1 when the period is SemiMonth.")
@@ -552,7 +565,7 @@ def create_recurring_bill(*, app: RegisteredApp, payload: Any) -> RecurringBill:
                 f"period x frequency must be at most one year "
                 f"(at most {MAX_FREQUENCY[period]} for {period}).",
             )
-    cycles = check.integer("cycles", minimum=1)
+    cycles = check.integer("cycles", minimum=1, maximum=MAX_CYCLES)
     initial_cents = check.integer("initial_cents", default=0)
     now = timezone.now()
     start_date = check.time("start_date") or now

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 from .keys import SIGNATURE_ALGORITHMS
@@ -14,6 +16,15 @@ USER_UID = RegexValidator(r"^usr-[A-Za-z0-9_-]+$", "A user uid looks like usr-1 
 GROUP_UID = RegexValidator(r"^cld-[A-Za-z0-9_-]+$", "A group uid looks like cld-1 or cld-abc123.")
 CURRENCY = RegexValidator(r"^[A-Za-z]{3}$", "An ISO 4217 currency code: 3 capital letters (AUD).")
 COUNTRY = RegexValidator(r"^[A-Za-z]{2}$", "An ISO 3166-1 alpha-2 code: 2 capital letters (AU).")
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("An Olson timezone name, e.g. Australia/Sydney.") from None
+
+
 ROLE_CHOICES = [(role, role) for role in GroupMembership.ROLES]
 TRI_STATE = [("", "keep / default"), ("true", "yes"), ("false", "no")]
 
@@ -50,7 +61,9 @@ class SsoLoginForm(forms.Form):
     group_currency = forms.CharField(label="Currency", required=False, validators=[CURRENCY])
     group_country = forms.CharField(label="Country", required=False, validators=[COUNTRY])
     group_city = forms.CharField(label="City", required=False, max_length=100)
-    group_timezone = forms.CharField(label="Timezone (Olson)", required=False, max_length=64)
+    group_timezone = forms.CharField(
+        label="Timezone (Olson)", required=False, max_length=64, validators=[validate_timezone]
+    )
     group_free_trial_end = forms.DateTimeField(
         label="Free trial ends", required=False, help_text="e.g. 2030-01-31 or 2030-01-31T12:00Z"
     )

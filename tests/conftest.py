@@ -54,7 +54,7 @@ def preset_values(
     values = {
         "environment": "test",
         "app": {"host": app_host},
-        "api": {"id": api_id, "key": api_key, "host": "http://platform.test", "base": "/api/v1/"},
+        "api": {"id": api_id, "key": api_key, "host": "http://127.0.0.1:9", "base": "/api/v1/"},
         "sso": {"x509_certificate": make_key_pair().certificate_pem},
     }
     for key, value in overrides.items():

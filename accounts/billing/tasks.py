@@ -64,7 +64,7 @@ def enqueue_on_commit(task: Task, *args: Any) -> None:
             task.delay(*args)
         except Exception:
             logger.exception(
-                "Could not queue billing task", extra={"task": task.name, "args": args}
+                "Could not queue billing task", extra={"task": task.name, "task_args": args}
             )
 
     transaction.on_commit(send)

@@ -6,7 +6,6 @@ own (trusted) key, so that only the app's binding checks can refuse them.
 
 from __future__ import annotations
 
-import base64
 import copy
 import datetime as dt
 import logging
@@ -319,22 +318,6 @@ def test_response_for_another_preset_is_refused(platform, http, refused):
     refused(post_saml_response(http, misdirected), "invalid_response", post=misdirected)
 
 
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
-<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_x" Version="2.0">
-&lol2;</samlp:Response>
-"""
-
-
-def _raw_post(platform, value: str) -> SamlPost:
-    return SamlPost(acs_url=f"{platform.url}/maestrano/auth/saml/consume", saml_response=value)
-
-
-def test_xml_with_a_doctype_and_entities_is_refused(platform, http, refused):
-    hostile = _raw_post(platform, base64.b64encode(BILLION_LAUGHS).decode())
-    refused(post_saml_response(http, hostile), "doctype_forbidden", post=hostile)
-
-
 def test_doctype_inside_a_genuine_response_is_refused(platform, http, post, refused):
     xml = post.xml
     declaration_end = xml.index("?>") + 2 if xml.startswith("<?xml") else 0
@@ -346,26 +329,6 @@ def test_doctype_inside_a_genuine_response_is_refused(platform, http, post, refu
     refused(post_saml_response(http, hostile), "doctype_forbidden", post=hostile)
 
 
-def test_response_that_is_not_base64_is_refused(platform, http, refused):
-    refused(post_saml_response(http, _raw_post(platform, "this is *not* base64!")), "not_base64")
-
-
-def test_base64_that_is_not_xml_is_refused(platform, http, refused):
-    junk = _raw_post(platform, base64.b64encode(b"hello, not xml").decode())
-    refused(post_saml_response(http, junk), "malformed_xml")
-
-
-def test_empty_response_is_refused(platform, http, refused):
-    refused(post_saml_response(http, _raw_post(platform, "")), "missing_response")
-
-
-def test_missing_response_field_is_refused(platform, http, refused):
-    answer = http.post(
-        f"{platform.url}/maestrano/auth/saml/consume", data={"other": "x"}, allow_redirects=False
-    )
-    refused(answer, "missing_response")
-
-
 def test_response_without_the_required_attributes_is_refused(platform, http, post, refused):
     def edit(root):
         for node in find(root, "//saml:Attribute[@Name='group_uid']"):
@@ -373,10 +336,3 @@ def test_response_without_the_required_attributes_is_refused(platform, http, pos
 
     incomplete = edited(post, edit, platform.keys)
     refused(post_saml_response(http, incomplete), "missing_attribute", post=incomplete)
-
-
-def test_forged_completion_ticket_is_refused(platform, http, refused):
-    answer = http.get(
-        f"{platform.url}/maestrano/auth/saml/complete?ticket=forged", allow_redirects=False
-    )
-    refused(answer, "invalid_ticket")

@@ -31,7 +31,7 @@ from maestrano_integration.account import (
 from maestrano_integration.http import PlatformHTTPError
 from tests.conftest import preset_values
 
-API = "http://platform.test/api/v1/account"
+API = "http://127.0.0.1:9/api/v1/account"
 
 
 @pytest.fixture(autouse=True)

@@ -71,9 +71,9 @@ def test_lookup_by_name_and_api_id(two_presets):
 def test_derived_urls(two_presets):
     preset = get_preset()
     assert preset.acs_url == "http://testserver/maestrano/auth/saml/consume"
-    assert preset.idp_sso_url == "http://platform.test/api/v1/auth/saml"
-    assert preset.session_check_url("usr-1") == "http://platform.test/api/v1/auth/saml/usr-1"
-    assert preset.logout_url("usr-1") == "http://platform.test/app_logout?user_uid=usr-1"
+    assert preset.idp_sso_url == "http://127.0.0.1:9/api/v1/auth/saml"
+    assert preset.session_check_url("usr-1") == "http://127.0.0.1:9/api/v1/auth/saml/usr-1"
+    assert preset.logout_url("usr-1") == "http://127.0.0.1:9/app_logout?user_uid=usr-1"
     assert preset.mask_user(user_uid="usr-1", group_uid="cld-1") == "usr-1"
     assert get_preset("acme-market").mask_user(user_uid="usr-1", group_uid="cld-1") == (
         "usr-1.cld-1"

@@ -35,7 +35,7 @@ def test_default_preset_metadata_has_every_key_with_its_default(client, path):
     assert set(body["api"]) == {"id", "version", "lang", "lang_version", "host", "base"}
     assert body["api"]["id"] == "app-1"
     assert body["api"]["lang"] == "python"
-    assert body["api"]["host"] == "http://platform.test"
+    assert body["api"]["host"] == "http://127.0.0.1:9"
     assert body["api"]["base"] == "/api/v1/"
     assert body["sso"] == {
         "enabled": True,
@@ -44,7 +44,7 @@ def test_default_preset_metadata_has_every_key_with_its_default(client, path):
         "consume_path": "/maestrano/auth/saml/consume",
         "creation_mode": "real",
         "idm": "http://testserver",
-        "idp": "http://platform.test",
+        "idp": "http://127.0.0.1:9",
         "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
         "x509_fingerprint": body["sso"]["x509_fingerprint"],
         "x509_certificate": make_key_pair().certificate_pem.strip(),

@@ -35,8 +35,8 @@ def test_settings_come_from_the_preset_only(two_presets):
         settings["sp"]["assertionConsumerService"]["url"]
         == "https://acme.example/maestrano/acme-market/auth/saml/consume"
     )
-    assert settings["idp"]["entityId"] == "http://platform.test"
-    assert settings["idp"]["singleSignOnService"]["url"] == "http://platform.test/api/v1/auth/saml"
+    assert settings["idp"]["entityId"] == "http://127.0.0.1:9"
+    assert settings["idp"]["singleSignOnService"]["url"] == "http://127.0.0.1:9/api/v1/auth/saml"
     assert settings["idp"]["x509cert"] == preset.x509_certificate
     security = settings["security"]
     assert security["rejectDeprecatedAlgorithm"] is False  # historical rsa-sha1

@@ -152,6 +152,7 @@ def test_create_bill_accepts_form_fields_and_optional_attributes(api):
         ({"group_id": "cld-1", "price_cents": -1, "description": "x"}, {"price_cents"}),
         ({"group_id": "cld-1", "price_cents": 10.5, "description": "x"}, {"price_cents"}),
         ({"group_id": "cld-1", "price_cents": "ten", "description": "x"}, {"price_cents"}),
+        ({"group_id": "cld-1", "price_cents": 10**20, "description": "x"}, {"price_cents"}),
         ({"group_id": "cld-1", "price_cents": True, "description": "x"}, {"price_cents"}),
         ({"group_id": "cld-1", "price_cents": 1, "description": " "}, {"description"}),
         (
@@ -389,6 +390,8 @@ def test_recurring_bill_past_its_cycles_is_expired(api):
         ({"period": "Year", "frequency": 2}, "frequency"),
         ({"frequency": 0}, "frequency"),
         ({"cycles": 0}, "cycles"),
+        ({"cycles": 10**12}, "cycles"),
+        ({"frequency": 10**12}, "frequency"),
         ({"initial_cents": -5}, "initial_cents"),
         ({"start_date": "2001-01-01T00:00:00Z"}, "start_date"),
         ({"start_date": "tomorrow"}, "start_date"),

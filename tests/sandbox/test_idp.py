@@ -293,11 +293,17 @@ def test_login_form_with_invalid_values_shows_the_errors(platform):
     http = requests.Session()
     url, _ = saml.authn_request_url(platform)
     form = saml.parse_form(http.get(url, timeout=10).text, "idp-login")
-    fields = {**form["fields"], "user_uid": "not-a-uid", "group_currency": "EURO"}
+    fields = {
+        **form["fields"],
+        "user_uid": "not-a-uid",
+        "group_currency": "EURO",
+        "group_timezone": "Mars/Olympus",
+    }
     response = http.post(f"{platform.sandbox_url}/idp/login", data=fields, timeout=10)
     assert response.status_code == 400
     assert "A user uid looks like usr-1" in response.text
     assert "ISO 4217" in response.text
+    assert "Olson timezone" in response.text
     assert not PlatformSession.objects.exists()
 
 

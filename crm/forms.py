@@ -1,0 +1,184 @@
+"""Forms of the example application's pages, every choice limited to the current company.
+
+A form never lists (or accepts) another tenant's organization, person or item:
+the querysets of its foreign keys are narrowed to ``company`` in ``__init__``,
+so a forged primary key of another company fails validation like an unknown one.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+
+from accounts.models import Company
+
+from .models import Invoice, InvoiceLine, Item, Organization, Person
+
+
+class TenantModelForm(forms.ModelForm):
+    """A ModelForm bound to one company: its foreign-key choices are that company's rows."""
+
+    #: {form field: model whose rows of the company are the choices}
+    tenant_choices: dict[str, type] = {}
+
+    def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.company = company
+        for name, model in self.tenant_choices.items():
+            if name in self.fields:
+                self.fields[name].queryset = model._default_manager.filter(company=company)
+
+    def save(self, commit: bool = True) -> Any:
+        self.instance.company = self.company
+        return super().save(commit=commit)
+
+
+class OrganizationForm(TenantModelForm):
+    class Meta:
+        model = Organization
+        fields = [
+            "name",
+            "is_customer",
+            "is_supplier",
+            "email",
+            "phone",
+            "address_line1",
+            "city",
+            "postal_code",
+            "country",
+        ]
+
+
+class PersonForm(TenantModelForm):
+    tenant_choices = {"organization": Organization}
+
+    class Meta:
+        model = Person
+        fields = ["title", "first_name", "last_name", "job_title", "email", "organization"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not (data.get("first_name") or data.get("last_name")):
+            raise forms.ValidationError("Give at least a first name or a last name.")
+        return data
+
+
+class ItemForm(TenantModelForm):
+    class Meta:
+        model = Item
+        fields = ["code", "name", "description", "sale_price", "purchase_price", "currency"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data.get("code", "")
+        if code:
+            clash = Item.objects.filter(company=self.company, code=code)
+            if self.instance.pk:
+                clash = clash.exclude(pk=self.instance.pk)
+            if clash.exists():
+                raise forms.ValidationError("Another item already uses this code.")
+        return code
+
+
+class InvoiceForm(TenantModelForm):
+    tenant_choices = {"organization": Organization, "person": Person}
+
+    class Meta:
+        model = Invoice
+        fields = ["type", "number", "status", "transaction_date", "due_date", "organization", "person"]
+        widgets = {
+            "transaction_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "due_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        issued, due = data.get("transaction_date"), data.get("due_date")
+        if issued and due and due < issued:
+            self.add_error("due_date", "The due date cannot be before the invoice date.")
+        return data
+
+
+class InvoiceLineForm(forms.ModelForm):
+    class Meta:
+        model = InvoiceLine
+        fields = ["item", "description", "quantity", "unit_price"]
+        widgets = {"description": forms.TextInput()}
+
+    def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["item"].queryset = Item.objects.filter(company=company)
+
+    @property
+    def amount(self) -> Decimal:
+        data = getattr(self, "cleaned_data", None) or {}
+        if not data or data.get("DELETE"):
+            return Decimal(0)
+        return (data.get("quantity") or Decimal(0)) * (data.get("unit_price") or Decimal(0))
+
+
+class BaseInvoiceLineFormSet(forms.BaseInlineFormSet):
+    """Lines of one invoice; numbered 1..n in display order when saved."""
+
+    def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
+        self.company = company
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "company": self.company}
+
+    @property
+    def empty_form(self) -> forms.Form:
+        form = self.form(
+            auto_id=self.auto_id,
+            prefix=self.add_prefix("__prefix__"),
+            empty_permitted=True,
+            use_required_attribute=False,
+            company=self.company,
+            renderer=self.renderer,
+        )
+        self.add_fields(form, None)
+        return form
+
+    def kept_forms(self) -> list[InvoiceLineForm]:
+        """Filled-in forms not marked for deletion, in display order."""
+        return [
+            form
+            for form in self.forms
+            if form.has_changed() or form.instance.pk
+            if not (self.can_delete and self._should_delete_form(form))
+        ]
+
+    def total(self) -> Decimal:
+        return sum((form.amount for form in self.kept_forms()), Decimal(0))
+
+    def save_numbered(self, *, invoice: Invoice) -> None:
+        """Save the lines with their tenant and line numbers 1..n (no gaps, no clashes)."""
+        for form in self.deleted_forms:
+            if form.instance.pk:
+                form.instance.delete()
+        kept = self.kept_forms()
+        # Park existing lines out of the way first: (invoice, line_number) is unique.
+        offset = 1_000_000
+        for number, form in enumerate(kept, start=1):
+            if form.instance.pk:
+                InvoiceLine.objects.filter(pk=form.instance.pk).update(line_number=offset + number)
+        for number, form in enumerate(kept, start=1):
+            line = form.save(commit=False)
+            line.invoice = invoice
+            line.company = self.company
+            line.line_number = number
+            line.save()
+
+
+InvoiceLineFormSet = forms.inlineformset_factory(
+    Invoice,
+    InvoiceLine,
+    form=InvoiceLineForm,
+    formset=BaseInvoiceLineFormSet,
+    fields=["item", "description", "quantity", "unit_price"],
+    extra=2,
+    can_delete=True,
+)

@@ -1,0 +1,403 @@
+"""Pages of the example application: list, create, edit and delete its records, sync status.
+
+Every page works in the current company (:func:`accounts.selectors.current_company`)
+and every queryset is filtered by it, so another tenant's record answers 404
+exactly like a missing one. Saving goes through the ORM in one transaction;
+the sync app turns those saves into pushes to Connec! on commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Model, ProtectedError, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import Company
+from accounts.selectors import current_company
+from sync import selectors as sync_selectors
+from sync.registry import registry
+
+from . import dashboard
+from .forms import (
+    InvoiceForm,
+    InvoiceLineFormSet,
+    ItemForm,
+    OrganizationForm,
+    PersonForm,
+    TenantModelForm,
+)
+from .models import Invoice, Item, Organization, Person
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+
+
+def _company_or_redirect(request: HttpRequest) -> Company | HttpResponse:
+    """The current company, or the response that sends the visitor where they can get one."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    company = current_company(request)
+    if company is None:
+        messages.info(request, "Open the application from the marketplace to choose a company.")
+        return redirect("landing")
+    return company
+
+
+class CompanyView(View):
+    """Base of the tenant pages: resolves ``self.company`` or answers for the missing one."""
+
+    company: Company
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        company = _company_or_redirect(request)
+        if isinstance(company, HttpResponse):
+            return company
+        self.company = company
+        return super().dispatch(request, *args, **kwargs)
+
+
+class RecordPages(CompanyView):
+    """List, create, edit and delete one model's records of the current company."""
+
+    model: ClassVar[type[Model]]
+    form_class: ClassVar[type[TenantModelForm]]
+    #: URL name prefix (``crm:<prefix>-list`` ...) and page titles.
+    prefix: ClassVar[str]
+    title: ClassVar[str]
+    singular: ClassVar[str]
+    #: (header, function of the record) for the list page.
+    columns: ClassVar[list[tuple[str, Any]]] = []
+    search_fields: ClassVar[list[str]] = []
+    select_related: ClassVar[list[str]] = []
+
+    # --- queries ------------------------------------------------------------------
+    def get_queryset(self) -> QuerySet:
+        """The one place these pages read records: always this company's rows only."""
+        queryset = self.model._default_manager.filter(company=self.company)
+        if self.select_related:
+            queryset = queryset.select_related(*self.select_related)
+        return queryset
+
+    def get_object(self, pk: int) -> Model:
+        record = self.get_queryset().filter(pk=pk).first()
+        if record is None:
+            raise Http404(f"No {self.singular} {pk} in this company")
+        return record
+
+    @property
+    def entity(self) -> str:
+        return registry.for_model(self.model).entity
+
+    def connec_ids(self, records: list[Model]) -> dict[str, str]:
+        return sync_selectors.connec_ids_for_pks(
+            company=self.company, entity=self.entity, local_pks=[record.pk for record in records]
+        )
+
+    # --- rendering ----------------------------------------------------------------
+    def context(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "company": self.company,
+            "title": self.title,
+            "singular": self.singular,
+            "prefix": self.prefix,
+            "entity": self.entity,
+            **extra,
+        }
+
+    def sandbox_record_url(self, connec_id: str | None) -> str:
+        """The sandbox's page of the Connec! record, when the demo platform is mounted."""
+        if not connec_id or not getattr(settings, "SANDBOX", {}).get("ENABLED"):
+            return ""
+        return reverse(
+            "sandbox:connec-record",
+            kwargs={"uid": self.company.group_uid, "entity": self.entity, "record_id": connec_id},
+        )
+
+
+class ListPage(RecordPages):
+    template_name = "crm/record_list.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        queryset = self.get_queryset()
+        query = request.GET.get("q", "").strip()[:100]
+        if query and self.search_fields:
+            condition = Q()
+            for name in self.search_fields:
+                condition |= Q(**{f"{name}__icontains": query})
+            queryset = queryset.filter(condition)
+        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+        records = list(page)
+        synced = self.connec_ids(records)
+        rows = [
+            {
+                "record": record,
+                "cells": [render_cell(record) for _header, render_cell in self.columns],
+                "connec_id": synced.get(str(record.pk), ""),
+            }
+            for record in records
+        ]
+        context = self.context(
+            page=page,
+            rows=rows,
+            headers=[header for header, _ in self.columns],
+            query=query,
+        )
+        return render(request, self.template_name, context)
+
+
+class EditPage(RecordPages):
+    """Create (no ``pk``) or edit a record; POST saves and comes back with a message."""
+
+    template_name = "crm/record_form.html"
+
+    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        record = self.get_object(pk) if pk is not None else None
+        form = self.form_class(instance=record, company=self.company)
+        return self.render_form(record, form)
+
+    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        record = self.get_object(pk) if pk is not None else None
+        form = self.form_class(request.POST, instance=record, company=self.company)
+        if not form.is_valid():
+            return self.render_form(record, form, status=400)
+        with transaction.atomic():
+            saved = form.save()
+        self.saved(saved, created=record is None)
+        return redirect(f"crm:{self.prefix}-edit", pk=saved.pk)
+
+    def saved(self, record: Model, *, created: bool) -> None:
+        logger.info(
+            "%s %s %s",
+            self.singular.capitalize(),
+            record.pk,
+            "created" if created else "updated",
+            extra={"group": self.company.group_uid, "entity": self.entity, "id": record.pk},
+        )
+        verb = "created" if created else "saved"
+        messages.success(request=self.request, message=f"{record} {verb}; it syncs to Connec!.")
+
+    def render_form(
+        self, record: Model | None, form: Any, *, status: int = 200, **extra: Any
+    ) -> HttpResponse:
+        connec_id = sync_selectors.connec_id_for(company=self.company, obj=record) if record else None
+        context = self.context(
+            record=record,
+            form=form,
+            connec_id=connec_id or "",
+            sandbox_url=self.sandbox_record_url(connec_id),
+            **extra,
+        )
+        return render(self.request, self.template_name, context, status=status)
+
+
+class DeletePage(RecordPages):
+    template_name = "crm/record_confirm_delete.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return render(request, self.template_name, self.context(record=self.get_object(pk)))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        record = self.get_object(pk)
+        label = str(record)
+        try:
+            with transaction.atomic():
+                record.delete()
+        except ProtectedError:
+            messages.error(
+                request, f"{label} is still used (by an invoice or its lines): it was not deleted."
+            )
+            return redirect(f"crm:{self.prefix}-edit", pk=pk)
+        messages.success(request, f"{label} deleted.")
+        return redirect(f"crm:{self.prefix}-list")
+
+
+# --- the four kinds of records -------------------------------------------------------------
+
+
+def _money(value: Any) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+class OrganizationPages:
+    model = Organization
+    form_class = OrganizationForm
+    prefix = "organization"
+    title = "Organizations"
+    singular = "organization"
+    search_fields = ["name", "email", "city"]
+    columns: ClassVar[list[tuple[str, Any]]] = [
+        ("Name", lambda record: record.name),
+        (
+            "Kind",
+            lambda record: " & ".join(
+                label
+                for flag, label in ((record.is_customer, "customer"), (record.is_supplier, "supplier"))
+                if flag
+            ),
+        ),
+        ("Email", lambda record: record.email),
+        ("City", lambda record: record.city),
+    ]
+
+
+class PersonPages:
+    model = Person
+    form_class = PersonForm
+    prefix = "person"
+    title = "People"
+    singular = "person"
+    search_fields = ["first_name", "last_name", "email", "job_title"]
+    select_related = ["organization"]
+    columns: ClassVar[list[tuple[str, Any]]] = [
+        ("Name", lambda record: str(record)),
+        ("Job title", lambda record: record.job_title),
+        ("Email", lambda record: record.email),
+        ("Organization", lambda record: str(record.organization or "")),
+    ]
+
+
+class ItemPages:
+    model = Item
+    form_class = ItemForm
+    prefix = "item"
+    title = "Items"
+    singular = "item"
+    search_fields = ["code", "name"]
+    columns: ClassVar[list[tuple[str, Any]]] = [
+        ("Code", lambda record: record.code),
+        ("Name", lambda record: record.name),
+        ("Sale price", lambda record: f"{_money(record.sale_price)} {record.currency}".strip()),
+    ]
+
+
+class InvoicePages:
+    model = Invoice
+    form_class = InvoiceForm
+    prefix = "invoice"
+    title = "Invoices"
+    singular = "invoice"
+    search_fields = ["number", "organization__name"]
+    select_related = ["organization"]
+    columns: ClassVar[list[tuple[str, Any]]] = [
+        ("Number", lambda record: str(record)),
+        ("Type", lambda record: record.get_type_display()),
+        ("Date", lambda record: record.transaction_date.isoformat() if record.transaction_date else ""),
+        ("Customer / supplier", lambda record: str(record.organization or "")),
+        ("Status", lambda record: record.get_status_display()),
+        ("Total", lambda record: _money(record.total)),
+    ]
+
+
+class OrganizationList(OrganizationPages, ListPage):
+    pass
+
+
+class OrganizationEdit(OrganizationPages, EditPage):
+    pass
+
+
+class OrganizationDelete(OrganizationPages, DeletePage):
+    pass
+
+
+class PersonList(PersonPages, ListPage):
+    pass
+
+
+class PersonEdit(PersonPages, EditPage):
+    pass
+
+
+class PersonDelete(PersonPages, DeletePage):
+    pass
+
+
+class ItemList(ItemPages, ListPage):
+    pass
+
+
+class ItemEdit(ItemPages, EditPage):
+    pass
+
+
+class ItemDelete(ItemPages, DeletePage):
+    pass
+
+
+class InvoiceList(InvoicePages, ListPage):
+    pass
+
+
+class InvoiceDelete(InvoicePages, DeletePage):
+    pass
+
+
+class InvoiceEdit(InvoicePages, EditPage):
+    """An invoice and its lines on one page; the total is the sum of the lines."""
+
+    template_name = "crm/invoice_form.html"
+
+    def get_queryset(self) -> QuerySet:
+        return super().get_queryset().prefetch_related("lines__item")
+
+    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        record = self.get_object(pk) if pk is not None else None
+        form = self.form_class(instance=record, company=self.company)
+        lines = InvoiceLineFormSet(instance=record or Invoice(), company=self.company)
+        return self.render_form(record, form, lines=lines)
+
+    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        record = self.get_object(pk) if pk is not None else None
+        form = self.form_class(request.POST, instance=record, company=self.company)
+        lines = InvoiceLineFormSet(
+            request.POST, instance=record or Invoice(), company=self.company
+        )
+        if not (form.is_valid() and lines.is_valid()):
+            return self.render_form(record, form, status=400, lines=lines)
+        with transaction.atomic():
+            invoice = form.save(commit=False)
+            invoice.total = lines.total()
+            invoice.save()
+            lines.save_numbered(invoice=invoice)
+        self.saved(invoice, created=record is None)
+        return redirect("crm:invoice-edit", pk=invoice.pk)
+
+
+# --- sync: live import progress, parked errors ------------------------------------------
+
+
+@require_GET
+@never_cache
+def import_progress(request: HttpRequest) -> HttpResponse:
+    """JSON polled by the dashboard while the initial import runs."""
+    company = _company_or_redirect(request)
+    if isinstance(company, HttpResponse):
+        return JsonResponse({"error": "No current company"}, status=403)
+    return JsonResponse(dashboard.import_progress(company=company).as_json())
+
+
+@require_POST
+def retry_parked(request: HttpRequest) -> HttpResponse:
+    """Retry the current company's parked sync errors (the dashboard's button)."""
+    company = _company_or_redirect(request)
+    if isinstance(company, HttpResponse):
+        return company
+    count = dashboard.retry_parked_errors(company=company, entity=request.POST.get("entity") or None)
+    if count:
+        messages.success(request, f"{count} parked change(s) queued again.")
+    else:
+        messages.info(request, "Nothing to retry.")
+    return HttpResponseRedirect(reverse("accounts:dashboard") + "#sync")

@@ -1,0 +1,76 @@
+"""Posts to the ACS that are not SAML at all: refused with 400, a logged reason, nothing created.
+
+No IdP is needed to produce these, so they use the Django test client (fast,
+rolled-back transactions) rather than the live platform.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+
+from accounts.models import Company, Membership, SsoLoginTicket, UsedAssertion, User
+
+pytestmark = pytest.mark.django_db
+
+CONSUME = "/maestrano/auth/saml/consume"
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_x" Version="2.0">
+&lol2;</samlp:Response>
+"""
+
+
+@pytest.fixture
+def refused(two_presets, caplog):
+    caplog.set_level(logging.INFO)
+
+    def check(answer, reason: str, *, preset: str = "maestrano") -> None:
+        assert answer.status_code == 400
+        assert b"We could not log you in" in answer.content
+        refusals = [r for r in caplog.records if r.name == "accounts.views" and "refused" in r.msg]
+        assert [(r.reason, r.preset) for r in refusals] == [(reason, preset)]
+        assert not (
+            User.objects.exists()
+            or Company.objects.exists()
+            or Membership.objects.exists()
+            or UsedAssertion.objects.exists()
+            or SsoLoginTicket.objects.exists()
+        )
+
+    return check
+
+
+def test_xml_with_a_doctype_and_entities_is_refused(client, refused):
+    hostile = base64.b64encode(BILLION_LAUGHS).decode()
+    refused(client.post(CONSUME, {"SAMLResponse": hostile}), "doctype_forbidden")
+
+
+def test_response_that_is_not_base64_is_refused(client, refused):
+    refused(client.post(CONSUME, {"SAMLResponse": "this is *not* base64!"}), "not_base64")
+
+
+def test_base64_that_is_not_xml_is_refused(client, refused):
+    junk = base64.b64encode(b"hello, not xml").decode()
+    refused(client.post(CONSUME, {"SAMLResponse": junk}), "malformed_xml")
+
+
+def test_xml_that_is_not_a_saml_response_is_refused(client, refused):
+    other = base64.b64encode(b"<html><body>hi</body></html>").decode()
+    refused(client.post(CONSUME, {"SAMLResponse": other}), "malformed_xml")
+
+
+def test_empty_response_is_refused(client, refused):
+    refused(client.post(CONSUME, {"SAMLResponse": ""}), "missing_response")
+
+
+def test_missing_response_field_is_refused(client, refused):
+    refused(client.post(CONSUME, {"other": "x"}), "missing_response")
+
+
+def test_forged_completion_ticket_is_refused(client, refused):
+    # No ticket, no preset: the refusal is logged without one.
+    refused(client.get("/maestrano/auth/saml/complete?ticket=forged"), "invalid_ticket", preset="")
