@@ -209,7 +209,8 @@ def sync_status(*, company: Company) -> list[EntitySyncStatus]:
                 entity=entity,
                 label=str(mapper.model._meta.verbose_name_plural).capitalize(),
                 mapped=mapped.get(entity, 0),
-                last_import=extra.get("last_import") or (last_run.finished_at if last_run else None),
+                last_import=extra.get("last_import")
+                or (last_run.finished_at if last_run else None),
                 last_push=extra.get("last_push"),
                 last_notification=extra.get("last_notification"),
                 outbox=extra.get("outbox"),

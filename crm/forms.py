@@ -87,7 +87,15 @@ class InvoiceForm(TenantModelForm):
 
     class Meta:
         model = Invoice
-        fields = ["type", "number", "status", "transaction_date", "due_date", "organization", "person"]
+        fields = [
+            "type",
+            "number",
+            "status",
+            "transaction_date",
+            "due_date",
+            "organization",
+            "person",
+        ]
         widgets = {
             "transaction_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "due_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),

@@ -26,9 +26,7 @@ urlpatterns = [
     ),
     *_record_urls("people", "person", views.PersonList, views.PersonEdit, views.PersonDelete),
     *_record_urls("items", "item", views.ItemList, views.ItemEdit, views.ItemDelete),
-    *_record_urls(
-        "invoices", "invoice", views.InvoiceList, views.InvoiceEdit, views.InvoiceDelete
-    ),
+    *_record_urls("invoices", "invoice", views.InvoiceList, views.InvoiceEdit, views.InvoiceDelete),
     path("sync/import-progress.json", views.import_progress, name="import-progress"),
     path("sync/retry-parked/", views.retry_parked, name="retry-parked"),
 ]

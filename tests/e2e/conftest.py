@@ -71,6 +71,18 @@ def browser_page(request, monkeypatch):
                 _save_artifacts(page, request.node.nodeid)
             context.close()
             browser.close()
+            # While Playwright's loop runs, Django keeps the test's ORM connections in
+            # context-local storage: close them here or PostgreSQL cannot drop the test
+            # database at the end ("being accessed by other users").
+            _close_context_local_connections()
+
+
+def _close_context_local_connections() -> None:
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def _save_artifacts(page, nodeid: str) -> None:

@@ -1,0 +1,366 @@
+"""The example application's pages through the Django test client: tenant isolation first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+
+from accounts.models import Company, Membership, User
+from accounts.sessions import CURRENT_COMPANY_KEY
+from crm.models import Invoice, InvoiceLine, Item, Organization, Person
+from sync.models import SyncRun, SyncRunEntity
+from sync.services import link_record
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_connec_traffic(settings):
+    # These tests are about the pages; pushing to Connec! is the sync app's (tested there).
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"ENABLED": False}}
+
+
+@pytest.fixture
+def companies():
+    ours = Company.objects.create(preset="maestrano", group_uid="cld-ours", name="Ours Ltd")
+    theirs = Company.objects.create(preset="maestrano", group_uid="cld-theirs", name="Theirs Inc")
+    return ours, theirs
+
+
+@pytest.fixture
+def member(companies):
+    ours, _ = companies
+    user = User.objects.create_user("ada", first_name="Ada", last_name="Lovelace")
+    Membership.objects.create(user=user, company=ours, role="Admin")
+    return user
+
+
+def log_in(client, user, company):
+    client.force_login(user)
+    session = client.session
+    session[CURRENT_COMPANY_KEY] = company.pk
+    session.save()
+    return client
+
+
+@pytest.fixture
+def app(client, member, companies):
+    return log_in(client, member, companies[0])
+
+
+@pytest.fixture
+def records(companies):
+    """One record of each kind in both companies."""
+    made = {}
+    for company in companies:
+        tag = company.group_uid
+        organization = Organization.objects.create(company=company, name=f"Org of {tag}")
+        person = Person.objects.create(
+            company=company, first_name="Pat", last_name=tag, organization=organization
+        )
+        item = Item.objects.create(company=company, code=f"I-{tag}", name=f"Item of {tag}")
+        invoice = Invoice.objects.create(
+            company=company, number=f"INV-{tag}", organization=organization
+        )
+        made[tag] = {
+            "organizations": organization,
+            "people": person,
+            "items": item,
+            "invoices": invoice,
+        }
+    return made
+
+
+PLURALS = ["organizations", "people", "items", "invoices"]
+
+
+@pytest.mark.parametrize("plural", PLURALS)
+def test_a_list_shows_only_the_current_companys_records(app, records, plural):
+    response = app.get(f"/{plural}/")
+
+    assert response.status_code == 200
+    assert "cld-ours" in response.text
+    assert "cld-theirs" not in response.text
+
+
+@pytest.mark.parametrize("plural", PLURALS)
+@pytest.mark.parametrize("suffix", ["", "delete/"])
+def test_another_companys_record_is_not_found(app, records, plural, suffix):
+    foreign = records["cld-theirs"][plural]
+    url = f"/{plural}/{foreign.pk}/{suffix}"
+
+    assert app.get(url).status_code == 404
+    assert app.post(url, {"name": "Hijacked", "first_name": "Hijacked"}).status_code == 404
+    assert type(foreign).objects.filter(pk=foreign.pk).exists()
+    foreign.refresh_from_db()
+    assert "Hijacked" not in str(foreign)
+
+
+def test_creating_a_person_puts_it_in_the_current_company(app, records, companies):
+    organization = records["cld-ours"]["organizations"]
+
+    response = app.post(
+        "/people/new/",
+        {"first_name": "Grace", "last_name": "Hopper", "organization": organization.pk},
+    )
+
+    person = Person.objects.get(first_name="Grace")
+    assert response.status_code == 302
+    assert response["Location"] == f"/people/{person.pk}/"
+    assert person.company == companies[0]
+    assert person.organization == organization
+
+
+def test_a_form_refuses_another_companys_organization(app, records):
+    foreign = records["cld-theirs"]["organizations"]
+
+    response = app.post(
+        "/people/new/", {"first_name": "Grace", "last_name": "Hopper", "organization": foreign.pk}
+    )
+
+    assert response.status_code == 400
+    assert "organization" in response.context["form"].errors
+    assert not Person.objects.filter(first_name="Grace").exists()
+
+
+def test_editing_a_person_saves_the_change_and_shows_its_connec_id(app, records, companies):
+    person = records["cld-ours"]["people"]
+    link_record(company=companies[0], entity="people", obj=person, connec_id="con-123")
+
+    response = app.post(f"/people/{person.pk}/", {"first_name": "Patricia", "last_name": "Ours"})
+    page = app.get(f"/people/{person.pk}/")
+
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert (person.first_name, person.last_name) == ("Patricia", "Ours")
+    assert "con-123" in page.text
+    assert "/sandbox/connec/groups/cld-ours/people/" not in page.text  # not a uuid: no link
+
+
+def test_a_person_needs_a_name(app):
+    response = app.post("/people/new/", {"job_title": "Nobody"})
+
+    assert response.status_code == 400
+    assert not Person.objects.exists()
+
+
+def test_an_item_code_is_unique_within_the_company_only(app, records):
+    taken_elsewhere = app.post("/items/new/", {"code": "I-cld-theirs", "name": "Same code"})
+    taken_here = app.post("/items/new/", {"code": "I-cld-ours", "name": "Clash"})
+
+    assert taken_elsewhere.status_code == 302
+    assert taken_here.status_code == 400
+    assert "code" in taken_here.context["form"].errors
+
+
+def test_an_invoice_is_saved_with_numbered_lines_and_their_total(app, records, companies):
+    ours = records["cld-ours"]
+    data = {
+        "type": "CUSTOMER",
+        "number": "INV-NEW",
+        "status": "DRAFT",
+        "transaction_date": "2024-05-01",
+        "due_date": "2024-05-31",
+        "organization": ours["organizations"].pk,
+        "lines-TOTAL_FORMS": "2",
+        "lines-INITIAL_FORMS": "0",
+        "lines-0-item": ours["items"].pk,
+        "lines-0-description": "Widgets",
+        "lines-0-quantity": "3",
+        "lines-0-unit_price": "2.50",
+        "lines-1-description": "Setup",
+        "lines-1-quantity": "1",
+        "lines-1-unit_price": "10",
+    }
+
+    response = app.post("/invoices/new/", data)
+
+    invoice = Invoice.objects.get(number="INV-NEW")
+    assert response.status_code == 302
+    assert invoice.company == companies[0]
+    assert invoice.total == Decimal("17.50")
+    assert invoice.transaction_date == dt.date(2024, 5, 1)
+    lines = list(invoice.lines.order_by("line_number"))
+    assert [(line.line_number, line.description) for line in lines] == [
+        (1, "Widgets"),
+        (2, "Setup"),
+    ]
+    assert {line.company_id for line in lines} == {companies[0].pk}
+
+
+def test_removing_an_invoice_line_renumbers_the_rest_and_updates_the_total(app, records):
+    invoice = records["cld-ours"]["invoices"]
+    first, second = (
+        InvoiceLine.objects.create(
+            company=invoice.company,
+            invoice=invoice,
+            line_number=number,
+            description=f"L{number}",
+            quantity=1,
+            unit_price=Decimal(price),
+        )
+        for number, price in ((1, "4"), (2, "6"))
+    )
+    data = {
+        "type": "CUSTOMER",
+        "number": invoice.number,
+        "status": "DRAFT",
+        "organization": invoice.organization_id,
+        "lines-TOTAL_FORMS": "2",
+        "lines-INITIAL_FORMS": "2",
+        "lines-0-id": first.pk,
+        "lines-0-description": "L1",
+        "lines-0-quantity": "1",
+        "lines-0-unit_price": "4",
+        "lines-0-DELETE": "on",
+        "lines-1-id": second.pk,
+        "lines-1-description": "L2",
+        "lines-1-quantity": "2",
+        "lines-1-unit_price": "6",
+    }
+
+    response = app.post(f"/invoices/{invoice.pk}/", data)
+
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    assert invoice.total == Decimal("12.00")
+    assert list(invoice.lines.values_list("line_number", "description")) == [(1, "L2")]
+
+
+def test_an_invoice_line_cannot_sell_another_companys_item(app, records):
+    ours, theirs = records["cld-ours"], records["cld-theirs"]
+    data = {
+        "type": "CUSTOMER",
+        "status": "DRAFT",
+        "organization": ours["organizations"].pk,
+        "lines-TOTAL_FORMS": "1",
+        "lines-INITIAL_FORMS": "0",
+        "lines-0-item": theirs["items"].pk,
+        "lines-0-quantity": "1",
+    }
+
+    response = app.post("/invoices/new/", data)
+
+    assert response.status_code == 400
+    assert not InvoiceLine.objects.filter(
+        item=theirs["items"], invoice__company__group_uid="cld-ours"
+    )
+
+
+def test_deleting_a_record_removes_it(app, records):
+    person = records["cld-ours"]["people"]
+
+    response = app.post(f"/people/{person.pk}/delete/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/people/"
+    assert not Person.objects.filter(pk=person.pk).exists()
+
+
+def test_deleting_an_organization_still_invoiced_is_refused_with_a_message(app, records):
+    organization = records["cld-ours"]["organizations"]
+
+    response = app.post(f"/organizations/{organization.pk}/delete/", follow=True)
+
+    assert response.status_code == 200
+    assert Organization.objects.filter(pk=organization.pk).exists()
+    assert "still used" in response.text
+
+
+def test_lists_search_and_paginate(app, companies):
+    Person.objects.bulk_create(
+        Person(company=companies[0], first_name="Sam", last_name=f"Number{n:03d}")
+        for n in range(60)
+    )
+
+    first_page = app.get("/people/")
+    second_page = app.get("/people/?page=2")
+    search = app.get("/people/?q=Number059")
+
+    assert len(first_page.context["rows"]) == 50
+    assert len(second_page.context["rows"]) == 10
+    assert [row["record"].last_name for row in search.context["rows"]] == ["Number059"]
+
+
+@pytest.mark.parametrize("path", ["/people/", "/people/new/", "/invoices/1/delete/"])
+def test_anonymous_visitors_are_sent_to_log_in(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/?next=")
+
+
+def test_the_import_progress_endpoint_refuses_anonymous_visitors(client):
+    response = client.get("/sync/import-progress.json")
+
+    assert response.status_code == 403
+    assert response.json() == {"error": "No current company"}
+
+
+def test_a_user_without_a_company_is_sent_back_to_the_landing_page(client):
+    client.force_login(User.objects.create_user("loner"))
+
+    response = client.get("/people/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_a_user_removed_from_the_company_loses_access(client, member, companies, records):
+    log_in(client, member, companies[0])
+    Membership.objects.filter(user=member).update(is_active=False)
+
+    assert client.get("/people/").status_code == 302
+    person = records["cld-ours"]["people"]
+    assert client.get(f"/people/{person.pk}/").status_code == 302
+
+
+def test_the_import_progress_endpoint_reports_the_current_companys_run(app, companies):
+    ours, theirs = companies
+    run = SyncRun.objects.create(company=ours)
+    SyncRunEntity.objects.create(run=run, entity="people", position=0, total=10, created=4)
+    SyncRun.objects.create(company=theirs, status=SyncRun.Status.FAILED)
+
+    progress = app.get("/sync/import-progress.json").json()
+
+    assert progress["status"] == "running"
+    assert progress["running"] is True
+    assert progress["percent"] == 40
+    assert progress["entities"] == [
+        {
+            "entity": "people",
+            "total": 10,
+            "processed": 4,
+            "failed": 0,
+            "done": False,
+            "percent": 40,
+        }
+    ]
+
+
+def test_the_dashboard_shows_company_members_billing_and_sync(app, records, companies):
+    link_record(
+        company=companies[0], entity="people", obj=records["cld-ours"]["people"], connec_id="c-1"
+    )
+
+    response = app.get("/dashboard/")
+
+    assert response.status_code == 200
+    text = response.text
+    assert 'id="company-name">Ours Ltd<' in text
+    assert "Ada Lovelace" in text and "Admin" in text
+    assert 'id="buy-sms"' in text and 'action="/billing/buy-sms/"' in text
+    assert 'data-entity="people"' in text
+    assert "Theirs Inc" not in text
+    mapped = dict(re.findall(r'data-entity="(\w+)">.*?class="mapped">(\d+)<', text, re.S))
+    assert mapped == {"organizations": "0", "people": "1", "items": "0", "invoices": "0"}
+
+
+def test_retrying_parked_errors_is_post_only(app):
+    assert app.get("/sync/retry-parked/").status_code == 405
+    response = app.post("/sync/retry-parked/")
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/#sync"
