@@ -23,11 +23,35 @@ install: $(STAMP)
 browser:
 	bash scripts/install-chromium.sh
 
+# The app and the emulated platform (sandbox) in one threaded server; SQLite files
+# and the sandbox's keys under VAR_DIR (default ./var); Celery runs eagerly. The
+# browser reaches the sandbox under another host name (SANDBOX_HOST), so that app
+# and platform keep separate cookies, as two real sites do.
+SANDBOX_HOST ?= localhost
+demo: export SITE_URL ?= http://$(HOST):$(PORT)
+demo: export MAESTRANO_API_HOST ?= http://$(SANDBOX_HOST):$(PORT)/sandbox
+demo: export MAESTRANO_CONNEC_HOST ?= http://$(SANDBOX_HOST):$(PORT)/sandbox/connec
 demo: install
 	$(PY) manage.py demo_setup
 	@echo
-	@echo "  App:      http://$(HOST):$(PORT)/"
-	@echo "  Sandbox:  http://$(HOST):$(PORT)/sandbox/"
+	@echo "  ==== Acme CRM demo: the app at $$SITE_URL/, the Maestrano sandbox at $$MAESTRANO_API_HOST/ ===="
+	@echo
+	@echo "  1) Open $$SITE_URL/ and click \"Log in with Maestrano\"."
+	@echo "     On the sandbox's sign-in page type User uid  usr-demo-admin  and Group uid  cld-demo,"
+	@echo "     then click \"Sign in to Demo app\"."
+	@echo "     -> You land on the dashboard of Demo Company: company and user created, billing set up"
+	@echo "        (plan Standard, recurring bill submitted), initial import done (300 Connec! records)."
+	@echo "  2) Click People, open a person, change the last name and click Save."
+	@echo "     Click \"See it in the sandbox\": the Connec! record has the new name."
+	@echo "  3) Open $$MAESTRANO_CONNEC_HOST/groups/cld-demo/people/ and open another person."
+	@echo "     In Edit, replace the JSON with  {\"last_name\": \"Elsewhere\"}, keep"
+	@echo "     \"Write as: Another app (the sandbox)\" and click Save."
+	@echo "     -> In the app, People shows the new name (search \"Elsewhere\")."
+	@echo "  4) Open $$MAESTRANO_API_HOST/groups/cld-demo and click \"Cancel service\" next to Demo app."
+	@echo "     -> Reload the app: it sends you to the platform's \"access unauthorized\" page;"
+	@echo "        Demo Company is locked (logging in again reactivates it)."
+	@echo
+	@echo "  Stop with Ctrl-C. Start again from scratch: rm -rf $${VAR_DIR:-var} && make demo"
 	@echo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

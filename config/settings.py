@@ -146,6 +146,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = TIME_ZONE
+# Live Connec! sync safety nets (sync.tasks_live); drains are normally enqueued on commit.
+CELERY_BEAT_SCHEDULE = {
+    "sync-drain-all": {"task": "sync.drain_all", "schedule": 60.0},
+    "sync-reconcile-all": {"task": "sync.reconcile_all", "schedule": 15 * 60.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

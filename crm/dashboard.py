@@ -15,8 +15,9 @@ from django.db.models import Count
 
 from accounts.billing.models import AdHocCharge, CompanySubscription
 from accounts.models import Company, Membership
-from sync.models import IdMap, SyncRecordError, SyncRun
-from sync.registry import registry
+from sync import selectors as sync_selectors
+from sync.models import SyncRecordError, SyncRun
+from sync.registry import NotRegistered, registry
 
 #: How many ad-hoc charges the dashboard lists (the billing page lists them all).
 RECENT_CHARGES = 5
@@ -104,9 +105,24 @@ class EntitySyncStatus:
     last_import: dt.datetime | None = None
     last_push: dt.datetime | None = None
     last_notification: dt.datetime | None = None
-    outbox: int | None = None
-    inbox: int | None = None
+    outbox: int = 0
     parked: int = 0
+    last_error: str = ""
+    import_errors: int = 0
+
+
+@dataclass(frozen=True)
+class SyncOverview:
+    """The sync table plus the company-wide notification inbox."""
+
+    entities: list[EntitySyncStatus]
+    inbox_pending: int = 0
+    inbox_failed: int = 0
+    last_notification_received: dt.datetime | None = None
+
+    @property
+    def import_errors(self) -> int:
+        return sum(row.import_errors for row in self.entities)
 
 
 def members(*, company: Company) -> list[Membership]:
@@ -155,67 +171,43 @@ def import_progress(*, company: Company) -> ImportProgress:
     return ImportProgress(run=run, entities=entities)
 
 
-def _external_status(company: Company) -> dict[str, dict[str, Any]]:
-    """Push/notification figures per entity from the sync app, when it provides them.
+def sync_status(*, company: Company) -> SyncOverview:
+    """Per synced entity: records mapped, last import/push/notification, outbox, parked rows.
 
-    ``sync.selectors.sync_status(company=...)`` belongs to the live-sync part of
-    the sync app; it answers a mapping or a list of per-entity rows.
+    Figures come from :func:`sync.selectors.sync_status`; this adds the labels of
+    the models and the records the import could not apply.
     """
-    from sync import selectors
-
-    provider = getattr(selectors, "sync_status", None)
-    if provider is None:
-        return {}
-    status = provider(company=company)
-    rows = status.get("entities", status) if isinstance(status, dict) else status
-    if isinstance(rows, dict):
-        return {str(entity): _as_dict(row) for entity, row in rows.items()}
-    return {str(_as_dict(row).get("entity")): _as_dict(row) for row in rows or []}
-
-
-def _as_dict(row: Any) -> dict[str, Any]:
-    if isinstance(row, dict):
-        return row
-    return {name: getattr(row, name) for name in dir(row) if not name.startswith("_")}
-
-
-def sync_status(*, company: Company) -> list[EntitySyncStatus]:
-    """Per synced entity: records mapped, last import/push/notification, queues, parked errors."""
-    mapped = dict(
-        IdMap.objects.filter(company=company)
-        .values_list("entity")
-        .annotate(count=Count("pk"))
-        .values_list("entity", "count")
-    )
-    parked = dict(
+    status = sync_selectors.sync_status(company=company)
+    company_wide = status.pop("*", {})
+    import_errors = dict(
         SyncRecordError.objects.filter(company=company)
         .values_list("entity")
         .annotate(count=Count("pk"))
         .values_list("entity", "count")
     )
-    last_run = (
-        SyncRun.objects.filter(company=company, kind=SyncRun.Kind.IMPORT)
-        .exclude(finished_at=None)
-        .order_by("-finished_at")
-        .first()
-    )
-    external = _external_status(company)
     rows = []
-    for entity in registry.dependency_order():
-        extra = external.get(entity, {})
-        mapper = registry.for_entity(entity)
+    for entity, figures in status.items():
+        try:
+            label = str(registry.for_entity(entity).model._meta.verbose_name_plural)
+        except NotRegistered:
+            label = entity
         rows.append(
             EntitySyncStatus(
                 entity=entity,
-                label=str(mapper.model._meta.verbose_name_plural).capitalize(),
-                mapped=mapped.get(entity, 0),
-                last_import=extra.get("last_import")
-                or (last_run.finished_at if last_run else None),
-                last_push=extra.get("last_push"),
-                last_notification=extra.get("last_notification"),
-                outbox=extra.get("outbox"),
-                inbox=extra.get("inbox"),
-                parked=int(extra.get("parked") or 0) or parked.get(entity, 0),
+                label=label.capitalize(),
+                mapped=figures.get("mapped", 0),
+                last_import=figures.get("last_import_at"),
+                last_push=figures.get("last_push_at"),
+                last_notification=figures.get("last_notification_at"),
+                outbox=figures.get("outbox_pending", 0),
+                parked=figures.get("outbox_parked", 0),
+                last_error=figures.get("last_error", ""),
+                import_errors=import_errors.get(entity, 0),
             )
         )
-    return rows
+    return SyncOverview(
+        entities=rows,
+        inbox_pending=company_wide.get("inbox_pending", 0),
+        inbox_failed=company_wide.get("inbox_failed", 0),
+        last_notification_received=company_wide.get("last_notification_received_at"),
+    )

@@ -26,7 +26,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Company
 from accounts.selectors import current_company
+from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
+from sync import inbox, push
 from sync import selectors as sync_selectors
+from sync.models import InboxEntry, OutboxEntry
 from sync.registry import registry
 
 from . import dashboard
@@ -43,6 +46,8 @@ from .models import Invoice, Item, Organization, Person
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+#: What the dashboard's retry button posts for the failed notifications (not an entity).
+INBOX = "inbox"
 
 
 def _company_or_redirect(request: HttpRequest) -> Company | HttpResponse:
@@ -118,11 +123,15 @@ class RecordPages(CompanyView):
         }
 
     def sandbox_record_url(self, connec_id: str | None) -> str:
-        """The sandbox's page of the Connec! record, when the demo platform is mounted."""
+        """The sandbox's page of the Connec! record, when the demo platform is mounted.
+
+        Built on the preset's Connec! host, so that it opens the platform where the
+        app talks to it (the demo serves it under another host name than the app).
+        """
         if not connec_id or not getattr(settings, "SANDBOX", {}).get("ENABLED"):
             return ""
         try:
-            return reverse(
+            path = reverse(
                 "sandbox:connec-record",
                 kwargs={
                     "uid": self.company.group_uid,
@@ -130,8 +139,11 @@ class RecordPages(CompanyView):
                     "record_id": connec_id,
                 },
             )
-        except NoReverseMatch:  # not an id the sandbox issued (e.g. a real Connec! id)
-            return ""
+            preset = get_preset(self.company.preset)
+        except (NoReverseMatch, ImproperlyConfiguredPreset):
+            return ""  # not an id the sandbox issued, or a marketplace no longer configured
+        mount = reverse("sandbox:connec-home")
+        return f"{preset.connec_host}/{path.removeprefix(mount)}"
 
 
 class ListPage(RecordPages):
@@ -402,9 +414,14 @@ def import_progress(request: HttpRequest) -> HttpResponse:
     return JsonResponse(dashboard.import_progress(company=company).as_json())
 
 
-def _retry_parked(*, company: Company, entity: str | None) -> int:
-    # TODO(h6): call the sync app's retry service once it exists.
-    return 0
+def _retry_parked(*, company: Company, what: str) -> int:
+    """Queue the company's parked pushes of one entity, or its failed notifications, again."""
+    if what == INBOX:
+        entries = InboxEntry.objects.filter(company=company)
+        return inbox.retry_failed_entries(queryset=entries)
+    if what not in registry.entities():
+        raise Http404("Unknown entity")
+    return push.retry_parked(queryset=OutboxEntry.objects.filter(company=company, entity=what))
 
 
 @require_POST
@@ -413,7 +430,7 @@ def retry_parked(request: HttpRequest) -> HttpResponse:
     company = _company_or_redirect(request)
     if isinstance(company, HttpResponse):
         return company
-    count = _retry_parked(company=company, entity=request.POST.get("entity") or None)
+    count = _retry_parked(company=company, what=request.POST.get("entity", ""))
     if count:
         messages.success(request, f"{count} parked change(s) queued again.")
     else:

@@ -95,6 +95,19 @@ DEFAULTS: dict[str, Any] = {
         "EXTRA_ENTITIES": [],
         # Fetch the next import page in a thread while the current one is written.
         "PREFETCH": True,
+        # --- live sync (sync.outbox, sync.push, sync.notifications) ---
+        # Enqueue the outbox drain when a transaction with local changes commits.
+        "PUSH_ON_COMMIT": True,
+        # Push backoff of a record whose send failed transiently (network, 429, 5xx):
+        # PUSH_RETRY_BACKOFF * 2**(attempts-1), jittered, capped; parked after MAX_ATTEMPTS.
+        "PUSH_RETRY_BACKOFF": 2.0,
+        "PUSH_RETRY_BACKOFF_MAX": 300.0,
+        # Outbox rows read per drain round (coalesced, then sent BATCH_SIZE ops per request).
+        "DRAIN_WINDOW": 1000,
+        # Lease of a company's sync lock (renewed while working; a killed worker's expires).
+        "LOCK_LEASE_SECONDS": 60.0,
+        # Inbox entries left "processing" longer than this are taken over by another worker.
+        "INBOX_PROCESSING_TIMEOUT": 300.0,
     },
 }
 

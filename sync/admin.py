@@ -61,3 +61,103 @@ class SyncRecordErrorAdmin(admin.ModelAdmin):
     @admin.display(description="reason")
     def short_reason(self, obj: SyncRecordError) -> str:
         return obj.reason[:120]
+
+
+# --- live sync: outbox, inbox, conflicts ---------------------------------------------------
+
+from .models import InboxEntry, OutboxEntry, SyncConflict, SyncState  # noqa: E402
+
+
+@admin.register(OutboxEntry)
+class OutboxEntryAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "company",
+        "entity",
+        "object_id",
+        "operation",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "short_error",
+        "created_at",
+    ]
+    list_filter = ["status", "operation", "entity", "company"]
+    search_fields = ["object_id", "last_error", "company__group_uid"]
+    list_select_related = ["company"]
+    readonly_fields = ["created_at", "updated_at"]
+    actions = ["retry"]
+
+    @admin.display(description="last error")
+    def short_error(self, obj: OutboxEntry) -> str:
+        return obj.last_error[:120]
+
+    @admin.action(description="Retry the selected parked rows")
+    def retry(self, request, queryset):  # type: ignore[no-untyped-def]
+        from .push import retry_parked
+
+        count = retry_parked(queryset=queryset)
+        self.message_user(request, f"{count} parked row(s) queued again.")
+
+
+@admin.register(InboxEntry)
+class InboxEntryAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "company",
+        "preset",
+        "record_count",
+        "status",
+        "attempts",
+        "received_at",
+        "processed_at",
+        "short_error",
+    ]
+    list_filter = ["status", "preset", "company"]
+    search_fields = ["company__group_uid", "last_error"]
+    list_select_related = ["company"]
+    readonly_fields = ["received_at", "processed_at", "updated_at"]
+    actions = ["retry"]
+
+    @admin.display(description="last error")
+    def short_error(self, obj: InboxEntry) -> str:
+        return obj.last_error[:120]
+
+    @admin.action(description="Retry the selected failed notifications")
+    def retry(self, request, queryset):  # type: ignore[no-untyped-def]
+        from .inbox import retry_failed_entries
+
+        count = retry_failed_entries(queryset=queryset)
+        self.message_user(request, f"{count} notification(s) queued again.")
+
+
+@admin.register(SyncConflict)
+class SyncConflictAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "company",
+        "entity",
+        "connec_id",
+        "object_id",
+        "winner",
+        "local_changed_at",
+        "remote_updated_at",
+    ]
+    list_filter = ["winner", "entity", "company"]
+    search_fields = ["connec_id", "object_id"]
+    list_select_related = ["company"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(SyncState)
+class SyncStateAdmin(admin.ModelAdmin):
+    list_display = [
+        "company",
+        "entity",
+        "last_push_at",
+        "last_notification_at",
+        "last_reconcile_at",
+        "reconcile_watermark",
+    ]
+    list_filter = ["entity", "company"]
+    list_select_related = ["company"]

@@ -7,4 +7,7 @@ class SyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, receivers  # noqa: F401  (registers checks and signal receivers)
+        from . import checks, receivers, tasks_live  # noqa: F401  (checks, receivers, tasks)
+        from .outbox import connect_receivers
+
+        connect_receivers()

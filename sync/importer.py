@@ -37,6 +37,7 @@ from maestrano_integration.connec import (
 
 from .mappers import ChildMapping, Mapper, MappingError, ReferenceResolver, connec_id_of
 from .models import IdMap, SyncRecordError, SyncRun, SyncRunEntity
+from .outbox import applying_remote_changes
 from .registry import registry
 from .selectors import bulk_lookup, local_pks_for, resumable_run
 from .services import payload_excerpt
@@ -259,7 +260,8 @@ def apply_page(
     entity = run_entity.entity
     outcome = _PageOutcome()
     parsed = _parse_records(page.records, outcome)
-    with transaction.atomic():
+    # Writes that apply Connec! data must not enter the push outbox (no echo).
+    with transaction.atomic(), applying_remote_changes():
         locked = SyncRunEntity.objects.select_for_update().get(pk=run_entity.pk)
         if locked.next_skip != page.skip or locked.done:
             raise ConcurrentImport(

@@ -107,3 +107,88 @@ def resumable_run(
         if run_entities != set(entities):
             return None
     return run
+
+
+# --- live sync status (dashboard, ``manage.py maestrano_sync_status``) ---------------------
+
+
+def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
+    """Per entity: records mapped, last import/push/notification/reconcile times, outbox depth,
+    parked rows and their last error, and the company's pending inbox (``"*"`` key).
+
+    A handful of grouped queries, whatever the number of rows.
+    """
+    from django.db.models import Count, Max
+
+    from .models import InboxEntry, OutboxEntry, SyncRunEntity, SyncState
+
+    def empty() -> dict[str, Any]:
+        return {
+            "mapped": 0,
+            "last_import_at": None,
+            "last_push_at": None,
+            "last_notification_at": None,
+            "last_reconcile_at": None,
+            "outbox_pending": 0,
+            "outbox_parked": 0,
+            "last_error": "",
+        }
+
+    status: dict[str, dict[str, Any]] = {e: empty() for e in registry.dependency_order()}
+
+    def row(entity: str) -> dict[str, Any]:
+        return status.setdefault(entity, empty())
+
+    for item in IdMap.objects.filter(company=company).values("entity").annotate(n=Count("pk")):
+        row(item["entity"])["mapped"] = item["n"]
+    imports = (
+        SyncRunEntity.objects.filter(run__company=company, run__kind=SyncRun.Kind.IMPORT, done=True)
+        .values("entity")
+        .annotate(at=Max("updated_at"))
+    )
+    for item in imports:
+        row(item["entity"])["last_import_at"] = item["at"]
+    for state in SyncState.objects.filter(company=company):
+        entry = row(state.entity)
+        entry["last_push_at"] = state.last_push_at
+        entry["last_notification_at"] = state.last_notification_at
+        entry["last_reconcile_at"] = state.last_reconcile_at
+    depth = (
+        OutboxEntry.objects.filter(
+            company=company,
+            status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED],
+        )
+        .values("entity", "status")
+        .annotate(n=Count("pk"))
+    )
+    for item in depth:
+        key = "outbox_pending" if item["status"] == OutboxEntry.Status.PENDING else "outbox_parked"
+        row(item["entity"])[key] = item["n"]
+    for entity, values in status.items():
+        if values["outbox_parked"]:
+            values["last_error"] = (
+                OutboxEntry.objects.filter(
+                    company=company, entity=entity, status=OutboxEntry.Status.PARKED
+                )
+                .order_by("-updated_at", "-pk")
+                .values_list("last_error", flat=True)
+                .first()
+                or ""
+            )
+    inbox = InboxEntry.objects.filter(company=company)
+    status["*"] = {
+        "inbox_pending": inbox.filter(
+            status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
+        ).count(),
+        "inbox_failed": inbox.filter(status=InboxEntry.Status.FAILED).count(),
+        "last_notification_received_at": inbox.aggregate(at=Max("received_at"))["at"],
+    }
+    return status
+
+
+def outbox_depth(*, company: Company | None = None) -> int:
+    """Pending outbox rows (of one company, or all)."""
+    from .models import OutboxEntry
+
+    rows = OutboxEntry.objects.filter(status=OutboxEntry.Status.PENDING)
+    return (rows.filter(company=company) if company is not None else rows).count()

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Company
@@ -45,6 +46,17 @@ def logout_url(context: dict[str, Any]) -> str:
         return reverse("accounts:sso-logout")
     except (ImproperlyConfiguredPreset, NoReverseMatch):
         return "/"
+
+
+@register.simple_tag
+def sandbox_url() -> str:
+    """The emulated platform's home page (the default preset's api host), or ``""``."""
+    if not getattr(settings, "SANDBOX", {}).get("ENABLED"):
+        return ""
+    try:
+        return get_preset().api_host + "/"
+    except ImproperlyConfiguredPreset:
+        return ""
 
 
 @register.simple_tag

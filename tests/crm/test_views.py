@@ -7,11 +7,12 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 
 from accounts.models import Company, Membership, User
 from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
-from sync.models import SyncRun, SyncRunEntity
+from sync.models import InboxEntry, OutboxEntry, SyncRun, SyncRunEntity
 from sync.services import link_record
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +20,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_connec_traffic(settings):
-    # These tests are about the pages; pushing to Connec! is the sync app's (tested there).
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"ENABLED": False}}
+    # These tests are about the pages: saves write outbox rows, nothing is sent to Connec!
+    # (pushing is the sync app's, tested there and in the browser story).
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"PUSH_ON_COMMIT": False}}
 
 
 @pytest.fixture
@@ -359,8 +361,93 @@ def test_the_dashboard_shows_company_members_billing_and_sync(app, records, comp
     assert mapped == {"organizations": "0", "people": "1", "items": "0", "invoices": "0"}
 
 
-def test_retrying_parked_errors_is_post_only(app):
-    assert app.get("/sync/retry-parked/").status_code == 405
-    response = app.post("/sync/retry-parked/")
+def parked(company, person, *, entity="people"):
+    return OutboxEntry.objects.create(
+        company=company,
+        entity=entity,
+        content_type=ContentType.objects.get_for_model(Person),
+        object_id=str(person.pk),
+        operation=OutboxEntry.Operation.UPSERT,
+        status=OutboxEntry.Status.PARKED,
+        attempts=8,
+        last_error="422: email is invalid",
+    )
+
+
+def test_the_dashboard_shows_parked_pushes_with_their_error(app, records, companies):
+    parked(companies[0], records["cld-ours"]["people"])
+    parked(companies[1], records["cld-theirs"]["people"])
+
+    text = app.get("/dashboard/").text
+
+    row = re.search(r'<tr data-entity="people">.*?</tr>', text, re.S).group(0)
+    assert re.search(
+        r'class="parked"><span class="badge bad" title="422: email is invalid">1<', row
+    )
+    assert 'name="entity" value="people"' in row
+
+
+def test_an_edit_waits_in_the_outbox_shown_on_the_dashboard(app, records):
+    def people_outbox() -> int:
+        text = app.get("/dashboard/").text
+        row = re.search(r'<tr data-entity="people">.*?</tr>', text, re.S).group(0)
+        return int(re.search(r'class="outbox">(\d+)<', row).group(1))
+
+    before = people_outbox()
+    person = records["cld-ours"]["people"]
+    app.post(f"/people/{person.pk}/", {"first_name": "Queued", "last_name": "Change"})
+
+    assert people_outbox() == before + 1
+
+
+def test_retry_requeues_the_current_companys_parked_pushes_only(app, records, companies):
+    ours = parked(companies[0], records["cld-ours"]["people"])
+    theirs = parked(companies[1], records["cld-theirs"]["people"])
+
+    response = app.post("/sync/retry-parked/", {"entity": "people"})
+
     assert response.status_code == 302
     assert response["Location"] == "/dashboard/#sync"
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (ours.status, ours.attempts) == (OutboxEntry.Status.PENDING, 0)
+    assert theirs.status == OutboxEntry.Status.PARKED
+
+
+def test_retry_requeues_the_current_companys_failed_notifications(app, companies):
+    ours, theirs = (
+        InboxEntry.objects.create(
+            preset="maestrano", company=company, payload={}, status=InboxEntry.Status.FAILED
+        )
+        for company in companies
+    )
+
+    response = app.post("/sync/retry-parked/", {"entity": "inbox"})
+
+    assert response.status_code == 302
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert ours.status == InboxEntry.Status.PENDING
+    assert theirs.status == InboxEntry.Status.FAILED
+
+
+def test_retry_is_post_only_and_knows_its_entities(app):
+    assert app.get("/sync/retry-parked/").status_code == 405
+    assert app.post("/sync/retry-parked/", {"entity": "bogus"}).status_code == 404
+
+
+def test_a_synced_record_links_to_its_page_on_the_platforms_connec_host(
+    app, records, companies, settings
+):
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "PRESETS": {"maestrano": {"connec": {"host": "http://localhost:9999/sandbox/connec"}}},
+    }
+    person = records["cld-ours"]["people"]
+    connec_id = "0b9e8f5e-3a7c-4b1e-9f3e-2d6c1f0a7b11"
+    link_record(company=companies[0], entity="people", obj=person, connec_id=connec_id)
+
+    page = app.get(f"/people/{person.pk}/").text
+
+    expected = f"http://localhost:9999/sandbox/connec/groups/cld-ours/people/{connec_id}/"
+    assert f'href="{expected}" id="sandbox-record"' in page

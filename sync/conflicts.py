@@ -1,0 +1,116 @@
+"""The conflict rule: a record changed locally and in Connec! at once.
+
+**Last writer wins, by time.** The local change time is when the newest
+still-pending outbox row of the object was written (the local side's last
+write, not yet pushed); the remote time is the record's Connec! ``updated_at``.
+The later one is kept:
+
+* remote later: the Connec! version is applied and the pending outbox rows of
+  the object are closed as superseded (the local version is not pushed);
+* local later (or equal): the Connec! version is not applied, the outbox row
+  stays and pushes the local version over it.
+
+Either way the losing version is stored in a :class:`~sync.models.SyncConflict`
+row (visible in the admin) so nothing is silently lost.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import Company
+
+from .models import OutboxEntry, SyncConflict
+
+logger = logging.getLogger(__name__)
+
+
+def pending_local_changes(
+    *, company: Company, content_type_id: int, object_ids: Iterable[str]
+) -> dict[str, datetime.datetime]:
+    """{object id: time of its last pending local change} (one query)."""
+    ids = [object_id for object_id in object_ids if object_id]
+    if not ids:
+        return {}
+    rows = (
+        OutboxEntry.objects.filter(
+            company=company,
+            content_type_id=content_type_id,
+            object_id__in=ids,
+            status=OutboxEntry.Status.PENDING,
+        )
+        .values("object_id")
+        .annotate(last=Max("created_at"))
+    )
+    return {row["object_id"]: row["last"] for row in rows}
+
+
+def remote_wins(
+    *, local_changed_at: datetime.datetime, remote_updated_at: datetime.datetime | None
+) -> bool:
+    """The rule: the later writer wins; a tie keeps the local version (it is about to be pushed)."""
+    if remote_updated_at is None:
+        return False
+    return remote_updated_at > local_changed_at
+
+
+def record_conflict(
+    *,
+    company: Company,
+    entity: str,
+    connec_id: str,
+    object_id: str,
+    winner: str,
+    local_changed_at: datetime.datetime | None,
+    remote_updated_at: datetime.datetime | None,
+    losing_data: Mapping[str, Any] | None,
+) -> SyncConflict:
+    conflict = SyncConflict.objects.create(
+        company=company,
+        entity=entity,
+        connec_id=connec_id,
+        object_id=object_id,
+        winner=winner,
+        local_changed_at=local_changed_at,
+        remote_updated_at=remote_updated_at,
+        losing_data=_jsonable(losing_data or {}),
+    )
+    logger.info(
+        "Sync conflict on %s %s: %s version kept",
+        entity,
+        connec_id or object_id,
+        winner,
+        extra={"preset": company.preset, "group": company.group_uid, "entity": entity},
+    )
+    return conflict
+
+
+def supersede_local_changes(
+    *, company: Company, content_type_id: int, object_ids: Iterable[str]
+) -> int:
+    """Close the pending outbox rows of objects whose Connec! version won."""
+    ids = list(object_ids)
+    if not ids:
+        return 0
+    return OutboxEntry.objects.filter(
+        company=company,
+        content_type_id=content_type_id,
+        object_id__in=ids,
+        status=OutboxEntry.Status.PENDING,
+    ).update(
+        status=OutboxEntry.Status.DONE,
+        last_error="superseded by a later change in Connec! (see sync conflicts)",
+        updated_at=timezone.now(),
+    )
+
+
+def _jsonable(data: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(data, default=str))

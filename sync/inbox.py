@@ -1,0 +1,615 @@
+"""Applying Connec! records to local models: notifications (seed 003 §3.3) and reconciliation.
+
+:func:`apply_records` is idempotent and order-insensitive:
+
+* unknown Connec! id → create the local object and map it (§3.3.1); known →
+  update it (§3.3.2); a record carrying *our* external id is ours (a push
+  whose answer was lost) and is linked, never duplicated;
+* a version whose ``updated_at`` is not newer than the last one pulled or
+  pushed is stale (a redelivery, an out-of-order delivery, the echo of our own
+  push) and is skipped, so nothing is pushed back (no ping-pong);
+* a record changed locally and remotely at once follows :mod:`sync.conflicts`;
+* a record in its deleted state (``status: INACTIVE``, see
+  :func:`sync.push.delete_payload`) deletes the local object when the mapper
+  does not map ``status`` itself; a record we deleted stays deleted unless
+  Connec! brings it back to life with a newer change;
+* references are resolved through the IdMap; a referenced record we do not
+  know is fetched from Connec! and applied first.
+
+Local writes happen inside :func:`sync.outbox.applying_remote_changes`: they
+never enter the outbox. The bulk writes reuse the importer's page machinery.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import DataError, IntegrityError, models, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Company
+from maestrano_integration.conf import get_preset, maestrano_settings
+from maestrano_integration.connec import ConnecClient, ConnecError, ConnecNotFoundError
+
+from . import importer
+from .conflicts import (
+    pending_local_changes,
+    record_conflict,
+    remote_wins,
+    supersede_local_changes,
+)
+from .mappers import Mapper, MappingError, ReferenceResolver, connec_id_of, get_path, set_path
+from .models import IdMap, InboxEntry, SyncConflict, SyncRecordError, SyncState
+from .outbox import applying_remote_changes, company_lock, renew_lock
+from .push import delete_payload, status_is_data
+from .registry import registry
+from .selectors import bulk_lookup, local_pks_for
+from .services import payload_excerpt
+
+logger = logging.getLogger(__name__)
+
+MAX_REFERENCE_DEPTH = 3
+
+
+@dataclass
+class ApplyResult:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    ignored: int = 0
+    conflicts: int = 0
+    failed: int = 0
+    fetched: int = 0
+
+    def add(self, other: ApplyResult) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Plan:
+    """What to do with one batch of records of one entity."""
+
+    apply: list[tuple[str, Mapping[str, Any], datetime.datetime | None]] = field(
+        default_factory=list
+    )
+    delete: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
+    bump: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    links: list[IdMap] = field(default_factory=list)
+
+
+def entity_is_applicable(*, company: Company, entity: str) -> str | None:
+    """``None`` when records of ``entity`` are applied, else why they are ignored."""
+    try:
+        mapper = registry.for_entity(entity)
+    except LookupError:
+        return "no mapper is registered for it"
+    if not mapper.directions.import_enabled:
+        return "its mapper has import disabled"
+    subscriptions = get_preset(company.preset).subscriptions
+    if not subscriptions.get(entity):
+        return f"preset {company.preset!r} does not subscribe to it"
+    return None
+
+
+def is_deleted_state(mapper: Mapper, data: Mapping[str, Any]) -> bool:
+    """Whether a Connec! record is in the state our deletes push (e.g. INACTIVE)."""
+    marker = delete_payload(mapper)
+    return bool(marker) and all(data.get(key) == value for key, value in marker.items())
+
+
+def _parse_updated_at(data: Mapping[str, Any]) -> datetime.datetime | None:
+    raw = data.get("updated_at")
+    return parse_datetime(raw) if isinstance(raw, str) else None
+
+
+def apply_records(
+    *,
+    company: Company,
+    entity: str,
+    records: list[Any],
+    client: ConnecClient | None = None,
+    depth: int = 0,
+) -> ApplyResult:
+    """Apply Connec! records of one entity to ``company``'s local models (see module doc)."""
+    result = ApplyResult()
+    mapper = registry.for_entity(entity)
+    model = mapper.model
+    content_type = ContentType.objects.get_for_model(model)
+    outcome = importer._PageOutcome()
+    # Newest last, so that the importer's de-duplication keeps the latest version.
+    ordered = sorted(
+        (r for r in records if isinstance(r, Mapping)),
+        key=lambda r: _parse_updated_at(r) or datetime.datetime.min.replace(tzinfo=datetime.UTC),
+    )
+    ordered += [r for r in records if not isinstance(r, Mapping)]
+    parsed = importer._parse_records(ordered, outcome)
+    if not parsed and not outcome.errors:
+        return result
+    _link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
+    dead: dict[str, set[str]] = {}
+    if client is not None and depth < MAX_REFERENCE_DEPTH:
+        fetched, dead = _fetch_missing_references(
+            company=company, mapper=mapper, parsed=parsed, client=client, depth=depth
+        )
+        result.add(fetched)
+    known = bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    existing_pks = {
+        str(pk)
+        for pk in model._default_manager.filter(**{mapper.tenant_field: company})
+        .filter(pk__in=[model._meta.pk.to_python(m.object_id) for m in known.values()])
+        .values_list("pk", flat=True)
+    }
+    pending = pending_local_changes(
+        company=company,
+        content_type_id=content_type.pk,
+        object_ids=[m.object_id for m in known.values()],
+    )
+    plan = _plan(
+        mapper=mapper,
+        parsed=parsed,
+        known=known,
+        existing_pks=existing_pks,
+        pending=pending,
+        result=result,
+    )
+    _attach_losing_local_versions(company=company, mapper=mapper, plan=plan)
+    if any(dead.values()):
+        plan.apply = [
+            (connec_id, _null_dead_references(mapper, data, dead), updated_at)
+            for connec_id, data, updated_at in plan.apply
+        ]
+    with transaction.atomic(), applying_remote_changes():
+        prepared = importer._prepare(
+            company=company, mapper=mapper, parsed=plan.apply, outcome=outcome
+        )
+        _drop_dangling_references(company=company, mapper=mapper, prepared=prepared)
+        try:
+            with transaction.atomic():
+                importer._save_bulk(company=company, mapper=mapper, prepared=prepared)
+        except (IntegrityError, DataError):
+            prepared = importer._save_one_by_one(
+                company=company, mapper=mapper, prepared=prepared, outcome=outcome
+            )
+        for item in prepared:
+            if item.is_new:
+                result.created += 1
+            else:
+                result.updated += 1
+        if prepared:
+            # The local record now holds Connec!'s version: our last push no longer describes
+            # it, so a later local save of those old values must be pushed again.
+            IdMap.objects.filter(
+                company=company, entity=entity, connec_id__in=[i.connec_id for i in prepared]
+            ).exclude(last_pushed_hash="").update(last_pushed_hash="")
+        result.skipped += outcome.skipped
+        result.deleted += _delete_local(company=company, mapper=mapper, plan=plan, outcome=outcome)
+        _bump_pulled(plan.bump)
+        supersede_local_changes(
+            company=company, content_type_id=content_type.pk, object_ids=plan.superseded
+        )
+        for conflict in plan.conflicts:
+            record_conflict(company=company, entity=entity, **conflict)
+        result.conflicts += len(plan.conflicts)
+        if outcome.errors:
+            SyncRecordError.objects.bulk_create(
+                SyncRecordError(
+                    company=company,
+                    entity=entity,
+                    connec_id=(connec_id or "")[:64],
+                    reason=reason,
+                    payload_excerpt=payload_excerpt(data),
+                )
+                for connec_id, reason, data in outcome.errors
+            )
+            result.failed += len(outcome.errors)
+            for connec_id, reason, _ in outcome.errors:
+                logger.warning(
+                    "Connec! %s record %s not applied: %s",
+                    entity,
+                    connec_id,
+                    reason,
+                    extra={"preset": company.preset, "group": company.group_uid},
+                )
+    return result
+
+
+def _link_our_own_records(
+    *, company: Company, mapper: Mapper, content_type: ContentType, parsed: list[tuple]
+) -> None:
+    """Map unknown records that carry our external id to our object (a lost push answer)."""
+    api_id = get_preset(company.preset).api_id
+    ours: dict[str, str] = {}
+    for connec_id, data, _ in parsed:
+        ids = data.get("id")
+        if not isinstance(ids, list):
+            continue
+        for entry in ids:
+            if (
+                isinstance(entry, Mapping)
+                and entry.get("provider") == api_id
+                and entry.get("realm") == company.group_uid
+                and entry.get("id")
+            ):
+                ours[connec_id] = str(entry["id"])
+    if not ours:
+        return
+    known = bulk_lookup(company=company, entity=mapper.entity, connec_ids=ours)
+    mapped_objects = set(
+        IdMap.objects.filter(
+            company=company, content_type=content_type, object_id__in=ours.values()
+        ).values_list("object_id", flat=True)
+    )
+    new_maps = [
+        IdMap(
+            company=company,
+            entity=mapper.entity,
+            content_type=content_type,
+            object_id=object_id,
+            connec_id=connec_id,
+        )
+        for connec_id, object_id in ours.items()
+        if connec_id not in known and object_id not in mapped_objects
+    ]
+    if new_maps:
+        IdMap.objects.bulk_create(new_maps, ignore_conflicts=True)
+
+
+def _fetch_missing_references(
+    *, company: Company, mapper: Mapper, parsed: list[tuple], client: ConnecClient, depth: int
+) -> tuple[ApplyResult, dict[str, set[str]]]:
+    """Fetch and apply the referenced records we do not know yet (no transaction open).
+
+    Returns the result and the referenced ids that are dead: unknown to Connec!
+    (404) or deleted there before we ever knew them. References to those are
+    applied as empty, like references to records deleted on both sides.
+    """
+    result = ApplyResult()
+    dead: dict[str, set[str]] = defaultdict(set)
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for _, data, _ in parsed:
+        for entity, ids in mapper.referenced_ids(data).items():
+            wanted[entity].update(ids)
+    for entity, ids in wanted.items():
+        if entity == mapper.entity or entity_is_applicable(company=company, entity=entity):
+            continue
+        missing = set(ids) - set(local_pks_for(company=company, entity=entity, connec_ids=ids))
+        fetched = []
+        for connec_id in sorted(missing):
+            try:
+                fetched.append(client.retrieve(entity, connec_id))
+            except ConnecNotFoundError:
+                dead[entity].add(connec_id)
+                continue
+        if fetched:
+            result.fetched += len(fetched)
+            result.add(
+                apply_records(
+                    company=company, entity=entity, records=fetched, client=client, depth=depth + 1
+                )
+            )
+            referenced = registry.for_entity(entity)
+            dead[entity].update(
+                connec_id_of(record.get("id")) or ""
+                for record in fetched
+                if is_deleted_state(referenced, record) and not status_is_data(referenced)
+            )
+    return result, dead
+
+
+def _null_dead_references(
+    mapper: Mapper, data: Mapping[str, Any], dead: dict[str, set[str]]
+) -> Mapping[str, Any]:
+    """A copy of ``data`` whose references to dead records are ``None``."""
+    copy = json.loads(json.dumps(data, default=str))
+
+    def clear(mapping: Any, item: dict[str, Any]) -> None:
+        for connec_field, entity in mapping.references.values():
+            value = get_path(item, connec_field, None)
+            try:
+                target = connec_id_of(value)
+            except MappingError:
+                continue
+            if target and target in dead.get(entity, ()):
+                set_path(item, connec_field, None)
+
+    clear(mapper, copy)
+    for child in mapper.children:
+        items = get_path(copy, child.path, None)
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict):
+                clear(child, item)
+    return copy
+
+
+def _plan(
+    *,
+    mapper: Mapper,
+    parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
+    known: dict[str, IdMap],
+    existing_pks: set[str],
+    pending: dict[str, datetime.datetime],
+    result: ApplyResult,
+) -> _Plan:
+    plan = _Plan()
+    data_status = status_is_data(mapper)
+    for connec_id, data, updated_at in parsed:
+        id_map = known.get(connec_id)
+        deleted_state = is_deleted_state(mapper, data)
+        if id_map is None:
+            if deleted_state and not data_status:
+                result.ignored += 1  # deleted before we ever knew it
+                continue
+            plan.apply.append((connec_id, data, updated_at))
+            continue
+        last = max(
+            (t for t in (id_map.last_pulled_updated_at, id_map.last_pushed_updated_at) if t),
+            default=None,
+        )
+        if updated_at is not None and last is not None and updated_at <= last:
+            result.skipped += 1  # stale, repeated, or the echo of our own push
+            continue
+        local_changed_at = pending.get(id_map.object_id)
+        if local_changed_at is not None:
+            if remote_wins(local_changed_at=local_changed_at, remote_updated_at=updated_at):
+                plan.superseded.append(id_map.object_id)
+                plan.conflicts.append(
+                    _conflict(id_map, SyncConflict.Winner.REMOTE, local_changed_at, updated_at, {})
+                )
+            else:
+                plan.conflicts.append(
+                    _conflict(id_map, SyncConflict.Winner.LOCAL, local_changed_at, updated_at, data)
+                )
+                plan.bump.append((id_map, updated_at))
+                continue
+        exists = id_map.object_id in existing_pks
+        if deleted_state and (not exists or not data_status):
+            if exists:
+                plan.delete.append((id_map, updated_at))
+            else:
+                plan.bump.append((id_map, updated_at))
+            continue
+        plan.apply.append((connec_id, data, updated_at))
+    return plan
+
+
+def _conflict(
+    id_map: IdMap,
+    winner: str,
+    local_changed_at: datetime.datetime,
+    remote_updated_at: datetime.datetime | None,
+    losing_data: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "connec_id": id_map.connec_id,
+        "object_id": id_map.object_id,
+        "winner": winner,
+        "local_changed_at": local_changed_at,
+        "remote_updated_at": remote_updated_at,
+        "losing_data": dict(losing_data),
+    }
+
+
+def _attach_losing_local_versions(*, company: Company, mapper: Mapper, plan: _Plan) -> None:
+    """Keep the local version a remote change is about to overwrite (conflicts only)."""
+    losers = [c for c in plan.conflicts if c["winner"] == SyncConflict.Winner.REMOTE]
+    if not losers:
+        return
+    model = mapper.model
+    objects = model._default_manager.filter(**{mapper.tenant_field: company}).in_bulk(
+        [model._meta.pk.to_python(c["object_id"]) for c in losers]
+    )
+    for conflict in losers:
+        obj = objects.get(model._meta.pk.to_python(conflict["object_id"]))
+        if obj is not None:
+            try:
+                conflict["losing_data"] = mapper.export_fields(obj, ReferenceResolver())
+            except MappingError:
+                conflict["losing_data"] = {}
+
+
+def _drop_dangling_references(*, company: Company, mapper: Mapper, prepared: list) -> None:
+    """A reference to a local object deleted meanwhile becomes empty (or fails the record).
+
+    Checked here because foreign keys are only verified at commit: one dangling
+    id would otherwise fail the whole transaction.
+    """
+    checks: list[tuple[models.Model, Any]] = []
+    for item in prepared:
+        checks.append((item.instance, mapper))
+        for child, objects in item.children.items():
+            checks.extend((obj, child) for obj in objects)
+    wanted: dict[type[models.Model], set[Any]] = defaultdict(set)
+    for obj, mapping in checks:
+        for local_name in mapping.references:
+            field = mapping.model._meta.get_field(local_name)
+            value = getattr(obj, field.attname)
+            if value is not None:
+                wanted[field.related_model].add(value)
+    alive = {
+        related: set(related._default_manager.filter(pk__in=pks).values_list("pk", flat=True))
+        for related, pks in wanted.items()
+    }
+    for obj, mapping in checks:
+        for local_name in mapping.references:
+            field = mapping.model._meta.get_field(local_name)
+            value = getattr(obj, field.attname)
+            if value is not None and value not in alive[field.related_model]:
+                setattr(obj, field.attname, None)
+
+
+def _delete_local(*, company: Company, mapper: Mapper, plan: _Plan, outcome: Any) -> int:
+    if not plan.delete:
+        return 0
+    model = mapper.model
+    objects = model._default_manager.filter(**{mapper.tenant_field: company}).in_bulk(
+        [model._meta.pk.to_python(id_map.object_id) for id_map, _ in plan.delete]
+    )
+    deleted = 0
+    for id_map, updated_at in plan.delete:
+        obj = objects.get(model._meta.pk.to_python(id_map.object_id))
+        if obj is not None:
+            try:
+                with transaction.atomic():
+                    obj.delete()
+                deleted += 1
+            except (ProtectedError, RestrictedError) as error:
+                outcome.errors.append(
+                    (id_map.connec_id, f"cannot delete locally: {error.args[0]}", {})
+                )
+                continue
+        plan.bump.append((id_map, updated_at))
+    return deleted
+
+
+def _bump_pulled(bumps: list[tuple[IdMap, datetime.datetime | None]]) -> None:
+    changed = []
+    now = timezone.now()
+    for id_map, updated_at in bumps:
+        if updated_at is None:
+            continue
+        if id_map.last_pulled_updated_at is None or updated_at > id_map.last_pulled_updated_at:
+            id_map.last_pulled_updated_at = updated_at
+            id_map.updated_at = now
+            changed.append(id_map)
+    if changed:
+        IdMap.objects.bulk_update(changed, ["last_pulled_updated_at", "updated_at"])
+
+
+# --- the inbox ----------------------------------------------------------------------------
+
+
+def apply_notification(*, entry: InboxEntry, client: ConnecClient | None = None) -> ApplyResult:
+    """Apply one stored notification, entity by entity in dependency order."""
+    company = entry.company
+    payload = entry.payload if isinstance(entry.payload, dict) else {}
+    result = ApplyResult()
+    order = {entity: index for index, entity in enumerate(registry.dependency_order())}
+    now = timezone.now()
+    for entity in sorted(payload, key=lambda e: (order.get(e, len(order)), e)):
+        records = payload[entity]
+        reason = entity_is_applicable(company=company, entity=entity)
+        if reason is not None:
+            result.ignored += len(records) if isinstance(records, list) else 0
+            logger.info(
+                "Connec! notification %s: %s records of %r ignored: %s",
+                entry.pk,
+                len(records) if isinstance(records, list) else 0,
+                entity,
+                reason,
+                extra={"preset": company.preset, "group": company.group_uid, "entity": entity},
+            )
+            continue
+        result.add(apply_records(company=company, entity=entity, records=records, client=client))
+        SyncState.objects.update_or_create(
+            company=company, entity=entity, defaults={"last_notification_at": now}
+        )
+    return result
+
+
+@dataclass
+class InboxRun:
+    locked: bool = False
+    processed: int = 0
+    failed: int = 0
+    deferred: int = 0
+    result: ApplyResult = field(default_factory=ApplyResult)
+
+
+def process_inbox(*, company: Company, client: ConnecClient | None = None) -> InboxRun:
+    """Apply the company's pending notifications in arrival order, under the company lock.
+
+    One worker at a time per company, so two versions of a record are never
+    applied concurrently. A transient Connec! error (fetching a missing
+    reference) leaves the entry pending for a later try; an unexpected error
+    marks it failed after ``MAX_ATTEMPTS`` (retry it from the admin).
+    """
+    from maestrano_integration.connec import connec_client_for
+
+    run = InboxRun()
+    with company_lock(company_id=company.pk) as token:
+        if token is None:
+            run.locked = True
+            return run
+        owns_client = client is None
+        client = client or connec_client_for(company, external_ids=True)
+        max_attempts = int(maestrano_settings.SYNC["MAX_ATTEMPTS"])
+        try:
+            entries = InboxEntry.objects.filter(
+                company=company,
+                status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING],
+            ).order_by("pk")
+            for entry in entries.iterator():
+                if not renew_lock(company_id=company.pk, token=token):
+                    break
+                InboxEntry.objects.filter(pk=entry.pk).update(
+                    status=InboxEntry.Status.PROCESSING, attempts=entry.attempts + 1
+                )
+                entry.attempts += 1
+                try:
+                    run.result.add(apply_notification(entry=entry, client=client))
+                except ConnecError as error:
+                    status = (
+                        InboxEntry.Status.PENDING
+                        if error.is_transient and entry.attempts < max_attempts
+                        else InboxEntry.Status.FAILED
+                    )
+                    InboxEntry.objects.filter(pk=entry.pk).update(
+                        status=status, last_error=str(error)[:4000]
+                    )
+                    run.deferred += status == InboxEntry.Status.PENDING
+                    run.failed += status == InboxEntry.Status.FAILED
+                    logger.warning(
+                        "Connec! notification %s not applied yet: %s",
+                        entry.pk,
+                        error,
+                        extra={"preset": company.preset, "group": company.group_uid},
+                    )
+                    break  # keep arrival order: later entries wait for this one
+                except Exception as error:
+                    logger.exception(
+                        "Connec! notification %s failed",
+                        entry.pk,
+                        extra={"preset": company.preset, "group": company.group_uid},
+                    )
+                    InboxEntry.objects.filter(pk=entry.pk).update(
+                        status=InboxEntry.Status.FAILED,
+                        last_error=f"{error.__class__.__name__}: {error}"[:4000],
+                    )
+                    run.failed += 1
+                    continue
+                InboxEntry.objects.filter(pk=entry.pk).update(
+                    status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
+                )
+                run.processed += 1
+        finally:
+            if owns_client:
+                client.close()
+    return run
+
+
+def retry_failed_entries(*, queryset: models.QuerySet[InboxEntry]) -> int:
+    """Put failed notifications back in the queue and enqueue their processing."""
+    from .tasks_live import enqueue_inbox
+
+    rows = queryset.filter(status=InboxEntry.Status.FAILED)
+    companies = set(rows.values_list("company_id", flat=True))
+    count = rows.update(status=InboxEntry.Status.PENDING, attempts=0)
+    for company_id in companies:
+        enqueue_inbox(company_id=company_id)
+    return count

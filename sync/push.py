@@ -1,0 +1,587 @@
+"""Draining a company's outbox to Connec! (seed 003 §3.2) through the batch endpoint.
+
+One drain round:
+
+1. read the due rows (pending, ``next_attempt_at`` passed), oldest first;
+2. coalesce the rows of one object into one operation (the last one wins: a
+   delete after updates is a delete);
+3. order the operations by the registry's dependency order (an organization
+   before the person referencing it) and send ``BATCH_SIZE`` per request;
+4. every op carries our external id ``{"id": <local pk>, "provider": <api id>,
+   "realm": <group uid>}`` (seed 001) with ``CONNEC-EXTERNAL-IDS: true``: a
+   create is an upsert, so repeating it after a timeout never duplicates;
+   records known to Connec! are updated by their Connec! id (§3.2.2);
+5. each op's result is applied on its own: 2xx stores the Connec! id in the
+   IdMap (§3.2.1) with the pushed ``updated_at`` and payload hash; 429/5xx and
+   network errors back off (exponential, jittered) and park after
+   ``MAX_ATTEMPTS``; other 4xx park the row with Connec!'s error at once.
+
+Deletes: Connec! v2 has no DELETE; a deleted record is pushed as
+``{"status": "INACTIVE"}`` (``{"status": "VOIDED"}`` for invoices), or what
+the mapper's ``connec_delete_payload`` says.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Company
+from maestrano_integration.conf import get_preset, maestrano_settings
+from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
+
+from .mappers import Mapper, MappingError, ReferenceResolver, connec_id_of
+from .models import IdMap, OutboxEntry, SyncState
+from .outbox import company_lock, renew_lock
+from .registry import registry
+
+logger = logging.getLogger(__name__)
+
+#: How a deleted record is pushed, per entity (Connec! v2 has no DELETE).
+DEFAULT_DELETE_PAYLOADS: dict[str, dict[str, Any]] = {"invoices": {"status": "VOIDED"}}
+INACTIVE_PAYLOAD: dict[str, Any] = {"status": "INACTIVE"}
+
+#: HTTP statuses of an op that are worth retrying later.
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+def delete_payload(mapper: Mapper) -> dict[str, Any]:
+    """What a local delete sends: the mapper's ``connec_delete_payload`` or the entity default."""
+    custom = getattr(mapper, "connec_delete_payload", None)
+    if custom is not None:
+        return dict(custom)
+    return dict(DEFAULT_DELETE_PAYLOADS.get(mapper.entity, INACTIVE_PAYLOAD))
+
+
+def status_is_data(mapper: Mapper) -> bool:
+    """When the mapper maps the delete marker's fields, the marker is plain data (invoice
+    ``VOIDED``): a delete is only pushed, and Connec!'s value is applied like any other."""
+    mapped_paths = set(mapper.fields.values())
+    return all(key in mapped_paths for key in delete_payload(mapper))
+
+
+def live_payload(mapper: Mapper) -> dict[str, Any]:
+    """What every upsert of a live record adds: ``{"status": "ACTIVE"}`` when deletes are
+    pushed as ``INACTIVE`` and the mapper does not map ``status`` itself.
+
+    A local update made after another app deactivated the record is the later
+    write, so it brings the record back (last writer wins, both sides alive).
+    """
+    custom = getattr(mapper, "connec_live_payload", None)
+    if custom is not None:
+        return dict(custom)
+    if status_is_data(mapper) or delete_payload(mapper) != INACTIVE_PAYLOAD:
+        return {}
+    return {"status": "ACTIVE"}
+
+
+def external_id_entry(*, company: Company, object_id: Any) -> dict[str, str]:
+    """Our id of a local object in Connec!'s external-id form (seed 001)."""
+    return {
+        "id": str(object_id),
+        "provider": get_preset(company.preset).api_id,
+        "realm": company.group_uid,
+    }
+
+
+def payload_hash(data: Mapping[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def blank_to_null(data: Any) -> Any:
+    """Empty strings as ``null``: Connec! validates a present value (``""`` is no currency),
+    and ``null`` clears a field, which is what an empty local field means."""
+    if isinstance(data, dict):
+        return {key: blank_to_null(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [blank_to_null(value) for value in data]
+    return None if data == "" else data
+
+
+def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
+    sync = maestrano_settings.SYNC
+    base = float(sync["PUSH_RETRY_BACKOFF"])
+    delay = min(base * 2 ** max(attempts - 1, 0), float(sync["PUSH_RETRY_BACKOFF_MAX"]))
+    delay = delay * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not security)
+    return max(delay, retry_after or 0.0)
+
+
+# --- one drain ------------------------------------------------------------------------
+
+
+@dataclass
+class DrainResult:
+    """What a drain did; ``locked`` when another worker held the company's lock."""
+
+    locked: bool = False
+    sent: int = 0
+    skipped: int = 0
+    done: int = 0
+    retried: int = 0
+    parked: int = 0
+    requests: int = 0
+    next_due_in: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Op:
+    """The coalesced changes of one local object."""
+
+    entity: str
+    content_type_id: int
+    object_id: str
+    operation: str
+    row_ids: list[int]
+    attempts: int
+    first_row_id: int
+    # Filled while building the request:
+    id_map: IdMap | None = None
+    payload: dict[str, Any] | None = None
+    hash: str = ""
+    unmapped_references: bool = False
+    request: dict[str, Any] | None = None
+    outcome: str = ""
+    error: str = ""
+    retry_after: float | None = None
+    result_record: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def drain_outbox(
+    *, company: Company, client: ConnecClient | None = None, max_rounds: int | None = None
+) -> DrainResult:
+    """Send every due outbox row of ``company``; safe to call concurrently (one wins the lock)."""
+    result = DrainResult()
+    with company_lock(company_id=company.pk) as token:
+        if token is None:
+            result.locked = True
+            return result
+        owns_client = client is None
+        client = client or connec_client_for(company, external_ids=True)
+        try:
+            rounds = 0
+            # A row is tried at most once per drain: its retry waits for the next one.
+            attempted: set[int] = set()
+            while max_rounds is None or rounds < max_rounds:
+                rounds += 1
+                if not renew_lock(company_id=company.pk, token=token):
+                    logger.warning("Lost the sync lock of %s; stopping the drain", company)
+                    break
+                if not _drain_round(
+                    company=company, client=client, result=result, token=token, attempted=attempted
+                ):
+                    break
+        finally:
+            if owns_client:
+                client.close()
+    result.next_due_in = next_due_in(company=company)
+    return result
+
+
+def next_due_in(*, company: Company) -> float | None:
+    """Seconds until the next pending row of ``company`` is due (``None``: nothing pending)."""
+    next_at = (
+        OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PENDING)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if next_at is None:
+        return None
+    return max((next_at - timezone.now()).total_seconds(), 0.0)
+
+
+def _drain_round(
+    *,
+    company: Company,
+    client: ConnecClient,
+    result: DrainResult,
+    token: str,
+    attempted: set[int],
+) -> bool:
+    """One window of due rows; ``False`` when there was nothing due."""
+    window = int(maestrano_settings.SYNC["DRAIN_WINDOW"])
+    now = timezone.now()
+    rows = list(
+        OutboxEntry.objects.filter(
+            company=company, status=OutboxEntry.Status.PENDING, next_attempt_at__lte=now
+        )
+        .exclude(pk__in=attempted)
+        .order_by("pk")
+        .values("pk", "entity", "content_type_id", "object_id", "operation", "attempts")[:window]
+    )
+    if not rows:
+        return False
+    attempted.update(row["pk"] for row in rows)
+    ops = _coalesce(rows)
+    _prepare_ops(company=company, ops=ops, result=result)
+    batch_size = max(int(maestrano_settings.SYNC["BATCH_SIZE"]), 1)
+    to_send = [op for op in ops if op.request is not None]
+    for start in range(0, len(to_send), batch_size):
+        if start and not renew_lock(company_id=company.pk, token=token):
+            break
+        chunk = to_send[start : start + batch_size]
+        _send(client=client, ops=chunk, result=result)
+    _record_outcomes(company=company, ops=ops, result=result)
+    return True
+
+
+def _coalesce(rows: list[dict[str, Any]]) -> list[_Op]:
+    """One op per object (its last operation wins), in dependency order then age."""
+    by_object: dict[tuple[int, str], _Op] = {}
+    for row in rows:
+        key = (row["content_type_id"], row["object_id"])
+        op = by_object.get(key)
+        if op is None:
+            by_object[key] = _Op(
+                entity=row["entity"],
+                content_type_id=row["content_type_id"],
+                object_id=row["object_id"],
+                operation=row["operation"],
+                row_ids=[row["pk"]],
+                attempts=row["attempts"],
+                first_row_id=row["pk"],
+            )
+        else:
+            op.operation = row["operation"]
+            op.row_ids.append(row["pk"])
+            op.attempts = max(op.attempts, row["attempts"])
+    order = {entity: index for index, entity in enumerate(registry.dependency_order())}
+    return sorted(
+        by_object.values(),
+        key=lambda op: (
+            # Deletes last: what references a deleted record is updated first.
+            op.operation == OutboxEntry.Operation.DELETE,
+            order.get(op.entity, len(order)),
+            op.first_row_id,
+        ),
+    )
+
+
+def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> None:
+    """Build each op's batch request (bulk reads: objects, IdMaps, references)."""
+    by_entity: dict[str, list[_Op]] = defaultdict(list)
+    for op in ops:
+        by_entity[op.entity].append(op)
+    preset = get_preset(company.preset)
+    for entity, entity_ops in by_entity.items():
+        try:
+            mapper = registry.for_entity(entity)
+        except LookupError:
+            for op in entity_ops:
+                op.outcome, op.error = "parked", f"no mapper is registered for {entity!r}"
+            continue
+        model = mapper.model
+        content_type = ContentType.objects.get_for_model(model)
+        id_maps = {
+            row.object_id: row
+            for row in IdMap.objects.filter(
+                company=company,
+                content_type=content_type,
+                object_id__in=[op.object_id for op in entity_ops],
+            )
+        }
+        upserts = [op for op in entity_ops if op.operation == OutboxEntry.Operation.UPSERT]
+        instances = (
+            model._default_manager.filter(**{mapper.tenant_field: company}).in_bulk(
+                [model._meta.pk.to_python(op.object_id) for op in upserts]
+            )
+            if upserts
+            else {}
+        )
+        resolver = _export_resolver(company=company, mapper=mapper, instances=instances.values())
+        for op in entity_ops:
+            op.id_map = id_maps.get(op.object_id)
+            entry = external_id_entry(company=company, object_id=op.object_id)
+            if op.operation == OutboxEntry.Operation.DELETE:
+                payload = {**delete_payload(mapper), "id": [entry]}
+                if op.id_map is not None:
+                    url = _path(preset, company, entity, op.id_map.connec_id)
+                else:
+                    # Never mapped: address it by our external id (404 = nothing to delete).
+                    url = (
+                        _path(preset, company, entity, op.object_id)
+                        + f"?opts[provider]={entry['provider']}&opts[realm]={entry['realm']}"
+                    )
+                op.request = {"method": "put", "url": url, "params": {entity: payload}}
+                continue
+            instance = instances.get(model._meta.pk.to_python(op.object_id))
+            if instance is None:
+                # Deleted since: its delete row follows (or it never existed): nothing to send.
+                op.outcome = "done"
+                result.skipped += 1
+                continue
+            try:
+                data = blank_to_null(mapper.to_connec(instance, references=resolver))
+                data.update(live_payload(mapper))
+            except MappingError as error:
+                op.outcome, op.error = "parked", f"cannot map the record: {error}"
+                continue
+            op.unmapped_references = resolver.unmapped_used(instance)
+            op.hash = payload_hash(data)
+            if op.id_map is not None and op.id_map.last_pushed_hash == op.hash:
+                op.outcome = "done"  # unchanged since our last push (or its echo)
+                result.skipped += 1
+                continue
+            data["id"] = [entry]
+            if op.id_map is not None:
+                op.request = {
+                    "method": "put",
+                    "url": _path(preset, company, entity, op.id_map.connec_id),
+                    "params": {entity: data},
+                }
+            else:
+                op.request = {
+                    "method": "post",
+                    "url": _path(preset, company, entity),
+                    "params": {entity: data},
+                }
+
+
+def _path(preset: Any, company: Company, entity: str, record_id: str | None = None) -> str:
+    path = f"{preset.connec_base_path}/{company.group_uid}/{entity}"
+    return f"{path}/{record_id}" if record_id is not None else path
+
+
+class _ExportResolver(ReferenceResolver):
+    """Connec! ids of referenced records; our external id for those not pushed yet.
+
+    A referenced record created in the same batch (earlier op) or pushed
+    before under our external id is found by Connec! through that id.
+    """
+
+    def __init__(self, *, company: Company, connec_ids: dict[str, dict[str, str]]) -> None:
+        super().__init__(connec_ids=connec_ids)
+        self._company = company
+        self._unmapped: set[tuple[str, str]] = set()
+
+    def connec_id(self, entity: str, local_pk: Any) -> Any:
+        known = super().connec_id(entity, local_pk)
+        if known is not None:
+            return known
+        self._unmapped.add((entity, str(local_pk)))
+        return [external_id_entry(company=self._company, object_id=local_pk)]
+
+    def unmapped_used(self, instance: models.Model) -> bool:
+        """Whether the last export used a not-yet-mapped reference (then a 4xx may be temporary)."""
+        used = bool(self._unmapped)
+        self._unmapped.clear()
+        return used
+
+
+def _export_resolver(*, company: Company, mapper: Mapper, instances: Any) -> _ExportResolver:
+    """One IdMap query per referenced entity for the whole window."""
+    instances = list(instances)
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for mapping in (mapper, *mapper.children):
+        for local_name, (_, entity) in mapping.references.items():
+            attname = mapping.model._meta.get_field(local_name).attname
+            if mapping is mapper:
+                values = [getattr(obj, attname) for obj in instances]
+            else:
+                values = list(
+                    mapping.model._default_manager.filter(
+                        **{f"{mapping.parent_field}__in": [obj.pk for obj in instances]}
+                    ).values_list(attname, flat=True)
+                )
+            wanted[entity].update(str(value) for value in values if value is not None)
+    connec_ids: dict[str, dict[str, str]] = {}
+    for entity, pks in wanted.items():
+        if not pks or entity not in registry.entities():
+            continue
+        referenced = registry.for_entity(entity).model
+        rows = IdMap.objects.filter(
+            company=company,
+            content_type=ContentType.objects.get_for_model(referenced),
+            object_id__in=pks,
+        ).values_list("object_id", "connec_id")
+        connec_ids[entity] = dict(rows)
+    return _ExportResolver(company=company, connec_ids=connec_ids)
+
+
+def _send(*, client: ConnecClient, ops: list[_Op], result: DrainResult) -> None:
+    """One batch request; each op's outcome set from its own result."""
+    result.requests += 1
+    result.sent += len(ops)
+    try:
+        answers = client.batch([op.request for op in ops if op.request], idempotent=True)
+    except ConnecError as error:
+        transient = error.is_transient or error.status == 401
+        for op in ops:
+            op.outcome = "retry" if transient else "parked"
+            op.error = f"batch failed: {error}"
+            op.retry_after = error.retry_after
+        return
+    if len(answers) != len(ops):
+        for op in ops:
+            op.outcome, op.error = "retry", f"batch answered {len(answers)} results for {len(ops)}"
+        return
+    for op, answer in zip(ops, answers, strict=True):
+        _judge(op, status=answer.status, body=answer.body)
+
+
+def _judge(op: _Op, *, status: int, body: Any) -> None:
+    if 200 <= status < 300:
+        record = body.get(op.entity) if isinstance(body, Mapping) else None
+        op.outcome = "done"
+        op.result_record = record if isinstance(record, dict) else None
+        return
+    detail = _error_detail(body)
+    if op.operation == OutboxEntry.Operation.DELETE and status == 404:
+        op.outcome = "done"  # never reached Connec!: nothing to delete
+        return
+    if status in TRANSIENT_STATUSES:
+        op.outcome, op.error = "retry", f"HTTP {status}: {detail}"
+        return
+    if op.unmapped_references and status in (400, 404, 422):
+        # A referenced record of ours has not reached Connec! yet: wait for it.
+        op.outcome, op.error = "retry", f"HTTP {status} (waiting for a reference): {detail}"
+        return
+    op.outcome, op.error = "parked", f"HTTP {status}: {detail}"
+
+
+def _error_detail(body: Any) -> str:
+    errors = body.get("errors") if isinstance(body, Mapping) else None
+    if isinstance(errors, list):
+        parts = [
+            str(e.get("detail") or e.get("title") or e) for e in errors if isinstance(e, Mapping)
+        ]
+        if parts:
+            return "; ".join(parts)[:1000]
+    return str(body)[:1000]
+
+
+def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -> None:
+    """Write IdMaps and row statuses in one transaction (bulk)."""
+    now = timezone.now()
+    max_attempts = int(maestrano_settings.SYNC["MAX_ATTEMPTS"])
+    done_ids: list[int] = []
+    parked: dict[str, list[int]] = defaultdict(list)
+    retries: list[tuple[_Op, int]] = []
+    new_maps: list[IdMap] = []
+    changed_maps: list[IdMap] = []
+    pushed_entities: set[str] = set()
+    for op in ops:
+        if op.outcome == "done":
+            done_ids.extend(op.row_ids)
+            if op.request is not None:
+                pushed_entities.add(op.entity)
+                _update_id_map(company=company, op=op, new_maps=new_maps, changed=changed_maps)
+        elif op.outcome == "retry":
+            attempts = op.attempts + 1
+            if attempts >= max_attempts:
+                parked[f"gave up after {attempts} attempts: {op.error}"[:4000]].extend(op.row_ids)
+            else:
+                retries.append((op, attempts))
+        else:
+            parked[op.error[:4000] or "parked"].extend(op.row_ids)
+    with transaction.atomic():
+        if new_maps:
+            IdMap.objects.bulk_create(new_maps, ignore_conflicts=True)
+        if changed_maps:
+            for id_map in changed_maps:
+                id_map.updated_at = now
+            IdMap.objects.bulk_update(
+                changed_maps,
+                ["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"],
+            )
+        if done_ids:
+            OutboxEntry.objects.filter(pk__in=done_ids, status=OutboxEntry.Status.PENDING).update(
+                status=OutboxEntry.Status.DONE, last_error="", updated_at=now
+            )
+        for error, ids in parked.items():
+            OutboxEntry.objects.filter(pk__in=ids, status=OutboxEntry.Status.PENDING).update(
+                status=OutboxEntry.Status.PARKED, last_error=error, updated_at=now
+            )
+        for op, attempts in retries:
+            delay = retry_delay(attempts, retry_after=op.retry_after)
+            OutboxEntry.objects.filter(pk__in=op.row_ids, status=OutboxEntry.Status.PENDING).update(
+                attempts=attempts,
+                next_attempt_at=now + datetime.timedelta(seconds=delay),
+                last_error=op.error[:4000],
+                updated_at=now,
+            )
+        for entity in pushed_entities:
+            SyncState.objects.update_or_create(
+                company=company, entity=entity, defaults={"last_push_at": now}
+            )
+    result.done += len(done_ids)
+    result.retried += sum(len(op.row_ids) for op, _ in retries)
+    result.parked += sum(len(ids) for ids in parked.values())
+    for error, ids in parked.items():
+        logger.warning(
+            "Connec! push parked %s outbox rows: %s",
+            len(ids),
+            error[:300],
+            extra={"preset": company.preset, "group": company.group_uid},
+        )
+
+
+def _update_id_map(
+    *, company: Company, op: _Op, new_maps: list[IdMap], changed: list[IdMap]
+) -> None:
+    record = op.result_record or {}
+    raw_updated_at = record.get("updated_at")
+    updated_at = parse_datetime(raw_updated_at) if isinstance(raw_updated_at, str) else None
+    try:
+        connec_id = connec_id_of(record.get("id"))
+    except MappingError:
+        connec_id = None
+    if op.id_map is not None:
+        op.id_map.last_pushed_updated_at = updated_at or op.id_map.last_pushed_updated_at
+        if op.operation == OutboxEntry.Operation.UPSERT:
+            op.id_map.last_pushed_hash = op.hash
+        else:
+            op.id_map.last_pushed_hash = ""
+        if connec_id:
+            op.id_map.connec_id = connec_id
+        changed.append(op.id_map)
+    elif connec_id:
+        new_maps.append(
+            IdMap(
+                company=company,
+                entity=op.entity,
+                content_type_id=op.content_type_id,
+                object_id=op.object_id,
+                connec_id=connec_id,
+                last_pushed_updated_at=updated_at,
+                last_pushed_hash=op.hash if op.operation == OutboxEntry.Operation.UPSERT else "",
+            )
+        )
+
+
+# --- admin / operator actions ---------------------------------------------------------------
+
+
+def retry_parked(*, queryset: models.QuerySet[OutboxEntry]) -> int:
+    """Put parked rows back in the queue (attempts reset) and enqueue their companies' drains."""
+    from .outbox import schedule_drain
+
+    rows = queryset.filter(status=OutboxEntry.Status.PARKED)
+    companies = set(rows.values_list("company_id", flat=True))
+    with transaction.atomic():
+        count = rows.update(
+            status=OutboxEntry.Status.PENDING,
+            attempts=0,
+            next_attempt_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        for company_id in companies:
+            schedule_drain(company_id=company_id)
+    return count

@@ -1,0 +1,14 @@
+"""Settings of the Celery worker that the worker tests start (see tests/helpers/worker.py).
+
+The project's settings, plus the ``MAESTRANO`` setting of the test that started
+the worker (its presets point at that test's live server).
+"""
+
+import json
+import os
+
+from config.settings import *  # noqa: F403
+
+MAESTRANO = json.loads(os.environ["WORKER_MAESTRANO_JSON"])
+# Messages of a killed worker come back quickly (Redis transport).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 10}

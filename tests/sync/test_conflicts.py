@@ -1,0 +1,102 @@
+"""A record changed locally and in Connec! at once: the last writer wins, the loser is kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.models import Organization
+from sync.models import OutboxEntry, SyncConflict
+from sync.push import drain_outbox
+from sync.selectors import connec_id_for
+from tests.helpers.live_sync import LIVE_SYNC, deliver_notifications, hub_for, register_peer
+
+
+@pytest.fixture
+def held_sync(platform, settings, sandbox_group):
+    """Drains only when the test says so; the hub delivers notifications only when asked."""
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {**LIVE_SYNC, "PUSH_ON_COMMIT": False}}
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    }
+
+
+@pytest.fixture
+def peer(platform, sandbox_group, held_sync):
+    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
+
+
+@pytest.fixture
+def pushed_org(company, peer):
+    org = Organization.objects.create(company=company, name="Original", city="Sydney")
+    drain_outbox(company=company)
+    return org, connec_id_for(company=company, obj=org)
+
+
+def test_a_later_remote_change_wins_and_the_local_version_is_recorded(company, peer, pushed_org):
+    org, remote_id = pushed_org
+    org.name = "Local edit"
+    org.save()  # pending, not pushed yet
+    peer.update("organizations", remote_id, {"name": "Remote edit"})  # later
+
+    deliver_notifications()
+
+    org.refresh_from_db()
+    assert org.name == "Remote edit"
+    conflict = SyncConflict.objects.get()
+    assert (conflict.winner, conflict.connec_id, conflict.object_id) == (
+        "remote",
+        remote_id,
+        str(org.pk),
+    )
+    assert conflict.losing_data["name"] == "Local edit"
+    assert conflict.remote_updated_at > conflict.local_changed_at
+    # The superseded local change is not pushed over the newer remote one.
+    result = drain_outbox(company=company)
+    assert result.requests == 0
+    assert peer.get("organizations", remote_id)["name"] == "Remote edit"
+    assert not OutboxEntry.objects.filter(status="pending").exists()
+
+
+def test_a_later_local_change_wins_and_overwrites_connec(company, peer, pushed_org):
+    org, remote_id = pushed_org
+    peer.update("organizations", remote_id, {"name": "Remote edit"})  # delivery held back
+    org.name = "Local edit"
+    org.save()  # later
+
+    deliver_notifications()
+
+    org.refresh_from_db()
+    assert org.name == "Local edit"
+    conflict = SyncConflict.objects.get()
+    assert conflict.winner == "local"
+    assert conflict.losing_data["name"] == "Remote edit"
+    assert conflict.local_changed_at > conflict.remote_updated_at
+
+    drain_outbox(company=company)
+
+    assert peer.get("organizations", remote_id)["name"] == "Local edit"
+    # The same (old) notification again is stale now: no second conflict.
+    from sync.models import InboxEntry
+
+    entry = InboxEntry.objects.get()
+    InboxEntry.objects.filter(pk=entry.pk).update(status="pending")
+    from sync.inbox import process_inbox
+
+    process_inbox(company=company)
+    org.refresh_from_db()
+    assert org.name == "Local edit"
+    assert SyncConflict.objects.count() == 1
+
+
+def test_conflicts_are_listed_in_the_admin(company, peer, pushed_org, admin_client):
+    org, remote_id = pushed_org
+    org.name = "Local edit"
+    org.save()
+    peer.update("organizations", remote_id, {"name": "Remote edit"})
+    deliver_notifications()
+
+    page = admin_client.get("/admin/sync/syncconflict/?winner__exact=remote")
+
+    assert page.status_code == 200
+    assert remote_id in page.content.decode()

@@ -1,0 +1,145 @@
+"""The notifications webhook refuses bad input with a clear 4xx and stores nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from accounts.models import Company
+from crm.models import Organization
+from sync.models import InboxEntry
+
+URL = "/maestrano/connec/notifications"
+
+
+def auth(api_id: str, api_key: str) -> str:
+    return "Basic " + base64.b64encode(f"{api_id}:{api_key}".encode()).decode()
+
+
+@pytest.fixture
+def companies(db, two_presets):
+    return {
+        "one": Company.objects.create(preset="maestrano", group_uid="cld-1", name="One"),
+        "two": Company.objects.create(preset="maestrano", group_uid="cld-2", name="Two"),
+        "acme": Company.objects.create(preset="acme-market", group_uid="cld-9", name="Acme"),
+    }
+
+
+def record(group_uid: str, **fields) -> dict:
+    return {"id": "7fef3180-6bf8", "group_id": group_uid, "name": "Org", **fields}
+
+
+def post(client, body, *, credentials=("app-1", "key-1"), url=URL, raw=False):
+    data = body if raw else json.dumps(body)
+    return client.post(
+        url,
+        data,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=auth(*credentials),
+    )
+
+
+@pytest.fixture
+def nothing_stored():
+    yield
+    assert not InboxEntry.objects.exists()
+    assert not Organization.objects.exists()
+
+
+def test_a_valid_notification_is_stored_and_answered_202(client, companies):
+    response = post(client, {"organizations": [record("cld-1")]})
+
+    assert response.status_code == 202
+    entry = InboxEntry.objects.get()
+    assert response.json() == {"accepted": 1, "notification": entry.pk}
+    assert (entry.company, entry.preset, entry.record_count) == (companies["one"], "maestrano", 1)
+    assert entry.payload == {"organizations": [record("cld-1")]}
+
+
+def test_the_per_preset_url_takes_that_preset_credentials(client, companies):
+    response = post(
+        client,
+        {"people": [record("cld-9")]},
+        credentials=("acme-app", "acme-key"),
+        url="/maestrano/acme-market/connec/notifications",
+    )
+
+    assert response.status_code == 202
+    assert InboxEntry.objects.get().company == companies["acme"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ("{not json", 400, "not valid JSON"),
+        ("[]", 400, "must be an object"),
+        ('{"organizations": {"id": "x"}}', 400, "must be a list"),
+        ('{"organizations": ["x"]}', 400, "must be an object"),
+        ('{"organizations": [{"group_id": "cld-1"}]}', 400, "organizations[0].id"),
+        ('{"organizations": [{"id": 5, "group_id": "cld-1"}]}', 400, "organizations[0].id"),
+        ('{"organizations": [{"id": "x"}]}', 400, "group_id"),
+        ('{"spaceships": [{"id": "x", "group_id": "cld-1"}]}', 400, "Unknown Connec! entity"),
+        ("[" * 100_000 + "]" * 100_000, 400, ""),
+        (b"\xff\xfe{}", 400, "not valid JSON"),
+    ],
+)
+def test_malformed_payloads_are_refused(client, companies, nothing_stored, body, status, message):
+    response = post(client, body, raw=True)
+
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+def test_wrong_credentials_are_refused(client, companies, nothing_stored):
+    response = post(client, {"organizations": [record("cld-1")]}, credentials=("app-1", "nope"))
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid credentials"}
+
+
+def test_another_presets_credentials_are_refused(client, companies, nothing_stored):
+    response = post(
+        client, {"organizations": [record("cld-1")]}, credentials=("acme-app", "acme-key")
+    )
+
+    assert response.status_code == 401
+
+
+def test_a_group_of_another_preset_is_refused(client, companies, nothing_stored):
+    response = post(client, {"people": [record("cld-9")]})
+
+    assert response.status_code == 404
+    assert "cld-9" in response.json()["error"]
+
+
+def test_a_payload_mixing_two_companies_is_refused_whole(client, companies, nothing_stored):
+    payload = {"organizations": [record("cld-1")], "people": [record("cld-2")]}
+
+    response = post(client, payload)
+
+    assert response.status_code == 422
+    assert "2 groups" in response.json()["error"]
+
+
+def test_an_oversized_body_is_refused(client, companies, settings, nothing_stored):
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"NOTIFICATION_MAX_BODY_BYTES": 200}}
+    payload = {"organizations": [record("cld-1", description="x" * 300)]}
+
+    response = post(client, payload)
+
+    assert response.status_code == 413
+    assert "200 bytes" in response.json()["error"]
+
+
+def test_only_post_is_accepted(client, companies, nothing_stored):
+    response = client.get(URL, HTTP_AUTHORIZATION=auth("app-1", "key-1"))
+
+    assert response.status_code == 405
+
+
+def test_an_unknown_preset_is_a_404(client, companies, nothing_stored):
+    response = post(client, {}, url="/maestrano/nowhere/connec/notifications")
+
+    assert response.status_code == 404

@@ -1,0 +1,277 @@
+"""Pushing local changes to the sandbox's Connec! (seed 003 §3.2) through the outbox."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from crm.models import Invoice, InvoiceLine, Item, Organization, Person
+from sync.models import IdMap, OutboxEntry
+from sync.push import drain_outbox
+from sync.selectors import connec_id_for
+from tests.helpers.live_sync import LIVE_SYNC, connec_id, hub_for, our_entry, register_peer
+
+from .conftest import clear_faults, set_faults
+
+
+@pytest.fixture
+def live_sync(platform, settings, sandbox_group):
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(LIVE_SYNC)}
+    return settings.MAESTRANO
+
+
+@pytest.fixture
+def manual_drain(live_sync, settings):
+    """Drains run only when the test calls them."""
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "SYNC": {**settings.MAESTRANO["SYNC"], "PUSH_ON_COMMIT": False},
+    }
+
+
+@pytest.fixture
+def hub(platform, sandbox_group, live_sync):
+    """The hub as another app of the group sees it (never affected by our app's faults)."""
+    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
+
+
+def make_org(company, **fields):
+    values = {
+        "name": "Acme Pty",
+        "email": "hello@acme.test",
+        "phone": "+61 2 1234 5678",
+        "city": "Sydney",
+        "country": "AU",
+    }
+    return Organization.objects.create(company=company, **{**values, **fields})
+
+
+def test_a_created_record_reaches_connec_with_our_external_id_and_is_mapped(platform, company, hub):
+    org = make_org(company)
+
+    [record] = hub.list("organizations")
+    assert our_entry(record, provider=platform.api_id, realm=company.group_uid) == {
+        "id": str(org.pk),
+        "provider": platform.api_id,
+        "realm": company.group_uid,
+    }
+    assert record["name"] == "Acme Pty"
+    assert record["email"] == {"address": "hello@acme.test"}
+    assert record["address"]["billing"]["city"] == "Sydney"
+    assert connec_id_for(company=company, obj=org) == connec_id(record)
+    assert set(OutboxEntry.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_an_update_goes_to_the_same_connec_record(platform, company, hub):
+    org = make_org(company)
+    first_id = connec_id_for(company=company, obj=org)
+
+    org.name = "Acme Holdings"
+    org.save()
+
+    [record] = hub.list("organizations")
+    assert connec_id(record) == first_id
+    assert record["name"] == "Acme Holdings"
+    assert IdMap.objects.filter(company=company).count() == 1
+
+
+def test_changes_in_one_transaction_are_coalesced_and_sent_referenced_records_first(
+    platform, company, hub, manual_drain
+):
+    with transaction.atomic():
+        org = make_org(company, name="Draft")
+        person = Person.objects.create(
+            company=company, first_name="Ada", last_name="Lovelace", organization=org
+        )
+        # The organization's last change is written after the person's.
+        org.name = "Final"
+        org.save()
+
+    result = drain_outbox(company=company)
+
+    assert (result.requests, result.sent, result.done) == (1, 2, 3)
+    [remote_org] = hub.list("organizations")
+    [remote_person] = hub.list("people")
+    assert remote_org["name"] == "Final"
+    assert connec_id(remote_person["organization_id"]) == connec_id(remote_org)
+    assert connec_id_for(company=company, obj=person) == connec_id(remote_person)
+
+
+def test_an_invoice_with_lines_references_its_items_and_customer(platform, company, hub):
+    org = make_org(company)
+    item = Item.objects.create(company=company, code="SKU1", name="Widget", sale_price="9.50")
+    with transaction.atomic():
+        invoice = Invoice.objects.create(
+            company=company, number="INV-1", organization=org, status="AUTHORISED", total="19.00"
+        )
+        InvoiceLine.objects.create(
+            company=company,
+            invoice=invoice,
+            line_number=1,
+            quantity=2,
+            unit_price="9.50",
+            item=item,
+        )
+
+    [remote] = hub.list("invoices")
+    assert remote["transaction_number"] == "INV-1"
+    assert connec_id(remote["organization_id"]) == connec_id_for(company=company, obj=org)
+    [line] = remote["lines"]
+    assert connec_id(line["item_id"]) == connec_id_for(company=company, obj=item)
+    assert line["quantity"] == 2
+
+    InvoiceLine.objects.filter(invoice=invoice).get().delete()  # a child change pushes the parent
+    [remote] = hub.list("invoices")
+    assert remote["lines"] == []
+
+
+def test_a_saved_but_unchanged_record_is_not_sent_again(platform, company, hub, manual_drain):
+    org = make_org(company)
+    drain_outbox(company=company)
+    updated_at = hub.list("organizations")[0]["updated_at"]
+
+    org.save()
+    result = drain_outbox(company=company)
+
+    assert (result.requests, result.skipped, result.done) == (0, 1, 1)
+    assert hub.list("organizations")[0]["updated_at"] == updated_at
+
+
+def test_a_rolled_back_change_leaves_no_outbox_row(platform, company, hub):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        make_org(company)
+        raise RuntimeError("the view failed")
+
+    assert not OutboxEntry.objects.exists()
+    assert hub.list("organizations") == []
+
+
+def test_a_push_that_timed_out_after_connec_applied_it_is_retried_without_duplicate(
+    platform, settings, company, hub, manual_drain
+):
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": 0.3})},
+        "SYNC": {**settings.MAESTRANO["SYNC"], "HTTP_RETRIES": 0},
+    }
+    org = make_org(company)
+    set_faults(platform, latency_ms=800, scope="connec")
+
+    first = drain_outbox(company=company)
+
+    assert (first.done, first.retried) == (0, 1)
+    row = OutboxEntry.objects.get()
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "batch failed" in row.last_error
+    assert not IdMap.objects.exists()
+    # The sandbox applied the timed-out request anyway.
+    from tests.helpers.live_sync import wait_until
+
+    wait_until(lambda: len(hub.list("organizations")) == 1)
+
+    clear_faults(platform)
+    second = drain_outbox(company=company)
+
+    assert second.done == 1
+    [record] = hub.list("organizations")
+    assert connec_id_for(company=company, obj=org) == connec_id(record)
+    assert OutboxEntry.objects.get().status == "done"
+
+
+def test_server_errors_back_off_and_the_record_is_sent_later(platform, company, hub, manual_drain):
+    make_org(company)
+    set_faults(platform, error_rate=1.0, scope="connec")
+
+    first = drain_outbox(company=company)
+
+    row = OutboxEntry.objects.get()
+    assert (first.retried, row.status, row.attempts) == (1, "pending", 1)
+    assert "HTTP 5" in row.last_error or "batch failed" in row.last_error
+
+    clear_faults(platform)
+    drain_outbox(company=company)
+
+    assert OutboxEntry.objects.get().status == "done"
+    assert len(hub.list("organizations")) == 1
+
+
+def test_transient_failures_park_the_row_after_max_attempts(platform, company, hub, manual_drain):
+    make_org(company)
+    set_faults(platform, error_rate=1.0, scope="connec")
+
+    for _ in range(LIVE_SYNC["MAX_ATTEMPTS"]):
+        drain_outbox(company=company)
+
+    row = OutboxEntry.objects.get()
+    assert (row.status, row.attempts) == ("parked", LIVE_SYNC["MAX_ATTEMPTS"] - 1)
+    assert row.last_error.startswith("gave up after")
+
+
+def test_a_rejected_record_is_parked_without_blocking_the_others_and_can_be_retried(
+    platform, company, hub, admin_client, manual_drain
+):
+    bad = make_org(company, name="Bad", email="not-an-email")
+    make_org(company, name="Good")
+
+    result = drain_outbox(company=company)
+
+    assert (result.requests, result.done, result.parked) == (1, 1, 1)
+    parked = OutboxEntry.objects.get(status="parked")
+    assert parked.object_id == str(bad.pk)
+    assert "HTTP 422" in parked.last_error and "email" in parked.last_error
+    assert [r["name"] for r in hub.list("organizations")] == ["Good"]
+
+    page = admin_client.get("/admin/sync/outboxentry/?status__exact=parked")
+    assert page.status_code == 200 and "not-an-email" in page.content.decode()
+
+    bad.email = "bad@acme.test"
+    bad.save()  # a new row; the parked one is retried from the admin too
+    response = admin_client.post(
+        "/admin/sync/outboxentry/",
+        {"action": "retry", "_selected_action": [parked.pk]},
+    )
+    assert response.status_code == 302
+    drain_outbox(company=company)
+
+    assert not OutboxEntry.objects.exclude(status="done").exists()
+    assert sorted(r["name"] for r in hub.list("organizations")) == ["Bad", "Good"]
+
+
+def test_a_delete_is_pushed_as_inactive(platform, company, hub):
+    org = make_org(company)
+    remote_id = connec_id_for(company=company, obj=org)
+
+    org.delete()
+
+    record = hub.get("organizations", remote_id)
+    assert record["status"] == "INACTIVE"
+    assert record["name"] == "Acme Pty"
+    assert len(hub.list("organizations")) == 1
+
+
+def test_a_record_created_and_deleted_before_the_drain_sends_nothing(
+    platform, company, hub, manual_drain
+):
+    org = make_org(company)
+    org.delete()
+
+    result = drain_outbox(company=company)
+
+    assert result.done == 2
+    assert hub.list("organizations") == []
+
+
+def test_a_drain_pushes_only_its_own_company(platform, company, hub, sandbox_group, manual_drain):
+    from accounts.models import Company
+
+    from .conftest import make_group
+
+    other_group = make_group(platform, name="Other")
+    other = Company.objects.create(preset="maestrano", group_uid=other_group.uid, name="Other")
+    make_org(company, name="Ours")
+    make_org(other, name="Theirs")
+
+    drain_outbox(company=company)
+
+    assert [r["name"] for r in hub.list("organizations")] == ["Ours"]
+    assert OutboxEntry.objects.get(company=other).status == "pending"
