@@ -2,7 +2,7 @@
 
 Read-only selectors (keyword-only, typed), each taking the company first so
 nothing here can read another tenant's rows. The pages (``crm.views`` and the
-``crm_dashboard`` template tags) only format what these return.
+``crm_tags`` template tags) only format what these return.
 """
 
 from __future__ import annotations

@@ -408,8 +408,8 @@ class InvoiceEdit(InvoicePages, EditPage):
 @never_cache
 def import_progress(request: HttpRequest) -> HttpResponse:
     """JSON polled by the dashboard while the initial import runs."""
-    company = _company_or_redirect(request)
-    if isinstance(company, HttpResponse):
+    company = current_company(request) if request.user.is_authenticated else None
+    if company is None:
         return JsonResponse({"error": "No current company"}, status=403)
     return JsonResponse(dashboard.import_progress(company=company).as_json())
 

@@ -106,8 +106,6 @@ DEFAULTS: dict[str, Any] = {
         "DRAIN_WINDOW": 1000,
         # Lease of a company's sync lock (renewed while working; a killed worker's expires).
         "LOCK_LEASE_SECONDS": 60.0,
-        # Inbox entries left "processing" longer than this are taken over by another worker.
-        "INBOX_PROCESSING_TIMEOUT": 300.0,
     },
 }
 

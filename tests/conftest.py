@@ -8,8 +8,9 @@ import pytest
 
 from tests.helpers.certificates import make_key_pair
 
-# Fixtures of the sandbox Connec! tests (apps, a group, a hub client).
-pytest_plugins = ["tests.sandbox.connec_support"]
+# Fixtures of the sandbox Connec! tests (apps, a group, a hub client) and the real
+# Celery worker of the sync tests (tests/helpers/worker.py).
+pytest_plugins = ["tests.sandbox.connec_support", "tests.helpers.worker"]
 
 
 def pytest_collection_modifyitems(items):

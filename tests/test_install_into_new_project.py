@@ -82,7 +82,18 @@ def wheel(tmp_path_factory) -> Path:
             shutil.copy2(path, source / name)
     pip = [sys.executable, "-m", "pip"]
     run(
-        [*pip, "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(source)],
+        # No build isolation: the build backend comes from the dev dependencies,
+        # so the test needs no package index.
+        [
+            *pip,
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(work / "dist"),
+            str(source),
+        ],
         cwd=work,
         env=dict(os.environ),
     )
@@ -213,7 +224,7 @@ def test_the_install_guide_works_in_a_new_django_project(tmp_path, virtualenv):
         cwd=project,
         env=env,
     )
-    assert unknown.strip() == "[]"
+    assert unknown.strip().splitlines()[-1] == "[]", unknown
 
     port = free_port()
     server = subprocess.Popen(

@@ -26,6 +26,7 @@ from accounts.models import Company
 from crm.models import Person
 from sandbox.connec.seed import seed_group
 from sandbox.models import ConnecRecord
+from sync.models import SyncRun, SyncRunEntity
 from sync.selectors import connec_id_for
 
 pytestmark = pytest.mark.browser
@@ -209,3 +210,36 @@ def test_the_demo_story(platform, sandbox_url, demo_group, browser_page, console
     assert page.locator("#records").count() == 0
 
     assert unexpected(console_errors, refusal_page=f"{sandbox}/app_access_unauthorized") == []
+
+
+def test_the_dashboard_follows_a_running_import_live(
+    platform, sandbox_url, browser_page, console_errors, settings
+):
+    """While the import runs, the page polls its progress and reloads when it is done."""
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"IMPORT_ON_COMPANY_CREATED": False}}
+    platform.add_member(group_uid="cld-live", group_name="Live Co", user_uid="usr-live")
+    page = browser_page
+    page.goto(f"{platform.url}/maestrano/auth/saml/init")
+    page.fill("#id_user_uid", "usr-live")
+    page.fill("#id_group_uid", "cld-live")
+    page.click("#idp-login button[type=submit]")
+    page.wait_for_url(f"{platform.url}/dashboard/")
+    assert page.text_content("#import-status") == "Not started"
+
+    run = SyncRun.objects.create(company=Company.objects.get(group_uid="cld-live"))
+    people = SyncRunEntity.objects.create(run=run, entity="people", position=0, total=40)
+    page.reload()
+    assert page.text_content("#import-status") == "Running"
+
+    people.created = 30
+    people.save()
+    page.wait_for_function(
+        "document.querySelector('#import-entities [data-entity=people] .count')"
+        ".textContent === '30 / 40'"
+    )
+    assert page.get_attribute("#import-bar", "style") == "width: 75%;"
+
+    SyncRunEntity.objects.filter(pk=people.pk).update(created=40, done=True)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.SUCCEEDED)
+    page.wait_for_function("document.querySelector('#import-status').textContent === 'Succeeded'")
+    assert console_errors == []

@@ -166,9 +166,10 @@ class WorkerProcess:
 
 def reset_connections(app: Any) -> None:
     """Forget the app's broker connections so the next publish uses ``broker_url`` again."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    from kombu import pools
+
+    pools.reset()  # kombu's global producer pools are keyed by broker URL
+    app._pool = None
     app.amqp._producer_pool = None
 
 

@@ -8,7 +8,6 @@ from crm.models import Organization
 from sync.models import InboxEntry, OutboxEntry
 from sync.selectors import find_local_object
 from tests.helpers.live_sync import LIVE_SYNC, hub_for, register_peer, wait_until
-from tests.helpers.worker import real_worker  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.worker
 
