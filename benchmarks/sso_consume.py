@@ -50,30 +50,11 @@ def configure_environment(var_dir: str) -> None:
 
 
 def make_key_pair(bits: int) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    """(private key PEM, certificate PEM) from the sandbox's own generator."""
+    from sandbox.keys import generate_key_pair
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"bench-idp-{bits}")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return private_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+    pair = generate_key_pair(bits=bits, common_name=f"bench-idp-{bits}")
+    return pair.private_key_pem, pair.certificate_pem
 
 
 ATTRIBUTES = {
