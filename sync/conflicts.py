@@ -3,7 +3,8 @@
 **Last writer wins, by time.** The local change time is when the newest
 still-pending outbox row of the object was written (the local side's last
 write, not yet pushed); the remote time is the record's Connec! ``updated_at``.
-The later one is kept:
+The later one is kept, except that a pending local delete always wins (a
+record deleted here is never recreated by a conflict):
 
 * remote later: the Connec! version is applied and the pending outbox rows of
   the object are closed as superseded (the local version is not pushed);
@@ -19,9 +20,9 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Company
@@ -31,10 +32,18 @@ from .models import OutboxEntry, SyncConflict
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class LocalChange:
+    """The last pending (not yet pushed) local change of one object."""
+
+    changed_at: datetime.datetime
+    deleted: bool
+
+
 def pending_local_changes(
     *, company: Company, content_type_id: int, object_ids: Iterable[str]
-) -> dict[str, datetime.datetime]:
-    """{object id: time of its last pending local change} (one query)."""
+) -> dict[str, LocalChange]:
+    """{object id: its last pending local change} (one query)."""
     ids = [object_id for object_id in object_ids if object_id]
     if not ids:
         return {}
@@ -45,19 +54,24 @@ def pending_local_changes(
             object_id__in=ids,
             status=OutboxEntry.Status.PENDING,
         )
-        .values("object_id")
-        .annotate(last=Max("created_at"))
+        .order_by("pk")
+        .values_list("object_id", "created_at", "operation")
     )
-    return {row["object_id"]: row["last"] for row in rows}
+    changes: dict[str, LocalChange] = {}
+    for object_id, created_at, operation in rows:
+        changes[object_id] = LocalChange(
+            changed_at=created_at, deleted=operation == OutboxEntry.Operation.DELETE
+        )
+    return changes
 
 
-def remote_wins(
-    *, local_changed_at: datetime.datetime, remote_updated_at: datetime.datetime | None
-) -> bool:
-    """The rule: the later writer wins; a tie keeps the local version (it is about to be pushed)."""
-    if remote_updated_at is None:
+def remote_wins(*, local: LocalChange, remote_updated_at: datetime.datetime | None) -> bool:
+    """The rule: the later writer wins; a tie keeps the local version (it is about to be
+    pushed). A pending local delete always wins: a record is never brought back to life
+    locally by a conflict (local references to it are gone with it)."""
+    if remote_updated_at is None or local.deleted:
         return False
-    return remote_updated_at > local_changed_at
+    return remote_updated_at > local.changed_at
 
 
 def record_conflict(

@@ -42,6 +42,7 @@ from maestrano_integration.connec import ConnecClient, ConnecError, ConnecNotFou
 
 from . import importer
 from .conflicts import (
+    LocalChange,
     pending_local_changes,
     record_conflict,
     remote_wins,
@@ -343,7 +344,7 @@ def _plan(
     parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
     known: dict[str, IdMap],
     existing_pks: set[str],
-    pending: dict[str, datetime.datetime],
+    pending: dict[str, LocalChange],
     result: ApplyResult,
 ) -> _Plan:
     plan = _Plan()
@@ -364,16 +365,16 @@ def _plan(
         if updated_at is not None and last is not None and updated_at <= last:
             result.skipped += 1  # stale, repeated, or the echo of our own push
             continue
-        local_changed_at = pending.get(id_map.object_id)
-        if local_changed_at is not None:
-            if remote_wins(local_changed_at=local_changed_at, remote_updated_at=updated_at):
+        local = pending.get(id_map.object_id)
+        if local is not None:
+            if remote_wins(local=local, remote_updated_at=updated_at):
                 plan.superseded.append(id_map.object_id)
                 plan.conflicts.append(
-                    _conflict(id_map, SyncConflict.Winner.REMOTE, local_changed_at, updated_at, {})
+                    _conflict(id_map, SyncConflict.Winner.REMOTE, local.changed_at, updated_at, {})
                 )
             else:
                 plan.conflicts.append(
-                    _conflict(id_map, SyncConflict.Winner.LOCAL, local_changed_at, updated_at, data)
+                    _conflict(id_map, SyncConflict.Winner.LOCAL, local.changed_at, updated_at, data)
                 )
                 plan.bump.append((id_map, updated_at))
                 continue
@@ -441,10 +442,12 @@ def _drop_dangling_references(*, company: Company, mapper: Mapper, prepared: lis
             value = getattr(obj, field.attname)
             if value is not None:
                 wanted[field.related_model].add(value)
-    alive = {
-        related: set(related._default_manager.filter(pk__in=pks).values_list("pk", flat=True))
-        for related, pks in wanted.items()
-    }
+    alive = {}
+    for related, pks in wanted.items():
+        rows = related._default_manager.filter(pk__in=pks)
+        if registry.is_registered(related):
+            rows = rows.filter(**{registry.for_model(related).tenant_field: company})
+        alive[related] = set(rows.values_list("pk", flat=True))
     for obj, mapping in checks:
         for local_name in mapping.references:
             field = mapping.model._meta.get_field(local_name)
@@ -495,21 +498,35 @@ def _bump_pulled(bumps: list[tuple[IdMap, datetime.datetime | None]]) -> None:
 
 
 def apply_notification(*, entry: InboxEntry, client: ConnecClient | None = None) -> ApplyResult:
-    """Apply one stored notification, entity by entity in dependency order."""
-    company = entry.company
-    payload = entry.payload if isinstance(entry.payload, dict) else {}
+    """Apply one stored notification."""
+    return apply_payloads(company=entry.company, payloads=[entry.payload], client=client)
+
+
+def apply_payloads(
+    *, company: Company, payloads: list[Any], client: ConnecClient | None = None
+) -> ApplyResult:
+    """Apply notifications of one company together, entity by entity in dependency order.
+
+    Several versions of one record across the payloads are fine: the newest
+    ``updated_at`` wins, as if they had been applied one after the other.
+    """
+    merged: dict[str, list[Any]] = defaultdict(list)
+    for payload in payloads:
+        if isinstance(payload, dict):
+            for entity, records in payload.items():
+                if isinstance(records, list):
+                    merged[entity].extend(records)
     result = ApplyResult()
     order = {entity: index for index, entity in enumerate(registry.dependency_order())}
     now = timezone.now()
-    for entity in sorted(payload, key=lambda e: (order.get(e, len(order)), e)):
-        records = payload[entity]
+    for entity in sorted(merged, key=lambda e: (order.get(e, len(order)), e)):
+        records = merged[entity]
         reason = entity_is_applicable(company=company, entity=entity)
         if reason is not None:
-            result.ignored += len(records) if isinstance(records, list) else 0
+            result.ignored += len(records)
             logger.info(
-                "Connec! notification %s: %s records of %r ignored: %s",
-                entry.pk,
-                len(records) if isinstance(records, list) else 0,
+                "Connec! notifications: %s records of %r ignored: %s",
+                len(records),
                 entity,
                 reason,
                 extra={"preset": company.preset, "group": company.group_uid, "entity": entity},
@@ -531,13 +548,33 @@ class InboxRun:
     result: ApplyResult = field(default_factory=ApplyResult)
 
 
+#: Notifications applied together (up to this many records) when several are waiting.
+GROUP_RECORDS = 1000
+
+
+def _next_group(company: Company) -> list[InboxEntry]:
+    waiting = InboxEntry.objects.filter(
+        company=company,
+        status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING],
+    ).order_by("pk")[:200]
+    group: list[InboxEntry] = []
+    records = 0
+    for entry in waiting:
+        if group and records + entry.record_count > GROUP_RECORDS:
+            break
+        group.append(entry)
+        records += entry.record_count
+    return group
+
+
 def process_inbox(*, company: Company, client: ConnecClient | None = None) -> InboxRun:
     """Apply the company's pending notifications in arrival order, under the company lock.
 
     One worker at a time per company, so two versions of a record are never
-    applied concurrently. A transient Connec! error (fetching a missing
-    reference) leaves the entry pending for a later try; an unexpected error
-    marks it failed after ``MAX_ATTEMPTS`` (retry it from the admin).
+    applied concurrently; waiting notifications are applied together (one
+    bulk write per entity). A transient Connec! error (fetching a missing
+    reference) leaves them pending for a later try; an unexpected error marks
+    the notification failed (retry it from the admin), the others go on.
     """
     from maestrano_integration.connec import connec_client_for
 
@@ -548,59 +585,76 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
             return run
         owns_client = client is None
         client = client or connec_client_for(company, external_ids=True)
-        max_attempts = int(maestrano_settings.SYNC["MAX_ATTEMPTS"])
         try:
-            entries = InboxEntry.objects.filter(
-                company=company,
-                status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING],
-            ).order_by("pk")
-            for entry in entries.iterator():
-                if not renew_lock(company_id=company.pk, token=token):
+            while renew_lock(company_id=company.pk, token=token):
+                group = _next_group(company)
+                if not group:
                     break
-                InboxEntry.objects.filter(pk=entry.pk).update(
-                    status=InboxEntry.Status.PROCESSING, attempts=entry.attempts + 1
-                )
-                entry.attempts += 1
-                try:
-                    run.result.add(apply_notification(entry=entry, client=client))
-                except ConnecError as error:
-                    status = (
-                        InboxEntry.Status.PENDING
-                        if error.is_transient and entry.attempts < max_attempts
-                        else InboxEntry.Status.FAILED
-                    )
-                    InboxEntry.objects.filter(pk=entry.pk).update(
-                        status=status, last_error=str(error)[:4000]
-                    )
-                    run.deferred += status == InboxEntry.Status.PENDING
-                    run.failed += status == InboxEntry.Status.FAILED
-                    logger.warning(
-                        "Connec! notification %s not applied yet: %s",
-                        entry.pk,
-                        error,
-                        extra={"preset": company.preset, "group": company.group_uid},
-                    )
-                    break  # keep arrival order: later entries wait for this one
-                except Exception as error:
-                    logger.exception(
-                        "Connec! notification %s failed",
-                        entry.pk,
-                        extra={"preset": company.preset, "group": company.group_uid},
-                    )
-                    InboxEntry.objects.filter(pk=entry.pk).update(
-                        status=InboxEntry.Status.FAILED,
-                        last_error=f"{error.__class__.__name__}: {error}"[:4000],
-                    )
-                    run.failed += 1
-                    continue
-                InboxEntry.objects.filter(pk=entry.pk).update(
-                    status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
-                )
-                run.processed += 1
+                if not _process_group(company=company, group=group, client=client, run=run):
+                    break
         finally:
             if owns_client:
                 client.close()
     return run
+
+
+def _process_group(
+    *, company: Company, group: list[InboxEntry], client: ConnecClient, run: InboxRun
+) -> bool:
+    """Apply ``group``; ``False`` when processing must stop for now (transient error)."""
+    ids = [entry.pk for entry in group]
+    context = {"preset": company.preset, "group": company.group_uid, "notifications": ids}
+    InboxEntry.objects.filter(pk__in=ids).update(
+        status=InboxEntry.Status.PROCESSING, attempts=models.F("attempts") + 1
+    )
+    try:
+        run.result.add(
+            apply_payloads(
+                company=company, payloads=[entry.payload for entry in group], client=client
+            )
+        )
+    except ConnecError as error:
+        max_attempts = int(maestrano_settings.SYNC["MAX_ATTEMPTS"])
+        attempts = max(entry.attempts for entry in group) + 1
+        status = (
+            InboxEntry.Status.PENDING
+            if error.is_transient and attempts < max_attempts
+            else InboxEntry.Status.FAILED
+        )
+        InboxEntry.objects.filter(pk__in=ids).update(status=status, last_error=str(error)[:4000])
+        if status == InboxEntry.Status.PENDING:
+            run.deferred += len(ids)
+        else:
+            run.failed += len(ids)
+        logger.warning("Connec! notifications not applied yet: %s", error, extra=context)
+        return False  # keep arrival order: later notifications wait for these
+    except Exception as error:
+        if len(group) > 1:
+            # Find the culprit: apply them one by one.
+            InboxEntry.objects.filter(pk__in=ids).update(status=InboxEntry.Status.PENDING)
+            for entry in group:
+                entry.refresh_from_db()
+                if not _process_group(company=company, group=[entry], client=client, run=run):
+                    return False
+            return True
+        logger.exception("Connec! notification %s failed", ids[0], extra=context)
+        InboxEntry.objects.filter(pk__in=ids).update(
+            status=InboxEntry.Status.FAILED,
+            last_error=f"{error.__class__.__name__}: {error}"[:4000],
+        )
+        run.failed += 1
+        return True
+    InboxEntry.objects.filter(pk__in=ids).update(
+        status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
+    )
+    run.processed += len(ids)
+    return True
+
+
+def has_pending_notifications(*, company: Company) -> bool:
+    return InboxEntry.objects.filter(
+        company=company, status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
+    ).exists()
 
 
 def retry_failed_entries(*, queryset: models.QuerySet[InboxEntry]) -> int:

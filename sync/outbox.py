@@ -76,17 +76,18 @@ def schedule_drain(*, company_id: Any, using: str = DEFAULT_DB_ALIAS) -> None:
         return
     connection = connections[using]
     if connection.in_atomic_block:
-        scheduled: set = connection.__dict__.setdefault("_maestrano_drains_scheduled", set())
-        if company_id in scheduled:
-            return
-        scheduled.add(company_id)
+        # Django drops the callbacks of a rolled-back (sub)transaction from this list,
+        # so it is the exact set of drains still to enqueue.
+        for _, callback, _ in connection.run_on_commit:
+            if getattr(callback, "maestrano_drain_company", None) == company_id:
+                return
 
     def enqueue() -> None:
-        connection.__dict__.get("_maestrano_drains_scheduled", set()).discard(company_id)
         from .tasks_live import drain_outbox
 
         drain_outbox.delay(company_id)
 
+    enqueue.maestrano_drain_company = company_id  # type: ignore[attr-defined]
     transaction.on_commit(enqueue, using=using)
 
 

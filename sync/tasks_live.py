@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import shared_task
@@ -13,8 +14,8 @@ from maestrano_integration.conf import maestrano_settings
 
 logger = logging.getLogger(__name__)
 
-#: When another worker holds a company's lock, look again this much later.
-BUSY_COUNTDOWN = 2.0
+#: Eager mode (demo) only: how long a task waits for a company lock held by another thread.
+EAGER_LOCK_WAIT = 5.0
 
 
 def enqueue_inbox(*, company_id: Any) -> None:
@@ -22,22 +23,52 @@ def enqueue_inbox(*, company_id: Any) -> None:
     transaction.on_commit(lambda: process_inbox.delay(company_id))
 
 
+def _run_locked(task: Any, work: Any) -> Any:
+    """Run ``work()`` (which reports ``locked``); in eager mode wait a little for the lock.
+
+    With a worker, a task that finds the company locked simply ends: the lock
+    holder looks for new work when it releases the lock (:func:`_follow_up`).
+    """
+    outcome = work()
+    if task.request.is_eager:
+        deadline = time.monotonic() + EAGER_LOCK_WAIT
+        while outcome.locked and time.monotonic() < deadline:
+            time.sleep(0.1)
+            outcome = work()
+    return outcome
+
+
+def _follow_up(task: Any, company: Company, *, inbox_deferred: bool = False) -> None:
+    """After releasing the lock: schedule the drain and the inbox work that is left.
+
+    Covers changes committed while the lock was held (their own tasks found it
+    taken) and rows backing off. Not in eager mode (no delayed runs there: the
+    next change or the beat's ``drain_all`` picks them up).
+    """
+    if task.request.is_eager:
+        return
+    from .inbox import has_pending_notifications
+    from .push import next_due_in
+
+    due_in = next_due_in(company=company)
+    if due_in is not None:
+        drain_outbox.apply_async((company.pk,), countdown=max(due_in, 0.05))
+    if has_pending_notifications(company=company):
+        countdown = float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"]) if inbox_deferred else 0
+        process_inbox.apply_async((company.pk,), countdown=max(countdown, 0.05))
+
+
 @shared_task(bind=True, acks_late=True, name="sync.drain_outbox")
 def drain_outbox(self: Any, company_id: int) -> dict:
-    """Push a company's due outbox rows; schedule itself again for rows backing off."""
+    """Push a company's due outbox rows."""
     from .push import drain_outbox as drain
 
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return {"company": company_id, "status": "missing"}
-    result = drain(company=company)
-    if self.request.is_eager:
-        pass  # eager (demo): no delayed runs; the next change or beat drains the rest
-    elif result.locked:
-        # Another worker is draining; it may have missed rows committed after its last read.
-        drain_outbox.apply_async((company_id,), countdown=BUSY_COUNTDOWN)
-    elif result.next_due_in is not None:
-        drain_outbox.apply_async((company_id,), countdown=max(result.next_due_in, 0.05))
+    result = _run_locked(self, lambda: drain(company=company))
+    if not result.locked:
+        _follow_up(self, company)
     return {"company": company_id, **result.as_dict()}
 
 
@@ -49,14 +80,9 @@ def process_inbox(self: Any, company_id: int) -> dict:
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return {"company": company_id, "status": "missing"}
-    run = process(company=company)
-    if self.request.is_eager:
-        pass
-    elif run.locked:
-        process_inbox.apply_async((company_id,), countdown=BUSY_COUNTDOWN)
-    elif run.deferred:
-        backoff = float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"])
-        process_inbox.apply_async((company_id,), countdown=backoff)
+    run = _run_locked(self, lambda: process(company=company))
+    if not run.locked:
+        _follow_up(self, company, inbox_deferred=bool(run.deferred))
     return {
         "company": company_id,
         "locked": run.locked,

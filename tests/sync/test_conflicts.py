@@ -100,3 +100,16 @@ def test_conflicts_are_listed_in_the_admin(company, peer, pushed_org, admin_clie
 
     assert page.status_code == 200
     assert remote_id in page.content.decode()
+
+
+def test_a_pending_local_delete_wins_over_a_later_remote_update(company, peer, pushed_org):
+    org, remote_id = pushed_org
+    org.delete()  # pending, not pushed yet
+    peer.update("organizations", remote_id, {"name": "Remote edit"})  # later
+
+    deliver_notifications()
+
+    assert not Organization.objects.exists()
+    assert SyncConflict.objects.get().winner == "local"
+    drain_outbox(company=company)
+    assert peer.get("organizations", remote_id)["status"] == "INACTIVE"

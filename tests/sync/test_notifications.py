@@ -211,3 +211,49 @@ def test_a_notification_is_routed_by_preset_to_that_preset_company(platform, set
     assert response.status_code == 202
     assert list(Organization.objects.values_list("company", flat=True)) == [theirs.pk]
     assert not Organization.objects.filter(company=ours).exists()
+
+
+def test_a_reference_to_a_record_deleted_before_we_knew_it_is_applied_as_empty(
+    platform, company, peer, sandbox_group
+):
+    from sandbox.connec.clock import next_timestamp
+    from sandbox.models import ConnecRecord
+
+    stamp = next_timestamp()
+    gone = ConnecRecord.objects.create(
+        group=sandbox_group.group,
+        entity="organizations",
+        data={"name": "Gone Co", "status": "INACTIVE"},
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    remote = peer.create(
+        "people", {"first_name": "Ada", "last_name": "Lovelace", "organization_id": str(gone.uid)}
+    )
+
+    deliver_notifications()
+
+    person = find_local_object(company=company, entity="people", connec_id=remote["id"])
+    assert person is not None and person.organization is None
+    assert not Organization.objects.exists()
+
+
+def test_a_local_change_after_another_app_deactivated_the_record_brings_it_back(
+    platform, company, peer, settings
+):
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    }
+    org = Organization.objects.create(company=company, name="Ours")
+    remote_id = connec_id_for(company=company, obj=org)
+    peer.update("organizations", remote_id, {"status": "INACTIVE"})  # delivery held back
+
+    org.name = "Still ours"
+    org.save()  # the later write
+    deliver_notifications()
+
+    org.refresh_from_db()
+    assert org.name == "Still ours"
+    record = peer.get("organizations", remote_id)
+    assert (record["status"], record["name"]) == ("ACTIVE", "Still ours")

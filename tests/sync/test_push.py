@@ -144,6 +144,10 @@ def test_a_rolled_back_change_leaves_no_outbox_row(platform, company, hub):
 
     assert not OutboxEntry.objects.exists()
     assert hub.list("organizations") == []
+    # The rolled-back transaction's pending drain does not stop the next one.
+    with transaction.atomic():
+        make_org(company, name="Committed")
+    assert [r["name"] for r in hub.list("organizations")] == ["Committed"]
 
 
 def test_a_push_that_timed_out_after_connec_applied_it_is_retried_without_duplicate(
