@@ -146,10 +146,17 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = TIME_ZONE
-# Live Connec! sync safety nets (sync.tasks_live); drains are normally enqueued on commit.
+# Safety nets for work whose task was lost or failed transiently (`celery -A config beat`).
 CELERY_BEAT_SCHEDULE = {
-    "sync-drain-all": {"task": "sync.drain_all", "schedule": 60.0},
-    "sync-reconcile-all": {"task": "sync.reconcile_all", "schedule": 15 * 60.0},
+    # Subscriptions, cancellations and charges not yet on the platform are sent again.
+    "maestrano-retry-pending-billing": {
+        "task": "accounts.billing.tasks.retry_pending_billing_task",
+        "schedule": 300.0,
+    },
+    # Drains are normally enqueued on commit; this catches the ones that were lost.
+    "maestrano-sync-drain": {"task": "sync.drain_all", "schedule": 60.0},
+    # Fetch what changed in Connec! since the last sync (notifications that never came).
+    "maestrano-sync-reconcile": {"task": "sync.reconcile_all", "schedule": 15 * 60.0},
 }
 
 REST_FRAMEWORK = {

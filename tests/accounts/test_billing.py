@@ -362,3 +362,13 @@ def test_the_admin_retry_action_creates_the_pending_recurring_bill_once(platform
     (remote,) = recurring_bills("cld-admin")
     subscription.refresh_from_db()
     assert subscription.platform_id == remote.id
+
+
+def test_the_beat_schedule_sweeps_pending_billing_and_names_only_registered_tasks(settings):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert "accounts.billing.tasks.retry_pending_billing_task" in scheduled
+    assert scheduled <= set(app.tasks), scheduled - set(app.tasks)
