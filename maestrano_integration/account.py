@@ -14,11 +14,11 @@ re-send) instead of the transport retrying them blindly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import requests
 from django.utils.dateparse import parse_datetime
@@ -148,8 +148,44 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+#: How a field's annotation (a string, as ``from __future__ import annotations`` keeps
+#: it) is read from the JSON: a parser returning ``None``/``""`` when absent or invalid.
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "str": _text,
+    "int": _parse_int,
+    "int | None": _parse_int,
+    "bool": _parse_bool,
+    "Decimal | None": _parse_decimal,
+    "datetime | None": _parse_time,
+}
+
+
+class _ApiObject:
+    """Base of the typed results: ``from_api`` fills every field from the JSON object.
+
+    A value that is absent or unreadable takes the field's default (``0`` for an
+    ``int`` without one), so a sparse platform answer never raises; the whole
+    object is kept in ``raw``.
+    """
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        values: dict[str, Any] = {}
+        for spec in fields(cls):  # type: ignore[arg-type]
+            if spec.name == "raw":
+                continue
+            value = _PARSERS[spec.type](data.get(spec.name))  # type: ignore[index]
+            if value is None or value == "":
+                if spec.default is not MISSING:
+                    value = spec.default
+                elif spec.type == "int":
+                    value = 0
+            values[spec.name] = value
+        return cls(**values, raw=dict(data))
+
+
 @dataclass(frozen=True)
-class Bill:
+class Bill(_ApiObject):
     """A one-off charge on a group (``object: account_bill``)."""
 
     OBJECT: ClassVar[str] = "account_bill"
@@ -167,26 +203,9 @@ class Bill:
     updated_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Bill:
-        return cls(
-            id=_text(data.get("id")),
-            group_id=_text(data.get("group_id")),
-            price_cents=_parse_int(data.get("price_cents")) or 0,
-            description=_text(data.get("description")),
-            status=_text(data.get("status")),
-            currency=_text(data.get("currency")),
-            units=_parse_decimal(data.get("units")),
-            period_started_at=_parse_time(data.get("period_started_at")),
-            period_ended_at=_parse_time(data.get("period_ended_at")),
-            created_at=_parse_time(data.get("created_at")),
-            updated_at=_parse_time(data.get("updated_at")),
-            raw=dict(data),
-        )
-
 
 @dataclass(frozen=True)
-class RecurringBill:
+class RecurringBill(_ApiObject):
     """A charge repeated every ``frequency`` x ``period`` (``object: account_recurring_bill``)."""
 
     OBJECT: ClassVar[str] = "account_recurring_bill"
@@ -206,28 +225,9 @@ class RecurringBill:
     updated_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> RecurringBill:
-        return cls(
-            id=_text(data.get("id")),
-            group_id=_text(data.get("group_id")),
-            price_cents=_parse_int(data.get("price_cents")) or 0,
-            description=_text(data.get("description")),
-            status=_text(data.get("status")),
-            currency=_text(data.get("currency")),
-            period=_text(data.get("period")) or "Month",
-            frequency=_parse_int(data.get("frequency")) or 1,
-            cycles=_parse_int(data.get("cycles")),
-            start_date=_parse_time(data.get("start_date")),
-            initial_cents=_parse_int(data.get("initial_cents")) or 0,
-            created_at=_parse_time(data.get("created_at")),
-            updated_at=_parse_time(data.get("updated_at")),
-            raw=dict(data),
-        )
-
 
 @dataclass(frozen=True)
-class AccountUser:
+class AccountUser(_ApiObject):
     """A platform user having access to the app (``object: account_user``); read-only."""
 
     OBJECT: ClassVar[str] = "account_user"
@@ -242,23 +242,9 @@ class AccountUser:
     updated_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> AccountUser:
-        return cls(
-            id=_text(data.get("id")),
-            name=_text(data.get("name")),
-            surname=_text(data.get("surname")),
-            email=_text(data.get("email")),
-            company_name=_text(data.get("company_name")),
-            country=_text(data.get("country")),
-            created_at=_parse_time(data.get("created_at")),
-            updated_at=_parse_time(data.get("updated_at")),
-            raw=dict(data),
-        )
-
 
 @dataclass(frozen=True)
-class AccountGroup:
+class AccountGroup(_ApiObject):
     """A customer account, the billed entity (``object: account_group``); read-only."""
 
     OBJECT: ClassVar[str] = "account_group"
@@ -275,23 +261,6 @@ class AccountGroup:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> AccountGroup:
-        return cls(
-            id=_text(data.get("id")),
-            name=_text(data.get("name")),
-            email=_text(data.get("email")),
-            has_credit_card=_parse_bool(data.get("has_credit_card")),
-            free_trial_end_at=_parse_time(data.get("free_trial_end_at")),
-            currency=_text(data.get("currency")),
-            country=_text(data.get("country")),
-            city=_text(data.get("city")),
-            timezone=_text(data.get("timezone")),
-            created_at=_parse_time(data.get("created_at")),
-            updated_at=_parse_time(data.get("updated_at")),
-            raw=dict(data),
-        )
 
 
 Resource = TypeVar("Resource", Bill, RecurringBill, AccountUser, AccountGroup)

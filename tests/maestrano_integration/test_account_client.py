@@ -405,3 +405,21 @@ def test_sandbox_bill_lifecycle_and_read_only_directory(platform, sandbox_group)
     assert [group.id for group in client.list_groups()] == [sandbox_group]
     user = client.retrieve_user("usr-api")
     assert (user.name, user.email) == ("Ann", "ann@x.test")
+
+
+def test_results_are_typed_from_the_json_and_sparse_answers_take_the_defaults():
+    group = AccountGroup.from_api(
+        {
+            "id": "cld-1",
+            "has_credit_card": "true",
+            "free_trial_end_at": "2026-12-01T00:00:00Z",
+            "extra": "kept",
+        }
+    )
+    recurring = RecurringBill.from_api({"id": "rbill-1", "price_cents": "oops", "cycles": "3"})
+
+    assert group.has_credit_card is True
+    assert group.free_trial_end_at == datetime(2026, 12, 1, tzinfo=UTC)
+    assert (group.name, group.currency, group.raw["extra"]) == ("", "", "kept")
+    assert (recurring.price_cents, recurring.period, recurring.frequency) == (0, "Month", 1)
+    assert (recurring.cycles, recurring.initial_cents, recurring.start_date) == (3, 0, None)
