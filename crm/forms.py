@@ -118,6 +118,9 @@ class InvoiceLineForm(forms.ModelForm):
     def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["item"].queryset = Item.objects.filter(company=company)
+        if self.instance.pk and not self.is_bound:
+            # "9", not the column's "9.0000" (Decimal.normalize() alone gives "1E+1" for 10).
+            self.initial["quantity"] = f"{self.instance.quantity.normalize():f}"
 
     @property
     def amount(self) -> Decimal:

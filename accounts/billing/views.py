@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import current_company
@@ -27,6 +28,16 @@ logger = logging.getLogger(__name__)
 #: The demo's in-app purchase.
 SMS_PACK = {"amount_cents": 500, "units": "100", "description": "100 SMS"}
 _KEY_FIELD = "idempotency_key"
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    """Back to the page the form was on (a local ``next``), else the billing page."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("billing:overview")
 
 
 def _no_company() -> HttpResponse:
@@ -74,16 +85,16 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
         )
     except services.InvalidBill as error:
         messages.error(request, f"Purchase refused: {error}")
-        return redirect("billing:overview", permanent=False)
+        return _back(request)
     except AccountApiError as error:
         messages.error(
             request, "The marketplace refused the purchase: " + "; ".join(error.messages)
         )
-        return redirect("billing:overview", permanent=False)
+        return _back(request)
     if charge.is_on_platform:
         messages.success(request, "Bought 100 SMS: billed through the marketplace.")
     else:
         messages.warning(
             request, "Bought 100 SMS: the bill will be sent when the marketplace is reachable."
         )
-    return redirect("billing:overview", permanent=False)
+    return _back(request)

@@ -204,6 +204,23 @@ def test_buying_sms_in_the_app_sends_one_bill_even_when_the_form_is_submitted_tw
     assert charge.status == AdHocCharge.Status.SUBMITTED
 
 
+def test_buying_from_the_dashboard_returns_to_it_and_a_foreign_next_is_ignored(platform):
+    http = sso(platform, group_uid="cld-sms-back")
+    page = http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT)
+    form = parse_form(page.text, "buy-sms")
+    url = f"{platform.url}{form['action']}"
+    headers = {"Referer": f"{platform.url}/dashboard/"}
+
+    back = http.post(url, data=form["fields"], headers=headers, timeout=TIMEOUT)
+    foreign = {**form["fields"], "idempotency_key": "k2", "next": "http://evil.example/"}
+    elsewhere = http.post(url, data=foreign, headers=headers, timeout=TIMEOUT)
+
+    assert back.history[0].headers["Location"] == "/dashboard/#billing"
+    assert "Bought 100 SMS" in back.text and 'id="sync"' in back.text
+    assert elsewhere.history[0].headers["Location"] == "/billing/"
+    assert len(bills("cld-sms-back")) == 2
+
+
 def test_buying_without_the_csrf_token_is_refused(platform):
     http = sso(platform, group_uid="cld-csrf")
 

@@ -232,6 +232,23 @@ def test_removing_an_invoice_line_renumbers_the_rest_and_updates_the_total(app, 
     assert list(invoice.lines.values_list("line_number", "description")) == [(1, "L2")]
 
 
+def test_the_invoice_form_shows_quantities_without_trailing_zeros(app, records):
+    invoice = records["cld-ours"]["invoices"]
+    for number, quantity in ((1, "10"), (2, "2.5")):
+        InvoiceLine.objects.create(
+            company=invoice.company,
+            invoice=invoice,
+            line_number=number,
+            quantity=Decimal(quantity),
+            unit_price=Decimal(1),
+        )
+
+    text = app.get(f"/invoices/{invoice.pk}/").content.decode()
+
+    assert 'name="lines-0-quantity" value="10"' in text
+    assert 'name="lines-1-quantity" value="2.5"' in text
+
+
 def test_an_invoice_line_cannot_sell_another_companys_item(app, records):
     ours, theirs = records["cld-ours"], records["cld-theirs"]
     data = {
