@@ -6,8 +6,10 @@ write, not yet pushed); the remote time is the record's Connec! ``updated_at``.
 The later one is kept, except that a pending local delete always wins (a
 record deleted here is never recreated by a conflict):
 
-* remote later: the Connec! version is applied and the pending outbox rows of
-  the object are closed as superseded (the local version is not pushed);
+* remote later: the record's current Connec! version is fetched and applied
+  (our pending change may already be in it, pushed but its answer lost: see
+  :func:`sync.inbox._current_versions_of_conflicts`) and the pending outbox
+  rows of the object are closed as superseded (the local version is not pushed);
 * local later (or equal): the Connec! version is not applied, the outbox row
   stays and pushes the local version over it.
 

@@ -143,24 +143,28 @@ def apply_records(
     if not parsed and not outcome.errors:
         return result
     _link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
-    dead: dict[str, set[str]] = {}
-    if client is not None and depth < MAX_REFERENCE_DEPTH:
-        fetched, dead = _fetch_missing_references(
-            company=company, mapper=mapper, parsed=parsed, client=client, depth=depth
-        )
-        result.add(fetched)
     known = bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    pending = pending_local_changes(
+        company=company,
+        content_type_id=content_type.pk,
+        object_ids=[m.object_id for m in known.values()],
+    )
+    dead: dict[str, set[str]] = {}
+    if client is not None:
+        parsed = _current_versions_of_conflicts(
+            entity=entity, parsed=parsed, known=known, pending=pending, client=client
+        )
+        if depth < MAX_REFERENCE_DEPTH:
+            fetched, dead = _fetch_missing_references(
+                company=company, mapper=mapper, parsed=parsed, client=client, depth=depth
+            )
+            result.add(fetched)
     existing_pks = {
         str(pk)
         for pk in model._default_manager.filter(**{mapper.tenant_field: company})
         .filter(pk__in=[model._meta.pk.to_python(m.object_id) for m in known.values()])
         .values_list("pk", flat=True)
     }
-    pending = pending_local_changes(
-        company=company,
-        content_type_id=content_type.pk,
-        object_ids=[m.object_id for m in known.values()],
-    )
     plan = _plan(
         mapper=mapper,
         parsed=parsed,
@@ -271,6 +275,61 @@ def _link_our_own_records(
         IdMap.objects.bulk_create(new_maps, ignore_conflicts=True)
 
 
+def _last_known(id_map: IdMap) -> datetime.datetime | None:
+    """The ``updated_at`` of the newest version pulled or pushed (``None``: neither)."""
+    return max(
+        (t for t in (id_map.last_pulled_updated_at, id_map.last_pushed_updated_at) if t),
+        default=None,
+    )
+
+
+def _current_versions_of_conflicts(
+    *,
+    entity: str,
+    parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
+    known: dict[str, IdMap],
+    pending: dict[str, LocalChange],
+    client: ConnecClient,
+) -> list[tuple[str, Mapping[str, Any], datetime.datetime | None]]:
+    """Replace a version about to win a conflict by the record's current Connec! version.
+
+    The pending local change may already be in Connec!: pushed, but its answer
+    lost (a timeout, a worker killed mid-drain), so the IdMap does not know it
+    and no notification ever tells us (Connec! does not notify the writer).
+    Connec! then holds a version newer than the notified one, with our change in
+    it; applying the notified one would undo our change locally only. One GET
+    per such conflict (rare: a record changed on both sides within a drain's
+    latency); a transient error leaves the notification for a later try.
+    """
+    wanted: set[str] = set()
+    for connec_id, _, updated_at in parsed:
+        id_map = known.get(connec_id)
+        local = pending.get(id_map.object_id) if id_map is not None else None
+        if local is None or not remote_wins(local=local, remote_updated_at=updated_at):
+            continue
+        last = _last_known(id_map)
+        if last is None or updated_at is None or updated_at > last:
+            wanted.add(connec_id)
+    if not wanted:
+        return parsed
+    current: dict[str, tuple[Mapping[str, Any], datetime.datetime]] = {}
+    for connec_id in sorted(wanted):
+        try:
+            record = client.retrieve(entity, connec_id)
+        except ConnecNotFoundError:
+            continue
+        updated_at = _parse_updated_at(record) if isinstance(record, Mapping) else None
+        if updated_at is not None:
+            current[connec_id] = (record, updated_at)
+    refreshed = []
+    for connec_id, data, updated_at in parsed:
+        fresh = current.get(connec_id)
+        if fresh is not None and (updated_at is None or fresh[1] > updated_at):
+            data, updated_at = fresh
+        refreshed.append((connec_id, data, updated_at))
+    return refreshed
+
+
 def _fetch_missing_references(
     *, company: Company, mapper: Mapper, parsed: list[tuple], client: ConnecClient, depth: int
 ) -> tuple[ApplyResult, dict[str, set[str]]]:
@@ -358,10 +417,7 @@ def _plan(
                 continue
             plan.apply.append((connec_id, data, updated_at))
             continue
-        last = max(
-            (t for t in (id_map.last_pulled_updated_at, id_map.last_pushed_updated_at) if t),
-            default=None,
-        )
+        last = _last_known(id_map)
         if updated_at is not None and last is not None and updated_at <= last:
             result.skipped += 1  # stale, repeated, or the echo of our own push
             continue
@@ -385,8 +441,37 @@ def _plan(
             else:
                 plan.bump.append((id_map, updated_at))
             continue
-        plan.apply.append((connec_id, data, updated_at))
+        plan.apply.append((connec_id, _full_version(mapper, data) if exists else data, updated_at))
     return plan
+
+
+def _full_version(mapper: Mapper, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` with every mapped field and reference it does not carry set to ``None``.
+
+    A Connec! record (notification, fetch) is a whole version, and Connec! leaves
+    out what a record never had. Applied over an existing local object, such a
+    field must be emptied: otherwise a local value that never reached Connec!
+    (a pending change that lost a conflict) would survive the remote version and
+    the two sides would disagree for good. Nested objects are copied, not changed.
+    """
+    result = dict(data)
+    paths = [*mapper.fields.values(), *(path for path, _ in mapper.references.values())]
+    for path in paths:
+        *parents, leaf = path.split(".")
+        current = result
+        for part in parents:
+            child = current.get(part)
+            if child is None:
+                child = {}
+            elif isinstance(child, Mapping):
+                child = dict(child)
+            else:
+                break  # not an object: left as it is (the mapper reports it)
+            current[part] = child
+            current = child
+        else:
+            current.setdefault(leaf, None)
+    return result
 
 
 def _conflict(

@@ -42,7 +42,7 @@ from accounts.models import Company
 from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 
-from .mappers import Mapper, MappingError, ReferenceResolver, connec_id_of
+from .mappers import Mapper, MappingError, ReferenceResolver, connec_id_of, set_path
 from .models import IdMap, OutboxEntry, SyncState
 from .outbox import company_lock, renew_lock
 from .registry import registry
@@ -329,6 +329,7 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
                 continue
             try:
                 data = blank_to_null(mapper.to_connec(instance, references=resolver))
+                _clear_empty_references(mapper, instance, data)
                 data.update(live_payload(mapper))
             except MappingError as error:
                 op.outcome, op.error = "parked", f"cannot map the record: {error}"
@@ -352,6 +353,15 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
                     "url": _path(preset, company, entity),
                     "params": {entity: data},
                 }
+
+
+def _clear_empty_references(mapper: Mapper, instance: models.Model, data: dict[str, Any]) -> None:
+    """An empty local reference is sent as ``null``: a PUT is a partial update, so an
+    absent reference would keep the one Connec! has (set there by another app, or by us
+    before the local one was cleared) and the two sides would disagree for good."""
+    for local_name, (connec_field, _) in mapper.references.items():
+        if getattr(instance, mapper.model._meta.get_field(local_name).attname) is None:
+            set_path(data, connec_field, None)
 
 
 def _path(preset: Any, company: Company, entity: str, record_id: str | None = None) -> str:

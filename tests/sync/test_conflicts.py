@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from crm.models import Organization
+from crm.models import Organization, Person
 from sync.models import OutboxEntry, SyncConflict
 from sync.push import drain_outbox
 from sync.selectors import connec_id_for
-from tests.helpers.live_sync import LIVE_SYNC, deliver_notifications, hub_for, register_peer
+from tests.helpers.live_sync import (
+    LIVE_SYNC,
+    deliver_notifications,
+    hub_for,
+    register_peer,
+    wait_until,
+)
+
+from .conftest import clear_faults, set_faults
 
 
 @pytest.fixture
@@ -113,3 +121,74 @@ def test_a_pending_local_delete_wins_over_a_later_remote_update(company, peer, p
     assert SyncConflict.objects.get().winner == "local"
     drain_outbox(company=company)
     assert peer.get("organizations", remote_id)["status"] == "INACTIVE"
+
+
+def test_a_later_local_change_without_a_reference_clears_the_remote_one(company, peer, pushed_org):
+    _, org_remote_id = pushed_org
+    person = Person.objects.create(company=company, first_name="Ada", last_name="Lovelace")
+    drain_outbox(company=company)
+    person_remote_id = connec_id_for(company=company, obj=person)
+    # Another app gives the person an organization (delivery held back)...
+    peer.update("people", person_remote_id, {"organization_id": org_remote_id})
+    person.last_name = "King"
+    person.save()  # ...and our later edit of the person, still without one, wins.
+
+    deliver_notifications()
+    drain_outbox(company=company)
+
+    person.refresh_from_db()
+    assert SyncConflict.objects.get().winner == "local"
+    assert person.organization_id is None
+    remote = peer.get("people", person_remote_id)
+    assert (remote["last_name"], remote.get("organization_id")) == ("King", None)
+
+
+def test_a_later_remote_version_empties_what_it_does_not_carry(company, peer, pushed_org):
+    org, _ = pushed_org
+    remote = peer.create("people", {"first_name": "Ada", "last_name": "Lovelace"})
+    deliver_notifications()
+    person = Person.objects.get(company=company)
+    # Local changes, not pushed yet: a title and an organization the Connec! record lacks.
+    person.title = "Dr."
+    person.organization = org
+    person.save()
+    peer.update("people", remote["id"], {"last_name": "Byron"})  # later: its version wins
+
+    deliver_notifications()
+    drain_outbox(company=company)
+
+    person.refresh_from_db()
+    assert SyncConflict.objects.get().winner == "remote"
+    assert (person.last_name, person.title, person.organization_id) == ("Byron", "", None)
+    remote = peer.get("people", remote["id"])
+    assert (remote["last_name"], remote.get("title"), remote.get("organization_id")) == (
+        "Byron",
+        None,
+        None,
+    )
+
+
+def test_a_push_whose_answer_was_lost_is_not_undone_by_an_older_remote_change(
+    platform, settings, company, peer, pushed_org
+):
+    org, remote_id = pushed_org
+    org.name = "Local edit"
+    org.save()  # pending
+    peer.update("organizations", remote_id, {"name": "Remote edit"})  # later, delivery held
+    # Our push reaches Connec! after that remote change, but its answer is lost.
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": 0.3})},
+        "SYNC": {**settings.MAESTRANO["SYNC"], "HTTP_RETRIES": 0},
+    }
+    set_faults(platform, latency_ms=1000)
+    assert drain_outbox(company=company).retried == 1
+    clear_faults(platform)
+    wait_until(lambda: peer.get("organizations", remote_id)["name"] == "Local edit")
+
+    deliver_notifications()  # the remote change: newer than our edit, older than our push
+    drain_outbox(company=company)
+
+    org.refresh_from_db()
+    assert org.name == "Local edit"
+    assert peer.get("organizations", remote_id)["name"] == "Local edit"

@@ -279,3 +279,19 @@ def test_a_drain_pushes_only_its_own_company(platform, company, hub, sandbox_gro
 
     assert [r["name"] for r in hub.list("organizations")] == ["Ours"]
     assert OutboxEntry.objects.get(company=other).status == "pending"
+
+
+def test_a_reference_emptied_locally_is_emptied_in_connec(platform, company, hub):
+    org = make_org(company)
+    person = Person.objects.create(
+        company=company, first_name="Ada", last_name="Lovelace", organization=org
+    )
+    remote_id = connec_id_for(company=company, obj=person)
+    assert connec_id(hub.get("people", remote_id)["organization_id"]) == connec_id_for(
+        company=company, obj=org
+    )
+
+    person.organization = None
+    person.save()
+
+    assert hub.get("people", remote_id).get("organization_id") is None

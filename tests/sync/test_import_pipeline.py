@@ -1,0 +1,122 @@
+"""The initial import's fast paths keep its contract: IdMap rows, entity order, 401 mid-run."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+import requests
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from crm.models import Organization, Person
+from sync.importer import ImportFailed, run_import
+from sync.models import IdMap, SyncRun
+
+
+def connec_updated_at(sandbox_group, entity: str, record_id: str):
+    response = requests.get(
+        f"{sandbox_group.platform.connec_url}/api/v2/{sandbox_group.uid}/{entity}/{record_id}",
+        auth=sandbox_group.platform.auth,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return parse_datetime(response.json()[entity]["updated_at"])
+
+
+def test_imported_id_map_rows_are_complete(sandbox_group, company):
+    sandbox_group.seed(organizations=2, people=3, items=1, invoices=1)
+    before = timezone.now()
+
+    run_import(company=company)
+
+    rows = list(IdMap.objects.filter(company=company))
+    assert len(rows) == 7
+    for row in rows:
+        mapped = row.content_type.model_class()._default_manager.get(pk=row.object_id)
+        assert mapped.company_id == company.pk
+        assert row.last_pulled_updated_at == connec_updated_at(
+            sandbox_group, row.entity, row.connec_id
+        )
+        assert (row.last_pushed_updated_at, row.last_pushed_hash) == (None, "")
+        assert before <= row.created_at == row.updated_at <= timezone.now()
+    people = ContentType.objects.get_for_model(Person)
+    assert {r.connec_id for r in rows if r.content_type == people} == set(
+        sandbox_group.ids["people"]
+    )
+
+
+def test_a_changed_record_moves_its_id_map_forward(sandbox_group, company):
+    sandbox_group.seed(organizations=1, people=1, items=0, invoices=0)
+    run_import(company=company)
+    person_id = sandbox_group.ids["people"][0]
+    first = IdMap.objects.get(company=company, connec_id=person_id)
+    response = requests.put(
+        f"{sandbox_group.platform.connec_url}/api/v2/{sandbox_group.uid}/people/{person_id}",
+        json={"people": {"first_name": "Renamed"}},
+        auth=sandbox_group.platform.auth,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+    run_import(company=company)
+
+    again = IdMap.objects.get(company=company, connec_id=person_id)
+    assert (again.pk, again.object_id, again.created_at) == (
+        first.pk,
+        first.object_id,
+        first.created_at,
+    )
+    assert again.last_pulled_updated_at == connec_updated_at(sandbox_group, "people", person_id)
+    assert again.last_pulled_updated_at > first.last_pulled_updated_at
+    assert again.updated_at > first.updated_at
+    assert Person.objects.get(pk=again.object_id).first_name == "Renamed"
+
+
+def test_entities_finish_in_order_even_when_one_is_empty(sandbox_group, company):
+    sandbox_group.seed(organizations=4, people=0, items=2, invoices=0)
+    seen: list[tuple[str, int, bool]] = []
+
+    run = run_import(company=company, progress=lambda e: seen.append((e.entity, e.pages, e.done)))
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    finished = [entity for entity, _, done in seen if done]
+    assert finished == ["organizations", "people", "items", "invoices"]
+    # Every page of an entity is reported before the entity is done, none after.
+    for entity in finished:
+        events = [(pages, done) for e, pages, done in seen if e == entity]
+        assert events[-1][1] and not any(done for _, done in events[:-1])
+    assert all(e.done for e in run.entities.all())
+
+
+def test_a_401_on_a_later_entity_stops_the_run_and_the_rerun_resumes(
+    platform, sandbox_group, company
+):
+    from sandbox.models import RegisteredApp
+
+    sandbox_group.seed(organizations=4, people=4, items=0, invoices=0)
+    key = platform.app.api_key
+
+    def revoke_after_organizations(run_entity):
+        if run_entity.entity == "organizations" and run_entity.done:
+            RegisteredApp.objects.filter(pk=platform.app.pk).update(api_key="revoked-" + key)
+
+    with pytest.raises(ImportFailed) as caught:
+        run_import(company=company, progress=revoke_after_organizations)
+
+    run = caught.value.run
+    assert not caught.value.retryable
+    assert run.status == SyncRun.Status.FAILED and "401" in run.error
+    organizations = run.entities.get(entity="organizations")
+    assert (organizations.done, organizations.created) == (True, 4)
+    assert gc.get_freeze_count() == 0  # the import gave the heap back to the collector
+
+    RegisteredApp.objects.filter(pk=platform.app.pk).update(api_key=key)
+    resumed = run_import(company=company)
+
+    assert resumed.pk == run.pk and resumed.status == SyncRun.Status.SUCCEEDED
+    assert resumed.entities.get(entity="organizations").created == 4
+    assert Organization.objects.filter(company=company).count() == 4
+    assert Person.objects.filter(company=company).count() == 4
+    assert IdMap.objects.filter(company=company).count() == 8
