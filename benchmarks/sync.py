@@ -7,7 +7,12 @@ Sets up fresh databases (SQLite files in a temporary directory, or PostgreSQL
 databases ``bench_sync`` and ``bench_sync_sandbox`` on 127.0.0.1) and serves
 the whole site (our webhook and the sandbox's Connec!) from a child process on
 127.0.0.1, with Celery publishing to Redis (``memory://`` when Redis is down)
-and no worker, so the webhook's cost is measured alone. Then, in one run:
+and no worker, so the webhook's cost is measured alone. The server is Django's
+thread-per-request one, which opens a database connection per request (the
+default ``CONN_MAX_AGE = 0``); ``--server-threads N`` serves from a pool of N
+threads that keep their connections, as a production server with persistent
+connections would (on PostgreSQL, starting a backend per request dominates the
+webhook's latency). Then, in one run:
 
 * push, ours: N changed records (20% organizations, 80% people referencing
   them) drained from the outbox: HTTP requests and SQL queries per record;
@@ -44,6 +49,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,17 +105,47 @@ def broker_url() -> str:
 
 
 def serve(port_file: str) -> None:
+    """Serve the site: Django's thread-per-request server, or (``BENCH_SERVER_THREADS``)
+    a fixed pool of threads that keep their database connections between requests,
+    as a production server (gunicorn ``gthread``) with ``CONN_MAX_AGE`` would."""
     import django
 
     django.setup()
     from django.core.handlers.wsgi import WSGIHandler
-    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler, WSGIServer
+    from django.db import connections
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
+    class PooledWSGIServer(WSGIServer):
+        """Requests handled by a fixed thread pool (one request per TCP connection)."""
+
+        def __init__(self, *args: Any, threads: int, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.pool = ThreadPoolExecutor(max_workers=threads)
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            self.pool.submit(self._handle, request, client_address)
+
+        def _handle(self, request: Any, client_address: Any) -> None:
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    threads = int(os.environ.get("BENCH_SERVER_THREADS") or 0)
+    if threads:
+        for alias in connections.settings:
+            connections.settings[alias]["CONN_MAX_AGE"] = 600
+        server = PooledWSGIServer(
+            ("127.0.0.1", 0), QuietHandler, allow_reuse_address=True, threads=threads
+        )
+    else:
+        server = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
     server.set_app(WSGIHandler())
     Path(port_file).write_text(str(server.server_address[1]))
     server.serve_forever()
@@ -420,7 +456,11 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     broker = broker_url()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(port_file)],
-        env={**os.environ, "CELERY_BROKER_URL": broker},
+        env={
+            **os.environ,
+            "CELERY_BROKER_URL": broker,
+            "BENCH_SERVER_THREADS": str(args.server_threads),
+        },
     )
     try:
         deadline = time.time() + 120
@@ -475,19 +515,28 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         ("push, ours, updates (PUT)", updates),
         ("push, naive (1 POST per record)", naive),
     ]
+    server_kind = (
+        f"{args.server_threads}-thread pool, persistent connections"
+        if args.server_threads
+        else "thread per request, connection per request"
+    )
     print(
         f"\nLive sync, {args.db}, {args.records} records, batch size {args.batch_size}, "
-        f"broker {broker.split('://')[0]}"
+        f"broker {broker.split('://')[0]}, server: {server_kind}"
     )
     print(
         f"{'push':<34}{'records':>9}{'seconds':>9}{'in HTTP':>9}{'req/rec':>9}"
-        f"{'SQL/rec':>9}{'rec/s':>9}"
+        f"{'SQL/rec':>9}{'rec/s':>9}{'ms/rec*':>9}"
     )
+
+    def local_ms(row: dict) -> float:
+        return (row["seconds"] - row["http_seconds"]) / row["records"] * 1000
+
     for name, row in rows:
         print(
             f"{name:<34}{row['records']:>9}{row['seconds']:>9.2f}{row['http_seconds']:>9.2f}"
             f"{row['requests'] / row['records']:>9.3f}{row['queries'] / row['records']:>9.2f}"
-            f"{row['records'] / row['seconds']:>9.0f}"
+            f"{row['records'] / row['seconds']:>9.0f}{local_ms(row):>9.2f}"
         )
     ours_rate = push["records"] / push["seconds"]
     naive_rate = naive["records"] / naive["seconds"]
@@ -497,8 +546,9 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         f"{'ours / naive (per record)':<34}{'':>9}{'':>9}{'':>9}"
         f"{ratio(result['requests_per_record'], naive_requests):>9}"
         f"{ratio(result['queries_per_record'], naive_queries):>9}"
-        f"{ratio(ours_rate, naive_rate):>9}"
+        f"{ratio(ours_rate, naive_rate):>9}{ratio(local_ms(push), local_ms(naive)):>9}"
     )
+    print("* ms/rec: time per record outside HTTP calls (ours; Connec!'s time excluded)")
     print(f"{'notifications':<34}{'records':>9}{'seconds':>9}{'rec/s':>9}")
     print(
         f"{'ingest (webhook, 50/notification)':<34}{ingest['records']:>9}"
@@ -538,6 +588,13 @@ def main() -> None:
     parser.add_argument("--naive-records", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=100.0, help="webhook requests per second")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=0,
+        help="0: Django's thread-per-request server, a database connection per request "
+        "(the default settings); N: a pool of N threads keeping their connections",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -92,6 +92,11 @@ DATABASES = {
     "sandbox": env.db_url_config(SANDBOX_DATABASE_URL),
 }
 for _alias, _database in DATABASES.items():
+    # Persistent connections (seconds; 0 = one per request, Django's default). With a
+    # server that reuses its threads (gunicorn gthread, uWSGI) a few hundred seconds
+    # saves opening a PostgreSQL connection on every webhook call (see benchmarks/sync.py).
+    _database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    _database["CONN_HEALTH_CHECKS"] = True
     if _database["ENGINE"] == "django.db.backends.sqlite3":
         # Threaded server + HTTP calls between app and sandbox: wait for the
         # writer instead of failing at once, and let readers run beside it.
