@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sandbox.models import ConnecExternalId, ConnecRecord, Group, channel_id_for
 
 from .clock import format_timestamp
 from .errors import ConnecApiError, Problem
 from .schema import SCHEMAS, entity_references, map_references
+
+if TYPE_CHECKING:
+    from .selectors import ListedRecord
 
 CONNEC_PROVIDER = "connec"
 
@@ -125,9 +128,13 @@ def external_ids_by_record(*, group: Group, record_uids: Iterable[str]) -> dict[
 
 
 def render_records(
-    records: list[ConnecRecord], *, group: Group, external_ids: bool = False
+    records: Sequence[ConnecRecord | ListedRecord], *, group: Group, external_ids: bool = False
 ) -> list[dict[str, Any]]:
-    """Records as the API answers them (plain ids, or external-id lists)."""
+    """Records as the API answers them (plain ids, or external-id lists).
+
+    Reads ``uid``, ``entity``, ``data``, ``created_at`` and ``updated_at`` only, so
+    list pages pass the lighter :class:`~.selectors.ListedRecord` rows.
+    """
     channel_id = channel_id_for(group.uid)
     known: dict[str, list[dict]] = {}
     if external_ids:

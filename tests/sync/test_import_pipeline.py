@@ -120,3 +120,30 @@ def test_a_401_on_a_later_entity_stops_the_run_and_the_rerun_resumes(
     assert Organization.objects.filter(company=company).count() == 4
     assert Person.objects.filter(company=company).count() == 4
     assert IdMap.objects.filter(company=company).count() == 8
+
+
+def manual_analyze_count() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'sync_idmap'")
+        return cursor.fetchone()[0]
+
+
+def test_postgresql_statistics_follow_a_large_import(sandbox_group, company, monkeypatch):
+    from django.db import connection
+
+    from sync.importer import _IdMapStatistics
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    # The import analyzes IdMap each time an entity's rows double (from 5000 rows on);
+    # a small threshold exercises it on a small data set (page size 3: 3, 6, 12 rows).
+    monkeypatch.setattr(_IdMapStatistics, "MIN_ROWS", 3)
+    sandbox_group.seed(organizations=13, people=0, items=0, invoices=0)
+    before = manual_analyze_count()
+
+    run = run_import(company=company)
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert manual_analyze_count() - before == 3
