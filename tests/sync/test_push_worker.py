@@ -36,7 +36,8 @@ def test_the_worker_pushes_local_changes_and_applies_notifications(
     wait_until(
         lambda: find_local_object(company=company, entity="organizations", connec_id=remote["id"])
     )
-    assert InboxEntry.objects.get().status == "done"
+    # The records are applied (and committed) before the notification is marked done.
+    wait_until(lambda: InboxEntry.objects.get().status == "done")
 
 
 def test_changes_made_while_the_worker_is_dead_are_sent_after_its_restart(
