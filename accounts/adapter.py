@@ -18,6 +18,8 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpRequest
 from django.utils.text import slugify
 
@@ -25,7 +27,7 @@ from maestrano_integration.conf import Preset, maestrano_settings
 from maestrano_integration.saml import SsoAttributes
 
 if TYPE_CHECKING:
-    from .models import Company, User
+    from .models import Company
 
 _USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
 
@@ -72,23 +74,44 @@ class DefaultAccountAdapter:
 
     # --- users -------------------------------------------------------------------
     def populate_user(
-        self, user: User, *, preset: Preset, attributes: SsoAttributes, email: str
+        self, user: AbstractBaseUser, *, preset: Preset, attributes: SsoAttributes, email: str
     ) -> None:
-        """Copy the user attributes onto ``user`` (called on every login)."""
-        if attributes.first_name:
-            user.first_name = _fit(attributes.first_name, 150)
-        if attributes.last_name:
-            user.last_name = _fit(attributes.last_name, 150)
-        if email:
-            user.email = _fit(email, 254)
-        if _letters(attributes.country, 2):
-            user.country = attributes.country
+        """Copy the user attributes onto ``user`` (new or existing; called on every login).
+
+        Only the fields the project's user model has are written: the email field
+        (``get_email_field_name()``), ``first_name``, ``last_name`` and ``country``
+        when they exist. Override to fill fields of your own.
+        """
+        values = {
+            "first_name": attributes.first_name,
+            "last_name": attributes.last_name,
+            user.get_email_field_name(): email,
+            "country": attributes.country if _letters(attributes.country, 2) else "",
+        }
+        for name, value in values.items():
+            if not value:
+                continue
+            try:
+                field = user._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            if field.concrete and isinstance(value, str):
+                setattr(user, field.attname, _fit(value, field.max_length or 255))
+
+    def identity_extra_data(self, *, preset: Preset, attributes: SsoAttributes) -> dict[str, Any]:
+        """What :class:`accounts.models.PlatformIdentity` keeps of the user's attributes."""
+        return {
+            "first_name": attributes.first_name,
+            "last_name": attributes.last_name,
+            "country": attributes.country,
+        }
 
     def new_username(self, *, preset: Preset, attributes: SsoAttributes, email: str) -> str:
         """A readable username candidate; the service makes it unique.
 
-        The local part of the email (``jane.doe``), else the names, else the
-        uid; limited to the characters Django's username validator accepts.
+        Used only when the user model's ``USERNAME_FIELD`` is not its email
+        field. The local part of the email (``jane.doe``), else the names, else
+        the uid; limited to the characters Django's username validator accepts.
         """
         candidates = [
             email.partition("@")[0],
@@ -102,14 +125,25 @@ class DefaultAccountAdapter:
         return f"user-{secrets.token_hex(4)}"
 
     def is_email_migration_allowed(
-        self, *, preset: Preset, user: User, attributes: SsoAttributes
+        self, *, preset: Preset, user: AbstractBaseUser, attributes: SsoAttributes
     ) -> bool:
-        """May ``user`` (found by email, not yet linked) be linked to the platform uid?
+        """May ``user`` (the one local account with the platform user's email) be linked?
 
-        Seed 003 §1.4: only when emails identify people, so only in real mode
-        (virtual emails are per group) and when ``SSO_EMAIL_MIGRATION`` is on.
+        Conservative by default, because linking hands the account over to whoever
+        the platform vouches for: only when ``SSO_EMAIL_MIGRATION`` is on, in real
+        mode (virtual emails are per group), for an active account that is neither
+        staff nor superuser and holds no identity of this preset yet. Override to
+        loosen or tighten it (see docs/adapter.md).
         """
-        return bool(maestrano_settings.SSO_EMAIL_MIGRATION) and preset.creation_mode == "real"
+        if not maestrano_settings.SSO_EMAIL_MIGRATION or preset.creation_mode != "real":
+            return False
+        if not getattr(user, "is_active", True):
+            return False
+        if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+            return False
+        from .models import PlatformIdentity
+
+        return not PlatformIdentity.objects.filter(user=user, preset=preset.name).exists()
 
     # --- memberships -------------------------------------------------------------
     def membership_role(self, *, preset: Preset, attributes: SsoAttributes) -> str:

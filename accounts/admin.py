@@ -1,13 +1,12 @@
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import Company, Membership, UsedAssertion, User
+from .models import Company, Membership, PlatformIdentity, UsedAssertion
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
-    autocomplete_fields = ("user",)
+    raw_id_fields = ("user",)
 
 
 @admin.register(Company)
@@ -18,14 +17,18 @@ class CompanyAdmin(admin.ModelAdmin):
     inlines = (MembershipInline,)
 
 
-@admin.register(User)
-class UserAdmin(DjangoUserAdmin):
-    list_display = ("username", "email", "provider", "uid", "is_active")
-    search_fields = ("username", "email", "uid")
-    fieldsets = (
-        *DjangoUserAdmin.fieldsets,
-        ("Maestrano", {"fields": ("provider", "uid", "country")}),
-    )
+@admin.register(PlatformIdentity)
+class PlatformIdentityAdmin(admin.ModelAdmin):
+    """Which local user each platform uid logs in as; unlink by deleting the row."""
+
+    list_display = ("uid", "preset", "user", "email", "last_login_at")
+    list_filter = ("preset",)
+    search_fields = ("uid", "email")
+    raw_id_fields = ("user",)
+    readonly_fields = ("preset", "uid", "email", "extra_data", "created_at", "last_login_at")
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(UsedAssertion)

@@ -1,10 +1,13 @@
-"""Companies (Maestrano groups), users and their memberships; the SSO replay cache and tickets."""
+"""Companies (platform groups), platform identities and memberships; SSO replay cache, tickets.
+
+The apps work with the project's own user model (``settings.AUTH_USER_MODEL``):
+nothing here subclasses or replaces it.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
 
 class Company(models.Model):
@@ -28,6 +31,12 @@ class Company(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="Membership",
+        related_name="maestrano_companies",
+        blank=True,
+    )
 
     class Meta:
         verbose_name_plural = "companies"
@@ -43,24 +52,34 @@ class Company(models.Model):
         return self.status == self.Status.ACTIVE
 
 
-class User(AbstractUser):
-    """The project's user model: a platform user (``usr-…``) or a local account."""
+class PlatformIdentity(models.Model):
+    """Links a platform user (``usr-…``, or ``usr-….cld-…`` in virtual mode) to a local user.
 
-    provider = models.CharField(max_length=50, blank=True, default="")
-    uid = models.CharField(max_length=200, blank=True, default="")
-    country = models.CharField(max_length=2, blank=True)
-    companies = models.ManyToManyField(Company, through="Membership", related_name="users")
+    Like django-allauth's social accounts, the link lives beside the project's
+    user model (``settings.AUTH_USER_MODEL``, whatever it is) instead of in it.
+    One identity per (preset, uid); a local user may hold identities of several
+    marketplaces. ``extra_data`` keeps the last attributes the platform sent that
+    the user model has no field for (country, ...).
+    """
 
-    objects = UserManager()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="maestrano_identities"
+    )
+    preset = models.CharField(max_length=100)
+    uid = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    extra_data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "platform identities"
         constraints = [
-            models.UniqueConstraint(
-                fields=["provider", "uid"],
-                condition=~Q(uid=""),
-                name="user_unique_provider_uid",
-            ),
+            models.UniqueConstraint(fields=["preset", "uid"], name="platform_identity_unique_uid"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.uid} ({self.preset})"
 
 
 class Membership(models.Model):
@@ -73,7 +92,9 @@ class Membership(models.Model):
         ADMIN = "Admin", "Admin"
         SUPER_ADMIN = "Super Admin", "Super admin"
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="maestrano_memberships"
+    )
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, default=Role.MEMBER)
     is_active = models.BooleanField(default=True)
@@ -128,6 +149,9 @@ class SsoLoginTicket(models.Model):
     assertion_id = models.CharField(max_length=256)
     in_response_to = models.CharField(max_length=256, blank=True)
     attributes = models.JSONField()
+    #: Digest of a nonce cookie set on the browser that posted an IdP-initiated response;
+    #: the completion step requires it (login CSRF). Empty for SP-initiated logins.
+    browser_digest = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

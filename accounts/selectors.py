@@ -7,16 +7,17 @@ session.
 
 from __future__ import annotations
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import Company, Membership, User
+from .models import Company, Membership
 from .sessions import CURRENT_COMPANY_KEY
 
 _CACHE_ATTRIBUTE = "_maestrano_current_company"
 
 
-def accessible_companies(*, user: User) -> QuerySet[Company]:
+def accessible_companies(*, user: AbstractBaseUser) -> QuerySet[Company]:
     """Companies ``user`` may work in: active memberships of active companies."""
     return Company.objects.filter(
         status=Company.Status.ACTIVE,
@@ -49,5 +50,5 @@ def forget_current_company(request: HttpRequest) -> None:
         delattr(request, _CACHE_ATTRIBUTE)
 
 
-def membership_in(*, user: User, company: Company) -> Membership | None:
+def membership_in(*, user: AbstractBaseUser, company: Company) -> Membership | None:
     return Membership.objects.filter(user=user, company=company).first()

@@ -14,6 +14,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -21,12 +23,11 @@ from maestrano_integration.conf import Preset
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
 
 from .adapter import DefaultAccountAdapter, get_adapter
-from .models import Company, Membership, SsoLoginTicket, UsedAssertion, User
+from .models import Company, Membership, PlatformIdentity, SsoLoginTicket, UsedAssertion
 from .signals import company_created, company_reactivated
 
 logger = logging.getLogger(__name__)
 
-MAESTRANO_PROVIDER = "maestrano"
 #: How long the browser has to follow the consume view's redirect to the completion view.
 LOGIN_TICKET_LIFETIME = dt.timedelta(minutes=2)
 _USERNAME_ATTEMPTS = 5
@@ -36,7 +37,7 @@ _USERNAME_ATTEMPTS = 5
 class SsoLogin:
     """The outcome of one SSO login: who, in which company, and what was created."""
 
-    user: User
+    user: AbstractBaseUser
     company: Company
     membership: Membership
     company_created: bool
@@ -188,24 +189,39 @@ def find_or_create_company_from_sso(
 # --- users ---------------------------------------------------------------------------------
 
 
+class AccountConflict(Exception):
+    """A new platform user cannot get a local account without taking over an existing one.
+
+    Raised when the user model's unique username is the email and the local
+    account holding that email may not be linked (staff, superuser, inactive,
+    already linked, or email migration refused by the adapter).
+    """
+
+
 def _unique_username(base: str) -> str:
-    base = base[:120] or "user"
-    if not User.objects.filter(username__iexact=base).exists():
+    user_model = get_user_model()
+    field = user_model.USERNAME_FIELD
+    max_length = user_model._meta.get_field(field).max_length or 150
+    base = base[: max_length - 8] or "user"
+    manager = user_model._default_manager
+    if not manager.filter(**{f"{field}__iexact": base}).exists():
         return base
     for number in range(2, 12):
         candidate = f"{base}{number}"
-        if not User.objects.filter(username__iexact=candidate).exists():
+        if not manager.filter(**{f"{field}__iexact": candidate}).exists():
             return candidate
     return f"{base}-{secrets.token_hex(3)}"
 
 
 def _migration_candidate(
     *, preset: Preset, attributes: SsoAttributes, email: str, adapter: DefaultAccountAdapter
-) -> User | None:
-    """An active local user with ``email`` and no platform uid, when migration is allowed."""
+) -> AbstractBaseUser | None:
+    """The one local user with ``email`` that the adapter allows to link, or ``None``."""
     if not email:
         return None
-    candidates = list(User.objects.filter(email__iexact=email, is_active=True, uid="")[:2])
+    user_model = get_user_model()
+    email_field = user_model.get_email_field_name()
+    candidates = list(user_model._default_manager.filter(**{f"{email_field}__iexact": email})[:2])
     if len(candidates) != 1:
         if candidates:
             logger.warning(
@@ -215,6 +231,10 @@ def _migration_candidate(
         return None
     user = candidates[0]
     if not adapter.is_email_migration_allowed(preset=preset, user=user, attributes=attributes):
+        logger.warning(
+            "SSO email migration refused for an existing local account",
+            extra={"preset": preset.name, "uid": attributes.uid, "user": user.pk},
+        )
         return None
     return user
 
@@ -224,40 +244,59 @@ def find_or_create_user_from_sso(
     preset: Preset,
     attributes: SsoAttributes,
     adapter: DefaultAccountAdapter | None = None,
-) -> tuple[User, bool, bool]:
+) -> tuple[AbstractBaseUser, bool, bool]:
     """The local user for ``attributes``; returns ``(user, created, migrated)``.
 
-    Real mode identifies people by ``uid``/``email``; virtual mode by
-    ``virtual_uid``/``virtual_email`` (one local user per user and group).
-    An unknown uid whose email belongs to one active local user without a
-    platform uid links that user (seed 003 §1.4, ``SSO_EMAIL_MIGRATION``).
-    The platform decides who may log in, so a user it sends is active again.
+    Users are found through their :class:`PlatformIdentity` (preset, uid): the
+    real ``uid`` in real mode, ``virtual_uid`` in virtual mode (one local user per
+    user and group). An unknown uid whose email belongs to one local user that
+    the adapter allows to link (``SSO_EMAIL_MIGRATION``; see
+    :meth:`DefaultAccountAdapter.is_email_migration_allowed`) links that user;
+    otherwise a new user is created. The platform decides who may log in, so a
+    user it sends is active again.
     """
     adapter = adapter or get_adapter()
     uid = attributes.user_uid(preset.creation_mode)
     email = attributes.user_email(preset.creation_mode)
-    user = User.objects.filter(provider=MAESTRANO_PROVIDER, uid=uid).first()
+    identity = (
+        PlatformIdentity.objects.select_related("user").filter(preset=preset.name, uid=uid).first()
+    )
     created = migrated = False
-    if user is None:
+    if identity is None:
         user = _migration_candidate(
             preset=preset, attributes=attributes, email=email, adapter=adapter
         )
         if user is not None:
-            user.provider, user.uid = MAESTRANO_PROVIDER, uid
-            migrated = True
-            logger.info(
-                "Linked an existing local user to a platform uid (email migration)",
-                extra={"preset": preset.name, "uid": uid, "user": user.pk},
+            identity = _link_identity(user=user, preset=preset, uid=uid)
+            migrated = identity.user_id == user.pk
+            if migrated:
+                logger.info(
+                    "Linked an existing local user to a platform uid (email migration)",
+                    extra={"preset": preset.name, "uid": uid, "user": user.pk},
+                )
+        else:
+            identity, created = _create_user(
+                preset=preset, attributes=attributes, uid=uid, email=email, adapter=adapter
             )
-    if user is None:
-        user, created = _create_user(
-            preset=preset, attributes=attributes, uid=uid, email=email, adapter=adapter
-        )
+    user = identity.user
     if not created:
         adapter.populate_user(user, preset=preset, attributes=attributes, email=email)
         user.is_active = True
         user.save()
+    identity.email = email[:254]
+    identity.extra_data = adapter.identity_extra_data(preset=preset, attributes=attributes)
+    identity.last_login_at = timezone.now()
+    identity.save(update_fields=["email", "extra_data", "last_login_at"])
     return user, created, migrated
+
+
+def _link_identity(*, user: AbstractBaseUser, preset: Preset, uid: str) -> PlatformIdentity:
+    """The identity (preset, uid), linked to ``user`` unless a concurrent login linked it first."""
+    try:
+        with transaction.atomic():
+            return PlatformIdentity.objects.create(user=user, preset=preset.name, uid=uid)
+    except IntegrityError:
+        return PlatformIdentity.objects.select_related("user").get(preset=preset.name, uid=uid)
 
 
 def _create_user(
@@ -267,35 +306,56 @@ def _create_user(
     uid: str,
     email: str,
     adapter: DefaultAccountAdapter,
-) -> tuple[User, bool]:
+) -> tuple[PlatformIdentity, bool]:
+    """A new local user and its identity, created together (one savepoint).
+
+    Returns ``(identity, created)``; ``created`` is false when a concurrent
+    first login of the same person won the race (its identity is returned).
+    """
+    user_model = get_user_model()
     base = adapter.new_username(preset=preset, attributes=attributes, email=email)
+    uses_email_as_username = user_model.USERNAME_FIELD == user_model.get_email_field_name()
     for _attempt in range(_USERNAME_ATTEMPTS):
-        user = User(provider=MAESTRANO_PROVIDER, uid=uid, username=_unique_username(base))
+        user = user_model()
         adapter.populate_user(user, preset=preset, attributes=attributes, email=email)
+        if not uses_email_as_username:
+            setattr(user, user_model.USERNAME_FIELD, _unique_username(base))
+        elif not email:
+            raise AccountConflict(f"platform user {uid} has no email for the local account")
         user.set_unusable_password()
         try:
             with transaction.atomic():
                 user.save()
+                identity = PlatformIdentity.objects.create(user=user, preset=preset.name, uid=uid)
         except IntegrityError:
-            # Either the same person logged in twice at once (take their row), or
-            # another user took the username in between (try another one).
-            existing = User.objects.filter(provider=MAESTRANO_PROVIDER, uid=uid).first()
+            # The same person logging in twice at once (take their identity), the
+            # username taken in between (try another), or the email held by an
+            # account that may not be linked (refuse).
+            existing = (
+                PlatformIdentity.objects.select_related("user")
+                .filter(preset=preset.name, uid=uid)
+                .first()
+            )
             if existing is not None:
                 return existing, False
+            if uses_email_as_username:
+                raise AccountConflict(
+                    f"a local account already uses the email of platform user {uid}"
+                ) from None
             base = f"{base[:110]}-{secrets.token_hex(3)}"
             continue
         logger.info(
             "User created from SSO",
             extra={"preset": preset.name, "uid": uid, "user": user.pk},
         )
-        return user, True
+        return identity, True
     raise RuntimeError(f"Could not find a free username for platform user {uid}")
 
 
 # --- memberships ----------------------------------------------------------------------------
 
 
-def upsert_membership(*, user: User, company: Company, role: str) -> Membership:
+def upsert_membership(*, user: AbstractBaseUser, company: Company, role: str) -> Membership:
     """The active membership of ``user`` in ``company`` with ``role`` (created or updated)."""
     membership, created = Membership.objects.get_or_create(
         user=user, company=company, defaults={"role": role, "is_active": True}
@@ -339,7 +399,7 @@ def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogi
     )
 
 
-def switch_company(*, user: User, company_id: int) -> Company:
+def switch_company(*, user: AbstractBaseUser, company_id: int) -> Company:
     """The company ``user`` may switch to (an active membership in an active company).
 
     Raises :class:`Company.DoesNotExist` otherwise, which views turn into a 404

@@ -25,7 +25,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib.auth import login, logout
+from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import (
     Http404,
@@ -55,6 +55,7 @@ from maestrano_integration.saml import (
 
 from . import services
 from .adapter import get_adapter
+from .backends import SSO_LOGIN_ATTRIBUTE
 from .middleware import maestrano_session_exempt
 from .models import Company
 from .selectors import accessible_companies, current_company, forget_current_company
@@ -189,11 +190,20 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
         return _refuse(request, preset=preset, error=error)
 
     attributes = ticket.attributes
-    result = services.provision_sso_login(preset=preset, attributes=attributes)
-    if not result.user.is_active:
-        # An adapter may deliberately refuse; the platform then shows its own page.
+    try:
+        user = authenticate(request, maestrano_preset=preset, maestrano_attributes=attributes)
+    except services.AccountConflict as error:
+        return _refuse(
+            request,
+            preset=preset,
+            error=SamlValidationError("account_conflict", str(error), status=409),
+        )
+    result = getattr(user, SSO_LOGIN_ATTRIBUTE, None) if user is not None else None
+    if user is None or result is None:
+        # An adapter refused the user (inactive), or the backend is not installed
+        # (a system check reports that): the platform shows its own page.
         return HttpResponseRedirect(preset.unauthorized_url)
-    login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user)
     store_platform_session(
         request, preset=preset, attributes=attributes, company_id=result.company.pk
     )
@@ -202,7 +212,7 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
         extra={
             "preset": preset.name,
             "group": result.company.group_uid,
-            "uid": result.user.uid,
+            "uid": attributes.user_uid(preset.creation_mode),
             "company_created": result.company_created,
             "user_created": result.user_created,
             "user_migrated": result.user_migrated,

@@ -1,6 +1,14 @@
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import Invoice, InvoiceLine, Item, Organization, Person
+from .models import Invoice, InvoiceLine, Item, Organization, Person, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """The example project's user model; platform links are in "Platform identities"."""
+
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Profile", {"fields": ("country",)}))
 
 
 @admin.register(Organization)

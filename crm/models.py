@@ -6,14 +6,30 @@ scoped by it. They know nothing of Connec!: :mod:`crm.mappers` maps them.
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+
+
+class User(AbstractUser):
+    """The example project's own user model (``AUTH_USER_MODEL = "crm.User"``).
+
+    The Maestrano apps do not need it: they work with any user model, Django's
+    default one included. The account adapter fills ``country`` because it is here.
+    """
+
+    country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        db_table = "crm_user"
 
 
 class Organization(models.Model):
     """A customer and/or supplier."""
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     name = models.CharField(max_length=255)
     is_customer = models.BooleanField(default=True)
     is_supplier = models.BooleanField(default=False)
@@ -37,7 +53,9 @@ class Organization(models.Model):
 class Person(models.Model):
     """A contact, usually working for an organization."""
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     title = models.CharField(max_length=32, blank=True)
     first_name = models.CharField(max_length=128, blank=True)
     last_name = models.CharField(max_length=128, blank=True)
@@ -64,7 +82,9 @@ class Person(models.Model):
 class Item(models.Model):
     """A product or service sold and/or purchased."""
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     code = models.CharField(max_length=64, blank=True)
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
@@ -101,7 +121,9 @@ class Invoice(models.Model):
         PAID = "PAID", "Paid"
         VOIDED = "VOIDED", "Voided"
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.CUSTOMER)
     number = models.CharField(max_length=64, blank=True)
     transaction_date = models.DateField(null=True, blank=True)
@@ -131,7 +153,9 @@ class Invoice(models.Model):
 class InvoiceLine(models.Model):
     """One line of an invoice; replaced as a whole when the invoice is imported again."""
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     line_number = models.PositiveIntegerField()
     description = models.TextField(blank=True)

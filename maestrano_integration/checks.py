@@ -1,12 +1,27 @@
-"""System checks: report a misconfigured preset at start-up, not at the first login."""
+"""System checks: report a misconfigured preset at start-up, not at the first login.
+
+Missing credentials warn (errors under ``check --deploy``), so that a project can
+migrate and run the sandbox before it has any; invalid values are errors.
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core import checks
 
-from .conf import CREATION_MODES, all_presets, maestrano_settings
+from .conf import (
+    CREATION_MODES,
+    DEFAULTS,
+    ENVIRONMENTS,
+    PRESET_DEFAULTS,
+    Preset,
+    all_presets,
+    maestrano_settings,
+)
 from .env import environment_variable_name
 
 
@@ -28,10 +43,54 @@ def _certificate_error(pem: str) -> str | None:
     return None
 
 
+_SANDBOX_HINT = (
+    " For development, the sandbox issues credentials: `python manage.py "
+    "sandbox_register_app --api-id ID --api-key KEY --app-host URL` and "
+    "`python manage.py sandbox_export_idp_cert` (docs/sandbox.md)."
+)
+
+
+def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
+    """Missing api id, api key or IdP certificate.
+
+    A warning in normal runs, so that ``makemigrations``, ``migrate`` and the
+    sandbox work before the platform issued credentials; an error under
+    ``check --deploy``, where SSO and the webhooks would refuse everything.
+    """
+    level = checks.Error if deploy else checks.Warning
+    prefix = "E" if deploy else "W"
+    messages: list[checks.CheckMessage] = []
+    for preset in all_presets():
+        default = preset.is_default
+        missing = [
+            ("api id", "api.id", not preset.api_id, "001"),
+            ("api key", "api.key", not preset.api_key, "002"),
+            (
+                "IdP certificate (sso.x509_certificate) while SSO is enabled",
+                "sso.x509_certificate",
+                preset.sso_enabled and not preset.x509_certificate,
+                "004",
+            ),
+        ]
+        for what, key, is_missing, number in missing:
+            if is_missing:
+                messages.append(
+                    level(
+                        f"Maestrano preset {preset.name!r} has no {what}.",
+                        hint=_hint(preset.name, key, is_default=default) + _SANDBOX_HINT,
+                        id=f"maestrano.{prefix}{number}",
+                    )
+                )
+    return messages
+
+
 @checks.register("maestrano")
 def check_presets(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    messages: list[checks.CheckMessage] = []
-    presets = all_presets()
+    """Invalid values are errors; missing credentials only warnings (see above)."""
+    messages: list[checks.CheckMessage] = [
+        *_unknown_keys(),
+        *_missing_credentials(deploy=False),
+    ]
     default_name = maestrano_settings.DEFAULT_PRESET
     if maestrano_settings.PRESETS and default_name not in maestrano_settings.PRESETS:
         messages.append(
@@ -41,55 +100,126 @@ def check_presets(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
                 id="maestrano.E006",
             )
         )
-    for preset in presets:
-        default = preset.is_default
-        if not preset.api_id:
-            messages.append(
-                checks.Error(
-                    f"Maestrano preset {preset.name!r} has no api id.",
-                    hint=_hint(preset.name, "api.id", is_default=default),
-                    id="maestrano.E001",
-                )
-            )
-        if not preset.api_key:
-            messages.append(
-                checks.Error(
-                    f"Maestrano preset {preset.name!r} has no api key.",
-                    hint=_hint(preset.name, "api.key", is_default=default),
-                    id="maestrano.E002",
-                )
-            )
-        if preset.creation_mode not in CREATION_MODES:
-            messages.append(
-                checks.Error(
-                    f"Maestrano preset {preset.name!r} has an unknown SSO creation mode "
-                    f"{preset.creation_mode!r}.",
-                    hint="Use 'real' or 'virtual'. "
-                    + _hint(preset.name, "sso.creation_mode", is_default=default),
-                    id="maestrano.E003",
-                )
-            )
-        if preset.sso_enabled:
-            if not preset.x509_certificate:
-                messages.append(
-                    checks.Error(
-                        f"Maestrano preset {preset.name!r} has SSO enabled but no IdP certificate.",
-                        hint="Give the IdP's PEM certificate (text or file path). "
-                        + _hint(preset.name, "sso.x509_certificate", is_default=default),
-                        id="maestrano.E004",
-                    )
-                )
-            else:
-                error = _certificate_error(preset.x509_certificate)
-                if error:
-                    messages.append(
-                        checks.Error(
-                            f"Maestrano preset {preset.name!r}: the IdP certificate cannot be "
-                            f"parsed ({error}).",
-                            hint="Paste the whole PEM block, from -----BEGIN CERTIFICATE----- "
-                            "to -----END CERTIFICATE-----, or give the path of a PEM file. "
-                            + _hint(preset.name, "sso.x509_certificate", is_default=default),
-                            id="maestrano.E005",
-                        )
-                    )
+    for preset in all_presets():
+        messages.extend(_invalid_values(preset))
     return messages
+
+
+@checks.register("maestrano", deploy=True)
+def check_presets_for_deployment(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    return _missing_credentials(deploy=True)
+
+
+def _unknown_keys() -> list[checks.CheckMessage]:
+    """Keys of ``MAESTRANO`` or of a preset that nothing reads (typos)."""
+    messages: list[checks.CheckMessage] = []
+    for key in sorted(set(maestrano_settings.user_settings) - set(DEFAULTS)):
+        close = difflib.get_close_matches(key, DEFAULTS, n=1)
+        messages.append(
+            checks.Warning(
+                f"MAESTRANO[{key!r}] is not a Maestrano setting and is ignored.",
+                hint=f"Did you mean {close[0]!r}?" if close else "See docs/settings.md.",
+                id="maestrano.W010",
+            )
+        )
+    for name, values in (maestrano_settings.PRESETS or {}).items():
+        for dotted in _unknown_preset_keys(values or {}, PRESET_DEFAULTS):
+            messages.append(
+                checks.Warning(
+                    f"Maestrano preset {name!r} has an unknown key {dotted!r}; it is ignored.",
+                    hint="See the preset keys in docs/settings.md.",
+                    id="maestrano.W011",
+                )
+            )
+    return messages
+
+
+def _unknown_preset_keys(
+    values: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str = ""
+) -> list[str]:
+    unknown: list[str] = []
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if key not in defaults:
+            unknown.append(dotted)
+        elif (
+            isinstance(defaults[key], Mapping)
+            and isinstance(value, Mapping)
+            and key != "subscriptions"
+        ):
+            unknown.extend(_unknown_preset_keys(value, defaults[key], prefix=f"{dotted}."))
+    return unknown
+
+
+def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    default = preset.is_default
+    if preset.creation_mode not in CREATION_MODES:
+        messages.append(
+            checks.Error(
+                f"Maestrano preset {preset.name!r} has an unknown SSO creation mode "
+                f"{preset.creation_mode!r}.",
+                hint="Use 'real' or 'virtual'. "
+                + _hint(preset.name, "sso.creation_mode", is_default=default),
+                id="maestrano.E003",
+            )
+        )
+    if preset.environment not in ENVIRONMENTS:
+        messages.append(
+            checks.Warning(
+                f"Maestrano preset {preset.name!r} has an unknown environment "
+                f"{preset.environment!r}.",
+                hint=f"Use one of {', '.join(ENVIRONMENTS)}. "
+                + _hint(preset.name, "environment", is_default=default),
+                id="maestrano.W012",
+            )
+        )
+    for key in ("app.host", "api.host", "connec.host", "sso.idm"):
+        value = preset.raw_value(key)
+        if value and not _is_http_url(value):
+            messages.append(
+                checks.Error(
+                    f"Maestrano preset {preset.name!r}: {key} {value!r} is not an http(s) URL.",
+                    hint=_hint(preset.name, key, is_default=default),
+                    id="maestrano.E008",
+                )
+            )
+    for key in (
+        "sso.init_path",
+        "sso.consume_path",
+        "webhook.account.groups_path",
+        "webhook.account.group_users_path",
+        "webhook.connec.notifications_path",
+    ):
+        value = preset.raw_value(key)
+        if value and not str(value).startswith("/"):
+            messages.append(
+                checks.Error(
+                    f"Maestrano preset {preset.name!r}: {key} {value!r} must start with '/'.",
+                    hint=_hint(preset.name, key, is_default=default),
+                    id="maestrano.E009",
+                )
+            )
+    if preset.x509_certificate:
+        error = _certificate_error(preset.x509_certificate)
+        if error:
+            messages.append(
+                checks.Error(
+                    f"Maestrano preset {preset.name!r}: the IdP certificate cannot be "
+                    f"parsed ({error}).",
+                    hint="Paste the whole PEM block, from -----BEGIN CERTIFICATE----- "
+                    "to -----END CERTIFICATE-----, or give the path of a PEM file. "
+                    + _hint(preset.name, "sso.x509_certificate", is_default=default),
+                    id="maestrano.E005",
+                )
+            )
+    return messages
+
+
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -24,6 +24,8 @@ from django.utils.module_loading import import_string
 DEFAULT_PRESET_NAME = "maestrano"
 
 CREATION_MODES = ("real", "virtual")
+#: Values of a preset's ``environment`` key.
+ENVIRONMENTS = ("test", "uat", "production")
 
 #: Connec! entities this project knows how to subscribe to.
 DEFAULT_SUBSCRIPTIONS: dict[str, bool] = {
@@ -173,6 +175,13 @@ class Preset:
     name: str
     is_default: bool
     raw: dict[str, Any] = field(repr=False)
+
+    def raw_value(self, dotted_key: str) -> Any:
+        """The configured value of ``dotted_key`` (``"api.host"``), before derivation."""
+        node: Any = self.raw
+        for part in dotted_key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        return node
 
     # --- plain keys -------------------------------------------------------
     @property

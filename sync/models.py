@@ -19,7 +19,9 @@ class IdMap(models.Model):
     its echo and unchanged re-saves can be recognised.
     """
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     entity = models.CharField(max_length=64, help_text="Connec! entity, e.g. people")
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
     object_id = models.CharField(max_length=64, help_text="Primary key of the local object")
@@ -58,7 +60,9 @@ class SyncRun(models.Model):
         PARTIAL = "partial", "Succeeded with record errors"
         FAILED = "failed", "Failed"
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.IMPORT)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     attempts = models.PositiveIntegerField(default=0, help_text="Times this run was (re)started")
@@ -120,7 +124,9 @@ class SyncRunEntity(models.Model):
 class SyncRecordError(models.Model):
     """A Connec! record that could not be applied: parked with its reason, never blocking."""
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     run = models.ForeignKey(
         SyncRun, on_delete=models.CASCADE, null=True, blank=True, related_name="record_errors"
     )

@@ -30,7 +30,9 @@ class OutboxEntry(models.Model):
         PARKED = "parked", "Parked (needs attention)"
         DONE = "done", "Done"
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     entity = models.CharField(max_length=64)
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
     object_id = models.CharField(max_length=64)
@@ -68,7 +70,9 @@ class InboxEntry(models.Model):
         FAILED = "failed", "Failed (needs attention)"
 
     preset = models.CharField(max_length=100)
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     payload = models.JSONField(help_text="{entity: [records]} as POSTed by Connec!")
     record_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -99,7 +103,9 @@ class SyncConflict(models.Model):
         LOCAL = "local", "Local change kept"
         REMOTE = "remote", "Connec! change kept"
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     entity = models.CharField(max_length=64)
     connec_id = models.CharField(max_length=64, blank=True, default="")
     object_id = models.CharField(max_length=64, blank=True, default="")
@@ -120,7 +126,9 @@ class SyncConflict(models.Model):
 class SyncState(models.Model):
     """Last sync times of one entity of one company, and the reconciliation watermark."""
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     entity = models.CharField(max_length=64)
     last_push_at = models.DateTimeField(null=True, blank=True)
     last_notification_at = models.DateTimeField(null=True, blank=True)
@@ -146,7 +154,9 @@ class SyncLock(models.Model):
     worker's lease simply expires.
     """
 
-    company = models.OneToOneField("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    company = models.OneToOneField(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
     token = models.CharField(max_length=64, blank=True, default="")
     locked_until = models.DateTimeField(null=True, blank=True)
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import AdHocCharge, Company, CompanySubscription, Membership, User
-from accounts.services import MAESTRANO_PROVIDER
+from accounts.models import AdHocCharge, Company, CompanySubscription, Membership
+from accounts.signals import company_cancelled, member_removed
 from maestrano_integration.conf import Preset
 
 from . import services, tasks
@@ -63,11 +64,16 @@ def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> Lifecycle
         deactivated = 0
         if preset.creation_mode == "virtual":
             # Virtual users exist for this group only: block them, keep their rows.
-            deactivated = User.objects.filter(
-                provider=MAESTRANO_PROVIDER,
-                memberships__company=company,
-                is_active=True,
-            ).update(is_active=False)
+            deactivated = (
+                get_user_model()
+                ._default_manager.filter(
+                    maestrano_identities__preset=preset.name,
+                    maestrano_memberships__company=company,
+                    is_active=True,
+                )
+                .distinct()
+                .update(is_active=False)
+            )
 
         to_cancel = [s.pk for s in subscriptions if s.platform_cancel_pending]
         charge_id = final_charge.pk if final_charge is not None else None
@@ -75,6 +81,9 @@ def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> Lifecycle
             lambda: settle_cancellation_on_platform(
                 subscription_ids=to_cancel, final_charge_id=charge_id
             )
+        )
+        transaction.on_commit(
+            lambda: company_cancelled.send(sender=Company, company=company, preset=preset)
         )
 
     logger.info(
@@ -142,8 +151,9 @@ def remove_user_from_company(*, preset: Preset, group_uid: str, user_uid: str) -
         if company is None:
             raise UnknownGroup(group_uid)
         user = (
-            User.objects.select_for_update()
-            .filter(provider=MAESTRANO_PROVIDER, uid=local_uid)
+            get_user_model()
+            ._default_manager.select_for_update()
+            .filter(maestrano_identities__preset=preset.name, maestrano_identities__uid=local_uid)
             .first()
         )
         membership = (
@@ -167,6 +177,16 @@ def remove_user_from_company(*, preset: Preset, group_uid: str, user_uid: str) -
             user.is_active = False
             user.save(update_fields=["is_active"])
             changed = True
+        if changed:
+            transaction.on_commit(
+                lambda: member_removed.send(
+                    sender=Company,
+                    company=company,
+                    user=user,
+                    membership=membership,
+                    preset=preset,
+                )
+            )
 
     logger.info(
         "Member removed by the platform" if changed else "Group-user DELETE repeated",

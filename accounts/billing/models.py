@@ -64,7 +64,7 @@ class CompanySubscription(models.Model):
         FAILED = "failed", "Failed (refused by the platform)"
 
     company = models.ForeignKey(
-        "accounts.Company", on_delete=models.PROTECT, related_name="subscriptions"
+        "maestrano_accounts.Company", on_delete=models.PROTECT, related_name="subscriptions"
     )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     # What was agreed at subscription time, so a later price change does not
@@ -129,7 +129,7 @@ class AdHocCharge(models.Model):
         FAILED = "failed", "Failed (refused by the platform)"
 
     company = models.ForeignKey(
-        "accounts.Company", on_delete=models.PROTECT, related_name="charges"
+        "maestrano_accounts.Company", on_delete=models.PROTECT, related_name="charges"
     )
     idempotency_key = models.CharField(max_length=100, help_text="Chosen by the caller")
     reference = models.CharField(

@@ -9,9 +9,13 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
-from accounts.models import AdHocCharge, Company, CompanySubscription, Membership, User
+from accounts.models import AdHocCharge, Company, CompanySubscription, Membership
+from tests.helpers.users import platform_user
+
+User = get_user_model()
 
 
 def basic(username: str, password: str) -> str:
@@ -41,9 +45,7 @@ def make_company(preset="maestrano", group_uid="cld-1", **fields) -> Company:
 
 
 def make_member(company: Company, uid: str, *, active=True) -> User:
-    user, _ = User.objects.get_or_create(
-        provider="maestrano", uid=uid, defaults={"username": uid.replace(".", "_")}
-    )
+    user = platform_user(uid, preset=company.preset)
     Membership.objects.create(user=user, company=company, is_active=active)
     return user
 
@@ -301,3 +303,44 @@ from accounts.adapter import DefaultAccountAdapter  # noqa: E402
 class FinalBillAdapter(DefaultAccountAdapter):
     def final_bill(self, company):
         return {"price_cents": 1234, "description": "Final bill"}
+
+
+# --- lifecycle signals for the adopter's own deletion steps ------------------------------
+
+
+@pytest.fixture
+def lifecycle_signals():
+    from accounts.signals import company_cancelled, member_removed
+
+    received = []
+
+    def on_cancelled(sender, company, preset, **kwargs):
+        received.append(("cancelled", company.group_uid, preset.name))
+
+    def on_removed(sender, company, user, membership, preset, **kwargs):
+        received.append(("removed", company.group_uid, user.pk, membership.is_active))
+
+    company_cancelled.connect(on_cancelled, weak=False)
+    member_removed.connect(on_removed, weak=False)
+    yield received
+    company_cancelled.disconnect(on_cancelled)
+    member_removed.disconnect(on_removed)
+
+
+def test_webhooks_send_the_lifecycle_signals_once(
+    client, lifecycle_signals, django_capture_on_commit_callbacks
+):
+    company = make_company()
+    user = make_member(company, "usr-1")
+    make_member(company, "usr-2")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete(client, "/maestrano/account/groups/cld-1/users/usr-1")
+        delete(client, "/maestrano/account/groups/cld-1/users/usr-1")
+        delete(client, "/maestrano/account/groups/cld-1")
+        delete(client, "/maestrano/account/groups/cld-1")
+
+    assert lifecycle_signals == [
+        ("removed", "cld-1", user.pk, False),
+        ("cancelled", "cld-1", "maestrano"),
+    ]

@@ -7,14 +7,18 @@ it uses) play the platform: a group cancels the app, a member is removed.
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from accounts.adapter import DefaultAccountAdapter
-from accounts.models import AdHocCharge, Company, CompanySubscription, Membership, User
+from accounts.models import AdHocCharge, Company, CompanySubscription, Membership
 from maestrano_integration.account import AccountClient
 from sandbox.account_webhooks import notify_group_cancelled, notify_user_removed
 from sandbox.models import AccountWebhookDelivery
 from tests.helpers.sso_flow import login
+from tests.helpers.users import user_of
+
+User = get_user_model()
 
 TIMEOUT = 10
 ACME_INIT = "/maestrano/acme/auth/saml/init"
@@ -94,7 +98,7 @@ def test_group_cancellation_cancels_company_bill_and_access_and_sends_one_final_
         f"{platform.sandbox_url}/app_access_unauthorized",
     )
     # Real mode: the user keeps their account; nothing was deleted.
-    assert User.objects.get(uid="usr-gone").is_active
+    assert user_of("usr-gone").is_active
     assert Membership.objects.filter(company=company).count() == 1
 
     # The platform repeats the webhook: 200, and no second cancel or final bill.
@@ -132,8 +136,8 @@ def test_group_cancellation_in_virtual_mode_deactivates_the_group_users(platform
     send(acme, group="cld-v")
 
     assert Company.objects.get(preset="acme", group_uid="cld-v").status == "cancelled"
-    assert not User.objects.get(uid="usr-v.cld-v").is_active
-    assert User.objects.get(uid="usr-v.cld-v2").is_active
+    assert not user_of("usr-v.cld-v", preset="acme").is_active
+    assert user_of("usr-v.cld-v2", preset="acme").is_active
     assert dashboard_status(platform, http)[0] == 302
 
 
@@ -174,7 +178,7 @@ def test_another_presets_credentials_are_refused_with_401(platform, acme):
     assert group_delivery.response_status == user_delivery.response_status == 401
     assert '"Invalid credentials"' in group_delivery.response_body
     assert Company.objects.get(group_uid="cld-cross").status == Company.Status.ACTIVE
-    assert Membership.objects.get(user__uid="usr-cross").is_active
+    assert Membership.objects.get(user__maestrano_identities__uid="usr-cross").is_active
 
 
 # --- group-user DELETE ---------------------------------------------------------------------
@@ -186,7 +190,7 @@ def test_member_removal_in_real_mode_blocks_that_member_only(platform):
 
     send(platform.app, group="cld-team", user="usr-leaver")
 
-    leaver = User.objects.get(uid="usr-leaver")
+    leaver = user_of("usr-leaver")
     assert not Membership.objects.get(user=leaver).is_active
     assert not leaver.is_active  # no active company left
     assert dashboard_status(platform, removed)[0] == 302
@@ -200,7 +204,7 @@ def test_member_removal_in_real_mode_keeps_a_user_with_another_company(platform)
 
     send(platform.app, group="cld-a", user="usr-multi")
 
-    user = User.objects.get(uid="usr-multi")
+    user = user_of("usr-multi")
     assert user.is_active
     assert not Membership.objects.get(user=user, company__group_uid="cld-a").is_active
     assert Membership.objects.get(user=user, company__group_uid="cld-b").is_active
@@ -215,8 +219,8 @@ def test_member_removal_in_virtual_mode_deactivates_the_masked_user(platform, ac
 
     send(acme, group="cld-vt", user="usr-vt")
 
-    assert not User.objects.get(uid="usr-vt.cld-vt").is_active
-    assert User.objects.get(uid="usr-vt2.cld-vt").is_active
+    assert not user_of("usr-vt.cld-vt", preset="acme").is_active
+    assert user_of("usr-vt2.cld-vt", preset="acme").is_active
     assert dashboard_status(platform, http)[0] == 302
     assert dashboard_status(platform, other)[0] == 200
 
@@ -226,7 +230,7 @@ def test_repeated_member_removal_is_200_and_unknown_member_is_404(platform):
     sso(platform, group_uid="cld-rep", user_uid="usr-rep2")
 
     first = notify_user_removed(app=platform.app, group_uid="cld-rep", user_uid="usr-rep")
-    membership = Membership.objects.get(user__uid="usr-rep")
+    membership = Membership.objects.get(user__maestrano_identities__uid="usr-rep")
     again = notify_user_removed(app=platform.app, group_uid="cld-rep", user_uid="usr-rep")
     unknown = notify_user_removed(app=platform.app, group_uid="cld-rep", user_uid="usr-nobody")
     wrong_group = notify_user_removed(app=platform.app, group_uid="cld-none", user_uid="usr-rep2")
@@ -234,5 +238,5 @@ def test_repeated_member_removal_is_200_and_unknown_member_is_404(platform):
     assert (first.response_status, again.response_status) == (200, 200)
     assert Membership.objects.get(pk=membership.pk).updated_at == membership.updated_at
     assert (unknown.response_status, wrong_group.response_status) == (404, 404)
-    assert Membership.objects.get(user__uid="usr-rep2").is_active
-    assert User.objects.get(uid="usr-rep2").is_active
+    assert Membership.objects.get(user__maestrano_identities__uid="usr-rep2").is_active
+    assert user_of("usr-rep2").is_active

@@ -11,6 +11,7 @@ import datetime as dt
 import time
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.billing.services import InvalidBill, charge_company, set_up_billing
@@ -19,6 +20,8 @@ from accounts.models import AdHocCharge, Company, CompanySubscription
 from maestrano_integration.account import AccountClient
 from tests.helpers.saml import parse_form
 from tests.helpers.sso_flow import login
+
+User = get_user_model()
 
 TIMEOUT = 10
 
@@ -339,7 +342,9 @@ def test_reusing_a_key_for_a_different_charge_is_refused(platform):
 
 
 def test_the_admin_retry_action_creates_the_pending_recurring_bill_once(platform, settings):
-    from accounts.models import User
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
 
     tune(settings, HTTP_RETRIES=0)
     set_faults(platform, settings, error_rate=1.0)
@@ -348,7 +353,7 @@ def test_the_admin_retry_action_creates_the_pending_recurring_bill_once(platform
     subscription = CompanySubscription.objects.get(company__group_uid="cld-admin")
     User.objects.create_superuser("root", "root@example.com", "pw-root-123")
     admin = platform.session()
-    admin_page = f"{platform.url}/admin/accounts/companysubscription/"
+    admin_page = f"{platform.url}/admin/maestrano_accounts/companysubscription/"
     login_page = admin.get(f"{platform.url}/admin/login/", timeout=TIMEOUT)
     admin.post(
         f"{platform.url}/admin/login/?next=/admin/",

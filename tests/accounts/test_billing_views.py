@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
-from accounts.models import AdHocCharge, User
+from accounts.models import AdHocCharge
+
+User = get_user_model()
 
 pytestmark = pytest.mark.django_db
 

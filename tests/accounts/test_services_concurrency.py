@@ -13,13 +13,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from accounts.adapter import DefaultAccountAdapter
-from accounts.models import Company, Membership, User
+from accounts.models import Company, Membership
 from accounts.signals import company_created
 from tests.helpers.saml import obtain_saml_response, post_saml_response
 from tests.helpers.sso_flow import complete
+
+User = get_user_model()
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql",

@@ -6,9 +6,12 @@ import logging
 import socket
 
 import pytest
+from django.contrib.auth import get_user_model
 
-from accounts.models import Company, Membership, User
+from accounts.models import Company, Membership
 from tests.helpers.sso_flow import login
+
+User = get_user_model()
 
 TIMEOUT = 10
 

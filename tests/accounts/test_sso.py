@@ -7,8 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.contrib.auth import get_user_model
 
-from accounts.models import Company, Membership, User
+from accounts.models import Company, Membership
 from accounts.signals import company_created
 from tests.helpers.saml import (
     idp_initiated_response,
@@ -17,6 +18,9 @@ from tests.helpers.saml import (
     post_saml_response,
 )
 from tests.helpers.sso_flow import complete, deliver, login
+from tests.helpers.users import uid_of, user_of
+
+User = get_user_model()
 
 TIMEOUT = 10
 
@@ -77,7 +81,7 @@ def test_first_login_creates_company_user_and_membership(platform, created_compa
     assert company.free_trial_end_at == dt.datetime(2031, 1, 31, 12, tzinfo=dt.UTC)
     assert company.status == Company.Status.ACTIVE
     user = User.objects.get()
-    assert (user.provider, user.uid, user.email) == ("maestrano", "usr-first", "jane@example.com")
+    assert (uid_of(user), user.email) == ("usr-first", "jane@example.com")
     assert (user.first_name, user.last_name, user.country) == ("Jane", "Doe", "NZ")
     assert not user.has_usable_password()
     membership = Membership.objects.get()
@@ -96,8 +100,11 @@ def test_second_user_of_the_same_group_joins_the_existing_company(platform, crea
 
     assert answer.status_code == 302
     company = Company.objects.get()
-    assert sorted(company.users.values_list("uid", flat=True)) == ["usr-a", "usr-b"]
-    assert Membership.objects.get(user__uid="usr-b").role == "Member"
+    assert sorted(company.members.values_list("maestrano_identities__uid", flat=True)) == [
+        "usr-a",
+        "usr-b",
+    ]
+    assert Membership.objects.get(user__maestrano_identities__uid="usr-b").role == "Member"
     assert created_companies == [("cld-shared", "maestrano")]
 
 
@@ -154,13 +161,15 @@ def test_virtual_mode_creates_one_local_user_per_user_and_group(platform):
     login(platform, platform.session(), user_uid="usr-v", group_uid="cld-v2")
     login(platform, platform.session(), user_uid="usr-v", group_uid="cld-v1")
 
-    users = User.objects.order_by("uid")
-    assert [user.uid for user in users] == ["usr-v.cld-v1", "usr-v.cld-v2"]
+    users = User.objects.order_by("maestrano_identities__uid")
+    assert [uid_of(user) for user in users] == ["usr-v.cld-v1", "usr-v.cld-v2"]
     assert [user.email for user in users] == [
         "usr-v.cld-v1@mail.maestrano.com",
         "usr-v.cld-v2@mail.maestrano.com",
     ]
-    assert [list(user.companies.values_list("group_uid", flat=True)) for user in users] == [
+    assert [
+        list(user.maestrano_companies.values_list("group_uid", flat=True)) for user in users
+    ] == [
         ["cld-v1"],
         ["cld-v2"],
     ]
@@ -171,7 +180,10 @@ def test_real_mode_user_belongs_to_several_companies(platform):
     login(platform, platform.session(), user_uid="usr-multi", group_uid="cld-m2")
 
     user = User.objects.get()
-    assert sorted(user.companies.values_list("group_uid", flat=True)) == ["cld-m1", "cld-m2"]
+    assert sorted(user.maestrano_companies.values_list("group_uid", flat=True)) == [
+        "cld-m1",
+        "cld-m2",
+    ]
 
 
 def test_email_migration_links_the_existing_local_user(platform):
@@ -182,7 +194,7 @@ def test_email_migration_links_the_existing_local_user(platform):
     assert answer.status_code == 302
     user = User.objects.get()
     assert user.pk == local.pk
-    assert (user.provider, user.uid, user.username) == ("maestrano", "usr-mig", "jane")
+    assert (uid_of(user), user.username) == ("usr-mig", "jane")
     assert user.has_usable_password()
     assert Membership.objects.get().user_id == local.pk
 
@@ -194,9 +206,9 @@ def test_email_migration_can_be_switched_off(platform):
     login(platform, platform.session(), user_uid="usr-nomig", email="jane@example.com")
 
     created = User.objects.exclude(pk=local.pk).get()
-    assert created.uid == "usr-nomig"
+    assert uid_of(created) == "usr-nomig"
     assert created.username != "jane"
-    assert User.objects.get(pk=local.pk).uid == ""
+    assert uid_of(local) == ""
 
 
 def test_email_migration_never_takes_over_a_user_linked_to_another_uid(platform):
@@ -204,7 +216,70 @@ def test_email_migration_never_takes_over_a_user_linked_to_another_uid(platform)
 
     login(platform, platform.session(), user_uid="usr-two", email="same@example.com")
 
-    assert sorted(User.objects.values_list("uid", flat=True)) == ["usr-one", "usr-two"]
+    assert sorted(User.objects.values_list("maestrano_identities__uid", flat=True)) == [
+        "usr-one",
+        "usr-two",
+    ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"is_superuser": True, "is_staff": True}, id="superuser"),
+        pytest.param({"is_staff": True}, id="staff"),
+        pytest.param({"is_active": False}, id="inactive"),
+    ],
+)
+def test_email_migration_never_links_a_privileged_or_inactive_account(platform, fields, caplog):
+    local = User.objects.create_user(
+        username="root", email="boss@example.com", password="x", **fields
+    )
+
+    answer = login(platform, platform.session(), user_uid="usr-evil", email="boss@example.com")
+
+    assert answer.status_code == 302
+    assert uid_of(local) == ""
+    created = user_of("usr-evil")
+    assert created.pk != local.pk
+    assert not created.is_staff and not created.is_superuser
+    assert any("migration refused" in record.getMessage() for record in caplog.records)
+
+
+def test_email_migration_never_relinks_an_account_that_has_an_identity_of_the_preset(platform):
+    local = User.objects.create_user(username="jane", email="jane@example.com", password="x")
+    login(platform, platform.session(), user_uid="usr-jane", email="jane@example.com")
+    assert uid_of(local) == "usr-jane"
+
+    login(platform, platform.session(), user_uid="usr-impostor", email="jane@example.com")
+
+    assert user_of("usr-impostor").pk != local.pk
+    assert uid_of(local) == "usr-jane"
+
+
+def test_an_adapter_decides_which_accounts_email_migration_may_link(platform):
+    platform.settings.MAESTRANO = {
+        **platform.settings.MAESTRANO,
+        "ADAPTER": "tests.accounts.adapters.StaffMigrationAdapter",
+    }
+    staff = User.objects.create_user(
+        username="ops", email="ops@example.com", password="x", is_staff=True
+    )
+
+    login(platform, platform.session(), user_uid="usr-ops", email="ops@example.com")
+
+    assert user_of("usr-ops").pk == staff.pk
+
+
+def test_the_login_goes_through_the_maestrano_authentication_backend(platform):
+    http = platform.session()
+    login(platform, http, user_uid="usr-backend", group_uid="cld-backend")
+
+    from django.contrib.sessions.models import Session
+
+    sessions = [session.get_decoded() for session in Session.objects.all()]
+    assert [data["_auth_user_backend"] for data in sessions if "_auth_user_id" in data] == [
+        "accounts.backends.MaestranoBackend"
+    ]
 
 
 def test_login_into_a_cancelled_company_reactivates_it(platform):

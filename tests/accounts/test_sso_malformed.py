@@ -10,8 +10,11 @@ import base64
 import logging
 
 import pytest
+from django.contrib.auth import get_user_model
 
-from accounts.models import Company, Membership, SsoLoginTicket, UsedAssertion, User
+from accounts.models import Company, Membership, SsoLoginTicket, UsedAssertion
+
+User = get_user_model()
 
 pytestmark = pytest.mark.django_db
 

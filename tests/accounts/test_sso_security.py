@@ -11,9 +11,10 @@ import datetime as dt
 import logging
 
 import pytest
+from django.contrib.auth import get_user_model
 from lxml import etree
 
-from accounts.models import Company, Membership, User
+from accounts.models import Company, Membership
 from tests.helpers.saml import (
     SamlPost,
     change_attribute,
@@ -23,6 +24,8 @@ from tests.helpers.saml import (
     sign_with_other_key,
 )
 from tests.helpers.sso_flow import NS, complete, deliver, edited, find
+
+User = get_user_model()
 
 
 @pytest.fixture(autouse=True)

@@ -82,8 +82,8 @@ def test_admin_pages_of_crm_and_sync_load(admin_client):
         "/admin/crm/item/",
         "/admin/crm/invoice/",
         "/admin/crm/invoice/add/",
-        "/admin/sync/idmap/",
-        "/admin/sync/syncrun/",
-        "/admin/sync/syncrecorderror/",
+        "/admin/maestrano_sync/idmap/",
+        "/admin/maestrano_sync/syncrun/",
+        "/admin/maestrano_sync/syncrecorderror/",
     ):
         assert admin_client.get(path).status_code == 200, path

@@ -7,13 +7,16 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 
-from accounts.models import Company, Membership, User
+from accounts.models import Company, Membership
 from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
 from sync.models import InboxEntry, OutboxEntry, SyncRun, SyncRunEntity
 from sync.services import link_record
+
+User = get_user_model()
 
 pytestmark = pytest.mark.django_db
 

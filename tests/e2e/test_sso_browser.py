@@ -11,8 +11,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth import get_user_model
 
-from accounts.models import Company, User
+from accounts.models import Company
+
+User = get_user_model()
 
 pytestmark = pytest.mark.browser
 

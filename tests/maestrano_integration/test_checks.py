@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maestrano_integration.checks import check_presets
+from maestrano_integration.checks import check_presets, check_presets_for_deployment
 from tests.conftest import preset_values
 
 
@@ -21,13 +21,63 @@ def test_a_complete_preset_passes(settings):
     assert check_presets() == []
 
 
-def test_missing_api_id_and_key_are_reported_with_the_env_var_to_set(settings):
+def test_missing_api_id_and_key_warn_with_the_env_var_and_the_sandbox_command(settings):
     configure(settings, **preset_values(api_id="", api_key=""))
     messages = check_presets()
-    assert ids(messages) == {"maestrano.E001", "maestrano.E002"}
+    assert ids(messages) == {"maestrano.W001", "maestrano.W002"}
+    assert all(not message.is_serious() for message in messages)
     hints = " ".join(message.hint for message in messages)
     assert "MAESTRANO_API_ID" in hints
     assert "MAESTRANO_API_KEY" in hints
+    assert "sandbox_register_app" in hints
+
+
+def test_missing_credentials_are_errors_for_a_deployment(settings):
+    configure(settings, **preset_values(api_id="", api_key="", sso={"x509_certificate": ""}))
+    messages = check_presets_for_deployment()
+    assert ids(messages) == {"maestrano.E001", "maestrano.E002", "maestrano.E004"}
+    assert all(message.is_serious() for message in messages)
+
+
+def test_complete_credentials_pass_the_deployment_check(settings):
+    configure(settings, **preset_values(api_id="a", api_key="k"))
+    assert check_presets_for_deployment() == []
+
+
+def test_unknown_settings_and_preset_keys_are_reported_with_a_suggestion(settings):
+    settings.MAESTRANO = {
+        "PRESETS": {"maestrano": {**preset_values(api_id="a", api_key="k"), "ssso": {}}},
+        "SYNCC": {},
+    }
+    messages = check_presets()
+    assert ids(messages) == {"maestrano.W010", "maestrano.W011"}
+    text = " ".join(f"{message.msg} {message.hint}" for message in messages)
+    assert "'SYNC'" in text and "'ssso'" in text
+
+
+def test_nested_unknown_preset_key_is_reported_by_its_path(settings):
+    values = preset_values(api_id="a", api_key="k")
+    values["sso"] = {**values.get("sso", {}), "init_pth": "/x"}
+    configure(settings, **values)
+    messages = check_presets()
+    assert ids(messages) == {"maestrano.W011"}
+    assert "'sso.init_pth'" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"environment": "prod"}, "maestrano.W012"),
+        ({"api": {"host": "sandbox.local"}}, "maestrano.E008"),
+        ({"sso": {"init_path": "auth/init"}}, "maestrano.E009"),
+    ],
+)
+def test_bad_values_are_reported(settings, values, expected):
+    preset = preset_values(api_id="a", api_key="k")
+    for key, value in values.items():
+        preset[key] = {**preset[key], **value} if isinstance(value, dict) else value
+    configure(settings, **preset)
+    assert ids(check_presets()) == {expected}
 
 
 def test_unknown_creation_mode_is_reported(settings):
@@ -40,7 +90,7 @@ def test_unknown_creation_mode_is_reported(settings):
 def test_missing_certificate_is_reported_when_sso_is_enabled(settings):
     configure(settings, **preset_values(api_id="a", api_key="k", sso={"x509_certificate": ""}))
     messages = check_presets()
-    assert ids(messages) == {"maestrano.E004"}
+    assert ids(messages) == {"maestrano.W004"}
     assert "MAESTRANO_SSO_X509_CERTIFICATE" in messages[0].hint
 
 
@@ -76,7 +126,7 @@ def test_second_preset_hint_names_the_setting_not_the_env_var(settings):
         }
     }
     messages = check_presets()
-    assert ids(messages) == {"maestrano.E001"}
+    assert ids(messages) == {"maestrano.W001"}
     assert "MAESTRANO['PRESETS']['other']['api']['id']" in messages[0].hint
 
 
@@ -88,10 +138,12 @@ def test_default_preset_name_must_exist(settings):
     assert "maestrano.E006" in ids(check_presets())
 
 
-def test_checks_run_through_manage_py_check(settings):
+def test_missing_credentials_do_not_block_manage_py_but_fail_check_deploy(settings, capsys):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
     configure(settings, **preset_values(api_id="", api_key="k"))
+    call_command("check")
+    assert "maestrano.W001" in capsys.readouterr().err
     with pytest.raises(SystemCheckError, match=r"maestrano\.E001"):
-        call_command("check")
+        call_command("check", deploy=True, tags=["maestrano"])

@@ -104,7 +104,7 @@ def test_conflicts_are_listed_in_the_admin(company, peer, pushed_org, admin_clie
     peer.update("organizations", remote_id, {"name": "Remote edit"})
     deliver_notifications()
 
-    page = admin_client.get("/admin/sync/syncconflict/?winner__exact=remote")
+    page = admin_client.get("/admin/maestrano_sync/syncconflict/?winner__exact=remote")
 
     assert page.status_code == 200
     assert remote_id in page.content.decode()

@@ -225,13 +225,13 @@ def test_a_rejected_record_is_parked_without_blocking_the_others_and_can_be_retr
     assert "HTTP 422" in parked.last_error and "email" in parked.last_error
     assert [r["name"] for r in hub.list("organizations")] == ["Good"]
 
-    page = admin_client.get("/admin/sync/outboxentry/?status__exact=parked")
+    page = admin_client.get("/admin/maestrano_sync/outboxentry/?status__exact=parked")
     assert page.status_code == 200 and "not-an-email" in page.content.decode()
 
     bad.email = "bad@acme.test"
     bad.save()  # a new row; the parked one is retried from the admin too
     response = admin_client.post(
-        "/admin/sync/outboxentry/",
+        "/admin/maestrano_sync/outboxentry/",
         {"action": "retry", "_selected_action": [parked.pk]},
     )
     assert response.status_code == 302

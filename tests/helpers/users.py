@@ -1,0 +1,32 @@
+"""Local users linked to platform uids, as SSO creates them (through ``PlatformIdentity``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from accounts.models import PlatformIdentity
+
+
+def platform_user(uid: str, *, preset: str = "maestrano", **fields: Any) -> Any:
+    """The local user of platform ``uid`` (created with ``fields`` if new)."""
+    identity = PlatformIdentity.objects.filter(preset=preset, uid=uid).first()
+    if identity is not None:
+        return identity.user
+    user_model = get_user_model()
+    fields.setdefault(user_model.USERNAME_FIELD, uid.replace(".", "_"))
+    user = user_model._default_manager.create(**fields)
+    PlatformIdentity.objects.create(user=user, preset=preset, uid=uid)
+    return user
+
+
+def user_of(uid: str, *, preset: str = "maestrano") -> Any:
+    """The local user linked to platform ``uid`` (raises if none)."""
+    return PlatformIdentity.objects.select_related("user").get(preset=preset, uid=uid).user
+
+
+def uid_of(user: Any, *, preset: str = "maestrano") -> str:
+    """The platform uid linked to ``user`` (``""`` if none)."""
+    identity = PlatformIdentity.objects.filter(user=user, preset=preset).first()
+    return identity.uid if identity else ""
