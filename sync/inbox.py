@@ -161,7 +161,7 @@ def apply_records(
             result.add(fetched)
     existing_pks = {
         str(pk)
-        for pk in model._default_manager.filter(**{mapper.tenant_field: company})
+        for pk in mapper.for_company(company)
         .filter(pk__in=[model._meta.pk.to_python(m.object_id) for m in known.values()])
         .values_list("pk", flat=True)
     }
@@ -497,7 +497,7 @@ def _attach_losing_local_versions(*, company: Company, mapper: Mapper, plan: _Pl
     if not losers:
         return
     model = mapper.model
-    objects = model._default_manager.filter(**{mapper.tenant_field: company}).in_bulk(
+    objects = mapper.for_company(company).in_bulk(
         [model._meta.pk.to_python(c["object_id"]) for c in losers]
     )
     for conflict in losers:
@@ -529,9 +529,10 @@ def _drop_dangling_references(*, company: Company, mapper: Mapper, prepared: lis
                 wanted[field.related_model].add(value)
     alive = {}
     for related, pks in wanted.items():
-        rows = related._default_manager.filter(pk__in=pks)
         if registry.is_registered(related):
-            rows = rows.filter(**{registry.for_model(related).tenant_field: company})
+            rows = registry.for_model(related).for_company(company).filter(pk__in=pks)
+        else:
+            rows = related._default_manager.filter(pk__in=pks)
         alive[related] = set(rows.values_list("pk", flat=True))
     for obj, mapping in checks:
         for local_name in mapping.references:
@@ -545,7 +546,7 @@ def _delete_local(*, company: Company, mapper: Mapper, plan: _Plan, outcome: Any
     if not plan.delete:
         return 0
     model = mapper.model
-    objects = model._default_manager.filter(**{mapper.tenant_field: company}).in_bulk(
+    objects = mapper.for_company(company).in_bulk(
         [model._meta.pk.to_python(id_map.object_id) for id_map, _ in plan.delete]
     )
     deleted = 0

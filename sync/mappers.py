@@ -30,9 +30,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
 from django.utils.dateparse import parse_datetime
+
+from . import tenancy
 
 _MISSING = object()
 
@@ -195,8 +197,38 @@ class _Mapping:
     fields: ClassVar[dict[str, str]] = {}
     #: {local foreign key name: (Connec! id field, referenced Connec! entity)}
     references: ClassVar[dict[str, tuple[str, str]]] = {}
-    #: The foreign key to ``accounts.Company`` scoping every row.
+    #: How a row reaches its ``accounts.Company``: a foreign key (``"company"``) or a
+    #: lookup path through the project's own tenant model
+    #: (``"account__maestrano_company"``). See :mod:`sync.tenancy`.
     tenant_field: ClassVar[str] = "company"
+
+    @classmethod
+    def tenant(cls) -> tenancy.TenantPath:
+        return tenancy.resolve(cls.model, cls.tenant_field)
+
+    @classmethod
+    def for_company(cls, company: Any) -> models.QuerySet:
+        """The rows of ``company``: every tenant-scoped query starts here."""
+        return cls.model._default_manager.filter(**{cls.tenant_field: company})
+
+    @classmethod
+    def company_id_of(cls, instance: models.Model) -> Any:
+        """The company id of ``instance`` (a changed row to push)."""
+        return tenancy.company_id_of(cls.tenant(), instance)
+
+    @classmethod
+    def tenant_object_for(cls, company: Any) -> models.Model:
+        """What new rows of ``company`` point their tenant field's first hop at.
+
+        Override when your tenant model cannot be found from the company by the
+        path alone.
+        """
+        return tenancy.tenant_object_for(cls.tenant(), company)
+
+    @classmethod
+    def new_instance(cls, company: Any) -> models.Model:
+        """An unsaved row of ``company`` (import)."""
+        return cls.model(**{cls.tenant().first.name: cls.tenant_object_for(company)})
 
     @classmethod
     def local_field_names(cls) -> list[str]:
@@ -275,7 +307,11 @@ class _Mapping:
         """Problems with the declarations (used by the system checks)."""
         problems: list[str] = []
         opts = cls.model._meta
-        for local_name in [*cls.fields, *cls.references, cls.tenant_field]:
+        try:
+            cls.tenant()
+        except ImproperlyConfigured as error:
+            problems.append(str(error))
+        for local_name in [*cls.fields, *cls.references]:
             try:
                 field = opts.get_field(local_name)
             except FieldDoesNotExist:
@@ -384,7 +420,7 @@ class Mapper(_Mapping):
             for position, item in enumerate(raw_items, start=1):
                 if not isinstance(item, Mapping):
                     raise MappingError(f"{child.path}[{position}]: not an object")
-                obj = child.model(**{child.tenant_field: company})
+                obj = child.new_instance(company)
                 try:
                     child.apply_fields(item, obj, references)
                 except MappingError as error:

@@ -99,10 +99,10 @@ def _export_mapper(model: type[models.Model]) -> Any:
     return mapper if mapper.directions.export_enabled else None
 
 
-def _parents_of(model: type[models.Model]) -> list[tuple[Any, str]]:
-    """(parent mapper, parent field) of every child mapping stored in ``model``."""
+def _parents_of(model: type[models.Model]) -> list[tuple[Any, Any]]:
+    """(parent mapper, child mapping) of every child mapping stored in ``model``."""
     return [
-        (mapper, child.parent_field)
+        (mapper, child)
         for mapper in registry.mappers()
         if mapper.directions.export_enabled
         for child in mapper.children
@@ -117,13 +117,13 @@ def _on_change(sender: type[models.Model], instance: models.Model, operation: st
             obj=instance,
             operation=operation,
             entity=mapper.entity,
-            company_id=getattr(instance, f"{mapper.tenant_field}_id", None),
+            company_id=mapper.company_id_of(instance),
         )
         return
-    for parent_mapper, parent_field in _parents_of(sender):
+    for parent_mapper, child in _parents_of(sender):
         # A changed child (invoice line) pushes its parent, if the parent still exists
         # (lines deleted together with their invoice need no upsert of it).
-        parent_id = getattr(instance, f"{parent_field}_id", None)
+        parent_id = getattr(instance, f"{child.parent_field}_id", None)
         parent_model = parent_mapper.model
         if parent_id is None or not parent_model._default_manager.filter(pk=parent_id).exists():
             continue
@@ -131,7 +131,7 @@ def _on_change(sender: type[models.Model], instance: models.Model, operation: st
             obj=parent_model(pk=parent_id),
             operation=OutboxEntry.Operation.UPSERT,
             entity=parent_mapper.entity,
-            company_id=getattr(instance, f"{parent_mapper.tenant_field}_id", None),
+            company_id=child.company_id_of(instance),
         )
 
 

@@ -299,7 +299,7 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
         }
         upserts = [op for op in entity_ops if op.operation == OutboxEntry.Operation.UPSERT]
         instances = (
-            model._default_manager.filter(**{mapper.tenant_field: company}).in_bulk(
+            mapper.for_company(company).in_bulk(
                 [model._meta.pk.to_python(op.object_id) for op in upserts]
             )
             if upserts

@@ -72,8 +72,7 @@ def find_local_object(*, company: Company, entity: str, connec_id: str) -> model
     if id_map is None:
         return None
     mapper = registry.for_entity(entity)
-    manager = mapper.model._default_manager
-    return manager.filter(**{mapper.tenant_field: company}, pk=id_map.object_id).first()
+    return mapper.for_company(company).filter(pk=id_map.object_id).first()
 
 
 def connec_id_for(*, company: Company, obj: models.Model) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Company
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
 from sync import registry as sync_registry
 from sync.checks import check_registry
@@ -107,8 +106,26 @@ def test_checks_catch_unknown_entity_missing_field_unregistered_reference_and_cy
 def test_extra_entities_setting_allows_an_adopters_own_entity(settings):
     settings.MAESTRANO = {"SYNC": {"EXTRA_ENTITIES": ["widgets"]}}
     registry = MapperRegistry()
-    registry.register_mapper(
-        Company, type("W", (Mapper,), {"entity": "widgets", "tenant_field": "id"})
-    )
+    registry.register_mapper(Item, type("W", (Mapper,), {"entity": "widgets"}))
 
     assert check_registry(registry) == []
+
+
+@pytest.mark.parametrize(
+    ("tenant_field", "problem"),
+    [
+        ("owner", "crm.Item has no field 'owner'"),
+        ("name", "crm.Item.name is not a ForeignKey"),
+        ("company__status", "crm.Item: tenant path 'company__status'"),
+    ],
+)
+def test_a_tenant_path_that_does_not_reach_the_company_is_reported(tenant_field, problem):
+    registry = MapperRegistry()
+    registry.register_mapper(
+        Item, type("W", (Mapper,), {"entity": "items", "tenant_field": tenant_field})
+    )
+
+    messages = check_registry(registry)
+
+    assert [message.id for message in messages] == ["sync.E002"]
+    assert problem in messages[0].msg
