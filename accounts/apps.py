@@ -11,3 +11,36 @@ class AccountsConfig(AppConfig):
     label = "maestrano_accounts"
     verbose_name = "Maestrano accounts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from maestrano_integration.routes import register_preset_endpoint, register_routes
+
+        from . import checks, urls, views, webhooks  # noqa: F401  (checks register themselves)
+
+        register_routes(namespace="accounts", routes=urls.urlpatterns)
+        register_preset_endpoint(
+            namespace="accounts",
+            name="sso-init",
+            view=views.sso_init,
+            path_of=lambda preset: preset.init_path,
+        )
+        register_preset_endpoint(
+            namespace="accounts",
+            name="sso-consume",
+            view=views.sso_consume,
+            path_of=lambda preset: preset.consume_path,
+        )
+        register_preset_endpoint(
+            namespace="account_webhooks",
+            name="group",
+            view=webhooks.group_deleted,
+            path_of=lambda preset: preset.groups_path,
+            placeholders={"id": "group_id"},
+        )
+        register_preset_endpoint(
+            namespace="account_webhooks",
+            name="group-user",
+            view=webhooks.group_user_deleted,
+            path_of=lambda preset: preset.group_users_path,
+            placeholders={"group_id": "group_id", "id": "user_id"},
+        )

@@ -1,27 +1,17 @@
-"""SSO URLs (init, consume, logout) per preset, the company switcher and the dashboard.
+"""Fixed routes of accounts, served by ``maestrano_integration.urls`` (namespace ``accounts``).
 
-Included at the site root. The default preset answers at the plain paths
-(``/maestrano/auth/saml/init``), every preset at ``/maestrano/<preset>/...``.
+The SSO init and consume views are served at the paths each preset announces
+(see :mod:`accounts.apps`); these routes are the same for every preset.
 """
 
 from django.urls import path
 
 from . import views
 
-app_name = "accounts"
-
 urlpatterns = [
-    path("maestrano/auth/saml/init", views.sso_init, name="sso-init"),
-    path("maestrano/auth/saml/consume", views.sso_consume, name="sso-consume"),
     path("maestrano/auth/saml/complete", views.sso_complete, name="sso-complete"),
     path("maestrano/logout", views.sso_logout, name="sso-logout"),
-    path("maestrano/switch-company", views.switch_company, name="switch-company"),
-    path("maestrano/<slug:preset>/auth/saml/init", views.sso_init, name="sso-init-preset"),
-    path(
-        "maestrano/<slug:preset>/auth/saml/consume",
-        views.sso_consume,
-        name="sso-consume-preset",
-    ),
     path("maestrano/<slug:preset>/logout", views.sso_logout, name="sso-logout-preset"),
+    path("maestrano/switch-company", views.switch_company, name="switch-company"),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

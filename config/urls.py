@@ -6,11 +6,9 @@ from django.views.generic import TemplateView
 urlpatterns = [
     path("", TemplateView.as_view(template_name="landing.html"), name="landing"),
     path("admin/", admin.site.urls),
+    # Metadata, SSO and webhooks at the paths every preset announces, and the SSO pages.
     path("", include("maestrano_integration.urls")),
-    path("", include("accounts.urls")),
-    path("", include("accounts.urls_webhooks")),
     path("", include("accounts.urls_billing")),
-    path("", include("sync.urls")),
     path("", include("crm.urls")),
 ]
 

@@ -9,7 +9,15 @@ class SyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, receivers, tasks_live  # noqa: F401  (checks, receivers, tasks)
+        from maestrano_integration.routes import register_preset_endpoint
+
+        from . import checks, receivers, tasks_live, views  # noqa: F401  (checks, receivers, tasks)
         from .outbox import connect_receivers
 
         connect_receivers()
+        register_preset_endpoint(
+            namespace="sync",
+            name="connec-notifications",
+            view=views.connec_notifications,
+            path_of=lambda preset: preset.notifications_path,
+        )

@@ -1,0 +1,151 @@
+"""One URLconf for everything the platform calls, at the paths each preset announces.
+
+A preset's metadata announces where the platform sends users and webhooks
+(``sso.init_path``, ``sso.consume_path``, ``webhook.account.groups_path``, ...).
+The apps register the views behind those keys here (in ``AppConfig.ready()``:
+``accounts`` the SSO views and account webhooks, ``sync`` the notifications), and
+:mod:`maestrano_integration.urls` serves them, so a project adds one include and
+every announced path of every preset answers. Paths are matched against the
+presets of the current settings on each request, so a changed preset (a test's
+``settings`` fixture included) is served at once.
+
+This module imports no other app: the layers stay ``maestrano_integration`` ←
+``accounts`` ← ``sync``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.urls import URLPattern, URLResolver, include, path
+from django.urls.resolvers import RegexPattern, ResolverMatch
+
+from .conf import Preset, all_presets, maestrano_settings
+
+#: ``:name`` placeholders of the announced paths (``/account/groups/:id``).
+_PLACEHOLDER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class PresetEndpoint:
+    """A view served at the path ``path_of(preset)`` of every preset.
+
+    ``placeholders`` renames the path's ``:name`` placeholders into the view's
+    keyword arguments (``{"id": "group_id"}``); the view also gets ``preset``
+    (the preset's name).
+    """
+
+    name: str
+    view: Callable[..., Any]
+    path_of: Callable[[Preset], str]
+    placeholders: dict[str, str] = field(default_factory=dict)
+
+
+def compile_announced_path(announced: str, placeholders: dict[str, str]) -> re.Pattern[str]:
+    """``/maestrano/account/groups/:id`` → a regex of the path as Django resolves it.
+
+    Literal parts are escaped; each placeholder matches one path segment.
+    """
+    pattern = ""
+    position = 0
+    stripped = announced.lstrip("/")
+    for match in _PLACEHOLDER.finditer(stripped):
+        pattern += re.escape(stripped[position : match.start()])
+        kwarg = placeholders.get(match.group(1), match.group(1))
+        pattern += f"(?P<{kwarg}>[^/]+)"
+        position = match.end()
+    pattern += re.escape(stripped[position:])
+    return re.compile(pattern)
+
+
+class PresetEndpointPattern(URLPattern):
+    """A URL pattern that resolves an endpoint at the current presets' paths."""
+
+    def __init__(self, endpoint: PresetEndpoint) -> None:
+        # A pattern that never matches by itself: resolve() below does the work.
+        super().__init__(RegexPattern(r"(?!)"), endpoint.view, {}, None)
+        self.endpoint = endpoint
+        self._table: tuple[int, list[tuple[re.Pattern[str], str]]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<PresetEndpointPattern {self.endpoint.name}>"
+
+    def _routes(self) -> list[tuple[re.Pattern[str], str]]:
+        presets = maestrano_settings.presets
+        if self._table is None or self._table[0] != id(presets):
+            routes = [
+                (
+                    compile_announced_path(
+                        self.endpoint.path_of(preset), self.endpoint.placeholders
+                    ),
+                    preset.name,
+                )
+                for preset in all_presets()
+            ]
+            self._table = (id(presets), routes)
+        return self._table[1]
+
+    def resolve(self, path: str) -> ResolverMatch | None:
+        for regex, preset_name in self._routes():
+            match = regex.fullmatch(path)
+            if match is not None:
+                captured = match.groupdict()
+                return ResolverMatch(
+                    self.callback,
+                    (),
+                    {**captured, "preset": preset_name},
+                    self.endpoint.name,
+                    route=regex.pattern,
+                    captured_kwargs=captured,
+                    extra_kwargs={"preset": preset_name},
+                )
+        return None
+
+
+@dataclass
+class _Namespace:
+    endpoints: list[PresetEndpoint] = field(default_factory=list)
+    routes: list[URLPattern | URLResolver] = field(default_factory=list)
+
+
+_registry: dict[str, _Namespace] = {}
+
+
+def register_preset_endpoint(
+    *,
+    namespace: str,
+    name: str,
+    view: Callable[..., Any],
+    path_of: Callable[[Preset], str],
+    placeholders: dict[str, str] | None = None,
+) -> None:
+    """Serve ``view`` at ``path_of(preset)`` for every preset (idempotent per name)."""
+    entry = _registry.setdefault(namespace, _Namespace())
+    entry.endpoints = [e for e in entry.endpoints if e.name != name]
+    entry.endpoints.append(
+        PresetEndpoint(name=name, view=view, path_of=path_of, placeholders=placeholders or {})
+    )
+
+
+def register_routes(*, namespace: str, routes: Sequence[URLPattern | URLResolver]) -> None:
+    """Serve fixed ``routes`` (completion, logout...) in ``namespace`` beside the endpoints."""
+    _registry.setdefault(namespace, _Namespace()).routes = list(routes)
+
+
+def registered_urlpatterns() -> list[URLResolver]:
+    """One include per registered namespace: fixed routes first, then the preset endpoints."""
+    return [
+        path(
+            "",
+            include(
+                (
+                    [*entry.routes, *map(PresetEndpointPattern, entry.endpoints)],
+                    namespace,
+                ),
+            ),
+        )
+        for namespace, entry in _registry.items()
+    ]
