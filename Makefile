@@ -30,7 +30,6 @@ browser:
 SANDBOX_HOST ?= localhost
 demo: export SITE_URL ?= http://$(HOST):$(PORT)
 demo: export MAESTRANO_API_HOST ?= http://$(SANDBOX_HOST):$(PORT)/sandbox
-demo: export MAESTRANO_CONNEC_HOST ?= http://$(SANDBOX_HOST):$(PORT)/sandbox/connec
 demo: install
 	$(PY) manage.py demo_setup
 	@echo
@@ -43,7 +42,7 @@ demo: install
 	@echo "        (plan Standard, recurring bill submitted), initial import done (300 Connec! records)."
 	@echo "  2) Click People, open a person, change the last name and click Save."
 	@echo "     Click \"See it in the sandbox\": the Connec! record has the new name."
-	@echo "  3) Open $$MAESTRANO_CONNEC_HOST/groups/cld-demo/people/ and open another person."
+	@echo "  3) Open $$MAESTRANO_API_HOST/connec/groups/cld-demo/people/ and open another person."
 	@echo "     In Edit, replace the JSON with  {\"last_name\": \"Elsewhere\"}, keep"
 	@echo "     \"Write as: Another app (the sandbox)\" and click Save."
 	@echo "     -> In the app, People shows the new name (search \"Elsewhere\")."

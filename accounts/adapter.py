@@ -72,6 +72,17 @@ class DefaultAccountAdapter:
         if attributes.group_has_credit_card is not None:
             company.has_credit_card = attributes.group_has_credit_card
 
+    def link_company(
+        self, company: Company, *, preset: Preset, attributes: SsoAttributes, created: bool
+    ) -> None:
+        """Link ``company`` to the project's own tenant (organization) model.
+
+        Called on every SSO login, inside the login's transaction, once the
+        company is saved (``created`` says whether it is new), so your tenant
+        exists before the initial import and before any push. The default does
+        nothing; see docs/install.md, "Your tenant".
+        """
+
     # --- users -------------------------------------------------------------------
     def populate_user(
         self, user: AbstractBaseUser, *, preset: Preset, attributes: SsoAttributes, email: str

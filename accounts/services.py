@@ -381,6 +381,9 @@ def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogi
         company, company_was_created = find_or_create_company_from_sso(
             preset=preset, attributes=attributes, adapter=adapter
         )
+        adapter.link_company(
+            company, preset=preset, attributes=attributes, created=company_was_created
+        )
         user, user_was_created, migrated = find_or_create_user_from_sso(
             preset=preset, attributes=attributes, adapter=adapter
         )

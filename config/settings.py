@@ -181,7 +181,6 @@ _default_preset = {
     "environment": "test",
     "app": {"host": SITE_URL},
     "api": {"id": "", "key": "", "host": f"{SITE_URL}/sandbox", "base": "/api/v1/"},
-    "connec": {"host": f"{SITE_URL}/sandbox/connec"},
 }
 _sandbox_certificate = VAR_DIR / "sandbox" / "idp_certificate.pem"
 if _sandbox_certificate.exists():

@@ -125,8 +125,9 @@ class RecordPages(CompanyView):
     def sandbox_record_url(self, connec_id: str | None) -> str:
         """The sandbox's page of the Connec! record, when the demo platform is mounted.
 
-        Built on the preset's Connec! host, so that it opens the platform where the
-        app talks to it (the demo serves it under another host name than the app).
+        Built on the preset's platform host (``api.host``), so that it opens the
+        platform where the app talks to it (the demo serves it under another host
+        name than the app).
         """
         if not connec_id or not getattr(settings, "SANDBOX", {}).get("ENABLED"):
             return ""
@@ -142,8 +143,8 @@ class RecordPages(CompanyView):
             preset = get_preset(self.company.preset)
         except (NoReverseMatch, ImproperlyConfiguredPreset):
             return ""  # not an id the sandbox issued, or a marketplace no longer configured
-        mount = reverse("sandbox:connec-home")
-        return f"{preset.connec_host}/{path.removeprefix(mount)}"
+        mount = reverse("sandbox:home")
+        return f"{preset.api_host}/{path.removeprefix(mount)}"
 
 
 class ListPage(RecordPages):

@@ -52,7 +52,7 @@ from .models import FaultConfig, RegisteredApp
 logger = logging.getLogger(__name__)
 
 AREAS = {
-    "connec": re.compile(r"^connec/(?:api/|batch$)"),
+    "connec": re.compile(r"^(?:connec/)?(?:api/v2/|batch$)"),
     "account": re.compile(r"^api/v1/account/"),
     "session": re.compile(r"^api/v1/auth/saml/[^/]+/?$"),
 }
