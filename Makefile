@@ -8,7 +8,7 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test test-sqlite test-postgres lint format bench browser clean
+.PHONY: install demo test test-sqlite test-postgres test-django-user lint format bench browser clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -35,6 +35,9 @@ demo: install
 	@echo
 	@echo "  ==== Acme CRM demo: the app at $$SITE_URL/, the Maestrano sandbox at $$MAESTRANO_API_HOST/ ===="
 	@echo
+	@echo "  App and sandbox use two host names ($(HOST) and $(SANDBOX_HOST)) on purpose: browsers keep"
+	@echo "  cookies per host name, so one name for both would mix their sessions and break SSO."
+	@echo
 	@echo "  1) Open $$SITE_URL/ and click \"Log in with Maestrano\"."
 	@echo "     On the sandbox's sign-in page type User uid  usr-demo-admin  and Group uid  cld-demo,"
 	@echo "     then click \"Sign in to Demo app\"."
@@ -54,13 +57,19 @@ demo: install
 	@echo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install browser lint test-sqlite test-postgres
+test: install browser lint test-sqlite test-postgres test-django-user
 
 test-sqlite: install
 	DATABASE_URL= $(BIN)/pytest
 
 test-postgres: install
-	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -m "not adoption"
+
+# The apps with Django's own auth.User (the example project has a user model of its own).
+test-django-user: install
+	DATABASE_URL= DJANGO_SETTINGS_MODULE=tests.settings_django_user $(BIN)/pytest \
+		tests/accounts/test_sso.py tests/accounts/test_session_check.py \
+		tests/accounts/test_account_webhooks.py tests/accounts/test_account_webhooks_live.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -22,6 +22,9 @@ class User(AbstractUser):
 
     class Meta:
         db_table = "crm_user"
+        # Swapped out (not installed) when a test run sets another AUTH_USER_MODEL
+        # (tests/settings_django_user.py), as Django's own User is.
+        swappable = "AUTH_USER_MODEL"
 
 
 class Organization(models.Model):

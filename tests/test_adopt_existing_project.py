@@ -46,7 +46,7 @@ from tests.helpers.adoption import (
     running_server,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.adoption]
 
 CHROMIUM = Path("/usr/bin/chromium")
 APP_HOST = "127.0.0.1"

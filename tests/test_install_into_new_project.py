@@ -31,7 +31,7 @@ from tests.helpers.adoption import (
 )
 from tests.helpers.certificates import make_key_pair
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.adoption]
 
 
 @pytest.fixture(scope="module")

