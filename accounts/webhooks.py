@@ -8,6 +8,8 @@ also for a repeat; ``404 {"error": ...}`` for an unknown group or member.
 
 from __future__ import annotations
 
+import logging
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -22,12 +24,26 @@ from .billing.lifecycle import (
     remove_user_from_company,
 )
 
-# Longer ids cannot exist locally (Company.group_uid, User.uid lengths).
+logger = logging.getLogger(__name__)
+
+# Longer ids cannot exist locally (Company.group_uid, PlatformIdentity.uid lengths).
 _MAX_ID_LENGTH = 100
 
 
-def _not_found(message: str) -> JsonResponse:
-    return JsonResponse({"error": message}, status=404)
+def _nothing_to_do(
+    *, preset: Preset, message: str, group_id: str, user_id: str = ""
+) -> JsonResponse:
+    """Success for a group or member we do not know: there is nothing to cancel."""
+    logger.info(
+        "Account webhook for %s: nothing to do",
+        message,
+        extra={
+            "preset": preset.name,
+            "group": group_id[:_MAX_ID_LENGTH],
+            "uid": user_id[:_MAX_ID_LENGTH],
+        },
+    )
+    return JsonResponse({"success": True})
 
 
 @csrf_exempt
@@ -36,11 +52,11 @@ def _not_found(message: str) -> JsonResponse:
 def group_deleted(request: HttpRequest, *, preset: Preset, group_id: str) -> JsonResponse:
     """``DELETE {groups_path}``: the group cancelled the service."""
     if len(group_id) > _MAX_ID_LENGTH:
-        return _not_found(f"Unknown group {group_id[:_MAX_ID_LENGTH]!r}")
+        return _nothing_to_do(preset=preset, message="an unknown group", group_id=group_id)
     try:
         cancel_company_from_platform(preset=preset, group_uid=group_id)
     except UnknownGroup:
-        return _not_found(f"Unknown group {group_id!r}")
+        return _nothing_to_do(preset=preset, message="an unknown group", group_id=group_id)
     return JsonResponse({"success": True})
 
 
@@ -51,12 +67,13 @@ def group_user_deleted(
     request: HttpRequest, *, preset: Preset, group_id: str, user_id: str
 ) -> JsonResponse:
     """``DELETE {group_users_path}``: a member was removed from the group."""
+    unknown = {"preset": preset, "group_id": group_id, "user_id": user_id}
     if len(group_id) > _MAX_ID_LENGTH or len(user_id) > _MAX_ID_LENGTH:
-        return _not_found("Unknown group or user")
+        return _nothing_to_do(message="an unknown member", **unknown)
     try:
         remove_user_from_company(preset=preset, group_uid=group_id, user_uid=user_id)
     except UnknownGroup:
-        return _not_found(f"Unknown group {group_id!r}")
+        return _nothing_to_do(message="an unknown group", **unknown)
     except UnknownGroupUser:
-        return _not_found(f"Unknown user {user_id!r} in group {group_id!r}")
+        return _nothing_to_do(message="an unknown member", **unknown)
     return JsonResponse({"success": True})

@@ -325,10 +325,16 @@ class Preset:
         return f"{self.api_host}{self.api_base}account/"
 
     def mask_user(self, *, user_uid: str, group_uid: str) -> str:
-        """Webhooks carry real ids; in virtual mode local users are ``uid.group_uid``."""
+        """The local uid of ``user_uid`` in ``group_uid``: ``uid.group_uid`` in virtual mode.
+
+        Webhooks carry real ids, but a uid already masked for this group is
+        unmasked first, so it is never masked twice (``usr-1.cld-1`` stays
+        ``usr-1.cld-1``), and a masked uid in real mode becomes the real one.
+        """
+        real_uid = user_uid.removesuffix(f".{group_uid}") if group_uid else user_uid
         if self.creation_mode == "virtual":
-            return f"{user_uid}.{group_uid}"
-        return user_uid
+            return f"{real_uid}.{group_uid}"
+        return real_uid
 
     def to_metadata(self) -> dict[str, Any]:
         """The metadata document of PROTOCOL.md §2. Never includes ``api.key``."""

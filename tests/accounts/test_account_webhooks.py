@@ -119,13 +119,13 @@ def test_group_delete_cancels_the_local_subscription(client):
     assert not subscription.platform_cancel_pending
 
 
-def test_unknown_group_is_404_and_changes_nothing(client):
+def test_unknown_group_is_a_success_that_changes_nothing(client):
     company = make_company()
 
     response = delete(client, "/maestrano/account/groups/cld-unknown")
 
-    assert response.status_code == 404
-    assert "cld-unknown" in response.json()["error"]
+    assert response.status_code == 200
+    assert response.json() == {"success": True}
     company.refresh_from_db()
     assert company.status == Company.Status.ACTIVE
 
@@ -135,7 +135,7 @@ def test_a_group_of_another_preset_is_unknown_here(client):
 
     response = delete(client, "/maestrano/account/groups/cld-1")
 
-    assert response.status_code == 404
+    assert response.status_code == 200
     acme_company.refresh_from_db()
     assert acme_company.status == Company.Status.ACTIVE
 
@@ -257,15 +257,17 @@ def test_repeated_user_delete_answers_200_and_changes_nothing_more(client):
     ],
     ids=["unknown-user", "unknown-group", "not-a-member"],
 )
-def test_unknown_group_or_user_is_404_and_changes_nothing(client, path):
+def test_unknown_group_or_user_is_a_success_that_changes_nothing(client, path, caplog):
     company = make_company()
     make_company(group_uid="cld-2")
     user = make_member(company, "usr-1")
 
     response = delete(client, path)
 
-    assert response.status_code == 404
-    assert "error" in response.json()
+    # Success, so that the platform stops retrying a webhook there is nothing to do for.
+    assert response.status_code == 200
+    assert response.json() == {"success": True}
+    assert any("nothing to do" in record.getMessage() for record in caplog.records)
     user.refresh_from_db()
     assert user.is_active
     assert Membership.objects.get(user=user).is_active

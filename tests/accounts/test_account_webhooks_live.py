@@ -141,13 +141,13 @@ def test_group_cancellation_in_virtual_mode_deactivates_the_group_users(platform
     assert dashboard_status(platform, http)[0] == 302
 
 
-def test_an_unknown_group_is_answered_404_to_the_sender(platform):
+def test_an_unknown_group_is_a_success_for_the_sender_and_changes_nothing(platform):
     sso(platform, group_uid="cld-known", user_uid="usr-known")
 
     delivery = notify_group_cancelled(app=platform.app, group_uid="cld-unknown")
 
-    assert (delivery.status, delivery.response_status) == ("failed", 404)
-    assert delivery.attempts == 1  # a 404 is final: the sender does not retry it
+    assert (delivery.status, delivery.response_status) == ("succeeded", 200)
+    assert delivery.attempts == 1  # nothing to retry
     assert Company.objects.get(group_uid="cld-known").status == Company.Status.ACTIVE
 
 
@@ -225,7 +225,7 @@ def test_member_removal_in_virtual_mode_deactivates_the_masked_user(platform, ac
     assert dashboard_status(platform, other)[0] == 200
 
 
-def test_repeated_member_removal_is_200_and_unknown_member_is_404(platform):
+def test_repeated_and_unknown_member_removals_are_200_and_change_nothing(platform):
     sso(platform, group_uid="cld-rep", user_uid="usr-rep")
     sso(platform, group_uid="cld-rep", user_uid="usr-rep2")
 
@@ -237,6 +237,6 @@ def test_repeated_member_removal_is_200_and_unknown_member_is_404(platform):
 
     assert (first.response_status, again.response_status) == (200, 200)
     assert Membership.objects.get(pk=membership.pk).updated_at == membership.updated_at
-    assert (unknown.response_status, wrong_group.response_status) == (404, 404)
+    assert (unknown.response_status, wrong_group.response_status) == (200, 200)
     assert Membership.objects.get(user__maestrano_identities__uid="usr-rep2").is_active
     assert user_of("usr-rep2").is_active

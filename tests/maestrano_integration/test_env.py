@@ -78,3 +78,11 @@ def test_derived_urls(two_presets):
     assert get_preset("acme-market").mask_user(user_uid="usr-1", group_uid="cld-1") == (
         "usr-1.cld-1"
     )
+
+
+def test_mask_user_never_masks_an_already_masked_uid(two_presets):
+    virtual = get_preset("acme-market")
+    assert virtual.mask_user(user_uid="usr-1.cld-1", group_uid="cld-1") == "usr-1.cld-1"
+    assert virtual.mask_user(user_uid="usr-1", group_uid="cld-1") == "usr-1.cld-1"
+    # Real mode: a masked uid is the real one.
+    assert get_preset().mask_user(user_uid="usr-1.cld-1", group_uid="cld-1") == "usr-1"
