@@ -241,6 +241,10 @@ class ConnecClient:
             records = body.get(entity) if isinstance(body, Mapping) else None
             if records is None:
                 records = []
+            if isinstance(records, Mapping):
+                # A singleton resource (``company``): one record, one page.
+                yield Page(skip=skip, records=[dict(records)], total=1)
+                return
             if not isinstance(records, list):
                 raise ConnecError(
                     f"Connec! list of {entity!r} is not a list", status=200, body=body
@@ -283,6 +287,33 @@ class ConnecClient:
             entity=entity,
         )
         return self._unwrap(body, entity)
+
+    def retrieve_singleton(self, entity: str = "company") -> dict[str, Any]:
+        """A resource the group has exactly one of (``company``), not a list."""
+        return self._unwrap(self.get(f"/{entity}"), entity)
+
+    # --- path-based calls, as in the reference SDKs ------------------------------
+    def url_for(self, path: str) -> str:
+        """``/people/123`` (relative to the group) → the absolute URL of the call."""
+        if not path.startswith("/"):
+            path = f"/{path}"
+        return f"{self.api_root}/{self.group_id}{path}"
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        """``GET`` a path relative to the group (``/organizations``, ``/company``); the body."""
+        return self._request("GET", self.url_for(path), params=params)
+
+    def post(self, path: str, body: Mapping[str, Any], *, idempotent: bool = False) -> Any:
+        """``POST`` ``body`` (e.g. ``{"people": {...}}``); not retried unless ``idempotent``."""
+        return self._request("POST", self.url_for(path), json=body, idempotent=idempotent)
+
+    def put(self, path: str, body: Mapping[str, Any]) -> Any:
+        """``PUT`` ``body`` to a path relative to the group; retried (idempotent)."""
+        return self._request("PUT", self.url_for(path), json=body)
+
+    def delete(self, path: str) -> Any:
+        """``DELETE`` a path relative to the group; retried (idempotent)."""
+        return self._request("DELETE", self.url_for(path))
 
     # --- writes -----------------------------------------------------------------
     def create(

@@ -26,3 +26,24 @@ def test_the_connec_client_works_with_only_api_host_set(platform):
 
     assert [person["id"] for person in people] == [created["id"]]
     assert results[0].ok
+
+
+def test_path_based_calls_and_the_company_singleton(platform):
+    group = Group.objects.create(uid="cld-paths", name="Paths Ltd")
+    group.apps.add(platform.app)
+
+    with ConnecClient(group_id="cld-paths") as connec:
+        created = connec.post("/people", {"people": {"first_name": "Grace"}})["people"]
+        fetched = connec.get(f"/people/{created['id']}")["people"]
+        updated = connec.put(f"/people/{created['id']}", {"people": {"last_name": "Hopper"}})
+        listed = connec.get("/people", params={"$top": 5})["people"]
+        company = connec.retrieve_singleton("company")
+        renamed = connec.put("/company", {"company": {"name": "Paths Pty"}})["company"]
+        pages = list(connec.iter_pages("company"))
+
+    assert fetched["first_name"] == "Grace"
+    assert updated["people"]["last_name"] == "Hopper"
+    assert [person["id"] for person in listed] == [created["id"]]
+    assert company["name"] == "Paths Ltd"
+    assert renamed["name"] == "Paths Pty"
+    assert [page.records[0]["name"] for page in pages] == ["Paths Pty"]
