@@ -456,12 +456,12 @@ def test_retry_is_post_only_and_knows_its_entities(app):
     assert app.post("/sync/retry-parked/", {"entity": "bogus"}).status_code == 404
 
 
-def test_a_synced_record_links_to_its_page_on_the_platforms_connec_host(
+def test_a_synced_record_links_to_its_page_on_the_platforms_host(
     app, records, companies, settings
 ):
     settings.MAESTRANO = {
         **settings.MAESTRANO,
-        "PRESETS": {"maestrano": {"connec": {"host": "http://localhost:9999/sandbox/connec"}}},
+        "PRESETS": {"maestrano": {"api": {"host": "http://localhost:9999/sandbox"}}},
     }
     person = records["cld-ours"]["people"]
     connec_id = "0b9e8f5e-3a7c-4b1e-9f3e-2d6c1f0a7b11"
