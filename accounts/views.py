@@ -244,11 +244,19 @@ def _check_in_response_to(request: HttpRequest, *, preset: Preset, in_response_t
 @never_cache
 @maestrano_session_exempt
 def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
-    """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``)."""
+    """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``).
+
+    Only a POST with the CSRF token logs out, so that no other site can end the
+    session with a link or an image; a GET shows a page with that form. The
+    platform's own session end (single logout) goes through
+    :class:`accounts.middleware.MaestranoSessionMiddleware`, not through here.
+    """
     try:
         resolved = get_preset(preset)
     except ImproperlyConfiguredPreset:
         raise Http404("Unknown Maestrano preset") from None
+    if request.method != "POST":
+        return render(request, "accounts/logout_confirm.html", {"preset": resolved})
     data = platform_session(request) or {}
     uid = data.get("uid") if data.get("preset") == resolved.name else None
     logout(request)
