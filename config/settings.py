@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
-
 from django.core.exceptions import ImproperlyConfigured
 
 from maestrano_integration.env import preset_from_environment

@@ -9,4 +9,4 @@ import os
 
 os.environ.setdefault("SANDBOX_ENABLED", "true")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403
