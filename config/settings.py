@@ -10,6 +10,7 @@ Production settings: docs/deploy.md.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,6 +46,8 @@ INSTALLED_APPS = [
     "sync",
     "crm",
     "sandbox",
+    # Throttles the admin login (the example project's choice; see docs/deploy.md).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +59,8 @@ MIDDLEWARE = [
     "accounts.middleware.MaestranoSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out login attempt with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # The sandbox is a development tool: mounted when asked for, and with DEBUG off only
@@ -135,9 +140,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The example project's own user model; the Maestrano apps work with any (see docs/install.md).
 AUTH_USER_MODEL = "crm.User"
 AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out client before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "accounts.backends.MaestranoBackend",
 ]
+# Password logins to the admin from one client address: after AXES_FAILURE_LIMIT failures
+# it is locked out for AXES_COOLOFF_MINUTES. SSO logins (no password) are not counted.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ONLY_ADMIN_SITE = True
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
