@@ -58,7 +58,7 @@ class Command(BaseCommand):
         call_command(
             "migrate", database="sandbox", interactive=False, verbosity=0, skip_checks=True
         )
-        ensure_key_pairs()  # the only place the demo's IdP keys are made
+        ensure_key_pairs()  # the IdP keys are made at set-up, never by a request
         credentials = data_dir / "demo_app.env"
         if not credentials.exists():
             credentials.write_text(
