@@ -148,9 +148,6 @@ class SsoLoginTicket(models.Model):
     preset = models.CharField(max_length=100)
     assertion_id = models.CharField(max_length=256)
     in_response_to = models.CharField(max_length=256, blank=True)
-    #: IdP-initiated logins: SHA-256 of the nonce cookie the consume view gave the browser
-    #: that posted the response; only that browser can complete (no login CSRF).
-    browser_digest = models.CharField(max_length=64, blank=True)
     attributes = models.JSONField()
     #: Digest of a nonce cookie set on the browser that posted an IdP-initiated response;
     #: the completion step requires it (login CSRF). Empty for SP-initiated logins.

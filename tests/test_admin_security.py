@@ -13,15 +13,15 @@ from sync.models import InboxEntry
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 READ_ONLY = [
-    "accounts.UsedAssertion",
-    "accounts.SsoLoginTicket",
-    "accounts.CompanySubscription",
-    "accounts.AdHocCharge",
-    "sync.SyncRun",
-    "sync.SyncRecordError",
-    "sync.OutboxEntry",
-    "sync.InboxEntry",
-    "sync.SyncConflict",
+    "maestrano_accounts.UsedAssertion",
+    "maestrano_accounts.SsoLoginTicket",
+    "maestrano_accounts.CompanySubscription",
+    "maestrano_accounts.AdHocCharge",
+    "maestrano_sync.SyncRun",
+    "maestrano_sync.SyncRecordError",
+    "maestrano_sync.OutboxEntry",
+    "maestrano_sync.InboxEntry",
+    "maestrano_sync.SyncConflict",
     "sandbox.AccountWebhookDelivery",
     "sandbox.NotificationDelivery",
 ]

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Company
 from tests.helpers.saml import parse_form
+from tests.helpers.users import uid_of
 
 User = get_user_model()
 
@@ -56,7 +57,7 @@ def test_a_click_through_sso_lands_on_the_dashboard(platform, cross_site_idp, br
     session_cookie = next(c for c in page.context.cookies(platform.url) if c["name"] == "sessionid")
     assert session_cookie["sameSite"] == "Lax"
     assert Company.objects.get().group_uid == "cld-browser"
-    assert User.objects.get().uid == "usr-browser"
+    assert uid_of(User.objects.get()) == "usr-browser"
 
 
 def test_a_logged_in_user_opening_another_company_switches_to_it(
