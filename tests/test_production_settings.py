@@ -157,7 +157,7 @@ def test_sandbox_files_in_var_dir_are_not_trusted_outside_development(production
         if name not in {"MAESTRANO_SSO_X509_CERTIFICATE", "MAESTRANO_API_ID", "MAESTRANO_API_KEY"}
     }
 
-    result = run(["manage.py", "check"], env)
+    result = deploy_check(env)
 
     output = result.stdout + result.stderr
     assert result.returncode != 0
