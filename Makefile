@@ -23,11 +23,13 @@ install: $(STAMP)
 browser:
 	bash scripts/install-chromium.sh
 
-# The app and the emulated platform (sandbox) in one threaded server; SQLite files
-# and the sandbox's keys under VAR_DIR (default ./var); Celery runs eagerly. The
+# The app and the emulated platform (sandbox, mounted by SANDBOX_ENABLED) in one
+# threaded server; SQLite files and the sandbox's keys (made by demo_setup) under
+# VAR_DIR (default ./var); Celery runs eagerly. The
 # browser reaches the sandbox under another host name (SANDBOX_HOST), so that app
 # and platform keep separate cookies, as two real sites do.
 SANDBOX_HOST ?= localhost
+demo: export SANDBOX_ENABLED ?= true
 demo: export SITE_URL ?= http://$(HOST):$(PORT)
 demo: export MAESTRANO_API_HOST ?= http://$(SANDBOX_HOST):$(PORT)/sandbox
 demo: install

@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from .models import Company, Membership, PlatformIdentity, UsedAssertion
+from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
+
+from .models import Company, Membership, PlatformIdentity, SsoLoginTicket, UsedAssertion
 
 
 class MembershipInline(admin.TabularInline):
@@ -32,19 +34,22 @@ class PlatformIdentityAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsedAssertion)
-class UsedAssertionAdmin(admin.ModelAdmin):
+class UsedAssertionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The SSO replay cache, read-only: rows expire with their assertion."""
 
     list_display = ("assertion_id", "preset", "expires_at", "created_at")
     list_filter = ("preset",)
     search_fields = ("assertion_id",)
-    readonly_fields = ("preset", "assertion_id", "expires_at", "created_at")
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(SsoLoginTicket)
+class SsoLoginTicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Validated logins waiting for their completion (two minutes at most), read-only."""
+
+    list_display = ("assertion_id", "preset", "in_response_to", "expires_at", "created_at")
+    list_filter = ("preset",)
+    search_fields = ("assertion_id",)
+    exclude = ("token_digest", "browser_digest", "attributes")
 
 
 # Billing models (accounts.billing) have their admin in their own module.

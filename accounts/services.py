@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -80,22 +81,36 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> str:
-    """Store a validated login for the completion view; returns the one-time token.
+@dataclass(frozen=True)
+class IssuedTicket:
+    """The one-time token for the completion URL and, for an IdP-initiated login, the
+    browser nonce to set as a cookie (empty for SP-initiated logins: the session binds them)."""
 
-    Only the SHA-256 of the token is stored, so a database reader cannot
-    complete someone else's login.
+    token: str
+    browser_nonce: str
+
+
+def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
+    """Store a validated login for the completion view; returns its token (and nonce).
+
+    Only SHA-256 digests of the token and nonce are stored, so a database reader
+    cannot complete someone else's login. An SP-initiated login is bound to the
+    browser by its session (``InResponseTo``); an IdP-initiated one has no such
+    request, so it is bound to a nonce that only the posting browser receives:
+    a completion link taken by someone else is refused in any other browser.
     """
     token = secrets.token_urlsafe(32)
+    nonce = "" if assertion.in_response_to else secrets.token_urlsafe(32)
     SsoLoginTicket.objects.create(
         token_digest=_digest(token),
         preset=preset.name,
         assertion_id=assertion.assertion_id,
         in_response_to=assertion.in_response_to,
+        browser_digest=_digest(nonce) if nonce else "",
         attributes={**assertion.attributes.raw, "mno_uid": assertion.attributes.name_id},
         expires_at=timezone.now() + LOGIN_TICKET_LIFETIME,
     )
-    return token
+    return IssuedTicket(token=token, browser_nonce=nonce)
 
 
 @dataclass(frozen=True)
@@ -106,8 +121,12 @@ class RedeemedTicket:
     attributes: SsoAttributes
 
 
-def redeem_login_ticket(*, token: str) -> RedeemedTicket:
-    """Consume the ticket of ``token`` (single use); raise if unknown or expired."""
+def redeem_login_ticket(*, token: str, browser_nonce: str = "") -> RedeemedTicket:
+    """Consume the ticket of ``token`` (single use); raise if unknown, expired or, for a
+    ticket bound to a browser, if ``browser_nonce`` (the cookie) is not that browser's.
+
+    A refused ticket is used up all the same: a stolen link works nowhere.
+    """
     if not token or len(token) > 200:
         raise SamlValidationError("invalid_ticket", "missing or malformed ticket")
     with transaction.atomic():
@@ -119,6 +138,16 @@ def redeem_login_ticket(*, token: str) -> RedeemedTicket:
         ticket.delete()
     if ticket.expires_at <= timezone.now():
         raise SamlValidationError("expired_ticket", f"ticket of {ticket.assertion_id}")
+    if ticket.browser_digest and not (
+        browser_nonce
+        and len(browser_nonce) <= 200
+        and hmac.compare_digest(ticket.browser_digest, _digest(browser_nonce))
+    ):
+        raise SamlValidationError(
+            "wrong_browser",
+            f"ticket of {ticket.assertion_id} was issued to another browser",
+            status=403,
+        )
     return RedeemedTicket(
         preset_name=ticket.preset,
         assertion_id=ticket.assertion_id,

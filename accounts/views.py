@@ -14,8 +14,13 @@ server-side under a one-time token (:class:`accounts.models.SsoLoginTicket`)
 and answers ``303 See Other`` to :func:`sso_complete`. The browser follows
 with a top-level GET, which *does* carry Lax cookies; the completion view checks
 ``InResponseTo`` against the session, provisions the company and user, and
-logs in. The token is single-use, expires in two minutes, and for
-SP-initiated logins only completes in the browser session that started it.
+logs in. The token is single-use, expires in two minutes, and only completes
+in the browser it was issued to: for SP-initiated logins the browser session
+that started it; for IdP-initiated logins the browser that posted the response,
+which the consume view gives a short-lived ``SameSite=Lax``, HttpOnly nonce
+cookie (a Lax cookie set on a cross-site top-level POST is stored, and sent
+on the top-level GET of the redirect). Without that, a completion link taken
+by someone else would log a victim's browser into the taker's account.
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ PENDING_REQUESTS_KEY = "maestrano_sso_requests"
 #: How long an AuthnRequest may take to come back (login page, password...).
 REQUEST_LIFETIME_SECONDS = 15 * 60
 MAX_PENDING_REQUESTS = 5
+#: Cookie that binds an IdP-initiated login's ticket to the browser that posted the response.
+BROWSER_NONCE_COOKIE = "maestrano_sso_nonce"
 
 
 def _preset_or_404(name: str | None) -> Preset:
@@ -168,9 +175,25 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
         return _refuse(request, preset=resolved, error=error)
     except SamlConfigurationError as error:
         return _misconfigured(request, preset=resolved, error=error)
-    token = services.issue_login_ticket(preset=resolved, assertion=assertion)
-    url = reverse("accounts:sso-complete") + "?" + urlencode({"ticket": token})
-    return HttpResponseRedirect(url, status=303)
+    ticket = services.issue_login_ticket(preset=resolved, assertion=assertion)
+    complete_path = reverse("accounts:sso-complete")
+    response = HttpResponseRedirect(
+        complete_path + "?" + urlencode({"ticket": ticket.token}), status=303
+    )
+    if ticket.browser_nonce:
+        # IdP-initiated: only the browser that posted the response gets the nonce. A Lax
+        # cookie set on this cross-site top-level POST is stored, and sent on the top-level
+        # GET that follows the redirect; the completion view requires it.
+        response.set_cookie(
+            BROWSER_NONCE_COOKIE,
+            ticket.browser_nonce,
+            max_age=int(services.LOGIN_TICKET_LIFETIME.total_seconds()),
+            path=complete_path,
+            secure=request.is_secure(),
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
 
 
 @require_GET
@@ -180,14 +203,17 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
     """Finish a login validated by :func:`sso_consume`, in the browser's own session."""
     preset: Preset | None = None
     try:
-        ticket = services.redeem_login_ticket(token=request.GET.get("ticket", ""))
+        ticket = services.redeem_login_ticket(
+            token=request.GET.get("ticket", ""),
+            browser_nonce=request.COOKIES.get(BROWSER_NONCE_COOKIE, ""),
+        )
         try:
             preset = get_preset(ticket.preset_name)
         except ImproperlyConfiguredPreset:
             raise SamlValidationError("unknown_preset", ticket.preset_name) from None
         _check_in_response_to(request, preset=preset, in_response_to=ticket.in_response_to)
     except SamlValidationError as error:
-        return _refuse(request, preset=preset, error=error)
+        return _forget_nonce(_refuse(request, preset=preset, error=error))
 
     attributes = ticket.attributes
     try:
@@ -219,7 +245,15 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
         },
     )
     redirect_to = get_adapter().login_redirect_url(request, preset=preset, company=result.company)
-    return HttpResponseRedirect(redirect_to)
+    return _forget_nonce(HttpResponseRedirect(redirect_to))
+
+
+def _forget_nonce(response: HttpResponse) -> HttpResponse:
+    """The nonce served its one ticket (used or refused): remove it from the browser."""
+    response.delete_cookie(
+        BROWSER_NONCE_COOKIE, path=reverse("accounts:sso-complete"), samesite="Lax"
+    )
+    return response
 
 
 def _check_in_response_to(request: HttpRequest, *, preset: Preset, in_response_to: str) -> None:
@@ -244,11 +278,19 @@ def _check_in_response_to(request: HttpRequest, *, preset: Preset, in_response_t
 @never_cache
 @maestrano_session_exempt
 def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
-    """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``)."""
+    """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``).
+
+    Only a POST with the CSRF token logs out, so that no other site can end the
+    session with a link or an image; a GET shows a page with that form. The
+    platform's own session end (single logout) goes through
+    :class:`accounts.middleware.MaestranoSessionMiddleware`, not through here.
+    """
     try:
         resolved = get_preset(preset)
     except ImproperlyConfiguredPreset:
         raise Http404("Unknown Maestrano preset") from None
+    if request.method != "POST":
+        return render(request, "accounts/logout_confirm.html", {"preset": resolved})
     data = platform_session(request) or {}
     uid = data.get("uid") if data.get("preset") == resolved.name else None
     logout(request)

@@ -57,6 +57,11 @@ def configure_environment(db: str, var_dir: str) -> None:
     # DEBUG keeps every SQL query in memory (connection.queries): off, as in production.
     os.environ["DEBUG"] = "false"
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    # The sandbox is the benchmark's platform (mounted on request only, see config/settings.py).
+    os.environ["SANDBOX_ENABLED"] = "true"
+    os.environ["SANDBOX_FORCE"] = "true"  # DEBUG is off
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "k" * 40)
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
     os.environ.pop("SANDBOX_DATABASE_URL", None)
     if db == "sqlite":
         os.environ["DATABASE_URL"] = f"sqlite:///{var_dir}/bench.sqlite3"

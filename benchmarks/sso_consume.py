@@ -45,6 +45,8 @@ def configure_environment(var_dir: str) -> None:
     os.environ["VAR_DIR"] = var_dir
     os.environ["LOG_LEVEL"] = "ERROR"
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    # The sandbox is the benchmark's platform (mounted on request only, see config/settings.py).
+    os.environ["SANDBOX_ENABLED"] = "true"
     os.environ["DATABASE_URL"] = f"sqlite:///{var_dir}/bench.sqlite3"
     os.environ.pop("SANDBOX_DATABASE_URL", None)
 

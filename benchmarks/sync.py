@@ -70,6 +70,11 @@ def configure_environment(db: str, var_dir: str) -> None:
     # As in production: DEBUG would log every SQL query in memory (and cap the count).
     os.environ["DEBUG"] = "false"
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    # The sandbox is the benchmark's platform (mounted on request only, see config/settings.py).
+    os.environ["SANDBOX_ENABLED"] = "true"
+    os.environ["SANDBOX_FORCE"] = "true"  # DEBUG is off
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "k" * 40)
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
     os.environ.pop("SANDBOX_DATABASE_URL", None)
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ["MAESTRANO_API_ID"] = API_ID

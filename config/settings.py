@@ -1,15 +1,21 @@
 """Settings of the example project, read from the environment (django-environ).
 
-Defaults give the embedded demo: SQLite files in the project, Celery eager, the
-sandbox platform mounted at /sandbox/ in the same process.
+Defaults give a development set-up: SQLite files in the project, Celery eager.
+The sandbox (the emulated platform, a development tool) is mounted at /sandbox/
+only when ``SANDBOX_ENABLED=true`` (``make demo`` and the tests set it), and with
+``DEBUG=false`` only when also forced (``SANDBOX_FORCE=true``), which the
+deployment check (``manage.py check --deploy``) reports as an error.
+Production settings: docs/deploy.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from maestrano_integration.env import preset_from_environment
 
@@ -21,7 +27,10 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-" + "x" * 24)
+if not DEBUG and not env.str("SECRET_KEY", default=""):
+    raise ImproperlyConfigured("Set SECRET_KEY in the environment when DEBUG is false.")
+# The "django-insecure-" prefix makes `check --deploy` flag the demo key if it ever leaks out.
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-demo-key-change-me-" + "x" * 24)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
@@ -37,6 +46,8 @@ INSTALLED_APPS = [
     "sync",
     "crm",
     "sandbox",
+    # Throttles the admin login (the example project's choice; see docs/deploy.md).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -48,10 +59,21 @@ MIDDLEWARE = [
     "accounts.middleware.MaestranoSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out login attempt with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
+# The sandbox is a development tool: mounted when asked for, and with DEBUG off only
+# when forced as well (sandbox.checks then fails `check --deploy`). Nothing below
+# trusts its keys or credentials unless it is mounted or DEBUG is on.
+_sandbox_only = env.bool("SANDBOX_ONLY", default=False)
+_sandbox_requested = env.bool("SANDBOX_ENABLED", default=False) or _sandbox_only
+_sandbox_mounted = _sandbox_requested and (DEBUG or env.bool("SANDBOX_FORCE", default=False))
+if _sandbox_only and not _sandbox_mounted:
+    raise ImproperlyConfigured("SANDBOX_ONLY needs DEBUG=true (or SANDBOX_FORCE=true).")
+
 ROOT_URLCONF = "config.urls"
-if env.bool("SANDBOX_ONLY", default=False):
+if _sandbox_only:
     # The emulated platform alone, on its own port (see config/urls_sandbox.py).
     ROOT_URLCONF = "config.urls_sandbox"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -118,9 +140,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The example project's own user model; the Maestrano apps work with any (see docs/install.md).
 AUTH_USER_MODEL = "crm.User"
 AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out client before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "accounts.backends.MaestranoBackend",
 ]
+# Password logins to the admin from one client address: after AXES_FAILURE_LIMIT failures
+# it is locked out for AXES_COOLOFF_MINUTES. SSO logins (no password) are not counted.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ONLY_ADMIN_SITE = True
+AXES_DISABLE_ACCESS_LOG = True  # every SSO login would add a row; failures are still kept
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -141,9 +173,16 @@ STATIC_ROOT = VAR_DIR / "static"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS (docs/deploy.md): redirect plain HTTP when DEBUG is off; HSTS once HTTPS works.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 # --- Celery ---------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
@@ -182,13 +221,17 @@ _default_preset = {
     "app": {"host": SITE_URL},
     "api": {"id": "", "key": "", "host": f"{SITE_URL}/sandbox", "base": "/api/v1/"},
 }
-_sandbox_certificate = VAR_DIR / "sandbox" / "idp_certificate.pem"
-if _sandbox_certificate.exists():
-    _default_preset["sso"] = {"x509_certificate": _sandbox_certificate.read_text()}
-_demo_credentials = VAR_DIR / "sandbox" / "demo_app.env"
-if _demo_credentials.exists():
-    # Written by `manage.py demo_setup`: the api id/key the sandbox issued to the demo app.
-    environ.Env.read_env(_demo_credentials, overwrite=False)
+if DEBUG or _sandbox_mounted:
+    # Development only: the sandbox's certificate and the demo app's credentials, written
+    # by `manage.py demo_setup`, are used when the environment gives none. A deployment
+    # never trusts them implicitly (a leftover var/ must not become an accepted IdP).
+    _sandbox_certificate = VAR_DIR / "sandbox" / "idp_certificate.pem"
+    if _sandbox_certificate.exists():
+        _default_preset["sso"] = {"x509_certificate": _sandbox_certificate.read_text()}
+    _demo_credentials = VAR_DIR / "sandbox" / "demo_app.env"
+    if _demo_credentials.exists():
+        # The api id/key the sandbox issued to the demo app.
+        environ.Env.read_env(_demo_credentials, overwrite=False)
 
 MAESTRANO = {
     "DEFAULT_PRESET": "maestrano",
@@ -210,7 +253,7 @@ def _merge(base: dict, override: dict) -> dict:
 _merge(MAESTRANO["PRESETS"]["maestrano"], preset_from_environment())
 
 SANDBOX = {
-    "ENABLED": env.bool("SANDBOX_ENABLED", default=True),
+    "ENABLED": _sandbox_mounted,
     "DATA_DIR": VAR_DIR / "sandbox",
     # Connec! notifications sender (sandbox.connec.notifications): retry backoff in seconds.
     "NOTIFICATIONS": {"BACKGROUND": True, "TIMEOUT": 5.0, "BACKOFF": 1.0, "MAX_ATTEMPTS": 6},

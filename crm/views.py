@@ -25,6 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Company
+from accounts.permissions import CompanyRoleRequiredMixin, Role, company_role_required
 from accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 from sync import inbox, push
@@ -225,7 +226,10 @@ class EditPage(RecordPages):
         return render(self.request, self.template_name, context, status=status)
 
 
-class DeletePage(RecordPages):
+class DeletePage(CompanyRoleRequiredMixin, RecordPages):
+    """Deleting removes the record from Connec! too, for all the company's apps: Admins only."""
+
+    required_role = Role.ADMIN
     template_name = "crm/record_confirm_delete.html"
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -426,8 +430,10 @@ def _retry_parked(*, company: Company, what: str) -> int:
 
 
 @require_POST
+@company_role_required(Role.ADMIN)
 def retry_parked(request: HttpRequest) -> HttpResponse:
-    """Retry the current company's parked sync errors (the dashboard's button)."""
+    """Retry the current company's parked sync errors (the dashboard's button): Admins only,
+    like every change to how the company's data syncs."""
     company = _company_or_redirect(request)
     if isinstance(company, HttpResponse):
         return company

@@ -6,6 +6,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
+
 from . import (
     account_webhooks,
     admin_connec,  # noqa: F401  (Connec! models register themselves there)
@@ -119,7 +121,7 @@ class RecurringBillAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountWebhookDelivery)
-class AccountWebhookDeliveryAdmin(admin.ModelAdmin):
+class AccountWebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "app", "kind", "url", "status", "attempts", "response_status"]
     list_filter = ["status", "kind"]
     search_fields = ["group_uid", "user_uid", "url"]

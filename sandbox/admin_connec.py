@@ -16,6 +16,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
+
 from .connec.clock import next_timestamp
 from .connec.errors import ConnecApiError
 from .connec.notifications import enqueue_changes, wake_worker
@@ -81,7 +83,7 @@ class ConnecRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationDelivery)
-class NotificationDeliveryAdmin(admin.ModelAdmin):
+class NotificationDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "app",

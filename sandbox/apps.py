@@ -5,3 +5,6 @@ class SandboxConfig(AppConfig):
     name = "sandbox"
     verbose_name = "Maestrano sandbox (emulated platform)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the deployment check)

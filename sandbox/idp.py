@@ -26,7 +26,7 @@ from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
-from .keys import IdpKeyPair, key_pair_for_algorithm
+from .keys import IdpKeyPair, MissingKeyPair, key_pair_for_algorithm
 from .models import Group, GroupMembership, PlatformSession, PlatformUser, RegisteredApp
 from .sessions import iso_utc, recheck_time
 
@@ -66,6 +66,12 @@ class InvalidAuthnRequest(IdpError):
 
 class UnknownApp(IdpError):
     status = 404
+
+
+class NotSetUp(IdpError):
+    """The IdP's signing keys are missing: only the set-up command makes them."""
+
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -308,7 +314,10 @@ def build_signed_response(
     algorithm = (
         app.signature_algorithm if app.signature_algorithm in SIGNING_ALGORITHMS else "sha256"
     )
-    key_pair = key_pair_for_algorithm(algorithm)
+    try:
+        key_pair = key_pair_for_algorithm(algorithm)
+    except MissingKeyPair as error:
+        raise NotSetUp(str(error)) from None
     now = timezone.now()
     lifetime = dt.timedelta(
         seconds=int(

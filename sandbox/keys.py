@@ -1,4 +1,10 @@
-"""The sandbox IdP's signing key pair, generated once at set-up and kept in DATA_DIR."""
+"""The sandbox IdP's signing key pairs, generated at set-up and kept in DATA_DIR.
+
+Only the set-up commands (``manage.py demo_setup``, ``sandbox_export_idp_cert``,
+``sandbox_register_app``) write keys (:func:`ensure_key_pairs`); a request only
+reads them (:func:`key_pair_for_algorithm`), so no visitor can make the server
+write key material.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,10 @@ CERTIFICATE_FILE = "idp_certificate.pem"
 #: The historical rsa-sha1 setup keeps its own 1024-bit pair in this subfolder.
 SHA1_SUBFOLDER = "sha1"
 SIGNATURE_ALGORITHMS = ("sha256", "sha1")
+
+
+class MissingKeyPair(LookupError):
+    """The IdP has no key pair yet: the sandbox was not set up."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +86,35 @@ def ensure_sha1_key_pair(*, directory: Path | None = None) -> IdpKeyPair:
     return ensure_idp_key_pair(bits=1024, directory=(directory or data_dir()) / SHA1_SUBFOLDER)
 
 
-def key_pair_for_algorithm(algorithm: str, *, directory: Path | None = None) -> IdpKeyPair:
-    """The signing pair of ``algorithm`` (``"sha256"``: 2048-bit, ``"sha1"``: 1024-bit)."""
+def ensure_key_pairs(*, directory: Path | None = None) -> IdpKeyPair:
+    """Set-up: both pairs (sha256 and the historical sha1) exist; returns the sha256 one."""
+    ensure_sha1_key_pair(directory=directory)
+    return ensure_idp_key_pair(directory=directory)
+
+
+def _folder_for(algorithm: str, directory: Path | None) -> Path:
+    folder = directory or data_dir()
     if algorithm == "sha1":
-        return ensure_sha1_key_pair(directory=directory)
+        return folder / SHA1_SUBFOLDER
     if algorithm != "sha256":
         raise ValueError(f"Unknown signature algorithm {algorithm!r}; use sha256 or sha1")
-    return ensure_idp_key_pair(directory=directory)
+    return folder
+
+
+def key_pair_for_algorithm(algorithm: str, *, directory: Path | None = None) -> IdpKeyPair:
+    """The signing pair of ``algorithm`` (``"sha256"``: 2048-bit, ``"sha1"``: 1024-bit).
+
+    Read only: raises :class:`MissingKeyPair` when the set-up command has not made it.
+    """
+    folder = _folder_for(algorithm, directory)
+    key_path, certificate_path = folder / PRIVATE_KEY_FILE, folder / CERTIFICATE_FILE
+    try:
+        return IdpKeyPair(
+            private_key_pem=key_path.read_text(), certificate_pem=certificate_path.read_text()
+        )
+    except FileNotFoundError:
+        raise MissingKeyPair(
+            f"The sandbox IdP has no {algorithm} key pair in {folder}: run "
+            "`manage.py demo_setup` (or `manage.py sandbox_export_idp_cert"
+            f" --algorithm {algorithm}`) first."
+        ) from None

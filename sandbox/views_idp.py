@@ -74,12 +74,15 @@ def saml_login(request: HttpRequest) -> HttpResponse:
         directory.set_membership(group=group, user=user, role=form.cleaned_data["role"])
         directory.start_using_app(group=group, app=authn.app)
         session = open_session(app=authn.app, user=user, group=group)
-    xml = idp.build_signed_response(
-        session=session,
-        issuer=idp.idp_entity_id(request),
-        in_response_to=authn.id,
-        acs_url=authn.acs_url,
-    )
+    try:
+        xml = idp.build_signed_response(
+            session=session,
+            issuer=idp.idp_entity_id(request),
+            in_response_to=authn.id,
+            acs_url=authn.acs_url,
+        )
+    except idp.IdpError as error:
+        return error_page(request, error)
     return _post_page(
         request,
         app=authn.app,
@@ -143,7 +146,10 @@ def app_launch(request: HttpRequest, api_id: str) -> HttpResponse:
     with transaction.atomic(using="sandbox"):
         directory.start_using_app(group=membership.group, app=app)
         session = open_session(app=app, user=membership.user, group=membership.group)
-    xml = idp.build_signed_response(session=session, issuer=idp.idp_entity_id(request))
+    try:
+        xml = idp.build_signed_response(session=session, issuer=idp.idp_entity_id(request))
+    except idp.IdpError as error:
+        return error_page(request, error)
     return _post_page(
         request,
         app=app,

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
+
 from .models import IdMap, SyncRecordError, SyncRun, SyncRunEntity
 
 
@@ -20,7 +22,7 @@ class IdMapAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
 
-class SyncRunEntityInline(admin.TabularInline):
+class SyncRunEntityInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SyncRunEntity
     extra = 0
     can_delete = False
@@ -41,7 +43,7 @@ class SyncRunEntityInline(admin.TabularInline):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["pk", "company", "kind", "status", "attempts", "started_at", "finished_at"]
     list_filter = ["kind", "status"]
     list_select_related = ["company"]
@@ -51,7 +53,7 @@ class SyncRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncRecordError)
-class SyncRecordErrorAdmin(admin.ModelAdmin):
+class SyncRecordErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "company", "entity", "connec_id", "short_reason", "run"]
     list_filter = ["entity", "company"]
     search_fields = ["connec_id", "reason"]
@@ -69,7 +71,7 @@ from .models import InboxEntry, OutboxEntry, SyncConflict, SyncState  # noqa: E4
 
 
 @admin.register(OutboxEntry)
-class OutboxEntryAdmin(admin.ModelAdmin):
+class OutboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "pk",
         "company",
@@ -101,7 +103,7 @@ class OutboxEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(InboxEntry)
-class InboxEntryAdmin(admin.ModelAdmin):
+class InboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "pk",
         "company",
@@ -132,7 +134,7 @@ class InboxEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncConflict)
-class SyncConflictAdmin(admin.ModelAdmin):
+class SyncConflictAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "company",

@@ -29,12 +29,12 @@ def sandbox_data_dir(tmp_path_factory):
 @pytest.fixture
 def platform(live_server, settings, sandbox_data_dir):
     """The sandbox on a live server with our app registered, and the default preset wired to it."""
-    from sandbox.keys import ensure_idp_key_pair
+    from sandbox.keys import ensure_key_pairs
     from sandbox.models import RegisteredApp
     from tests.helpers.platform import Platform
 
     settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": sandbox_data_dir}
-    keys = ensure_idp_key_pair(directory=sandbox_data_dir)
+    keys = ensure_key_pairs(directory=sandbox_data_dir)
     app = RegisteredApp.objects.create(
         api_id="app-test",
         api_key=secrets.token_urlsafe(16),

@@ -4,6 +4,6 @@
 with it, to show that the Maestrano apps need no user model of their own.
 """
 
-from config.settings import *  # noqa: F403
+from tests.settings import *  # noqa: F403  (the sandbox mounted, as for the whole suite)
 
 AUTH_USER_MODEL = "auth.User"

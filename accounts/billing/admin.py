@@ -1,11 +1,16 @@
 """Admin of billing: plans, subscriptions and ad-hoc charges, with their status, last
-error and a "retry" action that queues the platform call again (idempotent)."""
+error and a "retry" action that queues the platform call again (idempotent).
+
+Subscriptions and charges are the record of what was billed on the platform:
+read-only here (the retry actions stay); they change through accounts.billing."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+
+from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
 from . import tasks
 from .models import AdHocCharge, CompanySubscription, Plan
@@ -18,7 +23,7 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(CompanySubscription)
-class CompanySubscriptionAdmin(admin.ModelAdmin):
+class CompanySubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "company",
         "plan",
@@ -69,7 +74,7 @@ class CompanySubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AdHocCharge)
-class AdHocChargeAdmin(admin.ModelAdmin):
+class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "company",
         "description",

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.permissions import Role, company_role_required
 from accounts.selectors import current_company
 from maestrano_integration.account import AccountApiError
 
@@ -69,8 +70,12 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@company_role_required(Role.ADMIN)
 def buy_sms(request: HttpRequest) -> HttpResponse:
-    """Charge the current company for 100 SMS, once per form (hidden idempotency key)."""
+    """Charge the current company for 100 SMS, once per form (hidden idempotency key).
+
+    A purchase is a real bill on the platform: Admins (and Super Admins) only.
+    """
     company = current_company(request)
     if company is None:
         return _no_company()

@@ -17,7 +17,7 @@ from tests.helpers.saml import (
     obtain_saml_response,
     post_saml_response,
 )
-from tests.helpers.sso_flow import complete, deliver, login
+from tests.helpers.sso_flow import complete, deliver, login, logout
 from tests.helpers.users import uid_of, user_of
 
 User = get_user_model()
@@ -337,13 +337,30 @@ def test_logout_logs_out_here_and_redirects_to_the_platform_logout(platform):
     http = platform.session()
     login(platform, http, user_uid="usr-out", group_uid="cld-out")
 
-    answer = http.get(f"{platform.url}/maestrano/logout", allow_redirects=False, timeout=TIMEOUT)
+    answer = logout(platform, http)
 
     assert answer.status_code == 302
     assert answer.headers["Location"] == f"{platform.sandbox_url}/app_logout?user_uid=usr-out"
     assert dashboard(platform, http).status_code == 302
     platform_page = http.get(answer.headers["Location"], timeout=TIMEOUT)
     assert platform_page.status_code == 200
+
+
+def test_logout_by_get_or_without_the_csrf_token_keeps_the_session(platform):
+    """Another site cannot log the user out with a link, an image or a token-less form."""
+    http = platform.session()
+    login(platform, http, user_uid="usr-stay", group_uid="cld-stay")
+
+    page = http.get(f"{platform.url}/maestrano/logout", allow_redirects=False, timeout=TIMEOUT)
+    assert page.status_code == 200
+    assert 'id="confirm-logout"' in page.text
+    assert dashboard(platform, http).status_code == 200
+    forged = http.post(f"{platform.url}/maestrano/logout", allow_redirects=False, timeout=TIMEOUT)
+    assert forged.status_code == 403
+    assert dashboard(platform, http).status_code == 200
+
+    assert logout(platform, http).status_code == 302
+    assert dashboard(platform, http).status_code == 302
 
 
 def _switch(platform, http, company_id, *, with_token=True) -> requests.Response:
@@ -422,10 +439,8 @@ def test_a_second_preset_logs_in_through_its_own_urls(platform, second_preset):
     company = Company.objects.get()
     assert (company.preset, company.group_uid) == ("acme", "cld-p")
     assert dashboard(platform, http).status_code == 200
-    logout = http.get(
-        f"{platform.url}/maestrano/acme/logout", allow_redirects=False, timeout=TIMEOUT
-    )
-    assert logout.headers["Location"] == f"{platform.sandbox_url}/app_logout?user_uid=usr-p"
+    answer = logout(platform, http, path="/maestrano/acme/logout")
+    assert answer.headers["Location"] == f"{platform.sandbox_url}/app_logout?user_uid=usr-p"
 
 
 def test_the_same_group_on_two_presets_is_two_companies(platform, second_preset):

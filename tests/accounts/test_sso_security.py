@@ -18,6 +18,7 @@ from accounts.models import Company, Membership
 from tests.helpers.saml import (
     SamlPost,
     change_attribute,
+    idp_initiated_response,
     obtain_saml_response,
     post_saml_response,
     resign,
@@ -284,6 +285,37 @@ def test_a_response_to_another_browsers_request_is_refused(platform, post, refus
     other_browser = platform.session()
     consume = post_saml_response(other_browser, post)
     refused(complete(other_browser, consume), "unknown_in_response_to", post=post)
+
+
+def test_an_idp_initiated_completion_link_works_only_in_the_browser_that_posted(
+    platform, http, refused
+):
+    # Login CSRF: the attacker posts their own IdP-initiated response, keeps the
+    # completion link and makes the victim's browser open it.
+    platform.add_member(group_uid="cld-attacker", user_uid="usr-attacker", role="Admin")
+    post = idp_initiated_response(platform, user_uid="usr-attacker", group_uid="cld-attacker")
+    consume = post_saml_response(http, post)
+    assert consume.status_code == 303
+    nonce = next(c for c in http.cookies if c.name == "maestrano_sso_nonce")
+    assert nonce.path == "/maestrano/auth/saml/complete"
+    assert nonce.has_nonstandard_attr("HttpOnly")
+    assert consume.headers["Set-Cookie"].count("SameSite=Lax") == 1
+
+    victim = platform.session()
+    refused(complete(victim, consume), "wrong_browser", post=post, status=403)
+    # The refused link is used up: it no longer works in the attacker's browser either.
+    assert complete(http, consume).status_code == 400
+
+
+def test_an_idp_initiated_login_completes_in_the_posting_browser(platform, http):
+    platform.add_member(group_uid="cld-own", user_uid="usr-own", role="Admin")
+    post = idp_initiated_response(platform, user_uid="usr-own", group_uid="cld-own")
+
+    answer = deliver(http, post)
+
+    assert answer.status_code == 302
+    assert "maestrano_sso_nonce" not in http.cookies  # removed once used
+    assert http.get(f"{platform.url}/dashboard/", allow_redirects=False).status_code == 200
 
 
 def test_replayed_assertion_is_refused(platform, http, post, caplog):

@@ -8,12 +8,14 @@ completion view must see the session that init created (for ``InResponseTo``).
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from accounts.models import Company
+from tests.helpers.saml import parse_form
+from tests.helpers.users import uid_of
 
 User = get_user_model()
 
@@ -55,7 +57,7 @@ def test_a_click_through_sso_lands_on_the_dashboard(platform, cross_site_idp, br
     session_cookie = next(c for c in page.context.cookies(platform.url) if c["name"] == "sessionid")
     assert session_cookie["sameSite"] == "Lax"
     assert Company.objects.get().group_uid == "cld-browser"
-    assert User.objects.get().uid == "usr-browser"
+    assert uid_of(User.objects.get()) == "usr-browser"
 
 
 def test_a_logged_in_user_opening_another_company_switches_to_it(
@@ -75,3 +77,38 @@ def test_a_logged_in_user_opening_another_company_switches_to_it(
     page.click("#company-switcher button[type=submit]")
     page.wait_for_url(f"{platform.url}/dashboard/")
     assert page.text_content("#company-name") == "One Co"
+
+
+def test_an_idp_initiated_login_completes_only_in_the_browser_that_posted(
+    platform, cross_site_idp, browser_page
+):
+    """Login CSRF: a completion link the attacker got for their own login fails in a victim's
+    browser; the browser that posted the response completes, thanks to a ``SameSite=Lax``
+    nonce cookie set on the response to the cross-site POST and sent on the redirected GET.
+    """
+    platform.add_member(group_uid="cld-evil", user_uid="usr-evil", role="Admin")
+    platform.add_member(
+        group_uid="cld-launch", user_uid="usr-launch", role="Admin", name="Lana", surname="Launch"
+    )
+    complete_url = f"{platform.url}/maestrano/auth/saml/complete"
+    launch_url = f"{cross_site_idp}/apps/{platform.api_id}/launch"
+    # The attacker launches the app as themselves, posts the response, keeps the link.
+    attacker = platform.session()
+    launched = attacker.get(launch_url, params={"user": "usr-evil", "group": "cld-evil"})
+    form = parse_form(launched.text, "saml-post")
+    consume = attacker.post(form["action"], data=form["fields"], allow_redirects=False)
+    assert consume.status_code == 303
+    stolen_link = urljoin(consume.url, consume.headers["Location"])
+
+    page = browser_page
+    page.goto(stolen_link)
+    assert "We could not log you in" in page.content()
+    assert not User.objects.exists()
+
+    launch = f"{launch_url}?user=usr-launch&group=cld-launch"
+    with page.expect_request(f"{complete_url}*") as completion:
+        page.goto(launch)  # the sandbox page auto-submits the response to the app's ACS
+    page.wait_for_url(f"{platform.url}/dashboard/")
+    assert "maestrano_sso_nonce=" in completion.value.all_headers().get("cookie", "")
+    assert page.text_content("#current-user") == "Lana Launch"
+    assert not [c for c in page.context.cookies(complete_url) if c["name"] == "maestrano_sso_nonce"]

@@ -16,7 +16,13 @@ import requests
 from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 
-from tests.helpers.saml import SamlPost, obtain_saml_response, post_saml_response, resign
+from tests.helpers.saml import (
+    SamlPost,
+    form_posting_to,
+    obtain_saml_response,
+    post_saml_response,
+    resign,
+)
 
 TIMEOUT = 10
 NS = {"samlp": OneLogin_Saml2_Constants.NS_SAMLP, "saml": OneLogin_Saml2_Constants.NS_SAML}
@@ -43,6 +49,18 @@ def login(platform: Any, http: requests.Session, **kwargs: Any) -> requests.Resp
     """A whole SP-initiated login; returns the completion view's answer (302 when logged in)."""
     post = obtain_saml_response(platform, http, **kwargs)
     return deliver(http, post)
+
+
+def logout(
+    platform: Any, http: requests.Session, *, path: str = "/maestrano/logout"
+) -> requests.Response:
+    """Log out as the "Log out" button does: the confirmation page, then its CSRF form (POST)."""
+    page = http.get(f"{platform.url}{path}", timeout=TIMEOUT)
+    assert page.status_code == 200, page.text[:500]
+    form = form_posting_to(page.text, path)
+    return http.post(
+        f"{platform.url}{path}", data=form["fields"], allow_redirects=False, timeout=TIMEOUT
+    )
 
 
 def edited(post: SamlPost, edit: Callable[[etree._Element], None], key_pair: Any) -> SamlPost:

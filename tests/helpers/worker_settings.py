@@ -7,7 +7,7 @@ the worker (its presets point at that test's live server).
 import json
 import os
 
-from config.settings import *  # noqa: F403
+from tests.settings import *  # noqa: F403
 
 MAESTRANO = json.loads(os.environ["WORKER_MAESTRANO_JSON"])
 # Messages of a killed worker come back quickly (Redis transport).

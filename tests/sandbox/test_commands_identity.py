@@ -149,3 +149,7 @@ def test_demo_setup_registers_the_demo_app_and_company(settings, tmp_path):
     assert group.name == "Demo Company"
     assert list(group.apps.all()) == [app]
     assert sorted(group.memberships.values_list("role", flat=True)) == ["Admin", "Member"]
+    # The IdP's keys are made here, at set-up (both algorithms), never by a request.
+    for folder in (tmp_path, tmp_path / "sha1"):
+        assert (folder / "idp_private_key.pem").exists()
+        assert (folder / "idp_certificate.pem").exists()

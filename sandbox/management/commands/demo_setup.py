@@ -13,7 +13,7 @@ from django.db import transaction
 
 from sandbox import directory
 from sandbox.connec.seed import seed_group
-from sandbox.keys import ensure_idp_key_pair
+from sandbox.keys import ensure_key_pairs
 from sandbox.models import ConnecRecord
 from sandbox.registration import register_app
 
@@ -58,7 +58,7 @@ class Command(BaseCommand):
         call_command(
             "migrate", database="sandbox", interactive=False, verbosity=0, skip_checks=True
         )
-        ensure_idp_key_pair()
+        ensure_key_pairs()  # the IdP keys are made at set-up, never by a request
         credentials = data_dir / "demo_app.env"
         if not credentials.exists():
             credentials.write_text(

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from sandbox.keys import SIGNATURE_ALGORITHMS, key_pair_for_algorithm
+from sandbox.keys import SIGNATURE_ALGORITHMS, ensure_key_pairs, key_pair_for_algorithm
 
 
 class Command(BaseCommand):
@@ -24,4 +24,5 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        ensure_key_pairs()
         self.stdout.write(key_pair_for_algorithm(options["algorithm"]).certificate_pem, ending="")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox.keys import SIGNATURE_ALGORITHMS
+from sandbox.keys import SIGNATURE_ALGORITHMS, ensure_key_pairs
 from sandbox.registration import MetadataError, refresh_metadata, register_app
 
 
@@ -42,5 +42,6 @@ class Command(BaseCommand):
                 refresh_metadata(app)
             except MetadataError as error:
                 raise CommandError(f"Registered, but the metadata fetch failed: {error}") from error
+        ensure_key_pairs()  # the IdP signs this app's logins with one of them
         verb = "Registered" if created else "Updated"
         self.stdout.write(self.style.SUCCESS(f"{verb} {app.api_id} ({app.app_host})."))

@@ -1,0 +1,12 @@
+"""Settings of the test suite: the project's settings with the sandbox mounted.
+
+The sandbox (the emulated platform) is the peer of the end-to-end tests, but the
+project mounts it only when asked (``SANDBOX_ENABLED``, see config/settings.py).
+Subprocesses the tests start (the Celery worker) inherit the variable.
+"""
+
+import os
+
+os.environ.setdefault("SANDBOX_ENABLED", "true")
+
+from config.settings import *  # noqa: F403

@@ -1,0 +1,85 @@
+"""The admin: log and audit rows are read-only (their actions stay), the login is throttled."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.urls import reverse
+
+from accounts.models import Company
+from sync.models import InboxEntry
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+READ_ONLY = [
+    "maestrano_accounts.UsedAssertion",
+    "maestrano_accounts.SsoLoginTicket",
+    "maestrano_accounts.CompanySubscription",
+    "maestrano_accounts.AdHocCharge",
+    "maestrano_sync.SyncRun",
+    "maestrano_sync.SyncRecordError",
+    "maestrano_sync.OutboxEntry",
+    "maestrano_sync.InboxEntry",
+    "maestrano_sync.SyncConflict",
+    "sandbox.AccountWebhookDelivery",
+    "sandbox.NotificationDelivery",
+]
+
+
+def _url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize("label", READ_ONLY)
+def test_log_and_audit_rows_cannot_be_added_changed_or_deleted(admin_client, label):
+    model = apps.get_model(label)
+    assert model in admin.site._registry, f"{label} is not in the admin"
+
+    listing = admin_client.get(_url(model, "changelist"))
+    assert listing.status_code == 200
+    assert _url(model, "add") not in listing.content.decode()
+    assert admin_client.get(_url(model, "add")).status_code == 403
+    assert admin_client.post(_url(model, "add"), {}).status_code == 403
+    action_form = listing.context["action_form"]  # None when no action is left
+    actions = action_form.fields["action"].choices if action_form else []
+    assert "delete_selected" not in [name for name, _ in actions]
+
+
+def test_an_inbox_entry_is_shown_read_only_and_its_retry_action_still_works(admin_client):
+    company = Company.objects.create(preset="maestrano", group_uid="cld-adm", name="Adm")
+    entry = InboxEntry.objects.create(
+        preset="maestrano", company=company, payload={}, status=InboxEntry.Status.FAILED
+    )
+
+    page = admin_client.get(_url(InboxEntry, "change", entry.pk))
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content  # a view page, no form to save
+    changed = admin_client.post(_url(InboxEntry, "change", entry.pk), {"status": "done"})
+    assert changed.status_code == 403
+    assert admin_client.post(_url(InboxEntry, "delete", entry.pk), {"post": "yes"}).status_code == (
+        403
+    )
+    assert InboxEntry.objects.filter(pk=entry.pk).exists()
+
+    admin_client.post(
+        _url(InboxEntry, "changelist"), {"action": "retry", "_selected_action": [entry.pk]}
+    )
+    entry.refresh_from_db()
+    assert entry.status != InboxEntry.Status.FAILED  # queued again (and processed eagerly)
+
+
+def test_the_admin_login_is_throttled_after_repeated_failures(client, django_user_model):
+    django_user_model.objects.create_superuser("root", "root@example.com", "the-right-pw-1")
+    login_url = reverse("admin:login")
+
+    answers = [
+        client.post(login_url, {"username": "root", "password": f"wrong-{attempt}"}).status_code
+        for attempt in range(5)
+    ]
+    assert answers == [200, 200, 200, 200, 429]  # the form with an error, then locked out
+    locked = client.post(login_url, {"username": "root", "password": "the-right-pw-1"})
+
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    assert client.get(reverse("admin:index")).status_code == 302  # still not logged in

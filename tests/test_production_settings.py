@@ -1,0 +1,174 @@
+"""The example project's production settings (docs/deploy.md), in fresh processes.
+
+The settings and URLs are read once at import, so every case runs ``manage.py``
+(or a short script) in a subprocess with its own environment: the documented
+production environment passes ``check --deploy --fail-level WARNING``; the sandbox
+is not mounted with ``DEBUG=false`` unless forced, and forcing it fails that check;
+the sandbox's certificate and the demo credentials left in ``VAR_DIR`` are not
+trusted outside development.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.certificates import make_key_pair
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$", re.M)
+#: Variables of the test run that would leak into the subprocesses' settings.
+INHERITED = re.compile(r"^(DJANGO_SETTINGS_MODULE|DEBUG|SANDBOX_|MAESTRANO_|SECURE_|AXES_)")
+
+
+def documented_environment() -> dict[str, str]:
+    """The ``bash`` block under "The production environment" in docs/deploy.md."""
+    text = DEPLOY_DOC.read_text()
+    section = text[text.index("## The production environment") :]
+    block = section[section.index("```bash\n") + len("```bash\n") :]
+    block = block[: block.index("```")]
+    return dict(ASSIGNMENT.findall(block))
+
+
+@pytest.fixture
+def production_env(tmp_path) -> dict[str, str]:
+    """The documented environment, with real values for its ``<...>`` placeholders."""
+    certificate = tmp_path / "idp_certificate.pem"
+    certificate.write_text(make_key_pair().certificate_pem)
+    real_values = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}",
+        "MAESTRANO_API_ID": "app-production",
+        "MAESTRANO_API_KEY": secrets.token_urlsafe(24),
+        "MAESTRANO_SSO_X509_CERTIFICATE": str(certificate),
+    }
+    documented = documented_environment()
+    placeholders = {name for name, value in documented.items() if value.startswith("<")}
+    assert placeholders == set(real_values), "docs/deploy.md and this test disagree"
+    environment = {name: value for name, value in os.environ.items() if not INHERITED.match(name)}
+    var_dir = tmp_path / "var"
+    return {
+        **environment,
+        **documented,
+        **real_values,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "VAR_DIR": str(var_dir),
+        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'sandbox.sqlite3'}",
+    }
+
+
+def run(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def deploy_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+
+
+#: GET a path with the test client (HTTPS, the production host) and print the status code.
+STATUS_OF = """
+import sys, django
+django.setup()
+from django.test import Client
+print(Client().get(sys.argv[1], secure=True, HTTP_HOST="crm.example.com").status_code)
+"""
+
+
+#: Whether a path is routed to a view (the sandbox's pages need its database to answer).
+ROUTED = """
+import sys, django
+django.setup()
+from django.urls import Resolver404, resolve
+try:
+    print(resolve(sys.argv[1]).func.__module__)
+except Resolver404:
+    print("not routed")
+"""
+
+
+def routed_to(path: str, env: dict[str, str]) -> str:
+    result = run(["-c", ROUTED, path], env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def status_of(path: str, env: dict[str, str]) -> str:
+    result = run(["-c", STATUS_OF, path], env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_the_documented_production_environment_passes_the_deploy_check(production_env):
+    result = deploy_check(production_env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in (result.stdout + result.stderr)
+
+
+def test_debug_off_without_forcing_does_not_mount_the_sandbox(production_env):
+    env = {**production_env, "SANDBOX_ENABLED": "true"}
+
+    assert status_of("/sandbox/", env) == "404"
+    assert routed_to("/sandbox/", env) == "not routed"
+    assert status_of("/maestrano/metadata", env) == "401"  # the app itself answers
+    assert deploy_check(env).returncode == 0
+
+
+def test_forcing_the_sandbox_with_debug_off_fails_the_deploy_check(production_env):
+    env = {**production_env, "SANDBOX_ENABLED": "true", "SANDBOX_FORCE": "true"}
+
+    result = deploy_check(env)
+
+    assert result.returncode != 0
+    assert "sandbox.E001" in result.stdout + result.stderr
+    assert routed_to("/sandbox/", env).startswith("sandbox.")
+
+
+def test_the_sandbox_is_off_unless_enabled_even_with_debug(production_env):
+    env = {**production_env, "DEBUG": "true"}
+
+    assert status_of("/sandbox/", env) == "404"
+
+
+def test_sandbox_files_in_var_dir_are_not_trusted_outside_development(production_env, tmp_path):
+    # A leftover demo: the sandbox's certificate and the demo app's credentials in VAR_DIR.
+    sandbox_dir = Path(production_env["VAR_DIR"]) / "sandbox"
+    sandbox_dir.mkdir(parents=True)
+    (sandbox_dir / "idp_certificate.pem").write_text(make_key_pair().certificate_pem)
+    (sandbox_dir / "demo_app.env").write_text("MAESTRANO_API_ID=app-demo\nMAESTRANO_API_KEY=k\n")
+    env = {
+        name: value
+        for name, value in production_env.items()
+        if name not in {"MAESTRANO_SSO_X509_CERTIFICATE", "MAESTRANO_API_ID", "MAESTRANO_API_KEY"}
+    }
+
+    result = deploy_check(env)
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "maestrano.E004" in output  # no IdP certificate: the sandbox's is not used
+    assert "maestrano.E001" in output  # no api id: the demo credentials are not read
+
+
+def test_debug_off_without_a_secret_key_refuses_to_start(production_env):
+    env = {name: value for name, value in production_env.items() if name != "SECRET_KEY"}
+
+    result = run(["manage.py", "check"], env)
+
+    assert result.returncode != 0
+    assert "Set SECRET_KEY" in result.stderr
