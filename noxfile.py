@@ -27,9 +27,11 @@ ROOT = Path(__file__).resolve().parent
 PYTHON = os.environ.get("NOX_DJANGO6_PYTHON", "3.12")
 #: Django 6 series under test; the newest patch release of each is installed.
 DJANGO_SERIES = ["6.0", "6.1"]
-#: Deselected by default: headless Chromium and the real Celery worker are run by the
-#: main suite already and do not depend on the Django version in ways the rest misses;
-#: they take most of the suite's time. Pass ``-- -m ""`` to run them too.
+#: Deselected by default: the tests that drive headless Chromium (e2e, and the adoption
+#: test of an existing project) and those that start a real Celery worker. The main
+#: suite runs them; the views, tasks and checks they go through are covered here by the
+#: test-client and live-server tests, and they are the slowest part of the suite.
+#: Pass ``-- -m ""`` to run them too.
 DEFAULT_MARKERS = "not browser and not worker"
 
 
