@@ -8,13 +8,14 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test test-sqlite test-postgres test-django-user lint format bench browser clean
+.PHONY: install demo test test-sqlite test-postgres test-django-user test-django6 package constraints lint format bench browser clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	# Exact versions from constraints.txt; pyproject.toml only holds compatible ranges.
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	$(PY) -c "import lxml.etree, xmlsec; assert lxml.etree.LIBXML_VERSION == xmlsec.get_libxml_version(), 'lxml and xmlsec were built against different libxml2'"
 	touch $(STAMP)
 
@@ -59,7 +60,28 @@ demo: install
 	@echo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install browser lint test-sqlite test-postgres test-django-user
+test: install browser lint package test-sqlite test-postgres test-django-user test-django6
+
+# Django 6 needs Python >= 3.12: the suite runs again in a nox session (noxfile.py)
+# with the newest Django 6 release, on SQLite. PYTHON_DJANGO6 is its interpreter:
+# python3.12 from PATH, else one installed by pyenv.
+PYTHON_DJANGO6 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
+	$$p -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
+test-django6: install
+	@test -n "$(PYTHON_DJANGO6)" || { echo "python3.12 is required for the Django 6 tests"; exit 1; }
+	NOX_DJANGO6_PYTHON=$(PYTHON_DJANGO6) $(BIN)/nox -s "tests(django='6.1')"
+
+# The sdist and the wheel, checked as an index would check them (twine).
+package: install
+	rm -rf dist
+	$(PY) -m build --quiet --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+# Exact versions of the current .venv, after a dependency changed in pyproject.toml.
+constraints: install
+	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --all --exclude-editable \
+		| grep -v '^#' | grep -vi '^pip=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 test-sqlite: install
 	DATABASE_URL= $(BIN)/pytest
@@ -86,4 +108,4 @@ bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .nox dist build

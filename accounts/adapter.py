@@ -42,7 +42,10 @@ def _letters(value: str, length: int) -> str:
 
 
 class DefaultAccountAdapter:
-    """Default mapping of PROTOCOL.md §3 attributes; override any method."""
+    """Default mapping of the assertion's attributes; override any method.
+
+    The attributes: docs/protocol.md, 'Assertion attributes'.
+    """
 
     # --- companies --------------------------------------------------------------
     def populate_company(
@@ -173,7 +176,7 @@ class DefaultAccountAdapter:
         """A final bill to send when ``company`` cancels the service, or ``None`` for none.
 
         Return ``{"price_cents": ..., "description": ..., "currency": ...}`` to charge
-        what is still due (seed 002, Groups Controller).
+        what is still due (docs/protocol.md, 'Account webhooks').
         """
         return None
 

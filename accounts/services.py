@@ -165,7 +165,8 @@ def find_or_create_company_from_sso(
     attributes: SsoAttributes,
     adapter: DefaultAccountAdapter | None = None,
 ) -> tuple[Company, bool]:
-    """The company of ``attributes.group_uid`` on ``preset``, created if new (seed 003 §1.2).
+    """The company of ``attributes.group_uid`` on ``preset``, created if new (docs/protocol.md,
+    'First login and email migration').
 
     Attributes are refreshed on every login. A cancelled company is active again:
     the platform only sends users of groups that use the service. Two first

@@ -1,4 +1,4 @@
-"""The platform session (PROTOCOL.md §3, single logout) kept inside the Django session.
+"""The platform session (docs/protocol.md, 'Session check') kept inside the Django session.
 
 After an SSO login the Django session holds ``maestrano = {uid, session,
 session_recheck, group_uid, preset}``. Until ``session_recheck`` the login is

@@ -1,4 +1,5 @@
-"""Account webhooks the platform calls (PROTOCOL.md §4): group and group-user DELETE.
+"""Account webhooks the platform calls (docs/protocol.md, 'Account webhooks'): group and group-user
+DELETE.
 
 Thin views: basic auth per preset (:func:`maestrano_integration.auth.platform_view`),
 then :mod:`accounts.billing.lifecycle` does the work. Only DELETE is used by the

@@ -40,7 +40,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "rest_framework",
     "maestrano_integration",
     "accounts",
     "sync",
@@ -206,12 +205,6 @@ CELERY_BEAT_SCHEDULE = {
     "maestrano-sync-drain": {"task": "sync.drain_all", "schedule": 60.0},
     # Fetch what changed in Connec! since the last sync (notifications that never came).
     "maestrano-sync-reconcile": {"task": "sync.reconcile_all", "schedule": 15 * 60.0},
-}
-
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
-    "UNAUTHENTICATED_USER": None,
 }
 
 # --- Maestrano ----------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Client of the platform's Account API (PROTOCOL.md §5): bills, recurring bills, users, groups.
+"""Client of the platform's Account API (docs/protocol.md,
+'Account API'): bills, recurring bills, users, groups.
 
 One :class:`AccountClient` per preset. Results are typed dataclasses; errors are
 :class:`AccountApiError` subclasses carrying the HTTP status and the envelope's

@@ -5,7 +5,7 @@ the project's value or the documented default, and the object resets itself
 when a test changes ``settings.MAESTRANO``.
 
 Presets (one per marketplace) are normalised into :class:`Preset` objects:
-every key of the wire contract (PROTOCOL.md §1) with its default.
+every key of the wire contract (docs/protocol.md, 'Presets') with its default.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-#: Preset keys (PROTOCOL.md §1) and their defaults, before per-preset derivation.
+#: Preset keys (docs/protocol.md, 'Presets') and their defaults, before per-preset derivation.
 PRESET_DEFAULTS: dict[str, Any] = {
     "environment": "test",
     "app": {"host": "http://localhost:8000"},
@@ -170,7 +170,7 @@ def certificate_fingerprint(certificate: str) -> str:
 
 @dataclass(frozen=True)
 class Preset:
-    """One marketplace's configuration: every key of PROTOCOL.md §1, resolved."""
+    """One marketplace's configuration: every key of docs/protocol.md, 'Presets', resolved."""
 
     name: str
     is_default: bool
@@ -337,7 +337,8 @@ class Preset:
         return real_uid
 
     def to_metadata(self) -> dict[str, Any]:
-        """The metadata document of PROTOCOL.md §2. Never includes ``api.key``."""
+        """The metadata document (docs/protocol.md, 'Metadata endpoint'). Never includes
+        ``api.key``."""
         import platform
 
         import django

@@ -1,4 +1,5 @@
-"""Connec! API v2 client (PROTOCOL.md §6): one group of one preset, over a pooled session.
+"""Connec! API v2 client (docs/protocol.md, 'Connec! API v2'): one group of one preset, over a
+pooled session.
 
 Retry rule (one place):
 
@@ -7,7 +8,7 @@ Retry rule (one place):
 * POST (create, batch) is *not* retried by the transport after the request may
   have reached Connec!: a create that timed out may have been applied. Pass
   ``idempotent=True`` when a repeat is harmless, i.e. an upsert carrying our own
-  external id (seed 001) or a batch whose every op is such an upsert or a
+  external id (docs/protocol.md, 'External ids') or a batch whose every op is such an upsert or a
   GET/PUT; then POST gets the same retries as GET. A batch of only GET/PUT ops
   is detected as idempotent automatically.
 * 4xx other than 429 are never retried.
@@ -278,7 +279,7 @@ class ConnecClient:
     def retrieve_by_external_id(
         self, entity: str, record_id: str, *, provider: str, realm: str
     ) -> dict[str, Any]:
-        """One record by an external id of ours (seed 001: ``opts[provider]``, ``opts[realm]``)."""
+        """One record by an external id of ours (``opts[provider]``, ``opts[realm]``)."""
         body = self._request(
             "GET",
             self.entity_url(entity, record_id),

@@ -7,11 +7,13 @@ dots as underscores: ``api.id`` -> ``MAESTRANO_API_ID``.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import environ as django_environ
 
 # (dotted key, type) for every preset key that can come from the environment.
 ENVIRONMENT_KEYS: tuple[tuple[str, type], ...] = (
@@ -40,8 +42,13 @@ ENVIRONMENT_KEYS: tuple[tuple[str, type], ...] = (
     ("connec.timeout", float),
 )
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+#: What a boolean variable may say. django-environ reads anything it does not know as
+#: false; a typo in ``MAESTRANO_SSO_ENABLED`` must be an error instead.
+_FALSE_WORDS = ("false", "off", "no", "n", "0", "")
+_BOOLEAN_WORDS = frozenset(django_environ.Env.BOOLEAN_TRUE_STRINGS) | frozenset(_FALSE_WORDS)
+#: django-environ's float drops every character but digits, ``,``, ``.`` and ``-`` before
+#: converting (``1e3`` would read as 13): only plain decimal numbers are let through.
+_PLAIN_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
 
 
 def environment_variable_name(dotted_key: str, *, prefix: str = "MAESTRANO_") -> str:
@@ -49,29 +56,31 @@ def environment_variable_name(dotted_key: str, *, prefix: str = "MAESTRANO_") ->
     return prefix + dotted_key.replace(".", "_").upper()
 
 
-def _parse(raw: str, kind: type, name: str) -> Any:
+def _read(env: django_environ.Env, name: str, kind: type) -> Any:
+    """The value of variable ``name`` read by ``env``'s typed getter for ``kind``."""
     if kind is bool:
-        lowered = raw.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ValueError(f"{name} must be true or false, not {raw!r}")
+        if env.str(name).strip().lower() not in _BOOLEAN_WORDS:
+            raise ValueError(f"{name} must be true or false, not {env.str(name)!r}")
+        return env.bool(name)
     if kind is float:
-        try:
-            return float(raw)
-        except ValueError as error:
-            raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from error
+        raw = env.str(name)
+        if not _PLAIN_NUMBER.fullmatch(raw):
+            raise ValueError(f"{name} must be a number of seconds, not {raw!r}")
+        return env.float(name)
     if kind is dict:
         # Either JSON ({"people": true}) or a comma-separated list of subscribed entities.
-        text = raw.strip()
-        if text.startswith("{"):
-            value = json.loads(text)
+        if env.str(name).strip().startswith("{"):
+            try:
+                value = env.json(name)
+            except ValueError as error:
+                raise ValueError(f"{name} is not valid JSON: {error}") from None
             if not isinstance(value, dict):
                 raise ValueError(f"{name} must be a JSON object or a comma-separated list")
             return {str(key): bool(flag) for key, flag in value.items()}
-        return {entity.strip(): True for entity in text.split(",") if entity.strip()}
-    return raw
+        return {entity.strip(): True for entity in env.list(name) if entity.strip()}
+    # Text (ids, keys, hosts, PEM) is taken as is: django-environ would read a leading
+    # ``$`` as a reference to another variable, and an api key may well start with one.
+    return env.ENVIRON[name]
 
 
 def read_certificate(value: str) -> str:
@@ -92,13 +101,15 @@ def preset_from_environment(
     Unset keys are left out so that the defaults of
     :mod:`maestrano_integration.conf` apply.
     """
-    source = os.environ if environ is None else environ
+    env = django_environ.Env()
+    # django-environ reads os.environ unless given another mapping (tests pass one).
+    env.ENVIRON = os.environ if environ is None else environ
     preset: dict[str, Any] = {}
     for dotted_key, kind in ENVIRONMENT_KEYS:
         name = environment_variable_name(dotted_key, prefix=prefix)
-        if name not in source:
+        if name not in env.ENVIRON:
             continue
-        value = _parse(source[name], kind, name)
+        value = _read(env, name, kind)
         if dotted_key == "sso.x509_certificate":
             value = read_certificate(value)
         node = preset

@@ -65,7 +65,8 @@ class SamlConfigurationError(Exception):
 
 
 def build_saml_settings(preset: Preset) -> dict[str, Any]:
-    """The python3-saml settings dict of ``preset`` (PROTOCOL.md §3), and nothing else.
+    """The python3-saml settings dict of ``preset`` (docs/protocol.md, 'Consume'),
+    and nothing else.
 
     Both ``wantAssertionsSigned`` and ``wantMessagesSigned`` are off because the
     platform signs the Response *or* the Assertion; python3-saml still refuses a
@@ -187,7 +188,8 @@ def _parse_bool(value: str | None) -> bool | None:
 
 @dataclass(frozen=True)
 class SsoAttributes:
-    """The assertion's attributes (PROTOCOL.md §3), typed; only ``uid`` and ``group_uid`` required.
+    """The assertion's attributes (docs/protocol.md,
+    'Assertion attributes'), typed; only ``uid`` and ``group_uid`` required.
 
     Absent or unparsable optional attributes become ``""``/``None``: the old SDK
     crashed on a missing attribute, we do not.

@@ -12,7 +12,8 @@ from .conf import Preset
 @require_GET
 @platform_view
 def metadata(request: HttpRequest, *, preset: Preset) -> JsonResponse:
-    """PROTOCOL.md §2: the preset's configuration, for the platform to load."""
+    """The preset's configuration (docs/protocol.md,
+    'Metadata endpoint'), for the platform to load."""
     response = JsonResponse(preset.to_metadata())
     response["Cache-Control"] = "no-store"
     return response

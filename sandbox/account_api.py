@@ -1,4 +1,4 @@
-"""The Account API's rules (PROTOCOL §5, seed 002 "Payment API" / "Membership API").
+"""The Account API's rules (docs/protocol.md, 'Account API').
 
 Selectors scope every query to the calling app (an app sees only its own bills
 and the groups and users that use it); services validate and write. Views in
@@ -546,7 +546,7 @@ def create_bill(*, app: RegisteredApp, payload: Any) -> Bill:
 
 @transaction.atomic(using="sandbox")
 def create_recurring_bill(*, app: RegisteredApp, payload: Any) -> RecurringBill:
-    """Validate and create a recurring bill (seed 002 rules on period, frequency, start date)."""
+    """Validate and create a recurring bill (docs/protocol.md, 'Recurring bills')."""
     check = _Validator(_unwrap(payload, "recurring_bill"))
     group = check.group(app)
     price_cents = check.integer("price_cents", required=True)

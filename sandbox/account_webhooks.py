@@ -1,4 +1,5 @@
-"""Account webhooks (PROTOCOL §4), platform → app: "the group cancelled" and "user removed".
+"""Account webhooks (docs/protocol.md, 'Account webhooks'), platform → app: "the group cancelled"
+and "user removed".
 
 Each call is logged as an :class:`AccountWebhookDelivery` and retried with
 exponential backoff on 5xx, 429, timeouts and connection errors

@@ -1,4 +1,5 @@
-"""The sandbox identity provider: read AuthnRequests, build and sign SAML Responses (PROTOCOL §3).
+"""The sandbox identity provider: read AuthnRequests, build and sign SAML Responses
+(docs/protocol.md, 'Consume').
 
 Signatures are made by python3-saml (xmlsec); nothing here does cryptography by
 hand. Both the Assertion and the Response are signed, with the key pair of the
@@ -167,7 +168,8 @@ def _new_id() -> str:
 
 
 def user_attributes(*, session: PlatformSession) -> dict[str, str]:
-    """Every attribute of PROTOCOL.md §3 for the session's user, group and app, as strings."""
+    """Every attribute of docs/protocol.md, 'Assertion attributes', for the
+    session's user, group and app, as strings."""
     user: PlatformUser = session.user
     group: Group = session.group
     membership = GroupMembership.objects.filter(group=group, user=user).first()

@@ -1,4 +1,5 @@
-"""Registering apps with the platform: by hand, or by fetching the app's metadata (PROTOCOL §2).
+"""Registering apps with the platform: by hand, or by fetching the app's metadata
+(docs/protocol.md, 'Metadata endpoint').
 
 The real platform loaded an app's paths and subscriptions from its metadata
 endpoint (``GET {app_host}/maestrano/metadata``, basic auth api id:key);

@@ -1,4 +1,5 @@
-"""Platform sessions: opened at login, checked by apps (PROTOCOL §3 "Session check"), invalidated.
+"""Platform sessions: opened at login, checked by apps (docs/protocol.md, 'Session check'),
+invalidated.
 
 The recheck interval (``settings.SANDBOX["SESSION_RECHECK_SECONDS"]``, default
 3 minutes) is how long an app may trust a session before asking again.

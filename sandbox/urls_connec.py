@@ -5,7 +5,7 @@ from django.urls import path
 from .connec import api, views
 
 urlpatterns = [
-    # The API, as apps call it (PROTOCOL.md §6).
+    # The API, as apps call it (docs/protocol.md, 'Connec! API v2').
     path("api/v2/<str:group_id>/<str:entity>", api.entity_view, name="connec-collection"),
     path(
         "api/v2/<str:group_id>/<str:entity>/<str:record_id>",

@@ -5,14 +5,14 @@ from django.urls import path
 from . import views_account_api, views_idp, views_pages, views_sessions
 
 urlpatterns = [
-    # IdP (PROTOCOL §3)
+    # IdP (docs/protocol.md, 'Single sign-on')
     path("api/v1/auth/saml", views_idp.saml_sso, name="idp-sso"),
     path("api/v1/auth/saml/<str:uid>", views_sessions.session_check, name="session-check"),
     path("idp/login", views_idp.saml_login, name="idp-login"),
     path("apps/<str:api_id>/launch", views_idp.app_launch, name="app-launch"),
     path("app_logout", views_sessions.app_logout, name="app-logout"),
     path("app_access_unauthorized", views_sessions.app_access_unauthorized, name="unauthorized"),
-    # Account API (PROTOCOL §5)
+    # Account API (docs/protocol.md, 'Account API')
     path(
         "api/v1/account/<str:resource>",
         views_account_api.collection,

@@ -1,4 +1,5 @@
-"""Account API views (PROTOCOL §5): the envelope, basic auth, and HTTP → ``account_api`` calls.
+"""Account API views (docs/protocol.md, 'Account API'): the envelope, basic auth, and HTTP →
+``account_api`` calls.
 
 Every answer is ``{"success": bool, "errors": {field: [messages]}, "data": ...}``;
 lists add ``"pagination": {"total", "limit", "offset", "next"}``. Status codes:

@@ -43,7 +43,7 @@ def _login_page(
 
 @require_GET
 def saml_sso(request: HttpRequest) -> HttpResponse:
-    """PROTOCOL §3: the IdP SSO URL (HTTP-Redirect binding). Shows the login page."""
+    """The IdP SSO URL (docs/protocol.md, 'Init') (HTTP-Redirect binding). Shows the login page."""
     try:
         authn = idp.parse_authn_request(saml_request=request.GET.get("SAMLRequest", ""))
     except idp.IdpError as error:

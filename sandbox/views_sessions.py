@@ -1,4 +1,5 @@
-"""Session check API (PROTOCOL §3) and the platform's logout / unauthorized pages."""
+"""Session check API (docs/protocol.md, 'Session check') and the
+platform's logout / unauthorized pages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Initial import of a company's Connec! data (seed 003 §3.1.1), page by page, resumable.
+"""Initial import of a company's Connec! data (docs/protocol.md,
+'Integration duties'), page by page, resumable.
 
 For every entity whose mapper has import enabled, in dependency order, each
 page fetched from Connec! is applied in ONE transaction together with the

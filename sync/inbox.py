@@ -1,9 +1,10 @@
-"""Applying Connec! records to local models: notifications (seed 003 §3.3) and reconciliation.
+"""Applying Connec! records to local models: notifications and reconciliation
+(docs/protocol.md, 'Connec! notifications').
 
 :func:`apply_records` is idempotent and order-insensitive:
 
-* unknown Connec! id → create the local object and map it (§3.3.1); known →
-  update it (§3.3.2); a record carrying *our* external id is ours (a push
+* unknown Connec! id → create the local object and map it; known →
+  update it; a record carrying *our* external id is ours (a push
   whose answer was lost) and is linked, never duplicated;
 * a version whose ``updated_at`` is not newer than the last one pulled or
   pushed is stale (a redelivery, an out-of-order delivery, the echo of our own

@@ -49,7 +49,7 @@ class UnknownReference(MappingError):
 
 @dataclass(frozen=True)
 class Directions:
-    """Which data flows are on for an entity: seed 004's Plugs.
+    """Which data flows are on for an entity: docs/protocol.md, 'Data flow directions'.
 
     Named from our application's side: ``import_enabled`` pulls Connec! records
     into local models (initial import, notifications), ``export_enabled`` pushes
@@ -91,7 +91,7 @@ def connec_id_of(value: Any) -> str | None:
     """The Connec! id of a record id or reference, plain or in external-ids form.
 
     With ``CONNEC-EXTERNAL-IDS: true``, ids are lists of ``{"realm", "provider",
-    "id"}`` and Connec!'s own entry has provider ``connec`` (seed 001).
+    "id"}`` and Connec!'s own entry has provider ``connec`` (docs/protocol.md, 'External ids').
     """
     if value is None or value == "":
         return None

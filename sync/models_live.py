@@ -13,7 +13,8 @@ __all__ = ["InboxEntry", "OutboxEntry", "SyncConflict", "SyncLock", "SyncState"]
 
 
 class OutboxEntry(models.Model):
-    """A local change waiting to reach Connec! (transactional outbox, seed 003 §3.2).
+    """A local change waiting to reach Connec! (transactional outbox, docs/protocol.md,
+    'Integration duties').
 
     Written by the same connection, inside the caller's transaction, as the
     change itself: no change is lost between the save and the HTTP call. The
@@ -61,7 +62,8 @@ class OutboxEntry(models.Model):
 
 
 class InboxEntry(models.Model):
-    """A Connec! notification as received (raw payload), applied later by a task (§3.3)."""
+    """A Connec! notification as received (raw payload), applied later by a task
+    (docs/protocol.md, 'Connec! notifications')."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -1,4 +1,5 @@
-"""Receiving Connec! notifications (PROTOCOL.md §7): validate, store raw, answer fast.
+"""Receiving Connec! notifications (docs/protocol.md, 'Connec! notifications'): validate, store
+raw, answer fast.
 
 The webhook only checks what it can check without Connec!: the JSON shape,
 the entities and that every record belongs to one company of the preset the

@@ -1,4 +1,4 @@
-"""Draining a company's outbox to Connec! (seed 003 §3.2) through the batch endpoint.
+"""Draining a company's outbox to Connec! through the batch endpoint.
 
 One drain round:
 
@@ -8,11 +8,11 @@ One drain round:
 3. order the operations by the registry's dependency order (an organization
    before the person referencing it) and send ``BATCH_SIZE`` per request;
 4. every op carries our external id ``{"id": <local pk>, "provider": <api id>,
-   "realm": <group uid>}`` (seed 001) with ``CONNEC-EXTERNAL-IDS: true``: a
+   "realm": <group uid>}`` (docs/protocol.md, 'External ids') with ``CONNEC-EXTERNAL-IDS: true``: a
    create is an upsert, so repeating it after a timeout never duplicates;
-   records known to Connec! are updated by their Connec! id (§3.2.2);
+   records known to Connec! are updated by their Connec! id;
 5. each op's result is applied on its own: 2xx stores the Connec! id in the
-   IdMap (§3.2.1) with the pushed ``updated_at`` and payload hash; 429/5xx and
+   IdMap with the pushed ``updated_at`` and payload hash; 429/5xx and
    network errors back off (exponential, jittered) and park after
    ``MAX_ATTEMPTS``; other 4xx park the row with Connec!'s error at once.
 
@@ -88,7 +88,7 @@ def live_payload(mapper: Mapper) -> dict[str, Any]:
 
 
 def external_id_entry(*, company: Company, object_id: Any) -> dict[str, str]:
-    """Our id of a local object in Connec!'s external-id form (seed 001)."""
+    """Our id of a local object in Connec!'s external-id form (docs/protocol.md, 'External ids')."""
     return {
         "id": str(object_id),
         "provider": get_preset(company.preset).api_id,

@@ -1,4 +1,5 @@
-"""Signal receivers of the sync: the initial import on company creation (seed 003 §3.1.1)."""
+"""Signal receivers of the sync: the initial import on company creation (docs/protocol.md,
+'Integration duties')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The Connec! notifications webhook (seed 003 §3.3): per preset, basic auth, answers 202 fast."""
+"""The Connec! notifications webhook (docs/protocol.md,
+'Connec! notifications'): per preset, basic auth, answers 202 fast."""
 
 from __future__ import annotations
 

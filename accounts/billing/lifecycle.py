@@ -1,4 +1,4 @@
-"""Account lifecycle driven by the platform's webhooks (PROTOCOL.md §4, seed 003 §2.2).
+"""Account lifecycle driven by the platform's webhooks (docs/protocol.md, 'Account webhooks').
 
 A group DELETE cancels the company (its subscription, its users' access); a
 group-user DELETE removes one member. Nothing is deleted: the rows stay for
@@ -138,7 +138,7 @@ def _record_final_bill(company: Company):  # -> AdHocCharge | None
 
 
 def remove_user_from_company(*, preset: Preset, group_uid: str, user_uid: str) -> LifecycleOutcome:
-    """A member was removed from the group (seed 002 "Group Users Controller").
+    """A member was removed from the group (docs/protocol.md, 'Account webhooks').
 
     Real mode: the membership is deactivated, and the user too when no active
     membership is left. Virtual mode: the masked user (``uid.group_uid``) only

@@ -18,7 +18,7 @@ def new_idempotency_key() -> str:
 
 
 class BillingPeriod(models.TextChoices):
-    """Recurring bill periods the Account API accepts (seed 002)."""
+    """Recurring bill periods the Account API accepts (docs/protocol.md, 'Recurring bills')."""
 
     DAY = "Day", "Day"
     WEEK = "Week", "Week"

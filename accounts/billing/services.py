@@ -1,7 +1,8 @@
 """Billing services: the company's subscription (a recurring bill) and ad-hoc bills.
 
-Seed 003 §2.1: billing is set up when a company is created, never charging
-before the free trial ends; extra charges are sent as ad-hoc bills.
+Billing is set up when a company is created, never charging
+before the free trial ends; extra charges are sent as ad-hoc bills (docs/protocol.md,
+'Integration duties').
 
 The Account API has no idempotency key and a create (POST) may be applied even
 when its answer is lost. So every bill is first written here with a unique
@@ -190,7 +191,8 @@ def start_subscription(*, company: Company, plan: Plan | None = None) -> Company
 
 
 def set_up_billing(*, company: Company, plan: Plan | None = None) -> CompanySubscription | None:
-    """Make sure ``company`` has its recurring bill on the platform (seed 003 §2.1.1).
+    """Make sure ``company`` has its recurring bill on the platform (docs/protocol.md,
+    'Recurring bills').
 
     Idempotent: runs as often as needed (task retries, reactivation, the admin)
     and creates at most one recurring bill per subscription. Returns ``None``
@@ -376,7 +378,7 @@ def validate_charge(
     period_ended_at: Any = None,
     currency: Any = None,
 ) -> ChargeRequest:
-    """Check an ad-hoc bill against the Account API's rules (seed 002 "Bill") locally.
+    """Check an ad-hoc bill against the Account API's rules (docs/protocol.md, 'Bills') locally.
 
     Raises :class:`InvalidBill` with every problem found, so no HTTP call is
     made for a bill the platform would refuse.
@@ -495,7 +497,7 @@ def charge_company(
     period_ended_at: dt.datetime | None = None,
     currency: str | None = None,
 ) -> AdHocCharge:
-    """Send an ad-hoc bill (seed 003 §2.1.2), once per ``idempotency_key`` of ``company``.
+    """Send an ad-hoc bill (docs/protocol.md, 'Bills'), once per ``idempotency_key`` of ``company``.
 
     Validates locally first (:class:`InvalidBill`, no HTTP call). A repeat with
     the same key returns the same charge without a second bill. When the

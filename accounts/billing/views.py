@@ -1,6 +1,6 @@
 """The demo's billing pages: the company's plan and charges, and a "buy 100 SMS" action.
 
-What an adopter writes for an in-app purchase (seed 003 §2.1.2): a form that
+What an adopter writes for an in-app purchase (docs/protocol.md, 'Bills'): a form that
 carries an idempotency key, so a double submit (or a reload of the POST)
 charges once.
 """

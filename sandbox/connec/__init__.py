@@ -1,4 +1,5 @@
-"""The emulated Connec! data hub (PROTOCOL.md §6-7, seeds 000 and 001).
+"""The emulated Connec! data hub (docs/protocol.md, 'Connec! API v2'
+and 'Connec! notifications').
 
 ``schema`` validates entity fields, ``queries`` parses ``$filter``/``$orderby``/
 paging, ``references`` resolves and renders ids and external ids, ``services``

@@ -1,4 +1,5 @@
-"""The Connec! API v2 over HTTP and batch (PROTOCOL.md §6): thin views around one dispatcher.
+"""The Connec! API v2 over HTTP and batch (docs/protocol.md, 'Connec! API v2'):
+thin views around one dispatcher.
 
 ``execute`` answers one operation (method, group, entity, id, query, body) as
 ``(status, body, changed records)``; the HTTP view and each batch op call it.

@@ -1,4 +1,5 @@
-"""Connec! notifications (PROTOCOL.md §7): changes POSTed to the *other* apps of a group.
+"""Connec! notifications (docs/protocol.md, 'Connec! notifications'): changes POSTed to the *other*
+apps of a group.
 
 A write stores one :class:`NotificationDelivery` row per receiving app in the
 write's own transaction (an outbox: no row without the change, no change

@@ -1,4 +1,5 @@
-"""Ids on the wire: plain Connec! ids, or external-id lists (seed 001), and their resolution.
+"""Ids on the wire: plain Connec! ids, or external-id lists (docs/protocol.md, 'External ids'), and
+their resolution.
 
 With ``CONNEC-EXTERNAL-IDS: true`` a record's ``id`` and its references are
 lists of ``{"realm", "provider", "id"}`` entries, Connec!'s own entry last

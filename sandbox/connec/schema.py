@@ -1,4 +1,4 @@
-"""Fields of each Connec! entity (PROTOCOL.md §6) and their validation.
+"""Fields of each Connec! entity (docs/protocol.md, 'Entities') and their validation.
 
 Known fields are type-checked strictly (a number must be a JSON number, an enum
 one of its values); unknown fields are tolerated and stored as sent, like

@@ -71,7 +71,8 @@ def get_record(
     provider: str | None = None,
     realm: str | None = None,
 ) -> ConnecRecord:
-    """A record by Connec! id, or by an external id when ``provider`` is given (seed 001)."""
+    """A record by Connec! id, or by an external id when ``provider`` is given (docs/protocol.md,
+    'External ids')."""
     record: ConnecRecord | None = None
     if provider and provider != CONNEC_PROVIDER:
         external = (

@@ -102,7 +102,8 @@ def next_code(*, group: Group, entity: str) -> str:
 def smart_match(
     *, group: Group, entity: str, data: dict[str, Any], matching_fields: Any
 ) -> ConnecRecord | None:
-    """The oldest record whose ``matching_fields`` all equal ``data``'s (seed 000), if any.
+    """The oldest record whose ``matching_fields`` all equal ``data``'s (docs/protocol.md,
+    'Smart merging'), if any.
 
     A matching field missing from ``data`` disables matching: an absent value
     must not merge every record lacking it.

@@ -21,7 +21,7 @@ def new_recurring_bill_uid() -> str:
 
 
 class Bill(models.Model):
-    """A single charge an app put on a group (seed 002, "Bill")."""
+    """A single charge an app put on a group (docs/protocol.md, 'Bills')."""
 
     SUBMITTED, INVOICED, CANCELLED = "submitted", "invoiced", "cancelled"
     STATUSES = [(s, s) for s in (SUBMITTED, INVOICED, CANCELLED)]
@@ -47,7 +47,7 @@ class Bill(models.Model):
 
 
 class RecurringBill(models.Model):
-    """A charge repeated every ``frequency`` ``period`` s (seed 002, "Recurring Bill")."""
+    """A charge repeated every ``frequency`` ``period`` s (docs/protocol.md, 'Recurring bills')."""
 
     SUBMITTED, ACTIVE, EXPIRED, CANCELLED = "submitted", "active", "expired", "cancelled"
     STATUSES = [(s, s) for s in (SUBMITTED, ACTIVE, EXPIRED, CANCELLED)]

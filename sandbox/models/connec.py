@@ -73,7 +73,8 @@ class ConnecRecord(models.Model):
 
 
 class ConnecExternalId(models.Model):
-    """An id a third-party system gave a record (seed 001): ``{realm, provider, id}``.
+    """An id a third-party system gave a record (docs/protocol.md, 'External ids'): ``{realm,
+    provider, id}``.
 
     ``group`` and ``entity`` repeat the record's so the uniqueness of an
     external id is enforced per group and entity by the database.

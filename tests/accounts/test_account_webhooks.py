@@ -1,4 +1,5 @@
-"""Account webhooks (PROTOCOL.md §4) through the Django test client: auth, routing, effects.
+"""Account webhooks (docs/protocol.md, 'Account webhooks') through the Django test client: auth,
+routing, effects.
 
 Companies and users are created directly; the same webhooks sent by the
 sandbox's sender over HTTP are in ``test_account_webhooks_live.py``.

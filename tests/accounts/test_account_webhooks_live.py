@@ -1,4 +1,5 @@
-"""Account webhooks sent BY THE SANDBOX's sender to the app on a live server (PROTOCOL.md §4).
+"""Account webhooks sent BY THE SANDBOX's sender to the app on a live server
+(docs/protocol.md, 'Account webhooks').
 
 The sandbox's ``sandbox_send_account_webhook`` command (and the sender functions
 it uses) play the platform: a group cancels the app, a member is removed.

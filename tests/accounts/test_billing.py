@@ -386,6 +386,8 @@ def test_the_admin_retry_action_creates_the_pending_recurring_bill_once(platform
     assert subscription.platform_id == remote.id
 
 
+# Celery's Django fixup runs the system checks, which Django 6 runs against every database.
+@pytest.mark.django_db(databases="__all__")
 def test_the_beat_schedule_sweeps_pending_billing_and_names_only_registered_tasks(settings):
     from config.celery import app
 

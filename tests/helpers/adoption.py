@@ -26,7 +26,14 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_DOC = ROOT / "docs" / "install.md"
 #: What the wheel is built from (see [tool.setuptools] in pyproject.toml).
-PACKAGE_SOURCES = ["pyproject.toml", "README.md", "maestrano_integration", "accounts", "sync"]
+PACKAGE_SOURCES = [
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "maestrano_integration",
+    "accounts",
+    "sync",
+]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 EXPORT = re.compile(r'^export (\w+)="([^"]*)"', re.M)
 

@@ -138,6 +138,8 @@ def test_default_preset_name_must_exist(settings):
     assert "maestrano.E006" in ids(check_presets())
 
 
+# Django 6 runs the model checks against every database (JSONField support).
+@pytest.mark.django_db(databases="__all__")
 def test_missing_credentials_do_not_block_manage_py_but_fail_check_deploy(settings, capsys):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError

@@ -51,6 +51,35 @@ def test_bad_boolean_is_a_clear_error():
         preset_from_environment(environ={"MAESTRANO_SSO_ENABLED": "maybe"})
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("yes", True), ("On", True), ("1", True), ("no", False), ("0", False)]
+)
+def test_boolean_words(raw, expected):
+    preset = preset_from_environment(environ={"MAESTRANO_SSO_SLO_ENABLED": raw})
+    assert preset["sso"]["slo_enabled"] is expected
+
+
+@pytest.mark.parametrize("raw", ["soon", "1e3", "12s", "-5"])
+def test_bad_timeout_is_a_clear_error(raw):
+    with pytest.raises(ValueError, match="MAESTRANO_CONNEC_TIMEOUT must be a number of seconds"):
+        preset_from_environment(environ={"MAESTRANO_CONNEC_TIMEOUT": raw})
+
+
+def test_bad_json_subscriptions_are_a_clear_error():
+    with pytest.raises(
+        ValueError, match="MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS is not valid JSON"
+    ):
+        preset_from_environment(environ={"MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS": "{people"})
+
+
+def test_text_is_taken_literally():
+    """A key starting with ``$`` is not a reference to another variable."""
+    preset = preset_from_environment(
+        environ={"MAESTRANO_API_KEY": "$ecret", "MAESTRANO_API_ID": " app-1 "}
+    )
+    assert preset["api"] == {"key": "$ecret", "id": " app-1 "}
+
+
 def test_json_subscriptions():
     preset = preset_from_environment(
         environ={"MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS": '{"people": true, "items": false}'}

@@ -1,4 +1,4 @@
-"""The metadata endpoint (PROTOCOL.md §2) through the Django test client."""
+"""The metadata endpoint (docs/protocol.md, 'Metadata endpoint') through the Django test client."""
 
 from __future__ import annotations
 

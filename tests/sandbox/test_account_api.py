@@ -1,4 +1,4 @@
-"""Contract of the sandbox Account API (PROTOCOL §5, seed 002) over HTTP."""
+"""Contract of the sandbox Account API (docs/protocol.md, 'Account API') over HTTP."""
 
 from __future__ import annotations
 

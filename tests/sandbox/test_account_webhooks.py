@@ -1,4 +1,5 @@
-"""Account webhooks sent by the sandbox (PROTOCOL §4) to a receiving HTTP server on 127.0.0.1."""
+"""Account webhooks sent by the sandbox (docs/protocol.md, 'Account webhooks') to a receiving HTTP
+server on 127.0.0.1."""
 
 from __future__ import annotations
 

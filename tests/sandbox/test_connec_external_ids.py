@@ -1,4 +1,5 @@
-"""External ids (seed 001) and smart merging (seed 000) on the sandbox Connec! API."""
+"""External ids and smart merging (docs/protocol.md, 'External ids', 'Smart merging') on the
+sandbox Connec! API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The sandbox IdP (PROTOCOL §3) over HTTP: AuthnRequest handling, signed Response, launch."""
+"""The sandbox IdP (docs/protocol.md, 'Single sign-on') over HTTP: AuthnRequest handling, signed
+Response, launch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Session check (PROTOCOL §3) and the platform's logout pages, over HTTP."""
+"""Session check (docs/protocol.md, 'Session check') and the platform's logout pages, over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Seed 003 §3.1.1: the first SSO of a group that has Connec! data ends with the data imported."""
+"""The first SSO of a group that has Connec! data ends with the data imported
+(docs/protocol.md, 'Integration duties')."""
 
 from __future__ import annotations
 

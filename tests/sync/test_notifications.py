@@ -1,4 +1,5 @@
-"""Connec! notifications (seed 003 §3.3): changes by other apps arrive and are applied once."""
+"""Connec! notifications (docs/protocol.md, 'Connec! notifications'): changes by other apps arrive
+and are applied once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pushing local changes to the sandbox's Connec! (seed 003 §3.2) through the outbox."""
+"""Pushing local changes to the sandbox's Connec! (docs/protocol.md,
+'Integration duties') through the outbox."""
 
 from __future__ import annotations
 
