@@ -46,6 +46,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.MaestranoSessionMiddleware",
+    # The example app's pages in the company's timezone, locale and currency (Babel).
+    "crm.formatting.CompanyFormatsMiddleware",
+    "crm.errors.MethodNotAllowedPageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -58,6 +58,11 @@ class Command(BaseCommand):
         environment.setdefault("CELERY_BROKER_URL", DEMO_BROKER_URL)
         if not environment["CELERY_BROKER_URL"]:
             environment["CELERY_BROKER_URL"] = DEMO_BROKER_URL
+        # The demo shows the app's own error pages (not Django's technical ones) and keeps
+        # no SQL log in memory; cookies stay usable over plain http on localhost.
+        environment.setdefault("DEBUG", "false")
+        environment.setdefault("SESSION_COOKIE_SECURE", "false")
+        debug = environment["DEBUG"].lower() in ("1", "true", "yes", "on")
         self.stdout.write(
             f"  Admin of the demo: {settings.SITE_URL}/admin/  user {username}  "
             f"password {password}\n"
@@ -71,7 +76,10 @@ class Command(BaseCommand):
                 "--loglevel=WARNING", "--without-gossip", "--without-mingle",
                 "--without-heartbeat",
             ],
-            "server": [sys.executable, "manage.py", "runserver", options["addrport"]],
+            "server": [
+                sys.executable, "manage.py", "runserver", options["addrport"],
+                *([] if debug else ["--insecure"]),  # static files without DEBUG
+            ],
         }  # fmt: skip
         processes = {
             name: subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
