@@ -153,9 +153,7 @@ def test_a_member_sees_problems_but_cannot_retry_them(client, company, person):
     assert member.post("/sync/retry-parked/", {"entity": "people"}).status_code == 403
 
 
-def test_a_connec_change_that_could_not_be_applied_is_shown_on_the_record(
-    admin, company, person
-):
+def test_a_connec_change_that_could_not_be_applied_is_shown_on_the_record(admin, company, person):
     link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
     OutboxEntry.objects.filter(company=company).delete()
     SyncRecordError.objects.create(
