@@ -90,18 +90,30 @@ class RecordSyncStatus:
         }
 
 
+def _row_state(row: OutboxEntry) -> RecordSyncStatus:
+    if row.status == OutboxEntry.Status.PARKED:
+        return RecordSyncStatus(state=PARKED, at=row.updated_at, reason=row.last_error)
+    if row.attempts:
+        return RecordSyncStatus(state=RETRYING, at=row.next_attempt_at, reason=row.last_error)
+    return RecordSyncStatus(state=QUEUED, at=row.created_at)
+
+
 def _outbox_states(rows: Iterable[OutboxEntry]) -> dict[str, RecordSyncStatus]:
-    """The worst outstanding outbox state per object id."""
+    """The outstanding outbox state per object id (``rows`` in id order).
+
+    The newest change decides: a record refused once (parked) and saved again
+    since is on its way again (its push sends the current state, and supersedes
+    the parked row when Connec! accepts it). Among pending rows the worst wins.
+    """
     states: dict[str, RecordSyncStatus] = {}
     for row in rows:
-        if row.status == OutboxEntry.Status.PARKED:
-            state = RecordSyncStatus(state=PARKED, at=row.updated_at, reason=row.last_error)
-        elif row.attempts:
-            state = RecordSyncStatus(state=RETRYING, at=row.next_attempt_at, reason=row.last_error)
-        else:
-            state = RecordSyncStatus(state=QUEUED, at=row.created_at)
+        state = _row_state(row)
         known = states.get(row.object_id)
-        if known is None or SEVERITY.index(state.state) < SEVERITY.index(known.state):
+        if (
+            known is None
+            or known.state == PARKED
+            or SEVERITY.index(state.state) < SEVERITY.index(known.state)
+        ):
             states[row.object_id] = state
     return states
 
@@ -287,15 +299,20 @@ def state_counts(*, company: Company) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = defaultdict(
         lambda: {QUEUED: 0, RETRYING: 0, PARKED: 0, NOT_APPLIED: 0}
     )
-    rows = OutboxEntry.objects.filter(
-        company=company, status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED]
-    ).values_list("entity", "content_type_id", "object_id", "status", "attempts")
+    rows = (
+        OutboxEntry.objects.filter(
+            company=company, status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED]
+        )
+        .order_by("pk")
+        .values_list("entity", "content_type_id", "object_id", "status", "attempts")
+    )
     per_object: dict[tuple[str, int, str], str] = {}
     for entity, content_type_id, object_id, status, attempts in rows:
         state = PARKED if status == OutboxEntry.Status.PARKED else RETRYING if attempts else QUEUED
         key = (entity, content_type_id, object_id)
         known = per_object.get(key)
-        if known is None or SEVERITY.index(state) < SEVERITY.index(known):
+        # As _outbox_states: the newest change decides over a parked one.
+        if known is None or known == PARKED or SEVERITY.index(state) < SEVERITY.index(known):
             per_object[key] = state
     for (entity, _, _), state in per_object.items():
         counts[entity][state] += 1

@@ -229,3 +229,14 @@ def test_the_apps_own_error_pages(admin, settings):
     assert wrong_method.status_code == 405
     assert "does not answer that request" in wrong_method.text
     assert wrong_method["Allow"] == "POST"
+
+
+def test_a_record_saved_again_after_a_refusal_is_on_its_way_again(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    outbox_row(company, person, status=OutboxEntry.Status.PARKED, last_error="HTTP 422: bad")
+    assert state_on_page(admin, person) == "parked"
+
+    admin.post(f"/people/{person.pk}/", {"first_name": "Pat", "last_name": "Fixed"})
+
+    assert state_on_page(admin, person) == "queued"
