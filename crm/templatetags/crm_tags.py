@@ -8,12 +8,14 @@ so that view stays the single owner of ``/dashboard/``.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 from django import template
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -146,6 +148,31 @@ def sms_pack() -> dict[str, Any]:
     return dict(SMS_PACK)
 
 
+def marketplace_trial_end(company: Company) -> Any:
+    """The end of the marketplace's free trial for the company, or ``None`` for no trial.
+
+    The platform always sends ``group_end_free_trial``: a group without a trial
+    gets its creation time, which is no trial at all (the sandbox shows "no free trial").
+    """
+    end = company.free_trial_end_at
+    if end is None:
+        return None
+    group_created = company.created_at
+    if group_created is not None and end <= group_created + dt.timedelta(minutes=1):
+        return None
+    return end
+
+
+@register.simple_tag
+def free_trial(company: Company) -> str:
+    """``Free trial until 2 Dec 2026`` (or ``ended``), or ``""`` when the marketplace gives none."""
+    end = marketplace_trial_end(company)
+    if end is None:
+        return ""
+    verb = "until" if end > timezone.now() else "ended"
+    return f"Free trial {verb} {formatting.day(end)}"
+
+
 @register.simple_tag
 def first_charge_explained(subscription: Any, company: Company) -> str:
     """Why the first recurring charge falls on its date: which free trial ends then.
@@ -156,7 +183,7 @@ def first_charge_explained(subscription: Any, company: Company) -> str:
     start = subscription.start_date
     plan = subscription.plan
     reasons = []
-    group_end = company.free_trial_end_at
+    group_end = marketplace_trial_end(company)
     if group_end is not None:
         reasons.append(
             f"the marketplace's free trial for {company.name} ends {formatting.day(group_end)}"

@@ -33,7 +33,12 @@ DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 740}}
 GROUP, ADMIN = "cld-story", "usr-story-admin"
 #: Pushes retried quickly, without the client's own retries, so an outage shows at once.
-FAST_SYNC = {"HTTP_RETRIES": 0, "PUSH_RETRY_BACKOFF": 0.5, "PUSH_RETRY_BACKOFF_MAX": 1.0}
+FAST_SYNC = {
+    "HTTP_RETRIES": 0,
+    "PUSH_RETRY_BACKOFF": 0.5,
+    "PUSH_RETRY_BACKOFF_MAX": 1.0,
+    "MAX_ATTEMPTS": 1000,
+}
 
 
 def eventually(check: Callable[[], bool], *, timeout: float = 30.0, every: float = 0.25) -> None:
