@@ -180,11 +180,16 @@ class RegisteredAppForm(forms.ModelForm):
 class MembershipForm(forms.Form):
     """Add a user (existing or new) to a group from the group page."""
 
-    user_uid = forms.CharField(required=False, validators=[USER_UID])
-    name = forms.CharField(required=False, max_length=100)
-    surname = forms.CharField(required=False, max_length=100)
-    email = forms.EmailField(required=False)
-    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="Member")
+    user_uid = forms.CharField(
+        label="User uid",
+        required=False,
+        validators=[USER_UID],
+        help_text="An existing user, or blank for a new one",
+    )
+    name = forms.CharField(label="First name", required=False, max_length=100)
+    surname = forms.CharField(label="Surname", required=False, max_length=100)
+    email = forms.EmailField(label="Email", required=False)
+    role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial="Member")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -192,5 +197,5 @@ class MembershipForm(forms.Form):
         if not (uid and PlatformUser.objects.filter(uid=uid).exists()):
             for field in ("name", "email"):
                 if not data.get(field):
-                    self.add_error(field, "Required to create a new user.")
+                    self.add_error(field, "Needed for a new user.")
         return data

@@ -137,8 +137,12 @@ def app_launch(request: HttpRequest, api_id: str) -> HttpResponse:
         return error_page(
             request,
             idp.IdpError(
-                f"{user_uid or 'No user'} is not a member of {group_uid or 'no group'}: "
-                "pass ?user=usr-…&group=cld-… of an existing membership.",
+                (
+                    f"User {user_uid} is not a member of group {group_uid}."
+                    if user_uid and group_uid
+                    else "Say who opens the app: a user and one of their groups "
+                    "(?user=usr-…&group=cld-…)."
+                ),
                 status=404 if user_uid and group_uid else 400,
             ),
         )
