@@ -459,9 +459,7 @@ def test_retry_is_post_only_and_knows_its_entities(app):
     assert app.post("/sync/retry-parked/", {"entity": "bogus"}).status_code == 404
 
 
-def test_a_synced_record_links_to_its_page_on_the_platforms_host(
-    app, records, companies, settings
-):
+def test_a_synced_record_links_to_its_page_on_the_platforms_host(app, records, companies, settings):
     settings.MAESTRANO = {
         **settings.MAESTRANO,
         "PRESETS": {"maestrano": {"api": {"host": "http://localhost:9999/sandbox"}}},
