@@ -24,9 +24,10 @@ install: $(STAMP)
 browser:
 	bash scripts/install-chromium.sh
 
-# The app and the emulated platform (sandbox, mounted by SANDBOX_ENABLED) in one
-# threaded server; SQLite files and the sandbox's keys (made by demo_setup) under
-# VAR_DIR (default ./var); Celery runs eagerly. The
+# The app and the emulated platform (sandbox) in one threaded server; SQLite files
+# and the sandbox's keys (made by demo_setup) under VAR_DIR (default ./var); a Celery worker runs beside
+# the server (`manage.py run_demo`) on a broker in var/broker/ (no service needed;
+# CELERY_BROKER_URL, e.g. Redis, replaces it), and both stop with Ctrl-C. The
 # browser reaches the sandbox under another host name (SANDBOX_HOST), so that app
 # and platform keep separate cookies, as two real sites do.
 SANDBOX_HOST ?= localhost
@@ -45,7 +46,8 @@ demo: install
 	@echo "     On the sandbox's sign-in page type User uid  usr-demo-admin  and Group uid  cld-demo,"
 	@echo "     then click \"Sign in to Demo app\"."
 	@echo "     -> You land on the dashboard of Demo Company: company and user created, billing set up"
-	@echo "        (plan Standard, recurring bill submitted), initial import done (300 Connec! records)."
+	@echo "        (plan Standard, recurring bill submitted); the initial import of 300 Connec! records"
+	@echo "        runs in the background worker and its progress moves live."
 	@echo "  2) Click People, open a person, change the last name and click Save."
 	@echo "     Click \"See it in the sandbox\": the Connec! record has the new name."
 	@echo "  3) Open $$MAESTRANO_API_HOST/connec/groups/cld-demo/people/ and open another person."
@@ -58,7 +60,7 @@ demo: install
 	@echo
 	@echo "  Stop with Ctrl-C. Start again from scratch: rm -rf $${VAR_DIR:-var} && make demo"
 	@echo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py run_demo $(HOST):$(PORT)
 
 test: install browser lint package test-sqlite test-postgres test-django-user test-django6
 

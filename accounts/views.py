@@ -129,14 +129,18 @@ def _pending_requests(request: HttpRequest) -> dict[str, dict[str, Any]]:
 def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     """Start an SP-initiated login: AuthnRequest to the IdP, GET params (group_id) forwarded."""
     resolved = _preset_or_404(preset)
+    params = request.GET.dict()
+    # A deep link (``?next=/people/108/``) waits in the session for the completion view.
+    next_url = params.pop("next", "")
     try:
-        redirect = build_authn_request(resolved, forward_params=request.GET.dict())
+        redirect = build_authn_request(resolved, forward_params=params)
     except SamlConfigurationError as error:
         return _misconfigured(request, preset=resolved, error=error)
     pending = _pending_requests(request)
     pending[redirect.request_id] = {
         "preset": resolved.name,
         "expires": time.time() + REQUEST_LIFETIME_SECONDS,
+        "next": next_url if _is_local_url(request, next_url) else "",
     }
     newest = sorted(pending.items(), key=lambda item: item[1]["expires"])[-MAX_PENDING_REQUESTS:]
     request.session[PENDING_REQUESTS_KEY] = dict(newest)
@@ -211,7 +215,9 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
             preset = get_preset(ticket.preset_name)
         except ImproperlyConfiguredPreset:
             raise SamlValidationError("unknown_preset", ticket.preset_name) from None
-        _check_in_response_to(request, preset=preset, in_response_to=ticket.in_response_to)
+        answered = _check_in_response_to(
+            request, preset=preset, in_response_to=ticket.in_response_to
+        )
     except SamlValidationError as error:
         return _forget_nonce(_refuse(request, preset=preset, error=error))
 
@@ -244,7 +250,9 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
             "user_migrated": result.user_migrated,
         },
     )
-    redirect_to = get_adapter().login_redirect_url(request, preset=preset, company=result.company)
+    redirect_to = (answered or {}).get("next") or get_adapter().login_redirect_url(
+        request, preset=preset, company=result.company
+    )
     return _forget_nonce(HttpResponseRedirect(redirect_to))
 
 
@@ -256,14 +264,25 @@ def _forget_nonce(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _check_in_response_to(request: HttpRequest, *, preset: Preset, in_response_to: str) -> None:
-    """SP-initiated: the response must answer a request this browser session made, once."""
+def _is_local_url(request: HttpRequest, url: str) -> bool:
+    return bool(url) and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+
+
+def _check_in_response_to(
+    request: HttpRequest, *, preset: Preset, in_response_to: str
+) -> dict[str, Any] | None:
+    """SP-initiated: the response must answer a request this browser session made, once.
+
+    Returns that request's pending entry (with its ``next``), ``None`` for an IdP-initiated login.
+    """
     if not in_response_to:
         if not maestrano_settings.SSO_ALLOW_IDP_INITIATED:
             raise SamlValidationError(
                 "unsolicited_response", "IdP-initiated logins are disabled", status=403
             )
-        return
+        return None
     pending = _pending_requests(request)
     entry = pending.pop(in_response_to, None)
     request.session[PENDING_REQUESTS_KEY] = pending
@@ -272,6 +291,7 @@ def _check_in_response_to(request: HttpRequest, *, preset: Preset, in_response_t
             "unknown_in_response_to",
             "the response answers no request of this browser session",
         )
+    return entry
 
 
 @require_http_methods(["GET", "POST"])

@@ -56,6 +56,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.MaestranoSessionMiddleware",
+    # The example app's pages in the company's timezone, locale and currency (Babel).
+    "crm.formatting.CompanyFormatsMiddleware",
+    "crm.errors.MethodNotAllowedPageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: answers a locked-out login attempt with 429.
@@ -186,6 +189,19 @@ SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 # --- Celery ---------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport: a broker that needs no service (`make demo` runs its
+    # worker on it). Server and worker exchange messages as files in one folder.
+    _broker_folder = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
+    for _folder in ("queue", "control"):
+        (_broker_folder / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_folder / "queue"),
+        "data_folder_out": str(_broker_folder / "queue"),
+        "control_folder": str(_broker_folder / "control"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -16,6 +16,7 @@ from django.db.models import Count
 from accounts.billing.models import AdHocCharge, CompanySubscription
 from accounts.models import Company, Membership
 from sync import selectors as sync_selectors
+from sync import status as record_status
 from sync.models import SyncRecordError, SyncRun
 from sync.registry import NotRegistered, registry
 
@@ -81,6 +82,7 @@ class ImportProgress:
             "percent": self.percent,
             "started_at": run.started_at.isoformat() if run else None,
             "finished_at": run.finished_at.isoformat() if run and run.finished_at else None,
+            "error": (run.error[:200] if run else "") or "",
             "entities": [
                 {
                     "entity": entity.entity,
@@ -109,6 +111,9 @@ class EntitySyncStatus:
     parked: int = 0
     last_error: str = ""
     import_errors: int = 0
+    queued: int = 0
+    retrying: int = 0
+    not_applied: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,11 @@ class SyncOverview:
     @property
     def import_errors(self) -> int:
         return sum(row.import_errors for row in self.entities)
+
+
+def sync_problems(*, company: Company) -> list[record_status.SyncProblem]:
+    """The problems panel: parked pushes, records not applied, failed notifications."""
+    return record_status.problems(company=company)
 
 
 def members(*, company: Company) -> list[Membership]:
@@ -178,6 +188,7 @@ def sync_status(*, company: Company) -> SyncOverview:
     the models and the records the import could not apply.
     """
     status = sync_selectors.sync_status(company=company)
+    states = record_status.state_counts(company=company)
     company_wide = status.pop("*", {})
     import_errors = dict(
         SyncRecordError.objects.filter(company=company)
@@ -203,6 +214,9 @@ def sync_status(*, company: Company) -> SyncOverview:
                 parked=figures.get("outbox_parked", 0),
                 last_error=figures.get("last_error", ""),
                 import_errors=import_errors.get(entity, 0),
+                queued=states.get(entity, {}).get(record_status.QUEUED, 0),
+                retrying=states.get(entity, {}).get(record_status.RETRYING, 0),
+                not_applied=states.get(entity, {}).get(record_status.NOT_APPLIED, 0),
             )
         )
     return SyncOverview(

@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Model, ProtectedError, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -30,10 +32,11 @@ from accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 from sync import inbox, push
 from sync import selectors as sync_selectors
+from sync import status as sync_status
 from sync.models import InboxEntry, OutboxEntry
 from sync.registry import registry
 
-from . import dashboard
+from . import dashboard, formatting
 from .forms import (
     InvoiceForm,
     InvoiceLineFormSet,
@@ -43,6 +46,7 @@ from .forms import (
     TenantModelForm,
 )
 from .models import Invoice, Item, Organization, Person
+from .roles import is_company_admin
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +165,14 @@ class ListPage(RecordPages):
             queryset = queryset.filter(condition)
         page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
         records = list(page)
-        synced = self.connec_ids(records)
+        statuses = sync_status.record_statuses(
+            company=self.company, model=self.model, pks=[record.pk for record in records]
+        )
         rows = [
             {
                 "record": record,
-                "cells": [render_cell(record) for _header, render_cell in self.columns],
-                "connec_id": synced.get(str(record.pk), ""),
+                "cells": [(header, render_cell(record)) for header, render_cell in self.columns],
+                "sync": statuses.get(str(record.pk)),
             }
             for record in records
         ]
@@ -213,17 +219,36 @@ class EditPage(RecordPages):
     def render_form(
         self, record: Model | None, form: Any, *, status: int = 200, **extra: Any
     ) -> HttpResponse:
-        connec_id = (
-            sync_selectors.connec_id_for(company=self.company, obj=record) if record else None
-        )
+        sync = sync_status.record_status(company=self.company, obj=record) if record else None
+        connec_id = sync.connec_id if sync else ""
         context = self.context(
             record=record,
             form=form,
-            connec_id=connec_id or "",
+            sync=sync,
+            connec_id=connec_id,
             sandbox_url=self.sandbox_record_url(connec_id),
+            problem=self.problem_of(record) if sync and sync.is_problem else None,
+            is_admin=is_company_admin(user=self.request.user, company=self.company),
             **extra,
         )
         return render(self.request, self.template_name, context, status=status)
+
+    def problem_of(self, record: Model) -> sync_status.SyncProblem | None:
+        """The problems panel's entry for this record (its retry button posts it)."""
+        for problem in sync_status.problems(company=self.company):
+            if problem.entity == self.entity and problem.object_id == str(record.pk):
+                return problem
+        return None
+
+
+class StatusPage(RecordPages):
+    """``GET <record>/sync.json``: the record's sync status, polled by its page."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        status = sync_status.record_status(company=self.company, obj=self.get_object(pk))
+        response = JsonResponse(status.as_json())
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class DeletePage(CompanyRoleRequiredMixin, RecordPages):
@@ -253,8 +278,9 @@ class DeletePage(CompanyRoleRequiredMixin, RecordPages):
 # --- the four kinds of records -------------------------------------------------------------
 
 
-def _money(value: Any) -> str:
-    return "" if value is None else f"{value:,.2f}"
+def _money(value: Any, currency: str = "") -> str:
+    """An amount in the company's format (:mod:`crm.formatting`), with its currency."""
+    return formatting.amount(value, currency)
 
 
 class OrganizationPages:
@@ -308,7 +334,7 @@ class ItemPages:
     columns: ClassVar[list[tuple[str, Any]]] = [
         ("Code", lambda record: record.code),
         ("Name", lambda record: record.name),
-        ("Sale price", lambda record: f"{_money(record.sale_price)} {record.currency}".strip()),
+        ("Sale price", lambda record: _money(record.sale_price, record.currency)),
     ]
 
 
@@ -325,7 +351,7 @@ class InvoicePages:
         ("Type", lambda record: record.get_type_display()),
         (
             "Date",
-            lambda record: record.transaction_date.isoformat() if record.transaction_date else "",
+            lambda record: formatting.day(record.transaction_date),
         ),
         ("Customer / supplier", lambda record: str(record.organization or "")),
         ("Status", lambda record: record.get_status_display()),
@@ -345,6 +371,10 @@ class OrganizationDelete(OrganizationPages, DeletePage):
     pass
 
 
+class OrganizationStatus(OrganizationPages, StatusPage):
+    pass
+
+
 class PersonList(PersonPages, ListPage):
     pass
 
@@ -354,6 +384,10 @@ class PersonEdit(PersonPages, EditPage):
 
 
 class PersonDelete(PersonPages, DeletePage):
+    pass
+
+
+class PersonStatus(PersonPages, StatusPage):
     pass
 
 
@@ -369,11 +403,19 @@ class ItemDelete(ItemPages, DeletePage):
     pass
 
 
+class ItemStatus(ItemPages, StatusPage):
+    pass
+
+
 class InvoiceList(InvoicePages, ListPage):
     pass
 
 
 class InvoiceDelete(InvoicePages, DeletePage):
+    pass
+
+
+class InvoiceStatus(InvoicePages, StatusPage):
     pass
 
 
@@ -437,9 +479,36 @@ def retry_parked(request: HttpRequest) -> HttpResponse:
     company = _company_or_redirect(request)
     if isinstance(company, HttpResponse):
         return company
+    if not is_company_admin(user=request.user, company=company):
+        raise PermissionDenied("Only the company's admins can retry sync problems.")
     count = _retry_parked(company=company, what=request.POST.get("entity", ""))
     if count:
         messages.success(request, f"{count} parked change(s) queued again.")
     else:
         messages.info(request, "Nothing to retry.")
     return HttpResponseRedirect(reverse("accounts:dashboard") + "#sync")
+
+
+PROBLEM_KINDS = ("outbox", "record", "notification")
+
+
+@require_POST
+def retry_problem(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Retry one item of the problems panel (admins only), then go back where it was shown."""
+    company = _company_or_redirect(request)
+    if isinstance(company, HttpResponse):
+        return company
+    if kind not in PROBLEM_KINDS:
+        raise Http404("Unknown kind of sync problem")
+    if not is_company_admin(user=request.user, company=company):
+        raise PermissionDenied("Only the company's admins can retry sync problems.")
+    if sync_status.retry_problem(company=company, kind=kind, pk=pk):
+        messages.success(request, "Queued again: the status below shows how it went.")
+    else:
+        messages.info(request, "Nothing to retry: it was already dealt with.")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("accounts:dashboard") + "#problems"
+    return HttpResponseRedirect(next_url)

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 from .keys import SIGNATURE_ALGORITHMS
-from .models import GroupMembership, PlatformUser, RegisteredApp
+from .models import Group, GroupMembership, PlatformUser, RegisteredApp
 
 USER_UID = RegexValidator(r"^usr-[A-Za-z0-9_-]+$", "A user uid looks like usr-1 or usr-abc123.")
 GROUP_UID = RegexValidator(r"^cld-[A-Za-z0-9_-]+$", "A group uid looks like cld-1 or cld-abc123.")
@@ -70,7 +70,16 @@ class SsoLoginForm(forms.Form):
     group_has_credit_card = forms.ChoiceField(
         label="Has credit card", choices=TRI_STATE, required=False
     )
-    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="Admin")
+    role = forms.ChoiceField(
+        label="Role in the group",
+        choices=[("", "Keep the member's role (a new member: Member)"), *ROLE_CHOICES],
+        required=False,
+    )
+    create_missing = forms.BooleanField(
+        label="Create the user or group if the uid I typed does not exist",
+        required=False,
+        help_text="Off: a mistyped uid is reported instead of creating someone new.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,6 +87,26 @@ class SsoLoginForm(forms.Form):
             self.fields[name].widget.attrs["maxlength"] = 3 if "currency" in name else 2
         self.fields["user_uid"].widget.attrs["list"] = "user-uids"
         self.fields["group_uid"].widget.attrs["list"] = "group-uids"
+
+    def clean(self) -> dict[str, Any]:
+        """A typed uid that does not exist is created only when asked (a typo is not a user)."""
+        data = super().clean()
+        if data.get("create_missing"):
+            return data
+        user_uid, group_uid = data.get("user_uid"), data.get("group_uid")
+        if user_uid and not PlatformUser.objects.filter(uid=user_uid).exists():
+            self.add_error(
+                "user_uid",
+                f"There is no user {user_uid}. Check the uid, or tick “Create the user or "
+                "group” below to create it.",
+            )
+        if group_uid and not Group.objects.filter(uid=group_uid).exists():
+            self.add_error(
+                "group_uid",
+                f"There is no group {group_uid}. Check the uid, or tick “Create the user or "
+                "group” below to create it.",
+            )
+        return data
 
     def clean_user_country(self) -> str | None:
         return _upper(self.cleaned_data.get("user_country"))
@@ -151,11 +180,16 @@ class RegisteredAppForm(forms.ModelForm):
 class MembershipForm(forms.Form):
     """Add a user (existing or new) to a group from the group page."""
 
-    user_uid = forms.CharField(required=False, validators=[USER_UID])
-    name = forms.CharField(required=False, max_length=100)
-    surname = forms.CharField(required=False, max_length=100)
-    email = forms.EmailField(required=False)
-    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="Member")
+    user_uid = forms.CharField(
+        label="User uid",
+        required=False,
+        validators=[USER_UID],
+        help_text="An existing user, or blank for a new one",
+    )
+    name = forms.CharField(label="First name", required=False, max_length=100)
+    surname = forms.CharField(label="Surname", required=False, max_length=100)
+    email = forms.EmailField(label="Email", required=False)
+    role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial="Member")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -163,5 +197,5 @@ class MembershipForm(forms.Form):
         if not (uid and PlatformUser.objects.filter(uid=uid).exists()):
             for field in ("name", "email"):
                 if not data.get(field):
-                    self.add_error(field, "Required to create a new user.")
+                    self.add_error(field, "Needed for a new user.")
         return data

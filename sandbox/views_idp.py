@@ -53,7 +53,6 @@ def saml_sso(request: HttpRequest) -> HttpResponse:
         "SAMLRequest": request.GET["SAMLRequest"],
         "RelayState": request.GET.get("RelayState", ""),
         "group_uid": group_uid,
-        "role": "Admin",
     }
     return _login_page(request, form=SsoLoginForm(initial=initial), authn=authn)
 
@@ -71,7 +70,10 @@ def saml_login(request: HttpRequest) -> HttpResponse:
     with transaction.atomic(using="sandbox"):
         user = directory.upsert_user(**form.user_values())
         group = directory.upsert_group(**form.group_values())
-        directory.set_membership(group=group, user=user, role=form.cleaned_data["role"])
+        # A blank role keeps an existing member's role: signing in never promotes anyone.
+        membership = GroupMembership.objects.filter(group=group, user=user).first()
+        role = form.cleaned_data["role"] or (membership.role if membership else "Member")
+        directory.set_membership(group=group, user=user, role=role)
         directory.start_using_app(group=group, app=authn.app)
         session = open_session(app=authn.app, user=user, group=group)
     try:
@@ -138,8 +140,12 @@ def app_launch(request: HttpRequest, api_id: str) -> HttpResponse:
         return error_page(
             request,
             idp.IdpError(
-                f"{user_uid or 'No user'} is not a member of {group_uid or 'no group'}: "
-                "pass ?user=usr-…&group=cld-… of an existing membership.",
+                (
+                    f"User {user_uid} is not a member of group {group_uid}."
+                    if user_uid and group_uid
+                    else "Say who opens the app: a user and one of their groups "
+                    "(?user=usr-…&group=cld-…)."
+                ),
                 status=404 if user_uid and group_uid else 400,
             ),
         )

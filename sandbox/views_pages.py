@@ -96,7 +96,13 @@ def app_refresh_metadata(request: HttpRequest, api_id: str) -> HttpResponse:
     return redirect("sandbox:app", api_id=app.api_id)
 
 
-def group_detail(request: HttpRequest, uid: str) -> HttpResponse:
+def group_detail(
+    request: HttpRequest,
+    uid: str,
+    *,
+    member_form: MembershipForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     group = get_object_or_404(
         Group.objects.prefetch_related(
             Prefetch("memberships", queryset=GroupMembership.objects.select_related("user"))
@@ -112,9 +118,9 @@ def group_detail(request: HttpRequest, uid: str) -> HttpResponse:
         "deliveries": AccountWebhookDelivery.objects.filter(group_uid=group.uid)
         .select_related("app")
         .order_by("-created_at")[:50],
-        "member_form": MembershipForm(),
+        "member_form": member_form or MembershipForm(),
     }
-    return render(request, "sandbox/group.html", context)
+    return render(request, "sandbox/group.html", context, status=status)
 
 
 @require_POST
@@ -122,9 +128,8 @@ def group_add_member(request: HttpRequest, uid: str) -> HttpResponse:
     group = get_object_or_404(Group, uid=uid)
     form = MembershipForm(request.POST)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
-        return redirect("sandbox:group", uid=uid)
+        # The page again, with the errors beside their fields and what was typed kept.
+        return group_detail(request, uid, member_form=form, status=400)
     data = form.cleaned_data
     user = directory.upsert_user(
         uid=data["user_uid"] or None,

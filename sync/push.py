@@ -515,6 +515,7 @@ def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -
             OutboxEntry.objects.filter(pk__in=done_ids, status=OutboxEntry.Status.PENDING).update(
                 status=OutboxEntry.Status.DONE, last_error="", updated_at=now
             )
+            _supersede_parked(company=company, ops=[op for op in ops if op.outcome == "done"])
         for error, ids in parked.items():
             OutboxEntry.objects.filter(pk__in=ids, status=OutboxEntry.Status.PENDING).update(
                 status=OutboxEntry.Status.PARKED, last_error=error, updated_at=now
@@ -540,6 +541,30 @@ def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -
             len(ids),
             error[:300],
             extra={"preset": company.preset, "group": company.group_uid},
+        )
+
+
+def _supersede_parked(*, company: Company, ops: list[_Op]) -> None:
+    """Older parked rows of objects whose current state Connec! just accepted are done.
+
+    A push sends the object as it is now, so it carries every earlier change: a
+    record refused once (parked) and fixed since is in sync, not "parked" forever.
+    """
+    parked = OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PARKED)
+    if not ops or not parked.exists():
+        return
+    newest = {(op.content_type_id, op.object_id): max(op.row_ids) for op in ops}
+    rows = parked.filter(object_id__in={object_id for _, object_id in newest}).values_list(
+        "pk", "content_type_id", "object_id"
+    )
+    superseded = [
+        pk
+        for pk, content_type_id, object_id in rows
+        if pk < newest.get((content_type_id, object_id), 0)
+    ]
+    if superseded:
+        parked.filter(pk__in=superseded).update(
+            status=OutboxEntry.Status.DONE, last_error="", updated_at=timezone.now()
         )
 
 

@@ -138,3 +138,27 @@ def drain_all() -> int:
     for company_id in inbox:
         process_inbox.delay(company_id)
     return len(outbox | inbox)
+
+
+@shared_task(bind=True, acks_late=True, name="sync.reapply_record")
+def reapply_record(self: Any, company_id: int, entity: str, connec_id: str) -> dict:
+    """Fetch a Connec! record that was not applied and apply it again (problems panel)."""
+    from maestrano_integration.connec import ConnecError
+
+    from .status import reapply_record as reapply
+
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {"company": company_id, "status": "missing"}
+    try:
+        outcome = reapply(company=company, entity=entity, connec_id=connec_id)
+    except ConnecError as error:
+        logger.warning(
+            "Connec! %s record %s could not be fetched again: %s",
+            entity,
+            connec_id,
+            error,
+            extra={"preset": company.preset, "group": company.group_uid},
+        )
+        return {"company": company_id, "status": "failed", "error": str(error)[:300]}
+    return {"company": company_id, "status": outcome}

@@ -270,6 +270,7 @@ def sso_login(browser, *, app_url: str, init_path: str, user: str, email: str, g
     page.fill("#id_user_name", user.removeprefix("usr-").title())
     page.fill("#id_group_uid", group)
     page.fill("#id_group_name", f"Group {group}")
+    page.check("#id_create_missing")  # new uids, on purpose
     page.click("#idp-login button[type=submit]")
     page.wait_for_load_state("networkidle")
     return page

@@ -8,19 +8,24 @@ so that view stays the single owner of ``/dashboard/``.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 from django import template
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from accounts.models import Company
 from accounts.selectors import current_company
 from accounts.sessions import platform_session
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 
-from .. import dashboard
+from .. import dashboard, formatting
+from ..roles import is_company_admin
 
 register = template.Library()
 
@@ -59,12 +64,16 @@ def sandbox_url() -> str:
         return ""
 
 
-@register.simple_tag
-def company_dashboard(company: Company | None) -> dict[str, Any]:
+@register.simple_tag(takes_context=True)
+def company_dashboard(context: dict[str, Any], company: Company | None) -> dict[str, Any]:
     """``{% company_dashboard company as board %}``: members, billing, sync and import."""
     if company is None:
         return {}
+    request = context.get("request")
+    user = getattr(request, "user", None)
     return {
+        "is_admin": is_company_admin(user=user, company=company),
+        "problems": dashboard.sync_problems(company=company),
         "members": dashboard.members(company=company),
         "billing": dashboard.billing_summary(company=company),
         "sync": dashboard.sync_status(company=company),
@@ -72,3 +81,118 @@ def company_dashboard(company: Company | None) -> dict[str, Any]:
         # A fresh key per rendering of the "Buy 100 SMS" form: a double submit charges once.
         "idempotency_key": uuid.uuid4().hex,
     }
+
+
+# --- one format for money, time and long ids (crm.formatting) ----------------------------
+
+
+@register.filter
+def money(cents: int | None, currency: str = "") -> str:
+    """``{{ subscription.price_cents|money:subscription.currency }}`` → ``$29.00``."""
+    return formatting.money(cents, currency)
+
+
+@register.filter
+def amount(value: Any, currency: str = "") -> str:
+    """``{{ invoice.total|amount:invoice.currency }}``: a decimal amount, not cents."""
+    return formatting.amount(value, currency)
+
+
+@register.filter
+def when(value: Any) -> str:
+    """``{{ run.started_at|when }}`` → ``2 Dec 2026, 03:28 AEDT`` (the company's timezone)."""
+    return formatting.when(value)
+
+
+@register.filter
+def day(value: Any) -> str:
+    """``{{ company.free_trial_end_at|day }}`` → ``2 Dec 2026``."""
+    return formatting.day(value)
+
+
+@register.simple_tag
+def short_id(value: str, element_id: str = "") -> str:
+    """A long id shortened to its ends, the whole of it in a copy button and a tooltip."""
+    value = str(value or "")
+    shown = value if len(value) <= 14 else f"{value[:6]}…{value[-4:]}"
+    id_attribute = format_html(' id="{}"', element_id) if element_id else ""
+    return format_html(
+        '<span class="short-id"><code{} title="{}" data-full="{}">{}</code>'
+        '<button type="button" class="copy small secondary" data-copy="{}" '
+        'aria-label="Copy {}">Copy</button></span>',
+        id_attribute,
+        value,
+        value,
+        shown,
+        value,
+        value,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def nav_current(context: dict[str, Any], prefix: str) -> str:
+    """``aria-current="page"`` on the navigation link of the section being shown."""
+    request = context.get("request")
+    path = getattr(request, "path", "")
+    if path == prefix or (prefix != "/" and path.startswith(prefix)):
+        return mark_safe(' aria-current="page"')
+    return ""
+
+
+@register.simple_tag
+def sms_pack() -> dict[str, Any]:
+    """The demo's in-app purchase (``accounts.billing.views.SMS_PACK``), priced in the company's
+    currency (the charge is billed in the group's currency)."""
+    from accounts.billing.views import SMS_PACK
+
+    return dict(SMS_PACK)
+
+
+def marketplace_trial_end(company: Company) -> Any:
+    """The end of the marketplace's free trial for the company, or ``None`` for no trial.
+
+    The platform always sends ``group_end_free_trial``: a group without a trial
+    gets its creation time, which is no trial at all (the sandbox shows "no free trial").
+    """
+    end = company.free_trial_end_at
+    if end is None:
+        return None
+    group_created = company.created_at
+    if group_created is not None and end <= group_created + dt.timedelta(minutes=1):
+        return None
+    return end
+
+
+@register.simple_tag
+def free_trial(company: Company) -> str:
+    """``Free trial until 2 Dec 2026`` (or ``ended``), or ``""`` when the marketplace gives none."""
+    end = marketplace_trial_end(company)
+    if end is None:
+        return ""
+    verb = "until" if end > timezone.now() else "ended"
+    return f"Free trial {verb} {formatting.day(end)}"
+
+
+@register.simple_tag
+def first_charge_explained(subscription: Any, company: Company) -> str:
+    """Why the first recurring charge falls on its date: which free trial ends then.
+
+    Mirrors :func:`accounts.billing.services.billing_start_date` (the later of the
+    platform's trial for the group and the plan's own trial, never before today).
+    """
+    start = subscription.start_date
+    plan = subscription.plan
+    reasons = []
+    group_end = marketplace_trial_end(company)
+    if group_end is not None:
+        reasons.append(
+            f"the marketplace's free trial for {company.name} ends {formatting.day(group_end)}"
+        )
+    else:
+        reasons.append("the marketplace gives no free trial")
+    if plan is not None and plan.free_trial_days:
+        reasons.append(
+            f"the {plan.name} plan includes {plan.free_trial_days} free days from "
+            f"{formatting.day(company.created_at)}"
+        )
+    return f"First charge on {formatting.day(start)}: " + "; ".join(reasons) + "."

@@ -171,7 +171,7 @@ def summary(record: ConnecRecord) -> str:
 def record_detail(request: HttpRequest, uid: str, entity: str, record_id: str) -> HttpResponse:
     group = get_object_or_404(Group, uid=uid)
     record = get_object_or_404(ConnecRecord, group=group, entity=entity, uid=record_id)
-    initial = {"fields_json": json.dumps(record.data, indent=2)}
+    initial = {"fields_json": json.dumps(record.data, indent=2, ensure_ascii=False)}
     form = RecordForm(request.POST or None, group=group, initial=initial)
     if request.method == "POST" and form.is_valid():
         saved = write_from_form(
@@ -187,7 +187,7 @@ def record_detail(request: HttpRequest, uid: str, entity: str, record_id: str) -
             "group": group,
             "entity": entity,
             "record": record,
-            "as_json": json.dumps(rendered, indent=2),
+            "as_json": json.dumps(rendered, indent=2, ensure_ascii=False),
             "form": form,
             "deliveries": NotificationDelivery.objects.filter(group=group).select_related("app")[
                 :10

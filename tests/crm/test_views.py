@@ -395,7 +395,7 @@ def parked(company, person, *, entity="people"):
 
 
 def test_the_dashboard_shows_parked_pushes_with_their_error(app, records, companies):
-    parked(companies[0], records["cld-ours"]["people"])
+    ours = parked(companies[0], records["cld-ours"]["people"])
     parked(companies[1], records["cld-theirs"]["people"])
 
     text = app.get("/dashboard/").text
@@ -404,7 +404,10 @@ def test_the_dashboard_shows_parked_pushes_with_their_error(app, records, compan
     assert re.search(
         r'class="parked"><span class="badge bad" title="422: email is invalid">1<', row
     )
-    assert 'name="entity" value="people"' in row
+    problems = re.search(r'<section class="card" id="problems">.*?</section>', text, re.S).group(0)
+    assert problems.count('data-kind="outbox"') == 1
+    assert "422: email is invalid" in problems
+    assert f'action="/sync/problems/outbox/{ours.pk}/retry/"' in problems
 
 
 def test_an_edit_waits_in_the_outbox_shown_on_the_dashboard(app, records):

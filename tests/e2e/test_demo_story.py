@@ -125,6 +125,7 @@ def unexpected(errors: list[tuple[str, str]], *, refusal_page: str) -> list[tupl
 
 def test_the_demo_story(platform, sandbox_url, demo_group, browser_page, console_errors):
     page = browser_page
+    page.on("dialog", lambda dialog: dialog.accept())  # "Cancel service" asks first
     page.set_viewport_size(DESKTOP)
     shots = Screenshots(page)
     app, sandbox, connec = platform.url, sandbox_url, f"{sandbox_url}/connec"

@@ -38,6 +38,7 @@ def sign_in_at_the_idp(page, *, user_uid: str, group_uid: str, group_name: str) 
     page.fill("#id_user_surname", "Browser")
     page.fill("#id_group_uid", group_uid)
     page.fill("#id_group_name", group_name)
+    page.check("#id_create_missing")  # new uids, on purpose
     page.click("#idp-login button[type=submit]")
 
 

@@ -312,6 +312,8 @@ def submit_login(
         "user_email": email or "",
         "user_country": country or "",
         "group_uid": group_uid if group_uid is not None else form["fields"].get("group_uid", ""),
+        # Tests name new users and groups on purpose: create what does not exist.
+        "create_missing": "on",
         "group_name": group_name or "",
         "group_currency": currency or "",
         "group_free_trial_end": free_trial_end or "",

@@ -75,8 +75,16 @@ def database_url(alias: str) -> str:
 class WorkerProcess:
     """One ``celery worker`` subprocess; ``start()``, ``kill()``, ``stop()``."""
 
-    def __init__(self, *, broker_url: str, maestrano: dict[str, Any], log_path: Path) -> None:
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        maestrano: dict[str, Any],
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.broker_url = broker_url
+        self.extra_env = extra_env or {}
         self.maestrano = maestrano
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
@@ -93,6 +101,7 @@ class WorkerProcess:
                 "WORKER_MAESTRANO_JSON": json.dumps(self.maestrano, default=str),
                 "PYTHONPATH": str(ROOT),
                 "LOG_LEVEL": "INFO",
+                **self.extra_env,
             }
         )
         return env
@@ -193,6 +202,51 @@ def real_worker(platform, settings, tmp_path):
     reset_connections(app)
     worker = WorkerProcess(
         broker_url=url, maestrano=settings.MAESTRANO, log_path=tmp_path / "celery-worker.log"
+    )
+    try:
+        worker.start()
+        yield worker
+    finally:
+        worker.stop()
+        app.conf.update(**previous)
+        reset_connections(app)
+
+
+@pytest.fixture
+def demo_worker(platform, settings, tmp_path):
+    """A started worker on the demo's broker (kombu's filesystem transport, no service).
+
+    As ``manage.py run_demo`` runs it: ``.delay`` in this process (the live
+    server's threads included) writes message files that the worker picks up.
+    """
+    from config.celery import app
+
+    folder = tmp_path / "broker"
+    for name in ("queue", "control"):
+        (folder / name).mkdir(parents=True)
+    options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
+    previous = {
+        "broker_url": app.conf.broker_url,
+        "broker_transport_options": app.conf.broker_transport_options,
+        "task_always_eager": app.conf.task_always_eager,
+    }
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.update(
+        broker_url="filesystem://", broker_transport_options=options, task_always_eager=False
+    )
+    reset_connections(app)
+    worker = WorkerProcess(
+        broker_url="filesystem://",
+        maestrano=settings.MAESTRANO,
+        log_path=tmp_path / "celery-worker.log",
+        extra_env={"CELERY_BROKER_FOLDER": str(folder)},
     )
     try:
         worker.start()

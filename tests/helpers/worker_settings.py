@@ -11,4 +11,7 @@ from tests.settings import *  # noqa: F403
 
 MAESTRANO = json.loads(os.environ["WORKER_MAESTRANO_JSON"])
 # Messages of a killed worker come back quickly (Redis transport).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 10}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **globals().get("CELERY_BROKER_TRANSPORT_OPTIONS", {}),
+    "visibility_timeout": 10,
+}

@@ -1,0 +1,242 @@
+"""One sync status per record (sync.status), as the record pages, lists and dashboard show it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from accounts.models import Company, Membership
+from accounts.sessions import CURRENT_COMPANY_KEY
+from crm.models import Person
+from sync.models import IdMap, InboxEntry, OutboxEntry, SyncRecordError
+from sync.services import link_record
+
+pytestmark = pytest.mark.django_db
+
+CONNEC_ID = "0b9e8f5e-3a7c-4b1e-9f3e-2d6c1f0a7b11"
+
+
+@pytest.fixture(autouse=True)
+def no_connec_traffic(settings):
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"PUSH_ON_COMMIT": False}}
+
+
+@pytest.fixture
+def company():
+    return Company.objects.create(
+        preset="maestrano",
+        group_uid="cld-ours",
+        name="Ours Ltd",
+        currency="AUD",
+        country="AU",
+        timezone="Australia/Sydney",
+    )
+
+
+def signed_in(client, company, *, role):
+    user = get_user_model().objects.create_user(f"user-{role}".lower().replace(" ", "-"))
+    Membership.objects.create(user=user, company=company, role=role)
+    client.force_login(user)
+    session = client.session
+    session[CURRENT_COMPANY_KEY] = company.pk
+    session.save()
+    return client
+
+
+@pytest.fixture
+def admin(client, company):
+    return signed_in(client, company, role="Admin")
+
+
+@pytest.fixture
+def person(company):
+    return Person.objects.create(company=company, first_name="Pat", last_name="Doe")
+
+
+def outbox_row(company, person, **fields):
+    return OutboxEntry.objects.create(
+        company=company,
+        entity="people",
+        content_type=ContentType.objects.get_for_model(Person),
+        object_id=str(person.pk),
+        operation=OutboxEntry.Operation.UPSERT,
+        **fields,
+    )
+
+
+def state_on_page(client, person) -> str:
+    page = client.get(f"/people/{person.pk}/").text
+    return re.search(r'id="sync-status"><span class="badge[^"]*" data-sync-state="(\w+)"', page)[1]
+
+
+def state_in_list(client, person) -> str:
+    page = client.get("/people/").text
+    row = re.search(rf'<tr data-pk="{person.pk}">.*?</tr>', page, re.S)[0]
+    return re.search(r'data-sync-state="(\w+)"', row)[1]
+
+
+def test_a_record_never_sent_is_not_called_synced(admin, company, person):
+    assert state_on_page(admin, person) == "queued"  # the save wrote an outbox row
+    OutboxEntry.objects.filter(company=company).delete()  # e.g. saved while sync was off
+    assert state_on_page(admin, person) == "local"
+    assert admin.get(f"/people/{person.pk}/sync.json").json()["state"] == "local"
+
+
+def test_a_saved_change_is_queued_until_connec_acknowledges_it(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    assert state_on_page(admin, person) == "synced"
+
+    admin.post(f"/people/{person.pk}/", {"first_name": "Pat", "last_name": "Changed"})
+
+    assert state_on_page(admin, person) == "queued"
+    assert state_in_list(admin, person) == "queued"
+    OutboxEntry.objects.filter(company=company).update(status=OutboxEntry.Status.DONE)
+    IdMap.objects.filter(company=company).update(updated_at=timezone.now())
+    assert state_on_page(admin, person) == "synced"
+
+
+def test_a_transient_failure_shows_retrying_with_the_next_attempt(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    next_attempt = dt.datetime(2030, 1, 2, 3, 4, tzinfo=dt.UTC)
+    outbox_row(company, person, attempts=2, next_attempt_at=next_attempt, last_error="HTTP 503")
+
+    page = admin.get(f"/people/{person.pk}/").text
+
+    assert 'data-sync-state="retrying"' in page
+    # In the company's timezone, with the zone: 03:04 UTC is 14:04 in Sydney (summer).
+    assert "next attempt 2 Jan 2030, 14:04 AEDT" in page
+    assert "HTTP 503" in page
+    assert admin.get(f"/people/{person.pk}/sync.json").json()["state"] == "retrying"
+
+
+def test_a_parked_change_shows_its_reason_and_an_admin_can_retry_it(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    row = outbox_row(
+        company, person, status=OutboxEntry.Status.PARKED, attempts=1, last_error="HTTP 422: bad"
+    )
+
+    page = admin.get(f"/people/{person.pk}/").text
+    assert 'data-sync-state="parked"' in page and "HTTP 422: bad" in page
+    assert f'action="/sync/problems/outbox/{row.pk}/retry/"' in page
+    assert state_in_list(admin, person) == "parked"
+
+    response = admin.post(
+        f"/sync/problems/outbox/{row.pk}/retry/", {"next": f"/people/{person.pk}/"}
+    )
+
+    assert response.status_code == 302 and response["Location"] == f"/people/{person.pk}/"
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (OutboxEntry.Status.PENDING, 0)
+    assert state_on_page(admin, person) == "queued"
+
+
+def test_a_member_sees_problems_but_cannot_retry_them(client, company, person):
+    member = signed_in(client, company, role="Member")
+    row = outbox_row(company, person, status=OutboxEntry.Status.PARKED, last_error="HTTP 422")
+
+    assert "/retry/" not in member.get(f"/people/{person.pk}/").text
+    assert "/retry/" not in member.get("/dashboard/").text
+    response = member.post(f"/sync/problems/outbox/{row.pk}/retry/")
+
+    assert response.status_code == 403
+    assert "You are not allowed to do this" in response.text
+    row.refresh_from_db()
+    assert row.status == OutboxEntry.Status.PARKED
+    assert member.post("/sync/retry-parked/", {"entity": "people"}).status_code == 403
+
+
+def test_a_connec_change_that_could_not_be_applied_is_shown_on_the_record(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    SyncRecordError.objects.create(
+        company=company, entity="people", connec_id=CONNEC_ID, reason="last_name: too long"
+    )
+
+    page = admin.get(f"/people/{person.pk}/").text
+
+    assert 'data-sync-state="not_applied"' in page and "last_name: too long" in page
+    dashboard = admin.get("/dashboard/").text
+    problems = re.search(r'id="problems">.*?</section>', dashboard, re.S)[0]
+    assert 'data-kind="record"' in problems and "last_name: too long" in problems
+    assert f'href="/people/{person.pk}/"' in problems
+    # A later successful exchange for the record (the IdMap row touched) heals it.
+    IdMap.objects.filter(company=company).update(updated_at=timezone.now())
+    assert state_on_page(admin, person) == "synced"
+
+
+def test_a_failed_notification_marks_the_records_it_carried(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    entry = InboxEntry.objects.create(
+        preset="maestrano",
+        company=company,
+        payload={"people": [{"id": CONNEC_ID, "last_name": "x" * 500}]},
+        record_count=1,
+        status=InboxEntry.Status.FAILED,
+        last_error="DataError: value too long",
+    )
+
+    assert state_on_page(admin, person) == "not_applied"
+    response = admin.post(f"/sync/problems/notification/{entry.pk}/retry/")
+
+    assert response["Location"] == "/dashboard/#problems"
+    entry.refresh_from_db()
+    assert entry.status == InboxEntry.Status.PENDING
+
+
+def test_retry_answers_404_for_unknown_kinds_and_other_companies_items(admin, company, person):
+    other = Company.objects.create(preset="maestrano", group_uid="cld-other", name="Other")
+    foreign = outbox_row(other, Person.objects.create(company=other, last_name="X"))
+    OutboxEntry.objects.filter(pk=foreign.pk).update(status=OutboxEntry.Status.PARKED)
+
+    assert admin.post("/sync/problems/bogus/1/retry/").status_code == 404
+    response = admin.post(f"/sync/problems/outbox/{foreign.pk}/retry/", follow=True)
+
+    assert "Nothing to retry" in response.text
+    foreign.refresh_from_db()
+    assert foreign.status == OutboxEntry.Status.PARKED
+
+
+def test_money_and_times_follow_the_companys_currency_locale_and_timezone(admin, company):
+    from accounts.billing.models import AdHocCharge
+
+    charge = AdHocCharge.objects.create(
+        company=company, idempotency_key="k", amount_cents=500, currency="AUD", description="SMS"
+    )
+    AdHocCharge.objects.filter(pk=charge.pk).update(
+        created_at=dt.datetime(2030, 6, 1, 0, 30, tzinfo=dt.UTC)
+    )
+
+    page = admin.get("/billing/").text
+
+    assert "$5.00" in page and "cents" not in page
+    assert "1 Jun 2030, 10:30 AEST" in page  # Sydney in winter: UTC+10
+
+
+def test_the_apps_own_error_pages(admin, settings):
+    settings.DEBUG = False
+    missing = admin.get("/people/999999/")
+    assert missing.status_code == 404 and "This page does not exist" in missing.text
+    wrong_method = admin.get("/sync/retry-parked/")
+    assert wrong_method.status_code == 405
+    assert "does not answer that request" in wrong_method.text
+    assert wrong_method["Allow"] == "POST"
+
+
+def test_a_record_saved_again_after_a_refusal_is_on_its_way_again(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    outbox_row(company, person, status=OutboxEntry.Status.PARKED, last_error="HTTP 422: bad")
+    assert state_on_page(admin, person) == "parked"
+
+    admin.post(f"/people/{person.pk}/", {"first_name": "Pat", "last_name": "Fixed"})
+
+    assert state_on_page(admin, person) == "queued"

@@ -1,0 +1,281 @@
+"""What a person sees, at desktop and phone size, with the demo's real background worker.
+
+- the story: a deep link through SSO, the import moving live, lists and record pages
+  with one sync status each, money and time in the company's conventions, a purchase
+  confirmed first;
+- an outage: Connec! fails → the saved record says "retrying"; Connec! is back →
+  "synced", with no other save;
+- a bad record: Connec! refuses it → "parked" with the reason → fixed → "synced";
+- every page of the story passes axe-core without a serious or critical violation.
+
+With ``UPDATE_SCREENSHOTS=1`` the pages are saved in ``docs/img/`` at both sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from accounts.models import Company
+from crm.models import Person
+from sandbox.connec.seed import seed_group
+from sandbox.models import ConnecRecord
+from sync.selectors import connec_id_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker]
+
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 740}}
+GROUP, ADMIN = "cld-story", "usr-story-admin"
+#: Pushes retried quickly, without the client's own retries, so an outage shows at once.
+FAST_SYNC = {
+    "HTTP_RETRIES": 0,
+    "PUSH_RETRY_BACKOFF": 0.5,
+    "PUSH_RETRY_BACKOFF_MAX": 1.0,
+    "MAX_ATTEMPTS": 1000,
+}
+
+
+def eventually(check: Callable[[], bool], *, timeout: float = 30.0, every: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Still not true after {timeout}s: {check.__doc__ or check}")
+        time.sleep(every)
+
+
+def axe_problems(page) -> list[str]:
+    """Serious and critical axe-core violations of the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{page.url}: {violation['id']} ({violation['impact']}): "
+        + "; ".join(node["target"][0] for node in violation["nodes"][:3])
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+
+
+class Pages:
+    """Checks every page at both sizes: no sideways scrolling on a phone, axe, screenshots."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.save = os.environ.get("UPDATE_SCREENSHOTS") == "1"
+        self.accessibility: list[str] = []
+        self.overflowing: list[str] = []
+
+    def check(self, name: str) -> None:
+        page = self.page
+        for size, viewport in SIZES.items():
+            page.set_viewport_size(viewport)
+            if size == "phone":
+                width = page.evaluate("document.documentElement.scrollWidth")
+                if width > viewport["width"] + 1:
+                    self.overflowing.append(f"{name}: {width}px wide")
+            self.accessibility.extend(axe_problems(page))
+            if self.save:
+                DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(DOCS_IMAGES / f"{name}-{size}.png"), full_page=True)
+        page.set_viewport_size(SIZES["desktop"])
+
+
+@pytest.fixture
+def story(platform, settings, request):
+    """The sandbox under the other host name, a group with Connec! data, a started worker."""
+    parts = urlsplit(platform.url)
+    other = "127.0.0.1" if parts.hostname == "localhost" else "localhost"
+    sandbox = f"http://{other}:{parts.port}/sandbox"
+    platform.configure(
+        maestrano=platform.preset_values(
+            api={"host": sandbox}, connec={"host": f"{sandbox}/connec"}
+        )
+    )
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": FAST_SYNC}
+    membership = platform.add_member(
+        group_uid=GROUP,
+        group_name="Story Pty Ltd",
+        user_uid=ADMIN,
+        name="Ada",
+        surname="Admin",
+        email="ada@story.example",
+        role="Admin",
+        currency="AUD",
+        country="AU",
+        timezone="Australia/Sydney",
+    )
+    seed_group(group=membership.group, total=24)
+    worker = request.getfixturevalue("demo_worker")  # after the settings above: it copies them
+    return {"sandbox": sandbox, "group": membership.group, "worker": worker}
+
+
+def log_in(page, platform, story, *, deep_link: str = "/dashboard/") -> None:
+    page.goto(f"{platform.url}{deep_link}")
+    page.click("#login-with-maestrano")
+    page.wait_for_url(f"{story['sandbox']}/api/v1/auth/saml?*")
+    page.fill("#id_user_uid", ADMIN)
+    page.fill("#id_group_uid", GROUP)
+    page.click("#idp-login button[type=submit]")
+    page.wait_for_url(f"{platform.url}{deep_link}")
+
+
+def sync_state(page) -> str:
+    return page.get_attribute("#sync-status [data-sync-state]", "data-sync-state")
+
+
+def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
+    page = browser_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    pages = Pages(page)
+    page.set_viewport_size(SIZES["desktop"])
+    # A deep link survives the login.
+    page.goto(f"{platform.url}/people/")
+    page.wait_for_url(f"{platform.url}/?next=/people/")
+    assert page.is_visible("#login-to-continue")
+    pages.check("landing")
+    page.click("#login-with-maestrano")
+    page.wait_for_url(f"{story['sandbox']}/api/v1/auth/saml?*")
+    pages.check("sandbox-sign-in")
+    page.fill("#id_user_uid", ADMIN)
+    page.fill("#id_group_uid", GROUP)
+    page.click("#idp-login button[type=submit]")
+    page.wait_for_url(f"{platform.url}/people/")
+
+    # The import runs in the worker and the dashboard follows it live.
+    page.goto(f"{platform.url}/dashboard/")
+    page.wait_for_function(
+        "document.querySelector('#import-status').textContent === 'Succeeded'", timeout=60_000
+    )
+    assert page.text_content("#company-name") == "Story Pty Ltd"
+    assert "AEDT" in page.text_content("#import-times") or "AEST" in page.text_content(
+        "#import-times"
+    )
+    assert page.text_content("#no-problems")
+    pages.check("dashboard")
+
+    company = Company.objects.get(group_uid=GROUP)
+    person = Person.objects.filter(company=company).order_by("pk").first()
+    page.goto(f"{platform.url}/people/")
+    assert page.locator('#records [data-sync-state="synced"]').count() > 0
+    assert page.get_attribute('nav a[href="/people/"]', "aria-current") == "page"
+    pages.check("people-list")
+
+    # Saving: "queued" until Connec! acknowledged it, then "synced" without a reload by hand.
+    page.goto(f"{platform.url}/people/{person.pk}/")
+    page.fill("#id_last_name", "Édith Müller-Lüdenscheidt")
+    page.click("#save-record")
+    page.wait_for_function(
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'"
+    )
+    connec_id = connec_id_for(company=company, obj=person)
+    record = ConnecRecord.objects.get(group=story["group"], entity="people", uid=connec_id)
+    assert record.data["last_name"] == "Édith Müller-Lüdenscheidt"
+    pages.check("person")
+
+    page.goto(f"{platform.url}/organizations/")
+    pages.check("organization-list")
+    page.goto(f"{platform.url}/invoices/")
+    pages.check("invoice-list")
+    page.click("#records tbody td.primary a")
+    assert "$" in page.text_content("#invoice-total")
+    pages.check("invoice")
+    page.goto(f"{platform.url}/items/")
+    assert "$" in page.text_content("#records tbody")
+    pages.check("item-list")
+
+    # Billing: money in the company's currency, a purchase is confirmed first.
+    page.goto(f"{platform.url}/billing/")
+    assert "cents" not in page.text_content("main")
+    assert page.text_content("#first-charge").startswith("First charge on ")
+    page.click("#buy-sms button[type=submit]")
+    page.wait_for_selector("#charges td[data-label=Amount]")
+    assert page.text_content("#charges td[data-label=Amount]") == "$5.00"
+    pages.check("billing")
+
+    page.goto(f"{platform.url}/people/{person.pk}/delete/")
+    pages.check("person-delete")
+    page.goto(f"{platform.url}/no-such-page/")
+    assert page.text_content("h1") == "This page does not exist"
+    pages.check("not-found")
+
+    # The sandbox's pages.
+    page.goto(f"{story['sandbox']}/")
+    pages.check("sandbox-home")
+    page.goto(f"{story['sandbox']}/groups/{GROUP}")
+    assert page.get_attribute("#app-home", "href") == f"{platform.url}/"
+    pages.check("sandbox-group")
+    page.goto(f"{story['sandbox']}/connec/groups/{GROUP}/people/{connec_id}/")
+    assert "Édith Müller-Lüdenscheidt" in page.text_content("pre")
+    pages.check("sandbox-connec-record")
+
+    assert pages.accessibility == [], "\n".join(pages.accessibility)
+    assert pages.overflowing == [], "\n".join(pages.overflowing)
+
+
+def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_page, settings):
+    page = browser_page
+    log_in(page, platform, story)
+    company = Company.objects.get(group_uid=GROUP)
+    eventually(lambda: Person.objects.filter(company=company).count() > 0)
+    person = Person.objects.filter(company=company).order_by("pk").first()
+    eventually(lambda: connec_id_for(company=company, obj=person) is not None)
+
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "FAULTS": {platform.api_id: {"error_rate": 1.0, "scope": "connec"}},
+    }
+    page.goto(f"{platform.url}/people/{person.pk}/")
+    page.fill("#id_first_name", "During")
+    page.click("#save-record")
+    page.wait_for_function(
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'retrying'"
+    )
+    assert "next attempt" in page.text_content("#sync-detail")
+    assert "answered 5" in page.text_content("#sync-reason")  # a random 5xx
+    Pages(page).check("person-retrying")
+
+    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    page.wait_for_function(
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
+        timeout=30_000,
+    )
+    connec_id = connec_id_for(company=company, obj=person)
+    assert ConnecRecord.objects.get(uid=connec_id).data["first_name"] == "During"
+
+
+def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, browser_page):
+    page = browser_page
+    log_in(page, platform, story)
+    company = Company.objects.get(group_uid=GROUP)
+    eventually(lambda: Person.objects.filter(company=company).count() > 0)
+    person = Person.objects.filter(company=company).order_by("pk").first()
+
+    page.goto(f"{platform.url}/people/{person.pk}/")
+    page.fill("#id_email", "pat@localhost")  # valid here, refused by Connec! (no dot)
+    page.click("#save-record")
+    page.wait_for_function(
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'parked'"
+    )
+    assert "is not an email address" in page.text_content("#sync-reason")
+    assert page.locator("#sync-retry button").count() == 1
+    pages = Pages(page)
+    pages.check("person-parked")
+    page.goto(f"{platform.url}/dashboard/")
+    assert "is not an email address" in page.text_content("#problems")
+    pages.check("dashboard-problems")
+
+    page.goto(f"{platform.url}/people/{person.pk}/")
+    page.fill("#id_email", "pat@story.example")
+    page.click("#save-record")
+    page.wait_for_function(
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'"
+    )
+    page.goto(f"{platform.url}/dashboard/")
+    assert page.text_content("#no-problems")
+    assert pages.accessibility == [], "\n".join(pages.accessibility)
