@@ -43,20 +43,25 @@ GUNICORN_CONFIG = ROOT / "config" / "gunicorn.py"
 
 
 def parser(
-    doc: str | None, *, records: int | None = 10_000, repeat: int = 1, server: str | None = None
+    doc: str | None,
+    *,
+    records: int | None = 10_000,
+    repeat: int | None = 1,
+    server: str | None = None,
 ) -> argparse.ArgumentParser:
-    """The common options: ``--records``, ``--db``, ``--repeat`` and, with ``server``
-    (the default kind), ``--server`` and ``--server-threads``."""
+    """The common options: ``--records`` and ``--repeat`` (unless ``None``), ``--db`` and,
+    with ``server`` (the default kind), ``--server`` and ``--server-threads``."""
     result = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
     if records is not None:
         result.add_argument("--records", type=int, default=records)
     result.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    result.add_argument(
-        "--repeat",
-        type=int,
-        default=repeat,
-        help="run the measured phases N times; best and median reported (noisy machines)",
-    )
+    if repeat is not None:
+        result.add_argument(
+            "--repeat",
+            type=int,
+            default=repeat,
+            help="run the measured phases N times; best and median reported (noisy machines)",
+        )
     if server is not None:
         result.add_argument(
             "--server",
