@@ -8,7 +8,7 @@ databases ``bench_sandbox_write`` and ``..._sandbox`` on 127.0.0.1) and serves
 the site from a child process (``--server``, default the production recipe,
 see ``benchmarks/harness.py``). Each run writes into a fresh group shared by
 the writing app and a peer app subscribed to everything (so every batch also
-stores its notification). Then, per run:
+stores its notification). A few untimed batches warm the server up. Then, per run:
 
 * batch POST: N records (20% organizations, 80% people referencing them by
   external id), each carrying the writer's external id, as ``sync.push`` sends
@@ -27,7 +27,7 @@ Prints a table (best and median of ``--repeat`` runs, ratios against bare
 from __future__ import annotations
 
 import json
-import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import harness
@@ -52,7 +52,7 @@ def setup_groups(repeat: int) -> list[str]:
     uids = []
     for run in range(repeat):
         group = Group.objects.create(uid=f"cld-bench-write-{run}", name=f"Run {run}")
-        group.apps.add(writer, *([peer] if os.environ.get("PEER", "1") == "1" else []))
+        group.apps.add(writer, peer)
         uids.append(group.uid)
     return uids
 
@@ -61,7 +61,7 @@ def entry(kind: str, n: int) -> dict[str, str]:
     return {"realm": "bench-realm", "provider": API_ID, "id": f"{kind}{n}"}
 
 
-def create_ops(group_uid: str, records: int) -> list[dict[str, Any]]:
+def create_ops(group_uid: str, records: int, prefix: str = "") -> list[dict[str, Any]]:
     organizations = max(1, records // 5)
     ops = [
         {
@@ -69,7 +69,7 @@ def create_ops(group_uid: str, records: int) -> list[dict[str, Any]]:
             "url": f"/api/v2/{group_uid}/organizations",
             "params": {
                 "organizations": {
-                    "id": [entry("org", n)],
+                    "id": [entry(f"{prefix}org", n)],
                     "name": f"Organization {n}",
                     "is_customer": True,
                     "email": {"address": f"org{n}@example.com"},
@@ -86,13 +86,13 @@ def create_ops(group_uid: str, records: int) -> list[dict[str, Any]]:
             "url": f"/api/v2/{group_uid}/people",
             "params": {
                 "people": {
-                    "id": [entry("person", n)],
+                    "id": [entry(f"{prefix}person", n)],
                     "title": "Mx",
                     "first_name": f"First{n}",
                     "last_name": f"Last{n}",
                     "job_title": "Engineer",
                     "email": {"address": f"person{n}@example.com"},
-                    "organization_id": [entry("org", n % organizations)],
+                    "organization_id": [entry(f"{prefix}org", n % organizations)],
                 }
             },
         }
@@ -135,19 +135,39 @@ def connec_id(body: dict) -> tuple[str, str]:
     return entity, next(e["id"] for e in record["id"] if e["provider"] == "connec")
 
 
-def phase_batch(url: str, group_uid: str, records: int, batch_size: int) -> tuple[dict, dict]:
+def phase_batch(
+    server: harness.Server, group_uid: str, records: int, batch_size: int
+) -> tuple[dict, dict]:
+    """Batch POST then batch PUT; wall time, and the server's CPU time, of each."""
     import requests
 
     with requests.Session() as session:
         session.auth = (API_ID, API_KEY)
         ops = create_ops(group_uid, records)
+        cpu = server.cpu_seconds()
         with harness.timed() as post:
-            results = send_batches(session, url, ops, batch_size)
+            results = send_batches(session, server.url, ops, batch_size)
+        post["server_cpu"], cpu = server.cpu_seconds() - cpu, server.cpu_seconds()
         assert sum(r["status"] == 201 for r in results) == records
         created = [connec_id(r["body"]) for r in results]
         with harness.timed() as put:
-            send_batches(session, url, update_ops(group_uid, created), batch_size)
+            send_batches(session, server.url, update_ops(group_uid, created), batch_size)
+        put["server_cpu"] = server.cpu_seconds() - cpu
     return {**post, "records": records}, {**put, "records": records}
+
+
+def warm_up(url: str, group_uid: str, batch_size: int, workers: int) -> None:
+    """Untimed: a few batches from several connections, so that every server worker has
+    loaded its code and opened its database connections before the timed phases."""
+    import requests
+
+    def one(call: int) -> None:
+        with requests.Session() as session:
+            session.auth = (API_ID, API_KEY)
+            send_batches(session, url, create_ops(group_uid, 10, f"w{call}-"), batch_size)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, range(4 * workers)))
 
 
 def phase_single(url: str, group_uid: str, records: int) -> dict:
@@ -210,16 +230,28 @@ def main() -> None:
 
     rate = {name: harness.Runs(higher_is_better=True) for name in ("batch", "post", "put")}
     rate.update({name: harness.Runs(higher_is_better=True) for name in ("single", "bulk")})
+    # Server CPU milliseconds per record (lower is better).
+    server_cpu = {name: harness.Runs() for name in ("post", "put", "batch")}
     server = harness.Server(
         kind=args.server, script=__file__, var_dir=var_dir, threads=args.server_threads
     )
     with server:
+        harness.progress("warming up the server...")
+        Group.objects.create(uid="cld-bench-warm-up", name="warm-up").apps.add(
+            *Group.objects.get(uid=groups[0]).apps.all()
+        )
+        warm_up(server.url, "cld-bench-warm-up", args.batch_size, server.workers)
         for run, uid in enumerate(groups, start=1):
             harness.progress(f"run {run}/{args.repeat}: batch POST and PUT of {args.records}...")
-            post, put = phase_batch(server.url, uid, args.records, args.batch_size)
+            post, put = phase_batch(server, uid, args.records, args.batch_size)
             rate["post"].add(post["records"] / post["seconds"])
             rate["put"].add(put["records"] / put["seconds"])
             rate["batch"].add(2 * args.records / (post["seconds"] + put["seconds"]))
+            server_cpu["post"].add(post["server_cpu"] / post["records"] * 1000)
+            server_cpu["put"].add(put["server_cpu"] / put["records"] * 1000)
+            server_cpu["batch"].add(
+                (post["server_cpu"] + put["server_cpu"]) / (2 * args.records) * 1000
+            )
             harness.progress(f"run {run}/{args.repeat}: {args.single_records} single POSTs...")
             single = phase_single(server.url, singles[run - 1], args.single_records)
             rate["single"].add(single["records"] / single["seconds"])
@@ -231,16 +263,23 @@ def main() -> None:
 
     bulk_best = rate["bulk"].best
     rows = [
-        ("batch POST (create, external ids)", rate["post"]),
-        ("batch PUT (update by Connec! id)", rate["put"]),
-        ("batch POST + PUT", rate["batch"]),
-        ("single POST (1 request per record)", rate["single"]),
-        ("bare bulk_create (no HTTP)", rate["bulk"]),
+        ("batch POST (create, external ids)", rate["post"], server_cpu["post"]),
+        ("batch PUT (update by Connec! id)", rate["put"], server_cpu["put"]),
+        ("batch POST + PUT", rate["batch"], server_cpu["batch"]),
+        ("single POST (1 request per record)", rate["single"], None),
+        ("bare bulk_create (no HTTP)", rate["bulk"], None),
     ]
     harness.print_table(
         f"Sandbox writes, {args.db}, {args.records} records, batch size {args.batch_size}, "
         f"{args.repeat} runs, server: {server.describe()}",
-        [("phase", 38), ("best rec/s", 12), ("median", 10), ("ms/rec", 9), ("vs bulk", 10)],
+        [
+            ("phase", 38),
+            ("best rec/s", 12),
+            ("median", 10),
+            ("ms/rec", 9),
+            ("vs bulk", 10),
+            ("server CPU ms/rec*", 20),
+        ],
         [
             (
                 name,
@@ -248,9 +287,14 @@ def main() -> None:
                 f"{runs.median:.0f}",
                 f"{1000 / runs.best:.3f}",
                 harness.ratio(bulk_best, runs.best, 1),
+                f"{cpu.best:.3f}" if cpu else "",
             )
-            for name, runs in rows
+            for name, runs, cpu in rows
         ],
+    )
+    print(
+        "* the server processes' CPU time per record (best run): steadier than wall time "
+        "on a busy machine"
     )
     print(
         "vs bulk: time per record / bare bulk_create's (best runs); "
@@ -267,6 +311,7 @@ def main() -> None:
             "sandbox_batch_put_records_per_s": round(rate["put"].best, 1),
             "sandbox_single_post_records_per_s": round(rate["single"].best, 1),
             "ratio_vs_bulk_create": round(bulk_best / rate["batch"].best, 2),
+            "server_cpu_ms_per_record": round(server_cpu["batch"].best, 3),
             "sandbox_batch_records_per_s_median": round(rate["batch"].median, 1),
             "sandbox_batch_records_per_s": round(rate["batch"].best, 1),
         }

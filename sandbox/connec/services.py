@@ -226,13 +226,15 @@ class WriteSession:
             data["code"] = f"{schema.code_prefix}{self._count(group=group, entity=entity) + 1}"
         require_fields(entity, data)
         stamp = next_timestamp()
+        # Ids rather than instances: the related-object descriptors cost more than the
+        # rest of the row (nothing reads ``record.group`` or ``record.written_by`` later).
         record = ConnecRecord(
-            group=group,
+            group_id=group.pk,
             entity=entity,
             data=data,
             created_at=stamp,
             updated_at=stamp,
-            written_by=self.app,
+            written_by_id=self.app.pk if self.app else None,
         )
         self._attach(record=record, keys=self._new_external_keys(record=record, entries=entries))
         self.index.add(record)
@@ -295,7 +297,7 @@ class WriteSession:
         keys = self._new_external_keys(record=full, entries=entries)
         full.data = data
         full.updated_at = next_timestamp(after=full.updated_at)
-        full.written_by = self.app
+        full.written_by_id = self.app.pk if self.app else None
         if full.pk is not None:  # else it is created by this session, with these values
             self._updated[full.pk] = full
         self._attach(record=full, keys=keys)
