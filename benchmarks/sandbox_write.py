@@ -8,7 +8,8 @@ databases ``bench_sandbox_write`` and ``..._sandbox`` on 127.0.0.1) and serves
 the site from a child process (``--server``, default the production recipe,
 see ``benchmarks/harness.py``). Each run writes into a fresh group shared by
 the writing app and a peer app subscribed to everything (so every batch also
-stores its notification). A few untimed batches warm the server up. Then, per run:
+stores its notification, which the sandbox's sender then POSTs to a sink in this
+process). A few untimed batches warm the server up. Then, per run:
 
 * batch POST: N records (20% organizations, 80% people referencing them by
   external id), each carrying the writer's external id, as ``sync.push`` sends
@@ -27,7 +28,9 @@ Prints a table (best and median of ``--repeat`` runs, ratios against bare
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import harness
@@ -38,16 +41,37 @@ API_KEY = "bench-writer-key-" + "x" * 16
 PEER_ID = "bench-peer"
 
 
-def setup_groups(repeat: int) -> list[str]:
+class NotificationSink(BaseHTTPRequestHandler):
+    """The peer app: answers every notification 204 and counts what it received."""
+
+    received = {"notifications": 0, "bytes": 0}
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        NotificationSink.received["notifications"] += 1
+        NotificationSink.received["bytes"] += len(self.rfile.read(length))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def start_sink() -> str:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotificationSink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def setup_groups(repeat: int, *, peer_host: str) -> list[str]:
     """One group per run, used by the writer and by a peer subscribed to every entity."""
     from sandbox.models import Group, RegisteredApp
 
     writer = RegisteredApp.objects.create(
         api_id=API_ID, api_key=API_KEY, app_host="http://127.0.0.1:9"
     )
-    # A closed port: the sandbox's background sender fails fast and retries later.
     peer = RegisteredApp.objects.create(
-        api_id=PEER_ID, api_key="peer-key-" + "x" * 16, app_host="http://127.0.0.1:9"
+        api_id=PEER_ID, api_key="peer-key-" + "x" * 16, app_host=peer_host
     )
     uids = []
     for run in range(repeat):
@@ -220,7 +244,7 @@ def main() -> None:
         harness.serve_runserver(args.serve)
         return
     var_dir = harness.setup(db=args.db, pg_name=PG_NAME, prefix="bench-sandbox-write-")
-    groups = setup_groups(args.repeat)
+    groups = setup_groups(args.repeat, peer_host=start_sink())
     singles = [f"{uid}-single" for uid in groups]
     from sandbox.models import Group
 
@@ -295,6 +319,10 @@ def main() -> None:
     print(
         "* the server processes' CPU time per record (best run): steadier than wall time "
         "on a busy machine"
+    )
+    print(
+        f"notifications received by the peer: {NotificationSink.received['notifications']} "
+        f"({NotificationSink.received['bytes'] / 1e6:.1f} MB)"
     )
     print(
         "vs bulk: time per record / bare bulk_create's (best runs); "
