@@ -171,22 +171,30 @@ class PeakRss:
 
 
 def empty_tables() -> None:
-    from django.apps import apps
     from django.db import connection, transaction
 
+    from sync.models import (
+        IdMap,
+        InboxEntry,
+        OutboxEntry,
+        SyncConflict,
+        SyncRecordError,
+        SyncRun,
+        SyncRunEntity,
+        SyncState,
+    )
     from sync.registry import registry
 
-    labels = [
-        "sync.IdMap",
-        "sync.SyncRecordError",
-        "sync.SyncRunEntity",
-        "sync.SyncRun",
-        "sync.OutboxEntry",
-        "sync.InboxEntry",
-        "sync.SyncConflict",
-        "sync.SyncState",
+    models = [
+        IdMap,
+        SyncRecordError,
+        SyncRunEntity,
+        SyncRun,
+        OutboxEntry,
+        InboxEntry,
+        SyncConflict,
+        SyncState,
     ]
-    models = [apps.get_model(label) for label in labels]
     for mapper in reversed([registry.for_entity(e) for e in registry.dependency_order()]):
         models.extend(child.model for child in mapper.children)
         models.append(mapper.model)
