@@ -377,7 +377,7 @@ def run_op(
         raise
     except Exception:
         # One op's bug must not lose the others' results.
-        logger.exception("Connec! batch op %s failed", index, extra={"app": session._app_id})
+        logger.exception("Connec! batch op %s failed", index, extra={"app": session.app_id})
         return ConnecApiError(status=500, problems=[Problem("Unexpected error in this op")])
 
 

@@ -130,13 +130,13 @@ class WriteSession:
     app: RegisteredApp | None
     index: RecordIndex = field(default_factory=RecordIndex)
     # Every record written, in op order (a record written twice appears twice).
-    changed: list[ConnecRecord] = field(default_factory=list)
-    _created: list[ConnecRecord] = field(default_factory=list)
-    _updated: dict[int, ConnecRecord] = field(default_factory=dict)
-    _external_ids: list[ConnecExternalId] = field(default_factory=list)
+    changed: list[ConnecRecord] = field(default_factory=list, init=False)
+    _created: list[ConnecRecord] = field(default_factory=list, init=False)
+    _updated: dict[int, ConnecRecord] = field(default_factory=dict, init=False)
+    _external_ids: list[ConnecExternalId] = field(default_factory=list, init=False)
     # Records per (group, entity), counted once, for the next generated code.
-    _counts: dict[tuple[int, str], int] = field(default_factory=dict)
-    _groups: dict[str, Group] = field(default_factory=dict)
+    _counts: dict[tuple[int, str], int] = field(default_factory=dict, init=False)
+    _groups: dict[str, Group] = field(default_factory=dict, init=False)
 
     def group(self, uid: str) -> Group:
         """The group ``uid`` if it uses the session's app (404 otherwise), read once."""
@@ -217,7 +217,7 @@ class WriteSession:
                 "Connec! %s %s merged on create",
                 entity,
                 result.record.uid,
-                extra={"group": group.uid, "entity": entity, "app": self._app_id},
+                extra={"group": group.uid, "entity": entity, "app": self.app_id},
             )
             return WriteResult(record=result.record, created=False, state=result.state)
         schema = SCHEMAS[entity]
@@ -246,7 +246,7 @@ class WriteSession:
             "Connec! %s %s created",
             entity,
             record.uid,
-            extra={"group": group.uid, "entity": entity, "app": self._app_id},
+            extra={"group": group.uid, "entity": entity, "app": self.app_id},
         )
         return WriteResult(record=record, created=True, state=state_of(record))
 
@@ -280,7 +280,7 @@ class WriteSession:
 
     # --- helpers -------------------------------------------------------------------------
     @property
-    def _app_id(self) -> str | None:
+    def app_id(self) -> str | None:
         return self.app.api_id if self.app else None
 
     def _update(
