@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -233,6 +234,8 @@ class Server:
         return int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 
     def __enter__(self) -> Server:
+        # Stopped with SIGTERM, the benchmark still stops its server (``__exit__``).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         env = {**os.environ, **self.env}
         if self.kind == "gunicorn":
             port = free_port()
