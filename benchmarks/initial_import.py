@@ -7,8 +7,10 @@ Sets up fresh databases (SQLite files in a temporary directory, or PostgreSQL
 databases ``bench_initial_import`` and ``..._sandbox`` on 127.0.0.1), seeds one
 sandbox group with N Connec! records (``manage.py sandbox_seed`` when the sandbox
 provides it, otherwise organizations and people written straight into the
-sandbox database), and serves the sandbox from a child process on 127.0.0.1 so
-that the measured process holds only the importer's memory. ``DEBUG`` is off (with
+sandbox database) from a child process, so that the measured process holds only
+the importer's memory, and serves the sandbox from another one on 127.0.0.1
+(``--server``: the production recipe by default, see ``benchmarks/harness.py``;
+``runserver`` to compare). ``DEBUG`` is off (with
 it on, Django keeps every query in memory) and the sandbox answers one untimed
 request per entity first (its first requests load its code). Then, in one run:
 
@@ -23,8 +25,9 @@ request per entity first (its first requests load its code). Then, in one run:
 Tables are emptied between phases; the naive and bulk_create phases run with the
 same garbage collector conditions as ours (see ``same_gc_conditions_as_ours``), and
 the naive one keeps PostgreSQL's IdMap statistics up to date as ours does.
-Peak RSS is sampled in this process only, during our import. Prints a table;
-the last line is one JSON object.
+Peak RSS is sampled in this process only, during our import. Prints a table
+(best of ``--repeat`` runs, and medians); the last line is one JSON object, with
+``ratio_vs_bulk_create`` from the best runs and ``ratio_vs_bulk_create_median``.
 """
 
 from __future__ import annotations
@@ -32,50 +35,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
-import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import harness
 
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 PG_NAME = "bench_initial_import"
 API_ID = "bench-app"
 API_KEY = "bench-key-" + "x" * 16
 GROUP_UID = "cld-bench"
-
-
-def configure_environment(db: str, var_dir: str) -> None:
-    os.environ["VAR_DIR"] = var_dir
-    os.environ["LOG_LEVEL"] = "ERROR"
-    # DEBUG keeps every SQL query in memory (connection.queries): off, as in production.
-    os.environ["DEBUG"] = "false"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    # The sandbox is the benchmark's platform (mounted on request only, see config/settings.py).
-    os.environ["SANDBOX_ENABLED"] = "true"
-    os.environ["SANDBOX_FORCE"] = "true"  # DEBUG is off
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "k" * 40)
-    os.environ["SECURE_SSL_REDIRECT"] = "false"
-    os.environ.pop("SANDBOX_DATABASE_URL", None)
-    if db == "sqlite":
-        os.environ["DATABASE_URL"] = f"sqlite:///{var_dir}/bench.sqlite3"
-    else:
-        os.environ["DATABASE_URL"] = f"{PG_SERVER}/{PG_NAME}"
-
-
-def recreate_postgres_databases() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        for name in (PG_NAME, f"{PG_NAME}_sandbox"):
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- child process: seed and serve the sandbox ---------------------------------------------
@@ -154,23 +124,12 @@ def seed_sandbox(records: int) -> None:
     flush()
 
 
-def serve(port_file: str, records: int) -> None:
+def seed(records: int) -> None:
+    """Child process: seed the sandbox (then exit; the server starts afterwards)."""
     import django
 
     django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-
     seed_sandbox(records)
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
-    server.set_app(WSGIHandler())
-    Path(port_file).write_text(str(server.server_address[1]))
-    server.serve_forever()
 
 
 # --- parent process: the three phases ---------------------------------------------------
@@ -212,22 +171,30 @@ class PeakRss:
 
 
 def empty_tables() -> None:
-    from django.apps import apps
     from django.db import connection, transaction
 
+    from sync.models import (
+        IdMap,
+        InboxEntry,
+        OutboxEntry,
+        SyncConflict,
+        SyncRecordError,
+        SyncRun,
+        SyncRunEntity,
+        SyncState,
+    )
     from sync.registry import registry
 
-    labels = [
-        "sync.IdMap",
-        "sync.SyncRecordError",
-        "sync.SyncRunEntity",
-        "sync.SyncRun",
-        "sync.OutboxEntry",
-        "sync.InboxEntry",
-        "sync.SyncConflict",
-        "sync.SyncState",
+    models = [
+        IdMap,
+        SyncRecordError,
+        SyncRunEntity,
+        SyncRun,
+        OutboxEntry,
+        InboxEntry,
+        SyncConflict,
+        SyncState,
     ]
-    models = [apps.get_model(label) for label in labels]
     for mapper in reversed([registry.for_entity(e) for e in registry.dependency_order()]):
         models.extend(child.model for child in mapper.children)
         models.append(mapper.model)
@@ -439,91 +406,59 @@ def profile_phases(page_size: int) -> None:
 
 
 def run_benchmark(args: argparse.Namespace) -> dict:
-    var_dir = tempfile.mkdtemp(prefix="bench-import-")
-    configure_environment(args.db, var_dir)
-    if args.db == "postgresql":
-        recreate_postgres_databases()
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    from maestrano_integration.conf import maestrano_settings
+    var_dir = harness.setup(db=args.db, pg_name=PG_NAME, prefix="bench-import-")
     from sandbox.models import Group, RegisteredApp
 
-    for alias in ("default", "sandbox"):
-        call_command("migrate", database=alias, verbosity=0)
     app = RegisteredApp.objects.create(
         api_id=API_ID, api_key=API_KEY, app_host="http://127.0.0.1:9"
     )
     group = Group.objects.create(uid=GROUP_UID, name="Benchmark")
     group.apps.add(app)
 
-    port_file = Path(var_dir) / "port"
-    print(f"Seeding {args.records} records and starting the sandbox...", file=sys.stderr)
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port_file), "--records", str(args.records)],
-        env=os.environ.copy(),
+    harness.progress(f"Seeding {args.records} records and starting the sandbox...")
+    subprocess.run([sys.executable, __file__, "--seed", "--records", str(args.records)], check=True)
+    server = harness.Server(
+        kind=args.server, script=__file__, var_dir=var_dir, threads=args.server_threads
     )
-    try:
-        deadline = time.time() + 1800
-        while not port_file.exists():
-            if server.poll() is not None or time.time() > deadline:
-                raise SystemExit("The sandbox server did not start")
-            time.sleep(0.2)
-        port = int(port_file.read_text())
-        url = f"http://127.0.0.1:{port}"
-        settings.MAESTRANO = {
-            "DEFAULT_PRESET": "maestrano",
-            "PRESETS": {
-                "maestrano": {
-                    "app": {"host": url},
-                    "api": {"id": API_ID, "key": API_KEY, "host": f"{url}/sandbox"},
-                    "connec": {"host": f"{url}/sandbox/connec", "timeout": 120},
-                }
-            },
-            "SYNC": {"PAGE_SIZE": args.page_size},
-        }
-        maestrano_settings.reload()
-
+    ours_runs = harness.Runs()
+    naive_runs = harness.Runs()
+    bulk_runs = harness.Runs()
+    peaks: list[PeakRss] = []
+    with server:
+        harness.point_presets_at(
+            server.url, api_id=API_ID, api_key=API_KEY, sync={"PAGE_SIZE": args.page_size}
+        )
         warm_up_sandbox()
         if args.profile:
             profile_phases(args.page_size)
             return {}
-        ours_runs: list[float] = []
-        naive_runs: list[float] = []
-        bulk_runs: list[float] = []
-        peaks: list[PeakRss] = []
         for attempt in range(1, args.repeat + 1):
             of = f" ({attempt}/{args.repeat})" if args.repeat > 1 else ""
             empty_tables()
-            print(f"ours{of}...", file=sys.stderr)
+            harness.progress(f"ours{of}...")
             seconds, rss, imported = phase_ours(args.page_size)
-            print(f"  {seconds:.2f}s", file=sys.stderr)
-            ours_runs.append(seconds)
+            harness.progress(f"  {seconds:.2f}s")
+            ours_runs.add(seconds)
             peaks.append(rss)
             empty_tables()
-            print(f"naive{of}...", file=sys.stderr)
+            harness.progress(f"naive{of}...")
             with same_gc_conditions_as_ours():
                 seconds, naive_count = phase_naive(args.page_size, args.naive_limit)
-            print(f"  {seconds:.2f}s", file=sys.stderr)
-            naive_runs.append(seconds)
+            harness.progress(f"  {seconds:.2f}s")
+            naive_runs.add(seconds)
             empty_tables()
-            print(f"bulk_create{of}...", file=sys.stderr)
+            harness.progress(f"bulk_create{of}...")
             with same_gc_conditions_as_ours():
                 seconds, bulk_count = phase_bulk_create(args.page_size)
-            print(f"  {seconds:.2f}s", file=sys.stderr)
-            bulk_runs.append(seconds)
+            harness.progress(f"  {seconds:.2f}s")
+            bulk_runs.add(seconds)
         empty_tables()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
-    # Best of the repeats for every phase alike (other processes only ever add time).
+    # Best of the repeats for every phase alike (other processes only ever add time);
+    # the medians too, the machine being noisy.
     # Memory: the first run's peak, the process being then in the same state whatever
     # --repeat says (later runs start with what the other phases left in memory).
-    ours, naive, bulk = min(ours_runs), min(naive_runs), min(bulk_runs)
+    ours, naive, bulk = ours_runs.best, naive_runs.best, bulk_runs.best
     rss = peaks[0]
     # Per-record rates, so a naive phase limited to a sample compares fairly.
     ours_rate = ours / imported
@@ -541,30 +476,38 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "peak_rss_mb": round(rss.peak_mb, 1),
         "rss_before_import_mb": round(rss.start_mb, 1),
         "repeat": args.repeat,
+        "ours_seconds_median": round(ours_runs.median, 3),
+        "bulk_create_seconds_median": round(bulk_runs.median, 3),
+        "ratio_vs_bulk_create_median": round(
+            (ours_runs.median / imported) / (bulk_runs.median / bulk_count), 2
+        ),
+        "server": args.server,
     }
     rows = [
-        ("ours (HTTP + bulk, per page)", ours, imported, ours_rate),
-        ("naive (per record, 3 transactions)", naive, naive_count, naive_rate),
-        ("bare bulk_create (no HTTP)", bulk, bulk_count, bulk_rate),
+        ("ours (HTTP + bulk, per page)", ours_runs, imported),
+        ("naive (per record, 3 transactions)", naive_runs, naive_count),
+        ("bare bulk_create (no HTTP)", bulk_runs, bulk_count),
     ]
     best = f", best of {args.repeat} runs" if args.repeat > 1 else ""
     print(f"\nInitial import, {args.db}, {imported} records, page size {args.page_size}{best}")
-    print(f"{'phase':<38}{'records':>9}{'seconds':>10}{'µs/record':>11}")
-    for name, seconds, count, rate in rows:
-        print(f"{name:<38}{count:>9}{seconds:>10.2f}{rate * 1e6:>11.0f}")
+    print(f"{'phase':<38}{'records':>9}{'seconds':>10}{'µs/record':>11}{'median s':>10}")
+    for name, runs, count in rows:
+        print(
+            f"{name:<38}{count:>9}{runs.best:>10.2f}{runs.best / count * 1e6:>11.0f}"
+            f"{runs.median:>10.2f}"
+        )
     print(
         f"speedup vs naive: {result['speedup_vs_naive']}x (target >= 10x); "
-        f"ours / bulk_create: {result['ratio_vs_bulk_create']}x (target <= 3x); "
+        f"ours / bulk_create: {result['ratio_vs_bulk_create']}x "
+        f"(median {result['ratio_vs_bulk_create_median']}x; target <= 2x); "
         f"peak RSS during our import: {result['peak_rss_mb']} MB "
-        f"({result['rss_before_import_mb']} MB before it)"
+        f"({result['rss_before_import_mb']} MB before it); sandbox server: {server.describe()}"
     )
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=10_000)
-    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser = harness.parser(__doc__, repeat=1, server="gunicorn")
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument(
         "--naive-limit",
@@ -572,21 +515,18 @@ def main() -> None:
         default=None,
         help="Stop the naive phase after this many records (rates are per record)",
     )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        help="Run the three phases N times and keep each phase's best time (noisy machines)",
-    )
     parser.add_argument("--profile", action="store_true", help="Profile our import instead")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.records)
+        harness.serve_runserver(args.serve)
+        return
+    if args.seed:
+        seed(args.records)
         return
     result = run_benchmark(args)
     if result:
-        print(json.dumps(result))
+        harness.emit(result)
 
 
 if __name__ == "__main__":

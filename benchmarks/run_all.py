@@ -26,6 +26,7 @@ def benchmarks(args: argparse.Namespace) -> dict[str, list[str]]:
         "sso_consume": [],
         "initial_import": records,
         "sync": records,
+        "sandbox_write": ["--records", str(min(args.records, 5000)), "--db", args.db],
     }
 
 

@@ -14,22 +14,26 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.auth import authenticate_app
-from sandbox.models import CONNEC_ENTITIES, ConnecRecord, RegisteredApp
+from sandbox.models import CONNEC_ENTITIES, ConnecRecord, Group, RegisteredApp
 
 from . import selectors, services
-from .errors import ConnecApiError, Problem, error_body
+from .errors import ConnecApiError, Problem
 from .notifications import enqueue_changes
 from .queries import parse_list_parameters
 from .references import render_record, render_records
+from .selectors import ListedRecord
+from .services import WriteSession
 
 logger = logging.getLogger(__name__)
 SANDBOX_DATABASE = "sandbox"
@@ -57,8 +61,13 @@ class Operation:
 @dataclass
 class Outcome:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] = field(default_factory=dict)
     changed: list[ConnecRecord] = field(default_factory=list)
+    # A written record as the op left it: ``render_written`` turns it into ``body`` once
+    # the session is flushed, for every op of a batch at once.
+    written: ListedRecord | None = None
+    group: Group | None = None
+    operation: Operation | None = None
 
 
 def entity_payload(operation: Operation) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -74,36 +83,59 @@ def entity_payload(operation: Operation) -> tuple[dict[str, Any], dict[str, Any]
     return payload, opts
 
 
-def execute(operation: Operation, *, app: RegisteredApp | None) -> Outcome:
+def is_write(operation: Operation) -> bool:
+    return operation.method.upper() in ("POST", "PUT")
+
+
+def want(operation: Operation, *, session: WriteSession) -> None:
+    """Register what a write will look up, so that ``session.load`` reads a batch's at once."""
+    if not is_write(operation) or operation.entity not in CONNEC_ENTITIES:
+        return
+    try:
+        group = session.group(operation.group_uid)
+    except ConnecApiError:
+        return  # execute answers it
+    body = operation.body
+    session.want(
+        group=group,
+        entity=operation.entity,
+        record_id=operation.record_id,
+        provider=operation.query.get("opts[provider]"),
+        realm=operation.query.get("opts[realm]"),
+        payload=body.get(operation.entity) if isinstance(body, dict) else None,
+    )
+
+
+def execute(operation: Operation, *, session: WriteSession) -> Outcome:
     """Answer one operation; raises :class:`ConnecApiError` for 4xx answers.
 
-    Run it inside a transaction on the ``sandbox`` database.
+    Writes go to ``session`` (run it inside a transaction on the ``sandbox``
+    database, then flush it and ``render_written`` the outcomes); reads flush it
+    first, so that they see the writes before them.
     """
     entity = operation.entity
     if entity not in CONNEC_ENTITIES:
         raise ConnecApiError.single(
             404, f"Unknown entity {entity!r}; this hub serves {', '.join(CONNEC_ENTITIES)}"
         )
-    group = selectors.group_for_app(group_uid=operation.group_uid, app=app)
+    group = session.group(operation.group_uid)
     method = operation.method.upper()
     render = {"group": group, "external_ids": operation.external_ids}
 
-    def lookup() -> ConnecRecord:
-        return selectors.get_record(
-            group=group,
-            entity=entity,
-            record_id=operation.record_id or "",
-            provider=operation.query.get("opts[provider]"),
-            realm=operation.query.get("opts[realm]"),
-        )
+    def written(status: int, record: ConnecRecord, state: ListedRecord) -> Outcome:
+        return Outcome(status, changed=[record], written=state, group=group, operation=operation)
 
+    if method == "GET" or (entity == "company" and operation.record_id is None):
+        session.flush()
     if entity == "company" and operation.record_id is None and method in ("GET", "PUT", "POST"):
         company = services.get_or_create_company(group=group)
         if method == "GET":
             return Outcome(200, {entity: render_record(company, **render)})
         payload, _opts = entity_payload(operation)
-        record = services.update_record(record=company, payload=payload, app=app)
-        return Outcome(200, {entity: render_record(record, **render)}, [record])
+        result = session.update(
+            group=group, record=session.adopt(group=group, record=company), payload=payload
+        )
+        return written(200, result.record, result.state)
 
     if method == "GET" and operation.record_id is None:
         parameters = parse_list_parameters(operation.query)
@@ -120,20 +152,42 @@ def execute(operation: Operation, *, app: RegisteredApp | None) -> Outcome:
                 operation, skip=max(parameters.skip - parameters.top, 0)
             )
         return Outcome(200, {entity: render_records(records, **render), "pagination": pagination})
+    lookup = {
+        "group": group,
+        "entity": entity,
+        "record_id": operation.record_id or "",
+        "provider": operation.query.get("opts[provider]"),
+        "realm": operation.query.get("opts[realm]"),
+    }
     if method == "GET":
-        return Outcome(200, {entity: render_record(lookup(), **render)})
+        return Outcome(200, {entity: render_record(selectors.get_record(**lookup), **render)})
     if method == "POST" and operation.record_id is None:
         payload, opts = entity_payload(operation)
-        result = services.create_record(
-            group=group, entity=entity, payload=payload, app=app, opts=opts
-        )
-        status = 201 if result.created else 200
-        return Outcome(status, {entity: render_record(result.record, **render)}, [result.record])
+        result = session.create(group=group, entity=entity, payload=payload, opts=opts)
+        return written(201 if result.created else 200, result.record, result.state)
     if method == "PUT" and operation.record_id is not None:
         payload, _opts = entity_payload(operation)
-        record = services.update_record(record=lookup(), payload=payload, app=app)
-        return Outcome(200, {entity: render_record(record, **render)}, [record])
+        result = session.update(group=group, record=session.lookup(**lookup), payload=payload)
+        return written(200, result.record, result.state)
     raise ConnecApiError.single(405, f"{method} is not supported on this URL")
+
+
+def render_written(outcomes: Iterable[Outcome]) -> None:
+    """Render the written records into their outcomes' bodies: one ``render_records`` call
+    (one external-id query) per group and id form, however many ops."""
+    pending: dict[tuple[int, bool], list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.written is not None and outcome.group and outcome.operation:
+            pending[(outcome.group.pk, outcome.operation.external_ids)].append(outcome)
+    for (_group, external_ids), items in pending.items():
+        group = items[0].group
+        assert group is not None
+        states = [o.written for o in items if o.written is not None]
+        rendered = render_records(states, group=group, external_ids=external_ids)
+        for outcome, body in zip(items, rendered, strict=True):
+            assert outcome.operation is not None
+            outcome.body = {outcome.operation.entity: body}
+            outcome.written = None
 
 
 def page_url(operation: Operation, *, skip: int) -> str:
@@ -170,17 +224,32 @@ def parse_json_body(request: HttpRequest) -> Any:
         raise ConnecApiError.single(400, f"The body is not valid JSON: {error}") from None
 
 
+def concurrent_write() -> ConnecApiError:
+    return ConnecApiError.single(
+        409, "An external id was attached concurrently by another request; retry the request"
+    )
+
+
 def run_and_notify(operation: Operation, *, app: RegisteredApp | None) -> Outcome:
     """One operation in its own transaction, its notifications stored in the same one.
 
     Reads other than the company singleton (created on first read) need no transaction.
     """
+    session = WriteSession(app=app)
     if operation.method.upper() == "GET" and operation.entity != "company":
-        return execute(operation, app=app)
-    with transaction.atomic(using=SANDBOX_DATABASE):
-        outcome = execute(operation, app=app)
-        if outcome.changed:
-            enqueue_changes(records=outcome.changed, source_app=app)
+        return execute(operation, session=session)
+    try:
+        with transaction.atomic(using=SANDBOX_DATABASE):
+            want(operation, session=session)
+            session.load()
+            outcome = execute(operation, session=session)
+            session.flush()
+            if session.changed:
+                enqueue_changes(records=session.changed, source_app=app)
+    except IntegrityError:
+        # Another request attached one of the external ids between our check and our insert.
+        raise concurrent_write() from None
+    render_written([outcome])
     return outcome
 
 
@@ -244,10 +313,14 @@ def parse_batch_op(raw: Any, *, index: int, external_ids: bool, base_url: str) -
 
 @csrf_exempt
 def batch_view(request: HttpRequest) -> HttpResponse:
-    """``POST /batch``: ops run one after the other, each in its own transaction.
+    """``POST /batch``: ops applied one after the other, each succeeding or failing alone.
 
     ``sequential`` is accepted and always honoured (ops never run in parallel).
-    Notifications of the whole batch are coalesced: one delivery per receiving app.
+    The writes of the whole batch go through one :class:`WriteSession` (bulk reads,
+    bulk writes) in one transaction with their notifications, coalesced: one
+    delivery per receiving app. Should that transaction fail on the database (an
+    external id attached concurrently by another request), it is rolled back and
+    the batch replayed op by op, each op in its own transaction, as before.
     """
     try:
         if request.method != "POST":
@@ -265,25 +338,90 @@ def batch_view(request: HttpRequest) -> HttpResponse:
         return error_response(request, error)
     external_ids = wants_external_ids(request.headers)
     base_url = request.build_absolute_uri(request.path.rsplit("batch", 1)[0])
-    results, changed = [], []
+    operations: list[Operation | ConnecApiError] = []
     for index, raw in enumerate(ops):
         try:
-            operation = parse_batch_op(
-                raw, index=index, external_ids=external_ids, base_url=base_url
+            operations.append(
+                parse_batch_op(raw, index=index, external_ids=external_ids, base_url=base_url)
             )
-            with transaction.atomic(using=SANDBOX_DATABASE):
-                outcome = execute(operation, app=app)
-            changed.extend(outcome.changed)
-            results.append({"status": outcome.status, "body": outcome.body})
         except ConnecApiError as error:
-            results.append({"status": error.status, "body": error.body(href=request.path)})
-        except Exception:
-            # One op's bug must not lose the others' results.
+            operations.append(error)
+    try:
+        outcomes = run_batch(operations, app=app)
+    except DatabaseError:
+        logger.warning("Connec! batch failed as a whole; replaying it op by op", exc_info=True)
+        outcomes = replay_batch(operations, app=app)
+    render_written(o for o in outcomes if isinstance(o, Outcome))
+    results = [
+        {"status": o.status, "body": o.body}
+        if isinstance(o, Outcome)
+        else {"status": o.status, "body": o.body(href=request.path)}
+        for o in outcomes
+    ]
+    return json_response(request, 200, {"results": results})
+
+
+BatchOutcome = Outcome | ConnecApiError
+
+
+def run_op(
+    index: int, operation: Operation | ConnecApiError, *, session: WriteSession
+) -> BatchOutcome:
+    """One op of a batch: its outcome or its error; a database error propagates."""
+    if isinstance(operation, ConnecApiError):
+        return operation
+    try:
+        return execute(operation, session=session)
+    except ConnecApiError as error:
+        return error
+    except DatabaseError:
+        raise
+    except Exception:
+        # One op's bug must not lose the others' results.
+        logger.exception("Connec! batch op %s failed", index, extra={"app": session.app_id})
+        return ConnecApiError(status=500, problems=[Problem("Unexpected error in this op")])
+
+
+def run_batch(
+    operations: list[Operation | ConnecApiError], *, app: RegisteredApp
+) -> list[BatchOutcome]:
+    """Every op through one session: bulk reads, bulk writes, one transaction."""
+    session = WriteSession(app=app)
+    with transaction.atomic(using=SANDBOX_DATABASE):
+        for operation in operations:
+            if isinstance(operation, Operation):
+                want(operation, session=session)
+        session.load()
+        outcomes = [
+            run_op(index, operation, session=session) for index, operation in enumerate(operations)
+        ]
+        session.flush()
+        if session.changed:
+            enqueue_changes(records=session.changed, source_app=app)
+    return outcomes
+
+
+def replay_batch(
+    operations: list[Operation | ConnecApiError], *, app: RegisteredApp
+) -> list[BatchOutcome]:
+    """Each op in its own session and transaction (a failing one fails alone)."""
+    outcomes: list[BatchOutcome] = []
+    changed: list[ConnecRecord] = []
+    for index, operation in enumerate(operations):
+        session = WriteSession(app=app)
+        try:
+            with transaction.atomic(using=SANDBOX_DATABASE):
+                outcome = run_op(index, operation, session=session)
+                session.flush()
+        except IntegrityError:
+            outcome = concurrent_write()
+        except DatabaseError:
             logger.exception("Connec! batch op %s failed", index, extra={"app": app.api_id})
-            results.append(
-                {"status": 500, "body": error_body(500, [Problem("Unexpected error in this op")])}
-            )
+            outcome = ConnecApiError(status=500, problems=[Problem("Unexpected error in this op")])
+        else:
+            changed.extend(session.changed)
+        outcomes.append(outcome)
     if changed:
         with transaction.atomic(using=SANDBOX_DATABASE):
             enqueue_changes(records=changed, source_app=app)
-    return json_response(request, 200, {"results": results})
+    return outcomes

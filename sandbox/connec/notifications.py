@@ -84,24 +84,32 @@ def enqueue_changes(
         receivers = group.apps.all()
         if source_app is not None:
             receivers = receivers.exclude(pk=source_app.pk)
-        rendered = render_records(sorted(changed, key=lambda r: r.pk), group=group)
-        for app in receivers:
+        subscribed = {
+            app: {record.pk for record in changed if is_subscribed(app, record.entity)}
+            for app in receivers
+        }
+        wanted = set().union(*subscribed.values())
+        if not wanted:
+            continue  # rendering is most of the cost: only what someone receives
+        ordered = sorted((r for r in changed if r.pk in wanted), key=lambda r: r.pk)
+        rendered = list(zip(ordered, render_records(ordered, group=group), strict=True))
+        for app, pks in subscribed.items():
             payload: dict[str, list[dict]] = defaultdict(list)
-            for record in rendered:
-                if is_subscribed(app, record["resource_type"]):
-                    payload[record["resource_type"]].append(record)
-            if not payload:
-                continue
-            deliveries.append(
-                NotificationDelivery.objects.create(
-                    app=app,
-                    group=group,
-                    source_app=source_app,
-                    payload=dict(payload),
-                    record_count=sum(len(v) for v in payload.values()),
-                    next_attempt_at=now,
+            for record, body in rendered:
+                if record.pk in pks:
+                    payload[record.entity].append(body)
+            if payload:
+                deliveries.append(
+                    NotificationDelivery(
+                        app=app,
+                        group=group,
+                        source_app=source_app,
+                        payload=dict(payload),
+                        record_count=sum(len(v) for v in payload.values()),
+                        next_attempt_at=now,
+                    )
                 )
-            )
+    NotificationDelivery.objects.bulk_create(deliveries)
     if deliveries:
         transaction.on_commit(wake_worker, using=SANDBOX_DATABASE)
     return deliveries

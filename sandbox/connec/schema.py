@@ -168,9 +168,18 @@ class EntitySchema:
 
 
 def is_id_entry(value: Any) -> bool:
+    """``{"id": "...", "provider": "...", "realm": "..."}`` (realm may be empty).
+
+    Written out rather than as a loop: a batch checks each entry several times.
+    """
+    if not isinstance(value, dict):
+        return False
+    record_id, provider = value.get("id"), value.get("provider")
     return (
-        isinstance(value, dict)
-        and all(isinstance(value.get(k), str) and value.get(k) for k in ("id", "provider"))
+        isinstance(record_id, str)
+        and record_id != ""
+        and isinstance(provider, str)
+        and provider != ""
         and isinstance(value.get("realm"), str)
     )
 

@@ -8,11 +8,11 @@ from typing import Any, NamedTuple
 
 from django.db.models import QuerySet
 
-from sandbox.models import ConnecExternalId, ConnecRecord, Group, RegisteredApp
+from sandbox.models import ConnecRecord, Group, RegisteredApp
 
 from .errors import ConnecApiError
 from .queries import ListParameters
-from .references import CONNEC_PROVIDER, parse_uuid
+from .references import RecordIndex
 
 
 def group_for_app(*, group_uid: str, app: RegisteredApp | None) -> Group:
@@ -73,25 +73,6 @@ def get_record(
 ) -> ConnecRecord:
     """A record by Connec! id, or by an external id when ``provider`` is given (docs/protocol.md,
     'External ids')."""
-    record: ConnecRecord | None = None
-    if provider and provider != CONNEC_PROVIDER:
-        external = (
-            ConnecExternalId.objects.select_related("record")
-            .filter(
-                group=group,
-                entity=entity,
-                provider=provider,
-                realm=realm or "",
-                external_id=record_id,
-            )
-            .first()
-        )
-        record = external.record if external else None
-    else:
-        record_uid = parse_uuid(record_id)
-        if record_uid is not None:
-            record = records_of(group=group, entity=entity).filter(uid=record_uid).first()
-    if record is None:
-        by = f" for provider {provider!r} realm {realm!r}" if provider else ""
-        raise ConnecApiError.single(404, f"No {entity} with id {record_id!r}{by} in {group.uid}")
-    return record
+    return RecordIndex(lock=False).lookup(
+        group=group, entity=entity, record_id=record_id, provider=provider, realm=realm
+    )

@@ -1,34 +1,45 @@
 """Writing Connec! records: create, update, upsert by external id, smart merge.
 
-Callers run each call in a transaction on the ``sandbox`` database and pass the
-changed records on to ``notifications.enqueue_changes``.
+Every write goes through a :class:`WriteSession`: a batch of 500 ops, or a
+single POST. Callers run the session in a transaction on the ``sandbox``
+database, ``flush`` it, and pass ``session.changed`` on to
+``notifications.enqueue_changes``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from django.db import IntegrityError, transaction
 
 from sandbox.models import ConnecExternalId, ConnecRecord, Group, RegisteredApp
 
 from .clock import next_timestamp
 from .errors import ConnecApiError
 from .queries import data_path
-from .references import CONNEC_PROVIDER, find_by_entries, resolve_references
+from .references import (
+    CONNEC_PROVIDER,
+    ExternalKey,
+    KnownRecord,
+    RecordIndex,
+    external_key,
+    find_by_entries,
+    resolve_references,
+)
 from .schema import SCHEMAS, clean_fields, deep_merge, is_id_entry, missing_required
-from .selectors import records_of
+from .selectors import ListedRecord, group_for_app, records_of
 
 logger = logging.getLogger(__name__)
 SANDBOX_DATABASE = "sandbox"
+UPDATED_FIELDS = ["data", "updated_at", "written_by"]
 
 
 @dataclass(frozen=True)
 class WriteResult:
     record: ConnecRecord
     created: bool
+    # The record as this write left it (a later op of the same batch may change it again).
+    state: ListedRecord
 
 
 def split_id_entries(entity: str, payload: dict[str, Any]) -> list[dict[str, str]]:
@@ -46,57 +57,22 @@ def split_id_entries(entity: str, payload: dict[str, Any]) -> list[dict[str, str
     return [{"id": e["id"], "provider": e["provider"], "realm": e["realm"]} for e in value]
 
 
-def validated_changes(*, group: Group, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
+def validated_changes(
+    *, group: Group, entity: str, payload: dict[str, Any], index: RecordIndex | None = None
+) -> dict[str, Any]:
     cleaned, problems = clean_fields(entity, payload)
     cleaned.pop("opts", None)
     if problems:
         raise ConnecApiError(status=422, problems=problems)
-    return resolve_references(group=group, entity=entity, data=cleaned)
+    return resolve_references(
+        index=index or RecordIndex(lock=False), group=group, entity=entity, data=cleaned
+    )
 
 
 def require_fields(entity: str, data: dict[str, Any]) -> None:
     problems = missing_required(entity, data)
     if problems:
         raise ConnecApiError(status=422, problems=problems)
-
-
-def attach_external_ids(*, record: ConnecRecord, entries: list[dict[str, str]]) -> None:
-    """Give ``record`` the external ids it does not have yet (Connec!'s own entries skipped).
-
-    An external id already owned by another record of the group is a 422.
-    """
-    for entry in entries:
-        if entry["provider"] == CONNEC_PROVIDER:
-            continue
-        lookup = {
-            "group_id": record.group_id,
-            "entity": record.entity,
-            "provider": entry["provider"],
-            "realm": entry["realm"],
-            "external_id": entry["id"],
-        }
-        owner = (
-            ConnecExternalId.objects.filter(**lookup).values_list("record_id", flat=True).first()
-        )
-        if owner == record.pk:
-            continue
-        if owner is not None:
-            raise ConnecApiError.single(
-                422, f"External id {entry} already belongs to another {record.entity}"
-            )
-        try:
-            with transaction.atomic(using=SANDBOX_DATABASE):
-                ConnecExternalId.objects.create(record=record, **lookup)
-        except IntegrityError:
-            # Another request attached it between our check and our insert.
-            raise ConnecApiError.single(
-                409, f"External id {entry} was attached concurrently; retry the request"
-            ) from None
-
-
-def next_code(*, group: Group, entity: str) -> str:
-    prefix = SCHEMAS[entity].code_prefix
-    return f"{prefix}{records_of(group=group, entity=entity).count() + 1}"
 
 
 def smart_match(
@@ -124,83 +100,253 @@ def smart_match(
         if value is None or value == "" or isinstance(value, dict | list):
             return None
         conditions[data_path(name)] = value
-    return records_of(group=group, entity=entity).filter(**conditions).order_by("pk").first()
+    matching = records_of(group=group, entity=entity).filter(**conditions)
+    # Locked, as every record a session updates (the caller runs in a transaction).
+    return matching.select_for_update().order_by("pk").first()
 
 
-def create_record(
-    *,
-    group: Group,
-    entity: str,
-    payload: dict[str, Any],
-    app: RegisteredApp | None,
-    opts: dict[str, Any] | None = None,
-) -> WriteResult:
-    """POST: create, or update the record an external id or ``opts.matching_fields`` designates."""
-    entries = split_id_entries(entity, payload)
-    changes = validated_changes(group=group, entity=entity, payload=payload)
-    target = find_by_entries(group=group, entity=entity, entries=entries, pointer=f"/{entity}/id")
-    if target is None:
-        options = opts if isinstance(opts, dict) else {}
-        target = smart_match(
-            group=group,
-            entity=entity,
-            data=changes,
-            matching_fields=options.get("matching_fields"),
+def state_of(record: ConnecRecord) -> ListedRecord:
+    return ListedRecord(
+        record.uid, record.entity, record.data, record.created_at, record.updated_at
+    )
+
+
+@dataclass
+class WriteSession:
+    """A run of Connec! writes applied in memory one after the other, then written in bulk.
+
+    Why: written one at a time, a record cost about fifteen queries (lookups of its
+    ids and references, a count for its code, a locked re-read, a save, one query
+    per external id), 12-15 ms each. Here the ops of a run register what they will
+    look up (``want``), the :class:`RecordIndex` reads it in a few queries, each op
+    is validated and applied to the in-memory records (an op sees the previous
+    ones: an upsert finds the record an earlier op created), and ``flush`` writes
+    them with one ``bulk_create`` / ``bulk_update`` per table.
+
+    An op that fails validation changes nothing: every check runs before the op
+    touches the session. Smart merge (``opts.matching_fields``) queries the
+    stored records, so it flushes first.
+    """
+
+    app: RegisteredApp | None
+    index: RecordIndex = field(default_factory=RecordIndex)
+    # Every record written, in op order (a record written twice appears twice).
+    changed: list[ConnecRecord] = field(default_factory=list, init=False)
+    _created: list[ConnecRecord] = field(default_factory=list, init=False)
+    _updated: dict[int, ConnecRecord] = field(default_factory=dict, init=False)
+    _external_ids: list[ConnecExternalId] = field(default_factory=list, init=False)
+    # Records per (group, entity), counted once, for the next generated code.
+    _counts: dict[tuple[int, str], int] = field(default_factory=dict, init=False)
+    _groups: dict[str, Group] = field(default_factory=dict, init=False)
+
+    def group(self, uid: str) -> Group:
+        """The group ``uid`` if it uses the session's app (404 otherwise), read once."""
+        if uid not in self._groups:
+            self._groups[uid] = group_for_app(group_uid=uid, app=self.app)
+        return self._groups[uid]
+
+    # --- reads, in bulk ----------------------------------------------------------------
+    def want(
+        self,
+        *,
+        group: Group,
+        entity: str,
+        record_id: str | None,
+        provider: str | None,
+        realm: str | None,
+        payload: Any,
+    ) -> None:
+        """Register what a POST (``record_id=None``) or a PUT will look up; ``load`` reads it."""
+        if record_id is not None:
+            if provider and provider != CONNEC_PROVIDER:
+                entry = {"provider": provider, "realm": realm or "", "id": record_id}
+                self.index.want_entry(group_id=group.pk, entity=entity, entry=entry, target=True)
+            else:
+                self.index.want_uid(record_id, target=True)
+        if isinstance(payload, dict):
+            ids = payload.get("id")
+            for entry in ids if isinstance(ids, list) else ():
+                self.index.want_entry(group_id=group.pk, entity=entity, entry=entry, target=True)
+            self.index.want_references(group_id=group.pk, entity=entity, payload=payload)
+
+    def load(self) -> None:
+        self.index.load()
+
+    def lookup(
+        self, *, group: Group, entity: str, record_id: str, provider: str | None, realm: str | None
+    ) -> ConnecRecord:
+        """The record a PUT names (by Connec! id, or by external id with ``provider``); 404."""
+        return self.index.lookup(
+            group=group, entity=entity, record_id=record_id, provider=provider, realm=realm
         )
-    if target is not None:
-        record = apply_update(record=target, changes=changes, entries=entries, app=app)
+
+    def adopt(self, *, group: Group, record: ConnecRecord) -> ConnecRecord:
+        """The session's copy of a record read elsewhere (after a flush, both agree)."""
+        known = self.index.get(group=group, entity=record.entity, uid=record.uid)
+        if isinstance(known, ConnecRecord):
+            return known
+        self.index.add(record)
+        return record
+
+    # --- writes ------------------------------------------------------------------------
+    def create(
+        self,
+        *,
+        group: Group,
+        entity: str,
+        payload: dict[str, Any],
+        opts: dict[str, Any] | None = None,
+    ) -> WriteResult:
+        """POST: create, or update the record an external id or ``opts.matching_fields``
+        designates."""
+        entries = split_id_entries(entity, payload)
+        changes = validated_changes(group=group, entity=entity, payload=payload, index=self.index)
+        target = find_by_entries(
+            index=self.index, group=group, entity=entity, entries=entries, pointer=f"/{entity}/id"
+        )
+        if target is None:
+            matching_fields = (opts if isinstance(opts, dict) else {}).get("matching_fields")
+            if matching_fields:
+                self.flush()
+                matched = smart_match(
+                    group=group, entity=entity, data=changes, matching_fields=matching_fields
+                )
+                target = self.adopt(group=group, record=matched) if matched is not None else None
+        if target is not None:
+            result = self._update(group=group, record=target, changes=changes, entries=entries)
+            logger.info(
+                "Connec! %s %s merged on create",
+                entity,
+                result.record.uid,
+                extra={"group": group.uid, "entity": entity, "app": self.app_id},
+            )
+            return WriteResult(record=result.record, created=False, state=result.state)
+        schema = SCHEMAS[entity]
+        data = {**schema.defaults, **changes}
+        if schema.code_prefix and not data.get("code"):
+            data["code"] = f"{schema.code_prefix}{self._count(group=group, entity=entity) + 1}"
+        require_fields(entity, data)
+        stamp = next_timestamp()
+        # Ids rather than instances: the related-object descriptors cost more than the
+        # rest of the row (nothing reads ``record.group`` or ``record.written_by`` later).
+        record = ConnecRecord(
+            group_id=group.pk,
+            entity=entity,
+            data=data,
+            created_at=stamp,
+            updated_at=stamp,
+            written_by_id=self.app.pk if self.app else None,
+        )
+        self._attach(record=record, keys=self._new_external_keys(record=record, entries=entries))
+        self.index.add(record)
+        self._created.append(record)
+        if (group.pk, entity) in self._counts:
+            self._counts[(group.pk, entity)] += 1
+        self.changed.append(record)
         logger.info(
-            "Connec! %s %s merged on create",
+            "Connec! %s %s created",
             entity,
             record.uid,
-            extra={"group": group.uid, "entity": entity, "app": app and app.api_id},
+            extra={"group": group.uid, "entity": entity, "app": self.app_id},
         )
-        return WriteResult(record=record, created=False)
-    schema = SCHEMAS[entity]
-    data = {**schema.defaults, **changes}
-    if schema.code_prefix and not data.get("code"):
-        data["code"] = next_code(group=group, entity=entity)
-    require_fields(entity, data)
-    stamp = next_timestamp()
-    record = ConnecRecord.objects.create(
-        group=group, entity=entity, data=data, created_at=stamp, updated_at=stamp, written_by=app
-    )
-    attach_external_ids(record=record, entries=entries)
-    logger.info(
-        "Connec! %s %s created",
-        entity,
-        record.uid,
-        extra={"group": group.uid, "entity": entity, "app": app and app.api_id},
-    )
-    return WriteResult(record=record, created=True)
+        return WriteResult(record=record, created=True, state=state_of(record))
 
+    def update(self, *, group: Group, record: ConnecRecord, payload: dict[str, Any]) -> WriteResult:
+        """PUT: a partial update (nested objects merged), plus any new external ids."""
+        entries = split_id_entries(record.entity, payload)
+        changes = validated_changes(
+            group=group, entity=record.entity, payload=payload, index=self.index
+        )
+        return self._update(group=group, record=record, changes=changes, entries=entries)
 
-def update_record(
-    *, record: ConnecRecord, payload: dict[str, Any], app: RegisteredApp | None
-) -> ConnecRecord:
-    """PUT: a partial update (nested objects merged), plus any new external ids."""
-    entries = split_id_entries(record.entity, payload)
-    changes = validated_changes(group=record.group, entity=record.entity, payload=payload)
-    return apply_update(record=record, changes=changes, entries=entries, app=app)
+    def flush(self) -> None:
+        """Write what the ops applied so far: at most one query per table (per 500 rows)."""
+        if self._created:
+            ConnecRecord.objects.bulk_create(self._created, batch_size=500)
+        if self._updated:
+            # An upsert of existing rows: one INSERT ... ON CONFLICT DO UPDATE statement,
+            # where bulk_update builds a CASE per field and row (ten times slower here).
+            ConnecRecord.objects.bulk_create(
+                list(self._updated.values()),
+                batch_size=500,
+                update_conflicts=True,
+                unique_fields=["id"],
+                update_fields=UPDATED_FIELDS,
+            )
+        if self._external_ids:
+            ConnecExternalId.objects.bulk_create(self._external_ids, batch_size=500)
+        self._created.clear()
+        self._updated.clear()
+        self._external_ids.clear()
 
+    # --- helpers -------------------------------------------------------------------------
+    @property
+    def app_id(self) -> str | None:
+        return self.app.api_id if self.app else None
 
-def apply_update(
-    *,
-    record: ConnecRecord,
-    changes: dict[str, Any],
-    entries: list[dict[str, str]],
-    app: RegisteredApp | None,
-) -> ConnecRecord:
-    # Lock the row so two concurrent partial updates merge one after the other.
-    locked = ConnecRecord.objects.select_for_update().select_related("group").get(pk=record.pk)
-    data = deep_merge(locked.data, changes)
-    require_fields(locked.entity, data)
-    locked.data = data
-    locked.updated_at = next_timestamp(after=locked.updated_at)
-    locked.written_by = app
-    locked.save(update_fields=["data", "updated_at", "written_by"])
-    attach_external_ids(record=locked, entries=entries)
-    return locked
+    def _update(
+        self,
+        *,
+        group: Group,
+        record: ConnecRecord | KnownRecord,
+        changes: dict[str, Any],
+        entries: list[dict[str, str]],
+    ) -> WriteResult:
+        full = self.index.full(record)
+        data = deep_merge(full.data, changes)
+        require_fields(full.entity, data)
+        keys = self._new_external_keys(record=full, entries=entries)
+        full.data = data
+        full.updated_at = next_timestamp(after=full.updated_at)
+        full.written_by_id = self.app.pk if self.app else None
+        if full.pk is not None:  # else it is created by this session, with these values
+            self._updated[full.pk] = full
+        self._attach(record=full, keys=keys)
+        self.changed.append(full)
+        return WriteResult(record=full, created=False, state=state_of(full))
+
+    def _new_external_keys(
+        self, *, record: ConnecRecord, entries: list[dict[str, str]]
+    ) -> list[ExternalKey]:
+        """The external ids ``record`` does not have yet (Connec!'s own entries skipped);
+        one already owned by another record of the group is a 422."""
+        keys: list[ExternalKey] = []
+        for entry in entries:
+            if entry["provider"] == CONNEC_PROVIDER:
+                continue
+            key = external_key(group_id=record.group_id, entity=record.entity, entry=entry)
+            owner = self.index.owner(key)
+            if owner == record.uid or key in keys:
+                continue
+            if owner is not None:
+                raise ConnecApiError.single(
+                    422, f"External id {entry} already belongs to another {record.entity}"
+                )
+            keys.append(key)
+        return keys
+
+    def _attach(self, *, record: ConnecRecord, keys: list[ExternalKey]) -> None:
+        for key in keys:
+            group_id, entity, provider, realm, external_id = key
+            self._external_ids.append(
+                ConnecExternalId(
+                    record=record,
+                    group_id=group_id,
+                    entity=entity,
+                    provider=provider,
+                    realm=realm,
+                    external_id=external_id,
+                )
+            )
+            self.index.attach(key, record.uid)
+
+    def _count(self, *, group: Group, entity: str) -> int:
+        """How many ``entity`` records ``group`` has, this session's unwritten ones included."""
+        key = (group.pk, entity)
+        if key not in self._counts:
+            pending = sum(1 for r in self._created if r.group_id == group.pk and r.entity == entity)
+            self._counts[key] = records_of(group=group, entity=entity).count() + pending
+        return self._counts[key]
 
 
 def get_or_create_company(*, group: Group) -> ConnecRecord:

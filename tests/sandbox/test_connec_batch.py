@@ -105,3 +105,73 @@ def test_a_malformed_batch_is_a_400(hub, client, body):
     )
 
     assert response.status_code == 400
+
+
+def test_each_op_sees_the_ops_before_it_in_the_same_batch(hub):
+    org = {"realm": "r1", "provider": "my-app", "id": "org-1"}
+    person = {"realm": "r1", "provider": "my-app", "id": "person-1"}
+
+    def post(entity: str, fields: dict) -> dict:
+        return {"method": "post", "url": f"/api/v2/cld-1/{entity}", "params": {entity: fields}}
+
+    results = (
+        hub.as_external()
+        .batch(
+            [
+                post("organizations", {"id": [org], "name": "Acme"}),
+                post("people", {"id": [person], "first_name": "A", "organization_id": [org]}),
+                post("people", {"id": [person], "last_name": "Again"}),
+                post("organizations", {"id": [org], "name": "Acme 2"}),
+                {
+                    "method": "put",
+                    "url": "/api/v2/cld-1/people/person-1?opts[provider]=my-app&opts[realm]=r1",
+                    "params": {"people": {"job_title": "CEO"}},
+                },
+                {"method": "get", "url": "/api/v2/cld-1/people"},
+            ]
+        )
+        .json()["results"]
+    )
+
+    assert [r["status"] for r in results] == [201, 201, 200, 200, 200, 200]
+    org_id = results[0]["body"]["organizations"]["id"][-1]["id"]
+    # Each answer shows the record as its own op left it.
+    assert results[1]["body"]["people"]["organization_id"][-1]["id"] == org_id
+    assert "last_name" not in results[1]["body"]["people"]
+    assert results[2]["body"]["people"]["last_name"] == "Again"
+    assert results[3]["body"]["organizations"]["name"] == "Acme 2"
+    (listed,) = results[5]["body"]["people"]
+    assert (listed["first_name"], listed["last_name"], listed["job_title"]) == ("A", "Again", "CEO")
+
+
+def test_codes_and_timestamps_of_a_batch_follow_the_op_order(hub):
+    hub.post("/cld-1/items", {"items": {"name": "Before"}})
+
+    results = hub.batch(
+        [
+            {"method": "post", "url": "/api/v2/cld-1/items", "params": {"items": {"name": n}}}
+            for n in ("A", "B", "C")
+        ]
+    ).json()["results"]
+
+    items = [r["body"]["items"] for r in results]
+    assert [i["code"] for i in items] == ["IT2", "IT3", "IT4"]
+    stamps = [i["updated_at"] for i in items]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 3
+
+
+def test_an_op_failing_validation_leaves_the_record_as_the_ops_before_it_left_it(hub):
+    person = {"realm": "r1", "provider": "my-app", "id": "person-1"}
+    op = {"method": "post", "url": "/api/v2/cld-1/people"}
+
+    results = hub.batch(
+        [
+            {**op, "params": {"people": {"id": [person], "first_name": "A"}}},
+            {**op, "params": {"people": {"id": [person], "first_name": "", "title": "Dr"}}},
+            {**op, "params": {"people": {"id": [person], "last_name": "B"}}},
+        ]
+    ).json()["results"]
+
+    assert [r["status"] for r in results] == [201, 422, 200]
+    (stored,) = hub.get("/cld-1/people").json()["people"]
+    assert (stored["first_name"], stored["last_name"], stored.get("title")) == ("A", "B", None)
