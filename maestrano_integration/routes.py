@@ -68,14 +68,16 @@ class PresetEndpointPattern(URLPattern):
         # A pattern that never matches by itself: resolve() below does the work.
         super().__init__(RegexPattern(r"(?!)"), endpoint.view, {}, None)
         self.endpoint = endpoint
-        self._table: tuple[int, list[tuple[re.Pattern[str], str]]] | None = None
+        # (the presets object the routes were built from, the routes): holding the object
+        # itself (not its id(), which a new object may reuse) detects a settings change.
+        self._table: tuple[object, list[tuple[re.Pattern[str], str]]] | None = None
 
     def __repr__(self) -> str:
         return f"<PresetEndpointPattern {self.endpoint.name}>"
 
     def _routes(self) -> list[tuple[re.Pattern[str], str]]:
         presets = maestrano_settings.presets
-        if self._table is None or self._table[0] != id(presets):
+        if self._table is None or self._table[0] is not presets:
             routes = [
                 (
                     compile_announced_path(
@@ -85,7 +87,7 @@ class PresetEndpointPattern(URLPattern):
                 )
                 for preset in all_presets()
             ]
-            self._table = (id(presets), routes)
+            self._table = (presets, routes)
         return self._table[1]
 
     def resolve(self, path: str) -> ResolverMatch | None:

@@ -78,7 +78,10 @@ def test_two_simultaneous_first_logins_create_one_company(platform, caplog):
     assert [answer.status_code for answer in answers] == [302, 302]
     company = Company.objects.get()
     assert company.group_uid == "cld-race"
-    assert sorted(User.objects.values_list("uid", flat=True)) == ["usr-r1", "usr-r2"]
+    assert sorted(User.objects.values_list("maestrano_identities__uid", flat=True)) == [
+        "usr-r1",
+        "usr-r2",
+    ]
     assert Membership.objects.filter(company=company).count() == 2
     assert created == [company.pk]
     assert _joined_concurrently(caplog) == 1

@@ -126,7 +126,9 @@ def manual_analyze_count() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'sync_idmap'")
+        cursor.execute(
+            "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'maestrano_sync_idmap'"
+        )
         return cursor.fetchone()[0]
 
 
