@@ -27,7 +27,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Company
-from accounts.permissions import CompanyRoleRequiredMixin, Role, company_role_required
+from accounts.permissions import (
+    CompanyRoleRequiredMixin,
+    Role,
+    company_role_required,
+    has_company_role,
+)
 from accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 from sync import inbox, push
@@ -46,7 +51,6 @@ from .forms import (
     TenantModelForm,
 )
 from .models import Invoice, Item, Organization, Person
-from .roles import is_company_admin
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +232,7 @@ class EditPage(RecordPages):
             connec_id=connec_id,
             sandbox_url=self.sandbox_record_url(connec_id),
             problem=self.problem_of(record) if sync and sync.is_problem else None,
-            is_admin=is_company_admin(user=self.request.user, company=self.company),
+            is_admin=has_company_role(self.request, "Admin"),
             **extra,
         )
         return render(self.request, self.template_name, context, status=status)
@@ -479,7 +483,7 @@ def retry_parked(request: HttpRequest) -> HttpResponse:
     company = _company_or_redirect(request)
     if isinstance(company, HttpResponse):
         return company
-    if not is_company_admin(user=request.user, company=company):
+    if not has_company_role(request, "Admin"):
         raise PermissionDenied("Only the company's admins can retry sync problems.")
     count = _retry_parked(company=company, what=request.POST.get("entity", ""))
     if count:
@@ -500,7 +504,7 @@ def retry_problem(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         return company
     if kind not in PROBLEM_KINDS:
         raise Http404("Unknown kind of sync problem")
-    if not is_company_admin(user=request.user, company=company):
+    if not has_company_role(request, "Admin"):
         raise PermissionDenied("Only the company's admins can retry sync problems.")
     if sync_status.retry_problem(company=company, kind=kind, pk=pk):
         messages.success(request, "Queued again: the status below shows how it went.")

@@ -20,12 +20,12 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from accounts.models import Company
+from accounts.permissions import has_company_role
 from accounts.selectors import current_company
 from accounts.sessions import platform_session
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 
 from .. import dashboard, formatting
-from ..roles import is_company_admin
 
 register = template.Library()
 
@@ -70,9 +70,8 @@ def company_dashboard(context: dict[str, Any], company: Company | None) -> dict[
     if company is None:
         return {}
     request = context.get("request")
-    user = getattr(request, "user", None)
     return {
-        "is_admin": is_company_admin(user=user, company=company),
+        "is_admin": request is not None and has_company_role(request, "Admin"),
         "problems": dashboard.sync_problems(company=company),
         "members": dashboard.members(company=company),
         "billing": dashboard.billing_summary(company=company),
