@@ -441,8 +441,10 @@ class _Validator:
                 self.error(name, "This field is required.")
             return default
         value = self.payload[name]
+        digits = value.strip() if isinstance(value, str) else ""
+        # ASCII digits only: "²".isdigit() is true but int("²") fails; and a bounded length.
         if isinstance(value, bool) or not (
-            isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+            isinstance(value, int) or (digits.isascii() and digits.isdigit() and len(digits) < 30)
         ):
             self.error(name, "Must be a whole number (an integer, no decimals).")
             return default
