@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Model, ProtectedError, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
@@ -443,11 +443,16 @@ class InvoiceEdit(InvoicePages, EditPage):
         lines = InvoiceLineFormSet(request.POST, instance=record or Invoice(), company=self.company)
         if not (form.is_valid() and lines.is_valid()):
             return self.render_form(record, form, status=400, lines=lines)
-        with transaction.atomic():
-            invoice = form.save(commit=False)
-            invoice.total = lines.total()
-            invoice.save()
-            lines.save_numbered(invoice=invoice)
+        try:
+            with transaction.atomic():
+                invoice = form.save(commit=False)
+                invoice.total = lines.total()
+                invoice.save()
+                lines.save_numbered(invoice=invoice)
+        except IntegrityError:
+            # Another save of the same invoice changed its lines at the same moment.
+            lines.non_form_errors().append(lines.STALE_MESSAGE)
+            return self.render_form(record, form, status=409, lines=lines)
         self.saved(invoice, created=record is None)
         return redirect("crm:invoice-edit", pk=invoice.pk)
 
