@@ -192,7 +192,9 @@ def _python_value(field: models.Field, value: Any) -> Any:
             raise ValidationError(f"not a boolean: {_excerpt(value)}")
         return value
     if isinstance(field, (models.CharField, models.TextField)):
-        return value if isinstance(value, str) else str(value)
+        if not isinstance(value, str):  # a number is not a name: the record is wrong
+            raise ValidationError(f"not a string: {_excerpt(value)}")
+        return value
     if isinstance(value, bool):  # True is not an amount, a count or a date
         raise ValidationError(f"not a {_field_kind(field)}: {_excerpt(value)}")
     if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
