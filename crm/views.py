@@ -35,6 +35,7 @@ from accounts.permissions import (
 )
 from accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
+from maestrano_integration.strict_input import escape_unsafe, is_safe_text
 from sync import inbox, push
 from sync import selectors as sync_selectors
 from sync import status as sync_status
@@ -162,7 +163,10 @@ class ListPage(RecordPages):
     def get(self, request: HttpRequest) -> HttpResponse:
         queryset = self.get_queryset()
         query = request.GET.get("q", "").strip()[:100]
-        if query and self.search_fields:
+        if not is_safe_text(query):
+            # No record holds a NUL or a lone surrogate (and PostgreSQL refuses the query).
+            queryset, query = queryset.none(), escape_unsafe(query)
+        elif query and self.search_fields:
             condition = Q()
             for name in self.search_fields:
                 condition |= Q(**{f"{name}__icontains": query})

@@ -1,4 +1,4 @@
-"""The invoice form answers a stale or tampered line id with a message, never a server error."""
+"""The example app's pages answer stale, tampered or unstorable input with a message, not a 500."""
 
 from __future__ import annotations
 
@@ -113,3 +113,14 @@ def test_a_line_added_meanwhile_is_kept_after_the_lines_of_the_page(app, ours):
 
     assert response.status_code == 302
     assert lines_of(invoice) == [(1, "Edited"), (2, "New"), (3, "Added meanwhile")]
+
+
+@pytest.mark.parametrize("plural", ["organizations", "people", "items", "invoices"])
+@pytest.mark.parametrize("query", ["%00", "a%00b"])
+def test_a_search_for_text_no_record_holds_finds_nothing(app, ours, plural, query):
+    Organization.objects.create(company=ours, name="a")
+
+    response = app.get(f"/{plural}/?q={query}")
+
+    assert response.status_code == 200
+    assert response.context["rows"] == []
