@@ -265,9 +265,11 @@ def _link_our_own_records(
             pks[connec_id] = model._meta.pk.to_python(object_id)
         except ValidationError:
             continue
+    if not pks:
+        return
     existing = {
         str(pk)
-        for pk in model._default_manager.filter(**{mapper.tenant_field: company})
+        for pk in mapper.for_company(company)
         .filter(pk__in=list(pks.values()))
         .values_list("pk", flat=True)
     }
