@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from maestrano_integration.auth import platform_view
 from maestrano_integration.conf import Preset
+from maestrano_integration.strict_input import is_safe_text
 
 from .billing.lifecycle import (
     UnknownGroup,
@@ -29,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 # Longer ids cannot exist locally (Company.group_uid, PlatformIdentity.uid lengths).
 _MAX_ID_LENGTH = 100
+
+
+def _impossible_id(value: str) -> bool:
+    """An id no local row can have: too long, or text no database stores (NUL, lone
+    surrogates; PostgreSQL would refuse the query itself). Nothing to cancel."""
+    return len(value) > _MAX_ID_LENGTH or not is_safe_text(value)
 
 
 def _nothing_to_do(
@@ -52,7 +59,7 @@ def _nothing_to_do(
 @platform_view
 def group_deleted(request: HttpRequest, *, preset: Preset, group_id: str) -> JsonResponse:
     """``DELETE {groups_path}``: the group cancelled the service."""
-    if len(group_id) > _MAX_ID_LENGTH:
+    if _impossible_id(group_id):
         return _nothing_to_do(preset=preset, message="an unknown group", group_id=group_id)
     try:
         cancel_company_from_platform(preset=preset, group_uid=group_id)
@@ -69,7 +76,7 @@ def group_user_deleted(
 ) -> JsonResponse:
     """``DELETE {group_users_path}``: a member was removed from the group."""
     unknown = {"preset": preset, "group_id": group_id, "user_id": user_id}
-    if len(group_id) > _MAX_ID_LENGTH or len(user_id) > _MAX_ID_LENGTH:
+    if _impossible_id(group_id) or _impossible_id(user_id):
         return _nothing_to_do(message="an unknown member", **unknown)
     try:
         remove_user_from_company(preset=preset, group_uid=group_id, user_uid=user_id)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.db import models
 
 from accounts.models import Company
 
@@ -131,11 +132,34 @@ class InvoiceLineForm(forms.ModelForm):
 
 
 class BaseInvoiceLineFormSet(forms.BaseInlineFormSet):
-    """Lines of one invoice; numbered 1..n in display order when saved."""
+    """Lines of one invoice; numbered 1..n in display order when saved.
+
+    A posted line id must be a line of this invoice: an id of another invoice or
+    company (tampered) or of a line deleted meanwhile (a stale page) is a form
+    error saying so, never a write to someone else's line or a clash of numbers.
+    """
+
+    STALE_MESSAGE = (
+        "This invoice's lines changed since the page was loaded (a line was removed, or is "
+        "not part of this invoice). Reload the page and make your changes again."
+    )
 
     def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
         self.company = company
         super().__init__(*args, **kwargs)
+
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        pk_name = self.model._meta.pk.name
+        if pk_name in form.fields:
+            # Django's default choices are every line of every invoice.
+            form.fields[pk_name].queryset = self.get_queryset()
+
+    def clean(self) -> None:
+        super().clean()
+        pk_name = self.model._meta.pk.name
+        if any(pk_name in form.errors for form in self.forms):
+            raise forms.ValidationError(self.STALE_MESSAGE, code="stale")
 
     def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
         return {**super().get_form_kwargs(index), "company": self.company}
@@ -171,17 +195,28 @@ class BaseInvoiceLineFormSet(forms.BaseInlineFormSet):
             if form.instance.pk:
                 form.instance.delete()
         kept = self.kept_forms()
-        # Park existing lines out of the way first: (invoice, line_number) is unique.
+        kept_pks = {form.instance.pk for form in kept if form.instance.pk}
+        # Lines of the invoice the page did not show (added meanwhile) keep their order,
+        # after the page's lines.
+        others = list(
+            InvoiceLine.objects.filter(invoice=invoice)
+            .exclude(pk__in=kept_pks)
+            .order_by("line_number", "pk")
+            .values_list("pk", flat=True)
+        )
+        # Park every existing line out of the way first: (invoice, line_number) is unique.
         offset = 1_000_000
-        for number, form in enumerate(kept, start=1):
-            if form.instance.pk:
-                InvoiceLine.objects.filter(pk=form.instance.pk).update(line_number=offset + number)
+        InvoiceLine.objects.filter(invoice=invoice).update(
+            line_number=models.F("line_number") + offset
+        )
         for number, form in enumerate(kept, start=1):
             line = form.save(commit=False)
             line.invoice = invoice
             line.company = self.company
             line.line_number = number
             line.save()
+        for number, pk in enumerate(others, start=len(kept) + 1):
+            InvoiceLine.objects.filter(pk=pk).update(line_number=number)
 
 
 InvoiceLineFormSet = forms.inlineformset_factory(

@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Model, ProtectedError, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
@@ -35,6 +35,7 @@ from accounts.permissions import (
 )
 from accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
+from maestrano_integration.strict_input import escape_unsafe, is_safe_text
 from sync import inbox, push
 from sync import selectors as sync_selectors
 from sync import status as sync_status
@@ -162,7 +163,10 @@ class ListPage(RecordPages):
     def get(self, request: HttpRequest) -> HttpResponse:
         queryset = self.get_queryset()
         query = request.GET.get("q", "").strip()[:100]
-        if query and self.search_fields:
+        if not is_safe_text(query):
+            # No record holds a NUL or a lone surrogate (and PostgreSQL refuses the query).
+            queryset, query = queryset.none(), escape_unsafe(query)
+        elif query and self.search_fields:
             condition = Q()
             for name in self.search_fields:
                 condition |= Q(**{f"{name}__icontains": query})
@@ -443,11 +447,16 @@ class InvoiceEdit(InvoicePages, EditPage):
         lines = InvoiceLineFormSet(request.POST, instance=record or Invoice(), company=self.company)
         if not (form.is_valid() and lines.is_valid()):
             return self.render_form(record, form, status=400, lines=lines)
-        with transaction.atomic():
-            invoice = form.save(commit=False)
-            invoice.total = lines.total()
-            invoice.save()
-            lines.save_numbered(invoice=invoice)
+        try:
+            with transaction.atomic():
+                invoice = form.save(commit=False)
+                invoice.total = lines.total()
+                invoice.save()
+                lines.save_numbered(invoice=invoice)
+        except IntegrityError:
+            # Another save of the same invoice changed its lines at the same moment.
+            lines.non_form_errors().append(lines.STALE_MESSAGE)
+            return self.render_form(record, form, status=409, lines=lines)
         self.saved(invoice, created=record is None)
         return redirect("crm:invoice-edit", pk=invoice.pk)
 

@@ -488,7 +488,7 @@ class AccountClient:
     def _unwrap(self, response: requests.Response, *, method: str, url: str) -> Mapping[str, Any]:
         try:
             envelope = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's stack
             envelope = None
         status = response.status_code
         if isinstance(envelope, Mapping):

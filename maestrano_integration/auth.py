@@ -17,6 +17,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .conf import ImproperlyConfiguredPreset, Preset, get_preset
+from .strict_input import is_safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,12 @@ MAX_AUTHORIZATION_HEADER_LENGTH = 4096
 
 
 def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:
-    """Return ``(username, password)`` from a ``Basic`` header, or ``None`` if malformed."""
+    """Return ``(username, password)`` from a ``Basic`` header, or ``None`` if malformed.
+
+    Malformed: not ``Basic``, not base64, not UTF-8, no ``:``, or holding a NUL
+    character (no api id or key has one, and the platform side looks ids up in
+    its database, which refuses NUL in a query).
+    """
     if not header or len(header) > MAX_AUTHORIZATION_HEADER_LENGTH:
         return None
     scheme, _, encoded = header.strip().partition(" ")
@@ -37,7 +43,7 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     username, separator, password = decoded.partition(":")
-    if not separator:
+    if not separator or not is_safe_text(decoded):
         return None
     return username, password
 

@@ -437,7 +437,7 @@ def _json_or_text(response: requests.Response) -> Any:
         return {}
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's stack
         return response.text[:2000]
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +31,9 @@ from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
+from . import strict_input
 from .conf import Preset, maestrano_settings
+from .strict_input import is_safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +181,8 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _parse_bool(value: str | None) -> bool | None:
-    if value is None or value == "":
+def _parse_bool(value: Any) -> bool | None:
+    if not isinstance(value, str) or not value:
         return None
     return value.strip().lower() in {"true", "1", "yes"}
 
@@ -240,14 +241,15 @@ class SsoAttributes:
         """Build from ``{name: value}`` (also how a login ticket stores them)."""
 
         def text(key: str) -> str:
+            # Text no database stores (NUL, lone surrogates) counts as absent.
             value = flat.get(key)
-            return value.strip() if isinstance(value, str) else ""
+            return value.strip() if isinstance(value, str) and is_safe_text(value) else ""
 
         organizations: Any = None
         if text("organizations"):
             try:
-                organizations = json.loads(text("organizations"))
-            except ValueError:
+                organizations = strict_input.loads(text("organizations"))
+            except strict_input.InputRefused:
                 organizations = None
         return cls(
             uid=text("uid"),
@@ -274,7 +276,11 @@ class SsoAttributes:
             app_owner=_parse_bool(flat.get("app_owner")),
             organizations=organizations,
             name_id=name_id or text("mno_uid"),
-            raw={key: value for key, value in flat.items() if isinstance(value, str)},
+            raw={
+                key: value
+                for key, value in flat.items()
+                if isinstance(key, str) and isinstance(value, str) and is_safe_text(key + value)
+            },
         )
 
     def user_uid(self, creation_mode: str) -> str:

@@ -196,9 +196,12 @@ def _parse_int(value: str) -> int:
 
 def _parse_decimal(value: str) -> Decimal:
     try:
-        return Decimal(value)
+        number = Decimal(value)
     except InvalidOperation:
         raise ValueError(value) from None
+    if not number.is_finite():  # NaN, sNaN, Infinity: no bill has them, no database compares them
+        raise ValueError(value)
+    return number
 
 
 def _parse_bool(value: str) -> bool:
@@ -365,17 +368,21 @@ def filter_queryset(queryset: QuerySet, resource: Resource, params: Mapping[str,
     return queryset
 
 
+#: Larger offsets overflow the databases' OFFSET (a 64-bit integer).
+MAX_OFFSET = 2**62
+
+
 def _pagination(params: Mapping[str, str]) -> tuple[int, int]:
     errors = {}
     values = {}
-    for name, default, maximum in (("limit", DEFAULT_LIMIT, MAX_LIMIT), ("offset", 0, None)):
+    for name, default, maximum in (("limit", DEFAULT_LIMIT, MAX_LIMIT), ("offset", 0, MAX_OFFSET)):
         raw = params.get(name)
         try:
             values[name] = default if raw in (None, "") else int(raw)
         except ValueError:
             errors[name] = [f"{name} must be an integer."]
             continue
-        if values[name] < (1 if name == "limit" else 0) or (maximum and values[name] > maximum):
+        if values[name] < (1 if name == "limit" else 0) or values[name] > maximum:
             errors[name] = [f"{name} must be between {1 if name == 'limit' else 0} and {maximum}."]
     if errors:
         raise AccountApiError(400, errors)
@@ -441,8 +448,10 @@ class _Validator:
                 self.error(name, "This field is required.")
             return default
         value = self.payload[name]
+        digits = value.strip() if isinstance(value, str) else ""
+        # ASCII digits only: "²".isdigit() is true but int("²") fails; and a bounded length.
         if isinstance(value, bool) or not (
-            isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+            isinstance(value, int) or (digits.isascii() and digits.isdigit() and len(digits) < 30)
         ):
             self.error(name, "Must be a whole number (an integer, no decimals).")
             return default

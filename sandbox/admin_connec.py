@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from maestrano_integration import strict_input
 from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
 from .connec.clock import next_timestamp
@@ -37,6 +38,11 @@ class ConnecRecordForm(forms.ModelForm):
         if group is None or entity is None or not isinstance(data, dict):
             if data is not None and not isinstance(data, dict):
                 self.add_error("data", "The fields must be a JSON object.")
+            return cleaned
+        try:
+            strict_input.check_value(data)  # what the API refuses, the admin refuses too
+        except strict_input.InputRefused as error:
+            self.add_error("data", str(error))
             return cleaned
         try:
             changes = validated_changes(group=group, entity=entity, payload=data)

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from maestrano_integration import strict_input
 from maestrano_integration.http import build_retry, build_session
 
 from .keys import SIGNATURE_ALGORITHMS
@@ -71,9 +72,9 @@ def fetch_metadata(app: RegisteredApp) -> dict[str, Any]:
     if response.status_code != 200:
         raise MetadataError(f"{url} answered HTTP {response.status_code}.")
     try:
-        document = response.json()
-    except ValueError:
-        raise MetadataError(f"{url} did not answer JSON.") from None
+        document = strict_input.loads(response.content)
+    except strict_input.InputRefused as error:
+        raise MetadataError(f"{url} did not answer usable JSON: {error}.") from None
     if not isinstance(document, dict):
         raise MetadataError(f"{url} did not answer a JSON object.")
     return document

@@ -1,8 +1,9 @@
 """Sandbox URLs: IdP, session check, Account API, pages of apps, groups and users."""
 
-from django.urls import path
+from django.urls import path as api_path
 
 from . import views_account_api, views_idp, views_pages, views_sessions
+from .safe_text import path  # every view but the Account API's refuses NUL and lone surrogates
 
 urlpatterns = [
     # IdP (docs/protocol.md, 'Single sign-on')
@@ -13,12 +14,12 @@ urlpatterns = [
     path("app_logout", views_sessions.app_logout, name="app-logout"),
     path("app_access_unauthorized", views_sessions.app_access_unauthorized, name="unauthorized"),
     # Account API (docs/protocol.md, 'Account API')
-    path(
+    api_path(
         "api/v1/account/<str:resource>",
         views_account_api.collection,
         name="account-collection",
     ),
-    path(
+    api_path(
         "api/v1/account/<str:resource>/<str:uid>",
         views_account_api.member,
         name="account-member",

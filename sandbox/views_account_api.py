@@ -9,11 +9,12 @@ credentials), 404 (unknown id), 405 (method), 422 (validation or state).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from maestrano_integration import strict_input
 
 from . import account_api
 from .auth import authenticate_app
@@ -53,17 +54,28 @@ def _unknown_resource(resource: str) -> JsonResponse:
 
 
 def _payload(request: HttpRequest) -> Any:
+    """The JSON (strict: :mod:`maestrano_integration.strict_input`) or form body."""
     if len(request.body) > MAX_BODY_BYTES:
         raise account_api.AccountApiError(400, {"body": ["The request body is too large."]})
     content_type = request.content_type or ""
-    if "json" in content_type or (request.body and request.body.lstrip()[:1] in (b"{", b"[")):
-        try:
-            return json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise account_api.AccountApiError(
-                400, {"body": ["The request body is not valid JSON."]}
-            ) from None
+    try:
+        if "json" in content_type or (request.body and request.body.lstrip()[:1] in (b"{", b"[")):
+            return strict_input.loads(request.body or b"{}")
+        strict_input.check_texts(request.POST.items(), what="field")
+    except strict_input.InputRefused as error:
+        raise account_api.AccountApiError(
+            400, {"body": [f"The request body is refused: {error}."]}
+        ) from None
     return request.POST.dict()
+
+
+def _check_request_texts(request: HttpRequest, **url_values: str) -> None:
+    """Ids in the URL and query parameters must be text a database can look up (400)."""
+    try:
+        strict_input.check_texts(url_values, what="URL id")
+        strict_input.check_texts(request.GET.items(), what="query parameter")
+    except strict_input.InputRefused as error:
+        raise account_api.AccountApiError(400, {"request": [f"{error}."]}) from None
 
 
 def _next_url(request: HttpRequest, page: account_api.Page) -> str | None:
@@ -88,6 +100,7 @@ def collection(request: HttpRequest, resource: str) -> JsonResponse:
     if request.method not in allowed:
         return _method_not_allowed(request, allowed)
     try:
+        _check_request_texts(request)
         if request.method == "GET":
             page = account_api.list_objects(app=app, resource=config, params=request.GET.dict())
             return envelope(
@@ -121,6 +134,7 @@ def member(request: HttpRequest, resource: str, uid: str) -> JsonResponse:
     if request.method not in allowed:
         return _method_not_allowed(request, allowed)
     try:
+        _check_request_texts(request, id=uid)
         if request.method == "GET":
             found = account_api.get_object(app=app, resource=config, uid=uid)
         else:

@@ -82,11 +82,19 @@ def app_detail(request: HttpRequest, api_id: str) -> HttpResponse:
     )
     context = {
         "app": app,
+        # A list, not the dict: in a template ``subscriptions.items`` is the "items" entity.
+        "subscribed": subscribed_entities(app),
         "form": form,
         "memberships": memberships,
         "deliveries": app.account_webhook_deliveries.all()[:50],
     }
     return render(request, "sandbox/app.html", context, status=status)
+
+
+def subscribed_entities(app: RegisteredApp) -> list[str]:
+    """The entities ``app`` subscribes to, sorted (whatever the stored value looks like)."""
+    subscriptions = app.subscriptions if isinstance(app.subscriptions, dict) else {}
+    return sorted(str(entity) for entity, on in subscriptions.items() if on)
 
 
 @require_POST

@@ -35,7 +35,6 @@ from django.db import (
     transaction,
 )
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import Company
 from maestrano_integration.conf import maestrano_settings
@@ -47,12 +46,19 @@ from maestrano_integration.connec import (
     connec_client_for,
 )
 
-from .mappers import ChildMapping, Mapper, MappingError, ReferenceResolver, connec_id_of
+from .mappers import (
+    ChildMapping,
+    Mapper,
+    MappingError,
+    ReferenceResolver,
+    connec_id_of,
+    connec_time,
+)
 from .models import IdMap, SyncRecordError, SyncRun, SyncRunEntity
 from .outbox import applying_remote_changes
 from .registry import registry
 from .selectors import bulk_lookup, local_pks_for, resumable_run
-from .services import payload_excerpt
+from .services import parked_record
 
 logger = logging.getLogger(__name__)
 
@@ -381,13 +387,13 @@ def apply_page(
                 outcome.updated += 1
         if outcome.errors:
             SyncRecordError.objects.bulk_create(
-                SyncRecordError(
+                parked_record(
                     company=company,
                     run=run,
                     entity=entity,
-                    connec_id=(connec_id or "")[:64],
+                    connec_id=connec_id,
                     reason=reason,
-                    payload_excerpt=payload_excerpt(data),
+                    data=data,
                 )
                 for connec_id, reason, data in outcome.errors
             )
@@ -448,8 +454,11 @@ def _parse_records(
         if not connec_id:
             outcome.errors.append((None, "malformed record: no id", data))
             continue
-        raw_updated_at = data.get("updated_at")
-        updated_at = parse_datetime(raw_updated_at) if isinstance(raw_updated_at, str) else None
+        try:
+            updated_at = connec_time(data.get("updated_at"))
+        except MappingError as error:
+            outcome.errors.append((connec_id, f"malformed record: updated_at: {error}", data))
+            continue
         by_id.pop(connec_id, None)
         by_id[connec_id] = (connec_id, data, updated_at)
     return list(by_id.values())
@@ -498,6 +507,16 @@ def _prepare(
             children = mapper.children_to_local(data, company=company, references=resolver)
         except MappingError as error:
             outcome.errors.append((connec_id, str(error), data))
+            continue
+        except DatabaseError:
+            raise  # the transaction is broken: the page (or notification) is retried whole
+        except Exception as error:
+            # A mapper's own code failed on this record's data: park it with the reason
+            # (retried from the parked list once the mapper is fixed); the others go on.
+            logger.exception("Connec! %s mapper failed on record %s", entity, connec_id)
+            outcome.errors.append(
+                (connec_id, f"mapper error: {error.__class__.__name__}: {error}", data)
+            )
             continue
         prepared.append(
             _Prepared(

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import Company
 from maestrano_integration.conf import get_preset, maestrano_settings
@@ -49,13 +49,21 @@ from .conflicts import (
     remote_wins,
     supersede_local_changes,
 )
-from .mappers import Mapper, MappingError, ReferenceResolver, connec_id_of, get_path, set_path
+from .mappers import (
+    Mapper,
+    MappingError,
+    ReferenceResolver,
+    connec_id_of,
+    connec_time_or_none,
+    get_path,
+    set_path,
+)
 from .models import IdMap, InboxEntry, SyncConflict, SyncRecordError, SyncState
 from .outbox import applying_remote_changes, company_lock, renew_lock
 from .push import delete_payload, status_is_data
 from .registry import registry
 from .selectors import bulk_lookup, local_pks_for
-from .services import payload_excerpt
+from .services import parked_record
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +124,7 @@ def is_deleted_state(mapper: Mapper, data: Mapping[str, Any]) -> bool:
 
 
 def _parse_updated_at(data: Mapping[str, Any]) -> datetime.datetime | None:
-    raw = data.get("updated_at")
-    return parse_datetime(raw) if isinstance(raw, str) else None
+    return connec_time_or_none(data.get("updated_at"))
 
 
 def apply_records(
@@ -214,12 +221,8 @@ def apply_records(
         result.conflicts += len(plan.conflicts)
         if outcome.errors:
             SyncRecordError.objects.bulk_create(
-                SyncRecordError(
-                    company=company,
-                    entity=entity,
-                    connec_id=(connec_id or "")[:64],
-                    reason=reason,
-                    payload_excerpt=payload_excerpt(data),
+                parked_record(
+                    company=company, entity=entity, connec_id=connec_id, reason=reason, data=data
                 )
                 for connec_id, reason, data in outcome.errors
             )
@@ -240,6 +243,7 @@ def _link_our_own_records(
 ) -> None:
     """Map unknown records that carry our external id to our object (a lost push answer)."""
     api_id = get_preset(company.preset).api_id
+    model = mapper.model
     ours: dict[str, str] = {}
     for connec_id, data, _ in parsed:
         ids = data.get("id")
@@ -253,6 +257,23 @@ def _link_our_own_records(
                 and entry.get("id")
             ):
                 ours[connec_id] = str(entry["id"])
+    # Only ids of our objects of this company: not a value the primary key refuses or one
+    # of another tenant (the external id is Connec!'s data, not proof).
+    pks: dict[str, Any] = {}
+    for connec_id, object_id in ours.items():
+        try:
+            pks[connec_id] = model._meta.pk.to_python(object_id)
+        except ValidationError:
+            continue
+    if not pks:
+        return
+    existing = {
+        str(pk)
+        for pk in mapper.for_company(company)
+        .filter(pk__in=list(pks.values()))
+        .values_list("pk", flat=True)
+    }
+    ours = {c: str(pk) for c, pk in pks.items() if str(pk) in existing}
     if not ours:
         return
     known = bulk_lookup(company=company, entity=mapper.entity, connec_ids=ours)
@@ -366,11 +387,18 @@ def _fetch_missing_references(
             )
             referenced = registry.for_entity(entity)
             dead[entity].update(
-                connec_id_of(record.get("id")) or ""
+                _connec_id_or_empty(record.get("id"))
                 for record in fetched
                 if is_deleted_state(referenced, record) and not status_is_data(referenced)
             )
     return result, dead
+
+
+def _connec_id_or_empty(value: Any) -> str:
+    try:
+        return connec_id_of(value) or ""
+    except MappingError:
+        return ""
 
 
 def _null_dead_references(

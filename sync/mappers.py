@@ -34,6 +34,8 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, Vali
 from django.db import models
 from django.utils.dateparse import parse_datetime
 
+from maestrano_integration.strict_input import InputRefused, check_value, text_problem
+
 from . import tenancy
 
 _MISSING = object()
@@ -95,17 +97,53 @@ def connec_id_of(value: Any) -> str | None:
     """
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        return value
     if isinstance(value, list):
         for entry in value:
             if isinstance(entry, Mapping) and entry.get("provider") == "connec":
-                entry_id = entry.get("id")
-                return str(entry_id) if entry_id not in (None, "") else None
+                return connec_id_of(entry.get("id"))
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise MappingError(f"not a Connec! id: {value!r}")
+    if not isinstance(value, str):
+        raise MappingError(f"not a Connec! id: {_excerpt(value)}")
+    if problem := text_problem(value):
+        # Looked up in IdMap: PostgreSQL refuses the query itself.
+        raise MappingError(f"not a Connec! id: {problem}")
+    return value
+
+
+def connec_time(value: Any) -> datetime.datetime | None:
+    """A Connec! timestamp (``updated_at``) as an aware datetime; ``None`` when absent.
+
+    Raises :class:`MappingError` when present but not an ISO 8601 date-time
+    (a number, ``"2024-02-30T00:00:00Z"``, an offset of 99 hours). A time
+    without offset is UTC, so that every timestamp compares with every other.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"not a date-time: {_excerpt(value)}")
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:  # well formed, but no such time
+        parsed = None
+    if parsed is None:
+        raise MappingError(f"not a date-time: {_excerpt(value)}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=datetime.UTC)
+
+
+def connec_time_or_none(value: Any) -> datetime.datetime | None:
+    """:func:`connec_time`, ``None`` for what it refuses (ordering, watermarks)."""
+    try:
+        return connec_time(value)
+    except MappingError:
+        return None
+
+
+def _excerpt(value: Any) -> str:
+    """``repr(value)`` cut short, for messages (repr escapes NUL and surrogates)."""
+    text = repr(value)
+    return text if len(text) <= 100 else text[:99] + "…"
 
 
 # --- value conversion -----------------------------------------------------------
@@ -116,6 +154,8 @@ def to_local_value(field: models.Field, value: Any, instance: models.Model) -> A
 
     Uses the field's own ``clean`` (type, choices, max length, digits), so a bad
     value is reported with Django's message rather than failing the page's SQL.
+    Any JSON value gives a value or a :class:`ValidationError`, never another
+    exception: the record is then parked with the message (``sync.importer``).
     """
     if value is None:
         if field.null:
@@ -124,22 +164,67 @@ def to_local_value(field: models.Field, value: Any, instance: models.Model) -> A
             return ""
         if field.has_default():
             return field.get_default()
-    is_date = isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField)
-    if is_date and isinstance(value, str) and "T" in value:
-        # Connec! sends dates as midnight datetimes ("2016-10-04T00:00:00Z").
-        parsed = parse_datetime(value)
-        if parsed is None:
-            raise ValidationError(f"not a date: {value!r}")
-        value = parsed.date()
-    if isinstance(field, models.DecimalField) and isinstance(value, float):
-        value = decimal.Decimal(repr(value))
-    if isinstance(field, models.BooleanField) and not isinstance(value, bool):
-        raise ValidationError(f"not a boolean: {value!r}")
-    if isinstance(field, (models.CharField, models.TextField)) and not isinstance(value, str):
+    try:
         if isinstance(value, (dict, list)):
-            raise ValidationError(f"not a string: {value!r}"[:200])
-        value = str(value)
-    return field.clean(value, instance)
+            check_value(value)
+        elif isinstance(value, str):
+            if problem := text_problem(value):
+                raise ValidationError(problem)
+        elif isinstance(value, float):
+            check_value(value)
+    except InputRefused as error:
+        raise ValidationError(str(error)) from None
+    try:
+        return field.clean(_python_value(field, value), instance)
+    except (TypeError, ValueError, ArithmeticError):
+        # Django's fields raise these for some values (int(float("inf")), a bad datetime).
+        raise ValidationError(f"not a valid {_field_kind(field)}: {_excerpt(value)}") from None
+
+
+def _python_value(field: models.Field, value: Any) -> Any:
+    """``value`` as ``field.clean`` expects it, refusing what it would accept silently."""
+    if isinstance(field, models.JSONField):
+        return value
+    if isinstance(value, (dict, list)):
+        raise ValidationError(f"not a {_field_kind(field)}: {_excerpt(value)}")
+    if isinstance(field, models.BooleanField):
+        if not isinstance(value, bool):
+            raise ValidationError(f"not a boolean: {_excerpt(value)}")
+        return value
+    if isinstance(field, (models.CharField, models.TextField)):
+        if not isinstance(value, str):  # a number is not a name: the record is wrong
+            raise ValidationError(f"not a string: {_excerpt(value)}")
+        return value
+    if isinstance(value, bool):  # True is not an amount, a count or a date
+        raise ValidationError(f"not a {_field_kind(field)}: {_excerpt(value)}")
+    if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
+        if not isinstance(value, str):
+            raise ValidationError(f"not a date: {_excerpt(value)}")
+        if "T" in value:
+            # Connec! sends dates as midnight datetimes ("2016-10-04T00:00:00Z").
+            try:
+                return connec_time(value).date()
+            except MappingError:
+                raise ValidationError(f"not a date: {_excerpt(value)}") from None
+        return value
+    if isinstance(field, models.DateTimeField):
+        if not isinstance(value, str):
+            raise ValidationError(f"not a date-time: {_excerpt(value)}")
+        try:
+            return connec_time(value)
+        except MappingError as error:
+            raise ValidationError(str(error)) from None
+    if isinstance(field, models.DecimalField) and isinstance(value, float):
+        return decimal.Decimal(repr(value))
+    if isinstance(field, (models.IntegerField, models.AutoField)) and isinstance(value, float):
+        if not value.is_integer():
+            raise ValidationError(f"not a whole number: {_excerpt(value)}")
+        return int(value)
+    return value
+
+
+def _field_kind(field: models.Field) -> str:
+    return str(field.description).split(" (")[0].lower() if field.description else "value"
 
 
 def to_connec_value(value: Any) -> Any:

@@ -20,7 +20,6 @@ Decisions (documented in ``docs/sync.md``):
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import Company
+from maestrano_integration import strict_input
 from maestrano_integration.conf import Preset, maestrano_settings
 
 from .models import InboxEntry
@@ -50,11 +50,16 @@ def max_body_bytes() -> int:
 
 
 def parse_payload(body: bytes) -> dict[str, list[dict[str, Any]]]:
-    """The notification as ``{entity: [records]}``; raises :class:`NotificationRejected`."""
+    """The notification as ``{entity: [records]}``; raises :class:`NotificationRejected`.
+
+    Strict JSON (:mod:`maestrano_integration.strict_input`): a payload we could
+    not store or query (NaN, NUL, lone surrogates, deep nesting) is refused
+    whole with a 400, before anything is stored.
+    """
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise NotificationRejected(f"The body is not valid JSON: {error}", status=400) from None
+        payload = strict_input.loads(body)
+    except strict_input.InputRefused as error:
+        raise NotificationRejected(f"The body is refused: {error}", status=400) from None
     if not isinstance(payload, dict):
         raise NotificationRejected(
             'The body must be an object: {"<entity>": [{"id": ..., "group_id": ...}, ...]}',

@@ -36,13 +36,19 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import Company
 from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 
-from .mappers import Mapper, MappingError, ReferenceResolver, connec_id_of, set_path
+from .mappers import (
+    Mapper,
+    MappingError,
+    ReferenceResolver,
+    connec_id_of,
+    connec_time_or_none,
+    set_path,
+)
 from .models import IdMap, OutboxEntry, SyncState
 from .outbox import company_lock, renew_lock
 from .registry import registry
@@ -573,7 +579,7 @@ def _update_id_map(
 ) -> None:
     record = op.result_record or {}
     raw_updated_at = record.get("updated_at")
-    updated_at = parse_datetime(raw_updated_at) if isinstance(raw_updated_at, str) else None
+    updated_at = connec_time_or_none(raw_updated_at)
     try:
         connec_id = connec_id_of(record.get("id"))
     except MappingError:

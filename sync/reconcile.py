@@ -16,12 +16,12 @@ from typing import Any
 
 from django.db.models import Max
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 
 from .inbox import ApplyResult, apply_records, entity_is_applicable
+from .mappers import connec_time_or_none
 from .models import IdMap, SyncState
 from .outbox import company_lock
 from .registry import registry
@@ -86,9 +86,7 @@ def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> 
             apply_records(company=company, entity=entity, records=page.records, client=client)
         )
         stamps = [
-            parse_datetime(r["updated_at"])
-            for r in page.records
-            if isinstance(r, dict) and isinstance(r.get("updated_at"), str)
+            connec_time_or_none(r.get("updated_at")) for r in page.records if isinstance(r, dict)
         ]
         stamps = [s for s in stamps if s is not None]
         if stamps and (watermark is None or max(stamps) > watermark):

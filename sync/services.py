@@ -15,10 +15,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from accounts.models import Company
+from maestrano_integration.strict_input import escape_unsafe
 
 from .models import IdMap, SyncRecordError, SyncRun
 
 PAYLOAD_EXCERPT_CHARS = 2000
+PARKED_REASON_CHARS = 2000
 
 
 def link_record(
@@ -52,6 +54,31 @@ def payload_excerpt(data: Any, *, limit: int = PAYLOAD_EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def parked_record(
+    *,
+    company: Company,
+    entity: str,
+    connec_id: str | None,
+    reason: str,
+    data: Any = None,
+    run: SyncRun | None = None,
+) -> SyncRecordError:
+    """An unsaved :class:`SyncRecordError`, every value fit for its column.
+
+    The id is cut to the column, the reason bounded, and text a database
+    refuses (NUL, lone surrogates, which a reason may quote) escaped: parking
+    a bad record must never fail itself.
+    """
+    return SyncRecordError(
+        company=company,
+        run=run,
+        entity=entity,
+        connec_id=escape_unsafe(connec_id or "")[:64],
+        reason=escape_unsafe(reason)[:PARKED_REASON_CHARS],
+        payload_excerpt=payload_excerpt(data) if data is not None else "",
+    )
+
+
 def record_error(
     *,
     company: Company,
@@ -62,11 +89,8 @@ def record_error(
     run: SyncRun | None = None,
 ) -> SyncRecordError:
     """Park a record that could not be applied, with its reason."""
-    return SyncRecordError.objects.create(
-        company=company,
-        run=run,
-        entity=entity,
-        connec_id=connec_id or "",
-        reason=reason,
-        payload_excerpt=payload_excerpt(data) if data is not None else "",
+    error = parked_record(
+        company=company, entity=entity, connec_id=connec_id, reason=reason, data=data, run=run
     )
+    error.save()
+    return error

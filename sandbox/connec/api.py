@@ -11,7 +11,6 @@ group). Requests and answers are JSON; ``application/vnd.api+json`` and
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import defaultdict
@@ -24,6 +23,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from maestrano_integration import strict_input
 from sandbox.auth import authenticate_app
 from sandbox.models import CONNEC_ENTITIES, ConnecRecord, Group, RegisteredApp
 
@@ -92,6 +92,7 @@ def want(operation: Operation, *, session: WriteSession) -> None:
     if not is_write(operation) or operation.entity not in CONNEC_ENTITIES:
         return
     try:
+        check_operation_texts(operation)  # before any query
         group = session.group(operation.group_uid)
     except ConnecApiError:
         return  # execute answers it
@@ -113,6 +114,7 @@ def execute(operation: Operation, *, session: WriteSession) -> Outcome:
     database, then flush it and ``render_written`` the outcomes); reads flush it
     first, so that they see the writes before them.
     """
+    check_operation_texts(operation)
     entity = operation.entity
     if entity not in CONNEC_ENTITIES:
         raise ConnecApiError.single(
@@ -190,6 +192,27 @@ def render_written(outcomes: Iterable[Outcome]) -> None:
             outcome.written = None
 
 
+def check_operation_texts(operation: Operation) -> None:
+    """Ids and query parameters must be text the database can look up (400 otherwise).
+
+    The body was checked when parsed (:func:`parse_json_body`); URL parts and
+    query parameters (percent-decoded, so ``%00`` is a NUL) are checked here,
+    for the HTTP API and every batch op alike, before any query.
+    """
+    try:
+        strict_input.check_texts(
+            {
+                "group id": operation.group_uid,
+                "entity": operation.entity,
+                "record id": operation.record_id,
+            },
+            what="URL part",
+        )
+        strict_input.check_texts(operation.query.items(), what="query parameter")
+    except strict_input.InputRefused as error:
+        raise ConnecApiError.single(400, f"The request is refused: {error}") from None
+
+
 def page_url(operation: Operation, *, skip: int) -> str:
     query = {k: v for k, v in operation.query.items() if not k.startswith("opts[")}
     query["$skip"] = str(skip)
@@ -218,10 +241,12 @@ def unauthorized() -> ConnecApiError:
 
 
 def parse_json_body(request: HttpRequest) -> Any:
+    """Strict JSON (:mod:`maestrano_integration.strict_input`): what a record may hold is
+    what PostgreSQL stores and a page renders (no NaN, NUL, lone surrogate, deep nesting)."""
     try:
-        return json.loads(request.body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConnecApiError.single(400, f"The body is not valid JSON: {error}") from None
+        return strict_input.loads(request.body or b"null")
+    except strict_input.InputRefused as error:
+        raise ConnecApiError.single(400, f"The body is refused: {error}") from None
 
 
 def concurrent_write() -> ConnecApiError:

@@ -47,15 +47,23 @@ def bad_request(detail: str) -> ConnecApiError:
     return ConnecApiError.single(400, detail)
 
 
-def parse_int(raw: str | None, *, name: str, default: int, minimum: int) -> int:
+#: Larger ``$skip`` values overflow the databases' OFFSET (a 64-bit integer).
+MAX_SKIP = 2**62
+
+
+def parse_int(
+    raw: str | None, *, name: str, default: int, minimum: int, maximum: int = MAX_SKIP
+) -> int:
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise bad_request(f"{name} must be an integer, got {raw!r}") from None
+        raise bad_request(f"{name} must be an integer, got {raw[:40]!r}") from None
     if value < minimum:
         raise bad_request(f"{name} must be at least {minimum}")
+    if value > maximum:
+        raise bad_request(f"{name} must be at most {maximum}")
     return value
 
 

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from maestrano_integration import strict_input
 from sandbox.faults import validate_rates
 from sandbox.models import (
     CONNEC_ENTITIES,
@@ -50,9 +51,9 @@ class RecordForm(forms.Form):
 
     def clean_fields_json(self) -> dict[str, Any]:
         try:
-            value = json.loads(self.cleaned_data["fields_json"])
-        except json.JSONDecodeError as error:
-            raise forms.ValidationError(f"Not valid JSON: {error}") from None
+            value = strict_input.loads(self.cleaned_data["fields_json"])
+        except strict_input.InputRefused as error:
+            raise forms.ValidationError(f"Refused: {error}") from None
         if not isinstance(value, dict):
             raise forms.ValidationError('Give an object, e.g. {"first_name": "Ada"}')
         return value
@@ -152,10 +153,19 @@ def group_records(request: HttpRequest, uid: str, entity: str = "people") -> Htt
             "entity": entity,
             "entities": CONNEC_ENTITIES,
             "page": page,
-            "rows": [(record, summary(record)) for record in page],
+            "rows": [
+                (record, displayable(record.data.get("code")), displayable(summary(record)))
+                for record in page
+            ],
             "form": form,
         },
     )
+
+
+def displayable(value: Any) -> str:
+    """``value`` as text a page can always render: a lone surrogate (in a record stored
+    before the API refused them) is shown escaped instead of failing the whole page."""
+    return strict_input.escape_unsafe("" if value is None else str(value))
 
 
 def summary(record: ConnecRecord) -> str:

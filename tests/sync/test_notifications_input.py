@@ -92,6 +92,51 @@ def test_malformed_payloads_are_refused(client, companies, nothing_stored, body,
     assert message in response.json()["error"]
 
 
+VALID = '{"organizations": [{"id": "o-1", "group_id": "cld-1", "name": "Org", %s}]}'
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+@pytest.mark.parametrize(
+    "where", ['"total": %s', '"address": {"billing": {"city": %s}}', '"lines": [%s]']
+)
+def test_non_standard_numbers_are_refused(client, companies, nothing_stored, number, where):
+    response = post(client, VALID % (where % number), raw=True)
+
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]
+    assert number.lstrip("-") in response.json()["error"]
+
+
+@pytest.mark.parametrize("text", ["\\u0000", "a\\u0000b", "\\ud800", "\\udfff", "\\udc00x"])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ('{"organizations": [{"id": "%s", "group_id": "cld-1"}]}', "$.organizations[0].id"),
+        ('{"organizations": [{"id": "o-1", "group_id": "%s"}]}', "$.organizations[0].group_id"),
+        (VALID % '"updated_at": "%s"', "$.organizations[0].updated_at"),
+        (VALID % '"address": {"billing": {"city": "%s"}}', ".address.billing.city"),
+        (VALID % '"%s": 1', "a key of $.organizations[0]"),
+    ],
+)
+def test_nul_and_lone_surrogates_are_refused_anywhere(
+    client, companies, nothing_stored, text, body, where
+):
+    response = post(client, body.replace("%s", text), raw=True)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert where in error
+    assert "NUL character" in error or "lone surrogate" in error
+
+
+@pytest.mark.parametrize("depth", [65, 500, 990, 5000])
+def test_deep_nesting_is_refused(client, companies, nothing_stored, depth):
+    response = post(client, VALID % f'"notes": {"[" * depth}{"]" * depth}', raw=True)
+
+    assert response.status_code == 400
+    assert "nested deeper than 64 levels" in response.json()["error"]
+
+
 def test_wrong_credentials_are_refused(client, companies, nothing_stored):
     response = post(client, {"organizations": [record("cld-1")]}, credentials=("app-1", "nope"))
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from maestrano_integration import strict_input
 from sandbox.connec.api import Operation, run_and_notify
 from sandbox.connec.errors import ConnecApiError
 from sandbox.models import RegisteredApp
@@ -33,9 +34,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            fields = json.loads(options["data"])
-        except json.JSONDecodeError as error:
-            raise CommandError(f"--data is not valid JSON: {error}") from None
+            fields = strict_input.loads(options["data"])
+        except strict_input.InputRefused as error:
+            raise CommandError(f"--data is refused: {error}") from None
         app = None
         if options["as_app"]:
             app = RegisteredApp.objects.filter(api_id=options["as_app"]).first()

@@ -1,0 +1,188 @@
+"""Strict input: one JSON loader and one text rule for everything the platform or a client sends.
+
+Python's :func:`json.loads` is lenient where our databases are not:
+
+* ``NaN``, ``Infinity`` and ``-Infinity`` are accepted (they are not JSON), and a
+  number too large for a float (``1e999``) becomes ``inf``; PostgreSQL's ``jsonb``
+  refuses all of them and they are no amount of money;
+* the escapes ``\\u0000`` (NUL) and lone surrogates (``\\ud800``) give strings that
+  PostgreSQL cannot store or even compare (``text`` refuses NUL, UTF-8 has no
+  surrogates), so they fail the first query that uses them, and that pages
+  cannot render;
+* deep nesting raises :class:`RecursionError`, which nobody catches.
+
+:func:`loads` refuses all of these with :class:`InputRefused`, whose message
+says what and where (a JSONPath such as ``$.organizations[0].name``), for a
+400 answer. :func:`text_problem` is the text rule alone, for ids in URLs,
+query parameters and credentials; :func:`check_value` applies the rules to
+data that was parsed elsewhere (a Connec! page read by ``requests``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: Deeper documents are refused: Connec! records nest a few levels (address.billing.city).
+MAX_DEPTH = 64
+
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+# In UTF-8 bytes (decoded strictly, raw control characters refused by the parser),
+# NUL and surrogates can only come from these escapes: without one, strings need no check.
+_UNSAFE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+class InputRefused(ValueError):
+    """Input we refuse; ``str(error)`` says why, fit for a 400 answer."""
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored or queried (NUL, lone surrogate), or ``None``."""
+    match = _UNSAFE_TEXT.search(value)
+    if match is None:
+        return None
+    if match.group() == "\x00":
+        return "contains a NUL character (\\u0000)"
+    return f"contains a lone surrogate (\\u{ord(match.group()):04x})"
+
+
+def is_safe_text(value: str) -> bool:
+    return _UNSAFE_TEXT.search(value) is None
+
+
+def escape_unsafe(value: str) -> str:
+    """``value`` with NUL and lone surrogates written as escapes (``\\x00``, ``\\ud800``):
+    for text that must be stored or shown whatever it holds (a reason, a page)."""
+    if is_safe_text(value):
+        return value
+    escaped = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escaped.replace("\x00", "\\x00")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InputRefused(f"{name} is not a JSON number")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InputRefused(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise InputRefused(f"the number {text[:40]}... has too many digits") from None
+
+
+def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse standard JSON (RFC 8259) we can store; raise :class:`InputRefused` otherwise."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+        value = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+        )
+    except InputRefused as error:
+        raise InputRefused(f"not valid JSON ({error})") from None
+    except RecursionError:
+        raise InputRefused(f"not valid JSON (nested deeper than {max_depth} levels)") from None
+    except UnicodeDecodeError as error:
+        raise InputRefused(
+            f"not valid JSON (not UTF-8: {error.reason} at byte {error.start})"
+        ) from None
+    except ValueError as error:  # json.JSONDecodeError
+        raise InputRefused(f"not valid JSON ({error})") from None
+    strings = not isinstance(data, (bytes, bytearray)) or _UNSAFE_ESCAPE.search(data) is not None
+    # Our parse_float/parse_constant already refused non-finite numbers.
+    check_value(value, max_depth=max_depth, strings=strings, numbers=False)
+    return value
+
+
+def check_value(
+    value: Any, *, max_depth: int = MAX_DEPTH, strings: bool = True, numbers: bool = True
+) -> None:
+    """Refuse parsed JSON that :func:`loads` would refuse (depth, numbers, text).
+
+    Iterative, so any depth is measured without recursion. ``strings=False``
+    skips the text rule (when the raw input showed no escape that could break
+    it), ``numbers=False`` the check of floats. A node is ``(value, depth,
+    parent node, key)``: the path is only spelled out for the error message.
+    """
+    if not (strings or numbers):
+        _check_depth(value, max_depth=max_depth)
+        return
+    stack: list[tuple[Any, int, Any, Any]] = [(value, 0, None, None)]
+    while stack:
+        node = stack.pop()
+        current, depth = node[0], node[1]
+        if isinstance(current, dict):
+            if depth >= max_depth:
+                raise InputRefused(f"{_path(node)} is nested deeper than {max_depth} levels")
+            for key, item in current.items():
+                if strings and isinstance(key, str) and (problem := text_problem(key)):
+                    raise InputRefused(f"a key of {_path(node)} {problem}")
+                stack.append((item, depth + 1, node, key))
+        elif isinstance(current, list):
+            if depth >= max_depth:
+                raise InputRefused(f"{_path(node)} is nested deeper than {max_depth} levels")
+            for index, item in enumerate(current):
+                stack.append((item, depth + 1, node, index))
+        elif isinstance(current, str):
+            if strings and (problem := text_problem(current)):
+                raise InputRefused(f"{_path(node)} {problem}")
+        elif numbers and isinstance(current, float) and not math.isfinite(current):
+            raise InputRefused(f"{_path(node)} is {current}, not a JSON number")
+
+
+def _check_depth(value: Any, *, max_depth: int) -> None:
+    """:func:`check_value` for depth alone: only containers are visited (the common case)."""
+    containers = (dict, list)
+    if value.__class__ not in containers:
+        return
+    stack: list[tuple[Any, int, Any, Any]] = [(value, 0, None, None)]
+    while stack:
+        node = stack.pop()
+        current, depth = node[0], node[1]
+        if depth >= max_depth:
+            raise InputRefused(f"{_path(node)} is nested deeper than {max_depth} levels")
+        children = current.items() if isinstance(current, dict) else enumerate(current)
+        stack.extend(
+            (item, depth + 1, node, key) for key, item in children if item.__class__ in containers
+        )
+
+
+def _path(node: tuple[Any, int, Any, Any]) -> str:
+    """``$.organizations[0].name`` for a node of :func:`check_value`."""
+    parts: list[str] = []
+    while node[2] is not None:
+        key = node[3]
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{_printable(str(key))}")
+        node = node[2]
+    return "$" + "".join(reversed(parts))
+
+
+def _printable(text: str) -> str:
+    """A key for a message: unsafe characters escaped, long keys cut."""
+    return escape_unsafe(text if len(text) <= 60 else text[:60] + "…")
+
+
+def check_texts(values: Mapping[str, Any] | Iterable[tuple[str, Any]], *, what: str) -> None:
+    """Refuse named text values (URL ids, query parameters) that break :func:`text_problem`.
+
+    ``what`` names the collection in the message: ``check_texts(request.GET.items(),
+    what="query parameter")`` → ``query parameter 'q' contains a NUL character``.
+    """
+    items = values.items() if isinstance(values, Mapping) else values
+    for name, value in items:
+        if problem := text_problem(name):
+            raise InputRefused(f"a {what} name {problem}")
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise InputRefused(f"{what} {_printable(name)!r} {problem}")

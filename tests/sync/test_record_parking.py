@@ -1,0 +1,121 @@
+"""A bad record of a notification is parked with its reason; the others of the payload are applied.
+
+Through the webhook on the live server, as the platform sends notifications
+(the inbox is processed once the entry is stored).
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from crm.models import Invoice, Organization
+from sync.inbox import apply_records
+from sync.models import InboxEntry, SyncRecordError
+
+
+def notify(platform, payload):
+    response = requests.post(
+        platform.url + "/maestrano/connec/notifications",
+        json=payload,
+        auth=platform.auth,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return InboxEntry.objects.get(pk=response.json()["notification"])
+
+
+def invoice(group_uid: str, connec_id: str, **fields) -> dict:
+    return {
+        "id": connec_id,
+        "group_id": group_uid,
+        "updated_at": "2024-05-01T10:00:00Z",
+        "type": "CUSTOMER",
+        "status": "DRAFT",
+        "transaction_number": connec_id.upper(),
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"due_date": 12698}, "due_date: not a date: 12698"),
+        ({"due_date": "2024-02-30"}, "due_date:"),
+        ({"due_date": "2024-02-30T00:00:00Z"}, "due_date: not a date"),
+        ({"transaction_date": True}, "transaction_date: not a date: True"),
+        ({"transaction_number": "x" * 65}, "transaction_number: Ensure this value has at most 64"),
+        ({"transaction_number": 12345}, "transaction_number: not a string: 12345"),
+        ({"total_amount": "a lot"}, "total_amount:"),
+        ({"total_amount": True}, "total_amount: not a decimal number: True"),
+        ({"total_amount": 1e20}, "total_amount: Ensure that there are no more than 14 digits"),
+        ({"type": 5}, "type: not a string: 5"),
+        ({"status": "BOGUS"}, "status: Value 'BOGUS' is not a valid choice"),
+        ({"lines": [{"quantity": "two"}]}, "lines[1]: quantity:"),
+        ({"lines": [{"line_number": 2**70}]}, "lines[1]: line_number:"),
+        ({"lines": [{"line_number": 1.5}]}, "lines[1]: line_number: not a whole number"),
+        ({"lines": "one line"}, "lines: not a list"),
+        ({"organization_id": {"id": "x"}}, "organization_id: not a Connec! id"),
+        ({"updated_at": "2024-02-30T00:00:00Z"}, "updated_at: not a date-time"),
+        ({"updated_at": "2024-05-01T10:00:00+99:00"}, "updated_at: not a date-time"),
+    ],
+)
+def test_a_wrong_value_parks_its_record_and_the_others_are_applied(
+    platform, company, fields, reason
+):
+    group = company.group_uid
+    payload = {
+        "invoices": [
+            invoice(group, "inv-good-1", due_date="2024-05-31T00:00:00Z"),
+            invoice(group, "inv-bad", **fields),
+            invoice(group, "inv-good-2", total_amount=12.5),
+        ]
+    }
+
+    entry = notify(platform, payload)
+
+    entry.refresh_from_db()
+    assert entry.status == InboxEntry.Status.DONE
+    assert set(Invoice.objects.filter(company=company).values_list("number", flat=True)) == {
+        "INV-GOOD-1",
+        "INV-GOOD-2",
+    }
+    parked = SyncRecordError.objects.get(company=company)
+    assert (parked.entity, parked.connec_id) == ("invoices", "inv-bad")
+    assert reason in parked.reason
+
+
+def test_a_naive_updated_at_is_utc_and_compares_with_the_others(platform, company):
+    group = company.group_uid
+    first = {"id": "org-1", "group_id": group, "name": "Old", "updated_at": "2024-05-01T10:00:00Z"}
+    notify(platform, {"organizations": [first]})
+
+    entry = notify(
+        platform,
+        {"organizations": [{**first, "name": "New", "updated_at": "2024-05-01T11:00:00"}]},
+    )
+
+    entry.refresh_from_db()
+    assert entry.status == InboxEntry.Status.DONE
+    assert Organization.objects.get(company=company).name == "New"
+
+
+def test_a_record_claiming_an_object_id_we_do_not_have_is_created_not_linked(platform, company):
+    """Records fetched from Connec! carry external ids; ours must name an object we have."""
+    group = company.group_uid
+    records = [
+        {
+            "id": [
+                {"provider": "connec", "id": f"org-{n}"},
+                {"provider": platform.app.api_id, "realm": group, "id": claimed},
+            ],
+            "group_id": group,
+            "name": f"Org {n}",
+        }
+        for n, claimed in enumerate(["not-a-number", "987654"])
+    ]
+
+    result = apply_records(company=company, entity="organizations", records=records)
+
+    assert (result.created, result.failed) == (2, 0)
+    assert sorted(Organization.objects.values_list("name", flat=True)) == ["Org 0", "Org 1"]
