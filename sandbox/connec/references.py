@@ -201,7 +201,7 @@ class RecordIndex:
         provider: str | None = None,
         realm: str | None = None,
     ) -> ConnecRecord:
-        """A record by Connec! id, or by an external id when ``provider`` is given (seed 001);
+        """A record by Connec! id, or by an external id when ``provider`` is given (docs/protocol.md, "External ids");
         a 404 otherwise."""
         record: ConnecRecord | KnownRecord | None = None
         if provider and provider != CONNEC_PROVIDER:
