@@ -201,8 +201,8 @@ class RecordIndex:
         provider: str | None = None,
         realm: str | None = None,
     ) -> ConnecRecord:
-        """A record by Connec! id, or by an external id when ``provider`` is given (docs/protocol.md, "External ids");
-        a 404 otherwise."""
+        """A record by Connec! id, or by an external id when ``provider`` is given
+        (docs/protocol.md, "External ids"); a 404 otherwise."""
         record: ConnecRecord | KnownRecord | None = None
         if provider and provider != CONNEC_PROVIDER:
             entry = {"provider": provider, "realm": realm or "", "id": record_id}
