@@ -13,10 +13,13 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from maestrano_integration.metrics import register_state_source
         from maestrano_integration.routes import register_preset_endpoint, register_routes
 
         from . import checks, urls, views, webhooks  # noqa: F401  (checks register themselves)
+        from .billing.metrics import billing_state
 
+        register_state_source("billing", billing_state)
         register_routes(namespace="accounts", routes=urls.urlpatterns)
         register_preset_endpoint(
             namespace="accounts",

@@ -101,7 +101,7 @@ def check_platform_session(*, preset: Preset, uid: str, session_token: str) -> S
     timeout = float(maestrano_settings.SSO_SESSION_CHECK_TIMEOUT)
     try:
         with build_session(
-            auth=(preset.api_id, preset.api_key), retry=build_retry(total=0)
+            auth=(preset.api_id, preset.api_key), retry=build_retry(total=0), api="session_check"
         ) as http:
             response = http.get(
                 preset.session_check_url(uid), params={"session": session_token}, timeout=timeout

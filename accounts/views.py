@@ -45,6 +45,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from maestrano_integration import metrics
 from maestrano_integration.conf import (
     ImproperlyConfiguredPreset,
     Preset,
@@ -101,6 +102,7 @@ def _refuse(
             "remote_addr": request.META.get("REMOTE_ADDR", ""),
         },
     )
+    metrics.record_sso_refusal(preset=preset.name if preset else "", reason=error.reason)
     context = {"preset": preset, "reason": error.reason}
     return render(request, "accounts/sso_error.html", context, status=error.status)
 
@@ -146,7 +148,7 @@ def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     request.session[PENDING_REQUESTS_KEY] = dict(newest)
     logger.info(
         "SSO login started",
-        extra={"preset": resolved.name, "request_id": redirect.request_id},
+        extra={"preset": resolved.name, "authn_request_id": redirect.request_id},
     )
     return HttpResponseRedirect(redirect.url)
 
@@ -250,6 +252,7 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
             "user_migrated": result.user_migrated,
         },
     )
+    metrics.record_sso_login(preset=preset.name)
     redirect_to = (answered or {}).get("next") or get_adapter().login_redirect_url(
         request, preset=preset, company=result.company
     )

@@ -18,6 +18,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from maestrano_integration.env import preset_from_environment
+from maestrano_integration.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # X-Request-ID in and out, and on every log line of the request.
+    "maestrano_integration.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -247,6 +250,16 @@ MAESTRANO = {
     "PRESETS": {
         "maestrano": _default_preset,
     },
+    # /metrics: basic auth (METRICS_USER / METRICS_PASSWORD) or allowed addresses; with
+    # DEBUG on, loopback may scrape without credentials (docs/operations.md).
+    "METRICS": {
+        "BASIC_AUTH": (
+            (env.str("METRICS_USER"), env.str("METRICS_PASSWORD"))
+            if env.str("METRICS_USER", default="")
+            else None
+        ),
+        "ALLOWED_ADDRESSES": env.list("METRICS_ALLOWED_ADDRESSES", default=[]),
+    },
 }
 
 
@@ -259,7 +272,23 @@ def _merge(base: dict, override: dict) -> dict:
     return base
 
 
-_merge(MAESTRANO["PRESETS"]["maestrano"], preset_from_environment())
+if env.str("MAESTRANO_DEV_PLATFORM_HOST", default=""):
+    # Presets loaded from the developer platform (maestrano_integration.devplatform); the
+    # values of PRESETS below still override them (app.host of this deployment, say).
+    MAESTRANO["DEV_PLATFORM"] = {
+        "HOST": env.str("MAESTRANO_DEV_PLATFORM_HOST"),
+        "KEY": env.str("MAESTRANO_DEV_PLATFORM_KEY", default=""),
+        "SECRET": env.str("MAESTRANO_DEV_PLATFORM_SECRET", default=""),
+        "CACHE_FILE": env.str(
+            "MAESTRANO_DEV_PLATFORM_CACHE_FILE", default=str(VAR_DIR / "dev_platform_presets.json")
+        ),
+    }
+    # MAESTRANO_* variables (MAESTRANO_APP_HOST...) still override the loaded default preset.
+    _overrides = preset_from_environment()
+    MAESTRANO["PRESETS"] = {"maestrano": _overrides} if _overrides else {}
+
+else:
+    _merge(MAESTRANO["PRESETS"]["maestrano"], preset_from_environment())
 
 SANDBOX = {
     "ENABLED": _sandbox_mounted,
@@ -279,13 +308,9 @@ if SANDBOX["ENABLED"]:
     # Injects configured faults into registered apps' calls to the sandbox APIs only.
     MIDDLEWARE.append("sandbox.faults.FaultInjectionMiddleware")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.server": {"level": "WARNING"},
-    },
-}
+# LOG_FORMAT=json: one JSON object per line with request id, preset, group, entity and
+# record ids (needs structlog: the `jsonlogs` extra); plain text otherwise.
+LOGGING = logging_config(
+    json_output=env.str("LOG_FORMAT", default="plain").lower() == "json",
+    level=env.str("LOG_LEVEL", default="INFO"),
+)

@@ -309,9 +309,11 @@ class AccountClient:
         # cancels get urllib3's retries, creates get none at all (not even on a
         # connection error, to keep the rule simple to audit).
         self._retrying_session = build_session(
-            auth=auth, retry=build_retry(total=retries, methods=RETRIED_METHODS)
+            auth=auth, retry=build_retry(total=retries, methods=RETRIED_METHODS), api="account"
         )
-        self._single_shot_session = build_session(auth=auth, retry=build_retry(total=0))
+        self._single_shot_session = build_session(
+            auth=auth, retry=build_retry(total=0), api="account"
+        )
 
     def close(self) -> None:
         self._retrying_session.close()

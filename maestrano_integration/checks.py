@@ -88,11 +88,13 @@ def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
 def check_presets(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Invalid values are errors; missing credentials only warnings (see above)."""
     messages: list[checks.CheckMessage] = [
+        *_dev_platform(),
         *_unknown_keys(),
         *_missing_credentials(deploy=False),
     ]
     default_name = maestrano_settings.DEFAULT_PRESET
-    if maestrano_settings.PRESETS and default_name not in maestrano_settings.PRESETS:
+    configured = maestrano_settings.configured_presets
+    if configured and default_name not in configured:
         messages.append(
             checks.Error(
                 f"MAESTRANO['DEFAULT_PRESET'] is {default_name!r} but no preset has that name.",
@@ -124,7 +126,7 @@ def _unknown_keys() -> list[checks.CheckMessage]:
                 id="maestrano.W010",
             )
         )
-    for name, values in (maestrano_settings.PRESETS or {}).items():
+    for name, values in maestrano_settings.configured_presets.items():
         for dotted in _unknown_preset_keys(values or {}, PRESET_DEFAULTS):
             messages.append(
                 checks.Warning(
@@ -134,6 +136,37 @@ def _unknown_keys() -> list[checks.CheckMessage]:
                 )
             )
     return messages
+
+
+def _dev_platform() -> list[checks.CheckMessage]:
+    """Presets that were to come from the developer platform but came from the cache, or not."""
+    from . import devplatform
+
+    maestrano_settings.presets  # noqa: B018  (loads them, filling devplatform.last_report)
+    report = devplatform.last_report
+    if report is None or report.source == "platform":
+        return []
+    if report.source == "cache":
+        return [
+            checks.Warning(
+                f"The presets could not be loaded from the developer platform {report.host} "
+                f"({report.error}); using the cached copy {report.cache_file} "
+                f"({', '.join(report.names) or 'no preset'}).",
+                hint="Check MAESTRANO_DEV_PLATFORM_HOST, _KEY and _SECRET and that the "
+                "platform is reachable; the cached presets may be out of date.",
+                id="maestrano.W030",
+            )
+        ]
+    return [
+        checks.Error(
+            f"The presets could not be loaded from the developer platform {report.host} "
+            f"({report.error}) and there is no cached copy"
+            + (f" in {report.cache_file}." if report.cache_file else " (no CACHE_FILE set)."),
+            hint="Check MAESTRANO_DEV_PLATFORM_HOST, _KEY and _SECRET, and set "
+            "MAESTRANO['DEV_PLATFORM']['CACHE_FILE'] so the next outage uses the last copy.",
+            id="maestrano.E030",
+        )
+    ]
 
 
 def _unknown_preset_keys(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -108,6 +109,43 @@ DEFAULTS: dict[str, Any] = {
         "DRAIN_WINDOW": 1000,
         # Lease of a company's sync lock (renewed while working; a killed worker's expires).
         "LOCK_LEASE_SECONDS": 60.0,
+    },
+    # --- operations (docs/operations.md) ---
+    "METRICS": {
+        "ENABLED": True,
+        # Served by maestrano_integration.urls (read when the URLconf loads).
+        "PATH": "metrics",
+        # ("user", "password"): scrapers authenticate with HTTP basic auth.
+        "BASIC_AUTH": None,
+        # Addresses or networks (CIDR) allowed without credentials, by REMOTE_ADDR.
+        "ALLOWED_ADDRESSES": [],
+        # With DEBUG on, 127.0.0.1 and ::1 may scrape without credentials.
+        "ALLOW_LOOPBACK_IN_DEBUG": True,
+    },
+    "HEALTH": {
+        "LIVE_PATH": "health/live",
+        "READY_PATH": "health/ready",
+        # Database aliases checked by readiness (None: every alias of DATABASES).
+        "DATABASES": None,
+        # Checked when a broker is configured (CELERY_BROKER_URL or this value).
+        "BROKER_URL": None,
+        "BROKER_TIMEOUT": 2.0,
+        # An authenticated GET of the default preset's Account API.
+        "CHECK_PLATFORM": True,
+        "PLATFORM_TIMEOUT": 2.0,
+        "PLATFORM_CACHE_SECONDS": 30.0,
+    },
+    # Load the presets from the developer platform (maestrano_integration.devplatform).
+    "DEV_PLATFORM": {
+        "HOST": "",  # e.g. https://developer.maestrano.com; empty: presets from PRESETS only
+        "PATH": "/api/config/v1/marketplaces",
+        "KEY": "",
+        "SECRET": "",
+        "TIMEOUT": 5.0,
+        # Last copy fetched, used when the developer platform cannot be reached.
+        "CACHE_FILE": "",
+        # After a failed load (cached copy or nothing used), try again this much later.
+        "RETRY_SECONDS": 60.0,
     },
 }
 
@@ -388,12 +426,20 @@ def _package_version() -> str:
         return "0.0.0"
 
 
+def _over(loaded: Mapping[str, Any], local: Mapping[str, Any]) -> dict[str, Any]:
+    """Local presets over loaded ones: per name, the local keys win."""
+    merged = {name: _deep_merge(values, local.get(name) or {}) for name, values in loaded.items()}
+    merged.update({name: values for name, values in local.items() if name not in loaded})
+    return merged
+
+
 class MaestranoSettings:
     """Attribute access to ``settings.MAESTRANO`` with :data:`DEFAULTS`."""
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
         self._presets: dict[str, Preset] | None = None
+        self._loading = False
 
     @property
     def user_settings(self) -> dict[str, Any]:
@@ -414,12 +460,51 @@ class MaestranoSettings:
         return import_string(self.ADAPTER)
 
     # --- presets ------------------------------------------------------------
+    def _expire_fallback(self) -> None:
+        """The last load fell back on the cached copy: after ``RETRY_SECONDS``, load again."""
+        retry_at = self._cache.get("_retry_at")
+        if retry_at is not None and time.monotonic() >= retry_at and not self._loading:
+            self._cache.pop("_configured", None)
+            self._cache.pop("_retry_at", None)
+            self._presets = None
+
+    @property
+    def configured_presets(self) -> dict[str, dict[str, Any]]:
+        """``PRESETS`` over the presets loaded from the developer platform (if configured).
+
+        A preset of ``PRESETS`` overrides the keys it sets (``app.host`` of this
+        deployment, say) of the loaded preset of the same name.
+        """
+        from . import devplatform
+
+        self._expire_fallback()
+        if "_configured" not in self._cache:
+            local = self.PRESETS or {}
+            if self._loading:
+                # Another thread is fetching: answer with the cached copy and the local
+                # presets rather than wait for it (its request may be served by this very
+                # process, as with the sandbox mounted beside the app) or fetch again.
+                return _over(devplatform.read_cached_presets(self.DEV_PLATFORM), local)
+            self._loading = True
+            try:
+                loaded = devplatform.load_configured_presets(self.DEV_PLATFORM)
+            finally:
+                self._loading = False
+            report = devplatform.last_report
+            if report is not None and report.source != "platform":
+                self._cache["_retry_at"] = time.monotonic() + float(
+                    self.DEV_PLATFORM["RETRY_SECONDS"]
+                )
+            self._cache["_configured"] = _over(loaded, local)
+        return self._cache["_configured"]
+
     @property
     def presets(self) -> dict[str, Preset]:
+        self._expire_fallback()
         if self._presets is None:
             default_name = self.DEFAULT_PRESET
-            configured = self.PRESETS or {default_name: {}}
-            self._presets = {
+            configured = self.configured_presets or {default_name: {}}
+            presets = {
                 name: Preset(
                     name=name,
                     is_default=(name == default_name),
@@ -427,6 +512,9 @@ class MaestranoSettings:
                 )
                 for name, values in configured.items()
             }
+            if "_configured" not in self._cache:
+                return presets  # interim answer while another thread loads them: not kept
+            self._presets = presets
         return self._presets
 
     def reload(self) -> None:

@@ -178,7 +178,9 @@ class ConnecClient:
         if external_ids:
             headers[EXTERNAL_IDS_HEADER] = "true"
         auth = (self.preset.api_id, self.preset.api_key)
-        self._session = build_session(auth=auth, retry=build_connec_retry(), headers=headers)
+        self._session = build_session(
+            auth=auth, retry=build_connec_retry(), headers=headers, api="connec"
+        )
         # POSTs the caller declared idempotent share the GET policy; built on first use.
         self._idempotent_post_session: requests.Session | None = None
         self._auth = auth
@@ -370,6 +372,7 @@ class ConnecClient:
                 auth=self._auth,
                 retry=build_connec_retry(methods=IDEMPOTENT_METHODS | {"POST"}),
                 headers=self._headers,
+                api="connec",
             )
         return self._idempotent_post_session
 

@@ -9,6 +9,7 @@ checked against the platform) and retry at their own level.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -66,17 +67,51 @@ def build_retry(
     )
 
 
+class InstrumentedAdapter(HTTPAdapter):
+    """Counts every call in ``maestrano_platform_api_calls_total`` by ``api`` and status.
+
+    An adapter rather than a response hook so that calls that got no answer
+    (connection refused, timeout) are counted too, as status ``error``.
+    """
+
+    def __init__(self, *, api: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.api = api
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        from .metrics import record_platform_api_call
+
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response = super().send(request, *args, **kwargs)
+            status = response.status_code
+            return response
+        finally:
+            record_platform_api_call(
+                api=self.api, status=status, duration_seconds=time.perf_counter() - started
+            )
+
+
 def build_session(
     *,
     auth: tuple[str, str] | None = None,
     retry: Retry | None = None,
     headers: dict[str, str] | None = None,
     pool_maxsize: int = 10,
+    api: str | None = None,
 ) -> requests.Session:
-    """A pooled ``requests.Session`` with ``retry`` mounted for http and https."""
+    """A pooled ``requests.Session`` with ``retry`` mounted for http and https.
+
+    ``api`` names the platform API the session calls (``account``, ``connec``...):
+    its calls are then counted in the metrics (:mod:`maestrano_integration.metrics`).
+    """
     session = requests.Session()
-    adapter = HTTPAdapter(
-        max_retries=retry if retry is not None else build_retry(), pool_maxsize=pool_maxsize
+    max_retries = retry if retry is not None else build_retry()
+    adapter = (
+        InstrumentedAdapter(api=api, max_retries=max_retries, pool_maxsize=pool_maxsize)
+        if api
+        else HTTPAdapter(max_retries=max_retries, pool_maxsize=pool_maxsize)
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)

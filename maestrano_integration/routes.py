@@ -15,7 +15,9 @@ This module imports no other app: the layers stay ``maestrano_integration`` ←
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.urls.resolvers import RegexPattern, ResolverMatch
 
 from .conf import Preset, all_presets, maestrano_settings
+from .metrics import record_platform_request
 
 #: ``:name`` placeholders of the announced paths (``/account/groups/:id``).
 _PLACEHOLDER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
@@ -61,12 +64,40 @@ def compile_announced_path(announced: str, placeholders: dict[str, str]) -> re.P
     return re.compile(pattern)
 
 
+def instrumented(view: Callable[..., Any], *, endpoint: str) -> Callable[..., Any]:
+    """``view`` counted and timed in ``maestrano_platform_requests_total`` as ``endpoint``.
+
+    Every platform-facing view is served from this registry, so wrapping here
+    measures them all without a middleware. ``functools.wraps`` keeps the view's
+    markers (``csrf_exempt``, session-check exemption).
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = view(request, *args, **kwargs)
+            status = response.status_code
+            return response
+        finally:
+            record_platform_request(
+                preset=str(kwargs.get("preset") or ""),
+                endpoint=endpoint,
+                status=status,
+                duration_seconds=time.perf_counter() - started,
+            )
+
+    return wrapper
+
+
 class PresetEndpointPattern(URLPattern):
     """A URL pattern that resolves an endpoint at the current presets' paths."""
 
-    def __init__(self, endpoint: PresetEndpoint) -> None:
+    def __init__(self, endpoint: PresetEndpoint, *, namespace: str = "") -> None:
         # A pattern that never matches by itself: resolve() below does the work.
-        super().__init__(RegexPattern(r"(?!)"), endpoint.view, {}, None)
+        view = instrumented(endpoint.view, endpoint=f"{namespace}:{endpoint.name}")
+        super().__init__(RegexPattern(r"(?!)"), view, {}, None)
         self.endpoint = endpoint
         # (the presets object the routes were built from, the routes): holding the object
         # itself (not its id(), which a new object may reuse) detects a settings change.
@@ -137,6 +168,20 @@ def register_routes(*, namespace: str, routes: Sequence[URLPattern | URLResolver
     _registry.setdefault(namespace, _Namespace()).routes = list(routes)
 
 
+def _instrumented_route(
+    route: URLPattern | URLResolver, *, namespace: str
+) -> URLPattern | URLResolver:
+    if not isinstance(route, URLPattern):
+        return route
+    endpoint = f"{namespace}:{route.name or route.pattern}"
+    return URLPattern(
+        route.pattern,
+        instrumented(route.callback, endpoint=endpoint),
+        route.default_args,
+        route.name,
+    )
+
+
 def registered_urlpatterns() -> list[URLResolver]:
     """One include per registered namespace: fixed routes first, then the preset endpoints."""
     return [
@@ -144,7 +189,10 @@ def registered_urlpatterns() -> list[URLResolver]:
             "",
             include(
                 (
-                    [*entry.routes, *map(PresetEndpointPattern, entry.endpoints)],
+                    [
+                        *(_instrumented_route(r, namespace=namespace) for r in entry.routes),
+                        *(PresetEndpointPattern(e, namespace=namespace) for e in entry.endpoints),
+                    ],
                     namespace,
                 ),
             ),

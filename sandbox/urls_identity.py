@@ -2,7 +2,7 @@
 
 from django.urls import path as api_path
 
-from . import views_account_api, views_idp, views_pages, views_sessions
+from . import views_account_api, views_config, views_idp, views_pages, views_sessions
 from .safe_text import path  # every view but the Account API's refuses NUL and lone surrogates
 
 urlpatterns = [
@@ -24,6 +24,8 @@ urlpatterns = [
         views_account_api.member,
         name="account-member",
     ),
+    # Developer platform: an app's marketplaces and their settings (docs/operations.md)
+    path("api/config/v1/marketplaces", views_config.marketplaces, name="config-marketplaces"),
     # Pages
     path("apps/register", views_pages.app_register, name="app-register"),
     path("apps/<str:api_id>", views_pages.app_detail, name="app"),

@@ -9,12 +9,16 @@ class SyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from maestrano_integration.metrics import register_state_source
         from maestrano_integration.routes import register_preset_endpoint
 
         from . import checks, receivers, tasks_live, views  # noqa: F401  (checks, receivers, tasks)
         from .outbox import connect_receivers
 
         connect_receivers()
+        from .metrics import sync_state
+
+        register_state_source("sync", sync_state)
         register_preset_endpoint(
             namespace="sync",
             name="connec-notifications",
