@@ -77,20 +77,3 @@ def parked_record(
         reason=escape_unsafe(reason)[:PARKED_REASON_CHARS],
         payload_excerpt=payload_excerpt(data) if data is not None else "",
     )
-
-
-def record_error(
-    *,
-    company: Company,
-    entity: str,
-    connec_id: str | None,
-    reason: str,
-    data: Any = None,
-    run: SyncRun | None = None,
-) -> SyncRecordError:
-    """Park a record that could not be applied, with its reason."""
-    error = parked_record(
-        company=company, entity=entity, connec_id=connec_id, reason=reason, data=data, run=run
-    )
-    error.save()
-    return error

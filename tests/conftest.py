@@ -10,7 +10,11 @@ from tests.helpers.certificates import make_key_pair
 
 # Fixtures of the sandbox Connec! tests (apps, a group, a hub client) and the real
 # Celery worker of the sync tests (tests/helpers/worker.py).
-pytest_plugins = ["tests.sandbox.connec_support", "tests.helpers.worker"]
+pytest_plugins = [
+    "tests.sandbox.connec_support",
+    "tests.helpers.worker",
+    "tests.helpers.adoption",  # wheel and virtualenv of the adopter tests
+]
 
 
 def pytest_collection_modifyitems(items):

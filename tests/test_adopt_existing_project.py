@@ -37,11 +37,9 @@ from tests.helpers.adoption import (
     INSTALL_DOC,
     ROOT,
     apply_install_doc,
-    build_wheel,
     clean_environment,
     documented_environment,
     free_port,
-    make_virtualenv,
     run,
     running_server,
 )
@@ -192,16 +190,6 @@ def append(path: Path, text: str) -> None:
 
 
 # --- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    return build_wheel(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def virtualenv(tmp_path_factory, wheel) -> Path:
-    return make_virtualenv(tmp_path_factory, wheel)
 
 
 class Adopter:

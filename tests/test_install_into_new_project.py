@@ -11,37 +11,20 @@ project's virtualenv through a ``.pth`` file: no network.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-from pathlib import Path
-
 import pytest
 import requests
 
 from tests.helpers.adoption import (
     apply_install_doc,
-    build_wheel,
     clean_environment,
     documented_environment,
     free_port,
-    make_virtualenv,
     run,
+    running_server,
 )
 from tests.helpers.certificates import make_key_pair
 
 pytestmark = [pytest.mark.slow, pytest.mark.adoption]
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    return build_wheel(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def virtualenv(tmp_path_factory, wheel) -> Path:
-    return make_virtualenv(tmp_path_factory, wheel)
 
 
 def test_the_install_guide_works_in_a_new_django_project(tmp_path, virtualenv):
@@ -109,32 +92,17 @@ def test_the_install_guide_works_in_a_new_django_project(tmp_path, virtualenv):
     assert unknown.strip().splitlines()[-1] == "[]", unknown
 
     port = free_port()
-    server = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}/maestrano/metadata"
+    with running_server(
         [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         cwd=project,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/maestrano/metadata"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                anonymous = requests.get(url, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, server.communicate()[0]
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+        url=url,
+    ):
+        anonymous = requests.get(url, timeout=5)
         authenticated = requests.get(
             url, auth=(documented["MAESTRANO_API_ID"], documented["MAESTRANO_API_KEY"]), timeout=5
         )
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=10)
 
     assert anonymous.status_code == 401
     assert anonymous.json() == {"error": "Invalid credentials"}

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,3 +192,15 @@ def running_server(
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel of the reusable apps (a fixture: tests/conftest.py loads this module)."""
+    return build_wheel(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def virtualenv(tmp_path_factory, wheel) -> Path:
+    """A fresh virtualenv with the wheel installed (a fixture)."""
+    return make_virtualenv(tmp_path_factory, wheel)
