@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,41 @@ def ensure_demo_admin(*, credentials: Path) -> tuple[str, str]:
     return ADMIN_USERNAME, password
 
 
+def demo_secret_key(var_dir: Path) -> str:
+    """The demo's own secret key: made once, kept in ``VAR_DIR/demo_secret_key`` (mode 600)."""
+    path = var_dir / "demo_secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def demo_environment(base: Mapping[str, str], *, var_dir: Path) -> dict[str, str]:
+    """The environment of the demo's server and worker processes.
+
+    The demo shows the app's own error pages (not Django's technical ones) and keeps
+    no SQL log in memory, so ``DEBUG`` is off, which config/settings.py treats as
+    production: the demo brings its own secret key (kept under ``VAR_DIR``), plain
+    http on localhost, and forces on the sandbox it embeds (a development tool,
+    never mounted in production by default). Values already set win.
+    """
+    environment = dict(base)
+    if not environment.get("CELERY_BROKER_URL"):
+        environment["CELERY_BROKER_URL"] = DEMO_BROKER_URL
+    defaults = {
+        "DEBUG": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "SANDBOX_ENABLED": "true",
+        "SANDBOX_FORCE": "true",
+    }
+    for name, value in defaults.items():
+        environment.setdefault(name, value)
+    if not environment.get("SECRET_KEY"):
+        environment["SECRET_KEY"] = demo_secret_key(var_dir)
+    return environment
+
+
 class Command(BaseCommand):
     help = "Run the demo: development server and Celery worker, stopped together."
 
@@ -54,14 +90,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         username, password = ensure_demo_admin(credentials=Path(settings.VAR_DIR) / "demo_admin")
-        environment = dict(os.environ)
-        environment.setdefault("CELERY_BROKER_URL", DEMO_BROKER_URL)
-        if not environment["CELERY_BROKER_URL"]:
-            environment["CELERY_BROKER_URL"] = DEMO_BROKER_URL
-        # The demo shows the app's own error pages (not Django's technical ones) and keeps
-        # no SQL log in memory; cookies stay usable over plain http on localhost.
-        environment.setdefault("DEBUG", "false")
-        environment.setdefault("SESSION_COOKIE_SECURE", "false")
+        environment = demo_environment(os.environ, var_dir=Path(settings.VAR_DIR))
         debug = environment["DEBUG"].lower() in ("1", "true", "yes", "on")
         self.stdout.write(
             f"  Admin of the demo: {settings.SITE_URL}/admin/  user {username}  "

@@ -1,0 +1,41 @@
+"""The demo's processes start with DEBUG off: their environment must satisfy the settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from crm.management.commands.run_demo import demo_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_environment_starts_the_project_with_the_sandbox_mounted(tmp_path):
+    # What a fresh checkout's shell has: no SECRET_KEY, no DEBUG, nothing of the sandbox.
+    base = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    environment = demo_environment(base, var_dir=tmp_path)
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; from django.urls import resolve; "
+            "resolve('/sandbox/'); print(settings.DEBUG, settings.SECURE_SSL_REDIRECT)",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False False"
+    # The key is the demo's own, kept for the next start, and not the insecure default.
+    key = (tmp_path / "demo_secret_key").read_text()
+    assert environment["SECRET_KEY"] == key and len(key) >= 50
+    assert demo_environment(base, var_dir=tmp_path)["SECRET_KEY"] == key
