@@ -311,9 +311,15 @@ class _Mapping:
         return tenancy.tenant_object_for(cls.tenant(), company)
 
     @classmethod
-    def new_instance(cls, company: Any) -> models.Model:
-        """An unsaved row of ``company`` (import)."""
-        return cls.model(**{cls.tenant().first.name: cls.tenant_object_for(company)})
+    def new_instance(cls, company: Any, *, tenant_object: Any = None) -> models.Model:
+        """An unsaved row of ``company`` (import).
+
+        Pass ``tenant_object`` (from :meth:`tenant_object_for`) when making many rows,
+        so that a tenant path is resolved once, not once per row.
+        """
+        if tenant_object is None:
+            tenant_object = cls.tenant_object_for(company)
+        return cls.model(**{cls.tenant().first.name: tenant_object})
 
     @classmethod
     def local_field_names(cls) -> list[str]:
@@ -502,10 +508,11 @@ class Mapper(_Mapping):
             if not isinstance(raw_items, list):
                 raise MappingError(f"{child.path}: not a list")
             objects = []
+            tenant_object = child.tenant_object_for(company) if raw_items else None
             for position, item in enumerate(raw_items, start=1):
                 if not isinstance(item, Mapping):
                     raise MappingError(f"{child.path}[{position}]: not an object")
-                obj = child.new_instance(company)
+                obj = child.new_instance(company, tenant_object=tenant_object)
                 try:
                     child.apply_fields(item, obj, references)
                 except MappingError as error:

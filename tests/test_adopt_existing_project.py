@@ -22,6 +22,7 @@ once with custom ones.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -385,47 +386,20 @@ def run_browser_story(*, adopter: Adopter, sandbox: Sandbox, app_url: str, init_
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        login = functools.partial(sso_login, browser, app_url=app_url, init_path=init_path)
         try:
             # An existing user of the project, linked by email.
-            page = sso_login(
-                browser,
-                app_url=app_url,
-                init_path=init_path,
-                user="usr-jane",
-                email="jane@example.com",
-                group="cld-one",
-            )
+            page = login(user="usr-jane", email="jane@example.com", group="cld-one")
             assert page.url == f"{app_url}/dashboard/", page.content()[:2000]
             assert "Group cld-one" in page.content()
             # A new user of the same company.
-            page = sso_login(
-                browser,
-                app_url=app_url,
-                init_path=init_path,
-                user="usr-new",
-                email="new@example.com",
-                group="cld-one",
-            )
+            page = login(user="usr-new", email="new@example.com", group="cld-one")
             assert page.url == f"{app_url}/dashboard/"
             # The existing user again, in a second company.
-            page = sso_login(
-                browser,
-                app_url=app_url,
-                init_path=init_path,
-                user="usr-jane",
-                email="jane@example.com",
-                group="cld-two",
-            )
+            page = login(user="usr-jane", email="jane@example.com", group="cld-two")
             assert page.url == f"{app_url}/dashboard/"
             # A platform user with the superuser's email gets neither that account nor a login.
-            page = sso_login(
-                browser,
-                app_url=app_url,
-                init_path=init_path,
-                user="usr-evil",
-                email="admin@example.com",
-                group="cld-one",
-            )
+            page = login(user="usr-evil", email="admin@example.com", group="cld-one")
             assert page.url.startswith(app_url) and "/dashboard/" not in page.url
             assert page.locator("#account-conflict").is_visible()
         finally:
