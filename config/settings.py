@@ -220,6 +220,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.billing.tasks.retry_pending_billing_task",
         "schedule": 300.0,
     },
+    # Bill and recurring-bill statuses read back from the Account API (invoiced, started,
+    # ended, cancelled on the platform); shown on the billing page.
+    "maestrano-refresh-billing-status": {
+        "task": "accounts.billing.tasks.refresh_billing_status_task",
+        "schedule": env.float("BILLING_STATUS_REFRESH_SECONDS", default=15 * 60.0),
+    },
     # Drains are normally enqueued on commit; this catches the ones that were lost.
     "maestrano-sync-drain": {"task": "sync.drain_all", "schedule": 60.0},
     # Fetch what changed in Connec! since the last sync (notifications that never came).
