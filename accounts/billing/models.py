@@ -56,14 +56,14 @@ class Plan(models.Model):
     class Meta:
         ordering = ["price_cents", "name"]
 
+    def __str__(self) -> str:
+        per = " per user" if self.per_user else ""
+        return f"{self.name} ({self.price_cents / 100:.2f} {self.currency}/{self.period}{per})"
+
     @property
     def amount(self) -> Decimal:
         """The price in the currency's units (``29.00`` for 2900 cents)."""
         return Decimal(self.price_cents) / 100
-
-    def __str__(self) -> str:
-        per = " per user" if self.per_user else ""
-        return f"{self.name} ({self.price_cents / 100:.2f} {self.currency}/{self.period}{per})"
 
 
 class CompanySubscription(models.Model):
