@@ -111,7 +111,7 @@ def get_default_plan() -> Plan:
     return plan
 
 
-_PLAN_FIELDS = ("price_cents", "period", "frequency", "currency", "free_trial_days")
+_PLAN_FIELDS = ("price_cents", "period", "frequency", "currency", "free_trial_days", "per_user")
 
 
 def billing_start_date(
