@@ -116,15 +116,10 @@ def plans(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
     if company is None:
         return _no_company()
-    current = services.open_subscription(company=company)
     context = {
         "company": company,
         "plans": services.offered_plans(),
-        "current": current,
-        "units": {
-            plan.pk: services.billed_units(company=company, plan=plan)
-            for plan in services.offered_plans()
-        },
+        "current": services.open_subscription(company=company),
     }
     return render(request, "accounts/billing/plans.html", context)
 

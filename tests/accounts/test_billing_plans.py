@@ -18,17 +18,10 @@ from accounts.billing.services import add_periods
 from accounts.billing.tasks import refresh_billing_status_task, retry_pending_billing_task
 from accounts.models import AdHocCharge, Company, CompanySubscription, Plan
 from maestrano_integration.account import AccountClient
+from tests.accounts.test_billing import sso
 from tests.helpers.saml import parse_form
-from tests.helpers.sso_flow import login
 
 TIMEOUT = 10
-
-
-def sso(platform, http=None, *, group_uid, user_uid="usr-plans", **kwargs):
-    http = http or platform.session()
-    answer = login(platform, http, user_uid=user_uid, group_uid=group_uid, **kwargs)
-    assert answer.status_code == 302, answer.text[:500]
-    return http
 
 
 def recurring_bills(group_uid, **filters):
