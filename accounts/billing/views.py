@@ -13,7 +13,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -132,6 +132,8 @@ def choose_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
     company = current_company(request)
     if company is None:
         return _no_company()
+    if not services.billing_enabled():
+        raise Http404("Billing is off.")
     plan = get_object_or_404(Plan, pk=plan_id, offered=True)
     current = services.open_subscription(company=company)
     if current is not None and current.plan_id == plan.pk:
