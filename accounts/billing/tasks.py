@@ -191,8 +191,8 @@ def refresh_billing_status_task() -> dict[str, int]:
     return {"companies": refreshed, "changed": changed, "failed": failed}
 
 
-@shared_task(bind=True, acks_late=True)
-def update_headcount_task(self: Task, company_id: int) -> str | None:
+@shared_task(acks_late=True)
+def update_headcount_task(company_id: int) -> str | None:
     """Re-price a per-user subscription after members came or went."""
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
@@ -205,8 +205,8 @@ def update_headcount_task(self: Task, company_id: int) -> str | None:
     return replacement.current.platform_id
 
 
-@shared_task(bind=True, acks_late=True)
-def cancel_company_billing_task(self: Task, company_id: int) -> None:
+@shared_task(acks_late=True)
+def cancel_company_billing_task(company_id: int) -> None:
     """Billing's part of a company's cancellation (after ``company_cancelled``, or the sweep)."""
     company = Company.objects.filter(pk=company_id, status=Company.Status.CANCELLED).first()
     if company is not None:

@@ -70,6 +70,8 @@ def test_with_several_plans_the_admin_chooses_and_nothing_is_billed_before(platf
     billing = http.get(f"{platform.url}/billing/", timeout=TIMEOUT)
     assert "No plan chosen yet." in billing.text
     assert "Choose a plan" in billing.text
+    dashboard = http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT)
+    assert 'id="dashboard-choose-plan"' in dashboard.text
 
     confirmation, done = choose(platform, http, premium)
 
