@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Company
 from maestrano_integration.conf import maestrano_settings
@@ -75,13 +76,28 @@ def drain_outbox(self: Any, company_id: int) -> dict:
 @shared_task(bind=True, acks_late=True, name="sync.process_inbox")
 def process_inbox(self: Any, company_id: int) -> dict:
     """Apply a company's stored notifications in arrival order."""
+    from . import history
     from .inbox import process_inbox as process
+    from .models import SyncRun
 
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return {"company": company_id, "status": "missing"}
+    started_at = timezone.now()
     run = _run_locked(self, lambda: process(company=company))
     if not run.locked:
+        history.record_run(
+            company=company,
+            kind=SyncRun.Kind.NOTIFICATIONS,
+            counts={
+                "notifications": run.processed,
+                **run.result.as_dict(),
+                "notifications_failed": run.failed,
+                "notifications_deferred": run.deferred,
+            },
+            failed=run.result.failed + run.failed,
+            started_at=started_at,
+        )
         _follow_up(self, company, inbox_deferred=bool(run.deferred))
     return {
         "company": company_id,
