@@ -91,9 +91,31 @@ def run_counts(run: SyncRun) -> dict[str, int]:
     return {key: value for key, value in totals.items() if value}
 
 
+#: The order counts are told in (PostgreSQL's ``jsonb`` keeps no key order); others follow.
+COUNT_ORDER = (
+    "notifications",
+    "sent",
+    "done",
+    "created",
+    "updated",
+    "deleted",
+    "skipped",
+    "ignored",
+    "conflicts",
+    "retried",
+    "parked",
+    "failed",
+    "fetched",
+    "requests",
+)
+
+
 def describe_counts(run: SyncRun) -> str:
     """``"12 done, 1 parked"``: a run's counts in words, for the dashboard and the command."""
-    return ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in run_counts(run).items())
+    counts = run_counts(run)
+    rank = {key: index for index, key in enumerate(COUNT_ORDER)}
+    keys = sorted(counts, key=lambda key: (rank.get(key, len(rank)), key))
+    return ", ".join(f"{counts[key]} {key.replace('_', ' ')}" for key in keys)
 
 
 def _prune(*, now: datetime.datetime) -> None:
