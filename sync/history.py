@@ -70,6 +70,22 @@ def record_run(
     return run
 
 
+def record_inbox_run(*, company: Company, run: Any, started_at: datetime.datetime) -> None:
+    """One row for the notifications a ``sync.inbox.process_inbox`` call applied."""
+    record_run(
+        company=company,
+        kind=SyncRun.Kind.NOTIFICATIONS,
+        counts={
+            "notifications": run.processed,
+            **run.result.as_dict(),
+            "notifications_failed": run.failed,
+            "notifications_deferred": run.deferred,
+        },
+        failed=run.result.failed + run.failed,
+        started_at=started_at,
+    )
+
+
 def recent_runs(*, company: Company, limit: int = 10) -> list[SyncRun]:
     """The company's latest runs of every kind, newest first (two queries: runs, and the
     entities of the imports among them)."""
@@ -107,6 +123,8 @@ COUNT_ORDER = (
     "failed",
     "fetched",
     "requests",
+    "notifications_failed",
+    "notifications_deferred",
 )
 
 

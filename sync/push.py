@@ -42,6 +42,7 @@ from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 
 from . import children, history
+from .locks import company_lock, renew_lock
 from .mappers import (
     Mapper,
     MappingError,
@@ -51,8 +52,8 @@ from .mappers import (
     set_path,
 )
 from .models import IdMap, OutboxEntry, SyncRun, SyncState
-from .outbox import company_lock, renew_lock
 from .registry import registry
+from .scheduling import schedule_drain
 
 logger = logging.getLogger(__name__)
 
@@ -690,8 +691,6 @@ def _update_id_map(
 
 def retry_parked(*, queryset: models.QuerySet[OutboxEntry]) -> int:
     """Put parked rows back in the queue (attempts reset) and enqueue their companies' drains."""
-    from .outbox import schedule_drain
-
     rows = queryset.filter(status=OutboxEntry.Status.PARKED)
     companies = set(rows.values_list("company_id", flat=True))
     with transaction.atomic():
