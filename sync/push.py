@@ -10,7 +10,10 @@ One drain round:
 4. every op carries our external id ``{"id": <local pk>, "provider": <api id>,
    "realm": <group uid>}`` (docs/protocol.md, 'External ids') with ``CONNEC-EXTERNAL-IDS: true``: a
    create is an upsert, so repeating it after a timeout never duplicates;
-   records known to Connec! are updated by their Connec! id;
+   records known to Connec! are updated by their Connec! id; a record's first push
+   carries its mapper's ``matching_fields`` (``opts``), so that Connec! merges it into
+   an equal record instead of duplicating it; invoice lines carry their Connec! ids
+   (:mod:`sync.children`);
 5. each op's result is applied on its own: 2xx stores the Connec! id in the
    IdMap with the pushed ``updated_at`` and payload hash; 429/5xx and
    network errors back off (exponential, jittered) and park after
@@ -615,10 +618,11 @@ def _park_merges_into_mapped_records(*, company: Company, ops: list[_Op]) -> Non
         owner = linked.setdefault((op.entity, connec_id), op.object_id)
         if owner != op.object_id:
             op.outcome = "parked"
+            fields = ", ".join(registry.for_entity(op.entity).matching_fields) or "ids"
             op.error = (
-                f"Connec! merged this record into {op.entity}/{connec_id} (equal "
-                f"{', '.join(registry.for_entity(op.entity).matching_fields)}), which is "
-                f"already linked to local object {owner}: change the value or merge the two"
+                f"Connec! merged this record into {op.entity}/{connec_id} (equal {fields}), "
+                f"which is already linked to local object {owner}: change the value or "
+                "merge the two"
             )
 
 
