@@ -79,8 +79,8 @@ if _sandbox_only and not _sandbox_mounted:
 
 ROOT_URLCONF = "config.urls"
 if _sandbox_only:
-    # The emulated platform alone, on its own port (see config/urls_sandbox.py).
-    ROOT_URLCONF = "config.urls_sandbox"
+    # The emulated platform alone, on its own port (see config/urls/sandbox.py).
+    ROOT_URLCONF = "config.urls.sandbox"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import Company
 from maestrano_integration.conf import maestrano_settings
 from maestrano_integration.connec import ConnecError
+from maestrano_integration.http import backoff_delay
 
 from . import history, scheduling
 from .importer import ImportFailed, run_import
@@ -33,8 +34,10 @@ logger = logging.getLogger(__name__)
 
 def _retry_countdown(retries: int) -> float:
     sync = maestrano_settings.SYNC
-    return min(
-        float(sync["TASK_RETRY_BACKOFF"]) * 2**retries, float(sync["TASK_RETRY_BACKOFF_MAX"])
+    return backoff_delay(
+        attempt=retries,
+        base=float(sync["TASK_RETRY_BACKOFF"]),
+        cap=float(sync["TASK_RETRY_BACKOFF_MAX"]),
     )
 
 
