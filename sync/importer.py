@@ -46,6 +46,7 @@ from maestrano_integration.connec import (
     connec_client_for,
 )
 
+from .children import save_children
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -571,27 +572,8 @@ def _save_bulk(*, company: Company, mapper: Mapper, prepared: list[_Prepared]) -
             raise DatabaseError(f"{model._meta.label}: bulk_create returned no primary keys")
     if changed:
         manager.bulk_update(changed, mapper.update_field_names())
-    _replace_children(company=company, mapper=mapper, prepared=prepared)
+    save_children(company=company, mapper=mapper, prepared=prepared)
     _write_id_maps(company=company, mapper=mapper, prepared=prepared)
-
-
-def _replace_children(*, company: Company, mapper: Mapper, prepared: list[_Prepared]) -> None:
-    for child in mapper.children:
-        parents = [item for item in prepared if child in item.children]
-        if not parents:
-            continue
-        updated_parent_pks = [item.instance.pk for item in parents if not item.is_new]
-        if updated_parent_pks:
-            child.for_company(company).filter(
-                **{f"{child.parent_field}__in": updated_parent_pks}
-            ).delete()
-        rows = []
-        for item in parents:
-            for obj in item.children[child]:
-                setattr(obj, child.parent_field, item.instance)
-                rows.append(obj)
-        if rows:
-            child.model._default_manager.bulk_create(rows)
 
 
 def _write_id_maps(*, company: Company, mapper: Mapper, prepared: list[_Prepared]) -> None:

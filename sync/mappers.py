@@ -15,8 +15,8 @@ A mapper is declarative, like a ``ModelAdmin``::
 written on export). ``references`` maps a local foreign key to the Connec!
 field holding the referenced record's id and that record's entity; ids are
 translated through the IdMap, never stored raw. Child collections (invoice
-lines) are :class:`ChildMapping` classes listed in ``children``: on import the
-children of an updated record are replaced.
+lines) are :class:`ChildMapping` classes listed in ``children``; each child row keeps
+its Connec! id both ways (:mod:`sync.children`).
 
 Override :meth:`Mapper.to_local` / :meth:`Mapper.to_connec` for anything the
 declarations cannot say; raise :class:`MappingError` to reject one record.
@@ -424,7 +424,8 @@ class ChildMapping(_Mapping):
     """Records nested in a parent record (invoice ``lines``), stored in their own model.
 
     ``path`` is the Connec! list holding them, ``parent_field`` the local foreign
-    key to the parent. On import the parent's children are replaced as a whole.
+    key to the parent. Each row is linked to its sub-record's Connec! id
+    (:mod:`sync.children`): imports update rows in place, pushes send each line's id.
     """
 
     path: ClassVar[str]
@@ -453,6 +454,26 @@ class Mapper(_Mapping):
     #: Entities to import before this one, on top of those its references imply.
     depends_on: ClassVar[tuple[str, ...]] = ()
     children: ClassVar[tuple[type[ChildMapping], ...]] = ()
+    #: Connec! paths (among ``fields``' values) that identify a record, e.g.
+    #: ``("email.address",)``: the first push of a record asks Connec! to merge it into
+    #: the record with equal values instead of creating a duplicate
+    #: (docs/protocol.md, 'Smart merging').
+    matching_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_declarations(cls) -> list[str]:
+        problems = super().check_declarations()
+        if isinstance(cls.matching_fields, str):
+            problems.append(f"{cls.__name__}.matching_fields must be a tuple of Connec! paths")
+            return problems
+        mapped = set(cls.fields.values())
+        for path in cls.matching_fields:
+            if path not in mapped:
+                problems.append(
+                    f"{cls.__name__}.matching_fields: {path!r} is not a Connec! path of "
+                    "its fields (a matching value must be sent)"
+                )
+        return problems
 
     @classmethod
     def update_field_names(cls) -> list[str]:
@@ -528,9 +549,11 @@ class Mapper(_Mapping):
         """The Connec! payload of ``instance`` (without ``id``), children included."""
         data = self.export_fields(instance, references)
         for child in self.children:
-            related = child.model._default_manager.filter(**{child.parent_field: instance})
-            if child.position_field:
-                related = related.order_by(child.position_field)
+            # In position order, ties by primary key: the push gives each line its Connec!
+            # id by its place in this list (sync.children).
+            related = child.model._default_manager.filter(
+                **{child.parent_field: instance}
+            ).order_by(*(child.position_field,) if child.position_field else (), "pk")
             data[child.path] = [child.export_fields(obj, references) for obj in related]
         return data
 
