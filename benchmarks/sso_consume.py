@@ -146,8 +146,7 @@ def run(iterations: int) -> dict[str, float]:
     from django.conf import settings
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-    from django.test.utils import setup_test_environment
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
     from onelogin.saml2.response import OneLogin_Saml2_Response
 
     from maestrano_integration.conf import get_preset, maestrano_settings

@@ -113,9 +113,7 @@ def log_in(client, preset, attributes=ATTRIBUTES):
     return client.get(answer["Location"])
 
 
-def test_a_repeat_login_costs_at_most_eight_queries(
-    client, preset, django_assert_max_num_queries
-):
+def test_a_repeat_login_costs_at_most_eight_queries(client, preset, django_assert_max_num_queries):
     first = log_in(client, preset)
     assert first.status_code == 302
     user = get_user_model().objects.get()
