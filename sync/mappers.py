@@ -651,13 +651,23 @@ class Mapper(_Mapping):
         return data
 
 
+#: The last children factory of each child mapping, with the company object it is for.
+_CHILD_FACTORIES: dict[type, tuple[Any, Callable[[], models.Model]]] = {}
+
+
 def _child_factory(child: type[ChildMapping], company: Any) -> Callable[[], models.Model]:
     """New children of ``company``: the fast factory unless the mapping has its own
-    :meth:`~_Mapping.new_instance`."""
+    :meth:`~_Mapping.new_instance`. Kept for the next record of the same company
+    object (a page's records share it), so that it is made once per page."""
+    cached = _CHILD_FACTORIES.get(child)
+    if cached is not None and cached[0] is company:
+        return cached[1]
     tenant_object = child.tenant_object_for(company)
     if getattr(child.new_instance, "__func__", None) is not _Mapping.new_instance.__func__:
         return lambda: child.new_instance(company, tenant_object=tenant_object)
-    return child.instance_factory(company, tenant_object=tenant_object)
+    factory = child.instance_factory(company, tenant_object=tenant_object)
+    _CHILD_FACTORIES[child] = (company, factory)
+    return factory
 
 
 def _child_items(data: Mapping[str, Any], child: type[ChildMapping]) -> Iterable[Mapping]:
