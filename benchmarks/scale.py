@@ -203,7 +203,7 @@ def queue_work(companies: list, records: int) -> dict:
 
 
 def pending(companies: list) -> int:
-    from sync.models_live import InboxEntry, OutboxEntry
+    from sync.models import InboxEntry, OutboxEntry
 
     ids = [c.pk for c in companies]
     outbox = OutboxEntry.objects.filter(
