@@ -132,7 +132,7 @@ class UsedAssertion(models.Model):
     Kept in the database (not a per-process cache) so that every worker of a
     deployment sees the same ids. Rows are useless after ``expires_at`` (the
     assertion's own ``NotOnOrAfter`` plus the clock skew) and are purged by
-    :func:`accounts.services.purge_expired_sso_records`.
+    :func:`accounts.sso_state.purge_expired_sso_records`.
     """
 
     preset = models.CharField(max_length=100)

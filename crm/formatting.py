@@ -138,23 +138,37 @@ class CompanyFormatsMiddleware:
     """Activates the current company's timezone and conventions for the request.
 
     After the authentication and session middlewares (it asks
-    :func:`accounts.selectors.current_company`, cached per request).
+    :func:`accounts.selectors.current_company`, cached per request). Views
+    exempt from the platform session checks (the SSO views,
+    ``maestrano_session_exempt``) show no company data: for them the session,
+    the user and the company are not read (the defaults stay active).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from accounts.selectors import current_company
-
-        company = None
-        if getattr(request, "user", None) is not None and request.user.is_authenticated:
-            company = current_company(request)
-        formats = formats_for(company)
-        token = _current.set(formats)
-        timezone.activate(formats.tzinfo)
+        token = _current.set(_DEFAULT)
         try:
             return self.get_response(request)
         finally:
             timezone.deactivate()
             _current.reset(token)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: Any,
+    ) -> None:
+        from accounts.selectors import current_company
+
+        if getattr(view_func, "maestrano_session_exempt", False):
+            return
+        company = None
+        if getattr(request, "user", None) is not None and request.user.is_authenticated:
+            company = current_company(request)
+        formats = formats_for(company)
+        _current.set(formats)
+        timezone.activate(formats.tzinfo)

@@ -47,7 +47,7 @@ POSITION_OFFSET = 1_000_000
 
 
 class _PreparedParent(Protocol):
-    """What the importer prepared for one parent record (``sync.importer._Prepared``)."""
+    """What the importer prepared for one parent record (``sync.pipeline.Prepared``)."""
 
     instance: models.Model
     is_new: bool
