@@ -217,8 +217,11 @@ def demo_worker(platform, settings, tmp_path):
     """A started worker on the demo's broker (kombu's filesystem transport, no service).
 
     As ``manage.py run_demo`` runs it: ``.delay`` in this process (the live
-    server's threads included) writes message files that the worker picks up.
+    server's threads included) writes message files that the worker picks up,
+    through the same transport as the demo's (``config.broker``, selected by
+    config/settings.py in the worker).
     """
+    from config.broker import TRANSPORT
     from config.celery import app
 
     folder = tmp_path / "broker"
@@ -233,13 +236,17 @@ def demo_worker(platform, settings, tmp_path):
     }
     previous = {
         "broker_url": app.conf.broker_url,
+        "broker_transport": app.conf.broker_transport,
         "broker_transport_options": app.conf.broker_transport_options,
         "task_always_eager": app.conf.task_always_eager,
     }
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.update(
-        broker_url="filesystem://", broker_transport_options=options, task_always_eager=False
+        broker_url="filesystem://",
+        broker_transport=TRANSPORT,
+        broker_transport_options=options,
+        task_always_eager=False,
     )
     reset_connections(app)
     worker = WorkerProcess(
