@@ -30,6 +30,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -76,6 +77,7 @@ REQUEST_LIFETIME_SECONDS = 15 * 60
 MAX_PENDING_REQUESTS = 5
 #: Cookie that binds an IdP-initiated login's ticket to the browser that posted the response.
 BROWSER_NONCE_COOKIE = "maestrano_sso_nonce"
+SIGNED_OUT_MESSAGE = "You are signed out."
 
 
 def _preset_or_404(name: str | None) -> Preset:
@@ -304,8 +306,10 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``).
 
     Only a POST with the CSRF token logs out, so that no other site can end the
-    session with a link or an image; a GET shows a page with that form. The
-    platform's own session end (single logout) goes through
+    session with a link or an image; a GET shows a page with that form. "You are
+    signed out" waits in Django's messages (when the project uses them) for the
+    next page of the site: the home page, where the sandbox's logout sends the
+    browser back. The platform's own session end (single logout) goes through
     :class:`accounts.middleware.MaestranoSessionMiddleware`, not through here.
     """
     try:
@@ -317,6 +321,9 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     data = platform_session(request) or {}
     uid = data.get("uid") if data.get("preset") == resolved.name else None
     logout(request)
+    # Shown by the next page of this site: the home page the platform sends the browser
+    # back to (the sandbox does), or the next visit.
+    messages.success(request, SIGNED_OUT_MESSAGE, fail_silently=True)
     if not uid:
         return HttpResponseRedirect("/")
     return HttpResponseRedirect(resolved.logout_url(uid))
