@@ -4,7 +4,8 @@
   page; an Admin can;
 - after the login, the browser's Back button never shows a sign-in form again (neither
   the platform's nor the app's "Log in" prompt) as if the user were logged out;
-- logging out ends on the app's home page, which says so.
+- logging out ends on the app's home page, which says so;
+- the sandbox's delivery tables follow their deliveries live.
 
 With ``UPDATE_SCREENSHOTS=1`` the pages are saved in ``docs/img/`` at both sizes.
 """
@@ -16,6 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from accounts.billing.models import AdHocCharge
+from accounts.models import Company
+from crm.models import Person
+from sandbox.connec.api import Operation, run_and_notify
+from sandbox.connec.notifications import deliver_pending
 from tests.e2e.test_ui_story import SIZES, Pages
 
 pytestmark = pytest.mark.browser
@@ -139,3 +144,33 @@ def test_logout_ends_on_the_apps_home_page_with_a_message(sites, browser_page):
     page.goto(f"{sites['app']}/dashboard/")
     page.wait_for_url(f"{sites['app']}/?next=/dashboard/")
     assert pages.accessibility == [], "\n".join(pages.accessibility)
+
+
+def test_the_sandbox_deliveries_update_live(sites, browser_page, settings):
+    """A notification shows "pending", then "delivered" without a reload."""
+    settings.SANDBOX = {**settings.SANDBOX, "NOTIFICATIONS": {"BACKGROUND": False}}
+    Company.objects.create(preset="maestrano", group_uid=GROUP, name="Flow Pty Ltd")
+    operation = Operation(
+        method="POST",
+        group_uid=GROUP,
+        entity="people",
+        record_id=None,
+        body={"people": {"first_name": "Live", "last_name": "Update"}},
+    )
+    run_and_notify(operation, app=None)  # as the sandbox: our app is notified
+    page = browser_page
+    page.goto(f"{sites['sandbox']}/connec/deliveries/")
+    assert page.text_content("#connec-deliveries tbody td:nth-child(6) .badge") == "pending"
+    page.evaluate("window.sameDocument = true")
+
+    assert deliver_pending(timeout=30) == 0
+    page.wait_for_function(
+        "document.querySelector('#connec-deliveries tbody td:nth-child(6) .badge')"
+        ".textContent === 'delivered'"
+    )
+    assert page.evaluate("window.sameDocument") is True
+    assert Person.objects.filter(last_name="Update").exists()
+    pages = Pages(page)
+    pages.check("sandbox-deliveries")
+    assert pages.accessibility == [], "\n".join(pages.accessibility)
+    assert pages.overflowing == [], "\n".join(pages.overflowing)
