@@ -5,7 +5,8 @@
 - after the login, the browser's Back button never shows a sign-in form again (neither
   the platform's nor the app's "Log in" prompt) as if the user were logged out;
 - logging out ends on the app's home page, which says so;
-- the sandbox's delivery tables follow their deliveries live.
+- the sandbox's delivery tables follow their deliveries live;
+- the dashboard follows an initial import that failed until the worker's retry succeeds.
 
 With ``UPDATE_SCREENSHOTS=1`` the pages are saved in ``docs/img/`` at both sizes.
 """
@@ -21,7 +22,9 @@ from accounts.models import Company
 from crm.models import Person
 from sandbox.connec.api import Operation, run_and_notify
 from sandbox.connec.notifications import deliver_pending
-from tests.e2e.test_ui_story import SIZES, Pages
+from sandbox.connec.seed import seed_group
+from sandbox.models import Group
+from tests.e2e.test_ui_story import FAST_SYNC, SIZES, Pages
 
 pytestmark = pytest.mark.browser
 
@@ -174,3 +177,32 @@ def test_the_sandbox_deliveries_update_live(sites, browser_page, settings):
     pages.check("sandbox-deliveries")
     assert pages.accessibility == [], "\n".join(pages.accessibility)
     assert pages.overflowing == [], "\n".join(pages.overflowing)
+
+
+@pytest.mark.worker
+def test_the_dashboard_follows_an_import_retried_after_a_failure(
+    sites, platform, settings, browser_page, request
+):
+    """Connec! fails: the import shows "Failed"; once the worker's retry succeeds the page
+    says "Succeeded" by itself (it used to stop following a failed import)."""
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "SYNC": {**FAST_SYNC, "TASK_RETRY_BACKOFF": 2, "TASK_RETRY_BACKOFF_MAX": 2},
+    }
+    seed_group(group=Group.objects.get(uid=GROUP), total=6)
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "FAULTS": {platform.api_id: {"error_rate": 1.0, "scope": "connec"}},
+    }
+    request.getfixturevalue("demo_worker")  # after the settings above: it copies them
+    page = browser_page
+    sign_in(page, sites, user=ADMIN)
+    page.wait_for_function(
+        "document.querySelector('#import-status').textContent === 'Failed'", timeout=30_000
+    )
+    assert "transient" in page.text_content("#import-error")
+
+    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    page.wait_for_function(
+        "document.querySelector('#import-status').textContent === 'Succeeded'", timeout=60_000
+    )
