@@ -22,9 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def connection(folder) -> Connection:
+    (folder / "control").mkdir(exist_ok=True)
     options = {
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
         "polling_interval": 0.0,
     }
@@ -79,7 +81,7 @@ def test_a_worker_polling_during_a_publish_finds_nothing_then_the_whole_message(
 
 
 def test_no_message_is_lost_while_publishers_and_a_worker_run_together(tmp_path):
-    publishers, per_publisher = 3, 300
+    publishers, per_publisher = 3, 150
     received: list[dict] = []
     errors: list[str] = []
     done = threading.Event()
@@ -114,7 +116,8 @@ def test_no_message_is_lost_while_publishers_and_a_worker_run_together(tmp_path)
     for thread in threads:
         thread.join()
     done.set()
-    worker.join(timeout=60)
+    worker.join(timeout=600)  # it stops once every file is taken (slow on a loaded machine)
+    assert not worker.is_alive()
 
     assert errors == []
     assert len(received) == publishers * per_publisher
