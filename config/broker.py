@@ -1,24 +1,21 @@
-"""The demo's broker: kombu's filesystem transport, with messages published whole.
+"""The demo's broker: kombu's filesystem transport, with messages written atomically.
 
-kombu's ``filesystem`` transport creates a message's file, then writes the
-message into it, while a worker takes any file of its queue it finds in the
-folder (it moves the file away, reads it and deletes it). A worker that lists
-the folder between the publisher's two steps takes an empty file, cannot decode
-it and deletes it: the task is lost and never runs (an initial import that
-never starts). The more loaded the machine, the wider that window.
+kombu's own filesystem transport creates a message file, then writes into it. A
+worker polling the folder can take the file in between, read it empty and drop
+the message (on a busy machine the demo lost its initial import that way). Here
+a message is written under a name the reader skips (it does not end in
+``.<queue>.msg``) and renamed into place once complete, so a reader sees a whole
+message or none.
 
-Here a message is written under a name no queue matches (``.<name>.tmp``) and
-renamed to its queue's name once complete; a rename within one folder is
-atomic, so a worker only ever sees whole messages. ``config/settings.py`` selects
-this transport (``CELERY_BROKER_TRANSPORT``) whenever ``CELERY_BROKER_URL`` is
-``filesystem://``; the rest of kombu's transport (reading, purging, fanout) is
-unchanged.
+Selected by ``CELERY_BROKER_TRANSPORT`` when ``CELERY_BROKER_URL`` is
+``filesystem://`` (config/settings.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from time import monotonic
 from typing import Any
@@ -28,26 +25,23 @@ from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
-#: The value of ``CELERY_BROKER_TRANSPORT`` (kombu resolves ``module:Class``).
+#: The value of ``CELERY_BROKER_TRANSPORT`` that selects this transport.
 TRANSPORT = "config.broker:Transport"
 
 
 class Channel(filesystem.Channel):
-    """kombu's filesystem channel whose ``_put`` renames a complete file into the queue."""
-
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
-        # The same name as kombu gives it: the reader orders messages by it.
+        """Put a message on ``queue``: write it aside, then rename it into the folder."""
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
-        final = os.path.join(self.data_folder_out, name)
-        partial = os.path.join(self.data_folder_out, f".{name}.tmp")
+        descriptor, partial = tempfile.mkstemp(dir=self.data_folder_out, prefix=".partial-")
         try:
-            with open(partial, "wb") as file:
+            with os.fdopen(descriptor, "wb") as file:
                 file.write(str_to_bytes(dumps(payload)))
-            os.replace(partial, final)
+            os.replace(partial, os.path.join(self.data_folder_out, name))
         except OSError as error:
             with contextlib.suppress(OSError):
-                os.remove(partial)
-            raise ChannelError(f"Cannot add file {final!r} to directory") from error
+                os.unlink(partial)
+            raise ChannelError(f"Cannot add a message to {self.data_folder_out!r}") from error
 
 
 class Transport(filesystem.Transport):

@@ -189,33 +189,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
-# --- The example app's pages --------------------------------------------------
-# A fixed, offline rate table (never fetched) to show a price in another currency than the
-# company's at about its value in the company's currency (crm/formatting.py `converted`):
-# units of each currency per one `base`. These are round illustrative figures, not market
-# data: set your own, and an `as_of` date ("2026-11-30") to show it. A currency missing
-# here is shown in its own currency only (`USD 29.00`).
-CRM_EXCHANGE_RATES = {
-    "base": "USD",
-    "as_of": "",
-    "rates": {
-        "AUD": "1.5",
-        "CAD": "1.4",
-        "EUR": "0.9",
-        "GBP": "0.8",
-        "NZD": "1.7",
-        "SGD": "1.3",
-        "JPY": "150",
-    },
-}
-
 # --- Celery ---------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport: a broker that needs no service (`make demo` runs its
-    # worker on it). Server and worker exchange messages as files in one folder;
-    # config/broker.py publishes each file whole (kombu's own can hand a worker an empty one).
+    # worker on it). Server and worker exchange messages as files in one folder, each
+    # written whole before a reader can see it (config/broker.py).
     CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     _broker_folder = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
     for _folder in ("queue", "control"):

@@ -217,9 +217,7 @@ def demo_worker(platform, settings, tmp_path):
     """A started worker on the demo's broker (kombu's filesystem transport, no service).
 
     As ``manage.py run_demo`` runs it: ``.delay`` in this process (the live
-    server's threads included) writes message files that the worker picks up,
-    through the same transport as the demo's (``config.broker``, selected by
-    config/settings.py in the worker).
+    server's threads included) writes message files that the worker picks up.
     """
     from config.broker import TRANSPORT
     from config.celery import app
