@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -62,6 +63,9 @@ from .selectors import accessible_companies, current_company, forget_current_com
 from .sessions import CURRENT_COMPANY_KEY, platform_session, store_platform_session
 
 logger = logging.getLogger(__name__)
+
+#: Shown on the landing page once the platform has signed the user out.
+SIGNED_OUT_MESSAGE = "You are signed out."
 
 
 def _preset_or_404(name: str | None) -> Preset:
@@ -228,8 +232,10 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``).
 
     Only a POST with the CSRF token logs out, so that no other site can end the
-    session with a link or an image; a GET shows a page with that form. The
-    platform's own session end (single logout) goes through
+    session with a link or an image; a GET shows a page with that form. "You are
+    signed out" waits in Django's messages (when the project uses them) for the
+    next page of the site: the home page, where the sandbox's logout sends the
+    browser back. The platform's own session end (single logout) goes through
     :class:`accounts.middleware.MaestranoSessionMiddleware`, not through here.
     """
     try:
@@ -241,6 +247,9 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     data = platform_session(request) or {}
     uid = data.get("uid") if data.get("preset") == resolved.name else None
     logout(request)
+    # Shown by the next page of this site: the home page the platform sends the browser
+    # back to (the sandbox does), or the next visit.
+    messages.success(request, SIGNED_OUT_MESSAGE, fail_silently=True)
     if not uid:
         return HttpResponseRedirect("/")
     return HttpResponseRedirect(resolved.logout_url(uid))

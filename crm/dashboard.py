@@ -81,6 +81,7 @@ class ImportProgress:
         run = self.run
         return {
             "status": self.status,
+            "label": run.get_status_display() if run else "Not started",
             "running": self.running,
             "percent": self.percent,
             "started_at": run.started_at.isoformat() if run else None,
