@@ -42,6 +42,7 @@ from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.connec import ConnecClient, ConnecError, ConnecNotFoundError
 
 from . import importer
+from .company_settings import policy_for
 from .conflicts import (
     LocalChange,
     pending_local_changes,
@@ -114,6 +115,11 @@ def entity_is_applicable(*, company: Company, entity: str) -> str | None:
     subscriptions = get_preset(company.preset).subscriptions
     if not subscriptions.get(entity):
         return f"preset {company.preset!r} does not subscribe to it"
+    policy = policy_for(company_id=company.pk)
+    if not policy.enabled:
+        return "the company's sync is off"
+    if not policy.imports(entity):
+        return f"the company's direction for it is {policy.direction(entity)!r}"
     return None
 
 
@@ -657,6 +663,7 @@ def apply_payloads(
 @dataclass
 class InboxRun:
     locked: bool = False
+    paused: bool = False  # the company's sync is off: its notifications wait
     processed: int = 0
     failed: int = 0
     deferred: int = 0
@@ -694,6 +701,9 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
     from maestrano_integration.connec import connec_client_for
 
     run = InboxRun()
+    if not policy_for(company_id=company.pk).enabled:
+        run.paused = True  # kept in the inbox; applied when the sync is switched on again
+        return run
     with company_lock(company_id=company.pk) as token:
         if token is None:
             run.locked = True

@@ -145,3 +145,4 @@ class SyncRecordError(models.Model):
 
 
 from .models_live import *  # noqa: E402,F403
+from .models_settings import *  # noqa: E402,F403

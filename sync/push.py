@@ -41,6 +41,7 @@ from accounts.models import Company
 from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 
+from .company_settings import policy_for
 from .mappers import (
     Mapper,
     MappingError,
@@ -133,6 +134,7 @@ class DrainResult:
     """What a drain did; ``locked`` when another worker held the company's lock."""
 
     locked: bool = False
+    paused: bool = False  # the company's sync is off: its changes wait in the outbox
     sent: int = 0
     skipped: int = 0
     done: int = 0
@@ -174,6 +176,9 @@ def drain_outbox(
 ) -> DrainResult:
     """Send every due outbox row of ``company``; safe to call concurrently (one wins the lock)."""
     result = DrainResult()
+    if not policy_for(company_id=company.pk).enabled:
+        result.paused = True
+        return result
     with company_lock(company_id=company.pk) as token:
         if token is None:
             result.locked = True
@@ -201,9 +206,13 @@ def drain_outbox(
 
 
 def next_due_in(*, company: Company) -> float | None:
-    """Seconds until the next pending row of ``company`` is due (``None``: nothing pending)."""
+    """Seconds until the next pending row of ``company`` is due (``None``: nothing pending).
+
+    Rows held by the company's sync settings (export off) are not due.
+    """
     next_at = (
         OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PENDING)
+        .exclude(entity__in=policy_for(company_id=company.pk).held_entities())
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()
@@ -229,6 +238,8 @@ def _drain_round(
             company=company, status=OutboxEntry.Status.PENDING, next_attempt_at__lte=now
         )
         .exclude(pk__in=attempted)
+        # Export off for the company (sync settings): held until it is on again.
+        .exclude(entity__in=policy_for(company_id=company.pk).held_entities())
         .order_by("pk")
         .values("pk", "entity", "content_type_id", "object_id", "operation", "attempts")[:window]
     )

@@ -73,6 +73,56 @@ def reconcile(
     return summary
 
 
+def catch_up(
+    *, company: Company, entities: list[str], client: ConnecClient | None = None
+) -> dict[str, Any]:
+    """Import ``entities`` again through the notification path (import switched back on).
+
+    Every record changed since the company's ``import_since`` (all of them
+    without it) is fetched and applied like a notification
+    (:func:`sync.inbox.apply_records`): known and unchanged versions are
+    skipped, a record changed on both sides follows the conflict rule, and the
+    local changes held meanwhile are not overwritten by older remote versions.
+    Runs under the company lock; ``{"locked": True}`` when another worker holds it.
+    """
+    from .company_settings import policy_for
+
+    policy = policy_for(company_id=company.pk)
+    summary: dict[str, Any] = {}
+    with company_lock(company_id=company.pk) as token:
+        if token is None:
+            return {"locked": True}
+        owns_client = client is None
+        client = client or connec_client_for(company, external_ids=True)
+        try:
+            for entity in registry.import_order(entities):
+                if entity_is_applicable(company=company, entity=entity) is not None:
+                    continue
+                result = ApplyResult()
+                pages = client.iter_pages(
+                    entity, filter=policy.import_filter(), orderby="updated_at asc"
+                )
+                for page in pages:
+                    if not page.records:
+                        break
+                    result.add(
+                        apply_records(
+                            company=company, entity=entity, records=page.records, client=client
+                        )
+                    )
+                summary[entity] = result.as_dict()
+        finally:
+            if owns_client:
+                client.close()
+    logger.info(
+        "Connec! catch-up import of %s: %s",
+        company,
+        summary,
+        extra={"preset": company.preset, "group": company.group_uid},
+    )
+    return summary
+
+
 def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> dict[str, int]:
     """Fetch and apply one entity's changes since its watermark, page by page."""
     state, _ = SyncState.objects.get_or_create(company=company, entity=entity)

@@ -47,6 +47,10 @@ def _follow_up(task: Any, company: Company, *, inbox_deferred: bool = False) -> 
     """
     if task.request.is_eager:
         return
+    from .company_settings import is_sync_enabled
+
+    if not is_sync_enabled(company_id=company.pk):
+        return  # everything waits until the sync is switched on again (which enqueues it)
     from .inbox import has_pending_notifications
     from .push import next_due_in
 
@@ -102,6 +106,39 @@ def reconcile_company(company_id: int, entities: list[str] | None = None) -> dic
     if company is None:
         return {"company": company_id, "status": "missing"}
     return {"company": company_id, **reconcile(company=company, entities=entities)}
+
+
+@shared_task(bind=True, acks_late=True, name="sync.catch_up")
+def catch_up(self: Any, company_id: int, entities: list[str]) -> dict:
+    """Import entities again after their import was switched on (docs/sync.md)."""
+    from maestrano_integration.connec import ConnecError
+
+    from .reconcile import catch_up as run_catch_up
+
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {"company": company_id, "status": "missing"}
+    max_retries = int(maestrano_settings.SYNC["MAX_ATTEMPTS"]) - 1
+    countdown = max(float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"]), 0.2)
+    try:
+        summary = _run_locked(
+            self, lambda: _Locked(run_catch_up(company=company, entities=entities))
+        )
+    except ConnecError as error:
+        if error.is_transient and self.request.retries < max_retries:
+            raise self.retry(exc=error, countdown=countdown, max_retries=max_retries) from error
+        raise
+    if summary.locked and not self.request.is_eager:
+        raise self.retry(countdown=countdown, max_retries=max_retries)
+    return {"company": company_id, **summary.value}
+
+
+class _Locked:
+    """A summary dict with the ``locked`` flag :func:`_run_locked` looks at."""
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        self.value = value
+        self.locked = bool(value.get("locked"))
 
 
 @shared_task(name="sync.reconcile_all")
