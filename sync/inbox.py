@@ -119,7 +119,7 @@ def entity_is_applicable(*, company: Company, entity: str) -> str | None:
     if not policy.enabled:
         return "the company's sync is off"
     if not policy.imports(entity):
-        return f"the company's direction for it is {policy.direction(entity)!r}"
+        return f"the company's direction for it is {policy.direction(entity).value!r}"
     return None
 
 
