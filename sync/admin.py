@@ -217,7 +217,10 @@ class CompanySyncSettingsAdmin(admin.ModelAdmin):
             )
         except SettingsRefused as error:  # checked by the form already; a race at most
             self.message_user(request, str(error), level="error")
-        obj.refresh_from_db()
+        saved = CompanySyncSettings.objects.filter(company=obj.company).first()
+        if saved is not None:
+            obj.pk = saved.pk
+            obj.refresh_from_db()
 
 
 @admin.register(SyncSettingsChange)
