@@ -59,7 +59,14 @@ from .mappers import (
     get_path,
     set_path,
 )
-from .models import IdMap, InboxEntry, SyncConflict, SyncRecordError, SyncState
+from .models import (
+    IdMap,
+    InboxEntry,
+    RemoteTombstone,
+    SyncConflict,
+    SyncRecordError,
+    SyncState,
+)
 from .outbox import applying_remote_changes, company_lock, renew_lock
 from .push import delete_payload, status_is_data
 from .registry import registry
@@ -102,6 +109,7 @@ class _Plan:
     superseded: list[str] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     links: list[IdMap] = field(default_factory=list)
+    tombstones: list[tuple[str, datetime.datetime | None]] = field(default_factory=list)
 
 
 def entity_is_applicable(*, company: Company, entity: str) -> str | None:
@@ -179,6 +187,16 @@ def apply_records(
         .filter(pk__in=[model._meta.pk.to_python(m.object_id) for m in known.values()])
         .values_list("pk", flat=True)
     }
+    unknown = [connec_id for connec_id, _, _ in parsed if connec_id not in known]
+    tombstones = (
+        dict(
+            RemoteTombstone.objects.filter(
+                company=company, entity=entity, connec_id__in=unknown
+            ).values_list("connec_id", "updated_at")
+        )
+        if unknown
+        else {}
+    )
     plan = _plan(
         mapper=mapper,
         parsed=parsed,
@@ -186,6 +204,7 @@ def apply_records(
         existing_pks=existing_pks,
         pending=pending,
         result=result,
+        tombstones=tombstones,
     )
     _attach_losing_local_versions(company=company, mapper=mapper, plan=plan)
     if any(dead.values()):
@@ -219,6 +238,7 @@ def apply_records(
         result.skipped += outcome.skipped
         result.deleted += _delete_local(company=company, mapper=mapper, plan=plan, outcome=outcome)
         _bump_pulled(plan.bump)
+        _bury(company=company, entity=entity, tombstones=plan.tombstones)
         supersede_local_changes(
             company=company, content_type_id=content_type.pk, object_ids=plan.superseded
         )
@@ -440,6 +460,7 @@ def _plan(
     existing_pks: set[str],
     pending: dict[str, LocalChange],
     result: ApplyResult,
+    tombstones: Mapping[str, datetime.datetime | None],
 ) -> _Plan:
     plan = _Plan()
     data_status = status_is_data(mapper)
@@ -448,7 +469,14 @@ def _plan(
         deleted_state = is_deleted_state(mapper, data)
         if id_map is None:
             if deleted_state and not data_status:
-                result.ignored += 1  # deleted before we ever knew it
+                result.ignored += 1  # deleted before we ever knew it: remember it
+                plan.tombstones.append((connec_id, updated_at))
+                continue
+            dead_at = tombstones.get(connec_id)
+            if dead_at is not None and updated_at is not None and updated_at <= dead_at:
+                # An older version delivered late (its first delivery failed): not a record
+                # to create, Connec! deleted it since.
+                result.skipped += 1
                 continue
             plan.apply.append((connec_id, data, updated_at))
             continue
@@ -599,6 +627,19 @@ def _delete_local(*, company: Company, mapper: Mapper, plan: _Plan, outcome: Any
                 continue
         plan.bump.append((id_map, updated_at))
     return deleted
+
+
+def _bury(
+    *, company: Company, entity: str, tombstones: list[tuple[str, datetime.datetime | None]]
+) -> None:
+    """Remember records first seen deleted, with the newest deleted version's time."""
+    for connec_id, updated_at in tombstones:
+        row, created = RemoteTombstone.objects.get_or_create(
+            company=company, entity=entity, connec_id=connec_id, defaults={"updated_at": updated_at}
+        )
+        newer = updated_at is not None and (row.updated_at is None or updated_at > row.updated_at)
+        if not created and newer:
+            RemoteTombstone.objects.filter(pk=row.pk).update(updated_at=updated_at)
 
 
 def _bump_pulled(bumps: list[tuple[IdMap, datetime.datetime | None]]) -> None:

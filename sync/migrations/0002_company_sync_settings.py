@@ -1,4 +1,5 @@
-# Per-company sync settings and their history (sync.models_settings).
+# Per-company sync settings and their history (sync.models_settings), and the tombstones of
+# Connec! records first seen deleted (sync.models_live.RemoteTombstone).
 
 import django.db.models.deletion
 import django.utils.timezone
@@ -43,6 +44,20 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['-changed_at', '-pk'],
                 'indexes': [models.Index(fields=['company', 'changed_at'], name='sync_settings_change')],
+            },
+        ),
+        migrations.CreateModel(
+            name='RemoteTombstone',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('entity', models.CharField(max_length=64)),
+                ('connec_id', models.CharField(max_length=64)),
+                ('updated_at', models.DateTimeField(blank=True, null=True)),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('company', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='maestrano_accounts.company')),
+            ],
+            options={
+                'constraints': [models.UniqueConstraint(fields=('company', 'entity', 'connec_id'), name='sync_tombstone_unique')],
             },
         ),
     ]
