@@ -191,6 +191,13 @@ def update_sync_settings(
         changes = _changes(before, after)
         if not changes:
             return None
+        effects = effects_of(before=before, after=after)
+        if effects.import_entities:
+            # Kept until imported, so a lost task or a worker killed meanwhile loses nothing
+            # (the beat's ``sync.drain_all`` enqueues it again).
+            row.pending_import = sorted(
+                set(row.pending_import or []) | set(effects.import_entities)
+            )
         row.save()
         change = SyncSettingsChange.objects.create(
             company=company,
@@ -198,7 +205,7 @@ def update_sync_settings(
             changed_by_name=str(changed_by)[:255] if changed_by is not None else "",
             changes=changes,
         )
-        transaction.on_commit(lambda: _start_effects(company=company, before=before, after=after))
+        transaction.on_commit(lambda: _start_effects(company=company, effects=effects))
     logger.info(
         "Sync settings of %s changed: %s",
         company,
@@ -233,7 +240,8 @@ class Effects:
 
     drain: bool = False
     apply_inbox: bool = False
-    import_entities: tuple[str, ...] = ()
+    import_entities: tuple[str, ...] = ()  # now pending imports (kept while the sync is off)
+    catch_up: bool = False
 
 
 def effects_of(*, before: SyncPolicy, after: SyncPolicy) -> Effects:
@@ -241,41 +249,70 @@ def effects_of(*, before: SyncPolicy, after: SyncPolicy) -> Effects:
 
     An entity is imported again when its import is switched on (it ignored
     notifications meanwhile) or when ``import_since`` moved earlier or was
-    cleared (older records are wanted now). Switching the whole sync on
-    imports nothing: its notifications were kept.
+    cleared (older records are wanted now). Chosen while the sync is off, the
+    import waits until it is on. Switching the whole sync on imports nothing
+    else: its notifications were kept.
     """
-    if not after.enabled:
-        return Effects()
     if before.import_since is None:
         earlier = False
     elif after.import_since is None:
         earlier = True
     else:
         earlier = after.import_since < before.import_since
-    wanted = [
+    wanted = tuple(
         entity
         for entity in registry.import_order()
         if after.direction(entity) in IMPORTING
         and (earlier or before.direction(entity) not in IMPORTING)
-    ]
+    )
+    if not after.enabled:
+        return Effects(import_entities=wanted)
     exported = {e for e in registry.entities() if after.exports(e) and not before.exports(e)}
     return Effects(
         drain=bool(exported) or not before.enabled,
         apply_inbox=not before.enabled,
-        import_entities=tuple(wanted),
+        import_entities=wanted,
+        catch_up=bool(wanted) or not before.enabled,
     )
 
 
-def _start_effects(*, company: Any, before: SyncPolicy, after: SyncPolicy) -> None:
+def _start_effects(*, company: Any, effects: Effects) -> None:
     from . import tasks_live
 
-    effects = effects_of(before=before, after=after)
-    if effects.import_entities:
-        tasks_live.catch_up.delay(company.pk, list(effects.import_entities))
+    if effects.catch_up:
+        tasks_live.catch_up.delay(company.pk)
     if effects.apply_inbox:
         tasks_live.process_inbox.delay(company.pk)
     if effects.drain:
         tasks_live.drain_outbox.delay(company.pk)
+
+
+def pending_imports(*, company_id: Any) -> list[str]:
+    """Entities whose import was switched on and that are not imported again yet."""
+    row = CompanySyncSettings.objects.filter(company_id=company_id).values("pending_import").first()
+    value = row["pending_import"] if row else []
+    return (
+        [entity for entity in value if isinstance(entity, str)] if isinstance(value, list) else []
+    )
+
+
+def import_done(*, company_id: Any, entity: str) -> None:
+    """``entity`` is imported again: no longer pending."""
+    with transaction.atomic():
+        row = CompanySyncSettings.objects.select_for_update().filter(company_id=company_id).first()
+        if row is not None and entity in (row.pending_import or []):
+            row.pending_import = [e for e in row.pending_import if e != entity]
+            row.save(update_fields=["pending_import", "updated_at"])
+
+
+def companies_with_pending_imports() -> list[Any]:
+    return [
+        row.company_id
+        for row in CompanySyncSettings.objects.filter(enabled=True).only(
+            "company_id", "pending_import"
+        )
+        if row.pending_import
+    ]
 
 
 def recent_changes(*, company: Any, limit: int = 20) -> list[SyncSettingsChange]:

@@ -112,6 +112,14 @@ class _Plan:
     tombstones: list[tuple[str, datetime.datetime | None]] = field(default_factory=list)
 
 
+#: :func:`entity_is_applicable`'s reason when the company's sync is off.
+SYNC_OFF = "the company's sync is off"
+
+
+class SyncPaused(Exception):
+    """The company's sync was switched off while its notifications were being applied."""
+
+
 def entity_is_applicable(*, company: Company, entity: str) -> str | None:
     """``None`` when records of ``entity`` are applied, else why they are ignored."""
     try:
@@ -125,7 +133,7 @@ def entity_is_applicable(*, company: Company, entity: str) -> str | None:
         return f"preset {company.preset!r} does not subscribe to it"
     policy = policy_for(company_id=company.pk)
     if not policy.enabled:
-        return "the company's sync is off"
+        return SYNC_OFF
     if not policy.imports(entity):
         return f"the company's direction for it is {policy.direction(entity).value!r}"
     return None
@@ -684,6 +692,8 @@ def apply_payloads(
     for entity in sorted(merged, key=lambda e: (order.get(e, len(order)), e)):
         records = merged[entity]
         reason = entity_is_applicable(company=company, entity=entity)
+        if reason == SYNC_OFF:
+            raise SyncPaused  # never ignored: kept until the sync is on again
         if reason is not None:
             result.ignored += len(records)
             logger.info(
@@ -779,6 +789,12 @@ def _process_group(
                 company=company, payloads=[entry.payload for entry in group], client=client
             )
         )
+    except SyncPaused:
+        InboxEntry.objects.filter(pk__in=ids).update(
+            status=InboxEntry.Status.PENDING, attempts=models.F("attempts") - 1
+        )
+        run.paused = True
+        return False  # what was applied is applied again later (idempotent)
     except ConnecError as error:
         max_attempts = int(maestrano_settings.SYNC["MAX_ATTEMPTS"])
         attempts = max(entry.attempts for entry in group) + 1

@@ -33,6 +33,11 @@ class CompanySyncSettings(models.Model):
     import_since = models.DateField(
         null=True, blank=True, help_text="Import only Connec! records changed since this day"
     )
+    pending_import = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Entities to import again (their import was switched on)",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -194,6 +194,9 @@ def drain_outbox(
                 if not renew_lock(company_id=company.pk, token=token):
                     logger.warning("Lost the sync lock of %s; stopping the drain", company)
                     break
+                if rounds > 1 and not policy_for(company_id=company.pk).enabled:
+                    result.paused = True  # switched off meanwhile: the rest waits
+                    break
                 if not _drain_round(
                     company=company, client=client, result=result, token=token, attempted=attempted
                 ):

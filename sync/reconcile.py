@@ -73,9 +73,7 @@ def reconcile(
     return summary
 
 
-def catch_up(
-    *, company: Company, entities: list[str], client: ConnecClient | None = None
-) -> dict[str, Any]:
+def catch_up(*, company: Company, client: ConnecClient | None = None) -> dict[str, Any]:
     """Import ``entities`` again through the notification path (import switched back on).
 
     Every record changed since the company's ``import_since`` (all of them
@@ -83,11 +81,17 @@ def catch_up(
     (:func:`sync.inbox.apply_records`): known and unchanged versions are
     skipped, a record changed on both sides follows the conflict rule, and the
     local changes held meanwhile are not overwritten by older remote versions.
-    Runs under the company lock; ``{"locked": True}`` when another worker holds it.
+    The entities are the company's pending imports
+    (:func:`sync.company_settings.pending_imports`); each is no longer pending
+    once imported. Runs under the company lock; ``{"locked": True}`` when
+    another worker holds it. Nothing is done while the sync is off.
     """
-    from .company_settings import policy_for
+    from .company_settings import import_done, pending_imports, policy_for
 
     policy = policy_for(company_id=company.pk)
+    entities = pending_imports(company_id=company.pk)
+    if not entities or not policy.enabled:
+        return {}
     summary: dict[str, Any] = {}
     with company_lock(company_id=company.pk) as token:
         if token is None:
@@ -96,7 +100,10 @@ def catch_up(
         client = client or connec_client_for(company, external_ids=True)
         try:
             for entity in registry.import_order(entities):
+                if not policy_for(company_id=company.pk).enabled:
+                    break  # switched off meanwhile: the rest stays pending
                 if entity_is_applicable(company=company, entity=entity) is not None:
+                    import_done(company_id=company.pk, entity=entity)  # not imported any more
                     continue
                 result = ApplyResult()
                 pages = client.iter_pages(
@@ -111,6 +118,7 @@ def catch_up(
                         )
                     )
                 summary[entity] = result.as_dict()
+                import_done(company_id=company.pk, entity=entity)
         finally:
             if owns_client:
                 client.close()

@@ -109,8 +109,8 @@ def reconcile_company(company_id: int, entities: list[str] | None = None) -> dic
 
 
 @shared_task(bind=True, acks_late=True, name="sync.catch_up")
-def catch_up(self: Any, company_id: int, entities: list[str]) -> dict:
-    """Import entities again after their import was switched on (docs/sync.md)."""
+def catch_up(self: Any, company_id: int) -> dict:
+    """Import again the entities whose import was switched on (docs/sync.md)."""
     from maestrano_integration.connec import ConnecError
 
     from .reconcile import catch_up as run_catch_up
@@ -119,11 +119,15 @@ def catch_up(self: Any, company_id: int, entities: list[str]) -> dict:
     if company is None:
         return {"company": company_id, "status": "missing"}
     max_retries = int(maestrano_settings.SYNC["MAX_ATTEMPTS"]) - 1
-    countdown = max(float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"]), 0.2)
+    # The lock is busy while changes keep coming: back off up to 30 s (the beat's drain_all
+    # enqueues the catch-up again in any case while entities are pending).
+    countdown = min(
+        max(float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"]), 0.2)
+        * 2 ** min(self.request.retries, 8),
+        30.0,
+    )
     try:
-        summary = _run_locked(
-            self, lambda: _Locked(run_catch_up(company=company, entities=entities))
-        )
+        summary = _run_locked(self, lambda: _Locked(run_catch_up(company=company)))
     except ConnecError as error:
         if error.is_transient and self.request.retries < max_retries:
             raise self.retry(exc=error, countdown=countdown, max_retries=max_retries) from error
@@ -152,7 +156,8 @@ def reconcile_all() -> int:
 
 @shared_task(name="sync.drain_all")
 def drain_all() -> int:
-    """Beat entry point: drain every company with due outbox rows or pending notifications.
+    """Beat entry point: drain every company with due outbox rows or pending notifications,
+    and catch up the imports its sync settings switched on.
 
     A safety net: drains are normally enqueued on commit and after backoffs.
     """
@@ -170,11 +175,16 @@ def drain_all() -> int:
             status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
         ).values_list("company_id", flat=True)
     )
+    from .company_settings import companies_with_pending_imports
+
+    imports = set(companies_with_pending_imports())
     for company_id in outbox:
         drain_outbox.delay(company_id)
     for company_id in inbox:
         process_inbox.delay(company_id)
-    return len(outbox | inbox)
+    for company_id in imports:
+        catch_up.delay(company_id)
+    return len(outbox | inbox | imports)
 
 
 @shared_task(bind=True, acks_late=True, name="sync.reapply_record")

@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ('enabled', models.BooleanField(default=True, help_text='Off: nothing pushed or applied')),
                 ('directions', models.JSONField(blank=True, default=dict, help_text='{entity: "both" | "import" | "export" | "off"}')),
                 ('import_since', models.DateField(blank=True, help_text='Import only Connec! records changed since this day', null=True)),
+                ('pending_import', models.JSONField(blank=True, default=list, help_text='Entities to import again (their import was switched on)')),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('company', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='maestrano_accounts.company')),
             ],

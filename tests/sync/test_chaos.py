@@ -233,9 +233,11 @@ class Chaos:
 
 def queues_empty() -> bool:
     from sandbox.models import NotificationDelivery
+    from sync.company_settings import companies_with_pending_imports
 
     return (
-        not OutboxEntry.objects.filter(status=OutboxEntry.Status.PENDING).exists()
+        not companies_with_pending_imports()
+        and not OutboxEntry.objects.filter(status=OutboxEntry.Status.PENDING).exists()
         and not InboxEntry.objects.filter(
             status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
         ).exists()

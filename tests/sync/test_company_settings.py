@@ -14,6 +14,7 @@ from crm.models import Item, Organization, Person
 from sync.company_settings import (
     SettingsRefused,
     allowed_directions,
+    pending_imports,
     policy_for,
     update_sync_settings,
 )
@@ -118,6 +119,7 @@ def test_export_only_ignores_notifications_and_import_on_again_imports_what_was_
         "Still pushed",
     ]
     assert IdMap.objects.filter(company=company, entity="organizations").count() == 3
+    assert pending_imports(company_id=company.pk) == []
     assert remote_names(peer, "organizations") == sorted(
         Organization.objects.values_list("name", flat=True)
     )
@@ -188,3 +190,33 @@ def test_each_change_is_recorded_with_who_when_and_what(db, company, admin_user)
         "both",
     )
     assert not policy.imports("items")  # the whole sync is off
+
+
+def test_an_import_switched_on_while_the_sync_is_off_waits_for_the_sync(platform, company, peer):
+    update_sync_settings(company=company, directions={"items": "off"})
+    peer.create("items", {"code": "I-1", "name": "Missed"})
+    deliver_notifications()
+    update_sync_settings(company=company, enabled=False)
+
+    update_sync_settings(company=company, directions={"items": "both"})
+
+    assert pending_imports(company_id=company.pk) == ["items"]
+    assert not Item.objects.exists()
+
+    update_sync_settings(company=company, enabled=True)
+
+    assert list(Item.objects.values_list("code", flat=True)) == ["I-1"]
+    assert pending_imports(company_id=company.pk) == []
+
+
+def test_notifications_being_applied_when_the_sync_goes_off_are_kept_not_ignored(
+    platform, company, live_sync
+):
+    from sync.inbox import SyncPaused, apply_payloads
+
+    update_sync_settings(company=company, enabled=False)
+    payload = {"organizations": [{"id": "o-1", "group_id": company.group_uid, "name": "Kept"}]}
+
+    with pytest.raises(SyncPaused):
+        apply_payloads(company=company, payloads=[payload])
+    assert not Organization.objects.exists()
