@@ -194,7 +194,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport: a broker that needs no service (`make demo` runs its
-    # worker on it). Server and worker exchange messages as files in one folder.
+    # worker on it). Server and worker exchange messages as files in one folder, each
+    # written whole before a reader can see it (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     _broker_folder = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
     for _folder in ("queue", "control"):
         (_broker_folder / _folder).mkdir(parents=True, exist_ok=True)
