@@ -37,6 +37,8 @@ from typing import Any
 
 from django.db import models, transaction
 
+from accounts.models import Company
+
 from .models import CompanySyncSettings, SyncSettingsChange
 from .registry import registry
 
@@ -146,7 +148,7 @@ _UNCHANGED: Any = object()
 
 def update_sync_settings(
     *,
-    company: Any,
+    company: Company,
     changed_by: Any = None,
     enabled: bool | None = None,
     directions: Mapping[str, str] | None = None,
@@ -210,10 +212,7 @@ def update_sync_settings(
         "Sync settings of %s changed: %s",
         company,
         changes,
-        extra={
-            "preset": getattr(company, "preset", ""),
-            "group": getattr(company, "group_uid", ""),
-        },
+        extra={"preset": company.preset, "group": company.group_uid},
     )
     return change
 
@@ -276,7 +275,7 @@ def effects_of(*, before: SyncPolicy, after: SyncPolicy) -> Effects:
     )
 
 
-def _start_effects(*, company: Any, effects: Effects) -> None:
+def _start_effects(*, company: Company, effects: Effects) -> None:
     from . import tasks_live
 
     if effects.catch_up:
@@ -315,7 +314,7 @@ def companies_with_pending_imports() -> list[Any]:
     ]
 
 
-def recent_changes(*, company: Any, limit: int = 20) -> list[SyncSettingsChange]:
+def recent_changes(*, company: Company, limit: int = 20) -> list[SyncSettingsChange]:
     return list(
         SyncSettingsChange.objects.filter(company=company).select_related("changed_by")[:limit]
     )
