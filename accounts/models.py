@@ -9,6 +9,22 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# Billing's models live in their own module; importing them here registers them with
+# the app (they refer to Company by its label, so this import is one-way).
+from .billing.models import AdHocCharge, BillingPeriod, CompanySubscription, Plan
+
+__all__ = [
+    "AdHocCharge",
+    "BillingPeriod",
+    "Company",
+    "CompanySubscription",
+    "Membership",
+    "Plan",
+    "PlatformIdentity",
+    "SsoLoginTicket",
+    "UsedAssertion",
+]
+
 
 class Company(models.Model):
     """A customer account on one marketplace: a platform group (``cld-…``)."""
@@ -157,6 +173,3 @@ class SsoLoginTicket(models.Model):
 
     def __str__(self) -> str:
         return f"SSO ticket for {self.assertion_id} ({self.preset})"
-
-
-from .billing.models import *  # noqa: E402,F403  (billing models live in their own module)

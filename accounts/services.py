@@ -25,7 +25,7 @@ from maestrano_integration.saml import SamlValidationError, SsoAttributes, Valid
 
 from .adapter import DefaultAccountAdapter, get_adapter
 from .models import Company, Membership, PlatformIdentity, SsoLoginTicket, UsedAssertion
-from .signals import company_created, company_reactivated
+from .signals import company_created, company_reactivated, member_added
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,9 @@ def find_or_create_company_from_sso(
         company.save()
         if reactivated:
             transaction.on_commit(
-                lambda: company_reactivated.send(sender=Company, company=company, preset=preset)
+                lambda: company_reactivated.send(
+                    sender=Company, company=company, preset=preset, attributes=attributes
+                )
             )
     else:
         logger.info(
@@ -211,7 +213,9 @@ def find_or_create_company_from_sso(
             extra={"preset": preset.name, "group": company.group_uid, "company": company.pk},
         )
         transaction.on_commit(
-            lambda: company_created.send(sender=Company, company=company, preset=preset)
+            lambda: company_created.send(
+                sender=Company, company=company, preset=preset, attributes=attributes
+            )
         )
     return company, created
 
@@ -385,15 +389,27 @@ def _create_user(
 # --- memberships ----------------------------------------------------------------------------
 
 
-def upsert_membership(*, user: AbstractBaseUser, company: Company, role: str) -> Membership:
-    """The active membership of ``user`` in ``company`` with ``role`` (created or updated)."""
+def upsert_membership(
+    *, user: AbstractBaseUser, company: Company, role: str, preset: Preset | None = None
+) -> Membership:
+    """The active membership of ``user`` in ``company`` with ``role`` (created or updated).
+
+    ``member_added`` is sent after commit when the membership was not active before.
+    """
     membership, created = Membership.objects.get_or_create(
         user=user, company=company, defaults={"role": role, "is_active": True}
     )
+    joined = created or not membership.is_active
     if not created and (membership.role != role or not membership.is_active):
         membership.role = role
         membership.is_active = True
         membership.save(update_fields=["role", "is_active", "updated_at"])
+    if joined:
+        transaction.on_commit(
+            lambda: member_added.send(
+                sender=Company, company=company, user=user, membership=membership, preset=preset
+            )
+        )
     return membership
 
 
@@ -421,6 +437,7 @@ def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogi
             user=user,
             company=company,
             role=adapter.membership_role(preset=preset, attributes=attributes),
+            preset=preset,
         )
     return SsoLogin(
         user=user,

@@ -2,7 +2,7 @@
 DELETE.
 
 Thin views: basic auth per preset (:func:`maestrano_integration.auth.platform_view`),
-then :mod:`accounts.billing.lifecycle` does the work. Only DELETE is used by the
+then :mod:`accounts.lifecycle` does the work. Only DELETE is used by the
 platform; anything else is 405. Answers are JSON: ``200 {"success": true}``,
 also for a repeat; ``404 {"error": ...}`` for an unknown group or member.
 """
@@ -19,7 +19,7 @@ from maestrano_integration.auth import platform_view
 from maestrano_integration.conf import Preset
 from maestrano_integration.strict_input import is_safe_text
 
-from .billing.lifecycle import (
+from .lifecycle import (
     UnknownGroup,
     UnknownGroupUser,
     cancel_company_from_platform,

@@ -79,8 +79,8 @@ if _sandbox_only and not _sandbox_mounted:
 
 ROOT_URLCONF = "config.urls"
 if _sandbox_only:
-    # The emulated platform alone, on its own port (see config/urls_sandbox.py).
-    ROOT_URLCONF = "config.urls_sandbox"
+    # The emulated platform alone, on its own port (see config/urls/sandbox.py).
+    ROOT_URLCONF = "config.urls.sandbox"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -221,6 +221,12 @@ CELERY_BEAT_SCHEDULE = {
     "maestrano-retry-pending-billing": {
         "task": "accounts.billing.tasks.retry_pending_billing_task",
         "schedule": 300.0,
+    },
+    # Bill and recurring-bill statuses read back from the Account API (invoiced, started,
+    # ended, cancelled on the platform); shown on the billing page.
+    "maestrano-refresh-billing-status": {
+        "task": "accounts.billing.tasks.refresh_billing_status_task",
+        "schedule": env.float("BILLING_STATUS_REFRESH_SECONDS", default=15 * 60.0),
     },
     # Drains are normally enqueued on commit; this catches the ones that were lost.
     "maestrano-sync-drain": {"task": "sync.drain_all", "schedule": 60.0},

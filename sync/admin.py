@@ -5,8 +5,20 @@ from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
 from .company_settings import SettingsRefused, allowed_directions, mapper_direction
 from .company_settings import update_sync_settings as _update_sync_settings
-from .models import CompanySyncSettings, IdMap, SyncRecordError, SyncRun, SyncRunEntity
-from .models_settings import SyncSettingsChange
+from .inbox import retry_failed_entries
+from .models import (
+    CompanySyncSettings,
+    IdMap,
+    InboxEntry,
+    OutboxEntry,
+    SyncConflict,
+    SyncRecordError,
+    SyncRun,
+    SyncRunEntity,
+    SyncSettingsChange,
+    SyncState,
+)
+from .push import retry_parked
 from .registry import registry
 
 
@@ -72,8 +84,6 @@ class SyncRecordErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # --- live sync: outbox, inbox, conflicts ---------------------------------------------------
 
-from .models import InboxEntry, OutboxEntry, SyncConflict, SyncState  # noqa: E402
-
 
 @admin.register(OutboxEntry)
 class OutboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -101,8 +111,6 @@ class OutboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry the selected parked rows")
     def retry(self, request, queryset):  # type: ignore[no-untyped-def]
-        from .push import retry_parked
-
         count = retry_parked(queryset=queryset)
         self.message_user(request, f"{count} parked row(s) queued again.")
 
@@ -132,8 +140,6 @@ class InboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed notifications")
     def retry(self, request, queryset):  # type: ignore[no-untyped-def]
-        from .inbox import retry_failed_entries
-
         count = retry_failed_entries(queryset=queryset)
         self.message_user(request, f"{count} notification(s) queued again.")
 

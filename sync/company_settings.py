@@ -276,14 +276,14 @@ def effects_of(*, before: SyncPolicy, after: SyncPolicy) -> Effects:
 
 
 def _start_effects(*, company: Company, effects: Effects) -> None:
-    from . import tasks_live
+    from . import scheduling
 
     if effects.catch_up:
-        tasks_live.catch_up.delay(company.pk)
+        scheduling.start_now(scheduling.CATCH_UP, company.pk)
     if effects.apply_inbox:
-        tasks_live.process_inbox.delay(company.pk)
+        scheduling.start_now(scheduling.PROCESS_INBOX, company.pk)
     if effects.drain:
-        tasks_live.drain_outbox.delay(company.pk)
+        scheduling.start_now(scheduling.DRAIN_OUTBOX, company.pk)
 
 
 def pending_imports(*, company_id: Any) -> list[str]:

@@ -36,6 +36,7 @@ from maestrano_integration.conf import Preset, maestrano_settings
 
 from .models import InboxEntry
 from .registry import known_entities
+from .scheduling import enqueue_inbox
 
 #: The provider of Connec!'s own entry in an external-ids list.
 CONNEC_PROVIDER = "connec"
@@ -212,8 +213,6 @@ def receive_notification(*, preset: Preset, body: bytes) -> Accepted:
             preset.name,
             extra={"preset": preset.name, "group": group_uid},
         )
-    from .tasks_live import enqueue_inbox
-
     entries = []
     with transaction.atomic():
         for company, part in parts.items():

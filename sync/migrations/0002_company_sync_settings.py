@@ -1,5 +1,5 @@
-# Per-company sync settings and their history (sync.models_settings), and the tombstones of
-# Connec! records first seen deleted (sync.models_live.RemoteTombstone).
+# Per-company sync settings and their history (sync.models.settings), and the tombstones of
+# Connec! records first seen deleted (sync.models.live.RemoteTombstone).
 
 import django.db.models.deletion
 import django.utils.timezone

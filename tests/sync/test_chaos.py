@@ -32,7 +32,7 @@ from sync.company_settings import policy_for, update_sync_settings
 from sync.mappers import get_path, to_connec_value
 from sync.models import IdMap, InboxEntry, OutboxEntry, SyncRecordError, SyncSettingsChange
 from sync.registry import registry
-from sync.tasks_live import drain_all
+from sync.tasks import drain_all
 from tests.helpers.live_sync import LIVE_SYNC, HubClient, hub_for, register_peer
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]

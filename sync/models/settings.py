@@ -1,6 +1,6 @@
 """Per-company sync settings and their history (docs/sync.md, 'Per-company sync settings').
 
-Imported at the end of :mod:`sync.models` so that migrations see one app. Read
+Exported by :mod:`sync.models`. Read
 and change them through :mod:`sync.company_settings`, never directly: the
 service checks each direction against what the entity's mapper allows and
 records who changed what.

@@ -16,8 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from maestrano_integration import strict_input
 
-from . import account_api
-from .auth import authenticate_app
+from .. import account_api
+from ..auth import authenticate_app
 
 MAX_BODY_BYTES = 64 * 1024
 
