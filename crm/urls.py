@@ -47,5 +47,6 @@ urlpatterns = [
     ),
     path("sync/import-progress.json", views.import_progress, name="import-progress"),
     path("sync/retry-parked/", views.retry_parked, name="retry-parked"),
+    path("sync/settings/", views.sync_settings, name="sync-settings"),
     path("sync/problems/<str:kind>/<int:pk>/retry/", views.retry_problem, name="retry-problem"),
 ]

@@ -39,6 +39,8 @@ from maestrano_integration.strict_input import escape_unsafe, is_safe_text
 from sync import inbox, push
 from sync import selectors as sync_selectors
 from sync import status as sync_status
+from sync.company_settings import recent_changes
+from sync.forms import CompanySyncSettingsForm
 from sync.models import InboxEntry, OutboxEntry
 from sync.registry import registry
 
@@ -544,3 +546,27 @@ def retry_problem(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     ):
         next_url = reverse("accounts:dashboard") + "#problems"
     return HttpResponseRedirect(next_url)
+
+
+@company_role_required(Role.ADMIN)
+def sync_settings(request: HttpRequest) -> HttpResponse:
+    """What the current company syncs with Connec! (Admins only): the reusable form of
+    ``sync.forms``, saved through ``sync.company_settings`` (checked, recorded, immediate)."""
+    company = _company_or_redirect(request)
+    if isinstance(company, HttpResponse):
+        return company
+    form = CompanySyncSettingsForm(request.POST or None, company=company)
+    if request.method == "POST" and form.is_valid():
+        change = form.save(changed_by=request.user)
+        if not form.errors:
+            if change is None:
+                messages.info(request, "Nothing changed.")
+            else:
+                messages.success(request, "Sync settings saved; they apply from now on.")
+            return HttpResponseRedirect(reverse("crm:sync-settings"))
+    return render(
+        request,
+        "crm/sync_settings.html",
+        {"company": company, "form": form, "changes": recent_changes(company=company)},
+        status=400 if form.errors else 200,
+    )

@@ -1,9 +1,13 @@
+from django import forms
 from django.contrib import admin
 
 from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
+from .company_settings import SettingsRefused, allowed_directions, mapper_direction
+from .company_settings import update_sync_settings as _update_sync_settings
 from .inbox import retry_failed_entries
 from .models import (
+    CompanySyncSettings,
     IdMap,
     InboxEntry,
     OutboxEntry,
@@ -11,9 +15,11 @@ from .models import (
     SyncRecordError,
     SyncRun,
     SyncRunEntity,
+    SyncSettingsChange,
     SyncState,
 )
 from .push import retry_parked
+from .registry import registry
 
 
 @admin.register(IdMap)
@@ -167,4 +173,64 @@ class SyncStateAdmin(admin.ModelAdmin):
         "reconcile_watermark",
     ]
     list_filter = ["entity", "company"]
+    list_select_related = ["company"]
+
+
+class CompanySyncSettingsForm(forms.ModelForm):
+    class Meta:
+        model = CompanySyncSettings
+        fields = ["company", "enabled", "directions", "import_since"]
+
+    def clean_directions(self) -> dict:
+        value = self.cleaned_data.get("directions") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError('An object: {"people": "import", ...}')
+        for entity, direction in value.items():
+            if entity not in registry.entities():
+                raise forms.ValidationError(f"No mapper is registered for {entity!r}")
+            allowed = allowed_directions(entity)
+            if direction not in allowed:
+                raise forms.ValidationError(
+                    f"{entity}: {direction!r} is not possible; its mapper allows "
+                    + ", ".join(allowed)
+                )
+        return value
+
+
+@admin.register(CompanySyncSettings)
+class CompanySyncSettingsAdmin(admin.ModelAdmin):
+    """Saved through :func:`sync.company_settings.update_sync_settings`: checked, recorded,
+    effects started (an entity's direction left out of ``directions`` is its mapper's)."""
+
+    form = CompanySyncSettingsForm
+    list_display = ["company", "enabled", "directions", "import_since", "updated_at"]
+    list_filter = ["enabled"]
+    list_select_related = ["company"]
+    readonly_fields = ["updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return ["company", "updated_at"] if obj is not None else ["updated_at"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        chosen = form.cleaned_data.get("directions") or {}
+        try:
+            _update_sync_settings(
+                company=obj.company,
+                changed_by=request.user,
+                enabled=obj.enabled,
+                directions={e: chosen.get(e, mapper_direction(e)) for e in registry.entities()},
+                import_since=obj.import_since,
+            )
+        except SettingsRefused as error:  # checked by the form already; a race at most
+            self.message_user(request, str(error), level="error")
+        saved = CompanySyncSettings.objects.filter(company=obj.company).first()
+        if saved is not None:
+            obj.pk = saved.pk
+            obj.refresh_from_db()
+
+
+@admin.register(SyncSettingsChange)
+class SyncSettingsChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["company", "changed_at", "changed_by_name", "changes"]
+    list_filter = ["company"]
     list_select_related = ["company"]

@@ -37,6 +37,7 @@ from maestrano_integration.connec import (
 )
 
 from . import pipeline
+from .company_settings import policy_for
 from .mappers import Mapper
 from .models import IdMap, SyncRecordError, SyncRun, SyncRunEntity
 from .outbox import applying_remote_changes
@@ -80,7 +81,9 @@ def run_import(
     :class:`ImportFailed` when Connec! refuses the credentials (not retryable)
     or keeps failing (retryable: call again later, it resumes from the cursor).
     """
-    order = registry.import_order(entities)
+    policy = policy_for(company_id=company.pk)
+    # What the company's sync settings let in (docs/sync.md, 'Per-company sync settings').
+    order = [entity for entity in registry.import_order(entities) if policy.imports(entity)]
     run = None if restart else resumable_run(company=company, entities=entities)
     if run is None:
         run = start_run(company=company, entities=order)
@@ -200,10 +203,13 @@ def import_entities(
     size = page_size or int(maestrano_settings.SYNC["PAGE_SIZE"])
     # Cursors read here, in this thread: the prefetching thread never touches the database.
     plan = [(run_entity, run_entity.next_skip) for run_entity in run_entities]
+    since = policy_for(company_id=run.company_id).import_filter()  # import_since, if any
 
     def pages() -> Iterator[tuple[SyncRunEntity, Page | None]]:
         for run_entity, skip in plan:
-            for page in client.iter_pages(run_entity.entity, page_size=size, skip=skip):
+            for page in client.iter_pages(
+                run_entity.entity, page_size=size, skip=skip, filter=since
+            ):
                 yield run_entity, page
             yield run_entity, None  # this entity has no more pages
 

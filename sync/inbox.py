@@ -47,6 +47,7 @@ from maestrano_integration.connec import (
 )
 
 from . import pipeline
+from .company_settings import policy_for
 from .conflicts import (
     LocalChange,
     pending_local_changes,
@@ -64,7 +65,14 @@ from .mappers import (
     get_path,
     set_path,
 )
-from .models import IdMap, InboxEntry, SyncConflict, SyncRecordError, SyncState
+from .models import (
+    IdMap,
+    InboxEntry,
+    RemoteTombstone,
+    SyncConflict,
+    SyncRecordError,
+    SyncState,
+)
 from .outbox import applying_remote_changes
 from .push import delete_payload, status_is_data
 from .registry import registry
@@ -108,6 +116,15 @@ class _Plan:
     superseded: list[str] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     links: list[IdMap] = field(default_factory=list)
+    tombstones: list[tuple[str, datetime.datetime | None]] = field(default_factory=list)
+
+
+#: :func:`entity_is_applicable`'s reason when the company's sync is off.
+SYNC_OFF = "the company's sync is off"
+
+
+class SyncPaused(Exception):
+    """The company's sync was switched off while its notifications were being applied."""
 
 
 def entity_is_applicable(*, company: Company, entity: str) -> str | None:
@@ -121,6 +138,11 @@ def entity_is_applicable(*, company: Company, entity: str) -> str | None:
     subscriptions = get_preset(company.preset).subscriptions
     if not subscriptions.get(entity):
         return f"preset {company.preset!r} does not subscribe to it"
+    policy = policy_for(company_id=company.pk)
+    if not policy.enabled:
+        return SYNC_OFF
+    if not policy.imports(entity):
+        return f"the company's direction for it is {policy.direction(entity).value!r}"
     return None
 
 
@@ -180,6 +202,16 @@ def apply_records(
         .filter(pk__in=[model._meta.pk.to_python(m.object_id) for m in known.values()])
         .values_list("pk", flat=True)
     }
+    unknown = [connec_id for connec_id, _, _ in parsed if connec_id not in known]
+    tombstones = (
+        dict(
+            RemoteTombstone.objects.filter(
+                company=company, entity=entity, connec_id__in=unknown
+            ).values_list("connec_id", "updated_at")
+        )
+        if unknown
+        else {}
+    )
     plan = _plan(
         mapper=mapper,
         parsed=parsed,
@@ -187,6 +219,7 @@ def apply_records(
         existing_pks=existing_pks,
         pending=pending,
         result=result,
+        tombstones=tombstones,
     )
     _attach_losing_local_versions(company=company, mapper=mapper, plan=plan)
     if any(dead.values()):
@@ -214,6 +247,7 @@ def apply_records(
         result.skipped += outcome.skipped
         result.deleted += _delete_local(company=company, mapper=mapper, plan=plan, outcome=outcome)
         _bump_pulled(plan.bump)
+        _bury(company=company, entity=entity, tombstones=plan.tombstones)
         supersede_local_changes(
             company=company, content_type_id=content_type.pk, object_ids=plan.superseded
         )
@@ -435,6 +469,7 @@ def _plan(
     existing_pks: set[str],
     pending: dict[str, LocalChange],
     result: ApplyResult,
+    tombstones: Mapping[str, datetime.datetime | None],
 ) -> _Plan:
     plan = _Plan()
     data_status = status_is_data(mapper)
@@ -443,7 +478,14 @@ def _plan(
         deleted_state = is_deleted_state(mapper, data)
         if id_map is None:
             if deleted_state and not data_status:
-                result.ignored += 1  # deleted before we ever knew it
+                result.ignored += 1  # deleted before we ever knew it: remember it
+                plan.tombstones.append((connec_id, updated_at))
+                continue
+            dead_at = tombstones.get(connec_id)
+            if dead_at is not None and updated_at is not None and updated_at <= dead_at:
+                # An older version delivered late (its first delivery failed): not a record
+                # to create, Connec! deleted it since.
+                result.skipped += 1
                 continue
             plan.apply.append((connec_id, data, updated_at))
             continue
@@ -596,6 +638,19 @@ def _delete_local(*, company: Company, mapper: Mapper, plan: _Plan, outcome: Any
     return deleted
 
 
+def _bury(
+    *, company: Company, entity: str, tombstones: list[tuple[str, datetime.datetime | None]]
+) -> None:
+    """Remember records first seen deleted, with the newest deleted version's time."""
+    for connec_id, updated_at in tombstones:
+        row, created = RemoteTombstone.objects.get_or_create(
+            company=company, entity=entity, connec_id=connec_id, defaults={"updated_at": updated_at}
+        )
+        newer = updated_at is not None and (row.updated_at is None or updated_at > row.updated_at)
+        if not created and newer:
+            RemoteTombstone.objects.filter(pk=row.pk).update(updated_at=updated_at)
+
+
 def _bump_pulled(bumps: list[tuple[IdMap, datetime.datetime | None]]) -> None:
     changed = []
     now = timezone.now()
@@ -638,6 +693,8 @@ def apply_payloads(
     for entity in sorted(merged, key=lambda e: (order.get(e, len(order)), e)):
         records = merged[entity]
         reason = entity_is_applicable(company=company, entity=entity)
+        if reason == SYNC_OFF:
+            raise SyncPaused  # never ignored: kept until the sync is on again
         if reason is not None:
             result.ignored += len(records)
             logger.info(
@@ -658,6 +715,7 @@ def apply_payloads(
 @dataclass
 class InboxRun:
     locked: bool = False
+    paused: bool = False  # the company's sync is off: its notifications wait
     processed: int = 0
     failed: int = 0
     deferred: int = 0
@@ -693,6 +751,9 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
     the notification failed (retry it from the admin), the others go on.
     """
     run = InboxRun()
+    if not policy_for(company_id=company.pk).enabled:
+        run.paused = True  # kept in the inbox; applied when the sync is switched on again
+        return run
     with company_lock(company_id=company.pk) as token:
         if token is None:
             run.locked = True
@@ -727,6 +788,12 @@ def _process_group(
                 company=company, payloads=[entry.payload for entry in group], client=client
             )
         )
+    except SyncPaused:
+        InboxEntry.objects.filter(pk__in=ids).update(
+            status=InboxEntry.Status.PENDING, attempts=models.F("attempts") - 1
+        )
+        run.paused = True
+        return False  # what was applied is applied again later (idempotent)
     except ConnecError as error:
         max_attempts = int(maestrano_settings.SYNC["MAX_ATTEMPTS"])
         attempts = max(entry.attempts for entry in group) + 1

@@ -2,9 +2,9 @@
 raw, answer fast.
 
 The webhook only checks what it can check without Connec!: the JSON shape,
-the entities and that every record belongs to one company of the preset the
-URL names. A valid payload is stored as one :class:`~sync.models.InboxEntry`
-and applied later by a task (:func:`sync.inbox.process_inbox`); a refused one
+the entities and the ids. A valid payload is stored as one
+:class:`~sync.models.InboxEntry` per company of the preset the URL names, and
+applied later by a task (:func:`sync.inbox.process_inbox`); a refused one
 stores nothing.
 
 Decisions (documented in ``docs/sync.md``):
@@ -13,9 +13,12 @@ Decisions (documented in ``docs/sync.md``):
   malformed); a Connec! entity we do not map, subscribe to or import is
   accepted and ignored when applied, with a log line (the platform must not
   redeliver it forever);
-* the records of one payload must all carry the same ``group_id`` (422
-  otherwise, the whole payload refused); a group that is not a company of
-  this preset is a 404, like the account webhooks' unknown ids.
+* a record's ``id`` is a string or a list of ``{provider, realm, id}``
+  entries, of which the Connec! one is taken (:func:`record_connec_id`);
+* a payload may carry records of several groups: each company's records are
+  stored as its own inbox entry and applied in its own tenant; the records of
+  a group that is not a company of this preset are logged and skipped, and the
+  answer is still a 202 (the platform must not redeliver them forever).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from maestrano_integration.conf import Preset, maestrano_settings
 from .models import InboxEntry
 from .registry import known_entities
 from .scheduling import enqueue_inbox
+
+#: The provider of Connec!'s own entry in an external-ids list.
+CONNEC_PROVIDER = "connec"
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +61,8 @@ def parse_payload(body: bytes) -> dict[str, list[dict[str, Any]]]:
 
     Strict JSON (:mod:`maestrano_integration.strict_input`): a payload we could
     not store or query (NaN, NUL, lone surrogates, deep nesting) is refused
-    whole with a 400, before anything is stored.
+    whole with a 400, before anything is stored. A record's ``id`` is a string
+    or a list of ``{provider, realm, id}`` entries (:func:`record_connec_id`).
     """
     try:
         payload = strict_input.loads(body)
@@ -76,60 +83,156 @@ def parse_payload(body: bytes) -> dict[str, list[dict[str, Any]]]:
             where = f"{entity}[{index}]"
             if not isinstance(record, Mapping):
                 raise NotificationRejected(f"{where} must be an object", status=400)
-            for key in ("id", "group_id"):
-                value = record.get(key)
-                if not isinstance(value, str) or not value.strip():
-                    raise NotificationRejected(
-                        f"{where}.{key} must be a non-empty string", status=400
-                    )
+            group_id = record.get("group_id")
+            if not isinstance(group_id, str) or not group_id.strip():
+                raise NotificationRejected(
+                    f"{where}.group_id must be a non-empty string", status=400
+                )
+            try:
+                record_connec_id(record)
+            except ValueError as error:
+                raise NotificationRejected(f"{where}.id {error}", status=400) from None
             updated_at = record.get("updated_at")
             if updated_at is not None and not isinstance(updated_at, str):
                 raise NotificationRejected(f"{where}.updated_at must be a string", status=400)
     return payload
 
 
-def company_of(*, preset: Preset, payload: Mapping[str, list[Mapping[str, Any]]]) -> Company | None:
-    """The one company every record belongs to (``None`` for an empty payload)."""
+def record_connec_id(record: Mapping[str, Any]) -> str:
+    """The Connec! id of a notified record; raises ``ValueError`` saying what is wrong.
+
+    The rule (docs/protocol.md, 'External ids'): a string is the Connec! id. A
+    list holds ``{provider, realm, id}`` entries, one per application that
+    knows the record; Connec!'s own has provider ``connec``. When several have
+    provider ``connec``, the one whose realm is the record's ``channel_id`` or
+    ``group_id`` is taken; entries of other providers (ours included) are never
+    the Connec! id.
+    """
+    value = record.get("id")
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("must be a non-empty string or a list of {provider, realm, id}")
+        return value
+    if not isinstance(value, list):
+        raise ValueError("must be a non-empty string or a list of {provider, realm, id}")
+    candidates = [
+        entry
+        for entry in value
+        if isinstance(entry, Mapping)
+        and entry.get("provider") == CONNEC_PROVIDER
+        and isinstance(entry.get("id"), str)
+        and entry["id"].strip()
+    ]
+    if not candidates:
+        raise ValueError(f"has no entry with provider {CONNEC_PROVIDER!r} and a string id")
+    if len(candidates) > 1:
+        realms = {record.get("channel_id"), record.get("group_id")} - {None}
+        candidates = [entry for entry in candidates if entry.get("realm") in realms]
+        if len(candidates) != 1:
+            raise ValueError(
+                f"has several entries with provider {CONNEC_PROVIDER!r} and not exactly one "
+                "of them in the record's realm (channel_id or group_id)"
+            )
+    return candidates[0]["id"]
+
+
+def normalized_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with only the chosen Connec! entry left among its ``connec`` entries.
+
+    The entries of other providers stay: a record carrying *our* external id is
+    recognised as ours when applied (a push whose answer was lost).
+    """
+    value = record.get("id")
+    if not isinstance(value, list):
+        return dict(record)
+    chosen = record_connec_id(record)
+    ids = [
+        entry
+        for entry in value
+        if not (isinstance(entry, Mapping) and entry.get("provider") == CONNEC_PROVIDER)
+        or entry.get("id") == chosen
+    ]
+    # Connec!'s own entry first, so every reader of the list finds the same id.
+    ids.sort(key=lambda entry: not (isinstance(entry, Mapping) and entry.get("id") == chosen))
+    return {**record, "id": ids}
+
+
+def split_by_company(
+    *, preset: Preset, payload: Mapping[str, list[Mapping[str, Any]]]
+) -> tuple[dict[Company, dict[str, list[dict[str, Any]]]], dict[str, int]]:
+    """The payload's records per company of the preset, and the unknown groups' record counts.
+
+    One query for every group of the payload; each company's part keeps the
+    payload's order of entities and records.
+    """
     groups = {record["group_id"] for records in payload.values() for record in records}
-    if not groups:
-        return None
-    if len(groups) > 1:
-        raise NotificationRejected(
-            f"The records belong to {len(groups)} groups; one notification carries one group",
-            status=422,
-        )
-    group_uid = groups.pop()
-    company = Company.objects.filter(preset=preset.name, group_uid=group_uid).first()
-    if company is None:
-        raise NotificationRejected(
-            f"Group {group_uid!r} is not a company of preset {preset.name!r}", status=404
-        )
-    return company
+    companies = {
+        company.group_uid: company
+        for company in Company.objects.filter(preset=preset.name, group_uid__in=groups)
+    }
+    parts: dict[Company, dict[str, list[dict[str, Any]]]] = {}
+    unknown: dict[str, int] = {}
+    for entity, records in payload.items():
+        for record in records:
+            company = companies.get(record["group_id"])
+            if company is None:
+                unknown[record["group_id"]] = unknown.get(record["group_id"], 0) + 1
+                continue
+            parts.setdefault(company, {}).setdefault(entity, []).append(normalized_record(record))
+    return parts, unknown
 
 
 @dataclass(frozen=True)
 class Accepted:
-    entry: InboxEntry | None
+    """What was stored: one inbox entry per company (``entry``: the first, or ``None``)."""
+
+    entries: tuple[InboxEntry, ...]
     record_count: int
+    skipped_groups: tuple[str, ...] = ()
+
+    @property
+    def entry(self) -> InboxEntry | None:
+        return self.entries[0] if self.entries else None
 
 
 def receive_notification(*, preset: Preset, body: bytes) -> Accepted:
-    """Validate and store a notification; enqueue its processing once committed."""
+    """Validate and store a notification, one inbox entry per company; enqueue their processing.
+
+    Records of a group that is not a company of the preset are logged and
+    skipped: the platform must not redeliver them forever, and the other
+    companies' records are applied. Each company's part is applied in its own
+    tenant by its own task.
+    """
     payload = parse_payload(body)
-    company = company_of(preset=preset, payload=payload)
-    count = sum(len(records) for records in payload.values())
-    if company is None:
-        return Accepted(entry=None, record_count=0)
-    with transaction.atomic():
-        entry = InboxEntry.objects.create(
-            preset=preset.name, company=company, payload=payload, record_count=count
+    parts, unknown = split_by_company(preset=preset, payload=payload)
+    for group_uid, count in sorted(unknown.items()):
+        logger.warning(
+            "Connec! notification: %s records of group %r skipped: not a company of preset %r",
+            count,
+            group_uid,
+            preset.name,
+            extra={"preset": preset.name, "group": group_uid},
         )
-        enqueue_inbox(company_id=company.pk)
-    logger.info(
-        "Connec! notification %s stored: %s records of %s",
-        entry.pk,
-        count,
-        ", ".join(sorted(payload)),
-        extra={"preset": preset.name, "group": company.group_uid},
+    entries = []
+    with transaction.atomic():
+        for company, part in parts.items():
+            count = sum(len(records) for records in part.values())
+            entries.append(
+                InboxEntry.objects.create(
+                    preset=preset.name, company=company, payload=part, record_count=count
+                )
+            )
+            enqueue_inbox(company_id=company.pk)
+    for entry in entries:
+        logger.info(
+            "Connec! notification %s stored: %s records of %s",
+            entry.pk,
+            entry.record_count,
+            ", ".join(sorted(entry.payload)),
+            extra={"preset": preset.name, "group": entry.company.group_uid},
+        )
+    return Accepted(
+        entries=tuple(entries),
+        record_count=sum(entry.record_count for entry in entries),
+        skipped_groups=tuple(sorted(unknown)),
     )
-    return Accepted(entry=entry, record_count=count)

@@ -45,6 +45,7 @@ from maestrano_integration.connec import ConnecClient, ConnecError, connec_clien
 from maestrano_integration.http import backoff_delay
 
 from . import children, history
+from .company_settings import policy_for
 from .locks import company_lock, renew_lock
 from .mappers import (
     Mapper,
@@ -140,6 +141,7 @@ class DrainResult:
     """What a drain did; ``locked`` when another worker held the company's lock."""
 
     locked: bool = False
+    paused: bool = False  # the company's sync is off: its changes wait in the outbox
     sent: int = 0
     skipped: int = 0
     done: int = 0
@@ -182,6 +184,9 @@ def drain_outbox(
 ) -> DrainResult:
     """Send every due outbox row of ``company``; safe to call concurrently (one wins the lock)."""
     result = DrainResult()
+    if not policy_for(company_id=company.pk).enabled:
+        result.paused = True
+        return result
     started_at = timezone.now()
     with company_lock(company_id=company.pk) as token:
         if token is None:
@@ -197,6 +202,9 @@ def drain_outbox(
                 rounds += 1
                 if not renew_lock(company_id=company.pk, token=token):
                     logger.warning("Lost the sync lock of %s; stopping the drain", company)
+                    break
+                if rounds > 1 and not policy_for(company_id=company.pk).enabled:
+                    result.paused = True  # switched off meanwhile: the rest waits
                     break
                 if not _drain_round(
                     company=company, client=client, result=result, token=token, attempted=attempted
@@ -224,9 +232,13 @@ def drain_outbox(
 
 
 def next_due_in(*, company: Company) -> float | None:
-    """Seconds until the next pending row of ``company`` is due (``None``: nothing pending)."""
+    """Seconds until the next pending row of ``company`` is due (``None``: nothing pending).
+
+    Rows held by the company's sync settings (export off) are not due.
+    """
     next_at = (
         OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PENDING)
+        .exclude(entity__in=policy_for(company_id=company.pk).held_entities())
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()
@@ -252,6 +264,8 @@ def _drain_round(
             company=company, status=OutboxEntry.Status.PENDING, next_attempt_at__lte=now
         )
         .exclude(pk__in=attempted)
+        # Export off for the company (sync settings): held until it is on again.
+        .exclude(entity__in=policy_for(company_id=company.pk).held_entities())
         .order_by("pk")
         .values("pk", "entity", "content_type_id", "object_id", "operation", "attempts")[:window]
     )

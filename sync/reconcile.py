@@ -21,6 +21,7 @@ from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 
 from . import history
+from .company_settings import import_done, pending_imports, policy_for
 from .inbox import ApplyResult, apply_records, entity_is_applicable
 from .locks import company_lock
 from .mappers import connec_time_or_none
@@ -97,6 +98,62 @@ def _record_history(
         error="; ".join(errors),
         started_at=started_at,
     )
+
+
+def catch_up(*, company: Company, client: ConnecClient | None = None) -> dict[str, Any]:
+    """Import ``entities`` again through the notification path (import switched back on).
+
+    Every record changed since the company's ``import_since`` (all of them
+    without it) is fetched and applied like a notification
+    (:func:`sync.inbox.apply_records`): known and unchanged versions are
+    skipped, a record changed on both sides follows the conflict rule, and the
+    local changes held meanwhile are not overwritten by older remote versions.
+    The entities are the company's pending imports
+    (:func:`sync.company_settings.pending_imports`); each is no longer pending
+    once imported. Runs under the company lock; ``{"locked": True}`` when
+    another worker holds it. Nothing is done while the sync is off.
+    """
+    policy = policy_for(company_id=company.pk)
+    entities = pending_imports(company_id=company.pk)
+    if not entities or not policy.enabled:
+        return {}
+    summary: dict[str, Any] = {}
+    with company_lock(company_id=company.pk) as token:
+        if token is None:
+            return {"locked": True}
+        owns_client = client is None
+        client = client or connec_client_for(company, external_ids=True)
+        try:
+            for entity in registry.import_order(entities):
+                if not policy_for(company_id=company.pk).enabled:
+                    break  # switched off meanwhile: the rest stays pending
+                if entity_is_applicable(company=company, entity=entity) is not None:
+                    import_done(company_id=company.pk, entity=entity)  # not imported any more
+                    continue
+                result = ApplyResult()
+                pages = client.iter_pages(
+                    entity, filter=policy.import_filter(), orderby="updated_at asc"
+                )
+                for page in pages:
+                    if not page.records:
+                        break
+                    result.add(
+                        apply_records(
+                            company=company, entity=entity, records=page.records, client=client
+                        )
+                    )
+                summary[entity] = result.as_dict()
+                import_done(company_id=company.pk, entity=entity)
+        finally:
+            if owns_client:
+                client.close()
+    logger.info(
+        "Connec! catch-up import of %s: %s",
+        company,
+        summary,
+        extra={"preset": company.preset, "group": company.group_uid},
+    )
+    return summary
 
 
 def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> dict[str, int]:

@@ -20,6 +20,7 @@ from maestrano_integration.conf import maestrano_settings
 DRAIN_OUTBOX = "sync.drain_outbox"
 PROCESS_INBOX = "sync.process_inbox"
 REAPPLY_RECORD = "sync.reapply_record"
+CATCH_UP = "sync.catch_up"
 
 
 def _task(name: str) -> Any:
@@ -53,3 +54,8 @@ def enqueue_inbox(*, company_id: Any) -> None:
 def enqueue_reapply(*, company_id: Any, entity: str, connec_id: str) -> None:
     """Fetch a Connec! record again and apply it, once the current transaction commits."""
     transaction.on_commit(lambda: _task(REAPPLY_RECORD).delay(company_id, entity, connec_id))
+
+
+def start_now(name: str, company_id: Any) -> None:
+    """Enqueue the task ``name`` for ``company_id`` now (callers run it after their commit)."""
+    _task(name).delay(company_id)

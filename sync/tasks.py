@@ -22,10 +22,12 @@ from maestrano_integration.connec import ConnecError
 from maestrano_integration.http import backoff_delay
 
 from . import history, scheduling
+from .company_settings import companies_with_pending_imports, is_sync_enabled
 from .importer import ImportFailed, run_import
 from .inbox import has_pending_notifications, process_inbox
 from .models import InboxEntry, OutboxEntry
 from .push import drain_outbox, next_due_in
+from .reconcile import catch_up as run_catch_up
 from .reconcile import reconcile
 from .status import reapply_record
 
@@ -96,6 +98,8 @@ def _follow_up(task: Any, company: Company, *, inbox_deferred: bool = False) -> 
     """
     if task.request.is_eager:
         return
+    if not is_sync_enabled(company_id=company.pk):
+        return  # everything waits until the sync is switched on again (which enqueues it)
     due_in = next_due_in(company=company)
     if due_in is not None:
         drain_outbox_task.apply_async((company.pk,), countdown=max(due_in, 0.05))
@@ -157,7 +161,8 @@ def reconcile_all() -> int:
 
 @shared_task(name="sync.drain_all")
 def drain_all() -> int:
-    """Beat entry point: drain every company with due outbox rows or pending notifications.
+    """Beat entry point: drain every company with due outbox rows or pending notifications,
+    and catch up the imports its sync settings switched on.
 
     A safety net: drains are normally enqueued on commit and after backoffs.
     """
@@ -171,11 +176,44 @@ def drain_all() -> int:
             status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
         ).values_list("company_id", flat=True)
     )
+    imports = set(companies_with_pending_imports())
     for company_id in outbox:
         drain_outbox_task.delay(company_id)
     for company_id in inbox:
         process_inbox_task.delay(company_id)
-    return len(outbox | inbox)
+    for company_id in imports:
+        catch_up_task.delay(company_id)
+    return len(outbox | inbox | imports)
+
+
+@shared_task(bind=True, acks_late=True, name=scheduling.CATCH_UP)
+def catch_up_task(self: Any, company_id: int) -> dict:
+    """Import again the entities whose import was switched on (docs/sync.md)."""
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {"company": company_id, "status": "missing"}
+    max_retries = int(maestrano_settings.SYNC["MAX_ATTEMPTS"]) - 1
+    # The lock is busy while changes keep coming: back off up to 30 s (the beat's drain_all
+    # enqueues the catch-up again in any case while entities are pending).
+    base = max(float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"]), 0.2)
+    countdown = min(base * 2 ** min(self.request.retries, 8), 30.0)
+    try:
+        summary = _run_locked(self, lambda: _Locked(run_catch_up(company=company)))
+    except ConnecError as error:
+        if error.is_transient and self.request.retries < max_retries:
+            raise self.retry(exc=error, countdown=countdown, max_retries=max_retries) from error
+        raise
+    if summary.locked and not self.request.is_eager:
+        raise self.retry(countdown=countdown, max_retries=max_retries)
+    return {"company": company_id, **summary.value}
+
+
+class _Locked:
+    """A summary dict with the ``locked`` flag :func:`_run_locked` looks at."""
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        self.value = value
+        self.locked = bool(value.get("locked"))
 
 
 @shared_task(bind=True, acks_late=True, name=scheduling.REAPPLY_RECORD)

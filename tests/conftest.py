@@ -50,7 +50,14 @@ def platform(live_server, settings, sandbox_data_dir):
         "DEFAULT_PRESET": "maestrano",
         "PRESETS": {"maestrano": running.preset_values()},
     }
-    return running
+    yield running
+    # Eager tasks mark "inside a task" in one flag for the whole process, saved and restored
+    # around each task: when the test's thread and the live server's thread run eager tasks
+    # at once, the restores interleave and can leave it set, and a later test's
+    # ``result.get()`` then fails with "Never call result.get() within a task!".
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
 
 
 def preset_values(

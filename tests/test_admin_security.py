@@ -22,6 +22,7 @@ READ_ONLY = [
     "maestrano_sync.OutboxEntry",
     "maestrano_sync.InboxEntry",
     "maestrano_sync.SyncConflict",
+    "maestrano_sync.SyncSettingsChange",
     "sandbox.AccountWebhookDelivery",
     "sandbox.NotificationDelivery",
 ]

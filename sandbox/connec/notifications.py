@@ -14,7 +14,9 @@ Settings, ``settings.SANDBOX["NOTIFICATIONS"]`` (all optional):
 ``BACKGROUND`` (default ``True``: deliver from a thread; ``False``: only
 :func:`deliver_pending` delivers), ``TIMEOUT`` (seconds per POST, 5),
 ``BACKOFF`` (first retry delay in seconds, 1.0, doubled per attempt),
-``BACKOFF_MAX`` (60), ``MAX_ATTEMPTS`` (6).
+``BACKOFF_MAX`` (60), ``MAX_ATTEMPTS`` (6), ``EXTERNAL_IDS`` (default ``False``:
+ids as plain strings; ``True``: as lists of ``{provider, realm, id}``, the
+format of older Connec! versions).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ DEFAULTS = {
     "BACKOFF": 1.0,
     "BACKOFF_MAX": 60.0,
     "MAX_ATTEMPTS": 6,
+    "EXTERNAL_IDS": False,
 }
 # A row left "delivering" this long after its last update belongs to a dead thread.
 STALE_DELIVERING = dt.timedelta(seconds=120)
@@ -92,7 +95,9 @@ def enqueue_changes(
         if not wanted:
             continue  # rendering is most of the cost: only what someone receives
         ordered = sorted((r for r in changed if r.pk in wanted), key=lambda r: r.pk)
-        rendered = list(zip(ordered, render_records(ordered, group=group), strict=True))
+        external_ids = bool(notification_settings()["EXTERNAL_IDS"])
+        bodies = render_records(ordered, group=group, external_ids=external_ids)
+        rendered = list(zip(ordered, bodies, strict=True))
         for app, pks in subscribed.items():
             payload: dict[str, list[dict]] = defaultdict(list)
             for record, body in rendered:

@@ -3,14 +3,10 @@
 from django.db import migrations, models
 
 
-# Depends on 0001 for now: 0002_company_sync_settings is written in parallel and this
-# migration is re-pointed at it when both are merged.
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('maestrano_sync', '0001_initial'),
+        ('maestrano_sync', '0002_company_sync_settings'),
     ]
 
     operations = [

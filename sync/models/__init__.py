@@ -1,20 +1,25 @@
 """The sync's models.
 
 ``mapping``: what is mapped and imported (IdMap, runs, parked records); ``live``: the
-live sync's outbox, inbox, conflicts, state and lock.
+live sync's outbox, inbox, conflicts, state, lock and tombstones; ``settings``: what each
+company syncs and the history of its changes.
 """
 
-from .live import InboxEntry, OutboxEntry, SyncConflict, SyncLock, SyncState
+from .live import InboxEntry, OutboxEntry, RemoteTombstone, SyncConflict, SyncLock, SyncState
 from .mapping import IdMap, SyncRecordError, SyncRun, SyncRunEntity
+from .settings import CompanySyncSettings, SyncSettingsChange
 
 __all__ = [
+    "CompanySyncSettings",
     "IdMap",
     "InboxEntry",
     "OutboxEntry",
+    "RemoteTombstone",
     "SyncConflict",
     "SyncLock",
     "SyncRecordError",
     "SyncRun",
     "SyncRunEntity",
+    "SyncSettingsChange",
     "SyncState",
 ]

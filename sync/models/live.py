@@ -9,7 +9,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
-__all__ = ["InboxEntry", "OutboxEntry", "SyncConflict", "SyncLock", "SyncState"]
+__all__ = [
+    "InboxEntry",
+    "OutboxEntry",
+    "RemoteTombstone",
+    "SyncConflict",
+    "SyncLock",
+    "SyncState",
+]
 
 
 class OutboxEntry(models.Model):
@@ -164,3 +171,32 @@ class SyncLock(models.Model):
 
     def __str__(self) -> str:
         return f"sync lock of {self.company_id}"
+
+
+class RemoteTombstone(models.Model):
+    """A Connec! record first seen deleted (never mapped here): older versions stay out.
+
+    Notifications are not delivered in order: a record's creation whose first
+    delivery failed can arrive *after* its deletion. Without a trace of the
+    deletion, the late creation would create a local object that Connec! has
+    deleted. ``updated_at`` is the deleted version's; a version not newer than
+    it is stale (``sync.inbox``).
+    """
+
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
+    entity = models.CharField(max_length=64)
+    connec_id = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "entity", "connec_id"], name="sync_tombstone_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity}/{self.connec_id} deleted before we knew it"

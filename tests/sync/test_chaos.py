@@ -4,8 +4,11 @@ Our app changes organizations, people and items through the ORM (pushed by a
 real Celery worker); "another app" changes them through the sandbox's API
 (notified to our webhook, applied by the worker). The sandbox answers 20% of
 our Connec! calls with a 5xx, some with 429 + Retry-After, all with latency,
-and the worker is SIGKILLed halfway and restarted later. After draining,
-every live record exists exactly once on both sides with the same values.
+the worker is SIGKILLed halfway and restarted later, notifications carry their
+ids as external-id lists, and the company's sync settings are flipped mid-run
+(the whole sync off then on; people import-only and items export-only, then
+both ways again). After draining, every live record exists exactly once on
+both sides with the same values.
 
 ``CHAOS_OPERATIONS`` (default 200) sets the number of operations; the
 benchmark runs 2,000. ``CHAOS_SEED`` makes a run reproducible.
@@ -25,8 +28,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connections
 
 from crm.models import Item, Organization, Person
+from sync.company_settings import policy_for, update_sync_settings
 from sync.mappers import get_path, to_connec_value
-from sync.models import IdMap, InboxEntry, OutboxEntry, SyncRecordError
+from sync.models import IdMap, InboxEntry, OutboxEntry, SyncRecordError, SyncSettingsChange
 from sync.registry import registry
 from sync.tasks import drain_all
 from tests.helpers.live_sync import LIVE_SYNC, HubClient, hub_for, register_peer
@@ -79,6 +83,8 @@ def chaos_sync(platform, settings, sandbox_group):
             "BACKOFF": 0.2,
             "BACKOFF_MAX": 2.0,
             "MAX_ATTEMPTS": 50,
+            # Ids as lists of {provider, realm, id}, as older Connec! versions sent them.
+            "EXTERNAL_IDS": True,
         },
     }
 
@@ -227,9 +233,11 @@ class Chaos:
 
 def queues_empty() -> bool:
     from sandbox.models import NotificationDelivery
+    from sync.company_settings import companies_with_pending_imports
 
     return (
-        not OutboxEntry.objects.filter(status=OutboxEntry.Status.PENDING).exists()
+        not companies_with_pending_imports()
+        and not OutboxEntry.objects.filter(status=OutboxEntry.Status.PENDING).exists()
         and not InboxEntry.objects.filter(
             status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
         ).exists()
@@ -320,6 +328,16 @@ def differences(company: Any, peer: HubClient) -> list[str]:
     return problems
 
 
+def settings_flips(operations: int) -> dict[int, dict[str, Any]]:
+    """At which operation the company's sync settings change, and to what."""
+    return {
+        operations * 2 // 10: {"enabled": False},
+        operations * 3 // 10: {"enabled": True},
+        operations * 4 // 10: {"directions": {"people": "import", "items": "export"}},
+        operations * 7 // 10: {"directions": {"people": "both", "items": "both"}},
+    }
+
+
 def test_both_sides_converge_under_faults_and_a_killed_worker(
     platform, settings, company, sandbox_group, chaos_sync, real_worker, caplog
 ):
@@ -329,8 +347,11 @@ def test_both_sides_converge_under_faults_and_a_killed_worker(
     peer = hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
     chaos = Chaos(company=company, peer=peer, rng=random.Random(SEED))
     kill_at, restart_at = OPERATIONS // 2, OPERATIONS // 2 + max(OPERATIONS // 10, 1)
+    flips = settings_flips(OPERATIONS)
 
     for number in range(OPERATIONS):
+        if number in flips:
+            update_sync_settings(company=company, **flips[number])
         if number == kill_at:
             real_worker.kill()
         if number == restart_at:
@@ -355,6 +376,9 @@ def test_both_sides_converge_under_faults_and_a_killed_worker(
 
     assert not NotificationDelivery.objects.filter(status=NotificationDelivery.FAILED).exists()
     assert real_worker.starts == 2
+    assert SyncSettingsChange.objects.filter(company=company).count() == len(flips)
+    policy = policy_for(company_id=company.pk)
+    assert policy.enabled and all(policy.direction(e) == "both" for e in ENTITIES)
     total = sum(MODELS[e].objects.filter(company=company).count() for e in ENTITIES)
     assert total > OPERATIONS // 4  # the run did create records on both sides
     injected = [r.getMessage() for r in caplog.records if r.name == "sandbox.faults"]

@@ -258,3 +258,27 @@ def test_a_local_change_after_another_app_deactivated_the_record_brings_it_back(
     assert org.name == "Still ours"
     record = peer.get("organizations", remote_id)
     assert (record["status"], record["name"]) == ("ACTIVE", "Still ours")
+
+
+def test_a_creation_delivered_after_the_deletion_of_its_record_creates_nothing(
+    platform, company, live_sync
+):
+    """Deliveries overtake each other (a failed first attempt is retried later): the record's
+    deletion can arrive before its creation. The chaos test's rare "only local" came from here.
+    """
+    record_id = str(uuid.uuid4())
+    created = organization_record(company, record_id, "Born", "2030-01-01T00:00:01Z")
+    deleted = {**created, "status": "INACTIVE", "updated_at": "2030-01-01T00:00:02Z"}
+
+    assert post_notification(platform, {"organizations": [deleted]}).status_code == 202
+    assert post_notification(platform, {"organizations": [created]}).status_code == 202
+
+    assert not Organization.objects.filter(company=company).exists()
+    assert not IdMap.objects.exists()
+
+    # Brought back to life by another app later: a newer version, created here.
+    revived = {**created, "name": "Reborn", "updated_at": "2030-01-01T00:00:03Z"}
+    assert post_notification(platform, {"organizations": [revived]}).status_code == 202
+
+    org = find_local_object(company=company, entity="organizations", connec_id=record_id)
+    assert org.name == "Reborn"

@@ -152,20 +152,80 @@ def test_another_presets_credentials_are_refused(client, companies, nothing_stor
     assert response.status_code == 401
 
 
-def test_a_group_of_another_preset_is_refused(client, companies, nothing_stored):
+def test_a_group_of_another_preset_is_skipped_with_a_202(client, companies, nothing_stored):
     response = post(client, {"people": [record("cld-9")]})
 
-    assert response.status_code == 404
-    assert "cld-9" in response.json()["error"]
+    assert response.status_code == 202  # the platform must not redeliver it forever
+    assert response.json() == {"accepted": 0, "notification": None}
 
 
-def test_a_payload_mixing_two_companies_is_refused_whole(client, companies, nothing_stored):
-    payload = {"organizations": [record("cld-1")], "people": [record("cld-2")]}
+def test_a_payload_of_several_groups_is_split_per_company_and_unknown_groups_skipped(
+    client, companies
+):
+    payload = {
+        "organizations": [record("cld-1"), record("cld-404", id="o-lost")],
+        "people": [record("cld-2", id="p-2"), record("cld-1", id="p-1")],
+    }
 
     response = post(client, payload)
 
-    assert response.status_code == 422
-    assert "2 groups" in response.json()["error"]
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 3
+    parts = {entry.company.group_uid: entry for entry in InboxEntry.objects.all()}
+    assert set(parts) == {"cld-1", "cld-2"}
+    assert parts["cld-1"].payload == {
+        "organizations": [record("cld-1")],
+        "people": [record("cld-1", id="p-1")],
+    }
+    assert parts["cld-2"].payload == {"people": [record("cld-2", id="p-2")]}
+    assert (parts["cld-1"].record_count, parts["cld-2"].record_count) == (2, 1)
+
+
+def connec_entry(value: str, realm: str = "org-1") -> dict:
+    return {"provider": "connec", "realm": realm, "id": value}
+
+
+def test_list_form_ids_are_accepted_with_connecs_entry_first(client, companies):
+    ours = {"provider": "app-1", "realm": "cld-1", "id": "42"}
+    other = {"provider": "another-app", "realm": "cld-1", "id": "x-9"}
+    body = {"organizations": [record("cld-1", id=[ours, other, connec_entry("c-1")])]}
+
+    response = post(client, body)
+
+    assert response.status_code == 202
+    stored = InboxEntry.objects.get().payload["organizations"][0]["id"]
+    assert stored == [connec_entry("c-1"), ours, other]
+
+
+def test_of_several_connec_entries_the_one_of_the_records_realm_is_taken(client, companies):
+    ids = [connec_entry("elsewhere", realm="org-9"), connec_entry("c-1", realm="org-1")]
+    body = {"organizations": [record("cld-1", id=ids, channel_id="org-1")]}
+
+    response = post(client, body)
+
+    assert response.status_code == 202
+    assert InboxEntry.objects.get().payload["organizations"][0]["id"] == [ids[1]]
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        ([], "no entry with provider 'connec'"),
+        ([{"provider": "app-1", "realm": "cld-1", "id": "42"}], "no entry"),
+        ([{"provider": "connec", "realm": "org-1", "id": 5}], "no entry"),
+        (["c-1"], "no entry"),
+        ([connec_entry("a", "org-8"), connec_entry("b", "org-9")], "several"),
+        ({"provider": "connec", "id": "c-1"}, "non-empty string or a list"),
+    ],
+)
+def test_list_form_ids_without_one_connec_id_are_refused(
+    client, companies, nothing_stored, ids, message
+):
+    response = post(client, {"organizations": [record("cld-1", id=ids)]})
+
+    assert response.status_code == 400
+    assert "organizations[0].id" in response.json()["error"]
+    assert message in response.json()["error"]
 
 
 def test_an_oversized_body_is_refused(client, companies, settings, nothing_stored):

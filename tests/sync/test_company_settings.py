@@ -1,0 +1,222 @@
+"""Per-company sync settings (docs/sync.md, 'Per-company sync settings'), against the sandbox:
+on/off, a direction per entity within what its mapper allows, the import's start date; effects
+are immediate and every change is recorded."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from crm.mappers import OrganizationMapper
+from crm.models import Item, Organization, Person
+from sync.company_settings import (
+    SettingsRefused,
+    allowed_directions,
+    pending_imports,
+    policy_for,
+    update_sync_settings,
+)
+from sync.importer import run_import
+from sync.mappers import IMPORT_ONLY
+from sync.models import IdMap, InboxEntry, OutboxEntry, SyncSettingsChange
+from sync.selectors import connec_id_for, find_local_object
+from tests.helpers.live_sync import LIVE_SYNC, deliver_notifications, hub_for, register_peer
+
+
+@pytest.fixture
+def live_sync(platform, settings, sandbox_group):
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(LIVE_SYNC)}
+    return settings.MAESTRANO
+
+
+@pytest.fixture
+def peer(platform, sandbox_group, live_sync):
+    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_user("grace", first_name="Grace", last_name="Admin")
+
+
+def remote_names(peer, entity):
+    return sorted(r.get("name") or r.get("last_name") for r in peer.list(entity))
+
+
+def test_sync_off_keeps_changes_on_both_sides_and_on_again_sends_and_applies_them(
+    platform, company, peer, admin_user
+):
+    update_sync_settings(company=company, enabled=False, changed_by=admin_user)
+
+    Organization.objects.create(company=company, name="Made while off")
+    remote = peer.create("organizations", {"name": "Theirs while off"})
+    deliver_notifications()
+
+    assert remote_names(peer, "organizations") == ["Theirs while off"]  # nothing pushed
+    assert OutboxEntry.objects.get().status == "pending"  # kept
+    assert InboxEntry.objects.get().status == "pending"  # kept, not applied
+    assert not find_local_object(company=company, entity="organizations", connec_id=remote["id"])
+
+    update_sync_settings(company=company, enabled=True, changed_by=admin_user)
+
+    assert remote_names(peer, "organizations") == ["Made while off", "Theirs while off"]
+    local = find_local_object(company=company, entity="organizations", connec_id=remote["id"])
+    assert local.name == "Theirs while off"
+    assert InboxEntry.objects.get().status == "done"
+    assert not OutboxEntry.objects.filter(status="pending").exists()
+    assert Organization.objects.filter(company=company).count() == 2
+
+
+def test_import_only_pushes_nothing_and_export_on_again_pushes_what_was_held(
+    platform, company, peer
+):
+    update_sync_settings(company=company, directions={"people": "import"})
+
+    person = Person.objects.create(company=company, first_name="Ada", last_name="Held")
+    remote = peer.create("people", {"first_name": "Bob", "last_name": "Remote"})
+    deliver_notifications()
+
+    assert remote_names(peer, "people") == ["Remote"]  # ours not pushed
+    assert OutboxEntry.objects.get().status == "pending"  # held
+    assert find_local_object(company=company, entity="people", connec_id=remote["id"])  # imported
+    person.last_name = "Held twice"
+    person.save()
+
+    update_sync_settings(company=company, directions={"people": "both"})
+
+    assert remote_names(peer, "people") == ["Held twice", "Remote"]
+    assert connec_id_for(company=company, obj=person)
+    assert not OutboxEntry.objects.filter(status="pending").exists()
+
+
+def test_export_only_ignores_notifications_and_import_on_again_imports_what_was_missed(
+    platform, company, peer
+):
+    kept = peer.create("organizations", {"name": "Before"})
+    deliver_notifications()
+    update_sync_settings(company=company, directions={"organizations": "export"})
+
+    peer.update("organizations", kept["id"], {"name": "Renamed while ignored"})
+    missed = peer.create("organizations", {"name": "Created while ignored"})
+    deliver_notifications()
+    ours = Organization.objects.create(company=company, name="Still pushed")
+
+    assert InboxEntry.objects.filter(status="done").count() == 3  # received (2 ignored)
+    assert not find_local_object(company=company, entity="organizations", connec_id=missed["id"])
+    assert sorted(Organization.objects.values_list("name", flat=True)) == [
+        "Before",
+        "Still pushed",
+    ]
+    assert connec_id_for(company=company, obj=ours)  # export still on
+
+    update_sync_settings(company=company, directions={"organizations": "both"})
+
+    assert sorted(Organization.objects.values_list("name", flat=True)) == [
+        "Created while ignored",
+        "Renamed while ignored",
+        "Still pushed",
+    ]
+    assert IdMap.objects.filter(company=company, entity="organizations").count() == 3
+    assert pending_imports(company_id=company.pk) == []
+    assert remote_names(peer, "organizations") == sorted(
+        Organization.objects.values_list("name", flat=True)
+    )
+
+
+def test_import_since_limits_the_import_and_moving_it_earlier_imports_the_rest(
+    platform, company, sandbox_group, live_sync
+):
+    from sandbox.connec.clock import next_timestamp
+    from sandbox.models import ConnecRecord
+
+    # Written without notifications: the import brings them. One last changed long ago.
+    long_ago = datetime.datetime(2020, 5, 1, tzinfo=datetime.UTC)
+    for code, stamp in (("OLD", long_ago), ("NEW", next_timestamp())):
+        ConnecRecord.objects.create(
+            group=sandbox_group.group,
+            entity="items",
+            data={"code": code, "name": f"{code} item", "status": "ACTIVE"},
+            created_at=stamp,
+            updated_at=stamp,
+        )
+    update_sync_settings(company=company, import_since=datetime.date(2024, 1, 1))
+
+    run_import(company=company)
+
+    assert list(Item.objects.values_list("code", flat=True)) == ["NEW"]
+
+    update_sync_settings(company=company, import_since=datetime.date(2019, 1, 1))
+
+    assert sorted(Item.objects.values_list("code", flat=True)) == ["NEW", "OLD"]
+
+
+def test_directions_are_limited_to_what_the_mapper_allows(db, company, monkeypatch):
+    monkeypatch.setattr(OrganizationMapper, "directions", IMPORT_ONLY)
+
+    assert allowed_directions("organizations") == ["import", "off"]
+    assert allowed_directions("people") == ["both", "import", "export", "off"]
+    with pytest.raises(SettingsRefused, match="its mapper allows import, off"):
+        update_sync_settings(company=company, directions={"organizations": "both"})
+    with pytest.raises(SettingsRefused, match="No mapper"):
+        update_sync_settings(company=company, directions={"tax_codes": "off"})
+    assert not SyncSettingsChange.objects.exists()
+    assert policy_for(company_id=company.pk).direction("organizations") == "import"
+
+
+def test_each_change_is_recorded_with_who_when_and_what(db, company, admin_user):
+    assert update_sync_settings(company=company, enabled=True) is None  # the default already
+
+    change = update_sync_settings(
+        company=company,
+        changed_by=admin_user,
+        enabled=False,
+        directions={"people": "import", "items": "both"},
+        import_since=datetime.date(2025, 3, 1),
+    )
+
+    assert change.changed_by == admin_user
+    assert change.changed_by_name == str(admin_user)
+    assert change.changes == {
+        "enabled": [True, False],
+        "direction.people": ["both", "import"],
+        "import_since": [None, "2025-03-01"],
+    }
+    policy = policy_for(company_id=company.pk)
+    assert (policy.enabled, policy.direction("people"), policy.direction("items")) == (
+        False,
+        "import",
+        "both",
+    )
+    assert not policy.imports("items")  # the whole sync is off
+
+
+def test_an_import_switched_on_while_the_sync_is_off_waits_for_the_sync(platform, company, peer):
+    update_sync_settings(company=company, directions={"items": "off"})
+    peer.create("items", {"code": "I-1", "name": "Missed"})
+    deliver_notifications()
+    update_sync_settings(company=company, enabled=False)
+
+    update_sync_settings(company=company, directions={"items": "both"})
+
+    assert pending_imports(company_id=company.pk) == ["items"]
+    assert not Item.objects.exists()
+
+    update_sync_settings(company=company, enabled=True)
+
+    assert list(Item.objects.values_list("code", flat=True)) == ["I-1"]
+    assert pending_imports(company_id=company.pk) == []
+
+
+def test_notifications_being_applied_when_the_sync_goes_off_are_kept_not_ignored(
+    platform, company, live_sync
+):
+    from sync.inbox import SyncPaused, apply_payloads
+
+    update_sync_settings(company=company, enabled=False)
+    payload = {"organizations": [{"id": "o-1", "group_id": company.group_uid, "name": "Kept"}]}
+
+    with pytest.raises(SyncPaused):
+        apply_payloads(company=company, payloads=[payload])
+    assert not Organization.objects.exists()

@@ -1,0 +1,152 @@
+"""Notifications in every format Connec! used (docs/sync.md, 'Notification formats'), live:
+ids as lists of ``{provider, realm, id}``, and payloads carrying several groups."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+import requests
+
+from accounts.models import Company
+from crm.models import Organization, Person
+from sync.models import IdMap, InboxEntry, OutboxEntry
+from sync.selectors import connec_id_for, find_local_object
+from tests.helpers.live_sync import (
+    LIVE_SYNC,
+    deliver_notifications,
+    hub_for,
+    our_entry,
+    register_peer,
+)
+from tests.sync.conftest import make_group
+
+
+@pytest.fixture
+def live_sync(platform, settings, sandbox_group):
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(LIVE_SYNC)}
+    return settings.MAESTRANO
+
+
+@pytest.fixture
+def list_form_ids(settings):
+    """The sandbox notifies with external-id lists, as older Connec! versions did."""
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "EXTERNAL_IDS": True},
+    }
+
+
+@pytest.fixture
+def peer(platform, sandbox_group, live_sync):
+    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
+
+
+def post_notification(platform, payload):
+    return requests.post(
+        platform.url + "/maestrano/connec/notifications",
+        json=payload,
+        auth=platform.auth,
+        timeout=30,
+    )
+
+
+def test_list_form_ids_are_applied_and_mapped_with_their_references(
+    platform, company, peer, list_form_ids
+):
+    org = peer.create("organizations", {"name": "Globex"})
+    person = peer.create(
+        "people", {"first_name": "Hank", "last_name": "Scorpio", "organization_id": org["id"]}
+    )
+
+    deliver_notifications()
+
+    delivered = InboxEntry.objects.order_by("pk").first().payload
+    assert isinstance(delivered["organizations"][0]["id"], list)  # really the list form
+    local_org = find_local_object(company=company, entity="organizations", connec_id=org["id"])
+    local_person = find_local_object(company=company, entity="people", connec_id=person["id"])
+    assert local_org.name == "Globex"
+    assert local_person.organization == local_org
+    assert not OutboxEntry.objects.exists()
+
+    peer.update("people", person["id"], {"last_name": "Scorpio II"})
+    deliver_notifications()
+
+    local_person.refresh_from_db()
+    assert local_person.last_name == "Scorpio II"
+    assert Person.objects.filter(company=company).count() == 1
+    assert IdMap.objects.filter(company=company).count() == 2
+
+
+def test_a_list_form_change_to_our_own_record_updates_it_and_is_not_pushed_back(
+    platform, company, peer, list_form_ids
+):
+    org = Organization.objects.create(company=company, name="Ours")
+    remote_id = connec_id_for(company=company, obj=org)
+    remote = peer.get("organizations", remote_id)
+    assert our_entry(remote, provider=platform.api_id, realm=company.group_uid)
+
+    peer.update("organizations", remote_id, {"name": "Renamed by the peer"})
+    deliver_notifications()
+
+    org.refresh_from_db()
+    assert org.name == "Renamed by the peer"
+    assert Organization.objects.filter(company=company).count() == 1
+    assert OutboxEntry.objects.count() == 1  # our create only
+
+
+def test_a_payload_of_several_groups_is_applied_per_company_and_unknown_groups_skipped(
+    platform, company, sandbox_group, live_sync, caplog
+):
+    other_group = make_group(platform, name="Initech")
+    other = Company.objects.create(preset="maestrano", group_uid=other_group.uid, name="Initech")
+    ours_peer = hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
+    other_peer = hub_for(platform, other_group.uid, register_peer(platform, other_group))
+    # Written without delivering: the test sends the combined notification itself.
+    first = ours_peer.create("organizations", {"name": "Acme's supplier"})
+    second = other_peer.create("organizations", {"name": "Initech's supplier"})
+    person = other_peer.create("people", {"first_name": "Milton", "organization_id": second["id"]})
+    from sandbox.models import NotificationDelivery
+
+    NotificationDelivery.objects.all().delete()
+    lost = {
+        "id": str(uuid.uuid4()),
+        "group_id": "cld-nobody",
+        "name": "Nobody's",
+        "updated_at": first["updated_at"],
+    }
+    payload = {
+        "organizations": [
+            ours_peer.get("organizations", first["id"]),
+            lost,
+            other_peer.get("organizations", second["id"]),
+        ],
+        "people": [other_peer.get("people", person["id"])],
+    }
+    caplog.set_level(logging.WARNING, logger="sync.notifications")
+
+    response = post_notification(platform, payload)
+
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 3
+    entries = {entry.company_id: entry for entry in InboxEntry.objects.all()}
+    assert set(entries) == {company.pk, other.pk}
+    assert all(entry.status == "done" for entry in entries.values())
+    assert list(Organization.objects.filter(company=company).values_list("name", flat=True)) == [
+        "Acme's supplier"
+    ]
+    theirs = Organization.objects.get(company=other)
+    assert theirs.name == "Initech's supplier"
+    assert Person.objects.get(company=other).organization == theirs
+    assert not Person.objects.filter(company=company).exists()
+    # Nothing crossed tenants: each IdMap row belongs to the company of its record.
+    assert set(IdMap.objects.filter(company=company).values_list("connec_id", flat=True)) == {
+        first["id"]
+    }
+    assert set(IdMap.objects.filter(company=other).values_list("connec_id", flat=True)) == {
+        second["id"],
+        person["id"],
+    }
+    assert not Organization.objects.filter(name="Nobody's").exists()
+    assert any("cld-nobody" in record.getMessage() for record in caplog.records)
