@@ -41,6 +41,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The Maestrano endpoints the platform calls are DRF views; drf_spectacular serves
+    # their schema's browsable UI (with DEBUG), django_filters the sandbox's list filters.
+    "rest_framework",
+    "drf_spectacular",
+    "django_filters",
     "maestrano_integration",
     "accounts",
     "sync",
