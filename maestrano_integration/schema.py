@@ -61,7 +61,8 @@ def render_yaml(schema: dict[str, Any]) -> str:
 
 
 class AppSchemaView(SpectacularAPIView):
-    """``GET /maestrano/schema/``: YAML, or JSON with ``Accept: application/vnd.oai.openapi+json``."""
+    """``GET /maestrano/schema/``: YAML, or JSON for
+    ``Accept: application/vnd.oai.openapi+json``."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
