@@ -203,10 +203,15 @@ class PlatformThrottle(ScopedRateThrottle):
 
 
 class PlatformAutoSchema(AutoSchema):
-    """drf-spectacular's schema, with the view's ``operation_id``."""
+    """drf-spectacular's schema, with the view's ``operation_id`` and, for a view that
+    sets ``request_body_required``, a required request body (even a raw schema's)."""
 
     def get_operation_id(self) -> str:
         return getattr(self.view, "operation_id", None) or super().get_operation_id()
+
+    def _get_request_for_media_type(self, serializer: Any, direction: Any = "request") -> Any:
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        return schema, required or bool(getattr(self.view, "request_body_required", False))
 
 
 class PlatformAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -243,6 +248,8 @@ class PlatformAPIView(APIView):
     schema = PlatformAutoSchema()
     #: The operation's id in the OpenAPI schema.
     operation_id: str | None = None
+    #: Whether the schema says the request has a body.
+    request_body_required = False
 
     @property
     def preset(self) -> Preset:

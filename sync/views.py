@@ -17,23 +17,31 @@ from rest_framework.response import Response
 from maestrano_integration.platform_api import PlatformAPIView, error_response, error_responses
 
 from .notifications import NotificationRejected, max_body_bytes, receive_notification
+from .registry import CONNEC_ENTITIES
 
 #: DRF throttle scope of the webhook (``MAESTRANO["THROTTLE_RATES"]``).
 THROTTLE_SCOPE = "maestrano_notifications"
 
+#: Not blank: one character that is not whitespace for Python's ``str.strip()`` (the
+#: service's rule), which also counts U+001C-U+001F and U+0085 (found by fuzzing).
+_NOT_BLANK = {"type": "string", "pattern": "[^\\s\\u001c-\\u001f\\u0085]"}
 _RECORD = {
     "type": "object",
-    "properties": {
-        "id": {"type": "string", "minLength": 1},
-        "group_id": {"type": "string", "minLength": 1},
-        "updated_at": {"type": "string"},
-    },
+    "properties": {"id": _NOT_BLANK, "group_id": _NOT_BLANK, "updated_at": {"type": "string"}},
     "required": ["id", "group_id"],
 }
+
+
 _PAYLOAD = {
     "type": "object",
-    "description": "Records keyed by Connec! entity; all records of one group.",
-    "additionalProperties": {"type": "array", "items": _RECORD},
+    "description": (
+        "Records keyed by Connec! entity (and the entities of `SYNC['EXTRA_ENTITIES']`); "
+        "all records of one group (422 otherwise), a company of the preset (404 otherwise)."
+    ),
+    "properties": {
+        entity: {"type": "array", "items": _RECORD} for entity in sorted(CONNEC_ENTITIES)
+    },
+    "additionalProperties": False,
 }
 _ACCEPTED = {
     "type": "object",
@@ -67,6 +75,7 @@ class NotificationsWebhook(PlatformAPIView):
 
     http_method_names = ["post"]
     operation_id = "connec_notifications"
+    request_body_required = True
     throttle_scope = THROTTLE_SCOPE
 
     def max_body_bytes(self) -> int:
