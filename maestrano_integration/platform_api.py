@@ -203,11 +203,17 @@ class PlatformThrottle(ScopedRateThrottle):
 
 
 class PlatformAutoSchema(AutoSchema):
-    """drf-spectacular's schema, with the view's ``operation_id`` and, for a view that
+    """drf-spectacular's schema, with the view's ``operation_id`` (or ``operation_ids``
+    by method) and, for a view that
     sets ``request_body_required``, a required request body (even a raw schema's)."""
 
     def get_operation_id(self) -> str:
-        return getattr(self.view, "operation_id", None) or super().get_operation_id()
+        by_method = getattr(self.view, "operation_ids", None) or {}
+        return (
+            by_method.get(self.method)
+            or getattr(self.view, "operation_id", None)
+            or super().get_operation_id()
+        )
 
     def _get_request_for_media_type(self, serializer: Any, direction: Any = "request") -> Any:
         schema, required = super()._get_request_for_media_type(serializer, direction)

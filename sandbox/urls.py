@@ -5,14 +5,26 @@ account webhooks, pages) and ``urls_connec`` (Connec! API, batch, notifications)
 """
 
 from django.urls import include, path
+from drf_spectacular.views import SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from . import views_pages
 from .connec import api as connec_api
+from .schema import SandboxSchemaView
 
 app_name = "sandbox"
 
 urlpatterns = [
     path("", views_pages.home, name="home"),
+    # The OpenAPI schema of the Account API (docs/openapi/sandbox.yaml), and a Swagger UI.
+    path("api/schema/", SandboxSchemaView.as_view(), name="api-schema"),
+    path(
+        "api/schema/ui/",
+        SpectacularSwaggerView.as_view(
+            url_name="sandbox:api-schema", authentication_classes=[], permission_classes=[AllowAny]
+        ),
+        name="api-schema-ui",
+    ),
     path("", include("sandbox.urls_identity")),
     path("connec/", include("sandbox.urls_connec")),
     # The Connec! API also answers at the Account API's host, so that a preset which
