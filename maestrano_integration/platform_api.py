@@ -30,11 +30,13 @@ from django.core.signals import got_request_exception
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -220,18 +222,29 @@ class PlatformAutoSchema(AutoSchema):
         return schema, required or bool(getattr(self.view, "request_body_required", False))
 
 
-class PlatformAuthenticationScheme(OpenApiAuthenticationExtension):
-    """:class:`PlatformBasicAuthentication` in the schema: HTTP basic."""
+class BasicAuthenticationScheme(OpenApiAuthenticationExtension):
+    """An authentication class in the schema as HTTP basic (``appCredentials``); subclass
+    with ``target_class`` and ``description``."""
 
     target_class = "maestrano_integration.platform_api.PlatformBasicAuthentication"
     name = "appCredentials"
+    description = "The preset's app credentials: `api.id` as user, `api.key` as password."
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "basic",
-            "description": "The preset's app credentials: `api.id` as user, `api.key` as password.",
-        }
+        return {"type": "http", "scheme": "basic", "description": self.description}
+
+
+class SchemaView(SpectacularAPIView):
+    """An OpenAPI schema built by ``build()`` (``as_view(build=..., custom_settings=...)``):
+    YAML, or JSON for ``Accept: application/vnd.oai.openapi+json``; public."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    renderer_classes = [OpenApiYamlRenderer, OpenApiJsonRenderer]
+    build: Any = None
+
+    def _get_schema_response(self, request: Any) -> Response:
+        return Response(self.build())
 
 
 class PlatformAPIView(APIView):

@@ -13,11 +13,8 @@ from typing import Any
 
 from django.urls import URLPattern, path
 from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.renderers import OpenApiYamlRenderer
 from drf_spectacular.settings import patched_settings
-from drf_spectacular.views import SpectacularAPIView
-from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
 
 from . import views
 from .conf import get_preset
@@ -58,16 +55,3 @@ def app_schema() -> dict[str, Any]:
 def render_yaml(schema: dict[str, Any]) -> str:
     with patched_settings(SETTINGS):
         return OpenApiYamlRenderer().render(schema, renderer_context={}).decode()
-
-
-class AppSchemaView(SpectacularAPIView):
-    """``GET /maestrano/schema/``: YAML, or JSON for
-    ``Accept: application/vnd.oai.openapi+json``."""
-
-    authentication_classes: list[Any] = []
-    permission_classes = [AllowAny]
-    renderer_classes = [OpenApiYamlRenderer, OpenApiJsonRenderer]
-    custom_settings = SETTINGS
-
-    def _get_schema_response(self, request: Any) -> Response:
-        return Response(app_schema())

@@ -17,8 +17,10 @@ from rest_framework.permissions import AllowAny
 
 from . import views
 from .conf import maestrano_settings
+from .platform_api import SchemaView
 from .routes import instrumented, registered_urlpatterns
-from .schema import AppSchemaView
+from .schema import SETTINGS as SCHEMA_SETTINGS
+from .schema import app_schema
 
 _metadata = instrumented(views.metadata, endpoint="maestrano_integration:metadata")
 
@@ -28,7 +30,11 @@ metadata_patterns = [
     path("maestrano/metadata/<slug:preset>", _metadata, name="metadata-preset"),
     path("maestrano/<slug:preset>/metadata", _metadata, name="metadata-preset-prefixed"),
     # The OpenAPI schema of the endpoints above and of the webhooks (docs/openapi/app.yaml).
-    path("maestrano/schema/", AppSchemaView.as_view(), name="schema"),
+    path(
+        "maestrano/schema/",
+        SchemaView.as_view(build=app_schema, custom_settings=SCHEMA_SETTINGS),
+        name="schema",
+    ),
 ]
 if settings.DEBUG and apps.is_installed("drf_spectacular"):
     # A browsable view of the schema, in development only (it loads Swagger UI from a CDN).

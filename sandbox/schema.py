@@ -12,14 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import URLPattern, path
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.renderers import OpenApiYamlRenderer
 from drf_spectacular.settings import patched_settings
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from drf_spectacular.views import SpectacularAPIView
-from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
+
+from maestrano_integration.platform_api import BasicAuthenticationScheme
 
 from . import account_api, views_account_api
 
@@ -241,26 +239,6 @@ def render_yaml(schema: dict[str, Any]) -> str:
         return OpenApiYamlRenderer().render(schema, renderer_context={}).decode()
 
 
-class AppAuthenticationScheme(OpenApiAuthenticationExtension):
+class AppAuthenticationScheme(BasicAuthenticationScheme):
     target_class = "sandbox.views_account_api.AppAuthentication"
-    name = "appCredentials"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "basic",
-            "description": "A registered app's `api_id` as user, `api_key` as password.",
-        }
-
-
-class SandboxSchemaView(SpectacularAPIView):
-    """``GET /sandbox/api/schema/``: YAML, or JSON for
-    ``Accept: application/vnd.oai.openapi+json``."""
-
-    authentication_classes: list[Any] = []
-    permission_classes = [AllowAny]
-    renderer_classes = [OpenApiYamlRenderer, OpenApiJsonRenderer]
-    custom_settings = SETTINGS
-
-    def _get_schema_response(self, request: Any) -> Response:
-        return Response(sandbox_schema())
+    description = "A registered app's `api_id` as user, `api_key` as password."

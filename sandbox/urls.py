@@ -8,16 +8,23 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from maestrano_integration.platform_api import SchemaView
+
 from . import views_pages
 from .connec import api as connec_api
-from .schema import SandboxSchemaView
+from .schema import SETTINGS as SCHEMA_SETTINGS
+from .schema import sandbox_schema
 
 app_name = "sandbox"
 
 urlpatterns = [
     path("", views_pages.home, name="home"),
     # The OpenAPI schema of the Account API (docs/openapi/sandbox.yaml), and a Swagger UI.
-    path("api/schema/", SandboxSchemaView.as_view(), name="api-schema"),
+    path(
+        "api/schema/",
+        SchemaView.as_view(build=sandbox_schema, custom_settings=SCHEMA_SETTINGS),
+        name="api-schema",
+    ),
     path(
         "api/schema/ui/",
         SpectacularSwaggerView.as_view(
