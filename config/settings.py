@@ -84,8 +84,8 @@ if _sandbox_only and not _sandbox_mounted:
 
 ROOT_URLCONF = "config.urls"
 if _sandbox_only:
-    # The emulated platform alone, on its own port (see config/urls_sandbox.py).
-    ROOT_URLCONF = "config.urls_sandbox"
+    # The emulated platform alone, on its own port (see config/urls/sandbox.py).
+    ROOT_URLCONF = "config.urls.sandbox"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -199,7 +199,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport: a broker that needs no service (`make demo` runs its
-    # worker on it). Server and worker exchange messages as files in one folder.
+    # worker on it). Server and worker exchange messages as files in one folder, each
+    # written whole before a reader can see it (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     _broker_folder = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
     for _folder in ("queue", "control"):
         (_broker_folder / _folder).mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,21 @@
-"""One way to build HTTP sessions for platform APIs: pooled, timed out, retried safely.
+"""The HTTP policy of every platform call: sessions, what is worth retrying, backoff.
 
 Idempotent calls (GET, PUT, DELETE) are retried by urllib3 on connection errors,
 5xx and 429 (honouring ``Retry-After``) with exponential backoff and jitter.
 POST is never retried by the transport: a create that timed out may have been
 applied, so callers make creates safe to repeat (external ids, local records
 checked against the platform) and retry at their own level.
+
+What a failure means is decided here for every caller (import, push, inbox,
+billing): a network error, 429 or 5xx is *transient* (retried later with
+:func:`backoff_delay`); a 401 is an *authentication* failure (our credentials were
+refused: never retried automatically, the work is kept with its reason until the
+credentials are fixed and it is retried by hand); any other 4xx is *permanent*.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -40,6 +47,21 @@ class PlatformHTTPError(Exception):
     def is_transient(self) -> bool:
         """Worth retrying later: network error, 429 or 5xx."""
         return self.status is None or self.status == 429 or self.status >= 500
+
+    @property
+    def is_authentication_failure(self) -> bool:
+        """Our credentials were refused (401): retrying cannot help until they are fixed."""
+        return self.status == 401
+
+
+def backoff_delay(*, attempt: int, base: float, cap: float, jitter: float = 0.5) -> float:
+    """Seconds to wait before retry number ``attempt`` (0 for the first retry).
+
+    ``base * 2**attempt``, capped at ``cap``, then scaled by a random factor in
+    ``[1 - jitter, 1]`` so that clients failing together do not retry together.
+    """
+    delay = min(float(cap), float(base) * 2 ** max(attempt, 0))
+    return delay * (1 - jitter * random.random())  # noqa: S311 (jitter, not security)
 
 
 def build_retry(

@@ -2,7 +2,7 @@
 
 Selectors scope every query to the calling app (an app sees only its own bills
 and the groups and users that use it); services validate and write. Views in
-``views_account_api`` only translate HTTP to these calls.
+``sandbox.views.account_api`` only translate HTTP to these calls.
 
 List filters (query parameters): ``<attribute>=<value>`` (exact), ``<attribute>_in=a,b``,
 ``<attribute>_not=<value>``, and comparisons ``_before`` (<=), ``_after`` (>=),

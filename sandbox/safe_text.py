@@ -5,7 +5,7 @@ NUL character (``%00``) or a lone surrogate in one makes PostgreSQL refuse the
 query (a 500). :func:`path` is ``django.urls.path`` with every view behind
 :func:`refuse_unsafe_text`, which answers such a request with a 400 saying
 which value is wrong. The Connec! and Account APIs check their own input and
-answer in their own error formats (``sandbox.connec.api``, ``sandbox.views_account_api``).
+answer in their own error formats (``sandbox.connec.api``, ``sandbox.views.account_api``).
 """
 
 from __future__ import annotations

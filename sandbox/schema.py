@@ -1,7 +1,7 @@
 """The OpenAPI 3 schema of the sandbox's Account API (drf-spectacular).
 
 One operation per resource and method, from the views of
-:mod:`sandbox.views_account_api`; the envelope and the objects are those of
+:mod:`sandbox.views.account_api`; the envelope and the objects are those of
 :mod:`sandbox.account_api` (docs/protocol.md, 'Account API'). Served at
 ``/sandbox/api/schema/`` (with a Swagger UI at ``/sandbox/api/schema/ui/``) and kept in
 ``docs/openapi/sandbox.yaml`` (``make openapi``). The Connec! API v2 is not described yet.
@@ -19,7 +19,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 
 from maestrano_integration.platform_api import BasicAuthenticationScheme
 
-from . import account_api, views_account_api
+from . import account_api
+from .views import account_api as views_account_api
 
 SETTINGS: dict[str, Any] = {
     "TITLE": "Maestrano sandbox: Account API",
@@ -240,5 +241,5 @@ def render_yaml(schema: dict[str, Any]) -> str:
 
 
 class AppAuthenticationScheme(BasicAuthenticationScheme):
-    target_class = "sandbox.views_account_api.AppAuthentication"
+    target_class = "sandbox.views.account_api.AppAuthentication"
     description = "A registered app's `api_id` as user, `api_key` as password."

@@ -2,7 +2,18 @@ from django.contrib import admin
 
 from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
-from .models import IdMap, SyncRecordError, SyncRun, SyncRunEntity
+from .inbox import retry_failed_entries
+from .models import (
+    IdMap,
+    InboxEntry,
+    OutboxEntry,
+    SyncConflict,
+    SyncRecordError,
+    SyncRun,
+    SyncRunEntity,
+    SyncState,
+)
+from .push import retry_parked
 
 
 @admin.register(IdMap)
@@ -67,8 +78,6 @@ class SyncRecordErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # --- live sync: outbox, inbox, conflicts ---------------------------------------------------
 
-from .models import InboxEntry, OutboxEntry, SyncConflict, SyncState  # noqa: E402
-
 
 @admin.register(OutboxEntry)
 class OutboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -96,8 +105,6 @@ class OutboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry the selected parked rows")
     def retry(self, request, queryset):  # type: ignore[no-untyped-def]
-        from .push import retry_parked
-
         count = retry_parked(queryset=queryset)
         self.message_user(request, f"{count} parked row(s) queued again.")
 
@@ -127,8 +134,6 @@ class InboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed notifications")
     def retry(self, request, queryset):  # type: ignore[no-untyped-def]
-        from .inbox import retry_failed_entries
-
         count = retry_failed_entries(queryset=queryset)
         self.message_user(request, f"{count} notification(s) queued again.")
 

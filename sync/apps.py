@@ -12,7 +12,7 @@ class SyncConfig(AppConfig):
         from maestrano_integration.metrics import register_state_source
         from maestrano_integration.routes import register_preset_endpoint
 
-        from . import checks, receivers, tasks_live, views  # noqa: F401  (checks, receivers, tasks)
+        from . import checks, receivers, tasks, views  # noqa: F401  (checks, receivers, tasks)
         from .outbox import connect_receivers
 
         connect_receivers()

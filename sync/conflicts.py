@@ -20,6 +20,7 @@ row (visible in the admin) so nothing is silently lost.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -127,6 +128,4 @@ def supersede_local_changes(
 
 
 def _jsonable(data: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(data, default=str))

@@ -39,7 +39,12 @@ from django.utils import timezone
 
 from accounts.models import Company
 from maestrano_integration.conf import get_preset, maestrano_settings
-from maestrano_integration.connec import ConnecClient, ConnecError, ConnecNotFoundError
+from maestrano_integration.connec import (
+    ConnecClient,
+    ConnecError,
+    ConnecNotFoundError,
+    connec_client_for,
+)
 
 from . import importer
 from .conflicts import (
@@ -49,6 +54,7 @@ from .conflicts import (
     remote_wins,
     supersede_local_changes,
 )
+from .locks import company_lock, renew_lock
 from .mappers import (
     Mapper,
     MappingError,
@@ -59,9 +65,10 @@ from .mappers import (
     set_path,
 )
 from .models import IdMap, InboxEntry, SyncConflict, SyncRecordError, SyncState
-from .outbox import applying_remote_changes, company_lock, renew_lock
+from .outbox import applying_remote_changes
 from .push import delete_payload, status_is_data
 from .registry import registry
+from .scheduling import enqueue_inbox
 from .selectors import bulk_lookup, local_pks_for
 from .services import parked_record
 
@@ -691,8 +698,6 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
     reference) leaves them pending for a later try; an unexpected error marks
     the notification failed (retry it from the admin), the others go on.
     """
-    from maestrano_integration.connec import connec_client_for
-
     run = InboxRun()
     with company_lock(company_id=company.pk) as token:
         if token is None:
@@ -774,8 +779,6 @@ def has_pending_notifications(*, company: Company) -> bool:
 
 def retry_failed_entries(*, queryset: models.QuerySet[InboxEntry]) -> int:
     """Put failed notifications back in the queue and enqueue their processing."""
-    from .tasks_live import enqueue_inbox
-
     rows = queryset.filter(status=InboxEntry.Status.FAILED)
     companies = set(rows.values_list("company_id", flat=True))
     count = rows.update(status=InboxEntry.Status.PENDING, attempts=0)

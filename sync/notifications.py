@@ -33,6 +33,7 @@ from maestrano_integration.conf import Preset, maestrano_settings
 
 from .models import InboxEntry
 from .registry import known_entities
+from .scheduling import enqueue_inbox
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +124,6 @@ def receive_notification(*, preset: Preset, body: bytes) -> Accepted:
         entry = InboxEntry.objects.create(
             preset=preset.name, company=company, payload=payload, record_count=count
         )
-        from .tasks_live import enqueue_inbox
-
         enqueue_inbox(company_id=company.pk)
     logger.info(
         "Connec! notification %s stored: %s records of %s",

@@ -16,21 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime
 import logging
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db import models
 from django.db.models.signals import post_delete, post_save
-from django.utils import timezone
 
-from maestrano_integration.conf import maestrano_settings
-
-from .models import OutboxEntry, SyncLock
+from .models import OutboxEntry
 from .registry import registry
+from .scheduling import schedule_drain
 
 logger = logging.getLogger(__name__)
 
@@ -68,27 +64,6 @@ def record_change(*, obj: models.Model, operation: str, entity: str, company_id:
         operation=operation,
     )
     schedule_drain(company_id=company_id)
-
-
-def schedule_drain(*, company_id: Any, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Enqueue the company's drain once the current transaction commits (once per company)."""
-    if not maestrano_settings.SYNC["PUSH_ON_COMMIT"]:
-        return
-    connection = connections[using]
-    if connection.in_atomic_block:
-        # Django drops the callbacks of a rolled-back (sub)transaction from this list,
-        # so it is the exact set of drains still to enqueue.
-        for _, callback, _ in connection.run_on_commit:
-            if getattr(callback, "maestrano_drain_company", None) == company_id:
-                return
-
-    def enqueue() -> None:
-        from .tasks_live import drain_outbox
-
-        drain_outbox.delay(company_id)
-
-    enqueue.maestrano_drain_company = company_id  # type: ignore[attr-defined]
-    transaction.on_commit(enqueue, using=using)
 
 
 def _export_mapper(model: type[models.Model]) -> Any:
@@ -156,47 +131,3 @@ def connect_receivers() -> None:
     """
     post_save.connect(_on_save, dispatch_uid="sync.outbox.save", weak=False)
     post_delete.connect(_on_delete, dispatch_uid="sync.outbox.delete", weak=False)
-
-
-# --- the company lock -----------------------------------------------------------------
-
-
-def lock_lease() -> datetime.timedelta:
-    return datetime.timedelta(seconds=float(maestrano_settings.SYNC["LOCK_LEASE_SECONDS"]))
-
-
-def acquire_lock(*, company_id: Any) -> str | None:
-    """Take the company's sync lock for one lease; the token, or ``None`` when it is held."""
-    SyncLock.objects.get_or_create(company_id=company_id)
-    token = secrets.token_hex(16)
-    now = timezone.now()
-    taken = (
-        SyncLock.objects.filter(company_id=company_id)
-        .filter(models.Q(locked_until__isnull=True) | models.Q(locked_until__lt=now))
-        .update(token=token, locked_until=now + lock_lease())
-    )
-    return token if taken else None
-
-
-def renew_lock(*, company_id: Any, token: str) -> bool:
-    """Extend the lease; ``False`` if another worker took it over (stop working then)."""
-    return bool(
-        SyncLock.objects.filter(company_id=company_id, token=token).update(
-            locked_until=timezone.now() + lock_lease()
-        )
-    )
-
-
-def release_lock(*, company_id: Any, token: str) -> None:
-    SyncLock.objects.filter(company_id=company_id, token=token).update(locked_until=None)
-
-
-@contextlib.contextmanager
-def company_lock(*, company_id: Any) -> Iterator[str | None]:
-    """``with company_lock(company_id=...) as token:`` — ``token`` is ``None`` if busy."""
-    token = acquire_lock(company_id=company_id)
-    try:
-        yield token
-    finally:
-        if token is not None:
-            release_lock(company_id=company_id, token=token)

@@ -27,7 +27,6 @@ import datetime
 import hashlib
 import json
 import logging
-import random
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +39,9 @@ from django.utils import timezone
 from accounts.models import Company
 from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
+from maestrano_integration.http import backoff_delay
 
+from .locks import company_lock, renew_lock
 from .mappers import (
     Mapper,
     MappingError,
@@ -50,8 +51,8 @@ from .mappers import (
     set_path,
 )
 from .models import IdMap, OutboxEntry, SyncState
-from .outbox import company_lock, renew_lock
 from .registry import registry
+from .scheduling import schedule_drain
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +120,11 @@ def blank_to_null(data: Any) -> Any:
 
 def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
     sync = maestrano_settings.SYNC
-    base = float(sync["PUSH_RETRY_BACKOFF"])
-    delay = min(base * 2 ** max(attempts - 1, 0), float(sync["PUSH_RETRY_BACKOFF_MAX"]))
-    delay = delay * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not security)
+    delay = backoff_delay(
+        attempt=attempts - 1,
+        base=float(sync["PUSH_RETRY_BACKOFF"]),
+        cap=float(sync["PUSH_RETRY_BACKOFF_MAX"]),
+    )
     return max(delay, retry_after or 0.0)
 
 
@@ -438,10 +441,11 @@ def _send(*, client: ConnecClient, ops: list[_Op], result: DrainResult) -> None:
     try:
         answers = client.batch([op.request for op in ops if op.request], idempotent=True)
     except ConnecError as error:
-        transient = error.is_transient or error.status == 401
         for op in ops:
-            op.outcome = "retry" if transient else "parked"
+            op.outcome = "retry" if error.is_transient else "parked"
             op.error = f"batch failed: {error}"
+            if error.is_authentication_failure:
+                op.error += " (Connec! refused our credentials: check the preset's api id and key)"
             op.retry_after = error.retry_after
         return
     if len(answers) != len(ops):
@@ -612,8 +616,6 @@ def _update_id_map(
 
 def retry_parked(*, queryset: models.QuerySet[OutboxEntry]) -> int:
     """Put parked rows back in the queue (attempts reset) and enqueue their companies' drains."""
-    from .outbox import schedule_drain
-
     rows = queryset.filter(status=OutboxEntry.Status.PARKED)
     companies = set(rows.values_list("company_id", flat=True))
     with transaction.atomic():

@@ -12,6 +12,8 @@ from django.dispatch import receiver
 from accounts.signals import company_created
 from maestrano_integration.conf import maestrano_settings
 
+from .tasks import import_company
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,8 +23,6 @@ def enqueue_initial_import(sender: Any, company: Any, **kwargs: Any) -> None:
     sync = maestrano_settings.SYNC
     if not sync["ENABLED"] or not sync["IMPORT_ON_COMPANY_CREATED"]:
         return
-    from .tasks import import_company
-
     company_id = company.pk
     logger.info(
         "Initial Connec! import enqueued for %s",

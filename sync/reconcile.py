@@ -21,9 +21,9 @@ from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 
 from .inbox import ApplyResult, apply_records, entity_is_applicable
+from .locks import company_lock
 from .mappers import connec_time_or_none
 from .models import IdMap, SyncState
-from .outbox import company_lock
 from .registry import registry
 
 logger = logging.getLogger(__name__)

@@ -69,7 +69,7 @@ CONNEC_ENTITIES: frozenset[str] = frozenset(
 def known_entities() -> frozenset[str]:
     from maestrano_integration.conf import maestrano_settings
 
-    return CONNEC_ENTITIES | frozenset(maestrano_settings.SYNC.get("EXTRA_ENTITIES") or ())
+    return CONNEC_ENTITIES | frozenset(maestrano_settings.SYNC["EXTRA_ENTITIES"] or ())
 
 
 class AlreadyRegistered(Exception):

@@ -11,10 +11,11 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Count, Max
 
 from accounts.models import Company
 
-from .models import IdMap, SyncRun
+from .models import IdMap, InboxEntry, OutboxEntry, SyncRun, SyncRunEntity, SyncState
 from .registry import registry
 
 
@@ -117,9 +118,6 @@ def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
 
     A handful of grouped queries, whatever the number of rows.
     """
-    from django.db.models import Count, Max
-
-    from .models import InboxEntry, OutboxEntry, SyncRunEntity, SyncState
 
     def empty() -> dict[str, Any]:
         return {
@@ -187,7 +185,5 @@ def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
 
 def outbox_depth(*, company: Company | None = None) -> int:
     """Pending outbox rows (of one company, or all)."""
-    from .models import OutboxEntry
-
     rows = OutboxEntry.objects.filter(status=OutboxEntry.Status.PENDING)
     return (rows.filter(company=company) if company is not None else rows).count()

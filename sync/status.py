@@ -28,9 +28,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 
 from accounts.models import Company
+from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
 
+from . import inbox, push
 from .models import IdMap, InboxEntry, OutboxEntry, SyncRecordError
 from .registry import NotRegistered, registry
+from .scheduling import enqueue_inbox, enqueue_reapply
 
 SYNCED, QUEUED, RETRYING, PARKED, NOT_APPLIED, LOCAL = (
     "synced",
@@ -332,9 +335,6 @@ def retry_problem(*, company: Company, kind: str, pk: int) -> int:
     a Connec! record not applied is fetched again and applied like a notification
     (task ``sync.reapply_record``), so a fix made in Connec! or in our mapper heals it.
     """
-    from . import inbox, push
-    from .tasks_live import reapply_record
-
     if kind == "outbox":
         return push.retry_parked(queryset=OutboxEntry.objects.filter(company=company, pk=pk))
     if kind == "notification":
@@ -345,8 +345,7 @@ def retry_problem(*, company: Company, kind: str, pk: int) -> int:
         error = SyncRecordError.objects.filter(company=company, pk=pk).first()
         if error is None or not error.connec_id:
             return 0
-        company_id, entity, connec_id = company.pk, error.entity, error.connec_id
-        transaction.on_commit(lambda: reapply_record.delay(company_id, entity, connec_id))
+        enqueue_reapply(company_id=company.pk, entity=error.entity, connec_id=error.connec_id)
         return 1
     raise ValueError(f"Unknown kind of sync problem: {kind!r}")
 
@@ -358,10 +357,6 @@ def reapply_record(*, company: Company, entity: str, connec_id: str) -> str:
     company's lock. The record's errors are cleared once it is fetched: if it
     fails again, applying it records a new error with the new reason.
     """
-    from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
-
-    from .tasks_live import enqueue_inbox
-
     errors = SyncRecordError.objects.filter(company=company, entity=entity, connec_id=connec_id)
     try:
         with connec_client_for(company) as client:

@@ -1,23 +1,43 @@
-"""Celery tasks of the sync. Thin: they call :mod:`sync.importer`."""
+"""Celery tasks of the sync: import, drain the outbox, apply the inbox, reconcile. Thin.
+
+Tasks call the services; services schedule tasks by name through
+:mod:`sync.scheduling`, never by importing this module. A task's function name
+ends in ``_task`` where a service has the same name (``drain_outbox_task`` runs
+:func:`sync.push.drain_outbox`); the registered names (``sync.drain_outbox``)
+are what brokers hold and never change.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 from celery import shared_task
+from django.utils import timezone
 
 from accounts.models import Company
 from maestrano_integration.conf import maestrano_settings
+from maestrano_integration.connec import ConnecError
+from maestrano_integration.http import backoff_delay
 
+from . import scheduling
 from .importer import ImportFailed, run_import
+from .inbox import has_pending_notifications, process_inbox
+from .models import InboxEntry, OutboxEntry
+from .push import drain_outbox, next_due_in
+from .reconcile import reconcile
+from .status import reapply_record
 
 logger = logging.getLogger(__name__)
 
 
 def _retry_countdown(retries: int) -> float:
     sync = maestrano_settings.SYNC
-    return min(
-        float(sync["TASK_RETRY_BACKOFF"]) * 2**retries, float(sync["TASK_RETRY_BACKOFF_MAX"])
+    return backoff_delay(
+        attempt=retries,
+        base=float(sync["TASK_RETRY_BACKOFF"]),
+        cap=float(sync["TASK_RETRY_BACKOFF_MAX"]),
     )
 
 
@@ -46,3 +66,131 @@ def import_company(
             ) from error
         return {"company": company_id, "run": error.run.pk, "status": error.run.status}
     return {"company": company_id, "run": run.pk, "status": run.status}
+
+
+#: Eager mode (demo) only: how long a task waits for a company lock held by another thread.
+EAGER_LOCK_WAIT = 5.0
+
+
+def _run_locked(task: Any, work: Any) -> Any:
+    """Run ``work()`` (which reports ``locked``); in eager mode wait a little for the lock.
+
+    With a worker, a task that finds the company locked simply ends: the lock
+    holder looks for new work when it releases the lock (:func:`_follow_up`).
+    """
+    outcome = work()
+    if task.request.is_eager:
+        deadline = time.monotonic() + EAGER_LOCK_WAIT
+        while outcome.locked and time.monotonic() < deadline:
+            time.sleep(0.1)
+            outcome = work()
+    return outcome
+
+
+def _follow_up(task: Any, company: Company, *, inbox_deferred: bool = False) -> None:
+    """After releasing the lock: schedule the drain and the inbox work that is left.
+
+    Covers changes committed while the lock was held (their own tasks found it
+    taken) and rows backing off. Not in eager mode (no delayed runs there: the
+    next change or the beat's ``drain_all`` picks them up).
+    """
+    if task.request.is_eager:
+        return
+    due_in = next_due_in(company=company)
+    if due_in is not None:
+        drain_outbox_task.apply_async((company.pk,), countdown=max(due_in, 0.05))
+    if has_pending_notifications(company=company):
+        countdown = float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"]) if inbox_deferred else 0
+        process_inbox_task.apply_async((company.pk,), countdown=max(countdown, 0.05))
+
+
+@shared_task(bind=True, acks_late=True, name=scheduling.DRAIN_OUTBOX)
+def drain_outbox_task(self: Any, company_id: int) -> dict:
+    """Push a company's due outbox rows."""
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {"company": company_id, "status": "missing"}
+    result = _run_locked(self, lambda: drain_outbox(company=company))
+    if not result.locked:
+        _follow_up(self, company)
+    return {"company": company_id, **result.as_dict()}
+
+
+@shared_task(bind=True, acks_late=True, name=scheduling.PROCESS_INBOX)
+def process_inbox_task(self: Any, company_id: int) -> dict:
+    """Apply a company's stored notifications in arrival order."""
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {"company": company_id, "status": "missing"}
+    run = _run_locked(self, lambda: process_inbox(company=company))
+    if not run.locked:
+        _follow_up(self, company, inbox_deferred=bool(run.deferred))
+    return {
+        "company": company_id,
+        "locked": run.locked,
+        "processed": run.processed,
+        "failed": run.failed,
+        "deferred": run.deferred,
+        **run.result.as_dict(),
+    }
+
+
+@shared_task(name="sync.reconcile_company")
+def reconcile_company(company_id: int, entities: list[str] | None = None) -> dict:
+    """Fetch what changed in Connec! since the watermark and apply it (lost notifications)."""
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {"company": company_id, "status": "missing"}
+    return {"company": company_id, **reconcile(company=company, entities=entities)}
+
+
+@shared_task(name="sync.reconcile_all")
+def reconcile_all() -> int:
+    """Beat entry point: one reconciliation task per active company."""
+    ids = list(Company.objects.filter(status=Company.Status.ACTIVE).values_list("pk", flat=True))
+    for company_id in ids:
+        reconcile_company.delay(company_id)
+    return len(ids)
+
+
+@shared_task(name="sync.drain_all")
+def drain_all() -> int:
+    """Beat entry point: drain every company with due outbox rows or pending notifications.
+
+    A safety net: drains are normally enqueued on commit and after backoffs.
+    """
+    outbox = set(
+        OutboxEntry.objects.filter(
+            status=OutboxEntry.Status.PENDING, next_attempt_at__lte=timezone.now()
+        ).values_list("company_id", flat=True)
+    )
+    inbox = set(
+        InboxEntry.objects.filter(
+            status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
+        ).values_list("company_id", flat=True)
+    )
+    for company_id in outbox:
+        drain_outbox_task.delay(company_id)
+    for company_id in inbox:
+        process_inbox_task.delay(company_id)
+    return len(outbox | inbox)
+
+
+@shared_task(bind=True, acks_late=True, name=scheduling.REAPPLY_RECORD)
+def reapply_record_task(self: Any, company_id: int, entity: str, connec_id: str) -> dict:
+    """Fetch a Connec! record that was not applied and apply it again (problems panel)."""
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {"company": company_id, "status": "missing"}
+    try:
+        outcome = reapply_record(company=company, entity=entity, connec_id=connec_id)
+    except ConnecError as error:
+        logger.warning(
+            "Connec! %s record %s could not be fetched again: %s",
+            entity,
+            connec_id,
+            error,
+            extra={"preset": company.preset, "group": company.group_uid},
+        )
+        return {"company": company_id, "status": "failed", "error": str(error)[:300]}
+    return {"company": company_id, "status": outcome}

@@ -90,7 +90,7 @@ def billing_settings() -> dict[str, Any]:
 
 
 def billing_enabled() -> bool:
-    return bool(billing_settings().get("ENABLED", True))
+    return bool(billing_settings()["ENABLED"])
 
 
 def get_default_plan() -> Plan:
@@ -122,7 +122,7 @@ def billing_start_date(
     ``"latest"`` (whichever ends later).
     """
     now = now or timezone.now()
-    source = billing_settings().get("FREE_TRIAL_SOURCE", "latest")
+    source = billing_settings()["FREE_TRIAL_SOURCE"]
     if source not in FREE_TRIAL_SOURCES:
         raise BillingError(
             f"MAESTRANO['BILLING']['FREE_TRIAL_SOURCE'] must be one of {FREE_TRIAL_SOURCES}, "

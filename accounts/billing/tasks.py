@@ -14,7 +14,6 @@ loads models (so a worker registers the tasks), before services can be.
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from celery import Task, current_app, shared_task
@@ -22,6 +21,7 @@ from django.db import transaction
 
 from maestrano_integration.account import AccountApiError
 from maestrano_integration.conf import ImproperlyConfiguredPreset, maestrano_settings
+from maestrano_integration.http import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +32,17 @@ def _is_eager() -> bool:
 
 def _countdown(retries: int) -> float:
     config = maestrano_settings.BILLING
-    base = float(config.get("TASK_RETRY_BACKOFF", 30))
-    cap = float(config.get("TASK_RETRY_BACKOFF_MAX", 3600))
-    delay = min(cap, base * (2**retries))
-    return delay * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
+    return backoff_delay(
+        attempt=retries,
+        base=float(config["TASK_RETRY_BACKOFF"]),
+        cap=float(config["TASK_RETRY_BACKOFF_MAX"]),
+    )
 
 
 def _retry_if_transient(task: Task, error: Exception) -> None:
     """Re-queue ``task`` later when ``error`` is worth retrying; otherwise let it rest."""
     transient = bool(getattr(error, "is_transient", False))
-    max_retries = int(maestrano_settings.BILLING.get("TASK_MAX_RETRIES", 8))
+    max_retries = int(maestrano_settings.BILLING["TASK_MAX_RETRIES"])
     if not transient or task.request.is_eager or task.request.retries >= max_retries:
         logger.warning(
             "Billing task gave up for now: %s",

@@ -125,6 +125,19 @@ def log_in(page, platform, story, *, deep_link: str = "/dashboard/") -> None:
     page.wait_for_url(f"{platform.url}{deep_link}")
 
 
+def wait_in_page(page, story, expression: str, *, timeout: float = 30_000) -> None:
+    """Wait until ``expression`` is true in the page; on a timeout, show the worker's log."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(expression, timeout=timeout)
+    except PlaywrightTimeout:
+        raise AssertionError(
+            f"Still not true after {timeout / 1000:.0f}s: {expression}\n"
+            f"worker log:\n{story['worker'].tail()}"
+        ) from None
+
+
 def sync_state(page) -> str:
     return page.get_attribute("#sync-status [data-sync-state]", "data-sync-state")
 
@@ -149,8 +162,11 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
 
     # The import runs in the worker and the dashboard follows it live.
     page.goto(f"{platform.url}/dashboard/")
-    page.wait_for_function(
-        "document.querySelector('#import-status').textContent === 'Succeeded'", timeout=60_000
+    wait_in_page(
+        page,
+        story,
+        "document.querySelector('#import-status').textContent === 'Succeeded'",
+        timeout=60_000,
     )
     assert page.text_content("#company-name") == "Story Pty Ltd"
     assert "AEDT" in page.text_content("#import-times") or "AEST" in page.text_content(
@@ -170,8 +186,10 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     page.goto(f"{platform.url}/people/{person.pk}/")
     page.fill("#id_last_name", "Édith Müller-Lüdenscheidt")
     page.click("#save-record")
-    page.wait_for_function(
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'"
+    wait_in_page(
+        page,
+        story,
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
     )
     connec_id = connec_id_for(company=company, obj=person)
     record = ConnecRecord.objects.get(group=story["group"], entity="people", uid=connec_id)
@@ -233,15 +251,19 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
     page.goto(f"{platform.url}/people/{person.pk}/")
     page.fill("#id_first_name", "During")
     page.click("#save-record")
-    page.wait_for_function(
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'retrying'"
+    wait_in_page(
+        page,
+        story,
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'retrying'",
     )
     assert "next attempt" in page.text_content("#sync-detail")
     assert "answered 5" in page.text_content("#sync-reason")  # a random 5xx
     Pages(page).check("person-retrying")
 
     settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
-    page.wait_for_function(
+    wait_in_page(
+        page,
+        story,
         "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
         timeout=30_000,
     )
@@ -259,8 +281,10 @@ def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, 
     page.goto(f"{platform.url}/people/{person.pk}/")
     page.fill("#id_email", "pat@localhost")  # valid here, refused by Connec! (no dot)
     page.click("#save-record")
-    page.wait_for_function(
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'parked'"
+    wait_in_page(
+        page,
+        story,
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'parked'",
     )
     assert "is not an email address" in page.text_content("#sync-reason")
     assert page.locator("#sync-retry button").count() == 1
@@ -273,8 +297,10 @@ def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, 
     page.goto(f"{platform.url}/people/{person.pk}/")
     page.fill("#id_email", "pat@story.example")
     page.click("#save-record")
-    page.wait_for_function(
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'"
+    wait_in_page(
+        page,
+        story,
+        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
     )
     page.goto(f"{platform.url}/dashboard/")
     assert page.text_content("#no-problems")

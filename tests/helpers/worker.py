@@ -219,6 +219,7 @@ def demo_worker(platform, settings, tmp_path):
     As ``manage.py run_demo`` runs it: ``.delay`` in this process (the live
     server's threads included) writes message files that the worker picks up.
     """
+    from config.broker import TRANSPORT
     from config.celery import app
 
     folder = tmp_path / "broker"
@@ -233,13 +234,17 @@ def demo_worker(platform, settings, tmp_path):
     }
     previous = {
         "broker_url": app.conf.broker_url,
+        "broker_transport": app.conf.broker_transport,
         "broker_transport_options": app.conf.broker_transport_options,
         "task_always_eager": app.conf.task_always_eager,
     }
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.update(
-        broker_url="filesystem://", broker_transport_options=options, task_always_eager=False
+        broker_url="filesystem://",
+        broker_transport=TRANSPORT,
+        broker_transport_options=options,
+        task_always_eager=False,
     )
     reset_connections(app)
     worker = WorkerProcess(

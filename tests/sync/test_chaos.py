@@ -28,7 +28,7 @@ from crm.models import Item, Organization, Person
 from sync.mappers import get_path, to_connec_value
 from sync.models import IdMap, InboxEntry, OutboxEntry, SyncRecordError
 from sync.registry import registry
-from sync.tasks_live import drain_all
+from sync.tasks import drain_all
 from tests.helpers.live_sync import LIVE_SYNC, HubClient, hub_for, register_peer
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
 from sync.models import IdMap, OutboxEntry
-from sync.push import drain_outbox
+from sync.push import drain_outbox, retry_parked
 from sync.selectors import connec_id_for
 from tests.helpers.live_sync import LIVE_SYNC, connec_id, hub_for, our_entry, register_peer
 
@@ -296,3 +296,28 @@ def test_a_reference_emptied_locally_is_emptied_in_connec(platform, company, hub
     person.save()
 
     assert hub.get("people", remote_id).get("organization_id") is None
+
+
+def test_refused_credentials_park_the_change_with_the_reason_and_nothing_is_lost(
+    platform, company, hub, manual_drain
+):
+    values = platform.preset_values()
+    good_key = values["api"]["key"]
+    values["api"]["key"] = "wrong-key"
+    platform.configure(maestrano=values)
+    org = make_org(company, name="Kept")
+
+    result = drain_outbox(company=company)
+
+    [row] = OutboxEntry.objects.filter(company=company)
+    assert (result.parked, row.status) == (1, OutboxEntry.Status.PARKED)
+    assert "401" in row.last_error and "api id and key" in row.last_error
+    assert hub.list("organizations") == []
+
+    # Credentials fixed, the parked change retried by hand: it reaches Connec! once.
+    values["api"]["key"] = good_key
+    platform.configure(maestrano=values)
+    assert retry_parked(queryset=OutboxEntry.objects.filter(pk=row.pk)) == 1
+    drain_outbox(company=company)
+    [record] = hub.list("organizations")
+    assert record["name"] == "Kept" and connec_id_for(company=company, obj=org) == connec_id(record)

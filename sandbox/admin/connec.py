@@ -19,12 +19,12 @@ from django.utils import timezone
 from maestrano_integration import strict_input
 from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
-from .connec.clock import next_timestamp
-from .connec.errors import ConnecApiError
-from .connec.notifications import enqueue_changes, wake_worker
-from .connec.services import require_fields, validated_changes
-from .connec.views import FaultConfigForm
-from .models import ConnecExternalId, ConnecRecord, FaultConfig, NotificationDelivery
+from ..connec.clock import next_timestamp
+from ..connec.errors import ConnecApiError
+from ..connec.notifications import enqueue_changes, wake_worker
+from ..connec.services import require_fields, validated_changes
+from ..connec.views import FaultConfigForm
+from ..models import ConnecExternalId, ConnecRecord, FaultConfig, NotificationDelivery
 
 
 class ConnecRecordForm(forms.ModelForm):

@@ -12,10 +12,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .auth import authenticate_app
-from .idp import idp_entity_id
-from .keys import key_pair_for_algorithm
-from .models import RegisteredApp
+from ..auth import authenticate_app
+from ..idp import idp_entity_id
+from ..keys import key_pair_for_algorithm
+from ..models import RegisteredApp
 
 MARKETPLACE = "maestrano"
 

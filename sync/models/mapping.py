@@ -142,6 +142,3 @@ class SyncRecordError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity}/{self.connec_id or '?'}: {self.reason[:80]}"
-
-
-from .models_live import *  # noqa: E402,F403

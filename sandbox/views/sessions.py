@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from .auth import authenticate_app
-from .models import PlatformUser
-from .sessions import check_session, invalidate_user_sessions, iso_utc, recheck_time
+from ..auth import authenticate_app
+from ..models import PlatformUser
+from ..sessions import check_session, invalidate_user_sessions, iso_utc, recheck_time
 
 
 @require_GET

@@ -30,9 +30,9 @@ from maestrano_integration.platform_api import (
     PlatformJSONRenderer,
 )
 
-from . import account_api
-from .auth import authenticate_app
-from .models import RegisteredApp
+from .. import account_api
+from ..auth import authenticate_app
+from ..models import RegisteredApp
 
 logger = logging.getLogger(__name__)
 

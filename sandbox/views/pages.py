@@ -13,16 +13,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from . import account_webhooks, directory
-from .forms import MembershipForm, RegisteredAppForm
-from .models import (
+from .. import account_webhooks, directory
+from ..forms import MembershipForm, RegisteredAppForm
+from ..models import (
     AccountWebhookDelivery,
     Group,
     GroupMembership,
     PlatformUser,
     RegisteredApp,
 )
-from .registration import MetadataError, refresh_metadata
+from ..registration import MetadataError, refresh_metadata
 
 PAGE_LIMIT = 200
 

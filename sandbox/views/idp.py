@@ -9,10 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import directory, idp
-from .forms import SsoLoginForm
-from .models import Group, GroupMembership, PlatformUser, RegisteredApp
-from .sessions import open_session
+from .. import directory, idp
+from ..forms import SsoLoginForm
+from ..models import Group, GroupMembership, PlatformUser, RegisteredApp
+from ..sessions import open_session
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 from django.urls import path as api_path
 
-from .connec import api, views
-from .safe_text import path  # pages refuse NUL and lone surrogates; the API checks its own input
+from ..connec import api, views
+from ..safe_text import path  # pages refuse NUL and lone surrogates; the API checks its own input
 
 urlpatterns = [
     # The API, as apps call it (docs/protocol.md, 'Connec! API v2').

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .billing import views
+from . import views
 
 app_name = "billing"
 

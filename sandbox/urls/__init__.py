@@ -1,7 +1,7 @@
-"""The emulated platform's URLs, mounted at /sandbox/ (or alone by ``config.urls_sandbox``).
+"""The emulated platform's URLs, mounted at /sandbox/ (or alone by ``config.urls.sandbox``).
 
-Each area keeps its own URL module: ``urls_identity`` (IdP, sessions, Account API,
-account webhooks, pages) and ``urls_connec`` (Connec! API, batch, notifications).
+Each area keeps its own URL module: ``identity`` (IdP, sessions, Account API,
+account webhooks, pages) and ``connec`` (Connec! API, batch, notifications).
 """
 
 from django.urls import include, path
@@ -10,15 +10,15 @@ from rest_framework.permissions import AllowAny
 
 from maestrano_integration.platform_api import SchemaView
 
-from . import views_pages
-from .connec import api as connec_api
-from .schema import SETTINGS as SCHEMA_SETTINGS
-from .schema import sandbox_schema
+from ..connec import api as connec_api
+from ..schema import SETTINGS as SCHEMA_SETTINGS
+from ..schema import sandbox_schema
+from ..views import pages
 
 app_name = "sandbox"
 
 urlpatterns = [
-    path("", views_pages.home, name="home"),
+    path("", pages.home, name="home"),
     # The OpenAPI schema of the Account API (docs/openapi/sandbox.yaml), and a Swagger UI.
     path(
         "api/schema/",
@@ -32,8 +32,8 @@ urlpatterns = [
         ),
         name="api-schema-ui",
     ),
-    path("", include("sandbox.urls_identity")),
-    path("connec/", include("sandbox.urls_connec")),
+    path("", include("sandbox.urls.identity")),
+    path("connec/", include("sandbox.urls.connec")),
     # The Connec! API also answers at the Account API's host, so that a preset which
     # sets only api.host (connec.host then follows it) reaches the sandbox's hub.
     path("api/v2/<str:group_id>/<str:entity>", connec_api.entity_view),

@@ -8,11 +8,8 @@ from django.http import HttpRequest
 
 from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
-from . import (
-    account_webhooks,
-    admin_connec,  # noqa: F401  (Connec! models register themselves there)
-)
-from .models import (
+from .. import account_webhooks
+from ..models import (
     AccountWebhookDelivery,
     Bill,
     Group,
@@ -22,7 +19,8 @@ from .models import (
     RecurringBill,
     RegisteredApp,
 )
-from .registration import MetadataError, refresh_metadata
+from ..registration import MetadataError, refresh_metadata
+from . import connec  # noqa: F401  (the Connec! models register themselves there)
 
 
 def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, delivery) -> None:

@@ -1,0 +1,64 @@
+"""The company lock: one worker at a time applies or pushes a company's changes.
+
+A row per company (:class:`~sync.models.SyncLock`) with a token and a lease:
+taking it is one conditional ``UPDATE``, so it works the same on every
+database and across processes. Push, inbox and reconciliation hold it while
+they work and renew the lease between batches; a worker that dies lets it
+lapse after ``SYNC["LOCK_LEASE_SECONDS"]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from maestrano_integration.conf import maestrano_settings
+
+from .models import SyncLock
+
+
+def lock_lease() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(maestrano_settings.SYNC["LOCK_LEASE_SECONDS"]))
+
+
+def acquire_lock(*, company_id: Any) -> str | None:
+    """Take the company's sync lock for one lease; the token, or ``None`` when it is held."""
+    SyncLock.objects.get_or_create(company_id=company_id)
+    token = secrets.token_hex(16)
+    now = timezone.now()
+    taken = (
+        SyncLock.objects.filter(company_id=company_id)
+        .filter(models.Q(locked_until__isnull=True) | models.Q(locked_until__lt=now))
+        .update(token=token, locked_until=now + lock_lease())
+    )
+    return token if taken else None
+
+
+def renew_lock(*, company_id: Any, token: str) -> bool:
+    """Extend the lease; ``False`` if another worker took it over (stop working then)."""
+    return bool(
+        SyncLock.objects.filter(company_id=company_id, token=token).update(
+            locked_until=timezone.now() + lock_lease()
+        )
+    )
+
+
+def release_lock(*, company_id: Any, token: str) -> None:
+    SyncLock.objects.filter(company_id=company_id, token=token).update(locked_until=None)
+
+
+@contextlib.contextmanager
+def company_lock(*, company_id: Any) -> Iterator[str | None]:
+    """``with company_lock(company_id=...) as token:`` — ``token`` is ``None`` if busy."""
+    token = acquire_lock(company_id=company_id)
+    try:
+        yield token
+    finally:
+        if token is not None:
+            release_lock(company_id=company_id, token=token)
