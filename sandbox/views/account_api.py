@@ -166,16 +166,20 @@ class AccountApiView(APIView):
     def app(self) -> RegisteredApp:
         return self.request.auth
 
+    def setup(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        # Before dispatch: DRF computes the Allow header from http_method_names there.
+        super().setup(request, *args, **kwargs)
+        self.resource = account_api.RESOURCES.get(self.resource_name or kwargs.get("resource"))
+        if self.resource is not None and not self.resource.writable:
+            self.http_method_names = ["get"]
+
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         # An unknown resource is a 404 before anything else (as the platform answers).
-        self.resource = account_api.RESOURCES.get(self.resource_name or kwargs.get("resource"))
         if self.resource is None:
             known = ", ".join(account_api.RESOURCES)
             raise AccountApiRefusal(
                 404, {"resource": [f"No resource {kwargs.get('resource')!r}; use {known}."]}
             )
-        if not self.resource.writable:
-            self.http_method_names = ["get"]
         super().initial(request, *args, **kwargs)
         try:
             strict_input.check_texts({k: v for k, v in kwargs.items() if k == "uid"}, what="URL id")
