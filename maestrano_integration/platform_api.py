@@ -49,6 +49,8 @@ from .auth import credentials_match, parse_basic_authorization
 from .conf import ImproperlyConfiguredPreset, Preset, get_preset, maestrano_settings
 
 logger = logging.getLogger(__name__)
+#: Refused credentials are logged where they always were (alerts and dashboards read it).
+auth_logger = logging.getLogger("maestrano_integration.auth")
 
 #: ``WWW-Authenticate`` of a refused platform call.
 REALM = 'Basic realm="maestrano"'
@@ -77,7 +79,7 @@ class PlatformBasicAuthentication(BaseAuthentication):
         if credentials is None or not credentials_match(
             preset=preset, username=credentials[0], password=credentials[1]
         ):
-            logger.warning(
+            auth_logger.warning(
                 "Refused platform call with invalid credentials",
                 extra={"preset": preset.name, "path": request.path},
             )
