@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist
@@ -26,8 +27,7 @@ from django.utils.text import slugify
 from maestrano_integration.conf import Preset, maestrano_settings
 from maestrano_integration.saml import SsoAttributes
 
-if TYPE_CHECKING:
-    from .models import Company
+from .models import Company, Membership, Plan, PlatformIdentity
 
 _USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
 
@@ -155,15 +155,11 @@ class DefaultAccountAdapter:
             return False
         if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
             return False
-        from .models import PlatformIdentity
-
         return not PlatformIdentity.objects.filter(user=user, preset=preset.name).exists()
 
     # --- memberships -------------------------------------------------------------
     def membership_role(self, *, preset: Preset, attributes: SsoAttributes) -> str:
         """The local role of the membership: ``group_role`` as sent, ``Member`` if absent."""
-        from .models import Membership
-
         return _fit(attributes.group_role, 32) or Membership.Role.MEMBER
 
     # --- after login ---------------------------------------------------------------
@@ -172,6 +168,23 @@ class DefaultAccountAdapter:
         return maestrano_settings.SSO_LOGIN_REDIRECT_URL
 
     # --- billing hooks -------------------------------------------------------------
+    def choose_plan(
+        self, company: Company, *, plans: Sequence[Plan], attributes: SsoAttributes | None
+    ) -> Plan | None:
+        """The plan a new company starts on, or ``None`` to let its Admin choose on the
+        plan page (``/billing/plans/``); nothing is billed until then.
+
+        ``plans`` are the offered plans, cheapest first (the default plan among them);
+        ``attributes`` are those of the login that created the company (``None`` when
+        billing is set up outside a login). The default: the only offered plan, and
+        the Admin's choice when there are several. For instance, to start everyone on
+        the default plan and let Admins change later::
+
+            def choose_plan(self, company, *, plans, attributes):
+                return next(p for p in plans if p.name == "Standard")
+        """
+        return plans[0] if len(plans) == 1 else None
+
     def final_bill(self, company: Company) -> dict[str, Any] | None:
         """A final bill to send when ``company`` cancels the service, or ``None`` for none.
 

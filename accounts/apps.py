@@ -16,9 +16,13 @@ class AccountsConfig(AppConfig):
         from maestrano_integration.metrics import register_state_source
         from maestrano_integration.routes import register_preset_endpoint, register_routes
 
+        # Imported here, not at the top: they use models, which are not loaded yet
+        # when Django imports this module.
         from . import checks, urls, views, webhooks  # noqa: F401  (checks register themselves)
+        from .billing import receivers
         from .billing.metrics import billing_state
 
+        receivers.connect()  # billing reacts to the account signals (and its tasks register)
         register_state_source("billing", billing_state)
         register_routes(namespace="accounts", routes=urls.urlpatterns)
         register_preset_endpoint(

@@ -27,6 +27,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
 
+from .selectors import current_company
+from .sessions import (
+    SessionStatus,
+    check_platform_session,
+    platform_session,
+    recheck_due,
+    set_recheck,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,7 +61,6 @@ class MaestranoSessionMiddleware:
     ) -> HttpResponse | None:
         if getattr(view_func, "maestrano_session_exempt", False):
             return None
-        from .sessions import platform_session
 
         if not hasattr(request, "session"):
             return None
@@ -73,8 +81,6 @@ class MaestranoSessionMiddleware:
     def _deny_lost_access(
         self, request: HttpRequest, *, preset: Preset, data: dict[str, Any]
     ) -> HttpResponse | None:
-        from .selectors import current_company
-
         user = request.user
         if user.is_authenticated and current_company(request) is not None:
             return None
@@ -94,8 +100,6 @@ class MaestranoSessionMiddleware:
     def _check_platform_session(
         self, request: HttpRequest, *, preset: Preset, data: dict[str, Any]
     ) -> HttpResponse | None:
-        from .sessions import SessionStatus, check_platform_session, recheck_due, set_recheck
-
         if not (preset.sso_enabled and preset.slo_enabled) or not recheck_due(data):
             return None
         result = check_platform_session(

@@ -9,6 +9,22 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# Billing's models live in their own module; importing them here registers them with
+# the app (they refer to Company by its label, so this import is one-way).
+from .billing.models import AdHocCharge, BillingPeriod, CompanySubscription, Plan
+
+__all__ = [
+    "AdHocCharge",
+    "BillingPeriod",
+    "Company",
+    "CompanySubscription",
+    "Membership",
+    "Plan",
+    "PlatformIdentity",
+    "SsoLoginTicket",
+    "UsedAssertion",
+]
+
 
 class Company(models.Model):
     """A customer account on one marketplace: a platform group (``cld-…``)."""
@@ -116,7 +132,7 @@ class UsedAssertion(models.Model):
     Kept in the database (not a per-process cache) so that every worker of a
     deployment sees the same ids. Rows are useless after ``expires_at`` (the
     assertion's own ``NotOnOrAfter`` plus the clock skew) and are purged by
-    :func:`accounts.services.purge_expired_sso_records`.
+    :func:`accounts.sso_state.purge_expired_sso_records`.
     """
 
     preset = models.CharField(max_length=100)
@@ -157,6 +173,3 @@ class SsoLoginTicket(models.Model):
 
     def __str__(self) -> str:
         return f"SSO ticket for {self.assertion_id} ({self.preset})"
-
-
-from .billing.models import *  # noqa: E402,F403  (billing models live in their own module)

@@ -1,6 +1,7 @@
-"""Write-side business logic of accounts: SSO provisioning, replay cache, login tickets.
+"""Write-side business logic of accounts: SSO provisioning, memberships, company switch.
 
-Keyword-only, typed functions that views, webhooks and tasks call. How
+Keyword-only, typed functions that views, webhooks and tasks call (what SSO
+remembers between requests is :mod:`accounts.sso_state`'s). How
 platform attributes map onto models is the adapter's job
 (:mod:`accounts.adapter`); these functions decide *which* rows to create,
 link or update, and keep that safe under concurrent logins.
@@ -8,12 +9,10 @@ link or update, and keep that safe under concurrent logins.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import hmac
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -21,16 +20,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from maestrano_integration.conf import Preset
-from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
+from maestrano_integration.saml import SsoAttributes
 
 from .adapter import DefaultAccountAdapter, get_adapter
-from .models import Company, Membership, PlatformIdentity, SsoLoginTicket, UsedAssertion
-from .signals import company_created, company_reactivated
+from .models import Company, Membership, PlatformIdentity
+from .signals import company_created, company_reactivated, member_added
 
 logger = logging.getLogger(__name__)
 
-#: How long the browser has to follow the consume view's redirect to the completion view.
-LOGIN_TICKET_LIFETIME = dt.timedelta(minutes=2)
 _USERNAME_ATTEMPTS = 5
 
 
@@ -44,116 +41,6 @@ class SsoLogin:
     company_created: bool
     user_created: bool
     user_migrated: bool
-
-
-# --- replay cache -----------------------------------------------------------------
-
-
-def record_assertion_use(*, preset: Preset, assertion_id: str, expires_at: dt.datetime) -> None:
-    """Remember ``assertion_id`` until ``expires_at``; raise if it was already used.
-
-    The unique constraint makes this atomic across processes: of two requests
-    racing with the same assertion, exactly one inserts the row.
-    """
-    try:
-        with transaction.atomic():
-            UsedAssertion.objects.create(
-                preset=preset.name, assertion_id=assertion_id, expires_at=expires_at
-            )
-    except IntegrityError:
-        raise SamlValidationError(
-            "replayed_assertion", f"assertion {assertion_id} was already used"
-        ) from None
-
-
-def purge_expired_sso_records(*, now: dt.datetime | None = None) -> int:
-    """Delete replay-cache rows and login tickets past their expiry; returns how many."""
-    moment = now or timezone.now()
-    assertions, _ = UsedAssertion.objects.filter(expires_at__lt=moment).delete()
-    tickets, _ = SsoLoginTicket.objects.filter(expires_at__lt=moment).delete()
-    return assertions + tickets
-
-
-# --- login tickets (ACS POST -> same-site GET) --------------------------------------
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class IssuedTicket:
-    """The one-time token for the completion URL and, for an IdP-initiated login, the
-    browser nonce to set as a cookie (empty for SP-initiated logins: the session binds them)."""
-
-    token: str
-    browser_nonce: str
-
-
-def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
-    """Store a validated login for the completion view; returns its token (and nonce).
-
-    Only SHA-256 digests of the token and nonce are stored, so a database reader
-    cannot complete someone else's login. An SP-initiated login is bound to the
-    browser by its session (``InResponseTo``); an IdP-initiated one has no such
-    request, so it is bound to a nonce that only the posting browser receives:
-    a completion link taken by someone else is refused in any other browser.
-    """
-    token = secrets.token_urlsafe(32)
-    nonce = "" if assertion.in_response_to else secrets.token_urlsafe(32)
-    SsoLoginTicket.objects.create(
-        token_digest=_digest(token),
-        preset=preset.name,
-        assertion_id=assertion.assertion_id,
-        in_response_to=assertion.in_response_to,
-        browser_digest=_digest(nonce) if nonce else "",
-        attributes={**assertion.attributes.raw, "mno_uid": assertion.attributes.name_id},
-        expires_at=timezone.now() + LOGIN_TICKET_LIFETIME,
-    )
-    return IssuedTicket(token=token, browser_nonce=nonce)
-
-
-@dataclass(frozen=True)
-class RedeemedTicket:
-    preset_name: str
-    assertion_id: str
-    in_response_to: str
-    attributes: SsoAttributes
-
-
-def redeem_login_ticket(*, token: str, browser_nonce: str = "") -> RedeemedTicket:
-    """Consume the ticket of ``token`` (single use); raise if unknown, expired or, for a
-    ticket bound to a browser, if ``browser_nonce`` (the cookie) is not that browser's.
-
-    A refused ticket is used up all the same: a stolen link works nowhere.
-    """
-    if not token or len(token) > 200:
-        raise SamlValidationError("invalid_ticket", "missing or malformed ticket")
-    with transaction.atomic():
-        ticket = (
-            SsoLoginTicket.objects.select_for_update().filter(token_digest=_digest(token)).first()
-        )
-        if ticket is None:
-            raise SamlValidationError("invalid_ticket", "unknown or already used ticket")
-        ticket.delete()
-    if ticket.expires_at <= timezone.now():
-        raise SamlValidationError("expired_ticket", f"ticket of {ticket.assertion_id}")
-    if ticket.browser_digest and not (
-        browser_nonce
-        and len(browser_nonce) <= 200
-        and hmac.compare_digest(ticket.browser_digest, _digest(browser_nonce))
-    ):
-        raise SamlValidationError(
-            "wrong_browser",
-            f"ticket of {ticket.assertion_id} was issued to another browser",
-            status=403,
-        )
-    return RedeemedTicket(
-        preset_name=ticket.preset,
-        assertion_id=ticket.assertion_id,
-        in_response_to=ticket.in_response_to,
-        attributes=SsoAttributes.from_mapping(ticket.attributes),
-    )
 
 
 # --- companies ------------------------------------------------------------------------
@@ -203,7 +90,9 @@ def find_or_create_company_from_sso(
         company.save()
         if reactivated:
             transaction.on_commit(
-                lambda: company_reactivated.send(sender=Company, company=company, preset=preset)
+                lambda: company_reactivated.send(
+                    sender=Company, company=company, preset=preset, attributes=attributes
+                )
             )
     else:
         logger.info(
@@ -211,7 +100,9 @@ def find_or_create_company_from_sso(
             extra={"preset": preset.name, "group": company.group_uid, "company": company.pk},
         )
         transaction.on_commit(
-            lambda: company_created.send(sender=Company, company=company, preset=preset)
+            lambda: company_created.send(
+                sender=Company, company=company, preset=preset, attributes=attributes
+            )
         )
     return company, created
 
@@ -385,15 +276,27 @@ def _create_user(
 # --- memberships ----------------------------------------------------------------------------
 
 
-def upsert_membership(*, user: AbstractBaseUser, company: Company, role: str) -> Membership:
-    """The active membership of ``user`` in ``company`` with ``role`` (created or updated)."""
+def upsert_membership(
+    *, user: AbstractBaseUser, company: Company, role: str, preset: Preset | None = None
+) -> Membership:
+    """The active membership of ``user`` in ``company`` with ``role`` (created or updated).
+
+    ``member_added`` is sent after commit when the membership was not active before.
+    """
     membership, created = Membership.objects.get_or_create(
         user=user, company=company, defaults={"role": role, "is_active": True}
     )
+    joined = created or not membership.is_active
     if not created and (membership.role != role or not membership.is_active):
         membership.role = role
         membership.is_active = True
         membership.save(update_fields=["role", "is_active", "updated_at"])
+    if joined:
+        transaction.on_commit(
+            lambda: member_added.send(
+                sender=Company, company=company, user=user, membership=membership, preset=preset
+            )
+        )
     return membership
 
 
@@ -404,9 +307,14 @@ def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogi
     """Find or create the company, the user and the membership of a validated SSO login.
 
     One transaction: either everything is in place or nothing changed.
-    ``company_created`` is sent after commit, once per new company.
+    ``company_created`` is sent after commit, once per new company. A repeat
+    login that changes nothing but the identity's login time takes
+    :func:`_unchanged_login` instead (one read, one write).
     """
     adapter = get_adapter()
+    unchanged = _unchanged_login(preset=preset, attributes=attributes, adapter=adapter)
+    if unchanged is not None:
+        return unchanged
     with transaction.atomic():
         company, company_was_created = find_or_create_company_from_sso(
             preset=preset, attributes=attributes, adapter=adapter
@@ -421,6 +329,7 @@ def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogi
             user=user,
             company=company,
             role=adapter.membership_role(preset=preset, attributes=attributes),
+            preset=preset,
         )
     return SsoLogin(
         user=user,
@@ -429,6 +338,64 @@ def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogi
         company_created=company_was_created,
         user_created=user_was_created,
         user_migrated=migrated,
+    )
+
+
+def _field_values(instance: Any) -> dict[str, Any]:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def _unchanged_login(
+    *, preset: Preset, attributes: SsoAttributes, adapter: DefaultAccountAdapter
+) -> SsoLogin | None:
+    """A repeat login that would change no row but the identity's: that one write, no more.
+
+    One query reads the membership with its company and user, found through the
+    identity (preset, uid). ``None`` (the full, transactional path then runs)
+    when any of them is missing, the company is cancelled, or refreshing the
+    company, the user or the membership from ``attributes`` would change a
+    value; also when the adapter links companies to a tenant of its own
+    (``link_company`` runs inside the login's transaction).
+    """
+    if type(adapter).link_company is not DefaultAccountAdapter.link_company:
+        return None
+    uid = attributes.user_uid(preset.creation_mode)
+    email = attributes.user_email(preset.creation_mode)
+    membership = (
+        Membership.objects.select_related("company", "user")
+        .filter(
+            company__preset=preset.name,
+            company__group_uid=attributes.group_uid,
+            user__maestrano_identities__preset=preset.name,
+            user__maestrano_identities__uid=uid,
+        )
+        .first()
+    )
+    if membership is None or not membership.is_active:
+        return None
+    company, user = membership.company, membership.user
+    if company.status != Company.Status.ACTIVE:
+        return None
+    before = (_field_values(company), _field_values(user))
+    adapter.populate_company(company, preset=preset, attributes=attributes)
+    adapter.populate_user(user, preset=preset, attributes=attributes, email=email)
+    user.is_active = True
+    if (_field_values(company), _field_values(user)) != before:
+        return None
+    if membership.role != adapter.membership_role(preset=preset, attributes=attributes):
+        return None
+    PlatformIdentity.objects.filter(preset=preset.name, uid=uid).update(
+        email=email[:254],
+        extra_data=adapter.identity_extra_data(preset=preset, attributes=attributes),
+        last_login_at=timezone.now(),
+    )
+    return SsoLogin(
+        user=user,
+        company=company,
+        membership=membership,
+        company_created=False,
+        user_created=False,
+        user_migrated=False,
     )
 
 

@@ -26,10 +26,9 @@ by someone else would log a victim's browser into the taker's account.
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -46,20 +45,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from maestrano_integration import metrics
-from maestrano_integration.conf import (
-    ImproperlyConfiguredPreset,
-    Preset,
-    get_preset,
-    maestrano_settings,
-)
+from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
 from maestrano_integration.saml import (
     SamlConfigurationError,
     SamlValidationError,
+    SsoAttributes,
     build_authn_request,
     validate_response,
 )
 
-from . import services
+from . import services, sso_state
 from .adapter import get_adapter
 from .backends import SSO_LOGIN_ATTRIBUTE
 from .middleware import maestrano_session_exempt
@@ -69,13 +64,8 @@ from .sessions import CURRENT_COMPANY_KEY, platform_session, store_platform_sess
 
 logger = logging.getLogger(__name__)
 
-#: Session key of the AuthnRequest ids this browser is waiting for: {id: {preset, expires}}.
-PENDING_REQUESTS_KEY = "maestrano_sso_requests"
-#: How long an AuthnRequest may take to come back (login page, password...).
-REQUEST_LIFETIME_SECONDS = 15 * 60
-MAX_PENDING_REQUESTS = 5
-#: Cookie that binds an IdP-initiated login's ticket to the browser that posted the response.
-BROWSER_NONCE_COOKIE = "maestrano_sso_nonce"
+#: Shown on the landing page once the platform has signed the user out.
+SIGNED_OUT_MESSAGE = "You are signed out."
 
 
 def _preset_or_404(name: str | None) -> Preset:
@@ -113,18 +103,6 @@ def _misconfigured(request: HttpRequest, *, preset: Preset, error: Exception) ->
     return render(request, "accounts/sso_error.html", context, status=503)
 
 
-def _pending_requests(request: HttpRequest) -> dict[str, dict[str, Any]]:
-    pending = request.session.get(PENDING_REQUESTS_KEY)
-    if not isinstance(pending, dict):
-        return {}
-    now = time.time()
-    return {
-        request_id: entry
-        for request_id, entry in pending.items()
-        if isinstance(entry, dict) and float(entry.get("expires", 0)) > now
-    }
-
-
 @require_GET
 @never_cache
 @maestrano_session_exempt
@@ -138,14 +116,10 @@ def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
         redirect = build_authn_request(resolved, forward_params=params)
     except SamlConfigurationError as error:
         return _misconfigured(request, preset=resolved, error=error)
-    pending = _pending_requests(request)
-    pending[redirect.request_id] = {
-        "preset": resolved.name,
-        "expires": time.time() + REQUEST_LIFETIME_SECONDS,
-        "next": next_url if _is_local_url(request, next_url) else "",
-    }
-    newest = sorted(pending.items(), key=lambda item: item[1]["expires"])[-MAX_PENDING_REQUESTS:]
-    request.session[PENDING_REQUESTS_KEY] = dict(newest)
+    next_url = next_url if _is_local_url(request, next_url) else ""
+    sso_state.remember_request(
+        request, request_id=redirect.request_id, preset=resolved, next_url=next_url
+    )
     logger.info(
         "SSO login started",
         extra={"preset": resolved.name, "authn_request_id": redirect.request_id},
@@ -167,38 +141,14 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
         assertion = validate_response(
             resolved, saml_response=request.POST.get("SAMLResponse"), request=request
         )
-        if not assertion.in_response_to and not maestrano_settings.SSO_ALLOW_IDP_INITIATED:
-            raise SamlValidationError(
-                "unsolicited_response", "IdP-initiated logins are disabled", status=403
-            )
-        services.purge_expired_sso_records()
-        services.record_assertion_use(
-            preset=resolved,
-            assertion_id=assertion.assertion_id,
-            expires_at=assertion.expires_at,
-        )
+        ticket = sso_state.accept_assertion(preset=resolved, assertion=assertion)
     except SamlValidationError as error:
         return _refuse(request, preset=resolved, error=error)
     except SamlConfigurationError as error:
         return _misconfigured(request, preset=resolved, error=error)
-    ticket = services.issue_login_ticket(preset=resolved, assertion=assertion)
-    complete_path = reverse("accounts:sso-complete")
-    response = HttpResponseRedirect(
-        complete_path + "?" + urlencode({"ticket": ticket.token}), status=303
-    )
-    if ticket.browser_nonce:
-        # IdP-initiated: only the browser that posted the response gets the nonce. A Lax
-        # cookie set on this cross-site top-level POST is stored, and sent on the top-level
-        # GET that follows the redirect; the completion view requires it.
-        response.set_cookie(
-            BROWSER_NONCE_COOKIE,
-            ticket.browser_nonce,
-            max_age=int(services.LOGIN_TICKET_LIFETIME.total_seconds()),
-            path=complete_path,
-            secure=request.is_secure(),
-            httponly=True,
-            samesite="Lax",
-        )
+    complete = reverse("accounts:sso-complete") + "?" + urlencode({"ticket": ticket.token})
+    response = HttpResponseRedirect(complete, status=303)
+    sso_state.set_nonce_cookie(response, request=request, nonce=ticket.browser_nonce)
     return response
 
 
@@ -209,35 +159,49 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
     """Finish a login validated by :func:`sso_consume`, in the browser's own session."""
     preset: Preset | None = None
     try:
-        ticket = services.redeem_login_ticket(
-            token=request.GET.get("ticket", ""),
-            browser_nonce=request.COOKIES.get(BROWSER_NONCE_COOKIE, ""),
+        ticket = sso_state.redeem_login_ticket(
+            token=request.GET.get("ticket", ""), browser_nonce=sso_state.nonce_cookie(request)
         )
-        try:
-            preset = get_preset(ticket.preset_name)
-        except ImproperlyConfiguredPreset:
-            raise SamlValidationError("unknown_preset", ticket.preset_name) from None
-        answered = _check_in_response_to(
+        preset = _ticket_preset(ticket)
+        answered = sso_state.answered_request(
             request, preset=preset, in_response_to=ticket.in_response_to
         )
+        result = _authenticate(request, preset=preset, attributes=ticket.attributes)
     except SamlValidationError as error:
-        return _forget_nonce(_refuse(request, preset=preset, error=error))
-
-    attributes = ticket.attributes
-    try:
-        user = authenticate(request, maestrano_preset=preset, maestrano_attributes=attributes)
-    except services.AccountConflict as error:
-        return _refuse(
-            request,
-            preset=preset,
-            error=SamlValidationError("account_conflict", str(error), status=409),
-        )
-    result = getattr(user, SSO_LOGIN_ATTRIBUTE, None) if user is not None else None
-    if user is None or result is None:
+        return sso_state.forget_nonce(_refuse(request, preset=preset, error=error))
+    if result is None:
         # An adapter refused the user (inactive), or the backend is not installed
         # (a system check reports that): the platform shows its own page.
         return HttpResponseRedirect(preset.unauthorized_url)
-    login(request, user)
+    _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
+    redirect_to = (answered or {}).get("next") or get_adapter().login_redirect_url(
+        request, preset=preset, company=result.company
+    )
+    return sso_state.forget_nonce(HttpResponseRedirect(redirect_to))
+
+
+def _ticket_preset(ticket: sso_state.RedeemedTicket) -> Preset:
+    try:
+        return get_preset(ticket.preset_name)
+    except ImproperlyConfiguredPreset:
+        raise SamlValidationError("unknown_preset", ticket.preset_name) from None
+
+
+def _authenticate(
+    request: HttpRequest, *, preset: Preset, attributes: SsoAttributes
+) -> services.SsoLogin | None:
+    """The login the backend provisioned, or ``None`` when no user may log in."""
+    try:
+        user = authenticate(request, maestrano_preset=preset, maestrano_attributes=attributes)
+    except services.AccountConflict as error:
+        raise SamlValidationError("account_conflict", str(error), status=409) from None
+    return getattr(user, SSO_LOGIN_ATTRIBUTE, None) if user is not None else None
+
+
+def _log_in(
+    request: HttpRequest, *, preset: Preset, attributes: SsoAttributes, result: services.SsoLogin
+) -> None:
+    login(request, result.user)
     store_platform_session(
         request, preset=preset, attributes=attributes, company_id=result.company.pk
     )
@@ -253,48 +217,12 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
         },
     )
     metrics.record_sso_login(preset=preset.name)
-    redirect_to = (answered or {}).get("next") or get_adapter().login_redirect_url(
-        request, preset=preset, company=result.company
-    )
-    return _forget_nonce(HttpResponseRedirect(redirect_to))
-
-
-def _forget_nonce(response: HttpResponse) -> HttpResponse:
-    """The nonce served its one ticket (used or refused): remove it from the browser."""
-    response.delete_cookie(
-        BROWSER_NONCE_COOKIE, path=reverse("accounts:sso-complete"), samesite="Lax"
-    )
-    return response
 
 
 def _is_local_url(request: HttpRequest, url: str) -> bool:
     return bool(url) and url_has_allowed_host_and_scheme(
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
-
-
-def _check_in_response_to(
-    request: HttpRequest, *, preset: Preset, in_response_to: str
-) -> dict[str, Any] | None:
-    """SP-initiated: the response must answer a request this browser session made, once.
-
-    Returns that request's pending entry (with its ``next``), ``None`` for an IdP-initiated login.
-    """
-    if not in_response_to:
-        if not maestrano_settings.SSO_ALLOW_IDP_INITIATED:
-            raise SamlValidationError(
-                "unsolicited_response", "IdP-initiated logins are disabled", status=403
-            )
-        return None
-    pending = _pending_requests(request)
-    entry = pending.pop(in_response_to, None)
-    request.session[PENDING_REQUESTS_KEY] = pending
-    if entry is None or entry.get("preset") != preset.name:
-        raise SamlValidationError(
-            "unknown_in_response_to",
-            "the response answers no request of this browser session",
-        )
-    return entry
 
 
 @require_http_methods(["GET", "POST"])
@@ -304,8 +232,10 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``).
 
     Only a POST with the CSRF token logs out, so that no other site can end the
-    session with a link or an image; a GET shows a page with that form. The
-    platform's own session end (single logout) goes through
+    session with a link or an image; a GET shows a page with that form. "You are
+    signed out" waits in Django's messages (when the project uses them) for the
+    next page of the site: the home page, where the sandbox's logout sends the
+    browser back. The platform's own session end (single logout) goes through
     :class:`accounts.middleware.MaestranoSessionMiddleware`, not through here.
     """
     try:
@@ -317,6 +247,9 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     data = platform_session(request) or {}
     uid = data.get("uid") if data.get("preset") == resolved.name else None
     logout(request)
+    # Shown by the next page of this site: the home page the platform sends the browser
+    # back to (the sandbox does), or the next visit.
+    messages.success(request, SIGNED_OUT_MESSAGE, fail_silently=True)
     if not uid:
         return HttpResponseRedirect("/")
     return HttpResponseRedirect(resolved.logout_url(uid))

@@ -2,7 +2,7 @@
 DELETE.
 
 Thin DRF views on :class:`maestrano_integration.platform_api.PlatformAPIView` (basic
-auth per preset, JSON errors, throttling), then :mod:`accounts.billing.lifecycle`
+auth per preset, JSON errors, throttling), then :mod:`accounts.lifecycle`
 does the work. Only DELETE is used by the platform; anything else is a JSON 405.
 Answers are ``200 {"success": true}``, also for a repeat and for a group or member
 we do not know (nothing to cancel).
@@ -20,7 +20,7 @@ from maestrano_integration.conf import Preset
 from maestrano_integration.platform_api import PlatformAPIView, error_responses
 from maestrano_integration.strict_input import is_safe_text
 
-from .billing.lifecycle import (
+from .lifecycle import (
     UnknownGroup,
     UnknownGroupUser,
     cancel_company_from_platform,

@@ -25,7 +25,9 @@ request per entity first (its first requests load its code). Then, in one run:
 Tables are emptied between phases; the naive and bulk_create phases run with the
 same garbage collector conditions as ours (see ``same_gc_conditions_as_ours``), and
 the naive one keeps PostgreSQL's IdMap statistics up to date as ours does.
-Peak RSS is sampled in this process only, during our import. Prints a table
+Peak RSS is sampled in this process only, during our import; the peak of Python
+allocations (tracemalloc) comes from one more, untimed, import (``--memory-only``:
+that alone, to compare 10k with 100k records). Prints a table
 (best of ``--repeat`` runs, and medians); the last line is one JSON object, with
 ``ratio_vs_bulk_create`` from the best runs and ``ratio_vs_bulk_create_median``.
 """
@@ -248,6 +250,27 @@ def phase_ours(page_size: int) -> tuple[float, PeakRss, int]:
     return elapsed, rss, imported
 
 
+def phase_memory(page_size: int) -> float:
+    """Our import once more, untimed, under tracemalloc: the peak of Python allocations (MB).
+
+    tracemalloc slows every allocation down, so this run is not one of the timed ones.
+    """
+    import tracemalloc
+
+    from sync.importer import run_import
+
+    company = new_company("memory")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        run = run_import(company=company, page_size=page_size)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert run.status == "succeeded", (run.status, run.error)
+    return peak / 1024 / 1024
+
+
 def phase_naive(page_size: int, limit: int | None) -> tuple[float, int]:
     """One IdMap lookup, one save() and one IdMap save per record, each in its own transaction."""
     from maestrano_integration.connec import connec_client_for
@@ -432,6 +455,15 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         if args.profile:
             profile_phases(args.page_size)
             return {}
+        if args.memory_only:
+            empty_tables()
+            harness.progress("ours under tracemalloc...")
+            peak = phase_memory(args.page_size)
+            print(
+                f"\nInitial import, {args.db}, {args.records} records: "
+                f"tracemalloc peak {peak:.1f} MB"
+            )
+            return {"records": args.records, "db": args.db, "tracemalloc_peak_mb": round(peak, 1)}
         for attempt in range(1, args.repeat + 1):
             of = f" ({attempt}/{args.repeat})" if args.repeat > 1 else ""
             empty_tables()
@@ -452,6 +484,9 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                 seconds, bulk_count = phase_bulk_create(args.page_size)
             harness.progress(f"  {seconds:.2f}s")
             bulk_runs.add(seconds)
+        empty_tables()
+        harness.progress("ours under tracemalloc (untimed)...")
+        tracemalloc_peak = phase_memory(args.page_size)
         empty_tables()
 
     # Best of the repeats for every phase alike (other processes only ever add time);
@@ -475,6 +510,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "ratio_vs_bulk_create": round(ours_rate / bulk_rate, 2),
         "peak_rss_mb": round(rss.peak_mb, 1),
         "rss_before_import_mb": round(rss.start_mb, 1),
+        "tracemalloc_peak_mb": round(tracemalloc_peak, 1),
         "repeat": args.repeat,
         "ours_seconds_median": round(ours_runs.median, 3),
         "bulk_create_seconds_median": round(bulk_runs.median, 3),
@@ -501,7 +537,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         f"ours / bulk_create: {result['ratio_vs_bulk_create']}x "
         f"(median {result['ratio_vs_bulk_create_median']}x; target <= 2x); "
         f"peak RSS during our import: {result['peak_rss_mb']} MB "
-        f"({result['rss_before_import_mb']} MB before it); sandbox server: {server.describe()}"
+        f"({result['rss_before_import_mb']} MB before it); tracemalloc peak of our import: "
+        f"{result['tracemalloc_peak_mb']} MB; sandbox server: {server.describe()}"
     )
     return result
 
@@ -516,6 +553,11 @@ def main() -> None:
         help="Stop the naive phase after this many records (rates are per record)",
     )
     parser.add_argument("--profile", action="store_true", help="Profile our import instead")
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="Only the tracemalloc peak of our import (memory from 10k to 100k records)",
+    )
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -22,12 +22,16 @@ HERE = Path(__file__).resolve().parent
 
 def benchmarks(args: argparse.Namespace) -> dict[str, list[str]]:
     records = ["--records", str(args.records), "--db", args.db]
-    return {
+    names = {
         "sso_consume": [],
         "initial_import": records,
         "sync": records,
         "sandbox_write": ["--records", str(min(args.records, 5000)), "--db", args.db],
     }
+    if args.db == "postgresql":
+        # Separate worker processes and Redis (127.0.0.1:6379): PostgreSQL only.
+        names["scale"] = ["--companies", "20", "--records", "200"]
+    return names
 
 
 def run(name: str, arguments: list[str]) -> dict | None:

@@ -140,7 +140,7 @@ for _alias, _database in DATABASES.items():
             {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             }
         )
         _database["TEST"] = {"NAME": str(VAR_DIR / f"test_{_alias}.sqlite3")}
@@ -167,6 +167,8 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_ONLY_ADMIN_SITE = True
 AXES_DISABLE_ACCESS_LOG = True  # every SSO login would add a row; failures are still kept
+# The database handler, minus its clean-up queries on logins outside the admin site (SSO).
+AXES_HANDLER = "config.axes_handler.AdminSiteAxesHandler"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -182,6 +184,8 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
+# Database sessions, an existing session written with one statement (accounts/session_store.py).
+SESSION_ENGINE = "accounts.session_store"
 # The SAML ACS is a cross-site POST: the consume view answers with a redirect so
 # that Lax session cookies are sent again (see accounts.views).
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -230,6 +234,12 @@ CELERY_BEAT_SCHEDULE = {
     "maestrano-retry-pending-billing": {
         "task": "accounts.billing.tasks.retry_pending_billing_task",
         "schedule": 300.0,
+    },
+    # Bill and recurring-bill statuses read back from the Account API (invoiced, started,
+    # ended, cancelled on the platform); shown on the billing page.
+    "maestrano-refresh-billing-status": {
+        "task": "accounts.billing.tasks.refresh_billing_status_task",
+        "schedule": env.float("BILLING_STATUS_REFRESH_SECONDS", default=15 * 60.0),
     },
     # Drains are normally enqueued on commit; this catches the ones that were lost.
     "maestrano-sync-drain": {"task": "sync.drain_all", "schedule": 60.0},

@@ -15,6 +15,7 @@ from django.db.models import Count
 
 from accounts.billing.models import AdHocCharge, CompanySubscription
 from accounts.models import Company, Membership
+from sync import history as sync_history_module
 from sync import selectors as sync_selectors
 from sync import status as record_status
 from sync.models import SyncRecordError, SyncRun
@@ -22,6 +23,8 @@ from sync.registry import NotRegistered, registry
 
 #: How many ad-hoc charges the dashboard lists (the billing page lists them all).
 RECENT_CHARGES = 5
+#: How many sync runs the dashboard's history lists.
+RECENT_RUNS = 8
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class ImportProgress:
         run = self.run
         return {
             "status": self.status,
+            "label": run.get_status_display() if run else "Not started",
             "running": self.running,
             "percent": self.percent,
             "started_at": run.started_at.isoformat() if run else None,
@@ -117,6 +121,19 @@ class EntitySyncStatus:
 
 
 @dataclass(frozen=True)
+class HistoryRow:
+    """One line of the sync history: a run and what it did, in words."""
+
+    kind: str
+    label: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    summary: str
+    error: str
+
+
+@dataclass(frozen=True)
 class SyncOverview:
     """The sync table plus the company-wide notification inbox."""
 
@@ -124,6 +141,8 @@ class SyncOverview:
     inbox_pending: int = 0
     inbox_failed: int = 0
     last_notification_received: dt.datetime | None = None
+    #: The latest runs of every kind (imports, pushes, notifications, reconciliations).
+    history: list[HistoryRow] = field(default_factory=list)
 
     @property
     def import_errors(self) -> int:
@@ -224,4 +243,21 @@ def sync_status(*, company: Company) -> SyncOverview:
         inbox_pending=company_wide.get("inbox_pending", 0),
         inbox_failed=company_wide.get("inbox_failed", 0),
         last_notification_received=company_wide.get("last_notification_received_at"),
+        history=sync_history(company=company),
     )
+
+
+def sync_history(*, company: Company, limit: int = RECENT_RUNS) -> list[HistoryRow]:
+    """The company's latest sync runs, newest first (one query)."""
+    return [
+        HistoryRow(
+            kind=run.kind,
+            label=run.get_kind_display(),
+            status=run.status,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            summary=sync_history_module.describe_counts(run),
+            error=run.error,
+        )
+        for run in sync_history_module.recent_runs(company=company, limit=limit)
+    ]

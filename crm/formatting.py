@@ -6,7 +6,10 @@ One format for each, used by every page of the example app (``crm_tags``'s
 - money: Babel's currency format of the company's locale, from integer cents
   (``$29.00``; never a count of cents);
 - date and time: ``2 Dec 2026, 03:28 AEDT``, in the company's timezone with the zone shown;
-- date: ``2 Dec 2026``.
+- date: ``2 Dec 2026``;
+- a price in another currency than the company's: its ISO code (``USD 29.00``,
+  :func:`money_with_code`) and, when ``settings.CRM_EXCHANGE_RATES`` has both
+  currencies, about how much that is in the company's (:func:`converted`).
 
 The locale is English (the pages are in English) with the company's country as
 region (``en_AU`` for an Australian company: its number, date and currency
@@ -16,6 +19,7 @@ company's settings for the request, Django's ``timezone.activate`` included.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import zoneinfo
@@ -27,6 +31,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -112,6 +117,80 @@ def amount(
     return format_decimal(value, format="#,##0.00", locale=formats.locale)
 
 
+def money_with_code(cents: int | None, currency: str, *, formats: Formats | None = None) -> str:
+    """``2900, "USD"`` → ``USD 29.00``: an amount in its own currency, named by its ISO code.
+
+    For a price in another currency than the company's, where a symbol (``$``) would
+    read as the company's own currency. The locale's number format, the currency's digits.
+    """
+    if cents is None:
+        return ""
+    formats = formats or current()
+    pattern = Locale.parse(formats.locale).currency_formats["standard"].pattern.split(";")[0]
+    if pattern.startswith("¤"):
+        pattern = "¤¤\u00a0" + pattern.lstrip("¤").lstrip("\u00a0 ")
+    else:
+        pattern = pattern.replace("¤", "¤¤")
+    return format_currency(
+        Decimal(cents) / 100, currency.upper(), format=pattern, locale=formats.locale
+    )
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A price shown in the company's currency, at the rate table of the settings."""
+
+    amount: str  # "A$44.37", in the company's currency and locale
+    rate: str  # "1 USD = 1.53 AUD"
+    as_of: str  # the table's date ("30 Nov 2026"; "" when it has none)
+
+
+def exchange_rates() -> tuple[str, str, dict[str, Decimal]]:
+    """``settings.CRM_EXCHANGE_RATES``: (base currency, as of, {currency: units per base}).
+
+    A fixed, offline table (never fetched): indicative rates to show a price in the
+    company's currency. Missing or malformed: no conversion is shown.
+    """
+    table = getattr(settings, "CRM_EXCHANGE_RATES", None) or {}
+    base = str(table.get("base", "")).upper()
+    rates: dict[str, Decimal] = {base: Decimal(1)} if base else {}
+    for code, value in (table.get("rates") or {}).items():
+        try:
+            rate = Decimal(str(value))
+        except ArithmeticError:
+            continue
+        if rate.is_finite() and rate > 0:
+            rates[str(code).upper()] = rate
+    return base, str(table.get("as_of", "")), rates
+
+
+def converted(
+    cents: int | None, currency: str, *, formats: Formats | None = None
+) -> Conversion | None:
+    """``cents`` of ``currency`` in the company's currency, at :func:`exchange_rates`.
+
+    ``None`` when there is nothing to convert (same currency, no company currency)
+    or the table has no rate for one of the two.
+    """
+    formats = formats or current()
+    source, target = (currency or "").upper(), formats.currency
+    if cents is None or not source or not target or source == target:
+        return None
+    _base, as_of, rates = exchange_rates()
+    if source not in rates or target not in rates:
+        return None
+    rate = rates[target] / rates[source]
+    value = (Decimal(cents) / 100 * rate).quantize(Decimal("0.01"))
+    quote = format_decimal(rate, format="#,##0.####", locale=formats.locale)
+    with contextlib.suppress(ValueError):  # else shown as the table says it
+        as_of = day(dt.date.fromisoformat(as_of), formats=formats)
+    return Conversion(
+        amount=format_currency(value, target, locale=formats.locale),
+        rate=f"1 {source} = {quote} {target}",
+        as_of=as_of,
+    )
+
+
 def when(value: dt.datetime | None, *, formats: Formats | None = None) -> str:
     """A moment in the company's timezone, with the zone: ``2 Dec 2026, 03:28 AEDT``."""
     if value is None:
@@ -138,23 +217,37 @@ class CompanyFormatsMiddleware:
     """Activates the current company's timezone and conventions for the request.
 
     After the authentication and session middlewares (it asks
-    :func:`accounts.selectors.current_company`, cached per request).
+    :func:`accounts.selectors.current_company`, cached per request). Views
+    exempt from the platform session checks (the SSO views,
+    ``maestrano_session_exempt``) show no company data: for them the session,
+    the user and the company are not read (the defaults stay active).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from accounts.selectors import current_company
-
-        company = None
-        if getattr(request, "user", None) is not None and request.user.is_authenticated:
-            company = current_company(request)
-        formats = formats_for(company)
-        token = _current.set(formats)
-        timezone.activate(formats.tzinfo)
+        token = _current.set(_DEFAULT)
         try:
             return self.get_response(request)
         finally:
             timezone.deactivate()
             _current.reset(token)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: Any,
+    ) -> None:
+        from accounts.selectors import current_company
+
+        if getattr(view_func, "maestrano_session_exempt", False):
+            return
+        company = None
+        if getattr(request, "user", None) is not None and request.user.is_authenticated:
+            company = current_company(request)
+        formats = formats_for(company)
+        _current.set(formats)
+        timezone.activate(formats.tzinfo)

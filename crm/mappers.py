@@ -22,6 +22,7 @@ class OrganizationMapper(Mapper):
         "postal_code": "address.billing.postal_code",
         "country": "address.billing.country",
     }
+    matching_fields = ("name",)
 
 
 @registry.register(Person)
@@ -35,6 +36,7 @@ class PersonMapper(Mapper):
         "email": "email.address",
     }
     references = {"organization": ("organization_id", "organizations")}
+    matching_fields = ("email.address",)
 
 
 @registry.register(Item)

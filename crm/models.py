@@ -154,7 +154,8 @@ class Invoice(models.Model):
 
 
 class InvoiceLine(models.Model):
-    """One line of an invoice; replaced as a whole when the invoice is imported again."""
+    """One line of an invoice, linked to its Connec! line id (``sync.children``): an import
+    updates it in place, a push sends its id."""
 
     company = models.ForeignKey(
         "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"

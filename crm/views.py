@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.models import Company
 from accounts.permissions import (
@@ -69,6 +69,25 @@ def _company_or_redirect(request: HttpRequest) -> Company | HttpResponse:
         messages.info(request, "Open the application from the marketplace to choose a company.")
         return redirect("landing")
     return company
+
+
+@require_safe
+@never_cache
+def landing(request: HttpRequest) -> HttpResponse:
+    """The start page; a logged-in user with a company goes on to the dashboard (or ``next``).
+
+    So the browser's Back button after a login never shows the "Log in" prompt again
+    as if the user were logged out: the page is never cached, and asked again it sends
+    a logged-in user on (a deep link ``?next=`` only when local).
+    """
+    if request.user.is_authenticated and current_company(request) is not None:
+        next_url = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("accounts:dashboard")
+        return HttpResponseRedirect(next_url)
+    return render(request, "landing.html")
 
 
 class CompanyView(View):

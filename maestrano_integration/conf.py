@@ -109,6 +109,8 @@ DEFAULTS: dict[str, Any] = {
         "DRAIN_WINDOW": 1000,
         # Lease of a company's sync lock (renewed while working; a killed worker's expires).
         "LOCK_LEASE_SECONDS": 60.0,
+        # Days of sync history (push, notification and reconciliation runs) kept.
+        "HISTORY_DAYS": 30,
     },
     # --- the platform-facing DRF views (maestrano_integration.platform_api) ---
     # DRF throttle rates ("<n>/second|minute|hour|day", None = off) of the webhooks, per

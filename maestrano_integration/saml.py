@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -114,14 +115,33 @@ def build_saml_settings(preset: Preset) -> dict[str, Any]:
     }
 
 
+#: python3-saml settings objects by the JSON of their settings dict (they are only read).
+_SETTINGS_CACHE: dict[str, OneLogin_Saml2_Settings] = {}
+_SETTINGS_CACHE_SIZE = 32
+
+
 def saml_settings(preset: Preset) -> OneLogin_Saml2_Settings:
-    """python3-saml's settings object for ``preset`` (raises :class:`SamlConfigurationError`)."""
+    """python3-saml's settings object for ``preset`` (raises :class:`SamlConfigurationError`).
+
+    Building one checks the URLs and parses the certificate (a millisecond or
+    more): it is kept per distinct settings dict, so a login pays for it once
+    per process and a changed preset gets a new one.
+    """
     if not preset.x509_certificate:
         raise SamlConfigurationError(f"Preset {preset.name!r} has no IdP certificate")
+    values = build_saml_settings(preset)
+    key = json.dumps(values, sort_keys=True)
+    cached = _SETTINGS_CACHE.get(key)
+    if cached is not None:
+        return cached
     try:
-        return OneLogin_Saml2_Settings(build_saml_settings(preset), sp_validation_only=False)
+        built = OneLogin_Saml2_Settings(values, sp_validation_only=False)
     except Exception as error:  # python3-saml raises a bare OneLogin_Saml2_Error
         raise SamlConfigurationError(f"Preset {preset.name!r}: {error}") from error
+    if len(_SETTINGS_CACHE) >= _SETTINGS_CACHE_SIZE:
+        _SETTINGS_CACHE.clear()
+    _SETTINGS_CACHE[key] = built
+    return built
 
 
 def request_data(request: HttpRequest) -> dict[str, Any]:

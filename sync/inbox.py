@@ -18,7 +18,7 @@
   know is fetched from Connec! and applied first.
 
 Local writes happen inside :func:`sync.outbox.applying_remote_changes`: they
-never enter the outbox. The bulk writes reuse the importer's page machinery.
+never enter the outbox. The bulk writes go through the record pipeline (:mod:`sync.pipeline`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import DataError, IntegrityError, models, transaction
+from django.db import models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
@@ -46,7 +46,7 @@ from maestrano_integration.connec import (
     connec_client_for,
 )
 
-from . import importer
+from . import pipeline
 from .conflicts import (
     LocalChange,
     pending_local_changes,
@@ -147,14 +147,14 @@ def apply_records(
     mapper = registry.for_entity(entity)
     model = mapper.model
     content_type = ContentType.objects.get_for_model(model)
-    outcome = importer._PageOutcome()
-    # Newest last, so that the importer's de-duplication keeps the latest version.
+    outcome = pipeline.Outcome()
+    # Newest last, so that the pipeline's de-duplication keeps the latest version.
     ordered = sorted(
         (r for r in records if isinstance(r, Mapping)),
         key=lambda r: _parse_updated_at(r) or datetime.datetime.min.replace(tzinfo=datetime.UTC),
     )
     ordered += [r for r in records if not isinstance(r, Mapping)]
-    parsed = importer._parse_records(ordered, outcome)
+    parsed = pipeline.parse_records(ordered, outcome)
     if not parsed and not outcome.errors:
         return result
     _link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
@@ -195,17 +195,11 @@ def apply_records(
             for connec_id, data, updated_at in plan.apply
         ]
     with transaction.atomic(), applying_remote_changes():
-        prepared = importer._prepare(
+        prepared = pipeline.prepare(
             company=company, mapper=mapper, parsed=plan.apply, outcome=outcome
         )
         _drop_dangling_references(company=company, mapper=mapper, prepared=prepared)
-        try:
-            with transaction.atomic():
-                importer._save_bulk(company=company, mapper=mapper, prepared=prepared)
-        except (IntegrityError, DataError):
-            prepared = importer._save_one_by_one(
-                company=company, mapper=mapper, prepared=prepared, outcome=outcome
-            )
+        prepared = pipeline.save(company=company, mapper=mapper, prepared=prepared, outcome=outcome)
         for item in prepared:
             if item.is_new:
                 result.created += 1

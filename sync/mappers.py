@@ -15,8 +15,8 @@ A mapper is declarative, like a ``ModelAdmin``::
 written on export). ``references`` maps a local foreign key to the Connec!
 field holding the referenced record's id and that record's entity; ids are
 translated through the IdMap, never stored raw. Child collections (invoice
-lines) are :class:`ChildMapping` classes listed in ``children``: on import the
-children of an updated record are replaced.
+lines) are :class:`ChildMapping` classes listed in ``children``; each child row keeps
+its Connec! id both ways (:mod:`sync.children`).
 
 Override :meth:`Mapper.to_local` / :meth:`Mapper.to_connec` for anything the
 declarations cannot say; raise :class:`MappingError` to reject one record.
@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from django.core import validators
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
-from django.db import models
+from django.db import models, router
+from django.db.models import signals
 from django.utils.dateparse import parse_datetime
 
 from maestrano_integration.strict_input import InputRefused, check_value, text_problem
@@ -39,6 +41,8 @@ from maestrano_integration.strict_input import InputRefused, check_value, text_p
 from . import tenancy
 
 _MISSING = object()
+#: Resolved declarations of each mapping class (see ``_Mapping._import_plan``).
+_IMPORT_PLANS: dict[tuple, tuple[list[tuple], list[tuple]]] = {}
 
 
 class MappingError(ValueError):
@@ -76,6 +80,16 @@ def get_path(data: Mapping[str, Any], path: str, default: Any = _MISSING) -> Any
     for part in path.split("."):
         if not isinstance(current, Mapping) or part not in current:
             return default
+        current = current[part]
+    return current
+
+
+def _get_parts(data: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
+    """:func:`get_path` with the path already split (``_MISSING`` when absent)."""
+    current: Any = data
+    for part in parts:
+        if not isinstance(current, Mapping) or part not in current:
+            return _MISSING
         current = current[part]
     return current
 
@@ -170,6 +184,10 @@ def to_local_value(field: models.Field, value: Any, instance: models.Model) -> A
         elif isinstance(value, str):
             if problem := text_problem(value):
                 raise ValidationError(problem)
+            if _is_plain_text_field(field) and (value or field.blank):
+                max_length = field.max_length
+                if max_length is None or len(value) <= max_length:
+                    return value  # what field.clean returns, without its machinery
         elif isinstance(value, float):
             check_value(value)
     except InputRefused as error:
@@ -179,6 +197,33 @@ def to_local_value(field: models.Field, value: Any, instance: models.Model) -> A
     except (TypeError, ValueError, ArithmeticError):
         # Django's fields raise these for some values (int(float("inf")), a bad datetime).
         raise ValidationError(f"not a valid {_field_kind(field)}: {_excerpt(value)}") from None
+
+
+_PLAIN_TEXT_FIELDS: dict[models.Field, bool] = {}
+
+
+def _is_plain_text_field(field: models.Field) -> bool:
+    """A ``CharField`` / ``TextField`` whose ``clean`` of a safe string only checks its
+    length and blankness: no choices, no validators but Django's own (max length, NUL)."""
+    known = _PLAIN_TEXT_FIELDS.get(field)
+    if known is None:
+        known = (
+            type(field) in (models.CharField, models.TextField)
+            and not field.choices
+            and all(
+                isinstance(
+                    validator,
+                    (validators.MaxLengthValidator, validators.ProhibitNullCharactersValidator),
+                )
+                and (
+                    not isinstance(validator, validators.MaxLengthValidator)
+                    or validator.limit_value == field.max_length
+                )
+                for validator in field.validators
+            )
+        )
+        _PLAIN_TEXT_FIELDS[field] = known
+    return known
 
 
 def _python_value(field: models.Field, value: Any) -> Any:
@@ -322,6 +367,58 @@ class _Mapping:
         return cls.model(**{cls.tenant().first.name: tenant_object})
 
     @classmethod
+    def instance_factory(
+        cls, company: Any, *, tenant_object: Any = None
+    ) -> Callable[[], models.Model]:
+        """Makes new rows of ``company`` as :meth:`new_instance` does, fast (import pages).
+
+        The foreign key's descriptor checks (type, router: the same for every row)
+        run once, not once per row; without ``pre_init`` / ``post_init`` receivers
+        for the model, a row is a copy of one built the usual way, its callable
+        defaults evaluated anew (``Model.__init__`` took most of a row's mapping time).
+        """
+        model = cls.model
+        field = cls.tenant().first
+        if tenant_object is None:
+            tenant_object = cls.tenant_object_for(company)
+        db = router.db_for_write(model, instance=tenant_object)
+        template = model(**{field.attname: tenant_object.pk})
+        if not router.allow_relation(tenant_object, template):
+            raise ValueError(
+                f'Cannot assign "{tenant_object!r}": the current database router prevents '
+                "this relation."
+            )
+        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+            kwargs = {field.attname: tenant_object.pk}
+
+            def new_instance() -> models.Model:
+                instance = model(**kwargs)
+                field.set_cached_value(instance, tenant_object)
+                instance._state.db = db
+                return instance
+
+            return new_instance
+        values = {name: value for name, value in vars(template).items() if name != "_state"}
+        fresh = [
+            f
+            for f in model._meta.concrete_fields
+            if f.has_default() and callable(f.default) and f.attname in values
+        ]
+
+        def copy_instance() -> models.Model:
+            instance = model.__new__(model)
+            state = vars(instance)
+            state.update(values)
+            for f in fresh:
+                state[f.attname] = f.get_default()
+            instance._state = models.base.ModelState()
+            instance._state.db = db
+            field.set_cached_value(instance, tenant_object)
+            return instance
+
+        return copy_instance
+
+    @classmethod
     def local_field_names(cls) -> list[str]:
         """Concrete field names the mapping writes (for ``bulk_update``)."""
         names = list(cls.fields)
@@ -347,22 +444,20 @@ class _Mapping:
         cls, data: Mapping[str, Any], instance: models.Model, references: ReferenceResolver
     ) -> None:
         """Set mapped fields and references from ``data`` on ``instance`` (import)."""
-        opts = cls.model._meta
+        fields, references_plan = cls._import_plan()
         problems: list[str] = []
-        for local_name, path in cls.fields.items():
-            value = get_path(data, path)
+        for field, path, parts in fields:
+            value = _get_parts(data, parts)
             if value is _MISSING:
                 continue
-            field = opts.get_field(local_name)
             try:
                 setattr(instance, field.attname, to_local_value(field, value, instance))
             except ValidationError as error:
                 problems.append(f"{path}: {'; '.join(error.messages)}")
-        for local_name, (connec_field, entity) in cls.references.items():
-            raw = get_path(data, connec_field)
+        for field, connec_field, parts, entity in references_plan:
+            raw = _get_parts(data, parts)
             if raw is _MISSING:
                 continue
-            field = opts.get_field(local_name)
             try:
                 connec_id = connec_id_of(raw)
                 if connec_id is None:
@@ -376,6 +471,27 @@ class _Mapping:
                 problems.append(f"{connec_field}: {error}")
         if problems:
             raise MappingError("; ".join(problems))
+
+    @classmethod
+    def _import_plan(cls) -> tuple[list[tuple], list[tuple]]:
+        """The declarations resolved once: (field, path, path parts) per mapped field,
+        (field, Connec! field, its parts, entity) per reference."""
+        key = (cls, tuple(cls.fields.items()), tuple(cls.references.items()))
+        plan = _IMPORT_PLANS.get(key)
+        if plan is None:
+            opts = cls.model._meta
+            plan = (
+                [
+                    (opts.get_field(name), path, tuple(path.split(".")))
+                    for name, path in cls.fields.items()
+                ],
+                [
+                    (opts.get_field(name), connec_field, tuple(connec_field.split(".")), entity)
+                    for name, (connec_field, entity) in cls.references.items()
+                ],
+            )
+            _IMPORT_PLANS[key] = plan
+        return plan
 
     @classmethod
     def export_fields(cls, instance: models.Model, references: ReferenceResolver) -> dict:
@@ -424,7 +540,8 @@ class ChildMapping(_Mapping):
     """Records nested in a parent record (invoice ``lines``), stored in their own model.
 
     ``path`` is the Connec! list holding them, ``parent_field`` the local foreign
-    key to the parent. On import the parent's children are replaced as a whole.
+    key to the parent. Each row is linked to its sub-record's Connec! id
+    (:mod:`sync.children`): imports update rows in place, pushes send each line's id.
     """
 
     path: ClassVar[str]
@@ -453,6 +570,26 @@ class Mapper(_Mapping):
     #: Entities to import before this one, on top of those its references imply.
     depends_on: ClassVar[tuple[str, ...]] = ()
     children: ClassVar[tuple[type[ChildMapping], ...]] = ()
+    #: Connec! paths (among ``fields``' values) that identify a record, e.g.
+    #: ``("email.address",)``: the first push of a record asks Connec! to merge it into
+    #: the record with equal values instead of creating a duplicate
+    #: (docs/protocol.md, 'Smart merging').
+    matching_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_declarations(cls) -> list[str]:
+        problems = super().check_declarations()
+        if isinstance(cls.matching_fields, str):
+            problems.append(f"{cls.__name__}.matching_fields must be a tuple of Connec! paths")
+            return problems
+        mapped = set(cls.fields.values())
+        for path in cls.matching_fields:
+            if path not in mapped:
+                problems.append(
+                    f"{cls.__name__}.matching_fields: {path!r} is not a Connec! path of "
+                    "its fields (a matching value must be sent)"
+                )
+        return problems
 
     @classmethod
     def update_field_names(cls) -> list[str]:
@@ -508,11 +645,11 @@ class Mapper(_Mapping):
             if not isinstance(raw_items, list):
                 raise MappingError(f"{child.path}: not a list")
             objects = []
-            tenant_object = child.tenant_object_for(company) if raw_items else None
+            new_child = _child_factory(child, company) if raw_items else None
             for position, item in enumerate(raw_items, start=1):
                 if not isinstance(item, Mapping):
                     raise MappingError(f"{child.path}[{position}]: not an object")
-                obj = child.new_instance(company, tenant_object=tenant_object)
+                obj = new_child()
                 try:
                     child.apply_fields(item, obj, references)
                 except MappingError as error:
@@ -528,11 +665,32 @@ class Mapper(_Mapping):
         """The Connec! payload of ``instance`` (without ``id``), children included."""
         data = self.export_fields(instance, references)
         for child in self.children:
-            related = child.model._default_manager.filter(**{child.parent_field: instance})
-            if child.position_field:
-                related = related.order_by(child.position_field)
+            # In position order, ties by primary key: the push gives each line its Connec!
+            # id by its place in this list (sync.children).
+            related = child.model._default_manager.filter(
+                **{child.parent_field: instance}
+            ).order_by(*(child.position_field,) if child.position_field else (), "pk")
             data[child.path] = [child.export_fields(obj, references) for obj in related]
         return data
+
+
+#: The last children factory of each child mapping, with the company object it is for.
+_CHILD_FACTORIES: dict[type, tuple[Any, Callable[[], models.Model]]] = {}
+
+
+def _child_factory(child: type[ChildMapping], company: Any) -> Callable[[], models.Model]:
+    """New children of ``company``: the fast factory unless the mapping has its own
+    :meth:`~_Mapping.new_instance`. Kept for the next record of the same company
+    object (a page's records share it), so that it is made once per page."""
+    cached = _CHILD_FACTORIES.get(child)
+    if cached is not None and cached[0] is company:
+        return cached[1]
+    tenant_object = child.tenant_object_for(company)
+    if getattr(child.new_instance, "__func__", None) is not _Mapping.new_instance.__func__:
+        return lambda: child.new_instance(company, tenant_object=tenant_object)
+    factory = child.instance_factory(company, tenant_object=tenant_object)
+    _CHILD_FACTORIES[child] = (company, factory)
+    return factory
 
 
 def _child_items(data: Mapping[str, Any], child: type[ChildMapping]) -> Iterable[Mapping]:

@@ -10,7 +10,10 @@ One drain round:
 4. every op carries our external id ``{"id": <local pk>, "provider": <api id>,
    "realm": <group uid>}`` (docs/protocol.md, 'External ids') with ``CONNEC-EXTERNAL-IDS: true``: a
    create is an upsert, so repeating it after a timeout never duplicates;
-   records known to Connec! are updated by their Connec! id;
+   records known to Connec! are updated by their Connec! id; a record's first push
+   carries its mapper's ``matching_fields`` (``opts``), so that Connec! merges it into
+   an equal record instead of duplicating it; invoice lines carry their Connec! ids
+   (:mod:`sync.children`);
 5. each op's result is applied on its own: 2xx stores the Connec! id in the
    IdMap with the pushed ``updated_at`` and payload hash; 429/5xx and
    network errors back off (exponential, jittered) and park after
@@ -41,6 +44,7 @@ from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 from maestrano_integration.http import backoff_delay
 
+from . import children, history
 from .locks import company_lock, renew_lock
 from .mappers import (
     Mapper,
@@ -50,7 +54,7 @@ from .mappers import (
     connec_time_or_none,
     set_path,
 )
-from .models import IdMap, OutboxEntry, SyncState
+from .models import IdMap, OutboxEntry, SyncRun, SyncState
 from .registry import registry
 from .scheduling import schedule_drain
 
@@ -169,6 +173,7 @@ class _Op:
     error: str = ""
     retry_after: float | None = None
     result_record: dict[str, Any] | None = None
+    sent_children: children.SentChildren | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -177,6 +182,7 @@ def drain_outbox(
 ) -> DrainResult:
     """Send every due outbox row of ``company``; safe to call concurrently (one wins the lock)."""
     result = DrainResult()
+    started_at = timezone.now()
     with company_lock(company_id=company.pk) as token:
         if token is None:
             result.locked = True
@@ -200,6 +206,20 @@ def drain_outbox(
             if owns_client:
                 client.close()
     result.next_due_in = next_due_in(company=company)
+    history.record_run(
+        company=company,
+        kind=SyncRun.Kind.PUSH,
+        counts={
+            "sent": result.sent,
+            "done": result.done,
+            "skipped": result.skipped,
+            "retried": result.retried,
+            "parked": result.parked,
+            "requests": result.requests,
+        },
+        failed=result.parked,
+        started_at=started_at,
+    )
     return result
 
 
@@ -315,6 +335,7 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
             else {}
         )
         resolver = _export_resolver(company=company, mapper=mapper, instances=instances.values())
+        links = children.load_links(company=company, mapper=mapper, parents=instances.values())
         for op in entity_ops:
             op.id_map = id_maps.get(op.object_id)
             entry = external_id_entry(company=company, object_id=op.object_id)
@@ -349,6 +370,11 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
                 op.outcome = "done"  # unchanged since our last push (or its echo)
                 result.skipped += 1
                 continue
+            # Each line carries its Connec! id; lines unchanged since both sides agreed
+            # go as a bare id, so that Connec! keeps its own values for them.
+            op.sent_children = children.mark_lines(
+                mapper=mapper, parent=instance, data=data, links=links
+            )
             data["id"] = [entry]
             if op.id_map is not None:
                 op.request = {
@@ -357,6 +383,10 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
                     "params": {entity: data},
                 }
             else:
+                if mapper.matching_fields:
+                    # First push: Connec! merges it into an equal record rather than
+                    # adding a duplicate (its answer's id is then that record's).
+                    data["opts"] = {"matching_fields": list(mapper.matching_fields)}
                 op.request = {
                     "method": "post",
                     "url": _path(preset, company, entity),
@@ -497,6 +527,7 @@ def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -
     new_maps: list[IdMap] = []
     changed_maps: list[IdMap] = []
     pushed_entities: set[str] = set()
+    _park_merges_into_mapped_records(company=company, ops=ops)
     for op in ops:
         if op.outcome == "done":
             done_ids.extend(op.row_ids)
@@ -538,6 +569,7 @@ def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -
                 last_error=op.error[:4000],
                 updated_at=now,
             )
+        _apply_children_answers(company=company, ops=ops)
         for entity in pushed_entities:
             SyncState.objects.update_or_create(
                 company=company, entity=entity, defaults={"last_push_at": now}
@@ -552,6 +584,56 @@ def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -
             error[:300],
             extra={"preset": company.preset, "group": company.group_uid},
         )
+
+
+def _apply_children_answers(*, company: Company, ops: list[_Op]) -> None:
+    """Line ids and values from Connec!'s answers (:func:`sync.children.apply_answers`)."""
+    answers: dict[str, list[tuple[children.SentChildren, Any]]] = defaultdict(list)
+    for op in ops:
+        if op.outcome == "done" and op.sent_children is not None and op.sent_children.lines:
+            answers[op.entity].append((op.sent_children, op.result_record))
+    for entity, pairs in answers.items():
+        children.apply_answers(company=company, mapper=registry.for_entity(entity), answers=pairs)
+
+
+def _park_merges_into_mapped_records(*, company: Company, ops: list[_Op]) -> None:
+    """A first push that Connec! merged (matching fields) into a record already linked
+    to another local object is parked: two local records are one in Connec! now, and
+    only a person can tell which one to keep (or change the matching value)."""
+    firsts = [
+        (op, connec_id)
+        for op in ops
+        if op.outcome == "done"
+        and op.id_map is None
+        and op.request is not None
+        and op.request["method"] == "post"
+        and (connec_id := _result_connec_id(op)) is not None
+    ]
+    if not firsts:
+        return
+    linked = {
+        (entity, connec_id): object_id
+        for entity, connec_id, object_id in IdMap.objects.filter(
+            company=company, connec_id__in={connec_id for _, connec_id in firsts}
+        ).values_list("entity", "connec_id", "object_id")
+    }
+    for op, connec_id in firsts:
+        owner = linked.setdefault((op.entity, connec_id), op.object_id)
+        if owner != op.object_id:
+            op.outcome = "parked"
+            fields = ", ".join(registry.for_entity(op.entity).matching_fields) or "ids"
+            op.error = (
+                f"Connec! merged this record into {op.entity}/{connec_id} (equal {fields}), "
+                f"which is already linked to local object {owner}: change the value or "
+                "merge the two"
+            )
+
+
+def _result_connec_id(op: _Op) -> str | None:
+    try:
+        return connec_id_of((op.result_record or {}).get("id"))
+    except MappingError:
+        return None
 
 
 def _supersede_parked(*, company: Company, ops: list[_Op]) -> None:

@@ -20,10 +20,11 @@ from django.utils import timezone
 from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
 
+from . import history
 from .inbox import ApplyResult, apply_records, entity_is_applicable
 from .locks import company_lock
 from .mappers import connec_time_or_none
-from .models import IdMap, SyncState
+from .models import IdMap, SyncRun, SyncState
 from .registry import registry
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def reconcile(
 ) -> dict[str, Any]:
     """Reconcile ``company``; returns per-entity counts (or ``{"locked": True}``)."""
     summary: dict[str, Any] = {}
+    started_at = timezone.now()
     with company_lock(company_id=company.pk) as token:
         if token is None:
             return {"locked": True}
@@ -70,7 +72,31 @@ def reconcile(
         finally:
             if owns_client:
                 client.close()
+    _record_history(company=company, summary=summary, started_at=started_at)
     return summary
+
+
+def _record_history(
+    *, company: Company, summary: dict[str, Any], started_at: datetime.datetime
+) -> None:
+    """One history row for the whole reconciliation, when it applied or failed anything."""
+    totals: dict[str, int] = {}
+    errors = []
+    for entity, counts in summary.items():
+        if "error" in counts:
+            errors.append(f"{entity}: {counts['error']}")
+            continue
+        for key, value in counts.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] = totals.get(key, 0) + value
+    history.record_run(
+        company=company,
+        kind=SyncRun.Kind.RECONCILE,
+        counts=totals,
+        failed=totals.get("failed", 0),
+        error="; ".join(errors),
+        started_at=started_at,
+    )
 
 
 def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> dict[str, int]:

@@ -136,7 +136,9 @@ def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
     def row(entity: str) -> dict[str, Any]:
         return status.setdefault(entity, empty())
 
-    for item in IdMap.objects.filter(company=company).values("entity").annotate(n=Count("pk")):
+    # Only the mappers' entities: the IdMap also links sub-records (``invoices/lines``).
+    mapped = IdMap.objects.filter(company=company, entity__in=list(status))
+    for item in mapped.values("entity").annotate(n=Count("pk")):
         row(item["entity"])["mapped"] = item["n"]
     imports = (
         SyncRunEntity.objects.filter(run__company=company, run__kind=SyncRun.Kind.IMPORT, done=True)

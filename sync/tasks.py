@@ -21,7 +21,7 @@ from maestrano_integration.conf import maestrano_settings
 from maestrano_integration.connec import ConnecError
 from maestrano_integration.http import backoff_delay
 
-from . import scheduling
+from . import history, scheduling
 from .importer import ImportFailed, run_import
 from .inbox import has_pending_notifications, process_inbox
 from .models import InboxEntry, OutboxEntry
@@ -122,8 +122,10 @@ def process_inbox_task(self: Any, company_id: int) -> dict:
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return {"company": company_id, "status": "missing"}
+    started_at = timezone.now()
     run = _run_locked(self, lambda: process_inbox(company=company))
     if not run.locked:
+        history.record_inbox_run(company=company, run=run, started_at=started_at)
         _follow_up(self, company, inbox_deferred=bool(run.deferred))
     return {
         "company": company_id,

@@ -18,7 +18,17 @@ from .models import AdHocCharge, CompanySubscription, Plan
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "price_cents", "currency", "period", "frequency", "free_trial_days")
+    list_display = (
+        "name",
+        "price_cents",
+        "currency",
+        "period",
+        "frequency",
+        "free_trial_days",
+        "per_user",
+        "offered",
+    )
+    list_filter = ("offered", "per_user")
     search_fields = ("name",)
 
 
@@ -27,6 +37,7 @@ class CompanySubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "company",
         "plan",
+        "units",
         "status",
         "platform_id",
         "start_date",
@@ -48,6 +59,8 @@ class CompanySubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "sending_until",
         "cancelled_at",
         "platform_cancel_pending",
+        "replaces",
+        "status_checked_at",
         "created_at",
         "updated_at",
     )
@@ -103,6 +116,7 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "last_error",
         "last_attempt_at",
         "sending_until",
+        "status_checked_at",
         "created_at",
         "updated_at",
     )

@@ -1,4 +1,4 @@
-"""Billing models (imported by accounts.models so Django registers them, app label ``accounts``).
+"""Billing models, imported by accounts.models so that Django registers them.
 
 Every bill we send to the platform is first written here with a unique
 idempotency key, so a create whose answer was lost can be found on the platform
@@ -8,6 +8,7 @@ idempotency key, so a create whose answer was lost can be found on the platform
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
@@ -28,7 +29,12 @@ class BillingPeriod(models.TextChoices):
 
 
 class Plan(models.Model):
-    """A price list entry: what a company pays every ``frequency`` x ``period``."""
+    """A price list entry: what a company pays every ``frequency`` x ``period``.
+
+    ``per_user``: the price is per active member, so the recurring bill follows the
+    company's headcount. Only ``offered`` plans are proposed when a company is created
+    and on the plan page.
+    """
 
     name = models.CharField(max_length=100, unique=True)
     price_cents = models.PositiveIntegerField()
@@ -38,14 +44,26 @@ class Plan(models.Model):
     frequency = models.PositiveSmallIntegerField(default=1)
     currency = models.CharField(max_length=3, default="USD")
     free_trial_days = models.PositiveIntegerField(default=0)
+    per_user = models.BooleanField(
+        default=False, help_text="The price is per active member of the company"
+    )
+    offered = models.BooleanField(
+        default=True, help_text="Proposed to new companies and on the plan page"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["price_cents", "name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.price_cents / 100:.2f} {self.currency}/{self.period})"
+        per = " per user" if self.per_user else ""
+        return f"{self.name} ({self.price_cents / 100:.2f} {self.currency}/{self.period}{per})"
+
+    @property
+    def amount(self) -> Decimal:
+        """The price in the currency's units (``29.00`` for 2900 cents)."""
+        return Decimal(self.price_cents) / 100
 
 
 class CompanySubscription(models.Model):
@@ -68,8 +86,10 @@ class CompanySubscription(models.Model):
     )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     # What was agreed at subscription time, so a later price change does not
-    # rewrite history.
+    # rewrite history. ``price_cents`` is the amount of each charge: the plan's
+    # price times ``units`` (the members billed, for a per-user plan; else 1).
     price_cents = models.PositiveIntegerField()
+    units = models.PositiveIntegerField(default=1, help_text="Members billed (per-user plans)")
     currency = models.CharField(max_length=3)
     period = models.CharField(max_length=10, choices=BillingPeriod.choices)
     frequency = models.PositiveSmallIntegerField(default=1)
@@ -91,11 +111,22 @@ class CompanySubscription(models.Model):
     platform_cancel_pending = models.BooleanField(
         default=False, help_text="Cancelled here, not yet confirmed by the platform"
     )
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaced_by",
+        help_text="The subscription this one replaced (plan change, new headcount)",
+    )
+    status_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the status was last read from the platform"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(
                 fields=["company"],
@@ -156,6 +187,9 @@ class AdHocCharge(models.Model):
     sending_until = models.DateTimeField(
         null=True, blank=True, help_text="A submission is in flight until then (a lease)"
     )
+    status_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the status was last read from the platform"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -182,8 +216,3 @@ class AdHocCharge(models.Model):
 
 
 __all__ = ["AdHocCharge", "BillingPeriod", "CompanySubscription", "Plan"]
-
-
-# Connect the billing receivers and register the tasks with Celery (a worker
-# imports models at start-up; the tasks module imports no models at load time).
-from . import receivers  # noqa: E402, F401

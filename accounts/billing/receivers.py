@@ -1,7 +1,9 @@
-"""Signal receivers that start billing: a new company, or a cancelled one coming back.
+"""Billing's reactions to the account signals (:mod:`accounts.signals`).
 
-They only record the pending subscription and queue a task: the platform is
-never called from the login, and nothing here may fail a login.
+Connected by :meth:`accounts.apps.AccountsConfig.ready` through :func:`connect`. They
+record what changed and queue (or do, after commit) the platform calls; nothing
+here may fail a login or a webhook, so every receiver logs its errors instead of
+raising them.
 """
 
 from __future__ import annotations
@@ -9,32 +11,46 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.dispatch import receiver
+from accounts.signals import (
+    company_cancelled,
+    company_created,
+    company_reactivated,
+    member_added,
+    member_removed,
+)
 
-from accounts.signals import company_created, company_reactivated
-
-from . import tasks
+from . import actions, tasks
 
 logger = logging.getLogger(__name__)
 
 
-@receiver(company_created, dispatch_uid="accounts.billing.set_up_on_company_created")
-@receiver(company_reactivated, dispatch_uid="accounts.billing.set_up_on_company_reactivated")
-def start_billing(sender: Any, *, company: Any, **kwargs: Any) -> None:
-    """Record the company's subscription (pending) and queue its set-up on the platform.
+def start_billing(sender: Any, *, company: Any, attributes: Any = None, **kwargs: Any) -> None:
+    """A new company, or a cancelled one back: its subscription on the chosen plan."""
+    actions.start_billing(company=company, attributes=attributes)
 
-    The pending row is written first so that a broker outage loses nothing:
-    :func:`accounts.billing.tasks.retry_pending_billing_task` finds it later.
-    """
-    from . import services
 
+def update_headcount(sender: Any, *, company: Any, **kwargs: Any) -> None:
+    """Members came or went: a per-user subscription is re-priced (in a task)."""
+    tasks.enqueue_on_commit(tasks.update_headcount_task, company.pk)
+
+
+def cancel_billing(sender: Any, *, company: Any, **kwargs: Any) -> None:
+    """The company cancelled the service: its recurring bill is cancelled and the final
+    bill sent, now, while the platform's webhook is still open (the group is still
+    attached, so the final bill is accepted). What fails is retried later."""
     try:
-        if not services.billing_enabled():
-            return
-        services.start_subscription(company=company)
+        tasks.settle_cancellation(company=company)
     except Exception:
         logger.exception(
-            "Could not record the subscription of a new company",
+            "Billing of a cancelled company not settled; the sweep retries it",
             extra={"preset": company.preset, "group": company.group_uid},
         )
-    tasks.enqueue_on_commit(tasks.set_up_billing_task, company.pk)
+
+
+def connect() -> None:
+    """Connect the receivers (idempotent: each has a ``dispatch_uid``)."""
+    company_created.connect(start_billing, dispatch_uid="maestrano.billing.start.created")
+    company_reactivated.connect(start_billing, dispatch_uid="maestrano.billing.start.reactivated")
+    member_added.connect(update_headcount, dispatch_uid="maestrano.billing.headcount.added")
+    member_removed.connect(update_headcount, dispatch_uid="maestrano.billing.headcount.removed")
+    company_cancelled.connect(cancel_billing, dispatch_uid="maestrano.billing.cancel")

@@ -14,6 +14,7 @@ platform and adopts the one carrying the reference instead of sending again.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -25,7 +26,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Company
+from accounts.adapter import get_adapter
+from accounts.models import Company, Membership
 from maestrano_integration.account import (
     AccountApiError,
     AccountClient,
@@ -35,6 +37,7 @@ from maestrano_integration.account import (
     RecurringBill,
 )
 from maestrano_integration.conf import ImproperlyConfiguredPreset, maestrano_settings
+from maestrano_integration.saml import SsoAttributes
 
 from .currencies import is_iso_4217
 from .models import AdHocCharge, BillingPeriod, CompanySubscription, Plan
@@ -108,7 +111,7 @@ def get_default_plan() -> Plan:
     return plan
 
 
-_PLAN_FIELDS = ("price_cents", "period", "frequency", "currency", "free_trial_days")
+_PLAN_FIELDS = ("price_cents", "period", "frequency", "currency", "free_trial_days", "per_user")
 
 
 def billing_start_date(
@@ -152,6 +155,51 @@ def open_subscription(*, company: Company) -> CompanySubscription | None:
     )
 
 
+def offered_plans() -> list[Plan]:
+    """The plans a company may choose, cheapest first; the default plan is always created."""
+    get_default_plan()
+    return list(Plan.objects.filter(offered=True))
+
+
+def initial_plan(*, company: Company, attributes: SsoAttributes | None = None) -> Plan | None:
+    """The plan a new (or reactivated) company starts on, or ``None`` to let its Admin choose.
+
+    A reactivated company keeps its last plan while it is still offered; otherwise
+    the adapter's :meth:`~accounts.adapter.DefaultAccountAdapter.choose_plan` decides
+    (``attributes`` are those of the login that created the company, if any).
+    """
+    previous = (
+        CompanySubscription.objects.filter(company=company, plan__offered=True)
+        .select_related("plan")
+        .first()
+    )
+    if previous is not None:
+        return previous.plan
+    return get_adapter().choose_plan(company, plans=offered_plans(), attributes=attributes)
+
+
+def billed_units(*, company: Company, plan: Plan) -> int:
+    """What ``plan`` bills ``company`` for: its active members on a per-user plan (at least
+    one), else 1."""
+    if not plan.per_user:
+        return 1
+    members = Membership.objects.filter(company=company, is_active=True).count()
+    return max(1, members)
+
+
+def _terms(*, company: Company, plan: Plan) -> dict[str, Any]:
+    """The agreed terms of a new subscription of ``company`` to ``plan``."""
+    units = billed_units(company=company, plan=plan)
+    return {
+        "plan": plan,
+        "units": units,
+        "price_cents": plan.price_cents * units,
+        "currency": plan.currency,
+        "period": plan.period,
+        "frequency": plan.frequency,
+    }
+
+
 def start_subscription(*, company: Company, plan: Plan | None = None) -> CompanySubscription:
     """The company's open subscription, created (pending, local only) if there is none.
 
@@ -166,12 +214,8 @@ def start_subscription(*, company: Company, plan: Plan | None = None) -> Company
         with transaction.atomic():
             subscription = CompanySubscription.objects.create(
                 company=company,
-                plan=plan,
-                price_cents=plan.price_cents,
-                currency=plan.currency,
-                period=plan.period,
-                frequency=plan.frequency,
                 start_date=billing_start_date(company=company, plan=plan),
+                **_terms(company=company, plan=plan),
             )
     except IntegrityError:
         existing = open_subscription(company=company)
@@ -195,10 +239,11 @@ def set_up_billing(*, company: Company, plan: Plan | None = None) -> CompanySubs
     'Recurring bills').
 
     Idempotent: runs as often as needed (task retries, reactivation, the admin)
-    and creates at most one recurring bill per subscription. Returns ``None``
-    when billing is disabled or the company is cancelled. Raises
-    :class:`AccountApiError` when the platform failed (the error is recorded on
-    the subscription; transient ones are worth retrying).
+    and creates at most one recurring bill per subscription. Without a ``plan``
+    and an open subscription, the plan is :func:`initial_plan`'s. Returns ``None``
+    when billing is disabled, the company is cancelled or its Admin has a plan to
+    choose. Raises :class:`AccountApiError` when the platform failed (the error is
+    recorded on the subscription; transient ones are worth retrying).
     """
     if not billing_enabled():
         return None
@@ -209,8 +254,149 @@ def set_up_billing(*, company: Company, plan: Plan | None = None) -> CompanySubs
             extra={"preset": company.preset, "group": company.group_uid},
         )
         return None
+    if plan is None and open_subscription(company=company) is None:
+        plan = initial_plan(company=company)
+        if plan is None:
+            logger.info("Billing waits for the Admin's choice of plan", extra=_context(company))
+            return None
     subscription = start_subscription(company=company, plan=plan)
     return submit_subscription(subscription=subscription)
+
+
+# --- plan change and headcount ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A subscription whose terms changed: ``current`` is open; ``replaced`` (cancelled,
+    or ``None`` when the old one was changed in place) still has its recurring bill to
+    cancel on the platform."""
+
+    current: CompanySubscription
+    replaced: CompanySubscription | None
+
+
+def change_plan(*, company: Company, plan: Plan) -> Replacement:
+    """Move ``company`` to ``plan`` (local rows only; see :func:`replace_subscription`).
+
+    Without an open subscription (the Admin's first choice, or after a cancellation
+    on the platform) the subscription is simply started.
+    """
+    with transaction.atomic():
+        current = (
+            CompanySubscription.objects.select_for_update()
+            .filter(company=company, status__in=OPEN_SUBSCRIPTION_STATUSES)
+            .first()
+        )
+        if current is None:
+            started = start_subscription(company=company, plan=plan)
+            return Replacement(current=started, replaced=None)
+        return replace_subscription(subscription=current, plan=plan)
+
+
+def update_headcount(*, company: Company) -> Replacement | None:
+    """Re-price a per-user subscription when the number of active members changed.
+
+    ``None`` when there is nothing to do (no open subscription, a flat plan, the
+    same headcount, or a cancelled company).
+    """
+    with transaction.atomic():
+        current = (
+            CompanySubscription.objects.select_for_update()
+            .filter(
+                company=company,
+                status__in=OPEN_SUBSCRIPTION_STATUSES,
+                company__status=Company.Status.ACTIVE,
+            )
+            .select_related("plan")
+            .first()
+        )
+        if current is None or not current.plan.per_user:
+            return None
+        if billed_units(company=company, plan=current.plan) == current.units:
+            return None
+        return replace_subscription(subscription=current, plan=current.plan)
+
+
+def replace_subscription(*, subscription: CompanySubscription, plan: Plan) -> Replacement:
+    """New terms for an open subscription (call inside a transaction holding its row lock).
+
+    The Account API cannot update a recurring bill (docs/protocol.md, 'Recurring bills'),
+    so a subscription that may be on the platform is cancelled and replaced by a new
+    one, whose first charge is the old bill's next one (never before the free
+    trial ends), so nothing is charged twice for a cycle. One never sent is changed
+    in place.
+    """
+    company = subscription.company
+    terms = _terms(company=company, plan=plan)
+    start = billing_start_date(company=company, plan=plan)
+    if not (subscription.platform_id or subscription.attempts):
+        for name, value in terms.items():
+            setattr(subscription, name, value)
+        subscription.start_date = start
+        subscription.save()
+        logger.info("Pending subscription re-priced", extra=_context(company, plan=plan.name))
+        return Replacement(current=subscription, replaced=None)
+    subscription.status = CompanySubscription.Status.CANCELLED
+    subscription.cancelled_at = timezone.now()
+    subscription.platform_cancel_pending = True
+    subscription.save(
+        update_fields=["status", "cancelled_at", "platform_cancel_pending", "updated_at"]
+    )
+    start = max(start, next_charge_date(subscription=subscription))
+    replacement = CompanySubscription.objects.create(
+        company=company, start_date=start, replaces=subscription, **terms
+    )
+    logger.info(
+        "Subscription replaced",
+        extra=_context(
+            company,
+            subscription=replacement.pk,
+            replaces=subscription.pk,
+            plan=plan.name,
+            units=replacement.units,
+        ),
+    )
+    return Replacement(current=replacement, replaced=subscription)
+
+
+def change_start_date(*, company: Company, plan: Plan) -> dt.datetime:
+    """When the first charge on ``plan`` would be if ``company`` moved to it now."""
+    current = open_subscription(company=company)
+    start = billing_start_date(company=company, plan=plan)
+    if current is None or not (current.platform_id or current.attempts):
+        return start
+    return max(start, next_charge_date(subscription=current))
+
+
+def next_charge_date(
+    *, subscription: CompanySubscription, now: dt.datetime | None = None
+) -> dt.datetime:
+    """The first charge of ``subscription`` still to come: its start date while that is
+    ahead, else the start of its next cycle."""
+    now = now or timezone.now()
+    cycles = 0
+    moment = subscription.start_date
+    while moment <= now:
+        cycles += subscription.frequency
+        moment = add_periods(subscription.start_date, subscription.period, cycles)
+    return moment
+
+
+def add_periods(start: dt.datetime, period: str, count: int) -> dt.datetime:
+    """``start`` plus ``count`` billing periods; a month keeps its day (the 31st becomes the
+    month's last day), a semi-month is half a month (15 days after the month steps)."""
+    if period == BillingPeriod.DAY:
+        return start + dt.timedelta(days=count)
+    if period == BillingPeriod.WEEK:
+        return start + dt.timedelta(days=7 * count)
+    if period == BillingPeriod.SEMI_MONTH:
+        whole, half = divmod(count, 2)
+        return add_periods(start, BillingPeriod.MONTH, whole) + dt.timedelta(days=15 * half)
+    months = start.month - 1 + count * (12 if period == BillingPeriod.YEAR else 1)
+    year, month = start.year + months // 12, months % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
 
 
 def submit_subscription(*, subscription: CompanySubscription) -> CompanySubscription:
@@ -351,6 +537,101 @@ def _cancel_recurring_bill(client: AccountClient, platform_id: str, *, context: 
         )
 
 
+# --- status from the platform ------------------------------------------------------------
+
+#: Local statuses the platform may still change (a recurring bill starts, ends or is
+#: cancelled there; a bill is invoiced or cancelled).
+REFRESHED_SUBSCRIPTION_STATUSES = (
+    CompanySubscription.Status.SUBMITTED,
+    CompanySubscription.Status.ACTIVE,
+)
+REFRESHED_CHARGE_STATUSES = (AdHocCharge.Status.SUBMITTED,)
+
+
+def companies_to_refresh() -> list[int]:
+    """Companies with a recurring bill or a bill on the platform whose status may change."""
+    subscriptions = CompanySubscription.objects.filter(
+        status__in=REFRESHED_SUBSCRIPTION_STATUSES, platform_cancel_pending=False
+    ).exclude(platform_id="")
+    charges = AdHocCharge.objects.filter(status__in=REFRESHED_CHARGE_STATUSES).exclude(
+        platform_bill_id=""
+    )
+    ids = set(subscriptions.values_list("company_id", flat=True))
+    ids.update(charges.values_list("company_id", flat=True))
+    return sorted(ids)
+
+
+def refresh_billing_status(*, company: Company, now: dt.datetime | None = None) -> int:
+    """Read the statuses of the company's recurring bills and bills from the Account API.
+
+    One list call per kind (filtered by group), only when something may still
+    change. A recurring bill the platform cancelled or ended cancels (or expires)
+    its subscription here; the Admin may then choose a plan again. Returns the
+    number of rows whose status changed. Raises :class:`AccountApiError`.
+    """
+    now = now or timezone.now()
+    subscriptions = {
+        row.platform_id: row
+        for row in CompanySubscription.objects.filter(
+            company=company,
+            status__in=REFRESHED_SUBSCRIPTION_STATUSES,
+            platform_cancel_pending=False,
+        ).exclude(platform_id="")
+    }
+    charges = {
+        row.platform_bill_id: row
+        for row in AdHocCharge.objects.filter(
+            company=company, status__in=REFRESHED_CHARGE_STATUSES
+        ).exclude(platform_bill_id="")
+    }
+    client = _client(company)
+    changed = 0
+    if subscriptions:
+        for remote in client.list_recurring_bills(group_id=company.group_uid):
+            local = subscriptions.get(remote.id)
+            if local is not None:
+                changed += _apply_subscription_status(local, remote.status, now=now)
+        CompanySubscription.objects.filter(pk__in=[s.pk for s in subscriptions.values()]).update(
+            status_checked_at=now
+        )
+    if charges:
+        for remote in client.list_bills(group_id=company.group_uid):
+            local = charges.get(remote.id)
+            status = _charge_status(remote.status)
+            if local is not None and status != local.status:
+                AdHocCharge.objects.filter(pk=local.pk).update(status=status, updated_at=now)
+                changed += 1
+        AdHocCharge.objects.filter(pk__in=[c.pk for c in charges.values()]).update(
+            status_checked_at=now
+        )
+    if changed:
+        logger.info("Billing statuses refreshed", extra=_context(company, changed=changed))
+    return changed
+
+
+def _apply_subscription_status(
+    subscription: CompanySubscription, remote_status: str, *, now: dt.datetime
+) -> int:
+    status = _subscription_status(remote_status)
+    if status == subscription.status:
+        return 0
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == CompanySubscription.Status.CANCELLED:
+        values["cancelled_at"] = now
+    with transaction.atomic():
+        # Not if we changed it meanwhile (a plan change cancelled it, for instance).
+        updated = CompanySubscription.objects.filter(
+            pk=subscription.pk, status=subscription.status, platform_cancel_pending=False
+        ).update(**values)
+    if updated:
+        logger.info(
+            "Recurring bill is now %s on the platform",
+            status,
+            extra=_context(subscription.company, subscription=subscription.pk),
+        )
+    return updated
+
+
 # --- ad-hoc bills ---------------------------------------------------------------------------
 
 
@@ -486,49 +767,6 @@ def record_charge(*, company: Company, request: ChargeRequest) -> tuple[AdHocCha
     return charge, created
 
 
-def charge_company(
-    *,
-    company: Company,
-    amount_cents: int,
-    description: str,
-    idempotency_key: str,
-    units: Decimal | float | str | None = None,
-    period_started_at: dt.datetime | None = None,
-    period_ended_at: dt.datetime | None = None,
-    currency: str | None = None,
-) -> AdHocCharge:
-    """Send an ad-hoc bill (docs/protocol.md, 'Bills'), once per ``idempotency_key`` of ``company``.
-
-    Validates locally first (:class:`InvalidBill`, no HTTP call). A repeat with
-    the same key returns the same charge without a second bill. When the
-    platform is unreachable or failing, the charge stays ``pending`` with its
-    error and a retry is queued; when the platform refuses it, it is ``failed``
-    and the :class:`AccountApiError` (with the platform's messages) is raised.
-    ``currency`` defaults to the company's (the group's) currency.
-    """
-    request = validate_charge(
-        company=company,
-        amount_cents=amount_cents,
-        description=description,
-        idempotency_key=idempotency_key,
-        units=units,
-        period_started_at=period_started_at,
-        period_ended_at=period_ended_at,
-        currency=currency,
-    )
-    charge, _created = record_charge(company=company, request=request)
-    try:
-        return submit_charge(charge=charge)
-    except AccountApiError as error:
-        if not error.is_transient:
-            raise
-        from .tasks import enqueue_retry, submit_charge_task
-
-        enqueue_retry(submit_charge_task, charge.pk)
-        charge.refresh_from_db()
-        return charge
-
-
 def submit_charge(*, charge: AdHocCharge) -> AdHocCharge:
     """Create the charge's bill on the platform, at most once."""
     charge.refresh_from_db()
@@ -582,8 +820,6 @@ def record_final_bill(*, company: Company) -> AdHocCharge | None:
     Called inside the cancellation's transaction; the key is tied to this
     cancellation, so a repeated webhook never records a second final bill.
     """
-    from accounts.adapter import get_adapter
-
     details = get_adapter().final_bill(company)
     if not details:
         return None
@@ -611,6 +847,9 @@ class PendingBillingWork:
     subscriptions_to_submit: list[int]
     subscriptions_to_cancel: list[int]
     charges_to_submit: list[int]
+    #: Cancelled companies whose billing was not cancelled yet (a crash between the
+    #: company's cancellation and billing's reaction to it).
+    cancelled_companies: list[int]
 
 
 def pending_billing_work(*, now: dt.datetime | None = None) -> PendingBillingWork:
@@ -627,10 +866,14 @@ def pending_billing_work(*, now: dt.datetime | None = None) -> PendingBillingWor
     charges = AdHocCharge.objects.filter(
         not_in_flight, status=AdHocCharge.Status.PENDING, platform_bill_id=""
     )
+    cancelled_companies = CompanySubscription.objects.filter(
+        status__in=OPEN_SUBSCRIPTION_STATUSES, company__status=Company.Status.CANCELLED
+    )
     return PendingBillingWork(
         subscriptions_to_submit=list(submit.values_list("pk", flat=True)),
         subscriptions_to_cancel=list(cancel.values_list("pk", flat=True)),
         charges_to_submit=list(charges.values_list("pk", flat=True)),
+        cancelled_companies=sorted(set(cancelled_companies.values_list("company_id", flat=True))),
     )
 
 
@@ -735,14 +978,21 @@ __all__ = [
     "billing_start_date",
     "cancel_company_billing",
     "cancel_subscription_on_platform",
-    "charge_company",
+    "change_plan",
+    "companies_to_refresh",
     "get_default_plan",
+    "initial_plan",
+    "next_charge_date",
+    "offered_plans",
     "open_subscription",
     "pending_billing_work",
     "record_charge",
     "record_final_bill",
+    "refresh_billing_status",
+    "replace_subscription",
     "set_up_billing",
     "start_subscription",
     "submit_charge",
     "submit_subscription",
+    "update_headcount",
 ]

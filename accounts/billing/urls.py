@@ -9,4 +9,6 @@ app_name = "billing"
 urlpatterns = [
     path("billing/", views.billing_overview, name="overview"),
     path("billing/buy-sms/", views.buy_sms, name="buy-sms"),
+    path("billing/plans/", views.plans, name="plans"),
+    path("billing/plans/<int:plan_id>/", views.choose_plan, name="choose-plan"),
 ]

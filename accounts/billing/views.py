@@ -1,8 +1,9 @@
-"""The demo's billing pages: the company's plan and charges, and a "buy 100 SMS" action.
+"""Billing pages: the company's plan and charges, the plan page, and a "buy 100 SMS" action.
 
 What an adopter writes for an in-app purchase (docs/protocol.md, 'Bills'): a form that
 carries an idempotency key, so a double submit (or a reload of the POST)
-charges once.
+charges once. Choosing or changing the plan is for the company's Admins, after a
+confirmation page that says what changes on the platform.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import Role, company_role_required
 from accounts.selectors import current_company
 from maestrano_integration.account import AccountApiError
 
-from . import services
-from .models import AdHocCharge, CompanySubscription
+from . import actions, services
+from .models import AdHocCharge, CompanySubscription, Plan
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +53,16 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
     if company is None:
         return _no_company()
+    subscriptions = CompanySubscription.objects.filter(company=company).select_related("plan")
     subscription = (
-        CompanySubscription.objects.filter(company=company).select_related("plan").first()
+        subscriptions.exclude(status=CompanySubscription.Status.CANCELLED).first()
+        or subscriptions.first()
     )
     charges = AdHocCharge.objects.filter(company=company)[:50]
     context = {
         "company": company,
         "subscription": subscription,
+        "plan_count": len(services.offered_plans()),
         "charges": charges,
         "sms_pack": SMS_PACK,
         # A fresh key per rendering of the form: resubmitting the same form
@@ -81,7 +85,7 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
         return _no_company()
     key = request.POST.get(_KEY_FIELD, "")
     try:
-        charge = services.charge_company(
+        charge = actions.charge_company(
             company=company,
             amount_cents=SMS_PACK["amount_cents"],
             units=SMS_PACK["units"],
@@ -103,3 +107,56 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
             request, "Bought 100 SMS: the bill will be sent when the marketplace is reachable."
         )
     return _back(request)
+
+
+@login_required
+@require_GET
+def plans(request: HttpRequest) -> HttpResponse:
+    """The offered plans, the company's current one marked; Admins get a "choose" button."""
+    company = current_company(request)
+    if company is None:
+        return _no_company()
+    context = {
+        "company": company,
+        "plans": services.offered_plans(),
+        "current": services.open_subscription(company=company),
+    }
+    return render(request, "accounts/billing/plans.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@company_role_required(Role.ADMIN)
+def choose_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
+    """GET: what choosing ``plan`` changes (a confirmation); POST: choose it. Admins only."""
+    company = current_company(request)
+    if company is None:
+        return _no_company()
+    if not services.billing_enabled():
+        raise Http404("Billing is off.")
+    plan = get_object_or_404(Plan, pk=plan_id, offered=True)
+    current = services.open_subscription(company=company)
+    if current is not None and current.plan_id == plan.pk:
+        messages.info(request, f"{company.name} is already on the {plan.name} plan.")
+        return redirect("billing:plans")
+    if request.method == "POST":
+        subscription = actions.change_plan(company=company, plan=plan)
+        if subscription.is_on_platform:
+            messages.success(request, f"{company.name} is now on the {plan.name} plan.")
+        else:
+            messages.warning(
+                request,
+                f"{company.name} is now on the {plan.name} plan: the marketplace is told "
+                "as soon as it is reachable.",
+            )
+        return redirect("billing:overview")
+    units = services.billed_units(company=company, plan=plan)
+    context = {
+        "company": company,
+        "plan": plan,
+        "current": current,
+        "units": units,
+        "price_cents": plan.price_cents * units,
+        "first_charge": services.change_start_date(company=company, plan=plan),
+    }
+    return render(request, "accounts/billing/plan_confirm.html", context)

@@ -91,6 +91,24 @@ def money(cents: int | None, currency: str = "") -> str:
     return formatting.money(cents, currency)
 
 
+@register.simple_tag
+def price(cents: int | None, currency: str = "") -> str:
+    """``{% price plan.price_cents plan.currency %}``: ``$29.00`` in the company's currency,
+    ``USD 29.00`` (the ISO code, no symbol to mistake for its own) in another one."""
+    company_currency = formatting.current().currency
+    if currency and company_currency and currency.upper() != company_currency:
+        return formatting.money_with_code(cents, currency)
+    return formatting.money(cents, currency)
+
+
+@register.simple_tag
+def converted_price(cents: int | None, currency: str = "") -> formatting.Conversion | None:
+    """``{% converted_price cents currency as conversion %}``: the price in the company's
+    currency at the settings' rate table (``conversion.amount``, ``.rate``, ``.as_of``),
+    or ``None`` (same currency, or no rate)."""
+    return formatting.converted(cents, currency)
+
+
 @register.filter
 def amount(value: Any, currency: str = "") -> str:
     """``{{ invoice.total|amount:invoice.currency }}``: a decimal amount, not cents."""

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,17 +221,20 @@ def unfinished() -> Q:
     return Q(status__in=[NotificationDelivery.PENDING, NotificationDelivery.DELIVERING])
 
 
-def deliver_pending(*, timeout: float = 10.0) -> int:
+def deliver_pending(*, timeout: float = 10.0, ids: Collection[int] | None = None) -> int:
     """Deliver (and wait for) every pending delivery, retries included, for up to ``timeout`` s.
 
-    Returns how many deliveries are still unfinished (0: the queue is drained).
-    Tests call it to wait deterministically; it cooperates with the background
-    thread (a delivery is claimed by exactly one of them).
+    Returns how many deliveries are still unfinished (0: the queue is drained);
+    with ``ids``, waits for those deliveries only (``sandbox_connec_write`` waits for
+    its own). Tests call it to wait deterministically; it cooperates with the
+    background thread and other processes (a delivery is claimed by exactly one).
     """
     deadline = time.monotonic() + timeout
     while True:
         deliver_due()
         remaining = NotificationDelivery.objects.filter(unfinished())
+        if ids is not None:
+            remaining = remaining.filter(pk__in=list(ids))
         if not remaining.exists() or time.monotonic() >= deadline:
             return remaining.count()
         next_due = (

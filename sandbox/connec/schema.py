@@ -410,3 +410,52 @@ def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def sub_record_fields(entity: str) -> list[str]:
+    """The fields of ``entity`` holding sub-records with ids of their own (invoice ``lines``)."""
+    return [
+        name
+        for name, rule in SCHEMAS[entity].fields.items()
+        if isinstance(rule, ListOf) and isinstance(rule.item, Object) and "id" in rule.item.fields
+    ]
+
+
+def merge_record(
+    entity: str, base: dict[str, Any], changes: dict[str, Any], *, new_id: Callable[[], str]
+) -> dict[str, Any]:
+    """``deep_merge``, except that sub-record lists keep their records' ids
+    (docs/protocol.md, 'Sub-records'): a sub-record sent with the id of one of the
+    record's own is merged into it (omitted fields kept), one without an id is added
+    with a new id, one the list omits is removed; a bare ``{"id"}`` of a sub-record
+    that no longer exists is dropped (it asked to keep a record that is gone)."""
+    lists = [name for name in sub_record_fields(entity) if name in changes]
+    merged = deep_merge(base, {key: value for key, value in changes.items() if key not in lists})
+    for name in lists:
+        merged[name] = merge_sub_records(base.get(name), changes[name], new_id=new_id)
+    return merged
+
+
+def merge_sub_records(current: Any, changes: Any, *, new_id: Callable[[], str]) -> Any:
+    if not isinstance(changes, list):
+        return changes  # null clears the list
+    known = {
+        line["id"]: line
+        for line in (current if isinstance(current, list) else ())
+        if isinstance(line, dict) and isinstance(line.get("id"), str)
+    }
+    merged: list[Any] = []
+    kept: set[str] = set()
+    for line in changes:
+        if not isinstance(line, dict):
+            merged.append(line)
+            continue
+        line_id = line.get("id")
+        if isinstance(line_id, str) and line_id in known and line_id not in kept:
+            kept.add(line_id)
+            merged.append(deep_merge(known[line_id], line))
+        elif line_id and set(line) == {"id"}:
+            continue
+        else:
+            merged.append({"id": new_id(), **{k: v for k, v in line.items() if k != "id"}})
+    return merged

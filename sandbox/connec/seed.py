@@ -312,7 +312,7 @@ class Generator:
                     "item_id": item_id,
                 }
             )
-        return self.new_record(
+        record = self.new_record(
             "invoices",
             {
                 "code": self.code("IN", "invoices", index),
@@ -328,6 +328,10 @@ class Generator:
                 "total_amount": round(total, 2),
             },
         )
+        # Line ids derived from the record's (the random stream stays as it was).
+        for line in lines:
+            line["id"] = str(uuid.uuid5(record.uid, f"line-{line['line_number']}"))
+        return record
 
 
 def ensure_group(*, group_uid: str) -> tuple[Group, bool]:

@@ -1,4 +1,5 @@
-"""Writing Connec! records: create, update, upsert by external id, smart merge.
+"""Writing Connec! records: create, update, upsert by external id, smart merge, sub-records
+that keep their ids.
 
 Every write goes through a :class:`WriteSession`: a batch of 500 ops, or a
 single POST. Callers run the session in a transaction on the ``sandbox``
@@ -9,6 +10,7 @@ database, ``flush`` it, and pass ``session.changed`` on to
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +28,7 @@ from .references import (
     find_by_entries,
     resolve_references,
 )
-from .schema import SCHEMAS, clean_fields, deep_merge, is_id_entry, missing_required
+from .schema import SCHEMAS, clean_fields, is_id_entry, merge_record, missing_required
 from .selectors import ListedRecord, group_for_app, records_of
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,11 @@ class WriteResult:
     created: bool
     # The record as this write left it (a later op of the same batch may change it again).
     state: ListedRecord
+
+
+def new_sub_record_id() -> str:
+    """The id of a new sub-record (an invoice line): unique, like a record's."""
+    return str(uuid.uuid4())
 
 
 def split_id_entries(entity: str, payload: dict[str, Any]) -> list[dict[str, str]]:
@@ -222,7 +229,7 @@ class WriteSession:
             )
             return WriteResult(record=result.record, created=False, state=result.state)
         schema = SCHEMAS[entity]
-        data = {**schema.defaults, **changes}
+        data = merge_record(entity, dict(schema.defaults), changes, new_id=new_sub_record_id)
         if schema.code_prefix and not data.get("code"):
             data["code"] = f"{schema.code_prefix}{self._count(group=group, entity=entity) + 1}"
         require_fields(entity, data)
@@ -293,7 +300,7 @@ class WriteSession:
         entries: list[dict[str, str]],
     ) -> WriteResult:
         full = self.index.full(record)
-        data = deep_merge(full.data, changes)
+        data = merge_record(full.entity, full.data, changes, new_id=new_sub_record_id)
         require_fields(full.entity, data)
         keys = self._new_external_keys(record=full, entries=entries)
         full.data = data

@@ -6,7 +6,8 @@ import logging
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import directory, idp
@@ -15,6 +16,10 @@ from ..models import Group, GroupMembership, PlatformUser, RegisteredApp
 from ..sessions import open_session
 
 logger = logging.getLogger(__name__)
+#: Signed cookie (sandbox paths only) of the AuthnRequest ids this browser signed in for.
+ANSWERED_COOKIE = "sandbox_idp_answered"
+MAX_ANSWERED = 10
+ANSWERED_LIFETIME_SECONDS = 24 * 3600
 
 
 def error_page(request: HttpRequest, error: idp.IdpError) -> HttpResponse:
@@ -41,20 +46,52 @@ def _login_page(
     return render(request, "sandbox/idp_login.html", context, status=status)
 
 
+def _answered_requests(request: HttpRequest) -> list[str]:
+    """Ids of the AuthnRequests this browser signed in for (newest last)."""
+    value = request.get_signed_cookie(ANSWERED_COOKIE, default="", salt=ANSWERED_COOKIE)
+    return [request_id for request_id in value.split(" ") if request_id]
+
+
+def _remember_answered(request: HttpRequest, response: HttpResponse, request_id: str) -> None:
+    answered = [*_answered_requests(request), request_id][-MAX_ANSWERED:]
+    response.set_signed_cookie(
+        ANSWERED_COOKIE,
+        " ".join(answered),
+        salt=ANSWERED_COOKIE,
+        max_age=ANSWERED_LIFETIME_SECONDS,
+        path=reverse("sandbox:home"),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
 @require_GET
 def saml_sso(request: HttpRequest) -> HttpResponse:
-    """The IdP SSO URL (docs/protocol.md, 'Init') (HTTP-Redirect binding). Shows the login page."""
+    """The IdP SSO URL (docs/protocol.md, 'Init') (HTTP-Redirect binding). Shows the login page.
+
+    Never cached, and a request this browser already signed in for (the browser's
+    Back button after the login) sends it back to the app's home page rather than
+    offering to sign in again: that answer could only be refused (the app accepts
+    one answer per request).
+    """
     try:
         authn = idp.parse_authn_request(saml_request=request.GET.get("SAMLRequest", ""))
     except idp.IdpError as error:
         return error_page(request, error)
+    if authn.id in _answered_requests(request):
+        response = redirect(authn.app.url("/"))
+        response["Cache-Control"] = "no-store"
+        return response
     group_uid = request.GET.get("group_id", "")
     initial = {
         "SAMLRequest": request.GET["SAMLRequest"],
         "RelayState": request.GET.get("RelayState", ""),
         "group_uid": group_uid,
     }
-    return _login_page(request, form=SsoLoginForm(initial=initial), authn=authn)
+    response = _login_page(request, form=SsoLoginForm(initial=initial), authn=authn)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST
@@ -85,7 +122,7 @@ def saml_login(request: HttpRequest) -> HttpResponse:
         )
     except idp.IdpError as error:
         return error_page(request, error)
-    return _post_page(
+    response = _post_page(
         request,
         app=authn.app,
         acs_url=authn.acs_url,
@@ -94,6 +131,8 @@ def saml_login(request: HttpRequest) -> HttpResponse:
         user=user,
         group=group,
     )
+    _remember_answered(request, response, authn.id)
+    return response
 
 
 def _post_page(

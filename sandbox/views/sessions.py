@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from ..auth import authenticate_app
-from ..models import PlatformUser
+from ..models import PlatformSession, PlatformUser
 from ..sessions import check_session, invalidate_user_sessions, iso_utc, recheck_time
 
 
@@ -36,11 +36,27 @@ def logout_everywhere(request: HttpRequest, uid: str) -> HttpResponse:
 
 @require_GET
 def app_logout(request: HttpRequest) -> HttpResponse:
-    """Where apps send users on logout (``{api.host}/app_logout?user_uid=…``)."""
+    """Where apps send users on logout (``{api.host}/app_logout?user_uid=…``).
+
+    Closes the user's platform sessions, then sends the browser back to the home page
+    of the app they last signed in to (at its registered host), which says they are
+    signed out. A user with no session of any app gets the platform's own page.
+    """
     uid = request.GET.get("user_uid", "")
     user = PlatformUser.objects.filter(uid=uid).first() if uid else None
     count = invalidate_user_sessions(user=user) if user else 0
-    return render(request, "sandbox/app_logout.html", {"user": user, "uid": uid, "count": count})
+    latest = (
+        PlatformSession.objects.filter(user=user).select_related("app").order_by("-pk").first()
+        if user
+        else None
+    )
+    if latest is not None:
+        response = redirect(latest.app.url("/"))
+    else:
+        context = {"user": user, "uid": uid, "count": count}
+        response = render(request, "sandbox/app_logout.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_GET

@@ -31,4 +31,25 @@
       document.body.removeChild(area);
     }
   });
+  // <div id="…" data-live>: kept up to date from the page's own URL while the page is open
+  // (the sandbox's delivery tables): every 2 s while it shows an unfinished row
+  // ([data-unfinished]), else every 10 s. Replaced only when its text changed.
+  function follow(element) {
+    var delay = element.querySelector("[data-unfinished]") ? 2000 : 10000;
+    window.setTimeout(function () {
+      if (document.hidden) { follow(element); return; }
+      fetch(window.location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          var fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById(element.id);
+          if (fresh && fresh.textContent !== element.textContent) {
+            element.replaceWith(fresh);
+            element = fresh;
+          }
+          follow(element);
+        })
+        .catch(function () { follow(element); });
+    }, delay);
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("[data-live][id]"), follow);
 })();

@@ -49,10 +49,15 @@ class IdMap(models.Model):
 
 
 class SyncRun(models.Model):
-    """One import (or later: another bulk sync) of one company, with progress per entity."""
+    """One sync run of one company: an import (with progress per entity), or one drain of
+    the outbox, one batch of notifications applied, one reconciliation (:mod:`sync.history`),
+    with what it did in ``counts``."""
 
     class Kind(models.TextChoices):
         IMPORT = "import", "Initial import"
+        PUSH = "push", "Push"
+        NOTIFICATIONS = "notifications", "Notifications"
+        RECONCILE = "reconcile", "Reconciliation"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -67,6 +72,9 @@ class SyncRun(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     attempts = models.PositiveIntegerField(default=0, help_text="Times this run was (re)started")
     error = models.TextField(blank=True, default="")
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="What a push, notification or reconciliation run did"
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -12,3 +12,11 @@ class StaffMigrationAdapter(DefaultAccountAdapter):
 
     def is_email_migration_allowed(self, *, preset: Any, user: Any, attributes: Any) -> bool:
         return bool(user.is_active)
+
+
+class PlanByCurrencyAdapter(DefaultAccountAdapter):
+    """Starts a company on the offered plan priced in its group's currency, if there is one."""
+
+    def choose_plan(self, company: Any, *, plans: Any, attributes: Any) -> Any:
+        currency = attributes.group_currency if attributes is not None else company.currency
+        return next((plan for plan in plans if plan.currency == currency), None)

@@ -105,13 +105,15 @@ def test_group_delete_in_virtual_mode_deactivates_the_group_users(client):
     assert User.objects.filter(pk=user.pk).exists()
 
 
-def test_group_delete_cancels_the_local_subscription(client):
+def test_group_delete_cancels_the_local_subscription(client, django_capture_on_commit_callbacks):
     company = make_company()
     from accounts.billing.services import get_default_plan, start_subscription
 
     subscription = start_subscription(company=company, plan=get_default_plan())
 
-    assert delete(client, "/maestrano/account/groups/cld-1").status_code == 200
+    # Billing reacts to company_cancelled, sent once the cancellation has committed.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delete(client, "/maestrano/account/groups/cld-1").status_code == 200
 
     subscription.refresh_from_db()
     assert subscription.status == CompanySubscription.Status.CANCELLED
@@ -285,12 +287,15 @@ def test_user_delete_with_another_presets_credentials_is_401(client):
     assert Membership.objects.get(user=user).is_active
 
 
-def test_final_bill_from_the_adapter_is_recorded_once(client, settings):
+def test_final_bill_from_the_adapter_is_recorded_once(
+    client, settings, django_capture_on_commit_callbacks
+):
     settings.MAESTRANO = {**settings.MAESTRANO, "ADAPTER": f"{__name__}.FinalBillAdapter"}
     make_company(currency="AUD")
 
-    delete(client, "/maestrano/account/groups/cld-1")
-    delete(client, "/maestrano/account/groups/cld-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        delete(client, "/maestrano/account/groups/cld-1")
+        delete(client, "/maestrano/account/groups/cld-1")
 
     charge = AdHocCharge.objects.get()
     assert (charge.amount_cents, charge.description, charge.currency) == (

@@ -14,7 +14,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from accounts.billing.services import InvalidBill, charge_company, set_up_billing
+from accounts.billing.actions import charge_company
+from accounts.billing.services import InvalidBill, set_up_billing
 from accounts.billing.tasks import retry_pending_billing_task
 from accounts.models import AdHocCharge, Company, CompanySubscription
 from maestrano_integration.account import AccountClient

@@ -349,6 +349,7 @@ def test_the_import_progress_endpoint_reports_the_current_companys_run(app, comp
     progress = app.get("/sync/import-progress.json").json()
 
     assert progress["status"] == "running"
+    assert progress["label"] == "Running"
     assert progress["running"] is True
     assert progress["percent"] == 40
     assert progress["entities"] == [

@@ -9,6 +9,7 @@ others deliver from the test's own transaction (faster, same code path).
 from __future__ import annotations
 
 import base64
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -214,9 +215,51 @@ def test_a_write_from_the_sandbox_reaches_every_app_of_the_group(apps, receiver)
         "sandbox_connec_write", "--group", "cld-1", "--entity", "items", "--data", '{"name": "W"}'
     )
 
-    assert deliver_pending(timeout=10) == 0
+    # Delivered before the command returned: nothing else delivers here (no background thread).
     assert len(receiver.at("/a/notify")) == 1
     assert len(receiver.at("/b/notify")) == 1
+    assert set(NotificationDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_the_write_command_waits_for_an_app_that_answers_after_retries(apps, receiver):
+    receiver.replies = [503, 503]  # app-a or app-b: two failures, then 200s
+    errors = io.StringIO()
+    call_command(
+        "sandbox_connec_write",
+        *("--group", "cld-1", "--entity", "items", "--data", '{"name": "W"}'),
+        stderr=errors,
+    )
+
+    assert len(receiver.at("/a/notify")) + len(receiver.at("/b/notify")) == 4
+    assert set(NotificationDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+    assert "to app-a: delivered" in errors.getvalue()
+    assert "to app-b: delivered" in errors.getvalue()
+
+
+def test_the_write_command_reports_an_app_it_could_not_reach(apps, receiver):
+    _writer, reader = apps
+    reader.app_host = "http://127.0.0.1:9"  # nothing listens there
+    reader.save()
+    errors = io.StringIO()
+    call_command(
+        "sandbox_connec_write",
+        *("--group", "cld-1", "--entity", "items", "--data", '{"name": "W"}'),
+        stderr=errors,
+    )
+
+    assert len(receiver.at("/a/notify")) == 1
+    assert "to app-b: failed after 3 attempt(s) (ConnectionError" in errors.getvalue()
+
+
+def test_the_write_command_can_leave_its_notifications_to_the_server(apps, receiver):
+    call_command(
+        "sandbox_connec_write",
+        *("--group", "cld-1", "--entity", "items", "--data", '{"name": "W"}', "--wait", "0"),
+    )
+
+    assert receiver.received == []
+    assert deliver_pending(timeout=10) == 0
+    assert len(receiver.received) == 2
 
 
 def test_a_write_as_one_app_from_the_command_skips_that_app(apps, receiver):
@@ -232,7 +275,6 @@ def test_a_write_as_one_app_from_the_command_skips_that_app(apps, receiver):
         "app-b",
     )
 
-    assert deliver_pending(timeout=10) == 0
     assert len(receiver.at("/a/notify")) == 1
     assert receiver.at("/b/notify") == []
 

@@ -94,15 +94,43 @@ def test_log_out_everywhere_needs_csrf(platform, logged_in):
     assert _check(platform, uid, session).json()["valid"] is True
 
 
-def test_app_logout_page_closes_the_user_sessions(platform, logged_in):
+def test_app_logout_closes_the_user_sessions_and_returns_to_the_app(platform, logged_in):
     uid, session = logged_in
     response = requests.get(
-        f"{platform.sandbox_url}/app_logout", params={"user_uid": uid}, timeout=10
+        f"{platform.sandbox_url}/app_logout",
+        params={"user_uid": uid},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"{platform.url}/"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert _check(platform, uid, session).json()["valid"] is False
+
+
+def test_app_logout_returns_to_the_app_the_user_signed_in_to_last(platform, logged_in):
+    uid, _ = logged_in
+    other = platform.register_app(api_id="app-other", app_host="http://other.example")
+    first = PlatformSession.objects.filter(user__uid=uid).get()
+    PlatformSession.objects.create(user=first.user, group=first.group, app=other)
+    response = requests.get(
+        f"{platform.sandbox_url}/app_logout",
+        params={"user_uid": uid},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert response.headers["Location"] == "http://other.example/"
+    assert not PlatformSession.objects.filter(user__uid=uid, invalidated_at=None).exists()
+
+
+def test_app_logout_of_a_user_without_sessions_shows_the_platform_page(platform):
+    platform.add_member(group_uid="cld-1", user_uid="usr-never")
+    response = requests.get(
+        f"{platform.sandbox_url}/app_logout", params={"user_uid": "usr-never"}, timeout=10
     )
     assert response.status_code == 200
     assert "You are logged out" in response.text
-    assert "1 platform session closed" in response.text
-    assert _check(platform, uid, session).json()["valid"] is False
+    assert "0 platform sessions closed" in response.text
 
 
 def test_app_logout_for_an_unknown_user_changes_nothing(platform, logged_in):

@@ -54,7 +54,7 @@ def test_an_import_interrupted_after_page_3_resumes_from_page_4(
     cursor = resumed.entities.get(entity="organizations")
     assert (cursor.created, cursor.updated, cursor.skipped, cursor.done) == (14, 0, 0, True)
     assert Organization.objects.filter(company=company).count() == 14
-    assert IdMap.objects.filter(company=company).count() == 14
+    assert IdMap.objects.filter(company=company).exclude(entity__contains="/").count() == 14
 
 
 def test_rate_limits_and_server_errors_are_retried_and_the_import_completes(

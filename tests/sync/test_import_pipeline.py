@@ -31,7 +31,7 @@ def test_imported_id_map_rows_are_complete(sandbox_group, company):
 
     run_import(company=company)
 
-    rows = list(IdMap.objects.filter(company=company))
+    rows = list(IdMap.objects.filter(company=company).exclude(entity__contains="/"))
     assert len(rows) == 7
     for row in rows:
         mapped = row.content_type.model_class()._default_manager.get(pk=row.object_id)
@@ -119,7 +119,7 @@ def test_a_401_on_a_later_entity_stops_the_run_and_the_rerun_resumes(
     assert resumed.entities.get(entity="organizations").created == 4
     assert Organization.objects.filter(company=company).count() == 4
     assert Person.objects.filter(company=company).count() == 4
-    assert IdMap.objects.filter(company=company).count() == 8
+    assert IdMap.objects.filter(company=company).exclude(entity__contains="/").count() == 8
 
 
 def manual_analyze_count() -> int:

@@ -1,4 +1,5 @@
-"""Create or update a Connec! record as if another application did (notifies the group's apps)."""
+"""Create or update a Connec! record as if another application did; the group's apps are
+notified before the command exits (it delivers and waits, ``--wait``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Max
 
 from maestrano_integration import strict_input
 from sandbox.connec.api import Operation, run_and_notify
 from sandbox.connec.errors import ConnecApiError
-from sandbox.models import RegisteredApp
+from sandbox.connec.notifications import deliver_pending
+from sandbox.models import NotificationDelivery, RegisteredApp
+
+#: Enough for the default retries (1, 2, 4, 8 and 16 s apart) of an app that is briefly down.
+DEFAULT_WAIT_SECONDS = 40.0
 
 
 class Command(BaseCommand):
@@ -20,7 +26,9 @@ class Command(BaseCommand):
         "Write a Connec! record from the sandbox, e.g. --group cld-demo --entity people "
         """--data '{"first_name": "Ada"}' [--id <connec id> to update]. """
         "By default (or with --as-other-app) the write comes from no registered app, so every "
-        "app of the group is notified; --as-app API_ID writes as that app (not notified)."
+        "app of the group is notified; --as-app API_ID writes as that app (not notified). "
+        "The command then delivers the notifications itself and waits for them (retries "
+        "included) up to --wait seconds, so they reach the apps before it exits."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,6 +39,13 @@ class Command(BaseCommand):
         writer = parser.add_mutually_exclusive_group()
         writer.add_argument("--as-app", help="api id of the app the write is made as")
         writer.add_argument("--as-other-app", action="store_true", help="the default")
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=DEFAULT_WAIT_SECONDS,
+            help="seconds to wait for the notifications to be delivered (default "
+            f"{DEFAULT_WAIT_SECONDS:g}; 0: leave them pending for the running server)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -49,8 +64,30 @@ class Command(BaseCommand):
             record_id=options["id"],
             body={options["entity"]: fields},
         )
+        before = NotificationDelivery.objects.aggregate(last=Max("pk"))["last"] or 0
         try:
             outcome = run_and_notify(operation, app=app)
         except ConnecApiError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(json.dumps(outcome.body, indent=2))
+        ids = list(
+            NotificationDelivery.objects.filter(
+                pk__gt=before, group__uid=options["group"], source_app=app
+            ).values_list("pk", flat=True)
+        )
+        self._deliver(ids, wait=max(options["wait"], 0.0))
+
+    def _deliver(self, ids: list[int], *, wait: float) -> None:
+        """Deliver this write's notifications now (this process has no background thread
+        that outlives it) and say, on stderr, what became of each."""
+        if not ids:
+            return
+        if wait:
+            deliver_pending(timeout=wait, ids=ids)
+        deliveries = NotificationDelivery.objects.filter(pk__in=ids).select_related("app")
+        for delivery in deliveries.order_by("pk"):
+            detail = f" ({delivery.last_error[:200]})" if delivery.last_error else ""
+            self.stderr.write(
+                f"Notification {delivery.pk} to {delivery.app.api_id}: {delivery.status}"
+                f" after {delivery.attempts} attempt(s){detail}"
+            )

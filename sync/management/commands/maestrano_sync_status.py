@@ -1,4 +1,5 @@
-"""Show the live sync's state: outbox/inbox depth, parked errors, last sync per entity."""
+"""Show the live sync's state: outbox/inbox depth, parked errors, last sync per entity, and
+the recent sync runs (imports, pushes, notifications, reconciliations)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Company
+from sync import history
 from sync.selectors import sync_status
 
 COLUMNS = [
@@ -35,8 +37,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--company", help="group uid (cld-...); default: every company")
         parser.add_argument("--preset", help="with --company: the company's preset")
+        parser.add_argument(
+            "--history",
+            type=int,
+            default=10,
+            help="recent sync runs listed per company (imports, pushes, notifications, "
+            "reconciliations); 0 for none",
+        )
+
+    history_limit = 10
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.history_limit = max(options["history"], 0)
         companies = Company.objects.order_by("preset", "group_uid")
         if options["company"]:
             companies = companies.filter(group_uid=options["company"])
@@ -75,4 +87,15 @@ class Command(BaseCommand):
                         f"{values['last_error'][:200]}"
                     )
                 )
+        runs = history.recent_runs(company=company, limit=self.history_limit)
+        if runs:
+            self.stdout.write("recent runs:")
+        for run in runs:
+            line = (
+                f"  {_cell(run.started_at)}  {run.get_kind_display():<15} {run.status:<9} "
+                f"{history.describe_counts(run) or '-'}"
+            )
+            if run.error:
+                line += f"  ({run.error[:200]})"
+            self.stdout.write(line)
         self.stdout.write("")

@@ -1,9 +1,13 @@
 """Account lifecycle driven by the platform's webhooks (docs/protocol.md, 'Account webhooks').
 
-A group DELETE cancels the company (its subscription, its users' access); a
+A group DELETE cancels the company (and its users' access in virtual mode); a
 group-user DELETE removes one member. Nothing is deleted: the rows stay for
 export and for a later SSO login, which reactivates the company. Each function
-is idempotent: a repeated webhook changes nothing and queues nothing.
+is idempotent: a repeated webhook changes nothing and sends no signal.
+
+These are the rules of accounts; billing (and the adopter) react to the
+``company_cancelled`` and ``member_removed`` signals sent after commit, while the
+webhook is still open (so a final bill is still accepted by the platform).
 """
 
 from __future__ import annotations
@@ -15,11 +19,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import AdHocCharge, Company, CompanySubscription, Membership
-from accounts.signals import company_cancelled, member_removed
 from maestrano_integration.conf import Preset
 
-from . import services, tasks
+from .models import Company, Membership
+from .signals import company_cancelled, member_removed
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +42,10 @@ class LifecycleOutcome:
 
 
 def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> LifecycleOutcome:
-    """The group cancelled the service: cancel the company, its billing and, in virtual
-    mode, its users. Platform calls (recurring bill cancel, final bill) are queued
-    after commit, so a platform failure delays them but never loses them.
+    """The group cancelled the service: cancel the company and, in virtual mode, its users.
+
+    ``company_cancelled`` is sent after commit, once: billing cancels the recurring
+    bill and sends the final bill from its receiver.
     """
     context = {"preset": preset.name, "group": group_uid}
     with transaction.atomic():
@@ -59,8 +63,6 @@ def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> Lifecycle
         company.status = Company.Status.CANCELLED
         company.cancelled_at = timezone.now()
         company.save(update_fields=["status", "cancelled_at", "updated_at"])
-        subscriptions = services.cancel_company_billing(company=company)
-        final_charge = _record_final_bill(company)
         deactivated = 0
         if preset.creation_mode == "virtual":
             # Virtual users exist for this group only: block them, keep their rows.
@@ -74,67 +76,15 @@ def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> Lifecycle
                 .distinct()
                 .update(is_active=False)
             )
-
-        to_cancel = [s.pk for s in subscriptions if s.platform_cancel_pending]
-        charge_id = final_charge.pk if final_charge is not None else None
-        transaction.on_commit(
-            lambda: settle_cancellation_on_platform(
-                subscription_ids=to_cancel, final_charge_id=charge_id
-            )
-        )
         transaction.on_commit(
             lambda: company_cancelled.send(sender=Company, company=company, preset=preset)
         )
 
     logger.info(
         "Company cancelled by the platform",
-        extra={
-            **context,
-            "company": company.pk,
-            "subscriptions": [subscription.pk for subscription in subscriptions],
-            "final_charge": final_charge.pk if final_charge is not None else None,
-            "users_deactivated": deactivated,
-        },
+        extra={**context, "company": company.pk, "users_deactivated": deactivated},
     )
     return LifecycleOutcome(company=company, changed=True)
-
-
-def settle_cancellation_on_platform(
-    *, subscription_ids: list[int], final_charge_id: int | None
-) -> None:
-    """Cancel the recurring bills and send the final bill now, while the webhook is open.
-
-    The platform keeps the group attached to the app until the webhook is
-    answered (so a final bill is still accepted), hence inline rather than in a
-    worker. Any failure leaves the work pending in the database and queues a
-    retry: the cancellation is never lost, only delayed.
-    """
-    for subscription in CompanySubscription.objects.filter(pk__in=subscription_ids):
-        try:
-            services.cancel_subscription_on_platform(subscription=subscription)
-        except tasks.PLATFORM_ERRORS:
-            tasks.enqueue_retry(tasks.cancel_subscription_task, subscription.pk)
-    charge = AdHocCharge.objects.filter(pk=final_charge_id).first() if final_charge_id else None
-    if charge is not None:
-        try:
-            services.submit_charge(charge=charge)
-        except tasks.PLATFORM_ERRORS as error:
-            if getattr(error, "is_transient", False):
-                tasks.enqueue_retry(tasks.submit_charge_task, charge.pk)
-
-
-def _record_final_bill(company: Company):  # -> AdHocCharge | None
-    """The adapter's final bill, if any; a bad one is logged, never fails the cancellation."""
-    try:
-        with transaction.atomic():
-            return services.record_final_bill(company=company)
-    except services.InvalidBill as error:
-        logger.error(
-            "Final bill from the adapter refused: %s",
-            error,
-            extra={"preset": company.preset, "group": company.group_uid},
-        )
-        return None
 
 
 def remove_user_from_company(*, preset: Preset, group_uid: str, user_uid: str) -> LifecycleOutcome:

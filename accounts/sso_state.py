@@ -1,0 +1,322 @@
+"""Everything single sign-on remembers between requests, in one place.
+
+* **Pending AuthnRequests**: the ids of the requests this browser session sent
+  to the IdP (with their preset, expiry and deep link), kept in the session by
+  :func:`remember_request` and checked once by :func:`answered_request`.
+* **IdP-initiated policy**: a response that answers no request is accepted
+  only when ``SSO_ALLOW_IDP_INITIATED`` is on (:func:`refuse_if_unsolicited`).
+* **Replay cache**: every accepted assertion id is stored until it expires
+  (:func:`record_assertion_use`); a second use is refused.
+* **Login tickets**: the consume view hands a validated login over to the
+  completion view through a one-time token (:func:`issue_login_ticket`,
+  :func:`redeem_login_ticket`), bound to the browser by its session
+  (SP-initiated) or by a nonce cookie (IdP-initiated, :func:`set_nonce_cookie`).
+
+See :mod:`accounts.views` for why the login completes on a second request.
+
+Costs: a repeat login writes two rows in the ACS request (replay cache and
+ticket, one statement each) and reads-and-deletes the ticket with one
+statement in the completion request. Expired rows are purged at most once per
+``PURGE_INTERVAL`` per process, not on every login.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connections, router, transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from maestrano_integration.conf import Preset, maestrano_settings
+from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
+
+from .models import SsoLoginTicket, UsedAssertion
+
+#: Session key of the AuthnRequest ids this browser is waiting for: {id: {preset, expires, next}}.
+PENDING_REQUESTS_KEY = "maestrano_sso_requests"
+#: How long an AuthnRequest may take to come back (login page, password...).
+REQUEST_LIFETIME_SECONDS = 15 * 60
+MAX_PENDING_REQUESTS = 5
+#: Cookie that binds an IdP-initiated login's ticket to the browser that posted the response.
+BROWSER_NONCE_COOKIE = "maestrano_sso_nonce"
+#: How long the browser has to follow the consume view's redirect to the completion view.
+LOGIN_TICKET_LIFETIME = dt.timedelta(minutes=2)
+#: Expired replay-cache rows and tickets are deleted at most this often (per process).
+PURGE_INTERVAL = dt.timedelta(minutes=1)
+
+
+# --- IdP-initiated policy ------------------------------------------------------------------
+
+
+def refuse_if_unsolicited(*, in_response_to: str) -> None:
+    """Raise when a response answers no AuthnRequest and IdP-initiated logins are off."""
+    if not in_response_to and not maestrano_settings.SSO_ALLOW_IDP_INITIATED:
+        raise SamlValidationError(
+            "unsolicited_response", "IdP-initiated logins are disabled", status=403
+        )
+
+
+# --- pending AuthnRequests (in the browser's session) --------------------------------------
+
+
+def _pending_requests(request: HttpRequest) -> dict[str, dict[str, Any]]:
+    pending = request.session.get(PENDING_REQUESTS_KEY)
+    if not isinstance(pending, dict):
+        return {}
+    now = time.time()
+    return {
+        request_id: entry
+        for request_id, entry in pending.items()
+        if isinstance(entry, dict) and float(entry.get("expires", 0)) > now
+    }
+
+
+def remember_request(
+    request: HttpRequest, *, request_id: str, preset: Preset, next_url: str
+) -> None:
+    """Keep an AuthnRequest id in the session (the newest ``MAX_PENDING_REQUESTS``)."""
+    pending = _pending_requests(request)
+    pending[request_id] = {
+        "preset": preset.name,
+        "expires": time.time() + REQUEST_LIFETIME_SECONDS,
+        "next": next_url,
+    }
+    newest = sorted(pending.items(), key=lambda item: item[1]["expires"])[-MAX_PENDING_REQUESTS:]
+    request.session[PENDING_REQUESTS_KEY] = dict(newest)
+
+
+def answered_request(
+    request: HttpRequest, *, preset: Preset, in_response_to: str
+) -> dict[str, Any] | None:
+    """SP-initiated: the response must answer a request this browser session made, once.
+
+    Returns that request's pending entry (with its ``next``), ``None`` for an
+    IdP-initiated login (refused when the policy forbids them).
+    """
+    if not in_response_to:
+        refuse_if_unsolicited(in_response_to=in_response_to)
+        return None
+    pending = _pending_requests(request)
+    entry = pending.pop(in_response_to, None)
+    request.session[PENDING_REQUESTS_KEY] = pending
+    if entry is None or entry.get("preset") != preset.name:
+        raise SamlValidationError(
+            "unknown_in_response_to",
+            "the response answers no request of this browser session",
+        )
+    return entry
+
+
+# --- one statement, atomic ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _one_statement(model: type) -> Iterator[None]:
+    """Around a single write that may fail on a unique constraint.
+
+    In autocommit mode one statement is atomic by itself. Inside a caller's
+    transaction a savepoint keeps the failure from breaking that transaction.
+    """
+    connection = transaction.get_connection(router.db_for_write(model))
+    if connection.in_atomic_block:
+        with transaction.atomic(using=connection.alias):
+            yield
+    else:
+        yield
+
+
+# --- replay cache ---------------------------------------------------------------------------
+
+
+def record_assertion_use(*, preset: Preset, assertion_id: str, expires_at: dt.datetime) -> None:
+    """Remember ``assertion_id`` until ``expires_at``; raise if it was already used.
+
+    The unique constraint makes this atomic across processes: of two requests
+    racing with the same assertion, exactly one inserts the row.
+    """
+    try:
+        with _one_statement(UsedAssertion):
+            UsedAssertion.objects.create(
+                preset=preset.name, assertion_id=assertion_id, expires_at=expires_at
+            )
+    except IntegrityError:
+        raise SamlValidationError(
+            "replayed_assertion", f"assertion {assertion_id} was already used"
+        ) from None
+
+
+_purge_lock = threading.Lock()
+_last_purge: float = 0.0
+
+
+def purge_expired_sso_records(*, now: dt.datetime | None = None) -> int:
+    """Delete replay-cache rows and login tickets past their expiry; returns how many.
+
+    An expired row does no harm meanwhile: an expired assertion is refused by its
+    times before the replay cache is asked, an expired ticket by its own expiry.
+    """
+    moment = now or timezone.now()
+    assertions, _ = UsedAssertion.objects.filter(expires_at__lt=moment).delete()
+    tickets, _ = SsoLoginTicket.objects.filter(expires_at__lt=moment).delete()
+    return assertions + tickets
+
+
+def purge_expired_if_due() -> None:
+    """:func:`purge_expired_sso_records`, at most once per ``PURGE_INTERVAL`` in this process."""
+    global _last_purge
+    now = time.monotonic()
+    with _purge_lock:
+        if now - _last_purge < PURGE_INTERVAL.total_seconds():
+            return
+        _last_purge = now
+    purge_expired_sso_records()
+
+
+# --- login tickets (ACS POST -> same-site GET) ----------------------------------------------
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedTicket:
+    """The one-time token for the completion URL and, for an IdP-initiated login, the
+    browser nonce to set as a cookie (empty for SP-initiated logins: the session binds them)."""
+
+    token: str
+    browser_nonce: str
+
+
+@dataclass(frozen=True)
+class RedeemedTicket:
+    preset_name: str
+    assertion_id: str
+    in_response_to: str
+    attributes: SsoAttributes
+
+
+def accept_assertion(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
+    """What the ACS does with a validated assertion: policy, replay cache, then a ticket."""
+    refuse_if_unsolicited(in_response_to=assertion.in_response_to)
+    purge_expired_if_due()
+    record_assertion_use(
+        preset=preset, assertion_id=assertion.assertion_id, expires_at=assertion.expires_at
+    )
+    return issue_login_ticket(preset=preset, assertion=assertion)
+
+
+def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
+    """Store a validated login for the completion view; returns its token (and nonce).
+
+    Only SHA-256 digests of the token and nonce are stored, so a database reader
+    cannot complete someone else's login. An SP-initiated login is bound to the
+    browser by its session (``InResponseTo``); an IdP-initiated one has no such
+    request, so it is bound to a nonce that only the posting browser receives:
+    a completion link taken by someone else is refused in any other browser.
+    """
+    token = secrets.token_urlsafe(32)
+    nonce = "" if assertion.in_response_to else secrets.token_urlsafe(32)
+    SsoLoginTicket.objects.create(
+        token_digest=_digest(token),
+        preset=preset.name,
+        assertion_id=assertion.assertion_id,
+        in_response_to=assertion.in_response_to,
+        browser_digest=_digest(nonce) if nonce else "",
+        attributes={**assertion.attributes.raw, "mno_uid": assertion.attributes.name_id},
+        expires_at=timezone.now() + LOGIN_TICKET_LIFETIME,
+    )
+    return IssuedTicket(token=token, browser_nonce=nonce)
+
+
+def _take_ticket(token: str) -> SsoLoginTicket | None:
+    """Delete the ticket of ``token`` and return it, in one statement (``DELETE ... RETURNING``).
+
+    Of two requests racing with the same token, only one gets the row.
+    """
+    opts = SsoLoginTicket._meta
+    connection = connections[router.db_for_write(SsoLoginTicket)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in opts.concrete_fields)
+    sql = (
+        f"DELETE FROM {quote(opts.db_table)} "  # noqa: S608 (identifiers from the model)
+        f"WHERE {quote(opts.get_field('token_digest').column)} = %s RETURNING {columns}"
+    )
+    rows = list(SsoLoginTicket.objects.raw(sql, [_digest(token)]))
+    return rows[0] if rows else None
+
+
+def redeem_login_ticket(*, token: str, browser_nonce: str = "") -> RedeemedTicket:
+    """Consume the ticket of ``token`` (single use); raise if unknown, expired or, for a
+    ticket bound to a browser, if ``browser_nonce`` (the cookie) is not that browser's.
+
+    A refused ticket is used up all the same: a stolen link works nowhere.
+    """
+    if not token or len(token) > 200:
+        raise SamlValidationError("invalid_ticket", "missing or malformed ticket")
+    ticket = _take_ticket(token)
+    if ticket is None:
+        raise SamlValidationError("invalid_ticket", "unknown or already used ticket")
+    if ticket.expires_at <= timezone.now():
+        raise SamlValidationError("expired_ticket", f"ticket of {ticket.assertion_id}")
+    if ticket.browser_digest and not (
+        browser_nonce
+        and len(browser_nonce) <= 200
+        and hmac.compare_digest(ticket.browser_digest, _digest(browser_nonce))
+    ):
+        raise SamlValidationError(
+            "wrong_browser",
+            f"ticket of {ticket.assertion_id} was issued to another browser",
+            status=403,
+        )
+    return RedeemedTicket(
+        preset_name=ticket.preset,
+        assertion_id=ticket.assertion_id,
+        in_response_to=ticket.in_response_to,
+        attributes=SsoAttributes.from_mapping(ticket.attributes),
+    )
+
+
+# --- the nonce cookie of IdP-initiated logins -------------------------------------------------
+
+
+def set_nonce_cookie(response: HttpResponse, *, request: HttpRequest, nonce: str) -> None:
+    """Give the posting browser the nonce of its ticket (IdP-initiated logins only).
+
+    A Lax cookie set on this cross-site top-level POST is stored, and sent on the
+    top-level GET that follows the redirect; the completion view requires it.
+    """
+    if not nonce:
+        return
+    response.set_cookie(
+        BROWSER_NONCE_COOKIE,
+        nonce,
+        max_age=int(LOGIN_TICKET_LIFETIME.total_seconds()),
+        path=reverse("accounts:sso-complete"),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def nonce_cookie(request: HttpRequest) -> str:
+    return request.COOKIES.get(BROWSER_NONCE_COOKIE, "")
+
+
+def forget_nonce(response: HttpResponse) -> HttpResponse:
+    """The nonce served its one ticket (used or refused): remove it from the browser."""
+    response.delete_cookie(
+        BROWSER_NONCE_COOKIE, path=reverse("accounts:sso-complete"), samesite="Lax"
+    )
+    return response

@@ -1,0 +1,145 @@
+"""Sync history: one :class:`~sync.models.SyncRun` row per push drain, batch of
+notifications applied and reconciliation, beside the import runs.
+
+Cheap on purpose: one row per run, never per record, and only for runs that did
+something (a drain with nothing due, an empty inbox, a reconciliation that found
+nothing new write no row). What a run did is in ``counts``; the records it
+parked are where they always are (parked outbox rows, ``SyncRecordError``).
+Rows older than ``SYNC["HISTORY_DAYS"]`` (default 30) are pruned as new ones
+are written (every ``PRUNE_EVERY`` rows, one ``DELETE``).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils import timezone
+
+from accounts.models import Company
+from maestrano_integration.conf import maestrano_settings
+
+from .models import SyncRun
+
+#: ``SyncRun.kind`` values written here (imports write their own rows).
+LIVE_KINDS = (SyncRun.Kind.PUSH, SyncRun.Kind.NOTIFICATIONS, SyncRun.Kind.RECONCILE)
+DEFAULT_HISTORY_DAYS = 30
+PRUNE_EVERY = 50
+
+
+def record_run(
+    *,
+    company: Company,
+    kind: str,
+    counts: Mapping[str, Any],
+    failed: int = 0,
+    error: str = "",
+    started_at: datetime.datetime | None = None,
+) -> SyncRun | None:
+    """Write one finished run of ``kind``; nothing when every count is zero.
+
+    ``failed`` is how many records the run parked or could not apply: the run is
+    then ``partial``; ``error`` (a run that stopped) makes it ``failed``.
+    """
+    counts = {key: value for key, value in counts.items() if value}
+    if not counts and not error:
+        return None
+    if error:
+        status = SyncRun.Status.FAILED
+    elif failed:
+        status = SyncRun.Status.PARTIAL
+    else:
+        status = SyncRun.Status.SUCCEEDED
+    now = timezone.now()
+    run = SyncRun.objects.create(
+        company=company,
+        kind=kind,
+        status=status,
+        attempts=1,
+        counts=dict(counts),
+        error=error[:4000],
+        finished_at=now,
+    )
+    if started_at is not None:
+        # auto_now_add ignores a value given to create(): set the start afterwards.
+        SyncRun.objects.filter(pk=run.pk).update(started_at=started_at)
+        run.started_at = started_at
+    if run.pk % PRUNE_EVERY == 0:
+        _prune(now=now)
+    return run
+
+
+def record_inbox_run(*, company: Company, run: Any, started_at: datetime.datetime) -> None:
+    """One row for the notifications a ``sync.inbox.process_inbox`` call applied."""
+    record_run(
+        company=company,
+        kind=SyncRun.Kind.NOTIFICATIONS,
+        counts={
+            "notifications": run.processed,
+            **run.result.as_dict(),
+            "notifications_failed": run.failed,
+            "notifications_deferred": run.deferred,
+        },
+        failed=run.result.failed + run.failed,
+        started_at=started_at,
+    )
+
+
+def recent_runs(*, company: Company, limit: int = 10) -> list[SyncRun]:
+    """The company's latest runs of every kind, newest first (two queries: runs, and the
+    entities of the imports among them)."""
+    return list(
+        SyncRun.objects.filter(company=company)
+        .order_by("-started_at", "-pk")
+        .prefetch_related("entities")[:limit]
+    )
+
+
+def run_counts(run: SyncRun) -> dict[str, int]:
+    """What a run did: its ``counts``, or for an import the sum of its entities' counts."""
+    if run.kind != SyncRun.Kind.IMPORT:
+        return dict(run.counts or {})
+    totals = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
+    for entity in run.entities.all():
+        for key in totals:
+            totals[key] += getattr(entity, key)
+    return {key: value for key, value in totals.items() if value}
+
+
+#: The order counts are told in (PostgreSQL's ``jsonb`` keeps no key order); others follow.
+COUNT_ORDER = (
+    "notifications",
+    "sent",
+    "done",
+    "created",
+    "updated",
+    "deleted",
+    "skipped",
+    "ignored",
+    "conflicts",
+    "retried",
+    "parked",
+    "failed",
+    "fetched",
+    "requests",
+    "notifications_failed",
+    "notifications_deferred",
+)
+
+
+def describe_counts(run: SyncRun) -> str:
+    """``"12 done, 1 parked"``: a run's counts in words, for the dashboard and the command."""
+    counts = run_counts(run)
+    rank = {key: index for index, key in enumerate(COUNT_ORDER)}
+    keys = sorted(counts, key=lambda key: (rank.get(key, len(rank)), key))
+    return ", ".join(f"{counts[key]} {key.replace('_', ' ')}" for key in keys)
+
+
+def _prune(*, now: datetime.datetime) -> None:
+    days = int(maestrano_settings.SYNC.get("HISTORY_DAYS", DEFAULT_HISTORY_DAYS))
+    if days <= 0:
+        return
+    SyncRun.objects.filter(
+        kind__in=LIVE_KINDS, started_at__lt=now - datetime.timedelta(days=days)
+    ).delete()

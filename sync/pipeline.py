@@ -1,0 +1,355 @@
+"""The one record pipeline of Connec! data: parse → prepare → save (→ IdMap), used by the
+initial import (:mod:`sync.importer`, a page at a time), notifications and
+reconciliation (:mod:`sync.inbox`).
+
+* :func:`parse_records`: well-formed records (id, ``updated_at``), the last
+  occurrence of an id kept; the others become errors of the :class:`Outcome`.
+* :func:`prepare`: every record mapped onto a new or existing instance of the
+  mapper's model, with bulk reads only (one IdMap lookup, one per referenced
+  entity, one for the existing rows). Records older than what was last pulled
+  are skipped; records a mapper refuses are parked.
+* :func:`save`: ``bulk_create`` / ``bulk_update`` of the models, their children
+  replaced, one statement for the IdMap rows; when the database refuses the
+  batch, record by record (:func:`save_one_by_one`), the refused ones parked.
+
+The caller owns the transaction and what surrounds the batch (cursor, conflicts,
+deletes, parked rows).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    connections,
+    models,
+    router,
+    transaction,
+)
+from django.utils import timezone
+
+from accounts.models import Company
+
+from .children import save_children
+from .mappers import (
+    ChildMapping,
+    Mapper,
+    MappingError,
+    ReferenceResolver,
+    connec_id_of,
+    connec_time,
+)
+from .models import IdMap
+from .selectors import bulk_lookup, local_pks_for
+
+logger = logging.getLogger(__name__)
+
+#: (Connec! id, record, updated_at) of a well-formed record.
+ParsedRecord = tuple[str, Mapping[str, Any], datetime.datetime | None]
+
+
+@dataclass
+class Prepared:
+    """One mapped record, ready to be saved."""
+
+    connec_id: str
+    data: Mapping[str, Any]
+    updated_at: datetime.datetime | None
+    instance: models.Model
+    is_new: bool
+    id_map: IdMap | None
+    children: dict[type[ChildMapping], list[models.Model]] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What happened to a batch of records: counts, and the records parked with their reason."""
+
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[tuple[str | None, str, Any]] = field(default_factory=list)
+
+
+def parse_records(records: list[Any], outcome: Outcome) -> list[ParsedRecord]:
+    """(connec id, record, updated_at) for well-formed records; the others become errors.
+
+    A Connec! id seen twice in one page keeps its last occurrence.
+    """
+    by_id: dict[str, ParsedRecord] = {}
+    for data in records:
+        if not isinstance(data, Mapping):
+            outcome.errors.append((None, "malformed record: not a JSON object", data))
+            continue
+        try:
+            connec_id = connec_id_of(data.get("id"))
+        except MappingError as error:
+            outcome.errors.append((None, f"malformed record: id: {error}", data))
+            continue
+        if not connec_id:
+            outcome.errors.append((None, "malformed record: no id", data))
+            continue
+        try:
+            updated_at = connec_time(data.get("updated_at"))
+        except MappingError as error:
+            outcome.errors.append((connec_id, f"malformed record: updated_at: {error}", data))
+            continue
+        by_id.pop(connec_id, None)
+        by_id[connec_id] = (connec_id, data, updated_at)
+    return list(by_id.values())
+
+
+def prepare(
+    *,
+    company: Company,
+    mapper: Mapper,
+    parsed: list[ParsedRecord],
+    outcome: Outcome,
+) -> list[Prepared]:
+    """Map every record onto a new or existing instance (bulk reads only)."""
+    model = mapper.model
+    entity = mapper.entity
+    known = bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    wanted: dict[str, set[str]] = {}
+    for _, data, _ in parsed:
+        for ref_entity, ids in mapper.referenced_ids(data).items():
+            wanted.setdefault(ref_entity, set()).update(ids)
+    resolver = ReferenceResolver(
+        local_pks={
+            ref_entity: local_pks_for(company=company, entity=ref_entity, connec_ids=ids)
+            for ref_entity, ids in wanted.items()
+        }
+    )
+    existing = mapper.for_company(company).in_bulk(
+        [model._meta.pk.to_python(id_map.object_id) for id_map in known.values()]
+    )
+    new_instance = mapper.instance_factory(company)
+    prepared: list[Prepared] = []
+    for connec_id, data, updated_at in parsed:
+        id_map = known.get(connec_id)
+        instance = None
+        if id_map is not None:
+            last = id_map.last_pulled_updated_at
+            if updated_at is not None and last is not None and updated_at <= last:
+                outcome.skipped += 1
+                continue
+            instance = existing.get(model._meta.pk.to_python(id_map.object_id))
+        is_new = instance is None
+        if instance is None:
+            instance = new_instance()
+        try:
+            instance = mapper.to_local(data, instance=instance, references=resolver)
+            children = mapper.children_to_local(data, company=company, references=resolver)
+        except MappingError as error:
+            outcome.errors.append((connec_id, str(error), data))
+            continue
+        except DatabaseError:
+            raise  # the transaction is broken: the page (or notification) is retried whole
+        except Exception as error:
+            # A mapper's own code failed on this record's data: park it with the reason
+            # (retried from the parked list once the mapper is fixed); the others go on.
+            logger.exception("Connec! %s mapper failed on record %s", entity, connec_id)
+            outcome.errors.append(
+                (connec_id, f"mapper error: {error.__class__.__name__}: {error}", data)
+            )
+            continue
+        prepared.append(
+            Prepared(
+                connec_id=connec_id,
+                data=data,
+                updated_at=updated_at,
+                instance=instance,
+                is_new=is_new,
+                id_map=id_map,
+                children=children,
+            )
+        )
+    return prepared
+
+
+def save(
+    *, company: Company, mapper: Mapper, prepared: list[Prepared], outcome: Outcome
+) -> list[Prepared]:
+    """Write ``prepared`` in bulk; the saved records (all, unless the database refused some).
+
+    One bad row fails a whole statement: the batch is then redone record by
+    record to find it, keeping the others (the refused ones become errors of
+    ``outcome``). Call inside a transaction.
+    """
+    try:
+        with transaction.atomic():
+            save_bulk(company=company, mapper=mapper, prepared=prepared)
+    except (IntegrityError, DataError) as error:
+        logger.info(
+            "Bulk write of %s records failed (%s); retrying one by one",
+            mapper.entity,
+            error.__class__.__name__,
+        )
+        return save_one_by_one(company=company, mapper=mapper, prepared=prepared, outcome=outcome)
+    return prepared
+
+
+def save_bulk(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> None:
+    model = mapper.model
+    manager = model._default_manager
+    new = [item.instance for item in prepared if item.is_new]
+    changed = [item.instance for item in prepared if not item.is_new]
+    if new:
+        manager.bulk_create(new)
+        if any(obj.pk is None for obj in new):  # backends that cannot return ids
+            raise DatabaseError(f"{model._meta.label}: bulk_create returned no primary keys")
+    if changed:
+        manager.bulk_update(changed, mapper.update_field_names())
+    save_children(company=company, mapper=mapper, prepared=prepared)
+    _write_id_maps(company=company, mapper=mapper, prepared=prepared)
+
+
+def _write_id_maps(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> None:
+    content_type = ContentType.objects.get_for_model(mapper.model)
+    now = timezone.now()
+    new_rows: list[tuple[str, str, datetime.datetime | None]] = []
+    changed_maps: list[IdMap] = []
+    for item in prepared:
+        object_id = str(item.instance.pk)
+        if item.id_map is None:
+            new_rows.append((object_id, item.connec_id, item.updated_at))
+        else:
+            item.id_map.object_id = object_id
+            item.id_map.last_pulled_updated_at = item.updated_at
+            item.id_map.updated_at = now
+            changed_maps.append(item.id_map)
+    if new_rows:
+        _insert_id_maps(
+            company=company,
+            entity=mapper.entity,
+            content_type=content_type,
+            rows=new_rows,
+            now=now,
+        )
+    if changed_maps:
+        _update_id_maps(changed_maps)
+
+
+# IdMap rows are written with one statement per page (PostgreSQL: the rows as
+# arrays, through UNNEST; other databases: ``executemany``) rather than with
+# ``bulk_create`` / ``bulk_update``: there is one per imported row, and the ORM's
+# per-value work (``pre_save`` and ``get_db_prep_save`` of every field of every
+# row, CASE WHEN chains for updates) cost more than writing the models themselves
+# (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on
+# PostgreSQL). Values are still adapted by the model's fields; SQL identifiers come
+# from the model's options, quoted, and every value is a parameter.
+
+
+def _insert_id_maps(
+    *,
+    company: Company,
+    entity: str,
+    content_type: ContentType,
+    rows: list[tuple[str, str, datetime.datetime | None]],
+    now: datetime.datetime,
+) -> None:
+    """INSERT new IdMap rows, given as (object id, Connec! id, Connec! updated_at)."""
+    connection = connections[router.db_for_write(IdMap)]
+    quote = connection.ops.quote_name
+    opts = IdMap._meta
+    fields = [f for f in opts.local_concrete_fields if not f.primary_key]
+    per_row = [opts.get_field(n) for n in ("object_id", "connec_id", "last_pulled_updated_at")]
+    shared_values = {
+        "company": company.pk,
+        "entity": entity,
+        "content_type": content_type.pk,
+        "created_at": now,
+        "updated_at": now,
+    }
+    shared = {
+        f.name: f.get_db_prep_save(shared_values.get(f.name, f.get_default()), connection)
+        for f in fields
+        if f not in per_row
+    }
+    pulled = per_row[2]
+    columns = [
+        [object_id for object_id, _, _ in rows],
+        [connec_id for _, connec_id, _ in rows],
+        [pulled.get_db_prep_save(updated_at, connection) for _, _, updated_at in rows],
+    ]
+    table = quote(opts.db_table)
+    names = ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # As Django's bulk_create does there: array types without their length.
+            def cast(field: models.Field) -> str:
+                return field.db_type(connection).split("(")[0]
+
+            values = ", ".join(
+                f"r.{quote(f.column)}" if f in per_row else f"%s::{cast(f)}" for f in fields
+            )
+            arrays = ", ".join(f"%s::{cast(f)}[]" for f in per_row)
+            aliases = ", ".join(quote(f.column) for f in per_row)
+            sql = (
+                f"INSERT INTO {table} ({names}) SELECT {values} "  # noqa: S608
+                f"FROM UNNEST({arrays}) AS r({aliases})"
+            )
+            params = [shared[f.name] for f in fields if f not in per_row] + columns
+            cursor.execute(sql, params)
+        else:
+            # Per column: the index of its per-row value, or the value every row shares.
+            template = [
+                (per_row.index(f), None) if f in per_row else (None, shared[f.name]) for f in fields
+            ]
+            params = [
+                [value if slot is None else row[slot] for slot, value in template]
+                for row in zip(*columns, strict=True)
+            ]
+            placeholders = ", ".join(["%s"] * len(fields))
+            sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
+            cursor.executemany(sql, params)
+
+
+def _update_id_maps(id_maps: list[IdMap]) -> None:
+    """UPDATE the object id, last pulled and updated times of known IdMap rows."""
+    connection = connections[router.db_for_write(IdMap)]
+    quote = connection.ops.quote_name
+    opts = IdMap._meta
+    fields = [opts.get_field(n) for n in ("object_id", "last_pulled_updated_at", "updated_at")]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    where = f"{quote(opts.pk.column)} = %s"
+    sql = f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {where}"  # noqa: S608
+    params = [
+        [f.get_db_prep_save(getattr(id_map, f.attname), connection) for f in fields] + [id_map.pk]
+        for id_map in id_maps
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def save_one_by_one(
+    *, company: Company, mapper: Mapper, prepared: list[Prepared], outcome: Outcome
+) -> list[Prepared]:
+    """Slow path after a failed bulk write: each record in its own savepoint."""
+    saved = []
+    for item in prepared:
+        if item.is_new:
+            # The rolled-back bulk_create may have assigned primary keys.
+            item.instance.pk = None
+            item.instance._state.adding = True
+            for objects in item.children.values():
+                for obj in objects:
+                    obj.pk = None
+                    obj._state.adding = True
+        try:
+            with transaction.atomic():
+                save_bulk(company=company, mapper=mapper, prepared=[item])
+        except (IntegrityError, DataError) as error:
+            reason = f"rejected by the database: {str(error).splitlines()[0][:300]}"
+            outcome.errors.append((item.connec_id, reason, item.data))
+            continue
+        saved.append(item)
+    return saved

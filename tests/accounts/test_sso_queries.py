@@ -1,0 +1,154 @@
+"""What a repeat SSO login costs in database queries (issue 19: at most 8).
+
+A repeat login is a known user of a known company opening the app again from
+the platform while still logged in here: the ACS POST and the completion GET
+it redirects to, through the Django test client. Autocommit, as in production
+(no test transaction around the requests). Signed Responses are built here
+with the preset's test key; the live-platform tests cover the IdP side.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+
+import pytest
+from django.contrib.auth import get_user_model
+from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+from accounts.models import Company, Membership, PlatformIdentity
+from maestrano_integration.conf import get_preset
+from tests.conftest import preset_values
+from tests.helpers.certificates import make_key_pair
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MAX_QUERIES = 8
+
+ATTRIBUTES = {
+    "mno_session": "session-1",
+    "mno_session_recheck": "2099-01-01T00:00:00Z",
+    "group_uid": "cld-q1",
+    "group_name": "Query Pty",
+    "group_role": "Admin",
+    "group_email": "q@example.com",
+    "group_currency": "AUD",
+    "group_timezone": "Australia/Sydney",
+    "group_country": "AU",
+    "uid": "usr-q1",
+    "virtual_uid": "usr-q1.cld-q1",
+    "email": "q@example.com",
+    "virtual_email": "usr-q1.cld-q1@mail.maestrano.com",
+    "name": "Quinn",
+    "surname": "Query",
+}
+
+
+@pytest.fixture
+def preset(settings):
+    settings.MAESTRANO = {
+        "DEFAULT_PRESET": "maestrano",
+        "PRESETS": {"maestrano": preset_values(api_id="app-q", api_key="key-q")},
+        "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+    }
+    return get_preset("maestrano")
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def signed_response(preset, attributes: dict[str, str]) -> str:
+    """An IdP-initiated Response, Assertion and Response signed with the preset's test key."""
+    keys = make_key_pair()
+    now = dt.datetime.now(dt.UTC)
+    expiry = _stamp(now + dt.timedelta(minutes=5))
+    values = "".join(
+        f'<saml:Attribute Name="{name}"><saml:AttributeValue>{value}</saml:AttributeValue>'
+        "</saml:Attribute>"
+        for name, value in attributes.items()
+    )
+    assertion = (
+        f'<saml:Assertion xmlns:saml="{Saml.NS_SAML}" ID="_{secrets.token_hex(16)}" '
+        f'Version="2.0" IssueInstant="{_stamp(now)}"><saml:Issuer>{preset.idp}</saml:Issuer>'
+        f'<saml:Subject><saml:NameID Format="{preset.name_id_format}">{attributes["uid"]}'
+        f'</saml:NameID><saml:SubjectConfirmation Method="{Saml.CM_BEARER}">'
+        f'<saml:SubjectConfirmationData NotOnOrAfter="{expiry}" Recipient="{preset.acs_url}"/>'
+        "</saml:SubjectConfirmation></saml:Subject>"
+        f'<saml:Conditions NotBefore="{_stamp(now - dt.timedelta(minutes=1))}" '
+        f'NotOnOrAfter="{expiry}"><saml:AudienceRestriction><saml:Audience>{preset.api_id}'
+        "</saml:Audience></saml:AudienceRestriction></saml:Conditions>"
+        f'<saml:AuthnStatement AuthnInstant="{_stamp(now)}" SessionIndex="_s">'
+        "<saml:AuthnContext><saml:AuthnContextClassRef>"
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+        "</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"
+        f"<saml:AttributeStatement>{values}</saml:AttributeStatement></saml:Assertion>"
+    )
+
+    def sign(xml: str) -> str:
+        signed = OneLogin_Saml2_Utils.add_sign(
+            xml,
+            keys.private_key_pem,
+            keys.certificate_pem,
+            sign_algorithm=Saml.RSA_SHA256,
+            digest_algorithm=Saml.SHA256,
+        )
+        return signed.decode() if isinstance(signed, bytes) else signed
+
+    response = (
+        f'<samlp:Response xmlns:samlp="{Saml.NS_SAMLP}" xmlns:saml="{Saml.NS_SAML}" '
+        f'ID="_{secrets.token_hex(16)}" Version="2.0" IssueInstant="{_stamp(now)}" '
+        f'Destination="{preset.acs_url}"><saml:Issuer>{preset.idp}</saml:Issuer>'
+        f'<samlp:Status><samlp:StatusCode Value="{Saml.STATUS_SUCCESS}"/></samlp:Status>'
+        f"{sign(assertion).split('?>', 1)[-1]}</samlp:Response>"
+    )
+    return base64.b64encode(sign(response).encode()).decode()
+
+
+def log_in(client, preset, attributes=ATTRIBUTES):
+    answer = client.post(preset.consume_path, {"SAMLResponse": signed_response(preset, attributes)})
+    assert answer.status_code == 303, answer.content[:300]
+    return client.get(answer["Location"])
+
+
+def test_a_repeat_login_costs_at_most_eight_queries(client, preset, django_assert_max_num_queries):
+    first = log_in(client, preset)
+    assert first.status_code == 302
+    user = get_user_model().objects.get()
+    identity = PlatformIdentity.objects.get()
+    first_login = identity.last_login_at
+    response = signed_response(preset, ATTRIBUTES)
+
+    with django_assert_max_num_queries(MAX_QUERIES):
+        answer = client.post(preset.consume_path, {"SAMLResponse": response})
+        done = client.get(answer["Location"])
+
+    assert answer.status_code == 303
+    assert done.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+    identity.refresh_from_db()
+    assert identity.last_login_at > first_login
+    assert (Company.objects.count(), Membership.objects.count()) == (1, 1)
+
+
+def test_a_repeat_login_with_changed_attributes_still_refreshes_them(client, preset):
+    log_in(client, preset)
+    changed = {**ATTRIBUTES, "group_name": "Renamed Pty", "group_role": "Member", "name": "Q."}
+
+    assert log_in(client, preset, changed).status_code == 302
+
+    company = Company.objects.get()
+    membership = Membership.objects.get()
+    assert company.name == "Renamed Pty"
+    assert membership.role == "Member"
+    assert membership.user.first_name == "Q."
+
+
+def test_a_replayed_response_is_refused_without_breaking_the_next_login(client, preset):
+    response = signed_response(preset, ATTRIBUTES)
+    assert client.post(preset.consume_path, {"SAMLResponse": response}).status_code == 303
+
+    assert client.post(preset.consume_path, {"SAMLResponse": response}).status_code == 400
+    assert log_in(client, preset).status_code == 302

@@ -1,0 +1,208 @@
+"""What a person sees around the story, in headless Chromium at desktop and phone size:
+
+- a Member cannot buy: no buy button, and a forged purchase is answered with our 403
+  page; an Admin can;
+- after the login, the browser's Back button never shows a sign-in form again (neither
+  the platform's nor the app's "Log in" prompt) as if the user were logged out;
+- logging out ends on the app's home page, which says so;
+- the sandbox's delivery tables follow their deliveries live;
+- the dashboard follows an initial import that failed until the worker's retry succeeds.
+
+With ``UPDATE_SCREENSHOTS=1`` the pages are saved in ``docs/img/`` at both sizes.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from accounts.billing.models import AdHocCharge
+from accounts.models import Company
+from crm.models import Person
+from sandbox.connec.api import Operation, run_and_notify
+from sandbox.connec.notifications import deliver_pending
+from sandbox.connec.seed import seed_group
+from sandbox.models import Group
+from tests.e2e.test_ui_story import FAST_SYNC, SIZES, Pages
+
+pytestmark = pytest.mark.browser
+
+GROUP = "cld-flow"
+ADMIN, MEMBER = "usr-flow-admin", "usr-flow-member"
+
+
+@pytest.fixture
+def sites(platform):
+    """The sandbox under the other host name (app and platform keep their own cookies)."""
+    parts = urlsplit(platform.url)
+    other = "127.0.0.1" if parts.hostname == "localhost" else "localhost"
+    sandbox = f"http://{other}:{parts.port}/sandbox"
+    platform.configure(
+        maestrano=platform.preset_values(
+            api={"host": sandbox}, connec={"host": f"{sandbox}/connec"}
+        )
+    )
+    for uid, name, role in ((ADMIN, "Ada", "Admin"), (MEMBER, "Max", "Member")):
+        platform.add_member(
+            group_uid=GROUP,
+            group_name="Flow Pty Ltd",
+            user_uid=uid,
+            name=name,
+            surname=role,
+            email=f"{uid}@flow.example",
+            role=role,
+            currency="AUD",
+            country="AU",
+            timezone="Australia/Sydney",
+        )
+    return {"app": platform.url, "sandbox": sandbox}
+
+
+def sign_in(page, sites, *, user: str, start: str = "/") -> None:
+    """From the app's home page through the platform's sign-in form, as ``user``."""
+    page.goto(f"{sites['app']}{start}")
+    page.click("#login-with-maestrano")
+    page.wait_for_url(f"{sites['sandbox']}/api/v1/auth/saml?*")
+    page.fill("#id_user_uid", user)
+    page.fill("#id_group_uid", GROUP)
+    page.click("#idp-login button[type=submit]")
+    page.wait_for_url(f"{sites['app']}/dashboard/")
+
+
+def no_sign_in_form(page) -> bool:
+    return page.locator("#idp-login, #login-with-maestrano").count() == 0
+
+
+def test_a_member_cannot_buy_and_an_admin_can(sites, browser_page):
+    page = browser_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    pages = Pages(page)
+    page.set_viewport_size(SIZES["desktop"])
+    sign_in(page, sites, user=MEMBER)
+
+    assert page.locator("#buy-sms").count() == 0
+    assert page.is_visible("#buy-sms-admins-only")
+    pages.check("dashboard-member")
+    page.goto(f"{sites['app']}/billing/")
+    assert page.locator("#buy-sms").count() == 0
+    assert page.is_visible("#buy-sms-admins-only")
+    pages.check("billing-member")
+
+    # A purchase forged in the page (the form an Admin has, with the Member's CSRF token).
+    with page.expect_navigation() as navigation:
+        page.evaluate(
+            """() => {
+              const form = document.createElement("form");
+              form.method = "post";
+              form.action = "/billing/buy-sms/";
+              const token = document.querySelector("input[name=csrfmiddlewaretoken]").cloneNode();
+              form.appendChild(token);
+              document.body.appendChild(form);
+              form.submit();
+            }"""
+        )
+    assert navigation.value.status == 403
+    assert page.text_content("#permission-denied h1") == "You cannot do this here"
+    assert page.text_content("#your-role") == "Member"
+    assert AdHocCharge.objects.count() == 0
+    pages.check("forbidden")
+
+    page.context.clear_cookies()
+    sign_in(page, sites, user=ADMIN)
+    page.click("#buy-sms button[type=submit]")
+    page.wait_for_selector("#charges li:not(.muted)")
+    assert AdHocCharge.objects.count() == 1
+    assert pages.accessibility == [], "\n".join(pages.accessibility)
+    assert pages.overflowing == [], "\n".join(pages.overflowing)
+
+
+def test_back_after_the_login_never_shows_a_sign_in_form(sites, browser_page):
+    page = browser_page
+    sign_in(page, sites, user=ADMIN, start="/?next=/dashboard/")
+    dashboard = f"{sites['app']}/dashboard/"
+
+    # History: the app's home page, the platform's sign-in form, the dashboard.
+    page.go_back()
+    page.wait_for_url(dashboard)
+    assert no_sign_in_form(page), page.url
+    page.go_back()
+    page.wait_for_url(dashboard)
+    assert no_sign_in_form(page), page.url
+    assert page.text_content("#company-name") == "Flow Pty Ltd"
+
+
+def test_logout_ends_on_the_apps_home_page_with_a_message(sites, browser_page):
+    page = browser_page
+    pages = Pages(page)
+    page.set_viewport_size(SIZES["desktop"])
+    sign_in(page, sites, user=ADMIN)
+
+    page.click("#logout")
+    page.wait_for_url(f"{sites['app']}/")
+    assert page.text_content("[role=status] .messages").strip() == "You are signed out."
+    assert page.is_visible("#login-with-maestrano")
+    pages.check("landing-signed-out")
+    # Signed out here and at the platform: the dashboard asks for a login again.
+    page.goto(f"{sites['app']}/dashboard/")
+    page.wait_for_url(f"{sites['app']}/?next=/dashboard/")
+    assert pages.accessibility == [], "\n".join(pages.accessibility)
+
+
+def test_the_sandbox_deliveries_update_live(sites, browser_page, settings):
+    """A notification shows "pending", then "delivered" without a reload."""
+    settings.SANDBOX = {**settings.SANDBOX, "NOTIFICATIONS": {"BACKGROUND": False}}
+    Company.objects.create(preset="maestrano", group_uid=GROUP, name="Flow Pty Ltd")
+    operation = Operation(
+        method="POST",
+        group_uid=GROUP,
+        entity="people",
+        record_id=None,
+        body={"people": {"first_name": "Live", "last_name": "Update"}},
+    )
+    run_and_notify(operation, app=None)  # as the sandbox: our app is notified
+    page = browser_page
+    page.goto(f"{sites['sandbox']}/connec/deliveries/")
+    assert page.text_content("#connec-deliveries tbody td:nth-child(6) .badge") == "pending"
+    page.evaluate("window.sameDocument = true")
+
+    assert deliver_pending(timeout=30) == 0
+    page.wait_for_function(
+        "document.querySelector('#connec-deliveries tbody td:nth-child(6) .badge')"
+        ".textContent === 'delivered'"
+    )
+    assert page.evaluate("window.sameDocument") is True
+    assert Person.objects.filter(last_name="Update").exists()
+    pages = Pages(page)
+    pages.check("sandbox-deliveries")
+    assert pages.accessibility == [], "\n".join(pages.accessibility)
+    assert pages.overflowing == [], "\n".join(pages.overflowing)
+
+
+@pytest.mark.worker
+def test_the_dashboard_follows_an_import_retried_after_a_failure(
+    sites, platform, settings, browser_page, request
+):
+    """Connec! fails: the import shows "Failed"; once the worker's retry succeeds the page
+    says "Succeeded" by itself (it used to stop following a failed import)."""
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "SYNC": {**FAST_SYNC, "TASK_RETRY_BACKOFF": 2, "TASK_RETRY_BACKOFF_MAX": 2},
+    }
+    seed_group(group=Group.objects.get(uid=GROUP), total=6)
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "FAULTS": {platform.api_id: {"error_rate": 1.0, "scope": "connec"}},
+    }
+    request.getfixturevalue("demo_worker")  # after the settings above: it copies them
+    page = browser_page
+    sign_in(page, sites, user=ADMIN)
+    page.wait_for_function(
+        "document.querySelector('#import-status').textContent === 'Failed'", timeout=30_000
+    )
+    assert "transient" in page.text_content("#import-error")
+
+    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    page.wait_for_function(
+        "document.querySelector('#import-status').textContent === 'Succeeded'", timeout=60_000
+    )
