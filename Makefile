@@ -8,7 +8,7 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test test-sqlite test-postgres test-django-user test-django6 package constraints lint format bench browser clean
+.PHONY: install openapi demo test test-sqlite test-postgres test-django-user test-django6 package constraints lint format bench browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -96,6 +96,10 @@ test-django-user: install
 	DATABASE_URL= DJANGO_SETTINGS_MODULE=tests.settings_django_user $(BIN)/pytest \
 		tests/accounts/test_sso.py tests/accounts/test_session_check.py \
 		tests/accounts/test_account_webhooks.py tests/accounts/test_account_webhooks_live.py
+
+# The committed OpenAPI schemas (docs/openapi/), regenerated from the code.
+openapi: install
+	$(PY) scripts/openapi.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -41,6 +41,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The Maestrano endpoints the platform calls are DRF views; drf_spectacular serves
+    # their schema's browsable UI (with DEBUG), django_filters the sandbox's list filters.
+    "rest_framework",
+    "drf_spectacular",
+    "django_filters",
     "maestrano_integration",
     "accounts",
     "sync",
@@ -78,6 +83,10 @@ if _sandbox_only and not _sandbox_mounted:
     raise ImproperlyConfigured("SANDBOX_ONLY needs DEBUG=true (or SANDBOX_FORCE=true).")
 
 ROOT_URLCONF = "config.urls"
+
+# drf-spectacular's own deploy check builds one schema of the whole URLconf; the
+# Maestrano endpoints have their own schemas (/maestrano/schema/, /sandbox/api/schema/).
+SPECTACULAR_SETTINGS = {"ENABLE_DJANGO_DEPLOY_CHECK": False}
 if _sandbox_only:
     # The emulated platform alone, on its own port (see config/urls/sandbox.py).
     ROOT_URLCONF = "config.urls.sandbox"

@@ -1,25 +1,19 @@
 """HTTP basic authentication of platform calls: one place, constant time, per preset.
 
 The platform authenticates to us (metadata, account webhooks, Connec!
-notifications) with ``api.id:api.key`` of the preset the URL belongs to.
+notifications) with ``api.id:api.key`` of the preset the URL belongs to; the
+views use it through
+:class:`maestrano_integration.platform_api.PlatformBasicAuthentication`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hmac
-import logging
-from collections.abc import Callable
-from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-
-from .conf import ImproperlyConfiguredPreset, Preset, get_preset
+from .conf import Preset
 from .strict_input import is_safe_text
-
-logger = logging.getLogger(__name__)
 
 # A real Authorization header for api.id:api.key is well under this; anything
 # longer is refused before decoding.
@@ -55,47 +49,3 @@ def credentials_match(*, preset: Preset, username: str, password: str) -> bool:
     id_ok = hmac.compare_digest(username.encode(), preset.api_id.encode())
     key_ok = hmac.compare_digest(password.encode(), preset.api_key.encode())
     return id_ok & key_ok
-
-
-def is_authenticated_platform_request(request: HttpRequest, *, preset: Preset) -> bool:
-    credentials = parse_basic_authorization(request.META.get("HTTP_AUTHORIZATION"))
-    if credentials is None:
-        return False
-    username, password = credentials
-    return credentials_match(preset=preset, username=username, password=password)
-
-
-def invalid_credentials_response() -> JsonResponse:
-    response = JsonResponse({"error": "Invalid credentials"}, status=401)
-    response["WWW-Authenticate"] = 'Basic realm="maestrano"'
-    return response
-
-
-def unknown_preset_response(name: str) -> JsonResponse:
-    return JsonResponse({"error": f"Unknown preset {name!r}"}, status=404)
-
-
-def platform_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Decorate a view called by the platform.
-
-    Resolves the ``preset`` URL kwarg (absent = default preset) into a
-    :class:`Preset` (404 if unknown), checks basic auth against it (401 if
-    wrong) and calls ``view(request, *args, preset=<Preset>, **kwargs)``.
-    """
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        preset_name = kwargs.pop("preset", None)
-        try:
-            preset = get_preset(preset_name)
-        except ImproperlyConfiguredPreset:
-            return unknown_preset_response(str(preset_name))
-        if not is_authenticated_platform_request(request, preset=preset):
-            logger.warning(
-                "Refused platform call with invalid credentials",
-                extra={"preset": preset.name, "path": request.path},
-            )
-            return invalid_credentials_response()
-        return view(request, *args, preset=preset, **kwargs)
-
-    return wrapper

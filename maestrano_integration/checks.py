@@ -107,6 +107,26 @@ def check_presets(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     return messages
 
 
+@checks.register("maestrano")
+def check_rest_framework_installed(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """The platform-facing endpoints are Django REST framework views."""
+    from django.apps import apps
+
+    if apps.is_installed("rest_framework"):
+        return []
+    return [
+        checks.Warning(
+            "'rest_framework' is not in INSTALLED_APPS; the Maestrano endpoints the platform "
+            "calls (metadata, webhooks) are Django REST framework views.",
+            hint="Add 'rest_framework' to INSTALLED_APPS (docs/install.md). Your own "
+            "REST_FRAMEWORK settings do not change these endpoints.",
+            id="maestrano.W040",
+        )
+    ]
+
+
 @checks.register("maestrano", deploy=True)
 def check_presets_for_deployment(
     app_configs: Any = None, **kwargs: Any

@@ -112,6 +112,13 @@ DEFAULTS: dict[str, Any] = {
         # Days of sync history (push, notification and reconciliation runs) kept.
         "HISTORY_DAYS": 30,
     },
+    # --- the platform-facing DRF views (maestrano_integration.platform_api) ---
+    # DRF throttle rates ("<n>/second|minute|hour|day", None = off) of the webhooks, per
+    # preset. A scope set here wins over REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope].
+    "THROTTLE_RATES": {
+        "maestrano_account_webhooks": "600/minute",
+        "maestrano_notifications": "1200/minute",
+    },
     # --- operations (docs/operations.md) ---
     "METRICS": {
         "ENABLED": True,

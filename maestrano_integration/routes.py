@@ -163,6 +163,24 @@ def register_preset_endpoint(
     )
 
 
+def schema_urlpatterns(preset: Preset) -> list[URLPattern]:
+    """The registered DRF views at ``preset``'s paths, as plain patterns for the OpenAPI
+    generator (``/maestrano/account/groups/:id`` → ``.../groups/<group_id>``)."""
+    patterns = []
+    for entry in _registry.values():
+        for endpoint in entry.endpoints:
+            if not hasattr(endpoint.view, "cls"):  # not a DRF view (the SSO pages)
+                continue
+            route = _PLACEHOLDER.sub(
+                lambda match, endpoint=endpoint: (
+                    f"<{endpoint.placeholders.get(match.group(1), match.group(1))}>"
+                ),
+                endpoint.path_of(preset).lstrip("/"),
+            )
+            patterns.append(path(route, endpoint.view, name=endpoint.name))
+    return patterns
+
+
 def register_routes(*, namespace: str, routes: Sequence[URLPattern | URLResolver]) -> None:
     """Serve fixed ``routes`` (completion, logout...) in ``namespace`` beside the endpoints."""
     _registry.setdefault(namespace, _Namespace()).routes = list(routes)

@@ -9,7 +9,9 @@ Python's :func:`json.loads` is lenient where our databases are not:
   PostgreSQL cannot store or even compare (``text`` refuses NUL, UTF-8 has no
   surrogates), so they fail the first query that uses them, and that pages
   cannot render;
-* deep nesting raises :class:`RecursionError`, which nobody catches.
+* deep nesting raises :class:`RecursionError`, which nobody catches;
+* a key repeated in one object silently keeps its last value, so two readers of
+  the same document may disagree on what it says.
 
 :func:`loads` refuses all of these with :class:`InputRefused`, whose message
 says what and where (a JSONPath such as ``$.organizations[0].name``), for a
@@ -80,6 +82,17 @@ def _parse_int(text: str) -> int:
         raise InputRefused(f"the number {text[:40]}... has too many digits") from None
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InputRefused(f"the key {_printable(key)!r} is repeated in one object")
+            seen.add(key)
+    return value
+
+
 def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse standard JSON (RFC 8259) we can store; raise :class:`InputRefused` otherwise."""
     try:
@@ -89,6 +102,7 @@ def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
             parse_constant=_refuse_constant,
             parse_float=_parse_float,
             parse_int=_parse_int,
+            object_pairs_hook=_unique_keys,
         )
     except InputRefused as error:
         raise InputRefused(f"not valid JSON ({error})") from None

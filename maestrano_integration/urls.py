@@ -5,14 +5,22 @@ and every path the presets announce (SSO init and consume, account webhooks,
 Connec! notifications), plus the SSO completion, logout and company switcher
 (see :mod:`maestrano_integration.routes`), and the operations endpoints
 (``/metrics``, ``/health/live``, ``/health/ready``; paths from
-``MAESTRANO["METRICS"]`` and ``MAESTRANO["HEALTH"]``, read when this URLconf loads).
+``MAESTRANO["METRICS"]`` and ``MAESTRANO["HEALTH"]``, read when this URLconf loads),
+and the OpenAPI schema of the platform-facing endpoints (``/maestrano/schema/``; with
+``DEBUG`` and ``drf_spectacular`` installed, a Swagger UI at ``/maestrano/schema/ui/``).
 """
 
+from django.apps import apps
+from django.conf import settings
 from django.urls import include, path
+from rest_framework.permissions import AllowAny
 
 from . import views
 from .conf import maestrano_settings
+from .platform_api import SchemaView
 from .routes import instrumented, registered_urlpatterns
+from .schema import SETTINGS as SCHEMA_SETTINGS
+from .schema import app_schema
 
 _metadata = instrumented(views.metadata, endpoint="maestrano_integration:metadata")
 
@@ -21,7 +29,28 @@ metadata_patterns = [
     path("maestrano/metadata.json", _metadata, name="metadata-json"),
     path("maestrano/metadata/<slug:preset>", _metadata, name="metadata-preset"),
     path("maestrano/<slug:preset>/metadata", _metadata, name="metadata-preset-prefixed"),
+    # The OpenAPI schema of the endpoints above and of the webhooks (docs/openapi/app.yaml).
+    path(
+        "maestrano/schema/",
+        SchemaView.as_view(build=app_schema, custom_settings=SCHEMA_SETTINGS),
+        name="schema",
+    ),
 ]
+if settings.DEBUG and apps.is_installed("drf_spectacular"):
+    # A browsable view of the schema, in development only (it loads Swagger UI from a CDN).
+    from drf_spectacular.views import SpectacularSwaggerView
+
+    metadata_patterns.append(
+        path(
+            "maestrano/schema/ui/",
+            SpectacularSwaggerView.as_view(
+                url_name="maestrano_integration:schema",
+                authentication_classes=[],
+                permission_classes=[AllowAny],
+            ),
+            name="schema-ui",
+        )
+    )
 
 
 def _route(configured: str) -> str:

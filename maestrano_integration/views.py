@@ -4,24 +4,129 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework.response import Response
 
-from .auth import parse_basic_authorization, platform_view
-from .conf import Preset, maestrano_settings
+from .auth import parse_basic_authorization
+from .conf import maestrano_settings
+from .platform_api import PlatformAPIView, error_responses
 
 
-@require_GET
-@platform_view
-def metadata(request: HttpRequest, *, preset: Preset) -> JsonResponse:
-    """The preset's configuration (docs/protocol.md,
-    'Metadata endpoint'), for the platform to load."""
-    response = JsonResponse(preset.to_metadata())
-    response["Cache-Control"] = "no-store"
-    return response
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+_TEXT = {"type": "string"}
+_FLAG = {"type": "boolean"}
+#: The metadata document (docs/protocol.md, 'Metadata endpoint') as a JSON schema.
+METADATA_SCHEMA = _object(
+    {
+        "environment": {"type": "string", "enum": ["test", "production"]},
+        "app": _object({"host": _TEXT}),
+        "api": _object(
+            {
+                "id": _TEXT,
+                "version": _TEXT,
+                "lang": _TEXT,
+                "lang_version": _TEXT,
+                "host": _TEXT,
+                "base": _TEXT,
+            }
+        ),
+        "sso": _object(
+            {
+                "enabled": _FLAG,
+                "slo_enabled": _FLAG,
+                "init_path": _TEXT,
+                "consume_path": _TEXT,
+                "creation_mode": {"type": "string", "enum": ["real", "virtual"]},
+                "idm": _TEXT,
+                "idp": _TEXT,
+                "name_id_format": _TEXT,
+                "x509_fingerprint": _TEXT,
+                "x509_certificate": _TEXT,
+            }
+        ),
+        "webhook": _object(
+            {
+                "account": _object({"groups_path": _TEXT, "group_users_path": _TEXT}),
+                "connec": _object(
+                    {
+                        "notifications_path": _TEXT,
+                        "subscriptions": {
+                            "type": "object",
+                            "additionalProperties": {"type": "boolean"},
+                        },
+                    }
+                ),
+            }
+        ),
+    }
+)
+
+METADATA_EXAMPLE = {
+    "environment": "test",
+    "app": {"host": "https://app.example"},
+    "api": {
+        "id": "app-1",
+        "version": "0.1.0",
+        "lang": "python",
+        "lang_version": "3.12.3 django/5.2",
+        "host": "https://platform.example",
+        "base": "/api/v1/",
+    },
+    "sso": {
+        "enabled": True,
+        "slo_enabled": True,
+        "init_path": "/maestrano/auth/saml/init",
+        "consume_path": "/maestrano/auth/saml/consume",
+        "creation_mode": "real",
+        "idm": "https://app.example",
+        "idp": "https://platform.example",
+        "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+        "x509_fingerprint": "AA:BB:…",
+        "x509_certificate": "-----BEGIN CERTIFICATE-----…",
+    },
+    "webhook": {
+        "account": {
+            "groups_path": "/maestrano/account/groups/:id",
+            "group_users_path": "/maestrano/account/groups/:group_id/users/:id",
+        },
+        "connec": {
+            "notifications_path": "/maestrano/connec/notifications",
+            "subscriptions": {"people": True, "organizations": True},
+        },
+    },
+}
+
+
+@extend_schema(
+    summary="The preset's configuration",
+    responses={
+        200: METADATA_SCHEMA,
+        **error_responses(401, 404, 405),
+    },
+    examples=[OpenApiExample("Default preset", value=METADATA_EXAMPLE, response_only=True)],
+    tags=["metadata"],
+)
+class MetadataView(PlatformAPIView):
+    """The preset's configuration (docs/protocol.md, 'Metadata endpoint'), for the
+    platform to load. ``api.key`` is never part of it."""
+
+    http_method_names = ["get", "head"]
+    operation_id = "metadata"
+
+    def get(self, request: Any, preset: str | None = None) -> Response:
+        return Response(self.preset.to_metadata(), headers={"Cache-Control": "no-store"})
+
+
+metadata = MetadataView.as_view()
 
 
 # --- operations: metrics and health (docs/operations.md) ------------------------

@@ -562,10 +562,15 @@ def create_recurring_bill(*, app: RegisteredApp, payload: Any) -> RecurringBill:
     description = check.text("description", required=True)
     currency = check.currency()
     period = check.payload.get("period") or "Month"
-    if period not in RecurringBill.PERIODS:
+    if not isinstance(period, str) or period not in RecurringBill.PERIODS:
         check.error("period", f"Must be one of {', '.join(RecurringBill.PERIODS)}.")
     frequency = check.integer("frequency", default=1, minimum=1, maximum=MAX_FREQUENCY["Day"])
-    if period in MAX_FREQUENCY and isinstance(frequency, int) and frequency >= 1:
+    if (
+        isinstance(period, str)
+        and period in MAX_FREQUENCY
+        and isinstance(frequency, int)
+        and frequency >= 1
+    ):
         if period == "SemiMonth" and frequency != 1:
             check.error("frequency", "Must be 1 when the period is SemiMonth.")
         elif frequency > MAX_FREQUENCY[period]:

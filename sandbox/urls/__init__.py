@@ -5,14 +5,33 @@ account webhooks, pages) and ``connec`` (Connec! API, batch, notifications).
 """
 
 from django.urls import include, path
+from drf_spectacular.views import SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from maestrano_integration.platform_api import SchemaView
 
 from ..connec import api as connec_api
+from ..schema import SETTINGS as SCHEMA_SETTINGS
+from ..schema import sandbox_schema
 from ..views import pages
 
 app_name = "sandbox"
 
 urlpatterns = [
     path("", pages.home, name="home"),
+    # The OpenAPI schema of the Account API (docs/openapi/sandbox.yaml), and a Swagger UI.
+    path(
+        "api/schema/",
+        SchemaView.as_view(build=sandbox_schema, custom_settings=SCHEMA_SETTINGS),
+        name="api-schema",
+    ),
+    path(
+        "api/schema/ui/",
+        SpectacularSwaggerView.as_view(
+            url_name="sandbox:api-schema", authentication_classes=[], permission_classes=[AllowAny]
+        ),
+        name="api-schema-ui",
+    ),
     path("", include("sandbox.urls.identity")),
     path("connec/", include("sandbox.urls.connec")),
     # The Connec! API also answers at the Account API's host, so that a preset which

@@ -266,3 +266,19 @@ def test_a_record_stored_with_a_lone_surrogate_does_not_break_the_pages(client, 
         response = client.get(url)
         assert response.status_code == 200
     assert b"bad \\ud800" in response.content
+
+
+@pytest.mark.parametrize("period", [["Month"], {"a": 1}, 3])
+def test_a_recurring_bill_period_that_is_not_text_is_a_field_error(client, account_app, period):
+    # Found by schema fuzzing (tests/test_openapi_fuzz.py): a list was a 500.
+    body = json.dumps({"recurring_bill": {**BILL, "period": period}})
+
+    response = client.post(
+        "/sandbox/api/v1/account/recurring_bills",
+        body,
+        content_type="application/json",
+        **account_app,
+    )
+
+    assert response.status_code == 422
+    assert "period" in response.json()["errors"]

@@ -1,0 +1,337 @@
+"""The one Django REST framework layer of every endpoint the platform calls.
+
+The metadata endpoint, the account webhooks and the Connec! notifications webhook
+are :class:`PlatformAPIView` subclasses. Everything they share is here, once:
+
+* :class:`PlatformBasicAuthentication`: HTTP basic ``api.id:api.key`` of the preset
+  the URL names (:mod:`maestrano_integration.auth`, constant time); an unknown
+  preset is a 404, wrong credentials a 401;
+* :class:`StrictJSONParser`: the body limit of the view (413) and the strict JSON
+  rules of :mod:`maestrano_integration.strict_input` (400: NaN, Infinity, NUL,
+  lone surrogates, deep nesting...); other media types are a 415;
+* :func:`platform_exception_handler`: every 4xx and 5xx answered as
+  ``{"error": "<message>"}``, the body the endpoints have always answered;
+* :class:`PlatformThrottle`: DRF's scoped throttling, per preset, at the rates of
+  ``MAESTRANO["THROTTLE_RATES"]`` (or ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``).
+
+The apps are added to projects that may have their own DRF APIs and their own
+``REST_FRAMEWORK`` settings: every choice is a class attribute of
+:class:`PlatformAPIView`, so neither side changes the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.core.signals import got_request_exception
+from django.http import Http404
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import strict_input
+from .auth import credentials_match, parse_basic_authorization
+from .conf import ImproperlyConfiguredPreset, Preset, get_preset, maestrano_settings
+
+logger = logging.getLogger(__name__)
+#: Refused credentials are logged where they always were (alerts and dashboards read it).
+auth_logger = logging.getLogger("maestrano_integration.auth")
+
+#: ``WWW-Authenticate`` of a refused platform call.
+REALM = 'Basic realm="maestrano"'
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The body is too large"
+    default_code = "request_too_large"
+
+
+class PlatformBasicAuthentication(BaseAuthentication):
+    """The platform's ``api.id:api.key`` for the preset of the URL (``preset`` kwarg).
+
+    Success gives ``request.auth`` = the :class:`Preset` (``request.user`` stays
+    anonymous: a platform call acts as no local user).
+    """
+
+    def authenticate(self, request: Any) -> tuple[AnonymousUser, Preset]:
+        preset_name = request.parser_context.get("kwargs", {}).get("preset")
+        try:
+            preset = get_preset(preset_name)
+        except ImproperlyConfiguredPreset:
+            raise exceptions.NotFound(f"Unknown preset {str(preset_name)!r}") from None
+        credentials = parse_basic_authorization(request.META.get("HTTP_AUTHORIZATION"))
+        if credentials is None or not credentials_match(
+            preset=preset, username=credentials[0], password=credentials[1]
+        ):
+            auth_logger.warning(
+                "Refused platform call with invalid credentials",
+                extra={"preset": preset.name, "path": request.path},
+            )
+            raise exceptions.AuthenticationFailed("Invalid credentials")
+        return AnonymousUser(), preset
+
+    def authenticate_header(self, request: Any) -> str:
+        return REALM
+
+
+class IsPlatform(BasePermission):
+    """Only calls authenticated by :class:`PlatformBasicAuthentication`."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return isinstance(request.auth, Preset)
+
+
+class StrictJSONParser(BaseParser):
+    """JSON within the view's body limit, parsed by :func:`strict_input.loads`.
+
+    The raw bytes are kept in ``request.parser_context["body"]`` for a service that
+    stores or re-reads them (the notifications webhook).
+    """
+
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        context = parser_context if parser_context is not None else {}
+        view = context.get("view")
+        limit = view.max_body_bytes() if view is not None else default_max_body_bytes()
+        request = context.get("request")
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            raise RequestTooLarge(f"The body is larger than {limit} bytes")
+        # Read the stream ourselves: the limit is ours, not DATA_UPLOAD_MAX_MEMORY_SIZE's.
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise RequestTooLarge(f"The body is larger than {limit} bytes")
+        context["body"] = body
+        try:
+            return strict_input.loads(body)
+        except strict_input.InputRefused as error:
+            raise exceptions.ParseError(f"The body is refused: {error}") from None
+
+
+def default_max_body_bytes() -> int:
+    return int(getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None) or 2_621_440)
+
+
+class PlatformJSONRenderer(JSONRenderer):
+    """Compact UTF-8 standard JSON, whatever ``REST_FRAMEWORK`` says."""
+
+    ensure_ascii = False
+    compact = True
+    strict = True
+
+
+class FirstRendererNegotiation(DefaultContentNegotiation):
+    """JSON whatever ``Accept`` says, as the endpoints always answered (never a 406)."""
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+def _message(detail: Any) -> str:
+    """One sentence from a DRF error detail (a string, a list or a dict of them)."""
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_message(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return "; ".join(_message(item) for item in detail)
+    return str(detail)
+
+
+def error_response(*, status_code: int, message: str, headers: dict[str, str] | None = None):
+    return Response({"error": message}, status=status_code, headers=headers)
+
+
+def platform_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """Every refusal and failure of a platform view as ``{"error": "<message>"}``.
+
+    DRF's own handler gives the status and headers (``WWW-Authenticate``,
+    ``Retry-After``, ``Allow`` is added by the view) and rolls the transaction back;
+    an unexpected exception is logged, signalled as Django does, and answered 500.
+    """
+    if isinstance(exc, Http404) and str(exc):
+        exc = exceptions.NotFound(str(exc))
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+        response.data = {"error": _message(detail)}
+        return response
+    request = context.get("request")
+    logger.exception(
+        "Unexpected error in a platform view", extra={"path": getattr(request, "path", "")}
+    )
+    got_request_exception.send(sender=None, request=getattr(request, "_request", request))
+    return error_response(status_code=500, message="Internal server error")
+
+
+class PlatformThrottle(ScopedRateThrottle):
+    """DRF's scoped throttle, one bucket per preset and scope.
+
+    The rate of a scope is ``MAESTRANO["THROTTLE_RATES"][scope]`` when the project
+    sets it, else ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope]``, else our
+    default (:data:`maestrano_integration.conf.DEFAULTS`); ``None`` turns it off.
+    """
+
+    def get_rate(self) -> str | None:
+        ours = maestrano_settings.user_settings.get("THROTTLE_RATES") or {}
+        if self.scope in ours:
+            return ours[self.scope]
+        drf_rates = api_settings.DEFAULT_THROTTLE_RATES or {}
+        if self.scope in drf_rates:
+            return drf_rates[self.scope]
+        return maestrano_settings.THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        preset = request.auth
+        if not isinstance(preset, Preset):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": preset.name}
+
+
+class PlatformAutoSchema(AutoSchema):
+    """drf-spectacular's schema, with the view's ``operation_id`` (or ``operation_ids``
+    by method) and, for a view that
+    sets ``request_body_required``, a required request body (even a raw schema's)."""
+
+    def get_operation_id(self) -> str:
+        by_method = getattr(self.view, "operation_ids", None) or {}
+        return (
+            by_method.get(self.method)
+            or getattr(self.view, "operation_id", None)
+            or super().get_operation_id()
+        )
+
+    def _get_request_for_media_type(self, serializer: Any, direction: Any = "request") -> Any:
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        return schema, required or bool(getattr(self.view, "request_body_required", False))
+
+
+class BasicAuthenticationScheme(OpenApiAuthenticationExtension):
+    """An authentication class in the schema as HTTP basic (``appCredentials``); subclass
+    with ``target_class`` and ``description``."""
+
+    target_class = "maestrano_integration.platform_api.PlatformBasicAuthentication"
+    name = "appCredentials"
+    description = "The preset's app credentials: `api.id` as user, `api.key` as password."
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "basic", "description": self.description}
+
+
+class SchemaView(SpectacularAPIView):
+    """An OpenAPI schema built by ``build()`` (``as_view(build=..., custom_settings=...)``):
+    YAML, or JSON for ``Accept: application/vnd.oai.openapi+json``; public."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    renderer_classes = [OpenApiYamlRenderer, OpenApiJsonRenderer]
+    build: Any = None
+    schema = None  # not part of any schema (a project's own included)
+
+    def _get_schema_response(self, request: Any) -> Response:
+        return Response(self.build())
+
+
+class PlatformAPIView(APIView):
+    """Base of every view the platform calls: our authentication, parser, renderer,
+    error body and throttle, set here so the project's ``REST_FRAMEWORK`` changes none.
+
+    Subclasses set ``http_method_names`` (anything else is a JSON 405) and, for a
+    throttled webhook, ``throttle_scope``; ``self.preset`` is the authenticated preset.
+    """
+
+    authentication_classes = [PlatformBasicAuthentication]
+    permission_classes = [IsPlatform]
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [PlatformJSONRenderer]
+    content_negotiation_class = FirstRendererNegotiation
+    throttle_classes = [PlatformThrottle]
+    throttle_scope: str | None = None
+    versioning_class = None
+    metadata_class = None
+    schema = PlatformAutoSchema()
+    #: The operation's id in the OpenAPI schema.
+    operation_id: str | None = None
+    #: Whether the schema says the request has a body.
+    request_body_required = False
+
+    @property
+    def preset(self) -> Preset:
+        return self.request.auth
+
+    def max_body_bytes(self) -> int:
+        return default_max_body_bytes()
+
+    def get_exception_handler(self) -> Any:
+        return platform_exception_handler
+
+    def get_authenticate_header(self, request: Any) -> str:
+        return REALM
+
+    def raw_json_body(self) -> bytes:
+        """The body :class:`StrictJSONParser` accepted (``b""`` when there was none)."""
+        self.request.data  # noqa: B018  (parses the body: 413, 415 or 400 from here)
+        body = self.request.parser_context.get("body")
+        if body is None:
+            if self.request.META.get("CONTENT_LENGTH") not in (None, "", "0"):
+                raise exceptions.UnsupportedMediaType(self.request.content_type or "none")
+            return b""
+        return body
+
+
+# --- OpenAPI (drf-spectacular): the shapes every platform view shares --------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """``{"error": "<message>"}``: the body of every refusal (component ``Error``)."""
+
+    error = serializers.CharField()
+
+
+#: Why each refusal happens, for the schema (docs/protocol.md).
+_REFUSALS = {
+    400: "The body is not standard JSON, or not of the documented shape.",
+    401: 'Missing or wrong app credentials: `{"error": "Invalid credentials"}`.',
+    404: "Unknown preset (or, where documented, unknown group).",
+    405: "Method not allowed.",
+    413: "The body is larger than the limit.",
+    415: "The body is not `application/json`.",
+    422: "The body is valid JSON but cannot be accepted as a whole.",
+    429: "Too many calls for this preset; `Retry-After` says when to call again.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, Any]:
+    """``{status: OpenApiResponse}`` of the ``{"error": ...}`` body, for ``extend_schema``."""
+    from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+
+    return {
+        code: OpenApiResponse(
+            response=ErrorSerializer,
+            description=_REFUSALS[code],
+            examples=(
+                [OpenApiExample("Invalid credentials", value={"error": "Invalid credentials"})]
+                if code == 401
+                else []
+            ),
+        )
+        for code in codes
+    }
