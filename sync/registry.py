@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
+from maestrano_integration.conf import maestrano_settings
+
 if TYPE_CHECKING:
     from django.db import models
 
@@ -67,8 +69,6 @@ CONNEC_ENTITIES: frozenset[str] = frozenset(
 
 
 def known_entities() -> frozenset[str]:
-    from maestrano_integration.conf import maestrano_settings
-
     return CONNEC_ENTITIES | frozenset(maestrano_settings.SYNC["EXTRA_ENTITIES"] or ())
 
 

@@ -13,9 +13,13 @@ import ast
 from pathlib import Path
 
 import grimp
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("accounts", "maestrano_integration")
+CHECKED = ("accounts", "maestrano_integration", "sync")
+#: Function-level imports kept on purpose: ``sync.register`` must be importable before
+#: the apps are ready (a models module uses it), so it imports the registry on call.
+ALLOWED_FUNCTION_LEVEL = {"sync/__init__.py"}
 
 
 def _cycles(graph: grimp.ImportGraph, modules: set[str]) -> list[list[str]]:
@@ -65,7 +69,7 @@ def _cycles(graph: grimp.ImportGraph, modules: set[str]) -> list[list[str]]:
     return found
 
 
-def test_no_import_cycle_in_accounts_or_maestrano_integration():
+def test_no_import_cycle_among_the_reusable_apps_modules():
     graph = grimp.build_graph(*CHECKED)
     modules = {name for name in graph.modules if name.split(".")[0] in CHECKED}
 
@@ -98,9 +102,92 @@ def _function_level_imports(path: Path) -> list[str]:
     return found
 
 
-def test_accounts_imports_at_module_level_only():
-    files = [path for path in (ROOT / "accounts").rglob("*.py") if "migrations" not in path.parts]
+def _sources(package: str) -> list[Path]:
+    return sorted(path for path in (ROOT / package).rglob("*.py") if "migrations" not in path.parts)
 
-    found = [where for path in sorted(files) for where in _function_level_imports(path)]
+
+@pytest.mark.parametrize("package", ["accounts", "sync"])
+def test_imports_at_module_level_only(package):
+    found = [
+        where
+        for path in _sources(package)
+        if str(path.relative_to(ROOT)) not in ALLOWED_FUNCTION_LEVEL
+        for where in _function_level_imports(path)
+    ]
 
     assert found == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_module(dotted: str) -> bool:
+    path = ROOT.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _imported_from(module: str, node: ast.ImportFrom, *, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def _private_names_used(path: Path) -> list[str]:
+    return _private_names_in(
+        path.read_text(), module=_module_name(path), is_package=path.name == "__init__.py"
+    )
+
+
+def _private_names_in(source: str, *, module: str, is_package: bool) -> list[str]:
+    """``module: name`` for each private name of another of our modules that ``source`` uses."""
+    tree = ast.parse(source)
+    modules: dict[str, str] = {}  # local name -> one of our modules imported as such
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _imported_from(module, node, is_package=is_package)
+            if source.split(".")[0] not in CHECKED or source == module:
+                continue
+            for alias in node.names:
+                if _private(alias.name):
+                    found.append(f"{module}: {source}.{alias.name}")
+                elif _is_module(f"{source}.{alias.name}"):
+                    modules[alias.asname or alias.name] = f"{source}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in CHECKED and alias.asname:
+                    modules[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and _private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+        ):
+            found.append(f"{module}: {modules[node.value.id]}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("package", CHECKED)
+def test_no_module_uses_another_modules_private_names(package):
+    found = [where for path in _sources(package) for where in _private_names_used(path)]
+
+    assert found == []
+
+
+def test_the_private_name_check_finds_one():
+    source = "from . import pipeline\nfrom .locks import _private\npipeline._hidden\n"
+
+    found = _private_names_in(source, module="sync.probe", is_package=False)
+
+    assert found == ["sync.probe: sync.locks._private", "sync.probe: sync.pipeline._hidden"]
