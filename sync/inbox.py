@@ -43,7 +43,6 @@ from maestrano_integration.connec import (
     ConnecClient,
     ConnecError,
     ConnecNotFoundError,
-    connec_client_for,
 )
 
 from . import pipeline
@@ -55,7 +54,7 @@ from .conflicts import (
     remote_wins,
     supersede_local_changes,
 )
-from .locks import company_lock, renew_lock
+from .locks import company_run, renew_lock
 from .mappers import (
     Mapper,
     MappingError,
@@ -754,22 +753,17 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
     if not policy_for(company_id=company.pk).enabled:
         run.paused = True  # kept in the inbox; applied when the sync is switched on again
         return run
-    with company_lock(company_id=company.pk) as token:
-        if token is None:
+    with company_run(company=company, client=client) as held:
+        if held is None:
             run.locked = True
             return run
-        owns_client = client is None
-        client = client or connec_client_for(company, external_ids=True)
-        try:
-            while renew_lock(company_id=company.pk, token=token):
-                group = _next_group(company)
-                if not group:
-                    break
-                if not _process_group(company=company, group=group, client=client, run=run):
-                    break
-        finally:
-            if owns_client:
-                client.close()
+        token, client = held
+        while renew_lock(company_id=company.pk, token=token):
+            group = _next_group(company)
+            if not group:
+                break
+            if not _process_group(company=company, group=group, client=client, run=run):
+                break
     return run
 
 

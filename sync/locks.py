@@ -18,7 +18,9 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import Company
 from maestrano_integration.conf import maestrano_settings
+from maestrano_integration.connec import ConnecClient, connec_client_for
 
 from .models import SyncLock
 
@@ -62,3 +64,27 @@ def company_lock(*, company_id: Any) -> Iterator[str | None]:
     finally:
         if token is not None:
             release_lock(company_id=company_id, token=token)
+
+
+@contextlib.contextmanager
+def company_run(
+    *, company: Company, client: ConnecClient | None = None
+) -> Iterator[tuple[str, ConnecClient] | None]:
+    """Hold ``company``'s lock with a Connec! client for one run of work.
+
+    Yields ``(token, client)`` — the client given, or a new one closed at the
+    end — or ``None`` when another worker holds the lock::
+
+        with company_run(company=company) as held:
+            if held is None:
+                return  # busy: the holder looks for new work when it is done
+            token, client = held
+    """
+    with company_lock(company_id=company.pk) as token:
+        if token is None:
+            yield None
+        elif client is not None:
+            yield token, client
+        else:
+            with connec_client_for(company, external_ids=True) as own:
+                yield token, own

@@ -41,12 +41,12 @@ from django.utils import timezone
 
 from accounts.models import Company
 from maestrano_integration.conf import get_preset, maestrano_settings
-from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
+from maestrano_integration.connec import ConnecClient, ConnecError
 from maestrano_integration.http import backoff_delay
 
 from . import children, history
 from .company_settings import policy_for
-from .locks import company_lock, renew_lock
+from .locks import company_run, renew_lock
 from .mappers import (
     Mapper,
     MappingError,
@@ -188,31 +188,26 @@ def drain_outbox(
         result.paused = True
         return result
     started_at = timezone.now()
-    with company_lock(company_id=company.pk) as token:
-        if token is None:
+    with company_run(company=company, client=client) as held:
+        if held is None:
             result.locked = True
             return result
-        owns_client = client is None
-        client = client or connec_client_for(company, external_ids=True)
-        try:
-            rounds = 0
-            # A row is tried at most once per drain: its retry waits for the next one.
-            attempted: set[int] = set()
-            while max_rounds is None or rounds < max_rounds:
-                rounds += 1
-                if not renew_lock(company_id=company.pk, token=token):
-                    logger.warning("Lost the sync lock of %s; stopping the drain", company)
-                    break
-                if rounds > 1 and not policy_for(company_id=company.pk).enabled:
-                    result.paused = True  # switched off meanwhile: the rest waits
-                    break
-                if not _drain_round(
-                    company=company, client=client, result=result, token=token, attempted=attempted
-                ):
-                    break
-        finally:
-            if owns_client:
-                client.close()
+        token, client = held
+        rounds = 0
+        # A row is tried at most once per drain: its retry waits for the next one.
+        attempted: set[int] = set()
+        while max_rounds is None or rounds < max_rounds:
+            rounds += 1
+            if not renew_lock(company_id=company.pk, token=token):
+                logger.warning("Lost the sync lock of %s; stopping the drain", company)
+                break
+            if rounds > 1 and not policy_for(company_id=company.pk).enabled:
+                result.paused = True  # switched off meanwhile: the rest waits
+                break
+            if not _drain_round(
+                company=company, client=client, result=result, token=token, attempted=attempted
+            ):
+                break
     result.next_due_in = next_due_in(company=company)
     history.record_run(
         company=company,

@@ -18,12 +18,12 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Company
-from maestrano_integration.connec import ConnecClient, ConnecError, connec_client_for
+from maestrano_integration.connec import ConnecClient, ConnecError
 
 from . import history
 from .company_settings import import_done, pending_imports, policy_for
 from .inbox import ApplyResult, apply_records, entity_is_applicable
-from .locks import company_lock
+from .locks import company_run
 from .mappers import connec_time_or_none
 from .models import IdMap, SyncRun, SyncState
 from .registry import registry
@@ -49,30 +49,23 @@ def reconcile(
     """Reconcile ``company``; returns per-entity counts (or ``{"locked": True}``)."""
     summary: dict[str, Any] = {}
     started_at = timezone.now()
-    with company_lock(company_id=company.pk) as token:
-        if token is None:
+    with company_run(company=company, client=client) as held:
+        if held is None:
             return {"locked": True}
-        owns_client = client is None
-        client = client or connec_client_for(company, external_ids=True)
-        try:
-            for entity in registry.import_order(entities):
-                if entity_is_applicable(company=company, entity=entity) is not None:
-                    continue
-                try:
-                    summary[entity] = reconcile_entity(
-                        company=company, entity=entity, client=client
-                    )
-                except ConnecError as error:
-                    summary[entity] = {"error": str(error)}
-                    logger.warning(
-                        "Reconciliation of %s stopped: %s",
-                        entity,
-                        error,
-                        extra={"preset": company.preset, "group": company.group_uid},
-                    )
-        finally:
-            if owns_client:
-                client.close()
+        _token, client = held
+        for entity in registry.import_order(entities):
+            if entity_is_applicable(company=company, entity=entity) is not None:
+                continue
+            try:
+                summary[entity] = reconcile_entity(company=company, entity=entity, client=client)
+            except ConnecError as error:
+                summary[entity] = {"error": str(error)}
+                logger.warning(
+                    "Reconciliation of %s stopped: %s",
+                    entity,
+                    error,
+                    extra={"preset": company.preset, "group": company.group_uid},
+                )
     _record_history(company=company, summary=summary, started_at=started_at)
     return summary
 
@@ -118,35 +111,30 @@ def catch_up(*, company: Company, client: ConnecClient | None = None) -> dict[st
     if not entities or not policy.enabled:
         return {}
     summary: dict[str, Any] = {}
-    with company_lock(company_id=company.pk) as token:
-        if token is None:
+    with company_run(company=company, client=client) as held:
+        if held is None:
             return {"locked": True}
-        owns_client = client is None
-        client = client or connec_client_for(company, external_ids=True)
-        try:
-            for entity in registry.import_order(entities):
-                if not policy_for(company_id=company.pk).enabled:
-                    break  # switched off meanwhile: the rest stays pending
-                if entity_is_applicable(company=company, entity=entity) is not None:
-                    import_done(company_id=company.pk, entity=entity)  # not imported any more
-                    continue
-                result = ApplyResult()
-                pages = client.iter_pages(
-                    entity, filter=policy.import_filter(), orderby="updated_at asc"
-                )
-                for page in pages:
-                    if not page.records:
-                        break
-                    result.add(
-                        apply_records(
-                            company=company, entity=entity, records=page.records, client=client
-                        )
+        _token, client = held
+        for entity in registry.import_order(entities):
+            if not policy_for(company_id=company.pk).enabled:
+                break  # switched off meanwhile: the rest stays pending
+            if entity_is_applicable(company=company, entity=entity) is not None:
+                import_done(company_id=company.pk, entity=entity)  # not imported any more
+                continue
+            result = ApplyResult()
+            pages = client.iter_pages(
+                entity, filter=policy.import_filter(), orderby="updated_at asc"
+            )
+            for page in pages:
+                if not page.records:
+                    break
+                result.add(
+                    apply_records(
+                        company=company, entity=entity, records=page.records, client=client
                     )
-                summary[entity] = result.as_dict()
-                import_done(company_id=company.pk, entity=entity)
-        finally:
-            if owns_client:
-                client.close()
+                )
+            summary[entity] = result.as_dict()
+            import_done(company_id=company.pk, entity=entity)
     logger.info(
         "Connec! catch-up import of %s: %s",
         company,

@@ -6,9 +6,9 @@ worker as a subprocess with the same databases and ``MAESTRANO`` settings,
 and can kill it (SIGKILL) and start it again mid-test.
 
 Redis: ``redis://127.0.0.1:6379/<n>``, ``n`` derived from
-``TEST_DATABASE_SUFFIX`` (or the pid) so parallel runs do not collide, and
-flushed first. When Redis is unreachable the test fails on CI (``CI=true``)
-and is skipped locally.
+``TEST_DATABASE_SUFFIX`` (or the pid), and every fixture's keys under a prefix of
+its own, so parallel runs never take each other's tasks. When Redis is
+unreachable the test fails on CI (``CI=true``) and is skipped locally.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 import zlib
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,12 @@ def redis_url() -> str:
 
 
 def require_redis(url: str) -> None:
-    """Flush the test's Redis database; fail on CI, skip locally, when Redis is down."""
+    """Check that Redis answers; fail on CI, skip locally, when it is down."""
     import redis
 
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=2)
-        client.flushdb()
+        client.ping()
         client.close()
     except redis.RedisError as error:
         message = f"Redis is not reachable at {url}: {error}"
@@ -192,16 +193,27 @@ def real_worker(platform, settings, tmp_path):
 
     url = redis_url()
     require_redis(url)
+    # Every worker fixture has keys of its own: runs that share a Redis database (other
+    # checkouts, CI beside a session) never take each other's tasks.
+    prefix = f"maestrano-test-{uuid.uuid4().hex}:"
     previous = {
         "broker_url": app.conf.broker_url,
+        "broker_transport_options": app.conf.broker_transport_options,
         "task_always_eager": app.conf.task_always_eager,
     }
     settings.CELERY_BROKER_URL = url
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.update(broker_url=url, task_always_eager=False)
+    app.conf.update(
+        broker_url=url,
+        broker_transport_options={"global_keyprefix": prefix},
+        task_always_eager=False,
+    )
     reset_connections(app)
     worker = WorkerProcess(
-        broker_url=url, maestrano=settings.MAESTRANO, log_path=tmp_path / "celery-worker.log"
+        broker_url=url,
+        maestrano=settings.MAESTRANO,
+        log_path=tmp_path / "celery-worker.log",
+        extra_env={"CELERY_BROKER_KEYPREFIX": prefix},
     )
     try:
         worker.start()

@@ -15,3 +15,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     **globals().get("CELERY_BROKER_TRANSPORT_OPTIONS", {}),
     "visibility_timeout": 10,
 }
+if os.environ.get("CELERY_BROKER_KEYPREFIX"):
+    # The keys of the test that started this worker (tests/helpers/worker.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEYPREFIX"]
