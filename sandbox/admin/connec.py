@@ -135,15 +135,5 @@ class FaultConfigAdminForm(FaultConfigForm):
 @admin.register(FaultConfig)
 class FaultConfigAdmin(admin.ModelAdmin):
     form = FaultConfigAdminForm
-    list_display = [
-        "app",
-        "enabled",
-        "scope",
-        "error_rate",
-        "rate_limit_rate",
-        "retry_after",
-        "latency_ms",
-        "drop_rate",
-        "seed",
-    ]
+    list_display = ["app", *FaultConfigForm.Meta.fields]
     list_editable = ["enabled"]
