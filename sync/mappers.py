@@ -383,6 +383,7 @@ class _Mapping:
             tenant_object = cls.tenant_object_for(company)
         db = router.db_for_write(model, instance=tenant_object)
         template = model(**{field.attname: tenant_object.pk})
+        template._state.db = db  # as the foreign key's descriptor sets it before asking
         if not router.allow_relation(tenant_object, template):
             raise ValueError(
                 f'Cannot assign "{tenant_object!r}": the current database router prevents '

@@ -392,6 +392,8 @@ def run_browser_story(*, adopter: Adopter, sandbox: Sandbox, app_url: str, init_
             page = login(user="usr-jane", email="jane@example.com", group="cld-one")
             assert page.url == f"{app_url}/dashboard/", page.content()[:2000]
             assert "Group cld-one" in page.content()
+            # The app's dashboard, not an error page (it names the user, whatever the model).
+            assert page.locator("#current-user").is_visible(), page.content()[:2000]
             # A new user of the same company.
             page = login(user="usr-new", email="new@example.com", group="cld-one")
             assert page.url == f"{app_url}/dashboard/"

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import venv
 from collections.abc import Iterator
@@ -165,16 +166,27 @@ def apply_install_doc(project: Path) -> list[str]:
 def running_server(
     command: list[str], *, cwd: Path, env: dict[str, str], url: str, timeout: float = 60
 ) -> Iterator[subprocess.Popen]:
-    """Start ``command`` (a web server), wait until ``url`` answers, stop it afterwards."""
-    server = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    """Start ``command`` (a web server), wait until ``url`` answers, stop it afterwards.
+
+    The server's output goes to a file, never to a pipe nobody reads (a server blocks
+    once a pipe is full); the end of it is shown when the test fails.
+    """
+    descriptor, log_name = tempfile.mkstemp(prefix="server-", suffix=".log")
+    log_path = Path(log_name)
+    with os.fdopen(descriptor, "w") as log:
+        server = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    def tail() -> str:
+        return log_path.read_text(errors="replace")[-6000:]
+
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -182,16 +194,21 @@ def running_server(
                 requests.get(url, timeout=5)
                 break
             except requests.ConnectionError:
-                assert server.poll() is None, server.communicate()[0]
-                assert time.monotonic() < deadline, f"{url} did not start"
+                assert server.poll() is None, tail()
+                assert time.monotonic() < deadline, f"{url} did not start:\n{tail()}"
                 time.sleep(0.2)
-        yield server
+        try:
+            yield server
+        except BaseException:
+            print(f"--- output of {' '.join(command)} ---\n{tail()}")
+            raise
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+        log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
