@@ -133,7 +133,9 @@ def setup(*, db: str, pg_name: str, prefix: str, extra_env: dict[str, str] | Non
     return var_dir
 
 
-def point_presets_at(url: str, *, api_id: str, api_key: str, sync: dict | None = None) -> None:
+def point_presets_at(
+    url: str, *, api_id: str, api_key: str, sync: dict | None = None, connec: dict | None = None
+) -> None:
     """This process's Maestrano settings: the platform (sandbox) served at ``url``."""
     from django.conf import settings
 
@@ -149,6 +151,7 @@ def point_presets_at(url: str, *, api_id: str, api_key: str, sync: dict | None =
             }
         },
         "SYNC": sync or {},
+        "CONNEC": connec or {},
     }
     maestrano_settings.reload()
 

@@ -288,7 +288,7 @@ def _naive_import(company, client, page_size: int, limit: int | None) -> tuple[f
     from django.db import transaction
     from django.utils.dateparse import parse_datetime
 
-    from sync.importer import _IdMapStatistics
+    from sync.idmap import TableStatistics
     from sync.mappers import ReferenceResolver, connec_id_of
     from sync.models import IdMap
     from sync.registry import registry
@@ -296,7 +296,7 @@ def _naive_import(company, client, page_size: int, limit: int | None) -> tuple[f
 
     # The same planner statistics as ours (PostgreSQL; a no-op elsewhere): without them,
     # on a server without autovacuum, every IdMap lookup would read all the company's rows.
-    statistics = _IdMapStatistics()
+    statistics = TableStatistics()
     done = 0
     started = time.perf_counter()
     for entity in registry.import_order():
@@ -449,7 +449,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     peaks: list[PeakRss] = []
     with server:
         harness.point_presets_at(
-            server.url, api_id=API_ID, api_key=API_KEY, sync={"PAGE_SIZE": args.page_size}
+            server.url, api_id=API_ID, api_key=API_KEY, connec={"PAGE_SIZE": args.page_size}
         )
         warm_up_sandbox()
         if args.profile:

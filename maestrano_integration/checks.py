@@ -15,10 +15,11 @@ from django.core import checks
 
 from .conf import (
     CREATION_MODES,
-    DEFAULTS,
     ENVIRONMENTS,
+    MOVED_KEYS,
     PRESET_DEFAULTS,
     Preset,
+    all_defaults,
     all_presets,
     maestrano_settings,
 )
@@ -137,8 +138,9 @@ def check_presets_for_deployment(
 def _unknown_keys() -> list[checks.CheckMessage]:
     """Keys of ``MAESTRANO`` or of a preset that nothing reads (typos)."""
     messages: list[checks.CheckMessage] = []
-    for key in sorted(set(maestrano_settings.user_settings) - set(DEFAULTS)):
-        close = difflib.get_close_matches(key, DEFAULTS, n=1)
+    known = all_defaults()
+    for key in sorted(set(maestrano_settings.user_settings) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
         messages.append(
             checks.Warning(
                 f"MAESTRANO[{key!r}] is not a Maestrano setting and is ignored.",
@@ -146,6 +148,17 @@ def _unknown_keys() -> list[checks.CheckMessage]:
                 id="maestrano.W010",
             )
         )
+    for (old_section, key), new_section in sorted(MOVED_KEYS.items()):
+        if key in (maestrano_settings.user_settings.get(old_section) or {}):
+            messages.append(
+                checks.Warning(
+                    f"MAESTRANO[{old_section!r}][{key!r}] has moved to "
+                    f"MAESTRANO[{new_section!r}][{key!r}]; it is still read at the old place "
+                    f"unless {new_section!r} sets it.",
+                    hint=f"Move the key to MAESTRANO[{new_section!r}] (docs/settings.md).",
+                    id="maestrano.W013",
+                )
+            )
     for name, values in maestrano_settings.configured_presets.items():
         for dotted in _unknown_preset_keys(values or {}, PRESET_DEFAULTS):
             messages.append(

@@ -13,16 +13,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 DEFAULT_PRESET_NAME = "maestrano"
+
+_T = TypeVar("_T")
 
 CREATION_MODES = ("real", "virtual")
 #: Values of a preset's ``environment`` key.
@@ -75,43 +78,7 @@ DEFAULTS: dict[str, Any] = {
         "TASK_RETRY_BACKOFF": 30,
         "TASK_RETRY_BACKOFF_MAX": 3600,
     },
-    # --- Connec! data sync ---
-    "SYNC": {
-        "ENABLED": True,
-        "BATCH_SIZE": 100,
-        "PAGE_SIZE": 200,
-        "IMPORT_ON_COMPANY_CREATED": True,
-        "NOTIFICATION_MAX_BODY_BYTES": 5 * 1024 * 1024,
-        "MAX_ATTEMPTS": 8,
-        # Connec! client: transport retries for 5xx, 429 and connection errors
-        # (exponential backoff with jitter, Retry-After honoured up to RETRY_AFTER_MAX).
-        "HTTP_RETRIES": 3,
-        "BACKOFF_FACTOR": 0.5,
-        "BACKOFF_JITTER": 0.25,
-        "BACKOFF_MAX": 30.0,
-        "RETRY_AFTER_MAX": 60.0,
-        # Celery retries of an import whose page still fails after the transport
-        # retries: countdown = TASK_RETRY_BACKOFF * 2**attempt, capped.
-        "TASK_RETRY_BACKOFF": 30,
-        "TASK_RETRY_BACKOFF_MAX": 900,
-        # Connec! entities an adopter's mappers may use beyond the built-in list.
-        "EXTRA_ENTITIES": [],
-        # Fetch the next import page in a thread while the current one is written.
-        "PREFETCH": True,
-        # --- live sync (sync.outbox, sync.push, sync.notifications) ---
-        # Enqueue the outbox drain when a transaction with local changes commits.
-        "PUSH_ON_COMMIT": True,
-        # Push backoff of a record whose send failed transiently (network, 429, 5xx):
-        # PUSH_RETRY_BACKOFF * 2**(attempts-1), jittered, capped; parked after MAX_ATTEMPTS.
-        "PUSH_RETRY_BACKOFF": 2.0,
-        "PUSH_RETRY_BACKOFF_MAX": 300.0,
-        # Outbox rows read per drain round (coalesced, then sent BATCH_SIZE ops per request).
-        "DRAIN_WINDOW": 1000,
-        # Lease of a company's sync lock (renewed while working; a killed worker's expires).
-        "LOCK_LEASE_SECONDS": 60.0,
-        # Days of sync history (push, notification and reconciliation runs) kept.
-        "HISTORY_DAYS": 30,
-    },
+    # "CONNEC" (the Connec! client): ConnecSettings below. "SYNC" belongs to sync.conf.
     # --- the platform-facing DRF views (maestrano_integration.platform_api) ---
     # DRF throttle rates ("<n>/second|minute|hour|day", None = off) of the webhooks, per
     # preset. A scope set here wins over REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope].
@@ -157,6 +124,66 @@ DEFAULTS: dict[str, Any] = {
         "RETRY_SECONDS": 60.0,
     },
 }
+
+
+def section_defaults(cls: type) -> dict[str, Any]:
+    """{KEY: default} of a settings section declared as a frozen dataclass (field ``key``)."""
+    return {
+        f.name.upper(): f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        for f in fields(cls)
+    }
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    """``value`` as the type of its default (settings are Python values: no parsing)."""
+    if isinstance(default, bool):
+        return bool(value)
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, tuple):
+        return tuple(value or ())
+    return value
+
+
+@dataclass(frozen=True)
+class ConnecSettings:
+    """``MAESTRANO["CONNEC"]``: the Connec! client's page size and transport retries for
+    connection errors, 429 and 5xx (exponential backoff with jitter, ``Retry-After``
+    honoured up to ``retry_after_max``). These keys were in ``SYNC``, still read there."""
+
+    #: Records per page (``$top``) when listing (initial import, reconciliation); at most 500.
+    page_size: int = 200
+    http_retries: int = 3
+    backoff_factor: float = 0.5
+    backoff_jitter: float = 0.25
+    backoff_max: float = 30.0
+    retry_after_max: float = 60.0
+
+
+DEFAULTS["CONNEC"] = section_defaults(ConnecSettings)
+
+#: Keys that moved to another section: {(old section, key): new section}. A value set at
+#: the old place is still honoured (the new place wins), with a DeprecationWarning and
+#: the system check ``maestrano.W013``.
+MOVED_KEYS: dict[tuple[str, str], str] = {("SYNC", key): "CONNEC" for key in DEFAULTS["CONNEC"]}
+
+#: Sections of ``MAESTRANO`` that another app owns, with their defaults
+#: (:func:`register_section`; ``sync.conf`` registers ``SYNC``).
+_SECTIONS: dict[str, dict[str, Any]] = {}
+
+
+def register_section(name: str, defaults: dict[str, Any]) -> None:
+    """Declare ``MAESTRANO[name]`` as the section of an app, with its defaults."""
+    _SECTIONS[name] = defaults
+    maestrano_settings.reload()
+
+
+def all_defaults() -> dict[str, Any]:
+    """Every top-level key of ``MAESTRANO`` known so far (ours and the apps' sections)."""
+    return {**DEFAULTS, **_SECTIONS}
+
 
 #: Preset keys (docs/protocol.md, 'Presets') and their defaults, before per-preset derivation.
 PRESET_DEFAULTS: dict[str, Any] = {
@@ -455,15 +482,49 @@ class MaestranoSettings:
         return getattr(settings, "MAESTRANO", {}) or {}
 
     def __getattr__(self, attribute: str) -> Any:
-        if attribute not in DEFAULTS:
+        defaults = all_defaults()
+        if attribute not in defaults:
             raise AttributeError(f"Invalid MAESTRANO setting: {attribute!r}")
         if attribute not in self._cache:
-            default = DEFAULTS[attribute]
+            default = defaults[attribute]
             value = self.user_settings.get(attribute, default)
             if isinstance(default, dict) and attribute != "PRESETS" and isinstance(value, dict):
-                value = _deep_merge(default, value)
+                own = value if value is not default else {}
+                value = _deep_merge(default, {**self.moved_into(attribute), **own})
             self._cache[attribute] = value
         return self._cache[attribute]
+
+    def moved_into(self, section: str) -> dict[str, Any]:
+        """The values the project set for ``section`` at the keys' old place (deprecated)."""
+        found = {}
+        for (old_section, key), new_section in MOVED_KEYS.items():
+            old = self.user_settings.get(old_section)
+            if new_section == section and isinstance(old, Mapping) and key in old:
+                warnings.warn(
+                    f"MAESTRANO[{old_section!r}][{key!r}] moved to "
+                    f"MAESTRANO[{section!r}][{key!r}]; the old place is read until it is removed.",
+                    DeprecationWarning,
+                    stacklevel=3,
+                )
+                found[key] = old[key]
+        return found
+
+    def typed(self, name: str, cls: type[_T]) -> _T:
+        """Section ``name`` as an instance of its frozen dataclass ``cls`` (cached)."""
+        key = f"_typed_{name}"
+        if key not in self._cache:
+            values = getattr(self, name)
+            self._cache[key] = cls(
+                **{
+                    f.name: _coerce(values[f.name.upper()], default)
+                    for f, default in zip(fields(cls), section_defaults(cls).values(), strict=True)
+                }
+            )
+        return self._cache[key]
+
+    def connec(self) -> ConnecSettings:
+        """``MAESTRANO["CONNEC"]``, typed."""
+        return self.typed("CONNEC", ConnecSettings)
 
     def adapter_class(self) -> type:
         return import_string(self.ADAPTER)

@@ -141,19 +141,16 @@ class BatchResult:
 # --- client -------------------------------------------------------------------------
 
 
-def _sync_setting(name: str) -> Any:
-    return maestrano_settings.SYNC[name]
-
-
 def build_connec_retry(*, methods: Iterable[str] = IDEMPOTENT_METHODS) -> Retry:
-    """The transport retry policy of the Connec! client, tuned by ``MAESTRANO["SYNC"]``."""
+    """The transport retry policy of the Connec! client, tuned by ``MAESTRANO["CONNEC"]``."""
+    transport = maestrano_settings.connec()
     return build_retry(
-        total=int(_sync_setting("HTTP_RETRIES")),
-        backoff_factor=float(_sync_setting("BACKOFF_FACTOR")),
-        backoff_jitter=float(_sync_setting("BACKOFF_JITTER")),
-        backoff_max=float(_sync_setting("BACKOFF_MAX")),
+        total=transport.http_retries,
+        backoff_factor=transport.backoff_factor,
+        backoff_jitter=transport.backoff_jitter,
+        backoff_max=transport.backoff_max,
         methods=methods,
-    ).new(retry_after_max=float(_sync_setting("RETRY_AFTER_MAX")))
+    ).new(retry_after_max=transport.retry_after_max)
 
 
 class ConnecClient:
@@ -233,7 +230,7 @@ class ConnecClient:
         Callers that checkpoint (the initial import) store ``page.next_skip``
         after each page and pass it back as ``skip`` to resume.
         """
-        top = min(max(int(page_size or _sync_setting("PAGE_SIZE")), 1), MAX_PAGE_SIZE)
+        top = min(max(page_size or maestrano_settings.connec().page_size, 1), MAX_PAGE_SIZE)
         while True:
             params: dict[str, Any] = {"$top": top, "$skip": skip}
             if orderby:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
+from django.conf import global_settings, settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.signals import got_request_exception
 from django.http import Http404
@@ -129,7 +129,8 @@ class StrictJSONParser(BaseParser):
 
 
 def default_max_body_bytes() -> int:
-    return int(getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None) or 2_621_440)
+    # Django's limit, or Django's default when the project turned the limit off (None).
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or global_settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 
 class PlatformJSONRenderer(JSONRenderer):

@@ -29,6 +29,7 @@ from django.db import models
 
 from accounts.models import Company
 
+from . import idmap
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -38,9 +39,7 @@ from .mappers import (
     get_path,
     to_connec_value,
 )
-from .models import IdMap
 from .outbox import applying_remote_changes
-from .selectors import local_pks_for
 
 #: Added to the position of renumbered rows before they take their new numbers.
 POSITION_OFFSET = 1_000_000
@@ -127,10 +126,8 @@ def _save_child_rows(
         ):
             existing[str(pk)] = parent_pk
             positions[str(pk)] = current
-        linked = dict(
-            IdMap.objects.filter(
-                company=company, content_type=content_type, object_id__in=list(existing)
-            ).values_list("connec_id", "object_id")
+        linked = idmap.objects_for_connec_ids(
+            company=company, content_type=content_type, object_ids=list(existing)
         )
     kept: set[str] = set()
     updated: list[tuple[models.Model, str | None]] = []
@@ -168,7 +165,7 @@ def _save_child_rows(
             obj.pk = None  # a rolled-back bulk write may have numbered it
             obj._state.adding = True
         manager.bulk_create([obj for obj, _ in created])
-    _relink(
+    idmap.relink_children(
         company=company,
         entity=sub_entity(mapper, child),
         content_type=content_type,
@@ -184,42 +181,6 @@ def _aligned_ids(item: _PreparedParent, child: type[ChildMapping]) -> list[str |
     if len(ids) != len(objects):  # a mapper built its own children: no identity
         return [None] * len(objects)
     return ids
-
-
-def _relink(
-    *,
-    company: Company,
-    entity: str,
-    content_type: ContentType,
-    rows: Iterable[tuple[models.Model, str | None, str]],
-    unlinked: Iterable[str] = (),
-) -> None:
-    """(Re)write the IdMap rows of child objects: delete the old links of those objects and
-    of those Connec! ids (a line id once linked to a row deleted since), then create."""
-    rows = [(obj, line_id, digest) for obj, line_id, digest in rows]
-    object_ids = [str(obj.pk) for obj, _, _ in rows] + list(unlinked)
-    line_ids = [line_id for _, line_id, _ in rows if line_id]
-    if object_ids:
-        IdMap.objects.filter(
-            company=company, content_type=content_type, object_id__in=object_ids
-        ).delete()
-    if line_ids:
-        IdMap.objects.filter(company=company, entity=entity, connec_id__in=line_ids).delete()
-    IdMap.objects.bulk_create(
-        [
-            IdMap(
-                company=company,
-                entity=entity,
-                content_type=content_type,
-                object_id=str(obj.pk),
-                connec_id=line_id,
-                last_pushed_hash=digest,
-            )
-            for obj, line_id, digest in rows
-            if line_id
-        ],
-        ignore_conflicts=True,
-    )
 
 
 # --- push ---------------------------------------------------------------------------------
@@ -257,14 +218,11 @@ def load_links(
         rows = child.model._default_manager.filter(**{f"{child.parent_field}__in": parents})
         rows = rows.order_by(*(child.position_field,) if child.position_field else (), "pk")
         objects = list(rows)
-        links = {
-            object_id: (connec_id, digest)
-            for object_id, connec_id, digest in IdMap.objects.filter(
-                company=company,
-                content_type=ContentType.objects.get_for_model(child.model),
-                object_id__in=[str(obj.pk) for obj in objects],
-            ).values_list("object_id", "connec_id", "last_pushed_hash")
-        }
+        links = idmap.links_for_objects(
+            company=company,
+            content_type=ContentType.objects.get_for_model(child.model),
+            object_ids=[obj.pk for obj in objects],
+        )
         by_parent: dict[Any, list[tuple[models.Model, str | None, str]]] = {}
         for obj in objects:
             line_id, digest = links.get(str(obj.pk), (None, ""))
@@ -356,7 +314,7 @@ def _apply_child_answers(
             # else: removed in Connec! meanwhile; its notification deletes the row here.
     references = ReferenceResolver(
         local_pks={
-            entity: local_pks_for(company=company, entity=entity, connec_ids=ids)
+            entity: idmap.local_pks_for(company=company, entity=entity, connec_ids=ids)
             for entity, ids in wanted.items()
         }
     )
@@ -377,7 +335,7 @@ def _apply_child_answers(
     if changed:
         with applying_remote_changes():
             child.model._default_manager.bulk_update(changed, update_field_names(child))
-    _relink(
+    idmap.relink_children(
         company=company,
         entity=sub_entity(mapper, child),
         content_type=ContentType.objects.get_for_model(child.model),

@@ -18,8 +18,8 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Company
-from maestrano_integration.conf import maestrano_settings
 
+from .conf import sync_settings
 from .models import SyncRun
 
 #: ``SyncRun.kind`` values written here (imports write their own rows).
@@ -137,7 +137,7 @@ def describe_counts(run: SyncRun) -> str:
 
 
 def _prune(*, now: datetime.datetime) -> None:
-    days = int(maestrano_settings.SYNC.get("HISTORY_DAYS", DEFAULT_HISTORY_DAYS))
+    days = sync_settings().history_days
     if days <= 0:
         return
     SyncRun.objects.filter(

@@ -23,11 +23,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Company
-from maestrano_integration.conf import maestrano_settings
 from maestrano_integration.connec import (
     ConnecAuthenticationError,
     ConnecClient,
@@ -36,10 +35,11 @@ from maestrano_integration.connec import (
     connec_client_for,
 )
 
-from . import pipeline
+from . import idmap, pipeline
 from .company_settings import policy_for
+from .conf import sync_settings
 from .mappers import Mapper
-from .models import IdMap, SyncRecordError, SyncRun, SyncRunEntity
+from .models import SyncRecordError, SyncRun, SyncRunEntity
 from .outbox import applying_remote_changes
 from .registry import registry
 from .selectors import resumable_run
@@ -200,7 +200,6 @@ def import_entities(
     One prefetcher spans the entities, so that the first page of the next entity
     is fetched while the last page of the current one is written.
     """
-    size = page_size or int(maestrano_settings.SYNC["PAGE_SIZE"])
     # Cursors read here, in this thread: the prefetching thread never touches the database.
     plan = [(run_entity, run_entity.next_skip) for run_entity in run_entities]
     since = policy_for(company_id=run.company_id).import_filter()  # import_since, if any
@@ -208,13 +207,13 @@ def import_entities(
     def pages() -> Iterator[tuple[SyncRunEntity, Page | None]]:
         for run_entity, skip in plan:
             for page in client.iter_pages(
-                run_entity.entity, page_size=size, skip=skip, filter=since
+                run_entity.entity, page_size=page_size, skip=skip, filter=since
             ):
                 yield run_entity, page
             yield run_entity, None  # this entity has no more pages
 
-    enabled = bool(maestrano_settings.SYNC["PREFETCH"])
-    statistics = _IdMapStatistics()
+    enabled = sync_settings().prefetch
+    statistics = idmap.TableStatistics()
     with PagePrefetcher(pages(), enabled=enabled) as prefetched:
         for run_entity, page in prefetched:
             if page is None:
@@ -226,36 +225,6 @@ def import_entities(
                 statistics.imported(run_entity.entity, run_entity.created)
             if progress is not None:
                 progress(run_entity)
-
-
-class _IdMapStatistics:
-    """Keeps PostgreSQL's statistics of the IdMap table in step with a large import.
-
-    Every page looks its ids up in IdMap by (company, entity, Connec! id). While
-    the statistics still say the company has (almost) no rows of an entity,
-    PostgreSQL reads all of them and filters, instead of probing the unique
-    index for each id: a cost that grows with every page (at 100k records, a
-    fifth of the import's time went there). As advised after bulk loads,
-    the table is analyzed (a sample: tens of milliseconds) each time an
-    entity's imported rows have doubled, from ``MIN_ROWS`` on. Without
-    ownership of the table PostgreSQL only warns; other databases need none of it.
-    """
-
-    MIN_ROWS = 5000
-
-    def __init__(self) -> None:
-        self._connection = connections[router.db_for_write(IdMap)]
-        self._analyzed_at: dict[str, int] = {}
-
-    def imported(self, entity: str, rows: int) -> None:
-        if self._connection.vendor != "postgresql":
-            return
-        if rows < max(self.MIN_ROWS, 2 * self._analyzed_at.get(entity, 0)):
-            return
-        self._analyzed_at[entity] = rows
-        table = self._connection.ops.quote_name(IdMap._meta.db_table)
-        with self._connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {table}")
 
 
 class PagePrefetcher:

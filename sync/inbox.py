@@ -38,15 +38,16 @@ from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from accounts.models import Company
-from maestrano_integration.conf import get_preset, maestrano_settings
+from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import (
     ConnecClient,
     ConnecError,
     ConnecNotFoundError,
 )
 
-from . import pipeline
+from . import idmap, pipeline
 from .company_settings import policy_for
+from .conf import sync_settings
 from .conflicts import (
     LocalChange,
     pending_local_changes,
@@ -76,7 +77,6 @@ from .outbox import applying_remote_changes
 from .push import delete_payload, status_is_data
 from .registry import registry
 from .scheduling import enqueue_inbox
-from .selectors import bulk_lookup, local_pks_for
 from .services import parked_record
 
 logger = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def apply_records(
     if not parsed and not outcome.errors:
         return result
     _link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
-    known = bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
     pending = pending_local_changes(
         company=company,
         content_type_id=content_type.pk,
@@ -240,12 +240,12 @@ def apply_records(
         if prepared:
             # The local record now holds Connec!'s version: our last push no longer describes
             # it, so a later local save of those old values must be pushed again.
-            IdMap.objects.filter(
-                company=company, entity=entity, connec_id__in=[i.connec_id for i in prepared]
-            ).exclude(last_pushed_hash="").update(last_pushed_hash="")
+            idmap.forget_pushed_hash(
+                company=company, entity=entity, connec_ids=[i.connec_id for i in prepared]
+            )
         result.skipped += outcome.skipped
         result.deleted += _delete_local(company=company, mapper=mapper, plan=plan, outcome=outcome)
-        _bump_pulled(plan.bump)
+        idmap.bump_pulled(bumps=plan.bump)
         _bury(company=company, entity=entity, tombstones=plan.tombstones)
         supersede_local_changes(
             company=company, content_type_id=content_type.pk, object_ids=plan.superseded
@@ -310,33 +310,7 @@ def _link_our_own_records(
     ours = {c: str(pk) for c, pk in pks.items() if str(pk) in existing}
     if not ours:
         return
-    known = bulk_lookup(company=company, entity=mapper.entity, connec_ids=ours)
-    mapped_objects = set(
-        IdMap.objects.filter(
-            company=company, content_type=content_type, object_id__in=ours.values()
-        ).values_list("object_id", flat=True)
-    )
-    new_maps = [
-        IdMap(
-            company=company,
-            entity=mapper.entity,
-            content_type=content_type,
-            object_id=object_id,
-            connec_id=connec_id,
-        )
-        for connec_id, object_id in ours.items()
-        if connec_id not in known and object_id not in mapped_objects
-    ]
-    if new_maps:
-        IdMap.objects.bulk_create(new_maps, ignore_conflicts=True)
-
-
-def _last_known(id_map: IdMap) -> datetime.datetime | None:
-    """The ``updated_at`` of the newest version pulled or pushed (``None``: neither)."""
-    return max(
-        (t for t in (id_map.last_pulled_updated_at, id_map.last_pushed_updated_at) if t),
-        default=None,
-    )
+    idmap.add_links(company=company, entity=mapper.entity, content_type=content_type, links=ours)
 
 
 def _current_versions_of_conflicts(
@@ -363,7 +337,7 @@ def _current_versions_of_conflicts(
         local = pending.get(id_map.object_id) if id_map is not None else None
         if local is None or not remote_wins(local=local, remote_updated_at=updated_at):
             continue
-        last = _last_known(id_map)
+        last = idmap.last_known(id_map)
         if last is None or updated_at is None or updated_at > last:
             wanted.add(connec_id)
     if not wanted:
@@ -404,7 +378,8 @@ def _fetch_missing_references(
     for entity, ids in wanted.items():
         if entity == mapper.entity or entity_is_applicable(company=company, entity=entity):
             continue
-        missing = set(ids) - set(local_pks_for(company=company, entity=entity, connec_ids=ids))
+        known = idmap.local_pks_for(company=company, entity=entity, connec_ids=ids)
+        missing = set(ids) - set(known)
         fetched = []
         for connec_id in sorted(missing):
             try:
@@ -488,7 +463,7 @@ def _plan(
                 continue
             plan.apply.append((connec_id, data, updated_at))
             continue
-        last = _last_known(id_map)
+        last = idmap.last_known(id_map)
         if updated_at is not None and last is not None and updated_at <= last:
             result.skipped += 1  # stale, repeated, or the echo of our own push
             continue
@@ -650,20 +625,6 @@ def _bury(
             RemoteTombstone.objects.filter(pk=row.pk).update(updated_at=updated_at)
 
 
-def _bump_pulled(bumps: list[tuple[IdMap, datetime.datetime | None]]) -> None:
-    changed = []
-    now = timezone.now()
-    for id_map, updated_at in bumps:
-        if updated_at is None:
-            continue
-        if id_map.last_pulled_updated_at is None or updated_at > id_map.last_pulled_updated_at:
-            id_map.last_pulled_updated_at = updated_at
-            id_map.updated_at = now
-            changed.append(id_map)
-    if changed:
-        IdMap.objects.bulk_update(changed, ["last_pulled_updated_at", "updated_at"])
-
-
 # --- the inbox ----------------------------------------------------------------------------
 
 
@@ -789,7 +750,7 @@ def _process_group(
         run.paused = True
         return False  # what was applied is applied again later (idempotent)
     except ConnecError as error:
-        max_attempts = int(maestrano_settings.SYNC["MAX_ATTEMPTS"])
+        max_attempts = sync_settings().max_attempts
         attempts = max(entry.attempts for entry in group) + 1
         status = (
             InboxEntry.Status.PENDING

@@ -19,14 +19,14 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Company
-from maestrano_integration.conf import maestrano_settings
 from maestrano_integration.connec import ConnecClient, connec_client_for
 
+from .conf import sync_settings
 from .models import SyncLock
 
 
 def lock_lease() -> datetime.timedelta:
-    return datetime.timedelta(seconds=float(maestrano_settings.SYNC["LOCK_LEASE_SECONDS"]))
+    return datetime.timedelta(seconds=sync_settings().lock_lease_seconds)
 
 
 def acquire_lock(*, company_id: Any) -> str | None:

@@ -32,8 +32,9 @@ from django.db import transaction
 
 from accounts.models import Company
 from maestrano_integration import strict_input
-from maestrano_integration.conf import Preset, maestrano_settings
+from maestrano_integration.conf import Preset
 
+from .conf import sync_settings
 from .models import InboxEntry
 from .registry import known_entities
 from .scheduling import enqueue_inbox
@@ -53,7 +54,7 @@ class NotificationRejected(Exception):
 
 
 def max_body_bytes() -> int:
-    return int(maestrano_settings.SYNC["NOTIFICATION_MAX_BODY_BYTES"])
+    return sync_settings().notification_max_body_bytes
 
 
 def parse_payload(body: bytes) -> dict[str, list[dict[str, Any]]]:

@@ -25,19 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import (
-    DatabaseError,
-    DataError,
-    IntegrityError,
-    connections,
-    models,
-    router,
-    transaction,
-)
+from django.db import DatabaseError, DataError, IntegrityError, models, transaction
 from django.utils import timezone
 
 from accounts.models import Company
 
+from . import idmap
 from .children import save_children
 from .mappers import (
     ChildMapping,
@@ -48,7 +41,6 @@ from .mappers import (
     connec_time,
 )
 from .models import IdMap
-from .selectors import bulk_lookup, local_pks_for
 
 logger = logging.getLogger(__name__)
 
@@ -117,14 +109,14 @@ def prepare(
     """Map every record onto a new or existing instance (bulk reads only)."""
     model = mapper.model
     entity = mapper.entity
-    known = bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
     wanted: dict[str, set[str]] = {}
     for _, data, _ in parsed:
         for ref_entity, ids in mapper.referenced_ids(data).items():
             wanted.setdefault(ref_entity, set()).update(ids)
     resolver = ReferenceResolver(
         local_pks={
-            ref_entity: local_pks_for(company=company, entity=ref_entity, connec_ids=ids)
+            ref_entity: idmap.local_pks_for(company=company, entity=ref_entity, connec_ids=ids)
             for ref_entity, ids in wanted.items()
         }
     )
@@ -227,7 +219,7 @@ def _write_id_maps(*, company: Company, mapper: Mapper, prepared: list[Prepared]
             item.id_map.updated_at = now
             changed_maps.append(item.id_map)
     if new_rows:
-        _insert_id_maps(
+        idmap.insert_pulled(
             company=company,
             entity=mapper.entity,
             content_type=content_type,
@@ -235,99 +227,7 @@ def _write_id_maps(*, company: Company, mapper: Mapper, prepared: list[Prepared]
             now=now,
         )
     if changed_maps:
-        _update_id_maps(changed_maps)
-
-
-# IdMap rows are written with one statement per page (PostgreSQL: the rows as
-# arrays, through UNNEST; other databases: ``executemany``) rather than with
-# ``bulk_create`` / ``bulk_update``: there is one per imported row, and the ORM's
-# per-value work (``pre_save`` and ``get_db_prep_save`` of every field of every
-# row, CASE WHEN chains for updates) cost more than writing the models themselves
-# (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on
-# PostgreSQL). Values are still adapted by the model's fields; SQL identifiers come
-# from the model's options, quoted, and every value is a parameter.
-
-
-def _insert_id_maps(
-    *,
-    company: Company,
-    entity: str,
-    content_type: ContentType,
-    rows: list[tuple[str, str, datetime.datetime | None]],
-    now: datetime.datetime,
-) -> None:
-    """INSERT new IdMap rows, given as (object id, Connec! id, Connec! updated_at)."""
-    connection = connections[router.db_for_write(IdMap)]
-    quote = connection.ops.quote_name
-    opts = IdMap._meta
-    fields = [f for f in opts.local_concrete_fields if not f.primary_key]
-    per_row = [opts.get_field(n) for n in ("object_id", "connec_id", "last_pulled_updated_at")]
-    shared_values = {
-        "company": company.pk,
-        "entity": entity,
-        "content_type": content_type.pk,
-        "created_at": now,
-        "updated_at": now,
-    }
-    shared = {
-        f.name: f.get_db_prep_save(shared_values.get(f.name, f.get_default()), connection)
-        for f in fields
-        if f not in per_row
-    }
-    pulled = per_row[2]
-    columns = [
-        [object_id for object_id, _, _ in rows],
-        [connec_id for _, connec_id, _ in rows],
-        [pulled.get_db_prep_save(updated_at, connection) for _, _, updated_at in rows],
-    ]
-    table = quote(opts.db_table)
-    names = ", ".join(quote(f.column) for f in fields)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # As Django's bulk_create does there: array types without their length.
-            def cast(field: models.Field) -> str:
-                return field.db_type(connection).split("(")[0]
-
-            values = ", ".join(
-                f"r.{quote(f.column)}" if f in per_row else f"%s::{cast(f)}" for f in fields
-            )
-            arrays = ", ".join(f"%s::{cast(f)}[]" for f in per_row)
-            aliases = ", ".join(quote(f.column) for f in per_row)
-            sql = (
-                f"INSERT INTO {table} ({names}) SELECT {values} "  # noqa: S608
-                f"FROM UNNEST({arrays}) AS r({aliases})"
-            )
-            params = [shared[f.name] for f in fields if f not in per_row] + columns
-            cursor.execute(sql, params)
-        else:
-            # Per column: the index of its per-row value, or the value every row shares.
-            template = [
-                (per_row.index(f), None) if f in per_row else (None, shared[f.name]) for f in fields
-            ]
-            params = [
-                [value if slot is None else row[slot] for slot, value in template]
-                for row in zip(*columns, strict=True)
-            ]
-            placeholders = ", ".join(["%s"] * len(fields))
-            sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
-            cursor.executemany(sql, params)
-
-
-def _update_id_maps(id_maps: list[IdMap]) -> None:
-    """UPDATE the object id, last pulled and updated times of known IdMap rows."""
-    connection = connections[router.db_for_write(IdMap)]
-    quote = connection.ops.quote_name
-    opts = IdMap._meta
-    fields = [opts.get_field(n) for n in ("object_id", "last_pulled_updated_at", "updated_at")]
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    where = f"{quote(opts.pk.column)} = %s"
-    sql = f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {where}"  # noqa: S608
-    params = [
-        [f.get_db_prep_save(getattr(id_map, f.attname), connection) for f in fields] + [id_map.pk]
-        for id_map in id_maps
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        idmap.update_pulled(id_maps=changed_maps)
 
 
 def save_one_by_one(

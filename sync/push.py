@@ -40,12 +40,13 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Company
-from maestrano_integration.conf import get_preset, maestrano_settings
+from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import ConnecClient, ConnecError
 from maestrano_integration.http import backoff_delay
 
-from . import children, history
+from . import children, history, idmap
 from .company_settings import policy_for
+from .conf import sync_settings
 from .locks import company_run, renew_lock
 from .mappers import (
     Mapper,
@@ -124,11 +125,11 @@ def blank_to_null(data: Any) -> Any:
 
 
 def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
-    sync = maestrano_settings.SYNC
+    sync = sync_settings()
     delay = backoff_delay(
         attempt=attempts - 1,
-        base=float(sync["PUSH_RETRY_BACKOFF"]),
-        cap=float(sync["PUSH_RETRY_BACKOFF_MAX"]),
+        base=sync.push_retry_backoff,
+        cap=sync.push_retry_backoff_max,
     )
     return max(delay, retry_after or 0.0)
 
@@ -252,7 +253,7 @@ def _drain_round(
     attempted: set[int],
 ) -> bool:
     """One window of due rows; ``False`` when there was nothing due."""
-    window = int(maestrano_settings.SYNC["DRAIN_WINDOW"])
+    window = sync_settings().drain_window
     now = timezone.now()
     rows = list(
         OutboxEntry.objects.filter(
@@ -269,7 +270,7 @@ def _drain_round(
     attempted.update(row["pk"] for row in rows)
     ops = _coalesce(rows)
     _prepare_ops(company=company, ops=ops, result=result)
-    batch_size = max(int(maestrano_settings.SYNC["BATCH_SIZE"]), 1)
+    batch_size = max(sync_settings().batch_size, 1)
     to_send = [op for op in ops if op.request is not None]
     for start in range(0, len(to_send), batch_size):
         if start and not renew_lock(company_id=company.pk, token=token):
@@ -327,14 +328,11 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
             continue
         model = mapper.model
         content_type = ContentType.objects.get_for_model(model)
-        id_maps = {
-            row.object_id: row
-            for row in IdMap.objects.filter(
-                company=company,
-                content_type=content_type,
-                object_id__in=[op.object_id for op in entity_ops],
-            )
-        }
+        id_maps = idmap.maps_for_objects(
+            company=company,
+            content_type=content_type,
+            object_ids=[op.object_id for op in entity_ops],
+        )
         upserts = [op for op in entity_ops if op.operation == OutboxEntry.Operation.UPSERT]
         instances = (
             mapper.for_company(company).in_bulk(
@@ -464,12 +462,11 @@ def _export_resolver(*, company: Company, mapper: Mapper, instances: Any) -> _Ex
         if not pks or entity not in registry.entities():
             continue
         referenced = registry.for_entity(entity).model
-        rows = IdMap.objects.filter(
+        connec_ids[entity] = idmap.connec_ids_for_objects(
             company=company,
             content_type=ContentType.objects.get_for_model(referenced),
-            object_id__in=pks,
-        ).values_list("object_id", "connec_id")
-        connec_ids[entity] = dict(rows)
+            object_ids=pks,
+        )
     return _ExportResolver(company=company, connec_ids=connec_ids)
 
 
@@ -529,7 +526,7 @@ def _error_detail(body: Any) -> str:
 def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -> None:
     """Write IdMaps and row statuses in one transaction (bulk)."""
     now = timezone.now()
-    max_attempts = int(maestrano_settings.SYNC["MAX_ATTEMPTS"])
+    max_attempts = sync_settings().max_attempts
     done_ids: list[int] = []
     parked: dict[str, list[int]] = defaultdict(list)
     retries: list[tuple[_Op, int]] = []
@@ -552,15 +549,7 @@ def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -
         else:
             parked[op.error[:4000] or "parked"].extend(op.row_ids)
     with transaction.atomic():
-        if new_maps:
-            IdMap.objects.bulk_create(new_maps, ignore_conflicts=True)
-        if changed_maps:
-            for id_map in changed_maps:
-                id_map.updated_at = now
-            IdMap.objects.bulk_update(
-                changed_maps,
-                ["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"],
-            )
+        idmap.save_pushed(new=new_maps, changed=changed_maps, now=now)
         if done_ids:
             OutboxEntry.objects.filter(pk__in=done_ids, status=OutboxEntry.Status.PENDING).update(
                 status=OutboxEntry.Status.DONE, last_error="", updated_at=now
@@ -620,12 +609,7 @@ def _park_merges_into_mapped_records(*, company: Company, ops: list[_Op]) -> Non
     ]
     if not firsts:
         return
-    linked = {
-        (entity, connec_id): object_id
-        for entity, connec_id, object_id in IdMap.objects.filter(
-            company=company, connec_id__in={connec_id for _, connec_id in firsts}
-        ).values_list("entity", "connec_id", "object_id")
-    }
+    linked = idmap.owners_of(company=company, connec_ids={connec_id for _, connec_id in firsts})
     for op, connec_id in firsts:
         owner = linked.setdefault((op.entity, connec_id), op.object_id)
         if owner != op.object_id:
@@ -690,14 +674,14 @@ def _update_id_map(
         changed.append(op.id_map)
     elif connec_id:
         new_maps.append(
-            IdMap(
+            idmap.new_pushed(
                 company=company,
                 entity=op.entity,
                 content_type_id=op.content_type_id,
                 object_id=op.object_id,
                 connec_id=connec_id,
-                last_pushed_updated_at=updated_at,
-                last_pushed_hash=op.hash if op.operation == OutboxEntry.Operation.UPSERT else "",
+                updated_at=updated_at,
+                digest=op.hash if op.operation == OutboxEntry.Operation.UPSERT else "",
             )
         )
 

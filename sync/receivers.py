@@ -10,8 +10,8 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from accounts.signals import company_created
-from maestrano_integration.conf import maestrano_settings
 
+from .conf import sync_settings
 from .tasks import import_company
 
 logger = logging.getLogger(__name__)
@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 @receiver(company_created, dispatch_uid="sync.import_on_company_created")
 def enqueue_initial_import(sender: Any, company: Any, **kwargs: Any) -> None:
     """Enqueue the import once the company is committed; never call Connec! inline."""
-    sync = maestrano_settings.SYNC
-    if not sync["ENABLED"] or not sync["IMPORT_ON_COMPANY_CREATED"]:
+    sync = sync_settings()
+    if not sync.enabled or not sync.import_on_company_created:
         return
     company_id = company.pk
     logger.info(

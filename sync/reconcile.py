@@ -14,18 +14,17 @@ import datetime
 import logging
 from typing import Any
 
-from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError
 
-from . import history
+from . import history, idmap
 from .company_settings import import_done, pending_imports, policy_for
 from .inbox import ApplyResult, apply_records, entity_is_applicable
 from .locks import company_run
 from .mappers import connec_time_or_none
-from .models import IdMap, SyncRun, SyncState
+from .models import SyncRun, SyncState
 from .registry import registry
 
 logger = logging.getLogger(__name__)
@@ -36,11 +35,7 @@ def connec_timestamp(value: datetime.datetime) -> str:
 
 
 def initial_watermark(*, company: Company, entity: str) -> datetime.datetime | None:
-    row = IdMap.objects.filter(company=company, entity=entity).aggregate(
-        pulled=Max("last_pulled_updated_at"), pushed=Max("last_pushed_updated_at")
-    )
-    values = [v for v in row.values() if v is not None]
-    return max(values) if values else None
+    return idmap.newest_version(company=company, entity=entity)
 
 
 def reconcile(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
-from maestrano_integration.conf import maestrano_settings
+from .conf import sync_settings
 
 if TYPE_CHECKING:
     from django.db import models
@@ -69,7 +69,7 @@ CONNEC_ENTITIES: frozenset[str] = frozenset(
 
 
 def known_entities() -> frozenset[str]:
-    return CONNEC_ENTITIES | frozenset(maestrano_settings.SYNC["EXTRA_ENTITIES"] or ())
+    return CONNEC_ENTITIES | frozenset(sync_settings().extra_entities or ())
 
 
 class AlreadyRegistered(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 from celery import current_app
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from maestrano_integration.conf import maestrano_settings
+from .conf import sync_settings
 
 #: Registered names of the tasks (stable: they are what a broker's queue holds).
 DRAIN_OUTBOX = "sync.drain_outbox"
@@ -29,7 +29,7 @@ def _task(name: str) -> Any:
 
 def schedule_drain(*, company_id: Any, using: str = DEFAULT_DB_ALIAS) -> None:
     """Enqueue the company's drain once the current transaction commits (once per company)."""
-    if not maestrano_settings.SYNC["PUSH_ON_COMMIT"]:
+    if not sync_settings().push_on_commit:
         return
     connection = connections[using]
     if connection.in_atomic_block:

@@ -1,4 +1,6 @@
-"""Reads of the sync's state. The only place that answers "do we know this record".
+"""Reads of the sync's state for adopters and dashboards: the local object of a Connec!
+record and back, runs, status. IdMap reads live in :mod:`sync.idmap` (re-exported here:
+``bulk_lookup``, ``local_pks_for``, ``connec_ids_for_pks``).
 
 Every function takes the company (tenant) first: an IdMap row of another
 company is never visible, even when Connec! ids collide.
@@ -6,70 +8,35 @@ company is never visible, even when Connec! ids collide.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Count, Max
 
 from accounts.models import Company
 
-from .models import IdMap, InboxEntry, OutboxEntry, SyncRun, SyncRunEntity, SyncState
+from . import idmap
+from .idmap import bulk_lookup, connec_ids_for_pks, local_pks_for
+from .models import InboxEntry, OutboxEntry, SyncRun, SyncRunEntity, SyncState
 from .registry import registry
 
-
-def bulk_lookup(*, company: Company, entity: str, connec_ids: Iterable[str]) -> dict[str, IdMap]:
-    """{connec id: IdMap} for the known ids among ``connec_ids`` (one query)."""
-    ids = {connec_id for connec_id in connec_ids if connec_id}
-    if not ids:
-        return {}
-    rows = IdMap.objects.filter(company=company, entity=entity, connec_id__in=ids)
-    return {row.connec_id: row for row in rows}
-
-
-def local_pks_for(*, company: Company, entity: str, connec_ids: Iterable[str]) -> dict[str, Any]:
-    """{connec id: local primary key} for the known ids (one query, no model instances)."""
-    ids = {connec_id for connec_id in connec_ids if connec_id}
-    if not ids:
-        return {}
-    mapper = registry.for_entity(entity)
-    to_pk = mapper.model._meta.pk.to_python
-    rows = IdMap.objects.filter(company=company, entity=entity, connec_id__in=ids).values_list(
-        "connec_id", "object_id"
-    )
-    return {connec_id: to_pk(object_id) for connec_id, object_id in rows}
-
-
-def connec_ids_for_pks(
-    *, company: Company, entity: str, local_pks: Iterable[Any]
-) -> dict[str, str]:
-    """{str(local pk): connec id} for the mapped objects among ``local_pks`` (one query)."""
-    mapper = registry.for_entity(entity)
-    content_type = ContentType.objects.get_for_model(mapper.model)
-    pks = {str(pk) for pk in local_pks if pk is not None}
-    if not pks:
-        return {}
-    rows = IdMap.objects.filter(
-        company=company, content_type=content_type, object_id__in=pks
-    ).values_list("object_id", "connec_id")
-    return dict(rows)
-
-
-def find_id_map(*, company: Company, entity: str, connec_id: str) -> IdMap | None:
-    return IdMap.objects.filter(company=company, entity=entity, connec_id=connec_id).first()
-
-
-def id_map_for_object(*, company: Company, obj: models.Model) -> IdMap | None:
-    content_type = ContentType.objects.get_for_model(type(obj))
-    return IdMap.objects.filter(
-        company=company, content_type=content_type, object_id=str(obj.pk)
-    ).first()
+# Reads of the IdMap live in sync.idmap; these are the names adopters import from here.
+__all__ = [
+    "bulk_lookup",
+    "connec_id_for",
+    "connec_ids_for_pks",
+    "find_local_object",
+    "latest_run",
+    "local_pks_for",
+    "outbox_depth",
+    "resumable_run",
+    "sync_status",
+]
 
 
 def find_local_object(*, company: Company, entity: str, connec_id: str) -> models.Model | None:
     """The local object mapped to a Connec! record of this company, or ``None``."""
-    id_map = find_id_map(company=company, entity=entity, connec_id=connec_id)
+    id_map = idmap.find_id_map(company=company, entity=entity, connec_id=connec_id)
     if id_map is None:
         return None
     mapper = registry.for_entity(entity)
@@ -78,7 +45,7 @@ def find_local_object(*, company: Company, entity: str, connec_id: str) -> model
 
 def connec_id_for(*, company: Company, obj: models.Model) -> str | None:
     """The Connec! id of a local object, or ``None`` when it was never synced."""
-    id_map = id_map_for_object(company=company, obj=obj)
+    id_map = idmap.id_map_for_object(company=company, obj=obj)
     return id_map.connec_id if id_map is not None else None
 
 
@@ -137,9 +104,8 @@ def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
         return status.setdefault(entity, empty())
 
     # Only the mappers' entities: the IdMap also links sub-records (``invoices/lines``).
-    mapped = IdMap.objects.filter(company=company, entity__in=list(status))
-    for item in mapped.values("entity").annotate(n=Count("pk")):
-        row(item["entity"])["mapped"] = item["n"]
+    for entity, count in idmap.mapped_counts(company=company, entities=status).items():
+        row(entity)["mapped"] = count
     imports = (
         SyncRunEntity.objects.filter(run__company=company, run__kind=SyncRun.Kind.IMPORT, done=True)
         .values("entity")

@@ -1,48 +1,24 @@
-"""Writes of the sync's state that are not the bulk import: linking one record at a time.
+"""Writes of the sync's state outside the record pipeline: parked records.
 
-Push and notification processing use these; the importer writes IdMap rows in
-bulk itself (same rules: one row per (company, entity, connec id) and per
-local object).
+IdMap rows are written by :mod:`sync.idmap` only; ``link_record`` (map one record) is
+re-exported here for adopters and tests.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 from typing import Any
-
-from django.contrib.contenttypes.models import ContentType
-from django.db import models
 
 from accounts.models import Company
 from maestrano_integration.strict_input import escape_unsafe
 
-from .models import IdMap, SyncRecordError, SyncRun
+from .idmap import link_record
+from .models import SyncRecordError, SyncRun
+
+__all__ = ["link_record", "parked_record", "payload_excerpt"]
 
 PAYLOAD_EXCERPT_CHARS = 2000
 PARKED_REASON_CHARS = 2000
-
-
-def link_record(
-    *,
-    company: Company,
-    entity: str,
-    obj: models.Model,
-    connec_id: str,
-    pulled_updated_at: datetime.datetime | None = None,
-    pushed_updated_at: datetime.datetime | None = None,
-) -> IdMap:
-    """Map ``obj`` to a Connec! record (idempotent; updates the timestamps given)."""
-    content_type = ContentType.objects.get_for_model(type(obj))
-    defaults: dict[str, Any] = {"content_type": content_type, "object_id": str(obj.pk)}
-    if pulled_updated_at is not None:
-        defaults["last_pulled_updated_at"] = pulled_updated_at
-    if pushed_updated_at is not None:
-        defaults["last_pushed_updated_at"] = pushed_updated_at
-    id_map, _ = IdMap.objects.update_or_create(
-        company=company, entity=entity, connec_id=connec_id, defaults=defaults
-    )
-    return id_map
 
 
 def payload_excerpt(data: Any, *, limit: int = PAYLOAD_EXCERPT_CHARS) -> str:

@@ -30,8 +30,8 @@ from django.db import models, transaction
 from accounts.models import Company
 from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
 
-from . import inbox, push
-from .models import IdMap, InboxEntry, OutboxEntry, SyncRecordError
+from . import idmap, inbox, push
+from .models import InboxEntry, OutboxEntry, SyncRecordError
 from .registry import NotRegistered, registry
 from .scheduling import enqueue_inbox, enqueue_reapply
 
@@ -159,12 +159,9 @@ def record_statuses(
     except NotRegistered:
         return {}
     content_type = ContentType.objects.get_for_model(model)
-    id_maps = {
-        row.object_id: row
-        for row in IdMap.objects.filter(
-            company=company, content_type=content_type, object_id__in=object_ids
-        )
-    }
+    id_maps = idmap.maps_for_objects(
+        company=company, content_type=content_type, object_ids=object_ids
+    )
     outbox = _outbox_states(
         OutboxEntry.objects.filter(
             company=company,
@@ -259,12 +256,9 @@ def problems(*, company: Company) -> list[SyncProblem]:
         for row in OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PARKED)
     ]
     errors = list(SyncRecordError.objects.filter(company=company).order_by("-created_at", "-pk"))
-    maps = {
-        (row.entity, row.connec_id): row
-        for row in IdMap.objects.filter(
-            company=company, connec_id__in={error.connec_id for error in errors if error.connec_id}
-        )
-    }
+    maps = idmap.maps_for_keys(
+        company=company, connec_ids={error.connec_id for error in errors if error.connec_id}
+    )
     seen: set[tuple[str, str]] = set()
     for error in errors:
         key = (error.entity, error.connec_id)

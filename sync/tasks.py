@@ -17,12 +17,12 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Company
-from maestrano_integration.conf import maestrano_settings
 from maestrano_integration.connec import ConnecError
 from maestrano_integration.http import backoff_delay
 
 from . import history, scheduling
 from .company_settings import companies_with_pending_imports, is_sync_enabled
+from .conf import sync_settings
 from .importer import ImportFailed, run_import
 from .inbox import has_pending_notifications, process_inbox
 from .models import InboxEntry, OutboxEntry
@@ -35,11 +35,11 @@ logger = logging.getLogger(__name__)
 
 
 def _retry_countdown(retries: int) -> float:
-    sync = maestrano_settings.SYNC
+    sync = sync_settings()
     return backoff_delay(
         attempt=retries,
-        base=float(sync["TASK_RETRY_BACKOFF"]),
-        cap=float(sync["TASK_RETRY_BACKOFF_MAX"]),
+        base=sync.task_retry_backoff,
+        cap=sync.task_retry_backoff_max,
     )
 
 
@@ -61,7 +61,7 @@ def import_company(
             company=company, entities=entities, restart=restart and not self.request.retries
         )
     except ImportFailed as error:
-        max_retries = int(maestrano_settings.SYNC["MAX_ATTEMPTS"]) - 1
+        max_retries = sync_settings().max_attempts - 1
         if error.retryable and self.request.retries < max_retries:
             raise self.retry(
                 exc=error, countdown=_retry_countdown(self.request.retries), max_retries=max_retries
@@ -104,7 +104,7 @@ def _follow_up(task: Any, company: Company, *, inbox_deferred: bool = False) -> 
     if due_in is not None:
         drain_outbox_task.apply_async((company.pk,), countdown=max(due_in, 0.05))
     if has_pending_notifications(company=company):
-        countdown = float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"]) if inbox_deferred else 0
+        countdown = sync_settings().push_retry_backoff if inbox_deferred else 0
         process_inbox_task.apply_async((company.pk,), countdown=max(countdown, 0.05))
 
 
@@ -192,10 +192,10 @@ def catch_up_task(self: Any, company_id: int) -> dict:
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return {"company": company_id, "status": "missing"}
-    max_retries = int(maestrano_settings.SYNC["MAX_ATTEMPTS"]) - 1
+    max_retries = sync_settings().max_attempts - 1
     # The lock is busy while changes keep coming: back off up to 30 s (the beat's drain_all
     # enqueues the catch-up again in any case while entities are pending).
-    base = max(float(maestrano_settings.SYNC["PUSH_RETRY_BACKOFF"]), 0.2)
+    base = max(sync_settings().push_retry_backoff, 0.2)
     countdown = min(base * 2 ** min(self.request.retries, 8), 30.0)
     try:
         summary = _run_locked(self, lambda: _Locked(run_catch_up(company=company)))

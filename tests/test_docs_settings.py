@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from maestrano_integration.conf import DEFAULTS, PRESET_DEFAULTS
+from maestrano_integration.conf import PRESET_DEFAULTS, all_defaults
 from maestrano_integration.env import ENVIRONMENT_KEYS, environment_variable_name
+from sync.conf import SYNC_DEFAULTS
 
 SETTINGS_DOC = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
 #: Dict-valued keys documented as one value rather than key by key.
@@ -45,7 +46,9 @@ def documented_default(default: object) -> str:
     return f'`"{default}"`' if isinstance(default, str) else f"`{default!r}`"
 
 
-@pytest.mark.parametrize(("dotted", "key", "default"), flatten(DEFAULTS))
+@pytest.mark.parametrize(
+    ("dotted", "key", "default"), flatten({**all_defaults(), "SYNC": SYNC_DEFAULTS})
+)
 def test_every_maestrano_key_is_documented_with_its_default(dotted, key, default):
     parent = dotted.rpartition(".")[0]
     heading = f"### `{parent}`" if parent else "## Top-level keys"

@@ -191,3 +191,67 @@ def test_the_private_name_check_finds_one():
     found = _private_names_in(source, module="sync.probe", is_package=False)
 
     assert found == ["sync.probe: sync.locks._private", "sync.probe: sync.pipeline._hidden"]
+
+
+#: The modules that may name the IdMap model outside type annotations: its owner, its
+#: definition and the admin's registration of it.
+IDMAP_OWNERS = {
+    "sync/idmap.py",
+    "sync/admin.py",
+    "sync/models/__init__.py",
+    "sync/models/mapping.py",
+}
+APPS = ("accounts", "maestrano_integration", "sync", "crm", "sandbox", "config")
+
+
+def _idmap_uses_in(source: str) -> list[int]:
+    """Lines where ``source`` queries, builds or names the IdMap model or its table: any use
+    of the name ``IdMap`` but in imports and type annotations, and the strings ``"IdMap"``
+    (``apps.get_model``) and ``…_idmap`` (raw SQL)."""
+    tree = ast.parse(source)
+    in_annotations: set[int] = set()
+    for node in ast.walk(tree):
+        annotations = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            annotations.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+            annotations.append(node.returns)
+        for annotation in annotations:
+            in_annotations.update(id(inner) for inner in ast.walk(annotation))
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in in_annotations:
+            continue
+        if (isinstance(node, ast.Name) and node.id == "IdMap") or (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and (node.value == "IdMap" or "sync_idmap" in node.value.lower())
+        ):
+            found.append(node.lineno)
+    return sorted(found)
+
+
+def test_only_sync_idmap_reads_or_writes_the_idmap():
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for package in APPS
+        for path in _sources(package)
+        if str(path.relative_to(ROOT)) not in IDMAP_OWNERS
+        for line in _idmap_uses_in(path.read_text())
+    ]
+
+    assert found == []
+
+
+def test_the_idmap_check_finds_queries_and_spares_annotations():
+    source = (
+        "from sync.models import IdMap\n"
+        "def f(row: IdMap) -> list[IdMap]:\n"
+        "    maps: dict[str, IdMap] = {}\n"
+        "    IdMap.objects.filter(pk=1).update(connec_id='x')\n"
+        "    rows = [IdMap(entity='people')]\n"
+        "    model = apps.get_model('maestrano_sync', 'IdMap')\n"
+        "    cursor.execute('DELETE FROM maestrano_sync_idmap')\n"
+    )
+
+    assert _idmap_uses_in(source) == [4, 5, 6, 7]

@@ -24,7 +24,7 @@ from sandbox.connec.api import Operation, run_and_notify
 from sandbox.connec.notifications import deliver_pending
 from sandbox.connec.seed import seed_group
 from sandbox.models import Group
-from tests.e2e.test_ui_story import FAST_SYNC, SIZES, Pages
+from tests.e2e.test_ui_story import FAST_CONNEC, FAST_SYNC, SIZES, Pages
 
 pytestmark = pytest.mark.browser
 
@@ -188,6 +188,7 @@ def test_the_dashboard_follows_an_import_retried_after_a_failure(
     settings.MAESTRANO = {
         **settings.MAESTRANO,
         "SYNC": {**FAST_SYNC, "TASK_RETRY_BACKOFF": 2, "TASK_RETRY_BACKOFF_MAX": 2},
+        "CONNEC": FAST_CONNEC,
     }
     seed_group(group=Group.objects.get(uid=GROUP), total=6)
     settings.SANDBOX = {

@@ -33,8 +33,8 @@ DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 740}}
 GROUP, ADMIN = "cld-story", "usr-story-admin"
 #: Pushes retried quickly, without the client's own retries, so an outage shows at once.
+FAST_CONNEC = {"HTTP_RETRIES": 0}
 FAST_SYNC = {
-    "HTTP_RETRIES": 0,
     "PUSH_RETRY_BACKOFF": 0.5,
     "PUSH_RETRY_BACKOFF_MAX": 1.0,
     "MAX_ATTEMPTS": 1000,
@@ -97,7 +97,7 @@ def story(platform, settings, request):
             api={"host": sandbox}, connec={"host": f"{sandbox}/connec"}
         )
     )
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": FAST_SYNC}
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": FAST_SYNC, "CONNEC": FAST_CONNEC}
     membership = platform.add_member(
         group_uid=GROUP,
         group_name="Story Pty Ltd",

@@ -9,12 +9,16 @@ from typing import Any
 
 import requests
 
-LIVE_SYNC = {
+#: MAESTRANO["CONNEC"] of the live tests: quick transport retries.
+LIVE_CONNEC = {
     "HTTP_RETRIES": 2,
     "BACKOFF_FACTOR": 0.01,
     "BACKOFF_JITTER": 0.0,
     "BACKOFF_MAX": 0.05,
     "RETRY_AFTER_MAX": 0.05,
+}
+#: MAESTRANO["SYNC"] of the live tests.
+LIVE_SYNC = {
     "MAX_ATTEMPTS": 4,
     "PUSH_RETRY_BACKOFF": 0.0,
     "PUSH_RETRY_BACKOFF_MAX": 0.0,

@@ -34,7 +34,7 @@ def client(settings):
                 api_id="app-1", api_key="key-1", connec={"host": HOST, "timeout": 2}
             )
         },
-        "SYNC": {"HTTP_RETRIES": 3, "BACKOFF_FACTOR": 0, "BACKOFF_JITTER": 0, "PAGE_SIZE": 2},
+        "CONNEC": {"HTTP_RETRIES": 3, "BACKOFF_FACTOR": 0, "BACKOFF_JITTER": 0, "PAGE_SIZE": 2},
     }
     with ConnecClient(group_id="cld-1") as connec:
         yield connec
@@ -242,7 +242,7 @@ def test_unreachable_host_raises_a_network_error(settings):
                 api_id="a", api_key="k", connec={"host": f"http://127.0.0.1:{port}"}
             )
         },
-        "SYNC": {"HTTP_RETRIES": 1, "BACKOFF_FACTOR": 0, "BACKOFF_JITTER": 0},
+        "CONNEC": {"HTTP_RETRIES": 1, "BACKOFF_FACTOR": 0, "BACKOFF_JITTER": 0},
     }
 
     with ConnecClient(group_id="cld-1") as connec, pytest.raises(ConnecNetworkError) as caught:

@@ -15,7 +15,13 @@ from accounts.models import Company
 from crm.models import Organization
 from sync.models import IdMap, OutboxEntry
 from sync.push import drain_outbox
-from tests.helpers.live_sync import LIVE_SYNC, deliver_notifications, hub_for, register_peer
+from tests.helpers.live_sync import (
+    LIVE_CONNEC,
+    LIVE_SYNC,
+    deliver_notifications,
+    hub_for,
+    register_peer,
+)
 from tests.helpers.saml import obtain_saml_response, post_saml_response
 from tests.helpers.sso_flow import deliver, login
 
@@ -31,6 +37,7 @@ PRESET = "maestrano"
 def operations(platform, settings):
     settings.MAESTRANO = {
         **settings.MAESTRANO,
+        "CONNEC": LIVE_CONNEC,
         "SYNC": dict(LIVE_SYNC),
         "METRICS": {"BASIC_AUTH": SCRAPER},
     }

@@ -8,13 +8,15 @@ from typing import Any
 import pytest
 import requests
 
-FAST_SYNC = {
+FAST_CONNEC = {
     "PAGE_SIZE": 3,
     "HTTP_RETRIES": 3,
     "BACKOFF_FACTOR": 0.01,
     "BACKOFF_JITTER": 0.0,
     "BACKOFF_MAX": 0.05,
     "RETRY_AFTER_MAX": 0.05,
+}
+FAST_SYNC = {
     "MAX_ATTEMPTS": 2,
     "TASK_RETRY_BACKOFF": 0,
 }
@@ -140,7 +142,11 @@ def make_group(platform, *, name: str = "Acme", apps=None) -> Any:
 @pytest.fixture
 def fast_sync(platform, settings):
     """Short backoffs and small pages, on top of the live platform's preset."""
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(FAST_SYNC)}
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "SYNC": dict(FAST_SYNC),
+        "CONNEC": dict(FAST_CONNEC),
+    }
     return settings.MAESTRANO
 
 

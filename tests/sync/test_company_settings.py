@@ -22,12 +22,18 @@ from sync.importer import run_import
 from sync.mappers import IMPORT_ONLY
 from sync.models import IdMap, InboxEntry, OutboxEntry, SyncSettingsChange
 from sync.selectors import connec_id_for, find_local_object
-from tests.helpers.live_sync import LIVE_SYNC, deliver_notifications, hub_for, register_peer
+from tests.helpers.live_sync import (
+    LIVE_CONNEC,
+    LIVE_SYNC,
+    deliver_notifications,
+    hub_for,
+    register_peer,
+)
 
 
 @pytest.fixture
 def live_sync(platform, settings, sandbox_group):
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(LIVE_SYNC)}
+    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
     return settings.MAESTRANO
 
 

@@ -9,6 +9,7 @@ from sync.models import OutboxEntry, SyncConflict
 from sync.push import drain_outbox
 from sync.selectors import connec_id_for
 from tests.helpers.live_sync import (
+    LIVE_CONNEC,
     LIVE_SYNC,
     deliver_notifications,
     hub_for,
@@ -22,7 +23,11 @@ from .conftest import clear_faults, set_faults
 @pytest.fixture
 def held_sync(platform, settings, sandbox_group):
     """Drains only when the test says so; the hub delivers notifications only when asked."""
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {**LIVE_SYNC, "PUSH_ON_COMMIT": False}}
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "CONNEC": LIVE_CONNEC,
+        "SYNC": {**LIVE_SYNC, "PUSH_ON_COMMIT": False},
+    }
     settings.SANDBOX = {
         **settings.SANDBOX,
         "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
@@ -179,7 +184,7 @@ def test_a_push_whose_answer_was_lost_is_not_undone_by_an_older_remote_change(
     settings.MAESTRANO = {
         **settings.MAESTRANO,
         "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": 0.3})},
-        "SYNC": {**settings.MAESTRANO["SYNC"], "HTTP_RETRIES": 0},
+        "CONNEC": {**settings.MAESTRANO["CONNEC"], "HTTP_RETRIES": 0},
     }
     set_faults(platform, latency_ms=1000)
     assert drain_outbox(company=company).retried == 1

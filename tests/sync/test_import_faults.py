@@ -63,7 +63,7 @@ def test_rate_limits_and_server_errors_are_retried_and_the_import_completes(
     sandbox_group.seed(organizations=5, people=6, items=2, invoices=3)
     settings.MAESTRANO = {
         **settings.MAESTRANO,
-        "SYNC": {**settings.MAESTRANO["SYNC"], "HTTP_RETRIES": 6},
+        "CONNEC": {**settings.MAESTRANO["CONNEC"], "HTTP_RETRIES": 6},
     }
     set_faults(settings, platform, error_rate=0.3, rate_limit_rate=0.3, retry_after=1, seed=7)
     caplog.set_level(logging.INFO, logger="sandbox.faults")

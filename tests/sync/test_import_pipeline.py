@@ -135,13 +135,13 @@ def manual_analyze_count() -> int:
 def test_postgresql_statistics_follow_a_large_import(sandbox_group, company, monkeypatch):
     from django.db import connection
 
-    from sync.importer import _IdMapStatistics
+    from sync.idmap import TableStatistics
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL's planner statistics")
     # The import analyzes IdMap each time an entity's rows double (from 5000 rows on);
     # a small threshold exercises it on a small data set (page size 3: 3, 6, 12 rows).
-    monkeypatch.setattr(_IdMapStatistics, "MIN_ROWS", 3)
+    monkeypatch.setattr(TableStatistics, "MIN_ROWS", 3)
     sandbox_group.seed(organizations=13, people=0, items=0, invoices=0)
     before = manual_analyze_count()
 

@@ -17,6 +17,7 @@ from sync.models import IdMap, OutboxEntry, SyncConflict
 from sync.push import drain_outbox
 from sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
+    LIVE_CONNEC,
     LIVE_SYNC,
     connec_id,
     deliver_notifications,
@@ -29,7 +30,11 @@ from tests.helpers.live_sync import (
 @pytest.fixture
 def held_sync(platform, settings, sandbox_group):
     """Drains only when the test says so; the hub delivers notifications only when asked."""
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {**LIVE_SYNC, "PUSH_ON_COMMIT": False}}
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "CONNEC": LIVE_CONNEC,
+        "SYNC": {**LIVE_SYNC, "PUSH_ON_COMMIT": False},
+    }
     settings.SANDBOX = {
         **settings.SANDBOX,
         "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},

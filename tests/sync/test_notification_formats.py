@@ -14,6 +14,7 @@ from crm.models import Organization, Person
 from sync.models import IdMap, InboxEntry, OutboxEntry
 from sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
+    LIVE_CONNEC,
     LIVE_SYNC,
     deliver_notifications,
     hub_for,
@@ -25,7 +26,7 @@ from tests.sync.conftest import make_group
 
 @pytest.fixture
 def live_sync(platform, settings, sandbox_group):
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(LIVE_SYNC)}
+    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
     return settings.MAESTRANO
 
 

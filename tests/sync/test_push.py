@@ -10,14 +10,21 @@ from crm.models import Invoice, InvoiceLine, Item, Organization, Person
 from sync.models import IdMap, OutboxEntry
 from sync.push import drain_outbox, retry_parked
 from sync.selectors import connec_id_for
-from tests.helpers.live_sync import LIVE_SYNC, connec_id, hub_for, our_entry, register_peer
+from tests.helpers.live_sync import (
+    LIVE_CONNEC,
+    LIVE_SYNC,
+    connec_id,
+    hub_for,
+    our_entry,
+    register_peer,
+)
 
 from .conftest import clear_faults, set_faults
 
 
 @pytest.fixture
 def live_sync(platform, settings, sandbox_group):
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(LIVE_SYNC)}
+    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
     return settings.MAESTRANO
 
 
@@ -157,7 +164,7 @@ def test_a_push_that_timed_out_after_connec_applied_it_is_retried_without_duplic
     settings.MAESTRANO = {
         **settings.MAESTRANO,
         "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": 0.3})},
-        "SYNC": {**settings.MAESTRANO["SYNC"], "HTTP_RETRIES": 0},
+        "CONNEC": {**settings.MAESTRANO["CONNEC"], "HTTP_RETRIES": 0},
     }
     org = make_org(company)
     set_faults(platform, latency_ms=800, scope="connec")

@@ -7,7 +7,7 @@ import pytest
 from crm.models import Organization
 from sync.models import InboxEntry, OutboxEntry
 from sync.selectors import find_local_object
-from tests.helpers.live_sync import LIVE_SYNC, hub_for, register_peer, wait_until
+from tests.helpers.live_sync import LIVE_CONNEC, LIVE_SYNC, hub_for, register_peer, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.worker
 def worker_sync(platform, settings, sandbox_group):
     settings.MAESTRANO = {
         **settings.MAESTRANO,
+        "CONNEC": LIVE_CONNEC,
         "SYNC": {**LIVE_SYNC, "LOCK_LEASE_SECONDS": 5, "PUSH_RETRY_BACKOFF": 0.2},
     }
 

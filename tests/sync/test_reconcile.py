@@ -8,13 +8,13 @@ from crm.models import Organization, Person
 from sync.models import IdMap, OutboxEntry
 from sync.reconcile import reconcile
 from sync.selectors import connec_id_for, find_local_object
-from tests.helpers.live_sync import LIVE_SYNC, hub_for, register_peer
+from tests.helpers.live_sync import LIVE_CONNEC, LIVE_SYNC, hub_for, register_peer
 
 
 @pytest.fixture
 def lost_notifications(platform, settings, sandbox_group):
     """The hub never delivers notifications (as if they were all lost)."""
-    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": dict(LIVE_SYNC)}
+    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
     settings.SANDBOX = {
         **settings.SANDBOX,
         "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},

@@ -1,0 +1,444 @@
+"""The IdMap: which local object is which Connec! record. The only module that reads or
+writes :class:`~sync.models.IdMap` rows (``tests/test_import_structure.py`` checks it).
+
+Every function takes the company (tenant) first: an IdMap row of another company is
+never visible, even when Connec! ids collide. Reads are bulk (one query for many ids);
+writes keep the table's two rules, one row per (company, entity, Connec! id) and one per
+local object.
+
+* reads: :func:`bulk_lookup`, :func:`local_pks_for`, :func:`connec_ids_for_pks`,
+  :func:`maps_for_objects`, :func:`connec_ids_for_objects`, :func:`links_for_objects`,
+  :func:`objects_for_connec_ids`, :func:`owners_of`, :func:`maps_for_keys`,
+  :func:`find_id_map`, :func:`id_map_for_object`, :func:`newest_version`,
+  :func:`mapped_counts`; :class:`TableStatistics` keeps PostgreSQL's planner informed;
+* writes: :func:`link_record` (one), :func:`add_links` (many, existing ones kept),
+  :func:`save_pushed` (after a push), :func:`insert_pulled` / :func:`update_pulled`
+  (bulk SQL of the record pipeline), :func:`bump_pulled`, :func:`forget_pushed_hash`,
+  :func:`relink_children` (unlink and link again the rows of child objects).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connections, models, router
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from accounts.models import Company
+
+from .models import IdMap
+from .registry import registry
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def bulk_lookup(*, company: Company, entity: str, connec_ids: Iterable[str]) -> dict[str, IdMap]:
+    """{connec id: IdMap} for the known ids among ``connec_ids`` (one query)."""
+    ids = {connec_id for connec_id in connec_ids if connec_id}
+    if not ids:
+        return {}
+    rows = IdMap.objects.filter(company=company, entity=entity, connec_id__in=ids)
+    return {row.connec_id: row for row in rows}
+
+
+def local_pks_for(*, company: Company, entity: str, connec_ids: Iterable[str]) -> dict[str, Any]:
+    """{connec id: local primary key} for the known ids (one query, no model instances)."""
+    ids = {connec_id for connec_id in connec_ids if connec_id}
+    if not ids:
+        return {}
+    mapper = registry.for_entity(entity)
+    to_pk = mapper.model._meta.pk.to_python
+    rows = IdMap.objects.filter(company=company, entity=entity, connec_id__in=ids).values_list(
+        "connec_id", "object_id"
+    )
+    return {connec_id: to_pk(object_id) for connec_id, object_id in rows}
+
+
+def connec_ids_for_pks(
+    *, company: Company, entity: str, local_pks: Iterable[Any]
+) -> dict[str, str]:
+    """{str(local pk): connec id} for the mapped objects among ``local_pks`` (one query)."""
+    mapper = registry.for_entity(entity)
+    content_type = ContentType.objects.get_for_model(mapper.model)
+    return connec_ids_for_objects(
+        company=company,
+        content_type=content_type,
+        object_ids=[pk for pk in local_pks if pk is not None],
+    )
+
+
+def maps_for_objects(
+    *, company: Company, content_type: ContentType, object_ids: Iterable[Any]
+) -> dict[str, IdMap]:
+    """{object id (text): IdMap} of the mapped objects among ``object_ids`` (one query)."""
+    ids = {str(object_id) for object_id in object_ids}
+    if not ids:
+        return {}
+    rows = IdMap.objects.filter(company=company, content_type=content_type, object_id__in=ids)
+    return {row.object_id: row for row in rows}
+
+
+def connec_ids_for_objects(
+    *, company: Company, content_type: ContentType, object_ids: Iterable[Any]
+) -> dict[str, str]:
+    """{object id (text): connec id} of the mapped objects among ``object_ids`` (one query)."""
+    ids = {str(object_id) for object_id in object_ids}
+    if not ids:
+        return {}
+    rows = IdMap.objects.filter(
+        company=company, content_type=content_type, object_id__in=ids
+    ).values_list("object_id", "connec_id")
+    return dict(rows)
+
+
+def objects_for_connec_ids(
+    *, company: Company, content_type: ContentType, object_ids: Iterable[Any]
+) -> dict[str, str]:
+    """{connec id: object id (text)} of the mapped objects among ``object_ids`` (one query)."""
+    return {
+        connec_id: object_id
+        for object_id, connec_id in connec_ids_for_objects(
+            company=company, content_type=content_type, object_ids=object_ids
+        ).items()
+    }
+
+
+def links_for_objects(
+    *, company: Company, content_type: ContentType, object_ids: Iterable[Any]
+) -> dict[str, tuple[str, str]]:
+    """{object id (text): (connec id, last pushed hash)} of the mapped objects (one query)."""
+    ids = {str(object_id) for object_id in object_ids}
+    if not ids:
+        return {}
+    rows = IdMap.objects.filter(
+        company=company, content_type=content_type, object_id__in=ids
+    ).values_list("object_id", "connec_id", "last_pushed_hash")
+    return {object_id: (connec_id, digest) for object_id, connec_id, digest in rows}
+
+
+def owners_of(*, company: Company, connec_ids: Iterable[str]) -> dict[tuple[str, str], str]:
+    """{(entity, connec id): object id} of the given Connec! ids, in any entity (one query)."""
+    ids = set(connec_ids)
+    if not ids:
+        return {}
+    rows = IdMap.objects.filter(company=company, connec_id__in=ids).values_list(
+        "entity", "connec_id", "object_id"
+    )
+    return {(entity, connec_id): object_id for entity, connec_id, object_id in rows}
+
+
+def maps_for_keys(*, company: Company, connec_ids: Iterable[str]) -> dict[tuple[str, str], IdMap]:
+    """{(entity, connec id): IdMap} of the given Connec! ids, in any entity (one query)."""
+    ids = {connec_id for connec_id in connec_ids if connec_id}
+    if not ids:
+        return {}
+    rows = IdMap.objects.filter(company=company, connec_id__in=ids)
+    return {(row.entity, row.connec_id): row for row in rows}
+
+
+def find_id_map(*, company: Company, entity: str, connec_id: str) -> IdMap | None:
+    return IdMap.objects.filter(company=company, entity=entity, connec_id=connec_id).first()
+
+
+def id_map_for_object(*, company: Company, obj: models.Model) -> IdMap | None:
+    content_type = ContentType.objects.get_for_model(type(obj))
+    return IdMap.objects.filter(
+        company=company, content_type=content_type, object_id=str(obj.pk)
+    ).first()
+
+
+def newest_version(*, company: Company, entity: str) -> datetime.datetime | None:
+    """The newest Connec! ``updated_at`` pulled or pushed of ``entity`` (``None``: none)."""
+    row = IdMap.objects.filter(company=company, entity=entity).aggregate(
+        pulled=Max("last_pulled_updated_at"), pushed=Max("last_pushed_updated_at")
+    )
+    values = [v for v in row.values() if v is not None]
+    return max(values) if values else None
+
+
+def mapped_counts(*, company: Company, entities: Iterable[str]) -> dict[str, int]:
+    """{entity: number of IdMap rows} for ``entities`` (one query)."""
+    mapped = IdMap.objects.filter(company=company, entity__in=list(entities))
+    return {item["entity"]: item["n"] for item in mapped.values("entity").annotate(n=Count("pk"))}
+
+
+def last_known(id_map: IdMap) -> datetime.datetime | None:
+    """The ``updated_at`` of the newest version pulled or pushed (``None``: neither)."""
+    return max(
+        (t for t in (id_map.last_pulled_updated_at, id_map.last_pushed_updated_at) if t),
+        default=None,
+    )
+
+
+# --- the table's statistics ---------------------------------------------------------------
+
+
+class TableStatistics:
+    """Keeps PostgreSQL's statistics of the IdMap table in step with a large import.
+
+    Every page looks its ids up in IdMap by (company, entity, Connec! id). While
+    the statistics still say the company has (almost) no rows of an entity,
+    PostgreSQL reads all of them and filters, instead of probing the unique
+    index for each id: a cost that grows with every page (at 100k records, a
+    fifth of the import's time went there). As advised after bulk loads,
+    the table is analyzed (a sample: tens of milliseconds) each time an
+    entity's imported rows have doubled, from ``MIN_ROWS`` on. Without
+    ownership of the table PostgreSQL only warns; other databases need none of it.
+    """
+
+    MIN_ROWS = 5000
+
+    def __init__(self) -> None:
+        self._connection = connections[router.db_for_write(IdMap)]
+        self._analyzed_at: dict[str, int] = {}
+
+    def imported(self, entity: str, rows: int) -> None:
+        if self._connection.vendor != "postgresql":
+            return
+        if rows < max(self.MIN_ROWS, 2 * self._analyzed_at.get(entity, 0)):
+            return
+        self._analyzed_at[entity] = rows
+        table = self._connection.ops.quote_name(IdMap._meta.db_table)
+        with self._connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
+
+
+# --- writes -------------------------------------------------------------------------------
+
+
+def link_record(
+    *,
+    company: Company,
+    entity: str,
+    obj: models.Model,
+    connec_id: str,
+    pulled_updated_at: datetime.datetime | None = None,
+    pushed_updated_at: datetime.datetime | None = None,
+) -> IdMap:
+    """Map ``obj`` to a Connec! record (idempotent; updates the timestamps given)."""
+    content_type = ContentType.objects.get_for_model(type(obj))
+    defaults: dict[str, Any] = {"content_type": content_type, "object_id": str(obj.pk)}
+    if pulled_updated_at is not None:
+        defaults["last_pulled_updated_at"] = pulled_updated_at
+    if pushed_updated_at is not None:
+        defaults["last_pushed_updated_at"] = pushed_updated_at
+    id_map, _ = IdMap.objects.update_or_create(
+        company=company, entity=entity, connec_id=connec_id, defaults=defaults
+    )
+    return id_map
+
+
+def add_links(
+    *, company: Company, entity: str, content_type: ContentType, links: dict[str, str]
+) -> None:
+    """Map {connec id: object id}, skipping the Connec! ids and objects already mapped."""
+    if not links:
+        return
+    known = bulk_lookup(company=company, entity=entity, connec_ids=links)
+    mapped_objects = set(
+        IdMap.objects.filter(
+            company=company, content_type=content_type, object_id__in=links.values()
+        ).values_list("object_id", flat=True)
+    )
+    new_maps = [
+        IdMap(
+            company=company,
+            entity=entity,
+            content_type=content_type,
+            object_id=object_id,
+            connec_id=connec_id,
+        )
+        for connec_id, object_id in links.items()
+        if connec_id not in known and object_id not in mapped_objects
+    ]
+    if new_maps:
+        IdMap.objects.bulk_create(new_maps, ignore_conflicts=True)
+
+
+def new_pushed(
+    *,
+    company: Company,
+    entity: str,
+    content_type_id: int,
+    object_id: str,
+    connec_id: str,
+    updated_at: datetime.datetime | None,
+    digest: str,
+) -> IdMap:
+    """An unsaved IdMap row for a record a push created (saved by :func:`save_pushed`)."""
+    return IdMap(
+        company=company,
+        entity=entity,
+        content_type_id=content_type_id,
+        object_id=object_id,
+        connec_id=connec_id,
+        last_pushed_updated_at=updated_at,
+        last_pushed_hash=digest,
+    )
+
+
+def save_pushed(*, new: list[IdMap], changed: list[IdMap], now: datetime.datetime) -> None:
+    """Write a push's IdMap rows: ``new`` inserted (existing ones kept), ``changed`` updated
+    (Connec! id, last pushed version and hash)."""
+    if new:
+        IdMap.objects.bulk_create(new, ignore_conflicts=True)
+    if changed:
+        for id_map in changed:
+            id_map.updated_at = now
+        IdMap.objects.bulk_update(
+            changed, ["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"]
+        )
+
+
+def bump_pulled(*, bumps: Iterable[tuple[IdMap, datetime.datetime | None]]) -> None:
+    """Raise each row's last pulled version to the given one when it is newer (bulk)."""
+    changed = []
+    now = timezone.now()
+    for id_map, updated_at in bumps:
+        if updated_at is None:
+            continue
+        if id_map.last_pulled_updated_at is None or updated_at > id_map.last_pulled_updated_at:
+            id_map.last_pulled_updated_at = updated_at
+            id_map.updated_at = now
+            changed.append(id_map)
+    if changed:
+        IdMap.objects.bulk_update(changed, ["last_pulled_updated_at", "updated_at"])
+
+
+def forget_pushed_hash(*, company: Company, entity: str, connec_ids: Iterable[str]) -> None:
+    """Our last push no longer describes these records (Connec!'s version was applied)."""
+    IdMap.objects.filter(company=company, entity=entity, connec_id__in=list(connec_ids)).exclude(
+        last_pushed_hash=""
+    ).update(last_pushed_hash="")
+
+
+def relink_children(
+    *,
+    company: Company,
+    entity: str,
+    content_type: ContentType,
+    rows: Iterable[tuple[models.Model, str | None, str]],
+    unlinked: Iterable[str] = (),
+) -> None:
+    """(Re)write the IdMap rows of child objects: delete the old links of those objects and
+    of those Connec! ids (a line id once linked to a row deleted since), then create."""
+    rows = [(obj, line_id, digest) for obj, line_id, digest in rows]
+    object_ids = [str(obj.pk) for obj, _, _ in rows] + list(unlinked)
+    line_ids = [line_id for _, line_id, _ in rows if line_id]
+    if object_ids:
+        IdMap.objects.filter(
+            company=company, content_type=content_type, object_id__in=object_ids
+        ).delete()
+    if line_ids:
+        IdMap.objects.filter(company=company, entity=entity, connec_id__in=line_ids).delete()
+    IdMap.objects.bulk_create(
+        [
+            IdMap(
+                company=company,
+                entity=entity,
+                content_type=content_type,
+                object_id=str(obj.pk),
+                connec_id=line_id,
+                last_pushed_hash=digest,
+            )
+            for obj, line_id, digest in rows
+            if line_id
+        ],
+        ignore_conflicts=True,
+    )
+
+
+# IdMap rows of the record pipeline are written with one statement per page (PostgreSQL:
+# the rows as arrays, through UNNEST; other databases: ``executemany``) rather than with
+# ``bulk_create`` / ``bulk_update``: there is one per imported row, and the ORM's
+# per-value work (``pre_save`` and ``get_db_prep_save`` of every field of every
+# row, CASE WHEN chains for updates) cost more than writing the models themselves
+# (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on
+# PostgreSQL). Values are still adapted by the model's fields; SQL identifiers come
+# from the model's options, quoted, and every value is a parameter.
+
+
+def insert_pulled(
+    *,
+    company: Company,
+    entity: str,
+    content_type: ContentType,
+    rows: list[tuple[str, str, datetime.datetime | None]],
+    now: datetime.datetime,
+) -> None:
+    """INSERT new IdMap rows, given as (object id, Connec! id, Connec! updated_at)."""
+    connection = connections[router.db_for_write(IdMap)]
+    quote = connection.ops.quote_name
+    opts = IdMap._meta
+    fields = [f for f in opts.local_concrete_fields if not f.primary_key]
+    per_row = [opts.get_field(n) for n in ("object_id", "connec_id", "last_pulled_updated_at")]
+    shared_values = {
+        "company": company.pk,
+        "entity": entity,
+        "content_type": content_type.pk,
+        "created_at": now,
+        "updated_at": now,
+    }
+    shared = {
+        f.name: f.get_db_prep_save(shared_values.get(f.name, f.get_default()), connection)
+        for f in fields
+        if f not in per_row
+    }
+    pulled = per_row[2]
+    columns = [
+        [object_id for object_id, _, _ in rows],
+        [connec_id for _, connec_id, _ in rows],
+        [pulled.get_db_prep_save(updated_at, connection) for _, _, updated_at in rows],
+    ]
+    table = quote(opts.db_table)
+    names = ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # As Django's bulk_create does there: array types without their length.
+            def cast(field: models.Field) -> str:
+                return field.db_type(connection).split("(")[0]
+
+            values = ", ".join(
+                f"r.{quote(f.column)}" if f in per_row else f"%s::{cast(f)}" for f in fields
+            )
+            arrays = ", ".join(f"%s::{cast(f)}[]" for f in per_row)
+            aliases = ", ".join(quote(f.column) for f in per_row)
+            sql = (
+                f"INSERT INTO {table} ({names}) SELECT {values} "  # noqa: S608
+                f"FROM UNNEST({arrays}) AS r({aliases})"
+            )
+            params = [shared[f.name] for f in fields if f not in per_row] + columns
+            cursor.execute(sql, params)
+        else:
+            # Per column: the index of its per-row value, or the value every row shares.
+            template = [
+                (per_row.index(f), None) if f in per_row else (None, shared[f.name]) for f in fields
+            ]
+            params = [
+                [value if slot is None else row[slot] for slot, value in template]
+                for row in zip(*columns, strict=True)
+            ]
+            placeholders = ", ".join(["%s"] * len(fields))
+            sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
+            cursor.executemany(sql, params)
+
+
+def update_pulled(*, id_maps: list[IdMap]) -> None:
+    """UPDATE the object id, last pulled and updated times of known IdMap rows."""
+    connection = connections[router.db_for_write(IdMap)]
+    quote = connection.ops.quote_name
+    opts = IdMap._meta
+    fields = [opts.get_field(n) for n in ("object_id", "last_pulled_updated_at", "updated_at")]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    where = f"{quote(opts.pk.column)} = %s"
+    sql = f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {where}"  # noqa: S608
+    params = [
+        [f.get_db_prep_save(getattr(id_map, f.attname), connection) for f in fields] + [id_map.pk]
+        for id_map in id_maps
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
