@@ -19,20 +19,16 @@ One drain round:
    network errors back off (exponential, jittered) and park after
    ``MAX_ATTEMPTS``; other 4xx park the row with Connec!'s error at once.
 
-Deletes: Connec! v2 has no DELETE; a deleted record is pushed as
-``{"status": "INACTIVE"}`` (``{"status": "VOIDED"}`` for invoices), or what
-the mapper's ``connec_delete_payload`` says.
+Payloads (deletes included) are built by :mod:`sync.payloads`; the answers are recorded
+by :mod:`sync.push_outcomes`. The names adopters and tests import from here
+(``drain_outbox``, ``retry_parked``, ``DrainResult``, ``delete_payload``, ``blank_to_null``
+...) stay importable from ``sync.push``.
 """
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import json
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -42,142 +38,46 @@ from django.utils import timezone
 from accounts.models import Company
 from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import ConnecClient, ConnecError
-from maestrano_integration.http import backoff_delay
 
 from . import children, history, idmap
 from .company_settings import policy_for
 from .conf import sync_settings
 from .locks import company_run, renew_lock
-from .mappers import (
-    Mapper,
-    MappingError,
-    ReferenceResolver,
-    connec_id_of,
-    connec_time_or_none,
-    set_path,
+from .mappers import MappingError
+from .models import OutboxEntry, SyncRun
+from .payloads import (
+    blank_to_null,
+    clear_empty_references,
+    delete_payload,
+    export_resolver,
+    external_id_entry,
+    live_payload,
+    payload_hash,
+    status_is_data,
 )
-from .models import IdMap, OutboxEntry, SyncRun, SyncState
+from .push_outcomes import DrainResult, Op, judge, record_outcomes, retry_delay
 from .registry import registry
 from .scheduling import schedule_drain
 
 logger = logging.getLogger(__name__)
 
-#: How a deleted record is pushed, per entity (Connec! v2 has no DELETE).
-DEFAULT_DELETE_PAYLOADS: dict[str, dict[str, Any]] = {"invoices": {"status": "VOIDED"}}
-INACTIVE_PAYLOAD: dict[str, Any] = {"status": "INACTIVE"}
-
-#: HTTP statuses of an op that are worth retrying later.
-TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-
-
-def delete_payload(mapper: Mapper) -> dict[str, Any]:
-    """What a local delete sends: the mapper's ``connec_delete_payload`` or the entity default."""
-    custom = getattr(mapper, "connec_delete_payload", None)
-    if custom is not None:
-        return dict(custom)
-    return dict(DEFAULT_DELETE_PAYLOADS.get(mapper.entity, INACTIVE_PAYLOAD))
-
-
-def status_is_data(mapper: Mapper) -> bool:
-    """When the mapper maps the delete marker's fields, the marker is plain data (invoice
-    ``VOIDED``): a delete is only pushed, and Connec!'s value is applied like any other."""
-    mapped_paths = set(mapper.fields.values())
-    return all(key in mapped_paths for key in delete_payload(mapper))
-
-
-def live_payload(mapper: Mapper) -> dict[str, Any]:
-    """What every upsert of a live record adds: ``{"status": "ACTIVE"}`` when deletes are
-    pushed as ``INACTIVE`` and the mapper does not map ``status`` itself.
-
-    A local update made after another app deactivated the record is the later
-    write, so it brings the record back (last writer wins, both sides alive).
-    """
-    custom = getattr(mapper, "connec_live_payload", None)
-    if custom is not None:
-        return dict(custom)
-    if status_is_data(mapper) or delete_payload(mapper) != INACTIVE_PAYLOAD:
-        return {}
-    return {"status": "ACTIVE"}
-
-
-def external_id_entry(*, company: Company, object_id: Any) -> dict[str, str]:
-    """Our id of a local object in Connec!'s external-id form (docs/protocol.md, 'External ids')."""
-    return {
-        "id": str(object_id),
-        "provider": get_preset(company.preset).api_id,
-        "realm": company.group_uid,
-    }
-
-
-def payload_hash(data: Mapping[str, Any]) -> str:
-    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def blank_to_null(data: Any) -> Any:
-    """Empty strings as ``null``: Connec! validates a present value (``""`` is no currency),
-    and ``null`` clears a field, which is what an empty local field means."""
-    if isinstance(data, dict):
-        return {key: blank_to_null(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [blank_to_null(value) for value in data]
-    return None if data == "" else data
-
-
-def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
-    sync = sync_settings()
-    delay = backoff_delay(
-        attempt=attempts - 1,
-        base=sync.push_retry_backoff,
-        cap=sync.push_retry_backoff_max,
-    )
-    return max(delay, retry_after or 0.0)
+# The push's public names, some of them defined by sync.payloads and sync.push_outcomes.
+__all__ = [
+    "DrainResult",
+    "blank_to_null",
+    "delete_payload",
+    "drain_outbox",
+    "external_id_entry",
+    "live_payload",
+    "next_due_in",
+    "payload_hash",
+    "retry_delay",
+    "retry_parked",
+    "status_is_data",
+]
 
 
 # --- one drain ------------------------------------------------------------------------
-
-
-@dataclass
-class DrainResult:
-    """What a drain did; ``locked`` when another worker held the company's lock."""
-
-    locked: bool = False
-    paused: bool = False  # the company's sync is off: its changes wait in the outbox
-    sent: int = 0
-    skipped: int = 0
-    done: int = 0
-    retried: int = 0
-    parked: int = 0
-    requests: int = 0
-    next_due_in: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class _Op:
-    """The coalesced changes of one local object."""
-
-    entity: str
-    content_type_id: int
-    object_id: str
-    operation: str
-    row_ids: list[int]
-    attempts: int
-    first_row_id: int
-    # Filled while building the request:
-    id_map: IdMap | None = None
-    payload: dict[str, Any] | None = None
-    hash: str = ""
-    unmapped_references: bool = False
-    request: dict[str, Any] | None = None
-    outcome: str = ""
-    error: str = ""
-    retry_after: float | None = None
-    result_record: dict[str, Any] | None = None
-    sent_children: children.SentChildren | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def drain_outbox(
@@ -277,18 +177,18 @@ def _drain_round(
             break
         chunk = to_send[start : start + batch_size]
         _send(client=client, ops=chunk, result=result)
-    _record_outcomes(company=company, ops=ops, result=result)
+    record_outcomes(company=company, ops=ops, result=result)
     return True
 
 
-def _coalesce(rows: list[dict[str, Any]]) -> list[_Op]:
+def _coalesce(rows: list[dict[str, Any]]) -> list[Op]:
     """One op per object (its last operation wins), in dependency order then age."""
-    by_object: dict[tuple[int, str], _Op] = {}
+    by_object: dict[tuple[int, str], Op] = {}
     for row in rows:
         key = (row["content_type_id"], row["object_id"])
         op = by_object.get(key)
         if op is None:
-            by_object[key] = _Op(
+            by_object[key] = Op(
                 entity=row["entity"],
                 content_type_id=row["content_type_id"],
                 object_id=row["object_id"],
@@ -313,9 +213,9 @@ def _coalesce(rows: list[dict[str, Any]]) -> list[_Op]:
     )
 
 
-def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> None:
+def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> None:
     """Build each op's batch request (bulk reads: objects, IdMaps, references)."""
-    by_entity: dict[str, list[_Op]] = defaultdict(list)
+    by_entity: dict[str, list[Op]] = defaultdict(list)
     for op in ops:
         by_entity[op.entity].append(op)
     preset = get_preset(company.preset)
@@ -341,7 +241,7 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
             if upserts
             else {}
         )
-        resolver = _export_resolver(company=company, mapper=mapper, instances=instances.values())
+        resolver = export_resolver(company=company, mapper=mapper, instances=instances.values())
         links = children.load_links(company=company, mapper=mapper, parents=instances.values())
         for op in entity_ops:
             op.id_map = id_maps.get(op.object_id)
@@ -366,7 +266,7 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
                 continue
             try:
                 data = blank_to_null(mapper.to_connec(instance, references=resolver))
-                _clear_empty_references(mapper, instance, data)
+                clear_empty_references(mapper, instance, data)
                 data.update(live_payload(mapper))
             except MappingError as error:
                 op.outcome, op.error = "parked", f"cannot map the record: {error}"
@@ -401,76 +301,12 @@ def _prepare_ops(*, company: Company, ops: list[_Op], result: DrainResult) -> No
                 }
 
 
-def _clear_empty_references(mapper: Mapper, instance: models.Model, data: dict[str, Any]) -> None:
-    """An empty local reference is sent as ``null``: a PUT is a partial update, so an
-    absent reference would keep the one Connec! has (set there by another app, or by us
-    before the local one was cleared) and the two sides would disagree for good."""
-    for local_name, (connec_field, _) in mapper.references.items():
-        if getattr(instance, mapper.model._meta.get_field(local_name).attname) is None:
-            set_path(data, connec_field, None)
-
-
 def _path(preset: Any, company: Company, entity: str, record_id: str | None = None) -> str:
     path = f"{preset.connec_base_path}/{company.group_uid}/{entity}"
     return f"{path}/{record_id}" if record_id is not None else path
 
 
-class _ExportResolver(ReferenceResolver):
-    """Connec! ids of referenced records; our external id for those not pushed yet.
-
-    A referenced record created in the same batch (earlier op) or pushed
-    before under our external id is found by Connec! through that id.
-    """
-
-    def __init__(self, *, company: Company, connec_ids: dict[str, dict[str, str]]) -> None:
-        super().__init__(connec_ids=connec_ids)
-        self._company = company
-        self._unmapped: set[tuple[str, str]] = set()
-
-    def connec_id(self, entity: str, local_pk: Any) -> Any:
-        known = super().connec_id(entity, local_pk)
-        if known is not None:
-            return known
-        self._unmapped.add((entity, str(local_pk)))
-        return [external_id_entry(company=self._company, object_id=local_pk)]
-
-    def unmapped_used(self, instance: models.Model) -> bool:
-        """Whether the last export used a not-yet-mapped reference (then a 4xx may be temporary)."""
-        used = bool(self._unmapped)
-        self._unmapped.clear()
-        return used
-
-
-def _export_resolver(*, company: Company, mapper: Mapper, instances: Any) -> _ExportResolver:
-    """One IdMap query per referenced entity for the whole window."""
-    instances = list(instances)
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for mapping in (mapper, *mapper.children):
-        for local_name, (_, entity) in mapping.references.items():
-            attname = mapping.model._meta.get_field(local_name).attname
-            if mapping is mapper:
-                values = [getattr(obj, attname) for obj in instances]
-            else:
-                values = list(
-                    mapping.model._default_manager.filter(
-                        **{f"{mapping.parent_field}__in": [obj.pk for obj in instances]}
-                    ).values_list(attname, flat=True)
-                )
-            wanted[entity].update(str(value) for value in values if value is not None)
-    connec_ids: dict[str, dict[str, str]] = {}
-    for entity, pks in wanted.items():
-        if not pks or entity not in registry.entities():
-            continue
-        referenced = registry.for_entity(entity).model
-        connec_ids[entity] = idmap.connec_ids_for_objects(
-            company=company,
-            content_type=ContentType.objects.get_for_model(referenced),
-            object_ids=pks,
-        )
-    return _ExportResolver(company=company, connec_ids=connec_ids)
-
-
-def _send(*, client: ConnecClient, ops: list[_Op], result: DrainResult) -> None:
+def _send(*, client: ConnecClient, ops: list[Op], result: DrainResult) -> None:
     """One batch request; each op's outcome set from its own result."""
     result.requests += 1
     result.sent += len(ops)
@@ -489,201 +325,7 @@ def _send(*, client: ConnecClient, ops: list[_Op], result: DrainResult) -> None:
             op.outcome, op.error = "retry", f"batch answered {len(answers)} results for {len(ops)}"
         return
     for op, answer in zip(ops, answers, strict=True):
-        _judge(op, status=answer.status, body=answer.body)
-
-
-def _judge(op: _Op, *, status: int, body: Any) -> None:
-    if 200 <= status < 300:
-        record = body.get(op.entity) if isinstance(body, Mapping) else None
-        op.outcome = "done"
-        op.result_record = record if isinstance(record, dict) else None
-        return
-    detail = _error_detail(body)
-    if op.operation == OutboxEntry.Operation.DELETE and status == 404:
-        op.outcome = "done"  # never reached Connec!: nothing to delete
-        return
-    if status in TRANSIENT_STATUSES:
-        op.outcome, op.error = "retry", f"HTTP {status}: {detail}"
-        return
-    if op.unmapped_references and status in (400, 404, 422):
-        # A referenced record of ours has not reached Connec! yet: wait for it.
-        op.outcome, op.error = "retry", f"HTTP {status} (waiting for a reference): {detail}"
-        return
-    op.outcome, op.error = "parked", f"HTTP {status}: {detail}"
-
-
-def _error_detail(body: Any) -> str:
-    errors = body.get("errors") if isinstance(body, Mapping) else None
-    if isinstance(errors, list):
-        parts = [
-            str(e.get("detail") or e.get("title") or e) for e in errors if isinstance(e, Mapping)
-        ]
-        if parts:
-            return "; ".join(parts)[:1000]
-    return str(body)[:1000]
-
-
-def _record_outcomes(*, company: Company, ops: list[_Op], result: DrainResult) -> None:
-    """Write IdMaps and row statuses in one transaction (bulk)."""
-    now = timezone.now()
-    max_attempts = sync_settings().max_attempts
-    done_ids: list[int] = []
-    parked: dict[str, list[int]] = defaultdict(list)
-    retries: list[tuple[_Op, int]] = []
-    new_maps: list[IdMap] = []
-    changed_maps: list[IdMap] = []
-    pushed_entities: set[str] = set()
-    _park_merges_into_mapped_records(company=company, ops=ops)
-    for op in ops:
-        if op.outcome == "done":
-            done_ids.extend(op.row_ids)
-            if op.request is not None:
-                pushed_entities.add(op.entity)
-                _update_id_map(company=company, op=op, new_maps=new_maps, changed=changed_maps)
-        elif op.outcome == "retry":
-            attempts = op.attempts + 1
-            if attempts >= max_attempts:
-                parked[f"gave up after {attempts} attempts: {op.error}"[:4000]].extend(op.row_ids)
-            else:
-                retries.append((op, attempts))
-        else:
-            parked[op.error[:4000] or "parked"].extend(op.row_ids)
-    with transaction.atomic():
-        idmap.save_pushed(new=new_maps, changed=changed_maps, now=now)
-        if done_ids:
-            OutboxEntry.objects.filter(pk__in=done_ids, status=OutboxEntry.Status.PENDING).update(
-                status=OutboxEntry.Status.DONE, last_error="", updated_at=now
-            )
-            _supersede_parked(company=company, ops=[op for op in ops if op.outcome == "done"])
-        for error, ids in parked.items():
-            OutboxEntry.objects.filter(pk__in=ids, status=OutboxEntry.Status.PENDING).update(
-                status=OutboxEntry.Status.PARKED, last_error=error, updated_at=now
-            )
-        for op, attempts in retries:
-            delay = retry_delay(attempts, retry_after=op.retry_after)
-            OutboxEntry.objects.filter(pk__in=op.row_ids, status=OutboxEntry.Status.PENDING).update(
-                attempts=attempts,
-                next_attempt_at=now + datetime.timedelta(seconds=delay),
-                last_error=op.error[:4000],
-                updated_at=now,
-            )
-        _apply_children_answers(company=company, ops=ops)
-        for entity in pushed_entities:
-            SyncState.objects.update_or_create(
-                company=company, entity=entity, defaults={"last_push_at": now}
-            )
-    result.done += len(done_ids)
-    result.retried += sum(len(op.row_ids) for op, _ in retries)
-    result.parked += sum(len(ids) for ids in parked.values())
-    for error, ids in parked.items():
-        logger.warning(
-            "Connec! push parked %s outbox rows: %s",
-            len(ids),
-            error[:300],
-            extra={"preset": company.preset, "group": company.group_uid},
-        )
-
-
-def _apply_children_answers(*, company: Company, ops: list[_Op]) -> None:
-    """Line ids and values from Connec!'s answers (:func:`sync.children.apply_answers`)."""
-    answers: dict[str, list[tuple[children.SentChildren, Any]]] = defaultdict(list)
-    for op in ops:
-        if op.outcome == "done" and op.sent_children is not None and op.sent_children.lines:
-            answers[op.entity].append((op.sent_children, op.result_record))
-    for entity, pairs in answers.items():
-        children.apply_answers(company=company, mapper=registry.for_entity(entity), answers=pairs)
-
-
-def _park_merges_into_mapped_records(*, company: Company, ops: list[_Op]) -> None:
-    """A first push that Connec! merged (matching fields) into a record already linked
-    to another local object is parked: two local records are one in Connec! now, and
-    only a person can tell which one to keep (or change the matching value)."""
-    firsts = [
-        (op, connec_id)
-        for op in ops
-        if op.outcome == "done"
-        and op.id_map is None
-        and op.request is not None
-        and op.request["method"] == "post"
-        and (connec_id := _result_connec_id(op)) is not None
-    ]
-    if not firsts:
-        return
-    linked = idmap.owners_of(company=company, connec_ids={connec_id for _, connec_id in firsts})
-    for op, connec_id in firsts:
-        owner = linked.setdefault((op.entity, connec_id), op.object_id)
-        if owner != op.object_id:
-            op.outcome = "parked"
-            fields = ", ".join(registry.for_entity(op.entity).matching_fields) or "ids"
-            op.error = (
-                f"Connec! merged this record into {op.entity}/{connec_id} (equal {fields}), "
-                f"which is already linked to local object {owner}: change the value or "
-                "merge the two"
-            )
-
-
-def _result_connec_id(op: _Op) -> str | None:
-    try:
-        return connec_id_of((op.result_record or {}).get("id"))
-    except MappingError:
-        return None
-
-
-def _supersede_parked(*, company: Company, ops: list[_Op]) -> None:
-    """Older parked rows of objects whose current state Connec! just accepted are done.
-
-    A push sends the object as it is now, so it carries every earlier change: a
-    record refused once (parked) and fixed since is in sync, not "parked" forever.
-    """
-    parked = OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PARKED)
-    if not ops or not parked.exists():
-        return
-    newest = {(op.content_type_id, op.object_id): max(op.row_ids) for op in ops}
-    rows = parked.filter(object_id__in={object_id for _, object_id in newest}).values_list(
-        "pk", "content_type_id", "object_id"
-    )
-    superseded = [
-        pk
-        for pk, content_type_id, object_id in rows
-        if pk < newest.get((content_type_id, object_id), 0)
-    ]
-    if superseded:
-        parked.filter(pk__in=superseded).update(
-            status=OutboxEntry.Status.DONE, last_error="", updated_at=timezone.now()
-        )
-
-
-def _update_id_map(
-    *, company: Company, op: _Op, new_maps: list[IdMap], changed: list[IdMap]
-) -> None:
-    record = op.result_record or {}
-    raw_updated_at = record.get("updated_at")
-    updated_at = connec_time_or_none(raw_updated_at)
-    try:
-        connec_id = connec_id_of(record.get("id"))
-    except MappingError:
-        connec_id = None
-    if op.id_map is not None:
-        op.id_map.last_pushed_updated_at = updated_at or op.id_map.last_pushed_updated_at
-        if op.operation == OutboxEntry.Operation.UPSERT:
-            op.id_map.last_pushed_hash = op.hash
-        else:
-            op.id_map.last_pushed_hash = ""
-        if connec_id:
-            op.id_map.connec_id = connec_id
-        changed.append(op.id_map)
-    elif connec_id:
-        new_maps.append(
-            idmap.new_pushed(
-                company=company,
-                entity=op.entity,
-                content_type_id=op.content_type_id,
-                object_id=op.object_id,
-                connec_id=connec_id,
-                updated_at=updated_at,
-                digest=op.hash if op.operation == OutboxEntry.Operation.UPSERT else "",
-            )
-        )
+        judge(op, status=answer.status, body=answer.body)
 
 
 # --- admin / operator actions ---------------------------------------------------------------
