@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -28,6 +25,7 @@ from sandbox.connec.seed import seed_group
 from sandbox.models import ConnecRecord
 from sync.models import SyncRun, SyncRunEntity
 from sync.selectors import connec_id_for
+from tests.e2e.helpers import eventually, sandbox_on_the_other_host
 
 pytestmark = pytest.mark.browser
 
@@ -37,15 +35,6 @@ PHONE = {"width": 375, "height": 740}
 DEMO_GROUP = "cld-demo"
 DEMO_USER = "usr-demo-admin"
 SEEDED_RECORDS = 40
-
-
-def eventually(check: Callable[[], bool], *, timeout: float = 15.0, every: float = 0.25) -> None:
-    """Wait until ``check()`` is true: pushes and notifications cross HTTP between threads."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Still not true after {timeout}s: {check.__doc__ or check}")
-        time.sleep(every)
 
 
 class Screenshots:
@@ -74,13 +63,7 @@ def sandbox_url(platform) -> str:
     cookies (the SAML POST is cross-site) and the app's session middleware
     never sees the platform's pages.
     """
-    parts = urlsplit(platform.url)
-    other = "127.0.0.1" if parts.hostname == "localhost" else "localhost"
-    root = f"http://{other}:{parts.port}/sandbox"
-    platform.configure(
-        maestrano=platform.preset_values(api={"host": root}, connec={"host": f"{root}/connec"})
-    )
-    return root
+    return sandbox_on_the_other_host(platform)
 
 
 @pytest.fixture

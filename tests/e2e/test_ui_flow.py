@@ -13,8 +13,6 @@ With ``UPDATE_SCREENSHOTS=1`` the pages are saved in ``docs/img/`` at both sizes
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 
 from accounts.billing.models import AdHocCharge
@@ -24,7 +22,8 @@ from sandbox.connec.api import Operation, run_and_notify
 from sandbox.connec.notifications import deliver_pending
 from sandbox.connec.seed import seed_group
 from sandbox.models import Group
-from tests.e2e.test_ui_story import FAST_CONNEC, FAST_SYNC, SIZES, Pages
+from tests.e2e.helpers import SIZES, Pages, sandbox_on_the_other_host, sign_in_at_the_platform
+from tests.e2e.test_ui_story import FAST_CONNEC, FAST_SYNC
 
 pytestmark = pytest.mark.browser
 
@@ -35,14 +34,7 @@ ADMIN, MEMBER = "usr-flow-admin", "usr-flow-member"
 @pytest.fixture
 def sites(platform):
     """The sandbox under the other host name (app and platform keep their own cookies)."""
-    parts = urlsplit(platform.url)
-    other = "127.0.0.1" if parts.hostname == "localhost" else "localhost"
-    sandbox = f"http://{other}:{parts.port}/sandbox"
-    platform.configure(
-        maestrano=platform.preset_values(
-            api={"host": sandbox}, connec={"host": f"{sandbox}/connec"}
-        )
-    )
+    sandbox = sandbox_on_the_other_host(platform)
     for uid, name, role in ((ADMIN, "Ada", "Admin"), (MEMBER, "Max", "Member")):
         platform.add_member(
             group_uid=GROUP,
@@ -59,17 +51,6 @@ def sites(platform):
     return {"app": platform.url, "sandbox": sandbox}
 
 
-def sign_in(page, sites, *, user: str, start: str = "/") -> None:
-    """From the app's home page through the platform's sign-in form, as ``user``."""
-    page.goto(f"{sites['app']}{start}")
-    page.click("#login-with-maestrano")
-    page.wait_for_url(f"{sites['sandbox']}/api/v1/auth/saml?*")
-    page.fill("#id_user_uid", user)
-    page.fill("#id_group_uid", GROUP)
-    page.click("#idp-login button[type=submit]")
-    page.wait_for_url(f"{sites['app']}/dashboard/")
-
-
 def no_sign_in_form(page) -> bool:
     return page.locator("#idp-login, #login-with-maestrano").count() == 0
 
@@ -79,7 +60,9 @@ def test_a_member_cannot_buy_and_an_admin_can(sites, browser_page):
     page.on("dialog", lambda dialog: dialog.accept())
     pages = Pages(page)
     page.set_viewport_size(SIZES["desktop"])
-    sign_in(page, sites, user=MEMBER)
+    sign_in_at_the_platform(
+        page, app=sites["app"], sandbox=sites["sandbox"], user=MEMBER, group=GROUP
+    )
 
     assert page.locator("#buy-sms").count() == 0
     assert page.is_visible("#buy-sms-admins-only")
@@ -109,7 +92,9 @@ def test_a_member_cannot_buy_and_an_admin_can(sites, browser_page):
     pages.check("forbidden")
 
     page.context.clear_cookies()
-    sign_in(page, sites, user=ADMIN)
+    sign_in_at_the_platform(
+        page, app=sites["app"], sandbox=sites["sandbox"], user=ADMIN, group=GROUP
+    )
     page.click("#buy-sms button[type=submit]")
     page.wait_for_selector("#charges li:not(.muted)")
     assert AdHocCharge.objects.count() == 1
@@ -119,7 +104,14 @@ def test_a_member_cannot_buy_and_an_admin_can(sites, browser_page):
 
 def test_back_after_the_login_never_shows_a_sign_in_form(sites, browser_page):
     page = browser_page
-    sign_in(page, sites, user=ADMIN, start="/?next=/dashboard/")
+    sign_in_at_the_platform(
+        page,
+        app=sites["app"],
+        sandbox=sites["sandbox"],
+        user=ADMIN,
+        group=GROUP,
+        start="/?next=/dashboard/",
+    )
     dashboard = f"{sites['app']}/dashboard/"
 
     # History: the app's home page, the platform's sign-in form, the dashboard.
@@ -136,7 +128,9 @@ def test_logout_ends_on_the_apps_home_page_with_a_message(sites, browser_page):
     page = browser_page
     pages = Pages(page)
     page.set_viewport_size(SIZES["desktop"])
-    sign_in(page, sites, user=ADMIN)
+    sign_in_at_the_platform(
+        page, app=sites["app"], sandbox=sites["sandbox"], user=ADMIN, group=GROUP
+    )
 
     page.click("#logout")
     page.wait_for_url(f"{sites['app']}/")
@@ -197,7 +191,9 @@ def test_the_dashboard_follows_an_import_retried_after_a_failure(
     }
     request.getfixturevalue("demo_worker")  # after the settings above: it copies them
     page = browser_page
-    sign_in(page, sites, user=ADMIN)
+    sign_in_at_the_platform(
+        page, app=sites["app"], sandbox=sites["sandbox"], user=ADMIN, group=GROUP
+    )
     page.wait_for_function(
         "document.querySelector('#import-status').textContent === 'Failed'", timeout=30_000
     )

@@ -13,12 +13,6 @@ With ``UPDATE_SCREENSHOTS=1`` the pages are saved in ``docs/img/`` at both sizes
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
-from pathlib import Path
-from urllib.parse import urlsplit
-
 import pytest
 
 from accounts.models import Company
@@ -26,11 +20,17 @@ from crm.models import Person
 from sandbox.connec.seed import seed_group
 from sandbox.models import ConnecRecord
 from sync.selectors import connec_id_for
+from tests.e2e.helpers import (
+    SIZES,
+    Pages,
+    eventually,
+    sandbox_on_the_other_host,
+    sign_in_at_the_platform,
+    wait_in_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
-SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 740}}
 GROUP, ADMIN = "cld-story", "usr-story-admin"
 #: Pushes retried quickly, without the client's own retries, so an outage shows at once.
 FAST_CONNEC = {"HTTP_RETRIES": 0}
@@ -41,62 +41,10 @@ FAST_SYNC = {
 }
 
 
-def eventually(check: Callable[[], bool], *, timeout: float = 30.0, every: float = 0.25) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Still not true after {timeout}s: {check.__doc__ or check}")
-        time.sleep(every)
-
-
-def axe_problems(page) -> list[str]:
-    """Serious and critical axe-core violations of the page as it is now."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [
-        f"{page.url}: {violation['id']} ({violation['impact']}): "
-        + "; ".join(node["target"][0] for node in violation["nodes"][:3])
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
-
-
-class Pages:
-    """Checks every page at both sizes: no sideways scrolling on a phone, axe, screenshots."""
-
-    def __init__(self, page) -> None:
-        self.page = page
-        self.save = os.environ.get("UPDATE_SCREENSHOTS") == "1"
-        self.accessibility: list[str] = []
-        self.overflowing: list[str] = []
-
-    def check(self, name: str) -> None:
-        page = self.page
-        for size, viewport in SIZES.items():
-            page.set_viewport_size(viewport)
-            if size == "phone":
-                width = page.evaluate("document.documentElement.scrollWidth")
-                if width > viewport["width"] + 1:
-                    self.overflowing.append(f"{name}: {width}px wide")
-            self.accessibility.extend(axe_problems(page))
-            if self.save:
-                DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(DOCS_IMAGES / f"{name}-{size}.png"), full_page=True)
-        page.set_viewport_size(SIZES["desktop"])
-
-
 @pytest.fixture
 def story(platform, settings, request):
     """The sandbox under the other host name, a group with Connec! data, a started worker."""
-    parts = urlsplit(platform.url)
-    other = "127.0.0.1" if parts.hostname == "localhost" else "localhost"
-    sandbox = f"http://{other}:{parts.port}/sandbox"
-    platform.configure(
-        maestrano=platform.preset_values(
-            api={"host": sandbox}, connec={"host": f"{sandbox}/connec"}
-        )
-    )
+    sandbox = sandbox_on_the_other_host(platform)
     settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": FAST_SYNC, "CONNEC": FAST_CONNEC}
     membership = platform.add_member(
         group_uid=GROUP,
@@ -113,29 +61,6 @@ def story(platform, settings, request):
     seed_group(group=membership.group, total=24)
     worker = request.getfixturevalue("demo_worker")  # after the settings above: it copies them
     return {"sandbox": sandbox, "group": membership.group, "worker": worker}
-
-
-def log_in(page, platform, story, *, deep_link: str = "/dashboard/") -> None:
-    page.goto(f"{platform.url}{deep_link}")
-    page.click("#login-with-maestrano")
-    page.wait_for_url(f"{story['sandbox']}/api/v1/auth/saml?*")
-    page.fill("#id_user_uid", ADMIN)
-    page.fill("#id_group_uid", GROUP)
-    page.click("#idp-login button[type=submit]")
-    page.wait_for_url(f"{platform.url}{deep_link}")
-
-
-def wait_in_page(page, story, expression: str, *, timeout: float = 30_000) -> None:
-    """Wait until ``expression`` is true in the page; on a timeout, show the worker's log."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(expression, timeout=timeout)
-    except PlaywrightTimeout:
-        raise AssertionError(
-            f"Still not true after {timeout / 1000:.0f}s: {expression}\n"
-            f"worker log:\n{story['worker'].tail()}"
-        ) from None
 
 
 def sync_state(page) -> str:
@@ -164,9 +89,9 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     page.goto(f"{platform.url}/dashboard/")
     wait_in_page(
         page,
-        story,
         "document.querySelector('#import-status').textContent === 'Succeeded'",
         timeout=60_000,
+        log=story["worker"].tail,
     )
     assert page.text_content("#company-name") == "Story Pty Ltd"
     assert "AEDT" in page.text_content("#import-times") or "AEST" in page.text_content(
@@ -188,8 +113,8 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     page.click("#save-record")
     wait_in_page(
         page,
-        story,
         "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
+        log=story["worker"].tail,
     )
     connec_id = connec_id_for(company=company, obj=person)
     record = ConnecRecord.objects.get(group=story["group"], entity="people", uid=connec_id)
@@ -238,7 +163,14 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
 
 def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_page, settings):
     page = browser_page
-    log_in(page, platform, story)
+    sign_in_at_the_platform(
+        page,
+        app=platform.url,
+        sandbox=story["sandbox"],
+        user=ADMIN,
+        group=GROUP,
+        start="/dashboard/",
+    )
     company = Company.objects.get(group_uid=GROUP)
     eventually(lambda: Person.objects.filter(company=company).count() > 0)
     person = Person.objects.filter(company=company).order_by("pk").first()
@@ -253,8 +185,8 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
     page.click("#save-record")
     wait_in_page(
         page,
-        story,
         "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'retrying'",
+        log=story["worker"].tail,
     )
     assert "next attempt" in page.text_content("#sync-detail")
     assert "answered 5" in page.text_content("#sync-reason")  # a random 5xx
@@ -263,9 +195,9 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
     settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
     wait_in_page(
         page,
-        story,
         "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
         timeout=30_000,
+        log=story["worker"].tail,
     )
     connec_id = connec_id_for(company=company, obj=person)
     assert ConnecRecord.objects.get(uid=connec_id).data["first_name"] == "During"
@@ -273,7 +205,14 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
 
 def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, browser_page):
     page = browser_page
-    log_in(page, platform, story)
+    sign_in_at_the_platform(
+        page,
+        app=platform.url,
+        sandbox=story["sandbox"],
+        user=ADMIN,
+        group=GROUP,
+        start="/dashboard/",
+    )
     company = Company.objects.get(group_uid=GROUP)
     eventually(lambda: Person.objects.filter(company=company).count() > 0)
     person = Person.objects.filter(company=company).order_by("pk").first()
@@ -283,8 +222,8 @@ def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, 
     page.click("#save-record")
     wait_in_page(
         page,
-        story,
         "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'parked'",
+        log=story["worker"].tail,
     )
     assert "is not an email address" in page.text_content("#sync-reason")
     assert page.locator("#sync-retry button").count() == 1
@@ -299,8 +238,8 @@ def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, 
     page.click("#save-record")
     wait_in_page(
         page,
-        story,
         "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
+        log=story["worker"].tail,
     )
     page.goto(f"{platform.url}/dashboard/")
     assert page.text_content("#no-problems")

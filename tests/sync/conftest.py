@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.helpers.live_sync import LIVE_CONNEC, LIVE_SYNC, hub_for, register_peer
+
 FAST_CONNEC = {
     "PAGE_SIZE": 3,
     "HTTP_RETRIES": 3,
@@ -160,6 +162,46 @@ def company(sandbox_group):
     from accounts.models import Company
 
     return Company.objects.create(preset="maestrano", group_uid=sandbox_group.uid, name="Acme")
+
+
+# --- the live sync (push, notifications, reconciliation) ------------------------------------
+
+
+@pytest.fixture
+def live_sync(platform, settings, sandbox_group):
+    """Our app syncs live with the sandbox's hub: pushes on commit, quick retries."""
+    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
+    return settings.MAESTRANO
+
+
+@pytest.fixture
+def manual_drain(live_sync, settings):
+    """Drains run only when the test calls them."""
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "SYNC": {**settings.MAESTRANO["SYNC"], "PUSH_ON_COMMIT": False},
+    }
+
+
+@pytest.fixture
+def held_sync(manual_drain, settings):
+    """Drains only when the test says so; the hub delivers notifications only when asked."""
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    }
+
+
+@pytest.fixture
+def peer(platform, sandbox_group, live_sync):
+    """Another app of the group, writing through the hub's API (our app is notified)."""
+    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
+
+
+@pytest.fixture
+def hub(peer):
+    """The hub as another app of the group sees it (never affected by our app's faults)."""
+    return peer
 
 
 def set_faults(platform, **values: Any) -> None:

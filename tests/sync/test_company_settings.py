@@ -23,23 +23,8 @@ from sync.mappers import IMPORT_ONLY
 from sync.models import IdMap, InboxEntry, OutboxEntry, SyncSettingsChange
 from sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
-    LIVE_CONNEC,
-    LIVE_SYNC,
     deliver_notifications,
-    hub_for,
-    register_peer,
 )
-
-
-@pytest.fixture
-def live_sync(platform, settings, sandbox_group):
-    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
-    return settings.MAESTRANO
-
-
-@pytest.fixture
-def peer(platform, sandbox_group, live_sync):
-    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
 
 
 @pytest.fixture

@@ -17,34 +17,16 @@ from sync.models import IdMap, OutboxEntry, SyncConflict
 from sync.push import drain_outbox
 from sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
-    LIVE_CONNEC,
-    LIVE_SYNC,
     connec_id,
     deliver_notifications,
-    hub_for,
     our_entry,
-    register_peer,
 )
 
 
 @pytest.fixture
-def held_sync(platform, settings, sandbox_group):
-    """Drains only when the test says so; the hub delivers notifications only when asked."""
-    settings.MAESTRANO = {
-        **settings.MAESTRANO,
-        "CONNEC": LIVE_CONNEC,
-        "SYNC": {**LIVE_SYNC, "PUSH_ON_COMMIT": False},
-    }
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
-    }
-
-
-@pytest.fixture
-def peer(platform, sandbox_group, held_sync):
-    """Another app of the group, writing to the hub."""
-    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
+def peer(held_sync, peer):
+    """The conftest's peer, with drains and notifications held."""
+    return peer
 
 
 def line_links(company) -> dict[int, str]:

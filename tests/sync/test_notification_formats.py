@@ -14,8 +14,6 @@ from crm.models import Organization, Person
 from sync.models import IdMap, InboxEntry, OutboxEntry
 from sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
-    LIVE_CONNEC,
-    LIVE_SYNC,
     deliver_notifications,
     hub_for,
     our_entry,
@@ -25,23 +23,12 @@ from tests.sync.conftest import make_group
 
 
 @pytest.fixture
-def live_sync(platform, settings, sandbox_group):
-    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
-    return settings.MAESTRANO
-
-
-@pytest.fixture
 def list_form_ids(settings):
     """The sandbox notifies with external-id lists, as older Connec! versions did."""
     settings.SANDBOX = {
         **settings.SANDBOX,
         "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "EXTERNAL_IDS": True},
     }
-
-
-@pytest.fixture
-def peer(platform, sandbox_group, live_sync):
-    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
 
 
 def post_notification(platform, payload):

@@ -5,31 +5,14 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 import requests
 
 from crm.models import Organization, Person
 from sync.models import IdMap, InboxEntry, OutboxEntry, SyncState
 from sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
-    LIVE_CONNEC,
-    LIVE_SYNC,
     deliver_notifications,
-    hub_for,
-    register_peer,
 )
-
-
-@pytest.fixture
-def live_sync(platform, settings, sandbox_group):
-    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
-    return settings.MAESTRANO
-
-
-@pytest.fixture
-def peer(platform, sandbox_group, live_sync):
-    """Another app of the group, writing through the hub's API (our app is notified)."""
-    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
 
 
 def post_notification(platform, payload, *, auth=None, path="/maestrano/connec/notifications"):

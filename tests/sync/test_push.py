@@ -11,36 +11,12 @@ from sync.models import IdMap, OutboxEntry
 from sync.push import drain_outbox, retry_parked
 from sync.selectors import connec_id_for
 from tests.helpers.live_sync import (
-    LIVE_CONNEC,
     LIVE_SYNC,
     connec_id,
-    hub_for,
     our_entry,
-    register_peer,
 )
 
 from .conftest import clear_faults, set_faults
-
-
-@pytest.fixture
-def live_sync(platform, settings, sandbox_group):
-    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
-    return settings.MAESTRANO
-
-
-@pytest.fixture
-def manual_drain(live_sync, settings):
-    """Drains run only when the test calls them."""
-    settings.MAESTRANO = {
-        **settings.MAESTRANO,
-        "SYNC": {**settings.MAESTRANO["SYNC"], "PUSH_ON_COMMIT": False},
-    }
-
-
-@pytest.fixture
-def hub(platform, sandbox_group, live_sync):
-    """The hub as another app of the group sees it (never affected by our app's faults)."""
-    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
 
 
 def make_org(company, **fields):

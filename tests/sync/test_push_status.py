@@ -10,16 +10,6 @@ from django.core.management import CommandError, call_command
 from crm.models import Organization
 from sync.push import drain_outbox
 from sync.selectors import sync_status
-from tests.helpers.live_sync import LIVE_CONNEC, LIVE_SYNC
-
-
-@pytest.fixture
-def manual_drain(platform, settings, sandbox_group):
-    settings.MAESTRANO = {
-        **settings.MAESTRANO,
-        "CONNEC": LIVE_CONNEC,
-        "SYNC": {**LIVE_SYNC, "PUSH_ON_COMMIT": False},
-    }
 
 
 def test_status_counts_mapped_records_queue_depth_and_parked_errors(company, manual_drain):

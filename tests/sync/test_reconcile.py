@@ -8,22 +8,21 @@ from crm.models import Organization, Person
 from sync.models import IdMap, OutboxEntry
 from sync.reconcile import reconcile
 from sync.selectors import connec_id_for, find_local_object
-from tests.helpers.live_sync import LIVE_CONNEC, LIVE_SYNC, hub_for, register_peer
 
 
 @pytest.fixture
-def lost_notifications(platform, settings, sandbox_group):
+def peer(lost_notifications, peer):
+    """The conftest's peer, with notifications never delivered."""
+    return peer
+
+
+@pytest.fixture
+def lost_notifications(live_sync, settings):
     """The hub never delivers notifications (as if they were all lost)."""
-    settings.MAESTRANO = {**settings.MAESTRANO, "CONNEC": LIVE_CONNEC, "SYNC": dict(LIVE_SYNC)}
     settings.SANDBOX = {
         **settings.SANDBOX,
         "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
     }
-
-
-@pytest.fixture
-def peer(platform, sandbox_group, lost_notifications):
-    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
 
 
 def test_reconciliation_applies_changes_whose_notifications_were_lost(company, peer):

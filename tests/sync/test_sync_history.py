@@ -18,31 +18,14 @@ from sync.models import SyncRun
 from sync.push import drain_outbox
 from sync.reconcile import reconcile
 from tests.helpers.live_sync import (
-    LIVE_CONNEC,
-    LIVE_SYNC,
     deliver_notifications,
-    hub_for,
-    register_peer,
 )
 
 
 @pytest.fixture
-def held_sync(platform, settings, sandbox_group):
-    """Drains only when the test says so; the hub delivers notifications only when asked."""
-    settings.MAESTRANO = {
-        **settings.MAESTRANO,
-        "CONNEC": LIVE_CONNEC,
-        "SYNC": {**LIVE_SYNC, "PUSH_ON_COMMIT": False},
-    }
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
-    }
-
-
-@pytest.fixture
-def peer(platform, sandbox_group, held_sync):
-    return hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
+def peer(held_sync, peer):
+    """The conftest's peer, with drains and notifications held."""
+    return peer
 
 
 def runs(company, kind):
