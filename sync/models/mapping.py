@@ -1,7 +1,7 @@
 """The sync's own records: which local object is which Connec! record, and import runs.
 
-:class:`IdMap` is the only answer to "do we know this record"; read it through
-:mod:`sync.selectors` and write it through :mod:`sync.services` / the importer.
+:class:`IdMap` is the only answer to "do we know this record"; it is read and written
+only through :mod:`sync.idmap`.
 """
 
 from __future__ import annotations
