@@ -27,7 +27,7 @@ from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 
 from . import idmap
 from .company_settings import policy_for
-from .conflicts import LocalChange, remote_wins
+from .conflicts import LocalChange, deleted_locally, remote_wins
 from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_none
 from .models import IdMap, SyncConflict
 from .payloads import delete_payload, status_is_data
@@ -125,7 +125,9 @@ def link_our_own_records(
             ):
                 ours[connec_id] = str(entry["id"])
     # Only ids of our objects of this company: not a value the primary key refuses or one
-    # of another tenant (the external id is Connec!'s data, not proof).
+    # of another tenant (the external id is Connec!'s data, not proof). An object of ours
+    # deleted since, its delete still in this company's outbox, is ours too: linked, the
+    # record meets that delete (which wins, sync.conflicts) instead of coming back as new.
     pks: dict[str, Any] = {}
     for connec_id, object_id in ours.items():
         try:
@@ -140,6 +142,11 @@ def link_our_own_records(
         .filter(pk__in=list(pks.values()))
         .values_list("pk", flat=True)
     }
+    existing |= deleted_locally(
+        company=company,
+        content_type_id=content_type.pk,
+        object_ids={str(pk) for pk in pks.values()} - existing,
+    )
     ours = {c: str(pk) for c, pk in pks.items() if str(pk) in existing}
     if not ours:
         return
