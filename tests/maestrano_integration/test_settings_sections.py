@@ -56,6 +56,7 @@ def test_the_client_reads_its_page_size_and_retries_from_the_connec_section(sett
 
 
 @responses.activate
+@pytest.mark.filterwarnings("ignore:MAESTRANO:DeprecationWarning")  # asserted once below
 def test_client_keys_set_under_sync_are_still_honoured_with_a_warning(settings):
     configure(settings, SYNC={"PAGE_SIZE": 2, "HTTP_RETRIES": 0, "BACKOFF_FACTOR": 0})
     responses.get(PEOPLE, json=page(0, 2))
