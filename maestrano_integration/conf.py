@@ -482,6 +482,8 @@ class MaestranoSettings:
         return getattr(settings, "MAESTRANO", {}) or {}
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute in self._cache:
+            return self._cache[attribute]
         defaults = all_defaults()
         if attribute not in defaults:
             raise AttributeError(f"Invalid MAESTRANO setting: {attribute!r}")
