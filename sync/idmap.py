@@ -10,7 +10,8 @@ local object.
   :func:`maps_for_objects`, :func:`connec_ids_for_objects`, :func:`links_for_objects`,
   :func:`objects_for_connec_ids`, :func:`owners_of`, :func:`maps_for_keys`,
   :func:`find_id_map`, :func:`id_map_for_object`, :func:`newest_version`,
-  :func:`mapped_counts`; :class:`TableStatistics` keeps PostgreSQL's planner informed;
+  :func:`mapped_counts`, :func:`exclude_mapped`; :class:`TableStatistics` keeps
+  PostgreSQL's planner informed;
 * writes: :func:`link_record` (one), :func:`add_links` (many, existing ones kept),
   :func:`save_pushed` (after a push), :func:`insert_pulled` / :func:`update_pulled`
   (bulk SQL of the record pipeline), :func:`bump_pulled`, :func:`forget_pushed_hash`,
@@ -21,17 +22,19 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router
-from django.db.models import Count, Max
+from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
 from accounts.models import Company
 
 from .models import IdMap
 from .registry import registry
+
+_RowT = TypeVar("_RowT", bound=models.Model)
 
 # --- reads --------------------------------------------------------------------------------
 
@@ -138,6 +141,17 @@ def maps_for_keys(*, company: Company, connec_ids: Iterable[str]) -> dict[tuple[
         return {}
     rows = IdMap.objects.filter(company=company, connec_id__in=ids)
     return {(row.entity, row.connec_id): row for row in rows}
+
+
+def exclude_mapped(
+    rows: models.QuerySet[_RowT], *, company: Company, content_type_id: int
+) -> models.QuerySet[_RowT]:
+    """``rows`` (of a model with an ``object_id``) but those whose object the IdMap knows
+    (one subquery)."""
+    mapped = IdMap.objects.filter(
+        company=company, content_type_id=content_type_id, object_id=OuterRef("object_id")
+    )
+    return rows.exclude(Exists(mapped))
 
 
 def find_id_map(*, company: Company, entity: str, connec_id: str) -> IdMap | None:

@@ -43,7 +43,7 @@ from django.utils import timezone
 from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError
 
-from . import idmap, pipeline
+from . import idmap, lost_answers, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
 from .conflicts import pending_local_changes, record_conflict, supersede_local_changes
@@ -99,6 +99,14 @@ def apply_records(
     parsed = pipeline.parse_records(ordered, outcome)
     if not parsed and not outcome.errors:
         return result
+    if client is not None:
+        parsed = lost_answers.with_external_ids(
+            company=company,
+            entity=entity,
+            content_type_id=content_type.pk,
+            parsed=parsed,
+            client=client,
+        )
     link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
     known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
     pending = pending_local_changes(
