@@ -61,12 +61,14 @@ def chaos_sync(platform, settings, sandbox_group):
     settings.MAESTRANO = {
         **settings.MAESTRANO,
         "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": 2})},
-        "SYNC": {
-            **LIVE_SYNC,
+        "CONNEC": {
             "HTTP_RETRIES": 2,
             "BACKOFF_FACTOR": 0.05,
             "BACKOFF_MAX": 0.5,
             "RETRY_AFTER_MAX": 1.0,
+        },
+        "SYNC": {
+            **LIVE_SYNC,
             "MAX_ATTEMPTS": 50,
             "PUSH_RETRY_BACKOFF": 0.2,
             "PUSH_RETRY_BACKOFF_MAX": 2.0,
