@@ -241,5 +241,5 @@ def render_yaml(schema: dict[str, Any]) -> str:
 
 
 class AppAuthenticationScheme(BasicAuthenticationScheme):
-    target_class = "sandbox.views.account_api.AppAuthentication"
+    target_class = "sandbox.auth.AppAuthentication"
     description = "A registered app's `api_id` as user, `api_key` as password."

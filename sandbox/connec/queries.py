@@ -1,4 +1,6 @@
-"""Connec! list parameters: ``$top``, ``$skip``, ``$orderby`` and ``$filter``.
+"""Connec! list parameters: ``$top``, ``$skip``, ``$orderby`` and ``$filter``, as DRF
+filter backends (:class:`ConnecFilter`, :class:`ConnecOrdering`) and a DRF pagination
+class (:class:`ConnecPagination`), used by the HTTP API and the batch's GET ops alike.
 
 Supported ``$filter``: conditions joined by ``and``; ``updated_at``,
 ``created_at`` and ``id`` take ``eq ne gt ge lt le`` with a quoted value; any
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import OrderBy
 from django.db.models.fields.json import KT
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.pagination import BasePagination
 
 from .clock import parse_timestamp
 from .errors import ConnecApiError
@@ -33,14 +37,6 @@ CONDITION = re.compile(
 )
 AND = re.compile(r"and\b", re.IGNORECASE)
 ORDER_TERM = re.compile(rf"^\s*(?P<field>{FIELD_PATTERN})(?:\s+(?P<dir>asc|desc))?\s*$", re.I)
-
-
-@dataclass(frozen=True)
-class ListParameters:
-    top: int
-    skip: int
-    filters: Q
-    ordering: list[OrderBy]
 
 
 def bad_request(detail: str) -> ConnecApiError:
@@ -151,12 +147,48 @@ def parse_orderby(raw: str | None) -> list[OrderBy]:
     return ordering
 
 
-def parse_list_parameters(query: dict[str, str]) -> ListParameters:
-    top = min(parse_int(query.get("$top"), name="$top", default=DEFAULT_TOP, minimum=1), MAX_TOP)
-    skip = parse_int(query.get("$skip"), name="$skip", default=0, minimum=0)
-    return ListParameters(
-        top=top,
-        skip=skip,
-        filters=parse_filter(query.get("$filter")),
-        ordering=parse_orderby(query.get("$orderby")),
-    )
+class ConnecFilter(BaseFilterBackend):
+    """``$filter`` (:func:`parse_filter`): a DRF filter backend. ``request`` is anything with
+    ``query_params``: a DRF request, or a batch op (:class:`sandbox.connec.api.Operation`)."""
+
+    def filter_queryset(self, request: Any, queryset: QuerySet, view: Any = None) -> QuerySet:
+        return queryset.filter(parse_filter(request.query_params.get("$filter")))
+
+
+class ConnecOrdering(BaseFilterBackend):
+    """``$orderby`` (:func:`parse_orderby`), the primary key last: a DRF filter backend."""
+
+    def filter_queryset(self, request: Any, queryset: QuerySet, view: Any = None) -> QuerySet:
+        return queryset.order_by(*parse_orderby(request.query_params.get("$orderby")))
+
+
+FILTER_BACKENDS = (ConnecFilter, ConnecOrdering)
+
+
+class ConnecPagination(BasePagination):
+    """``$top`` (default 100, at most 500: larger is cut to 500) and ``$skip``: a DRF
+    pagination class. The answer's ``pagination`` object holds ``skip``, ``top``, ``total``
+    and, when there are more records, the ``next`` (``previous``) page's URL."""
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any]:
+        query = request.query_params
+        top = parse_int(query.get("$top"), name="$top", default=DEFAULT_TOP, minimum=1)
+        self.top = min(top, MAX_TOP)
+        self.skip = parse_int(query.get("$skip"), name="$skip", default=0, minimum=0)
+        self.request = request
+        self.total = queryset.count()
+        self.page = list(queryset[self.skip : self.skip + self.top])
+        return self.page
+
+    def pagination(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"skip": self.skip, "top": self.top, "total": self.total}
+        if self.skip + len(self.page) < self.total:
+            fields["next"] = self.page_url(skip=self.skip + self.top)
+        if self.skip > 0:
+            fields["previous"] = self.page_url(skip=max(self.skip - self.top, 0))
+        return fields
+
+    def page_url(self, *, skip: int) -> str:
+        query = {k: v for k, v in self.request.query_params.items() if not k.startswith("opts[")}
+        query["$skip"] = str(skip)
+        return f"{self.request.collection_url}?{urlencode(query)}"
