@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import OrderBy
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KT, KeyTransform
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.pagination import BasePagination
 
@@ -78,7 +79,34 @@ def data_path(field: str) -> str:
     return "data__" + field.replace(".", "__")
 
 
-def condition_to_q(field: str, operator: str, raw_value: str) -> Q:
+def json_key(field: str) -> KeyTransform:
+    """``email.address`` -> key ``address`` of key ``email`` of the ``data`` JSON, each part a
+    key whatever its name (``contains`` or ``in`` is no lookup here). Filter on it through
+    an alias (:func:`filter_keys`), so that Django prepares the compared value as usual."""
+    expression: Any = F("data")
+    for key in field.split("."):
+        expression = KeyTransform(key, expression)
+    return expression
+
+
+def filter_keys(queryset: QuerySet, conditions: dict[str, Any]) -> QuerySet:
+    """The records whose (dotted) fields equal the values of ``conditions``."""
+    aliases = {f"connec_key_{index}": json_key(field) for index, field in enumerate(conditions)}
+    return queryset.alias(**aliases).filter(**dict(zip(aliases, conditions.values(), strict=True)))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed ``$filter``: a ``Q`` over the columns and the aliases of its JSON keys."""
+
+    condition: Q
+    aliases: dict[str, KeyTransform]
+
+    def apply(self, queryset: QuerySet) -> QuerySet:
+        return queryset.alias(**self.aliases).filter(self.condition)
+
+
+def condition_to_q(field: str, operator: str, raw_value: str, aliases: dict[str, Any]) -> Q:
     value = parse_value(raw_value)
     operator = operator.lower()
     if field in COLUMN_FIELDS:
@@ -97,15 +125,17 @@ def condition_to_q(field: str, operator: str, raw_value: str) -> Q:
     else:
         if operator not in ("eq", "ne"):
             raise bad_request(f"{field} only supports eq and ne")
-        condition = Q(**{data_path(field): value})
+        alias = f"connec_key_{len(aliases)}"
+        aliases[alias] = json_key(field)
+        condition = Q(**{alias: value})
     return ~condition if operator == "ne" else condition
 
 
-def parse_filter(raw: str | None) -> Q:
-    """``updated_at gt '2016-10-04T00:00:00Z' and code eq 'X'`` -> a ``Q``."""
-    result = Q()
+def parse_filter(raw: str | None) -> Filter:
+    """``updated_at gt '2016-10-04T00:00:00Z' and code eq 'X'`` -> a :class:`Filter`."""
+    result, aliases = Q(), {}
     if not raw or not raw.strip():
-        return result
+        return Filter(result, aliases)
     position, text = 0, raw.strip()
     while True:
         match = CONDITION.match(text, position)
@@ -114,10 +144,10 @@ def parse_filter(raw: str | None) -> Q:
                 f"Cannot parse $filter at {text[position:]!r}: expected "
                 "<field> eq|ne|gt|ge|lt|le <value>, joined by 'and'"
             )
-        result &= condition_to_q(match["field"], match["op"], match["value"])
+        result &= condition_to_q(match["field"], match["op"], match["value"], aliases)
         position = match.end()
         if position == len(text):
-            return result
+            return Filter(result, aliases)
         joiner = AND.match(text, position)
         if joiner is None:
             raise bad_request(f"Only 'and' may join $filter conditions, at {text[position:]!r}")
@@ -152,7 +182,7 @@ class ConnecFilter(BaseFilterBackend):
     ``query_params``: a DRF request, or a batch op (:class:`sandbox.connec.api.Operation`)."""
 
     def filter_queryset(self, request: Any, queryset: QuerySet, view: Any = None) -> QuerySet:
-        return queryset.filter(parse_filter(request.query_params.get("$filter")))
+        return parse_filter(request.query_params.get("$filter")).apply(queryset)
 
 
 class ConnecOrdering(BaseFilterBackend):

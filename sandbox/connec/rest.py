@@ -148,6 +148,16 @@ class EntityView(ConnecApiView):
 
     http_method_names = ["get", "post", "put"]
 
+    def setup(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        # The methods of this URL (DRF answers the others 405, with their Allow header):
+        # a record is read and updated; a collection listed and added to; the company
+        # singleton read and written without an id.
+        super().setup(request, *args, **kwargs)
+        if kwargs.get("record_id") is not None:
+            self.http_method_names = ["get", "put"]
+        elif kwargs.get("entity") != "company":
+            self.http_method_names = ["get", "post"]
+
     def get(self, request: Any, **kwargs: Any) -> Response:
         return self.answer(request, body=None, **kwargs)
 
