@@ -586,11 +586,16 @@ class _CreateSerializer(serializers.Serializer):
         return []
 
 
-class BillSerializer(_CreateSerializer):
+class _ChargeSerializer(_CreateSerializer):
+    """What every bill has: the group it charges, the amount, what for, the currency."""
+
     group_id = GroupField(max_length=100)
     price_cents = WholeNumberField()
     description = TextField()
     currency = CurrencyField(default=DEFAULT_CURRENCY)
+
+
+class BillSerializer(_ChargeSerializer):
     units = UnitsField(default=Decimal("1.00"))
     period_started_at = TimeField(default=None)
     period_ended_at = TimeField(default=None)
@@ -602,11 +607,7 @@ class BillSerializer(_CreateSerializer):
         return []
 
 
-class RecurringBillSerializer(_CreateSerializer):
-    group_id = GroupField(max_length=100)
-    price_cents = WholeNumberField()
-    description = TextField()
-    currency = CurrencyField(default=DEFAULT_CURRENCY)
+class RecurringBillSerializer(_ChargeSerializer):
     period = PeriodField(default="Month")
     frequency = WholeNumberField(default=1, min_value=1, max_value=MAX_FREQUENCY["Day"])
     cycles = WholeNumberField(default=None, min_value=1, max_value=MAX_CYCLES)
