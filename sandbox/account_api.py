@@ -24,6 +24,8 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+from rest_framework.fields import SkipField, empty
 
 from .models import Bill, Group, PlatformUser, RecurringBill, RegisteredApp
 from .sessions import iso_utc
@@ -421,90 +423,225 @@ def get_object(*, app: RegisteredApp, resource: Resource, uid: str) -> Model:
 
 
 # --- Creation -------------------------------------------------------------------------------
-class _Validator:
-    """Collects field errors so a client sees every problem of a payload at once."""
+# DRF serializers. Their fields answer the platform's messages; an empty value ("" or
+# null) is an absent one; every problem of a payload is answered at once (the checks
+# across fields too, see :meth:`_CreateSerializer.to_internal_value`).
+def _absent(data: Any) -> bool:
+    return data is empty or data is None or data == ""
 
-    def __init__(self, payload: Mapping[str, Any]) -> None:
-        self.payload = payload
-        self.errors: dict[str, list[str]] = {}
 
-    def error(self, name: str, message: str) -> None:
-        self.errors.setdefault(name, []).append(message)
+class _Field(serializers.Field):
+    default_error_messages = {"required": "This field is required."}
 
-    def present(self, name: str) -> bool:
-        return self.payload.get(name) not in (None, "")
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if _absent(data):
+            if self.required:
+                self.fail("required")
+            return True, self.get_default()
+        return False, data
 
-    def integer(
-        self,
-        name: str,
-        *,
-        required: bool = False,
-        default: Any = None,
-        minimum: int = 0,
-        maximum: int = MAX_CENTS,
-    ):
-        if not self.present(name):
-            if required:
-                self.error(name, "This field is required.")
-            return default
-        value = self.payload[name]
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class WholeNumberField(_Field):
+    default_error_messages = {
+        "invalid": "Must be a whole number (an integer, no decimals).",
+        "min_value": "Must be greater than or equal to {min_value}.",
+        "max_value": "Must be at most {max_value}.",
+    }
+
+    def __init__(self, *, min_value: int = 0, max_value: int = MAX_CENTS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.min_value, self.max_value = min_value, max_value
+
+    @staticmethod
+    def parse(value: Any) -> int | None:
+        """``value`` as an ``int`` (a JSON integer, or ASCII digits), else ``None``."""
         digits = value.strip() if isinstance(value, str) else ""
         # ASCII digits only: "²".isdigit() is true but int("²") fails; and a bounded length.
         if isinstance(value, bool) or not (
             isinstance(value, int) or (digits.isascii() and digits.isdigit() and len(digits) < 30)
         ):
-            self.error(name, "Must be a whole number (an integer, no decimals).")
-            return default
-        number = int(value)
-        if number < minimum:
-            self.error(name, f"Must be greater than or equal to {minimum}.")
-        elif number > maximum:
-            self.error(name, f"Must be at most {maximum}.")
+            return None
+        return int(value)
+
+    def to_internal_value(self, data: Any) -> int:
+        number = self.parse(data)
+        if number is None:
+            self.fail("invalid")
+        if number < self.min_value:
+            self.fail("min_value", min_value=self.min_value)
+        if number > self.max_value:
+            self.fail("max_value", max_value=self.max_value)
         return number
 
-    def text(self, name: str, *, required: bool = False, max_length: int = 500) -> str:
-        if not self.present(name):
-            if required:
-                self.error(name, "This field is required.")
-            return ""
-        value = self.payload[name]
-        if not isinstance(value, str) or not value.strip():
-            self.error(name, "Must be a non-empty string.")
-            return ""
-        if len(value) > max_length:
-            self.error(name, f"At most {max_length} characters.")
-        return value.strip()
 
-    def time(self, name: str) -> dt.datetime | None:
-        if not self.present(name):
-            return None
-        try:
-            return parse_time(str(self.payload[name]))
-        except ValueError:
-            self.error(name, "Must be an ISO 8601 date or date-time, e.g. 2030-01-31T00:00:00Z.")
-            return None
+class TextField(_Field):
+    default_error_messages = {
+        "invalid": "Must be a non-empty string.",
+        "max_length": "At most {max_length} characters.",
+    }
 
-    def currency(self) -> str:
-        if not self.present("currency"):
-            return DEFAULT_CURRENCY
-        value = self.payload["currency"]
-        if not isinstance(value, str) or value.upper() not in ISO_4217:
-            self.error("currency", "Must be an ISO 4217 currency code, e.g. AUD, USD, EUR.")
-            return DEFAULT_CURRENCY
-        return value.upper()
+    def __init__(self, *, max_length: int = 500, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = max_length
 
-    def group(self, app: RegisteredApp) -> Group | None:
-        uid = self.text("group_id", required=True, max_length=100)
-        if not uid:
-            return None
-        group = Group.objects.filter(uid=uid, apps=app).first()
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str) or not data.strip():
+            self.fail("invalid")
+        if len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return data.strip()
+
+
+class GroupField(TextField):
+    """The uid of a group that uses the calling app (``context["app"]``)."""
+
+    default_error_messages = {"unknown": "No group {uid!r} uses this application."}
+
+    def to_internal_value(self, data: Any) -> Group:
+        uid = super().to_internal_value(data)
+        group = Group.objects.filter(uid=uid, apps=self.context["app"]).first()
         if group is None:
-            self.error("group_id", f"No group {uid!r} uses this application.")
+            self.fail("unknown", uid=uid)
         return group
 
-    def check(self) -> None:
-        if self.errors:
-            raise AccountApiError(422, self.errors)
+
+class TimeField(_Field):
+    default_error_messages = {
+        "invalid": "Must be an ISO 8601 date or date-time, e.g. 2030-01-31T00:00:00Z."
+    }
+
+    def to_internal_value(self, data: Any) -> dt.datetime:
+        try:
+            return parse_time(str(data))
+        except ValueError:
+            self.fail("invalid")
+
+
+class CurrencyField(_Field):
+    default_error_messages = {"invalid": "Must be an ISO 4217 currency code, e.g. AUD, USD, EUR."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str) or data.upper() not in ISO_4217:
+            self.fail("invalid")
+        return data.upper()
+
+
+class UnitsField(_Field):
+    default_error_messages = {
+        "invalid": "Must be a decimal number, e.g. 1.5.",
+        "range": "Must be greater than 0 and below 100000000.",
+    }
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        try:
+            units = Decimal(str(data)).quantize(Decimal("0.01"))
+            in_range = Decimal(0) < units < Decimal("100000000")
+        except (InvalidOperation, ValueError):
+            self.fail("invalid")
+        if not in_range:
+            self.fail("range")
+        return units
+
+
+class PeriodField(_Field):
+    """``Day``, ``Week``, ``SemiMonth``, ``Month`` (any false value) or ``Year``."""
+
+    default_error_messages = {"invalid": f"Must be one of {', '.join(RecurringBill.PERIODS)}."}
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        return (True, "Month") if data is empty or not data else (False, data)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str) or data not in RecurringBill.PERIODS:
+            self.fail("invalid")
+        return data
+
+
+class _CreateSerializer(serializers.Serializer):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """Every field's value or error, then :meth:`check_together` on the valid values:
+        DRF's own loop stops before ``validate`` at the first field error, the platform
+        answers every problem at once."""
+        values: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        for name, field in self.fields.items():
+            try:
+                values[name] = field.run_validation(field.get_value(data))
+            except serializers.ValidationError as error:
+                errors[name] = [str(message) for message in error.detail]
+            except SkipField:
+                pass
+        for name, message in self.check_together(values):
+            errors.setdefault(name, []).append(message)
+        if errors:
+            raise serializers.ValidationError(
+                {name: errors[name] for name in self.fields if name in errors}
+            )
+        return values
+
+    def check_together(self, values: dict[str, Any]) -> list[tuple[str, str]]:
+        return []
+
+
+class _ChargeSerializer(_CreateSerializer):
+    """What every bill has: the group it charges, the amount, what for, the currency."""
+
+    group_id = GroupField(max_length=100)
+    price_cents = WholeNumberField()
+    description = TextField()
+    currency = CurrencyField(default=DEFAULT_CURRENCY)
+
+
+class BillSerializer(_ChargeSerializer):
+    units = UnitsField(default=Decimal("1.00"))
+    period_started_at = TimeField(default=None)
+    period_ended_at = TimeField(default=None)
+
+    def check_together(self, values: dict[str, Any]) -> list[tuple[str, str]]:
+        started, ended = values.get("period_started_at"), values.get("period_ended_at")
+        if started and ended and ended < started:
+            return [("period_ended_at", "Must not be before period_started_at.")]
+        return []
+
+
+class RecurringBillSerializer(_ChargeSerializer):
+    period = PeriodField(default="Month")
+    frequency = WholeNumberField(default=1, min_value=1, max_value=MAX_FREQUENCY["Day"])
+    cycles = WholeNumberField(default=None, min_value=1, max_value=MAX_CYCLES)
+    initial_cents = WholeNumberField(default=0)
+    start_date = TimeField(default=None)
+
+    def check_together(self, values: dict[str, Any]) -> list[tuple[str, str]]:
+        problems = []
+        period = values.get("period")
+        # The frequency as sent, even out of its own bounds: both rules are answered.
+        frequency = WholeNumberField.parse(self.initial_data.get("frequency") or 1)
+        if period in MAX_FREQUENCY and frequency is not None and frequency >= 1:
+            if period == "SemiMonth" and frequency != 1:
+                problems.append(("frequency", "Must be 1 when the period is SemiMonth."))
+            elif frequency > MAX_FREQUENCY[period]:
+                problems.append(
+                    (
+                        "frequency",
+                        f"period x frequency must be at most one year "
+                        f"(at most {MAX_FREQUENCY[period]} for {period}).",
+                    )
+                )
+        now = timezone.now()
+        today = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        if (values.get("start_date") or now) < today:
+            problems.append(("start_date", "Must not be in the past (today or later)."))
+        return problems
+
+
+def _validated(serializer_class: type[_CreateSerializer], *, app: RegisteredApp, payload: Any):
+    serializer = serializer_class(data=payload, context={"app": app})
+    if not serializer.is_valid():
+        raise AccountApiError(422, serializer.errors)
+    return serializer.validated_data
 
 
 def _unwrap(payload: Any, key: str) -> Mapping[str, Any]:
@@ -519,36 +656,12 @@ def _unwrap(payload: Any, key: str) -> Mapping[str, Any]:
 @transaction.atomic(using="sandbox")
 def create_bill(*, app: RegisteredApp, payload: Any) -> Bill:
     """Validate and create a bill (status ``submitted``). Raises :class:`AccountApiError` 422."""
-    check = _Validator(_unwrap(payload, "bill"))
-    group = check.group(app)
-    price_cents = check.integer("price_cents", required=True)
-    description = check.text("description", required=True)
-    currency = check.currency()
-    units = Decimal("1.00")
-    if check.present("units"):
-        try:
-            units = Decimal(str(check.payload["units"])).quantize(Decimal("0.01"))
-            if units <= 0 or units >= Decimal("100000000"):
-                check.error("units", "Must be greater than 0 and below 100000000.")
-        except (InvalidOperation, ValueError):
-            check.error("units", "Must be a decimal number, e.g. 1.5.")
-    started, ended = check.time("period_started_at"), check.time("period_ended_at")
-    if started and ended and ended < started:
-        check.error("period_ended_at", "Must not be before period_started_at.")
-    check.check()
-    bill = Bill.objects.create(
-        app=app,
-        group=group,
-        price_cents=price_cents,
-        description=description,
-        currency=currency,
-        units=units,
-        period_started_at=started,
-        period_ended_at=ended,
-    )
+    values = _validated(BillSerializer, app=app, payload=_unwrap(payload, "bill"))
+    group = values.pop("group_id")
+    bill = Bill.objects.create(app=app, group=group, **values)
     logger.info(
         "Bill created",
-        extra={"app": app.api_id, "group": group.uid, "bill": bill.uid, "cents": price_cents},
+        extra={"app": app.api_id, "group": group.uid, "bill": bill.uid, "cents": bill.price_cents},
     )
     return bill
 
@@ -556,54 +669,18 @@ def create_bill(*, app: RegisteredApp, payload: Any) -> Bill:
 @transaction.atomic(using="sandbox")
 def create_recurring_bill(*, app: RegisteredApp, payload: Any) -> RecurringBill:
     """Validate and create a recurring bill (docs/protocol.md, 'Recurring bills')."""
-    check = _Validator(_unwrap(payload, "recurring_bill"))
-    group = check.group(app)
-    price_cents = check.integer("price_cents", required=True)
-    description = check.text("description", required=True)
-    currency = check.currency()
-    period = check.payload.get("period") or "Month"
-    if not isinstance(period, str) or period not in RecurringBill.PERIODS:
-        check.error("period", f"Must be one of {', '.join(RecurringBill.PERIODS)}.")
-    frequency = check.integer("frequency", default=1, minimum=1, maximum=MAX_FREQUENCY["Day"])
-    if (
-        isinstance(period, str)
-        and period in MAX_FREQUENCY
-        and isinstance(frequency, int)
-        and frequency >= 1
-    ):
-        if period == "SemiMonth" and frequency != 1:
-            check.error("frequency", "Must be 1 when the period is SemiMonth.")
-        elif frequency > MAX_FREQUENCY[period]:
-            check.error(
-                "frequency",
-                f"period x frequency must be at most one year "
-                f"(at most {MAX_FREQUENCY[period]} for {period}).",
-            )
-    cycles = check.integer("cycles", minimum=1, maximum=MAX_CYCLES)
-    initial_cents = check.integer("initial_cents", default=0)
-    now = timezone.now()
-    start_date = check.time("start_date") or now
-    today = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if start_date < today:
-        check.error("start_date", "Must not be in the past (today or later).")
-    check.check()
-    bill = RecurringBill(
-        app=app,
-        group=group,
-        price_cents=price_cents,
-        description=description,
-        currency=currency,
-        period=period,
-        frequency=frequency,
-        cycles=cycles,
-        start_date=start_date,
-        initial_cents=initial_cents,
+    values = _validated(
+        RecurringBillSerializer, app=app, payload=_unwrap(payload, "recurring_bill")
     )
+    group = values.pop("group_id")
+    now = timezone.now()
+    values["start_date"] = values["start_date"] or now
+    bill = RecurringBill(app=app, group=group, **values)
     bill.status = current_recurring_status(bill, now=now)
     bill.save()
     logger.info(
         "Recurring bill created",
-        extra={"app": app.api_id, "group": group.uid, "bill": bill.uid, "cents": price_cents},
+        extra={"app": app.api_id, "group": group.uid, "bill": bill.uid, "cents": bill.price_cents},
     )
     return bill
 

@@ -8,8 +8,13 @@ one place for the app side's.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
 
 from maestrano_integration.auth import parse_basic_authorization
 
@@ -53,3 +58,25 @@ def authenticate_app(request: HttpRequest) -> RegisteredApp | None:
     )
     request._sandbox_authenticated_app = app  # type: ignore[attr-defined]
     return app
+
+
+class AppAuthentication(BaseAuthentication):
+    """The DRF authentication of the sandbox's APIs (Account API, Connec! API v2): a
+    registered app's ``api_id:api_key`` (:func:`authenticate_app`); ``request.auth`` is the
+    :class:`RegisteredApp`. Each API's exception handler words the 401 its own way."""
+
+    def authenticate(self, request: Any) -> tuple[AnonymousUser, RegisteredApp]:
+        app = authenticate_app(request._request)
+        if app is None:
+            raise exceptions.AuthenticationFailed("Invalid API token")
+        return AnonymousUser(), app
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Basic realm="maestrano"'
+
+
+class IsApp(BasePermission):
+    """Only calls authenticated by :class:`AppAuthentication`."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return isinstance(request.auth, RegisteredApp)

@@ -1,10 +1,11 @@
-"""The OpenAPI 3 schema of the sandbox's Account API (drf-spectacular).
+"""The OpenAPI 3 schema of the sandbox's Account API and Connec! API v2 (drf-spectacular).
 
-One operation per resource and method, from the views of
+Account API: one operation per resource and method, from the views of
 :mod:`sandbox.views.account_api`; the envelope and the objects are those of
-:mod:`sandbox.account_api` (docs/protocol.md, 'Account API'). Served at
+:mod:`sandbox.account_api` (docs/protocol.md, 'Account API'). Connec! API v2: one
+operation per entity and method, and the batch (:mod:`sandbox.connec.openapi`). Served at
 ``/sandbox/api/schema/`` (with a Swagger UI at ``/sandbox/api/schema/ui/``) and kept in
-``docs/openapi/sandbox.yaml`` (``make openapi``). The Connec! API v2 is not described yet.
+``docs/openapi/sandbox.yaml`` (``make openapi``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from maestrano_integration.platform_api import BasicAuthenticationScheme
 
 from . import account_api
+from .connec import openapi as connec_openapi
 from .views import account_api as views_account_api
 
 SETTINGS: dict[str, Any] = {
-    "TITLE": "Maestrano sandbox: Account API",
+    "TITLE": "Maestrano sandbox: Account API and Connec! API v2",
     "DESCRIPTION": (
-        "The emulated platform's Account API (docs/protocol.md, 'Account API'): HTTP basic "
-        "auth with a registered app's `api_id:api_key`; every answer is the envelope "
-        '`{"success": bool, "errors": {field: [messages]}, "data": ...}`.'
+        "The emulated platform's APIs, with HTTP basic auth of a registered app's "
+        "`api_id:api_key`. The Account API (docs/protocol.md, 'Account API') answers the "
+        'envelope `{"success": bool, "errors": {field: [messages]}, "data": ...}`. The '
+        "Connec! API v2 (docs/protocol.md, 'Connec! API v2') answers records keyed by their "
+        'entity and refuses with `{"errors": [...]}`; it also answers at '
+        "`/sandbox/api/v2/...` and `/sandbox/batch`."
     ),
     "VERSION": "1",
     "COMPONENT_SPLIT_REQUEST": False,
@@ -224,14 +229,18 @@ def account_urlpatterns(prefix: str = "sandbox/api/v1/account/") -> list[URLPatt
 
 
 def sandbox_schema() -> dict[str, Any]:
+    patterns = account_urlpatterns() + connec_openapi.connec_urlpatterns()
     with patched_settings(SETTINGS):
-        schema = SchemaGenerator(patterns=account_urlpatterns()).get_schema(
-            request=None, public=True
-        )
+        schema = SchemaGenerator(patterns=patterns).get_schema(request=None, public=True)
+    bounds = {**_PAGE_BOUNDS, **connec_openapi.PARAMETER_BOUNDS}
     for operations in schema["paths"].values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
-                parameter["schema"].update(_PAGE_BOUNDS.get(parameter["name"], {}))
+                parameter["schema"].update(bounds.get(parameter["name"], {}))
+    schema["components"]["schemas"] = {
+        **schema["components"].get("schemas", {}),
+        **connec_openapi.components(),
+    }
     return schema
 
 
@@ -241,5 +250,5 @@ def render_yaml(schema: dict[str, Any]) -> str:
 
 
 class AppAuthenticationScheme(BasicAuthenticationScheme):
-    target_class = "sandbox.views.account_api.AppAuthentication"
+    target_class = "sandbox.auth.AppAuthentication"
     description = "A registered app's `api_id` as user, `api_key` as password."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -38,8 +38,26 @@ CONFIG = schemathesis.Config.from_dict(
                     "connec_notifications",
                     "create_bill",
                     "create_recurring_bill",
+                    "connec_batch",
+                    "update_connec_company",
+                    "write_connec_company",
+                    *(
+                        f"{verb}_connec_{entity}"
+                        for verb in ("create", "update")
+                        for entity in ("organizations", "people", "items", "invoices")
+                    ),
                 ],
                 "phases": {"coverage": {"enabled": False}},
+            },
+            {
+                # `$filter` and `$orderby` are expressions the schema describes in words:
+                # a generated one may not parse (a 400 that says why, never a guess).
+                "include-operation-id-regex": "^list_connec_",
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "400", "401", "404", "429"]
+                    }
+                },
             },
         ],
         "checks": {
@@ -51,11 +69,13 @@ CONFIG = schemathesis.Config.from_dict(
 )
 APP_SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "openapi" / "app.yaml", config=CONFIG)
 MAX_EXAMPLES = 30
-#: The sandbox has eight operations: fewer examples each keep its run as short.
-SANDBOX_MAX_EXAMPLES = 12
+#: The sandbox has twenty-seven operations: fewer examples each keep its run short.
+SANDBOX_MAX_EXAMPLES = 6
 
-#: Requests sent per operation, printed at the end of the session (``-rA`` / ``-s``).
+#: Requests sent per operation and answers per status class, printed at the end of the
+#: session (``-rA`` / ``-s``).
 SENT: Counter[str] = Counter()
+STATUSES: Counter[str] = Counter()
 FUZZ_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
@@ -78,6 +98,7 @@ def app_state() -> list:
 class LiveApp:
     url: str
     authorization: str
+    records: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -108,6 +129,7 @@ def test_the_app_answers_every_request_as_its_schema_says(case, app_under_fuzz):
     headers = {"Authorization": app_under_fuzz.authorization}
     response = case.call(base_url=app_under_fuzz.url, headers=headers)
     SENT[f"{case.method} {case.path}"] += 1
+    STATUSES[f"{response.status_code // 100}xx"] += 1
 
     assert response.status_code < 500, response.text
     case.validate_response(response, headers=headers)
@@ -121,39 +143,94 @@ SANDBOX_SCHEMA = schemathesis.openapi.from_path(
 
 
 def sandbox_state() -> list:
-    from sandbox.models import Bill, RecurringBill
+    from sandbox.models import (
+        Bill,
+        ConnecExternalId,
+        ConnecRecord,
+        NotificationDelivery,
+        RecurringBill,
+    )
 
     return [
-        list(Bill.objects.order_by("pk").values()),
-        list(RecurringBill.objects.order_by("pk").values()),
+        list(model.objects.order_by("pk").values())
+        for model in (Bill, RecurringBill, ConnecRecord, ConnecExternalId, NotificationDelivery)
     ]
 
 
 @pytest.fixture
-def sandbox_under_fuzz(live_server, hub_group):
-    """The sandbox on a live server; the app ``app-a`` and its group ``cld-1``."""
+def sandbox_under_fuzz(live_server, hub_group, settings):
+    """The sandbox on a live server; the app ``app-a`` and its group ``cld-1`` (shared with
+    ``app-b``: a Connec! write stores a notification for it)."""
     from sandbox.models import RegisteredApp
 
+    # Notifications are stored, not sent: no thread changes the database between checks.
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    }
     app = RegisteredApp.objects.get(api_id="app-a")
     token = base64.b64encode(f"{app.api_id}:{app.api_key}".encode()).decode()
-    return LiveApp(url=live_server.url, authorization=f"Basic {token}")
+    return LiveApp(
+        url=live_server.url, authorization=f"Basic {token}", records=seed_connec_records()
+    )
+
+
+def seed_connec_records() -> dict[str, str]:
+    """One record of each Connec! entity in ``cld-1``, written as the sandbox: ``{entity: id}``."""
+    from sandbox.connec.api import Operation, run_and_notify
+
+    fields = {
+        "organizations": {"name": "Acme Corp", "email": {"address": "info@acme.example"}},
+        "people": {"first_name": "Ada", "last_name": "Lovelace"},
+        "items": {"code": "IT1", "name": "Widget"},
+        "invoices": {"type": "CUSTOMER", "lines": [{"description": "One"}]},
+    }
+    return {
+        entity: str(
+            run_and_notify(
+                Operation(method="POST", group_uid="cld-1", entity=entity, body={entity: data}),
+                app=None,
+            )
+            .changed[0]
+            .uid
+        )
+        for entity, data in fields.items()
+    }
+
+
+def aim_at_the_seeded_records(case, records: dict[str, str]) -> None:
+    """Connec! calls go to ``cld-1`` and its records: a random group or id is a 404 that
+    reaches no further (tested in tests/sandbox); the query and body stay generated."""
+    parameters = case.path_parameters or {}
+    if "group_id" in parameters:
+        parameters["group_id"] = "cld-1"
+    if "id" in parameters:
+        parameters["id"] = records[case.path.split("/")[-2]]
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
 @SANDBOX_SCHEMA.parametrize()
 @settings(FUZZ_SETTINGS, max_examples=SANDBOX_MAX_EXAMPLES)
-def test_the_sandbox_account_api_answers_as_its_schema_says(case, sandbox_under_fuzz):
+def test_the_sandbox_apis_answer_as_their_schema_says(case, sandbox_under_fuzz):
+    aim_at_the_seeded_records(case, sandbox_under_fuzz.records)
     before = sandbox_state()
 
     headers = {"Authorization": sandbox_under_fuzz.authorization}
     response = case.call(base_url=sandbox_under_fuzz.url, headers=headers)
     SENT[f"{case.method} {case.path}"] += 1
+    STATUSES[f"{response.status_code // 100}xx"] += 1
 
     assert response.status_code < 500, response.text
     # The sandbox's creates are lenient as the platform is: form fields are strings
     # ("100" is a price) and an empty or null optional field is absent, so a request
-    # outside the schema may still be accepted; every other check applies.
-    lenient = [negative_data_rejection] if case.method == "POST" else []
+    # outside the schema may still be accepted; a batch answers each bad op in its
+    # results (200). Every other check applies.
+    # A Connec! read ignores query parameters it does not know, as Connec! does.
+    lenient = (
+        [negative_data_rejection]
+        if case.method == "POST" or (case.method == "GET" and "/connec/" in case.path)
+        else []
+    )
     case.validate_response(response, headers=headers, excluded_checks=lenient)
     if response.status_code >= 400:
         assert sandbox_state() == before, f"{response.status_code} answer changed the database"
@@ -164,3 +241,4 @@ def _report_sent():
     yield
     if SENT:
         print("\nschemathesis requests per operation:", dict(SENT), "total", sum(SENT.values()))
+        print("answers by status class:", dict(sorted(STATUSES.items())))

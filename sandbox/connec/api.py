@@ -1,12 +1,9 @@
-"""The Connec! API v2 over HTTP and batch (docs/protocol.md, 'Connec! API v2'):
-thin views around one dispatcher.
+"""The Connec! API v2's operations (docs/protocol.md, 'Connec! API v2'): one dispatcher.
 
 ``execute`` answers one operation (method, group, entity, id, query, body) as
-``(status, body, changed records)``; the HTTP view and each batch op call it.
-Authentication: HTTP basic auth of a registered app (401 otherwise); a group
-is visible only to the apps it uses (404 otherwise, the same as an unknown
-group). Requests and answers are JSON; ``application/vnd.api+json`` and
-``application/json`` are both accepted, and answered in kind.
+``(status, body, changed records)``; the HTTP views (:mod:`sandbox.connec.rest`), each
+batch op and the sandbox's pages call it. A group is visible only to the apps it uses
+(404 otherwise, the same as an unknown group).
 """
 
 from __future__ import annotations
@@ -17,29 +14,22 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from maestrano_integration import strict_input
-from sandbox.auth import authenticate_app
 from sandbox.models import CONNEC_ENTITIES, ConnecRecord, Group, RegisteredApp
 
 from . import selectors, services
 from .errors import ConnecApiError, Problem
 from .notifications import enqueue_changes
-from .queries import parse_list_parameters
 from .references import render_record, render_records
 from .selectors import ListedRecord
 from .services import WriteSession
 
 logger = logging.getLogger(__name__)
 SANDBOX_DATABASE = "sandbox"
-JSON_API = "application/vnd.api+json"
-EXTERNAL_IDS_HEADER = "CONNEC-EXTERNAL-IDS"
-MAX_BATCH_OPS = 500
 BATCH_URL = re.compile(
     r"(?:^|/)api/v2/(?P<group>[^/?#]+)/(?P<entity>[^/?#]+)(?:/(?P<id>[^/?#]+))?/?$"
 )
@@ -56,6 +46,11 @@ class Operation:
     external_ids: bool = False
     # Absolute URL of the collection, for pagination links.
     collection_url: str = ""
+
+    @property
+    def query_params(self) -> dict[str, str]:
+        """The query, under the name the DRF filter backends and paginator read."""
+        return self.query
 
 
 @dataclass
@@ -140,20 +135,9 @@ def execute(operation: Operation, *, session: WriteSession) -> Outcome:
         return written(200, result.record, result.state)
 
     if method == "GET" and operation.record_id is None:
-        parameters = parse_list_parameters(operation.query)
-        records, total = selectors.list_records(group=group, entity=entity, parameters=parameters)
-        pagination: dict[str, Any] = {
-            "skip": parameters.skip,
-            "top": parameters.top,
-            "total": total,
-        }
-        if parameters.skip + len(records) < total:
-            pagination["next"] = page_url(operation, skip=parameters.skip + parameters.top)
-        if parameters.skip > 0:
-            pagination["previous"] = page_url(
-                operation, skip=max(parameters.skip - parameters.top, 0)
-            )
-        return Outcome(200, {entity: render_records(records, **render), "pagination": pagination})
+        records, paginator = selectors.list_records(group=group, entity=entity, request=operation)
+        body = {entity: render_records(records, **render), "pagination": paginator.pagination()}
+        return Outcome(200, body)
     lookup = {
         "group": group,
         "entity": entity,
@@ -195,7 +179,7 @@ def render_written(outcomes: Iterable[Outcome]) -> None:
 def check_operation_texts(operation: Operation) -> None:
     """Ids and query parameters must be text the database can look up (400 otherwise).
 
-    The body was checked when parsed (:func:`parse_json_body`); URL parts and
+    The body was checked when parsed (:class:`sandbox.connec.rest.ConnecJSONParser`); URL parts and
     query parameters (percent-decoded, so ``%00`` is a NUL) are checked here,
     for the HTTP API and every batch op alike, before any query.
     """
@@ -211,42 +195,6 @@ def check_operation_texts(operation: Operation) -> None:
         strict_input.check_texts(operation.query.items(), what="query parameter")
     except strict_input.InputRefused as error:
         raise ConnecApiError.single(400, f"The request is refused: {error}") from None
-
-
-def page_url(operation: Operation, *, skip: int) -> str:
-    query = {k: v for k, v in operation.query.items() if not k.startswith("opts[")}
-    query["$skip"] = str(skip)
-    return f"{operation.collection_url}?{urlencode(query)}"
-
-
-def wants_external_ids(headers: Any) -> bool:
-    return str(headers.get(EXTERNAL_IDS_HEADER, "")).strip().lower() in ("true", "1")
-
-
-def json_response(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
-    accept = request.META.get("HTTP_ACCEPT", "") + request.META.get("CONTENT_TYPE", "")
-    content_type = JSON_API if JSON_API in accept else "application/json"
-    return JsonResponse(body, status=status, content_type=content_type)
-
-
-def error_response(request: HttpRequest, error: ConnecApiError) -> HttpResponse:
-    response = json_response(request, error.status, error.body(href=request.path))
-    if error.status == 401:
-        response["WWW-Authenticate"] = 'Basic realm="connec"'
-    return response
-
-
-def unauthorized() -> ConnecApiError:
-    return ConnecApiError.single(401, "Invalid or missing API credentials (HTTP basic api id:key)")
-
-
-def parse_json_body(request: HttpRequest) -> Any:
-    """Strict JSON (:mod:`maestrano_integration.strict_input`): what a record may hold is
-    what PostgreSQL stores and a page renders (no NaN, NUL, lone surrogate, deep nesting)."""
-    try:
-        return strict_input.loads(request.body or b"null")
-    except strict_input.InputRefused as error:
-        raise ConnecApiError.single(400, f"The body is refused: {error}") from None
 
 
 def concurrent_write() -> ConnecApiError:
@@ -276,34 +224,6 @@ def run_and_notify(operation: Operation, *, app: RegisteredApp | None) -> Outcom
         raise concurrent_write() from None
     render_written([outcome])
     return outcome
-
-
-@csrf_exempt
-def entity_view(
-    request: HttpRequest, group_id: str, entity: str, record_id: str | None = None
-) -> HttpResponse:
-    """``/api/v2/<group_id>/<entity>[/<id>]``: list, retrieve, create, update."""
-    try:
-        app = authenticate_app(request)
-        if app is None:
-            raise unauthorized()
-        body = parse_json_body(request) if request.method in ("POST", "PUT") else None
-        operation = Operation(
-            method=request.method or "GET",
-            group_uid=group_id,
-            entity=entity,
-            record_id=record_id,
-            query={k: request.GET[k] for k in request.GET},
-            body=body,
-            external_ids=wants_external_ids(request.headers),
-            collection_url=request.build_absolute_uri(request.path.rsplit("/" + record_id, 1)[0])
-            if record_id
-            else request.build_absolute_uri(request.path),
-        )
-        outcome = run_and_notify(operation, app=app)
-    except ConnecApiError as error:
-        return error_response(request, error)
-    return json_response(request, outcome.status, outcome.body)
 
 
 def parse_batch_op(raw: Any, *, index: int, external_ids: bool, base_url: str) -> Operation:
@@ -336,9 +256,11 @@ def parse_batch_op(raw: Any, *, index: int, external_ids: bool, base_url: str) -
     )
 
 
-@csrf_exempt
-def batch_view(request: HttpRequest) -> HttpResponse:
-    """``POST /batch``: ops applied one after the other, each succeeding or failing alone.
+def answer_batch(
+    ops: list[Any], *, app: RegisteredApp, external_ids: bool, base_url: str, href: str
+) -> list[dict[str, Any]]:
+    """The ``results`` of a batch: ops applied one after the other, each succeeding or
+    failing alone.
 
     ``sequential`` is accepted and always honoured (ops never run in parallel).
     The writes of the whole batch go through one :class:`WriteSession` (bulk reads,
@@ -347,22 +269,6 @@ def batch_view(request: HttpRequest) -> HttpResponse:
     external id attached concurrently by another request), it is rolled back and
     the batch replayed op by op, each op in its own transaction, as before.
     """
-    try:
-        if request.method != "POST":
-            raise ConnecApiError.single(405, "The batch endpoint only accepts POST")
-        app = authenticate_app(request)
-        if app is None:
-            raise unauthorized()
-        body = parse_json_body(request)
-        ops = body.get("ops") if isinstance(body, dict) else None
-        if not isinstance(ops, list):
-            raise ConnecApiError.single(400, 'The body must be {"sequential": true, "ops": [...]}')
-        if len(ops) > MAX_BATCH_OPS:
-            raise ConnecApiError.single(400, f"At most {MAX_BATCH_OPS} ops per batch")
-    except ConnecApiError as error:
-        return error_response(request, error)
-    external_ids = wants_external_ids(request.headers)
-    base_url = request.build_absolute_uri(request.path.rsplit("batch", 1)[0])
     operations: list[Operation | ConnecApiError] = []
     for index, raw in enumerate(ops):
         try:
@@ -377,13 +283,12 @@ def batch_view(request: HttpRequest) -> HttpResponse:
         logger.warning("Connec! batch failed as a whole; replaying it op by op", exc_info=True)
         outcomes = replay_batch(operations, app=app)
     render_written(o for o in outcomes if isinstance(o, Outcome))
-    results = [
+    return [
         {"status": o.status, "body": o.body}
         if isinstance(o, Outcome)
-        else {"status": o.status, "body": o.body(href=request.path)}
+        else {"status": o.status, "body": o.body(href=href)}
         for o in outcomes
     ]
-    return json_response(request, 200, {"results": results})
 
 
 BatchOutcome = Outcome | ConnecApiError

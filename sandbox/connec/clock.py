@@ -45,7 +45,10 @@ def parse_timestamp(text: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value.replace("z", "Z"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable time
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 def normalize_timestamp(text: str) -> str:

@@ -12,6 +12,7 @@ ERROR_CODES = {
     404: ("not_found", "Resource not found"),
     405: ("method_not_allowed", "Method not allowed"),
     409: ("conflict", "Conflict"),
+    413: ("request_too_large", "Request entity too large"),
     422: ("validation_error", "Validation failed"),
     429: ("rate_limited", "Too many requests"),
     500: ("server_error", "Internal server error"),

@@ -1,4 +1,6 @@
-"""Connec! list parameters: ``$top``, ``$skip``, ``$orderby`` and ``$filter``.
+"""Connec! list parameters: ``$top``, ``$skip``, ``$orderby`` and ``$filter``, as DRF
+filter backends (:class:`ConnecFilter`, :class:`ConnecOrdering`) and a DRF pagination
+class (:class:`ConnecPagination`), used by the HTTP API and the batch's GET ops alike.
 
 Supported ``$filter``: conditions joined by ``and``; ``updated_at``,
 ``created_at`` and ``id`` take ``eq ne gt ge lt le`` with a quoted value; any
@@ -13,10 +15,13 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import OrderBy
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KT, KeyTransform
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.pagination import BasePagination
 
 from .clock import parse_timestamp
 from .errors import ConnecApiError
@@ -33,14 +38,6 @@ CONDITION = re.compile(
 )
 AND = re.compile(r"and\b", re.IGNORECASE)
 ORDER_TERM = re.compile(rf"^\s*(?P<field>{FIELD_PATTERN})(?:\s+(?P<dir>asc|desc))?\s*$", re.I)
-
-
-@dataclass(frozen=True)
-class ListParameters:
-    top: int
-    skip: int
-    filters: Q
-    ordering: list[OrderBy]
 
 
 def bad_request(detail: str) -> ConnecApiError:
@@ -82,7 +79,34 @@ def data_path(field: str) -> str:
     return "data__" + field.replace(".", "__")
 
 
-def condition_to_q(field: str, operator: str, raw_value: str) -> Q:
+def json_key(field: str) -> KeyTransform:
+    """``email.address`` -> key ``address`` of key ``email`` of the ``data`` JSON, each part a
+    key whatever its name (``contains`` or ``in`` is no lookup here). Filter on it through
+    an alias (:func:`filter_keys`), so that Django prepares the compared value as usual."""
+    expression: Any = F("data")
+    for key in field.split("."):
+        expression = KeyTransform(key, expression)
+    return expression
+
+
+def filter_keys(queryset: QuerySet, conditions: dict[str, Any]) -> QuerySet:
+    """The records whose (dotted) fields equal the values of ``conditions``."""
+    aliases = {f"connec_key_{index}": json_key(field) for index, field in enumerate(conditions)}
+    return queryset.alias(**aliases).filter(**dict(zip(aliases, conditions.values(), strict=True)))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed ``$filter``: a ``Q`` over the columns and the aliases of its JSON keys."""
+
+    condition: Q
+    aliases: dict[str, KeyTransform]
+
+    def apply(self, queryset: QuerySet) -> QuerySet:
+        return queryset.alias(**self.aliases).filter(self.condition)
+
+
+def condition_to_q(field: str, operator: str, raw_value: str, aliases: dict[str, Any]) -> Q:
     value = parse_value(raw_value)
     operator = operator.lower()
     if field in COLUMN_FIELDS:
@@ -101,15 +125,17 @@ def condition_to_q(field: str, operator: str, raw_value: str) -> Q:
     else:
         if operator not in ("eq", "ne"):
             raise bad_request(f"{field} only supports eq and ne")
-        condition = Q(**{data_path(field): value})
+        alias = f"connec_key_{len(aliases)}"
+        aliases[alias] = json_key(field)
+        condition = Q(**{alias: value})
     return ~condition if operator == "ne" else condition
 
 
-def parse_filter(raw: str | None) -> Q:
-    """``updated_at gt '2016-10-04T00:00:00Z' and code eq 'X'`` -> a ``Q``."""
-    result = Q()
+def parse_filter(raw: str | None) -> Filter:
+    """``updated_at gt '2016-10-04T00:00:00Z' and code eq 'X'`` -> a :class:`Filter`."""
+    result, aliases = Q(), {}
     if not raw or not raw.strip():
-        return result
+        return Filter(result, aliases)
     position, text = 0, raw.strip()
     while True:
         match = CONDITION.match(text, position)
@@ -118,10 +144,10 @@ def parse_filter(raw: str | None) -> Q:
                 f"Cannot parse $filter at {text[position:]!r}: expected "
                 "<field> eq|ne|gt|ge|lt|le <value>, joined by 'and'"
             )
-        result &= condition_to_q(match["field"], match["op"], match["value"])
+        result &= condition_to_q(match["field"], match["op"], match["value"], aliases)
         position = match.end()
         if position == len(text):
-            return result
+            return Filter(result, aliases)
         joiner = AND.match(text, position)
         if joiner is None:
             raise bad_request(f"Only 'and' may join $filter conditions, at {text[position:]!r}")
@@ -151,12 +177,48 @@ def parse_orderby(raw: str | None) -> list[OrderBy]:
     return ordering
 
 
-def parse_list_parameters(query: dict[str, str]) -> ListParameters:
-    top = min(parse_int(query.get("$top"), name="$top", default=DEFAULT_TOP, minimum=1), MAX_TOP)
-    skip = parse_int(query.get("$skip"), name="$skip", default=0, minimum=0)
-    return ListParameters(
-        top=top,
-        skip=skip,
-        filters=parse_filter(query.get("$filter")),
-        ordering=parse_orderby(query.get("$orderby")),
-    )
+class ConnecFilter(BaseFilterBackend):
+    """``$filter`` (:func:`parse_filter`): a DRF filter backend. ``request`` is anything with
+    ``query_params``: a DRF request, or a batch op (:class:`sandbox.connec.api.Operation`)."""
+
+    def filter_queryset(self, request: Any, queryset: QuerySet, view: Any = None) -> QuerySet:
+        return parse_filter(request.query_params.get("$filter")).apply(queryset)
+
+
+class ConnecOrdering(BaseFilterBackend):
+    """``$orderby`` (:func:`parse_orderby`), the primary key last: a DRF filter backend."""
+
+    def filter_queryset(self, request: Any, queryset: QuerySet, view: Any = None) -> QuerySet:
+        return queryset.order_by(*parse_orderby(request.query_params.get("$orderby")))
+
+
+FILTER_BACKENDS = (ConnecFilter, ConnecOrdering)
+
+
+class ConnecPagination(BasePagination):
+    """``$top`` (default 100, at most 500: larger is cut to 500) and ``$skip``: a DRF
+    pagination class. The answer's ``pagination`` object holds ``skip``, ``top``, ``total``
+    and, when there are more records, the ``next`` (``previous``) page's URL."""
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any]:
+        query = request.query_params
+        top = parse_int(query.get("$top"), name="$top", default=DEFAULT_TOP, minimum=1)
+        self.top = min(top, MAX_TOP)
+        self.skip = parse_int(query.get("$skip"), name="$skip", default=0, minimum=0)
+        self.request = request
+        self.total = queryset.count()
+        self.page = list(queryset[self.skip : self.skip + self.top])
+        return self.page
+
+    def pagination(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"skip": self.skip, "top": self.top, "total": self.total}
+        if self.skip + len(self.page) < self.total:
+            fields["next"] = self.page_url(skip=self.skip + self.top)
+        if self.skip > 0:
+            fields["previous"] = self.page_url(skip=max(self.skip - self.top, 0))
+        return fields
+
+    def page_url(self, *, skip: int) -> str:
+        query = {k: v for k, v in self.request.query_params.items() if not k.startswith("opts[")}
+        query["$skip"] = str(skip)
+        return f"{self.request.collection_url}?{urlencode(query)}"

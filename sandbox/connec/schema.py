@@ -34,9 +34,16 @@ class FieldType:
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         return value
 
+    def openapi(self) -> dict[str, Any]:
+        """The rule as an OpenAPI 3.0 schema (docs/openapi/sandbox.yaml)."""
+        return {}
+
 
 class Text(FieldType):
     label = "a string"
+
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "string", "maxLength": MAX_TEXT_LENGTH}
 
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if not isinstance(value, str):
@@ -49,6 +56,9 @@ class Text(FieldType):
 
 
 class Email(Text):
+    def openapi(self) -> dict[str, Any]:
+        return {**super().openapi(), "pattern": f"^({EMAIL_PATTERN.pattern[1:-1]})?$"}
+
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         value = super().clean(value, pointer, problems)
         if isinstance(value, str) and value and not EMAIL_PATTERN.match(value):
@@ -57,6 +67,9 @@ class Email(Text):
 
 
 class Currency(Text):
+    def openapi(self) -> dict[str, Any]:
+        return {**super().openapi(), "pattern": CURRENCY_PATTERN.pattern}
+
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         value = super().clean(value, pointer, problems)
         if isinstance(value, str) and not CURRENCY_PATTERN.match(value):
@@ -65,6 +78,9 @@ class Currency(Text):
 
 
 class Boolean(FieldType):
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if not isinstance(value, bool):
             problems.append(Problem(f"{pointer_name(pointer)} must be true or false", pointer))
@@ -72,6 +88,9 @@ class Boolean(FieldType):
 
 
 class Number(FieldType):
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "number"}
+
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append(Problem(f"{pointer_name(pointer)} must be a number", pointer))
@@ -79,6 +98,9 @@ class Number(FieldType):
 
 
 class Integer(FieldType):
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "integer"}
+
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(Problem(f"{pointer_name(pointer)} must be an integer", pointer))
@@ -89,6 +111,9 @@ class Integer(FieldType):
 class Enum(FieldType):
     values: tuple[str, ...]
 
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.values)}
+
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if value not in self.values:
             allowed = "|".join(self.values)
@@ -97,6 +122,9 @@ class Enum(FieldType):
 
 
 class DateTime(FieldType):
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "string", "description": "ISO 8601 date or date-time (stored in UTC)."}
+
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if isinstance(value, str):
             try:
@@ -117,6 +145,12 @@ class Reference(FieldType):
     """
 
     entity: str
+
+    def openapi(self) -> dict[str, Any]:
+        return {
+            "description": f"A {self.entity} id, or its external ids.",
+            "anyOf": [{"type": "string", "minLength": 1}, ID_LIST],
+        }
 
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if isinstance(value, str) and value:
@@ -140,6 +174,9 @@ class Object(FieldType):
     fields: dict[str, FieldType]
     required: tuple[str, ...] = ()
 
+    def openapi(self) -> dict[str, Any]:
+        return object_openapi(self.fields)
+
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if not isinstance(value, dict):
             problems.append(Problem(f"{pointer_name(pointer)} must be an object", pointer))
@@ -150,6 +187,9 @@ class Object(FieldType):
 @dataclass
 class ListOf(FieldType):
     item: FieldType
+
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "array", "items": self.item.openapi()}
 
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
         if not isinstance(value, list):
@@ -188,6 +228,31 @@ def pointer_name(pointer: str) -> str:
     """``/people/email/address`` -> ``email.address`` (the entity root is dropped)."""
     parts = pointer.strip("/").split("/")
     return ".".join(parts[1:]) or parts[0]
+
+
+#: External ids: ``[{"id", "provider", "realm"}, ...]`` (docs/protocol.md, 'External ids').
+ID_LIST = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "minLength": 1},
+            "provider": {"type": "string", "minLength": 1},
+            "realm": {"type": "string"},
+        },
+        "required": ["id", "provider", "realm"],
+    },
+}
+
+
+def object_openapi(fields: dict[str, FieldType]) -> dict[str, Any]:
+    """Known fields typed, ``null`` clearing any of them, unknown fields kept as sent."""
+    return {
+        "type": "object",
+        "properties": {name: {**rule.openapi(), "nullable": True} for name, rule in fields.items()},
+        "additionalProperties": True,
+    }
 
 
 def clean_object(

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from sandbox.models import ConnecRecord, Group, RegisteredApp
 
 from .errors import ConnecApiError
-from .queries import ListParameters
+from .queries import FILTER_BACKENDS, ConnecPagination
 from .references import RecordIndex
 
 
@@ -51,16 +51,16 @@ class ListedRecord(NamedTuple):
 
 
 def list_records(
-    *, group: Group, entity: str, parameters: ListParameters
-) -> tuple[list[ListedRecord], int]:
-    """One page of records and the total matching the filter."""
-    matching = records_of(group=group, entity=entity).filter(parameters.filters)
-    total = matching.count()
-    rows = matching.order_by(*parameters.ordering).values_list(*ListedRecord._fields)
-    page = [
-        ListedRecord._make(row) for row in rows[parameters.skip : parameters.skip + parameters.top]
-    ]
-    return page, total
+    *, group: Group, entity: str, request: Any
+) -> tuple[list[ListedRecord], ConnecPagination]:
+    """One page of records (``$filter``, ``$orderby``, ``$top``, ``$skip`` of ``request``, a DRF
+    request or a batch op) and the paginator that read it (total, links)."""
+    matching = records_of(group=group, entity=entity)
+    for backend in FILTER_BACKENDS:
+        matching = backend().filter_queryset(request, matching)
+    paginator = ConnecPagination()
+    rows = paginator.paginate_queryset(matching.values_list(*ListedRecord._fields), request)
+    return [ListedRecord._make(row) for row in rows], paginator
 
 
 def get_record(

@@ -18,7 +18,7 @@ from sandbox.models import ConnecExternalId, ConnecRecord, Group, RegisteredApp
 
 from .clock import next_timestamp
 from .errors import ConnecApiError
-from .queries import data_path
+from .queries import filter_keys
 from .references import (
     CONNEC_PROVIDER,
     ExternalKey,
@@ -106,8 +106,8 @@ def smart_match(
             value = value.get(part) if isinstance(value, dict) else None
         if value is None or value == "" or isinstance(value, dict | list):
             return None
-        conditions[data_path(name)] = value
-    matching = records_of(group=group, entity=entity).filter(**conditions)
+        conditions[name] = value
+    matching = filter_keys(records_of(group=group, entity=entity), conditions)
     # Locked, as every record a session updates (the caller runs in a transaction).
     return matching.select_for_update().order_by("pk").first()
 

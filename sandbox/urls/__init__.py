@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 
 from maestrano_integration.platform_api import SchemaView
 
-from ..connec import api as connec_api
+from ..connec import rest as connec_rest
 from ..schema import SETTINGS as SCHEMA_SETTINGS
 from ..schema import sandbox_schema
 from ..views import pages
@@ -36,7 +36,7 @@ urlpatterns = [
     path("connec/", include("sandbox.urls.connec")),
     # The Connec! API also answers at the Account API's host, so that a preset which
     # sets only api.host (connec.host then follows it) reaches the sandbox's hub.
-    path("api/v2/<str:group_id>/<str:entity>", connec_api.entity_view),
-    path("api/v2/<str:group_id>/<str:entity>/<str:record_id>", connec_api.entity_view),
-    path("batch", connec_api.batch_view),
+    path("api/v2/<str:group_id>/<str:entity>", connec_rest.entity_view),
+    path("api/v2/<str:group_id>/<str:entity>/<str:record_id>", connec_rest.entity_view),
+    path("batch", connec_rest.batch_view),
 ]

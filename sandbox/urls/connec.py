@@ -2,18 +2,18 @@
 
 from django.urls import path as api_path
 
-from ..connec import api, views
+from ..connec import rest, views
 from ..safe_text import path  # pages refuse NUL and lone surrogates; the API checks its own input
 
 urlpatterns = [
     # The API, as apps call it (docs/protocol.md, 'Connec! API v2').
-    api_path("api/v2/<str:group_id>/<str:entity>", api.entity_view, name="connec-collection"),
+    api_path("api/v2/<str:group_id>/<str:entity>", rest.entity_view, name="connec-collection"),
     api_path(
         "api/v2/<str:group_id>/<str:entity>/<str:record_id>",
-        api.entity_view,
+        rest.entity_view,
         name="connec-record-api",
     ),
-    api_path("batch", api.batch_view, name="connec-batch"),
+    api_path("batch", rest.batch_view, name="connec-batch"),
     # Pages of the sandbox.
     path("", views.connec_home, name="connec-home"),
     path("groups/<str:uid>/", views.group_records, name="connec-group"),

@@ -14,11 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import BaseParser
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -31,7 +28,7 @@ from maestrano_integration.platform_api import (
 )
 
 from .. import account_api
-from ..auth import authenticate_app
+from ..auth import AppAuthentication, IsApp
 from ..models import RegisteredApp
 
 logger = logging.getLogger(__name__)
@@ -54,24 +51,6 @@ class AccountApiRefusal(exceptions.APIException):
         super().__init__(detail=str(errors))
         self.status_code = status
         self.errors = errors
-
-
-class AppAuthentication(BaseAuthentication):
-    """A registered app's ``api_id:api_key`` (:func:`sandbox.auth.authenticate_app`)."""
-
-    def authenticate(self, request: Any) -> tuple[AnonymousUser, RegisteredApp]:
-        app = authenticate_app(request._request)
-        if app is None:
-            raise exceptions.AuthenticationFailed("Invalid API token")
-        return AnonymousUser(), app
-
-    def authenticate_header(self, request: Any) -> str:
-        return REALM
-
-
-class IsApp(BasePermission):
-    def has_permission(self, request: Any, view: Any) -> bool:
-        return isinstance(request.auth, RegisteredApp)
 
 
 def _read(stream: Any, request: Any) -> bytes:

@@ -217,3 +217,13 @@ def test_smart_merge_without_the_matching_value_creates(hub):
     )
 
     assert response.status_code == 201
+
+
+def test_smart_merge_on_a_field_named_like_a_query_lookup(hub):
+    # A matching field is a (dotted) field name, whatever the name: ``in`` is no lookup.
+    fields = {"first_name": "A", "tags": {"in": "x"}, "opts": {"matching_fields": ["tags.in"]}}
+    first = hub.post("/cld-1/people", {"people": fields})
+    second = hub.post("/cld-1/people", {"people": {**fields, "last_name": "L"}})
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["people"]["id"] == first.json()["people"]["id"]
