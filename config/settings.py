@@ -42,10 +42,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     # The Maestrano endpoints the platform calls are DRF views; drf_spectacular serves
-    # their schema's browsable UI (with DEBUG), django_filters the sandbox's list filters.
+    # their schema's browsable UI (with DEBUG).
     "rest_framework",
     "drf_spectacular",
-    "django_filters",
     "maestrano_integration",
     "accounts",
     "sync",
