@@ -19,7 +19,7 @@ default), with two presets (one per key):
 
 The production configuration (docs/deploy.md): ``DEBUG`` off, database
 connections kept between requests (``DATABASE_CONN_MAX_AGE=600``, as under the
-gunicorn recipe); ``--debug`` runs with ``DEBUG`` on, as the figures before
+gunicorn recipe), the sandbox not mounted; ``--debug`` runs with ``DEBUG`` on, as the figures before
 round 2 were taken. The form body is urlencoded before the clock starts (the
 browser's work). ``--profile`` prints cProfile of the logins instead of the JSON.
 
@@ -48,6 +48,8 @@ APP_HOST = "http://testserver"
 PLATFORM_HOST = "http://127.0.0.1:9/sandbox"
 GROUP_UID = "cld-bench"
 USER_UID = "usr-bench"
+#: In the middleware only when the sandbox is mounted (config/settings.py).
+SANDBOX_MIDDLEWARE = "sandbox.faults.FaultInjectionMiddleware"
 
 
 def make_key_pair(bits: int) -> tuple[str, str]:
@@ -306,7 +308,8 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
     database = settings.DATABASES["default"]
     configuration = (
         f"{database['ENGINE'].rsplit('.', 1)[-1]}, DEBUG {'on' if settings.DEBUG else 'off'}, "
-        f"CONN_MAX_AGE {database['CONN_MAX_AGE']}"
+        f"CONN_MAX_AGE {database['CONN_MAX_AGE']}, "
+        f"sandbox {'mounted' if SANDBOX_MIDDLEWARE in settings.MIDDLEWARE else 'not mounted'}"
     )
     print(f"SSO consume, {iterations} logins per algorithm (ms); {configuration}; {loadavg()}")
     print(f"{'algorithm':<16}{'measure':<34}{'p50':>9}{'p99':>9}")
@@ -393,6 +396,10 @@ def main() -> None:
         extra_env={
             "DEBUG": "true" if arguments.debug else "false",
             "DATABASE_CONN_MAX_AGE": "600",
+            # No sandbox mounted (its URLs and fault middleware), as in production: this
+            # benchmark signs its own Responses and calls no platform.
+            "SANDBOX_ENABLED": "false",
+            "SANDBOX_FORCE": "false",
         },
     )
     if not arguments.profile:
