@@ -26,9 +26,11 @@ from typing import Any, Protocol
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Company
 
+from .id_map_writes import NewIdMap, insert_id_maps
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -205,19 +207,16 @@ def _relink(
         ).delete()
     if line_ids:
         IdMap.objects.filter(company=company, entity=entity, connec_id__in=line_ids).delete()
-    IdMap.objects.bulk_create(
-        [
-            IdMap(
-                company=company,
-                entity=entity,
-                content_type=content_type,
-                object_id=str(obj.pk),
-                connec_id=line_id,
-                last_pushed_hash=digest,
-            )
+    insert_id_maps(
+        company=company,
+        entity=entity,
+        content_type=content_type,
+        rows=[
+            NewIdMap(str(obj.pk), line_id, last_pushed_hash=digest)
             for obj, line_id, digest in rows
             if line_id
         ],
+        now=timezone.now(),
         ignore_conflicts=True,
     )
 

@@ -39,6 +39,7 @@ from django.utils import timezone
 from accounts.models import Company
 
 from .children import save_children
+from .id_map_writes import NewIdMap, insert_id_maps
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -215,19 +216,19 @@ def save_bulk(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> 
 def _write_id_maps(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> None:
     content_type = ContentType.objects.get_for_model(mapper.model)
     now = timezone.now()
-    new_rows: list[tuple[str, str, datetime.datetime | None]] = []
+    new_rows: list[NewIdMap] = []
     changed_maps: list[IdMap] = []
     for item in prepared:
         object_id = str(item.instance.pk)
         if item.id_map is None:
-            new_rows.append((object_id, item.connec_id, item.updated_at))
+            new_rows.append(NewIdMap(object_id, item.connec_id, item.updated_at))
         else:
             item.id_map.object_id = object_id
             item.id_map.last_pulled_updated_at = item.updated_at
             item.id_map.updated_at = now
             changed_maps.append(item.id_map)
     if new_rows:
-        _insert_id_maps(
+        insert_id_maps(
             company=company,
             entity=mapper.entity,
             content_type=content_type,
@@ -238,83 +239,9 @@ def _write_id_maps(*, company: Company, mapper: Mapper, prepared: list[Prepared]
         _update_id_maps(changed_maps)
 
 
-# IdMap rows are written with one statement per page (PostgreSQL: the rows as
-# arrays, through UNNEST; other databases: ``executemany``) rather than with
-# ``bulk_create`` / ``bulk_update``: there is one per imported row, and the ORM's
-# per-value work (``pre_save`` and ``get_db_prep_save`` of every field of every
-# row, CASE WHEN chains for updates) cost more than writing the models themselves
-# (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on
-# PostgreSQL). Values are still adapted by the model's fields; SQL identifiers come
-# from the model's options, quoted, and every value is a parameter.
-
-
-def _insert_id_maps(
-    *,
-    company: Company,
-    entity: str,
-    content_type: ContentType,
-    rows: list[tuple[str, str, datetime.datetime | None]],
-    now: datetime.datetime,
-) -> None:
-    """INSERT new IdMap rows, given as (object id, Connec! id, Connec! updated_at)."""
-    connection = connections[router.db_for_write(IdMap)]
-    quote = connection.ops.quote_name
-    opts = IdMap._meta
-    fields = [f for f in opts.local_concrete_fields if not f.primary_key]
-    per_row = [opts.get_field(n) for n in ("object_id", "connec_id", "last_pulled_updated_at")]
-    shared_values = {
-        "company": company.pk,
-        "entity": entity,
-        "content_type": content_type.pk,
-        "created_at": now,
-        "updated_at": now,
-    }
-    shared = {
-        f.name: f.get_db_prep_save(shared_values.get(f.name, f.get_default()), connection)
-        for f in fields
-        if f not in per_row
-    }
-    pulled = per_row[2]
-    columns = [
-        [object_id for object_id, _, _ in rows],
-        [connec_id for _, connec_id, _ in rows],
-        [pulled.get_db_prep_save(updated_at, connection) for _, _, updated_at in rows],
-    ]
-    table = quote(opts.db_table)
-    names = ", ".join(quote(f.column) for f in fields)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # As Django's bulk_create does there: array types without their length.
-            def cast(field: models.Field) -> str:
-                return field.db_type(connection).split("(")[0]
-
-            values = ", ".join(
-                f"r.{quote(f.column)}" if f in per_row else f"%s::{cast(f)}" for f in fields
-            )
-            arrays = ", ".join(f"%s::{cast(f)}[]" for f in per_row)
-            aliases = ", ".join(quote(f.column) for f in per_row)
-            sql = (
-                f"INSERT INTO {table} ({names}) SELECT {values} "  # noqa: S608
-                f"FROM UNNEST({arrays}) AS r({aliases})"
-            )
-            params = [shared[f.name] for f in fields if f not in per_row] + columns
-            cursor.execute(sql, params)
-        else:
-            # Per column: the index of its per-row value, or the value every row shares.
-            template = [
-                (per_row.index(f), None) if f in per_row else (None, shared[f.name]) for f in fields
-            ]
-            params = [
-                [value if slot is None else row[slot] for slot, value in template]
-                for row in zip(*columns, strict=True)
-            ]
-            placeholders = ", ".join(["%s"] * len(fields))
-            sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
-            cursor.executemany(sql, params)
-
-
 def _update_id_maps(id_maps: list[IdMap]) -> None:
-    """UPDATE the object id, last pulled and updated times of known IdMap rows."""
+    """UPDATE the object id, last pulled and updated times of known IdMap rows (one
+    ``executemany``, not ``bulk_update``'s CASE WHEN chains: see :mod:`sync.id_map_writes`)."""
     connection = connections[router.db_for_write(IdMap)]
     quote = connection.ops.quote_name
     opts = IdMap._meta
