@@ -68,6 +68,24 @@ def pending_local_changes(
     return changes
 
 
+def deleted_locally(
+    *, company: Company, content_type_id: int, object_ids: Iterable[str]
+) -> set[str]:
+    """Those of ``object_ids`` whose delete is waiting in the company's outbox (one query)."""
+    ids = [object_id for object_id in object_ids if object_id]
+    if not ids:
+        return set()
+    return set(
+        OutboxEntry.objects.filter(
+            company=company,
+            content_type_id=content_type_id,
+            object_id__in=ids,
+            operation=OutboxEntry.Operation.DELETE,
+            status=OutboxEntry.Status.PENDING,
+        ).values_list("object_id", flat=True)
+    )
+
+
 def remote_wins(*, local: LocalChange, remote_updated_at: datetime.datetime | None) -> bool:
     """The rule: the later writer wins; a tie keeps the local version (it is about to be
     pushed). A pending local delete always wins: a record is never brought back to life

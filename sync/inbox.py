@@ -49,6 +49,7 @@ from . import pipeline
 from .company_settings import policy_for
 from .conflicts import (
     LocalChange,
+    deleted_locally,
     pending_local_changes,
     record_conflict,
     remote_wins,
@@ -292,7 +293,9 @@ def _link_our_own_records(
             ):
                 ours[connec_id] = str(entry["id"])
     # Only ids of our objects of this company: not a value the primary key refuses or one
-    # of another tenant (the external id is Connec!'s data, not proof).
+    # of another tenant (the external id is Connec!'s data, not proof). An object of ours
+    # deleted since, its delete still in this company's outbox, is ours too: linked, the
+    # record meets that delete (which wins, sync.conflicts) instead of coming back as new.
     pks: dict[str, Any] = {}
     for connec_id, object_id in ours.items():
         try:
@@ -307,6 +310,11 @@ def _link_our_own_records(
         .filter(pk__in=list(pks.values()))
         .values_list("pk", flat=True)
     }
+    existing |= deleted_locally(
+        company=company,
+        content_type_id=content_type.pk,
+        object_ids={str(pk) for pk in pks.values()} - existing,
+    )
     ours = {c: str(pk) for c, pk in pks.items() if str(pk) in existing}
     if not ours:
         return

@@ -16,6 +16,7 @@ benchmark runs 2,000. ``CHAOS_SEED`` makes a run reproducible.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -30,7 +31,15 @@ from django.db import IntegrityError, connections
 from crm.models import Item, Organization, Person
 from sync.company_settings import policy_for, update_sync_settings
 from sync.mappers import get_path, to_connec_value
-from sync.models import IdMap, InboxEntry, OutboxEntry, SyncRecordError, SyncSettingsChange
+from sync.models import (
+    IdMap,
+    InboxEntry,
+    OutboxEntry,
+    RemoteTombstone,
+    SyncConflict,
+    SyncRecordError,
+    SyncSettingsChange,
+)
 from sync.registry import registry
 from sync.tasks import drain_all
 from tests.helpers.live_sync import LIVE_SYNC, HubClient, hub_for, register_peer
@@ -272,6 +281,50 @@ def normalized(value: Any) -> Any:
     return value
 
 
+def history_of(company: Any, peer: HubClient, connec_id: str) -> list[str]:
+    """What each queue holds about one Connec! record: shown when the sides disagree."""
+    from sandbox.models import NotificationDelivery
+
+    def mentions(payload: Any) -> bool:
+        return connec_id in json.dumps(payload, default=str)
+
+    lines = [f"-- {connec_id}"]
+    for row in IdMap.objects.filter(company=company, connec_id=connec_id).values():
+        lines.append(f"   idmap {row}")
+        model = MODELS[row["entity"]]
+        local = model.objects.filter(pk=row["object_id"]).values().first()
+        lines.append(f"   local {local}")
+        for entry in OutboxEntry.objects.filter(
+            company=company, content_type_id=row["content_type_id"], object_id=row["object_id"]
+        ):
+            lines.append(
+                f"   outbox {entry.pk} {entry.operation} {entry.status} attempts={entry.attempts} "
+                f"created={entry.created_at:%H:%M:%S.%f} updated={entry.updated_at:%H:%M:%S.%f} "
+                f"error={entry.last_error[:120]!r}"
+            )
+    for entry in InboxEntry.objects.filter(company=company).order_by("pk"):
+        if mentions(entry.payload):
+            lines.append(
+                f"   inbox {entry.pk} {entry.status} attempts={entry.attempts} "
+                f"received={entry.received_at:%H:%M:%S.%f} error={entry.last_error[:120]!r} "
+                f"payload={json.dumps(entry.payload, default=str)[:400]}"
+            )
+    for delivery in NotificationDelivery.objects.order_by("pk"):
+        if mentions(delivery.payload):
+            lines.append(
+                f"   delivery {delivery.pk} {delivery.status} attempts={delivery.attempts} "
+                f"code={delivery.last_status_code} error={delivery.last_error[:120]!r}"
+            )
+    for model in (SyncConflict, RemoteTombstone):
+        for row in model.objects.filter(company=company, connec_id=connec_id).values():
+            lines.append(f"   {model.__name__} {row}")
+    for entity in ENTITIES:
+        for record in peer.list(entity, external_ids=False):
+            if record["id"] == connec_id:
+                lines.append(f"   remote {json.dumps(record, default=str)[:400]}")
+    return lines
+
+
 def differences(company: Any, peer: HubClient) -> list[str]:
     """Every way the two sides differ (empty when they agree on every mapped field)."""
     problems: list[str] = []
@@ -305,6 +358,8 @@ def differences(company: Any, peer: HubClient) -> list[str]:
                 f"{entity}: {len(only_local)} only local (or dead remotely), "
                 f"{len(only_remote)} only in Connec!: {sorted(only_remote)[:3]}"
             )
+            for connec_id in sorted(only_local | only_remote)[:3]:
+                problems.extend(history_of(company, peer, connec_id))
     for entity in ENTITIES:
         mapper = registry.for_entity(entity)
         for obj in MODELS[entity].objects.filter(company=company):
@@ -325,6 +380,9 @@ def differences(company: Any, peer: HubClient) -> list[str]:
                 theirs = theirs if theirs in remote[target] else None  # dead = empty
                 if mine != theirs:
                     problems.append(f"{entity} {record['id']} {path}: {mine!r} != {theirs!r}")
+                    for connec_id in (record["id"], mine, theirs):
+                        if connec_id:
+                            problems.extend(history_of(company, peer, connec_id))
     return problems
 
 
@@ -365,7 +423,7 @@ def test_both_sides_converge_under_faults_and_a_killed_worker(
 
     problems = differences(company, peer)
     assert not problems, f"{len(problems)} differences after {drained_in:.1f}s:\n" + "\n".join(
-        problems[:20]
+        problems[:60]
     )
     assert not OutboxEntry.objects.filter(status=OutboxEntry.Status.PARKED).exists()
     assert not InboxEntry.objects.filter(status=InboxEntry.Status.FAILED).exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Organization, Person
-from sync.models import OutboxEntry, SyncConflict
+from sync.models import IdMap, OutboxEntry, SyncConflict
 from sync.push import drain_outbox
 from sync.selectors import connec_id_for
 from tests.helpers.live_sync import (
@@ -192,3 +192,32 @@ def test_a_push_whose_answer_was_lost_is_not_undone_by_an_older_remote_change(
     org.refresh_from_db()
     assert org.name == "Local edit"
     assert peer.get("organizations", remote_id)["name"] == "Local edit"
+
+
+def test_a_record_we_deleted_before_its_push_answer_arrived_is_not_brought_back(
+    settings, company, peer, pushed_org
+):
+    """Connec! created our record but the answer was lost (no IdMap); another app then
+    edits it, and we delete ours. The late notification carries our external id: it is
+    our deleted record, not a new one (the chaos test once found it alive here only)."""
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "EXTERNAL_IDS": True},
+    }
+    org, remote_id = pushed_org
+    IdMap.objects.all().delete()  # the worker died after Connec! applied the push
+    peer.update("organizations", remote_id, {"name": "Remote edit"})  # delivery held back
+    object_id = str(org.pk)
+    org.delete()  # pending: a delete addressed by our external id
+
+    deliver_notifications()  # applied before the delete is pushed
+    drain_outbox(company=company)
+
+    assert not Organization.objects.filter(company=company).exists()
+    assert peer.get("organizations", remote_id)["status"] == "INACTIVE"
+    conflict = SyncConflict.objects.get()
+    assert (conflict.winner, conflict.connec_id, conflict.object_id) == (
+        "local",
+        remote_id,
+        object_id,
+    )
