@@ -45,7 +45,7 @@ from maestrano_integration.connec import (
     ConnecNotFoundError,
 )
 
-from . import pipeline
+from . import lost_answers, pipeline
 from .company_settings import policy_for
 from .conflicts import (
     LocalChange,
@@ -179,6 +179,14 @@ def apply_records(
     parsed = pipeline.parse_records(ordered, outcome)
     if not parsed and not outcome.errors:
         return result
+    if client is not None:
+        parsed = lost_answers.with_external_ids(
+            company=company,
+            entity=entity,
+            content_type_id=content_type.pk,
+            parsed=parsed,
+            client=client,
+        )
     _link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
     known = bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
     pending = pending_local_changes(

@@ -221,3 +221,25 @@ def test_a_record_we_deleted_before_its_push_answer_arrived_is_not_brought_back(
         remote_id,
         object_id,
     )
+
+
+def test_a_notification_of_our_record_whose_push_answer_was_lost_is_linked_not_duplicated(
+    company, peer, pushed_org
+):
+    """Notifications with plain string ids do not say the record is ours: while one of our
+    pushes has no answer, an unknown record is looked up with its external ids first."""
+    org, remote_id = pushed_org
+    # The worker died after Connec! applied the push: no IdMap, the row is still due.
+    IdMap.objects.all().delete()
+    OutboxEntry.objects.update(status=OutboxEntry.Status.PENDING)
+    peer.update("organizations", remote_id, {"name": "Remote edit"})  # later than ours
+
+    deliver_notifications()
+    drain_outbox(company=company)
+
+    assert list(Organization.objects.filter(company=company)) == [org]
+    org.refresh_from_db()
+    assert org.name == "Remote edit"
+    assert connec_id_for(company=company, obj=org) == remote_id
+    assert peer.get("organizations", remote_id)["name"] == "Remote edit"
+    assert not OutboxEntry.objects.filter(status=OutboxEntry.Status.PARKED).exists()
