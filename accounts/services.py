@@ -361,16 +361,15 @@ def _unchanged_login(
         return None
     uid = attributes.user_uid(preset.creation_mode)
     email = attributes.user_email(preset.creation_mode)
-    membership = (
-        Membership.objects.select_related("company", "user")
-        .filter(
-            company__preset=preset.name,
-            company__group_uid=attributes.group_uid,
-            user__maestrano_identities__preset=preset.name,
-            user__maestrano_identities__uid=uid,
-        )
-        .first()
-    )
+    # At most one row (one company per group, one identity per uid, one membership per
+    # pair): sliced, not ``first()``, whose ORDER BY costs a quarter of the query.
+    found = Membership.objects.select_related("company", "user").filter(
+        company__preset=preset.name,
+        company__group_uid=attributes.group_uid,
+        user__maestrano_identities__preset=preset.name,
+        user__maestrano_identities__uid=uid,
+    )[:1]
+    membership = next(iter(found), None)
     if membership is None or not membership.is_active:
         return None
     company, user = membership.company, membership.user

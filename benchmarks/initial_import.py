@@ -403,7 +403,7 @@ def phase_bulk_create(page_size: int) -> tuple[float, int]:
     return timed, written
 
 
-def profile_phases(page_size: int) -> None:
+def profile_phases(page_size: int, output: str | None = None) -> None:
     """Developer aid: HTTP-only fetch time, then a cProfile of our import."""
     import cProfile
     import pstats
@@ -426,6 +426,8 @@ def profile_phases(page_size: int) -> None:
     phase_ours(page_size)
     profiler.disable()
     pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    if output:
+        profiler.dump_stats(output)
 
 
 def run_benchmark(args: argparse.Namespace) -> dict:
@@ -453,7 +455,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         )
         warm_up_sandbox()
         if args.profile:
-            profile_phases(args.page_size)
+            profile_phases(args.page_size, args.profile_output)
             return {}
         if args.memory_only:
             empty_tables()
@@ -553,6 +555,9 @@ def main() -> None:
         help="Stop the naive phase after this many records (rates are per record)",
     )
     parser.add_argument("--profile", action="store_true", help="Profile our import instead")
+    parser.add_argument(
+        "--profile-output", help="with --profile: also write the cProfile stats to this file"
+    )
     parser.add_argument(
         "--memory-only",
         action="store_true",

@@ -11,16 +11,26 @@ default), with two presets (one per key):
   (ticket, company/user/membership refresh, ``login()``). Every iteration posts
   a freshly signed Response (the replay cache refuses reuse); signing is not timed.
 * bare: ``OneLogin_Saml2_Response(...).is_valid(...)`` on the same Responses with
-  the same python3-saml settings, nothing else.
+  the same python3-saml settings, nothing else: python3-saml as shipped, which
+  compiles its protocol schema on every call (the ratios of the JSON are against
+  this), and with the compiled schema kept as the app keeps it
+  (``maestrano_integration.saml``), shown beside it. Each login is followed by
+  the bare validations of its Response, so all three see the same load.
 
-Database connections persist between requests, as under the production recipe
-(``DATABASE_CONN_MAX_AGE=600``, docs/deploy.md). Prints a table; the last line is
+The production configuration (docs/deploy.md): ``DEBUG`` off, database
+connections kept between requests (``DATABASE_CONN_MAX_AGE=600``, as under the
+gunicorn recipe), the sandbox not mounted; ``--debug`` runs with ``DEBUG`` on, as the figures before
+round 2 were taken. The form body is urlencoded before the clock starts (the
+browser's work). ``--profile`` prints cProfile of the logins instead of the JSON.
+
+Prints a table (with the configuration and the load average); the last line is
 one JSON object with ``consume_p50_ms_sha1``, ``consume_p50_ms_sha256``,
 ``consume_p99_ms_sha256``, ``overhead_sha1`` and ``overhead_sha256`` (consume p50 /
-bare p50), ``overhead_vs_bare_validation`` (the larger of the two) and
+bare p50), ``overhead_vs_bare_validation`` (the larger of the two),
+``overhead_vs_bare_kept_schema`` (the same against the kept-schema bare) and
 ``queries_per_repeat_login`` (the statements of one more repeat login: same browser,
-known user and company). Absolute times vary between machines; compare ratios
-within a run.
+known user and company), plus the configuration and the bare and ACS p50s.
+Absolute times vary between machines; compare ratios within a run.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import base64
 import datetime as dt
 import secrets
 import time
+from typing import Any
 
 import harness
 
@@ -37,6 +48,8 @@ APP_HOST = "http://testserver"
 PLATFORM_HOST = "http://127.0.0.1:9/sandbox"
 GROUP_UID = "cld-bench"
 USER_UID = "usr-bench"
+#: In the middleware only when the sandbox is mounted (config/settings.py).
+SANDBOX_MIDDLEWARE = "sandbox.faults.FaultInjectionMiddleware"
 
 
 def make_key_pair(bits: int) -> tuple[str, str]:
@@ -137,16 +150,45 @@ def signed_response(preset, *, private_pem: str, certificate_pem: str, algorithm
     return base64.b64encode(signed if isinstance(signed, bytes) else signed.encode()).decode()
 
 
-def post_form(client, path: str, encoded: str):
-    """POST the Response as the IdP's auto-submit form does: urlencoded, not multipart
-    (the test client's default, whose parser costs more than the browser's form)."""
+def form_body(encoded: str) -> str:
+    """The body the IdP's auto-submit form posts: urlencoded (the browser's work, so
+    made before the clock starts)."""
     from urllib.parse import urlencode
 
-    return client.post(
-        path,
-        urlencode({"SAMLResponse": encoded}),
-        content_type="application/x-www-form-urlencoded",
-    )
+    return urlencode({"SAMLResponse": encoded})
+
+
+def post_form(client, path: str, body: str):
+    """POST a :func:`form_body` as the browser does: urlencoded, not multipart (the test
+    client's default, whose parser costs more than the browser's form)."""
+    return client.post(path, body, content_type="application/x-www-form-urlencoded")
+
+
+def bare_validation(encoded: str, *, settings: Any, request_data: dict, schema_class: Any) -> float:
+    """Milliseconds of python3-saml's own ``is_valid`` of ``encoded``, with ``schema_class``
+    as its schema class (``etree.XMLSchema`` as shipped, or the app's kept schemas)."""
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+    from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+    kept = OneLogin_Saml2_XML._schema_class
+    OneLogin_Saml2_XML._schema_class = schema_class
+    try:
+        started = time.perf_counter()
+        response = OneLogin_Saml2_Response(settings, encoded)
+        valid = response.is_valid(request_data)
+        elapsed = (time.perf_counter() - started) * 1000
+    finally:
+        OneLogin_Saml2_XML._schema_class = kept
+    assert valid, response.get_error()
+    return elapsed
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as source:
+            return "load average " + " ".join(source.read().split()[:3])
+    except OSError:
+        return "load average unknown"
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -155,7 +197,7 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def run(iterations: int) -> dict[str, float]:
+def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
     import django
 
     django.setup()
@@ -163,7 +205,7 @@ def run(iterations: int) -> dict[str, float]:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, setup_test_environment
-    from onelogin.saml2.response import OneLogin_Saml2_Response
+    from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
     from maestrano_integration.conf import get_preset, maestrano_settings
     from maestrano_integration.saml import saml_settings
@@ -203,28 +245,6 @@ def run(iterations: int) -> dict[str, float]:
         ]
         consume_path = preset.consume_path
         client = Client()
-        post_times: list[float] = []
-        consume_times: list[float] = []
-        for index, encoded in enumerate(responses):
-            started = time.perf_counter()
-            answer = post_form(client, consume_path, encoded)
-            posted = time.perf_counter()
-            assert answer.status_code == 303, (answer.status_code, answer.content[:300])
-            done = client.get(answer["Location"])
-            finished = time.perf_counter()
-            assert done.status_code == 302, (done.status_code, done.content[:300])
-            if index >= 5:  # warm-up: first company/user creation, caches
-                post_times.append((posted - started) * 1000)
-                consume_times.append((finished - started) * 1000)
-        # Queries of one more repeat login (existing user and company), not timed.
-        extra = signed_response(
-            preset, private_pem=private_pem, certificate_pem=certificate_pem, algorithm=algorithm
-        )
-        with CaptureQueriesContext(connection) as captured:
-            answer = post_form(client, consume_path, extra)
-            client.get(answer["Location"])
-        queries[algorithm] = len(captured.captured_queries)
-
         python3_saml_settings = saml_settings(preset)
         request_data = {
             "https": "off",
@@ -233,24 +253,74 @@ def run(iterations: int) -> dict[str, float]:
             "get_data": {},
             "post_data": {},
         }
-        bare_times: list[float] = []
-        for encoded in responses[5:]:
+        # Bare python3-saml as shipped (its protocol schema compiled on every call), and
+        # with the compiled schema kept as the app keeps it (maestrano_integration.saml).
+        kept_schemas = OneLogin_Saml2_XML._schema_class
+        samples: dict[str, list[float]] = {
+            "acs_post": [],
+            "consume": [],
+            "bare": [],
+            "bare_kept_schema": [],
+        }
+        # Each login is followed by the bare validations of its Response, so that the
+        # three measures see the same load on a shared machine.
+        for index, encoded in enumerate(responses):
+            body = form_body(encoded)
+            profiling = profiler is not None and index >= 5
+            if profiling:
+                profiler.enable()
             started = time.perf_counter()
-            response = OneLogin_Saml2_Response(python3_saml_settings, encoded)
-            valid = response.is_valid(request_data)
-            bare_times.append((time.perf_counter() - started) * 1000)
-            assert valid, response.get_error()
-        results[algorithm] = {"acs_post": post_times, "consume": consume_times, "bare": bare_times}
+            answer = post_form(client, consume_path, body)
+            posted = time.perf_counter()
+            assert answer.status_code == 303, (answer.status_code, answer.content[:300])
+            done = client.get(answer["Location"])
+            finished = time.perf_counter()
+            if profiling:
+                profiler.disable()
+            assert done.status_code == 302, (done.status_code, done.content[:300])
+            bare_shipped = bare_validation(
+                encoded,
+                settings=python3_saml_settings,
+                request_data=request_data,
+                schema_class=kept_schemas.compile_schema,
+            )
+            bare_kept = bare_validation(
+                encoded,
+                settings=python3_saml_settings,
+                request_data=request_data,
+                schema_class=kept_schemas,
+            )
+            if index >= 5:  # warm-up: first company/user creation, caches
+                samples["acs_post"].append((posted - started) * 1000)
+                samples["consume"].append((finished - started) * 1000)
+                samples["bare"].append(bare_shipped)
+                samples["bare_kept_schema"].append(bare_kept)
+        # Queries of one more repeat login (existing user and company), not timed.
+        extra = signed_response(
+            preset, private_pem=private_pem, certificate_pem=certificate_pem, algorithm=algorithm
+        )
+        with CaptureQueriesContext(connection) as captured:
+            answer = post_form(client, consume_path, form_body(extra))
+            client.get(answer["Location"])
+        queries[algorithm] = len(captured.captured_queries)
+        results[algorithm] = samples
 
-    print(f"SSO consume, {iterations} logins per algorithm (ms)")
+    database = settings.DATABASES["default"]
+    configuration = (
+        f"{database['ENGINE'].rsplit('.', 1)[-1]}, DEBUG {'on' if settings.DEBUG else 'off'}, "
+        f"CONN_MAX_AGE {database['CONN_MAX_AGE']}, "
+        f"sandbox {'mounted' if SANDBOX_MIDDLEWARE in settings.MIDDLEWARE else 'not mounted'}"
+    )
+    print(f"SSO consume, {iterations} logins per algorithm (ms); {configuration}; {loadavg()}")
     print(f"{'algorithm':<16}{'measure':<34}{'p50':>9}{'p99':>9}")
     labels = {
         "bare": "bare python3-saml is_valid",
+        "bare_kept_schema": "bare is_valid, schema kept",
         "acs_post": "ACS POST (validate, replay, ticket)",
         "consume": "consume (ACS POST + completion)",
     }
     for algorithm, label in (("sha1", "rsa-sha1/1024"), ("sha256", "rsa-sha256/2048")):
-        for measure in ("bare", "acs_post", "consume"):
+        for measure in ("bare", "bare_kept_schema", "acs_post", "consume"):
             samples = results[algorithm][measure]
             print(
                 f"{label:<16}{labels[measure]:<34}"
@@ -260,6 +330,10 @@ def run(iterations: int) -> dict[str, float]:
             results[algorithm]["bare"], 0.5
         )
         print(f"{label:<16}{'consume p50 / bare p50':<34}{ratio:>9.2f}")
+        kept_ratio = percentile(results[algorithm]["consume"], 0.5) / percentile(
+            results[algorithm]["bare_kept_schema"], 0.5
+        )
+        print(f"{label:<16}{'consume p50 / bare kept-schema p50':<34}{kept_ratio:>9.2f}")
         print(f"{label:<16}{'queries of a repeat login':<34}{queries[algorithm]:>9}")
 
     overhead = {
@@ -270,13 +344,30 @@ def run(iterations: int) -> dict[str, float]:
         )
         for algorithm in ("sha1", "sha256")
     }
+    overhead_kept = {
+        algorithm: round(
+            percentile(results[algorithm]["consume"], 0.5)
+            / percentile(results[algorithm]["bare_kept_schema"], 0.5),
+            3,
+        )
+        for algorithm in ("sha1", "sha256")
+    }
     return {
+        "debug": bool(settings.DEBUG),
+        "conn_max_age": database["CONN_MAX_AGE"],
+        "acs_post_p50_ms_sha256": round(percentile(results["sha256"]["acs_post"], 0.5), 3),
+        "bare_p50_ms_sha1": round(percentile(results["sha1"]["bare"], 0.5), 3),
+        "bare_p50_ms_sha256": round(percentile(results["sha256"]["bare"], 0.5), 3),
+        "bare_kept_schema_p50_ms_sha256": round(
+            percentile(results["sha256"]["bare_kept_schema"], 0.5), 3
+        ),
         "consume_p50_ms_sha1": round(percentile(results["sha1"]["consume"], 0.5), 3),
         "consume_p50_ms_sha256": round(percentile(results["sha256"]["consume"], 0.5), 3),
         "consume_p99_ms_sha256": round(percentile(results["sha256"]["consume"], 0.99), 3),
         "overhead_sha1": overhead["sha1"],
         "overhead_sha256": overhead["sha256"],
         "overhead_vs_bare_validation": max(overhead.values()),
+        "overhead_vs_bare_kept_schema": max(overhead_kept.values()),
         "queries_per_repeat_login": max(queries.values()),
     }
 
@@ -284,18 +375,44 @@ def run(iterations: int) -> dict[str, float]:
 def main() -> None:
     parser = harness.parser(__doc__, records=None, repeat=None)
     parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="run with DEBUG on, as this benchmark did before (production runs it off)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the logins (ACS POST + completion) to stderr; no JSON line",
+    )
     arguments = parser.parse_args()
     harness.setup(
         db=arguments.db,
         pg_name="bench_sso_consume",
         prefix="bench-sso-",
-        # DEBUG as this benchmark always ran (the settings' default), so that its
-        # figures stay comparable with the earlier ones; persistent database
-        # connections as in the production recipe (docs/deploy.md), rather than a
-        # new connection for each of a login's two requests.
-        extra_env={"DEBUG": "true", "DATABASE_CONN_MAX_AGE": "600"},
+        # The production configuration (docs/deploy.md): DEBUG off, persistent database
+        # connections rather than a new one for each of a login's two requests.
+        # ``--debug`` measures with DEBUG on, as the figures before round 2 were.
+        extra_env={
+            "DEBUG": "true" if arguments.debug else "false",
+            "DATABASE_CONN_MAX_AGE": "600",
+            # No sandbox mounted (its URLs and fault middleware), as in production: this
+            # benchmark signs its own Responses and calls no platform.
+            "SANDBOX_ENABLED": "false",
+            "SANDBOX_FORCE": "false",
+        },
     )
-    harness.emit(run(arguments.iterations))
+    if not arguments.profile:
+        harness.emit(run(arguments.iterations))
+        return
+    import cProfile
+    import pstats
+    import sys
+
+    profiler = cProfile.Profile()
+    run(arguments.iterations, profiler=profiler)
+    for order in ("cumulative", "tottime"):
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats(order).print_stats(45)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import binascii
 import datetime as dt
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,53 @@ class SamlValidationError(Exception):
 
 class SamlConfigurationError(Exception):
     """The preset cannot do SSO (no certificate, invalid URLs): an operator must fix settings."""
+
+
+# --- python3-saml's XML schemas ------------------------------------------------------
+
+
+class _KeptSchemas:
+    """Stands in for ``etree.XMLSchema`` in python3-saml (``OneLogin_Saml2_XML._schema_class``).
+
+    In strict mode python3-saml checks every Response against the SAML protocol
+    schema, and it compiles that schema (which imports the assertion, xmldsig
+    and xenc ones) anew on every call: about 2 ms, more than the signature check
+    (benchmarks/sso_consume.py). This keeps the compiled schema of each of
+    python3-saml's own schema files, per thread (an lxml validator keeps its error
+    log on itself), and compiles any other document as before. The validation
+    itself is unchanged: python3-saml still parses its schema file and calls
+    ``validate`` on every Response.
+    """
+
+    def __init__(self, compile_schema: Any, *, directory: str) -> None:
+        self.compile_schema = compile_schema
+        self.directory = directory
+        self._local = threading.local()
+
+    def __call__(self, document: Any) -> Any:
+        url = document.docinfo.URL or ""
+        if not url.startswith(self.directory):
+            return self.compile_schema(document)
+        kept = self._local.__dict__.setdefault("schemas", {})
+        schema = kept.get(url)
+        if schema is None:
+            schema = kept[url] = self.compile_schema(document)
+        return schema
+
+
+def _keep_compiled_schemas() -> None:
+    import os.path
+
+    import onelogin.saml2.xml_utils
+
+    if not isinstance(OneLogin_Saml2_XML._schema_class, _KeptSchemas):
+        directory = os.path.join(os.path.dirname(onelogin.saml2.xml_utils.__file__), "schemas")
+        OneLogin_Saml2_XML._schema_class = _KeptSchemas(
+            OneLogin_Saml2_XML._schema_class, directory=directory + os.sep
+        )
+
+
+_keep_compiled_schemas()
 
 
 # --- settings ----------------------------------------------------------------

@@ -13,7 +13,7 @@ local object.
   :func:`mapped_counts`, :func:`exclude_mapped`; :class:`TableStatistics` keeps
   PostgreSQL's planner informed;
 * writes: :func:`link_record` (one), :func:`add_links` (many, existing ones kept),
-  :func:`save_pushed` (after a push), :func:`insert_pulled` / :func:`update_pulled`
+  :func:`save_pushed` (after a push), :func:`insert_id_maps` / :func:`update_pulled`
   (bulk SQL of the record pipeline), :func:`bump_pulled`, :func:`forget_pushed_hash`,
   :func:`relink_children` (unlink and link again the rows of child objects).
 """
@@ -21,12 +21,13 @@ local object.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router
 from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from accounts.models import Company
@@ -349,47 +350,60 @@ def relink_children(
         ).delete()
     if line_ids:
         IdMap.objects.filter(company=company, entity=entity, connec_id__in=line_ids).delete()
-    IdMap.objects.bulk_create(
-        [
-            IdMap(
-                company=company,
-                entity=entity,
-                content_type=content_type,
-                object_id=str(obj.pk),
-                connec_id=line_id,
-                last_pushed_hash=digest,
-            )
+    insert_id_maps(
+        company=company,
+        entity=entity,
+        content_type=content_type,
+        rows=[
+            NewIdMap(str(obj.pk), line_id, last_pushed_hash=digest)
             for obj, line_id, digest in rows
             if line_id
         ],
+        now=timezone.now(),
         ignore_conflicts=True,
     )
 
 
-# IdMap rows of the record pipeline are written with one statement per page (PostgreSQL:
-# the rows as arrays, through UNNEST; other databases: ``executemany``) rather than with
-# ``bulk_create`` / ``bulk_update``: there is one per imported row, and the ORM's
-# per-value work (``pre_save`` and ``get_db_prep_save`` of every field of every
-# row, CASE WHEN chains for updates) cost more than writing the models themselves
-# (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on
+# New IdMap rows are written with one statement per page (PostgreSQL: the rows as
+# arrays, through UNNEST; other databases: ``executemany``) rather than with
+# ``bulk_create`` / ``bulk_update``: there is one per imported row and one per invoice
+# line, and the ORM's per-value work (``pre_save`` and ``get_db_prep_save`` of every
+# field of every row, CASE WHEN chains for updates) cost more than writing the models
+# themselves (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on
 # PostgreSQL). Values are still adapted by the model's fields; SQL identifiers come
 # from the model's options, quoted, and every value is a parameter.
 
 
-def insert_pulled(
+class NewIdMap(NamedTuple):
+    """One IdMap row to insert: the values that differ between the rows of a page."""
+
+    object_id: str
+    connec_id: str
+    last_pulled_updated_at: datetime.datetime | None = None
+    last_pushed_hash: str = ""
+
+
+def insert_id_maps(
     *,
     company: Company,
     entity: str,
     content_type: ContentType,
-    rows: list[tuple[str, str, datetime.datetime | None]],
+    rows: Sequence[NewIdMap],
     now: datetime.datetime,
+    ignore_conflicts: bool = False,
 ) -> None:
-    """INSERT new IdMap rows, given as (object id, Connec! id, Connec! updated_at)."""
+    """INSERT new IdMap rows of ``company``'s ``entity`` (``content_type`` objects).
+
+    ``ignore_conflicts``: a row that would break a unique constraint is skipped,
+    as ``bulk_create(ignore_conflicts=True)`` does.
+    """
+    if not rows:
+        return
     connection = connections[router.db_for_write(IdMap)]
     quote = connection.ops.quote_name
     opts = IdMap._meta
     fields = [f for f in opts.local_concrete_fields if not f.primary_key]
-    per_row = [opts.get_field(n) for n in ("object_id", "connec_id", "last_pulled_updated_at")]
+    per_row = [opts.get_field(name) for name in NewIdMap._fields]
     shared_values = {
         "company": company.pk,
         "entity": entity,
@@ -402,12 +416,13 @@ def insert_pulled(
         for f in fields
         if f not in per_row
     }
-    pulled = per_row[2]
     columns = [
-        [object_id for object_id, _, _ in rows],
-        [connec_id for _, connec_id, _ in rows],
-        [pulled.get_db_prep_save(updated_at, connection) for _, _, updated_at in rows],
+        [field.get_db_prep_save(value, connection) for value in values]
+        for field, values in zip(per_row, zip(*rows, strict=True), strict=True)
     ]
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    insert = connection.ops.insert_statement(on_conflict=on_conflict)
+    suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, [], [])
     table = quote(opts.db_table)
     names = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
@@ -422,8 +437,8 @@ def insert_pulled(
             arrays = ", ".join(f"%s::{cast(f)}[]" for f in per_row)
             aliases = ", ".join(quote(f.column) for f in per_row)
             sql = (
-                f"INSERT INTO {table} ({names}) SELECT {values} "  # noqa: S608
-                f"FROM UNNEST({arrays}) AS r({aliases})"
+                f"{insert} {table} ({names}) SELECT {values} "  # noqa: S608
+                f"FROM UNNEST({arrays}) AS r({aliases}) {suffix}"
             )
             params = [shared[f.name] for f in fields if f not in per_row] + columns
             cursor.execute(sql, params)
@@ -437,7 +452,7 @@ def insert_pulled(
                 for row in zip(*columns, strict=True)
             ]
             placeholders = ", ".join(["%s"] * len(fields))
-            sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
+            sql = f"{insert} {table} ({names}) VALUES ({placeholders}) {suffix}"
             cursor.executemany(sql, params)
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
-from django.db import models, router
+from django.db import models
 from django.db.models import signals
 
 from . import tenancy
@@ -214,33 +214,20 @@ class _Mapping:
     ) -> Callable[[], models.Model]:
         """Makes new rows of ``company`` as :meth:`new_instance` does, fast (import pages).
 
-        The foreign key's descriptor checks (type, router: the same for every row)
-        run once, not once per row; without ``pre_init`` / ``post_init`` receivers
-        for the model, a row is a copy of one built the usual way, its callable
-        defaults evaluated anew (``Model.__init__`` took most of a row's mapping time).
+        One row is built the usual way (its tenant set through the foreign key's
+        descriptor: type and router checks, database); without ``pre_init`` /
+        ``post_init`` receivers for the model, every further row is a copy of it,
+        its callable defaults evaluated anew (``Model.__init__`` took most of a
+        row's mapping time). With such receivers, every row is built the usual way.
         """
         model = cls.model
         field = cls.tenant().first
         if tenant_object is None:
             tenant_object = cls.tenant_object_for(company)
-        db = router.db_for_write(model, instance=tenant_object)
-        template = model(**{field.attname: tenant_object.pk})
-        template._state.db = db  # as the foreign key's descriptor sets it before asking
-        if not router.allow_relation(tenant_object, template):
-            raise ValueError(
-                f'Cannot assign "{tenant_object!r}": the current database router prevents '
-                "this relation."
-            )
         if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
-            kwargs = {field.attname: tenant_object.pk}
-
-            def new_instance() -> models.Model:
-                instance = model(**kwargs)
-                field.set_cached_value(instance, tenant_object)
-                instance._state.db = db
-                return instance
-
-            return new_instance
+            return lambda: cls.new_instance(company, tenant_object=tenant_object)
+        template = cls.new_instance(company, tenant_object=tenant_object)
+        db = template._state.db
         values = {name: value for name, value in vars(template).items() if name != "_state"}
         fresh = [
             f

@@ -207,19 +207,19 @@ def save_bulk(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> 
 def _write_id_maps(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> None:
     content_type = ContentType.objects.get_for_model(mapper.model)
     now = timezone.now()
-    new_rows: list[tuple[str, str, datetime.datetime | None]] = []
+    new_rows: list[idmap.NewIdMap] = []
     changed_maps: list[IdMap] = []
     for item in prepared:
         object_id = str(item.instance.pk)
         if item.id_map is None:
-            new_rows.append((object_id, item.connec_id, item.updated_at))
+            new_rows.append(idmap.NewIdMap(object_id, item.connec_id, item.updated_at))
         else:
             item.id_map.object_id = object_id
             item.id_map.last_pulled_updated_at = item.updated_at
             item.id_map.updated_at = now
             changed_maps.append(item.id_map)
     if new_rows:
-        idmap.insert_pulled(
+        idmap.insert_id_maps(
             company=company,
             entity=mapper.entity,
             content_type=content_type,

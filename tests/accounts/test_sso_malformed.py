@@ -77,3 +77,30 @@ def test_missing_response_field_is_refused(client, refused):
 def test_forged_completion_ticket_is_refused(client, refused):
     # No ticket, no preset: the refusal is logged without one.
     refused(client.get("/maestrano/auth/saml/complete?ticket=forged"), "invalid_ticket", preset="")
+
+
+SCHEMA_INVALID = (
+    b'<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+    b'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0" '
+    b'IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode '
+    b'Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>'
+    # An Assertion without its required Issuer, with an element the schema does not know.
+    b'<saml:Assertion ID="_a" Version="2.0" IssueInstant="2026-01-01T00:00:00Z">'
+    b"<saml:Bogus/></saml:Assertion></samlp:Response>"
+)
+
+
+def test_response_against_the_protocol_schema_is_refused_every_time(client, two_presets, caplog):
+    # python3-saml's compiled schema is kept between Responses (maestrano_integration.saml):
+    # the second Response is checked against the kept one, and refused as well.
+    caplog.set_level(logging.INFO)
+    posted = base64.b64encode(SCHEMA_INVALID).decode()
+    for _ in range(2):
+        answer = client.post(CONSUME, {"SAMLResponse": posted})
+        assert answer.status_code == 400
+    refusals = [r for r in caplog.records if r.name == "accounts.views" and "refused" in r.msg]
+    assert [(r.reason, "saml-schema-protocol" in r.getMessage()) for r in refusals] == [
+        ("invalid_response", True),
+        ("invalid_response", True),
+    ]
+    assert not (UsedAssertion.objects.exists() or SsoLoginTicket.objects.exists())
