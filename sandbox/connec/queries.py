@@ -82,17 +82,11 @@ def data_path(field: str) -> str:
 def json_key(field: str) -> KeyTransform:
     """``email.address`` -> key ``address`` of key ``email`` of the ``data`` JSON, each part a
     key whatever its name (``contains`` or ``in`` is no lookup here). Filter on it through
-    an alias (:func:`filter_keys`), so that Django prepares the compared value as usual."""
+    an alias (see :class:`Filter`), so that Django prepares the compared value as usual."""
     expression: Any = F("data")
     for key in field.split("."):
         expression = KeyTransform(key, expression)
     return expression
-
-
-def filter_keys(queryset: QuerySet, conditions: dict[str, Any]) -> QuerySet:
-    """The records whose (dotted) fields equal the values of ``conditions``."""
-    aliases = {f"connec_key_{index}": json_key(field) for index, field in enumerate(conditions)}
-    return queryset.alias(**aliases).filter(**dict(zip(aliases, conditions.values(), strict=True)))
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,25 @@ class RecordIndex:
             )
         return self.full(record)
 
+    def claim(
+        self, *, uid: uuid.UUID, pk: int | None, group_id: int, entity: str
+    ) -> ConnecRecord | None:
+        """The run's copy of a record (read whole, and locked, if the run does not hold it
+        yet; ``pk`` is then its primary key); ``None`` if it no longer exists."""
+        record = self._records.get(uid)
+        if not isinstance(record, ConnecRecord) and pk is not None:
+            self._load_full([KnownRecord(pk, uid, group_id, entity)])
+            record = self._records.get(uid)
+        return record if isinstance(record, ConnecRecord) else None
+
+    def held(self, *, group_id: int, entity: str) -> list[ConnecRecord]:
+        """The whole records of ``group_id``/``entity`` the run holds: read, created, adopted."""
+        return [
+            r
+            for r in self._records.values()
+            if isinstance(r, ConnecRecord) and r.group_id == group_id and r.entity == entity
+        ]
+
     # --- the run's own writes ------------------------------------------------------------
     def add(self, record: ConnecRecord) -> None:
         self._records[record.uid] = record

@@ -18,7 +18,7 @@ from sandbox.models import ConnecExternalId, ConnecRecord, Group, RegisteredApp
 
 from .clock import next_timestamp
 from .errors import ConnecApiError
-from .queries import filter_keys
+from .matching import MatchIndex, checked_matching_fields, matching_values
 from .references import (
     CONNEC_PROVIDER,
     ExternalKey,
@@ -82,36 +82,6 @@ def require_fields(entity: str, data: dict[str, Any]) -> None:
         raise ConnecApiError(status=422, problems=problems)
 
 
-def smart_match(
-    *, group: Group, entity: str, data: dict[str, Any], matching_fields: Any
-) -> ConnecRecord | None:
-    """The oldest record whose ``matching_fields`` all equal ``data``'s (docs/protocol.md,
-    'Smart merging'), if any.
-
-    A matching field missing from ``data`` disables matching: an absent value
-    must not merge every record lacking it.
-    """
-    if not matching_fields:
-        return None
-    if not isinstance(matching_fields, list) or not all(
-        isinstance(f, str) and f for f in matching_fields
-    ):
-        raise ConnecApiError.single(
-            422, "opts.matching_fields must be a list of field names", pointer="/opts"
-        )
-    conditions = {}
-    for name in matching_fields:
-        value: Any = data
-        for part in name.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is None or value == "" or isinstance(value, dict | list):
-            return None
-        conditions[name] = value
-    matching = filter_keys(records_of(group=group, entity=entity), conditions)
-    # Locked, as every record a session updates (the caller runs in a transaction).
-    return matching.select_for_update().order_by("pk").first()
-
-
 def state_of(record: ConnecRecord) -> ListedRecord:
     return ListedRecord(
         record.uid, record.entity, record.data, record.created_at, record.updated_at
@@ -131,8 +101,10 @@ class WriteSession:
     them with one ``bulk_create`` / ``bulk_update`` per table.
 
     An op that fails validation changes nothing: every check runs before the op
-    touches the session. Smart merge (``opts.matching_fields``) queries the
-    stored records, so it flushes first.
+    touches the session. Smart merge (``opts.matching_fields``) looks the match up in
+    a :class:`~.matching.MatchIndex` of the entity's records, read once per session
+    and kept up to date with the session's own writes: no flush, no query per record
+    (but the lock of the record it merges into).
     """
 
     app: RegisteredApp | None
@@ -145,6 +117,10 @@ class WriteSession:
     # Records per (group, entity), counted once, for the next generated code.
     _counts: dict[tuple[int, str], int] = field(default_factory=dict, init=False)
     _groups: dict[str, Group] = field(default_factory=dict, init=False)
+    # Smart merging's indexes, per (group pk, entity, matching fields).
+    _matches: dict[tuple[int, str, tuple[str, ...]], MatchIndex] = field(
+        default_factory=dict, init=False
+    )
 
     def group(self, uid: str) -> Group:
         """The group ``uid`` if it uses the session's app (404 otherwise), read once."""
@@ -214,11 +190,9 @@ class WriteSession:
         if target is None:
             matching_fields = (opts if isinstance(opts, dict) else {}).get("matching_fields")
             if matching_fields:
-                self.flush()
-                matched = smart_match(
+                target = self._smart_match(
                     group=group, entity=entity, data=changes, matching_fields=matching_fields
                 )
-                target = self.adopt(group=group, record=matched) if matched is not None else None
         if target is not None:
             result = self._update(group=group, record=target, changes=changes, entries=entries)
             logger.info(
@@ -246,6 +220,7 @@ class WriteSession:
         )
         self._attach(record=record, keys=self._new_external_keys(record=record, entries=entries))
         self.index.add(record)
+        self._reindex(record)
         self._created.append(record)
         if (group.pk, entity) in self._counts:
             self._counts[(group.pk, entity)] += 1
@@ -308,6 +283,7 @@ class WriteSession:
         full.written_by_id = self.app.pk if self.app else None
         if full.pk is not None:  # else it is created by this session, with these values
             self._updated[full.pk] = full
+        self._reindex(full)
         self._attach(record=full, keys=keys)
         self.changed.append(full)
         return WriteResult(record=full, created=False, state=state_of(full))
@@ -346,6 +322,46 @@ class WriteSession:
                 )
             )
             self.index.attach(key, record.uid)
+
+    def _smart_match(
+        self, *, group: Group, entity: str, data: dict[str, Any], matching_fields: Any
+    ) -> ConnecRecord | None:
+        """The oldest record whose ``matching_fields`` all equal ``data``'s (docs/protocol.md,
+        'Smart merging'), if any: locked, as every record a session updates.
+
+        A matching field missing from ``data`` (or empty, an object, a list) disables
+        matching: an absent value must not merge every record lacking it.
+        """
+        fields = checked_matching_fields(matching_fields)
+        values = matching_values(data, fields)
+        if values is None:
+            return None
+        key = (group.pk, entity, fields)
+        if key not in self._matches:
+            self._matches[key] = MatchIndex.read(
+                records=records_of(group=group, entity=entity),
+                fields=fields,
+                held=self.index.held(group_id=group.pk, entity=entity),
+            )
+        matches = self._matches[key]
+        while (best := matches.best(values)) is not None:
+            uid, pk = best
+            record = self.index.claim(uid=uid, pk=pk, group_id=group.pk, entity=entity)
+            if record is None:  # gone since the index was read
+                matches.drop(uid)
+                continue
+            # As read under the lock: another transaction may have changed it meanwhile.
+            matches.put(record)
+            after = matches.best(values)
+            if after is not None and after[0] == uid:
+                return record
+        return None
+
+    def _reindex(self, record: ConnecRecord) -> None:
+        """Keep smart merging's indexes of ``record``'s entity up to date with a write."""
+        for (group_id, entity, _fields), matches in self._matches.items():
+            if group_id == record.group_id and entity == record.entity:
+                matches.put(record)
 
     def _count(self, *, group: Group, entity: str) -> int:
         """How many ``entity`` records ``group`` has, this session's unwritten ones included."""
