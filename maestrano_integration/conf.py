@@ -59,26 +59,8 @@ DEFAULTS: dict[str, Any] = {
     # --- Account API and billing ---
     "HTTP_TIMEOUT": 10.0,
     "HTTP_RETRIES": 3,
-    "BILLING": {
-        "ENABLED": True,
-        # "group" = respect the group's free trial end, "plan" = the plan's own
-        # trial days, "latest" = whichever ends later.
-        "FREE_TRIAL_SOURCE": "latest",
-        "DEFAULT_PLAN": {
-            "name": "Standard",
-            "price_cents": 2900,
-            "period": "Month",
-            "currency": "USD",
-            "free_trial_days": 14,
-            "frequency": 1,
-        },
-        # Celery retries of a billing call that failed transiently (network,
-        # 429, 5xx): countdown = TASK_RETRY_BACKOFF * 2**attempt, capped, jittered.
-        "TASK_MAX_RETRIES": 8,
-        "TASK_RETRY_BACKOFF": 30,
-        "TASK_RETRY_BACKOFF_MAX": 3600,
-    },
-    # "CONNEC" (the Connec! client): ConnecSettings below. "SYNC" belongs to sync.conf.
+    # "CONNEC" (the Connec! client): ConnecSettings below. "SYNC" belongs to sync.conf,
+    # "BILLING" to accounts.billing.conf.
     # --- the platform-facing DRF views (maestrano_integration.platform_api) ---
     # DRF throttle rates ("<n>/second|minute|hour|day", None = off) of the webhooks, per
     # preset. A scope set here wins over REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope].
@@ -170,7 +152,8 @@ DEFAULTS["CONNEC"] = section_defaults(ConnecSettings)
 MOVED_KEYS: dict[tuple[str, str], str] = {("SYNC", key): "CONNEC" for key in DEFAULTS["CONNEC"]}
 
 #: Sections of ``MAESTRANO`` that another app owns, with their defaults
-#: (:func:`register_section`; ``sync.conf`` registers ``SYNC``).
+#: (:func:`register_section`; ``sync.conf`` registers ``SYNC``, ``accounts.billing.conf``
+#: ``BILLING``).
 _SECTIONS: dict[str, dict[str, Any]] = {}
 
 

@@ -39,12 +39,12 @@ from maestrano_integration.account import (
 from maestrano_integration.conf import ImproperlyConfiguredPreset, maestrano_settings
 from maestrano_integration.saml import SsoAttributes
 
+from .conf import FREE_TRIAL_SOURCES, billing_settings
 from .currencies import is_iso_4217
 from .models import AdHocCharge, BillingPeriod, CompanySubscription, Plan
 
 logger = logging.getLogger(__name__)
 
-FREE_TRIAL_SOURCES = ("group", "plan", "latest")
 MAX_DESCRIPTION_LENGTH = 200
 MAX_IDEMPOTENCY_KEY_LENGTH = 100
 # A start date this close to now is sent as "now" (omitted), so that the
@@ -88,12 +88,8 @@ class IdempotencyKeyReused(InvalidBill):
 # --- settings and plans ---------------------------------------------------------------
 
 
-def billing_settings() -> dict[str, Any]:
-    return maestrano_settings.BILLING
-
-
 def billing_enabled() -> bool:
-    return bool(billing_settings()["ENABLED"])
+    return billing_settings().enabled
 
 
 def get_default_plan() -> Plan:
@@ -102,7 +98,7 @@ def get_default_plan() -> Plan:
     An existing plan of that name is used as is: prices edited in the admin win
     over the settings.
     """
-    config = dict(billing_settings()["DEFAULT_PLAN"])
+    config = dict(billing_settings().default_plan)
     name = config.pop("name")
     fields = {key: config[key] for key in _PLAN_FIELDS if key in config}
     plan, created = Plan.objects.get_or_create(name=name, defaults=fields)
@@ -125,7 +121,7 @@ def billing_start_date(
     ``"latest"`` (whichever ends later).
     """
     now = now or timezone.now()
-    source = billing_settings()["FREE_TRIAL_SOURCE"]
+    source = billing_settings().free_trial_source
     if source not in FREE_TRIAL_SOURCES:
         raise BillingError(
             f"MAESTRANO['BILLING']['FREE_TRIAL_SOURCE'] must be one of {FREE_TRIAL_SOURCES}, "

@@ -22,10 +22,11 @@ from django.db import transaction
 
 from accounts.models import AdHocCharge, Company, CompanySubscription
 from maestrano_integration.account import AccountApiError
-from maestrano_integration.conf import ImproperlyConfiguredPreset, maestrano_settings
+from maestrano_integration.conf import ImproperlyConfiguredPreset
 from maestrano_integration.http import backoff_delay
 
 from . import services
+from .conf import billing_settings
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +36,16 @@ def _is_eager() -> bool:
 
 
 def _countdown(retries: int) -> float:
-    config = maestrano_settings.BILLING
+    config = billing_settings()
     return backoff_delay(
-        attempt=retries,
-        base=float(config["TASK_RETRY_BACKOFF"]),
-        cap=float(config["TASK_RETRY_BACKOFF_MAX"]),
+        attempt=retries, base=config.task_retry_backoff, cap=config.task_retry_backoff_max
     )
 
 
 def _retry_if_transient(task: Task, error: Exception) -> None:
     """Re-queue ``task`` later when ``error`` is worth retrying; otherwise let it rest."""
     transient = bool(getattr(error, "is_transient", False))
-    max_retries = int(maestrano_settings.BILLING["TASK_MAX_RETRIES"])
+    max_retries = billing_settings().task_max_retries
     if not transient or task.request.is_eager or task.request.retries >= max_retries:
         logger.warning(
             "Billing task gave up for now: %s",
