@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import json
 import uuid
 from collections.abc import Hashable, Iterable
 from typing import Any
 
 from django.db import NotSupportedError
 from django.db.models import F, Func, JSONField
-from django.db.models.fields.json import compile_json_path
 
 from sandbox.models import ConnecRecord
 
@@ -70,6 +70,18 @@ def matching_values(data: dict[str, Any], fields: tuple[str, ...]) -> Values | N
     return tuple(values)
 
 
+def sqlite_json_path(keys: list[str]) -> str:
+    """SQLite's JSON path of ``keys``: ``$."a"."b"``, an integer key as an array index
+    (as Django's own key transforms build it; its helper is not public API)."""
+    parts = ["$"]
+    for key in keys:
+        try:
+            parts.append(f"[{int(key)}]")
+        except ValueError:
+            parts.append("." + json.dumps(key))
+    return "".join(parts)
+
+
 class JsonValue(Func):
     """The JSON value at a dotted path of ``data`` (decoded, types kept), ``None`` if absent.
 
@@ -85,7 +97,7 @@ class JsonValue(Func):
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
         data, params = compiler.compile(self.source_expressions[0])
-        return f"({data} -> %s)", (*params, compile_json_path(self.keys))
+        return f"({data} -> %s)", (*params, sqlite_json_path(self.keys))
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
         data, params = compiler.compile(self.source_expressions[0])
