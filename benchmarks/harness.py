@@ -120,6 +120,8 @@ def recreate_postgres_databases(pg_name: str) -> None:
 def setup(*, db: str, pg_name: str, prefix: str, extra_env: dict[str, str] | None = None) -> str:
     """Fresh databases (app and sandbox), Django set up and migrated; the temporary directory."""
     var_dir = tempfile.mkdtemp(prefix=prefix)
+    # Two runs of one benchmark on one server: BENCH_PG_SUFFIX keeps their databases apart.
+    pg_name += os.environ.get("BENCH_PG_SUFFIX", "")
     configure_environment(db=db, var_dir=var_dir, pg_name=pg_name, extra=extra_env)
     if db == "postgresql":
         recreate_postgres_databases(pg_name)
