@@ -42,6 +42,7 @@ from .values import (
     connec_id_of,
     connec_time,
     connec_time_or_none,
+    converter_for,
     to_connec_value,
     to_local_value,
 )
@@ -110,6 +111,11 @@ def _get_parts(data: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
     """:func:`get_path` with the path already split (``_MISSING`` when absent)."""
     current: Any = data
     for part in parts:
+        if type(current) is dict:  # JSON objects: no need for the (slower) Mapping check
+            current = current.get(part, _MISSING)
+            if current is _MISSING:
+                return _MISSING
+            continue
         if not isinstance(current, Mapping) or part not in current:
             return _MISSING
         current = current[part]
@@ -276,12 +282,12 @@ class _Mapping:
         """Set mapped fields and references from ``data`` on ``instance`` (import)."""
         fields, references_plan = cls._import_plan()
         problems: list[str] = []
-        for field, path, parts in fields:
+        for attname, convert, path, parts in fields:
             value = _get_parts(data, parts)
             if value is _MISSING:
                 continue
             try:
-                setattr(instance, field.attname, to_local_value(field, value, instance))
+                setattr(instance, attname, convert(value, instance))
             except ValidationError as error:
                 problems.append(f"{path}: {'; '.join(error.messages)}")
         for field, connec_field, parts, entity in references_plan:
@@ -304,15 +310,21 @@ class _Mapping:
 
     @classmethod
     def _import_plan(cls) -> tuple[list[tuple], list[tuple]]:
-        """The declarations resolved once: (field, path, path parts) per mapped field,
-        (field, Connec! field, its parts, entity) per reference."""
+        """The declarations resolved once: (attribute name, converter, path, path parts)
+        per mapped field (the converter does :func:`to_local_value`), (field, Connec!
+        field, its parts, entity) per reference."""
         key = (cls, tuple(cls.fields.items()), tuple(cls.references.items()))
         plan = _IMPORT_PLANS.get(key)
         if plan is None:
             opts = cls.model._meta
             plan = (
                 [
-                    (opts.get_field(name), path, tuple(path.split(".")))
+                    (
+                        opts.get_field(name).attname,
+                        converter_for(opts.get_field(name)),
+                        path,
+                        tuple(path.split(".")),
+                    )
                     for name, path in cls.fields.items()
                 ],
                 [
