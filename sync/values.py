@@ -335,9 +335,9 @@ def _clean_function(field: models.Field) -> Callable[[Any, models.Model], Any]:
 
 
 def _choice_keys(field: models.Field) -> frozenset | None:
-    """The values ``field.validate`` accepts as choices (``None``: no choices, or some
-    that a set cannot hold)."""
-    if field.choices is None:
+    """The values ``field.validate`` accepts as choices (``None``: no choices, choices from
+    a callable, which may change, or some that a set cannot hold)."""
+    if type(field.choices) not in (list, tuple):
         return None
     keys = []
     for option_key, option_value in field.choices:

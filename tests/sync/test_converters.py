@@ -80,6 +80,7 @@ def _extra_fields() -> list[models.Field]:
         ),
         models.CharField(max_length=8, validators=[validators.MinLengthValidator(2)]),
         models.CharField(max_length=8, validators=[validators.RegexValidator(r"^[a-z]*$")]),
+        models.CharField(max_length=5, choices=lambda: [("ONE", "One")], blank=True),
         models.IntegerField(validators=[validators.MaxValueValidator(100)]),
         models.IntegerField(choices=[(1, "one"), (2, "two")], null=True),
         models.PositiveIntegerField(),
@@ -204,7 +205,7 @@ def test_a_refused_value_gets_django_messages():
     email, choice, bounded = (
         _extra_fields()[0],
         _extra_fields()[2],
-        _extra_fields()[6],
+        _extra_fields()[7],
     )
     with pytest.raises(ValidationError) as refused:
         converter_for(email)("not-an-email", None)
@@ -219,6 +220,6 @@ def test_a_refused_value_gets_django_messages():
 
 def test_accepted_values_keep_their_type():
     fields = _extra_fields()
-    assert converter_for(fields[12])(1.5, None) == decimal.Decimal("1.5")
-    assert converter_for(fields[16])("2016-10-04T00:00:00Z", None) == datetime.date(2016, 10, 4)
-    assert converter_for(fields[14])(True, None) is True
+    assert converter_for(fields[13])(1.5, None) == decimal.Decimal("1.5")
+    assert converter_for(fields[17])("2016-10-04T00:00:00Z", None) == datetime.date(2016, 10, 4)
+    assert converter_for(fields[15])(True, None) is True
