@@ -292,6 +292,11 @@ def _merge(base: dict, override: dict) -> dict:
     return base
 
 
+# Throttle rates of the webhooks (docs/settings.md, THROTTLE_RATES) as JSON, e.g.
+# MAESTRANO_THROTTLE_RATES='{"maestrano_notifications": "6000/minute"}'; the defaults otherwise.
+if env.str("MAESTRANO_THROTTLE_RATES", default=""):
+    MAESTRANO["THROTTLE_RATES"] = env.json("MAESTRANO_THROTTLE_RATES")
+
 if env.str("MAESTRANO_DEV_PLATFORM_HOST", default=""):
     # Presets loaded from the developer platform (maestrano_integration.devplatform); the
     # values of PRESETS below still override them (app.host of this deployment, say).
