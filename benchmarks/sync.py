@@ -13,7 +13,6 @@ gthread workers keeping their database connections, see ``docs/deploy.md``);
 ``--server runserver`` compares with Django's thread-per-request server, which
 opens a database connection per request (``--server-threads N``: a pool of N
 threads keeping their connections instead). Then, in one run:
-Then, in one run:
 
 * push, ours: N changed records (20% organizations, 80% people referencing
   them) drained from the outbox: HTTP requests and SQL queries per record;
@@ -25,7 +24,10 @@ Then, in one run:
 * ingest: notifications of 50 records POSTed to the webhook from 4 threads as
   fast as it answers (records/s), then single-record notifications at a fixed
   rate (``--rate``, default 100 req/s, then ``--high-rate``, 300 req/s) for
-  p50/p99 latency;
+  p50/p99 latency, open loop (:func:`phase_latency`: timed from each request's
+  due time, keep-alive connections, every non-2xx answer counted), with the
+  server's CPU per request; the webhook's throttle is set to
+  :data:`WEBHOOK_THROTTLE_RATE` for the served app;
 * apply: the stored notifications applied by ``process_inbox`` (records/s).
 
 SQL queries are those of the drain (the pushing process); the outbox row
@@ -35,8 +37,11 @@ itself is one INSERT in the caller's transaction per save, not counted here
 Prints a table; the last line is one JSON object with the keys
 ``requests_per_record``, ``queries_per_record`` (the push of new records),
 ``ingest_records_per_s``, ``webhook_p99_ms``, ``apply_records_per_s``,
-``push_records_per_s`` (the push of new records, end to end) and
-``webhook_p99_ms_300`` (p99 at ``--high-rate``).
+``push_records_per_s`` (the push of new records, end to end),
+``webhook_p99_ms_300`` (p99 at ``--high-rate``), ``webhook_p50_ms``,
+``webhook_p50_ms_300``, ``webhook_server_cpu_ms``, ``webhook_server_cpu_ms_300``
+(server CPU per request at each rate), ``webhook_queries_per_request`` and
+``webhook_non_2xx`` (answers other than 2xx in the ingest and latency phases).
 """
 
 from __future__ import annotations
