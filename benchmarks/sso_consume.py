@@ -23,7 +23,8 @@ gunicorn recipe), the sandbox not mounted, and the shared cache of the recipe
 (``--cache-url``, Redis by default) holding the sessions, the SSO replay cache and
 the login tickets; ``--no-cache`` keeps them in the database (the default settings),
 ``--debug`` runs with ``DEBUG`` on, as the figures before round 2 were taken.
-The form body is urlencoded before the clock starts (the browser's work). ``--profile`` prints cProfile of the logins instead of the JSON.
+The form body is urlencoded before the clock starts (the browser's work).
+``--profile`` prints cProfile of the logins instead of the JSON.
 
 Prints a table (with the configuration and the load average); the last line is
 one JSON object with ``consume_p50_ms_sha1``, ``consume_p50_ms_sha256``,

@@ -188,9 +188,7 @@ def test_of_racing_uses_of_one_assertion_exactly_one_is_accepted(settings, cache
 @pytest.mark.parametrize("cache", list(CACHES))
 def test_of_racing_redemptions_of_one_ticket_exactly_one_wins(client, settings, cache):
     preset = configure(settings, cache=CACHES[cache]())
-    answer = client.post(
-        preset.consume_path, {"SAMLResponse": signed_response(preset, ATTRIBUTES)}
-    )
+    answer = client.post(preset.consume_path, {"SAMLResponse": signed_response(preset, ATTRIBUTES)})
     token = parse_qs(urlsplit(answer["Location"]).query)["ticket"][0]
     nonce = answer.cookies[sso_state.BROWSER_NONCE_COOKIE].value
 
