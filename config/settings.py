@@ -187,6 +187,9 @@ STATIC_ROOT = VAR_DIR / "static"
 # CACHE_URL=redis://host:6379/1. Unset: Django's default, a local-memory cache per process.
 if env.str("CACHE_URL", default=""):
     CACHES = {"default": env.cache_url("CACHE_URL")}
+    if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        # Django's backend, reusing its redis-py client (maestrano_integration/cache.py).
+        CACHES["default"]["BACKEND"] = "maestrano_integration.cache.RedisCache"
 # Database sessions, an existing session written with one statement (accounts/session_store.py).
 # The production recipe with a shared cache: django.contrib.sessions.backends.cache.
 SESSION_ENGINE = env.str("SESSION_ENGINE", default="accounts.session_store")

@@ -34,11 +34,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 RACERS = 8
 
 
-def redis_cache() -> dict[str, str]:
+def redis_cache(backend: str = "maestrano_integration.cache.RedisCache") -> dict[str, str]:
+    """Redis through the backend of the recipe (Django's, reusing its client) or ``backend``."""
     url = redis_url()
     require_redis(url)
     return {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": backend,
         "LOCATION": url,
         # A prefix of its own: other tests and sessions may share this Redis database.
         "KEY_PREFIX": f"sso-state-test-{secrets.token_hex(6)}",
@@ -52,7 +53,15 @@ def local_memory_cache() -> dict[str, str]:
     }
 
 
-CACHES = {"redis": redis_cache, "local-memory": local_memory_cache}
+def django_redis_cache() -> dict[str, str]:
+    return redis_cache("django.core.cache.backends.redis.RedisCache")
+
+
+CACHES = {
+    "redis": redis_cache,
+    "django-redis": django_redis_cache,
+    "local-memory": local_memory_cache,
+}
 
 
 def configure(settings, *, cache: dict[str, str] | None, state_cache: object = "default"):
