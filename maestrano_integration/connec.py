@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from .conf import Preset, get_preset, maestrano_settings
+from .connec_wire import EXTERNAL_IDS_HEADER, MAX_PAGE_SIZE, MEDIA_TYPE
 from .http import IDEMPOTENT_METHODS, PlatformHTTPError, build_retry, build_session
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MEDIA_TYPE = "application/vnd.api+json"
-EXTERNAL_IDS_HEADER = "CONNEC-EXTERNAL-IDS"
-MAX_PAGE_SIZE = 500
 DEFAULT_ORDERBY = "updated_at asc"
 
 

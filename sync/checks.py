@@ -6,6 +6,9 @@ from typing import Any
 
 from django.core import checks
 
+from maestrano_integration.connec_wire import MAX_BATCH_OPS
+
+from .conf import sync_settings
 from .registry import DependencyCycle, MapperRegistry, known_entities, registry
 
 
@@ -81,3 +84,20 @@ def check_registry(registry: MapperRegistry) -> list[checks.CheckMessage]:
             )
         )
     return messages
+
+
+@checks.register("maestrano")
+def check_sync_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["SYNC"]`` values Connec! would refuse."""
+    values = sync_settings()
+    if values.ops_per_batch == values.batch_size:
+        return []
+    return [
+        checks.Warning(
+            f"MAESTRANO['SYNC']['BATCH_SIZE'] is {values.batch_size}: Connec! takes 1 to "
+            f"{MAX_BATCH_OPS} ops per batch request, so pushes send {values.ops_per_batch} "
+            "per request.",
+            hint=f"Set it between 1 and {MAX_BATCH_OPS} (default 100).",
+            id="sync.W002",
+        )
+    ]

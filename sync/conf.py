@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from maestrano_integration.conf import maestrano_settings, register_section, section_defaults
+from maestrano_integration.connec_wire import MAX_BATCH_OPS
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class SyncSettings:
     lock_lease_seconds: float = 60.0
     #: Days of sync history (push, notification and reconciliation runs) kept; 0: all.
     history_days: int = 30
+
+    @property
+    def ops_per_batch(self) -> int:
+        """``batch_size`` within what one Connec! batch request takes (1 to 500 ops)."""
+        return min(max(self.batch_size, 1), MAX_BATCH_OPS)
 
 
 #: ``{KEY: default}`` of ``MAESTRANO["SYNC"]``.

@@ -170,7 +170,7 @@ def _drain_round(
     attempted.update(row["pk"] for row in rows)
     ops = _coalesce(rows)
     _prepare_ops(company=company, ops=ops, result=result)
-    batch_size = max(sync_settings().batch_size, 1)
+    batch_size = sync_settings().ops_per_batch
     to_send = [op for op in ops if op.request is not None]
     for start in range(0, len(to_send), batch_size):
         if start and not renew_lock(company_id=company.pk, token=token):

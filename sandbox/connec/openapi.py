@@ -13,6 +13,7 @@ from typing import Any
 from django.urls import URLPattern, path
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 
+from maestrano_integration.connec_wire import EXTERNAL_IDS_HEADER, MAX_BATCH_OPS, MEDIA_TYPE
 from sandbox.models import CONNEC_ENTITIES
 
 from . import queries, rest
@@ -123,7 +124,7 @@ def _one(entity: str) -> dict[str, str]:
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
     """A request body in both media types the API reads."""
-    return {"application/json": schema, rest.JSON_API: schema}
+    return {"application/json": schema, MEDIA_TYPE: schema}
 
 
 def _refusals(*codes: int) -> dict[int, Any]:
@@ -133,7 +134,7 @@ def _refusals(*codes: int) -> dict[int, Any]:
 _GROUP = OpenApiParameter("group_id", str, OpenApiParameter.PATH, description="The group's uid.")
 _ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The record's Connec! id.")
 _EXTERNAL_IDS = OpenApiParameter(
-    rest.EXTERNAL_IDS_HEADER,
+    EXTERNAL_IDS_HEADER,
     str,
     OpenApiParameter.HEADER,
     description="`true`: ids and references as external-id lists (docs/protocol.md).",
@@ -196,7 +197,7 @@ _BATCH_REQUEST = {
         "sequential": {"type": "boolean", "description": "Always honoured."},
         "ops": {
             "type": "array",
-            "maxItems": rest.MAX_BATCH_OPS,
+            "maxItems": MAX_BATCH_OPS,
             "items": {
                 "type": "object",
                 "properties": {
@@ -329,7 +330,7 @@ def _batch_view() -> Any:
     view = _view(rest.BatchView, "ConnecBatch", {"POST": "connec_batch"})
     return extend_schema(
         methods=["POST"],
-        summary=f"Run up to {rest.MAX_BATCH_OPS} ops, one after the other, each on its own",
+        summary=f"Run up to {MAX_BATCH_OPS} ops, one after the other, each on its own",
         parameters=[_EXTERNAL_IDS],
         request=_body(_ref("ConnecBatch")),
         responses={200: _ref("ConnecBatchResults"), **_refusals(400, 401, 413, 429)},

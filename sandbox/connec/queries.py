@@ -23,11 +23,13 @@ from django.db.models.fields.json import KT, KeyTransform
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.pagination import BasePagination
 
+from maestrano_integration.connec_wire import MAX_PAGE_SIZE
+
 from .clock import parse_timestamp
 from .errors import ConnecApiError
 
 DEFAULT_TOP = 100
-MAX_TOP = 500
+MAX_TOP = MAX_PAGE_SIZE
 OPERATORS = {"eq": "exact", "gt": "gt", "ge": "gte", "lt": "lt", "le": "lte", "ne": "exact"}
 COLUMN_FIELDS = {"updated_at": "updated_at", "created_at": "created_at", "id": "uid"}
 FIELD_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"

@@ -29,6 +29,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from maestrano_integration.connec_wire import EXTERNAL_IDS_HEADER, MAX_BATCH_OPS, MEDIA_TYPE
 from maestrano_integration.platform_api import (
     PlatformAutoSchema,
     PlatformJSONRenderer,
@@ -42,9 +43,6 @@ from .errors import ConnecApiError
 
 logger = logging.getLogger(__name__)
 
-JSON_API = "application/vnd.api+json"
-EXTERNAL_IDS_HEADER = "CONNEC-EXTERNAL-IDS"
-MAX_BATCH_OPS = 500
 REALM = 'Basic realm="connec"'
 
 
@@ -60,7 +58,7 @@ class ConnecJSONRenderer(PlatformJSONRenderer):
 
 
 class JSONAPIRenderer(PlatformJSONRenderer):
-    media_type = JSON_API
+    media_type = MEDIA_TYPE
 
 
 class ConnecNegotiation(BaseContentNegotiation):
@@ -71,7 +69,7 @@ class ConnecNegotiation(BaseContentNegotiation):
 
     def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
         named = request.META.get("HTTP_ACCEPT", "") + request.META.get("CONTENT_TYPE", "")
-        renderer = renderers[1] if JSON_API in named else renderers[0]
+        renderer = renderers[1] if MEDIA_TYPE in named else renderers[0]
         return renderer, renderer.media_type
 
 

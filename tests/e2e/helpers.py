@@ -38,6 +38,18 @@ def wait_in_page(
         ) from None
 
 
+def wait_for_sync_state(
+    page, state: str, *, timeout: float = 30_000, log: Callable[[], str] | None = None
+) -> None:
+    """Wait until the record page's sync status shows ``state`` (synced, retrying, parked…)."""
+    wait_in_page(
+        page,
+        f"document.querySelector('#sync-status [data-sync-state]').dataset.syncState === '{state}'",
+        timeout=timeout,
+        log=log,
+    )
+
+
 def sandbox_on_the_other_host(platform) -> str:
     """The sandbox under the other loopback name, as ``make demo`` serves it; the presets
     point at it.

@@ -26,6 +26,7 @@ from tests.e2e.helpers import (
     eventually,
     sandbox_on_the_other_host,
     sign_in_at_the_platform,
+    wait_for_sync_state,
     wait_in_page,
 )
 
@@ -63,8 +64,19 @@ def story(platform, settings, request):
     return {"sandbox": sandbox, "group": membership.group, "worker": worker}
 
 
-def sync_state(page) -> str:
-    return page.get_attribute("#sync-status [data-sync-state]", "data-sync-state")
+def signed_in_with_a_person(page, *, platform, story) -> tuple[Company, Person]:
+    """The admin signed in from the platform; the company and its first imported person."""
+    sign_in_at_the_platform(
+        page,
+        app=platform.url,
+        sandbox=story["sandbox"],
+        user=ADMIN,
+        group=GROUP,
+        start="/dashboard/",
+    )
+    company = Company.objects.get(group_uid=GROUP)
+    eventually(lambda: Person.objects.filter(company=company).count() > 0)
+    return company, Person.objects.filter(company=company).order_by("pk").first()
 
 
 def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
@@ -111,9 +123,9 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     page.goto(f"{platform.url}/people/{person.pk}/")
     page.fill("#id_last_name", "Édith Müller-Lüdenscheidt")
     page.click("#save-record")
-    wait_in_page(
+    wait_for_sync_state(
         page,
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
+        "synced",
         log=story["worker"].tail,
     )
     connec_id = connec_id_for(company=company, obj=person)
@@ -163,17 +175,7 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
 
 def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_page, settings):
     page = browser_page
-    sign_in_at_the_platform(
-        page,
-        app=platform.url,
-        sandbox=story["sandbox"],
-        user=ADMIN,
-        group=GROUP,
-        start="/dashboard/",
-    )
-    company = Company.objects.get(group_uid=GROUP)
-    eventually(lambda: Person.objects.filter(company=company).count() > 0)
-    person = Person.objects.filter(company=company).order_by("pk").first()
+    company, person = signed_in_with_a_person(page, platform=platform, story=story)
     eventually(lambda: connec_id_for(company=company, obj=person) is not None)
 
     settings.SANDBOX = {
@@ -183,9 +185,9 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
     page.goto(f"{platform.url}/people/{person.pk}/")
     page.fill("#id_first_name", "During")
     page.click("#save-record")
-    wait_in_page(
+    wait_for_sync_state(
         page,
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'retrying'",
+        "retrying",
         log=story["worker"].tail,
     )
     assert "next attempt" in page.text_content("#sync-detail")
@@ -193,9 +195,9 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
     Pages(page).check("person-retrying")
 
     settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
-    wait_in_page(
+    wait_for_sync_state(
         page,
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
+        "synced",
         timeout=30_000,
         log=story["worker"].tail,
     )
@@ -205,24 +207,14 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
 
 def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, browser_page):
     page = browser_page
-    sign_in_at_the_platform(
-        page,
-        app=platform.url,
-        sandbox=story["sandbox"],
-        user=ADMIN,
-        group=GROUP,
-        start="/dashboard/",
-    )
-    company = Company.objects.get(group_uid=GROUP)
-    eventually(lambda: Person.objects.filter(company=company).count() > 0)
-    person = Person.objects.filter(company=company).order_by("pk").first()
+    _company, person = signed_in_with_a_person(page, platform=platform, story=story)
 
     page.goto(f"{platform.url}/people/{person.pk}/")
     page.fill("#id_email", "pat@localhost")  # valid here, refused by Connec! (no dot)
     page.click("#save-record")
-    wait_in_page(
+    wait_for_sync_state(
         page,
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'parked'",
+        "parked",
         log=story["worker"].tail,
     )
     assert "is not an email address" in page.text_content("#sync-reason")
@@ -236,9 +228,9 @@ def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, 
     page.goto(f"{platform.url}/people/{person.pk}/")
     page.fill("#id_email", "pat@story.example")
     page.click("#save-record")
-    wait_in_page(
+    wait_for_sync_state(
         page,
-        "document.querySelector('#sync-status [data-sync-state]').dataset.syncState === 'synced'",
+        "synced",
         log=story["worker"].tail,
     )
     page.goto(f"{platform.url}/dashboard/")

@@ -304,3 +304,19 @@ def test_refused_credentials_park_the_change_with_the_reason_and_nothing_is_lost
     drain_outbox(company=company)
     [record] = hub.list("organizations")
     assert record["name"] == "Kept" and connec_id_for(company=company, obj=org) == connec_id(record)
+
+
+def test_a_batch_size_above_what_connec_takes_is_cut_to_500_ops_per_request(
+    platform, company, hub, manual_drain, settings
+):
+    sync = {**settings.MAESTRANO.get("SYNC", {}), "BATCH_SIZE": 2000}
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": sync}
+    with transaction.atomic():
+        for n in range(501):
+            Organization.objects.create(company=company, name=f"Bulk {n}")
+
+    result = drain_outbox(company=company)
+
+    assert (result.requests, result.sent) == (2, 501)
+    assert len(hub.list("organizations")) == 501
+    assert set(OutboxEntry.objects.values_list("status", flat=True)) == {"done"}

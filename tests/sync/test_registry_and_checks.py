@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.checks import run_checks
 
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
 from sync import registry as sync_registry
@@ -129,3 +130,19 @@ def test_a_tenant_path_that_does_not_reach_the_company_is_reported(tenant_field,
 
     assert [message.id for message in messages] == ["sync.E002"]
     assert problem in messages[0].msg
+
+
+@pytest.mark.parametrize("batch_size", [0, 501])
+def test_a_batch_size_connec_would_refuse_is_reported(settings, batch_size):
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"BATCH_SIZE": batch_size}}
+
+    [warning] = [m for m in run_checks(tags=["maestrano"]) if m.id == "sync.W002"]
+
+    assert f"is {batch_size}" in warning.msg
+    assert "1 to 500" in warning.msg
+
+
+def test_a_batch_size_within_what_connec_takes_is_not_reported(settings):
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"BATCH_SIZE": 500}}
+
+    assert [m for m in run_checks(tags=["maestrano"]) if m.id == "sync.W002"] == []

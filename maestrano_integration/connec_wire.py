@@ -1,0 +1,17 @@
+"""Connec! API v2 wire constants: one home for the client and the sandbox's emulation.
+
+The client (:mod:`maestrano_integration.connec`) and the emulated Connec! of the
+sandbox (``sandbox/connec/``) both speak this protocol; reading the same values
+here keeps them from drifting apart (docs/protocol.md, "Connec! API").
+"""
+
+from __future__ import annotations
+
+#: The media type of requests and answers (JSON is accepted as well).
+MEDIA_TYPE = "application/vnd.api+json"
+#: Request header: ``true`` asks Connec! to answer with every external id of the records.
+EXTERNAL_IDS_HEADER = "CONNEC-EXTERNAL-IDS"
+#: Largest ``$top`` a collection GET honours (larger is cut to it).
+MAX_PAGE_SIZE = 500
+#: Most ops one ``/batch`` request may carry; a larger batch is refused whole (400).
+MAX_BATCH_OPS = 500
