@@ -301,12 +301,30 @@ def save_pushed(*, new: list[IdMap], changed: list[IdMap], now: datetime.datetim
     (Connec! id, last pushed version and hash)."""
     if new:
         IdMap.objects.bulk_create(new, ignore_conflicts=True)
-    if changed:
-        for id_map in changed:
-            id_map.updated_at = now
-        IdMap.objects.bulk_update(
-            changed, ["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"]
-        )
+    if not changed:
+        return
+    # Rows deleted since they were read stay deleted (as with an UPDATE): the others are
+    # locked, then written by one INSERT ... ON CONFLICT (id) DO UPDATE per 500 rows, where
+    # bulk_update builds a CASE per field and row (two thirds of an update push's time).
+    existing = set(
+        IdMap.objects.select_for_update()
+        .filter(pk__in=[id_map.pk for id_map in changed])
+        .values_list("pk", flat=True)
+    )
+    rows = [id_map for id_map in changed if id_map.pk in existing]
+    for id_map in rows:
+        id_map.updated_at = now
+    created_at = [id_map.created_at for id_map in rows]
+    IdMap.objects.bulk_create(
+        rows,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"],
+    )
+    # The insert's auto_now_add stamped the instances; the rows kept theirs.
+    for id_map, stamp in zip(rows, created_at, strict=True):
+        id_map.created_at = stamp
 
 
 def bump_pulled(*, bumps: Iterable[tuple[IdMap, datetime.datetime | None]]) -> None:

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import transaction
 
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
+from sync.mappers import connec_time_or_none
 from sync.models import IdMap, OutboxEntry
 from sync.push import drain_outbox, retry_parked
 from sync.selectors import connec_id_for
@@ -119,6 +122,37 @@ def test_a_saved_but_unchanged_record_is_not_sent_again(platform, company, hub, 
 
     assert (result.requests, result.skipped, result.done) == (0, 1, 1)
     assert hub.list("organizations")[0]["updated_at"] == updated_at
+
+
+def test_an_update_push_records_each_new_version_and_keeps_the_rest_of_the_link(
+    platform, company, hub, manual_drain
+):
+    orgs = [make_org(company, name=f"Org {n}", email=f"org{n}@acme.test") for n in range(3)]
+    drain_outbox(company=company)
+    pulled = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    IdMap.objects.filter(company=company).update(last_pulled_updated_at=pulled)
+    before = {link.object_id: link for link in IdMap.objects.filter(company=company)}
+
+    for org in orgs:
+        org.name += " (renamed)"
+        org.save()
+    result = drain_outbox(company=company)
+
+    assert (result.requests, result.done) == (1, 3)
+    remote = {connec_id(record): record for record in hub.list("organizations")}
+    links = list(IdMap.objects.filter(company=company))
+    assert len(links) == 3
+    for link in links:
+        old = before[link.object_id]
+        record = remote[link.connec_id]
+        assert record["name"].endswith("(renamed)")
+        assert link.connec_id == old.connec_id
+        assert link.last_pushed_updated_at == connec_time_or_none(record["updated_at"])
+        assert link.last_pushed_updated_at > old.last_pushed_updated_at
+        assert link.last_pushed_hash not in ("", old.last_pushed_hash)
+        assert link.last_pulled_updated_at == pulled
+        assert link.created_at == old.created_at
+        assert link.updated_at >= old.updated_at
 
 
 def test_a_rolled_back_change_leaves_no_outbox_row(platform, company, hub):
