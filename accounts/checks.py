@@ -6,6 +6,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from maestrano_integration.conf import maestrano_settings
 
 BACKEND = "accounts.backends.MaestranoBackend"
 MIDDLEWARE = "accounts.middleware.MaestranoSessionMiddleware"
@@ -32,3 +35,44 @@ def check_project_settings(app_configs: Any = None, **kwargs: Any) -> list[check
             )
         )
     return messages
+
+
+LOCAL_MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"
+
+
+@checks.register("maestrano")
+def check_sso_state_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["SSO_STATE_CACHE"]``: an alias of ``CACHES`` whose backend can hold it."""
+    try:
+        maestrano_settings.sso_state_cache()
+    except ImproperlyConfigured as error:
+        return [
+            checks.Error(
+                str(error),
+                hint="docs/settings.md, SSO_STATE_CACHE; docs/deploy.md for the recipe.",
+                id="maestrano.E022",
+            )
+        ]
+    return []
+
+
+@checks.register("maestrano", deploy=True)
+def check_sso_state_cache_shared(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """A local-memory cache is per process: another worker would not know an assertion
+    was used, nor find a ticket issued by this one."""
+    alias = maestrano_settings.SSO_STATE_CACHE
+    if not isinstance(alias, str) or alias not in settings.CACHES:
+        return []  # reported by check_sso_state_cache
+    if settings.CACHES[alias].get("BACKEND") != LOCAL_MEMORY_CACHE:
+        return []
+    return [
+        checks.Error(
+            f"MAESTRANO['SSO_STATE_CACHE'] = {alias!r} is a local-memory cache: each process "
+            "has its own, so an assertion used in one worker could be replayed in another.",
+            hint="Point it at a cache shared by every process (CACHE_URL=redis://..., "
+            "docs/deploy.md) or leave it unset (the database).",
+            id="maestrano.E023",
+        )
+    ]

@@ -14,10 +14,19 @@
 
 See :mod:`accounts.views` for why the login completes on a second request.
 
-Costs: a repeat login writes two rows in the ACS request (replay cache and
-ticket, one statement each) and reads-and-deletes the ticket with one
-statement in the completion request. Expired rows are purged at most once per
-``PURGE_INTERVAL`` per process, not on every login.
+Where they live: by default in the database (:class:`accounts.models.UsedAssertion`,
+:class:`accounts.models.SsoLoginTicket`). A repeat login then writes two rows in the
+ACS request (replay cache and ticket, one statement each) and reads-and-deletes the
+ticket with one statement in the completion request; expired rows are purged at most
+once per ``PURGE_INTERVAL`` per process, not on every login.
+
+With ``MAESTRANO["SSO_STATE_CACHE"]`` naming a cache shared by every process (Redis,
+Memcached; checked by :meth:`MaestranoSettings.sso_state_cache`), both live there
+instead and cost no database statement: an assertion id is remembered with the
+atomic ``cache.add`` (of two requests racing with one assertion, exactly one adds
+it), kept until the assertion expires; a ticket is read, then deleted, and only the
+request whose ``cache.delete`` removed it may use it (of two racing redemptions,
+exactly one wins). Tickets expire with the cache's timeout and by their own expiry.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache.backends.base import BaseCache
 from django.db import IntegrityError, connections, router, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -54,6 +64,17 @@ BROWSER_NONCE_COOKIE = "maestrano_sso_nonce"
 LOGIN_TICKET_LIFETIME = dt.timedelta(minutes=2)
 #: Expired replay-cache rows and tickets are deleted at most this often (per process).
 PURGE_INTERVAL = dt.timedelta(minutes=1)
+#: Prefix of the keys of ``MAESTRANO["SSO_STATE_CACHE"]`` (under the cache's own KEY_PREFIX).
+CACHE_KEY_PREFIX = "maestrano:sso"
+
+
+def _state_cache() -> BaseCache | None:
+    return maestrano_settings.sso_state_cache()
+
+
+def _timeout_until(moment: dt.datetime) -> int:
+    """Whole seconds from now until ``moment``, at least one (a cache timeout)."""
+    return max(1, int((moment - timezone.now()).total_seconds()) + 1)
 
 
 # --- IdP-initiated policy ------------------------------------------------------------------
@@ -142,9 +163,18 @@ def _one_statement(model: type) -> Iterator[None]:
 def record_assertion_use(*, preset: Preset, assertion_id: str, expires_at: dt.datetime) -> None:
     """Remember ``assertion_id`` until ``expires_at``; raise if it was already used.
 
-    The unique constraint makes this atomic across processes: of two requests
-    racing with the same assertion, exactly one inserts the row.
+    The unique constraint (or, in ``SSO_STATE_CACHE``, the atomic ``add``) makes
+    this atomic across processes: of two requests racing with the same assertion,
+    exactly one records it.
     """
+    cache = _state_cache()
+    if cache is not None:
+        key = f"{CACHE_KEY_PREFIX}:assertion:{_digest(repr((preset.name, assertion_id)))}"
+        if not cache.add(key, 1, timeout=_timeout_until(expires_at)):
+            raise SamlValidationError(
+                "replayed_assertion", f"assertion {assertion_id} was already used"
+            )
+        return
     try:
         with _one_statement(UsedAssertion):
             UsedAssertion.objects.create(
@@ -210,7 +240,8 @@ class RedeemedTicket:
 def accept_assertion(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
     """What the ACS does with a validated assertion: policy, replay cache, then a ticket."""
     refuse_if_unsolicited(in_response_to=assertion.in_response_to)
-    purge_expired_if_due()
+    if _state_cache() is None:
+        purge_expired_if_due()
     record_assertion_use(
         preset=preset, assertion_id=assertion.assertion_id, expires_at=assertion.expires_at
     )
@@ -228,7 +259,7 @@ def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> Issu
     """
     token = secrets.token_urlsafe(32)
     nonce = "" if assertion.in_response_to else secrets.token_urlsafe(32)
-    SsoLoginTicket.objects.create(
+    ticket = SsoLoginTicket(
         token_digest=_digest(token),
         preset=preset.name,
         assertion_id=assertion.assertion_id,
@@ -237,7 +268,43 @@ def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> Issu
         attributes={**assertion.attributes.raw, "mno_uid": assertion.attributes.name_id},
         expires_at=timezone.now() + LOGIN_TICKET_LIFETIME,
     )
+    cache = _state_cache()
+    if cache is None:
+        ticket.save(force_insert=True)
+    else:
+        cache.set(
+            _ticket_key(ticket.token_digest),
+            _ticket_fields(ticket),
+            timeout=int(LOGIN_TICKET_LIFETIME.total_seconds()),
+        )
     return IssuedTicket(token=token, browser_nonce=nonce)
+
+
+_TICKET_FIELDS = (
+    "preset",
+    "assertion_id",
+    "in_response_to",
+    "browser_digest",
+    "attributes",
+    "expires_at",
+)
+
+
+def _ticket_key(token_digest: str) -> str:
+    return f"{CACHE_KEY_PREFIX}:ticket:{token_digest}"
+
+
+def _ticket_fields(ticket: SsoLoginTicket) -> dict[str, Any]:
+    return {name: getattr(ticket, name) for name in _TICKET_FIELDS}
+
+
+def _take_cached_ticket(cache: BaseCache, token_digest: str) -> SsoLoginTicket | None:
+    """Read the ticket, then delete it: only the caller whose delete removed it gets it."""
+    key = _ticket_key(token_digest)
+    stored = cache.get(key)
+    if not isinstance(stored, dict) or not cache.delete(key):
+        return None
+    return SsoLoginTicket(token_digest=token_digest, **stored)
 
 
 def _take_ticket(token: str) -> SsoLoginTicket | None:
@@ -245,6 +312,9 @@ def _take_ticket(token: str) -> SsoLoginTicket | None:
 
     Of two requests racing with the same token, only one gets the row.
     """
+    cache = _state_cache()
+    if cache is not None:
+        return _take_cached_ticket(cache, _digest(token))
     opts = SsoLoginTicket._meta
     connection = connections[router.db_for_write(SsoLoginTicket)]
     quote = connection.ops.quote_name

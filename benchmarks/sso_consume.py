@@ -1,6 +1,6 @@
 """SSO consume latency vs bare python3-saml validation, for rsa-sha1/1024 and rsa-sha256/2048.
 
-    python benchmarks/sso_consume.py [--iterations 300] [--db postgresql]
+    python benchmarks/sso_consume.py [--iterations 300] [--db postgresql] [--no-cache]
 
 In one process, on fresh databases (SQLite files in a temporary directory by
 default), with two presets (one per key):
@@ -19,9 +19,12 @@ default), with two presets (one per key):
 
 The production configuration (docs/deploy.md): ``DEBUG`` off, database
 connections kept between requests (``DATABASE_CONN_MAX_AGE=600``, as under the
-gunicorn recipe), the sandbox not mounted; ``--debug`` runs with ``DEBUG`` on, as the figures before
-round 2 were taken. The form body is urlencoded before the clock starts (the
-browser's work). ``--profile`` prints cProfile of the logins instead of the JSON.
+gunicorn recipe), the sandbox not mounted, and the shared cache of the recipe
+(``--cache-url``, Redis by default) holding the sessions, the SSO replay cache and
+the login tickets; ``--no-cache`` keeps them in the database (the default settings),
+``--debug`` runs with ``DEBUG`` on, as the figures before round 2 were taken.
+The form body is urlencoded before the clock starts (the browser's work).
+``--profile`` prints cProfile of the logins instead of the JSON.
 
 Prints a table (with the configuration and the load average); the last line is
 one JSON object with ``consume_p50_ms_sha1``, ``consume_p50_ms_sha256``,
@@ -226,6 +229,8 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
         "DEFAULT_PRESET": "maestrano",
         "PRESETS": {preset_names[alg]: preset_values(keys[alg][1]) for alg in keys},
         "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+        # The recipe's (or the default's) home of the replay cache and login tickets.
+        "SSO_STATE_CACHE": settings.MAESTRANO.get("SSO_STATE_CACHE"),
     }
     maestrano_settings.reload()
 
@@ -306,10 +311,17 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
         results[algorithm] = samples
 
     database = settings.DATABASES["default"]
+    state_cache = maestrano_settings.SSO_STATE_CACHE
+    sso_state = (
+        f"cache ({settings.CACHES[state_cache]['BACKEND'].rsplit('.', 1)[-1]})"
+        if state_cache
+        else "database"
+    )
     configuration = (
         f"{database['ENGINE'].rsplit('.', 1)[-1]}, DEBUG {'on' if settings.DEBUG else 'off'}, "
         f"CONN_MAX_AGE {database['CONN_MAX_AGE']}, "
-        f"sandbox {'mounted' if SANDBOX_MIDDLEWARE in settings.MIDDLEWARE else 'not mounted'}"
+        f"sandbox {'mounted' if SANDBOX_MIDDLEWARE in settings.MIDDLEWARE else 'not mounted'}, "
+        f"SSO state in {sso_state}, sessions {settings.SESSION_ENGINE}"
     )
     print(f"SSO consume, {iterations} logins per algorithm (ms); {configuration}; {loadavg()}")
     print(f"{'algorithm':<16}{'measure':<34}{'p50':>9}{'p99':>9}")
@@ -355,6 +367,8 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
     return {
         "debug": bool(settings.DEBUG),
         "conn_max_age": database["CONN_MAX_AGE"],
+        "sso_state": sso_state,
+        "session_engine": settings.SESSION_ENGINE,
         "acs_post_p50_ms_sha256": round(percentile(results["sha256"]["acs_post"], 0.5), 3),
         "bare_p50_ms_sha1": round(percentile(results["sha1"]["bare"], 0.5), 3),
         "bare_p50_ms_sha256": round(percentile(results["sha256"]["bare"], 0.5), 3),
@@ -372,6 +386,20 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
     }
 
 
+#: The recipe's shared cache (docs/deploy.md, "Sessions and SSO state in a shared cache").
+RECIPE_CACHE_URL = "redis://127.0.0.1:6379/0"
+
+
+def recipe_cache_environment(cache_url: str) -> dict[str, str]:
+    """The environment of docs/deploy.md's shared cache: sessions, replay cache and
+    login tickets in it (the keys are random: runs sharing a Redis database do not meet)."""
+    return {
+        "CACHE_URL": cache_url,
+        "SESSION_ENGINE": "django.contrib.sessions.backends.cache",
+        "MAESTRANO_SSO_STATE_CACHE": "default",
+    }
+
+
 def main() -> None:
     parser = harness.parser(__doc__, records=None, repeat=None)
     parser.add_argument("--iterations", type=int, default=300)
@@ -379,6 +407,17 @@ def main() -> None:
         "--debug",
         action="store_true",
         help="run with DEBUG on, as this benchmark did before (production runs it off)",
+    )
+    parser.add_argument(
+        "--cache-url",
+        default=RECIPE_CACHE_URL,
+        help="the shared cache of the production recipe (docs/deploy.md), holding the "
+        f"sessions and the SSO replay cache and tickets (default {RECIPE_CACHE_URL})",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="the default settings instead: sessions and SSO state in the database",
     )
     parser.add_argument(
         "--profile",
@@ -400,6 +439,7 @@ def main() -> None:
             # benchmark signs its own Responses and calls no platform.
             "SANDBOX_ENABLED": "false",
             "SANDBOX_FORCE": "false",
+            **({} if arguments.no_cache else recipe_cache_environment(arguments.cache_url)),
         },
     )
     if not arguments.profile:

@@ -183,8 +183,16 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
+# A cache shared by the processes (docs/deploy.md, "Sessions and SSO state in Redis"):
+# CACHE_URL=redis://host:6379/1. Unset: Django's default, a local-memory cache per process.
+if env.str("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+    if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        # Django's backend, reusing its redis-py client (maestrano_integration/cache.py).
+        CACHES["default"]["BACKEND"] = "maestrano_integration.cache.RedisCache"
 # Database sessions, an existing session written with one statement (accounts/session_store.py).
-SESSION_ENGINE = "accounts.session_store"
+# The production recipe with a shared cache: django.contrib.sessions.backends.cache.
+SESSION_ENGINE = env.str("SESSION_ENGINE", default="accounts.session_store")
 # The SAML ACS is a cross-site POST: the consume view answers with a redirect so
 # that Lax session cookies are sent again (see accounts.views).
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -267,6 +275,9 @@ if DEBUG or _sandbox_mounted:
 
 MAESTRANO = {
     "DEFAULT_PRESET": "maestrano",
+    # The SSO replay cache and login tickets in this cache alias instead of the database
+    # (a cache shared by every process: CACHE_URL above; docs/deploy.md).
+    "SSO_STATE_CACHE": env.str("MAESTRANO_SSO_STATE_CACHE", default="") or None,
     "PRESETS": {
         "maestrano": _default_preset,
     },
@@ -291,6 +302,11 @@ def _merge(base: dict, override: dict) -> dict:
             base[key] = value
     return base
 
+
+# Throttle rates of the webhooks (docs/settings.md, THROTTLE_RATES) as JSON, e.g.
+# MAESTRANO_THROTTLE_RATES='{"maestrano_notifications": "6000/minute"}'; the defaults otherwise.
+if env.str("MAESTRANO_THROTTLE_RATES", default=""):
+    MAESTRANO["THROTTLE_RATES"] = env.json("MAESTRANO_THROTTLE_RATES")
 
 if env.str("MAESTRANO_DEV_PLATFORM_HOST", default=""):
     # Presets loaded from the developer platform (maestrano_integration.devplatform); the

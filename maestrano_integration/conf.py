@@ -20,6 +20,8 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.cache.backends.base import BaseCache
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
@@ -56,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
     # When the platform gives no recheck time, or cannot be reached for a
     # session check, check again after this many seconds.
     "SSO_SESSION_RECHECK_SECONDS": 180,
+    # Alias in CACHES holding the replay cache and the login tickets (None: the database
+    # tables). A cache shared by every process, with atomic add and delete (Redis,
+    # Memcached): see sso_state_cache() and docs/settings.md.
+    "SSO_STATE_CACHE": None,
     # --- Account API and billing ---
     "HTTP_TIMEOUT": 10.0,
     "HTTP_RETRIES": 3,
@@ -436,6 +442,33 @@ class Preset:
         }
 
 
+#: Cache backends that cannot hold the replay cache and the login tickets.
+UNSAFE_STATE_CACHES: dict[str, str] = {
+    "django.core.cache.backends.dummy.DummyCache": "it stores nothing, so replays would pass",
+    "django.core.cache.backends.filebased.FileBasedCache": (
+        "its add() is not atomic, so two racing requests could both use one assertion"
+    ),
+}
+
+
+def _checked_state_cache_alias(alias: Any) -> str | None:
+    if alias is None:
+        return None
+    if not isinstance(alias, str) or alias not in settings.CACHES:
+        raise ImproperlyConfigured(
+            f"MAESTRANO['SSO_STATE_CACHE'] must be None or an alias of CACHES "
+            f"({', '.join(sorted(settings.CACHES)) or 'none'}), not {alias!r}."
+        )
+    backend = settings.CACHES[alias].get("BACKEND", "")
+    if backend in UNSAFE_STATE_CACHES:
+        raise ImproperlyConfigured(
+            f"MAESTRANO['SSO_STATE_CACHE'] = {alias!r} uses {backend}, which cannot keep the "
+            f"SSO replay cache and login tickets: {UNSAFE_STATE_CACHES[backend]}. Use a "
+            "cache shared by every process (Redis, Memcached) or None (the database)."
+        )
+    return alias
+
+
 def _package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -510,6 +543,24 @@ class MaestranoSettings:
     def connec(self) -> ConnecSettings:
         """``MAESTRANO["CONNEC"]``, typed."""
         return self.typed("CONNEC", ConnecSettings)
+
+    def sso_state_cache(self) -> BaseCache | None:
+        """``SSO_STATE_CACHE``, checked: this thread's connection to the cache holding the
+        replay cache and the login tickets, or ``None`` when they live in the database
+        (the default).
+
+        Refused with :class:`~django.core.exceptions.ImproperlyConfigured`: a value that
+        is not an alias of ``CACHES``, and the backends that cannot keep them safely
+        (a dummy cache remembers nothing, so replays would pass; the file cache's
+        ``add`` is not atomic, so two racing requests could both use one assertion).
+        """
+        from django.core.cache import caches
+
+        if "_sso_state_cache" not in self._cache:
+            self._cache["_sso_state_cache"] = _checked_state_cache_alias(self.SSO_STATE_CACHE)
+        alias = self._cache["_sso_state_cache"]
+        # Django's cache connections are per thread: look it up each time (cheap).
+        return None if alias is None else caches[alias]
 
     def adapter_class(self) -> type:
         return import_string(self.ADAPTER)
@@ -602,7 +653,7 @@ def all_presets() -> list[Preset]:
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting == "MAESTRANO":
+    if setting in ("MAESTRANO", "CACHES"):
         maestrano_settings.reload()
 
 

@@ -123,6 +123,8 @@ def drain_outbox_task(self: Any, company_id: int) -> dict:
 @shared_task(bind=True, acks_late=True, name=scheduling.PROCESS_INBOX)
 def process_inbox_task(self: Any, company_id: int) -> dict:
     """Apply a company's stored notifications in arrival order."""
+    # First: a notification stored from here on publishes a task of its own.
+    scheduling.inbox_task_started(company_id=company_id)
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return {"company": company_id, "status": "missing"}

@@ -5,6 +5,10 @@ the platform while still logged in here: the ACS POST and the completion GET
 it redirects to, through the Django test client. Autocommit, as in production
 (no test transaction around the requests). Signed Responses are built here
 with the preset's test key; the live-platform tests cover the IdP side.
+
+Every test runs in each configuration docs/deploy.md describes: the SSO state
+(replay cache, login tickets) in the database or in a cache
+(``MAESTRANO["SSO_STATE_CACHE"]``), sessions in the database or in the cache.
 """
 
 from __future__ import annotations
@@ -46,12 +50,31 @@ ATTRIBUTES = {
 }
 
 
-@pytest.fixture
-def preset(settings):
+#: (SSO state, sessions): where each lives, "database" or "cache".
+CONFIGURATIONS = {
+    "state-db-sessions-db": ("database", "database"),
+    "state-cache-sessions-db": ("cache", "database"),
+    "state-db-sessions-cache": ("database", "cache"),
+    "state-cache-sessions-cache": ("cache", "cache"),
+}
+
+
+@pytest.fixture(params=list(CONFIGURATIONS))
+def preset(request, settings):
+    state, sessions = CONFIGURATIONS[request.param]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"sso-queries-{secrets.token_hex(4)}",
+        }
+    }
+    if sessions == "cache":
+        settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
     settings.MAESTRANO = {
         "DEFAULT_PRESET": "maestrano",
         "PRESETS": {"maestrano": preset_values(api_id="app-q", api_key="key-q")},
         "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+        "SSO_STATE_CACHE": "default" if state == "cache" else None,
     }
     return get_preset("maestrano")
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+import requests
 
 from crm.models import Organization
 from sync.models import InboxEntry, OutboxEntry
@@ -64,3 +67,76 @@ def test_changes_made_while_the_worker_is_dead_are_sent_after_its_restart(
         lambda: find_local_object(company=company, entity="organizations", connec_id=remote["id"])
     )
     wait_until(lambda: not OutboxEntry.objects.filter(status="pending").exists())
+
+
+def queued_tasks() -> int:
+    """Messages waiting in the worker's queue (the fixture's Redis keys)."""
+    import redis
+
+    from config.celery import app
+
+    prefix = app.conf.broker_transport_options["global_keyprefix"]
+    client = redis.Redis.from_url(app.conf.broker_url)
+    try:
+        return client.llen(f"{prefix}{app.conf.task_default_queue}")
+    finally:
+        client.close()
+
+
+def notify_organization(platform, company, name: str) -> str:
+    connec_id = str(uuid.uuid4())
+    record = {
+        "id": connec_id,
+        "group_id": company.group_uid,
+        "channel_id": "org-x",
+        "resource_type": "organizations",
+        "name": name,
+        "status": "ACTIVE",
+        "updated_at": "2030-01-01T00:00:01.000000Z",
+    }
+    response = requests.post(
+        f"{platform.url}/maestrano/connec/notifications",
+        json={"organizations": [record]},
+        auth=platform.auth,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return connec_id
+
+
+def applied(company, connec_ids) -> bool:
+    return all(
+        find_local_object(company=company, entity="organizations", connec_id=connec_id)
+        for connec_id in connec_ids
+    )
+
+
+def test_notifications_of_a_company_queue_one_task_until_it_starts_and_all_are_applied(
+    platform, company, worker_sync, real_worker
+):
+    real_worker.kill()
+    ids = [notify_organization(platform, company, f"Notified {n}") for n in range(5)]
+    assert InboxEntry.objects.filter(status="pending").count() == 5
+    # One task applies them all: the other four publishes were skipped.
+    assert queued_tasks() == 1
+
+    real_worker.start()
+    wait_until(lambda: applied(company, ids))
+    wait_until(lambda: InboxEntry.objects.filter(status="done").count() == 5)
+
+    # The task that ran let the next notifications publish again: applied at once, not
+    # after the queued key's expiry (sync.scheduling.INBOX_QUEUED_SECONDS, beyond the wait).
+    for round_ in range(3):
+        later = notify_organization(platform, company, f"Later {round_}")
+        wait_until(lambda later=later: applied(company, [later]), timeout=15)
+    assert not InboxEntry.objects.exclude(status="done").exists()
+
+
+def test_a_notification_stored_while_the_task_runs_is_applied(
+    platform, company, worker_sync, real_worker
+):
+    # Many notifications, posted while the worker applies the first ones: every one
+    # is applied, whichever task (or follow-up) reads it.
+    ids = [notify_organization(platform, company, f"Burst {n}") for n in range(30)]
+    wait_until(lambda: applied(company, ids), timeout=30)
+    wait_until(lambda: not InboxEntry.objects.exclude(status="done").exists(), timeout=30)

@@ -1,0 +1,263 @@
+"""The SSO replay cache and login tickets in a cache (``MAESTRANO["SSO_STATE_CACHE"]``).
+
+The recipe of docs/deploy.md keeps them in Redis: logins through the Django test
+client against a real Redis (skipped locally when it is down, failed on CI), the
+race of two requests for one assertion or one ticket with threads (exactly one
+wins, with Redis and with Django's local-memory cache), expiry, and the settings
+refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import time_machine
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+
+from accounts import sso_state
+from accounts.models import SsoLoginTicket, UsedAssertion
+from maestrano_integration.conf import get_preset, maestrano_settings
+from maestrano_integration.saml import SamlValidationError
+from tests.accounts.test_sso_queries import ATTRIBUTES, log_in, signed_response
+from tests.conftest import preset_values
+from tests.helpers.worker import redis_url, require_redis
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RACERS = 8
+
+
+def redis_cache(backend: str = "maestrano_integration.cache.RedisCache") -> dict[str, str]:
+    """Redis through the backend of the recipe (Django's, reusing its client) or ``backend``."""
+    url = redis_url()
+    require_redis(url)
+    return {
+        "BACKEND": backend,
+        "LOCATION": url,
+        # A prefix of its own: other tests and sessions may share this Redis database.
+        "KEY_PREFIX": f"sso-state-test-{secrets.token_hex(6)}",
+    }
+
+
+def local_memory_cache() -> dict[str, str]:
+    return {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": f"sso-state-{secrets.token_hex(4)}",
+    }
+
+
+def django_redis_cache() -> dict[str, str]:
+    return redis_cache("django.core.cache.backends.redis.RedisCache")
+
+
+CACHES = {
+    "redis": redis_cache,
+    "django-redis": django_redis_cache,
+    "local-memory": local_memory_cache,
+}
+
+
+def configure(settings, *, cache: dict[str, str] | None, state_cache: object = "default"):
+    settings.CACHES = {"default": cache or local_memory_cache()}
+    settings.MAESTRANO = {
+        "DEFAULT_PRESET": "maestrano",
+        "PRESETS": {"maestrano": preset_values(api_id="app-q", api_key="key-q")},
+        "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+        "SSO_STATE_CACHE": state_cache,
+    }
+    return get_preset("maestrano")
+
+
+@pytest.fixture
+def redis_preset(settings):
+    """The production recipe: SSO state and sessions in Redis."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    return configure(settings, cache=redis_cache())
+
+
+# --- over HTTP, with Redis ---------------------------------------------------------------------
+
+
+def test_a_login_through_redis_writes_no_sso_rows(client, redis_preset):
+    assert log_in(client, redis_preset).status_code == 302
+    assert log_in(client, redis_preset).status_code == 302
+
+    assert client.session["_auth_user_id"]
+    assert (UsedAssertion.objects.count(), SsoLoginTicket.objects.count()) == (0, 0)
+
+
+def test_a_replayed_response_is_refused_through_redis(client, redis_preset, caplog):
+    response = signed_response(redis_preset, ATTRIBUTES)
+    first = client.post(redis_preset.consume_path, {"SAMLResponse": response})
+    assert first.status_code == 303
+
+    again = client.post(redis_preset.consume_path, {"SAMLResponse": response})
+
+    assert again.status_code == 400
+    assert [record.reason for record in caplog.records if hasattr(record, "reason")] == [
+        "replayed_assertion"
+    ]
+
+
+def test_a_ticket_completes_only_once_through_redis(client, redis_preset):
+    response = signed_response(redis_preset, ATTRIBUTES)
+    answer = client.post(redis_preset.consume_path, {"SAMLResponse": response})
+    assert client.get(answer["Location"]).status_code == 302
+    # The completion view forgot the browser's nonce; the link is tried again with it.
+    client.cookies[sso_state.BROWSER_NONCE_COOKIE] = answer.cookies[
+        sso_state.BROWSER_NONCE_COOKIE
+    ].value
+
+    assert client.get(answer["Location"]).status_code == 400
+
+
+def test_an_idp_initiated_ticket_from_redis_completes_only_in_the_posting_browser(
+    client, redis_preset
+):
+    answer = client.post(
+        redis_preset.consume_path, {"SAMLResponse": signed_response(redis_preset, ATTRIBUTES)}
+    )
+
+    other = Client().get(answer["Location"])
+
+    assert other.status_code == 403
+    # Refused tickets are used up all the same.
+    assert client.get(answer["Location"]).status_code == 400
+
+
+def test_an_expired_ticket_from_redis_is_refused(client, redis_preset):
+    answer = client.post(
+        redis_preset.consume_path, {"SAMLResponse": signed_response(redis_preset, ATTRIBUTES)}
+    )
+    later = dt.datetime.now(dt.UTC) + sso_state.LOGIN_TICKET_LIFETIME + dt.timedelta(seconds=1)
+
+    with time_machine.travel(later, tick=False):
+        refused = client.get(answer["Location"])
+
+    assert refused.status_code == 400
+    assert "_auth_user_id" not in client.session
+
+
+# --- races, with threads ----------------------------------------------------------------------
+
+
+def race(attempt: Callable[[], object]) -> list[object]:
+    """Run ``attempt`` in RACERS threads released together; their results or exceptions."""
+    barrier = threading.Barrier(RACERS)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            outcome: object = attempt()
+        except SamlValidationError as error:
+            outcome = error
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run) for _ in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == RACERS
+    return results
+
+
+def winners(results: list[object]) -> list[object]:
+    return [result for result in results if not isinstance(result, SamlValidationError)]
+
+
+@pytest.mark.parametrize("cache", list(CACHES))
+def test_of_racing_uses_of_one_assertion_exactly_one_is_accepted(settings, cache):
+    preset = configure(settings, cache=CACHES[cache]())
+    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    assertion_id = f"_{secrets.token_hex(16)}"
+
+    results = race(
+        lambda: sso_state.record_assertion_use(
+            preset=preset, assertion_id=assertion_id, expires_at=expires_at
+        )
+    )
+
+    assert len(winners(results)) == 1
+    assert {error.reason for error in results if isinstance(error, SamlValidationError)} == {
+        "replayed_assertion"
+    }
+
+
+@pytest.mark.parametrize("cache", list(CACHES))
+def test_of_racing_redemptions_of_one_ticket_exactly_one_wins(client, settings, cache):
+    preset = configure(settings, cache=CACHES[cache]())
+    answer = client.post(preset.consume_path, {"SAMLResponse": signed_response(preset, ATTRIBUTES)})
+    token = parse_qs(urlsplit(answer["Location"]).query)["ticket"][0]
+    nonce = answer.cookies[sso_state.BROWSER_NONCE_COOKIE].value
+
+    results = race(lambda: sso_state.redeem_login_ticket(token=token, browser_nonce=nonce))
+
+    assert len(winners(results)) == 1
+    assert winners(results)[0].attributes.uid == ATTRIBUTES["uid"]
+
+
+# --- the setting ----------------------------------------------------------------------------
+
+
+def errors_of(*, deploy: bool = False) -> set[str]:
+    return {
+        message.id
+        for message in checks.run_checks(include_deployment_checks=deploy)
+        if message.level >= checks.ERROR
+    }
+
+
+def test_an_unknown_cache_alias_is_refused_with_a_clear_error(settings):
+    configure(settings, cache=None, state_cache="sessions")
+
+    with pytest.raises(ImproperlyConfigured, match="alias of CACHES"):
+        maestrano_settings.sso_state_cache()
+    assert "maestrano.E022" in errors_of()
+
+
+def test_a_value_that_is_no_alias_is_refused(settings):
+    configure(settings, cache=None, state_cache=True)
+
+    with pytest.raises(ImproperlyConfigured, match="None or an alias"):
+        maestrano_settings.sso_state_cache()
+
+
+@pytest.mark.parametrize(
+    ("backend", "why"),
+    [
+        ("django.core.cache.backends.dummy.DummyCache", "stores nothing"),
+        ("django.core.cache.backends.filebased.FileBasedCache", "not atomic"),
+    ],
+)
+def test_caches_that_cannot_keep_the_state_are_refused(settings, tmp_path, backend, why):
+    configure(settings, cache={"BACKEND": backend, "LOCATION": str(tmp_path)})
+
+    with pytest.raises(ImproperlyConfigured, match=why):
+        maestrano_settings.sso_state_cache()
+    assert "maestrano.E022" in errors_of()
+
+
+def test_a_local_memory_cache_fails_the_deployment_check(settings):
+    configure(settings, cache=local_memory_cache())
+
+    assert "maestrano.E022" not in errors_of()
+    assert "maestrano.E023" in errors_of(deploy=True)
+
+
+def test_without_the_setting_the_state_stays_in_the_database(client, settings):
+    preset = configure(settings, cache=None, state_cache=None)
+
+    assert log_in(client, preset).status_code == 302
+
+    assert UsedAssertion.objects.count() == 1
