@@ -18,8 +18,11 @@ from tests.helpers.sso_flow import deliver
 
 pytestmark = pytest.mark.worker
 
-#: Far below the ~26 s an inline import spent retrying an unreachable Connec! (eight attempts).
-LOGIN_SECONDS = 2.0
+#: Not a performance goal: the line between "handed to the worker" and "done inline". An
+#: inline import spends ~26 s retrying the unreachable Connec! (eight attempts); a login
+#: on a quiet machine takes well under a second, and up to ~2.5 s was seen at load 9, so the
+#: bound leaves room for a loaded machine on both sides.
+LOGIN_SECONDS = 10.0
 
 
 def test_a_login_does_not_wait_for_connec_or_the_account_api(platform, settings, request):
