@@ -47,6 +47,19 @@ def connec_id(record: Any) -> str:
     return next(e["id"] for e in value if e["provider"] == "connec")
 
 
+def organization_record(company, connec_id: str, name: str, updated_at: str) -> dict[str, Any]:
+    """An active organization of ``company`` as a Connec! notification carries it."""
+    return {
+        "id": connec_id,
+        "group_id": company.group_uid,
+        "channel_id": "org-x",
+        "resource_type": "organizations",
+        "name": name,
+        "status": "ACTIVE",
+        "updated_at": updated_at,
+    }
+
+
 @dataclass
 class HubClient:
     """The sandbox's Connec! API as one app sees it (HTTP only)."""

@@ -12,6 +12,7 @@ from sync.models import IdMap, InboxEntry, OutboxEntry, SyncState
 from sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
     deliver_notifications,
+    organization_record,
 )
 
 
@@ -101,18 +102,6 @@ def test_a_record_made_inactive_by_another_app_is_deleted_locally(platform, comp
 
     assert not Organization.objects.filter(company=company).exists()
     assert not OutboxEntry.objects.exists()
-
-
-def organization_record(company, connec_id, name, updated_at):
-    return {
-        "id": connec_id,
-        "group_id": company.group_uid,
-        "channel_id": "org-x",
-        "resource_type": "organizations",
-        "name": name,
-        "status": "ACTIVE",
-        "updated_at": updated_at,
-    }
 
 
 def test_repeated_and_out_of_order_notifications_converge_to_the_latest_version(

@@ -10,7 +10,14 @@ import requests
 from crm.models import Organization
 from sync.models import InboxEntry, OutboxEntry
 from sync.selectors import find_local_object
-from tests.helpers.live_sync import LIVE_CONNEC, LIVE_SYNC, hub_for, register_peer, wait_until
+from tests.helpers.live_sync import (
+    LIVE_CONNEC,
+    LIVE_SYNC,
+    hub_for,
+    organization_record,
+    register_peer,
+    wait_until,
+)
 
 pytestmark = pytest.mark.worker
 
@@ -85,15 +92,7 @@ def queued_tasks() -> int:
 
 def notify_organization(platform, company, name: str) -> str:
     connec_id = str(uuid.uuid4())
-    record = {
-        "id": connec_id,
-        "group_id": company.group_uid,
-        "channel_id": "org-x",
-        "resource_type": "organizations",
-        "name": name,
-        "status": "ACTIVE",
-        "updated_at": "2030-01-01T00:00:01.000000Z",
-    }
+    record = organization_record(company, connec_id, name, "2030-01-01T00:00:01.000000Z")
     response = requests.post(
         f"{platform.url}/maestrano/connec/notifications",
         json={"organizations": [record]},
