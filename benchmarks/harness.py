@@ -315,8 +315,19 @@ class Server:
             self._process.wait(timeout=30)
 
 
-def broker_url(redis_url: str = "redis://127.0.0.1:6379/15") -> str:
+def bench_redis_url(default_db: int) -> str:
+    """The Redis database a benchmark may flush: ``BENCH_REDIS_URL`` when set, else ``default_db``.
+
+    The test suite's worker tests use databases 1 to 15 (``tests/helpers/worker.py``);
+    two benchmarks, or a benchmark and a test run, sharing one Redis server set
+    ``BENCH_REDIS_URL`` apart so that one's flush does not drop the other's keys.
+    """
+    return os.environ.get("BENCH_REDIS_URL") or f"redis://127.0.0.1:6379/{default_db}"
+
+
+def broker_url(redis_url: str | None = None) -> str:
     """A flushed Redis database for Celery to publish to, or ``memory://`` when Redis is down."""
+    redis_url = redis_url or bench_redis_url(15)
     try:
         import redis
 

@@ -39,7 +39,7 @@ import harness
 PG_NAME = "bench_scale"
 API_ID = "bench-app"
 API_KEY = "bench-key-" + "x" * 16
-DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
+DEFAULT_BROKER = harness.bench_redis_url(13)
 READY_TIMEOUT = 90.0
 
 
