@@ -162,19 +162,22 @@ def _one_statement(model: type) -> Iterator[None]:
 
 
 def login_transaction() -> contextlib.AbstractContextManager[Any]:
-    """Around the completion's provisioning and ``login()``: one transaction when the SSO
-    state is in a cache, so that a repeat login's two writes (the identity's login time,
-    Django's ``last_login``) share one commit, and one wait for the disk flush on
-    PostgreSQL. Everything is also undone together if ``login()`` fails.
+    """Around the completion's provisioning and ``login()``: one transaction on PostgreSQL
+    (any server whose commit waits for its disk flush) when the SSO state is in a cache,
+    so that a repeat login's two writes (the identity's login time, Django's
+    ``last_login``) share one commit. Everything is also undone together if ``login()``
+    fails.
 
-    With the state in the database the completion takes the ticket in a statement of
-    its own, before; a transaction here would add ``BEGIN`` and ``COMMIT`` to a login
-    of eight statements already (the budget of ``tests/accounts/test_sso_queries.py``),
-    so there the writes stay autocommitted, as before.
+    Not with the state in the database: the completion takes the ticket in a statement
+    of its own, before, and ``BEGIN`` and ``COMMIT`` would take a login past its budget
+    of eight statements (``tests/accounts/test_sso_queries.py``). Not on SQLite: its
+    commits cost no flush (WAL, ``synchronous=NORMAL``), and a transaction there takes
+    the write lock (``IMMEDIATE``) for the whole login, the session's round trip included.
     """
-    if _state_cache() is None:
+    using = router.db_for_write(PlatformIdentity)
+    if _state_cache() is None or connections[using].vendor == "sqlite":
         return contextlib.nullcontext()
-    return transaction.atomic(using=router.db_for_write(PlatformIdentity))
+    return transaction.atomic(using=using)
 
 
 # --- replay cache ---------------------------------------------------------------------------
