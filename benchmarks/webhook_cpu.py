@@ -5,7 +5,7 @@
 The request ``benchmarks/sync.py``'s latency phases send (one record, HTTP basic auth,
 the example project's settings and middleware, Celery publishing to Redis), handed to
 ``WSGIHandler`` with no HTTP server: CPU time per call (``time.process_time``, best and
-median of the repeats), which the load of a shared machine moves far less than wall
+median of the repeats), which the load of a shared machine moves less than wall
 time. ``--profile N``: cProfile (CPU clock) of one more round, the N largest cumulative
 entries. Every answer must be a 202.
 """
