@@ -66,7 +66,8 @@ def test_the_recipe_serves_requests(recipe_env):
         while True:
             assert server.poll() is None, "gunicorn exited: a worker failed to boot"
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/health/live", timeout=5)
+                # A loaded machine may take a while to boot the worker behind the bound socket.
+                response = requests.get(f"http://127.0.0.1:{port}/health/live", timeout=60)
                 break
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, "gunicorn did not answer"
