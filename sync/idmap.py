@@ -498,13 +498,25 @@ def insert_id_maps(
 
 def _db_values(field: models.Field, values: Sequence[Any], connection: Any) -> list[Any]:
     """``field.get_db_prep_save`` of each value; a ``str`` for a plain ``CharField`` as is
-    (what that returns for it: ``to_python`` of a string is the string)."""
+    (what that returns for it: ``to_python`` of a string is the string). Other values are
+    adapted once per distinct value: the invoice lines' rows share their ``None`` times,
+    the rows of a notification often one timestamp."""
     if type(field) is models.CharField:
         return [
             value if type(value) is str else field.get_db_prep_save(value, connection)
             for value in values
         ]
-    return [field.get_db_prep_save(value, connection) for value in values]
+    adapted: dict[Any, Any] = {}
+    result = []
+    for value in values:
+        try:
+            prepared = adapted[value]
+        except KeyError:
+            prepared = adapted[value] = field.get_db_prep_save(value, connection)
+        except TypeError:  # unhashable
+            prepared = field.get_db_prep_save(value, connection)
+        result.append(prepared)
+    return result
 
 
 def update_pulled(*, id_maps: list[IdMap]) -> None:
