@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
@@ -483,14 +484,18 @@ def insert_id_maps(
             params = [shared[f.name] for f in fields if f not in per_row] + columns
             cursor.execute(sql, params)
         else:
-            # Per column: the index of its per-row value, or the value every row shares.
-            template = [
-                (per_row.index(f), None) if f in per_row else (None, shared[f.name]) for f in fields
-            ]
-            params = [
-                [value if slot is None else row[slot] for slot, value in template]
-                for row in zip(*columns, strict=True)
-            ]
+            # The rows zipped from the columns: the per-row values, and the shared ones
+            # repeated (no Python loop per row and column). Not strict: the repeats are
+            # endless, the per-row columns of equal length (zipped strictly above).
+            params = list(
+                zip(
+                    *(
+                        columns[per_row.index(f)] if f in per_row else repeat(shared[f.name])
+                        for f in fields
+                    ),
+                    strict=False,
+                )
+            )
             placeholders = ", ".join(["%s"] * len(fields))
             sql = f"{insert} {table} ({names}) VALUES ({placeholders}) {suffix}"
             cursor.executemany(sql, params)
