@@ -406,7 +406,7 @@ def relink_children(
 
 
 # New IdMap rows are written with one statement per page (PostgreSQL: the rows as
-# arrays, through UNNEST; other databases: ``executemany``) rather than with
+# one JSON parameter, through json_to_recordset; other databases: ``executemany``) rather than with
 # ``bulk_create`` / ``bulk_update``: there is one per imported row and one per invoice
 # line, and the ORM's per-value work (``pre_save`` and ``get_db_prep_save`` of every
 # field of every row, CASE WHEN chains for updates) cost more than writing the models
@@ -468,20 +468,25 @@ def insert_id_maps(
     names = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # As Django's bulk_create does there: array types without their length.
+            # The rows as one JSON parameter, read by json_to_recordset: psycopg renders an
+            # array parameter element by element in Python (quoting each), json.dumps in C.
             def cast(field: models.Field) -> str:
                 return field.db_type(connection).split("(")[0]
 
             values = ", ".join(
                 f"r.{quote(f.column)}" if f in per_row else f"%s::{cast(f)}" for f in fields
             )
-            arrays = ", ".join(f"%s::{cast(f)}[]" for f in per_row)
-            aliases = ", ".join(quote(f.column) for f in per_row)
+            record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in per_row)
+            keys = [f.column for f in per_row]
+            document = json.dumps(
+                [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)],
+                default=_json_time,
+            )
             sql = (
                 f"{insert} {table} ({names}) SELECT {values} "  # noqa: S608
-                f"FROM UNNEST({arrays}) AS r({aliases}) {suffix}"
+                f"FROM json_to_recordset(%s::json) AS r({record}) {suffix}"
             )
-            params = [shared[f.name] for f in fields if f not in per_row] + columns
+            params = [shared[f.name] for f in fields if f not in per_row] + [document]
             cursor.execute(sql, params)
         else:
             # The rows zipped from the columns: the per-row values, and the shared ones
@@ -499,6 +504,13 @@ def insert_id_maps(
             placeholders = ", ".join(["%s"] * len(fields))
             sql = f"{insert} {table} ({names}) VALUES ({placeholders}) {suffix}"
             cursor.executemany(sql, params)
+
+
+def _json_time(value: Any) -> str:
+    """A datetime in the JSON of :func:`insert_id_maps` (ISO 8601, its offset kept)."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _db_values(field: models.Field, values: Sequence[Any], connection: Any) -> list[Any]:
