@@ -29,7 +29,10 @@ Peak RSS is sampled in this process only, during our import; the peak of Python
 allocations (tracemalloc) comes from one more, untimed, import (``--memory-only``:
 that alone, to compare 10k with 100k records). Prints a table
 (best of ``--repeat`` runs, and medians); the last line is one JSON object, with
-``ratio_vs_bulk_create`` from the best runs and ``ratio_vs_bulk_create_median``.
+``ratio_vs_bulk_create`` from the best runs and ``ratio_vs_bulk_create_median``, and
+``ratio_cpu``: this process's CPU time in ours against that of the bare ``bulk_create``
+calls (best runs; it leaves out the sandbox server's and PostgreSQL's CPU, and moves
+less with the machine's load than the wall times).
 """
 
 from __future__ import annotations
