@@ -481,6 +481,7 @@ def insert_id_maps(
             document = json.dumps(
                 [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)],
                 default=_json_time,
+                ensure_ascii=False,  # text as it is, as the arrays sent it (any encoding)
             )
             sql = (
                 f"{insert} {table} ({names}) SELECT {values} "  # noqa: S608
