@@ -29,7 +29,10 @@ Peak RSS is sampled in this process only, during our import; the peak of Python
 allocations (tracemalloc) comes from one more, untimed, import (``--memory-only``:
 that alone, to compare 10k with 100k records). Prints a table
 (best of ``--repeat`` runs, and medians); the last line is one JSON object, with
-``ratio_vs_bulk_create`` from the best runs and ``ratio_vs_bulk_create_median``.
+``ratio_vs_bulk_create`` from the best runs and ``ratio_vs_bulk_create_median``, and
+``ratio_cpu``: this process's CPU time in ours against that of the bare ``bulk_create``
+calls (best runs; it leaves out the sandbox server's and PostgreSQL's CPU, and moves
+less with the machine's load than the wall times).
 """
 
 from __future__ import annotations
@@ -237,17 +240,16 @@ def warm_up_sandbox() -> None:
             next(client.iter_pages(entity, page_size=1))
 
 
-def phase_ours(page_size: int) -> tuple[float, PeakRss, int]:
+def phase_ours(page_size: int) -> tuple[float, float, PeakRss, int]:
+    """(wall seconds, CPU seconds of this process, peak RSS, records imported)."""
     from sync.importer import run_import
 
     company = new_company("ours")
-    with PeakRss() as rss:
-        started = time.perf_counter()
+    with PeakRss() as rss, harness.timed() as took:
         run = run_import(company=company, page_size=page_size)
-        elapsed = time.perf_counter() - started
     imported = sum(e.created for e in run.entities.all())
     assert run.status == "succeeded", (run.status, run.error)
-    return elapsed, rss, imported
+    return took["seconds"], took["cpu"], rss, imported
 
 
 def phase_memory(page_size: int) -> float:
@@ -344,10 +346,11 @@ def _naive_import(company, client, page_size: int, limit: int | None) -> tuple[f
     return time.perf_counter() - started, done
 
 
-def phase_bulk_create(page_size: int) -> tuple[float, int]:
+def phase_bulk_create(page_size: int) -> tuple[float, float, int]:
     """The same rows (children included) with bulk_create, read from the sandbox database.
 
     Only the ``bulk_create`` calls are timed: no HTTP, no mapping, no IdMap.
+    Returns (wall seconds, CPU seconds of this process, rows written).
     """
     from sandbox.connec.clock import format_timestamp
     from sandbox.models import ConnecRecord
@@ -357,6 +360,7 @@ def phase_bulk_create(page_size: int) -> tuple[float, int]:
     company = new_company("bulk_create")
     resolver = ReferenceResolver()
     timed = 0.0
+    cpu = 0.0
     written = 0
     for entity in registry.import_order():
         mapper = registry.for_entity(entity)
@@ -367,8 +371,8 @@ def phase_bulk_create(page_size: int) -> tuple[float, int]:
         )
         batch: list = []
 
-        def write(batch=batch, mapper=mapper, entity=entity) -> float:
-            started = time.perf_counter()
+        def write(batch=batch, mapper=mapper, entity=entity) -> tuple[float, float]:
+            started, cpu_started = time.perf_counter(), time.process_time()
             mapper.model.objects.bulk_create([instance for _, instance, _ in batch])
             children: dict = {}
             for _, instance, kids in batch:
@@ -378,7 +382,7 @@ def phase_bulk_create(page_size: int) -> tuple[float, int]:
                     children.setdefault(child, []).extend(objects)
             for child, objects in children.items():
                 child.model.objects.bulk_create(objects)
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - started, time.process_time() - cpu_started
             for uid, instance, _ in batch:
                 resolver.add_local(entity, uid, instance.pk)
             return elapsed
@@ -394,13 +398,15 @@ def phase_bulk_create(page_size: int) -> tuple[float, int]:
             kids = mapper.children_to_local(data, company=company, references=resolver)
             batch.append((str(record.uid), instance, kids))
             if len(batch) >= page_size:
-                timed += write()
+                seconds, cpu_seconds = write()
+                timed, cpu = timed + seconds, cpu + cpu_seconds
                 written += len(batch)
                 batch.clear()
         if batch:
-            timed += write()
+            seconds, cpu_seconds = write()
+            timed, cpu = timed + seconds, cpu + cpu_seconds
             written += len(batch)
-    return timed, written
+    return timed, cpu, written
 
 
 def profile_phases(page_size: int, output: str | None = None) -> None:
@@ -448,6 +454,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     ours_runs = harness.Runs()
     naive_runs = harness.Runs()
     bulk_runs = harness.Runs()
+    ours_cpu = harness.Runs()
+    bulk_cpu = harness.Runs()
     peaks: list[PeakRss] = []
     with server:
         harness.point_presets_at(
@@ -470,9 +478,10 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             of = f" ({attempt}/{args.repeat})" if args.repeat > 1 else ""
             empty_tables()
             harness.progress(f"ours{of}...")
-            seconds, rss, imported = phase_ours(args.page_size)
-            harness.progress(f"  {seconds:.2f}s")
+            seconds, cpu_seconds, rss, imported = phase_ours(args.page_size)
+            harness.progress(f"  {seconds:.2f}s (CPU {cpu_seconds:.2f}s)")
             ours_runs.add(seconds)
+            ours_cpu.add(cpu_seconds)
             peaks.append(rss)
             empty_tables()
             harness.progress(f"naive{of}...")
@@ -483,9 +492,10 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             empty_tables()
             harness.progress(f"bulk_create{of}...")
             with same_gc_conditions_as_ours():
-                seconds, bulk_count = phase_bulk_create(args.page_size)
-            harness.progress(f"  {seconds:.2f}s")
+                seconds, cpu_seconds, bulk_count = phase_bulk_create(args.page_size)
+            harness.progress(f"  {seconds:.2f}s (CPU {cpu_seconds:.2f}s)")
             bulk_runs.add(seconds)
+            bulk_cpu.add(cpu_seconds)
         empty_tables()
         harness.progress("ours under tracemalloc (untimed)...")
         tracemalloc_peak = phase_memory(args.page_size)
@@ -520,6 +530,12 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             (ours_runs.median / imported) / (bulk_runs.median / bulk_count), 2
         ),
         "server": args.server,
+        # This process's CPU (the importer and its prefetch thread; SQLite's work, being
+        # in-process, included; not the sandbox server's nor PostgreSQL's): moves less
+        # with the load than the wall times.
+        "ours_cpu_seconds": round(ours_cpu.best, 3),
+        "bulk_create_cpu_seconds": round(bulk_cpu.best, 3),
+        "ratio_cpu": round((ours_cpu.best / imported) / (bulk_cpu.best / bulk_count), 2),
     }
     rows = [
         ("ours (HTTP + bulk, per page)", ours_runs, imported),
@@ -540,7 +556,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         f"(median {result['ratio_vs_bulk_create_median']}x; target <= 2x); "
         f"peak RSS during our import: {result['peak_rss_mb']} MB "
         f"({result['rss_before_import_mb']} MB before it); tracemalloc peak of our import: "
-        f"{result['tracemalloc_peak_mb']} MB; sandbox server: {server.describe()}"
+        f"{result['tracemalloc_peak_mb']} MB; sandbox server: {server.describe()}; "
+        f"CPU of this process, ours / bulk_create: {result['ratio_cpu']}x"
     )
     return result
 

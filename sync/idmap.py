@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
@@ -405,7 +406,7 @@ def relink_children(
 
 
 # New IdMap rows are written with one statement per page (PostgreSQL: the rows as
-# arrays, through UNNEST; other databases: ``executemany``) rather than with
+# one JSON parameter, through json_to_recordset; other databases: ``executemany``) rather than with
 # ``bulk_create`` / ``bulk_update``: there is one per imported row and one per invoice
 # line, and the ORM's per-value work (``pre_save`` and ``get_db_prep_save`` of every
 # field of every row, CASE WHEN chains for updates) cost more than writing the models
@@ -467,44 +468,73 @@ def insert_id_maps(
     names = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # As Django's bulk_create does there: array types without their length.
+            # The rows as one JSON parameter, read by json_to_recordset: psycopg renders an
+            # array parameter element by element in Python (quoting each), json.dumps in C.
             def cast(field: models.Field) -> str:
                 return field.db_type(connection).split("(")[0]
 
             values = ", ".join(
                 f"r.{quote(f.column)}" if f in per_row else f"%s::{cast(f)}" for f in fields
             )
-            arrays = ", ".join(f"%s::{cast(f)}[]" for f in per_row)
-            aliases = ", ".join(quote(f.column) for f in per_row)
+            record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in per_row)
+            keys = [f.column for f in per_row]
+            document = json.dumps(
+                [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)],
+                default=_json_time,
+                ensure_ascii=False,  # text as it is, as the arrays sent it (any encoding)
+            )
             sql = (
                 f"{insert} {table} ({names}) SELECT {values} "  # noqa: S608
-                f"FROM UNNEST({arrays}) AS r({aliases}) {suffix}"
+                f"FROM json_to_recordset(%s::json) AS r({record}) {suffix}"
             )
-            params = [shared[f.name] for f in fields if f not in per_row] + columns
+            params = [shared[f.name] for f in fields if f not in per_row] + [document]
             cursor.execute(sql, params)
         else:
-            # Per column: the index of its per-row value, or the value every row shares.
-            template = [
-                (per_row.index(f), None) if f in per_row else (None, shared[f.name]) for f in fields
-            ]
-            params = [
-                [value if slot is None else row[slot] for slot, value in template]
-                for row in zip(*columns, strict=True)
-            ]
+            # The rows zipped from the columns: the per-row values, and the shared ones
+            # repeated (no Python loop per row and column). Not strict: the repeats are
+            # endless, the per-row columns of equal length (zipped strictly above).
+            params = list(
+                zip(
+                    *(
+                        columns[per_row.index(f)] if f in per_row else repeat(shared[f.name])
+                        for f in fields
+                    ),
+                    strict=False,
+                )
+            )
             placeholders = ", ".join(["%s"] * len(fields))
             sql = f"{insert} {table} ({names}) VALUES ({placeholders}) {suffix}"
             cursor.executemany(sql, params)
 
 
+def _json_time(value: Any) -> str:
+    """A datetime in the JSON of :func:`insert_id_maps` (ISO 8601, its offset kept)."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _db_values(field: models.Field, values: Sequence[Any], connection: Any) -> list[Any]:
     """``field.get_db_prep_save`` of each value; a ``str`` for a plain ``CharField`` as is
-    (what that returns for it: ``to_python`` of a string is the string)."""
+    (what that returns for it: ``to_python`` of a string is the string). Other values are
+    adapted once per distinct value: the invoice lines' rows share their ``None`` times,
+    the rows of a notification often one timestamp."""
     if type(field) is models.CharField:
         return [
             value if type(value) is str else field.get_db_prep_save(value, connection)
             for value in values
         ]
-    return [field.get_db_prep_save(value, connection) for value in values]
+    adapted: dict[Any, Any] = {}
+    result = []
+    for value in values:
+        try:
+            prepared = adapted[value]
+        except KeyError:
+            prepared = adapted[value] = field.get_db_prep_save(value, connection)
+        except TypeError:  # unhashable
+            prepared = field.get_db_prep_save(value, connection)
+        result.append(prepared)
+    return result
 
 
 def update_pulled(*, id_maps: list[IdMap]) -> None:

@@ -32,17 +32,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 from django.db.models import signals
 
 from . import tenancy
+from .field_apply import MISSING, Applier, make_applier
 from .values import (
     MappingError,
     connec_id_of,
     connec_time,
     connec_time_or_none,
-    converter_for,
     to_connec_value,
     to_local_value,
 )
@@ -67,9 +67,9 @@ __all__ = [
     "to_local_value",
 ]
 
-_MISSING = object()
-#: Resolved declarations of each mapping class (see ``_Mapping._import_plan``).
-_IMPORT_PLANS: dict[tuple, tuple[list[tuple], list[tuple]]] = {}
+_MISSING = MISSING
+#: The apply function of each mapping class, with the declarations it was made from.
+_APPLIERS: dict[type, tuple[dict, dict, Applier]] = {}
 
 
 class UnknownReference(MappingError):
@@ -103,21 +103,6 @@ def get_path(data: Mapping[str, Any], path: str, default: Any = _MISSING) -> Any
     for part in path.split("."):
         if not isinstance(current, Mapping) or part not in current:
             return default
-        current = current[part]
-    return current
-
-
-def _get_parts(data: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
-    """:func:`get_path` with the path already split (``_MISSING`` when absent)."""
-    current: Any = data
-    for part in parts:
-        if type(current) is dict:  # JSON objects: no need for the (slower) Mapping check
-            current = current.get(part, _MISSING)
-            if current is _MISSING:
-                return _MISSING
-            continue
-        if not isinstance(current, Mapping) or part not in current:
-            return _MISSING
         current = current[part]
     return current
 
@@ -279,61 +264,21 @@ class _Mapping:
     def apply_fields(
         cls, data: Mapping[str, Any], instance: models.Model, references: ReferenceResolver
     ) -> None:
-        """Set mapped fields and references from ``data`` on ``instance`` (import)."""
-        fields, references_plan = cls._import_plan()
-        problems: list[str] = []
-        for attname, convert, path, parts in fields:
-            value = _get_parts(data, parts)
-            if value is _MISSING:
-                continue
-            try:
-                setattr(instance, attname, convert(value, instance))
-            except ValidationError as error:
-                problems.append(f"{path}: {'; '.join(error.messages)}")
-        for field, connec_field, parts, entity in references_plan:
-            raw = _get_parts(data, parts)
-            if raw is _MISSING:
-                continue
-            try:
-                connec_id = connec_id_of(raw)
-                if connec_id is None:
-                    if not field.null:
-                        problems.append(f"{connec_field}: required")
-                        continue
-                    setattr(instance, field.attname, None)
-                else:
-                    setattr(instance, field.attname, references.local_pk(entity, connec_id))
-            except MappingError as error:
-                problems.append(f"{connec_field}: {error}")
-        if problems:
-            raise MappingError("; ".join(problems))
+        """Set mapped fields and references from ``data`` on ``instance`` (import).
 
-    @classmethod
-    def _import_plan(cls) -> tuple[list[tuple], list[tuple]]:
-        """The declarations resolved once: (attribute name, converter, path, path parts)
-        per mapped field (the converter does :func:`to_local_value`), (field, Connec!
-        field, its parts, entity) per reference."""
-        key = (cls, tuple(cls.fields.items()), tuple(cls.references.items()))
-        plan = _IMPORT_PLANS.get(key)
-        if plan is None:
-            opts = cls.model._meta
-            plan = (
-                [
-                    (
-                        opts.get_field(name).attname,
-                        converter_for(opts.get_field(name)),
-                        path,
-                        tuple(path.split(".")),
-                    )
-                    for name, path in cls.fields.items()
-                ],
-                [
-                    (opts.get_field(name), connec_field, tuple(connec_field.split(".")), entity)
-                    for name, (connec_field, entity) in cls.references.items()
-                ],
+        Raises :class:`MappingError` naming every refused value. The work is done by a
+        function made once per mapping class from its declarations
+        (:mod:`sync.field_apply`), made again if they change.
+        """
+        made = _APPLIERS.get(cls)
+        if made is None or made[0] != cls.fields or made[1] != cls.references:
+            made = (
+                dict(cls.fields),
+                dict(cls.references),
+                make_applier(cls.model, cls.fields, cls.references),
             )
-            _IMPORT_PLANS[key] = plan
-        return plan
+            _APPLIERS[cls] = made
+        made[2](data, instance, references)
 
     @classmethod
     def export_fields(cls, instance: models.Model, references: ReferenceResolver) -> dict:

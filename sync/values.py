@@ -149,6 +149,17 @@ def _make_converter(field: models.Field) -> Converter:
     return convert
 
 
+def text_shortcut(field: models.Field) -> tuple[int | None, bool] | None:
+    """``(max_length, blank)`` when the field's converter returns a safe string as it is
+    if it is no longer than ``max_length`` (``None``: no limit) and not empty unless
+    ``blank`` (plain text fields, the first rule of the converter); ``None`` otherwise.
+    For code that applies many values and checks these itself (:mod:`sync.field_apply`);
+    any other value goes to the converter."""
+    if not _is_plain_text_field(field):
+        return None
+    return field.max_length, field.blank
+
+
 _PLAIN_TEXT_FIELDS: dict[models.Field, bool] = {}
 
 

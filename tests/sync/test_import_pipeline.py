@@ -149,3 +149,54 @@ def test_postgresql_statistics_follow_a_large_import(sandbox_group, company, mon
 
     assert run.status == SyncRun.Status.SUCCEEDED
     assert manual_analyze_count() - before == 3
+
+
+@pytest.mark.django_db
+def test_id_map_rows_keep_their_values_whatever_the_text_and_offsets():
+    """``insert_id_maps`` (PostgreSQL: one JSON parameter; SQLite: executemany) stores ids
+    as they are (non-ASCII, quotes, backslashes), times at their instant whatever their
+    offset, shared times adapted once, and skips conflicting rows when asked."""
+    import datetime
+
+    from accounts.models import Company
+    from sync import idmap
+
+    company = Company.objects.create(preset="maestrano", group_uid="cld-rows", name="Rows")
+    content_type = ContentType.objects.get_for_model(Organization)
+    paris = datetime.timezone(datetime.timedelta(hours=2))
+    shared = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+    rows = [
+        idmap.NewIdMap("1", "ünïcødé-☃", datetime.datetime(2024, 5, 1, 14, 0, tzinfo=paris)),
+        idmap.NewIdMap("2", "quote'\"back\\slash%s", shared),
+        idmap.NewIdMap("3", "plain", shared, last_pushed_hash="abc"),
+        idmap.NewIdMap("4", "no-time"),
+    ]
+    now = timezone.now()
+    idmap.insert_id_maps(
+        company=company, entity="organizations", content_type=content_type, rows=rows, now=now
+    )
+    idmap.insert_id_maps(
+        company=company,
+        entity="organizations",
+        content_type=content_type,
+        rows=[idmap.NewIdMap("9", "plain"), idmap.NewIdMap("5", "new-one")],
+        now=now,
+        ignore_conflicts=True,
+    )
+    found = idmap.bulk_lookup(
+        company=company,
+        entity="organizations",
+        connec_ids=[row.connec_id for row in rows] + ["new-one"],
+    )
+    assert {key: row.object_id for key, row in found.items()} == {
+        "ünïcødé-☃": "1",
+        "quote'\"back\\slash%s": "2",
+        "plain": "3",
+        "no-time": "4",
+        "new-one": "5",
+    }
+    assert found["ünïcødé-☃"].last_pulled_updated_at == shared  # 14:00+02:00 is 12:00 UTC
+    assert found["plain"].last_pulled_updated_at == shared
+    assert found["plain"].last_pushed_hash == "abc"
+    assert found["no-time"].last_pulled_updated_at is None
+    assert {row.created_at for row in found.values()} == {now}
