@@ -33,21 +33,6 @@ def channel_id_for(group_uid: str) -> str:
     return "org-" + hashlib.sha1(group_uid.encode(), usedforsecurity=False).hexdigest()[:4]
 
 
-class RecordDataField(models.JSONField):
-    """A JSON column that bulk inserts write as one ``VALUES`` row per record.
-
-    Why: on PostgreSQL, Django's ``bulk_create`` otherwise sends each column as one
-    array (``UNNEST``), and psycopg builds the text of an array of JSON documents in
-    Python, escaping every quote of every document with a regular expression: in
-    the sandbox's batch writes, a tenth of the server's CPU. As plain parameters the
-    documents are quoted by libpq. (A field with ``get_placeholder`` is never
-    ``UNNEST``-ed; the placeholder is the usual one.)
-    """
-
-    def get_placeholder(self, value: object, compiler: object, connection: object) -> str:
-        return "%s"
-
-
 class ConnecRecord(models.Model):
     """One Connec! resource: fixed envelope columns plus the entity's JSON fields.
 
@@ -58,7 +43,7 @@ class ConnecRecord(models.Model):
     uid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="connec_records")
     entity = models.CharField(max_length=32, choices=[(e, e) for e in CONNEC_ENTITIES])
-    data = RecordDataField(default=dict, blank=True)
+    data = models.JSONField(default=dict, blank=True)
     # Strictly increasing across every write of this process (see connec.clock):
     # a client polling ``updated_at gt <last seen>`` never misses a change.
     created_at = models.DateTimeField()
