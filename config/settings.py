@@ -187,6 +187,12 @@ STATIC_ROOT = VAR_DIR / "static"
 # CACHE_URL=redis://host:6379/1. Unset: Django's default, a local-memory cache per process.
 if env.str("CACHE_URL", default=""):
     CACHES = {"default": env.cache_url("CACHE_URL")}
+    # django-environ hands ?key_prefix= and ?version= on in lower case, and Django's caches
+    # read KEY_PREFIX and VERSION only: without this, two apps sharing one Redis database
+    # would share their keys (sessions included) while the URL said otherwise.
+    for _name in ("key_prefix", "version", "key_function"):
+        if _name in CACHES["default"]:
+            CACHES["default"][_name.upper()] = CACHES["default"].pop(_name)
     if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
         # Django's backend, reusing its redis-py client (maestrano_integration/cache.py).
         CACHES["default"]["BACKEND"] = "maestrano_integration.cache.RedisCache"

@@ -7,11 +7,13 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from accounts.signals import company_created
 
 from .conf import sync_settings
+from .notifications import known_companies
 from .tasks import import_company
 
 logger = logging.getLogger(__name__)
@@ -30,3 +32,10 @@ def enqueue_initial_import(sender: Any, company: Any, **kwargs: Any) -> None:
         extra={"preset": company.preset, "group": company.group_uid},
     )
     transaction.on_commit(lambda: import_company.delay(company_id))
+
+
+@receiver(post_delete, sender="maestrano_accounts.Company", dispatch_uid="sync.forget_company")
+def forget_deleted_company(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """The webhook's known companies (:data:`sync.notifications.known_companies`) lose a
+    deleted company in this process at once (other processes: on the foreign key)."""
+    known_companies.forget(instance.preset)

@@ -25,6 +25,16 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.django_db(transaction=True, databases="__all__"))
 
 
+@pytest.fixture(autouse=True)
+def _forget_known_companies():
+    """Each test starts with no company remembered by the notifications webhook (a test's
+    rolled-back companies are not deleted rows the webhook could notice)."""
+    yield
+    from sync.notifications import known_companies
+
+    known_companies.forget()
+
+
 @pytest.fixture(scope="session")
 def sandbox_data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("sandbox-data")

@@ -172,3 +172,21 @@ def test_debug_off_without_a_secret_key_refuses_to_start(production_env):
 
     assert result.returncode != 0
     assert "Set SECRET_KEY" in result.stderr
+
+
+#: The default cache's key for "k", as Django builds it from the settings.
+CACHE_KEY = """
+import django
+django.setup()
+from django.core.cache import cache
+print(cache.make_key("k"))
+"""
+
+
+def test_a_key_prefix_and_version_in_cache_url_reach_the_cache(production_env):
+    production_env["CACHE_URL"] = "redis://127.0.0.1:6379/1?key_prefix=crm-eu&version=3"
+
+    result = run(["-c", CACHE_KEY], production_env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "crm-eu:3:k"
