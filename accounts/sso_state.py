@@ -27,6 +27,9 @@ atomic ``cache.add`` (of two requests racing with one assertion, exactly one add
 it), kept until the assertion expires; a ticket is read, then deleted, and only the
 request whose ``cache.delete`` removed it may use it (of two racing redemptions,
 exactly one wins). Tickets expire with the cache's timeout and by their own expiry.
+In Redis (:class:`maestrano_integration.cache.RedisCache`) each step is one round
+trip: the replay ``add`` and the ticket ``set`` one atomic script (no ticket for a
+refused assertion), the ticket taken with ``GETDEL``.
 """
 
 from __future__ import annotations
@@ -48,10 +51,11 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from maestrano_integration.cache import RedisCache
 from maestrano_integration.conf import Preset, maestrano_settings
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
 
-from .models import SsoLoginTicket, UsedAssertion
+from .models import PlatformIdentity, SsoLoginTicket, UsedAssertion
 
 #: Session key of the AuthnRequest ids this browser is waiting for: {id: {preset, expires, next}}.
 PENDING_REQUESTS_KEY = "maestrano_sso_requests"
@@ -157,6 +161,25 @@ def _one_statement(model: type) -> Iterator[None]:
         yield
 
 
+def login_transaction() -> contextlib.AbstractContextManager[Any]:
+    """Around the completion's provisioning and ``login()``: one transaction on PostgreSQL
+    (any server whose commit waits for its disk flush) when the SSO state is in a cache,
+    so that a repeat login's two writes (the identity's login time, Django's
+    ``last_login``) share one commit. Everything is also undone together if ``login()``
+    fails.
+
+    Not with the state in the database: the completion takes the ticket in a statement
+    of its own, before, and ``BEGIN`` and ``COMMIT`` would take a login past its budget
+    of eight statements (``tests/accounts/test_sso_queries.py``). Not on SQLite: its
+    commits cost no flush (WAL, ``synchronous=NORMAL``), and a transaction there takes
+    the write lock (``IMMEDIATE``) for the whole login, the session's round trip included.
+    """
+    using = router.db_for_write(PlatformIdentity)
+    if _state_cache() is None or connections[using].vendor == "sqlite":
+        return contextlib.nullcontext()
+    return transaction.atomic(using=using)
+
+
 # --- replay cache ---------------------------------------------------------------------------
 
 
@@ -169,11 +192,10 @@ def record_assertion_use(*, preset: Preset, assertion_id: str, expires_at: dt.da
     """
     cache = _state_cache()
     if cache is not None:
-        key = f"{CACHE_KEY_PREFIX}:assertion:{_digest(repr((preset.name, assertion_id)))}"
-        if not cache.add(key, 1, timeout=_timeout_until(expires_at)):
-            raise SamlValidationError(
-                "replayed_assertion", f"assertion {assertion_id} was already used"
-            )
+        if not cache.add(
+            _assertion_key(preset, assertion_id), 1, timeout=_timeout_until(expires_at)
+        ):
+            raise _replayed(assertion_id)
         return
     try:
         with _one_statement(UsedAssertion):
@@ -181,9 +203,15 @@ def record_assertion_use(*, preset: Preset, assertion_id: str, expires_at: dt.da
                 preset=preset.name, assertion_id=assertion_id, expires_at=expires_at
             )
     except IntegrityError:
-        raise SamlValidationError(
-            "replayed_assertion", f"assertion {assertion_id} was already used"
-        ) from None
+        raise _replayed(assertion_id) from None
+
+
+def _assertion_key(preset: Preset, assertion_id: str) -> str:
+    return f"{CACHE_KEY_PREFIX}:assertion:{_digest(repr((preset.name, assertion_id)))}"
+
+
+def _replayed(assertion_id: str) -> SamlValidationError:
+    return SamlValidationError("replayed_assertion", f"assertion {assertion_id} was already used")
 
 
 _purge_lock = threading.Lock()
@@ -238,9 +266,27 @@ class RedeemedTicket:
 
 
 def accept_assertion(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
-    """What the ACS does with a validated assertion: policy, replay cache, then a ticket."""
+    """What the ACS does with a validated assertion: policy, replay cache, then a ticket.
+
+    In Redis (:class:`maestrano_integration.cache.RedisCache`) the replay cache's ``add``
+    and the ticket's ``set`` are one atomic script (one round trip): the ticket is
+    written only when the assertion was new, as with the two calls of other caches.
+    """
     refuse_if_unsolicited(in_response_to=assertion.in_response_to)
-    if _state_cache() is None:
+    cache = _state_cache()
+    if isinstance(cache, RedisCache):
+        ticket, issued = _new_ticket(preset=preset, assertion=assertion)
+        if not cache.add_then_set(
+            _assertion_key(preset, assertion.assertion_id),
+            1,
+            _ticket_key(ticket.token_digest),
+            _ticket_fields(ticket),
+            add_timeout=_timeout_until(assertion.expires_at),
+            timeout=int(LOGIN_TICKET_LIFETIME.total_seconds()),
+        ):
+            raise _replayed(assertion.assertion_id)
+        return issued
+    if cache is None:
         purge_expired_if_due()
     record_assertion_use(
         preset=preset, assertion_id=assertion.assertion_id, expires_at=assertion.expires_at
@@ -248,15 +294,10 @@ def accept_assertion(*, preset: Preset, assertion: ValidatedAssertion) -> Issued
     return issue_login_ticket(preset=preset, assertion=assertion)
 
 
-def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
-    """Store a validated login for the completion view; returns its token (and nonce).
-
-    Only SHA-256 digests of the token and nonce are stored, so a database reader
-    cannot complete someone else's login. An SP-initiated login is bound to the
-    browser by its session (``InResponseTo``); an IdP-initiated one has no such
-    request, so it is bound to a nonce that only the posting browser receives:
-    a completion link taken by someone else is refused in any other browser.
-    """
+def _new_ticket(
+    *, preset: Preset, assertion: ValidatedAssertion
+) -> tuple[SsoLoginTicket, IssuedTicket]:
+    """A ticket for ``assertion`` (not stored yet) and the token (and nonce) it is issued with."""
     token = secrets.token_urlsafe(32)
     nonce = "" if assertion.in_response_to else secrets.token_urlsafe(32)
     ticket = SsoLoginTicket(
@@ -268,6 +309,19 @@ def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> Issu
         attributes={**assertion.attributes.raw, "mno_uid": assertion.attributes.name_id},
         expires_at=timezone.now() + LOGIN_TICKET_LIFETIME,
     )
+    return ticket, IssuedTicket(token=token, browser_nonce=nonce)
+
+
+def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
+    """Store a validated login for the completion view; returns its token (and nonce).
+
+    Only SHA-256 digests of the token and nonce are stored, so a database reader
+    cannot complete someone else's login. An SP-initiated login is bound to the
+    browser by its session (``InResponseTo``); an IdP-initiated one has no such
+    request, so it is bound to a nonce that only the posting browser receives:
+    a completion link taken by someone else is refused in any other browser.
+    """
+    ticket, issued = _new_ticket(preset=preset, assertion=assertion)
     cache = _state_cache()
     if cache is None:
         ticket.save(force_insert=True)
@@ -277,7 +331,7 @@ def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> Issu
             _ticket_fields(ticket),
             timeout=int(LOGIN_TICKET_LIFETIME.total_seconds()),
         )
-    return IssuedTicket(token=token, browser_nonce=nonce)
+    return issued
 
 
 _TICKET_FIELDS = (
@@ -299,10 +353,16 @@ def _ticket_fields(ticket: SsoLoginTicket) -> dict[str, Any]:
 
 
 def _take_cached_ticket(cache: BaseCache, token_digest: str) -> SsoLoginTicket | None:
-    """Read the ticket, then delete it: only the caller whose delete removed it gets it."""
+    """Take the ticket: in Redis with one ``GETDEL``; elsewhere read it, then delete it.
+    Either way only the caller that removed it gets it."""
     key = _ticket_key(token_digest)
-    stored = cache.get(key)
-    if not isinstance(stored, dict) or not cache.delete(key):
+    if isinstance(cache, RedisCache):
+        stored = cache.pop(key)
+    else:
+        stored = cache.get(key)
+        if isinstance(stored, dict) and not cache.delete(key):
+            return None
+    if not isinstance(stored, dict):
         return None
     return SsoLoginTicket(token_digest=token_digest, **stored)
 

@@ -166,14 +166,16 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
         answered = sso_state.answered_request(
             request, preset=preset, in_response_to=ticket.in_response_to
         )
-        result = _authenticate(request, preset=preset, attributes=ticket.attributes)
+        with sso_state.login_transaction():
+            result = _authenticate(request, preset=preset, attributes=ticket.attributes)
+            if result is not None:
+                _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
     except SamlValidationError as error:
         return sso_state.forget_nonce(_refuse(request, preset=preset, error=error))
     if result is None:
         # An adapter refused the user (inactive), or the backend is not installed
         # (a system check reports that): the platform shows its own page.
         return HttpResponseRedirect(preset.unauthorized_url)
-    _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
     redirect_to = (answered or {}).get("next") or get_adapter().login_redirect_url(
         request, preset=preset, company=result.company
     )

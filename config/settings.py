@@ -194,10 +194,12 @@ if env.str("CACHE_URL", default=""):
         if _name in CACHES["default"]:
             CACHES["default"][_name.upper()] = CACHES["default"].pop(_name)
     if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-        # Django's backend, reusing its redis-py client (maestrano_integration/cache.py).
+        # Django's backend, reusing its redis-py client, with the one-round-trip operations
+        # of a login (maestrano_integration/cache.py).
         CACHES["default"]["BACKEND"] = "maestrano_integration.cache.RedisCache"
 # Database sessions, an existing session written with one statement (accounts/session_store.py).
-# The production recipe with a shared cache: django.contrib.sessions.backends.cache.
+# The production recipe with a shared cache: accounts.cache_session_store (Django's cache
+# sessions, an existing session written with one SET XX in Redis).
 SESSION_ENGINE = env.str("SESSION_ENGINE", default="accounts.session_store")
 # The SAML ACS is a cross-site POST: the consume view answers with a redirect so
 # that Lax session cookies are sent again (see accounts.views).

@@ -1,4 +1,5 @@
-"""Django's Redis cache backend, keeping one redis-py client per connection pool.
+"""Django's Redis cache backend, keeping one redis-py client per connection pool, with the
+three one-round-trip operations a login needs.
 
 ``CACHES = {"default": {"BACKEND": "maestrano_integration.cache.RedisCache", ...}}``
 (the example project's ``CACHE_URL=redis://...`` selects it, docs/deploy.md).
@@ -6,10 +7,22 @@
 Django's :class:`~django.core.cache.backends.redis.RedisCache` builds a new
 ``redis.Redis`` client around its connection pool for every operation. Building
 one fills the client's table of response callbacks (about 170 entries in redis-py
-8): it took longer than the round trip to Redis itself, and a login makes seven
-cache operations (session, replay cache, login ticket). This backend builds that
+8): it took longer than the round trip to Redis itself. This backend builds that
 client once per pool and reuses it; the client and its pool are thread-safe, and
-Django keeps a cache backend per thread anyway. Everything else is Django's.
+Django keeps a cache backend per thread anyway.
+
+Django's cache API has no atomic read-and-delete, no write of an existing key only,
+and no conditional pair of writes; each would take two round trips (and, for the
+first two, a window between them). A login needs all three, so this backend adds them,
+each one Redis command or script (callers keep Django's generic path for other caches):
+
+* :meth:`RedisCache.pop`: ``GETDEL`` (Redis 6.2+), the login ticket taken once;
+* :meth:`RedisCache.set_existing`: ``SET ... XX``, a session saved only if it still
+  exists (:mod:`accounts.cache_session_store`);
+* :meth:`RedisCache.add_then_set`: ``SET NX`` of one key and, only if it was added,
+  ``SET`` of another (a Lua script: atomic), the replay cache and the login ticket.
+
+Everything else is Django's.
 """
 
 from __future__ import annotations
@@ -17,6 +30,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache.backends import redis as django_redis
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from redis.commands.core import Script
+
+#: KEYS[1] added (NX) with ARGV[1] for ARGV[2] seconds; only then KEYS[2] set to ARGV[3]
+#: for ARGV[4] seconds. Returns 1 when added, 0 when KEYS[1] existed (nothing written).
+_ADD_THEN_SET = Script(
+    None,
+    b"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then "
+    b"redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) return 1 end return 0",
+)
 
 
 class RedisCacheClient(django_redis.RedisCacheClient):
@@ -32,8 +55,62 @@ class RedisCacheClient(django_redis.RedisCacheClient):
             self._clients[index] = client
         return client
 
+    def pop(self, key: str, default: Any) -> Any:
+        value = self.get_client(key, write=True).getdel(key)
+        return default if value is None else self._serializer.loads(value)
+
+    def set_existing(self, key: str, value: Any, timeout: int | None) -> bool:
+        client = self.get_client(key, write=True)
+        if timeout == 0:  # Django's ``set`` with a timeout of 0 deletes the key
+            return bool(client.delete(key))
+        return bool(client.set(key, self._serializer.dumps(value), ex=timeout, xx=True))
+
+    def add_then_set(
+        self, add_key: str, add_value: Any, add_timeout: int, key: str, value: Any, timeout: int
+    ) -> bool:
+        dumps = self._serializer.dumps
+        client = self.get_client(add_key, write=True)
+        args = (dumps(add_value), add_timeout, dumps(value), timeout)
+        return bool(_ADD_THEN_SET(keys=(add_key, key), args=args, client=client))
+
 
 class RedisCache(django_redis.RedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+    def pop(self, key: str, default: Any = None, version: int | None = None) -> Any:
+        """The value of ``key``, deleted in the same command: of two callers, one gets it."""
+        key = self.make_and_validate_key(key, version=version)
+        return self._cache.pop(key, default)
+
+    def set_existing(
+        self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        """``set``, only if ``key`` exists (one command); whether it did."""
+        key = self.make_and_validate_key(key, version=version)
+        return self._cache.set_existing(key, value, self.get_backend_timeout(timeout))
+
+    def add_then_set(
+        self,
+        add_key: str,
+        add_value: Any,
+        key: str,
+        value: Any,
+        *,
+        add_timeout: int,
+        timeout: int,
+        version: int | None = None,
+    ) -> bool:
+        """``add(add_key, ...)`` and, only if that added it, ``set(key, ...)``, atomically and
+        in one round trip; whether ``add_key`` was added. Timeouts in whole seconds, > 0."""
+        if add_timeout <= 0 or timeout <= 0:
+            raise ValueError("add_then_set needs positive timeouts")
+        return self._cache.add_then_set(
+            self.make_and_validate_key(add_key, version=version),
+            add_value,
+            int(add_timeout),
+            self.make_and_validate_key(key, version=version),
+            value,
+            int(timeout),
+        )

@@ -19,6 +19,9 @@ import secrets
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
@@ -175,3 +178,53 @@ def test_a_replayed_response_is_refused_without_breaking_the_next_login(client, 
 
     assert client.post(preset.consume_path, {"SAMLResponse": response}).status_code == 400
     assert log_in(client, preset).status_code == 302
+
+
+def test_a_repeat_login_writes_in_one_transaction_where_a_commit_waits_for_the_disk(
+    client, preset, request
+):
+    """With the SSO state in a cache, on PostgreSQL, the identity's login time and Django's
+    ``last_login`` share one commit; on SQLite (no flush per commit) and with the state in
+    the database (eight statements already), each stays autocommitted."""
+    state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
+    log_in(client, preset)
+    login_times = (PlatformIdentity._meta.db_table, get_user_model()._meta.db_table)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert log_in(client, preset).status_code == 302
+
+    statements = [query["sql"] for query in captured.captured_queries]
+    writes = [
+        index
+        for index, sql in enumerate(statements)
+        if sql.startswith("UPDATE") and sql.split()[1].strip('"`') in login_times
+    ]
+    transactions = [index for index, sql in enumerate(statements) if sql in ("BEGIN", "COMMIT")]
+    assert len(writes) == 2
+    if state == "cache" and connection.vendor != "sqlite":
+        begin, commit = transactions
+        assert begin < writes[0] < writes[1] < commit
+    else:
+        assert transactions == []
+
+
+def test_a_login_that_fails_in_login_leaves_no_login_time_where_it_shares_a_commit(
+    client, preset, request
+):
+    state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
+    if state != "cache" or connection.vendor == "sqlite":
+        pytest.skip("one transaction only with the state in a cache, on PostgreSQL")
+    log_in(client, preset)
+    identity = PlatformIdentity.objects.get()
+
+    def fail(**kwargs):
+        raise RuntimeError("a receiver of user_logged_in failed")
+
+    user_logged_in.connect(fail, dispatch_uid="test-fail")
+    client.raise_request_exception = False
+    try:
+        assert log_in(client, preset).status_code == 500
+    finally:
+        user_logged_in.disconnect(dispatch_uid="test-fail")
+
+    assert PlatformIdentity.objects.get().last_login_at == identity.last_login_at

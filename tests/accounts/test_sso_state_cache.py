@@ -13,11 +13,16 @@ import datetime as dt
 import secrets
 import threading
 from collections.abc import Callable
+from importlib import import_module
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
 import time_machine
+from django.conf import settings as settings_module
+from django.contrib.sessions.backends.base import UpdateError
 from django.core import checks
+from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
@@ -78,7 +83,7 @@ def configure(settings, *, cache: dict[str, str] | None, state_cache: object = "
 @pytest.fixture
 def redis_preset(settings):
     """The production recipe: SSO state and sessions in Redis."""
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.SESSION_ENGINE = "accounts.cache_session_store"
     return configure(settings, cache=redis_cache())
 
 
@@ -143,6 +148,98 @@ def test_an_expired_ticket_from_redis_is_refused(client, redis_preset):
 
     assert refused.status_code == 400
     assert "_auth_user_id" not in client.session
+
+
+def redis_commands(monkeypatch) -> list[str]:
+    """The names of the commands this process sends to Redis from now on."""
+    sent: list[str] = []
+    original = redis.Redis.execute_command
+
+    def execute_command(self, *args, **options):
+        sent.append(str(args[0]).upper())
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", execute_command)
+    return sent
+
+
+def test_a_repeat_login_through_redis_takes_four_round_trips(client, redis_preset, monkeypatch):
+    assert log_in(client, redis_preset).status_code == 302
+    user_id = client.session["_auth_user_id"]
+    sent = redis_commands(monkeypatch)
+
+    assert log_in(client, redis_preset).status_code == 302
+
+    # ACS: replay cache and ticket in one script; completion: the ticket taken (GETDEL),
+    # the session loaded (GET) and written back only if it still exists (SET XX).
+    assert sent == ["EVALSHA", "GETDEL", "GET", "SET"]
+    assert client.session["_auth_user_id"] == user_id
+
+
+def test_a_refused_replay_leaves_no_ticket_in_redis(client, redis_preset):
+    response = signed_response(redis_preset, ATTRIBUTES)
+    first = client.post(redis_preset.consume_path, {"SAMLResponse": response})
+    assert first.status_code == 303
+    cache = caches["default"]
+    tickets = f"{cache.key_prefix}*{sso_state.CACHE_KEY_PREFIX}:ticket:*"
+    redis_client = cache._cache.get_client()
+    assert len(redis_client.keys(tickets)) == 1
+
+    again = client.post(redis_preset.consume_path, {"SAMLResponse": response})
+
+    assert again.status_code == 400
+    assert len(redis_client.keys(tickets)) == 1
+    assert client.get(first["Location"]).status_code == 302
+
+
+def test_a_session_deleted_meanwhile_is_not_written_back_to_redis(client, redis_preset):
+    assert log_in(client, redis_preset).status_code == 302
+    key = client.session.session_key
+    engine = import_module(settings_module.SESSION_ENGINE)
+    in_request = engine.SessionStore(key)
+    in_request["seen"] = True  # loaded, then changed by a request...
+    engine.SessionStore(key).delete()  # ...while the user logs out elsewhere
+
+    with pytest.raises(UpdateError):
+        in_request.save()
+
+    assert not engine.SessionStore().exists(key)
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_session_in_redis_is_written_back_with_its_changes(client, redis_preset):
+    assert log_in(client, redis_preset).status_code == 302
+    key = client.session.session_key
+    engine = import_module(settings_module.SESSION_ENGINE)
+    in_request = engine.SessionStore(key)
+    in_request["seen"] = True
+
+    in_request.save()
+
+    assert engine.SessionStore(key)["seen"] is True
+    assert client.session.session_key == key
+
+
+def test_a_logged_in_browser_logged_in_as_another_user_gets_a_new_session(client, redis_preset):
+    assert log_in(client, redis_preset).status_code == 302
+    first_key = client.session.session_key
+    other = {**ATTRIBUTES, "uid": "usr-q2", "virtual_uid": "usr-q2.cld-q1", "email": "q2@e.com"}
+
+    assert log_in(client, redis_preset, other).status_code == 302
+
+    assert client.session.session_key != first_key
+    engine = import_module(settings_module.SESSION_ENGINE)
+    assert not engine.SessionStore().exists(first_key)
+
+
+@pytest.mark.parametrize("cache", list(CACHES))
+def test_of_racing_posts_of_one_response_exactly_one_gets_a_ticket(settings, cache):
+    preset = configure(settings, cache=CACHES[cache]())
+    body = {"SAMLResponse": signed_response(preset, ATTRIBUTES)}
+
+    statuses = race(lambda: Client().post(preset.consume_path, body).status_code)
+
+    assert sorted(statuses) == [303] + [400] * (RACERS - 1)
 
 
 # --- races, with threads ----------------------------------------------------------------------
