@@ -12,8 +12,8 @@ opening one per request dominates the latency of the short requests
 (notifications webhook, Connec! calls): see ``docs/deploy.md``.
 
 Every value can be overridden from the environment (``GUNICORN_BIND``,
-``WEB_CONCURRENCY``, ``GUNICORN_THREADS``, ``GUNICORN_TIMEOUT``) or on the
-command line (which wins over this file).
+``WEB_CONCURRENCY``, ``GUNICORN_THREADS``, ``GUNICORN_TIMEOUT``,
+``GUNICORN_GC_THRESHOLD``) or on the command line (which wins over this file).
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ keepalive = 5
 preload_app = False
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
 errorlog = "-"
+# The youngest generation of the garbage collector is collected every
+# ``GUNICORN_GC_THRESHOLD`` new container objects (Python's default, 700, when 0):
+# a sandbox batch request builds tens of thousands of dicts and lists, and with
+# Python's default the collector took 13-16% of its CPU (docs/performance.md,
+# "Sandbox writes").
+_gc_threshold = int(os.environ.get("GUNICORN_GC_THRESHOLD", "7000"))
 
 
 def post_worker_init(worker: object) -> None:
@@ -46,10 +52,13 @@ def post_worker_init(worker: object) -> None:
     each full collection walked them all, 90-100 ms with every request in flight stalled
     behind it: most of the webhook's p99 at 100 req/s (``docs/performance.md``, "Live sync").
     ``gc.freeze()`` moves them to a generation the collector never scans (Python's advice
-    for servers); garbage made by requests is collected as before.
+    for servers); garbage made by requests is collected as before, its youngest generation
+    every ``GUNICORN_GC_THRESHOLD`` new objects.
     """
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018  (imports the URLconf and every view now)
     gc.collect()
     gc.freeze()
+    if _gc_threshold:
+        gc.set_threshold(_gc_threshold, *gc.get_threshold()[1:])

@@ -46,6 +46,9 @@ class SyncSettings:
     #: push_retry_backoff * 2**(attempts-1), jittered, capped; parked after max_attempts.
     push_retry_backoff: float = 2.0
     push_retry_backoff_max: float = 300.0
+    #: Send a push's batch request n in a thread while batch n-1's answers are recorded
+    #: and batch n+1 is built (one request in flight at a time; the order is kept).
+    push_pipeline: bool = True
     #: Outbox rows read per drain round (coalesced, then sent batch_size ops per request).
     drain_window: int = 1000
     #: Lease of a company's sync lock (renewed while working; a killed worker's expires).

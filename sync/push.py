@@ -27,8 +27,10 @@ by :mod:`sync.push_outcomes`. The names adopters and tests import from here
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -152,7 +154,17 @@ def _drain_round(
     token: str,
     attempted: set[int],
 ) -> bool:
-    """One window of due rows; ``False`` when there was nothing due."""
+    """One window of due rows; ``False`` when there was nothing due.
+
+    The window's ops go ``ops_per_batch`` at a time through three steps: build the
+    requests (``_prepare_ops``), send them (one batch request), record the answers
+    (``record_outcomes``). With ``PUSH_PIPELINE`` (default) the request of batch n is
+    in flight, in a thread that only does HTTP, while this thread records batch n-1
+    and builds batch n+1: Connec!'s time and ours overlap. One request at a time, in
+    the window's dependency order, as without it; a batch's rows are marked done
+    only from its own answer, so a crash anywhere leaves the unanswered rows pending
+    (sent again as upserts by external id: never duplicated).
+    """
     window = sync_settings().drain_window
     now = timezone.now()
     rows = list(
@@ -169,16 +181,79 @@ def _drain_round(
         return False
     attempted.update(row["pk"] for row in rows)
     ops = _coalesce(rows)
-    _prepare_ops(company=company, ops=ops, result=result)
     batch_size = sync_settings().ops_per_batch
-    to_send = [op for op in ops if op.request is not None]
-    for start in range(0, len(to_send), batch_size):
-        if start and not renew_lock(company_id=company.pk, token=token):
-            break
-        chunk = to_send[start : start + batch_size]
-        _send(client=client, ops=chunk, result=result)
-    record_outcomes(company=company, ops=ops, result=result)
+    with _Sender(client=client, pipelined=sync_settings().push_pipeline) as sender:
+        for start in range(0, len(ops), batch_size):
+            chunk = ops[start : start + batch_size]
+            _prepare_ops(company=company, ops=chunk, result=result)
+            answered = sender.wait()
+            if sender.sent_any and not renew_lock(company_id=company.pk, token=token):
+                # This drain lost the lock: what it did not send stays pending, for the
+                # drain that holds the lock now.
+                unsent = [op for op in chunk if op.request is None]
+                record_outcomes(company=company, ops=answered + unsent, result=result)
+                return True
+            sender.send(chunk, result=result)
+            if answered:
+                record_outcomes(company=company, ops=answered, result=result)
+        answered = sender.wait()
+        if answered:
+            record_outcomes(company=company, ops=answered, result=result)
     return True
+
+
+class _Sender:
+    """Sends a chunk's requests as one batch request, in a thread (``pipelined``) or inline.
+
+    ``send`` starts the request of a chunk; ``wait`` returns the previous chunk's ops
+    with their outcomes set (those that needed no request included). One request at
+    a time; the thread only does HTTP and sets its own ops' outcomes, never the
+    database nor ``DrainResult``.
+    """
+
+    def __init__(self, *, client: ConnecClient, pipelined: bool) -> None:
+        self._client = client
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="connec-push")
+            if pipelined
+            else None
+        )
+        self._pending: tuple[Future[None] | None, list[Op]] | None = None
+        self.sent_any = False
+
+    def send(self, chunk: list[Op], *, result: DrainResult) -> None:
+        assert self._pending is None, "wait() for the previous chunk first"
+        to_send = [op for op in chunk if op.request is not None]
+        future: Future[None] | None = None
+        if to_send:
+            self.sent_any = True
+            result.requests += 1
+            result.sent += len(to_send)
+            if self._executor is None:
+                _answer(client=self._client, ops=to_send)
+            else:
+                context = contextvars.copy_context()  # the log context goes with the request
+                future = self._executor.submit(
+                    context.run, _answer, client=self._client, ops=to_send
+                )
+        self._pending = (future, chunk)
+
+    def wait(self) -> list[Op]:
+        if self._pending is None:
+            return []
+        future, chunk = self._pending
+        self._pending = None
+        if future is not None:
+            future.result()
+        return chunk
+
+    def __enter__(self) -> _Sender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Left on an error: the request in flight ends first; its rows stay pending.
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
 
 
 def _coalesce(rows: list[dict[str, Any]]) -> list[Op]:
@@ -306,10 +381,8 @@ def _path(preset: Any, company: Company, entity: str, record_id: str | None = No
     return f"{path}/{record_id}" if record_id is not None else path
 
 
-def _send(*, client: ConnecClient, ops: list[Op], result: DrainResult) -> None:
-    """One batch request; each op's outcome set from its own result."""
-    result.requests += 1
-    result.sent += len(ops)
+def _answer(*, client: ConnecClient, ops: list[Op]) -> None:
+    """Send ``ops`` as one batch request and set each op's outcome from its own result."""
     try:
         answers = client.batch([op.request for op in ops if op.request], idempotent=True)
     except ConnecError as error:

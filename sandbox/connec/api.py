@@ -21,7 +21,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from maestrano_integration import strict_input
 from sandbox.models import CONNEC_ENTITIES, ConnecRecord, Group, RegisteredApp
 
-from . import selectors, services
+from . import selectors, services, statistics
 from .errors import ConnecApiError, Problem
 from .notifications import enqueue_changes
 from .references import render_record, render_records
@@ -328,6 +328,7 @@ def run_batch(
         session.flush()
         if session.changed:
             enqueue_changes(records=session.changed, source_app=app)
+    statistics.rows_written(len(session.changed))
     return outcomes
 
 

@@ -435,7 +435,7 @@ def map_references(
     """A copy of ``data`` with ``transform(pointer, target_entity, value)`` applied to every
     non-null reference, nested objects and lists included."""
     result = dict(data)
-    for key, rule in fields.items():
+    for key, rule in _reference_fields(fields):
         value = data.get(key)
         if value is None:
             continue
@@ -452,6 +452,32 @@ def map_references(
                 for i, v in enumerate(value)
             ]
     return result
+
+
+# ``id(fields)`` -> (fields, its fields that hold references, directly or nested).
+_REFERENCE_FIELDS: dict[int, tuple[dict[str, FieldType], list[tuple[str, FieldType]]]] = {}
+
+
+def _reference_fields(fields: dict[str, FieldType]) -> list[tuple[str, FieldType]]:
+    """The ``(key, rule)`` of ``fields`` that can hold a reference, computed once per schema:
+    every write, answer and notification maps a record's references, and most fields
+    (names, emails, addresses) hold none."""
+    cached = _REFERENCE_FIELDS.get(id(fields))
+    if cached is not None and cached[0] is fields:
+        return cached[1]
+    found = [(key, rule) for key, rule in fields.items() if _holds_reference(rule)]
+    _REFERENCE_FIELDS[id(fields)] = (fields, found)
+    return found
+
+
+def _holds_reference(rule: FieldType) -> bool:
+    if isinstance(rule, Reference):
+        return True
+    if isinstance(rule, Object):
+        return any(_holds_reference(r) for r in rule.fields.values())
+    if isinstance(rule, ListOf) and isinstance(rule.item, Object):
+        return _holds_reference(rule.item)
+    return False
 
 
 def entity_references(entity: str, data: dict[str, Any]) -> list[Any]:

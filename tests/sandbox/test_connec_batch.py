@@ -175,3 +175,117 @@ def test_an_op_failing_validation_leaves_the_record_as_the_ops_before_it_left_it
     assert [r["status"] for r in results] == [201, 422, 200]
     (stored,) = hub.get("/cld-1/people").json()["people"]
     assert (stored["first_name"], stored["last_name"], stored.get("title")) == ("A", "B", None)
+
+
+# Text that needs escaping in every form PostgreSQL reads (JSON, SQL literals, arrays).
+AWKWARD = "Quote \" backslash \\ brace {} comma , apostrophe ' NUL-free ünïcödé 🙂"
+
+
+def test_a_bulk_batch_stores_each_record_exactly_and_a_replay_duplicates_nothing(hub):
+    """A batch of creates (one bulk insert), replayed as a retry after a lost answer
+    would: the same records, answered 200, never a second copy; a bad record fails alone."""
+    people = [
+        {
+            "method": "post",
+            "url": "/api/v2/cld-1/people",
+            "params": {
+                "people": {
+                    "id": [{"realm": "r1", "provider": "my-app", "id": str(n)}],
+                    "first_name": f"{AWKWARD} {n}",
+                    "email": {"address": f"p{n}@example.com"},
+                }
+            },
+        }
+        for n in range(30)
+    ]
+    people[7]["params"]["people"]["email"] = {"address": "not-an-email"}
+    external = hub.as_external()
+
+    first = external.batch(people).json()["results"]
+    again = external.batch(people).json()["results"]
+
+    assert [r["status"] for r in first] == [201] * 7 + [422] + [201] * 22
+    assert [r["status"] for r in again] == [200] * 7 + [422] + [200] * 22
+    assert first[7]["body"]["errors"][0]["source"]["pointer"].endswith("/email/address")
+    for before, after in zip(first, again, strict=True):
+        if before["status"] < 300:
+            assert before["body"]["people"]["id"] == after["body"]["people"]["id"]
+    stored = hub.get("/cld-1/people", {"$top": 100, "$orderby": "created_at asc"}).json()
+    assert stored["pagination"]["total"] == 29
+    assert [p["first_name"] for p in stored["people"]] == [
+        f"{AWKWARD} {n}" for n in range(30) if n != 7
+    ]
+
+
+def test_a_bulk_update_batch_stores_each_change_exactly(hub):
+    created = [
+        hub.post("/cld-1/people", {"people": {"first_name": f"P{n}"}}).json()["people"]
+        for n in range(5)
+    ]
+    ops = [
+        {
+            "method": "put",
+            "url": f"/api/v2/cld-1/people/{person['id']}",
+            "params": {"people": {"last_name": f"{AWKWARD} {n}", "notes": [AWKWARD]}},
+        }
+        for n, person in enumerate(created)
+    ]
+
+    results = hub.batch(ops).json()["results"]
+
+    assert [r["status"] for r in results] == [200] * 5
+    for n, person in enumerate(created):
+        stored = hub.get(f"/cld-1/people/{person['id']}").json()["people"]
+        assert (stored["first_name"], stored["last_name"]) == (f"P{n}", f"{AWKWARD} {n}")
+        assert stored["notes"] == [AWKWARD]
+
+
+def planner_rows() -> dict[str, float]:
+    """What PostgreSQL's statistics say the tables hold (-1: never analyzed)."""
+    from django.db import connections
+
+    with connections["sandbox"].cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class "
+            "WHERE relname IN ('sandbox_connecrecord', 'sandbox_connecexternalid')"
+        )
+        return dict(cursor.fetchall())
+
+
+def test_postgresql_statistics_follow_bulk_batches(hub, monkeypatch):
+    """The record and external-id tables are analyzed once this process has written as
+    many records as they held at the last ANALYZE (from MIN_ROWS on)."""
+    from django.db import connections
+
+    from sandbox.connec import statistics
+
+    if connections["sandbox"].vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    monkeypatch.setattr(statistics, "MIN_ROWS", 4)
+    monkeypatch.setattr(statistics, "_state", {"written": 0, "next_at": 4})
+    before = planner_rows()
+
+    def batch(count: int, start: int) -> None:
+        ops = [
+            {
+                "method": "post",
+                "url": "/api/v2/cld-1/people",
+                "params": {
+                    "people": {
+                        "id": [{"realm": "r", "provider": "p", "id": str(n)}],
+                        "first_name": "A",
+                    }
+                },
+            }
+            for n in range(start, start + count)
+        ]
+        assert {r["status"] for r in hub.as_external().batch(ops).json()["results"]} == {201}
+
+    batch(3, 0)  # 3 written: below MIN_ROWS
+    assert planner_rows() == before
+    batch(3, 3)  # 6: analyzed; the next ANALYZE once 6 more are written
+    assert planner_rows() == {"sandbox_connecrecord": 6, "sandbox_connecexternalid": 6}
+    batch(3, 6)  # 3 more: below
+    assert planner_rows() == {"sandbox_connecrecord": 6, "sandbox_connecexternalid": 6}
+    batch(3, 9)  # 6 more: analyzed again
+    assert planner_rows() == {"sandbox_connecrecord": 12, "sandbox_connecexternalid": 12}

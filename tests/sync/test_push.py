@@ -354,3 +354,80 @@ def test_a_batch_size_above_what_connec_takes_is_cut_to_500_ops_per_request(
     assert (result.requests, result.sent) == (2, 501)
     assert len(hub.list("organizations")) == 501
     assert set(OutboxEntry.objects.values_list("status", flat=True)) == {"done"}
+
+
+def _batch_settings(settings, **sync_values):
+    sync = {**settings.MAESTRANO.get("SYNC", {}), **sync_values}
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": sync}
+
+
+@pytest.mark.parametrize("pipeline", [True, False])
+def test_a_drain_of_several_batches_records_each_op_from_its_own_answer(
+    platform, company, hub, manual_drain, settings, pipeline
+):
+    """Pipelined (request n in flight while n-1 is recorded and n+1 built) or not, the
+    same requests in the same order, and the same outcomes."""
+    _batch_settings(settings, BATCH_SIZE=2, PUSH_PIPELINE=pipeline)
+    with transaction.atomic():
+        orgs = [make_org(company, name=f"Org {n}") for n in range(2)]
+        bad = make_org(company, name="Bad", email="not-an-email")
+        orgs.append(make_org(company, name="Org 2"))
+        people = [
+            Person.objects.create(
+                company=company, first_name="P", last_name=f"{n}", organization=orgs[n]
+            )
+            for n in range(3)
+        ]
+
+    result = drain_outbox(company=company)
+
+    assert (result.requests, result.sent, result.done, result.parked) == (4, 7, 6, 1)
+    assert OutboxEntry.objects.get(status="parked").object_id == str(bad.pk)
+    remote_orgs = {r["name"]: r for r in hub.list("organizations")}
+    assert sorted(remote_orgs) == ["Org 0", "Org 1", "Org 2"]
+    for person, org in zip(people, orgs, strict=True):
+        remote_person = next(
+            r
+            for r in hub.list("people")
+            if connec_id(r) == connec_id_for(company=company, obj=person)
+        )
+        assert connec_id(remote_person["organization_id"]) == connec_id(remote_orgs[org.name])
+        assert connec_id_for(company=company, obj=org) == connec_id(remote_orgs[org.name])
+
+    # Everything is in Connec! now: a second drain sends nothing, duplicates nothing.
+    again = drain_outbox(company=company)
+    assert again.sent == 0
+    assert len(hub.list("organizations")) == 3 and len(hub.list("people")) == 3
+
+
+def test_a_drain_that_loses_its_lock_leaves_what_it_did_not_send_pending(
+    platform, company, hub, manual_drain, settings, monkeypatch
+):
+    """Another worker holds the company now: the rows not sent are its to send (not
+    parked, not marked done), and they reach Connec! once, on the next drain."""
+    import sync.push
+
+    _batch_settings(settings, BATCH_SIZE=2)
+    with transaction.atomic():
+        for n in range(5):
+            make_org(company, name=f"Org {n}")
+    renewals = {"calls": 0}
+    real_renew = sync.push.renew_lock
+
+    def renew_once(**kwargs):
+        renewals["calls"] += 1
+        return renewals["calls"] == 1 and real_renew(**kwargs)
+
+    monkeypatch.setattr(sync.push, "renew_lock", renew_once)
+    first = drain_outbox(company=company)
+
+    assert (first.requests, first.done, first.parked) == (1, 2, 0)
+    statuses = list(OutboxEntry.objects.order_by("pk").values_list("status", "attempts"))
+    assert statuses == [("done", 0)] * 2 + [("pending", 0)] * 3
+    assert len(hub.list("organizations")) == 2
+
+    monkeypatch.setattr(sync.push, "renew_lock", real_renew)
+    second = drain_outbox(company=company)
+
+    assert (second.requests, second.done) == (2, 3)
+    assert sorted(r["name"] for r in hub.list("organizations")) == [f"Org {n}" for n in range(5)]
