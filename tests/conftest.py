@@ -25,6 +25,17 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.django_db(transaction=True, databases="__all__"))
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, plus: before the test databases are dropped, the sandbox's
+    notification thread closes the connection it keeps across wake-ups (an open
+    connection would block ``DROP DATABASE``)."""
+    yield
+    from sandbox.connec.notifications import _worker
+
+    assert _worker.release_connections(), "the notification thread kept its connection"
+
+
 @pytest.fixture(autouse=True)
 def _forget_known_companies():
     """Each test starts with no company remembered by the notifications webhook (a test's

@@ -32,7 +32,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -129,18 +129,29 @@ class AttemptOutcome:
     retry_after: float | None = None
 
 
+_local = threading.local()
+
+
+def delivery_session() -> requests.Session:
+    """This thread's HTTP session, kept for its life: its pool reuses the connections
+    to the receiving apps instead of building a session (and a connection) per POST."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        # No transport retries: the delivery row keeps the retry state and the log.
+        session = _local.session = build_session(retry=build_retry(total=0))
+    return session
+
+
 def post_notification(delivery: NotificationDelivery, *, timeout: float) -> AttemptOutcome:
     """One POST to the app's webhook with the app's own credentials; never raises."""
     app = delivery.app
     url = app.url(app.notifications_path)
-    # No transport retries: the delivery row keeps the retry state and the log.
-    session = build_session(auth=(app.api_id, app.api_key), retry=build_retry(total=0))
     try:
-        response = session.post(url, json=delivery.payload, timeout=timeout)
+        response = delivery_session().post(
+            url, json=delivery.payload, auth=(app.api_id, app.api_key), timeout=timeout
+        )
     except requests.RequestException as error:
         return AttemptOutcome(False, True, None, f"{type(error).__name__}: {error}"[:1000])
-    finally:
-        session.close()
     if 200 <= response.status_code < 300:
         return AttemptOutcome(True, False, response.status_code, "")
     error = f"HTTP {response.status_code}: {response.text[:500]}"
@@ -155,17 +166,32 @@ def post_notification(delivery: NotificationDelivery, *, timeout: float) -> Atte
 
 
 def claim_due(now: dt.datetime) -> NotificationDelivery | None:
-    """Take the oldest due delivery for this thread (an atomic status flip, safe across threads)."""
-    due = NotificationDelivery.objects.filter(
-        Q(status=NotificationDelivery.PENDING, next_attempt_at__lte=now)
-        | Q(status=NotificationDelivery.DELIVERING, updated_at__lt=now - STALE_DELIVERING)
-    ).order_by("next_attempt_at", "pk")
-    for candidate in due.values("pk", "status")[:10]:
+    """Take the oldest due delivery for this thread (an atomic status flip, safe across threads).
+
+    Two queries: the oldest due row with its app, then the flip, conditional on the row
+    being as read (status and ``updated_at``: a stale "delivering" row is taken over by
+    one thread only); a thread that loses the race reads the next one, up to ten times.
+    """
+    due = (
+        NotificationDelivery.objects.filter(
+            Q(status=NotificationDelivery.PENDING, next_attempt_at__lte=now)
+            | Q(status=NotificationDelivery.DELIVERING, updated_at__lt=now - STALE_DELIVERING)
+        )
+        .select_related("app")
+        .order_by("next_attempt_at", "pk")
+    )
+    for _ in range(10):  # bounded: other threads take the rows this one loses
+        candidate = due.first()
+        if candidate is None:
+            return None
         claimed = NotificationDelivery.objects.filter(
-            pk=candidate["pk"], status=candidate["status"]
+            pk=candidate.pk, status=candidate.status, updated_at=candidate.updated_at
         ).update(status=NotificationDelivery.DELIVERING, attempts=F("attempts") + 1, updated_at=now)
         if claimed:
-            return NotificationDelivery.objects.select_related("app").get(pk=candidate["pk"])
+            candidate.status = NotificationDelivery.DELIVERING
+            candidate.attempts += 1
+            candidate.updated_at = now
+            return candidate
     return None
 
 
@@ -258,15 +284,21 @@ class DeliveryWorker:
     """A daemon thread that delivers due notifications, woken after each commit.
 
     It sleeps without touching the database until woken by a commit or by the
-    timer of the next retry.
+    timer of the next retry. It keeps its database connection across a burst of
+    wake-ups (a batch endpoint commits several times a second) and closes it once
+    idle for ``IDLE_CLOSE`` seconds, or when :meth:`release_connections` asks (tests
+    drop their databases, which an open connection would block).
     """
 
     MAX_TIMER = 60.0
+    IDLE_CLOSE = 2.0
 
     def __init__(self) -> None:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._release = threading.Event()
+        self._released = threading.Event()
 
     def wake(self) -> None:
         with self._lock:
@@ -277,18 +309,33 @@ class DeliveryWorker:
                 self._thread.start()
         self._wake.set()
 
+    def release_connections(self, *, timeout: float = 5.0) -> bool:
+        """Have the thread close its database connections now (False: not done in time)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                return True
+            self._released.clear()
+            self._release.set()
+        self._wake.set()
+        return self._released.wait(timeout)
+
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            if not self._wake.wait(self.IDLE_CLOSE):
+                connections.close_all()  # idle: hold no connection while asleep
+                self._wake.wait()
             self._wake.clear()
+            if self._release.is_set():
+                self._release.clear()
+                connections.close_all()
+                self._released.set()
+                continue
             try:
-                close_old_connections()
                 deliver_due()
                 self._schedule_retries()
             except Exception:
                 logger.exception("Connec! notification worker failed; will retry")
-            finally:
-                # Hold no database connection while idle (tests drop their databases).
+                # A broken connection is not kept: the next wake-up opens a new one.
                 connections.close_all()
 
     def _schedule_retries(self) -> None:

@@ -1,0 +1,169 @@
+"""The notification sender's kept resources: one HTTP session per thread (its connections
+reused), the background thread's database connection kept across wake-ups, and claims
+that stay exactly-once between concurrent senders.
+
+The receiving app is a keep-alive HTTP/1.1 server on 127.0.0.1 that records the client
+port of each POST: one port for several POSTs means one reused connection.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from sandbox.connec.notifications import _worker, deliver_due, deliver_pending
+from sandbox.models import Group, NotificationDelivery
+from tests.sandbox.connec_support import Hub, register_app
+
+
+@dataclass
+class KeepAliveReceiver:
+    url: str = ""
+    posts: list[tuple[int, dict]] = field(default_factory=list)  # (client port, body)
+    replies: list[int] = field(default_factory=list)
+
+    @property
+    def ports(self) -> set[int]:
+        return {port for port, _body in self.posts}
+
+
+@pytest.fixture
+def receiver() -> Iterator[KeepAliveReceiver]:
+    state = KeepAliveReceiver()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            with lock:
+                state.posts.append((self.client_address[1], body))
+                status = state.replies.pop(0) if state.replies else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def notifications(settings, *, background: bool) -> None:
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "NOTIFICATIONS": {"BACKGROUND": background, "BACKOFF": 0.05, "MAX_ATTEMPTS": 3},
+    }
+
+
+@pytest.fixture
+def group(receiver):
+    writer = register_app("app-a", app_host=receiver.url, notifications_path="/a/notify")
+    reader = register_app("app-b", app_host=receiver.url, notifications_path="/b/notify")
+    group = Group.objects.create(uid="cld-1", name="Acme")
+    group.apps.add(writer, reader)
+    return Hub(client=None, app=writer), reader
+
+
+def post_people(client, hub: Hub, names: list[str]) -> None:
+    for name in names:
+        response = Hub(client=client, app=hub.app).post(
+            "/cld-1/people", {"people": {"first_name": name}}
+        )
+        assert response.status_code == 201, response.content
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_a_failed_delivery_is_retried_over_the_kept_connection(client, settings, group, receiver):
+    notifications(settings, background=False)
+    hub, _reader = group
+    receiver.replies = [500]
+
+    post_people(client, hub, ["Ada", "Grace"])
+
+    assert deliver_pending(timeout=10) == 0
+    # Ada's 500, Grace, Ada again after the backoff: three POSTs, one connection.
+    assert sorted(body["people"][0]["first_name"] for _port, body in receiver.posts) == [
+        "Ada",
+        "Ada",
+        "Grace",
+    ]
+    assert len(receiver.ports) == 1
+    assert sorted(NotificationDelivery.objects.values_list("status", "attempts")) == [
+        ("delivered", 1),
+        ("delivered", 2),
+    ]
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_two_senders_never_deliver_the_same_notification_twice(client, settings, group, receiver):
+    notifications(settings, background=False)
+    hub, _reader = group
+    names = [f"person {n}" for n in range(30)]
+    post_people(client, hub, names)
+    assert NotificationDelivery.objects.count() == 30
+
+    from django.db import connections
+
+    def sender() -> None:
+        try:
+            deliver_due()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sender) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    delivered = [body["people"][0]["first_name"] for _port, body in receiver.posts]
+    assert sorted(delivered) == sorted(names)
+    assert set(NotificationDelivery.objects.values_list("status", "attempts")) == {("delivered", 1)}
+
+
+def wait_for_the_thread(count: int) -> None:
+    """Wait (without delivering from this thread) until ``count`` deliveries are delivered."""
+    deadline = time.monotonic() + 10
+    while NotificationDelivery.objects.filter(status="delivered").count() < count:
+        assert time.monotonic() < deadline, "the background thread did not deliver"
+        time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_the_background_thread_keeps_its_connections_across_wake_ups(
+    client, settings, group, receiver
+):
+    notifications(settings, background=True)
+    hub, _reader = group
+
+    post_people(client, hub, ["Ada"])
+    wait_for_the_thread(1)
+    post_people(client, hub, ["Grace"])
+    wait_for_the_thread(2)
+    assert len(receiver.ports) == 1  # the thread's session reused its connection
+
+    assert _worker.release_connections(timeout=10)
+    # Woken again after closing its database connection, it opens a new one.
+    post_people(client, hub, ["Katherine"])
+    wait_for_the_thread(3)
+    assert [body["people"][0]["first_name"] for _port, body in receiver.posts] == [
+        "Ada",
+        "Grace",
+        "Katherine",
+    ]
+    assert _worker.release_connections(timeout=10)
