@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -158,9 +158,10 @@ def execute(operation: Operation, *, session: WriteSession) -> Outcome:
     raise ConnecApiError.single(405, f"{method} is not supported on this URL")
 
 
-def render_written(outcomes: Iterable[Outcome]) -> None:
+def render_written(outcomes: Iterable[Outcome], *, pks: Mapping[str, int] | None = None) -> None:
     """Render the written records into their outcomes' bodies: one ``render_records`` call
-    (one external-id query) per group and id form, however many ops."""
+    (one external-id query) per group and id form, however many ops; ``pks``, the records'
+    primary keys the write session knows (:meth:`RecordIndex.pks`)."""
     pending: dict[tuple[int, bool], list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         if outcome.written is not None and outcome.group and outcome.operation:
@@ -169,7 +170,7 @@ def render_written(outcomes: Iterable[Outcome]) -> None:
         group = items[0].group
         assert group is not None
         states = [o.written for o in items if o.written is not None]
-        rendered = render_records(states, group=group, external_ids=external_ids)
+        rendered = render_records(states, group=group, external_ids=external_ids, pks=pks)
         for outcome, body in zip(items, rendered, strict=True):
             assert outcome.operation is not None
             outcome.body = {outcome.operation.entity: body}
@@ -222,7 +223,7 @@ def run_and_notify(operation: Operation, *, app: RegisteredApp | None) -> Outcom
     except IntegrityError:
         # Another request attached one of the external ids between our check and our insert.
         raise concurrent_write() from None
-    render_written([outcome])
+    render_written([outcome], pks=session.index.pks())
     return outcome
 
 
@@ -277,12 +278,15 @@ def answer_batch(
             )
         except ConnecApiError as error:
             operations.append(error)
+    session = WriteSession(app=app)
+    pks = None
     try:
-        outcomes = run_batch(operations, app=app)
+        outcomes = run_batch(operations, session=session)
+        pks = session.index.pks()
     except DatabaseError:
         logger.warning("Connec! batch failed as a whole; replaying it op by op", exc_info=True)
         outcomes = replay_batch(operations, app=app)
-    render_written(o for o in outcomes if isinstance(o, Outcome))
+    render_written((o for o in outcomes if isinstance(o, Outcome)), pks=pks)
     return [
         {"status": o.status, "body": o.body}
         if isinstance(o, Outcome)
@@ -313,10 +317,9 @@ def run_op(
 
 
 def run_batch(
-    operations: list[Operation | ConnecApiError], *, app: RegisteredApp
+    operations: list[Operation | ConnecApiError], *, session: WriteSession
 ) -> list[BatchOutcome]:
     """Every op through one session: bulk reads, bulk writes, one transaction."""
-    session = WriteSession(app=app)
     with transaction.atomic(using=SANDBOX_DATABASE):
         for operation in operations:
             if isinstance(operation, Operation):
@@ -327,7 +330,7 @@ def run_batch(
         ]
         session.flush()
         if session.changed:
-            enqueue_changes(records=session.changed, source_app=app)
+            enqueue_changes(records=session.changed, source_app=session.app)
     statistics.rows_written(len(session.changed))
     return outcomes
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sandbox.models import ConnecExternalId, ConnecRecord, Group, channel_id_for
@@ -241,6 +241,15 @@ class RecordIndex:
     def add(self, record: ConnecRecord) -> None:
         self._records[record.uid] = record
 
+    def pks(self) -> dict[str, int]:
+        """``{connec id: primary key}`` of every record the run read or wrote (after its
+        flush, the created ones have theirs): answers look their external ids up by key."""
+        return {
+            str(uid): record.pk
+            for uid, record in self._records.items()
+            if record is not None and record.pk is not None
+        }
+
     def attach(self, key: ExternalKey, record_uid: uuid.UUID) -> None:
         self._external[key] = record_uid
 
@@ -306,26 +315,52 @@ def resolve_references(
     return resolved
 
 
-def external_ids_by_record(*, group: Group, record_uids: Iterable[str]) -> dict[str, list[dict]]:
-    """``{connec id: [external entries]}`` for the given records of ``group``, in one query."""
-    uids = {u for u in (parse_uuid(str(v)) for v in record_uids) if u is not None}
+def external_ids_by_record(
+    *, group: Group, record_uids: Iterable[str], pks: Mapping[str, int] | None = None
+) -> dict[str, list[dict]]:
+    """``{connec id: [external entries]}`` for the given records of ``group``.
+
+    Records whose primary key ``pks`` gives (a batch knows every record it read or
+    wrote) are looked up by key, in one query without joining the records; the others
+    by Connec! id, in one query joining them.
+    """
+    uids = {str(u) for u in (parse_uuid(str(v)) for v in record_uids) if u is not None}
     entries: dict[str, list[dict]] = defaultdict(list)
-    if not uids:
-        return entries
-    rows = (
-        ConnecExternalId.objects.filter(group=group, record__uid__in=uids)
-        .order_by("id")
-        .values_list("record__uid", "realm", "provider", "external_id")
-    )
-    for record_uid, realm, provider, external_id in rows:
-        entries[str(record_uid)].append({"realm": realm, "provider": provider, "id": external_id})
+    known = pks or {}
+    by_pk = {known[u]: u for u in uids if u in known}
+    if by_pk:
+        rows = (
+            ConnecExternalId.objects.filter(group=group, record_id__in=by_pk)
+            .order_by("id")
+            .values_list("record_id", "realm", "provider", "external_id")
+        )
+        for record_pk, realm, provider, external_id in rows:
+            entries[by_pk[record_pk]].append(
+                {"realm": realm, "provider": provider, "id": external_id}
+            )
+    others = uids - known.keys()
+    if others:
+        rows = (
+            ConnecExternalId.objects.filter(group=group, record__uid__in=others)
+            .order_by("id")
+            .values_list("record__uid", "realm", "provider", "external_id")
+        )
+        for record_uid, realm, provider, external_id in rows:
+            entries[str(record_uid)].append(
+                {"realm": realm, "provider": provider, "id": external_id}
+            )
     return entries
 
 
 def render_records(
-    records: Sequence[ConnecRecord | ListedRecord], *, group: Group, external_ids: bool = False
+    records: Sequence[ConnecRecord | ListedRecord],
+    *,
+    group: Group,
+    external_ids: bool = False,
+    pks: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Records as the API answers them (plain ids, or external-id lists).
+    """Records as the API answers them (plain ids, or external-id lists; ``pks``: see
+    :func:`external_ids_by_record`).
 
     Reads ``uid``, ``entity``, ``data``, ``created_at`` and ``updated_at`` only, so
     list pages pass the lighter :class:`~.selectors.ListedRecord` rows.
@@ -338,7 +373,7 @@ def render_records(
             wanted.extend(
                 v for v in entity_references(record.entity, record.data) if isinstance(v, str)
             )
-        known = external_ids_by_record(group=group, record_uids=wanted)
+        known = external_ids_by_record(group=group, record_uids=wanted, pks=pks)
 
     def id_list(record_uid: str) -> list[dict]:
         own = {"realm": channel_id, "provider": CONNEC_PROVIDER, "id": record_uid}

@@ -289,3 +289,61 @@ def test_postgresql_statistics_follow_bulk_batches(hub, monkeypatch):
     assert planner_rows() == {"sandbox_connecrecord": 6, "sandbox_connecexternalid": 6}
     batch(3, 9)  # 6 more: analyzed again
     assert planner_rows() == {"sandbox_connecrecord": 12, "sandbox_connecexternalid": 12}
+
+
+def test_a_batch_answers_the_external_ids_of_its_records_and_of_their_references(hub):
+    """The answer's id lists (``CONNEC-EXTERNAL-IDS``) are looked up by the records' keys
+    the batch knows: its own records, created or updated, and the ones referenced, from
+    this batch or an earlier one, with every app's external ids, oldest first."""
+
+    def entry(n: str) -> dict:
+        return {"realm": "r1", "provider": "my-app", "id": n}
+
+    def org(n: str) -> dict:
+        return {
+            "method": "post",
+            "url": "/api/v2/cld-1/organizations",
+            "params": {"organizations": {"id": [entry(n)], "name": f"Org {n}"}},
+        }
+
+    def person(n: str, employer: str) -> dict:
+        return {
+            "method": "post",
+            "url": "/api/v2/cld-1/people",
+            "params": {
+                "people": {"id": [entry(n)], "first_name": n, "organization_id": [entry(employer)]}
+            },
+        }
+
+    external = hub.as_external()
+    [earlier] = external.batch([org("o1")]).json()["results"]
+    earlier_id = next(
+        e["id"] for e in earlier["body"]["organizations"]["id"] if e["provider"] == "connec"
+    )
+    # Another app's external id on the earlier organization: answered too, after ours.
+    other = {"realm": "r2", "provider": "other-app", "id": "x1"}
+    put = {
+        "method": "put",
+        "url": f"/api/v2/cld-1/organizations/{earlier_id}",
+        "params": {"organizations": {"id": [other], "name": "Org o1, renamed"}},
+    }
+
+    results = external.batch([org("o2"), person("p1", "o1"), person("p2", "o2"), put]).json()[
+        "results"
+    ]
+
+    assert [r["status"] for r in results] == [201, 201, 201, 200]
+    o2, p1, p2, renamed = (r["body"] for r in results)
+    o2_id = o2["organizations"]["id"]
+    assert o2_id[0] == entry("o2") and o2_id[1]["provider"] == "connec"
+    assert p1["people"]["id"][0] == entry("p1")
+    assert p2["people"]["id"][0] == entry("p2")
+    assert p2["people"]["organization_id"] == o2_id
+    # p1 was answered before the put attached the other app's id: what the batch
+    # wrote is rendered once the batch is done, so every answer shows the final ids.
+    assert p1["people"]["organization_id"][:2] == [entry("o1"), other]
+    assert renamed["organizations"]["id"][:2] == [entry("o1"), other]
+    assert renamed["organizations"]["id"][2] == {
+        **renamed["organizations"]["id"][2],
+        "id": earlier_id,
+    }
