@@ -320,6 +320,7 @@ class DeliveryWorker:
         return self._released.wait(timeout)
 
     def _run(self) -> None:
+        failed = False
         while True:
             if not self._wake.wait(self.IDLE_CLOSE):
                 connections.close_all()  # idle: hold no connection while asleep
@@ -333,10 +334,16 @@ class DeliveryWorker:
             try:
                 deliver_due()
                 self._schedule_retries()
+                failed = False
             except Exception:
                 logger.exception("Connec! notification worker failed; will retry")
-                # A broken connection is not kept: the next wake-up opens a new one.
+                # A broken connection (say, closed by the server while kept) is not kept:
+                # one more try in a second, on a new one; after a second failure in a
+                # row, the next commit or retry timer wakes the thread.
                 connections.close_all()
+                if not failed:
+                    self._wake_in(1.0)
+                failed = True
 
     def _schedule_retries(self) -> None:
         next_due = (
@@ -346,10 +353,12 @@ class DeliveryWorker:
             .first()
         )
         if next_due is not None:
-            delay = max((next_due - timezone.now()).total_seconds(), 0.0)
-            timer = threading.Timer(min(delay, self.MAX_TIMER), self._wake.set)
-            timer.daemon = True
-            timer.start()
+            self._wake_in(max((next_due - timezone.now()).total_seconds(), 0.0))
+
+    def _wake_in(self, delay: float) -> None:
+        timer = threading.Timer(min(delay, self.MAX_TIMER), self._wake.set)
+        timer.daemon = True
+        timer.start()
 
 
 _worker = DeliveryWorker()

@@ -167,3 +167,28 @@ def test_the_background_thread_keeps_its_connections_across_wake_ups(
         "Katherine",
     ]
     assert _worker.release_connections(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_the_background_thread_recovers_when_its_kept_connection_is_closed(
+    client, settings, group, receiver
+):
+    from django.db import connections
+
+    sandbox = connections["sandbox"]
+    if sandbox.vendor != "postgresql":
+        pytest.skip("closes the thread's connection from the server side (PostgreSQL)")
+    notifications(settings, background=True)
+    hub, _reader = group
+    post_people(client, hub, ["Ada"])
+    wait_for_the_thread(1)
+
+    with sandbox.cursor() as cursor:  # the server ends every other session of the database
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    post_people(client, hub, ["Grace"])
+
+    wait_for_the_thread(2)  # a failed wake-up, then one more try on a new connection
+    assert _worker.release_connections(timeout=10)
