@@ -234,7 +234,7 @@ class Server:
 
     def describe(self) -> str:
         if self.kind == "gunicorn":
-            threads = self.threads or "default"
+            threads = self.threads or os.environ.get("GUNICORN_THREADS") or 8
             return f"gunicorn gthread ({self.workers} workers x {threads} threads), persistent"
         if self.threads:
             return f"runserver-like {self.threads}-thread pool, persistent connections"
@@ -242,7 +242,8 @@ class Server:
 
     @property
     def workers(self) -> int:
-        return int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+        # As the served recipe reads it: this process's environment, then ``env``.
+        return int({**os.environ, **self.env}.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 
     def __enter__(self) -> Server:
         # Stopped with SIGTERM, the benchmark still stops its server (``__exit__``).
