@@ -89,4 +89,6 @@ def test_a_worker_freezes_what_it_loaded(recipe_env):
         check=True,
     )
     before, after = map(int, result.stdout.split()[-2:])
-    assert before == 0 and after > 50_000
+    # Whatever was frozen before (an import may freeze a few hundred objects: seen with
+    # Django 6.1's test environment), the hook froze the loaded worker's objects on top.
+    assert after - before > 50_000
