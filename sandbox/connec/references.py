@@ -58,6 +58,10 @@ def chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
         yield values[start : start + IN_CHUNK]
 
 
+#: The columns of an external-id entry, in the order answers list them.
+_ENTRY = ("realm", "provider", "external_id")
+
+
 class RecordIndex:
     """The records a run of writes looks up, by Connec! id and by external id, read in bulk.
 
@@ -328,27 +332,17 @@ def external_ids_by_record(
     entries: dict[str, list[dict]] = defaultdict(list)
     known = pks or {}
     by_pk = {known[u]: u for u in uids if u in known}
-    if by_pk:
-        rows = (
-            ConnecExternalId.objects.filter(group=group, record_id__in=by_pk)
-            .order_by("id")
-            .values_list("record_id", "realm", "provider", "external_id")
-        )
-        for record_pk, realm, provider, external_id in rows:
-            entries[by_pk[record_pk]].append(
-                {"realm": realm, "provider": provider, "id": external_id}
-            )
     others = uids - known.keys()
+    lookups = []  # (rows keyed by record pk or uid, the record uid of that key)
+    if by_pk:
+        external = ConnecExternalId.objects.filter(group=group, record_id__in=by_pk)
+        lookups.append((external.values_list("record_id", *_ENTRY), by_pk.__getitem__))
     if others:
-        rows = (
-            ConnecExternalId.objects.filter(group=group, record__uid__in=others)
-            .order_by("id")
-            .values_list("record__uid", "realm", "provider", "external_id")
-        )
-        for record_uid, realm, provider, external_id in rows:
-            entries[str(record_uid)].append(
-                {"realm": realm, "provider": provider, "id": external_id}
-            )
+        external = ConnecExternalId.objects.filter(group=group, record__uid__in=others)
+        lookups.append((external.values_list("record__uid", *_ENTRY), str))
+    for rows, uid_of in lookups:
+        for key, realm, provider, external_id in rows.order_by("id"):
+            entries[uid_of(key)].append({"realm": realm, "provider": provider, "id": external_id})
     return entries
 
 
