@@ -317,6 +317,17 @@ class PlatformAPIView(APIView):
     #: Whether the schema says the request has a body.
     request_body_required = False
 
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The view, marked ``maestrano_session_exempt``: the platform calls it with basic
+        auth, never with a user's session, so the SSO session checks
+        (:class:`accounts.middleware.MaestranoSessionMiddleware`) and the company's formats
+        (the example project's ``crm.formatting``) have nothing to do for it, and a
+        browser's session cookie sent along must not turn its answer into a redirect."""
+        view = super().as_view(**initkwargs)
+        view.maestrano_session_exempt = True
+        return view
+
     @property
     def preset(self) -> Preset:
         return self.request.auth

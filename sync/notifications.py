@@ -361,13 +361,17 @@ class _InboxInsert:
     Django's (``IntegrityError``), as from ``create()``.
     """
 
+    #: The values each call gives; the others are the fields' defaults.
+    given = ("preset", "company_id", "payload", "record_count")
+
     def __init__(self) -> None:
         opts = InboxEntry._meta
         self.fields = [f for f in opts.local_concrete_fields if not f.primary_key]
-        self._statements: dict[str, tuple[str, Any, bool]] = {}
+        self._statements: dict[str, _Statement] = {}
 
-    def _statement(self, connection: BaseDatabaseWrapper) -> tuple[str, Any, bool]:
-        """``(sql, returning_params, returns)`` for ``connection``, compiled once."""
+    def _statement(self, connection: BaseDatabaseWrapper) -> _Statement:
+        """The statement for ``connection``, compiled once, with the constant defaults'
+        database values (``status``, ``attempts``...) prepared once too."""
         statement = self._statements.get(connection.alias)
         if statement is None:
             query = InsertQuery(InboxEntry)
@@ -375,8 +379,19 @@ class _InboxInsert:
             compiler = query.get_compiler(connection=connection)
             compiler.returning_fields = [InboxEntry._meta.pk]
             [(sql, _params)] = compiler.as_sql()
-            returns = connection.features.can_return_columns_from_insert
-            statement = (sql, tuple(compiler.returning_params), returns)
+            constants = {
+                field.attname: field.get_db_prep_save(field.get_default(), connection)
+                for field in self.fields
+                if field.attname not in self.given
+                and not _is_now(field)
+                and not callable(field.default)
+            }
+            statement = _Statement(
+                sql=sql,
+                constants=constants,
+                returning_params=tuple(compiler.returning_params),
+                returns=connection.features.can_return_columns_from_insert,
+            )
             self._statements[connection.alias] = statement
         return statement
 
@@ -384,35 +399,47 @@ class _InboxInsert:
         self, *, preset: str, company_id: int, payload: dict[str, Any], record_count: int
     ) -> int:
         connection = connections[InboxEntry.objects.db]
-        sql, returning_params, returns = self._statement(connection)
+        statement = self._statement(connection)
         now = timezone.now()
-        given = {
-            "preset": preset,
-            "company_id": company_id,
-            "payload": payload,
-            "record_count": record_count,
-        }
+        given = dict(zip(self.given, (preset, company_id, payload, record_count), strict=True))
         params = [
-            field.get_db_prep_save(
+            statement.constants[field.attname]
+            if field.attname in statement.constants
+            else field.get_db_prep_save(
                 given[field.attname]
                 if field.attname in given
                 else now
-                if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+                if _is_now(field)
                 else field.get_default(),
                 connection,
             )
             for field in self.fields
         ]
-        params.extend(returning_params)  # as the compiler's own (none on PostgreSQL, SQLite)
+        params.extend(statement.returning_params)  # as the compiler's (none on PostgreSQL, SQLite)
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if returns:
-                (pk,) = connection.ops.fetch_returned_insert_columns(cursor, returning_params)
+            cursor.execute(statement.sql, params)
+            if statement.returns:
+                (pk,) = connection.ops.fetch_returned_insert_columns(
+                    cursor, statement.returning_params
+                )
             else:
                 pk = connection.ops.last_insert_id(
                     cursor, InboxEntry._meta.db_table, InboxEntry._meta.pk.column
                 )
         return int(pk)
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    constants: dict[str, Any]
+    returning_params: tuple[Any, ...]
+    returns: bool
+
+
+def _is_now(field: Any) -> bool:
+    """``auto_now`` / ``auto_now_add``: the field takes the time of the write."""
+    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
 
 
 #: ``insert_inbox_entry(preset=, company_id=, payload=, record_count=)`` → the new row's pk.
