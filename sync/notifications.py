@@ -378,7 +378,7 @@ class _InboxInsert:
             query.insert_values(self.fields, [InboxEntry(company_id=0, payload={})])
             compiler = query.get_compiler(connection=connection)
             compiler.returning_fields = [InboxEntry._meta.pk]
-            [(sql, _params)] = compiler.as_sql()
+            [(sql, params)] = compiler.as_sql()
             constants = {
                 field.attname: field.get_db_prep_save(field.get_default(), connection)
                 for field in self.fields
@@ -389,7 +389,9 @@ class _InboxInsert:
             statement = _Statement(
                 sql=sql,
                 constants=constants,
-                returning_params=tuple(compiler.returning_params),
+                # What the compiler adds after the row's values (the RETURNING clause's own
+                # parameters, none on PostgreSQL and SQLite).
+                extra_params=tuple(params[len(self.fields) :]),
                 returns=connection.features.can_return_columns_from_insert,
             )
             self._statements[connection.alias] = statement
@@ -415,13 +417,11 @@ class _InboxInsert:
             )
             for field in self.fields
         ]
-        params.extend(statement.returning_params)  # as the compiler's (none on PostgreSQL, SQLite)
+        params.extend(statement.extra_params)
         with connection.cursor() as cursor:
             cursor.execute(statement.sql, params)
             if statement.returns:
-                (pk,) = connection.ops.fetch_returned_insert_columns(
-                    cursor, statement.returning_params
-                )
+                (pk,) = cursor.fetchone()  # RETURNING id
             else:
                 pk = connection.ops.last_insert_id(
                     cursor, InboxEntry._meta.db_table, InboxEntry._meta.pk.column
@@ -433,7 +433,7 @@ class _InboxInsert:
 class _Statement:
     sql: str
     constants: dict[str, Any]
-    returning_params: tuple[Any, ...]
+    extra_params: tuple[Any, ...]
     returns: bool
 
 
