@@ -194,9 +194,9 @@ def test_the_prepare_threshold_reaches_the_postgresql_connections(production_env
     production_env["DATABASE_URL"] = "postgres://app@db.example.com:5432/crm"
     production_env.pop("SANDBOX_DATABASE_URL")
 
-    unset = run(["-c", CONNECTION_OPTIONS], production_env)
+    unset = run_python(["-c", CONNECTION_OPTIONS], env=production_env)
     production_env["DATABASE_PREPARE_THRESHOLD"] = "5"
-    prepared = run(["-c", CONNECTION_OPTIONS], production_env)
+    prepared = run_python(["-c", CONNECTION_OPTIONS], env=production_env)
 
     assert unset.returncode == 0, unset.stderr
     assert unset.stdout.split("\n")[-3:-1] == ["default None Cursor", "sandbox None Cursor"]
