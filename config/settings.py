@@ -128,9 +128,11 @@ DATABASES = {
 }
 #: DATABASE_PREPARE_THRESHOLD (PostgreSQL): unset or empty = no prepared statements
 #: (Django's default); N >= 0 = server-side binding, statements prepared after N uses.
-_prepare_threshold_text = env.str("DATABASE_PREPARE_THRESHOLD", default="")
-_prepare_threshold = int(_prepare_threshold_text) if _prepare_threshold_text else None
-if _prepare_threshold is not None and _prepare_threshold < 0:
+_prepare_threshold_text = env.str("DATABASE_PREPARE_THRESHOLD", default="").strip()
+_prepare_threshold = (
+    int(_prepare_threshold_text) if _prepare_threshold_text.lstrip("-").isdigit() else None
+)
+if _prepare_threshold_text and (_prepare_threshold is None or _prepare_threshold < 0):
     raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD must be 0 or more (or unset).")
 for _alias, _database in DATABASES.items():
     # Persistent connections (seconds; 0 = one per request, Django's default). With a

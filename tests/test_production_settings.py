@@ -207,11 +207,12 @@ def test_the_prepare_threshold_reaches_the_postgresql_connections(production_env
     ]
 
 
-def test_a_negative_prepare_threshold_refuses_to_start(production_env):
+@pytest.mark.parametrize("value", ["-1", "five"])
+def test_a_prepare_threshold_that_is_no_count_refuses_to_start(production_env, value):
     production_env["DATABASE_URL"] = "postgres://app@db.example.com:5432/crm"
-    production_env["DATABASE_PREPARE_THRESHOLD"] = "-1"
+    production_env["DATABASE_PREPARE_THRESHOLD"] = value
 
     result = deploy_check(production_env)
 
     assert result.returncode != 0
-    assert "DATABASE_PREPARE_THRESHOLD" in result.stderr
+    assert "DATABASE_PREPARE_THRESHOLD must be 0 or more" in result.stderr
