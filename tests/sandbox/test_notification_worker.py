@@ -192,3 +192,54 @@ def test_the_background_thread_recovers_when_its_kept_connection_is_closed(
 
     wait_for_the_thread(2)  # a failed wake-up, then one more try on a new connection
     assert _worker.release_connections(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_a_sender_uses_the_proxy_its_environment_names(client, settings, receiver, monkeypatch):
+    """Proxy variables are read by each sender thread's session (once, not per POST):
+    an app's notifications go through ``HTTP_PROXY`` unless ``NO_PROXY`` names its host."""
+    from django.db import connections
+
+    notifications(settings, background=False)
+    proxied: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            proxied.append(self.path)  # the absolute URL a proxy is asked for
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    writer = register_app("app-a", app_host=receiver.url)
+    behind = register_app("app-b", app_host="http://app-b.invalid", notifications_path="/b")
+    direct = register_app("app-c", app_host=receiver.url, notifications_path="/c")
+    group = Group.objects.create(uid="cld-1", name="Acme")
+    group.apps.add(writer, behind, direct)
+    post_people(client, Hub(client=None, app=writer), ["Ada", "Grace"])
+
+    def sender() -> None:  # a new thread: a new session, reading this environment
+        try:
+            deliver_due()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    thread.join(30)
+    proxy.shutdown()
+    proxy.server_close()
+
+    assert proxied == ["http://app-b.invalid/b", "http://app-b.invalid/b"]
+    assert len(receiver.posts) == 2  # app-c, on 127.0.0.1, directly
+    assert set(NotificationDelivery.objects.values_list("status", flat=True)) == {"delivered"}
