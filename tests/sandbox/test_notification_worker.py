@@ -15,6 +15,7 @@ import pytest
 
 from sandbox.connec.notifications import _worker, deliver_due, deliver_pending
 from sandbox.models import Group, NotificationDelivery
+from tests.helpers.app_receiver import app_receiver
 from tests.sandbox.connec_support import Hub, register_app
 
 
@@ -156,26 +157,6 @@ def test_a_sender_uses_the_proxy_its_environment_names(client, settings, receive
     from django.db import connections
 
     notifications(settings, background=False)
-    proxied: list[str] = []
-
-    class Proxy(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            proxied.append(self.path)  # the absolute URL a proxy is asked for
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_port}")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-
     writer = register_app("app-a", app_host=receiver.url)
     behind = register_app("app-b", app_host="http://app-b.invalid", notifications_path="/b")
     direct = register_app("app-c", app_host=receiver.url, notifications_path="/c")
@@ -189,12 +170,15 @@ def test_a_sender_uses_the_proxy_its_environment_names(client, settings, receive
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=sender)
-    thread.start()
-    thread.join(30)
-    proxy.shutdown()
-    proxy.server_close()
+    with app_receiver() as proxy:  # a proxy is asked for the absolute URL
+        for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        thread = threading.Thread(target=sender)
+        thread.start()
+        thread.join(30)
 
-    assert proxied == ["http://app-b.invalid/b", "http://app-b.invalid/b"]
-    assert len(receiver.posts) == 2  # app-c, on 127.0.0.1, directly
+    assert [r.path for r in proxy.received] == ["http://app-b.invalid/b"] * 2
+    assert [r.path for r in receiver.received] == ["/c", "/c"]  # app-c, on 127.0.0.1, directly
     assert set(NotificationDelivery.objects.values_list("status", flat=True)) == {"delivered"}
