@@ -23,17 +23,16 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterable, Sequence
-from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router
 from django.db.models import Count, Exists, Max, OuterRef
-from django.db.models.constants import OnConflict
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import Company
+from maestrano_integration.bulk_insert import insert_rows
 
 from .models import IdMap
 from .registry import registry
@@ -405,14 +404,10 @@ def relink_children(
     )
 
 
-# New IdMap rows are written with one statement per page (PostgreSQL: the rows as
-# one JSON parameter, through json_to_recordset; other databases: ``executemany``) rather than with
-# ``bulk_create`` / ``bulk_update``: there is one per imported row and one per invoice
-# line, and the ORM's per-value work (``pre_save`` and ``get_db_prep_save`` of every
-# field of every row, CASE WHEN chains for updates) cost more than writing the models
-# themselves (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on
-# PostgreSQL). Values are still adapted by the model's fields; SQL identifiers come
-# from the model's options, quoted, and every value is a parameter.
+# New IdMap rows are written with one statement per page (``maestrano_integration.bulk_insert``)
+# rather than with ``bulk_create`` / ``bulk_update``: there is one per imported row and one per
+# invoice line, and the ORM's per-value work cost more than writing the models themselves
+# (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on PostgreSQL).
 
 
 class NewIdMap(NamedTuple):
@@ -438,103 +433,19 @@ def insert_id_maps(
     ``ignore_conflicts``: a row that would break a unique constraint is skipped,
     as ``bulk_create(ignore_conflicts=True)`` does.
     """
-    if not rows:
-        return
-    connection = connections[router.db_for_write(IdMap)]
-    quote = connection.ops.quote_name
-    opts = IdMap._meta
-    fields = [f for f in opts.local_concrete_fields if not f.primary_key]
-    per_row = [opts.get_field(name) for name in NewIdMap._fields]
-    shared_values = {
-        "company": company.pk,
-        "entity": entity,
-        "content_type": content_type.pk,
-        "created_at": now,
-        "updated_at": now,
-    }
-    shared = {
-        f.name: f.get_db_prep_save(shared_values.get(f.name, f.get_default()), connection)
-        for f in fields
-        if f not in per_row
-    }
-    columns = [
-        _db_values(field, values, connection)
-        for field, values in zip(per_row, zip(*rows, strict=True), strict=True)
-    ]
-    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
-    insert = connection.ops.insert_statement(on_conflict=on_conflict)
-    suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, [], [])
-    table = quote(opts.db_table)
-    names = ", ".join(quote(f.column) for f in fields)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The rows as one JSON parameter, read by json_to_recordset: psycopg renders an
-            # array parameter element by element in Python (quoting each), json.dumps in C.
-            def cast(field: models.Field) -> str:
-                return field.db_type(connection).split("(")[0]
-
-            values = ", ".join(
-                f"r.{quote(f.column)}" if f in per_row else f"%s::{cast(f)}" for f in fields
-            )
-            record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in per_row)
-            keys = [f.column for f in per_row]
-            document = json.dumps(
-                [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)],
-                default=_json_time,
-                ensure_ascii=False,  # text as it is, as the arrays sent it (any encoding)
-            )
-            sql = (
-                f"{insert} {table} ({names}) SELECT {values} "  # noqa: S608
-                f"FROM json_to_recordset(%s::json) AS r({record}) {suffix}"
-            )
-            params = [shared[f.name] for f in fields if f not in per_row] + [document]
-            cursor.execute(sql, params)
-        else:
-            # The rows zipped from the columns: the per-row values, and the shared ones
-            # repeated (no Python loop per row and column). Not strict: the repeats are
-            # endless, the per-row columns of equal length (zipped strictly above).
-            params = list(
-                zip(
-                    *(
-                        columns[per_row.index(f)] if f in per_row else repeat(shared[f.name])
-                        for f in fields
-                    ),
-                    strict=False,
-                )
-            )
-            placeholders = ", ".join(["%s"] * len(fields))
-            sql = f"{insert} {table} ({names}) VALUES ({placeholders}) {suffix}"
-            cursor.executemany(sql, params)
-
-
-def _json_time(value: Any) -> str:
-    """A datetime in the JSON of :func:`insert_id_maps` (ISO 8601, its offset kept)."""
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _db_values(field: models.Field, values: Sequence[Any], connection: Any) -> list[Any]:
-    """``field.get_db_prep_save`` of each value; a ``str`` for a plain ``CharField`` as is
-    (what that returns for it: ``to_python`` of a string is the string). Other values are
-    adapted once per distinct value: the invoice lines' rows share their ``None`` times,
-    the rows of a notification often one timestamp."""
-    if type(field) is models.CharField:
-        return [
-            value if type(value) is str else field.get_db_prep_save(value, connection)
-            for value in values
-        ]
-    adapted: dict[Any, Any] = {}
-    result = []
-    for value in values:
-        try:
-            prepared = adapted[value]
-        except KeyError:
-            prepared = adapted[value] = field.get_db_prep_save(value, connection)
-        except TypeError:  # unhashable
-            prepared = field.get_db_prep_save(value, connection)
-        result.append(prepared)
-    return result
+    insert_rows(
+        IdMap,
+        fields=NewIdMap._fields,
+        rows=rows,
+        shared={
+            "company": company.pk,
+            "entity": entity,
+            "content_type": content_type.pk,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ignore_conflicts=ignore_conflicts,
+    )
 
 
 def update_pulled(*, id_maps: list[IdMap]) -> None:

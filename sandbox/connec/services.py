@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
+from maestrano_integration.bulk_insert import insert_rows
 from sandbox.models import ConnecExternalId, ConnecRecord, Group, RegisteredApp
 
 from .clock import next_timestamp
@@ -34,6 +36,9 @@ from .selectors import ListedRecord, group_for_app, records_of
 logger = logging.getLogger(__name__)
 SANDBOX_DATABASE = "sandbox"
 UPDATED_FIELDS = ["data", "updated_at", "written_by"]
+# The columns of a new record, and of a new external id (an ``ExternalKey`` after the record).
+RECORD_FIELDS = ("uid", "group_id", "entity", "data", "created_at", "updated_at", "written_by_id")
+EXTERNAL_ID_FIELDS = ("record_id", "group_id", "entity", "provider", "realm", "external_id")
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,8 @@ class WriteSession:
     changed: list[ConnecRecord] = field(default_factory=list, init=False)
     _created: list[ConnecRecord] = field(default_factory=list, init=False)
     _updated: dict[int, ConnecRecord] = field(default_factory=dict, init=False)
-    _external_ids: list[ConnecExternalId] = field(default_factory=list, init=False)
+    # External ids to insert: the record, and the key it is known by.
+    _external_ids: list[tuple[ConnecRecord, ExternalKey]] = field(default_factory=list, init=False)
     # Records per (group, entity), counted once, for the next generated code.
     _counts: dict[tuple[int, str], int] = field(default_factory=dict, init=False)
     _groups: dict[str, Group] = field(default_factory=dict, init=False)
@@ -195,7 +201,7 @@ class WriteSession:
                 )
         if target is not None:
             result = self._update(group=group, record=target, changes=changes, entries=entries)
-            logger.info(
+            logger.debug(
                 "Connec! %s %s merged on create",
                 entity,
                 result.record.uid,
@@ -225,7 +231,7 @@ class WriteSession:
         if (group.pk, entity) in self._counts:
             self._counts[(group.pk, entity)] += 1
         self.changed.append(record)
-        logger.info(
+        logger.debug(
             "Connec! %s %s created",
             entity,
             record.uid,
@@ -244,7 +250,18 @@ class WriteSession:
     def flush(self) -> None:
         """Write what the ops applied so far: at most one query per table (per 500 rows)."""
         if self._created:
-            ConnecRecord.objects.bulk_create(self._created, batch_size=500)
+            # Rows rather than bulk_create's per-object work (docs/performance.md, "Sandbox
+            # writes"); the records get their primary keys as bulk_create gives them.
+            pks = insert_rows(
+                ConnecRecord,
+                fields=RECORD_FIELDS,
+                rows=list(map(attrgetter(*RECORD_FIELDS), self._created)),
+                returning=True,
+            )
+            for record, pk in zip(self._created, pks, strict=True):
+                record.pk = pk
+                record._state.adding = False
+                record._state.db = SANDBOX_DATABASE
         if self._updated:
             # An upsert of existing rows: one INSERT ... ON CONFLICT DO UPDATE statement,
             # where bulk_update builds a CASE per field and row (ten times slower here).
@@ -256,7 +273,11 @@ class WriteSession:
                 update_fields=UPDATED_FIELDS,
             )
         if self._external_ids:
-            ConnecExternalId.objects.bulk_create(self._external_ids, batch_size=500)
+            insert_rows(
+                ConnecExternalId,
+                fields=EXTERNAL_ID_FIELDS,
+                rows=[(record.pk, *key) for record, key in self._external_ids],
+            )
         self._created.clear()
         self._updated.clear()
         self._external_ids.clear()
@@ -310,17 +331,7 @@ class WriteSession:
 
     def _attach(self, *, record: ConnecRecord, keys: list[ExternalKey]) -> None:
         for key in keys:
-            group_id, entity, provider, realm, external_id = key
-            self._external_ids.append(
-                ConnecExternalId(
-                    record=record,
-                    group_id=group_id,
-                    entity=entity,
-                    provider=provider,
-                    realm=realm,
-                    external_id=external_id,
-                )
-            )
+            self._external_ids.append((record, key))
             self.index.attach(key, record.uid)
 
     def _smart_match(

@@ -15,6 +15,7 @@ import pytest
 
 from sandbox.connec.notifications import _worker, deliver_due, deliver_pending
 from sandbox.models import Group, NotificationDelivery
+from tests.helpers.app_receiver import app_receiver
 from tests.sandbox.connec_support import Hub, register_app
 
 
@@ -147,3 +148,37 @@ def test_the_background_thread_recovers_when_its_kept_connection_is_closed(
 
     wait_for_the_thread(2)  # a failed wake-up, then one more try on a new connection
     assert _worker.release_connections(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_a_sender_uses_the_proxy_its_environment_names(client, settings, receiver, monkeypatch):
+    """Proxy variables are read by each sender thread's session (once, not per POST):
+    an app's notifications go through ``HTTP_PROXY`` unless ``NO_PROXY`` names its host."""
+    from django.db import connections
+
+    notifications(settings, background=False)
+    writer = register_app("app-a", app_host=receiver.url)
+    behind = register_app("app-b", app_host="http://app-b.invalid", notifications_path="/b")
+    direct = register_app("app-c", app_host=receiver.url, notifications_path="/c")
+    group = Group.objects.create(uid="cld-1", name="Acme")
+    group.apps.add(writer, behind, direct)
+    post_people(client, Hub(client=None, app=writer), ["Ada", "Grace"])
+
+    def sender() -> None:  # a new thread: a new session, reading this environment
+        try:
+            deliver_due()
+        finally:
+            connections.close_all()
+
+    with app_receiver() as proxy:  # a proxy is asked for the absolute URL
+        for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        thread = threading.Thread(target=sender)
+        thread.start()
+        thread.join(30)
+
+    assert [r.path for r in proxy.received] == ["http://app-b.invalid/b"] * 2
+    assert [r.path for r in receiver.received] == ["/c", "/c"]  # app-c, on 127.0.0.1, directly
+    assert set(NotificationDelivery.objects.values_list("status", flat=True)) == {"delivered"}
