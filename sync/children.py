@@ -29,7 +29,7 @@ from django.db import models
 
 from accounts.models import Company
 
-from . import idmap
+from . import idmap, new_rows
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -164,7 +164,7 @@ def _save_child_rows(
         for obj, _ in created:
             obj.pk = None  # a rolled-back bulk write may have numbered it
             obj._state.adding = True
-        manager.bulk_create([obj for obj, _ in created])
+        new_rows.insert(model, [obj for obj, _ in created])
     idmap.relink_children(
         company=company,
         entity=sub_entity(mapper, child),

@@ -405,9 +405,9 @@ def relink_children(
     )
 
 
-# New IdMap rows are written with one statement per page (PostgreSQL: the rows as
-# one JSON parameter, through json_to_recordset; other databases: ``executemany``) rather than with
-# ``bulk_create`` / ``bulk_update``: there is one per imported row and one per invoice
+# New IdMap rows are written with one statement per page (PostgreSQL: the rows as one
+# JSON parameter, through json_array_elements; other databases: ``executemany``) rather
+# than with ``bulk_create`` / ``bulk_update``: there is one per imported row and one per invoice
 # line, and the ORM's per-value work (``pre_save`` and ``get_db_prep_save`` of every
 # field of every row, CASE WHEN chains for updates) cost more than writing the models
 # themselves (profile of benchmarks/initial_import.py: 4x less time on SQLite, 2-3x on
@@ -468,24 +468,24 @@ def insert_id_maps(
     names = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # The rows as one JSON parameter, read by json_to_recordset: psycopg renders an
-            # array parameter element by element in Python (quoting each), json.dumps in C.
+            # The rows as one JSON parameter (an array per row), read by
+            # json_array_elements: psycopg renders an array parameter element by element
+            # in Python (quoting each), json.dumps in C.
             def cast(field: models.Field) -> str:
                 return field.db_type(connection).split("(")[0]
 
             values = ", ".join(
-                f"r.{quote(f.column)}" if f in per_row else f"%s::{cast(f)}" for f in fields
+                f"(r->>{per_row.index(f)})::{cast(f)}" if f in per_row else f"%s::{cast(f)}"
+                for f in fields
             )
-            record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in per_row)
-            keys = [f.column for f in per_row]
             document = json.dumps(
-                [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)],
+                list(zip(*columns, strict=True)),
                 default=_json_time,
                 ensure_ascii=False,  # text as it is, as the arrays sent it (any encoding)
             )
             sql = (
                 f"{insert} {table} ({names}) SELECT {values} "  # noqa: S608
-                f"FROM json_to_recordset(%s::json) AS r({record}) {suffix}"
+                f"FROM json_array_elements(%s::json) AS r {suffix}"
             )
             params = [shared[f.name] for f in fields if f not in per_row] + [document]
             cursor.execute(sql, params)

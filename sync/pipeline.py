@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Company
 
-from . import idmap
+from . import idmap, new_rows
 from .children import save_children
 from .mappers import (
     ChildMapping,
@@ -195,7 +195,7 @@ def save_bulk(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> 
     new = [item.instance for item in prepared if item.is_new]
     changed = [item.instance for item in prepared if not item.is_new]
     if new:
-        manager.bulk_create(new)
+        new_rows.insert(model, new)
         if any(obj.pk is None for obj in new):  # backends that cannot return ids
             raise DatabaseError(f"{model._meta.label}: bulk_create returned no primary keys")
     if changed:
