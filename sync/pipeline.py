@@ -78,7 +78,7 @@ def parse_records(records: list[Any], outcome: Outcome) -> list[ParsedRecord]:
     """
     by_id: dict[str, ParsedRecord] = {}
     for data in records:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):  # dict: no ABC check
             outcome.errors.append((None, "malformed record: not a JSON object", data))
             continue
         try:
