@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from accounts.models import Company
 
+from . import new_rows
 from .models import IdMap
 from .registry import registry
 
@@ -515,7 +516,8 @@ def _json_time(value: Any) -> str:
 
 
 def _db_values(field: models.Field, values: Sequence[Any], connection: Any) -> list[Any]:
-    """``field.get_db_prep_save`` of each value; a ``str`` for a plain ``CharField`` as is
+    """``field.get_db_prep_save`` of each value (:func:`sync.new_rows.db_adapter`); a ``str``
+    for a plain ``CharField`` as is
     (what that returns for it: ``to_python`` of a string is the string). Other values are
     adapted once per distinct value: the invoice lines' rows share their ``None`` times,
     the rows of a notification often one timestamp."""
@@ -524,15 +526,16 @@ def _db_values(field: models.Field, values: Sequence[Any], connection: Any) -> l
             value if type(value) is str else field.get_db_prep_save(value, connection)
             for value in values
         ]
+    adapt = new_rows.db_adapter(field, connection)
     adapted: dict[Any, Any] = {}
     result = []
     for value in values:
         try:
             prepared = adapted[value]
         except KeyError:
-            prepared = adapted[value] = field.get_db_prep_save(value, connection)
+            prepared = adapted[value] = adapt(value)
         except TypeError:  # unhashable
-            prepared = field.get_db_prep_save(value, connection)
+            prepared = adapt(value)
         result.append(prepared)
     return result
 

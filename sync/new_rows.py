@@ -71,6 +71,8 @@ _PLAIN_VALUES = (
     uuid.UUID,
 )
 
+_PLAIN_TYPES = frozenset({*_PLAIN_VALUES, type(None)})
+
 
 class _Plan:
     """How one model's new rows are written on one connection (made once, then cached)."""
@@ -83,17 +85,7 @@ class _Plan:
         self.pre_save: list[Callable[[models.Model], Any] | None] = [
             None if type(f).pre_save is models.Field.pre_save else f.pre_save for f in self.fields
         ]
-        self.passed: list[tuple[type, ...]] = []
-        for f in self.fields:
-            target = f.target_field if f.is_relation else f
-            if type(target) in TEXT_FIELDS:
-                self.passed.append((str,))
-            elif type(target) in INTEGER_FIELDS or isinstance(target, _AUTO_PKS):
-                self.passed.append((int,))
-            elif type(target) is models.BooleanField:
-                self.passed.append((bool,))
-            else:
-                self.passed.append(())
+        self.adapt = [db_adapter(f, connection) for f in self.fields]
         quote = connection.ops.quote_name
         self.table = quote(opts.db_table)
         self.columns = ", ".join(quote(f.column) for f in self.fields)
@@ -195,7 +187,7 @@ def insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
 
 def _column(plan: _Plan, index: int, objs: Sequence[models.Model], connection: Any) -> list[Any]:
     """The database values of one field for every row: its ``pre_save``, then its
-    ``get_db_prep_save`` (``None`` and the plain types of :attr:`_Plan.passed` as they are)."""
+    ``get_db_prep_save`` (:func:`db_adapter`)."""
     field = plan.fields[index]
     pre_save = plan.pre_save[index]
     if pre_save is None:
@@ -203,17 +195,48 @@ def _column(plan: _Plan, index: int, objs: Sequence[models.Model], connection: A
         values = [getattr(obj, attname) for obj in objs]
     else:
         values = [pre_save(obj, True) for obj in objs]
-    passed = plan.passed[index]
-    result = []
-    for value in values:
-        kind = type(value)
-        if value is None or kind in passed:
-            result.append(value)
-        elif kind in _PLAIN_VALUES:
-            result.append(field.get_db_prep_save(value, connection))
-        else:
-            raise _NotPlain(kind)
-    return result
+    if not _PLAIN_TYPES.issuperset(map(type, values)):
+        raise _NotPlain(field.name)
+    adapt = plan.adapt[index]
+    return [adapt(value) for value in values]
+
+
+def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
+    """``field.get_db_prep_save(value, connection)`` as a function of the value, with
+    the answers known without it: ``None``, a string of a text field, an integer of an
+    integer field (or a key to one), a bool of a boolean field as they are; on SQLite an
+    aware UTC datetime of a ``DateTimeField`` as Django writes it there (naive, in the
+    connection's time zone when that is UTC: ``str`` of the naive value)."""
+    target = field.target_field if field.is_relation else field
+    prepare = field.get_db_prep_save
+    if type(target) in TEXT_FIELDS:
+        passed: tuple[type, ...] = (str,)
+    elif type(target) in INTEGER_FIELDS or type(target) in _AUTO_PKS:
+        passed = (int,)
+    elif type(target) is models.BooleanField:
+        passed = (bool,)
+    elif (
+        type(target) is models.DateTimeField
+        and connection.vendor == "sqlite"
+        and connection.timezone is datetime.UTC
+    ):
+        utc = datetime.UTC
+
+        def adapt_time(value: Any) -> Any:
+            if type(value) is datetime.datetime and value.tzinfo is utc:
+                return str(value.replace(tzinfo=None))
+            return None if value is None else prepare(value, connection)
+
+        return adapt_time
+    else:
+        passed = ()
+
+    def adapt(value: Any) -> Any:
+        if value is None or type(value) in passed:
+            return value
+        return prepare(value, connection)
+
+    return adapt
 
 
 def _json_value(value: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import zoneinfo
 
 import pytest
 from django.db import IntegrityError, models, transaction
@@ -117,3 +118,43 @@ def test_a_refused_row_fails_the_statement():
     with pytest.raises(IntegrityError), transaction.atomic():
         new_rows.insert(InvoiceLine, objs)
     assert not InvoiceLine.objects.filter(invoice=invoice).exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "values"),
+    [
+        (Organization, "created_at", [timezone.now(), None]),
+        (
+            Organization,
+            "updated_at",
+            [
+                datetime.datetime(2026, 3, 29, 1, 30, tzinfo=datetime.UTC),
+                datetime.datetime(
+                    2026,
+                    3,
+                    29,
+                    1,
+                    30,
+                    0,
+                    5,
+                    tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30)),
+                ),
+                timezone.now().astimezone(zoneinfo.ZoneInfo("Australia/Sydney")),
+            ],
+        ),
+        (Organization, "name", ["text", "", None]),
+        (Organization, "is_supplier", [True, False, 1, None]),
+        (InvoiceLine, "line_number", [1, True, "7", None]),
+        (InvoiceLine, "quantity", [decimal.Decimal("1.23456"), "2.5", 3, None]),
+        (InvoiceLine, "invoice", [1, "2", None]),
+        (Invoice, "transaction_date", [datetime.date(2026, 2, 28), None]),
+    ],
+)
+def test_values_adapted_as_the_field_does(model, name, values):
+    from django.db import connection
+
+    field = model._meta.get_field(name)
+    adapt = new_rows.db_adapter(field, connection)
+    assert [adapt(value) for value in values] == [
+        field.get_db_prep_save(value, connection) for value in values
+    ]
