@@ -120,8 +120,12 @@ def prepare(
             for ref_entity, ids in wanted.items()
         }
     )
-    existing = mapper.for_company(company).in_bulk(
-        [model._meta.pk.to_python(id_map.object_id) for id_map in known.values()]
+    existing = (
+        mapper.for_company(company).in_bulk(
+            [model._meta.pk.to_python(id_map.object_id) for id_map in known.values()]
+        )
+        if known  # none on a first import: no queryset to build
+        else {}
     )
     new_instance = mapper.instance_factory(company)
     prepared: list[Prepared] = []
