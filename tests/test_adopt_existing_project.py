@@ -40,10 +40,10 @@ from tests.helpers.adoption import (
     apply_install_doc,
     clean_environment,
     documented_environment,
-    free_port,
     run,
     running_server,
 )
+from tests.helpers.processes import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.adoption]
 

@@ -18,11 +18,11 @@ from tests.helpers.adoption import (
     apply_install_doc,
     clean_environment,
     documented_environment,
-    free_port,
     run,
     running_server,
 )
 from tests.helpers.certificates import make_key_pair
+from tests.helpers.processes import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.adoption]
 

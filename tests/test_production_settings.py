@@ -14,14 +14,13 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.certificates import make_key_pair
+from tests.helpers.processes import ROOT, run_python
 
-ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$", re.M)
 #: Variables of the test run that would leak into the subprocesses' settings.
@@ -64,20 +63,8 @@ def production_env(tmp_path) -> dict[str, str]:
     }
 
 
-def run(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *arguments],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def deploy_check(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+    return run_python(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env=env)
 
 
 #: GET a path with the test client (HTTPS, the production host) and print the status code.
@@ -102,13 +89,13 @@ except Resolver404:
 
 
 def routed_to(path: str, env: dict[str, str]) -> str:
-    result = run(["-c", ROUTED, path], env)
+    result = run_python(["-c", ROUTED, path], env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 
 
 def status_of(path: str, env: dict[str, str]) -> str:
-    result = run(["-c", STATUS_OF, path], env)
+    result = run_python(["-c", STATUS_OF, path], env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 
@@ -168,7 +155,7 @@ def test_sandbox_files_in_var_dir_are_not_trusted_outside_development(production
 def test_debug_off_without_a_secret_key_refuses_to_start(production_env):
     env = {name: value for name, value in production_env.items() if name != "SECRET_KEY"}
 
-    result = run(["manage.py", "check"], env)
+    result = run_python(["manage.py", "check"], env=env)
 
     assert result.returncode != 0
     assert "Set SECRET_KEY" in result.stderr
@@ -186,7 +173,7 @@ print(cache.make_key("k"))
 def test_a_key_prefix_and_version_in_cache_url_reach_the_cache(production_env):
     production_env["CACHE_URL"] = "redis://127.0.0.1:6379/1?key_prefix=crm-eu&version=3"
 
-    result = run(["-c", CACHE_KEY], production_env)
+    result = run_python(["-c", CACHE_KEY], env=production_env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "crm-eu:3:k"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from accounts.models import Company, Membership
+from tests.helpers.processes import free_port
 from tests.helpers.sso_flow import login
 
 User = get_user_model()
@@ -40,12 +40,6 @@ def logout_at_platform(platform, uid: str) -> None:
         f"{platform.sandbox_url}/app_logout", params={"user_uid": uid}, timeout=TIMEOUT
     )
     assert answer.status_code == 200
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def session_check_warnings(caplog) -> list[logging.LogRecord]:
@@ -92,7 +86,7 @@ def test_an_unreachable_platform_keeps_the_session_until_the_next_window(
     http = platform.session()
     login(platform, http, user_uid="usr-net", group_uid="cld-net")
     platform.configure(
-        maestrano=platform.preset_values(api={"host": f"http://127.0.0.1:{closed_port()}/sandbox"})
+        maestrano=platform.preset_values(api={"host": f"http://127.0.0.1:{free_port()}/sandbox"})
     )
 
     assert dashboard(platform, http).status_code == 200

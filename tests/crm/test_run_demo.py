@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from crm.management.commands.run_demo import demo_environment
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.processes import run_python
 
 
 def test_the_demo_environment_starts_the_project_with_the_sandbox_mounted(tmp_path):
@@ -16,21 +11,15 @@ def test_the_demo_environment_starts_the_project_with_the_sandbox_mounted(tmp_pa
     base = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
     environment = demo_environment(base, var_dir=tmp_path)
 
-    result = subprocess.run(
+    result = run_python(
         [
-            sys.executable,
             "manage.py",
             "shell",
             "-c",
             "from django.conf import settings; from django.urls import resolve; "
             "resolve('/sandbox/'); print(settings.DEBUG, settings.SECURE_SSL_REDIRECT)",
         ],
-        cwd=ROOT,
         env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
 
     assert result.returncode == 0, result.stderr

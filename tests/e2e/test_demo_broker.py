@@ -9,8 +9,6 @@ can: every message arrives once and whole.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -19,9 +17,9 @@ from kombu import Connection
 
 import config.broker
 from config.broker import TRANSPORT
+from tests.helpers.processes import run_python
 
 WRITERS, PER_WRITER = 4, 150
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def folder_options(folder: Path) -> dict:
@@ -47,14 +45,8 @@ def test_the_settings_select_it_for_the_filesystem_broker(tmp_path):
         "transport = type(app.connection_for_write().transport); "
         "print(f'{transport.__module__}:{transport.__qualname__}')"
     )
-    answer = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    answer = run_python(["-c", script], env=environment)
+    assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip() == TRANSPORT
 
 

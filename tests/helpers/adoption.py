@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -62,12 +61,6 @@ def run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 
         f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     )
     return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def build_wheel(tmp_path_factory) -> Path:

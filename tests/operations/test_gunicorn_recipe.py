@@ -4,16 +4,14 @@ loaded objects frozen out of the garbage collector's reach (docs/deploy.md)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.processes import ROOT, free_port, run_python
 
 pytest.importorskip("gunicorn")
 
@@ -30,12 +28,6 @@ before = gc.get_freeze_count()
 recipe["post_worker_init"](None)
 print(before, gc.get_freeze_count())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -79,15 +71,8 @@ def test_the_recipe_serves_requests(recipe_env):
 
 
 def test_a_worker_freezes_what_it_loaded(recipe_env):
-    result = subprocess.run(
-        [sys.executable, "-c", FROZEN],
-        cwd=ROOT,
-        env=recipe_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_python(["-c", FROZEN], env=recipe_env)
+    assert result.returncode == 0, result.stderr
     before, after = map(int, result.stdout.split()[-2:])
     # Whatever was frozen before (an import may freeze a few hundred objects: seen with
     # Django 6.1's test environment), the hook froze the loaded worker's objects on top.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.processes import run_python
 
 from .conftest import scrape
 
@@ -23,13 +23,8 @@ metrics.record_platform_api_call(api="connec", status=200, duration_seconds=0.1)
 def run_worker(directory: Path) -> None:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    subprocess.run(
-        [sys.executable, "-c", WORKER],
-        env=env,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-        timeout=120,
-    )
+    result = run_python(["-c", WORKER], env=env)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.django_db(databases="__all__")

@@ -4,9 +4,6 @@ server on 127.0.0.1."""
 from __future__ import annotations
 
 import base64
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -14,45 +11,6 @@ from django.core.management import CommandError, call_command
 
 from sandbox.models import AccountWebhookDelivery, GroupMembership, RecurringBill
 from tests.helpers.saml import form_posting_to
-
-
-@dataclass
-class Receiver:
-    """A tiny app stand-in: records DELETEs and answers the queued statuses (then 200)."""
-
-    statuses: list[int] = field(default_factory=list)
-    calls: list[tuple[str, str, str]] = field(default_factory=list)
-    url: str = ""
-
-    def answer(self) -> int:
-        return self.statuses.pop(0) if self.statuses else 200
-
-
-@pytest.fixture
-def receiver():
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_DELETE(self):
-            state.calls.append(("DELETE", self.path, self.headers.get("Authorization", "")))
-            status = state.answer()
-            body = b'{"success": true}' if status == 200 else b'{"error": "boom"}'
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -98,7 +56,7 @@ def test_cancel_service_button_sends_delete_group_with_app_auth_and_retries_on_5
         description="Plan",
         start_date="2030-01-01T00:00:00Z",
     )
-    receiver.statuses = [500]
+    receiver.replies = [500]
     response = _click(platform, "/groups/cld-1", "/groups/cld-1/apps/app-hooked/cancel")
     assert response.status_code == 200  # redirected back to the group page
 
@@ -133,7 +91,7 @@ def test_remove_member_button_sends_delete_group_user(platform, receiver, hooked
 
 
 def test_client_errors_are_not_retried(platform, receiver, hooked):
-    receiver.statuses = [404]
+    receiver.replies = [404]
     with pytest.raises(CommandError, match="failed after 1 attempt"):
         call_command("sandbox_send_account_webhook", app="app-hooked", group="cld-1", user="usr-2")
     assert len(receiver.calls) == 1
@@ -142,7 +100,7 @@ def test_client_errors_are_not_retried(platform, receiver, hooked):
 
 
 def test_persistent_server_errors_fail_after_the_configured_attempts(platform, receiver, hooked):
-    receiver.statuses = [500, 503, 502, 500]
+    receiver.replies = [500, 503, 502, 500]
     with pytest.raises(CommandError, match="failed after 3 attempt"):
         call_command("sandbox_send_account_webhook", app="app-hooked", group="cld-1")
     assert len(receiver.calls) == 3
@@ -156,7 +114,7 @@ def test_persistent_server_errors_fail_after_the_configured_attempts(platform, r
     assert not hooked.groups.exists()
 
     # Sent again from the delivery log, it reaches the now healthy app.
-    receiver.statuses = [500]
+    receiver.replies = [500]
     response = _click(platform, "/groups/cld-1", f"/webhook-deliveries/{delivery.pk}/retry")
     assert response.status_code == 200
     delivery.refresh_from_db()

@@ -8,59 +8,14 @@ port of each POST: one port for several POSTs means one reused connection.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from sandbox.connec.notifications import _worker, deliver_due, deliver_pending
 from sandbox.models import Group, NotificationDelivery
 from tests.sandbox.connec_support import Hub, register_app
-
-
-@dataclass
-class KeepAliveReceiver:
-    url: str = ""
-    posts: list[tuple[int, dict]] = field(default_factory=list)  # (client port, body)
-    replies: list[int] = field(default_factory=list)
-
-    @property
-    def ports(self) -> set[int]:
-        return {port for port, _body in self.posts}
-
-
-@pytest.fixture
-def receiver() -> Iterator[KeepAliveReceiver]:
-    state = KeepAliveReceiver()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            with lock:
-                state.posts.append((self.client_address[1], body))
-                status = state.replies.pop(0) if state.replies else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def notifications(settings, *, background: bool) -> None:
@@ -97,12 +52,12 @@ def test_a_failed_delivery_is_retried_over_the_kept_connection(client, settings,
 
     assert deliver_pending(timeout=10) == 0
     # Ada's 500, Grace, Ada again after the backoff: three POSTs, one connection.
-    assert sorted(body["people"][0]["first_name"] for _port, body in receiver.posts) == [
+    assert sorted(r.body["people"][0]["first_name"] for r in receiver.received) == [
         "Ada",
         "Ada",
         "Grace",
     ]
-    assert len(receiver.ports) == 1
+    assert len(receiver.client_ports) == 1
     assert sorted(NotificationDelivery.objects.values_list("status", "attempts")) == [
         ("delivered", 1),
         ("delivered", 2),
@@ -131,7 +86,7 @@ def test_two_senders_never_deliver_the_same_notification_twice(client, settings,
     for thread in threads:
         thread.join(30)
 
-    delivered = [body["people"][0]["first_name"] for _port, body in receiver.posts]
+    delivered = [r.body["people"][0]["first_name"] for r in receiver.received]
     assert sorted(delivered) == sorted(names)
     assert set(NotificationDelivery.objects.values_list("status", "attempts")) == {("delivered", 1)}
 
@@ -155,13 +110,13 @@ def test_the_background_thread_keeps_its_connections_across_wake_ups(
     wait_for_the_thread(1)
     post_people(client, hub, ["Grace"])
     wait_for_the_thread(2)
-    assert len(receiver.ports) == 1  # the thread's session reused its connection
+    assert len(receiver.client_ports) == 1  # the thread's session reused its connection
 
     assert _worker.release_connections(timeout=10)
     # Woken again after closing its database connection, it opens a new one.
     post_people(client, hub, ["Katherine"])
     wait_for_the_thread(3)
-    assert [body["people"][0]["first_name"] for _port, body in receiver.posts] == [
+    assert [r.body["people"][0]["first_name"] for r in receiver.received] == [
         "Ada",
         "Grace",
         "Katherine",

@@ -8,13 +8,7 @@ others deliver from the test's own transaction (faster, same code path).
 
 from __future__ import annotations
 
-import base64
 import io
-import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.management import call_command
@@ -24,56 +18,6 @@ from sandbox.models import Group, NotificationDelivery
 from tests.sandbox.connec_support import Hub, register_app
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-
-
-@dataclass
-class Received:
-    path: str
-    username: str
-    password: str
-    body: dict
-
-
-@dataclass
-class Receiver:
-    """Records POSTs; answers the statuses queued in ``replies`` first, then 200."""
-
-    url: str
-    received: list[Received] = field(default_factory=list)
-    replies: list[int] = field(default_factory=list)
-
-    def at(self, path: str) -> list[Received]:
-        return [r for r in self.received if r.path == path]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            _scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
-            username, _, password = base64.b64decode(encoded).decode().partition(":")
-            with lock:
-                state.received.append(Received(self.path, username, password, body))
-                status = state.replies.pop(0) if state.replies else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(autouse=True)
