@@ -22,6 +22,7 @@ from django.utils import timezone
 from maestrano_integration.conf import Preset
 from maestrano_integration.saml import SsoAttributes
 
+from . import sso_state
 from .adapter import DefaultAccountAdapter, get_adapter
 from .models import Company, Membership, PlatformIdentity
 from .signals import company_created, company_reactivated, member_added
@@ -383,6 +384,8 @@ def _unchanged_login(
         return None
     if membership.role != adapter.membership_role(preset=preset, attributes=attributes):
         return None
+    # Nothing but login times written from here on (docs/deploy.md).
+    sso_state.relax_repeat_login_commit()
     PlatformIdentity.objects.filter(preset=preset.name, uid=uid).update(
         email=email[:254],
         extra_data=adapter.identity_extra_data(preset=preset, attributes=attributes),

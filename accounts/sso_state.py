@@ -35,6 +35,7 @@ refused assertion), the ticket taken with ``GETDEL``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import hmac
@@ -177,7 +178,49 @@ def login_transaction() -> contextlib.AbstractContextManager[Any]:
     using = router.db_for_write(PlatformIdentity)
     if _state_cache() is None or connections[using].vendor == "sqlite":
         return contextlib.nullcontext()
-    return transaction.atomic(using=using)
+    return _login_transaction(using)
+
+
+#: The alias whose transaction is this thread's login transaction, when it is the
+#: outermost one (its commit is the login's own, not a caller's).
+_login_transaction_alias: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "sso_login_transaction", default=None
+)
+
+
+@contextlib.contextmanager
+def _login_transaction(using: str) -> Iterator[None]:
+    outermost = not connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        token = _login_transaction_alias.set(using if outermost else None)
+        try:
+            yield
+        finally:
+            _login_transaction_alias.reset(token)
+
+
+def relax_repeat_login_commit() -> None:
+    """In a repeat login's transaction (nothing but login times written: the identity's,
+    Django's ``last_login``), let the commit return before PostgreSQL flushes it to disk,
+    when ``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT`` is off (docs/deploy.md).
+
+    ``SET LOCAL synchronous_commit TO OFF`` ends with the transaction and touches nothing
+    else: a server crash may lose the last fraction of a second of such commits (older
+    login times), never half of one; other transactions keep their durability. Writes of
+    ``user_logged_in`` receivers share that transaction (and that risk): the reason it is
+    off by default. Called by :func:`accounts.services.provision_sso_login` only once the
+    login is known to create and change nothing else; never for a first login. Does
+    nothing outside the outermost transaction of :func:`login_transaction` (SQLite, SSO
+    state in the database, or a caller's own transaction around the login).
+    """
+    using = _login_transaction_alias.get()
+    if maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT or using is None:
+        return
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 # --- replay cache ---------------------------------------------------------------------------

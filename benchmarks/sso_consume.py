@@ -1,6 +1,7 @@
 """SSO consume latency vs bare python3-saml validation, for rsa-sha1/1024 and rsa-sha256/2048.
 
     python benchmarks/sso_consume.py [--iterations 300] [--db postgresql] [--no-cache]
+        [--prepare-threshold N] [--no-synchronous-commit]
 
 In one process, on fresh databases (SQLite files in a temporary directory by
 default), with two presets (one per key):
@@ -23,16 +24,26 @@ gunicorn recipe), the sandbox not mounted, and the shared cache of the recipe
 (``--cache-url``, Redis by default) holding the sessions, the SSO replay cache and
 the login tickets; ``--no-cache`` keeps them in the database (the default settings),
 ``--debug`` runs with ``DEBUG`` on, as the figures before round 2 were taken.
+``--prepare-threshold N`` (PostgreSQL) turns on the prepared statements of the
+recipe's opt-in ``DATABASE_PREPARE_THRESHOLD`` (also taken from the environment);
+the title and the JSON's ``prepare_threshold`` say whether they are on;
+``--no-synchronous-commit`` lets a repeat login's commit return before PostgreSQL's
+disk flush (``MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT=false``; JSON
+``repeat_login_synchronous_commit``).
 The form body is urlencoded before the clock starts (the browser's work).
-``--profile`` prints cProfile of the logins instead of the JSON.
+``--profile`` prints cProfile of the logins instead of the JSON, timed by this process's
+CPU (waits for the database, Redis or the scheduler are not in it).
 
 Prints a table (with the configuration and the load average); the last line is
 one JSON object with ``consume_p50_ms_sha1``, ``consume_p50_ms_sha256``,
 ``consume_p99_ms_sha256``, ``overhead_sha1`` and ``overhead_sha256`` (consume p50 /
 bare p50), ``overhead_vs_bare_validation`` (the larger of the two),
 ``overhead_vs_bare_kept_schema`` (the same against the kept-schema bare) and
-``queries_per_repeat_login`` (the statements of one more repeat login: same browser,
-known user and company), plus the configuration and the bare and ACS p50s.
+``ratio_cpu_sha1`` and ``ratio_cpu_sha256`` (mean CPU time of this process per login /
+per bare ``is_valid``: steadier than wall times on a shared machine, but the database
+server's and Redis's work is not in it), ``queries_per_repeat_login`` (the statements
+of one more repeat login: same browser, known user and company), plus the
+configuration and the bare and ACS p50s.
 Absolute times vary between machines; compare ratios within a run.
 """
 
@@ -41,6 +52,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
+import statistics
 import time
 from typing import Any
 
@@ -231,6 +243,9 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
         "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
         # The recipe's (or the default's) home of the replay cache and login tickets.
         "SSO_STATE_CACHE": settings.MAESTRANO.get("SSO_STATE_CACHE"),
+        "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": settings.MAESTRANO.get(
+            "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT", True
+        ),
     }
     maestrano_settings.reload()
 
@@ -266,6 +281,9 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
             "consume": [],
             "bare": [],
             "bare_kept_schema": [],
+            # This process's CPU (time.process_time), not the database server's.
+            "consume_cpu": [],
+            "bare_cpu": [],
         }
         # Each login is followed by the bare validations of its Response, so that the
         # three measures see the same load on a shared machine.
@@ -274,21 +292,23 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
             profiling = profiler is not None and index >= 5
             if profiling:
                 profiler.enable()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             answer = post_form(client, consume_path, body)
             posted = time.perf_counter()
             assert answer.status_code == 303, (answer.status_code, answer.content[:300])
             done = client.get(answer["Location"])
-            finished = time.perf_counter()
+            finished, cpu_finished = time.perf_counter(), time.process_time()
             if profiling:
                 profiler.disable()
             assert done.status_code == 302, (done.status_code, done.content[:300])
+            bare_cpu_started = time.process_time()
             bare_shipped = bare_validation(
                 encoded,
                 settings=python3_saml_settings,
                 request_data=request_data,
                 schema_class=kept_schemas.compile_schema,
             )
+            bare_cpu = time.process_time() - bare_cpu_started
             bare_kept = bare_validation(
                 encoded,
                 settings=python3_saml_settings,
@@ -300,6 +320,8 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
                 samples["consume"].append((finished - started) * 1000)
                 samples["bare"].append(bare_shipped)
                 samples["bare_kept_schema"].append(bare_kept)
+                samples["consume_cpu"].append((cpu_finished - cpu_started) * 1000)
+                samples["bare_cpu"].append(bare_cpu * 1000)
         # Queries of one more repeat login (existing user and company), not timed.
         extra = signed_response(
             preset, private_pem=private_pem, certificate_pem=certificate_pem, algorithm=algorithm
@@ -317,11 +339,15 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
         if state_cache
         else "database"
     )
+    prepare_threshold = database.get("OPTIONS", {}).get("prepare_threshold")
+    synchronous_commit = maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT
+    prepared = "off" if prepare_threshold is None else f"after {prepare_threshold} uses"
     configuration = (
         f"{database['ENGINE'].rsplit('.', 1)[-1]}, DEBUG {'on' if settings.DEBUG else 'off'}, "
-        f"CONN_MAX_AGE {database['CONN_MAX_AGE']}, "
+        f"CONN_MAX_AGE {database['CONN_MAX_AGE']}, prepared statements {prepared}, "
         f"sandbox {'mounted' if SANDBOX_MIDDLEWARE in settings.MIDDLEWARE else 'not mounted'}, "
-        f"SSO state in {sso_state}, sessions {settings.SESSION_ENGINE}"
+        f"SSO state in {sso_state}, sessions {settings.SESSION_ENGINE}, repeat logins' "
+        f"commit {'synchronous' if synchronous_commit else 'without waiting for the flush'}"
     )
     print(f"SSO consume, {iterations} logins per algorithm (ms); {configuration}; {loadavg()}")
     print(f"{'algorithm':<16}{'measure':<34}{'p50':>9}{'p99':>9}")
@@ -346,6 +372,10 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
             results[algorithm]["bare_kept_schema"], 0.5
         )
         print(f"{label:<16}{'consume p50 / bare kept-schema p50':<34}{kept_ratio:>9.2f}")
+        cpu_ratio = statistics.mean(results[algorithm]["consume_cpu"]) / statistics.mean(
+            results[algorithm]["bare_cpu"]
+        )
+        print(f"{label:<16}{'CPU mean: consume / bare':<34}{cpu_ratio:>9.2f}")
         print(f"{label:<16}{'queries of a repeat login':<34}{queries[algorithm]:>9}")
 
     overhead = {
@@ -364,9 +394,19 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
         )
         for algorithm in ("sha1", "sha256")
     }
+    overhead_cpu = {
+        algorithm: round(
+            statistics.mean(results[algorithm]["consume_cpu"])
+            / statistics.mean(results[algorithm]["bare_cpu"]),
+            3,
+        )
+        for algorithm in ("sha1", "sha256")
+    }
     return {
         "debug": bool(settings.DEBUG),
         "conn_max_age": database["CONN_MAX_AGE"],
+        "prepare_threshold": prepare_threshold,
+        "repeat_login_synchronous_commit": synchronous_commit,
         "sso_state": sso_state,
         "session_engine": settings.SESSION_ENGINE,
         "acs_post_p50_ms_sha256": round(percentile(results["sha256"]["acs_post"], 0.5), 3),
@@ -382,6 +422,8 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
         "overhead_sha256": overhead["sha256"],
         "overhead_vs_bare_validation": max(overhead.values()),
         "overhead_vs_bare_kept_schema": max(overhead_kept.values()),
+        "ratio_cpu_sha1": overhead_cpu["sha1"],
+        "ratio_cpu_sha256": overhead_cpu["sha256"],
         "queries_per_repeat_login": max(queries.values()),
     }
 
@@ -420,6 +462,19 @@ def main() -> None:
         help="the default settings instead: sessions and SSO state in the database",
     )
     parser.add_argument(
+        "--prepare-threshold",
+        type=int,
+        default=None,
+        help="PostgreSQL: prepared statements after N uses (DATABASE_PREPARE_THRESHOLD, "
+        "docs/deploy.md); default: as in the environment (off unless set)",
+    )
+    parser.add_argument(
+        "--no-synchronous-commit",
+        action="store_true",
+        help="PostgreSQL: a repeat login's commit does not wait for the disk flush "
+        "(MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT=false, docs/deploy.md)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="cProfile the logins (ACS POST + completion) to stderr; no JSON line",
@@ -440,6 +495,16 @@ def main() -> None:
             "SANDBOX_ENABLED": "false",
             "SANDBOX_FORCE": "false",
             **({} if arguments.no_cache else recipe_cache_environment(arguments.cache_url)),
+            **(
+                {"MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": "false"}
+                if arguments.no_synchronous_commit
+                else {}
+            ),
+            **(
+                {}
+                if arguments.prepare_threshold is None
+                else {"DATABASE_PREPARE_THRESHOLD": str(arguments.prepare_threshold)}
+            ),
         },
     )
     if not arguments.profile:
@@ -449,7 +514,7 @@ def main() -> None:
     import pstats
     import sys
 
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)
     run(arguments.iterations, profiler=profiler)
     for order in ("cumulative", "tottime"):
         pstats.Stats(profiler, stream=sys.stderr).sort_stats(order).print_stats(45)

@@ -126,6 +126,14 @@ DATABASES = {
     "default": env.db_url_config(DATABASE_URL),
     "sandbox": env.db_url_config(SANDBOX_DATABASE_URL),
 }
+#: DATABASE_PREPARE_THRESHOLD (PostgreSQL): unset or empty = no prepared statements
+#: (Django's default); N >= 0 = server-side binding, statements prepared after N uses.
+_prepare_threshold_text = env.str("DATABASE_PREPARE_THRESHOLD", default="").strip()
+_prepare_threshold = (
+    int(_prepare_threshold_text) if _prepare_threshold_text.lstrip("-").isdigit() else None
+)
+if _prepare_threshold_text and (_prepare_threshold is None or _prepare_threshold < 0):
+    raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD must be 0 or more (or unset).")
 for _alias, _database in DATABASES.items():
     # Persistent connections (seconds; 0 = one per request, Django's default). With a
     # server that reuses its threads (gunicorn gthread, uWSGI) a few hundred seconds
@@ -143,7 +151,16 @@ for _alias, _database in DATABASES.items():
             }
         )
         _database["TEST"] = {"NAME": str(VAR_DIR / f"test_{_alias}.sqlite3")}
-    elif env.str("TEST_DATABASE_SUFFIX", default=""):
+        continue
+    if _prepare_threshold is not None and _database["ENGINE"] == "django.db.backends.postgresql":
+        # Prepared statements (opt-in, docs/deploy.md): parameters bound by the server, and
+        # a statement psycopg has sent this many times on a connection prepared, so that
+        # PostgreSQL stops planning it anew. Needs persistent connections; not behind a
+        # pooler in transaction mode unless it keeps prepared statements (PgBouncer 1.21+).
+        _database.setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": _prepare_threshold}
+        )
+    if env.str("TEST_DATABASE_SUFFIX", default=""):
         # Lets several test runs share one PostgreSQL server without clobbering each other.
         _suffix = env.str("TEST_DATABASE_SUFFIX")
         _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{_suffix}"}
@@ -286,6 +303,10 @@ MAESTRANO = {
     # The SSO replay cache and login tickets in this cache alias instead of the database
     # (a cache shared by every process: CACHE_URL above; docs/deploy.md).
     "SSO_STATE_CACHE": env.str("MAESTRANO_SSO_STATE_CACHE", default="") or None,
+    # false: a repeat login's commit does not wait for PostgreSQL's disk flush (docs/deploy.md).
+    "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": env.bool(
+        "MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT", default=True
+    ),
     "PRESETS": {
         "maestrano": _default_preset,
     },

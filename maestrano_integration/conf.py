@@ -62,6 +62,10 @@ DEFAULTS: dict[str, Any] = {
     # tables). A cache shared by every process, with atomic add and delete (Redis,
     # Memcached): see sso_state_cache() and docs/settings.md.
     "SSO_STATE_CACHE": None,
+    # False: a repeat login's transaction (PostgreSQL, SSO state in a cache) commits without
+    # waiting for the server's disk flush (SET LOCAL synchronous_commit TO OFF). Only login
+    # times are written there; see accounts.sso_state.relax_repeat_login_commit.
+    "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": True,
     # --- Account API and billing ---
     "HTTP_TIMEOUT": 10.0,
     "HTTP_RETRIES": 3,

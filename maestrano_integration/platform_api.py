@@ -12,7 +12,8 @@ are :class:`PlatformAPIView` subclasses. Everything they share is here, once:
 * :func:`platform_exception_handler`: every 4xx and 5xx answered as
   ``{"error": "<message>"}``, the body the endpoints have always answered;
 * :class:`PlatformThrottle`: DRF's scoped throttling, per preset, at the rates of
-  ``MAESTRANO["THROTTLE_RATES"]`` (or ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``).
+  ``MAESTRANO["THROTTLE_RATES"]`` (or ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``),
+  counted per fixed window by django-ratelimit.
 
 The apps are added to projects that may have their own DRF APIs and their own
 ``REST_FRAMEWORK`` settings: every choice is a class attribute of
@@ -28,6 +29,7 @@ from django.conf import global_settings, settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.signals import got_request_exception
 from django.http import Http404
+from django_ratelimit.core import get_usage
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
@@ -184,12 +186,53 @@ def platform_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
 
 
 class PlatformThrottle(ScopedRateThrottle):
-    """DRF's scoped throttle, one bucket per preset and scope.
+    """DRF's scoped throttle, one bucket per preset and scope, counted per fixed window.
 
     The rate of a scope is ``MAESTRANO["THROTTLE_RATES"][scope]`` when the project
     sets it, else ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope]``, else our
     default (:data:`maestrano_integration.conf.DEFAULTS`); ``None`` turns it off.
+
+    The count is django-ratelimit's (:func:`django_ratelimit.core.get_usage`): one counter
+    per bucket and window of the rate's period, ``cache.add`` then ``cache.incr`` in the
+    ``default`` cache (``RATELIMIT_USE_CACHE`` names another), where DRF's
+    ``SimpleRateThrottle`` read, trimmed and wrote back the whole list of the window's
+    timestamps on every call (up to the rate's number of floats, pickled each time). The
+    price, decided in docs/deploy.md ("Webhook throttling"): a fixed window instead of a
+    sliding one, so up to twice the rate can pass around a window's edge (the windows of
+    each bucket start at their own offset). A refused call is a 429 whose ``Retry-After``
+    is the time until its bucket's next window.
     """
+
+    #: The counters' group in django-ratelimit's cache keys.
+    group = "maestrano_integration.platform_api.PlatformThrottle"
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        self.scope = getattr(view, self.scope_attr, None)
+        if not self.scope:
+            return True
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        if self.rate is None:
+            return True
+        bucket = self.get_cache_key(request, view)
+        if bucket is None:
+            return True
+        usage = get_usage(
+            request,
+            group=self.group,
+            key=lambda group, request: bucket,
+            rate=(self.num_requests, self.duration),
+            increment=True,
+        )
+        if usage is None:  # RATELIMIT_ENABLE = False
+            return True
+        self.seconds_left = usage["time_left"]
+        return not usage["should_limit"]
+
+    def wait(self) -> float:
+        """Seconds until the bucket's next window (``Retry-After``): django-ratelimit's
+        ``time_left`` counts whole seconds to the window's last one, which still counts."""
+        return max(self.seconds_left + 1, 1)
 
     def get_rate(self) -> str | None:
         ours = maestrano_settings.user_settings.get("THROTTLE_RATES") or {}
@@ -273,6 +316,17 @@ class PlatformAPIView(APIView):
     operation_id: str | None = None
     #: Whether the schema says the request has a body.
     request_body_required = False
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The view, marked ``maestrano_session_exempt``: the platform calls it with basic
+        auth, never with a user's session, so the SSO session checks
+        (:class:`accounts.middleware.MaestranoSessionMiddleware`) and the company's formats
+        (the example project's ``crm.formatting``) have nothing to do for it, and a
+        browser's session cookie sent along must not turn its answer into a redirect."""
+        view = super().as_view(**initkwargs)
+        view.maestrano_session_exempt = True
+        return view
 
     @property
     def preset(self) -> Preset:

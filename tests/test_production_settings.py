@@ -177,3 +177,42 @@ def test_a_key_prefix_and_version_in_cache_url_reach_the_cache(production_env):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "crm-eu:3:k"
+
+
+#: The connection options of both PostgreSQL aliases, as psycopg would receive them.
+CONNECTION_OPTIONS = """
+import django
+django.setup()
+from django.db import connections
+for alias in ("default", "sandbox"):
+    params = connections[alias].get_connection_params()
+    print(alias, params.get("prepare_threshold"), params["cursor_factory"].__name__)
+"""
+
+
+def test_the_prepare_threshold_reaches_the_postgresql_connections(production_env):
+    production_env["DATABASE_URL"] = "postgres://app@db.example.com:5432/crm"
+    production_env.pop("SANDBOX_DATABASE_URL")
+
+    unset = run_python(["-c", CONNECTION_OPTIONS], env=production_env)
+    production_env["DATABASE_PREPARE_THRESHOLD"] = "5"
+    prepared = run_python(["-c", CONNECTION_OPTIONS], env=production_env)
+
+    assert unset.returncode == 0, unset.stderr
+    assert unset.stdout.split("\n")[-3:-1] == ["default None Cursor", "sandbox None Cursor"]
+    assert prepared.returncode == 0, prepared.stderr
+    assert prepared.stdout.split("\n")[-3:-1] == [
+        "default 5 ServerBindingCursor",
+        "sandbox 5 ServerBindingCursor",
+    ]
+
+
+@pytest.mark.parametrize("value", ["-1", "five"])
+def test_a_prepare_threshold_that_is_no_count_refuses_to_start(production_env, value):
+    production_env["DATABASE_URL"] = "postgres://app@db.example.com:5432/crm"
+    production_env["DATABASE_PREPARE_THRESHOLD"] = value
+
+    result = deploy_check(production_env)
+
+    assert result.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD must be 0 or more" in result.stderr

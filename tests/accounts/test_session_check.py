@@ -70,6 +70,28 @@ def test_an_invalid_platform_session_logs_out_and_redirects_to_init(platform, re
     assert after.headers["Location"].startswith("/?next=")
 
 
+def test_a_platform_call_is_answered_whatever_session_cookie_it_carries(platform, recheck_at_once):
+    """The platform's endpoints are exempt from the session checks: a cookie of a session
+    the platform ended does not turn the webhook's answer into a redirect."""
+    http = platform.session()
+    login(platform, http, user_uid="usr-hook", group_uid="cld-hook")
+    logout_at_platform(platform, "usr-hook")
+
+    answer = http.post(
+        f"{platform.url}/maestrano/connec/notifications",
+        json={"people": [{"id": "p-1", "group_id": "cld-not-a-company"}]},
+        auth=platform.auth,
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+
+    assert answer.status_code == 202
+    assert answer.json() == {"accepted": 0, "notification": None}
+    page = dashboard(platform, http)  # the user's pages are still checked
+    assert page.status_code == 302
+    assert page.headers["Location"] == f"{platform.url}/maestrano/auth/saml/init"
+
+
 def test_the_session_is_trusted_until_the_recheck_time(platform):
     http = platform.session()
     login(platform, http, user_uid="usr-trust", group_uid="cld-trust")

@@ -228,3 +228,44 @@ def test_a_login_that_fails_in_login_leaves_no_login_time_where_it_shares_a_comm
         user_logged_in.disconnect(dispatch_uid="test-fail")
 
     assert PlatformIdentity.objects.get().last_login_at == identity.last_login_at
+
+
+RELAXED_COMMIT = "SET LOCAL synchronous_commit TO OFF"
+
+
+def test_a_repeat_login_may_commit_without_waiting_for_the_disk_flush(
+    client, preset, request, settings, django_assert_max_num_queries
+):
+    """``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT = False``: inside the repeat login's own
+    transaction (PostgreSQL, state in a cache), before its writes; never for a first login,
+    never outside that transaction; the login's writes are made all the same."""
+    state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
+    settings.MAESTRANO = {**settings.MAESTRANO, "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": False}
+    with CaptureQueriesContext(connection) as first:
+        assert log_in(client, preset).status_code == 302
+    identity = PlatformIdentity.objects.get()
+
+    with (
+        django_assert_max_num_queries(MAX_QUERIES),
+        CaptureQueriesContext(connection) as repeat,
+    ):
+        assert log_in(client, preset).status_code == 302
+
+    assert RELAXED_COMMIT not in [query["sql"] for query in first.captured_queries]
+    statements = [query["sql"] for query in repeat.captured_queries]
+    if state == "cache" and connection.vendor == "postgresql":
+        relaxed = statements.index(RELAXED_COMMIT)
+        assert statements.index("BEGIN") < relaxed < statements.index("COMMIT")
+        assert all(not sql.startswith("UPDATE") for sql in statements[:relaxed])
+    else:
+        assert RELAXED_COMMIT not in statements
+    assert PlatformIdentity.objects.get().last_login_at > identity.last_login_at
+
+
+def test_repeat_logins_wait_for_the_disk_flush_by_default(client, preset):
+    log_in(client, preset)
+
+    with CaptureQueriesContext(connection) as repeat:
+        assert log_in(client, preset).status_code == 302
+
+    assert RELAXED_COMMIT not in [query["sql"] for query in repeat.captured_queries]

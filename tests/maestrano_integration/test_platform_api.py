@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+import time_machine
 import yaml
 from django.core.cache import cache
 from django.test import Client
@@ -151,6 +152,8 @@ def test_webhooks_are_throttled_per_preset_at_the_configured_rate(client, settin
         "THROTTLE_RATES": {"maestrano_account_webhooks": "2/minute"},
     }
     Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
+    clock = time_machine.travel(1_800_000_000, tick=False)
+    clock.start()
     answers = [
         client.delete("/maestrano/account/groups/cld-9", HTTP_AUTHORIZATION=AUTH).status_code
         for _ in range(3)
@@ -166,6 +169,7 @@ def test_webhooks_are_throttled_per_preset_at_the_configured_rate(client, settin
         "/maestrano/acme-market/account/groups/cld-9",
         HTTP_AUTHORIZATION=basic("acme-app", "acme-key"),
     )
+    clock.stop()
     assert other.status_code == 200
 
 
@@ -179,6 +183,62 @@ def test_drf_settings_give_a_rate_when_ours_do_not(client, settings):
 
     assert client.post(NOTIFICATIONS, **post).status_code == 202
     assert client.post(NOTIFICATIONS, **post).status_code == 429
+
+
+def notify(client, group: str, *, url: str = NOTIFICATIONS, auth: str = AUTH):
+    body = json.dumps({"people": [{"id": f"p-{group}", "group_id": group}]})
+    return client.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=auth)
+
+
+def test_notifications_over_the_rate_get_a_429_until_their_window_ends(client, settings):
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "THROTTLE_RATES": {"maestrano_notifications": "3/minute"},
+    }
+    Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
+    with time_machine.travel(1_800_000_000, tick=False) as clock:
+        answers = [notify(client, "cld-1").status_code for _ in range(5)]
+        refused = notify(client, "cld-1")
+        assert_error_body(refused, 429)
+        retry_after = int(refused["Retry-After"])
+
+        assert answers == [202, 202, 202, 429, 429]
+        assert 1 <= retry_after <= 60
+        assert InboxEntry.objects.count() == 3  # a refused notification stores nothing
+        clock.shift(retry_after - 1)
+        assert notify(client, "cld-1").status_code == 429
+        clock.shift(1)  # the next window: counted from zero
+        assert [notify(client, "cld-1").status_code for _ in range(4)] == [202, 202, 202, 429]
+    assert InboxEntry.objects.count() == 6
+
+
+def test_each_preset_and_scope_is_counted_on_its_own(client, settings):
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "THROTTLE_RATES": {
+            "maestrano_notifications": "1/hour",
+            "maestrano_account_webhooks": "1/hour",
+        },
+    }
+    Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
+    Company.objects.create(preset="acme-market", group_uid="cld-1", name="One at Acme")
+    acme = basic("acme-app", "acme-key")
+    acme_url = "/maestrano/acme-market/connec/notifications"
+    with time_machine.travel(1_800_000_000, tick=False):
+        assert notify(client, "cld-1").status_code == 202
+        assert notify(client, "cld-1").status_code == 429
+        # Another preset's notifications, and this preset's account webhooks, are not refused.
+        assert notify(client, "cld-1", url=acme_url, auth=acme).status_code == 202
+        account = client.delete("/maestrano/account/groups/cld-9", HTTP_AUTHORIZATION=AUTH)
+        assert account.status_code == 200
+        assert notify(client, "cld-1", url=acme_url, auth=acme).status_code == 429
+
+
+def test_a_rate_of_none_turns_the_throttle_off(client, settings):
+    settings.MAESTRANO = {**settings.MAESTRANO, "THROTTLE_RATES": {"maestrano_notifications": None}}
+    Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
+
+    assert {notify(client, "cld-1").status_code for _ in range(5)} == {202}
 
 
 # --- the project's DRF settings change nothing of ours -----------------------------------
