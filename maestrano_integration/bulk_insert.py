@@ -4,36 +4,82 @@
 object, compiles a new ``INSERT`` for every call and, on PostgreSQL, has psycopg quote
 every value of its ``UNNEST`` arrays in Python: for tables written a page or a batch at a
 time (the sync's IdMap rows, the sandbox's records and external ids) that cost more than
-the database's own work (profiles in docs/performance.md). :func:`insert_rows` takes the
-rows as tuples of field values instead:
+the database's own work (profiles in docs/performance.md). Two entry points:
 
-* PostgreSQL: the rows travel as one JSON parameter, read by ``json_to_recordset``
-  (``json.dumps`` is C; a JSON field's value is written as it is, not encoded twice);
+* :func:`insert_rows` takes the rows as tuples of field values (the columns the caller
+  names; the others shared by every row);
+* :func:`insert_instances` takes new model instances, as ``bulk_create(objs)`` does, for
+  models of plain fields (:data:`PLAIN_FIELDS`), and hands anything else to
+  ``bulk_create`` itself.
+
+Both write one statement per batch:
+
+* PostgreSQL: the rows travel as one JSON parameter (an array per row), read by
+  ``json_array_elements`` (``json.dumps`` is C; a JSON field's value is written as it is,
+  not encoded twice);
 * other databases: one multi-row ``VALUES`` (when the new primary keys are wanted) or
   ``executemany``.
 
-Values are adapted by the model's fields (once per distinct value: rows often share a
-timestamp), SQL identifiers come from the model's options, quoted, every value is a
-parameter, and the statement of a shape (model, columns, conflict handling, rows per
-statement) is built once per process.
+Values are adapted by the model's fields (:func:`db_adapter`; in :func:`insert_rows` once
+per distinct value: rows often share a timestamp), SQL identifiers come from the model's
+options, quoted, every value is a parameter, and the statement of a shape (model, columns,
+conflict handling, rows per statement) is built once per process. A value the database
+refuses fails the statement (``IntegrityError`` / ``DataError``) as with ``bulk_create``.
 """
 
 from __future__ import annotations
 
 import datetime
+import decimal
 import functools
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from itertools import repeat
+from collections.abc import Callable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import Any
 
-from django.db import connections, models, router
+from django.db import connections, models, router, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-# SQLite and others: rows per multi-row VALUES statement (at most 32,766 parameters).
+#: Rows per multi-row ``VALUES`` statement (other databases than PostgreSQL), at most.
 VALUES_ROWS = 500
+
+#: Field classes whose values are written without ``get_db_prep_save`` where the answer is
+#: known (exact classes: a subclass may change how its values are prepared).
+TEXT_FIELDS: tuple[type[models.Field], ...] = (
+    models.CharField,
+    models.TextField,
+    models.EmailField,
+    models.SlugField,
+    models.URLField,
+)
+INTEGER_FIELDS: tuple[type[models.Field], ...] = (
+    models.IntegerField,
+    models.BigIntegerField,
+    models.SmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveBigIntegerField,
+    models.PositiveSmallIntegerField,
+)
+#: The fields :func:`insert_instances` writes itself (a model with any other goes to
+#: ``bulk_create``).
+PLAIN_FIELDS: frozenset[type[models.Field]] = frozenset(
+    {
+        *TEXT_FIELDS,
+        *INTEGER_FIELDS,
+        models.BooleanField,
+        models.DecimalField,
+        models.DateField,
+        models.DateTimeField,
+        models.UUIDField,
+        models.ForeignKey,
+    }
+)
+_AUTO_PKS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
+_PLAIN_TYPES = frozenset(
+    {str, int, bool, decimal.Decimal, datetime.date, datetime.datetime, uuid.UUID, type(None)}
+)
 
 
 def insert_rows(
@@ -72,36 +118,129 @@ def insert_rows(
         for field in shape.shared
     ]
     columns = [
-        _db_values(field, values, connection)
-        for field, values in zip(shape.per_row, zip(*rows, strict=True), strict=True)
+        _db_values(adapt, values)
+        for adapt, values in zip(shape.adapters, zip(*rows, strict=True), strict=True)
     ]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            document = json.dumps(
-                [dict(zip(shape.keys, row, strict=True)) for row in zip(*columns, strict=True)],
-                default=_json_value,
-                ensure_ascii=False,  # text as it is (any encoding the connection uses)
-            )
-            cursor.execute(shape.sql(len(rows)), [*shared_values, document])
-            return [row[0] for row in cursor.fetchall()] if returning else []
-        # The rows zipped from the columns, in the table's column order: the per-row values,
-        # the shared ones repeated. Not strict: the repeats are endless.
-        by_field = dict(zip(shape.per_row, columns, strict=True))
-        by_field.update(zip(shape.shared, map(repeat, shared_values), strict=True))
-        params = list(zip(*(by_field[f] for f in shape.ordered), strict=False))
-        if not returning:
-            cursor.executemany(shape.sql(1), params)
-            return []
-        keys: list[Any] = []
-        for start in range(0, len(params), VALUES_ROWS):
-            chunk = params[start : start + VALUES_ROWS]
-            cursor.execute(shape.sql(len(chunk)), [value for row in chunk for value in row])
-            keys.extend(row[0] for row in cursor.fetchall())
-        return keys
+    return _execute(shape, connection, shared_values, columns)
+
+
+def insert_instances(model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """Insert ``objs`` (new instances of ``model``) as ``bulk_create(objs)`` does: each
+    field's ``pre_save`` (``auto_now`` and the like) and ``get_db_prep_save``, related
+    objects' keys copied (unsaved ones refused), then the primary keys and states set.
+    A model that is not made of :data:`PLAIN_FIELDS` with an automatic primary key, an
+    instance that has a key, or a value of another type (an expression) goes to
+    ``bulk_create`` itself."""
+    if not objs:
+        return
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if not _plain(model, alias) or any(obj.pk is not None for obj in objs):
+        model._default_manager.bulk_create(objs)
+        return
+    opts = model._meta
+    names = tuple(f.name for f in opts.concrete_fields if not f.primary_key)
+    shape = _shape(model, names, alias, False, True)
+    for obj in objs:
+        if obj._state.fields_cache:
+            obj._prepare_related_fields_for_save(operation_name="bulk_create")
+    columns = []
+    for field, adapt in zip(shape.per_row, shape.adapters, strict=True):
+        if type(field).pre_save is models.Field.pre_save:
+            values = [getattr(obj, field.attname) for obj in objs]
+        else:
+            values = [field.pre_save(obj, True) for obj in objs]
+        if not _PLAIN_TYPES.issuperset(map(type, values)):
+            model._default_manager.bulk_create(objs)
+            return
+        columns.append([adapt(value) for value in values])
+    with transaction.atomic(using=alias, savepoint=False):
+        pks = _execute(shape, connection, [], columns)
+    if len(pks) != len(objs):
+        raise AssertionError(f"{opts.label}: {len(pks)} keys for {len(objs)} rows")
+    for obj, pk in zip(objs, pks, strict=True):
+        setattr(obj, opts.pk.attname, pk)
+        obj._state.adding = False
+        obj._state.db = alias
+
+
+def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
+    """``field.get_db_prep_save(value, connection)`` as a function of the value, with
+    the answers known without it: ``None``, a string of a text field, an integer of an
+    integer field (or a key to one), a bool of a boolean field as they are; on SQLite an
+    aware UTC datetime of a ``DateTimeField`` as Django writes it there (naive, in the
+    connection's time zone when that is UTC: ``str`` of the naive value); on PostgreSQL
+    a JSON field's value as it is (it is written into the rows' JSON document)."""
+    target = field.target_field if field.is_relation else field
+    prepare = field.get_db_prep_save
+    if isinstance(field, models.JSONField) and connection.vendor == "postgresql":
+        if field.encoder is None:
+            return _same
+        encoder = field.encoder
+        return lambda value: json.loads(json.dumps(value, cls=encoder))
+    if type(target) in TEXT_FIELDS:
+        passed: tuple[type, ...] = (str,)
+    elif type(target) in INTEGER_FIELDS or type(target) in _AUTO_PKS:
+        passed = (int,)
+    elif type(target) is models.BooleanField:
+        passed = (bool,)
+    elif (
+        type(target) is models.DateTimeField
+        and connection.vendor == "sqlite"
+        and connection.timezone is datetime.UTC
+    ):
+        utc = datetime.UTC
+
+        def adapt_time(value: Any) -> Any:
+            if type(value) is datetime.datetime and value.tzinfo is utc:
+                return str(value.replace(tzinfo=None))
+            return None if value is None else prepare(value, connection)
+
+        return adapt_time
+    else:
+        passed = ()
+
+    def adapt(value: Any) -> Any:
+        if value is None or type(value) in passed:
+            return value
+        return prepare(value, connection)
+
+    return adapt
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _stamped(field: models.Field) -> bool:
     return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+
+
+@functools.cache
+def _plain(model: type[models.Model], alias: str) -> bool:
+    """Whether :func:`insert_instances` writes ``model``'s rows itself."""
+    connection = connections[alias]
+    opts = model._meta
+    return (
+        connection.vendor in ("sqlite", "postgresql")
+        and connection.features.can_return_rows_from_bulk_insert
+        and not opts.proxy
+        and not opts.parents
+        and type(opts.pk) in _AUTO_PKS
+        and len(opts.concrete_fields) > 1
+        and not any(f.is_relation for f in opts.private_fields)
+        and all(
+            (f.primary_key or type(f) in PLAIN_FIELDS)
+            and not f.generated
+            and f.db_default is models.NOT_PROVIDED
+            for f in opts.concrete_fields
+        )
+        and all(
+            type(f.target_field) in PLAIN_FIELDS or type(f.target_field) in _AUTO_PKS
+            for f in opts.concrete_fields
+            if f.is_relation
+        )
+    )
 
 
 class _Shape:
@@ -118,10 +257,11 @@ class _Shape:
         connection = connections[alias]
         quote = connection.ops.quote_name
         opts = model._meta
+        self.returning = returning
         self.per_row = [opts.get_field(name) for name in names]
+        self.adapters = [db_adapter(field, connection) for field in self.per_row]
         self.ordered = [f for f in opts.local_concrete_fields if not f.primary_key]
         self.shared = [f for f in self.ordered if f not in self.per_row]
-        self.keys = [f.column for f in self.per_row]
         on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         suffix = connection.ops.on_conflict_suffix_sql(self.ordered, on_conflict, [], [])
         tail = (f" {suffix}" if suffix else "") + (
@@ -131,18 +271,28 @@ class _Shape:
             f"{connection.ops.insert_statement(on_conflict=on_conflict)} "
             f"{quote(opts.db_table)} ({', '.join(quote(f.column) for f in self.ordered)})"
         )
+        self.rows_per_statement = max(
+            1, min(VALUES_ROWS, connection.ops.bulk_batch_size(self.ordered, [None] * VALUES_ROWS))
+        )
         self._statements: dict[int, str] = {}
         if connection.vendor == "postgresql":
+
+            def cast(field: models.Field) -> str:
+                return field.db_type(connection).split("(")[0]
+
+            def element(field: models.Field) -> str:
+                index = self.per_row.index(field)
+                if isinstance(field, models.JSONField):
+                    # The value as JSON (a JSON string stays one); Python's None as NULL.
+                    return f"NULLIF((r->{index})::jsonb, 'null'::jsonb)"
+                return f"(r->>{index})::{cast(field)}"
+
             values = ", ".join(
-                f"r.{quote(f.column)}"
-                if f in self.per_row
-                else f"%s::{f.db_type(connection).split('(')[0]}"
-                for f in self.ordered
+                element(f) if f in self.per_row else f"%s::{cast(f)}" for f in self.ordered
             )
-            record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in self.per_row)
             self._any_rows: str | None = (
                 f"{head} SELECT {values} "  # noqa: S608
-                f"FROM json_to_recordset(%s::json) AS r({record}){tail}"
+                f"FROM json_array_elements(%s::json) AS r{tail}"
             )
         else:
             self._any_rows = None
@@ -171,39 +321,57 @@ def _shape(
     return _Shape(model, names, alias, ignore_conflicts, returning)
 
 
+def _execute(
+    shape: _Shape, connection: Any, shared_values: list[Any], columns: list[list[Any]]
+) -> list[Any]:
+    """Write the rows (``columns``: the adapted values of ``shape.per_row``, one list per
+    field); the new primary keys if the shape returns them."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            document = json.dumps(
+                list(zip(*columns, strict=True)),
+                default=_json_value,
+                ensure_ascii=False,  # text as it is (any encoding the connection uses)
+            )
+            cursor.execute(shape.sql(0), [*shared_values, document])
+            return [row[0] for row in cursor.fetchall()] if shape.returning else []
+        # The rows zipped from the columns, in the table's column order: the per-row values,
+        # the shared ones repeated. Not strict: the repeats are endless.
+        by_field = dict(zip(shape.per_row, columns, strict=True))
+        by_field.update(zip(shape.shared, map(repeat, shared_values), strict=True))
+        params = list(zip(*(by_field[f] for f in shape.ordered), strict=False))
+        if not shape.returning:
+            cursor.executemany(shape.sql(1), params)
+            return []
+        keys: list[Any] = []
+        size = shape.rows_per_statement
+        for start in range(0, len(params), size):
+            chunk = params[start : start + size]
+            cursor.execute(shape.sql(len(chunk)), list(chain.from_iterable(chunk)))
+            keys.extend(row[0] for row in cursor.fetchall())
+        return keys
+
+
 def _json_value(value: Any) -> Any:
-    """A value of :func:`insert_rows`' JSON document that ``json`` does not know."""
-    if isinstance(value, datetime.datetime | datetime.date):
+    """A value of the rows' JSON document that ``json`` does not know, as text that
+    PostgreSQL reads back into the column's type."""
+    if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()  # ISO 8601, the offset kept
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, decimal.Decimal | uuid.UUID):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _db_values(field: models.Field, values: Sequence[Any], connection: Any) -> list[Any]:
-    """The column's values as the database takes them.
-
-    ``field.get_db_prep_save`` of each value, except: a ``str`` for a plain ``CharField``
-    as is (what that returns for it); on PostgreSQL, a JSON field's value as is (it is
-    written into the JSON document); other values adapted once per distinct value.
-    """
-    if type(field) is models.CharField:
-        return [
-            value if type(value) is str else field.get_db_prep_save(value, connection)
-            for value in values
-        ]
-    if isinstance(field, models.JSONField) and connection.vendor == "postgresql":
-        if field.encoder is not None:
-            return [json.loads(json.dumps(value, cls=field.encoder)) for value in values]
-        return list(values)
+def _db_values(adapt: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """``adapt`` of each value, once per distinct value (rows often share a timestamp)."""
     adapted: dict[Any, Any] = {}
     result = []
     for value in values:
         try:
             prepared = adapted[value]
         except KeyError:
-            prepared = adapted[value] = field.get_db_prep_save(value, connection)
+            prepared = adapted[value] = adapt(value)
         except TypeError:  # unhashable
-            prepared = field.get_db_prep_save(value, connection)
+            prepared = adapt(value)
         result.append(prepared)
     return result

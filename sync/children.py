@@ -28,6 +28,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from accounts.models import Company
+from maestrano_integration.bulk_insert import insert_instances
 
 from . import idmap
 from .mappers import (
@@ -164,7 +165,7 @@ def _save_child_rows(
         for obj, _ in created:
             obj.pk = None  # a rolled-back bulk write may have numbered it
             obj._state.adding = True
-        manager.bulk_create([obj for obj, _ in created])
+        insert_instances(model, [obj for obj, _ in created])
     idmap.relink_children(
         company=company,
         entity=sub_entity(mapper, child),

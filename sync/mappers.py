@@ -101,8 +101,8 @@ def get_path(data: Mapping[str, Any], path: str, default: Any = _MISSING) -> Any
     """``get_path({"email": {"address": "a@b"}}, "email.address") == "a@b"``."""
     current: Any = data
     for part in path.split("."):
-        if not isinstance(current, Mapping) or part not in current:
-            return default
+        if (type(current) is not dict and not isinstance(current, Mapping)) or part not in current:
+            return default  # (a dict first: the Mapping ABC check is slow)
         current = current[part]
     return current
 

@@ -29,6 +29,7 @@ from django.db import DatabaseError, DataError, IntegrityError, models, transact
 from django.utils import timezone
 
 from accounts.models import Company
+from maestrano_integration.bulk_insert import insert_instances
 
 from . import idmap
 from .children import save_children
@@ -78,7 +79,7 @@ def parse_records(records: list[Any], outcome: Outcome) -> list[ParsedRecord]:
     """
     by_id: dict[str, ParsedRecord] = {}
     for data in records:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):  # dict: no ABC check
             outcome.errors.append((None, "malformed record: not a JSON object", data))
             continue
         try:
@@ -120,8 +121,12 @@ def prepare(
             for ref_entity, ids in wanted.items()
         }
     )
-    existing = mapper.for_company(company).in_bulk(
-        [model._meta.pk.to_python(id_map.object_id) for id_map in known.values()]
+    existing = (
+        mapper.for_company(company).in_bulk(
+            [model._meta.pk.to_python(id_map.object_id) for id_map in known.values()]
+        )
+        if known  # none on a first import: no queryset to build
+        else {}
     )
     new_instance = mapper.instance_factory(company)
     prepared: list[Prepared] = []
@@ -195,7 +200,7 @@ def save_bulk(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> 
     new = [item.instance for item in prepared if item.is_new]
     changed = [item.instance for item in prepared if not item.is_new]
     if new:
-        manager.bulk_create(new)
+        insert_instances(model, new)
         if any(obj.pk is None for obj in new):  # backends that cannot return ids
             raise DatabaseError(f"{model._meta.label}: bulk_create returned no primary keys")
     if changed:

@@ -1,0 +1,161 @@
+"""``maestrano_integration.bulk_insert.insert_instances`` writes the rows ``bulk_create``
+writes: the same values read back
+(``auto_now`` stamps set, decimals rounded by the column, texts as they are, foreign keys
+copied from the related objects), primary keys and states set; a value it does not write
+itself (an expression) goes to ``bulk_create``, and a value the database refuses fails the
+statement as with ``bulk_create``."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import zoneinfo
+
+import pytest
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Upper
+from django.utils import timezone
+
+from accounts.models import Company
+from crm.models import Invoice, InvoiceLine, Item, Organization, Person
+from maestrano_integration import bulk_insert
+
+pytestmark = pytest.mark.django_db
+
+_STAMPS = {"id", "created_at", "updated_at"}
+
+
+def _company() -> Company:
+    return Company.objects.create(preset="maestrano", group_uid="cld-rows", name="Rows")
+
+
+def _build(
+    company: Company, org, invoice, item, first_line: int
+) -> dict[type[models.Model], list[models.Model]]:
+    """Unsaved rows of every crm model, with odd but valid values."""
+    return {
+        Organization: [
+            Organization(company=company, name="Ünïcode ✓ 'quoted' \"double\" \\ %s ?"),
+            Organization(company=company, name="x" * 255, is_supplier=True, email="a@b.co"),
+        ],
+        Person: [
+            Person(company=company, first_name="Ann", organization=org),
+            Person(company=company, last_name="Null org", organization=None),
+        ],
+        Item: [
+            Item(company=company, name="Priced", sale_price=decimal.Decimal("12.345")),
+            Item(company=company, name="From text", purchase_price="7.5", description="\n\t"),
+        ],
+        Invoice: [
+            Invoice(
+                company=company,
+                organization=org,
+                number="INV-1",
+                transaction_date=datetime.date(2026, 2, 28),
+                total=decimal.Decimal("-0.01"),
+            ),
+        ],
+        InvoiceLine: [
+            InvoiceLine(company=company, invoice=invoice, line_number=first_line, item=item),
+            InvoiceLine(company=company, invoice=invoice, line_number=first_line + 1, quantity=3),
+        ],
+    }
+
+
+def _values(model: type[models.Model], pks: list) -> list[dict]:
+    rows = model.objects.filter(pk__in=pks).order_by("pk").values()
+    return [{k: v for k, v in row.items() if k not in _STAMPS} for row in rows]
+
+
+def test_the_same_rows_as_bulk_create():
+    company = _company()
+    org = Organization.objects.create(company=company, name="Parent")
+    invoice = Invoice.objects.create(company=company, organization=org)
+    item = Item.objects.create(company=company, name="Existing")
+    ours, theirs = (_build(company, org, invoice, item, n) for n in (1, 3))
+    before = timezone.now()
+    for model, objs in ours.items():
+        bulk_insert.insert_instances(model, objs)
+        model.objects.bulk_create(theirs[model])
+        for obj in objs:
+            assert obj.pk is not None
+            assert not obj._state.adding
+            assert obj._state.db == "default"
+        ours_values = _values(model, [o.pk for o in objs])
+        theirs_values = _values(model, [o.pk for o in theirs[model]])
+        if model is InvoiceLine:  # numbered after ours (one number per line of an invoice)
+            for row in theirs_values:
+                row["line_number"] -= 2
+        assert ours_values == theirs_values
+        if hasattr(model, "created_at"):
+            stored = model.objects.filter(pk__in=[o.pk for o in objs])
+            assert all(row.created_at >= before for row in stored)
+            assert all(row.updated_at >= before for row in stored)
+
+
+def test_more_rows_than_one_statement_takes():
+    company = _company()
+    objs = [Organization(company=company, name=f"Org {n}") for n in range(2500)]
+    bulk_insert.insert_instances(Organization, objs)
+    names = dict(Organization.objects.filter(company=company).values_list("pk", "name"))
+    assert [names[obj.pk] for obj in objs] == [f"Org {n}" for n in range(2500)]
+
+
+def test_expressions_go_to_bulk_create():
+    company = _company()
+    obj = Organization(company=company, name="lower")
+    obj.city = Upper(models.Value("sydney"))
+    bulk_insert.insert_instances(Organization, [obj])
+    assert Organization.objects.get(pk=obj.pk).city == "SYDNEY"
+
+
+def test_a_refused_row_fails_the_statement():
+    company = _company()
+    invoice = Invoice.objects.create(company=company)
+    objs = [
+        InvoiceLine(company=company, invoice=invoice, line_number=1),
+        InvoiceLine(company=company, invoice=invoice, line_number=-1),  # CHECK (>= 0)
+    ]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk_insert.insert_instances(InvoiceLine, objs)
+    assert not InvoiceLine.objects.filter(invoice=invoice).exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "values"),
+    [
+        (Organization, "created_at", [timezone.now(), None]),
+        (
+            Organization,
+            "updated_at",
+            [
+                datetime.datetime(2026, 3, 29, 1, 30, tzinfo=datetime.UTC),
+                datetime.datetime(
+                    2026,
+                    3,
+                    29,
+                    1,
+                    30,
+                    0,
+                    5,
+                    tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30)),
+                ),
+                timezone.now().astimezone(zoneinfo.ZoneInfo("Australia/Sydney")),
+            ],
+        ),
+        (Organization, "name", ["text", "", None]),
+        (Organization, "is_supplier", [True, False, 1, None]),
+        (InvoiceLine, "line_number", [1, True, "7", None]),
+        (InvoiceLine, "quantity", [decimal.Decimal("1.23456"), "2.5", 3, None]),
+        (InvoiceLine, "invoice", [1, "2", None]),
+        (Invoice, "transaction_date", [datetime.date(2026, 2, 28), None]),
+    ],
+)
+def test_values_adapted_as_the_field_does(model, name, values):
+    from django.db import connection
+
+    field = model._meta.get_field(name)
+    adapt = bulk_insert.db_adapter(field, connection)
+    assert [adapt(value) for value in values] == [
+        field.get_db_prep_save(value, connection) for value in values
+    ]
