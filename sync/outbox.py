@@ -1,8 +1,8 @@
 """The transactional outbox: every save or delete of a synced model becomes an outbox row.
 
 Receivers of ``post_save`` / ``post_delete`` are connected for every registered
-model whose mapper has export enabled (and for its child models: a changed
-invoice line pushes its invoice). The row is written by the same database
+model (and for its child models: a changed invoice line pushes its invoice); they
+write a row when the mapper has export enabled. The row is written by the same database
 connection inside the caller's transaction, so it commits or rolls back with
 the change; the drain task is enqueued with ``transaction.on_commit``, once per
 transaction and company.
@@ -125,9 +125,22 @@ def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any
 def connect_receivers() -> None:
     """Connect the outbox receivers (from ``SyncConfig.ready()``).
 
-    They listen to every model and look the sender up in the registry when a
-    signal fires: apps after ``sync`` in ``INSTALLED_APPS`` register their
-    mappers later than ``sync`` is ready.
+    They are connected for the models of every mapper (and of its child mappings),
+    registered now or later: apps after ``sync`` in ``INSTALLED_APPS`` register their
+    mappers later than ``sync`` is ready. Other models have no receiver of ours, so
+    Django deletes their rows without loading them first (``Collector.can_fast_delete``:
+    the IdMap rows, say). The receivers still look the sender up in the registry when a
+    signal fires (a mapper unregistered, export turned off).
     """
-    post_save.connect(_on_save, dispatch_uid="sync.outbox.save", weak=False)
-    post_delete.connect(_on_delete, dispatch_uid="sync.outbox.delete", weak=False)
+    registry.on_register(_connect_for)
+
+
+def _connect_for(mapper: Any) -> None:
+    for model in (mapper.model, *(child.model for child in mapper.children)):
+        label = model._meta.label_lower
+        post_save.connect(
+            _on_save, sender=model, dispatch_uid=f"sync.outbox.save:{label}", weak=False
+        )
+        post_delete.connect(
+            _on_delete, sender=model, dispatch_uid=f"sync.outbox.delete:{label}", weak=False
+        )

@@ -90,6 +90,13 @@ class MapperRegistry:
     def __init__(self) -> None:
         self._by_model: dict[type[models.Model], Mapper] = {}
         self._by_entity: dict[str, Mapper] = {}
+        self._listeners: list[Callable[[Mapper], None]] = []
+
+    def on_register(self, listener: Callable[[Mapper], None]) -> None:
+        """Call ``listener(mapper)`` for every mapper registered, now and later."""
+        self._listeners.append(listener)
+        for mapper in list(self._by_model.values()):
+            listener(mapper)
 
     def register(self, model: type[models.Model]) -> Callable[[MapperT], MapperT]:
         """Class decorator: ``@registry.register(Person)`` on a ``Mapper`` subclass."""
@@ -115,6 +122,8 @@ class MapperRegistry:
         mapper = mapper_class()
         self._by_model[model] = mapper
         self._by_entity[entity] = mapper
+        for listener in self._listeners:
+            listener(mapper)
         return mapper
 
     def unregister(self, model: type[models.Model]) -> None:
