@@ -19,8 +19,10 @@ class IdMap(models.Model):
     its echo and unchanged re-saves can be recognised.
     """
 
+    # No index of its own: both unique constraints below start with the company, and
+    # serve its lookups and cascades (one index fewer to write per row).
     company = models.ForeignKey(
-        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     entity = models.CharField(max_length=64, help_text="Connec! entity, e.g. people")
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
