@@ -120,12 +120,21 @@ def app_under_fuzz(live_server, settings):
     )
 
 
+def keep_the_transport_host(case) -> None:
+    """A generated header named ``Host`` is dropped: the host is the transport's, and a
+    forged one is refused by Django's ``ALLOWED_HOSTS`` check (its 400 page) before any
+    API code runs; a schema's operation cannot document that answer."""
+    for name in [name for name in (case.headers or {}) if name.lower() == "host"]:
+        del case.headers[name]
+
+
 @pytest.mark.django_db(transaction=True)
 @APP_SCHEMA.parametrize()
 @FUZZ_SETTINGS
 def test_the_app_answers_every_request_as_its_schema_says(case, app_under_fuzz):
     before = app_state()
 
+    keep_the_transport_host(case)
     headers = {"Authorization": app_under_fuzz.authorization}
     response = case.call(base_url=app_under_fuzz.url, headers=headers)
     SENT[f"{case.method} {case.path}"] += 1
@@ -215,6 +224,7 @@ def test_the_sandbox_apis_answer_as_their_schema_says(case, sandbox_under_fuzz):
     aim_at_the_seeded_records(case, sandbox_under_fuzz.records)
     before = sandbox_state()
 
+    keep_the_transport_host(case)
     headers = {"Authorization": sandbox_under_fuzz.authorization}
     response = case.call(base_url=sandbox_under_fuzz.url, headers=headers)
     SENT[f"{case.method} {case.path}"] += 1
