@@ -40,6 +40,10 @@ class SyncSettings:
     extra_entities: tuple[str, ...] = ()
     #: Fetch the next import page in a thread while the current one is written.
     prefetch: bool = True
+    #: False: on PostgreSQL an import page's transaction (its rows, IdMap rows and cursor
+    #: together) commits without waiting for the disk flush; a server crash may lose the
+    #: last pages, which the resumed import applies again.
+    import_synchronous_commit: bool = False
     #: Enqueue the outbox drain when a transaction with local changes commits.
     push_on_commit: bool = True
     #: Push backoff of a record whose send failed transiently (network, 429, 5xx):

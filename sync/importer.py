@@ -286,6 +286,25 @@ class PagePrefetcher:
 # --- one page ---------------------------------------------------------------------------
 
 
+def _commit_without_flush() -> None:
+    """Let the page's transaction commit before PostgreSQL flushes it to disk, unless
+    ``IMPORT_SYNCHRONOUS_COMMIT`` (docs/settings.md).
+
+    ``SET LOCAL`` ends with the transaction: only this page's commit is relaxed. The
+    page's rows and its cursor commit or vanish together, so a server crash loses at
+    most the last pages, which the resumed import applies again; a later synchronous
+    commit (the run's status at the end) makes them durable. Only for the outermost
+    transaction (never a caller's own around the import); other databases: nothing.
+    """
+    if sync_settings().import_synchronous_commit:
+        return
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def apply_page(
     *, run: SyncRun, run_entity: SyncRunEntity, mapper: Mapper, page: Page
 ) -> SyncRunEntity:
@@ -294,8 +313,11 @@ def apply_page(
     entity = run_entity.entity
     outcome = pipeline.Outcome()
     parsed = pipeline.parse_records(page.records, outcome)
+    outermost = not transaction.get_connection().in_atomic_block
     # Writes that apply Connec! data must not enter the push outbox (no echo).
     with transaction.atomic(), applying_remote_changes():
+        if outermost:
+            _commit_without_flush()
         locked = SyncRunEntity.objects.select_for_update().get(pk=run_entity.pk)
         if locked.next_skip != page.skip or locked.done:
             raise ConcurrentImport(
