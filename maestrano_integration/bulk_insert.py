@@ -15,8 +15,9 @@ the database's own work (profiles in docs/performance.md). Two entry points:
 Both write one statement per batch:
 
 * PostgreSQL: the rows travel as one JSON parameter (an array per row), read by
-  ``json_array_elements`` (``json.dumps`` is C; a JSON field's value is written as it is,
-  not encoded twice);
+  ``jsonb_array_elements`` (``json.dumps`` is C; a JSON field's value is written as it is,
+  not encoded twice; ``jsonb``: each row parsed once, where each ``->>`` of a ``json`` row
+  parses it again);
 * other databases: one multi-row ``VALUES`` (when the new primary keys are wanted) or
   ``executemany``.
 
@@ -292,7 +293,7 @@ class _Shape:
             )
             self._any_rows: str | None = (
                 f"{head} SELECT {values} "  # noqa: S608
-                f"FROM json_array_elements(%s::json) AS r{tail}"
+                f"FROM jsonb_array_elements(%s::jsonb) AS r{tail}"
             )
         else:
             self._any_rows = None
