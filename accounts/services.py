@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from maestrano_integration.conf import Preset
-from maestrano_integration.kept_query import KeptQuery
+from maestrano_integration.kept_query import KeptQuery, KeptUpdate
 from maestrano_integration.saml import SsoAttributes
 
 from . import sso_state
@@ -360,6 +360,11 @@ _REPEAT_LOGIN_MEMBERSHIP: KeptQuery[Membership] = KeptQuery(
     )[:1]
 )
 
+#: Its one write: the identity's email, extra data and login time.
+_IDENTITY_LOGIN = KeptUpdate(
+    PlatformIdentity, fields=("email", "extra_data", "last_login_at"), where=("preset", "uid")
+)
+
 
 def _unchanged_login(
     *, preset: Preset, attributes: SsoAttributes, adapter: DefaultAccountAdapter
@@ -395,10 +400,13 @@ def _unchanged_login(
         return None
     # Nothing but login times written from here on (docs/deploy.md).
     sso_state.relax_repeat_login_commit()
-    PlatformIdentity.objects.filter(preset=preset.name, uid=uid).update(
-        email=email[:254],
-        extra_data=adapter.identity_extra_data(preset=preset, attributes=attributes),
-        last_login_at=timezone.now(),
+    _IDENTITY_LOGIN.run(
+        where={"preset": preset.name, "uid": uid},
+        values={
+            "email": email[:254],
+            "extra_data": adapter.identity_extra_data(preset=preset, attributes=attributes),
+            "last_login_at": timezone.now(),
+        },
     )
     return SsoLogin(
         user=user,

@@ -16,6 +16,11 @@ docs/deploy.md) skip the planning.
 Only parameters that reach the SQL unchanged can be kept (``exact`` lookups on text
 columns: a lookup that transforms its value, ``icontains`` for instance, would hide the
 marker); building raises :class:`ValueError` otherwise, the first time the query runs.
+
+:class:`KeptUpdate` does the same for an ``UPDATE`` of some columns of the rows matching
+exact values (the repeat login's write of the identity's login time): its SQL is built
+once per database vendor from the model's options, and the values are prepared by the
+model's fields as ``QuerySet.update`` prepares them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import inspect
 import secrets
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -128,3 +133,49 @@ class KeptQuery(Generic[M]):
             model_columns=model_columns,
             populators=get_related_populators(klass_info, select, alias),
         )
+
+
+class KeptUpdate:
+    """``model.objects.filter(**where).update(**values)`` for fixed column names, with its
+    SQL built once per database vendor.
+
+    As ``QuerySet.update``: no signals, no ``auto_now``, no ``save()``; each value is
+    prepared by its field (``get_db_prep_save``, and ``get_db_prep_value`` for the
+    ``WHERE``), identifiers are quoted, every value is a parameter.
+    """
+
+    def __init__(
+        self, model: type[models.Model], *, fields: Sequence[str], where: Sequence[str]
+    ) -> None:
+        self.model = model
+        meta = model._meta
+        self._fields = tuple(meta.get_field(name) for name in fields)
+        self._where = tuple(meta.get_field(name) for name in where)
+        for field in (*self._fields, *self._where):
+            if not field.concrete or field.many_to_many or field.one_to_many:
+                raise ValueError(f"{model.__name__}.{field.name} is not a column")
+        self._sql: dict[str, str] = {}
+
+    def run(self, *, where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
+        """How many rows were updated."""
+        alias = router.db_for_write(self.model)
+        connection = connections[alias]
+        sql = self._sql.get(connection.vendor) or self._build(connection)
+        params = [
+            *(field.get_db_prep_save(values[field.name], connection) for field in self._fields),
+            *(field.get_db_prep_value(where[field.name], connection) for field in self._where),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def _build(self, connection: Any) -> str:
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in self._fields)
+        conditions = " AND ".join(f"{quote(field.column)} = %s" for field in self._where)
+        sql = (
+            f"UPDATE {quote(self.model._meta.db_table)} "  # noqa: S608 (identifiers from the model)
+            f"SET {assignments} WHERE {conditions}"
+        )
+        self._sql[connection.vendor] = sql
+        return sql

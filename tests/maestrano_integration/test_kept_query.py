@@ -1,7 +1,8 @@
 """``maestrano_integration.kept_query.KeptQuery`` finds what the queryset it keeps finds: the
 same instances with the same converted values (dates, booleans, JSON), ``select_related``
 objects attached without another query, one statement per call whatever the values; a
-parameter that cannot be kept is refused with a clear error."""
+parameter that cannot be kept is refused with a clear error. ``KeptUpdate`` writes what
+``QuerySet.update`` writes, to the matching rows only."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Company, Membership, PlatformIdentity
 from crm.models import Person
-from maestrano_integration.kept_query import KeptQuery
+from maestrano_integration.kept_query import KeptQuery, KeptUpdate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,3 +120,33 @@ def test_a_value_the_lookup_transforms_is_refused():
 def test_the_values_must_be_the_builders_parameters():
     with pytest.raises(TypeError, match="expected the values"):
         MEMBERSHIP.first(preset="maestrano", group_uid="cld-1")
+
+
+LOGIN = KeptUpdate(
+    PlatformIdentity, fields=("email", "extra_data", "last_login_at"), where=("preset", "uid")
+)
+
+
+def test_an_update_writes_what_queryset_update_writes_to_the_matching_row_only():
+    _member(group_uid="cld-1", uid="usr-1")
+    _member(group_uid="cld-2", uid="usr-2")
+    moment = timezone.now().replace(microsecond=123456)
+    values = {
+        "email": "new'; DROP TABLE x; --@example.com",
+        "extra_data": {"ünïcode": "✓", "list": [1, 2.5, None, True], "empty": {}},
+        "last_login_at": moment,
+    }
+    with CaptureQueriesContext(connection) as captured:
+        updated = LOGIN.run(where={"preset": "maestrano", "uid": "usr-1"}, values=values)
+    assert updated == 1 and len(captured.captured_queries) == 1
+    PlatformIdentity.objects.filter(uid="usr-2").update(**values)
+    kept, orm = (PlatformIdentity.objects.get(uid=uid) for uid in ("usr-1", "usr-2"))
+    for name, value in values.items():
+        assert getattr(kept, name) == getattr(orm, name) == value
+    assert LOGIN.run(where={"preset": "maestrano", "uid": "usr-9"}, values=values) == 0
+    assert PlatformIdentity.objects.filter(email=values["email"]).count() == 2
+
+
+def test_an_update_of_a_relation_that_is_no_column_is_refused():
+    with pytest.raises(ValueError, match="is not a column"):
+        KeptUpdate(Company, fields=("memberships",), where=("group_uid",))
