@@ -50,6 +50,8 @@ class _Compiled:
     init_list: tuple[str, ...]
     model_columns: slice
     populators: Sequence[Any]
+    #: The fields' database converters, by column (what ``results_iter`` works out per call).
+    converters: dict[int, Any]
 
 
 class KeptQuery(Generic[M]):
@@ -84,7 +86,9 @@ class KeptQuery(Generic[M]):
         with compiler.connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
-        for row in compiler.results_iter([rows]):
+        if compiled.converters:
+            rows = compiler.apply_converters(rows, compiled.converters)
+        for row in rows:
             instance = compiled.model.from_db(
                 compiler.using, compiled.init_list, row[compiled.model_columns]
             )
@@ -121,6 +125,9 @@ class KeptQuery(Generic[M]):
                 "on text columns can be kept"
             )
         klass_info, select = compiler.klass_info, compiler.select
+        columns = [column[0] for column in select[: compiler.col_count]]
+        if compiler.has_composite_fields(columns):
+            raise ValueError("composite primary keys are not supported")
         fields = klass_info["select_fields"]
         model_columns = slice(fields[0], fields[-1] + 1)
         return _Compiled(
@@ -132,6 +139,7 @@ class KeptQuery(Generic[M]):
             init_list=tuple(column[0].target.attname for column in select[model_columns]),
             model_columns=model_columns,
             populators=get_related_populators(klass_info, select, alias),
+            converters=compiler.get_converters(columns),
         )
 
 
