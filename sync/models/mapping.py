@@ -25,9 +25,10 @@ class IdMap(models.Model):
         "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     entity = models.CharField(max_length=64, help_text="Connec! entity, e.g. people")
-    # No database constraint: PostgreSQL checks one per inserted row at commit (an import
-    # writes an IdMap row per record and per line: a tenth of its time went there). Content
-    # types are Django's own, deleted through the ORM, whose CASCADE removes the rows.
+    # No database constraint: PostgreSQL checks one per inserted row at commit, and an
+    # import writes an IdMap row per record and per line (the two foreign keys' checks:
+    # 100-250 ms per 8,000 rows, docs/performance.md). Content types are Django's own,
+    # deleted through the ORM, whose CASCADE removes the rows.
     content_type = models.ForeignKey(
         ContentType, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
