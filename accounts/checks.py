@@ -10,6 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from maestrano_integration.conf import maestrano_settings
 
+from .backends import sso_backend
+
 BACKEND = "accounts.backends.MaestranoBackend"
 MIDDLEWARE = "accounts.middleware.MaestranoSessionMiddleware"
 
@@ -17,10 +19,11 @@ MIDDLEWARE = "accounts.middleware.MaestranoSessionMiddleware"
 @checks.register("maestrano")
 def check_project_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
-    if BACKEND not in settings.AUTHENTICATION_BACKENDS:
+    if sso_backend() is None:
         messages.append(
             checks.Error(
-                f"{BACKEND!r} is not in AUTHENTICATION_BACKENDS: SSO logins cannot complete.",
+                f"{BACKEND!r} (or a subclass) is not in AUTHENTICATION_BACKENDS: SSO logins "
+                "cannot complete.",
                 hint=f'Add "{BACKEND}" to AUTHENTICATION_BACKENDS (docs/install.md).',
                 id="maestrano.E020",
             )

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from maestrano_integration.conf import Preset
+from maestrano_integration.kept_query import KeptQuery, KeptUpdate
 from maestrano_integration.saml import SsoAttributes
 
 from . import sso_state
@@ -346,6 +347,25 @@ def _field_values(instance: Any) -> dict[str, Any]:
     return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 
 
+#: The repeat login's one read: the membership with its company and user, through the
+#: identity. At most one row (one company per group, one identity per uid, one membership
+#: per pair): sliced, not ``first()``, whose ORDER BY costs a quarter of the query. Kept
+#: compiled: building and compiling it cost the ORM more than running it.
+_REPEAT_LOGIN_MEMBERSHIP: KeptQuery[Membership] = KeptQuery(
+    lambda preset, group_uid, uid: Membership.objects.select_related("company", "user").filter(
+        company__preset=preset,
+        company__group_uid=group_uid,
+        user__maestrano_identities__preset=preset,
+        user__maestrano_identities__uid=uid,
+    )[:1]
+)
+
+#: Its one write: the identity's email, extra data and login time.
+_IDENTITY_LOGIN = KeptUpdate(
+    PlatformIdentity, fields=("email", "extra_data", "last_login_at"), where=("preset", "uid")
+)
+
+
 def _unchanged_login(
     *, preset: Preset, attributes: SsoAttributes, adapter: DefaultAccountAdapter
 ) -> SsoLogin | None:
@@ -362,15 +382,9 @@ def _unchanged_login(
         return None
     uid = attributes.user_uid(preset.creation_mode)
     email = attributes.user_email(preset.creation_mode)
-    # At most one row (one company per group, one identity per uid, one membership per
-    # pair): sliced, not ``first()``, whose ORDER BY costs a quarter of the query.
-    found = Membership.objects.select_related("company", "user").filter(
-        company__preset=preset.name,
-        company__group_uid=attributes.group_uid,
-        user__maestrano_identities__preset=preset.name,
-        user__maestrano_identities__uid=uid,
-    )[:1]
-    membership = next(iter(found), None)
+    membership = _REPEAT_LOGIN_MEMBERSHIP.first(
+        preset=preset.name, group_uid=attributes.group_uid, uid=uid
+    )
     if membership is None or not membership.is_active:
         return None
     company, user = membership.company, membership.user
@@ -386,10 +400,13 @@ def _unchanged_login(
         return None
     # Nothing but login times written from here on (docs/deploy.md).
     sso_state.relax_repeat_login_commit()
-    PlatformIdentity.objects.filter(preset=preset.name, uid=uid).update(
-        email=email[:254],
-        extra_data=adapter.identity_extra_data(preset=preset, attributes=attributes),
-        last_login_at=timezone.now(),
+    _IDENTITY_LOGIN.run(
+        where={"preset": preset.name, "uid": uid},
+        values={
+            "email": email[:254],
+            "extra_data": adapter.identity_extra_data(preset=preset, attributes=attributes),
+            "last_login_at": timezone.now(),
+        },
     )
     return SsoLogin(
         user=user,

@@ -29,7 +29,7 @@ import logging
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import (
     Http404,
@@ -56,7 +56,7 @@ from maestrano_integration.saml import (
 
 from . import services, sso_state
 from .adapter import get_adapter
-from .backends import SSO_LOGIN_ATTRIBUTE
+from .backends import SSO_LOGIN_ATTRIBUTE, authenticate_sso
 from .middleware import maestrano_session_exempt
 from .models import Company
 from .selectors import accessible_companies, current_company, forget_current_company
@@ -194,7 +194,7 @@ def _authenticate(
 ) -> services.SsoLogin | None:
     """The login the backend provisioned, or ``None`` when no user may log in."""
     try:
-        user = authenticate(request, maestrano_preset=preset, maestrano_attributes=attributes)
+        user = authenticate_sso(request, preset=preset, attributes=attributes)
     except services.AccountConflict as error:
         raise SamlValidationError("account_conflict", str(error), status=409) from None
     return getattr(user, SSO_LOGIN_ATTRIBUTE, None) if user is not None else None

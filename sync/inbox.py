@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
@@ -302,6 +302,16 @@ class InboxRun:
 #: Notifications applied together (up to this many records) when several are waiting.
 GROUP_RECORDS = 1000
 
+#: What a local write committed while notifications are applied can make the database
+#: refuse: a foreign key checked at commit (PostgreSQL: a contact linked to an organization
+#: whose deletion is being applied, or an organization deleted here while a contact linked
+#: to it is being applied), a deadlock, a locked database (SQLite). The notifications stay
+#: pending and are applied again, from what is committed then (up to ``MAX_ATTEMPTS``).
+CONCURRENT_WRITE_ERRORS = (IntegrityError, OperationalError)
+RETRIED_AFTER_CONCURRENT_WRITE = (
+    "refused by the database, as when a local change is committed meanwhile; applied again"
+)
+
 
 def _next_group(company: Company) -> list[InboxEntry]:
     waiting = InboxEntry.objects.filter(
@@ -324,8 +334,10 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
     One worker at a time per company, so two versions of a record are never
     applied concurrently; waiting notifications are applied together (one
     bulk write per entity). A transient Connec! error (fetching a missing
-    reference) leaves them pending for a later try; an unexpected error marks
-    the notification failed (retry it from the admin), the others go on.
+    reference) or a database refusal a concurrent local write can cause
+    (:data:`CONCURRENT_WRITE_ERRORS`) leaves them pending for a later try; an
+    unexpected error marks the notification failed (retry it from the admin),
+    the others go on.
     """
     run = InboxRun()
     if not policy_for(company_id=company.pk).enabled:
@@ -381,26 +393,56 @@ def _process_group(
             run.failed += len(ids)
         logger.warning("Connec! notifications not applied yet: %s", error, extra=context)
         return False  # keep arrival order: later notifications wait for these
-    except Exception as error:
-        if len(group) > 1:
-            # Find the culprit: apply them one by one.
-            InboxEntry.objects.filter(pk__in=ids).update(status=InboxEntry.Status.PENDING)
-            for entry in group:
-                entry.refresh_from_db()
-                if not _process_group(company=company, group=[entry], client=client, run=run):
-                    return False
-            return True
-        logger.exception("Connec! notification %s failed", ids[0], extra=context)
+    except CONCURRENT_WRITE_ERRORS as error:
+        attempts = max(entry.attempts for entry in group) + 1
+        if attempts >= sync_settings().max_attempts:
+            return _failed(company=company, group=group, client=client, run=run, error=error)
+        reason = f"{RETRIED_AFTER_CONCURRENT_WRITE}: {error.__class__.__name__}: {error}"
         InboxEntry.objects.filter(pk__in=ids).update(
-            status=InboxEntry.Status.FAILED,
-            last_error=f"{error.__class__.__name__}: {error}"[:4000],
+            status=InboxEntry.Status.PENDING, last_error=reason[:4000]
         )
-        run.failed += 1
-        return True
+        run.deferred += len(ids)
+        logger.warning(
+            "Connec! notifications not applied yet (%s): %s",
+            RETRIED_AFTER_CONCURRENT_WRITE,
+            error,
+            extra=context,
+        )
+        return False  # keep arrival order: later notifications wait for these
+    except Exception as error:
+        return _failed(company=company, group=group, client=client, run=run, error=error)
     InboxEntry.objects.filter(pk__in=ids).update(
         status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
     )
     run.processed += len(ids)
+    return True
+
+
+def _failed(
+    *,
+    company: Company,
+    group: list[InboxEntry],
+    client: ConnecClient,
+    run: InboxRun,
+    error: Exception,
+) -> bool:
+    """Mark the culprit of an unexpected error failed (applied one by one to find it)."""
+    if len(group) > 1:
+        InboxEntry.objects.filter(pk__in=[entry.pk for entry in group]).update(
+            status=InboxEntry.Status.PENDING
+        )
+        for entry in group:
+            entry.refresh_from_db()
+            if not _process_group(company=company, group=[entry], client=client, run=run):
+                return False
+        return True
+    context = {"preset": company.preset, "group": company.group_uid, "notifications": [group[0].pk]}
+    logger.exception("Connec! notification %s failed", group[0].pk, extra=context)
+    InboxEntry.objects.filter(pk=group[0].pk).update(
+        status=InboxEntry.Status.FAILED,
+        last_error=f"{error.__class__.__name__}: {error}"[:4000],
+    )
+    run.failed += 1
     return True
 
 

@@ -20,3 +20,12 @@ class PlanByCurrencyAdapter(DefaultAccountAdapter):
     def choose_plan(self, company: Any, *, plans: Any, attributes: Any) -> Any:
         currency = attributes.group_currency if attributes is not None else company.currency
         return next((plan for plan in plans if plan.currency == currency), None)
+
+
+class InactiveNewUserAdapter(DefaultAccountAdapter):
+    """Leaves every new user inactive: a project that approves accounts by hand."""
+
+    def populate_user(self, user: Any, **kwargs: Any) -> None:
+        super().populate_user(user, **kwargs)
+        if user.pk is None:
+            user.is_active = False

@@ -8,7 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_login_failed
 
+from accounts.backends import MaestranoBackend
+from accounts.checks import check_project_settings
 from accounts.models import Company, Membership
 from accounts.signals import company_created
 from tests.helpers.saml import (
@@ -283,6 +286,66 @@ def test_the_login_goes_through_the_maestrano_authentication_backend(platform):
     assert [data["_auth_user_backend"] for data in sessions if "_auth_user_id" in data] == [
         "accounts.backends.MaestranoBackend"
     ]
+
+
+class ProjectMaestranoBackend(MaestranoBackend):
+    """An adopter's own subclass, listed in AUTHENTICATION_BACKENDS instead of ours."""
+
+
+def _auth_backends_of_sessions() -> list[str]:
+    from django.contrib.sessions.models import Session
+
+    sessions = [session.get_decoded() for session in Session.objects.all()]
+    return [data["_auth_user_backend"] for data in sessions if "_auth_user_id" in data]
+
+
+def test_a_subclass_of_the_backend_is_the_one_that_logs_in(platform, settings):
+    path = f"{__name__}.ProjectMaestranoBackend"
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", path]
+    assert not [m for m in check_project_settings() if m.id == "maestrano.E020"]
+
+    http = platform.session()
+    answer = login(platform, http, user_uid="usr-sub", group_uid="cld-sub")
+
+    assert answer.status_code == 302
+    assert _auth_backends_of_sessions() == [path]
+    assert dashboard(platform, http).status_code == 200
+
+
+def test_without_the_backend_no_sso_login_completes_and_the_check_says_why(platform, settings):
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    assert [m.id for m in check_project_settings() if m.id.startswith("maestrano.E")] == [
+        "maestrano.E020"
+    ]
+
+    answer = login(platform, platform.session(), user_uid="usr-nob", group_uid="cld-nob")
+
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"{platform.sandbox_url}/app_access_unauthorized"
+    assert _auth_backends_of_sessions() == []
+
+
+def test_a_user_the_adapter_leaves_inactive_is_refused_and_the_failure_signalled(
+    platform, settings
+):
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "ADAPTER": "tests.accounts.adapters.InactiveNewUserAdapter",
+    }
+    failures: list[dict] = []
+
+    def record(sender, credentials, request, **kwargs):
+        failures.append(credentials)
+
+    user_login_failed.connect(record)
+    try:
+        answer = login(platform, platform.session(), user_uid="usr-off", group_uid="cld-off")
+    finally:
+        user_login_failed.disconnect(record)
+
+    assert answer.headers["Location"] == f"{platform.sandbox_url}/app_access_unauthorized"
+    assert _auth_backends_of_sessions() == []
+    assert failures == [{"maestrano_preset": "maestrano", "maestrano_uid": "usr-off"}]
 
 
 def test_login_into_a_cancelled_company_reactivates_it(platform):

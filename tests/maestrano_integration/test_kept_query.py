@@ -1,0 +1,152 @@
+"""``maestrano_integration.kept_query.KeptQuery`` finds what the queryset it keeps finds: the
+same instances with the same converted values (dates, booleans, JSON), ``select_related``
+objects attached without another query, one statement per call whatever the values; a
+parameter that cannot be kept is refused with a clear error. ``KeptUpdate`` writes what
+``QuerySet.update`` writes, to the matching rows only."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import Company, Membership, PlatformIdentity
+from crm.models import Person
+from maestrano_integration.kept_query import KeptQuery, KeptUpdate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MEMBERSHIP = KeptQuery(
+    lambda preset, group_uid, uid: Membership.objects.select_related("company", "user").filter(
+        company__preset=preset,
+        company__group_uid=group_uid,
+        user__maestrano_identities__preset=preset,
+        user__maestrano_identities__uid=uid,
+    )
+)
+
+
+def _member(*, group_uid: str, uid: str, active: bool = True) -> Membership:
+    company = Company.objects.create(
+        preset="maestrano",
+        group_uid=group_uid,
+        name=f"Company {group_uid}",
+        free_trial_end_at=timezone.now() + datetime.timedelta(days=3),
+        has_credit_card=True,
+    )
+    user = get_user_model().objects.create_user(username=uid, email=f"{uid}@example.com")
+    PlatformIdentity.objects.create(
+        user=user, preset="maestrano", uid=uid, extra_data={"nested": [1, "two", None]}
+    )
+    return Membership.objects.create(user=user, company=company, role="Admin", is_active=active)
+
+
+def _values(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_the_same_instances_as_the_queryset_with_related_objects_and_one_query():
+    first = _member(group_uid="cld-1", uid="usr-1")
+    _member(group_uid="cld-2", uid="usr-2", active=False)
+
+    for group_uid, uid in (("cld-1", "usr-1"), ("cld-2", "usr-2")):
+        expected = Membership.objects.select_related("company", "user").get(
+            company__group_uid=group_uid
+        )
+        with CaptureQueriesContext(connection) as captured:
+            found = MEMBERSHIP.first(preset="maestrano", group_uid=group_uid, uid=uid)
+            company, user = found.company, found.user
+        assert len(captured.captured_queries) == 1
+        assert _values(found) == _values(expected)
+        assert _values(company) == _values(expected.company)
+        assert _values(user) == _values(expected.user)
+        # Converted as the ORM converts them, not the database's raw values.
+        assert isinstance(found.is_active, bool)
+        assert isinstance(company.free_trial_end_at, datetime.datetime)
+        assert company.has_credit_card is True
+        assert found._state.adding is False and found._state.db == "default"
+    assert first.pk == MEMBERSHIP.first(preset="maestrano", group_uid="cld-1", uid="usr-1").pk
+
+
+def test_no_row_and_values_are_parameters_not_sql():
+    _member(group_uid="cld-1", uid="usr-1")
+    assert MEMBERSHIP.first(preset="maestrano", group_uid="cld-1", uid="usr-2") is None
+    assert MEMBERSHIP.first(preset="other", group_uid="cld-1", uid="usr-1") is None
+    hostile = "x' OR '1'='1"
+    assert MEMBERSHIP.first(preset=hostile, group_uid=hostile, uid=hostile) is None
+    assert Membership.objects.count() == 1
+
+
+def test_json_values_and_several_rows_in_the_querysets_order():
+    for index in range(3):
+        _member(group_uid=f"cld-{index}", uid=f"usr-{index}")
+    identities = KeptQuery(
+        lambda preset: PlatformIdentity.objects.filter(preset=preset).order_by("-uid")
+    )
+    found = list(identities.iterator(preset="maestrano"))
+    assert [i.uid for i in found] == ["usr-2", "usr-1", "usr-0"]
+    assert found[0].extra_data == {"nested": [1, "two", None]}
+
+
+def test_each_thread_compiles_on_its_own_connection():
+    _member(group_uid="cld-1", uid="usr-1")
+    seen: list[object] = []
+
+    def read() -> None:
+        try:
+            seen.append(MEMBERSHIP.first(preset="maestrano", group_uid="cld-1", uid="usr-1").pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 3 and len(set(seen)) == 1
+
+
+def test_a_value_the_lookup_transforms_is_refused():
+    transformed = KeptQuery(lambda name: Person.objects.filter(last_name__icontains=name))
+    with pytest.raises(ValueError, match="do not reach the SQL unchanged"):
+        transformed.first(name="Smith")
+
+
+def test_the_values_must_be_the_builders_parameters():
+    with pytest.raises(TypeError, match="expected the values"):
+        MEMBERSHIP.first(preset="maestrano", group_uid="cld-1")
+
+
+LOGIN = KeptUpdate(
+    PlatformIdentity, fields=("email", "extra_data", "last_login_at"), where=("preset", "uid")
+)
+
+
+def test_an_update_writes_what_queryset_update_writes_to_the_matching_row_only():
+    _member(group_uid="cld-1", uid="usr-1")
+    _member(group_uid="cld-2", uid="usr-2")
+    moment = timezone.now().replace(microsecond=123456)
+    values = {
+        "email": "new'; DROP TABLE x; --@example.com",
+        "extra_data": {"ünïcode": "✓", "list": [1, 2.5, None, True], "empty": {}},
+        "last_login_at": moment,
+    }
+    with CaptureQueriesContext(connection) as captured:
+        updated = LOGIN.run(where={"preset": "maestrano", "uid": "usr-1"}, values=values)
+    assert updated == 1 and len(captured.captured_queries) == 1
+    PlatformIdentity.objects.filter(uid="usr-2").update(**values)
+    kept, orm = (PlatformIdentity.objects.get(uid=uid) for uid in ("usr-1", "usr-2"))
+    for name, value in values.items():
+        assert getattr(kept, name) == getattr(orm, name) == value
+    assert LOGIN.run(where={"preset": "maestrano", "uid": "usr-9"}, values=values) == 0
+    assert PlatformIdentity.objects.filter(email=values["email"]).count() == 2
+
+
+def test_an_update_of_a_relation_that_is_no_column_is_refused():
+    with pytest.raises(ValueError, match="is not a column"):
+        KeptUpdate(Company, fields=("memberships",), where=("group_uid",))
