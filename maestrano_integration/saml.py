@@ -203,8 +203,9 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
         "https": "on" if request.is_secure() else "off",
         "http_host": request.get_host(),
         "script_name": request.path,
-        "get_data": request.GET.copy(),
-        "post_data": request.POST.copy() if request.method == "POST" else {},
+        # Django's QueryDicts are immutable: no copy (of the whole SAMLResponse) needed.
+        "get_data": request.GET,
+        "post_data": request.POST if request.method == "POST" else {},
     }
 
 
@@ -392,16 +393,21 @@ def decode_saml_response(value: str | None) -> bytes:
     return decoded
 
 
-def _utc(timestamp: int | float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
-
-
 def _saml_time(value: str | None, *, what: str) -> dt.datetime | None:
+    """An ``xs:dateTime`` in UTC as python3-saml reads it (``parse_SAML_to_time``: the
+    seconds kept, a fraction ignored, ``Z`` or nothing after), stricter on padding.
+
+    Its pattern with ``datetime.fromisoformat``: python3-saml's ``strptime`` attempts cost
+    about 20 µs per time, three times per Response.
+    """
     if value is None:
         return None
+    matched = OneLogin_Saml2_Utils.TIME_FORMAT_WITH_FRAGMENT.match(value)
     try:
-        return _utc(OneLogin_Saml2_Utils.parse_SAML_to_time(value))
-    except Exception:  # python3-saml raises a bare Exception on bad formats
+        if matched is None:
+            raise ValueError(value)
+        return dt.datetime.fromisoformat(matched.group(1)).replace(tzinfo=dt.UTC)
+    except ValueError:
         raise SamlValidationError("malformed_time", f"{what} {value!r}") from None
 
 

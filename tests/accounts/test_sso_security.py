@@ -201,6 +201,47 @@ def test_small_clock_differences_are_tolerated(platform, http, post):
     assert deliver(http, early).status_code == 302
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        pytest.param("%Y-%m-%dT%H:%M:%S.123456789Z", id="nanoseconds"),
+        pytest.param("%Y-%m-%dT%H:%M:%S.5Z", id="tenths"),
+        pytest.param("%Y-%m-%dT%H:%M:%S", id="no-zone-letter"),
+    ],
+)
+def test_times_with_a_fraction_or_without_the_zone_letter_are_read_as_utc(
+    platform, http, post, written
+):
+    # python3-saml reads all three (the fraction ignored); so do our own time checks,
+    # which would refuse a time they could not read ("malformed_time").
+    now = dt.datetime.now(dt.UTC)
+
+    def edit(root):
+        for node in find(root, "//saml:Conditions"):
+            node.set("NotOnOrAfter", (now + dt.timedelta(seconds=100)).strftime(written))
+
+    assert deliver(http, edited(post, edit, platform.keys)).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        # The protocol schema (xs:dateTime) refuses it before any time is read.
+        pytest.param("2000-1-1T00:00:00Z", "invalid_response", id="unpadded"),
+        pytest.param("2000-01-01T00:00:00+00:00", "invalid_response", id="offset"),
+        pytest.param("2000-02-30T00:00:00Z", "invalid_response", id="no-such-day"),
+        pytest.param("yesterday", "invalid_response", id="words"),
+    ],
+)
+def test_a_malformed_time_is_refused(platform, http, post, refused, value, reason):
+    def edit(root):
+        for node in find(root, "//saml:Conditions"):
+            node.set("NotBefore", value)
+
+    odd = edited(post, edit, platform.keys)
+    refused(post_saml_response(http, odd), reason, post=odd)
+
+
 def test_response_without_expiry_is_refused(platform, http, post, refused):
     def edit(root):
         for node in find(root, "//saml:Conditions"):
