@@ -103,6 +103,8 @@ def insert_rows(
     ``ignore_conflicts``: a row that would break a unique constraint is skipped, as
     ``bulk_create(ignore_conflicts=True)`` does (not with ``returning``).
     """
+    if not fields:
+        raise ValueError("insert_rows needs the name of at least one field of each row")
     if not rows:
         return []
     if returning and ignore_conflicts:

@@ -60,3 +60,9 @@ def test_given_shared_and_default_values_as_create_writes_them():
 
 def test_nothing_to_insert_is_no_statement():
     assert bulk_insert.insert_rows(Organization, fields=("name",), rows=[], returning=True) == []
+
+
+def test_rows_without_fields_are_refused():
+    with pytest.raises(ValueError, match="at least one field"):
+        bulk_insert.insert_rows(Organization, fields=(), rows=[(), ()])
+    assert not Organization.objects.exists()
