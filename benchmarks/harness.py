@@ -2,10 +2,11 @@
 
 A benchmark script builds its parser with :func:`parser`, calls :func:`setup`
 (temporary directory, environment, fresh SQLite files or PostgreSQL databases,
-Django, migrations), starts the site with :class:`Server` when it needs HTTP,
-keeps the times of its repeated runs in :class:`Runs` (best and median),
-prints its table with :func:`print_table` and ends with :func:`emit` (one JSON
-line, always last).
+Django, migrations; :func:`setup_webhook` for the benchmarks of the notifications
+webhook, with its caller's credentials, throttle, broker and company), starts the
+site with :class:`Server` when it needs HTTP, keeps the times of its repeated runs
+in :class:`Runs` (best and median), prints its table with :func:`print_table` and
+ends with :func:`emit` (one JSON line, always last).
 
 Servers (``--server``): ``gunicorn`` is the production recipe of
 ``config/gunicorn.py`` (gthread workers, persistent database connections with
@@ -16,6 +17,7 @@ server, a thread and a database connection per request.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import signal
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,9 +139,16 @@ def setup(*, db: str, pg_name: str, prefix: str, extra_env: dict[str, str] | Non
 
 
 def point_presets_at(
-    url: str, *, api_id: str, api_key: str, sync: dict | None = None, connec: dict | None = None
+    url: str,
+    *,
+    api_id: str,
+    api_key: str,
+    sync: dict | None = None,
+    connec: dict | None = None,
+    throttle_rates: dict[str, str | None] | None = None,
 ) -> None:
-    """This process's Maestrano settings: the platform (sandbox) served at ``url``."""
+    """This process's Maestrano settings: the platform (sandbox) served at ``url``;
+    ``throttle_rates``: ``THROTTLE_RATES`` (else the defaults)."""
     from django.conf import settings
 
     from maestrano_integration.conf import maestrano_settings
@@ -154,8 +164,102 @@ def point_presets_at(
         },
         "SYNC": sync or {},
         "CONNEC": connec or {},
+        **({"THROTTLE_RATES": throttle_rates} if throttle_rates is not None else {}),
     }
     maestrano_settings.reload()
+
+
+# --- the webhook's caller ----------------------------------------------------------------
+
+#: The app's credentials (its preset's, and the sandbox's registered app) and its company's
+#: group, for the benchmarks of Connec!'s notifications webhook (``sync.py``, ``webhook_cpu.py``).
+WEBHOOK_API_ID = "bench-sync-app"
+WEBHOOK_API_KEY = "bench-sync-key-" + "x" * 16
+WEBHOOK_GROUP_UID = "cld-bench-sync"
+WEBHOOK_PATH = "/maestrano/connec/notifications"
+#: The webhook's throttle (``MAESTRANO["THROTTLE_RATES"]``), kept on (its cost is part of
+#: every request): the default, 1200/minute per preset (per process with the example
+#: project's local-memory cache), would refuse most of the ~4,000 requests ``sync.py``
+#: sends in half a minute.
+WEBHOOK_THROTTLE_RATES = {"maestrano_notifications": "60000/minute"}
+
+
+@dataclass(frozen=True)
+class WebhookSetup:
+    """What :func:`setup_webhook` made: the temporary directory, the Celery broker the
+    webhook publishes to, and the company (``accounts.models.Company``) of
+    :data:`WEBHOOK_GROUP_UID`."""
+
+    var_dir: str
+    broker: str
+    company: Any
+
+
+def setup_webhook(
+    *, db: str, pg_name: str, prefix: str, extra_env: dict[str, str] | None = None
+) -> WebhookSetup:
+    """:func:`setup` for a benchmark of the webhook: the app's credentials
+    (:data:`WEBHOOK_API_ID`) and throttle (:data:`WEBHOOK_THROTTLE_RATES`) in the
+    environment (so a served app has them too), Celery publishing to a flushed Redis
+    database (:func:`broker_url`), the company of :data:`WEBHOOK_GROUP_UID` created."""
+    broker = broker_url()
+    var_dir = setup(
+        db=db,
+        pg_name=pg_name,
+        prefix=prefix,
+        extra_env={
+            "MAESTRANO_API_ID": WEBHOOK_API_ID,
+            "MAESTRANO_API_KEY": WEBHOOK_API_KEY,
+            "MAESTRANO_THROTTLE_RATES": json.dumps(WEBHOOK_THROTTLE_RATES),
+            "CELERY_BROKER_URL": broker,
+            **(extra_env or {}),
+        },
+    )
+    from accounts.models import Company
+
+    company = Company.objects.create(preset="maestrano", group_uid=WEBHOOK_GROUP_UID, name="Bench")
+    return WebhookSetup(var_dir=var_dir, broker=broker, company=company)
+
+
+def point_webhook_presets_at(url: str, *, sync: dict | None = None) -> None:
+    """:func:`point_presets_at` with the webhook's app credentials and throttle."""
+    point_presets_at(
+        url,
+        api_id=WEBHOOK_API_ID,
+        api_key=WEBHOOK_API_KEY,
+        sync=sync,
+        throttle_rates=WEBHOOK_THROTTLE_RATES,
+    )
+
+
+def webhook_authorization() -> str:
+    """The ``Authorization`` header of the app's webhook calls (HTTP basic)."""
+    credentials = f"{WEBHOOK_API_ID}:{WEBHOOK_API_KEY}".encode()
+    return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+
+def notification(group_uid: str, size: int) -> dict:
+    """A Connec! notification of ``size`` new organizations of ``group_uid``."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000Z"
+    return {
+        "organizations": [
+            {
+                "id": str(uuid.uuid4()),
+                "group_id": group_uid,
+                "channel_id": "org-bench",
+                "resource_type": "organizations",
+                "name": f"Notified {n}",
+                "status": "ACTIVE",
+                "is_customer": True,
+                "is_supplier": False,
+                "email": {"address": f"n{n}@example.com"},
+                "address": {"billing": {"city": "Sydney", "country": "AU"}},
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            for n in range(size)
+        ]
+    }
 
 
 # --- the served site ---------------------------------------------------------------------

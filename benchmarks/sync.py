@@ -27,7 +27,7 @@ threads keeping their connections instead). Then, in one run:
   p50/p99 latency, open loop (:func:`phase_latency`: timed from each request's
   due time, keep-alive connections, every non-2xx answer counted), with the
   server's CPU per request; the webhook's throttle is set to
-  :data:`WEBHOOK_THROTTLE_RATE` for the served app;
+  ``harness.WEBHOOK_THROTTLE_RATES`` for the served app (``harness.setup_webhook``);
 * apply: the stored notifications applied by ``process_inbox`` (records/s).
 
 SQL queries are those of the drain (the pushing process); the outbox row
@@ -47,14 +47,12 @@ Prints a table; the last line is one JSON object with the keys
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import itertools
 import json
 import statistics
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -62,15 +60,11 @@ from urllib.parse import urlsplit
 import harness
 
 PG_NAME = "bench_sync"
-API_ID = "bench-sync-app"
-API_KEY = "bench-sync-key-" + "x" * 16
-GROUP_UID = "cld-bench-sync"
+# The app's credentials and company: the webhook's caller (harness.setup_webhook).
+API_ID, API_KEY = harness.WEBHOOK_API_ID, harness.WEBHOOK_API_KEY
+GROUP_UID = harness.WEBHOOK_GROUP_UID
 NAIVE_GROUP_UID = "cld-bench-naive"
 NOTIFICATION_SIZE = 50
-#: The webhook's throttle in the served app (``MAESTRANO["THROTTLE_RATES"]``): the default,
-#: 1200/minute per preset (per process with the example project's local-memory cache),
-#: would refuse most of the ~4,000 requests this benchmark sends in half a minute.
-WEBHOOK_THROTTLE_RATE = "60000/minute"
 
 
 # --- parent process ----------------------------------------------------------------------
@@ -245,29 +239,6 @@ def phase_naive_push(company, records: int) -> dict:
     }
 
 
-def notification(group_uid: str, size: int) -> dict:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000Z"
-    return {
-        "organizations": [
-            {
-                "id": str(uuid.uuid4()),
-                "group_id": group_uid,
-                "channel_id": "org-bench",
-                "resource_type": "organizations",
-                "name": f"Notified {n}",
-                "status": "ACTIVE",
-                "is_customer": True,
-                "is_supplier": False,
-                "email": {"address": f"n{n}@example.com"},
-                "address": {"billing": {"city": "Sydney", "country": "AU"}},
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            for n in range(size)
-        ]
-    }
-
-
 class WebhookClient:
     """POSTs to the webhook on one keep-alive connection (``http.client``: cheap, so the
     load generator's own CPU does not crowd the server's on a shared machine)."""
@@ -277,8 +248,7 @@ class WebhookClient:
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
         self.headers = {
             "Content-Type": "application/json",
-            "Authorization": "Basic "
-            + base64.b64encode(f"{API_ID}:{API_KEY}".encode()).decode("ascii"),
+            "Authorization": harness.webhook_authorization(),
         }
         self.connection: http.client.HTTPConnection | None = None
 
@@ -315,7 +285,7 @@ def phase_ingest(url: str, records: int) -> dict:
     """Closed loop (a throughput measure): 4 clients, each POSTs its next notification of
     ``NOTIFICATION_SIZE`` records as soon as the last one is answered."""
     bodies = [
-        json.dumps(notification(GROUP_UID, NOTIFICATION_SIZE)).encode()
+        json.dumps(harness.notification(GROUP_UID, NOTIFICATION_SIZE)).encode()
         for _ in range(max(1, records // NOTIFICATION_SIZE))
     ]
     local = threading.local()
@@ -359,7 +329,7 @@ def phase_latency(url: str, rate: float, seconds: float, server: harness.Server)
     collector paused it 1.3 ms at most (measured, docs/performance.md).
     """
     total = int(rate * seconds)
-    bodies = [json.dumps(notification(GROUP_UID, 1)).encode() for _ in range(total)]
+    bodies = [json.dumps(harness.notification(GROUP_UID, 1)).encode() for _ in range(total)]
     # Enough clients for every request in flight at 300 req/s with 200 ms answers.
     clients_count = max(32, int(rate / 4))
     results: list[tuple[int, float, float] | None] = [None] * total
@@ -416,13 +386,12 @@ def webhook_queries_per_request(host: str) -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    authorization = WebhookClient("http://x:1/").headers["Authorization"]
-    client = Client(HTTP_AUTHORIZATION=authorization, HTTP_HOST=host)
+    client = Client(HTTP_AUTHORIZATION=harness.webhook_authorization(), HTTP_HOST=host)
     for _ in range(2):
         with CaptureQueriesContext(connection) as queries:
             response = client.post(
-                "/maestrano/connec/notifications",
-                data=json.dumps(notification(GROUP_UID, 1)),
+                harness.WEBHOOK_PATH,
+                data=json.dumps(harness.notification(GROUP_UID, 1)),
                 content_type="application/json",
             )
         assert response.status_code == 202, response.content
@@ -443,24 +412,10 @@ def phase_apply(company) -> dict:
 
 
 def run_benchmark(args: argparse.Namespace) -> dict:
-    broker = harness.broker_url()
-    var_dir = harness.setup(
-        db=args.db,
-        pg_name=PG_NAME,
-        prefix="bench-sync-",
-        extra_env={
-            # The served app checks the webhook's credentials against its preset.
-            "MAESTRANO_API_ID": API_ID,
-            "MAESTRANO_API_KEY": API_KEY,
-            # The webhook's throttle stays on (its cost is part of every request) at a
-            # limit above what this benchmark sends (see WEBHOOK_THROTTLE_RATE).
-            "MAESTRANO_THROTTLE_RATES": json.dumps(
-                {"maestrano_notifications": WEBHOOK_THROTTLE_RATE}
-            ),
-            # This process's own webhook call (queries counted) publishes as the server's do.
-            "CELERY_BROKER_URL": broker,
-        },
-    )
+    # The served app checks the webhook's credentials against its preset, and this
+    # process's own webhook call (queries counted) publishes as the server's do.
+    bench = harness.setup_webhook(db=args.db, pg_name=PG_NAME, prefix="bench-sync-")
+    broker, var_dir, company = bench.broker, bench.var_dir, bench.company
     from accounts.models import Company
     from sandbox.models import Group, RegisteredApp
 
@@ -469,7 +424,6 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     )
     for uid in (GROUP_UID, NAIVE_GROUP_UID):
         Group.objects.create(uid=uid, name=uid).apps.add(app)
-    company = Company.objects.create(preset="maestrano", group_uid=GROUP_UID, name="Bench")
     naive_company = Company.objects.create(
         preset="maestrano", group_uid=NAIVE_GROUP_UID, name="Naive"
     )
@@ -483,10 +437,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     )
     with server:
         url = server.url
-        harness.point_presets_at(
+        harness.point_webhook_presets_at(
             url,
-            api_id=API_ID,
-            api_key=API_KEY,
             sync={
                 "PUSH_ON_COMMIT": False,
                 "BATCH_SIZE": args.batch_size,
@@ -500,7 +452,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         naive_records = min(args.naive_records, args.records)
         harness.progress(f"naive push of {naive_records} records...")
         naive = phase_naive_push(naive_company, naive_records)
-        webhook = f"{url}/maestrano/connec/notifications"
+        webhook = f"{url}{harness.WEBHOOK_PATH}"
         harness.progress(f"ingest of {args.records} notified records...")
         ingest = phase_ingest(webhook, args.records)
         harness.progress(f"webhook latency at {args.rate:g} req/s...")
@@ -572,8 +524,9 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     )
     if ingest["non_2xx"]:
         print(f"ingest answers: {ingest['statuses']} (not 202: {ingest['non_2xx']})")
+    throttle = harness.WEBHOOK_THROTTLE_RATES["maestrano_notifications"]
     print(
-        f"webhook, open loop (throttle {WEBHOOK_THROTTLE_RATE}; "
+        f"webhook, open loop (throttle {throttle}; "
         f"{webhook_queries} SQL queries per request + the connection health check)"
     )
     print(

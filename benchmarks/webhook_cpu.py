@@ -13,59 +13,34 @@ entries. Every answer must be a 202.
 from __future__ import annotations
 
 import cProfile
-import importlib.util
 import io
 import json
 import pstats
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import harness
 
-# benchmarks/sync.py by its path ("sync" is the Django app): the same request and credentials.
-_spec = importlib.util.spec_from_file_location("bench_sync", Path(__file__).with_name("sync.py"))
-bench_sync = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_sync)
-API_ID, API_KEY, GROUP_UID = bench_sync.API_ID, bench_sync.API_KEY, bench_sync.GROUP_UID
-
 PG_NAME = "bench_webhook_cpu"
-PATH = "/maestrano/connec/notifications"
 
 
 def run(args) -> dict:
-    harness.setup(
+    harness.setup_webhook(
         db=args.db,
         pg_name=PG_NAME,
         prefix="bench-webhook-cpu-",
-        extra_env={
-            "MAESTRANO_API_ID": API_ID,
-            "MAESTRANO_API_KEY": API_KEY,
-            "CELERY_BROKER_URL": harness.broker_url(),
-            # As config/gunicorn.py: persistent connections, checked before each request.
-            "DATABASE_CONN_MAX_AGE": "600",
-        },
+        # As config/gunicorn.py: persistent connections, checked before each request.
+        extra_env={"DATABASE_CONN_MAX_AGE": "600"},
     )
     from django.core.handlers.wsgi import WSGIHandler
 
-    from accounts.models import Company
-
-    Company.objects.create(preset="maestrano", group_uid=GROUP_UID, name="Bench")
-    harness.point_presets_at("http://127.0.0.1:9", api_id=API_ID, api_key=API_KEY)
-    from django.conf import settings
-
-    from maestrano_integration.conf import maestrano_settings
-
     # The throttle stays on (its cost is measured) at the rate the served benchmark uses.
-    settings.MAESTRANO["THROTTLE_RATES"] = {
-        "maestrano_notifications": bench_sync.WEBHOOK_THROTTLE_RATE
-    }
-    maestrano_settings.reload()
+    harness.point_webhook_presets_at("http://127.0.0.1:9")
     handler = WSGIHandler()
-    authorization = bench_sync.WebhookClient("http://x:1/").headers["Authorization"]
+    authorization = harness.webhook_authorization()
     bodies = [
-        json.dumps(bench_sync.notification(GROUP_UID, 1)).encode()
+        json.dumps(harness.notification(harness.WEBHOOK_GROUP_UID, 1)).encode()
         for _ in range(args.calls * (args.repeat + 1) + 10)
     ]
     position = 0
@@ -76,7 +51,7 @@ def run(args) -> dict:
         position += 1
         environ = {
             "REQUEST_METHOD": "POST",
-            "PATH_INFO": PATH,
+            "PATH_INFO": harness.WEBHOOK_PATH,
             "SCRIPT_NAME": "",
             "QUERY_STRING": "",
             "SERVER_NAME": "127.0.0.1",

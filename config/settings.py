@@ -128,12 +128,17 @@ DATABASES = {
 }
 #: DATABASE_PREPARE_THRESHOLD (PostgreSQL): unset or empty = no prepared statements
 #: (Django's default); N >= 0 = server-side binding, statements prepared after N uses.
-_prepare_threshold_text = env.str("DATABASE_PREPARE_THRESHOLD", default="").strip()
-_prepare_threshold = (
-    int(_prepare_threshold_text) if _prepare_threshold_text.lstrip("-").isdigit() else None
+_PREPARE_THRESHOLD_RULE = (
+    "DATABASE_PREPARE_THRESHOLD must be 0 or more (or unset), a number of uses"
 )
-if _prepare_threshold_text and (_prepare_threshold is None or _prepare_threshold < 0):
-    raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD must be 0 or more (or unset).")
+try:
+    _prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=None)
+except ValueError:
+    raise ImproperlyConfigured(
+        f"{_PREPARE_THRESHOLD_RULE}, not {env.str('DATABASE_PREPARE_THRESHOLD')!r}."
+    ) from None
+if _prepare_threshold is not None and _prepare_threshold < 0:
+    raise ImproperlyConfigured(f"{_PREPARE_THRESHOLD_RULE}, not {_prepare_threshold}.")
 for _alias, _database in DATABASES.items():
     # Persistent connections (seconds; 0 = one per request, Django's default). With a
     # server that reuses its threads (gunicorn gthread, uWSGI) a few hundred seconds

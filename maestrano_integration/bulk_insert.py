@@ -24,7 +24,9 @@ Both write one statement per batch:
 Values are adapted by the model's fields (:func:`db_adapter`; in :func:`insert_rows` once
 per distinct value: rows often share a timestamp), SQL identifiers come from the model's
 options, quoted, every value is a parameter, and the statement of a shape (model, columns,
-conflict handling, rows per statement) is built once per process. A value the database
+conflict handling, rows per statement) is built once per process, with the constant
+defaults of the fields the caller leaves out (one row per call: the webhook's inbox row,
+``sync.notifications.insert_inbox_entry``, pays for no more). A value the database
 refuses fails the statement (``IntegrityError`` / ``DataError``) as with ``bulk_create``.
 """
 
@@ -77,6 +79,8 @@ PLAIN_FIELDS: frozenset[type[models.Field]] = frozenset(
         models.ForeignKey,
     }
 )
+#: A shared field's default that is not a constant (see :meth:`_Shape.shared_values`).
+_PER_CALL = object()
 _AUTO_PKS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
 _PLAIN_TYPES = frozenset(
     {str, int, bool, decimal.Decimal, datetime.date, datetime.datetime, uuid.UUID, type(None)}
@@ -100,6 +104,8 @@ def insert_rows(
     ``ignore_conflicts``: a row that would break a unique constraint is skipped, as
     ``bulk_create(ignore_conflicts=True)`` does (not with ``returning``).
     """
+    if not fields:
+        raise ValueError("insert_rows needs the name of at least one field of each row")
     if not rows:
         return []
     if returning and ignore_conflicts:
@@ -107,17 +113,7 @@ def insert_rows(
     alias = router.db_for_write(model)
     connection = connections[alias]
     shape = _shape(model, tuple(fields), alias, ignore_conflicts, returning)
-    now = timezone.now()
-    given = {**(shared or {})}
-    shared_values = [
-        field.get_db_prep_save(
-            given[field.name]
-            if field.name in given
-            else given.get(field.attname, now if _stamped(field) else field.get_default()),
-            connection,
-        )
-        for field in shape.shared
-    ]
+    shared_values = shape.shared_values(shared or {}, connection)
     columns = [
         _db_values(adapt, values)
         for adapt, values in zip(shape.adapters, zip(*rows, strict=True), strict=True)
@@ -209,6 +205,10 @@ def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
     return adapt
 
 
+def _prep_save(field: models.Field, connection: Any, value: Any) -> Any:
+    return field.get_db_prep_save(value, connection)
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -263,6 +263,31 @@ class _Shape:
         self.adapters = [db_adapter(field, connection) for field in self.per_row]
         self.ordered = [f for f in opts.local_concrete_fields if not f.primary_key]
         self.shared = [f for f in self.ordered if f not in self.per_row]
+        self._stamped = [_stamped(f) for f in self.shared]
+        # A shared value is a parameter of its own: a JSON field's is adapted as the ORM
+        # does (not as an element of the rows' JSON document).
+        self._shared_adapters = [
+            functools.partial(_prep_save, f, connection)
+            if isinstance(f, models.JSONField)
+            else db_adapter(f, connection)
+            for f in self.shared
+        ]
+        # Where each column's values come from, in the table's order: (shared?, index).
+        self.sources = [
+            (True, self.shared.index(f)) if f in self.shared else (False, self.per_row.index(f))
+            for f in self.ordered
+        ]
+        # A shared field's value when the caller gives none: its default prepared here,
+        # once, when it is a constant; _PER_CALL for now (auto_now/auto_now_add), a
+        # callable default and a database default.
+        self._defaults = [
+            _PER_CALL
+            if stamped
+            or (f.has_default() and callable(f.default))
+            or f.db_default is not models.NOT_PROVIDED
+            else f.get_db_prep_save(f.get_default(), connection)
+            for f, stamped in zip(self.shared, self._stamped, strict=True)
+        ]
         on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         suffix = connection.ops.on_conflict_suffix_sql(self.ordered, on_conflict, [], [])
         tail = (f" {suffix}" if suffix else "") + (
@@ -299,6 +324,28 @@ class _Shape:
             self._any_rows = None
         self._head, self._tail = head, tail
         self._row = "(" + ", ".join(["%s"] * len(self.ordered)) + ")"
+
+    def shared_values(self, given: Mapping[str, Any], connection: Any) -> list[Any]:
+        """The database values of the shared fields: ``given``'s (by name or attribute
+        name), else their defaults (``auto_now``/``auto_now_add``: now)."""
+        now = None
+        values = []
+        for field, stamped, default, adapt in zip(
+            self.shared, self._stamped, self._defaults, self._shared_adapters, strict=True
+        ):
+            if field.name in given:
+                value = given[field.name]
+            elif field.attname in given:
+                value = given[field.attname]
+            elif default is not _PER_CALL:
+                values.append(default)
+                continue
+            elif stamped:
+                value = now = now or timezone.now()
+            else:
+                value = field.get_default()
+            values.append(adapt(value))
+        return values
 
     def sql(self, rows: int) -> str:
         """The statement for ``rows`` rows (PostgreSQL: any number, as one JSON document)."""
@@ -338,9 +385,15 @@ def _execute(
             return [row[0] for row in cursor.fetchall()] if shape.returning else []
         # The rows zipped from the columns, in the table's column order: the per-row values,
         # the shared ones repeated. Not strict: the repeats are endless.
-        by_field = dict(zip(shape.per_row, columns, strict=True))
-        by_field.update(zip(shape.shared, map(repeat, shared_values), strict=True))
-        params = list(zip(*(by_field[f] for f in shape.ordered), strict=False))
+        params = list(
+            zip(
+                *(
+                    repeat(shared_values[i]) if shared else columns[i]
+                    for shared, i in shape.sources
+                ),
+                strict=False,
+            )
+        )
         if not shape.returning:
             cursor.executemany(shape.sql(1), params)
             return []
@@ -365,6 +418,8 @@ def _json_value(value: Any) -> Any:
 
 def _db_values(adapt: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
     """``adapt`` of each value, once per distinct value (rows often share a timestamp)."""
+    if len(values) == 1:
+        return [adapt(values[0])]
     adapted: dict[Any, Any] = {}
     result = []
     for value in values:

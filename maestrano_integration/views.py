@@ -1,4 +1,5 @@
-"""Views of the protocol core (the metadata endpoint) and of operations (metrics, health)."""
+"""Views of the protocol core (the metadata endpoint), of operations (metrics, health), and
+the 400 handler of a project whose APIs answer JSON (:func:`bad_request`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import ipaddress
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import DisallowedHost
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import ResolverMatch, resolve
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from .auth import parse_basic_authorization
 from .conf import maestrano_settings
@@ -197,3 +202,53 @@ def health_ready(request: HttpRequest) -> JsonResponse:
     if failed:
         body["reason"] = "; ".join(f"{result.name}: {result.reason}" for result in failed)
     return JsonResponse(body, status=503 if failed else 200)
+
+
+# --- errors: a request refused before any view ----------------------------------
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A ``handler400`` for a project's root URLconf: JSON for its APIs, Django's page elsewhere.
+
+    Django answers a request it refuses before any view runs (a ``Host`` header not in
+    ``ALLOWED_HOSTS``, a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: a
+    ``SuspiciousOperation``, with ``DEBUG`` off) with its ``handler400``, an HTML page by
+    default. A path served by a Django REST framework view that renders JSON (the
+    platform's endpoints, the sandbox's APIs, the OpenAPI schemas, a project's own DRF
+    API) gets ``{"detail": ...}`` instead, as DRF's own errors, ``application/json``; any
+    other path, an SSO page among them, ``django.views.defaults.bad_request``. Which
+    paths are APIs is the URLconf's answer, so custom preset paths need no list of
+    prefixes. ``handler400 = "maestrano_integration.views.bad_request"`` (docs/install.md).
+    """
+    if _renders_json(_match(request)):
+        return JsonResponse({"detail": _refusal(exception)}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def _match(request: HttpRequest) -> ResolverMatch | None:
+    """The view the path is (or would have been) served by; ``None`` for no view."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        return match
+    try:
+        return resolve(request.path_info, urlconf=getattr(request, "urlconf", None))
+    except Http404:
+        return None
+
+
+def _renders_json(match: ResolverMatch | None) -> bool:
+    """Whether ``match``'s view is a DRF view with a JSON renderer (``as_view()`` keeps
+    the class as ``cls`` and its arguments as ``initkwargs``)."""
+    view_class = getattr(match.func, "cls", None) if match is not None else None
+    if not (isinstance(view_class, type) and issubclass(view_class, APIView)):
+        return False
+    initkwargs = getattr(match.func, "initkwargs", None) or {}
+    renderers = initkwargs.get("renderer_classes", view_class.renderer_classes)
+    return any("json" in renderer.media_type for renderer in renderers)
+
+
+def _refusal(exception: Exception) -> str:
+    """What was wrong, without echoing the request (Django's page says no more)."""
+    if isinstance(exception, DisallowedHost):
+        return "The Host header names no host this site serves."
+    return "Bad request."

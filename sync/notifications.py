@@ -31,12 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models.sql import InsertQuery
-from django.utils import timezone
 
 from accounts.models import Company
 from maestrano_integration import strict_input
+from maestrano_integration.bulk_insert import insert_rows
 from maestrano_integration.conf import Preset
 
 from .conf import sync_settings
@@ -346,101 +344,27 @@ def _store(
     return unknown, entries
 
 
-class _InboxInsert:
-    """The ``INSERT`` of one :class:`~sync.models.InboxEntry`, compiled by the ORM once per
-    database and run on the connection's cursor (docs/performance.md, webhook round 5).
+#: The values each inbox row is given (the others are the fields' defaults).
+_INBOX_FIELDS = ("preset", "company_id", "payload", "record_count")
 
-    ``InboxEntry.objects.create()`` built a model instance, ran ``save()``'s machinery
-    (``pre_save``/``post_save``, whose only receivers, :mod:`sync.outbox`'s, ignore models
-    without a mapper, as this one is) and compiled the same statement on every call: about
-    a quarter of a notification's CPU. Here the statement is the one the ORM's compiler
-    writes for the model (columns, placeholders, ``RETURNING``), kept per database alias;
-    every value still goes through its field's ``get_db_prep_save`` (the JSON field's
-    encoder, the integer and text fields' conversions), defaults are the fields' own, and
-    the database checks the rest as before (foreign key, ``record_count >= 0``). Errors are
-    Django's (``IntegrityError``), as from ``create()``.
+
+def insert_inbox_entry(
+    *, preset: str, company_id: int, payload: dict[str, Any], record_count: int
+) -> int:
+    """Insert one :class:`~sync.models.InboxEntry`; the new row's primary key.
+
+    One statement of :func:`maestrano_integration.bulk_insert.insert_rows`, built once per
+    process (docs/performance.md, webhook round 5: ``InboxEntry.objects.create()`` ran
+    ``save()``'s machinery and compiled the statement on every call): each value adapted
+    by its field, the other fields' defaults (``auto_now``: now), and the database checks
+    the rest (the company's foreign key, ``record_count >= 0``), with Django's
+    ``IntegrityError`` as from ``create()``. No transaction of its own: in autocommit the
+    one ``INSERT`` is atomic.
     """
-
-    #: The values each call gives; the others are the fields' defaults.
-    given = ("preset", "company_id", "payload", "record_count")
-
-    def __init__(self) -> None:
-        opts = InboxEntry._meta
-        self.fields = [f for f in opts.local_concrete_fields if not f.primary_key]
-        self._statements: dict[str, _Statement] = {}
-
-    def _statement(self, connection: BaseDatabaseWrapper) -> _Statement:
-        """The statement for ``connection``, compiled once, with the constant defaults'
-        database values (``status``, ``attempts``...) prepared once too."""
-        statement = self._statements.get(connection.alias)
-        if statement is None:
-            query = InsertQuery(InboxEntry)
-            query.insert_values(self.fields, [InboxEntry(company_id=0, payload={})])
-            compiler = query.get_compiler(connection=connection)
-            compiler.returning_fields = [InboxEntry._meta.pk]
-            [(sql, params)] = compiler.as_sql()
-            constants = {
-                field.attname: field.get_db_prep_save(field.get_default(), connection)
-                for field in self.fields
-                if field.attname not in self.given
-                and not _is_now(field)
-                and not callable(field.default)
-            }
-            statement = _Statement(
-                sql=sql,
-                constants=constants,
-                # What the compiler adds after the row's values (the RETURNING clause's own
-                # parameters, none on PostgreSQL and SQLite).
-                extra_params=tuple(params[len(self.fields) :]),
-                returns=connection.features.can_return_columns_from_insert,
-            )
-            self._statements[connection.alias] = statement
-        return statement
-
-    def __call__(
-        self, *, preset: str, company_id: int, payload: dict[str, Any], record_count: int
-    ) -> int:
-        connection = connections[InboxEntry.objects.db]
-        statement = self._statement(connection)
-        now = timezone.now()
-        given = dict(zip(self.given, (preset, company_id, payload, record_count), strict=True))
-        params = [
-            statement.constants[field.attname]
-            if field.attname in statement.constants
-            else field.get_db_prep_save(
-                given[field.attname]
-                if field.attname in given
-                else now
-                if _is_now(field)
-                else field.get_default(),
-                connection,
-            )
-            for field in self.fields
-        ]
-        params.extend(statement.extra_params)
-        with connection.cursor() as cursor:
-            cursor.execute(statement.sql, params)
-            if statement.returns:
-                (pk,) = cursor.fetchone()  # RETURNING id
-            else:
-                pk = connection.ops.last_insert_id(
-                    cursor, InboxEntry._meta.db_table, InboxEntry._meta.pk.column
-                )
-        return int(pk)
-
-
-@dataclass(frozen=True)
-class _Statement:
-    sql: str
-    constants: dict[str, Any]
-    extra_params: tuple[Any, ...]
-    returns: bool
-
-
-def _is_now(field: Any) -> bool:
-    """``auto_now`` / ``auto_now_add``: the field takes the time of the write."""
-    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
-
-
-#: ``insert_inbox_entry(preset=, company_id=, payload=, record_count=)`` → the new row's pk.
-insert_inbox_entry = _InboxInsert()
+    (pk,) = insert_rows(
+        InboxEntry,
+        fields=_INBOX_FIELDS,
+        rows=[(preset, company_id, payload, record_count)],
+        returning=True,
+    )
+    return int(pk)

@@ -122,8 +122,9 @@ def app_under_fuzz(live_server, settings):
 
 def keep_the_transport_host(case) -> None:
     """A generated header named ``Host`` is dropped: the host is the transport's, and a
-    forged one is refused by Django's ``ALLOWED_HOSTS`` check (its 400 page) before any
-    API code runs; a schema's operation cannot document that answer."""
+    forged one is refused by Django's ``ALLOWED_HOSTS`` check before any API code runs
+    (``400 {"detail": ...}``, the ``handler400`` of ``tests/test_bad_request.py``); a
+    schema's operation cannot document that answer."""
     for name in [name for name in (case.headers or {}) if name.lower() == "host"]:
         del case.headers[name]
 

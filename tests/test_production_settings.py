@@ -195,11 +195,14 @@ def test_the_prepare_threshold_reaches_the_postgresql_connections(production_env
     production_env.pop("SANDBOX_DATABASE_URL")
 
     unset = run_python(["-c", CONNECTION_OPTIONS], env=production_env)
+    production_env["DATABASE_PREPARE_THRESHOLD"] = ""
+    empty = run_python(["-c", CONNECTION_OPTIONS], env=production_env)
     production_env["DATABASE_PREPARE_THRESHOLD"] = "5"
     prepared = run_python(["-c", CONNECTION_OPTIONS], env=production_env)
 
-    assert unset.returncode == 0, unset.stderr
-    assert unset.stdout.split("\n")[-3:-1] == ["default None Cursor", "sandbox None Cursor"]
+    for result in (unset, empty):  # an empty variable counts as unset
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split("\n")[-3:-1] == ["default None Cursor", "sandbox None Cursor"]
     assert prepared.returncode == 0, prepared.stderr
     assert prepared.stdout.split("\n")[-3:-1] == [
         "default 5 ServerBindingCursor",
@@ -207,12 +210,18 @@ def test_the_prepare_threshold_reaches_the_postgresql_connections(production_env
     ]
 
 
-@pytest.mark.parametrize("value", ["-1", "five"])
-def test_a_prepare_threshold_that_is_no_count_refuses_to_start(production_env, value):
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("-1", "-1"), ("five", "'five'"), ("1.5", "'1.5'"), ("5 uses", "'5 uses'"), (" ", "' '")],
+)
+def test_a_prepare_threshold_that_is_no_count_refuses_to_start(production_env, value, shown):
     production_env["DATABASE_URL"] = "postgres://app@db.example.com:5432/crm"
     production_env["DATABASE_PREPARE_THRESHOLD"] = value
 
     result = deploy_check(production_env)
 
     assert result.returncode != 0
-    assert "DATABASE_PREPARE_THRESHOLD must be 0 or more" in result.stderr
+    message = "ImproperlyConfigured: DATABASE_PREPARE_THRESHOLD must be 0 or more (or unset)"
+    assert message in result.stderr
+    assert f"a number of uses, not {shown}." in result.stderr
+    assert "ValueError" not in result.stderr  # the settings' message, not int()'s traceback

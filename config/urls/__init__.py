@@ -13,5 +13,9 @@ urlpatterns = [
     path("", include("crm.urls")),
 ]
 
+# A request refused before any view (a Host not in ALLOWED_HOSTS, ...): JSON on the APIs'
+# paths (the platform's endpoints, the sandbox's APIs), Django's 400 page elsewhere.
+handler400 = "maestrano_integration.views.bad_request"
+
 if settings.SANDBOX["ENABLED"]:
     urlpatterns.append(path("sandbox/", include("sandbox.urls")))

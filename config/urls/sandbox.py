@@ -14,3 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("sandbox/", include("sandbox.urls")),
 ]
+
+# JSON on the sandbox's APIs, Django's 400 page elsewhere (as config/urls/__init__.py).
+handler400 = "maestrano_integration.views.bad_request"

@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Company
 from crm.models import Organization
@@ -49,6 +50,7 @@ def nothing_stored():
 
 
 def test_a_valid_notification_is_stored_and_answered_202(client, companies):
+    before = timezone.now()
     response = post(client, {"organizations": [record("cld-1")]})
 
     assert response.status_code == 202
@@ -56,6 +58,33 @@ def test_a_valid_notification_is_stored_and_answered_202(client, companies):
     assert response.json() == {"accepted": 1, "notification": entry.pk}
     assert (entry.company, entry.preset, entry.record_count) == (companies["one"], "maestrano", 1)
     assert entry.payload == {"organizations": [record("cld-1")]}
+    assert (entry.status, entry.attempts, entry.last_error, entry.processed_at) == (
+        InboxEntry.Status.PENDING,
+        0,
+        "",
+        None,
+    )
+    after = timezone.now()
+    assert before <= entry.received_at <= after
+    assert before <= entry.updated_at <= after
+
+
+def test_the_payload_is_stored_as_it_was_posted(client, companies):
+    odd = record(
+        "cld-1",
+        name="Ünïcode ✓ 'quoted' \"double\" \\ %s ? null",
+        notes=None,
+        amount=12345678901234567890,
+        ratio=0.1,
+        nested={"a": [1, "two", {"three": False}], "": ""},
+        empty=[],
+    )
+    response = post(client, {"organizations": [odd], "people": [record("cld-1")]})
+
+    assert response.status_code == 202
+    entry = InboxEntry.objects.get()
+    assert entry.payload == {"organizations": [odd], "people": [record("cld-1")]}
+    assert entry.record_count == 2
 
 
 def test_the_per_preset_url_takes_that_preset_credentials(client, companies):
