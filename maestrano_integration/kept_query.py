@@ -8,7 +8,7 @@ the repeat SSO login's read of a membership with its company and user, against
 (docs/performance.md). A :class:`KeptQuery` builds its queryset once per connection,
 with a marker value for each parameter, keeps the compiled SQL and the compiler (its
 selected columns and related-model layout), and on each call runs that SQL with the
-caller's values, then builds the model instances as the ORM does: the fields'
+caller's values, Django's own iterable building the model instances from the rows: the fields'
 database converters applied, ``select_related`` objects attached. Repeating the same
 SQL text also lets PostgreSQL's prepared statements (``DATABASE_PREPARE_THRESHOLD``,
 docs/deploy.md) skip the planning.
@@ -25,6 +25,7 @@ model's fields as ``QuerySet.update`` prepares them.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import secrets
 import threading
@@ -34,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, models, router
-from django.db.models.query import get_related_populators
 
 M = TypeVar("M", bound=models.Model)
 
@@ -45,13 +45,11 @@ class _Compiled:
     #: For each SQL parameter: the name of the caller's value, or ``None`` for a constant.
     names: tuple[str | None, ...]
     constants: tuple[Any, ...]
+    #: The queryset's query and its compiler, as compiling them left them (the compiler's
+    #: selected columns and related-model layout filled in).
+    query: Any
     compiler: Any
     model: type[models.Model]
-    init_list: tuple[str, ...]
-    model_columns: slice
-    populators: Sequence[Any]
-    #: The fields' database converters, by column (what ``results_iter`` works out per call).
-    converters: dict[int, Any]
 
 
 class KeptQuery(Generic[M]):
@@ -61,6 +59,10 @@ class KeptQuery(Generic[M]):
 
         LATEST = KeptQuery(lambda uid: Person.objects.filter(uid=uid).select_related("org")[:1])
         person = LATEST.first(uid="usr-1")
+
+    Django's own iterable builds the instances (converters, ``select_related`` objects,
+    fetch modes): it is handed a copy of the kept compiler whose ``execute_sql`` runs the
+    kept SQL with the new values, so only the building and compiling are skipped.
     """
 
     def __init__(self, build: Callable[..., models.QuerySet[M]]) -> None:
@@ -79,22 +81,21 @@ class KeptQuery(Generic[M]):
         """The instances the query finds with ``values``, in its order."""
         if set(values) != set(self._names):
             raise TypeError(f"expected the values {sorted(self._names)}, got {sorted(values)}")
-        compiled = self._compiled_for(router.db_for_read(self._model()))
+        alias = router.db_for_read(self._model())
+        compiled = self._compiled_for(alias)
         constants = iter(compiled.constants)
         params = [values[name] if name else next(constants) for name in compiled.names]
-        compiler = compiled.compiler
-        with compiler.connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
-        if compiled.converters:
-            rows = compiler.apply_converters(rows, compiled.converters)
-        for row in rows:
-            instance = compiled.model.from_db(
-                compiler.using, compiled.init_list, row[compiled.model_columns]
-            )
-            for populator in compiled.populators:
-                populator.populate(row, instance)
-            yield instance  # type: ignore[misc]
+        compiler = copy.copy(compiled.compiler)
+
+        def execute_sql(*args: Any, **kwargs: Any) -> list[list[Any]]:
+            with compiler.connection.cursor() as cursor:
+                cursor.execute(compiled.sql, params)
+                return [cursor.fetchall()]  # one chunk of rows, as execute_sql(MULTI)
+
+        compiler.execute_sql = execute_sql
+        query = copy.copy(compiled.query)
+        query.get_compiler = lambda *args, **kwargs: compiler
+        return iter(models.QuerySet(model=compiled.model, query=query, using=alias))
 
     def _model(self) -> type[models.Model]:
         if self._model_class is None:
@@ -124,22 +125,13 @@ class KeptQuery(Generic[M]):
                 f"{sorted(missing)} do not reach the SQL unchanged: only exact lookups "
                 "on text columns can be kept"
             )
-        klass_info, select = compiler.klass_info, compiler.select
-        columns = [column[0] for column in select[: compiler.col_count]]
-        if compiler.has_composite_fields(columns):
-            raise ValueError("composite primary keys are not supported")
-        fields = klass_info["select_fields"]
-        model_columns = slice(fields[0], fields[-1] + 1)
         return _Compiled(
             sql=sql,
             names=names,
             constants=tuple(p for p, name in zip(params, names, strict=True) if name is None),
+            query=queryset.query,
             compiler=compiler,
-            model=klass_info["model"],
-            init_list=tuple(column[0].target.attname for column in select[model_columns]),
-            model_columns=model_columns,
-            populators=get_related_populators(klass_info, select, alias),
-            converters=compiler.get_converters(columns),
+            model=queryset.model,
         )
 
 
