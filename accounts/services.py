@@ -357,12 +357,13 @@ def _field_values(instance: Any) -> dict[str, Any]:
 #: it takes for four (0.25 against 0.85 ms, more than running the query costs; see
 #: docs/performance.md). Kept compiled: building and compiling it cost the ORM more than
 #: running it.
-_REPEAT_LOGIN_MEMBERSHIP: KeptQuery[Membership] = KeptQuery(
+_REPEAT_LOGIN_MEMBERSHIP = KeptQuery(
+    Membership,
     lambda preset, group_uid, uid: Membership.objects.select_related("company", "user").filter(
         company__preset=preset,
         company__group_uid=group_uid,
         user=Subquery(PlatformIdentity.objects.filter(preset=preset, uid=uid).values("user")[:1]),
-    )[:1]
+    )[:1],
 )
 
 #: Its one write: the identity's email, extra data and login time.

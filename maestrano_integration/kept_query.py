@@ -49,29 +49,33 @@ class _Compiled:
     #: selected columns and related-model layout filled in).
     query: Any
     compiler: Any
-    model: type[models.Model]
 
 
 class KeptQuery(Generic[M]):
-    """``build(**values)`` (a queryset of ``M``), compiled once per connection.
+    """``build(**values)``, a queryset of ``model``, compiled once per connection.
 
     ``build``'s keyword parameters name the values each call passes::
 
-        LATEST = KeptQuery(lambda uid: Person.objects.filter(uid=uid).select_related("org")[:1])
+        LATEST = KeptQuery(
+            Person, lambda uid: Person.objects.filter(uid=uid).select_related("org")[:1]
+        )
         person = LATEST.first(uid="usr-1")
+
+    ``model`` routes the read (``router.db_for_read``) before anything is built; a
+    ``build`` that returns a queryset of another model is refused when first compiled.
 
     Django's own iterable builds the instances (converters, ``select_related`` objects,
     fetch modes): it is handed a copy of the kept compiler whose ``execute_sql`` runs the
     kept SQL with the new values, so only the building and compiling are skipped.
     """
 
-    def __init__(self, build: Callable[..., models.QuerySet[M]]) -> None:
+    def __init__(self, model: type[M], build: Callable[..., models.QuerySet[M]]) -> None:
+        self.model = model
         self._build = build
         self._names = tuple(inspect.signature(build).parameters)
         # One compiled form per connection object (connections are per thread).
         self._compiled: weakref.WeakKeyDictionary[Any, _Compiled] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-        self._model_class: type[models.Model] | None = None
 
     def first(self, **values: str) -> M | None:
         """The first instance the query finds with ``values``, or ``None``."""
@@ -81,7 +85,7 @@ class KeptQuery(Generic[M]):
         """The instances the query finds with ``values``, in its order."""
         if set(values) != set(self._names):
             raise TypeError(f"expected the values {sorted(self._names)}, got {sorted(values)}")
-        alias = router.db_for_read(self._model())
+        alias = router.db_for_read(self.model)
         compiled = self._compiled_for(alias)
         constants = iter(compiled.constants)
         params = [values[name] if name else next(constants) for name in compiled.names]
@@ -95,12 +99,7 @@ class KeptQuery(Generic[M]):
         compiler.execute_sql = execute_sql
         query = copy.copy(compiled.query)
         query.get_compiler = lambda *args, **kwargs: compiler
-        return iter(models.QuerySet(model=compiled.model, query=query, using=alias))
-
-    def _model(self) -> type[models.Model]:
-        if self._model_class is None:
-            self._model_class = self._build(**dict.fromkeys(self._names, "")).model
-        return self._model_class
+        return iter(models.QuerySet(model=self.model, query=query, using=alias))
 
     def _compiled_for(self, alias: str) -> _Compiled:
         connection = connections[alias]
@@ -114,6 +113,11 @@ class KeptQuery(Generic[M]):
     def _compile(self, alias: str) -> _Compiled:
         markers = {f"kept-query-{name}-{secrets.token_hex(8)}": name for name in self._names}
         queryset = self._build(**{name: marker for marker, name in markers.items()})
+        if queryset.model is not self.model:
+            raise ValueError(
+                f"build returned a queryset of {queryset.model.__name__}, "
+                f"not of {self.model.__name__}"
+            )
         compiler = queryset.query.get_compiler(using=alias)
         # Also fills the compiler's select, klass_info and col_count, which building the
         # instances reads.
@@ -131,7 +135,6 @@ class KeptQuery(Generic[M]):
             constants=tuple(p for p, name in zip(params, names, strict=True) if name is None),
             query=queryset.query,
             compiler=compiler,
-            model=queryset.model,
         )
 
 

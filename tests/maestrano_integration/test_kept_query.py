@@ -22,12 +22,13 @@ from maestrano_integration.kept_query import KeptQuery, KeptUpdate
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MEMBERSHIP = KeptQuery(
+    Membership,
     lambda preset, group_uid, uid: Membership.objects.select_related("company", "user").filter(
         company__preset=preset,
         company__group_uid=group_uid,
         user__maestrano_identities__preset=preset,
         user__maestrano_identities__uid=uid,
-    )
+    ),
 )
 
 
@@ -86,7 +87,8 @@ def test_json_values_and_several_rows_in_the_querysets_order():
     for index in range(3):
         _member(group_uid=f"cld-{index}", uid=f"usr-{index}")
     identities = KeptQuery(
-        lambda preset: PlatformIdentity.objects.filter(preset=preset).order_by("-uid")
+        PlatformIdentity,
+        lambda preset: PlatformIdentity.objects.filter(preset=preset).order_by("-uid"),
     )
     found = list(identities.iterator(preset="maestrano"))
     assert [i.uid for i in found] == ["usr-2", "usr-1", "usr-0"]
@@ -112,9 +114,15 @@ def test_each_thread_compiles_on_its_own_connection():
 
 
 def test_a_value_the_lookup_transforms_is_refused():
-    transformed = KeptQuery(lambda name: Person.objects.filter(last_name__icontains=name))
+    transformed = KeptQuery(Person, lambda name: Person.objects.filter(last_name__icontains=name))
     with pytest.raises(ValueError, match="do not reach the SQL unchanged"):
         transformed.first(name="Smith")
+
+
+def test_a_queryset_of_another_model_is_refused():
+    mismatched = KeptQuery(Person, lambda uid: PlatformIdentity.objects.filter(uid=uid))
+    with pytest.raises(ValueError, match="a queryset of PlatformIdentity, not of Person"):
+        mismatched.first(uid="usr-1")
 
 
 def test_the_values_must_be_the_builders_parameters():
