@@ -36,6 +36,7 @@ from accounts.permissions import (
 from accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 from maestrano_integration.strict_input import escape_unsafe, is_safe_text
+from maestrano_integration.views import json_errors
 from sync import inbox, push
 from sync import selectors as sync_selectors
 from sync import status as sync_status
@@ -270,8 +271,10 @@ class EditPage(RecordPages):
         return None
 
 
+@json_errors
 class StatusPage(RecordPages):
-    """``GET <record>/sync.json``: the record's sync status, polled by its page."""
+    """``GET <record>/sync.json``: the record's sync status, polled by its page (a JSON
+    endpoint: a request Django refuses on its path answers JSON too)."""
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         status = sync_status.record_status(company=self.company, obj=self.get_object(pk))
@@ -485,6 +488,7 @@ class InvoiceEdit(InvoicePages, EditPage):
 # --- sync: live import progress, parked errors ------------------------------------------
 
 
+@json_errors
 @require_GET
 @never_cache
 def import_progress(request: HttpRequest) -> HttpResponse:

@@ -1,16 +1,19 @@
 """Views of the protocol core (the metadata endpoint), of operations (metrics, health), and
-the 400 handler of a project whose APIs answer JSON (:func:`bad_request`)."""
+the 400 handler of a project whose APIs answer JSON (:func:`bad_request`, and
+:func:`json_errors`, which marks a plain Django view as one of those APIs)."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any
+import logging
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import ResolverMatch, resolve
+from django.utils.cache import patch_vary_headers
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -21,6 +24,8 @@ from rest_framework.views import APIView
 from .auth import parse_basic_authorization
 from .conf import maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
+
+logger = logging.getLogger(__name__)
 
 
 def _object(properties: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +139,29 @@ class MetadataView(PlatformAPIView):
 metadata = MetadataView.as_view()
 
 
+# --- JSON endpoints: what a refused request to them answers ----------------------
+
+_View = TypeVar("_View")
+#: The attribute :func:`json_errors` sets; read by :func:`bad_request` through the
+#: resolved view (the function, or for ``as_view()`` its ``view_class`` and
+#: ``view_initkwargs``).
+JSON_ERRORS_ATTRIBUTE = "answers_json_errors"
+
+
+def json_errors(view: _View) -> _View:
+    """Mark ``view`` as a JSON endpoint, so that a request Django refuses on its path
+    (a ``Host`` not in ``ALLOWED_HOSTS``, too many fields, ...) answers JSON, not
+    Django's HTML page (:func:`bad_request`).
+
+    ``view`` is a view function (decorate it, in any order with Django's decorators:
+    they copy the marker with ``functools.wraps``) or a class-based view (decorate the
+    class: ``as_view()`` keeps it as ``view_class``, and subclasses inherit it).
+    Django REST framework views that render JSON need no marker.
+    """
+    setattr(view, JSON_ERRORS_ATTRIBUTE, True)
+    return view
+
+
 # --- operations: metrics and health (docs/operations.md) ------------------------
 
 
@@ -163,6 +191,7 @@ def _metrics_access_allowed(request: HttpRequest) -> bool:
     return False
 
 
+@json_errors
 @require_GET
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -180,6 +209,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
+@json_errors
 @require_GET
 @never_cache
 def health_live(request: HttpRequest) -> JsonResponse:
@@ -187,6 +217,7 @@ def health_live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@json_errors
 @require_GET
 @never_cache
 def health_ready(request: HttpRequest) -> JsonResponse:
@@ -210,23 +241,48 @@ def health_ready(request: HttpRequest) -> JsonResponse:
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """A ``handler400`` for a project's root URLconf: JSON for its APIs, Django's page elsewhere.
 
-    Django answers a request it refuses before any view runs (a ``Host`` header not in
-    ``ALLOWED_HOSTS``, a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: a
+    Django answers a request it refuses (a ``Host`` header not in ``ALLOWED_HOSTS``, a
+    body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, more fields than
+    ``DATA_UPLOAD_MAX_NUMBER_FIELDS``, a malformed multipart body: a
     ``SuspiciousOperation``, with ``DEBUG`` off) with its ``handler400``, an HTML page by
-    default. A path served by a Django REST framework view that renders JSON (the
-    platform's endpoints, the sandbox's APIs, the OpenAPI schemas, a project's own DRF
-    API) gets ``{"detail": ...}`` instead, as DRF's own errors, ``application/json``; any
-    other path, an SSO page among them, ``django.views.defaults.bad_request``. Which
-    paths are APIs is the URLconf's answer, so custom preset paths need no list of
-    prefixes. ``handler400 = "maestrano_integration.views.bad_request"`` (docs/install.md).
+    default. This one answers ``{"detail": ...}`` instead, ``application/json`` as DRF's
+    own errors, when
+
+    - the path is served by a JSON endpoint: a Django REST framework view that renders
+      JSON (the platform's endpoints, the sandbox's APIs, the OpenAPI schemas, a
+      project's own DRF API) or a view marked with :func:`json_errors` (health,
+      metrics, the example app's ``.json`` views). Which paths those are is the
+      URLconf's answer, so custom preset paths need no list of prefixes;
+    - or else the ``Accept`` header prefers ``application/json`` to ``text/html``
+      (strictly: HTML wins a tie); that answer, JSON or HTML, carries ``Vary: Accept``.
+
+    Any other request gets ``django.views.defaults.bad_request``. It never raises: a
+    handler that did would turn the 400 into a 500.
+    ``handler400 = "maestrano_integration.views.bad_request"`` (docs/install.md).
     """
-    if _renders_json(_match(request)):
-        return JsonResponse({"detail": _refusal(exception)}, status=400)
-    return defaults.bad_request(request, exception)
+    match = _match(request)
+    if _is_marked(match) or _renders_json(match):
+        return _json_refusal(exception)
+    response = (
+        _json_refusal(exception)
+        if _prefers_json(request)
+        else defaults.bad_request(request, exception)
+    )
+    patch_vary_headers(response, ["Accept"])
+    return response
+
+
+def _json_refusal(exception: Exception) -> JsonResponse:
+    return JsonResponse({"detail": _refusal(exception)}, status=400)
 
 
 def _match(request: HttpRequest) -> ResolverMatch | None:
-    """The view the path is (or would have been) served by; ``None`` for no view."""
+    """The view the path is (or would have been) served by; ``None`` for no view.
+
+    The request was refused, maybe before URL resolution: its path is whatever the
+    client sent. Anything resolving it raises (no pattern, a project's converter that
+    fails on odd input) means no view, never an error out of the handler.
+    """
     match = getattr(request, "resolver_match", None)
     if match is not None:
         return match
@@ -234,6 +290,24 @@ def _match(request: HttpRequest) -> ResolverMatch | None:
         return resolve(request.path_info, urlconf=getattr(request, "urlconf", None))
     except Http404:
         return None
+    except Exception:
+        logger.warning("bad_request: the refused request's path did not resolve", exc_info=True)
+        return None
+
+
+def _is_marked(match: ResolverMatch | None) -> bool:
+    """Whether ``match``'s view is marked by :func:`json_errors`: on the function itself,
+    or, for a class-based view, on ``view_class`` unless ``as_view()`` overrode it."""
+    if match is None:
+        return False
+    func = match.func
+    if getattr(func, JSON_ERRORS_ATTRIBUTE, False):
+        return True
+    view_class = getattr(func, "view_class", None)
+    initkwargs = getattr(func, "view_initkwargs", None) or {}
+    return bool(
+        initkwargs.get(JSON_ERRORS_ATTRIBUTE, getattr(view_class, JSON_ERRORS_ATTRIBUTE, False))
+    )
 
 
 def _renders_json(match: ResolverMatch | None) -> bool:
@@ -245,6 +319,25 @@ def _renders_json(match: ResolverMatch | None) -> bool:
     initkwargs = getattr(match.func, "initkwargs", None) or {}
     renderers = initkwargs.get("renderer_classes", view_class.renderer_classes)
     return any("json" in renderer.media_type for renderer in renderers)
+
+
+_HTML = "text/html"
+_JSON = "application/json"
+
+
+def _prefers_json(request: HttpRequest) -> bool:
+    """Whether ``Accept`` ranks JSON strictly above HTML (``Accept: */*``, a browser's
+    ``text/html,...,*/*;q=0.8``, or no header at all: HTML). Django ranks equal
+    qualities by the header's order, so a tie is settled here, for HTML. An ``Accept``
+    Django cannot parse counts as no preference."""
+    try:
+        if request.get_preferred_type([_HTML, _JSON]) != _JSON:
+            return False
+        json_type, html_type = request.accepted_type(_JSON), request.accepted_type(_HTML)
+        return html_type is None or json_type.quality > html_type.quality
+    except Exception:
+        logger.warning("bad_request: the Accept header did not parse", exc_info=True)
+        return False
 
 
 def _refusal(exception: Exception) -> str:
