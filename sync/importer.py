@@ -38,10 +38,12 @@ from maestrano_integration.connec import (
 from . import idmap, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
+from .inbox_references import drop_dangling_references
 from .mappers import Mapper
 from .models import SyncRecordError, SyncRun, SyncRunEntity
 from .outbox import applying_remote_changes
 from .registry import registry
+from .retries import CONCURRENT_WRITE_ERRORS, refusal_reason
 from .selectors import resumable_run
 from .services import parked_record
 
@@ -79,7 +81,8 @@ def run_import(
 
     Resumes the latest unfinished run unless ``restart``. Raises
     :class:`ImportFailed` when Connec! refuses the credentials (not retryable)
-    or keeps failing (retryable: call again later, it resumes from the cursor).
+    or keeps failing, or the database refuses a page's write because a concurrent
+    write won a race (both retryable: call again later, it resumes from the cursor).
     """
     policy = policy_for(company_id=company.pk)
     # What the company's sync settings let in (docs/sync.md, 'Per-company sync settings').
@@ -123,6 +126,13 @@ def run_import(
         raise ImportFailed(message, run=run, retryable=retryable) from error
     except ConcurrentImport as error:
         raise ImportFailed(str(error), run=run, retryable=False) from error
+    except CONCURRENT_WRITE_ERRORS as error:
+        # A page's transaction lost a race with a concurrent write (a referenced row deleted
+        # before the commit, a deadlock, a lock): nothing of the page was written.
+        message = f"{refusal_reason(error)} (the import resumes from its cursor when retried)"
+        _fail(run, message)
+        logger.warning("Connec! import interrupted: %s", message, extra=log_context)
+        raise ImportFailed(message, run=run, retryable=True) from error
     except Exception as error:
         _fail(run, f"{error.__class__.__name__}: {error}")
         raise
@@ -325,6 +335,10 @@ def apply_page(
                 f"applied the page at {page.skip}: another import is running"
             )
         prepared = pipeline.prepare(company=company, mapper=mapper, parsed=parsed, outcome=outcome)
+        # A record referring to a local row deleted meanwhile (its IdMap row outlives it until
+        # the delete is pushed) is saved without that reference instead of failing the page
+        # at commit: one query per referenced model.
+        drop_dangling_references(company=company, mapper=mapper, prepared=prepared)
         prepared = pipeline.save(company=company, mapper=mapper, prepared=prepared, outcome=outcome)
         for item in prepared:
             if item.is_new:

@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, OperationalError, models, transaction
+from django.db import models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
@@ -45,7 +45,6 @@ from maestrano_integration.connec import ConnecClient, ConnecError
 
 from . import idmap, lost_answers, pipeline
 from .company_settings import policy_for
-from .conf import sync_settings
 from .conflicts import pending_local_changes, record_conflict, supersede_local_changes
 from .inbox_plan import (
     SYNC_OFF,
@@ -70,6 +69,7 @@ from .mappers import Mapper
 from .models import InboxEntry, RemoteTombstone, SyncRecordError, SyncState
 from .outbox import applying_remote_changes
 from .registry import registry
+from .retries import CONCURRENT_WRITE_ERRORS, may_try_again, refusal_reason
 from .scheduling import enqueue_inbox
 from .services import parked_record
 
@@ -302,15 +302,13 @@ class InboxRun:
 #: Notifications applied together (up to this many records) when several are waiting.
 GROUP_RECORDS = 1000
 
-#: What a local write committed while notifications are applied can make the database
-#: refuse: a foreign key checked at commit (PostgreSQL: a contact linked to an organization
-#: whose deletion is being applied, or an organization deleted here while a contact linked
-#: to it is being applied), a deadlock, a locked database (SQLite). The notifications stay
-#: pending and are applied again, from what is committed then (up to ``MAX_ATTEMPTS``).
-CONCURRENT_WRITE_ERRORS = (IntegrityError, OperationalError)
-RETRIED_AFTER_CONCURRENT_WRITE = (
-    "refused by the database, as when a local change is committed meanwhile; applied again"
-)
+#: A local write committed while notifications are applied can make the database refuse
+#: their transaction (:data:`sync.retries.CONCURRENT_WRITE_ERRORS`): a foreign key checked
+#: at commit (PostgreSQL: a contact linked to an organization whose deletion is being
+#: applied, or an organization deleted here while a contact linked to it is being applied),
+#: a deadlock, a locked database (SQLite). The notifications stay pending and are applied
+#: again, from what is committed then (:func:`sync.retries.may_try_again`).
+RETRIED_AFTER_CONCURRENT_WRITE = "as when a local change is committed meanwhile; applied again"
 
 
 def _next_group(company: Company) -> list[InboxEntry]:
@@ -379,11 +377,10 @@ def _process_group(
         run.paused = True
         return False  # what was applied is applied again later (idempotent)
     except ConnecError as error:
-        max_attempts = sync_settings().max_attempts
         attempts = max(entry.attempts for entry in group) + 1
         status = (
             InboxEntry.Status.PENDING
-            if error.is_transient and attempts < max_attempts
+            if error.is_transient and may_try_again(attempts=attempts)
             else InboxEntry.Status.FAILED
         )
         InboxEntry.objects.filter(pk__in=ids).update(status=status, last_error=str(error)[:4000])
@@ -395,19 +392,14 @@ def _process_group(
         return False  # keep arrival order: later notifications wait for these
     except CONCURRENT_WRITE_ERRORS as error:
         attempts = max(entry.attempts for entry in group) + 1
-        if attempts >= sync_settings().max_attempts:
+        if not may_try_again(attempts=attempts):
             return _failed(company=company, group=group, client=client, run=run, error=error)
-        reason = f"{RETRIED_AFTER_CONCURRENT_WRITE}: {error.__class__.__name__}: {error}"
+        reason = f"{refusal_reason(error)} ({RETRIED_AFTER_CONCURRENT_WRITE})"
         InboxEntry.objects.filter(pk__in=ids).update(
             status=InboxEntry.Status.PENDING, last_error=reason[:4000]
         )
         run.deferred += len(ids)
-        logger.warning(
-            "Connec! notifications not applied yet (%s): %s",
-            RETRIED_AFTER_CONCURRENT_WRITE,
-            error,
-            extra=context,
-        )
+        logger.warning("Connec! notifications not applied yet: %s", reason, extra=context)
         return False  # keep arrival order: later notifications wait for these
     except Exception as error:
         return _failed(company=company, group=group, client=client, run=run, error=error)
@@ -440,7 +432,11 @@ def _failed(
     logger.exception("Connec! notification %s failed", group[0].pk, extra=context)
     InboxEntry.objects.filter(pk=group[0].pk).update(
         status=InboxEntry.Status.FAILED,
-        last_error=f"{error.__class__.__name__}: {error}"[:4000],
+        last_error=(
+            refusal_reason(error)
+            if isinstance(error, CONCURRENT_WRITE_ERRORS)
+            else f"{error.__class__.__name__}: {error}"
+        )[:4000],
     )
     run.failed += 1
     return True

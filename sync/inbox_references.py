@@ -1,4 +1,5 @@
-"""References of the Connec! records the inbox applies (notifications, reconciliation).
+"""References of the Connec! records the inbox applies (notifications, reconciliation) and,
+for :func:`drop_dangling_references`, of the initial import's pages too.
 
 * :func:`fetch_missing_references`: referenced records we do not know are fetched from
   Connec! and applied first (up to :data:`MAX_REFERENCE_DEPTH` levels);
@@ -112,7 +113,9 @@ def drop_dangling_references(*, company: Company, mapper: Mapper, prepared: list
     """A reference to a local object deleted meanwhile becomes empty (or fails the record).
 
     Checked here because foreign keys are only verified at commit: one dangling
-    id would otherwise fail the whole transaction.
+    id would otherwise fail the whole transaction (a page of the import, a group of
+    notifications). One query per referenced model that the records refer to; a
+    reference its field cannot leave empty fails that record alone when saved.
     """
     checks: list[tuple[models.Model, Any]] = []
     for item in prepared:

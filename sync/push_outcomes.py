@@ -22,6 +22,7 @@ from .conf import sync_settings
 from .mappers import MappingError, connec_id_of, connec_time_or_none
 from .models import IdMap, OutboxEntry, SyncState
 from .registry import registry
+from .retries import may_try_again
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,6 @@ def _error_detail(body: Any) -> str:
 def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> None:
     """Write IdMaps and row statuses in one transaction (bulk)."""
     now = timezone.now()
-    max_attempts = sync_settings().max_attempts
     done_ids: list[int] = []
     parked: dict[str, list[int]] = defaultdict(list)
     retries: list[tuple[Op, int]] = []
@@ -132,7 +132,7 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
                 _update_id_map(company=company, op=op, new_maps=new_maps, changed=changed_maps)
         elif op.outcome == "retry":
             attempts = op.attempts + 1
-            if attempts >= max_attempts:
+            if not may_try_again(attempts=attempts):
                 parked[f"gave up after {attempts} attempts: {op.error}"[:4000]].extend(op.row_ids)
             else:
                 retries.append((op, attempts))

@@ -6,6 +6,12 @@ Per company and entity (import enabled and subscribed), fetch the records with
 pushes are skipped). The watermark is the newest ``updated_at`` reconciled;
 the first run starts from the newest version the IdMap knows (pulled or
 pushed) or, with no IdMap at all, from the beginning.
+
+A page whose write the database refuses (a concurrent write won a race:
+:data:`sync.retries.CONCURRENT_WRITE_ERRORS`) is applied again at once, up to
+``MAX_ATTEMPTS``; still refused, that entity stops with the reason in the summary
+(and the history), its watermark stays before the page (a catch-up import stays
+pending) and the other entities go on.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Company
-from maestrano_integration.connec import ConnecClient, ConnecError
+from maestrano_integration.connec import ConnecClient, ConnecError, Page
 
 from . import history, idmap
 from .company_settings import import_done, pending_imports, policy_for
@@ -26,6 +32,7 @@ from .locks import company_run
 from .mappers import connec_time_or_none
 from .models import SyncRun, SyncState
 from .registry import registry
+from .retries import WriteRefused, retrying_refused_writes
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +81,6 @@ def _record_history(
     for entity, counts in summary.items():
         if "error" in counts:
             errors.append(f"{entity}: {counts['error']}")
-            continue
         for key, value in counts.items():
             if isinstance(value, int) and not isinstance(value, bool):
                 totals[key] = totals.get(key, 0) + value
@@ -98,7 +104,9 @@ def catch_up(*, company: Company, client: ConnecClient | None = None) -> dict[st
     local changes held meanwhile are not overwritten by older remote versions.
     The entities are the company's pending imports
     (:func:`sync.company_settings.pending_imports`); each is no longer pending
-    once imported. Runs under the company lock; ``{"locked": True}`` when
+    once imported; an entity whose page the database keeps refusing stays
+    pending, its reason under ``"error"`` in the summary, and the others go on.
+    Runs under the company lock; ``{"locked": True}`` when
     another worker holds it. Nothing is done while the sync is off.
     """
     policy = policy_for(company_id=company.pk)
@@ -120,14 +128,16 @@ def catch_up(*, company: Company, client: ConnecClient | None = None) -> dict[st
             pages = client.iter_pages(
                 entity, filter=policy.import_filter(), orderby="updated_at asc"
             )
-            for page in pages:
-                if not page.records:
-                    break
-                result.add(
-                    apply_records(
-                        company=company, entity=entity, records=page.records, client=client
-                    )
-                )
+            try:
+                for page in pages:
+                    if not page.records:
+                        break
+                    result.add(apply_page(company=company, entity=entity, page=page, client=client))
+            except WriteRefused as refused:
+                # Still pending: a later catch-up applies the entity again (idempotently).
+                summary[entity] = {**result.as_dict(), "error": refused.reason}
+                _log_refusal(company=company, what="Catch-up import", entity=entity, error=refused)
+                continue
             summary[entity] = result.as_dict()
             import_done(company_id=company.pk, entity=entity)
     logger.info(
@@ -139,8 +149,33 @@ def catch_up(*, company: Company, client: ConnecClient | None = None) -> dict[st
     return summary
 
 
-def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> dict[str, int]:
-    """Fetch and apply one entity's changes since its watermark, page by page."""
+def apply_page(*, company: Company, entity: str, page: Page, client: ConnecClient) -> ApplyResult:
+    """Apply one fetched page like notifications; a refused write is tried again at once
+    (:func:`sync.retries.retrying_refused_writes`, :class:`~sync.retries.WriteRefused` when
+    the database keeps refusing it)."""
+    return retrying_refused_writes(
+        lambda: apply_records(company=company, entity=entity, records=page.records, client=client),
+        what=f"Connec! {entity} page at {page.skip} for {company}",
+    )
+
+
+def _log_refusal(*, company: Company, what: str, entity: str, error: WriteRefused) -> None:
+    logger.warning(
+        "%s of %s stopped after %s attempts: %s",
+        what,
+        entity,
+        error.attempts,
+        error.reason,
+        extra={"preset": company.preset, "group": company.group_uid, "entity": entity},
+    )
+
+
+def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> dict[str, Any]:
+    """Fetch and apply one entity's changes since its watermark, page by page.
+
+    The watermark follows each applied page; a page the database keeps refusing stops
+    the entity there (``"error"`` in the counts), for the next reconciliation to apply.
+    """
     state, _ = SyncState.objects.get_or_create(company=company, entity=entity)
     watermark = state.reconcile_watermark or initial_watermark(company=company, entity=entity)
     query = f"updated_at gt '{connec_timestamp(watermark)}'" if watermark else None
@@ -148,9 +183,11 @@ def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> 
     for page in client.iter_pages(entity, filter=query, orderby="updated_at asc"):
         if not page.records:
             break
-        result.add(
-            apply_records(company=company, entity=entity, records=page.records, client=client)
-        )
+        try:
+            result.add(apply_page(company=company, entity=entity, page=page, client=client))
+        except WriteRefused as refused:
+            _log_refusal(company=company, what="Reconciliation", entity=entity, error=refused)
+            return {**result.as_dict(), "error": refused.reason}
         stamps = [
             connec_time_or_none(r.get("updated_at")) for r in page.records if isinstance(r, dict)
         ]

@@ -29,6 +29,7 @@ from .models import InboxEntry, OutboxEntry
 from .push import drain_outbox, next_due_in
 from .reconcile import catch_up as run_catch_up
 from .reconcile import reconcile
+from .retries import celery_max_retries, may_try_again
 from .status import reapply_record
 
 logger = logging.getLogger(__name__)
@@ -61,10 +62,11 @@ def import_company(
             company=company, entities=entities, restart=restart and not self.request.retries
         )
     except ImportFailed as error:
-        max_retries = sync_settings().max_attempts - 1
-        if error.retryable and self.request.retries < max_retries:
+        if error.retryable and may_try_again(attempts=self.request.retries + 1):
             raise self.retry(
-                exc=error, countdown=_retry_countdown(self.request.retries), max_retries=max_retries
+                exc=error,
+                countdown=_retry_countdown(self.request.retries),
+                max_retries=celery_max_retries(),
             ) from error
         return {"company": company_id, "run": error.run.pk, "status": error.run.status}
     return {"company": company_id, "run": run.pk, "status": run.status}
@@ -194,7 +196,7 @@ def catch_up_task(self: Any, company_id: int) -> dict:
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return {"company": company_id, "status": "missing"}
-    max_retries = sync_settings().max_attempts - 1
+    max_retries = celery_max_retries()
     # The lock is busy while changes keep coming: back off up to 30 s (the beat's drain_all
     # enqueues the catch-up again in any case while entities are pending).
     base = max(sync_settings().push_retry_backoff, 0.2)
@@ -202,7 +204,7 @@ def catch_up_task(self: Any, company_id: int) -> dict:
     try:
         summary = _run_locked(self, lambda: _Locked(run_catch_up(company=company)))
     except ConnecError as error:
-        if error.is_transient and self.request.retries < max_retries:
+        if error.is_transient and may_try_again(attempts=self.request.retries + 1):
             raise self.retry(exc=error, countdown=countdown, max_retries=max_retries) from error
         raise
     if summary.locked and not self.request.is_eager:
