@@ -2,7 +2,9 @@
 
 Django renders ``403.html``, ``404.html`` and ``500.html`` itself (with ``DEBUG``
 off); a 405 from ``require_POST`` has an empty body. This middleware gives it a
-page, keeping the status and the ``Allow`` header.
+page, keeping the status and the ``Allow`` header: ``{"detail": ...}`` on a JSON
+endpoint's path or for a client that prefers JSON
+(:func:`maestrano_integration.views.error_response`), the ``405.html`` page otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.cache import cc_delim_re, patch_vary_headers
+
+from maestrano_integration.views import error_response
 
 
 class MethodNotAllowedPageMiddleware:
@@ -22,8 +27,17 @@ class MethodNotAllowedPageMiddleware:
         if response.status_code != 405 or response.content or response.streaming:
             return response
         allowed = response.get("Allow", "")
-        response.content = render_to_string(
-            "405.html", {"allowed": allowed}, request=request
-        ).encode()
-        response["Content-Type"] = "text/html; charset=utf-8"
+
+        def page() -> HttpResponse:
+            html = render_to_string("405.html", {"allowed": allowed}, request=request)
+            return HttpResponse(html, status=405)
+
+        answer = error_response(
+            request, status=405, detail=f'Method "{request.method}" not allowed.', page=page
+        )
+        # The view's response keeps its headers (Allow, Cache-Control) and cookies.
+        response.content = answer.content
+        response["Content-Type"] = answer["Content-Type"]
+        if answer.has_header("Vary"):
+            patch_vary_headers(response, cc_delim_re.split(answer["Vary"]))
         return response

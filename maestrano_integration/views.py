@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -260,20 +261,28 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     handler that did would turn the 400 into a 500.
     ``handler400 = "maestrano_integration.views.bad_request"`` (docs/install.md).
     """
+    return error_response(
+        request,
+        status=400,
+        detail=_refusal(exception),
+        page=lambda: defaults.bad_request(request, exception),
+    )
+
+
+def error_response(
+    request: HttpRequest, *, status: int, detail: str, page: Callable[[], HttpResponse]
+) -> HttpResponse:
+    """An error answer in the client's format: ``{"detail": detail}`` with ``status`` for a
+    JSON endpoint's path or a client whose ``Accept`` prefers JSON (the rules of
+    :func:`bad_request`), else ``page()``, the HTML page; ``Vary: Accept`` whenever the
+    header decided. For a project's own error pages (a 405, ...), so that its JSON
+    endpoints answer JSON errors too."""
     match = _match(request)
     if _is_marked(match) or _renders_json(match):
-        return _json_refusal(exception)
-    response = (
-        _json_refusal(exception)
-        if _prefers_json(request)
-        else defaults.bad_request(request, exception)
-    )
+        return JsonResponse({"detail": detail}, status=status)
+    response = JsonResponse({"detail": detail}, status=status) if _prefers_json(request) else page()
     patch_vary_headers(response, ["Accept"])
     return response
-
-
-def _json_refusal(exception: Exception) -> JsonResponse:
-    return JsonResponse({"detail": _refusal(exception)}, status=400)
 
 
 def _match(request: HttpRequest) -> ResolverMatch | None:

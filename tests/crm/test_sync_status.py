@@ -231,6 +231,45 @@ def test_the_apps_own_error_pages(admin, settings):
     assert wrong_method["Allow"] == "POST"
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("post", "/health/live", "GET"),  # marked with json_errors, behind require_GET
+        ("delete", "/people/{pk}/sync.json", "GET"),  # a marked class-based view
+        ("post", "/sync/import-progress.json", "GET"),
+    ],
+)
+@pytest.mark.parametrize("accept", [None, BROWSER_ACCEPT])
+def test_a_json_endpoints_405_is_json_whatever_the_accept(
+    admin, person, settings, method, path, allow, accept
+):
+    settings.DEBUG = False
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = getattr(admin, method)(path.format(pk=person.pk), **headers)
+
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
+    assert allow in response["Allow"]
+
+
+def test_a_pages_405_follows_the_accept_header(admin, settings):
+    settings.DEBUG = False
+    as_json = admin.get("/sync/retry-parked/", HTTP_ACCEPT="application/json")
+    as_page = admin.get("/sync/retry-parked/", HTTP_ACCEPT=BROWSER_ACCEPT)
+
+    assert as_json.status_code == as_page.status_code == 405
+    assert as_json.json() == {"detail": 'Method "GET" not allowed.'}
+    assert as_page["Content-Type"].startswith("text/html")
+    assert "does not answer that request" in as_page.text
+    for response in (as_json, as_page):
+        assert response["Allow"] == "POST"
+        assert "Accept" in response["Vary"]
+
+
 def test_a_record_saved_again_after_a_refusal_is_on_its_way_again(admin, company, person):
     link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
     OutboxEntry.objects.filter(company=company).delete()
