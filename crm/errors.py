@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
-from django.utils.cache import cc_delim_re, patch_vary_headers
+from django.utils.cache import patch_vary_headers
 
 from maestrano_integration.views import error_response
 
@@ -39,5 +39,6 @@ class MethodNotAllowedPageMiddleware:
         response.content = answer.content
         response["Content-Type"] = answer["Content-Type"]
         if answer.has_header("Vary"):
-            patch_vary_headers(response, cc_delim_re.split(answer["Vary"]))
+            vary = [header.strip() for header in answer["Vary"].split(",")]
+            patch_vary_headers(response, [header for header in vary if header])
         return response
