@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest
+from lxml import etree
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Constants
 from onelogin.saml2.response import OneLogin_Saml2_Response
@@ -109,6 +110,39 @@ def _keep_compiled_schemas() -> None:
 
 
 _keep_compiled_schemas()
+
+
+# --- XPath ------------------------------------------------------------------------------
+
+#: Compiled XPath expressions of this thread, by expression. lxml compiles the string
+#: given to ``element.xpath()`` on every call: about two thirds of the cost of one of
+#: the forty-odd queries of a Response's validation (docs/performance.md). An
+#: ``etree.XPath`` evaluates under a lock of its own; one set per thread keeps threads
+#: from waiting on each other. The expressions are python3-saml's and this module's
+#: constants (an id is an XPath variable, not part of the text), so the set stays small;
+#: it is emptied if it ever grows past :data:`_MAX_KEPT_XPATHS`.
+_kept_xpaths = threading.local()
+_MAX_KEPT_XPATHS = 256
+
+
+def _xpath(node: Any, expression: str, **variables: str) -> list[Any]:
+    """``node.xpath(expression, namespaces=python3-saml's, **variables)``, compiled once."""
+    kept: dict[str, etree.XPath] = _kept_xpaths.__dict__.setdefault("expressions", {})
+    compiled = kept.get(expression)
+    if compiled is None:
+        if len(kept) >= _MAX_KEPT_XPATHS:
+            kept.clear()
+        compiled = kept[expression] = etree.XPath(expression, namespaces=Constants.NSMAP)
+    return compiled(node, **variables)
+
+
+class _Response(OneLogin_Saml2_Response):
+    """python3-saml's Response, its queries of the (decrypted) document through
+    :func:`_xpath`. Nothing else differs."""
+
+    def _query(self, query: str, tagid: str | None = None) -> list[Any]:
+        document = self.decrypted_document if self.encrypted else self.document
+        return _xpath(document, query) if tagid is None else _xpath(document, query, tagid=tagid)
 
 
 # --- settings ----------------------------------------------------------------
@@ -429,16 +463,16 @@ def validate_response(
         raise SamlValidationError("doctype_forbidden", "DOCTYPE or ENTITY declarations are refused")
     settings = saml_settings(preset)
     try:
-        response = OneLogin_Saml2_Response(settings, base64.b64encode(decoded).decode("ascii"))
+        response = _Response(settings, base64.b64encode(decoded).decode("ascii"))
     except Exception as error:  # lxml/defusedxml errors: not well-formed, DTD, entities
         raise SamlValidationError("malformed_xml", type(error).__name__) from None
 
     document = response.document
     if document.tag != f"{{{Constants.NS_SAMLP}}}Response":
         raise SamlValidationError("malformed_xml", "the root element is not samlp:Response")
-    if OneLogin_Saml2_XML.query(document, "//saml:EncryptedAssertion"):
+    if _xpath(document, "//saml:EncryptedAssertion"):
         raise SamlValidationError("encrypted_assertion", "encrypted assertions are not supported")
-    assertions = OneLogin_Saml2_XML.query(document, "//saml:Assertion")
+    assertions = _xpath(document, "//saml:Assertion")
     if len(assertions) != 1:
         # A second (unsigned) assertion next to a signed one is signature wrapping.
         raise SamlValidationError("wrong_assertion_count", f"{len(assertions)} assertions")
@@ -492,7 +526,7 @@ def _check_bindings(preset: Preset, *, document: Any, assertion: Any) -> None:
     if not _same_url(destination, acs_url):
         raise SamlValidationError("wrong_destination", f"Destination is {destination!r}")
 
-    confirmations = OneLogin_Saml2_XML.query(
+    confirmations = _xpath(
         assertion, "./saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
     )
     if not confirmations:
@@ -508,9 +542,7 @@ def _check_bindings(preset: Preset, *, document: Any, assertion: Any) -> None:
 
     audiences = [
         (node.text or "").strip()
-        for node in OneLogin_Saml2_XML.query(
-            assertion, "./saml:Conditions/saml:AudienceRestriction/saml:Audience"
-        )
+        for node in _xpath(assertion, "./saml:Conditions/saml:AudienceRestriction/saml:Audience")
     ]
     if preset.api_id not in audiences:
         raise SamlValidationError("wrong_audience", f"audiences {audiences!r}")
@@ -520,7 +552,7 @@ def _check_times(assertion: Any) -> dt.datetime:
     """Conditions and confirmation times with our clock skew; returns the replay expiry."""
     skew = dt.timedelta(seconds=float(maestrano_settings.SSO_CLOCK_SKEW_SECONDS))
     now = _now()
-    conditions = OneLogin_Saml2_XML.query(assertion, "./saml:Conditions")
+    conditions = _xpath(assertion, "./saml:Conditions")
     if len(conditions) != 1:
         raise SamlValidationError("missing_conditions")
     not_before = _saml_time(conditions[0].get("NotBefore"), what="NotBefore")
@@ -532,7 +564,7 @@ def _check_times(assertion: Any) -> dt.datetime:
     if not_on_or_after <= now - skew:
         raise SamlValidationError("expired", f"NotOnOrAfter {not_on_or_after.isoformat()}")
     expiries = [not_on_or_after]
-    for data in OneLogin_Saml2_XML.query(
+    for data in _xpath(
         assertion, "./saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
     ):
         confirmation_expiry = _saml_time(data.get("NotOnOrAfter"), what="NotOnOrAfter")

@@ -108,6 +108,18 @@ def test_only_the_assertion_signed_and_still_valid_is_accepted(platform, http, p
     assert deliver(http, assertion_only).status_code == 302
 
 
+def test_only_the_response_signed_and_still_valid_is_accepted(platform, http, post):
+    # python3-saml then finds the assertion through the signed Response's id.
+    response_only = post.with_xml(resign(post.xml, platform.keys, sign_assertion=False))
+    assert deliver(http, response_only).status_code == 302
+
+
+def test_an_attribute_tampered_under_a_response_signature_is_refused(platform, http, post, refused):
+    response_only = post.with_xml(resign(post.xml, platform.keys, sign_assertion=False))
+    tampered = change_attribute(response_only, "uid", "usr-attacker")
+    refused(post_saml_response(http, tampered), "invalid_response", post=tampered)
+
+
 def test_signature_wrapping_with_a_second_unsigned_assertion_is_refused(http, post, refused):
     root = etree.fromstring(post.xml.encode())
     response_signature = root.find("{http://www.w3.org/2000/09/xmldsig#}Signature")
