@@ -146,8 +146,10 @@ class DefaultAccountAdapter:
         Conservative by default, because linking hands the account over to whoever
         the platform vouches for: only when ``SSO_EMAIL_MIGRATION`` is on, in real
         mode (virtual emails are per group), for an active account that is neither
-        staff nor superuser and holds no identity of this preset yet. Override to
-        loosen or tighten it (see docs/adapter.md).
+        staff nor superuser and holds no platform identity yet, of any preset: an
+        account already linked belongs to a platform user, and another marketplace (or
+        another uid of this one) vouching for the same email must not take it over.
+        Override to loosen or tighten it (see docs/adapter.md).
         """
         if not maestrano_settings.SSO_EMAIL_MIGRATION or preset.creation_mode != "real":
             return False
@@ -155,7 +157,7 @@ class DefaultAccountAdapter:
             return False
         if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
             return False
-        return not PlatformIdentity.objects.filter(user=user, preset=preset.name).exists()
+        return not PlatformIdentity.objects.filter(user=user).exists()
 
     # --- memberships -------------------------------------------------------------
     def membership_role(self, *, preset: Preset, attributes: SsoAttributes) -> str:

@@ -21,13 +21,24 @@ class CompanyAdmin(admin.ModelAdmin):
 
 @admin.register(PlatformIdentity)
 class PlatformIdentityAdmin(admin.ModelAdmin):
-    """Which local user each platform uid logs in as; unlink by deleting the row."""
+    """Which local user each platform uid logs in as; unlink by deleting the row.
+
+    Read-only but for deleting: pointing a uid at another user would let whoever may
+    change identities log in as anyone, a superuser included.
+    """
 
     list_display = ("uid", "preset", "user", "email", "last_login_at")
     list_filter = ("preset",)
     search_fields = ("uid", "email")
-    raw_id_fields = ("user",)
-    readonly_fields = ("preset", "uid", "email", "extra_data", "created_at", "last_login_at")
+    readonly_fields = (
+        "user",
+        "preset",
+        "uid",
+        "email",
+        "extra_data",
+        "created_at",
+        "last_login_at",
+    )
 
     def has_add_permission(self, request):
         return False

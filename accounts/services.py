@@ -137,6 +137,25 @@ def _unique_username(base: str) -> str:
     return f"{base}-{secrets.token_hex(3)}"
 
 
+#: How many users whose email the database matches case-insensitively are read; the
+#: exact rule of :func:`same_email` then keeps at most one of them.
+_EMAIL_MATCHES_READ = 20
+
+
+def same_email(stored: str, asserted: str) -> bool:
+    """Whether a local account's email is the platform user's, for email migration.
+
+    Equal, or equal but for the case of ASCII letters (``Jane@Example.com`` and
+    ``jane@example.com``). Addresses with other characters must be identical: Unicode
+    case mappings make lookalikes equal (a dotless i and ``i`` once upper-cased, the Kelvin
+    sign and ``k`` once lower-cased), and linking hands the account over.
+    """
+    stored = stored.strip()
+    if stored == asserted:
+        return True
+    return stored.isascii() and asserted.isascii() and stored.lower() == asserted.lower()
+
+
 def _migration_candidate(
     *, preset: Preset, attributes: SsoAttributes, email: str, adapter: DefaultAccountAdapter
 ) -> AbstractBaseUser | None:
@@ -145,7 +164,15 @@ def _migration_candidate(
         return None
     user_model = get_user_model()
     email_field = user_model.get_email_field_name()
-    candidates = list(user_model._default_manager.filter(**{f"{email_field}__iexact": email})[:2])
+    # The database's case-insensitive match only narrows the search: PostgreSQL's UPPER()
+    # maps letters outside ASCII onto ASCII ones (a dotless i onto "I"), so a lookalike
+    # address would match. The match that links is :func:`same_email`.
+    matches = user_model._default_manager.filter(**{f"{email_field}__iexact": email})
+    candidates = [
+        user
+        for user in matches[:_EMAIL_MATCHES_READ]
+        if same_email(getattr(user, email_field, None) or "", email)
+    ]
     if len(candidates) != 1:
         if candidates:
             logger.warning(

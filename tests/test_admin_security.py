@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from accounts.models import Company
+from accounts.models import Company, PlatformIdentity
 from sync.models import InboxEntry
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -84,3 +86,23 @@ def test_the_admin_login_is_throttled_after_repeated_failures(client, django_use
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
     assert client.get(reverse("admin:index")).status_code == 302  # still not logged in
+
+
+def test_a_platform_identity_cannot_be_pointed_at_another_user(client):
+    # Whoever may change identities would otherwise log in, through their own uid, as anyone.
+    user_model = get_user_model()
+    root = user_model.objects.create_superuser("root", "root@example.com", "pw-123456")
+    staff = user_model.objects.create_user(
+        "support", "support@example.com", "pw-123456", is_staff=True
+    )
+    staff.user_permissions.add(Permission.objects.get(codename="change_platformidentity"))
+    own = PlatformIdentity.objects.create(user=staff, preset="maestrano", uid="usr-support")
+    client.force_login(staff)
+
+    page = client.get(_url(PlatformIdentity, "change", own.pk))
+    client.post(_url(PlatformIdentity, "change", own.pk), {"user": root.pk})
+
+    assert page.status_code == 200
+    own.refresh_from_db()
+    assert own.user_id == staff.pk
+    assert client.get(_url(PlatformIdentity, "add")).status_code == 403

@@ -262,6 +262,54 @@ def test_email_migration_never_relinks_an_account_that_has_an_identity_of_the_pr
     assert uid_of(local) == "usr-jane"
 
 
+@pytest.mark.parametrize(
+    ("local_email", "asserted"),
+    [
+        pytest.param("bob@gmail.com", "bob@gma\u0131l.com", id="dotless-i"),
+        pytest.param("support@corp.com", "\u017fupport@corp.com", id="long-s"),
+        pytest.param("kim@corp.com", "\u212aim@corp.com", id="kelvin-sign"),
+    ],
+)
+def test_email_migration_never_links_a_lookalike_address(platform, local_email, asserted):
+    # PostgreSQL's case-insensitive match (UPPER) counts these as the local address.
+    local = User.objects.create_user(username="victim", email=local_email, password="x")
+
+    answer = login(platform, platform.session(), user_uid="usr-lookalike", email=asserted)
+
+    assert answer.status_code == 302
+    assert user_of("usr-lookalike").pk != local.pk
+    local.refresh_from_db()
+    assert (uid_of(local), local.email) == ("", local_email)
+
+
+def test_email_migration_never_links_an_account_of_another_marketplace(platform):
+    app = platform.register_app(
+        api_id="acme-app",
+        init_path="/maestrano/acme/auth/saml/init",
+        consume_path="/maestrano/acme/auth/saml/consume",
+    )
+    platform.configure(maestrano=platform.preset_values(), acme=platform.preset_values(app))
+    platform.settings.MAESTRANO = {
+        **platform.settings.MAESTRANO,
+        "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+    }
+    login(platform, platform.session(), user_uid="usr-alice", email="alice@example.com")
+    alice = user_of("usr-alice")
+
+    answer = login(
+        platform,
+        platform.session(),
+        init_path="/maestrano/acme/auth/saml/init",
+        user_uid="usr-mallory",
+        group_uid="cld-mallory",
+        email="alice@example.com",
+    )
+
+    assert answer.status_code == 302
+    assert user_of("usr-mallory", preset="acme").pk != alice.pk
+    assert alice.maestrano_identities.get().preset == "maestrano"
+
+
 def test_an_adapter_decides_which_accounts_email_migration_may_link(platform):
     platform.settings.MAESTRANO = {
         **platform.settings.MAESTRANO,
