@@ -325,6 +325,9 @@ MAESTRANO = {
         ),
         "ALLOWED_ADDRESSES": env.list("METRICS_ALLOWED_ADDRESSES", default=[]),
     },
+    # /health/ready checks the sandbox's database only when the sandbox is mounted: a
+    # deployment has no such database (docs/operations.md).
+    "HEALTH": {"DATABASES": ["default", "sandbox"] if _sandbox_mounted else ["default"]},
 }
 
 

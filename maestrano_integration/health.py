@@ -9,6 +9,7 @@ load balancers do not load the platform.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from django.conf import settings
 from django.db import connections
 
 from .conf import ImproperlyConfiguredPreset, get_preset, maestrano_settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,15 @@ def check_databases() -> list[CheckResult]:
                 cursor.execute("SELECT 1")
                 cursor.fetchone()
         except Exception as error:
-            results.append(
-                CheckResult(f"database:{alias}", False, f"{type(error).__name__}: {error}"[:200])
+            # The driver's message names hosts, ports, databases and roles: logged, not
+            # answered (the probe is public).
+            logger.warning(
+                "Readiness: database %s unreachable: %s: %s",
+                alias,
+                type(error).__name__,
+                str(error)[:300],
             )
+            results.append(CheckResult(f"database:{alias}", False, type(error).__name__))
         else:
             results.append(CheckResult(f"database:{alias}", True))
     return results

@@ -10,6 +10,7 @@ trusted outside development.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -98,6 +99,28 @@ def status_of(path: str, env: dict[str, str]) -> str:
     result = run_python(["-c", STATUS_OF, path], env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
+
+
+#: The readiness probe's checks, as JSON.
+READY_CHECKS = """
+import json, django
+django.setup()
+from django.test import Client
+answer = Client().get("/health/ready", secure=True, HTTP_HOST="crm.example.com")
+print(json.dumps(answer.json()["checks"]))
+"""
+
+
+def test_readiness_leaves_out_the_sandbox_database_of_a_deployment(production_env, tmp_path):
+    # No sandbox mounted, and no database where the sandbox's would be.
+    env = {**production_env, "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path}/none/sandbox.db"}
+
+    result = run_python(["-c", READY_CHECKS], env=env)
+
+    assert result.returncode == 0, result.stderr
+    checks = json.loads(result.stdout.strip().splitlines()[-1])
+    assert checks["database:default"] == "ok"
+    assert "database:sandbox" not in checks
 
 
 def test_the_documented_production_environment_passes_the_deploy_check(production_env):

@@ -98,3 +98,27 @@ def test_a_reachable_broker_is_ready(client, settings):
     response = client.get("/health/ready")
     assert response.status_code == 200
     assert response.json()["checks"]["broker"] == "ok"
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_an_unreachable_database_is_named_without_the_drivers_message(
+    client, settings, monkeypatch, caplog
+):
+    from django.db import OperationalError, connections
+
+    message = 'connection to server at "10.0.0.7", port 5432 failed: database "crm_prod"'
+
+    def refuse(*args, **kwargs):
+        raise OperationalError(message)
+
+    set_health(settings, CHECK_PLATFORM=False, DATABASES=["default"])
+    settings.CELERY_BROKER_URL = None
+    monkeypatch.setattr(connections["default"], "cursor", refuse)
+
+    response = client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database:default": "OperationalError"}
+    assert "10.0.0.7" not in response.content.decode()
+    assert "crm_prod" not in response.content.decode()
+    assert any("10.0.0.7" in record.getMessage() for record in caplog.records)
