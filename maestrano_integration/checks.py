@@ -45,9 +45,10 @@ def _certificate_error(pem: str) -> str | None:
 
 
 _SANDBOX_HINT = (
-    " For development, the sandbox issues credentials: `python manage.py "
-    "sandbox_register_app --api-id ID --api-key KEY --app-host URL` and "
-    "`python manage.py sandbox_export_idp_cert` (docs/sandbox.md)."
+    " For development, the sandbox issues credentials: in a checkout of django-maestrano "
+    "(`make install` there), `SANDBOX_ONLY=true python manage.py sandbox_register_app "
+    "--api-id ID --api-key KEY --app-host URL` and `SANDBOX_ONLY=true python manage.py "
+    "sandbox_export_idp_cert` (docs/install.md, 'Develop against the sandbox')."
 )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.checks import run_checks
+from django.db import models
+from django.test.utils import isolate_apps
 
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
 from sync import registry as sync_registry
@@ -130,6 +132,25 @@ def test_a_tenant_path_that_does_not_reach_the_company_is_reported(tenant_field,
 
     assert [message.id for message in messages] == ["sync.E002"]
     assert problem in messages[0].msg
+
+
+@isolate_apps("crm")
+def test_a_tenant_key_to_a_model_that_is_not_installed_is_reported():
+    # As sync.md's rule once read: "accounts.Company" instead of "maestrano_accounts.Company".
+    class Stray(models.Model):
+        company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE)
+
+        class Meta:
+            app_label = "crm"
+
+    registry = MapperRegistry()
+    registry.register_mapper(Stray, type("W", (Mapper,), {"entity": "items"}))
+
+    messages = check_registry(registry)
+
+    assert [message.id for message in messages] == ["sync.E002"]
+    assert "company points at 'accounts.Company', which is no installed model" in messages[0].msg
+    assert "'maestrano_accounts.Company'" in messages[0].msg
 
 
 @pytest.mark.parametrize("batch_size", [0, 501])
