@@ -4,7 +4,9 @@
   to the IdP (with their preset, expiry and deep link), kept in the session by
   :func:`remember_request` and checked once by :func:`answered_request`.
 * **IdP-initiated policy**: a response that answers no request is accepted
-  only when ``SSO_ALLOW_IDP_INITIATED`` is on (:func:`refuse_if_unsolicited`).
+  only when ``SSO_ALLOW_IDP_INITIATED`` is on (:func:`refuse_if_unsolicited`),
+  and never replaces another user's login without the person's confirmation
+  (:func:`needs_confirmation`, :func:`reissue_for_confirmation`).
 * **Replay cache**: every accepted assertion id is stored until it expires
   (:func:`record_assertion_use`); a second use is refused.
 * **Login tickets**: the consume view hands a validated login over to the
@@ -57,6 +59,7 @@ from maestrano_integration.conf import Preset, maestrano_settings
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
 
 from .models import PlatformIdentity, SsoLoginTicket, UsedAssertion
+from .sessions import platform_session
 
 #: Session key of the AuthnRequest ids this browser is waiting for: {id: {preset, expires, next}}.
 PENDING_REQUESTS_KEY = "maestrano_sso_requests"
@@ -91,6 +94,24 @@ def refuse_if_unsolicited(*, in_response_to: str) -> None:
         raise SamlValidationError(
             "unsolicited_response", "IdP-initiated logins are disabled", status=403
         )
+
+
+def needs_confirmation(request: HttpRequest, *, preset: Preset, ticket: RedeemedTicket) -> bool:
+    """Whether an IdP-initiated login would replace another user's login in this browser.
+
+    Such a response may have been posted by another site (an auto-submitted form
+    carrying its author's own login: login CSRF); the nonce cookie binds the ticket to
+    the browser that posted, which is then the victim's. So the person is asked first
+    when the browser is logged in, unless as the same platform user of the same preset.
+    An SP-initiated login answers this browser's own request: never asked.
+    """
+    if ticket.in_response_to:
+        return False
+    current = platform_session(request) or {}
+    if (current.get("preset"), current.get("uid")) == (preset.name, ticket.attributes.uid):
+        return False  # read from the session alone: a repeat login loads no user for this
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
 
 
 # --- pending AuthnRequests (in the browser's session) --------------------------------------
@@ -341,15 +362,26 @@ def _new_ticket(
     *, preset: Preset, assertion: ValidatedAssertion
 ) -> tuple[SsoLoginTicket, IssuedTicket]:
     """A ticket for ``assertion`` (not stored yet) and the token (and nonce) it is issued with."""
-    token = secrets.token_urlsafe(32)
-    nonce = "" if assertion.in_response_to else secrets.token_urlsafe(32)
-    ticket = SsoLoginTicket(
-        token_digest=_digest(token),
-        preset=preset.name,
+    return _ticket(
+        preset_name=preset.name,
         assertion_id=assertion.assertion_id,
         in_response_to=assertion.in_response_to,
+        attributes=assertion.attributes,
+    )
+
+
+def _ticket(
+    *, preset_name: str, assertion_id: str, in_response_to: str, attributes: SsoAttributes
+) -> tuple[SsoLoginTicket, IssuedTicket]:
+    token = secrets.token_urlsafe(32)
+    nonce = "" if in_response_to else secrets.token_urlsafe(32)
+    ticket = SsoLoginTicket(
+        token_digest=_digest(token),
+        preset=preset_name,
+        assertion_id=assertion_id,
+        in_response_to=in_response_to,
         browser_digest=_digest(nonce) if nonce else "",
-        attributes={**assertion.attributes.raw, "mno_uid": assertion.attributes.name_id},
+        attributes={**attributes.raw, "mno_uid": attributes.name_id},
         expires_at=timezone.now() + LOGIN_TICKET_LIFETIME,
     )
     return ticket, IssuedTicket(token=token, browser_nonce=nonce)
@@ -365,6 +397,25 @@ def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> Issu
     a completion link taken by someone else is refused in any other browser.
     """
     ticket, issued = _new_ticket(preset=preset, assertion=assertion)
+    _store_ticket(ticket)
+    return issued
+
+
+def reissue_for_confirmation(*, ticket: RedeemedTicket) -> IssuedTicket:
+    """A new ticket for the login of ``ticket`` (redeemed, so used up), for the
+    confirmation form of :func:`needs_confirmation`: bound to this browser by a new
+    nonce, valid for another :data:`LOGIN_TICKET_LIFETIME`."""
+    fresh, issued = _ticket(
+        preset_name=ticket.preset_name,
+        assertion_id=ticket.assertion_id,
+        in_response_to="",
+        attributes=ticket.attributes,
+    )
+    _store_ticket(fresh)
+    return issued
+
+
+def _store_ticket(ticket: SsoLoginTicket) -> None:
     cache = _state_cache()
     if cache is None:
         ticket.save(force_insert=True)
@@ -374,7 +425,6 @@ def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> Issu
             _ticket_fields(ticket),
             timeout=int(LOGIN_TICKET_LIFETIME.total_seconds()),
         )
-    return issued
 
 
 _TICKET_FIELDS = (

@@ -152,17 +152,27 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
     return response
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @never_cache
 @maestrano_session_exempt
 def sso_complete(request: HttpRequest) -> HttpResponse:
-    """Finish a login validated by :func:`sso_consume`, in the browser's own session."""
+    """Finish a login validated by :func:`sso_consume`, in the browser's own session.
+
+    A GET (the consume view's redirect) that would replace another user's login with
+    an IdP-initiated one shows a confirmation page instead (:func:`_confirm`); its form
+    POSTs here, with the CSRF token, a new ticket and the login goes on.
+    """
     preset: Preset | None = None
+    data = request.POST if request.method == "POST" else request.GET
     try:
         ticket = sso_state.redeem_login_ticket(
-            token=request.GET.get("ticket", ""), browser_nonce=sso_state.nonce_cookie(request)
+            token=data.get("ticket", ""), browser_nonce=sso_state.nonce_cookie(request)
         )
         preset = _ticket_preset(ticket)
+        if request.method == "GET" and sso_state.needs_confirmation(
+            request, preset=preset, ticket=ticket
+        ):
+            return _confirm(request, preset=preset, ticket=ticket)
         answered = sso_state.answered_request(
             request, preset=preset, in_response_to=ticket.in_response_to
         )
@@ -180,6 +190,31 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
         request, preset=preset, company=result.company
     )
     return sso_state.forget_nonce(HttpResponseRedirect(redirect_to))
+
+
+def _confirm(
+    request: HttpRequest, *, preset: Preset, ticket: sso_state.RedeemedTicket
+) -> HttpResponse:
+    """Ask before an IdP-initiated login replaces the browser's current login."""
+    issued = sso_state.reissue_for_confirmation(ticket=ticket)
+    attributes = ticket.attributes
+    logger.info(
+        "SSO login waits for confirmation: it would replace another login",
+        extra={"preset": preset.name, "uid": attributes.uid, "group": attributes.group_uid},
+    )
+    response = render(
+        request,
+        "accounts/sso_confirm.html",
+        {
+            "ticket": issued.token,
+            "incoming": attributes.user_email(preset.creation_mode)
+            or " ".join(filter(None, (attributes.first_name, attributes.last_name)))
+            or attributes.uid,
+            "group_name": attributes.group_name or attributes.group_uid,
+        },
+    )
+    sso_state.set_nonce_cookie(response, request=request, nonce=issued.browser_nonce)
+    return response
 
 
 def _ticket_preset(ticket: sso_state.RedeemedTicket) -> Preset:

@@ -18,13 +18,15 @@ from accounts.models import Company, Membership
 from tests.helpers.saml import (
     SamlPost,
     change_attribute,
+    form_posting_to,
     idp_initiated_response,
     obtain_saml_response,
     post_saml_response,
     resign,
     sign_with_other_key,
 )
-from tests.helpers.sso_flow import NS, complete, deliver, edited, find
+from tests.helpers.sso_flow import NS, complete, deliver, edited, find, login
+from tests.helpers.users import session_user_pk, user_of
 
 User = get_user_model()
 
@@ -369,6 +371,65 @@ def test_an_idp_initiated_login_completes_in_the_posting_browser(platform, http)
     assert answer.status_code == 302
     assert "maestrano_sso_nonce" not in http.cookies  # removed once used
     assert http.get(f"{platform.url}/dashboard/", allow_redirects=False).status_code == 200
+
+
+def test_an_idp_initiated_login_forced_on_a_logged_in_browser_waits_for_its_confirmation(
+    platform, http
+):
+    # Login CSRF: another site auto-posts its author's own IdP-initiated response from
+    # the victim's browser, which then holds the nonce. The victim's login stays until
+    # the victim confirms the switch on our page (a form with the CSRF token).
+    platform.add_member(group_uid="cld-attacker", user_uid="usr-attacker", role="Admin")
+    assert login(platform, http, user_uid="usr-victim", group_uid="cld-victim").status_code == 302
+    forced = idp_initiated_response(platform, user_uid="usr-attacker", group_uid="cld-attacker")
+
+    asked = deliver(http, forced)
+
+    assert asked.status_code == 200
+    assert 'id="sso-confirm"' in asked.text
+    assert user_of("usr-victim").pk == session_user_pk(http)
+    # Posted from elsewhere, without the page's CSRF token: refused.
+    ticket = form_posting_to(asked.text, "/maestrano/auth/saml/complete")["fields"]["ticket"]
+    cross_site = http.post(
+        f"{platform.url}/maestrano/auth/saml/complete",
+        data={"ticket": ticket},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert cross_site.status_code == 403
+    assert user_of("usr-victim").pk == session_user_pk(http)
+
+
+def test_a_confirmed_switch_logs_the_other_platform_user_in(platform, http):
+    platform.add_member(group_uid="cld-second", user_uid="usr-second", role="Member")
+    assert login(platform, http, user_uid="usr-first", group_uid="cld-first").status_code == 302
+    asked = deliver(
+        http, idp_initiated_response(platform, user_uid="usr-second", group_uid="cld-second")
+    )
+    form = form_posting_to(asked.text, "/maestrano/auth/saml/complete")
+
+    confirmed = http.post(
+        f"{platform.url}/maestrano/auth/saml/complete",
+        data=form["fields"],
+        headers={"Referer": asked.url},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert confirmed.status_code == 302, confirmed.text[:500]
+    assert user_of("usr-second").pk == session_user_pk(http)
+    assert "maestrano_sso_nonce" not in http.cookies
+
+
+def test_an_idp_initiated_login_of_the_same_platform_user_is_not_asked(platform, http):
+    platform.add_member(group_uid="cld-other", user_uid="usr-same", role="Member")
+    assert login(platform, http, user_uid="usr-same", group_uid="cld-same").status_code == 302
+
+    opened = deliver(
+        http, idp_initiated_response(platform, user_uid="usr-same", group_uid="cld-other")
+    )
+
+    assert opened.status_code == 302
 
 
 def test_replayed_assertion_is_refused(platform, http, post, caplog):

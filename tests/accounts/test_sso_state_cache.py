@@ -25,6 +25,7 @@ from django.core import checks
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from django.urls import reverse
 
 from accounts import sso_state
 from accounts.models import SsoLoginTicket, UsedAssertion
@@ -225,7 +226,11 @@ def test_a_logged_in_browser_logged_in_as_another_user_gets_a_new_session(client
     first_key = client.session.session_key
     other = {**ATTRIBUTES, "uid": "usr-q2", "virtual_uid": "usr-q2.cld-q1", "email": "q2@e.com"}
 
-    assert log_in(client, redis_preset, other).status_code == 302
+    # Another platform user's IdP-initiated login is confirmed on a page first.
+    asked = log_in(client, redis_preset, other)
+    assert asked.status_code == 200
+    confirmed = client.post(reverse("accounts:sso-complete"), {"ticket": asked.context["ticket"]})
+    assert confirmed.status_code == 302
 
     assert client.session.session_key != first_key
     engine = import_module(settings_module.SESSION_ENGINE)

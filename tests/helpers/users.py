@@ -30,3 +30,17 @@ def uid_of(user: Any, *, preset: str = "maestrano") -> str:
     """The platform uid linked to ``user`` (``""`` if none)."""
     identity = PlatformIdentity.objects.filter(user=user, preset=preset).first()
     return identity.uid if identity else ""
+
+
+def session_user_pk(http: Any) -> int | None:
+    """The pk of the user logged in by the session cookie of ``http`` (a ``requests``
+    session against the live server), or ``None``."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    key = http.cookies.get(settings.SESSION_COOKIE_NAME)
+    if not key:
+        return None
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key).load()
+    return int(data["_auth_user_id"]) if "_auth_user_id" in data else None
