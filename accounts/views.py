@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import DisallowedRedirect
 from django.http import (
     Http404,
     HttpRequest,
@@ -116,6 +117,11 @@ def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
         redirect = build_authn_request(resolved, forward_params=params)
     except SamlConfigurationError as error:
         return _misconfigured(request, preset=resolved, error=error)
+    try:
+        response = HttpResponseRedirect(redirect.url)
+    except DisallowedRedirect:  # the forwarded parameters make a URL too long to redirect to
+        error = SamlValidationError("request_too_long", f"{len(redirect.url)} characters")
+        return _refuse(request, preset=resolved, error=error)
     next_url = next_url if _is_local_url(request, next_url) else ""
     sso_state.remember_request(
         request, request_id=redirect.request_id, preset=resolved, next_url=next_url
@@ -124,7 +130,7 @@ def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
         "SSO login started",
         extra={"preset": resolved.name, "authn_request_id": redirect.request_id},
     )
-    return HttpResponseRedirect(redirect.url)
+    return response
 
 
 @csrf_exempt

@@ -218,11 +218,15 @@ def test_buying_from_the_dashboard_returns_to_it_and_a_foreign_next_is_ignored(p
     back = http.post(url, data=form["fields"], headers=headers, timeout=TIMEOUT)
     foreign = {**form["fields"], "idempotency_key": "k2", "next": "http://evil.example/"}
     elsewhere = http.post(url, data=foreign, headers=headers, timeout=TIMEOUT)
+    # A word, not a path: no URL name either.
+    word = {**form["fields"], "idempotency_key": "k3", "next": "people"}
+    nowhere = http.post(url, data=word, headers=headers, timeout=TIMEOUT)
 
     assert back.history[0].headers["Location"] == "/dashboard/#billing"
     assert "Bought 100 SMS" in back.text and 'id="sync"' in back.text
     assert elsewhere.history[0].headers["Location"] == "/billing/"
-    assert len(bills("cld-sms-back")) == 2
+    assert nowhere.history[0].headers["Location"] == "/billing/"
+    assert len(bills("cld-sms-back")) == 3
 
 
 def test_buying_without_the_csrf_token_is_refused(platform):

@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from accounts.models import Company, Membership, SsoLoginTicket, UsedAssertion
+from accounts.sso_state import PENDING_REQUESTS_KEY
 
 User = get_user_model()
 
@@ -104,3 +105,10 @@ def test_response_against_the_protocol_schema_is_refused_every_time(client, two_
         ("invalid_response", True),
     ]
     assert not (UsedAssertion.objects.exists() or SsoLoginTicket.objects.exists())
+
+
+def test_an_init_whose_parameters_make_the_idp_url_too_long_is_refused(client, refused):
+    answer = client.get("/maestrano/auth/saml/init", {"group_id": "g" * 20_000})
+
+    refused(answer, "request_too_long")
+    assert PENDING_REQUESTS_KEY not in client.session
