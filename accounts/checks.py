@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from django.conf import settings
@@ -77,5 +78,33 @@ def check_sso_state_cache_shared(
             hint="Point it at a cache shared by every process (CACHE_URL=redis://..., "
             "docs/deploy.md) or leave it unset (the database).",
             id="maestrano.E023",
+        )
+    ]
+
+
+@checks.register("maestrano", checks.Tags.urls)
+def check_url_namespace(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The ``accounts`` URL namespace must lead to these views: the ACS redirects to
+    ``accounts:sso-complete``. A project's own ``app_name = "accounts"`` included before
+    ``maestrano_integration.urls`` takes the namespace (Django warns, ``urls.W005``), and
+    every SSO login would then fail at the ACS."""
+    from django.urls import NoReverseMatch, resolve, reverse
+
+    from . import views
+
+    try:
+        view = resolve(reverse("accounts:sso-complete")).func
+        found = inspect.unwrap(view) is inspect.unwrap(views.sso_complete)
+    except NoReverseMatch:
+        found = False
+    if found:
+        return []
+    return [
+        checks.Error(
+            "The URL namespace 'accounts' does not lead to the SSO completion view "
+            "(accounts:sso-complete): the ACS could not hand any login over.",
+            hint="Include maestrano_integration.urls (docs/install.md); if an app of your own "
+            'also has app_name = "accounts", include maestrano_integration.urls before it.',
+            id="maestrano.E024",
         )
     ]

@@ -7,6 +7,7 @@ migrate and run the sandbox before it has any; invalid values are errors.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +38,13 @@ def _hint(preset_name: str, dotted_key: str, *, is_default: bool) -> str:
 def _certificate_error(pem: str) -> str | None:
     from cryptography import x509
 
+    text = pem.strip()
+    if "-----BEGIN" not in text and "\n" not in text and len(text) < 1024:
+        # What is left of a path that named no file (maestrano_integration.env).
+        return (
+            f"no PEM text, and no file at {text!r} (a relative path is read from the "
+            f"working directory, {os.getcwd()})"
+        )
     try:
         x509.load_pem_x509_certificate(pem.encode())
     except ValueError as error:

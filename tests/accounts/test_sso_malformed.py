@@ -112,3 +112,13 @@ def test_an_init_whose_parameters_make_the_idp_url_too_long_is_refused(client, r
 
     refused(answer, "request_too_long")
     assert PENDING_REQUESTS_KEY not in client.session
+
+
+def test_a_project_namespace_accounts_that_hides_the_sso_views_is_a_check_error(settings):
+    from accounts.checks import check_url_namespace
+
+    assert check_url_namespace() == []
+
+    settings.ROOT_URLCONF = "tests.accounts.urls_namespace_clash"
+
+    assert [message.id for message in check_url_namespace()] == ["maestrano.E024"]

@@ -118,6 +118,19 @@ def test_unparsable_certificate_is_reported(settings, certificate):
     assert "PEM" in messages[0].hint
 
 
+def test_a_certificate_path_that_names_no_file_is_reported_as_such(settings, tmp_path):
+    missing = tmp_path / "idp-certificate.pem"
+    configure(
+        settings, **preset_values(api_id="a", api_key="k", sso={"x509_certificate": str(missing)})
+    )
+
+    messages = check_presets()
+
+    assert ids(messages) == {"maestrano.E005"}
+    assert f"no file at '{missing}'" in messages[0].msg
+    assert "working directory" in messages[0].msg
+
+
 def test_second_preset_hint_names_the_setting_not_the_env_var(settings):
     settings.MAESTRANO = {
         "PRESETS": {
