@@ -204,7 +204,8 @@ def find_or_create_user_from_sso(
     the adapter allows to link (``SSO_EMAIL_MIGRATION``; see
     :meth:`DefaultAccountAdapter.is_email_migration_allowed`) links that user;
     otherwise a new user is created. The platform decides who may log in, so a
-    user it sends is active again.
+    user it sends is active again. A linked user's attributes are refreshed, except
+    a value another local account holds (:func:`_save_refreshed_user`).
     """
     adapter = adapter or get_adapter()
     uid = attributes.user_uid(preset.creation_mode)
@@ -231,14 +232,70 @@ def find_or_create_user_from_sso(
             )
     user = identity.user
     if not created:
+        stored = _field_values(user)
         adapter.populate_user(user, preset=preset, attributes=attributes, email=email)
         user.is_active = True
-        user.save()
+        _save_refreshed_user(user=user, stored=stored, preset=preset, uid=uid)
     identity.email = email[:254]
     identity.extra_data = adapter.identity_extra_data(preset=preset, attributes=attributes)
     identity.last_login_at = timezone.now()
     identity.save(update_fields=["email", "extra_data", "last_login_at"])
     return user, created, migrated
+
+
+def _save_refreshed_user(
+    *, user: AbstractBaseUser, stored: dict[str, Any], preset: Preset, uid: str
+) -> None:
+    """Save ``user`` refreshed by a login; a value another local account holds is not taken.
+
+    The platform may send a value that a unique field of another local account
+    already holds: a linked user's new email that is another account's, where the
+    user model's username is the email. The identity (preset, uid) says who logs
+    in, not the email, so the login goes on as the linked account and keeps its
+    current value: first of the fields that may clash (the email, the username and
+    unique fields), else of every field the refresh changed. A warning names the
+    preset, the uid and the fields kept, never their values; the identity keeps
+    the email the platform sent (``PlatformIdentity.email``).
+    """
+    try:
+        with transaction.atomic():
+            user.save()
+        return
+    except IntegrityError:
+        pass
+    user_model = type(user)
+    clashing = {user_model.USERNAME_FIELD, user_model.get_email_field_name()}
+    clashing.update(field.name for field in user_model._meta.concrete_fields if field.unique)
+    for fields in user_model._meta.unique_together:
+        clashing.update(fields)
+    for constraint in user_model._meta.total_unique_constraints:
+        clashing.update(constraint.fields)
+    changed = [
+        field
+        for field in user_model._meta.concrete_fields
+        if field.attname != "is_active" and getattr(user, field.attname) != stored[field.attname]
+    ]
+    first = [field for field in changed if field.name in clashing]
+    for kept in (first, changed):
+        if not kept:
+            continue
+        for field in kept:
+            setattr(user, field.attname, stored[field.attname])
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:
+            if kept is changed:
+                raise
+            continue
+        logger.warning(
+            "SSO login kept the local account's %s: another local account holds the "
+            "value the platform sent",
+            ", ".join(field.name for field in kept),
+            extra={"preset": preset.name, "uid": uid, "user": user.pk},
+        )
+        return
+    user.save()  # nothing the refresh changed: the database's answer is raised again
 
 
 def _link_identity(*, user: AbstractBaseUser, preset: Preset, uid: str) -> PlatformIdentity:

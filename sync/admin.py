@@ -51,6 +51,7 @@ class SyncRunEntityInline(ReadOnlyAdminMixin, admin.TabularInline):
         "created",
         "updated",
         "skipped",
+        "deleted",
         "failed",
         "pages",
         "last_connec_id",

@@ -100,7 +100,7 @@ def run_counts(run: SyncRun) -> dict[str, int]:
     """What a run did: its ``counts``, or for an import the sum of its entities' counts."""
     if run.kind != SyncRun.Kind.IMPORT:
         return dict(run.counts or {})
-    totals = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
+    totals = {"created": 0, "updated": 0, "skipped": 0, "deleted": 0, "failed": 0}
     for entity in run.entities.all():
         for key in totals:
             totals[key] += getattr(entity, key)

@@ -385,6 +385,11 @@ def apply_page(
                 outcome.created += 1
             else:
                 outcome.updated += 1
+        # Records Connec! marks deleted: none created, as notifications have it.
+        deleted = outcome.set_aside
+        parked = len(outcome.errors)
+        pipeline.apply_deleted(company=company, mapper=mapper, outcome=outcome)
+        deleted -= len(outcome.errors) - parked  # local objects a foreign key keeps: parked
         if outcome.errors:
             SyncRecordError.objects.bulk_create(
                 parked_record(
@@ -409,6 +414,7 @@ def apply_page(
         locked.created += outcome.created
         locked.updated += outcome.updated
         locked.skipped += outcome.skipped
+        locked.deleted += deleted
         locked.failed += len(outcome.errors)
         locked.pages += 1
         locked.next_skip = page.next_skip
@@ -423,6 +429,7 @@ def apply_page(
         "created",
         "updated",
         "skipped",
+        "deleted",
         "failed",
         "pages",
         "next_skip",

@@ -37,7 +37,6 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
-from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from accounts.models import Company
@@ -49,7 +48,6 @@ from .conflicts import pending_local_changes, record_conflict, supersede_local_c
 from .inbox_plan import (
     SYNC_OFF,
     ApplyResult,
-    Plan,
     SyncPaused,
     attach_losing_local_versions,
     current_versions_of_conflicts,
@@ -65,7 +63,6 @@ from .inbox_references import (
     null_dead_references,
 )
 from .locks import company_run, renew_lock
-from .mappers import Mapper
 from .models import InboxEntry, RemoteTombstone, SyncRecordError, SyncState
 from .outbox import applying_remote_changes
 from .registry import registry
@@ -177,9 +174,16 @@ def apply_records(
                 company=company, entity=entity, connec_ids=[i.connec_id for i in prepared]
             )
         result.skipped += outcome.skipped
-        result.deleted += _delete_local(company=company, mapper=mapper, plan=plan, outcome=outcome)
-        idmap.bump_pulled(bumps=plan.bump)
-        _bury(company=company, entity=entity, tombstones=plan.tombstones)
+        # plan_batch applied the rule of deleted records first; prepare sets aside only
+        # what changed meanwhile (a local object deleted since), applied with the plan.
+        result.deleted += pipeline.apply_deleted(
+            company=company,
+            mapper=mapper,
+            outcome=outcome,
+            delete=plan.delete,
+            bump=plan.bump,
+            tombstones=plan.tombstones,
+        )
         supersede_local_changes(
             company=company, content_type_id=content_type.pk, object_ids=plan.superseded
         )
@@ -203,43 +207,6 @@ def apply_records(
                     extra={"preset": company.preset, "group": company.group_uid},
                 )
     return result
-
-
-def _delete_local(*, company: Company, mapper: Mapper, plan: Plan, outcome: Any) -> int:
-    if not plan.delete:
-        return 0
-    model = mapper.model
-    objects = mapper.for_company(company).in_bulk(
-        [model._meta.pk.to_python(id_map.object_id) for id_map, _ in plan.delete]
-    )
-    deleted = 0
-    for id_map, updated_at in plan.delete:
-        obj = objects.get(model._meta.pk.to_python(id_map.object_id))
-        if obj is not None:
-            try:
-                with transaction.atomic():
-                    obj.delete()
-                deleted += 1
-            except (ProtectedError, RestrictedError) as error:
-                outcome.errors.append(
-                    (id_map.connec_id, f"cannot delete locally: {error.args[0]}", {})
-                )
-                continue
-        plan.bump.append((id_map, updated_at))
-    return deleted
-
-
-def _bury(
-    *, company: Company, entity: str, tombstones: list[tuple[str, datetime.datetime | None]]
-) -> None:
-    """Remember records first seen deleted, with the newest deleted version's time."""
-    for connec_id, updated_at in tombstones:
-        row, created = RemoteTombstone.objects.get_or_create(
-            company=company, entity=entity, connec_id=connec_id, defaults={"updated_at": updated_at}
-        )
-        newer = updated_at is not None and (row.updated_at is None or updated_at > row.updated_at)
-        if not created and newer:
-            RemoteTombstone.objects.filter(pk=row.pk).update(updated_at=updated_at)
 
 
 # --- the inbox ----------------------------------------------------------------------------

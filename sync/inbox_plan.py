@@ -30,7 +30,7 @@ from .company_settings import policy_for
 from .conflicts import LocalChange, deleted_locally, remote_wins
 from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_none
 from .models import IdMap, SyncConflict
-from .payloads import delete_payload, status_is_data
+from .payloads import DeletedRecord, deleted_record_fate
 from .registry import registry
 
 
@@ -93,12 +93,6 @@ def entity_is_applicable(*, company: Company, entity: str) -> str | None:
     if not policy.imports(entity):
         return f"the company's direction for it is {policy.direction(entity).value!r}"
     return None
-
-
-def is_deleted_state(mapper: Mapper, data: Mapping[str, Any]) -> bool:
-    """Whether a Connec! record is in the state our deletes push (e.g. INACTIVE)."""
-    marker = delete_payload(mapper)
-    return bool(marker) and all(data.get(key) == value for key, value in marker.items())
 
 
 def parse_updated_at(data: Mapping[str, Any]) -> datetime.datetime | None:
@@ -211,12 +205,11 @@ def plan_batch(
     tombstones: Mapping[str, datetime.datetime | None],
 ) -> Plan:
     plan = Plan()
-    data_status = status_is_data(mapper)
     for connec_id, data, updated_at in parsed:
         id_map = known.get(connec_id)
-        deleted_state = is_deleted_state(mapper, data)
         if id_map is None:
-            if deleted_state and not data_status:
+            fate = deleted_record_fate(mapper=mapper, data=data, mapped=False, exists=False)
+            if fate is DeletedRecord.REMEMBER:
                 result.ignored += 1  # deleted before we ever knew it: remember it
                 plan.tombstones.append((connec_id, updated_at))
                 continue
@@ -250,11 +243,12 @@ def plan_batch(
                 plan.bump.append((id_map, updated_at))
                 continue
         exists = id_map.object_id in existing_pks
-        if deleted_state and (not exists or not data_status):
-            if exists:
-                plan.delete.append((id_map, updated_at))
-            else:
-                plan.bump.append((id_map, updated_at))
+        fate = deleted_record_fate(mapper=mapper, data=data, mapped=True, exists=exists)
+        if fate is DeletedRecord.DELETE:
+            plan.delete.append((id_map, updated_at))
+            continue
+        if fate is DeletedRecord.STAYS_DELETED:
+            plan.bump.append((id_map, updated_at))
             continue
         plan.apply.append((connec_id, full_version(mapper, data) if exists else data, updated_at))
     return plan

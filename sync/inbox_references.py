@@ -22,9 +22,9 @@ from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 
 from . import idmap
-from .inbox_plan import ApplyResult, entity_is_applicable, is_deleted_state
+from .inbox_plan import ApplyResult, entity_is_applicable
 from .mappers import Mapper, MappingError, connec_id_of, get_path, set_path
-from .payloads import status_is_data
+from .payloads import DeletedRecord, deleted_record_fate
 from .registry import registry
 
 MAX_REFERENCE_DEPTH = 3
@@ -72,7 +72,8 @@ def fetch_missing_references(
             dead[entity].update(
                 connec_id_or_empty(record.get("id"))
                 for record in fetched
-                if is_deleted_state(referenced, record) and not status_is_data(referenced)
+                if deleted_record_fate(mapper=referenced, data=record, mapped=False, exists=False)
+                is DeletedRecord.REMEMBER
             )
     return result, dead
 

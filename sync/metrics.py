@@ -90,7 +90,7 @@ def sync_state() -> Samples:
         SyncRunEntity.objects.filter(run__in=running)
         .values("run__company__preset", "entity")
         .annotate(
-            processed=Sum(F("created") + F("updated") + F("skipped") + F("failed")),
+            processed=Sum(F("created") + F("updated") + F("skipped") + F("deleted") + F("failed")),
             expected=Sum("total"),
         )
         .order_by()

@@ -3,11 +3,13 @@ and the Connec! ids of its references (docs/protocol.md, 'External ids').
 
 Deletes: Connec! v2 has no DELETE; a deleted record is pushed as
 ``{"status": "INACTIVE"}`` (``{"status": "VOIDED"}`` for invoices), or what
-the mapper's ``connec_delete_payload`` says.
+the mapper's ``connec_delete_payload`` says. A record arriving in that state
+follows :func:`deleted_record_fate`, whatever brings it (import, notification).
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections import defaultdict
@@ -44,6 +46,45 @@ def status_is_data(mapper: Mapper) -> bool:
     ``VOIDED``): a delete is only pushed, and Connec!'s value is applied like any other."""
     mapped_paths = set(mapper.fields.values())
     return all(key in mapped_paths for key in delete_payload(mapper))
+
+
+def is_deleted_state(mapper: Mapper, data: Mapping[str, Any]) -> bool:
+    """Whether a Connec! record is in the state our deletes push (e.g. INACTIVE)."""
+    marker = delete_payload(mapper)
+    return bool(marker) and all(data.get(key) == value for key, value in marker.items())
+
+
+class DeletedRecord(enum.Enum):
+    """What a Connec! record in its deleted state does here (:func:`deleted_record_fate`)."""
+
+    #: Never mapped here: nothing is created, a ``RemoteTombstone`` remembers it.
+    REMEMBER = "remember"
+    #: Mapped to a local object: the object is deleted.
+    DELETE = "delete"
+    #: Mapped to a local object deleted already: it stays deleted.
+    STAYS_DELETED = "stays_deleted"
+
+
+def deleted_record_fate(
+    *, mapper: Mapper, data: Mapping[str, Any], mapped: bool, exists: bool
+) -> DeletedRecord | None:
+    """What a record in its deleted state does here, or ``None`` to apply it as usual.
+
+    The one rule of Connec!'s deletes for every way records arrive (initial import,
+    notifications, reconciliation; docs/sync.md): a record in its deleted state never
+    creates a local object, deletes the one it is mapped to, and leaves one deleted
+    here deleted. ``mapped``: the record has an IdMap row; ``exists``: its local object
+    still exists. When the mapper maps the marker's fields itself (:func:`status_is_data`,
+    invoice ``VOIDED``), the marker is data: such a record is applied like any other,
+    except onto a local object deleted already.
+    """
+    if not is_deleted_state(mapper, data):
+        return None
+    if not mapped:
+        return None if status_is_data(mapper) else DeletedRecord.REMEMBER
+    if not exists:
+        return DeletedRecord.STAYS_DELETED
+    return None if status_is_data(mapper) else DeletedRecord.DELETE
 
 
 def live_payload(mapper: Mapper) -> dict[str, Any]:

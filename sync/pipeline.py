@@ -7,13 +7,16 @@ reconciliation (:mod:`sync.inbox`).
 * :func:`prepare`: every record mapped onto a new or existing instance of the
   mapper's model, with bulk reads only (one IdMap lookup, one per referenced
   entity, one for the existing rows). Records older than what was last pulled
-  are skipped; records a mapper refuses are parked.
+  are skipped; records a mapper refuses are parked; records in their deleted
+  state are set aside, never mapped (:func:`sync.payloads.deleted_record_fate`).
 * :func:`save`: ``bulk_create`` / ``bulk_update`` of the models, their children
   replaced, one statement for the IdMap rows; when the database refuses the
   batch, record by record (:func:`save_one_by_one`), the refused ones parked.
+* :func:`apply_deleted`: what records in their deleted state do: local objects
+  deleted, deleted ones kept deleted, unknown ones remembered (``RemoteTombstone``).
 
 The caller owns the transaction and what surrounds the batch (cursor, conflicts,
-deletes, parked rows).
+parked rows), and calls :func:`apply_deleted` after :func:`save`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, DataError, IntegrityError, models, transaction
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from accounts.models import Company
@@ -41,7 +45,8 @@ from .mappers import (
     connec_id_of,
     connec_time,
 )
-from .models import IdMap
+from .models import IdMap, RemoteTombstone
+from .payloads import DeletedRecord, deleted_record_fate
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +69,23 @@ class Prepared:
 
 @dataclass
 class Outcome:
-    """What happened to a batch of records: counts, and the records parked with their reason."""
+    """What happened to a batch of records: counts, the records parked with their reason,
+    and the records in their deleted state that :func:`prepare` set aside, by fate
+    (:func:`apply_deleted` applies them): (IdMap row, ``updated_at``) of mapped records,
+    (Connec! id, ``updated_at``) of the others."""
 
     created: int = 0
     updated: int = 0
     skipped: int = 0
     errors: list[tuple[str | None, str, Any]] = field(default_factory=list)
+    delete: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
+    stays_deleted: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
+    remember: list[tuple[str, datetime.datetime | None]] = field(default_factory=list)
+
+    @property
+    def set_aside(self) -> int:
+        """How many records in their deleted state :func:`prepare` set aside."""
+        return len(self.delete) + len(self.stays_deleted) + len(self.remember)
 
 
 def parse_records(records: list[Any], outcome: Outcome) -> list[ParsedRecord]:
@@ -107,7 +123,11 @@ def prepare(
     parsed: list[ParsedRecord],
     outcome: Outcome,
 ) -> list[Prepared]:
-    """Map every record onto a new or existing instance (bulk reads only)."""
+    """Map every record onto a new or existing instance (bulk reads only).
+
+    A record in its deleted state is not mapped: it goes to ``outcome``'s list of its
+    fate (:func:`sync.payloads.deleted_record_fate`), for :func:`apply_deleted`.
+    """
     model = mapper.model
     entity = mapper.entity
     known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
@@ -139,6 +159,17 @@ def prepare(
                 outcome.skipped += 1
                 continue
             instance = existing.get(model._meta.pk.to_python(id_map.object_id))
+        fate = deleted_record_fate(
+            mapper=mapper, data=data, mapped=id_map is not None, exists=instance is not None
+        )
+        if fate is not None:
+            if id_map is None:
+                outcome.remember.append((connec_id, updated_at))
+            elif fate is DeletedRecord.DELETE:
+                outcome.delete.append((id_map, updated_at))
+            else:
+                outcome.stays_deleted.append((id_map, updated_at))
+            continue
         is_new = instance is None
         if instance is None:
             instance = new_instance()
@@ -258,3 +289,57 @@ def save_one_by_one(
             continue
         saved.append(item)
     return saved
+
+
+def apply_deleted(
+    *,
+    company: Company,
+    mapper: Mapper,
+    outcome: Outcome,
+    delete: list[tuple[IdMap, datetime.datetime | None]] | None = None,
+    bump: list[tuple[IdMap, datetime.datetime | None]] | None = None,
+    tombstones: list[tuple[str, datetime.datetime | None]] | None = None,
+) -> int:
+    """Apply the records in their deleted state that :func:`prepare` set aside in ``outcome``
+    and those given (the inbox's plan); the number of local objects deleted.
+
+    ``delete``: their local objects are deleted, each in a savepoint (one a protected
+    foreign key keeps is parked in ``outcome``, with the reason). Those and ``bump``
+    (records whose local object is gone already, and versions to remember as pulled)
+    raise their IdMap row's last pulled version. ``tombstones``: records never mapped
+    here are remembered (``RemoteTombstone``), so that an older version delivered late
+    creates nothing. Call inside the batch's transaction, after :func:`save`.
+    """
+    to_delete = [*outcome.delete, *(delete or ())]
+    bumps = [*outcome.stays_deleted, *(bump or ())]
+    deleted = 0
+    if to_delete:
+        model = mapper.model
+        objects = mapper.for_company(company).in_bulk(
+            [model._meta.pk.to_python(id_map.object_id) for id_map, _ in to_delete]
+        )
+        for id_map, updated_at in to_delete:
+            obj = objects.get(model._meta.pk.to_python(id_map.object_id))
+            if obj is not None:
+                try:
+                    with transaction.atomic():
+                        obj.delete()
+                    deleted += 1
+                except (ProtectedError, RestrictedError) as error:
+                    outcome.errors.append(
+                        (id_map.connec_id, f"cannot delete locally: {error.args[0]}", {})
+                    )
+                    continue
+            bumps.append((id_map, updated_at))
+    idmap.bump_pulled(bumps=bumps)
+    for connec_id, updated_at in [*outcome.remember, *(tombstones or ())]:
+        row, created = RemoteTombstone.objects.get_or_create(
+            company=company,
+            entity=mapper.entity,
+            connec_id=connec_id,
+            defaults={"updated_at": updated_at},
+        )
+        newer = updated_at is not None and (row.updated_at is None or updated_at > row.updated_at)
+        if not created and newer:
+            RemoteTombstone.objects.filter(pk=row.pk).update(updated_at=updated_at)
+    return deleted

@@ -115,6 +115,11 @@ class SyncRunEntity(models.Model):
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0, help_text="Known and unchanged")
+    deleted = models.PositiveIntegerField(
+        default=0,
+        help_text="In their deleted state in Connec! (e.g. INACTIVE): none created, "
+        "a local object mapped to one deleted",
+    )
     failed = models.PositiveIntegerField(default=0)
     pages = models.PositiveIntegerField(default=0)
     next_skip = models.PositiveIntegerField(default=0)
@@ -134,7 +139,7 @@ class SyncRunEntity(models.Model):
 
     @property
     def processed(self) -> int:
-        return self.created + self.updated + self.skipped + self.failed
+        return self.created + self.updated + self.skipped + self.deleted + self.failed
 
 
 class SyncRecordError(models.Model):

@@ -29,3 +29,16 @@ class InactiveNewUserAdapter(DefaultAccountAdapter):
         super().populate_user(user, **kwargs)
         if user.pk is None:
             user.is_active = False
+
+
+class EmailUsernameAdapter(DefaultAccountAdapter):
+    """Makes the email the login name (``username``), as a project whose username is its
+    email: the user model's unique username then follows the platform's email."""
+
+    def populate_user(self, user: Any, *, email: str, **kwargs: Any) -> None:
+        super().populate_user(user, email=email, **kwargs)
+        if email:
+            user.username = email
+
+    def new_username(self, *, email: str, **kwargs: Any) -> str:
+        return email or super().new_username(email=email, **kwargs)

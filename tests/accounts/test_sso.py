@@ -324,6 +324,56 @@ def test_an_adapter_decides_which_accounts_email_migration_may_link(platform):
     assert user_of("usr-ops").pk == staff.pk
 
 
+def test_a_linked_users_new_email_that_another_account_holds_keeps_the_login(platform, caplog):
+    # The project's login name is the email (unique): the platform now sends, for a linked
+    # user, the email of another local account.
+    platform.settings.MAESTRANO = {
+        **platform.settings.MAESTRANO,
+        "ADAPTER": "tests.accounts.adapters.EmailUsernameAdapter",
+    }
+    alice = User.objects.create_user(
+        username="alice@example.com", email="alice@example.com", password="pw-alice"
+    )
+    login(platform, platform.session(), user_uid="usr-carol", email="carol@example.com")
+    carol = user_of("usr-carol")
+    assert (carol.username, carol.email) == ("carol@example.com", "carol@example.com")
+
+    for surname in ("Changed", "Again"):  # every later login too
+        http = platform.session()
+        answer = login(
+            platform,
+            http,
+            user_uid="usr-carol",
+            email="alice@example.com",
+            name="Caroline",
+            surname=surname,
+        )
+
+        assert answer.status_code == 302, answer.text[:500]
+        assert dashboard(platform, http).status_code == 200
+        carol.refresh_from_db()
+        # The linked account, with its own login name; the other attributes refreshed.
+        assert (carol.username, carol.email) == ("carol@example.com", "carol@example.com")
+        assert (carol.first_name, carol.last_name) == ("Caroline", surname)
+    alice.refresh_from_db()
+    assert (alice.username, alice.email, uid_of(alice)) == (
+        "alice@example.com",
+        "alice@example.com",
+        "",
+    )
+    assert alice.check_password("pw-alice")
+    assert User.objects.count() == 2
+    # What the platform sent is kept on the identity.
+    assert carol.maestrano_identities.get().email == "alice@example.com"
+    warnings = [r for r in caplog.records if "another local account holds" in r.getMessage()]
+    assert len(warnings) == 2
+    assert all(
+        (r.levelname, r.preset, r.uid) == ("WARNING", "maestrano", "usr-carol") for r in warnings
+    )
+    assert "username, email" in warnings[0].getMessage()
+    assert not any("alice@" in str(vars(r)) for r in warnings)  # no email in the logs
+
+
 def test_the_login_goes_through_the_maestrano_authentication_backend(platform):
     http = platform.session()
     login(platform, http, user_uid="usr-backend", group_uid="cld-backend")

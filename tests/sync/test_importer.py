@@ -11,7 +11,8 @@ from django.contrib.contenttypes.models import ContentType
 from accounts.models import Company
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
 from sync.importer import ImportFailed, run_import
-from sync.models import IdMap, SyncRecordError, SyncRun
+from sync.models import IdMap, RemoteTombstone, SyncRecordError, SyncRun
+from sync.push import drain_outbox
 from sync.selectors import connec_id_for, find_local_object
 
 from .conftest import SandboxGroup, make_group
@@ -146,6 +147,86 @@ def test_a_changed_record_is_updated_and_its_lines_replaced(sandbox_group, compa
         ("Only", Decimal("3"))
     ]
     assert InvoiceLine.objects.filter(company=company).count() == 1
+
+
+def deleted_counts(run: SyncRun) -> dict[str, int]:
+    return {e.entity: e.deleted for e in run.entities.order_by("position") if e.deleted}
+
+
+def put(sandbox_group, entity: str, connec_id: str, record: dict) -> None:
+    """Change a Connec! record as another app of the group would."""
+    response = requests.put(
+        f"{sandbox_group.platform.connec_url}/api/v2/{sandbox_group.uid}/{entity}/{connec_id}",
+        json={entity: record},
+        auth=sandbox_group.platform.auth,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_a_record_connec_marks_deleted_is_never_imported(sandbox_group, company):
+    dead = sandbox_group.create(
+        "people", {"first_name": "Dead", "last_name": "Person", "status": "INACTIVE"}
+    )
+    sandbox_group.create("people", {"first_name": "Live", "last_name": "Person"})
+
+    run = run_import(company=company)
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert counts(run)["people"] == (1, 0, 0, 0)
+    assert deleted_counts(run) == {"people": 1}
+    assert run.entities.get(entity="people").processed == 2
+    assert list(Person.objects.filter(company=company).values_list("first_name", flat=True)) == [
+        "Live"
+    ]
+    assert find_local_object(company=company, entity="people", connec_id=dead["id"]) is None
+    # Remembered as notifications remember it: an older version delivered late creates nothing.
+    assert RemoteTombstone.objects.filter(
+        company=company, entity="people", connec_id=dead["id"]
+    ).exists()
+
+    # Again: still nothing created, counted the same way.
+    again = run_import(company=company)
+    assert (counts(again)["people"], deleted_counts(again)) == ((0, 0, 1, 0), {"people": 1})
+    assert Person.objects.filter(company=company).count() == 1
+
+
+def test_a_record_connec_marks_deleted_deletes_its_local_object_on_a_later_import(
+    sandbox_group, company
+):
+    sandbox_group.seed(organizations=1, people=2, items=0, invoices=0)
+    run_import(company=company)
+    gone_id, kept_id = sandbox_group.ids["people"]
+    put(sandbox_group, "people", gone_id, {"status": "INACTIVE"})
+
+    run = run_import(company=company)
+
+    assert counts(run)["people"] == (0, 0, 1, 0)
+    assert deleted_counts(run) == {"people": 1}
+    assert find_local_object(company=company, entity="people", connec_id=gone_id) is None
+    assert find_local_object(company=company, entity="people", connec_id=kept_id) is not None
+    assert Person.objects.filter(company=company).count() == 1
+
+
+def test_a_record_deleted_here_stays_deleted_after_an_import(sandbox_group, company, manual_drain):
+    sandbox_group.seed(organizations=1, people=2, items=0, invoices=0)
+    run_import(company=company)
+    gone_id = sandbox_group.ids["people"][0]
+    find_local_object(company=company, entity="people", connec_id=gone_id).delete()
+    assert drain_outbox(company=company).done == 1  # Connec!'s record is INACTIVE now
+    record = requests.get(
+        f"{sandbox_group.platform.connec_url}/api/v2/{sandbox_group.uid}/people/{gone_id}",
+        auth=sandbox_group.platform.auth,
+        timeout=10,
+    ).json()["people"]
+    assert record["status"] == "INACTIVE"
+
+    run = run_import(company=company)
+
+    assert counts(run)["people"] == (0, 0, 1, 0)
+    assert deleted_counts(run) == {"people": 1}
+    assert find_local_object(company=company, entity="people", connec_id=gone_id) is None
+    assert Person.objects.filter(company=company).count() == 1
 
 
 def test_bad_records_are_reported_with_their_reason_and_the_rest_imported(sandbox_group, company):

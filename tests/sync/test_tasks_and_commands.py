@@ -67,11 +67,30 @@ def test_command_imports_one_entity_with_progress(sandbox_group, company):
         stderr=err,
     )
 
-    assert "organizations: 4 created, 0 updated, 0 unchanged, 0 failed" in out.getvalue()
+    assert (
+        "organizations: 4 created, 0 updated, 0 unchanged, 0 deleted in Connec!, 0 failed"
+        in out.getvalue()
+    )
     assert "succeeded" in out.getvalue()
     assert "organizations" in err.getvalue()  # the tqdm bar
     assert Organization.objects.filter(company=company).count() == 4
     assert not Person.objects.exists()
+
+
+def test_command_never_imports_a_record_connec_marks_deleted(sandbox_group, company):
+    sandbox_group.create("organizations", {"name": "Gone Co", "status": "INACTIVE"})
+    sandbox_group.create("organizations", {"name": "Live Co"})
+    out = StringIO()
+
+    call_command("maestrano_import", "--company", sandbox_group.uid, stdout=out, stderr=StringIO())
+
+    assert (
+        "organizations: 1 created, 0 updated, 0 unchanged, 1 deleted in Connec!, 0 failed"
+        in out.getvalue()
+    )
+    assert list(Organization.objects.filter(company=company).values_list("name", flat=True)) == [
+        "Live Co"
+    ]
 
 
 def test_command_restart_starts_a_new_run(sandbox_group, company):

@@ -83,6 +83,7 @@ class Command(BaseCommand):
         for entity in run.entities.order_by("position"):
             self.stdout.write(
                 f"{entity.entity}: {entity.created} created, {entity.updated} updated, "
-                f"{entity.skipped} unchanged, {entity.failed} failed"
+                f"{entity.skipped} unchanged, {entity.deleted} deleted in Connec!, "
+                f"{entity.failed} failed"
             )
         self.stdout.write(f"Import run {run.pk}: {run.status}")
