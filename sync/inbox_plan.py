@@ -20,6 +20,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db import connections, models, router
 
 from accounts.models import Company
 from maestrano_integration.conf import get_preset
@@ -99,6 +100,21 @@ def parse_updated_at(data: Mapping[str, Any]) -> datetime.datetime | None:
     return connec_time_or_none(data.get("updated_at"))
 
 
+def storable_key(model: type[models.Model], value: Any) -> bool:
+    """Whether the database can hold ``value`` as a primary key of ``model``: an external
+    id Connec! hands back may be any number (SQLite's driver refuses one past 64 bits,
+    the whole statement with it)."""
+    field = model._meta.pk
+    if not isinstance(value, int):
+        return True
+    connection = connections[router.db_for_read(model)]
+    try:
+        low, high = connection.ops.integer_field_range(field.get_internal_type())
+    except KeyError:  # not an integer column
+        return True
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
 def link_our_own_records(
     *, company: Company, mapper: Mapper, content_type: ContentType, parsed: list[tuple]
 ) -> None:
@@ -125,9 +141,11 @@ def link_our_own_records(
     pks: dict[str, Any] = {}
     for connec_id, object_id in ours.items():
         try:
-            pks[connec_id] = model._meta.pk.to_python(object_id)
+            pk = model._meta.pk.to_python(object_id)
         except ValidationError:
             continue
+        if storable_key(model, pk):
+            pks[connec_id] = pk
     if not pks:
         return
     existing = {

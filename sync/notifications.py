@@ -136,8 +136,17 @@ def record_connec_id(record: Mapping[str, Any]) -> str:
     if not candidates:
         raise ValueError(f"has no entry with provider {CONNEC_PROVIDER!r} and a string id")
     if len(candidates) > 1:
-        realms = {record.get("channel_id"), record.get("group_id")} - {None}
-        candidates = [entry for entry in candidates if entry.get("realm") in realms]
+        # Only text can be a realm (a list here would not even compare: unhashable).
+        realms = {
+            realm
+            for realm in (record.get("channel_id"), record.get("group_id"))
+            if isinstance(realm, str)
+        }
+        candidates = [
+            entry
+            for entry in candidates
+            if isinstance(entry.get("realm"), str) and entry["realm"] in realms
+        ]
         if len(candidates) != 1:
             raise ValueError(
                 f"has several entries with provider {CONNEC_PROVIDER!r} and not exactly one "

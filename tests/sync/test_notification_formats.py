@@ -142,3 +142,32 @@ def test_a_payload_of_several_groups_is_applied_per_company_and_unknown_groups_s
     }
     assert not Organization.objects.filter(name="Nobody's").exists()
     assert any("cld-nobody" in record.getMessage() for record in caplog.records)
+
+
+def test_a_record_carrying_an_external_id_no_database_key_can_hold_sinks_nothing(
+    platform, company, live_sync
+):
+    # "Ours" by its provider and realm, but past 64 bits: no object of ours has that key
+    # (SQLite's driver refused the whole lookup, and the notification with it).
+    huge = {"provider": platform.api_id, "realm": company.group_uid, "id": "9" * 23}
+
+    def person(name: str, *extra: dict) -> dict:
+        connec = {"provider": "connec", "realm": company.group_uid, "id": str(uuid.uuid4())}
+        return {
+            "id": [connec, *extra],
+            "group_id": company.group_uid,
+            "first_name": name,
+            "updated_at": "2026-12-01T10:00:00Z",
+        }
+
+    payload = {"people": [person("Ann"), person("Huge", huge), person("Bob")]}
+
+    response = post_notification(platform, payload)
+
+    assert response.status_code == 202
+    assert InboxEntry.objects.get().status == "done"
+    assert sorted(Person.objects.filter(company=company).values_list("first_name", flat=True)) == [
+        "Ann",
+        "Bob",
+        "Huge",
+    ]
