@@ -27,6 +27,7 @@ from django.utils.text import slugify
 from maestrano_integration.conf import Preset, maestrano_settings
 from maestrano_integration.saml import SsoAttributes
 
+from .emails import same_email
 from .models import Company, Membership, Plan, PlatformIdentity
 
 _USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
@@ -94,12 +95,19 @@ class DefaultAccountAdapter:
 
         Only the fields the project's user model has are written: the email field
         (``get_email_field_name()``), ``first_name``, ``last_name`` and ``country``
-        when they exist. Override to fill fields of your own.
+        when they exist. The email keeps its local spelling when the platform sends the
+        same address in other case (``accounts.emails.same_email``): where it is the
+        username, the person's password login goes on working. Override to fill fields
+        of your own.
         """
+        email_field = user.get_email_field_name()
+        stored_email = getattr(user, email_field, None)
+        if isinstance(stored_email, str) and stored_email and same_email(stored_email, email):
+            email = stored_email
         values = {
             "first_name": attributes.first_name,
             "last_name": attributes.last_name,
-            user.get_email_field_name(): email,
+            email_field: email,
             "country": attributes.country if _letters(attributes.country, 2) else "",
         }
         for name, value in values.items():

@@ -26,6 +26,7 @@ from maestrano_integration.saml import SsoAttributes
 
 from . import sso_state
 from .adapter import DefaultAccountAdapter, get_adapter
+from .emails import same_email
 from .models import Company, Membership, PlatformIdentity
 from .signals import company_created, company_reactivated, member_added
 
@@ -140,20 +141,6 @@ def _unique_username(base: str) -> str:
 #: How many users whose email the database matches case-insensitively are read; the
 #: exact rule of :func:`same_email` then keeps at most one of them.
 _EMAIL_MATCHES_READ = 20
-
-
-def same_email(stored: str, asserted: str) -> bool:
-    """Whether a local account's email is the platform user's, for email migration.
-
-    Equal, or equal but for the case of ASCII letters (``Jane@Example.com`` and
-    ``jane@example.com``). Addresses with other characters must be identical: Unicode
-    case mappings make lookalikes equal (a dotless i and ``i`` once upper-cased, the Kelvin
-    sign and ``k`` once lower-cased), and linking hands the account over.
-    """
-    stored = stored.strip()
-    if stored == asserted:
-        return True
-    return stored.isascii() and asserted.isascii() and stored.lower() == asserted.lower()
 
 
 def _migration_candidate(

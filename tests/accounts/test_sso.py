@@ -201,6 +201,7 @@ def test_email_migration_links_the_existing_local_user(platform):
     user = User.objects.get()
     assert user.pk == local.pk
     assert (uid_of(user), user.username) == ("usr-mig", "jane")
+    assert user.email == local.email  # the same address in other case: its spelling stays
     assert user.has_usable_password()
     assert Membership.objects.get().user_id == local.pk
 
