@@ -141,7 +141,34 @@ def check_rest_framework_installed(
 def check_presets_for_deployment(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    return _missing_credentials(deploy=True)
+    return _missing_credentials(deploy=True) + _loopback_hosts()
+
+
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _loopback_hosts() -> list[checks.CheckMessage]:
+    """A deployed preset whose hosts are this machine's: the defaults, or a development
+    set-up. The platform could not reach the app, nor the app the platform."""
+    messages: list[checks.CheckMessage] = []
+    for preset in all_presets():
+        for dotted_key, url in (
+            ("app.host", preset.app_host),
+            ("api.host", preset.api_host),
+            ("connec.host", preset.connec_host),
+        ):
+            host = (urlsplit(url).hostname or "").lower()
+            if host in _LOOPBACK_HOSTS or host.endswith(".localhost"):
+                messages.append(
+                    checks.Warning(
+                        f"Maestrano preset {preset.name!r}: {dotted_key} is {url!r}, this "
+                        "machine: the marketplace and the application could not reach "
+                        "each other.",
+                        hint=_hint(preset.name, dotted_key, is_default=preset.is_default),
+                        id="maestrano.W030",
+                    )
+                )
+    return messages
 
 
 def _unknown_keys() -> list[checks.CheckMessage]:

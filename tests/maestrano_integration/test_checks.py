@@ -16,6 +16,13 @@ def configure(settings, **preset) -> None:
     settings.MAESTRANO = {"PRESETS": {"maestrano": preset}}
 
 
+def deployed(**values) -> dict:
+    """``preset_values`` with the hosts of a deployment (not this machine)."""
+    preset = preset_values(app_host="https://crm.example.com", **values)
+    preset["api"] = {**preset["api"], "host": "https://api.marketplace.example"}
+    return preset
+
+
 def test_a_complete_preset_passes(settings):
     configure(settings, **preset_values(api_id="a", api_key="k"))
     assert check_presets() == []
@@ -33,14 +40,14 @@ def test_missing_api_id_and_key_warn_with_the_env_var_and_the_sandbox_command(se
 
 
 def test_missing_credentials_are_errors_for_a_deployment(settings):
-    configure(settings, **preset_values(api_id="", api_key="", sso={"x509_certificate": ""}))
+    configure(settings, **deployed(api_id="", api_key="", sso={"x509_certificate": ""}))
     messages = check_presets_for_deployment()
     assert ids(messages) == {"maestrano.E001", "maestrano.E002", "maestrano.E004"}
     assert all(message.is_serious() for message in messages)
 
 
 def test_complete_credentials_pass_the_deployment_check(settings):
-    configure(settings, **preset_values(api_id="a", api_key="k"))
+    configure(settings, **deployed(api_id="a", api_key="k"))
     assert check_presets_for_deployment() == []
 
 
@@ -162,3 +169,27 @@ def test_missing_credentials_do_not_block_manage_py_but_fail_check_deploy(settin
     assert "maestrano.W001" in capsys.readouterr().err
     with pytest.raises(SystemCheckError, match=r"maestrano\.E001"):
         call_command("check", deploy=True, tags=["maestrano"])
+
+
+def test_a_deployment_whose_hosts_are_this_machine_is_warned(settings):
+    from maestrano_integration.checks import check_presets_for_deployment
+
+    configure(settings, **preset_values(api_id="a", api_key="k", app_host="http://localhost:8000"))
+
+    warned = [m for m in check_presets_for_deployment() if m.id == "maestrano.W030"]
+
+    # Connec! follows the api host when it has none of its own.
+    assert [m.msg.split(",")[0].split(": ")[1] for m in warned] == [
+        "app.host is 'http://localhost:8000'",
+        "api.host is 'http://127.0.0.1:9'",
+        "connec.host is 'http://127.0.0.1:9'",
+    ]
+    assert "MAESTRANO_APP_HOST" in warned[0].hint
+
+
+def test_a_deployment_on_real_hosts_is_not_warned(settings):
+    from maestrano_integration.checks import check_presets_for_deployment
+
+    configure(settings, **deployed(api_id="a", api_key="k"))
+
+    assert [m for m in check_presets_for_deployment() if m.id == "maestrano.W030"] == []
