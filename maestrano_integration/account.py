@@ -25,7 +25,7 @@ import requests
 from django.utils.dateparse import parse_datetime
 
 from .conf import Preset, get_preset, maestrano_settings
-from .http import PlatformHTTPError, build_retry, build_session
+from .http import PlatformHTTPError, build_retry, build_session, may_have_arrived
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,14 @@ class AccountNotFoundError(AccountApiError):
 class AccountConnectionError(AccountApiError):
     """The platform could not be reached or did not answer in time (``status`` is ``None``).
 
-    After a create (POST), the outcome is unknown: the platform may have applied it.
+    ``may_have_arrived`` is ``False`` only when the connection was never made
+    (:func:`~maestrano_integration.http.may_have_arrived`). Otherwise, after a create
+    (POST), the outcome is unknown: the platform may have applied it, or may still.
     """
+
+    def __init__(self, message: str, *, may_have_arrived: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.may_have_arrived = may_have_arrived
 
 
 def _flatten_errors(errors: Any) -> list[str]:
@@ -482,6 +488,7 @@ class AccountClient:
             logger.warning("Account API unreachable: %s", type(error).__name__, extra=log_context)
             raise AccountConnectionError(
                 f"Account API {method} {url} failed: {type(error).__name__}",
+                may_have_arrived=may_have_arrived(error),
                 method=method,
                 url=url,
             ) from error

@@ -11,6 +11,9 @@ billing): a network error, 429 or 5xx is *transient* (retried later with
 :func:`backoff_delay`); a 401 is an *authentication* failure (our credentials were
 refused: never retried automatically, the work is kept with its reason until the
 credentials are fixed and it is retried by hand); any other 4xx is *permanent*.
+A network error is also *ambiguous* unless the connection was never made
+(:func:`may_have_arrived`): after a timeout or a connection dropped once the request
+was written, a create may have been applied (or may still be).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -52,6 +56,23 @@ class PlatformHTTPError(Exception):
     def is_authentication_failure(self) -> bool:
         """Our credentials were refused (401): retrying cannot help until they are fixed."""
         return self.status == 401
+
+
+def may_have_arrived(error: requests.RequestException) -> bool:
+    """Whether a request that got no answer may still have reached the server.
+
+    ``False`` only when the connection itself failed (refused, unknown host, connect
+    timeout): nothing was sent. A read timeout or a connection closed after the
+    request was written leaves the outcome unknown.
+    """
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    if isinstance(error, requests.ConnectionError):
+        reason = error.args[0] if error.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps it
+        if isinstance(reason, NewConnectionError):
+            return False
+    return True
 
 
 def backoff_delay(*, attempt: int, base: float, cap: float, jitter: float = 0.5) -> float:

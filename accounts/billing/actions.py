@@ -79,7 +79,10 @@ def charge_company(
     call). A repeat with the same key returns the same charge without a second bill.
     When the platform is unreachable or failing, the charge stays ``pending`` with its
     error and a retry is queued; when the platform refuses it, it is ``failed`` and
-    the :class:`AccountApiError` (with the platform's messages) is raised.
+    the :class:`AccountApiError` (with the platform's messages) is raised. When the
+    create got no answer (``charge.awaiting_answer``), a repeat within the grace
+    period (:func:`~accounts.billing.services.answer_grace`) returns the pending charge
+    without sending anything; after it, the bill is first looked up on the platform.
     ``currency`` defaults to the company's (the group's) currency.
     """
     request = services.validate_charge(
@@ -98,6 +101,7 @@ def charge_company(
     except AccountApiError as error:
         if not error.is_transient:
             raise
-        tasks.enqueue_retry(tasks.submit_charge_task, charge.pk)
+        wait = services.seconds_until_resend(record=charge)
+        tasks.enqueue_retry(tasks.submit_charge_task, charge.pk, not_before=wait)
         charge.refresh_from_db()
         return charge

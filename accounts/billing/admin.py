@@ -38,7 +38,7 @@ class CompanySubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "company",
         "plan",
         "units",
-        "status",
+        "shown_status",
         "platform_id",
         "start_date",
         "attempts",
@@ -70,6 +70,10 @@ class CompanySubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def short_error(self, subscription: CompanySubscription) -> str:
         return subscription.last_error[:80]
 
+    @admin.display(description="status", ordering="status")
+    def shown_status(self, subscription: CompanySubscription) -> str:
+        return subscription.status_label
+
     @admin.action(description="Retry on the platform (create or cancel; never duplicates)")
     def retry(self, request: HttpRequest, queryset: QuerySet[CompanySubscription]) -> None:
         queued = 0
@@ -93,7 +97,7 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "description",
         "amount_cents",
         "currency",
-        "status",
+        "shown_status",
         "platform_bill_id",
         "attempts",
         "short_error",
@@ -125,6 +129,10 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="last error")
     def short_error(self, charge: AdHocCharge) -> str:
         return charge.last_error[:80]
+
+    @admin.display(description="status", ordering="status")
+    def shown_status(self, charge: AdHocCharge) -> str:
+        return charge.status_label
 
     @admin.action(description="Retry on the platform (never duplicates)")
     def retry(self, request: HttpRequest, queryset: QuerySet[AdHocCharge]) -> None:

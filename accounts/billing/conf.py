@@ -44,6 +44,11 @@ class BillingSettings:
     task_max_retries: int = 8
     task_retry_backoff: int = 30
     task_retry_backoff_max: int = 3600
+    #: Seconds a bill or recurring bill whose create got no answer (a timeout, a connection
+    #: dropped after sending) is left alone: it is not sent again before, and then it is
+    #: first looked up on the platform by its reference. Longer than ``HTTP_TIMEOUT`` plus
+    #: the platform's slowest write (never less than ``2 * HTTP_TIMEOUT + 5``).
+    answer_grace_seconds: float = 600.0
 
 
 #: ``{KEY: default}`` of ``MAESTRANO["BILLING"]``.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -66,7 +67,35 @@ class Plan(models.Model):
         return Decimal(self.price_cents) / 100
 
 
-class CompanySubscription(models.Model):
+#: What a pending bill whose create was sent but not answered says to people.
+AWAITING_ANSWER_LABEL = "Sent, waiting for the marketplace's answer"
+
+
+class _Sending:
+    """What a bill's sending state means to people (no fields: both models have them)."""
+
+    status: str
+    sending_until: Any
+    is_on_platform: bool
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """Sent (or being sent) to the platform, with no answer yet: it may be there.
+
+        The submission's lease (``sending_until``) is kept until the answer comes, or
+        renewed when it was lost, so nothing sends the bill again meanwhile.
+        """
+        return self.status == "pending" and not self.is_on_platform and bool(self.sending_until)
+
+    @property
+    def status_label(self) -> str:
+        """The status as shown on the billing pages and the dashboard."""
+        if self.awaiting_answer:
+            return AWAITING_ANSWER_LABEL
+        return self.get_status_display()  # type: ignore[attr-defined]
+
+
+class CompanySubscription(_Sending, models.Model):
     """A company's subscription to a plan, i.e. one recurring bill on the platform.
 
     A cancelled company keeps its cancelled subscriptions; reactivating it
@@ -149,7 +178,7 @@ class CompanySubscription(models.Model):
         return f"[ref:{self.idempotency_key}]"
 
 
-class AdHocCharge(models.Model):
+class AdHocCharge(_Sending, models.Model):
     """A one-off bill (in-app purchase, final bill) with a caller-supplied idempotency key."""
 
     class Status(models.TextChoices):

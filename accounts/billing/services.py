@@ -7,9 +7,14 @@ before the free trial ends; extra charges are sent as ad-hoc bills (docs/protoco
 The Account API has no idempotency key and a create (POST) may be applied even
 when its answer is lost. So every bill is first written here with a unique
 reference that also goes into the platform description; a submission takes a
-short lease and counts an attempt *before* sending, and any later submission
+lease and counts an attempt *before* sending, and any later submission
 of a record that was possibly sent first lists the group's bills on the
 platform and adopts the one carrying the reference instead of sending again.
+
+A create that got no answer (a timeout, a connection dropped after sending) may
+still be applied later by a slow platform, so its record keeps the lease for
+:func:`answer_grace`: nothing sends it again before, and the reference is looked up
+only once a write in progress would have landed.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from accounts.models import Company, Membership
 from maestrano_integration.account import (
     AccountApiError,
     AccountClient,
+    AccountConnectionError,
     AccountNotFoundError,
     AccountValidationError,
     Bill,
@@ -404,9 +410,10 @@ def submit_subscription(*, subscription: CompanySubscription) -> CompanySubscrip
     context = _context(company, subscription=subscription.pk)
     previous_attempts = subscription.attempts
     if not _claim_attempt(subscription):
-        logger.info("Subscription already being submitted", extra=context)
+        logger.info("Subscription being submitted or awaiting an answer", extra=context)
         subscription.refresh_from_db()
         return subscription
+    sent = False
     try:
         client = _client(company)
         remote: RecurringBill | None = None
@@ -422,6 +429,7 @@ def submit_subscription(*, subscription: CompanySubscription) -> CompanySubscrip
         if remote is None:
             start_date = subscription.start_date
             send_start = start_date if start_date > timezone.now() + _START_NOW_MARGIN else None
+            sent = True
             remote = client.create_recurring_bill(
                 group_id=company.group_uid,
                 price_cents=subscription.price_cents,
@@ -433,7 +441,7 @@ def submit_subscription(*, subscription: CompanySubscription) -> CompanySubscrip
             )
             logger.info("Recurring bill created", extra={**context, "platform_id": remote.id})
     except (AccountApiError, ImproperlyConfiguredPreset) as error:
-        _record_failure(subscription, error, refused_status=CompanySubscription.Status.FAILED)
+        _record_send_failure(subscription, error, sent=sent)
         raise
     values: dict[str, Any] = {
         "platform_id": remote.id,
@@ -487,7 +495,12 @@ def cancel_company_billing(*, company: Company) -> list[CompanySubscription]:
 
 
 def cancel_subscription_on_platform(*, subscription: CompanySubscription) -> CompanySubscription:
-    """Cancel the recurring bill of a cancelled subscription on the platform (idempotent)."""
+    """Cancel the recurring bill of a cancelled subscription on the platform (idempotent).
+
+    A subscription whose create may still land (in flight, or unanswered and within
+    :func:`answer_grace`) and that is not found by its reference yet stays
+    ``platform_cancel_pending``: the sweep looks for it again.
+    """
     subscription.refresh_from_db()
     if not subscription.platform_cancel_pending:
         return subscription
@@ -501,10 +514,16 @@ def cancel_subscription_on_platform(*, subscription: CompanySubscription) -> Com
                 client.list_recurring_bills(group_id=company.group_uid), subscription.marker
             )
             platform_id = remote.id if remote is not None else ""
+        if not platform_id and _create_may_still_land(subscription):
+            logger.info(
+                "Recurring bill to cancel not on the platform yet; looked for again later",
+                extra={**context, "until": subscription.sending_until},
+            )
+            return subscription
         if platform_id:
             _cancel_recurring_bill(client, platform_id, context=context)
     except (AccountApiError, ImproperlyConfiguredPreset) as error:
-        _record_failure(subscription, error, refused_status=None)
+        _record_cancel_failure(subscription, error)
         raise
     CompanySubscription.objects.filter(pk=subscription.pk).update(
         platform_id=platform_id,
@@ -772,9 +791,10 @@ def submit_charge(*, charge: AdHocCharge) -> AdHocCharge:
     context = _context(company, charge=charge.pk)
     previous_attempts = charge.attempts
     if not _claim_attempt(charge):
-        logger.info("Charge already being submitted", extra=context)
+        logger.info("Charge being submitted or awaiting an answer", extra=context)
         charge.refresh_from_db()
         return charge
+    sent = False
     try:
         client = _client(company)
         remote: Bill | None = None
@@ -786,6 +806,7 @@ def submit_charge(*, charge: AdHocCharge) -> AdHocCharge:
                     extra={**context, "platform_id": remote.id},
                 )
         if remote is None:
+            sent = True
             remote = client.create_bill(
                 group_id=company.group_uid,
                 price_cents=charge.amount_cents,
@@ -797,7 +818,7 @@ def submit_charge(*, charge: AdHocCharge) -> AdHocCharge:
             )
             logger.info("Bill created", extra={**context, "platform_id": remote.id})
     except (AccountApiError, ImproperlyConfiguredPreset) as error:
-        _record_failure(charge, error, refused_status=AdHocCharge.Status.FAILED)
+        _record_send_failure(charge, error, sent=sent)
         raise
     AdHocCharge.objects.filter(pk=charge.pk).update(
         platform_bill_id=remote.id,
@@ -884,9 +905,23 @@ def _context(company: Company, **ids: Any) -> dict[str, Any]:
     return {"preset": company.preset, "group": company.group_uid, "company": company.pk, **ids}
 
 
-def _lease() -> dt.timedelta:
-    # Longer than one HTTP call can take, so a crashed worker's lease expires soon after.
-    return dt.timedelta(seconds=float(maestrano_settings.HTTP_TIMEOUT) * 2 + 5)
+def answer_grace() -> dt.timedelta:
+    """How long a sent create's outcome counts as unknown: the lease taken before sending,
+    and renewed when the create got no answer (``MAESTRANO["BILLING"]["ANSWER_GRACE_SECONDS"]``,
+    never less than two HTTP timeouts and 5 s). The record is not sent again before it
+    ends; then the platform is first searched for its reference."""
+    floor = float(maestrano_settings.HTTP_TIMEOUT) * 2 + 5
+    return dt.timedelta(seconds=max(float(billing_settings().answer_grace_seconds), floor))
+
+
+def seconds_until_resend(
+    *, record: CompanySubscription | AdHocCharge, now: dt.datetime | None = None
+) -> float:
+    """Seconds before ``record`` may be sent again (0 when it may be now)."""
+    record.refresh_from_db(fields=["sending_until"])
+    if record.sending_until is None:
+        return 0.0
+    return max(0.0, (record.sending_until - (now or timezone.now())).total_seconds())
 
 
 def _claim_attempt(record: CompanySubscription | AdHocCharge) -> bool:
@@ -904,32 +939,73 @@ def _claim_attempt(record: CompanySubscription | AdHocCharge) -> bool:
         .update(
             attempts=F("attempts") + 1,
             last_attempt_at=now,
-            sending_until=now + _lease(),
+            sending_until=now + answer_grace(),
             updated_at=now,
         )
     )
     return claimed == 1
 
 
-def _record_failure(
-    record: CompanySubscription | AdHocCharge,
-    error: Exception,
-    *,
-    refused_status: str | None,
+def _answer_lost(error: Exception) -> bool:
+    """The create got no answer although it may have reached the platform."""
+    return isinstance(error, AccountConnectionError) and error.may_have_arrived
+
+
+def _create_may_still_land(subscription: CompanySubscription) -> bool:
+    """A create of ``subscription`` is in flight or unanswered within the grace period."""
+    return subscription.sending_until is not None and subscription.sending_until > timezone.now()
+
+
+def _record_send_failure(
+    record: CompanySubscription | AdHocCharge, error: Exception, *, sent: bool
 ) -> None:
-    """Keep the error on the record; a refusal (not transient) marks it ``failed``."""
+    """Keep the error of a submission; a refusal (not transient) marks the record ``failed``.
+
+    The lease: renewed for :func:`answer_grace` when the create got no answer (``sent``
+    and :func:`_answer_lost`), released after an answered failure, and left as the
+    earlier attempt had it when this one failed before sending (a failed lookup).
+    The status changes only if nobody changed it while the call was in flight (a plan
+    change or a cancellation may have cancelled the subscription meanwhile).
+    """
     transient = isinstance(error, AccountApiError) and error.is_transient
-    values: dict[str, Any] = {
+    now = timezone.now()
+    model: type[models.Model] = type(record)
+    answer_lost = sent and _answer_lost(error)
+    if answer_lost:
+        sending_until = now + answer_grace()
+    elif sent:
+        sending_until = None
+    else:
+        sending_until = record.sending_until  # as read before this attempt's claim
+    values = {
         "last_error": str(error)[:_MAX_ERROR_LENGTH],
-        "sending_until": None,
-        "updated_at": timezone.now(),
+        "sending_until": sending_until,
+        "updated_at": now,
     }
-    if refused_status is not None:
-        values["status"] = record.Status.PENDING if transient else refused_status
-    type(record).objects.filter(pk=record.pk).update(**values)  # type: ignore[attr-defined]
+    with transaction.atomic():
+        model.objects.filter(pk=record.pk).update(**values)  # type: ignore[attr-defined]
+        model.objects.filter(pk=record.pk, status=record.status).update(  # type: ignore[attr-defined]
+            status=record.Status.PENDING if transient else record.Status.FAILED
+        )
+    outcome = "no answer" if answer_lost else "will retry" if transient else "refused"
+    _log_failure(record, error, outcome=outcome)
+
+
+def _record_cancel_failure(subscription: CompanySubscription, error: Exception) -> None:
+    """Keep the error of a cancellation; the rest (status, lease) is the submission's."""
+    CompanySubscription.objects.filter(pk=subscription.pk).update(
+        last_error=str(error)[:_MAX_ERROR_LENGTH], updated_at=timezone.now()
+    )
+    transient = isinstance(error, AccountApiError) and error.is_transient
+    _log_failure(subscription, error, outcome="will retry" if transient else "refused")
+
+
+def _log_failure(
+    record: CompanySubscription | AdHocCharge, error: Exception, *, outcome: str
+) -> None:
     logger.warning(
         "Billing call failed (%s)",
-        "will retry" if transient else "refused",
+        outcome,
         extra={
             "preset": record.company.preset,
             "group": record.company.group_uid,
@@ -971,6 +1047,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "InvalidBill",
     "PendingBillingWork",
+    "answer_grace",
     "billing_start_date",
     "cancel_company_billing",
     "cancel_subscription_on_platform",
@@ -986,6 +1063,7 @@ __all__ = [
     "record_final_bill",
     "refresh_billing_status",
     "replace_subscription",
+    "seconds_until_resend",
     "set_up_billing",
     "start_subscription",
     "submit_charge",

@@ -42,8 +42,12 @@ def _countdown(retries: int) -> float:
     )
 
 
-def _retry_if_transient(task: Task, error: Exception) -> None:
-    """Re-queue ``task`` later when ``error`` is worth retrying; otherwise let it rest."""
+def _retry_if_transient(task: Task, error: Exception, *, not_before: float = 0.0) -> None:
+    """Re-queue ``task`` later when ``error`` is worth retrying; otherwise let it rest.
+
+    Never sooner than ``not_before`` seconds: a create that got no answer is not sent
+    again within the grace period (:func:`accounts.billing.services.answer_grace`).
+    """
     transient = bool(getattr(error, "is_transient", False))
     max_retries = billing_settings().task_max_retries
     if not transient or task.request.is_eager or task.request.retries >= max_retries:
@@ -53,7 +57,8 @@ def _retry_if_transient(task: Task, error: Exception) -> None:
             extra={"task": task.name, "task_args": task.request.args, "transient": transient},
         )
         return
-    raise task.retry(exc=error, countdown=_countdown(task.request.retries))
+    countdown = max(_countdown(task.request.retries), not_before)
+    raise task.retry(exc=error, countdown=countdown)
 
 
 def enqueue_on_commit(task: Task, *args: Any) -> None:
@@ -74,14 +79,15 @@ def enqueue_on_commit(task: Task, *args: Any) -> None:
     transaction.on_commit(send)
 
 
-def enqueue_retry(task: Task, *args: Any) -> None:
-    """Queue a later retry of ``task`` (not in eager mode: the sweep does it)."""
+def enqueue_retry(task: Task, *args: Any, not_before: float = 0.0) -> None:
+    """Queue a later retry of ``task``, not sooner than ``not_before`` seconds (not in eager
+    mode: the sweep does it)."""
     if _is_eager():
         return
 
     def send() -> None:
         try:
-            task.apply_async(args, countdown=_countdown(0))
+            task.apply_async(args, countdown=max(_countdown(0), not_before))
         except Exception:
             logger.exception("Could not queue billing retry", extra={"task": task.name})
 
@@ -101,7 +107,9 @@ def set_up_billing_task(self: Task, company_id: int) -> str | None:
     try:
         subscription = services.set_up_billing(company=company)
     except PLATFORM_ERRORS as error:
-        _retry_if_transient(self, error)
+        pending = services.open_subscription(company=company)
+        wait = services.seconds_until_resend(record=pending) if pending is not None else 0.0
+        _retry_if_transient(self, error, not_before=wait)
         return None
     return subscription.platform_id if subscription is not None else None
 
@@ -114,7 +122,8 @@ def submit_subscription_task(self: Task, subscription_id: int) -> str | None:
     try:
         return services.submit_subscription(subscription=subscription).platform_id
     except PLATFORM_ERRORS as error:
-        _retry_if_transient(self, error)
+        wait = services.seconds_until_resend(record=subscription)
+        _retry_if_transient(self, error, not_before=wait)
         return None
 
 
@@ -140,7 +149,7 @@ def submit_charge_task(self: Task, charge_id: int) -> str | None:
     try:
         return services.submit_charge(charge=charge).platform_bill_id
     except PLATFORM_ERRORS as error:
-        _retry_if_transient(self, error)
+        _retry_if_transient(self, error, not_before=services.seconds_until_resend(record=charge))
         return None
 
 
@@ -228,7 +237,8 @@ def settle_replacement(replacement: services.Replacement) -> None:
         services.submit_subscription(subscription=replacement.current)
     except PLATFORM_ERRORS as error:
         if getattr(error, "is_transient", False):
-            enqueue_retry(submit_subscription_task, replacement.current.pk)
+            wait = services.seconds_until_resend(record=replacement.current)
+            enqueue_retry(submit_subscription_task, replacement.current.pk, not_before=wait)
 
 
 def settle_cancellation(*, company: Company) -> None:
@@ -254,7 +264,8 @@ def settle_cancellation(*, company: Company) -> None:
             services.submit_charge(charge=final_charge)
         except PLATFORM_ERRORS as error:
             if getattr(error, "is_transient", False):
-                enqueue_retry(submit_charge_task, final_charge.pk)
+                wait = services.seconds_until_resend(record=final_charge)
+                enqueue_retry(submit_charge_task, final_charge.pk, not_before=wait)
 
 
 def _record_final_bill(company: Company) -> AdHocCharge | None:

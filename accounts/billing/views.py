@@ -109,6 +109,10 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
         return _back(request)
     if charge.is_on_platform:
         messages.success(request, "Bought 100 SMS: billed through the marketplace.")
+    elif charge.awaiting_answer:
+        messages.warning(
+            request, "Bought 100 SMS: the bill was sent; the marketplace has not answered yet."
+        )
     else:
         messages.warning(
             request, "Bought 100 SMS: the bill will be sent when the marketplace is reachable."
@@ -150,6 +154,12 @@ def choose_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
         subscription = actions.change_plan(company=company, plan=plan)
         if subscription.is_on_platform:
             messages.success(request, f"{company.name} is now on the {plan.name} plan.")
+        elif subscription.awaiting_answer:
+            messages.warning(
+                request,
+                f"{company.name} is now on the {plan.name} plan: the marketplace was told "
+                "and has not answered yet.",
+            )
         else:
             messages.warning(
                 request,

@@ -311,10 +311,28 @@ def silent_platform(settings):
 
 
 def test_a_create_that_timed_out_is_sent_exactly_once(silent_platform):
-    with pytest.raises(AccountConnectionError):
+    with pytest.raises(AccountConnectionError) as caught:
         AccountClient().create_recurring_bill(group_id="cld-1", price_cents=100, description="x")
 
     assert [request.split(b" ")[0] for request in silent_platform.requests] == [b"POST"]
+    assert caught.value.may_have_arrived  # the platform may have applied it
+
+
+def test_a_create_whose_connection_was_refused_never_arrived(settings):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()  # nothing listens there
+    settings.MAESTRANO = {
+        "HTTP_RETRIES": 0,
+        "PRESETS": {"maestrano": preset_values(api_id="app-1", api_key="key-1", api={"host": url})},
+    }
+
+    with pytest.raises(AccountConnectionError) as caught:
+        AccountClient().create_bill(group_id="cld-1", price_cents=100, description="x")
+
+    assert caught.value.may_have_arrived is False
+    assert caught.value.is_transient
 
 
 def test_a_read_that_timed_out_is_retried(silent_platform):
