@@ -131,6 +131,7 @@ class HistoryRow:
     finished_at: dt.datetime | None
     summary: str
     error: str
+    status_label: str
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,7 @@ def sync_history(*, company: Company, limit: int = RECENT_RUNS) -> list[HistoryR
             finished_at=run.finished_at,
             summary=sync_history_module.describe_counts(run),
             error=run.error,
+            status_label=run.get_status_display(),
         )
         for run in sync_history_module.recent_runs(company=company, limit=limit)
     ]

@@ -17,7 +17,10 @@ Python's :func:`json.loads` is lenient where our databases are not:
 says what and where (a JSONPath such as ``$.organizations[0].name``), for a
 400 answer. :func:`text_problem` is the text rule alone, for ids in URLs,
 query parameters and credentials; :func:`check_value` applies the rules to
-data that was parsed elsewhere (a Connec! page read by ``requests``).
+data that was parsed elsewhere (a Connec! page read by ``requests``), or to the
+parts of a document :func:`decode` read without them, one by one, so that a
+caller can set the bad parts aside (a notification's bad record is parked, the
+others are stored).
 """
 
 from __future__ import annotations
@@ -100,15 +103,35 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse standard JSON (RFC 8259) we can store; raise :class:`InputRefused` otherwise."""
+    value = _parse(data, max_depth=max_depth, finite=True)
+    strings = not isinstance(data, (bytes, bytearray)) or _UNSAFE_ESCAPE.search(data) is not None
+    # Our parse_float/parse_constant already refused non-finite numbers.
+    check_value(value, max_depth=max_depth, strings=strings, numbers=False)
+    return value
+
+
+def decode(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON that :func:`loads` may refuse only for what some of its values hold.
+
+    The document must still be JSON we can read as one meaning (UTF-8, no key repeated in
+    an object, integers Python converts, nesting its parser reaches); ``NaN``,
+    ``Infinity``, numbers that overflow (as ``float`` ``nan``/``inf``), NUL, lone
+    surrogates and deep nesting are kept, for a caller that checks the parts of the
+    document one by one with :func:`check_value` and sets the bad ones aside (a
+    notification's records: one bad record is parked, the others are stored).
+    """
+    return _parse(data, max_depth=max_depth, finite=False)
+
+
+def _parse(data: bytes | bytearray | str, *, max_depth: int, finite: bool) -> Any:
+    """``json.loads`` with keys unique, and with ``finite`` numbers only; the reasons
+    it cannot parse as :class:`InputRefused`."""
+    numbers: dict[str, Any] = (
+        {"parse_constant": _refuse_constant, "parse_float": _parse_float} if finite else {}
+    )
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-        value = json.loads(
-            text,
-            parse_constant=_refuse_constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-            object_pairs_hook=_unique_keys,
-        )
+        return json.loads(text, parse_int=_parse_int, object_pairs_hook=_unique_keys, **numbers)
     except InputRefused as error:
         raise InputRefused(f"not valid JSON ({error})") from None
     except RecursionError:
@@ -119,73 +142,78 @@ def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
         ) from None
     except ValueError as error:  # json.JSONDecodeError
         raise InputRefused(f"not valid JSON ({error})") from None
-    strings = not isinstance(data, (bytes, bytearray)) or _UNSAFE_ESCAPE.search(data) is not None
-    # Our parse_float/parse_constant already refused non-finite numbers.
-    check_value(value, max_depth=max_depth, strings=strings, numbers=False)
-    return value
 
 
 def check_value(
-    value: Any, *, max_depth: int = MAX_DEPTH, strings: bool = True, numbers: bool = True
+    value: Any,
+    *,
+    max_depth: int = MAX_DEPTH,
+    strings: bool = True,
+    numbers: bool = True,
+    root: str = "$",
+    depth: int = 0,
 ) -> None:
     """Refuse parsed JSON that :func:`loads` would refuse (depth, numbers, text).
 
     Iterative, so any depth is measured without recursion. ``strings=False``
     skips the text rule (when the raw input showed no escape that could break
-    it), ``numbers=False`` the check of floats. A node is ``(value, depth,
-    parent node, key)``: the path is only spelled out for the error message.
+    it), ``numbers=False`` the check of floats. ``root`` and ``depth`` place ``value``
+    in its document (``"$.organizations[1]"`` at depth 2), for a part checked on its own.
+    A node is ``(value, depth, parent node, key)``: the path is only spelled out for
+    the error message.
     """
     if not (strings or numbers):
-        _check_depth(value, max_depth=max_depth)
+        _check_depth(value, max_depth=max_depth, root=root, depth=depth)
         return
-    stack: list[tuple[Any, int, Any, Any]] = [(value, 0, None, None)]
+    stack: list[tuple[Any, int, Any, Any]] = [(value, depth, None, None)]
     while stack:
         node = stack.pop()
         current, depth = node[0], node[1]
         if isinstance(current, dict):
             if depth >= max_depth:
-                raise InputRefused(f"{_path(node)} is nested deeper than {max_depth} levels")
+                raise InputRefused(f"{_path(node, root)} is nested deeper than {max_depth} levels")
             for key, item in current.items():
                 if strings and isinstance(key, str) and (problem := text_problem(key)):
-                    raise InputRefused(f"a key of {_path(node)} {problem}")
+                    raise InputRefused(f"a key of {_path(node, root)} {problem}")
                 stack.append((item, depth + 1, node, key))
         elif isinstance(current, list):
             if depth >= max_depth:
-                raise InputRefused(f"{_path(node)} is nested deeper than {max_depth} levels")
+                raise InputRefused(f"{_path(node, root)} is nested deeper than {max_depth} levels")
             for index, item in enumerate(current):
                 stack.append((item, depth + 1, node, index))
         elif isinstance(current, str):
             if strings and (problem := text_problem(current)):
-                raise InputRefused(f"{_path(node)} {problem}")
+                raise InputRefused(f"{_path(node, root)} {problem}")
         elif numbers and isinstance(current, float) and not math.isfinite(current):
-            raise InputRefused(f"{_path(node)} is {current}, not a JSON number")
+            raise InputRefused(f"{_path(node, root)} is {current}, not a JSON number")
 
 
-def _check_depth(value: Any, *, max_depth: int) -> None:
+def _check_depth(value: Any, *, max_depth: int, root: str = "$", depth: int = 0) -> None:
     """:func:`check_value` for depth alone: only containers are visited (the common case)."""
     containers = (dict, list)
     if value.__class__ not in containers:
         return
-    stack: list[tuple[Any, int, Any, Any]] = [(value, 0, None, None)]
+    stack: list[tuple[Any, int, Any, Any]] = [(value, depth, None, None)]
     while stack:
         node = stack.pop()
         current, depth = node[0], node[1]
         if depth >= max_depth:
-            raise InputRefused(f"{_path(node)} is nested deeper than {max_depth} levels")
+            raise InputRefused(f"{_path(node, root)} is nested deeper than {max_depth} levels")
         children = current.items() if isinstance(current, dict) else enumerate(current)
         stack.extend(
             (item, depth + 1, node, key) for key, item in children if item.__class__ in containers
         )
 
 
-def _path(node: tuple[Any, int, Any, Any]) -> str:
-    """``$.organizations[0].name`` for a node of :func:`check_value`."""
+def _path(node: tuple[Any, int, Any, Any], root: str = "$") -> str:
+    """``$.organizations[0].name`` for a node of :func:`check_value` (``root``: where the
+    checked value is in its document)."""
     parts: list[str] = []
     while node[2] is not None:
         key = node[3]
         parts.append(f"[{key}]" if isinstance(key, int) else f".{_printable(str(key))}")
         node = node[2]
-    return "$" + "".join(reversed(parts))
+    return root + "".join(reversed(parts))
 
 
 def _printable(text: str) -> str:

@@ -5,6 +5,8 @@ Cheap on purpose: one row per run, never per record, and only for runs that did
 something (a drain with nothing due, an empty inbox, a reconciliation that found
 nothing new write no row). What a run did is in ``counts``; the records it
 parked are where they always are (parked outbox rows, ``SyncRecordError``).
+Every run's status, the imports' included, comes from its counts by one rule
+(:func:`run_status`).
 Rows older than ``SYNC["HISTORY_DAYS"]`` (default 30) are pruned as new ones
 are written (every ``PRUNE_EVERY`` rows, one ``DELETE``).
 """
@@ -28,34 +30,62 @@ DEFAULT_HISTORY_DAYS = 30
 PRUNE_EVERY = 50
 
 
+#: Counts of records a run took care of: applied, or nothing to do (see :func:`run_status`).
+DONE_COUNTS = frozenset(
+    {"done", "created", "updated", "deleted", "skipped", "ignored", "conflicts"}
+)
+#: Counts of records (or notifications) left for a later automatic try.
+WAITING_COUNTS = frozenset({"retried", "notifications_deferred"})
+#: Counts of records (or notifications) parked or not applied: they need a person.
+FAILED_COUNTS = frozenset({"parked", "failed", "notifications_failed"})
+
+
+def run_status(*, counts: Mapping[str, Any], error: str = "") -> str:
+    """The status of a finished run, from its counts: the one rule for every kind of run.
+
+    * ``error`` (the run stopped): ``failed``;
+    * something parked or not applied (:data:`FAILED_COUNTS`): ``partial`` when the run
+      also did something (:data:`DONE_COUNTS`), ``failed`` when it did nothing;
+    * else something left for a later try (:data:`WAITING_COUNTS`: retried, deferred):
+      ``retrying``, whatever else was done;
+    * else ``succeeded`` (a run with nothing to do included).
+
+    The other counts (``sent``, ``requests``, ``fetched``, ``notifications``) say how
+    much was exchanged, not how it went.
+    """
+
+    def total(keys: frozenset[str]) -> int:
+        return sum(int(value or 0) for key, value in counts.items() if key in keys)
+
+    if error:
+        return SyncRun.Status.FAILED
+    if total(FAILED_COUNTS):
+        return SyncRun.Status.PARTIAL if total(DONE_COUNTS) else SyncRun.Status.FAILED
+    if total(WAITING_COUNTS):
+        return SyncRun.Status.RETRYING
+    return SyncRun.Status.SUCCEEDED
+
+
 def record_run(
     *,
     company: Company,
     kind: str,
     counts: Mapping[str, Any],
-    failed: int = 0,
     error: str = "",
     started_at: datetime.datetime | None = None,
 ) -> SyncRun | None:
     """Write one finished run of ``kind``; nothing when every count is zero.
 
-    ``failed`` is how many records the run parked or could not apply: the run is
-    then ``partial``; ``error`` (a run that stopped) makes it ``failed``.
+    Its status is :func:`run_status` of ``counts`` and ``error`` (a run that stopped).
     """
     counts = {key: value for key, value in counts.items() if value}
     if not counts and not error:
         return None
-    if error:
-        status = SyncRun.Status.FAILED
-    elif failed:
-        status = SyncRun.Status.PARTIAL
-    else:
-        status = SyncRun.Status.SUCCEEDED
     now = timezone.now()
     run = SyncRun.objects.create(
         company=company,
         kind=kind,
-        status=status,
+        status=run_status(counts=counts, error=error),
         attempts=1,
         counts=dict(counts),
         error=error[:4000],
@@ -71,7 +101,8 @@ def record_run(
 
 
 def record_inbox_run(*, company: Company, run: Any, started_at: datetime.datetime) -> None:
-    """One row for the notifications a ``sync.inbox.process_inbox`` call applied."""
+    """One row for the notifications a ``sync.inbox.process_inbox`` call applied, deferred
+    (left pending for a later try) or could not apply."""
     record_run(
         company=company,
         kind=SyncRun.Kind.NOTIFICATIONS,
@@ -81,7 +112,6 @@ def record_inbox_run(*, company: Company, run: Any, started_at: datetime.datetim
             "notifications_failed": run.failed,
             "notifications_deferred": run.deferred,
         },
-        failed=run.result.failed + run.failed,
         started_at=started_at,
     )
 

@@ -35,7 +35,7 @@ from maestrano_integration.connec import (
     connec_client_for,
 )
 
-from . import idmap, pipeline
+from . import history, idmap, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
 from .inbox_references import drop_dangling_references
@@ -145,8 +145,8 @@ def run_import(
     finally:
         if owns_client:
             client.close()
-    failed = sum(run.entities.values_list("failed", flat=True))
-    status = SyncRun.Status.PARTIAL if failed else SyncRun.Status.SUCCEEDED
+    # Every record parked (nothing imported) is a failed run, as for the other kinds.
+    status = history.run_status(counts=history.run_counts(run))
     SyncRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now())
     run.refresh_from_db()
     logger.info("Connec! import of %s finished: %s", company, status, extra=log_context)

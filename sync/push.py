@@ -123,7 +123,6 @@ def drain_outbox(
             "parked": result.parked,
             "requests": result.requests,
         },
-        failed=result.parked,
         started_at=started_at,
     )
     return result

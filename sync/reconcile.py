@@ -88,7 +88,6 @@ def _record_history(
         company=company,
         kind=SyncRun.Kind.RECONCILE,
         counts=totals,
-        failed=totals.get("failed", 0),
         error="; ".join(errors),
         started_at=started_at,
     )

@@ -2,9 +2,9 @@
 'Connec! notifications'): per preset, basic auth, answers 202 fast.
 
 A DRF view on :class:`maestrano_integration.platform_api.PlatformAPIView`: the
-parser enforces ``SYNC["NOTIFICATION_MAX_BODY_BYTES"]`` (413), ``application/json``
-(415) and strict JSON (400); :func:`sync.notifications.receive_notification`
-checks the shape and stores the payload.
+parser enforces ``SYNC["NOTIFICATION_MAX_BODY_BYTES"]`` (413) and ``application/json``
+(415); :func:`sync.notifications.receive_notification` parses the body (strict JSON,
+400), checks the shape, parks the records it cannot apply and stores the others.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 
-from maestrano_integration.platform_api import PlatformAPIView, error_response, error_responses
+from maestrano_integration.platform_api import (
+    PlatformAPIView,
+    StrictJSONParser,
+    error_response,
+    error_responses,
+)
 
 from .notifications import NotificationRejected, max_body_bytes, receive_notification
 from .registry import CONNEC_ENTITIES
@@ -22,13 +27,16 @@ from .registry import CONNEC_ENTITIES
 #: DRF throttle scope of the webhook (``MAESTRANO["THROTTLE_RATES"]``).
 THROTTLE_SCOPE = "maestrano_notifications"
 
-#: Not blank: one character that is not whitespace for Python's ``str.strip()`` (the
-#: service's rule), which also counts U+001C-U+001F and U+0085 (found by fuzzing).
-_NOT_BLANK = {"type": "string", "pattern": "[^\\s\\u001c-\\u001f\\u0085]"}
+#: A record is any object: one that cannot be applied is parked, never refused, so its
+#: properties are described, not constrained.
 _RECORD = {
     "type": "object",
-    "properties": {"id": _NOT_BLANK, "group_id": _NOT_BLANK, "updated_at": {"type": "string"}},
-    "required": ["id", "group_id"],
+    "description": "A Connec! record; one that cannot be applied is parked (docs/sync.md)",
+    "properties": {
+        "id": {"description": "A non-blank string, or `[{provider, realm, id}]`"},
+        "group_id": {"description": "The record's group: a company of the preset"},
+        "updated_at": {"description": "ISO 8601 time of the record's version"},
+    },
 }
 
 
@@ -48,9 +56,22 @@ _ACCEPTED = {
     "properties": {
         "accepted": {"type": "integer", "minimum": 0},
         "notification": {"type": ["integer", "null"]},
+        "parked": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Records parked, not applied (only when there are some)",
+        },
     },
     "required": ["accepted", "notification"],
 }
+
+
+class _BodyParser(StrictJSONParser):
+    """The body limit and media type of :class:`StrictJSONParser`; the body itself is
+    parsed by the service, which refuses a bad record, not the whole body."""
+
+    def load(self, body: bytes) -> bytes:
+        return body
 
 
 @extend_schema(
@@ -74,6 +95,7 @@ class NotificationsWebhook(PlatformAPIView):
     """Store the notification and answer 202; a task applies it (never inline work here)."""
 
     http_method_names = ["post"]
+    parser_classes = [_BodyParser]
     operation_id = "connec_notifications"
     request_body_required = True
     throttle_scope = THROTTLE_SCOPE
@@ -82,22 +104,18 @@ class NotificationsWebhook(PlatformAPIView):
         return max_body_bytes()
 
     def post(self, request: Any, preset: str | None = None) -> Response:
-        body = self.raw_json_body()
         try:
-            # The parser decoded the body (strict JSON) already: the service checks that
-            # value; an empty body is refused by the service's own parse, as ever.
-            accepted = receive_notification(
-                preset=self.preset, body=self.request.data if body else body
-            )
+            # The raw body, parsed once, by the service (an empty body: not valid JSON).
+            accepted = receive_notification(preset=self.preset, body=self.raw_json_body())
         except NotificationRejected as error:
             return error_response(status_code=error.status, message=str(error))
-        return Response(
-            {
-                "accepted": accepted.record_count,
-                "notification": accepted.entry.pk if accepted.entry is not None else None,
-            },
-            status=202,
-        )
+        answer: dict[str, Any] = {
+            "accepted": accepted.record_count,
+            "notification": accepted.entry.pk if accepted.entry is not None else None,
+        }
+        if accepted.parked:
+            answer["parked"] = accepted.parked
+        return Response(answer, status=202)
 
 
 connec_notifications = NotificationsWebhook.as_view()

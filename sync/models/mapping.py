@@ -71,6 +71,9 @@ class SyncRun(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Succeeded with record errors"
+        #: Nothing parked, but records left for a later try (retried, deferred): see
+        #: ``sync.history.run_status``.
+        RETRYING = "retrying", "Records left for a later try"
         FAILED = "failed", "Failed"
 
     company = models.ForeignKey(

@@ -269,6 +269,27 @@ def test_bad_records_are_reported_with_their_reason_and_the_rest_imported(sandbo
     assert not Organization.objects.filter(company=company, name="Bad").exists()
 
 
+def test_an_import_where_every_record_was_parked_failed_and_a_new_import_starts_afresh(
+    sandbox_group, company
+):
+    from sandbox.models import ConnecRecord
+
+    bad = inject_record(sandbox_group.group, "organizations", {"name": "Bad", "is_customer": "yes"})
+
+    run = run_import(company=company, entities=["organizations"])
+
+    assert run.status == SyncRun.Status.FAILED  # nothing imported: not "succeeded with errors"
+    assert counts(run) == {"organizations": (0, 0, 0, 1)}
+    assert SyncRecordError.objects.get(run=run).connec_id == bad
+
+    ConnecRecord.objects.filter(uid=bad).update(data={"name": "Fixed", "is_customer": True})
+    again = run_import(company=company, entities=["organizations"])
+
+    assert again.pk != run.pk  # the failed run went to its end: nothing to resume
+    assert again.status == SyncRun.Status.SUCCEEDED
+    assert Organization.objects.get(company=company).name == "Fixed"
+
+
 def test_a_record_the_database_refuses_is_reported_and_the_rest_of_its_page_kept(
     sandbox_group, company
 ):

@@ -204,7 +204,7 @@ PAYLOADS = (
 
 @BOUNDED
 @given(PAYLOADS)
-def test_any_notification_body_is_accepted_whole_or_refused_with_a_400(payload):
+def test_any_notification_body_is_refused_with_a_400_or_each_record_kept_or_refused(payload):
     body = json.dumps(payload).encode()  # NaN and Infinity written as such, surrogates escaped
 
     try:
@@ -213,10 +213,21 @@ def test_any_notification_body_is_accepted_whole_or_refused_with_a_400(payload):
         assert refused.status == 400
         assert str(refused)
         return
-    assert parsed == payload
-    for records_ in parsed.values():
+
+    def text(records_):
+        return sorted(json.dumps(record, sort_keys=True) for record in records_)
+
+    assert set(parsed.records) == set(payload)
+    for entity, records_ in payload.items():
+        refused = [bad.record for bad in parsed.refused if bad.entity == entity]
+        assert text(parsed.records[entity] + refused) == text(records_)  # nothing lost
+    for records_ in parsed.records.values():
         for record in records_:
+            strict_input.check_value(record)
             assert strict_input.is_safe_text(record["id"] + record["group_id"])
+    for bad in parsed.refused:
+        assert bad.reason
+        assert strict_input.is_safe_text(bad.group_id + bad.connec_id)
 
 
 @BOUNDED

@@ -1,4 +1,5 @@
-"""The notifications webhook refuses bad input with a clear 4xx and stores nothing."""
+"""The notifications webhook refuses a malformed notification with a clear 4xx and stores
+nothing; a bad record of a well-formed one is parked with its reason, alone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Company
 from crm.models import Organization
-from sync.models import InboxEntry
+from sync.models import InboxEntry, SyncRecordError
 
 URL = "/maestrano/connec/notifications"
 
@@ -105,65 +106,169 @@ def test_the_per_preset_url_takes_that_preset_credentials(client, companies):
         ("{not json", 400, "not valid JSON"),
         ("[]", 400, "must be an object"),
         ('{"organizations": {"id": "x"}}', 400, "must be a list"),
-        ('{"organizations": ["x"]}', 400, "must be an object"),
-        ('{"organizations": [{"group_id": "cld-1"}]}', 400, "organizations[0].id"),
-        ('{"organizations": [{"id": 5, "group_id": "cld-1"}]}', 400, "organizations[0].id"),
-        ('{"organizations": [{"id": "x"}]}', 400, "group_id"),
+        ('{"organizations": ["x"]}', 400, "$.organizations[0] must be an object"),
         ('{"spaceships": [{"id": "x", "group_id": "cld-1"}]}', 400, "Unknown Connec! entity"),
+        ('{"organizations": NaN}', 400, "NaN is not a JSON number"),
+        ('{"organizations": [], "organizations": []}', 400, "is repeated in one object"),
+        ('{"organizations": [{"id": "x", "id": "y", "group_id": "cld-1"}]}', 400, "repeated"),
+        ('{"\\u0000": []}', 400, "NUL character"),
         ("[" * 100_000 + "]" * 100_000, 400, ""),
         (b"\xff\xfe{}", 400, "not valid JSON"),
     ],
 )
 def test_malformed_payloads_are_refused(client, companies, nothing_stored, body, status, message):
+    """What is not ``{"<entity>": [{...}, ...]}`` (the envelope), or not JSON that reads as
+    one meaning, is refused whole."""
     response = post(client, body, raw=True)
 
     assert response.status_code == status
     assert message in response.json()["error"]
+    assert not SyncRecordError.objects.exists()
 
 
-VALID = '{"organizations": [{"id": "o-1", "group_id": "cld-1", "name": "Org", %s}]}'
+def good(connec_id: str) -> dict:
+    return record("cld-1", id=connec_id, name=f"Org {connec_id}")
+
+
+def assert_parked_alone(response, *, reason: str, record_text: str | None = None):
+    """The answer is a 202; the good records (``ok-1``, ``ok-2``) are stored, the bad
+    one is parked for cld-1 with ``reason`` and the whole record."""
+    assert response.status_code == 202, response.content
+    entry = InboxEntry.objects.get()
+    assert response.json() == {"accepted": 2, "notification": entry.pk, "parked": 1}
+    assert entry.payload == {"organizations": [good("ok-1"), good("ok-2")]}
+    parked = SyncRecordError.objects.get()
+    assert (parked.company.group_uid, parked.entity) == ("cld-1", "organizations")
+    assert parked.reason.startswith("Refused when notified: "), parked.reason
+    assert reason in parked.reason, parked.reason
+    if record_text is not None:
+        assert parked.payload_excerpt == record_text
+    return parked
+
+
+BAD_RECORDS = [
+    ({"group_id": "cld-1", "name": "No id"}, "$.organizations[1].id must be a non-empty string"),
+    (record("cld-1", id=5), "$.organizations[1].id must be a non-empty string"),
+    (record("cld-1", id=" "), "$.organizations[1].id must be a non-empty string"),
+    (record("cld-1", id={"provider": "connec", "id": "c-1"}), "non-empty string or a list"),
+    (record("cld-1", id=[]), "has no entry with provider 'connec'"),
+    (record("cld-1", id=[{"provider": "app-1", "realm": "cld-1", "id": "42"}]), "no entry"),
+    (record("cld-1", id=[{"provider": "connec", "realm": "org-1", "id": 5}]), "no entry"),
+    (record("cld-1", id=["c-1"]), "no entry"),
+    (
+        record(
+            "cld-1",
+            id=[
+                {"provider": "connec", "realm": "org-8", "id": "a"},
+                {"provider": "connec", "realm": "org-9", "id": "b"},
+            ],
+        ),
+        "several",
+    ),
+    (record("cld-1", updated_at=5), "$.organizations[1].updated_at must be a string"),
+]
+
+
+@pytest.mark.parametrize(("bad", "reason"), BAD_RECORDS)
+def test_a_bad_record_is_parked_with_its_reason_and_the_others_are_stored(
+    client, companies, bad, reason
+):
+    response = post(client, {"organizations": [good("ok-1"), bad, good("ok-2")]})
+
+    parked = assert_parked_alone(response, reason=reason)
+    assert json.loads(parked.payload_excerpt) == bad  # the whole record, nothing lost
+    valid_id = isinstance(bad.get("id"), str) and bad["id"].strip()
+    assert parked.connec_id == (bad["id"] if valid_id else "")
+
+
+def three(middle: str) -> str:
+    """A body of three records of cld-1, the middle one ``{"group_id": "cld-1", <middle>}``
+    (raw JSON text: what ``json.dumps`` never writes)."""
+    first, last = json.dumps(good("ok-1")), json.dumps(good("ok-2"))
+    return f'{{"organizations": [{first}, {{"group_id": "cld-1", {middle}}}, {last}]}}'
 
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
 @pytest.mark.parametrize(
-    "where", ['"total": %s', '"address": {"billing": {"city": %s}}', '"lines": [%s]']
+    ("where", "path"),
+    [
+        ('"total": %s', "$.organizations[1].total"),
+        ('"address": {"billing": {"city": %s}}', "$.organizations[1].address.billing.city"),
+        ('"lines": [%s]', "$.organizations[1].lines[0]"),
+    ],
 )
-def test_non_standard_numbers_are_refused(client, companies, nothing_stored, number, where):
-    response = post(client, VALID % (where % number), raw=True)
+def test_a_record_with_a_non_standard_number_is_parked(client, companies, number, where, path):
+    response = post(client, three('"id": "o-1", ' + where % number), raw=True)
 
-    assert response.status_code == 400
-    assert "not valid JSON" in response.json()["error"]
-    assert number.lstrip("-") in response.json()["error"]
+    parked = assert_parked_alone(response, reason=f"{path} is ")
+    assert "not a JSON number" in parked.reason
+    assert parked.connec_id == "o-1"
 
 
 @pytest.mark.parametrize("text", ["\\u0000", "a\\u0000b", "\\ud800", "\\udfff", "\\udc00x"])
 @pytest.mark.parametrize(
-    ("body", "where"),
+    ("field", "where"),
     [
-        ('{"organizations": [{"id": "%s", "group_id": "cld-1"}]}', "$.organizations[0].id"),
-        ('{"organizations": [{"id": "o-1", "group_id": "%s"}]}', "$.organizations[0].group_id"),
-        (VALID % '"updated_at": "%s"', "$.organizations[0].updated_at"),
-        (VALID % '"address": {"billing": {"city": "%s"}}', ".address.billing.city"),
-        (VALID % '"%s": 1', "a key of $.organizations[0]"),
+        ('"id": "o-1", "name": "%s"', "$.organizations[1].name"),
+        ('"id": "%s"', "$.organizations[1].id"),
+        ('"id": "o-1", "updated_at": "%s"', "$.organizations[1].updated_at"),
+        ('"id": "o-1", "address": {"billing": {"city": "%s"}}', ".address.billing.city"),
+        ('"id": "o-1", "%s": 1', "a key of $.organizations[1]"),
     ],
 )
-def test_nul_and_lone_surrogates_are_refused_anywhere(
-    client, companies, nothing_stored, text, body, where
+def test_a_record_with_text_no_database_stores_is_parked_with_the_text_escaped(
+    client, companies, text, field, where
 ):
-    response = post(client, body.replace("%s", text), raw=True)
+    response = post(client, three(field.replace("%s", text)), raw=True)
 
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert where in error
-    assert "NUL character" in error or "lone surrogate" in error
+    parked = assert_parked_alone(response, reason=where)
+    assert "NUL character" in parked.reason or "lone surrogate" in parked.reason
+    assert text in parked.payload_excerpt  # kept as its JSON escape
+    assert parked.connec_id == ("o-1" if '"id": "o-1"' in field else "")
 
 
-@pytest.mark.parametrize("depth", [65, 500, 990, 5000])
-def test_deep_nesting_is_refused(client, companies, nothing_stored, depth):
-    response = post(client, VALID % f'"notes": {"[" * depth}{"]" * depth}', raw=True)
+@pytest.mark.parametrize("depth", [65, 500])
+def test_a_record_nested_too_deep_is_parked(client, companies, depth):
+    response = post(client, three(f'"id": "o-1", "notes": {"[" * depth}{"]" * depth}'), raw=True)
+
+    assert_parked_alone(response, reason="nested deeper than 64 levels")
+
+
+def test_a_body_nested_deeper_than_the_parser_reads_is_refused(client, companies, nothing_stored):
+    response = post(client, three(f'"id": "o-1", "notes": {"[" * 5000}{"]" * 5000}'), raw=True)
 
     assert response.status_code == 400
     assert "nested deeper than 64 levels" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "group",
+    [{}, {"group_id": ""}, {"group_id": 5}, {"group_id": "a\u0000b"}, {"group_id": "cld-404"}],
+)
+def test_a_bad_record_of_no_company_of_ours_is_skipped_and_the_others_stored(
+    client, companies, group
+):
+    bad = {"id": 5, "name": "No company", **group}
+
+    response = post(client, {"organizations": [good("ok-1"), bad, good("ok-2")]})
+
+    assert response.status_code == 202
+    entry = InboxEntry.objects.get()
+    assert response.json() == {"accepted": 2, "notification": entry.pk}
+    assert entry.payload == {"organizations": [good("ok-1"), good("ok-2")]}
+    assert not SyncRecordError.objects.exists()  # no company to show it to: logged
+
+
+def test_a_notification_of_bad_records_only_stores_nothing_but_parks_them(client, companies):
+    response = post(client, {"people": [record("cld-1", id=5), record("cld-2", id=6)]})
+
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 0, "notification": None, "parked": 2}
+    assert not InboxEntry.objects.exists()
+    assert {(error.company.group_uid, error.entity) for error in SyncRecordError.objects.all()} == {
+        ("cld-1", "people"),
+        ("cld-2", "people"),
+    }
 
 
 def test_wrong_credentials_are_refused(client, companies, nothing_stored):
@@ -234,27 +339,6 @@ def test_of_several_connec_entries_the_one_of_the_records_realm_is_taken(client,
 
     assert response.status_code == 202
     assert InboxEntry.objects.get().payload["organizations"][0]["id"] == [ids[1]]
-
-
-@pytest.mark.parametrize(
-    ("ids", "message"),
-    [
-        ([], "no entry with provider 'connec'"),
-        ([{"provider": "app-1", "realm": "cld-1", "id": "42"}], "no entry"),
-        ([{"provider": "connec", "realm": "org-1", "id": 5}], "no entry"),
-        (["c-1"], "no entry"),
-        ([connec_entry("a", "org-8"), connec_entry("b", "org-9")], "several"),
-        ({"provider": "connec", "id": "c-1"}, "non-empty string or a list"),
-    ],
-)
-def test_list_form_ids_without_one_connec_id_are_refused(
-    client, companies, nothing_stored, ids, message
-):
-    response = post(client, {"organizations": [record("cld-1", id=ids)]})
-
-    assert response.status_code == 400
-    assert "organizations[0].id" in response.json()["error"]
-    assert message in response.json()["error"]
 
 
 def test_an_oversized_body_is_refused(client, companies, settings, nothing_stored):

@@ -6,10 +6,16 @@ Through the webhook on the live server, as the platform sends notifications
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
+from django.contrib.auth import get_user_model
 
+from accounts.models import Membership
+from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Invoice, Organization
+from sync import status
 from sync.inbox import apply_records
 from sync.models import InboxEntry, SyncRecordError
 
@@ -83,6 +89,67 @@ def test_a_wrong_value_parks_its_record_and_the_others_are_applied(
     parked = SyncRecordError.objects.get(company=company)
     assert (parked.entity, parked.connec_id) == ("invoices", "inv-bad")
     assert reason in parked.reason
+
+
+def test_malformed_records_are_parked_for_operators_and_the_others_applied(
+    platform, company, client
+):
+    """A record without id, with a numeric id, with a NUL in a field: each is parked with
+    its reason and the whole record (the dashboard's sync problems), the others applied."""
+    group = company.group_uid
+
+    def org(connec_id, name):
+        return {"id": connec_id, "group_id": group, "name": name, "updated_at": "2024-05-01"}
+
+    body = json.dumps(
+        {
+            "organizations": [
+                org("ok-1", "Good one"),
+                {"group_id": group, "name": "No id"},
+                {**org("x", "Numeric id"), "id": 12345},
+                org("ok-2", "Good two"),
+                org("nul-1", "Nul\x00name"),
+            ]
+        }
+    )
+    response = requests.post(
+        platform.url + "/maestrano/connec/notifications",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        auth=platform.auth,
+        timeout=30,
+    )
+
+    assert response.status_code == 202, response.text
+    assert response.json()["parked"] == 3
+    assert set(Organization.objects.filter(company=company).values_list("name", flat=True)) == {
+        "Good one",
+        "Good two",
+    }
+    parked = {error.reason: error for error in SyncRecordError.objects.filter(company=company)}
+    reasons = sorted(parked)
+    assert "$.organizations[1].id must be a non-empty string" in reasons[0]
+    assert "$.organizations[2].id must be a non-empty string" in reasons[1]
+    assert "$.organizations[4].name contains a NUL character" in reasons[2]
+    kept = sorted(json.loads(error.payload_excerpt)["name"] for error in parked.values())
+    assert kept == ["No id", "Nul\x00name", "Numeric id"]  # nothing lost
+    problems = status.problems(company=company)
+    assert sorted(problem.reason for problem in problems if problem.kind == "record") == reasons
+    assert [p.connec_id for p in problems if "NUL" in p.reason] == ["nul-1"]
+
+    page = admin_dashboard(client, company)
+    assert page.count("Refused when notified: ") == 3
+    assert "$.organizations[4].name contains a NUL character" in page
+
+
+def admin_dashboard(client, company) -> str:
+    user = get_user_model().objects.create_user("ada")
+    Membership.objects.create(user=user, company=company, role="Admin")
+    client.force_login(user)
+    session = client.session
+    session[CURRENT_COMPANY_KEY] = company.pk
+    session.save()
+    return client.get("/dashboard/").text
 
 
 def test_a_naive_updated_at_is_utc_and_compares_with_the_others(platform, company):

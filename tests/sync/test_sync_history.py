@@ -13,13 +13,17 @@ from django.core.management import call_command
 from accounts.models import Membership
 from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Organization, Person
+from sync.history import run_status
 from sync.importer import run_import
-from sync.models import SyncRun
+from sync.models import InboxEntry, SyncRun
 from sync.push import drain_outbox
 from sync.reconcile import reconcile
+from sync.tasks import process_inbox_task
 from tests.helpers.live_sync import (
     deliver_notifications,
 )
+
+from .conftest import clear_faults, set_faults
 
 
 @pytest.fixture
@@ -45,17 +49,106 @@ def test_each_drain_that_sent_something_is_one_history_row(company, peer):
     assert run.finished_at >= run.started_at
 
 
-def test_a_drain_that_parked_a_record_is_partial(company, peer):
+def park_a_merged_person(company, peer) -> None:
+    """A local person whose first push Connec! merges into a record already linked here
+    (equal email): parked when pushed."""
     peer.create("people", {"first_name": "Pat", "email": {"address": "pat@example.com"}})
     Person.objects.create(company=company, first_name="Pat", email="pat@example.com")
     drain_outbox(company=company)
     Person.objects.create(company=company, first_name="Patricia", email="pat@example.com")
 
+
+def test_a_drain_that_parked_a_record_and_sent_others_is_partial(company, peer):
+    park_a_merged_person(company, peer)
+    Organization.objects.create(company=company, name="Acme")
+
     drain_outbox(company=company)
 
     last = runs(company, SyncRun.Kind.PUSH)[-1]
     assert last.status == SyncRun.Status.PARTIAL
-    assert last.counts["parked"] == 1
+    assert (last.counts["parked"], last.counts["done"]) == (1, 1)
+
+
+def test_a_drain_that_parked_every_record_failed(company, peer):
+    park_a_merged_person(company, peer)
+
+    drain_outbox(company=company)
+
+    last = runs(company, SyncRun.Kind.PUSH)[-1]
+    assert last.status == SyncRun.Status.FAILED
+    assert last.counts == {"sent": 1, "parked": 1, "requests": 1}
+
+
+def test_a_drain_where_every_record_was_retried_is_shown_retrying_not_succeeded(
+    platform, company, peer, client
+):
+    Organization.objects.create(company=company, name="Acme")
+    Organization.objects.create(company=company, name="Globex")
+    set_faults(platform, error_rate=1.0, scope="connec")
+    try:
+        result = drain_outbox(company=company)
+    finally:
+        clear_faults(platform)
+
+    assert (result.done, result.retried) == (0, 2)
+    [run] = runs(company, SyncRun.Kind.PUSH)
+    assert run.status == SyncRun.Status.RETRYING
+    assert run.counts == {"sent": 2, "retried": 2, "requests": 1}
+    assert re.search(r"Push\s+retrying\s+2 sent, 2 retried, 1 requests", status_command(company))
+    assert dashboard_rows(client, company)[0] == ("push", "retrying")
+    assert ">retrying</span>" in dashboard(client, company)
+
+    drain_outbox(company=company)  # Connec! answers again: the retried records go through
+
+    assert runs(company, SyncRun.Kind.PUSH)[-1].status == SyncRun.Status.SUCCEEDED
+    assert len(peer.list("organizations")) == 2
+
+
+def test_notifications_only_deferred_are_shown_retrying_not_succeeded(platform, company, peer):
+    from sandbox.models import NotificationDelivery
+
+    # The person's organization is unknown here (its notification is lost): applying the
+    # person fetches it from Connec!, which answers only errors: the notification waits.
+    organization = peer.create("organizations", {"name": "Acme"})
+    NotificationDelivery.objects.all().delete()
+    peer.create("people", {"first_name": "Ada", "organization_id": organization["id"]})
+    set_faults(platform, error_rate=1.0, scope="connec")
+    try:
+        deliver_notifications()
+    finally:
+        clear_faults(platform)
+
+    assert InboxEntry.objects.get(company=company).status == InboxEntry.Status.PENDING
+    [run] = runs(company, SyncRun.Kind.NOTIFICATIONS)
+    assert run.counts == {"notifications_deferred": 1}
+    assert run.status == SyncRun.Status.RETRYING
+
+    process_inbox_task.apply((company.pk,))  # Connec! answers again
+
+    last = runs(company, SyncRun.Kind.NOTIFICATIONS)[-1]
+    assert last.status == SyncRun.Status.SUCCEEDED
+    assert Person.objects.get(company=company).organization.name == "Acme"
+
+
+@pytest.mark.parametrize(
+    ("counts", "error", "status"),
+    [
+        ({}, "", SyncRun.Status.SUCCEEDED),
+        ({"sent": 2, "done": 2, "requests": 1}, "", SyncRun.Status.SUCCEEDED),
+        ({"notifications": 1, "skipped": 3}, "", SyncRun.Status.SUCCEEDED),
+        ({"sent": 2, "retried": 2, "requests": 1}, "", SyncRun.Status.RETRYING),
+        ({"sent": 2, "done": 1, "retried": 1}, "", SyncRun.Status.RETRYING),
+        ({"notifications_deferred": 1}, "", SyncRun.Status.RETRYING),
+        ({"sent": 2, "done": 1, "parked": 1}, "", SyncRun.Status.PARTIAL),
+        ({"created": 5, "failed": 1, "retried": 1}, "", SyncRun.Status.PARTIAL),
+        ({"sent": 1, "parked": 1}, "", SyncRun.Status.FAILED),
+        ({"notifications": 1, "failed": 2}, "", SyncRun.Status.FAILED),
+        ({"notifications_failed": 1, "notifications_deferred": 1}, "", SyncRun.Status.FAILED),
+        ({"created": 4}, "organizations: Connec! unreachable", SyncRun.Status.FAILED),
+    ],
+)
+def test_one_rule_decides_a_runs_status_from_its_counts(counts, error, status):
+    assert run_status(counts=counts, error=error) == status
 
 
 def test_notifications_and_reconciliations_are_recorded_one_row_per_run(company, peer):
@@ -91,25 +184,41 @@ def test_the_status_command_and_the_dashboard_list_the_recent_runs(
     peer.create("organizations", {"name": "Notified"})
     deliver_notifications()
 
-    out = StringIO()
-    call_command("maestrano_sync_status", "--company", company.group_uid, stdout=out)
-    text = out.getvalue()
+    text = status_command(company)
     assert "recent runs:" in text
     assert re.search(r"Push\s+succeeded\s+1 sent, 1 done, 1 requests", text), text
     assert re.search(r"Notifications\s+succeeded\s+1 notifications, 1 created", text), text
     assert re.search(r"Initial import\s+succeeded\s+2 created", text), text
 
-    user = get_user_model().objects.create_user("ada")
-    Membership.objects.create(user=user, company=company, role="Admin")
-    client.force_login(user)
-    session = client.session
-    session[CURRENT_COMPANY_KEY] = company.pk
-    session.save()
-    page = client.get("/dashboard/").text
-    rows = re.findall(r'<tr data-kind="(\w+)" data-status="(\w+)">', page)
+    page = dashboard(client, company)
+    rows = dashboard_rows(client, company)
     assert rows[:3] == [
         ("notifications", "succeeded"),
         ("push", "succeeded"),
         ("import", "succeeded"),
     ]
     assert "1 sent, 1 done, 1 requests" in page
+
+
+def status_command(company) -> str:
+    out = StringIO()
+    call_command("maestrano_sync_status", "--company", company.group_uid, stdout=out)
+    return out.getvalue()
+
+
+def dashboard(client, company) -> str:
+    """The company's dashboard as an Admin of it sees it."""
+    user = get_user_model().objects.filter(username="ada").first()
+    if user is None:
+        user = get_user_model().objects.create_user("ada")
+        Membership.objects.create(user=user, company=company, role="Admin")
+    client.force_login(user)
+    session = client.session
+    session[CURRENT_COMPANY_KEY] = company.pk
+    session.save()
+    return client.get("/dashboard/").text
+
+
+def dashboard_rows(client, company) -> list[tuple[str, str]]:
+    """(kind, status) of the dashboard's recent sync runs, newest first."""
+    return re.findall(r'<tr data-kind="(\w+)" data-status="(\w+)">', dashboard(client, company))
