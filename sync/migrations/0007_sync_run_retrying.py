@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('maestrano_sync', '0005_idmap_content_type_without_db_constraint'),
+        ('maestrano_sync', '0006_import_counts_deleted_records'),
     ]
 
     operations = [
