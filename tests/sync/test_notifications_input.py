@@ -165,6 +165,28 @@ BAD_RECORDS = [
         ),
         "several",
     ),
+    # Realms that are not text (a list answered 500: unhashable in a set).
+    (
+        record(
+            "cld-1",
+            channel_id=[],
+            id=[
+                {"provider": "connec", "realm": "org-8", "id": "a"},
+                {"provider": "connec", "realm": "org-9", "id": "b"},
+            ],
+        ),
+        "several",
+    ),
+    (
+        record(
+            "cld-1",
+            id=[
+                {"provider": "connec", "realm": ["cld-1"], "id": "a"},
+                {"provider": "connec", "realm": {"x": 1}, "id": "b"},
+            ],
+        ),
+        "several",
+    ),
     (record("cld-1", updated_at=5), "$.organizations[1].updated_at must be a string"),
 ]
 
