@@ -44,6 +44,7 @@ from maestrano_integration.account import (
 )
 from maestrano_integration.conf import ImproperlyConfiguredPreset, maestrano_settings
 from maestrano_integration.saml import SsoAttributes
+from maestrano_integration.strict_input import is_safe_text
 
 from .conf import FREE_TRIAL_SOURCES, billing_settings
 from .currencies import is_iso_4217
@@ -694,12 +695,16 @@ def validate_charge(
         refuse("description", "can't be blank")
     elif len(text) > MAX_DESCRIPTION_LENGTH:
         refuse("description", f"is too long (at most {MAX_DESCRIPTION_LENGTH} characters)")
+    elif not is_safe_text(text):
+        refuse("description", _UNSTORABLE_TEXT)
 
     key = idempotency_key.strip() if isinstance(idempotency_key, str) else ""
     if not key:
         refuse("idempotency_key", "can't be blank")
     elif len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
         refuse("idempotency_key", f"is too long (at most {MAX_IDEMPOTENCY_KEY_LENGTH})")
+    elif not is_safe_text(key):
+        refuse("idempotency_key", _UNSTORABLE_TEXT)
 
     if currency is None:
         # The group's currency when it is a valid one, else the platform's default.
@@ -899,6 +904,10 @@ def pending_billing_work(*, now: dt.datetime | None = None) -> PendingBillingWor
 
 def _client(company: Company) -> AccountClient:
     return AccountClient(preset=company.preset)
+
+
+#: What a charge's text that no database stores is refused with.
+_UNSTORABLE_TEXT = "contains characters no database stores (NUL, lone surrogates)"
 
 
 def _context(company: Company, **ids: Any) -> dict[str, Any]:

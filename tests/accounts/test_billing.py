@@ -245,6 +245,24 @@ def test_buying_from_the_dashboard_returns_to_it_and_a_foreign_next_is_ignored(p
     assert len(bills("cld-sms-back")) == 3
 
 
+def test_a_purchase_form_with_a_nul_in_its_key_is_refused_without_a_charge(platform):
+    http = sso(platform, group_uid="cld-nul")
+    page = http.get(f"{platform.url}/billing/", timeout=TIMEOUT)
+    form = parse_form(page.text, "buy-sms")
+
+    answer = http.post(
+        f"{platform.url}{form['action']}",
+        data={**form["fields"], "idempotency_key": "k\x00"},
+        headers={"Referer": f"{platform.url}/billing/"},
+        timeout=TIMEOUT,
+    )
+
+    assert answer.status_code == 200
+    assert "Purchase refused" in answer.text
+    assert not AdHocCharge.objects.exists()
+    assert bills("cld-nul") == []
+
+
 def test_buying_without_the_csrf_token_is_refused(platform):
     http = sso(platform, group_uid="cld-csrf")
 
@@ -322,6 +340,9 @@ def test_a_charge_during_an_outage_is_sent_once_when_the_platform_is_back(platfo
         ({"description": ""}, "description"),
         ({"description": "   "}, "description"),
         ({"idempotency_key": ""}, "idempotency_key"),
+        # Text no database stores (PostgreSQL refused the NUL: 500 from the SMS form).
+        ({"idempotency_key": "k\x00"}, "idempotency_key"),
+        ({"description": "SMS \ud800"}, "description"),
         ({"units": "0"}, "units"),
         ({"units": "1.234"}, "units"),
         (
