@@ -8,9 +8,11 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, resolve, reverse
 
 from maestrano_integration.conf import maestrano_settings
 
+from . import views
 from .backends import sso_backend
 
 BACKEND = "accounts.backends.MaestranoBackend"
@@ -88,10 +90,6 @@ def check_url_namespace(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     ``accounts:sso-complete``. A project's own ``app_name = "accounts"`` included before
     ``maestrano_integration.urls`` takes the namespace (Django warns, ``urls.W005``), and
     every SSO login would then fail at the ACS."""
-    from django.urls import NoReverseMatch, resolve, reverse
-
-    from . import views
-
     try:
         view = resolve(reverse("accounts:sso-complete")).func
         found = inspect.unwrap(view) is inspect.unwrap(views.sso_complete)
