@@ -122,3 +122,8 @@ def test_a_project_namespace_accounts_that_hides_the_sso_views_is_a_check_error(
     settings.ROOT_URLCONF = "tests.accounts.urls_namespace_clash"
 
     assert [message.id for message in check_url_namespace()] == ["maestrano.E024"]
+
+    # A URLconf that serves none of these views (the sandbox alone) has nothing to check.
+    settings.ROOT_URLCONF = "config.urls.sandbox"
+
+    assert check_url_namespace() == []
