@@ -8,7 +8,9 @@ one bulk lookup per referenced entity, ``bulk_create`` / ``bulk_update`` of
 the models and their children, one statement for the IdMap rows. A crash or a
 retry therefore continues at the next page and never applies a page twice.
 Records that cannot be mapped are parked as ``SyncRecordError`` and the rest of
-the page is imported. No database
+the page is imported. A record whose local object has a change not pushed yet follows
+the notifications' conflict rule (:func:`sync.inbox_plan.plan_records_changed_here`,
+:mod:`sync.conflicts`): a pending local delete is never undone. No database
 transaction is open while waiting on Connec!: the next page (of the same entity
 or the next one) is fetched in a thread while the current one is written.
 """
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,6 +41,8 @@ from maestrano_integration.connec import (
 from . import idmap, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
+from .conflicts import settle_conflicts
+from .inbox_plan import ApplyResult, plan_records_changed_here
 from .inbox_references import drop_dangling_references
 from .mappers import Mapper
 from .models import SyncRecordError, SyncRun, SyncRunEntity
@@ -376,7 +381,22 @@ def apply_page(
                 f"{entity} cursor of run {run.pk} moved to {locked.next_skip} while this worker "
                 f"applied the page at {page.skip}: another import is running"
             )
-        prepared = pipeline.prepare(company=company, mapper=mapper, parsed=parsed, outcome=outcome)
+        known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+        # Records with a local change not pushed yet follow the conflict rule, as in a
+        # notification (none on a first import: nothing is mapped yet).
+        content_type_id = ContentType.objects.get_for_model(mapper.model).pk
+        planned = ApplyResult()
+        to_apply, plan = plan_records_changed_here(
+            company=company,
+            mapper=mapper,
+            content_type_id=content_type_id,
+            parsed=parsed,
+            known=known,
+            result=planned,
+        )
+        prepared = pipeline.prepare(
+            company=company, mapper=mapper, parsed=to_apply, outcome=outcome, known=known
+        )
         if check_references:
             drop_dangling_references(company=company, mapper=mapper, prepared=prepared)
         prepared = pipeline.save(company=company, mapper=mapper, prepared=prepared, outcome=outcome)
@@ -385,11 +405,29 @@ def apply_page(
                 outcome.created += 1
             else:
                 outcome.updated += 1
+        if outcome.updated:
+            # As for notifications: our last push no longer describes these records.
+            idmap.forget_pushed_hash(
+                company=company,
+                entity=entity,
+                connec_ids=[item.connec_id for item in prepared if not item.is_new],
+            )
         # Records Connec! marks deleted: none created, as notifications have it.
-        deleted = outcome.set_aside
+        deleted = outcome.set_aside + len(plan.delete)
         parked = len(outcome.errors)
-        pipeline.apply_deleted(company=company, mapper=mapper, outcome=outcome)
+        pipeline.apply_deleted(
+            company=company, mapper=mapper, outcome=outcome, delete=plan.delete, bump=plan.bump
+        )
         deleted -= len(outcome.errors) - parked  # local objects a foreign key keeps: parked
+        settle_conflicts(
+            company=company,
+            entity=entity,
+            content_type_id=content_type_id,
+            superseded=plan.superseded,
+            conflicts=plan.conflicts,
+        )
+        # Stale versions, and those a pending local change wins over (pushed over them).
+        outcome.skipped += planned.skipped + len(plan.bump)
         if outcome.errors:
             SyncRecordError.objects.bulk_create(
                 parked_record(
