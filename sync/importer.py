@@ -42,8 +42,11 @@ from . import idmap, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
 from .conflicts import settle_conflicts
+from .durability import commit_without_flush
+from .inbox import has_pending_notifications, process_inbox
 from .inbox_plan import ApplyResult, plan_records_changed_here
 from .inbox_references import drop_dangling_references
+from .locks import CompanyLockBusy, waiting_company_lock
 from .mappers import Mapper
 from .models import SyncRecordError, SyncRun, SyncRunEntity
 from .outbox import applying_remote_changes
@@ -136,6 +139,11 @@ def run_import(
         raise ImportFailed(message, run=run, retryable=retryable) from error
     except ConcurrentImport as error:
         raise ImportFailed(str(error), run=run, retryable=False) from error
+    except CompanyLockBusy as error:
+        message = f"{error} (the import resumes from its cursor when retried)"
+        _fail(run, message)
+        logger.warning("Connec! import interrupted: %s", message, extra=log_context)
+        raise ImportFailed(message, run=run, retryable=True) from error
     except (WriteRefused, *CONCURRENT_WRITE_ERRORS) as error:
         # A page's transaction kept losing races with concurrent writes (a lock, a deadlock),
         # or lost one inside a caller's transaction: nothing of the page was written.
@@ -317,21 +325,19 @@ def _commit_without_flush() -> None:
     commit (the run's status at the end) makes them durable. Only for the outermost
     transaction (never a caller's own around the import); other databases: nothing.
     """
-    if sync_settings().import_synchronous_commit:
-        return
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    if not sync_settings().import_synchronous_commit:
+        commit_without_flush()
 
 
 def _apply_page_retrying(
     *, run: SyncRun, run_entity: SyncRunEntity, mapper: Mapper, page: Page
 ) -> SyncRunEntity:
-    """:func:`apply_page`, applied again at once when the database refuses its commit
-    (:func:`sync.retries.retrying_refused_writes`; :class:`~sync.retries.WriteRefused`
-    when it keeps refusing), the references to rows deleted meanwhile emptied first.
+    """:func:`apply_page` under the company's lock (the one notifications, drains and
+    reconciliation take: none of them writes the company's records meanwhile; waited
+    for, :class:`~sync.locks.CompanyLockBusy` after a lease), applied again at once when
+    the database refuses its commit (:func:`sync.retries.retrying_refused_writes`;
+    :class:`~sync.retries.WriteRefused` when it keeps refusing), the references to rows
+    deleted meanwhile emptied first; then the notifications put off meanwhile are applied.
 
     A record refers to a local row through its IdMap row, which outlives the row until
     the delete is pushed: the foreign key is refused only at commit. Checking every
@@ -347,9 +353,25 @@ def _apply_page_retrying(
             run=run, run_entity=run_entity, mapper=mapper, page=page, check_references=tries > 1
         )
 
-    return retrying_refused_writes(
-        write, what=f"Connec! {run_entity.entity} page at {page.skip} for {run.company}"
-    )
+    company = run.company
+    durable = sync_settings().import_synchronous_commit
+    with waiting_company_lock(company_id=company.pk, durable=durable):
+        written = retrying_refused_writes(
+            write, what=f"Connec! {run_entity.entity} page at {page.skip} for {company}"
+        )
+    apply_waiting_notifications(company=company)
+    return written
+
+
+def apply_waiting_notifications(*, company: Company) -> None:
+    """Apply the notifications a page's lock put off, now that it is released.
+
+    A notification's worker that finds the company locked leaves it pending for the lock
+    holder to pick up (docs/sync.md, 'Notifications: the inbox'); applied here, between
+    two pages, it is not put off until the import ends. One query when none waits.
+    """
+    if has_pending_notifications(company=company):
+        process_inbox(company=company)
 
 
 def apply_page(
