@@ -145,5 +145,25 @@ def supersede_local_changes(
     )
 
 
+def settle_conflicts(
+    *,
+    company: Company,
+    entity: str,
+    content_type_id: int,
+    superseded: Iterable[str],
+    conflicts: Iterable[Mapping[str, Any]],
+) -> int:
+    """Write what the rule decided for a batch of records (notifications, reconciliation,
+    the import): the pending outbox rows of the objects whose Connec! version won are
+    closed, every conflict is stored (:func:`record_conflict`); the number of conflicts.
+    Call inside the batch's transaction, after its records are written."""
+    supersede_local_changes(company=company, content_type_id=content_type_id, object_ids=superseded)
+    count = 0
+    for conflict in conflicts:
+        record_conflict(company=company, entity=entity, **conflict)
+        count += 1
+    return count
+
+
 def _jsonable(data: Any) -> Any:
     return json.loads(json.dumps(data, default=str))

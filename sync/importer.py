@@ -8,7 +8,9 @@ one bulk lookup per referenced entity, ``bulk_create`` / ``bulk_update`` of
 the models and their children, one statement for the IdMap rows. A crash or a
 retry therefore continues at the next page and never applies a page twice.
 Records that cannot be mapped are parked as ``SyncRecordError`` and the rest of
-the page is imported. No database
+the page is imported. A record whose local object has a change not pushed yet follows
+the notifications' conflict rule (:func:`sync.inbox_plan.plan_records_changed_here`,
+:mod:`sync.conflicts`): a pending local delete is never undone. No database
 transaction is open while waiting on Connec!: the next page (of the same entity
 or the next one) is fetched in a thread while the current one is written.
 """
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,7 +41,12 @@ from maestrano_integration.connec import (
 from . import history, idmap, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
+from .conflicts import settle_conflicts
+from .durability import commit_without_flush
+from .inbox import has_pending_notifications, process_inbox
+from .inbox_plan import ApplyResult, plan_records_changed_here
 from .inbox_references import drop_dangling_references
+from .locks import CompanyLockBusy, waiting_company_lock
 from .mappers import Mapper
 from .models import SyncRecordError, SyncRun, SyncRunEntity
 from .outbox import applying_remote_changes
@@ -131,6 +139,11 @@ def run_import(
         raise ImportFailed(message, run=run, retryable=retryable) from error
     except ConcurrentImport as error:
         raise ImportFailed(str(error), run=run, retryable=False) from error
+    except CompanyLockBusy as error:
+        message = f"{error} (the import resumes from its cursor when retried)"
+        _fail(run, message)
+        logger.warning("Connec! import interrupted: %s", message, extra=log_context)
+        raise ImportFailed(message, run=run, retryable=True) from error
     except (WriteRefused, *CONCURRENT_WRITE_ERRORS) as error:
         # A page's transaction kept losing races with concurrent writes (a lock, a deadlock),
         # or lost one inside a caller's transaction: nothing of the page was written.
@@ -312,21 +325,19 @@ def _commit_without_flush() -> None:
     commit (the run's status at the end) makes them durable. Only for the outermost
     transaction (never a caller's own around the import); other databases: nothing.
     """
-    if sync_settings().import_synchronous_commit:
-        return
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    if not sync_settings().import_synchronous_commit:
+        commit_without_flush()
 
 
 def _apply_page_retrying(
     *, run: SyncRun, run_entity: SyncRunEntity, mapper: Mapper, page: Page
 ) -> SyncRunEntity:
-    """:func:`apply_page`, applied again at once when the database refuses its commit
-    (:func:`sync.retries.retrying_refused_writes`; :class:`~sync.retries.WriteRefused`
-    when it keeps refusing), the references to rows deleted meanwhile emptied first.
+    """:func:`apply_page` under the company's lock (the one notifications, drains and
+    reconciliation take: none of them writes the company's records meanwhile; waited
+    for, :class:`~sync.locks.CompanyLockBusy` after a lease), applied again at once when
+    the database refuses its commit (:func:`sync.retries.retrying_refused_writes`;
+    :class:`~sync.retries.WriteRefused` when it keeps refusing), the references to rows
+    deleted meanwhile emptied first; then the notifications put off meanwhile are applied.
 
     A record refers to a local row through its IdMap row, which outlives the row until
     the delete is pushed: the foreign key is refused only at commit. Checking every
@@ -342,9 +353,25 @@ def _apply_page_retrying(
             run=run, run_entity=run_entity, mapper=mapper, page=page, check_references=tries > 1
         )
 
-    return retrying_refused_writes(
-        write, what=f"Connec! {run_entity.entity} page at {page.skip} for {run.company}"
-    )
+    company = run.company
+    durable = sync_settings().import_synchronous_commit
+    with waiting_company_lock(company_id=company.pk, durable=durable):
+        written = retrying_refused_writes(
+            write, what=f"Connec! {run_entity.entity} page at {page.skip} for {company}"
+        )
+    apply_waiting_notifications(company=company)
+    return written
+
+
+def apply_waiting_notifications(*, company: Company) -> None:
+    """Apply the notifications a page's lock put off, now that it is released.
+
+    A notification's worker that finds the company locked leaves it pending for the lock
+    holder to pick up (docs/sync.md, 'Notifications: the inbox'); applied here, between
+    two pages, it is not put off until the import ends. One query when none waits.
+    """
+    if has_pending_notifications(company=company):
+        process_inbox(company=company)
 
 
 def apply_page(
@@ -376,7 +403,22 @@ def apply_page(
                 f"{entity} cursor of run {run.pk} moved to {locked.next_skip} while this worker "
                 f"applied the page at {page.skip}: another import is running"
             )
-        prepared = pipeline.prepare(company=company, mapper=mapper, parsed=parsed, outcome=outcome)
+        known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+        # Records with a local change not pushed yet follow the conflict rule, as in a
+        # notification (none on a first import: nothing is mapped yet).
+        content_type_id = ContentType.objects.get_for_model(mapper.model).pk
+        planned = ApplyResult()
+        to_apply, plan = plan_records_changed_here(
+            company=company,
+            mapper=mapper,
+            content_type_id=content_type_id,
+            parsed=parsed,
+            known=known,
+            result=planned,
+        )
+        prepared = pipeline.prepare(
+            company=company, mapper=mapper, parsed=to_apply, outcome=outcome, known=known
+        )
         if check_references:
             drop_dangling_references(company=company, mapper=mapper, prepared=prepared)
         prepared = pipeline.save(company=company, mapper=mapper, prepared=prepared, outcome=outcome)
@@ -385,11 +427,29 @@ def apply_page(
                 outcome.created += 1
             else:
                 outcome.updated += 1
+        if outcome.updated:
+            # As for notifications: our last push no longer describes these records.
+            idmap.forget_pushed_hash(
+                company=company,
+                entity=entity,
+                connec_ids=[item.connec_id for item in prepared if not item.is_new],
+            )
         # Records Connec! marks deleted: none created, as notifications have it.
-        deleted = outcome.set_aside
+        deleted = outcome.set_aside + len(plan.delete)
         parked = len(outcome.errors)
-        pipeline.apply_deleted(company=company, mapper=mapper, outcome=outcome)
+        pipeline.apply_deleted(
+            company=company, mapper=mapper, outcome=outcome, delete=plan.delete, bump=plan.bump
+        )
         deleted -= len(outcome.errors) - parked  # local objects a foreign key keeps: parked
+        settle_conflicts(
+            company=company,
+            entity=entity,
+            content_type_id=content_type_id,
+            superseded=plan.superseded,
+            conflicts=plan.conflicts,
+        )
+        # Stale versions, and those a pending local change wins over (pushed over them).
+        outcome.skipped += planned.skipped + len(plan.bump)
         if outcome.errors:
             SyncRecordError.objects.bulk_create(
                 parked_record(

@@ -44,7 +44,7 @@ from maestrano_integration.connec import ConnecClient, ConnecError
 
 from . import idmap, lost_answers, pipeline
 from .company_settings import policy_for
-from .conflicts import pending_local_changes, record_conflict, supersede_local_changes
+from .conflicts import pending_local_changes, settle_conflicts
 from .inbox_plan import (
     SYNC_OFF,
     ApplyResult,
@@ -52,6 +52,7 @@ from .inbox_plan import (
     attach_losing_local_versions,
     current_versions_of_conflicts,
     entity_is_applicable,
+    existing_object_ids,
     link_our_own_records,
     parse_updated_at,
     plan_batch,
@@ -125,12 +126,9 @@ def apply_records(
                 apply=partial(apply_records, company=company, client=client, depth=depth + 1),
             )
             result.add(fetched)
-    existing_pks = {
-        str(pk)
-        for pk in mapper.for_company(company)
-        .filter(pk__in=[model._meta.pk.to_python(m.object_id) for m in known.values()])
-        .values_list("pk", flat=True)
-    }
+    existing_pks = existing_object_ids(
+        company=company, mapper=mapper, object_ids=[m.object_id for m in known.values()]
+    )
     unknown = [connec_id for connec_id, _, _ in parsed if connec_id not in known]
     tombstones = (
         dict(
@@ -184,12 +182,13 @@ def apply_records(
             bump=plan.bump,
             tombstones=plan.tombstones,
         )
-        supersede_local_changes(
-            company=company, content_type_id=content_type.pk, object_ids=plan.superseded
+        result.conflicts += settle_conflicts(
+            company=company,
+            entity=entity,
+            content_type_id=content_type.pk,
+            superseded=plan.superseded,
+            conflicts=plan.conflicts,
         )
-        for conflict in plan.conflicts:
-            record_conflict(company=company, entity=entity, **conflict)
-        result.conflicts += len(plan.conflicts)
         if outcome.errors:
             SyncRecordError.objects.bulk_create(
                 parked_record(

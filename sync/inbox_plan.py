@@ -8,7 +8,9 @@ notifications').
 * :func:`current_versions_of_conflicts`: a version about to win a conflict is replaced
   by Connec!'s current one;
 * :func:`plan_batch`: each record applied, skipped (stale, the echo of our push),
-  deleted, remembered as deleted, or in conflict (:mod:`sync.conflicts`).
+  deleted, remembered as deleted, or in conflict (:mod:`sync.conflicts`);
+* :func:`plan_records_changed_here`: the same plan for the records of an import page
+  whose local object has a change not pushed yet (the import applies the others itself).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 
 from . import idmap
 from .company_settings import policy_for
-from .conflicts import LocalChange, deleted_locally, remote_wins
+from .conflicts import LocalChange, deleted_locally, pending_local_changes, remote_wins
 from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_none
 from .models import IdMap, SyncConflict
 from .payloads import DeletedRecord, deleted_record_fate
@@ -212,11 +214,70 @@ def current_versions_of_conflicts(
     return refreshed
 
 
+def existing_object_ids(*, company: Company, mapper: Mapper, object_ids: list[str]) -> set[str]:
+    """Those of ``object_ids`` whose local object of ``company`` still exists (one query)."""
+    if not object_ids:
+        return set()
+    to_python = mapper.model._meta.pk.to_python
+    return {
+        str(pk)
+        for pk in mapper.for_company(company)
+        .filter(pk__in=[to_python(object_id) for object_id in object_ids])
+        .values_list("pk", flat=True)
+    }
+
+
+def plan_records_changed_here(
+    *,
+    company: Company,
+    mapper: Mapper,
+    content_type_id: int,
+    parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
+    known: Mapping[str, IdMap],
+    result: ApplyResult,
+) -> tuple[list[tuple[str, Mapping[str, Any], datetime.datetime | None]], Plan]:
+    """Split an import page: the records whose local object has a pending local change
+    (an outbox row not pushed yet: an edit, or a delete) are planned as a notification of
+    them would be (:func:`plan_batch`: the conflict rule of :mod:`sync.conflicts`, stale
+    versions skipped into ``result``); the records to apply (the others, unchanged, and
+    those the plan applies) and the plan.
+
+    One outbox query when the page holds mapped records, none on a first import.
+    """
+    pending = pending_local_changes(
+        company=company,
+        content_type_id=content_type_id,
+        object_ids=[id_map.object_id for id_map in known.values()],
+    )
+    if not pending:
+        return parsed, Plan()
+    changed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]] = []
+    others: list[tuple[str, Mapping[str, Any], datetime.datetime | None]] = []
+    for record in parsed:
+        id_map = known.get(record[0])
+        (changed if id_map is not None and id_map.object_id in pending else others).append(record)
+    plan = plan_batch(
+        mapper=mapper,
+        parsed=changed,
+        known=known,
+        existing_pks=existing_object_ids(
+            company=company,
+            mapper=mapper,
+            object_ids=[known[connec_id].object_id for connec_id, _, _ in changed],
+        ),
+        pending=pending,
+        result=result,
+        tombstones={},
+    )
+    attach_losing_local_versions(company=company, mapper=mapper, plan=plan)
+    return [*others, *plan.apply], plan
+
+
 def plan_batch(
     *,
     mapper: Mapper,
     parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
-    known: dict[str, IdMap],
+    known: Mapping[str, IdMap],
     existing_pks: set[str],
     pending: dict[str, LocalChange],
     result: ApplyResult,

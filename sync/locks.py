@@ -4,7 +4,8 @@ A row per company (:class:`~sync.models.SyncLock`) with a token and a lease:
 taking it is one conditional ``UPDATE``, so it works the same on every
 database and across processes. Push, inbox and reconciliation hold it while
 they work and renew the lease between batches; a worker that dies lets it
-lapse after ``SYNC["LOCK_LEASE_SECONDS"]``.
+lapse after ``SYNC["LOCK_LEASE_SECONDS"]``. The initial import holds it for each
+page it writes, waiting for it when another worker has it (:func:`waiting_company_lock`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from __future__ import annotations
 import contextlib
 import datetime
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, connec_client_for
 
 from .conf import sync_settings
+from .durability import commit_without_flush
 from .models import SyncLock
 
 
@@ -88,3 +91,47 @@ def company_run(
         else:
             with connec_client_for(company, external_ids=True) as own:
                 yield token, own
+
+
+class CompanyLockBusy(Exception):
+    """The company's lock stayed held by another worker for longer than one lease."""
+
+
+@contextlib.contextmanager
+def waiting_company_lock(*, company_id: Any, durable: bool = True) -> Iterator[str]:
+    """Hold the company's lock, waiting while another worker holds it; the token.
+
+    For work that cannot be put off as a busy worker's is (a page of the import): the
+    lock is tried again, at growing intervals (up to half a second), for up to one lease
+    (``LOCK_LEASE_SECONDS``: a holder that died has let it lapse by then), then
+    :class:`CompanyLockBusy`. Released at the end of the block. ``durable=False``:
+    taking and releasing it do not wait for the disk (:mod:`sync.durability`; a lock
+    write lost in a server crash leaves it free, or held until its lease lapses).
+    """
+    token = _relaxed(durable, acquire_lock, company_id=company_id)
+    if token is None:
+        deadline = time.monotonic() + lock_lease().total_seconds()
+        pause = 0.01
+        while token is None:
+            if time.monotonic() >= deadline:
+                raise CompanyLockBusy(
+                    f"the sync lock of company {company_id} stayed held by another worker "
+                    f"for {lock_lease().total_seconds():g} s"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+            token = _relaxed(durable, acquire_lock, company_id=company_id)
+    try:
+        yield token
+    finally:
+        _relaxed(durable, release_lock, company_id=company_id, token=token)
+
+
+def _relaxed(durable: bool, write: Any, **kwargs: Any) -> Any:
+    """``write(**kwargs)``, in a transaction of its own that does not wait for the disk
+    unless ``durable`` (or a caller's transaction is open: never relax the caller's)."""
+    if durable or transaction.get_connection().in_atomic_block:
+        return write(**kwargs)
+    with transaction.atomic():
+        commit_without_flush()
+        return write(**kwargs)

@@ -122,15 +122,19 @@ def prepare(
     mapper: Mapper,
     parsed: list[ParsedRecord],
     outcome: Outcome,
+    known: Mapping[str, IdMap] | None = None,
 ) -> list[Prepared]:
     """Map every record onto a new or existing instance (bulk reads only).
 
     A record in its deleted state is not mapped: it goes to ``outcome``'s list of its
     fate (:func:`sync.payloads.deleted_record_fate`), for :func:`apply_deleted`.
+    ``known``: the IdMap rows of ``parsed`` when the caller has read them already
+    (in the same transaction), else they are read here.
     """
     model = mapper.model
     entity = mapper.entity
-    known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    if known is None:
+        known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
     wanted: dict[str, set[str]] = {}
     for _, data, _ in parsed:
         for ref_entity, ids in mapper.referenced_ids(data).items():

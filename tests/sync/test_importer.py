@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import requests
 from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
 
 from accounts.models import Company
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
 from sync.importer import ImportFailed, run_import
-from sync.models import IdMap, RemoteTombstone, SyncRecordError, SyncRun
+from sync.models import IdMap, RemoteTombstone, SyncLock, SyncRecordError, SyncRun
 from sync.push import drain_outbox
 from sync.selectors import connec_id_for, find_local_object
 
@@ -323,6 +325,35 @@ def test_wrong_credentials_stop_the_run_with_a_clear_error(platform, sandbox_gro
     assert "401" in run.error and "api id and key" in run.error
     assert run.finished_at is not None
     assert not Organization.objects.filter(company=company).exists()
+
+
+def test_a_page_waits_for_the_company_lock_and_a_lock_held_past_a_lease_stops_the_run(
+    sandbox_group, company, settings
+):
+    """The import writes a page under the company lock notifications and drains take."""
+    sandbox_group.seed(organizations=2, people=0, items=0, invoices=0)
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "SYNC": {**settings.MAESTRANO["SYNC"], "LOCK_LEASE_SECONDS": 0.05},
+    }
+    # Another worker holding the lock and renewing its lease (a busy drain).
+    SyncLock.objects.create(
+        company=company, token="busy-worker", locked_until=timezone.now() + timedelta(days=1)
+    )
+
+    with pytest.raises(ImportFailed) as caught:
+        run_import(company=company, entities=["organizations"])
+
+    assert caught.value.retryable
+    run = caught.value.run
+    assert run.status == SyncRun.Status.FAILED
+    assert "sync lock" in run.error and "resumes from its cursor" in run.error
+    assert not Organization.objects.filter(company=company).exists()
+    # Released by its holder: the retried run resumes and imports the page.
+    SyncLock.objects.filter(company=company).update(locked_until=None)
+    assert counts(run_import(company=company, entities=["organizations"])) == {
+        "organizations": (2, 0, 0, 0)
+    }
 
 
 def test_two_companies_reading_the_same_connec_ids_never_mix(platform, fast_sync):
