@@ -44,3 +44,22 @@ def session_user_pk(http: Any) -> int | None:
         return None
     data = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key).load()
     return int(data["_auth_user_id"]) if "_auth_user_id" in data else None
+
+
+def log_in_as_company_admin(client: Any, company: Any, *, username: str = "ada") -> Any:
+    """Log the Django test ``client`` in as an Admin of ``company`` (the user made once),
+    with ``company`` current; returns the user."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Membership
+    from accounts.sessions import CURRENT_COMPANY_KEY
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        user = get_user_model().objects.create_user(username)
+        Membership.objects.create(user=user, company=company, role="Admin")
+    client.force_login(user)
+    session = client.session
+    session[CURRENT_COMPANY_KEY] = company.pk
+    session.save()
+    return user

@@ -10,14 +10,12 @@ import json
 
 import pytest
 import requests
-from django.contrib.auth import get_user_model
 
-from accounts.models import Membership
-from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Invoice, Organization
 from sync import status
 from sync.inbox import apply_records
 from sync.models import InboxEntry, SyncRecordError
+from tests.helpers.users import log_in_as_company_admin
 
 
 def notify(platform, payload):
@@ -143,12 +141,7 @@ def test_malformed_records_are_parked_for_operators_and_the_others_applied(
 
 
 def admin_dashboard(client, company) -> str:
-    user = get_user_model().objects.create_user("ada")
-    Membership.objects.create(user=user, company=company, role="Admin")
-    client.force_login(user)
-    session = client.session
-    session[CURRENT_COMPANY_KEY] = company.pk
-    session.save()
+    log_in_as_company_admin(client, company)
     return client.get("/dashboard/").text
 
 

@@ -7,11 +7,8 @@ import re
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from accounts.models import Membership
-from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Organization, Person
 from sync.history import run_status
 from sync.importer import run_import
@@ -22,6 +19,7 @@ from sync.tasks import process_inbox_task
 from tests.helpers.live_sync import (
     deliver_notifications,
 )
+from tests.helpers.users import log_in_as_company_admin
 
 from .conftest import clear_faults, set_faults
 
@@ -208,14 +206,7 @@ def status_command(company) -> str:
 
 def dashboard(client, company) -> str:
     """The company's dashboard as an Admin of it sees it."""
-    user = get_user_model().objects.filter(username="ada").first()
-    if user is None:
-        user = get_user_model().objects.create_user("ada")
-        Membership.objects.create(user=user, company=company, role="Admin")
-    client.force_login(user)
-    session = client.session
-    session[CURRENT_COMPANY_KEY] = company.pk
-    session.save()
+    log_in_as_company_admin(client, company)
     return client.get("/dashboard/").text
 
 
