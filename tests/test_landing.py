@@ -1,8 +1,8 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.models import Company, Membership
-from accounts.sessions import CURRENT_COMPANY_KEY
+from accounts.models import Company
+from tests.helpers.users import log_in_to_company
 
 
 def test_landing_page_offers_maestrano_login(client):
@@ -22,12 +22,7 @@ def test_landing_page_is_never_cached(client):
 @pytest.fixture
 def logged_in(client, db):
     company = Company.objects.create(preset="maestrano", group_uid="cld-1", name="One Ltd")
-    user = get_user_model().objects.create_user("ada")
-    Membership.objects.create(user=user, company=company, role="Member")
-    client.force_login(user)
-    session = client.session
-    session[CURRENT_COMPANY_KEY] = company.pk
-    session.save()
+    log_in_to_company(client, company, role="Member")
     return client
 
 

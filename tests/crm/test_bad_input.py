@@ -5,12 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 
-from accounts.models import Company, Membership
-from accounts.sessions import CURRENT_COMPANY_KEY
+from accounts.models import Company
 from crm.forms import BaseInvoiceLineFormSet
 from crm.models import Invoice, InvoiceLine, Organization
+from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +31,7 @@ def theirs():
 
 @pytest.fixture
 def app(client, ours):
-    user = get_user_model().objects.create_user("ada")
-    Membership.objects.create(user=user, company=ours, role="Admin")
-    client.force_login(user)
-    session = client.session
-    session[CURRENT_COMPANY_KEY] = ours.pk
-    session.save()
+    log_in_to_company(client, ours)
     return client
 
 

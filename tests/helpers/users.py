@@ -46,9 +46,11 @@ def session_user_pk(http: Any) -> int | None:
     return int(data["_auth_user_id"]) if "_auth_user_id" in data else None
 
 
-def log_in_as_company_admin(client: Any, company: Any, *, username: str = "ada") -> Any:
-    """Log the Django test ``client`` in as an Admin of ``company`` (the user made once),
-    with ``company`` current; returns the user."""
+def log_in_to_company(
+    client: Any, company: Any, *, role: str = "Admin", username: str = "ada"
+) -> Any:
+    """Log the Django test ``client`` in as a member of ``company`` with ``role`` (the user
+    made once), with ``company`` current; returns the user."""
     from django.contrib.auth import get_user_model
 
     from accounts.models import Membership
@@ -57,7 +59,7 @@ def log_in_as_company_admin(client: Any, company: Any, *, username: str = "ada")
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         user = get_user_model().objects.create_user(username)
-        Membership.objects.create(user=user, company=company, role="Admin")
+        Membership.objects.create(user=user, company=company, role=role)
     client.force_login(user)
     session = client.session
     session[CURRENT_COMPANY_KEY] = company.pk

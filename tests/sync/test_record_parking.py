@@ -15,7 +15,7 @@ from crm.models import Invoice, Organization
 from sync import status
 from sync.inbox import apply_records
 from sync.models import InboxEntry, SyncRecordError
-from tests.helpers.users import log_in_as_company_admin
+from tests.helpers.users import log_in_to_company
 
 
 def notify(platform, payload):
@@ -141,7 +141,7 @@ def test_malformed_records_are_parked_for_operators_and_the_others_applied(
 
 
 def admin_dashboard(client, company) -> str:
-    log_in_as_company_admin(client, company)
+    log_in_to_company(client, company)
     return client.get("/dashboard/").text
 
 

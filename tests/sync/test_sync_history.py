@@ -19,7 +19,7 @@ from sync.tasks import process_inbox_task
 from tests.helpers.live_sync import (
     deliver_notifications,
 )
-from tests.helpers.users import log_in_as_company_admin
+from tests.helpers.users import log_in_to_company
 
 from .conftest import clear_faults, set_faults
 
@@ -206,7 +206,7 @@ def status_command(company) -> str:
 
 def dashboard(client, company) -> str:
     """The company's dashboard as an Admin of it sees it."""
-    log_in_as_company_admin(client, company)
+    log_in_to_company(client, company)
     return client.get("/dashboard/").text
 
 
