@@ -56,6 +56,7 @@ from django.utils import timezone
 
 from maestrano_integration.cache import RedisCache
 from maestrano_integration.conf import Preset, maestrano_settings
+from maestrano_integration.durability import commit_without_flush
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
 
 from .models import PlatformIdentity, SsoLoginTicket, UsedAssertion
@@ -237,11 +238,7 @@ def relax_repeat_login_commit() -> None:
     using = _login_transaction_alias.get()
     if maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT or using is None:
         return
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    commit_without_flush(using=using)
 
 
 # --- replay cache ---------------------------------------------------------------------------

@@ -37,12 +37,12 @@ from maestrano_integration.connec import (
     Page,
     connec_client_for,
 )
+from maestrano_integration.durability import commit_without_flush
 
 from . import history, idmap, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
 from .conflicts import settle_conflicts
-from .durability import commit_without_flush
 from .inbox import has_pending_notifications, process_inbox
 from .inbox_plan import ApplyResult, plan_records_changed_here
 from .inbox_references import drop_dangling_references

@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from accounts.models import Company
 from maestrano_integration.connec import ConnecClient, connec_client_for
+from maestrano_integration.durability import commit_without_flush
 
 from .conf import sync_settings
-from .durability import commit_without_flush
 from .models import SyncLock
 
 
@@ -105,8 +105,9 @@ def waiting_company_lock(*, company_id: Any, durable: bool = True) -> Iterator[s
     lock is tried again, at growing intervals (up to half a second), for up to one lease
     (``LOCK_LEASE_SECONDS``: a holder that died has let it lapse by then), then
     :class:`CompanyLockBusy`. Released at the end of the block. ``durable=False``:
-    taking and releasing it do not wait for the disk (:mod:`sync.durability`; a lock
-    write lost in a server crash leaves it free, or held until its lease lapses).
+    taking and releasing it do not wait for the disk
+    (:mod:`maestrano_integration.durability`; a lock write lost in a server crash leaves
+    it free, or held until its lease lapses).
     """
     token = _relaxed(durable, acquire_lock, company_id=company_id)
     if token is None:
