@@ -187,7 +187,7 @@ WEBHOOK_THROTTLE_RATES = {"maestrano_notifications": "60000/minute"}
 @dataclass(frozen=True)
 class WebhookSetup:
     """What :func:`setup_webhook` made: the temporary directory, the Celery broker the
-    webhook publishes to, and the company (``accounts.models.Company``) of
+    webhook publishes to, and the company (``maestrano_accounts.models.Company``) of
     :data:`WEBHOOK_GROUP_UID`."""
 
     var_dir: str
@@ -215,7 +215,7 @@ def setup_webhook(
             **(extra_env or {}),
         },
     )
-    from accounts.models import Company
+    from maestrano_accounts.models import Company
 
     company = Company.objects.create(preset="maestrano", group_uid=WEBHOOK_GROUP_UID, name="Bench")
     return WebhookSetup(var_dir=var_dir, broker=broker, company=company)

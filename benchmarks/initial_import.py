@@ -14,7 +14,7 @@ the importer's memory, and serves the sandbox from another one on 127.0.0.1
 it on, Django keeps every query in memory) and the sandbox answers one untimed
 request per entity first (its first requests load its code). Then, in one run:
 
-* ours: ``sync.importer.run_import`` (HTTP pages, one transaction per page, bulk writes);
+* ours: ``maestrano_sync.importer.run_import`` (HTTP pages, one transaction per page, bulk writes);
 * naive: the historical connector's style: pages fetched, then per record one
   IdMap lookup, one ``save()`` and one IdMap save, each in its own transaction
   (the saves are not pushed back to Connec!, as in ours);
@@ -178,7 +178,7 @@ class PeakRss:
 def empty_tables() -> None:
     from django.db import connection, transaction
 
-    from sync.models import (
+    from maestrano_sync.models import (
         IdMap,
         InboxEntry,
         OutboxEntry,
@@ -188,7 +188,7 @@ def empty_tables() -> None:
         SyncRunEntity,
         SyncState,
     )
-    from sync.registry import registry
+    from maestrano_sync.registry import registry
 
     models = [
         IdMap,
@@ -209,7 +209,7 @@ def empty_tables() -> None:
 
 
 def new_company(name: str):
-    from accounts.models import Company
+    from maestrano_accounts.models import Company
 
     Company.objects.filter(group_uid=GROUP_UID).delete()  # the previous phase's (emptied)
     return Company.objects.create(preset="maestrano", group_uid=GROUP_UID, name=name)
@@ -218,7 +218,7 @@ def new_company(name: str):
 @contextlib.contextmanager
 def same_gc_conditions_as_ours():
     """Our importer freezes the objects that predate it (no full garbage collections over
-    them, see sync.importer); the other phases get the same, so that the ratios compare
+    them, see maestrano_sync.importer); the other phases get the same, so that the ratios compare
     the ways of writing rows, not the garbage collector's settings."""
     gc.freeze()
     try:
@@ -232,7 +232,7 @@ def warm_up_sandbox() -> None:
     views and opens its database on its first requests, which would otherwise be counted
     in whichever phase comes first (ours)."""
     from maestrano_integration.connec import connec_client_for
-    from sync.registry import registry
+    from maestrano_sync.registry import registry
 
     company = new_company("warm-up")
     with connec_client_for(company) as client:
@@ -242,7 +242,7 @@ def warm_up_sandbox() -> None:
 
 def phase_ours(page_size: int) -> tuple[float, float, PeakRss, int]:
     """(wall seconds, CPU seconds of this process, peak RSS, records imported)."""
-    from sync.importer import run_import
+    from maestrano_sync.importer import run_import
 
     company = new_company("ours")
     with PeakRss() as rss, harness.timed() as took:
@@ -259,7 +259,7 @@ def phase_memory(page_size: int) -> float:
     """
     import tracemalloc
 
-    from sync.importer import run_import
+    from maestrano_sync.importer import run_import
 
     company = new_company("memory")
     gc.collect()
@@ -276,7 +276,7 @@ def phase_memory(page_size: int) -> float:
 def phase_naive(page_size: int, limit: int | None) -> tuple[float, int]:
     """One IdMap lookup, one save() and one IdMap save per record, each in its own transaction."""
     from maestrano_integration.connec import connec_client_for
-    from sync.outbox import applying_remote_changes
+    from maestrano_sync.outbox import applying_remote_changes
 
     company = new_company("naive")
     # Like ours, the imported rows must not be pushed back to Connec! (the live-sync
@@ -290,11 +290,11 @@ def _naive_import(company, client, page_size: int, limit: int | None) -> tuple[f
     from django.db import transaction
     from django.utils.dateparse import parse_datetime
 
-    from sync.idmap import TableStatistics
-    from sync.mappers import ReferenceResolver, connec_id_of
-    from sync.models import IdMap
-    from sync.registry import registry
-    from sync.selectors import local_pks_for
+    from maestrano_sync.idmap import TableStatistics
+    from maestrano_sync.mappers import ReferenceResolver, connec_id_of
+    from maestrano_sync.models import IdMap
+    from maestrano_sync.registry import registry
+    from maestrano_sync.selectors import local_pks_for
 
     # The same planner statistics as ours (PostgreSQL; a no-op elsewhere): without them,
     # on a server without autovacuum, every IdMap lookup would read all the company's rows.
@@ -352,10 +352,10 @@ def phase_bulk_create(page_size: int) -> tuple[float, float, int]:
     Only the ``bulk_create`` calls are timed: no HTTP, no mapping, no IdMap.
     Returns (wall seconds, CPU seconds of this process, rows written).
     """
+    from maestrano_sync.mappers import ReferenceResolver
+    from maestrano_sync.registry import registry
     from sandbox.connec.clock import format_timestamp
     from sandbox.models import ConnecRecord
-    from sync.mappers import ReferenceResolver
-    from sync.registry import registry
 
     company = new_company("bulk_create")
     resolver = ReferenceResolver()
@@ -415,7 +415,7 @@ def profile_phases(page_size: int, output: str | None = None) -> None:
     import pstats
 
     from maestrano_integration.connec import connec_client_for
-    from sync.registry import registry
+    from maestrano_sync.registry import registry
 
     company = new_company("fetch")
     started = time.perf_counter()

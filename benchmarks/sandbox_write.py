@@ -12,7 +12,7 @@ stores its notification, which the sandbox's sender then POSTs to a sink in this
 process). A few untimed batches warm the server up. Then, per run:
 
 * batch POST: N records (20% organizations, 80% people referencing them by
-  external id), each carrying the writer's external id, as ``sync.push`` sends
+  external id), each carrying the writer's external id, as ``maestrano_sync.push`` sends
   them: ``--batch-size`` ops per ``/batch`` request, ``CONNEC-EXTERNAL-IDS: true``;
 * batch PUT: every record changed once more, addressed by its Connec! id;
 * single POST: one request per record (``--single-records`` records): the

@@ -146,7 +146,7 @@ class Workers:
 
 def make_companies(run: str, count: int) -> list:
     """``count`` companies, each a sandbox group with the app."""
-    from accounts.models import Company
+    from maestrano_accounts.models import Company
     from sandbox.models import Group, RegisteredApp
 
     app = RegisteredApp.objects.get(api_id=API_ID)
@@ -166,7 +166,7 @@ def queue_work(companies: list, records: int) -> dict:
 
     from crm.models import Organization
     from maestrano_integration.conf import get_preset
-    from sync.notifications import receive_notification
+    from maestrano_sync.notifications import receive_notification
 
     preset = get_preset("maestrano")
     pushed = max(1, records // 4)
@@ -203,7 +203,7 @@ def queue_work(companies: list, records: int) -> dict:
 
 
 def pending(companies: list) -> int:
-    from sync.models import InboxEntry, OutboxEntry
+    from maestrano_sync.models import InboxEntry, OutboxEntry
 
     ids = [c.pk for c in companies]
     outbox = OutboxEntry.objects.filter(
@@ -221,8 +221,8 @@ def check(companies: list, expected: dict) -> tuple[int, int]:
     from django.db.models import Count
 
     from crm.models import Organization, Person
+    from maestrano_sync.models import IdMap
     from sandbox.models import ConnecRecord
-    from sync.models import IdMap
 
     duplicates = violations = 0
     for company in companies:

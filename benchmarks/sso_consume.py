@@ -437,7 +437,7 @@ def recipe_cache_environment(cache_url: str) -> dict[str, str]:
     login tickets in it (the keys are random: runs sharing a Redis database do not meet)."""
     return {
         "CACHE_URL": cache_url,
-        "SESSION_ENGINE": "accounts.cache_session_store",
+        "SESSION_ENGINE": "maestrano_accounts.cache_session_store",
         "MAESTRANO_SSO_STATE_CACHE": "default",
     }
 

@@ -127,8 +127,8 @@ def phase_push(company, records: int) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from sync.models import IdMap, OutboxEntry
-    from sync.push import drain_outbox
+    from maestrano_sync.models import IdMap, OutboxEntry
+    from maestrano_sync.push import drain_outbox
 
     create_local_records(company, records)
     client, counter = counting_client(company)
@@ -155,8 +155,8 @@ def phase_push_updates(company) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from crm.models import Organization, Person
-    from sync.models import OutboxEntry
-    from sync.push import drain_outbox
+    from maestrano_sync.models import OutboxEntry
+    from maestrano_sync.push import drain_outbox
 
     records = 0
     with transaction.atomic():
@@ -189,10 +189,10 @@ def phase_naive_push(company, records: int) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from crm.models import Organization, Person
-    from sync.mappers import ReferenceResolver, connec_id_of
-    from sync.models import IdMap
-    from sync.push import blank_to_null
-    from sync.registry import registry
+    from maestrano_sync.mappers import ReferenceResolver, connec_id_of
+    from maestrano_sync.models import IdMap
+    from maestrano_sync.push import blank_to_null
+    from maestrano_sync.registry import registry
 
     create_local_records(company, records)
     client, counter = counting_client(company)
@@ -381,7 +381,7 @@ def webhook_queries_per_request(host: str) -> int:
     (the connection health check's ``SELECT 1`` is not counted: it bypasses Django).
 
     The second of two calls: as in a served worker that has seen the company before
-    (``sync.notifications.known_companies``)."""
+    (``maestrano_sync.notifications.known_companies``)."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -399,8 +399,8 @@ def webhook_queries_per_request(host: str) -> int:
 
 
 def phase_apply(company) -> dict:
-    from sync.inbox import process_inbox
-    from sync.models import InboxEntry
+    from maestrano_sync.inbox import process_inbox
+    from maestrano_sync.models import InboxEntry
 
     pending = InboxEntry.objects.filter(company=company, status="pending")
     records = sum(pending.values_list("record_count", flat=True))
@@ -416,7 +416,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     # process's own webhook call (queries counted) publishes as the server's do.
     bench = harness.setup_webhook(db=args.db, pg_name=PG_NAME, prefix="bench-sync-")
     broker, var_dir, company = bench.broker, bench.var_dir, bench.company
-    from accounts.models import Company
+    from maestrano_accounts.models import Company
     from sandbox.models import Group, RegisteredApp
 
     app = RegisteredApp.objects.create(

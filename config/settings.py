@@ -46,8 +46,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "maestrano_integration",
-    "accounts",
-    "sync",
+    "maestrano_accounts",
+    "maestrano_sync",
     "crm",
     "sandbox",
     # Throttles the admin login (the example project's choice; see docs/deploy.md).
@@ -62,7 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.middleware.MaestranoSessionMiddleware",
+    "maestrano_accounts.middleware.MaestranoSessionMiddleware",
     # The example app's pages in the company's timezone, locale and currency (Babel).
     "crm.formatting.CompanyFormatsMiddleware",
     "crm.errors.MethodNotAllowedPageMiddleware",
@@ -178,7 +178,7 @@ AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out client before any password is checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
-    "accounts.backends.MaestranoBackend",
+    "maestrano_accounts.backends.MaestranoBackend",
 ]
 # Password logins to the admin from one client address: after AXES_FAILURE_LIMIT failures
 # it is locked out for AXES_COOLOFF_MINUTES. SSO logins (no password) are not counted.
@@ -219,12 +219,13 @@ if env.str("CACHE_URL", default=""):
         # Django's backend, reusing its redis-py client, with the one-round-trip operations
         # of a login (maestrano_integration/cache.py).
         CACHES["default"]["BACKEND"] = "maestrano_integration.cache.RedisCache"
-# Database sessions, an existing session written with one statement (accounts/session_store.py).
-# The production recipe with a shared cache: accounts.cache_session_store (Django's cache
+# Database sessions, an existing session written with one statement
+# (maestrano_accounts/session_store.py).
+# The production recipe with a shared cache: maestrano_accounts.cache_session_store (Django's cache
 # sessions, an existing session written with one SET XX in Redis).
-SESSION_ENGINE = env.str("SESSION_ENGINE", default="accounts.session_store")
+SESSION_ENGINE = env.str("SESSION_ENGINE", default="maestrano_accounts.session_store")
 # The SAML ACS is a cross-site POST: the consume view answers with a redirect so
-# that Lax session cookies are sent again (see accounts.views).
+# that Lax session cookies are sent again (see maestrano_accounts.views).
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -269,19 +270,19 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Subscriptions, cancellations and charges not yet on the platform are sent again.
     "maestrano-retry-pending-billing": {
-        "task": "accounts.billing.tasks.retry_pending_billing_task",
+        "task": "maestrano_accounts.billing.tasks.retry_pending_billing_task",
         "schedule": 300.0,
     },
     # Bill and recurring-bill statuses read back from the Account API (invoiced, started,
     # ended, cancelled on the platform); shown on the billing page.
     "maestrano-refresh-billing-status": {
-        "task": "accounts.billing.tasks.refresh_billing_status_task",
+        "task": "maestrano_accounts.billing.tasks.refresh_billing_status_task",
         "schedule": env.float("BILLING_STATUS_REFRESH_SECONDS", default=15 * 60.0),
     },
     # Drains are normally enqueued on commit; this catches the ones that were lost.
-    "maestrano-sync-drain": {"task": "sync.drain_all", "schedule": 60.0},
+    "maestrano-sync-drain": {"task": "maestrano_sync.drain_all", "schedule": 60.0},
     # Fetch what changed in Connec! since the last sync (notifications that never came).
-    "maestrano-sync-reconcile": {"task": "sync.reconcile_all", "schedule": 15 * 60.0},
+    "maestrano-sync-reconcile": {"task": "maestrano_sync.reconcile_all", "schedule": 15 * 60.0},
 }
 
 # --- Maestrano ----------------------------------------------------------------

@@ -13,13 +13,13 @@ from typing import Any
 
 from django.db.models import Count
 
-from accounts.billing.models import AdHocCharge, CompanySubscription
-from accounts.models import Company, Membership
-from sync import history as sync_history_module
-from sync import selectors as sync_selectors
-from sync import status as record_status
-from sync.models import SyncRecordError, SyncRun
-from sync.registry import NotRegistered, registry
+from maestrano_accounts.billing.models import AdHocCharge, CompanySubscription
+from maestrano_accounts.models import Company, Membership
+from maestrano_sync import history as sync_history_module
+from maestrano_sync import selectors as sync_selectors
+from maestrano_sync import status as record_status
+from maestrano_sync.models import SyncRecordError, SyncRun
+from maestrano_sync.registry import NotRegistered, registry
 
 #: How many ad-hoc charges the dashboard lists (the billing page lists them all).
 RECENT_CHARGES = 5
@@ -204,7 +204,7 @@ def import_progress(*, company: Company) -> ImportProgress:
 def sync_status(*, company: Company) -> SyncOverview:
     """Per synced entity: records mapped, last import/push/notification, outbox, parked rows.
 
-    Figures come from :func:`sync.selectors.sync_status`; this adds the labels of
+    Figures come from :func:`maestrano_sync.selectors.sync_status`; this adds the labels of
     the models and the records the import could not apply.
     """
     status = sync_selectors.sync_status(company=company)

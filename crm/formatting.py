@@ -217,7 +217,7 @@ class CompanyFormatsMiddleware:
     """Activates the current company's timezone and conventions for the request.
 
     After the authentication and session middlewares (it asks
-    :func:`accounts.selectors.current_company`, cached per request). Views
+    :func:`maestrano_accounts.selectors.current_company`, cached per request). Views
     exempt from the platform session checks (the SSO views,
     ``maestrano_session_exempt``) show no company data: for them the session,
     the user and the company are not read (the defaults stay active).
@@ -241,7 +241,7 @@ class CompanyFormatsMiddleware:
         view_args: Any,
         view_kwargs: Any,
     ) -> None:
-        from accounts.selectors import current_company
+        from maestrano_accounts.selectors import current_company
 
         if getattr(view_func, "maestrano_session_exempt", False):
             return

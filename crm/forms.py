@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.db import models
 
-from accounts.models import Company
+from maestrano_accounts.models import Company
 
 from .models import Invoice, InvoiceLine, Item, Organization, Person
 

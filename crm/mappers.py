@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sync import registry
-from sync.mappers import ChildMapping, Mapper
+from maestrano_sync import registry
+from maestrano_sync.mappers import ChildMapping, Mapper
 
 from .models import Invoice, InvoiceLine, Item, Organization, Person
 

@@ -154,7 +154,8 @@ class Invoice(models.Model):
 
 
 class InvoiceLine(models.Model):
-    """One line of an invoice, linked to its Connec! line id (``sync.children``): an import
+    """One line of an invoice, linked to its Connec! line id (``maestrano_sync.children``): an
+    import
     updates it in place, a push sends its id."""
 
     company = models.ForeignKey(

@@ -1,6 +1,6 @@
 """Pages of the example application: list, create, edit and delete its records, sync status.
 
-Every page works in the current company (:func:`accounts.selectors.current_company`)
+Every page works in the current company (:func:`maestrano_accounts.selectors.current_company`)
 and every queryset is filtered by it, so another tenant's record answers 404
 exactly like a missing one. Saving goes through the ORM in one transaction;
 the sync app turns those saves into pushes to Connec! on commit.
@@ -26,24 +26,24 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from accounts.models import Company
-from accounts.permissions import (
+from maestrano_accounts.models import Company
+from maestrano_accounts.permissions import (
     CompanyRoleRequiredMixin,
     Role,
     company_role_required,
     has_company_role,
 )
-from accounts.selectors import current_company
+from maestrano_accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 from maestrano_integration.strict_input import escape_unsafe, is_safe_text
 from maestrano_integration.views import json_errors
-from sync import inbox, push
-from sync import selectors as sync_selectors
-from sync import status as sync_status
-from sync.company_settings import recent_changes
-from sync.forms import CompanySyncSettingsForm
-from sync.models import InboxEntry, OutboxEntry
-from sync.registry import registry
+from maestrano_sync import inbox, push
+from maestrano_sync import selectors as sync_selectors
+from maestrano_sync import status as sync_status
+from maestrano_sync.company_settings import recent_changes
+from maestrano_sync.forms import CompanySyncSettingsForm
+from maestrano_sync.models import InboxEntry, OutboxEntry
+from maestrano_sync.registry import registry
 
 from . import dashboard, formatting
 from .forms import (
@@ -88,7 +88,7 @@ def landing(request: HttpRequest) -> HttpResponse:
         if not url_has_allowed_host_and_scheme(
             next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
         ):
-            next_url = reverse("accounts:dashboard")
+            next_url = reverse("maestrano_accounts:dashboard")
         return HttpResponseRedirect(next_url)
     return render(request, "landing.html")
 
@@ -524,7 +524,7 @@ def retry_parked(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"{count} parked change(s) queued again.")
     else:
         messages.info(request, "Nothing to retry.")
-    return HttpResponseRedirect(reverse("accounts:dashboard") + "#sync")
+    return HttpResponseRedirect(reverse("maestrano_accounts:dashboard") + "#sync")
 
 
 PROBLEM_KINDS = ("outbox", "record", "notification")
@@ -548,14 +548,15 @@ def retry_problem(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        next_url = reverse("accounts:dashboard") + "#problems"
+        next_url = reverse("maestrano_accounts:dashboard") + "#problems"
     return HttpResponseRedirect(next_url)
 
 
 @company_role_required(Role.ADMIN)
 def sync_settings(request: HttpRequest) -> HttpResponse:
     """What the current company syncs with Connec! (Admins only): the reusable form of
-    ``sync.forms``, saved through ``sync.company_settings`` (checked, recorded, immediate)."""
+    ``maestrano_sync.forms``, saved through ``maestrano_sync.company_settings`` (checked, recorded,
+    immediate)."""
     company = _company_or_redirect(request)
     if isinstance(company, HttpResponse):
         return company

@@ -7,7 +7,7 @@ One :class:`AccountClient` per preset. Results are typed dataclasses; errors are
 
 Reads and cancels (GET, DELETE) are idempotent and retried by urllib3 on network
 errors, 429 and 5xx. Creates (POST) are sent exactly once: a create that timed out
-may have been applied, so :mod:`accounts.billing.services` makes them safe to
+may have been applied, so :mod:`maestrano_accounts.billing.services` makes them safe to
 repeat (a local record with a unique key, looked up on the platform before any
 re-send) instead of the transport retrying them blindly.
 """
@@ -102,6 +102,10 @@ class AccountConnectionError(AccountApiError):
     def __init__(self, message: str, *, may_have_arrived: bool = True, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.may_have_arrived = may_have_arrived
+
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.may_have_arrived
 
 
 def _flatten_errors(errors: Any) -> list[str]:

@@ -26,7 +26,7 @@ per distinct value: rows often share a timestamp), SQL identifiers come from the
 options, quoted, every value is a parameter, and the statement of a shape (model, columns,
 conflict handling, rows per statement) is built once per process, with the constant
 defaults of the fields the caller leaves out (one row per call: the webhook's inbox row,
-``sync.notifications.insert_inbox_entry``, pays for no more). A value the database
+``maestrano_sync.notifications.insert_inbox_entry``, pays for no more). A value the database
 refuses fails the statement (``IntegrityError`` / ``DataError``) as with ``bulk_create``.
 """
 

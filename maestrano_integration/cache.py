@@ -18,7 +18,7 @@ each one Redis command or script (callers keep Django's generic path for other c
 
 * :meth:`RedisCache.pop`: ``GETDEL`` (Redis 6.2+), the login ticket taken once;
 * :meth:`RedisCache.set_existing`: ``SET ... XX``, a session saved only if it still
-  exists (:mod:`accounts.cache_session_store`);
+  exists (:mod:`maestrano_accounts.cache_session_store`);
 * :meth:`RedisCache.add_then_set`: ``SET NX`` of one key and, only if it was added,
   ``SET`` of another (a Lua script: atomic), the replay cache and the login ticket.
 

@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     # The preset served at the un-prefixed URLs (/maestrano/metadata ...).
     "DEFAULT_PRESET": DEFAULT_PRESET_NAME,
     # --- SSO (accounts) ---
-    "ADAPTER": "accounts.adapter.DefaultAccountAdapter",
+    "ADAPTER": "maestrano_accounts.adapter.DefaultAccountAdapter",
     "SSO_CLOCK_SKEW_SECONDS": 120,
     "SSO_ALLOW_IDP_INITIATED": True,
     "SSO_EMAIL_MIGRATION": True,
@@ -64,13 +64,13 @@ DEFAULTS: dict[str, Any] = {
     "SSO_STATE_CACHE": None,
     # False: a repeat login's transaction (PostgreSQL, SSO state in a cache) commits without
     # waiting for the server's disk flush (SET LOCAL synchronous_commit TO OFF). Only login
-    # times are written there; see accounts.sso_state.relax_repeat_login_commit.
+    # times are written there; see maestrano_accounts.sso_state.relax_repeat_login_commit.
     "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": True,
     # --- Account API and billing ---
     "HTTP_TIMEOUT": 10.0,
     "HTTP_RETRIES": 3,
-    # "CONNEC" (the Connec! client): ConnecSettings below. "SYNC" belongs to sync.conf,
-    # "BILLING" to accounts.billing.conf.
+    # "CONNEC" (the Connec! client): ConnecSettings below. "SYNC" belongs to maestrano_sync.conf,
+    # "BILLING" to maestrano_accounts.billing.conf.
     # --- the platform-facing DRF views (maestrano_integration.platform_api) ---
     # DRF throttle rates ("<n>/second|minute|hour|day", None = off) of the webhooks, per
     # preset. A scope set here wins over REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope].
@@ -162,7 +162,8 @@ DEFAULTS["CONNEC"] = section_defaults(ConnecSettings)
 MOVED_KEYS: dict[tuple[str, str], str] = {("SYNC", key): "CONNEC" for key in DEFAULTS["CONNEC"]}
 
 #: Sections of ``MAESTRANO`` that another app owns, with their defaults
-#: (:func:`register_section`; ``sync.conf`` registers ``SYNC``, ``accounts.billing.conf``
+#: (:func:`register_section`; ``maestrano_sync.conf`` registers ``SYNC``,
+#: ``maestrano_accounts.billing.conf``
 #: ``BILLING``).
 _SECTIONS: dict[str, dict[str, Any]] = {}
 

@@ -30,6 +30,9 @@ from urllib3.util.retry import Retry
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Answers of a gateway in front of the platform, not of the platform itself (bad gateway,
+#: gateway timeout): the platform may have applied the request all the same.
+GATEWAY_STATUSES = frozenset({502, 504})
 
 
 class PlatformHTTPError(Exception):
@@ -51,6 +54,13 @@ class PlatformHTTPError(Exception):
     def is_transient(self) -> bool:
         """Worth retrying later: network error, 429 or 5xx."""
         return self.status is None or self.status == 429 or self.status >= 500
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """No success was answered, yet the platform may have applied the request: a
+        gateway's answer (:data:`GATEWAY_STATUSES`). A create must not be sent again
+        before looking on the platform for it."""
+        return self.status in GATEWAY_STATUSES
 
     @property
     def is_authentication_failure(self) -> bool:

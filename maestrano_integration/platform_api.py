@@ -326,7 +326,8 @@ class PlatformAPIView(APIView):
     def as_view(cls, **initkwargs: Any) -> Any:
         """The view, marked ``maestrano_session_exempt``: the platform calls it with basic
         auth, never with a user's session, so the SSO session checks
-        (:class:`accounts.middleware.MaestranoSessionMiddleware`) and the company's formats
+        (:class:`maestrano_accounts.middleware.MaestranoSessionMiddleware`) and the company's
+        formats
         (the example project's ``crm.formatting``) have nothing to do for it, and a
         browser's session cookie sent along must not turn its answer into a redirect."""
         view = super().as_view(**initkwargs)

@@ -41,7 +41,7 @@ _UNSAFE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 
 #: ``find_unsafe_text(value) is None`` when ``value`` is safe text: the check alone, for
-#: loops that cannot afford a call per value (sync.field_apply).
+#: loops that cannot afford a call per value (maestrano_sync.field_apply).
 find_unsafe_text = _UNSAFE_TEXT.search
 
 

@@ -10,11 +10,15 @@ app's :class:`~sandbox.models.FaultConfig` row (UI, admin, ``manage.py
 sandbox_faults``)::
 
     {"error_rate": 0.3, "rate_limit_rate": 0.1, "retry_after": 1,
-     "latency_ms": 50, "drop_rate": 0.05, "seed": 42, "scope": "all"}
+     "latency_ms": 50, "drop_rate": 0.05, "gateway_timeout_rate": 0.05, "error_status": 503,
+     "seed": 42, "scope": "all"}
 
 Each call draws one number in [0, 1): below ``drop_rate`` the connection is
-dropped, then ``error_rate`` answers a 5xx, then ``rate_limit_rate`` a 429 with
-``Retry-After``; the rest pass. ``latency_ms`` delays every call. With a
+dropped, then ``error_rate`` answers a 5xx (``error_status``, else one of
+500, 502, 503 and 504 drawn; nothing is applied), then ``rate_limit_rate`` a 429 with
+``Retry-After``, then ``gateway_timeout_rate`` applies the call and answers 504 in
+its place (a gateway that gave up waiting: the app cannot know the call was
+applied); the rest pass. ``latency_ms`` delays every call. With a
 ``seed`` the draw of the n-th call of an app is a pure function of (seed, n),
 so a run is reproducible; the counter restarts whenever the app's configuration
 changes (saving it, even unchanged, restarts it), and is kept per process.
@@ -64,6 +68,7 @@ SCOPE_AREAS = {
 ERROR_STATUSES = (500, 502, 503, 504)
 
 PASS, DROP, ERROR, RATE_LIMIT = "pass", "drop", "error", "rate_limit"
+GATEWAY_TIMEOUT = "gateway_timeout"
 
 
 class ConnectionDropped(ConnectionError):
@@ -73,10 +78,12 @@ class ConnectionDropped(ConnectionError):
 @dataclass(frozen=True)
 class FaultPlan:
     error_rate: float = 0.0
+    error_status: int | None = None
     rate_limit_rate: float = 0.0
     retry_after: int = 1
     latency_ms: int = 0
     drop_rate: float = 0.0
+    gateway_timeout_rate: float = 0.0
     seed: int | None = None
     scope: str = FaultConfig.SCOPE_ALL
     enabled: bool = True
@@ -90,10 +97,12 @@ class FaultPlan:
     def from_model(cls, config: FaultConfig) -> FaultPlan:
         return cls(
             error_rate=config.error_rate,
+            error_status=config.error_status,
             rate_limit_rate=config.rate_limit_rate,
             retry_after=config.retry_after,
             latency_ms=config.latency_ms,
             drop_rate=config.drop_rate,
+            gateway_timeout_rate=config.gateway_timeout_rate,
             seed=config.seed,
             scope=config.scope,
             enabled=config.enabled,
@@ -108,6 +117,8 @@ class FaultPlan:
             (DROP, self.drop_rate),
             (ERROR, self.error_rate),
             (RATE_LIMIT, self.rate_limit_rate),
+            # Last: the draws of the other outcomes stay as they were without it.
+            (GATEWAY_TIMEOUT, self.gateway_timeout_rate),
         ):
             threshold += max(rate, 0.0)
             if draw < threshold:
@@ -115,14 +126,25 @@ class FaultPlan:
         return PASS
 
 
-def validate_rates(*, error_rate: float, rate_limit_rate: float, drop_rate: float) -> None:
+def validate_rates(
+    *,
+    error_rate: float,
+    rate_limit_rate: float,
+    drop_rate: float,
+    gateway_timeout_rate: float = 0.0,
+) -> None:
     """Raise ``ValueError`` unless each rate is in [0, 1] and they add up to at most 1."""
-    rates = {"error_rate": error_rate, "rate_limit_rate": rate_limit_rate, "drop_rate": drop_rate}
+    rates = {
+        "error_rate": error_rate,
+        "rate_limit_rate": rate_limit_rate,
+        "drop_rate": drop_rate,
+        "gateway_timeout_rate": gateway_timeout_rate,
+    }
     for name, rate in rates.items():
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1, got {rate}")
     if sum(rates.values()) > 1.0 + 1e-9:
-        raise ValueError("error_rate + rate_limit_rate + drop_rate must not exceed 1")
+        raise ValueError(" + ".join(rates) + " must not exceed 1")
 
 
 class DrawSequence:
@@ -246,11 +268,20 @@ class FaultInjectionMiddleware:
             logger.info("Injected fault: dropped connection", extra=context)
             return drop_connection(request)
         if outcome == ERROR:
-            seeded = random.Random(f"{plan.seed}:{call_number}:status")  # noqa: S311
-            status = seeded.choice(ERROR_STATUSES)
+            status = plan.error_status or random.Random(  # noqa: S311
+                f"{plan.seed}:{call_number}:status"
+            ).choice(ERROR_STATUSES)
             logger.info("Injected fault: %s", status, extra=context)
             response = fault_response(area, status, f"Injected fault: server error {status}")
             response["X-Sandbox-Fault"] = "error"
+            return response
+        if outcome == GATEWAY_TIMEOUT:
+            self.get_response(request)  # applied, but its answer never reaches the app
+            logger.info("Injected fault: 504 after applying the call", extra=context)
+            response = fault_response(
+                area, 504, "Injected fault: gateway timeout (the call may have been applied)"
+            )
+            response["X-Sandbox-Fault"] = "gateway_timeout"
             return response
         if outcome == RATE_LIMIT:
             logger.info("Injected fault: 429", extra=context)

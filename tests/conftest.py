@@ -41,7 +41,7 @@ def _forget_known_companies():
     """Each test starts with no company remembered by the notifications webhook (a test's
     rolled-back companies are not deleted rows the webhook could notice)."""
     yield
-    from sync.notifications import known_companies
+    from maestrano_sync.notifications import known_companies
 
     known_companies.forget()
 

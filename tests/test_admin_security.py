@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from accounts.models import Company, PlatformIdentity
-from sync.models import InboxEntry
+from maestrano_accounts.models import Company, PlatformIdentity
+from maestrano_sync.models import InboxEntry
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

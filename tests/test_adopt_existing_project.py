@@ -3,8 +3,8 @@
 The project under test is not this checkout's example project but one of its own,
 as an adopter has it before they hear of Maestrano:
 
-* a custom user model whose ``USERNAME_FIELD`` is the email, in an app of its own
-  labelled ``accounts`` (the label our ``accounts`` app would have had);
+* a custom user model whose ``USERNAME_FIELD`` is the email, in a top-level app of its
+  own named ``accounts`` (``startapp accounts``; our apps are ``maestrano_*``);
 * its own tenant model ``Account`` and a model ``Contact`` that belongs to it;
 * already migrated, with rows: a user with the email of a platform user, a
   superuser, a legacy account with a contact.
@@ -63,16 +63,16 @@ CUSTOM_PATHS = {
 # --- the adopter's project, before Maestrano ------------------------------------------------
 
 OWN_APPS = {
-    "mysite/accounts/__init__.py": "",
-    "mysite/accounts/apps.py": """
+    "accounts/__init__.py": "",
+    "accounts/apps.py": """
         from django.apps import AppConfig
 
 
         class AccountsConfig(AppConfig):
-            name = "mysite.accounts"  # label: "accounts"
+            name = "accounts"  # made by `startapp accounts`, beside our maestrano_accounts
             default_auto_field = "django.db.models.BigAutoField"
     """,
-    "mysite/accounts/models.py": """
+    "accounts/models.py": """
         from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
         from django.contrib.auth.models import PermissionsMixin
         from django.db import models
@@ -124,15 +124,15 @@ OWN_APPS = {
     """,
 }
 OWN_SETTINGS = """
-INSTALLED_APPS += ["mysite.accounts", "mysite.contacts"]
+INSTALLED_APPS += ["accounts", "mysite.contacts"]
 AUTH_USER_MODEL = "accounts.User"
 """
 
 # --- what the adopter writes for Maestrano (docs/install.md, "Your tenant") -------------------
 
 TENANT_LINK = {
-    "mysite/accounts/adapter.py": """
-        from accounts.adapter import DefaultAccountAdapter
+    "accounts/adapter.py": """
+        from maestrano_accounts.adapter import DefaultAccountAdapter
 
         from .models import Account
 
@@ -144,8 +144,8 @@ TENANT_LINK = {
                 )
     """,
     "mysite/contacts/mappers.py": """
-        from sync import registry
-        from sync.mappers import Mapper
+        from maestrano_sync import registry
+        from maestrano_sync.mappers import Mapper
 
         from .models import Contact
 
@@ -175,7 +175,7 @@ TENANT_FIELD = (
     "    )\n"
 )
 TENANT_SETTINGS = """
-MAESTRANO["ADAPTER"] = "mysite.accounts.adapter.Adapter"
+MAESTRANO["ADAPTER"] = "accounts.adapter.Adapter"
 """
 
 
@@ -296,7 +296,7 @@ def test_an_existing_project_adopts_the_apps(tmp_path, virtualenv, custom_paths)
     adopter.query(
         """
         import json
-        from mysite.accounts.models import Account, User
+        from accounts.models import Account, User
         from mysite.contacts.models import Contact
         User.objects.create_user("jane@example.com", "jane-password", full_name="Jane Local")
         User.objects.create_superuser("admin@example.com", "admin-password")
@@ -314,7 +314,7 @@ def test_an_existing_project_adopts_the_apps(tmp_path, virtualenv, custom_paths)
         "add to mysite/__init__.py",
     ]
     write_files(directory, TENANT_LINK)
-    models_py = directory / "mysite" / "accounts" / "models.py"
+    models_py = directory / "accounts" / "models.py"
     models_py.write_text(models_py.read_text().rstrip("\n") + "\n" + TENANT_FIELD)
     append(directory / "mysite" / "settings.py", TENANT_SETTINGS)
 
@@ -404,14 +404,18 @@ def run_browser_story(*, adopter: Adopter, sandbox: Sandbox, app_url: str, init_
             page = login(user="usr-evil", email="admin@example.com", group="cld-one")
             assert page.url.startswith(app_url) and "/dashboard/" not in page.url
             assert page.locator("#account-conflict").is_visible()
+            # Nor does one with the same address in other case (no second account beside it).
+            page = login(user="usr-evil-2", email="Admin@EXAMPLE.com", group="cld-one")
+            assert "/dashboard/" not in page.url
+            assert page.locator("#account-conflict").is_visible()
         finally:
             browser.close()
 
     state = adopter.query(
         """
         import json
-        from accounts.models import Company, Membership, PlatformIdentity
-        from mysite.accounts.models import Account, User
+        from maestrano_accounts.models import Company, Membership, PlatformIdentity
+        from accounts.models import Account, User
         jane = User.objects.get(email="jane@example.com")
         print(json.dumps({
             "users": sorted(User.objects.values_list("email", flat=True)),
@@ -442,7 +446,7 @@ def run_webhooks_and_sync(*, adopter: Adopter, sandbox: Sandbox):
     adopter.query(
         """
         import json
-        from mysite.accounts.models import Account
+        from accounts.models import Account
         from mysite.contacts.models import Contact
         account = Account.objects.get(maestrano_company__group_uid="cld-one")
         Contact.objects.create(account=account, first_name="Ada", last_name="Lovelace")
@@ -504,7 +508,7 @@ def run_webhooks_and_sync(*, adopter: Adopter, sandbox: Sandbox):
     lifecycle = adopter.query(
         """
         import json
-        from accounts.models import Company, Membership
+        from maestrano_accounts.models import Company, Membership
         print(json.dumps({
             "new_member_active": Membership.objects.get(
                 user__email="new@example.com", company__group_uid="cld-one").is_active,

@@ -14,9 +14,9 @@ import pytest
 from django.test import Client
 from django.urls import path, register_converter
 
-from accounts.models import Company
 from crm.views import OrganizationStatus
-from sync.models import InboxEntry
+from maestrano_accounts.models import Company
+from maestrano_sync.models import InboxEntry
 
 FORGED = {"HTTP_HOST": "evil.example"}
 REFUSED = {"detail": "The Host header names no host this site serves."}

@@ -8,7 +8,7 @@ import pytest
 
 from maestrano_integration.conf import PRESET_DEFAULTS, all_defaults
 from maestrano_integration.env import ENVIRONMENT_KEYS, environment_variable_name
-from sync.conf import SYNC_DEFAULTS
+from maestrano_sync.conf import SYNC_DEFAULTS
 
 SETTINGS_DOC = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
 #: Dict-valued keys documented as one value rather than key by key.

@@ -16,10 +16,10 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("accounts", "maestrano_integration", "sync")
-#: Function-level imports kept on purpose: ``sync.register`` must be importable before
+CHECKED = ("maestrano_accounts", "maestrano_integration", "maestrano_sync")
+#: Function-level imports kept on purpose: ``maestrano_sync.register`` must be importable before
 #: the apps are ready (a models module uses it), so it imports the registry on call.
-ALLOWED_FUNCTION_LEVEL = {"sync/__init__.py"}
+ALLOWED_FUNCTION_LEVEL = {"maestrano_sync/__init__.py"}
 
 
 def _cycles(graph: grimp.ImportGraph, modules: set[str]) -> list[list[str]]:
@@ -106,7 +106,7 @@ def _sources(package: str) -> list[Path]:
     return sorted(path for path in (ROOT / package).rglob("*.py") if "migrations" not in path.parts)
 
 
-@pytest.mark.parametrize("package", ["accounts", "sync"])
+@pytest.mark.parametrize("package", ["maestrano_accounts", "maestrano_sync"])
 def test_imports_at_module_level_only(package):
     found = [
         where
@@ -188,20 +188,23 @@ def test_no_module_uses_another_modules_private_names(package):
 def test_the_private_name_check_finds_one():
     source = "from . import pipeline\nfrom .locks import _private\npipeline._hidden\n"
 
-    found = _private_names_in(source, module="sync.probe", is_package=False)
+    found = _private_names_in(source, module="maestrano_sync.probe", is_package=False)
 
-    assert found == ["sync.probe: sync.locks._private", "sync.probe: sync.pipeline._hidden"]
+    assert found == [
+        "maestrano_sync.probe: maestrano_sync.locks._private",
+        "maestrano_sync.probe: maestrano_sync.pipeline._hidden",
+    ]
 
 
 #: The modules that may name the IdMap model outside type annotations: its owner, its
 #: definition and the admin's registration of it.
 IDMAP_OWNERS = {
-    "sync/idmap.py",
-    "sync/admin.py",
-    "sync/models/__init__.py",
-    "sync/models/mapping.py",
+    "maestrano_sync/idmap.py",
+    "maestrano_sync/admin.py",
+    "maestrano_sync/models/__init__.py",
+    "maestrano_sync/models/mapping.py",
 }
-APPS = ("accounts", "maestrano_integration", "sync", "crm", "sandbox", "config")
+APPS = ("maestrano_accounts", "maestrano_integration", "maestrano_sync", "crm", "sandbox", "config")
 
 
 def _idmap_uses_in(source: str) -> list[int]:
@@ -245,7 +248,7 @@ def test_only_sync_idmap_reads_or_writes_the_idmap():
 
 def test_the_idmap_check_finds_queries_and_spares_annotations():
     source = (
-        "from sync.models import IdMap\n"
+        "from maestrano_sync.models import IdMap\n"
         "def f(row: IdMap) -> list[IdMap]:\n"
         "    maps: dict[str, IdMap] = {}\n"
         "    IdMap.objects.filter(pk=1).update(connec_id='x')\n"

@@ -33,7 +33,12 @@ def test_the_install_guide_works_in_a_new_django_project(tmp_path, virtualenv):
 
     # The apps come from the wheel, not from this checkout.
     location = run(
-        [python, "-c", "import accounts, sync, maestrano_integration; print(accounts.__file__)"],
+        [
+            python,
+            "-c",
+            "import maestrano_accounts, maestrano_sync, maestrano_integration; "
+            "print(maestrano_accounts.__file__)",
+        ],
         cwd=tmp_path,
         env=env,
     )
@@ -43,9 +48,10 @@ def test_the_install_guide_works_in_a_new_django_project(tmp_path, virtualenv):
             python,
             "-c",
             "import importlib.resources as r; "
-            "assert r.files('accounts').joinpath('migrations/0001_initial.py').is_file(); "
-            "assert r.files('sync').joinpath('migrations/0001_initial.py').is_file(); "
-            "assert r.files('accounts').joinpath('templates/accounts/sso_error.html').is_file()",
+            "accounts = r.files('maestrano_accounts'); "
+            "assert accounts.joinpath('migrations/0001_initial.py').is_file(); "
+            "assert r.files('maestrano_sync').joinpath('migrations/0001_initial.py').is_file(); "
+            "assert accounts.joinpath('templates/maestrano_accounts/sso_error.html').is_file()",
         ],
         cwd=tmp_path,
         env=env,

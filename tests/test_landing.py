@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.models import Company
+from maestrano_accounts.models import Company
 from tests.helpers.users import log_in_to_company
 
 

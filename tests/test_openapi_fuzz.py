@@ -19,8 +19,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from accounts.models import Company, Membership, PlatformIdentity
-from sync.models import InboxEntry
+from maestrano_accounts.models import Company, Membership, PlatformIdentity
+from maestrano_sync.models import InboxEntry
 from tests.conftest import preset_values
 from tests.helpers.users import platform_user
 

@@ -21,7 +21,7 @@ import pytest
 from tests.helpers.repository import ROOT, repository_files
 
 #: The reusable apps: the only top-level packages of the wheel.
-PACKAGES = ("maestrano_integration", "accounts", "sync")
+PACKAGES = ("maestrano_integration", "maestrano_accounts", "maestrano_sync")
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,8 @@ def test_the_wheel_holds_exactly_the_reusable_apps(wheel_names):
     assert top_level == {*PACKAGES, next(n for n in top_level if n.endswith(".dist-info"))}
     for left_out in ("config", "crm", "sandbox", "tests", "docs", "benchmarks", "templates"):
         assert left_out not in top_level
+    # Every top-level name is ours: none takes a name a project's own app is likely to have.
+    assert all(name.startswith("maestrano_") for name in PACKAGES)
     payload = {name for name in wheel_names if ".dist-info/" not in name}
     assert payload == package_files()
 

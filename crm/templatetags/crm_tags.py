@@ -2,7 +2,7 @@
 
 ``base.html`` asks :func:`current_company_tag` for the nav bar, and the
 dashboard template asks :func:`company_dashboard` for the sections the
-reusable ``accounts`` dashboard view knows nothing about (billing, sync),
+reusable ``maestrano_accounts`` dashboard view knows nothing about (billing, sync),
 so that view stays the single owner of ``/dashboard/``.
 """
 
@@ -19,10 +19,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from accounts.models import Company
-from accounts.permissions import has_company_role
-from accounts.selectors import current_company
-from accounts.sessions import platform_session
+from maestrano_accounts.models import Company
+from maestrano_accounts.permissions import has_company_role
+from maestrano_accounts.selectors import current_company
+from maestrano_accounts.sessions import platform_session
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 
 from .. import dashboard, formatting
@@ -47,8 +47,8 @@ def logout_url(context: dict[str, Any]) -> str:
     preset = (data or {}).get("preset")
     try:
         if preset and not get_preset(preset).is_default:
-            return reverse("accounts:sso-logout-preset", kwargs={"preset": preset})
-        return reverse("accounts:sso-logout")
+            return reverse("maestrano_accounts:sso-logout-preset", kwargs={"preset": preset})
+        return reverse("maestrano_accounts:sso-logout")
     except (ImproperlyConfiguredPreset, NoReverseMatch):
         return "/"
 
@@ -158,9 +158,10 @@ def nav_current(context: dict[str, Any], prefix: str) -> str:
 
 @register.simple_tag
 def sms_pack() -> dict[str, Any]:
-    """The demo's in-app purchase (``accounts.billing.views.SMS_PACK``), priced in the company's
+    """The demo's in-app purchase (``maestrano_accounts.billing.views.SMS_PACK``), priced in the
+    company's
     currency (the charge is billed in the group's currency)."""
-    from accounts.billing.views import SMS_PACK
+    from maestrano_accounts.billing.views import SMS_PACK
 
     return dict(SMS_PACK)
 
@@ -194,7 +195,7 @@ def free_trial(company: Company) -> str:
 def first_charge_explained(subscription: Any, company: Company) -> str:
     """Why the first recurring charge falls on its date: which free trial ends then.
 
-    Mirrors :func:`accounts.billing.services.billing_start_date` (the later of the
+    Mirrors :func:`maestrano_accounts.billing.services.billing_start_date` (the later of the
     platform's trial for the group and the plan's own trial, never before today).
     """
     start = subscription.start_date

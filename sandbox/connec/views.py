@@ -66,10 +66,12 @@ class FaultConfigForm(forms.ModelForm):
             "enabled",
             "scope",
             "error_rate",
+            "error_status",
             "rate_limit_rate",
             "retry_after",
             "latency_ms",
             "drop_rate",
+            "gateway_timeout_rate",
             "seed",
         ]
 
@@ -80,6 +82,7 @@ class FaultConfigForm(forms.ModelForm):
                 error_rate=data.get("error_rate") or 0.0,
                 rate_limit_rate=data.get("rate_limit_rate") or 0.0,
                 drop_rate=data.get("drop_rate") or 0.0,
+                gateway_timeout_rate=data.get("gateway_timeout_rate") or 0.0,
             )
         except ValueError as error:
             raise forms.ValidationError(str(error)) from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .core import Group, RegisteredApp
@@ -163,10 +164,19 @@ class FaultConfig(models.Model):
     enabled = models.BooleanField(default=True)
     scope = models.CharField(max_length=16, choices=SCOPES, default=SCOPE_ALL)
     error_rate = models.FloatField(default=0.0, help_text="Share of calls answered 5xx")
+    error_status = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(500), MaxValueValidator(599)],
+        help_text="Status of those answers; empty = 500, 502, 503 or 504 in turn of the draw",
+    )
     rate_limit_rate = models.FloatField(default=0.0, help_text="Share answered 429")
     retry_after = models.PositiveIntegerField(default=1, help_text="Retry-After of a 429 (s)")
     latency_ms = models.PositiveIntegerField(default=0, help_text="Added to every call")
     drop_rate = models.FloatField(default=0.0, help_text="Share whose connection is dropped")
+    gateway_timeout_rate = models.FloatField(
+        default=0.0, help_text="Share applied, then answered 504 by a gateway (answer lost)"
+    )
     seed = models.BigIntegerField(null=True, blank=True, help_text="Empty = not reproducible")
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.adapter import DefaultAccountAdapter
+from maestrano_accounts.adapter import DefaultAccountAdapter
 
 
 class StaffMigrationAdapter(DefaultAccountAdapter):

@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from accounts.models import AdHocCharge, Company, CompanySubscription, Membership
+from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription, Membership
 from tests.helpers.users import platform_user
 
 User = get_user_model()
@@ -107,7 +107,7 @@ def test_group_delete_in_virtual_mode_deactivates_the_group_users(client):
 
 def test_group_delete_cancels_the_local_subscription(client, django_capture_on_commit_callbacks):
     company = make_company()
-    from accounts.billing.services import get_default_plan, start_subscription
+    from maestrano_accounts.billing.services import get_default_plan, start_subscription
 
     subscription = start_subscription(company=company, plan=get_default_plan())
 
@@ -305,7 +305,7 @@ def test_final_bill_from_the_adapter_is_recorded_once(
     )
 
 
-from accounts.adapter import DefaultAccountAdapter  # noqa: E402
+from maestrano_accounts.adapter import DefaultAccountAdapter  # noqa: E402
 
 
 class FinalBillAdapter(DefaultAccountAdapter):
@@ -318,7 +318,7 @@ class FinalBillAdapter(DefaultAccountAdapter):
 
 @pytest.fixture
 def lifecycle_signals():
-    from accounts.signals import company_cancelled, member_removed
+    from maestrano_accounts.signals import company_cancelled, member_removed
 
     received = []
 

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from accounts.models import Company
+from maestrano_accounts.models import Company
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from accounts.adapter import DefaultAccountAdapter
-from accounts.models import AdHocCharge, Company, CompanySubscription, Membership
+from maestrano_accounts.adapter import DefaultAccountAdapter
+from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription, Membership
 from maestrano_integration.account import AccountClient
 from sandbox.account_webhooks import notify_group_cancelled, notify_user_removed
 from sandbox.models import AccountWebhookDelivery

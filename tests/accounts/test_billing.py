@@ -15,10 +15,10 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from accounts.billing.actions import charge_company
-from accounts.billing.services import InvalidBill, answer_grace, set_up_billing
-from accounts.billing.tasks import retry_pending_billing_task
-from accounts.models import AdHocCharge, Company, CompanySubscription
+from maestrano_accounts.billing.actions import charge_company
+from maestrano_accounts.billing.services import InvalidBill, answer_grace, set_up_billing
+from maestrano_accounts.billing.tasks import retry_pending_billing_task
+from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription
 from maestrano_integration.account import AccountClient
 from tests.helpers.saml import parse_form
 from tests.helpers.sso_flow import login
@@ -131,8 +131,13 @@ def test_set_up_billing_again_never_creates_a_second_recurring_bill(platform):
 
 @pytest.mark.parametrize(
     ("fault", "answer_lost"),
-    [({"error_rate": 1.0}, False), ({"drop_rate": 1.0}, True)],
-    ids=["all-5xx", "dropped-connections"],
+    [
+        ({"error_rate": 1.0, "error_status": 503}, False),
+        # A gateway's answer: the platform behind it may have applied the create.
+        ({"error_rate": 1.0, "error_status": 502}, True),
+        ({"drop_rate": 1.0}, True),
+    ],
+    ids=["all-503", "all-502", "dropped-connections"],
 )
 def test_an_outage_during_sso_logs_in_and_bills_once_when_the_platform_is_back(
     platform, settings, fault, answer_lost
@@ -199,6 +204,51 @@ def test_a_create_applied_by_the_platform_whose_answer_was_lost_is_adopted_not_r
 
 
 # --- ad-hoc bills ---------------------------------------------------------------------------
+
+
+def test_a_create_applied_but_answered_504_by_a_gateway_is_adopted_not_repeated(platform, settings):
+    # The platform creates the recurring bill, then a gateway in front of it answers 504.
+    tune(settings, HTTP_RETRIES=0)
+    set_faults(platform, settings, gateway_timeout_rate=1.0)
+
+    sso(platform, group_uid="cld-gateway")
+
+    subscription = CompanySubscription.objects.get(company__group_uid="cld-gateway")
+    assert (subscription.platform_id, subscription.awaiting_answer) == ("", True)
+    assert "504" in subscription.last_error
+    assert len(sandbox_recurring_bills("cld-gateway")) == 1  # applied on the platform
+    set_faults(platform, settings)
+    assert retry_pending_billing_task.delay().get()["subscriptions_to_submit"] == 0
+    with after_the_grace_period():
+        retry_pending_billing_task.delay()
+
+    (remote,) = recurring_bills("cld-gateway")
+    subscription.refresh_from_db()
+    assert subscription.platform_id == remote.id
+    assert subscription.status == CompanySubscription.Status.SUBMITTED
+
+
+def test_a_charge_answered_504_by_a_gateway_is_billed_once(platform, settings):
+    sso(platform, group_uid="cld-charge-gateway")
+    company = Company.objects.get(group_uid="cld-charge-gateway")
+    tune(settings, HTTP_RETRIES=0)
+    set_faults(platform, settings, gateway_timeout_rate=1.0)
+
+    charge = charge_company(
+        company=company, amount_cents=100, description="SMS", idempotency_key="sms-gw"
+    )
+
+    assert (charge.status, charge.awaiting_answer) == (AdHocCharge.Status.PENDING, True)
+    set_faults(platform, settings)
+    retry_pending_billing_task.delay()
+    charge_company(company=company, amount_cents=100, description="SMS", idempotency_key="sms-gw")
+    assert len(bills("cld-charge-gateway")) == 1  # not sent again within the grace period
+    with after_the_grace_period():
+        retry_pending_billing_task.delay()
+
+    (remote,) = bills("cld-charge-gateway")
+    charge.refresh_from_db()
+    assert charge.platform_bill_id == remote.id
 
 
 def test_buying_sms_in_the_app_sends_one_bill_even_when_the_form_is_submitted_twice(platform):
@@ -312,7 +362,7 @@ def test_a_charge_during_an_outage_is_sent_once_when_the_platform_is_back(platfo
     sso(platform, group_uid="cld-charge-outage")
     company = Company.objects.get(group_uid="cld-charge-outage")
     tune(settings, HTTP_RETRIES=0)
-    set_faults(platform, settings, error_rate=1.0)
+    set_faults(platform, settings, error_rate=1.0, error_status=503)
 
     charge = charge_company(
         company=company, amount_cents=100, description="SMS", idempotency_key="sms-1"
@@ -436,5 +486,5 @@ def test_the_beat_schedule_sweeps_pending_billing_and_names_only_registered_task
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
 
-    assert "accounts.billing.tasks.retry_pending_billing_task" in scheduled
+    assert "maestrano_accounts.billing.tasks.retry_pending_billing_task" in scheduled
     assert scheduled <= set(app.tasks), scheduled - set(app.tasks)

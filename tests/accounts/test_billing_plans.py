@@ -14,9 +14,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.billing.services import add_periods
-from accounts.billing.tasks import refresh_billing_status_task, retry_pending_billing_task
-from accounts.models import AdHocCharge, Company, CompanySubscription, Plan
+from maestrano_accounts.billing.services import add_periods
+from maestrano_accounts.billing.tasks import refresh_billing_status_task, retry_pending_billing_task
+from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription, Plan
 from maestrano_integration.account import AccountClient
 from tests.accounts.test_billing import sso
 from tests.helpers.saml import parse_form
@@ -315,7 +315,7 @@ def test_a_status_refresh_during_an_outage_changes_nothing_and_catches_up_later(
 def test_the_status_refresh_is_scheduled_with_a_configurable_interval(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["maestrano-refresh-billing-status"]
 
-    assert entry["task"] == "accounts.billing.tasks.refresh_billing_status_task"
+    assert entry["task"] == "maestrano_accounts.billing.tasks.refresh_billing_status_task"
     assert entry["schedule"] > 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.checks import run_checks
 
-from accounts.billing.conf import BillingSettings, billing_settings
+from maestrano_accounts.billing.conf import BillingSettings, billing_settings
 
 
 def test_the_project_values_are_read_typed_over_the_defaults(settings):

@@ -17,8 +17,8 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from accounts.billing.tasks import retry_pending_billing_task
-from accounts.models import AdHocCharge, Company, CompanySubscription, Plan
+from maestrano_accounts.billing.tasks import retry_pending_billing_task
+from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription, Plan
 from maestrano_integration.account import AccountClient, AccountConnectionError
 from tests.accounts.test_billing import (
     after_the_grace_period,

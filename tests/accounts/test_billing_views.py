@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.models import AdHocCharge
+from maestrano_accounts.models import AdHocCharge
 
 User = get_user_model()
 

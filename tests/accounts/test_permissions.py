@@ -1,4 +1,4 @@
-"""Roles in the current company (accounts.permissions) and their use by the example app.
+"""Roles in the current company (maestrano_accounts.permissions) and their use by the example app.
 
 Purchases, deletes and sync operations need the Admin role (or Super Admin); a
 Member gets a 403 page that says so, and the pages do not offer those buttons.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.billing.models import AdHocCharge
-from accounts.models import Company, Membership
-from accounts.permissions import ROLE_ORDER, role_at_least
-from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Person
-from sync.models import InboxEntry
+from maestrano_accounts.billing.models import AdHocCharge
+from maestrano_accounts.models import Company, Membership
+from maestrano_accounts.permissions import ROLE_ORDER, role_at_least
+from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
+from maestrano_sync.models import InboxEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from accounts.adapter import DefaultAccountAdapter
-from accounts.models import Company, Membership
-from accounts.signals import company_created
+from maestrano_accounts.adapter import DefaultAccountAdapter
+from maestrano_accounts.models import Company, Membership
+from maestrano_accounts.signals import company_created
 from tests.helpers.saml import obtain_saml_response, post_saml_response
 from tests.helpers.sso_flow import complete
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.models import Company, Membership
+from maestrano_accounts.models import Company, Membership
 from tests.helpers.processes import free_port
 from tests.helpers.sso_flow import login
 
@@ -44,7 +44,9 @@ def logout_at_platform(platform, uid: str) -> None:
 
 def session_check_warnings(caplog) -> list[logging.LogRecord]:
     return [
-        r for r in caplog.records if r.name == "accounts.sessions" and r.levelno == logging.WARNING
+        r
+        for r in caplog.records
+        if r.name == "maestrano_accounts.sessions" and r.levelno == logging.WARNING
     ]
 
 
@@ -130,7 +132,10 @@ def test_a_platform_error_keeps_the_session(platform, recheck_at_once, caplog):
     platform.configure(maestrano=platform.preset_values(api={"key": "wrong-key"}))
 
     assert dashboard(platform, http).status_code == 200
-    assert any(r.name == "accounts.sessions" and r.levelno == logging.ERROR for r in caplog.records)
+    assert any(
+        r.name == "maestrano_accounts.sessions" and r.levelno == logging.ERROR
+        for r in caplog.records
+    )
 
 
 def test_no_session_check_when_single_logout_is_disabled(platform, recheck_at_once):

@@ -10,10 +10,10 @@ import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
 
-from accounts.backends import MaestranoBackend
-from accounts.checks import check_project_settings
-from accounts.models import Company, Membership
-from accounts.signals import company_created
+from maestrano_accounts.backends import MaestranoBackend
+from maestrano_accounts.checks import check_project_settings
+from maestrano_accounts.models import Company, Membership
+from maestrano_accounts.signals import company_created
 from tests.helpers.saml import (
     idp_initiated_response,
     login_page_url,
@@ -383,7 +383,7 @@ def test_the_login_goes_through_the_maestrano_authentication_backend(platform):
 
     sessions = [session.get_decoded() for session in Session.objects.all()]
     assert [data["_auth_user_backend"] for data in sessions if "_auth_user_id" in data] == [
-        "accounts.backends.MaestranoBackend"
+        "maestrano_accounts.backends.MaestranoBackend"
     ]
 
 

@@ -12,8 +12,8 @@ import logging
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.models import Company, Membership, SsoLoginTicket, UsedAssertion
-from accounts.sso_state import PENDING_REQUESTS_KEY
+from maestrano_accounts.models import Company, Membership, SsoLoginTicket, UsedAssertion
+from maestrano_accounts.sso_state import PENDING_REQUESTS_KEY
 
 User = get_user_model()
 
@@ -35,7 +35,9 @@ def refused(two_presets, caplog):
     def check(answer, reason: str, *, preset: str = "maestrano") -> None:
         assert answer.status_code == 400
         assert b"We could not log you in" in answer.content
-        refusals = [r for r in caplog.records if r.name == "accounts.views" and "refused" in r.msg]
+        refusals = [
+            r for r in caplog.records if r.name == "maestrano_accounts.views" and "refused" in r.msg
+        ]
         assert [(r.reason, r.preset) for r in refusals] == [(reason, preset)]
         assert not (
             User.objects.exists()
@@ -99,7 +101,9 @@ def test_response_against_the_protocol_schema_is_refused_every_time(client, two_
     for _ in range(2):
         answer = client.post(CONSUME, {"SAMLResponse": posted})
         assert answer.status_code == 400
-    refusals = [r for r in caplog.records if r.name == "accounts.views" and "refused" in r.msg]
+    refusals = [
+        r for r in caplog.records if r.name == "maestrano_accounts.views" and "refused" in r.msg
+    ]
     assert [(r.reason, "saml-schema-protocol" in r.getMessage()) for r in refusals] == [
         ("invalid_response", True),
         ("invalid_response", True),
@@ -114,12 +118,24 @@ def test_an_init_whose_parameters_make_the_idp_url_too_long_is_refused(client, r
     assert PENDING_REQUESTS_KEY not in client.session
 
 
-def test_a_project_namespace_accounts_that_hides_the_sso_views_is_a_check_error(settings):
-    from accounts.checks import check_url_namespace
+def test_a_project_namespace_accounts_lives_beside_ours(settings):
+    from django.urls import reverse
+
+    from maestrano_accounts.checks import check_url_namespace
+
+    settings.ROOT_URLCONF = "tests.accounts.urls_namespace_clash"
+
+    assert check_url_namespace() == []
+    assert reverse("accounts:profile") == "/users/profile/"
+    assert reverse("maestrano_accounts:sso-complete") == "/maestrano/auth/saml/complete"
+
+
+def test_an_app_that_hides_the_sso_views_is_a_check_error(settings):
+    from maestrano_accounts.checks import check_url_namespace
 
     assert check_url_namespace() == []
 
-    settings.ROOT_URLCONF = "tests.accounts.urls_namespace_clash"
+    settings.ROOT_URLCONF = "tests.accounts.urls_namespace_hidden"
 
     assert [message.id for message in check_url_namespace()] == ["maestrano.E024"]
 

@@ -25,8 +25,8 @@ from django.test.utils import CaptureQueriesContext
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from accounts.models import Company, Membership, PlatformIdentity
-from accounts.sso_state import purge_expired_if_due
+from maestrano_accounts.models import Company, Membership, PlatformIdentity
+from maestrano_accounts.sso_state import purge_expired_if_due
 from maestrano_integration.conf import get_preset
 from tests.conftest import preset_values
 from tests.helpers.certificates import make_key_pair
@@ -81,7 +81,7 @@ def preset(request, settings):
         "SSO_STATE_CACHE": "default" if state == "cache" else None,
     }
     # The expired SSO records are purged by the first ACS POST of each minute in a process
-    # (accounts.sso_state.PURGE_INTERVAL): purged now, the purge is not due again within
+    # (maestrano_accounts.sso_state.PURGE_INTERVAL): purged now, the purge is not due again within
     # the test, whose queries are then a repeat login's own, whatever the test's start.
     purge_expired_if_due()
     return get_preset("maestrano")

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from lxml import etree
 
-from accounts.models import Company, Membership
+from maestrano_accounts.models import Company, Membership
 from tests.helpers.saml import (
     SamlPost,
     change_attribute,
@@ -58,7 +58,9 @@ def refused(caplog):
     def check(answer, reason: str, *, post: SamlPost | None = None, status: int = 400) -> None:
         assert answer.status_code == status, answer.text[:500]
         assert "We could not log you in" in answer.text
-        refusals = [r for r in caplog.records if r.name == "accounts.views" and "refused" in r.msg]
+        refusals = [
+            r for r in caplog.records if r.name == "maestrano_accounts.views" and "refused" in r.msg
+        ]
         assert [r.reason for r in refusals] == [reason]
         if post is not None:
             assert post.saml_response not in caplog.text
@@ -441,7 +443,9 @@ def test_replayed_assertion_is_refused(platform, http, post, caplog):
 
     assert replay.status_code == 400
     assert [
-        r.reason for r in caplog.records if r.name == "accounts.views" and "refused" in r.msg
+        r.reason
+        for r in caplog.records
+        if r.name == "maestrano_accounts.views" and "refused" in r.msg
     ] == ["replayed_assertion"]
     assert (User.objects.count(), Company.objects.count(), Membership.objects.count()) == counts
 

@@ -27,8 +27,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
-from accounts import sso_state
-from accounts.models import SsoLoginTicket, UsedAssertion
+from maestrano_accounts import sso_state
+from maestrano_accounts.models import SsoLoginTicket, UsedAssertion
 from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.saml import SamlValidationError
 from tests.accounts.test_sso_queries import ATTRIBUTES, log_in, signed_response
@@ -84,7 +84,7 @@ def configure(settings, *, cache: dict[str, str] | None, state_cache: object = "
 @pytest.fixture
 def redis_preset(settings):
     """The production recipe: SSO state and sessions in Redis."""
-    settings.SESSION_ENGINE = "accounts.cache_session_store"
+    settings.SESSION_ENGINE = "maestrano_accounts.cache_session_store"
     return configure(settings, cache=redis_cache())
 
 
@@ -229,7 +229,9 @@ def test_a_logged_in_browser_logged_in_as_another_user_gets_a_new_session(client
     # Another platform user's IdP-initiated login is confirmed on a page first.
     asked = log_in(client, redis_preset, other)
     assert asked.status_code == 200
-    confirmed = client.post(reverse("accounts:sso-complete"), {"ticket": asked.context["ticket"]})
+    confirmed = client.post(
+        reverse("maestrano_accounts:sso-complete"), {"ticket": asked.context["ticket"]}
+    )
     assert confirmed.status_code == 302
 
     assert client.session.session_key != first_key

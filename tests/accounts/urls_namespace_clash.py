@@ -1,11 +1,15 @@
-"""A project URLconf whose own app takes the ``accounts`` namespace before ours."""
+"""Project URLconfs with namespaces of their own beside ours.
+
+``urlpatterns``: the project's own ``accounts`` app (a common name) is included before
+ours and takes nothing from it. ``hidden``: an app that takes our own namespace,
+``maestrano_accounts``, before ours (only an unlikely copy would)."""
 
 from django.http import HttpResponse
 from django.urls import include, path
 
-own_accounts = ([path("profile/", lambda request: HttpResponse(), name="profile")], "accounts")
+profile = [path("profile/", lambda request: HttpResponse(), name="profile")]
 
 urlpatterns = [
-    path("users/", include(own_accounts)),
+    path("users/", include((profile, "accounts"))),
     path("", include("maestrano_integration.urls")),
 ]

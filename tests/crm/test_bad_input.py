@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import Company
 from crm.forms import BaseInvoiceLineFormSet
 from crm.models import Invoice, InvoiceLine, Organization
+from maestrano_accounts.models import Company
 from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db

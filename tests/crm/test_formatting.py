@@ -9,11 +9,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from accounts.billing.models import CompanySubscription, Plan
-from accounts.models import Company, Membership
-from accounts.sessions import CURRENT_COMPANY_KEY
 from crm import formatting
 from crm.formatting import Formats
+from maestrano_accounts.billing.models import CompanySubscription, Plan
+from maestrano_accounts.models import Company, Membership
+from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
 
 AUSTRALIAN = Formats(locale="en_AU", timezone="Australia/Sydney", currency="AUD")
 RATES = {"base": "USD", "as_of": "2026-11-30", "rates": {"AUD": "1.5", "EUR": "0.9"}}

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import Company
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
-from sync import registry
-from sync.mappers import ReferenceResolver
-from sync.selectors import connec_ids_for_pks
-from sync.services import link_record
+from maestrano_accounts.models import Company
+from maestrano_sync import registry
+from maestrano_sync.mappers import ReferenceResolver
+from maestrano_sync.selectors import connec_ids_for_pks
+from maestrano_sync.services import link_record
 
 pytestmark = pytest.mark.django_db
 

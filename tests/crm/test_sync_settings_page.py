@@ -1,5 +1,6 @@
 """The example application's sync settings page (Admins only) and the Django admin of the
-settings: both save through ``sync.company_settings``, so both are checked and recorded."""
+settings: both save through ``maestrano_sync.company_settings``, so both are checked and
+recorded."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from accounts.models import Company, Membership
-from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.mappers import ItemMapper
 from crm.models import Person
-from sync.company_settings import policy_for
-from sync.mappers import EXPORT_ONLY
-from sync.models import CompanySyncSettings, OutboxEntry, SyncSettingsChange
+from maestrano_accounts.models import Company, Membership
+from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
+from maestrano_sync.company_settings import policy_for
+from maestrano_sync.mappers import EXPORT_ONLY
+from maestrano_sync.models import CompanySyncSettings, OutboxEntry, SyncSettingsChange
 
 User = get_user_model()
 
@@ -126,7 +127,10 @@ def test_only_the_directions_a_mapper_allows_are_offered_and_accepted(
 def test_the_dashboard_links_admins_to_the_settings(client, companies):
     app, _ = logged_in(client, companies[0], "Admin")
 
-    assert reverse("crm:sync-settings") in app.get(reverse("accounts:dashboard")).content.decode()
+    assert (
+        reverse("crm:sync-settings")
+        in app.get(reverse("maestrano_accounts:dashboard")).content.decode()
+    )
 
 
 def test_the_django_admin_saves_through_the_service_and_records_who(admin_client, companies):

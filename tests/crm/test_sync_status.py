@@ -1,4 +1,5 @@
-"""One sync status per record (sync.status), as the record pages, lists and dashboard show it."""
+"""One sync status per record (maestrano_sync.status), as the record pages, lists and dashboard
+show it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from accounts.models import Company, Membership
-from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Person
-from sync.models import IdMap, InboxEntry, OutboxEntry, SyncRecordError
-from sync.services import link_record
+from maestrano_accounts.models import Company, Membership
+from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
+from maestrano_sync.models import IdMap, InboxEntry, OutboxEntry, SyncRecordError
+from maestrano_sync.services import link_record
 
 pytestmark = pytest.mark.django_db
 
@@ -206,7 +207,7 @@ def test_retry_answers_404_for_unknown_kinds_and_other_companies_items(admin, co
 
 
 def test_money_and_times_follow_the_companys_currency_locale_and_timezone(admin, company):
-    from accounts.billing.models import AdHocCharge
+    from maestrano_accounts.billing.models import AdHocCharge
 
     charge = AdHocCharge.objects.create(
         company=company, idempotency_key="k", amount_cents=500, currency="AUD", description="SMS"

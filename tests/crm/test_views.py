@@ -10,11 +10,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 
-from accounts.models import Company, Membership
-from accounts.sessions import CURRENT_COMPANY_KEY
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
-from sync.models import InboxEntry, OutboxEntry, SyncRun, SyncRunEntity
-from sync.services import link_record
+from maestrano_accounts.models import Company, Membership
+from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
+from maestrano_sync.models import InboxEntry, OutboxEntry, SyncRun, SyncRunEntity
+from maestrano_sync.services import link_record
 
 User = get_user_model()
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from accounts.models import Company
-from sync.models import SyncRun
+from maestrano_accounts.models import Company
+from maestrano_sync.models import SyncRun
 from tests.helpers.saml import obtain_saml_response
 from tests.helpers.sso_flow import deliver
 

@@ -72,11 +72,11 @@ def test_a_reader_polling_during_a_publish_finds_nothing_then_the_whole_message(
             return real_dumps(payload)
 
         monkeypatch.setattr(config.broker, "dumps", dumps_while_the_reader_polls)
-        writer.SimpleQueue("midway").put({"task": "sync.import_company", "args": [7]})
+        writer.SimpleQueue("midway").put({"task": "maestrano_sync.import_company", "args": [7]})
 
         message = reader_queue.get(timeout=5)
         assert polled_midway == [True]
-        assert message.payload == {"task": "sync.import_company", "args": [7]}
+        assert message.payload == {"task": "maestrano_sync.import_company", "args": [7]}
         message.ack()
 
 

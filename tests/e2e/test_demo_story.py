@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import Company
 from crm.models import Person
+from maestrano_accounts.models import Company
+from maestrano_sync.models import SyncRun, SyncRunEntity
+from maestrano_sync.selectors import connec_id_for
 from sandbox.connec.seed import seed_group
 from sandbox.models import ConnecRecord
-from sync.models import SyncRun, SyncRunEntity
-from sync.selectors import connec_id_for
 from tests.e2e.helpers import eventually, sandbox_on_the_other_host
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.models import Company
+from maestrano_accounts.models import Company
 from tests.helpers.saml import parse_form
 from tests.helpers.users import uid_of
 

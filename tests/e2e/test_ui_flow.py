@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.billing.models import AdHocCharge
-from accounts.models import Company
 from crm.models import Person
+from maestrano_accounts.billing.models import AdHocCharge
+from maestrano_accounts.models import Company
 from sandbox.connec.api import Operation, run_and_notify
 from sandbox.connec.notifications import deliver_pending
 from sandbox.connec.seed import seed_group

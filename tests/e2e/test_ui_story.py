@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Company
 from crm.models import Person
+from maestrano_accounts.models import Company
+from maestrano_sync.selectors import connec_id_for
 from sandbox.connec.seed import seed_group
 from sandbox.models import ConnecRecord
-from sync.selectors import connec_id_for
 from tests.e2e.helpers import (
     SIZES,
     Pages,

@@ -32,8 +32,8 @@ PACKAGE_SOURCES = [
     "README.md",
     "LICENSE",
     "maestrano_integration",
-    "accounts",
-    "sync",
+    "maestrano_accounts",
+    "maestrano_sync",
 ]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 EXPORT = re.compile(r'^export (\w+)="([^"]*)"', re.M)

@@ -1,7 +1,7 @@
 """The app side of an SSO login over HTTP: post to the ACS, follow to the completion view.
 
 The consume view answers ``303`` to ``/maestrano/auth/saml/complete?ticket=…``
-(see ``accounts.views``); these helpers follow that hop like a browser would, and
+(see ``maestrano_accounts.views``); these helpers follow that hop like a browser would, and
 build crafted Responses for security tests (edited, then signed again with the
 IdP's own key so that only the app's binding checks can refuse them).
 """

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from accounts.models import PlatformIdentity
+from maestrano_accounts.models import PlatformIdentity
 
 
 def platform_user(uid: str, *, preset: str = "maestrano", **fields: Any) -> Any:
@@ -53,8 +53,8 @@ def log_in_to_company(
     made once), with ``company`` current; returns the user."""
     from django.contrib.auth import get_user_model
 
-    from accounts.models import Membership
-    from accounts.sessions import CURRENT_COMPANY_KEY
+    from maestrano_accounts.models import Membership
+    from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
 
     user = get_user_model().objects.filter(username=username).first()
     if user is None:

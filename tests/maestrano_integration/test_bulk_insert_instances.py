@@ -16,8 +16,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from accounts.models import Company
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
+from maestrano_accounts.models import Company
 from maestrano_integration import bulk_insert
 
 pytestmark = pytest.mark.django_db

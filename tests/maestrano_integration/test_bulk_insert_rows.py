@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from accounts.models import Company
 from crm.models import Organization
+from maestrano_accounts.models import Company
 from maestrano_integration import bulk_insert
 
 pytestmark = pytest.mark.django_db

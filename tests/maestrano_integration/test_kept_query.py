@@ -15,8 +15,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import Company, Membership, PlatformIdentity
 from crm.models import Person
+from maestrano_accounts.models import Company, Membership, PlatformIdentity
 from maestrano_integration.kept_query import KeptQuery, KeptUpdate
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,8 +15,8 @@ import yaml
 from django.core.cache import cache
 from django.test import Client
 
-from accounts.models import Company
-from sync.models import InboxEntry
+from maestrano_accounts.models import Company
+from maestrano_sync.models import InboxEntry
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTIFICATIONS = "/maestrano/connec/notifications"

@@ -7,7 +7,7 @@ import base64
 import pytest
 from django.test import Client
 
-from accounts.models import Company
+from maestrano_accounts.models import Company
 from tests.conftest import preset_values
 
 pytestmark = pytest.mark.django_db

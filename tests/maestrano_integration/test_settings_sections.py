@@ -1,4 +1,5 @@
-"""Each app owns its section of ``MAESTRANO``: ``SYNC`` (sync.conf), ``CONNEC`` (the Connec!
+"""Each app owns its section of ``MAESTRANO``: ``SYNC`` (maestrano_sync.conf), ``CONNEC`` (the
+Connec!
 client, maestrano_integration.conf). Keys that moved from ``SYNC`` to ``CONNEC`` are still
 honoured at the old place, with a DeprecationWarning and the check ``maestrano.W013``.
 
@@ -13,7 +14,7 @@ import responses
 from maestrano_integration.checks import check_presets
 from maestrano_integration.conf import maestrano_settings
 from maestrano_integration.connec import ConnecClient, ConnecServerError
-from sync.conf import SyncSettings, sync_settings
+from maestrano_sync.conf import SyncSettings, sync_settings
 from tests.conftest import preset_values
 
 HOST = "http://connec.test"

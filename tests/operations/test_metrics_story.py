@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import Company
 from crm.models import Organization
-from sync.models import IdMap, OutboxEntry
-from sync.push import drain_outbox
+from maestrano_accounts.models import Company
+from maestrano_sync.models import IdMap, OutboxEntry
+from maestrano_sync.push import drain_outbox
 from tests.helpers.live_sync import (
     LIVE_CONNEC,
     LIVE_SYNC,
@@ -103,17 +103,22 @@ def test_the_story_of_a_company_moves_each_metric(platform, operations, client):
     ]
     assert refusal["reason"]  # a bounded reason, e.g. replayed_assertion
     # Platform-facing requests, by endpoint and status.
-    assert delta("maestrano_platform_requests_total", endpoint="accounts:sso-consume") == 3
+    assert (
+        delta("maestrano_platform_requests_total", endpoint="maestrano_accounts:sso-consume") == 3
+    )
     assert (
         delta(
             "maestrano_platform_requests_total",
-            endpoint="sync:connec-notifications",
+            endpoint="maestrano_sync:connec-notifications",
             preset=PRESET,
         )
         >= 1
     )
     assert (
-        delta("maestrano_platform_request_duration_seconds_count", endpoint="accounts:sso-consume")
+        delta(
+            "maestrano_platform_request_duration_seconds_count",
+            endpoint="maestrano_accounts:sso-consume",
+        )
         == 3
     )
     # Calls to the platform: the pushes (batch requests: a refused record is still HTTP 200)

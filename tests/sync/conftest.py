@@ -159,7 +159,7 @@ def sandbox_group(platform, fast_sync) -> SandboxGroup:
 
 @pytest.fixture
 def company(sandbox_group):
-    from accounts.models import Company
+    from maestrano_accounts.models import Company
 
     return Company.objects.create(preset="maestrano", group_uid=sandbox_group.uid, name="Acme")
 

@@ -29,9 +29,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connections
 
 from crm.models import Item, Organization, Person
-from sync.company_settings import policy_for, update_sync_settings
-from sync.mappers import get_path, to_connec_value
-from sync.models import (
+from maestrano_sync.company_settings import policy_for, update_sync_settings
+from maestrano_sync.mappers import get_path, to_connec_value
+from maestrano_sync.models import (
     IdMap,
     InboxEntry,
     OutboxEntry,
@@ -40,8 +40,8 @@ from sync.models import (
     SyncRecordError,
     SyncSettingsChange,
 )
-from sync.registry import registry
-from sync.tasks import drain_all
+from maestrano_sync.registry import registry
+from maestrano_sync.tasks import drain_all
 from tests.helpers.live_sync import LIVE_SYNC, HubClient, hub_for, register_peer
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
@@ -243,8 +243,8 @@ class Chaos:
 
 
 def queues_empty() -> bool:
+    from maestrano_sync.company_settings import companies_with_pending_imports
     from sandbox.models import NotificationDelivery
-    from sync.company_settings import companies_with_pending_imports
 
     return (
         not companies_with_pending_imports()

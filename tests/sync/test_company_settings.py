@@ -11,17 +11,17 @@ from django.contrib.auth import get_user_model
 
 from crm.mappers import OrganizationMapper
 from crm.models import Item, Organization, Person
-from sync.company_settings import (
+from maestrano_sync.company_settings import (
     SettingsRefused,
     allowed_directions,
     pending_imports,
     policy_for,
     update_sync_settings,
 )
-from sync.importer import run_import
-from sync.mappers import IMPORT_ONLY
-from sync.models import IdMap, InboxEntry, OutboxEntry, SyncSettingsChange
-from sync.selectors import connec_id_for, find_local_object
+from maestrano_sync.importer import run_import
+from maestrano_sync.mappers import IMPORT_ONLY
+from maestrano_sync.models import IdMap, InboxEntry, OutboxEntry, SyncSettingsChange
+from maestrano_sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
     deliver_notifications,
 )
@@ -203,7 +203,7 @@ def test_an_import_switched_on_while_the_sync_is_off_waits_for_the_sync(platform
 def test_notifications_being_applied_when_the_sync_goes_off_are_kept_not_ignored(
     platform, company, live_sync
 ):
-    from sync.inbox import SyncPaused, apply_payloads
+    from maestrano_sync.inbox import SyncPaused, apply_payloads
 
     update_sync_settings(company=company, enabled=False)
     payload = {"organizations": [{"id": "o-1", "group_id": company.group_uid, "name": "Kept"}]}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Organization, Person
-from sync.models import IdMap, OutboxEntry, SyncConflict
-from sync.push import drain_outbox
-from sync.selectors import connec_id_for
+from maestrano_sync.models import IdMap, OutboxEntry, SyncConflict
+from maestrano_sync.push import drain_outbox
+from maestrano_sync.selectors import connec_id_for
 from tests.helpers.live_sync import (
     deliver_notifications,
     wait_until,
@@ -73,11 +73,11 @@ def test_a_later_local_change_wins_and_overwrites_connec(company, peer, pushed_o
 
     assert peer.get("organizations", remote_id)["name"] == "Local edit"
     # The same (old) notification again is stale now: no second conflict.
-    from sync.models import InboxEntry
+    from maestrano_sync.models import InboxEntry
 
     entry = InboxEntry.objects.get()
     InboxEntry.objects.filter(pk=entry.pk).update(status="pending")
-    from sync.inbox import process_inbox
+    from maestrano_sync.inbox import process_inbox
 
     process_inbox(company=company)
     org.refresh_from_db()

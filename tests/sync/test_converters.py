@@ -1,4 +1,5 @@
-"""The import's field converters (``sync.values.converter_for``) do what ``field.clean`` does.
+"""The import's field converters (``maestrano_sync.values.converter_for``) do what ``field.clean``
+does.
 
 The converters take the field's decisions once (its kind, choices, validators) and check
 the common validators without Django's machinery, calling ``field.clean`` whenever a
@@ -21,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maestrano_integration.strict_input import InputRefused, check_value, text_problem
-from sync.registry import registry
-from sync.values import _excerpt, _field_kind, _python_value, converter_for
+from maestrano_sync.registry import registry
+from maestrano_sync.values import _excerpt, _field_kind, _python_value, converter_for
 
 BOUNDED = settings(
     max_examples=150,

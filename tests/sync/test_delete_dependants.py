@@ -7,12 +7,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Company
 from crm.models import Invoice, Organization, Person
-from sync.models import OutboxEntry
-from sync.push import drain_outbox
-from sync.selectors import connec_id_for
-from sync.status import record_status
+from maestrano_accounts.models import Company
+from maestrano_sync.models import OutboxEntry
+from maestrano_sync.push import drain_outbox
+from maestrano_sync.selectors import connec_id_for
+from maestrano_sync.status import record_status
 
 
 def pending_rows(company) -> list[tuple[str, str, str]]:

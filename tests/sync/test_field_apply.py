@@ -1,4 +1,4 @@
-"""``Mapper.apply_fields`` (a function made once per mapping class, ``sync.field_apply``)
+"""``Mapper.apply_fields`` (a function made once per mapping class, ``maestrano_sync.field_apply``)
 sets the same values and refuses with the same messages as the per-field loop it
 replaced: the path read, ``to_local_value`` and ``setattr`` for every declared field, then
 the references through the resolver. Compared with hypothesis on every registered
@@ -16,9 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crm.models import Organization
-from sync.mappers import Mapper, MappingError, ReferenceResolver, connec_id_of, get_path, set_path
-from sync.registry import registry
-from sync.values import to_local_value
+from maestrano_sync.mappers import (
+    Mapper,
+    MappingError,
+    ReferenceResolver,
+    connec_id_of,
+    get_path,
+    set_path,
+)
+from maestrano_sync.registry import registry
+from maestrano_sync.values import to_local_value
 from tests.sync.test_converters import BOUNDED, VALUES
 
 _ABSENT = object()
@@ -65,11 +72,26 @@ def _resolver(mapping) -> ReferenceResolver:
     )
 
 
+def _value_for_an_object(data, path) -> str | None:
+    """The problem of a path on whose way a value (not null) stands for an object."""
+    current = data
+    parts = path.split(".")
+    for depth, part in enumerate(parts[:-1], start=1):
+        current = current.get(part) if hasattr(current, "get") else None
+        if current is not None and not hasattr(current, "keys"):
+            return f"{path}: {'.'.join(parts[:depth])} is not an object"
+    return None
+
+
 def _loop_apply(mapping, data, instance, references) -> None:
-    """The declarations applied one by one, as before the generated function."""
+    """The declarations applied one by one, as before the generated function, and a value
+    standing for an object on a path's way refused with the path's name."""
     opts = mapping.model._meta
     problems = []
     for name, path in mapping.fields.items():
+        if problem := _value_for_an_object(data, path):
+            problems.append(problem)
+            continue
         value = get_path(data, path, _ABSENT)
         if value is _ABSENT:
             continue
@@ -79,6 +101,9 @@ def _loop_apply(mapping, data, instance, references) -> None:
         except ValidationError as error:
             problems.append(f"{path}: {'; '.join(error.messages)}")
     for name, (connec_field, entity) in mapping.references.items():
+        if problem := _value_for_an_object(data, connec_field):
+            problems.append(problem)
+            continue
         raw = get_path(data, connec_field, _ABSENT)
         if raw is _ABSENT:
             continue
@@ -163,6 +188,22 @@ def test_every_refused_value_is_named_with_django_message():
         "email.address: Enter a valid email address.; "
         "organization_id: unknown organizations reference 'unknown'"
     )
+
+
+def test_a_value_where_an_object_is_expected_is_refused_by_name():
+    mapper = registry.for_entity("people")
+    instance = mapper.model(first_name="Kept")
+
+    with pytest.raises(MappingError) as refused:
+        mapper.apply_fields(
+            {"first_name": "Ann", "email": "ann@example.com"}, instance, _resolver(mapper)
+        )
+
+    assert str(refused.value) == "email.address: email is not an object"
+    # Absent and null objects on the way are no problem: the field is left as it is.
+    for record in ({"first_name": "Ann"}, {"first_name": "Ann", "email": None}):
+        mapper.apply_fields(record, instance, _resolver(mapper))
+        assert instance.first_name == "Ann"
 
 
 def test_changed_declarations_make_a_new_function():

@@ -7,8 +7,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Invoice, InvoiceLine
-from sync.importer import run_import
-from sync.models import IdMap, SyncRun
+from maestrano_sync.importer import run_import
+from maestrano_sync.models import IdMap, SyncRun
 
 RELAXED_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 

@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 
 from crm.models import Organization
-from sync import importer
-from sync.models import InboxEntry, SyncRecordError, SyncRun
-from sync.selectors import find_local_object
+from maestrano_sync import importer
+from maestrano_sync.models import InboxEntry, SyncRecordError, SyncRun
+from maestrano_sync.selectors import find_local_object
 from tests.helpers.live_sync import deliver_notifications, hub_for
 
 pytestmark = pytest.mark.skipif(
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 def webhook_does_not_wait_for_the_lock(monkeypatch):
     """In eager mode the webhook runs the inbox task itself, which waits a while for a
     held lock; a worker's task ends at once (the lock holder picks its work up)."""
-    monkeypatch.setattr("sync.tasks.EAGER_LOCK_WAIT", 0)
+    monkeypatch.setattr("maestrano_sync.tasks.EAGER_LOCK_WAIT", 0)
 
 
 def while_the_page_is_prepared(monkeypatch, action) -> list[int]:

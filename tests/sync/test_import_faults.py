@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from crm.models import Invoice, Organization, Person
-from sync.importer import ImportFailed, run_import
-from sync.models import IdMap, SyncRun
-from sync.tasks import import_company
+from maestrano_sync.importer import ImportFailed, run_import
+from maestrano_sync.models import IdMap, SyncRun
+from maestrano_sync.tasks import import_company
 
 
 def set_faults(settings, platform, **plan) -> None:

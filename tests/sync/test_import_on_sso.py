@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from accounts.models import Company
 from crm.models import Invoice, Item, Organization, Person
-from sync.models import SyncRun
-from sync.selectors import connec_id_for
+from maestrano_accounts.models import Company
+from maestrano_sync.models import SyncRun
+from maestrano_sync.selectors import connec_id_for
 from tests.helpers.sso_flow import login
 
 

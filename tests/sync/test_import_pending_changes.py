@@ -9,10 +9,10 @@ import pytest
 from django.core.management import call_command
 
 from crm.models import Organization
-from sync.importer import run_import
-from sync.models import OutboxEntry, SyncConflict, SyncRun
-from sync.push import drain_outbox
-from sync.selectors import connec_id_for, find_local_object
+from maestrano_sync.importer import run_import
+from maestrano_sync.models import OutboxEntry, SyncConflict, SyncRun
+from maestrano_sync.push import drain_outbox
+from maestrano_sync.selectors import connec_id_for, find_local_object
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from crm.models import Organization, Person
-from sync.importer import ImportFailed, run_import
-from sync.models import IdMap, SyncRun
+from maestrano_sync.importer import ImportFailed, run_import
+from maestrano_sync.models import IdMap, SyncRun
 
 
 def connec_updated_at(sandbox_group, entity: str, record_id: str):
@@ -135,7 +135,7 @@ def manual_analyze_count() -> int:
 def test_postgresql_statistics_follow_a_large_import(sandbox_group, company, monkeypatch):
     from django.db import connection
 
-    from sync.idmap import TableStatistics
+    from maestrano_sync.idmap import TableStatistics
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL's planner statistics")
@@ -158,8 +158,8 @@ def test_id_map_rows_keep_their_values_whatever_the_text_and_offsets():
     offset, shared times adapted once, and skips conflicting rows when asked."""
     import datetime
 
-    from accounts.models import Company
-    from sync import idmap
+    from maestrano_accounts.models import Company
+    from maestrano_sync import idmap
 
     company = Company.objects.create(preset="maestrano", group_uid="cld-rows", name="Rows")
     content_type = ContentType.objects.get_for_model(Organization)

@@ -10,12 +10,12 @@ import requests
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from accounts.models import Company
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
-from sync.importer import ImportFailed, run_import
-from sync.models import IdMap, RemoteTombstone, SyncLock, SyncRecordError, SyncRun
-from sync.push import drain_outbox
-from sync.selectors import connec_id_for, find_local_object
+from maestrano_accounts.models import Company
+from maestrano_sync.importer import ImportFailed, run_import
+from maestrano_sync.models import IdMap, RemoteTombstone, SyncLock, SyncRecordError, SyncRun
+from maestrano_sync.push import drain_outbox
+from maestrano_sync.selectors import connec_id_for, find_local_object
 
 from .conftest import SandboxGroup, make_group
 
@@ -55,7 +55,7 @@ def test_import_maps_every_record_and_resolves_references(sandbox_group, company
     assert all(e.done and e.total == e.created for e in run.entities.all())
     assert Organization.objects.filter(company=company).count() == 4
     assert IdMap.objects.filter(company=company).exclude(entity__contains="/").count() == 18
-    # ... and every invoice line, under its own Connec! id (sync.children).
+    # ... and every invoice line, under its own Connec! id (maestrano_sync.children).
     assert IdMap.objects.filter(company=company, entity="invoices/lines").count() == 8
 
     person_id = sandbox_group.ids["people"][5]
@@ -235,6 +235,7 @@ def test_bad_records_are_reported_with_their_reason_and_the_rest_imported(sandbo
     sandbox_group.seed(organizations=2, people=3, items=1, invoices=0)
     group = sandbox_group.group
     wrong_type = inject_record(group, "organizations", {"name": "Bad", "is_customer": "yes"})
+    not_an_object = inject_record(group, "organizations", {"name": "Bad", "email": "a@b.c"})
     unknown_reference = inject_record(
         group,
         "people",
@@ -254,13 +255,14 @@ def test_bad_records_are_reported_with_their_reason_and_the_rest_imported(sandbo
 
     assert run.status == SyncRun.Status.PARTIAL
     assert counts(run) == {
-        "organizations": (2, 0, 0, 1),
+        "organizations": (2, 0, 0, 2),
         "people": (3, 0, 0, 1),
         "items": (1, 0, 0, 1),
         "invoices": (0, 0, 0, 2),
     }
     reasons = {e.connec_id: e.reason for e in SyncRecordError.objects.filter(run=run)}
     assert "is_customer" in reasons[wrong_type] and "boolean" in reasons[wrong_type]
+    assert reasons[not_an_object] == "email.address: email is not an object"
     assert "unknown organizations reference" in reasons[unknown_reference]
     assert "status" in reasons[bad_status] and "LOST" in reasons[bad_status]
     assert "sale_price.net_amount" in reasons[bad_price]

@@ -23,9 +23,9 @@ from django.db import connection, connections
 from django.db.models.signals import post_delete, pre_delete
 
 from crm.models import Organization, Person
-from sync.models import InboxEntry
-from sync.selectors import connec_id_for, find_local_object
-from sync.tasks import drain_all
+from maestrano_sync.models import InboxEntry
+from maestrano_sync.selectors import connec_id_for, find_local_object
+from maestrano_sync.tasks import drain_all
 from tests.helpers.live_sync import deliver_notifications
 
 pytestmark = pytest.mark.skipif(

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import from_field
 
-from accounts.models import Company
+from maestrano_accounts.models import Company
 from maestrano_integration import strict_input
-from sync.inbox import apply_records
-from sync.mappers import MappingError, ReferenceResolver, get_path, set_path
-from sync.notifications import NotificationRejected, parse_payload
-from sync.registry import registry
+from maestrano_sync.inbox import apply_records
+from maestrano_sync.mappers import MappingError, ReferenceResolver, get_path, set_path
+from maestrano_sync.notifications import NotificationRejected, parse_payload
+from maestrano_sync.registry import registry
 
 BOUNDED = settings(
     max_examples=60,

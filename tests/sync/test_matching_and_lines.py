@@ -11,11 +11,11 @@ from django.contrib.contenttypes.models import ContentType
 
 from crm.mappers import PersonMapper
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
-from sync.importer import run_import
-from sync.mappers import Mapper
-from sync.models import IdMap, OutboxEntry, SyncConflict
-from sync.push import drain_outbox
-from sync.selectors import connec_id_for, find_local_object
+from maestrano_sync.importer import run_import
+from maestrano_sync.mappers import Mapper
+from maestrano_sync.models import IdMap, OutboxEntry, SyncConflict
+from maestrano_sync.push import drain_outbox
+from maestrano_sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
     connec_id,
     deliver_notifications,

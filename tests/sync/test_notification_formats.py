@@ -9,10 +9,10 @@ import uuid
 import pytest
 import requests
 
-from accounts.models import Company
 from crm.models import Organization, Person
-from sync.models import IdMap, InboxEntry, OutboxEntry
-from sync.selectors import connec_id_for, find_local_object
+from maestrano_accounts.models import Company
+from maestrano_sync.models import IdMap, InboxEntry, OutboxEntry
+from maestrano_sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
     deliver_notifications,
     hub_for,
@@ -116,7 +116,7 @@ def test_a_payload_of_several_groups_is_applied_per_company_and_unknown_groups_s
         ],
         "people": [other_peer.get("people", person["id"])],
     }
-    caplog.set_level(logging.WARNING, logger="sync.notifications")
+    caplog.set_level(logging.WARNING, logger="maestrano_sync.notifications")
 
     response = post_notification(platform, payload)
 

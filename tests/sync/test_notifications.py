@@ -8,8 +8,8 @@ import uuid
 import requests
 
 from crm.models import Organization, Person
-from sync.models import IdMap, InboxEntry, OutboxEntry, SyncState
-from sync.selectors import connec_id_for, find_local_object
+from maestrano_sync.models import IdMap, InboxEntry, OutboxEntry, SyncState
+from maestrano_sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
     deliver_notifications,
     organization_record,
@@ -161,7 +161,7 @@ def test_entities_not_subscribed_or_not_imported_are_ignored(
 
 
 def test_a_notification_is_routed_by_preset_to_that_preset_company(platform, settings, live_sync):
-    from accounts.models import Company
+    from maestrano_accounts.models import Company
 
     other_app = platform.register_app(api_id="other-market-app")
     platform.configure(

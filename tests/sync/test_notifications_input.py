@@ -9,9 +9,9 @@ import json
 import pytest
 from django.utils import timezone
 
-from accounts.models import Company
 from crm.models import Organization
-from sync.models import InboxEntry, SyncRecordError
+from maestrano_accounts.models import Company
+from maestrano_sync.models import InboxEntry, SyncRecordError
 
 URL = "/maestrano/connec/notifications"
 
@@ -155,6 +155,12 @@ BAD_RECORDS = [
     (record("cld-1", id=[{"provider": "app-1", "realm": "cld-1", "id": "42"}]), "no entry"),
     (record("cld-1", id=[{"provider": "connec", "realm": "org-1", "id": 5}]), "no entry"),
     (record("cld-1", id=["c-1"]), "no entry"),
+    # Longer than any id column holds: the same refusal on SQLite and PostgreSQL.
+    (record("cld-1", id="c" * 65), "$.organizations[1].id is longer than 64 characters"),
+    (
+        record("cld-1", id=[{"provider": "connec", "realm": "cld-1", "id": "c" * 65}]),
+        "$.organizations[1].id is longer than 64 characters",
+    ),
     (
         record(
             "cld-1",
@@ -199,7 +205,7 @@ def test_a_bad_record_is_parked_with_its_reason_and_the_others_are_stored(
 
     parked = assert_parked_alone(response, reason=reason)
     assert json.loads(parked.payload_excerpt) == bad  # the whole record, nothing lost
-    valid_id = isinstance(bad.get("id"), str) and bad["id"].strip()
+    valid_id = isinstance(bad.get("id"), str) and bad["id"].strip() and len(bad["id"]) <= 64
     assert parked.connec_id == (bad["id"] if valid_id else "")
 
 

@@ -1,4 +1,4 @@
-"""The webhook remembers the companies it found (``sync.notifications.known_companies``):
+"""The webhook remembers the companies it found (``maestrano_sync.notifications.known_companies``):
 one query less per notification, and still the right tenant or none when a company goes.
 
 The database is committed for real (``transaction=True``): the webhook then runs in
@@ -11,8 +11,8 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Company
-from sync.models import InboxEntry
+from maestrano_accounts.models import Company
+from maestrano_sync.models import InboxEntry
 from tests.sync.test_notifications_input import post, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ def enqueued(monkeypatch):
     """The companies whose processing was enqueued (not run: the rows stay as stored)."""
     companies: list[int] = []
     monkeypatch.setattr(
-        "sync.notifications.enqueue_inbox",
+        "maestrano_sync.notifications.enqueue_inbox",
         # As the real one: once the transaction commits (dropped if it rolls back).
         lambda *, company_id: transaction.on_commit(lambda: companies.append(company_id)),
     )

@@ -8,11 +8,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Company
 from crm.models import Item, Organization
-from sync.mappers import Mapper
-from sync.models import IdMap, OutboxEntry
-from sync.registry import MapperRegistry
+from maestrano_accounts.models import Company
+from maestrano_sync.mappers import Mapper
+from maestrano_sync.models import IdMap, OutboxEntry
+from maestrano_sync.registry import MapperRegistry
 
 pytestmark = pytest.mark.django_db
 

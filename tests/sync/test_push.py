@@ -9,10 +9,10 @@ import pytest
 from django.db import transaction
 
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
-from sync.mappers import connec_time_or_none
-from sync.models import IdMap, OutboxEntry
-from sync.push import drain_outbox, retry_parked
-from sync.selectors import connec_id_for
+from maestrano_sync.mappers import connec_time_or_none
+from maestrano_sync.models import IdMap, OutboxEntry
+from maestrano_sync.push import drain_outbox, retry_parked
+from maestrano_sync.selectors import connec_id_for
 from tests.helpers.live_sync import (
     LIVE_SYNC,
     connec_id,
@@ -284,7 +284,7 @@ def test_a_record_created_and_deleted_before_the_drain_sends_nothing(
 
 
 def test_a_drain_pushes_only_its_own_company(platform, company, hub, sandbox_group, manual_drain):
-    from accounts.models import Company
+    from maestrano_accounts.models import Company
 
     from .conftest import make_group
 
@@ -405,20 +405,20 @@ def test_a_drain_that_loses_its_lock_leaves_what_it_did_not_send_pending(
 ):
     """Another worker holds the company now: the rows not sent are its to send (not
     parked, not marked done), and they reach Connec! once, on the next drain."""
-    import sync.push
+    import maestrano_sync.push
 
     _batch_settings(settings, BATCH_SIZE=2)
     with transaction.atomic():
         for n in range(5):
             make_org(company, name=f"Org {n}")
     renewals = {"calls": 0}
-    real_renew = sync.push.renew_lock
+    real_renew = maestrano_sync.push.renew_lock
 
     def renew_once(**kwargs):
         renewals["calls"] += 1
         return renewals["calls"] == 1 and real_renew(**kwargs)
 
-    monkeypatch.setattr(sync.push, "renew_lock", renew_once)
+    monkeypatch.setattr(maestrano_sync.push, "renew_lock", renew_once)
     first = drain_outbox(company=company)
 
     assert (first.requests, first.done, first.parked) == (1, 2, 0)
@@ -426,7 +426,7 @@ def test_a_drain_that_loses_its_lock_leaves_what_it_did_not_send_pending(
     assert statuses == [("done", 0)] * 2 + [("pending", 0)] * 3
     assert len(hub.list("organizations")) == 2
 
-    monkeypatch.setattr(sync.push, "renew_lock", real_renew)
+    monkeypatch.setattr(maestrano_sync.push, "renew_lock", real_renew)
     second = drain_outbox(company=company)
 
     assert (second.requests, second.done) == (2, 3)

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from crm.models import Organization
-from sync.push import drain_outbox
-from sync.selectors import sync_status
+from maestrano_sync.push import drain_outbox
+from maestrano_sync.selectors import sync_status
 
 
 def test_status_counts_mapped_records_queue_depth_and_parked_errors(company, manual_drain):

@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from crm.models import Organization
-from sync.models import InboxEntry, OutboxEntry
-from sync.selectors import find_local_object
+from maestrano_sync.models import InboxEntry, OutboxEntry
+from maestrano_sync.selectors import find_local_object
 from tests.helpers.live_sync import (
     LIVE_CONNEC,
     LIVE_SYNC,
@@ -124,7 +124,8 @@ def test_notifications_of_a_company_queue_one_task_until_it_starts_and_all_are_a
     wait_until(lambda: InboxEntry.objects.filter(status="done").count() == 5)
 
     # The task that ran let the next notifications publish again: applied at once, not
-    # after the queued key's expiry (sync.scheduling.INBOX_QUEUED_SECONDS, beyond the wait).
+    # after the queued key's expiry (maestrano_sync.scheduling.INBOX_QUEUED_SECONDS, beyond the
+    # wait).
     for round_ in range(3):
         later = notify_organization(platform, company, f"Later {round_}")
         wait_until(lambda later=later: applied(company, [later]), timeout=15)

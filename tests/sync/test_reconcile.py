@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Organization, Person
-from sync.models import IdMap, OutboxEntry
-from sync.reconcile import reconcile
-from sync.selectors import connec_id_for, find_local_object
+from maestrano_sync.models import IdMap, OutboxEntry
+from maestrano_sync.reconcile import reconcile
+from maestrano_sync.selectors import connec_id_for, find_local_object
 
 
 @pytest.fixture
@@ -72,4 +72,4 @@ def test_a_push_whose_answer_was_lost_is_linked_not_duplicated(company, peer):
 def test_the_beat_schedule_runs_reconciliation_and_the_drain_safety_net(settings):
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
 
-    assert {"sync.reconcile_all", "sync.drain_all"} <= tasks
+    assert {"maestrano_sync.reconcile_all", "maestrano_sync.drain_all"} <= tasks

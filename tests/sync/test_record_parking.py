@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from crm.models import Invoice, Organization
-from sync import status
-from sync.inbox import apply_records
-from sync.models import InboxEntry, SyncRecordError
+from maestrano_sync import status
+from maestrano_sync.inbox import apply_records
+from maestrano_sync.models import InboxEntry, SyncRecordError
 from tests.helpers.users import log_in_to_company
 
 
@@ -87,6 +87,35 @@ def test_a_wrong_value_parks_its_record_and_the_others_are_applied(
     parked = SyncRecordError.objects.get(company=company)
     assert (parked.entity, parked.connec_id) == ("invoices", "inv-bad")
     assert reason in parked.reason
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"email": "ann@example.com"}, "email.address: email is not an object"),
+        ({"phone": ["555-0100"]}, "phone.landline: phone is not an object"),
+        ({"address": "1 Main St"}, "address.billing.line1: address is not an object"),
+        ({"address": {"billing": 7}}, "address.billing.city: address.billing is not an object"),
+    ],
+)
+def test_a_value_where_the_mapping_reads_an_object_parks_its_record(
+    platform, company, fields, reason
+):
+    group = company.group_uid
+
+    def org(connec_id, **extra):
+        return {"id": connec_id, "group_id": group, "name": connec_id, **extra}
+
+    entry = notify(platform, {"organizations": [org("ok-1"), org("bad", **fields), org("ok-2")]})
+
+    entry.refresh_from_db()
+    assert entry.status == InboxEntry.Status.DONE
+    names = Organization.objects.filter(company=company).values_list("name", flat=True)
+    assert set(names) == {"ok-1", "ok-2"}
+    parked = SyncRecordError.objects.get(company=company)
+    assert (parked.entity, parked.connec_id) == ("organizations", "bad")
+    assert reason in parked.reason
+    assert json.loads(parked.payload_excerpt) == org("bad", **fields)  # nothing lost
 
 
 def test_malformed_records_are_parked_for_operators_and_the_others_applied(

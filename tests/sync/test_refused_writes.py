@@ -23,10 +23,10 @@ import pytest
 from django.db import connection, connections
 
 from crm.models import Item, Organization, Person
-from sync.company_settings import pending_imports, update_sync_settings
-from sync.models import SyncRecordError, SyncRun, SyncState
-from sync.selectors import find_local_object
-from sync.tasks import catch_up_task, drain_all, import_company, reconcile_company
+from maestrano_sync.company_settings import pending_imports, update_sync_settings
+from maestrano_sync.models import SyncRecordError, SyncRun, SyncState
+from maestrano_sync.selectors import find_local_object
+from maestrano_sync.tasks import catch_up_task, drain_all, import_company, reconcile_company
 from tests.helpers.live_sync import LIVE_SYNC
 
 postgresql_only = pytest.mark.skipif(

@@ -8,10 +8,10 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
-from sync import registry as sync_registry
-from sync.checks import check_registry
-from sync.mappers import EXPORT_ONLY, ChildMapping, Mapper
-from sync.registry import AlreadyRegistered, MapperRegistry
+from maestrano_sync import registry as sync_registry
+from maestrano_sync.checks import check_registry
+from maestrano_sync.mappers import EXPORT_ONLY, ChildMapping, Mapper
+from maestrano_sync.registry import AlreadyRegistered, MapperRegistry
 
 
 def ids(messages) -> list[str]:
@@ -25,7 +25,7 @@ def test_the_example_mappers_import_in_dependency_order():
 
 
 def test_the_example_mappers_pass_the_checks():
-    from sync.checks import check_mappers
+    from maestrano_sync.checks import check_mappers
 
     assert check_mappers() == []
 
@@ -97,7 +97,13 @@ def test_checks_catch_unknown_entity_missing_field_unregistered_reference_and_cy
 
     messages = check_registry(registry)
 
-    assert ids(messages) == ["sync.E001", "sync.E002", "sync.E002", "sync.E003", "sync.E004"]
+    assert ids(messages) == [
+        "maestrano_sync.E001",
+        "maestrano_sync.E002",
+        "maestrano_sync.E002",
+        "maestrano_sync.E003",
+        "maestrano_sync.E004",
+    ]
     text = " | ".join(message.msg for message in messages)
     assert "unknown Connec! entity 'widgets'" in text
     assert "crm.Organization has no field 'colour'" in text
@@ -130,13 +136,14 @@ def test_a_tenant_path_that_does_not_reach_the_company_is_reported(tenant_field,
 
     messages = check_registry(registry)
 
-    assert [message.id for message in messages] == ["sync.E002"]
+    assert [message.id for message in messages] == ["maestrano_sync.E002"]
     assert problem in messages[0].msg
 
 
 @isolate_apps("crm")
 def test_a_tenant_key_to_a_model_that_is_not_installed_is_reported():
-    # As sync.md's rule once read: "accounts.Company" instead of "maestrano_accounts.Company".
+    # As sync.md's rule once read: "accounts.Company" (the old package) instead of the app
+    # label, "maestrano_accounts.Company".
     class Stray(models.Model):
         company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE)
 
@@ -148,7 +155,7 @@ def test_a_tenant_key_to_a_model_that_is_not_installed_is_reported():
 
     messages = check_registry(registry)
 
-    assert [message.id for message in messages] == ["sync.E002"]
+    assert [message.id for message in messages] == ["maestrano_sync.E002"]
     assert "company points at 'accounts.Company', which is no installed model" in messages[0].msg
     assert "'maestrano_accounts.Company'" in messages[0].msg
 
@@ -157,7 +164,7 @@ def test_a_tenant_key_to_a_model_that_is_not_installed_is_reported():
 def test_a_batch_size_connec_would_refuse_is_reported(settings, batch_size):
     settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"BATCH_SIZE": batch_size}}
 
-    [warning] = [m for m in run_checks(tags=["maestrano"]) if m.id == "sync.W002"]
+    [warning] = [m for m in run_checks(tags=["maestrano"]) if m.id == "maestrano_sync.W002"]
 
     assert f"is {batch_size}" in warning.msg
     assert "1 to 500" in warning.msg
@@ -166,4 +173,4 @@ def test_a_batch_size_connec_would_refuse_is_reported(settings, batch_size):
 def test_a_batch_size_within_what_connec_takes_is_not_reported(settings):
     settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"BATCH_SIZE": 500}}
 
-    assert [m for m in run_checks(tags=["maestrano"]) if m.id == "sync.W002"] == []
+    assert [m for m in run_checks(tags=["maestrano"]) if m.id == "maestrano_sync.W002"] == []

@@ -10,12 +10,12 @@ import pytest
 from django.core.management import call_command
 
 from crm.models import Organization, Person
-from sync.history import run_status
-from sync.importer import run_import
-from sync.models import InboxEntry, SyncRun
-from sync.push import drain_outbox
-from sync.reconcile import reconcile
-from sync.tasks import process_inbox_task
+from maestrano_sync.history import run_status
+from maestrano_sync.importer import run_import
+from maestrano_sync.models import InboxEntry, SyncRun
+from maestrano_sync.push import drain_outbox
+from maestrano_sync.reconcile import reconcile
+from maestrano_sync.tasks import process_inbox_task
 from tests.helpers.live_sync import (
     deliver_notifications,
 )

@@ -8,11 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
-from accounts.models import Company
-from accounts.signals import company_created
 from crm.models import Invoice, Organization, Person
+from maestrano_accounts.models import Company
+from maestrano_accounts.signals import company_created
 from maestrano_integration.conf import get_preset
-from sync.models import SyncRun
+from maestrano_sync.models import SyncRun
 
 
 def create_company_and_signal(group_uid: str) -> Company:

@@ -11,10 +11,12 @@ from sandbox.models import FaultConfig, RegisteredApp
 
 OPTION_FIELDS = {
     "error_rate": "error_rate",
+    "error_status": "error_status",
     "rate_limit_rate": "rate_limit_rate",
     "retry_after": "retry_after",
     "latency_ms": "latency_ms",
     "drop_rate": "drop_rate",
+    "gateway_timeout_rate": "gateway_timeout_rate",
     "seed": "seed",
     "scope": "scope",
 }
@@ -32,10 +34,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--app", required=True, help="api id of the registered app")
         parser.add_argument("--error-rate", type=float, help="share of calls answered 5xx")
+        parser.add_argument(
+            "--error-status",
+            type=int,
+            choices=range(500, 600),
+            metavar="5XX",
+            help="status of the 5xx answers (default: 500, 502, 503 or 504 by the draw)",
+        )
         parser.add_argument("--rate-limit-rate", type=float, help="share answered 429")
         parser.add_argument("--retry-after", type=int, help="Retry-After of a 429, seconds")
         parser.add_argument("--latency-ms", type=int, help="delay added to every call")
         parser.add_argument("--drop-rate", type=float, help="share of dropped connections")
+        parser.add_argument(
+            "--gateway-timeout-rate",
+            type=float,
+            help="share of calls applied, then answered 504 (the answer lost)",
+        )
         parser.add_argument("--seed", type=int, help="makes the sequence reproducible")
         parser.add_argument("--scope", choices=[s for s, _ in FaultConfig.SCOPES])
         parser.add_argument("--disable", action="store_true", help="keep but switch off")
@@ -59,15 +73,19 @@ class Command(BaseCommand):
                 error_rate=config.error_rate,
                 rate_limit_rate=config.rate_limit_rate,
                 drop_rate=config.drop_rate,
+                gateway_timeout_rate=config.gateway_timeout_rate,
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
         config.save()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Faults for {app.api_id}: errors {config.error_rate:.0%}, "
+                f"Faults for {app.api_id}: errors {config.error_rate:.0%}"
+                f"{f' ({config.error_status})' if config.error_status else ''}, "
                 f"429 {config.rate_limit_rate:.0%} (Retry-After {config.retry_after}s), "
-                f"drops {config.drop_rate:.0%}, latency {config.latency_ms} ms, "
+                f"drops {config.drop_rate:.0%}, "
+                f"504 after applying {config.gateway_timeout_rate:.0%}, "
+                f"latency {config.latency_ms} ms, "
                 f"seed {config.seed}, scope {config.scope}, "
                 f"{'enabled' if config.enabled else 'disabled'}"
             )

@@ -1,0 +1,247 @@
+"""Billing models, imported by maestrano_accounts.models so that Django registers them.
+
+Every bill we send to the platform is first written here with a unique
+idempotency key, so a create whose answer was lost can be found on the platform
+(its description carries the key) instead of being sent twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class BillingPeriod(models.TextChoices):
+    """Recurring bill periods the Account API accepts (docs/protocol.md, 'Recurring bills')."""
+
+    DAY = "Day", "Day"
+    WEEK = "Week", "Week"
+    SEMI_MONTH = "SemiMonth", "Semi-month"
+    MONTH = "Month", "Month"
+    YEAR = "Year", "Year"
+
+
+class Plan(models.Model):
+    """A price list entry: what a company pays every ``frequency`` x ``period``.
+
+    ``per_user``: the price is per active member, so the recurring bill follows the
+    company's headcount. Only ``offered`` plans are proposed when a company is created
+    and on the plan page.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    price_cents = models.PositiveIntegerField()
+    period = models.CharField(
+        max_length=10, choices=BillingPeriod.choices, default=BillingPeriod.MONTH
+    )
+    frequency = models.PositiveSmallIntegerField(default=1)
+    currency = models.CharField(max_length=3, default="USD")
+    free_trial_days = models.PositiveIntegerField(default=0)
+    per_user = models.BooleanField(
+        default=False, help_text="The price is per active member of the company"
+    )
+    offered = models.BooleanField(
+        default=True, help_text="Proposed to new companies and on the plan page"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["price_cents", "name"]
+
+    def __str__(self) -> str:
+        per = " per user" if self.per_user else ""
+        return f"{self.name} ({self.price_cents / 100:.2f} {self.currency}/{self.period}{per})"
+
+    @property
+    def amount(self) -> Decimal:
+        """The price in the currency's units (``29.00`` for 2900 cents)."""
+        return Decimal(self.price_cents) / 100
+
+
+#: What a pending bill whose create was sent but not answered says to people.
+AWAITING_ANSWER_LABEL = "Sent, waiting for the marketplace's answer"
+
+
+class _Sending:
+    """What a bill's sending state means to people (no fields: both models have them)."""
+
+    status: str
+    sending_until: Any
+    is_on_platform: bool
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """Sent (or being sent) to the platform, with no answer yet: it may be there.
+
+        The submission's lease (``sending_until``) is kept until the answer comes, or
+        renewed when it was lost, so nothing sends the bill again meanwhile.
+        """
+        return self.status == "pending" and not self.is_on_platform and bool(self.sending_until)
+
+    @property
+    def status_label(self) -> str:
+        """The status as shown on the billing pages and the dashboard."""
+        if self.awaiting_answer:
+            return AWAITING_ANSWER_LABEL
+        return self.get_status_display()  # type: ignore[attr-defined]
+
+
+class CompanySubscription(_Sending, models.Model):
+    """A company's subscription to a plan, i.e. one recurring bill on the platform.
+
+    A cancelled company keeps its cancelled subscriptions; reactivating it
+    starts a new one. At most one subscription per company is not cancelled.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (not yet on the platform)"
+        SUBMITTED = "submitted", "Submitted"
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed (refused by the platform)"
+
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    # What was agreed at subscription time, so a later price change does not
+    # rewrite history. ``price_cents`` is the amount of each charge: the plan's
+    # price times ``units`` (the members billed, for a per-user plan; else 1).
+    price_cents = models.PositiveIntegerField()
+    units = models.PositiveIntegerField(default=1, help_text="Members billed (per-user plans)")
+    currency = models.CharField(max_length=3)
+    period = models.CharField(max_length=10, choices=BillingPeriod.choices)
+    frequency = models.PositiveSmallIntegerField(default=1)
+    start_date = models.DateTimeField(help_text="First charge, after the free trial")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    platform_id = models.CharField(
+        max_length=100, blank=True, default="", help_text="The recurring bill id (rbill-…)"
+    )
+    idempotency_key = models.CharField(max_length=64, unique=True, default=new_idempotency_key)
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Submissions tried (each may have reached the platform)"
+    )
+    last_error = models.TextField(blank=True, default="")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_until = models.DateTimeField(
+        null=True, blank=True, help_text="A submission is in flight until then (a lease)"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    platform_cancel_pending = models.BooleanField(
+        default=False, help_text="Cancelled here, not yet confirmed by the platform"
+    )
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaced_by",
+        help_text="The subscription this one replaced (plan change, new headcount)",
+    )
+    status_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the status was last read from the platform"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company"],
+                condition=~Q(status="cancelled"),
+                name="subscription_one_open_per_company",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="subscription_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.plan.name} for {self.company_id} ({self.status})"
+
+    @property
+    def is_on_platform(self) -> bool:
+        return bool(self.platform_id)
+
+    @property
+    def marker(self) -> str:
+        """Written into the platform description to find this bill again after a lost answer."""
+        return f"[ref:{self.idempotency_key}]"
+
+
+class AdHocCharge(_Sending, models.Model):
+    """A one-off bill (in-app purchase, final bill) with a caller-supplied idempotency key."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (not yet on the platform)"
+        SUBMITTED = "submitted", "Submitted"
+        INVOICED = "invoiced", "Invoiced"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed (refused by the platform)"
+
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.PROTECT, related_name="charges"
+    )
+    idempotency_key = models.CharField(max_length=100, help_text="Chosen by the caller")
+    reference = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_idempotency_key,
+        help_text="Our own unique key, written into the platform description",
+    )
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, blank=True, default="")
+    description = models.CharField(max_length=255)
+    units = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    period_started_at = models.DateTimeField(null=True, blank=True)
+    period_ended_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    platform_bill_id = models.CharField(
+        max_length=100, blank=True, default="", help_text="The bill id (bill-…)"
+    )
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Submissions tried (each may have reached the platform)"
+    )
+    last_error = models.TextField(blank=True, default="")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_until = models.DateTimeField(
+        null=True, blank=True, help_text="A submission is in flight until then (a lease)"
+    )
+    status_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the status was last read from the platform"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "idempotency_key"], name="charge_unique_key_per_company"
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="charge_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.description} for {self.company_id} ({self.status})"
+
+    @property
+    def is_on_platform(self) -> bool:
+        return bool(self.platform_bill_id)
+
+    @property
+    def marker(self) -> str:
+        """Written into the platform description to find this bill again after a lost answer."""
+        return f"[ref:{self.reference}]"
+
+
+__all__ = ["AdHocCharge", "BillingPeriod", "CompanySubscription", "Plan"]

@@ -1,0 +1,112 @@
+"""Per-request enforcement for SSO users: platform session check (SLO) and company access.
+
+Add ``maestrano_accounts.middleware.MaestranoSessionMiddleware`` after
+``AuthenticationMiddleware``. For requests of a user logged in through SSO it
+
+1. refuses access when the current company is cancelled or the user's
+   membership is inactive (the account webhooks' decisions take effect on the
+   next request): the user is logged out and sent to the platform's
+   "access unauthorized" page;
+2. once ``session_recheck`` has passed and SLO is enabled for the preset, asks
+   the platform whether the session is still valid: valid → next recheck
+   stored; invalid → logged out and sent to the preset's init URL;
+   unreachable → kept until the next recheck window, with a warning.
+
+Views that must run without these checks (the SSO views themselves) are
+decorated with :func:`maestrano_session_exempt`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+
+from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
+
+from .selectors import current_company
+from .sessions import (
+    SessionStatus,
+    check_platform_session,
+    platform_session,
+    recheck_due,
+    set_recheck,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def maestrano_session_exempt(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Mark a view as not subject to :class:`MaestranoSessionMiddleware`."""
+    view.maestrano_session_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+class MaestranoSessionMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: Any,
+    ) -> HttpResponse | None:
+        if getattr(view_func, "maestrano_session_exempt", False):
+            return None
+
+        if not hasattr(request, "session"):
+            return None
+        data = platform_session(request)
+        if data is None:
+            return None
+        try:
+            preset = get_preset(str(data.get("preset")))
+        except ImproperlyConfiguredPreset:
+            # The marketplace was removed from settings: its sessions end.
+            logout(request)
+            return HttpResponseRedirect("/")
+        denied = self._deny_lost_access(request, preset=preset, data=data)
+        if denied is not None:
+            return denied
+        return self._check_platform_session(request, preset=preset, data=data)
+
+    def _deny_lost_access(
+        self, request: HttpRequest, *, preset: Preset, data: dict[str, Any]
+    ) -> HttpResponse | None:
+        user = request.user
+        if user.is_authenticated and current_company(request) is not None:
+            return None
+        # Deactivated user (AuthenticationMiddleware made them anonymous),
+        # cancelled company or removed membership.
+        logger.info(
+            "SSO user lost access; logging out",
+            extra={
+                "preset": preset.name,
+                "group": data.get("group_uid", ""),
+                "uid": data.get("uid", ""),
+            },
+        )
+        logout(request)
+        return HttpResponseRedirect(preset.unauthorized_url)
+
+    def _check_platform_session(
+        self, request: HttpRequest, *, preset: Preset, data: dict[str, Any]
+    ) -> HttpResponse | None:
+        if not (preset.sso_enabled and preset.slo_enabled) or not recheck_due(data):
+            return None
+        result = check_platform_session(
+            preset=preset, uid=str(data.get("uid", "")), session_token=str(data.get("session", ""))
+        )
+        if result.status is SessionStatus.INVALID:
+            logout(request)
+            return HttpResponseRedirect(preset.init_url)
+        set_recheck(request, result.recheck)
+        return None

@@ -1,0 +1,30 @@
+"""Django's database sessions, with one statement per write of an existing session.
+
+``SESSION_ENGINE = "maestrano_accounts.session_store"`` (optional). Django's database
+backend wraps every save in a transaction; writing an existing session is a
+single ``UPDATE``, atomic by itself in autocommit mode, so this store leaves
+the transaction out there (two statements fewer on every request that changes
+the session, an SSO login among them). Creating a session, and any write
+inside a caller's transaction, go through Django's code unchanged.
+"""
+
+from __future__ import annotations
+
+from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.db import DatabaseError, router, transaction
+
+
+class SessionStore(DatabaseSessionStore):
+    def save(self, must_create: bool = False) -> None:
+        if must_create or self.session_key is None:
+            return super().save(must_create=must_create)
+        obj = self.create_model_instance(self._get_session())
+        using = router.db_for_write(self.model, instance=obj)
+        if transaction.get_connection(using).in_atomic_block:
+            return super().save(must_create=False)
+        try:
+            obj.save(force_update=True, using=using)
+        except DatabaseError:
+            raise UpdateError from None
+        return None

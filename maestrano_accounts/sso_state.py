@@ -1,0 +1,542 @@
+"""Everything single sign-on remembers between requests, in one place.
+
+* **Pending AuthnRequests**: the ids of the requests this browser session sent
+  to the IdP (with their preset, expiry and deep link), kept in the session by
+  :func:`remember_request` and checked once by :func:`answered_request`.
+* **IdP-initiated policy**: a response that answers no request is accepted
+  only when ``SSO_ALLOW_IDP_INITIATED`` is on (:func:`refuse_if_unsolicited`),
+  and never replaces another user's login without the person's confirmation
+  (:func:`needs_confirmation`, :func:`reissue_for_confirmation`).
+* **Replay cache**: every accepted assertion id is stored until it expires
+  (:func:`record_assertion_use`); a second use is refused.
+* **Login tickets**: the consume view hands a validated login over to the
+  completion view through a one-time token (:func:`issue_login_ticket`,
+  :func:`redeem_login_ticket`), bound to the browser by its session
+  (SP-initiated) or by a nonce cookie (IdP-initiated, :func:`set_nonce_cookie`).
+
+See :mod:`maestrano_accounts.views` for why the login completes on a second request.
+
+Where they live: by default in the database (:class:`maestrano_accounts.models.UsedAssertion`,
+:class:`maestrano_accounts.models.SsoLoginTicket`). A repeat login then writes two rows in the
+ACS request (replay cache and ticket, one statement each) and reads-and-deletes the
+ticket with one statement in the completion request; expired rows are purged at most
+once per ``PURGE_INTERVAL`` per process, not on every login.
+
+With ``MAESTRANO["SSO_STATE_CACHE"]`` naming a cache shared by every process (Redis,
+Memcached; checked by :meth:`MaestranoSettings.sso_state_cache`), both live there
+instead and cost no database statement: an assertion id is remembered with the
+atomic ``cache.add`` (of two requests racing with one assertion, exactly one adds
+it), kept until the assertion expires; a ticket is read, then deleted, and only the
+request whose ``cache.delete`` removed it may use it (of two racing redemptions,
+exactly one wins). Tickets expire with the cache's timeout and by their own expiry.
+In Redis (:class:`maestrano_integration.cache.RedisCache`) each step is one round
+trip: the replay ``add`` and the ticket ``set`` one atomic script (no ticket for a
+refused assertion), the ticket taken with ``GETDEL``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache.backends.base import BaseCache
+from django.db import IntegrityError, connections, router, transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from maestrano_integration.cache import RedisCache
+from maestrano_integration.conf import Preset, maestrano_settings
+from maestrano_integration.durability import commit_without_flush
+from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
+
+from .models import PlatformIdentity, SsoLoginTicket, UsedAssertion
+from .sessions import platform_session
+
+#: Session key of the AuthnRequest ids this browser is waiting for: {id: {preset, expires, next}}.
+PENDING_REQUESTS_KEY = "maestrano_sso_requests"
+#: How long an AuthnRequest may take to come back (login page, password...).
+REQUEST_LIFETIME_SECONDS = 15 * 60
+MAX_PENDING_REQUESTS = 5
+#: Cookie that binds an IdP-initiated login's ticket to the browser that posted the response.
+BROWSER_NONCE_COOKIE = "maestrano_sso_nonce"
+#: How long the browser has to follow the consume view's redirect to the completion view.
+LOGIN_TICKET_LIFETIME = dt.timedelta(minutes=2)
+#: Expired replay-cache rows and tickets are deleted at most this often (per process).
+PURGE_INTERVAL = dt.timedelta(minutes=1)
+#: Prefix of the keys of ``MAESTRANO["SSO_STATE_CACHE"]`` (under the cache's own KEY_PREFIX).
+CACHE_KEY_PREFIX = "maestrano:sso"
+
+
+def _state_cache() -> BaseCache | None:
+    return maestrano_settings.sso_state_cache()
+
+
+def _timeout_until(moment: dt.datetime) -> int:
+    """Whole seconds from now until ``moment``, at least one (a cache timeout)."""
+    return max(1, int((moment - timezone.now()).total_seconds()) + 1)
+
+
+# --- IdP-initiated policy ------------------------------------------------------------------
+
+
+def refuse_if_unsolicited(*, in_response_to: str) -> None:
+    """Raise when a response answers no AuthnRequest and IdP-initiated logins are off."""
+    if not in_response_to and not maestrano_settings.SSO_ALLOW_IDP_INITIATED:
+        raise SamlValidationError(
+            "unsolicited_response", "IdP-initiated logins are disabled", status=403
+        )
+
+
+def needs_confirmation(request: HttpRequest, *, preset: Preset, ticket: RedeemedTicket) -> bool:
+    """Whether an IdP-initiated login would replace another user's login in this browser.
+
+    Such a response may have been posted by another site (an auto-submitted form
+    carrying its author's own login: login CSRF); the nonce cookie binds the ticket to
+    the browser that posted, which is then the victim's. So the person is asked first
+    when the browser is logged in, unless as the same platform user of the same preset.
+    An SP-initiated login answers this browser's own request: never asked.
+    """
+    if ticket.in_response_to:
+        return False
+    current = platform_session(request) or {}
+    if (current.get("preset"), current.get("uid")) == (preset.name, ticket.attributes.uid):
+        return False  # read from the session alone: a repeat login loads no user for this
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
+
+
+# --- pending AuthnRequests (in the browser's session) --------------------------------------
+
+
+def _pending_requests(request: HttpRequest) -> dict[str, dict[str, Any]]:
+    pending = request.session.get(PENDING_REQUESTS_KEY)
+    if not isinstance(pending, dict):
+        return {}
+    now = time.time()
+    return {
+        request_id: entry
+        for request_id, entry in pending.items()
+        if isinstance(entry, dict) and float(entry.get("expires", 0)) > now
+    }
+
+
+def remember_request(
+    request: HttpRequest, *, request_id: str, preset: Preset, next_url: str
+) -> None:
+    """Keep an AuthnRequest id in the session (the newest ``MAX_PENDING_REQUESTS``)."""
+    pending = _pending_requests(request)
+    pending[request_id] = {
+        "preset": preset.name,
+        "expires": time.time() + REQUEST_LIFETIME_SECONDS,
+        "next": next_url,
+    }
+    newest = sorted(pending.items(), key=lambda item: item[1]["expires"])[-MAX_PENDING_REQUESTS:]
+    request.session[PENDING_REQUESTS_KEY] = dict(newest)
+
+
+def answered_request(
+    request: HttpRequest, *, preset: Preset, in_response_to: str
+) -> dict[str, Any] | None:
+    """SP-initiated: the response must answer a request this browser session made, once.
+
+    Returns that request's pending entry (with its ``next``), ``None`` for an
+    IdP-initiated login (refused when the policy forbids them).
+    """
+    if not in_response_to:
+        refuse_if_unsolicited(in_response_to=in_response_to)
+        return None
+    pending = _pending_requests(request)
+    entry = pending.pop(in_response_to, None)
+    request.session[PENDING_REQUESTS_KEY] = pending
+    if entry is None or entry.get("preset") != preset.name:
+        raise SamlValidationError(
+            "unknown_in_response_to",
+            "the response answers no request of this browser session",
+        )
+    return entry
+
+
+# --- one statement, atomic ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _one_statement(model: type) -> Iterator[None]:
+    """Around a single write that may fail on a unique constraint.
+
+    In autocommit mode one statement is atomic by itself. Inside a caller's
+    transaction a savepoint keeps the failure from breaking that transaction.
+    """
+    connection = transaction.get_connection(router.db_for_write(model))
+    if connection.in_atomic_block:
+        with transaction.atomic(using=connection.alias):
+            yield
+    else:
+        yield
+
+
+def login_transaction() -> contextlib.AbstractContextManager[Any]:
+    """Around the completion's provisioning and ``login()``: one transaction on PostgreSQL
+    (any server whose commit waits for its disk flush) when the SSO state is in a cache,
+    so that a repeat login's two writes (the identity's login time, Django's
+    ``last_login``) share one commit. Everything is also undone together if ``login()``
+    fails.
+
+    Not with the state in the database: the completion takes the ticket in a statement
+    of its own, before, and ``BEGIN`` and ``COMMIT`` would take a login past its budget
+    of eight statements (``tests/accounts/test_sso_queries.py``). Not on SQLite: its
+    commits cost no flush (WAL, ``synchronous=NORMAL``), and a transaction there takes
+    the write lock (``IMMEDIATE``) for the whole login, the session's round trip included.
+    """
+    using = router.db_for_write(PlatformIdentity)
+    if _state_cache() is None or connections[using].vendor == "sqlite":
+        return contextlib.nullcontext()
+    return _login_transaction(using)
+
+
+#: The alias whose transaction is this thread's login transaction, when it is the
+#: outermost one (its commit is the login's own, not a caller's).
+_login_transaction_alias: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "sso_login_transaction", default=None
+)
+
+
+@contextlib.contextmanager
+def _login_transaction(using: str) -> Iterator[None]:
+    outermost = not connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        token = _login_transaction_alias.set(using if outermost else None)
+        try:
+            yield
+        finally:
+            _login_transaction_alias.reset(token)
+
+
+def relax_repeat_login_commit() -> None:
+    """In a repeat login's transaction (nothing but login times written: the identity's,
+    Django's ``last_login``), let the commit return before PostgreSQL flushes it to disk,
+    when ``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT`` is off (docs/deploy.md).
+
+    ``SET LOCAL synchronous_commit TO OFF`` ends with the transaction and touches nothing
+    else: a server crash may lose the last fraction of a second of such commits (older
+    login times), never half of one; other transactions keep their durability. Writes of
+    ``user_logged_in`` receivers share that transaction (and that risk): the reason it is
+    off by default. Called by :func:`maestrano_accounts.services.provision_sso_login` only once the
+    login is known to create and change nothing else; never for a first login. Does
+    nothing outside the outermost transaction of :func:`login_transaction` (SQLite, SSO
+    state in the database, or a caller's own transaction around the login).
+    """
+    using = _login_transaction_alias.get()
+    if maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT or using is None:
+        return
+    commit_without_flush(using=using)
+
+
+# --- replay cache ---------------------------------------------------------------------------
+
+
+def record_assertion_use(*, preset: Preset, assertion_id: str, expires_at: dt.datetime) -> None:
+    """Remember ``assertion_id`` until ``expires_at``; raise if it was already used.
+
+    The unique constraint (or, in ``SSO_STATE_CACHE``, the atomic ``add``) makes
+    this atomic across processes: of two requests racing with the same assertion,
+    exactly one records it.
+    """
+    cache = _state_cache()
+    if cache is not None:
+        if not cache.add(
+            _assertion_key(preset, assertion_id), 1, timeout=_timeout_until(expires_at)
+        ):
+            raise _replayed(assertion_id)
+        return
+    try:
+        with _one_statement(UsedAssertion):
+            UsedAssertion.objects.create(
+                preset=preset.name, assertion_id=assertion_id, expires_at=expires_at
+            )
+    except IntegrityError:
+        raise _replayed(assertion_id) from None
+
+
+def _assertion_key(preset: Preset, assertion_id: str) -> str:
+    return f"{CACHE_KEY_PREFIX}:assertion:{_digest(repr((preset.name, assertion_id)))}"
+
+
+def _replayed(assertion_id: str) -> SamlValidationError:
+    return SamlValidationError("replayed_assertion", f"assertion {assertion_id} was already used")
+
+
+_purge_lock = threading.Lock()
+_last_purge: float = 0.0
+
+
+def purge_expired_sso_records(*, now: dt.datetime | None = None) -> int:
+    """Delete replay-cache rows and login tickets past their expiry; returns how many.
+
+    An expired row does no harm meanwhile: an expired assertion is refused by its
+    times before the replay cache is asked, an expired ticket by its own expiry.
+    """
+    moment = now or timezone.now()
+    assertions, _ = UsedAssertion.objects.filter(expires_at__lt=moment).delete()
+    tickets, _ = SsoLoginTicket.objects.filter(expires_at__lt=moment).delete()
+    return assertions + tickets
+
+
+def purge_expired_if_due() -> None:
+    """:func:`purge_expired_sso_records`, at most once per ``PURGE_INTERVAL`` in this process."""
+    global _last_purge
+    now = time.monotonic()
+    with _purge_lock:
+        if now - _last_purge < PURGE_INTERVAL.total_seconds():
+            return
+        _last_purge = now
+    purge_expired_sso_records()
+
+
+# --- login tickets (ACS POST -> same-site GET) ----------------------------------------------
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedTicket:
+    """The one-time token for the completion URL and, for an IdP-initiated login, the
+    browser nonce to set as a cookie (empty for SP-initiated logins: the session binds them)."""
+
+    token: str
+    browser_nonce: str
+
+
+@dataclass(frozen=True)
+class RedeemedTicket:
+    preset_name: str
+    assertion_id: str
+    in_response_to: str
+    attributes: SsoAttributes
+
+
+def accept_assertion(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
+    """What the ACS does with a validated assertion: policy, replay cache, then a ticket.
+
+    In Redis (:class:`maestrano_integration.cache.RedisCache`) the replay cache's ``add``
+    and the ticket's ``set`` are one atomic script (one round trip): the ticket is
+    written only when the assertion was new, as with the two calls of other caches.
+    """
+    refuse_if_unsolicited(in_response_to=assertion.in_response_to)
+    cache = _state_cache()
+    if isinstance(cache, RedisCache):
+        ticket, issued = _new_ticket(preset=preset, assertion=assertion)
+        if not cache.add_then_set(
+            _assertion_key(preset, assertion.assertion_id),
+            1,
+            _ticket_key(ticket.token_digest),
+            _ticket_fields(ticket),
+            add_timeout=_timeout_until(assertion.expires_at),
+            timeout=int(LOGIN_TICKET_LIFETIME.total_seconds()),
+        ):
+            raise _replayed(assertion.assertion_id)
+        return issued
+    if cache is None:
+        purge_expired_if_due()
+    record_assertion_use(
+        preset=preset, assertion_id=assertion.assertion_id, expires_at=assertion.expires_at
+    )
+    return issue_login_ticket(preset=preset, assertion=assertion)
+
+
+def _new_ticket(
+    *, preset: Preset, assertion: ValidatedAssertion
+) -> tuple[SsoLoginTicket, IssuedTicket]:
+    """A ticket for ``assertion`` (not stored yet) and the token (and nonce) it is issued with."""
+    return _ticket(
+        preset_name=preset.name,
+        assertion_id=assertion.assertion_id,
+        in_response_to=assertion.in_response_to,
+        attributes=assertion.attributes,
+    )
+
+
+def _ticket(
+    *, preset_name: str, assertion_id: str, in_response_to: str, attributes: SsoAttributes
+) -> tuple[SsoLoginTicket, IssuedTicket]:
+    token = secrets.token_urlsafe(32)
+    nonce = "" if in_response_to else secrets.token_urlsafe(32)
+    ticket = SsoLoginTicket(
+        token_digest=_digest(token),
+        preset=preset_name,
+        assertion_id=assertion_id,
+        in_response_to=in_response_to,
+        browser_digest=_digest(nonce) if nonce else "",
+        attributes={**attributes.raw, "mno_uid": attributes.name_id},
+        expires_at=timezone.now() + LOGIN_TICKET_LIFETIME,
+    )
+    return ticket, IssuedTicket(token=token, browser_nonce=nonce)
+
+
+def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
+    """Store a validated login for the completion view; returns its token (and nonce).
+
+    Only SHA-256 digests of the token and nonce are stored, so a database reader
+    cannot complete someone else's login. An SP-initiated login is bound to the
+    browser by its session (``InResponseTo``); an IdP-initiated one has no such
+    request, so it is bound to a nonce that only the posting browser receives:
+    a completion link taken by someone else is refused in any other browser.
+    """
+    ticket, issued = _new_ticket(preset=preset, assertion=assertion)
+    _store_ticket(ticket)
+    return issued
+
+
+def reissue_for_confirmation(*, ticket: RedeemedTicket) -> IssuedTicket:
+    """A new ticket for the login of ``ticket`` (redeemed, so used up), for the
+    confirmation form of :func:`needs_confirmation`: bound to this browser by a new
+    nonce, valid for another :data:`LOGIN_TICKET_LIFETIME`."""
+    fresh, issued = _ticket(
+        preset_name=ticket.preset_name,
+        assertion_id=ticket.assertion_id,
+        in_response_to="",
+        attributes=ticket.attributes,
+    )
+    _store_ticket(fresh)
+    return issued
+
+
+def _store_ticket(ticket: SsoLoginTicket) -> None:
+    cache = _state_cache()
+    if cache is None:
+        ticket.save(force_insert=True)
+    else:
+        cache.set(
+            _ticket_key(ticket.token_digest),
+            _ticket_fields(ticket),
+            timeout=int(LOGIN_TICKET_LIFETIME.total_seconds()),
+        )
+
+
+_TICKET_FIELDS = (
+    "preset",
+    "assertion_id",
+    "in_response_to",
+    "browser_digest",
+    "attributes",
+    "expires_at",
+)
+
+
+def _ticket_key(token_digest: str) -> str:
+    return f"{CACHE_KEY_PREFIX}:ticket:{token_digest}"
+
+
+def _ticket_fields(ticket: SsoLoginTicket) -> dict[str, Any]:
+    return {name: getattr(ticket, name) for name in _TICKET_FIELDS}
+
+
+def _take_cached_ticket(cache: BaseCache, token_digest: str) -> SsoLoginTicket | None:
+    """Take the ticket: in Redis with one ``GETDEL``; elsewhere read it, then delete it.
+    Either way only the caller that removed it gets it."""
+    key = _ticket_key(token_digest)
+    if isinstance(cache, RedisCache):
+        stored = cache.pop(key)
+    else:
+        stored = cache.get(key)
+        if isinstance(stored, dict) and not cache.delete(key):
+            return None
+    if not isinstance(stored, dict):
+        return None
+    return SsoLoginTicket(token_digest=token_digest, **stored)
+
+
+def _take_ticket(token: str) -> SsoLoginTicket | None:
+    """Delete the ticket of ``token`` and return it, in one statement (``DELETE ... RETURNING``).
+
+    Of two requests racing with the same token, only one gets the row.
+    """
+    cache = _state_cache()
+    if cache is not None:
+        return _take_cached_ticket(cache, _digest(token))
+    opts = SsoLoginTicket._meta
+    connection = connections[router.db_for_write(SsoLoginTicket)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in opts.concrete_fields)
+    sql = (
+        f"DELETE FROM {quote(opts.db_table)} "  # noqa: S608 (identifiers from the model)
+        f"WHERE {quote(opts.get_field('token_digest').column)} = %s RETURNING {columns}"
+    )
+    rows = list(SsoLoginTicket.objects.raw(sql, [_digest(token)]))
+    return rows[0] if rows else None
+
+
+def redeem_login_ticket(*, token: str, browser_nonce: str = "") -> RedeemedTicket:
+    """Consume the ticket of ``token`` (single use); raise if unknown, expired or, for a
+    ticket bound to a browser, if ``browser_nonce`` (the cookie) is not that browser's.
+
+    A refused ticket is used up all the same: a stolen link works nowhere.
+    """
+    if not token or len(token) > 200:
+        raise SamlValidationError("invalid_ticket", "missing or malformed ticket")
+    ticket = _take_ticket(token)
+    if ticket is None:
+        raise SamlValidationError("invalid_ticket", "unknown or already used ticket")
+    if ticket.expires_at <= timezone.now():
+        raise SamlValidationError("expired_ticket", f"ticket of {ticket.assertion_id}")
+    if ticket.browser_digest and not (
+        browser_nonce
+        and len(browser_nonce) <= 200
+        and hmac.compare_digest(ticket.browser_digest, _digest(browser_nonce))
+    ):
+        raise SamlValidationError(
+            "wrong_browser",
+            f"ticket of {ticket.assertion_id} was issued to another browser",
+            status=403,
+        )
+    return RedeemedTicket(
+        preset_name=ticket.preset,
+        assertion_id=ticket.assertion_id,
+        in_response_to=ticket.in_response_to,
+        attributes=SsoAttributes.from_mapping(ticket.attributes),
+    )
+
+
+# --- the nonce cookie of IdP-initiated logins -------------------------------------------------
+
+
+def set_nonce_cookie(response: HttpResponse, *, request: HttpRequest, nonce: str) -> None:
+    """Give the posting browser the nonce of its ticket (IdP-initiated logins only).
+
+    A Lax cookie set on this cross-site top-level POST is stored, and sent on the
+    top-level GET that follows the redirect; the completion view requires it.
+    """
+    if not nonce:
+        return
+    response.set_cookie(
+        BROWSER_NONCE_COOKIE,
+        nonce,
+        max_age=int(LOGIN_TICKET_LIFETIME.total_seconds()),
+        path=reverse("maestrano_accounts:sso-complete"),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def nonce_cookie(request: HttpRequest) -> str:
+    return request.COOKIES.get(BROWSER_NONCE_COOKIE, "")
+
+
+def forget_nonce(response: HttpResponse) -> HttpResponse:
+    """The nonce served its one ticket (used or refused): remove it from the browser."""
+    response.delete_cookie(
+        BROWSER_NONCE_COOKIE, path=reverse("maestrano_accounts:sso-complete"), samesite="Lax"
+    )
+    return response

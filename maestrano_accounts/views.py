@@ -1,0 +1,332 @@
+"""SSO views (init, consume, complete, logout), the company switcher and the dashboard.
+
+Why consume does not log the user in itself
+-------------------------------------------
+The ACS is a **cross-site POST** from the platform's domain. Browsers do not
+send ``SameSite=Lax`` cookies on it, so the consume request does not see the
+browser's session: neither the AuthnRequest id stored by init (needed for
+``InResponseTo``) nor an existing login. Logging in there would also set the
+session cookie on a response the browser may treat as cross-site.
+
+So consume validates everything that does not need the session (signature,
+issuer, audience, destination, recipient, times, replay), stores the result
+server-side under a one-time token (:class:`maestrano_accounts.models.SsoLoginTicket`)
+and answers ``303 See Other`` to :func:`sso_complete`. The browser follows
+with a top-level GET, which *does* carry Lax cookies; the completion view checks
+``InResponseTo`` against the session, provisions the company and user, and
+logs in. The token is single-use, expires in two minutes, and only completes
+in the browser it was issued to: for SP-initiated logins the browser session
+that started it; for IdP-initiated logins the browser that posted the response,
+which the consume view gives a short-lived ``SameSite=Lax``, HttpOnly nonce
+cookie (a Lax cookie set on a cross-site top-level POST is stored, and sent
+on the top-level GET of the redirect). Without that, a completion link taken
+by someone else would log a victim's browser into the taker's account.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import DisallowedRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from maestrano_integration import metrics
+from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
+from maestrano_integration.saml import (
+    SamlConfigurationError,
+    SamlValidationError,
+    SsoAttributes,
+    build_authn_request,
+    validate_response,
+)
+
+from . import services, sso_state
+from .adapter import get_adapter
+from .backends import SSO_LOGIN_ATTRIBUTE, authenticate_sso
+from .middleware import maestrano_session_exempt
+from .models import Company
+from .selectors import accessible_companies, current_company, forget_current_company
+from .sessions import CURRENT_COMPANY_KEY, platform_session, store_platform_session
+
+logger = logging.getLogger(__name__)
+
+#: Shown on the landing page once the platform has signed the user out.
+SIGNED_OUT_MESSAGE = "You are signed out."
+
+
+def _preset_or_404(name: str | None) -> Preset:
+    try:
+        preset = get_preset(name)
+    except ImproperlyConfiguredPreset:
+        raise Http404("Unknown Maestrano preset") from None
+    if not preset.sso_enabled:
+        raise Http404("Single sign-on is disabled for this marketplace")
+    return preset
+
+
+def _refuse(
+    request: HttpRequest, *, preset: Preset | None, error: SamlValidationError
+) -> HttpResponse:
+    """Log why a login was refused (never the SAML response) and show a short page."""
+    logger.warning(
+        "SSO login refused: %s (%s)",
+        error.reason,
+        error.detail,
+        extra={
+            "preset": preset.name if preset else "",
+            "reason": error.reason,
+            "remote_addr": request.META.get("REMOTE_ADDR", ""),
+        },
+    )
+    metrics.record_sso_refusal(preset=preset.name if preset else "", reason=error.reason)
+    context = {"preset": preset, "reason": error.reason}
+    return render(request, "maestrano_accounts/sso_error.html", context, status=error.status)
+
+
+def _misconfigured(request: HttpRequest, *, preset: Preset, error: Exception) -> HttpResponse:
+    logger.error("SSO is misconfigured: %s", error, extra={"preset": preset.name})
+    context = {"preset": preset, "reason": "misconfigured"}
+    return render(request, "maestrano_accounts/sso_error.html", context, status=503)
+
+
+@require_GET
+@never_cache
+@maestrano_session_exempt
+def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
+    """Start an SP-initiated login: AuthnRequest to the IdP, GET params (group_id) forwarded."""
+    resolved = _preset_or_404(preset)
+    params = request.GET.dict()
+    # A deep link (``?next=/people/108/``) waits in the session for the completion view.
+    next_url = params.pop("next", "")
+    try:
+        redirect = build_authn_request(resolved, forward_params=params)
+    except SamlConfigurationError as error:
+        return _misconfigured(request, preset=resolved, error=error)
+    try:
+        response = HttpResponseRedirect(redirect.url)
+    except DisallowedRedirect:  # the forwarded parameters make a URL too long to redirect to
+        error = SamlValidationError("request_too_long", f"{len(redirect.url)} characters")
+        return _refuse(request, preset=resolved, error=error)
+    next_url = next_url if _is_local_url(request, next_url) else ""
+    sso_state.remember_request(
+        request, request_id=redirect.request_id, preset=resolved, next_url=next_url
+    )
+    logger.info(
+        "SSO login started",
+        extra={"preset": resolved.name, "authn_request_id": redirect.request_id},
+    )
+    return response
+
+
+@csrf_exempt
+@require_POST
+@never_cache
+@maestrano_session_exempt
+def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse:
+    """The ACS (HTTP-POST binding): validate, then hand over to :func:`sso_complete`.
+
+    See the module docstring for why the login itself happens on the GET.
+    """
+    resolved = _preset_or_404(preset)
+    try:
+        assertion = validate_response(
+            resolved, saml_response=request.POST.get("SAMLResponse"), request=request
+        )
+        ticket = sso_state.accept_assertion(preset=resolved, assertion=assertion)
+    except SamlValidationError as error:
+        return _refuse(request, preset=resolved, error=error)
+    except SamlConfigurationError as error:
+        return _misconfigured(request, preset=resolved, error=error)
+    complete = (
+        reverse("maestrano_accounts:sso-complete") + "?" + urlencode({"ticket": ticket.token})
+    )
+    response = HttpResponseRedirect(complete, status=303)
+    sso_state.set_nonce_cookie(response, request=request, nonce=ticket.browser_nonce)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@maestrano_session_exempt
+def sso_complete(request: HttpRequest) -> HttpResponse:
+    """Finish a login validated by :func:`sso_consume`, in the browser's own session.
+
+    A GET (the consume view's redirect) that would replace another user's login with
+    an IdP-initiated one shows a confirmation page instead (:func:`_confirm`); its form
+    POSTs here, with the CSRF token, a new ticket and the login goes on.
+    """
+    preset: Preset | None = None
+    data = request.POST if request.method == "POST" else request.GET
+    try:
+        ticket = sso_state.redeem_login_ticket(
+            token=data.get("ticket", ""), browser_nonce=sso_state.nonce_cookie(request)
+        )
+        preset = _ticket_preset(ticket)
+        if request.method == "GET" and sso_state.needs_confirmation(
+            request, preset=preset, ticket=ticket
+        ):
+            return _confirm(request, preset=preset, ticket=ticket)
+        answered = sso_state.answered_request(
+            request, preset=preset, in_response_to=ticket.in_response_to
+        )
+        with sso_state.login_transaction():
+            result = _authenticate(request, preset=preset, attributes=ticket.attributes)
+            if result is not None:
+                _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
+    except SamlValidationError as error:
+        return sso_state.forget_nonce(_refuse(request, preset=preset, error=error))
+    if result is None:
+        # An adapter refused the user (inactive), or the backend is not installed
+        # (a system check reports that): the platform shows its own page.
+        return HttpResponseRedirect(preset.unauthorized_url)
+    redirect_to = (answered or {}).get("next") or get_adapter().login_redirect_url(
+        request, preset=preset, company=result.company
+    )
+    return sso_state.forget_nonce(HttpResponseRedirect(redirect_to))
+
+
+def _confirm(
+    request: HttpRequest, *, preset: Preset, ticket: sso_state.RedeemedTicket
+) -> HttpResponse:
+    """Ask before an IdP-initiated login replaces the browser's current login."""
+    issued = sso_state.reissue_for_confirmation(ticket=ticket)
+    attributes = ticket.attributes
+    logger.info(
+        "SSO login waits for confirmation: it would replace another login",
+        extra={"preset": preset.name, "uid": attributes.uid, "group": attributes.group_uid},
+    )
+    response = render(
+        request,
+        "maestrano_accounts/sso_confirm.html",
+        {
+            "ticket": issued.token,
+            "incoming": attributes.user_email(preset.creation_mode)
+            or " ".join(filter(None, (attributes.first_name, attributes.last_name)))
+            or attributes.uid,
+            "group_name": attributes.group_name or attributes.group_uid,
+        },
+    )
+    sso_state.set_nonce_cookie(response, request=request, nonce=issued.browser_nonce)
+    return response
+
+
+def _ticket_preset(ticket: sso_state.RedeemedTicket) -> Preset:
+    try:
+        return get_preset(ticket.preset_name)
+    except ImproperlyConfiguredPreset:
+        raise SamlValidationError("unknown_preset", ticket.preset_name) from None
+
+
+def _authenticate(
+    request: HttpRequest, *, preset: Preset, attributes: SsoAttributes
+) -> services.SsoLogin | None:
+    """The login the backend provisioned, or ``None`` when no user may log in."""
+    try:
+        user = authenticate_sso(request, preset=preset, attributes=attributes)
+    except services.AccountConflict as error:
+        raise SamlValidationError("account_conflict", str(error), status=409) from None
+    return getattr(user, SSO_LOGIN_ATTRIBUTE, None) if user is not None else None
+
+
+def _log_in(
+    request: HttpRequest, *, preset: Preset, attributes: SsoAttributes, result: services.SsoLogin
+) -> None:
+    login(request, result.user)
+    store_platform_session(
+        request, preset=preset, attributes=attributes, company_id=result.company.pk
+    )
+    logger.info(
+        "SSO login",
+        extra={
+            "preset": preset.name,
+            "group": result.company.group_uid,
+            "uid": attributes.user_uid(preset.creation_mode),
+            "company_created": result.company_created,
+            "user_created": result.user_created,
+            "user_migrated": result.user_migrated,
+        },
+    )
+    metrics.record_sso_login(preset=preset.name)
+
+
+def _is_local_url(request: HttpRequest, url: str) -> bool:
+    return bool(url) and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@maestrano_session_exempt
+def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
+    """Log out here, then at the platform (``{api.host}/app_logout?user_uid=...``).
+
+    Only a POST with the CSRF token logs out, so that no other site can end the
+    session with a link or an image; a GET shows a page with that form. "You are
+    signed out" waits in Django's messages (when the project uses them) for the
+    next page of the site: the home page, where the sandbox's logout sends the
+    browser back. The platform's own session end (single logout) goes through
+    :class:`maestrano_accounts.middleware.MaestranoSessionMiddleware`, not through here.
+    """
+    try:
+        resolved = get_preset(preset)
+    except ImproperlyConfiguredPreset:
+        raise Http404("Unknown Maestrano preset") from None
+    if request.method != "POST":
+        return render(request, "maestrano_accounts/logout_confirm.html", {"preset": resolved})
+    data = platform_session(request) or {}
+    uid = data.get("uid") if data.get("preset") == resolved.name else None
+    logout(request)
+    # Shown by the next page of this site: the home page the platform sends the browser
+    # back to (the sandbox does), or the next visit.
+    messages.success(request, SIGNED_OUT_MESSAGE, fail_silently=True)
+    if not uid:
+        return HttpResponseRedirect("/")
+    return HttpResponseRedirect(resolved.logout_url(uid))
+
+
+@require_POST
+@login_required
+def switch_company(request: HttpRequest) -> HttpResponse:
+    """Make another of the user's companies the current one (CSRF-protected form)."""
+    try:
+        company_id = int(request.POST.get("company_id", ""))
+        company = services.switch_company(user=request.user, company_id=company_id)
+    except (ValueError, Company.DoesNotExist):
+        raise Http404("No such company") from None
+    request.session[CURRENT_COMPANY_KEY] = company.pk
+    forget_current_company(request)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("maestrano_accounts:dashboard")
+    return HttpResponseRedirect(next_url)
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Post-login landing page: the current company and the switcher."""
+    company = current_company(request)
+    context = {
+        "company": company,
+        "companies": list(accessible_companies(user=request.user)),
+        "platform_session": platform_session(request),
+    }
+    return render(request, "maestrano_accounts/dashboard.html", context)

@@ -1,0 +1,425 @@
+"""Applying Connec! records to local models: notifications and reconciliation
+(docs/protocol.md, 'Connec! notifications').
+
+:func:`apply_records` is idempotent and order-insensitive:
+
+* unknown Connec! id → create the local object and map it; known →
+  update it; a record carrying *our* external id is ours (a push
+  whose answer was lost) and is linked, never duplicated;
+* a version whose ``updated_at`` is not newer than the last one pulled or
+  pushed is stale (a redelivery, an out-of-order delivery, the echo of our own
+  push) and is skipped, so nothing is pushed back (no ping-pong);
+* a record changed locally and remotely at once follows :mod:`maestrano_sync.conflicts`;
+* a record in its deleted state (``status: INACTIVE``, see
+  :func:`maestrano_sync.push.delete_payload`) deletes the local object when the mapper
+  does not map ``status`` itself; a record we deleted stays deleted unless
+  Connec! brings it back to life with a newer change;
+* references are resolved through the IdMap; a referenced record we do not
+  know is fetched from Connec! and applied first.
+
+Local writes happen inside :func:`maestrano_sync.outbox.applying_remote_changes`: they
+never enter the outbox. The bulk writes go through the record pipeline
+(:mod:`maestrano_sync.pipeline`).
+
+What to do with each record is decided first (:mod:`maestrano_sync.inbox_plan`), references are
+fetched or emptied by :mod:`maestrano_sync.inbox_references`; this module applies the plan and
+runs the inbox of stored notifications.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+
+from maestrano_accounts.models import Company
+from maestrano_integration.connec import ConnecClient, ConnecError
+
+from . import idmap, lost_answers, pipeline
+from .company_settings import policy_for
+from .conflicts import pending_local_changes, settle_conflicts
+from .inbox_plan import (
+    SYNC_OFF,
+    ApplyResult,
+    SyncPaused,
+    attach_losing_local_versions,
+    current_versions_of_conflicts,
+    entity_is_applicable,
+    existing_object_ids,
+    link_our_own_records,
+    parse_updated_at,
+    plan_batch,
+)
+from .inbox_references import (
+    MAX_REFERENCE_DEPTH,
+    drop_dangling_references,
+    fetch_missing_references,
+    null_dead_references,
+)
+from .locks import company_run, renew_lock
+from .models import InboxEntry, RemoteTombstone, SyncRecordError, SyncState
+from .outbox import applying_remote_changes
+from .registry import registry
+from .retries import CONCURRENT_WRITE_ERRORS, may_try_again, refusal_reason
+from .scheduling import enqueue_inbox
+from .services import parked_record
+
+logger = logging.getLogger(__name__)
+
+
+def apply_records(
+    *,
+    company: Company,
+    entity: str,
+    records: list[Any],
+    client: ConnecClient | None = None,
+    depth: int = 0,
+) -> ApplyResult:
+    """Apply Connec! records of one entity to ``company``'s local models (see module doc)."""
+    result = ApplyResult()
+    mapper = registry.for_entity(entity)
+    model = mapper.model
+    content_type = ContentType.objects.get_for_model(model)
+    outcome = pipeline.Outcome()
+    # Newest last, so that the pipeline's de-duplication keeps the latest version.
+    ordered = sorted(
+        (r for r in records if isinstance(r, Mapping)),
+        key=lambda r: parse_updated_at(r) or datetime.datetime.min.replace(tzinfo=datetime.UTC),
+    )
+    ordered += [r for r in records if not isinstance(r, Mapping)]
+    parsed = pipeline.parse_records(ordered, outcome)
+    if not parsed and not outcome.errors:
+        return result
+    if client is not None:
+        parsed = lost_answers.with_external_ids(
+            company=company,
+            entity=entity,
+            content_type_id=content_type.pk,
+            parsed=parsed,
+            client=client,
+        )
+    link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
+    known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    pending = pending_local_changes(
+        company=company,
+        content_type_id=content_type.pk,
+        object_ids=[m.object_id for m in known.values()],
+    )
+    dead: dict[str, set[str]] = {}
+    if client is not None:
+        parsed = current_versions_of_conflicts(
+            entity=entity, parsed=parsed, known=known, pending=pending, client=client
+        )
+        if depth < MAX_REFERENCE_DEPTH:
+            fetched, dead = fetch_missing_references(
+                company=company,
+                mapper=mapper,
+                parsed=parsed,
+                client=client,
+                apply=partial(apply_records, company=company, client=client, depth=depth + 1),
+            )
+            result.add(fetched)
+    existing_pks = existing_object_ids(
+        company=company, mapper=mapper, object_ids=[m.object_id for m in known.values()]
+    )
+    unknown = [connec_id for connec_id, _, _ in parsed if connec_id not in known]
+    tombstones = (
+        dict(
+            RemoteTombstone.objects.filter(
+                company=company, entity=entity, connec_id__in=unknown
+            ).values_list("connec_id", "updated_at")
+        )
+        if unknown
+        else {}
+    )
+    plan = plan_batch(
+        mapper=mapper,
+        parsed=parsed,
+        known=known,
+        existing_pks=existing_pks,
+        pending=pending,
+        result=result,
+        tombstones=tombstones,
+    )
+    attach_losing_local_versions(company=company, mapper=mapper, plan=plan)
+    if any(dead.values()):
+        plan.apply = [
+            (connec_id, null_dead_references(mapper, data, dead), updated_at)
+            for connec_id, data, updated_at in plan.apply
+        ]
+    with transaction.atomic(), applying_remote_changes():
+        prepared = pipeline.prepare(
+            company=company, mapper=mapper, parsed=plan.apply, outcome=outcome
+        )
+        drop_dangling_references(company=company, mapper=mapper, prepared=prepared)
+        prepared = pipeline.save(company=company, mapper=mapper, prepared=prepared, outcome=outcome)
+        for item in prepared:
+            if item.is_new:
+                result.created += 1
+            else:
+                result.updated += 1
+        if prepared:
+            # The local record now holds Connec!'s version: our last push no longer describes
+            # it, so a later local save of those old values must be pushed again.
+            idmap.forget_pushed_hash(
+                company=company, entity=entity, connec_ids=[i.connec_id for i in prepared]
+            )
+        result.skipped += outcome.skipped
+        # plan_batch applied the rule of deleted records first; prepare sets aside only
+        # what changed meanwhile (a local object deleted since), applied with the plan.
+        result.deleted += pipeline.apply_deleted(
+            company=company,
+            mapper=mapper,
+            outcome=outcome,
+            delete=plan.delete,
+            bump=plan.bump,
+            tombstones=plan.tombstones,
+        )
+        result.conflicts += settle_conflicts(
+            company=company,
+            entity=entity,
+            content_type_id=content_type.pk,
+            superseded=plan.superseded,
+            conflicts=plan.conflicts,
+        )
+        if outcome.errors:
+            SyncRecordError.objects.bulk_create(
+                parked_record(
+                    company=company, entity=entity, connec_id=connec_id, reason=reason, data=data
+                )
+                for connec_id, reason, data in outcome.errors
+            )
+            result.failed += len(outcome.errors)
+            for connec_id, reason, _ in outcome.errors:
+                logger.warning(
+                    "Connec! %s record %s not applied: %s",
+                    entity,
+                    connec_id,
+                    reason,
+                    extra={"preset": company.preset, "group": company.group_uid},
+                )
+    return result
+
+
+# --- the inbox ----------------------------------------------------------------------------
+
+
+def apply_notification(*, entry: InboxEntry, client: ConnecClient | None = None) -> ApplyResult:
+    """Apply one stored notification."""
+    return apply_payloads(company=entry.company, payloads=[entry.payload], client=client)
+
+
+def apply_payloads(
+    *, company: Company, payloads: list[Any], client: ConnecClient | None = None
+) -> ApplyResult:
+    """Apply notifications of one company together, entity by entity in dependency order.
+
+    Several versions of one record across the payloads are fine: the newest
+    ``updated_at`` wins, as if they had been applied one after the other.
+    """
+    merged: dict[str, list[Any]] = defaultdict(list)
+    for payload in payloads:
+        if isinstance(payload, dict):
+            for entity, records in payload.items():
+                if isinstance(records, list):
+                    merged[entity].extend(records)
+    result = ApplyResult()
+    order = {entity: index for index, entity in enumerate(registry.dependency_order())}
+    now = timezone.now()
+    for entity in sorted(merged, key=lambda e: (order.get(e, len(order)), e)):
+        records = merged[entity]
+        reason = entity_is_applicable(company=company, entity=entity)
+        if reason == SYNC_OFF:
+            raise SyncPaused  # never ignored: kept until the sync is on again
+        if reason is not None:
+            result.ignored += len(records)
+            logger.info(
+                "Connec! notifications: %s records of %r ignored: %s",
+                len(records),
+                entity,
+                reason,
+                extra={"preset": company.preset, "group": company.group_uid, "entity": entity},
+            )
+            continue
+        result.add(apply_records(company=company, entity=entity, records=records, client=client))
+        SyncState.objects.update_or_create(
+            company=company, entity=entity, defaults={"last_notification_at": now}
+        )
+    return result
+
+
+@dataclass
+class InboxRun:
+    locked: bool = False
+    paused: bool = False  # the company's sync is off: its notifications wait
+    processed: int = 0
+    failed: int = 0
+    deferred: int = 0
+    result: ApplyResult = field(default_factory=ApplyResult)
+
+
+#: Notifications applied together (up to this many records) when several are waiting.
+GROUP_RECORDS = 1000
+
+#: A local write committed while notifications are applied can make the database refuse
+#: their transaction (:data:`maestrano_sync.retries.CONCURRENT_WRITE_ERRORS`): a foreign key checked
+#: at commit (PostgreSQL: a contact linked to an organization whose deletion is being
+#: applied, or an organization deleted here while a contact linked to it is being applied),
+#: a deadlock, a locked database (SQLite). The notifications stay pending and are applied
+#: again, from what is committed then (:func:`maestrano_sync.retries.may_try_again`).
+RETRIED_AFTER_CONCURRENT_WRITE = "as when a local change is committed meanwhile; applied again"
+
+
+def _next_group(company: Company) -> list[InboxEntry]:
+    waiting = InboxEntry.objects.filter(
+        company=company,
+        status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING],
+    ).order_by("pk")[:200]
+    group: list[InboxEntry] = []
+    records = 0
+    for entry in waiting:
+        if group and records + entry.record_count > GROUP_RECORDS:
+            break
+        group.append(entry)
+        records += entry.record_count
+    return group
+
+
+def process_inbox(*, company: Company, client: ConnecClient | None = None) -> InboxRun:
+    """Apply the company's pending notifications in arrival order, under the company lock.
+
+    One worker at a time per company, so two versions of a record are never
+    applied concurrently; waiting notifications are applied together (one
+    bulk write per entity). A transient Connec! error (fetching a missing
+    reference) or a database refusal a concurrent local write can cause
+    (:data:`CONCURRENT_WRITE_ERRORS`) leaves them pending for a later try; an
+    unexpected error marks the notification failed (retry it from the admin),
+    the others go on.
+    """
+    run = InboxRun()
+    if not policy_for(company_id=company.pk).enabled:
+        run.paused = True  # kept in the inbox; applied when the sync is switched on again
+        return run
+    with company_run(company=company, client=client) as held:
+        if held is None:
+            run.locked = True
+            return run
+        token, client = held
+        while renew_lock(company_id=company.pk, token=token):
+            group = _next_group(company)
+            if not group:
+                break
+            if not _process_group(company=company, group=group, client=client, run=run):
+                break
+    return run
+
+
+def _process_group(
+    *, company: Company, group: list[InboxEntry], client: ConnecClient, run: InboxRun
+) -> bool:
+    """Apply ``group``; ``False`` when processing must stop for now (transient error)."""
+    ids = [entry.pk for entry in group]
+    context = {"preset": company.preset, "group": company.group_uid, "notifications": ids}
+    InboxEntry.objects.filter(pk__in=ids).update(
+        status=InboxEntry.Status.PROCESSING, attempts=models.F("attempts") + 1
+    )
+    try:
+        run.result.add(
+            apply_payloads(
+                company=company, payloads=[entry.payload for entry in group], client=client
+            )
+        )
+    except SyncPaused:
+        InboxEntry.objects.filter(pk__in=ids).update(
+            status=InboxEntry.Status.PENDING, attempts=models.F("attempts") - 1
+        )
+        run.paused = True
+        return False  # what was applied is applied again later (idempotent)
+    except ConnecError as error:
+        attempts = max(entry.attempts for entry in group) + 1
+        status = (
+            InboxEntry.Status.PENDING
+            if error.is_transient and may_try_again(attempts=attempts)
+            else InboxEntry.Status.FAILED
+        )
+        InboxEntry.objects.filter(pk__in=ids).update(status=status, last_error=str(error)[:4000])
+        if status == InboxEntry.Status.PENDING:
+            run.deferred += len(ids)
+        else:
+            run.failed += len(ids)
+        logger.warning("Connec! notifications not applied yet: %s", error, extra=context)
+        return False  # keep arrival order: later notifications wait for these
+    except CONCURRENT_WRITE_ERRORS as error:
+        attempts = max(entry.attempts for entry in group) + 1
+        if not may_try_again(attempts=attempts):
+            return _failed(company=company, group=group, client=client, run=run, error=error)
+        reason = f"{refusal_reason(error)} ({RETRIED_AFTER_CONCURRENT_WRITE})"
+        InboxEntry.objects.filter(pk__in=ids).update(
+            status=InboxEntry.Status.PENDING, last_error=reason[:4000]
+        )
+        run.deferred += len(ids)
+        logger.warning("Connec! notifications not applied yet: %s", reason, extra=context)
+        return False  # keep arrival order: later notifications wait for these
+    except Exception as error:
+        return _failed(company=company, group=group, client=client, run=run, error=error)
+    InboxEntry.objects.filter(pk__in=ids).update(
+        status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
+    )
+    run.processed += len(ids)
+    return True
+
+
+def _failed(
+    *,
+    company: Company,
+    group: list[InboxEntry],
+    client: ConnecClient,
+    run: InboxRun,
+    error: Exception,
+) -> bool:
+    """Mark the culprit of an unexpected error failed (applied one by one to find it)."""
+    if len(group) > 1:
+        InboxEntry.objects.filter(pk__in=[entry.pk for entry in group]).update(
+            status=InboxEntry.Status.PENDING
+        )
+        for entry in group:
+            entry.refresh_from_db()
+            if not _process_group(company=company, group=[entry], client=client, run=run):
+                return False
+        return True
+    context = {"preset": company.preset, "group": company.group_uid, "notifications": [group[0].pk]}
+    logger.exception("Connec! notification %s failed", group[0].pk, extra=context)
+    InboxEntry.objects.filter(pk=group[0].pk).update(
+        status=InboxEntry.Status.FAILED,
+        last_error=(
+            refusal_reason(error)
+            if isinstance(error, CONCURRENT_WRITE_ERRORS)
+            else f"{error.__class__.__name__}: {error}"
+        )[:4000],
+    )
+    run.failed += 1
+    return True
+
+
+def has_pending_notifications(*, company: Company) -> bool:
+    return InboxEntry.objects.filter(
+        company=company, status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
+    ).exists()
+
+
+def retry_failed_entries(*, queryset: models.QuerySet[InboxEntry]) -> int:
+    """Put failed notifications back in the queue and enqueue their processing."""
+    rows = queryset.filter(status=InboxEntry.Status.FAILED)
+    companies = set(rows.values_list("company_id", flat=True))
+    count = rows.update(status=InboxEntry.Status.PENDING, attempts=0)
+    for company_id in companies:
+        enqueue_inbox(company_id=company_id)
+    return count

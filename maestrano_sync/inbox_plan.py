@@ -1,0 +1,397 @@
+"""What the inbox does with a batch of Connec! records of one entity, decided before
+anything is written (:mod:`maestrano_sync.inbox` applies the plan; docs/protocol.md, 'Connec!
+notifications').
+
+* :func:`entity_is_applicable`: whether records of an entity are applied at all;
+* :func:`link_our_own_records`: records carrying our external id are linked (a push
+  whose answer was lost), never duplicated;
+* :func:`current_versions_of_conflicts`: a version about to win a conflict is replaced
+  by Connec!'s current one;
+* :func:`plan_batch`: each record applied, skipped (stale, the echo of our push),
+  deleted, remembered as deleted, or in conflict (:mod:`maestrano_sync.conflicts`);
+* :func:`plan_records_changed_here`: the same plan for the records of an import page
+  whose local object has a change not pushed yet (the import applies the others itself).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import connections, models, router
+
+from maestrano_accounts.models import Company
+from maestrano_integration.conf import get_preset
+from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
+
+from . import idmap
+from .company_settings import policy_for
+from .conflicts import LocalChange, deleted_locally, pending_local_changes, remote_wins
+from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_none
+from .models import IdMap, SyncConflict
+from .payloads import DeletedRecord, deleted_record_fate
+from .registry import registry
+
+
+@dataclass
+class ApplyResult:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    ignored: int = 0
+    conflicts: int = 0
+    failed: int = 0
+    fetched: int = 0
+
+    def add(self, other: ApplyResult) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Plan:
+    """What to do with one batch of records of one entity."""
+
+    apply: list[tuple[str, Mapping[str, Any], datetime.datetime | None]] = field(
+        default_factory=list
+    )
+    delete: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
+    bump: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    links: list[IdMap] = field(default_factory=list)
+    tombstones: list[tuple[str, datetime.datetime | None]] = field(default_factory=list)
+
+
+#: :func:`entity_is_applicable`'s reason when the company's sync is off.
+SYNC_OFF = "the company's sync is off"
+
+
+class SyncPaused(Exception):
+    """The company's sync was switched off while its notifications were being applied."""
+
+
+def entity_is_applicable(*, company: Company, entity: str) -> str | None:
+    """``None`` when records of ``entity`` are applied, else why they are ignored."""
+    try:
+        mapper = registry.for_entity(entity)
+    except LookupError:
+        return "no mapper is registered for it"
+    if not mapper.directions.import_enabled:
+        return "its mapper has import disabled"
+    subscriptions = get_preset(company.preset).subscriptions
+    if not subscriptions.get(entity):
+        return f"preset {company.preset!r} does not subscribe to it"
+    policy = policy_for(company_id=company.pk)
+    if not policy.enabled:
+        return SYNC_OFF
+    if not policy.imports(entity):
+        return f"the company's direction for it is {policy.direction(entity).value!r}"
+    return None
+
+
+def parse_updated_at(data: Mapping[str, Any]) -> datetime.datetime | None:
+    return connec_time_or_none(data.get("updated_at"))
+
+
+def storable_key(model: type[models.Model], value: Any) -> bool:
+    """Whether the database can hold ``value`` as a primary key of ``model``: an external
+    id Connec! hands back may be any number (SQLite's driver refuses one past 64 bits,
+    the whole statement with it)."""
+    field = model._meta.pk
+    if not isinstance(value, int):
+        return True
+    connection = connections[router.db_for_read(model)]
+    try:
+        low, high = connection.ops.integer_field_range(field.get_internal_type())
+    except KeyError:  # not an integer column
+        return True
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def link_our_own_records(
+    *, company: Company, mapper: Mapper, content_type: ContentType, parsed: list[tuple]
+) -> None:
+    """Map unknown records that carry our external id to our object (a lost push answer)."""
+    api_id = get_preset(company.preset).api_id
+    model = mapper.model
+    ours: dict[str, str] = {}
+    for connec_id, data, _ in parsed:
+        ids = data.get("id")
+        if not isinstance(ids, list):
+            continue
+        for entry in ids:
+            if (
+                isinstance(entry, Mapping)
+                and entry.get("provider") == api_id
+                and entry.get("realm") == company.group_uid
+                and entry.get("id")
+            ):
+                ours[connec_id] = str(entry["id"])
+    # Only ids of our objects of this company: not a value the primary key refuses or one
+    # of another tenant (the external id is Connec!'s data, not proof). An object of ours
+    # deleted since, its delete still in this company's outbox, is ours too: linked, the
+    # record meets that delete (which wins, maestrano_sync.conflicts) instead of coming back as new.
+    pks: dict[str, Any] = {}
+    for connec_id, object_id in ours.items():
+        try:
+            pk = model._meta.pk.to_python(object_id)
+        except ValidationError:
+            continue
+        if storable_key(model, pk):
+            pks[connec_id] = pk
+    if not pks:
+        return
+    existing = {
+        str(pk)
+        for pk in mapper.for_company(company)
+        .filter(pk__in=list(pks.values()))
+        .values_list("pk", flat=True)
+    }
+    existing |= deleted_locally(
+        company=company,
+        content_type_id=content_type.pk,
+        object_ids={str(pk) for pk in pks.values()} - existing,
+    )
+    ours = {c: str(pk) for c, pk in pks.items() if str(pk) in existing}
+    if not ours:
+        return
+    idmap.add_links(company=company, entity=mapper.entity, content_type=content_type, links=ours)
+
+
+def current_versions_of_conflicts(
+    *,
+    entity: str,
+    parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
+    known: dict[str, IdMap],
+    pending: dict[str, LocalChange],
+    client: ConnecClient,
+) -> list[tuple[str, Mapping[str, Any], datetime.datetime | None]]:
+    """Replace a version about to win a conflict by the record's current Connec! version.
+
+    The pending local change may already be in Connec!: pushed, but its answer
+    lost (a timeout, a worker killed mid-drain), so the IdMap does not know it
+    and no notification ever tells us (Connec! does not notify the writer).
+    Connec! then holds a version newer than the notified one, with our change in
+    it; applying the notified one would undo our change locally only. One GET
+    per such conflict (rare: a record changed on both sides within a drain's
+    latency); a transient error leaves the notification for a later try.
+    """
+    wanted: set[str] = set()
+    for connec_id, _, updated_at in parsed:
+        id_map = known.get(connec_id)
+        local = pending.get(id_map.object_id) if id_map is not None else None
+        if local is None or not remote_wins(local=local, remote_updated_at=updated_at):
+            continue
+        last = idmap.last_known(id_map)
+        if last is None or updated_at is None or updated_at > last:
+            wanted.add(connec_id)
+    if not wanted:
+        return parsed
+    current: dict[str, tuple[Mapping[str, Any], datetime.datetime]] = {}
+    for connec_id in sorted(wanted):
+        try:
+            record = client.retrieve(entity, connec_id)
+        except ConnecNotFoundError:
+            continue
+        updated_at = parse_updated_at(record) if isinstance(record, Mapping) else None
+        if updated_at is not None:
+            current[connec_id] = (record, updated_at)
+    refreshed = []
+    for connec_id, data, updated_at in parsed:
+        fresh = current.get(connec_id)
+        if fresh is not None and (updated_at is None or fresh[1] > updated_at):
+            data, updated_at = fresh
+        refreshed.append((connec_id, data, updated_at))
+    return refreshed
+
+
+def existing_object_ids(*, company: Company, mapper: Mapper, object_ids: list[str]) -> set[str]:
+    """Those of ``object_ids`` whose local object of ``company`` still exists (one query)."""
+    if not object_ids:
+        return set()
+    to_python = mapper.model._meta.pk.to_python
+    return {
+        str(pk)
+        for pk in mapper.for_company(company)
+        .filter(pk__in=[to_python(object_id) for object_id in object_ids])
+        .values_list("pk", flat=True)
+    }
+
+
+def plan_records_changed_here(
+    *,
+    company: Company,
+    mapper: Mapper,
+    content_type_id: int,
+    parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
+    known: Mapping[str, IdMap],
+    result: ApplyResult,
+) -> tuple[list[tuple[str, Mapping[str, Any], datetime.datetime | None]], Plan]:
+    """Split an import page: the records whose local object has a pending local change
+    (an outbox row not pushed yet: an edit, or a delete) are planned as a notification of
+    them would be (:func:`plan_batch`: the conflict rule of :mod:`maestrano_sync.conflicts`, stale
+    versions skipped into ``result``); the records to apply (the others, unchanged, and
+    those the plan applies) and the plan.
+
+    One outbox query when the page holds mapped records, none on a first import.
+    """
+    pending = pending_local_changes(
+        company=company,
+        content_type_id=content_type_id,
+        object_ids=[id_map.object_id for id_map in known.values()],
+    )
+    if not pending:
+        return parsed, Plan()
+    changed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]] = []
+    others: list[tuple[str, Mapping[str, Any], datetime.datetime | None]] = []
+    for record in parsed:
+        id_map = known.get(record[0])
+        (changed if id_map is not None and id_map.object_id in pending else others).append(record)
+    plan = plan_batch(
+        mapper=mapper,
+        parsed=changed,
+        known=known,
+        existing_pks=existing_object_ids(
+            company=company,
+            mapper=mapper,
+            object_ids=[known[connec_id].object_id for connec_id, _, _ in changed],
+        ),
+        pending=pending,
+        result=result,
+        tombstones={},
+    )
+    attach_losing_local_versions(company=company, mapper=mapper, plan=plan)
+    return [*others, *plan.apply], plan
+
+
+def plan_batch(
+    *,
+    mapper: Mapper,
+    parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
+    known: Mapping[str, IdMap],
+    existing_pks: set[str],
+    pending: dict[str, LocalChange],
+    result: ApplyResult,
+    tombstones: Mapping[str, datetime.datetime | None],
+) -> Plan:
+    plan = Plan()
+    for connec_id, data, updated_at in parsed:
+        id_map = known.get(connec_id)
+        if id_map is None:
+            fate = deleted_record_fate(mapper=mapper, data=data, mapped=False, exists=False)
+            if fate is DeletedRecord.REMEMBER:
+                result.ignored += 1  # deleted before we ever knew it: remember it
+                plan.tombstones.append((connec_id, updated_at))
+                continue
+            dead_at = tombstones.get(connec_id)
+            if dead_at is not None and updated_at is not None and updated_at <= dead_at:
+                # An older version delivered late (its first delivery failed): not a record
+                # to create, Connec! deleted it since.
+                result.skipped += 1
+                continue
+            plan.apply.append((connec_id, data, updated_at))
+            continue
+        last = idmap.last_known(id_map)
+        if updated_at is not None and last is not None and updated_at <= last:
+            result.skipped += 1  # stale, repeated, or the echo of our own push
+            continue
+        local = pending.get(id_map.object_id)
+        if local is not None:
+            if remote_wins(local=local, remote_updated_at=updated_at):
+                plan.superseded.append(id_map.object_id)
+                plan.conflicts.append(
+                    conflict_record(
+                        id_map, SyncConflict.Winner.REMOTE, local.changed_at, updated_at, {}
+                    )
+                )
+            else:
+                plan.conflicts.append(
+                    conflict_record(
+                        id_map, SyncConflict.Winner.LOCAL, local.changed_at, updated_at, data
+                    )
+                )
+                plan.bump.append((id_map, updated_at))
+                continue
+        exists = id_map.object_id in existing_pks
+        fate = deleted_record_fate(mapper=mapper, data=data, mapped=True, exists=exists)
+        if fate is DeletedRecord.DELETE:
+            plan.delete.append((id_map, updated_at))
+            continue
+        if fate is DeletedRecord.STAYS_DELETED:
+            plan.bump.append((id_map, updated_at))
+            continue
+        plan.apply.append((connec_id, full_version(mapper, data) if exists else data, updated_at))
+    return plan
+
+
+def full_version(mapper: Mapper, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` with every mapped field and reference it does not carry set to ``None``.
+
+    A Connec! record (notification, fetch) is a whole version, and Connec! leaves
+    out what a record never had. Applied over an existing local object, such a
+    field must be emptied: otherwise a local value that never reached Connec!
+    (a pending change that lost a conflict) would survive the remote version and
+    the two sides would disagree for good. Nested objects are copied, not changed.
+    """
+    result = dict(data)
+    paths = [*mapper.fields.values(), *(path for path, _ in mapper.references.values())]
+    for path in paths:
+        *parents, leaf = path.split(".")
+        current = result
+        for part in parents:
+            child = current.get(part)
+            if child is None:
+                child = {}
+            elif isinstance(child, Mapping):
+                child = dict(child)
+            else:
+                break  # not an object: left as it is (the mapper reports it)
+            current[part] = child
+            current = child
+        else:
+            current.setdefault(leaf, None)
+    return result
+
+
+def conflict_record(
+    id_map: IdMap,
+    winner: str,
+    local_changed_at: datetime.datetime,
+    remote_updated_at: datetime.datetime | None,
+    losing_data: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "connec_id": id_map.connec_id,
+        "object_id": id_map.object_id,
+        "winner": winner,
+        "local_changed_at": local_changed_at,
+        "remote_updated_at": remote_updated_at,
+        "losing_data": dict(losing_data),
+    }
+
+
+def attach_losing_local_versions(*, company: Company, mapper: Mapper, plan: Plan) -> None:
+    """Keep the local version a remote change is about to overwrite (conflicts only)."""
+    losers = [c for c in plan.conflicts if c["winner"] == SyncConflict.Winner.REMOTE]
+    if not losers:
+        return
+    model = mapper.model
+    objects = mapper.for_company(company).in_bulk(
+        [model._meta.pk.to_python(c["object_id"]) for c in losers]
+    )
+    for conflict in losers:
+        obj = objects.get(model._meta.pk.to_python(conflict["object_id"]))
+        if obj is not None:
+            try:
+                conflict["losing_data"] = mapper.export_fields(obj, ReferenceResolver())
+            except MappingError:
+                conflict["losing_data"] = {}

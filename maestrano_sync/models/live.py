@@ -1,0 +1,202 @@
+"""Live sync records: the push outbox, the notification inbox, conflicts and per-entity state.
+
+Imported at the end of :mod:`maestrano_sync.models` so that migrations see one app.
+"""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+__all__ = [
+    "InboxEntry",
+    "OutboxEntry",
+    "RemoteTombstone",
+    "SyncConflict",
+    "SyncLock",
+    "SyncState",
+]
+
+
+class OutboxEntry(models.Model):
+    """A local change waiting to reach Connec! (transactional outbox, docs/protocol.md,
+    'Integration duties').
+
+    Written by the same connection, inside the caller's transaction, as the
+    change itself: no change is lost between the save and the HTTP call. The
+    payload is not stored: the drain reads the object's state when it sends,
+    so several changes of one record coalesce into one request.
+    """
+
+    class Operation(models.TextChoices):
+        UPSERT = "upsert", "Create or update"
+        DELETE = "delete", "Delete"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PARKED = "parked", "Parked (needs attention)"
+        DONE = "done", "Done"
+
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
+    entity = models.CharField(max_length=64)
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.CharField(max_length=64)
+    operation = models.CharField(max_length=16, choices=Operation.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "outbox entry"
+        verbose_name_plural = "outbox"
+        ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["company", "status", "next_attempt_at"], name="sync_outbox_due"),
+            models.Index(
+                fields=["company", "content_type", "object_id", "status"],
+                name="sync_outbox_object",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.entity} {self.object_id} ({self.status})"
+
+
+class InboxEntry(models.Model):
+    """A Connec! notification as received (raw payload), applied later by a task
+    (docs/protocol.md, 'Connec! notifications')."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (needs attention)"
+
+    preset = models.CharField(max_length=100)
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
+    payload = models.JSONField(help_text="{entity: [records]} as POSTed by Connec!")
+    record_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "inbox entry"
+        verbose_name_plural = "inbox"
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["company", "status"], name="sync_inbox_status")]
+
+    def __str__(self) -> str:
+        return f"notification {self.pk} of {self.company_id} ({self.status})"
+
+    @property
+    def entities(self) -> list[str]:
+        return sorted(self.payload) if isinstance(self.payload, dict) else []
+
+
+class SyncConflict(models.Model):
+    """A record changed on both sides at once; the last writer (by time) won, this is the loser."""
+
+    class Winner(models.TextChoices):
+        LOCAL = "local", "Local change kept"
+        REMOTE = "remote", "Connec! change kept"
+
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
+    entity = models.CharField(max_length=64)
+    connec_id = models.CharField(max_length=64, blank=True, default="")
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    winner = models.CharField(max_length=16, choices=Winner.choices)
+    local_changed_at = models.DateTimeField(null=True, blank=True)
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    losing_data = models.JSONField(default=dict, blank=True, help_text="The version discarded")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["company", "entity"], name="sync_conflict_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.entity}/{self.connec_id or self.object_id}: {self.winner} won"
+
+
+class SyncState(models.Model):
+    """Last sync times of one entity of one company, and the reconciliation watermark."""
+
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
+    entity = models.CharField(max_length=64)
+    last_push_at = models.DateTimeField(null=True, blank=True)
+    last_notification_at = models.DateTimeField(null=True, blank=True)
+    last_reconcile_at = models.DateTimeField(null=True, blank=True)
+    reconcile_watermark = models.DateTimeField(
+        null=True, blank=True, help_text="Connec! updated_at of the newest record reconciled"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "entity"], name="sync_state_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity} of {self.company_id}"
+
+
+class SyncLock(models.Model):
+    """A lease: one worker at a time pushes or applies a company's changes.
+
+    Taken by a conditional UPDATE (works on every backend, holds no
+    transaction while Connec! is called) and renewed while working; a killed
+    worker's lease simply expires.
+    """
+
+    company = models.OneToOneField(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
+    token = models.CharField(max_length=64, blank=True, default="")
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sync lock of {self.company_id}"
+
+
+class RemoteTombstone(models.Model):
+    """A Connec! record first seen deleted (never mapped here): older versions stay out.
+
+    Notifications are not delivered in order: a record's creation whose first
+    delivery failed can arrive *after* its deletion. Without a trace of the
+    deletion, the late creation would create a local object that Connec! has
+    deleted. ``updated_at`` is the deleted version's; a version not newer than
+    it is stale (``maestrano_sync.inbox``).
+    """
+
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
+    entity = models.CharField(max_length=64)
+    connec_id = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "entity", "connec_id"], name="sync_tombstone_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity}/{self.connec_id} deleted before we knew it"

@@ -1,0 +1,529 @@
+"""Receiving Connec! notifications (docs/protocol.md, 'Connec! notifications'): validate, store
+raw, answer fast.
+
+The webhook only checks what it can check without Connec!: the JSON shape,
+the entities and the ids. The valid records are stored as one
+:class:`~maestrano_sync.models.InboxEntry` per company of the preset the URL names, and
+applied later by a task (:func:`maestrano_sync.inbox.process_inbox`); a refused payload
+stores nothing.
+
+Decisions (documented in ``docs/sync.md``):
+
+* the envelope is ``{"<entity>": [{...}, ...]}``: a body that is not JSON, not
+  an object, an entity that is not a Connec! entity at all, a value that is not
+  a list of objects is a 400 (the payload is malformed), and nothing is stored;
+  a Connec! entity we do not map, subscribe to or import is accepted and
+  ignored when applied, with a log line (the platform must not redeliver it
+  forever);
+* one bad record never sinks the others (:func:`record_problem`: no usable
+  ``id``, a non-string ``updated_at``, a value no database stores): it is parked
+  for its company with its reason and the whole record (a ``SyncRecordError``,
+  among ``maestrano_sync.status.problems``), the others are stored, and the answer is a
+  202; a bad record naming no usable ``group_id`` is logged and skipped;
+* a record's ``id`` is a string or a list of ``{provider, realm, id}``
+  entries, of which the Connec! one is taken (:func:`record_connec_id`);
+* a payload may carry records of several groups: each company's records are
+  stored as its own inbox entry and applied in its own tenant; the records of
+  a group that is not a company of this preset are logged and skipped, and the
+  answer is still a 202 (the platform must not redeliver them forever).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connections, transaction
+
+from maestrano_accounts.models import Company
+from maestrano_integration import strict_input
+from maestrano_integration.bulk_insert import insert_rows
+from maestrano_integration.conf import Preset
+
+from .conf import sync_settings
+from .models import InboxEntry, SyncRecordError
+from .registry import known_entities, registry
+from .scheduling import enqueue_inbox
+from .services import parked_record, payload_excerpt
+from .values import connec_id_problem
+
+#: The provider of Connec!'s own entry in an external-ids list.
+CONNEC_PROVIDER = "connec"
+
+logger = logging.getLogger(__name__)
+
+
+class NotificationRejected(Exception):
+    """The payload is refused as a whole; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def max_body_bytes() -> int:
+    return sync_settings().notification_max_body_bytes
+
+
+@dataclass(frozen=True)
+class RefusedRecord:
+    """A record of a well-formed notification that cannot be applied, and why.
+
+    Parked for its company (a :class:`~maestrano_sync.models.SyncRecordError` with the whole
+    record) when its ``group_id`` names one; logged and skipped when it names none.
+    """
+
+    entity: str
+    record: dict[str, Any]
+    reason: str
+    group_id: str = ""  # "" when the record names no group we can look up
+    connec_id: str = ""  # "" when the record has no usable Connec! id
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A notification's records: the valid ones by entity, and the refused ones."""
+
+    records: dict[str, list[dict[str, Any]]]
+    refused: tuple[RefusedRecord, ...] = ()
+
+
+def parse_payload(body: bytes) -> Notification:
+    """The notification's records; raises :class:`NotificationRejected` (400) when the
+    body is not JSON or not of the notification's shape (:func:`checked_payload`).
+
+    Strict JSON (:mod:`maestrano_integration.strict_input`): a value we could not store
+    or query (NaN, NUL, lone surrogates, deep nesting) refuses the record that holds it,
+    not the body (the body is read again with :func:`strict_input.decode` to tell which).
+    """
+    try:
+        return checked_payload(strict_input.loads(body), checked=True)
+    except strict_input.InputRefused as error:
+        # Not JSON, or one of its values breaks a rule: refused whole unless each value
+        # that does is in a record (which is then refused alone).
+        refused = NotificationRejected(f"The body is refused: {error}", status=400)
+    try:
+        return checked_payload(strict_input.decode(body), checked=False)
+    except (strict_input.InputRefused, NotificationRejected):
+        raise refused from None
+
+
+def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
+    """The records of ``payload`` (decoded JSON), valid or refused; raises
+    :class:`NotificationRejected` (400) when it is not ``{"<entity>": [{...}, ...]}``.
+
+    That shape is the envelope: an object whose keys are Connec! entities and whose
+    values are lists of objects. Each object is a record, checked on its own
+    (:func:`record_problem`): one bad record is refused, never the others.
+    ``checked``: ``payload`` already passed :func:`strict_input.loads`'s rules.
+    """
+    if not isinstance(payload, dict):
+        raise NotificationRejected(
+            'The body must be an object: {"<entity>": [{"id": ..., "group_id": ...}, ...]}',
+            status=400,
+        )
+    entities = known_entities()
+    records: dict[str, list[dict[str, Any]]] = {}
+    refused: list[RefusedRecord] = []
+    for entity, values in payload.items():
+        if entity not in entities:
+            raise NotificationRejected(f"Unknown Connec! entity {entity!r}", status=400)
+        if not isinstance(values, list):
+            raise NotificationRejected(f"{entity} must be a list of records", status=400)
+        kept = records[entity] = []
+        for index, record in enumerate(values):
+            if not isinstance(record, dict):
+                raise NotificationRejected(f"$.{entity}[{index}] must be an object", status=400)
+            problem = record_problem(record, where=f"$.{entity}[{index}]", checked=checked)
+            if problem is None:
+                kept.append(record)
+            else:
+                refused.append(_refused(entity=entity, record=record, reason=problem))
+    return Notification(records=records, refused=tuple(refused))
+
+
+def record_problem(record: Mapping[str, Any], *, where: str, checked: bool) -> str | None:
+    """Why a notified record cannot be stored or applied (``None``: it can).
+
+    ``where`` (``$.organizations[1]``) starts the reason. Its values must be text and
+    numbers a database stores (:func:`strict_input.check_value`; skipped when
+    ``checked``), its ``group_id`` a non-empty string, its ``id`` a Connec! id
+    (:func:`record_connec_id`), its ``updated_at`` a string.
+    """
+    if not checked:
+        try:
+            strict_input.check_value(record, root=where, depth=2)
+        except strict_input.InputRefused as error:
+            return str(error)
+    group_id = record.get("group_id")
+    if not isinstance(group_id, str) or not group_id.strip():
+        return f"{where}.group_id must be a non-empty string"
+    try:
+        record_connec_id(record)
+    except ValueError as error:
+        return f"{where}.id {error}"
+    updated_at = record.get("updated_at")
+    if updated_at is not None and not isinstance(updated_at, str):
+        return f"{where}.updated_at must be a string"
+    return None
+
+
+def _refused(*, entity: str, record: dict[str, Any], reason: str) -> RefusedRecord:
+    """``record`` refused, with the group and Connec! id it names when they are usable."""
+    group_id = record.get("group_id")
+    try:
+        connec_id = record_connec_id(record)
+    except ValueError:
+        connec_id = ""
+    return RefusedRecord(
+        entity=entity,
+        record=record,
+        reason=reason,
+        group_id=group_id if _usable_text(group_id) else "",
+        connec_id=connec_id if _usable_text(connec_id) else "",
+    )
+
+
+def _usable_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and strict_input.is_safe_text(value)
+
+
+def record_connec_id(record: Mapping[str, Any]) -> str:
+    """The Connec! id of a notified record; raises ``ValueError`` saying what is wrong.
+
+    The rule (docs/protocol.md, 'External ids'): a string is the Connec! id. A
+    list holds ``{provider, realm, id}`` entries, one per application that
+    knows the record; Connec!'s own has provider ``connec``. When several have
+    provider ``connec``, the one whose realm is the record's ``channel_id`` or
+    ``group_id`` is taken; entries of other providers (ours included) are never
+    the Connec! id.
+    """
+    chosen = _chosen_connec_id(record)
+    if problem := connec_id_problem(chosen):
+        raise ValueError(f"is {problem}")
+    return chosen
+
+
+def _chosen_connec_id(record: Mapping[str, Any]) -> str:
+    value = record.get("id")
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("must be a non-empty string or a list of {provider, realm, id}")
+        return value
+    if not isinstance(value, list):
+        raise ValueError("must be a non-empty string or a list of {provider, realm, id}")
+    candidates = [
+        entry
+        for entry in value
+        if isinstance(entry, Mapping)
+        and entry.get("provider") == CONNEC_PROVIDER
+        and isinstance(entry.get("id"), str)
+        and entry["id"].strip()
+    ]
+    if not candidates:
+        raise ValueError(f"has no entry with provider {CONNEC_PROVIDER!r} and a string id")
+    if len(candidates) > 1:
+        # Only text can be a realm (a list here would not even compare: unhashable).
+        realms = {
+            realm
+            for realm in (record.get("channel_id"), record.get("group_id"))
+            if isinstance(realm, str)
+        }
+        candidates = [
+            entry
+            for entry in candidates
+            if isinstance(entry.get("realm"), str) and entry["realm"] in realms
+        ]
+        if len(candidates) != 1:
+            raise ValueError(
+                f"has several entries with provider {CONNEC_PROVIDER!r} and not exactly one "
+                "of them in the record's realm (channel_id or group_id)"
+            )
+    return candidates[0]["id"]
+
+
+def normalized_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with only the chosen Connec! entry left among its ``connec`` entries.
+
+    The entries of other providers stay: a record carrying *our* external id is
+    recognised as ours when applied (a push whose answer was lost).
+    """
+    value = record.get("id")
+    if not isinstance(value, list):
+        return dict(record)
+    chosen = record_connec_id(record)
+    ids = [
+        entry
+        for entry in value
+        if not (isinstance(entry, Mapping) and entry.get("provider") == CONNEC_PROVIDER)
+        or entry.get("id") == chosen
+    ]
+    # Connec!'s own entry first, so every reader of the list finds the same id.
+    ids.sort(key=lambda entry: not (isinstance(entry, Mapping) and entry.get("id") == chosen))
+    return {**record, "id": ids}
+
+
+@dataclass(frozen=True)
+class CompanyRef:
+    """A company the notification's records belong to: its id and its group."""
+
+    pk: int
+    group_uid: str
+
+
+class _KnownCompanies:
+    """``(preset, group uid)`` → company id, as found by this process's webhook calls.
+
+    A company's preset and group never change (``maestrano_accounts.models.Company``, one row per
+    platform group), so the lookup's answer stays right as long as the row exists; the
+    query it saves was about a fifth of a notification's CPU (0.6 ms, docs/performance.md).
+    Only what a committed read returned is kept (never inside a transaction, which may
+    roll back), never an unknown group (a company may be created at any time), and it is
+    used only in autocommit, where the ``INSERT``'s foreign key is checked at once. A
+    deleted company is forgotten by this process's signals (``maestrano_sync.receivers``), and by
+    every other process when its ``INSERT`` fails on the foreign key
+    (:func:`receive_notification` then looks up again).
+    """
+
+    max_size = 10_000
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, preset: str, group_uid: str) -> int | None:
+        return self._ids.get((preset, group_uid))
+
+    def remember(self, preset: str, group_uid: str, company_id: int) -> None:
+        with self._lock:
+            if len(self._ids) >= self.max_size:
+                self._ids.clear()
+            self._ids[(preset, group_uid)] = company_id
+
+    def forget(self, preset: str | None = None) -> None:
+        """Forget one preset's companies, or all (``None``)."""
+        with self._lock:
+            if preset is None:
+                self._ids.clear()
+            else:
+                self._ids = {key: pk for key, pk in self._ids.items() if key[0] != preset}
+
+
+known_companies = _KnownCompanies()
+
+
+def companies_of_groups(*, preset: Preset, groups: set[str]) -> dict[str, CompanyRef]:
+    """The preset's companies of ``groups`` (tenant isolation: preset and group both
+    match), from :data:`known_companies` when it knows them all, else in one query."""
+    # Only in autocommit: there a foreign key is checked when the INSERT runs, so a deleted
+    # company fails at once (checks are deferred to COMMIT inside a transaction).
+    cached = not connections[Company.objects.db].in_atomic_block
+    found = {group: known_companies.get(preset.name, group) for group in groups}
+    if cached and all(pk is not None for pk in found.values()):
+        return {group: CompanyRef(pk=pk, group_uid=group) for group, pk in found.items()}
+    rows = Company.objects.filter(preset=preset.name, group_uid__in=groups).values_list(
+        "pk", "group_uid"
+    )
+    companies = {group_uid: CompanyRef(pk=pk, group_uid=group_uid) for pk, group_uid in rows}
+    if cached:
+        for company in companies.values():
+            known_companies.remember(preset.name, company.group_uid, company.pk)
+    return companies
+
+
+def split_by_company(
+    *,
+    preset: Preset,
+    payload: Mapping[str, list[Mapping[str, Any]]],
+    refused: Sequence[RefusedRecord] = (),
+) -> tuple[
+    dict[CompanyRef, dict[str, list[dict[str, Any]]]],
+    dict[CompanyRef, list[RefusedRecord]],
+    dict[str, int],
+]:
+    """The payload's records per company of the preset, the ``refused`` records to park per
+    company (those naming a group, of an entity with a mapper), and the unknown groups'
+    record counts.
+
+    At most one query for every group of the payload (:func:`companies_of_groups`); each
+    company's part keeps the payload's order of entities and records.
+    """
+    groups = {record["group_id"] for records in payload.values() for record in records}
+    groups |= {bad.group_id for bad in refused if bad.group_id}
+    companies = companies_of_groups(preset=preset, groups=groups) if groups else {}
+    parts: dict[CompanyRef, dict[str, list[dict[str, Any]]]] = {}
+    refused_parts: dict[CompanyRef, list[RefusedRecord]] = {}
+    unknown: dict[str, int] = {}
+    for entity, records in payload.items():
+        for record in records:
+            company = companies.get(record["group_id"])
+            if company is None:
+                unknown[record["group_id"]] = unknown.get(record["group_id"], 0) + 1
+                continue
+            parts.setdefault(company, {}).setdefault(entity, []).append(normalized_record(record))
+    mapped = set(registry.entities())
+    for bad in refused:
+        if not bad.group_id or bad.entity not in mapped:
+            continue  # no company to park it for, or never applied: logged and skipped
+        company = companies.get(bad.group_id)
+        if company is None:
+            unknown[bad.group_id] = unknown.get(bad.group_id, 0) + 1
+            continue
+        refused_parts.setdefault(company, []).append(bad)
+    return parts, refused_parts, unknown
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An inbox row the webhook inserted (:class:`~maestrano_sync.models.InboxEntry`'s ``pk``)."""
+
+    pk: int
+    company_id: int
+    record_count: int
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What was stored: one inbox entry per company (``entry``: the first, or ``None``),
+    and how many refused records were parked."""
+
+    entries: tuple[StoredEntry, ...]
+    record_count: int
+    skipped_groups: tuple[str, ...] = ()
+    parked: int = 0
+
+    @property
+    def entry(self) -> StoredEntry | None:
+        return self.entries[0] if self.entries else None
+
+
+#: What starts the reason of a record refused by the webhook (``SyncRecordError.reason``).
+REFUSED_REASON = "Refused when notified: "
+
+
+def receive_notification(*, preset: Preset, body: bytes | Any) -> Accepted:
+    """Validate and store a notification, one inbox entry per company; enqueue their processing.
+
+    ``body``: the raw bytes (the webhook passes them), or a decoded JSON value.
+    A body that is not JSON, or not ``{"<entity>": [{...}, ...]}``, is refused whole
+    (:class:`NotificationRejected`, nothing stored). Otherwise each record stands on
+    its own: a record that cannot be applied (:func:`record_problem`) is parked for
+    its company with its reason and the whole record (a ``SyncRecordError``, listed by
+    ``maestrano_sync.status.problems``), and the others are stored. Records of a group that is
+    not a company of the preset, and refused records naming no group or of an entity
+    without a mapper (never applied), are logged and skipped: the platform must not
+    redeliver them forever, and the other companies' records are applied. Each
+    company's part is applied in its own tenant by its own task.
+    """
+    notification = parse_payload(body) if isinstance(body, bytes) else checked_payload(body)
+    try:
+        unknown, entries, parked = _store(preset=preset, notification=notification)
+    except IntegrityError:
+        if connections[InboxEntry.objects.db].in_atomic_block:
+            raise  # the caller's transaction: nothing remembered was used (known_companies)
+        # A company this process remembered, or had just read, was deleted (its foreign key
+        # failed, nothing was stored): look the preset's companies up again.
+        known_companies.forget(preset.name)
+        unknown, entries, parked = _store(preset=preset, notification=notification)
+    for group_uid, count in sorted(unknown.items()):
+        logger.warning(
+            "Connec! notification: %s records of group %r skipped: not a company of preset %r",
+            count,
+            group_uid,
+            preset.name,
+            extra={"preset": preset.name, "group": group_uid},
+        )
+    parked_ids = {id(bad) for bad in parked}
+    for bad in notification.refused:
+        logger.warning(
+            "Connec! notification: a record of %s %s: %s; the record: %s",
+            bad.entity,
+            "parked" if id(bad) in parked_ids else "skipped",
+            strict_input.escape_unsafe(bad.reason),
+            payload_excerpt(bad.record),
+            extra={"preset": preset.name, "group": bad.group_id or "?"},
+        )
+    for company, entry in entries:
+        logger.info(
+            "Connec! notification %s stored: %s records of %s",
+            entry.pk,
+            entry.record_count,
+            ", ".join(entry.entities),
+            extra={"preset": preset.name, "group": company.group_uid},
+        )
+    return Accepted(
+        entries=tuple(entry for _, entry in entries),
+        record_count=sum(entry.record_count for _, entry in entries),
+        skipped_groups=tuple(sorted(unknown)),
+        parked=len(parked),
+    )
+
+
+def _store(
+    *, preset: Preset, notification: Notification
+) -> tuple[dict[str, int], list[tuple[CompanyRef, StoredEntry]], list[RefusedRecord]]:
+    """Each company's part stored and its processing enqueued, its refused records parked;
+    the unknown groups' counts and the records parked."""
+    parts, refused, unknown = split_by_company(
+        preset=preset, payload=notification.records, refused=notification.refused
+    )
+    entries = []
+    # One company (the usual case): its single INSERT is atomic on its own, so no
+    # BEGIN/COMMIT round trips; several companies, or parked records, are stored all or
+    # nothing.
+    with transaction.atomic() if len(parts) > 1 or refused else nullcontext():
+        for company, part in parts.items():
+            count = sum(len(records) for records in part.values())
+            pk = insert_inbox_entry(
+                preset=preset.name, company_id=company.pk, payload=part, record_count=count
+            )
+            entries.append(
+                (company, StoredEntry(pk, company.pk, count, entities=tuple(sorted(part))))
+            )
+            enqueue_inbox(company_id=company.pk)
+        parked = [bad for records in refused.values() for bad in records]
+        if parked:
+            SyncRecordError.objects.bulk_create(
+                parked_record(
+                    company_id=company.pk,
+                    entity=bad.entity,
+                    connec_id=bad.connec_id,
+                    reason=REFUSED_REASON + bad.reason,
+                    data=bad.record,
+                    whole=True,
+                )
+                for company, records in refused.items()
+                for bad in records
+            )
+    return unknown, entries, parked
+
+
+#: The values each inbox row is given (the others are the fields' defaults).
+_INBOX_FIELDS = ("preset", "company_id", "payload", "record_count")
+
+
+def insert_inbox_entry(
+    *, preset: str, company_id: int, payload: dict[str, Any], record_count: int
+) -> int:
+    """Insert one :class:`~maestrano_sync.models.InboxEntry`; the new row's primary key.
+
+    One statement of :func:`maestrano_integration.bulk_insert.insert_rows`, built once per
+    process (docs/performance.md, webhook round 5: ``InboxEntry.objects.create()`` ran
+    ``save()``'s machinery and compiled the statement on every call): each value adapted
+    by its field, the other fields' defaults (``auto_now``: now), and the database checks
+    the rest (the company's foreign key, ``record_count >= 0``), with Django's
+    ``IntegrityError`` as from ``create()``. No transaction of its own: in autocommit the
+    one ``INSERT`` is atomic.
+    """
+    (pk,) = insert_rows(
+        InboxEntry,
+        fields=_INBOX_FIELDS,
+        rows=[(preset, company_id, payload, record_count)],
+        returning=True,
+    )
+    return int(pk)

@@ -1,0 +1,190 @@
+"""What a pushed record looks like on the wire: its payload, deleted state, external id
+and the Connec! ids of its references (docs/protocol.md, 'External ids').
+
+Deletes: Connec! v2 has no DELETE; a deleted record is pushed as
+``{"status": "INACTIVE"}`` (``{"status": "VOIDED"}`` for invoices), or what
+the mapper's ``connec_delete_payload`` says. A record arriving in that state
+follows :func:`deleted_record_fate`, whatever brings it (import, notification).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from maestrano_accounts.models import Company
+from maestrano_integration.conf import get_preset
+
+from . import idmap
+from .mappers import Mapper, ReferenceResolver, set_path
+from .registry import registry
+
+#: How a deleted record is pushed, per entity (Connec! v2 has no DELETE).
+DEFAULT_DELETE_PAYLOADS: dict[str, dict[str, Any]] = {"invoices": {"status": "VOIDED"}}
+
+
+INACTIVE_PAYLOAD: dict[str, Any] = {"status": "INACTIVE"}
+
+
+def delete_payload(mapper: Mapper) -> dict[str, Any]:
+    """What a local delete sends: the mapper's ``connec_delete_payload`` or the entity default."""
+    custom = getattr(mapper, "connec_delete_payload", None)
+    if custom is not None:
+        return dict(custom)
+    return dict(DEFAULT_DELETE_PAYLOADS.get(mapper.entity, INACTIVE_PAYLOAD))
+
+
+def status_is_data(mapper: Mapper) -> bool:
+    """When the mapper maps the delete marker's fields, the marker is plain data (invoice
+    ``VOIDED``): a delete is only pushed, and Connec!'s value is applied like any other."""
+    mapped_paths = set(mapper.fields.values())
+    return all(key in mapped_paths for key in delete_payload(mapper))
+
+
+def is_deleted_state(mapper: Mapper, data: Mapping[str, Any]) -> bool:
+    """Whether a Connec! record is in the state our deletes push (e.g. INACTIVE)."""
+    marker = delete_payload(mapper)
+    return bool(marker) and all(data.get(key) == value for key, value in marker.items())
+
+
+class DeletedRecord(enum.Enum):
+    """What a Connec! record in its deleted state does here (:func:`deleted_record_fate`)."""
+
+    #: Never mapped here: nothing is created, a ``RemoteTombstone`` remembers it.
+    REMEMBER = "remember"
+    #: Mapped to a local object: the object is deleted.
+    DELETE = "delete"
+    #: Mapped to a local object deleted already: it stays deleted.
+    STAYS_DELETED = "stays_deleted"
+
+
+def deleted_record_fate(
+    *, mapper: Mapper, data: Mapping[str, Any], mapped: bool, exists: bool
+) -> DeletedRecord | None:
+    """What a record in its deleted state does here, or ``None`` to apply it as usual.
+
+    The one rule of Connec!'s deletes for every way records arrive (initial import,
+    notifications, reconciliation; docs/sync.md): a record in its deleted state never
+    creates a local object, deletes the one it is mapped to, and leaves one deleted
+    here deleted. ``mapped``: the record has an IdMap row; ``exists``: its local object
+    still exists. When the mapper maps the marker's fields itself (:func:`status_is_data`,
+    invoice ``VOIDED``), the marker is data: such a record is applied like any other,
+    except onto a local object deleted already.
+    """
+    if not is_deleted_state(mapper, data):
+        return None
+    if not mapped:
+        return None if status_is_data(mapper) else DeletedRecord.REMEMBER
+    if not exists:
+        return DeletedRecord.STAYS_DELETED
+    return None if status_is_data(mapper) else DeletedRecord.DELETE
+
+
+def live_payload(mapper: Mapper) -> dict[str, Any]:
+    """What every upsert of a live record adds: ``{"status": "ACTIVE"}`` when deletes are
+    pushed as ``INACTIVE`` and the mapper does not map ``status`` itself.
+
+    A local update made after another app deactivated the record is the later
+    write, so it brings the record back (last writer wins, both sides alive).
+    """
+    custom = getattr(mapper, "connec_live_payload", None)
+    if custom is not None:
+        return dict(custom)
+    if status_is_data(mapper) or delete_payload(mapper) != INACTIVE_PAYLOAD:
+        return {}
+    return {"status": "ACTIVE"}
+
+
+def external_id_entry(*, company: Company, object_id: Any) -> dict[str, str]:
+    """Our id of a local object in Connec!'s external-id form (docs/protocol.md, 'External ids')."""
+    return {
+        "id": str(object_id),
+        "provider": get_preset(company.preset).api_id,
+        "realm": company.group_uid,
+    }
+
+
+def payload_hash(data: Mapping[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def blank_to_null(data: Any) -> Any:
+    """Empty strings as ``null``: Connec! validates a present value (``""`` is no currency),
+    and ``null`` clears a field, which is what an empty local field means."""
+    if isinstance(data, dict):
+        return {key: blank_to_null(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [blank_to_null(value) for value in data]
+    return None if data == "" else data
+
+
+def clear_empty_references(mapper: Mapper, instance: models.Model, data: dict[str, Any]) -> None:
+    """An empty local reference is sent as ``null``: a PUT is a partial update, so an
+    absent reference would keep the one Connec! has (set there by another app, or by us
+    before the local one was cleared) and the two sides would disagree for good."""
+    for local_name, (connec_field, _) in mapper.references.items():
+        if getattr(instance, mapper.model._meta.get_field(local_name).attname) is None:
+            set_path(data, connec_field, None)
+
+
+class ExportResolver(ReferenceResolver):
+    """Connec! ids of referenced records; our external id for those not pushed yet.
+
+    A referenced record created in the same batch (earlier op) or pushed
+    before under our external id is found by Connec! through that id.
+    """
+
+    def __init__(self, *, company: Company, connec_ids: dict[str, dict[str, str]]) -> None:
+        super().__init__(connec_ids=connec_ids)
+        self._company = company
+        self._unmapped: set[tuple[str, str]] = set()
+
+    def connec_id(self, entity: str, local_pk: Any) -> Any:
+        known = super().connec_id(entity, local_pk)
+        if known is not None:
+            return known
+        self._unmapped.add((entity, str(local_pk)))
+        return [external_id_entry(company=self._company, object_id=local_pk)]
+
+    def unmapped_used(self, instance: models.Model) -> bool:
+        """Whether the last export used a not-yet-mapped reference (then a 4xx may be temporary)."""
+        used = bool(self._unmapped)
+        self._unmapped.clear()
+        return used
+
+
+def export_resolver(*, company: Company, mapper: Mapper, instances: Any) -> ExportResolver:
+    """One IdMap query per referenced entity for the whole window."""
+    instances = list(instances)
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for mapping in (mapper, *mapper.children):
+        for local_name, (_, entity) in mapping.references.items():
+            attname = mapping.model._meta.get_field(local_name).attname
+            if mapping is mapper:
+                values = [getattr(obj, attname) for obj in instances]
+            else:
+                values = list(
+                    mapping.model._default_manager.filter(
+                        **{f"{mapping.parent_field}__in": [obj.pk for obj in instances]}
+                    ).values_list(attname, flat=True)
+                )
+            wanted[entity].update(str(value) for value in values if value is not None)
+    connec_ids: dict[str, dict[str, str]] = {}
+    for entity, pks in wanted.items():
+        if not pks or entity not in registry.entities():
+            continue
+        referenced = registry.for_entity(entity).model
+        connec_ids[entity] = idmap.connec_ids_for_objects(
+            company=company,
+            content_type=ContentType.objects.get_for_model(referenced),
+            object_ids=pks,
+        )
+    return ExportResolver(company=company, connec_ids=connec_ids)

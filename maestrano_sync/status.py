@@ -1,0 +1,367 @@
+"""One sync status per record, and the list of sync problems, derived from the sync's tables.
+
+The only place that decides what a person is told about a record's sync:
+
+- **queued**: a local change waits in the outbox, not tried yet;
+- **retrying**: Connec! failed transiently; the outbox tries again at ``at``;
+- **parked**: Connec! refused the change (or it failed too often); ``reason``, retry by hand;
+- **not applied**: a change from Connec! could not be applied here (a record error or a
+  failed notification newer than our last successful exchange for the record);
+- **synced**: Connec! acknowledged the record (an IdMap row) and nothing is outstanding;
+  ``at`` is the last exchange;
+- **local**: never sent and nothing queued (e.g. saved while the sync was off).
+
+"Synced" is only said with an IdMap row and no pending or parked outbox row: a
+change is never "synced" before Connec! answered it. Reads are bulk (a handful
+of queries for a whole list page), always filtered by the company.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+
+from maestrano_accounts.models import Company
+from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
+
+from . import idmap, inbox, push
+from .models import InboxEntry, OutboxEntry, SyncRecordError
+from .registry import NotRegistered, registry
+from .scheduling import enqueue_inbox, enqueue_reapply
+
+SYNCED, QUEUED, RETRYING, PARKED, NOT_APPLIED, LOCAL = (
+    "synced",
+    "queued",
+    "retrying",
+    "parked",
+    "not_applied",
+    "local",
+)
+LABELS = {
+    SYNCED: "Synced",
+    QUEUED: "Queued",
+    RETRYING: "Retrying",
+    PARKED: "Parked",
+    NOT_APPLIED: "Not applied from Connec!",
+    LOCAL: "Not in Connec!",
+}
+#: Badge colour class of each state (static/css/app.css).
+TONES = {SYNCED: "ok", QUEUED: "", RETRYING: "warn", PARKED: "bad", NOT_APPLIED: "bad", LOCAL: ""}
+#: Worst first: the state shown when several apply.
+SEVERITY = [PARKED, NOT_APPLIED, RETRYING, QUEUED, SYNCED, LOCAL]
+
+
+@dataclass(frozen=True)
+class RecordSyncStatus:
+    """What one record's page, list row and the dashboard say about its sync."""
+
+    state: str
+    connec_id: str = ""
+    #: synced: last exchange with Connec!; retrying: next attempt; parked/not applied: since.
+    at: dt.datetime | None = None
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.state]
+
+    @property
+    def tone(self) -> str:
+        return TONES[self.state]
+
+    @property
+    def is_problem(self) -> bool:
+        return self.state in (PARKED, NOT_APPLIED)
+
+    @property
+    def can_retry(self) -> bool:
+        return self.is_problem
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "label": self.label,
+            "connec_id": self.connec_id,
+            "at": self.at.isoformat() if self.at else None,
+            "reason": self.reason,
+        }
+
+
+def _row_state(row: OutboxEntry) -> RecordSyncStatus:
+    if row.status == OutboxEntry.Status.PARKED:
+        return RecordSyncStatus(state=PARKED, at=row.updated_at, reason=row.last_error)
+    if row.attempts:
+        return RecordSyncStatus(state=RETRYING, at=row.next_attempt_at, reason=row.last_error)
+    return RecordSyncStatus(state=QUEUED, at=row.created_at)
+
+
+def _outbox_states(rows: Iterable[OutboxEntry]) -> dict[str, RecordSyncStatus]:
+    """The outstanding outbox state per object id (``rows`` in id order).
+
+    The newest change decides: a record refused once (parked) and saved again
+    since is on its way again (its push sends the current state, and supersedes
+    the parked row when Connec! accepts it). Among pending rows the worst wins.
+    """
+    states: dict[str, RecordSyncStatus] = {}
+    for row in rows:
+        state = _row_state(row)
+        known = states.get(row.object_id)
+        if (
+            known is None
+            or known.state == PARKED
+            or SEVERITY.index(state.state) < SEVERITY.index(known.state)
+        ):
+            states[row.object_id] = state
+    return states
+
+
+def _failed_notification_ids(*, company: Company, entity: str) -> dict[str, InboxEntry]:
+    """{Connec! id: newest failed notification carrying it} for one entity."""
+    found: dict[str, InboxEntry] = {}
+    for entry in InboxEntry.objects.filter(
+        company=company, status=InboxEntry.Status.FAILED
+    ).order_by("updated_at", "pk"):
+        records = entry.payload.get(entity) if isinstance(entry.payload, dict) else None
+        for record in records if isinstance(records, list) else []:
+            record_id = _connec_id_of(record)
+            if record_id:
+                found[record_id] = entry
+    return found
+
+
+def _connec_id_of(record: Any) -> str:
+    """The Connec! id of a notified record: a string, or the list of ``{"provider", "id"}``."""
+    raw = record.get("id") if isinstance(record, dict) else None
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, dict) and item.get("provider") == "connec":
+                return str(item.get("id") or "")
+    return ""
+
+
+def record_statuses(
+    *, company: Company, model: type[models.Model], pks: Iterable[Any]
+) -> dict[str, RecordSyncStatus]:
+    """{str(pk): status} for records of one model of ``company`` (a few queries in all)."""
+    object_ids = {str(pk) for pk in pks if pk is not None}
+    if not object_ids:
+        return {}
+    try:
+        entity = registry.for_model(model).entity
+    except NotRegistered:
+        return {}
+    content_type = ContentType.objects.get_for_model(model)
+    id_maps = idmap.maps_for_objects(
+        company=company, content_type=content_type, object_ids=object_ids
+    )
+    outbox = _outbox_states(
+        OutboxEntry.objects.filter(
+            company=company,
+            content_type=content_type,
+            object_id__in=object_ids,
+            status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED],
+        ).order_by("pk")
+    )
+    connec_ids = {row.connec_id: object_id for object_id, row in id_maps.items()}
+    not_applied: dict[str, RecordSyncStatus] = {}
+    errors = SyncRecordError.objects.filter(
+        company=company, entity=entity, connec_id__in=list(connec_ids)
+    ).order_by("created_at", "pk")
+    for error in errors:
+        object_id = connec_ids[error.connec_id]
+        if error.created_at > id_maps[object_id].updated_at:
+            not_applied[object_id] = RecordSyncStatus(
+                state=NOT_APPLIED, at=error.created_at, reason=error.reason
+            )
+    for connec_id, entry in _failed_notification_ids(company=company, entity=entity).items():
+        object_id = connec_ids.get(connec_id)
+        if object_id is not None and entry.updated_at > id_maps[object_id].updated_at:
+            not_applied[object_id] = RecordSyncStatus(
+                state=NOT_APPLIED, at=entry.updated_at, reason=entry.last_error
+            )
+    statuses = {}
+    for object_id in object_ids:
+        id_map = id_maps.get(object_id)
+        connec_id = id_map.connec_id if id_map else ""
+        candidates = [s for s in (outbox.get(object_id), not_applied.get(object_id)) if s]
+        if candidates:
+            worst = min(candidates, key=lambda s: SEVERITY.index(s.state))
+            statuses[object_id] = RecordSyncStatus(
+                state=worst.state, connec_id=connec_id, at=worst.at, reason=worst.reason
+            )
+        elif id_map is not None:
+            statuses[object_id] = RecordSyncStatus(
+                state=SYNCED, connec_id=connec_id, at=id_map.updated_at
+            )
+        else:
+            statuses[object_id] = RecordSyncStatus(state=LOCAL)
+    return statuses
+
+
+def record_status(*, company: Company, obj: models.Model) -> RecordSyncStatus:
+    """The status of one record (see :func:`record_statuses`)."""
+    return record_statuses(company=company, model=type(obj), pks=[obj.pk]).get(
+        str(obj.pk), RecordSyncStatus(state=LOCAL)
+    )
+
+
+# --- the problems panel -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncProblem:
+    """A parked push, a Connec! record not applied, or a failed notification."""
+
+    kind: str  # "outbox", "record", "notification"
+    pk: int
+    entity: str
+    reason: str
+    at: dt.datetime
+    object_id: str = ""
+    connec_id: str = ""
+    records: int = 0
+
+    @property
+    def title(self) -> str:
+        return {
+            "outbox": "Change not accepted by Connec!",
+            "record": "Connec! record not applied",
+            "notification": "Notification not applied",
+        }[self.kind]
+
+
+def problems(*, company: Company) -> list[SyncProblem]:
+    """Every parked outbox row, current record error and failed notification, newest first.
+
+    A record error is current while no later exchange succeeded for the record
+    (its IdMap row is older than the error, or there is none).
+    """
+    found: list[SyncProblem] = [
+        SyncProblem(
+            kind="outbox",
+            pk=row.pk,
+            entity=row.entity,
+            reason=row.last_error or "parked",
+            at=row.updated_at,
+            object_id=row.object_id,
+        )
+        for row in OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PARKED)
+    ]
+    errors = list(SyncRecordError.objects.filter(company=company).order_by("-created_at", "-pk"))
+    maps = idmap.maps_for_keys(
+        company=company, connec_ids={error.connec_id for error in errors if error.connec_id}
+    )
+    seen: set[tuple[str, str]] = set()
+    for error in errors:
+        key = (error.entity, error.connec_id)
+        id_map = maps.get(key)
+        if (error.connec_id and key in seen) or (id_map and id_map.updated_at >= error.created_at):
+            continue
+        seen.add(key)
+        found.append(
+            SyncProblem(
+                kind="record",
+                pk=error.pk,
+                entity=error.entity,
+                reason=error.reason,
+                at=error.created_at,
+                object_id=id_map.object_id if id_map else "",
+                connec_id=error.connec_id,
+            )
+        )
+    found.extend(
+        SyncProblem(
+            kind="notification",
+            pk=entry.pk,
+            entity=", ".join(entry.entities),
+            reason=entry.last_error or "failed",
+            at=entry.updated_at,
+            records=entry.record_count,
+        )
+        for entry in InboxEntry.objects.filter(company=company, status=InboxEntry.Status.FAILED)
+    )
+    return sorted(found, key=lambda problem: problem.at, reverse=True)
+
+
+def state_counts(*, company: Company) -> dict[str, dict[str, int]]:
+    """Per entity: records queued, retrying and parked in the outbox, and records not applied."""
+    counts: dict[str, dict[str, int]] = defaultdict(
+        lambda: {QUEUED: 0, RETRYING: 0, PARKED: 0, NOT_APPLIED: 0}
+    )
+    rows = (
+        OutboxEntry.objects.filter(
+            company=company, status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED]
+        )
+        .order_by("pk")
+        .values_list("entity", "content_type_id", "object_id", "status", "attempts")
+    )
+    per_object: dict[tuple[str, int, str], str] = {}
+    for entity, content_type_id, object_id, status, attempts in rows:
+        state = PARKED if status == OutboxEntry.Status.PARKED else RETRYING if attempts else QUEUED
+        key = (entity, content_type_id, object_id)
+        known = per_object.get(key)
+        # As _outbox_states: the newest change decides over a parked one.
+        if known is None or known == PARKED or SEVERITY.index(state) < SEVERITY.index(known):
+            per_object[key] = state
+    for (entity, _, _), state in per_object.items():
+        counts[entity][state] += 1
+    for problem in problems(company=company):
+        if problem.kind == "record":
+            counts[problem.entity][NOT_APPLIED] += 1
+    return dict(counts)
+
+
+# --- retrying a problem ---------------------------------------------------------------------
+
+
+def retry_problem(*, company: Company, kind: str, pk: int) -> int:
+    """Queue one problem of ``company`` again; the number of items queued (0: none found).
+
+    Parked pushes go back to the outbox and failed notifications back to the inbox;
+    a Connec! record not applied is fetched again and applied like a notification
+    (task ``maestrano_sync.reapply_record``), so a fix made in Connec! or in our mapper heals it.
+    """
+    if kind == "outbox":
+        return push.retry_parked(queryset=OutboxEntry.objects.filter(company=company, pk=pk))
+    if kind == "notification":
+        return inbox.retry_failed_entries(
+            queryset=InboxEntry.objects.filter(company=company, pk=pk)
+        )
+    if kind == "record":
+        error = SyncRecordError.objects.filter(company=company, pk=pk).first()
+        if error is None or not error.connec_id:
+            return 0
+        enqueue_reapply(company_id=company.pk, entity=error.entity, connec_id=error.connec_id)
+        return 1
+    raise ValueError(f"Unknown kind of sync problem: {kind!r}")
+
+
+def reapply_record(*, company: Company, entity: str, connec_id: str) -> str:
+    """Fetch a record Connec! sent but we could not apply, and store it as a notification.
+
+    The inbox applies it in order with the other notifications, under the
+    company's lock. The record's errors are cleared once it is fetched: if it
+    fails again, applying it records a new error with the new reason.
+    """
+    errors = SyncRecordError.objects.filter(company=company, entity=entity, connec_id=connec_id)
+    try:
+        with connec_client_for(company) as client:
+            record = client.retrieve(entity, connec_id)
+    except ConnecNotFoundError:
+        errors.delete()
+        return "gone"
+    with transaction.atomic():
+        errors.delete()
+        InboxEntry.objects.create(
+            preset=company.preset, company=company, payload={entity: [record]}, record_count=1
+        )
+        enqueue_inbox(company_id=company.pk)
+    return "queued"

@@ -1,0 +1,455 @@
+"""Connec! values and their conversion to and from model fields: Connec! ids and
+timestamps, and one JSON value to a model field's Python value (or a
+:class:`MappingError` naming the problem). The declarations that use them are in
+:mod:`maestrano_sync.mappers`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.core import validators
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.dateparse import parse_datetime
+
+from maestrano_integration.strict_input import InputRefused, check_value, text_problem
+
+
+class MappingError(ValueError):
+    """One record cannot be mapped: the importer records ``str(error)`` and skips it."""
+
+
+#: The longest Connec! id kept (``IdMap.connec_id`` and the other columns that hold one):
+#: a longer one is refused as malformed, the same on every database.
+CONNEC_ID_MAX_LENGTH = 64
+
+
+def connec_id_problem(value: str) -> str | None:
+    """What makes the text ``value`` no Connec! id we can keep, or ``None``."""
+    if len(value) > CONNEC_ID_MAX_LENGTH:
+        return f"longer than {CONNEC_ID_MAX_LENGTH} characters"
+    return None
+
+
+def connec_id_of(value: Any) -> str | None:
+    """The Connec! id of a record id or reference, plain or in external-ids form.
+
+    With ``CONNEC-EXTERNAL-IDS: true``, ids are lists of ``{"realm", "provider",
+    "id"}`` and Connec!'s own entry has provider ``connec`` (docs/protocol.md, 'External ids').
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        for entry in value:
+            if isinstance(entry, Mapping) and entry.get("provider") == "connec":
+                return connec_id_of(entry.get("id"))
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    elif not isinstance(value, str):
+        raise MappingError(f"not a Connec! id: {_excerpt(value)}")
+    elif problem := text_problem(value):
+        # Looked up in IdMap: PostgreSQL refuses the query itself.
+        raise MappingError(f"not a Connec! id: {problem}")
+    if problem := connec_id_problem(value):
+        raise MappingError(f"not a Connec! id: {problem}")
+    return value
+
+
+def connec_time(value: Any) -> datetime.datetime | None:
+    """A Connec! timestamp (``updated_at``) as an aware datetime; ``None`` when absent.
+
+    Raises :class:`MappingError` when present but not an ISO 8601 date-time
+    (a number, ``"2024-02-30T00:00:00Z"``, an offset of 99 hours). A time
+    without offset is UTC, so that every timestamp compares with every other.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"not a date-time: {_excerpt(value)}")
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:  # well formed, but no such time
+        parsed = None
+    if parsed is None:
+        raise MappingError(f"not a date-time: {_excerpt(value)}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=datetime.UTC)
+
+
+def connec_time_or_none(value: Any) -> datetime.datetime | None:
+    """:func:`connec_time`, ``None`` for what it refuses (ordering, watermarks)."""
+    try:
+        return connec_time(value)
+    except MappingError:
+        return None
+
+
+def _excerpt(value: Any) -> str:
+    """``repr(value)`` cut short, for messages (repr escapes NUL and surrogates)."""
+    text = repr(value)
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+def to_local_value(field: models.Field, value: Any, instance: models.Model) -> Any:
+    """Convert and validate a Connec! JSON value for a model field.
+
+    Uses the field's own ``clean`` (type, choices, max length, digits), so a bad
+    value is reported with Django's message rather than failing the page's SQL.
+    Any JSON value gives a value or a :class:`ValidationError`, never another
+    exception: the record is then parked with the message (``maestrano_sync.importer``).
+    The work is done by the field's converter (:func:`converter_for`).
+    """
+    return converter_for(field)(value, instance)
+
+
+#: A field's converter: (Connec! JSON value, instance) → the field's value.
+Converter = Callable[[Any, models.Model], Any]
+
+_CONVERTERS: dict[models.Field, Converter] = {}
+
+
+def converter_for(field: models.Field) -> Converter:
+    """What :func:`to_local_value` does for ``field``, with every decision that depends
+    on the field alone taken once (its kind, its ``clean``, its validators): the
+    import calls it for every mapped value of every record."""
+    converter = _CONVERTERS.get(field)
+    if converter is None:
+        converter = _CONVERTERS[field] = _make_converter(field)
+    return converter
+
+
+def _make_converter(field: models.Field) -> Converter:
+    null = field.null
+    blank = field.blank
+    max_length = field.max_length
+    is_text = isinstance(field, (models.CharField, models.TextField))
+    plain_text = _is_plain_text_field(field)
+    has_default = field.has_default()
+    python_value = _python_value_function(field)
+    clean = _clean_function(field)
+
+    def convert(value: Any, instance: models.Model) -> Any:
+        if value is None:
+            if null:
+                return None
+            if is_text:
+                return ""
+            if has_default:
+                return field.get_default()
+        try:
+            if isinstance(value, str):
+                if problem := text_problem(value):
+                    raise ValidationError(problem)
+                if (
+                    plain_text
+                    and (value or blank)
+                    and (max_length is None or len(value) <= max_length)
+                ):
+                    return value  # what field.clean returns, without its machinery
+            elif isinstance(value, (dict, list, float)):
+                check_value(value)
+        except InputRefused as error:
+            raise ValidationError(str(error)) from None
+        try:
+            return clean(python_value(value), instance)
+        except (TypeError, ValueError, ArithmeticError):
+            # Django's fields raise these for some values (int(float("inf")), a bad datetime).
+            raise ValidationError(f"not a valid {_field_kind(field)}: {_excerpt(value)}") from None
+
+    return convert
+
+
+def text_shortcut(field: models.Field) -> tuple[int | None, bool] | None:
+    """``(max_length, blank)`` when the field's converter returns a safe string as it is
+    if it is no longer than ``max_length`` (``None``: no limit) and not empty unless
+    ``blank`` (plain text fields, the first rule of the converter); ``None`` otherwise.
+    For code that applies many values and checks these itself (:mod:`maestrano_sync.field_apply`);
+    any other value goes to the converter."""
+    if not _is_plain_text_field(field):
+        return None
+    return field.max_length, field.blank
+
+
+_PLAIN_TEXT_FIELDS: dict[models.Field, bool] = {}
+
+
+def _is_plain_text_field(field: models.Field) -> bool:
+    """A ``CharField`` / ``TextField`` whose ``clean`` of a safe string only checks its
+    length and blankness: no choices, no validators but Django's own (max length, NUL)."""
+    known = _PLAIN_TEXT_FIELDS.get(field)
+    if known is None:
+        known = (
+            type(field) in (models.CharField, models.TextField)
+            and not field.choices
+            and all(
+                isinstance(
+                    validator,
+                    (validators.MaxLengthValidator, validators.ProhibitNullCharactersValidator),
+                )
+                and (
+                    not isinstance(validator, validators.MaxLengthValidator)
+                    or validator.limit_value == field.max_length
+                )
+                for validator in field.validators
+            )
+        )
+        _PLAIN_TEXT_FIELDS[field] = known
+    return known
+
+
+def _python_value(field: models.Field, value: Any) -> Any:
+    """``value`` as ``field.clean`` expects it, refusing what it would accept silently."""
+    return _python_value_function(field)(value)
+
+
+def _python_value_function(field: models.Field) -> Callable[[Any], Any]:
+    """:func:`_python_value` for ``field``: the field's kind decided once."""
+
+    def refuse(value: Any, what: str | None = None) -> ValidationError:
+        # The field's kind in the language active when the value is refused.
+        return ValidationError(f"not a {what or _field_kind(field)}: {_excerpt(value)}")
+
+    if isinstance(field, models.JSONField):
+        return lambda value: value
+
+    if isinstance(field, models.BooleanField):
+
+        def boolean(value: Any) -> Any:
+            if isinstance(value, (dict, list)):
+                raise refuse(value)
+            if not isinstance(value, bool):
+                raise refuse(value, "boolean")
+            return value
+
+        return boolean
+
+    if isinstance(field, (models.CharField, models.TextField)):
+
+        def text(value: Any) -> Any:
+            if isinstance(value, (dict, list)):
+                raise refuse(value)
+            if not isinstance(value, str):  # a number is not a name: the record is wrong
+                raise refuse(value, "string")
+            return value
+
+        return text
+
+    def not_structured(value: Any) -> None:
+        if isinstance(value, (dict, list)):
+            raise refuse(value)
+        if isinstance(value, bool):  # True is not an amount, a count or a date
+            raise refuse(value)
+
+    if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
+
+        def date(value: Any) -> Any:
+            not_structured(value)
+            if not isinstance(value, str):
+                raise refuse(value, "date")
+            if "T" in value:
+                # Connec! sends dates as midnight datetimes ("2016-10-04T00:00:00Z").
+                try:
+                    return connec_time(value).date()
+                except MappingError:
+                    raise refuse(value, "date") from None
+            return value
+
+        return date
+
+    if isinstance(field, models.DateTimeField):
+
+        def date_time(value: Any) -> Any:
+            not_structured(value)
+            if not isinstance(value, str):
+                raise refuse(value, "date-time")
+            try:
+                return connec_time(value)
+            except MappingError as error:
+                raise ValidationError(str(error)) from None
+
+        return date_time
+
+    if isinstance(field, models.DecimalField):
+
+        def decimal_value(value: Any) -> Any:
+            not_structured(value)
+            if isinstance(value, float):
+                return decimal.Decimal(repr(value))
+            return value
+
+        return decimal_value
+
+    if isinstance(field, (models.IntegerField, models.AutoField)):
+
+        def integer(value: Any) -> Any:
+            not_structured(value)
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise refuse(value, "whole number")
+                return int(value)
+            return value
+
+        return integer
+
+    def other(value: Any) -> Any:
+        not_structured(value)
+        return value
+
+    return other
+
+
+# --- field.clean, its machinery taken once ---------------------------------------------------
+
+#: A validator's check: ``True`` when the validator surely accepts the value; ``False``
+#: when it may refuse it (``field.clean`` then runs, for its exact message).
+_Check = Callable[[Any], bool]
+
+
+def _clean_function(field: models.Field) -> Callable[[Any, models.Model], Any]:
+    """``field.clean`` for fields that use Django's own ``clean``, ``validate`` and
+    ``run_validators``: ``to_python`` as ``clean`` calls it, then the same checks as
+    ``validate`` and the validators, with the choices in a set and the common validators
+    as plain comparisons. Whenever one of them may fail, ``field.clean`` itself runs, so
+    that a refused value gets Django's own message; a value accepted here is one
+    ``field.clean`` returns unchanged (tests/sync/test_converters.py compares the two).
+    Other fields: their own ``clean``.
+    """
+    cls = type(field)
+    if (
+        cls.clean is not models.Field.clean
+        or cls.validate is not models.Field.validate
+        or cls.run_validators is not models.Field.run_validators
+    ):
+        return field.clean
+    choice_keys = _choice_keys(field)
+    if field.choices is not None and choice_keys is None:
+        return field.clean
+    checks = [_validator_check(validator) for validator in field.validators]
+    to_python = field.to_python
+    editable = field.editable
+    null = field.null
+    blank = field.blank
+    empty = field.empty_values
+    slow = field.clean
+
+    def clean(value: Any, instance: models.Model) -> Any:
+        python = to_python(value)
+        if editable:
+            if choice_keys is not None and python not in empty:
+                try:
+                    known = python in choice_keys
+                except TypeError:  # unhashable
+                    known = False
+                if not known:
+                    return slow(value, instance)
+            if python is None and not null:
+                return slow(value, instance)
+            if not blank and python in empty:
+                return slow(value, instance)
+        if python not in empty:
+            for check in checks:
+                if not check(python):
+                    return slow(value, instance)
+        return python
+
+    return clean
+
+
+def _choice_keys(field: models.Field) -> frozenset | None:
+    """The values ``field.validate`` accepts as choices (``None``: no choices, choices from
+    a callable, which may change, or some that a set cannot hold)."""
+    if type(field.choices) not in (list, tuple):
+        return None
+    keys = []
+    for option_key, option_value in field.choices:
+        if isinstance(option_value, (list, tuple)):
+            keys.extend(optgroup_key for optgroup_key, _ in option_value)
+        else:
+            keys.append(option_key)
+    try:
+        return frozenset(keys)
+    except TypeError:
+        return None
+
+
+def _validator_check(validator: Callable[[Any], None]) -> _Check:
+    cls = type(validator)
+    limit = getattr(validator, "limit_value", None)
+    if cls in _COMPARISONS and not callable(limit):
+        compare = _COMPARISONS[cls]
+
+        def within(value: Any) -> bool:
+            try:
+                return compare(value, limit)
+            except Exception:  # field.clean runs again, raising what it raises
+                return False
+
+        return within
+    if cls is validators.ProhibitNullCharactersValidator:
+        return lambda value: "\x00" not in str(value)
+    if cls is validators.EmailValidator:
+        return _email_check(validator)
+
+    def call(value: Any) -> bool:
+        try:
+            validator(value)
+        except Exception:  # field.clean runs again, raising what it raises
+            return False
+        return True
+
+    return call
+
+
+#: ``BaseValidator`` subclasses: (value, limit) → accepted, as their ``clean`` and
+#: ``compare`` say.
+_COMPARISONS: dict[type, Callable[[Any, Any], bool]] = {
+    validators.MaxLengthValidator: lambda value, limit: not len(value) > limit,
+    validators.MinLengthValidator: lambda value, limit: not len(value) < limit,
+    validators.MaxValueValidator: lambda value, limit: not value > limit,
+    validators.MinValueValidator: lambda value, limit: not value < limit,
+}
+
+
+def _email_check(validator: validators.EmailValidator) -> _Check:
+    """``EmailValidator.__call__`` with the verdict on each domain kept: its domain check
+    (a large regular expression) depends on the domain alone, and the addresses of one
+    company share a few domains."""
+    domains: dict[str, bool] = {}
+    allowlist = validator.domain_allowlist
+    match_user = validator.user_regex.match  # the compiled expression's, not the lazy proxy's
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, str) or not value or "@" not in value or len(value) > 320:
+            return False
+        user_part, domain_part = value.rsplit("@", 1)
+        if not match_user(user_part):
+            return False
+        if domain_part in allowlist:
+            return True
+        known = domains.get(domain_part)
+        if known is None:
+            known = bool(validator.validate_domain_part(domain_part))
+            if len(domains) < 1024:
+                domains[domain_part] = known
+        return known
+
+    return check
+
+
+def _field_kind(field: models.Field) -> str:
+    return str(field.description).split(" (")[0].lower() if field.description else "value"
+
+
+def to_connec_value(value: Any) -> Any:
+    """A local value as Connec! JSON (numbers as numbers, dates as ISO strings)."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
