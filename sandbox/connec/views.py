@@ -75,6 +75,14 @@ class FaultConfigForm(forms.ModelForm):
             "seed",
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A form without this newer rate (an older page, a script) means none of those.
+        self.fields["gateway_timeout_rate"].required = False
+
+    def clean_gateway_timeout_rate(self) -> float:
+        return self.cleaned_data.get("gateway_timeout_rate") or 0.0
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         try:

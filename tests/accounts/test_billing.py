@@ -439,7 +439,7 @@ def test_the_admin_retry_action_creates_the_pending_recurring_bill_once(platform
     User = get_user_model()
 
     tune(settings, HTTP_RETRIES=0)
-    set_faults(platform, settings, error_rate=1.0)
+    set_faults(platform, settings, error_rate=1.0, error_status=503)
     sso(platform, group_uid="cld-admin")
     set_faults(platform, settings)
     subscription = CompanySubscription.objects.get(company__group_uid="cld-admin")

@@ -180,7 +180,7 @@ def test_plan_change_during_an_outage_is_kept_and_done_when_the_platform_is_back
     settings.MAESTRANO = {**settings.MAESTRANO, "HTTP_RETRIES": 0}
     settings.SANDBOX = {
         **settings.SANDBOX,
-        "FAULTS": {platform.api_id: {"scope": "account", "error_rate": 1.0}},
+        "FAULTS": {platform.api_id: {"scope": "account", "error_rate": 1.0, "error_status": 503}},
     }
 
     _, done = choose(platform, http, premium)

@@ -62,7 +62,7 @@ def a_pending_subscription(platform, settings, group_uid):
     """A company on Standard whose first create was refused by a 503 (so still pending),
     with the platform back, and its Admin's browser session."""
     tune(settings, HTTP_RETRIES=0)
-    set_faults(platform, settings, error_rate=1.0)
+    set_faults(platform, settings, error_rate=1.0, error_status=503)
     http = sso(platform, group_uid=group_uid)
     set_faults(platform, settings)
     subscription = CompanySubscription.objects.get(company__group_uid=group_uid)
