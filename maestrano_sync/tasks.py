@@ -68,7 +68,11 @@ def import_company(
                 countdown=_retry_countdown(self.request.retries),
                 max_retries=celery_max_retries(),
             ) from error
+        _follow_up(self, company)
         return {"company": company_id, "run": error.run.pk, "status": error.run.status}
+    # The import's pages held the company's lock: the drains and inbox work that found it
+    # taken meanwhile ended at once, and are scheduled again now, not at the next beat.
+    _follow_up(self, company)
     return {"company": company_id, "run": run.pk, "status": run.status}
 
 
@@ -92,7 +96,8 @@ def _run_locked(task: Any, work: Any) -> Any:
 
 
 def _follow_up(task: Any, company: Company, *, inbox_deferred: bool = False) -> None:
-    """After releasing the lock: schedule the drain and the inbox work that is left.
+    """After releasing the lock (a drain, the inbox, an import's last page): schedule the
+    drain and the inbox work that is left.
 
     Covers changes committed while the lock was held (their own tasks found it
     taken) and rows backing off. Not in eager mode (no delayed runs there: the

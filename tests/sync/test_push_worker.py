@@ -140,3 +140,30 @@ def test_a_notification_stored_while_the_task_runs_is_applied(
     ids = [notify_organization(platform, company, f"Burst {n}") for n in range(30)]
     wait_until(lambda: applied(company, ids), timeout=30)
     wait_until(lambda: not InboxEntry.objects.exclude(status="done").exists(), timeout=30)
+
+
+def test_a_change_whose_drain_found_an_import_page_locking_is_pushed_when_the_import_ends(
+    company, peer, worker_sync, real_worker
+):
+    from maestrano_sync.locks import acquire_lock, release_lock
+    from maestrano_sync.tasks import import_company
+
+    real_worker.kill()
+    token = acquire_lock(company_id=company.pk)  # as a page of an import holds it
+    name = "Saved during the import"
+    Organization.objects.create(company=company, name=name)
+    assert queued_tasks() == 1  # its drain
+    real_worker.start()
+    # The drain ran, found the company locked and ended (the page's holder is no task
+    # that looks for work afterwards).
+    wait_until(lambda: "drain_outbox" in real_worker.tail() and "succeeded" in real_worker.tail())
+    release_lock(company_id=company.pk, token=token)
+    assert OutboxEntry.objects.get().status == "pending"
+
+    import_company.delay(company.pk)
+
+    # Pushed once the import ends, not at the next beat (none runs here).
+    wait_until(
+        lambda: [r["name"] for r in peer.list("organizations")] == ["Saved during the import"]
+    )
+    wait_until(lambda: not OutboxEntry.objects.filter(status="pending").exists())
