@@ -3,7 +3,7 @@
 Every page works in the current company (:func:`maestrano_accounts.selectors.current_company`)
 and every queryset is filtered by it, so another tenant's record answers 404
 exactly like a missing one. Saving goes through the ORM in one transaction;
-the sync app turns those saves into pushes to Connec! on commit.
+maestrano_sync turns those saves into pushes to Connec! on commit.
 """
 
 from __future__ import annotations

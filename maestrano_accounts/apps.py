@@ -4,7 +4,8 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     """Companies, platform identities, SSO, account webhooks and billing.
 
-    The label is namespaced so that a project's own ``accounts`` app can live beside it.
+    Every name it takes starts with ``maestrano``, so that a project's own ``accounts`` app
+    lives beside it.
     """
 
     name = "maestrano_accounts"

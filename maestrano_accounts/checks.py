@@ -1,4 +1,5 @@
-"""System checks of accounts: the settings SSO needs from the project."""
+"""System checks of maestrano_accounts: the settings and URLs SSO and billing need from the
+project."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from maestrano_integration.conf import maestrano_settings
 
 from . import views
 from .backends import sso_backend
+from .billing import views as billing_views
 
 BACKEND = "maestrano_accounts.backends.MaestranoBackend"
 MIDDLEWARE = "maestrano_accounts.middleware.MaestranoSessionMiddleware"
@@ -84,28 +86,52 @@ def check_sso_state_cache_shared(
     ]
 
 
+def _serves(name: str, view: Any) -> bool:
+    """Whether the URL of ``name`` leads to ``view`` (no other pattern serves it first)."""
+    try:
+        found = resolve(reverse(name)).func
+    except NoReverseMatch:
+        return False
+    return inspect.unwrap(found) is inspect.unwrap(view)
+
+
 @checks.register("maestrano", checks.Tags.urls)
 def check_url_namespace(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The ``maestrano_accounts`` URL namespace must lead to these views: the ACS redirects
-    to ``maestrano_accounts:sso-complete``. Another ``app_name = "maestrano_accounts"`` included
-    before
-    ``maestrano_integration.urls`` takes the namespace (Django warns, ``urls.W005``), and
-    every SSO login would then fail at the ACS."""
-    if "maestrano_accounts" not in get_resolver().namespace_dict:
-        return []  # these views are not served here (the sandbox alone, a worker's URLconf)
-    try:
-        view = resolve(reverse("maestrano_accounts:sso-complete")).func
-        found = inspect.unwrap(view) is inspect.unwrap(views.sso_complete)
-    except NoReverseMatch:
-        found = False
-    if found:
-        return []
-    return [
-        checks.Error(
-            "The URL namespace 'maestrano_accounts' does not lead to the SSO completion view "
-            "(maestrano_accounts:sso-complete): the ACS could not hand any login over.",
-            hint="Include maestrano_integration.urls (docs/install.md); if another app also has "
-            'app_name = "maestrano_accounts", include maestrano_integration.urls before it.',
-            id="maestrano.E024",
+    """Our URL namespaces, where the project serves them, must lead to our views.
+
+    ``maestrano_accounts``: the ACS redirects to ``maestrano_accounts:sso-complete``;
+    another ``app_name = "maestrano_accounts"`` included before ``maestrano_integration.urls``
+    takes the namespace (Django warns, ``urls.W005``), and every SSO login would then fail
+    at the ACS. ``maestrano_billing``: a pattern of the project listed before the billing
+    pages' include and matching their path (its own ``billing/`` app) serves it instead,
+    and the pages' forms and redirects lead there."""
+    namespaces = get_resolver().namespace_dict
+    messages: list[checks.CheckMessage] = []
+    # Not served here (the sandbox alone, a worker's URLconf): nothing to check.
+    if "maestrano_accounts" in namespaces and not _serves(
+        "maestrano_accounts:sso-complete", views.sso_complete
+    ):
+        messages.append(
+            checks.Error(
+                "The URL namespace 'maestrano_accounts' does not lead to the SSO completion "
+                "view (maestrano_accounts:sso-complete): the ACS could not hand any login over.",
+                hint="Include maestrano_integration.urls (docs/install.md); if another app also "
+                'has app_name = "maestrano_accounts", include maestrano_integration.urls '
+                "before it.",
+                id="maestrano.E024",
+            )
         )
-    ]
+    if "maestrano_billing" in namespaces and not _serves(
+        "maestrano_billing:overview", billing_views.billing_overview
+    ):
+        messages.append(
+            checks.Error(
+                "The billing pages' URL (maestrano_billing:overview) is served by another "
+                "view: their links, forms and redirects would lead there.",
+                hint="Include maestrano_accounts.billing.urls under a prefix no pattern of "
+                'yours serves first, e.g. path("maestrano/billing/", include(...)) '
+                "(docs/billing.md).",
+                id="maestrano.E025",
+            )
+        )
+    return messages

@@ -8,7 +8,8 @@ The platform gives every member of a group a role (PROTOCOL roles, kept on
 This module is the one place that compares them. Views ask for a minimum role
 with :func:`company_role_required` (function views) or
 :class:`CompanyRoleRequiredMixin` (class-based views); templates ask
-``{% has_company_role "Admin" as can_manage %}`` (``maestrano_accounts.templatetags.company_roles``)
+``{% has_company_role "Admin" as can_manage %}``
+(``maestrano_accounts.templatetags.maestrano_company_roles``)
 to hide what the user may not do. A refusal is a 403 page that says which role
 is needed (``maestrano_accounts/permission_denied.html``). See docs/permissions.md.
 """

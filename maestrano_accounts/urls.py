@@ -1,4 +1,5 @@
-"""Fixed routes of accounts, served by ``maestrano_integration.urls`` (namespace ``accounts``).
+"""Fixed routes of maestrano_accounts, served by ``maestrano_integration.urls`` (namespace
+``maestrano_accounts``).
 
 The SSO init and consume views are served at the paths each preset announces
 (see :mod:`maestrano_accounts.apps`); these routes are the same for every preset.

@@ -12,7 +12,8 @@ def commit_without_flush(*, using: str | None = None) -> None:
     crash it may be lost, never half applied. Call first thing inside the outermost
     ``atomic`` block of ``using`` (the default database when ``None``); other
     databases: nothing. The one place of this statement: the repeat SSO login's commit
-    (``maestrano_accounts.sso_state``), the import's pages and the sync lock (``sync``) use it.
+    (``maestrano_accounts.sso_state``), the import's pages and the sync lock
+    (``maestrano_sync``) use it.
     """
     connection = transaction.get_connection(using)
     if connection.vendor != "postgresql":

@@ -9,7 +9,8 @@ Two kinds:
 * **State** read from the database at scrape time (outbox and inbox depth, parked
   records, import runs, sync lag, pending bills) by :class:`DatabaseCollector`,
   from the sources the apps register (:func:`register_state_source`): this module
-  imports no other app, so ``sync`` and ``accounts`` report their own tables.
+  imports no other app, so ``maestrano_sync`` and
+  ``maestrano_accounts`` report their own tables.
 
 Labels stay bounded: preset, entity, endpoint, api, status, reason — never a
 company, group or user id.

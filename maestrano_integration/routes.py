@@ -3,14 +3,15 @@
 A preset's metadata announces where the platform sends users and webhooks
 (``sso.init_path``, ``sso.consume_path``, ``webhook.account.groups_path``, ...).
 The apps register the views behind those keys here (in ``AppConfig.ready()``:
-``accounts`` the SSO views and account webhooks, ``sync`` the notifications), and
+``maestrano_accounts`` the SSO views and account webhooks, ``maestrano_sync`` the
+notifications), and
 :mod:`maestrano_integration.urls` serves them, so a project adds one include and
 every announced path of every preset answers. Paths are matched against the
 presets of the current settings on each request, so a changed preset (a test's
 ``settings`` fixture included) is served at once.
 
 This module imports no other app: the layers stay ``maestrano_integration`` ←
-``accounts`` ← ``sync``.
+``maestrano_accounts`` ← ``maestrano_sync``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the library is lenient on some of them (``Destination`` is checked as a prefix,
 :func:`validate_response` adds the bindings on top: ``Destination`` and every
 ``Recipient`` equal the ACS URL, an audience names our api id, the assertion
 expires, exactly one assertion, our own clock skew. What needs state (replay
-cache, the request ids of the browser session) lives in :mod:`accounts`.
+cache, the request ids of the browser session) lives in :mod:`maestrano_accounts`.
 
 Everything (entity ids, URLs, certificate) comes from a :class:`Preset`.
 """

@@ -3,7 +3,8 @@ from django.apps import AppConfig
 
 class SyncConfig(AppConfig):
     name = "maestrano_sync"
-    # Namespaced so that a project's own ``sync`` app can live beside it.
+    # Every name it takes starts with ``maestrano``, so that a project's own ``sync`` app
+    # lives beside it.
     label = "maestrano_sync"
     verbose_name = "Connec! sync"
     default_auto_field = "django.db.models.BigAutoField"

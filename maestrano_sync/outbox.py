@@ -210,8 +210,8 @@ def connect_receivers() -> None:
     """Connect the outbox receivers (from ``SyncConfig.ready()``).
 
     They are connected for the models of every mapper (and of its child mappings),
-    registered now or later: apps after ``sync`` in ``INSTALLED_APPS`` register their
-    mappers later than ``sync`` is ready. Other models have no receiver of ours, so
+    registered now or later: apps after ``maestrano_sync`` in ``INSTALLED_APPS`` register their
+    mappers later than ``maestrano_sync`` is ready. Other models have no receiver of ours, so
     Django deletes their rows without loading them first (``Collector.can_fast_delete``:
     the IdMap rows, say). The receivers still look the sender up in the registry when a
     signal fires (a mapper unregistered, export turned off).

@@ -9,7 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Metadata, SSO and webhooks at the paths every preset announces, and the SSO pages.
     path("", include("maestrano_integration.urls")),
-    path("", include("maestrano_accounts.billing.urls")),
+    path("billing/", include("maestrano_accounts.billing.urls")),
     path("", include("crm.urls")),
 ]
 

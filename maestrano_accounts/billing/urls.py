@@ -1,4 +1,6 @@
-"""The demo's billing pages (``/billing/``). Included at the site root by config.urls."""
+"""The billing pages of the company's Admins: the project includes them under a prefix
+of its choice, ``path("billing/", include("maestrano_accounts.billing.urls"))`` in the
+example project (docs/billing.md)."""
 
 from django.urls import path
 
@@ -7,8 +9,8 @@ from . import views
 app_name = "maestrano_billing"
 
 urlpatterns = [
-    path("billing/", views.billing_overview, name="overview"),
-    path("billing/buy-sms/", views.buy_sms, name="buy-sms"),
-    path("billing/plans/", views.plans, name="plans"),
-    path("billing/plans/<int:plan_id>/", views.choose_plan, name="choose-plan"),
+    path("", views.billing_overview, name="overview"),
+    path("buy-sms/", views.buy_sms, name="buy-sms"),
+    path("plans/", views.plans, name="plans"),
+    path("plans/<int:plan_id>/", views.choose_plan, name="choose-plan"),
 ]

@@ -130,6 +130,23 @@ def test_a_project_namespace_accounts_lives_beside_ours(settings):
     assert reverse("maestrano_accounts:sso-complete") == "/maestrano/auth/saml/complete"
 
 
+def test_billing_pages_served_by_a_project_pattern_first_are_a_check_error(settings, client):
+    from django.urls import reverse
+
+    from maestrano_accounts.checks import check_url_namespace
+
+    settings.ROOT_URLCONF = "tests.accounts.urls_billing_shadowed"
+
+    assert [message.id for message in check_url_namespace()] == ["maestrano.E025"]
+
+    # Under a prefix of their own, both apps' pages are served.
+    settings.ROOT_URLCONF = "tests.accounts.urls_billing_prefixed"
+
+    assert check_url_namespace() == []
+    assert reverse("maestrano_billing:plans") == "/maestrano/billing/plans/"
+    assert client.get("/billing/").content == b"their billing"
+
+
 def test_an_app_that_hides_the_sso_views_is_a_check_error(settings):
     from maestrano_accounts.checks import check_url_namespace
 

@@ -1,4 +1,4 @@
-"""``{% load company_roles %}``: ask for the current user's role in the current company.
+"""``{% load maestrano_company_roles %}``: ask for the current user's role in the current company.
 
 ``{% has_company_role "Admin" as can_manage %}{% if can_manage %}…{% endif %}`` hides
 what the user may not do; the views refuse it anyway (:mod:`maestrano_accounts.permissions`).
