@@ -239,6 +239,10 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+if _sandbox_only:
+    # The emulated platform alone serves no app: the app preset's missing api id, key and
+    # IdP certificate (which the sandbox itself issues) are no concern of this process.
+    SILENCED_SYSTEM_CHECKS += ["maestrano.W001", "maestrano.W002", "maestrano.W004"]
 
 # --- Celery ---------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
