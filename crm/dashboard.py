@@ -18,6 +18,7 @@ from maestrano_accounts.models import Company, Membership
 from maestrano_sync import history as sync_history_module
 from maestrano_sync import selectors as sync_selectors
 from maestrano_sync import status as record_status
+from maestrano_sync.company_settings import policy_for
 from maestrano_sync.models import SyncRecordError, SyncRun
 from maestrano_sync.registry import NotRegistered, registry
 
@@ -63,6 +64,15 @@ class ImportProgress:
         return self.run.status if self.run else "none"
 
     @property
+    def label(self) -> str:
+        """The run's status in words; a transient failure the worker retries says so."""
+        if self.run is None:
+            return "Not started"
+        if self.run.status == SyncRun.Status.RETRYING:
+            return "Interrupted, retrying"
+        return self.run.get_status_display()
+
+    @property
     def running(self) -> bool:
         return self.run is not None and self.run.status == SyncRun.Status.RUNNING
 
@@ -81,12 +91,12 @@ class ImportProgress:
         run = self.run
         return {
             "status": self.status,
-            "label": run.get_status_display() if run else "Not started",
+            "label": self.label,
             "running": self.running,
             "percent": self.percent,
             "started_at": run.started_at.isoformat() if run else None,
             "finished_at": run.finished_at.isoformat() if run and run.finished_at else None,
-            "error": (run.error[:200] if run else "") or "",
+            "error": (run.error[:500] if run else "") or "",
             "entities": [
                 {
                     "entity": entity.entity,
@@ -116,6 +126,8 @@ class EntitySyncStatus:
     last_error: str = ""
     import_errors: int = 0
     queued: int = 0
+    #: Changes waiting in the outbox while the company's sync, or this export, is off.
+    held: int = 0
     retrying: int = 0
     not_applied: int = 0
 
@@ -139,6 +151,8 @@ class SyncOverview:
     """The sync table plus the company-wide notification inbox."""
 
     entities: list[EntitySyncStatus]
+    #: The company's sync is switched off (its sync settings): nothing goes either way.
+    paused: bool = False
     inbox_pending: int = 0
     inbox_failed: int = 0
     last_notification_received: dt.datetime | None = None
@@ -235,12 +249,14 @@ def sync_status(*, company: Company) -> SyncOverview:
                 last_error=figures.get("last_error", ""),
                 import_errors=import_errors.get(entity, 0),
                 queued=states.get(entity, {}).get(record_status.QUEUED, 0),
+                held=states.get(entity, {}).get(record_status.HELD, 0),
                 retrying=states.get(entity, {}).get(record_status.RETRYING, 0),
                 not_applied=states.get(entity, {}).get(record_status.NOT_APPLIED, 0),
             )
         )
     return SyncOverview(
         entities=rows,
+        paused=not policy_for(company_id=company.pk).enabled,
         inbox_pending=company_wide.get("inbox_pending", 0),
         inbox_failed=company_wide.get("inbox_failed", 0),
         last_notification_received=company_wide.get("last_notification_received_at"),

@@ -40,6 +40,7 @@ from maestrano_integration.views import json_errors
 from maestrano_sync import inbox, push
 from maestrano_sync import selectors as sync_selectors
 from maestrano_sync import status as sync_status
+from maestrano_sync.company_settings import policy_for as sync_settings_policy
 from maestrano_sync.company_settings import recent_changes
 from maestrano_sync.forms import CompanySyncSettingsForm
 from maestrano_sync.models import InboxEntry, OutboxEntry
@@ -244,7 +245,12 @@ class EditPage(RecordPages):
             extra={"group": self.company.group_uid, "entity": self.entity, "id": record.pk},
         )
         verb = "created" if created else "saved"
-        messages.success(request=self.request, message=f"{record} {verb}; it syncs to Connec!.")
+        policy = sync_settings_policy(company_id=self.company.pk)
+        if sync_status.held_reason(policy=policy, entity=self.entity):
+            message = f"{record} {verb}; it waits here while it is not sent to Connec!."
+        else:
+            message = f"{record} {verb}; it syncs to Connec!."
+        messages.success(request=self.request, message=message)
 
     def render_form(
         self, record: Model | None, form: Any, *, status: int = 200, **extra: Any

@@ -195,6 +195,14 @@ def start_run(*, company: Company, entities: list[str]) -> SyncRun:
     return run
 
 
+def mark_retrying(*, run: SyncRun) -> None:
+    """A run stopped by a transient failure that its task tries again later: ``retrying``
+    (it resumes from its cursors), not ``failed``, for whoever looks meanwhile."""
+    SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.FAILED).update(
+        status=SyncRun.Status.RETRYING
+    )
+
+
 def _fail(run: SyncRun, message: str) -> None:
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncRun.Status.FAILED, error=message, finished_at=timezone.now()

@@ -411,6 +411,7 @@ def retry_parked(*, queryset: models.QuerySet[OutboxEntry]) -> int:
     with transaction.atomic():
         count = rows.update(
             status=OutboxEntry.Status.PENDING,
+            gave_up=False,
             attempts=0,
             next_attempt_at=timezone.now(),
             updated_at=timezone.now(),

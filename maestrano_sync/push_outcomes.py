@@ -119,6 +119,7 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
     now = timezone.now()
     done_ids: list[int] = []
     parked: dict[str, list[int]] = defaultdict(list)
+    gave_up: dict[str, list[int]] = defaultdict(list)
     retries: list[tuple[Op, int]] = []
     new_maps: list[IdMap] = []
     changed_maps: list[IdMap] = []
@@ -133,7 +134,7 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
         elif op.outcome == "retry":
             attempts = op.attempts + 1
             if not may_try_again(attempts=attempts):
-                parked[f"gave up after {attempts} attempts: {op.error}"[:4000]].extend(op.row_ids)
+                gave_up[f"gave up after {attempts} attempts: {op.error}"[:4000]].extend(op.row_ids)
             else:
                 retries.append((op, attempts))
         else:
@@ -145,10 +146,14 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
                 status=OutboxEntry.Status.DONE, last_error="", updated_at=now
             )
             _supersede_parked(company=company, ops=[op for op in ops if op.outcome == "done"])
-        for error, ids in parked.items():
-            OutboxEntry.objects.filter(pk__in=ids, status=OutboxEntry.Status.PENDING).update(
-                status=OutboxEntry.Status.PARKED, last_error=error, updated_at=now
-            )
+        for refused, reasons in ((True, parked), (False, gave_up)):
+            for error, ids in reasons.items():
+                OutboxEntry.objects.filter(pk__in=ids, status=OutboxEntry.Status.PENDING).update(
+                    status=OutboxEntry.Status.PARKED,
+                    last_error=error,
+                    gave_up=not refused,
+                    updated_at=now,
+                )
         for op, attempts in retries:
             delay = retry_delay(attempts, retry_after=op.retry_after)
             OutboxEntry.objects.filter(pk__in=op.row_ids, status=OutboxEntry.Status.PENDING).update(

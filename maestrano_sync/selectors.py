@@ -56,11 +56,13 @@ def latest_run(*, company: Company, kind: str = SyncRun.Kind.IMPORT) -> SyncRun 
 def resumable_run(
     *, company: Company, entities: list[str] | None = None, kind: str = SyncRun.Kind.IMPORT
 ) -> SyncRun | None:
-    """The latest unfinished run (running, or failed with an entity left) to continue, if its
-    entities match."""
+    """The latest unfinished run (running, or failed or retrying with an entity left) to
+    continue, if its entities match."""
     run = (
         SyncRun.objects.filter(
-            company=company, kind=kind, status__in=[SyncRun.Status.RUNNING, SyncRun.Status.FAILED]
+            company=company,
+            kind=kind,
+            status__in=[SyncRun.Status.RUNNING, SyncRun.Status.FAILED, SyncRun.Status.RETRYING],
         )
         .order_by("-started_at", "-pk")
         .first()
@@ -70,7 +72,7 @@ def resumable_run(
     newer_finished = SyncRun.objects.filter(company=company, kind=kind, pk__gt=run.pk).exists()
     if newer_finished:
         return None
-    if run.status == SyncRun.Status.FAILED and not run.entities.filter(done=False).exists():
+    if run.status != SyncRun.Status.RUNNING and not run.entities.filter(done=False).exists():
         return None  # went to the end, every record parked: nothing to continue
     if entities is not None:
         run_entities = set(run.entities.values_list("entity", flat=True))

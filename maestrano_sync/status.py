@@ -3,8 +3,12 @@
 The only place that decides what a person is told about a record's sync:
 
 - **queued**: a local change waits in the outbox, not tried yet;
+- **held**: a local change waits in the outbox because the company's sync, or the export of
+  its kind of record, is off (:mod:`maestrano_sync.company_settings`); ``reason`` says which;
 - **retrying**: Connec! failed transiently; the outbox tries again at ``at``;
-- **parked**: Connec! refused the change (or it failed too often); ``reason``, retry by hand;
+- **parked**: Connec! refused the change; ``reason``, retry by hand;
+- **not sent**: Connec! kept failing (or its answers were lost) until the outbox gave up;
+  it may or may not hold the change; retry by hand (a retry never duplicates the record);
 - **not applied**: a change from Connec! could not be applied here (a record error or a
   failed notification newer than our last successful exchange for the record);
 - **synced**: Connec! acknowledged the record (an IdMap row) and nothing is outstanding;
@@ -31,30 +35,46 @@ from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
 
 from . import idmap, inbox, push
+from .company_settings import SyncPolicy, policy_for
 from .models import InboxEntry, OutboxEntry, SyncRecordError
 from .registry import NotRegistered, registry
 from .scheduling import enqueue_inbox, enqueue_reapply
 
-SYNCED, QUEUED, RETRYING, PARKED, NOT_APPLIED, LOCAL = (
+SYNCED, QUEUED, HELD, RETRYING, PARKED, NOT_SENT, NOT_APPLIED, LOCAL = (
     "synced",
     "queued",
+    "held",
     "retrying",
     "parked",
+    "not_sent",
     "not_applied",
     "local",
 )
 LABELS = {
     SYNCED: "Synced",
     QUEUED: "Queued",
+    HELD: "On hold",
     RETRYING: "Retrying",
-    PARKED: "Parked",
+    PARKED: "Refused by Connec!",
+    NOT_SENT: "Not sent",
     NOT_APPLIED: "Not applied from Connec!",
     LOCAL: "Not in Connec!",
 }
 #: Badge colour class of each state (static/css/app.css).
-TONES = {SYNCED: "ok", QUEUED: "", RETRYING: "warn", PARKED: "bad", NOT_APPLIED: "bad", LOCAL: ""}
+TONES = {
+    SYNCED: "ok",
+    QUEUED: "",
+    HELD: "warn",
+    RETRYING: "warn",
+    PARKED: "bad",
+    NOT_SENT: "bad",
+    NOT_APPLIED: "bad",
+    LOCAL: "",
+}
 #: Worst first: the state shown when several apply.
-SEVERITY = [PARKED, NOT_APPLIED, RETRYING, QUEUED, SYNCED, LOCAL]
+SEVERITY = [PARKED, NOT_SENT, NOT_APPLIED, RETRYING, HELD, QUEUED, SYNCED, LOCAL]
+#: The states a person can retry by hand (the dashboard's problems).
+PROBLEMS = (PARKED, NOT_SENT, NOT_APPLIED)
 
 
 @dataclass(frozen=True)
@@ -77,7 +97,7 @@ class RecordSyncStatus:
 
     @property
     def is_problem(self) -> bool:
-        return self.state in (PARKED, NOT_APPLIED)
+        return self.state in PROBLEMS
 
     @property
     def can_retry(self) -> bool:
@@ -95,10 +115,33 @@ class RecordSyncStatus:
 
 def _row_state(row: OutboxEntry) -> RecordSyncStatus:
     if row.status == OutboxEntry.Status.PARKED:
-        return RecordSyncStatus(state=PARKED, at=row.updated_at, reason=row.last_error)
+        state = NOT_SENT if row.gave_up else PARKED
+        return RecordSyncStatus(state=state, at=row.updated_at, reason=row.last_error)
     if row.attempts:
         return RecordSyncStatus(state=RETRYING, at=row.next_attempt_at, reason=row.last_error)
     return RecordSyncStatus(state=QUEUED, at=row.created_at)
+
+
+def held_reason(*, policy: SyncPolicy, entity: str) -> str:
+    """Why local changes of ``entity`` wait in the outbox, or ``""`` when they are sent."""
+    if policy.exports(entity):
+        return ""
+    if not policy.enabled:
+        return (
+            "Sync with Connec! is switched off for this company: the change is sent once an "
+            "Admin switches it on again (sync settings)."
+        )
+    return (
+        f"Changes of {entity} are not sent to Connec! (the sync settings import them only): "
+        "the change is sent once an Admin lets them out again."
+    )
+
+
+def _held(state: RecordSyncStatus, reason: str) -> RecordSyncStatus:
+    """``state`` as a held change when its kind of record is not sent (``reason``)."""
+    if reason and state.state in (QUEUED, RETRYING):
+        return RecordSyncStatus(state=HELD, at=state.at, reason=reason)
+    return state
 
 
 def _outbox_states(rows: Iterable[OutboxEntry]) -> dict[str, RecordSyncStatus]:
@@ -114,7 +157,7 @@ def _outbox_states(rows: Iterable[OutboxEntry]) -> dict[str, RecordSyncStatus]:
         known = states.get(row.object_id)
         if (
             known is None
-            or known.state == PARKED
+            or known.state in (PARKED, NOT_SENT)
             or SEVERITY.index(state.state) < SEVERITY.index(known.state)
         ):
             states[row.object_id] = state
@@ -159,6 +202,7 @@ def record_statuses(
     except NotRegistered:
         return {}
     content_type = ContentType.objects.get_for_model(model)
+    held = held_reason(policy=policy_for(company_id=company.pk), entity=entity)
     id_maps = idmap.maps_for_objects(
         company=company, content_type=content_type, object_ids=object_ids
     )
@@ -191,7 +235,10 @@ def record_statuses(
     for object_id in object_ids:
         id_map = id_maps.get(object_id)
         connec_id = id_map.connec_id if id_map else ""
-        candidates = [s for s in (outbox.get(object_id), not_applied.get(object_id)) if s]
+        pending = outbox.get(object_id)
+        candidates = [
+            s for s in (pending and _held(pending, held), not_applied.get(object_id)) if s
+        ]
         if candidates:
             worst = min(candidates, key=lambda s: SEVERITY.index(s.state))
             statuses[object_id] = RecordSyncStatus(
@@ -228,11 +275,15 @@ class SyncProblem:
     object_id: str = ""
     connec_id: str = ""
     records: int = 0
+    #: An outbox row parked because Connec! kept failing, not because it refused the change.
+    gave_up: bool = False
 
     @property
     def title(self) -> str:
+        if self.kind == "outbox" and self.gave_up:
+            return "Change not sent: Connec! kept failing"
         return {
-            "outbox": "Change not accepted by Connec!",
+            "outbox": "Change refused by Connec!",
             "record": "Connec! record not applied",
             "notification": "Notification not applied",
         }[self.kind]
@@ -252,6 +303,7 @@ def problems(*, company: Company) -> list[SyncProblem]:
             reason=row.last_error or "parked",
             at=row.updated_at,
             object_id=row.object_id,
+            gave_up=row.gave_up,
         )
         for row in OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PARKED)
     ]
@@ -292,26 +344,30 @@ def problems(*, company: Company) -> list[SyncProblem]:
 
 
 def state_counts(*, company: Company) -> dict[str, dict[str, int]]:
-    """Per entity: records queued, retrying and parked in the outbox, and records not applied."""
+    """Per entity: records queued, held, retrying, parked and not sent in the outbox, and
+    records not applied."""
     counts: dict[str, dict[str, int]] = defaultdict(
-        lambda: {QUEUED: 0, RETRYING: 0, PARKED: 0, NOT_APPLIED: 0}
+        lambda: {QUEUED: 0, HELD: 0, RETRYING: 0, PARKED: 0, NOT_SENT: 0, NOT_APPLIED: 0}
     )
-    rows = (
-        OutboxEntry.objects.filter(
-            company=company, status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED]
-        )
-        .order_by("pk")
-        .values_list("entity", "content_type_id", "object_id", "status", "attempts")
-    )
+    rows = OutboxEntry.objects.filter(
+        company=company, status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED]
+    ).only("entity", "content_type_id", "object_id", "status", "attempts", "gave_up")
     per_object: dict[tuple[str, int, str], str] = {}
-    for entity, content_type_id, object_id, status, attempts in rows:
-        state = PARKED if status == OutboxEntry.Status.PARKED else RETRYING if attempts else QUEUED
-        key = (entity, content_type_id, object_id)
+    for row in rows.order_by("pk"):
+        state = _row_state(row).state
+        key = (row.entity, row.content_type_id, row.object_id)
         known = per_object.get(key)
         # As _outbox_states: the newest change decides over a parked one.
-        if known is None or known == PARKED or SEVERITY.index(state) < SEVERITY.index(known):
+        if (
+            known is None
+            or known in (PARKED, NOT_SENT)
+            or SEVERITY.index(state) < SEVERITY.index(known)
+        ):
             per_object[key] = state
+    policy = policy_for(company_id=company.pk)
     for (entity, _, _), state in per_object.items():
+        if state in (QUEUED, RETRYING) and held_reason(policy=policy, entity=entity):
+            state = HELD
         counts[entity][state] += 1
     for problem in problems(company=company):
         if problem.kind == "record":

@@ -23,7 +23,7 @@ from maestrano_integration.http import backoff_delay
 from . import history, scheduling
 from .company_settings import companies_with_pending_imports, is_sync_enabled
 from .conf import sync_settings
-from .importer import ImportFailed, run_import
+from .importer import ImportFailed, mark_retrying, run_import
 from .inbox import has_pending_notifications, process_inbox
 from .models import InboxEntry, OutboxEntry
 from .push import drain_outbox, next_due_in
@@ -63,6 +63,7 @@ def import_company(
         )
     except ImportFailed as error:
         if error.retryable and may_try_again(attempts=self.request.retries + 1):
+            mark_retrying(run=error.run)
             raise self.retry(
                 exc=error,
                 countdown=_retry_countdown(self.request.retries),

@@ -49,6 +49,10 @@ class OutboxEntry(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True, default="")
+    gave_up = models.BooleanField(
+        default=False,
+        help_text="Parked because Connec! kept failing (no answer, 5xx, 429), not refused",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -280,3 +280,70 @@ def test_a_record_saved_again_after_a_refusal_is_on_its_way_again(admin, company
     admin.post(f"/people/{person.pk}/", {"first_name": "Pat", "last_name": "Fixed"})
 
     assert state_on_page(admin, person) == "queued"
+
+
+def test_a_change_the_sync_settings_keep_here_is_on_hold_not_on_its_way(admin, company, person):
+    from maestrano_sync.company_settings import update_sync_settings
+
+    update_sync_settings(company=company, enabled=False)
+
+    saved = admin.post(
+        f"/people/{person.pk}/", {"first_name": "Pat", "last_name": "Held"}, follow=True
+    )
+
+    assert "it waits here while it is not sent to Connec!" in saved.text
+    page = admin.get(f"/people/{person.pk}/").text
+    assert state_on_page(admin, person) == "held" and state_in_list(admin, person) == "held"
+    assert "Sync with Connec! is switched off for this company" in page
+    assert "Your change is on its way" not in page
+    assert admin.get(f"/people/{person.pk}/sync.json").json()["state"] == "held"
+    dashboard = admin.get("/dashboard/").text
+    assert 'id="sync-paused"' in dashboard
+    people = re.search(r'<tr data-entity="people">.*?</tr>', dashboard, re.S)[0]
+    assert "on hold" in people
+
+    # Sync on, but people imported only: still held, and the page says why.
+    update_sync_settings(company=company, enabled=True, directions={"people": "import"})
+    OutboxEntry.objects.filter(company=company).update(attempts=0)
+
+    page = admin.get(f"/people/{person.pk}/").text
+    assert state_on_page(admin, person) == "held"
+    assert "Changes of people are not sent to Connec!" in page
+    assert 'id="sync-paused"' not in admin.get("/dashboard/").text
+
+
+def test_a_change_given_up_after_failures_is_not_sent_not_refused(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    outbox_row(
+        company,
+        person,
+        status=OutboxEntry.Status.PARKED,
+        gave_up=True,
+        attempts=7,
+        last_error="gave up after 8 attempts: HTTP 503",
+    )
+
+    page = admin.get(f"/people/{person.pk}/").text
+
+    assert state_on_page(admin, person) == "not_sent"
+    assert "We stopped trying" in page and "refused" not in page
+    assert "Change not sent: Connec! kept failing" in admin.get("/dashboard/").text
+
+
+def test_an_import_interrupted_by_a_transient_failure_is_shown_retrying(admin, company):
+    from maestrano_sync.models import SyncRun
+
+    SyncRun.objects.create(
+        company=company,
+        kind=SyncRun.Kind.IMPORT,
+        status=SyncRun.Status.RETRYING,
+        error="Connec! answered 503 (transient: the import resumes from its cursor when retried)",
+    )
+
+    dashboard = admin.get("/dashboard/").text
+    progress = admin.get("/sync/import-progress.json").json()
+
+    assert re.search(r'id="import-status" class="badge warn">Interrupted, retrying<', dashboard)
+    assert "the import resumes from its cursor when retried" in dashboard
+    assert (progress["status"], progress["label"]) == ("retrying", "Interrupted, retrying")

@@ -13,6 +13,7 @@ from maestrano_sync.mappers import connec_time_or_none
 from maestrano_sync.models import IdMap, OutboxEntry
 from maestrano_sync.push import drain_outbox, retry_parked
 from maestrano_sync.selectors import connec_id_for
+from maestrano_sync.status import problems, record_status
 from tests.helpers.live_sync import (
     LIVE_SYNC,
     connec_id,
@@ -218,7 +219,7 @@ def test_server_errors_back_off_and_the_record_is_sent_later(platform, company, 
 
 
 def test_transient_failures_park_the_row_after_max_attempts(platform, company, hub, manual_drain):
-    make_org(company)
+    org = make_org(company)
     set_faults(platform, error_rate=1.0, scope="connec")
 
     for _ in range(LIVE_SYNC["MAX_ATTEMPTS"]):
@@ -227,6 +228,17 @@ def test_transient_failures_park_the_row_after_max_attempts(platform, company, h
     row = OutboxEntry.objects.get()
     assert (row.status, row.attempts) == ("parked", LIVE_SYNC["MAX_ATTEMPTS"] - 1)
     assert row.last_error.startswith("gave up after")
+    # Told as what it is: not sent (Connec! kept failing), not refused by Connec!.
+    assert record_status(company=company, obj=org).state == "not_sent"
+    (problem,) = problems(company=company)
+    assert problem.title == "Change not sent: Connec! kept failing"
+
+    clear_faults(platform)
+    retry_parked(queryset=OutboxEntry.objects.all())
+    drain_outbox(company=company)
+
+    assert record_status(company=company, obj=org).state == "synced"
+    assert [r["name"] for r in hub.list("organizations")] == [org.name]
 
 
 def test_a_rejected_record_is_parked_without_blocking_the_others_and_can_be_retried(
@@ -241,6 +253,8 @@ def test_a_rejected_record_is_parked_without_blocking_the_others_and_can_be_retr
     parked = OutboxEntry.objects.get(status="parked")
     assert parked.object_id == str(bad.pk)
     assert "HTTP 422" in parked.last_error and "email" in parked.last_error
+    assert record_status(company=company, obj=bad).state == "parked"
+    assert [p.title for p in problems(company=company)] == ["Change refused by Connec!"]
     assert [r["name"] for r in hub.list("organizations")] == ["Good"]
 
     page = admin_client.get("/admin/maestrano_sync/outboxentry/?status__exact=parked")

@@ -167,3 +167,30 @@ def test_a_change_whose_drain_found_an_import_page_locking_is_pushed_when_the_im
         lambda: [r["name"] for r in peer.list("organizations")] == ["Saved during the import"]
     )
     wait_until(lambda: not OutboxEntry.objects.filter(status="pending").exists())
+
+
+@pytest.fixture
+def slow_retries(platform, settings, sandbox_group):
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "CONNEC": LIVE_CONNEC,
+        "SYNC": {**LIVE_SYNC, "TASK_RETRY_BACKOFF": 60, "TASK_RETRY_BACKOFF_MAX": 60},
+    }
+
+
+def test_an_import_the_worker_will_try_again_is_retrying_not_failed(
+    platform, company, slow_retries, real_worker
+):
+    from maestrano_sync.models import SyncRun
+    from maestrano_sync.tasks import import_company
+
+    from .conftest import set_faults
+
+    set_faults(platform, error_rate=1.0, error_status=503, scope="connec")
+
+    import_company.delay(company.pk)
+
+    # The task stopped on Connec!'s 503 and scheduled its retry (a minute away).
+    wait_until(lambda: SyncRun.objects.filter(company=company, status="retrying").exists())
+    run = SyncRun.objects.get(company=company)
+    assert "transient" in run.error
