@@ -201,6 +201,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# The example app's offline rate table (crm/formatting.py): a plan priced in another currency
+# than the company's shows about how much that is. Round, illustrative rates, never fetched:
+# set your own, with the date they are from.
+CRM_EXCHANGE_RATES = {
+    "base": "USD",
+    "as_of": "2026-11-30",
+    "rates": {"AUD": "1.5", "CAD": "1.4", "EUR": "0.9", "GBP": "0.8", "NZD": "1.7"},
+}
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"

@@ -256,7 +256,10 @@ def faults(request: HttpRequest) -> HttpResponse:
             form.save()
             messages.success(request, f"Faults saved for {app.api_id}.")
             return redirect("sandbox:connec-faults")
-        rows.append({"app": app, "form": form, "configured": app.pk in configs})
+        configured = app.pk in configs
+        rows.append(
+            {"app": app, "form": form, "configured": configured, "active": instance.is_active}
+        )
     return render(request, "sandbox/connec/faults.html", {"rows": rows})
 
 

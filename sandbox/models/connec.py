@@ -182,3 +182,9 @@ class FaultConfig(models.Model):
 
     def __str__(self) -> str:
         return f"faults for {self.app_id}"
+
+    @property
+    def is_active(self) -> bool:
+        """Whether it changes anything: enabled, with a rate or a latency above zero."""
+        rates = (self.error_rate, self.rate_limit_rate, self.drop_rate, self.gateway_timeout_rate)
+        return self.enabled and (any(rate > 0 for rate in rates) or self.latency_ms > 0)

@@ -102,3 +102,14 @@ def test_a_plan_in_the_companys_currency_needs_no_note(australian_admin):
 
     assert 'id="plan-price">$29.00<' in page
     assert "plan-currency-note" not in page
+
+
+def test_the_example_project_ships_the_rate_table_its_readme_names(settings):
+    from config import settings as project
+
+    settings.CRM_EXCHANGE_RATES = project.CRM_EXCHANGE_RATES
+
+    conversion = formatting.converted(2900, "USD", formats=AUSTRALIAN)
+
+    assert conversion is not None and conversion.amount == "$43.50"
+    assert "CRM_EXCHANGE_RATES" in (formatting.settings.BASE_DIR / "README.md").read_text()

@@ -138,3 +138,25 @@ def test_saving_a_record_in_the_admin_validates_and_notifies(admin_client, hub_g
     assert invalid.status_code == 200
     assert ConnecRecord.objects.count() == 1
     assert NotificationDelivery.objects.count() == 2
+
+
+def test_the_faults_page_says_faults_set_only_when_they_change_something(client, hub_app):
+    def save(**rates):
+        values = {"error_rate": "0", "rate_limit_rate": "0", "drop_rate": "0", "latency_ms": "0"}
+        values.update(rates)
+        client.post(
+            "/sandbox/connec/faults/",
+            {
+                "app": "app-a",
+                "app-a-enabled": "on",
+                "app-a-scope": "all",
+                "app-a-retry_after": "1",
+                **{f"app-a-{name}": value for name, value in values.items()},
+            },
+        )
+        return client.get("/sandbox/connec/faults/").content.decode()
+
+    assert "faults set" in save(error_rate="0.5")
+    page = save()
+    assert "faults set" not in page and "no faults (saved" in page
+    assert "faults set" in save(latency_ms="20")
