@@ -40,8 +40,8 @@ from maestrano_integration.views import json_errors
 from maestrano_sync import inbox, push
 from maestrano_sync import selectors as sync_selectors
 from maestrano_sync import status as sync_status
+from maestrano_sync.company_settings import change_lines, recent_changes
 from maestrano_sync.company_settings import policy_for as sync_settings_policy
-from maestrano_sync.company_settings import recent_changes
 from maestrano_sync.forms import CompanySyncSettingsForm
 from maestrano_sync.models import InboxEntry, OutboxEntry
 from maestrano_sync.registry import registry
@@ -578,6 +578,12 @@ def sync_settings(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "crm/sync_settings.html",
-        {"company": company, "form": form, "changes": recent_changes(company=company)},
+        {
+            "company": company,
+            "form": form,
+            "changes": [
+                (change, change_lines(change)) for change in recent_changes(company=company)
+            ],
+        },
         status=400 if form.errors else 200,
     )

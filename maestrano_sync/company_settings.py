@@ -41,7 +41,7 @@ from maestrano_accounts.models import Company
 
 from . import scheduling
 from .models import CompanySyncSettings, SyncSettingsChange
-from .registry import registry
+from .registry import NotRegistered, registry
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def update_sync_settings(
         change = SyncSettingsChange.objects.create(
             company=company,
             changed_by=changed_by if getattr(changed_by, "pk", None) else None,
-            changed_by_name=str(changed_by)[:255] if changed_by is not None else "",
+            changed_by_name=_name_of(changed_by)[:255],
             changes=changes,
         )
         transaction.on_commit(lambda: _start_effects(company=company, effects=effects))
@@ -317,3 +317,50 @@ def recent_changes(*, company: Company, limit: int = 20) -> list[SyncSettingsCha
     return list(
         SyncSettingsChange.objects.filter(company=company).select_related("changed_by")[:limit]
     )
+
+
+def _name_of(user: Any) -> str:
+    """How a person is named in the history: their full name, else their login name."""
+    if user is None:
+        return ""
+    full_name = getattr(user, "get_full_name", None)
+    return (full_name() if callable(full_name) else "") or str(user)
+
+
+def change_lines(change: SyncSettingsChange) -> list[str]:
+    """A recorded change in words: ``Sync: on → off``, ``People: Both ways → Import only``."""
+    lines = []
+    for name, values in change.changes.items():
+        before, after = [*values, None, None][:2] if isinstance(values, list) else (None, None)
+        if name == "enabled":
+            label, before, after = "Sync", _on_off(before), _on_off(after)
+        elif name.startswith("direction."):
+            entity = name.removeprefix("direction.")
+            label, before, after = _entity_label(entity), _direction(before), _direction(after)
+        elif name == "import_since":
+            label = "First import from"
+        else:
+            label = name
+        lines.append(
+            f"{label}: {before if before not in (None, '') else '—'} → "
+            f"{after if after not in (None, '') else '—'}"
+        )
+    return lines
+
+
+def _on_off(value: Any) -> str | None:
+    return None if value is None else "on" if value else "off"
+
+
+def _direction(value: Any) -> str | None:
+    try:
+        return str(Direction(value).label)
+    except ValueError:
+        return None if value is None else str(value)
+
+
+def _entity_label(entity: str) -> str:
+    try:
+        return str(registry.for_entity(entity).model._meta.verbose_name_plural).capitalize()
+    except NotRegistered:
+        return entity

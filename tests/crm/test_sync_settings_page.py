@@ -73,6 +73,8 @@ def test_an_admin_changes_the_settings_of_the_current_company_only_and_sees_the_
 ):
     ours, theirs = companies
     app, admin = logged_in(client, ours, "Admin")
+    admin.first_name, admin.last_name = "Alice", "Admin"
+    admin.save()
     page = app.get(URL)
     assert page.status_code == 200
     assert 'name="direction_people"' in page.content.decode()
@@ -92,8 +94,11 @@ def test_an_admin_changes_the_settings_of_the_current_company_only_and_sees_the_
     change = SyncSettingsChange.objects.get()
     assert (change.company, change.changed_by) == (ours, admin)
     history = app.get(URL).content.decode()
-    assert "direction.people: both → import" in history
-    assert "enabled: True → False" in history
+    # In words, as the form names them.
+    assert "People: Both ways → Import only (Connec! → this app)" in history
+    assert "Sync: on → off" in history
+    assert "Alice Admin" in history  # the person, not their login name
+    assert "First import from: — → 2025-01-31" in history
 
     # Effects are immediate: with the sync off, a local change waits in the outbox.
     Person.objects.create(company=ours, first_name="Ada")
