@@ -168,7 +168,7 @@ def test_each_change_is_recorded_with_who_when_and_what(db, company, admin_user)
     )
 
     assert change.changed_by == admin_user
-    assert change.changed_by_name == str(admin_user)
+    assert change.changed_by_name == admin_user.get_full_name() == "Grace Admin"
     assert change.changes == {
         "enabled": [True, False],
         "direction.people": ["both", "import"],
