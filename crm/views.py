@@ -284,7 +284,8 @@ class StatusPage(RecordPages):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         status = sync_status.record_status(company=self.company, obj=self.get_object(pk))
-        response = JsonResponse(status.as_json())
+        # ``at`` as the page shows it (the company's timezone), for the page's poll.
+        response = JsonResponse({**status.as_json(), "at_text": formatting.when(status.at)})
         response["Cache-Control"] = "no-store"
         return response
 

@@ -86,10 +86,19 @@ def check_sso_state_cache_shared(
     ]
 
 
-def _serves(name: str, view: Any) -> bool:
+#: The billing pages (URL name, view, example arguments), each checked by maestrano.E025.
+_BILLING_PAGES = [
+    ("overview", billing_views.billing_overview, {}),
+    ("buy-sms", billing_views.buy_sms, {}),
+    ("plans", billing_views.plans, {}),
+    ("choose-plan", billing_views.choose_plan, {"plan_id": 1}),
+]
+
+
+def _serves(name: str, view: Any, *, kwargs: dict[str, Any] | None = None) -> bool:
     """Whether the URL of ``name`` leads to ``view`` (no other pattern serves it first)."""
     try:
-        found = resolve(reverse(name)).func
+        found = resolve(reverse(name, kwargs=kwargs)).func
     except NoReverseMatch:
         return False
     return inspect.unwrap(found) is inspect.unwrap(view)
@@ -121,13 +130,17 @@ def check_url_namespace(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                 id="maestrano.E024",
             )
         )
-    if "maestrano_billing" in namespaces and not _serves(
-        "maestrano_billing:overview", billing_views.billing_overview
-    ):
+    shadowed = [
+        name
+        for name, view, kwargs in _BILLING_PAGES
+        if "maestrano_billing" in namespaces
+        and not _serves(f"maestrano_billing:{name}", view, kwargs=kwargs)
+    ]
+    if shadowed:
         messages.append(
             checks.Error(
-                "The billing pages' URL (maestrano_billing:overview) is served by another "
-                "view: their links, forms and redirects would lead there.",
+                f"The billing pages' URLs ({', '.join(shadowed)}) are served by another view: "
+                "their links, forms and redirects would lead there.",
                 hint="Include maestrano_accounts.billing.urls under a prefix no pattern of "
                 'yours serves first, e.g. path("maestrano/billing/", include(...)) '
                 "(docs/billing.md).",

@@ -143,6 +143,12 @@ def _unique_username(base: str) -> str:
 _EMAIL_MATCHES_READ = 20
 
 
+def _identity_of(*, preset: Preset, uid: str) -> PlatformIdentity | None:
+    return (
+        PlatformIdentity.objects.select_related("user").filter(preset=preset.name, uid=uid).first()
+    )
+
+
 def _uses_email_as_username() -> bool:
     """Whether the user model's username is its email: one account per address then."""
     user_model = get_user_model()
@@ -204,9 +210,7 @@ def find_or_create_user_from_sso(
     adapter = adapter or get_adapter()
     uid = attributes.user_uid(preset.creation_mode)
     email = attributes.user_email(preset.creation_mode)
-    identity = (
-        PlatformIdentity.objects.select_related("user").filter(preset=preset.name, uid=uid).first()
-    )
+    identity = _identity_of(preset=preset, uid=uid)
     created = migrated = False
     if identity is None:
         user, held = _migration_candidate(
@@ -215,8 +219,13 @@ def find_or_create_user_from_sso(
         if user is None and held and _uses_email_as_username():
             # A second account for the same address, in other case, would sit beside the
             # one that holds it: the person could not tell them apart at the login form.
-            raise AccountConflict(f"a local account already uses the email of platform user {uid}")
-        if user is not None:
+            # Unless that account is the person's own, made by a concurrent first login.
+            identity = _identity_of(preset=preset, uid=uid)
+            if identity is None:
+                raise AccountConflict(
+                    f"a local account already uses the email of platform user {uid}"
+                )
+        elif user is not None:
             identity = _link_identity(user=user, preset=preset, uid=uid)
             migrated = identity.user_id == user.pk
             if migrated:

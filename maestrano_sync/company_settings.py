@@ -329,6 +329,8 @@ def _name_of(user: Any) -> str:
 
 def change_lines(change: SyncSettingsChange) -> list[str]:
     """A recorded change in words: ``Sync: on → off``, ``People: Both ways → Import only``."""
+    if not isinstance(change.changes, dict):  # written by update_sync_settings: always a dict
+        return [str(change.changes)]
     lines = []
     for name, values in change.changes.items():
         before, after = [*values, None, None][:2] if isinstance(values, list) else (None, None)
@@ -349,7 +351,9 @@ def change_lines(change: SyncSettingsChange) -> list[str]:
 
 
 def _on_off(value: Any) -> str | None:
-    return None if value is None else "on" if value else "off"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return None if value is None else str(value)
 
 
 def _direction(value: Any) -> str | None:

@@ -185,8 +185,12 @@ def _long_lived_objects_frozen() -> Iterator[None]:
 
 
 def start_run(*, company: Company, entities: list[str]) -> SyncRun:
-    """A new run with one cursor per entity, in import order."""
+    """A new run with one cursor per entity, in import order. An earlier run still waiting
+    for its task's retry is not continued by anyone now: it ends ``failed``."""
     with transaction.atomic():
+        SyncRun.objects.filter(
+            company=company, kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.RETRYING
+        ).update(status=SyncRun.Status.FAILED)
         run = SyncRun.objects.create(company=company, kind=SyncRun.Kind.IMPORT, attempts=1)
         SyncRunEntity.objects.bulk_create(
             SyncRunEntity(run=run, entity=entity, position=position)

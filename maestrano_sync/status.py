@@ -113,11 +113,18 @@ class RecordSyncStatus:
         }
 
 
+def _outbox_state(*, status: str, attempts: int, gave_up: bool) -> str:
+    """The state of one outbox row (the one rule; :func:`_row_state`, :func:`state_counts`)."""
+    if status == OutboxEntry.Status.PARKED:
+        return NOT_SENT if gave_up else PARKED
+    return RETRYING if attempts else QUEUED
+
+
 def _row_state(row: OutboxEntry) -> RecordSyncStatus:
-    if row.status == OutboxEntry.Status.PARKED:
-        state = NOT_SENT if row.gave_up else PARKED
+    state = _outbox_state(status=row.status, attempts=row.attempts, gave_up=row.gave_up)
+    if state in (PARKED, NOT_SENT):
         return RecordSyncStatus(state=state, at=row.updated_at, reason=row.last_error)
-    if row.attempts:
+    if state == RETRYING:
         return RecordSyncStatus(state=RETRYING, at=row.next_attempt_at, reason=row.last_error)
     return RecordSyncStatus(state=QUEUED, at=row.created_at)
 
@@ -349,13 +356,17 @@ def state_counts(*, company: Company) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = defaultdict(
         lambda: {QUEUED: 0, HELD: 0, RETRYING: 0, PARKED: 0, NOT_SENT: 0, NOT_APPLIED: 0}
     )
-    rows = OutboxEntry.objects.filter(
-        company=company, status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED]
-    ).only("entity", "content_type_id", "object_id", "status", "attempts", "gave_up")
+    rows = (
+        OutboxEntry.objects.filter(
+            company=company, status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.PARKED]
+        )
+        .order_by("pk")
+        .values_list("entity", "content_type_id", "object_id", "status", "attempts", "gave_up")
+    )
     per_object: dict[tuple[str, int, str], str] = {}
-    for row in rows.order_by("pk"):
-        state = _row_state(row).state
-        key = (row.entity, row.content_type_id, row.object_id)
+    for entity, content_type_id, object_id, status, attempts, gave_up in rows:
+        state = _outbox_state(status=status, attempts=attempts, gave_up=gave_up)
+        key = (entity, content_type_id, object_id)
         known = per_object.get(key)
         # As _outbox_states: the newest change decides over a parked one.
         if (

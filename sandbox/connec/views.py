@@ -249,17 +249,17 @@ def faults(request: HttpRequest) -> HttpResponse:
     posted = request.POST.get("app") if request.method == "POST" else None
     rows = []
     for app in apps:
-        instance = configs.get(app.pk) or FaultConfig(app=app)
+        saved = configs.get(app.pk)
+        # What is in force: the saved row, read before a refused form changes the instance.
+        active = saved is not None and saved.is_active
+        instance = saved or FaultConfig(app=app)
         data = request.POST if posted == app.api_id else None
         form = FaultConfigForm(data, instance=instance, prefix=app.api_id)
         if data is not None and form.is_valid():
             form.save()
             messages.success(request, f"Faults saved for {app.api_id}.")
             return redirect("sandbox:connec-faults")
-        configured = app.pk in configs
-        rows.append(
-            {"app": app, "form": form, "configured": configured, "active": instance.is_active}
-        )
+        rows.append({"app": app, "form": form, "configured": saved is not None, "active": active})
     return render(request, "sandbox/connec/faults.html", {"rows": rows})
 
 

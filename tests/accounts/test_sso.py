@@ -671,3 +671,34 @@ def test_historical_rsa_sha1_responses_with_a_1024_bit_key_are_accepted(platform
     assert "rsa-sha1" in post.xml
     assert answer.status_code == 302
     assert Company.objects.get().group_uid == "cld-sha1"
+
+
+def test_where_the_username_is_the_email_a_concurrent_first_login_is_no_conflict(
+    platform, monkeypatch
+):
+    """Two first logins of one person at once: the second finds the account the first made
+    (not the 409 of an address another account holds). The model's username is taken as
+    the email here; the race is played by committing the first login's account just
+    before the second looks for an account with the address."""
+    from maestrano_accounts import services
+
+    platform.settings.MAESTRANO = {
+        **platform.settings.MAESTRANO,
+        "ADAPTER": "tests.accounts.adapters.EmailUsernameAdapter",
+        "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
+    }
+    monkeypatch.setattr(services, "_uses_email_as_username", lambda: True)
+    real_candidate = services._migration_candidate
+
+    def first_login_wins_meanwhile(**kwargs):
+        user = User.objects.create_user(username="ann@example.com", email="ann@example.com")
+        services.PlatformIdentity.objects.create(user=user, preset="maestrano", uid="usr-ann")
+        return real_candidate(**kwargs)
+
+    monkeypatch.setattr(services, "_migration_candidate", first_login_wins_meanwhile)
+
+    answer = login(platform, platform.session(), user_uid="usr-ann", email="ann@example.com")
+
+    assert answer.status_code == 302, answer.text[:500]
+    assert user_of("usr-ann").email == "ann@example.com"
+    assert User.objects.filter(email__iexact="ann@example.com").count() == 1

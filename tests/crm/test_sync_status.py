@@ -347,3 +347,22 @@ def test_an_import_interrupted_by_a_transient_failure_is_shown_retrying(admin, c
     assert re.search(r'id="import-status" class="badge warn">Interrupted, retrying<', dashboard)
     assert "the import resumes from its cursor when retried" in dashboard
     assert (progress["status"], progress["label"]) == ("retrying", "Interrupted, retrying")
+
+
+def test_the_dashboards_queries_do_not_grow_with_the_outbox(admin, company):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_with(rows: int) -> int:
+        OutboxEntry.objects.filter(company=company).delete()
+        for n in range(rows):
+            person = Person.objects.create(company=company, first_name=f"P{n}")
+            OutboxEntry.objects.filter(object_id=str(person.pk)).update(
+                attempts=n % 3, status=OutboxEntry.Status.PARKED if n % 3 == 2 else "pending"
+            )
+        OutboxEntry.objects.filter(status=OutboxEntry.Status.PARKED).update(gave_up=True)
+        with CaptureQueriesContext(connection) as captured:
+            assert admin.get("/dashboard/").status_code == 200
+        return len(captured)
+
+    assert queries_with(30) == queries_with(3)

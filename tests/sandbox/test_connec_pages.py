@@ -160,3 +160,7 @@ def test_the_faults_page_says_faults_set_only_when_they_change_something(client,
     page = save()
     assert "faults set" not in page and "no faults (saved" in page
     assert "faults set" in save(latency_ms="20")
+    # A refused form (rates over 1 in all) shows what is still in force, not what was posted.
+    page = save(latency_ms="0", error_rate="0.9", drop_rate="0.5")
+    assert "must not exceed 1" in page or "faults set" in page
+    assert "faults set" in client.get("/sandbox/connec/faults/").content.decode()

@@ -211,3 +211,18 @@ def test_notifications_being_applied_when_the_sync_goes_off_are_kept_not_ignored
     with pytest.raises(SyncPaused):
         apply_payloads(company=company, payloads=[payload])
     assert not Organization.objects.exists()
+
+
+def test_a_recorded_change_of_any_shape_reads_in_words(db, company):
+    from maestrano_sync.company_settings import change_lines
+    from maestrano_sync.models import SyncSettingsChange
+
+    def lines(changes):
+        return change_lines(SyncSettingsChange(company=company, changes=changes))
+
+    assert lines({"enabled": [True, False]}) == ["Sync: on → off"]
+    assert lines({"direction.people": ["both", "off"]}) == ["People: Both ways → Off"]
+    assert lines({"direction.unknown": ["x", None]}) == ["unknown: x → —"]
+    assert lines({"enabled": ["false", 1]}) == ["Sync: false → 1"]  # not read as on
+    assert lines({"enabled": "odd"}) == ["Sync: — → —"]
+    assert lines(["not", "a", "dict"]) == ["['not', 'a', 'dict']"]

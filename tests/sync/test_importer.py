@@ -294,6 +294,24 @@ def test_an_import_where_every_record_was_parked_failed_and_a_new_import_starts_
     assert Organization.objects.get(company=company).name == "Fixed"
 
 
+def test_a_run_waiting_for_its_retry_ends_failed_when_a_new_import_starts(sandbox_group, company):
+    from maestrano_sync.importer import mark_retrying
+
+    sandbox_group.seed(organizations=1, people=0, items=0, invoices=0)
+    waiting = SyncRun.objects.create(
+        company=company, kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.FAILED, error="503"
+    )
+    mark_retrying(run=waiting)
+    waiting.refresh_from_db()
+    assert waiting.status == SyncRun.Status.RETRYING
+
+    fresh = run_import(company=company, restart=True)
+
+    waiting.refresh_from_db()
+    assert fresh.pk != waiting.pk and fresh.status == SyncRun.Status.SUCCEEDED
+    assert waiting.status == SyncRun.Status.FAILED  # never left "retrying" with no retry
+
+
 def test_a_record_the_database_refuses_is_reported_and_the_rest_of_its_page_kept(
     sandbox_group, company
 ):
