@@ -151,6 +151,16 @@ def _held(state: RecordSyncStatus, reason: str) -> RecordSyncStatus:
     return state
 
 
+def _replaces(state: str, known: str | None) -> bool:
+    """Whether a later outbox row's ``state`` replaces the ``known`` one of the same record:
+    the newest change decides over a parked one; among pending rows the worst wins."""
+    return (
+        known is None
+        or known in (PARKED, NOT_SENT)
+        or SEVERITY.index(state) < SEVERITY.index(known)
+    )
+
+
 def _outbox_states(rows: Iterable[OutboxEntry]) -> dict[str, RecordSyncStatus]:
     """The outstanding outbox state per object id (``rows`` in id order).
 
@@ -162,11 +172,7 @@ def _outbox_states(rows: Iterable[OutboxEntry]) -> dict[str, RecordSyncStatus]:
     for row in rows:
         state = _row_state(row)
         known = states.get(row.object_id)
-        if (
-            known is None
-            or known.state in (PARKED, NOT_SENT)
-            or SEVERITY.index(state.state) < SEVERITY.index(known.state)
-        ):
+        if _replaces(state.state, known.state if known else None):
             states[row.object_id] = state
     return states
 
@@ -368,12 +374,7 @@ def state_counts(*, company: Company) -> dict[str, dict[str, int]]:
         state = _outbox_state(status=status, attempts=attempts, gave_up=gave_up)
         key = (entity, content_type_id, object_id)
         known = per_object.get(key)
-        # As _outbox_states: the newest change decides over a parked one.
-        if (
-            known is None
-            or known in (PARKED, NOT_SENT)
-            or SEVERITY.index(state) < SEVERITY.index(known)
-        ):
+        if _replaces(state, known):
             per_object[key] = state
     policy = policy_for(company_id=company.pk)
     for (entity, _, _), state in per_object.items():
