@@ -9,7 +9,7 @@ local object.
 * reads: :func:`bulk_lookup`, :func:`local_pks_for`, :func:`connec_ids_for_pks`,
   :func:`maps_for_objects`, :func:`connec_ids_for_objects`, :func:`links_for_objects`,
   :func:`objects_for_connec_ids`, :func:`owners_of`, :func:`maps_for_keys`,
-  :func:`find_id_map`, :func:`id_map_for_object`, :func:`newest_version`,
+  :func:`find_id_map`, :func:`id_map_for_object`, :func:`newest_version`, :func:`is_stale`,
   :func:`mapped_counts`, :func:`exclude_mapped`; :class:`TableStatistics` keeps
   PostgreSQL's planner informed;
 * writes: :func:`link_record` (one), :func:`add_links` (many, existing ones kept),
@@ -207,6 +207,14 @@ def last_known(id_map: IdMap) -> datetime.datetime | None:
         (t for t in (id_map.last_pulled_updated_at, id_map.last_pushed_updated_at) if t),
         default=None,
     )
+
+
+def is_stale(id_map: IdMap, updated_at: datetime.datetime | None) -> bool:
+    """Whether a Connec! version (its ``updated_at``) is not newer than the last one pulled
+    or pushed: a redelivery, an out-of-order delivery or the echo of our own push, skipped
+    when applied. A version without a time, or a record never pulled nor pushed, is not."""
+    last = last_known(id_map)
+    return updated_at is not None and last is not None and updated_at <= last
 
 
 # --- the table's statistics ---------------------------------------------------------------

@@ -191,8 +191,7 @@ def current_versions_of_conflicts(
         local = pending.get(id_map.object_id) if id_map is not None else None
         if local is None or not remote_wins(local=local, remote_updated_at=updated_at):
             continue
-        last = idmap.last_known(id_map)
-        if last is None or updated_at is None or updated_at > last:
+        if not idmap.is_stale(id_map, updated_at):
             wanted.add(connec_id)
     if not wanted:
         return parsed
@@ -300,8 +299,7 @@ def plan_batch(
                 continue
             plan.apply.append((connec_id, data, updated_at))
             continue
-        last = idmap.last_known(id_map)
-        if updated_at is not None and last is not None and updated_at <= last:
+        if idmap.is_stale(id_map, updated_at):
             result.skipped += 1  # stale, repeated, or the echo of our own push
             continue
         local = pending.get(id_map.object_id)

@@ -11,12 +11,16 @@ The only place that decides what a person is told about a record's sync:
   it may or may not hold the change; retry by hand (a retry never duplicates the record);
 - **not applied**: a change from Connec! could not be applied here (a record error or a
   failed notification newer than our last successful exchange for the record);
-- **synced**: Connec! acknowledged the record (an IdMap row) and nothing is outstanding;
-  ``at`` is the last exchange;
+- **incoming**: a newer version from Connec! waits in the inbox (a notification not applied
+  yet, e.g. while the company's sync is off); ``reason`` says why it waits, when it is held;
+- **synced**: Connec! acknowledged the record (an IdMap row) and nothing is outstanding
+  either way; ``at`` is the last exchange (``reason``: Connec!'s changes are not applied
+  here while the sync settings keep them out);
 - **local**: never sent and nothing queued (e.g. saved while the sync was off).
 
-"Synced" is only said with an IdMap row and no pending or parked outbox row: a
-change is never "synced" before Connec! answered it. Reads are bulk (a handful
+"Synced" is only said with an IdMap row, no pending or parked outbox row and no newer
+version of the record waiting in the inbox: a change is never "synced" before Connec!
+answered it, nor while Connec!'s newer one is not applied here. Reads are bulk (a handful
 of queries for a whole list page), always filtered by the company.
 """
 
@@ -39,8 +43,9 @@ from .company_settings import SyncPolicy, policy_for
 from .models import InboxEntry, OutboxEntry, SyncRecordError
 from .registry import NotRegistered, registry
 from .scheduling import enqueue_inbox, enqueue_reapply
+from .values import connec_time_or_none
 
-SYNCED, QUEUED, HELD, RETRYING, PARKED, NOT_SENT, NOT_APPLIED, LOCAL = (
+SYNCED, QUEUED, HELD, RETRYING, PARKED, NOT_SENT, NOT_APPLIED, INCOMING, LOCAL = (
     "synced",
     "queued",
     "held",
@@ -48,6 +53,7 @@ SYNCED, QUEUED, HELD, RETRYING, PARKED, NOT_SENT, NOT_APPLIED, LOCAL = (
     "parked",
     "not_sent",
     "not_applied",
+    "incoming",
     "local",
 )
 LABELS = {
@@ -58,6 +64,7 @@ LABELS = {
     PARKED: "Refused by Connec!",
     NOT_SENT: "Not sent",
     NOT_APPLIED: "Not applied from Connec!",
+    INCOMING: "Update from Connec! waiting",
     LOCAL: "Not in Connec!",
 }
 #: Badge colour class of each state (static/css/app.css).
@@ -69,10 +76,11 @@ TONES = {
     PARKED: "bad",
     NOT_SENT: "bad",
     NOT_APPLIED: "bad",
+    INCOMING: "warn",
     LOCAL: "",
 }
 #: Worst first: the state shown when several apply.
-SEVERITY = [PARKED, NOT_SENT, NOT_APPLIED, RETRYING, HELD, QUEUED, SYNCED, LOCAL]
+SEVERITY = [PARKED, NOT_SENT, NOT_APPLIED, RETRYING, HELD, INCOMING, QUEUED, SYNCED, LOCAL]
 #: The states a person can retry by hand (the dashboard's problems).
 PROBLEMS = (PARKED, NOT_SENT, NOT_APPLIED)
 
@@ -83,7 +91,8 @@ class RecordSyncStatus:
 
     state: str
     connec_id: str = ""
-    #: synced: last exchange with Connec!; retrying: next attempt; parked/not applied: since.
+    #: synced: last exchange with Connec!; retrying: next attempt; parked/not applied: since;
+    #: incoming: when the waiting version was changed in Connec! (else received).
     at: dt.datetime | None = None
     reason: str = ""
 
@@ -102,6 +111,12 @@ class RecordSyncStatus:
     @property
     def can_retry(self) -> bool:
         return self.is_problem
+
+    @property
+    def changes_soon(self) -> bool:
+        """Whether the status moves on by itself soon (a page follows it): a change on its
+        way, or Connec!'s version waiting for the worker, not held by the settings."""
+        return self.state in (QUEUED, RETRYING) or (self.state == INCOMING and not self.reason)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -144,6 +159,21 @@ def held_reason(*, policy: SyncPolicy, entity: str) -> str:
     )
 
 
+def incoming_held_reason(*, policy: SyncPolicy, entity: str) -> str:
+    """Why Connec!'s changes of ``entity`` are not applied here, or ``""`` when they are."""
+    if policy.imports(entity):
+        return ""
+    if not policy.enabled:
+        return (
+            "Sync with Connec! is switched off for this company: the change made in Connec! "
+            "is applied here once an Admin switches it on again (sync settings)."
+        )
+    return (
+        f"Changes of {entity} made in Connec! are not applied here (sync settings): they are "
+        "imported once an Admin lets them in again."
+    )
+
+
 def _held(state: RecordSyncStatus, reason: str) -> RecordSyncStatus:
     """``state`` as a held change when its kind of record is not sent (``reason``)."""
     if reason and state.state in (QUEUED, RETRYING):
@@ -177,18 +207,54 @@ def _outbox_states(rows: Iterable[OutboxEntry]) -> dict[str, RecordSyncStatus]:
     return states
 
 
-def _failed_notification_ids(*, company: Company, entity: str) -> dict[str, InboxEntry]:
-    """{Connec! id: newest failed notification carrying it} for one entity."""
-    found: dict[str, InboxEntry] = {}
-    for entry in InboxEntry.objects.filter(
-        company=company, status=InboxEntry.Status.FAILED
-    ).order_by("updated_at", "pk"):
+@dataclass(frozen=True)
+class _Notified:
+    """The newest version of a record found in the company's inbox rows of one status."""
+
+    entry: InboxEntry
+    updated_at: dt.datetime | None
+
+
+def _notified_records(
+    *, company: Company, entity: str, connec_ids: Iterable[str]
+) -> tuple[dict[str, InboxEntry], dict[str, _Notified]]:
+    """({Connec! id: newest failed notification carrying it}, {Connec! id: newest version
+    waiting in the inbox}) for records of ``entity`` among ``connec_ids`` (one query).
+
+    Inbox rows are kept per company, whole (``{entity: [records]}``): the records' Connec!
+    ids are read from the payloads of the rows that carry ``entity``.
+    """
+    wanted = set(connec_ids)
+    failed: dict[str, InboxEntry] = {}
+    waiting: dict[str, _Notified] = {}
+    if not wanted:
+        return failed, waiting
+    entries = InboxEntry.objects.filter(
+        company=company,
+        status__in=[
+            InboxEntry.Status.PENDING,
+            InboxEntry.Status.PROCESSING,
+            InboxEntry.Status.FAILED,
+        ],
+        payload__has_key=entity,
+    ).order_by("updated_at", "pk")
+    for entry in entries:
         records = entry.payload.get(entity) if isinstance(entry.payload, dict) else None
         for record in records if isinstance(records, list) else []:
             record_id = _connec_id_of(record)
-            if record_id:
-                found[record_id] = entry
-    return found
+            if record_id not in wanted:
+                continue
+            if entry.status == InboxEntry.Status.FAILED:
+                failed[record_id] = entry
+                continue
+            updated_at = connec_time_or_none(record.get("updated_at"))
+            known = waiting.get(record_id)
+            if known is None or (
+                updated_at is not None
+                and (known.updated_at is None or updated_at > known.updated_at)
+            ):
+                waiting[record_id] = _Notified(entry=entry, updated_at=updated_at)
+    return failed, waiting
 
 
 def _connec_id_of(record: Any) -> str:
@@ -215,7 +281,8 @@ def record_statuses(
     except NotRegistered:
         return {}
     content_type = ContentType.objects.get_for_model(model)
-    held = held_reason(policy=policy_for(company_id=company.pk), entity=entity)
+    policy = policy_for(company_id=company.pk)
+    held = held_reason(policy=policy, entity=entity)
     id_maps = idmap.maps_for_objects(
         company=company, content_type=content_type, object_ids=object_ids
     )
@@ -238,11 +305,22 @@ def record_statuses(
             not_applied[object_id] = RecordSyncStatus(
                 state=NOT_APPLIED, at=error.created_at, reason=error.reason
             )
-    for connec_id, entry in _failed_notification_ids(company=company, entity=entity).items():
-        object_id = connec_ids.get(connec_id)
-        if object_id is not None and entry.updated_at > id_maps[object_id].updated_at:
+    failed, waiting = _notified_records(company=company, entity=entity, connec_ids=connec_ids)
+    for connec_id, entry in failed.items():
+        object_id = connec_ids[connec_id]
+        if entry.updated_at > id_maps[object_id].updated_at:
             not_applied[object_id] = RecordSyncStatus(
                 state=NOT_APPLIED, at=entry.updated_at, reason=entry.last_error
+            )
+    incoming_reason = incoming_held_reason(policy=policy, entity=entity)
+    incoming: dict[str, RecordSyncStatus] = {}
+    for connec_id, notified in waiting.items():
+        object_id = connec_ids[connec_id]
+        if not idmap.is_stale(id_maps[object_id], notified.updated_at):
+            incoming[object_id] = RecordSyncStatus(
+                state=INCOMING,
+                at=notified.updated_at or notified.entry.received_at,
+                reason=incoming_reason or notified.entry.last_error,
             )
     statuses = {}
     for object_id in object_ids:
@@ -250,7 +328,13 @@ def record_statuses(
         connec_id = id_map.connec_id if id_map else ""
         pending = outbox.get(object_id)
         candidates = [
-            s for s in (pending and _held(pending, held), not_applied.get(object_id)) if s
+            s
+            for s in (
+                pending and _held(pending, held),
+                not_applied.get(object_id),
+                incoming.get(object_id),
+            )
+            if s
         ]
         if candidates:
             worst = min(candidates, key=lambda s: SEVERITY.index(s.state))
@@ -259,7 +343,10 @@ def record_statuses(
             )
         elif id_map is not None:
             statuses[object_id] = RecordSyncStatus(
-                state=SYNCED, connec_id=connec_id, at=id_map.updated_at
+                state=SYNCED,
+                connec_id=connec_id,
+                at=id_map.updated_at,
+                reason=incoming_reason,
             )
         else:
             statuses[object_id] = RecordSyncStatus(state=LOCAL)

@@ -368,3 +368,101 @@ def test_the_dashboards_queries_do_not_grow_with_the_outbox(admin, company):
         return len(captured)
 
     assert queries_with(30) == queries_with(3)
+
+
+def waiting_notification(company, *, updated_at, **fields):
+    """A notification of the record CONNEC_ID received and not applied yet."""
+    record = {
+        "id": [{"provider": "connec", "id": CONNEC_ID, "realm": company.group_uid}],
+        "group_id": company.group_uid,
+        "last_name": "Changed in Connec!",
+        "updated_at": updated_at,
+    }
+    return InboxEntry.objects.create(
+        preset="maestrano", company=company, payload={"people": [record]}, record_count=1, **fields
+    )
+
+
+def synced_person(company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    IdMap.objects.filter(company=company).update(
+        last_pulled_updated_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    )
+
+
+def test_a_newer_version_waiting_in_the_inbox_is_not_called_synced(admin, company, person):
+    from maestrano_sync.company_settings import update_sync_settings
+
+    synced_person(company, person)
+    update_sync_settings(company=company, enabled=False)
+    assert state_on_page(admin, person) == "synced"
+
+    waiting_notification(company, updated_at="2030-01-02T03:04:00Z")
+
+    page = admin.get(f"/people/{person.pk}/").text
+    assert state_on_page(admin, person) == "incoming" and state_in_list(admin, person) == "incoming"
+    assert "Update from Connec! waiting" in page
+    assert "A newer version, changed in Connec! 2 Jan 2030, 14:04 AEDT" in page
+    assert "Sync with Connec! is switched off for this company" in page
+    assert 'data-follow="1"' not in page  # held: nothing changes until an Admin acts
+    status = admin.get(f"/people/{person.pk}/sync.json").json()
+    assert (status["state"], status["label"]) == ("incoming", "Update from Connec! waiting")
+    assert "switched off" in status["reason"]
+
+    # Sync on, but people exported only: the waiting version is ignored when applied.
+    update_sync_settings(company=company, enabled=True, directions={"people": "export"})
+    page = admin.get(f"/people/{person.pk}/").text
+    assert state_on_page(admin, person) == "incoming"
+    assert "Changes of people made in Connec! are not applied here" in page
+
+    # Sync on both ways: it is on its way, and the page follows it.
+    update_sync_settings(company=company, directions={"people": "both"})
+    page = admin.get(f"/people/{person.pk}/").text
+    assert state_on_page(admin, person) == "incoming" and 'data-follow="1"' in page
+
+    InboxEntry.objects.filter(company=company).update(status=InboxEntry.Status.DONE)
+    assert state_on_page(admin, person) == "synced"
+
+
+def test_a_waiting_version_we_already_have_is_not_an_update(admin, company, person):
+    from maestrano_sync.company_settings import update_sync_settings
+
+    synced_person(company, person)
+    update_sync_settings(company=company, enabled=False)
+    # The echo of our own push, or a redelivery: not newer than the version we hold.
+    waiting_notification(company, updated_at="2030-01-01T00:00:00Z")
+    # Another company's waiting version of the same Connec! id is none of ours.
+    other = Company.objects.create(preset="maestrano", group_uid="cld-other", name="Other")
+    waiting_notification(other, updated_at="2031-01-01T00:00:00Z")
+
+    assert state_on_page(admin, person) == "synced"
+    assert state_in_list(admin, person) == "synced"
+
+
+def test_the_list_pages_queries_do_not_grow_with_the_waiting_versions(admin, company):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from maestrano_sync.company_settings import update_sync_settings
+
+    update_sync_settings(company=company, enabled=False)
+
+    def queries_with(rows: int) -> tuple[int, list[str]]:
+        InboxEntry.objects.filter(company=company).delete()
+        for n in range(rows):
+            person = Person.objects.create(company=company, first_name=f"P{n}")
+            link_record(company=company, entity="people", obj=person, connec_id=f"c-{rows}-{n}")
+            InboxEntry.objects.create(
+                preset="maestrano",
+                company=company,
+                payload={"people": [{"id": f"c-{rows}-{n}", "updated_at": "2030-01-01T00:00:00Z"}]},
+                record_count=1,
+            )
+        OutboxEntry.objects.filter(company=company).delete()  # saved here, sent since
+        with CaptureQueriesContext(connection) as captured:
+            page = admin.get("/people/").text
+        assert page.count('data-sync-state="incoming"') == rows
+        return len(captured)
+
+    assert queries_with(3) == queries_with(30)
