@@ -123,8 +123,10 @@ class RecordPages(CompanyView):
 
     # --- queries ------------------------------------------------------------------
     def get_queryset(self) -> QuerySet:
-        """The one place these pages read records: always this company's rows only."""
-        queryset = self.model._default_manager.filter(company=self.company)
+        """The one place these pages read records: always this company's rows only, as the
+        sync finds them (``Mapper.for_company``: the dashboard's "In Connec!" counts those
+        of them linked to Connec!, ``maestrano_sync.idmap.mapped_counts``)."""
+        queryset = registry.for_model(self.model).for_company(self.company)
         if self.select_related:
             queryset = queryset.select_related(*self.select_related)
         return queryset

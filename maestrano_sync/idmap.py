@@ -27,8 +27,9 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router
-from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models import Count, Exists, Max, OuterRef, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
@@ -196,9 +197,34 @@ def newest_version(*, company: Company, entity: str) -> datetime.datetime | None
 
 
 def mapped_counts(*, company: Company, entities: Iterable[str]) -> dict[str, int]:
-    """{entity: number of IdMap rows} for ``entities`` (one query)."""
-    mapped = IdMap.objects.filter(company=company, entity__in=list(entities))
-    return {item["entity"]: item["n"] for item in mapped.values("entity").annotate(n=Count("pk"))}
+    """{entity: records of ``company`` linked to a Connec! record} for the mappers'
+    ``entities`` (one query).
+
+    Only records that exist here count, those the mapper's tenant query finds
+    (``Mapper.for_company``, what a list of the company's records shows): an IdMap row
+    outlives its local object when the record is deleted, here or in Connec! (which keeps
+    it, inactive), so that a late version of it stays out; such a record is in neither.
+    """
+    parts = []
+    for entity in entities:
+        mapper = registry.for_entity(entity)
+        linked = IdMap.objects.filter(
+            company=company,
+            content_type=ContentType.objects.get_for_model(mapper.model),
+            object_id=Cast(OuterRef("pk"), output_field=models.CharField()),
+        )
+        parts.append(
+            mapper.for_company(company)
+            .filter(Exists(linked))
+            .order_by()
+            .annotate(maestrano_entity=Value(entity, output_field=models.CharField()))
+            .values("maestrano_entity")
+            .annotate(maestrano_count=Count("pk"))
+        )
+    if not parts:
+        return {}
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    return {row["maestrano_entity"]: row["maestrano_count"] for row in rows}
 
 
 def last_known(id_map: IdMap) -> datetime.datetime | None:

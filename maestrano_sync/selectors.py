@@ -85,7 +85,9 @@ def resumable_run(
 
 
 def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
-    """Per entity: records mapped, last import/push/notification/reconcile times, outbox depth,
+    """Per entity: records mapped (those of the company linked to Connec!, deleted ones not
+    counted: :func:`maestrano_sync.idmap.mapped_counts`), last import/push/notification/reconcile
+    times, outbox depth,
     parked rows and their last error, and the company's pending inbox (``"*"`` key).
 
     A handful of grouped queries, whatever the number of rows.
@@ -108,7 +110,8 @@ def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
     def row(entity: str) -> dict[str, Any]:
         return status.setdefault(entity, empty())
 
-    # Only the mappers' entities: the IdMap also links sub-records (``invoices/lines``).
+    # The mappers' entities only (the IdMap also links sub-records, ``invoices/lines``), and
+    # only records that still exist here (rows stay after a delete on either side).
     for entity, count in idmap.mapped_counts(company=company, entities=status).items():
         row(entity)["mapped"] = count
     imports = (

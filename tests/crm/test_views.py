@@ -382,6 +382,34 @@ def test_the_dashboard_shows_company_members_billing_and_sync(app, records, comp
     assert mapped == {"organizations": "0", "people": "1", "items": "0", "invoices": "0"}
 
 
+def test_the_dashboards_in_connec_count_is_the_linked_records_the_list_shows(
+    app, companies, records
+):
+    from maestrano_sync.inbox import apply_records
+
+    ours = companies[0]
+    kept = Person.objects.create(company=ours, first_name="Kept", last_name="Here")
+    gone_here = records["cld-ours"]["people"]
+    for number, person in enumerate((kept, gone_here, records["cld-theirs"]["people"])):
+        link_record(company=person.company, entity="people", obj=person, connec_id=f"c-{number}")
+    gone_there = Person.objects.create(company=ours, first_name="Gone", last_name="There")
+    link_record(company=ours, entity="people", obj=gone_there, connec_id="c-inactive")
+
+    # Deleted here (Connec! gets it as inactive) and deleted in Connec! (it keeps it inactive).
+    assert app.post(f"/people/{gone_here.pk}/delete/").status_code == 302
+    apply_records(
+        company=ours,
+        entity="people",
+        records=[{"id": "c-inactive", "status": "INACTIVE", "updated_at": "2030-01-01T00:00:00Z"}],
+    )
+
+    text = app.get("/dashboard/").text
+    mapped = dict(re.findall(r'data-entity="(\w+)">.*?class="mapped">(\d+)<', text, re.S))
+    listed = app.get("/people/").text
+    assert mapped["people"] == "1"
+    assert listed.count('data-sync-state="') == 1 and 'data-sync-state="local"' not in listed
+
+
 def parked(company, person, *, entity="people"):
     return OutboxEntry.objects.create(
         company=company,
