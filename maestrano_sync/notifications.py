@@ -15,13 +15,14 @@ Decisions (documented in ``docs/sync.md``):
   a Connec! entity we do not map, subscribe to or import is accepted and
   ignored when applied, with a log line (the platform must not redeliver it
   forever);
-* one bad record never sinks the others (:func:`record_problem`: no usable
+* one bad record never sinks the others (:func:`check_record`: no usable
   ``id``, a non-string ``updated_at``, a value no database stores): it is parked
   for its company with its reason and the whole record (a ``SyncRecordError``,
   among ``maestrano_sync.status.problems``), the others are stored, and the answer is a
   202; a bad record naming no usable ``group_id`` is logged and skipped;
 * a record's ``id`` is a string or a list of ``{provider, realm, id}``
-  entries, of which the Connec! one is taken (:func:`record_connec_id`);
+  entries, of which the Connec! one is taken (:func:`record_connec_id`, read once per
+  record: the stored record keeps only that Connec! entry, :func:`normalized_record`);
 * a payload may carry records of several groups: each company's records are
   stored as its own inbox entry and applied in its own tenant; the records of
   a group that is not a company of this preset are logged and skipped, and the
@@ -118,7 +119,8 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
 
     That shape is the envelope: an object whose keys are Connec! entities and whose
     values are lists of objects. Each object is a record, checked on its own
-    (:func:`record_problem`): one bad record is refused, never the others.
+    (:func:`check_record`): one bad record is refused, never the others. A valid record
+    is kept as :func:`normalized_record` makes it.
     ``checked``: ``payload`` already passed :func:`strict_input.loads`'s rules.
     """
     if not isinstance(payload, dict):
@@ -138,47 +140,63 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
         for index, record in enumerate(values):
             if not isinstance(record, dict):
                 raise NotificationRejected(f"$.{entity}[{index}] must be an object", status=400)
-            problem = record_problem(record, where=f"$.{entity}[{index}]", checked=checked)
-            if problem is None:
-                kept.append(record)
+            check = check_record(record, where=f"$.{entity}[{index}]", checked=checked)
+            if check.problem is None:
+                kept.append(normalized_record(record, connec_id=check.connec_id))
             else:
-                refused.append(_refused(entity=entity, record=record, reason=problem))
+                refused.append(
+                    _refused(
+                        entity=entity,
+                        record=record,
+                        reason=check.problem,
+                        connec_id=check.connec_id,
+                    )
+                )
     return Notification(records=records, refused=tuple(refused))
 
 
-def record_problem(record: Mapping[str, Any], *, where: str, checked: bool) -> str | None:
-    """Why a notified record cannot be stored or applied (``None``: it can).
+@dataclass(frozen=True)
+class RecordCheck:
+    """A notified record's Connec! id (``""``: none usable) and why it cannot be stored or
+    applied (``problem``; ``None``: it can)."""
+
+    connec_id: str
+    problem: str | None
+
+
+def check_record(record: Mapping[str, Any], *, where: str, checked: bool) -> RecordCheck:
+    """The record's Connec! id, read once (:func:`record_connec_id`), and its problem.
 
     ``where`` (``$.organizations[1]``) starts the reason. Its values must be text and
     numbers a database stores (:func:`strict_input.check_value`; skipped when
-    ``checked``), its ``group_id`` a non-empty string, its ``id`` a Connec! id
-    (:func:`record_connec_id`), its ``updated_at`` a string.
+    ``checked``), its ``group_id`` a non-empty string, its ``id`` a Connec! id, its
+    ``updated_at`` a string; the first rule broken is the problem. The id is read even
+    when another rule is broken: a refused record is parked under it.
     """
+    try:
+        connec_id, id_problem = record_connec_id(record), None
+    except ValueError as error:
+        connec_id, id_problem = "", f"{where}.id {error}"
     if not checked:
         try:
             strict_input.check_value(record, root=where, depth=2)
         except strict_input.InputRefused as error:
-            return str(error)
+            return RecordCheck(connec_id=connec_id, problem=str(error))
     group_id = record.get("group_id")
     if not isinstance(group_id, str) or not group_id.strip():
-        return f"{where}.group_id must be a non-empty string"
-    try:
-        record_connec_id(record)
-    except ValueError as error:
-        return f"{where}.id {error}"
+        problem = f"{where}.group_id must be a non-empty string"
+        return RecordCheck(connec_id=connec_id, problem=problem)
+    if id_problem is not None:
+        return RecordCheck(connec_id=connec_id, problem=id_problem)
     updated_at = record.get("updated_at")
     if updated_at is not None and not isinstance(updated_at, str):
-        return f"{where}.updated_at must be a string"
-    return None
+        return RecordCheck(connec_id=connec_id, problem=f"{where}.updated_at must be a string")
+    return RecordCheck(connec_id=connec_id, problem=None)
 
 
-def _refused(*, entity: str, record: dict[str, Any], reason: str) -> RefusedRecord:
+def _refused(*, entity: str, record: dict[str, Any], reason: str, connec_id: str) -> RefusedRecord:
     """``record`` refused, with the group and Connec! id it names when they are usable."""
     group_id = record.get("group_id")
-    try:
-        connec_id = record_connec_id(record)
-    except ValueError:
-        connec_id = ""
     return RefusedRecord(
         entity=entity,
         record=record,
@@ -246,8 +264,21 @@ def _chosen_connec_id(record: Mapping[str, Any]) -> str:
     return candidates[0]["id"]
 
 
-def normalized_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """``record`` with only the chosen Connec! entry left among its ``connec`` entries.
+def notified_connec_id(record: Any) -> str:
+    """The Connec! id of a stored notified record (:func:`record_connec_id`), ``""`` when it
+    has none (a reader of the inbox, ``maestrano_sync.status``, skips it)."""
+    if not isinstance(record, Mapping):
+        return ""
+    try:
+        return record_connec_id(record)
+    except ValueError:
+        return ""
+
+
+def normalized_record(record: Mapping[str, Any], *, connec_id: str) -> dict[str, Any]:
+    """``record`` with only its Connec! entry ``connec_id`` (:func:`record_connec_id`'s
+    choice) left among its ``connec`` entries: every reader of the stored record (the
+    inbox, :func:`notified_connec_id`) finds that one.
 
     The entries of other providers stay: a record carrying *our* external id is
     recognised as ours when applied (a push whose answer was lost).
@@ -255,7 +286,7 @@ def normalized_record(record: Mapping[str, Any]) -> dict[str, Any]:
     value = record.get("id")
     if not isinstance(value, list):
         return dict(record)
-    chosen = record_connec_id(record)
+    chosen = connec_id
     ids = [
         entry
         for entry in value
@@ -338,7 +369,7 @@ def companies_of_groups(*, preset: Preset, groups: set[str]) -> dict[str, Compan
 def split_by_company(
     *,
     preset: Preset,
-    payload: Mapping[str, list[Mapping[str, Any]]],
+    payload: Mapping[str, list[dict[str, Any]]],
     refused: Sequence[RefusedRecord] = (),
 ) -> tuple[
     dict[CompanyRef, dict[str, list[dict[str, Any]]]],
@@ -349,7 +380,8 @@ def split_by_company(
     company (those naming a group, of an entity with a mapper), and the unknown groups'
     record counts.
 
-    At most one query for every group of the payload (:func:`companies_of_groups`); each
+    ``payload``: records as :func:`checked_payload` keeps them (valid, normalized). At most
+    one query for every group of the payload (:func:`companies_of_groups`); each
     company's part keeps the payload's order of entities and records.
     """
     groups = {record["group_id"] for records in payload.values() for record in records}
@@ -364,7 +396,7 @@ def split_by_company(
             if company is None:
                 unknown[record["group_id"]] = unknown.get(record["group_id"], 0) + 1
                 continue
-            parts.setdefault(company, {}).setdefault(entity, []).append(normalized_record(record))
+            parts.setdefault(company, {}).setdefault(entity, []).append(record)
     mapped = set(registry.entities())
     for bad in refused:
         if not bad.group_id or bad.entity not in mapped:
@@ -412,7 +444,7 @@ def receive_notification(*, preset: Preset, body: bytes | Any) -> Accepted:
     ``body``: the raw bytes (the webhook passes them), or a decoded JSON value.
     A body that is not JSON, or not ``{"<entity>": [{...}, ...]}``, is refused whole
     (:class:`NotificationRejected`, nothing stored). Otherwise each record stands on
-    its own: a record that cannot be applied (:func:`record_problem`) is parked for
+    its own: a record that cannot be applied (:func:`check_record`) is parked for
     its company with its reason and the whole record (a ``SyncRecordError``, listed by
     ``maestrano_sync.status.problems``), and the others are stored. Records of a group that is
     not a company of the preset, and refused records naming no group or of an entity

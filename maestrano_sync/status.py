@@ -41,6 +41,7 @@ from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
 from . import idmap, inbox, push
 from .company_settings import SyncPolicy, policy_for
 from .models import InboxEntry, OutboxEntry, SyncRecordError
+from .notifications import notified_connec_id
 from .registry import NotRegistered, registry
 from .scheduling import enqueue_inbox, enqueue_reapply
 from .values import connec_time_or_none
@@ -241,7 +242,7 @@ def _notified_records(
     for entry in entries:
         records = entry.payload.get(entity) if isinstance(entry.payload, dict) else None
         for record in records if isinstance(records, list) else []:
-            record_id = _connec_id_of(record)
+            record_id = notified_connec_id(record)
             if record_id not in wanted:
                 continue
             if entry.status == InboxEntry.Status.FAILED:
@@ -255,18 +256,6 @@ def _notified_records(
             ):
                 waiting[record_id] = _Notified(entry=entry, updated_at=updated_at)
     return failed, waiting
-
-
-def _connec_id_of(record: Any) -> str:
-    """The Connec! id of a notified record: a string, or the list of ``{"provider", "id"}``."""
-    raw = record.get("id") if isinstance(record, dict) else None
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, list):
-        for item in raw:
-            if isinstance(item, dict) and item.get("provider") == "connec":
-                return str(item.get("id") or "")
-    return ""
 
 
 def record_statuses(

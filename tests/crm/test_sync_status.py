@@ -466,3 +466,23 @@ def test_the_list_pages_queries_do_not_grow_with_the_waiting_versions(admin, com
         return len(captured)
 
     assert queries_with(3) == queries_with(30)
+
+
+def test_a_notified_records_connec_id_is_read_by_the_webhooks_rule(admin, company, person):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    # Two Connec! entries: the record's is the one in its realm (its group), not the first.
+    ids = [
+        {"provider": "connec", "realm": "another-channel", "id": "someone-elses"},
+        {"provider": "connec", "realm": company.group_uid, "id": CONNEC_ID},
+    ]
+    InboxEntry.objects.create(
+        preset="maestrano",
+        company=company,
+        payload={"people": [{"id": ids, "group_id": company.group_uid}]},
+        record_count=1,
+        status=InboxEntry.Status.FAILED,
+        last_error="DataError: value too long",
+    )
+
+    assert state_on_page(admin, person) == "not_applied"

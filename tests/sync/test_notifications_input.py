@@ -389,3 +389,35 @@ def test_an_unknown_preset_is_a_404(client, companies, nothing_stored):
     response = post(client, {}, url="/maestrano/nowhere/connec/notifications")
 
     assert response.status_code == 404
+
+
+def test_each_notified_records_connec_id_is_read_once(client, companies, monkeypatch):
+    from maestrano_sync import notifications
+
+    calls = []
+    real = notifications.record_connec_id
+
+    def counted(record):
+        calls.append(record.get("id"))
+        return real(record)
+
+    monkeypatch.setattr(notifications, "record_connec_id", counted)
+    ids = [
+        {"provider": "ours", "realm": "cld-1", "id": "42"},
+        {"provider": "connec", "realm": "other", "id": "c-other"},
+        {"provider": "connec", "realm": "cld-1", "id": "c-1"},
+    ]
+    records = [
+        record("cld-1", id=ids),
+        record("cld-1", id="c-2", updated_at="2030-01-01T00:00:00Z"),
+        record("cld-1", id="c-3", updated_at=5),  # refused, parked under its id
+    ]
+
+    response = post(client, {"organizations": records})
+
+    assert response.status_code == 202 and response.json()["parked"] == 1
+    assert len(calls) == len(records)
+    stored = InboxEntry.objects.get().payload["organizations"]
+    # Only the record's own Connec! entry is kept, first; the other providers' stay.
+    assert [item["id"] for item in stored] == [[ids[2], ids[0]], "c-2"]
+    assert SyncRecordError.objects.get().connec_id == "c-3"
