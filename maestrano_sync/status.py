@@ -6,7 +6,7 @@ The only place that decides what a person is told about a record's sync:
 - **held**: a local change waits in the outbox because the company's sync, or the export of
   its kind of record, is off (:mod:`maestrano_sync.company_settings`); ``reason`` says which;
 - **retrying**: Connec! failed transiently; the outbox tries again at ``at``;
-- **parked**: Connec! refused the change; ``reason``, retry by hand;
+- **parked**: Connec! refused the change; retry by hand;
 - **not sent**: Connec! kept failing (or its answers were lost) until the outbox gave up;
   it may or may not hold the change; retry by hand (a retry never duplicates the record);
 - **not applied**: a change from Connec! could not be applied here (a record error or a
@@ -17,6 +17,10 @@ The only place that decides what a person is told about a record's sync:
   either way; ``at`` is the last exchange (``reason``: Connec!'s changes are not applied
   here while the sync settings keep them out);
 - **local**: never sent and nothing queued (e.g. saved while the sync was off).
+
+``reason`` is what a person is told, in plain words (:data:`PLAIN_REASONS`, or why the
+sync settings hold the record); ``detail`` is the stored technical reason (Connec!'s
+answer, the exception), kept for the pages' collapsed details, the admin and the logs.
 
 "Synced" is only said with an IdMap row, no pending or parked outbox row and no newer
 version of the record waiting in the inbox: a change is never "synced" before Connec!
@@ -29,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -84,6 +88,26 @@ TONES = {
 SEVERITY = [PARKED, NOT_SENT, NOT_APPLIED, RETRYING, HELD, INCOMING, QUEUED, SYNCED, LOCAL]
 #: The states a person can retry by hand (the dashboard's problems).
 PROBLEMS = (PARKED, NOT_SENT, NOT_APPLIED)
+#: What a person is told of a state whose stored reason is technical (``detail``): what
+#: happened and what they can do, in plain words.
+PLAIN_REASONS = {
+    RETRYING: (
+        "Connec! did not answer, or could not take the change just now. Nothing to do: "
+        "it is tried again automatically."
+    ),
+    PARKED: (
+        "Connec! does not accept a value of this record: correct it and save it again "
+        "(the technical details may say which). An admin can also retry it as it is."
+    ),
+    NOT_SENT: (
+        "Nothing is lost: an admin can retry it once Connec! works again, and a retry never "
+        "makes a second record."
+    ),
+    NOT_APPLIED: (
+        "Its values do not fit here, or a record it refers to is missing: correct it in "
+        "Connec!, or ask an admin to retry it."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -96,6 +120,8 @@ class RecordSyncStatus:
     #: incoming: when the waiting version was changed in Connec! (else received).
     at: dt.datetime | None = None
     reason: str = ""
+    #: The stored technical reason (Connec!'s answer, an exception), for those who need it.
+    detail: str = ""
 
     @property
     def label(self) -> str:
@@ -126,6 +152,7 @@ class RecordSyncStatus:
             "connec_id": self.connec_id,
             "at": self.at.isoformat() if self.at else None,
             "reason": self.reason,
+            "detail": self.detail,
         }
 
 
@@ -139,9 +166,16 @@ def _outbox_state(*, status: str, attempts: int, gave_up: bool) -> str:
 def _row_state(row: OutboxEntry) -> RecordSyncStatus:
     state = _outbox_state(status=row.status, attempts=row.attempts, gave_up=row.gave_up)
     if state in (PARKED, NOT_SENT):
-        return RecordSyncStatus(state=state, at=row.updated_at, reason=row.last_error)
+        return RecordSyncStatus(
+            state=state, at=row.updated_at, reason=PLAIN_REASONS[state], detail=row.last_error
+        )
     if state == RETRYING:
-        return RecordSyncStatus(state=RETRYING, at=row.next_attempt_at, reason=row.last_error)
+        return RecordSyncStatus(
+            state=RETRYING,
+            at=row.next_attempt_at,
+            reason=PLAIN_REASONS[RETRYING],
+            detail=row.last_error,
+        )
     return RecordSyncStatus(state=QUEUED, at=row.created_at)
 
 
@@ -178,7 +212,7 @@ def incoming_held_reason(*, policy: SyncPolicy, entity: str) -> str:
 def _held(state: RecordSyncStatus, reason: str) -> RecordSyncStatus:
     """``state`` as a held change when its kind of record is not sent (``reason``)."""
     if reason and state.state in (QUEUED, RETRYING):
-        return RecordSyncStatus(state=HELD, at=state.at, reason=reason)
+        return RecordSyncStatus(state=HELD, at=state.at, reason=reason, detail=state.detail)
     return state
 
 
@@ -292,14 +326,20 @@ def record_statuses(
         object_id = connec_ids[error.connec_id]
         if error.created_at > id_maps[object_id].updated_at:
             not_applied[object_id] = RecordSyncStatus(
-                state=NOT_APPLIED, at=error.created_at, reason=error.reason
+                state=NOT_APPLIED,
+                at=error.created_at,
+                reason=PLAIN_REASONS[NOT_APPLIED],
+                detail=error.reason,
             )
     failed, waiting = _notified_records(company=company, entity=entity, connec_ids=connec_ids)
     for connec_id, entry in failed.items():
         object_id = connec_ids[connec_id]
         if entry.updated_at > id_maps[object_id].updated_at:
             not_applied[object_id] = RecordSyncStatus(
-                state=NOT_APPLIED, at=entry.updated_at, reason=entry.last_error
+                state=NOT_APPLIED,
+                at=entry.updated_at,
+                reason=PLAIN_REASONS[NOT_APPLIED],
+                detail=entry.last_error,
             )
     incoming_reason = incoming_held_reason(policy=policy, entity=entity)
     incoming: dict[str, RecordSyncStatus] = {}
@@ -309,7 +349,8 @@ def record_statuses(
             incoming[object_id] = RecordSyncStatus(
                 state=INCOMING,
                 at=notified.updated_at or notified.entry.received_at,
-                reason=incoming_reason or notified.entry.last_error,
+                reason=incoming_reason,
+                detail=notified.entry.last_error,
             )
     statuses = {}
     for object_id in object_ids:
@@ -327,9 +368,7 @@ def record_statuses(
         ]
         if candidates:
             worst = min(candidates, key=lambda s: SEVERITY.index(s.state))
-            statuses[object_id] = RecordSyncStatus(
-                state=worst.state, connec_id=connec_id, at=worst.at, reason=worst.reason
-            )
+            statuses[object_id] = replace(worst, connec_id=connec_id)
         elif id_map is not None:
             statuses[object_id] = RecordSyncStatus(
                 state=SYNCED,
@@ -376,6 +415,13 @@ class SyncProblem:
             "record": "Connec! record not applied",
             "notification": "Notification not applied",
         }[self.kind]
+
+    @property
+    def advice(self) -> str:
+        """What a person is told of it, in plain words (``reason`` is the technical one)."""
+        if self.kind == "outbox":
+            return PLAIN_REASONS[NOT_SENT if self.gave_up else PARKED]
+        return PLAIN_REASONS[NOT_APPLIED]
 
 
 def problems(*, company: Company) -> list[SyncProblem]:

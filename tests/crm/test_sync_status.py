@@ -486,3 +486,28 @@ def test_a_notified_records_connec_id_is_read_by_the_webhooks_rule(admin, compan
     )
 
     assert state_on_page(admin, person) == "not_applied"
+
+
+def test_people_read_a_plain_sentence_and_the_technical_reason_stays_in_details(
+    admin, company, person
+):
+    link_record(company=company, entity="people", obj=person, connec_id=CONNEC_ID)
+    OutboxEntry.objects.filter(company=company).delete()
+    technical = "HTTP 422: email.address is not an email address (https://connec.example/v2)"
+    outbox_row(company, person, status=OutboxEntry.Status.PARKED, last_error=technical)
+
+    page = admin.get(f"/people/{person.pk}/").text
+    listed = admin.get("/people/").text
+    status = admin.get(f"/people/{person.pk}/sync.json").json()
+
+    reason = re.search(r'id="sync-reason">(.*?)</p>', page, re.S)[1]
+    assert reason.startswith("Connec! does not accept a value of this record: correct it")
+    assert "HTTP" not in reason and "https://" not in reason
+    details = re.search(r'<details class="technical" id="sync-technical">.*?</details>', page, re.S)
+    assert "HTTP 422: email.address is not an email address" in details[0]
+    assert page.count("HTTP 422") == 1  # nowhere but the details
+    row = re.search(rf'<tr data-pk="{person.pk}">.*?</tr>', listed, re.S)[0]
+    assert "HTTP" not in row and "Connec! does not accept a value" in row  # the badge's title
+    assert status["reason"] == reason and status["detail"] == technical
+    # Stored as it was, for the admin and the logs.
+    assert OutboxEntry.objects.get(company=company).last_error == technical

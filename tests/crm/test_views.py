@@ -430,12 +430,15 @@ def test_the_dashboard_shows_parked_pushes_with_their_error(app, records, compan
     text = app.get("/dashboard/").text
 
     row = re.search(r'<tr data-entity="people">.*?</tr>', text, re.S).group(0)
-    assert re.search(
-        r'class="parked"><span class="badge bad" title="422: email is invalid">1<', row
-    )
+    assert re.search(r'class="parked"><span class="badge bad" title="[^"]*">1<', row)
+    assert "422" not in row  # the technical reason is under Sync problems' details
     problems = re.search(r'<section class="card" id="problems">.*?</section>', text, re.S).group(0)
     assert problems.count('data-kind="outbox"') == 1
-    assert "422: email is invalid" in problems
+    reason = re.search(r'<p class="reason">(.*?)</p>', problems, re.S).group(1)
+    assert reason.startswith("Connec! does not accept a value of this record")
+    assert "422" not in reason
+    details = re.search(r'<details class="technical">.*?</details>', problems, re.S).group(0)
+    assert "422: email is invalid" in details
     assert f'action="/sync/problems/outbox/{ours.pk}/retry/"' in problems
 
 

@@ -191,7 +191,7 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
         log=story["worker"].tail,
     )
     assert "next attempt" in page.text_content("#sync-detail")
-    assert "answered 5" in page.text_content("#sync-reason")  # a random 5xx
+    assert "answered 5" in page.text_content("#sync-technical")  # a random 5xx
     Pages(page).check("person-retrying")
 
     settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
@@ -217,7 +217,7 @@ def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, 
         "parked",
         log=story["worker"].tail,
     )
-    assert "is not an email address" in page.text_content("#sync-reason")
+    assert "is not an email address" in page.text_content("#sync-technical")
     assert page.locator("#sync-retry button").count() == 1
     pages = Pages(page)
     pages.check("person-parked")
