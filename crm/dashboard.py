@@ -144,6 +144,9 @@ class HistoryRow:
     summary: str
     error: str
     status_label: str
+    #: Consecutive retries of the same thing it stands for (1: one run), since when.
+    repeats: int = 1
+    first_started_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -265,17 +268,20 @@ def sync_status(*, company: Company) -> SyncOverview:
 
 
 def sync_history(*, company: Company, limit: int = RECENT_RUNS) -> list[HistoryRow]:
-    """The company's latest sync runs, newest first (one query)."""
+    """The company's latest sync runs, newest first, repeated retries as one row (two
+    queries: :func:`maestrano_sync.history.recent_history`)."""
     return [
         HistoryRow(
-            kind=run.kind,
-            label=run.get_kind_display(),
-            status=run.status,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            summary=sync_history_module.describe_counts(run),
-            error=run.error,
-            status_label=run.get_status_display(),
+            kind=entry.run.kind,
+            label=entry.run.get_kind_display(),
+            status=entry.run.status,
+            started_at=entry.run.started_at,
+            finished_at=entry.run.finished_at,
+            summary=sync_history_module.describe_counts(entry.run),
+            error=entry.run.error,
+            status_label=entry.run.get_status_display(),
+            repeats=entry.repeats,
+            first_started_at=entry.first_started_at,
         )
-        for run in sync_history_module.recent_runs(company=company, limit=limit)
+        for entry in sync_history_module.recent_history(company=company, limit=limit)
     ]

@@ -9,15 +9,21 @@ Every run's status, the imports' included, comes from its counts by one rule
 (:func:`run_status`).
 Rows older than ``SYNC["HISTORY_DAYS"]`` (default 30) are pruned as new ones
 are written (every ``PRUNE_EVERY`` rows, one ``DELETE``).
+
+Read back (:func:`recent_history`), consecutive retries of the same thing (a record that
+Connec! keeps failing: one retrying drain per attempt) are one entry, so they never
+crowd out the other runs; counts are told in words (:func:`describe_counts`).
 """
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from maestrano_accounts.models import Company
 
@@ -158,12 +164,94 @@ COUNT_ORDER = (
 )
 
 
+#: How each count is told (singular, plural; ``%(count)d`` is the number), for people.
+COUNT_WORDS: dict[str, tuple[str, str]] = {
+    "notifications": ("%(count)d notification", "%(count)d notifications"),
+    "sent": ("%(count)d record sent", "%(count)d records sent"),
+    "done": ("%(count)d accepted by Connec!", "%(count)d accepted by Connec!"),
+    "created": ("%(count)d created", "%(count)d created"),
+    "updated": ("%(count)d updated", "%(count)d updated"),
+    "deleted": ("%(count)d deleted", "%(count)d deleted"),
+    "skipped": ("%(count)d skipped", "%(count)d skipped"),
+    "ignored": ("%(count)d ignored", "%(count)d ignored"),
+    "conflicts": ("%(count)d conflict", "%(count)d conflicts"),
+    "retried": ("%(count)d to try again", "%(count)d to try again"),
+    "parked": ("%(count)d refused or given up", "%(count)d refused or given up"),
+    "failed": ("%(count)d not applied", "%(count)d not applied"),
+    "fetched": ("%(count)d fetched from Connec!", "%(count)d fetched from Connec!"),
+    "requests": ("in %(count)d request", "in %(count)d requests"),
+    "notifications_failed": (
+        "%(count)d notification not applied",
+        "%(count)d notifications not applied",
+    ),
+    "notifications_deferred": (
+        "%(count)d notification left for a later try",
+        "%(count)d notifications left for a later try",
+    ),
+}
+
+
 def describe_counts(run: SyncRun) -> str:
-    """``"12 done, 1 parked"``: a run's counts in words, for the dashboard and the command."""
+    """``"12 records sent, 11 accepted by Connec!, 1 refused or given up, in 1 request"``:
+    a run's counts in words (singular and plural by ``ngettext``), for the dashboard and
+    the command."""
     counts = run_counts(run)
     rank = {key: index for index, key in enumerate(COUNT_ORDER)}
     keys = sorted(counts, key=lambda key: (rank.get(key, len(rank)), key))
-    return ", ".join(f"{counts[key]} {key.replace('_', ' ')}" for key in keys)
+    return ", ".join(_count_in_words(key, counts[key]) for key in keys)
+
+
+def _count_in_words(key: str, count: int) -> str:
+    words = COUNT_WORDS.get(key)
+    if words is None:
+        return f"{count} {key.replace('_', ' ')}"
+    return ngettext(words[0], words[1], count) % {"count": count}
+
+
+#: How many runs :func:`recent_history` reads per entry it returns (retries repeat).
+READ_AHEAD = 10
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of the history: a run, or consecutive retries of the same thing."""
+
+    #: The newest run of the entry.
+    run: SyncRun
+    #: How many consecutive runs it stands for (1: the run alone).
+    repeats: int
+    #: When the oldest of them started.
+    first_started_at: datetime.datetime
+
+
+def is_repeat(newer: SyncRun, older: SyncRun) -> bool:
+    """Whether ``older`` is the same retry as ``newer``, one attempt earlier: the same kind,
+    both left records for a later try (``retrying``), with the same counts and error."""
+    return (
+        newer.kind == older.kind
+        and newer.status == older.status == SyncRun.Status.RETRYING
+        and newer.counts == older.counts
+        and newer.error == older.error
+    )
+
+
+def recent_history(*, company: Company, limit: int = 10) -> list[HistoryEntry]:
+    """The company's latest ``limit`` history entries, newest first (two queries, as
+    :func:`recent_runs`): consecutive repeats of one retry (:func:`is_repeat`) are one
+    entry. Up to :data:`READ_AHEAD` runs are read per entry: an older part of a very long
+    series of retries is left out of its count."""
+    entries: list[HistoryEntry] = []
+    for run in recent_runs(company=company, limit=limit * READ_AHEAD):
+        last = entries[-1] if entries else None
+        if last is not None and is_repeat(last.run, run):
+            entries[-1] = HistoryEntry(
+                run=last.run, repeats=last.repeats + 1, first_started_at=run.started_at
+            )
+            continue
+        if len(entries) == limit:
+            break
+        entries.append(HistoryEntry(run=run, repeats=1, first_started_at=run.started_at))
+    return entries
 
 
 def _prune(*, now: datetime.datetime) -> None:

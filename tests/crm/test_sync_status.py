@@ -511,3 +511,25 @@ def test_people_read_a_plain_sentence_and_the_technical_reason_stays_in_details(
     assert status["reason"] == reason and status["detail"] == technical
     # Stored as it was, for the admin and the logs.
     assert OutboxEntry.objects.get(company=company).last_error == technical
+
+
+def test_one_records_retries_are_one_history_row_told_in_plain_words(admin, company):
+    from maestrano_sync.history import record_run
+    from maestrano_sync.models import SyncRun
+
+    record_run(
+        company=company, kind=SyncRun.Kind.NOTIFICATIONS, counts={"notifications": 1, "created": 1}
+    )
+    for _ in range(12):  # one record Connec! keeps failing: a retrying drain per attempt
+        record_run(
+            company=company, kind=SyncRun.Kind.PUSH, counts={"sent": 1, "retried": 1, "requests": 1}
+        )
+
+    page = admin.get("/dashboard/").text
+
+    rows = re.findall(r'<tr data-kind="(\w+)" data-status="(\w+)">.*?</tr>', page, re.S)
+    assert rows == [("push", "retrying"), ("notifications", "succeeded")]
+    summaries = re.findall(r'class="run-summary">(.*?)</td>', page, re.S)
+    assert summaries[0].startswith("1 record sent, 1 to try again, in 1 request ")
+    assert "(the same 12 times since " in summaries[0]
+    assert summaries[1] == "1 notification, 1 created"

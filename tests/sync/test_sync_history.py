@@ -92,7 +92,10 @@ def test_a_drain_where_every_record_was_retried_is_shown_retrying_not_succeeded(
     [run] = runs(company, SyncRun.Kind.PUSH)
     assert run.status == SyncRun.Status.RETRYING
     assert run.counts == {"sent": 2, "retried": 2, "requests": 1}
-    assert re.search(r"Push\s+retrying\s+2 sent, 2 retried, 1 requests", status_command(company))
+    assert re.search(
+        r"(?m)Push\s+retrying\s+2 records sent, 2 to try again, in 1 request$",
+        status_command(company),
+    )
     assert dashboard_rows(client, company)[0] == ("push", "retrying")
     assert ">retrying</span>" in dashboard(client, company)
 
@@ -184,9 +187,11 @@ def test_the_status_command_and_the_dashboard_list_the_recent_runs(
 
     text = status_command(company)
     assert "recent runs:" in text
-    assert re.search(r"Push\s+succeeded\s+1 sent, 1 done, 1 requests", text), text
-    assert re.search(r"Notifications\s+succeeded\s+1 notifications, 1 created", text), text
-    assert re.search(r"Initial import\s+succeeded\s+2 created", text), text
+    assert re.search(
+        r"(?m)Push\s+succeeded\s+1 record sent, 1 accepted by Connec!, in 1 request$", text
+    ), text
+    assert re.search(r"(?m)Notifications\s+succeeded\s+1 notification, 1 created$", text), text
+    assert re.search(r"(?m)Initial import\s+succeeded\s+2 created$", text), text
 
     page = dashboard(client, company)
     rows = dashboard_rows(client, company)
@@ -195,7 +200,7 @@ def test_the_status_command_and_the_dashboard_list_the_recent_runs(
         ("push", "succeeded"),
         ("import", "succeeded"),
     ]
-    assert "1 sent, 1 done, 1 requests" in page
+    assert "1 record sent, 1 accepted by Connec!, in 1 request" in page
 
 
 def status_command(company) -> str:

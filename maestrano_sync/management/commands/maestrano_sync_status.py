@@ -87,14 +87,17 @@ class Command(BaseCommand):
                         f"{values['last_error'][:200]}"
                     )
                 )
-        runs = history.recent_runs(company=company, limit=self.history_limit)
-        if runs:
+        entries = history.recent_history(company=company, limit=self.history_limit)
+        if entries:
             self.stdout.write("recent runs:")
-        for run in runs:
+        for entry in entries:
+            run = entry.run
             line = (
                 f"  {_cell(run.started_at)}  {run.get_kind_display():<15} {run.status:<9} "
                 f"{history.describe_counts(run) or '-'}"
             )
+            if entry.repeats > 1:
+                line += f" (the same {entry.repeats} times since {_cell(entry.first_started_at)})"
             if run.error:
                 line += f"  ({run.error[:200]})"
             self.stdout.write(line)
