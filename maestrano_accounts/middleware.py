@@ -3,10 +3,13 @@
 Add ``maestrano_accounts.middleware.MaestranoSessionMiddleware`` after
 ``AuthenticationMiddleware``. For requests of a user logged in through SSO it
 
-1. refuses access when the current company is cancelled or the user's
-   membership is inactive (the account webhooks' decisions take effect on the
-   next request): the user is logged out and sent to the platform's
-   "access unauthorized" page;
+1. when the current company is cancelled or the user's membership in it is
+   inactive (the account webhooks' decisions take effect on the next request),
+   makes another of the user's companies current (the first of
+   :func:`~maestrano_accounts.selectors.accessible_companies`, the companies the
+   switcher offers), with a message saying so; a user with no such company left
+   (or deactivated) is logged out and sent to the platform's "access
+   unauthorized" page;
 2. once ``session_recheck`` has passed and SLO is enabled for the preset, asks
    the platform whether the session is still valid: valid → next recheck
    stored; invalid → logged out and sent to the preset's init URL;
@@ -22,12 +25,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
 
-from .selectors import current_company
+from .selectors import accessible_companies, current_company, make_current_company
 from .sessions import (
     SessionStatus,
     check_platform_session,
@@ -37,6 +41,10 @@ from .sessions import (
 )
 
 logger = logging.getLogger(__name__)
+
+COMPANY_GONE_MESSAGE = (
+    "The company you were working in is no longer available; you are now in {company}."
+)
 
 
 def maestrano_session_exempt(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -84,8 +92,23 @@ class MaestranoSessionMiddleware:
         user = request.user
         if user.is_authenticated and current_company(request) is not None:
             return None
+        if user.is_authenticated:
+            # Cancelled company or removed membership: another company, if any is left.
+            other = accessible_companies(user=user).first()
+            if other is not None:
+                logger.info(
+                    "SSO user lost access to the current company; switched to another",
+                    extra={"preset": preset.name, "uid": data.get("uid", ""), "company": other.pk},
+                )
+                make_current_company(request, other)
+                messages.info(
+                    request,
+                    COMPANY_GONE_MESSAGE.format(company=other.name),
+                    fail_silently=True,
+                )
+                return None
         # Deactivated user (AuthenticationMiddleware made them anonymous),
-        # cancelled company or removed membership.
+        # or no company left to work in.
         logger.info(
             "SSO user lost access; logging out",
             extra={

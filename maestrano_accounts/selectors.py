@@ -2,7 +2,8 @@
 
 Every page and API that shows company data scopes its queries with
 :func:`current_company`; nothing else reads ``current_company_id`` from the
-session.
+session. :func:`make_current_company` changes it (the company switcher, and the
+session middleware when the current company is no longer available).
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ def forget_current_company(request: HttpRequest) -> None:
     """Drop the per-request cache (after a switch)."""
     if hasattr(request, _CACHE_ATTRIBUTE):
         delattr(request, _CACHE_ATTRIBUTE)
+
+
+def make_current_company(request: HttpRequest, company: Company) -> None:
+    """Make ``company`` the current company of the session, from this request on.
+
+    The caller has checked that the user may work in it (an element of
+    :func:`accessible_companies`, or :func:`maestrano_accounts.services.switch_company`).
+    """
+    request.session[CURRENT_COMPANY_KEY] = company.pk
+    setattr(request, _CACHE_ATTRIBUTE, company)
 
 
 def membership_in(*, user: AbstractBaseUser, company: Company) -> Membership | None:

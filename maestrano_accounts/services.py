@@ -28,6 +28,7 @@ from . import sso_state
 from .adapter import DefaultAccountAdapter, get_adapter
 from .emails import same_email
 from .models import Company, Membership, PlatformIdentity
+from .selectors import accessible_companies
 from .signals import company_created, company_reactivated, member_added
 
 logger = logging.getLogger(__name__)
@@ -521,9 +522,4 @@ def switch_company(*, user: AbstractBaseUser, company_id: int) -> Company:
     Raises :class:`Company.DoesNotExist` otherwise, which views turn into a 404
     so that ids of other tenants are not confirmed.
     """
-    return Company.objects.get(
-        pk=company_id,
-        status=Company.Status.ACTIVE,
-        memberships__user=user,
-        memberships__is_active=True,
-    )
+    return accessible_companies(user=user).get(pk=company_id)

@@ -60,8 +60,8 @@ from .adapter import get_adapter
 from .backends import SSO_LOGIN_ATTRIBUTE, authenticate_sso
 from .middleware import maestrano_session_exempt
 from .models import Company
-from .selectors import accessible_companies, current_company, forget_current_company
-from .sessions import CURRENT_COMPANY_KEY, platform_session, store_platform_session
+from .selectors import accessible_companies, current_company, make_current_company
+from .sessions import platform_session, store_platform_session
 
 logger = logging.getLogger(__name__)
 
@@ -309,8 +309,7 @@ def switch_company(request: HttpRequest) -> HttpResponse:
         company = services.switch_company(user=request.user, company_id=company_id)
     except (ValueError, Company.DoesNotExist):
         raise Http404("No such company") from None
-    request.session[CURRENT_COMPANY_KEY] = company.pk
-    forget_current_company(request)
+    make_current_company(request, company)
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()

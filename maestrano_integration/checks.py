@@ -1,7 +1,8 @@
 """System checks: report a misconfigured preset at start-up, not at the first login.
 
-Missing credentials warn (errors under ``check --deploy``), so that a project can
-migrate and run the sandbox before it has any; invalid values are errors.
+Missing credentials warn (errors under ``check --deploy``, which then show no warning
+of the same problem), so that a project can migrate and run the sandbox before it has
+any; invalid values are errors.
 """
 
 from __future__ import annotations
@@ -60,14 +61,31 @@ _SANDBOX_HINT = (
 )
 
 
+class MissingCredentialWarning(checks.Warning):
+    """A missing credential in a normal run: silenced once the deployment check of the same
+    run (``check --deploy``) reported the same problem as an error, so that the problem is
+    reported once, at the more severe level."""
+
+    superseded = False
+
+    def is_silenced(self) -> bool:
+        return self.superseded or super().is_silenced()
+
+
+#: The warnings of the last normal run, which that run's deployment check supersedes. Django
+#: runs every normal check before the deployment checks of the same run.
+_unsuperseded: list[MissingCredentialWarning] = []
+
+
 def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
     """Missing api id, api key or IdP certificate.
 
     A warning in normal runs, so that ``makemigrations``, ``migrate`` and the
     sandbox work before the platform issued credentials; an error under
-    ``check --deploy``, where SSO and the webhooks would refuse everything.
+    ``check --deploy``, where SSO and the webhooks would refuse everything (the
+    warning of the same problem is then silenced: one message per problem).
     """
-    level = checks.Error if deploy else checks.Warning
+    level: type[checks.CheckMessage] = checks.Error if deploy else MissingCredentialWarning
     prefix = "E" if deploy else "W"
     messages: list[checks.CheckMessage] = []
     for preset in all_presets():
@@ -94,13 +112,28 @@ def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
     return messages
 
 
+def _missing_credential_warnings() -> list[checks.CheckMessage]:
+    warnings = _missing_credentials(deploy=False)
+    _unsuperseded[:] = [w for w in warnings if isinstance(w, MissingCredentialWarning)]
+    return warnings
+
+
+def _missing_credential_errors() -> list[checks.CheckMessage]:
+    errors = _missing_credentials(deploy=True)
+    reported = {error.msg for error in errors}
+    for warning in _unsuperseded:
+        warning.superseded = warning.msg in reported
+    _unsuperseded.clear()
+    return errors
+
+
 @checks.register("maestrano")
 def check_presets(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Invalid values are errors; missing credentials only warnings (see above)."""
     messages: list[checks.CheckMessage] = [
         *_dev_platform(),
         *_unknown_keys(),
-        *_missing_credentials(deploy=False),
+        *_missing_credential_warnings(),
     ]
     default_name = maestrano_settings.DEFAULT_PRESET
     configured = maestrano_settings.configured_presets
@@ -141,7 +174,7 @@ def check_rest_framework_installed(
 def check_presets_for_deployment(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    return _missing_credentials(deploy=True) + _loopback_hosts()
+    return _missing_credential_errors() + _loopback_hosts()
 
 
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}

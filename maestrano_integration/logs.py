@@ -9,6 +9,10 @@
   ``extra=`` keys of :data:`LOGGED_EXTRAS` (preset, group, entity, record ids...).
   Anything else passed in ``extra`` (a SAML response, a payload, credentials) is
   left out: an allow-list, so a new ``extra`` key is never logged by accident.
+* :class:`ControlCharacterFilter`, on the handler of :func:`logging_config`, escapes the
+  control characters of every record (``\\x00``, ``\\x1b``, ``\\n``...): a value taken
+  from a request (a path, a group id, a record's field) never writes a NUL, a terminal
+  escape or a forged line into the logs, whatever the logger and the format.
 
 structlog is an optional dependency (``pip install django-maestrano[jsonlogs]``);
 only :func:`json_formatter` imports it. See docs/operations.md.
@@ -19,8 +23,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -95,6 +100,87 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+#: Never written raw to a log line: C0 and C1 control characters (NUL, ESC, CR, LF...) but
+#: the tab, DEL, the Unicode line and paragraph separators, and lone surrogates (which no
+#: UTF-8 stream can write).
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+#: The same, but the newlines of a traceback or a stack, which are its lines.
+_CONTROL_CHARACTERS_BUT_NEWLINE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]"
+)
+#: The attributes every record has; the others came from ``extra=``.
+_RECORD_ATTRIBUTES = frozenset(
+    logging.LogRecord("", logging.INFO, "", 0, "", None, None).__dict__
+) | {"message", "asctime"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def escape_control_characters(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with its control characters written as Python escapes (``\\x00``, ``\\n``,
+    ``\\u2028``), as Django writes request paths in its own logs."""
+    pattern = _CONTROL_CHARACTERS_BUT_NEWLINE if keep_newlines else _CONTROL_CHARACTERS
+    return pattern.sub(_escaped, text)
+
+
+def _escaping_lines(lines: Callable[..., Iterator[str]]) -> Callable[..., Iterator[str]]:
+    def escaped(*args: Any, **kwargs: Any) -> Iterator[str]:
+        for line in lines(*args, **kwargs):
+            body, end = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+            yield escape_control_characters(body) + end
+
+    return escaped
+
+
+def format_exception(exc_info: Any) -> str:
+    """The traceback ``logging`` writes for ``exc_info``, each exception's message escaped
+    whole: a newline in a message would forge a line, the traceback's own lines stay."""
+    root = traceback.TracebackException(*exc_info[:3])
+    pending, seen = [root], set()
+    while pending:
+        part = pending.pop()
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
+        part.format_exception_only = _escaping_lines(part.format_exception_only)  # type: ignore[method-assign]
+        pending.extend(
+            chained
+            for chained in (part.__cause__, part.__context__, *(part.exceptions or ()))
+            if chained is not None
+        )
+    return escape_control_characters("".join(root.format()), keep_newlines=True).removesuffix("\n")
+
+
+class ControlCharacterFilter(logging.Filter):
+    """Escapes the control characters of a record: its message, its traceback and stack
+    (their newlines kept), and the text values passed in ``extra=``.
+
+    A handler's filter, so every logger that reaches the handler is covered, and both
+    formats of :func:`logging_config`. The record is changed in place (handlers after
+    this one see it escaped too).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken logging call: the handler reports it
+            return True
+        if _CONTROL_CHARACTERS.search(message):
+            record.msg, record.args = escape_control_characters(message), None
+        for name, value in record.__dict__.items():
+            if name not in _RECORD_ATTRIBUTES and isinstance(value, str):
+                record.__dict__[name] = escape_control_characters(value)
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            record.exc_text = format_exception(record.exc_info)
+        elif record.exc_text:
+            record.exc_text = escape_control_characters(record.exc_text, keep_newlines=True)
+        if record.stack_info:
+            record.stack_info = escape_control_characters(record.stack_info, keep_newlines=True)
+        return True
+
+
 def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     request_id = current_request_id()
     if request_id:
@@ -123,7 +209,8 @@ def json_formatter() -> logging.Formatter:
 
 
 def logging_config(*, json_output: bool, level: str = "INFO") -> dict[str, Any]:
-    """A ``LOGGING`` dict: plain text with the request id, or JSON lines."""
+    """A ``LOGGING`` dict: plain text with the request id, or JSON lines; control characters
+    escaped (:class:`ControlCharacterFilter`)."""
     formatter: dict[str, Any] = (
         {"()": "maestrano_integration.logs.json_formatter"}
         if json_output
@@ -132,13 +219,16 @@ def logging_config(*, json_output: bool, level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "maestrano_integration.logs.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "maestrano_integration.logs.RequestIdFilter"},
+            "control_characters": {"()": "maestrano_integration.logs.ControlCharacterFilter"},
+        },
         "formatters": {"main": formatter},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "formatter": "main",
-                "filters": ["request_id"],
+                "filters": ["request_id", "control_characters"],
             }
         },
         "root": {"handlers": ["console"], "level": level},

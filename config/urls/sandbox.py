@@ -17,3 +17,5 @@ urlpatterns = [
 
 # JSON on the sandbox's APIs, Django's 400 page elsewhere (as config/urls/__init__.py).
 handler400 = "maestrano_integration.views.bad_request"
+# The sandbox's 404 page under /sandbox/ (Django's, the project's 404.html, elsewhere).
+handler404 = "sandbox.views.errors.page_not_found"

@@ -8,12 +8,14 @@ sandbox's sender over HTTP are in ``test_account_webhooks_live.py``.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription, Membership
+from maestrano_accounts.sessions import CURRENT_COMPANY_KEY, SESSION_KEY
 from tests.helpers.users import platform_user
 
 User = get_user_model()
@@ -352,3 +354,74 @@ def test_webhooks_send_the_lifecycle_signals_once(
         ("removed", "cld-1", user.pk, False),
         ("cancelled", "cld-1", "maestrano"),
     ]
+
+
+# --- a logged-in user whose current company goes away ------------------------------------
+
+
+def sso_browser(user, company: Company, *, uid: str) -> Client:
+    """A browser logged in through SSO (as the SSO completion leaves the session: the
+    platform session, not due for a recheck, and ``company`` current)."""
+    browser = Client()
+    browser.force_login(user)
+    session = browser.session
+    session[SESSION_KEY] = {
+        "uid": uid,
+        "session": "platform-session",
+        "session_recheck": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(),
+        "group_uid": company.group_uid,
+        "preset": company.preset,
+    }
+    session[CURRENT_COMPANY_KEY] = company.pk
+    session.save()
+    return browser
+
+
+@pytest.mark.parametrize(
+    "webhook",
+    ["/maestrano/account/groups/cld-1", "/maestrano/account/groups/cld-1/users/usr-1"],
+    ids=["company-cancelled", "member-removed"],
+)
+def test_a_user_losing_the_current_company_goes_on_in_another_one(client, webhook):
+    gone = make_company()
+    kept = make_company(group_uid="cld-2")
+    user = make_member(gone, "usr-1")
+    Membership.objects.create(user=user, company=kept, role="Admin")
+    browser = sso_browser(user, gone, uid="usr-1")
+    assert browser.get("/dashboard/").context["company"] == gone
+
+    assert delete(client, webhook).status_code == 200
+    page = browser.get("/dashboard/")
+
+    assert page.status_code == 200
+    assert page.context["company"] == kept
+    assert [str(m) for m in page.context["messages"]] == [
+        "The company you were working in is no longer available; you are now in Co cld-2."
+    ]
+    again = browser.get("/dashboard/")
+    assert again.status_code == 200
+    assert again.context["company"] == kept
+    assert not list(again.context["messages"])
+
+
+@pytest.mark.parametrize(
+    "webhook",
+    ["/maestrano/account/groups/cld-1", "/maestrano/account/groups/cld-1/users/usr-1"],
+    ids=["company-cancelled", "member-removed"],
+)
+def test_a_user_losing_the_last_company_is_refused(client, webhook):
+    gone = make_company()
+    user = make_member(gone, "usr-1")
+    # Companies the user may no longer work in: neither is a way out.
+    Membership.objects.create(user=user, company=make_company(group_uid="cld-2"), is_active=False)
+    Membership.objects.create(
+        user=user, company=make_company(group_uid="cld-3", status=Company.Status.CANCELLED)
+    )
+    browser = sso_browser(user, gone, uid="usr-1")
+
+    assert delete(client, webhook).status_code == 200
+    page = browser.get("/dashboard/")
+
+    assert page.status_code == 302
+    assert page.headers["Location"] == "http://127.0.0.1:9/app_access_unauthorized"
+    assert browser.get("/dashboard/").headers["Location"].startswith("/?next=")  # logged out

@@ -179,13 +179,18 @@ def test_a_blocked_user_loses_access(platform):
     assert answer.headers["Location"] == f"{platform.sandbox_url}/app_access_unauthorized"
 
 
-def test_a_user_with_another_company_keeps_only_that_one(platform):
+def test_a_user_with_another_company_goes_on_in_that_one(platform):
     login(platform, platform.session(), user_uid="usr-two", group_uid="cld-keep")
     http = platform.session()
     login(platform, http, user_uid="usr-two", group_uid="cld-drop")
     Company.objects.filter(group_uid="cld-drop").update(status=Company.Status.CANCELLED)
 
-    assert dashboard(platform, http).status_code == 302
+    answer = dashboard(platform, http)
+
+    assert answer.status_code == 200
+    assert "is no longer available" in answer.text
+    kept = Company.objects.get(group_uid="cld-keep")
+    assert f'<h1 id="company-name">{kept.name}</h1>' in answer.text
 
     # Logging in through the other group works as before.
     http = platform.session()

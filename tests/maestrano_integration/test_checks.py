@@ -193,3 +193,25 @@ def test_a_deployment_on_real_hosts_is_not_warned(settings):
     configure(settings, **deployed(api_id="a", api_key="k"))
 
     assert [m for m in check_presets_for_deployment() if m.id == "maestrano.W030"] == []
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_check_deploy_reports_each_missing_credential_once_as_an_error(settings, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    configure(settings, **deployed(api_id="", api_key="", sso={"x509_certificate": ""}))
+
+    with pytest.raises(SystemCheckError) as raised:
+        call_command("check", deploy=True, tags=["maestrano"])
+
+    report = str(raised.value)
+    for number, what in [("001", "no api id"), ("002", "no api key"), ("004", "no IdP")]:
+        assert report.count(what) == 1, report
+        assert f"maestrano.E{number}" in report
+        assert f"maestrano.W{number}" not in report
+    assert "WARNINGS" not in report
+    # A normal run afterwards warns again.
+    call_command("check", tags=["maestrano"])
+    err = capsys.readouterr().err
+    assert all(f"maestrano.W{number}" in err for number in ("001", "002", "004"))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+from urllib.parse import quote
 
 import pytest
+from django.utils.module_loading import import_string
 
-from maestrano_integration.logs import json_formatter
+from maestrano_integration.logs import escape_control_characters, json_formatter, logging_config
 
 from .conftest import SCRAPER, basic_auth
 
@@ -98,3 +101,108 @@ def test_metrics_from_allowed_addresses_and_loopback_in_debug(client, settings):
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
     settings.MAESTRANO = {"METRICS": {"ALLOW_LOOPBACK_IN_DEBUG": False}}
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+# --- control characters ------------------------------------------------------------------
+
+#: A request's value with a NUL, a terminal escape, a carriage return and a line feed.
+HOSTILE = "cld\x00\x1b[2J\r\nFAKE ERROR forged line\u2028"
+#: What no log line may hold raw (the tab aside).
+RAW_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class ExtrasFormatter(logging.Formatter):
+    """A project's own plain format that also writes every ``extra=`` value as key=value."""
+
+    STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+    def format(self, record):
+        extras = {k: v for k, v in record.__dict__.items() if k not in self.STANDARD}
+        return super().format(record) + " " + " ".join(f"{k}={v}" for k, v in extras.items())
+
+
+def console_handler(stream, *, json_output, formatter=None):
+    """The console handler of ``logging_config`` (its filters and formatter), on ``stream``."""
+    config = logging_config(json_output=json_output)
+    spec = config["handlers"]["console"]
+    handler = logging.StreamHandler(stream)
+    for name in spec["filters"]:
+        handler.addFilter(import_string(config["filters"][name]["()"])())
+    main = config["formatters"]["main"]
+    handler.setFormatter(
+        formatter
+        or (import_string(main["()"])() if "()" in main else logging.Formatter(main["format"]))
+    )
+    return handler
+
+
+@pytest.fixture
+def log_lines():
+    """Everything logged during the test through the console handler of ``logging_config``
+    (plain, plain with the extras written, JSON), each as the list of its lines."""
+    outputs = {
+        "plain": (io.StringIO(), {"json_output": False}),
+        "extras": (io.StringIO(), {"json_output": False, "formatter": ExtrasFormatter()}),
+        "json": (io.StringIO(), {"json_output": True}),
+    }
+    handlers = [console_handler(stream, **options) for stream, options in outputs.values()]
+    root = logging.getLogger()
+    for handler in handlers:
+        root.addHandler(handler)
+    yield lambda: {
+        name: stream.getvalue().split("\n")[:-1] for name, (stream, _) in outputs.items()
+    }
+    for handler in handlers:
+        root.removeHandler(handler)
+
+
+@pytest.mark.django_db
+def test_control_characters_from_a_request_are_escaped_in_every_log_line(
+    client, two_presets, log_lines
+):
+    hostile = quote(HOSTILE, safe="")
+    platform = {"HTTP_AUTHORIZATION": basic_auth("app-1", "key-1")}
+
+    client.delete(f"/maestrano/account/groups/{hostile}", **platform)
+    client.delete(f"/maestrano/account/groups/cld-1/users/{hostile}", **platform)
+    client.delete(
+        f"/maestrano/account/groups/{hostile}", HTTP_AUTHORIZATION=basic_auth("app-1", "wrong")
+    )
+
+    lines = log_lines()
+    extras = lines["extras"]
+    assert [line for line in extras if "nothing to do" in line] == [
+        AnyString(f"group={escape_control_characters(HOSTILE)}"),
+        AnyString(f"uid={escape_control_characters(HOSTILE)}"),
+    ]
+    assert any("Refused platform call" in line and "\\x00\\x1b[2J\\r\\n" in line for line in extras)
+    for name, output in lines.items():
+        assert output, name
+        assert [line for line in output if RAW_CONTROL.search(line)] == [], name
+        assert not any(line.startswith("FAKE ERROR") for line in output), name
+    assert all(json.loads(line) for line in lines["json"])
+
+
+def test_a_traceback_keeps_its_lines_and_loses_its_control_characters(log_lines):
+    try:
+        raise ValueError(HOSTILE) from KeyError(HOSTILE)
+    except ValueError:
+        logging.getLogger("tests.ops").exception("Failed on %s", HOSTILE)
+
+    plain = log_lines()["plain"]
+    escaped = escape_control_characters(HOSTILE)
+    assert plain[0].endswith("Failed on " + escaped)
+    assert plain[1] == "KeyError: " + escape_control_characters(repr(HOSTILE))
+    assert plain[-1] == "ValueError: " + escaped
+    assert "Traceback (most recent call last):" in plain
+    assert [line for line in plain if RAW_CONTROL.search(line)] == []
+    assert not any(line.startswith("FAKE ERROR") for line in plain)
+
+
+class AnyString(str):
+    """Equal to any string that contains it."""
+
+    def __eq__(self, other):
+        return isinstance(other, str) and str(self) in other
+
+    __hash__ = str.__hash__

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from maestrano_accounts.models import Company
 from sandbox import directory
 from sandbox.models import RegisteredApp
+from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -43,6 +45,56 @@ def test_detail_pages_render(client, demo, path):
 )
 def test_unknown_pages_are_404(client, demo, path):
     assert client.get(path).status_code == 404
+
+
+def is_sandbox_404(response) -> bool:
+    page = response.content.decode()
+    return (
+        response.status_code == 404
+        and 'class="sandbox"' in page
+        and "The sandbox has no such page" in page
+        and "Acme CRM" not in page
+    )
+
+
+def is_app_404(response) -> bool:
+    page = response.content.decode()
+    return (
+        response.status_code == 404
+        and "This page does not exist" in page
+        and "Acme CRM" in page
+        and 'class="sandbox"' not in page
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sandbox/no-such-page",  # no URL pattern
+        "/sandbox/groups/cld-x",  # the view's Http404
+        "/sandbox/connec/no-such-page",
+    ],
+)
+def test_a_404_under_the_sandbox_is_the_sandboxs_page(client, demo, path):
+    response = client.get(path)
+
+    assert is_sandbox_404(response), response.content.decode()[:500]
+    assert f'<code id="missing-path">{path}</code>' in response.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/sandboxed", "/people/999999/"])
+def test_a_404_of_the_app_keeps_the_apps_page(client, demo, path):
+    if path.startswith("/people/"):  # a record the app's view does not find
+        log_in_to_company(client, Company.objects.create(preset="maestrano", group_uid="cld-1"))
+    assert is_app_404(client.get(path))
+
+
+def test_a_sandbox_only_server_answers_its_own_404(client, demo, settings):
+    settings.ROOT_URLCONF = "config.urls.sandbox"
+
+    assert is_sandbox_404(client.get("/sandbox/no-such-page"))
+    # Outside /sandbox/ there is nothing of the sandbox's, and no app either: Django's page.
+    assert client.get("/no-such-page").status_code == 404
 
 
 def test_register_form_creates_an_app_and_reports_metadata_failures(client):
