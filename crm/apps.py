@@ -7,4 +7,9 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from maestrano_accounts.signals import charge_billed
+
         from . import mappers  # noqa: F401  (registers the sync mappers)
+        from .credits import grant_sms
+
+        charge_billed.connect(grant_sms, dispatch_uid="crm.credits.grant_sms")

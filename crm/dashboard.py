@@ -22,6 +22,8 @@ from maestrano_sync.company_settings import policy_for
 from maestrano_sync.models import SyncRecordError, SyncRun
 from maestrano_sync.registry import NotRegistered, registry
 
+from .credits import sms_bought
+
 #: How many ad-hoc charges the dashboard lists (the billing page lists them all).
 RECENT_CHARGES = 5
 #: How many sync runs the dashboard's history lists.
@@ -33,6 +35,8 @@ class BillingSummary:
     subscription: CompanySubscription | None
     charges: list[AdHocCharge]
     charges_count: int
+    #: SMS bought (billed purchases of the "Buy 100 SMS" button).
+    sms_bought: int = 0
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,7 @@ def billing_summary(*, company: Company) -> BillingSummary:
         subscription=subscription,
         charges=list(charges[:RECENT_CHARGES]),
         charges_count=charges.count(),
+        sms_bought=sms_bought(company=company),
     )
 
 

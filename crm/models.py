@@ -180,3 +180,23 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice} #{self.line_number}"
+
+
+class SmsCredit(models.Model):
+    """SMS a company bought with the demo's "Buy 100 SMS" button: one row per billed charge
+    (granted by :mod:`crm.credits` when the platform has the bill; never twice)."""
+
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="sms_credits"
+    )
+    charge = models.OneToOneField(
+        "maestrano_accounts.AdHocCharge", on_delete=models.PROTECT, related_name="sms_credit"
+    )
+    quantity = models.PositiveIntegerField()
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-granted_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} SMS for {self.company_id}"

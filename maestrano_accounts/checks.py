@@ -90,6 +90,8 @@ def check_sso_state_cache_shared(
 _BILLING_PAGES = [
     ("overview", billing_views.billing_overview, {}),
     ("buy-sms", billing_views.buy_sms, {}),
+    ("purchase", billing_views.purchase, {"charge_id": 1}),
+    ("purchase-status", billing_views.purchase_status, {"charge_id": 1}),
     ("plans", billing_views.plans, {}),
     ("choose-plan", billing_views.choose_plan, {"plan_id": 1}),
 ]

@@ -23,8 +23,18 @@ membership they did not have (a new member, or one removed earlier coming back):
 ``member_removed`` is sent after commit when a group-user DELETE webhook removes
 a member (``company``, ``user``, ``membership``, ``preset``).
 
-Billing reacts to all of them (``maestrano_accounts.billing.receivers``, connected in
-``AccountsConfig.ready()``); accounts itself never calls billing.
+``charge_billed`` is sent by billing once per ad-hoc bill, when the platform is first
+known to hold it (its create answered, or the bill found by its reference after a lost
+answer): ``sender=AdHocCharge``, ``charge``, ``company``. The place to grant what was
+bought (the example project adds the SMS of its "Buy 100 SMS" button). It is sent
+*inside* the transaction that records the bill's id, so a grant written by a receiver
+commits with it or not at all (a receiver that raises leaves the charge pending, and the
+next attempt adopts the bill and sends the signal again); a committed grant is never
+repeated, whatever the retries, repeats of the form or sweeps. Do only database work
+there: queue anything slow with ``transaction.on_commit``.
+
+Billing reacts to all the others (``maestrano_accounts.billing.receivers``, connected
+in ``AccountsConfig.ready()``); accounts itself never calls billing.
 
 A repeated webhook that changes nothing sends nothing.
 """
@@ -36,3 +46,4 @@ company_reactivated = Signal()
 company_cancelled = Signal()
 member_added = Signal()
 member_removed = Signal()
+charge_billed = Signal()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal
+from typing import Any
 
 from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription, Plan
 from maestrano_integration.account import AccountApiError
@@ -73,7 +74,9 @@ def charge_company(
     period_ended_at: dt.datetime | None = None,
     currency: str | None = None,
 ) -> AdHocCharge:
-    """Send an ad-hoc bill (docs/protocol.md, 'Bills'), once per ``idempotency_key`` of ``company``.
+    """Send an ad-hoc bill (docs/protocol.md, 'Bills') now, once per ``idempotency_key`` of
+    ``company``; the caller waits for the platform (a person's request should use
+    :func:`queue_charge`).
 
     Validates locally first (:class:`~maestrano_accounts.billing.services.InvalidBill`, no HTTP
     call). A repeat with the same key returns the same charge without a second bill.
@@ -85,7 +88,7 @@ def charge_company(
     without sending anything; after it, the bill is first looked up on the platform.
     ``currency`` defaults to the company's (the group's) currency.
     """
-    request = services.validate_charge(
+    charge = _record(
         company=company,
         amount_cents=amount_cents,
         description=description,
@@ -95,7 +98,6 @@ def charge_company(
         period_ended_at=period_ended_at,
         currency=currency,
     )
-    charge, _created = services.record_charge(company=company, request=request)
     try:
         return services.submit_charge(charge=charge)
     except AccountApiError as error:
@@ -105,3 +107,46 @@ def charge_company(
         tasks.enqueue_retry(tasks.submit_charge_task, charge.pk, not_before=wait)
         charge.refresh_from_db()
         return charge
+
+
+def queue_charge(
+    *,
+    company: Company,
+    amount_cents: int,
+    description: str,
+    idempotency_key: str,
+    units: Decimal | float | str | None = None,
+    period_started_at: dt.datetime | None = None,
+    period_ended_at: dt.datetime | None = None,
+    currency: str | None = None,
+) -> AdHocCharge:
+    """Record an ad-hoc bill and send it in the background: no platform call here, so a
+    person's request answers at once (the purchase page follows the charge).
+
+    The same rules as :func:`charge_company`: checked locally first
+    (:class:`~maestrano_accounts.billing.services.InvalidBill`), one charge and one bill per
+    ``idempotency_key`` of ``company`` (a repeat returns the recorded charge). The sending
+    task (``submit_charge_task``) is queued once the transaction commits, for a charge
+    still to send; a broker outage loses nothing (the sweep sends what is pending).
+    """
+    charge = _record(
+        company=company,
+        amount_cents=amount_cents,
+        description=description,
+        idempotency_key=idempotency_key,
+        units=units,
+        period_started_at=period_started_at,
+        period_ended_at=period_ended_at,
+        currency=currency,
+    )
+    # A repeat queues the task again only for a charge nobody is sending or waiting on
+    # (a lost message); the task's claim and lookup make a second task harmless anyway.
+    if charge.status == AdHocCharge.Status.PENDING and not charge.awaiting_answer:
+        tasks.enqueue_on_commit(tasks.submit_charge_task, charge.pk)
+    return charge
+
+
+def _record(*, company: Company, **fields: Any) -> AdHocCharge:
+    request = services.validate_charge(company=company, **fields)
+    charge, _created = services.record_charge(company=company, request=request)
+    return charge

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from maestrano_accounts.adapter import get_adapter
 from maestrano_accounts.models import Company, Membership
+from maestrano_accounts.signals import charge_billed
 from maestrano_integration.account import (
     AccountApiError,
     AccountClient,
@@ -824,15 +825,97 @@ def submit_charge(*, charge: AdHocCharge) -> AdHocCharge:
     except (AccountApiError, ImproperlyConfiguredPreset) as error:
         _record_send_failure(charge, error, sent=sent)
         raise
-    AdHocCharge.objects.filter(pk=charge.pk).update(
-        platform_bill_id=remote.id,
-        status=_charge_status(remote.status),
-        last_error="",
-        sending_until=None,
-        updated_at=timezone.now(),
-    )
-    charge.refresh_from_db()
+    with transaction.atomic():
+        # Only the first answer records the bill: a second worker that adopted the same
+        # bill meanwhile matches no row (it waited for the first one's commit).
+        recorded = AdHocCharge.objects.filter(pk=charge.pk, platform_bill_id="").update(
+            platform_bill_id=remote.id,
+            status=_charge_status(remote.status),
+            last_error="",
+            sending_until=None,
+            updated_at=timezone.now(),
+        )
+        charge.refresh_from_db()
+        if recorded:
+            # In the same transaction: what the receivers grant commits with the bill's
+            # id, or neither does (and the next attempt adopts the bill and grants it).
+            charge_billed.send(sender=AdHocCharge, charge=charge, company=company)
     return charge
+
+
+@dataclass(frozen=True)
+class ChargeProgress:
+    """Where a purchase stands, in the words its page shows (and its JSON carries).
+
+    ``state``: ``pending`` (not on the platform yet: being sent, waiting for an answer,
+    or waiting for the platform to come back), ``billed`` (the platform holds the bill),
+    ``failed`` (refused: nothing charged) or ``cancelled``; ``final`` once it no longer
+    changes by itself (everything but ``pending``).
+    """
+
+    state: str
+    label: str
+    detail: str
+    bill_id: str
+
+    @property
+    def final(self) -> bool:
+        return self.state != "pending"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "label": self.label,
+            "detail": self.detail,
+            "bill_id": self.bill_id,
+            "final": self.final,
+        }
+
+
+def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
+    """What the purchase page says about ``charge``: its state and what to do next."""
+    name = charge.company.name
+    if charge.status == AdHocCharge.Status.FAILED:
+        reason = f" ({charge.last_error[:300]})" if charge.last_error else ""
+        return ChargeProgress(
+            state="failed",
+            label="Failed",
+            detail=f"The marketplace refused the purchase{reason}. Nothing was charged. "
+            "Buy again from the billing page; if it is refused again, contact the "
+            "marketplace's support.",
+            bill_id="",
+        )
+    if charge.status == AdHocCharge.Status.CANCELLED:
+        return ChargeProgress(
+            state="cancelled",
+            label="Cancelled",
+            detail="The marketplace cancelled this bill: nothing is charged for it. "
+            "Buy again from the billing page if you still need it.",
+            bill_id=charge.platform_bill_id,
+        )
+    if charge.is_on_platform:
+        invoiced = charge.status == AdHocCharge.Status.INVOICED
+        return ChargeProgress(
+            state="billed",
+            label="Invoiced" if invoiced else "Billed",
+            detail=f"It is on {name}'s invoice from the marketplace."
+            if invoiced
+            else f"The marketplace has the bill: it is charged to {name} on its next invoice.",
+            bill_id=charge.platform_bill_id,
+        )
+    if charge.awaiting_answer:
+        detail = (
+            "Sent to the marketplace, waiting for its answer. Nothing to do: it is never "
+            "billed twice, and this page follows it."
+        )
+    elif charge.last_error:
+        detail = (
+            "The marketplace could not be reached; the purchase is sent again automatically. "
+            "Nothing to do: this page follows it."
+        )
+    else:
+        detail = "On its way to the marketplace. Nothing to do: this page follows it."
+    return ChargeProgress(state="pending", label="Pending", detail=detail, bill_id="")
 
 
 def record_final_bill(*, company: Company) -> AdHocCharge | None:
@@ -1052,6 +1135,7 @@ def _charge_status(remote_status: str) -> str:
 __all__ = [
     "BillingError",
     "BillingPeriod",
+    "ChargeProgress",
     "ChargeRequest",
     "IdempotencyKeyReused",
     "InvalidBill",
@@ -1061,6 +1145,7 @@ __all__ = [
     "cancel_company_billing",
     "cancel_subscription_on_platform",
     "change_plan",
+    "charge_progress",
     "companies_to_refresh",
     "get_default_plan",
     "initial_plan",

@@ -11,6 +11,8 @@ app_name = "maestrano_billing"
 urlpatterns = [
     path("", views.billing_overview, name="overview"),
     path("buy-sms/", views.buy_sms, name="buy-sms"),
+    path("purchases/<int:charge_id>/", views.purchase, name="purchase"),
+    path("purchases/<int:charge_id>/status.json", views.purchase_status, name="purchase-status"),
     path("plans/", views.plans, name="plans"),
     path("plans/<int:plan_id>/", views.choose_plan, name="choose-plan"),
 ]

@@ -2,8 +2,10 @@
 
 What an adopter writes for an in-app purchase (docs/protocol.md, 'Bills'): a form that
 carries an idempotency key, so a double submit (or a reload of the POST)
-charges once. Choosing or changing the plan is for the company's Admins, after a
-confirmation page that says what changes on the platform.
+charges once, and a request that never waits for the platform: the purchase is
+recorded, sent in the background, and its page follows it (docs/billing.md).
+Choosing or changing the plan is for the company's Admins, after a confirmation page
+that says what changes on the platform.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from django.http import (
     HttpResponse,
     HttpResponseForbidden,
     HttpResponseRedirect,
+    JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from maestrano_accounts.permissions import Role, company_role_required
 from maestrano_accounts.selectors import current_company
-from maestrano_integration.account import AccountApiError
+from maestrano_integration.views import json_errors
 
 from . import actions, services
 from .models import AdHocCharge, CompanySubscription, Plan
@@ -35,18 +40,25 @@ logger = logging.getLogger(__name__)
 
 #: The demo's in-app purchase.
 SMS_PACK = {"amount_cents": 500, "units": "100", "description": "100 SMS"}
+#: How the idempotency key of an SMS purchase starts (what the project's grant looks for).
+SMS_KEY_PREFIX = "sms:"
 _KEY_FIELD = "idempotency_key"
+
+
+def _local_path(request: HttpRequest, target: str) -> str:
+    """``target`` when it is a path of this site, else ``""``."""
+    # A path only: redirect() would take any other word for a URL name.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
 
 
 def _back(request: HttpRequest) -> HttpResponse:
     """Back to the page the form was on (a local ``next``), else the billing page."""
-    target = request.POST.get("next", "")
-    # A path of this site only: redirect() would take any other word for a URL name.
-    if target.startswith("/") and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return HttpResponseRedirect(target)
-    return redirect("maestrano_billing:overview")
+    target = _local_path(request, request.POST.get("next", ""))
+    return HttpResponseRedirect(target) if target else redirect("maestrano_billing:overview")
 
 
 def _no_company() -> HttpResponse:
@@ -83,7 +95,8 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 @company_role_required(Role.ADMIN)
 def buy_sms(request: HttpRequest) -> HttpResponse:
-    """Charge the current company for 100 SMS, once per form (hidden idempotency key).
+    """Record the current company's purchase of 100 SMS, once per form (hidden idempotency
+    key), and answer at once with its page: the bill is sent in the background.
 
     A purchase is a real bill on the platform: Admins (and Super Admins) only.
     """
@@ -92,32 +105,61 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
         return _no_company()
     key = request.POST.get(_KEY_FIELD, "")
     try:
-        charge = actions.charge_company(
+        charge = actions.queue_charge(
             company=company,
             amount_cents=SMS_PACK["amount_cents"],
             units=SMS_PACK["units"],
             description=SMS_PACK["description"],
-            idempotency_key=f"sms:{key}" if key else "",
+            idempotency_key=f"{SMS_KEY_PREFIX}{key}" if key else "",
         )
     except services.InvalidBill as error:
         messages.error(request, f"Purchase refused: {error}")
         return _back(request)
-    except AccountApiError as error:
-        messages.error(
-            request, "The marketplace refused the purchase: " + "; ".join(error.messages)
-        )
-        return _back(request)
-    if charge.is_on_platform:
-        messages.success(request, "Bought 100 SMS: billed through the marketplace.")
-    elif charge.awaiting_answer:
-        messages.warning(
-            request, "Bought 100 SMS: the bill was sent; the marketplace has not answered yet."
-        )
-    else:
-        messages.warning(
-            request, "Bought 100 SMS: the bill will be sent when the marketplace is reachable."
-        )
-    return _back(request)
+    target = reverse("maestrano_billing:purchase", kwargs={"charge_id": charge.pk})
+    back = _local_path(request, request.POST.get("next", ""))
+    return HttpResponseRedirect(f"{target}?{urlencode({'next': back})}" if back else target)
+
+
+def _purchase_of(request: HttpRequest, charge_id: int) -> AdHocCharge | None:
+    """The charge ``charge_id`` of the current company (``None``: no current company)."""
+    company = current_company(request)
+    if company is None:
+        return None
+    return get_object_or_404(
+        AdHocCharge.objects.select_related("company"), pk=charge_id, company=company
+    )
+
+
+@login_required
+@require_GET
+def purchase(request: HttpRequest, charge_id: int) -> HttpResponse:
+    """A purchase (an ad-hoc charge of the current company) and where it stands: "Pending"
+    until the platform has the bill, then "Billed", or a failure and what to do next. The
+    page follows it by polling :func:`purchase_status`."""
+    charge = _purchase_of(request, charge_id)
+    if charge is None:
+        return _no_company()
+    context = {
+        "company": charge.company,
+        "charge": charge,
+        "progress": services.charge_progress(charge=charge),
+        "back": _local_path(request, request.GET.get("next", "")),
+    }
+    return render(request, "maestrano_accounts/billing/purchase.html", context)
+
+
+@json_errors
+@require_GET
+@never_cache
+def purchase_status(request: HttpRequest, charge_id: int) -> HttpResponse:
+    """JSON polled by the purchase page: ``state``, ``label``, ``detail``, ``bill_id``,
+    ``final``."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Log in first."}, status=403)
+    charge = _purchase_of(request, charge_id)
+    if charge is None:
+        return JsonResponse({"error": "No current company"}, status=403)
+    return JsonResponse(services.charge_progress(charge=charge).as_json())
 
 
 @login_required

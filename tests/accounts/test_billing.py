@@ -262,7 +262,8 @@ def test_buying_sms_in_the_app_sends_one_bill_even_when_the_form_is_submitted_tw
     first = http.post(url, data=form["fields"], headers=headers, timeout=TIMEOUT)
     second = http.post(url, data=form["fields"], headers=headers, timeout=TIMEOUT)
 
-    assert first.status_code == second.status_code == 200  # redirected back to /billing/
+    assert first.status_code == second.status_code == 200  # redirected to the purchase
+    assert first.url == second.url
     assert "100 SMS" in second.text
     (remote,) = bills("cld-sms")
     assert remote.price_cents == 500
@@ -274,7 +275,7 @@ def test_buying_sms_in_the_app_sends_one_bill_even_when_the_form_is_submitted_tw
     assert charge.status == AdHocCharge.Status.SUBMITTED
 
 
-def test_buying_from_the_dashboard_returns_to_it_and_a_foreign_next_is_ignored(platform):
+def test_buying_from_the_dashboard_links_back_to_it_and_a_foreign_next_is_ignored(platform):
     http = sso(platform, group_uid="cld-sms-back")
     page = http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT)
     form = parse_form(page.text, "buy-sms")
@@ -288,10 +289,13 @@ def test_buying_from_the_dashboard_returns_to_it_and_a_foreign_next_is_ignored(p
     word = {**form["fields"], "idempotency_key": "k3", "next": "people"}
     nowhere = http.post(url, data=word, headers=headers, timeout=TIMEOUT)
 
-    assert back.history[0].headers["Location"] == "/dashboard/#billing"
-    assert "Bought 100 SMS" in back.text and 'id="sync"' in back.text
-    assert elsewhere.history[0].headers["Location"] == "/billing/"
-    assert nowhere.history[0].headers["Location"] == "/billing/"
+    # Each purchase's page, with a link back to a local page only.
+    assert back.history[0].headers["Location"].endswith("/?next=%2Fdashboard%2F%23billing")
+    assert '<a href="/dashboard/#billing" id="purchase-back">' in back.text
+    assert 'id="purchase-back"' not in elsewhere.text and "evil.example" not in elsewhere.text
+    assert 'id="purchase-back"' not in nowhere.text
+    assert "?" not in elsewhere.history[0].headers["Location"]
+    assert "?" not in nowhere.history[0].headers["Location"]
     assert len(bills("cld-sms-back")) == 3
 
 

@@ -186,8 +186,10 @@ def test_a_repeated_purchase_while_the_first_is_unanswered_bills_once(platform, 
     retry_pending_billing_task.delay()
 
     assert len(late_write_landed(lambda: sandbox_bills("cld-slow-sms"), sent_at=sent_at)) == 1
-    assert "the marketplace has not answered yet" in first.text
-    assert "Sent, waiting for the marketplace&#x27;s answer" in again.text
+    assert "Sent to the marketplace, waiting for its answer" in first.text
+    assert first.url == again.url  # the same purchase
+    billing = http.get(f"{platform.url}/billing/", timeout=TIMEOUT)
+    assert "Sent, waiting for the marketplace&#x27;s answer" in billing.text
     charge = AdHocCharge.objects.get()
     assert (charge.status, charge.platform_bill_id, charge.attempts) == ("pending", "", 1)
     with after_the_grace_period():

@@ -96,8 +96,11 @@ def test_a_member_cannot_buy_and_an_admin_can(sites, browser_page):
         page, app=sites["app"], sandbox=sites["sandbox"], user=ADMIN, group=GROUP
     )
     page.click("#buy-sms button[type=submit]")
-    page.wait_for_selector("#charges li:not(.muted)")
+    # The purchase's page, which follows the bill sent in the background.
+    page.wait_for_function("document.getElementById('purchase-status').textContent === 'Billed'")
     assert AdHocCharge.objects.count() == 1
+    page.click("#purchase-back")
+    page.wait_for_selector("#charges li:not(.muted)")
     assert pages.accessibility == [], "\n".join(pages.accessibility)
     assert pages.overflowing == [], "\n".join(pages.overflowing)
 

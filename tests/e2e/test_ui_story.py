@@ -149,6 +149,10 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     assert "cents" not in page.text_content("main")
     assert page.text_content("#first-charge").startswith("First charge on ")
     page.click("#buy-sms button[type=submit]")
+    page.wait_for_selector("#purchase-status")
+    assert page.text_content("#purchase-summary").startswith("$5.00, ordered ")
+    pages.check("purchase")
+    page.goto(f"{platform.url}/billing/")
     page.wait_for_selector("#charges td[data-label=Amount]")
     assert page.text_content("#charges td[data-label=Amount]") == "$5.00"
     pages.check("billing")

@@ -1,0 +1,35 @@
+"""The SMS a company bought: granted when the platform has the bill of a purchase.
+
+Billing sends ``maestrano_accounts.signals.charge_billed`` once per charge, inside the
+transaction that records the bill, and :func:`grant_sms` writes the credit in it: the
+credit commits with the bill or not at all. The charge is the credit's unique key, so
+even a second signal could not grant twice.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Sum
+
+from maestrano_accounts.billing.models import AdHocCharge
+from maestrano_accounts.billing.views import SMS_KEY_PREFIX
+from maestrano_accounts.models import Company
+
+from .models import SmsCredit
+
+
+def grant_sms(sender: Any, *, charge: AdHocCharge, company: Company, **kwargs: Any) -> None:
+    """Receiver of ``charge_billed``: credit the SMS of a "Buy 100 SMS" purchase."""
+    if not charge.idempotency_key.startswith(SMS_KEY_PREFIX):
+        return  # another charge (a final bill, an adopter's own)
+    SmsCredit.objects.get_or_create(
+        charge=charge,
+        defaults={"company": company, "quantity": int(charge.units or Decimal(0))},
+    )
+
+
+def sms_bought(*, company: Company) -> int:
+    """How many SMS the company bought (billed purchases)."""
+    return SmsCredit.objects.filter(company=company).aggregate(total=Sum("quantity"))["total"] or 0
