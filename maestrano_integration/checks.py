@@ -198,7 +198,7 @@ def _loopback_hosts() -> list[checks.CheckMessage]:
                         "machine: the marketplace and the application could not reach "
                         "each other.",
                         hint=_hint(preset.name, dotted_key, is_default=preset.is_default),
-                        id="maestrano.W030",
+                        id="maestrano.W031",
                     )
                 )
     return messages

@@ -176,7 +176,7 @@ def test_a_deployment_whose_hosts_are_this_machine_is_warned(settings):
 
     configure(settings, **preset_values(api_id="a", api_key="k", app_host="http://localhost:8000"))
 
-    warned = [m for m in check_presets_for_deployment() if m.id == "maestrano.W030"]
+    warned = [m for m in check_presets_for_deployment() if m.id == "maestrano.W031"]
 
     # Connec! follows the api host when it has none of its own.
     assert [m.msg.split(",")[0].split(": ")[1] for m in warned] == [
@@ -187,12 +187,25 @@ def test_a_deployment_whose_hosts_are_this_machine_is_warned(settings):
     assert "MAESTRANO_APP_HOST" in warned[0].hint
 
 
+def test_silencing_the_cached_presets_warning_keeps_the_loopback_one(settings, capsys):
+    """Two problems, two ids: ``SILENCED_SYSTEM_CHECKS`` of the developer platform's
+    warning (W030) must not hide a deployment on this machine's hosts."""
+    from django.core.management import call_command
+
+    configure(settings, **preset_values(api_id="a", api_key="k", app_host="http://localhost:8000"))
+    settings.SILENCED_SYSTEM_CHECKS = ["maestrano.W030"]
+
+    call_command("check", deploy=True, tags=["maestrano"])
+
+    assert "maestrano.W031" in capsys.readouterr().err
+
+
 def test_a_deployment_on_real_hosts_is_not_warned(settings):
     from maestrano_integration.checks import check_presets_for_deployment
 
     configure(settings, **deployed(api_id="a", api_key="k"))
 
-    assert [m for m in check_presets_for_deployment() if m.id == "maestrano.W030"] == []
+    assert [m for m in check_presets_for_deployment() if m.id == "maestrano.W031"] == []
 
 
 @pytest.mark.django_db(databases="__all__")
