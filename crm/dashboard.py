@@ -56,6 +56,20 @@ class EntityProgress:
         return min(100, round(100 * self.processed / self.total))
 
 
+#: What a person is told of an import's error, by the run's status (the technical text is
+#: kept for the collapsed details, the admin and the logs).
+IMPORT_ADVICE = {
+    SyncRun.Status.RETRYING: (
+        "Connec! did not answer for a moment: the import goes on by itself from where it "
+        "stopped. Nothing to do."
+    ),
+    SyncRun.Status.FAILED: (
+        "The import stopped before the end. What it imported is kept; ask the application's "
+        "support to resume it: it goes on from where it stopped, without duplicates."
+    ),
+}
+
+
 @dataclass(frozen=True)
 class ImportProgress:
     """The latest initial import of a company, as the progress bar shows it."""
@@ -75,6 +89,14 @@ class ImportProgress:
         if self.run.status == SyncRun.Status.RETRYING:
             return "Interrupted, retrying"
         return self.run.get_status_display()
+
+    @property
+    def advice(self) -> str:
+        """What a person is told of the run's error, in plain words (``run.error`` is the
+        technical text, under the card's collapsed details); ``""`` without an error."""
+        if self.run is None or not self.run.error:
+            return ""
+        return IMPORT_ADVICE.get(self.run.status, IMPORT_ADVICE[SyncRun.Status.FAILED])
 
     @property
     def running(self) -> bool:
@@ -101,6 +123,7 @@ class ImportProgress:
             "started_at": run.started_at.isoformat() if run else None,
             "finished_at": run.finished_at.isoformat() if run and run.finished_at else None,
             "error": (run.error[:500] if run else "") or "",
+            "advice": self.advice,
             "entities": [
                 {
                     "entity": entity.entity,

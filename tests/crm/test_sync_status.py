@@ -347,8 +347,43 @@ def test_an_import_interrupted_by_a_transient_failure_is_shown_retrying(admin, c
     progress = admin.get("/sync/import-progress.json").json()
 
     assert re.search(r'id="import-status" class="badge warn">Interrupted, retrying<', dashboard)
-    assert "the import resumes from its cursor when retried" in dashboard
+    # Plain words for the person; Connec!'s answer only under the collapsed details.
+    advice = re.search(r'<p class="reason" id="import-advice">([^<]*)<', dashboard)
+    assert advice and "goes on by itself" in advice.group(1) and "503" not in advice.group(1)
+    technical = dashboard[dashboard.index("<details", dashboard.index('id="import-error"')) :]
+    assert "the import resumes from its cursor when retried" in technical.split("</details>")[0]
     assert (progress["status"], progress["label"]) == ("retrying", "Interrupted, retrying")
+    assert "goes on by itself" in progress["advice"] and "503" in progress["error"]
+
+
+def test_a_failed_import_tells_what_happened_in_plain_words(admin, company):
+    from maestrano_sync.models import SyncRun
+
+    SyncRun.objects.create(
+        company=company,
+        kind=SyncRun.Kind.IMPORT,
+        status=SyncRun.Status.FAILED,
+        error="Connec! answered 401: http://127.0.0.1:9/connec/api/v2/cld-x/people",
+    )
+
+    dashboard = admin.get("/dashboard/").text
+    progress = admin.get("/sync/import-progress.json").json()
+
+    advice = re.search(r'<p class="reason" id="import-advice">([^<]*)<', dashboard)
+    assert advice and "What it imported is kept" in advice.group(1)
+    assert "http" not in advice.group(1) and "401" not in advice.group(1)
+    assert "What it imported is kept" in progress["advice"]
+
+
+def test_an_import_without_error_shows_no_advice(admin, company):
+    from maestrano_sync.models import SyncRun
+
+    SyncRun.objects.create(company=company, kind=SyncRun.Kind.IMPORT)
+
+    dashboard = admin.get("/dashboard/").text
+
+    assert re.search(r'<div id="import-error" hidden>', dashboard)
+    assert admin.get("/sync/import-progress.json").json()["advice"] == ""
 
 
 def test_the_dashboards_queries_do_not_grow_with_the_outbox(admin, company):

@@ -201,7 +201,8 @@ def test_the_dashboard_follows_an_import_retried_after_a_failure(
         "document.querySelector('#import-status').textContent === 'Interrupted, retrying'",
         timeout=30_000,
     )
-    assert "transient" in page.text_content("#import-error")
+    assert "goes on by itself" in page.text_content("#import-advice")
+    assert "transient" in page.text_content("#import-error-text")
 
     settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
     page.wait_for_function(

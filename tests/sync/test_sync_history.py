@@ -218,3 +218,20 @@ def dashboard(client, company) -> str:
 def dashboard_rows(client, company) -> list[tuple[str, str]]:
     """(kind, status) of the dashboard's recent sync runs, newest first."""
     return re.findall(r'<tr data-kind="(\w+)" data-status="(\w+)">', dashboard(client, company))
+
+
+def test_a_runs_technical_error_is_under_collapsed_details_on_the_dashboard(company, client):
+    SyncRun.objects.create(
+        company=company,
+        kind=SyncRun.Kind.PUSH,
+        status=SyncRun.Status.FAILED,
+        error="ConnectionError: http://127.0.0.1:9/connec/api/v2 refused",
+    )
+
+    page = dashboard(client, company)
+
+    row = page[page.index('<tr data-kind="push" data-status="failed">') :].split("</tr>")[0]
+    assert "127.0.0.1:9" in row
+    # Only inside the details element a person opens, never in a tooltip or the row's text.
+    outside = re.sub(r"<details.*?</details>", "", row, flags=re.S)
+    assert "127.0.0.1" not in outside and "ConnectionError" not in outside
