@@ -156,7 +156,10 @@ def purchase_status(request: HttpRequest, charge_id: int) -> HttpResponse:
     ``final``."""
     if not request.user.is_authenticated:
         return JsonResponse({"error": "Log in first."}, status=403)
-    charge = _purchase_of(request, charge_id)
+    try:
+        charge = _purchase_of(request, charge_id)
+    except Http404:  # another company's, or no such purchase: the same answer, in JSON
+        return JsonResponse({"error": "No such purchase"}, status=404)
     if charge is None:
         return JsonResponse({"error": "No current company"}, status=403)
     return JsonResponse(services.charge_progress(charge=charge).as_json())

@@ -199,7 +199,8 @@ def test_a_purchase_is_seen_by_its_company_only(platform):
 
     assert http.get(url, timeout=TIMEOUT).status_code == 200
     assert other.get(url, timeout=TIMEOUT).status_code == 404
-    assert other.get(f"{url}status.json", timeout=TIMEOUT).status_code == 404
+    hidden = other.get(f"{url}status.json", timeout=TIMEOUT)
+    assert hidden.status_code == 404 and hidden.json() == {"error": "No such purchase"}
     refused = anonymous.get(f"{url}status.json", timeout=TIMEOUT, allow_redirects=False)
     assert refused.status_code == 403 and refused.json() == {"error": "Log in first."}
     assert Company.objects.count() == 2
