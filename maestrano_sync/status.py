@@ -188,8 +188,9 @@ def held_reason(*, policy: SyncPolicy, entity: str) -> str:
             "Sync with Connec! is switched off for this company: the change is sent once an "
             "Admin switches it on again (sync settings)."
         )
+    setting = "import them only" if policy.imports(entity) else "turn them off"
     return (
-        f"Changes of {entity} are not sent to Connec! (the sync settings import them only): "
+        f"Changes of {entity} are not sent to Connec! (the sync settings {setting}): "
         "the change is sent once an Admin lets them out again."
     )
 

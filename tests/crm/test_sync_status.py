@@ -310,8 +310,15 @@ def test_a_change_the_sync_settings_keep_here_is_on_hold_not_on_its_way(admin, c
 
     page = admin.get(f"/people/{person.pk}/").text
     assert state_on_page(admin, person) == "held"
-    assert "Changes of people are not sent to Connec!" in page
+    assert "Changes of people are not sent to Connec! (the sync settings import them only)" in page
     assert 'id="sync-paused"' not in admin.get("/dashboard/").text
+
+    # People off both ways: the reason says so, not "import them only".
+    update_sync_settings(company=company, enabled=True, directions={"people": "off"})
+
+    page = admin.get(f"/people/{person.pk}/").text
+    assert state_on_page(admin, person) == "held"
+    assert "Changes of people are not sent to Connec! (the sync settings turn them off)" in page
 
 
 def test_a_change_given_up_after_failures_is_not_sent_not_refused(admin, company, person):
