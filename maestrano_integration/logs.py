@@ -68,6 +68,14 @@ def current_request_id() -> str:
     return _request_id.get()
 
 
+def request_id_of(record: logging.LogRecord) -> str:
+    """The id of the request ``record`` belongs to: the one running, or the request the
+    record names (``django.request`` logs a 404 or a 500 once the middleware has returned,
+    with the request in ``extra``); ``""`` outside requests."""
+    request_id = current_request_id() or getattr(getattr(record, "request", None), "request_id", "")
+    return request_id if isinstance(request_id, str) else ""
+
+
 def _incoming_request_id(request: HttpRequest) -> str:
     given = request.headers.get(REQUEST_ID_HEADER, "")
     return given if _VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
@@ -96,7 +104,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = current_request_id() or "-"
+            record.request_id = request_id_of(record) or "-"
         return True
 
 
@@ -182,7 +190,8 @@ class ControlCharacterFilter(logging.Filter):
 
 
 def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    request_id = current_request_id()
+    record = event.get("_record")
+    request_id = request_id_of(record) if record is not None else current_request_id()
     if request_id:
         event["request_id"] = request_id
     return event

@@ -206,3 +206,17 @@ class AnyString(str):
         return isinstance(other, str) and str(self) in other
 
     __hash__ = str.__hash__
+
+
+@pytest.mark.django_db
+def test_djangos_own_request_log_lines_carry_the_request_id(client, log_lines):
+    """``django.request`` writes "Not Found: ..." after the middleware returned: the line
+    still names the request, in every format."""
+    response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="req-404")
+
+    assert response.status_code == 404
+    lines = log_lines()
+    [plain] = [line for line in lines["plain"] if "Not Found: /no-such-page/" in line]
+    assert "[req-404]" in plain
+    [entry] = [json.loads(line) for line in lines["json"] if "Not Found: /no-such-page/" in line]
+    assert entry["request_id"] == "req-404"
