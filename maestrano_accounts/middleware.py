@@ -31,6 +31,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
 
+from .adapter import get_adapter
 from .selectors import accessible_companies, current_company, make_current_company
 from .sessions import (
     SessionStatus,
@@ -45,6 +46,10 @@ logger = logging.getLogger(__name__)
 COMPANY_GONE_MESSAGE = (
     "The company you were working in is no longer available; you are now in {company}."
 )
+#: Added when the request that found the company gone would have changed something.
+NOT_CARRIED_OUT_MESSAGE = " What you just sent was not carried out."
+#: Requests that only read: after a switch they go on, in the other company.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def maestrano_session_exempt(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -101,12 +106,16 @@ class MaestranoSessionMiddleware:
                     extra={"preset": preset.name, "uid": data.get("uid", ""), "company": other.pk},
                 )
                 make_current_company(request, other)
-                messages.info(
-                    request,
-                    COMPANY_GONE_MESSAGE.format(company=other.name),
-                    fail_silently=True,
+                message = COMPANY_GONE_MESSAGE.format(company=other.name)
+                if request.method in SAFE_METHODS:
+                    messages.info(request, message, fail_silently=True)
+                    return None
+                # A form sent for the company that is gone must not act on the other one
+                # (its CSRF token and the role check would pass there): not run, and said so.
+                messages.warning(request, message + NOT_CARRIED_OUT_MESSAGE, fail_silently=True)
+                return HttpResponseRedirect(
+                    get_adapter().login_redirect_url(request, preset=preset, company=other)
                 )
-                return None
         # Deactivated user (AuthenticationMiddleware made them anonymous),
         # or no company left to work in.
         logger.info(

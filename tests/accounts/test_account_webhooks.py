@@ -405,6 +405,40 @@ def test_a_user_losing_the_current_company_goes_on_in_another_one(client, webhoo
 
 
 @pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/people/new/", {"first_name": "Meant", "last_name": "For cld-1"}),
+        ("/billing/buy-sms/", {"key": "k-for-gone"}),
+    ],
+    ids=["new-person", "buy-sms"],
+)
+def test_a_form_sent_for_a_company_that_is_gone_is_not_run_in_another_one(client, path, form):
+    """The switch must not carry a POST meant for the cancelled company over to the other
+    one (the session's CSRF token and the Admin role would let it through there)."""
+    from crm.models import Person
+
+    gone = make_company()
+    kept = make_company(group_uid="cld-2")
+    user = make_member(gone, "usr-1")
+    Membership.objects.create(user=user, company=kept, role="Admin")
+    browser = sso_browser(user, gone, uid="usr-1")
+    assert browser.get("/dashboard/").context["company"] == gone
+
+    assert delete(client, "/maestrano/account/groups/cld-1").status_code == 200
+    sent = browser.post(path, form)
+
+    assert (sent.status_code, sent.headers["Location"]) == (302, "/dashboard/")
+    assert not Person.objects.exists()
+    assert not AdHocCharge.objects.filter(idempotency_key__contains="k-for-gone").exists()
+    page = browser.get("/dashboard/")
+    assert page.context["company"] == kept
+    assert [str(m) for m in page.context["messages"]] == [
+        "The company you were working in is no longer available; you are now in Co cld-2. "
+        "What you just sent was not carried out."
+    ]
+
+
+@pytest.mark.parametrize(
     "webhook",
     ["/maestrano/account/groups/cld-1", "/maestrano/account/groups/cld-1/users/usr-1"],
     ids=["company-cancelled", "member-removed"],
