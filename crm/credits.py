@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import Sum
 
 from maestrano_accounts.billing.models import AdHocCharge
+from maestrano_accounts.billing.services import BILLED_CHARGE_STATUSES
 from maestrano_accounts.billing.views import SMS_KEY_PREFIX
 from maestrano_accounts.models import Company
 
@@ -31,5 +32,10 @@ def grant_sms(sender: Any, *, charge: AdHocCharge, company: Company, **kwargs: A
 
 
 def sms_bought(*, company: Company) -> int:
-    """How many SMS the company bought (billed purchases)."""
-    return SmsCredit.objects.filter(company=company).aggregate(total=Sum("quantity"))["total"] or 0
+    """How many SMS the company bought: the credits of its purchases whose bill stands (a
+    bill the marketplace cancelled later, read back by the status refresh, no longer
+    counts; buying again credits again)."""
+    credits = SmsCredit.objects.filter(
+        company=company, charge__status__in=BILLED_CHARGE_STATUSES
+    ).aggregate(total=Sum("quantity"))
+    return credits["total"] or 0

@@ -31,7 +31,9 @@ bought (the example project adds the SMS of its "Buy 100 SMS" button). It is sen
 commits with it or not at all (a receiver that raises leaves the charge pending, and the
 next attempt adopts the bill and sends the signal again); a committed grant is never
 repeated, whatever the retries, repeats of the form or sweeps. Do only database work
-there: queue anything slow with ``transaction.on_commit``.
+there: queue anything slow with ``transaction.on_commit``. Not sent for a bill found
+already cancelled; a bill cancelled later turns its charge ``cancelled`` (count grants
+only for ``billing.services.BILLED_CHARGE_STATUSES``, docs/billing.md).
 
 Billing reacts to all the others (``maestrano_accounts.billing.receivers``, connected
 in ``AccountsConfig.ready()``); accounts itself never calls billing.

@@ -50,6 +50,10 @@ from .conf import FREE_TRIAL_SOURCES, billing_settings
 from .currencies import is_iso_4217
 from .models import AdHocCharge, BillingPeriod, CompanySubscription, Plan
 
+#: The statuses of a charge whose bill the platform holds and bills: what was bought is
+#: granted (``charge_billed``) and counts; a cancelled bill's does not.
+BILLED_CHARGE_STATUSES = frozenset({AdHocCharge.Status.SUBMITTED, AdHocCharge.Status.INVOICED})
+
 logger = logging.getLogger(__name__)
 
 MAX_DESCRIPTION_LENGTH = 200
@@ -836,9 +840,10 @@ def submit_charge(*, charge: AdHocCharge) -> AdHocCharge:
             updated_at=timezone.now(),
         )
         charge.refresh_from_db()
-        if recorded:
+        if recorded and charge.status in BILLED_CHARGE_STATUSES:
             # In the same transaction: what the receivers grant commits with the bill's
             # id, or neither does (and the next attempt adopts the bill and grants it).
+            # Not for a bill found already cancelled: nothing was bought.
             charge_billed.send(sender=AdHocCharge, charge=charge, company=company)
     return charge
 

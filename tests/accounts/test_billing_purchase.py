@@ -234,3 +234,49 @@ def test_a_grant_that_fails_is_made_with_the_bill_found_again_never_twice(platfo
     (remote,) = sandbox_bills("cld-buy-grant")
     assert status_of(platform, http, answer)["bill_id"] == remote.uid
     assert [credit.quantity for credit in SmsCredit.objects.all()] == [100]
+
+
+# --- a bill the marketplace cancels ----------------------------------------------------------
+
+
+def test_the_sms_of_a_bill_the_marketplace_cancels_no_longer_count(platform):
+    from maestrano_accounts.billing.tasks import refresh_billing_status_task
+
+    http = sso(platform, group_uid="cld-buy-cancelled")
+    answer = buy(platform, http, purchase_form(platform, http))
+    assert status_of(platform, http, answer)["state"] == "billed"
+    dashboard = http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT)
+    assert 'id="sms-bought">SMS bought: <strong>100<' in dashboard.text
+
+    AccountClient().cancel_bill(AdHocCharge.objects.get().platform_bill_id)  # the platform's
+    refresh_billing_status_task.delay()
+
+    assert AdHocCharge.objects.get().status == AdHocCharge.Status.CANCELLED
+    dashboard = http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT)
+    assert 'id="sms-bought">SMS bought: <strong>0<' in dashboard.text
+    # Bought again: a new purchase, credited once.
+    again = buy(platform, http, purchase_form(platform, http))
+    assert status_of(platform, http, again)["state"] == "billed"
+    dashboard = http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT)
+    assert 'id="sms-bought">SMS bought: <strong>100<' in dashboard.text
+
+
+def test_a_bill_found_already_cancelled_grants_nothing(platform, settings):
+    """An earlier attempt's bill, found by its reference but cancelled meanwhile on the
+    marketplace: recorded as cancelled, and no SMS credited."""
+    http = sso(platform, group_uid="cld-buy-found-cancelled")
+    form = purchase_form(platform, http)
+    tune(settings, HTTP_RETRIES=0)
+    set_faults(platform, settings, gateway_timeout_rate=1.0)  # applied, answered 504
+    answer = buy(platform, http, form)
+    set_faults(platform, settings)
+    (remote,) = sandbox_bills("cld-buy-found-cancelled")
+    AccountClient().cancel_bill(remote.uid)
+
+    with after_the_grace_period():
+        retry_pending_billing_task.delay()  # finds the bill by its reference
+
+    charge = AdHocCharge.objects.get()
+    assert (charge.platform_bill_id, charge.status) == (remote.uid, AdHocCharge.Status.CANCELLED)
+    assert not SmsCredit.objects.exists()
+    assert status_of(platform, http, answer)["state"] != "billed"
