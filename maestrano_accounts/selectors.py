@@ -45,12 +45,6 @@ def current_company(request: HttpRequest) -> Company | None:
     return company
 
 
-def forget_current_company(request: HttpRequest) -> None:
-    """Drop the per-request cache (after a switch)."""
-    if hasattr(request, _CACHE_ATTRIBUTE):
-        delattr(request, _CACHE_ATTRIBUTE)
-
-
 def make_current_company(request: HttpRequest, company: Company) -> None:
     """Make ``company`` the current company of the session, from this request on.
 

@@ -881,13 +881,14 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
     """What the purchase page says about ``charge``: its state and what to do next."""
     name = charge.company.name
     if charge.status == AdHocCharge.Status.FAILED:
-        reason = f" ({charge.last_error[:300]})" if charge.last_error else ""
+        # The Account API's answer (``last_error``: a method, a URL, a status) is for the
+        # admin site and the logs; it may also be this app's own credentials refused.
         return ChargeProgress(
             state="failed",
             label="Failed",
-            detail=f"The marketplace refused the purchase{reason}. Nothing was charged. "
-            "Buy again from the billing page; if it is refused again, contact the "
-            "marketplace's support.",
+            detail="The marketplace did not accept the purchase. Nothing was charged. Buy "
+            "again from the billing page; if it fails again, contact this application's "
+            "support.",
             bill_id="",
         )
     if charge.status == AdHocCharge.Status.CANCELLED:

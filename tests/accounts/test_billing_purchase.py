@@ -183,6 +183,10 @@ def test_a_refused_purchase_says_nothing_was_charged_and_what_to_do(platform, se
     assert "Nothing was charged. Buy again from the billing page" in status["detail"]
     page = http.get(f"{platform.url}{answer.headers['Location']}", timeout=TIMEOUT)
     assert 'id="purchase-status">Failed<' in page.text
+    # The Account API's answer (method, URL, status) stays for the admin site and the logs.
+    charge = AdHocCharge.objects.get()
+    assert "422" in charge.last_error
+    assert "422" not in status["detail"] and "/api/" not in page.text
     assert sandbox_bills("cld-buy-422") == []
     assert not SmsCredit.objects.exists()
 
