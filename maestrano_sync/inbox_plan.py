@@ -79,8 +79,9 @@ class SyncPaused(Exception):
     """The company's sync was switched off while its notifications were being applied."""
 
 
-def entity_is_applicable(*, company: Company, entity: str) -> str | None:
-    """``None`` when records of ``entity`` are applied, else why they are ignored."""
+def entity_never_applied(*, company: Company, entity: str) -> str | None:
+    """Why records of ``entity`` are ignored whatever the company's sync settings (no
+    mapper, its import disabled, not subscribed to), or ``None``."""
     try:
         mapper = registry.for_entity(entity)
     except LookupError:
@@ -90,6 +91,13 @@ def entity_is_applicable(*, company: Company, entity: str) -> str | None:
     subscriptions = get_preset(company.preset).subscriptions
     if not subscriptions.get(entity):
         return f"preset {company.preset!r} does not subscribe to it"
+    return None
+
+
+def entity_is_applicable(*, company: Company, entity: str) -> str | None:
+    """``None`` when records of ``entity`` are applied, else why they are ignored."""
+    if (never := entity_never_applied(company=company, entity=entity)) is not None:
+        return never
     policy = policy_for(company_id=company.pk)
     if not policy.enabled:
         return SYNC_OFF

@@ -44,6 +44,7 @@ from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
 
 from . import idmap, inbox, push
 from .company_settings import SyncPolicy, policy_for
+from .inbox_plan import entity_never_applied
 from .models import InboxEntry, OutboxEntry, SyncRecordError
 from .notifications import notified_connec_id
 from .registry import NotRegistered, registry
@@ -344,6 +345,10 @@ def record_statuses(
             )
     incoming_reason = incoming_held_reason(policy=policy, entity=entity)
     incoming: dict[str, RecordSyncStatus] = {}
+    # Connec!'s versions the inbox ignores whatever the settings (e.g. an entity the preset
+    # does not subscribe to) never wait to be applied: no such state.
+    if entity_never_applied(company=company, entity=entity) is not None:
+        waiting = {}
     for connec_id, notified in waiting.items():
         object_id = connec_ids[connec_id]
         if not idmap.is_stale(id_maps[object_id], notified.updated_at):

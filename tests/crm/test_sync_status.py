@@ -3,6 +3,7 @@ show it."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 
@@ -477,6 +478,26 @@ def test_a_waiting_version_we_already_have_is_not_an_update(admin, company, pers
     # Another company's waiting version of the same Connec! id is none of ours.
     other = Company.objects.create(preset="maestrano", group_uid="cld-other", name="Other")
     waiting_notification(other, updated_at="2031-01-01T00:00:00Z")
+
+    assert state_on_page(admin, person) == "synced"
+    assert state_in_list(admin, person) == "synced"
+
+
+def test_a_waiting_version_of_an_entity_the_preset_does_not_subscribe_to_is_no_update(
+    admin, company, person, settings
+):
+    """The inbox ignores records of an entity the marketplace does not send us (whatever
+    the sync settings): nothing waits to be applied, so no "Update from Connec! waiting"."""
+    synced_person(company, person)
+    waiting_notification(company, updated_at="2030-01-02T03:04:00Z")
+    assert state_on_page(admin, person) == "incoming"
+
+    preset = copy.deepcopy(settings.MAESTRANO["PRESETS"]["maestrano"])
+    preset.setdefault("webhook", {}).setdefault("connec", {})["subscriptions"] = {
+        "organizations": True,
+        "people": False,
+    }
+    settings.MAESTRANO = {**settings.MAESTRANO, "PRESETS": {"maestrano": preset}}
 
     assert state_on_page(admin, person) == "synced"
     assert state_in_list(admin, person) == "synced"
