@@ -143,8 +143,8 @@ def _escaping_lines(lines: Callable[..., Iterator[str]]) -> Callable[..., Iterat
 
 
 def format_exception(exc_info: Any) -> str:
-    """The traceback ``logging`` writes for ``exc_info``, each exception's message escaped
-    whole: a newline in a message would forge a line, the traceback's own lines stay."""
+    """The traceback ``logging`` writes for ``exc_info``, each exception's message and notes
+    escaped whole: a newline in them would forge a line, the traceback's own lines stay."""
     root = traceback.TracebackException(*exc_info[:3])
     pending, seen = [root], set()
     while pending:
@@ -153,6 +153,10 @@ def format_exception(exc_info: Any) -> str:
             continue
         seen.add(id(part))
         part.format_exception_only = _escaping_lines(part.format_exception_only)  # type: ignore[method-assign]
+        # Notes are written one line per line of each note: escaped whole first.
+        notes = getattr(part, "__notes__", None)
+        if isinstance(notes, (list, tuple)):
+            part.__notes__ = [escape_control_characters(str(note)) for note in notes]
         pending.extend(
             chained
             for chained in (part.__cause__, part.__context__, *(part.exceptions or ()))

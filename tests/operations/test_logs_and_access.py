@@ -199,6 +199,20 @@ def test_a_traceback_keeps_its_lines_and_loses_its_control_characters(log_lines)
     assert not any(line.startswith("FAKE ERROR") for line in plain)
 
 
+def test_a_note_on_an_exception_forges_no_line(log_lines):
+    error = ValueError("refused")
+    error.add_note(HOSTILE)
+    try:
+        raise error
+    except ValueError:
+        logging.getLogger("tests.ops").exception("Failed")
+
+    plain = log_lines()["plain"]
+    assert plain[-1] == escape_control_characters(HOSTILE)  # the note, on one line
+    assert [line for line in plain if RAW_CONTROL.search(line)] == []
+    assert not any(line.startswith("FAKE ERROR") for line in plain)
+
+
 class AnyString(str):
     """Equal to any string that contains it."""
 
