@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,9 +73,16 @@ class MissingCredentialWarning(checks.Warning):
         return self.superseded or super().is_silenced()
 
 
-#: The warnings of the last normal run, which that run's deployment check supersedes. Django
-#: runs every normal check before the deployment checks of the same run.
-_unsuperseded: list[MissingCredentialWarning] = []
+class _Unsuperseded(threading.local):
+    """The warnings of this thread's last normal run, which that run's deployment check
+    supersedes (Django runs every normal check of a run before its deployment checks, in
+    one thread; another thread's run keeps its own)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[MissingCredentialWarning] = []
+
+
+_unsuperseded = _Unsuperseded()
 
 
 def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
@@ -114,16 +122,16 @@ def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
 
 def _missing_credential_warnings() -> list[checks.CheckMessage]:
     warnings = _missing_credentials(deploy=False)
-    _unsuperseded[:] = [w for w in warnings if isinstance(w, MissingCredentialWarning)]
+    _unsuperseded.warnings = [w for w in warnings if isinstance(w, MissingCredentialWarning)]
     return warnings
 
 
 def _missing_credential_errors() -> list[checks.CheckMessage]:
     errors = _missing_credentials(deploy=True)
     reported = {error.msg for error in errors}
-    for warning in _unsuperseded:
+    for warning in _unsuperseded.warnings:
         warning.superseded = warning.msg in reported
-    _unsuperseded.clear()
+    _unsuperseded.warnings = []
     return errors
 
 

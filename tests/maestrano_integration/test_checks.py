@@ -228,3 +228,31 @@ def test_check_deploy_reports_each_missing_credential_once_as_an_error(settings,
     call_command("check", tags=["maestrano"])
     err = capsys.readouterr().err
     assert all(f"maestrano.W{number}" in err for number in ("001", "002", "004"))
+
+
+def test_a_check_run_in_another_thread_keeps_its_own_warnings(settings):
+    """A deployment check silences the warnings of its own run only: another thread's plain
+    ``check`` run meanwhile still shows its warnings."""
+    import threading
+
+    from maestrano_integration.checks import check_presets, check_presets_for_deployment
+
+    configure(settings, **deployed(api_id="", api_key="", sso={"x509_certificate": ""}))
+
+    def in_thread(function):
+        result = []
+        thread = threading.Thread(target=lambda: result.extend(function()))
+        thread.start()
+        thread.join()
+        return result
+
+    deploy_run_warnings = check_presets()
+    plain_run_warnings = in_thread(check_presets)  # another run, meanwhile
+    deploy_run_errors = check_presets_for_deployment()
+
+    shown = [m.id for m in deploy_run_warnings + deploy_run_errors if not m.is_silenced()]
+    assert {"maestrano.E001", "maestrano.E002"} <= set(shown)
+    assert not {"maestrano.W001", "maestrano.W002"} & set(shown)
+    assert {"maestrano.W001", "maestrano.W002"} <= {
+        m.id for m in plain_run_warnings if not m.is_silenced()
+    }
