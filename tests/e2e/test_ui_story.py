@@ -209,6 +209,30 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
     assert ConnecRecord.objects.get(uid=connec_id).data["first_name"] == "During"
 
 
+def test_what_a_person_types_survives_a_sync_status_change(platform, story, browser_page, settings):
+    """The record page follows its status by reloading, unless the person has typed in its
+    form meanwhile: then it says the status changed and keeps what they typed."""
+    page = browser_page
+    company, person = signed_in_with_a_person(page, platform=platform, story=story)
+    eventually(lambda: connec_id_for(company=company, obj=person) is not None)
+    settings.SANDBOX = {
+        **settings.SANDBOX,
+        "FAULTS": {platform.api_id: {"error_rate": 1.0, "scope": "connec"}},
+    }
+    page.goto(f"{platform.url}/people/{person.pk}/")
+    page.fill("#id_first_name", "Saved")
+    page.click("#save-record")
+    wait_for_sync_state(page, "retrying", log=story["worker"].tail)
+
+    page.fill("#id_last_name", "Typed, not saved")
+    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    page.wait_for_selector("#sync-changed:not([hidden])", timeout=30_000)
+
+    assert "Synced" in page.text_content("#sync-changed")
+    assert page.input_value("#id_last_name") == "Typed, not saved"
+    assert page.get_attribute("#sync-info", "data-state") == "retrying"  # not reloaded
+
+
 def test_a_refused_record_is_parked_with_its_reason_then_fixed(platform, story, browser_page):
     page = browser_page
     _company, person = signed_in_with_a_person(page, platform=platform, story=story)
