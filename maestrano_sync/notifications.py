@@ -35,7 +35,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -46,11 +46,11 @@ from maestrano_integration.bulk_insert import insert_rows
 from maestrano_integration.conf import Preset
 
 from .conf import sync_settings
-from .models import InboxEntry, SyncRecordError
+from .models import InboxEntry, InboxRecord, SyncRecordError
 from .registry import known_entities, registry
 from .scheduling import enqueue_inbox
 from .services import parked_record, payload_excerpt
-from .values import connec_id_problem
+from .values import connec_id_problem, connec_time_or_none
 
 #: The provider of Connec!'s own entry in an external-ids list.
 CONNEC_PROVIDER = "connec"
@@ -91,6 +91,9 @@ class Notification:
 
     records: dict[str, list[dict[str, Any]]]
     refused: tuple[RefusedRecord, ...] = ()
+    #: ``{id(record): its Connec! id}`` of the valid records, as :func:`check_record` read
+    #: it (the inbox's index of records, :func:`index_inbox_entry`, does not read it again).
+    connec_ids: Mapping[int, str] = field(default_factory=dict)
 
 
 def parse_payload(body: bytes) -> Notification:
@@ -131,6 +134,7 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
     entities = known_entities()
     records: dict[str, list[dict[str, Any]]] = {}
     refused: list[RefusedRecord] = []
+    connec_ids: dict[int, str] = {}
     for entity, values in payload.items():
         if entity not in entities:
             raise NotificationRejected(f"Unknown Connec! entity {entity!r}", status=400)
@@ -143,6 +147,7 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
             check = check_record(record, where=f"$.{entity}[{index}]", checked=checked)
             if check.problem is None:
                 kept.append(normalized_record(record, connec_id=check.connec_id))
+                connec_ids[id(kept[-1])] = check.connec_id
             else:
                 refused.append(
                     _refused(
@@ -152,7 +157,7 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
                         connec_id=check.connec_id,
                     )
                 )
-    return Notification(records=records, refused=tuple(refused))
+    return Notification(records=records, refused=tuple(refused), connec_ids=connec_ids)
 
 
 @dataclass(frozen=True)
@@ -505,14 +510,17 @@ def _store(
         preset=preset, payload=notification.records, refused=notification.refused
     )
     entries = []
-    # One company (the usual case): its single INSERT is atomic on its own, so no
-    # BEGIN/COMMIT round trips; several companies, or parked records, are stored all or
-    # nothing.
-    with transaction.atomic() if len(parts) > 1 or refused else nullcontext():
+    # Stored all or nothing: each inbox row with its index of records (InboxRecord), the
+    # other companies' rows and the parked records.
+    with transaction.atomic() if parts or refused else nullcontext():
         for company, part in parts.items():
             count = sum(len(records) for records in part.values())
             pk = insert_inbox_entry(
-                preset=preset.name, company_id=company.pk, payload=part, record_count=count
+                preset=preset.name,
+                company_id=company.pk,
+                payload=part,
+                record_count=count,
+                connec_ids=notification.connec_ids,
             )
             entries.append(
                 (company, StoredEntry(pk, company.pk, count, entities=tuple(sorted(part))))
@@ -540,7 +548,12 @@ _INBOX_FIELDS = ("preset", "company_id", "payload", "record_count")
 
 
 def insert_inbox_entry(
-    *, preset: str, company_id: int, payload: dict[str, Any], record_count: int
+    *,
+    preset: str,
+    company_id: int,
+    payload: dict[str, Any],
+    record_count: int,
+    connec_ids: Mapping[int, str] | None = None,
 ) -> int:
     """Insert one :class:`~maestrano_sync.models.InboxEntry`; the new row's primary key.
 
@@ -549,8 +562,9 @@ def insert_inbox_entry(
     ``save()``'s machinery and compiled the statement on every call): each value adapted
     by its field, the other fields' defaults (``auto_now``: now), and the database checks
     the rest (the company's foreign key, ``record_count >= 0``), with Django's
-    ``IntegrityError`` as from ``create()``. No transaction of its own: in autocommit the
-    one ``INSERT`` is atomic.
+    ``IntegrityError`` as from ``create()``. Its records are indexed
+    (:func:`index_inbox_entry`, ``connec_ids``: the ids already read) by a second
+    ``INSERT``: call it in a transaction.
     """
     (pk,) = insert_rows(
         InboxEntry,
@@ -558,4 +572,40 @@ def insert_inbox_entry(
         rows=[(preset, company_id, payload, record_count)],
         returning=True,
     )
+    index_inbox_entry(
+        entry_id=int(pk), company_id=company_id, payload=payload, connec_ids=connec_ids
+    )
     return int(pk)
+
+
+def notified_records(
+    payload: Any, *, connec_ids: Mapping[int, str] | None = None
+) -> list[tuple[str, str, Any]]:
+    """``(entity, Connec! id, Connec!'s updated_at or None)`` of each record of a stored
+    notification's ``payload`` (``{entity: [records]}``) that has a Connec! id
+    (:func:`notified_connec_id`; ``connec_ids``: ``{id(record): Connec! id}`` already
+    read), in the payload's order."""
+    known = connec_ids or {}
+    found = []
+    for entity, records in payload.items() if isinstance(payload, Mapping) else ():
+        for record in records if isinstance(records, list) else ():
+            if connec_id := known.get(id(record)) or notified_connec_id(record):
+                found.append((entity, connec_id, connec_time_or_none(record.get("updated_at"))))
+    return found
+
+
+def index_inbox_entry(
+    *, entry_id: int, company_id: int, payload: Any, connec_ids: Mapping[int, str] | None = None
+) -> None:
+    """Write the :class:`~maestrano_sync.models.InboxRecord` rows of a new inbox row (one
+    ``INSERT``, none without records): its records' Connec! ids and versions, so readers
+    (``maestrano_sync.status``) find a record's notifications without decoding payloads.
+    Call it in the transaction that inserts the inbox row."""
+    insert_rows(
+        InboxRecord,
+        fields=("entry_id", "company_id", "entity", "connec_id", "updated_at"),
+        rows=[
+            (entry_id, company_id, entity, connec_id, updated_at)
+            for entity, connec_id, updated_at in notified_records(payload, connec_ids=connec_ids)
+        ],
+    )

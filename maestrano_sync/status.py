@@ -45,11 +45,9 @@ from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
 from . import idmap, inbox, push
 from .company_settings import SyncPolicy, policy_for
 from .inbox_plan import entity_never_applied
-from .models import InboxEntry, OutboxEntry, SyncRecordError
-from .notifications import notified_connec_id
+from .models import InboxEntry, InboxRecord, OutboxEntry, SyncRecordError
 from .registry import NotRegistered, registry
 from .scheduling import enqueue_inbox, enqueue_reapply
-from .values import connec_time_or_none
 
 SYNCED, QUEUED, HELD, RETRYING, PARKED, NOT_SENT, NOT_APPLIED, INCOMING, LOCAL = (
     "synced",
@@ -258,39 +256,40 @@ def _notified_records(
     """({Connec! id: newest failed notification carrying it}, {Connec! id: newest version
     waiting in the inbox}) for records of ``entity`` among ``connec_ids`` (one query).
 
-    Inbox rows are kept per company, whole (``{entity: [records]}``): the records' Connec!
-    ids are read from the payloads of the rows that carry ``entity``.
+    Read from the index of the inbox rows' records (:class:`InboxRecord`, by company,
+    entity and Connec! id): only the rows of these records, and no payload decoded.
     """
     wanted = set(connec_ids)
     failed: dict[str, InboxEntry] = {}
     waiting: dict[str, _Notified] = {}
     if not wanted:
         return failed, waiting
-    entries = InboxEntry.objects.filter(
-        company=company,
-        status__in=[
-            InboxEntry.Status.PENDING,
-            InboxEntry.Status.PROCESSING,
-            InboxEntry.Status.FAILED,
-        ],
-        payload__has_key=entity,
-    ).order_by("updated_at", "pk")
-    for entry in entries:
-        records = entry.payload.get(entity) if isinstance(entry.payload, dict) else None
-        for record in records if isinstance(records, list) else []:
-            record_id = notified_connec_id(record)
-            if record_id not in wanted:
-                continue
-            if entry.status == InboxEntry.Status.FAILED:
-                failed[record_id] = entry
-                continue
-            updated_at = connec_time_or_none(record.get("updated_at"))
-            known = waiting.get(record_id)
-            if known is None or (
-                updated_at is not None
-                and (known.updated_at is None or updated_at > known.updated_at)
-            ):
-                waiting[record_id] = _Notified(entry=entry, updated_at=updated_at)
+    records = (
+        InboxRecord.objects.filter(
+            company=company,
+            entity=entity,
+            connec_id__in=wanted,
+            entry__status__in=[
+                InboxEntry.Status.PENDING,
+                InboxEntry.Status.PROCESSING,
+                InboxEntry.Status.FAILED,
+            ],
+        )
+        .select_related("entry")
+        .defer("entry__payload")
+        .order_by("entry__updated_at", "entry_id", "pk")
+    )
+    for record in records:
+        entry = record.entry
+        if entry.status == InboxEntry.Status.FAILED:
+            failed[record.connec_id] = entry
+            continue
+        known = waiting.get(record.connec_id)
+        if known is None or (
+            record.updated_at is not None
+            and (known.updated_at is None or record.updated_at > known.updated_at)
+        ):
+            waiting[record.connec_id] = _Notified(entry=entry, updated_at=record.updated_at)
     return failed, waiting
 
 

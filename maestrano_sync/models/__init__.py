@@ -5,7 +5,15 @@ live sync's outbox, inbox, conflicts, state, lock and tombstones; ``settings``: 
 company syncs and the history of its changes.
 """
 
-from .live import InboxEntry, OutboxEntry, RemoteTombstone, SyncConflict, SyncLock, SyncState
+from .live import (
+    InboxEntry,
+    InboxRecord,
+    OutboxEntry,
+    RemoteTombstone,
+    SyncConflict,
+    SyncLock,
+    SyncState,
+)
 from .mapping import IdMap, SyncRecordError, SyncRun, SyncRunEntity
 from .settings import CompanySyncSettings, SyncSettingsChange
 
@@ -13,6 +21,7 @@ __all__ = [
     "CompanySyncSettings",
     "IdMap",
     "InboxEntry",
+    "InboxRecord",
     "OutboxEntry",
     "RemoteTombstone",
     "SyncConflict",

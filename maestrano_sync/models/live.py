@@ -11,6 +11,7 @@ from django.utils import timezone
 
 __all__ = [
     "InboxEntry",
+    "InboxRecord",
     "OutboxEntry",
     "RemoteTombstone",
     "SyncConflict",
@@ -107,6 +108,37 @@ class InboxEntry(models.Model):
     @property
     def entities(self) -> list[str]:
         return sorted(self.payload) if isinstance(self.payload, dict) else []
+
+
+class InboxRecord(models.Model):
+    """One record carried by an :class:`InboxEntry`: its entity, Connec! id and version.
+
+    An index of the payloads, written with the entry (same transaction,
+    ``maestrano_sync.notifications.index_inbox_entry``) and deleted with it: the sync
+    status of a page's records (``maestrano_sync.status``) finds the notifications of
+    those records without reading, or decoding, the company's other notifications.
+    Records without a Connec! id (``maestrano_sync.notifications.notified_connec_id``)
+    have no row.
+    """
+
+    entry = models.ForeignKey(InboxEntry, on_delete=models.CASCADE, related_name="records")
+    company = models.ForeignKey(
+        "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
+    )
+    entity = models.CharField(max_length=64)
+    connec_id = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="The record's updated_at in Connec!, when it has one"
+    )
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["company", "entity", "connec_id"], name="sync_inbox_record"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.connec_id} in notification {self.entry_id}"
 
 
 class SyncConflict(models.Model):

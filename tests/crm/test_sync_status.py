@@ -596,3 +596,63 @@ def test_one_records_retries_are_one_history_row_told_in_plain_words(admin, comp
     assert summaries[0].startswith("1 record sent, 1 to try again, in 1 request ")
     assert "(the same 12 times since " in summaries[0]
     assert summaries[1] == "1 notification, 1 created"
+
+
+def test_a_list_page_reads_only_its_records_notifications_and_no_payload(admin, company):
+    """The inbox rows of other records (a backlog while the sync was off) are not read:
+    the page's records are looked up in the index of the notified records."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from maestrano_sync.company_settings import update_sync_settings
+
+    update_sync_settings(company=company, enabled=False)
+    waiting, failed, synced = (
+        Person.objects.create(company=company, first_name=name) for name in ("W", "F", "S")
+    )
+    for person, connec_id in ((waiting, "c-waiting"), (failed, "c-failed"), (synced, "c-synced")):
+        link_record(company=company, entity="people", obj=person, connec_id=connec_id)
+    OutboxEntry.objects.filter(company=company).delete()
+    IdMap.objects.filter(company=company).update(
+        last_pulled_updated_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    )
+    for n in range(50):  # other records' versions waiting: none of the page's business
+        InboxEntry.objects.create(
+            preset="maestrano",
+            company=company,
+            payload={"people": [{"id": f"c-other-{n}", "updated_at": "2030-06-01T00:00:00Z"}]},
+            record_count=1,
+        )
+    InboxEntry.objects.create(
+        preset="maestrano",
+        company=company,
+        payload={
+            "people": [
+                {"id": "c-waiting", "updated_at": "2030-01-02T00:00:00Z"},
+                {"id": "c-synced", "updated_at": "2029-12-31T00:00:00Z"},  # older: not newer
+            ]
+        },
+        record_count=2,
+    )
+    InboxEntry.objects.create(
+        preset="maestrano",
+        company=company,
+        payload={"people": [{"id": [{"provider": "connec", "id": "c-failed"}]}]},
+        record_count=1,
+        status=InboxEntry.Status.FAILED,
+        last_error="DataError: value too long",
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        page = admin.get("/people/").text
+
+    inbox = InboxEntry._meta.db_table
+    assert not [q["sql"] for q in captured if f'"{inbox}"."payload"' in q["sql"]]
+    states = dict(re.findall(r'<tr data-pk="(\d+)">.*?data-sync-state="(\w+)"', page, re.S))
+    assert states == {
+        str(waiting.pk): "incoming",
+        str(failed.pk): "not_applied",
+        str(synced.pk): "synced",
+    }
+    status = admin.get(f"/people/{failed.pk}/sync.json").json()
+    assert (status["state"], status["detail"]) == ("not_applied", "DataError: value too long")

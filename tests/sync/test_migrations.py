@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -12,6 +14,7 @@ from maestrano_accounts.models import Company
 
 BEFORE = ("maestrano_sync", "0007_sync_run_retrying")
 AFTER = ("maestrano_sync", "0008_outbox_gave_up")
+INDEXED = ("maestrano_sync", "0009_inbox_record")
 
 
 def migrate(target):
@@ -19,6 +22,14 @@ def migrate(target):
     executor.loader.build_graph()
     executor.migrate([target])
     return executor.loader.project_state([target]).apps
+
+
+@pytest.fixture(autouse=True)
+def latest_migrations_afterwards():
+    """The other tests find every table: the database goes back to the latest migrations."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -50,3 +61,44 @@ def test_rows_parked_by_giving_up_before_0008_are_marked_given_up():
         ("2", False),
         ("3", False),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notifications_waiting_or_failed_before_0009_are_indexed_by_record():
+    company = Company.objects.create(preset="maestrano", group_uid="cld-mig", name="Mig")
+    old = migrate(AFTER)
+    try:
+        InboxEntry = old.get_model("maestrano_sync", "InboxEntry")
+
+        def entry(status, records):
+            return InboxEntry.objects.create(
+                preset="maestrano",
+                company_id=company.pk,
+                payload={"people": records},
+                record_count=len(records),
+                status=status,
+            ).pk
+
+        pending = entry(
+            "pending",
+            [
+                {"id": "c-plain", "updated_at": "2030-01-02T03:04:05Z"},
+                {"id": [{"provider": "app", "id": "ours"}, {"provider": "connec", "id": "c-list"}]},
+                {"id": [{"provider": "app", "id": "no-connec-id"}]},  # none: no row
+            ],
+        )
+        failed = entry("failed", [{"id": "c-failed", "updated_at": "not a time"}])
+        entry("done", [{"id": "c-done"}])  # applied: never read again
+    finally:
+        new = migrate(INDEXED)
+
+    rows = new.get_model("maestrano_sync", "InboxRecord").objects.order_by("pk")
+    assert [
+        (row.entry_id, row.company_id, row.entity, row.connec_id, row.updated_at) for row in rows
+    ] == [
+        (pending, company.pk, "people", "c-plain", dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)),
+        (pending, company.pk, "people", "c-list", None),
+        (failed, company.pk, "people", "c-failed", None),
+    ]
+    migrate(AFTER)  # reversible
+    assert "maestrano_sync_inboxrecord" not in connection.introspection.table_names()

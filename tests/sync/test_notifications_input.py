@@ -4,6 +4,7 @@ nothing; a bad record of a well-formed one is parked with its reason, alone."""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 
 import pytest
@@ -421,3 +422,34 @@ def test_each_notified_records_connec_id_is_read_once(client, companies, monkeyp
     # Only the record's own Connec! entry is kept, first; the other providers' stay.
     assert [item["id"] for item in stored] == [[ids[2], ids[0]], "c-2"]
     assert SyncRecordError.objects.get().connec_id == "c-3"
+
+
+def test_each_stored_notification_indexes_its_records_connec_ids(client, companies):
+    from maestrano_sync.models import InboxRecord
+
+    ids = [{"provider": "app-1", "id": "ours"}, {"provider": "connec", "id": "c-listed"}]
+    response = post(
+        client,
+        {
+            "organizations": [
+                record("cld-1", updated_at="2030-01-02T03:04:05Z"),
+                record("cld-2", id=ids),
+            ]
+        },
+    )
+
+    assert response.status_code == 202
+    one, two = InboxEntry.objects.order_by("company__group_uid")
+    rows = InboxRecord.objects.order_by("entry__company__group_uid")
+    assert [(r.entry, r.company, r.entity, r.connec_id, r.updated_at) for r in rows] == [
+        (
+            one,
+            companies["one"],
+            "organizations",
+            "7fef3180-6bf8",
+            datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+        ),
+        (two, companies["two"], "organizations", "c-listed", None),
+    ]
+    one.delete()  # an entry's records go with it
+    assert list(InboxRecord.objects.values_list("connec_id", flat=True)) == ["c-listed"]
