@@ -169,7 +169,9 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
             )
     result.done += len(done_ids)
     result.retried += sum(len(op.row_ids) for op, _ in retries)
-    result.parked += sum(len(ids) for ids in parked.values())
+    # Given up after its attempts: a person retries it, as a refused one ("refused or given
+    # up" in the sync history), never counted as sent and fine.
+    result.parked += sum(len(ids) for ids in (*parked.values(), *gave_up.values()))
     for error, ids in parked.items():
         logger.warning(
             "Connec! push parked %s outbox rows: %s",

@@ -105,6 +105,35 @@ def test_a_drain_where_every_record_was_retried_is_shown_retrying_not_succeeded(
     assert len(peer.list("organizations")) == 2
 
 
+def test_a_drain_that_gave_up_on_a_record_is_not_shown_succeeded(
+    platform, company, peer, client, settings
+):
+    from django.utils import timezone
+
+    from maestrano_sync.models import OutboxEntry
+
+    sync = settings.MAESTRANO.get("SYNC", {})
+    settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {**sync, "MAX_ATTEMPTS": 2}}
+    Organization.objects.create(company=company, name="Acme")
+    set_faults(platform, error_rate=1.0, scope="connec")
+    try:
+        drain_outbox(company=company)  # attempt 1: to try again
+        OutboxEntry.objects.update(next_attempt_at=timezone.now())  # due now
+        drain_outbox(company=company)  # the last attempt: given up
+    finally:
+        clear_faults(platform)
+
+    assert OutboxEntry.objects.get().gave_up
+    last = runs(company, SyncRun.Kind.PUSH)[-1]
+    assert last.status == SyncRun.Status.FAILED
+    assert last.counts == {"sent": 1, "parked": 1, "requests": 1}
+    assert re.search(
+        r"(?m)Push\s+failed\s+1 record sent, 1 refused or given up, in 1 request$",
+        status_command(company),
+    )
+    assert dashboard_rows(client, company)[0] == ("push", "failed")
+
+
 def test_notifications_only_deferred_are_shown_retrying_not_succeeded(platform, company, peer):
     from sandbox.models import NotificationDelivery
 
