@@ -320,6 +320,7 @@ def switch_company(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@never_cache  # its forms carry one-time keys (the example's buy form): Back reloads it
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Post-login landing page: the current company and the switcher."""
     company = current_company(request)

@@ -40,6 +40,11 @@ logger = logging.getLogger(__name__)
 
 #: The demo's in-app purchase.
 SMS_PACK = {"amount_cents": 500, "units": "100", "description": "100 SMS"}
+#: Shown when a buy form is sent again: its purchase, not a new one.
+REPEATED_PURCHASE_MESSAGE = (
+    "This form had already been sent: here is the purchase it made (nothing was bought "
+    "twice). To buy more, use the Buy button of a freshly loaded page."
+)
 #: How the idempotency key of an SMS purchase starts (what the project's grant looks for).
 SMS_KEY_PREFIX = "sms:"
 _KEY_FIELD = "idempotency_key"
@@ -67,6 +72,7 @@ def _no_company() -> HttpResponse:
 
 @login_required
 @require_GET
+@never_cache  # its buy form's one-time key: Back must not bring an old one back (bfcache)
 def billing_overview(request: HttpRequest) -> HttpResponse:
     """The current company's plan, subscription status and ad-hoc charges."""
     company = current_company(request)
@@ -104,17 +110,26 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
     if company is None:
         return _no_company()
     key = request.POST.get(_KEY_FIELD, "")
+    idempotency_key = f"{SMS_KEY_PREFIX}{key}" if key else ""
+    repeated = (
+        bool(key)
+        and AdHocCharge.objects.filter(company=company, idempotency_key=idempotency_key).exists()
+    )
     try:
         charge = actions.queue_charge(
             company=company,
             amount_cents=SMS_PACK["amount_cents"],
             units=SMS_PACK["units"],
             description=SMS_PACK["description"],
-            idempotency_key=f"{SMS_KEY_PREFIX}{key}" if key else "",
+            idempotency_key=idempotency_key,
         )
     except services.InvalidBill as error:
         messages.error(request, f"Purchase refused: {error}")
         return _back(request)
+    if repeated:
+        # The same form sent again (a double click, or a page brought back by Back): the
+        # purchase it already made, never a second one; said, so that nobody waits for one.
+        messages.info(request, REPEATED_PURCHASE_MESSAGE, fail_silently=True)
     target = reverse("maestrano_billing:purchase", kwargs={"charge_id": charge.pk})
     back = _local_path(request, request.POST.get("next", ""))
     return HttpResponseRedirect(f"{target}?{urlencode({'next': back})}" if back else target)

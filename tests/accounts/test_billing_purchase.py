@@ -113,8 +113,23 @@ def test_a_double_submit_is_one_purchase_one_bill_and_one_credit(platform):
     assert (charge.platform_bill_id, charge.attempts) == (remote.id, 1)
     assert status_of(platform, http, second)["state"] == "billed"
     assert [credit.quantity for credit in SmsCredit.objects.all()] == [100]
+    # The repeat is told: the purchase the form already made, nothing bought twice.
+    page = http.get(f"{platform.url}{second.headers['Location']}", timeout=TIMEOUT)
+    assert "This form had already been sent" in page.text
     dashboard = http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT)
     assert 'id="sms-bought">SMS bought: <strong>100<' in dashboard.text
+    assert "This form had already been sent" not in dashboard.text  # shown once
+
+
+def test_pages_with_a_buy_form_are_never_kept_for_the_back_button(platform):
+    """A page brought back by Back would send its used one-time key again (a purchase
+    that silently reopens the earlier one): those pages are never cached."""
+    http = sso(platform, group_uid="cld-buy-back")
+
+    for path in ("/dashboard/", "/billing/"):
+        page = http.get(f"{platform.url}{path}", timeout=TIMEOUT)
+        assert 'name="idempotency_key"' in page.text, path
+        assert "no-store" in page.headers["Cache-Control"], path
 
 
 def test_a_gateway_timeout_ends_in_one_bill_and_the_page_says_pending_until_it_is_found(
