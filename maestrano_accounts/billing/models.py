@@ -239,9 +239,27 @@ class AdHocCharge(_Sending, models.Model):
         return bool(self.platform_bill_id)
 
     @property
+    def status_label(self) -> str:
+        """One word per state of a purchase, the same on its page, the billing page and the
+        dashboard: Pending (not on the platform yet, or its answer awaited), Billed (the
+        platform holds the bill), Invoiced, Cancelled or Failed. The platform's own words
+        (``get_status_display``) stay for the admin site."""
+        if self.status in (self.Status.FAILED, self.Status.CANCELLED, self.Status.INVOICED):
+            return _CHARGE_LABELS[self.status]
+        return "Billed" if self.is_on_platform else "Pending"
+
+    @property
     def marker(self) -> str:
         """Written into the platform description to find this bill again after a lost answer."""
         return f"[ref:{self.reference}]"
+
+
+#: What a person reads of a charge's final statuses (:attr:`AdHocCharge.status_label`).
+_CHARGE_LABELS = {
+    AdHocCharge.Status.FAILED: "Failed",
+    AdHocCharge.Status.CANCELLED: "Cancelled",
+    AdHocCharge.Status.INVOICED: "Invoiced",
+}
 
 
 __all__ = ["AdHocCharge", "BillingPeriod", "CompanySubscription", "Plan"]

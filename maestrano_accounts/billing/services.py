@@ -885,7 +885,7 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
         # admin site and the logs; it may also be this app's own credentials refused.
         return ChargeProgress(
             state="failed",
-            label="Failed",
+            label=charge.status_label,
             detail="The marketplace did not accept the purchase. Nothing was charged. Buy "
             "again from the billing page; if it fails again, contact this application's "
             "support.",
@@ -894,7 +894,7 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
     if charge.status == AdHocCharge.Status.CANCELLED:
         return ChargeProgress(
             state="cancelled",
-            label="Cancelled",
+            label=charge.status_label,
             detail="The marketplace cancelled this bill: nothing is charged for it. "
             "Buy again from the billing page if you still need it.",
             bill_id=charge.platform_bill_id,
@@ -903,7 +903,7 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
         invoiced = charge.status == AdHocCharge.Status.INVOICED
         return ChargeProgress(
             state="billed",
-            label="Invoiced" if invoiced else "Billed",
+            label=charge.status_label,
             detail=f"It is on {name}'s invoice from the marketplace."
             if invoiced
             else f"The marketplace has the bill: it is charged to {name} on its next invoice.",
@@ -921,7 +921,7 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
         )
     else:
         detail = "On its way to the marketplace. Nothing to do: this page follows it."
-    return ChargeProgress(state="pending", label="Pending", detail=detail, bill_id="")
+    return ChargeProgress(state="pending", label=charge.status_label, detail=detail, bill_id="")
 
 
 def record_final_bill(*, company: Company) -> AdHocCharge | None:
