@@ -911,8 +911,9 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
         )
     if charge.awaiting_answer:
         detail = (
-            "Sent to the marketplace, waiting for its answer. Nothing to do: it is never "
-            "billed twice, and this page follows it."
+            "Sent to the marketplace, waiting for its answer; without one, the marketplace "
+            f"is asked {_when_asked(charge)}. Nothing to do: it is never billed twice, and "
+            "this page follows it."
         )
     elif charge.last_error:
         detail = (
@@ -922,6 +923,14 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
     else:
         detail = "On its way to the marketplace. Nothing to do: this page follows it."
     return ChargeProgress(state="pending", label=charge.status_label, detail=detail, bill_id="")
+
+
+def _when_asked(charge: AdHocCharge) -> str:
+    """When an unanswered purchase is looked up on the platform, in words ("in about 10
+    minutes"): once its grace period (``sending_until``) has passed, at the next sweep."""
+    left = (charge.sending_until - timezone.now()).total_seconds() if charge.sending_until else 0
+    minutes = max(1, round(left / 60))
+    return "within a minute" if left <= 60 else f"in about {minutes} minutes"
 
 
 def record_final_bill(*, company: Company) -> AdHocCharge | None:

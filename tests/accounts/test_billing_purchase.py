@@ -10,6 +10,7 @@ runs it) sends the bill.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -149,6 +150,7 @@ def test_a_gateway_timeout_ends_in_one_bill_and_the_page_says_pending_until_it_i
     page = http.get(f"{platform.url}{again.headers['Location']}", timeout=TIMEOUT)
     assert 'id="purchase-status">Pending<' in page.text
     assert "waiting for its answer" in page.text and "never billed twice" in page.text
+    assert re.search(r"the marketplace is asked (in about \d+ minutes|within a minute)", page.text)
     assert 'id="purchase-back"' in page.text and 'href="/dashboard/#billing"' in page.text
     assert len(sandbox_bills("cld-buy-504")) == 1
     assert not SmsCredit.objects.exists()  # not granted before the bill is confirmed
