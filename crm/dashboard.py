@@ -175,6 +175,35 @@ class HistoryRow:
     repeats: int = 1
     first_started_at: dt.datetime | None = None
 
+    @property
+    def explanation(self) -> str:
+        """What this kind of run does, in a few words."""
+        return RUN_KIND_EXPLANATIONS.get(self.kind, "")
+
+    @property
+    def advice(self) -> str:
+        """What a person is told of the run's error, in plain words (``error`` is the
+        technical text, under the row's collapsed details); ``""`` without an error."""
+        if not self.error:
+            return ""
+        if self.kind == SyncRun.Kind.IMPORT:
+            return IMPORT_ADVICE.get(self.status, IMPORT_ADVICE[SyncRun.Status.FAILED])
+        return RUN_ERROR_ADVICE
+
+
+#: What each kind of sync run does (the history's first column).
+RUN_KIND_EXPLANATIONS = {
+    SyncRun.Kind.IMPORT: "the first copy of the company's data from Connec!",
+    SyncRun.Kind.PUSH: "changes made here, sent to Connec!",
+    SyncRun.Kind.NOTIFICATIONS: "changes made in Connec!, applied here",
+    SyncRun.Kind.RECONCILE: "a regular check that nothing was missed either way",
+}
+#: What a person is told of a live run (push, notifications, check) that stopped on an error.
+RUN_ERROR_ADVICE = (
+    "It stopped before the end (Connec! did not answer, or refused): nothing is lost, the "
+    "next run tries again by itself."
+)
+
 
 @dataclass(frozen=True)
 class SyncOverview:

@@ -445,6 +445,9 @@ def test_a_newer_version_waiting_in_the_inbox_is_not_called_synced(admin, compan
 
     page = admin.get(f"/people/{person.pk}/").text
     assert state_on_page(admin, person) == "incoming" and state_in_list(admin, person) == "incoming"
+    # The list says why too, in the row (not only in a tooltip).
+    listed = admin.get("/people/").text
+    assert re.search(r'<small class="muted sync-reason">Sync with Connec! is switched off', listed)
     assert "Update from Connec! waiting" in page
     assert "A newer version, changed in Connec! 2 Jan 2030, 14:04 AEDT" in page
     assert "Sync with Connec! is switched off for this company" in page

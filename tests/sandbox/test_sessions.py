@@ -147,3 +147,8 @@ def test_access_unauthorized_page(platform):
     response = requests.get(f"{platform.sandbox_url}/app_access_unauthorized", timeout=10)
     assert response.status_code == 403
     assert "Access refused" in response.text
+    # Every cause a person may be in, not only "ask to be added" (an Admin whose group
+    # cancelled the app reads this too), and the brand leads to the sandbox, not the app.
+    assert "no longer a member" in response.text
+    assert "service of this application was cancelled" in response.text
+    assert '<a class="brand" href="/sandbox/">' in response.text

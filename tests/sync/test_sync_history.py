@@ -264,3 +264,6 @@ def test_a_runs_technical_error_is_under_collapsed_details_on_the_dashboard(comp
     # Only inside the details element a person opens, never in a tooltip or the row's text.
     outside = re.sub(r"<details.*?</details>", "", row, flags=re.S)
     assert "127.0.0.1" not in outside and "ConnectionError" not in outside
+    # Plain words for the person, and what a push is.
+    assert '<p class="run-advice">It stopped before the end' in row
+    assert "changes made here, sent to Connec!" in row
