@@ -32,8 +32,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
 
 from .adapter import get_adapter
+from .models import Company
 from .selectors import accessible_companies, current_company, make_current_company
 from .sessions import (
+    CURRENT_COMPANY_KEY,
     SessionStatus,
     check_platform_session,
     platform_session,
@@ -43,9 +45,7 @@ from .sessions import (
 
 logger = logging.getLogger(__name__)
 
-COMPANY_GONE_MESSAGE = (
-    "The company you were working in is no longer available; you are now in {company}."
-)
+COMPANY_GONE_MESSAGE = "{gone} is no longer available; you are now in {company}."
 #: Added when the request that found the company gone would have changed something.
 NOT_CARRIED_OUT_MESSAGE = " What you just sent was not carried out."
 #: Requests that only read: after a switch they go on, in the other company.
@@ -105,8 +105,9 @@ class MaestranoSessionMiddleware:
                     "SSO user lost access to the current company; switched to another",
                     extra={"preset": preset.name, "uid": data.get("uid", ""), "company": other.pk},
                 )
+                gone = _company_name(request.session.get(CURRENT_COMPANY_KEY))
                 make_current_company(request, other)
-                message = COMPANY_GONE_MESSAGE.format(company=other.name)
+                message = COMPANY_GONE_MESSAGE.format(gone=gone, company=other.name)
                 if request.method in SAFE_METHODS:
                     messages.info(request, message, fail_silently=True)
                     return None
@@ -142,3 +143,13 @@ class MaestranoSessionMiddleware:
             return HttpResponseRedirect(preset.init_url)
         set_recheck(request, result.recheck)
         return None
+
+
+def _company_name(company_id: Any) -> str:
+    """The name of the company the session was working in (whatever became of it)."""
+    name = (
+        Company.objects.filter(pk=company_id).values_list("name", flat=True).first()
+        if isinstance(company_id, int)
+        else None
+    )
+    return name or "The company you were working in"

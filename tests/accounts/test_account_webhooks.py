@@ -396,7 +396,7 @@ def test_a_user_losing_the_current_company_goes_on_in_another_one(client, webhoo
     assert page.status_code == 200
     assert page.context["company"] == kept
     assert [str(m) for m in page.context["messages"]] == [
-        "The company you were working in is no longer available; you are now in Co cld-2."
+        "Co cld-1 is no longer available; you are now in Co cld-2."
     ]
     again = browser.get("/dashboard/")
     assert again.status_code == 200
@@ -433,7 +433,7 @@ def test_a_form_sent_for_a_company_that_is_gone_is_not_run_in_another_one(client
     page = browser.get("/dashboard/")
     assert page.context["company"] == kept
     assert [str(m) for m in page.context["messages"]] == [
-        "The company you were working in is no longer available; you are now in Co cld-2. "
+        "Co cld-1 is no longer available; you are now in Co cld-2. "
         "What you just sent was not carried out."
     ]
 
