@@ -25,6 +25,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -111,10 +112,7 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
         return _no_company()
     key = request.POST.get(_KEY_FIELD, "")
     idempotency_key = f"{SMS_KEY_PREFIX}{key}" if key else ""
-    repeated = (
-        bool(key)
-        and AdHocCharge.objects.filter(company=company, idempotency_key=idempotency_key).exists()
-    )
+    sent_at = timezone.now()
     try:
         charge = actions.queue_charge(
             company=company,
@@ -126,7 +124,7 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
     except services.InvalidBill as error:
         messages.error(request, f"Purchase refused: {error}")
         return _back(request)
-    if repeated:
+    if charge.created_at < sent_at:  # recorded by an earlier sending of this form
         # The same form sent again (a double click, or a page brought back by Back): the
         # purchase it already made, never a second one; said, so that nobody waits for one.
         messages.info(request, REPEATED_PURCHASE_MESSAGE, fail_silently=True)
