@@ -5,11 +5,11 @@ Add ``maestrano_accounts.middleware.MaestranoSessionMiddleware`` after
 
 1. when the current company is cancelled or the user's membership in it is
    inactive (the account webhooks' decisions take effect on the next request),
-   makes another of the user's companies current (the first of
-   :func:`~maestrano_accounts.selectors.accessible_companies`, the companies the
-   switcher offers), with a message saying so; a user with no such company left
-   (or deactivated) is logged out and sent to the platform's "access
-   unauthorized" page;
+   makes another of the session's companies current (the first of
+   :func:`~maestrano_accounts.selectors.session_companies`, the companies the
+   switcher offers: only those of the preset the user logged in through), with a
+   message saying so; a user with no such company left (or deactivated) is logged
+   out and sent to the platform's "access unauthorized" page;
 2. once ``session_recheck`` has passed and SLO is enabled for the preset, asks
    the platform whether the session is still valid: valid → next recheck
    stored; invalid → logged out and sent to the preset's init URL;
@@ -33,7 +33,7 @@ from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_p
 
 from .adapter import get_adapter
 from .models import Company
-from .selectors import accessible_companies, current_company, make_current_company
+from .selectors import current_company, make_current_company, session_companies
 from .sessions import (
     CURRENT_COMPANY_KEY,
     SessionStatus,
@@ -99,7 +99,9 @@ class MaestranoSessionMiddleware:
             return None
         if user.is_authenticated:
             # Cancelled company or removed membership: another company, if any is left.
-            other = accessible_companies(user=user).first()
+            # Only a company of the marketplace the user logged in through: the platform
+            # session checked here is that preset's.
+            other = session_companies(request).first()
             if other is not None:
                 logger.info(
                     "SSO user lost access to the current company; switched to another",

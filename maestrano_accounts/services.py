@@ -516,10 +516,12 @@ def _unchanged_login(
     )
 
 
-def switch_company(*, user: AbstractBaseUser, company_id: int) -> Company:
-    """The company ``user`` may switch to (an active membership in an active company).
+def switch_company(*, user: AbstractBaseUser, company_id: int, preset: str | None) -> Company:
+    """The company ``user`` may switch to (an active membership in an active company), of
+    ``preset`` for a session logged in through that preset's SSO (``None``: a login
+    without SSO, any preset; see :func:`~maestrano_accounts.selectors.session_companies`).
 
     Raises :class:`Company.DoesNotExist` otherwise, which views turn into a 404
-    so that ids of other tenants are not confirmed.
+    so that ids of other tenants (and of other marketplaces) are not confirmed.
     """
-    return accessible_companies(user=user).get(pk=company_id)
+    return accessible_companies(user=user, preset=preset).get(pk=company_id)

@@ -61,8 +61,21 @@ def store_platform_session(
 
 
 def platform_session(request: HttpRequest) -> dict[str, Any] | None:
-    data = request.session.get(SESSION_KEY)
+    data = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
     return data if isinstance(data, dict) else None
+
+
+def platform_session_preset(request: HttpRequest) -> str | None:
+    """The preset (marketplace) the session logged in through, or ``None`` for a login
+    without SSO (a Django user through the admin's login form, say).
+
+    An SSO session works only in companies of that preset: its platform session is
+    checked with that preset's IdP and credentials, and says nothing of another.
+    """
+    data = platform_session(request)
+    if data is None:
+        return None
+    return str(data.get("preset", ""))
 
 
 def recheck_due(data: dict[str, Any], *, now: dt.datetime | None = None) -> bool:

@@ -60,8 +60,8 @@ from .adapter import get_adapter
 from .backends import SSO_LOGIN_ATTRIBUTE, authenticate_sso
 from .middleware import maestrano_session_exempt
 from .models import Company
-from .selectors import accessible_companies, current_company, make_current_company
-from .sessions import platform_session, store_platform_session
+from .selectors import current_company, make_current_company, session_companies
+from .sessions import platform_session, platform_session_preset, store_platform_session
 
 logger = logging.getLogger(__name__)
 
@@ -303,10 +303,16 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
 @require_POST
 @login_required
 def switch_company(request: HttpRequest) -> HttpResponse:
-    """Make another of the user's companies the current one (CSRF-protected form)."""
+    """Make another of the session's companies the current one (CSRF-protected form).
+
+    Another user's company, a cancelled one, one of another marketplace than the SSO
+    login's, or an id that is none: 404 alike.
+    """
     try:
         company_id = int(request.POST.get("company_id", ""))
-        company = services.switch_company(user=request.user, company_id=company_id)
+        company = services.switch_company(
+            user=request.user, company_id=company_id, preset=platform_session_preset(request)
+        )
     except (ValueError, Company.DoesNotExist):
         raise Http404("No such company") from None
     make_current_company(request, company)
@@ -326,7 +332,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
     context = {
         "company": company,
-        "companies": list(accessible_companies(user=request.user)),
+        "companies": list(session_companies(request)),
         "platform_session": platform_session(request),
     }
     return render(request, "maestrano_accounts/dashboard.html", context)

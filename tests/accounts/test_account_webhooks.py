@@ -8,15 +8,13 @@ sandbox's sender over HTTP are in ``test_account_webhooks_live.py``.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription, Membership
-from maestrano_accounts.sessions import CURRENT_COMPANY_KEY, SESSION_KEY
-from tests.helpers.users import platform_user
+from tests.helpers.users import platform_user, sso_browser
 
 User = get_user_model()
 
@@ -357,24 +355,6 @@ def test_webhooks_send_the_lifecycle_signals_once(
 
 
 # --- a logged-in user whose current company goes away ------------------------------------
-
-
-def sso_browser(user, company: Company, *, uid: str) -> Client:
-    """A browser logged in through SSO (as the SSO completion leaves the session: the
-    platform session, not due for a recheck, and ``company`` current)."""
-    browser = Client()
-    browser.force_login(user)
-    session = browser.session
-    session[SESSION_KEY] = {
-        "uid": uid,
-        "session": "platform-session",
-        "session_recheck": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(),
-        "group_uid": company.group_uid,
-        "preset": company.preset,
-    }
-    session[CURRENT_COMPANY_KEY] = company.pk
-    session.save()
-    return browser
 
 
 @pytest.mark.parametrize(

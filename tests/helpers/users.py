@@ -65,3 +65,28 @@ def log_in_to_company(
     session[CURRENT_COMPANY_KEY] = company.pk
     session.save()
     return user
+
+
+def sso_browser(user: Any, company: Any, *, uid: str, preset: str | None = None) -> Any:
+    """A Django test client logged in as ``user`` through SSO, as the SSO completion leaves
+    the session: the platform session of ``preset`` (``company``'s by default), not due for
+    a recheck, and ``company`` current."""
+    import datetime as dt
+
+    from django.test import Client
+
+    from maestrano_accounts.sessions import CURRENT_COMPANY_KEY, SESSION_KEY
+
+    browser = Client()
+    browser.force_login(user)
+    session = browser.session
+    session[SESSION_KEY] = {
+        "uid": uid,
+        "session": "platform-session",
+        "session_recheck": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(),
+        "group_uid": company.group_uid,
+        "preset": preset or company.preset,
+    }
+    session[CURRENT_COMPANY_KEY] = company.pk
+    session.save()
+    return browser
