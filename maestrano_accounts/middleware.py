@@ -1,4 +1,4 @@
-"""Per-request enforcement for SSO users: platform session check (SLO) and company access.
+"""Per-request enforcement: platform session check (SLO), company access, forms of a company.
 
 Add ``maestrano_accounts.middleware.MaestranoSessionMiddleware`` after
 ``AuthenticationMiddleware``. For requests of a user logged in through SSO it
@@ -15,8 +15,16 @@ Add ``maestrano_accounts.middleware.MaestranoSessionMiddleware`` after
    stored; invalid → logged out and sent to the preset's init URL;
    unreachable → kept until the next recheck window, with a warning.
 
+For every logged-in user (with or without SSO) it then
+
+3. refuses a form posted for another company than the current one (a form
+   rendered with ``{% company_form_field %}`` before a switch in another tab;
+   :mod:`maestrano_accounts.company_forms`): nothing is run, and the user is sent to
+   the landing page with a message naming both companies.
+
 Views that must run without these checks (the SSO views themselves) are
-decorated with :func:`maestrano_session_exempt`.
+decorated with :func:`maestrano_session_exempt`; views exempt from CSRF
+protection (APIs, webhooks) are not subject to the third check.
 """
 
 from __future__ import annotations
@@ -29,9 +37,15 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
+from maestrano_integration.conf import (
+    ImproperlyConfiguredPreset,
+    Preset,
+    get_preset,
+    maestrano_settings,
+)
 
 from .adapter import get_adapter
+from .company_forms import form_for_another_company
 from .models import Company
 from .selectors import current_company, make_current_company, session_companies
 from .sessions import (
@@ -78,18 +92,23 @@ class MaestranoSessionMiddleware:
         if not hasattr(request, "session"):
             return None
         data = platform_session(request)
-        if data is None:
-            return None
-        try:
-            preset = get_preset(str(data.get("preset")))
-        except ImproperlyConfiguredPreset:
-            # The marketplace was removed from settings: its sessions end.
-            logout(request)
-            return HttpResponseRedirect("/")
-        denied = self._deny_lost_access(request, preset=preset, data=data)
-        if denied is not None:
-            return denied
-        return self._check_platform_session(request, preset=preset, data=data)
+        preset: Preset | None = None
+        if data is not None:
+            try:
+                preset = get_preset(str(data.get("preset")))
+            except ImproperlyConfiguredPreset:
+                # The marketplace was removed from settings: its sessions end.
+                logout(request)
+                return HttpResponseRedirect("/")
+            denied = self._deny_lost_access(request, preset=preset, data=data)
+            if denied is not None:
+                return denied
+            ended = self._check_platform_session(request, preset=preset, data=data)
+            if ended is not None:
+                return ended
+        if getattr(view_func, "csrf_exempt", False):
+            return None  # an API or a webhook: not a form rendered in a company
+        return self._refuse_form_of_another_company(request, preset=preset)
 
     def _deny_lost_access(
         self, request: HttpRequest, *, preset: Preset, data: dict[str, Any]
@@ -116,9 +135,7 @@ class MaestranoSessionMiddleware:
                 # A form sent for the company that is gone must not act on the other one
                 # (its CSRF token and the role check would pass there): not run, and said so.
                 messages.warning(request, message + NOT_CARRIED_OUT_MESSAGE, fail_silently=True)
-                return HttpResponseRedirect(
-                    get_adapter().login_redirect_url(request, preset=preset, company=other)
-                )
+                return HttpResponseRedirect(_landing_url(request, preset=preset, company=other))
         # Deactivated user (AuthenticationMiddleware made them anonymous),
         # or no company left to work in.
         logger.info(
@@ -145,6 +162,39 @@ class MaestranoSessionMiddleware:
             return HttpResponseRedirect(preset.init_url)
         set_recheck(request, result.recheck)
         return None
+
+    def _refuse_form_of_another_company(
+        self, request: HttpRequest, *, preset: Preset | None
+    ) -> HttpResponse | None:
+        """A form rendered for company A, posted once B is current (a switch in another
+        tab): not run, and said so. Its CSRF token and the user's role would pass in B."""
+        user = getattr(request, "user", None)
+        if request.method in SAFE_METHODS or user is None or not user.is_authenticated:
+            return None
+        company = current_company(request)
+        if company is None:
+            return None  # no company to act in: the view refuses it
+        refused = form_for_another_company(request, user=user, current=company)
+        if refused is None:
+            return None
+        logger.info(
+            "Form posted for another company than the current one; not run",
+            extra={
+                "preset": preset.name if preset else "",
+                "company": company.pk,
+                "path": request.path,
+            },
+        )
+        messages.warning(request, refused.message, fail_silently=True)
+        return HttpResponseRedirect(_landing_url(request, preset=preset, company=company))
+
+
+def _landing_url(request: HttpRequest, *, preset: Preset | None, company: Company) -> str:
+    """Where a refused form sends the user: the adapter's landing page after SSO (the
+    setting ``SSO_LOGIN_REDIRECT_URL`` for a login without SSO)."""
+    if preset is None:
+        return str(maestrano_settings.SSO_LOGIN_REDIRECT_URL)
+    return get_adapter().login_redirect_url(request, preset=preset, company=company)
 
 
 def _company_name(company_id: Any) -> str:

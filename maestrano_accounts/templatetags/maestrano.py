@@ -1,10 +1,23 @@
-"""Template tags for SSO links: ``{% load maestrano %}{% maestrano_login_url %}``."""
+"""Template tags of the accounts app: ``{% load maestrano %}``.
+
+``{% maestrano_login_url %}`` is the path that starts an SSO login;
+``{% company_form_field %}``, inside a ``<form method="post">`` that acts in the current
+company, makes the form refused once another company is current
+(:mod:`maestrano_accounts.company_forms`).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from maestrano_integration.conf import get_preset
+
+from ..company_forms import COMPANY_FORM_FIELD
+from ..selectors import current_company
 
 register = template.Library()
 
@@ -16,3 +29,22 @@ def maestrano_login_url(preset: str | None = None) -> str:
     It is the preset's ``sso.init_path``, the path its metadata announces.
     """
     return get_preset(preset).init_path
+
+
+@register.simple_tag(takes_context=True)
+def company_form_field(context: dict[str, Any]) -> SafeString:
+    """A hidden input naming the current company, for a form that acts in it.
+
+    Posted after the user switched to another company (in another tab), the form is
+    refused by :class:`~maestrano_accounts.middleware.MaestranoSessionMiddleware`
+    instead of acting in the company now current. Empty without a current company
+    (the view refuses such a form anyway).
+    """
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.is_authenticated:
+        return SafeString("")
+    company = current_company(request)
+    if company is None:
+        return SafeString("")
+    return format_html('<input type="hidden" name="{}" value="{}">', COMPANY_FORM_FIELD, company.pk)
