@@ -8,6 +8,7 @@ logged in through one preset's SSO (tests.helpers.users.sso_browser).
 from __future__ import annotations
 
 import base64
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -149,3 +150,77 @@ def test_a_login_without_sso_keeps_all_of_the_users_companies(member, companies)
     page = browser.get("/dashboard/")
     assert page.context["company"] == companies["acme"]
     assert page.context["companies"] == [companies["acme"], companies["gone"], companies["kept"]]
+
+
+# --- the switcher's accessible name ------------------------------------------------------
+
+
+class _Switcher(HTMLParser):
+    """The accessible name of the switcher's <select> (aria-label, else its <label for>),
+    and the text of its visible <label>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.select_id = self.aria_label = None
+        self.labels: dict[str, str] = {}
+        self._label_for: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        if tag == "select" and values.get("name") == "company_id":
+            self.select_id, self.aria_label = values.get("id"), values.get("aria-label")
+        elif tag == "label":
+            self._label_for = values.get("for")
+            self.labels[self._label_for] = ""
+
+    def handle_data(self, data):
+        if self._label_for is not None:
+            self.labels[self._label_for] += data
+
+    def handle_endtag(self, tag):
+        if tag == "label":
+            self._label_for = None
+
+
+def _switcher(html: str) -> _Switcher:
+    parser = _Switcher()
+    parser.feed(html)
+    return parser
+
+
+def test_the_switchers_accessible_name_is_its_visible_label(member, companies):
+    """WCAG 2.5.3, label in name: a speech user says what they see."""
+    page = sso_browser(member, companies["gone"], uid="usr-1").get("/dashboard/")
+
+    switcher = _switcher(page.text)
+    visible = switcher.labels.get(switcher.select_id, "").strip()
+    assert visible == "Switch company"
+    assert (switcher.aria_label or visible) == visible
+
+
+def test_the_accounts_apps_own_switcher_has_a_visible_label_that_names_it(member, companies, rf):
+    """The reusable app's plain dashboard (the example project overrides it)."""
+    from pathlib import Path
+
+    from django.template import engines
+
+    import maestrano_accounts
+
+    source = (
+        Path(maestrano_accounts.__file__).parent / "templates/maestrano_accounts/dashboard.html"
+    ).read_text()
+    request = rf.get("/dashboard/")
+    request.user = member
+    html = (
+        engines["django"]
+        .from_string(source)
+        .render(
+            {"company": companies["gone"], "companies": [companies["gone"], companies["kept"]]},
+            request,
+        )
+    )
+
+    switcher = _switcher(html)
+    visible = switcher.labels.get(switcher.select_id, "").strip()
+    assert visible == "Company"
+    assert (switcher.aria_label or visible) == visible

@@ -74,7 +74,8 @@ def test_a_logged_in_user_opening_another_company_switches_to_it(
     page.wait_for_url(f"{platform.url}/dashboard/")
 
     assert page.text_content("#company-name") == "Two Co"
-    page.select_option("#company-switcher select", label="One Co")
+    # Found by its accessible name, which is its visible label (WCAG 2.5.3, label in name).
+    page.get_by_role("combobox", name="Switch company", exact=True).select_option(label="One Co")
     page.click("#company-switcher button[type=submit]")
     page.wait_for_url(f"{platform.url}/dashboard/")
     assert page.text_content("#company-name") == "One Co"
