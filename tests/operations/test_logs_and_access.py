@@ -13,7 +13,6 @@ import pytest
 from django.utils.module_loading import import_string
 
 from maestrano_integration.logs import escape_control_characters, json_formatter, logging_config
-
 from tests.helpers.processes import run_python
 
 from .conftest import SCRAPER, basic_auth
