@@ -15,6 +15,7 @@ from maestrano_accounts.models import Company, Membership
 from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
 from maestrano_sync.models import InboxEntry, OutboxEntry, SyncRun, SyncRunEntity
 from maestrano_sync.services import link_record
+from tests.helpers.html import dangling_references, described
 
 User = get_user_model()
 
@@ -150,6 +151,15 @@ def test_a_person_needs_a_name(app):
 
     assert response.status_code == 400
     assert not Person.objects.exists()
+
+
+def test_a_refused_form_names_its_errors_under_existing_ids(app):
+    response = app.post("/people/new/", {"first_name": "Ada", "email": "not an address"})
+
+    page = described(response.text)
+    assert page.references["email"] == ["id_email_error"]
+    assert "valid email" in page.texts["id_email_error"]
+    assert dangling_references(response.text) == {}
 
 
 def test_an_item_code_is_unique_within_the_company_only(app, records):
