@@ -317,6 +317,34 @@ def test_lists_search_and_paginate(app, companies):
     assert [row["record"].last_name for row in search.context["rows"]] == ["Number059"]
 
 
+def test_a_search_of_several_words_finds_the_records_holding_each_of_them(app, companies):
+    ours, theirs = companies
+    Person.objects.bulk_create(
+        [
+            Person(company=ours, first_name="Ada", last_name="Lovelace", job_title="Analyst"),
+            Person(company=ours, first_name="Ada", last_name="Byron"),
+            Person(company=ours, first_name="Augusta", last_name="Lovelace"),
+            Person(company=theirs, first_name="Ada", last_name="Lovelace"),
+        ]
+    )
+
+    def found(query):
+        response = app.get("/people/", {"q": query})
+        assert response.status_code == 200
+        return sorted(
+            f"{row['record'].first_name} {row['record'].last_name}"
+            for row in response.context["rows"]
+        )
+
+    assert found("Ada Lovelace") == ["Ada Lovelace"]  # ours only
+    assert found("  lovelace   ADA ") == ["Ada Lovelace"]
+    assert found("Ada") == ["Ada Byron", "Ada Lovelace"]
+    assert found("Lovelace analyst") == ["Ada Lovelace"]
+    assert found("Ada Nobody") == []
+    # A word said again is one condition.
+    assert found("a " * 40 + "Lovelace") == ["Ada Lovelace", "Augusta Lovelace"]
+
+
 @pytest.mark.parametrize("path", ["/people/", "/people/new/", "/invoices/1/delete/"])
 def test_anonymous_visitors_are_sent_to_log_in(client, path):
     response = client.get(path)
