@@ -72,7 +72,7 @@ class CompanySubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def shown_status(self, subscription: CompanySubscription) -> str:
-        return subscription.status_label
+        return subscription.platform_status_label
 
     @admin.action(description="Retry on the platform (create or cancel; never duplicates)")
     def retry(self, request: HttpRequest, queryset: QuerySet[CompanySubscription]) -> None:
@@ -132,7 +132,7 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def shown_status(self, charge: AdHocCharge) -> str:
-        return charge.status_label
+        return charge.platform_status_label
 
     @admin.action(description="Retry on the platform (never duplicates)")
     def retry(self, request: HttpRequest, queryset: QuerySet[AdHocCharge]) -> None:
