@@ -9,8 +9,6 @@ from django.urls import NoReverseMatch, reverse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
-from maestrano_integration.views import json_errors
-
 from ..connec.errors import ConnecApiError
 
 
@@ -38,7 +36,6 @@ def _no_endpoint(request: HttpRequest) -> str:
 # Routed views rather than a branch of ``handler404``: Django answers an unmatched path
 # with its HTML debug page while ``DEBUG`` is on, whatever ``handler404`` says. Any
 # method, no CSRF check: the APIs are called by apps with basic auth, never by forms.
-@json_errors
 @csrf_exempt
 def account_api_not_found(request: HttpRequest) -> JsonResponse:
     """A path under the platform's ``api/v1/`` or ``api/config/`` that names no
@@ -47,7 +44,6 @@ def account_api_not_found(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=404)
 
 
-@json_errors
 @csrf_exempt
 def connec_api_not_found(request: HttpRequest) -> JsonResponse:
     """A path under the Connec! API that names no endpoint: a 404 in the Connec! error
