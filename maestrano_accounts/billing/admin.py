@@ -95,6 +95,7 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "company",
         "description",
+        "product",
         "amount_cents",
         "currency",
         "shown_status",
@@ -103,7 +104,7 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "short_error",
         "created_at",
     )
-    list_filter = ("status", "company__preset")
+    list_filter = ("status", "product", "company__preset")
     search_fields = (
         "company__name",
         "company__group_uid",

@@ -203,6 +203,12 @@ class AdHocCharge(_Sending, models.Model):
         "maestrano_accounts.Company", on_delete=models.PROTECT, related_name="charges"
     )
     idempotency_key = models.CharField(max_length=100, help_text="Chosen by the caller")
+    product = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="What was bought, as the caller names it (\"sms\"); empty when it names none",
+    )
     reference = models.CharField(
         max_length=64,
         unique=True,
