@@ -207,7 +207,7 @@ class AdHocCharge(_Sending, models.Model):
         max_length=64,
         blank=True,
         default="",
-        help_text="What was bought, as the caller names it (\"sms\"); empty when it names none",
+        help_text='What was bought, as the caller names it ("sms"); empty when it names none',
     )
     reference = models.CharField(
         max_length=64,
