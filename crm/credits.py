@@ -15,7 +15,7 @@ from django.db.models import Sum
 
 from maestrano_accounts.billing.models import AdHocCharge
 from maestrano_accounts.billing.services import BILLED_CHARGE_STATUSES
-from maestrano_accounts.billing.views import SMS_KEY_PREFIX
+from maestrano_accounts.billing.views import SMS_PRODUCT
 from maestrano_accounts.models import Company
 
 from .models import SmsCredit
@@ -23,7 +23,7 @@ from .models import SmsCredit
 
 def grant_sms(sender: Any, *, charge: AdHocCharge, company: Company, **kwargs: Any) -> None:
     """Receiver of ``charge_billed``: credit the SMS of a "Buy 100 SMS" purchase."""
-    if not charge.idempotency_key.startswith(SMS_KEY_PREFIX):
+    if charge.product != SMS_PRODUCT:
         return  # another charge (a final bill, an adopter's own)
     SmsCredit.objects.get_or_create(
         charge=charge,

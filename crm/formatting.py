@@ -3,13 +3,13 @@
 One format for each, used by every page of the example app (``crm_tags``'s
 ``money``, ``when`` and ``day`` filters):
 
-- money: Babel's currency format of the company's locale, from integer cents
-  (``$29.00``; never a count of cents);
+- money (what is billed: plans, purchases, charges): from integer cents, named by its
+  ISO code in the company's number format (``AUD 29.00``; never a count of cents, never
+  a bare ``$`` that reads the same for US, Australian and a dozen other dollars);
 - date and time: ``2 Dec 2026, 03:28 AEDT``, in the company's timezone with the zone shown;
 - date: ``2 Dec 2026``;
-- a price in another currency than the company's: its ISO code (``USD 29.00``,
-  :func:`money_with_code`) and, when ``settings.CRM_EXCHANGE_RATES`` has both
-  currencies, about how much that is in the company's (:func:`converted`).
+- a price in another currency than the company's: about how much that is in the
+  company's, when ``settings.CRM_EXCHANGE_RATES`` has both currencies (:func:`converted`).
 
 The locale is English (the pages are in English) with the company's country as
 region (``en_AU`` for an Australian company: its number, date and currency
@@ -96,12 +96,12 @@ def current() -> Formats:
 
 
 def money(cents: int | None, currency: str = "", *, formats: Formats | None = None) -> str:
-    """``2900, "USD"`` → ``$29.00`` (in the locale's way); the company's currency by default."""
+    """``2900, "AUD"`` → ``AUD 29.00`` (:func:`money_with_code`); the company's currency
+    by default (USD when it has none)."""
     if cents is None:
         return ""
     formats = formats or current()
-    code = (currency or formats.currency or "USD").upper()
-    return format_currency(Decimal(cents) / 100, code, locale=formats.locale)
+    return money_with_code(cents, currency or formats.currency or "USD", formats=formats)
 
 
 def amount(
@@ -120,8 +120,9 @@ def amount(
 def money_with_code(cents: int | None, currency: str, *, formats: Formats | None = None) -> str:
     """``2900, "USD"`` → ``USD 29.00``: an amount in its own currency, named by its ISO code.
 
-    For a price in another currency than the company's, where a symbol (``$``) would
-    read as the company's own currency. The locale's number format, the currency's digits.
+    A symbol would be ambiguous (``$`` is the local dollar of every dollar locale: US,
+    Australian, Canadian...), so the code takes its place, where the locale puts the
+    symbol. The locale's number format, the currency's digits.
     """
     if cents is None:
         return ""
@@ -140,7 +141,7 @@ def money_with_code(cents: int | None, currency: str, *, formats: Formats | None
 class Conversion:
     """A price shown in the company's currency, at the rate table of the settings."""
 
-    amount: str  # "A$44.37", in the company's currency and locale
+    amount: str  # "AUD 44.37", in the company's currency (money_with_code)
     rate: str  # "1 USD = 1.53 AUD"
     as_of: str  # the table's date ("30 Nov 2026"; "" when it has none)
 
@@ -185,7 +186,7 @@ def converted(
     with contextlib.suppress(ValueError):  # else shown as the table says it
         as_of = day(dt.date.fromisoformat(as_of), formats=formats)
     return Conversion(
-        amount=format_currency(value, target, locale=formats.locale),
+        amount=money_with_code(int(value * 100), target, formats=formats),
         rate=f"1 {source} = {quote} {target}",
         as_of=as_of,
     )

@@ -182,6 +182,23 @@ class RecordPages(CompanyView):
         return f"{preset.api_host}/{path.removeprefix(mount)}"
 
 
+#: Different words of a search beyond these are ignored: each is a condition on every field.
+MAX_SEARCH_WORDS = 8
+
+
+def every_word_matches(query: str, *, fields: list[str]) -> Q:
+    """The records where each word of ``query`` is in one of ``fields`` (any case): "Ada
+    Lovelace" finds Ada Lovelace, whose first and last names hold one word each."""
+    condition = Q()
+    words = list(dict.fromkeys(word.lower() for word in query.split()))
+    for word in words[:MAX_SEARCH_WORDS]:
+        in_some_field = Q()
+        for name in fields:
+            in_some_field |= Q(**{f"{name}__icontains": word})
+        condition &= in_some_field
+    return condition
+
+
 class ListPage(RecordPages):
     template_name = "crm/record_list.html"
 
@@ -192,10 +209,7 @@ class ListPage(RecordPages):
             # No record holds a NUL or a lone surrogate (and PostgreSQL refuses the query).
             queryset, query = queryset.none(), escape_unsafe(query)
         elif query and self.search_fields:
-            condition = Q()
-            for name in self.search_fields:
-                condition |= Q(**{f"{name}__icontains": query})
-            queryset = queryset.filter(condition)
+            queryset = queryset.filter(every_word_matches(query, fields=self.search_fields))
         page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
         records = list(page)
         statuses = sync_status.record_statuses(

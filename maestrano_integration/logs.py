@@ -184,7 +184,9 @@ class ControlCharacterFilter(logging.Filter):
         for name, value in record.__dict__.items():
             if name not in _RECORD_ATTRIBUTES and isinstance(value, str):
                 record.__dict__[name] = escape_control_characters(value)
-        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        if record.exc_info and record.exc_info[0] is not None:
+            # Always from the exception: a handler before this one may have cached its
+            # raw traceback in ``exc_text`` (a forged line, once the newline is kept).
             record.exc_text = format_exception(record.exc_info)
         elif record.exc_text:
             record.exc_text = escape_control_characters(record.exc_text, keep_newlines=True)
@@ -223,7 +225,14 @@ def json_formatter() -> logging.Formatter:
 
 def logging_config(*, json_output: bool, level: str = "INFO") -> dict[str, Any]:
     """A ``LOGGING`` dict: plain text with the request id, or JSON lines; control characters
-    escaped (:class:`ControlCharacterFilter`)."""
+    escaped (:class:`ControlCharacterFilter`) on every handler.
+
+    Django's own handlers (its ``DEFAULT_LOGGING``, applied before this) are replaced: its
+    console handler on ``django`` (with ``DEBUG``) wrote every ``django.*`` record a second
+    time, unfiltered; ``django.server`` lost its handler and fell back to ``logging``'s
+    last-resort one, unfiltered too. Both now write through the root's handler; the admins'
+    e-mails (``DEBUG`` off) are kept, filtered.
+    """
     formatter: dict[str, Any] = (
         {"()": "maestrano_integration.logs.json_formatter"}
         if json_output
@@ -235,6 +244,7 @@ def logging_config(*, json_output: bool, level: str = "INFO") -> dict[str, Any]:
         "filters": {
             "request_id": {"()": "maestrano_integration.logs.RequestIdFilter"},
             "control_characters": {"()": "maestrano_integration.logs.ControlCharacterFilter"},
+            "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
         },
         "formatters": {"main": formatter},
         "handlers": {
@@ -242,8 +252,16 @@ def logging_config(*, json_output: bool, level: str = "INFO") -> dict[str, Any]:
                 "class": "logging.StreamHandler",
                 "formatter": "main",
                 "filters": ["request_id", "control_characters"],
-            }
+            },
+            "mail_admins": {
+                "class": "django.utils.log.AdminEmailHandler",
+                "level": "ERROR",
+                "filters": ["require_debug_false", "control_characters"],
+            },
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.server": {"level": "WARNING"}},
+        "loggers": {
+            "django": {"handlers": ["mail_admins"], "propagate": True},
+            "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+        },
     }

@@ -87,17 +87,8 @@ def company_dashboard(context: dict[str, Any], company: Company | None) -> dict[
 
 @register.filter
 def money(cents: int | None, currency: str = "") -> str:
-    """``{{ subscription.price_cents|money:subscription.currency }}`` → ``$29.00``."""
-    return formatting.money(cents, currency)
-
-
-@register.simple_tag
-def price(cents: int | None, currency: str = "") -> str:
-    """``{% price plan.price_cents plan.currency %}``: ``$29.00`` in the company's currency,
-    ``USD 29.00`` (the ISO code, no symbol to mistake for its own) in another one."""
-    company_currency = formatting.current().currency
-    if currency and company_currency and currency.upper() != company_currency:
-        return formatting.money_with_code(cents, currency)
+    """``{{ subscription.price_cents|money:subscription.currency }}`` → ``AUD 29.00``: every
+    billed amount with its currency's ISO code (``crm.formatting.money``)."""
     return formatting.money(cents, currency)
 
 

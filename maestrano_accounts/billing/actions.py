@@ -73,6 +73,7 @@ def charge_company(
     period_started_at: dt.datetime | None = None,
     period_ended_at: dt.datetime | None = None,
     currency: str | None = None,
+    product: str = "",
 ) -> AdHocCharge:
     """Send an ad-hoc bill (docs/protocol.md, 'Bills') now, once per ``idempotency_key`` of
     ``company``; the caller waits for the platform (a person's request should use
@@ -86,7 +87,9 @@ def charge_company(
     create got no answer (``charge.awaiting_answer``), a repeat within the grace
     period (:func:`~maestrano_accounts.billing.services.answer_grace`) returns the pending charge
     without sending anything; after it, the bill is first looked up on the platform.
-    ``currency`` defaults to the company's (the group's) currency.
+    ``currency`` defaults to the company's (the group's) currency. ``product`` names what
+    was bought (``"sms"``), for the project's ``charge_billed`` receivers: the platform
+    never sees it.
     """
     charge = _record(
         company=company,
@@ -97,6 +100,7 @@ def charge_company(
         period_started_at=period_started_at,
         period_ended_at=period_ended_at,
         currency=currency,
+        product=product,
     )
     try:
         return services.submit_charge(charge=charge)
@@ -119,6 +123,7 @@ def queue_charge(
     period_started_at: dt.datetime | None = None,
     period_ended_at: dt.datetime | None = None,
     currency: str | None = None,
+    product: str = "",
 ) -> AdHocCharge:
     """Record an ad-hoc bill and send it in the background: no platform call here, so a
     person's request answers at once (the purchase page follows the charge).
@@ -138,6 +143,7 @@ def queue_charge(
         period_started_at=period_started_at,
         period_ended_at=period_ended_at,
         currency=currency,
+        product=product,
     )
     # A repeat queues the task again only for a charge nobody is sending or waiting on
     # (a lost message); the task's claim and lookup make a second task harmless anyway.

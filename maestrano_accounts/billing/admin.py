@@ -72,7 +72,7 @@ class CompanySubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def shown_status(self, subscription: CompanySubscription) -> str:
-        return subscription.status_label
+        return subscription.platform_status_label
 
     @admin.action(description="Retry on the platform (create or cancel; never duplicates)")
     def retry(self, request: HttpRequest, queryset: QuerySet[CompanySubscription]) -> None:
@@ -95,6 +95,7 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "company",
         "description",
+        "product",
         "amount_cents",
         "currency",
         "shown_status",
@@ -103,7 +104,7 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "short_error",
         "created_at",
     )
-    list_filter = ("status", "company__preset")
+    list_filter = ("status", "product", "company__preset")
     search_fields = (
         "company__name",
         "company__group_uid",
@@ -132,7 +133,7 @@ class AdHocChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def shown_status(self, charge: AdHocCharge) -> str:
-        return charge.status_label
+        return charge.platform_status_label
 
     @admin.action(description="Retry on the platform (never duplicates)")
     def retry(self, request: HttpRequest, queryset: QuerySet[AdHocCharge]) -> None:

@@ -88,8 +88,10 @@ class _Sending:
         return self.status == "pending" and not self.is_on_platform and bool(self.sending_until)
 
     @property
-    def status_label(self) -> str:
-        """The status as shown on the billing pages and the dashboard."""
+    def platform_status_label(self) -> str:
+        """The status in the platform's words, for the admin site: "Submitted", "Pending
+        (not yet on the platform)", or :data:`AWAITING_ANSWER_LABEL` for a bill sent and
+        not answered. People of the company read :attr:`status_label`."""
         if self.awaiting_answer:
             return AWAITING_ANSWER_LABEL
         return self.get_status_display()  # type: ignore[attr-defined]
@@ -173,6 +175,15 @@ class CompanySubscription(_Sending, models.Model):
         return bool(self.platform_id)
 
     @property
+    def status_label(self) -> str:
+        """One plain word per state, the same on the billing page and the dashboard:
+        Being set up (not on the platform yet, or its answer awaited), Active (the platform
+        holds the recurring bill: its "submitted" before the first charge, then "active"),
+        Ended (after its last cycle), Cancelled or Failed. The platform's own words
+        (:attr:`platform_status_label`) stay for the admin site."""
+        return _SUBSCRIPTION_LABELS.get(self.status, self.get_status_display())
+
+    @property
     def marker(self) -> str:
         """Written into the platform description to find this bill again after a lost answer."""
         return f"[ref:{self.idempotency_key}]"
@@ -192,6 +203,12 @@ class AdHocCharge(_Sending, models.Model):
         "maestrano_accounts.Company", on_delete=models.PROTECT, related_name="charges"
     )
     idempotency_key = models.CharField(max_length=100, help_text="Chosen by the caller")
+    product = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text='What was bought, as the caller names it ("sms"); empty when it names none',
+    )
     reference = models.CharField(
         max_length=64,
         unique=True,
@@ -243,7 +260,7 @@ class AdHocCharge(_Sending, models.Model):
         """One word per state of a purchase, the same on its page, the billing page and the
         dashboard: Pending (not on the platform yet, or its answer awaited), Billed (the
         platform holds the bill), Invoiced, Cancelled or Failed. The platform's own words
-        (``get_status_display``) stay for the admin site."""
+        (:attr:`platform_status_label`) stay for the admin site."""
         if self.status in (self.Status.FAILED, self.Status.CANCELLED, self.Status.INVOICED):
             return _CHARGE_LABELS[self.status]
         return "Billed" if self.is_on_platform else "Pending"
@@ -254,6 +271,15 @@ class AdHocCharge(_Sending, models.Model):
         return f"[ref:{self.reference}]"
 
 
+#: What a person reads of a recurring bill's statuses (:attr:`CompanySubscription.status_label`).
+_SUBSCRIPTION_LABELS = {
+    CompanySubscription.Status.PENDING: "Being set up",
+    CompanySubscription.Status.SUBMITTED: "Active",
+    CompanySubscription.Status.ACTIVE: "Active",
+    CompanySubscription.Status.EXPIRED: "Ended",
+    CompanySubscription.Status.CANCELLED: "Cancelled",
+    CompanySubscription.Status.FAILED: "Failed",
+}
 #: What a person reads of a charge's final statuses (:attr:`AdHocCharge.status_label`).
 _CHARGE_LABELS = {
     AdHocCharge.Status.FAILED: "Failed",

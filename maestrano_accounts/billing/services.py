@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 MAX_DESCRIPTION_LENGTH = 200
 MAX_IDEMPOTENCY_KEY_LENGTH = 100
+#: ``AdHocCharge.product``.
+MAX_PRODUCT_LENGTH = 64
 # A start date this close to now is sent as "now" (omitted), so that the
 # platform's "not in the past" rule cannot refuse it on clock skew.
 _START_NOW_MARGIN = dt.timedelta(minutes=1)
@@ -666,6 +668,7 @@ class ChargeRequest:
     units: Decimal | None
     period_started_at: dt.datetime | None
     period_ended_at: dt.datetime | None
+    product: str = ""
 
 
 def validate_charge(
@@ -678,11 +681,13 @@ def validate_charge(
     period_started_at: Any = None,
     period_ended_at: Any = None,
     currency: Any = None,
+    product: Any = "",
 ) -> ChargeRequest:
     """Check an ad-hoc bill against the Account API's rules (docs/protocol.md, 'Bills') locally.
 
     Raises :class:`InvalidBill` with every problem found, so no HTTP call is
-    made for a bill the platform would refuse.
+    made for a bill the platform would refuse. ``product`` (what was bought, for the
+    project's own receivers: never sent to the platform) is a short text or ``""``.
     """
     errors: dict[str, list[str]] = {}
 
@@ -709,6 +714,14 @@ def validate_charge(
         refuse("idempotency_key", f"is too long (at most {MAX_IDEMPOTENCY_KEY_LENGTH})")
     elif not is_safe_text(key):
         refuse("idempotency_key", _UNSTORABLE_TEXT)
+
+    kind = product.strip() if isinstance(product, str) else None
+    if kind is None:
+        refuse("product", "must be a text")
+    elif len(kind) > MAX_PRODUCT_LENGTH:
+        refuse("product", f"is too long (at most {MAX_PRODUCT_LENGTH} characters)")
+    elif not is_safe_text(kind):
+        refuse("product", _UNSTORABLE_TEXT)
 
     if currency is None:
         # The group's currency when it is a valid one, else the platform's default.
@@ -755,6 +768,7 @@ def validate_charge(
         units=quantity,
         period_started_at=period_started_at,
         period_ended_at=period_ended_at,
+        product=kind or "",
     )
 
 
@@ -771,6 +785,7 @@ def record_charge(*, company: Company, request: ChargeRequest) -> tuple[AdHocCha
         "units": request.units,
         "period_started_at": request.period_started_at,
         "period_ended_at": request.period_ended_at,
+        "product": request.product,
     }
     lookup = {"company": company, "idempotency_key": request.idempotency_key}
     try:

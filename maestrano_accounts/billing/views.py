@@ -46,7 +46,12 @@ REPEATED_PURCHASE_MESSAGE = (
     "This form had already been sent: here is the purchase it made (nothing was bought "
     "twice). To buy more, use the Buy button of a freshly loaded page."
 )
-#: How the idempotency key of an SMS purchase starts (what the project's grant looks for).
+#: The ``product`` of an SMS purchase (``AdHocCharge.product``: what the project's grant
+#: looks for).
+SMS_PRODUCT = "sms"
+#: How the idempotency key of an SMS purchase starts: its own keys, apart from the
+#: project's other charges. (Before ``AdHocCharge.product``, receivers told an SMS
+#: purchase by it; migration ``0003`` gave those charges their product.)
 SMS_KEY_PREFIX = "sms:"
 _KEY_FIELD = "idempotency_key"
 
@@ -120,6 +125,7 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
             units=SMS_PACK["units"],
             description=SMS_PACK["description"],
             idempotency_key=idempotency_key,
+            product=SMS_PRODUCT,
         )
     except services.InvalidBill as error:
         messages.error(request, f"Purchase refused: {error}")

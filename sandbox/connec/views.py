@@ -74,6 +74,27 @@ class FaultConfigForm(forms.ModelForm):
             "gateway_timeout_rate",
             "seed",
         ]
+        # What each setting does to the app's calls, in plain words (the page shows them
+        # under the fields, which name them in aria-describedby).
+        help_texts = {
+            "enabled": "Untick to switch the faults off without losing the values below.",
+            "scope": "Which of the app's calls can fail: Connec!, the Account API and "
+            "session checks, or only some. Pages and sign-in are never affected.",
+            "error_rate": "Share of calls that fail with a server error (5xx) and change "
+            "nothing: 0.1 is one call in ten, 0 none, 1 all.",
+            "error_status": "The status of those errors, 500 to 599; empty: 500, 502, 503 "
+            "or 504, drawn at random.",
+            "rate_limit_rate": "Share of calls refused with 429 Too Many Requests, as a "
+            "busy platform does; the app should wait and try again.",
+            "retry_after": "Seconds the 429 answers tell the app to wait (Retry-After).",
+            "latency_ms": "Milliseconds added to every call, to try a slow platform.",
+            "drop_rate": "Share of calls whose connection is closed with no answer at all, "
+            "as a crashed proxy does; nothing is changed.",
+            "gateway_timeout_rate": "Share of calls that are carried out, then answered 504 "
+            "Gateway Timeout: the change is made but the app is not told.",
+            "seed": "Any whole number makes the faults come in the same order each time "
+            "(saving starts the order again); empty: a different order each time.",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

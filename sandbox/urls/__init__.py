@@ -4,7 +4,7 @@ Each area keeps its own URL module: ``identity`` (IdP, sessions, Account API,
 account webhooks, pages) and ``connec`` (Connec! API, batch, notifications).
 """
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -13,7 +13,7 @@ from maestrano_integration.platform_api import SchemaView
 from ..connec import rest as connec_rest
 from ..schema import SETTINGS as SCHEMA_SETTINGS
 from ..schema import sandbox_schema
-from ..views import pages
+from ..views import errors, pages
 
 app_name = "sandbox"
 
@@ -39,4 +39,10 @@ urlpatterns = [
     path("api/v2/<str:group_id>/<str:entity>", connec_rest.entity_view),
     path("api/v2/<str:group_id>/<str:entity>/<str:record_id>", connec_rest.entity_view),
     path("batch", connec_rest.batch_view),
+    # Last: a path under an API that names no endpoint answers that API's JSON 404, not
+    # the sandbox's HTML page (the Connec! API's paths first: both are under api/).
+    re_path(r"^(?:connec/)?api/v2/", errors.connec_api_not_found),
+    re_path(r"^(?:connec/)?batch/", errors.connec_api_not_found),
+    re_path(r"^connec/api/", errors.connec_api_not_found),
+    re_path(r"^api/(?:v1|config)/", errors.account_api_not_found),
 ]

@@ -1,9 +1,11 @@
-"""A price in another currency than the company's: its ISO code, and about how much it is
-in the company's currency at the settings' fixed rate table (crm/formatting.py)."""
+"""Every billed amount named by its currency's ISO code, never a bare ``$``; a price in
+another currency than the company's also says about how much it is in the company's
+currency at the settings' fixed rate table (crm/formatting.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -30,13 +32,25 @@ def test_a_foreign_price_is_named_by_its_iso_code():
     assert formatting.money_with_code(None, "USD", formats=AUSTRALIAN) == ""
 
 
+def test_money_names_its_currency_even_in_the_companys_own():
+    american = Formats(locale="en_US", currency="USD")
+    assert formatting.money(500, formats=AUSTRALIAN) == "AUD\u00a05.00"
+    assert formatting.money(500, "usd", formats=AUSTRALIAN) == "USD\u00a05.00"
+    assert formatting.money(500, formats=american) == "USD\u00a05.00"
+    assert formatting.money(500, "AUD", formats=american) == "AUD\u00a05.00"
+    assert formatting.money(123456, formats=Formats(locale="en_DE", currency="EUR")) == (
+        "1.234,56\u00a0EUR"  # where the locale writes its symbol
+    )
+    assert formatting.money(500, formats=Formats()) == "USD\u00a05.00"  # no company currency
+
+
 def test_a_foreign_price_is_converted_at_the_rate_table():
     conversion = formatting.converted(2900, "USD", formats=AUSTRALIAN)
     assert conversion == formatting.Conversion(
-        amount="$43.50", rate="1 USD = 1.5 AUD", as_of="30 Nov 2026"
+        amount="AUD\u00a043.50", rate="1 USD = 1.5 AUD", as_of="30 Nov 2026"
     )
     # Through the base currency: 10 EUR = 10 / 0.9 * 1.5 AUD.
-    assert formatting.converted(1000, "EUR", formats=AUSTRALIAN).amount == "$16.67"
+    assert formatting.converted(1000, "EUR", formats=AUSTRALIAN).amount == "AUD\u00a016.67"
 
 
 def test_nothing_is_converted_without_a_rate_or_a_difference(settings):
@@ -89,7 +103,7 @@ def test_a_usd_plan_of_an_australian_company_shows_both(australian_admin, path):
     page = client.get(path).text
 
     assert 'id="plan-price">USD\u00a029.00<' in page
-    assert 'about <span id="plan-converted">$43.50</span>' in page
+    assert 'about <span id="plan-converted">AUD\u00a043.50</span>' in page
     assert "the app's fixed rate of 1 USD = 1.5 AUD (30 Nov 2026)" in page
     assert "bills it in USD, not in AUD" in page
 
@@ -100,7 +114,7 @@ def test_a_plan_in_the_companys_currency_needs_no_note(australian_admin):
 
     page = client.get("/billing/").text
 
-    assert 'id="plan-price">$29.00<' in page
+    assert 'id="plan-price">AUD\u00a029.00<' in page
     assert "plan-currency-note" not in page
 
 
@@ -111,5 +125,39 @@ def test_the_example_project_ships_the_rate_table_its_readme_names(settings):
 
     conversion = formatting.converted(2900, "USD", formats=AUSTRALIAN)
 
-    assert conversion is not None and conversion.amount == "$43.50"
+    assert conversion is not None and conversion.amount == "AUD\u00a043.50"
     assert "CRM_EXCHANGE_RATES" in (formatting.settings.BASE_DIR / "README.md").read_text()
+
+
+def test_every_billing_page_names_the_currency_of_its_amounts(australian_admin):
+    from maestrano_accounts.billing.models import AdHocCharge
+
+    client, company = australian_admin
+    subscription = subscribe(company, currency="AUD")
+    charge = AdHocCharge.objects.create(
+        company=company, idempotency_key="k", amount_cents=500, currency="AUD", description="SMS"
+    )
+
+    pages = {
+        path: client.get(path).text
+        for path in (
+            "/billing/",
+            f"/billing/purchases/{charge.pk}/",
+            "/billing/plans/",
+            "/dashboard/",
+        )
+    }
+    other = Plan.objects.create(name="Bigger", price_cents=4900, currency="AUD")
+    pages["/billing/plans/<id>/"] = client.get(f"/billing/plans/{other.pk}/").text
+
+    assert "AUD\u00a05.00" in pages["/billing/"]  # the SMS pack and the charge
+    assert 'id="plan-price">AUD\u00a029.00<' in pages["/billing/"]
+    assert pages[f"/billing/purchases/{charge.pk}/"].count("AUD\u00a05.00") == 1
+    assert (
+        "AUD\u00a029.00" in pages["/billing/plans/"]
+        and subscription.plan.name in pages["/billing/plans/"]
+    )
+    assert "AUD\u00a05.00" in pages["/dashboard/"]
+    assert "AUD\u00a049.00" in pages["/billing/plans/<id>/"]
+    for path, page in pages.items():
+        assert not re.search(r"\$\s*\d", page), path  # no bare "$5.00"

@@ -221,7 +221,7 @@ def test_money_and_times_follow_the_companys_currency_locale_and_timezone(admin,
 
     page = admin.get("/billing/").text
 
-    assert "$5.00" in page and "cents" not in page
+    assert "AUD\u00a05.00" in page and "cents" not in page and "$" not in page
     assert "1 Jun 2030, 10:30 AEST" in page  # Sydney in winter: UTC+10
 
 

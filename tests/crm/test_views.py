@@ -15,6 +15,7 @@ from maestrano_accounts.models import Company, Membership
 from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
 from maestrano_sync.models import InboxEntry, OutboxEntry, SyncRun, SyncRunEntity
 from maestrano_sync.services import link_record
+from tests.helpers.html import dangling_references, described
 
 User = get_user_model()
 
@@ -150,6 +151,15 @@ def test_a_person_needs_a_name(app):
 
     assert response.status_code == 400
     assert not Person.objects.exists()
+
+
+def test_a_refused_form_names_its_errors_under_existing_ids(app):
+    response = app.post("/people/new/", {"first_name": "Ada", "email": "not an address"})
+
+    page = described(response.text)
+    assert page.references["email"] == ["id_email_error"]
+    assert "valid email" in page.texts["id_email_error"]
+    assert dangling_references(response.text) == {}
 
 
 def test_an_item_code_is_unique_within_the_company_only(app, records):
@@ -305,6 +315,34 @@ def test_lists_search_and_paginate(app, companies):
     assert len(first_page.context["rows"]) == 50
     assert len(second_page.context["rows"]) == 10
     assert [row["record"].last_name for row in search.context["rows"]] == ["Number059"]
+
+
+def test_a_search_of_several_words_finds_the_records_holding_each_of_them(app, companies):
+    ours, theirs = companies
+    Person.objects.bulk_create(
+        [
+            Person(company=ours, first_name="Ada", last_name="Lovelace", job_title="Analyst"),
+            Person(company=ours, first_name="Ada", last_name="Byron"),
+            Person(company=ours, first_name="Augusta", last_name="Lovelace"),
+            Person(company=theirs, first_name="Ada", last_name="Lovelace"),
+        ]
+    )
+
+    def found(query):
+        response = app.get("/people/", {"q": query})
+        assert response.status_code == 200
+        return sorted(
+            f"{row['record'].first_name} {row['record'].last_name}"
+            for row in response.context["rows"]
+        )
+
+    assert found("Ada Lovelace") == ["Ada Lovelace"]  # ours only
+    assert found("  lovelace   ADA ") == ["Ada Lovelace"]
+    assert found("Ada") == ["Ada Byron", "Ada Lovelace"]
+    assert found("Lovelace analyst") == ["Ada Lovelace"]
+    assert found("Ada Nobody") == []
+    # A word said again is one condition.
+    assert found("a " * 40 + "Lovelace") == ["Ada Lovelace", "Augusta Lovelace"]
 
 
 @pytest.mark.parametrize("path", ["/people/", "/people/new/", "/invoices/1/delete/"])

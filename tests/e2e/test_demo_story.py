@@ -126,7 +126,7 @@ def test_the_demo_story(platform, sandbox_url, demo_group, browser_page, console
     assert page.text_content("#current-user") == "Alice Admin"
     assert page.text_content("#import-status") == "Succeeded"
     assert page.text_content("#plan-name") == "Standard"
-    assert page.text_content("#recurring-bill-status") in ("Submitted", "Active")
+    assert page.text_content("#recurring-bill-status") == "Active"
     people_mapped = int(page.text_content('#sync tr[data-entity="people"] .mapped'))
     assert people_mapped == ConnecRecord.objects.filter(group=demo_group, entity="people").count()
     assert people_mapped > 0

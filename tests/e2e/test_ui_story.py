@@ -150,11 +150,11 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     assert page.text_content("#first-charge").startswith("First charge on ")
     page.click("#buy-sms button[type=submit]")
     page.wait_for_selector("#purchase-status")
-    assert page.text_content("#purchase-summary").startswith("$5.00, ordered ")
+    assert page.text_content("#purchase-summary").startswith("AUD\u00a05.00, ordered ")
     pages.check("purchase")
     page.goto(f"{platform.url}/billing/")
     page.wait_for_selector("#charges td[data-label=Amount]")
-    assert page.text_content("#charges td[data-label=Amount]") == "$5.00"
+    assert page.text_content("#charges td[data-label=Amount]") == "AUD\u00a05.00"
     pages.check("billing")
 
     page.goto(f"{platform.url}/people/{person.pk}/delete/")

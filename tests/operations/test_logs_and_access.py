@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ import pytest
 from django.utils.module_loading import import_string
 
 from maestrano_integration.logs import escape_control_characters, json_formatter, logging_config
+from tests.helpers.processes import run_python
 
 from .conftest import SCRAPER, basic_auth
 
@@ -234,3 +236,57 @@ def test_djangos_own_request_log_lines_carry_the_request_id(client, log_lines):
     assert "[req-404]" in plain
     [entry] = [json.loads(line) for line in lines["json"] if "Not Found: /no-such-page/" in line]
     assert entry["request_id"] == "req-404"
+
+
+#: In the example project with ``DEBUG`` on: a 404 for a path with a CR/LF through the test
+#: client, a 500's traceback whose message has one (as ``django.request`` logs it), and the
+#: development server's access line for such a path.
+DJANGO_LOGS_WITH_DEBUG = r"""
+import logging, sys, django
+django.setup()
+from django.test import Client
+hostile = sys.argv[1].encode("ascii").decode("unicode_escape")  # no NUL in an argument
+from urllib.parse import quote
+print(Client().get("/no-such-page/" + quote(hostile, safe="")).status_code)
+try:
+    raise ValueError("Refused " + hostile)
+except ValueError:
+    logging.getLogger("django.request").error("Internal Server Error: %s", "/p", exc_info=True)
+logging.getLogger("django.server").warning('"GET /%s HTTP/1.1" 404 0', hostile)
+"""
+
+
+def test_djangos_own_handlers_escape_control_characters_with_debug_on(tmp_path):
+    """With ``DEBUG`` on, Django's console handler (``DEFAULT_LOGGING``) wrote ``django.*``
+    records a second time, unescaped, and ``django.server`` fell back to ``logging``'s
+    last-resort handler: each record is one escaped line of the project's format now."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not re.match(r"(DJANGO_SETTINGS_MODULE|DEBUG|SANDBOX_|MAESTRANO_|LOG_)", name)
+    }
+    result = run_python(
+        ["-c", DJANGO_LOGS_WITH_DEBUG, HOSTILE.encode("unicode_escape").decode("ascii")],
+        env={
+            **environment,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "true",
+            "VAR_DIR": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        },
+    )
+
+    assert result.stdout.strip() == "404", result.stderr
+    lines = result.stderr.split("\n")
+    escaped = escape_control_characters(HOSTILE)
+    [not_found] = [line for line in lines if "Not Found" in line]
+    assert " WARNING django.request [" in not_found
+    assert not_found.endswith(f"Not Found: /no-such-page/{escaped}")
+    assert [line for line in lines if line.startswith("ValueError")] == [
+        f"ValueError: Refused {escaped}"
+    ]
+    assert [line for line in lines if "HTTP/1.1" in line] == [
+        AnyString(f'WARNING django.server [-]: "GET /{escaped} HTTP/1.1" 404 0')
+    ]
+    assert [line for line in lines if RAW_CONTROL.search(line)] == []
+    assert not any(line.startswith("FAKE ERROR") for line in lines)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from sandbox.models import ConnecRecord, FaultConfig, NotificationDelivery
+from tests.helpers.html import dangling_references, described
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -164,3 +165,56 @@ def test_the_faults_page_says_faults_set_only_when_they_change_something(client,
     page = save(latency_ms="0", error_rate="0.9", drop_rate="0.5")
     assert "must not exceed 1" in page or "faults set" in page
     assert "faults set" in client.get("/sandbox/connec/faults/").content.decode()
+
+
+FAULT_FIELDS = [
+    "enabled",
+    "scope",
+    "error_rate",
+    "error_status",
+    "rate_limit_rate",
+    "retry_after",
+    "latency_ms",
+    "drop_rate",
+    "gateway_timeout_rate",
+    "seed",
+]
+
+
+def test_every_fault_setting_says_what_it_does_under_an_id_its_field_names(client, hub_app):
+    page = described(client.get("/sandbox/connec/faults/").content.decode())
+
+    for name in FAULT_FIELDS:
+        [reference] = page.references[f"app-a-{name}"]
+        assert reference in page.ids, name
+        assert len(page.texts[reference].split()) >= 6, (name, page.texts[reference])
+    assert (
+        "Share of calls that fail with a server error" in page.texts["id_app-a-error_rate_helptext"]
+    )
+
+
+def test_a_refused_fault_form_names_existing_help_texts_and_errors(client, hub_app):
+    response = client.post(
+        "/sandbox/connec/faults/",
+        {
+            "app": "app-a",
+            "app-a-scope": "everything",
+            "app-a-error_rate": "2",
+            "app-a-rate_limit_rate": "0",
+            "app-a-retry_after": "1",
+            "app-a-latency_ms": "-1",
+            "app-a-drop_rate": "0",
+        },
+    )
+
+    page = described(response.content.decode())
+    assert response.status_code == 200
+    assert page.references["app-a-scope"] == ["id_app-a-scope_helptext", "id_app-a-scope_error"]
+    assert "Select a valid choice" in page.texts["id_app-a-scope_error"]
+    assert "id_app-a-latency_ms_error" in page.references["app-a-latency_ms"]
+    assert dangling_references(response.content.decode()) == {}
+
+
+@pytest.mark.parametrize("path", ["/sandbox/", "/sandbox/apps/app-a", "/sandbox/groups/cld-1"])
+def test_the_other_sandbox_forms_name_only_existing_ids(client, hub_group, path):
+    assert dangling_references(client.get(path).content.decode()) == {}

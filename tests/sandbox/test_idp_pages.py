@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from maestrano_accounts.models import Company
 from sandbox import directory
 from sandbox.models import RegisteredApp
 from tests.helpers.users import log_in_to_company
+
+from .connec_support import basic_auth
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -80,6 +83,74 @@ def test_a_404_under_the_sandbox_is_the_sandboxs_page(client, demo, path):
 
     assert is_sandbox_404(response), response.content.decode()[:500]
     assert f'<code id="missing-path">{path}</code>' in response.content.decode()
+
+
+ACCOUNT_API_PATHS = [
+    "/sandbox/api/v1/account/groups/cld-1/extra",
+    "/sandbox/api/v1/no-such-resource",
+    "/sandbox/api/v1/auth/saml/usr-1/extra",
+    "/sandbox/api/config/v1/no-such-thing",
+]
+CONNEC_API_PATHS = [
+    "/sandbox/connec/api/v2/cld-1/people/p-1/extra",
+    "/sandbox/connec/api/v3/cld-1/people",
+    "/sandbox/connec/batch/extra",
+    "/sandbox/api/v2/cld-1/people/p-1/extra",
+    "/sandbox/api/v2/",
+]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("path", ACCOUNT_API_PATHS)
+def test_an_unknown_path_of_the_account_api_answers_its_json_404(
+    demo, settings, debug, method, path
+):
+    settings.DEBUG = debug  # Django's debug 404 page would ignore handler404
+    client = Client(enforce_csrf_checks=True)  # apps post without a CSRF token
+
+    response = getattr(client, method)(path, HTTP_AUTHORIZATION=basic_auth("app-1", "key"))
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "success": False,
+        "errors": {"request": [f"No endpoint at {path}: check the path against docs/protocol.md."]},
+        "data": None,
+    }
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("path", CONNEC_API_PATHS)
+def test_an_unknown_path_of_the_connec_api_answers_its_json_404(
+    demo, settings, debug, method, path
+):
+    settings.DEBUG = debug
+    client = Client(enforce_csrf_checks=True)
+
+    response = getattr(client, method)(path, HTTP_AUTHORIZATION=basic_auth("app-1", "key"))
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    [error] = response.json()["errors"]
+    assert set(error) == {"id", "href", "status", "code", "title", "detail"}
+    assert (error["href"], error["status"]) == (path, "404")
+    assert error["detail"] == f"No endpoint at {path}: check the path against docs/protocol.md."
+
+
+def test_the_apis_json_404_holds_for_a_sandbox_only_server_and_any_path(client, demo, settings):
+    settings.ROOT_URLCONF = "config.urls.sandbox"
+    hostile = "/sandbox/api/v1/account/groups/%00%0a%ED%A0%80/x"
+
+    response = client.get(hostile)
+
+    assert response.status_code == 404
+    assert response.json()["success"] is False
+    assert client.get("/sandbox/connec/api/v2/a/b/c/d").json()["errors"][0]["status"] == "404"
+    # The pages and the schema keep theirs.
+    assert is_sandbox_404(client.get("/sandbox/api/no-such-api"))
+    assert client.get("/sandbox/api/schema").status_code in {301, 302}
 
 
 @pytest.mark.parametrize("path", ["/no-such-page", "/sandboxed", "/people/999999/"])
