@@ -456,11 +456,11 @@ def test_a_newer_version_waiting_in_the_inbox_is_not_called_synced(admin, compan
     assert (status["state"], status["label"]) == ("incoming", "Update from Connec! waiting")
     assert "switched off" in status["reason"]
 
-    # Sync on, but people exported only: the waiting version is ignored when applied.
+    # Sync on, but people exported only: the waiting version is held when applied.
     update_sync_settings(company=company, enabled=True, directions={"people": "export"})
     page = admin.get(f"/people/{person.pk}/").text
     assert state_on_page(admin, person) == "incoming"
-    assert "Changes of people made in Connec! are not applied here" in page
+    assert "The import of people from Connec! is off (sync settings)" in page
 
     # Sync on both ways: it is on its way, and the page follows it.
     update_sync_settings(company=company, directions={"people": "both"})
@@ -659,3 +659,39 @@ def test_a_list_page_reads_only_its_records_notifications_and_no_payload(admin, 
     }
     status = admin.get(f"/people/{failed.pk}/sync.json").json()
     assert (status["state"], status["detail"]) == ("not_applied", "DataError: value too long")
+
+
+def test_a_synced_record_says_which_way_its_last_change_went(admin, company, person):
+    synced_person(company, person)  # last pulled from Connec!, never pushed
+    page = admin.get(f"/people/{person.pk}/").text
+    assert state_on_page(admin, person) == "synced"
+    assert "Updated from Connec!" in page
+    assert "Connec! acknowledged it" not in page  # nothing was sent from here
+    assert admin.get(f"/people/{person.pk}/sync.json").json()["updated_from_connec"] is True
+
+    # Our change pushed and acknowledged after it: Connec! acknowledged ours.
+    IdMap.objects.filter(company=company).update(
+        last_pushed_updated_at=dt.datetime(2030, 1, 3, tzinfo=dt.UTC)
+    )
+    page = admin.get(f"/people/{person.pk}/").text
+    assert "Connec! acknowledged it" in page and "Updated from Connec!" not in page
+
+
+def test_old_applied_notifications_are_pruned_and_held_ones_kept(company, settings):
+    from maestrano_sync.inbox import prune_done_entries
+
+    old = timezone.now() - dt.timedelta(days=31)
+    done = waiting_notification(
+        company, updated_at="2030-01-01T00:00:00Z", status=InboxEntry.Status.DONE
+    )
+    recent = waiting_notification(
+        company, updated_at="2030-01-01T00:00:00Z", status=InboxEntry.Status.DONE
+    )
+    held = waiting_notification(
+        company, updated_at="2030-01-01T00:00:00Z", status=InboxEntry.Status.HELD
+    )
+    InboxEntry.objects.filter(pk__in=[done.pk, held.pk]).update(processed_at=old)
+    InboxEntry.objects.filter(pk=recent.pk).update(processed_at=timezone.now())
+
+    assert prune_done_entries() == 1
+    assert set(InboxEntry.objects.values_list("pk", flat=True)) == {recent.pk, held.pk}
