@@ -238,7 +238,7 @@ def test_a_records_connec_id_is_read_by_one_rule_on_the_webhook_and_in_the_pipel
 
     # Two Connec! entries, none in the record's realm: refused on both paths alike.
     ambiguous = organization(str(uuid.uuid4()), "Ambiguous")
-    ambiguous["id"] = ambiguous["id"][1:2] + [{**ambiguous["id"][2], "realm": "org-third"}]
+    ambiguous["id"] = [*ambiguous["id"][1:2], {**ambiguous["id"][2], "realm": "org-third"}]
     result = apply_records(company=company, entity="organizations", records=[ambiguous])
     assert result.failed == 1
     answer = post_notification(platform, {"organizations": [ambiguous]})
