@@ -184,6 +184,11 @@ def _row_state(row: OutboxEntry) -> RecordSyncStatus:
     return RecordSyncStatus(state=QUEUED, at=row.created_at)
 
 
+#: The words every reason the sync settings give names them by (a page may link them to its
+#: settings page: the example project's ``sync_reason`` tag).
+SETTINGS_WORDS = "sync settings"
+
+
 def held_reason(*, policy: SyncPolicy, entity: str) -> str:
     """Why local changes of ``entity`` wait in the outbox, or ``""`` when they are sent."""
     if policy.exports(entity):
