@@ -523,6 +523,8 @@ def _held_note(entity: str) -> str:
 def release_held(*, company: Company) -> int:
     """Put the held records of the entities the company imports again back in the queue
     (applied with the other notifications); the number released (one query when none)."""
+    if not InboxEntry.objects.filter(company=company, status=InboxEntry.Status.HELD).exists():
+        return 0  # the usual case: one query on the inbox's (company, status) index
     policy = policy_for(company_id=company.pk)
     if not policy.enabled:
         return 0
