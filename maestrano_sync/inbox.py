@@ -320,6 +320,10 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
         while renew_lock(company_id=company.pk, token=token):
             group = _next_group(company)
             if not group:
+                # An import switched on while this run held records: applied now, not held
+                # until the company's next notification.
+                if release_held(company=company):
+                    continue
                 break
             if not _process_group(company=company, group=group, client=client, run=run):
                 break

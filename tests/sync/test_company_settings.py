@@ -271,3 +271,43 @@ def test_a_version_the_import_setting_keeps_out_waits_visibly_and_is_applied_whe
     page = admin.get(f"/organizations/{org.pk}/").text
     assert 'data-sync-state="synced"' in page
     assert "Updated from Connec!" in page  # the last change came from Connec!, nothing sent
+
+
+def test_only_the_newest_held_version_of_a_record_is_kept_whatever_the_delivery_order(
+    platform, company, live_sync
+):
+    import uuid
+
+    import requests
+
+    from tests.helpers.live_sync import organization_record
+
+    update_sync_settings(company=company, directions={"organizations": "export"})
+    record_id = str(uuid.uuid4())
+
+    def notify(name, updated_at):
+        answer = requests.post(
+            platform.url + "/maestrano/connec/notifications",
+            json={"organizations": [organization_record(company, record_id, name, updated_at)]},
+            auth=platform.auth,
+            timeout=30,
+        )
+        assert answer.status_code == 202, answer.text
+
+    def held_names():
+        return [
+            entry.payload["organizations"][0]["name"]
+            for entry in InboxEntry.objects.filter(company=company, status="held")
+        ]
+
+    notify("Version 2", "2030-01-02T00:00:00Z")
+    notify("Version 1", "2030-01-01T00:00:00Z")  # older, delivered late: not kept
+    assert held_names() == ["Version 2"]
+    notify("Version 3", "2030-01-03T00:00:00Z")  # newer: replaces the held one
+    assert held_names() == ["Version 3"]
+
+    update_sync_settings(company=company, directions={"organizations": "both"})
+
+    org = find_local_object(company=company, entity="organizations", connec_id=record_id)
+    assert org is not None and org.name == "Version 3"  # applied from the inbox, not fetched
+    assert held_names() == []
