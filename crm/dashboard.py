@@ -11,7 +11,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.urls import reverse
 
 from maestrano_accounts.billing.models import AdHocCharge, CompanySubscription
 from maestrano_accounts.models import Company, Membership
@@ -157,6 +159,14 @@ class EntitySyncStatus:
     held: int = 0
     retrying: int = 0
     not_applied: int = 0
+    #: Of ``parked``: changes Connec! refused, and changes given up after failures.
+    refused: int = 0
+    given_up: int = 0
+
+    @property
+    def needs_attention(self) -> int:
+        """What a person must act on: changes refused or given up, Connec!'s not applied."""
+        return self.refused + self.given_up + self.not_applied
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,8 @@ class SyncOverview:
     paused: bool = False
     inbox_pending: int = 0
     inbox_failed: int = 0
+    #: Records kept in the inbox while the import of their entity is off.
+    inbox_held: int = 0
     last_notification_received: dt.datetime | None = None
     #: The latest runs of every kind (imports, pushes, notifications, reconciliations).
     history: list[HistoryRow] = field(default_factory=list)
@@ -223,9 +235,69 @@ class SyncOverview:
         return sum(row.import_errors for row in self.entities)
 
 
-def sync_problems(*, company: Company) -> list[record_status.SyncProblem]:
-    """The problems panel: parked pushes, records not applied, failed notifications."""
-    return record_status.problems(company=company)
+#: The record pages of each synced entity (their URL names' prefix, ``crm.urls``).
+RECORD_PAGES = {
+    "organizations": "organization",
+    "people": "person",
+    "items": "item",
+    "invoices": "invoice",
+}
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    """A sync problem and the record it is about, as the problems panel names it."""
+
+    problem: record_status.SyncProblem
+    entity_label: str
+    #: The local record's name and page, when it exists here.
+    record_name: str = ""
+    record_url: str = ""
+
+
+def _entity_label(entity: str) -> str:
+    try:
+        return str(registry.for_entity(entity).model._meta.verbose_name_plural).capitalize()
+    except NotRegistered:
+        return entity
+
+
+def sync_problems(*, company: Company) -> list[ProblemRow]:
+    """The problems panel: parked pushes, records not applied, failed notifications, each
+    with the name and page of the local record it is about (one query per entity)."""
+    problems = record_status.problems(company=company)
+    wanted: dict[str, set[str]] = {}
+    for problem in problems:
+        if problem.object_id and problem.entity in RECORD_PAGES:
+            wanted.setdefault(problem.entity, set()).add(problem.object_id)
+    names: dict[tuple[str, str], str] = {}
+    for entity, object_ids in wanted.items():
+        mapper = registry.for_entity(entity)
+        pks = []
+        for object_id in object_ids:
+            try:
+                pks.append(mapper.model._meta.pk.to_python(object_id))
+            except ValidationError:
+                continue  # not a key of this model: no record to name
+        for record in mapper.for_company(company).filter(pk__in=pks):
+            names[(entity, str(record.pk))] = str(record) or f"{entity} {record.pk}"
+    rows = []
+    for problem in problems:
+        name = names.get((problem.entity, problem.object_id), "")
+        url = (
+            reverse(f"crm:{RECORD_PAGES[problem.entity]}-edit", args=[problem.object_id])
+            if name
+            else ""
+        )
+        rows.append(
+            ProblemRow(
+                problem=problem,
+                entity_label=_entity_label(problem.entity),
+                record_name=name,
+                record_url=url,
+            )
+        )
+    return rows
 
 
 def members(*, company: Company) -> list[Membership]:
@@ -312,6 +384,8 @@ def sync_status(*, company: Company) -> SyncOverview:
                 held=states.get(entity, {}).get(record_status.HELD, 0),
                 retrying=states.get(entity, {}).get(record_status.RETRYING, 0),
                 not_applied=states.get(entity, {}).get(record_status.NOT_APPLIED, 0),
+                refused=states.get(entity, {}).get(record_status.PARKED, 0),
+                given_up=states.get(entity, {}).get(record_status.NOT_SENT, 0),
             )
         )
     return SyncOverview(
@@ -319,6 +393,7 @@ def sync_status(*, company: Company) -> SyncOverview:
         paused=not policy_for(company_id=company.pk).enabled,
         inbox_pending=company_wide.get("inbox_pending", 0),
         inbox_failed=company_wide.get("inbox_failed", 0),
+        inbox_held=company_wide.get("inbox_held", 0),
         last_notification_received=company_wide.get("last_notification_received_at"),
         history=sync_history(company=company),
     )

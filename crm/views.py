@@ -547,7 +547,8 @@ def retry_parked(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"{count} parked change(s) queued again.")
     else:
         messages.info(request, "Nothing to retry.")
-    return HttpResponseRedirect(reverse("maestrano_accounts:dashboard") + "#sync")
+    # At the confirmation (the page's messages, on top): not scrolled out of view.
+    return HttpResponseRedirect(reverse("maestrano_accounts:dashboard") + "#messages")
 
 
 PROBLEM_KINDS = ("outbox", "record", "notification")
@@ -571,7 +572,7 @@ def retry_problem(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        next_url = reverse("maestrano_accounts:dashboard") + "#problems"
+        next_url = reverse("maestrano_accounts:dashboard") + "#messages"
     return HttpResponseRedirect(next_url)
 
 

@@ -13,8 +13,10 @@ docs/sync.md ('Per-company sync settings') describes the behaviour; in short:
     the outbox but *held* there, never sent; when export is switched on again
     they are pushed (coalesced per record, last change wins);
   - import off (``export`` or ``off``): notifications of that entity are
-    ignored when applied (logged and counted, like an entity nobody imports)
-    and the reconciliation skips it; when import is switched on again, the
+    *held* in the inbox, the newest version of each record only
+    (:func:`maestrano_sync.inbox.hold_records`; a record's page says a version waits,
+    and why), and the reconciliation skips it; when import is switched on again,
+    the held versions are applied (:func:`maestrano_sync.inbox.release_held`) and the
     entity is imported again (:func:`maestrano_sync.reconcile.catch_up`), which brings
     whatever was missed meanwhile.
 * **import since** a day: the import (first import, catch-up) fetches only the
@@ -270,7 +272,8 @@ def effects_of(*, before: SyncPolicy, after: SyncPolicy) -> Effects:
     exported = {e for e in registry.entities() if after.exports(e) and not before.exports(e)}
     return Effects(
         drain=bool(exported) or not before.enabled,
-        apply_inbox=not before.enabled,
+        # The notifications kept while an import was off are applied now it is on.
+        apply_inbox=not before.enabled or bool(wanted),
         import_entities=wanted,
         catch_up=bool(wanted) or not before.enabled,
     )

@@ -153,6 +153,7 @@ COUNT_ORDER = (
     "deleted",
     "skipped",
     "ignored",
+    "held",
     "conflicts",
     "retried",
     "parked",
@@ -174,6 +175,10 @@ COUNT_WORDS: dict[str, tuple[str, str]] = {
     "deleted": ("%(count)d deleted", "%(count)d deleted"),
     "skipped": ("%(count)d skipped", "%(count)d skipped"),
     "ignored": ("%(count)d ignored", "%(count)d ignored"),
+    "held": (
+        "%(count)d held while their import is off",
+        "%(count)d held while their import is off",
+    ),
     "conflicts": ("%(count)d conflict", "%(count)d conflicts"),
     "retried": ("%(count)d to try again", "%(count)d to try again"),
     "parked": ("%(count)d refused or given up", "%(count)d refused or given up"),

@@ -45,6 +45,7 @@ from maestrano_integration.connec import ConnecClient, ConnecError
 
 from . import idmap, lost_answers, pipeline
 from .company_settings import policy_for
+from .conf import sync_settings
 from .conflicts import pending_local_changes, settle_conflicts
 from .inbox_plan import (
     SYNC_OFF,
@@ -53,6 +54,7 @@ from .inbox_plan import (
     attach_losing_local_versions,
     current_versions_of_conflicts,
     entity_is_applicable,
+    entity_never_applied,
     existing_object_ids,
     link_our_own_records,
     parse_updated_at,
@@ -65,7 +67,8 @@ from .inbox_references import (
     null_dead_references,
 )
 from .locks import company_run, renew_lock
-from .models import InboxEntry, RemoteTombstone, SyncRecordError, SyncState
+from .models import InboxEntry, InboxRecord, RemoteTombstone, SyncRecordError, SyncState
+from .notifications import notified_connec_id
 from .outbox import applying_remote_changes
 from .registry import registry
 from .retries import CONCURRENT_WRITE_ERRORS, may_try_again, refusal_reason
@@ -313,9 +316,14 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
             run.locked = True
             return run
         token, client = held
+        release_held(company=company)
         while renew_lock(company_id=company.pk, token=token):
             group = _next_group(company)
             if not group:
+                # An import switched on while this run held records: applied now, not held
+                # until the company's next notification.
+                if release_held(company=company):
+                    continue
                 break
             if not _process_group(company=company, group=group, client=client, run=run):
                 break
@@ -331,12 +339,11 @@ def _process_group(
     InboxEntry.objects.filter(pk__in=ids).update(
         status=InboxEntry.Status.PROCESSING, attempts=models.F("attempts") + 1
     )
+    payloads, held = split_held_records(
+        company=company, payloads=[entry.payload for entry in group]
+    )
     try:
-        run.result.add(
-            apply_payloads(
-                company=company, payloads=[entry.payload for entry in group], client=client
-            )
-        )
+        run.result.add(apply_payloads(company=company, payloads=payloads, client=client))
     except SyncPaused:
         InboxEntry.objects.filter(pk__in=ids).update(
             status=InboxEntry.Status.PENDING, attempts=models.F("attempts") - 1
@@ -370,11 +377,188 @@ def _process_group(
         return False  # keep arrival order: later notifications wait for these
     except Exception as error:
         return _failed(company=company, group=group, client=client, run=run, error=error)
-    InboxEntry.objects.filter(pk__in=ids).update(
-        status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
-    )
+    with transaction.atomic():
+        run.result.held += hold_records(company=company, records=held)
+        InboxEntry.objects.filter(pk__in=ids).update(
+            status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
+        )
+    if ids[-1] % PRUNE_EVERY == 0:
+        prune_done_entries()
     run.processed += len(ids)
     return True
+
+
+# --- records the sync settings keep out ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldRecord:
+    """A notified record of an entity whose import the company's settings turned off."""
+
+    entity: str
+    connec_id: str
+    updated_at: datetime.datetime | None
+    data: Any
+
+
+def split_held_records(
+    *, company: Company, payloads: list[Any]
+) -> tuple[list[Any], list[HeldRecord]]:
+    """``payloads`` without the records the company's sync settings keep out (its import of
+    their entity is off), and those records (the ones with a Connec! id; one query).
+
+    Records of an entity never applied whatever the settings (no mapper, not subscribed)
+    stay in the payloads (ignored when applied), and nothing is held while the whole sync is
+    off (the notifications then wait as they are, :class:`SyncPaused`).
+    """
+    policy = policy_for(company_id=company.pk)
+    if not policy.enabled:
+        return payloads, []
+    held_entities: dict[str, bool] = {}
+
+    def is_held(entity: str) -> bool:
+        if entity not in held_entities:
+            held_entities[entity] = entity_never_applied(
+                company=company, entity=entity
+            ) is None and not policy.imports(entity)
+        return held_entities[entity]
+
+    kept: list[Any] = []
+    held: list[HeldRecord] = []
+    for payload in payloads:
+        if not isinstance(payload, dict) or not any(is_held(entity) for entity in payload):
+            kept.append(payload)
+            continue
+        rest: dict[str, Any] = {}
+        for entity, records in payload.items():
+            if not is_held(entity) or not isinstance(records, list):
+                rest[entity] = records
+                continue
+            others = []
+            for record in records:
+                connec_id = notified_connec_id(record)
+                if connec_id:
+                    updated_at = parse_updated_at(record)  # a valid record: checked when notified
+                    held.append(HeldRecord(entity, connec_id, updated_at, record))
+                else:
+                    others.append(record)  # no id to hold it by: ignored when applied
+            if others:
+                rest[entity] = others
+        kept.append(rest)
+    return kept, held
+
+
+def _newer_or_equal(first: datetime.datetime | None, second: datetime.datetime | None) -> bool:
+    """Whether a version changed at ``first`` supersedes one changed at ``second`` (a
+    version without ``updated_at`` is taken as the newer: the later delivery)."""
+    return first is None or second is None or first >= second
+
+
+def hold_records(*, company: Company, records: list[HeldRecord]) -> int:
+    """Keep ``records`` in the inbox as held (one row per record); the number kept.
+
+    Only the newest version of a record is kept: a held row of an older (or the same)
+    version is deleted, a version older than the held one is not kept. So the held rows
+    never outnumber the records of the company in Connec!. Call it in a transaction.
+    """
+    newest: dict[tuple[str, str], HeldRecord] = {}
+    for record in records:
+        key = (record.entity, record.connec_id)
+        known = newest.get(key)
+        if known is None or _newer_or_equal(record.updated_at, known.updated_at):
+            newest[key] = record
+    if not newest:
+        return 0
+    superseded: set[int] = set()
+    for entity in {entity for entity, _ in newest}:
+        rows = InboxRecord.objects.filter(
+            company=company,
+            entity=entity,
+            connec_id__in=[connec_id for e, connec_id in newest if e == entity],
+            entry__status=InboxEntry.Status.HELD,
+        ).values_list("entry_id", "connec_id", "updated_at")
+        for entry_id, connec_id, updated_at in rows:
+            record = newest.get((entity, connec_id))
+            if record is None:
+                continue
+            if _newer_or_equal(record.updated_at, updated_at):
+                superseded.add(entry_id)
+            else:
+                del newest[(entity, connec_id)]  # an even newer version is held already
+    if superseded:
+        InboxEntry.objects.filter(pk__in=superseded).delete()  # with their InboxRecord rows
+    now = timezone.now()
+    kept = list(newest.values())
+    entries = InboxEntry.objects.bulk_create(
+        InboxEntry(
+            preset=company.preset,
+            company=company,
+            payload={record.entity: [record.data]},
+            record_count=1,
+            status=InboxEntry.Status.HELD,
+            processed_at=now,
+            last_error=_held_note(record.entity),
+        )
+        for record in kept
+    )
+    InboxRecord.objects.bulk_create(
+        InboxRecord(
+            entry_id=entry.pk,
+            company=company,
+            entity=record.entity,
+            connec_id=record.connec_id,
+            updated_at=record.updated_at,
+        )
+        for entry, record in zip(entries, kept, strict=True)
+    )
+    logger.info(
+        "Connec! notifications: %s records held while the import of their entity is off",
+        len(kept),
+        extra={"preset": company.preset, "group": company.group_uid},
+    )
+    return len(kept)
+
+
+def _held_note(entity: str) -> str:
+    """What a held record's row says of why it waits (the admin's inbox list)."""
+    return f"Held: the company's import of {entity} is off (its sync settings)"
+
+
+def release_held(*, company: Company) -> int:
+    """Put the held records of the entities the company imports again back in the queue
+    (applied with the other notifications); the number released (one query when none)."""
+    if not InboxEntry.objects.filter(company=company, status=InboxEntry.Status.HELD).exists():
+        return 0  # the usual case: one query on the inbox's (company, status) index
+    policy = policy_for(company_id=company.pk)
+    if not policy.enabled:
+        return 0
+    held = InboxRecord.objects.filter(company=company, entry__status=InboxEntry.Status.HELD)
+    entities = set(held.values_list("entity", flat=True).distinct())
+    importing = [entity for entity in entities if policy.imports(entity)]
+    if not importing:
+        return 0
+    entry_ids = held.filter(entity__in=importing).values_list("entry_id", flat=True)
+    return InboxEntry.objects.filter(
+        company=company, status=InboxEntry.Status.HELD, pk__in=list(entry_ids)
+    ).update(status=InboxEntry.Status.PENDING, last_error="", processed_at=None)
+
+
+#: Done notifications are pruned every this many inbox rows, once older than
+#: ``SYNC["HISTORY_DAYS"]`` (as the sync history).
+PRUNE_EVERY = 100
+
+
+def prune_done_entries() -> int:
+    """Delete the notifications applied more than ``SYNC["HISTORY_DAYS"]`` days ago (``0``
+    keeps them); the number deleted. Held, pending and failed rows are never pruned."""
+    days = sync_settings().history_days
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - datetime.timedelta(days=days)
+    _, deleted = InboxEntry.objects.filter(
+        status=InboxEntry.Status.DONE, processed_at__lt=cutoff
+    ).delete()
+    return deleted.get(InboxEntry._meta.label, 0)
 
 
 def _failed(

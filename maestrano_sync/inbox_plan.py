@@ -44,6 +44,8 @@ class ApplyResult:
     deleted: int = 0
     skipped: int = 0
     ignored: int = 0
+    #: Kept in the inbox while the company's import of their entity is off.
+    held: int = 0
     conflicts: int = 0
     failed: int = 0
     fetched: int = 0

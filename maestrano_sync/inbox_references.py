@@ -23,7 +23,15 @@ from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 
 from . import idmap
 from .inbox_plan import ApplyResult, entity_is_applicable
-from .mappers import Mapper, MappingError, connec_id_of, get_path, set_path
+from .mappers import (
+    Mapper,
+    MappingError,
+    connec_id_of,
+    get_path,
+    record_connec_id,
+    record_realms,
+    set_path,
+)
 from .payloads import DeletedRecord, deleted_record_fate
 from .registry import registry
 
@@ -70,7 +78,7 @@ def fetch_missing_references(
             result.add(apply(entity=entity, records=fetched))
             referenced = registry.for_entity(entity)
             dead[entity].update(
-                connec_id_or_empty(record.get("id"))
+                connec_id_or_empty(record)
                 for record in fetched
                 if deleted_record_fate(mapper=referenced, data=record, mapped=False, exists=False)
                 is DeletedRecord.REMEMBER
@@ -78,9 +86,10 @@ def fetch_missing_references(
     return result, dead
 
 
-def connec_id_or_empty(value: Any) -> str:
+def connec_id_or_empty(record: Mapping[str, Any]) -> str:
+    """The record's Connec! id (:func:`record_connec_id`), ``""`` when it has no usable one."""
     try:
-        return connec_id_of(value) or ""
+        return record_connec_id(record) or ""
     except MappingError:
         return ""
 
@@ -90,12 +99,13 @@ def null_dead_references(
 ) -> Mapping[str, Any]:
     """A copy of ``data`` whose references to dead records are ``None``."""
     copy = json.loads(json.dumps(data, default=str))
+    realms = record_realms(data)  # the references' Connec! entries are in the record's realm
 
     def clear(mapping: Any, item: dict[str, Any]) -> None:
         for connec_field, entity in mapping.references.values():
             value = get_path(item, connec_field, None)
             try:
-                target = connec_id_of(value)
+                target = connec_id_of(value, realms=realms)
             except MappingError:
                 continue
             if target and target in dead.get(entity, ()):

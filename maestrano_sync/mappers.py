@@ -43,6 +43,8 @@ from .values import (
     connec_id_of,
     connec_time,
     connec_time_or_none,
+    record_connec_id,
+    record_realms,
     to_connec_value,
     to_local_value,
 )
@@ -62,6 +64,8 @@ __all__ = [
     "connec_time",
     "connec_time_or_none",
     "get_path",
+    "record_connec_id",
+    "record_realms",
     "set_path",
     "to_connec_value",
     "to_local_value",
@@ -253,7 +257,9 @@ class _Mapping:
         wanted: dict[str, set[str]] = {}
         for connec_field, entity in cls.references.values():
             try:
-                connec_id = connec_id_of(get_path(data, connec_field, None))
+                connec_id = connec_id_of(
+                    get_path(data, connec_field, None), realms=record_realms(data)
+                )
             except MappingError:
                 continue
             if connec_id:

@@ -35,7 +35,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -50,10 +50,13 @@ from .models import InboxEntry, InboxRecord, SyncRecordError
 from .registry import known_entities, registry
 from .scheduling import enqueue_inbox
 from .services import parked_record, payload_excerpt
-from .values import connec_id_problem, connec_time_or_none
-
-#: The provider of Connec!'s own entry in an external-ids list.
-CONNEC_PROVIDER = "connec"
+from .values import (
+    CONNEC_PROVIDER,
+    connec_entry_id,
+    connec_id_problem,
+    connec_time_or_none,
+    record_realms,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +89,25 @@ class RefusedRecord:
 
 
 @dataclass(frozen=True)
+class NotifiedRecord:
+    """A valid notified record (as :func:`normalized_record` keeps it) with its Connec! id,
+    as :func:`check_record` read it: the inbox's index of records (:func:`insert_inbox_entry`)
+    takes it from here, never reads it again."""
+
+    connec_id: str
+    data: dict[str, Any]
+
+    @property
+    def updated_at(self) -> Any:
+        return connec_time_or_none(self.data.get("updated_at"))
+
+
+@dataclass(frozen=True)
 class Notification:
     """A notification's records: the valid ones by entity, and the refused ones."""
 
-    records: dict[str, list[dict[str, Any]]]
+    records: dict[str, list[NotifiedRecord]]
     refused: tuple[RefusedRecord, ...] = ()
-    #: ``{id(record): its Connec! id}`` of the valid records, as :func:`check_record` read
-    #: it (the inbox's index of records, :func:`index_inbox_entry`, does not read it again).
-    connec_ids: Mapping[int, str] = field(default_factory=dict)
 
 
 def parse_payload(body: bytes) -> Notification:
@@ -132,9 +146,8 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
             status=400,
         )
     entities = known_entities()
-    records: dict[str, list[dict[str, Any]]] = {}
+    records: dict[str, list[NotifiedRecord]] = {}
     refused: list[RefusedRecord] = []
-    connec_ids: dict[int, str] = {}
     for entity, values in payload.items():
         if entity not in entities:
             raise NotificationRejected(f"Unknown Connec! entity {entity!r}", status=400)
@@ -146,8 +159,12 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
                 raise NotificationRejected(f"$.{entity}[{index}] must be an object", status=400)
             check = check_record(record, where=f"$.{entity}[{index}]", checked=checked)
             if check.problem is None:
-                kept.append(normalized_record(record, connec_id=check.connec_id))
-                connec_ids[id(kept[-1])] = check.connec_id
+                kept.append(
+                    NotifiedRecord(
+                        connec_id=check.connec_id,
+                        data=normalized_record(record, connec_id=check.connec_id),
+                    )
+                )
             else:
                 refused.append(
                     _refused(
@@ -157,7 +174,7 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
                         connec_id=check.connec_id,
                     )
                 )
-    return Notification(records=records, refused=tuple(refused), connec_ids=connec_ids)
+    return Notification(records=records, refused=tuple(refused))
 
 
 @dataclass(frozen=True)
@@ -218,55 +235,25 @@ def _usable_text(value: Any) -> bool:
 def record_connec_id(record: Mapping[str, Any]) -> str:
     """The Connec! id of a notified record; raises ``ValueError`` saying what is wrong.
 
-    The rule (docs/protocol.md, 'External ids'): a string is the Connec! id. A
-    list holds ``{provider, realm, id}`` entries, one per application that
-    knows the record; Connec!'s own has provider ``connec``. When several have
-    provider ``connec``, the one whose realm is the record's ``channel_id`` or
-    ``group_id`` is taken; entries of other providers (ours included) are never
-    the Connec! id.
+    A string is the Connec! id. A list holds ``{provider, realm, id}`` entries; Connec!'s
+    own is chosen by the pipeline's one rule (:func:`maestrano_sync.values.connec_entry_id`:
+    provider ``connec``, and when several, the one in the record's realm), so the webhook
+    and the import, reconciliation and inbox read the same id of a record.
     """
-    chosen = _chosen_connec_id(record)
-    if problem := connec_id_problem(chosen):
-        raise ValueError(f"is {problem}")
-    return chosen
-
-
-def _chosen_connec_id(record: Mapping[str, Any]) -> str:
     value = record.get("id")
     if isinstance(value, str):
         if not value.strip():
             raise ValueError("must be a non-empty string or a list of {provider, realm, id}")
-        return value
-    if not isinstance(value, list):
+        chosen = value
+    elif isinstance(value, list):
+        chosen = connec_entry_id(value, realms=record_realms(record))
+        if chosen is None:
+            raise ValueError(f"has no entry with provider {CONNEC_PROVIDER!r} and a string id")
+    else:
         raise ValueError("must be a non-empty string or a list of {provider, realm, id}")
-    candidates = [
-        entry
-        for entry in value
-        if isinstance(entry, Mapping)
-        and entry.get("provider") == CONNEC_PROVIDER
-        and isinstance(entry.get("id"), str)
-        and entry["id"].strip()
-    ]
-    if not candidates:
-        raise ValueError(f"has no entry with provider {CONNEC_PROVIDER!r} and a string id")
-    if len(candidates) > 1:
-        # Only text can be a realm (a list here would not even compare: unhashable).
-        realms = {
-            realm
-            for realm in (record.get("channel_id"), record.get("group_id"))
-            if isinstance(realm, str)
-        }
-        candidates = [
-            entry
-            for entry in candidates
-            if isinstance(entry.get("realm"), str) and entry["realm"] in realms
-        ]
-        if len(candidates) != 1:
-            raise ValueError(
-                f"has several entries with provider {CONNEC_PROVIDER!r} and not exactly one "
-                "of them in the record's realm (channel_id or group_id)"
-            )
-    return candidates[0]["id"]
+    if problem := connec_id_problem(chosen):
+        raise ValueError(f"is {problem}")
+    return chosen
 
 
 def notified_connec_id(record: Any) -> str:
@@ -374,10 +361,10 @@ def companies_of_groups(*, preset: Preset, groups: set[str]) -> dict[str, Compan
 def split_by_company(
     *,
     preset: Preset,
-    payload: Mapping[str, list[dict[str, Any]]],
+    payload: Mapping[str, list[NotifiedRecord]],
     refused: Sequence[RefusedRecord] = (),
 ) -> tuple[
-    dict[CompanyRef, dict[str, list[dict[str, Any]]]],
+    dict[CompanyRef, dict[str, list[NotifiedRecord]]],
     dict[CompanyRef, list[RefusedRecord]],
     dict[str, int],
 ]:
@@ -389,17 +376,18 @@ def split_by_company(
     one query for every group of the payload (:func:`companies_of_groups`); each
     company's part keeps the payload's order of entities and records.
     """
-    groups = {record["group_id"] for records in payload.values() for record in records}
+    groups = {record.data["group_id"] for records in payload.values() for record in records}
     groups |= {bad.group_id for bad in refused if bad.group_id}
     companies = companies_of_groups(preset=preset, groups=groups) if groups else {}
-    parts: dict[CompanyRef, dict[str, list[dict[str, Any]]]] = {}
+    parts: dict[CompanyRef, dict[str, list[NotifiedRecord]]] = {}
     refused_parts: dict[CompanyRef, list[RefusedRecord]] = {}
     unknown: dict[str, int] = {}
     for entity, records in payload.items():
         for record in records:
-            company = companies.get(record["group_id"])
+            group_id = record.data["group_id"]
+            company = companies.get(group_id)
             if company is None:
-                unknown[record["group_id"]] = unknown.get(record["group_id"], 0) + 1
+                unknown[group_id] = unknown.get(group_id, 0) + 1
                 continue
             parts.setdefault(company, {}).setdefault(entity, []).append(record)
     mapped = set(registry.entities())
@@ -515,13 +503,7 @@ def _store(
     with transaction.atomic() if parts or refused else nullcontext():
         for company, part in parts.items():
             count = sum(len(records) for records in part.values())
-            pk = insert_inbox_entry(
-                preset=preset.name,
-                company_id=company.pk,
-                payload=part,
-                record_count=count,
-                connec_ids=notification.connec_ids,
-            )
+            pk = insert_inbox_entry(preset=preset.name, company_id=company.pk, records=part)
             entries.append(
                 (company, StoredEntry(pk, company.pk, count, entities=tuple(sorted(part))))
             )
@@ -548,64 +530,67 @@ _INBOX_FIELDS = ("preset", "company_id", "payload", "record_count")
 
 
 def insert_inbox_entry(
-    *,
-    preset: str,
-    company_id: int,
-    payload: dict[str, Any],
-    record_count: int,
-    connec_ids: Mapping[int, str] | None = None,
+    *, preset: str, company_id: int, records: Mapping[str, Sequence[NotifiedRecord]]
 ) -> int:
-    """Insert one :class:`~maestrano_sync.models.InboxEntry`; the new row's primary key.
+    """Insert one :class:`~maestrano_sync.models.InboxEntry` holding ``records`` (by entity,
+    as :func:`checked_payload` kept them); the new row's primary key.
 
     One statement of :func:`maestrano_integration.bulk_insert.insert_rows`, built once per
     process (docs/performance.md, webhook round 5: ``InboxEntry.objects.create()`` ran
     ``save()``'s machinery and compiled the statement on every call): each value adapted
     by its field, the other fields' defaults (``auto_now``: now), and the database checks
     the rest (the company's foreign key, ``record_count >= 0``), with Django's
-    ``IntegrityError`` as from ``create()``. Its records are indexed
-    (:func:`index_inbox_entry`, ``connec_ids``: the ids already read) by a second
-    ``INSERT``: call it in a transaction.
+    ``IntegrityError`` as from ``create()``. Its records are indexed by a second
+    ``INSERT``, with the Connec! ids the records carry (read once, by the webhook's rule):
+    call it in a transaction.
     """
+    payload = {entity: [record.data for record in part] for entity, part in records.items()}
+    record_count = sum(len(part) for part in records.values())
     (pk,) = insert_rows(
         InboxEntry,
         fields=_INBOX_FIELDS,
         rows=[(preset, company_id, payload, record_count)],
         returning=True,
     )
-    index_inbox_entry(
-        entry_id=int(pk), company_id=company_id, payload=payload, connec_ids=connec_ids
+    _insert_index(
+        entry_id=int(pk),
+        company_id=company_id,
+        rows=[
+            (entity, record.connec_id, record.updated_at)
+            for entity, part in records.items()
+            for record in part
+        ],
     )
     return int(pk)
 
 
-def notified_records(
-    payload: Any, *, connec_ids: Mapping[int, str] | None = None
-) -> list[tuple[str, str, Any]]:
+def notified_records(payload: Any) -> list[tuple[str, str, Any]]:
     """``(entity, Connec! id, Connec!'s updated_at or None)`` of each record of a stored
     notification's ``payload`` (``{entity: [records]}``) that has a Connec! id
-    (:func:`notified_connec_id`; ``connec_ids``: ``{id(record): Connec! id}`` already
-    read), in the payload's order."""
-    known = connec_ids or {}
+    (:func:`notified_connec_id`), in the payload's order."""
     found = []
     for entity, records in payload.items() if isinstance(payload, Mapping) else ():
         for record in records if isinstance(records, list) else ():
-            if connec_id := known.get(id(record)) or notified_connec_id(record):
+            if connec_id := notified_connec_id(record):
                 found.append((entity, connec_id, connec_time_or_none(record.get("updated_at"))))
     return found
 
 
-def index_inbox_entry(
-    *, entry_id: int, company_id: int, payload: Any, connec_ids: Mapping[int, str] | None = None
-) -> None:
-    """Write the :class:`~maestrano_sync.models.InboxRecord` rows of a new inbox row (one
-    ``INSERT``, none without records): its records' Connec! ids and versions, so readers
-    (``maestrano_sync.status``) find a record's notifications without decoding payloads.
-    Call it in the transaction that inserts the inbox row."""
+def index_inbox_entry(*, entry_id: int, company_id: int, payload: Any) -> None:
+    """Write the :class:`~maestrano_sync.models.InboxRecord` rows of an inbox row created
+    through the ORM (one ``INSERT``, none without records), its records' Connec! ids read
+    from the stored payload (:func:`notified_records`), so readers (``maestrano_sync.status``)
+    find a record's notifications without decoding payloads. Call it in the transaction
+    that inserts the inbox row."""
+    _insert_index(entry_id=entry_id, company_id=company_id, rows=notified_records(payload))
+
+
+def _insert_index(*, entry_id: int, company_id: int, rows: list[tuple[str, str, Any]]) -> None:
     insert_rows(
         InboxRecord,
         fields=("entry_id", "company_id", "entity", "connec_id", "updated_at"),
         rows=[
             (entry_id, company_id, entity, connec_id, updated_at)
-            for entity, connec_id, updated_at in notified_records(payload, connec_ids=connec_ids)
+            for entity, connec_id, updated_at in rows
         ],
     )

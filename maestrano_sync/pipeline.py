@@ -42,8 +42,8 @@ from .mappers import (
     Mapper,
     MappingError,
     ReferenceResolver,
-    connec_id_of,
     connec_time,
+    record_connec_id,
 )
 from .models import IdMap, RemoteTombstone
 from .payloads import DeletedRecord, deleted_record_fate
@@ -99,7 +99,7 @@ def parse_records(records: list[Any], outcome: Outcome) -> list[ParsedRecord]:
             outcome.errors.append((None, "malformed record: not a JSON object", data))
             continue
         try:
-            connec_id = connec_id_of(data.get("id"))
+            connec_id = record_connec_id(data)
         except MappingError as error:
             outcome.errors.append((None, f"malformed record: id: {error}", data))
             continue

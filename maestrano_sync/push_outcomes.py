@@ -19,7 +19,7 @@ from maestrano_integration.http import backoff_delay
 
 from . import children, idmap
 from .conf import sync_settings
-from .mappers import MappingError, connec_id_of, connec_time_or_none
+from .mappers import MappingError, connec_time_or_none, record_connec_id
 from .models import IdMap, OutboxEntry, SyncState
 from .registry import registry
 from .retries import may_try_again
@@ -222,7 +222,7 @@ def _park_merges_into_mapped_records(*, company: Company, ops: list[Op]) -> None
 
 def _result_connec_id(op: Op) -> str | None:
     try:
-        return connec_id_of((op.result_record or {}).get("id"))
+        return record_connec_id(op.result_record or {})
     except MappingError:
         return None
 
@@ -258,7 +258,7 @@ def _update_id_map(
     raw_updated_at = record.get("updated_at")
     updated_at = connec_time_or_none(raw_updated_at)
     try:
-        connec_id = connec_id_of(record.get("id"))
+        connec_id = record_connec_id(record)
     except MappingError:
         connec_id = None
     if op.id_map is not None:

@@ -154,6 +154,7 @@ def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
             status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
         ).count(),
         "inbox_failed": inbox.filter(status=InboxEntry.Status.FAILED).count(),
+        "inbox_held": inbox.filter(status=InboxEntry.Status.HELD).count(),
         "last_notification_received_at": inbox.aggregate(at=Max("received_at"))["at"],
     }
     return status

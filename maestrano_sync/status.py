@@ -12,10 +12,12 @@ The only place that decides what a person is told about a record's sync:
 - **not applied**: a change from Connec! could not be applied here (a record error or a
   failed notification newer than our last successful exchange for the record);
 - **incoming**: a newer version from Connec! waits in the inbox (a notification not applied
-  yet, e.g. while the company's sync is off); ``reason`` says why it waits, when it is held;
+  yet, e.g. while the company's sync is off, or held while the import of its kind of record
+  is off); ``reason`` says why it waits, when it is held;
 - **synced**: Connec! acknowledged the record (an IdMap row) and nothing is outstanding
-  either way; ``at`` is the last exchange (``reason``: Connec!'s changes are not applied
-  here while the sync settings keep them out);
+  either way; ``at`` is the last exchange, ``updated_from_connec`` its direction (Connec!'s
+  version applied here, or ours accepted by Connec!); ``reason``: Connec!'s changes are not
+  applied here while the sync settings keep them out;
 - **local**: never sent and nothing queued (e.g. saved while the sync was off).
 
 ``reason`` is what a person is told, in plain words (:data:`PLAIN_REASONS`, or why the
@@ -121,6 +123,9 @@ class RecordSyncStatus:
     reason: str = ""
     #: The stored technical reason (Connec!'s answer, an exception), for those who need it.
     detail: str = ""
+    #: synced: the last exchange brought Connec!'s version here (a notification, the import)
+    #: rather than sending ours to Connec!.
+    updated_from_connec: bool = False
 
     @property
     def label(self) -> str:
@@ -152,6 +157,7 @@ class RecordSyncStatus:
             "at": self.at.isoformat() if self.at else None,
             "reason": self.reason,
             "detail": self.detail,
+            "updated_from_connec": self.updated_from_connec,
         }
 
 
@@ -176,6 +182,11 @@ def _row_state(row: OutboxEntry) -> RecordSyncStatus:
             detail=row.last_error,
         )
     return RecordSyncStatus(state=QUEUED, at=row.created_at)
+
+
+#: The words every reason the sync settings give names them by (a page may link them to its
+#: settings page: the example project's ``sync_reason`` tag).
+SETTINGS_WORDS = "sync settings"
 
 
 def held_reason(*, policy: SyncPolicy, entity: str) -> str:
@@ -204,9 +215,18 @@ def incoming_held_reason(*, policy: SyncPolicy, entity: str) -> str:
             "is applied here once an Admin switches it on again (sync settings)."
         )
     return (
-        f"Changes of {entity} made in Connec! are not applied here (sync settings): they are "
-        "imported once an Admin lets them in again."
+        f"The import of {_plural_label(entity)} from Connec! is off (sync settings): "
+        "Connec!'s newer version is kept, and applied here once an Admin turns the import "
+        "on again."
     )
+
+
+def _plural_label(entity: str) -> str:
+    """``people``'s records as a person names them (the model's plural name)."""
+    try:
+        return str(registry.for_entity(entity).model._meta.verbose_name_plural)
+    except NotRegistered:
+        return entity
 
 
 def _held(state: RecordSyncStatus, reason: str) -> RecordSyncStatus:
@@ -272,6 +292,7 @@ def _notified_records(
             entry__status__in=[
                 InboxEntry.Status.PENDING,
                 InboxEntry.Status.PROCESSING,
+                InboxEntry.Status.HELD,
                 InboxEntry.Status.FAILED,
             ],
         )
@@ -380,10 +401,18 @@ def record_statuses(
                 connec_id=connec_id,
                 at=id_map.updated_at,
                 reason=incoming_reason,
+                updated_from_connec=_last_change_from_connec(id_map),
             )
         else:
             statuses[object_id] = RecordSyncStatus(state=LOCAL)
     return statuses
+
+
+def _last_change_from_connec(id_map: Any) -> bool:
+    """Whether the record's last exchange brought Connec!'s version here (pulled after, or
+    without, any push of ours)."""
+    pulled, pushed = id_map.last_pulled_updated_at, id_map.last_pushed_updated_at
+    return pulled is not None and (pushed is None or pulled > pushed)
 
 
 def record_status(*, company: Company, obj: models.Model) -> RecordSyncStatus:

@@ -35,19 +35,71 @@ def connec_id_problem(value: str) -> str | None:
     return None
 
 
-def connec_id_of(value: Any) -> str | None:
+#: The provider of Connec!'s own entry in an external-ids list.
+CONNEC_PROVIDER = "connec"
+
+
+def record_realms(record: Mapping[str, Any]) -> frozenset[str]:
+    """The realms a record's own Connec! entry may have: its ``channel_id`` and ``group_id``
+    (only text: a list there would not even compare)."""
+    return frozenset(
+        realm
+        for realm in (record.get("channel_id"), record.get("group_id"))
+        if isinstance(realm, str)
+    )
+
+
+def connec_entry_id(ids: list[Any], *, realms: frozenset[str]) -> Any:
+    """The id of Connec!'s own entry in an external-ids list, ``None`` when it has none.
+
+    The one rule (docs/protocol.md, 'External ids'): the list holds ``{provider, realm,
+    id}`` entries, one per application that knows the record; Connec!'s own has provider
+    ``connec`` and a non-blank text id. When several have, the one whose realm is among
+    ``realms`` (:func:`record_realms`: the record's ``channel_id`` or ``group_id``) is taken;
+    entries of other providers (ours included) are never the Connec! id, whatever their
+    place in the list. Raises :class:`MappingError` when several Connec! entries leave the
+    choice open.
+    """
+    candidates = [
+        entry
+        for entry in ids
+        if isinstance(entry, Mapping)
+        and entry.get("provider") == CONNEC_PROVIDER
+        and _usable_entry_id(entry.get("id"))
+    ]
+    if not candidates:
+        return None
+    if len(candidates) > 1:
+        candidates = [
+            entry
+            for entry in candidates
+            if isinstance(entry.get("realm"), str) and entry["realm"] in realms
+        ]
+        if len(candidates) != 1:
+            raise MappingError(
+                f"has several entries with provider {CONNEC_PROVIDER!r} and not exactly one "
+                "of them in the record's realm (channel_id or group_id)"
+            )
+    return candidates[0]["id"]
+
+
+def _usable_entry_id(value: Any) -> bool:
+    """Connec!'s ids are text: an entry with a number, a blank or no id is none of its."""
+    return isinstance(value, str) and bool(value.strip())
+
+
+def connec_id_of(value: Any, *, realms: frozenset[str] = frozenset()) -> str | None:
     """The Connec! id of a record id or reference, plain or in external-ids form.
 
     With ``CONNEC-EXTERNAL-IDS: true``, ids are lists of ``{"realm", "provider",
-    "id"}`` and Connec!'s own entry has provider ``connec`` (docs/protocol.md, 'External ids').
+    "id"}`` and Connec!'s own entry is chosen by :func:`connec_entry_id` (``realms``: those
+    of the record the value is read from, :func:`record_realms`). ``None`` when there is no
+    id (or no Connec! entry); :class:`MappingError` when it is not one we can keep.
     """
     if value is None or value == "":
         return None
     if isinstance(value, list):
-        for entry in value:
-            if isinstance(entry, Mapping) and entry.get("provider") == "connec":
-                return connec_id_of(entry.get("id"))
-        return None
+        return connec_id_of(connec_entry_id(value, realms=realms))
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     elif not isinstance(value, str):
@@ -58,6 +110,12 @@ def connec_id_of(value: Any) -> str | None:
     if problem := connec_id_problem(value):
         raise MappingError(f"not a Connec! id: {problem}")
     return value
+
+
+def record_connec_id(record: Mapping[str, Any]) -> str | None:
+    """The Connec! id of ``record`` (its ``id``, read by :func:`connec_id_of` in the record's
+    realms): the rule of the import, notifications, reconciliation and push answers alike."""
+    return connec_id_of(record.get("id"), realms=record_realms(record))
 
 
 def connec_time(value: Any) -> datetime.datetime | None:

@@ -14,9 +14,10 @@ from typing import Any
 
 from django import template
 from django.conf import settings
+from django.template.defaultfilters import truncatechars
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
 from maestrano_accounts.models import Company
@@ -24,6 +25,7 @@ from maestrano_accounts.permissions import has_company_role
 from maestrano_accounts.selectors import current_company
 from maestrano_accounts.sessions import platform_session
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
+from maestrano_sync.status import SETTINGS_WORDS
 
 from .. import dashboard, formatting
 
@@ -80,6 +82,25 @@ def company_dashboard(context: dict[str, Any], company: Company | None) -> dict[
         # A fresh key per rendering of the "Buy 100 SMS" form: a double submit charges once.
         "idempotency_key": uuid.uuid4().hex,
     }
+
+
+@register.simple_tag(takes_context=True)
+def sync_reason(context: dict[str, Any], reason: str, limit: int = 0) -> str:
+    """``{% sync_reason sync.reason %}``: a record's sync reason (cut to ``limit`` characters
+    when given), whose words "sync settings" link to the Sync settings page for an Admin
+    (the only people who can change them, and open that page)."""
+    text = truncatechars(reason, limit) if limit else reason
+    request = context.get("request")
+    if SETTINGS_WORDS not in text or request is None or not has_company_role(request, "Admin"):
+        return conditional_escape(text)
+    before, _, after = text.partition(SETTINGS_WORDS)
+    return format_html(
+        '{}<a href="{}" class="sync-settings-link">{}</a>{}',
+        before,
+        reverse("crm:sync-settings"),
+        SETTINGS_WORDS,
+        after,
+    )
 
 
 # --- one format for money, time and long ids (crm.formatting) ----------------------------

@@ -82,6 +82,10 @@ class InboxEntry(models.Model):
         PROCESSING = "processing", "Processing"
         DONE = "done", "Done"
         FAILED = "failed", "Failed (needs attention)"
+        #: Records of an entity whose import the company's sync settings turned off: kept,
+        #: one row per record (its newest version), until the import is on again
+        #: (``maestrano_sync.inbox.hold_records``, ``release_held``).
+        HELD = "held", "Held (the sync settings keep it out)"
 
     preset = models.CharField(max_length=100)
     company = models.ForeignKey(

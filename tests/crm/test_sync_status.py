@@ -191,7 +191,7 @@ def test_a_failed_notification_marks_the_records_it_carried(admin, company, pers
     assert state_on_page(admin, person) == "not_applied"
     response = admin.post(f"/sync/problems/notification/{entry.pk}/retry/")
 
-    assert response["Location"] == "/dashboard/#problems"
+    assert response["Location"] == "/dashboard/#messages"
     entry.refresh_from_db()
     assert entry.status == InboxEntry.Status.PENDING
 
@@ -456,11 +456,11 @@ def test_a_newer_version_waiting_in_the_inbox_is_not_called_synced(admin, compan
     assert (status["state"], status["label"]) == ("incoming", "Update from Connec! waiting")
     assert "switched off" in status["reason"]
 
-    # Sync on, but people exported only: the waiting version is ignored when applied.
+    # Sync on, but people exported only: the waiting version is held when applied.
     update_sync_settings(company=company, enabled=True, directions={"people": "export"})
     page = admin.get(f"/people/{person.pk}/").text
     assert state_on_page(admin, person) == "incoming"
-    assert "Changes of people made in Connec! are not applied here" in page
+    assert "The import of people from Connec! is off (sync settings)" in page
 
     # Sync on both ways: it is on its way, and the page follows it.
     update_sync_settings(company=company, directions={"people": "both"})
@@ -659,3 +659,103 @@ def test_a_list_page_reads_only_its_records_notifications_and_no_payload(admin, 
     }
     status = admin.get(f"/people/{failed.pk}/sync.json").json()
     assert (status["state"], status["detail"]) == ("not_applied", "DataError: value too long")
+
+
+def test_a_synced_record_says_which_way_its_last_change_went(admin, company, person):
+    synced_person(company, person)  # last pulled from Connec!, never pushed
+    page = admin.get(f"/people/{person.pk}/").text
+    assert state_on_page(admin, person) == "synced"
+    assert "Updated from Connec!" in page
+    assert "Connec! acknowledged it" not in page  # nothing was sent from here
+    assert admin.get(f"/people/{person.pk}/sync.json").json()["updated_from_connec"] is True
+
+    # Our change pushed and acknowledged after it: Connec! acknowledged ours.
+    IdMap.objects.filter(company=company).update(
+        last_pushed_updated_at=dt.datetime(2030, 1, 3, tzinfo=dt.UTC)
+    )
+    page = admin.get(f"/people/{person.pk}/").text
+    assert "Connec! acknowledged it" in page and "Updated from Connec!" not in page
+
+
+def test_old_applied_notifications_are_pruned_and_held_ones_kept(company, settings):
+    from maestrano_sync.inbox import prune_done_entries
+
+    old = timezone.now() - dt.timedelta(days=31)
+    done = waiting_notification(
+        company, updated_at="2030-01-01T00:00:00Z", status=InboxEntry.Status.DONE
+    )
+    recent = waiting_notification(
+        company, updated_at="2030-01-01T00:00:00Z", status=InboxEntry.Status.DONE
+    )
+    held = waiting_notification(
+        company, updated_at="2030-01-01T00:00:00Z", status=InboxEntry.Status.HELD
+    )
+    InboxEntry.objects.filter(pk__in=[done.pk, held.pk]).update(processed_at=old)
+    InboxEntry.objects.filter(pk=recent.pk).update(processed_at=timezone.now())
+
+    assert prune_done_entries() == 1
+    assert set(InboxEntry.objects.values_list("pk", flat=True)) == {recent.pk, held.pk}
+
+
+def test_the_dashboard_tells_refused_given_up_and_not_applied_apart_and_names_the_records(
+    admin, company
+):
+    refused, given_up, not_applied = (
+        Person.objects.create(company=company, first_name=name, last_name="Doe")
+        for name in ("Rita", "Gus", "Nora")
+    )
+    OutboxEntry.objects.filter(company=company).delete()
+    outbox_row(company, refused, status=OutboxEntry.Status.PARKED, last_error="HTTP 422: bad")
+    outbox_row(
+        company, given_up, status=OutboxEntry.Status.PARKED, gave_up=True, last_error="HTTP 503"
+    )
+    link_record(company=company, entity="people", obj=not_applied, connec_id=CONNEC_ID)
+    IdMap.objects.filter(company=company).update(updated_at=timezone.now() - dt.timedelta(days=1))
+    SyncRecordError.objects.create(
+        company=company, entity="people", connec_id=CONNEC_ID, reason="email: not an email"
+    )
+
+    page = admin.get("/dashboard/").text
+
+    table = re.search(r'<table class="sync-table">.*?</table>', page, re.S)[0]
+    assert ">Parked<" not in table and '<th scope="col">Needs attention</th>' in table
+    row = re.search(r'<tr data-entity="people">.*?</tr>', table, re.S)[0]
+    assert '<span class="badge bad refused">1 refused by Connec!</span>' in row
+    assert '<span class="badge bad given-up">1 not sent: Connec! kept failing</span>' in row
+    assert '<span class="badge bad not-applied">1 not applied here</span>' in row
+    assert 'id="attention-legend"' in page
+    problems = re.search(r'<section class="card" id="problems">.*?</section>', page, re.S)[0]
+    for person in (refused, given_up, not_applied):
+        assert f'<a href="/people/{person.pk}/">{person}</a>' in problems
+    assert "open the record" not in problems
+
+
+def test_sync_settings_named_in_a_reason_link_to_them_for_an_admin(admin, company, person, client):
+    from maestrano_sync.company_settings import update_sync_settings
+
+    update_sync_settings(company=company, enabled=True, directions={"people": "import"})
+    link = '<a href="/sync/settings/" class="sync-settings-link">sync settings</a>'
+
+    assert link in admin.get(f"/people/{person.pk}/").text
+    assert link in admin.get("/people/").text
+
+    member = signed_in(client, company, role="Member")  # the settings page is Admins' only
+    page = member.get(f"/people/{person.pk}/").text
+    assert "sync settings" in page and link not in page
+
+
+def test_a_retry_from_the_dashboard_lands_at_its_confirmation(admin, company, person):
+    OutboxEntry.objects.filter(company=company).delete()
+    row = outbox_row(company, person, status=OutboxEntry.Status.PARKED, last_error="HTTP 422")
+    dashboard = admin.get("/dashboard/").text
+    next_url = re.search(
+        rf'action="/sync/problems/outbox/{row.pk}/retry/".*?name="next" value="([^"]*)"',
+        dashboard,
+        re.S,
+    )[1]
+
+    response = admin.post(f"/sync/problems/outbox/{row.pk}/retry/", {"next": next_url})
+
+    assert response["Location"] == "/dashboard/#messages"
+    page = admin.get(response["Location"]).text
+    assert re.search(r'id="messages"[^>]*>.*?Queued again', page, re.S)

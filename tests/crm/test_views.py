@@ -468,7 +468,9 @@ def test_the_dashboard_shows_parked_pushes_with_their_error(app, records, compan
     text = app.get("/dashboard/").text
 
     row = re.search(r'<tr data-entity="people">.*?</tr>', text, re.S).group(0)
-    assert re.search(r'class="parked"><span class="badge bad" title="[^"]*">1<', row)
+    attention = re.search(r'class="attention">(.*?)</td>', row, re.S).group(1)
+    assert re.search(r'<span class="badge bad refused">1 refused by Connec!</span>', attention)
+    assert "not sent" not in attention  # refused, not given up
     assert "422" not in row  # the technical reason is under Sync problems' details
     problems = re.search(r'<section class="card" id="problems">.*?</section>', text, re.S).group(0)
     assert problems.count('data-kind="outbox"') == 1
@@ -500,7 +502,7 @@ def test_retry_requeues_the_current_companys_parked_pushes_only(app, records, co
     response = app.post("/sync/retry-parked/", {"entity": "people"})
 
     assert response.status_code == 302
-    assert response["Location"] == "/dashboard/#sync"
+    assert response["Location"] == "/dashboard/#messages"
     ours.refresh_from_db()
     theirs.refresh_from_db()
     assert (ours.status, ours.attempts) == (OutboxEntry.Status.PENDING, 0)

@@ -11,6 +11,8 @@ from django.contrib.auth import get_user_model
 
 from crm.mappers import OrganizationMapper
 from crm.models import Item, Organization, Person
+from maestrano_accounts.models import Membership
+from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
 from maestrano_sync.company_settings import (
     SettingsRefused,
     allowed_directions,
@@ -94,7 +96,8 @@ def test_export_only_ignores_notifications_and_import_on_again_imports_what_was_
     deliver_notifications()
     ours = Organization.objects.create(company=company, name="Still pushed")
 
-    assert InboxEntry.objects.filter(status="done").count() == 3  # received (2 ignored)
+    assert InboxEntry.objects.filter(status="done").count() == 3  # received (2 held)
+    assert InboxEntry.objects.filter(status="held").count() == 2  # one per record
     assert not find_local_object(company=company, entity="organizations", connec_id=missed["id"])
     assert sorted(Organization.objects.values_list("name", flat=True)) == [
         "Before",
@@ -226,3 +229,85 @@ def test_a_recorded_change_of_any_shape_reads_in_words(db, company):
     assert lines({"enabled": ["false", 1]}) == ["Sync: false → 1"]  # not read as on
     assert lines({"enabled": "odd"}) == ["Sync: — → —"]
     assert lines(["not", "a", "dict"]) == ["['not', 'a', 'dict']"]
+
+
+def signed_in_admin(client, company):
+    user = get_user_model().objects.create_user("ada-admin")
+    Membership.objects.create(user=user, company=company, role="Admin")
+    client.force_login(user)
+    session = client.session
+    session[CURRENT_COMPANY_KEY] = company.pk
+    session.save()
+    return client
+
+
+def test_a_version_the_import_setting_keeps_out_waits_visibly_and_is_applied_when_on_again(
+    platform, company, peer, client
+):
+    kept = peer.create("organizations", {"name": "Before"})
+    deliver_notifications()
+    org = find_local_object(company=company, entity="organizations", connec_id=kept["id"])
+    admin = signed_in_admin(client, company)
+    update_sync_settings(company=company, directions={"organizations": "export"})
+
+    for name in ("Renamed once", "Renamed twice"):
+        peer.update("organizations", kept["id"], {"name": name})
+        deliver_notifications()
+
+    org.refresh_from_db()
+    assert org.name == "Before"  # not applied while the import is off...
+    held = InboxEntry.objects.filter(company=company, status="held")
+    # ...but kept, the newest version only (the older one superseded: no unbounded growth).
+    assert [entry.payload["organizations"][0]["name"] for entry in held] == ["Renamed twice"]
+    page = admin.get(f"/organizations/{org.pk}/").text
+    assert 'data-sync-state="incoming"' in page
+    assert "The import of organizations from Connec! is off (sync settings)" in page
+
+    update_sync_settings(company=company, directions={"organizations": "both"})
+
+    org.refresh_from_db()
+    assert org.name == "Renamed twice"
+    assert not InboxEntry.objects.filter(company=company, status="held").exists()
+    page = admin.get(f"/organizations/{org.pk}/").text
+    assert 'data-sync-state="synced"' in page
+    assert "Updated from Connec!" in page  # the last change came from Connec!, nothing sent
+
+
+def test_only_the_newest_held_version_of_a_record_is_kept_whatever_the_delivery_order(
+    platform, company, live_sync
+):
+    import uuid
+
+    import requests
+
+    from tests.helpers.live_sync import organization_record
+
+    update_sync_settings(company=company, directions={"organizations": "export"})
+    record_id = str(uuid.uuid4())
+
+    def notify(name, updated_at):
+        answer = requests.post(
+            platform.url + "/maestrano/connec/notifications",
+            json={"organizations": [organization_record(company, record_id, name, updated_at)]},
+            auth=platform.auth,
+            timeout=30,
+        )
+        assert answer.status_code == 202, answer.text
+
+    def held_names():
+        return [
+            entry.payload["organizations"][0]["name"]
+            for entry in InboxEntry.objects.filter(company=company, status="held")
+        ]
+
+    notify("Version 2", "2030-01-02T00:00:00Z")
+    notify("Version 1", "2030-01-01T00:00:00Z")  # older, delivered late: not kept
+    assert held_names() == ["Version 2"]
+    notify("Version 3", "2030-01-03T00:00:00Z")  # newer: replaces the held one
+    assert held_names() == ["Version 3"]
+
+    update_sync_settings(company=company, directions={"organizations": "both"})
+
+    org = find_local_object(company=company, entity="organizations", connec_id=record_id)
+    assert org is not None and org.name == "Version 3"  # applied from the inbox, not fetched
+    assert held_names() == []

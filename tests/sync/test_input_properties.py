@@ -220,11 +220,13 @@ def test_any_notification_body_is_refused_with_a_400_or_each_record_kept_or_refu
     assert set(parsed.records) == set(payload)
     for entity, records_ in payload.items():
         refused = [bad.record for bad in parsed.refused if bad.entity == entity]
-        assert text(parsed.records[entity] + refused) == text(records_)  # nothing lost
+        kept = [record.data for record in parsed.records[entity]]
+        assert text(kept + refused) == text(records_)  # nothing lost
     for records_ in parsed.records.values():
         for record in records_:
-            strict_input.check_value(record)
-            assert strict_input.is_safe_text(record["id"] + record["group_id"])
+            strict_input.check_value(record.data)
+            assert strict_input.is_safe_text(record.data["id"] + record.data["group_id"])
+            assert record.connec_id == record.data["id"]  # the one rule, read once
     for bad in parsed.refused:
         assert bad.reason
         assert strict_input.is_safe_text(bad.group_id + bad.connec_id)

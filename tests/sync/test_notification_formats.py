@@ -11,7 +11,7 @@ import requests
 
 from crm.models import Organization, Person
 from maestrano_accounts.models import Company
-from maestrano_sync.models import IdMap, InboxEntry, OutboxEntry
+from maestrano_sync.models import IdMap, InboxEntry, InboxRecord, OutboxEntry, SyncRecordError
 from maestrano_sync.selectors import connec_id_for, find_local_object
 from tests.helpers.live_sync import (
     deliver_notifications,
@@ -171,3 +171,77 @@ def test_a_record_carrying_an_external_id_no_database_key_can_hold_sinks_nothing
         "Bob",
         "Huge",
     ]
+
+
+def several_ids(company, connec_id: str) -> list[dict[str, str]]:
+    """An id list as another app's write may leave it: a foreign entry first, then two
+    Connec! entries of which only the second is in the record's realm (its group)."""
+    return [
+        {"provider": "another-app", "realm": company.group_uid, "id": "77"},
+        {"provider": "connec", "realm": "org-elsewhere", "id": f"{connec_id}-elsewhere"},
+        {"provider": "connec", "realm": company.group_uid, "id": connec_id},
+    ]
+
+
+def test_a_records_connec_id_is_read_by_one_rule_on_the_webhook_and_in_the_pipeline(
+    platform, company, live_sync
+):
+    from maestrano_sync.inbox import apply_records
+
+    def organization(connec_id, name):
+        return {
+            "id": several_ids(company, connec_id),
+            "group_id": company.group_uid,
+            "name": name,
+            "updated_at": "2030-01-01T00:00:00Z",
+        }
+
+    # The pipeline (the import, the reconciliation, a record fetched again): a record and a
+    # reference, each with several entries.
+    through_pipeline = str(uuid.uuid4())
+    apply_records(
+        company=company,
+        entity="organizations",
+        records=[organization(through_pipeline, "Read by the pipeline")],
+    )
+    person_id = str(uuid.uuid4())
+    apply_records(
+        company=company,
+        entity="people",
+        records=[
+            {
+                "id": several_ids(company, person_id),
+                "group_id": company.group_uid,
+                "first_name": "Hank",
+                "organization_id": several_ids(company, through_pipeline),
+                "updated_at": "2030-01-01T00:00:00Z",
+            }
+        ],
+    )
+    # The webhook.
+    through_webhook = str(uuid.uuid4())
+    answer = post_notification(
+        platform, {"organizations": [organization(through_webhook, "Read by the webhook")]}
+    )
+    assert answer.status_code == 202, answer.text
+
+    org = find_local_object(company=company, entity="organizations", connec_id=through_pipeline)
+    assert org is not None and org.name == "Read by the pipeline"
+    person = find_local_object(company=company, entity="people", connec_id=person_id)
+    assert person is not None and person.organization_id == org.pk
+    webhook_org = find_local_object(
+        company=company, entity="organizations", connec_id=through_webhook
+    )
+    assert webhook_org is not None and webhook_org.name == "Read by the webhook"
+    assert not IdMap.objects.filter(connec_id__endswith="-elsewhere").exists()
+    assert InboxRecord.objects.get().connec_id == through_webhook
+
+    # Two Connec! entries, none in the record's realm: refused on both paths alike.
+    ambiguous = organization(str(uuid.uuid4()), "Ambiguous")
+    ambiguous["id"] = [*ambiguous["id"][1:2], {**ambiguous["id"][2], "realm": "org-third"}]
+    result = apply_records(company=company, entity="organizations", records=[ambiguous])
+    assert result.failed == 1
+    answer = post_notification(platform, {"organizations": [ambiguous]})
+    assert answer.status_code == 202 and answer.json()["parked"] == 1
+    reasons = list(SyncRecordError.objects.values_list("reason", flat=True))
+    assert len(reasons) == 2 and all("several entries with provider 'connec'" in r for r in reasons)
