@@ -382,7 +382,7 @@ def _process_group(
         InboxEntry.objects.filter(pk__in=ids).update(
             status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
         )
-    if ids[-1] % PRUNE_EVERY == 0:
+    if any(pk % PRUNE_EVERY == 0 for pk in ids):
         prune_done_entries()
     run.processed += len(ids)
     return True
@@ -544,20 +544,30 @@ def release_held(*, company: Company) -> int:
 
 
 #: Done notifications are pruned every this many inbox rows, once older than
-#: ``SYNC["HISTORY_DAYS"]`` (as the sync history).
+#: ``SYNC["HISTORY_DAYS"]`` (as the sync history)...
 PRUNE_EVERY = 100
+#: ...at most this many at a time (ten times as many as arrived meanwhile: a backlog, such
+#: as the rows of the versions that kept every done row, goes in steps, never in one long
+#: statement inside an inbox run).
+PRUNE_BATCH = 1000
 
 
-def prune_done_entries() -> int:
-    """Delete the notifications applied more than ``SYNC["HISTORY_DAYS"]`` days ago (``0``
-    keeps them); the number deleted. Held, pending and failed rows are never pruned."""
+def prune_done_entries(*, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to ``limit`` of the notifications applied more than ``SYNC["HISTORY_DAYS"]``
+    days ago, oldest first (``0`` days keeps them); the number deleted. Held, pending and
+    failed rows are never pruned."""
     days = sync_settings().history_days
     if days <= 0:
         return 0
     cutoff = timezone.now() - datetime.timedelta(days=days)
-    _, deleted = InboxEntry.objects.filter(
-        status=InboxEntry.Status.DONE, processed_at__lt=cutoff
-    ).delete()
+    oldest = list(
+        InboxEntry.objects.filter(status=InboxEntry.Status.DONE, processed_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not oldest:
+        return 0
+    _, deleted = InboxEntry.objects.filter(pk__in=oldest, status=InboxEntry.Status.DONE).delete()
     return deleted.get(InboxEntry._meta.label, 0)
 
 

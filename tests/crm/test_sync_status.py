@@ -697,6 +697,24 @@ def test_old_applied_notifications_are_pruned_and_held_ones_kept(company, settin
     assert set(InboxEntry.objects.values_list("pk", flat=True)) == {recent.pk, held.pk}
 
 
+def test_a_backlog_of_applied_notifications_is_pruned_in_steps_oldest_first(company):
+    from maestrano_sync.inbox import prune_done_entries
+
+    old = timezone.now() - dt.timedelta(days=31)
+    rows = [
+        waiting_notification(
+            company, updated_at="2030-01-01T00:00:00Z", status=InboxEntry.Status.DONE
+        )
+        for _ in range(3)
+    ]
+    InboxEntry.objects.filter(pk__in=[row.pk for row in rows]).update(processed_at=old)
+
+    assert prune_done_entries(limit=2) == 2
+    assert list(InboxEntry.objects.values_list("pk", flat=True)) == [rows[-1].pk]
+    assert prune_done_entries(limit=2) == 1
+    assert prune_done_entries(limit=2) == 0
+
+
 def test_the_dashboard_tells_refused_given_up_and_not_applied_apart_and_names_the_records(
     admin, company
 ):
