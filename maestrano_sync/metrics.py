@@ -74,7 +74,9 @@ def sync_state() -> Samples:
         samples["maestrano_inbox_entries"].append(((row["preset"], row["status"]), row["count"]))
         if row["status"] == InboxEntry.Status.FAILED:
             samples["maestrano_parked_records"].append(((row["preset"], "", "pull"), row["count"]))
-        else:
+        elif row["status"] != InboxEntry.Status.HELD:
+            # Held rows wait for an Admin's setting (an import turned off), not for a worker:
+            # counted above, never an inbox that is stuck.
             age = age_seconds(row["oldest"], now=now)
             oldest_inbox[row["preset"]] = max(age, oldest_inbox.get(row["preset"], 0.0))
     samples["maestrano_inbox_oldest_age_seconds"] = [
