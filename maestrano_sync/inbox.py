@@ -74,6 +74,7 @@ from .registry import registry
 from .retries import CONCURRENT_WRITE_ERRORS, may_try_again, refusal_reason
 from .scheduling import enqueue_inbox
 from .services import parked_record
+from .values import MappingError, connec_time
 
 logger = logging.getLogger(__name__)
 
@@ -437,15 +438,31 @@ def split_held_records(
             others = []
             for record in records:
                 connec_id = notified_connec_id(record)
-                if connec_id:
-                    updated_at = parse_updated_at(record)  # a valid record: checked when notified
+                updated_at = _held_version(record)
+                if connec_id and updated_at is not _UNREADABLE:
                     held.append(HeldRecord(entity, connec_id, updated_at, record))
                 else:
-                    others.append(record)  # no id to hold it by: ignored when applied
+                    # No id to hold it by, or a time no version can be ordered by: applied
+                    # as it is (ignored, or refused with its reason), never held over a
+                    # version that can be read.
+                    others.append(record)
             if others:
                 rest[entity] = others
         kept.append(rest)
     return kept, held
+
+
+#: What :func:`_held_version` answers for an ``updated_at`` that is there but unreadable.
+_UNREADABLE: Any = object()
+
+
+def _held_version(record: Any) -> Any:
+    """The record's ``updated_at``: a datetime, ``None`` when it has none, or
+    :data:`_UNREADABLE` when it has one that is no date-time (the pipeline refuses it)."""
+    try:
+        return connec_time(record.get("updated_at")) if isinstance(record, dict) else None
+    except MappingError:
+        return _UNREADABLE
 
 
 def _newer_or_equal(first: datetime.datetime | None, second: datetime.datetime | None) -> bool:

@@ -305,6 +305,8 @@ def test_only_the_newest_held_version_of_a_record_is_kept_whatever_the_delivery_
     assert held_names() == ["Version 2"]
     notify("Version 3", "2030-01-03T00:00:00Z")  # newer: replaces the held one
     assert held_names() == ["Version 3"]
+    notify("Unreadable", "not a date")  # no version to order by: never replaces one
+    assert held_names() == ["Version 3"]
 
     update_sync_settings(company=company, directions={"organizations": "both"})
 
