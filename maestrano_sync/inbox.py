@@ -341,7 +341,9 @@ def _process_group(
         status=InboxEntry.Status.PROCESSING, attempts=models.F("attempts") + 1
     )
     payloads, held = split_held_records(
-        company=company, payloads=[entry.payload for entry in group]
+        company=company,
+        payloads=[entry.payload for entry in group],
+        received_at=[entry.received_at for entry in group],
     )
     try:
         run.result.add(apply_payloads(company=company, payloads=payloads, client=client))
@@ -400,10 +402,15 @@ class HeldRecord:
     connec_id: str
     updated_at: datetime.datetime | None
     data: Any
+    #: When the notification that carried it arrived (its held row keeps that time).
+    received_at: datetime.datetime | None = None
 
 
 def split_held_records(
-    *, company: Company, payloads: list[Any]
+    *,
+    company: Company,
+    payloads: list[Any],
+    received_at: list[datetime.datetime] | None = None,
 ) -> tuple[list[Any], list[HeldRecord]]:
     """``payloads`` without the records the company's sync settings keep out (its import of
     their entity is off), and those records (the ones with a Connec! id; one query).
@@ -426,7 +433,8 @@ def split_held_records(
 
     kept: list[Any] = []
     held: list[HeldRecord] = []
-    for payload in payloads:
+    arrivals = received_at if received_at is not None else [None] * len(payloads)
+    for payload, arrived in zip(payloads, arrivals, strict=True):
         if not isinstance(payload, dict) or not any(is_held(entity) for entity in payload):
             kept.append(payload)
             continue
@@ -440,7 +448,7 @@ def split_held_records(
                 connec_id = notified_connec_id(record)
                 updated_at = _held_version(record)
                 if connec_id and updated_at is not _UNREADABLE:
-                    held.append(HeldRecord(entity, connec_id, updated_at, record))
+                    held.append(HeldRecord(entity, connec_id, updated_at, record, arrived))
                 else:
                     # No id to hold it by, or a time no version can be ordered by: applied
                     # as it is (ignored, or refused with its reason), never held over a
@@ -513,6 +521,7 @@ def hold_records(*, company: Company, records: list[HeldRecord]) -> int:
             payload={record.entity: [record.data]},
             record_count=1,
             status=InboxEntry.Status.HELD,
+            received_at=record.received_at or now,
             processed_at=now,
             last_error=_held_note(record.entity),
         )

@@ -301,6 +301,10 @@ def test_only_the_newest_held_version_of_a_record_is_kept_whatever_the_delivery_
         ]
 
     notify("Version 2", "2030-01-02T00:00:00Z")
+    # The held row keeps the time its notification arrived (the dashboard's "last
+    # notification received"), not the time it was held.
+    arrived = InboxEntry.objects.filter(company=company, status="done").latest("pk").received_at
+    assert InboxEntry.objects.get(company=company, status="held").received_at == arrived
     notify("Version 1", "2030-01-01T00:00:00Z")  # older, delivered late: not kept
     assert held_names() == ["Version 2"]
     notify("Version 3", "2030-01-03T00:00:00Z")  # newer: replaces the held one
