@@ -3,6 +3,14 @@
 from django.db import migrations, models
 
 
+def held_to_done(apps, schema_editor):
+    """Backwards: before 0010 a notification of an entity whose import was off was marked
+    done (ignored; the catch-up import brought the record later). Held rows become that,
+    so that the code of 0009 never meets a status it does not know."""
+    InboxEntry = apps.get_model("maestrano_sync", "InboxEntry")
+    InboxEntry.objects.filter(status="held").update(status="done")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -15,4 +23,5 @@ class Migration(migrations.Migration):
             name='status',
             field=models.CharField(choices=[('pending', 'Pending'), ('processing', 'Processing'), ('done', 'Done'), ('failed', 'Failed (needs attention)'), ('held', 'Held (the sync settings keep it out)')], default='pending', max_length=16),
         ),
+        migrations.RunPython(migrations.RunPython.noop, held_to_done),
     ]

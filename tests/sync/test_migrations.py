@@ -15,6 +15,7 @@ from maestrano_accounts.models import Company
 BEFORE = ("maestrano_sync", "0007_sync_run_retrying")
 AFTER = ("maestrano_sync", "0008_outbox_gave_up")
 INDEXED = ("maestrano_sync", "0009_inbox_record")
+HELD = ("maestrano_sync", "0010_inbox_held")
 
 
 def migrate(target):
@@ -102,3 +103,19 @@ def test_notifications_waiting_or_failed_before_0009_are_indexed_by_record():
     ]
     migrate(AFTER)  # reversible
     assert "maestrano_sync_inboxrecord" not in connection.introspection.table_names()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_held_notifications_are_marked_done_when_0010_is_reversed():
+    company = Company.objects.create(preset="maestrano", group_uid="cld-held", name="Held")
+    InboxEntry = migrate(HELD).get_model("maestrano_sync", "InboxEntry")
+    held = InboxEntry.objects.create(
+        preset="maestrano", company_id=company.pk, payload={"people": []}, status="held"
+    )
+    pending = InboxEntry.objects.create(
+        preset="maestrano", company_id=company.pk, payload={"people": []}, status="pending"
+    )
+
+    old = migrate(INDEXED).get_model("maestrano_sync", "InboxEntry")
+
+    assert dict(old.objects.values_list("pk", "status")) == {held.pk: "done", pending.pk: "pending"}
