@@ -555,18 +555,40 @@ def release_held(*, company: Company) -> int:
     (applied with the other notifications); the number released (one query when none)."""
     if not InboxEntry.objects.filter(company=company, status=InboxEntry.Status.HELD).exists():
         return 0  # the usual case: one query on the inbox's (company, status) index
-    policy = policy_for(company_id=company.pk)
-    if not policy.enabled:
-        return 0
-    held = InboxRecord.objects.filter(company=company, entry__status=InboxEntry.Status.HELD)
-    entities = set(held.values_list("entity", flat=True).distinct())
-    importing = [entity for entity in entities if policy.imports(entity)]
+    importing = _releasable_entities(company_id=company.pk)
     if not importing:
         return 0
+    held = InboxRecord.objects.filter(company=company, entry__status=InboxEntry.Status.HELD)
     entry_ids = held.filter(entity__in=importing).values_list("entry_id", flat=True)
     return InboxEntry.objects.filter(
         company=company, status=InboxEntry.Status.HELD, pk__in=list(entry_ids)
     ).update(status=InboxEntry.Status.PENDING, last_error="", processed_at=None)
+
+
+def _releasable_entities(*, company_id: int) -> list[str]:
+    """The entities of the company's held records that its settings import again."""
+    policy = policy_for(company_id=company_id)
+    if not policy.enabled:
+        return []
+    entities = (
+        InboxRecord.objects.filter(company_id=company_id, entry__status=InboxEntry.Status.HELD)
+        .values_list("entity", flat=True)
+        .distinct()
+    )
+    return [entity for entity in set(entities) if policy.imports(entity)]
+
+
+def companies_with_releasable_held() -> set[int]:
+    """Companies holding records of an entity they import again: the beat's safety net
+    (``drain_all``) starts an inbox run for them, should the run a settings change enqueues
+    be lost, or the settings be changed where nothing enqueues one (the admin site, a shell).
+    Two queries per company holding records."""
+    holding = set(
+        InboxEntry.objects.filter(status=InboxEntry.Status.HELD)
+        .values_list("company_id", flat=True)
+        .distinct()
+    )
+    return {company_id for company_id in holding if _releasable_entities(company_id=company_id)}
 
 
 #: Done notifications are pruned every this many inbox rows, once older than

@@ -24,7 +24,7 @@ from . import history, scheduling
 from .company_settings import companies_with_pending_imports, is_sync_enabled
 from .conf import sync_settings
 from .importer import ImportFailed, mark_retrying, run_import
-from .inbox import has_pending_notifications, process_inbox
+from .inbox import companies_with_releasable_held, has_pending_notifications, process_inbox
 from .models import InboxEntry, OutboxEntry
 from .push import drain_outbox, next_due_in
 from .reconcile import catch_up as run_catch_up
@@ -171,8 +171,9 @@ def reconcile_all() -> int:
 
 @shared_task(name="maestrano_sync.drain_all")
 def drain_all() -> int:
-    """Beat entry point: drain every company with due outbox rows or pending notifications,
-    and catch up the imports its sync settings switched on.
+    """Beat entry point: drain every company with due outbox rows or pending notifications
+    (or held ones of an entity it imports again), and catch up the imports its sync
+    settings switched on.
 
     A safety net: drains are normally enqueued on commit and after backoffs.
     """
@@ -181,10 +182,13 @@ def drain_all() -> int:
             status=OutboxEntry.Status.PENDING, next_attempt_at__lte=timezone.now()
         ).values_list("company_id", flat=True)
     )
-    inbox = set(
-        InboxEntry.objects.filter(
-            status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
-        ).values_list("company_id", flat=True)
+    inbox = (
+        set(
+            InboxEntry.objects.filter(
+                status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
+            ).values_list("company_id", flat=True)
+        )
+        | companies_with_releasable_held()
     )
     imports = set(companies_with_pending_imports())
     for company_id in outbox:

@@ -273,6 +273,37 @@ def test_a_version_the_import_setting_keeps_out_waits_visibly_and_is_applied_whe
     assert "Updated from Connec!" in page  # the last change came from Connec!, nothing sent
 
 
+def test_the_beats_safety_net_releases_records_held_for_an_import_switched_on_elsewhere(
+    platform, company, live_sync
+):
+    import uuid
+
+    import requests
+
+    from maestrano_sync.models import CompanySyncSettings
+    from maestrano_sync.tasks import drain_all
+    from tests.helpers.live_sync import organization_record
+
+    update_sync_settings(company=company, directions={"organizations": "export"})
+    record_id = str(uuid.uuid4())
+    answer = requests.post(
+        platform.url + "/maestrano/connec/notifications",
+        json={"organizations": [organization_record(company, record_id, "Held", None)]},
+        auth=platform.auth,
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.text
+    assert InboxEntry.objects.filter(company=company, status="held").count() == 1
+
+    # Switched on where nothing enqueues an inbox run (the admin site, a shell).
+    CompanySyncSettings.objects.filter(company=company).update(directions={})
+    drain_all.delay()
+
+    assert not InboxEntry.objects.filter(company=company, status="held").exists()
+    org = find_local_object(company=company, entity="organizations", connec_id=record_id)
+    assert org is not None and org.name == "Held"
+
+
 def test_only_the_newest_held_version_of_a_record_is_kept_whatever_the_delivery_order(
     platform, company, live_sync
 ):
