@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, UnreadablePostError
 
 from .models import Company
+from .selectors import session_companies
 
 #: The hidden input's name: prefixed so that no form field of a project meets it.
 COMPANY_FORM_FIELD = "maestrano_form_company"
@@ -27,8 +27,8 @@ COMPANY_FORM_FIELD = "maestrano_form_company"
 #: would also take other scripts' digits, signs, underscores and spaces).
 _COMPANY_ID = re.compile(r"[0-9]{1,18}")
 
-#: Names the company the form was for when the user was ever a member of it; never another
-#: tenant's name, whatever id is posted.
+#: What names the company the form was for when the session may no longer work in it (or
+#: never could): never another tenant's name, whatever id is posted.
 _UNNAMED = "another company"
 
 
@@ -64,7 +64,7 @@ def posted_form_company(request: HttpRequest) -> str | None:
 
 
 def form_for_another_company(
-    request: HttpRequest, *, user: AbstractBaseUser, current: Company
+    request: HttpRequest, *, current: Company
 ) -> FormForAnotherCompany | None:
     """Whether ``request`` posts a form rendered for another company than ``current``.
 
@@ -80,9 +80,9 @@ def form_for_another_company(
         return None
     name = None
     if company_id is not None:
+        # Named only when the session may still work in it: never another tenant's name,
+        # nor one the user was removed from (under a name it may have taken since).
         name = (
-            Company.objects.filter(pk=company_id, memberships__user=user)
-            .values_list("name", flat=True)
-            .first()
+            session_companies(request).filter(pk=company_id).values_list("name", flat=True).first()
         )
     return FormForAnotherCompany(form_company=name or _UNNAMED, current=current)

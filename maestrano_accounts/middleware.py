@@ -174,7 +174,7 @@ class MaestranoSessionMiddleware:
         company = current_company(request)
         if company is None:
             return None  # no company to act in: the view refuses it
-        refused = form_for_another_company(request, user=user, current=company)
+        refused = form_for_another_company(request, current=company)
         if refused is None:
             return None
         logger.info(

@@ -115,6 +115,21 @@ def test_a_form_sent_in_the_company_it_was_rendered_for_is_carried_out(
     assert REFUSED not in messages_on_the_dashboard(browser)
 
 
+def test_a_company_the_user_was_removed_from_is_not_named(browser, admin, acme, beta):
+    form = post_form(browser.get("/people/new/").text, "record-form")
+    switch(browser, beta)
+    Membership.objects.filter(user=admin, company=acme).update(is_active=False)
+    Company.objects.filter(pk=acme.pk).update(name="Acme, renamed since")
+
+    sent = browser.post("/people/new/", {**form.fields, "first_name": "Meant"})
+
+    assert (sent.status_code, sent.headers["Location"]) == (302, "/dashboard/")
+    nothing_done()
+    assert messages_on_the_dashboard(browser) == [
+        "This form was for another company; you are now in Beta. Nothing was changed."
+    ]
+
+
 def test_a_login_without_sso_is_protected_too(admin, acme, beta):
     browser = Client()
     browser.force_login(admin)
