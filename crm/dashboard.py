@@ -11,7 +11,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.urls import reverse
 
@@ -21,6 +20,7 @@ from maestrano_sync import history as sync_history_module
 from maestrano_sync import selectors as sync_selectors
 from maestrano_sync import status as record_status
 from maestrano_sync.company_settings import policy_for
+from maestrano_sync.keys import local_keys
 from maestrano_sync.models import SyncRecordError, SyncRun
 from maestrano_sync.registry import NotRegistered, registry
 
@@ -273,12 +273,8 @@ def sync_problems(*, company: Company) -> list[ProblemRow]:
     names: dict[tuple[str, str], str] = {}
     for entity, object_ids in wanted.items():
         mapper = registry.for_entity(entity)
-        pks = []
-        for object_id in object_ids:
-            try:
-                pks.append(mapper.model._meta.pk.to_python(object_id))
-            except ValidationError:
-                continue  # not a key of this model: no record to name
+        # An id that is no key of the model names no record ("deleted here since").
+        pks = local_keys(mapper.model, object_ids)
         for record in mapper.for_company(company).filter(pk__in=pks):
             names[(entity, str(record.pk))] = str(record) or f"{entity} {record.pk}"
     rows = []

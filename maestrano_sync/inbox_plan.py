@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db import connections, models, router
 
 from maestrano_accounts.models import Company
 from maestrano_integration.conf import get_preset
@@ -31,6 +29,7 @@ from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 from . import idmap
 from .company_settings import policy_for
 from .conflicts import LocalChange, deleted_locally, pending_local_changes, remote_wins
+from .keys import local_key, local_keys
 from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_none
 from .models import IdMap, SyncConflict
 from .payloads import DeletedRecord, deleted_record_fate
@@ -112,21 +111,6 @@ def parse_updated_at(data: Mapping[str, Any]) -> datetime.datetime | None:
     return connec_time_or_none(data.get("updated_at"))
 
 
-def storable_key(model: type[models.Model], value: Any) -> bool:
-    """Whether the database can hold ``value`` as a primary key of ``model``: an external
-    id Connec! hands back may be any number (SQLite's driver refuses one past 64 bits,
-    the whole statement with it)."""
-    field = model._meta.pk
-    if not isinstance(value, int):
-        return True
-    connection = connections[router.db_for_read(model)]
-    try:
-        low, high = connection.ops.integer_field_range(field.get_internal_type())
-    except KeyError:  # not an integer column
-        return True
-    return (low is None or value >= low) and (high is None or value <= high)
-
-
 def link_our_own_records(
     *, company: Company, mapper: Mapper, content_type: ContentType, parsed: list[tuple]
 ) -> None:
@@ -152,11 +136,7 @@ def link_our_own_records(
     # record meets that delete (which wins, maestrano_sync.conflicts) instead of coming back as new.
     pks: dict[str, Any] = {}
     for connec_id, object_id in ours.items():
-        try:
-            pk = model._meta.pk.to_python(object_id)
-        except ValidationError:
-            continue
-        if storable_key(model, pk):
+        if (pk := local_key(model, object_id)) is not None:
             pks[connec_id] = pk
     if not pks:
         return
@@ -227,11 +207,10 @@ def existing_object_ids(*, company: Company, mapper: Mapper, object_ids: list[st
     """Those of ``object_ids`` whose local object of ``company`` still exists (one query)."""
     if not object_ids:
         return set()
-    to_python = mapper.model._meta.pk.to_python
     return {
         str(pk)
         for pk in mapper.for_company(company)
-        .filter(pk__in=[to_python(object_id) for object_id in object_ids])
+        .filter(pk__in=local_keys(mapper.model, object_ids))
         .values_list("pk", flat=True)
     }
 
@@ -394,10 +373,10 @@ def attach_losing_local_versions(*, company: Company, mapper: Mapper, plan: Plan
         return
     model = mapper.model
     objects = mapper.for_company(company).in_bulk(
-        [model._meta.pk.to_python(c["object_id"]) for c in losers]
+        local_keys(model, [c["object_id"] for c in losers])
     )
     for conflict in losers:
-        obj = objects.get(model._meta.pk.to_python(conflict["object_id"]))
+        obj = objects.get(local_key(model, conflict["object_id"]))
         if obj is not None:
             try:
                 conflict["losing_data"] = mapper.export_fields(obj, ReferenceResolver())

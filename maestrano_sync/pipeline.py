@@ -37,6 +37,7 @@ from maestrano_integration.bulk_insert import insert_instances
 
 from . import idmap
 from .children import save_children
+from .keys import local_key, local_keys
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -147,7 +148,7 @@ def prepare(
     )
     existing = (
         mapper.for_company(company).in_bulk(
-            [model._meta.pk.to_python(id_map.object_id) for id_map in known.values()]
+            local_keys(model, [id_map.object_id for id_map in known.values()])
         )
         if known  # none on a first import: no queryset to build
         else {}
@@ -162,7 +163,7 @@ def prepare(
             if updated_at is not None and last is not None and updated_at <= last:
                 outcome.skipped += 1
                 continue
-            instance = existing.get(model._meta.pk.to_python(id_map.object_id))
+            instance = existing.get(local_key(model, id_map.object_id))
         fate = deleted_record_fate(
             mapper=mapper, data=data, mapped=id_map is not None, exists=instance is not None
         )
@@ -320,10 +321,10 @@ def apply_deleted(
     if to_delete:
         model = mapper.model
         objects = mapper.for_company(company).in_bulk(
-            [model._meta.pk.to_python(id_map.object_id) for id_map, _ in to_delete]
+            local_keys(model, [id_map.object_id for id_map, _ in to_delete])
         )
         for id_map, updated_at in to_delete:
-            obj = objects.get(model._meta.pk.to_python(id_map.object_id))
+            obj = objects.get(local_key(model, id_map.object_id))
             if obj is not None:
                 try:
                     with transaction.atomic():

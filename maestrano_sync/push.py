@@ -44,6 +44,7 @@ from maestrano_integration.connec import ConnecClient, ConnecError
 from . import children, history, idmap
 from .company_settings import policy_for
 from .conf import sync_settings
+from .keys import local_key, local_keys
 from .locks import company_run, renew_lock
 from .mappers import MappingError
 from .models import OutboxEntry, SyncRun
@@ -310,9 +311,7 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
         )
         upserts = [op for op in entity_ops if op.operation == OutboxEntry.Operation.UPSERT]
         instances = (
-            mapper.for_company(company).in_bulk(
-                [model._meta.pk.to_python(op.object_id) for op in upserts]
-            )
+            mapper.for_company(company).in_bulk(local_keys(model, [op.object_id for op in upserts]))
             if upserts
             else {}
         )
@@ -333,7 +332,7 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
                     )
                 op.request = {"method": "put", "url": url, "params": {entity: payload}}
                 continue
-            instance = instances.get(model._meta.pk.to_python(op.object_id))
+            instance = instances.get(local_key(model, op.object_id))
             if instance is None:
                 # Deleted since: its delete row follows (or it never existed): nothing to send.
                 op.outcome = "done"

@@ -119,12 +119,29 @@ def record_connec_id(record: Mapping[str, Any]) -> str | None:
 
 
 def connec_time(value: Any) -> datetime.datetime | None:
-    """A Connec! timestamp (``updated_at``) as an aware datetime; ``None`` when absent.
+    """A Connec! timestamp (``updated_at``) as an aware UTC datetime; ``None`` when absent.
 
     Raises :class:`MappingError` when present but not an ISO 8601 date-time
-    (a number, ``"2024-02-30T00:00:00Z"``, an offset of 99 hours). A time
-    without offset is UTC, so that every timestamp compares with every other.
+    (a number, ``"2024-02-30T00:00:00Z"``, an offset of 99 hours or of 16 hours or
+    more, a time whose UTC falls outside years 1 to 9999). A time without offset is
+    UTC, so that every timestamp compares with every other and every database stores it.
     """
+    parsed = _connec_local_time(value)
+    if parsed is None:
+        return None
+    try:
+        return parsed.astimezone(datetime.UTC)
+    except OverflowError:  # "9999-12-31T23:59:59-23:59": no such UTC time
+        raise MappingError(f"not a date-time: {_excerpt(value)}") from None
+
+
+#: Connec! offsets are real time zones (-12:00 to +14:00); PostgreSQL refuses 16 hours or more.
+_MAX_OFFSET = datetime.timedelta(hours=16)
+
+
+def _connec_local_time(value: Any) -> datetime.datetime | None:
+    """:func:`connec_time` before its conversion to UTC (the offset the value names): for a
+    date sent as a midnight date-time, whose day is the one it names."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -135,7 +152,12 @@ def connec_time(value: Any) -> datetime.datetime | None:
         parsed = None
     if parsed is None:
         raise MappingError(f"not a date-time: {_excerpt(value)}")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=datetime.UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=datetime.UTC)
+    offset = parsed.utcoffset()
+    if offset is None or abs(offset) >= _MAX_OFFSET:
+        raise MappingError(f"not a date-time: {_excerpt(value)}")
+    return parsed
 
 
 def connec_time_or_none(value: Any) -> datetime.datetime | None:
@@ -311,9 +333,11 @@ def _python_value_function(field: models.Field) -> Callable[[Any], Any]:
             if "T" in value:
                 # Connec! sends dates as midnight datetimes ("2016-10-04T00:00:00Z").
                 try:
-                    return connec_time(value).date()
+                    local = _connec_local_time(value)
                 except MappingError:
                     raise refuse(value, "date") from None
+                if local is not None:  # the day the value names, not its day in UTC
+                    return local.date()
             return value
 
         return date

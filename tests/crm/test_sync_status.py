@@ -777,3 +777,27 @@ def test_a_retry_from_the_dashboard_lands_at_its_confirmation(admin, company, pe
     assert response["Location"] == "/dashboard/#messages"
     page = admin.get(response["Location"]).text
     assert re.search(r'id="messages"[^>]*>.*?Queued again', page, re.S)
+
+
+@pytest.mark.parametrize("object_id", ["9" * 25, "-" + "9" * 25, "not-a-key"])
+def test_a_problem_about_an_id_no_record_can_have_names_no_record(admin, company, object_id):
+    # A parked change whose object id is no key of the model (past 64 bits: SQLite's driver
+    # refuses the whole query) names no record; the others are still named.
+    named = Person.objects.create(company=company, first_name="Pat", last_name="Doe")
+    for oid in (object_id, str(named.pk)):
+        OutboxEntry.objects.create(
+            company=company,
+            entity="people",
+            content_type=ContentType.objects.get_for_model(Person),
+            object_id=oid,
+            operation="upsert",
+            status="parked",
+            last_error="HTTP 422: bad",
+        )
+
+    response = admin.get("/dashboard/")
+
+    assert response.status_code == 200
+    problems = re.search(r'id="problems">.*?</section>', response.text, re.S)[0]
+    assert "a record deleted here since" in problems
+    assert f'href="/people/{named.pk}/"' in problems

@@ -6,6 +6,7 @@ Through the webhook on the live server, as the platform sends notifications
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -14,7 +15,7 @@ import requests
 from crm.models import Invoice, Organization
 from maestrano_sync import status
 from maestrano_sync.inbox import apply_records
-from maestrano_sync.models import InboxEntry, SyncRecordError
+from maestrano_sync.models import IdMap, InboxEntry, SyncRecordError
 from tests.helpers.users import log_in_to_company
 
 
@@ -187,6 +188,38 @@ def test_a_naive_updated_at_is_utc_and_compares_with_the_others(platform, compan
     entry.refresh_from_db()
     assert entry.status == InboxEntry.Status.DONE
     assert Organization.objects.get(company=company).name == "New"
+
+
+def test_an_updated_at_no_database_stores_parks_its_record_and_the_others_are_applied(
+    platform, company
+):
+    """An offset PostgreSQL refuses (16 hours or more), a time whose UTC is past year 9999 or
+    before year 1: each is a malformed ``updated_at``, its record parked; never a 5xx."""
+    group = company.group_uid
+    bad_times = {
+        "far-offset": "2030-01-01T00:00:00+20:00",
+        "past-9999": "9999-12-31T23:59:59-23:59",
+        "before-1": "0001-01-01T00:00:00+23:59",
+    }
+    records = [
+        {"id": connec_id, "group_id": group, "name": connec_id, "updated_at": updated_at}
+        for connec_id, updated_at in [*bad_times.items(), ("ok", "2030-01-01T00:00:00+14:00")]
+    ]
+
+    entry = notify(platform, {"organizations": records})
+
+    entry.refresh_from_db()
+    assert entry.status == InboxEntry.Status.DONE
+    assert list(Organization.objects.filter(company=company).values_list("name", flat=True)) == [
+        "ok"
+    ]
+    parked = {e.connec_id: e.reason for e in SyncRecordError.objects.filter(company=company)}
+    assert set(parked) == set(bad_times)
+    for connec_id, updated_at in bad_times.items():
+        assert f"updated_at: not a date-time: '{updated_at}'" in parked[connec_id]
+    # The good record's time is kept in UTC (every database stores it).
+    link = IdMap.objects.get(company=company, connec_id="ok")
+    assert link.last_pulled_updated_at == datetime.datetime(2029, 12, 31, 10, tzinfo=datetime.UTC)
 
 
 def test_a_record_claiming_an_object_id_we_do_not_have_is_created_not_linked(platform, company):
