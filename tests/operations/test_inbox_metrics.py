@@ -35,9 +35,7 @@ def _entry(company: Company, *, status: str, age: dt.timedelta) -> InboxEntry:
     return entry
 
 
-def test_held_notifications_are_counted_but_never_make_the_inbox_look_stuck(
-    client, metrics_auth
-):
+def test_held_notifications_are_counted_but_never_make_the_inbox_look_stuck(client, metrics_auth):
     company = _company("cld-held")
     _entry(company, status=InboxEntry.Status.HELD, age=dt.timedelta(days=3))
 
