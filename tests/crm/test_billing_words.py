@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from maestrano_accounts.billing.models import CompanySubscription, Plan
-from maestrano_accounts.models import Company, Membership
-from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
+from maestrano_accounts.models import Company
+from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +23,7 @@ Status = CompanySubscription.Status
 @pytest.fixture
 def company_admin(client):
     company = Company.objects.create(preset="maestrano", group_uid="cld-words", name="Words Ltd")
-    user = get_user_model().objects.create_user("ada")
-    Membership.objects.create(user=user, company=company, role="Admin")
-    client.force_login(user)
-    session = client.session
-    session[CURRENT_COMPANY_KEY] = company.pk
-    session.save()
+    log_in_to_company(client, company)
     return client, company
 
 
