@@ -10,9 +10,11 @@ the database's own work (profiles in docs/performance.md). Two entry points:
   names; the others shared by every row);
 * :func:`insert_instances` takes new model instances, as ``bulk_create(objs)`` does, for
   models of plain fields (:data:`PLAIN_FIELDS`), and hands anything else to
-  ``bulk_create`` itself.
+  ``bulk_create`` itself;
+* :func:`insert_row_with_children` writes one row and the rows that point at it, all or
+  nothing: on PostgreSQL in one statement, so a caller in autocommit needs no transaction.
 
-Both write one statement per batch:
+:func:`insert_rows` and :func:`insert_instances` write one statement per batch:
 
 * PostgreSQL: the rows travel as one JSON parameter (an array per row), read by
   ``jsonb_array_elements`` (``json.dumps`` is C; a JSON field's value is written as it is,
@@ -79,6 +81,8 @@ PLAIN_FIELDS: frozenset[type[models.Field]] = frozenset(
         models.ForeignKey,
     }
 )
+#: The name, in :func:`insert_row_with_children`'s statement, of the parent row's insert.
+_PARENT = "parent"
 #: A shared field's default that is not a constant (see :meth:`_Shape.shared_values`).
 _PER_CALL = object()
 _AUTO_PKS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
@@ -119,6 +123,72 @@ def insert_rows(
         for adapt, values in zip(shape.adapters, zip(*rows, strict=True), strict=True)
     ]
     return _execute(shape, connection, shared_values, columns)
+
+
+def insert_row_with_children(
+    model: type[models.Model],
+    *,
+    fields: Sequence[str],
+    row: Sequence[Any],
+    children: type[models.Model],
+    link: str,
+    child_fields: Sequence[str],
+    child_rows: Sequence[Sequence[Any]],
+) -> Any:
+    """INSERT one ``model`` row (the values of ``fields``, as :func:`insert_rows` takes
+    them) and the ``children`` rows that point at it (``child_rows``: the values of
+    ``child_fields``; the foreign key ``link`` set to the new row), all or nothing; the
+    new row's primary key.
+
+    PostgreSQL: one statement (the parent's ``INSERT`` in a ``WITH``, the children's
+    reading its key), atomic on its own, so a caller in autocommit pays for no
+    transaction (``BEGIN`` and ``COMMIT`` are two more round trips). Other databases: the
+    two statements of :func:`insert_rows` in a transaction (the caller's, if any).
+    """
+    if not fields or not child_fields:
+        raise ValueError("insert_row_with_children needs the names of the fields of each row")
+    alias = router.db_for_write(model)
+    if router.db_for_write(children) != alias:
+        raise ValueError(f"{children._meta.label} is not written to {model._meta.label}'s database")
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=alias, savepoint=False):
+            (pk,) = insert_rows(model, fields=fields, rows=[row], returning=True)
+            insert_rows(
+                children,
+                fields=(link, *child_fields),
+                rows=[(pk, *child) for child in child_rows],
+            )
+        return pk
+    parent = _shape(model, tuple(fields), alias, False, True)
+    linked = _shape(children, tuple(child_fields), alias, False, False, link)
+    statement = _linked_statement(parent, linked)
+    child_columns = zip(*child_rows, strict=True) if child_rows else ([] for _ in child_fields)
+    parameters = [
+        *parent.shared_values({}, connection),
+        _document([[adapt(value)] for adapt, value in zip(parent.adapters, row, strict=True)]),
+        *linked.shared_values({}, connection),
+        _document(
+            [
+                _db_values(adapt, values)
+                for adapt, values in zip(linked.adapters, child_columns, strict=True)
+            ]
+        ),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, parameters)
+        (pk,) = cursor.fetchone()
+    return pk
+
+
+@functools.cache
+def _linked_statement(parent: _Shape, children: _Shape) -> str:
+    """The statement of :func:`insert_row_with_children` on PostgreSQL (built once)."""
+    key = parent.returned_column
+    return (  # identifiers quoted by the backend, every value a parameter
+        f"WITH {_PARENT} AS ({parent.sql(1)}), children AS ({children.sql(0)}) "  # noqa: S608
+        f"SELECT {key} FROM {_PARENT}"
+    )
 
 
 def insert_instances(model: type[models.Model], objs: Sequence[models.Model]) -> None:
@@ -254,15 +324,19 @@ class _Shape:
         alias: str,
         ignore_conflicts: bool,
         returning: bool,
+        linked: str | None = None,
     ) -> None:
         connection = connections[alias]
         quote = connection.ops.quote_name
         opts = model._meta
         self.returning = returning
         self.per_row = [opts.get_field(name) for name in names]
+        # PostgreSQL: the foreign key whose value is the key of the row inserted by the
+        # statement's ``parent`` (see :func:`insert_row_with_children`).
+        self.linked = opts.get_field(linked) if linked else None
         self.adapters = [db_adapter(field, connection) for field in self.per_row]
         self.ordered = [f for f in opts.local_concrete_fields if not f.primary_key]
-        self.shared = [f for f in self.ordered if f not in self.per_row]
+        self.shared = [f for f in self.ordered if f not in self.per_row and f != self.linked]
         self._stamped = [_stamped(f) for f in self.shared]
         # A shared value is a parameter of its own: a JSON field's is adapted as the ORM
         # does (not as an element of the rows' JSON document).
@@ -272,10 +346,12 @@ class _Shape:
             else db_adapter(f, connection)
             for f in self.shared
         ]
-        # Where each column's values come from, in the table's order: (shared?, index).
+        # Where each column's values come from, in the table's order: (shared?, index)
+        # (other databases than PostgreSQL, which have no linked shape).
         self.sources = [
             (True, self.shared.index(f)) if f in self.shared else (False, self.per_row.index(f))
             for f in self.ordered
+            if f != self.linked
         ]
         # A shared field's value when the caller gives none: its default prepared here,
         # once, when it is a constant; _PER_CALL for now (auto_now/auto_now_add), a
@@ -290,8 +366,9 @@ class _Shape:
         ]
         on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         suffix = connection.ops.on_conflict_suffix_sql(self.ordered, on_conflict, [], [])
+        self.returned_column = quote(opts.pk.column)
         tail = (f" {suffix}" if suffix else "") + (
-            f" RETURNING {quote(opts.pk.column)}" if returning else ""
+            f" RETURNING {self.returned_column}" if returning else ""
         )
         head = (
             f"{connection.ops.insert_statement(on_conflict=on_conflict)} "
@@ -313,12 +390,16 @@ class _Shape:
                     return f"NULLIF((r->{index})::jsonb, 'null'::jsonb)"
                 return f"(r->>{index})::{cast(field)}"
 
-            values = ", ".join(
-                element(f) if f in self.per_row else f"%s::{cast(f)}" for f in self.ordered
-            )
+            def source(field: models.Field) -> str:
+                if field == self.linked:
+                    return f"{_PARENT}.{quote(field.target_field.column)}"
+                return element(field) if field in self.per_row else f"%s::{cast(field)}"
+
+            values = ", ".join(source(f) for f in self.ordered)
+            parent = f"{_PARENT}, " if self.linked else ""
             self._any_rows: str | None = (
                 f"{head} SELECT {values} "  # noqa: S608
-                f"FROM jsonb_array_elements(%s::jsonb) AS r{tail}"
+                f"FROM {parent}jsonb_array_elements(%s::jsonb) AS r{tail}"
             )
         else:
             self._any_rows = None
@@ -365,8 +446,9 @@ def _shape(
     alias: str,
     ignore_conflicts: bool,
     returning: bool,
+    linked: str | None = None,
 ) -> _Shape:
-    return _Shape(model, names, alias, ignore_conflicts, returning)
+    return _Shape(model, names, alias, ignore_conflicts, returning, linked)
 
 
 def _execute(
@@ -376,12 +458,7 @@ def _execute(
     field); the new primary keys if the shape returns them."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            document = json.dumps(
-                list(zip(*columns, strict=True)),
-                default=_json_value,
-                ensure_ascii=False,  # text as it is (any encoding the connection uses)
-            )
-            cursor.execute(shape.sql(0), [*shared_values, document])
+            cursor.execute(shape.sql(0), [*shared_values, _document(columns)])
             return [row[0] for row in cursor.fetchall()] if shape.returning else []
         # The rows zipped from the columns, in the table's column order: the per-row values,
         # the shared ones repeated. Not strict: the repeats are endless.
@@ -404,6 +481,16 @@ def _execute(
             cursor.execute(shape.sql(len(chunk)), list(chain.from_iterable(chunk)))
             keys.extend(row[0] for row in cursor.fetchall())
         return keys
+
+
+def _document(columns: Sequence[Sequence[Any]]) -> str:
+    """PostgreSQL: the rows of ``columns`` (one list of values per field) as the JSON
+    document the statements read (an array per row)."""
+    return json.dumps(
+        list(zip(*columns, strict=True)),
+        default=_json_value,
+        ensure_ascii=False,  # text as it is (any encoding the connection uses)
+    )
 
 
 def _json_value(value: Any) -> Any:

@@ -42,7 +42,7 @@ from django.db import IntegrityError, connections, transaction
 
 from maestrano_accounts.models import Company
 from maestrano_integration import strict_input
-from maestrano_integration.bulk_insert import insert_rows
+from maestrano_integration.bulk_insert import insert_row_with_children, insert_rows
 from maestrano_integration.conf import Preset
 
 from .conf import sync_settings
@@ -499,8 +499,10 @@ def _store(
     )
     entries = []
     # Stored all or nothing: each inbox row with its index of records (InboxRecord), the
-    # other companies' rows and the parked records.
-    with transaction.atomic() if parts or refused else nullcontext():
+    # other companies' rows and the parked records. One company's part alone, or parked
+    # records alone, is atomic on its own (no BEGIN and COMMIT: see insert_inbox_entry).
+    writes = len(parts) + (1 if any(refused.values()) else 0)
+    with transaction.atomic() if writes > 1 else nullcontext():
         for company, part in parts.items():
             count = sum(len(records) for records in part.values())
             pk = insert_inbox_entry(preset=preset.name, company_id=company.pk, records=part)
@@ -533,30 +535,29 @@ def insert_inbox_entry(
     *, preset: str, company_id: int, records: Mapping[str, Sequence[NotifiedRecord]]
 ) -> int:
     """Insert one :class:`~maestrano_sync.models.InboxEntry` holding ``records`` (by entity,
-    as :func:`checked_payload` kept them); the new row's primary key.
+    as :func:`checked_payload` kept them) with its index of records
+    (:class:`~maestrano_sync.models.InboxRecord`: the Connec! ids the records carry, read
+    once, by the webhook's rule), all or nothing; the new row's primary key.
 
-    One statement of :func:`maestrano_integration.bulk_insert.insert_rows`, built once per
-    process (docs/performance.md, webhook round 5: ``InboxEntry.objects.create()`` ran
-    ``save()``'s machinery and compiled the statement on every call): each value adapted
+    :func:`maestrano_integration.bulk_insert.insert_row_with_children`, its statements built
+    once per process (docs/performance.md, webhook round 5: ``InboxEntry.objects.create()``
+    ran ``save()``'s machinery and compiled the statement on every call): each value adapted
     by its field, the other fields' defaults (``auto_now``: now), and the database checks
     the rest (the company's foreign key, ``record_count >= 0``), with Django's
-    ``IntegrityError`` as from ``create()``. Its records are indexed by a second
-    ``INSERT``, with the Connec! ids the records carry (read once, by the webhook's rule):
-    call it in a transaction.
+    ``IntegrityError`` as from ``create()``. On PostgreSQL both rows are one statement,
+    atomic without a transaction; elsewhere two, in a transaction.
     """
     payload = {entity: [record.data for record in part] for entity, part in records.items()}
     record_count = sum(len(part) for part in records.values())
-    (pk,) = insert_rows(
+    pk = insert_row_with_children(
         InboxEntry,
         fields=_INBOX_FIELDS,
-        rows=[(preset, company_id, payload, record_count)],
-        returning=True,
-    )
-    _insert_index(
-        entry_id=int(pk),
-        company_id=company_id,
-        rows=[
-            (entity, record.connec_id, record.updated_at)
+        row=(preset, company_id, payload, record_count),
+        children=InboxRecord,
+        link="entry_id",
+        child_fields=_INDEX_FIELDS,
+        child_rows=[
+            (company_id, entity, record.connec_id, record.updated_at)
             for entity, part in records.items()
             for record in part
         ],
@@ -585,10 +586,14 @@ def index_inbox_entry(*, entry_id: int, company_id: int, payload: Any) -> None:
     _insert_index(entry_id=entry_id, company_id=company_id, rows=notified_records(payload))
 
 
+#: The values of each index row but its inbox row's key.
+_INDEX_FIELDS = ("company_id", "entity", "connec_id", "updated_at")
+
+
 def _insert_index(*, entry_id: int, company_id: int, rows: list[tuple[str, str, Any]]) -> None:
     insert_rows(
         InboxRecord,
-        fields=("entry_id", "company_id", "entity", "connec_id", "updated_at"),
+        fields=("entry_id", *_INDEX_FIELDS),
         rows=[
             (entry_id, company_id, entity, connec_id, updated_at)
             for entity, connec_id, updated_at in rows

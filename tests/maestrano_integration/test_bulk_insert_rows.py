@@ -6,6 +6,8 @@ of the same shape were given; the new primary keys in the rows' order."""
 from __future__ import annotations
 
 import pytest
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Organization
@@ -66,3 +68,82 @@ def test_rows_without_fields_are_refused():
     with pytest.raises(ValueError, match="at least one field"):
         bulk_insert.insert_rows(Organization, fields=(), rows=[(), ()])
     assert not Organization.objects.exists()
+
+
+def _inbox_row(company_id: int) -> tuple:
+    return ("maestrano", company_id, {"people": [{"id": "p-1"}]}, 1)
+
+
+def _linked(company_id: int, child_rows: list[tuple]) -> int:
+    from maestrano_sync.models import InboxEntry, InboxRecord
+
+    return bulk_insert.insert_row_with_children(
+        InboxEntry,
+        fields=("preset", "company_id", "payload", "record_count"),
+        row=_inbox_row(company_id),
+        children=InboxRecord,
+        link="entry_id",
+        child_fields=("company_id", "entity", "connec_id", "updated_at"),
+        child_rows=child_rows,
+    )
+
+
+def test_a_row_and_its_children_in_one_call():
+    from maestrano_sync.models import InboxEntry, InboxRecord
+
+    company = Company.objects.create(preset="maestrano", group_uid="cld-kids", name="Kids")
+    when = timezone.now().replace(microsecond=0)
+    with CaptureQueriesContext(connection) as queries:
+        pk = _linked(
+            company.pk, [(company.pk, "people", "p-1", when), (company.pk, "x", "x-2", None)]
+        )
+    childless = _linked(company.pk, [])
+
+    entry = InboxEntry.objects.get(pk=pk)
+    assert (entry.preset, entry.company, entry.payload, entry.record_count) == (
+        "maestrano",
+        company,
+        {"people": [{"id": "p-1"}]},
+        1,
+    )
+    assert entry.status == InboxEntry.Status.PENDING  # the field's default
+    assert list(
+        InboxRecord.objects.values_list("entry_id", "entity", "connec_id", "updated_at")
+    ) == [
+        (pk, "people", "p-1", when),
+        (pk, "x", "x-2", None),
+    ]
+    assert InboxEntry.objects.filter(pk=childless).exists()
+    assert not InboxRecord.objects.filter(entry_id=childless).exists()
+    # PostgreSQL: one statement (the parent's INSERT in a WITH); elsewhere one per table.
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_and_its_children_all_or_nothing_in_autocommit():
+    """A child the database refuses (its company does not exist) leaves no parent behind,
+    without a transaction of the caller's."""
+    from maestrano_sync.models import InboxEntry, InboxRecord
+
+    company = Company.objects.create(preset="maestrano", group_uid="cld-none", name="None")
+    assert connection.get_autocommit()
+    with pytest.raises(IntegrityError):
+        _linked(company.pk, [(company.pk + 1000, "people", "p-1", None)])
+    assert not InboxEntry.objects.exists()
+    assert not InboxRecord.objects.exists()
+    # The connection is usable afterwards (not left in a failed transaction).
+    assert _linked(company.pk, [(company.pk, "people", "p-1", None)])
+    assert InboxRecord.objects.count() == 1
+
+
+def test_children_without_fields_are_refused():
+    with pytest.raises(ValueError, match="names of the fields"):
+        bulk_insert.insert_row_with_children(
+            Organization,
+            fields=("name",),
+            row=("A",),
+            children=Organization,
+            link="company_id",
+            child_fields=(),
+            child_rows=[],
+        )

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from maestrano_accounts.models import Company
-from maestrano_sync.models import InboxEntry
+from maestrano_sync.models import InboxEntry, InboxRecord
 from tests.sync.test_notifications_input import post, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,3 +107,23 @@ def test_a_company_deleted_in_this_process_is_forgotten_at_once(client, companie
 
     assert answer == {"accepted": 0, "notification": None}
     assert queries == 1  # the company lookup, and no INSERT refused by the database
+
+
+def test_a_known_company_notification_is_one_statement_on_postgresql(client, companies):
+    """The inbox row and its index of records: one statement on PostgreSQL, atomic without
+    a transaction (no BEGIN and COMMIT round trips); two in a transaction elsewhere."""
+    posted(client, {"organizations": [record("cld-1")]})
+    body = {"organizations": [record("cld-1", id="o-2")], "people": [record("cld-1", id="p-2")]}
+
+    second, queries = posted(client, body)
+
+    # SQLite: BEGIN IMMEDIATE, the two INSERTs and COMMIT.
+    assert queries == (1 if connection.vendor == "postgresql" else 4)
+    assert sorted(
+        InboxRecord.objects.filter(entry_id=second["notification"]).values_list(
+            "company", "entity", "connec_id"
+        )
+    ) == [
+        (companies["one"].pk, "organizations", "o-2"),
+        (companies["one"].pk, "people", "p-2"),
+    ]
