@@ -38,7 +38,6 @@ from .mappers import (
     ReferenceResolver,
     connec_id_of,
     get_path,
-    record_realms,
     to_connec_value,
 )
 from .outbox import applying_remote_changes
@@ -75,12 +74,12 @@ def values_hash(child: type[ChildMapping], obj: models.Model) -> str:
 def item_ids(data: Mapping[str, Any], child: type[ChildMapping]) -> list[str | None]:
     """The Connec! id of each sub-record of ``data`` (``None`` where it has none)."""
     items = get_path(data, child.path, None)
-    realms = record_realms(data)  # a line's Connec! entry is in its record's realm
     ids: list[str | None] = []
     for item in items if isinstance(items, list) else ():
         try:
             ids.append(
-                connec_id_of(item.get("id"), realms=realms) if isinstance(item, Mapping) else None
+                # A line's Connec! entry is in its record's realm.
+                connec_id_of(item.get("id"), record=data) if isinstance(item, Mapping) else None
             )
         except MappingError:
             ids.append(None)

@@ -24,7 +24,7 @@ from django.db import models
 
 from maestrano_integration.strict_input import find_unsafe_text
 
-from .values import MappingError, connec_id_of, converter_for, record_realms, text_shortcut
+from .values import MappingError, connec_id_of, converter_for, text_shortcut
 
 #: What a path read gives when a part is absent (or null on the way).
 MISSING = object()
@@ -88,7 +88,6 @@ def make_applier(
         "ValidationError": ValidationError,
         "MappingError": MappingError,
         "connec_id_of": connec_id_of,
-        "record_realms": record_realms,
         "find_unsafe_text": find_unsafe_text,
     }
     body: list[str] = []
@@ -128,9 +127,6 @@ def make_applier(
             "    else:",
             f"        {store}",
         ]
-    if references:
-        # A reference's Connec! entry is chosen in the record's realm (one rule: values).
-        body += ["realms = record_realms(data)"]
     for n, (name, (connec_field, entity)) in enumerate(references.items()):
         field = opts.get_field(name)
         namespace[f"ref_path_{n}"] = connec_field
@@ -145,7 +141,8 @@ def make_applier(
         body += [
             "if value is not MISSING:",
             "    try:",
-            "        connec_id = connec_id_of(value, realms=realms)",
+            # A reference's Connec! entry is chosen in the record's realm (one rule: values).
+            "        connec_id = connec_id_of(value, record=data)",
             "        if connec_id is None:",
             *(f"            {line}" for line in absent),
             "        else:",

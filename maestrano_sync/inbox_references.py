@@ -29,7 +29,6 @@ from .mappers import (
     connec_id_of,
     get_path,
     record_connec_id,
-    record_realms,
     set_path,
 )
 from .payloads import DeletedRecord, deleted_record_fate
@@ -99,13 +98,13 @@ def null_dead_references(
 ) -> Mapping[str, Any]:
     """A copy of ``data`` whose references to dead records are ``None``."""
     copy = json.loads(json.dumps(data, default=str))
-    realms = record_realms(data)  # the references' Connec! entries are in the record's realm
 
     def clear(mapping: Any, item: dict[str, Any]) -> None:
         for connec_field, entity in mapping.references.values():
             value = get_path(item, connec_field, None)
             try:
-                target = connec_id_of(value, realms=realms)
+                # The references' Connec! entries are in the record's realm.
+                target = connec_id_of(value, record=data)
             except MappingError:
                 continue
             if target and target in dead.get(entity, ()):

@@ -257,9 +257,7 @@ class _Mapping:
         wanted: dict[str, set[str]] = {}
         for connec_field, entity in cls.references.values():
             try:
-                connec_id = connec_id_of(
-                    get_path(data, connec_field, None), realms=record_realms(data)
-                )
+                connec_id = connec_id_of(get_path(data, connec_field, None), record=data)
             except MappingError:
                 continue
             if connec_id:

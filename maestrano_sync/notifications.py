@@ -55,7 +55,6 @@ from .values import (
     connec_entry_id,
     connec_id_problem,
     connec_time_or_none,
-    record_realms,
 )
 
 logger = logging.getLogger(__name__)
@@ -246,7 +245,7 @@ def record_connec_id(record: Mapping[str, Any]) -> str:
             raise ValueError("must be a non-empty string or a list of {provider, realm, id}")
         chosen = value
     elif isinstance(value, list):
-        chosen = connec_entry_id(value, realms=record_realms(record))
+        chosen = connec_entry_id(value, record=record)
         if chosen is None:
             raise ValueError(f"has no entry with provider {CONNEC_PROVIDER!r} and a string id")
     else:

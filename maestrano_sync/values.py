@@ -49,13 +49,14 @@ def record_realms(record: Mapping[str, Any]) -> frozenset[str]:
     )
 
 
-def connec_entry_id(ids: list[Any], *, realms: frozenset[str]) -> Any:
+def connec_entry_id(ids: list[Any], *, record: Mapping[str, Any] | None = None) -> Any:
     """The id of Connec!'s own entry in an external-ids list, ``None`` when it has none.
 
     The one rule (docs/protocol.md, 'External ids'): the list holds ``{provider, realm,
     id}`` entries, one per application that knows the record; Connec!'s own has provider
     ``connec`` and a non-blank text id. When several have, the one whose realm is among
-    ``realms`` (:func:`record_realms`: the record's ``channel_id`` or ``group_id``) is taken;
+    those of ``record``, the record the list is read from (:func:`record_realms`: its
+    ``channel_id`` or ``group_id``, read only then), is taken;
     entries of other providers (ours included) are never the Connec! id, whatever their
     place in the list. Raises :class:`MappingError` when several Connec! entries leave the
     choice open.
@@ -70,6 +71,7 @@ def connec_entry_id(ids: list[Any], *, realms: frozenset[str]) -> Any:
     if not candidates:
         return None
     if len(candidates) > 1:
+        realms = record_realms(record) if record is not None else frozenset()
         candidates = [
             entry
             for entry in candidates
@@ -88,18 +90,18 @@ def _usable_entry_id(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def connec_id_of(value: Any, *, realms: frozenset[str] = frozenset()) -> str | None:
+def connec_id_of(value: Any, *, record: Mapping[str, Any] | None = None) -> str | None:
     """The Connec! id of a record id or reference, plain or in external-ids form.
 
     With ``CONNEC-EXTERNAL-IDS: true``, ids are lists of ``{"realm", "provider",
-    "id"}`` and Connec!'s own entry is chosen by :func:`connec_entry_id` (``realms``: those
-    of the record the value is read from, :func:`record_realms`). ``None`` when there is no
+    "id"}`` and Connec!'s own entry is chosen by :func:`connec_entry_id` (``record``: the
+    record the value is read from, whose realms choose among several). ``None`` when there is no
     id (or no Connec! entry); :class:`MappingError` when it is not one we can keep.
     """
     if value is None or value == "":
         return None
     if isinstance(value, list):
-        return connec_id_of(connec_entry_id(value, realms=realms))
+        return connec_id_of(connec_entry_id(value, record=record))
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     elif not isinstance(value, str):
@@ -115,7 +117,7 @@ def connec_id_of(value: Any, *, realms: frozenset[str] = frozenset()) -> str | N
 def record_connec_id(record: Mapping[str, Any]) -> str | None:
     """The Connec! id of ``record`` (its ``id``, read by :func:`connec_id_of` in the record's
     realms): the rule of the import, notifications, reconciliation and push answers alike."""
-    return connec_id_of(record.get("id"), realms=record_realms(record))
+    return connec_id_of(record.get("id"), record=record)
 
 
 def connec_time(value: Any) -> datetime.datetime | None:
