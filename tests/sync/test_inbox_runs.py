@@ -168,6 +168,43 @@ def test_an_inbox_run_reads_the_sync_settings_once_not_per_group_or_entity(clien
     assert len(captured) == 56  # SQLite and PostgreSQL alike
 
 
+def test_a_sync_switched_off_during_a_long_run_stops_it_once_the_settings_are_read_again(
+    client, monkeypatch
+):
+    """A run lasts as long as notifications keep coming: the settings it holds are read
+    again once SETTINGS_MAX_AGE old (0 here), so the sync switched off stops it."""
+    from maestrano_sync import inbox
+
+    monkeypatch.setattr(inbox, "SETTINGS_MAX_AGE", 0.0)
+    monkeypatch.setattr(inbox, "GROUP_RECORDS", 1)  # a group per notification
+    company = new_company()
+    for n in (1, 2):
+        notify(client, {"organizations": [organization(company, n)]})
+    done = InboxEntry.Status.DONE
+    switched: list[bool] = []
+
+    def switch_off_after_the_first_group(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if (
+            not switched
+            and sql.startswith('UPDATE "maestrano_sync_inboxentry"')
+            and done in (params or ())
+        ):
+            switched.append(True)
+            update_sync_settings(company=company, enabled=False)  # an Admin, meanwhile
+        return result
+
+    with connection.execute_wrapper(switch_off_after_the_first_group):
+        run = process_inbox(company=company)
+
+    assert (run.processed, run.paused) == (1, True)
+    assert list(InboxEntry.objects.order_by("pk").values_list("status", flat=True)) == [
+        "done",
+        "pending",
+    ]
+    assert list(Organization.objects.values_list("name", flat=True)) == ["Org 1"]
+
+
 # --- the beat's safety net: a fixed number of queries -----------------------------------
 
 
