@@ -31,6 +31,7 @@ from maestrano_accounts.models import Company
 from maestrano_integration.bulk_insert import insert_instances
 
 from . import idmap
+from .keys import local_key, local_keys
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -113,7 +114,6 @@ def _save_child_rows(
 ) -> None:
     model = child.model
     manager = model._default_manager
-    to_pk = model._meta.pk.to_python
     content_type = ContentType.objects.get_for_model(model)
     parent_attname = model._meta.get_field(child.parent_field).attname
     updated_parents = [item.instance.pk for item in parents if not item.is_new]
@@ -146,12 +146,12 @@ def _save_child_rows(
                 and existing.get(object_id) == item.instance.pk
             ):
                 kept.add(object_id)
-                obj.pk = to_pk(object_id)
+                obj.pk = local_key(model, object_id)
                 obj._state.adding = False
                 updated.append((obj, line_id))
             else:
                 created.append((obj, line_id))
-    gone = [to_pk(pk) for pk in existing if pk not in kept]
+    gone = local_keys(model, [pk for pk in existing if pk not in kept])
     if gone:
         manager.filter(pk__in=gone).delete()
     if updated:

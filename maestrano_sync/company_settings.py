@@ -25,15 +25,15 @@ docs/sync.md ('Per-company sync settings') describes the behaviour; in short:
 
 Every change is recorded as a :class:`~maestrano_sync.models.SyncSettingsChange` (who,
 when, ``{what: [before, after]}``). Read the settings with :func:`policy_for`
-(one query; no row means the defaults) and change them with
-:func:`update_sync_settings` only.
+(one query; no row means the defaults), those of many companies with :func:`policies_for`
+(one query), and change them with :func:`update_sync_settings` only.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,19 +127,32 @@ class SyncPolicy:
 DEFAULT_POLICY = SyncPolicy()
 
 
-def policy_for(*, company_id: Any) -> SyncPolicy:
-    """The company's current settings (one query; the defaults when it has none)."""
-    row = (
-        CompanySyncSettings.objects.filter(company_id=company_id)
-        .values("enabled", "directions", "import_since")
-        .first()
-    )
-    if row is None:
-        return DEFAULT_POLICY
+_POLICY_FIELDS = ("enabled", "directions", "import_since")
+
+
+def _policy(row: Mapping[str, Any]) -> SyncPolicy:
     directions = row["directions"] if isinstance(row["directions"], dict) else {}
     return SyncPolicy(
         enabled=row["enabled"], chosen=dict(directions), import_since=row["import_since"]
     )
+
+
+def policy_for(*, company_id: Any) -> SyncPolicy:
+    """The company's current settings (one query; the defaults when it has none)."""
+    row = CompanySyncSettings.objects.filter(company_id=company_id).values(*_POLICY_FIELDS).first()
+    return DEFAULT_POLICY if row is None else _policy(row)
+
+
+def policies_for(*, company_ids: Iterable[Any]) -> dict[Any, SyncPolicy]:
+    """{company id: its current settings} of ``company_ids`` (one query, none for no id)."""
+    ids = set(company_ids)
+    if not ids:
+        return {}
+    rows = CompanySyncSettings.objects.filter(company_id__in=ids).values(
+        "company_id", *_POLICY_FIELDS
+    )
+    found = {row["company_id"]: _policy(row) for row in rows}
+    return {company_id: found.get(company_id, DEFAULT_POLICY) for company_id in ids}
 
 
 def is_sync_enabled(*, company_id: Any) -> bool:

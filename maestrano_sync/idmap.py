@@ -35,6 +35,7 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.bulk_insert import insert_rows
 
+from .keys import local_key
 from .models import IdMap
 from .registry import registry
 
@@ -71,16 +72,20 @@ def bulk_lookup(*, company: Company, entity: str, connec_ids: Iterable[str]) -> 
 
 
 def local_pks_for(*, company: Company, entity: str, connec_ids: Iterable[str]) -> dict[str, Any]:
-    """{connec id: local primary key} for the known ids (one query, no model instances)."""
+    """{connec id: local primary key} for the known ids (one query, no model instances).
+
+    A stored object id that names no record of the model (:func:`maestrano_sync.keys.local_key`:
+    text for an integer key, a number past the column's range) is left out: the record is
+    as unknown here, and no lookup or row carries a key the database refuses."""
     ids = {connec_id for connec_id in connec_ids if connec_id}
     if not ids:
         return {}
-    mapper = registry.for_entity(entity)
-    to_pk = mapper.model._meta.pk.to_python
+    model = registry.for_entity(entity).model
     rows = IdMap.objects.filter(
         company=company, entity=entity, connec_id__in=_among(ids)
     ).values_list("connec_id", "object_id")
-    return {connec_id: to_pk(object_id) for connec_id, object_id in rows}
+    keys = ((connec_id, local_key(model, object_id)) for connec_id, object_id in rows)
+    return {connec_id: key for connec_id, key in keys if key is not None}
 
 
 def connec_ids_for_pks(

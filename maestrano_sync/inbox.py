@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,13 +39,15 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.db.models import Case, Max, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError
 
 from . import idmap, lost_answers, pipeline
-from .company_settings import policy_for
+from .company_settings import SyncPolicy, policies_for, policy_for
 from .conf import sync_settings
 from .conflicts import pending_local_changes, settle_conflicts
 from .inbox_plan import (
@@ -67,7 +70,14 @@ from .inbox_references import (
     null_dead_references,
 )
 from .locks import company_run, renew_lock
-from .models import InboxEntry, InboxRecord, RemoteTombstone, SyncRecordError, SyncState
+from .models import (
+    InboxEntry,
+    InboxRecord,
+    InboxSummary,
+    RemoteTombstone,
+    SyncRecordError,
+    SyncState,
+)
 from .notifications import notified_connec_id
 from .outbox import applying_remote_changes
 from .registry import registry
@@ -86,8 +96,12 @@ def apply_records(
     records: list[Any],
     client: ConnecClient | None = None,
     depth: int = 0,
+    policy: SyncPolicy | None = None,
 ) -> ApplyResult:
-    """Apply Connec! records of one entity to ``company``'s local models (see module doc)."""
+    """Apply Connec! records of one entity to ``company``'s local models (see module doc).
+
+    ``policy``: the company's sync settings when the caller has read them (an inbox run),
+    for the referenced entities fetched first; else they are read when needed."""
     result = ApplyResult()
     mapper = registry.for_entity(entity)
     model = mapper.model
@@ -128,7 +142,10 @@ def apply_records(
                 mapper=mapper,
                 parsed=parsed,
                 client=client,
-                apply=partial(apply_records, company=company, client=client, depth=depth + 1),
+                apply=partial(
+                    apply_records, company=company, client=client, depth=depth + 1, policy=policy
+                ),
+                policy=policy,
             )
             result.add(fetched)
     existing_pks = existing_object_ids(
@@ -222,12 +239,17 @@ def apply_notification(*, entry: InboxEntry, client: ConnecClient | None = None)
 
 
 def apply_payloads(
-    *, company: Company, payloads: list[Any], client: ConnecClient | None = None
+    *,
+    company: Company,
+    payloads: list[Any],
+    client: ConnecClient | None = None,
+    policy: SyncPolicy | None = None,
 ) -> ApplyResult:
     """Apply notifications of one company together, entity by entity in dependency order.
 
     Several versions of one record across the payloads are fine: the newest
-    ``updated_at`` wins, as if they had been applied one after the other.
+    ``updated_at`` wins, as if they had been applied one after the other. ``policy``: the
+    company's sync settings as the inbox run read them; else read here, once.
     """
     merged: dict[str, list[Any]] = defaultdict(list)
     for payload in payloads:
@@ -238,9 +260,11 @@ def apply_payloads(
     result = ApplyResult()
     order = {entity: index for index, entity in enumerate(registry.dependency_order())}
     now = timezone.now()
+    if merged and policy is None:
+        policy = policy_for(company_id=company.pk)
     for entity in sorted(merged, key=lambda e: (order.get(e, len(order)), e)):
         records = merged[entity]
-        reason = entity_is_applicable(company=company, entity=entity)
+        reason = entity_is_applicable(company=company, entity=entity, policy=policy)
         if reason == SYNC_OFF:
             raise SyncPaused  # never ignored: kept until the sync is on again
         if reason is not None:
@@ -253,7 +277,11 @@ def apply_payloads(
                 extra={"preset": company.preset, "group": company.group_uid, "entity": entity},
             )
             continue
-        result.add(apply_records(company=company, entity=entity, records=records, client=client))
+        result.add(
+            apply_records(
+                company=company, entity=entity, records=records, client=client, policy=policy
+            )
+        )
         SyncState.objects.update_or_create(
             company=company, entity=entity, defaults={"last_notification_at": now}
         )
@@ -307,9 +335,14 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
     (:data:`CONCURRENT_WRITE_ERRORS`) leaves them pending for a later try; an
     unexpected error marks the notification failed (retry it from the admin),
     the others go on.
+
+    The company's sync settings are read once for the run (:class:`RunSettings`) and
+    passed to every step; again when the run has lasted :data:`SETTINGS_MAX_AGE` seconds,
+    and before it ends when it holds records, so that a change made meanwhile counts.
     """
     run = InboxRun()
-    if not policy_for(company_id=company.pk).enabled:
+    settings = RunSettings(company_id=company.pk)
+    if not settings.policy.enabled:
         run.paused = True  # kept in the inbox; applied when the sync is switched on again
         return run
     with company_run(company=company, client=client) as held:
@@ -317,24 +350,58 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
             run.locked = True
             return run
         token, client = held
-        release_held(company=company)
+        release_held(company=company, policy=settings.policy)
         while renew_lock(company_id=company.pk, token=token):
             group = _next_group(company)
             if not group:
                 # An import switched on while this run held records: applied now, not held
-                # until the company's next notification.
-                if release_held(company=company):
+                # until the company's next notification (the settings read again for it).
+                if holds_records(company=company) and _release(
+                    company=company, policy=settings.read()
+                ):
                     continue
                 break
-            if not _process_group(company=company, group=group, client=client, run=run):
+            if not _process_group(
+                company=company, group=group, client=client, run=run, policy=settings.current()
+            ):
                 break
     return run
 
 
+#: An inbox run reads the company's sync settings again once the value it holds is this
+#: many seconds old: a run lasts as long as notifications keep coming.
+SETTINGS_MAX_AGE = 5.0
+
+
+class RunSettings:
+    """The company's sync settings as an inbox run holds them: read once, read again when
+    :data:`SETTINGS_MAX_AGE` old (:meth:`current`) or when the run asks (:meth:`read`)."""
+
+    def __init__(self, *, company_id: Any) -> None:
+        self.company_id = company_id
+        self.read()
+
+    def read(self) -> SyncPolicy:
+        self.policy = policy_for(company_id=self.company_id)
+        self.read_at = time.monotonic()
+        return self.policy
+
+    def current(self) -> SyncPolicy:
+        if time.monotonic() - self.read_at >= SETTINGS_MAX_AGE:
+            return self.read()
+        return self.policy
+
+
 def _process_group(
-    *, company: Company, group: list[InboxEntry], client: ConnecClient, run: InboxRun
+    *,
+    company: Company,
+    group: list[InboxEntry],
+    client: ConnecClient,
+    run: InboxRun,
+    policy: SyncPolicy,
 ) -> bool:
-    """Apply ``group``; ``False`` when processing must stop for now (transient error)."""
+    """Apply ``group`` under the company's sync settings ``policy``; ``False`` when
+    processing must stop for now (transient error, the sync switched off)."""
     ids = [entry.pk for entry in group]
     context = {"preset": company.preset, "group": company.group_uid, "notifications": ids}
     InboxEntry.objects.filter(pk__in=ids).update(
@@ -344,9 +411,12 @@ def _process_group(
         company=company,
         payloads=[entry.payload for entry in group],
         received_at=[entry.received_at for entry in group],
+        policy=policy,
     )
     try:
-        run.result.add(apply_payloads(company=company, payloads=payloads, client=client))
+        run.result.add(
+            apply_payloads(company=company, payloads=payloads, client=client, policy=policy)
+        )
     except SyncPaused:
         InboxEntry.objects.filter(pk__in=ids).update(
             status=InboxEntry.Status.PENDING, attempts=models.F("attempts") - 1
@@ -370,7 +440,9 @@ def _process_group(
     except CONCURRENT_WRITE_ERRORS as error:
         attempts = max(entry.attempts for entry in group) + 1
         if not may_try_again(attempts=attempts):
-            return _failed(company=company, group=group, client=client, run=run, error=error)
+            return _failed(
+                company=company, group=group, client=client, run=run, error=error, policy=policy
+            )
         reason = f"{refusal_reason(error)} ({RETRIED_AFTER_CONCURRENT_WRITE})"
         InboxEntry.objects.filter(pk__in=ids).update(
             status=InboxEntry.Status.PENDING, last_error=reason[:4000]
@@ -379,7 +451,9 @@ def _process_group(
         logger.warning("Connec! notifications not applied yet: %s", reason, extra=context)
         return False  # keep arrival order: later notifications wait for these
     except Exception as error:
-        return _failed(company=company, group=group, client=client, run=run, error=error)
+        return _failed(
+            company=company, group=group, client=client, run=run, error=error, policy=policy
+        )
     with transaction.atomic():
         run.result.held += hold_records(company=company, records=held)
         InboxEntry.objects.filter(pk__in=ids).update(
@@ -411,15 +485,18 @@ def split_held_records(
     company: Company,
     payloads: list[Any],
     received_at: list[datetime.datetime] | None = None,
+    policy: SyncPolicy | None = None,
 ) -> tuple[list[Any], list[HeldRecord]]:
     """``payloads`` without the records the company's sync settings keep out (its import of
     their entity is off), and those records (the ones with a Connec! id; one query).
 
     Records of an entity never applied whatever the settings (no mapper, not subscribed)
     stay in the payloads (ignored when applied), and nothing is held while the whole sync is
-    off (the notifications then wait as they are, :class:`SyncPaused`).
+    off (the notifications then wait as they are, :class:`SyncPaused`). ``policy``: the
+    company's sync settings as the inbox run read them; else read here.
     """
-    policy = policy_for(company_id=company.pk)
+    if policy is None:
+        policy = policy_for(company_id=company.pk)
     if not policy.enabled:
         return payloads, []
     held_entities: dict[str, bool] = {}
@@ -550,12 +627,23 @@ def _held_note(entity: str) -> str:
     return f"Held: the company's import of {entity} is off (its sync settings)"
 
 
-def release_held(*, company: Company) -> int:
+def release_held(*, company: Company, policy: SyncPolicy | None = None) -> int:
     """Put the held records of the entities the company imports again back in the queue
-    (applied with the other notifications); the number released (one query when none)."""
-    if not InboxEntry.objects.filter(company=company, status=InboxEntry.Status.HELD).exists():
+    (applied with the other notifications); the number released (one query when none).
+    ``policy``: the company's sync settings, when the caller has read them."""
+    if not holds_records(company=company):
         return 0  # the usual case: one query on the inbox's (company, status) index
-    importing = _releasable_entities(company_id=company.pk)
+    return _release(company=company, policy=policy)
+
+
+def holds_records(*, company: Company) -> bool:
+    """Whether the company's inbox holds records (one query)."""
+    return InboxEntry.objects.filter(company=company, status=InboxEntry.Status.HELD).exists()
+
+
+def _release(*, company: Company, policy: SyncPolicy | None) -> int:
+    """:func:`release_held` once the company is known to hold records."""
+    importing = _releasable_entities(company_id=company.pk, policy=policy)
     if not importing:
         return 0
     held = InboxRecord.objects.filter(company=company, entry__status=InboxEntry.Status.HELD)
@@ -565,9 +653,10 @@ def release_held(*, company: Company) -> int:
     ).update(status=InboxEntry.Status.PENDING, last_error="", processed_at=None)
 
 
-def _releasable_entities(*, company_id: int) -> list[str]:
+def _releasable_entities(*, company_id: int, policy: SyncPolicy | None = None) -> list[str]:
     """The entities of the company's held records that its settings import again."""
-    policy = policy_for(company_id=company_id)
+    if policy is None:
+        policy = policy_for(company_id=company_id)
     if not policy.enabled:
         return []
     entities = (
@@ -582,13 +671,22 @@ def companies_with_releasable_held() -> set[int]:
     """Companies holding records of an entity they import again: the beat's safety net
     (``drain_all``) starts an inbox run for them, should the run a settings change enqueues
     be lost, or the settings be changed where nothing enqueues one (the admin site, a shell).
-    Two queries per company holding records."""
-    holding = set(
-        InboxEntry.objects.filter(status=InboxEntry.Status.HELD)
-        .values_list("company_id", flat=True)
+    Two queries whatever the number of companies holding records (one when none does)."""
+    held: dict[int, set[str]] = defaultdict(set)
+    rows = (
+        InboxRecord.objects.filter(entry__status=InboxEntry.Status.HELD)
+        .order_by()
+        .values_list("company_id", "entity")
         .distinct()
     )
-    return {company_id for company_id in holding if _releasable_entities(company_id=company_id)}
+    for company_id, entity in rows:
+        held[company_id].add(entity)
+    policies = policies_for(company_ids=held)
+    return {
+        company_id
+        for company_id, entities in held.items()
+        if any(policies[company_id].imports(entity) for entity in entities)
+    }
 
 
 #: Done notifications are pruned every this many inbox rows, once older than
@@ -603,7 +701,11 @@ PRUNE_BATCH = 1000
 def prune_done_entries(*, limit: int = PRUNE_BATCH) -> int:
     """Delete up to ``limit`` of the notifications applied more than ``SYNC["HISTORY_DAYS"]``
     days ago, oldest first (``0`` days keeps them); the number deleted. Held, pending and
-    failed rows are never pruned."""
+    failed rows are never pruned.
+
+    When each company's newest pruned notification was received is kept
+    (:class:`~maestrano_sync.models.InboxSummary`, :func:`remember_pruned`): its "last
+    notification received" does not go blank when its rows go."""
     days = sync_settings().history_days
     if days <= 0:
         return 0
@@ -615,8 +717,38 @@ def prune_done_entries(*, limit: int = PRUNE_BATCH) -> int:
     )
     if not oldest:
         return 0
-    _, deleted = InboxEntry.objects.filter(pk__in=oldest, status=InboxEntry.Status.DONE).delete()
+    with transaction.atomic():
+        pruned = InboxEntry.objects.filter(pk__in=oldest, status=InboxEntry.Status.DONE)
+        remember_pruned(
+            newest=dict(
+                pruned.order_by()
+                .values("company_id")
+                .annotate(at=Max("received_at"))
+                .values_list("company_id", "at")
+            )
+        )
+        _, deleted = pruned.delete()
     return deleted.get(InboxEntry._meta.label, 0)
+
+
+def remember_pruned(*, newest: Mapping[int, datetime.datetime]) -> None:
+    """Keep ``{company id: when its newest pruned notification was received}`` in each
+    company's :class:`~maestrano_sync.models.InboxSummary`, unless it has a later time
+    already (two statements, whatever the number of companies; the later time is chosen by
+    the database, so two prunes at once keep the later)."""
+    newest = {company_id: at for company_id, at in newest.items() if at is not None}
+    if not newest:
+        return
+    InboxSummary.objects.bulk_create(
+        [InboxSummary(company_id=company_id) for company_id in newest], ignore_conflicts=True
+    )
+    received = Case(
+        *(When(company_id=company_id, then=Value(at)) for company_id, at in newest.items()),
+        output_field=models.DateTimeField(),
+    )
+    InboxSummary.objects.filter(company_id__in=list(newest)).update(
+        pruned_received_at=Greatest(Coalesce("pruned_received_at", received), received)
+    )
 
 
 def _failed(
@@ -626,6 +758,7 @@ def _failed(
     client: ConnecClient,
     run: InboxRun,
     error: Exception,
+    policy: SyncPolicy,
 ) -> bool:
     """Mark the culprit of an unexpected error failed (applied one by one to find it)."""
     if len(group) > 1:
@@ -634,7 +767,9 @@ def _failed(
         )
         for entry in group:
             entry.refresh_from_db()
-            if not _process_group(company=company, group=[entry], client=client, run=run):
+            if not _process_group(
+                company=company, group=[entry], client=client, run=run, policy=policy
+            ):
                 return False
         return True
     context = {"preset": company.preset, "group": company.group_uid, "notifications": [group[0].pk]}

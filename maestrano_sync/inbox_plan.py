@@ -27,7 +27,7 @@ from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 
 from . import idmap
-from .company_settings import policy_for
+from .company_settings import SyncPolicy, policy_for
 from .conflicts import LocalChange, deleted_locally, pending_local_changes, remote_wins
 from .keys import local_key, local_keys
 from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_none
@@ -95,11 +95,18 @@ def entity_never_applied(*, company: Company, entity: str) -> str | None:
     return None
 
 
-def entity_is_applicable(*, company: Company, entity: str) -> str | None:
-    """``None`` when records of ``entity`` are applied, else why they are ignored."""
+def entity_is_applicable(
+    *, company: Company, entity: str, policy: SyncPolicy | None = None
+) -> str | None:
+    """``None`` when records of ``entity`` are applied, else why they are ignored.
+
+    ``policy``: the company's sync settings when the caller has read them (an inbox run
+    reads them once, :func:`maestrano_sync.inbox.process_inbox`); else they are read here.
+    """
     if (never := entity_never_applied(company=company, entity=entity)) is not None:
         return never
-    policy = policy_for(company_id=company.pk)
+    if policy is None:
+        policy = policy_for(company_id=company.pk)
     if not policy.enabled:
         return SYNC_OFF
     if not policy.imports(entity):

@@ -22,6 +22,7 @@ from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 
 from . import idmap
+from .company_settings import SyncPolicy
 from .inbox_plan import ApplyResult, entity_is_applicable
 from .mappers import (
     Mapper,
@@ -44,6 +45,7 @@ def fetch_missing_references(
     parsed: list[tuple],
     client: ConnecClient,
     apply: Callable[..., ApplyResult],
+    policy: SyncPolicy | None = None,
 ) -> tuple[ApplyResult, dict[str, set[str]]]:
     """Fetch and apply the referenced records we do not know yet (no transaction open).
 
@@ -52,7 +54,8 @@ def fetch_missing_references(
 
     Returns the result and the referenced ids that are dead: unknown to Connec!
     (404) or deleted there before we ever knew them. References to those are
-    applied as empty, like references to records deleted on both sides.
+    applied as empty, like references to records deleted on both sides. ``policy``: the
+    company's sync settings, when the caller has read them (else read per entity).
     """
     result = ApplyResult()
     dead: dict[str, set[str]] = defaultdict(set)
@@ -61,7 +64,9 @@ def fetch_missing_references(
         for entity, ids in mapper.referenced_ids(data).items():
             wanted[entity].update(ids)
     for entity, ids in wanted.items():
-        if entity == mapper.entity or entity_is_applicable(company=company, entity=entity):
+        if entity == mapper.entity or entity_is_applicable(
+            company=company, entity=entity, policy=policy
+        ):
             continue
         known = idmap.local_pks_for(company=company, entity=entity, connec_ids=ids)
         missing = set(ids) - set(known)

@@ -8,16 +8,18 @@ company is never visible, even when Connec! ids collide.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.db import models
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 
 from maestrano_accounts.models import Company
 
 from . import idmap
 from .idmap import bulk_lookup, connec_ids_for_pks, local_pks_for
-from .models import InboxEntry, OutboxEntry, SyncRun, SyncRunEntity, SyncState
+from .keys import local_key
+from .models import InboxEntry, InboxSummary, OutboxEntry, SyncRun, SyncRunEntity, SyncState
 from .registry import registry
 
 # Reads of the IdMap live in maestrano_sync.idmap; these are the names adopters import from here.
@@ -40,7 +42,10 @@ def find_local_object(*, company: Company, entity: str, connec_id: str) -> model
     if id_map is None:
         return None
     mapper = registry.for_entity(entity)
-    return mapper.for_company(company).filter(pk=id_map.object_id).first()
+    key = local_key(mapper.model, id_map.object_id)
+    if key is None:
+        return None  # a stored id no row of the model can have names no record
+    return mapper.for_company(company).filter(pk=key).first()
 
 
 def connec_id_for(*, company: Company, obj: models.Model) -> str | None:
@@ -148,16 +153,32 @@ def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
                 .first()
                 or ""
             )
-    inbox = InboxEntry.objects.filter(company=company)
+    inbox = InboxEntry.objects.filter(company=company).aggregate(
+        pending=Count(
+            "pk", filter=Q(status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING])
+        ),
+        failed=Count("pk", filter=Q(status=InboxEntry.Status.FAILED)),
+        held=Count("pk", filter=Q(status=InboxEntry.Status.HELD)),
+        received=Max("received_at"),
+    )
     status["*"] = {
-        "inbox_pending": inbox.filter(
-            status__in=[InboxEntry.Status.PENDING, InboxEntry.Status.PROCESSING]
-        ).count(),
-        "inbox_failed": inbox.filter(status=InboxEntry.Status.FAILED).count(),
-        "inbox_held": inbox.filter(status=InboxEntry.Status.HELD).count(),
-        "last_notification_received_at": inbox.aggregate(at=Max("received_at"))["at"],
+        "inbox_pending": inbox["pending"],
+        "inbox_failed": inbox["failed"],
+        "inbox_held": inbox["held"],
+        # The newest of the rows kept and of those pruned (``SYNC["HISTORY_DAYS"]``).
+        "last_notification_received_at": _newest(
+            inbox["received"],
+            InboxSummary.objects.filter(company=company)
+            .values_list("pruned_received_at", flat=True)
+            .first(),
+        ),
     }
     return status
+
+
+def _newest(*times: datetime.datetime | None) -> datetime.datetime | None:
+    known = [at for at in times if at is not None]
+    return max(known) if known else None
 
 
 def outbox_depth(*, company: Company | None = None) -> int:

@@ -8,6 +8,7 @@ company syncs and the history of its changes.
 from .live import (
     InboxEntry,
     InboxRecord,
+    InboxSummary,
     OutboxEntry,
     RemoteTombstone,
     SyncConflict,
@@ -22,6 +23,7 @@ __all__ = [
     "IdMap",
     "InboxEntry",
     "InboxRecord",
+    "InboxSummary",
     "OutboxEntry",
     "RemoteTombstone",
     "SyncConflict",

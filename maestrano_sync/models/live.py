@@ -12,6 +12,7 @@ from django.utils import timezone
 __all__ = [
     "InboxEntry",
     "InboxRecord",
+    "InboxSummary",
     "OutboxEntry",
     "RemoteTombstone",
     "SyncConflict",
@@ -143,6 +144,36 @@ class InboxRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity} {self.connec_id} in notification {self.entry_id}"
+
+
+class InboxSummary(models.Model):
+    """What a company's inbox remembers of the notifications pruned from it
+    (``maestrano_sync.inbox.prune_done_entries``): when the newest of them was received.
+
+    The "last notification received" of the dashboard and of ``maestrano_sync_status``
+    is the newest of this and of the inbox rows still kept
+    (``maestrano_sync.selectors.sync_status``), so it survives ``SYNC["HISTORY_DAYS"]``.
+    Written only when rows are pruned: the webhook writes nothing more for it.
+    """
+
+    company = models.OneToOneField(
+        "maestrano_accounts.Company",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    pruned_received_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the newest notification pruned from the inbox was received",
+    )
+
+    class Meta:
+        verbose_name = "inbox summary"
+        verbose_name_plural = "inbox summaries"
+
+    def __str__(self) -> str:
+        return f"inbox summary of {self.company_id}"
 
 
 class SyncConflict(models.Model):

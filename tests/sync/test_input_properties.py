@@ -1,14 +1,20 @@
-"""Property-based tests of the sync's input: the notification parser and every registered mapper.
+"""Property-based tests of the sync's input: the notifications webhook and every registered
+mapper.
 
 Bounded for CI (``max_examples``, no deadline). Import: any JSON value in any
 mapped field, reference or child list is mapped or parked (``MappingError``),
 never another exception, and what is mapped can be stored. Export: any valid
-local object gives standard JSON that imports back to the same values.
+local object gives standard JSON that imports back to the same values. Webhook: any body
+is a 400 or a 202, never a 5xx; of a notification, mostly of valid records of the
+company mixed with broken ones, each valid record is applied and each broken one parked.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
 import decimal
+import itertools
 import json
 import uuid
 
@@ -186,8 +192,91 @@ def test_any_local_object_exports_standard_json_that_imports_back(mapping):
     round_trip()
 
 
-# --- the notification parser -----------------------------------------------------------------
+# --- the notifications webhook -----------------------------------------------------------
 
+GROUP = "cld-1"
+URL = "/maestrano/connec/notifications"
+AUTHORIZATION = "Basic " + base64.b64encode(b"app-1:key-1").decode()
+
+#: Text every column stores (letters, digits, punctuation, spaces; never blank).
+WORD = st.text(
+    alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "Zs")), max_size=30
+).map(lambda text: "N" + text)
+#: Connec! times as Connec! writes them, or none.
+UPDATED_AT = st.none() | st.datetimes(
+    min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2100, 1, 1)
+).map(lambda moment: moment.isoformat() + "Z")
+#: Valid records of the entities a notification applies without fetching anything.
+VALID = {
+    "organizations": st.fixed_dictionaries(
+        {"name": WORD},
+        optional={
+            "is_customer": st.booleans(),
+            "is_supplier": st.booleans(),
+            "phone": st.fixed_dictionaries({"landline": WORD}),
+            "address": st.fixed_dictionaries(
+                {"billing": st.fixed_dictionaries({"city": WORD, "country": WORD})}
+            ),
+        },
+    ),
+    "people": st.fixed_dictionaries(
+        {"first_name": WORD}, optional={"last_name": WORD, "job_title": WORD}
+    ),
+    "items": st.fixed_dictionaries(
+        {"name": WORD},
+        optional={
+            "code": WORD,  # made unique by the test
+            "sale_price": st.fixed_dictionaries(
+                {"net_amount": st.integers(0, 10**12).map(lambda cents: cents / 100)}
+            ),
+        },
+    ),
+}
+#: The name field of each entity (checked when applied, broken by some of BROKEN).
+NAME = {"organizations": "name", "people": "first_name", "items": "name"}
+#: Ways a record is broken: refused by the webhook (and parked as it came), or parked when
+#: applied. Each is parked, never applied.
+BROKEN = {
+    "id is a number": {"id": 12698},
+    "id is blank": {"id": "  "},
+    "no id": {"id": None},
+    "updated_at is a number": {"updated_at": 1700000000},
+    "a NUL character": {"name": "Nul\x00here"},
+    "a lone surrogate": {"name": "Half \ud800"},
+    "a name too long": {"name": "x" * 300},
+    "updated_at is no date": {"updated_at": "yesterday"},
+    "updated_at is February 30": {"updated_at": "2024-02-30T00:00:00Z"},
+}
+
+
+def broken(entity: str, record: dict, how: str | None) -> dict:
+    """``record`` broken ``how`` (:data:`BROKEN`; ``None``: as it is)."""
+    record = dict(record)
+    for key, value in BROKEN.get(how, {}).items():
+        key = NAME[entity] if key == "name" else key
+        if value is None:
+            del record[key]
+        else:
+            record[key] = value
+    return record
+
+
+@st.composite
+def mixed_records(draw):
+    """``[(entity, record without id and group, how it is broken or None)]``: valid records
+    (about two in three) mixed with broken ones."""
+    drawn = []
+    for _ in range(draw(st.integers(1, 6))):
+        entity = draw(st.sampled_from(sorted(VALID)))
+        record = dict(draw(VALID[entity]))
+        if (updated_at := draw(UPDATED_AT)) is not None:
+            record["updated_at"] = updated_at
+        how = draw(st.none() | st.none() | st.sampled_from(sorted(BROKEN)))
+        drawn.append((entity, record, how))
+    return drawn
+
+
+#: Any notification body: any JSON, anything under any key.
 RECORD = st.fixed_dictionaries(
     {"id": TEXT | st.integers() | st.floats(), "group_id": TEXT | st.none()},
     optional={"updated_at": ANY_JSON, "name": ANY_JSON},
@@ -202,11 +291,9 @@ PAYLOADS = (
 )
 
 
-@BOUNDED
-@given(PAYLOADS)
-def test_any_notification_body_is_refused_with_a_400_or_each_record_kept_or_refused(payload):
+def assert_nothing_lost(payload) -> None:
+    """The webhook's parser refuses the body (a 400) or keeps or refuses each record."""
     body = json.dumps(payload).encode()  # NaN and Infinity written as such, surrogates escaped
-
     try:
         parsed = parse_payload(body)
     except NotificationRejected as refused:
@@ -230,6 +317,86 @@ def test_any_notification_body_is_refused_with_a_400_or_each_record_kept_or_refu
     for bad in parsed.refused:
         assert bad.reason
         assert strict_input.is_safe_text(bad.group_id + bad.connec_id)
+
+
+@pytest.mark.django_db
+def test_any_notification_is_applied_or_parked_record_by_record_and_never_a_5xx(
+    client, two_presets
+):
+    """Through the webhook and the inbox run: a body that is no notification is a 400 and
+    stores nothing; otherwise each valid record of the company is applied and each broken
+    one parked (by the webhook, or when applied), whatever is mixed with it."""
+    from maestrano_sync.inbox import process_inbox
+    from maestrano_sync.models import InboxEntry, SyncRecordError
+    from maestrano_sync.selectors import find_local_object
+
+    company = Company.objects.create(preset="maestrano", group_uid=GROUP, name="One")
+    parked = SyncRecordError.objects.filter(company=company)
+    numbers = itertools.count()
+    seen = {"applied": 0, "parked": 0, "refused": 0}
+
+    def post(payload) -> int:
+        response = client.post(
+            URL,
+            json.dumps(payload),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=AUTHORIZATION,
+        )
+        assert response.status_code < 500, response.content
+        return response.status_code
+
+    @BOUNDED
+    @given(
+        # Two in three bodies are notifications of the company's records, valid and broken.
+        st.sampled_from(["mixed", "mixed", "any"]).flatmap(
+            lambda kind: (mixed_records() if kind == "mixed" else PAYLOADS).map(
+                lambda value: (kind, value)
+            )
+        )
+    )
+    def applied_or_parked(drawn):
+        kind, value = drawn
+        if kind == "any":  # a 400 that stores nothing, or a 202
+            assert_nothing_lost(value)
+            stored = InboxEntry.objects.count()
+            status = post(value)
+            assert status in (202, 400)
+            if status == 400:
+                assert InboxEntry.objects.count() == stored
+                seen["refused"] += 1
+            assert not process_inbox(company=company).failed
+            return
+        payload: dict[str, list] = {}
+        expected = []
+        for entity, record, how in value:
+            connec_id = f"c-{next(numbers)}"
+            if "code" in record:
+                record["code"] = connec_id  # unique per company (crm_item_unique_code)
+            record = broken(entity, {"id": connec_id, "group_id": GROUP, **record}, how)
+            payload.setdefault(entity, []).append(record)
+            expected.append((entity, connec_id, record, how))
+        parked_before = parked.count()
+
+        assert post(payload) == 202
+        run = process_inbox(company=company)
+
+        assert not run.failed and not run.deferred
+        for entity, connec_id, record, how in expected:
+            found = find_local_object(company=company, entity=entity, connec_id=connec_id)
+            if how is None:
+                assert found is not None, (entity, record)
+                assert getattr(found, NAME[entity]) == record[NAME[entity]]
+                seen["applied"] += 1
+                continue
+            assert found is None, (how, record)
+            if record.get("id") == connec_id:  # parked under its Connec! id
+                assert parked.filter(entity=entity, connec_id=connec_id).count() == 1, how
+            seen["parked"] += 1
+        assert parked.count() - parked_before == sum(1 for *_, how in expected if how)
+
+    applied_or_parked()
+    # The strategy reaches the apply: valid records applied, broken ones parked.
+    assert seen["applied"] >= 40 and seen["parked"] >= 10, seen
 
 
 @BOUNDED
