@@ -3,9 +3,10 @@
 One format for each, used by every page of the example app (``crm_tags``'s
 ``money``, ``when`` and ``day`` filters):
 
-- money (what is billed: plans, purchases, charges): from integer cents, named by its
-  ISO code in the company's number format (``AUD 29.00``; never a count of cents, never
-  a bare ``$`` that reads the same for US, Australian and a dozen other dollars);
+- money (what is billed: plans, purchases, charges, from integer cents; invoice totals and
+  item prices, from decimals): named by its ISO code in the company's number format
+  (``AUD 29.00``; never a count of cents, never a bare ``$`` that reads the same for US,
+  Australian and a dozen other dollars);
 - date and time: ``2 Dec 2026, 03:28 AEDT``, in the company's timezone with the zone shown;
 - date: ``2 Dec 2026``;
 - a price in another currency than the company's: about how much that is in the
@@ -107,13 +108,16 @@ def money(cents: int | None, currency: str = "", *, formats: Formats | None = No
 def amount(
     value: Decimal | float | int | None, currency: str = "", *, formats: Formats | None = None
 ) -> str:
-    """A decimal amount (not cents), with its currency when one is known."""
+    """A decimal amount (not cents: an invoice's total, an item's price), named by the ISO
+    code of its currency (``currency``, else the company's) as :func:`money_with_code`
+    names it: ``AUD 12.50``. Without any currency known, the number alone (no symbol
+    or code is made up)."""
     if value is None:
         return ""
     formats = formats or current()
     code = (currency or formats.currency).upper()
     if code:
-        return format_currency(value, code, locale=formats.locale)
+        return _with_code(Decimal(str(value)), code, formats=formats)
     return format_decimal(value, format="#,##0.00", locale=formats.locale)
 
 
@@ -126,15 +130,18 @@ def money_with_code(cents: int | None, currency: str, *, formats: Formats | None
     """
     if cents is None:
         return ""
-    formats = formats or current()
+    return _with_code(Decimal(cents) / 100, currency.upper(), formats=formats or current())
+
+
+def _with_code(value: Decimal, code: str, *, formats: Formats) -> str:
+    """The one rule of every amount shown: ``value`` with the ISO ``code`` where the
+    locale puts its currency symbol (:func:`money_with_code`, :func:`amount`)."""
     pattern = Locale.parse(formats.locale).currency_formats["standard"].pattern.split(";")[0]
     if pattern.startswith("¤"):
         pattern = "¤¤\u00a0" + pattern.lstrip("¤").lstrip("\u00a0 ")
     else:
         pattern = pattern.replace("¤", "¤¤")
-    return format_currency(
-        Decimal(cents) / 100, currency.upper(), format=pattern, locale=formats.locale
-    )
+    return format_currency(value, code, format=pattern, locale=formats.locale)
 
 
 @dataclass(frozen=True)

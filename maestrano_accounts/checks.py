@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.template import engines
+from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, get_resolver, resolve, reverse
 
 from maestrano_integration.conf import maestrano_settings
@@ -19,6 +21,7 @@ from .billing import views as billing_views
 
 BACKEND = "maestrano_accounts.backends.MaestranoBackend"
 MIDDLEWARE = "maestrano_accounts.middleware.MaestranoSessionMiddleware"
+REQUEST_CONTEXT_PROCESSOR = "django.template.context_processors.request"
 
 
 @checks.register("maestrano")
@@ -43,6 +46,35 @@ def check_project_settings(app_configs: Any = None, **kwargs: Any) -> list[check
             )
         )
     return messages
+
+
+@checks.register("maestrano", checks.Tags.templates)
+def check_request_context_processor(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``{% company_form_field %}`` reads the request from the template's context: without
+    the ``request`` context processor it has none, renders nothing, and the form is not
+    protected against a company switch (as ``django.contrib.admin`` checks the context
+    processors its templates need, ``admin.W411``)."""
+    missing = [
+        engine.name
+        for engine in engines.all()
+        if isinstance(engine, DjangoTemplates)
+        and REQUEST_CONTEXT_PROCESSOR not in engine.engine.context_processors
+    ]
+    if not missing:
+        return []
+    return [
+        checks.Warning(
+            f"{REQUEST_CONTEXT_PROCESSOR!r} is not in the context processors of the template "
+            f"engine{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}: "
+            "{% company_form_field %} renders nothing there, and a form rendered before a "
+            "company switch (in another tab) acts in the new company.",
+            hint=f'Add "{REQUEST_CONTEXT_PROCESSOR}" to TEMPLATES[...]["OPTIONS"]'
+            '["context_processors"] (docs/install.md).',
+            id="maestrano.W026",
+        )
+    ]
 
 
 LOCAL_MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"

@@ -22,10 +22,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Self, TypeVar
 
 import requests
-from django.utils.dateparse import parse_datetime
 
 from .conf import Preset, get_preset, maestrano_settings
 from .http import PlatformHTTPError, build_retry, build_session, may_have_arrived
+from .times import NotATime, excerpt, platform_time
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +126,10 @@ def _flatten_errors(errors: Any) -> list[str]:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    return parse_datetime(value)
+    """An aware UTC datetime by the platform's one rule (:mod:`maestrano_integration.times`);
+    raises :class:`~maestrano_integration.times.NotATime` for a time it refuses
+    (``2024-02-30``, an offset of 16 hours or more, no UTC time in years 1 to 9999)."""
+    return platform_time(value)
 
 
 def _parse_int(value: Any) -> int | None:
@@ -176,8 +177,11 @@ class _ApiObject:
 
     A value that is absent or unreadable takes the field's default (``0`` for an
     ``int`` without one), so a sparse platform answer never raises; the whole
-    object is kept in ``raw``.
+    object is kept in ``raw``. A time that is not one (:mod:`maestrano_integration.times`)
+    is unknown too, and logged as a warning naming the object and the field.
     """
+
+    OBJECT: ClassVar[str] = ""
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
@@ -185,7 +189,17 @@ class _ApiObject:
         for spec in fields(cls):  # type: ignore[arg-type]
             if spec.name == "raw":
                 continue
-            value = _PARSERS[spec.type](data.get(spec.name))  # type: ignore[index]
+            try:
+                value = _PARSERS[spec.type](data.get(spec.name))  # type: ignore[index]
+            except NotATime as refused:
+                logger.warning(
+                    "Account API %s %s: %s is %s; read as unknown",
+                    cls.OBJECT,
+                    excerpt(data.get("id")),
+                    spec.name,
+                    refused,
+                )
+                value = None
             if value is None or value == "":
                 if spec.default is not MISSING:
                     value = spec.default

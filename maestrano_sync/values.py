@@ -14,9 +14,10 @@ from typing import Any
 from django.core import validators
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils.dateparse import parse_datetime
 
 from maestrano_integration.strict_input import InputRefused, check_value, text_problem
+from maestrano_integration.times import NotATime, platform_local_time, platform_time
+from maestrano_integration.times import excerpt as _excerpt
 
 
 class MappingError(ValueError):
@@ -127,39 +128,21 @@ def connec_time(value: Any) -> datetime.datetime | None:
     (a number, ``"2024-02-30T00:00:00Z"``, an offset of 99 hours or of 16 hours or
     more, a time whose UTC falls outside years 1 to 9999). A time without offset is
     UTC, so that every timestamp compares with every other and every database stores it.
+    The rule is the platform's, :func:`maestrano_integration.times.platform_time`.
     """
-    parsed = _connec_local_time(value)
-    if parsed is None:
-        return None
     try:
-        return parsed.astimezone(datetime.UTC)
-    except OverflowError:  # "9999-12-31T23:59:59-23:59": no such UTC time
-        raise MappingError(f"not a date-time: {_excerpt(value)}") from None
-
-
-#: Connec! offsets are real time zones (-12:00 to +14:00); PostgreSQL refuses 16 hours or more.
-_MAX_OFFSET = datetime.timedelta(hours=16)
+        return platform_time(value)
+    except NotATime as refused:
+        raise MappingError(str(refused)) from None
 
 
 def _connec_local_time(value: Any) -> datetime.datetime | None:
     """:func:`connec_time` before its conversion to UTC (the offset the value names): for a
     date sent as a midnight date-time, whose day is the one it names."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise MappingError(f"not a date-time: {_excerpt(value)}")
     try:
-        parsed = parse_datetime(value)
-    except ValueError:  # well formed, but no such time
-        parsed = None
-    if parsed is None:
-        raise MappingError(f"not a date-time: {_excerpt(value)}")
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=datetime.UTC)
-    offset = parsed.utcoffset()
-    if offset is None or abs(offset) >= _MAX_OFFSET:
-        raise MappingError(f"not a date-time: {_excerpt(value)}")
-    return parsed
+        return platform_local_time(value)
+    except NotATime as refused:
+        raise MappingError(str(refused)) from None
 
 
 def connec_time_or_none(value: Any) -> datetime.datetime | None:
@@ -168,12 +151,6 @@ def connec_time_or_none(value: Any) -> datetime.datetime | None:
         return connec_time(value)
     except MappingError:
         return None
-
-
-def _excerpt(value: Any) -> str:
-    """``repr(value)`` cut short, for messages (repr escapes NUL and surrogates)."""
-    text = repr(value)
-    return text if len(text) <= 100 else text[:99] + "…"
 
 
 def to_local_value(field: models.Field, value: Any, instance: models.Model) -> Any:

@@ -8,6 +8,7 @@ company, makes the form refused once another company is current
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django import template
@@ -18,6 +19,8 @@ from maestrano_integration.conf import get_preset
 
 from ..company_forms import COMPANY_FORM_FIELD
 from ..selectors import current_company
+
+logger = logging.getLogger(__name__)
 
 register = template.Library()
 
@@ -39,12 +42,31 @@ def company_form_field(context: dict[str, Any]) -> SafeString:
     refused by :class:`~maestrano_accounts.middleware.MaestranoSessionMiddleware`
     instead of acting in the company now current. Empty without a current company
     (the view refuses such a form anyway).
+
+    It needs the request in the context (``django.template.context_processors.request``,
+    system check ``maestrano.W026``; ``render_to_string(..., request=request)``): rendered
+    without one, it is empty and the form unprotected, so that is logged as a warning,
+    naming the template.
     """
     request = context.get("request")
+    if request is None:
+        logger.warning(
+            "{%% company_form_field %%} rendered without the request in the context "
+            "(rendering %s): the form is not protected against a company switch. Enable "
+            "the request context processor, or render with request=.",
+            _template_name(context),
+        )
+        return SafeString("")
     user = getattr(request, "user", None)
-    if request is None or user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated:
         return SafeString("")
     company = current_company(request)
     if company is None:
         return SafeString("")
     return format_html('<input type="hidden" name="{}" value="{}">', COMPANY_FORM_FIELD, company.pk)
+
+
+def _template_name(context: Any) -> str:
+    """The name of the template being rendered (the page's, for an included one)."""
+    origin = getattr(getattr(context, "template", None), "origin", None)
+    return str(getattr(origin, "name", None) or "an unnamed template")

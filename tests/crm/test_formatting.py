@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -161,3 +162,34 @@ def test_every_billing_page_names_the_currency_of_its_amounts(australian_admin):
     assert "AUD\u00a049.00" in pages["/billing/plans/<id>/"]
     for path, page in pages.items():
         assert not re.search(r"\$\s*\d", page), path  # no bare "$5.00"
+
+
+def test_invoice_totals_and_item_prices_name_their_currency(australian_admin):
+    """Invoices (list and page) in the company's currency; an item's price in its own
+    currency when it has one, else the company's: the same rule as billed amounts."""
+
+    from crm.models import Invoice, InvoiceLine, Item
+
+    client, company = australian_admin
+    local = Item.objects.create(company=company, code="W", name="Widget", sale_price="12.50")
+    Item.objects.create(company=company, code="G", name="Gadget", sale_price="7.25", currency="USD")
+    invoice = Invoice.objects.create(company=company, number="INV-1", total=Decimal("1234.50"))
+    InvoiceLine.objects.create(
+        company=company, invoice=invoice, line_number=1, item=local, unit_price=Decimal("12.50")
+    )
+
+    items = client.get("/items/").text
+    invoices = client.get("/invoices/").text
+    page = client.get(f"/invoices/{invoice.pk}/").text
+
+    assert "AUD\u00a012.50" in items and "USD\u00a07.25" in items
+    assert "AUD\u00a01,234.50" in invoices
+    assert 'id="invoice-total">AUD\u00a01,234.50<' in page
+    for path, text in (("/items/", items), ("/invoices/", invoices), ("invoice", page)):
+        assert not re.search(r"\$\s*\d", text), path  # no bare "$12.50"
+
+
+def test_an_amount_without_any_currency_is_the_number_alone():
+    assert formatting.amount(Decimal("12.5"), formats=Formats(locale="en_AU")) == "12.50"
+    assert formatting.amount(Decimal("12.5"), "eur", formats=AUSTRALIAN) == "EUR\u00a012.50"
+    assert formatting.amount(None, formats=AUSTRALIAN) == ""

@@ -22,7 +22,13 @@ from sandbox.connec.api import Operation, run_and_notify
 from sandbox.connec.notifications import deliver_pending
 from sandbox.connec.seed import seed_group
 from sandbox.models import Group
-from tests.e2e.helpers import SIZES, Pages, sandbox_on_the_other_host, sign_in_at_the_platform
+from tests.e2e.helpers import (
+    SERIOUS,
+    SIZES,
+    Pages,
+    sandbox_on_the_other_host,
+    sign_in_at_the_platform,
+)
 from tests.e2e.test_ui_story import FAST_CONNEC, FAST_SYNC
 
 pytestmark = pytest.mark.browser
@@ -171,7 +177,7 @@ def test_the_sandbox_deliveries_update_live(sites, browser_page, settings):
     assert page.evaluate("window.sameDocument") is True
     assert Person.objects.filter(last_name="Update").exists()
     pages = Pages(page)
-    pages.check("sandbox-deliveries")
+    pages.check("sandbox-deliveries", impacts=SERIOUS)
     assert pages.accessibility == [], "\n".join(pages.accessibility)
     assert pages.overflowing == [], "\n".join(pages.overflowing)
 

@@ -13,14 +13,17 @@ With ``UPDATE_SCREENSHOTS=1`` the pages are saved in ``docs/img/`` at both sizes
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from crm.models import Person
-from maestrano_accounts.models import Company
+from maestrano_accounts.models import Company, Plan
 from maestrano_sync.selectors import connec_id_for
 from sandbox.connec.seed import seed_group
 from sandbox.models import ConnecRecord
 from tests.e2e.helpers import (
+    SERIOUS,
     SIZES,
     Pages,
     eventually,
@@ -91,7 +94,7 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     pages.check("landing")
     page.click("#login-with-maestrano")
     page.wait_for_url(f"{story['sandbox']}/api/v1/auth/saml?*")
-    pages.check("sandbox-sign-in")
+    pages.check("sandbox-sign-in", impacts=SERIOUS)
     page.fill("#id_user_uid", ADMIN)
     page.fill("#id_group_uid", GROUP)
     page.click("#idp-login button[type=submit]")
@@ -138,10 +141,12 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     page.goto(f"{platform.url}/invoices/")
     pages.check("invoice-list")
     page.click("#records tbody td.primary a")
-    assert "$" in page.text_content("#invoice-total")
+    total = page.text_content("#invoice-total")
+    assert total.startswith("AUD\u00a0") and "$" not in total  # the company's currency
     pages.check("invoice")
     page.goto(f"{platform.url}/items/")
-    assert "$" in page.text_content("#records tbody")
+    prices = page.text_content("#records tbody")
+    assert re.search(r"[A-Z]{3}\u00a0\d", prices) and "$" not in prices  # ISO codes
     pages.check("item-list")
 
     # Billing: money in the company's currency, a purchase is confirmed first.
@@ -156,6 +161,13 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     page.wait_for_selector("#charges td[data-label=Amount]")
     assert page.text_content("#charges td[data-label=Amount]") == "AUD\u00a05.00"
     pages.check("billing")
+    bigger = Plan.objects.create(name="Bigger", price_cents=4900, currency="AUD")
+    page.goto(f"{platform.url}/billing/plans/")
+    assert "AUD\u00a049.00" in page.text_content("main")
+    pages.check("plans")
+    page.goto(f"{platform.url}/billing/plans/{bigger.pk}/")
+    assert "AUD\u00a049.00" in page.text_content("#plan-confirm-price")
+    pages.check("plan-confirm")
 
     page.goto(f"{platform.url}/people/{person.pk}/delete/")
     pages.check("person-delete")
@@ -165,13 +177,13 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
 
     # The sandbox's pages.
     page.goto(f"{story['sandbox']}/")
-    pages.check("sandbox-home")
+    pages.check("sandbox-home", impacts=SERIOUS)
     page.goto(f"{story['sandbox']}/groups/{GROUP}")
     assert page.get_attribute("#app-home", "href") == f"{platform.url}/"
-    pages.check("sandbox-group")
+    pages.check("sandbox-group", impacts=SERIOUS)
     page.goto(f"{story['sandbox']}/connec/groups/{GROUP}/people/{connec_id}/")
     assert "Édith Müller-Lüdenscheidt" in page.text_content("pre")
-    pages.check("sandbox-connec-record")
+    pages.check("sandbox-connec-record", impacts=SERIOUS)
 
     assert pages.accessibility == [], "\n".join(pages.accessibility)
     assert pages.overflowing == [], "\n".join(pages.overflowing)
