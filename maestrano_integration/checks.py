@@ -400,3 +400,20 @@ def check_announced_paths_served(
         )
         for preset, paths in by_preset.items()
     ]
+
+
+@checks.register("maestrano")
+def check_time_zone_support(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The apps store aware datetimes (SAML validity, Connec! ``updated_at``, billing)."""
+    from django.conf import settings
+
+    if settings.USE_TZ:
+        return []
+    return [
+        checks.Error(
+            "USE_TZ is False; the Maestrano apps store time-zone-aware datetimes (SAML "
+            "assertions, Connec! records, bills): the first SSO login would fail (500).",
+            hint="Set USE_TZ = True (Django's default since 5.0, docs/install.md).",
+            id="maestrano.E027",
+        )
+    ]
