@@ -11,7 +11,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, get_resolver, resolve, reverse
 
-from maestrano_integration.conf import maestrano_settings
+from maestrano_integration.conf import all_presets, maestrano_settings
 
 from . import views
 from .backends import sso_backend
@@ -40,6 +40,19 @@ def check_project_settings(app_configs: Any = None, **kwargs: Any) -> list[check
                 "and cancelled companies keep access until their users log out.",
                 hint=f'Add "{MIDDLEWARE}" after AuthenticationMiddleware (docs/install.md).',
                 id="maestrano.W021",
+            )
+        )
+    if str(settings.SESSION_COOKIE_SAMESITE).lower() == "strict" and any(
+        preset.sso_enabled for preset in all_presets()
+    ):
+        messages.append(
+            checks.Error(
+                'SESSION_COOKIE_SAMESITE is "Strict": the browser arrives from the platform '
+                "(a cross-site POST and its redirects) without the session cookie, so every "
+                "SSO login is refused as answering no request of this session, and the "
+                "session it opens is not sent on the way to the landing page.",
+                hint='Set SESSION_COOKIE_SAMESITE = "Lax", Django\'s default (docs/install.md).',
+                id="maestrano.E028",
             )
         )
     return messages

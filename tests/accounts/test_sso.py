@@ -9,6 +9,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
+from django.core import checks
 
 from maestrano_accounts.backends import MaestranoBackend
 from maestrano_accounts.checks import check_project_settings
@@ -422,6 +423,30 @@ def test_without_the_backend_no_sso_login_completes_and_the_check_says_why(platf
     assert answer.status_code == 302
     assert answer.headers["Location"] == f"{platform.sandbox_url}/app_access_unauthorized"
     assert _auth_backends_of_sessions() == []
+
+
+def test_a_strict_session_cookie_is_a_check_error_while_sso_is_enabled(settings):
+    """With SameSite=Strict the browser comes back from the platform's cross-site POST
+    without the session cookie: Chromium's every SP-initiated login was refused as
+    ``unknown_in_response_to`` (a 400 page saying the response may have expired), and
+    ``check`` said nothing."""
+    assert not [m for m in check_project_settings() if m.id == "maestrano.E028"]
+
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+
+    (message,) = [m for m in check_project_settings() if m.id == "maestrano.E028"]
+    assert isinstance(message, checks.Error)
+    assert 'SESSION_COOKIE_SAMESITE = "Lax"' in message.hint
+
+    # Without SSO (every preset's sso.enabled off) the cookie is the project's business.
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "PRESETS": {
+            name: {**preset, "sso": {**preset.get("sso", {}), "enabled": False}}
+            for name, preset in settings.MAESTRANO["PRESETS"].items()
+        },
+    }
+    assert not [m for m in check_project_settings() if m.id == "maestrano.E028"]
 
 
 def test_a_user_the_adapter_leaves_inactive_is_refused_and_the_failure_signalled(
