@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -26,6 +27,7 @@ from tests.helpers.users import uid_of, user_of
 
 User = get_user_model()
 
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 10
 
 
@@ -447,6 +449,37 @@ def test_a_strict_session_cookie_is_a_check_error_while_sso_is_enabled(settings)
         },
     }
     assert not [m for m in check_project_settings() if m.id == "maestrano.E028"]
+
+
+def test_the_apps_pages_need_none_of_the_projects_context_processors(platform, settings, tmp_path):
+    """A project whose TEMPLATES list no context processor (no ``user``, no ``request``):
+    the dashboard answered 500 (``VariableDoesNotExist`` for ``user``), the logout page
+    said "You are logged out" to a logged-in user, and the layout showed no "Log out"."""
+    # The apps' own templates, as in a project that overrides none of them (the
+    # sandbox, served by the same test server, keeps its pages).
+    (tmp_path / "sandbox").symlink_to(ROOT / "templates" / "sandbox")
+    (tmp_path / "base.html").symlink_to(ROOT / "templates" / "base.html")
+    settings.TEMPLATES = [
+        {
+            **engine,
+            "DIRS": [tmp_path],
+            "OPTIONS": {**engine.get("OPTIONS", {}), "context_processors": []},
+        }
+        for engine in settings.TEMPLATES
+    ]
+    http = platform.session()
+    login(platform, http, user_uid="usr-noctx", group_uid="cld-noctx", email="noctx@example.com")
+    user = user_of("usr-noctx")
+    username = user.get_full_name() or user.get_username()
+
+    for path in ("/dashboard/", "/maestrano/logout", "/billing/"):
+        answer = http.get(f"{platform.url}{path}", allow_redirects=False, timeout=TIMEOUT)
+        assert answer.status_code == 200, (path, answer.text[:500])
+        if path != "/billing/":
+            assert username in answer.text, path
+        assert 'id="logout"' in answer.text, path  # the layout's nav knows the user too
+    logout_page = http.get(f"{platform.url}/maestrano/logout", timeout=TIMEOUT).text
+    assert 'action="/maestrano/logout"' in logout_page
 
 
 def test_a_user_the_adapter_leaves_inactive_is_refused_and_the_failure_signalled(
