@@ -42,6 +42,7 @@ def check_project_settings(app_configs: Any = None, **kwargs: Any) -> list[check
                 id="maestrano.W021",
             )
         )
+    messages.extend(_adapter_messages())
     if str(settings.SESSION_COOKIE_SAMESITE).lower() == "strict" and any(
         preset.sso_enabled for preset in all_presets()
     ):
@@ -56,6 +57,38 @@ def check_project_settings(app_configs: Any = None, **kwargs: Any) -> list[check
             )
         )
     return messages
+
+
+def _adapter_messages() -> list[checks.CheckMessage]:
+    """``MAESTRANO["ADAPTER"]`` names a subclass of DefaultAccountAdapter that imports."""
+    from .adapter import DefaultAccountAdapter
+
+    dotted = maestrano_settings.ADAPTER
+    hint = (
+        "Set MAESTRANO['ADAPTER'] to the dotted path of your subclass of "
+        "maestrano_accounts.adapter.DefaultAccountAdapter (docs/adapter.md)."
+    )
+    try:
+        adapter = maestrano_settings.adapter_class()
+    except ImportError as error:
+        return [
+            checks.Error(
+                f"MAESTRANO['ADAPTER'] is {dotted!r}, which does not import ({error}): "
+                "every SSO login would fail.",
+                hint=hint,
+                id="maestrano.E029",
+            )
+        ]
+    if not (isinstance(adapter, type) and issubclass(adapter, DefaultAccountAdapter)):
+        return [
+            checks.Error(
+                f"MAESTRANO['ADAPTER'] is {dotted!r}, which is not a subclass of "
+                "DefaultAccountAdapter.",
+                hint=hint,
+                id="maestrano.E029",
+            )
+        ]
+    return []
 
 
 LOCAL_MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"

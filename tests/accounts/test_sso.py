@@ -482,6 +482,26 @@ def test_the_apps_pages_need_none_of_the_projects_context_processors(platform, s
     assert 'action="/maestrano/logout"' in logout_page
 
 
+@pytest.mark.parametrize(
+    ("adapter", "says"),
+    [
+        ("tests.accounts.no_such_module.Adapter", "does not import"),
+        ("tests.accounts.adapters.NoSuchAdapter", "does not import"),
+        ("django.contrib.auth.backends.ModelBackend", "not a subclass"),
+    ],
+)
+def test_an_adapter_setting_that_names_no_adapter_is_a_check_error(settings, adapter, says):
+    """The login completion answered 500 (``ModuleNotFoundError``) and ``check`` said
+    nothing."""
+    assert not [m for m in check_project_settings() if m.id == "maestrano.E029"]
+
+    settings.MAESTRANO = {**settings.MAESTRANO, "ADAPTER": adapter}
+
+    (message,) = [m for m in check_project_settings() if m.id == "maestrano.E029"]
+    assert adapter in message.msg and says in message.msg
+    assert "DefaultAccountAdapter" in message.hint
+
+
 def test_a_user_the_adapter_leaves_inactive_is_refused_and_the_failure_signalled(
     platform, settings
 ):
