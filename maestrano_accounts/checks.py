@@ -13,7 +13,7 @@ from django.template import engines
 from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, get_resolver, resolve, reverse
 
-from maestrano_integration.conf import maestrano_settings
+from maestrano_integration.conf import all_presets, maestrano_settings
 
 from . import views
 from .backends import sso_backend
@@ -45,6 +45,20 @@ def check_project_settings(app_configs: Any = None, **kwargs: Any) -> list[check
                 id="maestrano.W021",
             )
         )
+    messages.extend(_adapter_messages())
+    if str(settings.SESSION_COOKIE_SAMESITE).lower() == "strict" and any(
+        preset.sso_enabled for preset in all_presets()
+    ):
+        messages.append(
+            checks.Error(
+                'SESSION_COOKIE_SAMESITE is "Strict": the browser arrives from the platform '
+                "(a cross-site POST and its redirects) without the session cookie, so every "
+                "SSO login is refused as answering no request of this session, and the "
+                "session it opens is not sent on the way to the landing page.",
+                hint='Set SESSION_COOKIE_SAMESITE = "Lax", Django\'s default (docs/install.md).',
+                id="maestrano.E028",
+            )
+        )
     return messages
 
 
@@ -72,9 +86,41 @@ def check_request_context_processor(
             "company switch (in another tab) acts in the new company.",
             hint=f'Add "{REQUEST_CONTEXT_PROCESSOR}" to TEMPLATES[...]["OPTIONS"]'
             '["context_processors"] (docs/install.md).',
-            id="maestrano.W026",
+            id="maestrano.W032",
         )
     ]
+
+
+def _adapter_messages() -> list[checks.CheckMessage]:
+    """``MAESTRANO["ADAPTER"]`` names a subclass of DefaultAccountAdapter that imports."""
+    from .adapter import DefaultAccountAdapter
+
+    dotted = maestrano_settings.ADAPTER
+    hint = (
+        "Set MAESTRANO['ADAPTER'] to the dotted path of your subclass of "
+        "maestrano_accounts.adapter.DefaultAccountAdapter (docs/adapter.md)."
+    )
+    try:
+        adapter = maestrano_settings.adapter_class()
+    except ImportError as error:
+        return [
+            checks.Error(
+                f"MAESTRANO['ADAPTER'] is {dotted!r}, which does not import ({error}): "
+                "every SSO login would fail.",
+                hint=hint,
+                id="maestrano.E029",
+            )
+        ]
+    if not (isinstance(adapter, type) and issubclass(adapter, DefaultAccountAdapter)):
+        return [
+            checks.Error(
+                f"MAESTRANO['ADAPTER'] is {dotted!r}, which is not a subclass of "
+                "DefaultAccountAdapter.",
+                hint=hint,
+                id="maestrano.E029",
+            )
+        ]
+    return []
 
 
 LOCAL_MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +26,19 @@ from .models import Company, Membership
 from .signals import company_cancelled, member_removed
 
 logger = logging.getLogger(__name__)
+
+
+def _user_can_be_blocked() -> bool:
+    """Whether the user model stores ``is_active`` (a field, not AbstractBaseUser's constant).
+
+    Without the field a user cannot be blocked: their memberships alone keep them out
+    (``MaestranoSessionMiddleware`` logs out a user without an active membership).
+    """
+    try:
+        field = get_user_model()._meta.get_field("is_active")
+    except FieldDoesNotExist:
+        return False
+    return field.concrete
 
 
 class UnknownGroup(LookupError):
@@ -64,7 +78,7 @@ def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> Lifecycle
         company.cancelled_at = timezone.now()
         company.save(update_fields=["status", "cancelled_at", "updated_at"])
         deactivated = 0
-        if preset.creation_mode == "virtual":
+        if preset.creation_mode == "virtual" and _user_can_be_blocked():
             # Virtual users exist for this group only: block them, keep their rows.
             deactivated = (
                 get_user_model()
@@ -123,7 +137,7 @@ def remove_user_from_company(*, preset: Preset, group_uid: str, user_uid: str) -
             block_user = True
         else:
             block_user = not Membership.objects.filter(user=user, is_active=True).exists()
-        if block_user and user.is_active:
+        if block_user and user.is_active and _user_can_be_blocked():
             user.is_active = False
             user.save(update_fields=["is_active"])
             changed = True

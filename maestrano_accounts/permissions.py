@@ -22,9 +22,9 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 
 from .models import Membership
+from .pages import render_page
 from .selectors import current_company
 
 Role = Membership.Role
@@ -93,7 +93,7 @@ def check_company_role(request: HttpRequest, minimum: str) -> HttpResponse | Non
         "role": role,
         "required_role": minimum,
     }
-    return render(request, "maestrano_accounts/permission_denied.html", context, status=403)
+    return render_page(request, "maestrano_accounts/permission_denied.html", context, status=403)
 
 
 def company_role_required(minimum: str) -> Callable[[Callable[..., HttpResponse]], Any]:

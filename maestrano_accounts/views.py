@@ -38,7 +38,6 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
 )
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -60,6 +59,7 @@ from .adapter import get_adapter
 from .backends import SSO_LOGIN_ATTRIBUTE, authenticate_sso
 from .middleware import maestrano_session_exempt
 from .models import Company
+from .pages import render_page
 from .selectors import current_company, make_current_company, session_companies
 from .sessions import platform_session, platform_session_preset, store_platform_session
 
@@ -95,13 +95,13 @@ def _refuse(
     )
     metrics.record_sso_refusal(preset=preset.name if preset else "", reason=error.reason)
     context = {"preset": preset, "reason": error.reason}
-    return render(request, "maestrano_accounts/sso_error.html", context, status=error.status)
+    return render_page(request, "maestrano_accounts/sso_error.html", context, status=error.status)
 
 
 def _misconfigured(request: HttpRequest, *, preset: Preset, error: Exception) -> HttpResponse:
     logger.error("SSO is misconfigured: %s", error, extra={"preset": preset.name})
     context = {"preset": preset, "reason": "misconfigured"}
-    return render(request, "maestrano_accounts/sso_error.html", context, status=503)
+    return render_page(request, "maestrano_accounts/sso_error.html", context, status=503)
 
 
 @require_GET
@@ -210,7 +210,7 @@ def _confirm(
         "SSO login waits for confirmation: it would replace another login",
         extra={"preset": preset.name, "uid": attributes.uid, "group": attributes.group_uid},
     )
-    response = render(
+    response = render_page(
         request,
         "maestrano_accounts/sso_confirm.html",
         {
@@ -288,7 +288,7 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     except ImproperlyConfiguredPreset:
         raise Http404("Unknown Maestrano preset") from None
     if request.method != "POST":
-        return render(request, "maestrano_accounts/logout_confirm.html", {"preset": resolved})
+        return render_page(request, "maestrano_accounts/logout_confirm.html", {"preset": resolved})
     data = platform_session(request) or {}
     uid = data.get("uid") if data.get("preset") == resolved.name else None
     logout(request)
@@ -335,4 +335,4 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "companies": list(session_companies(request)),
         "platform_session": platform_session(request),
     }
-    return render(request, "maestrano_accounts/dashboard.html", context)
+    return render_page(request, "maestrano_accounts/dashboard.html", context)

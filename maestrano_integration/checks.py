@@ -366,3 +366,54 @@ def _is_http_url(value: Any) -> bool:
         return False
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+@checks.register("maestrano", checks.Tags.urls)
+def check_announced_paths_served(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Every path a preset announces in its metadata answers with its view, here.
+
+    The platform calls the announced paths as they are: ``maestrano_integration.urls``
+    included under a prefix (``path("platform/", include(...))``) serves them under
+    that prefix only, and every login and webhook would get a 404."""
+    from django.urls import get_resolver
+
+    from .routes import unserved_announced_paths
+
+    # Not served here (the sandbox alone, a worker's URLconf): nothing to check.
+    if "maestrano_integration" not in get_resolver().namespace_dict:
+        return []
+    by_preset: dict[str, list[str]] = {}
+    for unserved in unserved_announced_paths():
+        answer = "404" if unserved.served_by is None else f"served by {unserved.served_by}"
+        by_preset.setdefault(unserved.preset, []).append(f"{unserved.announced!r} ({answer})")
+    return [
+        checks.Error(
+            f"Maestrano preset {preset!r} announces paths to the platform that this URLconf "
+            f"does not serve with their views: {', '.join(sorted(paths))}.",
+            hint='Include maestrano_integration.urls at the root, path("", include('
+            '"maestrano_integration.urls")), before any pattern of yours that matches these '
+            "paths; to move them, set the preset's path keys (sso.init_path, "
+            "sso.consume_path, webhook.account.groups_path, ...: docs/install.md).",
+            id="maestrano.E026",
+        )
+        for preset, paths in by_preset.items()
+    ]
+
+
+@checks.register("maestrano")
+def check_time_zone_support(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The apps store aware datetimes (SAML validity, Connec! ``updated_at``, billing)."""
+    from django.conf import settings
+
+    if settings.USE_TZ:
+        return []
+    return [
+        checks.Error(
+            "USE_TZ is False; the Maestrano apps store time-zone-aware datetimes (SAML "
+            "assertions, Connec! records, bills): the first SSO login would fail (500).",
+            hint="Set USE_TZ = True (Django's default since 5.0, docs/install.md).",
+            id="maestrano.E027",
+        )
+    ]

@@ -17,13 +17,15 @@ This module imports no other app: the layers stay ``maestrano_integration`` ←
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, resolve
+from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, ResolverMatch
 
 from .conf import Preset, all_presets, maestrano_settings
@@ -218,3 +220,46 @@ def registered_urlpatterns() -> list[URLResolver]:
         )
         for namespace, entry in _registry.items()
     ]
+
+
+@dataclass(frozen=True)
+class UnservedPath:
+    """An announced path that the current URLconf does not lead to its view."""
+
+    preset: str
+    endpoint: str  # "namespace:name"
+    announced: str
+    served_by: str | None  # the view that answers it instead, or None (a 404)
+
+
+def unserved_announced_paths() -> list[UnservedPath]:
+    """Every path a preset announces that the URLconf does not serve with its view.
+
+    The platform calls exactly the announced paths (``sso.consume_path``...): the
+    include mounted under a prefix (``path("platform/", include(...))``) or a pattern
+    of the project that answers the same path first leaves the platform a 404, or
+    another view. Placeholders (``:id``) are filled with a sample segment.
+    """
+    unserved = []
+    for namespace, entry in _registry.items():
+        for endpoint in entry.endpoints:
+            for preset in all_presets():
+                announced = endpoint.path_of(preset)
+                sample = _PLACEHOLDER.sub("maestrano-check", announced)
+                try:
+                    found: Callable[..., Any] | None = resolve(sample).func
+                except Resolver404:
+                    found = None
+                if found is not None and inspect.unwrap(found) is inspect.unwrap(endpoint.view):
+                    continue
+                unserved.append(
+                    UnservedPath(
+                        preset=preset.name,
+                        endpoint=f"{namespace}:{endpoint.name}",
+                        announced=announced,
+                        served_by=None
+                        if found is None
+                        else f"{found.__module__}.{getattr(found, '__qualname__', found)}",
+                    )
+                )
+    return unserved

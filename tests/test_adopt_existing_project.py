@@ -93,7 +93,7 @@ OWN_APPS = {
         class User(AbstractBaseUser, PermissionsMixin):
             email = models.EmailField(unique=True)
             full_name = models.CharField(max_length=200, blank=True)
-            is_active = models.BooleanField(default=True)
+            # No is_active field: AbstractBaseUser's attribute (always True) stands in.
             is_staff = models.BooleanField(default=False)
 
             objects = UserManager()

@@ -23,7 +23,7 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -34,6 +34,7 @@ from maestrano_accounts.permissions import Role, company_role_required
 from maestrano_accounts.selectors import current_company
 from maestrano_integration.views import json_errors
 
+from ..pages import render_page
 from . import actions, services
 from .models import AdHocCharge, CompanySubscription, Plan
 
@@ -100,7 +101,7 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
         # (double click, back + resubmit) reuses it and charges once.
         "idempotency_key": uuid.uuid4().hex,
     }
-    return render(request, "maestrano_accounts/billing/overview.html", context)
+    return render_page(request, "maestrano_accounts/billing/overview.html", context)
 
 
 @login_required
@@ -164,7 +165,7 @@ def purchase(request: HttpRequest, charge_id: int) -> HttpResponse:
         "progress": services.charge_progress(charge=charge),
         "back": _local_path(request, request.GET.get("next", "")),
     }
-    return render(request, "maestrano_accounts/billing/purchase.html", context)
+    return render_page(request, "maestrano_accounts/billing/purchase.html", context)
 
 
 @json_errors
@@ -196,7 +197,7 @@ def plans(request: HttpRequest) -> HttpResponse:
         "plans": services.offered_plans(),
         "current": services.open_subscription(company=company),
     }
-    return render(request, "maestrano_accounts/billing/plans.html", context)
+    return render_page(request, "maestrano_accounts/billing/plans.html", context)
 
 
 @login_required
@@ -240,4 +241,4 @@ def choose_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
         "price_cents": plan.price_cents * units,
         "first_charge": services.change_start_date(company=company, plan=plan),
     }
-    return render(request, "maestrano_accounts/billing/plan_confirm.html", context)
+    return render_page(request, "maestrano_accounts/billing/plan_confirm.html", context)

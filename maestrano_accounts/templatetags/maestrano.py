@@ -44,7 +44,7 @@ def company_form_field(context: dict[str, Any]) -> SafeString:
     (the view refuses such a form anyway).
 
     It needs the request in the context (``django.template.context_processors.request``,
-    system check ``maestrano.W026``; ``render_to_string(..., request=request)``): rendered
+    system check ``maestrano.W032``; ``render_to_string(..., request=request)``): rendered
     without one, it is empty and the form unprotected, so that is logged as a warning,
     naming the template.
     """

@@ -1,5 +1,5 @@
 """``{% company_form_field %}`` needs the request in its template's context: a project
-without the ``request`` context processor is told by a system check (``maestrano.W026``),
+without the ``request`` context processor is told by a system check (``maestrano.W032``),
 and a rendering without the request is logged, instead of leaving the form silently
 unprotected (docs/install.md)."""
 
@@ -40,12 +40,12 @@ def make_company(group_uid: str) -> Company:
 
 
 def test_the_project_settings_pass(db):
-    assert "maestrano.W026" not in warning_ids()
+    assert "maestrano.W032" not in warning_ids()
 
 
 def test_a_project_without_the_request_context_processor_is_warned(db):
     with override_settings(TEMPLATES=templates_without_request_processor()):
-        messages = [m for m in checks.run_checks(tags=["maestrano"]) if m.id == "maestrano.W026"]
+        messages = [m for m in checks.run_checks(tags=["maestrano"]) if m.id == "maestrano.W032"]
 
     (message,) = messages
     assert "company_form_field" in message.msg and "'django'" in message.msg
@@ -58,7 +58,7 @@ def test_a_second_engine_without_it_is_named_too(db):
     templates.append(second)
     second["OPTIONS"]["context_processors"] = []
     with override_settings(TEMPLATES=templates):
-        messages = [m for m in checks.run_checks(tags=["maestrano"]) if m.id == "maestrano.W026"]
+        messages = [m for m in checks.run_checks(tags=["maestrano"]) if m.id == "maestrano.W032"]
 
     (message,) = messages
     assert "'emails'" in message.msg and "'django'" not in message.msg

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
+from django.core import checks
 
 from maestrano_accounts.backends import MaestranoBackend
 from maestrano_accounts.checks import check_project_settings
@@ -25,6 +27,7 @@ from tests.helpers.users import uid_of, user_of
 
 User = get_user_model()
 
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 10
 
 
@@ -422,6 +425,81 @@ def test_without_the_backend_no_sso_login_completes_and_the_check_says_why(platf
     assert answer.status_code == 302
     assert answer.headers["Location"] == f"{platform.sandbox_url}/app_access_unauthorized"
     assert _auth_backends_of_sessions() == []
+
+
+def test_a_strict_session_cookie_is_a_check_error_while_sso_is_enabled(settings):
+    """With SameSite=Strict the browser comes back from the platform's cross-site POST
+    without the session cookie: Chromium's every SP-initiated login was refused as
+    ``unknown_in_response_to`` (a 400 page saying the response may have expired), and
+    ``check`` said nothing."""
+    assert not [m for m in check_project_settings() if m.id == "maestrano.E028"]
+
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+
+    (message,) = [m for m in check_project_settings() if m.id == "maestrano.E028"]
+    assert isinstance(message, checks.Error)
+    assert 'SESSION_COOKIE_SAMESITE = "Lax"' in message.hint
+
+    # Without SSO (every preset's sso.enabled off) the cookie is the project's business.
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "PRESETS": {
+            name: {**preset, "sso": {**preset.get("sso", {}), "enabled": False}}
+            for name, preset in settings.MAESTRANO["PRESETS"].items()
+        },
+    }
+    assert not [m for m in check_project_settings() if m.id == "maestrano.E028"]
+
+
+def test_the_apps_pages_need_none_of_the_projects_context_processors(platform, settings, tmp_path):
+    """A project whose TEMPLATES list no context processor (no ``user``, no ``request``):
+    the dashboard answered 500 (``VariableDoesNotExist`` for ``user``), the logout page
+    said "You are logged out" to a logged-in user, and the layout showed no "Log out"."""
+    # The apps' own templates, as in a project that overrides none of them (the
+    # sandbox, served by the same test server, keeps its pages).
+    (tmp_path / "sandbox").symlink_to(ROOT / "templates" / "sandbox")
+    (tmp_path / "base.html").symlink_to(ROOT / "templates" / "base.html")
+    settings.TEMPLATES = [
+        {
+            **engine,
+            "DIRS": [tmp_path],
+            "OPTIONS": {**engine.get("OPTIONS", {}), "context_processors": []},
+        }
+        for engine in settings.TEMPLATES
+    ]
+    http = platform.session()
+    login(platform, http, user_uid="usr-noctx", group_uid="cld-noctx", email="noctx@example.com")
+    user = user_of("usr-noctx")
+    username = user.get_full_name() or user.get_username()
+
+    for path in ("/dashboard/", "/maestrano/logout", "/billing/"):
+        answer = http.get(f"{platform.url}{path}", allow_redirects=False, timeout=TIMEOUT)
+        assert answer.status_code == 200, (path, answer.text[:500])
+        if path != "/billing/":
+            assert username in answer.text, path
+        assert 'id="logout"' in answer.text, path  # the layout's nav knows the user too
+    logout_page = http.get(f"{platform.url}/maestrano/logout", timeout=TIMEOUT).text
+    assert 'action="/maestrano/logout"' in logout_page
+
+
+@pytest.mark.parametrize(
+    ("adapter", "says"),
+    [
+        ("tests.accounts.no_such_module.Adapter", "does not import"),
+        ("tests.accounts.adapters.NoSuchAdapter", "does not import"),
+        ("django.contrib.auth.backends.ModelBackend", "not a subclass"),
+    ],
+)
+def test_an_adapter_setting_that_names_no_adapter_is_a_check_error(settings, adapter, says):
+    """The login completion answered 500 (``ModuleNotFoundError``) and ``check`` said
+    nothing."""
+    assert not [m for m in check_project_settings() if m.id == "maestrano.E029"]
+
+    settings.MAESTRANO = {**settings.MAESTRANO, "ADAPTER": adapter}
+
+    (message,) = [m for m in check_project_settings() if m.id == "maestrano.E029"]
+    assert adapter in message.msg and says in message.msg
+    assert "DefaultAccountAdapter" in message.hint
 
 
 def test_a_user_the_adapter_leaves_inactive_is_refused_and_the_failure_signalled(

@@ -256,3 +256,22 @@ def test_a_check_run_in_another_thread_keeps_its_own_warnings(settings):
     assert {"maestrano.W001", "maestrano.W002"} <= {
         m.id for m in plain_run_warnings if not m.is_silenced()
     }
+
+
+def test_a_project_without_time_zone_support_is_a_check_error(settings):
+    """USE_TZ = False: aware datetimes cannot be stored (SQLite refuses them), the ACS
+    answered 500; now ``check`` says so before the first login."""
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from maestrano_integration.checks import check_time_zone_support
+
+    assert check_time_zone_support() == []
+
+    settings.USE_TZ = False
+
+    (message,) = check_time_zone_support()
+    assert message.id == "maestrano.E027"
+    assert "USE_TZ = True" in message.hint
+    with pytest.raises(SystemCheckError, match=r"maestrano\.E027"):
+        call_command("check")

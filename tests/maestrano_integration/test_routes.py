@@ -98,3 +98,49 @@ def test_the_login_link_follows_the_default_presets_init_path(client, custom_pre
     page = client.get("/")
     assert page.status_code == 200
     assert 'href="/sso/start"' in page.text
+
+
+def test_the_include_under_a_prefix_is_a_check_error_naming_every_announced_path(settings):
+    """Mounted at ``platform/``, the include answers at ``/platform/maestrano/...``
+    while the metadata announces ``/maestrano/...``: the platform would get 404s."""
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from maestrano_integration.checks import check_announced_paths_served
+
+    assert check_announced_paths_served() == []
+
+    settings.ROOT_URLCONF = "tests.maestrano_integration.urls_prefixed"
+
+    messages = check_announced_paths_served()
+    assert [message.id for message in messages] == ["maestrano.E026"]
+    for announced in (
+        "/maestrano/auth/saml/init",
+        "/maestrano/auth/saml/consume",
+        "/maestrano/account/groups/:id",
+        "/maestrano/account/groups/:group_id/users/:id",
+        "/maestrano/connec/notifications",
+    ):
+        assert f"'{announced}' (404)" in messages[0].msg
+    assert 'path("", include("maestrano_integration.urls"))' in messages[0].hint
+    assert Client().post("/maestrano/auth/saml/consume").status_code == 404
+    with pytest.raises(SystemCheckError, match=r"maestrano\.E026"):
+        call_command("check")
+
+
+def test_a_project_view_answering_an_announced_path_first_is_a_check_error(settings):
+    from maestrano_integration.checks import check_announced_paths_served
+
+    settings.ROOT_URLCONF = "tests.maestrano_integration.urls_consume_shadowed"
+
+    (message,) = check_announced_paths_served()
+    assert message.id == "maestrano.E026"
+    assert "'/maestrano/auth/saml/consume' (served by " in message.msg
+    assert "urls_consume_shadowed.their_view" in message.msg
+    assert "saml/init" not in message.msg
+
+
+def test_announced_paths_moved_under_a_prefix_by_the_preset_keys_pass(settings, custom_presets):
+    from maestrano_integration.checks import check_announced_paths_served
+
+    assert check_announced_paths_served() == []
