@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, get_resolver, resolve, reverse
 from maestrano_integration.conf import all_presets, maestrano_settings
 
 from . import views
+from .adapter import DefaultAccountAdapter
 from .backends import sso_backend
 from .billing import views as billing_views
 
@@ -93,8 +94,6 @@ def check_request_context_processor(
 
 def _adapter_messages() -> list[checks.CheckMessage]:
     """``MAESTRANO["ADAPTER"]`` names a subclass of DefaultAccountAdapter that imports."""
-    from .adapter import DefaultAccountAdapter
-
     dotted = maestrano_settings.ADAPTER
     hint = (
         "Set MAESTRANO['ADAPTER'] to the dotted path of your subclass of "
