@@ -63,11 +63,13 @@ demo: install
 	$(PY) manage.py run_demo $(HOST):$(PORT)
 
 test: install browser lint package
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite-line test-postgres
+	$(MAKE) --no-print-directory -j2 --output-sync=line test-sqlite-line test-postgres
 
 # `make test`'s suites in two lines side by side (two cores; the PostgreSQL suite waits on its
 # server much of the time): SQLite, Django's auth.User and Django 6 one after the other,
-# beside PostgreSQL. The PostgreSQL run keeps its files in a VAR_DIR of its own.
+# beside PostgreSQL. The PostgreSQL run keeps its files (and its pytest cache) in a VAR_DIR
+# of its own; each suite's output is written whole when it ends (--output-sync=line: per
+# recipe line), so the two never interleave.
 test-sqlite-line: install
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-django-user
@@ -98,7 +100,8 @@ test-sqlite: install
 	DATABASE_URL= $(BIN)/pytest
 
 test-postgres: install
-	VAR_DIR=$(CURDIR)/var/test-postgres DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -m "not adoption"
+	VAR_DIR=$(CURDIR)/var/test-postgres DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -m "not adoption" \
+		-o cache_dir=$(CURDIR)/var/test-postgres/.pytest_cache
 
 # The apps with Django's own auth.User (the example project has a user model of its own).
 test-django-user: install

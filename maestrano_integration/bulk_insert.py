@@ -147,6 +147,7 @@ def insert_row_with_children(
     """
     if not fields or not child_fields:
         raise ValueError("insert_row_with_children needs the names of the fields of each row")
+    _check_link(model, children, link)
     alias = router.db_for_write(model)
     if router.db_for_write(children) != alias:
         raise ValueError(f"{children._meta.label} is not written to {model._meta.label}'s database")
@@ -179,6 +180,20 @@ def insert_row_with_children(
         cursor.execute(statement, parameters)
         (pk,) = cursor.fetchone()
     return pk
+
+
+@functools.cache
+def _check_link(model: type[models.Model], children: type[models.Model], link: str) -> None:
+    """Refuse a ``link`` that is not a foreign key of ``children`` to ``model``'s primary key
+    (the new row's key would be written into another column, of another model)."""
+    field = children._meta.get_field(link)
+    if not (
+        field.many_to_one and field.related_model is model and field.target_field == model._meta.pk
+    ):
+        raise ValueError(
+            f"{children._meta.label}.{link} is not a foreign key to {model._meta.label}'s "
+            "primary key"
+        )
 
 
 @functools.cache

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -336,13 +335,13 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
     unexpected error marks the notification failed (retry it from the admin),
     the others go on.
 
-    The company's sync settings are read once for the run (:class:`RunSettings`) and
-    passed to every step; again when the run has lasted :data:`SETTINGS_MAX_AGE` seconds,
-    and before it ends when it holds records, so that a change made meanwhile counts.
+    The company's sync settings are read once per group of notifications and passed to
+    every step of its apply (one query per group), and again before the run ends when it
+    holds records: a change made meanwhile counts from the next group on.
     """
     run = InboxRun()
-    settings = RunSettings(company_id=company.pk)
-    if not settings.policy.enabled:
+    policy = policy_for(company_id=company.pk)
+    if not policy.enabled:
         run.paused = True  # kept in the inbox; applied when the sync is switched on again
         return run
     with company_run(company=company, client=client) as held:
@@ -350,46 +349,27 @@ def process_inbox(*, company: Company, client: ConnecClient | None = None) -> In
             run.locked = True
             return run
         token, client = held
-        release_held(company=company, policy=settings.policy)
+        release_held(company=company, policy=policy)
+        first_group = True
         while renew_lock(company_id=company.pk, token=token):
             group = _next_group(company)
             if not group:
                 # An import switched on while this run held records: applied now, not held
                 # until the company's next notification (the settings read again for it).
                 if holds_records(company=company) and _release(
-                    company=company, policy=settings.read()
+                    company=company, policy=policy_for(company_id=company.pk)
                 ):
                     continue
                 break
+            if not first_group:
+                # Read again for each later group: a change during the run counts at once.
+                policy = policy_for(company_id=company.pk)
+            first_group = False
             if not _process_group(
-                company=company, group=group, client=client, run=run, policy=settings.current()
+                company=company, group=group, client=client, run=run, policy=policy
             ):
                 break
     return run
-
-
-#: An inbox run reads the company's sync settings again once the value it holds is this
-#: many seconds old: a run lasts as long as notifications keep coming.
-SETTINGS_MAX_AGE = 5.0
-
-
-class RunSettings:
-    """The company's sync settings as an inbox run holds them: read once, read again when
-    :data:`SETTINGS_MAX_AGE` old (:meth:`current`) or when the run asks (:meth:`read`)."""
-
-    def __init__(self, *, company_id: Any) -> None:
-        self.company_id = company_id
-        self.read()
-
-    def read(self) -> SyncPolicy:
-        self.policy = policy_for(company_id=self.company_id)
-        self.read_at = time.monotonic()
-        return self.policy
-
-    def current(self) -> SyncPolicy:
-        if time.monotonic() - self.read_at >= SETTINGS_MAX_AGE:
-            return self.read()
-        return self.policy
 
 
 def _process_group(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 
@@ -118,4 +119,7 @@ class NotificationsWebhook(PlatformAPIView):
         return Response(answer, status=202)
 
 
-connec_notifications = NotificationsWebhook.as_view()
+#: Not in the request's transaction under ``ATOMIC_REQUESTS``: the webhook stores all or
+#: nothing itself (one statement on PostgreSQL for one company), and a company deleted
+#: meanwhile is looked up again instead of failing the request's ``COMMIT``.
+connec_notifications = transaction.non_atomic_requests(NotificationsWebhook.as_view())

@@ -147,3 +147,22 @@ def test_children_without_fields_are_refused():
             child_fields=(),
             child_rows=[],
         )
+
+
+def test_a_link_that_is_no_foreign_key_to_the_parent_is_refused():
+    """The new row's key is written into ``link``: a foreign key to another model (here the
+    index rows' company) would put it where it names another row, of another table."""
+    from maestrano_sync.models import InboxEntry, InboxRecord
+
+    company = Company.objects.create(preset="maestrano", group_uid="cld-link", name="Link")
+    with pytest.raises(ValueError, match=r"not a foreign key to maestrano_sync\.InboxEntry"):
+        bulk_insert.insert_row_with_children(
+            InboxEntry,
+            fields=("preset", "company_id", "payload", "record_count"),
+            row=_inbox_row(company.pk),
+            children=InboxRecord,
+            link="company_id",
+            child_fields=("entry_id", "entity", "connec_id", "updated_at"),
+            child_rows=[],
+        )
+    assert not InboxEntry.objects.exists()

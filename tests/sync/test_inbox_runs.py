@@ -168,14 +168,11 @@ def test_an_inbox_run_reads_the_sync_settings_once_not_per_group_or_entity(clien
     assert len(captured) == 56  # SQLite and PostgreSQL alike
 
 
-def test_a_sync_switched_off_during_a_long_run_stops_it_once_the_settings_are_read_again(
-    client, monkeypatch
-):
-    """A run lasts as long as notifications keep coming: the settings it holds are read
-    again once SETTINGS_MAX_AGE old (0 here), so the sync switched off stops it."""
+def _run_changing_settings(client, monkeypatch, change) -> tuple[Company, object]:
+    """Two notifications, a group each, and ``change(company)`` (an Admin, meanwhile) right
+    after the first group is marked done; the run."""
     from maestrano_sync import inbox
 
-    monkeypatch.setattr(inbox, "SETTINGS_MAX_AGE", 0.0)
     monkeypatch.setattr(inbox, "GROUP_RECORDS", 1)  # a group per notification
     company = new_company()
     for n in (1, 2):
@@ -183,7 +180,7 @@ def test_a_sync_switched_off_during_a_long_run_stops_it_once_the_settings_are_re
     done = InboxEntry.Status.DONE
     switched: list[bool] = []
 
-    def switch_off_after_the_first_group(execute, sql, params, many, context):
+    def after_the_first_group(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
         if (
             not switched
@@ -191,11 +188,20 @@ def test_a_sync_switched_off_during_a_long_run_stops_it_once_the_settings_are_re
             and done in (params or ())
         ):
             switched.append(True)
-            update_sync_settings(company=company, enabled=False)  # an Admin, meanwhile
+            change(company)
         return result
 
-    with connection.execute_wrapper(switch_off_after_the_first_group):
+    with connection.execute_wrapper(after_the_first_group):
         run = process_inbox(company=company)
+    return company, run
+
+
+def test_a_sync_switched_off_during_a_run_stops_it_at_the_next_group(client, monkeypatch):
+    """A run lasts as long as notifications keep coming: the settings are read again for
+    each group, so the sync switched off after the first group stops it there."""
+    _, run = _run_changing_settings(
+        client, monkeypatch, lambda company: update_sync_settings(company=company, enabled=False)
+    )
 
     assert (run.processed, run.paused) == (1, True)
     assert list(InboxEntry.objects.order_by("pk").values_list("status", flat=True)) == [
@@ -203,6 +209,18 @@ def test_a_sync_switched_off_during_a_long_run_stops_it_once_the_settings_are_re
         "pending",
     ]
     assert list(Organization.objects.values_list("name", flat=True)) == ["Org 1"]
+
+
+def test_an_import_switched_off_during_a_run_holds_the_next_groups_records(client, monkeypatch):
+    _, run = _run_changing_settings(
+        client,
+        monkeypatch,
+        lambda company: update_sync_settings(company=company, directions={"organizations": "off"}),
+    )
+
+    assert run.result.held == 1
+    assert list(Organization.objects.values_list("name", flat=True)) == ["Org 1"]
+    assert InboxEntry.objects.filter(status=InboxEntry.Status.HELD).count() == 1
 
 
 # --- the beat's safety net: a fixed number of queries -----------------------------------

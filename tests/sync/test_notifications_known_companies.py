@@ -127,3 +127,25 @@ def test_a_known_company_notification_is_one_statement_on_postgresql(client, com
         (companies["one"].pk, "organizations", "o-2"),
         (companies["one"].pk, "people", "p-2"),
     ]
+
+
+def test_the_webhook_stores_outside_the_requests_transaction(client, companies, monkeypatch):
+    """Under ``ATOMIC_REQUESTS`` too: the webhook stores all or nothing itself, in autocommit
+    (one statement on PostgreSQL), so a company deleted meanwhile is looked up again
+    instead of failing the request's COMMIT."""
+    from maestrano_sync import notifications
+
+    store = notifications.insert_inbox_entry
+    in_transaction: list[bool] = []
+
+    def recording(**kwargs):
+        in_transaction.append(connection.in_atomic_block)
+        return store(**kwargs)
+
+    monkeypatch.setattr(notifications, "insert_inbox_entry", recording)
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+
+    stored, _ = posted(client, {"organizations": [record("cld-1", id="o-atomic")]})
+
+    assert in_transaction == [False]
+    assert InboxRecord.objects.get(entry_id=stored["notification"]).connec_id == "o-atomic"
