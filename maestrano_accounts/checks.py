@@ -7,8 +7,10 @@ import inspect
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from django.template import engines
 from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, get_resolver, resolve, reverse
@@ -119,7 +121,47 @@ def _adapter_messages() -> list[checks.CheckMessage]:
                 id="maestrano.E029",
             )
         ]
+    if adapter.populate_user is DefaultAccountAdapter.populate_user:
+        return _unfilled_user_field_messages(get_user_model())
     return []
+
+
+#: What the default adapter, or the login itself, writes on a new user.
+_FILLED_ON_CREATION = frozenset({"first_name", "last_name", "country", "password"})
+
+
+def _unfilled_user_field_messages(user_model: type[models.Model]) -> list[checks.CheckMessage]:
+    """The user model's required fields that a new SSO user gets no value for (the default
+    adapter's ``populate_user`` fills the username, the email, the names and the country):
+    saving the user fails, and the person's first login with it."""
+    filled = _FILLED_ON_CREATION | {user_model.USERNAME_FIELD, user_model.get_email_field_name()}
+    unfilled = [
+        field.name
+        for field in user_model._meta.concrete_fields
+        if not (
+            field.primary_key
+            or field.null
+            or field.has_default()
+            or field.db_default is not models.NOT_PROVIDED
+            or getattr(field, "auto_now", False)
+            or getattr(field, "auto_now_add", False)
+            or field.generated
+            or field.name in filled
+        )
+        and field.get_default() is None  # text fields default to "" when not nullable
+    ]
+    if not unfilled:
+        return []
+    return [
+        checks.Warning(
+            f"{user_model._meta.label} has required fields a user created at their first SSO "
+            f"login gets no value for: {', '.join(map(repr, unfilled))}. Saving such a user "
+            "fails, and with it the person's first login.",
+            hint="Fill them in your adapter's populate_user (MAESTRANO['ADAPTER'], "
+            "docs/adapter.md), or give them a default.",
+            id="maestrano.W033",
+        )
+    ]
 
 
 LOCAL_MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"

@@ -11,6 +11,7 @@ import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
 from django.core import checks
+from django.test.utils import isolate_apps
 
 from maestrano_accounts.backends import MaestranoBackend
 from maestrano_accounts.checks import check_project_settings
@@ -500,6 +501,40 @@ def test_an_adapter_setting_that_names_no_adapter_is_a_check_error(settings, ada
     (message,) = [m for m in check_project_settings() if m.id == "maestrano.E029"]
     assert adapter in message.msg and says in message.msg
     assert "DefaultAccountAdapter" in message.hint
+
+
+@isolate_apps("tests")
+def test_required_user_fields_no_login_fills_are_a_check_warning(settings, monkeypatch):
+    """A user model with a required field the default adapter leaves empty: the first SSO
+    login of each new user fails when the user is saved; ``check`` says so beforehand."""
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.db import models
+
+    class ShopUser(AbstractBaseUser):
+        email = models.EmailField(unique=True)
+        first_name = models.CharField(max_length=150)  # filled by the adapter
+        nickname = models.CharField(max_length=50)  # "" when left empty: saves
+        tier = models.IntegerField()  # required, no default: left empty
+        joined = models.DateTimeField(auto_now_add=True)
+        newsletter = models.BooleanField(default=False)
+        USERNAME_FIELD = "email"
+
+        class Meta:
+            app_label = "tests"
+
+    assert not [m for m in check_project_settings() if m.id == "maestrano.W033"]
+    monkeypatch.setattr("maestrano_accounts.checks.get_user_model", lambda: ShopUser)
+
+    (message,) = [m for m in check_project_settings() if m.id == "maestrano.W033"]
+    assert "'tier'" in message.msg
+    assert "nickname" not in message.msg and "joined" not in message.msg
+    assert "populate_user" in message.hint
+    # An adapter of the project's own fills its fields: no warning.
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "ADAPTER": "tests.accounts.adapters.InactiveNewUserAdapter",
+    }
+    assert not [m for m in check_project_settings() if m.id == "maestrano.W033"]
 
 
 def test_a_user_the_adapter_leaves_inactive_is_refused_and_the_failure_signalled(
