@@ -252,7 +252,8 @@ def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
     integer field (or a key to one), a bool of a boolean field as they are; on SQLite an
     aware UTC datetime of a ``DateTimeField`` as Django writes it there (naive, in the
     connection's time zone when that is UTC: ``str`` of the naive value); on PostgreSQL
-    a JSON field's value as it is (it is written into the rows' JSON document)."""
+    an aware datetime of a ``DateTimeField`` and a JSON field's value as they are (written
+    into the rows' JSON document)."""
     target = field.target_field if field.is_relation else field
     prepare = field.get_db_prep_save
     if isinstance(field, models.JSONField) and connection.vendor == "postgresql":
@@ -279,6 +280,15 @@ def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
             return None if value is None else prepare(value, connection)
 
         return adapt_time
+    elif type(target) is models.DateTimeField and connection.vendor == "postgresql":
+
+        def adapt_aware_time(value: Any) -> Any:
+            # What get_db_prep_save returns for an aware datetime on PostgreSQL: itself.
+            if type(value) is datetime.datetime and value.tzinfo is not None:
+                return value
+            return None if value is None else prepare(value, connection)
+
+        return adapt_aware_time
     else:
         passed = ()
 
