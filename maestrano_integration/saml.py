@@ -334,7 +334,8 @@ class SsoAttributes:
         for key, values in attributes.items():
             strings = [value for value in values if isinstance(value, str)]
             flat[key] = strings[0].strip() if strings else ""
-        missing = [key for key in cls.REQUIRED if not flat.get(key)]
+        # Text no database stores (NUL, lone surrogates) counts as absent, as in from_mapping.
+        missing = [key for key in cls.REQUIRED if not flat.get(key) or not is_safe_text(flat[key])]
         if missing:
             raise SamlValidationError("missing_attribute", ", ".join(missing))
         return cls.from_mapping(flat, name_id=name_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from maestrano_integration.auth import parse_basic_authorization
@@ -72,6 +72,8 @@ def test_attributes_from_any_mapping_are_typed_and_storable(flat, name_id):
 
 @BOUNDED
 @given(st.dictionaries(NAMES, st.lists(ANY_VALUE, max_size=3), max_size=12))
+@example({"uid": ["\x00"], "group_uid": ["cld-1"]})  # no database stores it: absent
+@example({"uid": ["usr-1"], "group_uid": [" \ud800 "]})
 def test_attributes_from_any_saml_values_or_a_missing_attribute_refusal(values):
     try:
         attributes = SsoAttributes.from_saml(values)
