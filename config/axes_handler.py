@@ -15,6 +15,18 @@ from axes.handlers.database import AxesDatabaseHandler
 
 
 class AdminSiteAxesHandler(AxesDatabaseHandler):
+    def is_admin_request(self, request: Any) -> bool:
+        """Whether ``request`` went to a view of an admin site (app namespace ``admin``).
+
+        Read from the view Django resolved for the request; django-axes' own check
+        reverses ``admin:index`` on every call, once per login. A request not resolved
+        (yet) falls back to that check.
+        """
+        match = getattr(request, "resolver_match", None)
+        if match is None:
+            return super().is_admin_request(request)
+        return "admin" in match.app_names
+
     def user_logged_in(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
         if settings.AXES_ONLY_ADMIN_SITE and not self.is_admin_request(request):
             return

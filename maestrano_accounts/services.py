@@ -458,7 +458,7 @@ _REPEAT_LOGIN_MEMBERSHIP = KeptQuery(
     )[:1],
 )
 
-#: Its one write: the identity's email, extra data and login time.
+#: Its one write: the identity's email, extra data and login time (every login writes them).
 _IDENTITY_LOGIN = KeptUpdate(
     PlatformIdentity, fields=("email", "extra_data", "last_login_at"), where=("preset", "uid")
 )
@@ -474,14 +474,33 @@ def _unchanged_login(
     when any of them is missing, the company is cancelled, or refreshing the
     company, the user or the membership from ``attributes`` would change a
     value; also when the adapter links companies to a tenant of its own
-    (``link_company`` runs inside the login's transaction).
+    (``link_company`` runs inside the login's transaction). On PostgreSQL inside
+    :func:`maestrano_accounts.sso_state.login_transaction`, the identity's write and
+    the read are one statement (:meth:`KeptQuery.first_after`).
     """
     if type(adapter).link_company is not DefaultAccountAdapter.link_company:
         return None
     uid = attributes.user_uid(preset.creation_mode)
     email = attributes.user_email(preset.creation_mode)
-    membership = _REPEAT_LOGIN_MEMBERSHIP.first(
-        preset=preset.name, group_uid=attributes.group_uid, uid=uid
+    identity_login = _IDENTITY_LOGIN.prepare(
+        where={"preset": preset.name, "uid": uid},
+        values={
+            "email": email[:254],
+            "extra_data": adapter.identity_extra_data(preset=preset, attributes=attributes),
+            "last_login_at": timezone.now(),
+        },
+    )
+    # Inside the login's transaction on PostgreSQL, the identity's write goes with the read,
+    # in one statement. Every path writes it (the full one again, with the same values), and
+    # the transaction undoes it if the login fails.
+    written = _REPEAT_LOGIN_MEMBERSHIP.can_write_along(
+        _IDENTITY_LOGIN
+    ) and sso_state.in_login_transaction(identity_login.alias)
+    keys = {"preset": preset.name, "group_uid": attributes.group_uid, "uid": uid}
+    membership = (
+        _REPEAT_LOGIN_MEMBERSHIP.first_after(identity_login, **keys)
+        if written
+        else _REPEAT_LOGIN_MEMBERSHIP.first(**keys)
     )
     if membership is None or not membership.is_active:
         return None
@@ -498,14 +517,8 @@ def _unchanged_login(
         return None
     # Nothing but login times written from here on (docs/deploy.md).
     sso_state.relax_repeat_login_commit()
-    _IDENTITY_LOGIN.run(
-        where={"preset": preset.name, "uid": uid},
-        values={
-            "email": email[:254],
-            "extra_data": adapter.identity_extra_data(preset=preset, attributes=attributes),
-            "last_login_at": timezone.now(),
-        },
-    )
+    if not written:
+        identity_login.run()
     return SsoLogin(
         user=user,
         company=company,

@@ -51,7 +51,6 @@ from typing import Any
 from django.core.cache.backends.base import BaseCache
 from django.db import IntegrityError, connections, router, transaction
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
 from django.utils import timezone
 
 from maestrano_integration.cache import RedisCache
@@ -210,15 +209,30 @@ _login_transaction_alias: contextvars.ContextVar[str | None] = contextvars.Conte
 )
 
 
+#: The alias of the login transaction (or savepoint) this thread is inside, outermost or not.
+_inside_login_transaction: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "sso_inside_login_transaction", default=None
+)
+
+
 @contextlib.contextmanager
 def _login_transaction(using: str) -> Iterator[None]:
     outermost = not connections[using].in_atomic_block
     with transaction.atomic(using=using):
         token = _login_transaction_alias.set(using if outermost else None)
+        inside = _inside_login_transaction.set(using)
         try:
             yield
         finally:
+            _inside_login_transaction.reset(inside)
             _login_transaction_alias.reset(token)
+
+
+def in_login_transaction(using: str) -> bool:
+    """Whether this thread runs inside :func:`login_transaction`'s transaction (or, within a
+    caller's transaction, its savepoint) on ``using``: what the login writes there is undone
+    if the login then fails."""
+    return _inside_login_transaction.get() == using
 
 
 def relax_repeat_login_commit() -> None:
@@ -511,11 +525,15 @@ def redeem_login_ticket(*, token: str, browser_nonce: str = "") -> RedeemedTicke
 # --- the nonce cookie of IdP-initiated logins -------------------------------------------------
 
 
-def set_nonce_cookie(response: HttpResponse, *, request: HttpRequest, nonce: str) -> None:
+def set_nonce_cookie(
+    response: HttpResponse, *, request: HttpRequest, nonce: str, complete_path: str
+) -> None:
     """Give the posting browser the nonce of its ticket (IdP-initiated logins only).
 
     A Lax cookie set on this cross-site top-level POST is stored, and sent on the
-    top-level GET that follows the redirect; the completion view requires it.
+    top-level GET that follows the redirect; the completion view requires it. Its
+    path is ``complete_path``, the completion view's (the caller has it already:
+    the redirect's target, or the completion request's own path).
     """
     if not nonce:
         return
@@ -523,7 +541,7 @@ def set_nonce_cookie(response: HttpResponse, *, request: HttpRequest, nonce: str
         BROWSER_NONCE_COOKIE,
         nonce,
         max_age=int(LOGIN_TICKET_LIFETIME.total_seconds()),
-        path=reverse("maestrano_accounts:sso-complete"),
+        path=complete_path,
         secure=request.is_secure(),
         httponly=True,
         samesite="Lax",
@@ -534,9 +552,12 @@ def nonce_cookie(request: HttpRequest) -> str:
     return request.COOKIES.get(BROWSER_NONCE_COOKIE, "")
 
 
-def forget_nonce(response: HttpResponse) -> HttpResponse:
-    """The nonce served its one ticket (used or refused): remove it from the browser."""
-    response.delete_cookie(
-        BROWSER_NONCE_COOKIE, path=reverse("maestrano_accounts:sso-complete"), samesite="Lax"
-    )
+def forget_nonce(response: HttpResponse, *, request: HttpRequest) -> HttpResponse:
+    """The nonce served its one ticket (used or refused): remove it from the browser.
+
+    Called by the completion view, whose own path is the cookie's; nothing to remove
+    when the browser sent none (an SP-initiated login).
+    """
+    if BROWSER_NONCE_COOKIE in request.COOKIES:
+        response.delete_cookie(BROWSER_NONCE_COOKIE, path=request.path, samesite="Lax")
     return response

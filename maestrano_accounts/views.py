@@ -152,11 +152,13 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
         return _refuse(request, preset=resolved, error=error)
     except SamlConfigurationError as error:
         return _misconfigured(request, preset=resolved, error=error)
-    complete = (
-        reverse("maestrano_accounts:sso-complete") + "?" + urlencode({"ticket": ticket.token})
+    complete_path = reverse("maestrano_accounts:sso-complete")
+    response = HttpResponseRedirect(
+        complete_path + "?" + urlencode({"ticket": ticket.token}), status=303
     )
-    response = HttpResponseRedirect(complete, status=303)
-    sso_state.set_nonce_cookie(response, request=request, nonce=ticket.browser_nonce)
+    sso_state.set_nonce_cookie(
+        response, request=request, nonce=ticket.browser_nonce, complete_path=complete_path
+    )
     return response
 
 
@@ -189,7 +191,7 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
             if result is not None:
                 _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
     except SamlValidationError as error:
-        return sso_state.forget_nonce(_refuse(request, preset=preset, error=error))
+        return sso_state.forget_nonce(_refuse(request, preset=preset, error=error), request=request)
     if result is None:
         # An adapter refused the user (inactive), or the backend is not installed
         # (a system check reports that): the platform shows its own page.
@@ -197,7 +199,7 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
     redirect_to = (answered or {}).get("next") or get_adapter().login_redirect_url(
         request, preset=preset, company=result.company
     )
-    return sso_state.forget_nonce(HttpResponseRedirect(redirect_to))
+    return sso_state.forget_nonce(HttpResponseRedirect(redirect_to), request=request)
 
 
 def _confirm(
@@ -221,7 +223,9 @@ def _confirm(
             "group_name": attributes.group_name or attributes.group_uid,
         },
     )
-    sso_state.set_nonce_cookie(response, request=request, nonce=issued.browser_nonce)
+    sso_state.set_nonce_cookie(
+        response, request=request, nonce=issued.browser_nonce, complete_path=request.path
+    )
     return response
 
 

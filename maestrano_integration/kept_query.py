@@ -20,7 +20,9 @@ marker); building raises :class:`ValueError` otherwise, the first time the query
 :class:`KeptUpdate` does the same for an ``UPDATE`` of some columns of the rows matching
 exact values (the repeat login's write of the identity's login time): its SQL is built
 once per database vendor from the model's options, and the values are prepared by the
-model's fields as ``QuerySet.update`` prepares them.
+model's fields as ``QuerySet.update`` prepares them. On PostgreSQL such a write can go
+in the same statement as a kept read (:meth:`KeptQuery.first_after`), a data-modifying
+``WITH``: one round trip for both.
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ class _Compiled:
     #: selected columns and related-model layout filled in).
     query: Any
     compiler: Any
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A :class:`KeptUpdate`'s statement with its values, for one database alias."""
+
+    alias: str
+    sql: str
+    params: list[Any]
+
+    def run(self) -> int:
+        """Run the statement by itself; how many rows it updated."""
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            return cursor.rowcount
 
 
 class KeptQuery(Generic[M]):
@@ -81,7 +98,25 @@ class KeptQuery(Generic[M]):
         """The first instance the query finds with ``values``, or ``None``."""
         return next(self.iterator(**values), None)
 
-    def iterator(self, **values: str) -> Iterator[M]:
+    def first_after(self, write: PreparedWrite, **values: str) -> M | None:
+        """:meth:`first`, in one statement with ``write`` run before it (PostgreSQL).
+
+        The write is a data-modifying ``WITH`` of the read: PostgreSQL runs it exactly
+        once, whole, whatever the read finds; the read sees the rows as they were before
+        it. One round trip instead of two. Only where :meth:`can_write_along` says so:
+        PostgreSQL, and the write routed to the read's database; a caller runs the write
+        with :meth:`KeptUpdate.run` otherwise.
+        """
+        return next(self.iterator(_write=write, **values), None)
+
+    def can_write_along(self, write: KeptUpdate) -> bool:
+        """Whether :meth:`first_after` can run ``write`` with this read."""
+        alias = router.db_for_read(self.model)
+        return (
+            connections[alias].vendor == "postgresql" and router.db_for_write(write.model) == alias
+        )
+
+    def iterator(self, _write: PreparedWrite | None = None, **values: str) -> Iterator[M]:
         """The instances the query finds with ``values``, in its order."""
         if set(values) != set(self._names):
             raise TypeError(f"expected the values {sorted(self._names)}, got {sorted(values)}")
@@ -89,11 +124,17 @@ class KeptQuery(Generic[M]):
         compiled = self._compiled_for(alias)
         constants = iter(compiled.constants)
         params = [values[name] if name else next(constants) for name in compiled.names]
+        sql = compiled.sql
+        if _write is not None:
+            if _write.alias != alias or connections[alias].vendor != "postgresql":
+                raise ValueError("a write goes along a read only on its PostgreSQL database")
+            sql = f"WITH kept_write AS ({_write.sql} RETURNING 1) {sql}"
+            params = [*_write.params, *params]
         compiler = copy.copy(compiled.compiler)
 
         def execute_sql(*args: Any, **kwargs: Any) -> list[list[Any]]:
             with compiler.connection.cursor() as cursor:
-                cursor.execute(compiled.sql, params)
+                cursor.execute(sql, params)
                 return [cursor.fetchall()]  # one chunk of rows, as execute_sql(MULTI)
 
         compiler.execute_sql = execute_sql
@@ -161,6 +202,11 @@ class KeptUpdate:
 
     def run(self, *, where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
         """How many rows were updated."""
+        return self.prepare(where=where, values=values).run()
+
+    def prepare(self, *, where: Mapping[str, Any], values: Mapping[str, Any]) -> PreparedWrite:
+        """The statement :meth:`run` would run, with its database and parameters (for
+        :meth:`KeptQuery.first_after`)."""
         alias = router.db_for_write(self.model)
         connection = connections[alias]
         sql = self._sql.get(connection.vendor) or self._build(connection)
@@ -168,9 +214,7 @@ class KeptUpdate:
             *(field.get_db_prep_save(values[field.name], connection) for field in self._fields),
             *(field.get_db_prep_value(where[field.name], connection) for field in self._where),
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
+        return PreparedWrite(alias=alias, sql=sql, params=params)
 
     def _build(self, connection: Any) -> str:
         quote = connection.ops.quote_name

@@ -88,6 +88,29 @@ def test_the_admin_login_is_throttled_after_repeated_failures(client, django_use
     assert client.get(reverse("admin:index")).status_code == 302  # still not logged in
 
 
+def test_a_successful_admin_login_resets_the_failures_of_its_address(client, django_user_model):
+    # The demo's axes handler (config/axes_handler.py) must recognise the admin's login as
+    # an admin request, or the successful login would not reset the count (AXES_RESET_ON_SUCCESS).
+    django_user_model.objects.create_superuser("root", "root@example.com", "the-right-pw-1")
+    login_url = reverse("admin:login")
+
+    def fail(times: int) -> list[int]:
+        return [
+            client.post(login_url, {"username": "root", "password": f"wrong-{n}"}).status_code
+            for n in range(times)
+        ]
+
+    assert fail(3) == [200, 200, 200]
+    assert (
+        client.post(login_url, {"username": "root", "password": "the-right-pw-1"}).status_code
+        == 302
+    )
+    client.logout()
+    assert fail(3) == [200, 200, 200]  # counted from zero again: 6 failures in all, no lockout
+    again = client.post(login_url, {"username": "root", "password": "the-right-pw-1"})
+    assert again.status_code == 302
+
+
 def test_a_platform_identity_cannot_be_pointed_at_another_user(client):
     # Whoever may change identities would otherwise log in, through their own uid, as anyone.
     user_model = get_user_model()

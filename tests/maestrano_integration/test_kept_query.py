@@ -158,3 +158,45 @@ def test_an_update_writes_what_queryset_update_writes_to_the_matching_row_only()
 def test_an_update_of_a_relation_that_is_no_column_is_refused():
     with pytest.raises(ValueError, match="is not a column"):
         KeptUpdate(Company, fields=("memberships",), where=("group_uid",))
+
+
+def test_a_write_goes_with_a_read_in_one_statement_on_postgresql_only():
+    first = _member(group_uid="cld-1", uid="usr-1")
+    _member(group_uid="cld-2", uid="usr-2")
+    moment = timezone.now().replace(microsecond=654321)
+    write = LOGIN.prepare(
+        where={"preset": "maestrano", "uid": "usr-1"},
+        values={"email": "after@example.com", "extra_data": {"k": "v"}, "last_login_at": moment},
+    )
+    keys = {"preset": "maestrano", "group_uid": "cld-1", "uid": "usr-1"}
+
+    if connection.vendor != "postgresql":
+        assert not MEMBERSHIP.can_write_along(LOGIN)
+        with pytest.raises(ValueError, match="only on its PostgreSQL database"):
+            MEMBERSHIP.first_after(write, **keys)
+        assert PlatformIdentity.objects.get(uid="usr-1").last_login_at is None  # not written
+        assert write.run() == 1  # by itself, as the caller then does
+    else:
+        assert MEMBERSHIP.can_write_along(LOGIN)
+        with CaptureQueriesContext(connection) as captured:
+            found = MEMBERSHIP.first_after(write, **keys)
+        assert len(captured.captured_queries) == 1
+        assert found == first and found.company == first.company  # the read found its row
+        # A write that matches nothing runs all the same, and the read still answers.
+        nothing = LOGIN.prepare(
+            where={"preset": "maestrano", "uid": "usr-9"},
+            values={"email": "x@example.com", "extra_data": {}, "last_login_at": moment},
+        )
+        assert (
+            MEMBERSHIP.first_after(nothing, preset="maestrano", group_uid="cld-9", uid="usr-9")
+            is None
+        )
+
+    written = PlatformIdentity.objects.get(uid="usr-1")
+    assert (written.email, written.extra_data, written.last_login_at) == (
+        "after@example.com",
+        {"k": "v"},
+        moment,
+    )
+    untouched = PlatformIdentity.objects.get(uid="usr-2")
+    assert untouched.email == "" and untouched.last_login_at is None
