@@ -4,10 +4,11 @@
 object, compiles a new ``INSERT`` for every call and, on PostgreSQL, has psycopg quote
 every value of its ``UNNEST`` arrays in Python: for tables written a page or a batch at a
 time (the sync's IdMap rows, the sandbox's records and external ids) that cost more than
-the database's own work (profiles in docs/performance.md). Two entry points:
+the database's own work (profiles in docs/performance.md). Three entry points:
 
 * :func:`insert_rows` takes the rows as tuples of field values (the columns the caller
-  names; the others shared by every row);
+  names; the others shared by every row); a row that conflicts with one there is skipped,
+  or updates it (an upsert, as ``bulk_create(update_conflicts=True)``), when asked;
 * :func:`insert_instances` takes new model instances, as ``bulk_create(objs)`` does, for
   models of plain fields (:data:`PLAIN_FIELDS`), and hands anything else to
   ``bulk_create`` itself;
@@ -43,7 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, repeat
 from typing import Any
 
-from django.db import connections, models, router, transaction
+from django.db import NotSupportedError, connections, models, router, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -98,6 +99,9 @@ def insert_rows(
     rows: Sequence[Sequence[Any]],
     shared: Mapping[str, Any] | None = None,
     ignore_conflicts: bool = False,
+    update_conflicts: bool = False,
+    update_fields: Sequence[str] = (),
+    unique_fields: Sequence[str] = (),
     returning: bool = False,
 ) -> list[Any]:
     """INSERT one ``model`` row per item of ``rows`` (the values of ``fields``, by
@@ -107,16 +111,30 @@ def insert_rows(
 
     ``ignore_conflicts``: a row that would break a unique constraint is skipped, as
     ``bulk_create(ignore_conflicts=True)`` does (not with ``returning``).
+
+    ``update_conflicts``: a row whose ``unique_fields`` (a unique constraint's fields) are
+    those of a row there updates that row's ``update_fields`` with its own values instead,
+    the row's other columns left as they are, as ``bulk_create(update_conflicts=True,
+    update_fields=..., unique_fields=...)`` does: an upsert in one statement, atomic on
+    its own (not with ``returning``; two rows of one call must not share their
+    ``unique_fields``, which PostgreSQL refuses).
     """
     if not fields:
         raise ValueError("insert_rows needs the name of at least one field of each row")
     if not rows:
         return []
-    if returning and ignore_conflicts:
-        raise ValueError("returning the keys of skipped rows is not possible")
+    if returning and (ignore_conflicts or update_conflicts):
+        raise ValueError("returning the keys of skipped or updated rows is not possible")
+    if ignore_conflicts and update_conflicts:
+        raise ValueError("a conflicting row is either skipped or updated, not both")
+    if update_conflicts and not (update_fields and unique_fields):
+        raise ValueError("update_conflicts needs the update_fields and the unique_fields")
+    if not update_conflicts and (update_fields or unique_fields):
+        raise ValueError("update_fields and unique_fields are for update_conflicts")
     alias = router.db_for_write(model)
     connection = connections[alias]
-    shape = _shape(model, tuple(fields), alias, ignore_conflicts, returning)
+    update = (tuple(update_fields), tuple(unique_fields)) if update_conflicts else None
+    shape = _shape(model, tuple(fields), alias, ignore_conflicts, returning, update=update)
     shared_values = shape.shared_values(shared or {}, connection)
     columns = [
         _db_values(adapt, values)
@@ -350,6 +368,7 @@ class _Shape:
         ignore_conflicts: bool,
         returning: bool,
         linked: str | None = None,
+        update: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
     ) -> None:
         connection = connections[alias]
         quote = connection.ops.quote_name
@@ -390,7 +409,12 @@ class _Shape:
             for f, stamped in zip(self.shared, self._stamped, strict=True)
         ]
         on_conflict = OnConflict.IGNORE if ignore_conflicts else None
-        suffix = connection.ops.on_conflict_suffix_sql(self.ordered, on_conflict, [], [])
+        updated: list[str] = []
+        unique: list[str] = []
+        if update is not None:
+            on_conflict = OnConflict.UPDATE
+            updated, unique = _conflict_columns(model, connection, *update)
+        suffix = connection.ops.on_conflict_suffix_sql(self.ordered, on_conflict, updated, unique)
         self.returned_column = quote(opts.pk.column)
         tail = (f" {suffix}" if suffix else "") + (
             f" RETURNING {self.returned_column}" if returning else ""
@@ -472,8 +496,34 @@ def _shape(
     ignore_conflicts: bool,
     returning: bool,
     linked: str | None = None,
+    update: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> _Shape:
-    return _Shape(model, names, alias, ignore_conflicts, returning, linked)
+    return _Shape(model, names, alias, ignore_conflicts, returning, linked, update)
+
+
+def _conflict_columns(
+    model: type[models.Model],
+    connection: Any,
+    update_fields: tuple[str, ...],
+    unique_fields: tuple[str, ...],
+) -> tuple[list[str], list[str]]:
+    """The columns of an upsert's ``update_fields`` and ``unique_fields`` (names or
+    attribute names), refused as ``bulk_create`` refuses them: fields that are not
+    concrete, a primary key updated, a backend without ``ON CONFLICT ... DO UPDATE``."""
+    features = connection.features
+    if not (features.supports_update_conflicts and features.supports_update_conflicts_with_target):
+        raise NotSupportedError(
+            "This database backend does not support updating conflicts with specifying "
+            "unique fields that can trigger the upsert."
+        )
+    opts = model._meta
+    updated = [opts.get_field(name) for name in update_fields]
+    unique = [opts.get_field(opts.pk.name if name == "pk" else name) for name in unique_fields]
+    if any(not f.concrete or f.many_to_many for f in [*updated, *unique]):
+        raise ValueError("update_conflicts takes concrete fields only")
+    if any(f.primary_key for f in updated):
+        raise ValueError("update_conflicts cannot update a primary key")
+    return [f.column for f in updated], [f.column for f in unique]
 
 
 def _execute(

@@ -5,6 +5,8 @@ of the same shape were given; the new primary keys in the rows' order."""
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
@@ -166,3 +168,77 @@ def test_a_link_that_is_no_foreign_key_to_the_parent_is_refused():
             child_rows=[],
         )
     assert not InboxEntry.objects.exists()
+
+
+# --- conflicting rows updated (an upsert) ---------------------------------------------------
+
+
+def _upsert(rows: list[tuple], **options) -> list:
+    from maestrano_sync.models import SyncState
+
+    return bulk_insert.insert_rows(
+        SyncState,
+        fields=("company_id", "entity", "last_notification_at"),
+        rows=rows,
+        **{
+            "update_conflicts": True,
+            "update_fields": ("last_notification_at",),
+            "unique_fields": ("company", "entity"),
+            **options,
+        },
+    )
+
+
+def test_an_upsert_updates_only_the_named_fields_of_the_rows_there_and_inserts_the_others():
+    from maestrano_sync.models import SyncState
+
+    company = Company.objects.create(preset="maestrano", group_uid="cld-upsert", name="Upsert")
+    before = timezone.now().replace(microsecond=0)
+    later = before + datetime.timedelta(minutes=5)
+    SyncState.objects.create(
+        company=company, entity="people", last_notification_at=before, last_push_at=before
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        assert _upsert([(company.pk, "people", later), (company.pk, "items", later)]) == []
+
+    assert len(queries) == 1
+    assert {
+        state.entity: (state.last_notification_at, state.last_push_at, state.last_reconcile_at)
+        for state in SyncState.objects.all()
+    } == {"people": (later, before, None), "items": (later, None, None)}
+    # The shape's statement is built once: a second call updates both rows.
+    _upsert([(company.pk, "people", before), (company.pk, "items", before)])
+    assert set(SyncState.objects.values_list("last_notification_at", flat=True)) == {before}
+    assert SyncState.objects.get(entity="people").last_push_at == before
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"returning": True}, "returning the keys"),
+        ({"ignore_conflicts": True}, "either skipped or updated"),
+        ({"update_fields": ()}, "needs the update_fields and the unique_fields"),
+        ({"unique_fields": ()}, "needs the update_fields and the unique_fields"),
+        ({"update_conflicts": False}, "are for update_conflicts"),
+        ({"update_fields": ("id",)}, "cannot update a primary key"),
+    ],
+)
+def test_an_upsert_with_contradictory_options_is_refused(options, message):
+    from maestrano_sync.models import SyncState
+
+    company = Company.objects.create(preset="maestrano", group_uid="cld-bad", name="Bad")
+    with pytest.raises(ValueError, match=message):
+        _upsert([(company.pk, "people", timezone.now())], **options)
+    assert not SyncState.objects.exists()
+
+
+def test_an_upsert_of_an_unknown_field_is_refused():
+    from django.core.exceptions import FieldDoesNotExist
+
+    from maestrano_sync.models import SyncState
+
+    company = Company.objects.create(preset="maestrano", group_uid="cld-none2", name="None")
+    with pytest.raises(FieldDoesNotExist):
+        _upsert([(company.pk, "people", timezone.now())], update_fields=("nope",))
+    assert not SyncState.objects.exists()
