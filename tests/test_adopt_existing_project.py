@@ -218,6 +218,7 @@ class Sandbox:
         self.url = f"http://{SANDBOX_HOST}:{port}/sandbox"
         self.env = clean_environment()
         self.env.update(
+            DEBUG="true",  # as docs/install.md's commands say: the checkout's settings need it
             SANDBOX_ONLY="true",
             VAR_DIR=str(var_dir),
             DATABASE_URL=f"sqlite:///{var_dir / 'platform.sqlite3'}",
@@ -226,7 +227,9 @@ class Sandbox:
         )
 
     def shell(self, line: str) -> str:
-        return run(["bash", "-c", line], cwd=ROOT, env=self.env)
+        """A documented command line, which must say itself what the settings need."""
+        env = {k: v for k, v in self.env.items() if k not in {"DEBUG", "SANDBOX_ONLY"}}
+        return run(["bash", "-c", line], cwd=ROOT, env=env)
 
     def manage(self, *arguments: str) -> str:
         return run([sys.executable, "manage.py", *arguments], cwd=ROOT, env=self.env)
@@ -326,7 +329,7 @@ def test_an_existing_project_adopts_the_apps(tmp_path, virtualenv, custom_paths)
     *set_up, serve = commands
     for line in set_up:
         sandbox.shell(line.replace("> idp-certificate.pem", f"> {tmp_path}/idp.pem"))
-    assert serve.startswith("SANDBOX_ONLY=true python manage.py runserver")
+    assert serve.startswith("DEBUG=true SANDBOX_ONLY=true python manage.py runserver")
 
     env.update(documented_environment())
     env.update(
