@@ -201,6 +201,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "/"
+# After a logout here, the home page (where the platform's logout sends the browser back
+# too); unset, maestrano_accounts' own "You are signed out" page (docs/install.md).
+LOGOUT_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -14,10 +14,10 @@ docs/install.md applied literally, the adopter's own tenant link (a field on
 ``Account``, an adapter, a mapper with a tenant path), ``check`` and ``migrate``.
 The sandbox runs on its own from this checkout (the commands of docs/install.md,
 "Develop against the sandbox") under another host name. In headless Chromium:
-an existing user linked by email, a new user, a second company, a refused takeover
-of the superuser's email. Then both account DELETE webhooks, a push of one of the
-adopter's contacts to Connec! and a notification back. Once with the default paths,
-once with custom ones.
+an existing user linked by email (who logs out and lands on a page, not a 404), a new
+user, a second company, a refused takeover of the superuser's email. Then both account
+DELETE webhooks, a push of one of the adopter's contacts to Connec! and a notification
+back. Once with the default paths, once with custom ones.
 """
 
 from __future__ import annotations
@@ -397,6 +397,11 @@ def run_browser_story(*, adopter: Adopter, sandbox: Sandbox, app_url: str, init_
             assert "Group cld-one" in page.content()
             # The app's dashboard, not an error page (it names the user, whatever the model).
             assert page.locator("#current-user").is_visible(), page.content()[:2000]
+            # Log out: the platform sends the browser back to the app host's "/", which
+            # the project did not serve before (the guide's last URL pattern does now).
+            page.click("#logout")
+            page.wait_for_url(f"{app_url}/")
+            assert page.text_content("#signed-out h1") == "You are signed out"
             # A new user of the same company.
             page = login(user="usr-new", email="new@example.com", group="cld-one")
             assert page.url == f"{app_url}/dashboard/"
