@@ -31,6 +31,9 @@ browser:
 # browser reaches the sandbox under another host name (SANDBOX_HOST), so that app
 # and platform keep separate cookies, as two real sites do.
 SANDBOX_HOST ?= localhost
+# config/settings.py defaults DEBUG to off: the set-up commands of a checkout run with it on;
+# `manage.py run_demo` starts the server and the worker with it off all the same.
+demo: export DEBUG ?= true
 demo: export SANDBOX_ENABLED ?= true
 demo: export SITE_URL ?= http://$(HOST):$(PORT)
 demo: export MAESTRANO_API_HOST ?= http://$(SANDBOX_HOST):$(PORT)/sandbox

@@ -1,6 +1,8 @@
 """Settings of the example project, read from the environment (django-environ).
 
-Defaults give a development set-up: SQLite files in the project, Celery eager.
+Defaults give a development set-up (SQLite files in the project, Celery eager) with
+``DEBUG`` off, as a settings module that may be copied must have it: set ``DEBUG=true``
+to develop (``make demo``'s set-up commands and the tests do), or give a ``SECRET_KEY``.
 The sandbox (the emulated platform, a development tool) is mounted at /sandbox/
 only when ``SANDBOX_ENABLED=true`` (``make demo`` and the tests set it), and with
 ``DEBUG=false`` only when also forced (``SANDBOX_FORCE=true``), which the
@@ -27,9 +29,13 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: Django's technical pages show settings and source to anyone.
+DEBUG = env.bool("DEBUG", default=False)
 if not DEBUG and not env.str("SECRET_KEY", default=""):
-    raise ImproperlyConfigured("Set SECRET_KEY in the environment when DEBUG is false.")
+    raise ImproperlyConfigured(
+        "Set SECRET_KEY in the environment when DEBUG is false (DEBUG=true to develop: "
+        "DEBUG is off unless set)."
+    )
 # The "django-insecure-" prefix makes `check --deploy` flag the demo key if it ever leaks out.
 SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-demo-key-change-me-" + "x" * 24)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
@@ -195,6 +201,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "/"
+# After a logout here, the home page (where the platform's logout sends the browser back
+# too); unset, maestrano_accounts' own "You are signed out" page (docs/install.md).
+LOGOUT_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

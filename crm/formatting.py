@@ -228,7 +228,9 @@ class CompanyFormatsMiddleware:
     :func:`maestrano_accounts.selectors.current_company`, cached per request). Views
     exempt from the platform session checks (the SSO views,
     ``maestrano_session_exempt``) show no company data: for them the session,
-    the user and the company are not read (the defaults stay active).
+    the user and the company are not read (the defaults stay active). The admin is left
+    to Django's rule (``TIME_ZONE``): it lists rows of every company, and one column must
+    read in one zone whatever company its operator works in (docs/deploy.md).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -251,7 +253,7 @@ class CompanyFormatsMiddleware:
     ) -> None:
         from maestrano_accounts.selectors import current_company
 
-        if getattr(view_func, "maestrano_session_exempt", False):
+        if getattr(view_func, "maestrano_session_exempt", False) or _is_admin(request):
             return
         company = None
         if getattr(request, "user", None) is not None and request.user.is_authenticated:
@@ -259,3 +261,9 @@ class CompanyFormatsMiddleware:
         formats = formats_for(company)
         _current.set(formats)
         timezone.activate(formats.tzinfo)
+
+
+def _is_admin(request: HttpRequest) -> bool:
+    """A view of an admin site (``django.contrib.admin``'s URLs, whatever its namespace)."""
+    match = request.resolver_match
+    return match is not None and "admin" in match.app_names

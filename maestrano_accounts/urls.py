@@ -13,6 +13,7 @@ urlpatterns = [
     path("maestrano/auth/saml/complete", views.sso_complete, name="sso-complete"),
     path("maestrano/logout", views.sso_logout, name="sso-logout"),
     path("maestrano/<slug:preset>/logout", views.sso_logout, name="sso-logout-preset"),
+    path("maestrano/signed-out", views.signed_out, name="signed-out"),
     path("maestrano/switch-company", views.switch_company, name="switch-company"),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
@@ -38,6 +39,7 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
 )
+from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -67,6 +69,20 @@ logger = logging.getLogger(__name__)
 
 #: Shown on the landing page once the platform has signed the user out.
 SIGNED_OUT_MESSAGE = "You are signed out."
+#: Where a logout lands when ``settings.LOGOUT_REDIRECT_URL`` names no page: :func:`signed_out`.
+SIGNED_OUT_URL_NAME = "maestrano_accounts:signed-out"
+
+
+def logout_landing_url() -> str:
+    """Where a logout that stays in this application sends the browser.
+
+    Django's ``LOGOUT_REDIRECT_URL`` (a path, a URL or a URL name, read as Django's own
+    ``LogoutView`` reads it), else the signed-out page of this app, which every project
+    that includes ``maestrano_integration.urls`` serves. A logout through SSO goes on at
+    the platform instead, which chooses where the browser goes next (docs/protocol.md,
+    "Logout": the logout URL carries no return address).
+    """
+    return resolve_url(settings.LOGOUT_REDIRECT_URL or SIGNED_OUT_URL_NAME)
 
 
 def _preset_or_404(name: str | None) -> Preset:
@@ -284,7 +300,9 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     session with a link or an image; a GET shows a page with that form. "You are
     signed out" waits in Django's messages (when the project uses them) for the
     next page of the site: the home page, where the sandbox's logout sends the
-    browser back. The platform's own session end (single logout) goes through
+    browser back. A session that did not come from this preset's SSO (no platform
+    uid) is only logged out here, and lands on :func:`logout_landing_url`. The
+    platform's own session end (single logout) goes through
     :class:`maestrano_accounts.middleware.MaestranoSessionMiddleware`, not through here.
     """
     try:
@@ -292,7 +310,8 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     except ImproperlyConfiguredPreset:
         raise Http404("Unknown Maestrano preset") from None
     if request.method != "POST":
-        return render_page(request, "maestrano_accounts/logout_confirm.html", {"preset": resolved})
+        context = {"preset": resolved, "landing_url": logout_landing_url()}
+        return render_page(request, "maestrano_accounts/logout_confirm.html", context)
     data = platform_session(request) or {}
     uid = data.get("uid") if data.get("preset") == resolved.name else None
     logout(request)
@@ -300,8 +319,31 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     # back to (the sandbox does), or the next visit.
     messages.success(request, SIGNED_OUT_MESSAGE, fail_silently=True)
     if not uid:
-        return HttpResponseRedirect("/")
+        return HttpResponseRedirect(logout_landing_url())
     return HttpResponseRedirect(resolved.logout_url(uid))
+
+
+@require_GET
+@never_cache  # it names the user who is logged in, if any
+def signed_out(request: HttpRequest) -> HttpResponse:
+    """The "You are signed out" page, with a way back in: where a logout lands by default.
+
+    Template ``maestrano_accounts/signed_out.html`` (override it in your project). The page
+    says it itself, so :data:`SIGNED_OUT_MESSAGE` is taken out of the messages it shows;
+    any other message is shown as usual.
+    """
+    others = [m for m in messages.get_messages(request) if m.message != SIGNED_OUT_MESSAGE]
+    context = {"messages": others, "login_url": _login_url()}
+    return render_page(request, "maestrano_accounts/signed_out.html", context)
+
+
+def _login_url() -> str:
+    """The default preset's SSO init path, or ``""`` when it offers no login."""
+    try:
+        preset = get_preset()
+    except ImproperlyConfiguredPreset:
+        return ""
+    return preset.init_path if preset.sso_enabled else ""
 
 
 @require_POST

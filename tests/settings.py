@@ -8,5 +8,9 @@ Subprocesses the tests start (the Celery worker) inherit the variable.
 import os
 
 os.environ.setdefault("SANDBOX_ENABLED", "true")
+# The project's development set-up (config/settings.py defaults DEBUG to off): the sandbox
+# mounted, its certificate trusted, plain-http cookies. pytest-django still runs each test
+# with settings.DEBUG False; the processes the tests start inherit the variable.
+os.environ.setdefault("DEBUG", "true")
 
 from config.settings import *  # noqa: F403

@@ -5,8 +5,8 @@ new virtualenv, runs ``django-admin startproject mysite`` there and applies the
 code blocks of docs/install.md as written: a block whose first line is
 ``# add to <file>`` is appended to that file, ``# create <file>`` creates it, and
 the ``# environment`` block gives the variables. Then ``check``, ``migrate`` and a
-real server answering the metadata endpoint. The dependencies come from this
-project's virtualenv through a ``.pth`` file: no network.
+real server answering the metadata endpoint and the pages a logout lands on. The
+dependencies come from this project's virtualenv through a ``.pth`` file: no network.
 """
 
 from __future__ import annotations
@@ -109,6 +109,17 @@ def test_the_install_guide_works_in_a_new_django_project(tmp_path, virtualenv):
         authenticated = requests.get(
             url, auth=(documented["MAESTRANO_API_ID"], documented["MAESTRANO_API_KEY"]), timeout=5
         )
+        # Where a logout lands: the app host's "/" after the platform's logout, the
+        # signed-out page after a logout that stays here (no LOGOUT_REDIRECT_URL set).
+        landings = [
+            requests.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+            for path in ("/", "/maestrano/signed-out")
+        ]
+
+    for landing in landings:
+        assert landing.status_code == 200, landing.url
+        assert "<h1>You are signed out</h1>" in landing.text
+        assert 'href="/maestrano/auth/saml/init"' in landing.text
 
     assert anonymous.status_code == 401
     assert anonymous.json() == {"error": "Invalid credentials"}

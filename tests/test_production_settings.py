@@ -184,6 +184,30 @@ def test_debug_off_without_a_secret_key_refuses_to_start(production_env):
     assert "Set SECRET_KEY" in result.stderr
 
 
+#: ``settings.DEBUG`` as the settings module makes it from the environment.
+DEBUG_OF = """
+import django
+django.setup()
+from django.conf import settings
+print(settings.DEBUG)
+"""
+
+
+def test_debug_is_off_unless_the_environment_turns_it_on(production_env):
+    """A copy of config/settings.py run without ``DEBUG`` is not a debug server."""
+    env = {name: value for name, value in production_env.items() if name != "DEBUG"}
+
+    result = run_python(["-c", DEBUG_OF], env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    # Nor does it start with the insecure key instead: it says what to set.
+    del env["SECRET_KEY"]
+    refused = run_python(["-c", DEBUG_OF], env=env)
+    assert refused.returncode != 0
+    assert "Set SECRET_KEY" in refused.stderr and "DEBUG=true to develop" in refused.stderr
+
+
 #: The default cache's key for "k", as Django builds it from the settings.
 CACHE_KEY = """
 import django

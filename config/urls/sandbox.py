@@ -1,7 +1,7 @@
 """URLs of a sandbox-only server (``SANDBOX_ONLY=true``): the emulated platform alone, at /sandbox/.
 
 Run the platform on its own port, apart from the app, e.g.
-``SANDBOX_ONLY=true manage.py runserver 127.0.0.1:8100``; the app's preset then
+``DEBUG=true SANDBOX_ONLY=true manage.py runserver 127.0.0.1:8100``; the app's preset then
 points ``api.host`` at ``http://127.0.0.1:8100/sandbox``.
 """
 

@@ -617,8 +617,13 @@ def test_logout_logs_out_here_and_redirects_to_the_platform_logout(platform):
     assert answer.status_code == 302
     assert answer.headers["Location"] == f"{platform.sandbox_url}/app_logout?user_uid=usr-out"
     assert dashboard(platform, http).status_code == 302
+    # The platform ends its session and sends the browser back to the app host's "/"
+    # (the logout URL names no return address: docs/protocol.md), here the example
+    # project's home page, which says so.
     platform_page = http.get(answer.headers["Location"], timeout=TIMEOUT)
     assert platform_page.status_code == 200
+    assert platform_page.url == f"{platform.url}/"
+    assert "You are signed out." in platform_page.text
 
 
 def test_logout_by_get_or_without_the_csrf_token_keeps_the_session(platform):

@@ -28,3 +28,14 @@ def test_the_demo_environment_starts_the_project_with_the_sandbox_mounted(tmp_pa
     key = (tmp_path / "demo_secret_key").read_text()
     assert environment["SECRET_KEY"] == key and len(key) >= 50
     assert demo_environment(base, var_dir=tmp_path)["SECRET_KEY"] == key
+
+
+def test_the_demo_processes_run_with_debug_off_whatever_launched_them(tmp_path):
+    """``make demo`` runs its set-up commands (run_demo among them) with ``DEBUG=true``;
+    the server and the worker it starts still run with it off."""
+    base = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "DEBUG": "true"}
+
+    environment = demo_environment(base, var_dir=tmp_path)
+
+    assert environment["DEBUG"] == "false"
+    assert environment["SANDBOX_FORCE"] == "true"  # so the sandbox is mounted all the same

@@ -4,7 +4,8 @@
   page; an Admin can;
 - after the login, the browser's Back button never shows a sign-in form again (neither
   the platform's nor the app's "Log in" prompt) as if the user were logged out;
-- logging out ends on the app's home page, which says so;
+- logging out ends on the app's home page, which says so; maestrano_accounts' own
+  "You are signed out" page passes axe in the example's layout and in its own;
 - the sandbox's delivery tables follow their deliveries live;
 - the dashboard follows an initial import that failed until the worker's retry succeeds.
 
@@ -150,6 +151,28 @@ def test_logout_ends_on_the_apps_home_page_with_a_message(sites, browser_page):
     page.goto(f"{sites['app']}/dashboard/")
     page.wait_for_url(f"{sites['app']}/?next=/dashboard/")
     assert pages.accessibility == [], "\n".join(pages.accessibility)
+
+
+def test_the_signed_out_page_is_accessible_in_either_layout(platform, browser_page, settings):
+    """maestrano_accounts' own page, where a logout lands without ``LOGOUT_REDIRECT_URL``:
+    in the example project's layout, and in the app's own (a project that overrides no
+    template)."""
+    page = browser_page
+    pages = Pages(page)
+    page.set_viewport_size(SIZES["desktop"])
+    page.goto(f"{platform.url}/maestrano/signed-out")
+    assert page.text_content("#signed-out h1") == "You are signed out"
+    assert page.is_visible("#login-again")
+    pages.check("signed-out")
+
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": []}]  # maestrano_accounts/base.html itself
+    page.goto(f"{platform.url}/maestrano/signed-out")
+    assert page.locator("link[rel=stylesheet]").count() == 0  # not the example's layout
+    assert page.text_content("#signed-out h1") == "You are signed out"
+    pages.check("signed-out-own-layout")
+    assert pages.accessibility == [], "\n".join(pages.accessibility)
+    assert pages.overflowing == [], "\n".join(pages.overflowing)
 
 
 def test_the_sandbox_deliveries_update_live(sites, browser_page, settings):

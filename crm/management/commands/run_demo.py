@@ -63,13 +63,15 @@ def demo_environment(base: Mapping[str, str], *, var_dir: Path) -> dict[str, str
     no SQL log in memory, so ``DEBUG`` is off, which config/settings.py treats as
     production: the demo brings its own secret key (kept under ``VAR_DIR``), plain
     http on localhost, and forces on the sandbox it embeds (a development tool,
-    never mounted in production by default). Values already set win.
+    never mounted in production by default). ``DEBUG`` is off whatever ``base`` says
+    (``make demo`` runs its set-up commands, this one included, with ``DEBUG=true``);
+    the other values already set win.
     """
     environment = dict(base)
     if not environment.get("CELERY_BROKER_URL"):
         environment["CELERY_BROKER_URL"] = DEMO_BROKER_URL
+    environment["DEBUG"] = "false"
     defaults = {
-        "DEBUG": "false",
         "SESSION_COOKIE_SECURE": "false",
         "SECURE_SSL_REDIRECT": "false",
         "SANDBOX_ENABLED": "true",
@@ -91,7 +93,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         username, password = ensure_demo_admin(credentials=Path(settings.VAR_DIR) / "demo_admin")
         environment = demo_environment(os.environ, var_dir=Path(settings.VAR_DIR))
-        debug = environment["DEBUG"].lower() in ("1", "true", "yes", "on")
         self.stdout.write(
             f"  Admin of the demo: {settings.SITE_URL}/admin/  user {username}  "
             f"password {password}\n"
@@ -107,7 +108,7 @@ class Command(BaseCommand):
             ],
             "server": [
                 sys.executable, "manage.py", "runserver", options["addrport"],
-                *([] if debug else ["--insecure"]),  # static files without DEBUG
+                "--insecure",  # static files without DEBUG
             ],
         }  # fmt: skip
         processes = {
