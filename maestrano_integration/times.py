@@ -8,30 +8,43 @@ every time compares with every other and every database stores it.
 
 :func:`platform_time` gives the aware UTC datetime, :func:`platform_local_time` the
 moment with the offset it names (for a date sent as a midnight date-time, whose day is
-the one it names). Both raise :class:`NotATime` for anything else, and return ``None``
-for an absent value (``None``, ``""``). Callers say what a refused time means for them:
-``maestrano_sync.values`` parks the Connec! record, ``maestrano_integration.account``
-reads the field as unknown.
+the one it names). Both raise :class:`NotATime` for anything else (its ``reason`` says
+why, for people), and return ``None`` for an absent value (``None``, ``""``), which
+``platform_time(..., required=True)`` refuses too. Callers say what a refused time means
+for them: ``maestrano_sync.values`` parks the Connec! record, ``maestrano_integration.account``
+reads the field as unknown; the sandbox, which plays the platform, answers a 400 or 422
+naming the reason (its Account API's filters and bills, its Connec! records and
+``$filter``), so that it never stores nor serves a time this rule refuses.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 
 #: Real offsets go from -12:00 to +14:00; PostgreSQL refuses 16 hours or more.
 MAX_OFFSET = datetime.timedelta(hours=16)
 
 
-class NotATime(ValueError):
-    """A value present but not a time this module accepts (its message quotes it, cut
-    short)."""
+#: Why a value is refused (:attr:`NotATime.reason`).
+NOT_TEXT = "not a string"
+ABSENT = "empty"
+NOT_ISO = "not an ISO 8601 date or date-time"
+NO_SUCH_TIME = "no such date or time"
+FAR_OFFSET = "an offset of 16 hours or more"
+OUT_OF_RANGE = "no UTC time between years 1 and 9999"
 
-    def __init__(self, value: Any) -> None:
+
+class NotATime(ValueError):
+    """A value that is not a time this module accepts: the message quotes it (cut short),
+    ``reason`` says why (one of the constants above)."""
+
+    def __init__(self, value: Any, reason: str = NOT_ISO) -> None:
         super().__init__(f"not a date-time: {excerpt(value)}")
         self.value = value
+        self.reason = reason
 
 
 def platform_local_time(value: Any) -> datetime.datetime | None:
@@ -39,30 +52,39 @@ def platform_local_time(value: Any) -> datetime.datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise NotATime(value)
+        raise NotATime(value, NOT_TEXT)
     try:
         parsed = parse_datetime(value)
-    except ValueError:  # well formed, but no such time ("2024-02-30T00:00:00Z")
-        parsed = None
+        if parsed is None:
+            parse_date(value)  # raises for a date alone that names no day ("2026-13-01")
+    except ValueError:  # well formed, but no such time ("2024-02-30T00:00:00Z", year 0)
+        raise NotATime(value, NO_SUCH_TIME) from None
     if parsed is None:
-        raise NotATime(value)
+        raise NotATime(value, NOT_ISO)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=datetime.UTC)
     offset = parsed.utcoffset()
     if offset is None or abs(offset) >= MAX_OFFSET:
-        raise NotATime(value)
+        raise NotATime(value, FAR_OFFSET)
     return parsed
 
 
-def platform_time(value: Any) -> datetime.datetime | None:
-    """``value`` as an aware UTC datetime (:func:`platform_local_time`, converted)."""
+@overload
+def platform_time(value: Any, *, required: Literal[True]) -> datetime.datetime: ...
+@overload
+def platform_time(value: Any, *, required: bool = False) -> datetime.datetime | None: ...
+def platform_time(value: Any, *, required: bool = False) -> datetime.datetime | None:
+    """``value`` as an aware UTC datetime (:func:`platform_local_time`, converted);
+    ``required``: an absent value (``None``, ``""``) is refused too."""
     parsed = platform_local_time(value)
     if parsed is None:
+        if required:
+            raise NotATime(value, ABSENT)
         return None
     try:
         return parsed.astimezone(datetime.UTC)
     except OverflowError:  # "9999-12-31T23:59:59-23:59": no such UTC time
-        raise NotATime(value) from None
+        raise NotATime(value, OUT_OF_RANGE) from None
 
 
 def excerpt(value: Any) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -23,9 +24,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
+
+from maestrano_integration.times import NotATime, excerpt, platform_time
 
 from .models import Bill, Group, PlatformUser, RecurringBill, RegisteredApp
 from .sessions import iso_utc
@@ -51,6 +53,12 @@ _ISO_4217_CODES = """
     UZS VED VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
 """
 ISO_4217 = frozenset(_ISO_4217_CODES.split())
+
+#: What every refused time is told (docs/protocol.md, 'Account API').
+TIME_HINT = (
+    "Send an ISO 8601 date or date-time, e.g. 2030-01-31 or 2030-01-31T00:00:00Z "
+    "(no offset: UTC; an offset under 16 hours; a UTC time between years 1 and 9999)."
+)
 
 #: Longest cycle per period: ``period x frequency`` must not exceed one year.
 MAX_FREQUENCY = {"Day": 365, "Week": 52, "SemiMonth": 1, "Month": 12, "Year": 1}
@@ -213,23 +221,20 @@ def _parse_bool(value: str) -> bool:
     return lowered in ("true", "1")
 
 
-def parse_time(value: str) -> dt.datetime:
-    """ISO date-time (naive = UTC) or date (midnight UTC); ``ValueError`` otherwise."""
-    parsed = parse_datetime(value.strip().replace(" ", "+")) if value else None
-    if parsed is None:
-        day = parse_date(value.strip()) if value else None
-        if day is None:
-            raise ValueError(value)
-        parsed = dt.datetime.combine(day, dt.time.min)
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+#: A time with an offset, written in a URL by hand: the query string read its "+" as a space.
+_OFFSET_READ_AS_SPACE = re.compile(r"(T\S*) (\d{2}(?::?\d{2})?)$")
+
+
+def _parse_query_time(value: str) -> dt.datetime:
+    """A filter's time, by the platform's one rule (:func:`platform_time`, required); an
+    offset whose "+" the query string read as a space (``...T10:00:00 02:00``) has it back."""
+    return platform_time(_OFFSET_READ_AS_SPACE.sub(r"\1+\2", value), required=True)
 
 
 COMMON = {
     "id": Attribute("uid", _parse_text),
-    "created_at": Attribute("created_at", parse_time),
-    "updated_at": Attribute("updated_at", parse_time),
+    "created_at": Attribute("created_at", _parse_query_time),
+    "updated_at": Attribute("updated_at", _parse_query_time),
 }
 BILL_ATTRIBUTES = {
     **COMMON,
@@ -239,15 +244,15 @@ BILL_ATTRIBUTES = {
     "currency": Attribute("currency", _parse_text),
     "units": Attribute("units", _parse_decimal),
     "status": Attribute("status", _parse_text),
-    "period_started_at": Attribute("period_started_at", parse_time),
-    "period_ended_at": Attribute("period_ended_at", parse_time),
+    "period_started_at": Attribute("period_started_at", _parse_query_time),
+    "period_ended_at": Attribute("period_ended_at", _parse_query_time),
 }
 RECURRING_BILL_ATTRIBUTES = {
     **{k: v for k, v in BILL_ATTRIBUTES.items() if not k.startswith("period_") and k != "units"},
     "period": Attribute("period", _parse_text),
     "frequency": Attribute("frequency", _parse_int),
     "cycles": Attribute("cycles", _parse_int),
-    "start_date": Attribute("start_date", parse_time),
+    "start_date": Attribute("start_date", _parse_query_time),
     "initial_cents": Attribute("initial_cents", _parse_int),
 }
 USER_ATTRIBUTES = {
@@ -265,7 +270,7 @@ GROUP_ATTRIBUTES = {
     "name": Attribute("name", _parse_text),
     "email": Attribute("email", _parse_text),
     "has_credit_card": Attribute("has_credit_card", _parse_bool),
-    "free_trial_end_at": Attribute("free_trial_end_at", parse_time),
+    "free_trial_end_at": Attribute("free_trial_end_at", _parse_query_time),
     "currency": Attribute("currency", _parse_text),
     "country": Attribute("country", _parse_text),
     "city": Attribute("city", _parse_text),
@@ -358,8 +363,13 @@ def filter_queryset(queryset: QuerySet, resource: Resource, params: Mapping[str,
                 parsed: Any = [attribute.parse(item) for item in value.split(",") if item]
             else:
                 parsed = attribute.parse(value)
+        except NotATime as error:
+            errors[param] = [
+                f"Invalid value {excerpt(value)} for {param}: {error.reason}. {TIME_HINT}"
+            ]
+            continue
         except (ValueError, TypeError):
-            errors[param] = [f"Invalid value {value!r} for {param}."]
+            errors[param] = [f"Invalid value {excerpt(value)} for {param}."]
             continue
         if lookup == "not":
             queryset = queryset.exclude(**{attribute.field: parsed})
@@ -509,15 +519,16 @@ class GroupField(TextField):
 
 
 class TimeField(_Field):
-    default_error_messages = {
-        "invalid": "Must be an ISO 8601 date or date-time, e.g. 2030-01-31T00:00:00Z."
-    }
+    """A time by the platform's one rule (:func:`platform_time`): a JSON string (or form
+    field) naming a moment every database stores; the error says why another is refused."""
+
+    default_error_messages = {"invalid": "{reason}. " + TIME_HINT}
 
     def to_internal_value(self, data: Any) -> dt.datetime:
         try:
-            return parse_time(str(data))
-        except ValueError:
-            self.fail("invalid")
+            return platform_time(data, required=True)
+        except NotATime as error:
+            self.fail("invalid", reason=error.reason.capitalize())
 
 
 class CurrencyField(_Field):

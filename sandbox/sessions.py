@@ -21,8 +21,9 @@ DEFAULT_RECHECK_SECONDS = 180
 
 
 def iso_utc(moment: dt.datetime) -> str:
-    """``2026-01-31T12:00:00Z``: the time format of SAML attributes and API answers."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-01-31T12:00:00Z``: the time format of SAML attributes and API answers (the
+    year in four digits, ``0001`` too: ``strftime`` writes ``1``)."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def recheck_interval() -> dt.timedelta:

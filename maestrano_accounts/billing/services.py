@@ -382,14 +382,46 @@ def next_charge_date(
     *, subscription: CompanySubscription, now: dt.datetime | None = None
 ) -> dt.datetime:
     """The first charge of ``subscription`` still to come: its start date while that is
-    ahead, else the start of its next cycle."""
+    ahead, else the start of its next cycle (``add_periods`` of whole cycles from the
+    start, the first after ``now``).
+
+    Computed, not stepped through: the cycles elapsed are counted from the time since the
+    start (:func:`_cycles_elapsed`), then corrected by a step or two, so a start in year 1
+    (the platform's answer is the start, docs/billing.md) costs what last month's does.
+    A frequency below 1 (a plan the platform refuses) counts as 1.
+    """
     now = now or timezone.now()
-    cycles = 0
-    moment = subscription.start_date
-    while moment <= now:
-        cycles += subscription.frequency
-        moment = add_periods(subscription.start_date, subscription.period, cycles)
-    return moment
+    start, period = subscription.start_date, subscription.period
+    periods_per_cycle = max(subscription.frequency, 1)
+
+    def charge(cycle: int) -> dt.datetime:
+        return add_periods(start, period, cycle * periods_per_cycle)
+
+    cycle = max(
+        _cycles_elapsed(start=start, now=now, period=period, periods_per_cycle=periods_per_cycle),
+        0,
+    )
+    while cycle > 0 and charge(cycle - 1) > now:
+        cycle -= 1
+    while charge(cycle) <= now:
+        cycle += 1
+    return charge(cycle)
+
+
+def _cycles_elapsed(
+    *, start: dt.datetime, now: dt.datetime, period: str, periods_per_cycle: int
+) -> int:
+    """How many whole cycles fit between ``start`` and ``now``: exact for days and weeks,
+    within two for the periods counted in months (their lengths vary)."""
+    if period in (BillingPeriod.DAY, BillingPeriod.WEEK):
+        days = 7 if period == BillingPeriod.WEEK else 1
+        return (now - start) // dt.timedelta(days=days * periods_per_cycle)
+    months = (now.year - start.year) * 12 + now.month - start.month
+    if period == BillingPeriod.YEAR:
+        return months // (12 * periods_per_cycle)
+    if period == BillingPeriod.SEMI_MONTH:
+        return 2 * months // periods_per_cycle
+    return months // periods_per_cycle
 
 
 def add_periods(start: dt.datetime, period: str, count: int) -> dt.datetime:

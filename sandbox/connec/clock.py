@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import Any
 
 from django.utils import timezone
+
+from maestrano_integration.times import platform_time
 
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
 _lock = threading.Lock()
@@ -33,27 +36,19 @@ def next_timestamp(*, after: dt.datetime | None = None) -> dt.datetime:
 
 
 def format_timestamp(value: dt.datetime) -> str:
-    """``2016-10-04T00:36:23.123456Z``."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2016-10-04T00:36:23.123456Z`` (the year in four digits: ``strftime`` writes year 1
+    as ``1``)."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def parse_timestamp(text: str) -> dt.datetime:
-    """An ISO 8601 date or date-time, naive meaning UTC. Raises ``ValueError``."""
-    value = text.strip()
-    if not value:
-        raise ValueError("empty timestamp")
-    parsed = dt.datetime.fromisoformat(value.replace("z", "Z"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    try:
-        return parsed.astimezone(dt.UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable time
-        raise ValueError(f"{text!r} is out of range") from None
+def normalize_timestamp(text: Any) -> str:
+    """Store date-times as Connec! answers them: UTC with ``Z``, e.g. ``1985-01-29T00:00:00Z``.
 
-
-def normalize_timestamp(text: str) -> str:
-    """Store date-times as Connec! answers them: UTC with ``Z``, e.g. ``1985-01-29T00:00:00Z``."""
-    parsed = parse_timestamp(text)
+    ``text`` is read by the platform's one rule of times (:func:`platform_time`, required),
+    so the hub stores only times its clients can read; raises its ``NotATime`` (a
+    ``ValueError``) for any other value.
+    """
+    parsed = platform_time(text, required=True)
     if parsed.microsecond:
         return format_timestamp(parsed)
-    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return parsed.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"

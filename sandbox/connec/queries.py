@@ -24,8 +24,8 @@ from rest_framework.filters import BaseFilterBackend
 from rest_framework.pagination import BasePagination
 
 from maestrano_integration.connec_wire import MAX_PAGE_SIZE
+from maestrano_integration.times import NotATime, excerpt, platform_time
 
-from .clock import parse_timestamp
 from .errors import ConnecApiError
 
 DEFAULT_TOP = 100
@@ -112,9 +112,11 @@ def condition_to_q(field: str, operator: str, raw_value: str, aliases: dict[str,
                 f"{field} needs a quoted value, e.g. {field} gt '2016-10-04T00:00:00Z'"
             )
         try:
-            value = uuid.UUID(value) if column == "uid" else parse_timestamp(value)
+            value = uuid.UUID(value) if column == "uid" else platform_time(value, required=True)
+        except NotATime as error:
+            raise bad_request(f"{excerpt(value)} is not a valid {field}: {error.reason}") from None
         except ValueError:
-            raise bad_request(f"{value!r} is not a valid {field}") from None
+            raise bad_request(f"{excerpt(value)} is not a valid {field}") from None
         if column == "uid" and operator not in ("eq", "ne"):
             raise bad_request("id only supports eq and ne")
         condition = Q(**{f"{column}__{OPERATORS[operator]}": value})

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from maestrano_integration import times
+from maestrano_integration.times import NotATime
+
 from .clock import normalize_timestamp
 from .errors import Problem
 
@@ -126,14 +129,13 @@ class DateTime(FieldType):
         return {"type": "string", "description": "ISO 8601 date or date-time (stored in UTC)."}
 
     def clean(self, value: Any, pointer: str, problems: list[Problem]) -> Any:
-        if isinstance(value, str):
-            try:
-                return normalize_timestamp(value)
-            except ValueError:
-                pass
-        problems.append(
-            Problem(f"{pointer_name(pointer)} must be an ISO 8601 date or date-time", pointer)
-        )
+        try:
+            return normalize_timestamp(value)
+        except NotATime as error:
+            message = f"{pointer_name(pointer)} must be an ISO 8601 date or date-time"
+            if error.reason != times.NOT_ISO:
+                message += f" ({error.reason})"
+            problems.append(Problem(message, pointer))
         return value
 
 

@@ -116,9 +116,9 @@ class Pages:
         self.overflowing: list[str] = []
 
     def check(self, name: str, *, impacts: tuple[str, ...] = EVERY_IMPACT) -> None:
-        """The app's pages may have no axe violation at all (a screen reader user meets
-        a minor one too: a table header with no name); the sandbox's, none serious
-        (``impacts=SERIOUS``)."""
+        """The pages may have no axe violation at all, the sandbox's too: a screen reader
+        user meets a minor one as well (a table header with no name, ``empty-table-header``).
+        ``impacts=SERIOUS`` checks a page for serious and critical ones only."""
         page = self.page
         for size, viewport in SIZES.items():
             page.set_viewport_size(viewport)

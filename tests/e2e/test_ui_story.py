@@ -6,7 +6,8 @@
 - an outage: Connec! fails → the saved record says "retrying"; Connec! is back →
   "synced", with no other save;
 - a bad record: Connec! refuses it → "parked" with the reason → fixed → "synced";
-- every page of the story passes axe-core without a serious or critical violation.
+- every page of the story, the sandbox's included, passes axe-core without any violation
+  (a table header with no name, a minor one, included).
 
 With ``UPDATE_SCREENSHOTS=1`` the pages are saved in ``docs/img/`` at both sizes.
 """
@@ -23,7 +24,6 @@ from maestrano_sync.selectors import connec_id_for
 from sandbox.connec.seed import seed_group
 from sandbox.models import ConnecRecord
 from tests.e2e.helpers import (
-    SERIOUS,
     SIZES,
     Pages,
     eventually,
@@ -94,7 +94,7 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     pages.check("landing")
     page.click("#login-with-maestrano")
     page.wait_for_url(f"{story['sandbox']}/api/v1/auth/saml?*")
-    pages.check("sandbox-sign-in", impacts=SERIOUS)
+    pages.check("sandbox-sign-in")
     page.fill("#id_user_uid", ADMIN)
     page.fill("#id_group_uid", GROUP)
     page.click("#idp-login button[type=submit]")
@@ -175,15 +175,22 @@ def test_the_story_at_desktop_and_phone_size(platform, story, browser_page):
     assert page.text_content("h1") == "This page does not exist"
     pages.check("not-found")
 
-    # The sandbox's pages.
+    # The sandbox's pages, each of its tables with a button column among them (the app's
+    # members to launch, the group's to remove, the deliveries to send again or retry).
     page.goto(f"{story['sandbox']}/")
-    pages.check("sandbox-home", impacts=SERIOUS)
+    pages.check("sandbox-home")
+    page.goto(f"{story['sandbox']}/apps/{platform.api_id}")
+    assert page.is_visible("#webhook-deliveries")
+    pages.check("sandbox-app")
     page.goto(f"{story['sandbox']}/groups/{GROUP}")
     assert page.get_attribute("#app-home", "href") == f"{platform.url}/"
-    pages.check("sandbox-group", impacts=SERIOUS)
+    pages.check("sandbox-group")
+    page.goto(f"{story['sandbox']}/connec/")
+    assert page.is_visible("#connec-deliveries")
+    pages.check("sandbox-connec-home")
     page.goto(f"{story['sandbox']}/connec/groups/{GROUP}/people/{connec_id}/")
     assert "Édith Müller-Lüdenscheidt" in page.text_content("pre")
-    pages.check("sandbox-connec-record", impacts=SERIOUS)
+    pages.check("sandbox-connec-record")
 
     assert pages.accessibility == [], "\n".join(pages.accessibility)
     assert pages.overflowing == [], "\n".join(pages.overflowing)
