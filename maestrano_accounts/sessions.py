@@ -21,6 +21,7 @@ from django.utils import timezone
 from maestrano_integration.conf import Preset, maestrano_settings
 from maestrano_integration.http import build_retry, build_session
 from maestrano_integration.saml import SsoAttributes
+from maestrano_integration.times import platform_time_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +34,6 @@ def _fallback_recheck() -> dt.datetime:
     return timezone.now() + dt.timedelta(
         seconds=float(maestrano_settings.SSO_SESSION_RECHECK_SECONDS)
     )
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def store_platform_session(
@@ -79,7 +70,7 @@ def platform_session_preset(request: HttpRequest) -> str | None:
 
 
 def recheck_due(data: dict[str, Any], *, now: dt.datetime | None = None) -> bool:
-    recheck = _parse_time(data.get("session_recheck"))
+    recheck = platform_time_or_none(data.get("session_recheck"))
     return recheck is None or recheck <= (now or timezone.now())
 
 
@@ -146,5 +137,5 @@ def check_platform_session(*, preset: Preset, uid: str, session_token: str) -> S
         logger.info("Platform session no longer valid", extra=context)
         return SessionCheck(SessionStatus.INVALID, timezone.now())
     return SessionCheck(
-        SessionStatus.VALID, _parse_time(body.get("recheck")) or _fallback_recheck()
+        SessionStatus.VALID, platform_time_or_none(body.get("recheck")) or _fallback_recheck()
     )

@@ -37,6 +37,7 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 from . import strict_input
 from .conf import Preset, maestrano_settings
 from .strict_input import is_safe_text
+from .times import platform_time_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -274,16 +275,6 @@ _RESERVED_PARAMS = frozenset({"SAMLRequest", "SAMLResponse", "RelayState", "Sign
 # --- attributes --------------------------------------------------------------
 
 
-def _parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def _parse_bool(value: Any) -> bool | None:
     if not isinstance(value, str) or not value:
         return None
@@ -359,9 +350,9 @@ class SsoAttributes:
             uid=text("uid"),
             group_uid=text("group_uid"),
             session=text("mno_session"),
-            session_recheck=_parse_time(text("mno_session_recheck")),
+            session_recheck=platform_time_or_none(text("mno_session_recheck")),
             group_name=text("group_name"),
-            group_end_free_trial=_parse_time(text("group_end_free_trial")),
+            group_end_free_trial=platform_time_or_none(text("group_end_free_trial")),
             group_role=text("group_role"),
             group_has_credit_card=_parse_bool(flat.get("group_has_credit_card")),
             group_email=text("group_email"),

@@ -87,6 +87,15 @@ def platform_time(value: Any, *, required: bool = False) -> datetime.datetime | 
         raise NotATime(value, OUT_OF_RANGE) from None
 
 
+def platform_time_or_none(value: Any) -> datetime.datetime | None:
+    """:func:`platform_time`, with a refused value read as unknown (``None``): for a time
+    that is optional where it arrives (an SSO attribute, a session check's answer)."""
+    try:
+        return platform_time(value)
+    except NotATime:
+        return None
+
+
 def excerpt(value: Any) -> str:
     """``repr(value)`` cut short, for messages and logs (repr escapes NUL and surrogates)."""
     text = repr(value)

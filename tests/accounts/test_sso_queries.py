@@ -287,3 +287,18 @@ def test_repeat_logins_wait_for_the_disk_flush_by_default(client, preset):
         assert log_in(client, preset).status_code == 302
 
     assert RELAXED_COMMIT not in [query["sql"] for query in repeat.captured_queries]
+
+
+def test_a_login_whose_times_name_no_utc_time_logs_in_with_them_unknown(client, preset):
+    # Well formed, but no UTC time (year 1 at +05:00, year 9999 at -23:59): read as unknown,
+    # never a 500 when the company is stored.
+    odd = {
+        **ATTRIBUTES,
+        "group_end_free_trial": "0001-01-01T00:00:00+05:00",
+        "mno_session_recheck": "9999-12-31T23:59:59-23:59",
+    }
+
+    assert log_in(client, preset, odd).status_code == 302
+
+    assert Company.objects.get().free_trial_end_at is None
+    assert client.get("/dashboard/").status_code == 200
