@@ -43,10 +43,9 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
-from maestrano_integration.bulk_insert import insert_rows
 from maestrano_integration.connec import ConnecClient, ConnecError
 
-from . import idmap, lost_answers, pipeline
+from . import idmap, lost_answers, pipeline, sync_state
 from .company_settings import SyncPolicy, policies_for, policy_for
 from .conf import sync_settings
 from .conflicts import pending_local_changes, settle_conflicts
@@ -76,7 +75,6 @@ from .models import (
     InboxSummary,
     RemoteTombstone,
     SyncRecordError,
-    SyncState,
 )
 from .notifications import notified_connec_id
 from .outbox import applying_remote_changes
@@ -282,26 +280,10 @@ def apply_payloads(
                 company=company, entity=entity, records=records, client=client, policy=policy
             )
         )
-        record_notification_time(company=company, entity=entity, at=now)
+        sync_state.record_times(
+            company=company, entities=[entity], times={"last_notification_at": now}
+        )
     return result
-
-
-def record_notification_time(*, company: Company, entity: str, at: datetime.datetime) -> None:
-    """Keep ``at`` as the time notifications of ``entity`` were last applied for
-    ``company`` (its :class:`SyncState` row, made when missing; its other times and the
-    reconciliation watermark left as they are).
-
-    One statement, an upsert atomic on its own: no transaction around it, nor a read
-    before it (``update_or_create`` spent four to six statements, its transaction's
-    ``BEGIN`` and ``COMMIT`` aside, and wrote every time column back)."""
-    insert_rows(
-        SyncState,
-        fields=("company_id", "entity", "last_notification_at"),
-        rows=[(company.pk, entity, at)],
-        update_conflicts=True,
-        update_fields=("last_notification_at",),
-        unique_fields=("company", "entity"),
-    )
 
 
 @dataclass

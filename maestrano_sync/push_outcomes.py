@@ -17,10 +17,10 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.http import backoff_delay
 
-from . import children, idmap
+from . import children, idmap, sync_state
 from .conf import sync_settings
 from .mappers import MappingError, connec_time_or_none, record_connec_id
-from .models import IdMap, OutboxEntry, SyncState
+from .models import IdMap, OutboxEntry
 from .registry import registry
 from .retries import may_try_again
 
@@ -163,10 +163,9 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
                 updated_at=now,
             )
         _apply_children_answers(company=company, ops=ops)
-        for entity in pushed_entities:
-            SyncState.objects.update_or_create(
-                company=company, entity=entity, defaults={"last_push_at": now}
-            )
+        sync_state.record_times(
+            company=company, entities=pushed_entities, times={"last_push_at": now}
+        )
     result.done += len(done_ids)
     result.retried += sum(len(op.row_ids) for op, _ in retries)
     # Given up after its attempts: a person retries it, as a refused one ("refused or given

@@ -25,12 +25,12 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError, Page
 
-from . import history, idmap
+from . import history, idmap, sync_state
 from .company_settings import import_done, pending_imports, policy_for
 from .inbox import ApplyResult, apply_records, entity_is_applicable
 from .locks import company_run
 from .mappers import connec_time_or_none
-from .models import SyncRun, SyncState
+from .models import SyncRun
 from .registry import registry
 from .retries import WriteRefused, retrying_refused_writes
 
@@ -176,8 +176,8 @@ def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> 
     The watermark follows each applied page; a page the database keeps refusing stops
     the entity there (``"error"`` in the counts), for the next reconciliation to apply.
     """
-    state, _ = SyncState.objects.get_or_create(company=company, entity=entity)
-    watermark = state.reconcile_watermark or initial_watermark(company=company, entity=entity)
+    stored = sync_state.reconcile_watermark(company=company, entity=entity)
+    watermark = stored or initial_watermark(company=company, entity=entity)
     query = f"updated_at gt '{connec_timestamp(watermark)}'" if watermark else None
     result = ApplyResult()
     for page in client.iter_pages(entity, filter=query, orderby="updated_at asc"):
@@ -194,6 +194,10 @@ def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> 
         stamps = [s for s in stamps if s is not None]
         if stamps and (watermark is None or max(stamps) > watermark):
             watermark = max(stamps)
-            SyncState.objects.filter(pk=state.pk).update(reconcile_watermark=watermark)
-    SyncState.objects.filter(pk=state.pk).update(last_reconcile_at=timezone.now())
+            sync_state.record_times(
+                company=company, entities=[entity], times={"reconcile_watermark": watermark}
+            )
+    sync_state.record_times(
+        company=company, entities=[entity], times={"last_reconcile_at": timezone.now()}
+    )
     return result.as_dict()
