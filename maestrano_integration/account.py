@@ -25,7 +25,7 @@ import requests
 
 from .conf import Preset, get_preset, maestrano_settings
 from .http import PlatformHTTPError, build_retry, build_session, may_have_arrived
-from .times import NotATime, excerpt, platform_time
+from .times import NotATime, excerpt, platform_time, platform_time_text
 
 logger = logging.getLogger(__name__)
 
@@ -297,13 +297,17 @@ Resource = TypeVar("Resource", Bill, RecurringBill, AccountUser, AccountGroup)
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return platform_time_text(value)
+    if isinstance(value, date):
         return value.isoformat()
     return str(value)
 
 
 def _payload_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return platform_time_text(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)

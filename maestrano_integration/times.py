@@ -15,6 +15,9 @@ for them: ``maestrano_sync.values`` parks the Connec! record, ``maestrano_integr
 reads the field as unknown; the sandbox, which plays the platform, answers a 400 or 422
 naming the reason (its Account API's filters and bills, its Connec! records and
 ``$filter``), so that it never stores nor serves a time this rule refuses.
+
+:func:`platform_time_text` writes a time the app sends to the platform, in the form
+:func:`platform_time` reads back (not ``strftime("%Y")``, which writes year 1 as ``1``).
 """
 
 from __future__ import annotations
@@ -94,6 +97,22 @@ def platform_time_or_none(value: Any) -> datetime.datetime | None:
         return platform_time(value)
     except NotATime:
         return None
+
+
+def platform_time_text(value: datetime.datetime) -> str:
+    """``value`` as the platform's time text, the one rule for every time the app writes
+    (a Connec! ``$filter``, a watermark, an Account API field): ISO 8601 in UTC with a
+    ``Z``, the year in four digits (``0001-01-01T00:00:00Z``), microseconds when there are
+    some. A naive ``value`` is UTC, as :func:`platform_time` reads a time without offset;
+    :func:`platform_time` reads every text this gives back to the same moment; a moment
+    with no UTC time (``0001-01-01T00:00:00+01:00``) raises :class:`NotATime`."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    try:
+        utc = value.astimezone(datetime.UTC)
+    except OverflowError:
+        raise NotATime(value, OUT_OF_RANGE) from None
+    return utc.replace(tzinfo=None).isoformat() + "Z"
 
 
 def excerpt(value: Any) -> str:

@@ -40,6 +40,7 @@ from typing import Any
 from django.db import models, transaction
 
 from maestrano_accounts.models import Company
+from maestrano_integration.times import platform_time_text
 
 from . import scheduling
 from .models import CompanySyncSettings, SyncSettingsChange
@@ -121,7 +122,7 @@ class SyncPolicy:
         if self.import_since is None:
             return None
         start = datetime.datetime.combine(self.import_since, datetime.time.min, datetime.UTC)
-        return f"updated_at ge '{start.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        return f"updated_at ge '{platform_time_text(start)}'"
 
 
 DEFAULT_POLICY = SyncPolicy()

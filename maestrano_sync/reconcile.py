@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError, Page
+from maestrano_integration.times import platform_time_text
 
 from . import history, idmap, sync_state
 from .company_settings import import_done, pending_imports, policy_for
@@ -38,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 
 def connec_timestamp(value: datetime.datetime) -> str:
-    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A watermark in a Connec! ``$filter``: the platform's time text (four-digit years)."""
+    return platform_time_text(value)
 
 
 def initial_watermark(*, company: Company, entity: str) -> datetime.datetime | None:

@@ -16,7 +16,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from maestrano_integration.strict_input import InputRefused, check_value, text_problem
-from maestrano_integration.times import NotATime, platform_local_time, platform_time
+from maestrano_integration.times import (
+    NotATime,
+    platform_local_time,
+    platform_time,
+    platform_time_text,
+)
 from maestrano_integration.times import excerpt as _excerpt
 
 
@@ -510,7 +515,7 @@ def to_connec_value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, datetime.datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return platform_time_text(value)
     if isinstance(value, datetime.date):
         return value.isoformat()
     return value

@@ -6,14 +6,18 @@ read-only here (the retry actions stay); they change through maestrano_accounts.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
 from . import tasks
-from .models import AdHocCharge, CompanySubscription, Plan
+from .models import FREQUENCY_BELOW_ONE, AdHocCharge, CompanySubscription, Plan
 
 
 @admin.register(Plan)
@@ -30,6 +34,15 @@ class PlanAdmin(admin.ModelAdmin):
     )
     list_filter = ("offered", "per_user")
     search_fields = ("name",)
+
+    def formfield_for_dbfield(
+        self, db_field: models.Field, request: HttpRequest | None, **kwargs: Any
+    ) -> forms.Field | None:
+        """The frequency's field says "1 or more" for 0 and negatives alike (the model's
+        rule; the field's own minimum would otherwise be a positive integer's 0)."""
+        if db_field.name == "frequency":
+            kwargs.update(min_value=1, error_messages={"min_value": FREQUENCY_BELOW_ONE})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(CompanySubscription)

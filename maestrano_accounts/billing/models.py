@@ -11,8 +11,16 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+#: The longest free trial a plan may give, in days (100 years): generous, but a date
+#: that far ahead is still one every database, time zone and Python date can hold
+#: (docs/billing.md, 'The free trial').
+MAX_FREE_TRIAL_DAYS = 36_500
+TRIAL_TOO_LONG = f"A free trial is at most {MAX_FREE_TRIAL_DAYS} days (100 years)."
+FREQUENCY_BELOW_ONE = "A plan charges every 1 or more periods."
 
 
 def new_idempotency_key() -> str:
@@ -42,9 +50,17 @@ class Plan(models.Model):
     period = models.CharField(
         max_length=10, choices=BillingPeriod.choices, default=BillingPeriod.MONTH
     )
-    frequency = models.PositiveSmallIntegerField(default=1)
+    frequency = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1, FREQUENCY_BELOW_ONE)],
+        help_text="Periods between two charges (1 or more)",
+    )
     currency = models.CharField(max_length=3, default="USD")
-    free_trial_days = models.PositiveIntegerField(default=0)
+    free_trial_days = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_FREE_TRIAL_DAYS, TRIAL_TOO_LONG)],
+        help_text=f"Free days from the company's creation (0 to {MAX_FREE_TRIAL_DAYS})",
+    )
     per_user = models.BooleanField(
         default=False, help_text="The price is per active member of the company"
     )

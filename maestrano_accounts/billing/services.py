@@ -48,7 +48,7 @@ from maestrano_integration.strict_input import is_safe_text
 
 from .conf import FREE_TRIAL_SOURCES, billing_settings
 from .currencies import is_iso_4217
-from .models import AdHocCharge, BillingPeriod, CompanySubscription, Plan
+from .models import MAX_FREE_TRIAL_DAYS, AdHocCharge, BillingPeriod, CompanySubscription, Plan
 
 #: The statuses of a charge whose bill the platform holds and bills: what was bought is
 #: granted (``charge_billed``) and counts; a cancelled bill's does not.
@@ -132,6 +132,10 @@ def billing_start_date(
     ``group_end_free_trial``), ``"plan"`` (the plan's trial days, counted from
     the company's creation, so a reactivated company gets no second trial) or
     ``"latest"`` (whichever ends later).
+
+    A plan's trial is at most :data:`~maestrano_accounts.billing.models.MAX_FREE_TRIAL_DAYS`
+    (the model refuses more); a longer one stored before that rule counts as the longest
+    (:func:`plan_trial_end`), so that no stored plan makes this raise.
     """
     now = now or timezone.now()
     source = billing_settings().free_trial_source
@@ -142,13 +146,32 @@ def billing_start_date(
         )
     group_end = company.free_trial_end_at
     created = company.created_at or now
-    plan_end = created + dt.timedelta(days=plan.free_trial_days) if plan.free_trial_days else None
+    plan_end = plan_trial_end(created=created, days=plan.free_trial_days)
     candidates = {
         "group": [group_end],
         "plan": [plan_end],
         "latest": [group_end, plan_end],
     }[source]
     return max([now, *(moment for moment in candidates if moment is not None)])
+
+
+#: The latest moment a plan's free trial may end: a day short of the largest datetime, so
+#: that it still converts to every time zone (``+14:00`` included) and formats.
+LATEST_TRIAL_END = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+
+
+def plan_trial_end(*, created: dt.datetime, days: int) -> dt.datetime | None:
+    """When a plan's trial of ``days`` days for a company created at ``created`` ends
+    (``None``: no trial). Clamped, never raising: more than
+    :data:`~maestrano_accounts.billing.models.MAX_FREE_TRIAL_DAYS` counts as that many, and
+    an end past :data:`LATEST_TRIAL_END` is that moment (docs/billing.md, 'The free trial')."""
+    if days <= 0:
+        return None
+    try:
+        end = created + dt.timedelta(days=min(days, MAX_FREE_TRIAL_DAYS))
+    except OverflowError:
+        return LATEST_TRIAL_END
+    return min(end, LATEST_TRIAL_END)
 
 
 # --- subscriptions (recurring bills) --------------------------------------------------
@@ -1215,6 +1238,7 @@ __all__ = [
     "offered_plans",
     "open_subscription",
     "pending_billing_work",
+    "plan_trial_end",
     "record_charge",
     "record_final_bill",
     "refresh_billing_status",

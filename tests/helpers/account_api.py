@@ -28,6 +28,8 @@ class AccountApi:
     url: str = ""
     answers: dict[tuple[str, str], Any] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(method, resource, body)`` of every call, for what the app sent.
+    bodies: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 @contextmanager
@@ -39,11 +41,12 @@ def account_api() -> Iterator[AccountApi]:
         protocol_version = "HTTP/1.1"
 
         def _answer(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            sent = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             path = urlsplit(self.path).path
             resource = path[len(PREFIX) :] if path.startswith(PREFIX) else ""
             with lock:
                 state.calls.append((self.command, resource))
+                state.bodies.append((self.command, resource, sent))
                 found = (self.command, resource) in state.answers
                 data = state.answers.get((self.command, resource))
             if found:

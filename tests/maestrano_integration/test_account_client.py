@@ -86,7 +86,7 @@ def test_list_sends_filters_with_suffixes_and_basic_auth_of_the_preset():
     request = responses.calls[0].request
     assert request.params == {
         "group_id": "cld-1",
-        "created_at_after": "2026-01-01T00:00:00+00:00",
+        "created_at_after": "2026-01-01T00:00:00Z",
         "price_cents_greater_than": "100",
     }
     assert request.headers["Authorization"] == requests.auth._basic_auth_str("app-1", "key-1")
@@ -147,7 +147,7 @@ def test_create_recurring_bill_sends_only_given_fields_and_returns_the_typed_res
         "price_cents": 2900,
         "description": "Standard",
         "period": "Month",
-        "start_date": "2026-02-01T00:00:00+00:00",
+        "start_date": "2026-02-01T00:00:00Z",
         "currency": "USD",
     }
 

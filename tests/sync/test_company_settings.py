@@ -146,6 +146,29 @@ def test_import_since_limits_the_import_and_moving_it_earlier_imports_the_rest(
     assert sorted(Item.objects.values_list("code", flat=True)) == ["NEW", "OLD"]
 
 
+def test_an_import_since_year_one_imports_everything(platform, company, sandbox_group, live_sync):
+    """The ``$filter`` names year 1 as the platform reads it (``0001-01-01``, not ``1-01-01``)."""
+    from sandbox.connec.clock import next_timestamp
+    from sandbox.models import ConnecRecord
+
+    for code, stamp in (
+        ("OLD", datetime.datetime(1, 1, 2, tzinfo=datetime.UTC)),
+        ("NEW", next_timestamp()),
+    ):
+        ConnecRecord.objects.create(
+            group=sandbox_group.group,
+            entity="items",
+            data={"code": code, "name": f"{code} item", "status": "ACTIVE"},
+            created_at=stamp,
+            updated_at=stamp,
+        )
+    update_sync_settings(company=company, import_since=datetime.date(1, 1, 1))
+
+    run_import(company=company)
+
+    assert sorted(Item.objects.values_list("code", flat=True)) == ["NEW", "OLD"]
+
+
 def test_directions_are_limited_to_what_the_mapper_allows(db, company, monkeypatch):
     monkeypatch.setattr(OrganizationMapper, "directions", IMPORT_ONLY)
 

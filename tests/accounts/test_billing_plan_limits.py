@@ -1,0 +1,185 @@
+"""A plan's limits: the admin refuses a free trial longer than ``MAX_FREE_TRIAL_DAYS`` and a
+frequency below 1 with a clear error; a plan stored before those rules breaks no page, no
+login and no recurring bill (its trial counts as the longest one, its frequency as 1;
+docs/billing.md, 'The free trial').
+
+The Account API is a local stand-in (tests/helpers/account_api.py) that records what it is
+sent; the login is the sandbox's on a live server, as in tests/accounts/test_billing.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from maestrano_accounts.billing.models import MAX_FREE_TRIAL_DAYS
+from maestrano_accounts.models import Company, CompanySubscription, Plan
+from maestrano_integration.times import platform_time
+from tests.accounts.test_billing import sso
+from tests.accounts.test_billing_bad_times import recurring_bill
+from tests.conftest import preset_values
+from tests.helpers.account_api import account_api
+from tests.helpers.users import log_in_to_company
+
+pytestmark = pytest.mark.django_db
+
+#: The largest trial a PositiveIntegerField stores: 5.9 million years.
+ABSURD_TRIAL = 2**31 - 1
+
+
+def plan_form(**values):
+    return {
+        "name": "Forever",
+        "price_cents": "900",
+        "period": "Month",
+        "frequency": "1",
+        "currency": "USD",
+        "free_trial_days": "0",
+        "offered": "on",
+        **values,
+    }
+
+
+def add_plan(admin_client, **values):
+    return admin_client.post(reverse("admin:maestrano_accounts_plan_add"), plan_form(**values))
+
+
+# --- the admin refuses what the rules refuse -----------------------------------------------
+
+
+@pytest.mark.parametrize("days", [str(MAX_FREE_TRIAL_DAYS + 1), str(ABSURD_TRIAL), "10" * 20])
+def test_the_admin_refuses_a_free_trial_too_long_with_a_clear_error(admin_client, days):
+    page = add_plan(admin_client, free_trial_days=days)
+
+    assert page.status_code == 200
+    errors = page.context["adminform"].form.errors["free_trial_days"]
+    assert errors, errors
+    if int(days) <= ABSURD_TRIAL:
+        assert errors == [f"A free trial is at most {MAX_FREE_TRIAL_DAYS} days (100 years)."]
+    assert not Plan.objects.filter(name="Forever").exists()
+
+
+def test_the_admin_accepts_the_longest_free_trial(admin_client):
+    done = add_plan(admin_client, free_trial_days=str(MAX_FREE_TRIAL_DAYS))
+
+    assert done.status_code == 302
+    assert Plan.objects.get(name="Forever").free_trial_days == MAX_FREE_TRIAL_DAYS
+
+
+@pytest.mark.parametrize("frequency", ["0", "-1"])
+def test_the_admin_refuses_a_frequency_below_one(admin_client, frequency):
+    page = add_plan(admin_client, frequency=frequency)
+
+    assert page.status_code == 200
+    errors = page.context["adminform"].form.errors["frequency"]
+    assert "A plan charges every 1 or more periods." in errors
+    assert not Plan.objects.filter(name="Forever").exists()
+
+
+def test_the_admin_refuses_a_frequency_of_zero_on_an_existing_plan(admin_client):
+    plan = Plan.objects.create(name="Forever", price_cents=900)
+    url = reverse("admin:maestrano_accounts_plan_change", args=[plan.pk])
+
+    page = admin_client.post(url, plan_form(frequency="0"))
+
+    assert page.status_code == 200
+    assert "A plan charges every 1 or more periods." in page.content.decode()
+    plan.refresh_from_db()
+    assert plan.frequency == 1
+
+
+def test_the_admins_list_shows_a_plan_stored_with_an_absurd_trial(admin_client):
+    Plan.objects.create(name="Forever", price_cents=900, free_trial_days=ABSURD_TRIAL, frequency=0)
+
+    page = admin_client.get(reverse("admin:maestrano_accounts_plan_changelist"))
+
+    assert page.status_code == 200 and "Forever" in page.content.decode()
+
+
+# --- plans stored before the rules: the pages and the recurring bill -----------------------
+
+
+@pytest.fixture
+def stand_in(settings):
+    """The Account API's stand-in, recording what the app sends."""
+    with account_api() as api:
+        settings.MAESTRANO = {
+            "DEFAULT_PRESET": "maestrano",
+            "PRESETS": {
+                "maestrano": preset_values(api_id="app-1", api_key="key-1", api={"host": api.url})
+            },
+        }
+        yield api
+
+
+@pytest.fixture
+def company_admin(client, stand_in):
+    company = Company.objects.create(
+        preset="maestrano", group_uid="cld-times", name="Acme", currency="USD"
+    )
+    log_in_to_company(client, company)
+    return client, company
+
+
+def sent_start_date(stand_in):
+    (body,) = [b for (m, r, b) in stand_in.bodies if (m, r) == ("POST", "recurring_bills")]
+    return platform_time(json.loads(body)["start_date"], required=True)
+
+
+@pytest.mark.parametrize("days", [ABSURD_TRIAL, 1_000_000_000, MAX_FREE_TRIAL_DAYS + 1])
+def test_a_stored_absurd_trial_counts_as_the_longest_on_the_plan_pages_and_the_bill(
+    company_admin,
+    stand_in,
+    days,
+):
+    client, company = company_admin
+    plan = Plan.objects.create(name="Forever", price_cents=900, free_trial_days=days)
+    longest = company.created_at + dt.timedelta(days=MAX_FREE_TRIAL_DAYS)
+    stand_in.answers[("POST", "recurring_bills")] = recurring_bill(currency="USD", price_cents=900)
+
+    plans = client.get("/billing/plans/")
+    confirmation = client.get(f"/billing/plans/{plan.pk}/")
+    done = client.post(f"/billing/plans/{plan.pk}/")
+    billing = client.get("/billing/")
+
+    assert plans.status_code == 200 and "Forever" in plans.content.decode()
+    assert confirmation.status_code == 200
+    assert f"{longest:%Y}" in confirmation.content.decode()
+    assert done.status_code == 302, done.content[:2000]
+    assert billing.status_code == 200
+    subscription = CompanySubscription.objects.get(company=company)
+    assert subscription.start_date == longest
+    assert sent_start_date(stand_in) == longest  # the Account API's data
+
+
+def test_a_stored_frequency_of_zero_breaks_no_plan_page(company_admin, stand_in):
+    client, _company = company_admin
+    plan = Plan.objects.create(name="Zero", price_cents=900, frequency=0)
+
+    plans = client.get("/billing/plans/")
+    confirmation = client.get(f"/billing/plans/{plan.pk}/")
+
+    assert plans.status_code == 200 and "Zero" in plans.content.decode()
+    assert confirmation.status_code == 200
+
+
+# --- the login that creates the company -------------------------------------------------
+
+
+def test_a_company_created_at_login_on_a_plan_with_an_absurd_trial_is_subscribed(platform):
+    Plan.objects.create(name="Standard", price_cents=2900, free_trial_days=ABSURD_TRIAL)
+
+    http = sso(platform, group_uid="cld-forever")
+    page = http.get(f"{platform.url}/billing/", timeout=10)
+
+    assert page.status_code == 200
+    company = Company.objects.get(group_uid="cld-forever")
+    subscription = CompanySubscription.objects.get(company=company)
+    longest = company.created_at + dt.timedelta(days=MAX_FREE_TRIAL_DAYS)
+    # The sandbox answers the start it stored, to the second.
+    assert abs(subscription.start_date - longest) < dt.timedelta(seconds=1)
+    assert subscription.start_date > timezone.now() + dt.timedelta(days=365 * 99)
