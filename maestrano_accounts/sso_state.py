@@ -202,16 +202,16 @@ def login_transaction() -> contextlib.AbstractContextManager[Any]:
     return _login_transaction(using)
 
 
-#: The alias whose transaction is this thread's login transaction, when it is the
-#: outermost one (its commit is the login's own, not a caller's).
-_login_transaction_alias: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "sso_login_transaction", default=None
-)
+@dataclass(frozen=True)
+class _LoginTransaction:
+    using: str
+    #: Whether it is the outermost transaction (its commit is the login's own, not a caller's).
+    outermost: bool
 
 
-#: The alias of the login transaction (or savepoint) this thread is inside, outermost or not.
-_inside_login_transaction: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "sso_inside_login_transaction", default=None
+#: The login transaction (or, within a caller's transaction, its savepoint) this thread is in.
+_current_login_transaction: contextvars.ContextVar[_LoginTransaction | None] = (
+    contextvars.ContextVar("sso_login_transaction", default=None)
 )
 
 
@@ -219,20 +219,19 @@ _inside_login_transaction: contextvars.ContextVar[str | None] = contextvars.Cont
 def _login_transaction(using: str) -> Iterator[None]:
     outermost = not connections[using].in_atomic_block
     with transaction.atomic(using=using):
-        token = _login_transaction_alias.set(using if outermost else None)
-        inside = _inside_login_transaction.set(using)
+        token = _current_login_transaction.set(_LoginTransaction(using, outermost))
         try:
             yield
         finally:
-            _inside_login_transaction.reset(inside)
-            _login_transaction_alias.reset(token)
+            _current_login_transaction.reset(token)
 
 
 def in_login_transaction(using: str) -> bool:
     """Whether this thread runs inside :func:`login_transaction`'s transaction (or, within a
     caller's transaction, its savepoint) on ``using``: what the login writes there is undone
     if the login then fails."""
-    return _inside_login_transaction.get() == using
+    current = _current_login_transaction.get()
+    return current is not None and current.using == using
 
 
 def relax_repeat_login_commit() -> None:
@@ -249,10 +248,12 @@ def relax_repeat_login_commit() -> None:
     nothing outside the outermost transaction of :func:`login_transaction` (SQLite, SSO
     state in the database, or a caller's own transaction around the login).
     """
-    using = _login_transaction_alias.get()
-    if maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT or using is None:
+    current = _current_login_transaction.get()
+    if maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT or not (
+        current and current.outermost
+    ):
         return
-    commit_without_flush(using=using)
+    commit_without_flush(using=current.using)
 
 
 # --- replay cache ---------------------------------------------------------------------------

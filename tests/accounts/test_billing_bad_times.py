@@ -17,8 +17,7 @@ from django.utils import timezone
 
 from maestrano_accounts.billing.tasks import refresh_billing_status_task
 from maestrano_accounts.models import Company, CompanySubscription, Plan
-from tests.conftest import preset_values
-from tests.helpers.account_api import account_api
+from tests.helpers.account_api import account_api_for_presets
 from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db
@@ -36,13 +35,7 @@ BAD_TIMES = [
 
 @pytest.fixture
 def platform_api(settings):
-    with account_api() as api:
-        settings.MAESTRANO = {
-            "DEFAULT_PRESET": "maestrano",
-            "PRESETS": {
-                "maestrano": preset_values(api_id="app-1", api_key="key-1", api={"host": api.url})
-            },
-        }
+    with account_api_for_presets(settings) as api:
         yield api
 
 

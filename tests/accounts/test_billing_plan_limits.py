@@ -21,8 +21,7 @@ from maestrano_accounts.models import Company, CompanySubscription, Plan
 from maestrano_integration.times import platform_time
 from tests.accounts.test_billing import sso
 from tests.accounts.test_billing_bad_times import recurring_bill
-from tests.conftest import preset_values
-from tests.helpers.account_api import account_api
+from tests.helpers.account_api import account_api_for_presets
 from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db
@@ -106,13 +105,7 @@ def test_the_admins_list_shows_a_plan_stored_with_an_absurd_trial(admin_client):
 @pytest.fixture
 def stand_in(settings):
     """The Account API's stand-in, recording what the app sends."""
-    with account_api() as api:
-        settings.MAESTRANO = {
-            "DEFAULT_PRESET": "maestrano",
-            "PRESETS": {
-                "maestrano": preset_values(api_id="app-1", api_key="key-1", api={"host": api.url})
-            },
-        }
+    with account_api_for_presets(settings) as api:
         yield api
 
 

@@ -68,3 +68,19 @@ def account_api() -> Iterator[AccountApi]:
     with serving(Handler) as url:
         state.url = url
         yield state
+
+
+@contextmanager
+def account_api_for_presets(settings: Any) -> Iterator[AccountApi]:
+    """:func:`account_api`, with ``settings.MAESTRANO`` (pytest-django's ``settings``) pointing
+    the one preset ``maestrano`` (``app-1`` / ``key-1``) at it."""
+    from tests.conftest import preset_values
+
+    with account_api() as api:
+        settings.MAESTRANO = {
+            "DEFAULT_PRESET": "maestrano",
+            "PRESETS": {
+                "maestrano": preset_values(api_id="app-1", api_key="key-1", api={"host": api.url})
+            },
+        }
+        yield api
