@@ -11,6 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.migrations.exceptions import CircularDependencyError
+from django.db.migrations.loader import MigrationLoader
 from django.template import engines
 from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, get_resolver, resolve, reverse
@@ -160,6 +162,65 @@ def _unfilled_user_field_messages(user_model: type[models.Model]) -> list[checks
             hint="Fill them in your adapter's populate_user (MAESTRANO['ADAPTER'], "
             "docs/adapter.md), or give them a default.",
             id="maestrano.W033",
+        )
+    ]
+
+
+#: The apps of this package: their migrations depend on the user model's first one.
+_OUR_APP_LABELS = frozenset({"maestrano_integration", "maestrano_accounts", "maestrano_sync"})
+
+
+@checks.register("maestrano", checks.Tags.models)
+def check_user_model_migration_order(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """The migration that creates the user model must not depend on our migrations.
+
+    Ours depend on it (``PlatformIdentity`` and ``Membership`` point at the user model):
+    when the first migration of the user model's app also creates a model pointing at
+    ours (a tenant with a foreign key to ``Company``, ``makemigrations`` of a new project
+    puts both in ``0001_initial``), the two wait for each other and ``migrate`` stops
+    with Django's ``CircularDependencyError``. Said here, before ``migrate``, with the
+    way out."""
+    loader = MigrationLoader(None, ignore_no_migrations=True, load=False)
+    try:
+        loader.build_graph()
+    except CircularDependencyError:
+        pass  # the graph is built; the cycle is looked at below
+    except Exception:  # any other migration error: Django reports it at migrate
+        return []
+    else:
+        return []
+    user_label = get_user_model()._meta.app_label
+    first_nodes = loader.graph.root_nodes(user_label)
+    if not first_nodes:
+        return []
+    first = first_nodes[0]
+    # Not the graph's forwards_plan: its walk never ends on a cycle.
+    ours: set[tuple[str, str]] = set()
+    seen, stack = {first}, [first]
+    while stack:
+        for parent in loader.graph.node_map[stack.pop()].parents:
+            if parent.key[0] in _OUR_APP_LABELS:
+                ours.add(parent.key)  # where the project's migrations reach ours
+            elif parent.key not in seen:
+                seen.add(parent.key)
+                stack.append(parent.key)
+    if not ours:
+        return []  # a cycle of the project's own, for Django to report
+    named = ", ".join(f"{label}.{name}" for label, name in sorted(ours))
+    return [
+        checks.Error(
+            f"The migration that creates your user model ({settings.AUTH_USER_MODEL}), "
+            f"{first[0]}.{first[1]}, depends on {named}, whose "
+            "migrations need your user model first: migrate cannot order them "
+            "(CircularDependencyError).",
+            hint=f"Create the user model in a migration of its own: a model of "
+            f"{user_label!r} that points at Company (a tenant) goes in a later migration. "
+            f"While {first[1]} is applied nowhere, delete it, leave those models out of "
+            f"models.py, run `makemigrations {user_label}`, put them back and run it again "
+            "(docs/install.md, 'Your tenant').",
+            id="maestrano.E031",
         )
     ]
 

@@ -54,11 +54,15 @@ def _certificate_error(pem: str) -> str | None:
     return None
 
 
+#: How the checkout's sandbox is run (docs/install.md, "Develop against the sandbox"): its
+#: settings have DEBUG off unless told, and mount the sandbox only with it on.
+_SANDBOX_COMMAND = "DEBUG=true SANDBOX_ONLY=true .venv/bin/python manage.py"
 _SANDBOX_HINT = (
     " For development, the sandbox issues credentials: in a checkout of django-maestrano "
-    "(`make install` there), `SANDBOX_ONLY=true python manage.py sandbox_register_app "
-    "--api-id ID --api-key KEY --app-host URL` and `SANDBOX_ONLY=true python manage.py "
-    "sandbox_export_idp_cert` (docs/install.md, 'Develop against the sandbox')."
+    f"(`make install` there), `{_SANDBOX_COMMAND} migrate --database sandbox`, then "
+    f"`{_SANDBOX_COMMAND} sandbox_register_app --api-id ID --api-key KEY --app-host URL` and "
+    f"`{_SANDBOX_COMMAND} sandbox_export_idp_cert` (docs/install.md, 'Develop against the "
+    "sandbox')."
 )
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import subprocess
+import sys
+
 import pytest
 
 from maestrano_integration.checks import check_presets, check_presets_for_deployment
 from tests.conftest import preset_values
+from tests.helpers.adoption import ROOT, clean_environment
 
 
 def ids(messages) -> set[str]:
@@ -37,6 +44,46 @@ def test_missing_api_id_and_key_warn_with_the_env_var_and_the_sandbox_command(se
     assert "MAESTRANO_API_ID" in hints
     assert "MAESTRANO_API_KEY" in hints
     assert "sandbox_register_app" in hints
+
+
+def test_the_sandbox_commands_of_the_hint_give_the_credentials_in_a_checkout(settings, tmp_path):
+    """The hint's commands, run as written in this checkout (the checkout's DEBUG is off
+    unless told, and a fresh sandbox database has no tables): the app is registered and
+    the certificate printed."""
+    configure(settings, **preset_values(api_id="", api_key=""))
+    (message,) = [m for m in check_presets() if m.id == "maestrano.W001"]
+    commands = [c for c in re.findall(r"`([^`]+)`", message.hint) if "manage.py" in c]
+    assert [c.rsplit("manage.py ", 1)[1].split()[0] for c in commands] == [
+        "migrate",
+        "sandbox_register_app",
+        "sandbox_export_idp_cert",
+    ]
+    base = {
+        name: value
+        for name, value in clean_environment().items()
+        if name not in {"DEBUG", "SECRET_KEY"} and not name.startswith("SANDBOX_")
+    }
+    outputs = []
+    for command in commands:
+        words = shlex.split(command.replace("ID", "app-hint").replace("KEY", "hint-key"))
+        words = [word.replace("URL", "http://127.0.0.1:8000") for word in words]
+        assignments = dict(word.split("=", 1) for word in words if re.match(r"^\w+=", word))
+        argv = [word for word in words if not re.match(r"^\w+=", word)]
+        assert argv[0] == ".venv/bin/python"  # the checkout's interpreter: this one here
+        result = subprocess.run(
+            [sys.executable, *argv[1:]],
+            cwd=ROOT,
+            env={**base, **assignments, "VAR_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
+        outputs.append(result.stdout)
+    assert "Registered app-hint (http://127.0.0.1:8000)." in outputs[1]
+    assert outputs[2].startswith("-----BEGIN CERTIFICATE-----")
+    assert os.path.exists(tmp_path / "sandbox")
 
 
 def test_missing_credentials_are_errors_for_a_deployment(settings):

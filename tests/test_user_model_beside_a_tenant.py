@@ -1,0 +1,133 @@
+"""A new project whose user model's app also holds its tenant (docs/install.md, "Your tenant").
+
+``django-admin startproject`` with docs/install.md applied, then an app ``people`` with
+a custom user model (UUID primary key, the email as ``USERNAME_FIELD``) and ``Customer``,
+a model of its own with a foreign key to ``maestrano_accounts.Company``, made before the
+first ``migrate``. One ``makemigrations`` puts both in ``people.0001_initial``, which then
+depends on our migrations while ours depend on the user model: ``check`` says so with the
+way out, before ``migrate`` stops on Django's ``CircularDependencyError``. Made as the hint
+says (the user model first, the tenant in ``0002``), the project checks and migrates.
+The checkout's interpreter runs the project (the apps are installed there): no wheel.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.adoption import apply_install_doc, clean_environment, run
+
+pytestmark = [pytest.mark.adoption]
+
+USER_MODEL = """
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+
+
+class PersonManager(BaseUserManager):
+    def create_user(self, email, password=None, **fields):
+        user = self.model(email=self.normalize_email(email), **fields)
+        user.set_password(password)
+        user.save()
+        return user
+
+
+class Person(AbstractBaseUser, PermissionsMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(unique=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+
+    objects = PersonManager()
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+"""
+TENANT_MODEL = """
+
+class Customer(models.Model):
+    company = models.ForeignKey("maestrano_accounts.Company", on_delete=models.CASCADE)
+    name = models.CharField(max_length=200)
+"""
+
+
+def manage(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=project,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    env = clean_environment()
+    run([sys.executable, "-m", "django", "startproject", "mysite"], cwd=tmp_path, env=env)
+    project = tmp_path / "mysite"
+    apply_install_doc(project)
+    people = project / "people"
+    (people / "migrations").mkdir(parents=True)
+    (people / "__init__.py").write_text("")
+    (people / "migrations" / "__init__.py").write_text("")
+    (people / "models.py").write_text(USER_MODEL + TENANT_MODEL)
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(
+        settings.read_text()
+        + textwrap.dedent("""
+            INSTALLED_APPS += ["people"]
+            AUTH_USER_MODEL = "people.Person"
+            DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+        """)
+    )
+    return project
+
+
+def test_one_initial_migration_for_the_user_and_the_tenant_fails_the_check(project):
+    made = manage(project, "makemigrations", "people")
+    assert made.returncode == 0, made.stderr
+    assert [path.name for path in (project / "people" / "migrations").glob("0*.py")] == [
+        "0001_initial.py"
+    ]
+
+    check = manage(project, "check")
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "maestrano.E031" in check.stderr, check.stderr
+    assert "people.0001_initial, depends on maestrano_accounts." in check.stderr, check.stderr
+    assert "makemigrations people" in check.stderr, check.stderr
+
+    # migrate runs the checks first: the same message, not a traceback.
+    migrate = manage(project, "migrate")
+    assert migrate.returncode == 1
+    assert "maestrano.E031" in migrate.stderr, migrate.stderr
+    assert "Traceback" not in migrate.stderr, migrate.stderr
+
+
+def test_the_user_model_first_then_the_tenant_checks_and_migrates(project):
+    models = project / "people" / "models.py"
+    models.write_text(USER_MODEL)
+    assert manage(project, "makemigrations", "people").returncode == 0
+    models.write_text(USER_MODEL + TENANT_MODEL)
+    assert manage(project, "makemigrations", "people").returncode == 0
+    assert sorted(path.name for path in (project / "people" / "migrations").glob("0*.py")) == [
+        "0001_initial.py",
+        "0002_customer.py",
+    ]
+
+    check = manage(project, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "maestrano.E031" not in check.stderr
+    migrate = manage(project, "migrate")
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert "Applying people.0002_customer... OK" in migrate.stdout
+    clean = manage(project, "makemigrations", "--check", "--dry-run")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
