@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,3 +217,30 @@ def clear_faults(platform) -> None:
     from sandbox.models import FaultConfig
 
     FaultConfig.objects.filter(app=platform.app).delete()
+
+
+#: Our client's Connec! timeout while answers are lost, and the sandbox's delay (a sleep)
+#: before it handles each of our calls: no byte of an answer comes before the client gives
+#: up, unless the loaded machine keeps our client from waiting for over 1.7 s.
+LOST_ANSWER_TIMEOUT = 0.3
+LOST_ANSWER_LATENCY_MS = 2000
+
+
+@contextmanager
+def connec_answers_lost(platform, settings) -> Iterator[None]:
+    """Inside, Connec! applies each of our calls after our client gave up waiting for it
+    (short timeout, no transport retry): applied, its answer lost. On leaving, our client
+    has its usual timeout and retries again, so that a retry is not itself a race against
+    the clock; a call sent inside may still be applied afterwards (wait for it)."""
+    before = settings.MAESTRANO
+    settings.MAESTRANO = {
+        **before,
+        "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": LOST_ANSWER_TIMEOUT})},
+        "CONNEC": {**before["CONNEC"], "HTTP_RETRIES": 0},
+    }
+    set_faults(platform, latency_ms=LOST_ANSWER_LATENCY_MS, scope="connec")
+    try:
+        yield
+    finally:
+        clear_faults(platform)
+        settings.MAESTRANO = before

@@ -13,7 +13,7 @@ from tests.helpers.live_sync import (
     wait_until,
 )
 
-from .conftest import clear_faults, set_faults
+from .conftest import connec_answers_lost
 
 
 @pytest.fixture
@@ -164,14 +164,8 @@ def test_a_push_whose_answer_was_lost_is_not_undone_by_an_older_remote_change(
     org.save()  # pending
     peer.update("organizations", remote_id, {"name": "Remote edit"})  # later, delivery held
     # Our push reaches Connec! after that remote change, but its answer is lost.
-    settings.MAESTRANO = {
-        **settings.MAESTRANO,
-        "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": 0.3})},
-        "CONNEC": {**settings.MAESTRANO["CONNEC"], "HTTP_RETRIES": 0},
-    }
-    set_faults(platform, latency_ms=1000)
-    assert drain_outbox(company=company).retried == 1
-    clear_faults(platform)
+    with connec_answers_lost(platform, settings):
+        assert drain_outbox(company=company).retried == 1
     wait_until(lambda: peer.get("organizations", remote_id)["name"] == "Local edit")
 
     deliver_notifications()  # the remote change: newer than our edit, older than our push

@@ -18,9 +18,10 @@ from tests.helpers.live_sync import (
     LIVE_SYNC,
     connec_id,
     our_entry,
+    wait_until,
 )
 
-from .conftest import clear_faults, set_faults
+from .conftest import clear_faults, connec_answers_lost, set_faults
 
 
 def make_org(company, **fields):
@@ -172,15 +173,9 @@ def test_a_rolled_back_change_leaves_no_outbox_row(platform, company, hub):
 def test_a_push_that_timed_out_after_connec_applied_it_is_retried_without_duplicate(
     platform, settings, company, hub, manual_drain
 ):
-    settings.MAESTRANO = {
-        **settings.MAESTRANO,
-        "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": 0.3})},
-        "CONNEC": {**settings.MAESTRANO["CONNEC"], "HTTP_RETRIES": 0},
-    }
     org = make_org(company)
-    set_faults(platform, latency_ms=800, scope="connec")
-
-    first = drain_outbox(company=company)
+    with connec_answers_lost(platform, settings):
+        first = drain_outbox(company=company)
 
     assert (first.done, first.retried) == (0, 1)
     row = OutboxEntry.objects.get()
@@ -188,16 +183,14 @@ def test_a_push_that_timed_out_after_connec_applied_it_is_retried_without_duplic
     assert "batch failed" in row.last_error
     assert not IdMap.objects.exists()
     # The sandbox applied the timed-out request anyway.
-    from tests.helpers.live_sync import wait_until
-
     wait_until(lambda: len(hub.list("organizations")) == 1)
 
-    clear_faults(platform)
     second = drain_outbox(company=company)
 
     assert second.done == 1
     [record] = hub.list("organizations")
     assert connec_id_for(company=company, obj=org) == connec_id(record)
+    assert IdMap.objects.filter(company=company).count() == 1
     assert OutboxEntry.objects.get().status == "done"
 
 
