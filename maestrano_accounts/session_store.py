@@ -6,6 +6,10 @@ single ``UPDATE``, atomic by itself in autocommit mode, so this store leaves
 the transaction out there (two statements fewer on every request that changes
 the session, an SSO login among them). Creating a session, and any write
 inside a caller's transaction, go through Django's code unchanged.
+
+A session cookie holding text no database stores or compares (NUL, a lone surrogate)
+names no session: the request gets a new one, as with any unknown key, where
+PostgreSQL would refuse the query (a 500 on every page for that cookie).
 """
 
 from __future__ import annotations
@@ -14,8 +18,13 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import DatabaseError, router, transaction
 
+from maestrano_integration.strict_input import is_safe_text
+
 
 class SessionStore(DatabaseSessionStore):
+    def _validate_session_key(self, key: str | None) -> bool:
+        return bool(super()._validate_session_key(key)) and is_safe_text(key or "")
+
     def save(self, must_create: bool = False) -> None:
         if must_create or self.session_key is None:
             return super().save(must_create=must_create)

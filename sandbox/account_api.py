@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
@@ -204,14 +204,39 @@ def _parse_int(value: str) -> int:
     return int(value)
 
 
-def _parse_decimal(value: str) -> Decimal:
+class NotAColumnValue(ValueError):
+    """A filter value that parses but that its column cannot hold; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _parse_units(value: str) -> Decimal:
+    """A bill's ``units`` (``Bill.units``: 10 digits, 2 of them decimals).
+
+    A number the column cannot hold is refused: PostgreSQL cannot even compare the
+    column with ``1e999999999999`` or ``1e-20000`` ("value overflows numeric format").
+    """
     try:
         number = Decimal(value)
     except InvalidOperation:
         raise ValueError(value) from None
     if not number.is_finite():  # NaN, sNaN, Infinity: no bill has them, no database compares them
         raise ValueError(value)
-    return number
+    column = Bill._meta.get_field("units")
+    step = Decimal(1).scaleb(-column.decimal_places)
+    try:
+        held = number.quantize(step, context=Context(prec=column.max_digits))
+    except InvalidOperation:  # more digits before the point than the column has
+        held = None
+    if held != number:
+        whole = column.max_digits - column.decimal_places
+        raise NotAColumnValue(
+            f"units have at most {whole} digits before the point and "
+            f"{column.decimal_places} after it"
+        )
+    return held
 
 
 def _parse_bool(value: str) -> bool:
@@ -242,7 +267,7 @@ BILL_ATTRIBUTES = {
     "price_cents": Attribute("price_cents", _parse_int),
     "description": Attribute("description", _parse_text),
     "currency": Attribute("currency", _parse_text),
-    "units": Attribute("units", _parse_decimal),
+    "units": Attribute("units", _parse_units),
     "status": Attribute("status", _parse_text),
     "period_started_at": Attribute("period_started_at", _parse_query_time),
     "period_ended_at": Attribute("period_ended_at", _parse_query_time),
@@ -367,6 +392,9 @@ def filter_queryset(queryset: QuerySet, resource: Resource, params: Mapping[str,
             errors[param] = [
                 f"Invalid value {excerpt(value)} for {param}: {error.reason}. {TIME_HINT}"
             ]
+            continue
+        except NotAColumnValue as error:
+            errors[param] = [f"Invalid value {excerpt(value)} for {param}: {error.reason}."]
             continue
         except (ValueError, TypeError):
             errors[param] = [f"Invalid value {excerpt(value)} for {param}."]

@@ -18,6 +18,13 @@ CURRENCY = RegexValidator(r"^[A-Za-z]{3}$", "An ISO 4217 currency code: 3 capita
 COUNTRY = RegexValidator(r"^[A-Za-z]{2}$", "An ISO 3166-1 alpha-2 code: 2 capital letters (AU).")
 
 
+def _column_length(model: Any, field: str) -> int:
+    """The length of ``model.field``'s column: a form field longer than it would pass its
+    checks and then fail the write (PostgreSQL enforces it, a 500 instead of the form's error).
+    """
+    return model._meta.get_field(field).max_length
+
+
 def validate_timezone(value: str) -> None:
     try:
         ZoneInfo(value)
@@ -45,19 +52,31 @@ class SsoLoginForm(forms.Form):
     RelayState = forms.CharField(widget=forms.HiddenInput, required=False)
 
     user_uid = forms.CharField(
-        label="User uid", required=False, validators=[USER_UID], help_text="Blank: a new user"
+        label="User uid",
+        required=False,
+        max_length=_column_length(PlatformUser, "uid"),
+        validators=[USER_UID],
+        help_text="Blank: a new user",
     )
     user_name = forms.CharField(label="First name", required=False, max_length=100)
     user_surname = forms.CharField(label="Surname", required=False, max_length=100)
-    user_email = forms.EmailField(label="Email", required=False)
+    user_email = forms.EmailField(
+        label="Email", required=False, max_length=_column_length(PlatformUser, "email")
+    )
     user_country = forms.CharField(label="Country", required=False, validators=[COUNTRY])
     user_company_name = forms.CharField(label="Company name", required=False, max_length=200)
 
     group_uid = forms.CharField(
-        label="Group uid", required=False, validators=[GROUP_UID], help_text="Blank: a new group"
+        label="Group uid",
+        required=False,
+        max_length=_column_length(Group, "uid"),
+        validators=[GROUP_UID],
+        help_text="Blank: a new group",
     )
     group_name = forms.CharField(label="Group name", required=False, max_length=200)
-    group_email = forms.EmailField(label="Group email", required=False)
+    group_email = forms.EmailField(
+        label="Group email", required=False, max_length=_column_length(Group, "email")
+    )
     group_currency = forms.CharField(label="Currency", required=False, validators=[CURRENCY])
     group_country = forms.CharField(label="Country", required=False, validators=[COUNTRY])
     group_city = forms.CharField(label="City", required=False, max_length=100)
@@ -183,12 +202,15 @@ class MembershipForm(forms.Form):
     user_uid = forms.CharField(
         label="User uid",
         required=False,
+        max_length=_column_length(PlatformUser, "uid"),
         validators=[USER_UID],
         help_text="An existing user, or blank for a new one",
     )
     name = forms.CharField(label="First name", required=False, max_length=100)
     surname = forms.CharField(label="Surname", required=False, max_length=100)
-    email = forms.EmailField(label="Email", required=False)
+    email = forms.EmailField(
+        label="Email", required=False, max_length=_column_length(PlatformUser, "email")
+    )
     role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial="Member")
 
     def clean(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ number, ``true``, ``false`` or ``null``. Anything else is a 400, never a guess.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -74,7 +75,14 @@ def parse_value(raw: str) -> Any:
         return lowered == "true"
     if lowered == "null":
         return None
-    return float(raw) if "." in raw else int(raw)
+    try:
+        number = float(raw) if "." in raw else int(raw)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise bad_request(f"The number {raw[:40]}... in $filter has too many digits") from None
+    # A float beyond 1.8e308 is inf: not JSON, PostgreSQL's jsonb refuses to compare with it.
+    if isinstance(number, float) and not math.isfinite(number):
+        raise bad_request(f"The number {raw[:40]}... in $filter is out of range")
+    return number
 
 
 def data_path(field: str) -> str:
