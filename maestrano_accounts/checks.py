@@ -22,6 +22,7 @@ from maestrano_integration.conf import all_presets, maestrano_settings
 from . import views
 from .adapter import DefaultAccountAdapter
 from .backends import sso_backend
+from .billing import services as billing_services
 from .billing import views as billing_views
 
 BACKEND = "maestrano_accounts.backends.MaestranoBackend"
@@ -262,6 +263,23 @@ def check_sso_state_cache_shared(
             hint="Point it at a cache shared by every process (CACHE_URL=redis://..., "
             "docs/deploy.md) or leave it unset (the database).",
             id="maestrano.E023",
+        )
+    ]
+
+
+@checks.register("maestrano")
+def check_default_plan(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` within a plan's limits: the plan is created
+    from it on first use, and one outside them is not (no company is subscribed to it)."""
+    errors = billing_services.default_plan_errors()
+    if not errors:
+        return []
+    return [
+        checks.Error(
+            str(billing_services.InvalidDefaultPlan(errors)),
+            hint="Fix the setting (docs/settings.md, BILLING): the admin's limits of a plan "
+            "apply. A plan already stored under its name is used as it is.",
+            id="maestrano.E032",
         )
     ]
 

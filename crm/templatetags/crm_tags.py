@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
+from maestrano_accounts.billing.services import effective_trial_days
 from maestrano_accounts.models import Company
 from maestrano_accounts.permissions import has_company_role
 from maestrano_accounts.selectors import current_company
@@ -208,7 +209,8 @@ def first_charge_explained(subscription: Any, company: Company) -> str:
     """Why the first recurring charge falls on its date: which free trial ends then.
 
     Mirrors :func:`maestrano_accounts.billing.services.billing_start_date` (the later of the
-    platform's trial for the group and the plan's own trial, never before today).
+    platform's trial for the group and the plan's own trial, never before today); the plan's
+    days are those it gives (``effective_trial_days``: a stored 40,000 counts as 36,500).
     """
     start = subscription.start_date
     plan = subscription.plan
@@ -220,9 +222,10 @@ def first_charge_explained(subscription: Any, company: Company) -> str:
         )
     else:
         reasons.append("the marketplace gives no free trial")
-    if plan is not None and plan.free_trial_days:
+    trial_days = effective_trial_days(days=plan.free_trial_days) if plan is not None else 0
+    if trial_days:
         reasons.append(
-            f"the {plan.name} plan includes {plan.free_trial_days} free days from "
+            f"the {plan.name} plan includes {trial_days} free days from "
             f"{formatting.day(company.created_at)}"
         )
     return f"First charge on {formatting.day(start)}: " + "; ".join(reasons) + "."

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -105,22 +106,68 @@ def billing_enabled() -> bool:
     return billing_settings().enabled
 
 
+class InvalidDefaultPlan(BillingError):
+    """``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` is outside a plan's limits (check
+    ``maestrano.E032``): the plan is not created. ``errors``: ``{key: [messages]}``."""
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        self.errors = {name: list(messages) for name, messages in errors.items()}
+        super().__init__(
+            "MAESTRANO['BILLING']['DEFAULT_PLAN'] is outside a plan's limits, so the plan is "
+            "not created and no company is subscribed to it: "
+            + "; ".join(f"{key}: {message}" for key, ms in self.errors.items() for message in ms)
+        )
+
+
 def get_default_plan() -> Plan:
     """The plan named in ``MAESTRANO["BILLING"]["DEFAULT_PLAN"]``, created on first use.
 
     An existing plan of that name is used as is: prices edited in the admin win
-    over the settings.
+    over the settings. Created only within a plan's limits, those the admin enforces
+    (:func:`default_plan_errors`); else raises :class:`InvalidDefaultPlan` and stores nothing.
     """
-    config = dict(billing_settings().default_plan)
-    name = config.pop("name")
-    fields = {key: config[key] for key in _PLAN_FIELDS if key in config}
-    plan, created = Plan.objects.get_or_create(name=name, defaults=fields)
+    plan, errors = _default_plan_from_settings()
+    existing = None if "name" in errors else Plan.objects.filter(name=plan.name).first()
+    if existing is not None:
+        return existing
+    if errors:
+        raise InvalidDefaultPlan(errors)
+    fields = {key: getattr(plan, key) for key in _PLAN_FIELDS}
+    plan, created = Plan.objects.get_or_create(name=plan.name, defaults=fields)
     if created:
         logger.info("Default billing plan created", extra={"plan": plan.name})
     return plan
 
 
+def default_plan_errors() -> dict[str, list[str]]:
+    """What ``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` breaks of a plan's limits, ``{key:
+    [messages]}`` (empty: none): the model's own validation, as in the admin (a trial of at
+    most ``MAX_FREE_TRIAL_DAYS`` days, a frequency of 1 or more, a known period, a price in
+    whole cents ≥ 0...). No database query: the system check ``maestrano.E032`` reports it."""
+    return _default_plan_from_settings()[1]
+
+
 _PLAN_FIELDS = ("price_cents", "period", "frequency", "currency", "free_trial_days", "per_user")
+_WHOLE_NUMBER_FIELDS = ("price_cents", "frequency", "free_trial_days")
+
+
+def _default_plan_from_settings() -> tuple[Plan, dict[str, list[str]]]:
+    """The default plan the settings describe (not saved; its values cleaned) and its errors."""
+    config = billing_settings().default_plan
+    fields = {key: config[key] for key in _PLAN_FIELDS if key in config}
+    # The model field would read 29.99 as 29 (int()): a setting is a whole number or its text.
+    errors = {
+        key: ["Enter a whole number."]
+        for key in _WHOLE_NUMBER_FIELDS
+        if key in fields
+        and (isinstance(fields[key], bool) or not isinstance(fields[key], int | str))
+    }
+    plan = Plan(name=config.get("name"), **{k: v for k, v in fields.items() if k not in errors})
+    try:
+        plan.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        errors = {**error.message_dict, **errors}
+    return plan, errors
 
 
 def billing_start_date(
@@ -155,23 +202,32 @@ def billing_start_date(
     return max([now, *(moment for moment in candidates if moment is not None)])
 
 
-#: The latest moment a plan's free trial may end: a day short of the largest datetime, so
-#: that it still converts to every time zone (``+14:00`` included) and formats.
-LATEST_TRIAL_END = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+#: The latest moment billing computes (a plan's trial end, a next charge): a day short of the
+#: largest datetime, so that it still converts to every time zone (``+14:00`` included) and
+#: formats.
+LATEST_BILLING_MOMENT = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+
+
+def effective_trial_days(*, days: int) -> int:
+    """The free days a plan's ``free_trial_days`` gives: 0 for none, at most
+    :data:`~maestrano_accounts.billing.models.MAX_FREE_TRIAL_DAYS` (a longer trial stored
+    before that rule counts as the longest; docs/billing.md, 'The free trial')."""
+    return min(max(days, 0), MAX_FREE_TRIAL_DAYS)
 
 
 def plan_trial_end(*, created: dt.datetime, days: int) -> dt.datetime | None:
     """When a plan's trial of ``days`` days for a company created at ``created`` ends
-    (``None``: no trial). Clamped, never raising: more than
-    :data:`~maestrano_accounts.billing.models.MAX_FREE_TRIAL_DAYS` counts as that many, and
-    an end past :data:`LATEST_TRIAL_END` is that moment (docs/billing.md, 'The free trial')."""
-    if days <= 0:
+    (``None``: no trial). Clamped, never raising: it lasts :func:`effective_trial_days`, and
+    an end past :data:`LATEST_BILLING_MOMENT` is that moment (docs/billing.md, 'The free
+    trial')."""
+    days = effective_trial_days(days=days)
+    if not days:
         return None
     try:
-        end = created + dt.timedelta(days=min(days, MAX_FREE_TRIAL_DAYS))
+        end = created + dt.timedelta(days=days)
     except OverflowError:
-        return LATEST_TRIAL_END
-    return min(end, LATEST_TRIAL_END)
+        return LATEST_BILLING_MOMENT
+    return min(end, LATEST_BILLING_MOMENT)
 
 
 # --- subscriptions (recurring bills) --------------------------------------------------
@@ -188,8 +244,15 @@ def open_subscription(*, company: Company) -> CompanySubscription | None:
 
 
 def offered_plans() -> list[Plan]:
-    """The plans a company may choose, cheapest first; the default plan is always created."""
-    get_default_plan()
+    """The plans a company may choose, cheapest first; the default plan is always created
+    (unless its setting is outside a plan's limits: logged, and the other plans offered)."""
+    try:
+        get_default_plan()
+    except InvalidDefaultPlan as error:
+        logger.error(
+            "Default billing plan not created: its setting is outside a plan's limits",
+            extra={"errors": error.errors},
+        )
     return list(Plan.objects.filter(offered=True))
 
 
@@ -411,14 +474,20 @@ def next_charge_date(
     Computed, not stepped through: the cycles elapsed are counted from the time since the
     start (:func:`_cycles_elapsed`), then corrected by a step or two, so a start in year 1
     (the platform's answer is the start, docs/billing.md) costs what last month's does.
-    A frequency below 1 (a plan the platform refuses) counts as 1.
+    A frequency below 1 (a plan the platform refuses) counts as 1. Never past
+    :data:`LATEST_BILLING_MOMENT`: a cycle ending after it (a frequency of a billion days,
+    a start in year 9999) counts as ending then, as a trial does, so no page raises.
     """
     now = now or timezone.now()
     start, period = subscription.start_date, subscription.period
     periods_per_cycle = max(subscription.frequency, 1)
 
     def charge(cycle: int) -> dt.datetime:
-        return add_periods(start, period, cycle * periods_per_cycle)
+        try:
+            moment = add_periods(start, period, cycle * periods_per_cycle)
+        except OverflowError:
+            return LATEST_BILLING_MOMENT
+        return min(moment, LATEST_BILLING_MOMENT)
 
     cycle = max(
         _cycles_elapsed(start=start, now=now, period=period, periods_per_cycle=periods_per_cycle),
@@ -426,9 +495,11 @@ def next_charge_date(
     )
     while cycle > 0 and charge(cycle - 1) > now:
         cycle -= 1
-    while charge(cycle) <= now:
+    moment = charge(cycle)
+    while moment <= now and moment < LATEST_BILLING_MOMENT:
         cycle += 1
-    return charge(cycle)
+        moment = charge(cycle)
+    return moment
 
 
 def _cycles_elapsed(
@@ -438,7 +509,7 @@ def _cycles_elapsed(
     within two for the periods counted in months (their lengths vary)."""
     if period in (BillingPeriod.DAY, BillingPeriod.WEEK):
         days = 7 if period == BillingPeriod.WEEK else 1
-        return (now - start) // dt.timedelta(days=days * periods_per_cycle)
+        return (now - start).days // (days * periods_per_cycle)  # no timedelta to overflow
     months = (now.year - start.year) * 12 + now.month - start.month
     if period == BillingPeriod.YEAR:
         return months // (12 * periods_per_cycle)
@@ -449,7 +520,8 @@ def _cycles_elapsed(
 
 def add_periods(start: dt.datetime, period: str, count: int) -> dt.datetime:
     """``start`` plus ``count`` billing periods; a month keeps its day (the 31st becomes the
-    month's last day), a semi-month is half a month (15 days after the month steps)."""
+    month's last day), a semi-month is half a month (15 days after the month steps).
+    Raises ``OverflowError`` past year 9999, whatever the period."""
     if period == BillingPeriod.DAY:
         return start + dt.timedelta(days=count)
     if period == BillingPeriod.WEEK:
@@ -459,6 +531,8 @@ def add_periods(start: dt.datetime, period: str, count: int) -> dt.datetime:
         return add_periods(start, BillingPeriod.MONTH, whole) + dt.timedelta(days=15 * half)
     months = start.month - 1 + count * (12 if period == BillingPeriod.YEAR else 1)
     year, month = start.year + months // 12, months % 12 + 1
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise OverflowError(f"year {year} is out of range")
     day = min(start.day, calendar.monthrange(year, month)[1])
     return start.replace(year=year, month=month, day=day)
 
@@ -1224,6 +1298,7 @@ __all__ = [
     "ChargeRequest",
     "IdempotencyKeyReused",
     "InvalidBill",
+    "InvalidDefaultPlan",
     "PendingBillingWork",
     "answer_grace",
     "billing_start_date",
@@ -1232,6 +1307,8 @@ __all__ = [
     "change_plan",
     "charge_progress",
     "companies_to_refresh",
+    "default_plan_errors",
+    "effective_trial_days",
     "get_default_plan",
     "initial_plan",
     "next_charge_date",

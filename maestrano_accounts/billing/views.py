@@ -192,9 +192,12 @@ def plans(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
     if company is None:
         return _no_company()
+    plans = services.offered_plans()
+    for plan in plans:  # the days it gives: a longer trial stored before the limit is clamped
+        plan.trial_days = services.effective_trial_days(days=plan.free_trial_days)
     context = {
         "company": company,
-        "plans": services.offered_plans(),
+        "plans": plans,
         "current": services.open_subscription(company=company),
     }
     return render_page(request, "maestrano_accounts/billing/plans.html", context)

@@ -18,7 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maestrano_accounts.billing.models import BillingPeriod, CompanySubscription
-from maestrano_accounts.billing.services import add_periods, next_charge_date
+from maestrano_accounts.billing.services import (
+    LATEST_BILLING_MOMENT,
+    add_periods,
+    next_charge_date,
+)
 
 #: The platform's longest cycle is a year (docs/protocol.md, 'Recurring bills'); a few
 #: longer ones too, and semi-months beyond the platform's 1.
@@ -120,3 +124,49 @@ def test_a_frequency_of_0_counts_as_1_instead_of_never_ending():
     )
 
     assert found == dt.datetime(2026, 12, 15, tzinfo=dt.UTC)
+
+
+#: The largest frequency PostgreSQL's ``smallint`` column holds; SQLite stores any.
+LARGEST_STORED_FREQUENCY = 32_767
+
+
+START_TIMES = [dt.datetime(2026, 1, 31, tzinfo=dt.UTC), dt.datetime(1, 1, 1, tzinfo=dt.UTC)]
+NOW = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("period", "frequency"),
+    [(period, frequency) for period in FREQUENCIES for frequency in (10**9, 2**63)]
+    + [(BillingPeriod.YEAR, LARGEST_STORED_FREQUENCY)],
+)
+@pytest.mark.parametrize("start", START_TIMES)
+def test_a_next_cycle_past_year_9999_is_the_latest_moment_not_an_overflow(period, frequency, start):
+    """A cycle of a billion days (or 32,767 years) ends after any date Python holds: the
+    next charge is the latest moment billing computes, as a trial's end is
+    (docs/billing.md, 'Plan change')."""
+    found = next_charge_date(
+        subscription=subscription(start=start, period=period, frequency=frequency), now=NOW
+    )
+
+    assert found == LATEST_BILLING_MOMENT == dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("period", [p for p in FREQUENCIES if p != BillingPeriod.YEAR])
+@pytest.mark.parametrize("start", START_TIMES)
+def test_the_largest_stored_frequency_within_range_is_computed_as_any(period, start):
+    schedule = {"start": start, "period": period, "frequency": LARGEST_STORED_FREQUENCY}
+
+    found = next_charge_date(subscription=subscription(**schedule), now=NOW)
+
+    assert found == stepped(**schedule, now=NOW) < LATEST_BILLING_MOMENT
+
+
+def test_a_start_after_the_latest_moment_counts_as_it():
+    start = dt.datetime(9999, 12, 31, 12, tzinfo=dt.UTC)
+    now = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
+
+    found = next_charge_date(
+        subscription=subscription(start=start, period=BillingPeriod.MONTH, frequency=1), now=now
+    )
+
+    assert found == LATEST_BILLING_MOMENT

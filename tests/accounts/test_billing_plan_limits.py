@@ -13,10 +13,12 @@ import datetime as dt
 import json
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from maestrano_accounts.billing.models import MAX_FREE_TRIAL_DAYS
+from maestrano_accounts.billing.services import LATEST_BILLING_MOMENT
 from maestrano_accounts.models import Company, CompanySubscription, Plan
 from maestrano_integration.times import platform_time
 from tests.accounts.test_billing import sso
@@ -176,3 +178,78 @@ def test_a_company_created_at_login_on_a_plan_with_an_absurd_trial_is_subscribed
     # The sandbox answers the start it stored, to the second.
     assert abs(subscription.start_date - longest) < dt.timedelta(seconds=1)
     assert subscription.start_date > timezone.now() + dt.timedelta(days=365 * 99)
+
+
+@pytest.mark.parametrize("days", [ABSURD_TRIAL, MAX_FREE_TRIAL_DAYS + 1])
+def test_the_pages_give_the_trial_days_that_count_not_those_stored(company_admin, stand_in, days):
+    """The first charge is explained by the days that set it (36,500), never by the stored
+    count next to a clamped date ("40000 free days" ending 100 years after creation)."""
+    client, company = company_admin
+    plan = Plan.objects.create(name="Forever", price_cents=900, free_trial_days=days)
+    stand_in.answers[("POST", "recurring_bills")] = recurring_bill(currency="USD", price_cents=900)
+    assert client.post(f"/billing/plans/{plan.pk}/").status_code == 302
+
+    billing = client.get("/billing/").content.decode()
+    plans = client.get("/billing/plans/").content.decode()
+
+    longest = company.created_at + dt.timedelta(days=MAX_FREE_TRIAL_DAYS)
+    assert f"First charge on {longest.day} {longest:%b %Y}" in billing
+    assert f"the Forever plan includes {MAX_FREE_TRIAL_DAYS} free days from" in billing
+    assert f'<td data-label="Free trial">{MAX_FREE_TRIAL_DAYS} days</td>' in plans
+    assert str(days) not in billing and str(days) not in plans
+
+
+# --- a frequency whose next cycle ends after year 9999 ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("period", "frequency"),
+    [
+        ("Year", 32_767),  # the largest PostgreSQL's smallint column stores: 32,767 years
+        pytest.param(
+            "Day",
+            10**9,
+            marks=pytest.mark.skipif(
+                connection.vendor != "sqlite", reason="only SQLite stores a billion"
+            ),
+        ),
+    ],
+)
+def test_the_next_charge_past_year_9999_breaks_no_page_and_no_plan_change(
+    company_admin, stand_in, period, frequency
+):
+    """The old recurring bill's next charge (the plan confirmation's first charge, the new
+    bill's start) is past any date: it is the latest moment billing computes, 30 Dec 9999
+    (docs/billing.md, 'Plan change'), instead of an OverflowError, a 500."""
+    client, company = company_admin
+    eon = Plan.objects.create(name="Eon", price_cents=900, period=period, frequency=frequency)
+    CompanySubscription.objects.create(
+        company=company,
+        plan=eon,
+        price_cents=900,
+        currency="USD",
+        period=period,
+        frequency=frequency,
+        start_date=timezone.now() - dt.timedelta(days=30),
+        platform_id="rb-1",
+        status=CompanySubscription.Status.ACTIVE,
+    )
+    premium = Plan.objects.create(name="Premium", price_cents=4900)
+    stand_in.answers[("DELETE", "recurring_bills/rb-1")] = recurring_bill(status="cancelled")
+    stand_in.answers[("POST", "recurring_bills")] = recurring_bill(
+        id="rb-2", currency="USD", price_cents=4900
+    )
+
+    billing = client.get("/billing/")
+    plans = client.get("/billing/plans/")
+    confirmation = client.get(f"/billing/plans/{premium.pk}/")
+    done = client.post(f"/billing/plans/{premium.pk}/")
+
+    assert billing.status_code == 200 and plans.status_code == 200
+    assert confirmation.status_code == 200, confirmation.content[:2000]
+    assert "30 Dec 9999" in confirmation.content.decode()
+    assert done.status_code == 302, done.content[:2000]
+    replacement = CompanySubscription.objects.get(company=company, plan=premium)
+    assert replacement.start_date == LATEST_BILLING_MOMENT
+    assert sent_start_date(stand_in) == LATEST_BILLING_MOMENT  # the Account API's data
+    assert ("DELETE", "recurring_bills/rb-1") in stand_in.calls

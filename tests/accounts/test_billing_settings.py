@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from maestrano_accounts.billing.conf import BillingSettings, billing_settings
 
@@ -34,3 +37,44 @@ def test_the_section_is_known_to_the_settings_check(settings):
     settings.MAESTRANO = {**settings.MAESTRANO, "BILLING": {"FREE_TRIAL_SOURCE": "plan"}}
 
     assert not [m for m in run_checks() if "BILLING" in str(m.msg)]
+
+
+# --- DEFAULT_PLAN within a plan's limits (maestrano.E032) ---------------------------------
+
+
+def default_plan(settings, **values):
+    settings.MAESTRANO = {**settings.MAESTRANO, "BILLING": {"DEFAULT_PLAN": values}}
+
+
+@pytest.mark.parametrize(
+    ("values", "limit"),
+    [
+        ({"free_trial_days": 40_000}, "free_trial_days: A free trial is at most 36500 days"),
+        ({"free_trial_days": -1}, "free_trial_days: Ensure this value is greater than"),
+        ({"free_trial_days": "two weeks"}, "free_trial_days: “two weeks” value must be an integer"),
+        ({"frequency": 0}, "frequency: A plan charges every 1 or more periods."),
+        ({"frequency": -3}, "frequency: A plan charges every 1 or more periods."),
+        ({"price_cents": "29.99"}, "price_cents: “29.99” value must be an integer"),
+        ({"price_cents": 29.99}, "price_cents: Enter a whole number."),
+        ({"price_cents": -100}, "price_cents: Ensure this value is greater than or equal to 0"),
+        ({"period": "Fortnight"}, "period: Value 'Fortnight' is not a valid choice."),
+    ],
+)
+def test_a_default_plan_outside_a_plans_limits_fails_the_check(settings, values, limit):
+    default_plan(settings, **values)
+
+    with pytest.raises(SystemCheckError) as failure:
+        call_command("check")
+
+    message = str(failure.value)
+    assert "maestrano.E032" in message
+    assert "MAESTRANO['BILLING']['DEFAULT_PLAN'] is outside a plan's limits, so the plan" in message
+    assert limit in message
+
+
+def test_the_default_plan_and_its_values_as_text_pass_the_check(settings):
+    assert not [m for m in run_checks() if m.id == "maestrano.E032"]
+
+    default_plan(settings, free_trial_days="36500", frequency="3", price_cents="4900")
+
+    assert not [m for m in run_checks() if m.id == "maestrano.E032"]
