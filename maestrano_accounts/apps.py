@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
@@ -10,7 +11,7 @@ class AccountsConfig(AppConfig):
 
     name = "maestrano_accounts"
     label = "maestrano_accounts"
-    verbose_name = "Maestrano accounts"
+    verbose_name = _("Maestrano accounts")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

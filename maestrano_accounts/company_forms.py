@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 
 from django.http import HttpRequest, UnreadablePostError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .models import Company
 from .selectors import session_companies
@@ -29,7 +31,7 @@ _COMPANY_ID = re.compile(r"[0-9]{1,18}")
 
 #: What names the company the form was for when the session may no longer work in it (or
 #: never could): never another tenant's name, whatever id is posted.
-_UNNAMED = "another company"
+_UNNAMED = _("another company")
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,9 @@ class FormForAnotherCompany:
 
     @property
     def message(self) -> str:
-        return (
-            f"This form was for {self.form_company}; you are now in {self.current.name}. "
-            "Nothing was changed."
-        )
+        return gettext(
+            "This form was for %(form_company)s; you are now in %(company)s. Nothing was changed."
+        ) % {"form_company": self.form_company, "company": self.current.name}
 
 
 def posted_form_company(request: HttpRequest) -> str | None:
@@ -85,4 +86,4 @@ def form_for_another_company(
         name = (
             session_companies(request).filter(pk=company_id).values_list("name", flat=True).first()
         )
-    return FormForAnotherCompany(form_company=name or _UNNAMED, current=current)
+    return FormForAnotherCompany(form_company=name or str(_UNNAMED), current=current)

@@ -36,6 +36,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.translation import gettext_lazy as _
 
 from maestrano_integration.conf import (
     ImproperlyConfiguredPreset,
@@ -59,9 +60,9 @@ from .sessions import (
 
 logger = logging.getLogger(__name__)
 
-COMPANY_GONE_MESSAGE = "{gone} is no longer available; you are now in {company}."
+COMPANY_GONE_MESSAGE = _("%(gone)s is no longer available; you are now in %(company)s.")
 #: Added when the request that found the company gone would have changed something.
-NOT_CARRIED_OUT_MESSAGE = " What you just sent was not carried out."
+NOT_CARRIED_OUT_MESSAGE = _("What you just sent was not carried out.")
 #: Requests that only read: after a switch they go on, in the other company.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -128,13 +129,15 @@ class MaestranoSessionMiddleware:
                 )
                 gone = _company_name(request.session.get(CURRENT_COMPANY_KEY))
                 make_current_company(request, other)
-                message = COMPANY_GONE_MESSAGE.format(gone=gone, company=other.name)
+                message = COMPANY_GONE_MESSAGE % {"gone": gone, "company": other.name}
                 if request.method in SAFE_METHODS:
                     messages.info(request, message, fail_silently=True)
                     return None
                 # A form sent for the company that is gone must not act on the other one
                 # (its CSRF token and the role check would pass there): not run, and said so.
-                messages.warning(request, message + NOT_CARRIED_OUT_MESSAGE, fail_silently=True)
+                messages.warning(
+                    request, f"{message} {NOT_CARRIED_OUT_MESSAGE}", fail_silently=True
+                )
                 return HttpResponseRedirect(_landing_url(request, preset=preset, company=other))
         # Deactivated user (AuthenticationMiddleware made them anonymous),
         # or no company left to work in.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 # Billing's models live in their own module; importing them here registers them with
 # the app (they refer to Company by its label, so this import is one-way).
@@ -30,8 +31,8 @@ class Company(models.Model):
     """A customer account on one marketplace: a platform group (``cld-…``)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        CANCELLED = "cancelled", "Cancelled"
+        ACTIVE = "active", _("Active")
+        CANCELLED = "cancelled", _("Cancelled")
 
     preset = models.CharField(max_length=100, db_index=True)
     group_uid = models.CharField(max_length=100)
@@ -55,7 +56,7 @@ class Company(models.Model):
     )
 
     class Meta:
-        verbose_name_plural = "companies"
+        verbose_name_plural = _("companies")
         constraints = [
             models.UniqueConstraint(fields=["preset", "group_uid"], name="company_unique_group"),
         ]
@@ -89,7 +90,7 @@ class PlatformIdentity(models.Model):
     last_login_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "platform identities"
+        verbose_name_plural = _("platform identities")
         constraints = [
             models.UniqueConstraint(fields=["preset", "uid"], name="platform_identity_unique_uid"),
         ]
@@ -102,11 +103,11 @@ class Membership(models.Model):
     """A user's access to a company, with the platform role."""
 
     class Role(models.TextChoices):
-        GUEST = "Guest", "Guest"
-        MEMBER = "Member", "Member"
-        POWER_USER = "Power User", "Power user"
-        ADMIN = "Admin", "Admin"
-        SUPER_ADMIN = "Super Admin", "Super admin"
+        GUEST = "Guest", _("Guest")
+        MEMBER = "Member", _("Member")
+        POWER_USER = "Power User", _("Power user")
+        ADMIN = "Admin", _("Admin")
+        SUPER_ADMIN = "Super Admin", _("Super admin")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="maestrano_memberships"

@@ -42,6 +42,7 @@ from django.http import (
 from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -68,7 +69,7 @@ from .sessions import platform_session, platform_session_preset, store_platform_
 logger = logging.getLogger(__name__)
 
 #: Shown on the landing page once the platform has signed the user out.
-SIGNED_OUT_MESSAGE = "You are signed out."
+SIGNED_OUT_MESSAGE = _("You are signed out.")
 #: Where a logout lands when ``settings.LOGOUT_REDIRECT_URL`` names no page: :func:`signed_out`.
 SIGNED_OUT_URL_NAME = "maestrano_accounts:signed-out"
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SyncConfig(AppConfig):
@@ -6,7 +7,7 @@ class SyncConfig(AppConfig):
     # Every name it takes starts with ``maestrano``, so that a project's own ``sync`` app
     # lives beside it.
     label = "maestrano_sync"
-    verbose_name = "Connec! sync"
+    verbose_name = _("Connec! sync")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

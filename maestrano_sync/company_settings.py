@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
 from maestrano_accounts.models import Company
 from maestrano_integration.times import platform_time_text
@@ -50,10 +52,10 @@ logger = logging.getLogger(__name__)
 
 
 class Direction(models.TextChoices):
-    BOTH = "both", "Both ways"
-    IMPORT = "import", "Import only (Connec! → this app)"
-    EXPORT = "export", "Export only (this app → Connec!)"
-    OFF = "off", "Off"
+    BOTH = "both", _("Both ways")
+    IMPORT = "import", _("Import only (Connec! → this app)")
+    EXPORT = "export", _("Export only (this app → Connec!)")
+    OFF = "off", _("Off")
 
 
 IMPORTING = frozenset({Direction.BOTH, Direction.IMPORT})
@@ -188,7 +190,9 @@ def update_sync_settings(
                 f"{entity}: {direction!r} is not possible; its mapper allows {allowed}"
             )
     with transaction.atomic():
-        row, _ = CompanySyncSettings.objects.select_for_update().get_or_create(company=company)
+        row, _created = CompanySyncSettings.objects.select_for_update().get_or_create(
+            company=company
+        )
         before = SyncPolicy(
             enabled=row.enabled, chosen=dict(row.directions or {}), import_since=row.import_since
         )
@@ -352,24 +356,28 @@ def change_lines(change: SyncSettingsChange) -> list[str]:
     for name, values in change.changes.items():
         before, after = [*values, None, None][:2] if isinstance(values, list) else (None, None)
         if name == "enabled":
-            label, before, after = "Sync", _on_off(before), _on_off(after)
+            label, before, after = gettext("Sync"), _on_off(before), _on_off(after)
         elif name.startswith("direction."):
             entity = name.removeprefix("direction.")
             label, before, after = _entity_label(entity), _direction(before), _direction(after)
         elif name == "import_since":
-            label = "First import from"
+            label = gettext("First import from")
         else:
             label = name
         lines.append(
-            f"{label}: {before if before not in (None, '') else '—'} → "
-            f"{after if after not in (None, '') else '—'}"
+            gettext("%(setting)s: %(before)s → %(after)s")
+            % {
+                "setting": label,
+                "before": before if before not in (None, "") else "—",
+                "after": after if after not in (None, "") else "—",
+            }
         )
     return lines
 
 
 def _on_off(value: Any) -> str | None:
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return pgettext("sync switched", "on") if value else pgettext("sync switched", "off")
     return None if value is None else str(value)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .company_settings import (
     SettingsRefused,
@@ -29,13 +30,13 @@ class CompanySyncSettingsForm(forms.Form):
 
     enabled = forms.BooleanField(
         required=False,
-        label="Sync with Connec!",
-        help_text="Off: nothing is sent or applied; changes wait and go when it is on again.",
+        label=_("Sync with Connec!"),
+        help_text=_("Off: nothing is sent or applied; changes wait and go when it is on again."),
     )
     import_since = forms.DateField(
         required=False,
-        label="Import records changed since",
-        help_text="Empty: every record. Moving it earlier imports the older records.",
+        label=_("Import records changed since"),
+        help_text=_("Empty: every record. Moving it earlier imports the older records."),
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 

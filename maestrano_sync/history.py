@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 
 from maestrano_accounts.models import Company
 
@@ -165,40 +165,49 @@ COUNT_ORDER = (
 )
 
 
-#: How each count is told (singular, plural; ``%(count)d`` is the number), for people.
-COUNT_WORDS: dict[str, tuple[str, str]] = {
-    "notifications": ("%(count)d notification", "%(count)d notifications"),
-    "sent": ("%(count)d record sent", "%(count)d records sent"),
-    "done": ("%(count)d accepted by Connec!", "%(count)d accepted by Connec!"),
-    "created": ("%(count)d created", "%(count)d created"),
-    "updated": ("%(count)d updated", "%(count)d updated"),
-    "deleted": ("%(count)d deleted", "%(count)d deleted"),
-    "skipped": ("%(count)d skipped", "%(count)d skipped"),
-    "ignored": ("%(count)d ignored", "%(count)d ignored"),
-    "held": (
-        "%(count)d held while their import is off",
-        "%(count)d held while their import is off",
+#: How each count is told (singular and plural, chosen by ``count``), for people.
+COUNT_WORDS: dict[str, Any] = {
+    "notifications": ngettext_lazy("%(count)d notification", "%(count)d notifications", "count"),
+    "sent": ngettext_lazy("%(count)d record sent", "%(count)d records sent", "count"),
+    "done": ngettext_lazy(
+        "%(count)d accepted by Connec!", "%(count)d accepted by Connec!", "count"
     ),
-    "conflicts": ("%(count)d conflict", "%(count)d conflicts"),
-    "retried": ("%(count)d to try again", "%(count)d to try again"),
-    "parked": ("%(count)d refused or given up", "%(count)d refused or given up"),
-    "failed": ("%(count)d not applied", "%(count)d not applied"),
-    "fetched": ("%(count)d fetched from Connec!", "%(count)d fetched from Connec!"),
-    "requests": ("in %(count)d request", "in %(count)d requests"),
-    "notifications_failed": (
+    "created": ngettext_lazy("%(count)d created", "%(count)d created", "count"),
+    "updated": ngettext_lazy("%(count)d updated", "%(count)d updated", "count"),
+    "deleted": ngettext_lazy("%(count)d deleted", "%(count)d deleted", "count"),
+    "skipped": ngettext_lazy("%(count)d skipped", "%(count)d skipped", "count"),
+    "ignored": ngettext_lazy("%(count)d ignored", "%(count)d ignored", "count"),
+    "held": ngettext_lazy(
+        "%(count)d held while their import is off",
+        "%(count)d held while their import is off",
+        "count",
+    ),
+    "conflicts": ngettext_lazy("%(count)d conflict", "%(count)d conflicts", "count"),
+    "retried": ngettext_lazy("%(count)d to try again", "%(count)d to try again", "count"),
+    "parked": ngettext_lazy(
+        "%(count)d refused or given up", "%(count)d refused or given up", "count"
+    ),
+    "failed": ngettext_lazy("%(count)d not applied", "%(count)d not applied", "count"),
+    "fetched": ngettext_lazy(
+        "%(count)d fetched from Connec!", "%(count)d fetched from Connec!", "count"
+    ),
+    "requests": ngettext_lazy("in %(count)d request", "in %(count)d requests", "count"),
+    "notifications_failed": ngettext_lazy(
         "%(count)d notification not applied",
         "%(count)d notifications not applied",
+        "count",
     ),
-    "notifications_deferred": (
+    "notifications_deferred": ngettext_lazy(
         "%(count)d notification left for a later try",
         "%(count)d notifications left for a later try",
+        "count",
     ),
 }
 
 
 def describe_counts(run: SyncRun) -> str:
     """``"12 records sent, 11 accepted by Connec!, 1 refused or given up, in 1 request"``:
-    a run's counts in words (singular and plural by ``ngettext``), for the dashboard and
+    a run's counts in words (singular and plural by ``ngettext_lazy``), for the dashboard and
     the command."""
     counts = run_counts(run)
     rank = {key: index for index, key in enumerate(COUNT_ORDER)}
@@ -210,7 +219,7 @@ def _count_in_words(key: str, count: int) -> str:
     words = COUNT_WORDS.get(key)
     if words is None:
         return f"{count} {key.replace('_', ' ')}"
-    return ngettext(words[0], words[1], count) % {"count": count}
+    return str(words % {"count": count})
 
 
 #: How many runs :func:`recent_history` reads per entry it returns (retries repeat).

@@ -40,6 +40,8 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
@@ -63,15 +65,15 @@ SYNCED, QUEUED, HELD, RETRYING, PARKED, NOT_SENT, NOT_APPLIED, INCOMING, LOCAL =
     "local",
 )
 LABELS = {
-    SYNCED: "Synced",
-    QUEUED: "Queued",
-    HELD: "On hold",
-    RETRYING: "Retrying",
-    PARKED: "Refused by Connec!",
-    NOT_SENT: "Not sent",
-    NOT_APPLIED: "Not applied from Connec!",
-    INCOMING: "Update from Connec! waiting",
-    LOCAL: "Not in Connec!",
+    SYNCED: _("Synced"),
+    QUEUED: _("Queued"),
+    HELD: _("On hold"),
+    RETRYING: _("Retrying"),
+    PARKED: _("Refused by Connec!"),
+    NOT_SENT: _("Not sent"),
+    NOT_APPLIED: _("Not applied from Connec!"),
+    INCOMING: _("Update from Connec! waiting"),
+    LOCAL: _("Not in Connec!"),
 }
 #: Badge colour class of each state (static/css/app.css).
 TONES = {
@@ -91,20 +93,22 @@ SEVERITY = [PARKED, NOT_SENT, NOT_APPLIED, RETRYING, HELD, INCOMING, QUEUED, SYN
 PROBLEMS = (PARKED, NOT_SENT, NOT_APPLIED)
 #: What a person is told of a state whose stored reason is technical (``detail``): what
 #: happened and what they can do, in plain words.
+#: Lazy translations: ``str()`` gives them in the language active then (a status is built
+#: per request, :func:`_row_state`).
 PLAIN_REASONS = {
-    RETRYING: (
+    RETRYING: _(
         "Connec! did not answer, or could not take the change just now. Nothing to do: "
         "it is tried again automatically."
     ),
-    PARKED: (
+    PARKED: _(
         "Connec! does not accept a value of this record: correct it and save it again "
         "(the technical details may say which). An admin can also retry it as it is."
     ),
-    NOT_SENT: (
+    NOT_SENT: _(
         "Nothing is lost: an admin can retry it once Connec! works again, and a retry never "
         "makes a second record."
     ),
-    NOT_APPLIED: (
+    NOT_APPLIED: _(
         "Its values do not fit here, or a record it refers to is missing: correct it in "
         "Connec!, or ask an admin to retry it."
     ),
@@ -129,7 +133,7 @@ class RecordSyncStatus:
 
     @property
     def label(self) -> str:
-        return LABELS[self.state]
+        return str(LABELS[self.state])
 
     @property
     def tone(self) -> str:
@@ -172,36 +176,54 @@ def _row_state(row: OutboxEntry) -> RecordSyncStatus:
     state = _outbox_state(status=row.status, attempts=row.attempts, gave_up=row.gave_up)
     if state in (PARKED, NOT_SENT):
         return RecordSyncStatus(
-            state=state, at=row.updated_at, reason=PLAIN_REASONS[state], detail=row.last_error
+            state=state, at=row.updated_at, reason=str(PLAIN_REASONS[state]), detail=row.last_error
         )
     if state == RETRYING:
         return RecordSyncStatus(
             state=RETRYING,
             at=row.next_attempt_at,
-            reason=PLAIN_REASONS[RETRYING],
+            reason=str(PLAIN_REASONS[RETRYING]),
             detail=row.last_error,
         )
     return RecordSyncStatus(state=QUEUED, at=row.created_at)
 
 
 #: The words every reason the sync settings give names them by (a page may link them to its
-#: settings page: the example project's ``sync_reason`` tag).
-SETTINGS_WORDS = "sync settings"
+#: settings page: the example project's ``sync_reason`` tag). Lazy: ``str(SETTINGS_WORDS)``
+#: is what the reasons hold in the active language.
+SETTINGS_WORDS = _("sync settings")
 
 
 def held_reason(*, policy: SyncPolicy, entity: str) -> str:
     """Why local changes of ``entity`` wait in the outbox, or ``""`` when they are sent."""
     if policy.exports(entity):
         return ""
+    words = {"entity": entity, "settings": SETTINGS_WORDS}
     if not policy.enabled:
+        # Translators: %(settings)s is the translation of "sync settings" (linked on pages).
         return (
-            "Sync with Connec! is switched off for this company: the change is sent once an "
-            "Admin switches it on again (sync settings)."
+            gettext(
+                "Sync with Connec! is switched off for this company: the change is sent once an "
+                "Admin switches it on again (%(settings)s)."
+            )
+            % words
         )
-    setting = "import them only" if policy.imports(entity) else "turn them off"
+    if policy.imports(entity):
+        # Translators: %(settings)s is the translation of "sync settings" (linked on pages).
+        return (
+            gettext(
+                "Changes of %(entity)s are not sent to Connec! (the %(settings)s import them "
+                "only): the change is sent once an Admin lets them out again."
+            )
+            % words
+        )
+    # Translators: %(settings)s is the translation of "sync settings" (linked on pages).
     return (
-        f"Changes of {entity} are not sent to Connec! (the sync settings {setting}): "
-        "the change is sent once an Admin lets them out again."
+        gettext(
+            "Changes of %(entity)s are not sent to Connec! (the %(settings)s turn them off): "
+            "the change is sent once an Admin lets them out again."
+        )
+        % words
     )
 
 
@@ -209,15 +231,23 @@ def incoming_held_reason(*, policy: SyncPolicy, entity: str) -> str:
     """Why Connec!'s changes of ``entity`` are not applied here, or ``""`` when they are."""
     if policy.imports(entity):
         return ""
+    words = {"records": _plural_label(entity), "settings": SETTINGS_WORDS}
     if not policy.enabled:
+        # Translators: %(settings)s is the translation of "sync settings" (linked on pages).
         return (
-            "Sync with Connec! is switched off for this company: the change made in Connec! "
-            "is applied here once an Admin switches it on again (sync settings)."
+            gettext(
+                "Sync with Connec! is switched off for this company: the change made in Connec! "
+                "is applied here once an Admin switches it on again (%(settings)s)."
+            )
+            % words
         )
+    # Translators: %(settings)s is the translation of "sync settings" (linked on pages).
     return (
-        f"The import of {_plural_label(entity)} from Connec! is off (sync settings): "
-        "Connec!'s newer version is kept, and applied here once an Admin turns the import "
-        "on again."
+        gettext(
+            "The import of %(records)s from Connec! is off (%(settings)s): Connec!'s newer "
+            "version is kept, and applied here once an Admin turns the import on again."
+        )
+        % words
     )
 
 
@@ -350,7 +380,7 @@ def record_statuses(
             not_applied[object_id] = RecordSyncStatus(
                 state=NOT_APPLIED,
                 at=error.created_at,
-                reason=PLAIN_REASONS[NOT_APPLIED],
+                reason=str(PLAIN_REASONS[NOT_APPLIED]),
                 detail=error.reason,
             )
     failed, waiting = _notified_records(company=company, entity=entity, connec_ids=connec_ids)
@@ -360,7 +390,7 @@ def record_statuses(
             not_applied[object_id] = RecordSyncStatus(
                 state=NOT_APPLIED,
                 at=entry.updated_at,
-                reason=PLAIN_REASONS[NOT_APPLIED],
+                reason=str(PLAIN_REASONS[NOT_APPLIED]),
                 detail=entry.last_error,
             )
     incoming_reason = incoming_held_reason(policy=policy, entity=entity)
@@ -425,6 +455,14 @@ def record_status(*, company: Company, obj: models.Model) -> RecordSyncStatus:
 # --- the problems panel -------------------------------------------------------------------
 
 
+#: What the problems panel calls each kind of problem.
+PROBLEM_TITLES = {
+    "outbox": _("Change refused by Connec!"),
+    "record": _("Connec! record not applied"),
+    "notification": _("Notification not applied"),
+}
+
+
 @dataclass(frozen=True)
 class SyncProblem:
     """A parked push, a Connec! record not applied, or a failed notification."""
@@ -443,19 +481,15 @@ class SyncProblem:
     @property
     def title(self) -> str:
         if self.kind == "outbox" and self.gave_up:
-            return "Change not sent: Connec! kept failing"
-        return {
-            "outbox": "Change refused by Connec!",
-            "record": "Connec! record not applied",
-            "notification": "Notification not applied",
-        }[self.kind]
+            return gettext("Change not sent: Connec! kept failing")
+        return str(PROBLEM_TITLES[self.kind])
 
     @property
     def advice(self) -> str:
         """What a person is told of it, in plain words (``reason`` is the technical one)."""
         if self.kind == "outbox":
-            return PLAIN_REASONS[NOT_SENT if self.gave_up else PARKED]
-        return PLAIN_REASONS[NOT_APPLIED]
+            return str(PLAIN_REASONS[NOT_SENT if self.gave_up else PARKED])
+        return str(PLAIN_REASONS[NOT_APPLIED])
 
 
 def problems(*, company: Company) -> list[SyncProblem]:
@@ -533,7 +567,7 @@ def state_counts(*, company: Company) -> dict[str, dict[str, int]]:
         if _replaces(state, known):
             per_object[key] = state
     policy = policy_for(company_id=company.pk)
-    for (entity, _, _), state in per_object.items():
+    for (entity, _pk, _kind), state in per_object.items():
         if state in (QUEUED, RETRYING) and held_reason(policy=policy, entity=entity):
             state = HELD
         counts[entity][state] += 1

@@ -92,14 +92,15 @@ def sync_reason(context: dict[str, Any], reason: str, limit: int = 0) -> str:
     (the only people who can change them, and open that page)."""
     text = truncatechars(reason, limit) if limit else reason
     request = context.get("request")
-    if SETTINGS_WORDS not in text or request is None or not has_company_role(request, "Admin"):
+    words = str(SETTINGS_WORDS)  # in the active language, as the reasons are
+    if words not in text or request is None or not has_company_role(request, "Admin"):
         return conditional_escape(text)
-    before, _, after = text.partition(SETTINGS_WORDS)
+    before, _, after = text.partition(words)
     return format_html(
         '{}<a href="{}" class="sync-settings-link">{}</a>{}',
         before,
         reverse("crm:sync-settings"),
-        SETTINGS_WORDS,
+        words,
         after,
     )
 

@@ -14,13 +14,17 @@ from typing import Any
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 #: The longest free trial a plan may give, in days (100 years): generous, but a date
 #: that far ahead is still one every database, time zone and Python date can hold
 #: (docs/billing.md, 'The free trial').
 MAX_FREE_TRIAL_DAYS = 36_500
-TRIAL_TOO_LONG = f"A free trial is at most {MAX_FREE_TRIAL_DAYS} days (100 years)."
-FREQUENCY_BELOW_ONE = "A plan charges every 1 or more periods."
+TRIAL_TOO_LONG = format_lazy(
+    _("A free trial is at most {max_days} days (100 years)."), max_days=MAX_FREE_TRIAL_DAYS
+)
+FREQUENCY_BELOW_ONE = _("A plan charges every 1 or more periods.")
 
 
 def new_idempotency_key() -> str:
@@ -30,11 +34,11 @@ def new_idempotency_key() -> str:
 class BillingPeriod(models.TextChoices):
     """Recurring bill periods the Account API accepts (docs/protocol.md, 'Recurring bills')."""
 
-    DAY = "Day", "Day"
-    WEEK = "Week", "Week"
-    SEMI_MONTH = "SemiMonth", "Semi-month"
-    MONTH = "Month", "Month"
-    YEAR = "Year", "Year"
+    DAY = "Day", _("Day")
+    WEEK = "Week", _("Week")
+    SEMI_MONTH = "SemiMonth", _("Semi-month")
+    MONTH = "Month", _("Month")
+    YEAR = "Year", _("Year")
 
 
 class Plan(models.Model):
@@ -53,19 +57,22 @@ class Plan(models.Model):
     frequency = models.PositiveSmallIntegerField(
         default=1,
         validators=[MinValueValidator(1, FREQUENCY_BELOW_ONE)],
-        help_text="Periods between two charges (1 or more)",
+        help_text=_("Periods between two charges (1 or more)"),
     )
     currency = models.CharField(max_length=3, default="USD")
     free_trial_days = models.PositiveIntegerField(
         default=0,
         validators=[MaxValueValidator(MAX_FREE_TRIAL_DAYS, TRIAL_TOO_LONG)],
-        help_text=f"Free days from the company's creation (0 to {MAX_FREE_TRIAL_DAYS})",
+        help_text=format_lazy(
+            _("Free days from the company's creation (0 to {max_days})"),
+            max_days=MAX_FREE_TRIAL_DAYS,
+        ),
     )
     per_user = models.BooleanField(
-        default=False, help_text="The price is per active member of the company"
+        default=False, help_text=_("The price is per active member of the company")
     )
     offered = models.BooleanField(
-        default=True, help_text="Proposed to new companies and on the plan page"
+        default=True, help_text=_("Proposed to new companies and on the plan page")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -84,7 +91,7 @@ class Plan(models.Model):
 
 
 #: What a pending bill whose create was sent but not answered says to people.
-AWAITING_ANSWER_LABEL = "Sent, waiting for the marketplace's answer"
+AWAITING_ANSWER_LABEL = _("Sent, waiting for the marketplace's answer")
 
 
 class _Sending:
@@ -109,8 +116,8 @@ class _Sending:
         (not yet on the platform)", or :data:`AWAITING_ANSWER_LABEL` for a bill sent and
         not answered. People of the company read :attr:`status_label`."""
         if self.awaiting_answer:
-            return AWAITING_ANSWER_LABEL
-        return self.get_status_display()  # type: ignore[attr-defined]
+            return str(AWAITING_ANSWER_LABEL)
+        return str(self.get_status_display())  # type: ignore[attr-defined]
 
 
 class CompanySubscription(_Sending, models.Model):
@@ -121,12 +128,12 @@ class CompanySubscription(_Sending, models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending (not yet on the platform)"
-        SUBMITTED = "submitted", "Submitted"
-        ACTIVE = "active", "Active"
-        EXPIRED = "expired", "Expired"
-        CANCELLED = "cancelled", "Cancelled"
-        FAILED = "failed", "Failed (refused by the platform)"
+        PENDING = "pending", _("Pending (not yet on the platform)")
+        SUBMITTED = "submitted", _("Submitted")
+        ACTIVE = "active", _("Active")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed (refused by the platform)")
 
     company = models.ForeignKey(
         "maestrano_accounts.Company", on_delete=models.PROTECT, related_name="subscriptions"
@@ -136,27 +143,27 @@ class CompanySubscription(_Sending, models.Model):
     # rewrite history. ``price_cents`` is the amount of each charge: the plan's
     # price times ``units`` (the members billed, for a per-user plan; else 1).
     price_cents = models.PositiveIntegerField()
-    units = models.PositiveIntegerField(default=1, help_text="Members billed (per-user plans)")
+    units = models.PositiveIntegerField(default=1, help_text=_("Members billed (per-user plans)"))
     currency = models.CharField(max_length=3)
     period = models.CharField(max_length=10, choices=BillingPeriod.choices)
     frequency = models.PositiveSmallIntegerField(default=1)
-    start_date = models.DateTimeField(help_text="First charge, after the free trial")
+    start_date = models.DateTimeField(help_text=_("First charge, after the free trial"))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     platform_id = models.CharField(
-        max_length=100, blank=True, default="", help_text="The recurring bill id (rbill-…)"
+        max_length=100, blank=True, default="", help_text=_("The recurring bill id (rbill-…)")
     )
     idempotency_key = models.CharField(max_length=64, unique=True, default=new_idempotency_key)
     attempts = models.PositiveIntegerField(
-        default=0, help_text="Submissions tried (each may have reached the platform)"
+        default=0, help_text=_("Submissions tried (each may have reached the platform)")
     )
     last_error = models.TextField(blank=True, default="")
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     sending_until = models.DateTimeField(
-        null=True, blank=True, help_text="A submission is in flight until then (a lease)"
+        null=True, blank=True, help_text=_("A submission is in flight until then (a lease)")
     )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     platform_cancel_pending = models.BooleanField(
-        default=False, help_text="Cancelled here, not yet confirmed by the platform"
+        default=False, help_text=_("Cancelled here, not yet confirmed by the platform")
     )
     replaces = models.OneToOneField(
         "self",
@@ -164,10 +171,10 @@ class CompanySubscription(_Sending, models.Model):
         null=True,
         blank=True,
         related_name="replaced_by",
-        help_text="The subscription this one replaced (plan change, new headcount)",
+        help_text=_("The subscription this one replaced (plan change, new headcount)"),
     )
     status_checked_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the status was last read from the platform"
+        null=True, blank=True, help_text=_("When the status was last read from the platform")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -197,7 +204,7 @@ class CompanySubscription(_Sending, models.Model):
         holds the recurring bill: its "submitted" before the first charge, then "active"),
         Ended (after its last cycle), Cancelled or Failed. The platform's own words
         (:attr:`platform_status_label`) stay for the admin site."""
-        return _SUBSCRIPTION_LABELS.get(self.status, self.get_status_display())
+        return str(_SUBSCRIPTION_LABELS.get(self.status) or self.get_status_display())
 
     @property
     def marker(self) -> str:
@@ -209,27 +216,27 @@ class AdHocCharge(_Sending, models.Model):
     """A one-off bill (in-app purchase, final bill) with a caller-supplied idempotency key."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending (not yet on the platform)"
-        SUBMITTED = "submitted", "Submitted"
-        INVOICED = "invoiced", "Invoiced"
-        CANCELLED = "cancelled", "Cancelled"
-        FAILED = "failed", "Failed (refused by the platform)"
+        PENDING = "pending", _("Pending (not yet on the platform)")
+        SUBMITTED = "submitted", _("Submitted")
+        INVOICED = "invoiced", _("Invoiced")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed (refused by the platform)")
 
     company = models.ForeignKey(
         "maestrano_accounts.Company", on_delete=models.PROTECT, related_name="charges"
     )
-    idempotency_key = models.CharField(max_length=100, help_text="Chosen by the caller")
+    idempotency_key = models.CharField(max_length=100, help_text=_("Chosen by the caller"))
     product = models.CharField(
         max_length=64,
         blank=True,
         default="",
-        help_text='What was bought, as the caller names it ("sms"); empty when it names none',
+        help_text=_('What was bought, as the caller names it ("sms"); empty when it names none'),
     )
     reference = models.CharField(
         max_length=64,
         unique=True,
         default=new_idempotency_key,
-        help_text="Our own unique key, written into the platform description",
+        help_text=_("Our own unique key, written into the platform description"),
     )
     amount_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, blank=True, default="")
@@ -239,18 +246,18 @@ class AdHocCharge(_Sending, models.Model):
     period_ended_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     platform_bill_id = models.CharField(
-        max_length=100, blank=True, default="", help_text="The bill id (bill-…)"
+        max_length=100, blank=True, default="", help_text=_("The bill id (bill-…)")
     )
     attempts = models.PositiveIntegerField(
-        default=0, help_text="Submissions tried (each may have reached the platform)"
+        default=0, help_text=_("Submissions tried (each may have reached the platform)")
     )
     last_error = models.TextField(blank=True, default="")
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     sending_until = models.DateTimeField(
-        null=True, blank=True, help_text="A submission is in flight until then (a lease)"
+        null=True, blank=True, help_text=_("A submission is in flight until then (a lease)")
     )
     status_checked_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the status was last read from the platform"
+        null=True, blank=True, help_text=_("When the status was last read from the platform")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -278,8 +285,8 @@ class AdHocCharge(_Sending, models.Model):
         platform holds the bill), Invoiced, Cancelled or Failed. The platform's own words
         (:attr:`platform_status_label`) stay for the admin site."""
         if self.status in (self.Status.FAILED, self.Status.CANCELLED, self.Status.INVOICED):
-            return _CHARGE_LABELS[self.status]
-        return "Billed" if self.is_on_platform else "Pending"
+            return str(_CHARGE_LABELS[self.status])
+        return str(_("Billed") if self.is_on_platform else _("Pending"))
 
     @property
     def marker(self) -> str:
@@ -289,18 +296,18 @@ class AdHocCharge(_Sending, models.Model):
 
 #: What a person reads of a recurring bill's statuses (:attr:`CompanySubscription.status_label`).
 _SUBSCRIPTION_LABELS = {
-    CompanySubscription.Status.PENDING: "Being set up",
-    CompanySubscription.Status.SUBMITTED: "Active",
-    CompanySubscription.Status.ACTIVE: "Active",
-    CompanySubscription.Status.EXPIRED: "Ended",
-    CompanySubscription.Status.CANCELLED: "Cancelled",
-    CompanySubscription.Status.FAILED: "Failed",
+    CompanySubscription.Status.PENDING: _("Being set up"),
+    CompanySubscription.Status.SUBMITTED: _("Active"),
+    CompanySubscription.Status.ACTIVE: _("Active"),
+    CompanySubscription.Status.EXPIRED: _("Ended"),
+    CompanySubscription.Status.CANCELLED: _("Cancelled"),
+    CompanySubscription.Status.FAILED: _("Failed"),
 }
 #: What a person reads of a charge's final statuses (:attr:`AdHocCharge.status_label`).
 _CHARGE_LABELS = {
-    AdHocCharge.Status.FAILED: "Failed",
-    AdHocCharge.Status.CANCELLED: "Cancelled",
-    AdHocCharge.Status.INVOICED: "Invoiced",
+    AdHocCharge.Status.FAILED: _("Failed"),
+    AdHocCharge.Status.CANCELLED: _("Cancelled"),
+    AdHocCharge.Status.INVOICED: _("Invoiced"),
 }
 
 

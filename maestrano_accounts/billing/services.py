@@ -31,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from maestrano_accounts.adapter import get_adapter
 from maestrano_accounts.models import Company, Membership
@@ -1030,17 +1031,21 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
         return ChargeProgress(
             state="failed",
             label=charge.status_label,
-            detail="The marketplace did not accept the purchase. Nothing was charged. Buy "
-            "again from the billing page; if it fails again, contact this application's "
-            "support.",
+            detail=gettext(
+                "The marketplace did not accept the purchase. Nothing was charged. Buy "
+                "again from the billing page; if it fails again, contact this application's "
+                "support."
+            ),
             bill_id="",
         )
     if charge.status == AdHocCharge.Status.CANCELLED:
         return ChargeProgress(
             state="cancelled",
             label=charge.status_label,
-            detail="The marketplace cancelled this bill: nothing is charged for it. "
-            "Buy again from the billing page if you still need it.",
+            detail=gettext(
+                "The marketplace cancelled this bill: nothing is charged for it. "
+                "Buy again from the billing page if you still need it."
+            ),
             bill_id=charge.platform_bill_id,
         )
     if charge.is_on_platform:
@@ -1048,24 +1053,30 @@ def charge_progress(*, charge: AdHocCharge) -> ChargeProgress:
         return ChargeProgress(
             state="billed",
             label=charge.status_label,
-            detail=f"It is on {name}'s invoice from the marketplace."
-            if invoiced
-            else f"The marketplace has the bill: it is charged to {name} on its next invoice.",
+            detail=(
+                gettext("It is on %(company)s's invoice from the marketplace.")
+                if invoiced
+                else gettext(
+                    "The marketplace has the bill: it is charged to %(company)s on its next "
+                    "invoice."
+                )
+            )
+            % {"company": name},
             bill_id=charge.platform_bill_id,
         )
     if charge.awaiting_answer:
-        detail = (
+        detail = gettext(
             "Sent to the marketplace, waiting for its answer; without one, the marketplace "
-            f"is asked {_when_asked(charge)}. Nothing to do: it is never billed twice, and "
-            "this page follows it."
-        )
+            "is asked %(when)s. Nothing to do: it is never billed twice, and this page "
+            "follows it."
+        ) % {"when": _when_asked(charge)}
     elif charge.last_error:
-        detail = (
+        detail = gettext(
             "The marketplace could not be reached; the purchase is sent again automatically. "
             "Nothing to do: this page follows it."
         )
     else:
-        detail = "On its way to the marketplace. Nothing to do: this page follows it."
+        detail = gettext("On its way to the marketplace. Nothing to do: this page follows it.")
     return ChargeProgress(state="pending", label=charge.status_label, detail=detail, bill_id="")
 
 
@@ -1074,7 +1085,11 @@ def _when_asked(charge: AdHocCharge) -> str:
     minutes"): once its grace period (``sending_until``) has passed, at the next sweep."""
     left = (charge.sending_until - timezone.now()).total_seconds() if charge.sending_until else 0
     minutes = max(1, round(left / 60))
-    return "within a minute" if left <= 60 else f"in about {minutes} minutes"
+    if left <= 60:
+        return gettext("within a minute")
+    return ngettext("in about %(minutes)d minute", "in about %(minutes)d minutes", minutes) % {
+        "minutes": minutes
+    }
 
 
 def record_final_bill(*, company: Company) -> AdHocCharge | None:

@@ -27,6 +27,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -43,7 +45,7 @@ logger = logging.getLogger(__name__)
 #: The demo's in-app purchase.
 SMS_PACK = {"amount_cents": 500, "units": "100", "description": "100 SMS"}
 #: Shown when a buy form is sent again: its purchase, not a new one.
-REPEATED_PURCHASE_MESSAGE = (
+REPEATED_PURCHASE_MESSAGE = _(
     "This form had already been sent: here is the purchase it made (nothing was bought "
     "twice). To buy more, use the Buy button of a freshly loaded page."
 )
@@ -74,7 +76,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 
 def _no_company() -> HttpResponse:
-    return HttpResponseForbidden("No active company: log in from the marketplace first.")
+    return HttpResponseForbidden(gettext("No active company: log in from the marketplace first."))
 
 
 @login_required
@@ -129,7 +131,7 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
             product=SMS_PRODUCT,
         )
     except services.InvalidBill as error:
-        messages.error(request, f"Purchase refused: {error}")
+        messages.error(request, gettext("Purchase refused: %(error)s") % {"error": error})
         return _back(request)
     if charge.created_at < sent_at:  # recorded by an earlier sending of this form
         # The same form sent again (a double click, or a page brought back by Back): the
@@ -216,23 +218,31 @@ def choose_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
     plan = get_object_or_404(Plan, pk=plan_id, offered=True)
     current = services.open_subscription(company=company)
     if current is not None and current.plan_id == plan.pk:
-        messages.info(request, f"{company.name} is already on the {plan.name} plan.")
+        names = {"company": company.name, "plan": plan.name}
+        messages.info(request, gettext("%(company)s is already on the %(plan)s plan.") % names)
         return redirect("maestrano_billing:plans")
     if request.method == "POST":
         subscription = actions.change_plan(company=company, plan=plan)
+        names = {"company": company.name, "plan": plan.name}
         if subscription.is_on_platform:
-            messages.success(request, f"{company.name} is now on the {plan.name} plan.")
+            messages.success(request, gettext("%(company)s is now on the %(plan)s plan.") % names)
         elif subscription.awaiting_answer:
             messages.warning(
                 request,
-                f"{company.name} is now on the {plan.name} plan: the marketplace was told "
-                "and has not answered yet.",
+                gettext(
+                    "%(company)s is now on the %(plan)s plan: the marketplace was told "
+                    "and has not answered yet."
+                )
+                % names,
             )
         else:
             messages.warning(
                 request,
-                f"{company.name} is now on the {plan.name} plan: the marketplace is told "
-                "as soon as it is reachable.",
+                gettext(
+                    "%(company)s is now on the %(plan)s plan: the marketplace is told "
+                    "as soon as it is reachable."
+                )
+                % names,
             )
         return redirect("maestrano_billing:overview")
     units = services.billed_units(company=company, plan=plan)

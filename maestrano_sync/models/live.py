@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 __all__ = [
     "InboxEntry",
@@ -32,13 +33,13 @@ class OutboxEntry(models.Model):
     """
 
     class Operation(models.TextChoices):
-        UPSERT = "upsert", "Create or update"
-        DELETE = "delete", "Delete"
+        UPSERT = "upsert", _("Create or update")
+        DELETE = "delete", _("Delete")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PARKED = "parked", "Parked (needs attention)"
-        DONE = "done", "Done"
+        PENDING = "pending", _("Pending")
+        PARKED = "parked", _("Parked (needs attention)")
+        DONE = "done", _("Done")
 
     company = models.ForeignKey(
         "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
@@ -53,14 +54,14 @@ class OutboxEntry(models.Model):
     last_error = models.TextField(blank=True, default="")
     gave_up = models.BooleanField(
         default=False,
-        help_text="Parked because Connec! kept failing (no answer, 5xx, 429), not refused",
+        help_text=_("Parked because Connec! kept failing (no answer, 5xx, 429), not refused"),
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "outbox entry"
-        verbose_name_plural = "outbox"
+        verbose_name = _("outbox entry")
+        verbose_name_plural = _("outbox")
         ordering = ["pk"]
         indexes = [
             models.Index(fields=["company", "status", "next_attempt_at"], name="sync_outbox_due"),
@@ -79,20 +80,20 @@ class InboxEntry(models.Model):
     (docs/protocol.md, 'Connec! notifications')."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PROCESSING = "processing", "Processing"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed (needs attention)"
+        PENDING = "pending", _("Pending")
+        PROCESSING = "processing", _("Processing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed (needs attention)")
         #: Records of an entity whose import the company's sync settings turned off: kept,
         #: one row per record (its newest version), until the import is on again
         #: (``maestrano_sync.inbox.hold_records``, ``release_held``).
-        HELD = "held", "Held (the sync settings keep it out)"
+        HELD = "held", _("Held (the sync settings keep it out)")
 
     preset = models.CharField(max_length=100)
     company = models.ForeignKey(
         "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
     )
-    payload = models.JSONField(help_text="{entity: [records]} as POSTed by Connec!")
+    payload = models.JSONField(help_text=_("{entity: [records]} as POSTed by Connec!"))
     record_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -102,8 +103,8 @@ class InboxEntry(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "inbox entry"
-        verbose_name_plural = "inbox"
+        verbose_name = _("inbox entry")
+        verbose_name_plural = _("inbox")
         ordering = ["pk"]
         indexes = [models.Index(fields=["company", "status"], name="sync_inbox_status")]
 
@@ -133,7 +134,7 @@ class InboxRecord(models.Model):
     entity = models.CharField(max_length=64)
     connec_id = models.CharField(max_length=64)
     updated_at = models.DateTimeField(
-        null=True, blank=True, help_text="The record's updated_at in Connec!, when it has one"
+        null=True, blank=True, help_text=_("The record's updated_at in Connec!, when it has one")
     )
 
     class Meta:
@@ -165,12 +166,12 @@ class InboxSummary(models.Model):
     pruned_received_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the newest notification pruned from the inbox was received",
+        help_text=_("When the newest notification pruned from the inbox was received"),
     )
 
     class Meta:
-        verbose_name = "inbox summary"
-        verbose_name_plural = "inbox summaries"
+        verbose_name = _("inbox summary")
+        verbose_name_plural = _("inbox summaries")
 
     def __str__(self) -> str:
         return f"inbox summary of {self.company_id}"
@@ -180,8 +181,8 @@ class SyncConflict(models.Model):
     """A record changed on both sides at once; the last writer (by time) won, this is the loser."""
 
     class Winner(models.TextChoices):
-        LOCAL = "local", "Local change kept"
-        REMOTE = "remote", "Connec! change kept"
+        LOCAL = "local", _("Local change kept")
+        REMOTE = "remote", _("Connec! change kept")
 
     company = models.ForeignKey(
         "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
@@ -192,7 +193,7 @@ class SyncConflict(models.Model):
     winner = models.CharField(max_length=16, choices=Winner.choices)
     local_changed_at = models.DateTimeField(null=True, blank=True)
     remote_updated_at = models.DateTimeField(null=True, blank=True)
-    losing_data = models.JSONField(default=dict, blank=True, help_text="The version discarded")
+    losing_data = models.JSONField(default=dict, blank=True, help_text=_("The version discarded"))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -214,7 +215,7 @@ class SyncState(models.Model):
     last_notification_at = models.DateTimeField(null=True, blank=True)
     last_reconcile_at = models.DateTimeField(null=True, blank=True)
     reconcile_watermark = models.DateTimeField(
-        null=True, blank=True, help_text="Connec! updated_at of the newest record reconciled"
+        null=True, blank=True, help_text=_("Connec! updated_at of the newest record reconciled")
     )
 
     class Meta:

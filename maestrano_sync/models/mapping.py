@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from ..values import CONNEC_ID_MAX_LENGTH
 
@@ -26,7 +27,7 @@ class IdMap(models.Model):
     company = models.ForeignKey(
         "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    entity = models.CharField(max_length=64, help_text="Connec! entity, e.g. people")
+    entity = models.CharField(max_length=64, help_text=_("Connec! entity, e.g. people"))
     # No database constraint: PostgreSQL checks one per inserted row at commit, and an
     # import writes an IdMap row per record and per line (the two foreign keys' checks:
     # 100-250 ms per 8,000 rows, docs/performance.md). Content types are Django's own,
@@ -34,7 +35,7 @@ class IdMap(models.Model):
     content_type = models.ForeignKey(
         ContentType, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    object_id = models.CharField(max_length=64, help_text="Primary key of the local object")
+    object_id = models.CharField(max_length=64, help_text=_("Primary key of the local object"))
     connec_id = models.CharField(max_length=CONNEC_ID_MAX_LENGTH)
     last_pulled_updated_at = models.DateTimeField(null=True, blank=True)
     last_pushed_updated_at = models.DateTimeField(null=True, blank=True)
@@ -43,8 +44,8 @@ class IdMap(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "ID map entry"
-        verbose_name_plural = "ID map"
+        verbose_name = _("ID map entry")
+        verbose_name_plural = _("ID map")
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "entity", "connec_id"], name="sync_idmap_unique_connec_id"
@@ -65,29 +66,29 @@ class SyncRun(models.Model):
     with what it did in ``counts``."""
 
     class Kind(models.TextChoices):
-        IMPORT = "import", "Initial import"
-        PUSH = "push", "Push"
-        NOTIFICATIONS = "notifications", "Notifications"
-        RECONCILE = "reconcile", "Reconciliation"
+        IMPORT = "import", _("Initial import")
+        PUSH = "push", _("Push")
+        NOTIFICATIONS = "notifications", _("Notifications")
+        RECONCILE = "reconcile", _("Reconciliation")
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        PARTIAL = "partial", "Succeeded with record errors"
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        PARTIAL = "partial", _("Succeeded with record errors")
         #: Nothing parked, but records left for a later try (retried, deferred): see
         #: ``maestrano_sync.history.run_status``.
-        RETRYING = "retrying", "Records left for a later try"
-        FAILED = "failed", "Failed"
+        RETRYING = "retrying", _("Records left for a later try")
+        FAILED = "failed", _("Failed")
 
     company = models.ForeignKey(
         "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
     )
     kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.IMPORT)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    attempts = models.PositiveIntegerField(default=0, help_text="Times this run was (re)started")
+    attempts = models.PositiveIntegerField(default=0, help_text=_("Times this run was (re)started"))
     error = models.TextField(blank=True, default="")
     counts = models.JSONField(
-        default=dict, blank=True, help_text="What a push, notification or reconciliation run did"
+        default=dict, blank=True, help_text=_("What a push, notification or reconciliation run did")
     )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -115,16 +116,18 @@ class SyncRunEntity(models.Model):
 
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="entities")
     entity = models.CharField(max_length=64)
-    position = models.PositiveSmallIntegerField(help_text="Order within the run (dependencies)")
+    position = models.PositiveSmallIntegerField(help_text=_("Order within the run (dependencies)"))
     done = models.BooleanField(default=False)
-    total = models.PositiveIntegerField(null=True, blank=True, help_text="As Connec! reported")
+    total = models.PositiveIntegerField(null=True, blank=True, help_text=_("As Connec! reported"))
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0, help_text="Known and unchanged")
+    skipped = models.PositiveIntegerField(default=0, help_text=_("Known and unchanged"))
     deleted = models.PositiveIntegerField(
         default=0,
-        help_text="In their deleted state in Connec! (e.g. INACTIVE): none created, "
-        "a local object mapped to one deleted",
+        help_text=_(
+            "In their deleted state in Connec! (e.g. INACTIVE): none created, "
+            "a local object mapped to one deleted"
+        ),
     )
     failed = models.PositiveIntegerField(default=0)
     pages = models.PositiveIntegerField(default=0)
@@ -135,7 +138,7 @@ class SyncRunEntity(models.Model):
 
     class Meta:
         ordering = ["run", "position"]
-        verbose_name_plural = "sync run entities"
+        verbose_name_plural = _("sync run entities")
         constraints = [
             models.UniqueConstraint(fields=["run", "entity"], name="sync_run_entity_unique"),
         ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 __all__ = ["CompanySyncSettings", "SyncSettingsChange"]
 
@@ -26,23 +27,23 @@ class CompanySyncSettings(models.Model):
     company = models.OneToOneField(
         "maestrano_accounts.Company", on_delete=models.CASCADE, related_name="+"
     )
-    enabled = models.BooleanField(default=True, help_text="Off: nothing pushed or applied")
+    enabled = models.BooleanField(default=True, help_text=_("Off: nothing pushed or applied"))
     directions = models.JSONField(
-        default=dict, blank=True, help_text='{entity: "both" | "import" | "export" | "off"}'
+        default=dict, blank=True, help_text=_('{entity: "both" | "import" | "export" | "off"}')
     )
     import_since = models.DateField(
-        null=True, blank=True, help_text="Import only Connec! records changed since this day"
+        null=True, blank=True, help_text=_("Import only Connec! records changed since this day")
     )
     pending_import = models.JSONField(
         default=list,
         blank=True,
-        help_text="Entities to import again (their import was switched on)",
+        help_text=_("Entities to import again (their import was switched on)"),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "company sync settings"
-        verbose_name_plural = "company sync settings"
+        verbose_name = _("company sync settings")
+        verbose_name_plural = _("company sync settings")
 
     def __str__(self) -> str:
         return f"sync settings of {self.company_id}"
@@ -62,7 +63,7 @@ class SyncSettingsChange(models.Model):
         related_name="+",
     )
     changed_by_name = models.CharField(
-        max_length=255, blank=True, default="", help_text="Kept when the user is deleted"
+        max_length=255, blank=True, default="", help_text=_("Kept when the user is deleted")
     )
     changed_at = models.DateTimeField(default=timezone.now)
     changes = models.JSONField(default=dict)
