@@ -40,7 +40,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.shortcuts import resolve_url
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -61,8 +61,9 @@ from . import services, sso_state
 from .adapter import get_adapter
 from .backends import SSO_LOGIN_ATTRIBUTE, authenticate_sso
 from .middleware import maestrano_session_exempt
-from .models import Company
+from .models import Company, Membership
 from .pages import render_page
+from .permissions import current_role, role_at_least
 from .selectors import current_company, make_current_company, session_companies
 from .sessions import platform_session, platform_session_preset, store_platform_session
 
@@ -377,9 +378,24 @@ def switch_company(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Post-login landing page: the current company and the switcher."""
     company = current_company(request)
+    role = current_role(request)
     context = {
         "company": company,
         "companies": list(session_companies(request)),
         "platform_session": platform_session(request),
+        "role": role,
+        "role_label": Membership.Role(role).label if role in Membership.Role.values else role,
+        # The billing pages are the project's to include (docs/billing.md), for Admins.
+        "billing_url": _optional_url("maestrano_billing:overview")
+        if role_at_least(role, Membership.Role.ADMIN)
+        else None,
     }
     return render_page(request, "maestrano_accounts/dashboard.html", context)
+
+
+def _optional_url(name: str) -> str | None:
+    """The path of ``name``, or ``None`` when the project does not include that page."""
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
