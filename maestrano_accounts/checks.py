@@ -3,6 +3,7 @@ project."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any
 
@@ -280,6 +281,31 @@ def check_default_plan(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             hint="Fix the setting (docs/settings.md, BILLING): the admin's limits of a plan "
             "apply. A plan already stored under its name is used as it is.",
             id="maestrano.E032",
+        )
+    ]
+
+
+@checks.register("maestrano")
+def check_default_plan_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` has only the keys a plan is created from: any
+    other is ignored, so a typo (``free_trail_days``, ``price`` for ``price_cents``) gives
+    a plan the developer did not mean, with nothing said."""
+    unknown = billing_services.default_plan_unknown_keys()
+    if not unknown:
+        return []
+    named = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, billing_services.DEFAULT_PLAN_KEYS, n=1)
+        named.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    return [
+        checks.Error(
+            "MAESTRANO['BILLING']['DEFAULT_PLAN'] has keys that are not a plan's: "
+            f"{', '.join(named)}. Nothing reads them, so the default plan would not be the "
+            "one the setting describes.",
+            hint="Its accepted keys are "
+            + ", ".join(billing_services.DEFAULT_PLAN_KEYS)
+            + " (docs/settings.md, BILLING).",
+            id="maestrano.E033",
         )
     ]
 
