@@ -3,6 +3,7 @@ project."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any
 
@@ -171,9 +172,9 @@ def _unfilled_user_field_messages(user_model: type[models.Model]) -> list[checks
 _OUR_APP_LABELS = frozenset({"maestrano_integration", "maestrano_accounts", "maestrano_sync"})
 
 
-@checks.register("maestrano", checks.Tags.models)
+@checks.register("maestrano", checks.Tags.database)
 def check_user_model_migration_order(
-    app_configs: Any = None, **kwargs: Any
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """The migration that creates the user model must not depend on our migrations.
 
@@ -182,7 +183,14 @@ def check_user_model_migration_order(
     ours (a tenant with a foreign key to ``Company``, ``makemigrations`` of a new project
     puts both in ``0001_initial``), the two wait for each other and ``migrate`` stops
     with Django's ``CircularDependencyError``. Said here, before ``migrate``, with the
-    way out."""
+    way out.
+
+    Building the migration graph costs tens of milliseconds, too much for every command
+    and every reload of ``runserver``: a database check, as Django's own, runs only when
+    given databases. ``migrate`` gives its own before loading the migrations
+    (``get_check_kwargs``), and so does ``check --database default``."""
+    if databases is None:
+        return []
     loader = MigrationLoader(None, ignore_no_migrations=True, load=False)
     try:
         loader.build_graph()
@@ -280,6 +288,31 @@ def check_default_plan(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             hint="Fix the setting (docs/settings.md, BILLING): the admin's limits of a plan "
             "apply. A plan already stored under its name is used as it is.",
             id="maestrano.E032",
+        )
+    ]
+
+
+@checks.register("maestrano")
+def check_default_plan_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` has only the keys a plan is created from: any
+    other is ignored, so a typo (``free_trail_days``, ``price`` for ``price_cents``) gives
+    a plan the developer did not mean, with nothing said."""
+    unknown = billing_services.default_plan_unknown_keys()
+    if not unknown:
+        return []
+    named = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, billing_services.DEFAULT_PLAN_KEYS, n=1)
+        named.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    return [
+        checks.Error(
+            "MAESTRANO['BILLING']['DEFAULT_PLAN'] has keys that are not a plan's: "
+            f"{', '.join(named)}. Nothing reads them, so the default plan would not be the "
+            "one the setting describes.",
+            hint="Its accepted keys are "
+            + ", ".join(billing_services.DEFAULT_PLAN_KEYS)
+            + " (docs/settings.md, BILLING).",
+            id="maestrano.E033",
         )
     ]
 

@@ -4,9 +4,11 @@
 a custom user model (UUID primary key, the email as ``USERNAME_FIELD``) and ``Customer``,
 a model of its own with a foreign key to ``maestrano_accounts.Company``, made before the
 first ``migrate``. One ``makemigrations`` puts both in ``people.0001_initial``, which then
-depends on our migrations while ours depend on the user model: ``check`` says so with the
-way out, before ``migrate`` stops on Django's ``CircularDependencyError``. Made as the hint
-says (the user model first, the tenant in ``0002``), the project checks and migrates.
+depends on our migrations while ours depend on the user model: ``check --database default``
+and ``migrate`` say so with the way out (a database check: a plain ``check`` does not build
+the migration graph), before ``migrate`` would stop on Django's ``CircularDependencyError``.
+Made as the hint says (the user model first, the tenant in ``0002``), the project checks and
+migrates.
 The checkout's interpreter runs the project (the apps are installed there): no wheel.
 """
 
@@ -99,17 +101,31 @@ def test_one_initial_migration_for_the_user_and_the_tenant_fails_the_check(proje
         "0001_initial.py"
     ]
 
-    check = manage(project, "check")
+    # A database check: not run by a plain check (nor by runserver or any other command),
+    # which would otherwise report it here, so no command pays for the migration graph.
+    plain = manage(project, "check")
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "maestrano.E031" not in plain.stdout + plain.stderr
+
+    check = manage(project, "check", "--database", "default")
     assert check.returncode == 1, check.stdout + check.stderr
     assert "maestrano.E031" in check.stderr, check.stderr
     assert "people.0001_initial, depends on maestrano_accounts." in check.stderr, check.stderr
     assert "makemigrations people" in check.stderr, check.stderr
 
-    # migrate runs the checks first: the same message, not a traceback.
+    # migrate runs the database checks of its database before it loads the migrations: the
+    # same message, not Django's CircularDependencyError, and nothing applied.
     migrate = manage(project, "migrate")
     assert migrate.returncode == 1
     assert "maestrano.E031" in migrate.stderr, migrate.stderr
+    assert "CircularDependencyError:" not in migrate.stderr, migrate.stderr
     assert "Traceback" not in migrate.stderr, migrate.stderr
+    assert "Applying" not in migrate.stdout, migrate.stdout
+    # What the check stops it before: without the checks, Django's own error.
+    unchecked = manage(project, "migrate", "--skip-checks")
+    assert unchecked.returncode == 1
+    assert "CircularDependencyError:" in unchecked.stderr, unchecked.stderr
+    assert "maestrano.E031" not in unchecked.stderr
 
 
 def test_the_user_model_first_then_the_tenant_checks_and_migrates(project):
@@ -123,7 +139,7 @@ def test_the_user_model_first_then_the_tenant_checks_and_migrates(project):
         "0002_customer.py",
     ]
 
-    check = manage(project, "check")
+    check = manage(project, "check", "--database", "default")
     assert check.returncode == 0, check.stdout + check.stderr
     assert "maestrano.E031" not in check.stderr
     migrate = manage(project, "migrate")

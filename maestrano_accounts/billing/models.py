@@ -79,6 +79,15 @@ class Plan(models.Model):
 
     class Meta:
         ordering = ["price_cents", "name"]
+        constraints = [
+            # The validator guards the admin; this guards every other writer (``update()``,
+            # raw SQL, a fixture). Migration 0006 added it after 0005 set 0s to 1.
+            models.CheckConstraint(
+                condition=Q(frequency__gte=1),
+                name="plan_frequency_at_least_one",
+                violation_error_message=FREQUENCY_BELOW_ONE,
+            ),
+        ]
 
     def __str__(self) -> str:
         per = " per user" if self.per_user else ""
@@ -186,6 +195,11 @@ class CompanySubscription(_Sending, models.Model):
                 fields=["company"],
                 condition=~Q(status="cancelled"),
                 name="subscription_one_open_per_company",
+            ),
+            models.CheckConstraint(
+                condition=Q(frequency__gte=1),
+                name="subscription_frequency_at_least_one",
+                violation_error_message=FREQUENCY_BELOW_ONE,
             ),
         ]
         indexes = [models.Index(fields=["status"], name="subscription_status_idx")]

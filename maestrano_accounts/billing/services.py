@@ -150,6 +150,20 @@ def default_plan_errors() -> dict[str, list[str]]:
 
 _PLAN_FIELDS = ("price_cents", "period", "frequency", "currency", "free_trial_days", "per_user")
 _WHOLE_NUMBER_FIELDS = ("price_cents", "frequency", "free_trial_days")
+#: The keys ``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` accepts: the plan's name and the
+#: fields it is created with. Any other key is read by nothing.
+DEFAULT_PLAN_KEYS = ("name", *_PLAN_FIELDS)
+
+
+def default_plan_unknown_keys() -> list[str]:
+    """The keys of ``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` outside :data:`DEFAULT_PLAN_KEYS`
+    (``free_trail_days``, ``price`` for ``price_cents``): the plan is created without
+    them, so it is not the one the setting meant. The system check ``maestrano.E033``
+    reports them; nothing else refuses them."""
+    config = billing_settings().default_plan
+    if not isinstance(config, Mapping):
+        return []
+    return sorted(str(key) for key in config if key not in DEFAULT_PLAN_KEYS)
 
 
 def _default_plan_from_settings() -> tuple[Plan, dict[str, list[str]]]:
@@ -1307,6 +1321,7 @@ def _charge_status(remote_status: str) -> str:
 
 
 __all__ = [
+    "DEFAULT_PLAN_KEYS",
     "BillingError",
     "BillingPeriod",
     "ChargeProgress",
@@ -1323,6 +1338,7 @@ __all__ = [
     "charge_progress",
     "companies_to_refresh",
     "default_plan_errors",
+    "default_plan_unknown_keys",
     "effective_trial_days",
     "get_default_plan",
     "initial_plan",

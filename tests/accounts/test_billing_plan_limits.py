@@ -1,7 +1,8 @@
 """A plan's limits: the admin refuses a free trial longer than ``MAX_FREE_TRIAL_DAYS`` and a
 frequency below 1 with a clear error; a plan stored before those rules breaks no page, no
-login and no recurring bill (its trial counts as the longest one, its frequency as 1;
-docs/billing.md, 'The free trial').
+login and no recurring bill (its trial counts as the longest one; docs/billing.md, 'The
+free trial'). A frequency of 0 is refused by the database too (migration ``0006``), and
+one stored before is 1 since migration ``0005`` (docs/billing.md, 'Plan change').
 
 The Account API is a local stand-in (tests/helpers/account_api.py) that records what it is
 sent; the login is the sandbox's on a live server, as in tests/accounts/test_billing.py.
@@ -13,7 +14,8 @@ import datetime as dt
 import json
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
@@ -94,7 +96,7 @@ def test_the_admin_refuses_a_frequency_of_zero_on_an_existing_plan(admin_client)
 
 
 def test_the_admins_list_shows_a_plan_stored_with_an_absurd_trial(admin_client):
-    Plan.objects.create(name="Forever", price_cents=900, free_trial_days=ABSURD_TRIAL, frequency=0)
+    Plan.objects.create(name="Forever", price_cents=900, free_trial_days=ABSURD_TRIAL)
 
     page = admin_client.get(reverse("admin:maestrano_accounts_plan_changelist"))
 
@@ -151,15 +153,78 @@ def test_a_stored_absurd_trial_counts_as_the_longest_on_the_plan_pages_and_the_b
     assert sent_start_date(stand_in) == longest  # the Account API's data
 
 
-def test_a_stored_frequency_of_zero_breaks_no_plan_page(company_admin, stand_in):
-    client, _company = company_admin
-    plan = Plan.objects.create(name="Zero", price_cents=900, frequency=0)
+# --- a frequency of 0: refused by the database, repaired by migration 0005 ------------------
 
-    plans = client.get("/billing/plans/")
-    confirmation = client.get(f"/billing/plans/{plan.pk}/")
 
-    assert plans.status_code == 200 and "Zero" in plans.content.decode()
-    assert confirmation.status_code == 200
+def test_the_database_refuses_a_frequency_of_0_written_past_the_admin(company_admin):
+    """``update()`` skips the model's validator: the check constraints of ``0006`` refuse it."""
+    _client, company = company_admin
+    plan = Plan.objects.create(name="Monthly", price_cents=900)
+    subscription = CompanySubscription.objects.create(
+        company=company,
+        plan=plan,
+        price_cents=900,
+        currency="USD",
+        period="Month",
+        start_date=timezone.now(),
+    )
+
+    for rows in (
+        Plan.objects.filter(pk=plan.pk),
+        CompanySubscription.objects.filter(pk=subscription.pk),
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            rows.update(frequency=0)
+
+    plan.refresh_from_db()
+    subscription.refresh_from_db()
+    assert (plan.frequency, subscription.frequency) == (1, 1)
+
+
+BEFORE_0005 = ("maestrano_accounts", "0004_plan_trial_and_frequency_limits")
+
+
+def migrate_to(targets):
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_frequency_of_0_stored_before_0005_becomes_1_and_the_pages_say_every_month(
+    client, settings
+):
+    company = Company.objects.create(
+        preset="maestrano", group_uid="cld-zero", name="Zero Ltd", currency="USD"
+    )
+    old = migrate_to([BEFORE_0005])
+    try:
+        OldPlan = old.get_model("maestrano_accounts", "Plan")
+        OldSubscription = old.get_model("maestrano_accounts", "CompanySubscription")
+        zero = OldPlan.objects.create(name="Zero", price_cents=900, frequency=0)
+        OldPlan.objects.create(name="Quarterly", price_cents=2500, frequency=3)
+        OldSubscription.objects.create(
+            company_id=company.pk,
+            plan=zero,
+            price_cents=900,
+            currency="USD",
+            period="Month",
+            frequency=0,
+            start_date=timezone.now(),
+            status="active",
+        )
+    finally:
+        migrate_to(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    assert dict(Plan.objects.values_list("name", "frequency")) == {"Zero": 1, "Quarterly": 3}
+    assert list(CompanySubscription.objects.values_list("frequency", flat=True)) == [1]
+    log_in_to_company(client, company)
+    plans = client.get("/billing/plans/").content.decode()
+    billing = client.get("/billing/").content.decode()
+    assert "every 0" not in plans and "per 0" not in billing
+    assert "9.00 every month</td>" in plans  # the Zero plan
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Plan.objects.filter(name="Quarterly").update(frequency=0)
 
 
 # --- the login that creates the company -------------------------------------------------

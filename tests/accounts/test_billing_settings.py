@@ -78,3 +78,40 @@ def test_the_default_plan_and_its_values_as_text_pass_the_check(settings):
     default_plan(settings, free_trial_days="36500", frequency="3", price_cents="4900")
 
     assert not [m for m in run_checks() if m.id == "maestrano.E032"]
+
+
+# --- DEFAULT_PLAN's keys (maestrano.E033) -------------------------------------------------
+
+
+def test_unknown_keys_of_the_default_plan_fail_the_check_naming_them_and_the_accepted_ones(
+    settings,
+):
+    every_key = {
+        "name": "Team",
+        "price_cents": 900,
+        "period": "Year",
+        "frequency": 1,
+        "currency": "EUR",
+        "free_trial_days": 0,
+        "per_user": True,
+    }
+    default_plan(settings, **every_key)
+    assert not [m for m in run_checks() if m.id in ("maestrano.E032", "maestrano.E033")]
+
+    default_plan(settings, free_trail_days=30, price=4900, price_cents=4900, colour="blue")
+
+    with pytest.raises(SystemCheckError) as failure:
+        call_command("check")
+
+    message = str(failure.value)
+    assert "maestrano.E033" in message
+    assert (
+        "MAESTRANO['BILLING']['DEFAULT_PLAN'] has keys that are not a plan's: 'colour', "
+        "'free_trail_days' (did you mean 'free_trial_days'?), 'price' (did you mean "
+        "'price_cents'?)." in message
+    )
+    assert (
+        "Its accepted keys are name, price_cents, period, frequency, currency, "
+        "free_trial_days, per_user" in message
+    )
+    assert "maestrano.E032" not in message  # the known keys are within a plan's limits
