@@ -169,8 +169,10 @@ def test_the_french_catalogue_is_fully_translated_and_its_mo_is_up_to_date(app):
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
         assert "fuzzy" not in message.flags, message.id
         assert all(strings), f"untranslated: {message.id!r}"
-        for string in strings:  # every placeholder kept, none invented
+        for string in strings[1:] or strings:  # every placeholder kept, none invented
             assert _placeholders(string) == _placeholders(ids[-1]), message.id
+        if len(strings) > 1:  # a singular may say "one" in words ("every day"), no more
+            assert _placeholders(strings[0]) <= _placeholders(ids[-1]), message.id
         in_mo = compiled.get(message.id, context=message.context)
         assert in_mo is not None, f"not compiled: {message.id!r}"
         assert tuple_or_str(in_mo.string) == message.string, (

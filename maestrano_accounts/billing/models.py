@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 #: The longest free trial a plan may give, in days (100 years): generous, but a date
 #: that far ahead is still one every database, time zone and Python date can hold
@@ -39,6 +40,21 @@ class BillingPeriod(models.TextChoices):
     SEMI_MONTH = "SemiMonth", _("Semi-month")
     MONTH = "Month", _("Month")
     YEAR = "Year", _("Year")
+
+
+def charge_interval(*, period: str, frequency: int) -> str:
+    """How often a plan charges, in words and in the active language: "every month",
+    "every 3 months" (each period has its own plural, which a translation needs)."""
+    count = {"count": frequency}
+    if period == BillingPeriod.DAY:
+        return ngettext("every day", "every %(count)d days", frequency) % count
+    if period == BillingPeriod.WEEK:
+        return ngettext("every week", "every %(count)d weeks", frequency) % count
+    if period == BillingPeriod.SEMI_MONTH:
+        return ngettext("every half month", "every %(count)d half months", frequency) % count
+    if period == BillingPeriod.YEAR:
+        return ngettext("every year", "every %(count)d years", frequency) % count
+    return ngettext("every month", "every %(count)d months", frequency) % count
 
 
 class Plan(models.Model):
@@ -92,6 +108,11 @@ class Plan(models.Model):
     def __str__(self) -> str:
         per = " per user" if self.per_user else ""
         return f"{self.name} ({self.price_cents / 100:.2f} {self.currency}/{self.period}{per})"
+
+    @property
+    def charge_interval(self) -> str:
+        """"every month", "every 3 months"... (:func:`charge_interval`)."""
+        return charge_interval(period=self.period, frequency=self.frequency)
 
     @property
     def amount(self) -> Decimal:
@@ -206,6 +227,11 @@ class CompanySubscription(_Sending, models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan.name} for {self.company_id} ({self.status})"
+
+    @property
+    def charge_interval(self) -> str:
+        """"every month", "every 3 months"... as agreed (:func:`charge_interval`)."""
+        return charge_interval(period=self.period, frequency=self.frequency)
 
     @property
     def is_on_platform(self) -> bool:
