@@ -111,7 +111,7 @@ class Plan(models.Model):
 
     @property
     def charge_interval(self) -> str:
-        """"every month", "every 3 months"... (:func:`charge_interval`)."""
+        """ "every month", "every 3 months"... (:func:`charge_interval`)."""
         return charge_interval(period=self.period, frequency=self.frequency)
 
     @property
@@ -230,7 +230,7 @@ class CompanySubscription(_Sending, models.Model):
 
     @property
     def charge_interval(self) -> str:
-        """"every month", "every 3 months"... as agreed (:func:`charge_interval`)."""
+        """ "every month", "every 3 months"... as agreed (:func:`charge_interval`)."""
         return charge_interval(period=self.period, frequency=self.frequency)
 
     @property
