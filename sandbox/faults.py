@@ -23,6 +23,14 @@ applied); the rest pass. ``latency_ms`` delays every call. With a
 so a run is reproducible; the counter restarts whenever the app's configuration
 changes (saving it, even unchanged, restarts it), and is kept per process.
 
+Holding calls (tests): ``with faults.holding(api_id) as gate:`` holds each of the
+app's Account API calls (``area="connec"`` or ``"session"`` for the others) where it
+arrived, before anything else is done with it, until ``gate.open()`` or the end of
+the block; ``gate.wait_for_call()`` waits for the first one. A test thereby sees
+an app's state while its call is in flight, however slow the machine, where a
+latency only makes that likely. The gate lives in the process that serves the
+sandbox (a live server's test process), so it is no setting and has no page.
+
 Dropping a connection: under Django's development server and the test live
 server the socket is shut down before any byte of a response is written, so
 the client sees "connection closed without response" (what a crashed proxy
@@ -42,7 +50,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -174,6 +182,73 @@ class DrawSequence:
 draws = DrawSequence()
 
 
+class CallGate:
+    """Where the calls of one app to one area wait until the test opens the gate."""
+
+    def __init__(self, *, timeout: float) -> None:
+        self.timeout = timeout
+        self._opened = threading.Event()
+        self._arrived = threading.Condition()
+        self.calls: list[str] = []
+
+    def hold(self, request: HttpRequest) -> None:
+        """Record the call (``"POST /sandbox/api/v1/account/bills"``) and wait for the gate.
+
+        A gate nobody opens lets the call through after ``timeout`` seconds, so a failed
+        test never leaves a server thread waiting for good.
+        """
+        with self._arrived:
+            self.calls.append(f"{request.method} {request.path}")
+            self._arrived.notify_all()
+        if not self._opened.wait(self.timeout):
+            logger.warning(
+                "Held call let through after %s s: the gate was never opened", self.timeout
+            )
+
+    def wait_for_call(self, timeout: float) -> str:
+        """The first call held, once it has arrived; ``TimeoutError`` after ``timeout`` seconds."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: self.calls, timeout):
+                raise TimeoutError(f"No call reached the gate within {timeout} s")
+            return self.calls[0]
+
+    def open(self) -> None:
+        self._opened.set()
+
+
+class CallHolds:
+    """The gates in place, per (api id, area), in the process serving the sandbox."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._gates: dict[tuple[str, str], CallGate] = {}
+
+    @contextlib.contextmanager
+    def holding(
+        self, api_id: str, *, area: str = "account", timeout: float = 30.0
+    ) -> Iterator[CallGate]:
+        """Hold the app's calls to ``area`` for the block; its end opens the gate."""
+        if area not in AREAS:
+            raise ValueError(f"Unknown area {area!r}; use one of {', '.join(AREAS)}")
+        gate = CallGate(timeout=timeout)
+        with self._lock:
+            self._gates[(api_id, area)] = gate
+        try:
+            yield gate
+        finally:
+            with self._lock:
+                self._gates.pop((api_id, area), None)
+            gate.open()
+
+    def gate_for(self, api_id: str, area: str) -> CallGate | None:
+        with self._lock:
+            return self._gates.get((api_id, area))
+
+
+holds = CallHolds()
+holding = holds.holding
+
+
 def plan_for(app: RegisteredApp) -> tuple[FaultPlan, str] | None:
     """The app's fault plan and a signature of its configuration, or ``None``."""
     configured = getattr(settings, "SANDBOX", {}).get("FAULTS", {}).get(app.api_id)
@@ -255,6 +330,9 @@ class FaultInjectionMiddleware:
         if area is None:
             return self.get_response(request)
         app = authenticate_app(request)
+        gate = holds.gate_for(app.api_id, area) if app is not None else None
+        if gate is not None:
+            gate.hold(request)  # then on as usual, configured faults included
         configured = plan_for(app) if app is not None else None
         if configured is None or not configured[0].covers(area):
             return self.get_response(request)

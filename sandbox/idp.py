@@ -75,6 +75,25 @@ class NotSetUp(IdpError):
     status = 503
 
 
+def signature_algorithm(app: RegisteredApp) -> str:
+    """The algorithm the IdP signs ``app``'s logins with (``sha256`` unless it asked for sha1)."""
+    return app.signature_algorithm if app.signature_algorithm in SIGNING_ALGORITHMS else "sha256"
+
+
+def signing_key_pair(app: RegisteredApp) -> IdpKeyPair:
+    """The key pair the IdP signs ``app``'s logins with, and whose certificate it announces.
+
+    The one place a request learns that the sandbox was never set up: a missing pair is
+    :class:`NotSetUp` (503), whose message names the set-up command, never a 500. Every
+    endpoint that needs the pair (the SSO page, the login, the launch, the developer
+    platform's marketplaces) asks here, and asks before it writes anything.
+    """
+    try:
+        return key_pair_for_algorithm(signature_algorithm(app))
+    except MissingKeyPair as error:
+        raise NotSetUp(str(error)) from None
+
+
 @dataclass(frozen=True)
 class AuthnRequestInfo:
     """What the IdP keeps from an accepted AuthnRequest."""
@@ -313,13 +332,8 @@ def build_signed_response(
     """
     app = session.app
     acs_url = acs_url or app.acs_url
-    algorithm = (
-        app.signature_algorithm if app.signature_algorithm in SIGNING_ALGORITHMS else "sha256"
-    )
-    try:
-        key_pair = key_pair_for_algorithm(algorithm)
-    except MissingKeyPair as error:
-        raise NotSetUp(str(error)) from None
+    algorithm = signature_algorithm(app)
+    key_pair = signing_key_pair(app)
     now = timezone.now()
     lifetime = dt.timedelta(
         seconds=int(

@@ -3,7 +3,9 @@
 ``GET /sandbox/api/config/v1/marketplaces`` with HTTP basic auth of a registered
 app (api id and key) answers the presets that app should run with, in the shape
 :mod:`maestrano_integration.devplatform` loads (docs/operations.md). The sandbox
-is one marketplace, named ``maestrano``.
+is one marketplace, named ``maestrano``. A sandbox whose set-up command never made
+the IdP key pair has no certificate to announce: it answers 503 with a JSON error
+naming that command (:func:`sandbox.idp.signing_key_pair`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from ..auth import authenticate_app
-from ..idp import idp_entity_id
-from ..keys import key_pair_for_algorithm
+from ..idp import NotSetUp, idp_entity_id, signing_key_pair
 from ..models import RegisteredApp
 
 MARKETPLACE = "maestrano"
@@ -32,7 +33,7 @@ def marketplace_for(request: HttpRequest, app: RegisteredApp) -> dict:
             "idp": host,
             "init_path": app.init_path,
             "consume_path": app.consume_path,
-            "x509_certificate": key_pair_for_algorithm(app.signature_algorithm).certificate_pem,
+            "x509_certificate": signing_key_pair(app).certificate_pem,
         },
         "connec": {"host": f"{host}/connec", "base_path": "/api/v2"},
         "webhooks": {
@@ -56,4 +57,8 @@ def marketplaces(request: HttpRequest) -> JsonResponse:
         response = JsonResponse({"errors": {"authentication": ["Invalid API token"]}}, status=401)
         response["WWW-Authenticate"] = 'Basic realm="maestrano"'
         return response
-    return JsonResponse({"marketplaces": [marketplace_for(request, app)]})
+    try:
+        marketplace = marketplace_for(request, app)
+    except NotSetUp as error:
+        return JsonResponse({"errors": {"setup": [error.message]}}, status=error.status)
+    return JsonResponse({"marketplaces": [marketplace]})

@@ -77,6 +77,7 @@ def saml_sso(request: HttpRequest) -> HttpResponse:
     """
     try:
         authn = idp.parse_authn_request(saml_request=request.GET.get("SAMLRequest", ""))
+        idp.signing_key_pair(authn.app)  # not set up: say so now, not after the form
     except idp.IdpError as error:
         return error_page(request, error)
     if authn.id in _answered_requests(request):
@@ -104,6 +105,10 @@ def saml_login(request: HttpRequest) -> HttpResponse:
     form = SsoLoginForm(request.POST)
     if not form.is_valid():
         return _login_page(request, form=form, authn=authn, status=400)
+    try:
+        idp.signing_key_pair(authn.app)  # before opening a session no response could carry
+    except idp.IdpError as error:
+        return error_page(request, error)
     with transaction.atomic(using="sandbox"):
         user = directory.upsert_user(**form.user_values())
         group = directory.upsert_group(**form.group_values())
@@ -188,6 +193,10 @@ def app_launch(request: HttpRequest, api_id: str) -> HttpResponse:
                 status=404 if user_uid and group_uid else 400,
             ),
         )
+    try:
+        idp.signing_key_pair(app)  # before opening a session no response could carry
+    except idp.IdpError as error:
+        return error_page(request, error)
     with transaction.atomic(using="sandbox"):
         directory.start_using_app(group=membership.group, app=app)
         session = open_session(app=app, user=membership.user, group=membership.group)

@@ -14,20 +14,18 @@ import re
 import time
 
 import pytest
+import requests
 
 from crm.models import SmsCredit
 from maestrano_accounts.billing.tasks import retry_pending_billing_task, submit_charge_task
 from maestrano_accounts.models import AdHocCharge, Company
 from maestrano_integration.account import AccountClient
+from sandbox import faults
 from tests.accounts.test_billing import after_the_grace_period, set_faults, sso, tune
 from tests.accounts.test_billing_unanswered import sandbox_bills
 from tests.helpers.saml import parse_form
 
 TIMEOUT = 10
-#: The sandbox's delay before it handles an Account API call, while the worker sends the
-#: bill: far longer than the purchase's POST takes, so what the sandbox holds when the
-#: POST has returned tells whether the request called it.
-LATENCY_MS = 4000
 
 
 def purchase_form(platform, http, page="/billing/"):
@@ -56,19 +54,30 @@ def status_of(platform, http, answer):
 
 @pytest.mark.worker
 def test_the_purchase_answers_before_the_account_api_is_called_then_its_page_shows_it_billed(
-    platform, settings, request
+    platform, request
 ):
     http = sso(platform, group_uid="cld-buy-async")
     form = purchase_form(platform, http)
-    set_faults(platform, settings, latency_ms=LATENCY_MS)
     worker = request.getfixturevalue("demo_worker")  # tasks go to the worker from now on
 
-    answer = buy(platform, http, form)
-    received = sandbox_bills("cld-buy-async")  # what the platform holds as the POST returns
-    page = http.get(f"{platform.url}{answer.headers['Location']}", timeout=TIMEOUT)
+    # The sandbox holds every Account API call of the app until the block ends: a request
+    # that called it would not answer, and the worker's bill cannot arrive early, however
+    # slow the machine (a delay only made both likely).
+    with faults.holding(platform.api_id, area="account") as gate:
+        try:
+            answer = buy(platform, http, form)
+        except requests.Timeout:
+            pytest.fail(f"The purchase's POST waited for the Account API: {gate.calls}")
+        received = sandbox_bills("cld-buy-async")  # what the platform holds as the POST returns
+        page = http.get(f"{platform.url}{answer.headers['Location']}", timeout=TIMEOUT)
+        try:
+            held = gate.wait_for_call(timeout=60)  # the worker's, sent after the POST answered
+        except TimeoutError:
+            pytest.fail(worker.tail())
 
     assert answer.status_code == 302
     assert received == []
+    assert held == "POST /sandbox/api/v1/account/bills"
     charge = AdHocCharge.objects.get(company__group_uid="cld-buy-async")
     assert answer.headers["Location"] == f"/billing/purchases/{charge.pk}/"
     assert page.status_code == 200

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import requests
 from django.core.management import CommandError, call_command
 
+from sandbox import faults as sandbox_faults
 from sandbox.faults import ConnectionDropped
 from sandbox.models import Group
 from tests.sandbox.connec_support import Hub, basic_auth, register_app
@@ -129,3 +132,31 @@ def test_a_dropped_connection_closes_the_socket_without_a_response(live_server, 
             headers={"Authorization": basic_auth(app.api_id, app.api_key)},
             timeout=5,
         )
+
+
+def test_a_held_call_waits_for_the_gate_then_is_answered(platform):
+    """``faults.holding``: a test sees the app's state while its call is in flight."""
+    users = f"{platform.sandbox_url}/api/v1/account/users"
+    answers: list[requests.Response] = []
+
+    def call() -> None:
+        answers.append(requests.get(users, auth=platform.auth, timeout=10))
+
+    platform.add_member(group_uid="cld-held", user_uid="usr-held", role="Admin")
+    with sandbox_faults.holding(platform.api_id, area="account") as gate:
+        caller = threading.Thread(target=call)
+        caller.start()
+        held = gate.wait_for_call(timeout=10)
+        # The app's calls to other areas are not held.
+        connec = requests.get(
+            f"{platform.sandbox_url}/connec/api/v2/cld-held/people", auth=platform.auth, timeout=10
+        )
+        caller.join(0.2)
+        still_held = caller.is_alive() and answers == []
+        gate.open()
+        caller.join(10)
+
+    assert held == "GET /sandbox/api/v1/account/users"
+    assert connec.status_code == 200
+    assert still_held
+    assert [answer.status_code for answer in answers] == [200]

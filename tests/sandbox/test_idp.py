@@ -11,7 +11,7 @@ import pytest
 import requests
 from lxml import etree
 
-from sandbox.keys import ensure_sha1_key_pair
+from sandbox.keys import ensure_key_pairs, ensure_sha1_key_pair
 from sandbox.models import Group, GroupMembership, PlatformSession, PlatformUser, RegisteredApp
 from tests.helpers import saml
 
@@ -62,6 +62,13 @@ def registered():
     return RegisteredApp.objects.create(
         api_id="app-test", api_key="key", app_host="http://testserver"
     )
+
+
+@pytest.fixture
+def set_up(settings, sandbox_data_dir):
+    """The IdP's key pairs made, as the set-up commands make them (the SSO page needs them)."""
+    settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": sandbox_data_dir}
+    ensure_key_pairs(directory=sandbox_data_dir)
 
 
 def _login(platform, http=None, **login):
@@ -274,7 +281,7 @@ def test_authn_request_with_another_acs_url_is_refused(client, registered):
 
 
 @pytest.mark.django_db(databases="__all__")
-def test_authn_request_without_acs_url_uses_the_registered_one(client, registered):
+def test_authn_request_without_acs_url_uses_the_registered_one(client, registered, set_up):
     xml = _authn_request_xml(registered.api_id, "").replace(' AssertionConsumerServiceURL=""', "")
     response = _sso_get(client, _encode_request(xml), RelayState="/x")
     assert response.status_code == 200

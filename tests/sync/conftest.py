@@ -219,28 +219,29 @@ def clear_faults(platform) -> None:
     FaultConfig.objects.filter(app=platform.app).delete()
 
 
-#: Our client's Connec! timeout while answers are lost, and the sandbox's delay (a sleep)
-#: before it handles each of our calls: no byte of an answer comes before the client gives
-#: up, unless the loaded machine keeps our client from waiting for over 1.7 s.
+#: Our client's Connec! timeout while answers are lost: it gives up on each call while the
+#: sandbox holds it (``sandbox.faults.holding``).
 LOST_ANSWER_TIMEOUT = 0.3
-LOST_ANSWER_LATENCY_MS = 2000
 
 
 @contextmanager
 def connec_answers_lost(platform, settings) -> Iterator[None]:
-    """Inside, Connec! applies each of our calls after our client gave up waiting for it
-    (short timeout, no transport retry): applied, its answer lost. On leaving, our client
-    has its usual timeout and retries again, so that a retry is not itself a race against
-    the clock; a call sent inside may still be applied afterwards (wait for it)."""
+    """Inside, Connec! holds each of our calls until our client gave up waiting for it
+    (short timeout, no transport retry), and applies it on leaving: applied, its answer
+    lost, whatever the machine's load (a delay in its place could run out first). On
+    leaving, our client has its usual timeout and retries again, so that a retry is not
+    itself a race against the clock; the held calls are applied after leaving (wait for
+    them)."""
+    from sandbox import faults
+
     before = settings.MAESTRANO
     settings.MAESTRANO = {
         **before,
         "PRESETS": {"maestrano": platform.preset_values(connec={"timeout": LOST_ANSWER_TIMEOUT})},
         "CONNEC": {**before["CONNEC"], "HTTP_RETRIES": 0},
     }
-    set_faults(platform, latency_ms=LOST_ANSWER_LATENCY_MS, scope="connec")
     try:
-        yield
+        with faults.holding(platform.api_id, area="connec"):
+            yield
     finally:
-        clear_faults(platform)
         settings.MAESTRANO = before

@@ -173,7 +173,12 @@ def test_a_rolled_back_change_leaves_no_outbox_row(platform, company, hub):
 def test_a_push_that_timed_out_after_connec_applied_it_is_retried_without_duplicate(
     platform, settings, company, hub, manual_drain
 ):
+    """The retry is a create again (no Connec! id is known), and only our external id
+    lets Connec! find the record the lost push made: the record is renamed in between, so
+    that smart merging (the create's ``opts.matching_fields``, the name for organizations)
+    cannot find it instead."""
     org = make_org(company)
+    ours = {"id": str(org.pk), "provider": platform.api_id, "realm": company.group_uid}
     with connec_answers_lost(platform, settings):
         first = drain_outbox(company=company)
 
@@ -182,16 +187,21 @@ def test_a_push_that_timed_out_after_connec_applied_it_is_retried_without_duplic
     assert (row.status, row.attempts) == ("pending", 1)
     assert "batch failed" in row.last_error
     assert not IdMap.objects.exists()
-    # The sandbox applied the timed-out request anyway.
-    wait_until(lambda: len(hub.list("organizations")) == 1)
+    # The sandbox applied the timed-out request anyway, and keeps our external id with it.
+    [applied] = wait_until(lambda: hub.list("organizations"))
+    assert our_entry(applied, provider=platform.api_id, realm=company.group_uid) == ours
+    org.name = "Acme Renamed"
+    org.save()  # pending, with the first row: one create, under the new name
 
     second = drain_outbox(company=company)
 
-    assert second.done == 1
+    assert (second.sent, second.done) == (1, 2)  # both rows, in one create
     [record] = hub.list("organizations")
+    assert (connec_id(record), record["name"]) == (connec_id(applied), "Acme Renamed")
+    assert our_entry(record, provider=platform.api_id, realm=company.group_uid) == ours
     assert connec_id_for(company=company, obj=org) == connec_id(record)
     assert IdMap.objects.filter(company=company).count() == 1
-    assert OutboxEntry.objects.get().status == "done"
+    assert set(OutboxEntry.objects.values_list("status", flat=True)) == {"done"}
 
 
 def test_server_errors_back_off_and_the_record_is_sent_later(platform, company, hub, manual_drain):
