@@ -271,7 +271,9 @@ def import_entities(
 class PagePrefetcher:
     """Fetch item n+1 (a page) in a thread while item n is written: hides Connec!'s latency.
 
-    At most one page waits in memory. The thread only does HTTP (never the
+    At most two pages wait in memory: one in the queue, and the next one, which the thread
+    fetches meanwhile and holds until the queue has room (so a consumer may still get two
+    pages fetched before Connec! started failing). The thread only does HTTP (never the
     database); its errors are raised in the consumer, in order.
     """
 
