@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 
 #: The longest free trial a plan may give, in days (100 years): generous, but a date
 #: that far ahead is still one every database, time zone and Python date can hold
@@ -42,19 +42,24 @@ class BillingPeriod(models.TextChoices):
     YEAR = "Year", _("Year")
 
 
+#: How often a plan charges, per period, in words: each period has its own plural, which
+#: a translation needs ("every month", "every 3 months").
+_INTERVAL_WORDS = {
+    BillingPeriod.DAY: ngettext_lazy("every day", "every %(count)d days", "count"),
+    BillingPeriod.WEEK: ngettext_lazy("every week", "every %(count)d weeks", "count"),
+    BillingPeriod.SEMI_MONTH: ngettext_lazy(
+        "every half month", "every %(count)d half months", "count"
+    ),
+    BillingPeriod.MONTH: ngettext_lazy("every month", "every %(count)d months", "count"),
+    BillingPeriod.YEAR: ngettext_lazy("every year", "every %(count)d years", "count"),
+}
+
+
 def charge_interval(*, period: str, frequency: int) -> str:
-    """How often a plan charges, in words and in the active language: "every month",
-    "every 3 months" (each period has its own plural, which a translation needs)."""
-    count = {"count": frequency}
-    if period == BillingPeriod.DAY:
-        return ngettext("every day", "every %(count)d days", frequency) % count
-    if period == BillingPeriod.WEEK:
-        return ngettext("every week", "every %(count)d weeks", frequency) % count
-    if period == BillingPeriod.SEMI_MONTH:
-        return ngettext("every half month", "every %(count)d half months", frequency) % count
-    if period == BillingPeriod.YEAR:
-        return ngettext("every year", "every %(count)d years", frequency) % count
-    return ngettext("every month", "every %(count)d months", frequency) % count
+    """How often a plan charges, in words and in the active language (:data:`_INTERVAL_WORDS`;
+    an unknown period reads as months, as billing computes it)."""
+    words = _INTERVAL_WORDS.get(period, _INTERVAL_WORDS[BillingPeriod.MONTH])
+    return str(words % {"count": frequency})
 
 
 class Plan(models.Model):
