@@ -188,9 +188,29 @@ def check_user_model_migration_order(
     Building the migration graph costs tens of milliseconds, too much for every command
     and every reload of ``runserver``: a database check, as Django's own, runs only when
     given databases. ``migrate`` gives its own before loading the migrations
-    (``get_check_kwargs``), and so does ``check --database default``."""
+    (``get_check_kwargs``), and so does ``check --database default``; ``check --deploy``
+    without databases runs it as a deployment check
+    (:func:`check_user_model_migration_order_for_deployment`)."""
     if databases is None:
         return []
+    return _user_model_migration_order_errors()
+
+
+@checks.register("maestrano", checks.Tags.database, deploy=True)
+def check_user_model_migration_order_for_deployment(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """:func:`check_user_model_migration_order` under ``check --deploy``, which gives no
+    databases unless told (``--database``): a deployment runs ``migrate``, so its check
+    should say it, and the graph's cost is no matter there. The graph is read from the
+    migration files alone (no connection). With databases given, the database check
+    reports it: once."""
+    if databases is not None:
+        return []
+    return _user_model_migration_order_errors()
+
+
+def _user_model_migration_order_errors() -> list[checks.CheckMessage]:
     loader = MigrationLoader(None, ignore_no_migrations=True, load=False)
     try:
         loader.build_graph()

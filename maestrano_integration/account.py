@@ -24,7 +24,13 @@ from typing import Any, ClassVar, Self, TypeVar
 import requests
 
 from .conf import Preset, get_preset, maestrano_settings
-from .http import PlatformHTTPError, build_retry, build_session, may_have_arrived
+from .http import (
+    PlatformHTTPError,
+    build_retry,
+    build_session,
+    flatten_errors,
+    may_have_arrived,
+)
 from .times import NotATime, excerpt, platform_time, platform_time_text
 
 logger = logging.getLogger(__name__)
@@ -76,7 +82,7 @@ class AccountApiError(PlatformHTTPError):
     @property
     def messages(self) -> list[str]:
         """The platform's messages, flattened as ``"field: message"``."""
-        return _flatten_errors(self.errors)
+        return flatten_errors(self.errors)
 
 
 class AccountAuthenticationError(AccountApiError):
@@ -106,20 +112,6 @@ class AccountConnectionError(AccountApiError):
     @property
     def outcome_unknown(self) -> bool:
         return self.may_have_arrived
-
-
-def _flatten_errors(errors: Any) -> list[str]:
-    if not errors:
-        return []
-    if isinstance(errors, Mapping):
-        messages = []
-        for name, value in errors.items():
-            values = value if isinstance(value, list | tuple) else [value]
-            messages.extend(f"{name}: {message}" for message in values)
-        return messages
-    if isinstance(errors, list | tuple):
-        return [str(message) for message in errors]
-    return [str(errors)]
 
 
 # --- typed results ------------------------------------------------------------------
@@ -533,7 +525,7 @@ class AccountClient:
 
         body = envelope if envelope is not None else response.text[:_MAX_TEXT_BODY]
         error_class = _error_class(status)
-        messages = _flatten_errors(errors)
+        messages = flatten_errors(errors)
         detail = "; ".join(messages) if messages else (response.reason or "error")
         logger.warning(
             "Account API error %s",
@@ -549,7 +541,7 @@ class AccountClient:
         raise error_class(
             f"Account API answered {status}: {detail} ({method} {url})",
             status=status,
-            errors=errors if isinstance(errors, Mapping) else {"base": _flatten_errors(errors)},
+            errors=errors if isinstance(errors, Mapping) else {"base": flatten_errors(errors)},
             body=body,
             method=method,
             url=url,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ from .conf import (
     all_defaults,
     all_presets,
     maestrano_settings,
+    section_keys,
 )
 from .env import environment_variable_name
 
@@ -216,19 +217,47 @@ def _loopback_hosts() -> list[checks.CheckMessage]:
     return messages
 
 
-def _unknown_keys() -> list[checks.CheckMessage]:
-    """Keys of ``MAESTRANO`` or of a preset that nothing reads (typos)."""
-    messages: list[checks.CheckMessage] = []
+def _closest(key: Any, known: Iterable[str]) -> str | None:
+    """The known key ``key`` is likely a typo of (the case of its letters aside)."""
+    if not isinstance(key, str):
+        return None
+    by_lower = {name.lower(): name for name in known}
+    close = difflib.get_close_matches(key.lower(), by_lower, n=1)
+    return by_lower[close[0]] if close else None
+
+
+def _unknown_setting_keys() -> list[checks.CheckMessage]:
+    """Keys of ``MAESTRANO``, or of one of its sections (``BILLING``, ``SYNC``, ``CONNEC``,
+    ``METRICS``...: :func:`~maestrano_integration.conf.section_keys`), that nothing reads."""
+    user_settings = maestrano_settings.user_settings
     known = all_defaults()
-    for key in sorted(set(maestrano_settings.user_settings) - set(known)):
-        close = difflib.get_close_matches(key, known, n=1)
+    # (section, or None for MAESTRANO itself; key; the keys read there)
+    unknown: list[tuple[str | None, Any, Iterable[str]]] = [
+        (None, key, known) for key in sorted(set(user_settings) - set(known), key=str)
+    ]
+    for section, keys in sorted(section_keys().items()):
+        values = user_settings.get(section)
+        if isinstance(values, Mapping):
+            unknown.extend((section, key, keys) for key in sorted(set(values) - keys, key=str))
+    messages: list[checks.CheckMessage] = []
+    for section, key, keys in unknown:
+        close = _closest(key, keys)
+        where = "MAESTRANO" + (f"[{section!r}]" if section else "")
         messages.append(
             checks.Warning(
-                f"MAESTRANO[{key!r}] is not a Maestrano setting and is ignored.",
-                hint=f"Did you mean {close[0]!r}?" if close else "See docs/settings.md.",
+                f"{where}[{key!r}] is not a Maestrano setting and is ignored.",
+                hint=f"Did you mean {close!r}?"
+                if close
+                else f"See docs/settings.md{f', {section}' if section else ''}.",
                 id="maestrano.W010",
             )
         )
+    return messages
+
+
+def _unknown_keys() -> list[checks.CheckMessage]:
+    """Keys of ``MAESTRANO``, of its sections or of a preset that nothing reads (typos)."""
+    messages = _unknown_setting_keys()
     for (old_section, key), new_section in sorted(MOVED_KEYS.items()):
         if key in (maestrano_settings.user_settings.get(old_section) or {}):
             messages.append(

@@ -179,6 +179,30 @@ def all_defaults() -> dict[str, Any]:
     return {**DEFAULTS, **_SECTIONS}
 
 
+#: Top-level keys of ``MAESTRANO`` whose value maps names the project chooses to values
+#: rather than being a section of known keys: ``PRESETS``, ``{name: preset}`` (a preset's
+#: own keys are checked by ``maestrano.W011``). Never merged with their default.
+NAMED_MAPPINGS = frozenset({"PRESETS"})
+
+
+def section_keys() -> dict[str, frozenset[str]]:
+    """``{section: the keys read there}`` of every section of ``MAESTRANO``: each top-level
+    key whose default is a dict (ours, and the apps' :func:`register_section`), but
+    :data:`NAMED_MAPPINGS`. A section's keys are those of its default, and those that
+    moved out of it (:data:`MOVED_KEYS`: still read at the old place). A value of a
+    section that is itself a dict (``BILLING["DEFAULT_PLAN"]``) is a value, not a
+    section: its keys are the business of its own rule."""
+    sections = {
+        name: set(default)
+        for name, default in all_defaults().items()
+        if isinstance(default, dict) and name not in NAMED_MAPPINGS
+    }
+    for old_section, key in MOVED_KEYS:
+        if old_section in sections:
+            sections[old_section].add(key)
+    return {name: frozenset(keys) for name, keys in sections.items()}
+
+
 #: Preset keys (docs/protocol.md, 'Presets') and their defaults, before per-preset derivation.
 PRESET_DEFAULTS: dict[str, Any] = {
     "environment": "test",
@@ -511,7 +535,11 @@ class MaestranoSettings:
         if attribute not in self._cache:
             default = defaults[attribute]
             value = self.user_settings.get(attribute, default)
-            if isinstance(default, dict) and attribute != "PRESETS" and isinstance(value, dict):
+            if (
+                isinstance(default, dict)
+                and attribute not in NAMED_MAPPINGS
+                and isinstance(value, dict)
+            ):
                 own = value if value is not default else {}
                 value = _deep_merge(default, {**self.moved_into(attribute), **own})
             self._cache[attribute] = value

@@ -19,6 +19,7 @@ first use (the system checks at start-up, or the first request), so
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from .http import answer_reason
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +85,12 @@ def fetch_marketplaces(
     except requests.RequestException as error:
         raise DevPlatformError(f"{url} could not be reached ({type(error).__name__})") from error
     if response.status_code != 200:
-        raise DevPlatformError(f"{url} answered HTTP {response.status_code}")
+        # The platform's reason (never the credentials, were they echoed back).
+        token = base64.b64encode(f"{key}:{secret}".encode()).decode()
+        reason = answer_reason(response, hide=(key, secret, token))
+        raise DevPlatformError(
+            f"{url} answered HTTP {response.status_code}" + (f": {reason}" if reason else "")
+        )
     try:
         document = response.json()
     except ValueError as error:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import requests
@@ -66,6 +66,78 @@ class PlatformHTTPError(Exception):
     def is_authentication_failure(self) -> bool:
         """Our credentials were refused (401): retrying cannot help until they are fixed."""
         return self.status == 401
+
+
+def flatten_errors(errors: Any) -> list[str]:
+    """The platform's error payload (``{"field": ["message", ...]}``, a list or a text) as
+    ``"field: message"`` texts."""
+    if not errors:
+        return []
+    if isinstance(errors, Mapping):
+        messages = []
+        for name, value in errors.items():
+            values = value if isinstance(value, list | tuple) else [value]
+            messages.extend(f"{name}: {message}" for message in values)
+        return messages
+    if isinstance(errors, list | tuple):
+        return [str(message) for message in errors]
+    return [str(errors)]
+
+
+#: At most this many characters of an error answer's reason go into a message.
+REASON_MAX_CHARS = 200
+#: A larger body is not read for a reason (an error page, not a reason).
+_REASON_MAX_BODY_BYTES = 64 * 1024
+#: The keys of a JSON error body that hold its reason, in this order.
+_REASON_KEYS = ("error", "message", "detail")
+
+
+def answer_reason(response: requests.Response, *, hide: Collection[str] = ()) -> str:
+    """What an error answer says of its cause, for a message a person reads.
+
+    The JSON body's ``error``, ``message`` or ``detail`` (a text, or an object holding
+    one), else its ``errors`` (the platform's envelope, :func:`flatten_errors`), else a
+    plain-text body; ``""`` when it says nothing usable (empty, an HTML page, over 64 KiB).
+    On one line, without control or format characters, every text of ``hide`` (the
+    credentials sent) replaced by ``***`` before it is cut to :data:`REASON_MAX_CHARS`."""
+    content = response.content or b""
+    if len(content) > _REASON_MAX_BODY_BYTES:
+        return ""
+    try:
+        text = _json_reason(response.json())
+    except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's stack
+        content_type = response.headers.get("Content-Type", "").lower()
+        text = "" if "html" in content_type or content.lstrip().startswith(b"<") else response.text
+    # Hidden as sent, and once on one line (a secret with a space or a control character).
+    text = _hidden(text, hide)
+    text = _hidden(" ".join("".join(c if c.isprintable() else " " for c in text).split()), hide)
+    return text if len(text) <= REASON_MAX_CHARS else text[: REASON_MAX_CHARS - 1] + "…"
+
+
+def _hidden(text: str, secrets: Iterable[str]) -> str:
+    # The longest first: a key that is part of the secret must not leave the rest of it.
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _json_reason(document: Any, *, depth: int = 0) -> str:
+    if isinstance(document, str):
+        return document
+    if depth > 3:
+        return ""
+    if isinstance(document, Mapping):
+        for key in _REASON_KEYS:
+            found = _json_reason(document.get(key), depth=depth + 1)
+            if found:
+                return found
+        return "; ".join(flatten_errors(document.get("errors")))
+    if isinstance(document, list):
+        return "; ".join(
+            found for item in document if (found := _json_reason(item, depth=depth + 1))
+        )
+    return ""
 
 
 def may_have_arrived(error: requests.RequestException) -> bool:

@@ -4,9 +4,10 @@
 a custom user model (UUID primary key, the email as ``USERNAME_FIELD``) and ``Customer``,
 a model of its own with a foreign key to ``maestrano_accounts.Company``, made before the
 first ``migrate``. One ``makemigrations`` puts both in ``people.0001_initial``, which then
-depends on our migrations while ours depend on the user model: ``check --database default``
-and ``migrate`` say so with the way out (a database check: a plain ``check`` does not build
-the migration graph), before ``migrate`` would stop on Django's ``CircularDependencyError``.
+depends on our migrations while ours depend on the user model: ``check --database default``,
+``check --deploy`` and ``migrate`` say so with the way out (a database check, and a deployment
+check: a plain ``check`` does not build the migration graph), before ``migrate`` would stop on
+Django's ``CircularDependencyError``.
 Made as the hint says (the user model first, the tenant in ``0002``), the project checks and
 migrates.
 The checkout's interpreter runs the project (the apps are installed there): no wheel.
@@ -113,6 +114,14 @@ def test_one_initial_migration_for_the_user_and_the_tenant_fails_the_check(proje
     assert "people.0001_initial, depends on maestrano_accounts." in check.stderr, check.stderr
     assert "makemigrations people" in check.stderr, check.stderr
 
+    assert check.stderr.count("maestrano.E031") == 1, check.stderr
+
+    # The deployment check says it without being given a database, and once when given one.
+    for deploy in (["--deploy"], ["--deploy", "--database", "default"]):
+        deploy_check = manage(project, "check", *deploy)
+        assert deploy_check.returncode == 1, deploy_check.stdout + deploy_check.stderr
+        assert deploy_check.stderr.count("maestrano.E031") == 1, deploy_check.stderr
+
     # migrate runs the database checks of its database before it loads the migrations: the
     # same message, not Django's CircularDependencyError, and nothing applied.
     migrate = manage(project, "migrate")
@@ -142,6 +151,7 @@ def test_the_user_model_first_then_the_tenant_checks_and_migrates(project):
     check = manage(project, "check", "--database", "default")
     assert check.returncode == 0, check.stdout + check.stderr
     assert "maestrano.E031" not in check.stderr
+    assert "maestrano.E031" not in manage(project, "check", "--deploy").stderr
     migrate = manage(project, "migrate")
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
     assert "Applying people.0002_customer... OK" in migrate.stdout

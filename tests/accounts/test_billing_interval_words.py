@@ -1,7 +1,7 @@
 """How often a plan charges, in words: "every month", "every 3 months", "every 2 weeks"...
 with each period's own plural, in the site's language (``charge_interval`` of
 maestrano_accounts.billing.models), on the plans page, the plan's confirmation page and
-the billing overview.
+the billing overview, the example project's own (templates/crm/_subscription.html) included.
 
 Through the Django test client, logged in as the company's Admin.
 """
@@ -86,3 +86,36 @@ def test_the_words_follow_the_sites_language(admin):
 
     assert "tous les 3 mois" in plans
     assert "tous les ans" in plans
+
+
+@pytest.mark.parametrize(
+    ("period", "frequency", "words"),
+    [
+        ("Month", 3, "every 3 months"),
+        ("Month", 1, "every month"),
+        ("SemiMonth", 2, "every 2 half months"),
+        ("Week", 1, "every week"),
+        ("Year", 2, "every 2 years"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/billing/", "/dashboard/"])
+def test_the_example_projects_pages_say_it_in_the_same_words(
+    admin, company, path, period, frequency, words
+):
+    """The example project's subscription sentence (its overview and its dashboard)."""
+    plan = offer("Its plan", period=period, frequency=frequency)
+    CompanySubscription.objects.create(
+        company=company,
+        plan=plan,
+        price_cents=900,
+        currency="USD",
+        period=period,
+        frequency=frequency,
+        start_date=timezone.now(),
+        status="active",
+    )
+
+    page = admin.get(path).content.decode()
+
+    assert f'id="plan-price">USD\u00a09.00</strong> {words}.</p>' in page
+    assert " per " not in page.split('id="plan-price">')[1].split("</p>")[0]

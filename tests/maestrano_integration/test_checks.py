@@ -109,6 +109,89 @@ def test_unknown_settings_and_preset_keys_are_reported_with_a_suggestion(setting
     assert "'SYNC'" in text and "'ssso'" in text
 
 
+def maestrano_checks() -> list:
+    """Every check of the ``maestrano`` tag, as ``manage.py check`` runs them."""
+    from django.core import checks
+
+    return checks.run_checks(tags=["maestrano"])
+
+
+@pytest.mark.parametrize(
+    ("section", "typo", "meant"),
+    [
+        ("BILLING", "TASK_MAX_RETRYS", "TASK_MAX_RETRIES"),
+        ("SYNC", "BATCH_SIZ", "BATCH_SIZE"),
+        ("SYNC", "batch_size", "BATCH_SIZE"),
+        ("CONNEC", "PAGESIZE", "PAGE_SIZE"),
+        ("DEV_PLATFORM", "CACHE_FIEL", "CACHE_FILE"),
+        ("METRICS", "ENABLE", "ENABLED"),
+        ("HEALTH", "LIVEPATH", "LIVE_PATH"),
+        ("THROTTLE_RATES", "maestrano_notification", "maestrano_notifications"),
+    ],
+)
+def test_an_unknown_key_of_a_section_is_reported_with_the_closest_known_one(
+    settings, section, typo, meant
+):
+    settings.MAESTRANO = {
+        "PRESETS": {"maestrano": preset_values(api_id="a", api_key="k")},
+        section: {typo: 1},
+    }
+
+    [warning] = [m for m in maestrano_checks() if m.id == "maestrano.W010"]
+
+    assert warning.msg == (
+        f"MAESTRANO[{section!r}][{typo!r}] is not a Maestrano setting and is ignored."
+    )
+    assert warning.hint == f"Did you mean {meant!r}?"
+
+
+def test_a_section_key_like_no_known_one_points_at_the_sections_documentation(settings):
+    settings.MAESTRANO = {
+        "PRESETS": {"maestrano": preset_values(api_id="a", api_key="k")},
+        "HEALTH": {"PROMETHEUS": True, 7: "x"},
+    }
+
+    warnings = [m for m in maestrano_checks() if m.id == "maestrano.W010"]
+
+    assert [m.msg.split(" is ")[0] for m in warnings] == [
+        "MAESTRANO['HEALTH'][7]",
+        "MAESTRANO['HEALTH']['PROMETHEUS']",
+    ]
+    assert {m.hint for m in warnings} == {"See docs/settings.md, HEALTH."}
+
+
+def test_every_known_key_of_every_section_passes(settings):
+    """No false positive: each section set with all its keys; a plan's keys are a value of
+    BILLING (E033 checks them), the presets a mapping of names, a moved key W013's."""
+    from maestrano_accounts.billing.conf import BILLING_DEFAULTS
+    from maestrano_integration.conf import DEFAULTS
+    from maestrano_sync.conf import SYNC_DEFAULTS
+
+    sections = {
+        name: dict(default)
+        for name, default in DEFAULTS.items()
+        if isinstance(default, dict) and name != "PRESETS"
+    }
+    settings.MAESTRANO = {
+        **sections,
+        "PRESETS": {"acme-market": preset_values(api_id="a", api_key="k")},
+        "DEFAULT_PRESET": "acme-market",
+        "BILLING": {**BILLING_DEFAULTS, "DEFAULT_PLAN": {"name": "Pro", "free_trail_days": 3}},
+        "SYNC": {**SYNC_DEFAULTS, "PAGE_SIZE": 50},
+    }
+
+    messages = maestrano_checks()
+
+    assert {"METRICS", "HEALTH", "DEV_PLATFORM", "CONNEC", "THROTTLE_RATES"} <= set(sections)
+    assert [m for m in messages if m.id == "maestrano.W010"] == []
+    assert {m.id for m in messages} >= {"maestrano.E033", "maestrano.W013"}
+
+
+def test_the_example_projects_settings_have_no_unknown_key():
+    """tests/settings.py is config/settings.py with the sandbox mounted."""
+    assert [m for m in maestrano_checks() if m.id == "maestrano.W010"] == []
+
+
 def test_nested_unknown_preset_key_is_reported_by_its_path(settings):
     values = preset_values(api_id="a", api_key="k")
     values["sso"] = {**values.get("sso", {}), "init_pth": "/x"}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
+from http.server import BaseHTTPRequestHandler
 
+import pytest
 import requests
 from django.core import checks
 
 from maestrano_integration.conf import get_preset
+from tests.conftest import preset_values
+from tests.helpers.loopback import serving
 from tests.helpers.sso_flow import login
 
 CLOSED_PORT = "http://127.0.0.1:9"
@@ -112,7 +117,7 @@ def test_wrong_credentials_are_reported(platform, settings, tmp_path):
     values["DEV_PLATFORM"]["SECRET"] = "wrong"
     settings.MAESTRANO = values
     [error] = [m for m in maestrano_messages() if m.id == "maestrano.E030"]
-    assert "HTTP 401" in error.msg
+    assert "HTTP 401: authentication: Invalid API token" in error.msg  # the sandbox's reason
 
 
 def test_after_a_failed_load_the_platform_is_tried_again(platform, settings, tmp_path):
@@ -134,3 +139,112 @@ def test_after_a_failed_load_the_platform_is_tried_again(platform, settings, tmp
     platform.app.save()
     assert get_preset().api_key == key
     assert [m for m in maestrano_messages() if m.id == "maestrano.W030"] == []
+
+
+# --- the platform's reason for an error answer ---------------------------------------------
+
+KEY, SECRET = "dev-key-1", "dev-key-1-s3cret"
+
+
+def refusing(status: int, body: bytes, content_type: str) -> type[BaseHTTPRequestHandler]:
+    """A developer platform answering every GET with ``status`` and ``body``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
+def refused_by(settings, tmp_path, status: int, body: bytes, content_type: str, *, cached: bool):
+    """The maestrano checks' W030 (with a cached copy) or E030 (without) for that answer."""
+    cache = tmp_path / "presets.json"
+    if cached:
+        presets = {"maestrano": preset_values(api_id="app-cached", api_key="key-cached")}
+        cache.write_text(json.dumps({"presets": presets}))
+    with serving(refusing(status, body, content_type)) as url:
+        settings.MAESTRANO = {
+            "DEV_PLATFORM": {"HOST": url, "KEY": KEY, "SECRET": SECRET, "CACHE_FILE": str(cache)}
+        }
+        [message] = [
+            m for m in maestrano_messages() if m.id in {"maestrano.W030", "maestrano.E030"}
+        ]
+    assert message.id == ("maestrano.W030" if cached else "maestrano.E030")
+    return message
+
+
+JSON = "application/json"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "said"),
+    [
+        (
+            {"error": "Down for maintenance until 14:00 UTC"},
+            JSON,
+            "Down for maintenance until 14:00 UTC",
+        ),
+        (
+            {"message": "Marketplace database is read-only"},
+            JSON,
+            "Marketplace database is read-only",
+        ),
+        ({"detail": "Service unavailable"}, JSON, "Service unavailable"),
+        ({"error": {"code": 17, "message": "Upgrading"}}, JSON, "Upgrading"),
+        ({"errors": {"setup": ["No IdP key pair yet"]}}, JSON, "setup: No IdP key pair yet"),
+        ("maintenance window\n", "text/plain", "maintenance window"),
+    ],
+)
+@pytest.mark.parametrize("cached", [True, False], ids=["W030", "E030"])
+def test_the_platforms_reason_for_an_error_is_in_the_check(
+    settings, tmp_path, body, content_type, said, cached
+):
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+
+    message = refused_by(settings, tmp_path, 503, raw, content_type, cached=cached)
+
+    assert f"/api/config/v1/marketplaces answered HTTP 503: {said}" in message.msg
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>", "text/html"),
+        (b"", "text/plain"),
+        (json.dumps({"status": 503}).encode(), JSON),
+        (b"x" * (65 * 1024), "text/plain"),
+    ],
+    ids=["html", "empty", "no-reason", "huge"],
+)
+def test_an_answer_without_a_reason_says_only_the_status(settings, tmp_path, body, content_type):
+    message = refused_by(settings, tmp_path, 503, body, content_type, cached=True)
+
+    assert "answered HTTP 503);" in message.msg
+
+
+def test_the_reason_is_one_bounded_line_without_control_characters_nor_credentials(
+    settings, tmp_path
+):
+    token = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+    reason = (
+        f"Refused\r\nkey {KEY}\tsecret {SECRET} (Authorization: Basic {token})"
+        "\x1b[31m\u202eretlif\x00 " + "y" * 300
+    )
+
+    message = refused_by(
+        settings, tmp_path, 401, json.dumps({"error": reason}).encode(), JSON, cached=False
+    )
+
+    said = message.msg.split("answered HTTP 401: ")[1].split(") and there is no cached copy")[0]
+    assert said.startswith("Refused key *** secret *** (Authorization: Basic ***) [31m retlif y")
+    assert len(said) == 200 and said.endswith("y…")
+    assert all(c.isprintable() for c in message.msg)
+    for credential in (KEY, SECRET, token, "s3cret"):
+        assert credential not in f"{message.msg} {message.hint}"
