@@ -277,6 +277,13 @@ def served_path(announced: str) -> str:
     return get_script_prefix() + announced.lstrip("/")
 
 
+def resolved_path(served: str) -> str:
+    """``served`` (a path as ``reverse()`` gives it, behind the script prefix) as Django
+    resolves it: the path after the prefix (``resolve()`` takes that)."""
+    prefix = get_script_prefix()
+    return "/" + served.removeprefix(prefix) if served.startswith(prefix) else served
+
+
 @dataclass(frozen=True)
 class RootOutsidePrefix:
     """A URL a preset tells the platform to call the project at (``app.host``, or

@@ -155,3 +155,24 @@ def _basic(user: str, password: str) -> str:
     import base64
 
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_the_checks_run_under_a_forced_script_name(settings, prefix):
+    """Every command runs the checks, ``FORCE_SCRIPT_NAME`` its script prefix: the URL
+    checks resolve the paths ``reverse()`` gives, behind that prefix, as Django does."""
+    from django.core.management import call_command
+
+    from maestrano_accounts.checks import check_url_namespace
+
+    settings.FORCE_SCRIPT_NAME = PREFIX
+    settings.MAESTRANO = {
+        "DEFAULT_PRESET": "maestrano",
+        "PRESETS": {
+            "maestrano": preset_values(
+                api_id="a", api_key="k", app_host=f"https://x.example{PREFIX}"
+            )
+        },
+    }
+
+    assert check_url_namespace() == []
+    call_command("check")
