@@ -22,6 +22,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpRequest
+from django.shortcuts import resolve_url
 from django.utils.text import slugify
 
 from maestrano_integration.conf import Preset, maestrano_settings
@@ -40,6 +41,14 @@ def _fit(value: str, max_length: int) -> str:
 def _letters(value: str, length: int) -> str:
     """``value`` if it is ``length`` ASCII letters (country, currency codes), else ``""``."""
     return value if len(value) == length and value.isascii() and value.isalpha() else ""
+
+
+def default_login_redirect_url() -> str:
+    """``MAESTRANO["SSO_LOGIN_REDIRECT_URL"]``: a path, a URL or a URL name, read as Django
+    reads ``LOGIN_REDIRECT_URL`` (``resolve_url``). The default is a URL name,
+    ``maestrano_accounts:dashboard``, so that it names the dashboard behind the script
+    prefix the project is served under; a path is used as it is."""
+    return resolve_url(maestrano_settings.SSO_LOGIN_REDIRECT_URL)
 
 
 class DefaultAccountAdapter:
@@ -175,8 +184,8 @@ class DefaultAccountAdapter:
 
     # --- after login ---------------------------------------------------------------
     def login_redirect_url(self, request: HttpRequest, *, preset: Preset, company: Company) -> str:
-        """Where a user lands after SSO (``MAESTRANO["SSO_LOGIN_REDIRECT_URL"]``)."""
-        return maestrano_settings.SSO_LOGIN_REDIRECT_URL
+        """Where a user lands after SSO (:func:`default_login_redirect_url`)."""
+        return default_login_redirect_url()
 
     # --- billing hooks -------------------------------------------------------------
     def choose_plan(

@@ -16,9 +16,10 @@ from django.db.migrations.exceptions import CircularDependencyError
 from django.db.migrations.loader import MigrationLoader
 from django.template import engines
 from django.template.backends.django import DjangoTemplates
-from django.urls import NoReverseMatch, get_resolver, resolve, reverse
+from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
 
 from maestrano_integration.conf import all_presets, maestrano_settings
+from maestrano_integration.routes import resolved_path
 
 from . import views
 from .adapter import DefaultAccountAdapter
@@ -349,10 +350,12 @@ _BILLING_PAGES = [
 
 
 def _serves(name: str, view: Any, *, kwargs: dict[str, Any] | None = None) -> bool:
-    """Whether the URL of ``name`` leads to ``view`` (no other pattern serves it first)."""
+    """Whether the URL of ``name`` leads to ``view`` (no other pattern serves it first).
+    ``reverse()`` puts the script prefix (``FORCE_SCRIPT_NAME``) before the path that
+    ``resolve()`` takes."""
     try:
-        found = resolve(reverse(name, kwargs=kwargs)).func
-    except NoReverseMatch:
+        found = resolve(resolved_path(reverse(name, kwargs=kwargs))).func
+    except (NoReverseMatch, Resolver404):
         return False
     return inspect.unwrap(found) is inspect.unwrap(view)
 

@@ -42,10 +42,9 @@ from maestrano_integration.conf import (
     ImproperlyConfiguredPreset,
     Preset,
     get_preset,
-    maestrano_settings,
 )
 
-from .adapter import get_adapter
+from .adapter import default_login_redirect_url, get_adapter
 from .company_forms import form_for_another_company
 from .models import Company
 from .selectors import current_company, make_current_company, session_companies
@@ -196,7 +195,7 @@ def _landing_url(request: HttpRequest, *, preset: Preset | None, company: Compan
     """Where a refused form sends the user: the adapter's landing page after SSO (the
     setting ``SSO_LOGIN_REDIRECT_URL`` for a login without SSO)."""
     if preset is None:
-        return str(maestrano_settings.SSO_LOGIN_REDIRECT_URL)
+        return default_login_redirect_url()
     return get_adapter().login_redirect_url(request, preset=preset, company=company)
 
 

@@ -49,6 +49,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from maestrano_integration import metrics
 from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
+from maestrano_integration.routes import served_path
 from maestrano_integration.saml import (
     SamlConfigurationError,
     SamlValidationError,
@@ -340,12 +341,13 @@ def signed_out(request: HttpRequest) -> HttpResponse:
 
 
 def _login_url() -> str:
-    """The default preset's SSO init path, or ``""`` when it offers no login."""
+    """The default preset's SSO init path (behind the script prefix), or ``""`` when it
+    offers no login."""
     try:
         preset = get_preset()
     except ImproperlyConfiguredPreset:
         return ""
-    return preset.init_path if preset.sso_enabled else ""
+    return served_path(preset.init_path) if preset.sso_enabled else ""
 
 
 @require_POST

@@ -435,6 +435,32 @@ def check_announced_paths_served(
     ]
 
 
+@checks.register("maestrano", checks.Tags.urls)
+def check_served_root(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """With ``FORCE_SCRIPT_NAME``, the project's root is known: each preset's ``app.host``
+    (and ``sso.idm``) must name it, or the platform calls URLs outside the project.
+    Without it, the WSGI server's ``SCRIPT_NAME`` is known per request: the metadata
+    endpoint logs the same problem (:mod:`maestrano_integration.views`)."""
+    from django.conf import settings
+
+    from .routes import roots_outside_script_prefix
+
+    if not settings.FORCE_SCRIPT_NAME:
+        return []
+    return [
+        checks.Error(
+            outside.describe(),
+            hint=f"Set {outside.key} to the URL of the project's root, its script prefix "
+            f"included: {outside.expected}. "
+            + _hint(outside.preset.name, outside.key, is_default=outside.preset.is_default),
+            id="maestrano.E034",
+        )
+        for outside in roots_outside_script_prefix(
+            script_prefix=str(settings.FORCE_SCRIPT_NAME), presets=all_presets()
+        )
+    ]
+
+
 @checks.register("maestrano")
 def check_time_zone_support(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """The apps store aware datetimes (SAML validity, Connec! ``updated_at``, billing)."""

@@ -53,7 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "SSO_CLOCK_SKEW_SECONDS": 120,
     "SSO_ALLOW_IDP_INITIATED": True,
     "SSO_EMAIL_MIGRATION": True,
-    "SSO_LOGIN_REDIRECT_URL": "/dashboard/",
+    # A path, a URL or a URL name (as Django's LOGIN_REDIRECT_URL): the dashboard, behind
+    # the script prefix the project is served under.
+    "SSO_LOGIN_REDIRECT_URL": "maestrano_accounts:dashboard",
     "SSO_SESSION_CHECK_TIMEOUT": 5.0,
     # When the platform gives no recheck time, or cannot be reached for a
     # session check, check again after this many seconds.

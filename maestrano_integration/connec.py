@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from .conf import Preset, get_preset, maestrano_settings
-from .connec_wire import EXTERNAL_IDS_HEADER, MAX_PAGE_SIZE, MEDIA_TYPE
+from .connec_wire import EXTERNAL_IDS_HEADER, MAX_PAGE_SIZE, MEDIA_TYPE, record_path
 from .http import IDEMPOTENT_METHODS, PlatformHTTPError, build_retry, build_session
 
 if TYPE_CHECKING:
@@ -203,8 +203,12 @@ class ConnecClient:
 
     def entity_path(self, entity: str, record_id: str | None = None) -> str:
         """The path of an entity (or record) relative to the host, as batch ops use it."""
-        path = f"{self.preset.connec_base_path}/{self.group_id}/{entity}"
-        return f"{path}/{record_id}" if record_id is not None else path
+        return record_path(
+            base_path=self.preset.connec_base_path,
+            group_id=self.group_id,
+            entity=entity,
+            record_id=record_id,
+        )
 
     def entity_url(self, entity: str, record_id: str | None = None) -> str:
         return self.preset.connec_host + self.entity_path(entity, record_id)

@@ -7,6 +7,8 @@ here keeps them from drifting apart (docs/protocol.md, "Connec! API").
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 #: The media type of requests and answers (JSON is accepted as well).
 MEDIA_TYPE = "application/vnd.api+json"
 #: Request header: ``true`` asks Connec! to answer with every external id of the records.
@@ -15,3 +17,13 @@ EXTERNAL_IDS_HEADER = "CONNEC-EXTERNAL-IDS"
 MAX_PAGE_SIZE = 500
 #: Most ops one ``/batch`` request may carry; a larger batch is refused whole (400).
 MAX_BATCH_OPS = 500
+
+
+def record_path(*, base_path: str, group_id: str, entity: str, record_id: str | None = None) -> str:
+    """``{base_path}/{group_id}/{entity}``, or one record's path under it.
+
+    The record's id is one path segment, quoted: besides Connec!'s own ids (UUIDs), a
+    record is addressed by our external id, a local key, which may hold ``/``, ``?``,
+    ``#``, ``%`` or spaces (a text primary key: ``INV/2024/001``)."""
+    path = f"{base_path}/{group_id}/{entity}"
+    return f"{path}/{quote(record_id, safe='')}" if record_id is not None else path

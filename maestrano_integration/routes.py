@@ -20,11 +20,12 @@ import functools
 import inspect
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from django.urls import URLPattern, URLResolver, include, path, resolve
+from django.urls import URLPattern, URLResolver, get_script_prefix, include, path, resolve
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, ResolverMatch
 
@@ -263,3 +264,75 @@ def unserved_announced_paths() -> list[UnservedPath]:
                     )
                 )
     return unserved
+
+
+# --- the project's root: the script prefix -------------------------------------------
+
+
+def served_path(announced: str) -> str:
+    """``announced`` (a path a preset announces, ``/maestrano/auth/saml/init``) as a link
+    of this project's pages reaches it: behind the script prefix the project is served
+    under (the WSGI server's ``SCRIPT_NAME``, or ``FORCE_SCRIPT_NAME``), as ``reverse()``
+    gives its paths. The announced path itself is the one Django resolves, after it."""
+    return get_script_prefix() + announced.lstrip("/")
+
+
+def resolved_path(served: str) -> str:
+    """``served`` (a path as ``reverse()`` gives it, behind the script prefix) as Django
+    resolves it: the path after the prefix (``resolve()`` takes that)."""
+    prefix = get_script_prefix()
+    return "/" + served.removeprefix(prefix) if served.startswith(prefix) else served
+
+
+@dataclass(frozen=True)
+class RootOutsidePrefix:
+    """A URL a preset tells the platform to call the project at (``app.host``, or
+    ``sso.idm``) whose path is not the script prefix the project is served under."""
+
+    preset: Preset
+    key: str  # "app.host" or "sso.idm"
+    url: str
+    script_prefix: str
+
+    @property
+    def expected(self) -> str:
+        """``url`` with the script prefix as its path: the project's root."""
+        parts = urlsplit(self.url)
+        return urlunsplit((parts.scheme, parts.netloc, self.script_prefix.rstrip("/"), "", ""))
+
+    def describe(self) -> str:
+        """The problem in a sentence, with a URL the platform would call in vain."""
+        logins_here = self.key == "sso.idm" or not self.preset.raw_value("sso.idm")
+        called = self.url.rstrip("/") + (
+            self.preset.consume_path if logins_here else self.preset.groups_path
+        )
+        return (
+            f"Maestrano preset {self.preset.name!r}: {self.key} {self.url!r} is outside the "
+            f"script prefix {self.script_prefix!r} this project is served under: the platform "
+            f"would call {called}, which does not reach the project."
+        )
+
+
+def roots_outside_script_prefix(
+    *, script_prefix: str, presets: Iterable[Preset]
+) -> list[RootOutsidePrefix]:
+    """The ``app.host`` (and ``sso.idm``, when set) of ``presets`` that do not name the
+    project's root under ``script_prefix`` (``/app/``): the metadata announces ``app.host``
+    + path, and the platform calls exactly that, so that URL's path must be the prefix.
+    None under the root prefix (``/``): a host with a path may then be a proxy's own
+    prefix, which it takes off."""
+    if script_prefix.strip("/") == "":
+        return []
+    root = "/" + script_prefix.strip("/")
+    script_prefix = f"{root}/"  # as get_script_prefix() has it
+    found = []
+    for preset in presets:
+        for key in ("app.host", "sso.idm"):
+            url = preset.app_host if key == "app.host" else preset.raw_value(key)
+            if url and urlsplit(str(url)).path.rstrip("/") != root:
+                found.append(
+                    RootOutsidePrefix(
+                        preset=preset, key=key, url=str(url), script_prefix=script_prefix
+                    )
+                )
+    return found

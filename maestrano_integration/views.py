@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.urls import ResolverMatch, resolve
+from django.urls import ResolverMatch, get_script_prefix, resolve
 from django.utils.cache import patch_vary_headers
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -23,8 +23,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .auth import parse_basic_authorization
-from .conf import maestrano_settings
+from .conf import Preset, maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
+from .routes import roots_outside_script_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,22 @@ class MetadataView(PlatformAPIView):
     operation_id = "metadata"
 
     def get(self, request: Any, preset: str | None = None) -> Response:
+        _log_roots_outside_script_prefix(self.preset)
         return Response(self.preset.to_metadata(), headers={"Cache-Control": "no-store"})
+
+
+def _log_roots_outside_script_prefix(preset: Preset) -> None:
+    """Served under a script prefix (the WSGI server's ``SCRIPT_NAME``) that ``preset``'s
+    ``app.host`` lacks, the metadata announces URLs outside the project: said in the log,
+    as check ``maestrano.E034`` says it for ``FORCE_SCRIPT_NAME`` (the answer is the
+    platform's to read all the same)."""
+    for outside in roots_outside_script_prefix(script_prefix=get_script_prefix(), presets=[preset]):
+        logger.error(
+            "%s Set %s to the URL of the project's root, its script prefix included: %s.",
+            outside.describe(),
+            outside.key,
+            outside.expected,
+        )
 
 
 metadata = MetadataView.as_view()

@@ -9,6 +9,8 @@ from django.core import checks
 from maestrano_integration.connec_wire import MAX_BATCH_OPS
 
 from .conf import sync_settings
+from .keys import keyed_on_insert
+from .mappers import Mapper
 from .registry import DependencyCycle, MapperRegistry, known_entities, registry
 
 
@@ -64,6 +66,7 @@ def check_registry(registry: MapperRegistry) -> list[checks.CheckMessage]:
                         id="maestrano_sync.E005",
                     )
                 )
+        messages.extend(_key_messages(mapper))
         for dependency in sorted(set(mapper.depends_on) - registered):
             messages.append(
                 checks.Warning(
@@ -84,6 +87,49 @@ def check_registry(registry: MapperRegistry) -> list[checks.CheckMessage]:
             )
         )
     return messages
+
+
+def _key_messages(mapper: Mapper) -> list[checks.CheckMessage]:
+    """The primary keys the import cannot give new rows, or would have to change."""
+    if not mapper.directions.import_enabled:
+        return []
+    messages: list[checks.CheckMessage] = []
+    for mapping in (type(mapper), *mapper.children):
+        key = mapping.model._meta.pk
+        name = f"{mapping.model._meta.label}.{key.name}"
+        if {key.name, key.attname} & {*mapping.fields, *mapping.references}:
+            messages.append(
+                checks.Error(
+                    f"{mapping.__name__} maps {name}, the primary key: the sync knows each "
+                    "local row by its key, which a change in Connec! would then change.",
+                    hint="Map the Connec! value to a field of its own (unique=True if it "
+                    "identifies a row) and keep a key of yours (an AutoField, or a UUIDField "
+                    "with default=uuid.uuid4); to send the key to Connec!, add it in "
+                    "to_connec() (docs/sync.md).",
+                    obj=mapping,
+                    id="maestrano_sync.E006",
+                )
+            )
+        elif not keyed_on_insert(key) and not _gives_keys(mapping):
+            messages.append(
+                checks.Warning(
+                    f"{mapping.__name__}: {name}, the primary key, has no default: the "
+                    "import would give its new rows no key (the first one saved with an "
+                    "empty key, the others refused).",
+                    hint="Give the field a default (default=uuid.uuid4, or a function of "
+                    "yours), or give each new row its key in the mapper's new_instance() "
+                    "(docs/sync.md).",
+                    obj=mapping,
+                    id="maestrano_sync.W003",
+                )
+            )
+    return messages
+
+
+def _gives_keys(mapping: type[Any]) -> bool:
+    """Whether the mapping's own code may give new rows their key (it cannot be told)."""
+    own_to_local = issubclass(mapping, Mapper) and mapping.to_local is not Mapper.to_local
+    return mapping.has_own_new_instance() or own_to_local
 
 
 @checks.register("maestrano")

@@ -29,13 +29,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router
 from django.db.models import Exists, Max, OuterRef
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.bulk_insert import insert_rows
 
-from .keys import local_key
+from .keys import key_text_sql, local_key
 from .models import IdMap
 from .registry import registry
 
@@ -218,7 +217,7 @@ def mapped_counts(*, company: Company, entities: Iterable[str]) -> dict[str, int
         linked = IdMap.objects.filter(
             company=company,
             content_type=ContentType.objects.get_for_model(mapper.model),
-            object_id=Cast(OuterRef("pk"), output_field=models.CharField()),
+            object_id=key_text_sql(mapper.model, OuterRef("pk")),
         )
         counts[entity] = mapper.for_company(company).filter(Exists(linked)).order_by().count()
     return counts

@@ -4,6 +4,10 @@ a conflict's ``object_id``), read back into the model's key before a lookup.
 One rule for every lookup by these ids (the import, the push, the problems panel): a text
 that is no key the database can hold names no record. A lookup of several keys must not
 carry it: SQLite's driver refuses an integer past 64 bits and, with it, the whole query.
+
+The text of a key is ``str(pk)`` (a UUID with its hyphens); :func:`key_text_sql` is the
+same text computed by the database, for a query that matches the stored ids with a model's
+key column.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router
+from django.db.models.expressions import Combinable, Value
+from django.db.models.fields import AutoFieldMixin
+from django.db.models.functions import Cast, Concat, Substr
 
 
 def storable_key(model: type[models.Model], value: Any) -> bool:
@@ -28,6 +35,20 @@ def storable_key(model: type[models.Model], value: Any) -> bool:
     except KeyError:  # not an integer column
         return True
     return (low is None or value >= low) and (high is None or value <= high)
+
+
+def keyed_on_insert(field: models.Field) -> bool:
+    """Whether a new row gets a key for ``field`` (a primary key) without the sync giving
+    it one: from the database (an ``AutoField``, a ``db_default``), from the field's
+    ``default``, from its own ``pre_save`` (a field that makes its value), or from the
+    parent row (the link of a multi-table inherited model)."""
+    return (
+        isinstance(field, AutoFieldMixin)
+        or field.has_default()
+        or field.has_db_default()
+        or type(field).pre_save is not models.Field.pre_save
+        or field.is_relation
+    )
 
 
 def local_key(model: type[models.Model], object_id: Any) -> Any | None:
@@ -47,3 +68,28 @@ def local_keys(model: type[models.Model], object_ids: Iterable[Any]) -> list[Any
     ``pk__in`` / ``in_bulk`` lookup may carry."""
     keys = (local_key(model, object_id) for object_id in object_ids)
     return [key for key in keys if key is not None]
+
+
+#: Where the hyphens of a UUID's text go among its 32 hex digits (``8-4-4-4-12``).
+_UUID_GROUPS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+
+
+def key_text_sql(model: type[models.Model], key: Combinable) -> Combinable:
+    """The text the sync keeps for a key of ``model`` (``str(pk)``), computed in SQL from
+    ``key``, an expression of that key's column (``OuterRef("pk")``).
+
+    The column's own text is that text, but for a UUID on a database without a UUID type
+    (SQLite, MySQL): Django keeps it there as 32 hex digits, without the hyphens of
+    ``str()``; they are put back, so that a stored id still finds its row."""
+    field = model._meta.pk
+    target = field.target_field if field.is_relation else field
+    connection = connections[router.db_for_read(model)]
+    text = Cast(key, output_field=models.CharField())
+    if not isinstance(target, models.UUIDField) or connection.features.has_native_uuid_field:
+        return text
+    parts: list[Combinable] = []
+    for start, length in _UUID_GROUPS:
+        if parts:
+            parts.append(Value("-"))
+        parts.append(Substr(text, start, length))
+    return Concat(*parts, output_field=models.CharField())

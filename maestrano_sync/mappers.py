@@ -204,6 +204,11 @@ class _Mapping:
         return cls.model(**{cls.tenant().first.name: tenant_object})
 
     @classmethod
+    def has_own_new_instance(cls) -> bool:
+        """Whether the mapping overrides :meth:`new_instance`."""
+        return getattr(cls.new_instance, "__func__", None) is not _Mapping.new_instance.__func__
+
+    @classmethod
     def instance_factory(
         cls, company: Any, *, tenant_object: Any = None
     ) -> Callable[[], models.Model]:
@@ -213,13 +218,19 @@ class _Mapping:
         descriptor: type and router checks, database); without ``pre_init`` /
         ``post_init`` receivers for the model, every further row is a copy of it,
         its callable defaults evaluated anew (``Model.__init__`` took most of a
-        row's mapping time). With such receivers, every row is built the usual way.
+        row's mapping time). With such receivers, or a :meth:`new_instance` of the
+        mapping's own (which may give each row a value of its own: a key, a number),
+        every row is built the usual way.
         """
         model = cls.model
         field = cls.tenant().first
         if tenant_object is None:
             tenant_object = cls.tenant_object_for(company)
-        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        if (
+            cls.has_own_new_instance()
+            or signals.pre_init.has_listeners(model)
+            or signals.post_init.has_listeners(model)
+        ):
             return lambda: cls.new_instance(company, tenant_object=tenant_object)
         template = cls.new_instance(company, tenant_object=tenant_object)
         db = template._state.db
@@ -471,15 +482,13 @@ _CHILD_FACTORIES: dict[type, tuple[Any, Callable[[], models.Model]]] = {}
 
 
 def _child_factory(child: type[ChildMapping], company: Any) -> Callable[[], models.Model]:
-    """New children of ``company``: the fast factory unless the mapping has its own
-    :meth:`~_Mapping.new_instance`. Kept for the next record of the same company
-    object (a page's records share it), so that it is made once per page."""
+    """New children of ``company`` (:meth:`~_Mapping.instance_factory`). Kept for the next
+    record of the same company object (a page's records share it), so that it is made
+    once per page."""
     cached = _CHILD_FACTORIES.get(child)
     if cached is not None and cached[0] is company:
         return cached[1]
     tenant_object = child.tenant_object_for(company)
-    if getattr(child.new_instance, "__func__", None) is not _Mapping.new_instance.__func__:
-        return lambda: child.new_instance(company, tenant_object=tenant_object)
     factory = child.instance_factory(company, tenant_object=tenant_object)
     _CHILD_FACTORIES[child] = (company, factory)
     return factory

@@ -217,6 +217,7 @@ def save(
     record to find it, keeping the others (the refused ones become errors of
     ``outcome``). Call inside a transaction.
     """
+    keyed_by_database = _keyed_by_database(prepared)
     try:
         with transaction.atomic():
             save_bulk(company=company, mapper=mapper, prepared=prepared)
@@ -226,8 +227,27 @@ def save(
             mapper.entity,
             error.__class__.__name__,
         )
-        return save_one_by_one(company=company, mapper=mapper, prepared=prepared, outcome=outcome)
+        return save_one_by_one(
+            company=company,
+            mapper=mapper,
+            prepared=prepared,
+            outcome=outcome,
+            keyed_by_database=keyed_by_database,
+        )
     return prepared
+
+
+def _keyed_by_database(prepared: list[Prepared]) -> set[int]:
+    """The ``id()`` of the new rows (records and their children) that have no key before
+    their insert: the database gives them one (an ``AutoField``). The others have theirs
+    already (a UUID's default, a key the mapper set), which stays theirs."""
+    return {
+        id(obj)
+        for item in prepared
+        if item.is_new
+        for obj in (item.instance, *(o for objects in item.children.values() for o in objects))
+        if obj.pk is None
+    }
 
 
 def save_bulk(*, company: Company, mapper: Mapper, prepared: list[Prepared]) -> None:
@@ -272,19 +292,24 @@ def _write_id_maps(*, company: Company, mapper: Mapper, prepared: list[Prepared]
 
 
 def save_one_by_one(
-    *, company: Company, mapper: Mapper, prepared: list[Prepared], outcome: Outcome
+    *,
+    company: Company,
+    mapper: Mapper,
+    prepared: list[Prepared],
+    outcome: Outcome,
+    keyed_by_database: set[int],
 ) -> list[Prepared]:
-    """Slow path after a failed bulk write: each record in its own savepoint."""
+    """Slow path after a failed bulk write: each record in its own savepoint.
+
+    The rolled-back insert gave keys to the rows in ``keyed_by_database``
+    (:func:`_keyed_by_database`): they are taken back. Every other row keeps its own."""
     saved = []
     for item in prepared:
         if item.is_new:
-            # The rolled-back bulk_create may have assigned primary keys.
-            item.instance.pk = None
-            item.instance._state.adding = True
-            for objects in item.children.values():
-                for obj in objects:
+            for obj in (item.instance, *(o for objects in item.children.values() for o in objects)):
+                if id(obj) in keyed_by_database:
                     obj.pk = None
-                    obj._state.adding = True
+                obj._state.adding = True
         try:
             with transaction.atomic():
                 save_bulk(company=company, mapper=mapper, prepared=[item])

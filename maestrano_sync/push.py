@@ -40,6 +40,7 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import ConnecClient, ConnecError
+from maestrano_integration.connec_wire import record_path
 
 from . import children, history, idmap
 from .company_settings import policy_for
@@ -376,8 +377,12 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
 
 
 def _path(preset: Any, company: Company, entity: str, record_id: str | None = None) -> str:
-    path = f"{preset.connec_base_path}/{company.group_uid}/{entity}"
-    return f"{path}/{record_id}" if record_id is not None else path
+    return record_path(
+        base_path=preset.connec_base_path,
+        group_id=company.group_uid,
+        entity=entity,
+        record_id=record_id,
+    )
 
 
 def _answer(*, client: ConnecClient, ops: list[Op]) -> None:

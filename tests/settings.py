@@ -14,3 +14,6 @@ os.environ.setdefault("SANDBOX_ENABLED", "true")
 os.environ.setdefault("DEBUG", "true")
 
 from config.settings import *  # noqa: F403
+
+# Models of adopters' shapes the example app has not (UUID and text keys): tests/shapes.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.shapes"]  # noqa: F405

@@ -9,7 +9,7 @@ depends on our migrations while ours depend on the user model: ``check --databas
 check: a plain ``check`` does not build the migration graph), before ``migrate`` would stop on
 Django's ``CircularDependencyError``.
 Made as the hint says (the user model first, the tenant in ``0002``), the project checks and
-migrates.
+migrates, and a platform user logs in through SSO as a user of that UUID-keyed model.
 The checkout's interpreter runs the project (the apps are installed there): no wheel.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.adoption import apply_install_doc, clean_environment, run
+from tests.helpers.adoption import ROOT, apply_install_doc, clean_environment, run
 
 pytestmark = [pytest.mark.adoption]
 
@@ -57,6 +57,44 @@ TENANT_MODEL = """
 class Customer(models.Model):
     company = models.ForeignKey("maestrano_accounts.Company", on_delete=models.CASCADE)
     name = models.CharField(max_length=200)
+"""
+
+
+#: An SSO login through Django's test client, in the project (a Response signed with the
+#: test key, as tests/accounts/test_sso_queries.py makes them), then our admin pages of the
+#: user's identity and company (with its memberships): what it prints.
+SSO_LOGIN = f"""
+import sys, uuid
+sys.path.insert(0, {str(ROOT)!r})
+from django.test import Client
+from django.test.utils import override_settings
+from maestrano_accounts.models import Company, PlatformIdentity
+from maestrano_integration.conf import get_preset
+from people.models import Person
+from tests.accounts.test_sso_queries import ATTRIBUTES, signed_response
+from tests.conftest import preset_values
+
+presets = {{"maestrano": preset_values(api_id="app-u", api_key="key-u")}}
+with override_settings(
+    MAESTRANO={{"DEFAULT_PRESET": "maestrano", "PRESETS": presets,
+               "SYNC": {{"IMPORT_ON_COMPANY_CREATED": False}}}},
+    ALLOWED_HOSTS=["testserver"],
+):
+    preset = get_preset()
+    client = Client()
+    response = signed_response(preset, ATTRIBUTES)
+    consumed = client.post(preset.consume_path, {{"SAMLResponse": response}})
+    done = client.get(consumed["Location"])
+    user = Person.objects.get()
+    print(done.status_code, done["Location"])
+    linked = PlatformIdentity.objects.get().user == user
+    print("uuid" if isinstance(user.pk, uuid.UUID) and linked else "?")
+    admin = Client()
+    root = Person.objects.create_user("root@example.com", is_staff=True, is_superuser=True)
+    admin.force_login(root)
+    for model in (PlatformIdentity, Company):  # the company's page lists its memberships
+        row = model.objects.get()
+        print(admin.get(f"/admin/maestrano_accounts/{{model._meta.model_name}}/{{row.pk}}/change/").status_code)
 """
 
 
@@ -157,3 +195,8 @@ def test_the_user_model_first_then_the_tenant_checks_and_migrates(project):
     assert "Applying people.0002_customer... OK" in migrate.stdout
     clean = manage(project, "makemigrations", "--check", "--dry-run")
     assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    # The UUID-keyed user logs in through SSO and shows in our admin pages.
+    login = manage(project, "shell", "-v", "0", "-c", SSO_LOGIN)
+    assert login.returncode == 0, login.stdout + login.stderr
+    assert login.stdout.split() == ["302", "/dashboard/", "uuid", "200", "200"]

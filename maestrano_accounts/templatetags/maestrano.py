@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from maestrano_integration.conf import get_preset
+from maestrano_integration.routes import served_path
 
 from ..company_forms import COMPANY_FORM_FIELD
 from ..selectors import current_company
@@ -29,9 +30,10 @@ register = template.Library()
 def maestrano_login_url(preset: str | None = None) -> str:
     """The path that starts an SSO login on ``preset`` (the default preset if omitted).
 
-    It is the preset's ``sso.init_path``, the path its metadata announces.
+    It is the preset's ``sso.init_path``, the path its metadata announces, behind the
+    script prefix the project is served under (as ``{% url %}`` gives paths).
     """
-    return get_preset(preset).init_path
+    return served_path(get_preset(preset).init_path)
 
 
 @register.simple_tag(takes_context=True)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.db import DatabaseError, IntegrityError, transaction
 
@@ -257,7 +257,8 @@ def parse_batch_op(raw: Any, *, index: int, external_ids: bool, base_url: str) -
         method=method.upper(),
         group_uid=match["group"],
         entity=match["entity"],
-        record_id=match["id"],
+        # One path segment, quoted by the client (an external id may hold "/" or "?").
+        record_id=unquote(match["id"]) if match["id"] is not None else None,
         query=query,
         body=params if method.lower() != "get" else None,
         external_ids=external_ids,
