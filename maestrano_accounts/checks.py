@@ -22,7 +22,7 @@ from maestrano_integration.conf import all_presets, maestrano_settings
 from maestrano_integration.routes import resolved_path
 
 from . import views
-from .adapter import DefaultAccountAdapter
+from .adapter import DefaultAccountAdapter, default_login_redirect_url
 from .backends import sso_backend
 from .billing import services as billing_services
 from .billing import views as billing_views
@@ -358,6 +358,28 @@ def _serves(name: str, view: Any, *, kwargs: dict[str, Any] | None = None) -> bo
     except (NoReverseMatch, Resolver404):
         return False
     return inspect.unwrap(found) is inspect.unwrap(view)
+
+
+@checks.register("maestrano", checks.Tags.urls)
+def check_login_redirect_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["SSO_LOGIN_REDIRECT_URL"]`` leads somewhere: read as Django reads
+    ``LOGIN_REDIRECT_URL``, a value without ``/`` or ``.`` is a URL name, and one that
+    names no URL would fail every SSO login after its assertion was accepted."""
+    try:
+        default_login_redirect_url()
+    except NoReverseMatch:
+        value = maestrano_settings.SSO_LOGIN_REDIRECT_URL
+        return [
+            checks.Error(
+                f"MAESTRANO['SSO_LOGIN_REDIRECT_URL'] is {value!r}: no URL has that name, and "
+                "a value without '/' or '.' is read as a URL name (as LOGIN_REDIRECT_URL).",
+                hint='Give a path ("/home/"), a URL, or the name of a URL of the project '
+                "(\"app:home\"); the default is 'maestrano_accounts:dashboard' "
+                "(docs/settings.md).",
+                id="maestrano.E035",
+            )
+        ]
+    return []
 
 
 @checks.register("maestrano", checks.Tags.urls)

@@ -176,3 +176,29 @@ def test_the_checks_run_under_a_forced_script_name(settings, prefix):
 
     assert check_url_namespace() == []
     call_command("check")
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        ("home", True),  # read as a URL name (no "/" or "."), and none has it
+        ("crm:nowhere", True),
+        ("maestrano_accounts:dashboard", False),
+        ("/welcome/", False),  # a path is used as it is, served or not
+        ("https://crm.example/start", False),
+        ("welcome.html", False),
+    ],
+)
+def test_a_landing_page_setting_that_names_no_url_fails_the_check(settings, value, refused):
+    """``SSO_LOGIN_REDIRECT_URL`` is read as ``LOGIN_REDIRECT_URL``: a name that reverses to
+    nothing would fail every login after its assertion was accepted; ``check`` says so."""
+    from django.core import checks
+
+    settings.MAESTRANO = {**settings.MAESTRANO, "SSO_LOGIN_REDIRECT_URL": value}
+
+    found = [m for m in checks.run_checks(tags=[checks.Tags.urls]) if m.id == "maestrano.E035"]
+
+    assert bool(found) is refused
+    if refused:
+        assert repr(value) in found[0].msg
+        assert "maestrano_accounts:dashboard" in found[0].hint
