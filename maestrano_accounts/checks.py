@@ -364,7 +364,10 @@ def _serves(name: str, view: Any, *, kwargs: dict[str, Any] | None = None) -> bo
 def check_login_redirect_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``MAESTRANO["SSO_LOGIN_REDIRECT_URL"]`` leads somewhere: read as Django reads
     ``LOGIN_REDIRECT_URL``, a value without ``/`` or ``.`` is a URL name, and one that
-    names no URL would fail every SSO login after its assertion was accepted."""
+    names no URL would fail every SSO login after its assertion was accepted. Not
+    checked where the SSO views are not served (the sandbox alone, a worker's URLconf)."""
+    if "maestrano_accounts" not in get_resolver().namespace_dict:
+        return []
     try:
         default_login_redirect_url()
     except NoReverseMatch:

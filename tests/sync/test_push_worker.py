@@ -145,13 +145,19 @@ def test_a_notification_stored_while_the_task_runs_is_applied(
 
 
 def test_a_change_whose_drain_found_an_import_page_locking_is_pushed_when_the_import_ends(
-    company, peer, worker_sync, real_worker
+    company, peer, worker_sync, real_worker, settings
 ):
     from maestrano_sync.locks import acquire_lock, release_lock
     from maestrano_sync.tasks import import_company
 
     real_worker.kill()
-    token = acquire_lock(company_id=company.pk)  # as a page of an import holds it
+    # As a page of an import holds it, for longer than the worker's restart may take on a
+    # loaded machine (the worker's own lease, 5 s, ran out before its drain under CI load).
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "SYNC": {**settings.MAESTRANO["SYNC"], "LOCK_LEASE_SECONDS": 300},
+    }
+    token = acquire_lock(company_id=company.pk)
     name = "Saved during the import"
     Organization.objects.create(company=company, name=name)
     assert queued_tasks() == 1  # its drain
