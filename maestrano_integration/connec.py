@@ -28,7 +28,13 @@ import requests
 
 from .conf import Preset, get_preset, maestrano_settings
 from .connec_wire import EXTERNAL_IDS_HEADER, MAX_PAGE_SIZE, MEDIA_TYPE
-from .http import IDEMPOTENT_METHODS, PlatformHTTPError, build_retry, build_session
+from .http import (
+    IDEMPOTENT_METHODS,
+    PlatformHTTPError,
+    build_retry,
+    build_session,
+    path_segment,
+)
 
 if TYPE_CHECKING:
     from urllib3.util.retry import Retry
@@ -202,9 +208,14 @@ class ConnecClient:
         return f"{self.preset.connec_host}{self.preset.connec_base_path}"
 
     def entity_path(self, entity: str, record_id: str | None = None) -> str:
-        """The path of an entity (or record) relative to the host, as batch ops use it."""
-        path = f"{self.preset.connec_base_path}/{self.group_id}/{entity}"
-        return f"{path}/{record_id}" if record_id is not None else path
+        """The path of an entity (or record) relative to the host, as batch ops use it.
+
+        The group uid and the record id are each one segment
+        (:func:`~maestrano_integration.http.path_segment`): an id never names a path of
+        another group (``ValueError`` for an empty id, ``.`` or ``..``).
+        """
+        path = f"{self.preset.connec_base_path}/{path_segment(self.group_id)}/{entity}"
+        return f"{path}/{path_segment(record_id)}" if record_id is not None else path
 
     def entity_url(self, entity: str, record_id: str | None = None) -> str:
         return self.preset.connec_host + self.entity_path(entity, record_id)
@@ -295,7 +306,7 @@ class ConnecClient:
         """``/people/123`` (relative to the group) → the absolute URL of the call."""
         if not path.startswith("/"):
             path = f"/{path}"
-        return f"{self.api_root}/{self.group_id}{path}"
+        return f"{self.api_root}/{path_segment(self.group_id)}{path}"
 
     def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         """``GET`` a path relative to the group (``/organizations``, ``/company``); the body."""
