@@ -99,19 +99,21 @@ def check_platform_session(*, preset: Preset, uid: str, session_token: str) -> S
     a short timeout (``SSO_SESSION_CHECK_TIMEOUT``), no transport retries: this
     runs inside a page request. A network error, a 5xx or an unreadable answer
     is ``UNREACHABLE``: the user keeps the session until the next window
-    (``SSO_SESSION_RECHECK_SECONDS``), never locked out by an outage.
+    (``SSO_SESSION_RECHECK_SECONDS``), never locked out by an outage. The uid is one
+    path segment (``maestrano_integration.http.path_segment``): a ``/`` in it never
+    turns the check into another call to the platform with our credentials; a uid no
+    path can carry (``.``, ``..``) cannot be asked about, ``UNREACHABLE`` too.
     ``{"valid": false}`` or a 404 (unknown session) is ``INVALID``.
     """
     context = {"preset": preset.name, "uid": uid}
     timeout = float(maestrano_settings.SSO_SESSION_CHECK_TIMEOUT)
     try:
+        url = preset.session_check_url(uid)  # the uid one path segment, whatever it holds
         with build_session(
             auth=(preset.api_id, preset.api_key), retry=build_retry(total=0), api="session_check"
         ) as http:
-            response = http.get(
-                preset.session_check_url(uid), params={"session": session_token}, timeout=timeout
-            )
-    except requests.RequestException as error:
+            response = http.get(url, params={"session": session_token}, timeout=timeout)
+    except (requests.RequestException, ValueError) as error:
         logger.warning(
             "Platform session check failed (%s); keeping the session until the next check",
             type(error).__name__,

@@ -45,6 +45,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from maestrano_integration import metrics
@@ -72,6 +73,11 @@ logger = logging.getLogger(__name__)
 
 #: Shown on the landing page once the platform has signed the user out.
 SIGNED_OUT_MESSAGE = _("You are signed out.")
+#: The ACS's form field, and the completion's ticket (query and confirmation form): bearer
+#: secrets (a signed login, a login waiting for its browser), starred in Django's error
+#: reports (``sensitive_post_parameters``) like a password field.
+SAML_RESPONSE_FIELD = "SAMLResponse"
+TICKET_FIELD = "ticket"
 #: Where a logout lands when ``settings.LOGOUT_REDIRECT_URL`` names no page: :func:`signed_out`.
 SIGNED_OUT_URL_NAME = "maestrano_accounts:signed-out"
 
@@ -156,6 +162,7 @@ def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
 @require_POST
 @never_cache
 @maestrano_session_exempt
+@sensitive_post_parameters(SAML_RESPONSE_FIELD)
 def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     """The ACS (HTTP-POST binding): validate, then hand over to :func:`sso_complete`.
 
@@ -164,7 +171,7 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
     resolved = _preset_or_404(preset)
     try:
         assertion = validate_response(
-            resolved, saml_response=request.POST.get("SAMLResponse"), request=request
+            resolved, saml_response=request.POST.get(SAML_RESPONSE_FIELD), request=request
         )
         ticket = sso_state.accept_assertion(preset=resolved, assertion=assertion)
     except SamlValidationError as error:
@@ -173,7 +180,7 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
         return _misconfigured(request, preset=resolved, error=error)
     complete_path = reverse("maestrano_accounts:sso-complete")
     response = HttpResponseRedirect(
-        complete_path + "?" + urlencode({"ticket": ticket.token}), status=303
+        complete_path + "?" + urlencode({TICKET_FIELD: ticket.token}), status=303
     )
     sso_state.set_nonce_cookie(
         response, request=request, nonce=ticket.browser_nonce, complete_path=complete_path
@@ -184,6 +191,7 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
 @require_http_methods(["GET", "POST"])
 @never_cache
 @maestrano_session_exempt
+@sensitive_post_parameters(TICKET_FIELD)
 def sso_complete(request: HttpRequest) -> HttpResponse:
     """Finish a login validated by :func:`sso_consume`, in the browser's own session.
 
@@ -195,7 +203,7 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
     try:
         ticket = sso_state.redeem_login_ticket(
-            token=data.get("ticket", ""), browser_nonce=sso_state.nonce_cookie(request)
+            token=data.get(TICKET_FIELD, ""), browser_nonce=sso_state.nonce_cookie(request)
         )
         preset = _ticket_preset(ticket)
         if request.method == "GET" and sso_state.needs_confirmation(

@@ -30,6 +30,7 @@ from .http import (
     build_session,
     flatten_errors,
     may_have_arrived,
+    path_segment,
 )
 from .times import NotATime, excerpt, platform_time, platform_time_text
 
@@ -433,9 +434,9 @@ class AccountClient:
     def url(self, resource: str, object_id: str | None = None) -> str:
         url = f"{self.preset.account_api_url}{resource}"
         if object_id is not None:
-            if not object_id or "/" in object_id or object_id in {".", ".."}:
-                raise ValueError(f"Invalid Account API id: {object_id!r}")
-            url = f"{url}/{object_id}"
+            # One segment: ``../groups`` or ``bill?x`` names no other resource (ValueError
+            # for an empty id, ``.`` or ``..``).
+            url = f"{url}/{path_segment(object_id)}"
         return url
 
     def _list(

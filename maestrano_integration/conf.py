@@ -25,6 +25,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from .http import path_segment
+
 DEFAULT_PRESET_NAME = "maestrano"
 
 _T = TypeVar("_T")
@@ -403,7 +405,8 @@ class Preset:
         return f"{self.api_host}{self.api_base}auth/saml"
 
     def session_check_url(self, uid: str) -> str:
-        return f"{self.api_host}{self.api_base}auth/saml/{uid}"
+        """The session check of ``uid`` (``ValueError``: a uid that is no path segment)."""
+        return f"{self.api_host}{self.api_base}auth/saml/{path_segment(uid)}"
 
     def logout_url(self, uid: str) -> str:
         from urllib.parse import urlencode

@@ -28,7 +28,13 @@ import requests
 
 from .conf import Preset, get_preset, maestrano_settings
 from .connec_wire import EXTERNAL_IDS_HEADER, MAX_PAGE_SIZE, MEDIA_TYPE, record_path
-from .http import IDEMPOTENT_METHODS, PlatformHTTPError, build_retry, build_session
+from .http import (
+    IDEMPOTENT_METHODS,
+    PlatformHTTPError,
+    build_retry,
+    build_session,
+    path_segment,
+)
 
 if TYPE_CHECKING:
     from urllib3.util.retry import Retry
@@ -202,7 +208,9 @@ class ConnecClient:
         return f"{self.preset.connec_host}{self.preset.connec_base_path}"
 
     def entity_path(self, entity: str, record_id: str | None = None) -> str:
-        """The path of an entity (or record) relative to the host, as batch ops use it."""
+        """The path of an entity (or record) relative to the host, as batch ops use it
+        (:func:`~maestrano_integration.connec_wire.record_path`: the group uid and the
+        record id are one segment each; ``ValueError`` for an empty id, ``.`` or ``..``)."""
         return record_path(
             base_path=self.preset.connec_base_path,
             group_id=self.group_id,
@@ -299,7 +307,7 @@ class ConnecClient:
         """``/people/123`` (relative to the group) → the absolute URL of the call."""
         if not path.startswith("/"):
             path = f"/{path}"
-        return f"{self.api_root}/{self.group_id}{path}"
+        return f"{self.api_root}/{path_segment(self.group_id)}{path}"
 
     def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         """``GET`` a path relative to the group (``/organizations``, ``/company``); the body."""

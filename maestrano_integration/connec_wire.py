@@ -7,7 +7,7 @@ here keeps them from drifting apart (docs/protocol.md, "Connec! API").
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from .http import path_segment
 
 #: The media type of requests and answers (JSON is accepted as well).
 MEDIA_TYPE = "application/vnd.api+json"
@@ -22,8 +22,11 @@ MAX_BATCH_OPS = 500
 def record_path(*, base_path: str, group_id: str, entity: str, record_id: str | None = None) -> str:
     """``{base_path}/{group_id}/{entity}``, or one record's path under it.
 
-    The record's id is one path segment, quoted: besides Connec!'s own ids (UUIDs), a
-    record is addressed by our external id, a local key, which may hold ``/``, ``?``,
-    ``#``, ``%`` or spaces (a text primary key: ``INV/2024/001``)."""
-    path = f"{base_path}/{group_id}/{entity}"
-    return f"{path}/{quote(record_id, safe='')}" if record_id is not None else path
+    The group uid and the record's id are one path segment each
+    (:func:`~maestrano_integration.http.path_segment`; ``ValueError`` for an empty id,
+    ``.`` or ``..``): besides Connec!'s own ids (UUIDs), a record is addressed by our
+    external id, a local key, which may hold ``/``, ``?``, ``#``, ``%`` or spaces (a text
+    primary key: ``INV/2024/001``), and an id from the data never names another group's
+    path (``../../cld-2/people/…``)."""
+    path = f"{base_path}/{path_segment(group_id)}/{entity}"
+    return f"{path}/{path_segment(record_id)}" if record_id is not None else path

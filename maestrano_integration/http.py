@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -66,6 +67,23 @@ class PlatformHTTPError(Exception):
     def is_authentication_failure(self) -> bool:
         """Our credentials were refused (401): retrying cannot help until they are fixed."""
         return self.status == 401
+
+
+def path_segment(value: object) -> str:
+    """``value`` as one segment of a platform URL's path (a group uid, a record or bill id,
+    a user uid): every character but RFC 3986's unreserved ones percent-encoded.
+
+    Those values come from the platform and from the data other applications write (a
+    Connec! reference), and our credentials open every group of the app: a ``/``, ``?``
+    or ``#`` left as it is would make the id name another path (``../../cld-2/people/…``:
+    another group's record), a query or a fragment. An empty value, ``.`` and ``..``
+    name no resource whatever their encoding (a server may decode ``%2E``): refused with
+    ``ValueError``.
+    """
+    text = str(value)
+    if text in {"", ".", ".."}:
+        raise ValueError(f"not a path segment: {text!r}")
+    return quote(text, safe="")
 
 
 def flatten_errors(errors: Any) -> list[str]:

@@ -35,9 +35,17 @@ CONNEC_ID_MAX_LENGTH = 64
 
 
 def connec_id_problem(value: str) -> str | None:
-    """What makes the text ``value`` no Connec! id we can keep, or ``None``."""
+    """What makes the text ``value`` no Connec! id we can keep, or ``None``.
+
+    A Connec! id names one record: it is one segment of the record's URL
+    (``/<group>/<entity>/<id>``). An id with a ``/`` or ``\\``, or ``.`` or ``..``,
+    would name another path, another group's records among them (which our credentials
+    open too): refused, wherever it comes from (a record's id, a reference).
+    """
     if len(value) > CONNEC_ID_MAX_LENGTH:
         return f"longer than {CONNEC_ID_MAX_LENGTH} characters"
+    if "/" in value or "\\" in value or value in {".", ".."}:
+        return "not one URL path segment"
     return None
 
 

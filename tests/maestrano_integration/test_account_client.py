@@ -258,9 +258,26 @@ def test_success_false_in_a_200_is_an_error():
         AccountClient().list_groups()
 
 
-def test_ids_cannot_escape_the_resource_path():
+@pytest.mark.parametrize("object_id", ["", ".", ".."])
+def test_an_id_that_names_no_resource_is_refused(object_id):
     with pytest.raises(ValueError):
-        AccountClient().retrieve_bill("../groups")
+        AccountClient().retrieve_bill(object_id)
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("object_id", "path"),
+    [
+        ("../groups", "bills/..%2Fgroups"),
+        ("bill-1?group_id=cld-2#x", "bills/bill-1%3Fgroup_id%3Dcld-2%23x"),
+    ],
+)
+def test_ids_cannot_escape_the_resource_path(object_id, path):
+    responses.get(f"{API}/{path}", json=envelope(BILL))
+
+    AccountClient().retrieve_bill(object_id)
+
+    assert responses.calls[0].request.url == f"{API}/{path}"
 
 
 class SilentServer:
