@@ -21,12 +21,12 @@ from django.db.models import Model, ProtectedError, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from maestrano_accounts.models import Company
+from maestrano_accounts.pages import local_url
 from maestrano_accounts.permissions import (
     CompanyRoleRequiredMixin,
     Role,
@@ -85,11 +85,9 @@ def landing(request: HttpRequest) -> HttpResponse:
     a logged-in user on (a deep link ``?next=`` only when local).
     """
     if request.user.is_authenticated and current_company(request) is not None:
-        next_url = request.GET.get("next", "")
-        if not url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            next_url = reverse("maestrano_accounts:dashboard")
+        next_url = local_url(
+            request, request.GET.get("next", ""), fallback=reverse("maestrano_accounts:dashboard")
+        )
         return HttpResponseRedirect(next_url)
     return render(request, "landing.html")
 
@@ -568,11 +566,11 @@ def retry_problem(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         messages.success(request, "Queued again: the status below shows how it went.")
     else:
         messages.info(request, "Nothing to retry: it was already dealt with.")
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        next_url = reverse("maestrano_accounts:dashboard") + "#messages"
+    next_url = local_url(
+        request,
+        request.POST.get("next", ""),
+        fallback=reverse("maestrano_accounts:dashboard") + "#messages",
+    )
     return HttpResponseRedirect(next_url)
 
 

@@ -41,7 +41,6 @@ from django.http import (
 )
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -64,7 +63,7 @@ from .adapter import get_adapter
 from .backends import SSO_LOGIN_ATTRIBUTE, authenticate_sso
 from .middleware import maestrano_session_exempt
 from .models import Company, Membership
-from .pages import render_page
+from .pages import local_url, render_page
 from .permissions import current_role, role_at_least
 from .selectors import current_company, make_current_company, session_companies
 from .sessions import platform_session, platform_session_preset, store_platform_session
@@ -147,7 +146,7 @@ def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     except DisallowedRedirect:  # the forwarded parameters make a URL too long to redirect to
         error = SamlValidationError("request_too_long", f"{len(redirect.url)} characters")
         return _refuse(request, preset=resolved, error=error)
-    next_url = next_url if _is_local_url(request, next_url) else ""
+    next_url = local_url(request, next_url)
     sso_state.remember_request(
         request, request_id=redirect.request_id, preset=resolved, next_url=next_url
     )
@@ -295,12 +294,6 @@ def _log_in(
     metrics.record_sso_login(preset=preset.name)
 
 
-def _is_local_url(request: HttpRequest, url: str) -> bool:
-    return bool(url) and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-
-
 @require_http_methods(["GET", "POST"])
 @never_cache
 @maestrano_session_exempt
@@ -374,11 +367,9 @@ def switch_company(request: HttpRequest) -> HttpResponse:
     except (ValueError, Company.DoesNotExist):
         raise Http404("No such company") from None
     make_current_company(request, company)
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        next_url = reverse("maestrano_accounts:dashboard")
+    next_url = local_url(
+        request, request.POST.get("next", ""), fallback=reverse("maestrano_accounts:dashboard")
+    )
     return HttpResponseRedirect(next_url)
 
 

@@ -26,7 +26,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -36,7 +36,7 @@ from maestrano_accounts.permissions import Role, company_role_required
 from maestrano_accounts.selectors import current_company
 from maestrano_integration.views import json_errors
 
-from ..pages import render_page
+from ..pages import local_url, render_page
 from . import actions, services
 from .models import AdHocCharge, CompanySubscription, Plan
 
@@ -59,19 +59,9 @@ SMS_KEY_PREFIX = "sms:"
 _KEY_FIELD = "idempotency_key"
 
 
-def _local_path(request: HttpRequest, target: str) -> str:
-    """``target`` when it is a path of this site, else ``""``."""
-    # A path only: redirect() would take any other word for a URL name.
-    if target.startswith("/") and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return ""
-
-
 def _back(request: HttpRequest) -> HttpResponse:
     """Back to the page the form was on (a local ``next``), else the billing page."""
-    target = _local_path(request, request.POST.get("next", ""))
+    target = local_url(request, request.POST.get("next", ""))
     return HttpResponseRedirect(target) if target else redirect("maestrano_billing:overview")
 
 
@@ -138,7 +128,7 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
         # purchase it already made, never a second one; said, so that nobody waits for one.
         messages.info(request, REPEATED_PURCHASE_MESSAGE, fail_silently=True)
     target = reverse("maestrano_billing:purchase", kwargs={"charge_id": charge.pk})
-    back = _local_path(request, request.POST.get("next", ""))
+    back = local_url(request, request.POST.get("next", ""))
     return HttpResponseRedirect(f"{target}?{urlencode({'next': back})}" if back else target)
 
 
@@ -165,7 +155,7 @@ def purchase(request: HttpRequest, charge_id: int) -> HttpResponse:
         "company": charge.company,
         "charge": charge,
         "progress": services.charge_progress(charge=charge),
-        "back": _local_path(request, request.GET.get("next", "")),
+        "back": local_url(request, request.GET.get("next", "")),
     }
     return render_page(request, "maestrano_accounts/billing/purchase.html", context)
 
