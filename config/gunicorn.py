@@ -35,6 +35,10 @@ keepalive = 5
 # Not preloaded: each worker opens its own database connections after the fork.
 preload_app = False
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
+# gunicorn's own format but the request line's query string: the SSO completion's URL
+# carries a login ticket (single use, but a credential until used), and a query string may
+# carry what a person typed. The path (%(U)s) is enough to read the log by.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 errorlog = "-"
 # The youngest generation of the garbage collector is collected every
 # ``GUNICORN_GC_THRESHOLD`` new container objects (Python's default, 700, when 0):

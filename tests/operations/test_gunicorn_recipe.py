@@ -46,7 +46,11 @@ def recipe_env(tmp_path):
     return env
 
 
-def test_the_recipe_serves_requests(recipe_env):
+def test_the_recipe_serves_requests(recipe_env, tmp_path):
+    """It answers, and its access log names the path without the query string (the SSO
+    completion's carries a login ticket)."""
+    access_log = tmp_path / "access.log"
+    recipe_env["GUNICORN_ACCESS_LOG"] = str(access_log)
     port = free_port()
     server = subprocess.Popen(
         [*GUNICORN, "--bind", f"127.0.0.1:{port}", "config.wsgi"],
@@ -59,7 +63,9 @@ def test_the_recipe_serves_requests(recipe_env):
             assert server.poll() is None, "gunicorn exited: a worker failed to boot"
             try:
                 # A loaded machine may take a while to boot the worker behind the bound socket.
-                response = requests.get(f"http://127.0.0.1:{port}/health/live", timeout=60)
+                response = requests.get(
+                    f"http://127.0.0.1:{port}/health/live?ticket=tkt-secret-1", timeout=60
+                )
                 break
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, "gunicorn did not answer"
@@ -68,6 +74,9 @@ def test_the_recipe_serves_requests(recipe_env):
     finally:
         server.terminate()
         server.wait(timeout=30)
+    logged = access_log.read_text()
+    assert '"GET /health/live HTTP/1.1" 200' in logged
+    assert "tkt-secret-1" not in logged
 
 
 def test_a_worker_freezes_what_it_loaded(recipe_env):
