@@ -192,21 +192,32 @@ def check_user_model_migration_order(
     (``get_check_kwargs``), and so does ``check --database default``; ``check --deploy``
     without databases runs it as a deployment check
     (:func:`check_user_model_migration_order_for_deployment`)."""
-    if databases is None:
+    if databases is None:  # Django before 6.1 gives None when no database was named
         return []
+    _database_check_ran_with[:] = [databases]
     return _user_model_migration_order_errors()
 
 
-@checks.register("maestrano", checks.Tags.database, deploy=True)
+#: The ``databases`` object the database check last ran with. Django runs the deployment
+#: checks after the others, in the same ``run_checks`` call and with the same object: the
+#: deployment variant then says nothing, so ``check --deploy --database default`` reports
+#: E031 once. A later run passes an object of its own (this one is held, so its id is
+#: never reused).
+_database_check_ran_with: list[Any] = []
+
+
+@checks.register("maestrano", deploy=True)
 def check_user_model_migration_order_for_deployment(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """:func:`check_user_model_migration_order` under ``check --deploy``, which gives no
-    databases unless told (``--database``): a deployment runs ``migrate``, so its check
-    should say it, and the graph's cost is no matter there. The graph is read from the
-    migration files alone (no connection). With databases given, the database check
-    reports it: once."""
-    if databases is not None:
+    """:func:`check_user_model_migration_order` under ``check --deploy``, which runs no
+    database check unless told (``--database``): a deployment runs ``migrate``, so its
+    check should say it, and the graph's cost is no matter there. The graph is read from
+    the migration files alone (no connection). Not a database check itself: Django 6.1
+    leaves those out of a ``check`` that names no database, and gives every other check
+    all the aliases instead of ``None``. When the database check ran in the same call,
+    it has reported it: once."""
+    if _database_check_ran_with and _database_check_ran_with[0] is databases:
         return []
     return _user_model_migration_order_errors()
 
