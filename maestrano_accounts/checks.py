@@ -3,7 +3,6 @@ project."""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any
 
@@ -18,6 +17,7 @@ from django.template import engines
 from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
 
+from maestrano_integration.checks import closest_key
 from maestrano_integration.conf import all_presets, maestrano_settings
 from maestrano_integration.routes import resolved_path
 
@@ -334,8 +334,8 @@ def check_default_plan_keys(app_configs: Any = None, **kwargs: Any) -> list[chec
         return []
     named = []
     for key in unknown:
-        close = difflib.get_close_matches(key, billing_services.DEFAULT_PLAN_KEYS, n=1)
-        named.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+        close = closest_key(key, billing_services.DEFAULT_PLAN_KEYS)
+        named.append(f"{key!r} (did you mean {close!r}?)" if close else repr(key))
     return [
         checks.Error(
             "MAESTRANO['BILLING']['DEFAULT_PLAN'] has keys that are not a plan's: "

@@ -217,8 +217,9 @@ def _loopback_hosts() -> list[checks.CheckMessage]:
     return messages
 
 
-def _closest(key: Any, known: Iterable[str]) -> str | None:
-    """The known key ``key`` is likely a typo of (the case of its letters aside)."""
+def closest_key(key: Any, known: Iterable[str]) -> str | None:
+    """The known key ``key`` is likely a typo of (the case of its letters aside): the one
+    rule of the checks' "Did you mean ...?" for every setting."""
     if not isinstance(key, str):
         return None
     by_lower = {name.lower(): name for name in known}
@@ -241,7 +242,7 @@ def _unknown_setting_keys() -> list[checks.CheckMessage]:
             unknown.extend((section, key, keys) for key in sorted(set(values) - keys, key=str))
     messages: list[checks.CheckMessage] = []
     for section, key, keys in unknown:
-        close = _closest(key, keys)
+        close = closest_key(key, keys)
         where = "MAESTRANO" + (f"[{section!r}]" if section else "")
         messages.append(
             checks.Warning(
