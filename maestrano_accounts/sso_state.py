@@ -297,24 +297,38 @@ _last_purge: float = 0.0
 def purge_expired_sso_records(*, now: dt.datetime | None = None) -> int:
     """Delete replay-cache rows and login tickets past their expiry; returns how many.
 
+    However it is called, the next purge by :func:`purge_expired_if_due` in this process
+    is due ``PURGE_INTERVAL`` later.
+
     An expired row does no harm meanwhile: an expired assertion is refused by its
     times before the replay cache is asked, an expired ticket by its own expiry.
     """
-    moment = now or timezone.now()
+    _claim_purge(only_if_due=False)
+    return _delete_expired(now or timezone.now())
+
+
+def purge_expired_if_due() -> None:
+    """:func:`purge_expired_sso_records`, at most once per ``PURGE_INTERVAL`` in this process."""
+    if _claim_purge(only_if_due=True):
+        _delete_expired(timezone.now())
+
+
+def _delete_expired(moment: dt.datetime) -> int:
     assertions, _ = UsedAssertion.objects.filter(expires_at__lt=moment).delete()
     tickets, _ = SsoLoginTicket.objects.filter(expires_at__lt=moment).delete()
     return assertions + tickets
 
 
-def purge_expired_if_due() -> None:
-    """:func:`purge_expired_sso_records`, at most once per ``PURGE_INTERVAL`` in this process."""
+def _claim_purge(*, only_if_due: bool) -> bool:
+    """Start this process's purge interval again now; with ``only_if_due``, only when it has
+    run out (of two threads asking at once, one gets ``True``)."""
     global _last_purge
-    now = time.monotonic()
     with _purge_lock:
-        if now - _last_purge < PURGE_INTERVAL.total_seconds():
-            return
+        now = time.monotonic()
+        if only_if_due and now - _last_purge < PURGE_INTERVAL.total_seconds():
+            return False
         _last_purge = now
-    purge_expired_sso_records()
+        return True
 
 
 # --- login tickets (ACS POST -> same-site GET) ----------------------------------------------
