@@ -69,6 +69,19 @@ class PlatformHTTPError(Exception):
         return self.status == 401
 
 
+#: Why a text is refused by :func:`path_segment`, in the words a parked record's reason uses.
+NOT_ONE_SEGMENT = "not one URL path segment"
+
+
+def path_segment_problem(value: object) -> str | None:
+    """Why ``value`` cannot be one segment of a URL's path (:data:`NOT_ONE_SEGMENT`), or
+    ``None``: an empty value, ``.`` and ``..`` name no resource whatever their encoding (a
+    server may decode ``%2E``). The rule of :func:`path_segment`, for a caller that sets
+    the value aside with its reason instead of failing (the push: a local key that
+    cannot be our external id)."""
+    return NOT_ONE_SEGMENT if str(value) in {"", ".", ".."} else None
+
+
 def path_segment(value: object) -> str:
     """``value`` as one segment of a platform URL's path (a group uid, a record or bill id,
     a user uid): every character but RFC 3986's unreserved ones percent-encoded.
@@ -77,12 +90,11 @@ def path_segment(value: object) -> str:
     Connec! reference), and our credentials open every group of the app: a ``/``, ``?``
     or ``#`` left as it is would make the id name another path (``../../cld-2/people/…``:
     another group's record), a query or a fragment. An empty value, ``.`` and ``..``
-    name no resource whatever their encoding (a server may decode ``%2E``): refused with
-    ``ValueError``.
+    (:func:`path_segment_problem`) are refused with ``ValueError``.
     """
     text = str(value)
-    if text in {"", ".", ".."}:
-        raise ValueError(f"not a path segment: {text!r}")
+    if (problem := path_segment_problem(text)) is not None:
+        raise ValueError(f"{problem}: {text!r}")
     return quote(text, safe="")
 
 

@@ -21,9 +21,10 @@ from django.db import models
 
 from maestrano_accounts.models import Company
 from maestrano_integration.conf import get_preset
+from maestrano_integration.http import path_segment_problem
 
 from . import idmap
-from .mappers import Mapper, ReferenceResolver, set_path
+from .mappers import Mapper, MappingError, ReferenceResolver, get_path, set_path
 from .registry import registry
 
 #: How a deleted record is pushed, per entity (Connec! v2 has no DELETE).
@@ -103,9 +104,19 @@ def live_payload(mapper: Mapper) -> dict[str, Any]:
 
 
 def external_id_entry(*, company: Company, object_id: Any) -> dict[str, str]:
-    """Our id of a local object in Connec!'s external-id form (docs/protocol.md, 'External ids')."""
+    """Our id of a local object in Connec!'s external-id form (docs/protocol.md, 'External ids').
+
+    Connec! addresses a record by it as one URL path segment (``GET
+    /<group>/<entity>/<our id>?opts[provider]=…``): a local key that cannot be one (an
+    empty text key, ``.`` or ``..``: :func:`maestrano_integration.http.path_segment_problem`)
+    is no external id, a :class:`MappingError` naming it. The push parks the record, and a
+    record referencing it, with that reason; the others of the batch go on.
+    """
+    text = str(object_id)
+    if (problem := path_segment_problem(text)) is not None:
+        raise MappingError(f"the local key {text!r} cannot be our id in Connec!: {problem}")
     return {
-        "id": str(object_id),
+        "id": text,
         "provider": get_preset(company.preset).api_id,
         "realm": company.group_uid,
     }
@@ -124,6 +135,64 @@ def blank_to_null(data: Any) -> Any:
     if isinstance(data, list):
         return [blank_to_null(value) for value in data]
     return None if data == "" else data
+
+
+def leave_out_blanks(
+    *, mapper: Mapper, data: dict[str, Any], known: bool
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``data`` (blanks already ``null``: :func:`blank_to_null`) without the ``null`` values
+    that clear nothing in Connec!, and the dotted paths of those left out of the record.
+
+    The one rule of what a blank local value sends (docs/sync.md, 'Push: the
+    transactional outbox'): ``null``, which clears the field, only where Connec! may
+    hold a value. An update of a record Connec! knows (``known``: a ``PUT`` by its
+    Connec! id) and a line carrying its Connec! id keep their ``null`` values: a value
+    cleared here is cleared there (a ``PUT`` is a partial update; a field left out keeps
+    its value). A new record (``known`` false: a first push, a ``POST``) and a new line
+    (no ``id``) leave their blanks out, and an object left empty (``{"phone": {}}``, a
+    whole ``address``): a record never had those values, Connec! leaves out what a
+    record never had, and a ``null`` there would only be noise. A first push may still
+    land on a record Connec! has (a retry after a lost answer, a smart merge):
+    :func:`values_to_clear` tells which of the left-out paths then hold a value there.
+    """
+    left_out: list[str] = []
+    result = data if known else _without_nulls(data, prefix="", left_out=left_out)
+    for child in mapper.children:
+        lines = get_path(result, child.path, None)
+        if isinstance(lines, list):
+            lines[:] = [
+                _without_nulls(line, prefix="", left_out=[])
+                if isinstance(line, dict) and line.get("id") is None
+                else line
+                for line in lines
+            ]
+    return result, tuple(left_out)
+
+
+def _without_nulls(data: dict[str, Any], *, prefix: str, left_out: list[str]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            value = _without_nulls(value, prefix=f"{path}.", left_out=left_out)
+            if not value:
+                continue
+        elif value is None:
+            left_out.append(path)
+            continue
+        kept[key] = value
+    return kept
+
+
+def values_to_clear(*, left_out: tuple[str, ...], status: int, record: Any) -> list[str]:
+    """The paths a first push left out as blank (:func:`leave_out_blanks`) that hold a value
+    in the record Connec! answered, when the push updated a record it had (``200``: our
+    external id was known, or smart merging found an equal record) rather than creating
+    one (``201``: the values Connec! fills in itself, a ``code``, are its own). The
+    local record is blank there: they are cleared by an update."""
+    if status != 200 or not isinstance(record, Mapping):
+        return []
+    return [path for path in left_out if get_path(record, path, None) not in (None, "", [], {})]
 
 
 def clear_empty_references(mapper: Mapper, instance: models.Model, data: dict[str, Any]) -> None:
@@ -151,8 +220,12 @@ class ExportResolver(ReferenceResolver):
         known = super().connec_id(entity, local_pk)
         if known is not None:
             return known
+        try:
+            entry = external_id_entry(company=self._company, object_id=local_pk)
+        except MappingError as error:
+            raise MappingError(f"its {entity} reference: {error}") from None
         self._unmapped.add((entity, str(local_pk)))
-        return [external_id_entry(company=self._company, object_id=local_pk)]
+        return [entry]
 
     def unmapped_used(self, instance: models.Model) -> bool:
         """Whether the last export used a not-yet-mapped reference (then a 4xx may be temporary)."""

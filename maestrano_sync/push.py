@@ -55,6 +55,7 @@ from .payloads import (
     delete_payload,
     export_resolver,
     external_id_entry,
+    leave_out_blanks,
     live_payload,
     payload_hash,
     status_is_data,
@@ -320,7 +321,11 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
         links = children.load_links(company=company, mapper=mapper, parents=instances.values())
         for op in entity_ops:
             op.id_map = id_maps.get(op.object_id)
-            entry = external_id_entry(company=company, object_id=op.object_id)
+            try:
+                entry = external_id_entry(company=company, object_id=op.object_id)
+            except MappingError as error:
+                op.outcome, op.error = "parked", f"cannot push the record: {error}"
+                continue
             if op.operation == OutboxEntry.Operation.DELETE:
                 payload = {**delete_payload(mapper), "id": [entry]}
                 if op.id_map is not None:
@@ -356,6 +361,9 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
             # go as a bare id, so that Connec! keeps its own values for them.
             op.sent_children = children.mark_lines(
                 mapper=mapper, parent=instance, data=data, links=links
+            )
+            data, op.left_out = leave_out_blanks(
+                mapper=mapper, data=data, known=op.id_map is not None
             )
             data["id"] = [entry]
             if op.id_map is not None:

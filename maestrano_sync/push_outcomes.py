@@ -17,10 +17,11 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.http import backoff_delay
 
-from . import children, idmap, sync_state
+from . import children, idmap, outbox, sync_state
 from .conf import sync_settings
 from .mappers import MappingError, connec_time_or_none, record_connec_id
 from .models import IdMap, OutboxEntry
+from .payloads import values_to_clear
 from .registry import registry
 from .retries import may_try_again
 
@@ -80,10 +81,15 @@ class Op:
     retry_after: float | None = None
     result_record: dict[str, Any] | None = None
     sent_children: children.SentChildren | None = None
+    #: Dotted paths a first push left out as blank (``payloads.leave_out_blanks``).
+    left_out: tuple[str, ...] = ()
+    #: The HTTP status of Connec!'s answer to the op, once answered.
+    status: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def judge(op: Op, *, status: int, body: Any) -> None:
+    op.status = status
     if 200 <= status < 300:
         record = body.get(op.entity) if isinstance(body, Mapping) else None
         op.outcome = "done"
@@ -125,6 +131,7 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
     changed_maps: list[IdMap] = []
     pushed_entities: set[str] = set()
     _park_merges_into_mapped_records(company=company, ops=ops)
+    follow_ups = _blanks_to_clear(ops)
     for op in ops:
         if op.outcome == "done":
             done_ids.extend(op.row_ids)
@@ -163,6 +170,14 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
                 updated_at=now,
             )
         _apply_children_answers(company=company, ops=ops)
+        for op in follow_ups:
+            # Pushed again in the drain's next round, as an update (a PUT sends the blanks).
+            outbox.record_changes(
+                model=registry.for_entity(op.entity).model,
+                operation=OutboxEntry.Operation.UPSERT,
+                entity=op.entity,
+                changes=[(op.object_id, company.pk)],
+            )
         sync_state.record_times(
             company=company, entities=pushed_entities, times={"last_push_at": now}
         )
@@ -178,6 +193,27 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
             error[:300],
             extra={"preset": company.preset, "group": company.group_uid},
         )
+
+
+def _blanks_to_clear(ops: list[Op]) -> list[Op]:
+    """The first pushes that landed on a record Connec! had, holding values where ours are
+    blank (``payloads.values_to_clear``: a retry after a lost answer, a smart merge). Their
+    IdMap gets no payload hash, so that the update that follows is sent."""
+    found = []
+    for op in ops:
+        if op.outcome != "done" or not op.left_out or op.status is None:
+            continue
+        paths = values_to_clear(left_out=op.left_out, status=op.status, record=op.result_record)
+        if paths:
+            logger.info(
+                "Connec! kept values of %s %s the push left out as blank (%s): clearing them",
+                op.entity,
+                op.object_id,
+                ", ".join(paths),
+            )
+            op.hash = ""
+            found.append(op)
+    return found
 
 
 def _apply_children_answers(*, company: Company, ops: list[Op]) -> None:

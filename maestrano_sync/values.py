@@ -15,6 +15,7 @@ from django.core import validators
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from maestrano_integration.http import NOT_ONE_SEGMENT, path_segment_problem
 from maestrano_integration.strict_input import InputRefused, check_value, text_problem
 from maestrano_integration.times import (
     NotATime,
@@ -44,9 +45,9 @@ def connec_id_problem(value: str) -> str | None:
     """
     if len(value) > CONNEC_ID_MAX_LENGTH:
         return f"longer than {CONNEC_ID_MAX_LENGTH} characters"
-    if "/" in value or "\\" in value or value in {".", ".."}:
-        return "not one URL path segment"
-    return None
+    if "/" in value or "\\" in value:
+        return NOT_ONE_SEGMENT
+    return path_segment_problem(value)
 
 
 #: The provider of Connec!'s own entry in an external-ids list.

@@ -132,7 +132,15 @@ def _refusals(*codes: int) -> dict[int, Any]:
 
 
 _GROUP = OpenApiParameter("group_id", str, OpenApiParameter.PATH, description="The group's uid.")
-_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The record's Connec! id.")
+_ID = OpenApiParameter(
+    "id",
+    str,
+    OpenApiParameter.PATH,
+    description=(
+        "The record's Connec! id, or your id with opts[provider] and opts[realm]; one "
+        "percent-encoded path segment (INV/2024/001 is INV%2F2024%2F001)."
+    ),
+)
 _EXTERNAL_IDS = OpenApiParameter(
     EXTERNAL_IDS_HEADER,
     str,
