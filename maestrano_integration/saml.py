@@ -36,6 +36,7 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from . import strict_input
 from .conf import Preset, maestrano_settings
+from .http import NOT_ONE_SEGMENT, path_segment_problem
 from .strict_input import is_safe_text
 from .times import platform_time_or_none
 
@@ -329,6 +330,13 @@ class SsoAttributes:
         missing = [key for key in cls.REQUIRED if not flat.get(key) or not is_safe_text(flat[key])]
         if missing:
             raise SamlValidationError("missing_attribute", ", ".join(missing))
+        # Both name a resource in the platform's URLs (the group's Connec! data, the user's
+        # session check): "." or ".." can name none (http.path_segment would refuse them later).
+        unusable = [key for key in cls.REQUIRED if path_segment_problem(flat[key]) is not None]
+        if unusable:
+            raise SamlValidationError(
+                "invalid_attribute", f"{', '.join(unusable)}: {NOT_ONE_SEGMENT}"
+            )
         return cls.from_mapping(flat, name_id=name_id)
 
     @classmethod

@@ -489,3 +489,19 @@ def test_response_without_the_required_attributes_is_refused(platform, http, pos
 
     incomplete = edited(post, edit, platform.keys)
     refused(post_saml_response(http, incomplete), "missing_attribute", post=incomplete)
+
+
+@pytest.mark.parametrize("name", ["uid", "group_uid"])
+@pytest.mark.parametrize("value", [".", ".."])
+def test_a_uid_that_cannot_name_a_platform_resource_is_refused(
+    platform, http, post, refused, name, value
+):
+    """The uids are path segments of the platform's URLs (the group's data, the session
+    check): a signed "." or ".." is refused at the login, not a 5xx at the first call."""
+
+    def edit(root):
+        for node in find(root, f"//saml:Attribute[@Name='{name}']/saml:AttributeValue"):
+            node.text = value
+
+    odd = edited(post, edit, platform.keys)
+    refused(post_saml_response(http, odd), "invalid_attribute", post=odd)
