@@ -18,7 +18,11 @@ dropped, then ``error_rate`` answers a 5xx (``error_status``, else one of
 500, 502, 503 and 504 drawn; nothing is applied), then ``rate_limit_rate`` a 429 with
 ``Retry-After``, then ``gateway_timeout_rate`` applies the call and answers 504 in
 its place (a gateway that gave up waiting: the app cannot know the call was
-applied); the rest pass. ``latency_ms`` delays every call. With a
+applied); the rest pass. ``error_detail`` (settings only) is the text of an injected
+error, in the area's own error body (the Account API's ``errors.base``, Connec!'s
+``errors[].detail``, the session check's ``error``), in place of "Injected fault: ...":
+a platform answering a huge, multi-line text, or echoing the credentials it was sent.
+``latency_ms`` delays every call. With a
 ``seed`` the draw of the n-th call of an app is a pure function of (seed, n),
 so a run is reproducible; the counter restarts whenever the app's configuration
 changes (saving it, even unchanged, restarts it), and is kept per process.
@@ -95,6 +99,8 @@ class FaultPlan:
     seed: int | None = None
     scope: str = FaultConfig.SCOPE_ALL
     enabled: bool = True
+    #: The text of an injected error's body ("": the fault's own words); settings only.
+    error_detail: str = ""
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> FaultPlan:
@@ -350,7 +356,9 @@ class FaultInjectionMiddleware:
                 f"{plan.seed}:{call_number}:status"
             ).choice(ERROR_STATUSES)
             logger.info("Injected fault: %s", status, extra=context)
-            response = fault_response(area, status, f"Injected fault: server error {status}")
+            response = fault_response(
+                area, status, plan.error_detail or f"Injected fault: server error {status}"
+            )
             response["X-Sandbox-Fault"] = "error"
             return response
         if outcome == GATEWAY_TIMEOUT:
