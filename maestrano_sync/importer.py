@@ -405,7 +405,7 @@ def apply_page(
     company = run.company
     entity = run_entity.entity
     outcome = pipeline.Outcome()
-    parsed = pipeline.parse_records(page.records, outcome)
+    parsed = pipeline.parse_records(page.records, outcome, group_uid=company.group_uid)
     outermost = not transaction.get_connection().in_atomic_block
     # Writes that apply Connec! data must not enter the push outbox (no echo).
     with transaction.atomic(), applying_remote_changes():
