@@ -107,13 +107,11 @@ def test_a_fetched_reference_of_another_group_is_parked_not_stored(
     (error,) = SyncRecordError.objects.filter(company=company, entity="organizations")
     assert error.connec_id == str(hidden.uid)
     assert error.reason.startswith("another group's record: its group_id is")
-    # The person, notified for this group, is applied (its organization left empty) or
-    # parked on its own reason: never linked to another group's organization.
-    person = find_local_object(company=company, entity="people", connec_id=remote["id"])
-    if person is not None:
-        assert person.organization is None
-    else:
-        assert SyncRecordError.objects.filter(company=company, entity="people").exists()
+    # The person, notified for this group, is parked on its own reason (its organization
+    # is unknown here): never linked to another group's organization.
+    assert find_local_object(company=company, entity="people", connec_id=remote["id"]) is None
+    (person_error,) = SyncRecordError.objects.filter(company=company, entity="people")
+    assert "unknown organizations reference" in person_error.reason
     assert not Person.objects.filter(company=company, organization__isnull=False).exists()
 
 
