@@ -26,11 +26,13 @@ import requests
 from .conf import Preset, get_preset, maestrano_settings
 from .http import (
     PlatformHTTPError,
+    answer_reason,
     build_retry,
     build_session,
     flatten_errors,
     may_have_arrived,
     path_segment,
+    sent_credentials,
 )
 from .times import NotATime, excerpt, platform_time, platform_time_text
 
@@ -63,7 +65,11 @@ class AccountApiError(PlatformHTTPError):
     """The Account API refused a call, answered an error, or could not be reached.
 
     ``status`` is ``None`` for network errors and timeouts; ``errors`` is the
-    envelope's ``{field: [messages]}`` (empty when the platform sent none).
+    envelope's ``{field: [messages]}`` (empty when the platform sent none), as answered:
+    for code. The message (``str(error)``: logs, a billing row's ``last_error``) carries
+    the platform's reason by the one rule of
+    :func:`~maestrano_integration.http.answer_reason`: one line, at most 200 characters,
+    our credentials hidden, nothing of an HTML page or an oversized body.
     """
 
     def __init__(
@@ -526,21 +532,22 @@ class AccountClient:
 
         body = envelope if envelope is not None else response.text[:_MAX_TEXT_BODY]
         error_class = _error_class(status)
-        messages = flatten_errors(errors)
-        detail = "; ".join(messages) if messages else (response.reason or "error")
+        # What the platform says, by the one rule of an error answer's reason: one line,
+        # bounded, our key hidden (the envelope's errors, or its text). The message, the
+        # log, and what callers store from it (a billing row's last_error) say no more.
+        reason = answer_reason(
+            response,
+            hide=sent_credentials(username=self.preset.api_id, password=self.preset.api_key),
+        )
+        said = f": {reason}" if reason else ""
         logger.warning(
-            "Account API error %s",
+            "Account API error %s%s",
             status,
-            extra={
-                "preset": self.preset.name,
-                "method": method,
-                "url": url,
-                "status": status,
-                "errors": messages,
-            },
+            said,
+            extra={"preset": self.preset.name, "method": method, "url": url, "status": status},
         )
         raise error_class(
-            f"Account API answered {status}: {detail} ({method} {url})",
+            f"Account API answered {status}{said} ({method} {url})",
             status=status,
             errors=errors if isinstance(errors, Mapping) else {"base": flatten_errors(errors)},
             body=body,

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core import checks
 
 from .conf import (
@@ -180,6 +181,36 @@ def check_rest_framework_installed(
             "REST_FRAMEWORK settings do not change these endpoints.",
             id="maestrano.W040",
         )
+    ]
+
+
+@checks.register("maestrano")
+def check_auth_failures(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["AUTH_FAILURES"]``: a whole limit of 0 or more, a window of seconds above
+    0 and an alias of ``CACHES``. Else refused authentications are not limited (each
+    platform call logs why)."""
+    try:
+        limits = maestrano_settings.auth_failures()
+    except (TypeError, ValueError) as error:
+        problems = [f"a value is not a number ({error})"]
+    else:
+        problems = []
+        if limits.limit < 0:
+            problems.append(f"LIMIT must be 0 (off) or more, not {limits.limit!r}")
+        if not 0 < limits.window_seconds < float("inf"):
+            problems.append(f"WINDOW_SECONDS must be above 0, not {limits.window_seconds!r}")
+        if limits.cache not in settings.CACHES:
+            problems.append(
+                f"CACHE must be an alias of CACHES "
+                f"({', '.join(sorted(settings.CACHES)) or 'none'}), not {limits.cache!r}"
+            )
+    return [
+        checks.Error(
+            f"MAESTRANO['AUTH_FAILURES']: {problem}; refused authentications are not limited.",
+            hint="See docs/settings.md, AUTH_FAILURES.",
+            id="maestrano.E036",
+        )
+        for problem in problems
     ]
 
 

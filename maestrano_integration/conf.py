@@ -82,6 +82,8 @@ DEFAULTS: dict[str, Any] = {
         "maestrano_account_webhooks": "600/minute",
         "maestrano_notifications": "1200/minute",
     },
+    # "AUTH_FAILURES" (refused basic authentications per client address, answered 429
+    # before any credential is checked): AuthFailureSettings below.
     # --- operations (docs/operations.md) ---
     "METRICS": {
         "ENABLED": True,
@@ -159,6 +161,23 @@ class ConnecSettings:
 
 
 DEFAULTS["CONNEC"] = section_defaults(ConnecSettings)
+
+
+@dataclass(frozen=True)
+class AuthFailureSettings:
+    """``MAESTRANO["AUTH_FAILURES"]``: after ``limit`` refused HTTP basic authentications
+    from one client address (``REMOTE_ADDR``; an IPv6 address by its /64) within
+    ``window_seconds``, every basic-auth call from that address (metadata, webhooks,
+    metrics) is answered 429 for ``window_seconds``, before any credential is checked
+    (:mod:`maestrano_integration.auth`). Counted in the cache ``cache`` (an alias of
+    ``CACHES``); ``limit`` 0 turns it off."""
+
+    limit: int = 20
+    window_seconds: float = 300.0
+    cache: str = "default"
+
+
+DEFAULTS["AUTH_FAILURES"] = section_defaults(AuthFailureSettings)
 
 #: Keys that moved to another section: {(old section, key): new section}. A value set at
 #: the old place is still honoured (the new place wins), with a DeprecationWarning and
@@ -581,6 +600,10 @@ class MaestranoSettings:
     def connec(self) -> ConnecSettings:
         """``MAESTRANO["CONNEC"]``, typed."""
         return self.typed("CONNEC", ConnecSettings)
+
+    def auth_failures(self) -> AuthFailureSettings:
+        """``MAESTRANO["AUTH_FAILURES"]``, typed."""
+        return self.typed("AUTH_FAILURES", AuthFailureSettings)
 
     def sso_state_cache(self) -> BaseCache | None:
         """``SSO_STATE_CACHE``, checked: this thread's connection to the cache holding the

@@ -31,9 +31,11 @@ from .connec_wire import EXTERNAL_IDS_HEADER, MAX_PAGE_SIZE, MEDIA_TYPE, record_
 from .http import (
     IDEMPOTENT_METHODS,
     PlatformHTTPError,
+    answer_reason,
     build_retry,
     build_session,
     path_segment,
+    sent_credentials,
 )
 
 if TYPE_CHECKING:
@@ -62,9 +64,14 @@ class ConnecError(PlatformHTTPError):
         errors: list[dict[str, Any]] | None = None,
         body: Any = None,
         retry_after: float | None = None,
+        reason: str = "",
     ) -> None:
         super().__init__(message, status=status, errors=errors or [], body=body)
         self.retry_after = retry_after
+        #: What Connec! said, by :func:`~maestrano_integration.http.answer_reason`'s rule
+        #: (one line, at most 200 characters, our credentials hidden): for logs and the
+        #: texts a person reads (``details`` and ``errors`` are Connec!'s, as answered).
+        self.reason = reason
 
     @property
     def details(self) -> list[str]:
@@ -418,17 +425,22 @@ class ConnecClient:
                 [e for e in errors if isinstance(e, Mapping)] if isinstance(errors, list) else []
             )
             retry_after = _retry_after_seconds(response)
+            reason = answer_reason(
+                response,
+                hide=sent_credentials(username=self.preset.api_id, password=self.preset.api_key),
+            )
             error = error_class(
                 f"Connec! answered {response.status_code} to {method} {url}",
                 status=response.status_code,
                 errors=errors,
                 body=body,
                 retry_after=retry_after,
+                reason=reason,
             )
             logger.warning(
                 "Connec! error %s: %s",
                 response.status_code,
-                "; ".join(error.details)[:500],
+                reason,
                 extra={**context, "status": response.status_code},
             )
             raise error

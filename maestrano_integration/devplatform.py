@@ -19,7 +19,6 @@ first use (the system checks at start-up, or the first request), so
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ from typing import Any
 
 import requests
 
-from .http import answer_reason
+from .http import answer_reason, sent_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +85,9 @@ def fetch_marketplaces(
         raise DevPlatformError(f"{url} could not be reached ({type(error).__name__})") from error
     if response.status_code != 200:
         # The platform's reason (never the credentials, were they echoed back).
-        token = base64.b64encode(f"{key}:{secret}".encode()).decode()
-        reason = answer_reason(response, hide=(key, secret, token))
+        reason = answer_reason(
+            response, hide=(key, *sent_credentials(username=key, password=secret))
+        )
         raise DevPlatformError(
             f"{url} answered HTTP {response.status_code}" + (f": {reason}" if reason else "")
         )

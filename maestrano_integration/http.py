@@ -18,6 +18,7 @@ was written, a create may have been applied (or may still be).
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 from collections.abc import Collection, Iterable, Mapping
@@ -114,19 +115,30 @@ def flatten_errors(errors: Any) -> list[str]:
     return [str(errors)]
 
 
+def sent_credentials(*, username: str, password: str) -> tuple[str, ...]:
+    """The secrets a call with basic auth ``username:password`` sent, as an answer could
+    echo them: the password and the ``Authorization`` header's token (for ``hide`` of
+    :func:`answer_reason`)."""
+    if not password:
+        return ()
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return (password, token)
+
+
 #: At most this many characters of an error answer's reason go into a message.
 REASON_MAX_CHARS = 200
 #: A larger body is not read for a reason (an error page, not a reason).
 _REASON_MAX_BODY_BYTES = 64 * 1024
 #: The keys of a JSON error body that hold its reason, in this order.
-_REASON_KEYS = ("error", "message", "detail")
+_REASON_KEYS = ("error", "message", "detail", "title")
 
 
 def answer_reason(response: requests.Response, *, hide: Collection[str] = ()) -> str:
     """What an error answer says of its cause, for a message a person reads.
 
-    The JSON body's ``error``, ``message`` or ``detail`` (a text, or an object holding
-    one), else its ``errors`` (the platform's envelope, :func:`flatten_errors`), else a
+    The JSON body's ``error``, ``message``, ``detail`` or ``title`` (a text, or an object
+    holding one), else its ``errors`` (the Account API's envelope, :func:`flatten_errors`;
+    Connec!'s list of error objects, each read the same way), else a
     plain-text body; ``""`` when it says nothing usable (empty, an HTML page, over 64 KiB).
     On one line, without control or format characters, every text of ``hide`` (the
     credentials sent) replaced by ``***`` before it is cut to :data:`REASON_MAX_CHARS`."""
@@ -162,7 +174,10 @@ def _json_reason(document: Any, *, depth: int = 0) -> str:
             found = _json_reason(document.get(key), depth=depth + 1)
             if found:
                 return found
-        return "; ".join(flatten_errors(document.get("errors")))
+        errors = document.get("errors")
+        if isinstance(errors, list):  # Connec!'s [{"title", "detail", ...}], or texts
+            return _json_reason(errors, depth=depth + 1)
+        return "; ".join(flatten_errors(errors))
     if isinstance(document, list):
         return "; ".join(
             found for item in document if (found := _json_reason(item, depth=depth + 1))

@@ -47,7 +47,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import strict_input
-from .auth import credentials_match, parse_basic_authorization
+from .auth import blocked_seconds, credentials_match, parse_basic_authorization, record_refused
 from .conf import ImproperlyConfiguredPreset, Preset, get_preset, maestrano_settings
 
 logger = logging.getLogger(__name__)
@@ -64,14 +64,31 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
+class TooManyRefusedAuthentications(exceptions.Throttled):
+    """429: the client's address had too many refused authentications
+    (:func:`maestrano_integration.auth.blocked_seconds`); ``Retry-After`` says when it
+    may call again."""
+
+    default_code = "too_many_refused_authentications"
+
+    def __init__(self, wait: int) -> None:
+        # DRF adds "Expected available in <wait> seconds."
+        super().__init__(wait=wait, detail="Too many refused authentications from this address.")
+
+
 class PlatformBasicAuthentication(BaseAuthentication):
     """The platform's ``api.id:api.key`` for the preset of the URL (``preset`` kwarg).
 
     Success gives ``request.auth`` = the :class:`Preset` (``request.user`` stays
-    anonymous: a platform call acts as no local user).
+    anonymous: a platform call acts as no local user). An address blocked for its refused
+    authentications (:mod:`maestrano_integration.auth`) is answered 429 first, whatever
+    it sends; a refusal counts against its address.
     """
 
     def authenticate(self, request: Any) -> tuple[AnonymousUser, Preset]:
+        wait = blocked_seconds(request)
+        if wait is not None:
+            raise TooManyRefusedAuthentications(wait)
         preset_name = request.parser_context.get("kwargs", {}).get("preset")
         try:
             preset = get_preset(preset_name)
@@ -85,6 +102,7 @@ class PlatformBasicAuthentication(BaseAuthentication):
                 "Refused platform call with invalid credentials",
                 extra={"preset": preset.name, "path": request.path},
             )
+            record_refused(request)
             raise exceptions.AuthenticationFailed("Invalid credentials")
         return AnonymousUser(), preset
 
@@ -376,7 +394,10 @@ _REFUSALS = {
     413: "The body is larger than the limit.",
     415: "The body is not `application/json`.",
     422: "The body is valid JSON but cannot be accepted as a whole.",
-    429: "Too many calls for this preset; `Retry-After` says when to call again.",
+    429: (
+        "Too many calls for this preset, or too many refused authentications from this "
+        "address; `Retry-After` says when to call again."
+    ),
 }
 
 

@@ -22,7 +22,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .auth import parse_basic_authorization
+from .auth import blocked_seconds, parse_basic_authorization, record_refused
 from .conf import Preset, maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
 from .routes import roots_outside_script_prefix
@@ -122,7 +122,7 @@ METADATA_EXAMPLE = {
     summary="The preset's configuration",
     responses={
         200: METADATA_SCHEMA,
-        **error_responses(401, 404, 405),
+        **error_responses(401, 404, 405, 429),
     },
     examples=[OpenApiExample("Default preset", value=METADATA_EXAMPLE, response_only=True)],
     tags=["metadata"],
@@ -212,13 +212,27 @@ def _metrics_access_allowed(request: HttpRequest) -> bool:
 @require_GET
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition; 401 (basic auth configured) or 403 for other callers."""
+    """Prometheus exposition; 401 (basic auth configured) or 403 for other callers. With
+    basic auth, refusals count against the client's address and a blocked address is
+    answered 429 first (:mod:`maestrano_integration.auth`, the rule of every basic-auth
+    endpoint)."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
     from .metrics import exposition
 
+    basic_auth = bool(maestrano_settings.METRICS.get("BASIC_AUTH"))
+    wait = blocked_seconds(request) if basic_auth else None
+    if wait is not None:
+        response = HttpResponse(
+            "Too many refused authentications from this address\n",
+            status=429,
+            content_type="text/plain",
+        )
+        response["Retry-After"] = str(wait)
+        return response
     if not _metrics_access_allowed(request):
-        if maestrano_settings.METRICS.get("BASIC_AUTH"):
+        if basic_auth:
+            record_refused(request)
             response = HttpResponse("Authentication required\n", status=401)
             response["WWW-Authenticate"] = 'Basic realm="metrics"'
             return response

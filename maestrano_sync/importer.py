@@ -124,14 +124,14 @@ def run_import(
     except ConnecAuthenticationError as error:
         message = (
             f"Connec! refused the credentials of preset {company.preset!r} (HTTP 401) for group "
-            f"{company.group_uid}: check the api id and key. {'; '.join(error.details)}".strip()
+            f"{company.group_uid}: check the api id and key. {error.reason}".strip()
         )
         _fail(run, message)
         logger.error("Connec! import stopped: %s", message, extra=log_context)
         raise ImportFailed(message, run=run, retryable=False) from error
     except ConnecError as error:
         retryable = error.is_transient
-        message = f"{error}{': ' + '; '.join(error.details) if error.details else ''}"
+        message = f"{error}{': ' + error.reason if error.reason else ''}"
         if retryable:
             message += " (transient: the import resumes from its cursor when retried)"
         _fail(run, message)
@@ -405,7 +405,7 @@ def apply_page(
     company = run.company
     entity = run_entity.entity
     outcome = pipeline.Outcome()
-    parsed = pipeline.parse_records(page.records, outcome)
+    parsed = pipeline.parse_records(page.records, outcome, group_uid=company.group_uid)
     outermost = not transaction.get_connection().in_atomic_block
     # Writes that apply Connec! data must not enter the push outbox (no echo).
     with transaction.atomic(), applying_remote_changes():

@@ -111,7 +111,7 @@ def apply_records(
         key=lambda r: parse_updated_at(r) or datetime.datetime.min.replace(tzinfo=datetime.UTC),
     )
     ordered += [r for r in records if not isinstance(r, Mapping)]
-    parsed = pipeline.parse_records(ordered, outcome)
+    parsed = pipeline.parse_records(ordered, outcome, group_uid=company.group_uid)
     if not parsed and not outcome.errors:
         return result
     if client is not None:
@@ -122,6 +122,7 @@ def apply_records(
             parsed=parsed,
             client=client,
         )
+        parsed = pipeline.park_foreign_records(parsed, outcome, group_uid=company.group_uid)
     link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
     known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
     pending = pending_local_changes(
@@ -132,8 +133,15 @@ def apply_records(
     dead: dict[str, set[str]] = {}
     if client is not None:
         parsed = current_versions_of_conflicts(
-            entity=entity, parsed=parsed, known=known, pending=pending, client=client
+            group_uid=company.group_uid,
+            entity=entity,
+            parsed=parsed,
+            known=known,
+            pending=pending,
+            client=client,
         )
+        # A version fetched in the notified one's place is checked as a notified one is.
+        parsed = pipeline.park_foreign_records(parsed, outcome, group_uid=company.group_uid)
         if depth < MAX_REFERENCE_DEPTH:
             fetched, dead = fetch_missing_references(
                 company=company,

@@ -34,6 +34,7 @@ from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_non
 from .models import IdMap, SyncConflict
 from .payloads import DeletedRecord, deleted_record_fate
 from .registry import registry
+from .values import foreign_group_problem
 
 
 @dataclass
@@ -166,6 +167,7 @@ def link_our_own_records(
 
 def current_versions_of_conflicts(
     *,
+    group_uid: str,
     entity: str,
     parsed: list[tuple[str, Mapping[str, Any], datetime.datetime | None]],
     known: dict[str, IdMap],
@@ -180,7 +182,10 @@ def current_versions_of_conflicts(
     Connec! then holds a version newer than the notified one, with our change in
     it; applying the notified one would undo our change locally only. One GET
     per such conflict (rare: a record changed on both sides within a drain's
-    latency); a transient error leaves the notification for a later try.
+    latency); a transient error leaves the notification for a later try. A version
+    answered as another group's (:func:`maestrano_sync.values.foreign_group_problem`)
+    takes the notified one's place whatever its time, so that the caller parks the record
+    (:func:`maestrano_sync.pipeline.park_foreign_records`) rather than apply either.
     """
     wanted: set[str] = set()
     for connec_id, _, updated_at in parsed:
@@ -193,10 +198,14 @@ def current_versions_of_conflicts(
     if not wanted:
         return parsed
     current: dict[str, tuple[Mapping[str, Any], datetime.datetime]] = {}
+    foreign: dict[str, Mapping[str, Any]] = {}
     for connec_id in sorted(wanted):
         try:
             record = client.retrieve(entity, connec_id)
         except ConnecNotFoundError:
+            continue
+        if isinstance(record, Mapping) and foreign_group_problem(record, group_uid=group_uid):
+            foreign[connec_id] = record
             continue
         updated_at = parse_updated_at(record) if isinstance(record, Mapping) else None
         if updated_at is not None:
@@ -204,7 +213,9 @@ def current_versions_of_conflicts(
     refreshed = []
     for connec_id, data, updated_at in parsed:
         fresh = current.get(connec_id)
-        if fresh is not None and (updated_at is None or fresh[1] > updated_at):
+        if connec_id in foreign:
+            data = foreign[connec_id]
+        elif fresh is not None and (updated_at is None or fresh[1] > updated_at):
             data, updated_at = fresh
         refreshed.append((connec_id, data, updated_at))
     return refreshed

@@ -24,6 +24,7 @@ from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 from . import idmap
 from .models import OutboxEntry
 from .pipeline import ParsedRecord
+from .values import foreign_group_problem
 
 
 def has_unanswered_pushes(*, company: Company, content_type_id: int) -> bool:
@@ -48,7 +49,8 @@ def with_external_ids(
 
     Only while the company has unanswered pushes of the entity. A transient
     Connec! error propagates (the notification is applied later); a record
-    Connec! no longer knows is left as notified.
+    Connec! no longer knows is left as notified; one answered as another group's takes
+    the notified version's place, for the caller to park.
     """
     plain = [connec_id for connec_id, data, _ in parsed if not isinstance(data.get("id"), list)]
     if not plain or not has_unanswered_pushes(company=company, content_type_id=content_type_id):
@@ -56,16 +58,27 @@ def with_external_ids(
     known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=plain)
     wanted = sorted(set(plain) - set(known))
     ids: dict[str, list[Any]] = {}
+    foreign: dict[str, Mapping[str, Any]] = {}
     for connec_id in wanted:
         try:
             record = client.retrieve(entity, connec_id)
         except ConnecNotFoundError:
             continue
-        if isinstance(record, Mapping) and isinstance(record.get("id"), list):
+        if not isinstance(record, Mapping):
+            continue
+        if foreign_group_problem(record, group_uid=company.group_uid):
+            # Answered as another group's: it takes the notified version's place, so that
+            # the caller parks the record (pipeline.park_foreign_records), never links it.
+            foreign[connec_id] = record
+        elif isinstance(record.get("id"), list):
             ids[connec_id] = record["id"]
-    if not ids:
+    if not ids and not foreign:
         return parsed
-    return [
-        (connec_id, {**data, "id": ids[connec_id]} if connec_id in ids else data, updated_at)
-        for connec_id, data, updated_at in parsed
-    ]
+    refreshed = []
+    for connec_id, data, updated_at in parsed:
+        if connec_id in foreign:
+            data = foreign[connec_id]
+        elif connec_id in ids:
+            data = {**data, "id": ids[connec_id]}
+        refreshed.append((connec_id, data, updated_at))
+    return refreshed

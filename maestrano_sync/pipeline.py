@@ -2,8 +2,9 @@
 initial import (:mod:`maestrano_sync.importer`, a page at a time), notifications and
 reconciliation (:mod:`maestrano_sync.inbox`).
 
-* :func:`parse_records`: well-formed records (id, ``updated_at``), the last
-  occurrence of an id kept; the others become errors of the :class:`Outcome`.
+* :func:`parse_records`: well-formed records (id, ``updated_at``) of the company's
+  group, the last occurrence of an id kept; the others (another group's record
+  included) become errors of the :class:`Outcome`, parked by the caller.
 * :func:`prepare`: every record mapped onto a new or existing instance of the
   mapper's model, with bulk reads only (one IdMap lookup, one per referenced
   entity, one for the existing rows). Records older than what was last pulled
@@ -48,6 +49,7 @@ from .mappers import (
 )
 from .models import IdMap, RemoteTombstone
 from .payloads import DeletedRecord, deleted_record_fate
+from .values import foreign_group_problem
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +91,10 @@ class Outcome:
         return len(self.delete) + len(self.stays_deleted) + len(self.remember)
 
 
-def parse_records(records: list[Any], outcome: Outcome) -> list[ParsedRecord]:
-    """(connec id, record, updated_at) for well-formed records; the others become errors.
+def parse_records(records: list[Any], outcome: Outcome, *, group_uid: str) -> list[ParsedRecord]:
+    """(connec id, record, updated_at) for well-formed records of the group ``group_uid``
+    (the company's); the others become errors (parked), another group's record too
+    (:func:`maestrano_sync.values.foreign_group_problem`).
 
     A Connec! id seen twice in one page keeps its last occurrence.
     """
@@ -107,6 +111,9 @@ def parse_records(records: list[Any], outcome: Outcome) -> list[ParsedRecord]:
         if not connec_id:
             outcome.errors.append((None, "malformed record: no id", data))
             continue
+        if problem := foreign_group_problem(data, group_uid=group_uid):
+            outcome.errors.append((connec_id, problem, data))
+            continue
         try:
             updated_at = connec_time(data.get("updated_at"))
         except MappingError as error:
@@ -115,6 +122,21 @@ def parse_records(records: list[Any], outcome: Outcome) -> list[ParsedRecord]:
         by_id.pop(connec_id, None)
         by_id[connec_id] = (connec_id, data, updated_at)
     return list(by_id.values())
+
+
+def park_foreign_records(
+    parsed: list[ParsedRecord], outcome: Outcome, *, group_uid: str
+) -> list[ParsedRecord]:
+    """``parsed`` without another group's records, which become errors (parked): for
+    records whose data was replaced after :func:`parse_records` by a version fetched
+    from Connec! (the inbox's current version of a conflict)."""
+    kept = []
+    for connec_id, data, updated_at in parsed:
+        if problem := foreign_group_problem(data, group_uid=group_uid):
+            outcome.errors.append((connec_id, problem, data))
+        else:
+            kept.append((connec_id, data, updated_at))
+    return kept
 
 
 def prepare(

@@ -50,6 +50,24 @@ def connec_id_problem(value: str) -> str | None:
     return path_segment_problem(value)
 
 
+def foreign_group_problem(record: Mapping[str, Any], *, group_uid: str) -> str | None:
+    """Why ``record`` is another group's and not the company of ``group_uid``'s, or ``None``.
+
+    Connec! answers a group's records under that group's path; a record that says it is
+    another's (its ``group_id``, when it has one, not ``group_uid``) is never stored in this
+    company, wherever it came from (a page, a record fetched alone, a notification): our
+    credentials open every group of the app, and a hub that mixed them up would otherwise
+    put one customer's data in another's company.
+    """
+    value = record.get("group_id")
+    if value is None or value == group_uid:
+        return None
+    return (
+        f"another group's record: its group_id is {_excerpt(value)}, "
+        f"and this company's group is {group_uid!r}"
+    )
+
+
 #: The provider of Connec!'s own entry in an external-ids list.
 CONNEC_PROVIDER = "connec"
 

@@ -18,7 +18,15 @@ dropped, then ``error_rate`` answers a 5xx (``error_status``, else one of
 500, 502, 503 and 504 drawn; nothing is applied), then ``rate_limit_rate`` a 429 with
 ``Retry-After``, then ``gateway_timeout_rate`` applies the call and answers 504 in
 its place (a gateway that gave up waiting: the app cannot know the call was
-applied); the rest pass. ``latency_ms`` delays every call. With a
+applied); the rest pass. ``error_detail`` (settings only) is the text of an injected
+error, in the area's own error body (the Account API's ``errors.base``, Connec!'s
+``errors[].detail``, the session check's ``error``), in place of "Injected fault: ...":
+a platform answering a huge, multi-line text, or echoing the credentials it was sent.
+``foreign_group_rate`` (settings only) answers records of Connec! GETs that pass (a page,
+one record) as another group's: each record, drawn on its own, has its ``group_id``
+replaced by :data:`FOREIGN_GROUP` (a hub mixing up its groups, which our credentials all
+open); the records so answered are logged, their ids in ``extra["records"]``.
+``latency_ms`` delays every call. With a
 ``seed`` the draw of the n-th call of an app is a pure function of (seed, n),
 so a run is reproducible; the counter restarts whenever the app's configuration
 changes (saving it, even unchanged, restarts it), and is kept per process.
@@ -76,6 +84,8 @@ SCOPE_AREAS = {
 ERROR_STATUSES = (500, 502, 503, 504)
 
 PASS, DROP, ERROR, RATE_LIMIT = "pass", "drop", "error", "rate_limit"
+#: The ``group_id`` of a record the ``foreign_group_rate`` fault answers as another group's.
+FOREIGN_GROUP = "cld-another-group"
 GATEWAY_TIMEOUT = "gateway_timeout"
 
 
@@ -95,6 +105,10 @@ class FaultPlan:
     seed: int | None = None
     scope: str = FaultConfig.SCOPE_ALL
     enabled: bool = True
+    #: The text of an injected error's body ("": the fault's own words); settings only.
+    error_detail: str = ""
+    #: The share of the records of a Connec! GET answered as another group's; settings only.
+    foreign_group_rate: float = 0.0
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> FaultPlan:
@@ -317,6 +331,49 @@ def fault_response(area: str, status: int, detail: str) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
+def answer_as_another_group(
+    response: HttpResponse, *, plan: FaultPlan, call_number: int, context: dict[str, Any]
+) -> None:
+    """Give a share (``plan.foreign_group_rate``) of the records of a Connec! answer the
+    ``group_id`` :data:`FOREIGN_GROUP`, each record drawn on its own (reproducibly with a
+    seed); logged with the ids of those records."""
+    if response.status_code != 200:
+        return
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return
+    if not isinstance(body, dict):
+        return
+    records = []
+    for value in body.values():
+        if isinstance(value, dict) and "group_id" in value:
+            records.append(value)
+        elif isinstance(value, list):
+            records.extend(item for item in value if isinstance(item, dict) and "group_id" in item)
+    rewritten = []
+    for index, record in enumerate(records):
+        if plan.seed is None:
+            draw = random.SystemRandom().random()
+        else:
+            draw = random.Random(f"{plan.seed}:{call_number}:foreign:{index}").random()  # noqa: S311
+        if draw < plan.foreign_group_rate:
+            record["group_id"] = FOREIGN_GROUP
+            rewritten.append(record.get("id"))
+    if not rewritten:
+        return
+    response.content = json.dumps(body).encode()
+    if response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(response.content))
+    response["X-Sandbox-Fault"] = "foreign_group"
+    logger.info(
+        "Injected fault: %d records answered as group %s",
+        len(rewritten),
+        FOREIGN_GROUP,
+        extra={**context, "fault": "foreign_group", "records": rewritten},
+    )
+
+
 class FaultInjectionMiddleware:
     """Inject the configured faults into the platform API calls of registered apps."""
 
@@ -350,7 +407,9 @@ class FaultInjectionMiddleware:
                 f"{plan.seed}:{call_number}:status"
             ).choice(ERROR_STATUSES)
             logger.info("Injected fault: %s", status, extra=context)
-            response = fault_response(area, status, f"Injected fault: server error {status}")
+            response = fault_response(
+                area, status, plan.error_detail or f"Injected fault: server error {status}"
+            )
             response["X-Sandbox-Fault"] = "error"
             return response
         if outcome == GATEWAY_TIMEOUT:
@@ -370,4 +429,6 @@ class FaultInjectionMiddleware:
         response = self.get_response(request)
         if plan.latency_ms:
             response["X-Sandbox-Fault"] = "latency"
+        if plan.foreign_group_rate and area == "connec" and request.method == "GET":
+            answer_as_another_group(response, plan=plan, call_number=call_number, context=context)
         return response

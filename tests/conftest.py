@@ -46,6 +46,17 @@ def _forget_known_companies():
     known_companies.forget()
 
 
+@pytest.fixture(autouse=True)
+def _forget_refused_authentications():
+    """Each test starts with the test client's and live servers' address (127.0.0.1)
+    neither blocked nor charged with another test's refused authentications
+    (``MAESTRANO["AUTH_FAILURES"]``, counted in the cache, which outlives a test)."""
+    yield
+    from maestrano_integration.auth import forget_refused
+
+    forget_refused(address="127.0.0.1")
+
+
 @pytest.fixture(scope="session")
 def sandbox_data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("sandbox-data")

@@ -160,3 +160,30 @@ def test_a_held_call_waits_for_the_gate_then_is_answered(platform):
     assert connec.status_code == 200
     assert still_held
     assert [answer.status_code for answer in answers] == [200]
+
+
+def test_an_injected_error_can_answer_a_given_text_in_the_areas_error_body(hub, settings):
+    faults(settings, hub.app.api_id, error_rate=1.0, error_status=500, error_detail="a\nb")
+
+    response = hub.get("/cld-1/people")
+
+    assert response.status_code == 500
+    assert response.json()["errors"][0]["detail"] == "a\nb"
+
+
+def test_records_can_be_answered_as_another_groups_each_drawn_on_its_own(hub, settings):
+    for n in range(12):
+        assert hub.post("/cld-1/people", {"people": {"first_name": f"P{n}"}}).status_code == 201
+    faults(settings, hub.app.api_id, foreign_group_rate=0.5, seed=5)
+
+    page = hub.get("/cld-1/people", {"$top": 12})
+    groups = [record["group_id"] for record in page.json()["people"]]
+    one = hub.get(f"/cld-1/people/{page.json()['people'][0]['id']}")
+
+    assert page["X-Sandbox-Fault"] == "foreign_group"
+    assert set(groups) == {"cld-1", sandbox_faults.FOREIGN_GROUP}
+    assert one.json()["people"]["group_id"] in {"cld-1", sandbox_faults.FOREIGN_GROUP}
+    # Writes are never rewritten.
+    faults(settings, hub.app.api_id, foreign_group_rate=1.0)
+    written = hub.post("/cld-1/people", {"people": {"first_name": "W"}})
+    assert written.json()["people"]["group_id"] == "cld-1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 
 import pytest
@@ -130,3 +131,28 @@ def test_an_interrupted_prefetching_import_resumes_without_gaps_or_duplicates(
     cursor = resumed.entities.get(entity="organizations")
     assert (cursor.created, cursor.updated, cursor.pages) == (14, 0, 5)
     assert Organization.objects.filter(company=company).count() == 14
+
+
+@pytest.mark.parametrize("huge", [True, False], ids=["100kB", "echo"])
+def test_connecs_error_text_is_kept_on_one_bounded_line_without_the_credentials(
+    platform, settings, sandbox_group, company, caplog, huge
+):
+    sandbox_group.seed(organizations=2, people=0, items=0, invoices=0)
+    token = base64.b64encode(f"{platform.api_id}:{platform.api_key}".encode()).decode()
+    detail = f"key {platform.api_key}\r\nAuthorization: Basic {token}\n" + (
+        "frame of the hub's own code\n" * 3600 if huge else "see the logs"
+    )
+    set_faults(settings, platform, error_rate=1.0, error_status=500, error_detail=detail)
+    caplog.set_level(logging.WARNING)
+
+    with pytest.raises(ImportFailed):
+        run_import(company=company)
+
+    run = SyncRun.objects.get(company=company)
+    assert "500" in run.error and "transient" in run.error
+    assert "\n" not in run.error and "\r" not in run.error
+    assert len(run.error) <= 600
+    texts = [run.error, *(record.getMessage() for record in caplog.records)]
+    assert not [text for text in texts if platform.api_key in text or token in text]
+    if not huge:
+        assert "key *** Authorization: Basic *** see the logs" in run.error

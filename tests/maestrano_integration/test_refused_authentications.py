@@ -1,0 +1,248 @@
+"""Refused HTTP basic authentications are limited per client address, on every endpoint
+that takes basic credentials (metadata, account webhooks, Connec! notifications, metrics):
+after ``MAESTRANO["AUTH_FAILURES"]["LIMIT"]`` refusals within ``WINDOW_SECONDS`` the
+address is answered 429 with ``Retry-After``, the right credentials included, for
+``WINDOW_SECONDS``. Over HTTP with the Django test client (``REMOTE_ADDR`` per request)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from maestrano_accounts.models import Company
+from maestrano_integration.auth import forget_refused
+from maestrano_sync.models import InboxEntry
+
+pytestmark = pytest.mark.django_db
+
+LIMIT = 4
+STRANGER = "203.0.113.7"
+NEIGHBOUR = "198.51.100.9"
+SCRAPER = ("prometheus", "scrape-secret")
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+RIGHT = basic("app-1", "key-1")
+WRONG = basic("app-1", "guess-1")
+
+
+@pytest.fixture(autouse=True)
+def _limits(two_presets, settings):
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "AUTH_FAILURES": {"LIMIT": LIMIT, "WINDOW_SECONDS": 300},
+        "METRICS": {"BASIC_AUTH": SCRAPER},
+    }
+    Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
+    yield
+    for address in (STRANGER, NEIGHBOUR, "2001:db8:1:2::/64"):
+        forget_refused(address=address)
+
+
+def metadata(client, auth: str, address: str = STRANGER):
+    return client.get("/maestrano/metadata", HTTP_AUTHORIZATION=auth, REMOTE_ADDR=address)
+
+
+def cancel_group(client, auth: str, address: str = STRANGER):
+    return client.delete(
+        "/maestrano/account/groups/cld-9", HTTP_AUTHORIZATION=auth, REMOTE_ADDR=address
+    )
+
+
+def remove_member(client, auth: str, address: str = STRANGER):
+    return client.delete(
+        "/maestrano/account/groups/cld-9/users/usr-9", HTTP_AUTHORIZATION=auth, REMOTE_ADDR=address
+    )
+
+
+def notify(client, auth: str, address: str = STRANGER):
+    body = json.dumps({"people": [{"id": "p-1", "group_id": "cld-1"}]})
+    return client.post(
+        "/maestrano/connec/notifications",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=auth,
+        REMOTE_ADDR=address,
+    )
+
+
+def scrape(client, auth: str, address: str = STRANGER):
+    return client.get("/metrics", HTTP_AUTHORIZATION=auth, REMOTE_ADDR=address)
+
+
+ENDPOINTS = [metadata, cancel_group, remove_member, notify]
+
+
+def test_after_the_limit_every_endpoint_answers_429_even_to_the_right_credentials(client):
+    # Refusals count together whatever the endpoint (and a missing header is one).
+    refused = [
+        metadata(client, WRONG).status_code,
+        cancel_group(client, WRONG).status_code,
+        notify(client, "").status_code,
+        remove_member(client, basic("acme-app", "acme-key")).status_code,  # another preset's
+    ]
+    assert refused == [401] * LIMIT
+
+    for call in ENDPOINTS:
+        answer = call(client, RIGHT)
+        assert answer.status_code == 429, call.__name__
+        assert answer["Content-Type"] == "application/json"
+        assert "refused authentications" in answer.json()["error"]
+        assert 299 <= int(answer["Retry-After"]) <= 300
+    assert InboxEntry.objects.count() == 0  # the blocked notification stored nothing
+    assert scrape(client, basic(*SCRAPER)).status_code == 429
+
+
+def test_another_address_is_unaffected(client):
+    for _ in range(LIMIT):
+        assert metadata(client, WRONG).status_code == 401
+    assert metadata(client, RIGHT).status_code == 429
+
+    assert metadata(client, RIGHT, address=NEIGHBOUR).status_code == 200
+    assert cancel_group(client, RIGHT, address=NEIGHBOUR).status_code == 200
+    # Its own refusals are its own: answered 401, counted from zero.
+    assert [metadata(client, WRONG, address=NEIGHBOUR).status_code for _ in range(LIMIT)] == [
+        401
+    ] * LIMIT
+    assert metadata(client, RIGHT, address=NEIGHBOUR).status_code == 429
+
+
+def test_the_block_ends_with_its_window_and_the_count_starts_again(client):
+    with time_machine.travel(1_800_000_000, tick=False) as clock:
+        for _ in range(LIMIT):
+            metadata(client, WRONG)
+        blocked = metadata(client, RIGHT)
+        assert blocked.status_code == 429
+        assert blocked["Retry-After"] == "300"
+
+        clock.shift(299)
+        assert metadata(client, RIGHT)["Retry-After"] == "1"
+        clock.shift(1)  # the cache entries have expired
+        assert metadata(client, RIGHT).status_code == 200
+        # A new window: LIMIT refusals again before the next block.
+        assert [metadata(client, WRONG).status_code for _ in range(LIMIT)] == [401] * LIMIT
+        assert metadata(client, RIGHT).status_code == 429
+
+
+def test_a_refusals_window_starts_at_the_first_one(client):
+    with time_machine.travel(1_800_000_000, tick=False) as clock:
+        for _ in range(LIMIT - 1):
+            metadata(client, WRONG)
+        clock.shift(300)  # those refusals' window is over
+        for _ in range(LIMIT - 1):
+            assert metadata(client, WRONG).status_code == 401
+        assert metadata(client, RIGHT).status_code == 200
+        assert metadata(client, WRONG).status_code == 401
+        assert metadata(client, RIGHT).status_code == 429
+
+
+def test_the_right_credentials_are_never_counted(client):
+    for _ in range(3 * LIMIT):
+        assert metadata(client, RIGHT).status_code == 200
+        assert cancel_group(client, RIGHT).status_code == 200
+    # Nor do they clear the refusals: LIMIT - 1 refusals leave the address open ...
+    for _ in range(LIMIT - 1):
+        assert metadata(client, WRONG).status_code == 401
+        assert metadata(client, RIGHT).status_code == 200
+    # ... and the LIMIT-th closes it.
+    assert metadata(client, WRONG).status_code == 401
+    assert metadata(client, RIGHT).status_code == 429
+
+
+def test_the_metrics_endpoint_counts_its_refusals_too(client):
+    for _ in range(LIMIT):
+        assert scrape(client, basic(SCRAPER[0], "wrong")).status_code == 401
+    blocked = scrape(client, basic(*SCRAPER))
+    assert blocked.status_code == 429 and int(blocked["Retry-After"]) > 0
+    assert metadata(client, RIGHT).status_code == 429
+    assert scrape(client, basic(*SCRAPER), address=NEIGHBOUR).status_code == 200
+
+
+def test_an_ipv6_address_counts_with_its_64_network(client):
+    for host in range(LIMIT):
+        assert metadata(client, WRONG, address=f"2001:db8:1:2::{host + 1}").status_code == 401
+    assert metadata(client, RIGHT, address="2001:db8:1:2:ffff::1").status_code == 429
+    assert metadata(client, RIGHT, address="2001:db8:1:3::1").status_code == 200
+
+
+def test_blocking_is_logged_once_with_the_address_and_never_the_credentials(client, caplog):
+    caplog.set_level(logging.WARNING, logger="maestrano_integration.auth")
+    for _ in range(LIMIT + 2):
+        metadata(client, WRONG)
+    metadata(client, RIGHT)
+
+    [blocked] = [r for r in caplog.records if r.getMessage().startswith("Blocked")]
+    assert blocked.levelno == logging.WARNING
+    assert STRANGER in blocked.getMessage()
+    logged = " ".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert "guess-1" not in logged and "key-1" not in logged
+    assert WRONG.split()[1] not in logged and RIGHT.split()[1] not in logged
+
+
+def test_a_limit_of_zero_turns_it_off(client, settings):
+    settings.MAESTRANO = {**settings.MAESTRANO, "AUTH_FAILURES": {"LIMIT": 0}}
+    for _ in range(30):
+        assert metadata(client, WRONG).status_code == 401
+    assert metadata(client, RIGHT).status_code == 200
+
+    # Nothing was counted meanwhile: on again, the address has its whole allowance.
+    settings.MAESTRANO = {**settings.MAESTRANO, "AUTH_FAILURES": {"LIMIT": LIMIT}}
+    assert [metadata(client, WRONG).status_code for _ in range(LIMIT)] == [401] * LIMIT
+    assert metadata(client, RIGHT).status_code == 429
+
+
+def test_a_counting_cache_that_fails_blocks_nobody_and_authenticates_as_usual(client, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # the discard port: nothing answers
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        },
+    }
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "AUTH_FAILURES": {"LIMIT": 1, "WINDOW_SECONDS": 300, "CACHE": "down"},
+    }
+    assert [metadata(client, WRONG).status_code for _ in range(3)] == [401] * 3
+    assert metadata(client, RIGHT).status_code == 200
+
+    # The cache back, the refusals made while it was down were not counted.
+    settings.MAESTRANO = {**settings.MAESTRANO, "AUTH_FAILURES": {"LIMIT": LIMIT}}
+    assert [metadata(client, WRONG).status_code for _ in range(LIMIT)] == [401] * LIMIT
+    assert metadata(client, RIGHT).status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"CACHE": "nowhere"}, "CACHE must be an alias of CACHES"),
+        ({"LIMIT": -1}, "LIMIT must be 0 (off) or more"),
+        ({"WINDOW_SECONDS": 0}, "WINDOW_SECONDS must be above 0"),
+        ({"LIMIT": "twenty"}, "not a number"),
+    ],
+)
+def test_a_bad_setting_fails_the_check_and_limits_nothing(client, settings, values, fragment):
+    settings.MAESTRANO = {**settings.MAESTRANO, "AUTH_FAILURES": values}
+    with pytest.raises(SystemCheckError, match=r"maestrano\.E036") as caught:
+        call_command("check", "--tag", "maestrano")
+    assert fragment in str(caught.value)
+    assert [metadata(client, WRONG).status_code for _ in range(LIMIT + 1)] == [401] * (LIMIT + 1)
+    assert metadata(client, RIGHT).status_code == 200
+
+
+def test_a_misspelt_key_is_reported(settings):
+    settings.MAESTRANO = {**settings.MAESTRANO, "AUTH_FAILURES": {"LIMT": 5}}
+    from django.core import checks
+
+    messages = [m for m in checks.run_checks(tags=["maestrano"]) if m.id == "maestrano.W010"]
+    assert any("'LIMT'" in m.msg and "'LIMIT'" in (m.hint or "") for m in messages)
