@@ -138,7 +138,8 @@ _ID = OpenApiParameter(
     OpenApiParameter.PATH,
     description=(
         "The record's Connec! id, or your id with opts[provider] and opts[realm]; one "
-        "percent-encoded path segment (INV/2024/001 is INV%2F2024%2F001)."
+        "percent-encoded path segment (Q?x=1 is Q%3Fx%3D1). An id holding / is served "
+        "by batch ops only."
     ),
 )
 _EXTERNAL_IDS = OpenApiParameter(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from django.core.signals import got_request_exception
 from django.http import Http404
@@ -142,24 +141,6 @@ class ConnecApiView(APIView):
         return value.strip().lower() in ("true", "1")
 
 
-def sent_as_one_segment(request: Any, record_id: str) -> bool:
-    """Whether the record id of a request's path was sent as one path segment.
-
-    A record's id is one percent-encoded segment (docs/protocol.md, 'Paths and media
-    types'), and may hold a ``/`` sent as ``%2F`` (our external id of a text key,
-    ``INV%2F2024%2F001``). The WSGI server decodes ``PATH_INFO`` before Django resolves it,
-    so the URL pattern takes the rest of the path as the id. Where the server also hands
-    over the request target as sent (gunicorn's ``RAW_URI``, ``REQUEST_URI``), its last
-    segment must be that id: an unencoded ``/`` makes two segments, which name no record
-    on the real hub either. Without it (Django's development and test servers) an id's
-    encoded and unencoded ``/`` cannot be told apart, and both name the record.
-    """
-    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
-    if not isinstance(raw, str) or not raw:
-        return True
-    return unquote(urlsplit(raw).path.rsplit("/", 1)[-1]) == record_id
-
-
 class EntityView(ConnecApiView):
     """``/api/v2/<group_id>/<entity>[/<id>]``: list, retrieve, create, update."""
 
@@ -187,8 +168,6 @@ class EntityView(ConnecApiView):
     def answer(
         self, request: Any, *, body: Any, group_id: str, entity: str, record_id: str | None = None
     ) -> Response:
-        if record_id is not None and not sent_as_one_segment(request, record_id):
-            raise ConnecApiError.single(404, f"No record {record_id!r}: an id is one path segment")
         collection = request.path.rsplit("/" + record_id, 1)[0] if record_id else request.path
         operation = Operation(
             method=request.method,

@@ -37,7 +37,7 @@ urlpatterns = [
     # The Connec! API also answers at the Account API's host, so that a preset which
     # sets only api.host (connec.host then follows it) reaches the sandbox's hub.
     path("api/v2/<str:group_id>/<str:entity>", connec_rest.entity_view),
-    path("api/v2/<str:group_id>/<str:entity>/<path:record_id>", connec_rest.entity_view),
+    path("api/v2/<str:group_id>/<str:entity>/<str:record_id>", connec_rest.entity_view),
     path("batch", connec_rest.batch_view),
     # Last: a path under an API that names no endpoint answers that API's JSON 404, not
     # the sandbox's HTML page (the Connec! API's paths first: both are under api/).

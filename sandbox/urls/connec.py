@@ -8,10 +8,8 @@ from ..safe_text import path  # pages refuse NUL and lone surrogates; the API ch
 urlpatterns = [
     # The API, as apps call it (docs/protocol.md, 'Connec! API v2').
     api_path("api/v2/<str:group_id>/<str:entity>", rest.entity_view, name="connec-collection"),
-    # The record id is the rest of the path: a server decodes an id's %2F before the URL
-    # is resolved (``rest.EntityView`` checks it was one segment when the raw path is known).
     api_path(
-        "api/v2/<str:group_id>/<str:entity>/<path:record_id>",
+        "api/v2/<str:group_id>/<str:entity>/<str:record_id>",
         rest.entity_view,
         name="connec-record-api",
     ),
