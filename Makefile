@@ -8,7 +8,7 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install openapi demo test test-sqlite-line test-postgres-line test-sqlite test-postgres test-django-user test-django6 package constraints lint format bench browser clean
+.PHONY: install openapi demo test test-sqlite-line test-postgres-line test-sqlite test-postgres test-django-user test-django6 django6-env package constraints lint format bench browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -65,22 +65,23 @@ demo: install
 	@echo
 	$(PY) manage.py run_demo $(HOST):$(PORT)
 
-test: install browser lint package
+test: install browser lint package django6-env
 	$(MAKE) --no-print-directory -j2 --output-sync=line test-sqlite-line test-postgres-line
 
 # `make test`'s suites in two lines side by side (two cores; the PostgreSQL suite waits on its
-# server much of the time): SQLite then Django's auth.User, beside PostgreSQL then Django 6
-# (on SQLite files of its own). The two lines take about as long (docs/performance.md, "The
-# test suite's own time"). The PostgreSQL run keeps its files (and its pytest cache) in a
-# VAR_DIR of its own; each suite's output is written whole when it ends (--output-sync=line:
-# per recipe line), so the two never interleave.
+# server much of the time): SQLite, Django's auth.User and half of the Django 6 run, beside
+# PostgreSQL and the other half (each half on SQLite files of its own). The two lines take
+# about as long (docs/performance.md, "The test suite's own time"). The PostgreSQL run keeps
+# its files (and its pytest cache) in a VAR_DIR of its own; each suite's output is written
+# whole when it ends (--output-sync=line: per recipe line), so the two never interleave.
 test-sqlite-line: install
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-django-user
+	$(MAKE) --no-print-directory test-django6 NOX_TEST_PART=1/2 NOX_FLAGS=--no-install
 
 test-postgres-line: install
 	$(MAKE) --no-print-directory test-postgres
-	$(MAKE) --no-print-directory test-django6
+	$(MAKE) --no-print-directory test-django6 NOX_TEST_PART=2/2 NOX_FLAGS=--no-install
 
 # Django 6 needs Python >= 3.12: the suite runs again in a nox session (noxfile.py)
 # with the newest Django 6 release, on SQLite. PYTHON_DJANGO6 is its interpreter:
@@ -89,7 +90,14 @@ PYTHON_DJANGO6 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/p
 	$$p -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 test-django6: install
 	@test -n "$(PYTHON_DJANGO6)" || { echo "python3.12 is required for the Django 6 tests"; exit 1; }
-	NOX_DJANGO6_PYTHON=$(PYTHON_DJANGO6) $(BIN)/nox -s "tests(django='6.1')"
+	NOX_DJANGO6_PYTHON=$(PYTHON_DJANGO6) NOX_TEST_PART=$(NOX_TEST_PART) \
+		$(BIN)/nox -s "tests(django='6.1')" $(NOX_FLAGS)
+
+# The Django 6 virtualenv, made (or checked against the constraints) once before the two
+# halves of `make test` run in it at the same time.
+django6-env: install
+	@test -n "$(PYTHON_DJANGO6)" || { echo "python3.12 is required for the Django 6 tests"; exit 1; }
+	NOX_DJANGO6_PYTHON=$(PYTHON_DJANGO6) $(BIN)/nox -s "tests(django='6.1')" --install-only
 
 # The sdist and the wheel, checked as an index would check them (twine).
 package: install

@@ -8,7 +8,9 @@ the exact versions of ``constraints.txt``.
 ``make test-django6`` runs the newest series (``nox -s "tests(django='6.1')"``);
 ``nox -s tests`` runs every series listed below. The interpreter is ``python3.12``
 unless ``NOX_DJANGO6_PYTHON`` names another (the Makefile finds one under pyenv).
-Extra arguments go to pytest: ``nox -s tests -- tests/accounts -x``.
+Extra arguments go to pytest: ``nox -s tests -- tests/accounts -x``. ``NOX_TEST_PART=1/2``
+runs the first of two parts (``make test`` runs both halves at once, after
+``nox --install-only``, each with ``--no-install``).
 """
 
 from __future__ import annotations
@@ -53,17 +55,24 @@ def tests(session: nox.Session, django: str) -> None:
     """The test suite on SQLite under the newest Django ``django``.x."""
     constraints = constraints_without_django(session)
     session.install("-c", str(constraints), "-e", ".[dev]", f"Django~={django}.0")
-    version = session.run("python", "-m", "django", "--version", silent=True).strip()
-    if not version.startswith(django + "."):
-        session.error(f"Django {version} installed, {django}.x expected")
+    version = session.run("python", "-m", "django", "--version", silent=True)
+    if version is None:
+        return  # --install-only: nothing runs
+    if not version.strip().startswith(django + "."):
+        session.error(f"Django {version.strip()} installed, {django}.x expected")
     args = session.posargs or ["-q", "-m", DEFAULT_MARKERS, "-p", "no:cacheprovider"]
+    # NOX_TEST_PART=k/n runs the k-th of n parts of the suite (tests/conftest.py,
+    # --test-part), with SQLite files of its own: `make test` runs two parts at once.
+    part = os.environ.get("NOX_TEST_PART", "")
+    label = part.replace("/", "-of-")
     session.run(
         "pytest",
         *args,
+        *(["--test-part", part] if part else []),
         env={
             "DATABASE_URL": "",
             # Own SQLite files and sandbox keys: a run of the main suite may go on beside it.
-            "VAR_DIR": str(Path(session.create_tmp()) / "var"),
-            "TEST_DATABASE_SUFFIX": f"nox-django{django}",
+            "VAR_DIR": str(Path(session.create_tmp()) / (f"var-{label}" if part else "var")),
+            "TEST_DATABASE_SUFFIX": f"nox-django{django}{label}",
         },
     )

@@ -17,12 +17,49 @@ pytest_plugins = [
 ]
 
 
-def pytest_collection_modifyitems(items):
+def pytest_addoption(parser):
+    parser.addoption(
+        "--test-part",
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N parts of the selected tests, whole modules dealt to the "
+        "parts by their number of tests (two runs side by side: make test's Django 6 halves)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
     # Tests that use the live platform need both databases, committed for real
     # (the live server answers from other threads).
     for item in items:
         if "platform" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.django_db(transaction=True, databases="__all__"))
+    part = config.getoption("--test-part")
+    if part:
+        kept = _part_of(items, part)
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = [item for item in items if item in kept]
+
+
+def _part_of(items: list[pytest.Item], part: str) -> set[pytest.Item]:
+    """The items of part ``K/N``: modules, largest first, each to the part with the fewest
+    tests so far (the same split for the same selection, whatever runs it)."""
+    try:
+        index, count = (int(number) for number in part.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--test-part takes K/N (1 <= K <= N), not {part!r}") from None
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--test-part takes K/N (1 <= K <= N), not {part!r}")
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    sizes = [0] * count
+    kept: set[pytest.Item] = set()
+    for _name, members in sorted(modules.items(), key=lambda entry: (-len(entry[1]), entry[0])):
+        smallest = sizes.index(min(sizes))
+        sizes[smallest] += len(members)
+        if smallest == index - 1:
+            kept.update(members)
+    return kept
 
 
 @pytest.fixture(scope="session")
