@@ -255,9 +255,10 @@ def parse_batch_op(raw: Any, *, index: int, external_ids: bool, base_url: str) -
         query.update({str(k): str(v) for k, v in params.items()})
     return Operation(
         method=method.upper(),
-        group_uid=match["group"],
+        # Each one path segment, quoted by the client (maestrano_integration.http.path_segment).
+        group_uid=unquote(match["group"]),
         entity=match["entity"],
-        # One path segment, quoted by the client (an external id may hold "/" or "?").
+        # An external id may hold "/" or "?".
         record_id=unquote(match["id"]) if match["id"] is not None else None,
         query=query,
         body=params if method.lower() != "get" else None,

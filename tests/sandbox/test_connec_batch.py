@@ -26,6 +26,17 @@ def test_batch_runs_ops_in_order_and_reports_each_status(hub):
     assert [i["name"] for i in results[2]["body"]["items"]] == ["W"]
 
 
+def test_an_ops_group_uid_is_read_as_one_percent_encoded_segment(hub):
+    """The apps quote the group uid as they quote a record id (any character may be
+    encoded, ``-`` as ``%2D``): both name the same group."""
+    results = hub.batch(
+        [{"method": "post", "url": "/api/v2/cld%2D1/items", "params": {"items": {"name": "E"}}}]
+    ).json()["results"]
+
+    assert [r["status"] for r in results] == [201]
+    assert [i["name"] for i in hub.get("/cld-1/items").json()["items"]] == ["E"]
+
+
 def test_a_failing_op_does_not_roll_back_the_others(hub):
     hub.batch(
         [
