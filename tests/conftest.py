@@ -73,6 +73,19 @@ def django_db_setup(django_db_setup):
     assert _worker.release_connections(), "the notification thread kept its connection"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _database_features_known(django_db_setup, django_db_blocker):
+    """Django 6.1's system checks ask each database whether it supports ``JSONField`` (one
+    query, then cached on the connection) even when no database is named. Asked once here,
+    so that a test of our checks needs no database access whatever runs before it (a
+    ``--test-part`` of the suite, a module alone)."""
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for alias in connections:
+            assert connections[alias].features.supports_json_field is not None
+
+
 @pytest.fixture(autouse=True)
 def _forget_known_companies():
     """Each test starts with no company remembered by the notifications webhook (a test's
