@@ -132,6 +132,8 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
     pushed_entities: set[str] = set()
     _park_merges_into_mapped_records(company=company, ops=ops)
     follow_ups = _blanks_to_clear(ops)
+    for op in follow_ups:
+        op.hash = ""  # their IdMap keeps no payload hash: the update that follows is sent
     for op in ops:
         if op.outcome == "done":
             done_ids.extend(op.row_ids)
@@ -197,8 +199,7 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
 
 def _blanks_to_clear(ops: list[Op]) -> list[Op]:
     """The first pushes that landed on a record Connec! had, holding values where ours are
-    blank (``payloads.values_to_clear``: a retry after a lost answer, a smart merge). Their
-    IdMap gets no payload hash, so that the update that follows is sent."""
+    blank (``payloads.values_to_clear``: a retry after a lost answer, a smart merge)."""
     found = []
     for op in ops:
         if op.outcome != "done" or not op.left_out or op.status is None:
@@ -211,7 +212,6 @@ def _blanks_to_clear(ops: list[Op]) -> list[Op]:
                 op.object_id,
                 ", ".join(paths),
             )
-            op.hash = ""
             found.append(op)
     return found
 
