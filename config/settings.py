@@ -191,6 +191,8 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+# The same client address as the platform endpoints' (REMOTE_ADDR, or NUM_PROXIES below).
+AXES_CLIENT_IP_CALLABLE = "maestrano_integration.auth.request_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_ONLY_ADMIN_SITE = True
 AXES_DISABLE_ACCESS_LOG = True  # every SSO login would add a row; failures are still kept
@@ -251,6 +253,12 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECUR
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# NUM_PROXIES=n: n reverse proxies in front of the app, each appending the address it saw
+# to X-Forwarded-For. DRF's throttles, the refused platform authentications, the metrics
+# endpoint's allowed addresses and django-axes then count the client's address, not the
+# proxy's (maestrano_integration.auth.request_address; docs/deploy.md). Unset: REMOTE_ADDR.
+if env.str("NUM_PROXIES", default=""):
+    REST_FRAMEWORK = {"NUM_PROXIES": env.int("NUM_PROXIES")}
 # HTTPS (docs/deploy.md): redirect plain HTTP when DEBUG is off; HSTS once HTTPS works.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)

@@ -48,6 +48,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from maestrano_integration import metrics
+from maestrano_integration.auth import request_address
 from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
 from maestrano_integration.routes import served_path
 from maestrano_integration.saml import (
@@ -114,7 +115,7 @@ def _refuse(
         extra={
             "preset": preset.name if preset else "",
             "reason": error.reason,
-            "remote_addr": request.META.get("REMOTE_ADDR", ""),
+            "remote_addr": request_address(request),
         },
     )
     metrics.record_sso_refusal(preset=preset.name if preset else "", reason=error.reason)

@@ -12,8 +12,8 @@ after ``LIMIT`` refusals from one address within ``WINDOW_SECONDS``, the address
 answered 429 (``Retry-After``) for ``WINDOW_SECONDS``, before any credential is checked
 (:func:`blocked_seconds`, :func:`record_refused`). DRF's throttles run after
 authentication, so they never slowed a guesser. The address is ``REMOTE_ADDR`` (an IPv6
-address by its /64 network): behind a proxy, the project sets it to the client's
-(:func:`client_address`).
+address by its /64 network), or behind reverse proxies the one DRF's ``NUM_PROXIES``
+picks out of ``X-Forwarded-For`` (:func:`request_address`, :func:`client_address`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import time
 from typing import Any
 
 from django.core.cache import BaseCache, caches
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 
 from .conf import AuthFailureSettings, Preset, maestrano_settings
 from .strict_input import is_safe_text
@@ -80,13 +82,25 @@ _KEY_PREFIX = "maestrano:auth-failures"
 _MAX_ADDRESS_CHARS = 100
 
 
+def request_address(request: Any) -> str:
+    """The address a call came from: ``REMOTE_ADDR``, never a header the client writes,
+    unless the project says how many reverse proxies stand in front of it with DRF's own
+    ``REST_FRAMEWORK["NUM_PROXIES"]``: then the address DRF's throttles identify a client
+    by (that many entries from the right of ``X-Forwarded-For``, each proxy appending the
+    address it saw). One rule for the refused authentications, the metrics endpoint's
+    allowed addresses and the log of a refused login."""
+    if api_settings.NUM_PROXIES is not None:
+        identified = BaseThrottle().get_ident(request)
+    else:
+        identified = request.META.get("REMOTE_ADDR")
+    return str(identified or "")[:_MAX_ADDRESS_CHARS]
+
+
 def client_address(request: Any) -> str:
-    """The client address refusals are counted by: ``REMOTE_ADDR``, never a header a client
-    writes (``X-Forwarded-For``). An IPv6 address counts as its /64 network (one host
-    usually holds a whole /64); an IPv4-mapped one as its IPv4 address. Behind a reverse
-    proxy every call comes from the proxy: the project sets ``REMOTE_ADDR`` to the client's
-    address in a middleware of its own, from the header its proxy sets."""
-    raw = str(request.META.get("REMOTE_ADDR") or "")[:_MAX_ADDRESS_CHARS]
+    """The client address refusals are counted by (:func:`request_address`). An IPv6
+    address counts as its /64 network (one host usually holds a whole /64); an
+    IPv4-mapped one as its IPv4 address."""
+    raw = request_address(request)
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:

@@ -91,7 +91,8 @@ DEFAULTS: dict[str, Any] = {
         "PATH": "metrics",
         # ("user", "password"): scrapers authenticate with HTTP basic auth.
         "BASIC_AUTH": None,
-        # Addresses or networks (CIDR) allowed without credentials, by REMOTE_ADDR.
+        # Addresses or networks (CIDR) allowed without credentials, by the client address
+        # (REMOTE_ADDR, or behind proxies REST_FRAMEWORK["NUM_PROXIES"]: auth.request_address).
         "ALLOWED_ADDRESSES": [],
         # With DEBUG on, 127.0.0.1 and ::1 may scrape without credentials.
         "ALLOW_LOOPBACK_IN_DEBUG": True,
@@ -166,7 +167,7 @@ DEFAULTS["CONNEC"] = section_defaults(ConnecSettings)
 @dataclass(frozen=True)
 class AuthFailureSettings:
     """``MAESTRANO["AUTH_FAILURES"]``: after ``limit`` refused HTTP basic authentications
-    from one client address (``REMOTE_ADDR``; an IPv6 address by its /64) within
+    from one client address (:func:`maestrano_integration.auth.client_address`) within
     ``window_seconds``, every basic-auth call from that address (metadata, webhooks,
     metrics) is answered 429 for ``window_seconds``, before any credential is checked
     (:mod:`maestrano_integration.auth`). Counted in the cache ``cache`` (an alias of

@@ -150,6 +150,17 @@ def answer_reason(response: requests.Response, *, hide: Collection[str] = ()) ->
     except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's stack
         content_type = response.headers.get("Content-Type", "").lower()
         text = "" if "html" in content_type or content.lstrip().startswith(b"<") else response.text
+    return _one_line(text, hide)
+
+
+def document_reason(document: Any, *, hide: Collection[str] = ()) -> str:
+    """:func:`answer_reason`'s rule for an answer already parsed from JSON (one result of a
+    Connec! batch): its reason on one line, ``hide`` replaced by ``***``, cut to
+    :data:`REASON_MAX_CHARS`; ``""`` when it says nothing usable."""
+    return _one_line(_json_reason(document), hide)
+
+
+def _one_line(text: str, hide: Collection[str]) -> str:
     # Hidden as sent, and once on one line (a secret with a space or a control character).
     text = _hidden(text, hide)
     text = _hidden(" ".join("".join(c if c.isprintable() else " " for c in text).split()), hide)

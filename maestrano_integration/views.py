@@ -22,7 +22,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .auth import blocked_seconds, parse_basic_authorization, record_refused
+from .auth import blocked_seconds, parse_basic_authorization, record_refused, request_address
 from .conf import Preset, maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
 from .routes import roots_outside_script_prefix
@@ -194,7 +194,7 @@ def _metrics_access_allowed(request: HttpRequest) -> bool:
             if user_ok & password_ok:
                 return True
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(request_address(request))
     except ValueError:
         return False
     if settings.DEBUG and options.get("ALLOW_LOOPBACK_IN_DEBUG") and address.is_loopback:

@@ -400,7 +400,7 @@ def _answer(*, client: ConnecClient, ops: list[Op]) -> None:
     except ConnecError as error:
         for op in ops:
             op.outcome = "retry" if error.is_transient else "parked"
-            op.error = f"batch failed: {error}"
+            op.error = f"batch failed: {error}" + (f": {error.reason}" if error.reason else "")
             if error.is_authentication_failure:
                 op.error += " (Connec! refused our credentials: check the preset's api id and key)"
             op.retry_after = error.retry_after

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
-from maestrano_integration.http import backoff_delay
+from maestrano_integration.http import backoff_delay, document_reason
 
 from . import children, idmap, outbox, sync_state
 from .conf import sync_settings
@@ -95,29 +95,25 @@ def judge(op: Op, *, status: int, body: Any) -> None:
         op.outcome = "done"
         op.result_record = record if isinstance(record, dict) else None
         return
-    detail = _error_detail(body)
     if op.operation == OutboxEntry.Operation.DELETE and status == 404:
         op.outcome = "done"  # never reached Connec!: nothing to delete
         return
     if status in TRANSIENT_STATUSES:
-        op.outcome, op.error = "retry", f"HTTP {status}: {detail}"
+        op.outcome, op.error = "retry", _answered(status, body)
         return
     if op.unmapped_references and status in (400, 404, 422):
         # A referenced record of ours has not reached Connec! yet: wait for it.
-        op.outcome, op.error = "retry", f"HTTP {status} (waiting for a reference): {detail}"
+        op.outcome, op.error = "retry", _answered(status, body, waiting=True)
         return
-    op.outcome, op.error = "parked", f"HTTP {status}: {detail}"
+    op.outcome, op.error = "parked", _answered(status, body)
 
 
-def _error_detail(body: Any) -> str:
-    errors = body.get("errors") if isinstance(body, Mapping) else None
-    if isinstance(errors, list):
-        parts = [
-            str(e.get("detail") or e.get("title") or e) for e in errors if isinstance(e, Mapping)
-        ]
-        if parts:
-            return "; ".join(parts)[:1000]
-    return str(body)[:1000]
+def _answered(status: int, body: Any, *, waiting: bool = False) -> str:
+    """An op's refusal as its row's ``last_error`` shows it: the status and what Connec!
+    said, by the rule of every answer a person reads (``http.document_reason``)."""
+    reason = document_reason(body)
+    said = f"HTTP {status} (waiting for a reference)" if waiting else f"HTTP {status}"
+    return f"{said}: {reason}" if reason else said
 
 
 def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> None:

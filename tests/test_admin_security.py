@@ -88,6 +88,28 @@ def test_the_admin_login_is_throttled_after_repeated_failures(client, django_use
     assert client.get(reverse("admin:index")).status_code == 302  # still not logged in
 
 
+def test_behind_a_proxy_the_admin_login_locks_out_the_client_not_the_proxy(
+    client, django_user_model, settings
+):
+    # The example project hands django-axes the app's own client address rule
+    # (AXES_CLIENT_IP_CALLABLE): with NUM_PROXIES set, the address the proxy forwarded.
+    settings.REST_FRAMEWORK = {"NUM_PROXIES": 1}
+    django_user_model.objects.create_superuser("root", "root@example.com", "the-right-pw-1")
+    login_url = reverse("admin:login")
+
+    def post(password: str, forwarded_for: str) -> int:
+        return client.post(
+            login_url,
+            {"username": "root", "password": password},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=forwarded_for,
+        ).status_code
+
+    assert [post(f"wrong-{n}", "203.0.113.7") for n in range(5)] == [200, 200, 200, 200, 429]
+    assert post("the-right-pw-1", "203.0.113.7") == 429
+    assert post("the-right-pw-1", "198.51.100.9") == 302  # another client, same proxy
+
+
 def test_a_successful_admin_login_resets_the_failures_of_its_address(client, django_user_model):
     # The demo's axes handler (config/axes_handler.py) must recognise the admin's login as
     # an admin request, or the successful login would not reset the count (AXES_RESET_ON_SUCCESS).

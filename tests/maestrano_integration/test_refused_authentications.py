@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 LIMIT = 4
 STRANGER = "203.0.113.7"
 NEIGHBOUR = "198.51.100.9"
+PROXY = "10.0.0.2"
 SCRAPER = ("prometheus", "scrape-secret")
 
 
@@ -44,12 +45,14 @@ def _limits(two_presets, settings):
     }
     Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
     yield
-    for address in (STRANGER, NEIGHBOUR, "2001:db8:1:2::/64"):
+    for address in (STRANGER, NEIGHBOUR, PROXY, "2001:db8:1:2::/64"):
         forget_refused(address=address)
 
 
-def metadata(client, auth: str, address: str = STRANGER):
-    return client.get("/maestrano/metadata", HTTP_AUTHORIZATION=auth, REMOTE_ADDR=address)
+def metadata(client, auth: str, address: str = STRANGER, **headers):
+    return client.get(
+        "/maestrano/metadata", HTTP_AUTHORIZATION=auth, REMOTE_ADDR=address, **headers
+    )
 
 
 def cancel_group(client, auth: str, address: str = STRANGER):
@@ -75,8 +78,8 @@ def notify(client, auth: str, address: str = STRANGER):
     )
 
 
-def scrape(client, auth: str, address: str = STRANGER):
-    return client.get("/metrics", HTTP_AUTHORIZATION=auth, REMOTE_ADDR=address)
+def scrape(client, auth: str, address: str = STRANGER, **headers):
+    return client.get("/metrics", HTTP_AUTHORIZATION=auth, REMOTE_ADDR=address, **headers)
 
 
 ENDPOINTS = [metadata, cancel_group, remove_member, notify]
@@ -165,6 +168,49 @@ def test_the_metrics_endpoint_counts_its_refusals_too(client):
     assert blocked.status_code == 429 and int(blocked["Retry-After"]) > 0
     assert metadata(client, RIGHT).status_code == 429
     assert scrape(client, basic(*SCRAPER), address=NEIGHBOUR).status_code == 200
+
+
+def test_behind_a_proxy_the_client_drf_num_proxies_names_is_counted(client, settings):
+    # Every call comes from the proxy, which appends the address it saw to
+    # X-Forwarded-For; REST_FRAMEWORK["NUM_PROXIES"] tells how many proxies there are.
+    settings.REST_FRAMEWORK = {"NUM_PROXIES": 1}
+    for _ in range(LIMIT):
+        answer = metadata(client, WRONG, address=PROXY, HTTP_X_FORWARDED_FOR=STRANGER)
+        assert answer.status_code == 401
+    assert metadata(client, RIGHT, address=PROXY, HTTP_X_FORWARDED_FOR=STRANGER).status_code == 429
+    # The platform, through the same proxy, is not blocked with the guesser.
+    platform = metadata(client, RIGHT, address=PROXY, HTTP_X_FORWARDED_FOR=NEIGHBOUR)
+    assert platform.status_code == 200
+
+
+def test_a_forwarded_for_the_client_writes_itself_changes_nothing(client, settings):
+    # Without NUM_PROXIES the header is not trusted at all ...
+    for index in range(LIMIT):
+        spoofed = f"192.0.2.{index + 1}"
+        assert metadata(client, WRONG, HTTP_X_FORWARDED_FOR=spoofed).status_code == 401
+    assert metadata(client, RIGHT, HTTP_X_FORWARDED_FOR="192.0.2.99").status_code == 429
+    forget_refused(address=STRANGER)
+
+    # ... and with it, only the entry the proxy appended counts.
+    settings.REST_FRAMEWORK = {"NUM_PROXIES": 1}
+    for index in range(LIMIT):
+        chain = f"192.0.2.{index + 1}, {STRANGER}"
+        answer = metadata(client, WRONG, address=PROXY, HTTP_X_FORWARDED_FOR=chain)
+        assert answer.status_code == 401
+    chain = f"192.0.2.99, {STRANGER}"
+    assert metadata(client, RIGHT, address=PROXY, HTTP_X_FORWARDED_FOR=chain).status_code == 429
+
+
+def test_the_metrics_allowed_addresses_follow_num_proxies(client, settings):
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "METRICS": {"ALLOWED_ADDRESSES": ["198.51.100.0/24"], "ALLOW_LOOPBACK_IN_DEBUG": False},
+    }
+    # Without NUM_PROXIES a forwarded address opens nothing.
+    assert scrape(client, "", address=PROXY, HTTP_X_FORWARDED_FOR=NEIGHBOUR).status_code == 403
+    settings.REST_FRAMEWORK = {"NUM_PROXIES": 1}
+    assert scrape(client, "", address=PROXY, HTTP_X_FORWARDED_FOR=NEIGHBOUR).status_code == 200
+    assert scrape(client, "", address=NEIGHBOUR, HTTP_X_FORWARDED_FOR=PROXY).status_code == 403
 
 
 def test_an_ipv6_address_counts_with_its_64_network(client):

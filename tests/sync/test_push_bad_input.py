@@ -5,15 +5,20 @@ over HTTP."""
 
 from __future__ import annotations
 
+import json
+from http.server import BaseHTTPRequestHandler
+
 import pytest
 from django.db import transaction
 
 from crm.models import Organization
+from maestrano_integration.http import REASON_MAX_CHARS
 from maestrano_sync.models import IdMap, OutboxEntry
 from maestrano_sync.push import drain_outbox
 from maestrano_sync.selectors import connec_id_for
 from maestrano_sync.status import record_status
 from tests.helpers.live_sync import connec_id, our_entry, wait_until
+from tests.helpers.loopback import serving
 from tests.shapes.mappers import shape_mappers
 from tests.shapes.models import Firm, Member, Workspace
 
@@ -146,3 +151,51 @@ def test_a_local_key_that_is_no_url_segment_is_parked_and_the_batch_goes_on(
     assert result.parked == 1
     assert OutboxEntry.objects.filter(status="parked", object_id=bad_key).count() == 2
     assert sorted(r["name"] for r in hub.list("organizations")) == ["Good 1", "Good 2"]
+
+
+# --- what Connec! says of a refusal -----------------------------------------------------
+
+
+class _RefusingHub(BaseHTTPRequestHandler):
+    """A Connec! that refuses every op of a batch with a long, multi-line reason."""
+
+    said = "email.address is not an email address\r\n" + "  at hub frame\n" * 2000
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        refusal = {"errors": [{"status": "422", "title": "Invalid", "detail": self.said}]}
+        answer = json.dumps({"results": [{"status": 422, "body": refusal} for _ in body["ops"]]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer.encode())
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_refusal_connec_explains_at_length_is_kept_as_one_short_line(
+    company, settings, manual_drain
+):
+    """The row shows what Connec! said by the rule of every reason a person reads
+    (``http.document_reason``): one line, bounded, never the whole body."""
+    org = make_org(company, email="hello@acme.test")
+    with serving(_RefusingHub) as url:
+        presets = settings.MAESTRANO["PRESETS"]
+        settings.MAESTRANO = {
+            **settings.MAESTRANO,
+            "PRESETS": {
+                **presets,
+                "maestrano": {**presets["maestrano"], "connec": {"host": url, "timeout": 5}},
+            },
+        }
+        result = drain_outbox(company=company)
+
+    assert result.parked == 1
+    parked = OutboxEntry.objects.get(object_id=str(org.pk))
+    assert parked.status == "parked"
+    assert parked.last_error.startswith("HTTP 422: email.address is not an email address at hub")
+    assert "\n" not in parked.last_error and "\r" not in parked.last_error
+    assert len(parked.last_error) <= len("HTTP 422: ") + REASON_MAX_CHARS
+    assert record_status(company=company, obj=org).state == "parked"
