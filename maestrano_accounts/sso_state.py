@@ -67,7 +67,10 @@ PENDING_REQUESTS_KEY = "maestrano_sso_requests"
 REQUEST_LIFETIME_SECONDS = 15 * 60
 MAX_PENDING_REQUESTS = 5
 #: Cookie that binds an IdP-initiated login's ticket to the browser that posted the response.
-BROWSER_NONCE_COOKIE = "maestrano_sso_nonce"
+#: Its name says AUTH so that Django's error reports (SafeExceptionReporterFilter) hide its
+#: value, as they hide the session cookie's: a completion that fails before it redeems the
+#: ticket would otherwise mail both halves of an unused login to the ADMINS.
+BROWSER_NONCE_COOKIE = "maestrano_sso_auth_nonce"
 #: How long the browser has to follow the consume view's redirect to the completion view.
 LOGIN_TICKET_LIFETIME = dt.timedelta(minutes=2)
 #: Expired replay-cache rows and tickets are deleted at most this often (per process).

@@ -6,8 +6,8 @@ Django reports a 500 at ERROR on ``django.request``, and with ``DEBUG`` off its
 does, ``maestrano_integration.logs.logging_config``), POST fields included: the ACS's
 ``SAMLResponse`` (a signed login, good for minutes, with the platform session's token) and
 the confirmation form's ``ticket``. Both views mark them sensitive, so the report stars them
-as it stars a password. The outage here is real: the SSO state lives in a Redis that does
-not answer.
+as it stars a password; the nonce cookie of an IdP-initiated login is hidden by its name.
+The outage here is real: the SSO state lives in a Redis that does not answer.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from django.contrib.auth.signals import user_logged_in
 from django.core import mail
 from django.test import Client
 
+from maestrano_accounts.sso_state import BROWSER_NONCE_COOKIE
 from maestrano_integration.conf import get_preset
 from tests.accounts.test_sso_queries import ATTRIBUTES, signed_response
 from tests.conftest import preset_values
@@ -76,3 +78,30 @@ def test_a_failing_confirmation_reports_no_ticket():
     body = report()
     assert f"ticket = '{STARS}'" in body
     assert ticket not in body
+
+
+def test_a_failing_completion_reports_no_browser_nonce(settings):
+    """An IdP-initiated login's link travels in the URL, bound to its browser by a cookie:
+    the report lists the cookie by name only (Django hides a cookie whose name says AUTH,
+    as it hides the session's), so it never holds both halves of a login."""
+    settings.MAESTRANO = {**settings.MAESTRANO, "SSO_STATE_CACHE": None}  # a working store
+    browser = Client(raise_request_exception=False)
+    answer = browser.post(
+        "/maestrano/auth/saml/consume",
+        {"SAMLResponse": signed_response(get_preset("maestrano"), ATTRIBUTES)},
+    )
+    assert answer.status_code == 303
+    nonce = answer.cookies[BROWSER_NONCE_COOKIE].value
+
+    def fail(**kwargs):
+        raise RuntimeError("a receiver of user_logged_in failed")
+
+    user_logged_in.connect(fail, dispatch_uid="test-report-fail")
+    try:
+        assert browser.get(answer["Location"]).status_code == 500
+    finally:
+        user_logged_in.disconnect(dispatch_uid="test-report-fail")
+
+    body = report()
+    assert BROWSER_NONCE_COOKIE in body
+    assert nonce not in body

@@ -353,7 +353,7 @@ def test_an_idp_initiated_completion_link_works_only_in_the_browser_that_posted(
     post = idp_initiated_response(platform, user_uid="usr-attacker", group_uid="cld-attacker")
     consume = post_saml_response(http, post)
     assert consume.status_code == 303
-    nonce = next(c for c in http.cookies if c.name == "maestrano_sso_nonce")
+    nonce = next(c for c in http.cookies if c.name == "maestrano_sso_auth_nonce")
     assert nonce.path == "/maestrano/auth/saml/complete"
     assert nonce.has_nonstandard_attr("HttpOnly")
     assert consume.headers["Set-Cookie"].count("SameSite=Lax") == 1
@@ -371,7 +371,7 @@ def test_an_idp_initiated_login_completes_in_the_posting_browser(platform, http)
     answer = deliver(http, post)
 
     assert answer.status_code == 302
-    assert "maestrano_sso_nonce" not in http.cookies  # removed once used
+    assert "maestrano_sso_auth_nonce" not in http.cookies  # removed once used
     assert http.get(f"{platform.url}/dashboard/", allow_redirects=False).status_code == 200
 
 
@@ -420,7 +420,7 @@ def test_a_confirmed_switch_logs_the_other_platform_user_in(platform, http):
 
     assert confirmed.status_code == 302, confirmed.text[:500]
     assert user_of("usr-second").pk == session_user_pk(http)
-    assert "maestrano_sso_nonce" not in http.cookies
+    assert "maestrano_sso_auth_nonce" not in http.cookies
 
 
 def test_an_idp_initiated_login_of_the_same_platform_user_is_not_asked(platform, http):

@@ -111,6 +111,6 @@ def test_an_idp_initiated_login_completes_only_in_the_browser_that_posted(
     with page.expect_request(f"{complete_url}*") as completion:
         page.goto(launch)  # the sandbox page auto-submits the response to the app's ACS
     page.wait_for_url(f"{platform.url}/dashboard/")
-    assert "maestrano_sso_nonce=" in completion.value.all_headers().get("cookie", "")
+    assert "maestrano_sso_auth_nonce=" in completion.value.all_headers().get("cookie", "")
     assert page.text_content("#current-user") == "Lana Launch"
-    assert not [c for c in page.context.cookies(complete_url) if c["name"] == "maestrano_sso_nonce"]
+    assert not [c for c in page.context.cookies(complete_url) if c["name"] == "maestrano_sso_auth_nonce"]
