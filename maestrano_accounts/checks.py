@@ -17,6 +17,7 @@ from django.template import engines
 from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
 
+from maestrano_integration.cache import LOCAL_MEMORY_CACHE
 from maestrano_integration.checks import closest_key
 from maestrano_integration.conf import all_presets, maestrano_settings
 from maestrano_integration.routes import resolved_path
@@ -264,9 +265,6 @@ def _user_model_migration_order_errors() -> list[checks.CheckMessage]:
             id="maestrano.E031",
         )
     ]
-
-
-LOCAL_MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"
 
 
 @checks.register("maestrano")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
+from .cache import LOCAL_MEMORY_CACHE
 from .conf import (
     CREATION_MODES,
     ENVIRONMENTS,
@@ -211,6 +212,29 @@ def check_auth_failures(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             id="maestrano.E036",
         )
         for problem in problems
+    ]
+
+
+@checks.register("maestrano", deploy=True)
+def check_auth_failures_shared(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Refused authentications counted in a local-memory cache are counted per process: a
+    guesser spread over the workers gets ``LIMIT`` tries from each."""
+    try:
+        limits = maestrano_settings.auth_failures()
+    except (TypeError, ValueError):
+        return []  # reported by check_auth_failures
+    backend = settings.CACHES.get(limits.cache, {}).get("BACKEND")
+    if limits.limit <= 0 or backend != LOCAL_MEMORY_CACHE:
+        return []
+    return [
+        checks.Warning(
+            f"MAESTRANO['AUTH_FAILURES'] counts refused authentications in "
+            f"CACHES[{limits.cache!r}], a local-memory cache: each process counts for itself, "
+            f"so a guesser gets LIMIT ({limits.limit}) tries from every worker.",
+            hint="Point AUTH_FAILURES['CACHE'] (or CACHES['default']: CACHE_URL=redis://... in "
+            "the example project) at a cache shared by every process (docs/deploy.md).",
+            id="maestrano.W041",
+        )
     ]
 
 

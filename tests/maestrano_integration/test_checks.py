@@ -339,11 +339,20 @@ def test_a_deployment_on_real_hosts_is_not_warned(settings):
 
 
 @pytest.mark.django_db(databases="__all__")
-def test_check_deploy_reports_each_missing_credential_once_as_an_error(settings, capsys):
+def test_check_deploy_reports_each_missing_credential_once_as_an_error(
+    settings, capsys, tmp_path
+):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
     configure(settings, **deployed(api_id="", api_key="", sso={"x509_certificate": ""}))
+    # A cache shared by the processes, as deployed (a local-memory one is warned of: W041).
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path),
+        }
+    }
 
     with pytest.raises(SystemCheckError) as raised:
         call_command("check", deploy=True, tags=["maestrano"])

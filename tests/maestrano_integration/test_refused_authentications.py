@@ -292,3 +292,28 @@ def test_a_misspelt_key_is_reported(settings):
 
     messages = [m for m in checks.run_checks(tags=["maestrano"]) if m.id == "maestrano.W010"]
     assert any("'LIMT'" in m.msg and "'LIMIT'" in (m.hint or "") for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("backend", "limit", "warned"),
+    [
+        ("django.core.cache.backends.locmem.LocMemCache", 20, True),
+        ("django.core.cache.backends.locmem.LocMemCache", 0, False),  # nothing counted
+        ("django.core.cache.backends.filebased.FileBasedCache", 20, False),  # shared
+    ],
+)
+def test_the_deploy_check_warns_when_each_process_counts_for_itself(
+    settings, tmp_path, backend, limit, warned
+):
+    from django.core import checks
+
+    cache = {"BACKEND": backend, "LOCATION": str(tmp_path)}
+    settings.CACHES = {**settings.CACHES, "refusals": cache}
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "AUTH_FAILURES": {"LIMIT": limit, "CACHE": "refusals"},
+    }
+    messages = checks.run_checks(tags=["maestrano"], include_deployment_checks=True)
+    found = [m for m in messages if m.id == "maestrano.W041"]
+    assert bool(found) is warned
+    assert not [m for m in checks.run_checks(tags=["maestrano"]) if m.id == "maestrano.W041"]
