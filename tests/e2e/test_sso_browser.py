@@ -113,4 +113,5 @@ def test_an_idp_initiated_login_completes_only_in_the_browser_that_posted(
     page.wait_for_url(f"{platform.url}/dashboard/")
     assert "maestrano_sso_auth_nonce=" in completion.value.all_headers().get("cookie", "")
     assert page.text_content("#current-user") == "Lana Launch"
-    assert not [c for c in page.context.cookies(complete_url) if c["name"] == "maestrano_sso_auth_nonce"]
+    cookies = page.context.cookies(complete_url)
+    assert not [c for c in cookies if c["name"] == "maestrano_sso_auth_nonce"]

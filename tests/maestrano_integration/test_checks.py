@@ -339,9 +339,7 @@ def test_a_deployment_on_real_hosts_is_not_warned(settings):
 
 
 @pytest.mark.django_db(databases="__all__")
-def test_check_deploy_reports_each_missing_credential_once_as_an_error(
-    settings, capsys, tmp_path
-):
+def test_check_deploy_reports_each_missing_credential_once_as_an_error(settings, capsys, tmp_path):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
