@@ -205,7 +205,7 @@ class _ApiObject:
                 elif spec.type == "int":
                     value = 0
             values[spec.name] = value
-        return cls(**values, raw=dict(data))
+        return cls(**values, raw=dict(data))  # type: ignore[call-arg]  # subclasses: dataclasses with raw
 
 
 @dataclass(frozen=True)

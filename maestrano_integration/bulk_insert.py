@@ -48,6 +48,8 @@ from django.db import NotSupportedError, connections, models, router, transactio
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from maestrano_integration.model_fields import column_name, key_target, model_field
+
 #: Rows per multi-row ``VALUES`` statement (other databases than PostgreSQL), at most.
 VALUES_ROWS = 500
 
@@ -206,7 +208,10 @@ def _check_link(model: type[models.Model], children: type[models.Model], link: s
     (the new row's key would be written into another column, of another model)."""
     field = children._meta.get_field(link)
     if not (
-        field.many_to_one and field.related_model is model and field.target_field == model._meta.pk
+        isinstance(field, models.ForeignObject)
+        and field.many_to_one
+        and field.related_model is model
+        and field.target_field == model._meta.pk
     ):
         raise ValueError(
             f"{children._meta.label}.{link} is not a foreign key to {model._meta.label}'s "
@@ -243,7 +248,8 @@ def insert_instances(model: type[models.Model], objs: Sequence[models.Model]) ->
     shape = _shape(model, names, alias, False, True)
     for obj in objs:
         if obj._state.fields_cache:
-            obj._prepare_related_fields_for_save(operation_name="bulk_create")
+            # Model's private step of bulk_create (not in django-stubs).
+            obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
     columns = []
     for field, adapt in zip(shape.per_row, shape.adapters, strict=True):
         if type(field).pre_save is models.Field.pre_save:
@@ -272,7 +278,7 @@ def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
     connection's time zone when that is UTC: ``str`` of the naive value); on PostgreSQL
     an aware datetime of a ``DateTimeField`` and a JSON field's value as they are (written
     into the rows' JSON document)."""
-    target = field.target_field if field.is_relation else field
+    target = key_target(field)
     prepare = field.get_db_prep_save
     if isinstance(field, models.JSONField) and connection.vendor == "postgresql":
         if field.encoder is None:
@@ -350,7 +356,7 @@ def _plain(model: type[models.Model], alias: str) -> bool:
             for f in opts.concrete_fields
         )
         and all(
-            type(f.target_field) in PLAIN_FIELDS or type(f.target_field) in _AUTO_PKS
+            type(key_target(f)) in PLAIN_FIELDS or type(key_target(f)) in _AUTO_PKS
             for f in opts.concrete_fields
             if f.is_relation
         )
@@ -374,10 +380,10 @@ class _Shape:
         quote = connection.ops.quote_name
         opts = model._meta
         self.returning = returning
-        self.per_row = [opts.get_field(name) for name in names]
+        self.per_row = [model_field(model, name) for name in names]
         # PostgreSQL: the foreign key whose value is the key of the row inserted by the
         # statement's ``parent`` (see :func:`insert_row_with_children`).
-        self.linked = opts.get_field(linked) if linked else None
+        self.linked = model_field(model, linked) if linked else None
         self.adapters = [db_adapter(field, connection) for field in self.per_row]
         self.ordered = [f for f in opts.local_concrete_fields if not f.primary_key]
         self.shared = [f for f in self.ordered if f not in self.per_row and f != self.linked]
@@ -415,13 +421,13 @@ class _Shape:
             on_conflict = OnConflict.UPDATE
             updated, unique = _conflict_columns(model, connection, *update)
         suffix = connection.ops.on_conflict_suffix_sql(self.ordered, on_conflict, updated, unique)
-        self.returned_column = quote(opts.pk.column)
+        self.returned_column = quote(column_name(opts.pk))
         tail = (f" {suffix}" if suffix else "") + (
             f" RETURNING {self.returned_column}" if returning else ""
         )
         head = (
             f"{connection.ops.insert_statement(on_conflict=on_conflict)} "
-            f"{quote(opts.db_table)} ({', '.join(quote(f.column) for f in self.ordered)})"
+            f"{quote(opts.db_table)} ({', '.join(quote(column_name(f)) for f in self.ordered)})"
         )
         self.rows_per_statement = max(
             1, min(VALUES_ROWS, connection.ops.bulk_batch_size(self.ordered, [None] * VALUES_ROWS))
@@ -430,7 +436,10 @@ class _Shape:
         if connection.vendor == "postgresql":
 
             def cast(field: models.Field) -> str:
-                return field.db_type(connection).split("(")[0]
+                db_type = field.db_type(connection)
+                if db_type is None:
+                    raise ValueError(f"{field} has no column type")
+                return db_type.split("(")[0]
 
             def element(field: models.Field) -> str:
                 index = self.per_row.index(field)
@@ -441,7 +450,7 @@ class _Shape:
 
             def source(field: models.Field) -> str:
                 if field == self.linked:
-                    return f"{_PARENT}.{quote(field.target_field.column)}"
+                    return f"{_PARENT}.{quote(column_name(key_target(field)))}"
                 return element(field) if field in self.per_row else f"%s::{cast(field)}"
 
             values = ", ".join(source(f) for f in self.ordered)
@@ -521,9 +530,9 @@ def _conflict_columns(
     unique = [opts.get_field(opts.pk.name if name == "pk" else name) for name in unique_fields]
     if any(not f.concrete or f.many_to_many for f in [*updated, *unique]):
         raise ValueError("update_conflicts takes concrete fields only")
-    if any(f.primary_key for f in updated):
+    if any(isinstance(f, models.Field) and f.primary_key for f in updated):
         raise ValueError("update_conflicts cannot update a primary key")
-    return [f.column for f in updated], [f.column for f in unique]
+    return [column_name(f) for f in updated], [column_name(f) for f in unique]
 
 
 def _execute(

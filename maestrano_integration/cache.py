@@ -27,7 +27,8 @@ Everything else is Django's.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.core.cache.backends import redis as django_redis
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -40,13 +41,19 @@ from redis.commands.core import Script
 LOCAL_MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"
 
 _ADD_THEN_SET = Script(
-    None,
+    None,  # type: ignore[arg-type]  # no registered client: each call passes its own
     b"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then "
     b"redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) return 1 end return 0",
 )
 
 
 class RedisCacheClient(django_redis.RedisCacheClient):
+    # Django's private attributes this client builds on (django-stubs leaves them out).
+    _client: type[Any]
+    _serializer: Any
+    _get_connection_pool: Callable[[bool], Any]
+    _get_connection_pool_index: Callable[[bool], int]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}
@@ -83,17 +90,24 @@ class RedisCache(django_redis.RedisCache):
         super().__init__(server, params)
         self._class = RedisCacheClient
 
+    @property
+    def _client_of_ours(self) -> RedisCacheClient:
+        """Django's ``_cache``, made of :attr:`_class`."""
+        return cast(RedisCacheClient, self._cache)
+
     def pop(self, key: str, default: Any = None, version: int | None = None) -> Any:
         """The value of ``key``, deleted in the same command: of two callers, one gets it."""
         key = self.make_and_validate_key(key, version=version)
-        return self._cache.pop(key, default)
+        return self._client_of_ours.pop(key, default)
 
     def set_existing(
         self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
         """``set``, only if ``key`` exists (one command); whether it did."""
         key = self.make_and_validate_key(key, version=version)
-        return self._cache.set_existing(key, value, self.get_backend_timeout(timeout))
+        # Django's RedisCache answers whole seconds or None (the stubs give BaseCache's float).
+        seconds = cast(int | None, self.get_backend_timeout(timeout))
+        return self._client_of_ours.set_existing(key, value, seconds)
 
     def add_then_set(
         self,
@@ -110,7 +124,7 @@ class RedisCache(django_redis.RedisCache):
         in one round trip; whether ``add_key`` was added. Timeouts in whole seconds, > 0."""
         if add_timeout <= 0 or timeout <= 0:
             raise ValueError("add_then_set needs positive timeouts")
-        return self._cache.add_then_set(
+        return self._client_of_ours.add_then_set(
             self.make_and_validate_key(add_key, version=version),
             add_value,
             int(add_timeout),

@@ -100,7 +100,9 @@ def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
     ``check --deploy``, where SSO and the webhooks would refuse everything (the
     warning of the same problem is then silenced: one message per problem).
     """
-    level: type[checks.CheckMessage] = checks.Error if deploy else MissingCredentialWarning
+    level: type[checks.Error | checks.Warning] = (
+        checks.Error if deploy else MissingCredentialWarning
+    )
     prefix = "E" if deploy else "W"
     messages: list[checks.CheckMessage] = []
     for preset in all_presets():
@@ -296,15 +298,15 @@ def _unknown_setting_keys() -> list[checks.CheckMessage]:
         if isinstance(values, Mapping):
             unknown.extend((section, key, keys) for key in sorted(set(values) - keys, key=str))
     messages: list[checks.CheckMessage] = []
-    for section, key, keys in unknown:
-        close = closest_key(key, keys)
-        where = "MAESTRANO" + (f"[{section!r}]" if section else "")
+    for where_section, key, read_keys in unknown:
+        close = closest_key(key, read_keys)
+        where = "MAESTRANO" + (f"[{where_section!r}]" if where_section else "")
         messages.append(
             checks.Warning(
                 f"{where}[{key!r}] is not a Maestrano setting and is ignored.",
                 hint=f"Did you mean {close!r}?"
                 if close
-                else f"See docs/settings.md{f', {section}' if section else ''}.",
+                else f"See docs/settings.md{f', {where_section}' if where_section else ''}.",
                 id="maestrano.W010",
             )
         )

@@ -15,9 +15,9 @@ import hashlib
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.core.cache.backends.base import BaseCache
@@ -29,7 +29,11 @@ from .http import path_segment
 
 DEFAULT_PRESET_NAME = "maestrano"
 
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+#: A settings section: a frozen dataclass.
+_T = TypeVar("_T", bound="DataclassInstance")
 
 CREATION_MODES = ("real", "virtual")
 #: Values of a preset's ``environment`` key.
@@ -125,12 +129,17 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def section_defaults(cls: type) -> dict[str, Any]:
+def section_defaults(cls: type[DataclassInstance]) -> dict[str, Any]:
     """{KEY: default} of a settings section declared as a frozen dataclass (field ``key``)."""
-    return {
-        f.name.upper(): f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        for f in fields(cls)
-    }
+    return {f.name.upper(): _field_default(f) for f in fields(cls)}
+
+
+def _field_default(f: Field[Any]) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    raise TypeError(f"settings field {f.name} has no default")
 
 
 def _coerce(value: Any, default: Any) -> Any:

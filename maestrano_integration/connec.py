@@ -19,6 +19,7 @@ Connec! ``errors`` list.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -353,7 +354,7 @@ class ConnecClient:
         *,
         sequential: bool = True,
         idempotent: bool | None = None,
-    ) -> list[BatchResult]:
+    ) -> builtins.list[BatchResult]:  # ``list`` alone: the method above
         """POST ``/batch``; each op is ``{"method", "url", "params"}`` (``url`` from
         :meth:`entity_path`). Returns one :class:`BatchResult` per op, in order.
 
@@ -429,7 +430,7 @@ class ConnecClient:
                 response,
                 hide=sent_credentials(username=self.preset.api_id, password=self.preset.api_key),
             )
-            error = error_class(
+            refused = error_class(
                 f"Connec! answered {response.status_code} to {method} {url}",
                 status=response.status_code,
                 errors=errors,
@@ -443,7 +444,7 @@ class ConnecClient:
                 reason,
                 extra={**context, "status": response.status_code},
             )
-            raise error
+            raise refused
         return body
 
     @staticmethod

@@ -64,9 +64,10 @@ def presets_from_marketplaces(document: Any) -> dict[str, dict[str, Any]]:
         raise DevPlatformError("the answer has no 'marketplaces' list")
     presets: dict[str, dict[str, Any]] = {}
     for entry in document["marketplaces"]:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("marketplace"), str):
+        name = entry.get("marketplace") if isinstance(entry, Mapping) else None
+        if not isinstance(name, str):
             raise DevPlatformError("a marketplace entry has no 'marketplace' name")
-        presets[entry["marketplace"]] = {
+        presets[name] = {
             _RENAMED.get(key, key): value for key, value in entry.items() if key not in _SKIPPED
         }
     return presets

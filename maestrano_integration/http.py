@@ -105,7 +105,7 @@ def flatten_errors(errors: Any) -> list[str]:
     if not errors:
         return []
     if isinstance(errors, Mapping):
-        messages = []
+        messages: list[str] = []
         for name, value in errors.items():
             values = value if isinstance(value, list | tuple) else [value]
             messages.extend(f"{name}: {message}" for message in values)

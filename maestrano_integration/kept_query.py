@@ -38,6 +38,8 @@ from typing import Any, Generic, TypeVar
 
 from django.db import connections, models, router
 
+from maestrano_integration.model_fields import column_name
+
 M = TypeVar("M", bound=models.Model)
 
 
@@ -107,7 +109,7 @@ class KeptQuery(Generic[M]):
         PostgreSQL, and the write routed to the read's database; a caller runs the write
         with :meth:`KeptUpdate.run` otherwise.
         """
-        return next(self.iterator(_write=write, **values), None)
+        return next(self._iterate(write, values), None)
 
     def can_write_along(self, write: KeptUpdate) -> bool:
         """Whether :meth:`first_after` can run ``write`` with this read."""
@@ -116,8 +118,11 @@ class KeptQuery(Generic[M]):
             connections[alias].vendor == "postgresql" and router.db_for_write(write.model) == alias
         )
 
-    def iterator(self, _write: PreparedWrite | None = None, **values: str) -> Iterator[M]:
+    def iterator(self, **values: str) -> Iterator[M]:
         """The instances the query finds with ``values``, in its order."""
+        return self._iterate(None, values)
+
+    def _iterate(self, _write: PreparedWrite | None, values: Mapping[str, str]) -> Iterator[M]:
         if set(values) != set(self._names):
             raise TypeError(f"expected the values {sorted(self._names)}, got {sorted(values)}")
         alias = router.db_for_read(self.model)
@@ -179,6 +184,18 @@ class KeptQuery(Generic[M]):
         )
 
 
+def _column_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if (
+        not isinstance(field, models.Field)
+        or not field.concrete
+        or field.many_to_many
+        or field.one_to_many
+    ):
+        raise ValueError(f"{model.__name__}.{field.name} is not a column")
+    return field
+
+
 class KeptUpdate:
     """``model.objects.filter(**where).update(**values)`` for fixed column names, with its
     SQL built once per database vendor.
@@ -192,12 +209,8 @@ class KeptUpdate:
         self, model: type[models.Model], *, fields: Sequence[str], where: Sequence[str]
     ) -> None:
         self.model = model
-        meta = model._meta
-        self._fields = tuple(meta.get_field(name) for name in fields)
-        self._where = tuple(meta.get_field(name) for name in where)
-        for field in (*self._fields, *self._where):
-            if not field.concrete or field.many_to_many or field.one_to_many:
-                raise ValueError(f"{model.__name__}.{field.name} is not a column")
+        self._fields = tuple(_column_field(model, name) for name in fields)
+        self._where = tuple(_column_field(model, name) for name in where)
         self._sql: dict[str, str] = {}
 
     def run(self, *, where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
@@ -218,8 +231,8 @@ class KeptUpdate:
 
     def _build(self, connection: Any) -> str:
         quote = connection.ops.quote_name
-        assignments = ", ".join(f"{quote(field.column)} = %s" for field in self._fields)
-        conditions = " AND ".join(f"{quote(field.column)} = %s" for field in self._where)
+        assignments = ", ".join(f"{quote(column_name(field))} = %s" for field in self._fields)
+        conditions = " AND ".join(f"{quote(column_name(field))} = %s" for field in self._where)
         sql = (
             f"UPDATE {quote(self.model._meta.db_table)} "  # noqa: S608 (identifiers from the model)
             f"SET {assignments} WHERE {conditions}"

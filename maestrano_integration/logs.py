@@ -25,7 +25,7 @@ import logging
 import re
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, MutableMapping
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -133,8 +133,10 @@ def escape_control_characters(text: str, *, keep_newlines: bool = False) -> str:
     return pattern.sub(_escaped, text)
 
 
-def _escaping_lines(lines: Callable[..., Iterator[str]]) -> Callable[..., Iterator[str]]:
-    def escaped(*args: Any, **kwargs: Any) -> Iterator[str]:
+def _escaping_lines(
+    lines: Callable[..., Iterator[str]],
+) -> Callable[..., Generator[str, None, None]]:
+    def escaped(*args: Any, **kwargs: Any) -> Generator[str, None, None]:
         for line in lines(*args, **kwargs):
             body, end = (line[:-1], "\n") if line.endswith("\n") else (line, "")
             yield escape_control_characters(body) + end
@@ -195,7 +197,7 @@ class ControlCharacterFilter(logging.Filter):
         return True
 
 
-def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     record = event.get("_record")
     request_id = request_id_of(record) if record is not None else current_request_id()
     if request_id:

@@ -23,7 +23,7 @@ The apps are added to projects that may have their own DRF APIs and their own
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.conf import global_settings, settings
 from django.contrib.auth.models import AnonymousUser
@@ -263,7 +263,8 @@ class PlatformThrottle(ScopedRateThrottle):
             return ours[self.scope]
         drf_rates = api_settings.DEFAULT_THROTTLE_RATES or {}
         if self.scope in drf_rates:
-            return drf_rates[self.scope]
+            # DRF's rates are "N/period" texts (drf-stubs types them as numbers).
+            return drf_rates[self.scope]  # type: ignore[return-value]
         return maestrano_settings.THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
@@ -349,12 +350,13 @@ class PlatformAPIView(APIView):
         (the example project's ``crm.formatting``) have nothing to do for it, and a
         browser's session cookie sent along must not turn its answer into a redirect."""
         view = super().as_view(**initkwargs)
-        view.maestrano_session_exempt = True
+        view.maestrano_session_exempt = True  # type: ignore[attr-defined]  # a view's mark
         return view
 
     @property
     def preset(self) -> Preset:
-        return self.request.auth
+        # PlatformBasicAuthentication, the only authentication class, sets the Preset.
+        return cast(Preset, self.request.auth)
 
     def max_body_bytes(self) -> int:
         return default_max_body_bytes()

@@ -176,13 +176,16 @@ def schema_urlpatterns(preset: Preset) -> list[URLPattern]:
             if not hasattr(endpoint.view, "cls"):  # not a DRF view (the SSO pages)
                 continue
             route = _PLACEHOLDER.sub(
-                lambda match, endpoint=endpoint: (
-                    f"<{endpoint.placeholders.get(match.group(1), match.group(1))}>"
-                ),
+                functools.partial(_converter, placeholders=endpoint.placeholders),
                 endpoint.path_of(preset).lstrip("/"),
             )
             patterns.append(path(route, endpoint.view, name=endpoint.name))
     return patterns
+
+
+def _converter(match: re.Match[str], *, placeholders: dict[str, str]) -> str:
+    """The Django route segment of a ``:name`` placeholder (``<group_id>``)."""
+    return f"<{placeholders.get(match.group(1), match.group(1))}>"
 
 
 def register_routes(*, namespace: str, routes: Sequence[URLPattern | URLResolver]) -> None:

@@ -352,7 +352,9 @@ def _is_marked(match: ResolverMatch | None) -> bool:
 def _renders_json(match: ResolverMatch | None) -> bool:
     """Whether ``match``'s view is a DRF view with a JSON renderer (``as_view()`` keeps
     the class as ``cls`` and its arguments as ``initkwargs``)."""
-    view_class = getattr(match.func, "cls", None) if match is not None else None
+    if match is None:
+        return False
+    view_class = getattr(match.func, "cls", None)
     if not (isinstance(view_class, type) and issubclass(view_class, APIView)):
         return False
     initkwargs = getattr(match.func, "initkwargs", None) or {}
@@ -373,7 +375,9 @@ def _prefers_json(request: HttpRequest) -> bool:
         if request.get_preferred_type([_HTML, _JSON]) != _JSON:
             return False
         json_type, html_type = request.accepted_type(_JSON), request.accepted_type(_HTML)
-        return html_type is None or json_type.quality > html_type.quality
+        return html_type is None or (
+            json_type is not None and json_type.quality > html_type.quality
+        )
     except Exception:
         logger.warning("bad_request: the Accept header did not parse", exc_info=True)
         return False
