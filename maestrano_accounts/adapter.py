@@ -175,7 +175,7 @@ class DefaultAccountAdapter:
             return False
         if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
             return False
-        return not PlatformIdentity.objects.filter(user=user).exists()
+        return not PlatformIdentity.objects.filter(user=user).exists()  # type: ignore[misc]  # any AUTH_USER_MODEL (the plugin knows the example's)
 
     # --- memberships -------------------------------------------------------------
     def membership_role(self, *, preset: Preset, attributes: SsoAttributes) -> str:

@@ -51,7 +51,9 @@ class MaestranoBackend(ModelBackend):
         )
         setattr(result.user, SSO_LOGIN_ATTRIBUTE, result)
         # An adapter may deliberately refuse a user (inactive): no login then.
-        return result.user if self.user_can_authenticate(result.user) else None
+        # Any AUTH_USER_MODEL (the stubs type ModelBackend with the example project's).
+        can = self.user_can_authenticate(result.user)  # type: ignore[arg-type]
+        return result.user if can else None
 
 
 def authenticate_sso(

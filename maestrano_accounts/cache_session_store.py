@@ -12,13 +12,21 @@ one, and any other cache go through Django's code unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
+from django.core.cache.backends.base import BaseCache
 
 from maestrano_integration.cache import RedisCache
 
 
 class SessionStore(CacheSessionStore):
+    # Django's cache SessionStore attributes (django-stubs leaves them out).
+    _cache: BaseCache
+    _get_session: Callable[..., dict[str, Any]]
+
     def save(self, must_create: bool = False) -> None:
         if must_create or self.session_key is None or not isinstance(self._cache, RedisCache):
             return super().save(must_create=must_create)

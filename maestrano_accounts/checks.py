@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
@@ -136,11 +137,15 @@ def _adapter_messages() -> list[checks.CheckMessage]:
 _FILLED_ON_CREATION = frozenset({"first_name", "last_name", "country", "password"})
 
 
-def _unfilled_user_field_messages(user_model: type[models.Model]) -> list[checks.CheckMessage]:
+def _unfilled_user_field_messages(
+    user_model: type[AbstractBaseUser],
+) -> list[checks.CheckMessage]:
     """The user model's required fields that a new SSO user gets no value for (the default
     adapter's ``populate_user`` fills the username, the email, the names and the country):
     saving the user fails, and the person's first login with it."""
-    filled = _FILLED_ON_CREATION | {user_model.USERNAME_FIELD, user_model.get_email_field_name()}
+    # Every user model declares USERNAME_FIELD (AbstractBaseUser, the stubs' type, does not).
+    username_field = user_model.USERNAME_FIELD  # type: ignore[attr-defined]
+    filled = _FILLED_ON_CREATION | {username_field, user_model.get_email_field_name()}
     unfilled = [
         field.name
         for field in user_model._meta.concrete_fields

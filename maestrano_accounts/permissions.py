@@ -64,9 +64,9 @@ def current_role(request: HttpRequest) -> str | None:
         return getattr(request, _CACHE_ATTRIBUTE)
     company = current_company(request)
     role = None
-    if company is not None:
+    if company is not None:  # so the user is authenticated (current_company)
         role = (
-            Membership.objects.filter(user=request.user, company=company, is_active=True)
+            Membership.objects.filter(user=request.user, company=company, is_active=True)  # type: ignore[misc]
             .values_list("role", flat=True)
             .first()
         )

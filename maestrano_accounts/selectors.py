@@ -26,7 +26,7 @@ def accessible_companies(*, user: AbstractBaseUser, preset: str | None = None) -
     """
     companies = Company.objects.filter(
         status=Company.Status.ACTIVE,
-        memberships__user=user,
+        memberships__user=user,  # type: ignore[misc]  # any AUTH_USER_MODEL (the plugin knows the example's)
         memberships__is_active=True,
     )
     if preset is not None:
@@ -43,7 +43,10 @@ def session_companies(request: HttpRequest) -> QuerySet[Company]:
     A login without SSO (a Django user through the admin, say) is tied to no marketplace:
     all of the user's companies.
     """
-    return accessible_companies(user=request.user, preset=platform_session_preset(request))
+    user = request.user
+    if not isinstance(user, AbstractBaseUser):  # anonymous: no company
+        return Company.objects.none()
+    return accessible_companies(user=user, preset=platform_session_preset(request))
 
 
 def current_company(request: HttpRequest) -> Company | None:
@@ -76,4 +79,4 @@ def make_current_company(request: HttpRequest, company: Company) -> None:
 
 
 def membership_in(*, user: AbstractBaseUser, company: Company) -> Membership | None:
-    return Membership.objects.filter(user=user, company=company).first()
+    return Membership.objects.filter(user=user, company=company).first()  # type: ignore[misc]  # any AUTH_USER_MODEL (the plugin knows the example's)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from maestrano_integration.conf import Preset
 from maestrano_integration.kept_query import KeptQuery, KeptUpdate
+from maestrano_integration.model_fields import model_field
 from maestrano_integration.saml import SsoAttributes
 
 from . import sso_state
@@ -127,7 +128,7 @@ class AccountConflict(Exception):
 def _unique_username(base: str) -> str:
     user_model = get_user_model()
     field = user_model.USERNAME_FIELD
-    max_length = user_model._meta.get_field(field).max_length or 150
+    max_length = model_field(user_model, field).max_length or 150
     base = base[: max_length - 8] or "user"
     manager = user_model._default_manager
     if not manager.filter(**{f"{field}__iexact": base}).exists():
@@ -272,7 +273,9 @@ def _save_refreshed_user(
     except IntegrityError:
         pass
     user_model = type(user)
-    clashing = {user_model.USERNAME_FIELD, user_model.get_email_field_name()}
+    # Every user model declares USERNAME_FIELD (AbstractBaseUser, the stubs' type, does not).
+    username_field = user_model.USERNAME_FIELD  # type: ignore[attr-defined]
+    clashing = {username_field, user_model.get_email_field_name()}
     clashing.update(field.name for field in user_model._meta.concrete_fields if field.unique)
     for fields in user_model._meta.unique_together:
         clashing.update(fields)
@@ -310,7 +313,7 @@ def _link_identity(*, user: AbstractBaseUser, preset: Preset, uid: str) -> Platf
     """The identity (preset, uid), linked to ``user`` unless a concurrent login linked it first."""
     try:
         with transaction.atomic():
-            return PlatformIdentity.objects.create(user=user, preset=preset.name, uid=uid)
+            return PlatformIdentity.objects.create(user=user, preset=preset.name, uid=uid)  # type: ignore[misc]  # any AUTH_USER_MODEL (the plugin knows the example's)
     except IntegrityError:
         return PlatformIdentity.objects.select_related("user").get(preset=preset.name, uid=uid)
 
@@ -379,7 +382,9 @@ def upsert_membership(
     ``member_added`` is sent after commit when the membership was not active before.
     """
     membership, created = Membership.objects.get_or_create(
-        user=user, company=company, defaults={"role": role, "is_active": True}
+        user=user,  # type: ignore[misc]  # any AUTH_USER_MODEL (the plugin knows the example's)
+        company=company,
+        defaults={"role": role, "is_active": True},
     )
     joined = created or not membership.is_active
     if not created and (membership.role != role or not membership.is_active):

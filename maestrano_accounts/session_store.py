@@ -14,6 +14,9 @@ PostgreSQL would refuse the query (a 500 on every page for that cookie).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import DatabaseError, router, transaction
@@ -22,8 +25,13 @@ from maestrano_integration.strict_input import is_safe_text
 
 
 class SessionStore(DatabaseSessionStore):
+    # SessionBase's private method (django-stubs leaves it out).
+    _get_session: Callable[..., dict[str, Any]]
+
     def _validate_session_key(self, key: str | None) -> bool:
-        return bool(super()._validate_session_key(key)) and is_safe_text(key or "")
+        # SessionBase's private check (django-stubs leaves it out).
+        valid = super()._validate_session_key(key)  # type: ignore[misc]
+        return bool(valid) and is_safe_text(key or "")
 
     def save(self, must_create: bool = False) -> None:
         if must_create or self.session_key is None:

@@ -56,6 +56,7 @@ from django.utils import timezone
 from maestrano_integration.cache import RedisCache
 from maestrano_integration.conf import Preset, maestrano_settings
 from maestrano_integration.durability import commit_without_flush
+from maestrano_integration.model_fields import column_name
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
 
 from .models import PlatformIdentity, SsoLoginTicket, UsedAssertion
@@ -500,10 +501,10 @@ def _take_ticket(token: str) -> SsoLoginTicket | None:
     opts = SsoLoginTicket._meta
     connection = connections[router.db_for_write(SsoLoginTicket)]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in opts.concrete_fields)
+    columns = ", ".join(quote(column_name(f)) for f in opts.concrete_fields)
     sql = (
         f"DELETE FROM {quote(opts.db_table)} "  # noqa: S608 (identifiers from the model)
-        f"WHERE {quote(opts.get_field('token_digest').column)} = %s RETURNING {columns}"
+        f"WHERE {quote(column_name(opts.get_field('token_digest')))} = %s RETURNING {columns}"
     )
     rows = list(SsoLoginTicket.objects.raw(sql, [_digest(token)]))
     return rows[0] if rows else None

@@ -26,11 +26,13 @@ by someone else would log a victim's browser into the taker's account.
 from __future__ import annotations
 
 import logging
+from typing import cast
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import DisallowedRedirect
 from django.http import (
@@ -145,8 +147,8 @@ def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     try:
         response = HttpResponseRedirect(redirect.url)
     except DisallowedRedirect:  # the forwarded parameters make a URL too long to redirect to
-        error = SamlValidationError("request_too_long", f"{len(redirect.url)} characters")
-        return _refuse(request, preset=resolved, error=error)
+        too_long = SamlValidationError("request_too_long", f"{len(redirect.url)} characters")
+        return _refuse(request, preset=resolved, error=too_long)
     next_url = local_url(request, next_url)
     sso_state.remember_request(
         request, request_id=redirect.request_id, preset=resolved, next_url=next_url
@@ -277,7 +279,7 @@ def _authenticate(
 def _log_in(
     request: HttpRequest, *, preset: Preset, attributes: SsoAttributes, result: services.SsoLogin
 ) -> None:
-    login(request, result.user)
+    login(request, result.user)  # type: ignore[arg-type]  # any AUTH_USER_MODEL
     store_platform_session(
         request, preset=preset, attributes=attributes, company_id=result.company.pk
     )
@@ -363,7 +365,9 @@ def switch_company(request: HttpRequest) -> HttpResponse:
     try:
         company_id = int(request.POST.get("company_id", ""))
         company = services.switch_company(
-            user=request.user, company_id=company_id, preset=platform_session_preset(request)
+            user=cast(AbstractBaseUser, request.user),  # login_required
+            company_id=company_id,
+            preset=platform_session_preset(request),
         )
     except (ValueError, Company.DoesNotExist):
         raise Http404("No such company") from None

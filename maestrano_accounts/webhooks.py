@@ -10,6 +10,7 @@ we do not know (nothing to cancel).
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -116,15 +117,17 @@ class GroupUserWebhook(_AccountWebhook):
     def delete(
         self, request: Any, group_id: str, user_id: str, preset: str | None = None
     ) -> Response:
-        unknown = {"preset": self.preset, "group_id": group_id, "user_id": user_id}
+        unknown = functools.partial(
+            _nothing_to_do, preset=self.preset, group_id=group_id, user_id=user_id
+        )
         if _impossible_id(group_id) or _impossible_id(user_id):
-            return _nothing_to_do(message="an unknown member", **unknown)
+            return unknown(message="an unknown member")
         try:
             remove_user_from_company(preset=self.preset, group_uid=group_id, user_uid=user_id)
         except UnknownGroup:
-            return _nothing_to_do(message="an unknown group", **unknown)
+            return unknown(message="an unknown group")
         except UnknownGroupUser:
-            return _nothing_to_do(message="an unknown member", **unknown)
+            return unknown(message="an unknown member")
         return Response({"success": True})
 
 

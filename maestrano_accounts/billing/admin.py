@@ -36,7 +36,7 @@ class PlanAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
     def formfield_for_dbfield(
-        self, db_field: models.Field, request: HttpRequest | None, **kwargs: Any
+        self, db_field: models.Field, request: HttpRequest, **kwargs: Any
     ) -> forms.Field | None:
         """The frequency's field says "1 or more" for 0 and negatives alike (the model's
         rule; the field's own minimum would otherwise be a positive integer's 0)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -17,6 +17,9 @@ from django.db.models import Q
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 #: The longest free trial a plan may give, in days (100 years): generous, but a date
 #: that far ahead is still one every database, time zone and Python date can hold
@@ -44,7 +47,7 @@ class BillingPeriod(models.TextChoices):
 
 #: How often a plan charges, per period, in words: each period has its own plural, which
 #: a translation needs ("every month", "every 3 months").
-_INTERVAL_WORDS = {
+_INTERVAL_WORDS: dict[str, StrPromise] = {
     BillingPeriod.DAY: ngettext_lazy("every day", "every %(count)d days", "count"),
     BillingPeriod.WEEK: ngettext_lazy("every week", "every %(count)d weeks", "count"),
     BillingPeriod.SEMI_MONTH: ngettext_lazy(
@@ -134,7 +137,11 @@ class _Sending:
 
     status: str
     sending_until: Any
-    is_on_platform: bool
+
+    if TYPE_CHECKING:
+
+        @property
+        def is_on_platform(self) -> bool: ...
 
     @property
     def awaiting_answer(self) -> bool:
@@ -340,7 +347,7 @@ class AdHocCharge(_Sending, models.Model):
 
 
 #: What a person reads of a recurring bill's statuses (:attr:`CompanySubscription.status_label`).
-_SUBSCRIPTION_LABELS = {
+_SUBSCRIPTION_LABELS: dict[str, StrPromise] = {
     CompanySubscription.Status.PENDING: _("Being set up"),
     CompanySubscription.Status.SUBMITTED: _("Active"),
     CompanySubscription.Status.ACTIVE: _("Active"),
@@ -349,7 +356,7 @@ _SUBSCRIPTION_LABELS = {
     CompanySubscription.Status.FAILED: _("Failed"),
 }
 #: What a person reads of a charge's final statuses (:attr:`AdHocCharge.status_label`).
-_CHARGE_LABELS = {
+_CHARGE_LABELS: dict[str, StrPromise] = {
     AdHocCharge.Status.FAILED: _("Failed"),
     AdHocCharge.Status.CANCELLED: _("Cancelled"),
     AdHocCharge.Status.INVOICED: _("Invoiced"),

@@ -177,7 +177,11 @@ def _default_plan_from_settings() -> tuple[Plan, dict[str, list[str]]]:
         if key in fields
         and (isinstance(fields[key], bool) or not isinstance(fields[key], int | str))
     }
-    plan = Plan(name=config.get("name"), **{k: v for k, v in fields.items() if k not in errors})
+    # A missing name is None until full_clean below refuses it.
+    plan = Plan(
+        name=config.get("name"),  # type: ignore[misc]
+        **{k: v for k, v in fields.items() if k not in errors},
+    )
     try:
         plan.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as error:
@@ -761,11 +765,11 @@ def refresh_billing_status(*, company: Company, now: dt.datetime | None = None) 
             status_checked_at=now
         )
     if charges:
-        for remote in client.list_bills(group_id=company.group_uid):
-            local = charges.get(remote.id)
-            status = _charge_status(remote.status)
-            if local is not None and status != local.status:
-                AdHocCharge.objects.filter(pk=local.pk).update(status=status, updated_at=now)
+        for bill in client.list_bills(group_id=company.group_uid):
+            charge = charges.get(bill.id)
+            status = _charge_status(bill.status)
+            if charge is not None and status != charge.status:
+                AdHocCharge.objects.filter(pk=charge.pk).update(status=status, updated_at=now)
                 changed += 1
         AdHocCharge.objects.filter(pk__in=[c.pk for c in charges.values()]).update(
             status_checked_at=now

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -42,8 +43,15 @@ from .models import AdHocCharge, CompanySubscription, Plan
 
 logger = logging.getLogger(__name__)
 
+
 #: The demo's in-app purchase.
-SMS_PACK = {"amount_cents": 500, "units": "100", "description": "100 SMS"}
+class _SmsPack(TypedDict):
+    amount_cents: int
+    units: str
+    description: str
+
+
+SMS_PACK: _SmsPack = {"amount_cents": 500, "units": "100", "description": "100 SMS"}
 #: Shown when a buy form is sent again: its purchase, not a new one.
 REPEATED_PURCHASE_MESSAGE = _(
     "This form had already been sent: here is the purchase it made (nothing was bought "
@@ -186,7 +194,8 @@ def plans(request: HttpRequest) -> HttpResponse:
         return _no_company()
     plans = services.offered_plans()
     for plan in plans:  # the days it gives: a longer trial stored before the limit is clamped
-        plan.trial_days = services.effective_trial_days(days=plan.free_trial_days)
+        # An attribute of the page's plans, read by the template.
+        plan.trial_days = services.effective_trial_days(days=plan.free_trial_days)  # type: ignore[attr-defined]
     context = {
         "company": company,
         "plans": plans,
