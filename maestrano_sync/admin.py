@@ -43,7 +43,7 @@ class SyncRunEntityInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SyncRunEntity
     extra = 0
     can_delete = False
-    fields = [
+    fields = (
         "entity",
         "done",
         "total",
@@ -56,7 +56,7 @@ class SyncRunEntityInline(ReadOnlyAdminMixin, admin.TabularInline):
         "pages",
         "last_connec_id",
         "last_updated_at",
-    ]
+    )
     readonly_fields = fields
 
 
@@ -111,7 +111,7 @@ class OutboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.last_error[:120]
 
     @admin.action(description="Retry the selected parked rows")
-    def retry(self, request, queryset):  # type: ignore[no-untyped-def]
+    def retry(self, request, queryset):
         count = retry_parked(queryset=queryset)
         self.message_user(request, f"{count} parked row(s) queued again.")
 
@@ -140,7 +140,7 @@ class InboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.last_error[:120]
 
     @admin.action(description="Retry the selected failed notifications")
-    def retry(self, request, queryset):  # type: ignore[no-untyped-def]
+    def retry(self, request, queryset):
         count = retry_failed_entries(queryset=queryset)
         self.message_user(request, f"{count} notification(s) queued again.")
 
@@ -210,10 +210,10 @@ class CompanySyncSettingsAdmin(admin.ModelAdmin):
     list_select_related = ["company"]
     readonly_fields = ["updated_at"]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         return ["company", "updated_at"] if obj is not None else ["updated_at"]
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change):
         chosen = form.cleaned_data.get("directions") or {}
         try:
             _update_sync_settings(

@@ -29,6 +29,7 @@ from django.db import models
 
 from maestrano_accounts.models import Company
 from maestrano_integration.bulk_insert import insert_instances
+from maestrano_integration.model_fields import field_attname
 
 from . import idmap
 from .keys import local_key, local_keys
@@ -63,11 +64,11 @@ def sub_entity(mapper: type[Mapper] | Mapper, child: type[ChildMapping]) -> str:
 
 def values_hash(child: type[ChildMapping], obj: models.Model) -> str:
     """A hash of the child row's mapped values (what the two sides compare)."""
-    opts = child.model._meta
+    model = child.model
     names = [*child.fields, *child.references]
     if child.position_field and child.position_field not in names:
         names.append(child.position_field)
-    values = {name: to_connec_value(getattr(obj, opts.get_field(name).attname)) for name in names}
+    values = {name: to_connec_value(getattr(obj, field_attname(model, name))) for name in names}
     text = json.dumps(values, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -115,7 +116,7 @@ def _save_child_rows(
     model = child.model
     manager = model._default_manager
     content_type = ContentType.objects.get_for_model(model)
-    parent_attname = model._meta.get_field(child.parent_field).attname
+    parent_attname = field_attname(model, child.parent_field)
     updated_parents = [item.instance.pk for item in parents if not item.is_new]
     # {child pk (text): parent pk} of the rows the updated parents have now.
     existing: dict[str, Any] = {}
@@ -160,7 +161,7 @@ def _save_child_rows(
             for obj, _ in updated
             if position and positions.get(str(obj.pk)) != getattr(obj, position)
         ]
-        if moved:
+        if position and moved:
             # Renumbered rows step aside first: positions are often unique per parent.
             manager.filter(pk__in=moved).update(**{position: models.F(position) + POSITION_OFFSET})
         manager.bulk_update([obj for obj, _ in updated], update_field_names(child))
@@ -218,7 +219,7 @@ def load_links(
     if not parents:
         return result
     for child in mapper.children:
-        parent_attname = child.model._meta.get_field(child.parent_field).attname
+        parent_attname = field_attname(child.model, child.parent_field)
         rows = child.model._default_manager.filter(**{f"{child.parent_field}__in": parents})
         rows = rows.order_by(*(child.position_field,) if child.position_field else (), "pk")
         objects = list(rows)

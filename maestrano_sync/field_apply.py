@@ -22,6 +22,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from maestrano_integration.model_fields import model_field
 from maestrano_integration.strict_input import find_unsafe_text
 
 from .values import MappingError, connec_id_of, converter_for, text_shortcut
@@ -79,7 +80,6 @@ def make_applier(
     record is converted and set; the problems of all of them are gathered and raised
     as one :class:`MappingError` (``"path: message; path: message"``).
     """
-    opts = model._meta
     namespace: dict[str, Any] = {
         "MISSING": MISSING,
         "NOT_AN_OBJECT": NOT_AN_OBJECT,
@@ -92,7 +92,7 @@ def make_applier(
     }
     body: list[str] = []
     for n, (name, path) in enumerate(fields.items()):
-        field = opts.get_field(name)
+        field = model_field(model, name)
         namespace[f"path_{n}"] = path
         namespace[f"convert_{n}"] = converter_for(field)
         namespace[f"attname_{n}"] = field.attname
@@ -128,7 +128,7 @@ def make_applier(
             f"        {store}",
         ]
     for n, (name, (connec_field, entity)) in enumerate(references.items()):
-        field = opts.get_field(name)
+        field = model_field(model, name)
         namespace[f"ref_path_{n}"] = connec_field
         namespace[f"ref_entity_{n}"] = entity
         namespace[f"ref_attname_{n}"] = field.attname

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.bulk_insert import insert_rows
+from maestrano_integration.model_fields import column_name, model_field
 
 from .keys import key_text_sql, local_key
 from .models import IdMap
@@ -483,9 +484,9 @@ def update_pulled(*, id_maps: list[IdMap]) -> None:
     connection = connections[router.db_for_write(IdMap)]
     quote = connection.ops.quote_name
     opts = IdMap._meta
-    fields = [opts.get_field(n) for n in ("object_id", "last_pulled_updated_at", "updated_at")]
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    where = f"{quote(opts.pk.column)} = %s"
+    fields = [model_field(IdMap, n) for n in ("object_id", "last_pulled_updated_at", "updated_at")]
+    assignments = ", ".join(f"{quote(column_name(f))} = %s" for f in fields)
+    where = f"{quote(column_name(opts.pk))} = %s"
     sql = f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {where}"  # noqa: S608
     params = [
         [f.get_db_prep_save(getattr(id_map, f.attname), connection) for f in fields] + [id_map.pk]

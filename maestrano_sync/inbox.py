@@ -567,10 +567,10 @@ def hold_records(*, company: Company, records: list[HeldRecord]) -> int:
             entry__status=InboxEntry.Status.HELD,
         ).values_list("entry_id", "connec_id", "updated_at")
         for entry_id, connec_id, updated_at in rows:
-            record = newest.get((entity, connec_id))
-            if record is None:
+            held = newest.get((entity, connec_id))
+            if held is None:
                 continue
-            if _newer_or_equal(record.updated_at, updated_at):
+            if _newer_or_equal(held.updated_at, updated_at):
                 superseded.add(entry_id)
             else:
                 del newest[(entity, connec_id)]  # an even newer version is held already

@@ -191,7 +191,11 @@ def current_versions_of_conflicts(
     for connec_id, _, updated_at in parsed:
         id_map = known.get(connec_id)
         local = pending.get(id_map.object_id) if id_map is not None else None
-        if local is None or not remote_wins(local=local, remote_updated_at=updated_at):
+        if (
+            id_map is None
+            or local is None
+            or not remote_wins(local=local, remote_updated_at=updated_at)
+        ):
             continue
         if not idmap.is_stale(id_map, updated_at):
             wanted.add(connec_id)

@@ -21,6 +21,8 @@ from django.db.models.expressions import Combinable, Value
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.functions import Cast, Concat, Substr
 
+from maestrano_integration.model_fields import key_target
+
 
 def storable_key(model: type[models.Model], value: Any) -> bool:
     """Whether the database can hold ``value`` as a primary key of ``model``: an external
@@ -82,7 +84,7 @@ def key_text_sql(model: type[models.Model], key: Combinable) -> Combinable:
     (SQLite, MySQL): Django keeps it there as 32 hex digits, without the hyphens of
     ``str()``; they are put back, so that a stored id still finds its row."""
     field = model._meta.pk
-    target = field.target_field if field.is_relation else field
+    target = key_target(field)
     connection = connections[router.db_for_read(model)]
     text = Cast(key, output_field=models.CharField())
     if not isinstance(target, models.UUIDField) or connection.features.has_native_uuid_field:

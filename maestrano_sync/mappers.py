@@ -36,6 +36,8 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 from django.db.models import signals
 
+from maestrano_integration.model_fields import field_attname
+
 from . import tenancy
 from .field_apply import MISSING, Applier, make_applier
 from .values import (
@@ -206,7 +208,8 @@ class _Mapping:
     @classmethod
     def has_own_new_instance(cls) -> bool:
         """Whether the mapping overrides :meth:`new_instance`."""
-        return getattr(cls.new_instance, "__func__", None) is not _Mapping.new_instance.__func__
+        own = _Mapping.new_instance.__func__  # type: ignore[attr-defined]  # a bound classmethod
+        return getattr(cls.new_instance, "__func__", None) is not own
 
     @classmethod
     def instance_factory(
@@ -259,7 +262,7 @@ class _Mapping:
         """Concrete field names the mapping writes (for ``bulk_update``)."""
         names = list(cls.fields)
         for name in cls.references:
-            names.append(cls.model._meta.get_field(name).attname)
+            names.append(field_attname(cls.model, name))
         return names
 
     @classmethod
@@ -299,12 +302,11 @@ class _Mapping:
     def export_fields(cls, instance: models.Model, references: ReferenceResolver) -> dict:
         """Mapped fields and references of ``instance`` as a Connec! payload (export)."""
         data: dict[str, Any] = {}
-        opts = cls.model._meta
         for local_name, path in cls.fields.items():
-            value = getattr(instance, opts.get_field(local_name).attname)
+            value = getattr(instance, field_attname(cls.model, local_name))
             set_path(data, path, to_connec_value(value))
         for local_name, (connec_field, entity) in cls.references.items():
-            local_pk = getattr(instance, opts.get_field(local_name).attname)
+            local_pk = getattr(instance, field_attname(cls.model, local_name))
             if local_pk is not None:
                 connec_id = references.connec_id(entity, local_pk)
                 if connec_id is not None:
@@ -447,8 +449,11 @@ class Mapper(_Mapping):
                 continue
             if not isinstance(raw_items, list):
                 raise MappingError(f"{child.path}: not a list")
-            objects = []
-            new_child = _child_factory(child, company) if raw_items else None
+            objects: list[models.Model] = []
+            if not raw_items:
+                result[child] = objects
+                continue
+            new_child = _child_factory(child, company)
             for position, item in enumerate(raw_items, start=1):
                 if not isinstance(item, Mapping):
                     raise MappingError(f"{child.path}[{position}]: not an object")

@@ -38,13 +38,13 @@ def sync_state() -> Samples:
         .annotate(count=Count("pk"), oldest=Min("created_at"))
         .order_by()
     )
-    for row in outbox:
-        key = (row["company__preset"], row["entity"])
-        samples["maestrano_outbox_entries"].append(((*key, row["status"]), row["count"]))
-        if row["status"] == OutboxEntry.Status.PENDING:
-            pending_oldest[key] = age_seconds(row["oldest"], now=now)
+    for queued in outbox:
+        key = (queued["company__preset"], queued["entity"])
+        samples["maestrano_outbox_entries"].append(((*key, queued["status"]), queued["count"]))
+        if queued["status"] == OutboxEntry.Status.PENDING:
+            pending_oldest[key] = age_seconds(queued["oldest"], now=now)
         else:
-            samples["maestrano_parked_records"].append(((*key, "push"), row["count"]))
+            samples["maestrano_parked_records"].append(((*key, "push"), queued["count"]))
 
     lag = dict(pending_oldest)
     notified = (
@@ -52,12 +52,12 @@ def sync_state() -> Samples:
         .annotate(last=Max("last_notification_at"))
         .order_by()
     )
-    for row in notified:
-        key = (row["company__preset"], row["entity"])
+    for state in notified:
+        key = (state["company__preset"], state["entity"])
         lag.setdefault(key, 0.0)
-        if row["last"] is not None:
+        if state["last"] is not None:
             samples["maestrano_sync_last_notification_age_seconds"].append(
-                (key, age_seconds(row["last"], now=now))
+                (key, age_seconds(state["last"], now=now))
             )
     # Lag is 0 for every synced entity with nothing pending, so alerts see a series.
     samples["maestrano_sync_lag_seconds"] = sorted(lag.items())
@@ -70,36 +70,44 @@ def sync_state() -> Samples:
         .order_by()
     )
     oldest_inbox: dict[str, float] = {}
-    for row in inbox:
-        samples["maestrano_inbox_entries"].append(((row["preset"], row["status"]), row["count"]))
-        if row["status"] == InboxEntry.Status.FAILED:
-            samples["maestrano_parked_records"].append(((row["preset"], "", "pull"), row["count"]))
-        elif row["status"] != InboxEntry.Status.HELD:
+    for entry in inbox:
+        samples["maestrano_inbox_entries"].append(
+            ((entry["preset"], entry["status"]), entry["count"])
+        )
+        if entry["status"] == InboxEntry.Status.FAILED:
+            samples["maestrano_parked_records"].append(
+                ((entry["preset"], "", "pull"), entry["count"])
+            )
+        elif entry["status"] != InboxEntry.Status.HELD:
             # Held rows wait for an Admin's setting (an import turned off), not for a worker:
             # counted above, never an inbox that is stuck.
-            age = age_seconds(row["oldest"], now=now)
-            oldest_inbox[row["preset"]] = max(age, oldest_inbox.get(row["preset"], 0.0))
+            age = age_seconds(entry["oldest"], now=now)
+            oldest_inbox[entry["preset"]] = max(age, oldest_inbox.get(entry["preset"], 0.0))
     samples["maestrano_inbox_oldest_age_seconds"] = [
         ((preset,), age) for preset, age in sorted(oldest_inbox.items())
     ]
 
     running = SyncRun.objects.filter(kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.RUNNING)
-    for row in running.values("company__preset").annotate(count=Count("pk")).order_by():
+    for run in running.values("company__preset").annotate(count=Count("pk")).order_by():
         samples["maestrano_import_runs_in_progress"].append(
-            ((row["company__preset"],), row["count"])
+            ((run["company__preset"],), run["count"])
         )
     progress = (
         SyncRunEntity.objects.filter(run__in=running)
         .values("run__company__preset", "entity")
         .annotate(
-            processed=Sum(F("created") + F("updated") + F("skipped") + F("deleted") + F("failed")),
+            processed_records=Sum(
+                F("created") + F("updated") + F("skipped") + F("deleted") + F("failed")
+            ),
             expected=Sum("total"),
         )
         .order_by()
     )
-    for row in progress:
-        key = (row["run__company__preset"], row["entity"])
-        samples["maestrano_import_records"].append(((*key, "processed"), row["processed"] or 0))
-        if row["expected"] is not None:
-            samples["maestrano_import_records"].append(((*key, "expected"), row["expected"]))
+    for entity_run in progress:
+        key = (entity_run["run__company__preset"], entity_run["entity"])
+        samples["maestrano_import_records"].append(
+            ((*key, "processed"), entity_run["processed_records"] or 0)
+        )
+        if entity_run["expected"] is not None:
+            samples["maestrano_import_records"].append(((*key, "expected"), entity_run["expected"]))
     return samples

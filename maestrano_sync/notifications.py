@@ -36,7 +36,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.db import IntegrityError, connections, transaction
 
@@ -227,7 +227,7 @@ def _refused(*, entity: str, record: dict[str, Any], reason: str, connec_id: str
     )
 
 
-def _usable_text(value: Any) -> bool:
+def _usable_text(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value.strip()) and strict_input.is_safe_text(value)
 
 
@@ -345,8 +345,9 @@ def companies_of_groups(*, preset: Preset, groups: set[str]) -> dict[str, Compan
     # company fails at once (checks are deferred to COMMIT inside a transaction).
     cached = not connections[Company.objects.db].in_atomic_block
     found = {group: known_companies.get(preset.name, group) for group in groups}
-    if cached and all(pk is not None for pk in found.values()):
-        return {group: CompanyRef(pk=pk, group_uid=group) for group, pk in found.items()}
+    known = {group: pk for group, pk in found.items() if pk is not None}
+    if cached and len(known) == len(found):
+        return {group: CompanyRef(pk=pk, group_uid=group) for group, pk in known.items()}
     rows = Company.objects.filter(preset=preset.name, group_uid__in=groups).values_list(
         "pk", "group_uid"
     )

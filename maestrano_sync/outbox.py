@@ -143,12 +143,12 @@ _NOT_RESET = (models.CASCADE, models.PROTECT, models.RESTRICT, models.DO_NOTHING
 
 def _reset_references(
     model: type[models.Model],
-) -> list[tuple[models.ForeignKey, Any, Any]]:
+) -> list[tuple[models.ForeignObject, Any, Any]]:
     """(foreign key, mapper pushing it, child mapping or ``None``) of every synced
     reference to ``model`` that a delete of one of its objects resets by a queryset
     ``UPDATE`` (``SET_NULL``, ``SET_DEFAULT``, ``SET(...)``), in a model whose changes
     are pushed (or a child model of one: its parent is pushed)."""
-    found: list[tuple[models.ForeignKey, Any, Any]] = []
+    found: list[tuple[models.ForeignObject, Any, Any]] = []
     for relation in model._meta.related_objects:
         field = relation.field
         if not (field.many_to_one or field.one_to_one) or (

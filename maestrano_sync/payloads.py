@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -22,9 +22,10 @@ from django.db import models
 from maestrano_accounts.models import Company
 from maestrano_integration.conf import get_preset
 from maestrano_integration.http import path_segment_problem
+from maestrano_integration.model_fields import field_attname
 
 from . import idmap
-from .mappers import Mapper, MappingError, ReferenceResolver, get_path, set_path
+from .mappers import ChildMapping, Mapper, MappingError, ReferenceResolver, get_path, set_path
 from .registry import registry
 
 #: How a deleted record is pushed, per entity (Connec! v2 has no DELETE).
@@ -200,7 +201,7 @@ def clear_empty_references(mapper: Mapper, instance: models.Model, data: dict[st
     absent reference would keep the one Connec! has (set there by another app, or by us
     before the local one was cleared) and the two sides would disagree for good."""
     for local_name, (connec_field, _) in mapper.references.items():
-        if getattr(instance, mapper.model._meta.get_field(local_name).attname) is None:
+        if getattr(instance, field_attname(mapper.model, local_name)) is None:
             set_path(data, connec_field, None)
 
 
@@ -238,15 +239,17 @@ def export_resolver(*, company: Company, mapper: Mapper, instances: Any) -> Expo
     """One IdMap query per referenced entity for the whole window."""
     instances = list(instances)
     wanted: dict[str, set[str]] = defaultdict(set)
-    for mapping in (mapper, *mapper.children):
+    mappings: tuple[Mapper | type[ChildMapping], ...] = (mapper, *mapper.children)
+    for mapping in mappings:
         for local_name, (_, entity) in mapping.references.items():
-            attname = mapping.model._meta.get_field(local_name).attname
+            attname = field_attname(mapping.model, local_name)
             if mapping is mapper:
                 values = [getattr(obj, attname) for obj in instances]
             else:
+                child = cast(type[ChildMapping], mapping)  # one of the mapper's children
                 values = list(
-                    mapping.model._default_manager.filter(
-                        **{f"{mapping.parent_field}__in": [obj.pk for obj in instances]}
+                    child.model._default_manager.filter(
+                        **{f"{child.parent_field}__in": [obj.pk for obj in instances]}
                     ).values_list(attname, flat=True)
                 )
             wanted[entity].update(str(value) for value in values if value is not None)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -259,7 +260,7 @@ class _Sender:
             self._executor.shutdown(wait=True)
 
 
-def _coalesce(rows: list[dict[str, Any]]) -> list[Op]:
+def _coalesce(rows: Sequence[Mapping[str, Any]]) -> list[Op]:
     """One op per object (its last operation wins), in dependency order then age."""
     by_object: dict[tuple[int, str], Op] = {}
     for row in rows:

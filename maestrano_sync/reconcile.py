@@ -193,9 +193,9 @@ def reconcile_entity(*, company: Company, entity: str, client: ConnecClient) -> 
         stamps = [
             connec_time_or_none(r.get("updated_at")) for r in page.records if isinstance(r, dict)
         ]
-        stamps = [s for s in stamps if s is not None]
-        if stamps and (watermark is None or max(stamps) > watermark):
-            watermark = max(stamps)
+        times = [s for s in stamps if s is not None]
+        if times and (watermark is None or max(times) > watermark):
+            watermark = max(times)
             sync_state.record_times(
                 company=company, entities=[entity], times={"reconcile_watermark": watermark}
             )

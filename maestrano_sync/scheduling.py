@@ -51,7 +51,8 @@ def schedule_drain(*, company_id: Any, using: str = DEFAULT_DB_ALIAS) -> None:
     if connection.in_atomic_block:
         # Django drops the callbacks of a rolled-back (sub)transaction from this list,
         # so it is the exact set of drains still to enqueue.
-        for _, callback, _ in connection.run_on_commit:
+        # (savepoints, callback, robust) since Django 4.2; django-stubs still says pairs.
+        for _, callback, _ in connection.run_on_commit:  # type: ignore[misc]
             if getattr(callback, "maestrano_drain_company", None) == company_id:
                 return
 

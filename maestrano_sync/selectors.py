@@ -139,9 +139,11 @@ def sync_status(*, company: Company) -> dict[str, dict[str, Any]]:
         .values("entity", "status")
         .annotate(n=Count("pk"))
     )
-    for item in depth:
-        key = "outbox_pending" if item["status"] == OutboxEntry.Status.PENDING else "outbox_parked"
-        row(item["entity"])[key] = item["n"]
+    for queued in depth:
+        key = (
+            "outbox_pending" if queued["status"] == OutboxEntry.Status.PENDING else "outbox_parked"
+        )
+        row(queued["entity"])[key] = queued["n"]
     for entity, values in status.items():
         if values["outbox_parked"]:
             values["last_error"] = (

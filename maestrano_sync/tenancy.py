@@ -61,13 +61,14 @@ def resolve(model: type[models.Model], path: str) -> TenantPath:
             )
         if position == 0:
             first = field
-        current = field.related_model
-        if isinstance(current, str):  # a lazy reference to no installed model
+        related = field.related_model
+        if not isinstance(related, type):  # a lazy reference to no installed model
             raise ImproperlyConfigured(
-                f"{model._meta.label}: tenant path {path!r}: {part} points at {current!r}, "
+                f"{model._meta.label}: tenant path {path!r}: {part} points at {related!r}, "
                 f"which is no installed model (the company model is "
                 f"{company_model()._meta.label!r})"
             )
+        current = related
     if current is not company_model():
         raise ImproperlyConfigured(
             f"{model._meta.label}: tenant path {path!r} ends at {current._meta.label}, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import decimal
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.core import validators
 from django.core.exceptions import ValidationError
@@ -455,10 +455,11 @@ def _clean_function(field: models.Field) -> Callable[[Any, models.Model], Any]:
 def _choice_keys(field: models.Field) -> frozenset | None:
     """The values ``field.validate`` accepts as choices (``None``: no choices, choices from
     a callable, which may change, or some that a set cannot hold)."""
-    if type(field.choices) not in (list, tuple):
+    choices = field.choices
+    if choices is None or type(choices) not in (list, tuple):
         return None
-    keys = []
-    for option_key, option_value in field.choices:
+    keys: list[Any] = []
+    for option_key, option_value in choices:
         if isinstance(option_value, (list, tuple)):
             keys.extend(optgroup_key for optgroup_key, _ in option_value)
         else:
@@ -485,7 +486,7 @@ def _validator_check(validator: Callable[[Any], None]) -> _Check:
     if cls is validators.ProhibitNullCharactersValidator:
         return lambda value: "\x00" not in str(value)
     if cls is validators.EmailValidator:
-        return _email_check(validator)
+        return _email_check(cast(validators.EmailValidator, validator))
 
     def call(value: Any) -> bool:
         try:
