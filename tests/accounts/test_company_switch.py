@@ -224,3 +224,17 @@ def test_the_accounts_apps_own_switcher_has_a_visible_label_that_names_it(member
     visible = switcher.labels.get(switcher.select_id, "").strip()
     assert visible == "Company"
     assert (switcher.aria_label or visible) == visible
+
+
+def test_an_anonymous_request_has_no_session_companies(rf, companies):
+    """The selector the switcher's list reads answers an anonymous request (no login)
+    with no company, rather than a query of a user that is none (which raised)."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from maestrano_accounts.selectors import session_companies
+
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    request.session = SessionStore()
+    assert list(session_companies(request)) == []
