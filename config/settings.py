@@ -41,7 +41,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-demo-key-change-me-"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.ProjectAdminConfig",  # django.contrib.admin, config/admin.py
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

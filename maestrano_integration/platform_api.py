@@ -33,7 +33,7 @@ from django_ratelimit.core import get_usage
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -316,6 +316,17 @@ class SchemaView(SpectacularAPIView):
 
     def _get_schema_response(self, request: Any) -> Response:
         return Response(self.build())
+
+
+class SchemaUIView(SpectacularSwaggerView):
+    """drf-spectacular's Swagger UI page of a schema (``as_view(url_name=...)``): public,
+    and GET (HEAD) only. drf-spectacular's answers OPTIONS by rendering its page's template
+    with DRF's metadata in place of the page's context, which fails (a 500); here OPTIONS
+    is a 405 as any other method."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    http_method_names = ["get", "head"]
 
 
 class PlatformAPIView(APIView):

@@ -13,11 +13,10 @@ and the OpenAPI schema of the platform-facing endpoints (``/maestrano/schema/``;
 from django.apps import apps
 from django.conf import settings
 from django.urls import include, path
-from rest_framework.permissions import AllowAny
 
 from . import views
 from .conf import maestrano_settings
-from .platform_api import SchemaView
+from .platform_api import SchemaUIView, SchemaView
 from .routes import instrumented, registered_urlpatterns
 from .schema import SETTINGS as SCHEMA_SETTINGS
 from .schema import app_schema
@@ -38,16 +37,10 @@ metadata_patterns = [
 ]
 if settings.DEBUG and apps.is_installed("drf_spectacular"):
     # A browsable view of the schema, in development only (it loads Swagger UI from a CDN).
-    from drf_spectacular.views import SpectacularSwaggerView
-
     metadata_patterns.append(
         path(
             "maestrano/schema/ui/",
-            SpectacularSwaggerView.as_view(
-                url_name="maestrano_integration:schema",
-                authentication_classes=[],
-                permission_classes=[AllowAny],
-            ),
+            SchemaUIView.as_view(url_name="maestrano_integration:schema"),
             name="schema-ui",
         )
     )

@@ -106,6 +106,54 @@ def test_a_failed_admin_login_of_odd_input_is_the_forms_error(username, user_age
     assert attempt.http_accept == "text/html\\x00"
 
 
+# --- admin pages: Django's own 500s on odd query strings (config/admin.py) ---------------------
+
+
+@pytest.fixture
+def staff_client():
+    from django.contrib.auth import get_user_model
+
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_superuser("staff", password="pw"))
+    return browser
+
+
+@pytest.mark.parametrize("page", ["change", "delete"])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_empty_to_field_on_an_admin_page_is_a_400(staff_client, page, method):
+    from crm.models import Organization
+    from maestrano_accounts.models import Company
+
+    company = Company.objects.create(preset="maestrano", group_uid="cld-1", name="Acme")
+    organization = Organization.objects.create(company=company, name="Kept")
+    path = f"/admin/crm/organization/{organization.pk}/{page}/?_to_field="
+
+    form = {"name": "Changed", "post": "yes"} if method == "post" else None
+
+    response = getattr(staff_client, method)(path, form)
+
+    assert response.status_code == 400
+    assert b"An empty _to_field names no field." in response.content
+    assert Organization.objects.get(pk=organization.pk).name == "Kept"
+
+
+@pytest.mark.parametrize("changelist", ["crm/person", "auth/group", "axes/accessattempt"])
+def test_an_admin_search_longer_than_any_name_is_a_400(staff_client, changelist):
+    response = staff_client.get(f"/admin/{changelist}/", {"q": "a" * 60_000})
+
+    assert response.status_code == 400
+    assert b"A search is at most 1000 characters." in response.content
+    assert staff_client.get(f"/admin/{changelist}/", {"q": "a" * 1000}).status_code == 200
+
+
+@pytest.mark.parametrize("query", ["entity=%00", "q=a%00", "e=1&entity=b%00"])
+def test_an_admin_filter_or_search_holding_nul_is_a_400(staff_client, query):
+    response = staff_client.get(f"/admin/maestrano_sync/idmap/?{query}")
+
+    assert response.status_code == 400
+    assert b"The query parameter" in response.content
+
+
 # --- sandbox forms: uids and emails longer than their columns --------------------------------
 
 LONG_EMAIL = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"
@@ -153,3 +201,14 @@ def test_the_add_member_form_refuses_values_longer_than_their_columns(
     assert response.status_code == 400
     assert b"Ensure this value has at most" in response.content
     assert not PlatformUser.objects.exists()
+
+
+# --- the Swagger UI page of the sandbox's schema (the app's, served with DEBUG on, is the same
+# view: maestrano_integration.platform_api.SchemaUIView) ----------------------------------------
+
+
+@pytest.mark.parametrize(("method", "status"), [("OPTIONS", 405), ("POST", 405), ("GET", 200)])
+def test_a_schema_ui_page_answers_other_methods_than_get_with_a_405(client, method, status):
+    response = client.generic(method, "/sandbox/api/schema/ui/")
+
+    assert response.status_code == status

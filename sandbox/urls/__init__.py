@@ -5,10 +5,8 @@ account webhooks, pages) and ``connec`` (Connec! API, batch, notifications).
 """
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularSwaggerView
-from rest_framework.permissions import AllowAny
 
-from maestrano_integration.platform_api import SchemaView
+from maestrano_integration.platform_api import SchemaUIView, SchemaView
 
 from ..connec import rest as connec_rest
 from ..schema import SETTINGS as SCHEMA_SETTINGS
@@ -27,9 +25,7 @@ urlpatterns = [
     ),
     path(
         "api/schema/ui/",
-        SpectacularSwaggerView.as_view(
-            url_name="sandbox:api-schema", authentication_classes=[], permission_classes=[AllowAny]
-        ),
+        SchemaUIView.as_view(url_name="sandbox:api-schema"),
         name="api-schema-ui",
     ),
     path("", include("sandbox.urls.identity")),
