@@ -166,3 +166,22 @@ def test_an_app_that_hides_the_sso_views_is_a_check_error(settings):
     settings.ROOT_URLCONF = "config.urls.sandbox"
 
     assert check_url_namespace() == []
+
+
+@pytest.mark.parametrize(
+    ("num_proxies", "logged"), [(None, "10.0.0.2"), (1, "203.0.113.7")], ids=["direct", "proxy"]
+)
+def test_a_refusal_logs_the_client_address(client, refused, caplog, settings, num_proxies, logged):
+    # The address rule of the platform endpoints (maestrano_integration.auth.request_address):
+    # REMOTE_ADDR, or behind REST_FRAMEWORK["NUM_PROXIES"] proxies the forwarded client's.
+    if num_proxies is not None:
+        settings.REST_FRAMEWORK = {"NUM_PROXIES": num_proxies}
+    answer = client.post(
+        CONSUME,
+        {"SAMLResponse": "this is *not* base64!"},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="203.0.113.7",
+    )
+    refused(answer, "not_base64")
+    [record] = [r for r in caplog.records if getattr(r, "reason", "") == "not_base64"]
+    assert record.remote_addr == logged
