@@ -11,6 +11,7 @@ from django.core.validators import RegexValidator
 
 from .keys import SIGNATURE_ALGORITHMS
 from .models import Group, GroupMembership, PlatformUser, RegisteredApp
+from .registration import api_id_problem
 
 USER_UID = RegexValidator(r"^usr-[A-Za-z0-9_-]+$", "A user uid looks like usr-1 or usr-abc123.")
 GROUP_UID = RegexValidator(r"^cld-[A-Za-z0-9_-]+$", "A group uid looks like cld-1 or cld-abc123.")
@@ -191,6 +192,13 @@ class RegisteredAppForm(forms.ModelForm):
             "signature_algorithm",
         ]
         widgets = {"api_key": forms.TextInput(attrs={"autocomplete": "off"})}
+
+    def clean_api_id(self) -> str:
+        api_id = self.cleaned_data["api_id"]
+        problem = api_id_problem(api_id)
+        if problem:
+            raise forms.ValidationError(problem)
+        return api_id
 
     def clean_app_host(self) -> str:
         return self.cleaned_data["app_host"].rstrip("/")
