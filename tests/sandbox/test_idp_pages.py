@@ -7,7 +7,7 @@ from django.test import Client
 
 from maestrano_accounts.models import Company
 from sandbox import directory
-from sandbox.models import RegisteredApp
+from sandbox.models import PlatformUser, RegisteredApp
 from tests.helpers.users import log_in_to_company
 
 from .connec_support import basic_auth
@@ -229,6 +229,18 @@ def test_an_api_id_that_is_no_url_segment_is_a_form_error(client, page, api_id, 
     assert list(RegisteredApp.objects.values_list("api_id", flat=True)) == ["app-1"]
     assert RegisteredApp.objects.get(pk=app.pk).api_key == "k1"
     assert browser.get("/sandbox/").status_code == 200
+
+
+@pytest.mark.parametrize("field", ["name", "surname"])
+def test_a_member_name_no_saml_assertion_can_hold_is_a_form_error(client, demo, field):
+    # Stored, it made every later sign-in of that user a 500 (lxml refuses it).
+    response = client.post(
+        "/sandbox/groups/cld-1/members", {"user_uid": "", field: "A\x01B", "role": "Member"}
+    )
+
+    assert response.status_code == 400
+    assert "control characters" in response.content.decode()
+    assert list(PlatformUser.objects.values_list("uid", flat=True)) == ["usr-1"]
 
 
 def test_group_page_adds_a_member(client, demo):
