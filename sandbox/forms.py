@@ -11,11 +11,26 @@ from django.core.validators import RegexValidator
 
 from .keys import SIGNATURE_ALGORITHMS
 from .models import Group, GroupMembership, PlatformUser, RegisteredApp
+from .registration import api_id_problem
 
 USER_UID = RegexValidator(r"^usr-[A-Za-z0-9_-]+$", "A user uid looks like usr-1 or usr-abc123.")
 GROUP_UID = RegexValidator(r"^cld-[A-Za-z0-9_-]+$", "A group uid looks like cld-1 or cld-abc123.")
 CURRENCY = RegexValidator(r"^[A-Za-z]{3}$", "An ISO 4217 currency code: 3 capital letters (AUD).")
 COUNTRY = RegexValidator(r"^[A-Za-z]{2}$", "An ISO 3166-1 alpha-2 code: 2 capital letters (AU).")
+# Users' and groups' details go into SAML assertions: XML 1.0 holds no C0 control character
+# but tab, line feed and carriage return (lxml refuses the others, a 500 at every sign-in).
+XML_TEXT = RegexValidator(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]",
+    "Text without control characters (a SAML assertion cannot hold them).",
+    inverse_match=True,
+)
+
+
+def _xml_text_only(form: forms.Form) -> None:
+    """Every text field of ``form`` refuses what a SAML assertion cannot hold."""
+    for field in form.fields.values():
+        if isinstance(field, forms.CharField):
+            field.validators.append(XML_TEXT)
 
 
 def _column_length(model: Any, field: str) -> int:
@@ -106,6 +121,7 @@ class SsoLoginForm(forms.Form):
             self.fields[name].widget.attrs["maxlength"] = 3 if "currency" in name else 2
         self.fields["user_uid"].widget.attrs["list"] = "user-uids"
         self.fields["group_uid"].widget.attrs["list"] = "group-uids"
+        _xml_text_only(self)
 
     def clean(self) -> dict[str, Any]:
         """A typed uid that does not exist is created only when asked (a typo is not a user)."""
@@ -192,6 +208,13 @@ class RegisteredAppForm(forms.ModelForm):
         ]
         widgets = {"api_key": forms.TextInput(attrs={"autocomplete": "off"})}
 
+    def clean_api_id(self) -> str:
+        api_id = self.cleaned_data["api_id"]
+        problem = api_id_problem(api_id)
+        if problem:
+            raise forms.ValidationError(problem)
+        return api_id
+
     def clean_app_host(self) -> str:
         return self.cleaned_data["app_host"].rstrip("/")
 
@@ -212,6 +235,10 @@ class MembershipForm(forms.Form):
         label="Email", required=False, max_length=_column_length(PlatformUser, "email")
     )
     role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial="Member")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _xml_text_only(self)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -27,6 +27,14 @@ class MetadataError(Exception):
     """The app's metadata could not be fetched or read; the message says why."""
 
 
+def api_id_problem(api_id: str) -> str | None:
+    """Why ``api_id`` cannot name an app, or ``None``: the app's pages are at
+    ``/sandbox/apps/<api id>``, so it is one URL segment (no ``/``, not ``.`` or ``..``)."""
+    if "/" in api_id or api_id in (".", ".."):
+        return "An api id is one segment of a URL: no '/', and not '.' or '..'."
+    return None
+
+
 def register_app(
     *,
     api_id: str,
@@ -38,6 +46,9 @@ def register_app(
     """Create or update the registration of ``api_id``; ``None`` keeps a field as it is."""
     if signature_algorithm is not None and signature_algorithm not in SIGNATURE_ALGORITHMS:
         raise ValueError(f"signature_algorithm must be one of {', '.join(SIGNATURE_ALGORITHMS)}")
+    problem = api_id_problem(api_id)
+    if problem:
+        raise ValueError(problem)
     app = RegisteredApp.objects.filter(api_id=api_id).first()
     created = app is None
     if app is None:

@@ -49,6 +49,17 @@ def test_register_new_app_without_key_or_host_is_refused():
     assert not RegisteredApp.objects.exists()
 
 
+@pytest.mark.django_db(databases="__all__")
+@pytest.mark.parametrize("api_id", ["a/b", ".."])
+def test_register_app_refuses_an_api_id_that_is_no_url_segment(client, api_id):
+    # Its page's URL could not be built: the sandbox's home page, which links every app,
+    # was a 500 from then on.
+    with pytest.raises(CommandError, match="one segment of a URL"):
+        _run("sandbox_register_app", f"--api-id={api_id}", "--api-key=k", "--app-host=http://h")
+    assert not RegisteredApp.objects.exists()
+    assert client.get("/sandbox/").status_code == 200
+
+
 def test_register_app_from_metadata_takes_paths_and_subscriptions(platform):
     platform.configure(
         maestrano=platform.preset_values(

@@ -323,3 +323,38 @@ def test_login_form_with_a_tampered_saml_request_is_refused(platform):
     response = http.post(f"{platform.sandbox_url}/idp/login", data=fields, timeout=10)
     assert response.status_code == 400
     assert not PlatformSession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "field", ["user_name", "user_surname", "user_company_name", "group_name", "group_city"]
+)
+@pytest.mark.parametrize("control", ["\x01", "\x1b", "\x0c"])
+@pytest.mark.django_db(databases="__all__")
+def test_a_control_character_no_saml_assertion_can_hold_is_a_form_error(
+    registered, set_up, settings, field, control
+):
+    # It was stored, then the assertion could not be built (lxml refuses it): a 500, and
+    # every later sign-in of that user or group a 500 too.
+    from django.test import Client
+
+    settings.DEBUG = False
+    browser = Client(raise_request_exception=False)
+    xml = _authn_request_xml(registered.api_id, registered.acs_url)
+    page = browser.get(
+        "/sandbox/api/v1/auth/saml?" + urlencode({"SAMLRequest": _encode_request(xml)})
+    )
+    form = saml.parse_form(page.content.decode(), "idp-login")
+    fields = {
+        **form["fields"],
+        "user_uid": "usr-new",
+        "group_uid": "cld-new",
+        "create_missing": "on",
+        field: f"A{control}B",
+    }
+
+    response = browser.post("/sandbox/idp/login", fields)
+
+    assert response.status_code == 400
+    assert "control characters" in response.content.decode()
+    assert not PlatformUser.objects.exists()
+    assert not Group.objects.exists()

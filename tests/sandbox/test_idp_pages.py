@@ -7,7 +7,7 @@ from django.test import Client
 
 from maestrano_accounts.models import Company
 from sandbox import directory
-from sandbox.models import RegisteredApp
+from sandbox.models import PlatformUser, RegisteredApp
 from tests.helpers.users import log_in_to_company
 
 from .connec_support import basic_auth
@@ -196,6 +196,51 @@ def test_register_form_with_errors_answers_400(client):
     response = client.post("/sandbox/apps/register", {"api_id": "", "app_host": "not a url"})
     assert response.status_code == 400
     assert not RegisteredApp.objects.exists()
+
+
+REGISTRATION = {
+    "api_key": "k2",
+    "name": "Second",
+    "app_host": "http://127.0.0.1:9/",
+    "init_path": "/maestrano/auth/saml/init",
+    "consume_path": "/maestrano/auth/saml/consume",
+    "groups_path": "/maestrano/account/groups/:id",
+    "group_users_path": "/maestrano/account/groups/:group_id/users/:id",
+    "notifications_path": "/maestrano/connec/notifications",
+    "metadata_path": "/maestrano/metadata",
+    "signature_algorithm": "sha256",
+}
+
+
+@pytest.mark.parametrize("api_id", ["../..", "//evil.example/x", "a/b", ".", ".."])
+@pytest.mark.parametrize("page", ["register", "edit"])
+def test_an_api_id_that_is_no_url_segment_is_a_form_error(client, page, api_id, settings):
+    # It was stored (register) or re-rendered (edit), then its page's URL could not be
+    # built: a 500, and once stored, the sandbox's home page a 500 for good.
+    settings.DEBUG = False
+    browser = Client(raise_request_exception=False)
+    app = RegisteredApp.objects.create(api_id="app-1", api_key="k1", app_host="http://127.0.0.1:9")
+    path = "/sandbox/apps/register" if page == "register" else "/sandbox/apps/app-1"
+
+    response = browser.post(path, {**REGISTRATION, "api_id": api_id})
+
+    assert response.status_code == 400
+    assert "one segment of a URL" in response.content.decode()
+    assert list(RegisteredApp.objects.values_list("api_id", flat=True)) == ["app-1"]
+    assert RegisteredApp.objects.get(pk=app.pk).api_key == "k1"
+    assert browser.get("/sandbox/").status_code == 200
+
+
+@pytest.mark.parametrize("field", ["name", "surname"])
+def test_a_member_name_no_saml_assertion_can_hold_is_a_form_error(client, demo, field):
+    # Stored, it made every later sign-in of that user a 500 (lxml refuses it).
+    response = client.post(
+        "/sandbox/groups/cld-1/members", {"user_uid": "", field: "A\x01B", "role": "Member"}
+    )
+
+    assert response.status_code == 400
+    assert "control characters" in response.content.decode()
+    assert list(PlatformUser.objects.values_list("uid", flat=True)) == ["usr-1"]
 
 
 def test_group_page_adds_a_member(client, demo):
