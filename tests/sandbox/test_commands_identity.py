@@ -128,7 +128,13 @@ def test_add_user_refuses_bad_ids():
         _run("sandbox_add_user", "--group=9", "--user=usr-9")
     with pytest.raises(CommandError, match="Unknown app"):
         _run("sandbox_add_user", "--group=cld-9", "--user=usr-9", "--app=app-nope")
-    assert not Group.objects.exists()
+    with pytest.raises(CommandError, match="--user: A user uid looks like"):
+        _run("sandbox_add_user", "--group=cld-9", "--user=usr-9/../x")
+    with pytest.raises(CommandError, match="--group-name: Text without control characters"):
+        _run("sandbox_add_user", "--group=cld-9", "--user=usr-9", "--group-name=Nine\x1bLtd")
+    with pytest.raises(CommandError, match="--surname: Text without control characters"):
+        _run("sandbox_add_user", "--group=cld-9", "--user=usr-9", "--surname=N\x01")
+    assert not (Group.objects.exists() or PlatformUser.objects.exists())
 
 
 def test_export_idp_cert_prints_the_signing_certificate(settings, tmp_path):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from sandbox import directory
+from sandbox.forms import GROUP_UID, USER_UID, XML_TEXT
 from sandbox.models import GroupMembership, RegisteredApp
 
 
@@ -29,6 +31,18 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["group"].startswith("cld-") or not options["user"].startswith("usr-"):
             raise CommandError("Group uids start with cld- and user uids with usr-.")
+        # The rules of the sign-in and member forms: uids that fit a URL segment, names a
+        # SAML assertion can hold.
+        checks = [(GROUP_UID, "group"), (USER_UID, "user")] + [
+            (XML_TEXT, name) for name in ("name", "surname", "email", "group_name")
+        ]
+        for validator, name in checks:
+            if options[name] is None:
+                continue
+            try:
+                validator(options[name])
+            except ValidationError as error:
+                raise CommandError(f"--{name.replace('_', '-')}: {error.messages[0]}") from None
         apps = list(RegisteredApp.objects.filter(api_id__in=options["app"]))
         missing = set(options["app"]) - {app.api_id for app in apps}
         if missing:
