@@ -34,12 +34,12 @@ from django.core.cache.backends import redis as django_redis
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from redis.commands.core import Script
 
-#: KEYS[1] added (NX) with ARGV[1] for ARGV[2] seconds; only then KEYS[2] set to ARGV[3]
-#: for ARGV[4] seconds. Returns 1 when added, 0 when KEYS[1] existed (nothing written).
 #: Django's local-memory cache: one per process, so nothing counted or stored in it is
 #: shared by a deployment's workers (the deploy checks warn where that matters).
 LOCAL_MEMORY_CACHE = "django.core.cache.backends.locmem.LocMemCache"
 
+#: KEYS[1] added (NX) with ARGV[1] for ARGV[2] seconds; only then KEYS[2] set to ARGV[3]
+#: for ARGV[4] seconds. Returns 1 when added, 0 when KEYS[1] existed (nothing written).
 _ADD_THEN_SET = Script(
     None,  # type: ignore[arg-type]  # no registered client: each call passes its own
     b"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then "

@@ -168,36 +168,6 @@ def test_a_sandbox_only_server_answers_its_own_404(client, demo, settings):
     assert client.get("/no-such-page").status_code == 404
 
 
-def test_register_form_creates_an_app_and_reports_metadata_failures(client):
-    response = client.post(
-        "/sandbox/apps/register",
-        {
-            "api_id": "app-2",
-            "api_key": "k2",
-            "name": "Second",
-            "app_host": "http://127.0.0.1:9/",
-            "init_path": "/maestrano/auth/saml/init",
-            "consume_path": "/maestrano/auth/saml/consume",
-            "groups_path": "/maestrano/account/groups/:id",
-            "group_users_path": "/maestrano/account/groups/:group_id/users/:id",
-            "notifications_path": "/maestrano/connec/notifications",
-            "metadata_path": "/maestrano/metadata",
-            "signature_algorithm": "sha256",
-            "fetch_metadata": "1",
-        },
-        follow=True,
-    )
-    assert response.status_code == 200
-    assert RegisteredApp.objects.get(api_id="app-2").app_host == "http://127.0.0.1:9"
-    assert "Metadata not loaded: Could not reach" in response.content.decode()
-
-
-def test_register_form_with_errors_answers_400(client):
-    response = client.post("/sandbox/apps/register", {"api_id": "", "app_host": "not a url"})
-    assert response.status_code == 400
-    assert not RegisteredApp.objects.exists()
-
-
 REGISTRATION = {
     "api_key": "k2",
     "name": "Second",
@@ -210,6 +180,23 @@ REGISTRATION = {
     "metadata_path": "/maestrano/metadata",
     "signature_algorithm": "sha256",
 }
+
+
+def test_register_form_creates_an_app_and_reports_metadata_failures(client):
+    response = client.post(
+        "/sandbox/apps/register",
+        {"api_id": "app-2", **REGISTRATION, "fetch_metadata": "1"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert RegisteredApp.objects.get(api_id="app-2").app_host == "http://127.0.0.1:9"
+    assert "Metadata not loaded: Could not reach" in response.content.decode()
+
+
+def test_register_form_with_errors_answers_400(client):
+    response = client.post("/sandbox/apps/register", {"api_id": "", "app_host": "not a url"})
+    assert response.status_code == 400
+    assert not RegisteredApp.objects.exists()
 
 
 @pytest.mark.parametrize("api_id", ["../..", "//evil.example/x", "a/b", ".", ".."])
