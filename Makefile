@@ -128,9 +128,10 @@ test-django-user: install
 openapi: install
 	$(PY) scripts/openapi.py
 
-# mypy checks the reusable apps ([tool.mypy] in pyproject.toml); its django-stubs plugin loads
-# config/settings.py, which needs DEBUG on without a SECRET_KEY. Its cache (.mypy_cache/, ignored
-# by git) makes a run after a small change take about 2 s instead of about 10 s.
+# mypy checks the reusable apps, the sandbox and the example project ([tool.mypy] in
+# pyproject.toml); its django-stubs plugin loads config/settings.py, which needs DEBUG on
+# without a SECRET_KEY. Its cache (.mypy_cache/, ignored by git) makes a run after a small
+# change take about 2 s instead of about 10 s.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import update_wrapper
-from typing import Any
+from typing import TypeVar, cast
 
 from django.contrib import admin
 from django.contrib.admin.options import TO_FIELD_VAR
 from django.contrib.admin.views.main import SEARCH_VAR
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 
 from maestrano_integration import strict_input
 
@@ -47,14 +48,18 @@ def odd_admin_query(request: HttpRequest) -> str:
     return ""
 
 
+_View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
+
+
 class ProjectAdminSite(admin.AdminSite):
-    def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Any:
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
         wrapped = super().admin_view(view, cacheable)
 
-        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def checked(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             problem = odd_admin_query(request)
             if problem:
                 return HttpResponseBadRequest(problem, content_type="text/plain; charset=utf-8")
             return wrapped(request, *args, **kwargs)
 
-        return update_wrapper(checked, wrapped)
+        # Called as the view it wraps (Django's own admin_view returns its wrapper the same way).
+        return cast(_View, update_wrapper(checked, wrapped))

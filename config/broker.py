@@ -30,7 +30,9 @@ TRANSPORT = "config.broker:Transport"
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # kombu's filesystem channel names this argument "payload", its base channel "message"
+    # (both passed by position); the kombu stubs ignore the same mismatch for filesystem.Channel.
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         """Put a message on ``queue``: write it aside, then rename it into the folder."""
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         descriptor, partial = tempfile.mkstemp(dir=self.data_folder_out, prefix=".partial-")

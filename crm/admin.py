@@ -8,7 +8,7 @@ from .models import Invoice, InvoiceLine, Item, Organization, Person, User
 class UserAdmin(DjangoUserAdmin):
     """The example project's user model; platform links are in "Platform identities"."""
 
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Profile", {"fields": ("country",)}))
+    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Profile", {"fields": ("country",)}))
 
 
 @admin.register(Organization)

@@ -60,7 +60,7 @@ class EntityProgress:
 
 #: What a person is told of an import's error, by the run's status (the technical text is
 #: kept for the collapsed details, the admin and the logs).
-IMPORT_ADVICE = {
+IMPORT_ADVICE: dict[str, str] = {
     SyncRun.Status.RETRYING: (
         "Connec! did not answer for a moment: the import goes on by itself from where it "
         "stopped. Nothing to do."
@@ -202,7 +202,7 @@ class HistoryRow:
 
 
 #: What each kind of sync run does (the history's first column).
-RUN_KIND_EXPLANATIONS = {
+RUN_KIND_EXPLANATIONS: dict[str, str] = {
     SyncRun.Kind.IMPORT: "the first copy of the company's data from Connec!",
     SyncRun.Kind.PUSH: "changes made here, sent to Connec!",
     SyncRun.Kind.NOTIFICATIONS: "changes made in Connec!, applied here",

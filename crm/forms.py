@@ -8,10 +8,11 @@ so a forged primary key of another company fails validation like an unknown one.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.db import models
+from django.forms.formsets import DELETION_FIELD_NAME
 
 from maestrano_accounts.models import Company
 
@@ -21,15 +22,16 @@ from .models import Invoice, InvoiceLine, Item, Organization, Person
 class TenantModelForm(forms.ModelForm):
     """A ModelForm bound to one company: its foreign-key choices are that company's rows."""
 
-    #: {form field: model whose rows of the company are the choices}
-    tenant_choices: dict[str, type] = {}
+    #: {form field (a foreign key's): model whose rows of the company are the choices}
+    tenant_choices: dict[str, type[models.Model]] = {}
 
     def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.company = company
         for name, model in self.tenant_choices.items():
             if name in self.fields:
-                self.fields[name].queryset = model._default_manager.filter(company=company)
+                choices = cast(forms.ModelChoiceField, self.fields[name])
+                choices.queryset = model._default_manager.filter(company=company)
 
     def save(self, commit: bool = True) -> Any:
         self.instance.company = self.company
@@ -60,7 +62,8 @@ class PersonForm(TenantModelForm):
         fields = ["title", "first_name", "last_name", "job_title", "email", "organization"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not (data.get("first_name") or data.get("last_name")):
             raise forms.ValidationError("Give at least a first name or a last name.")
         return data
@@ -103,7 +106,8 @@ class InvoiceForm(TenantModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         issued, due = data.get("transaction_date"), data.get("due_date")
         if issued and due and due < issued:
             self.add_error("due_date", "The due date cannot be before the invoice date.")
@@ -118,7 +122,8 @@ class InvoiceLineForm(forms.ModelForm):
 
     def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["item"].queryset = Item.objects.filter(company=company)
+        items = cast(forms.ModelChoiceField, self.fields["item"])
+        items.queryset = Item.objects.filter(company=company)
         if self.instance.pk and not self.is_bound:
             # "9", not the column's "9.0000" (Decimal.normalize() alone gives "1E+1" for 10).
             self.initial["quantity"] = f"{self.instance.quantity.normalize():f}"
@@ -131,7 +136,13 @@ class InvoiceLineForm(forms.ModelForm):
         return (data.get("quantity") or Decimal(0)) * (data.get("unit_price") or Decimal(0))
 
 
-class BaseInvoiceLineFormSet(forms.BaseInlineFormSet):
+if TYPE_CHECKING:
+    _LineFormSet = forms.BaseInlineFormSet[InvoiceLine, Invoice, InvoiceLineForm]
+else:
+    _LineFormSet = forms.BaseInlineFormSet  # not subscriptable at run time
+
+
+class BaseInvoiceLineFormSet(_LineFormSet):
     """Lines of one invoice; numbered 1..n in display order when saved.
 
     A posted line id must be a line of this invoice: an id of another invoice or
@@ -148,34 +159,21 @@ class BaseInvoiceLineFormSet(forms.BaseInlineFormSet):
         self.company = company
         super().__init__(*args, **kwargs)
 
-    def add_fields(self, form: forms.Form, index: int | None) -> None:
+    def add_fields(self, form: InvoiceLineForm, index: int | None) -> None:
         super().add_fields(form, index)
-        pk_name = self.model._meta.pk.name
+        pk_name = InvoiceLine._meta.pk.name
         if pk_name in form.fields:
             # Django's default choices are every line of every invoice.
-            form.fields[pk_name].queryset = self.get_queryset()
+            cast(forms.ModelChoiceField, form.fields[pk_name]).queryset = self.get_queryset()
 
     def clean(self) -> None:
         super().clean()
-        pk_name = self.model._meta.pk.name
+        pk_name = InvoiceLine._meta.pk.name
         if any(pk_name in form.errors for form in self.forms):
             raise forms.ValidationError(self.STALE_MESSAGE, code="stale")
 
     def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
         return {**super().get_form_kwargs(index), "company": self.company}
-
-    @property
-    def empty_form(self) -> forms.Form:
-        form = self.form(
-            auto_id=self.auto_id,
-            prefix=self.add_prefix("__prefix__"),
-            empty_permitted=True,
-            use_required_attribute=False,
-            company=self.company,
-            renderer=self.renderer,
-        )
-        self.add_fields(form, None)
-        return form
 
     def kept_forms(self) -> list[InvoiceLineForm]:
         """Filled-in forms not marked for deletion, in display order."""
@@ -183,7 +181,7 @@ class BaseInvoiceLineFormSet(forms.BaseInlineFormSet):
             form
             for form in self.forms
             if form.has_changed() or form.instance.pk
-            if not (self.can_delete and self._should_delete_form(form))
+            if not (self.can_delete and form.cleaned_data.get(DELETION_FIELD_NAME, False))
         ]
 
     def total(self) -> Decimal:
@@ -219,12 +217,16 @@ class BaseInvoiceLineFormSet(forms.BaseInlineFormSet):
             InvoiceLine.objects.filter(pk=pk).update(line_number=number)
 
 
-InvoiceLineFormSet = forms.inlineformset_factory(
-    Invoice,
-    InvoiceLine,
-    form=InvoiceLineForm,
-    formset=BaseInvoiceLineFormSet,
-    fields=["item", "description", "quantity", "unit_price"],
-    extra=2,
-    can_delete=True,
+# The factory makes a subclass of ``formset`` (the stubs type it as Django's base class).
+InvoiceLineFormSet = cast(
+    type[BaseInvoiceLineFormSet],
+    forms.inlineformset_factory(
+        Invoice,
+        InvoiceLine,
+        form=InvoiceLineForm,
+        formset=BaseInvoiceLineFormSet,
+        fields=["item", "description", "quantity", "unit_price"],
+        extra=2,
+        can_delete=True,
+    ),
 )

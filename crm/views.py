@@ -19,6 +19,7 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Model, ProtectedError, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views import View
@@ -97,7 +98,7 @@ class CompanyView(View):
 
     company: Company
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         company = _company_or_redirect(request)
         if isinstance(company, HttpResponse):
             return company
@@ -277,7 +278,7 @@ class EditPage(RecordPages):
             sync=sync,
             connec_id=connec_id,
             sandbox_url=self.sandbox_record_url(connec_id),
-            problem=self.problem_of(record) if sync and sync.is_problem else None,
+            problem=self.problem_of(record) if record and sync and sync.is_problem else None,
             is_admin=has_company_role(self.request, "Admin"),
             **extra,
         )
@@ -336,7 +337,7 @@ def _money(value: Any, currency: str = "") -> str:
     return formatting.amount(value, currency)
 
 
-class OrganizationPages:
+class OrganizationPages(RecordPages):
     model = Organization
     form_class = OrganizationForm
     prefix = "organization"
@@ -361,7 +362,7 @@ class OrganizationPages:
     ]
 
 
-class PersonPages:
+class PersonPages(RecordPages):
     model = Person
     form_class = PersonForm
     prefix = "person"
@@ -377,7 +378,7 @@ class PersonPages:
     ]
 
 
-class ItemPages:
+class ItemPages(RecordPages):
     model = Item
     form_class = ItemForm
     prefix = "item"
@@ -391,7 +392,7 @@ class ItemPages:
     ]
 
 
-class InvoicePages:
+class InvoicePages(RecordPages):
     model = Invoice
     form_class = InvoiceForm
     prefix = "invoice"
@@ -479,6 +480,11 @@ class InvoiceEdit(InvoicePages, EditPage):
 
     def get_queryset(self) -> QuerySet:
         return super().get_queryset().prefetch_related("lines__item")
+
+    def get_object(self, pk: int) -> Invoice:
+        invoice = super().get_object(pk)
+        assert isinstance(invoice, Invoice)  # this page's model
+        return invoice
 
     def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         record = self.get_object(pk) if pk is not None else None

@@ -515,7 +515,9 @@ class WholeNumberField(_Field):
         return number
 
 
-class TextField(_Field):
+class _TextInput(_Field):
+    """A field read from a non-empty string of at most ``max_length`` characters."""
+
     default_error_messages = {
         "invalid": "Must be a non-empty string.",
         "max_length": "At most {max_length} characters.",
@@ -525,7 +527,7 @@ class TextField(_Field):
         super().__init__(**kwargs)
         self.max_length = max_length
 
-    def to_internal_value(self, data: Any) -> str:
+    def text(self, data: Any) -> str:
         if not isinstance(data, str) or not data.strip():
             self.fail("invalid")
         if len(data) > self.max_length:
@@ -533,13 +535,18 @@ class TextField(_Field):
         return data.strip()
 
 
-class GroupField(TextField):
+class TextField(_TextInput):
+    def to_internal_value(self, data: Any) -> str:
+        return self.text(data)
+
+
+class GroupField(_TextInput):
     """The uid of a group that uses the calling app (``context["app"]``)."""
 
     default_error_messages = {"unknown": "No group {uid!r} uses this application."}
 
     def to_internal_value(self, data: Any) -> Group:
-        uid = super().to_internal_value(data)
+        uid = self.text(data)
         group = Group.objects.filter(uid=uid, apps=self.context["app"]).first()
         if group is None:
             self.fail("unknown", uid=uid)
@@ -616,8 +623,9 @@ class _CreateSerializer(serializers.Serializer):
         for name, message in self.check_together(values):
             errors.setdefault(name, []).append(message)
         if errors:
+            # In the fields' order (items(): the stubs say iterating them gives fields, not names).
             raise serializers.ValidationError(
-                {name: errors[name] for name in self.fields if name in errors}
+                {name: errors[name] for name, _field in self.fields.items() if name in errors}
             )
         return values
 

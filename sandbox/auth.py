@@ -48,7 +48,7 @@ def authenticate_app(request: HttpRequest) -> RegisteredApp | None:
     the view share one database lookup.
     """
     cached = getattr(request, "_sandbox_authenticated_app", _MISSING)
-    if cached is not _MISSING:
+    if cached is None or isinstance(cached, RegisteredApp):
         return cached
     credentials = credentials_from_request(request)
     app = (

@@ -387,10 +387,12 @@ class FaultInjectionMiddleware:
         if area is None:
             return self.get_response(request)
         app = authenticate_app(request)
-        gate = holds.gate_for(app.api_id, area) if app is not None else None
+        if app is None:
+            return self.get_response(request)
+        gate = holds.gate_for(app.api_id, area)
         if gate is not None:
             gate.hold(request)  # then on as usual, configured faults included
-        configured = plan_for(app) if app is not None else None
+        configured = plan_for(app)
         if configured is None or not configured[0].covers(area):
             return self.get_response(request)
         plan, signature = configured
@@ -407,7 +409,7 @@ class FaultInjectionMiddleware:
                 f"{plan.seed}:{call_number}:status"
             ).choice(ERROR_STATUSES)
             logger.info("Injected fault: %s", status, extra=context)
-            response = fault_response(
+            response: HttpResponse = fault_response(
                 area, status, plan.error_detail or f"Injected fault: server error {status}"
             )
             response["X-Sandbox-Fault"] = "error"

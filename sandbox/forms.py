@@ -125,7 +125,8 @@ class SsoLoginForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """A typed uid that does not exist is created only when asked (a typo is not a user)."""
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("create_missing"):
             return data
         user_uid, group_uid = data.get("user_uid"), data.get("group_uid")
@@ -241,7 +242,8 @@ class MembershipForm(forms.Form):
         _xml_text_only(self)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         uid = data.get("user_uid")
         if not (uid and PlatformUser.objects.filter(uid=uid).exists()):
             for field in ("name", "email"):

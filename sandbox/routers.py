@@ -7,14 +7,17 @@ whole file per writer).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 SANDBOX_APP_LABEL = "sandbox"
 SANDBOX_DATABASE = "sandbox"
 
 
 class SandboxRouter:
-    def db_for_read(self, model: type, **hints: Any) -> str | None:
+    def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
         return SANDBOX_DATABASE if model._meta.app_label == SANDBOX_APP_LABEL else None
 
     db_for_write = db_for_read

@@ -152,7 +152,9 @@ _BILL_EXAMPLE = {
 }
 
 
-def _resource_views(name: str) -> tuple[type, type]:
+def _resource_views(
+    name: str,
+) -> tuple[type[views_account_api.Collection], type[views_account_api.Member]]:
     """The collection and member views of one resource, each with its schema."""
     resource = account_api.RESOURCES[name]
     item = _object_schema(name)

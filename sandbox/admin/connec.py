@@ -33,7 +33,8 @@ class ConnecRecordForm(forms.ModelForm):
         fields = ["group", "entity", "data"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         group, entity, data = cleaned.get("group"), cleaned.get("entity"), cleaned.get("data")
         if group is None or entity is None or not isinstance(data, dict):
             if data is not None and not isinstance(data, dict):
@@ -57,8 +58,7 @@ class ConnecRecordForm(forms.ModelForm):
 
 class ExternalIdInline(admin.TabularInline):
     model = ConnecExternalId
-    fields = ["provider", "realm", "external_id", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("provider", "realm", "external_id", "created_at")
     extra = 0
     can_delete = False
 

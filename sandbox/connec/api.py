@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -51,6 +51,16 @@ class Operation:
     def query_params(self) -> dict[str, str]:
         """The query, under the name the DRF filter backends and paginator read."""
         return self.query
+
+
+class RecordLookup(TypedDict):
+    """How an operation names its record (the arguments of ``selectors.get_record``)."""
+
+    group: Group
+    entity: str
+    record_id: str
+    provider: str | None
+    realm: str | None
 
 
 @dataclass
@@ -117,7 +127,7 @@ def execute(operation: Operation, *, session: WriteSession) -> Outcome:
         )
     group = session.group(operation.group_uid)
     method = operation.method.upper()
-    render = {"group": group, "external_ids": operation.external_ids}
+    external_ids = operation.external_ids
 
     def written(status: int, record: ConnecRecord, state: ListedRecord) -> Outcome:
         return Outcome(status, changed=[record], written=state, group=group, operation=operation)
@@ -127,7 +137,9 @@ def execute(operation: Operation, *, session: WriteSession) -> Outcome:
     if entity == "company" and operation.record_id is None and method in ("GET", "PUT", "POST"):
         company = services.get_or_create_company(group=group)
         if method == "GET":
-            return Outcome(200, {entity: render_record(company, **render)})
+            return Outcome(
+                200, {entity: render_record(company, group=group, external_ids=external_ids)}
+            )
         payload, _opts = entity_payload(operation)
         result = session.update(
             group=group, record=session.adopt(group=group, record=company), payload=payload
@@ -136,9 +148,12 @@ def execute(operation: Operation, *, session: WriteSession) -> Outcome:
 
     if method == "GET" and operation.record_id is None:
         records, paginator = selectors.list_records(group=group, entity=entity, request=operation)
-        body = {entity: render_records(records, **render), "pagination": paginator.pagination()}
+        body = {
+            entity: render_records(records, group=group, external_ids=external_ids),
+            "pagination": paginator.pagination(),
+        }
         return Outcome(200, body)
-    lookup = {
+    lookup: RecordLookup = {
         "group": group,
         "entity": entity,
         "record_id": operation.record_id or "",
@@ -146,7 +161,8 @@ def execute(operation: Operation, *, session: WriteSession) -> Outcome:
         "realm": operation.query.get("opts[realm]"),
     }
     if method == "GET":
-        return Outcome(200, {entity: render_record(selectors.get_record(**lookup), **render)})
+        record = selectors.get_record(**lookup)
+        return Outcome(200, {entity: render_record(record, group=group, external_ids=external_ids)})
     if method == "POST" and operation.record_id is None:
         payload, opts = entity_payload(operation)
         result = session.create(group=group, entity=entity, payload=payload, opts=opts)

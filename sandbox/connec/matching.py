@@ -17,7 +17,7 @@ import datetime
 import json
 import uuid
 from collections.abc import Hashable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import NotSupportedError
 from django.db.models import F, Func, JSONField
@@ -103,7 +103,15 @@ class JsonValue(Func):
         data, params = compiler.compile(self.source_expressions[0])
         return f"({data} #> %s)", (*params, self.keys)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> NoReturn:
         raise NotSupportedError("The sandbox's smart merging supports SQLite and PostgreSQL")
 
 

@@ -184,7 +184,7 @@ def post_notification(delivery: NotificationDelivery, *, timeout: float) -> Atte
         return AttemptOutcome(False, True, None, f"{type(error).__name__}: {error}"[:1000])
     if 200 <= response.status_code < 300:
         return AttemptOutcome(True, False, response.status_code, "")
-    error = f"HTTP {response.status_code}: {response.text[:500]}"
+    refusal = f"HTTP {response.status_code}: {response.text[:500]}"
     retry_after = None
     if response.status_code == 429:
         try:
@@ -192,7 +192,7 @@ def post_notification(delivery: NotificationDelivery, *, timeout: float) -> Atte
         except ValueError:
             retry_after = None
     transient = response.status_code == 429 or response.status_code >= 500
-    return AttemptOutcome(False, transient, response.status_code, error, retry_after)
+    return AttemptOutcome(False, transient, response.status_code, refusal, retry_after)
 
 
 def claim_due(now: dt.datetime) -> NotificationDelivery | None:

@@ -24,7 +24,7 @@ COLLECTIONS = [e for e in CONNEC_ENTITIES if e != "company"]
 _REF = "#/components/schemas/"
 _TEXT = {"type": "string"}
 #: The fields the hub adds to every record it answers.
-_ENVELOPE_FIELDS = {
+_ENVELOPE_FIELDS: dict[str, dict[str, Any]] = {
     "id": {"anyOf": [_TEXT, ID_LIST], "description": "Connec! id, or external ids (header)."},
     "group_id": _TEXT,
     "channel_id": _TEXT,

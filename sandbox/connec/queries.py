@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import OrderBy
-from django.db.models.fields.json import KT, KeyTransform
+from django.db.models.fields.json import KT, KeyTextTransform, KeyTransform
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.pagination import BasePagination
 
@@ -139,7 +139,8 @@ def condition_to_q(field: str, operator: str, raw_value: str, aliases: dict[str,
 
 def parse_filter(raw: str | None) -> Filter:
     """``updated_at gt '2016-10-04T00:00:00Z' and code eq 'X'`` -> a :class:`Filter`."""
-    result, aliases = Q(), {}
+    result = Q()
+    aliases: dict[str, KeyTransform] = {}
     if not raw or not raw.strip():
         return Filter(result, aliases)
     position, text = 0, raw.strip()
@@ -172,6 +173,7 @@ def parse_orderby(raw: str | None) -> list[OrderBy]:
                 f"Cannot parse $orderby term {term.strip()!r}: expected <field> asc|desc"
             )
         field, descending = match["field"], (match["dir"] or "asc").lower() == "desc"
+        expression: F | KeyTextTransform
         if field == "id":
             expression = F("pk")
         elif field in COLUMN_FIELDS:

@@ -127,15 +127,15 @@ class RecordIndex:
             ).values_list(
                 "group_id", "entity", "provider", "realm", "external_id", "record_id", "record__uid"
             )
-            for *key, record_pk, record_uid in rows:
-                self._external[tuple(key)] = record_uid  # type: ignore[index]
+            for group_id, entity, provider, realm, external_id, record_pk, record_uid in rows:
+                self._external[(group_id, entity, provider, realm, external_id)] = record_uid
                 if record_uid not in self._records:
-                    self._records[record_uid] = KnownRecord(record_pk, record_uid, key[0], key[1])
+                    self._records[record_uid] = KnownRecord(record_pk, record_uid, group_id, entity)
         for key in external:
             self._external.setdefault(key, None)
         self._load_known(self._wanted_uids - self._records.keys())
-        targets = {self._records.get(u) for u in self._target_uids}
-        targets |= {self._records.get(self._external.get(k)) for k in self._target_external}
+        target_uids = {self._external.get(k) for k in self._target_external} | self._target_uids
+        targets = {self._records.get(u) for u in target_uids if u is not None}
         self._load_full([r for r in targets if isinstance(r, KnownRecord)])
         self._wanted_uids.clear()
         self._wanted_external.clear()

@@ -358,7 +358,7 @@ def seed_group(
     group: Group,
     total: int,
     seed: int = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> SeedResult:
     """Add ``total`` records to ``group`` with ``bulk_create`` in chunks, one transaction each."""
@@ -390,7 +390,7 @@ def seed_group(
     return SeedResult(counts=plan.counts)
 
 
-def write_chunk(chunk: list[ConnecRecord], progress: Callable[[int], None] | None) -> None:
+def write_chunk(chunk: list[ConnecRecord], progress: Callable[[int], object] | None) -> None:
     with transaction.atomic(using=SANDBOX_DATABASE):
         ConnecRecord.objects.bulk_create(chunk, batch_size=1000)
     if progress is not None:

@@ -7,7 +7,7 @@ timestamps, notifications), as the sandbox itself or as one of the group's apps.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -47,7 +47,7 @@ class RecordForm(forms.Form):
         super().__init__(*args, **kwargs)
         choices = [(AS_SANDBOX, "Another app (the sandbox): every app of the group is notified")]
         choices += [(app.api_id, f"{app.api_id} (not notified)") for app in group.apps.all()]
-        self.fields["write_as"].choices = choices
+        cast(forms.ChoiceField, self.fields["write_as"]).choices = choices
 
     def clean_fields_json(self) -> dict[str, Any]:
         try:
@@ -105,7 +105,8 @@ class FaultConfigForm(forms.ModelForm):
         return self.cleaned_data.get("gateway_timeout_rate") or 0.0
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             validate_rates(
                 error_rate=data.get("error_rate") or 0.0,

@@ -12,7 +12,7 @@ state). Authentication, parsers, renderer and error body are set on
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
@@ -143,12 +143,18 @@ class AccountApiView(APIView):
 
     @property
     def app(self) -> RegisteredApp:
-        return self.request.auth
+        return cast(RegisteredApp, self.request.auth)  # AppAuthentication's, IsApp required
+
+    @property
+    def known_resource(self) -> account_api.Resource:
+        """The URL's resource, for the handlers: ``initial`` refused any other (404)."""
+        assert self.resource is not None
+        return self.resource
 
     def setup(self, request: Any, *args: Any, **kwargs: Any) -> None:
         # Before dispatch: DRF computes the Allow header from http_method_names there.
         super().setup(request, *args, **kwargs)
-        self.resource = account_api.RESOURCES.get(self.resource_name or kwargs.get("resource"))
+        self.resource = account_api.RESOURCES.get(self.resource_name or kwargs.get("resource", ""))
         if self.resource is not None and not self.resource.writable:
             self.http_method_names = ["get"]
 
@@ -189,7 +195,7 @@ class Collection(AccountApiView):
 
     def get(self, request: Any, resource: str = "") -> Response:
         page = account_api.list_objects(
-            app=self.app, resource=self.resource, params=request.GET.dict()
+            app=self.app, resource=self.known_resource, params=request.GET.dict()
         )
         return envelope(
             data=page.data,
@@ -204,11 +210,11 @@ class Collection(AccountApiView):
     def post(self, request: Any, resource: str = "") -> Response:
         create = (
             account_api.create_bill
-            if self.resource.name == "bills"
+            if self.known_resource.name == "bills"
             else account_api.create_recurring_bill
         )
         created = create(app=self.app, payload=request.data)
-        return envelope(data=self.resource.serialize(created), status=201)
+        return envelope(data=self.known_resource.serialize(created), status=201)
 
 
 class Member(AccountApiView):
@@ -217,12 +223,12 @@ class Member(AccountApiView):
     http_method_names = ["get", "delete"]
 
     def get(self, request: Any, uid: str, resource: str = "") -> Response:
-        found = account_api.get_object(app=self.app, resource=self.resource, uid=uid)
-        return envelope(data=self.resource.serialize(found))
+        found = account_api.get_object(app=self.app, resource=self.known_resource, uid=uid)
+        return envelope(data=self.known_resource.serialize(found))
 
     def delete(self, request: Any, uid: str, resource: str = "") -> Response:
-        found = account_api.cancel(app=self.app, resource=self.resource, uid=uid)
-        return envelope(data=self.resource.serialize(found))
+        found = account_api.cancel(app=self.app, resource=self.known_resource, uid=uid)
+        return envelope(data=self.known_resource.serialize(found))
 
 
 collection = Collection.as_view()

@@ -48,7 +48,7 @@ def _login_page(
 
 def _answered_requests(request: HttpRequest) -> list[str]:
     """Ids of the AuthnRequests this browser signed in for (newest last)."""
-    value = request.get_signed_cookie(ANSWERED_COOKIE, default="", salt=ANSWERED_COOKIE)
+    value = request.get_signed_cookie(ANSWERED_COOKIE, default="", salt=ANSWERED_COOKIE) or ""
     return [request_id for request_id in value.split(" ") if request_id]
 
 
@@ -81,9 +81,9 @@ def saml_sso(request: HttpRequest) -> HttpResponse:
     except idp.IdpError as error:
         return error_page(request, error)
     if authn.id in _answered_requests(request):
-        response = redirect(authn.app.url("/"))
-        response["Cache-Control"] = "no-store"
-        return response
+        back = redirect(authn.app.url("/"))
+        back["Cache-Control"] = "no-store"
+        return back
     group_uid = request.GET.get("group_id", "")
     initial = {
         "SAMLRequest": request.GET["SAMLRequest"],

@@ -50,6 +50,7 @@ def app_logout(request: HttpRequest) -> HttpResponse:
         if user
         else None
     )
+    response: HttpResponse
     if latest is not None:
         response = redirect(latest.app.url("/"))
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
@@ -49,7 +49,9 @@ class Command(BaseCommand):
             unit="rec",
             desc=f"Seeding {group.uid}",
             disable=options["verbosity"] == 0,
-            file=self.stderr._out,
+            # The stream under the command's wrapper, which would end each of tqdm's updates
+            # with a line break (the stubs know the wrapper's attributes only).
+            file=cast(TextIO, self.stderr._out),
         ) as bar:
             result = seed_group(
                 group=group, total=options["records"], seed=options["seed"], progress=bar.update
