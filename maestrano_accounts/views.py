@@ -311,9 +311,13 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     uid) is only logged out here, and lands on :func:`logout_landing_url`. The
     platform's own session end (single logout) goes through
     :class:`maestrano_accounts.middleware.MaestranoSessionMiddleware`, not through here.
+
+    The plain ``/maestrano/logout`` (``preset`` not in the URL: the form docs/install.md
+    gives, the app's own pages) ends the session of the marketplace it logged in through,
+    the default one or another; ``/maestrano/<preset>/logout`` names the marketplace.
     """
     try:
-        resolved = get_preset(preset)
+        resolved = get_preset(preset if preset is not None else _session_preset(request))
     except ImproperlyConfiguredPreset:
         raise Http404("Unknown Maestrano preset") from None
     if request.method != "POST":
@@ -328,6 +332,18 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     if not uid:
         return HttpResponseRedirect(logout_landing_url())
     return HttpResponseRedirect(resolved.logout_url(uid))
+
+
+def _session_preset(request: HttpRequest) -> str | None:
+    """The preset the session logged in through while it is still configured, else
+    ``None`` (the default preset): a login without SSO, or a preset removed since."""
+    name = platform_session_preset(request)
+    if not name:
+        return None
+    try:
+        return get_preset(name).name
+    except ImproperlyConfiguredPreset:
+        return None
 
 
 @require_GET

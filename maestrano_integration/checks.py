@@ -32,7 +32,9 @@ from .conf import (
 from .env import environment_variable_name
 
 
-def _hint(preset_name: str, dotted_key: str, *, is_default: bool) -> str:
+def preset_setting_hint(preset_name: str, dotted_key: str, *, is_default: bool) -> str:
+    """Where to set a preset's key: its environment variable for the default preset
+    (:func:`maestrano_integration.env.preset_from_environment`), else its settings path."""
     path = "".join(f"[{part!r}]" for part in dotted_key.split("."))
     where = f"MAESTRANO['PRESETS'][{preset_name!r}]{path}"
     if is_default:
@@ -122,7 +124,8 @@ def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
                 messages.append(
                     level(
                         f"Maestrano preset {preset.name!r} has no {what}.",
-                        hint=_hint(preset.name, key, is_default=default) + _SANDBOX_HINT,
+                        hint=preset_setting_hint(preset.name, key, is_default=default)
+                        + _SANDBOX_HINT,
                         id=f"maestrano.{prefix}{number}",
                     )
                 )
@@ -267,7 +270,9 @@ def _loopback_hosts() -> list[checks.CheckMessage]:
                         f"Maestrano preset {preset.name!r}: {dotted_key} is {url!r}, this "
                         "machine: the marketplace and the application could not reach "
                         "each other.",
-                        hint=_hint(preset.name, dotted_key, is_default=preset.is_default),
+                        hint=preset_setting_hint(
+                            preset.name, dotted_key, is_default=preset.is_default
+                        ),
                         id="maestrano.W031",
                     )
                 )
@@ -396,7 +401,7 @@ def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
                 f"Maestrano preset {preset.name!r} has an unknown SSO creation mode "
                 f"{preset.creation_mode!r}.",
                 hint="Use 'real' or 'virtual'. "
-                + _hint(preset.name, "sso.creation_mode", is_default=default),
+                + preset_setting_hint(preset.name, "sso.creation_mode", is_default=default),
                 id="maestrano.E003",
             )
         )
@@ -406,7 +411,7 @@ def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
                 f"Maestrano preset {preset.name!r} has an unknown environment "
                 f"{preset.environment!r}.",
                 hint=f"Use one of {', '.join(ENVIRONMENTS)}. "
-                + _hint(preset.name, "environment", is_default=default),
+                + preset_setting_hint(preset.name, "environment", is_default=default),
                 id="maestrano.W012",
             )
         )
@@ -416,7 +421,7 @@ def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
             messages.append(
                 checks.Error(
                     f"Maestrano preset {preset.name!r}: {key} {value!r} is not an http(s) URL.",
-                    hint=_hint(preset.name, key, is_default=default),
+                    hint=preset_setting_hint(preset.name, key, is_default=default),
                     id="maestrano.E008",
                 )
             )
@@ -432,7 +437,7 @@ def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
             messages.append(
                 checks.Error(
                     f"Maestrano preset {preset.name!r}: {key} {value!r} must start with '/'.",
-                    hint=_hint(preset.name, key, is_default=default),
+                    hint=preset_setting_hint(preset.name, key, is_default=default),
                     id="maestrano.E009",
                 )
             )
@@ -445,7 +450,7 @@ def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
                     f"parsed ({error}).",
                     hint="Paste the whole PEM block, from -----BEGIN CERTIFICATE----- "
                     "to -----END CERTIFICATE-----, or give the path of a PEM file. "
-                    + _hint(preset.name, "sso.x509_certificate", is_default=default),
+                    + preset_setting_hint(preset.name, "sso.x509_certificate", is_default=default),
                     id="maestrano.E005",
                 )
             )
@@ -510,7 +515,9 @@ def check_served_root(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
             outside.describe(),
             hint=f"Set {outside.key} to the URL of the project's root, its script prefix "
             f"included: {outside.expected}. "
-            + _hint(outside.preset.name, outside.key, is_default=outside.preset.is_default),
+            + preset_setting_hint(
+                outside.preset.name, outside.key, is_default=outside.preset.is_default
+            ),
             id="maestrano.E034",
         )
         for outside in roots_outside_script_prefix(

@@ -408,6 +408,11 @@ class Preset:
     def subscriptions(self) -> dict[str, bool]:
         return dict(self.raw["webhook"]["connec"]["subscriptions"])
 
+    def subscribes_to(self, entity: str) -> bool:
+        """Whether the metadata asks the platform for notifications of ``entity``: records of
+        an entity not subscribed to are never applied (nor reconciled) here."""
+        return bool(self.raw["webhook"]["connec"]["subscriptions"].get(entity))
+
     @property
     def connec_host(self) -> str:
         return (self.raw["connec"]["host"] or self.api_host).rstrip("/")

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core import checks
 
+from maestrano_integration.checks import preset_setting_hint
+from maestrano_integration.conf import all_presets
 from maestrano_integration.connec_wire import MAX_BATCH_OPS
 
 from .conf import sync_settings
@@ -147,3 +149,38 @@ def check_sync_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             id="maestrano_sync.W002",
         )
     ]
+
+
+@checks.register("maestrano")
+def check_subscriptions(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Entities a mapper imports that a preset does not subscribe to.
+
+    Records of such an entity are never applied after the initial import: the platform
+    sends no notification of it (or one that is ignored), and reconciliation skips it
+    (:func:`maestrano_sync.inbox_plan.entity_never_applied`)."""
+    try:
+        imported = registry.import_order()
+    except DependencyCycle:  # maestrano_sync.E004 says so
+        imported = sorted(m.entity for m in registry.mappers() if m.directions.import_enabled)
+    messages: list[checks.CheckMessage] = []
+    for preset in all_presets():
+        missing = sorted(entity for entity in imported if not preset.subscribes_to(entity))
+        if not missing:
+            continue
+        wanted = [e for e in imported if e in missing or preset.subscribes_to(e)]
+        wanted += sorted(e for e, on in preset.subscriptions.items() if on and e not in wanted)
+        messages.append(
+            checks.Warning(
+                f"Maestrano preset {preset.name!r} does not subscribe to "
+                f"{', '.join(repr(e) for e in missing)}, which your mappers import: after "
+                "the initial import, no change made in Connec! reaches this app (its "
+                "notifications are ignored, reconciliation skips it).",
+                hint=f"Subscribe to {','.join(wanted)}: "
+                + preset_setting_hint(
+                    preset.name, "webhook.connec.subscriptions", is_default=preset.is_default
+                )
+                + " Then refresh the app's metadata at the marketplace (docs/sync.md).",
+                id="maestrano_sync.W004",
+            )
+        )
+    return messages

@@ -90,8 +90,7 @@ def entity_never_applied(*, company: Company, entity: str) -> str | None:
         return "no mapper is registered for it"
     if not mapper.directions.import_enabled:
         return "its mapper has import disabled"
-    subscriptions = get_preset(company.preset).subscriptions
-    if not subscriptions.get(entity):
+    if not get_preset(company.preset).subscribes_to(entity):
         return f"preset {company.preset!r} does not subscribe to it"
     return None
 

@@ -15,7 +15,7 @@ from typing import Any
 from django import template
 from django.conf import settings
 from django.template.defaultfilters import truncatechars
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
@@ -24,7 +24,6 @@ from maestrano_accounts.billing.services import effective_trial_days
 from maestrano_accounts.models import Company
 from maestrano_accounts.permissions import has_company_role
 from maestrano_accounts.selectors import current_company
-from maestrano_accounts.sessions import platform_session
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 from maestrano_sync.status import SETTINGS_WORDS
 
@@ -40,20 +39,6 @@ def current_company_tag(context: dict[str, Any]) -> Company | None:
     if request is None or not getattr(request, "user", None) or not request.user.is_authenticated:
         return None
     return current_company(request)
-
-
-@register.simple_tag(takes_context=True)
-def logout_url(context: dict[str, Any]) -> str:
-    """Where "Log out" goes: the SSO logout of the login's preset (then the platform's)."""
-    request = context.get("request")
-    data = platform_session(request) if request is not None else None
-    preset = (data or {}).get("preset")
-    try:
-        if preset and not get_preset(preset).is_default:
-            return reverse("maestrano_accounts:sso-logout-preset", kwargs={"preset": preset})
-        return reverse("maestrano_accounts:sso-logout")
-    except (ImproperlyConfiguredPreset, NoReverseMatch):
-        return "/"
 
 
 @register.simple_tag

@@ -129,7 +129,11 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
             product=SMS_PRODUCT,
         )
     except services.InvalidBill as error:
-        messages.error(request, gettext("Purchase refused: %(error)s") % {"error": error})
+        messages.error(
+            request,
+            gettext("Purchase refused: %(error)s") % {"error": error},
+            fail_silently=True,
+        )
         return _back(request)
     if charge.created_at < sent_at:  # recorded by an earlier sending of this form
         # The same form sent again (a double click, or a page brought back by Back): the
@@ -218,13 +222,21 @@ def choose_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
     current = services.open_subscription(company=company)
     if current is not None and current.plan_id == plan.pk:
         names = {"company": company.name, "plan": plan.name}
-        messages.info(request, gettext("%(company)s is already on the %(plan)s plan.") % names)
+        messages.info(
+            request,
+            gettext("%(company)s is already on the %(plan)s plan.") % names,
+            fail_silently=True,
+        )
         return redirect("maestrano_billing:plans")
     if request.method == "POST":
         subscription = actions.change_plan(company=company, plan=plan)
         names = {"company": company.name, "plan": plan.name}
         if subscription.is_on_platform:
-            messages.success(request, gettext("%(company)s is now on the %(plan)s plan.") % names)
+            messages.success(
+                request,
+                gettext("%(company)s is now on the %(plan)s plan.") % names,
+                fail_silently=True,
+            )
         elif subscription.awaiting_answer:
             messages.warning(
                 request,
@@ -233,6 +245,7 @@ def choose_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
                     "and has not answered yet."
                 )
                 % names,
+                fail_silently=True,
             )
         else:
             messages.warning(
@@ -242,6 +255,7 @@ def choose_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
                     "as soon as it is reachable."
                 )
                 % names,
+                fail_silently=True,
             )
         return redirect("maestrano_billing:overview")
     units = services.billed_units(company=company, plan=plan)
