@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
+from django.urls.converters import SlugConverter
 
 from .cache import LOCAL_MEMORY_CACHE
 from .conf import (
@@ -395,6 +397,16 @@ def _unknown_preset_keys(
 def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
     default = preset.is_default
+    if not re.fullmatch(SlugConverter.regex, preset.name):
+        messages.append(
+            checks.Error(
+                f"Maestrano preset name {preset.name!r} is not a slug.",
+                hint="A preset's name is a segment of its URLs (/maestrano/<name>/metadata, "
+                "/maestrano/<name>/logout, its default SSO paths): use letters, digits, '-' "
+                "and '_' only, as in MAESTRANO['PRESETS'] = {'acme-market': {...}}.",
+                id="maestrano.E037",
+            )
+        )
     if preset.creation_mode not in CREATION_MODES:
         messages.append(
             checks.Error(
