@@ -6,9 +6,12 @@ own (trusted) key, so that only the app's binding checks can refuse them.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import logging
+import zlib
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -20,6 +23,7 @@ from tests.helpers.saml import (
     change_attribute,
     form_posting_to,
     idp_initiated_response,
+    login_page_url,
     obtain_saml_response,
     post_saml_response,
     resign,
@@ -335,6 +339,27 @@ def test_unknown_in_response_to_is_refused(platform, http, post, refused):
     unknown = edited(post, edit, platform.keys)
     consume = post_saml_response(http, unknown)
     refused(complete(http, consume), "unknown_in_response_to", post=unknown)
+
+
+def test_an_unsolicited_assertion_grafted_onto_the_browsers_own_request_is_refused(
+    platform, http, refused
+):
+    # IdP-initiated logins are off. Someone holding an unsolicited assertion (its
+    # SubjectConfirmationData answers no request) signed alone, as the IdP may sign it,
+    # gives the unsigned Response around it the id of a request their own browser started:
+    # the signed assertion must name that request too (SAML profiles 4.1.4.2), or the
+    # assertion passes for the answer to it and the policy is bypassed.
+    platform.add_member(group_uid="cld-held", user_uid="usr-held", role="Admin")
+    platform.settings.MAESTRANO = {**platform.settings.MAESTRANO, "SSO_ALLOW_IDP_INITIATED": False}
+    held = idp_initiated_response(platform, user_uid="usr-held", group_uid="cld-held")
+    assertion_only = held.with_xml(resign(held.xml, platform.keys, sign_response=False))
+    sent = parse_qs(urlsplit(login_page_url(platform, http)).query)["SAMLRequest"][0]
+    request_id = etree.fromstring(zlib.decompress(base64.b64decode(sent), -15)).get("ID")
+    root = etree.fromstring(assertion_only.xml.encode())
+    root.set("InResponseTo", request_id)  # outside the signature
+    grafted = assertion_only.with_xml(etree.tostring(root))
+
+    refused(post_saml_response(http, grafted), "wrong_in_response_to", post=grafted)
 
 
 def test_a_response_to_another_browsers_request_is_refused(platform, post, refused):
