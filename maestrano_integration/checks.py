@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
+from .auth import configured_basic_auth
 from .cache import LOCAL_MEMORY_CACHE
 from .conf import (
     CREATION_MODES,
@@ -214,6 +215,25 @@ def check_auth_failures(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             id="maestrano.E036",
         )
         for problem in problems
+    ]
+
+
+@checks.register("maestrano")
+def check_metrics_basic_auth(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["METRICS"]["BASIC_AUTH"]``: ``None`` or ``(user, password)``, two non-empty
+    strings. Anything else (an empty password, a ``"user:password"`` string, one item)
+    matches no request (:func:`maestrano_integration.auth.configured_basic_auth`)."""
+    value = maestrano_settings.METRICS.get("BASIC_AUTH")
+    if value is None or configured_basic_auth(value) is not None:
+        return []
+    return [
+        checks.Error(
+            "MAESTRANO['METRICS']['BASIC_AUTH'] must be None or (user name, password), both "
+            "non-empty text; until it is, no credentials open /metrics.",
+            hint="See docs/settings.md, METRICS (the example project reads METRICS_USER and "
+            "METRICS_PASSWORD).",
+            id="maestrano.E037",
+        )
     ]
 
 
