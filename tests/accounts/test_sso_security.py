@@ -164,6 +164,54 @@ def test_signature_wrapping_hiding_the_signed_assertion_in_extensions_is_refused
     refused(post_saml_response(http, wrapped), "wrong_assertion_count", post=wrapped)
 
 
+@pytest.mark.parametrize("hiding", ["signature-object", "extensions"])
+def test_signature_wrapping_of_a_signed_response_inside_an_unsigned_one_is_refused(
+    platform, http, post, refused, hiding
+):
+    # XSW1/XSW2 when the IdP signs the Response alone: the signed Response is moved into the
+    # Object of its own signature, or into the Extensions, of an unsigned copy whose
+    # assertion names another user.
+    signed = etree.fromstring(resign(post.xml, platform.keys, sign_assertion=False).encode())
+    evil = copy.deepcopy(signed)
+    evil.set("ID", "_evil")
+    evil.remove(evil.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
+    for value in find(evil, ".//saml:Attribute[@Name='uid']/saml:AttributeValue"):
+        value.text = "usr-attacker"
+    if hiding == "signature-object":
+        signature = copy.deepcopy(signed.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
+        etree.SubElement(signature, "{http://www.w3.org/2000/09/xmldsig#}Object").append(signed)
+        evil.insert(1, signature)
+    else:
+        extensions = etree.Element(f"{{{NS['samlp']}}}Extensions")
+        extensions.append(signed)
+        evil.insert(1, extensions)
+    wrapped = post.with_xml(etree.tostring(evil))
+
+    refused(post_saml_response(http, wrapped), "wrong_assertion_count", post=wrapped)
+
+
+@pytest.mark.parametrize(
+    "inserted",
+    [
+        pytest.param("usr-own<!---->-extra", id="comment"),
+        pytest.param("usr-own<?pi x?>-extra", id="processing-instruction"),
+        pytest.param("<![CDATA[usr-own]]>-extra", id="cdata"),
+    ],
+)
+def test_a_comment_inside_the_uid_does_not_cut_it_short(platform, http, inserted):
+    # The 2018 "comment truncation" class: exclusive C14N leaves comments out of the digest,
+    # so a comment slipped into a signed value keeps the signature valid; a parser that
+    # read only the text before it would log the platform user "usr-own-extra" in as
+    # "usr-own". The whole value is the uid.
+    own = obtain_saml_response(platform, http, user_uid="usr-own-extra", group_uid="cld-own")
+    split = own.with_xml(own.xml.replace(">usr-own-extra<", f">{inserted}<"))
+    assert inserted in split.xml
+
+    assert deliver(http, split).status_code == 302
+    assert session_user_pk(http) == user_of("usr-own-extra").pk
+    assert not User.objects.filter(maestrano_identities__uid="usr-own").exists()
+
+
 def test_expired_response_is_refused(platform, http, post, refused):
     now = dt.datetime.now(dt.UTC)
     old = edited(
@@ -494,6 +542,19 @@ def test_response_for_another_preset_is_refused(platform, http, refused):
     )
 
     refused(post_saml_response(http, misdirected), "invalid_response", post=misdirected)
+
+
+def test_an_xinclude_inside_a_genuine_response_is_refused(platform, http, post, refused):
+    # Never resolved: the element breaks the signature (and the protocol schema).
+    xinclude = post.with_xml(
+        post.xml.replace(
+            ">usr-victim<",
+            '><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/hostname" '
+            'parse="text"/><',
+        )
+    )
+    assert "xi:include" in xinclude.xml
+    refused(post_saml_response(http, xinclude), "invalid_response", post=xinclude)
 
 
 def test_doctype_inside_a_genuine_response_is_refused(platform, http, post, refused):
