@@ -299,7 +299,7 @@ def test_a_preset_name_that_is_no_slug_is_an_error(settings, name):
             name: preset_values(api_id="b", api_key="k2"),
         },
     }
-    (message,) = [m for m in check_presets() if m.id == "maestrano.E037"]
+    (message,) = [m for m in check_presets() if m.id == "maestrano.E038"]
     assert repr(name) in message.msg
     assert "letters, digits, '-' and '_'" in message.hint
 
@@ -312,7 +312,7 @@ def test_preset_names_with_hyphens_and_underscores_pass(settings):
             "acme-market_2": preset_values(api_id="b", api_key="k2"),
         },
     }
-    assert "maestrano.E037" not in ids(check_presets())
+    assert "maestrano.E038" not in ids(check_presets())
 
 
 # Django 6 runs the model checks against every database (JSONField support).
