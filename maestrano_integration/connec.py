@@ -141,7 +141,12 @@ class Page:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """One op's outcome in a batch: each op succeeds or fails on its own."""
+    """One op's outcome in a batch: each op succeeds or fails on its own.
+
+    ``status`` is :data:`NO_STATUS` when Connec!'s result holds no HTTP status (not an
+    object, no status, a status that is no number): the op's outcome is unknown, and
+    ``body`` is the result as answered.
+    """
 
     status: int
     body: Any
@@ -149,6 +154,21 @@ class BatchResult:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+#: :attr:`BatchResult.status` of a result that holds no HTTP status.
+NO_STATUS = 0
+
+
+def _batch_result(result: Any) -> BatchResult:
+    """One result of a batch answer (``{"status": 201, "body": {...}}``); a status written
+    as text (``"201"``) is read as its number, anything else is :data:`NO_STATUS`."""
+    status = result.get("status") if isinstance(result, Mapping) else None
+    if isinstance(status, str) and len(status) == 3 and status.isascii() and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        return BatchResult(status=NO_STATUS, body=result)
+    return BatchResult(status=status, body=result.get("body"))
 
 
 # --- client -------------------------------------------------------------------------
@@ -395,10 +415,7 @@ class ConnecClient:
         results = body.get("results") if isinstance(body, Mapping) else None
         if not isinstance(results, list):
             raise ConnecError("Connec! batch answer has no results list", status=200, body=body)
-        return [
-            BatchResult(status=int(result.get("status", 0)), body=result.get("body"))
-            for result in results
-        ]
+        return [_batch_result(result) for result in results]
 
     # --- transport --------------------------------------------------------------
     def _session_for(self, method: str, *, idempotent: bool) -> requests.Session:
