@@ -2,7 +2,7 @@
 keeps to the protocol, never answers (pages whose counts lie, a batch answered out of order).
 
 ``answer`` gets each request (:class:`Request`) and returns the body to answer with a 200:
-JSON (a ``dict`` or ``list``) or raw text (``str``, sent as it is).
+JSON (a ``dict`` or ``list``) or raw text (``str``, sent as it is); or ``(status, body)``.
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ def _handler(answer: Answer, requests: list[Request]) -> type[BaseHTTPRequestHan
                 body=json.loads(raw) if raw else None,
             )
             requests.append(request)
-            body = answer(request)
+            answered = answer(request)
+            status, body = answered if isinstance(answered, tuple) else (200, answered)
             data = (body if isinstance(body, str) else json.dumps(body)).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -7,6 +7,7 @@ reason on the run (resumable, nothing lost); never a silent gap, never an endles
 from __future__ import annotations
 
 import dataclasses
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from crm.models import Organization
 from maestrano_accounts.models import Company
 from maestrano_sync.importer import ImportFailed, run_import
 from maestrano_sync.models import IdMap, SyncRun
+from tests.helpers.loopback import serving
 from tests.helpers.stand_in_connec import Request, stand_in_connec
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -154,3 +156,33 @@ def test_a_hub_that_ignores_skip_stops_the_run_instead_of_looping_or_leaving_a_g
     assert len(requests) == 2
     assert sorted(Organization.objects.values_list("name", flat=True)) == NAMES[:3]
     assert run.entities.get().next_skip == 3
+
+
+def test_pagination_links_that_lie_are_never_followed(settings, company):
+    """``next`` pointing to another host, ``previous`` to the page itself: the import pages
+    by ``$skip`` alone, so no request (with our credentials) goes anywhere else."""
+    elsewhere: list[str] = []
+
+    class OtherHost(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            elsewhere.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+    with serving(OtherHost) as other_url:
+
+        def lying_links(request: Request) -> dict[str, Any]:
+            answer = page(request)
+            answer["pagination"].update(
+                next=f"{other_url}/api/v2/{GROUP}/organizations?$skip=0",
+                previous=f"/api/v2/{GROUP}/organizations?$skip={request.skip}",
+            )
+            return answer
+
+        with stand_in_connec(settings, lying_links) as requests:
+            run = import_organizations(company)
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert_imported_once(company)
+    assert [request.skip for request in requests] == [0, 3, 6, 9]
+    assert elsewhere == []
