@@ -35,6 +35,7 @@ from .http import (
     answer_reason,
     build_retry,
     build_session,
+    document_reason,
     path_segment,
     sent_credentials,
 )
@@ -140,7 +141,12 @@ class Page:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """One op's outcome in a batch: each op succeeds or fails on its own."""
+    """One op's outcome in a batch: each op succeeds or fails on its own.
+
+    ``status`` is :data:`NO_STATUS` when Connec!'s result holds no HTTP status (not an
+    object, no status, a status that is no number): the op's outcome is unknown, and
+    ``body`` is the result as answered.
+    """
 
     status: int
     body: Any
@@ -148,6 +154,21 @@ class BatchResult:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+#: :attr:`BatchResult.status` of a result that holds no HTTP status.
+NO_STATUS = 0
+
+
+def _batch_result(result: Any) -> BatchResult:
+    """One result of a batch answer (``{"status": 201, "body": {...}}``); a status written
+    as text (``"201"``) is read as its number, anything else is :data:`NO_STATUS`."""
+    status = result.get("status") if isinstance(result, Mapping) else None
+    if isinstance(status, str) and len(status) == 3 and status.isascii() and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        return BatchResult(status=NO_STATUS, body=result)
+    return BatchResult(status=status, body=result.get("body"))
 
 
 # --- client -------------------------------------------------------------------------
@@ -194,6 +215,10 @@ class ConnecClient:
         self._idempotent_post_session: requests.Session | None = None
         self._auth = auth
         self._headers = headers
+        #: Never quoted in a reason (:func:`~maestrano_integration.http.answer_reason`).
+        self._credentials = sent_credentials(
+            username=self.preset.api_id, password=self.preset.api_key
+        )
 
     def __repr__(self) -> str:
         return f"<ConnecClient preset={self.preset.name!r} group={self.group_id!r}>"
@@ -247,8 +272,16 @@ class ConnecClient:
 
         Callers that checkpoint (the initial import) store ``page.next_skip``
         after each page and pass it back as ``skip`` to resume.
+
+        The list ends with an empty page, or a page shorter than ``$top`` once the total
+        is reached (or Connec! gives none): a full page is never the last, whatever the
+        total says, which only shows progress (:func:`_is_last`). An answer that is no page
+        of ``entity`` (not a JSON object holding its list), or that repeats the previous
+        page (a hub ignoring ``$skip``), raises :class:`ConnecError`: never read as the end
+        of the list, nor fetched again forever.
         """
         top = min(max(page_size or maestrano_settings.connec().page_size, 1), MAX_PAGE_SIZE)
+        previous: tuple[int, builtins.list[Any]] | None = None
         while True:
             params: dict[str, Any] = {"$top": top, "$skip": skip}
             if orderby:
@@ -256,25 +289,34 @@ class ConnecClient:
             if filter:
                 params["$filter"] = filter
             body = self._request("GET", self.entity_url(entity), params=params, entity=entity)
-            records = body.get(entity) if isinstance(body, Mapping) else None
-            if records is None:
-                records = []
+            if (problem := _page_problem(body, entity)) is not None:
+                raise ConnecError(
+                    f"Connec! answered no page of {entity!r} at $skip={skip}: {problem}",
+                    status=200,
+                    body=body,
+                    reason=document_reason(body, hide=self._credentials),
+                )
+            records = body[entity]
             if isinstance(records, Mapping):
                 # A singleton resource (``company``): one record, one page.
                 yield Page(skip=skip, records=[dict(records)], total=1)
                 return
-            if not isinstance(records, list):
+            seen = _page_fingerprint(records)
+            if records and previous is not None and seen == previous[1]:
                 raise ConnecError(
-                    f"Connec! list of {entity!r} is not a list", status=200, body=body
+                    f"Connec! answered the same page of {entity!r} at $skip={skip} as at "
+                    f"$skip={previous[0]}: it does not page by $skip",
+                    status=200,
+                    body=body,
                 )
-            pagination = body.get("pagination") or {}
+            pagination = body.get("pagination")
             total = pagination.get("total") if isinstance(pagination, Mapping) else None
-            total = total if isinstance(total, int) else None
-            page = Page(skip=skip, records=records, total=total)
+            page = Page(skip=skip, records=records, total=_record_count(total))
             yield page
-            skip = page.next_skip
-            if not records or (total is not None and skip >= total) or len(records) < top:
+            if _is_last(page, top=top):
                 return
+            previous = (skip, seen)
+            skip = page.next_skip
 
     def list(
         self,
@@ -373,10 +415,7 @@ class ConnecClient:
         results = body.get("results") if isinstance(body, Mapping) else None
         if not isinstance(results, list):
             raise ConnecError("Connec! batch answer has no results list", status=200, body=body)
-        return [
-            BatchResult(status=int(result.get("status", 0)), body=result.get("body"))
-            for result in results
-        ]
+        return [_batch_result(result) for result in results]
 
     # --- transport --------------------------------------------------------------
     def _session_for(self, method: str, *, idempotent: bool) -> requests.Session:
@@ -426,10 +465,7 @@ class ConnecClient:
                 [e for e in errors if isinstance(e, Mapping)] if isinstance(errors, list) else []
             )
             retry_after = _retry_after_seconds(response)
-            reason = answer_reason(
-                response,
-                hide=sent_credentials(username=self.preset.api_id, password=self.preset.api_key),
-            )
+            reason = answer_reason(response, hide=self._credentials)
             refused = error_class(
                 f"Connec! answered {response.status_code} to {method} {url}",
                 status=response.status_code,
@@ -453,6 +489,46 @@ class ConnecClient:
         if not isinstance(record, dict):
             raise ConnecError(f"Connec! answer has no {entity!r} object", status=200, body=body)
         return record
+
+
+def _page_problem(body: Any, entity: str) -> str | None:
+    """Why ``body`` is no page of ``entity`` (docs/protocol.md, 'Pagination': a JSON object
+    holding the entity's list, or its one record for a singleton), or ``None``."""
+    if not isinstance(body, Mapping):
+        return "not a JSON object"
+    records = body.get(entity)
+    if records is None:
+        return f"no {entity!r} list"
+    if not isinstance(records, (builtins.list, Mapping)):
+        return f"its {entity!r} is not a list"
+    return None
+
+
+def _page_fingerprint(records: builtins.list[Any]) -> builtins.list[Any]:
+    """What tells a page from the next one: each record's ``id`` and ``updated_at``,
+    taken before the page is handed on (its reader may change the records)."""
+    return [
+        (record.get("id"), record.get("updated_at")) if isinstance(record, Mapping) else record
+        for record in records
+    ]
+
+
+def _record_count(value: Any) -> int | None:
+    """A page's ``pagination.total`` when it can count records (a non-negative integer)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _is_last(page: Page, *, top: int) -> bool:
+    """Whether no page follows ``page``: it is empty, or shorter than ``top`` (the page size
+    asked) and Connec!'s total, if it gave one, is reached. A full page is never the last:
+    a total that lies low would otherwise leave the rest of the list unread."""
+    if not page.records:
+        return True
+    if len(page.records) >= top:
+        return False
+    return page.total is None or page.next_skip >= page.total
 
 
 def _json_or_text(response: requests.Response) -> Any:

@@ -25,6 +25,7 @@ others are stored).
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import re
@@ -90,6 +91,16 @@ def _parse_int(text: str) -> int:
         raise InputRefused(f"the number {text[:40]}... has too many digits") from None
 
 
+def _keep_int(text: str) -> int | decimal.Decimal:
+    """:func:`decode`'s integers: one with more digits than Python converts is kept as a
+    :class:`~decimal.Decimal` (its digits kept, in linear time), which :func:`check_value`
+    refuses, so that only the part of the document holding it is set aside."""
+    try:
+        return int(text)
+    except ValueError:
+        return decimal.Decimal(text)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     value = dict(pairs)
     if len(value) != len(pairs):
@@ -114,9 +125,10 @@ def decode(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON that :func:`loads` may refuse only for what some of its values hold.
 
     The document must still be JSON we can read as one meaning (UTF-8, no key repeated in
-    an object, integers Python converts, nesting its parser reaches); ``NaN``,
-    ``Infinity``, numbers that overflow (as ``float`` ``nan``/``inf``), NUL, lone
-    surrogates and deep nesting are kept, for a caller that checks the parts of the
+    an object, nesting its parser reaches); ``NaN``, ``Infinity``, numbers that overflow
+    (as ``float`` ``nan``/``inf``), integers of more digits than Python converts (as
+    :class:`~decimal.Decimal`), NUL, lone surrogates and deep nesting are kept, for a
+    caller that checks the parts of the
     document one by one with :func:`check_value` and sets the bad ones aside (a
     notification's records: one bad record is parked, the others are stored).
     """
@@ -127,11 +139,13 @@ def _parse(data: bytes | bytearray | str, *, max_depth: int, finite: bool) -> An
     """``json.loads`` with keys unique, and with ``finite`` numbers only; the reasons
     it cannot parse as :class:`InputRefused`."""
     numbers: dict[str, Any] = (
-        {"parse_constant": _refuse_constant, "parse_float": _parse_float} if finite else {}
+        {"parse_constant": _refuse_constant, "parse_float": _parse_float, "parse_int": _parse_int}
+        if finite
+        else {"parse_int": _keep_int}
     )
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-        return json.loads(text, parse_int=_parse_int, object_pairs_hook=_unique_keys, **numbers)
+        return json.loads(text, object_pairs_hook=_unique_keys, **numbers)
     except InputRefused as error:
         raise InputRefused(f"not valid JSON ({error})") from None
     except RecursionError:
@@ -186,6 +200,11 @@ def check_value(
                 raise InputRefused(f"{_path(node, root)} {problem}")
         elif numbers and isinstance(current, float) and not math.isfinite(current):
             raise InputRefused(f"{_path(node, root)} is {current}, not a JSON number")
+        elif numbers and isinstance(current, decimal.Decimal):  # kept by decode()
+            digits = len(current.as_tuple().digits)
+            raise InputRefused(
+                f"{_path(node, root)} has {digits} digits, more than a number may have"
+            )
 
 
 def _check_depth(value: Any, *, max_depth: int, root: str = "$", depth: int = 0) -> None:

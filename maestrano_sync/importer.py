@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
@@ -377,6 +377,19 @@ def _apply_page_retrying(
     return written
 
 
+def _storable_total(total: int | None) -> int | None:
+    """Connec!'s count of the entity's records, when the cursor's column holds it: only
+    progress is shown from it, and a count no column holds (``2**31`` on PostgreSQL) must
+    not refuse the page's write."""
+    if total is None:
+        return None
+    field = SyncRunEntity._meta.get_field("total")
+    low, high = connections[SyncRunEntity.objects.db].ops.integer_field_range(
+        field.get_internal_type()
+    )
+    return total if (low is None or total >= low) and (high is None or total <= high) else None
+
+
 def apply_waiting_notifications(*, company: Company) -> None:
     """Apply the notifications a page's lock put off, now that it is released.
 
@@ -492,8 +505,8 @@ def apply_page(
         locked.failed += len(outcome.errors)
         locked.pages += 1
         locked.next_skip = page.next_skip
-        if page.total is not None:
-            locked.total = page.total
+        if (total := _storable_total(page.total)) is not None:
+            locked.total = total
         if last is not None:
             locked.last_connec_id = last[0][:64]
             locked.last_updated_at = str(last[1].get("updated_at") or "")[:40]

@@ -34,7 +34,7 @@ from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_non
 from .models import IdMap, SyncConflict
 from .payloads import DeletedRecord, deleted_record_fate
 from .registry import registry
-from .values import foreign_group_problem
+from .values import foreign_group_problem, our_entry_ids
 
 
 @dataclass
@@ -126,17 +126,8 @@ def link_our_own_records(
     model = mapper.model
     ours: dict[str, str] = {}
     for connec_id, data, _ in parsed:
-        ids = data.get("id")
-        if not isinstance(ids, list):
-            continue
-        for entry in ids:
-            if (
-                isinstance(entry, Mapping)
-                and entry.get("provider") == api_id
-                and entry.get("realm") == company.group_uid
-                and entry.get("id")
-            ):
-                ours[connec_id] = str(entry["id"])
+        for object_id in our_entry_ids(data.get("id"), provider=api_id, realm=company.group_uid):
+            ours[connec_id] = object_id
     # Only ids of our objects of this company: not a value the primary key refuses or one
     # of another tenant (the external id is Connec!'s data, not proof). An object of ours
     # deleted since, its delete still in this company's outbox, is ours too: linked, the

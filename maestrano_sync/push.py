@@ -327,6 +327,7 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
             except MappingError as error:
                 op.outcome, op.error = "parked", f"cannot push the record: {error}"
                 continue
+            op.external_id = entry
             if op.operation == OutboxEntry.Operation.DELETE:
                 payload = {**delete_payload(mapper), "id": [entry]}
                 if op.id_map is not None:

@@ -15,7 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
+from maestrano_integration.connec import NO_STATUS
 from maestrano_integration.http import backoff_delay, document_reason
+from maestrano_integration.times import excerpt
 
 from . import children, idmap, outbox, sync_state
 from .conf import sync_settings
@@ -24,6 +26,7 @@ from .models import IdMap, OutboxEntry
 from .payloads import values_to_clear
 from .registry import registry
 from .retries import may_try_again
+from .values import our_entry_ids
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +88,33 @@ class Op:
     left_out: tuple[str, ...] = ()
     #: The HTTP status of Connec!'s answer to the op, once answered.
     status: int | None = None
+    #: Our external id of the object, as the request carries it (``payloads.external_id_entry``).
+    external_id: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def judge(op: Op, *, status: int, body: Any) -> None:
+    """``op``'s outcome from Connec!'s result for it (its HTTP ``status`` and ``body``).
+
+    A success is the op's only when its body is the record the op wrote
+    (:func:`_not_its_record`): a result answered for another op (results in another order),
+    or without the record, links nothing and is tried again, as a result with no status at
+    all; the op is an upsert by our external id or an update by its Connec! id, so sending
+    it again never duplicates the record.
+    """
     op.status = status
+    if status == NO_STATUS:
+        op.outcome = "retry"
+        op.error = f"Connec! answered no HTTP status for it: {excerpt(body)}"
+        return
     if 200 <= status < 300:
         record = body.get(op.entity) if isinstance(body, Mapping) else None
+        record = record if isinstance(record, dict) else None
+        if (problem := _not_its_record(op, status=status, body=body, record=record)) is not None:
+            op.outcome, op.error = "retry", problem
+            return
         op.outcome = "done"
-        op.result_record = record if isinstance(record, dict) else None
+        op.result_record = record
         return
     if op.operation == OutboxEntry.Operation.DELETE and status == 404:
         op.outcome = "done"  # never reached Connec!: nothing to delete
@@ -108,11 +129,42 @@ def judge(op: Op, *, status: int, body: Any) -> None:
     op.outcome, op.error = "parked", _answered(status, body)
 
 
-def _answered(status: int, body: Any, *, waiting: bool = False) -> str:
+def _not_its_record(op: Op, *, status: int, body: Any, record: dict[str, Any] | None) -> str | None:
+    """Why the record of a success answered for ``op`` (``record``, from ``body``) is not
+    the one ``op`` wrote, or ``None`` when it is: there is a record; it carries our
+    external id of this object if it carries ours at all (another's: the result of another
+    op); an update's (``op.id_map``) has the Connec! id it addressed; a create's has a
+    Connec! id (the one to link)."""
+    answered = _result_connec_id(record)
+    if record is None or (
+        answered is None and op.id_map is None and op.operation == OutboxEntry.Operation.UPSERT
+    ):
+        return _answered(status, body, missing=True)
+    if op.external_id is not None:
+        ours = our_entry_ids(
+            record.get("id"), provider=op.external_id["provider"], realm=op.external_id["realm"]
+        )
+        if ours and op.object_id not in ours:
+            return (
+                f"Connec! answered with another record (our external id {ours[0]!r}, not "
+                f"{op.object_id!r})"
+            )
+    if op.id_map is not None and answered is not None and answered != op.id_map.connec_id:
+        return (
+            f"Connec! answered with another record ({op.entity}/{answered}, not "
+            f"{op.entity}/{op.id_map.connec_id})"
+        )
+    return None
+
+
+def _answered(status: int, body: Any, *, waiting: bool = False, missing: bool = False) -> str:
     """An op's refusal as its row's ``last_error`` shows it: the status and what Connec!
-    said, by the rule of every answer a person reads (``http.document_reason``)."""
+    said, by the rule of every answer a person reads (``http.document_reason``).
+    ``missing``: a success without the op's record."""
     reason = document_reason(body)
     said = f"HTTP {status} (waiting for a reference)" if waiting else f"HTTP {status}"
+    if missing:
+        said += " without the record"
     return f"{said}: {reason}" if reason else said
 
 
@@ -234,7 +286,7 @@ def _park_merges_into_mapped_records(*, company: Company, ops: list[Op]) -> None
         and op.id_map is None
         and op.request is not None
         and op.request["method"] == "post"
-        and (connec_id := _result_connec_id(op)) is not None
+        and (connec_id := _result_connec_id(op.result_record)) is not None
     ]
     if not firsts:
         return
@@ -251,9 +303,11 @@ def _park_merges_into_mapped_records(*, company: Company, ops: list[Op]) -> None
             )
 
 
-def _result_connec_id(op: Op) -> str | None:
+def _result_connec_id(record: Mapping[str, Any] | None) -> str | None:
+    """The Connec! id of an answered record (:func:`record_connec_id`), ``None`` when it
+    has no usable one."""
     try:
-        return record_connec_id(op.result_record or {})
+        return record_connec_id(record or {})
     except MappingError:
         return None
 
@@ -288,10 +342,7 @@ def _update_id_map(
     record = op.result_record or {}
     raw_updated_at = record.get("updated_at")
     updated_at = connec_time_or_none(raw_updated_at)
-    try:
-        connec_id = record_connec_id(record)
-    except MappingError:
-        connec_id = None
+    connec_id = _result_connec_id(record)
     if op.id_map is not None:
         op.id_map.last_pushed_updated_at = updated_at or op.id_map.last_pushed_updated_at
         if op.operation == OutboxEntry.Operation.UPSERT:

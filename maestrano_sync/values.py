@@ -118,6 +118,24 @@ def connec_entry_id(ids: list[Any], *, record: Mapping[str, Any] | None = None) 
     return candidates[0]["id"]
 
 
+def our_entry_ids(ids: Any, *, provider: str, realm: str) -> list[str]:
+    """The ids of the entries of ``ids`` (a record's ``id`` list) that are ours: provider
+    ``provider`` (the preset's api id) and realm ``realm`` (the company's group uid), each
+    the key of a local object the record was pushed from (docs/protocol.md, 'External
+    ids'); none for a plain id. Text only as Connec! wrote it: whether a local object has
+    that key is the caller's question."""
+    if not isinstance(ids, list):
+        return []
+    return [
+        str(entry["id"])
+        for entry in ids
+        if isinstance(entry, Mapping)
+        and entry.get("provider") == provider
+        and entry.get("realm") == realm
+        and entry.get("id")
+    ]
+
+
 def _usable_entry_id(value: Any) -> bool:
     """Connec!'s ids are text: an entry with a number, a blank or no id is none of its."""
     return isinstance(value, str) and bool(value.strip())

@@ -234,6 +234,30 @@ def test_a_record_with_a_non_standard_number_is_parked(client, companies, number
     assert parked.connec_id == "o-1"
 
 
+@pytest.mark.parametrize("digits", ["1" * 4301, "-" + "9" * 5000, "1" * 100_000])
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ('"total": %s', "$.organizations[1].total"),
+        ('"address": {"billing": {"postal_code": %s}}', "$.organizations[1].address.billing"),
+        ('"lines": [1, %s]', "$.organizations[1].lines[1]"),
+    ],
+)
+def test_a_record_with_an_integer_of_more_digits_than_python_reads_is_parked_alone(
+    client, companies, digits, where, path
+):
+    """Standard JSON (RFC 8259 sets no limit), but more digits than Python converts to an
+    integer (``sys.get_int_max_str_digits``): the record is parked as a number that
+    overflows is, never the whole notification (a 400 is not sent again: its good records
+    would be lost)."""
+    response = post(client, three('"id": "o-1", ' + where % digits), raw=True)
+
+    parked = assert_parked_alone(response, reason=f"{path}")
+    assert f"has {len(digits.lstrip('-'))} digits, more than a number may have" in parked.reason
+    assert parked.connec_id == "o-1"
+    assert digits in parked.payload_excerpt  # the whole record, the number's digits kept
+
+
 @pytest.mark.parametrize("text", ["\\u0000", "a\\u0000b", "\\ud800", "\\udfff", "\\udc00x"])
 @pytest.mark.parametrize(
     ("field", "where"),
