@@ -75,9 +75,15 @@ class _BodyParser(StrictJSONParser):
         return body
 
 
+class _HubBodyParser(_BodyParser):
+    """The same, for Connec!'s own media type (docs/protocol.md, 'Paths and media types')."""
+
+    media_type = "application/vnd.api+json"
+
+
 @extend_schema(
     summary="Records changed by another application of the group",
-    request={"application/json": _PAYLOAD},
+    request={"application/json": _PAYLOAD, "application/vnd.api+json": _PAYLOAD},
     responses={202: _ACCEPTED, **error_responses(400, 401, 404, 405, 413, 415, 422, 429)},
     examples=[
         OpenApiExample(
@@ -96,7 +102,7 @@ class NotificationsWebhook(PlatformAPIView):
     """Store the notification and answer 202; a task applies it (never inline work here)."""
 
     http_method_names = ["post"]
-    parser_classes = [_BodyParser]
+    parser_classes = [_BodyParser, _HubBodyParser]
     operation_id = "connec_notifications"
     request_body_required = True
     throttle_scope = THROTTLE_SCOPE

@@ -34,12 +34,20 @@ def record(group_uid: str, **fields) -> dict:
     return {"id": "7fef3180-6bf8", "group_id": group_uid, "name": "Org", **fields}
 
 
-def post(client, body, *, credentials=("app-1", "key-1"), url=URL, raw=False):
+def post(
+    client,
+    body,
+    *,
+    credentials=("app-1", "key-1"),
+    url=URL,
+    raw=False,
+    content_type="application/json",
+):
     data = body if raw else json.dumps(body)
     return client.post(
         url,
         data,
-        content_type="application/json",
+        content_type=content_type,
         HTTP_AUTHORIZATION=auth(*credentials),
     )
 
@@ -69,6 +77,25 @@ def test_a_valid_notification_is_stored_and_answered_202(client, companies):
     after = timezone.now()
     assert before <= entry.received_at <= after
     assert before <= entry.updated_at <= after
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/vnd.api+json", "application/vnd.api+json; charset=utf-8", "application/json"],
+)
+def test_the_hubs_own_media_type_is_accepted(client, companies, content_type):
+    """Connec!'s media type (docs/protocol.md, 'Paths and media types'): a 415 would lose the
+    notification (the hub sends a refused one again never)."""
+    response = post(client, {"organizations": [record("cld-1")]}, content_type=content_type)
+
+    assert response.status_code == 202
+    assert InboxEntry.objects.get().payload == {"organizations": [record("cld-1")]}
+
+
+def test_another_media_type_is_refused(client, companies, nothing_stored):
+    response = post(client, {"organizations": [record("cld-1")]}, content_type="text/plain")
+
+    assert response.status_code == 415
 
 
 def test_the_payload_is_stored_as_it_was_posted(client, companies):
