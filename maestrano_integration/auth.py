@@ -67,11 +67,33 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:
 
 def credentials_match(*, preset: Preset, username: str, password: str) -> bool:
     """Constant-time check of ``username:password`` against the preset's api id and key."""
-    if not preset.api_id or not preset.api_key:
+    return basic_credentials_match(
+        given=(username, password), expected=(preset.api_id, preset.api_key)
+    )
+
+
+def basic_credentials_match(*, given: tuple[str, str], expected: tuple[str, str]) -> bool:
+    """Constant-time check of the ``given`` user name and password against ``expected``;
+    an expected pair with an empty part matches nothing (no credential is "")."""
+    user, password = expected
+    if not user or not password:
         return False
-    id_ok = hmac.compare_digest(username.encode(), preset.api_id.encode())
-    key_ok = hmac.compare_digest(password.encode(), preset.api_key.encode())
-    return id_ok & key_ok
+    user_ok = hmac.compare_digest(given[0].encode(), user.encode())
+    password_ok = hmac.compare_digest(given[1].encode(), password.encode())
+    return user_ok & password_ok
+
+
+def configured_basic_auth(value: Any) -> tuple[str, str] | None:
+    """A setting's basic auth credentials (``METRICS["BASIC_AUTH"]``): a pair of non-empty
+    strings, ``("user", "password")``, or ``None`` for anything else (a ``"user:password"``
+    string, one item, an empty password), which then opens nothing (check
+    ``maestrano.E037`` names it)."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        return None
+    user, password = value
+    if not (isinstance(user, str) and isinstance(password, str) and user and password):
+        return None
+    return user, password
 
 
 # --- refused authentications per client address ----------------------------------------

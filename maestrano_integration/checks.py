@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,7 +17,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
+from django.urls.converters import SlugConverter
 
+from .auth import configured_basic_auth
 from .cache import LOCAL_MEMORY_CACHE
 from .conf import (
     CREATION_MODES,
@@ -220,6 +223,25 @@ def check_auth_failures(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     ]
 
 
+@checks.register("maestrano")
+def check_metrics_basic_auth(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``MAESTRANO["METRICS"]["BASIC_AUTH"]``: ``None`` or ``(user, password)``, two non-empty
+    strings. Anything else (an empty password, a ``"user:password"`` string, one item)
+    matches no request (:func:`maestrano_integration.auth.configured_basic_auth`)."""
+    value = maestrano_settings.METRICS.get("BASIC_AUTH")
+    if value is None or configured_basic_auth(value) is not None:
+        return []
+    return [
+        checks.Error(
+            "MAESTRANO['METRICS']['BASIC_AUTH'] must be None or (user name, password), both "
+            "non-empty text; until it is, no credentials open /metrics.",
+            hint="See docs/settings.md, METRICS (the example project reads METRICS_USER and "
+            "METRICS_PASSWORD).",
+            id="maestrano.E037",
+        )
+    ]
+
+
 @checks.register("maestrano", deploy=True)
 def check_auth_failures_shared(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Refused authentications counted in a local-memory cache are counted per process: a
@@ -395,6 +417,16 @@ def _unknown_preset_keys(
 def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
     default = preset.is_default
+    if not re.fullmatch(SlugConverter.regex, preset.name):
+        messages.append(
+            checks.Error(
+                f"Maestrano preset name {preset.name!r} is not a slug.",
+                hint="A preset's name is a segment of its URLs (/maestrano/<name>/metadata, "
+                "/maestrano/<name>/logout, its default SSO paths): use letters, digits, '-' "
+                "and '_' only, as in MAESTRANO['PRESETS'] = {'acme-market': {...}}.",
+                id="maestrano.E038",
+            )
+        )
     if preset.creation_mode not in CREATION_MODES:
         messages.append(
             checks.Error(

@@ -265,5 +265,17 @@ def logging_config(*, json_output: bool, level: str = "INFO") -> dict[str, Any]:
         "loggers": {
             "django": {"handlers": ["mail_admins"], "propagate": True},
             "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+            # urllib3 writes each request line at DEBUG, query string included: the
+            # platform session check's carries the user's platform session token.
+            "urllib3": {"level": _at_least_info(level)},
         },
     }
+
+
+def _at_least_info(level: str | int) -> str | int:
+    """``level``, or ``INFO`` when it is lower (a name ``logging`` does not know is kept,
+    for ``dictConfig`` to refuse as it does the root's)."""
+    number = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if isinstance(number, int) and number < logging.INFO:
+        return "INFO"
+    return level

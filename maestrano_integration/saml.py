@@ -3,10 +3,12 @@
 python3-saml does the XML signature and most of the SAML rules. The platform's
 old SDKs checked none of audience, destination, ``InResponseTo`` or replay, and
 the library is lenient on some of them (``Destination`` is checked as a prefix,
-``Recipient`` as a substring, a missing ``AudienceRestriction`` passes), so
+``Recipient`` as a substring, a missing ``AudienceRestriction`` passes, an assertion
+that names no request inside a Response that names one passes), so
 :func:`validate_response` adds the bindings on top: ``Destination`` and every
-``Recipient`` equal the ACS URL, an audience names our api id, the assertion
-expires, exactly one assertion, our own clock skew. What needs state (replay
+``Recipient`` equal the ACS URL, every ``SubjectConfirmationData`` names the request
+the Response answers (or none when it answers none), an audience names our api id, the
+assertion expires, exactly one assertion, our own clock skew. What needs state (replay
 cache, the request ids of the browser session) lives in :mod:`maestrano_accounts`.
 
 Everything (entity ids, URLs, certificate) comes from a :class:`Preset`.
@@ -531,13 +533,15 @@ def _check_bindings(preset: Preset, *, document: Any, assertion: Any) -> None:
     )
     if not confirmations:
         raise SamlValidationError("missing_recipient", "no SubjectConfirmationData")
-    in_response_to = document.get("InResponseTo")
+    # The request a Response answers is named in the assertion too (SAML profiles 4.1.4.2),
+    # both or neither: when only the assertion is signed, the Response's own InResponseTo
+    # is anyone's to write, and an unsolicited assertion would pass for an answer.
+    in_response_to = document.get("InResponseTo") or ""
     for data in confirmations:
         recipient = data.get("Recipient")
         if not recipient or not _same_url(recipient, acs_url):
             raise SamlValidationError("wrong_recipient", f"Recipient is {recipient!r}")
-        confirmation_irt = data.get("InResponseTo")
-        if confirmation_irt and confirmation_irt != in_response_to:
+        if (data.get("InResponseTo") or "") != in_response_to:
             raise SamlValidationError("wrong_in_response_to", "SubjectConfirmationData mismatch")
 
     audiences = [

@@ -4,7 +4,6 @@ the 400 handler of a project whose APIs answer JSON (:func:`bad_request`, and
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -22,7 +21,14 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .auth import blocked_seconds, parse_basic_authorization, record_refused, request_address
+from .auth import (
+    basic_credentials_match,
+    blocked_seconds,
+    configured_basic_auth,
+    parse_basic_authorization,
+    record_refused,
+    request_address,
+)
 from .conf import Preset, maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
 from .routes import roots_outside_script_prefix
@@ -185,14 +191,11 @@ def json_errors(view: _View) -> _View:
 def _metrics_access_allowed(request: HttpRequest) -> bool:
     """Basic auth credentials, an allowed address, or loopback in development."""
     options = maestrano_settings.METRICS
-    credentials = options.get("BASIC_AUTH")
-    if credentials:
+    credentials = configured_basic_auth(options.get("BASIC_AUTH"))
+    if credentials is not None:
         given = parse_basic_authorization(request.META.get("HTTP_AUTHORIZATION"))
-        if given is not None:
-            user_ok = hmac.compare_digest(given[0].encode(), str(credentials[0]).encode())
-            password_ok = hmac.compare_digest(given[1].encode(), str(credentials[1]).encode())
-            if user_ok & password_ok:
-                return True
+        if given is not None and basic_credentials_match(given=given, expected=credentials):
+            return True
     try:
         address = ipaddress.ip_address(request_address(request))
     except ValueError:

@@ -35,6 +35,21 @@ def api_id_problem(api_id: str) -> str | None:
     return None
 
 
+_METADATA_PATH_LENGTH = RegisteredApp._meta.get_field("metadata_path").max_length or 255
+
+
+def _is_host_path(path: str) -> bool:
+    """A path of the app host: ``/...`` but not ``//...`` (another host), no spaces or
+    control characters, within the column."""
+    return (
+        path.startswith("/")
+        and not path.startswith("//")
+        and len(path) <= _METADATA_PATH_LENGTH
+        and path.isprintable()
+        and not any(character.isspace() for character in path)
+    )
+
+
 def register_app(
     *,
     api_id: str,
@@ -42,8 +57,17 @@ def register_app(
     app_host: str | None = None,
     name: str | None = None,
     signature_algorithm: str | None = None,
+    metadata_path: str | None = None,
 ) -> tuple[RegisteredApp, bool]:
-    """Create or update the registration of ``api_id``; ``None`` keeps a field as it is."""
+    """Create or update the registration of ``api_id``; ``None`` keeps a field as it is.
+
+    ``metadata_path``: where the app serves its metadata, for a preset other than its
+    default one (``/maestrano/<preset>/metadata``); a path of the app host."""
+    if metadata_path is not None and not _is_host_path(metadata_path):
+        raise ValueError(
+            "The metadata path is a path of the app host: it starts with one '/', "
+            f"at most {_METADATA_PATH_LENGTH} characters (e.g. /maestrano/other/metadata)."
+        )
     if signature_algorithm is not None and signature_algorithm not in SIGNATURE_ALGORITHMS:
         raise ValueError(f"signature_algorithm must be one of {', '.join(SIGNATURE_ALGORITHMS)}")
     problem = api_id_problem(api_id)
@@ -60,6 +84,7 @@ def register_app(
         "app_host": app_host.rstrip("/") if app_host else None,
         "name": name,
         "signature_algorithm": signature_algorithm,
+        "metadata_path": metadata_path,
     }
     for field, value in values.items():
         if value is not None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils.log import configure_logging
 
 from maestrano_accounts.models import Company, Membership
+from maestrano_integration.logs import logging_config
 from tests.helpers.processes import free_port
 from tests.helpers.sso_flow import login
 
@@ -70,6 +73,28 @@ def test_an_invalid_platform_session_logs_out_and_redirects_to_init(platform, re
     after = dashboard(platform, http)
     assert after.status_code == 302
     assert after.headers["Location"].startswith("/?next=")
+
+
+@pytest.fixture
+def debug_logs(capsys, settings):
+    """The log lines written through ``logging_config`` at ``DEBUG`` (what an operator's
+    ``LOG_LEVEL=DEBUG`` gives); Django's logging configured again afterwards."""
+    logging.config.dictConfig(logging_config(json_output=False, level="DEBUG"))
+    yield lambda: capsys.readouterr().err
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+
+
+def test_the_platform_session_token_is_not_logged_at_debug(platform, recheck_at_once, debug_logs):
+    http = platform.session()
+    login(platform, http, user_uid="usr-logged", group_uid="cld-logged")
+    logout_at_platform(platform, "usr-logged")
+
+    # The check was made (the platform said the session is over), and its request line,
+    # whose query string carries the token, was not written.
+    assert dashboard(platform, http).headers["Location"].endswith("/maestrano/auth/saml/init")
+    written = debug_logs()
+    assert "maestrano_accounts" in written  # DEBUG lines of the apps are written
+    assert "session=" not in written
 
 
 def test_a_platform_call_is_answered_whatever_session_cookie_it_carries(platform, recheck_at_once):

@@ -6,9 +6,12 @@ own (trusted) key, so that only the app's binding checks can refuse them.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import logging
+import zlib
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -20,6 +23,7 @@ from tests.helpers.saml import (
     change_attribute,
     form_posting_to,
     idp_initiated_response,
+    login_page_url,
     obtain_saml_response,
     post_saml_response,
     resign,
@@ -158,6 +162,54 @@ def test_signature_wrapping_hiding_the_signed_assertion_in_extensions_is_refused
     wrapped = post.with_xml(etree.tostring(root))
 
     refused(post_saml_response(http, wrapped), "wrong_assertion_count", post=wrapped)
+
+
+@pytest.mark.parametrize("hiding", ["signature-object", "extensions"])
+def test_signature_wrapping_of_a_signed_response_inside_an_unsigned_one_is_refused(
+    platform, http, post, refused, hiding
+):
+    # XSW1/XSW2 when the IdP signs the Response alone: the signed Response is moved into the
+    # Object of its own signature, or into the Extensions, of an unsigned copy whose
+    # assertion names another user.
+    signed = etree.fromstring(resign(post.xml, platform.keys, sign_assertion=False).encode())
+    evil = copy.deepcopy(signed)
+    evil.set("ID", "_evil")
+    evil.remove(evil.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
+    for value in find(evil, ".//saml:Attribute[@Name='uid']/saml:AttributeValue"):
+        value.text = "usr-attacker"
+    if hiding == "signature-object":
+        signature = copy.deepcopy(signed.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
+        etree.SubElement(signature, "{http://www.w3.org/2000/09/xmldsig#}Object").append(signed)
+        evil.insert(1, signature)
+    else:
+        extensions = etree.Element(f"{{{NS['samlp']}}}Extensions")
+        extensions.append(signed)
+        evil.insert(1, extensions)
+    wrapped = post.with_xml(etree.tostring(evil))
+
+    refused(post_saml_response(http, wrapped), "wrong_assertion_count", post=wrapped)
+
+
+@pytest.mark.parametrize(
+    "inserted",
+    [
+        pytest.param("usr-own<!---->-extra", id="comment"),
+        pytest.param("usr-own<?pi x?>-extra", id="processing-instruction"),
+        pytest.param("<![CDATA[usr-own]]>-extra", id="cdata"),
+    ],
+)
+def test_a_comment_inside_the_uid_does_not_cut_it_short(platform, http, inserted):
+    # The 2018 "comment truncation" class: exclusive C14N leaves comments out of the digest,
+    # so a comment slipped into a signed value keeps the signature valid; a parser that
+    # read only the text before it would log the platform user "usr-own-extra" in as
+    # "usr-own". The whole value is the uid.
+    own = obtain_saml_response(platform, http, user_uid="usr-own-extra", group_uid="cld-own")
+    split = own.with_xml(own.xml.replace(">usr-own-extra<", f">{inserted}<"))
+    assert inserted in split.xml
+
+    assert deliver(http, split).status_code == 302
+    assert session_user_pk(http) == user_of("usr-own-extra").pk
+    assert not User.objects.filter(maestrano_identities__uid="usr-own").exists()
 
 
 def test_expired_response_is_refused(platform, http, post, refused):
@@ -337,6 +389,27 @@ def test_unknown_in_response_to_is_refused(platform, http, post, refused):
     refused(complete(http, consume), "unknown_in_response_to", post=unknown)
 
 
+def test_an_unsolicited_assertion_grafted_onto_the_browsers_own_request_is_refused(
+    platform, http, refused
+):
+    # IdP-initiated logins are off. Someone holding an unsolicited assertion (its
+    # SubjectConfirmationData answers no request) signed alone, as the IdP may sign it,
+    # gives the unsigned Response around it the id of a request their own browser started:
+    # the signed assertion must name that request too (SAML profiles 4.1.4.2), or the
+    # assertion passes for the answer to it and the policy is bypassed.
+    platform.add_member(group_uid="cld-held", user_uid="usr-held", role="Admin")
+    platform.settings.MAESTRANO = {**platform.settings.MAESTRANO, "SSO_ALLOW_IDP_INITIATED": False}
+    held = idp_initiated_response(platform, user_uid="usr-held", group_uid="cld-held")
+    assertion_only = held.with_xml(resign(held.xml, platform.keys, sign_response=False))
+    sent = parse_qs(urlsplit(login_page_url(platform, http)).query)["SAMLRequest"][0]
+    request_id = etree.fromstring(zlib.decompress(base64.b64decode(sent), -15)).get("ID")
+    root = etree.fromstring(assertion_only.xml.encode())
+    root.set("InResponseTo", request_id)  # outside the signature
+    grafted = assertion_only.with_xml(etree.tostring(root))
+
+    refused(post_saml_response(http, grafted), "wrong_in_response_to", post=grafted)
+
+
 def test_a_response_to_another_browsers_request_is_refused(platform, post, refused):
     # Login CSRF / session fixation: the victim's browser never started this login.
     other_browser = platform.session()
@@ -469,6 +542,19 @@ def test_response_for_another_preset_is_refused(platform, http, refused):
     )
 
     refused(post_saml_response(http, misdirected), "invalid_response", post=misdirected)
+
+
+def test_an_xinclude_inside_a_genuine_response_is_refused(platform, http, post, refused):
+    # Never resolved: the element breaks the signature (and the protocol schema).
+    xinclude = post.with_xml(
+        post.xml.replace(
+            ">usr-victim<",
+            '><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/hostname" '
+            'parse="text"/><',
+        )
+    )
+    assert "xi:include" in xinclude.xml
+    refused(post_saml_response(http, xinclude), "invalid_response", post=xinclude)
 
 
 def test_doctype_inside_a_genuine_response_is_refused(platform, http, post, refused):

@@ -288,6 +288,33 @@ def test_default_preset_name_must_exist(settings):
     assert "maestrano.E006" in ids(check_presets())
 
 
+@pytest.mark.parametrize("name", ["acme market", "acme.market", "acmé", "a/b", "acme\n"])
+def test_a_preset_name_that_is_no_slug_is_an_error(settings, name):
+    """Its URLs could not be built (/maestrano/<name>/logout, its metadata) and its default
+    SSO paths, with a space, made every SSO login through it a 503."""
+    settings.MAESTRANO = {
+        "DEFAULT_PRESET": "maestrano",
+        "PRESETS": {
+            "maestrano": preset_values(api_id="a", api_key="k"),
+            name: preset_values(api_id="b", api_key="k2"),
+        },
+    }
+    (message,) = [m for m in check_presets() if m.id == "maestrano.E038"]
+    assert repr(name) in message.msg
+    assert "letters, digits, '-' and '_'" in message.hint
+
+
+def test_preset_names_with_hyphens_and_underscores_pass(settings):
+    settings.MAESTRANO = {
+        "DEFAULT_PRESET": "maestrano",
+        "PRESETS": {
+            "maestrano": preset_values(api_id="a", api_key="k"),
+            "acme-market_2": preset_values(api_id="b", api_key="k2"),
+        },
+    }
+    assert "maestrano.E038" not in ids(check_presets())
+
+
 # Django 6 runs the model checks against every database (JSONField support).
 @pytest.mark.django_db(databases="__all__")
 def test_missing_credentials_do_not_block_manage_py_but_fail_check_deploy(settings, capsys):

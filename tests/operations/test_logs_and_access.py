@@ -95,6 +95,35 @@ def test_metrics_with_basic_auth(client, settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("configured", "sent"),
+    [
+        pytest.param(("prometheus", ""), ("prometheus", ""), id="empty-password"),
+        pytest.param(("", ""), ("", ""), id="empty-pair"),
+        pytest.param(["prometheus", None], ("prometheus", "None"), id="no-password"),
+        pytest.param("prometheus:secret", ("p", "r"), id="a-string-not-a-pair"),
+        pytest.param(("prometheus",), ("prometheus", ""), id="no-second-item"),
+    ],
+)
+def test_metrics_basic_auth_that_is_no_pair_of_secrets_opens_nothing(
+    client, settings, configured, sent
+):
+    # METRICS_PASSWORD left empty, a "user:password" string, a one-item tuple: no request
+    # may match it (nor be a 500); the system check names the setting.
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.MAESTRANO = {"METRICS": {"BASIC_AUTH": configured}}
+
+    refused = client.get("/metrics", HTTP_AUTHORIZATION=basic_auth(*sent))
+
+    assert refused.status_code == 401
+    assert refused["WWW-Authenticate"].startswith("Basic")
+    with pytest.raises(SystemCheckError, match=r"maestrano\.E037"):
+        call_command("check")
+
+
+@pytest.mark.django_db
 def test_metrics_from_allowed_addresses_and_loopback_in_debug(client, settings):
     settings.MAESTRANO = {"METRICS": {"ALLOWED_ADDRESSES": ["10.1.0.0/16"]}}
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200

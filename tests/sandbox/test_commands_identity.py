@@ -84,6 +84,47 @@ def test_register_app_from_metadata_takes_paths_and_subscriptions(platform):
     assert "key" not in app.metadata["api"]
 
 
+def test_register_app_from_metadata_of_a_second_preset(platform):
+    """A second marketplace's app reads its own preset's metadata (its credentials, its
+    paths), not the default preset's, which would refuse its key."""
+    other = platform.register_app(api_id="app-other")
+    platform.configure(
+        maestrano=platform.preset_values(),
+        other=platform.preset_values(
+            other,
+            sso={"init_path": "/other/sso/init"},
+            webhook={"connec": {"subscriptions": {"items": True}}},
+        ),
+    )
+    _run(
+        "sandbox_register_app",
+        f"--api-id={other.api_id}",
+        "--metadata-path=/maestrano/other/metadata",
+        "--from-metadata",
+    )
+    other.refresh_from_db()
+    assert other.metadata_path == "/maestrano/other/metadata"
+    assert other.metadata["api"]["id"] == "app-other"
+    assert other.init_path == "/other/sso/init"
+    assert other.subscriptions["items"] is True
+
+
+@pytest.mark.parametrize(
+    "path", ["maestrano/metadata", "//elsewhere.example/m", "/with space", "/" + "m" * 300]
+)
+@pytest.mark.django_db(databases="__all__")
+def test_register_app_refuses_a_metadata_path_not_of_the_app_host(path):
+    with pytest.raises(CommandError, match="path of the app host"):
+        _run(
+            "sandbox_register_app",
+            "--api-id=app-p",
+            "--api-key=k",
+            "--app-host=http://127.0.0.1:9",
+            f"--metadata-path={path}",
+        )
+    assert not RegisteredApp.objects.exists()
+
+
 def test_register_app_from_metadata_with_wrong_key_explains_the_401(platform):
     with pytest.raises(CommandError, match="refused the app's credentials"):
         _run(

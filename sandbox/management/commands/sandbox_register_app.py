@@ -13,7 +13,8 @@ from sandbox.registration import MetadataError, refresh_metadata, register_app
 class Command(BaseCommand):
     help = (
         "Register an application with the sandbox platform (or update it). With "
-        "--from-metadata, fetch {app_host}/maestrano/metadata for its paths and subscriptions."
+        "--from-metadata, fetch its metadata ({app_host}/maestrano/metadata, or the path "
+        "--metadata-path gives) for its paths and subscriptions."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,6 +25,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--name")
         parser.add_argument("--signature-algorithm", choices=SIGNATURE_ALGORITHMS)
+        parser.add_argument(
+            "--metadata-path",
+            help="where the app serves its metadata (default /maestrano/metadata; "
+            "another preset's: /maestrano/<preset>/metadata)",
+        )
         parser.add_argument("--from-metadata", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -34,6 +40,7 @@ class Command(BaseCommand):
                 app_host=options["app_host"],
                 name=options["name"],
                 signature_algorithm=options["signature_algorithm"],
+                metadata_path=options["metadata_path"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
