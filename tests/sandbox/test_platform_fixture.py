@@ -62,6 +62,22 @@ def test_a_login_the_app_refuses_is_an_assertion_error_with_its_page(platform):
         platform.login(user_uid="usr-kit", group_uid="cld-kit")
 
 
+def test_refresh_metadata_registers_the_apps_own_paths_which_login_then_uses(platform):
+    platform.configure(
+        maestrano=platform.preset_values(
+            sso={"init_path": "/sso/start", "consume_path": "/sso/acs"},
+            webhook={"connec": {"subscriptions": {"people": True}}},
+        )
+    )
+
+    app = platform.refresh_metadata()
+
+    assert (app.init_path, app.consume_path) == ("/sso/start", "/sso/acs")
+    assert app.subscriptions["people"] is True
+    http = platform.login(user_uid="usr-kit", group_uid="cld-kit")
+    assert http.get(f"{platform.url}/dashboard/", timeout=10).status_code == 200
+
+
 # --- Connec! records ---------------------------------------------------------------------------
 
 
