@@ -3,6 +3,9 @@ fixture is its ``maestrano_platform``; app and sandbox answer on one loopback se
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from django.core.management import call_command
 from sandbox.testing import sandbox_settings, setup_problems
 from sandbox.testing.setup import FAULTS_MIDDLEWARE, ROUTER, TEST_URLCONF
 from tests.helpers.certificates import make_key_pair
+from tests.helpers.repository import ROOT
 
 
 def test_platform_serves_the_app_metadata_to_the_sandbox_credentials(platform):
@@ -186,3 +190,19 @@ def test_sandbox_settings_put_the_sandbox_database_on_the_same_postgresql_server
 
     assert databases["sandbox"] == {**default, "NAME": "crm_sandbox"}
     assert "TEST" not in databases["default"]
+
+
+def test_sandbox_testing_imports_without_pytest_and_before_the_apps_are_ready():
+    """A test settings module imports ``sandbox_settings`` before Django is set up, and a
+    project's tests may run without pytest: neither needs pytest nor a model."""
+    code = (
+        "import sys; sys.modules['pytest'] = None\n"
+        "from sandbox.testing import Platform, sandbox_settings, start_platform\n"
+        "import sandbox.testing.sso\n"
+        "assert 'sandbox.models' not in sys.modules, 'a model was imported'\n"
+    )
+    env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
