@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 
 from tests.helpers.certificates import make_key_pair
@@ -11,6 +9,9 @@ from tests.helpers.certificates import make_key_pair
 # Fixtures of the sandbox Connec! tests (apps, a group, a hub client) and the real
 # Celery worker of the sync tests (tests/helpers/worker.py).
 pytest_plugins = [
+    # The sandbox as a test peer: the maestrano_platform fixture every adopter's conftest
+    # loads the same way (docs/sandbox.md); ``platform`` below is its name here.
+    "sandbox.pytest_plugin",
     "tests.sandbox.connec_support",
     "tests.helpers.worker",
     "tests.helpers.adoption",  # wheel and virtualenv of the adopter tests
@@ -28,11 +29,7 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    # Tests that use the live platform need both databases, committed for real
-    # (the live server answers from other threads).
-    for item in items:
-        if "platform" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.django_db(transaction=True, databases="__all__"))
+    # (The tests that use the live platform are marked by sandbox.pytest_plugin.)
     part = config.getoption("--test-part")
     if part:
         kept = _part_of(items, part)
@@ -60,17 +57,6 @@ def _part_of(items: list[pytest.Item], part: str) -> set[pytest.Item]:
         if smallest == index - 1:
             kept.update(members)
     return kept
-
-
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup):
-    """pytest-django's, plus: before the test databases are dropped, the sandbox's
-    notification thread closes the connection it keeps across wake-ups (an open
-    connection would block ``DROP DATABASE``)."""
-    yield
-    from sandbox.connec.notifications import _worker
-
-    assert _worker.release_connections(), "the notification thread kept its connection"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -108,38 +94,16 @@ def _forget_refused_authentications():
 
 
 @pytest.fixture(scope="session")
-def sandbox_data_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("sandbox-data")
+def sandbox_data_dir(maestrano_sandbox_data_dir):
+    """The sandbox's keys, the same as the platform's (``sandbox.pytest_plugin``)."""
+    return maestrano_sandbox_data_dir
 
 
 @pytest.fixture
-def platform(live_server, settings, sandbox_data_dir):
-    """The sandbox on a live server with our app registered, and the default preset wired to it."""
-    from sandbox.keys import ensure_key_pairs
-    from sandbox.models import RegisteredApp
-    from tests.helpers.platform import Platform
-
-    settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": sandbox_data_dir}
-    keys = ensure_key_pairs(directory=sandbox_data_dir)
-    app = RegisteredApp.objects.create(
-        api_id="app-test",
-        api_key=secrets.token_urlsafe(16),
-        name="App under test",
-        app_host=live_server.url,
-    )
-    running = Platform(url=live_server.url, app=app, keys=keys, settings=settings)
-    settings.MAESTRANO = {
-        "DEFAULT_PRESET": "maestrano",
-        "PRESETS": {"maestrano": running.preset_values()},
-    }
-    yield running
-    # Eager tasks mark "inside a task" in one flag for the whole process, saved and restored
-    # around each task: when the test's thread and the live server's thread run eager tasks
-    # at once, the restores interleave and can leave it set, and a later test's
-    # ``result.get()`` then fails with "Never call result.get() within a task!".
-    from celery._state import _set_task_join_will_block
-
-    _set_task_join_will_block(False)
+def platform(maestrano_platform):
+    """The sandbox on a live server with our app registered, and the default preset wired
+    to it: the shipped ``maestrano_platform`` (``sandbox.pytest_plugin``), under its name here."""
+    return maestrano_platform
 
 
 def preset_values(

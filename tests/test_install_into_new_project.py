@@ -7,14 +7,24 @@ code blocks of docs/install.md as written: a block whose first line is
 the ``# environment`` block gives the variables. Then ``check``, ``migrate`` and a
 real server answering the metadata endpoint and the pages a logout lands on. The
 dependencies come from this project's virtualenv through a ``.pth`` file: no network.
+
+Then the same new project's own tests, as docs/sandbox.md ("In your project's tests")
+writes them: its test settings, ``pytest.ini``, ``conftest.py`` and tests, with the sandbox
+of the wheel as their peer; the project's pytest must pass (a login through the sandbox's
+IdP, a record written in the sandbox reaching the project's model and back).
 """
 
 from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
 
 import pytest
 import requests
 
 from tests.helpers.adoption import (
+    SANDBOX_DOC,
     apply_install_doc,
     clean_environment,
     documented_environment,
@@ -130,3 +140,110 @@ def test_the_install_guide_works_in_a_new_django_project(tmp_path, virtualenv):
     assert documented["MAESTRANO_API_KEY"] not in authenticated.text
     assert metadata["app"]["host"] == documented["MAESTRANO_APP_HOST"]
     assert metadata["sso"]["consume_path"] == "/maestrano/auth/saml/consume"
+
+
+# --- the new project's own tests, with the sandbox as their peer ----------------------------
+
+#: The adopter's synced model (docs/sync.md, "A mapper"), which the documented tests import.
+MYAPP = {
+    "myapp/__init__.py": "",
+    "myapp/apps.py": """
+        from django.apps import AppConfig
+
+
+        class MyAppConfig(AppConfig):
+            name = "myapp"
+            default_auto_field = "django.db.models.BigAutoField"
+
+            def ready(self):
+                from . import mappers  # noqa: F401
+    """,
+    "myapp/models.py": """
+        from django.db import models
+
+
+        class Contact(models.Model):
+            company = models.ForeignKey("maestrano_accounts.Company", on_delete=models.CASCADE)
+            first_name = models.CharField(max_length=100, blank=True)
+            last_name = models.CharField(max_length=100, blank=True)
+    """,
+    "myapp/mappers.py": """
+        from maestrano_sync import registry
+        from maestrano_sync.mappers import Mapper
+
+        from .models import Contact
+
+
+        @registry.register(Contact)
+        class ContactMapper(Mapper):
+            entity = "people"
+            fields = {"first_name": "first_name", "last_name": "last_name"}
+    """,
+}
+
+
+def test_the_sandbox_is_the_peer_of_a_new_projects_own_tests(tmp_path, virtualenv):
+    python = str(virtualenv / "bin" / "python")
+    env = clean_environment()
+    run([python, "-m", "django", "startproject", "mysite"], cwd=tmp_path, env=env)
+    project = tmp_path / "mysite"
+    apply_install_doc(project)
+    for name, content in MYAPP.items():
+        path = project / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content).lstrip())
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + '\nINSTALLED_APPS += ["myapp"]\n')
+    run([python, "manage.py", "makemigrations", "myapp"], cwd=project, env=env)
+
+    applied = apply_install_doc(project, SANDBOX_DOC)
+    assert applied == [
+        "create mysite/settings_test.py",
+        "create pytest.ini",
+        "create conftest.py",
+        "create tests/test_maestrano.py",
+    ]
+    result = run_pytest(python, project=project, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout, result.stdout
+
+
+def test_settings_without_the_sandbox_stop_the_run_saying_what_to_add(tmp_path, virtualenv):
+    """The plugin's check, in the adopter's own run: test settings that are the project's
+    settings alone (no sandbox app, database, router, URLs) stop pytest before any test."""
+    python = str(virtualenv / "bin" / "python")
+    env = clean_environment()
+    run([python, "-m", "django", "startproject", "mysite"], cwd=tmp_path, env=env)
+    project = tmp_path / "mysite"
+    apply_install_doc(project)
+    (project / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = mysite.settings\n")
+    (project / "conftest.py").write_text('pytest_plugins = ["sandbox.pytest_plugin"]\n')
+    (project / "test_login.py").write_text(
+        "def test_login(maestrano_platform):\n    maestrano_platform.login()\n"
+    )
+
+    result = run_pytest(python, project=project, env=env)
+
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    for missing in (
+        'INSTALLED_APPS has no "sandbox"',
+        'DATABASES has no "sandbox" database',
+        'DATABASE_ROUTERS lacks "sandbox.routers.SandboxRouter"',
+        'SANDBOX["ENABLED"] is not true',
+        "The URLconf does not mount the sandbox",
+        "globals().update(sandbox_settings(globals()))",
+    ):
+        assert missing in result.stderr, result.stderr
+
+
+def run_pytest(python: str, *, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The project's own pytest, as its developer runs it (its pytest.ini, its conftest)."""
+    return subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

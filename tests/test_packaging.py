@@ -20,8 +20,11 @@ import pytest
 
 from tests.helpers.repository import ROOT, repository_files
 
-#: The reusable apps: the only top-level packages of the wheel.
-PACKAGES = ("maestrano_integration", "maestrano_accounts", "maestrano_sync")
+#: The reusable apps, each a name of ours alone.
+APPS = ("maestrano_integration", "maestrano_accounts", "maestrano_sync")
+#: The top-level packages of the wheel: the apps, and the emulated platform that adopters'
+#: test settings install as the peer of their tests (docs/sandbox.md).
+PACKAGES = (*APPS, "sandbox")
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +71,29 @@ def package_files() -> set[str]:
     }
 
 
-def test_the_wheel_holds_exactly_the_reusable_apps(wheel_names):
+def test_the_wheel_holds_exactly_the_reusable_apps_and_the_sandbox(wheel_names):
     top_level = {name.split("/", 1)[0] for name in wheel_names}
     assert top_level == {*PACKAGES, next(n for n in top_level if n.endswith(".dist-info"))}
-    for left_out in ("config", "crm", "sandbox", "tests", "docs", "benchmarks", "templates"):
+    for left_out in ("config", "crm", "tests", "docs", "benchmarks", "templates"):
         assert left_out not in top_level
-    # Every top-level name is ours: none takes a name a project's own app is likely to have.
-    assert all(name.startswith("maestrano_") for name in PACKAGES)
+    # Every app's name is ours: none takes a name a project's own app is likely to have. The
+    # sandbox is installed by test settings only (docs/sandbox.md says what its name hides).
+    assert all(name.startswith("maestrano_") for name in APPS)
     payload = {name for name in wheel_names if ".dist-info/" not in name}
     assert payload == package_files()
+    # Its pages' templates are the sandbox's own, not the example project's layout.
+    assert "sandbox/templates/sandbox/base_sandbox.html" in wheel_names
+    assert "sandbox/testing/__init__.py" in wheel_names
+    assert "sandbox/pytest_plugin.py" in wheel_names
+
+
+def test_installing_the_wheel_changes_no_projects_pytest(distributions, wheel_names):
+    """The sandbox's pytest plugin is opt-in (``pytest_plugins`` in a conftest): no
+    ``pytest11`` entry point loads it into every project that installs the package."""
+    entry_points = [name for name in wheel_names if name.endswith(".dist-info/entry_points.txt")]
+    with zipfile.ZipFile(distributions["wheel"]) as archive:
+        declared = "".join(archive.read(name).decode() for name in entry_points)
+    assert "pytest11" not in declared
 
 
 def test_the_wheel_is_typed_and_carries_its_templates_and_licence(wheel_names):

@@ -73,6 +73,8 @@ class Outcome:
     written: ListedRecord | None = None
     group: Group | None = None
     operation: Operation | None = None
+    # The notification deliveries the write stored (``run_and_notify``), one per receiving app.
+    deliveries: list[int] = field(default_factory=list)
 
 
 def entity_payload(operation: Operation) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -235,7 +237,8 @@ def run_and_notify(operation: Operation, *, app: RegisteredApp | None) -> Outcom
             outcome = execute(operation, session=session)
             session.flush()
             if session.changed:
-                enqueue_changes(records=session.changed, source_app=app)
+                stored = enqueue_changes(records=session.changed, source_app=app)
+                outcome.deliveries = [delivery.pk for delivery in stored]
     except IntegrityError:
         # Another request attached one of the external ids between our check and our insert.
         raise concurrent_write() from None

@@ -394,6 +394,13 @@ class DeliveryWorker:
 _worker = DeliveryWorker()
 
 
+def release_connections(*, timeout: float = 5.0) -> bool:
+    """Have the delivery thread close its database connections now (False: not done in
+    time). Test runs call it before they drop their test databases, which an open
+    connection would block (``sandbox.pytest_plugin``)."""
+    return _worker.release_connections(timeout=timeout)
+
+
 def wake_worker() -> None:
     if notification_settings()["BACKGROUND"]:
         _worker.wake()

@@ -26,6 +26,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_DOC = ROOT / "docs" / "install.md"
+#: Its section "In your project's tests": the test settings, conftest and tests of an adopter.
+SANDBOX_DOC = ROOT / "docs" / "sandbox.md"
 #: What the wheel is built from (see [tool.setuptools] in pyproject.toml).
 PACKAGE_SOURCES = [
     "pyproject.toml",
@@ -34,15 +36,16 @@ PACKAGE_SOURCES = [
     "maestrano_integration",
     "maestrano_accounts",
     "maestrano_sync",
+    "sandbox",
 ]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 EXPORT = re.compile(r'^export (\w+)="([^"]*)"', re.M)
 
 
-def doc_blocks() -> list[tuple[str, str]]:
-    """(first line, code) of every fenced block of docs/install.md."""
+def doc_blocks(doc: Path = INSTALL_DOC) -> list[tuple[str, str]]:
+    """(first line, code) of every fenced block of ``doc`` (docs/install.md)."""
     blocks = []
-    for _language, code in FENCE.findall(INSTALL_DOC.read_text()):
+    for _language, code in FENCE.findall(doc.read_text()):
         first, _, _rest = code.partition("\n")
         blocks.append((first.strip(), code))
     return blocks
@@ -136,10 +139,11 @@ def clean_environment() -> dict[str, str]:
     }
 
 
-def apply_install_doc(project: Path) -> list[str]:
-    """Append/create files as the doc's blocks say; returns what was applied."""
+def apply_install_doc(project: Path, doc: Path = INSTALL_DOC) -> list[str]:
+    """Append/create files as the blocks of ``doc`` (docs/install.md) say; returns what was
+    applied."""
     applied = []
-    for first, code in doc_blocks():
+    for first, code in doc_blocks(doc):
         match = re.fullmatch(r"# (add to|create) (\S+)", first)
         if match is None:
             continue
@@ -147,6 +151,7 @@ def apply_install_doc(project: Path) -> list[str]:
         target = project / name
         if action == "create":
             assert not target.exists(), f"the doc creates {name}, which startproject made"
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(code)
         else:
             assert target.exists(), f"the doc adds to {name}, which startproject did not make"

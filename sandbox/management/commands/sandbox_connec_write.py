@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Max
 
 from maestrano_integration import strict_input
 from sandbox.connec.api import Operation, run_and_notify
@@ -64,18 +63,12 @@ class Command(BaseCommand):
             record_id=options["id"],
             body={options["entity"]: fields},
         )
-        before = NotificationDelivery.objects.aggregate(last=Max("pk"))["last"] or 0
         try:
             outcome = run_and_notify(operation, app=app)
         except ConnecApiError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(json.dumps(outcome.body, indent=2))
-        ids = list(
-            NotificationDelivery.objects.filter(
-                pk__gt=before, group__uid=options["group"], source_app=app
-            ).values_list("pk", flat=True)
-        )
-        self._deliver(ids, wait=max(options["wait"], 0.0))
+        self._deliver(outcome.deliveries, wait=max(options["wait"], 0.0))
 
     def _deliver(self, ids: list[int], *, wait: float) -> None:
         """Deliver this write's notifications now (this process has no background thread

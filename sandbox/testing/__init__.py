@@ -1,0 +1,34 @@
+"""The sandbox as the test peer of a project's own tests (docs/sandbox.md, "In your project's
+tests"), importable without pytest:
+
+* ``sandbox_settings(globals())``: what a test settings module adds for the sandbox to run
+  beside the app (the app, its database and router, its URLs, ``SANDBOX["ENABLED"]``);
+  ``setup_problems()`` says what the settings lack;
+* ``start_platform(url=..., settings=..., data_dir=...)``: the app under test registered
+  with the sandbox, the default preset pointed at it; it returns a ``Platform``, whose
+  ``login`` signs in through the sandbox's IdP over HTTP, ``write_record`` writes Connec!
+  data as another app (the app is notified), ``records`` reads the sandbox's records and
+  ``add_member`` puts platform users in groups;
+* ``sandbox.testing.sso``: the SSO steps one by one.
+
+The pytest fixture ``maestrano_platform`` is in ``sandbox.pytest_plugin`` (opt-in:
+``pytest_plugins = ["sandbox.pytest_plugin"]`` in your conftest.py).
+"""
+
+from __future__ import annotations
+
+from .platform import DEFAULT_API_ID, DEFAULT_PRESET, Platform, start_platform
+from .setup import sandbox_settings, setup_message, setup_problems
+from .sso import DEFAULT_INIT_PATH, SamlPost
+
+__all__ = [
+    "DEFAULT_API_ID",
+    "DEFAULT_INIT_PATH",
+    "DEFAULT_PRESET",
+    "Platform",
+    "SamlPost",
+    "sandbox_settings",
+    "setup_message",
+    "setup_problems",
+    "start_platform",
+]
