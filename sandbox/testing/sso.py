@@ -93,24 +93,25 @@ class _FormParser(HTMLParser):
             self.forms[-1]["fields"].setdefault(values["name"], values.get("value", ""))
 
 
-def parse_form(html: str, form_id: str) -> dict[str, Any]:
-    """The form ``form_id`` of the page, as its fields would be sent (AssertionError if none)."""
+def _form(html: str, *, attribute: str, value: str, what: str) -> dict[str, Any]:
+    """The first form of ``html`` whose ``attribute`` is ``value`` (AssertionError naming
+    ``what`` if none)."""
     parser = _FormParser()
     parser.feed(html)
     for form in parser.forms:
-        if form["id"] == form_id:
+        if form[attribute] == value:
             return form
-    raise AssertionError(f"No form #{form_id} in the page:\n{html[:2000]}")
+    raise AssertionError(f"No {what} in the page:\n{html[:2000]}")
+
+
+def parse_form(html: str, form_id: str) -> dict[str, Any]:
+    """The form ``form_id`` of the page, as its fields would be sent (AssertionError if none)."""
+    return _form(html, attribute="id", value=form_id, what=f"form #{form_id}")
 
 
 def form_posting_to(html: str, action: str) -> dict[str, Any]:
     """The form of ``html`` whose action is ``action`` (sandbox page buttons)."""
-    parser = _FormParser()
-    parser.feed(html)
-    for form in parser.forms:
-        if form["action"] == action:
-            return form
-    raise AssertionError(f"No form posting to {action} in the page:\n{html[:2000]}")
+    return _form(html, attribute="action", value=action, what=f"form posting to {action}")
 
 
 def expect_status(response: requests.Response, expected: int, what: str) -> None:
