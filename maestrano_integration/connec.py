@@ -267,8 +267,12 @@ class ConnecClient:
         orderby: str | None = DEFAULT_ORDERBY,
         page_size: int | None = None,
         skip: int = 0,
+        external_ids: bool = False,
     ) -> Iterator[Page]:
         """Yield the pages of ``entity`` from ``$skip=skip`` on, one request each.
+
+        ``external_ids=True`` asks for these pages' ids and references as external-id
+        lists (``CONNEC-EXTERNAL-IDS: true``) whatever the client's own setting.
 
         Callers that checkpoint (the initial import) store ``page.next_skip``
         after each page and pass it back as ``skip`` to resume.
@@ -282,13 +286,16 @@ class ConnecClient:
         """
         top = min(max(page_size or maestrano_settings.connec().page_size, 1), MAX_PAGE_SIZE)
         previous: tuple[int, builtins.list[Any]] | None = None
+        headers = {EXTERNAL_IDS_HEADER: "true"} if external_ids else None
         while True:
             params: dict[str, Any] = {"$top": top, "$skip": skip}
             if orderby:
                 params["$orderby"] = orderby
             if filter:
                 params["$filter"] = filter
-            body = self._request("GET", self.entity_url(entity), params=params, entity=entity)
+            body = self._request(
+                "GET", self.entity_url(entity), params=params, headers=headers, entity=entity
+            )
             if (problem := _page_problem(body, entity)) is not None:
                 raise ConnecError(
                     f"Connec! answered no page of {entity!r} at $skip={skip}: {problem}",

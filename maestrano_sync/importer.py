@@ -39,12 +39,12 @@ from maestrano_integration.connec import (
 )
 from maestrano_integration.durability import commit_without_flush
 
-from . import history, idmap, pipeline
+from . import history, idmap, lost_answers, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
 from .conflicts import settle_conflicts
 from .inbox import has_pending_notifications, process_inbox
-from .inbox_plan import ApplyResult, plan_records_changed_here
+from .inbox_plan import ApplyResult, link_our_own_records, plan_records_changed_here
 from .inbox_references import drop_dangling_references
 from .locks import CompanyLockBusy, waiting_company_lock
 from .mappers import Mapper
@@ -242,30 +242,51 @@ def import_entities(
     is fetched while the last page of the current one is written.
     """
     # Cursors read here, in this thread: the prefetching thread never touches the database.
-    plan = [(run_entity, run_entity.next_skip) for run_entity in run_entities]
+    plan = [
+        (run_entity, run_entity.next_skip, _links_lost_answers(run=run, entity=run_entity.entity))
+        for run_entity in run_entities
+    ]
     since = policy_for(company_id=run.company_id).import_filter()  # import_since, if any
 
-    def pages() -> Iterator[tuple[SyncRunEntity, Page | None]]:
-        for run_entity, skip in plan:
+    def pages() -> Iterator[tuple[SyncRunEntity, Page | None, bool]]:
+        for run_entity, skip, link_ours in plan:
             for page in client.iter_pages(
-                run_entity.entity, page_size=page_size, skip=skip, filter=since
+                run_entity.entity,
+                page_size=page_size,
+                skip=skip,
+                filter=since,
+                external_ids=link_ours,
             ):
-                yield run_entity, page
-            yield run_entity, None  # this entity has no more pages
+                yield run_entity, page, link_ours
+            yield run_entity, None, link_ours  # this entity has no more pages
 
     enabled = sync_settings().prefetch
     statistics = idmap.TableStatistics()
     with PagePrefetcher(pages(), enabled=enabled) as prefetched:
-        for run_entity, page in prefetched:
+        for run_entity, page, link_ours in prefetched:
             if page is None:
                 SyncRunEntity.objects.filter(pk=run_entity.pk).update(done=True)
                 run_entity.done = True
             else:
                 mapper = registry.for_entity(run_entity.entity)
-                _apply_page_retrying(run=run, run_entity=run_entity, mapper=mapper, page=page)
+                _apply_page_retrying(
+                    run=run, run_entity=run_entity, mapper=mapper, page=page, link_ours=link_ours
+                )
                 statistics.imported(run_entity.entity, run_entity.created)
             if progress is not None:
                 progress(run_entity)
+
+
+def _links_lost_answers(*, run: SyncRun, entity: str) -> bool:
+    """Whether ``entity``'s pages are read with their external ids, so that our own records
+    whose push answer was lost are linked rather than imported a second time (docs/sync.md,
+    'Notifications: the inbox'): only while the company has unanswered pushes of it
+    (:func:`maestrano_sync.lost_answers.has_unanswered_pushes`, one query per entity and run);
+    otherwise the pages are read, and applied, as they always were."""
+    model = registry.for_entity(entity).model
+    return lost_answers.has_unanswered_pushes(
+        company=run.company, content_type_id=ContentType.objects.get_for_model(model).pk
+    )
 
 
 class PagePrefetcher:
@@ -344,7 +365,7 @@ def _commit_without_flush() -> None:
 
 
 def _apply_page_retrying(
-    *, run: SyncRun, run_entity: SyncRunEntity, mapper: Mapper, page: Page
+    *, run: SyncRun, run_entity: SyncRunEntity, mapper: Mapper, page: Page, link_ours: bool = False
 ) -> SyncRunEntity:
     """:func:`apply_page` under the company's lock (the one notifications, drains and
     reconciliation take: none of them writes the company's records meanwhile; waited
@@ -364,7 +385,12 @@ def _apply_page_retrying(
         nonlocal tries
         tries += 1
         return apply_page(
-            run=run, run_entity=run_entity, mapper=mapper, page=page, check_references=tries > 1
+            run=run,
+            run_entity=run_entity,
+            mapper=mapper,
+            page=page,
+            check_references=tries > 1,
+            link_ours=link_ours,
         )
 
     company = run.company
@@ -408,12 +434,15 @@ def apply_page(
     mapper: Mapper,
     page: Page,
     check_references: bool = False,
+    link_ours: bool = False,
 ) -> SyncRunEntity:
     """Apply one page and advance the cursor, in one transaction.
 
     ``check_references``: a reference to a local row deleted meanwhile is emptied
     (:func:`maestrano_sync.inbox_references.drop_dangling_references`) rather than refused by the
-    foreign key at commit.
+    foreign key at commit. ``link_ours``: the page was read with its external ids, and an
+    unknown record carrying ours is linked to our object first
+    (:func:`maestrano_sync.inbox_plan.link_our_own_records`, as for notifications).
     """
     company = run.company
     entity = run_entity.entity
@@ -430,10 +459,16 @@ def apply_page(
                 f"{entity} cursor of run {run.pk} moved to {locked.next_skip} while this worker "
                 f"applied the page at {page.skip}: another import is running"
             )
+        content_type = ContentType.objects.get_for_model(mapper.model)
+        if link_ours:
+            # Our own records whose push answer was lost: linked, never created again.
+            link_our_own_records(
+                company=company, mapper=mapper, content_type=content_type, parsed=parsed
+            )
         known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
         # Records with a local change not pushed yet follow the conflict rule, as in a
         # notification (none on a first import: nothing is mapped yet).
-        content_type_id = ContentType.objects.get_for_model(mapper.model).pk
+        content_type_id = content_type.pk
         planned = ApplyResult()
         to_apply, plan = plan_records_changed_here(
             company=company,

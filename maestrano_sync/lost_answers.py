@@ -10,7 +10,9 @@ and applying it would create a second local object.
 So, while the company has such unanswered pushes of an entity, an unknown
 record notified with a plain id is looked up in Connec! with its external ids
 (the sync client asks for them) before it is applied: one GET per such record,
-and none at all while every push of the entity has its answer.
+and none at all while every push of the entity has its answer. The import asks
+:func:`has_unanswered_pushes` once per entity and run, and reads that entity's pages with
+their external ids when it holds (:mod:`maestrano_sync.importer`).
 """
 
 from __future__ import annotations
