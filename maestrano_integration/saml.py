@@ -487,7 +487,7 @@ def validate_response(
     # python3-saml checked the signature; what follows reads the (single, signed) assertion.
     assertion = assertions[0]
     _check_bindings(preset, document=document, assertion=assertion)
-    expires_at = _check_times(assertion)
+    expires_at = _check_times(assertion, document=document)
 
     try:
         attributes = SsoAttributes.from_saml(response.get_attributes())
@@ -552,10 +552,18 @@ def _check_bindings(preset: Preset, *, document: Any, assertion: Any) -> None:
         raise SamlValidationError("wrong_audience", f"audiences {audiences!r}")
 
 
-def _check_times(assertion: Any) -> dt.datetime:
-    """Conditions and confirmation times with our clock skew; returns the replay expiry."""
+def _check_times(assertion: Any, *, document: Any) -> dt.datetime:
+    """Issue, conditions and confirmation times with our clock skew; returns the replay
+    expiry. A Response or assertion issued later than now (beyond the skew) is refused: an
+    IdP does not sign what it has not issued yet (the schema requires both times)."""
     skew = dt.timedelta(seconds=float(maestrano_settings.SSO_CLOCK_SKEW_SECONDS))
     now = _now()
+    for element, what in ((document, "Response"), (assertion, "Assertion")):
+        issued = _saml_time(element.get("IssueInstant"), what=f"{what} IssueInstant")
+        if issued is not None and issued > now + skew:
+            raise SamlValidationError(
+                "issued_in_future", f"{what} IssueInstant {issued.isoformat()}"
+            )
     conditions = _xpath(assertion, "./saml:Conditions")
     if len(conditions) != 1:
         raise SamlValidationError("missing_conditions")

@@ -255,6 +255,29 @@ def test_response_not_yet_valid_is_refused(platform, http, post, refused):
     refused(post_saml_response(http, future), "invalid_response", post=future)
 
 
+@pytest.mark.parametrize("element", ["samlp:Response", "saml:Assertion"])
+def test_a_response_issued_in_the_future_is_refused(platform, http, post, refused, element):
+    # Its Conditions still valid: only the issue time is beyond our clock skew (120 s).
+    later = _saml_time(dt.datetime.now(dt.UTC) + dt.timedelta(days=365 * 70))
+
+    def edit(root):
+        for node in find(root, f"//{element}"):
+            node.set("IssueInstant", later)
+
+    future = edited(post, edit, platform.keys)
+    refused(post_saml_response(http, future), "issued_in_future", post=future)
+
+
+def test_an_issue_time_within_the_clock_skew_is_tolerated(platform, http, post):
+    soon = _saml_time(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60))
+
+    def edit(root):
+        for node in find(root, "//samlp:Response") + find(root, "//saml:Assertion"):
+            node.set("IssueInstant", soon)
+
+    assert deliver(http, edited(post, edit, platform.keys)).status_code == 302
+
+
 def test_small_clock_differences_are_tolerated(platform, http, post):
     now = dt.datetime.now(dt.UTC)
     early = edited(
