@@ -167,7 +167,8 @@ def check_subscriptions(app_configs: Any = None, **kwargs: Any) -> list[checks.C
         missing = sorted(entity for entity in imported if not preset.subscribes_to(entity))
         if not missing:
             continue
-        wanted = [e for e in imported if e in missing or preset.subscribes_to(e)]
+        # What it imports, then what else it already subscribes to.
+        wanted = list(imported)
         wanted += sorted(e for e, on in preset.subscriptions.items() if on and e not in wanted)
         messages.append(
             checks.Warning(
