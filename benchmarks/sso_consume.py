@@ -1,13 +1,14 @@
 """SSO consume latency vs bare python3-saml validation, for rsa-sha1/1024 and rsa-sha256/2048.
 
     python benchmarks/sso_consume.py [--iterations 300] [--db postgresql] [--no-cache]
-        [--prepare-threshold N] [--no-synchronous-commit]
+        [--prepare-threshold N|off] [--no-synchronous-commit] [--test-client]
 
 In one process, on fresh databases (SQLite files in a temporary directory by
 default), with two presets (one per key):
 
-* consume: what the app does for one login through the Django stack (test
-  client): the ACS POST (strict validation with our binding checks, replay
+* consume: what the app does for one login through the Django stack, the project's
+  WSGI application called in this process as a WSGI server calls it (``--test-client``:
+  through Django's test client, which adds its own work to each request): the ACS POST (strict validation with our binding checks, replay
   cache insert, login ticket) plus the completion GET it redirects to
   (ticket, company/user/membership refresh, ``login()``). Every iteration posts
   a freshly signed Response (the replay cache refuses reuse); signing is not timed.
@@ -24,9 +25,10 @@ gunicorn recipe), the sandbox not mounted, and the shared cache of the recipe
 (``--cache-url``, Redis by default) holding the sessions, the SSO replay cache and
 the login tickets; ``--no-cache`` keeps them in the database (the default settings),
 ``--debug`` runs with ``DEBUG`` on, as the figures before round 2 were taken.
-``--prepare-threshold N`` (PostgreSQL) turns on the prepared statements of the
-recipe's opt-in ``DATABASE_PREPARE_THRESHOLD`` (also taken from the environment);
-the title and the JSON's ``prepare_threshold`` say whether they are on;
+On PostgreSQL the recipe prepares the statements a connection repeats
+(``DATABASE_PREPARE_THRESHOLD=5``); ``--prepare-threshold N`` changes the number and
+``--prepare-threshold off`` measures without them (the environment's value, when set, is
+the default); the title and the JSON's ``prepare_threshold`` say whether they are on;
 ``--no-synchronous-commit`` lets a repeat login's commit return before PostgreSQL's
 disk flush (``MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT=false``; JSON
 ``repeat_login_synchronous_commit``).
@@ -51,6 +53,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import secrets
 import statistics
 import time
@@ -179,6 +182,75 @@ def post_form(client, path: str, body: str):
     return client.post(path, body, content_type="application/x-www-form-urlencoded")
 
 
+class WsgiBrowser:
+    """A browser driving the project's WSGI application in this process, as a WSGI
+    server (gunicorn) calls it: ``application(environ, start_response)``, the response
+    iterated and closed (Django's ``request_started`` and ``request_finished`` signals,
+    hence the database connection's age and health checks, run as in production).
+    Cookies are kept per name, as a browser keeps them for one host.
+
+    Django's test client adds its own work to every request (template and exception
+    signals connected and disconnected, the request and response copied for the test,
+    ``close_old_connections`` disconnected); ``--test-client`` measures through it.
+    """
+
+    def __init__(self, application: Any, *, host: str = "testserver") -> None:
+        self.application = application
+        self.host = host
+        self.cookies: dict[str, str] = {}
+
+    def post(self, path: str, body: str, content_type: str):
+        data = body.encode()
+        return self._request(
+            "POST",
+            path,
+            data,
+            {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(data))},
+        )
+
+    def get(self, url: str):
+        return self._request("GET", url, b"", {})
+
+    def _request(self, method: str, url: str, data: bytes, extra: dict[str, str]):
+        import io
+        import sys
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        environ = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": parts.path,
+            "QUERY_STRING": parts.query,
+            "SERVER_NAME": self.host,
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": self.host,
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            **extra,
+        }
+        if self.cookies:
+            environ["HTTP_COOKIE"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = self.application(environ, lambda status, headers, exc_info=None: None)
+        try:
+            b"".join(response)
+        finally:
+            response.close()
+        for name, morsel in response.cookies.items():
+            if morsel["max-age"] == 0 or morsel.value == "":
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = morsel.coded_value
+        return response
+
+
 def bare_validation(encoded: str, *, settings: Any, request_data: dict, schema_class: Any) -> float:
     """Milliseconds of python3-saml's own ``is_valid`` of ``encoded``, with ``schema_class``
     as its schema class (``etree.XMLSchema`` as shipped, or the app's kept schemas)."""
@@ -212,7 +284,7 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
+def run(iterations: int, *, profiler: Any = None, test_client: bool = False) -> dict[str, object]:
     import django
 
     django.setup()
@@ -225,7 +297,15 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
     from maestrano_integration.conf import get_preset, maestrano_settings
     from maestrano_integration.saml import saml_settings
 
-    setup_test_environment()
+    if test_client:
+        setup_test_environment()
+
+    def browser() -> Any:
+        if test_client:
+            return Client()
+        from django.core.wsgi import get_wsgi_application
+
+        return WsgiBrowser(get_wsgi_application())
 
     keys = {"sha1": make_key_pair(1024), "sha256": make_key_pair(2048)}
     preset_names = {"sha256": "maestrano", "sha1": "legacy"}
@@ -264,7 +344,7 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
             for _ in range(iterations + 5)
         ]
         consume_path = preset.consume_path
-        client = Client()
+        client = browser()
         python3_saml_settings = saml_settings(preset)
         request_data = {
             "https": "off",
@@ -342,8 +422,9 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
     prepare_threshold = database.get("OPTIONS", {}).get("prepare_threshold")
     synchronous_commit = maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT
     prepared = "off" if prepare_threshold is None else f"after {prepare_threshold} uses"
+    driver = "Django's test client" if test_client else "the WSGI application"
     configuration = (
-        f"{database['ENGINE'].rsplit('.', 1)[-1]}, DEBUG {'on' if settings.DEBUG else 'off'}, "
+        f"through {driver}, {database['ENGINE'].rsplit('.', 1)[-1]}, DEBUG {'on' if settings.DEBUG else 'off'}, "
         f"CONN_MAX_AGE {database['CONN_MAX_AGE']}, prepared statements {prepared}, "
         f"sandbox {'mounted' if SANDBOX_MIDDLEWARE in settings.MIDDLEWARE else 'not mounted'}, "
         f"SSO state in {sso_state}, sessions {settings.SESSION_ENGINE}, repeat logins' "
@@ -403,6 +484,7 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
         for algorithm in ("sha1", "sha256")
     }
     return {
+        "driver": "test_client" if test_client else "wsgi",
         "debug": bool(settings.DEBUG),
         "conn_max_age": database["CONN_MAX_AGE"],
         "prepare_threshold": prepare_threshold,
@@ -428,6 +510,8 @@ def run(iterations: int, *, profiler: Any = None) -> dict[str, object]:
     }
 
 
+#: The recipe's prepared statements on PostgreSQL (docs/deploy.md, "The production environment").
+RECIPE_PREPARE_THRESHOLD = "5"
 #: The recipe's shared cache (docs/deploy.md, "Sessions and SSO state in a shared cache").
 RECIPE_CACHE_URL = "redis://127.0.0.1:6379/0"
 
@@ -463,16 +547,22 @@ def main() -> None:
     )
     parser.add_argument(
         "--prepare-threshold",
-        type=int,
-        default=None,
+        default=os.environ.get("DATABASE_PREPARE_THRESHOLD") or RECIPE_PREPARE_THRESHOLD,
         help="PostgreSQL: prepared statements after N uses (DATABASE_PREPARE_THRESHOLD, "
-        "docs/deploy.md); default: as in the environment (off unless set)",
+        "docs/deploy.md), or 'off'; default: as in the environment, else the recipe's "
+        f"{RECIPE_PREPARE_THRESHOLD}",
     )
     parser.add_argument(
         "--no-synchronous-commit",
         action="store_true",
         help="PostgreSQL: a repeat login's commit does not wait for the disk flush "
         "(MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT=false, docs/deploy.md)",
+    )
+    parser.add_argument(
+        "--test-client",
+        action="store_true",
+        help="send the requests through Django's test client (as this benchmark did up to "
+        "the twenty-second session of round 2) instead of the WSGI application",
     )
     parser.add_argument(
         "--profile",
@@ -500,22 +590,20 @@ def main() -> None:
                 if arguments.no_synchronous_commit
                 else {}
             ),
-            **(
-                {}
-                if arguments.prepare_threshold is None
-                else {"DATABASE_PREPARE_THRESHOLD": str(arguments.prepare_threshold)}
+            "DATABASE_PREPARE_THRESHOLD": (
+                "" if arguments.prepare_threshold == "off" else arguments.prepare_threshold
             ),
         },
     )
     if not arguments.profile:
-        harness.emit(run(arguments.iterations))
+        harness.emit(run(arguments.iterations, test_client=arguments.test_client))
         return
     import cProfile
     import pstats
     import sys
 
     profiler = cProfile.Profile(time.process_time)
-    run(arguments.iterations, profiler=profiler)
+    run(arguments.iterations, profiler=profiler, test_client=arguments.test_client)
     for order in ("cumulative", "tottime"):
         pstats.Stats(profiler, stream=sys.stderr).sort_stats(order).print_stats(45)
 
