@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from celery._state import _set_task_join_will_block  # type: ignore[attr-defined]  # no stub
-from django.apps import apps
 
-from sandbox.testing import Platform, setup_message, setup_problems, start_platform
+from sandbox.testing import Platform, setup_message, setup_problems
+from sandbox.testing.platform import platform_for_test, release_sandbox_connections
 
 FIXTURE = "maestrano_platform"
 
@@ -48,10 +47,7 @@ def django_db_setup(django_db_setup: Any) -> Iterator[None]:
     notification thread closes the connection it keeps across wake-ups (an open
     connection would block ``DROP DATABASE`` on PostgreSQL)."""
     yield
-    if apps.is_installed("sandbox"):
-        from sandbox.connec.notifications import release_connections
-
-        assert release_connections(), "the sandbox's notification thread kept its connection"
+    release_sandbox_connections()
 
 
 @pytest.fixture(scope="session")
@@ -65,12 +61,9 @@ def maestrano_platform(
     live_server: Any, settings: Any, maestrano_sandbox_data_dir: Path
 ) -> Iterator[Platform]:
     """The sandbox on the live server with the app under test registered (api id
-    ``app-test``) and the default preset wired to it."""
-    yield start_platform(
+    ``app-test``) and the default preset wired to it (``sandbox.testing.platform_for_test``,
+    which ``sandbox.testing.MaestranoPlatformTestCase`` shares)."""
+    with platform_for_test(
         url=live_server.url, settings=settings, data_dir=maestrano_sandbox_data_dir
-    )
-    # Eager tasks mark "inside a task" in one flag for the whole process, saved and restored
-    # around each task: when the test's thread and the live server's thread run eager tasks
-    # at once, the restores interleave and can leave it set, and a later test's
-    # ``result.get()`` then fails with "Never call result.get() within a task!".
-    _set_task_join_will_block(False)
+    ) as platform:
+        yield platform

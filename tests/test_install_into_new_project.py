@@ -11,7 +11,8 @@ dependencies come from this project's virtualenv through a ``.pth`` file: no net
 Then the same new project's own tests, as docs/sandbox.md ("In your project's tests")
 writes them: its test settings, ``pytest.ini``, ``conftest.py`` and tests, with the sandbox
 of the wheel as their peer; the project's pytest must pass (a login through the sandbox's
-IdP, a record written in the sandbox reaching the project's model and back).
+IdP, a record written in the sandbox reaching the project's model and back), and so must
+its ``manage.py test`` (the same tests as ``MaestranoPlatformTestCase`` classes).
 """
 
 from __future__ import annotations
@@ -202,10 +203,24 @@ def test_the_sandbox_is_the_peer_of_a_new_projects_own_tests(tmp_path, virtualen
         "create pytest.ini",
         "create conftest.py",
         "create tests/test_maestrano.py",
+        "create myapp/tests.py",
     ]
     result = run_pytest(python, project=project, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout, result.stdout
+
+    # The same two tests as MaestranoPlatformTestCase classes, under Django's own runner.
+    django_runner = subprocess.run(
+        [python, "manage.py", "test", "--settings=mysite.settings_test", "--noinput"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert django_runner.returncode == 0, django_runner.stdout + django_runner.stderr
+    assert "Ran 2 tests" in django_runner.stderr, django_runner.stderr
 
 
 def test_settings_without_the_sandbox_stop_the_run_saying_what_to_add(tmp_path, virtualenv):

@@ -9,26 +9,49 @@ tests"), importable without pytest:
   ``login`` signs in through the sandbox's IdP over HTTP, ``write_record`` writes Connec!
   data as another app (the app is notified), ``records`` reads the sandbox's records and
   ``add_member`` puts platform users in groups;
+* ``platform_for_test(url=..., data_dir=...)``: ``start_platform`` for one test, its
+  changes undone at the end (``SettingsOverrides``: ``override_settings`` one setting at a
+  time);
 * ``sandbox.testing.sso``: the SSO steps one by one.
 
 The pytest fixture ``maestrano_platform`` is in ``sandbox.pytest_plugin`` (opt-in:
-``pytest_plugins = ["sandbox.pytest_plugin"]`` in your conftest.py).
+``pytest_plugins = ["sandbox.pytest_plugin"]`` in your conftest.py); for Django's own test
+runner, ``MaestranoPlatformTestCase`` (``sandbox.testing.testcases``, imported from here
+only when asked for: settings modules import this package).
 """
 
 from __future__ import annotations
 
-from .platform import DEFAULT_API_ID, DEFAULT_PRESET, Platform, start_platform
+from typing import TYPE_CHECKING, Any
+
+from .overrides import SettingsOverrides
+from .platform import DEFAULT_API_ID, DEFAULT_PRESET, Platform, platform_for_test, start_platform
 from .setup import sandbox_settings, setup_message, setup_problems
 from .sso import DEFAULT_INIT_PATH, SamlPost
+
+if TYPE_CHECKING:
+    from .testcases import MaestranoPlatformTestCase
 
 __all__ = [
     "DEFAULT_API_ID",
     "DEFAULT_INIT_PATH",
     "DEFAULT_PRESET",
+    "MaestranoPlatformTestCase",
     "Platform",
     "SamlPost",
+    "SettingsOverrides",
+    "platform_for_test",
     "sandbox_settings",
     "setup_message",
     "setup_problems",
     "start_platform",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``MaestranoPlatformTestCase`` on first use (it imports ``django.test``)."""
+    if name == "MaestranoPlatformTestCase":
+        from .testcases import MaestranoPlatformTestCase
+
+        return MaestranoPlatformTestCase
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

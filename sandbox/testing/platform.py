@@ -11,11 +11,14 @@ before the apps are ready.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
+from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
@@ -23,6 +26,7 @@ from maestrano_integration.connec_wire import MAX_PAGE_SIZE
 from sandbox.keys import IdpKeyPair, ensure_key_pairs
 
 from . import sso
+from .overrides import SettingsOverrides
 from .setup import setup_message, setup_problems
 
 if TYPE_CHECKING:
@@ -43,7 +47,7 @@ class Platform:
     url: str  # live server root: the app host
     app: RegisteredApp  # the sandbox's registration of the app under test
     keys: IdpKeyPair  # the sandbox IdP's signing key pair
-    settings: Any = field(repr=False)  # pytest-django's ``settings``: changes undone after
+    settings: Any = field(repr=False)  # its writes are undone after the test
     mount: str = "/sandbox"  # where the URLconf serves the sandbox
 
     @property
@@ -317,3 +321,39 @@ def start_platform(
         "PRESETS": {preset: running.preset_values()},
     }
     return running
+
+
+@contextmanager
+def platform_for_test(*, url: str, data_dir: Path, settings: Any = None) -> Iterator[Platform]:
+    """One test's platform: ``start_platform`` on entry; on exit, what it changed undone.
+
+    ``settings``: pytest-django's ``settings`` fixture, which undoes its changes itself;
+    without it, a ``SettingsOverrides`` (Django's ``override_settings``) undone here. The
+    one setup of ``sandbox.pytest_plugin``'s ``maestrano_platform`` and of
+    ``sandbox.testing.MaestranoPlatformTestCase``.
+    """
+    own = SettingsOverrides() if settings is None else None
+    try:
+        yield start_platform(url=url, settings=settings if own is None else own, data_dir=data_dir)
+    finally:
+        if own is not None:
+            own.undo()
+        # Eager tasks mark "inside a task" in one flag for the whole process, saved and
+        # restored around each task: when the test's thread and the live server's thread run
+        # eager tasks at once, the restores interleave and can leave it set, and a later
+        # test's ``result.get()`` then fails with "Never call result.get() within a task!".
+        from celery._state import _set_task_join_will_block  # type: ignore[attr-defined]
+
+        _set_task_join_will_block(False)
+
+
+def release_sandbox_connections() -> None:
+    """Before a test run drops its databases: the sandbox's notification thread closes the
+    connection it keeps across wake-ups (an open connection blocks ``DROP DATABASE`` on
+    PostgreSQL). AssertionError if it did not in time."""
+    if not apps.is_installed("sandbox"):
+        return
+    from sandbox.connec.notifications import release_connections
+
+    if not release_connections():
+        raise AssertionError("the sandbox's notification thread kept its connection")

@@ -194,11 +194,16 @@ def test_sandbox_settings_put_the_sandbox_database_on_the_same_postgresql_server
 
 def test_sandbox_testing_imports_without_pytest_and_before_the_apps_are_ready():
     """A test settings module imports ``sandbox_settings`` before Django is set up, and a
-    project's tests may run without pytest: neither needs pytest nor a model."""
+    project's tests may run without pytest: neither needs pytest nor a model, and the
+    settings module does not load ``django.test`` (``MaestranoPlatformTestCase`` does,
+    when imported)."""
     code = (
         "import sys; sys.modules['pytest'] = None\n"
         "from sandbox.testing import Platform, sandbox_settings, start_platform\n"
         "import sandbox.testing.sso\n"
+        "assert 'sandbox.models' not in sys.modules, 'a model was imported'\n"
+        "assert 'django.test' not in sys.modules, 'django.test was imported'\n"
+        "from sandbox.testing import MaestranoPlatformTestCase\n"
         "assert 'sandbox.models' not in sys.modules, 'a model was imported'\n"
     )
     env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
