@@ -310,16 +310,18 @@ def run(iterations: int, *, profiler: Any = None, test_client: bool = False) -> 
     keys = {"sha1": make_key_pair(1024), "sha256": make_key_pair(2048)}
     preset_names = {"sha256": "maestrano", "sha1": "legacy"}
 
-    def preset_values(certificate: str) -> dict:
+    def preset_values(algorithm: str) -> dict:
+        # The historical rsa-sha1 platform: that preset opts in to SHA-1 (sso.allow_sha1).
+        sso = {"x509_certificate": keys[algorithm][1], "allow_sha1": algorithm == "sha1"}
         return {
             "app": {"host": APP_HOST},
             "api": {"id": "bench-app", "key": "bench-key", "host": PLATFORM_HOST},
-            "sso": {"x509_certificate": certificate},
+            "sso": sso,
         }
 
     settings.MAESTRANO = {
         "DEFAULT_PRESET": "maestrano",
-        "PRESETS": {preset_names[alg]: preset_values(keys[alg][1]) for alg in keys},
+        "PRESETS": {preset_names[alg]: preset_values(alg) for alg in keys},
         "SYNC": {"IMPORT_ON_COMPANY_CREATED": False},
         # The recipe's (or the default's) home of the replay cache and login tickets.
         "SSO_STATE_CACHE": settings.MAESTRANO.get("SSO_STATE_CACHE"),

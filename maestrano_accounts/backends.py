@@ -15,6 +15,7 @@ this backend's business: it answers ``None``.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from typing import Any
 
@@ -42,12 +43,15 @@ class MaestranoBackend(ModelBackend):
         *,
         maestrano_preset: Preset | None = None,
         maestrano_attributes: SsoAttributes | None = None,
+        maestrano_validated_at: dt.datetime | None = None,
         **credentials: Any,
     ) -> Any:
         if maestrano_preset is None or maestrano_attributes is None:
             return None
         result = services.provision_sso_login(
-            preset=maestrano_preset, attributes=maestrano_attributes
+            preset=maestrano_preset,
+            attributes=maestrano_attributes,
+            validated_at=maestrano_validated_at,
         )
         setattr(result.user, SSO_LOGIN_ATTRIBUTE, result)
         # An adapter may deliberately refuse a user (inactive): no login then.
@@ -57,17 +61,27 @@ class MaestranoBackend(ModelBackend):
 
 
 def authenticate_sso(
-    request: HttpRequest, *, preset: Preset, attributes: SsoAttributes
+    request: HttpRequest,
+    *,
+    preset: Preset,
+    attributes: SsoAttributes,
+    validated_at: dt.datetime | None = None,
 ) -> Any | None:
     """The user of a validated SSO login, with ``user.backend`` set for ``login()``;
     ``None`` when no :class:`MaestranoBackend` is installed (a system check reports it)
     or the backend refuses the user (``user_login_failed`` is sent then, as
-    ``authenticate()`` sends it; the credentials named, nothing secret)."""
+    ``authenticate()`` sends it; the credentials named, nothing secret). ``validated_at``:
+    when the assertion was accepted (see :func:`services.provision_sso_login`)."""
     found = sso_backend()
     if found is None:
         return None
     backend, path = found
-    user = backend.authenticate(request, maestrano_preset=preset, maestrano_attributes=attributes)
+    user = backend.authenticate(
+        request,
+        maestrano_preset=preset,
+        maestrano_attributes=attributes,
+        maestrano_validated_at=validated_at,
+    )
     if user is None:
         user_login_failed.send(
             sender=__name__,

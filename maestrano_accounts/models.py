@@ -170,6 +170,11 @@ class SsoLoginTicket(models.Model):
     #: the completion step requires it (login CSRF). Empty for SP-initiated logins.
     browser_digest = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(db_index=True)
+    #: When the consume view accepted the assertion (the new ticket of a confirmation keeps
+    #: it): a membership removed, or a company cancelled, by the platform after that time is
+    #: not brought back by this login (:func:`maestrano_accounts.services.provision_sso_login`).
+    #: Empty in a ticket stored before the field existed: its expiry less its lifetime.
+    validated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

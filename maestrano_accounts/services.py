@@ -9,6 +9,7 @@ link or update, and keep that safe under concurrent logins.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
@@ -49,6 +50,19 @@ class SsoLogin:
     user_migrated: bool
 
 
+class RemovedDuringLogin(Exception):
+    """The platform cancelled the group, or removed the user from it, after this login's
+    assertion was accepted (its webhook came between the ACS and the completion): the
+    login does not bring that access back. A later login, accepted after the removal,
+    does (docs/protocol.md, 'Account webhooks')."""
+
+
+def _removed_since(changed_at: dt.datetime | None, *, validated_at: dt.datetime | None) -> bool:
+    """The rule of :class:`RemovedDuringLogin`: the removal (a company's ``cancelled_at``,
+    an inactive membership's ``updated_at``) is not older than the login's acceptance."""
+    return changed_at is not None and validated_at is not None and changed_at >= validated_at
+
+
 # --- companies ------------------------------------------------------------------------
 
 
@@ -57,13 +71,15 @@ def find_or_create_company_from_sso(
     preset: Preset,
     attributes: SsoAttributes,
     adapter: DefaultAccountAdapter | None = None,
+    validated_at: dt.datetime | None = None,
 ) -> tuple[Company, bool]:
     """The company of ``attributes.group_uid`` on ``preset``, created if new (docs/protocol.md,
     'First login and email migration').
 
     Attributes are refreshed on every login. A cancelled company is active again:
-    the platform only sends users of groups that use the service. Two first
-    logins racing for a new group create one company: the unique constraint
+    the platform only sends users of groups that use the service; but not by a login
+    accepted (``validated_at``) before the cancellation (:class:`RemovedDuringLogin`). Two
+    first logins racing for a new group create one company: the unique constraint
     refuses the second insert, which then reads the winner's row.
     """
     adapter = adapter or get_adapter()
@@ -85,6 +101,10 @@ def find_or_create_company_from_sso(
             company = Company.objects.get(**lookup)
     if not created:
         reactivated = company.status == Company.Status.CANCELLED
+        if reactivated and _removed_since(company.cancelled_at, validated_at=validated_at):
+            raise RemovedDuringLogin(
+                f"group {company.group_uid} was cancelled after the login was accepted"
+            )
         adapter.populate_company(company, preset=preset, attributes=attributes)
         if reactivated:
             company.status = Company.Status.ACTIVE
@@ -375,17 +395,32 @@ def _create_user(
 
 
 def upsert_membership(
-    *, user: AbstractBaseUser, company: Company, role: str, preset: Preset | None = None
+    *,
+    user: AbstractBaseUser,
+    company: Company,
+    role: str,
+    preset: Preset | None = None,
+    validated_at: dt.datetime | None = None,
 ) -> Membership:
     """The active membership of ``user`` in ``company`` with ``role`` (created or updated).
 
     ``member_added`` is sent after commit when the membership was not active before.
+    A membership removed since ``validated_at`` (when the login's assertion was accepted)
+    stays removed: :class:`RemovedDuringLogin`.
     """
     membership, created = Membership.objects.get_or_create(
         user=user,  # type: ignore[misc]  # any AUTH_USER_MODEL (the plugin knows the example's)
         company=company,
         defaults={"role": role, "is_active": True},
     )
+    if (
+        not created
+        and not membership.is_active
+        and _removed_since(membership.updated_at, validated_at=validated_at)
+    ):
+        raise RemovedDuringLogin(
+            f"the user was removed from group {company.group_uid} after the login was accepted"
+        )
     joined = created or not membership.is_active
     if not created and (membership.role != role or not membership.is_active):
         membership.role = role
@@ -403,13 +438,20 @@ def upsert_membership(
 # --- the whole login ---------------------------------------------------------------------------
 
 
-def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogin:
+def provision_sso_login(
+    *, preset: Preset, attributes: SsoAttributes, validated_at: dt.datetime | None = None
+) -> SsoLogin:
     """Find or create the company, the user and the membership of a validated SSO login.
 
     One transaction: either everything is in place or nothing changed.
     ``company_created`` is sent after commit, once per new company. A repeat
     login that changes nothing but the identity's login time takes
     :func:`_unchanged_login` instead (one read, one write).
+
+    ``validated_at`` is when the assertion was accepted (the login ticket's): a company
+    cancelled, or a membership removed, by the platform since then is not brought back;
+    :class:`RemovedDuringLogin` is raised and nothing changes. The repeat login's path
+    needs no check: an inactive membership or a cancelled company never takes it.
     """
     adapter = get_adapter()
     unchanged = _unchanged_login(preset=preset, attributes=attributes, adapter=adapter)
@@ -417,7 +459,7 @@ def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogi
         return unchanged
     with transaction.atomic():
         company, company_was_created = find_or_create_company_from_sso(
-            preset=preset, attributes=attributes, adapter=adapter
+            preset=preset, attributes=attributes, adapter=adapter, validated_at=validated_at
         )
         adapter.link_company(
             company, preset=preset, attributes=attributes, created=company_was_created
@@ -430,6 +472,7 @@ def provision_sso_login(*, preset: Preset, attributes: SsoAttributes) -> SsoLogi
             company=company,
             role=adapter.membership_role(preset=preset, attributes=attributes),
             preset=preset,
+            validated_at=validated_at,
         )
     return SsoLogin(
         user=user,

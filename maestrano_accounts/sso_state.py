@@ -357,6 +357,9 @@ class RedeemedTicket:
     assertion_id: str
     in_response_to: str
     attributes: SsoAttributes
+    #: When the consume view accepted the assertion: what the platform removed after it,
+    #: this login does not bring back (:func:`maestrano_accounts.services.provision_sso_login`).
+    validated_at: dt.datetime
 
 
 def accept_assertion(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
@@ -401,10 +404,18 @@ def _new_ticket(
 
 
 def _ticket(
-    *, preset_name: str, assertion_id: str, in_response_to: str, attributes: SsoAttributes
+    *,
+    preset_name: str,
+    assertion_id: str,
+    in_response_to: str,
+    attributes: SsoAttributes,
+    validated_at: dt.datetime | None = None,
 ) -> tuple[SsoLoginTicket, IssuedTicket]:
+    """A new ticket, its token and nonce; ``validated_at`` that of the login it carries on
+    (a confirmation's), else now."""
     token = secrets.token_urlsafe(32)
     nonce = "" if in_response_to else secrets.token_urlsafe(32)
+    now = timezone.now()
     ticket = SsoLoginTicket(
         token_digest=_digest(token),
         preset=preset_name,
@@ -412,7 +423,8 @@ def _ticket(
         in_response_to=in_response_to,
         browser_digest=_digest(nonce) if nonce else "",
         attributes={**attributes.raw, "mno_uid": attributes.name_id},
-        expires_at=timezone.now() + LOGIN_TICKET_LIFETIME,
+        expires_at=now + LOGIN_TICKET_LIFETIME,
+        validated_at=validated_at or now,
     )
     return ticket, IssuedTicket(token=token, browser_nonce=nonce)
 
@@ -434,12 +446,14 @@ def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> Issu
 def reissue_for_confirmation(*, ticket: RedeemedTicket) -> IssuedTicket:
     """A new ticket for the login of ``ticket`` (redeemed, so used up), for the
     confirmation form of :func:`needs_confirmation`: bound to this browser by a new
-    nonce, valid for another :data:`LOGIN_TICKET_LIFETIME`."""
+    nonce, valid for another :data:`LOGIN_TICKET_LIFETIME`. It keeps the time the assertion
+    was accepted: the person's confirmation does not make the login newer than that."""
     fresh, issued = _ticket(
         preset_name=ticket.preset_name,
         assertion_id=ticket.assertion_id,
         in_response_to="",
         attributes=ticket.attributes,
+        validated_at=ticket.validated_at,
     )
     _store_ticket(fresh)
     return issued
@@ -464,6 +478,7 @@ _TICKET_FIELDS = (
     "browser_digest",
     "attributes",
     "expires_at",
+    "validated_at",
 )
 
 
@@ -538,6 +553,7 @@ def redeem_login_ticket(*, token: str, browser_nonce: str = "") -> RedeemedTicke
         assertion_id=ticket.assertion_id,
         in_response_to=ticket.in_response_to,
         attributes=SsoAttributes.from_mapping(ticket.attributes),
+        validated_at=ticket.validated_at or ticket.expires_at - LOGIN_TICKET_LIFETIME,
     )
 
 

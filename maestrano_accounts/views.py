@@ -216,7 +216,7 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
             request, preset=preset, in_response_to=ticket.in_response_to
         )
         with sso_state.login_transaction():
-            result = _authenticate(request, preset=preset, attributes=ticket.attributes)
+            result = _authenticate(request, preset=preset, ticket=ticket)
             if result is not None:
                 _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
     except SamlValidationError as error:
@@ -266,13 +266,20 @@ def _ticket_preset(ticket: sso_state.RedeemedTicket) -> Preset:
 
 
 def _authenticate(
-    request: HttpRequest, *, preset: Preset, attributes: SsoAttributes
+    request: HttpRequest, *, preset: Preset, ticket: sso_state.RedeemedTicket
 ) -> services.SsoLogin | None:
     """The login the backend provisioned, or ``None`` when no user may log in."""
     try:
-        user = authenticate_sso(request, preset=preset, attributes=attributes)
+        user = authenticate_sso(
+            request,
+            preset=preset,
+            attributes=ticket.attributes,
+            validated_at=ticket.validated_at,
+        )
     except services.AccountConflict as error:
         raise SamlValidationError("account_conflict", str(error), status=409) from None
+    except services.RemovedDuringLogin as error:
+        raise SamlValidationError("removed_during_login", str(error), status=403) from None
     return getattr(user, SSO_LOGIN_ATTRIBUTE, None) if user is not None else None
 
 

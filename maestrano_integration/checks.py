@@ -486,7 +486,34 @@ def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
                     id="maestrano.E005",
                 )
             )
+        elif (
+            preset.sso_enabled
+            and not preset.allow_sha1
+            and _is_historical_key(preset.x509_certificate)
+        ):
+            messages.append(
+                checks.Warning(
+                    f"Maestrano preset {preset.name!r}: the IdP certificate holds a 1024-bit "
+                    "RSA key, as the historical platform's, which signs with rsa-sha1; SHA-1 "
+                    "signatures are refused unless the preset allows them.",
+                    hint="If this IdP still signs with SHA-1, its logins are refused "
+                    "(sha1_refused): ask for an rsa-sha256 certificate, or set "
+                    "sso.allow_sha1 to true. "
+                    + preset_setting_hint(preset.name, "sso.allow_sha1", is_default=default),
+                    id="maestrano.W014",
+                )
+            )
     return messages
+
+
+def _is_historical_key(pem: str) -> bool:
+    """Whether the (parsable) certificate's key is RSA of 1024 bits or fewer: the historical
+    platform's, whose signatures are rsa-sha1 (docs/protocol.md, 'Consume')."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = x509.load_pem_x509_certificate(pem.encode()).public_key()
+    return isinstance(key, rsa.RSAPublicKey) and key.key_size <= 1024
 
 
 def _is_http_url(value: Any) -> bool:

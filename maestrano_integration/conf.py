@@ -252,6 +252,8 @@ PRESET_DEFAULTS: dict[str, Any] = {
         "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
         "x509_certificate": "",
         "x509_fingerprint": None,  # computed from the certificate
+        # Accept rsa-sha1 signatures and sha1 digests from the IdP (the historical platform).
+        "allow_sha1": False,
     },
     "webhook": {
         "account": {"groups_path": None, "group_users_path": None},
@@ -353,6 +355,11 @@ class Preset:
     @property
     def x509_certificate(self) -> str:
         return (self.raw["sso"]["x509_certificate"] or "").strip()
+
+    @property
+    def allow_sha1(self) -> bool:
+        """Whether the IdP's SHA-1 signatures and digests are accepted (``sso.allow_sha1``)."""
+        return bool(self.raw["sso"]["allow_sha1"])
 
     @cached_property
     def x509_fingerprint(self) -> str:

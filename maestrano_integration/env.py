@@ -33,6 +33,7 @@ ENVIRONMENT_KEYS: tuple[tuple[str, type], ...] = (
     ("sso.name_id_format", str),
     ("sso.x509_certificate", str),
     ("sso.x509_fingerprint", str),
+    ("sso.allow_sha1", bool),
     ("webhook.account.groups_path", str),
     ("webhook.account.group_users_path", str),
     ("webhook.connec.notifications_path", str),

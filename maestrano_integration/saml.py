@@ -8,7 +8,9 @@ that names no request inside a Response that names one passes), so
 :func:`validate_response` adds the bindings on top: ``Destination`` and every
 ``Recipient`` equal the ACS URL, every ``SubjectConfirmationData`` names the request
 the Response answers (or none when it answers none), an audience names our api id, the
-assertion expires, exactly one assertion, our own clock skew. What needs state (replay
+assertion and every bearer confirmation expire, exactly one assertion, one value for each
+identifying attribute, our own clock skew; SHA-1 only where the preset allows it
+(``sso.allow_sha1``). What needs state (replay
 cache, the request ids of the browser session) lives in :mod:`maestrano_accounts`.
 
 Everything (entity ids, URLs, certificate) comes from a :class:`Preset`.
@@ -31,6 +33,7 @@ from django.http import HttpRequest
 from lxml import etree
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Constants
+from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
@@ -158,8 +161,9 @@ def build_saml_settings(preset: Preset) -> dict[str, Any]:
 
     Both ``wantAssertionsSigned`` and ``wantMessagesSigned`` are off because the
     platform signs the Response *or* the Assertion; python3-saml still refuses a
-    response in which neither is signed. ``rejectDeprecatedAlgorithm`` is off
-    because the historical platform signs with rsa-sha1.
+    response in which neither is signed. ``rejectDeprecatedAlgorithm`` (rsa-sha1, dsa-sha1
+    signatures, sha1 digests) is on unless the preset allows SHA-1 (``sso.allow_sha1``,
+    for the historical platform, which signs with rsa-sha1).
     """
     return {
         "strict": True,
@@ -191,7 +195,7 @@ def build_saml_settings(preset: Preset) -> dict[str, Any]:
             "wantNameIdEncrypted": False,
             "wantAttributeStatement": True,
             "requestedAuthnContext": False,
-            "rejectDeprecatedAlgorithm": False,
+            "rejectDeprecatedAlgorithm": not preset.allow_sha1,
             "allowRepeatAttributeName": False,
             # Hosts such as http://testserver or an intranet name are legitimate.
             "allowSingleLabelDomains": True,
@@ -320,10 +324,19 @@ class SsoAttributes:
     raw: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     REQUIRED = ("uid", "group_uid")
+    #: The attributes that say who logs in, into which group, and which local account an
+    #: email may link (``virtual_*`` in virtual mode): one value each, or the login is
+    #: refused (``multi_valued_attribute``). Which of two values is the user's, the
+    #: platform did not say; taking the first would let the order of the values decide.
+    SINGLE_VALUED = ("uid", "group_uid", "virtual_uid", "email", "virtual_email")
 
     @classmethod
     def from_saml(cls, attributes: Mapping[str, list[Any]], *, name_id: str = "") -> SsoAttributes:
-        """Build from python3-saml's ``{name: [values]}``; raises if a required one is missing."""
+        """Build from python3-saml's ``{name: [values]}``; raises if a required one is
+        missing, or one of :attr:`SINGLE_VALUED` carries several values."""
+        several = [key for key in cls.SINGLE_VALUED if len(attributes.get(key) or ()) > 1]
+        if several:
+            raise SamlValidationError("multi_valued_attribute", ", ".join(several))
         flat: dict[str, str] = {}
         for key, values in attributes.items():
             strings = [value for value in values if isinstance(value, str)]
@@ -481,6 +494,9 @@ def validate_response(
 
     try:
         response.is_valid(request_data(request), raise_exceptions=True)
+    except OneLogin_Saml2_ValidationError as error:
+        reason = "sha1_refused" if error.code in _DEPRECATED_ALGORITHM_CODES else "invalid_response"
+        raise SamlValidationError(reason, str(error)) from None
     except Exception as error:
         raise SamlValidationError("invalid_response", str(error)) from None
 
@@ -506,6 +522,16 @@ def validate_response(
         expires_at=expires_at,
         attributes=attributes,
     )
+
+
+#: python3-saml's codes for a signature or digest algorithm ``rejectDeprecatedAlgorithm``
+#: refuses (SHA-1, in a preset without ``sso.allow_sha1``).
+_DEPRECATED_ALGORITHM_CODES = frozenset(
+    {
+        OneLogin_Saml2_ValidationError.DEPRECATED_SIGNATURE_METHOD,
+        OneLogin_Saml2_ValidationError.DEPRECATED_DIGEST_METHOD,
+    }
+)
 
 
 def _same_url(left: str, right: str) -> bool:
@@ -555,7 +581,8 @@ def _check_bindings(preset: Preset, *, document: Any, assertion: Any) -> None:
 def _check_times(assertion: Any, *, document: Any) -> dt.datetime:
     """Issue, conditions and confirmation times with our clock skew; returns the replay
     expiry. A Response or assertion issued later than now (beyond the skew) is refused: an
-    IdP does not sign what it has not issued yet (the schema requires both times)."""
+    IdP does not sign what it has not issued yet (the schema requires both times). A bearer
+    ``SubjectConfirmationData`` must carry its own ``NotOnOrAfter``."""
     skew = dt.timedelta(seconds=float(maestrano_settings.SSO_CLOCK_SKEW_SECONDS))
     now = _now()
     for element, what in ((document, "Response"), (assertion, "Assertion")):
@@ -580,6 +607,14 @@ def _check_times(assertion: Any, *, document: Any) -> dt.datetime:
         assertion, "./saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
     ):
         confirmation_expiry = _saml_time(data.get("NotOnOrAfter"), what="NotOnOrAfter")
+        if confirmation_expiry is None and data.getparent().get("Method") == Constants.CM_BEARER:
+            # The Web Browser SSO profile (SAML profiles 4.1.4.2) requires it of a bearer
+            # confirmation: without it, whoever holds the assertion may present it until
+            # the Conditions end, which the IdP need not bound as tightly.
+            raise SamlValidationError(
+                "missing_confirmation_expiry",
+                "a bearer SubjectConfirmationData has no NotOnOrAfter",
+            )
         if confirmation_expiry is not None:
             if confirmation_expiry <= now - skew:
                 raise SamlValidationError(

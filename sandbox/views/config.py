@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from ..auth import authenticate_app
-from ..idp import NotSetUp, idp_entity_id, signing_key_pair
+from ..idp import NotSetUp, idp_entity_id, signature_algorithm, signing_key_pair
 from ..models import RegisteredApp
 
 MARKETPLACE = "maestrano"
@@ -34,6 +34,9 @@ def marketplace_for(request: HttpRequest, app: RegisteredApp) -> dict:
             "init_path": app.init_path,
             "consume_path": app.consume_path,
             "x509_certificate": signing_key_pair(app).certificate_pem,
+            # An app registered with the historical rsa-sha1 signatures gets them accepted:
+            # the apps refuse SHA-1 unless the preset allows it (docs/protocol.md, 'Consume').
+            **({"allow_sha1": True} if signature_algorithm(app) == "sha1" else {}),
         },
         "connec": {"host": f"{host}/connec", "base_path": "/api/v2"},
         "webhooks": {

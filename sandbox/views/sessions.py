@@ -41,7 +41,21 @@ def app_logout(request: HttpRequest) -> HttpResponse:
     Closes the user's platform sessions, then sends the browser back to the home page
     of the app they last signed in to (at its registered host), which says they are
     signed out. A user with no session of any app gets the platform's own page.
+
+    Only a top-level navigation logs out, as the app's redirect is: a request another site
+    makes the browser send from within its page (an image, a frame, a script's fetch: Fetch
+    Metadata's ``Sec-Fetch-Site: cross-site`` with another ``Sec-Fetch-Dest`` than
+    ``document``) closes nothing and is answered 403. Whether a top-level navigation
+    comes from the app or from another site's link, the request cannot tell (the app's
+    redirect carries neither a referrer nor anything but the uid, docs/protocol.md,
+    'Logout'): those log out, as documented.
     """
+    if _embedded_by_another_site(request):
+        return HttpResponse(
+            "A logout is a page of its own, not part of another site's page: nothing closed.",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
     uid = request.GET.get("user_uid", "")
     user = PlatformUser.objects.filter(uid=uid).first() if uid else None
     count = invalidate_user_sessions(user=user) if user else 0
@@ -58,6 +72,16 @@ def app_logout(request: HttpRequest) -> HttpResponse:
         response = render(request, "sandbox/app_logout.html", context)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _embedded_by_another_site(request: HttpRequest) -> bool:
+    """A request another site's page makes the browser send without navigating to it
+    (Fetch Metadata; a browser that sends none, or a script, is not one)."""
+    headers = request.headers
+    return (
+        headers.get("Sec-Fetch-Site") == "cross-site"
+        and headers.get("Sec-Fetch-Dest", "document") != "document"
+    )
 
 
 @require_GET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
 from django.core import checks
 from django.test.utils import isolate_apps
+from lxml import etree
 
 from maestrano_accounts.backends import MaestranoBackend
 from maestrano_accounts.checks import check_project_settings
@@ -772,15 +774,20 @@ def test_a_login_ticket_completes_only_once(platform):
     assert again.status_code == 400
 
 
-def test_historical_rsa_sha1_responses_with_a_1024_bit_key_are_accepted(platform):
+def _signing_with_sha1(platform, **sso) -> None:
+    """The sandbox signs with the historical 1024-bit rsa-sha1 pair, which the preset trusts."""
     from sandbox.keys import key_pair_for_algorithm
 
     platform.app.signature_algorithm = "sha1"
     platform.app.save()
     sha1_keys = key_pair_for_algorithm("sha1")
     platform.configure(
-        maestrano=platform.preset_values(sso={"x509_certificate": sha1_keys.certificate_pem})
+        maestrano=platform.preset_values(sso={"x509_certificate": sha1_keys.certificate_pem, **sso})
     )
+
+
+def test_historical_rsa_sha1_responses_with_a_1024_bit_key_are_accepted_where_allowed(platform):
+    _signing_with_sha1(platform, allow_sha1=True)
     http = platform.session()
 
     post = obtain_saml_response(platform, http, user_uid="usr-sha1", group_uid="cld-sha1")
@@ -789,6 +796,52 @@ def test_historical_rsa_sha1_responses_with_a_1024_bit_key_are_accepted(platform
     assert "rsa-sha1" in post.xml
     assert answer.status_code == 302
     assert Company.objects.get().group_uid == "cld-sha1"
+
+
+def test_rsa_sha1_responses_are_refused_unless_the_preset_allows_them(platform, caplog):
+    caplog.set_level(logging.INFO)
+    _signing_with_sha1(platform)
+    http = platform.session()
+
+    post = obtain_saml_response(platform, http, user_uid="usr-sha1", group_uid="cld-sha1")
+    answer = deliver(http, post)
+
+    assert "rsa-sha1" in post.xml
+    assert answer.status_code == 400
+    assert "We could not log you in" in answer.text
+    [refusal] = [r for r in caplog.records if hasattr(r, "reason")]
+    assert refusal.reason == "sha1_refused"
+    assert "rsa-sha1" in refusal.getMessage()
+    assert not Company.objects.exists()
+
+
+@pytest.mark.parametrize("signed", ["digest", "signature"])
+def test_a_sha1_digest_under_an_sha256_signature_is_refused_too(platform, caplog, signed):
+    # python3-saml's rejectDeprecatedAlgorithm reads both the SignatureMethod and the
+    # DigestMethod: either one being SHA-1 is enough.
+    from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    caplog.set_level(logging.INFO)
+    http = platform.session()
+    post = obtain_saml_response(platform, http, user_uid="usr-mixed", group_uid="cld-mixed")
+    methods = (Saml.RSA_SHA256, Saml.SHA1) if signed == "digest" else (Saml.RSA_SHA1, Saml.SHA256)
+    root = etree.fromstring(post.xml.encode())
+    for signature in root.iter("{http://www.w3.org/2000/09/xmldsig#}Signature"):
+        signature.getparent().remove(signature)
+    mixed = OneLogin_Saml2_Utils.add_sign(
+        etree.tostring(root),
+        platform.keys.private_key_pem,
+        platform.keys.certificate_pem,
+        sign_algorithm=methods[0],
+        digest_algorithm=methods[1],
+    )
+
+    answer = deliver(http, post.with_xml(mixed))
+
+    assert answer.status_code == 400
+    [refusal] = [r for r in caplog.records if hasattr(r, "reason")]
+    assert refusal.reason == "sha1_refused"
 
 
 def test_where_the_username_is_the_email_a_concurrent_first_login_is_no_conflict(

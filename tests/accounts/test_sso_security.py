@@ -342,6 +342,31 @@ def test_response_without_expiry_is_refused(platform, http, post, refused):
     refused(post_saml_response(http, endless), "missing_expiry", post=endless)
 
 
+def test_a_bearer_confirmation_without_expiry_is_refused(platform, http, post, refused):
+    # The Conditions still end: only the bearer SubjectConfirmationData has no
+    # NotOnOrAfter, which the Web Browser SSO profile requires of it.
+    def edit(root):
+        for node in find(root, "//saml:SubjectConfirmationData"):
+            del node.attrib["NotOnOrAfter"]
+
+    unbounded = edited(post, edit, platform.keys)
+    refused(post_saml_response(http, unbounded), "missing_confirmation_expiry", post=unbounded)
+
+
+def test_a_confirmation_of_another_method_needs_no_expiry_of_its_own(platform, http, post):
+    # Beside the bearer one, a holder-of-key confirmation without NotOnOrAfter: python3-saml
+    # and the profile ignore it (it is never what logs a browser in).
+    def edit(root):
+        (bearer,) = find(root, "//saml:SubjectConfirmation")
+        other = copy.deepcopy(bearer)
+        other.set("Method", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key")
+        for data in find(other, "./saml:SubjectConfirmationData"):
+            del data.attrib["NotOnOrAfter"]
+        bearer.addnext(other)
+
+    assert deliver(http, edited(post, edit, platform.keys)).status_code == 302
+
+
 def test_wrong_audience_is_refused(platform, http, post, refused):
     def edit(root):
         find(root, "//saml:Audience")[0].text = "some-other-app"
@@ -598,6 +623,35 @@ def test_response_without_the_required_attributes_is_refused(platform, http, pos
 
     incomplete = edited(post, edit, platform.keys)
     refused(post_saml_response(http, incomplete), "missing_attribute", post=incomplete)
+
+
+@pytest.mark.parametrize("name", ["uid", "group_uid", "virtual_uid", "email", "virtual_email"])
+def test_an_identifying_attribute_with_two_values_is_refused(platform, http, post, refused, name):
+    """Which of two signed uids (or emails, which may link an existing account) is the
+    user's, the platform did not say: the first was taken. Refused instead."""
+
+    def edit(root):
+        (value,) = find(root, f"//saml:Attribute[@Name='{name}']/saml:AttributeValue")
+        other = copy.deepcopy(value)
+        other.text = "usr-attacker" if "uid" in name else "attacker@example.com"
+        value.addprevious(other)
+
+    ambiguous = edited(post, edit, platform.keys)
+    refused(post_saml_response(http, ambiguous), "multi_valued_attribute", post=ambiguous)
+
+
+def test_a_descriptive_attribute_with_two_values_is_read_as_before(platform, http, post):
+    first: list[str] = []
+
+    def edit(root):
+        (value,) = find(root, "//saml:Attribute[@Name='name']/saml:AttributeValue")
+        first.append(value.text)
+        other = copy.deepcopy(value)
+        other.text = "Other"
+        value.addnext(other)
+
+    assert deliver(http, edited(post, edit, platform.keys)).status_code == 302
+    assert user_of("usr-victim").maestrano_identities.get().extra_data["first_name"] == first[0]
 
 
 @pytest.mark.parametrize("name", ["uid", "group_uid"])

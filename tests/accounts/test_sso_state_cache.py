@@ -9,6 +9,7 @@ refused with a clear error.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import secrets
 import threading
@@ -28,7 +29,7 @@ from django.test import Client
 from django.urls import reverse
 
 from maestrano_accounts import sso_state
-from maestrano_accounts.models import SsoLoginTicket, UsedAssertion
+from maestrano_accounts.models import Membership, SsoLoginTicket, UsedAssertion
 from maestrano_integration.conf import get_preset, maestrano_settings
 from maestrano_integration.saml import SamlValidationError
 from tests.accounts.test_sso_queries import ATTRIBUTES, log_in, signed_response
@@ -110,6 +111,29 @@ def test_a_replayed_response_is_refused_through_redis(client, redis_preset, capl
     assert [record.reason for record in caplog.records if hasattr(record, "reason")] == [
         "replayed_assertion"
     ]
+
+
+def test_a_member_removed_before_the_completion_stays_removed_through_redis(
+    client, redis_preset, caplog
+):
+    # The ticket keeps when its assertion was accepted (docs/protocol.md, 'Account webhooks').
+    assert log_in(client, redis_preset).status_code == 302
+    accepted = client.post(
+        redis_preset.consume_path, {"SAMLResponse": signed_response(redis_preset, ATTRIBUTES)}
+    )
+    removal = "Basic " + base64.b64encode(b"app-q:key-q").decode()
+    assert (
+        client.delete(
+            "/maestrano/account/groups/cld-q1/users/usr-q1", HTTP_AUTHORIZATION=removal
+        ).status_code
+        == 200
+    )
+
+    assert client.get(accepted["Location"]).status_code == 403
+    assert [record.reason for record in caplog.records if hasattr(record, "reason")] == [
+        "removed_during_login"
+    ]
+    assert Membership.objects.get().is_active is False
 
 
 def test_a_ticket_completes_only_once_through_redis(client, redis_preset):

@@ -78,6 +78,21 @@ def test_presets_loaded_from_the_developer_platform_log_in_through_sso(
     assert answer.headers["Location"] == "/dashboard/"
 
 
+def test_an_app_signed_with_rsa_sha1_gets_a_preset_that_accepts_it(platform, settings, tmp_path):
+    # The sandbox signs this app's logins with its historical rsa-sha1 pair: the preset it
+    # announces trusts that pair and allows SHA-1 (refused by default).
+    platform.app.signature_algorithm = "sha1"
+    platform.app.save()
+    settings.MAESTRANO = dev_platform(
+        platform, host=platform.sandbox_url, cache_file=tmp_path / "p"
+    )
+
+    assert get_preset().allow_sha1 is True
+    assert [m for m in maestrano_messages() if m.level >= checks.WARNING] == []
+    answer = login(platform, platform.session(), user_uid="usr-sha1", group_uid="cld-sha1")
+    assert answer.status_code == 302
+
+
 def test_with_the_developer_platform_down_at_start_up_the_cached_presets_are_used(
     platform, settings, tmp_path
 ):

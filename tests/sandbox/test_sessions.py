@@ -123,6 +123,42 @@ def test_app_logout_returns_to_the_app_the_user_signed_in_to_last(platform, logg
     assert not PlatformSession.objects.filter(user__uid=uid, invalidated_at=None).exists()
 
 
+@pytest.mark.parametrize("dest", ["image", "iframe", "empty", "script"])
+def test_another_sites_page_cannot_log_a_user_out_from_within_it(platform, logged_in, dest):
+    # <img src=".../app_logout?user_uid=…">, a frame, a fetch(): the browser says which
+    # (Fetch Metadata). Nothing is closed.
+    uid, session = logged_in
+    response = requests.get(
+        f"{platform.sandbox_url}/app_logout",
+        params={"user_uid": uid},
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": dest},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert response.status_code == 403
+    assert "nothing closed" in response.text
+    assert _check(platform, uid, session).json()["valid"] is True
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site", "same-origin", "none"])
+def test_a_top_level_app_logout_closes_the_sessions_from_any_site(platform, logged_in, site):
+    # The app's redirect is a top-level navigation, from another site when the sandbox runs
+    # on its own host name (docs/install.md), or from the same one beside the app.
+    uid, session = logged_in
+    response = requests.get(
+        f"{platform.sandbox_url}/app_logout",
+        params={"user_uid": uid},
+        headers={"Sec-Fetch-Site": site, "Sec-Fetch-Dest": "document"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"{platform.url}/"
+    assert _check(platform, uid, session).json()["valid"] is False
+
+
 def test_app_logout_of_a_user_without_sessions_shows_the_platform_page(platform):
     platform.add_member(group_uid="cld-1", user_uid="usr-never")
     response = requests.get(
