@@ -9,17 +9,19 @@ stores nothing.
 
 Decisions (documented in ``docs/sync.md``):
 
-* the envelope is ``{"<entity>": [{...}, ...]}``: a body that is not JSON, not
-  an object, an entity that is not a Connec! entity at all, a value that is not
-  a list of objects is a 400 (the payload is malformed), and nothing is stored;
+* the envelope is ``{"<entity>": [...]}``: a body that is not JSON, not an object, or
+  a value that is not a list is a 400 (the payload is malformed), and nothing is stored;
   a Connec! entity we do not map, subscribe to or import is accepted and
   ignored when applied, with a log line (the platform must not redeliver it
   forever);
-* one bad record never sinks the others (:func:`check_record`: no usable
-  ``id``, a non-string ``updated_at``, a value no database stores): it is parked
+* one bad element never sinks the others (:func:`check_record`: no usable
+  ``id``, a non-string ``updated_at``, a value no database stores; an element that
+  is not an object; a record of a name that is no Connec! entity): it is parked
   for its company with its reason and the whole record (a ``SyncRecordError``,
-  among ``maestrano_sync.status.problems``), the others are stored, and the answer is a
-  202; a bad record naming no usable ``group_id`` is logged and skipped;
+  among ``maestrano_sync.status.problems``), once however often it is delivered
+  (:func:`maestrano_sync.services.park_notified`), the others are stored, and the
+  answer is a 202; one naming no usable ``group_id`` is parked for the notification's
+  company when it has one group, logged and skipped otherwise (:func:`_parking_rule`);
 * a record's ``id`` is a string or a list of ``{provider, realm, id}``
   entries, of which the Connec! one is taken (:func:`record_connec_id`, read once per
   record: the stored record keeps only that Connec! entry, :func:`normalized_record`);
@@ -133,10 +135,11 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
     """The records of ``payload`` (decoded JSON), valid or refused; raises
     :class:`NotificationRejected` (400) when it is not ``{"<entity>": [{...}, ...]}``.
 
-    That shape is the envelope: an object whose keys are Connec! entities and whose
-    values are lists of objects. Each object is a record, checked on its own
-    (:func:`check_record`): one bad record is refused, never the others. A valid record
-    is kept as :func:`normalized_record` makes it.
+    That shape is the envelope: an object whose values are lists. Each element is
+    checked on its own: one that is not an object, or of a name that is no Connec!
+    entity (:func:`~maestrano_sync.registry.known_entities`), or whose record breaks
+    :func:`check_record`, is refused, never the others. A valid record is kept as
+    :func:`normalized_record` makes it.
     ``checked``: ``payload`` already passed :func:`strict_input.loads`'s rules.
     """
     if not isinstance(payload, dict):
@@ -476,14 +479,15 @@ def receive_notification(*, preset: Preset, body: bytes | Any) -> Accepted:
 
     ``body``: the raw bytes (the webhook passes them), or a decoded JSON value.
     A body that is not JSON, or not ``{"<entity>": [{...}, ...]}``, is refused whole
-    (:class:`NotificationRejected`, nothing stored). Otherwise each record stands on
-    its own: a record that cannot be applied (:func:`check_record`) is parked for
+    (:class:`NotificationRejected`, nothing stored). Otherwise each element stands on
+    its own: one that cannot be applied (:func:`checked_payload`) is parked for
     its company with its reason and the whole record (a ``SyncRecordError``, listed by
-    ``maestrano_sync.status.problems``), and the others are stored. Records of a group that is
-    not a company of the preset, and refused records naming no group or of an entity
-    without a mapper (never applied), are logged and skipped: the platform must not
-    redeliver them forever, and the other companies' records are applied. Each
-    company's part is applied in its own tenant by its own task.
+    ``maestrano_sync.status.problems``; once per company however often it is delivered),
+    and the others are stored. Records of a group that is not a company of the preset,
+    and refused ones of no company (:func:`_parking_rule`) or of a Connec! entity without
+    a mapper (never applied), are logged and skipped: the platform must not redeliver
+    them forever, and the other companies' records are applied. Each company's part is
+    applied in its own tenant by its own task.
     """
     notification = parse_payload(body) if isinstance(body, bytes) else checked_payload(body)
     try:
