@@ -409,6 +409,8 @@ def split_by_company(
                 unknown[group_id] = unknown.get(group_id, 0) + 1
                 continue
             parts.setdefault(company, {}).setdefault(entity, []).append(record)
+    if not refused:
+        return parts, refused_parts, unknown
     parking = _parking_rule(companies=companies, groups=groups)
     for bad in refused:
         company, skipped_group = parking(bad)
