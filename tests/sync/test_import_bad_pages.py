@@ -99,7 +99,7 @@ NOT_A_PAGE = {
     "a null list": ({"organizations": None}, "no 'organizations' list"),
     "an error": ({"errors": [{"detail": "Index rebuilding"}]}, "no 'organizations' list: Index"),
     "a text list": ({"organizations": "o-3"}, "its 'organizations' is not a list"),
-    "a record nested deeper than any parser reads, alone": (
+    "a cut answer holding a record nested deeper than any parser reads": (
         '{"organizations": [{"id": "o-3", "x": ' + "[" * 100_000 + "]" * 100_000 + "}]",
         "not a JSON object",
     ),
