@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from . import strict_input
 from .conf import Preset, get_preset, maestrano_settings
 from .connec_wire import EXTERNAL_IDS_HEADER, MAX_PAGE_SIZE, MEDIA_TYPE, record_path
 from .http import (
@@ -294,7 +295,12 @@ class ConnecClient:
             if filter:
                 params["$filter"] = filter
             body = self._request(
-                "GET", self.entity_url(entity), params=params, headers=headers, entity=entity
+                "GET",
+                self.entity_url(entity),
+                params=params,
+                headers=headers,
+                entity=entity,
+                page_of=entity,
             )
             if (problem := _page_problem(body, entity)) is not None:
                 raise ConnecError(
@@ -447,7 +453,11 @@ class ConnecClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool = False,
         entity: str | None = None,
+        page_of: str | None = None,
     ) -> Any:
+        """The answer's JSON (text when it is none); raises :class:`ConnecError` for a 4xx
+        or 5xx. ``page_of``: the answer is a page of that entity's list, whose records are
+        read one by one when the page cannot be read whole (:func:`_json_or_text`)."""
         session = self._session_for(method, idempotent=idempotent)
         context = {
             "preset": self.preset.name,
@@ -464,7 +474,7 @@ class ConnecClient:
             raise ConnecNetworkError(
                 f"Connec! unreachable ({method} {url}): {error.__class__.__name__}"
             ) from error
-        body = _json_or_text(response)
+        body = _json_or_text(response, page_of=page_of if response.ok else None)
         if response.status_code >= 400:
             error_class = _error_class(response.status_code)
             errors = body.get("errors") if isinstance(body, Mapping) else None
@@ -538,12 +548,25 @@ def _is_last(page: Page, *, top: int) -> bool:
     return page.total is None or page.next_skip >= page.total
 
 
-def _json_or_text(response: requests.Response) -> Any:
+def _json_or_text(response: requests.Response, *, page_of: str | None = None) -> Any:
+    """The answer's JSON, or the start of its text when it is none.
+
+    ``page_of``: a page of that entity's list, which ``json`` could not read whole (a record
+    nested deeper than it reads, an integer of more digits than Python converts): its records
+    are read one by one, each one that cannot be read is an
+    :class:`~maestrano_integration.strict_input.Unreadable` in its place, so that it alone is
+    set aside (:func:`~maestrano_integration.strict_input.decode_list_member`). A page that
+    reads whole, the usual one, never takes that path."""
     if not response.content:
         return {}
     try:
         return response.json()
     except (ValueError, RecursionError):  # not JSON, or nested beyond the parser's stack
+        if page_of is not None:
+            try:
+                return strict_input.decode_list_member(response.content, key=page_of)
+            except strict_input.InputRefused:
+                pass  # no page of records: the import says so (_page_problem)
         return response.text[:2000]
 
 

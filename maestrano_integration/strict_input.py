@@ -30,6 +30,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 #: Deeper documents are refused: Connec! records nest a few levels (address.billing.city).
@@ -252,3 +253,112 @@ def check_texts(values: Mapping[str, Any] | Iterable[tuple[str, Any]], *, what: 
             raise InputRefused(f"a {what} name {problem}")
         if isinstance(value, str) and (problem := text_problem(value)):
             raise InputRefused(f"{what} {_printable(name)!r} {problem}")
+
+
+# --- one list of a document, element by element ------------------------------------------
+
+#: A JSON string, or a character that gives a document its structure (numbers, ``true``,
+#: ``false`` and ``null`` are left to the parser of each part).
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]', re.DOTALL)
+#: How much of an unreadable element's text :class:`Unreadable` keeps.
+UNREADABLE_TEXT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An element of a list that :func:`decode_list_member` could not read: why, and the
+    start of its text."""
+
+    reason: str
+    text: str
+
+
+def decode_list_member(data: bytes | bytearray | str, *, key: str) -> dict[str, Any]:
+    """A JSON object whose member ``key`` is a list, each element of the list read on its
+    own (:func:`decode`, then :func:`check_value` for numbers, depth included): an element
+    that breaks them (nested deeper than any parser reads, an integer of more digits than
+    Python converts, ``NaN``) is an :class:`Unreadable` in its place, the others are read.
+
+    For a document :func:`json.loads` could not read (a Connec! page holding one such
+    record): the other elements are kept. Raises :class:`InputRefused` when the rest of the
+    document cannot be read (not an object, a member other than ``key`` unreadable).
+    The structure is found by one pass over its strings and brackets, without recursion.
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+    except UnicodeDecodeError as error:
+        raise InputRefused(f"not valid JSON (not UTF-8: {error.reason})") from None
+    members, items = _split_members(text, key=key)
+    document: dict[str, Any] = {}
+    for name, (start, end) in members.items():
+        if name == key and items is not None:
+            document[name] = [
+                _read_element(text[first:last], where=f"$.{_printable(key)}[{index}]")
+                for index, (first, last) in enumerate(items)
+            ]
+        else:
+            document[name] = decode(text[start:end])
+    return document
+
+
+def _read_element(text: str, *, where: str) -> Any:
+    try:
+        value = decode(text)
+        check_value(value, root=where, depth=2, strings=False)
+    except InputRefused as error:
+        reason = str(error) if str(error).startswith(where) else f"{where}: {error}"
+        return Unreadable(reason=reason, text=text.strip()[:UNREADABLE_TEXT_CHARS])
+    return value
+
+
+def _split_members(
+    text: str, *, key: str
+) -> tuple[dict[str, tuple[int, int]], list[tuple[int, int]] | None]:
+    """The spans of the top object's members' values, and of each element of ``key``'s list
+    (``None``: ``key``'s value is no list)."""
+    members: dict[str, tuple[int, int]] = {}
+    items: list[tuple[int, int]] | None = None
+    depth, name, start, end = 0, None, -1, -1
+    in_list, item_start = False, -1
+    for match in _STRUCTURE.finditer(text):
+        token, at = match.group(), match.start()
+        if token in "{[":
+            if depth == 0 and (token != "{" or text[:at].strip()):
+                raise InputRefused("not a JSON object")
+            if depth == 1 and name == key and token == "[" and not text[start:at].strip():
+                in_list, item_start, items = True, at + 1, []
+            depth += 1
+        elif token in "}]":
+            if depth == 2 and in_list and items is not None:
+                if text[item_start:at].strip() or items:
+                    items.append((item_start, at))
+                in_list = False
+            elif depth == 1 and name is not None:
+                members, name = _member(members, name, start, at), None
+            depth -= 1
+            if depth == 0:
+                end = at + 1
+                break
+            if depth < 0:
+                raise InputRefused("not valid JSON (unbalanced brackets)")
+        elif token == "," and depth == 1 and name is not None:
+            members, name = _member(members, name, start, at), None
+        elif token == "," and depth == 2 and in_list and items is not None:
+            items.append((item_start, at))
+            item_start = at + 1
+        elif token == ":" and depth == 1:
+            start = at + 1
+        elif token.startswith('"') and depth == 1 and name is None:
+            name = decode(token)
+    if end < 0 or text[end:].strip():
+        raise InputRefused("not valid JSON (not one object)")
+    return members, items
+
+
+def _member(
+    members: dict[str, tuple[int, int]], name: str, start: int, end: int
+) -> dict[str, tuple[int, int]]:
+    if name in members:
+        raise InputRefused(f"the key {_printable(name)!r} is repeated in one object")
+    members[name] = (start, end)
+    return members

@@ -72,7 +72,16 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SyncRecordError)
 class SyncRecordErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "company", "entity", "connec_id", "short_reason", "run"]
+    list_display = [
+        "created_at",
+        "company",
+        "entity",
+        "connec_id",
+        "short_reason",
+        "run",
+        "times_seen",
+        "last_seen_at",
+    ]
     list_filter = ["entity", "company"]
     search_fields = ["connec_id", "reason"]
     list_select_related = ["company"]

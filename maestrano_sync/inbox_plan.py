@@ -16,6 +16,7 @@ notifications').
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ from .models import IdMap, SyncConflict
 from .payloads import DeletedRecord, deleted_record_fate
 from .registry import registry
 from .values import foreign_group_problem, our_entry_ids
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,12 +90,34 @@ def entity_never_applied(*, company: Company, entity: str) -> str | None:
     try:
         mapper = registry.for_entity(entity)
     except LookupError:
+        if get_preset(company.preset).subscribes_to(entity):
+            _warn_subscribed_without_mapper(preset=company.preset, entity=entity)
         return "no mapper is registered for it"
     if not mapper.directions.import_enabled:
         return "its mapper has import disabled"
     if not get_preset(company.preset).subscribes_to(entity):
         return f"preset {company.preset!r} does not subscribe to it"
     return None
+
+
+#: The entities :func:`_warn_subscribed_without_mapper` warned about in this process.
+_WARNED_WITHOUT_MAPPER: set[str] = set()
+
+
+def _warn_subscribed_without_mapper(*, preset: str, entity: str) -> None:
+    """A WARNING, once per entity and process: the platform sends records of ``entity``
+    (the preset subscribes to it) that nothing here applies (no mapper is registered)."""
+    if entity in _WARNED_WITHOUT_MAPPER:
+        return
+    _WARNED_WITHOUT_MAPPER.add(entity)
+    logger.warning(
+        "Connec! %s: preset %r subscribes to it but no mapper is registered for it, so its "
+        "notified records are ignored (said once per process); register a mapper, or take "
+        "it out of webhook.connec.subscriptions",
+        entity,
+        preset,
+        extra={"preset": preset, "entity": entity},
+    )
 
 
 def entity_is_applicable(

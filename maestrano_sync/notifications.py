@@ -9,17 +9,19 @@ stores nothing.
 
 Decisions (documented in ``docs/sync.md``):
 
-* the envelope is ``{"<entity>": [{...}, ...]}``: a body that is not JSON, not
-  an object, an entity that is not a Connec! entity at all, a value that is not
-  a list of objects is a 400 (the payload is malformed), and nothing is stored;
+* the envelope is ``{"<entity>": [...]}``: a body that is not JSON, not an object, or
+  a value that is not a list is a 400 (the payload is malformed), and nothing is stored;
   a Connec! entity we do not map, subscribe to or import is accepted and
   ignored when applied, with a log line (the platform must not redeliver it
   forever);
-* one bad record never sinks the others (:func:`check_record`: no usable
-  ``id``, a non-string ``updated_at``, a value no database stores): it is parked
+* one bad element never sinks the others (:func:`check_record`: no usable
+  ``id``, a non-string ``updated_at``, a value no database stores; an element that
+  is not an object; a record of a name that is no Connec! entity): it is parked
   for its company with its reason and the whole record (a ``SyncRecordError``,
-  among ``maestrano_sync.status.problems``), the others are stored, and the answer is a
-  202; a bad record naming no usable ``group_id`` is logged and skipped;
+  among ``maestrano_sync.status.problems``), once however often it is delivered
+  (:func:`maestrano_sync.services.park_notified`), the others are stored, and the
+  answer is a 202; one naming no usable ``group_id`` is parked for the notification's
+  company when it has one group, logged and skipped otherwise (:func:`_parking_rule`);
 * a record's ``id`` is a string or a list of ``{provider, realm, id}``
   entries, of which the Connec! one is taken (:func:`record_connec_id`, read once per
   record: the stored record keeps only that Connec! entry, :func:`normalized_record`);
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -46,10 +48,10 @@ from maestrano_integration.bulk_insert import insert_row_with_children, insert_r
 from maestrano_integration.conf import Preset
 
 from .conf import sync_settings
-from .models import InboxEntry, InboxRecord, SyncRecordError
+from .models import InboxEntry, InboxRecord
 from .registry import known_entities, registry
 from .scheduling import enqueue_inbox
-from .services import parked_record, payload_excerpt
+from .services import park_notified, parked_record, payload_excerpt
 from .values import (
     CONNEC_PROVIDER,
     connec_entry_id,
@@ -81,7 +83,7 @@ class RefusedRecord:
     """
 
     entity: str
-    record: dict[str, Any]
+    record: Any  # a record, or whatever stood in an entity's list instead of one
     reason: str
     group_id: str = ""  # "" when the record names no group we can look up
     connec_id: str = ""  # "" when the record has no usable Connec! id
@@ -133,10 +135,11 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
     """The records of ``payload`` (decoded JSON), valid or refused; raises
     :class:`NotificationRejected` (400) when it is not ``{"<entity>": [{...}, ...]}``.
 
-    That shape is the envelope: an object whose keys are Connec! entities and whose
-    values are lists of objects. Each object is a record, checked on its own
-    (:func:`check_record`): one bad record is refused, never the others. A valid record
-    is kept as :func:`normalized_record` makes it.
+    That shape is the envelope: an object whose values are lists. Each element is
+    checked on its own: one that is not an object, or of a name that is no Connec!
+    entity (:func:`~maestrano_sync.registry.known_entities`), or whose record breaks
+    :func:`check_record`, is refused, never the others. A valid record is kept as
+    :func:`normalized_record` makes it.
     ``checked``: ``payload`` already passed :func:`strict_input.loads`'s rules.
     """
     if not isinstance(payload, dict):
@@ -148,14 +151,25 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
     records: dict[str, list[NotifiedRecord]] = {}
     refused: list[RefusedRecord] = []
     for entity, values in payload.items():
-        if entity not in entities:
-            raise NotificationRejected(f"Unknown Connec! entity {entity!r}", status=400)
+        if not checked and (problem := strict_input.text_problem(entity)):
+            raise NotificationRejected(f"An entity's name {problem}", status=400)
         if not isinstance(values, list):
             raise NotificationRejected(f"{entity} must be a list of records", status=400)
+        if entity not in entities:
+            # Not an entity we know: each record parked (under no Connec! id: a retry
+            # never fetches an unknown entity's path), the other entities' records kept.
+            reason = f"unknown entity {entity!r}"
+            refused.extend(
+                _refused(entity=entity, record=record, reason=reason, connec_id="")
+                for record in values
+            )
+            continue
         kept = records[entity] = []
         for index, record in enumerate(values):
             if not isinstance(record, dict):
-                raise NotificationRejected(f"$.{entity}[{index}] must be an object", status=400)
+                reason = f"$.{entity}[{index}] must be an object, not {_shown(record)}"
+                refused.append(_refused(entity=entity, record=record, reason=reason, connec_id=""))
+                continue
             check = check_record(record, where=f"$.{entity}[{index}]", checked=checked)
             if check.problem is None:
                 kept.append(
@@ -215,9 +229,9 @@ def check_record(record: Mapping[str, Any], *, where: str, checked: bool) -> Rec
     return RecordCheck(connec_id=connec_id, problem=None)
 
 
-def _refused(*, entity: str, record: dict[str, Any], reason: str, connec_id: str) -> RefusedRecord:
+def _refused(*, entity: str, record: Any, reason: str, connec_id: str) -> RefusedRecord:
     """``record`` refused, with the group and Connec! id it names when they are usable."""
-    group_id = record.get("group_id")
+    group_id = record.get("group_id") if isinstance(record, dict) else None
     return RefusedRecord(
         entity=entity,
         record=record,
@@ -225,6 +239,11 @@ def _refused(*, entity: str, record: dict[str, Any], reason: str, connec_id: str
         group_id=group_id if _usable_text(group_id) else "",
         connec_id=connec_id if _usable_text(connec_id) else "",
     )
+
+
+def _shown(value: Any) -> str:
+    """A value in a reason: its JSON, cut."""
+    return payload_excerpt(value, limit=40)
 
 
 def _usable_text(value: Any) -> TypeGuard[str]:
@@ -390,16 +409,42 @@ def split_by_company(
                 unknown[group_id] = unknown.get(group_id, 0) + 1
                 continue
             parts.setdefault(company, {}).setdefault(entity, []).append(record)
-    mapped = set(registry.entities())
+    if not refused:
+        return parts, refused_parts, unknown
+    parking = _parking_rule(companies=companies, groups=groups)
     for bad in refused:
-        if not bad.group_id or bad.entity not in mapped:
-            continue  # no company to park it for, or never applied: logged and skipped
-        company = companies.get(bad.group_id)
-        if company is None:
-            unknown[bad.group_id] = unknown.get(bad.group_id, 0) + 1
-            continue
-        refused_parts.setdefault(company, []).append(bad)
+        company, skipped_group = parking(bad)
+        if company is not None:
+            refused_parts.setdefault(company, []).append(bad)
+        elif skipped_group:
+            unknown[skipped_group] = unknown.get(skipped_group, 0) + 1
     return parts, refused_parts, unknown
+
+
+def _parking_rule(
+    *, companies: Mapping[str, CompanyRef], groups: set[str]
+) -> Callable[[RefusedRecord], tuple[CompanyRef | None, str]]:
+    """Where a refused record is parked: ``(company, "")``, or ``(None, group)`` when it is
+    skipped (``group``: the unknown group it names, counted as such; ``""`` otherwise).
+
+    Its own group's company; a record naming no usable group (or not an object at all)
+    goes to the notification's company when every record of the notification names that
+    one group, and is skipped otherwise (no company to show it to). A record of a Connec!
+    entity without a mapper is skipped (never applied); one of an entity that is not a
+    Connec! entity at all is parked, so that the company's operators see what was sent.
+    """
+    mapped, known = set(registry.entities()), known_entities()
+    sole = companies.get(next(iter(groups))) if len(groups) == 1 else None
+
+    def rule(bad: RefusedRecord) -> tuple[CompanyRef | None, str]:
+        if bad.entity in known and bad.entity not in mapped:
+            return None, ""  # never applied: logged and skipped
+        if not bad.group_id:
+            return sole, ""
+        company = companies.get(bad.group_id)
+        return company, "" if company is not None else bad.group_id
+
+    return rule
 
 
 @dataclass(frozen=True)
@@ -436,14 +481,15 @@ def receive_notification(*, preset: Preset, body: bytes | Any) -> Accepted:
 
     ``body``: the raw bytes (the webhook passes them), or a decoded JSON value.
     A body that is not JSON, or not ``{"<entity>": [{...}, ...]}``, is refused whole
-    (:class:`NotificationRejected`, nothing stored). Otherwise each record stands on
-    its own: a record that cannot be applied (:func:`check_record`) is parked for
+    (:class:`NotificationRejected`, nothing stored). Otherwise each element stands on
+    its own: one that cannot be applied (:func:`checked_payload`) is parked for
     its company with its reason and the whole record (a ``SyncRecordError``, listed by
-    ``maestrano_sync.status.problems``), and the others are stored. Records of a group that is
-    not a company of the preset, and refused records naming no group or of an entity
-    without a mapper (never applied), are logged and skipped: the platform must not
-    redeliver them forever, and the other companies' records are applied. Each
-    company's part is applied in its own tenant by its own task.
+    ``maestrano_sync.status.problems``; once per company however often it is delivered),
+    and the others are stored. Records of a group that is not a company of the preset,
+    and refused ones of no company (:func:`_parking_rule`) or of a Connec! entity without
+    a mapper (never applied), are logged and skipped: the platform must not redeliver
+    them forever, and the other companies' records are applied. Each company's part is
+    applied in its own tenant by its own task.
     """
     notification = parse_payload(body) if isinstance(body, bytes) else checked_payload(body)
     try:
@@ -513,17 +559,19 @@ def _store(
             enqueue_inbox(company_id=company.pk)
         parked = [bad for records in refused.values() for bad in records]
         if parked:
-            SyncRecordError.objects.bulk_create(
-                parked_record(
-                    company_id=company.pk,
-                    entity=bad.entity,
-                    connec_id=bad.connec_id,
-                    reason=REFUSED_REASON + bad.reason,
-                    data=bad.record,
-                    whole=True,
-                )
-                for company, records in refused.items()
-                for bad in records
+            park_notified(
+                rows=[
+                    parked_record(
+                        company_id=company.pk,
+                        entity=bad.entity,
+                        connec_id=bad.connec_id,
+                        reason=REFUSED_REASON + bad.reason,
+                        data=bad.record,
+                        whole=True,
+                    )
+                    for company, records in refused.items()
+                    for bad in records
+                ]
             )
     return unknown, entries, parked
 

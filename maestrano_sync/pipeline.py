@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.bulk_insert import insert_instances
+from maestrano_integration.strict_input import Unreadable
 
 from . import idmap
 from .children import save_children
@@ -101,7 +102,10 @@ def parse_records(records: list[Any], outcome: Outcome, *, group_uid: str) -> li
     by_id: dict[str, ParsedRecord] = {}
     for data in records:
         if type(data) is not dict and not isinstance(data, Mapping):  # dict: no ABC check
-            outcome.errors.append((None, "malformed record: not a JSON object", data))
+            if isinstance(data, Unreadable):  # in a page that could not be read whole
+                outcome.errors.append((None, f"unreadable record: {data.reason}", data))
+            else:
+                outcome.errors.append((None, "malformed record: not a JSON object", data))
             continue
         try:
             connec_id = record_connec_id(data)

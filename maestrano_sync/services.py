@@ -6,16 +6,22 @@ re-exported here for adopters and tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
 from maestrano_accounts.models import Company
-from maestrano_integration.strict_input import escape_unsafe
+from maestrano_integration.strict_input import Unreadable, escape_unsafe
 
 from .idmap import link_record
 from .models import SyncRecordError, SyncRun
 
-__all__ = ["link_record", "parked_record", "payload_excerpt"]
+__all__ = ["link_record", "park_notified", "parked_record", "payload_excerpt"]
 
 PAYLOAD_EXCERPT_CHARS = 2000
 PARKED_REASON_CHARS = 2000
@@ -23,14 +29,20 @@ PARKED_REASON_CHARS = 2000
 
 def payload_excerpt(data: Any, *, limit: int | None = PAYLOAD_EXCERPT_CHARS) -> str:
     """A JSON rendering of a record for error reports, bounded by ``limit`` (``None``:
-    whole). ASCII only: NUL and lone surrogates are written as escapes (``\\u0000``)."""
-    try:
-        text = json.dumps(data, default=str, sort_keys=True)
-    except (TypeError, ValueError):
-        text = escape_unsafe(repr(data))
+    whole). ASCII only: NUL and lone surrogates are written as escapes (``\\u0000``). A record
+    no parser could read (:class:`~maestrano_integration.strict_input.Unreadable`): its text."""
+    text = escape_unsafe(data.text) if isinstance(data, Unreadable) else _json_text(data)
     if limit is None or len(text) <= limit:
         return text
     return text[: limit - 1] + "…"
+
+
+def _json_text(data: Any) -> str:
+    try:
+        text = json.dumps(data, default=str, sort_keys=True)
+    except (TypeError, ValueError):
+        return escape_unsafe(repr(data))
+    return text
 
 
 def parked_record(
@@ -60,7 +72,7 @@ def parked_record(
     return SyncRecordError(
         **owner,
         run=run,
-        entity=entity,
+        entity=escape_unsafe(entity)[:64],
         connec_id=escape_unsafe(connec_id or "")[:64],
         reason=escape_unsafe(reason)[:PARKED_REASON_CHARS],
         payload_excerpt=(
@@ -69,3 +81,32 @@ def parked_record(
             else ""
         ),
     )
+
+
+def park_notified(*, rows: Sequence[SyncRecordError]) -> None:
+    """Save the parked records of a notification (:func:`parked_record`'s rows, ``whole``),
+    each record once per company, known by its entity and content (``fingerprint``): one
+    parked by an earlier delivery counts one more (``times_seen``, ``last_seen_at``) instead
+    of being parked again. All or nothing."""
+    now = timezone.now()
+    unique: dict[tuple[int, str], SyncRecordError] = {}
+    for row in rows:
+        text = f"{row.entity}\n{row.payload_excerpt}"
+        row.fingerprint = hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()
+        if (first := unique.setdefault((row.company_id, row.fingerprint), row)) is not row:
+            first.times_seen += 1  # the same record twice in one notification
+            first.last_seen_at = now
+    with transaction.atomic():
+        earlier = SyncRecordError.objects.filter(
+            company_id__in={company_id for company_id, _ in unique},
+            fingerprint__in={fingerprint for _, fingerprint in unique},
+        ).values_list("company_id", "fingerprint", "pk")
+        seen = {(company_id, fingerprint): pk for company_id, fingerprint, pk in earlier}
+        for key, pk in seen.items():
+            SyncRecordError.objects.filter(pk=pk).update(
+                times_seen=F("times_seen") + unique[key].times_seen, last_seen_at=now
+            )
+        # ignore_conflicts: a delivery parking the same record meanwhile has parked it.
+        SyncRecordError.objects.bulk_create(
+            [row for key, row in unique.items() if key not in seen], ignore_conflicts=True
+        )

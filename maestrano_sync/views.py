@@ -28,11 +28,13 @@ from .registry import CONNEC_ENTITIES
 #: DRF throttle scope of the webhook (``MAESTRANO["THROTTLE_RATES"]``).
 THROTTLE_SCOPE = "maestrano_notifications"
 
-#: A record is any object: one that cannot be applied is parked, never refused, so its
-#: properties are described, not constrained.
+#: A record is an object; anything else in the list, or one that cannot be applied, is
+#: parked, never refused, so its properties are described, not constrained.
 _RECORD = {
-    "type": "object",
-    "description": "A Connec! record; one that cannot be applied is parked (docs/sync.md)",
+    "description": (
+        "A Connec! record (an object); anything else, or one that cannot be applied, is "
+        "parked (docs/sync.md)"
+    ),
     "properties": {
         "id": {"description": "A non-blank string, or `[{provider, realm, id}]`"},
         "group_id": {"description": "The record's group: a company of the preset"},
@@ -45,12 +47,12 @@ _PAYLOAD = {
     "type": "object",
     "description": (
         "Records keyed by Connec! entity (and the entities of `SYNC['EXTRA_ENTITIES']`); "
-        "all records of one group (422 otherwise), a company of the preset (404 otherwise)."
+        "the records of another name are parked (docs/sync.md)."
     ),
     "properties": {
         entity: {"type": "array", "items": _RECORD} for entity in sorted(CONNEC_ENTITIES)
     },
-    "additionalProperties": False,
+    "additionalProperties": {"type": "array", "items": _RECORD},
 }
 _ACCEPTED = {
     "type": "object",

@@ -165,10 +165,23 @@ class SyncRecordError(models.Model):
     reason = models.TextField()
     payload_excerpt = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # A notified record is parked once per company, however often it is delivered
+    # (maestrano_sync.services.park_notified): its entity and content, hashed ("": a record
+    # parked otherwise); how many deliveries carried it, and when the last one did.
+    fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
+    times_seen = models.PositiveIntegerField(default=1)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["company", "entity"], name="sync_record_error_lookup")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "fingerprint"],
+                condition=~models.Q(fingerprint=""),
+                name="sync_record_error_parked_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.entity}/{self.connec_id or '?'}: {self.reason[:80]}"

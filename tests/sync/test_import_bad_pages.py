@@ -7,6 +7,7 @@ reason on the run (resumable, nothing lost); never a silent gap, never an endles
 from __future__ import annotations
 
 import dataclasses
+import json
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from crm.models import Organization
 from maestrano_accounts.models import Company
 from maestrano_sync.importer import ImportFailed, run_import
-from maestrano_sync.models import IdMap, SyncRun
+from maestrano_sync.models import IdMap, SyncRecordError, SyncRun
 from tests.helpers.loopback import serving
 from tests.helpers.stand_in_connec import Request, stand_in_connec
 
@@ -98,8 +99,8 @@ NOT_A_PAGE = {
     "a null list": ({"organizations": None}, "no 'organizations' list"),
     "an error": ({"errors": [{"detail": "Index rebuilding"}]}, "no 'organizations' list: Index"),
     "a text list": ({"organizations": "o-3"}, "its 'organizations' is not a list"),
-    "a record nested deeper than any parser reads": (
-        '{"organizations": [{"id": "o-3", "x": ' + "[" * 100_000 + "]" * 100_000 + "}]}",
+    "a cut answer holding a record nested deeper than any parser reads": (
+        '{"organizations": [{"id": "o-3", "x": ' + "[" * 100_000 + "]" * 100_000 + "}]",
         "not a JSON object",
     ),
 }
@@ -186,3 +187,40 @@ def test_pagination_links_that_lie_are_never_followed(settings, company):
     assert_imported_once(company)
     assert [request.skip for request in requests] == [0, 3, 6, 9]
     assert elsewhere == []
+
+
+#: Records no JSON parser of the page reads, as raw text: ``o-4`` nested deeper than any
+#: parser reads, ``o-7`` holding an integer of more digits than Python converts.
+UNREADABLE = {
+    "o-4": '{"id": "o-4", "group_id": "cld-1", "notes": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "o-7": '{"id": "o-7", "group_id": "cld-1", "total": ' + "7" * 5000 + "}",
+}
+
+
+def test_an_unreadable_record_is_parked_alone_and_the_import_goes_on(settings, company):
+    """One record a page's parser cannot read sets that record aside (parked with its
+    reason), not its page: the rest of the page and the following pages are imported."""
+
+    def answers(request: Request) -> str:
+        served = page(request)
+        texts = [
+            UNREADABLE.get(record["id"], json.dumps(record)) for record in served["organizations"]
+        ]
+        pagination = json.dumps(served["pagination"])
+        return f'{{"organizations": [{", ".join(texts)}], "pagination": {pagination}}}'
+
+    with stand_in_connec(settings, answers):
+        run = import_organizations(company)
+
+    assert run.status == SyncRun.Status.PARTIAL, run.error  # done, with records parked
+    imported = sorted(Organization.objects.values_list("name", flat=True))
+    assert imported == [name for name in NAMES if name not in ("Org 4", "Org 7")]
+    cursor = run.entities.get()
+    assert (cursor.created, cursor.failed, cursor.next_skip, cursor.done) == (7, 2, 9, True)
+    parked = {error.reason: error for error in SyncRecordError.objects.filter(run=run)}
+    assert sorted(parked) == [
+        "unreadable record: $.organizations[1].total has 5000 digits, more than a number may have",
+        "unreadable record: $.organizations[1]: not valid JSON (nested deeper than 64 levels)",
+    ]
+    assert all(error.company == company for error in parked.values())
+    assert '"id": "o-7"' in "".join(error.payload_excerpt for error in parked.values())

@@ -20,6 +20,7 @@ import uuid
 
 import pytest
 from django.db import models
+from django.db.models import Sum
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import from_field
@@ -335,6 +336,11 @@ def test_any_notification_is_applied_or_parked_record_by_record_and_never_a_5xx(
     numbers = itertools.count()
     seen = {"applied": 0, "parked": 0, "refused": 0}
 
+    def parked_records() -> int:
+        """Parked records, each delivery of one parked before counted (a broken record
+        without an id may be the same as one an earlier example sent: parked once)."""
+        return parked.aggregate(total=Sum("times_seen"))["total"] or 0
+
     def post(payload) -> int:
         response = client.post(
             URL,
@@ -375,7 +381,7 @@ def test_any_notification_is_applied_or_parked_record_by_record_and_never_a_5xx(
             record = broken(entity, {"id": connec_id, "group_id": GROUP, **record}, how)
             payload.setdefault(entity, []).append(record)
             expected.append((entity, connec_id, record, how))
-        parked_before = parked.count()
+        parked_before = parked_records()
 
         assert post(payload) == 202
         run = process_inbox(company=company)
@@ -392,7 +398,7 @@ def test_any_notification_is_applied_or_parked_record_by_record_and_never_a_5xx(
             if record.get("id") == connec_id:  # parked under its Connec! id
                 assert parked.filter(entity=entity, connec_id=connec_id).count() == 1, how
             seen["parked"] += 1
-        assert parked.count() - parked_before == sum(1 for *_, how in expected if how)
+        assert parked_records() - parked_before == sum(1 for *_, how in expected if how)
 
     applied_or_parked()
     # The strategy reaches the apply: valid records applied, broken ones parked.

@@ -255,3 +255,41 @@ def test_a_creation_delivered_after_the_deletion_of_its_record_creates_nothing(
 
     org = find_local_object(company=company, entity="organizations", connec_id=record_id)
     assert org.name == "Reborn"
+
+
+def test_a_subscribed_entity_without_a_mapper_is_warned_about_once_and_the_rest_applied(
+    platform, company, live_sync, settings, caplog, monkeypatch
+):
+    """The preset asks for ``tax_codes`` and nothing maps them: their records are ignored,
+    with one WARNING per entity and process (not one per record, nor per notification)."""
+    from maestrano_sync import inbox_plan
+
+    monkeypatch.setattr(inbox_plan, "_WARNED_WITHOUT_MAPPER", set(), raising=False)  # fresh
+    subscriptions = {"organizations": True, "tax_codes": True}
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "PRESETS": {
+            "maestrano": platform.preset_values(
+                webhook={"connec": {"subscriptions": subscriptions}}
+            )
+        },
+    }
+
+    def tax_code() -> dict:
+        return {"id": str(uuid.uuid4()), "group_id": company.group_uid, "name": "GST"}
+
+    for name in ("Kept", "Kept too"):
+        organization = organization_record(company, str(uuid.uuid4()), name, "2030-01-01T00:00:00Z")
+        payload = {"tax_codes": [tax_code(), tax_code()], "organizations": [organization]}
+        with caplog.at_level("WARNING", logger="maestrano_sync"):
+            assert post_notification(platform, payload).status_code == 202
+
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and "tax_codes" in r.getMessage()
+    ]
+    assert len(warnings) == 1, warnings
+    assert "no mapper is registered" in warnings[0]
+    assert sorted(Organization.objects.values_list("name", flat=True)) == ["Kept", "Kept too"]
+    assert set(InboxEntry.objects.values_list("status", flat=True)) == {"done"}

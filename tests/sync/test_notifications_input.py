@@ -134,8 +134,7 @@ def test_the_per_preset_url_takes_that_preset_credentials(client, companies):
         ("{not json", 400, "not valid JSON"),
         ("[]", 400, "must be an object"),
         ('{"organizations": {"id": "x"}}', 400, "must be a list"),
-        ('{"organizations": ["x"]}', 400, "$.organizations[0] must be an object"),
-        ('{"spaceships": [{"id": "x", "group_id": "cld-1"}]}', 400, "Unknown Connec! entity"),
+        ('{"spaceships": {"id": "x", "group_id": "cld-1"}}', 400, "must be a list"),
         ('{"organizations": NaN}', 400, "NaN is not a JSON number"),
         ('{"organizations": [], "organizations": []}', 400, "is repeated in one object"),
         ('{"organizations": [{"id": "x", "id": "y", "group_id": "cld-1"}]}', 400, "repeated"),
@@ -321,14 +320,65 @@ def test_a_body_nested_deeper_than_the_parser_reads_is_refused(client, companies
     assert "nested deeper than 64 levels" in response.json()["error"]
 
 
-@pytest.mark.parametrize(
-    "group",
-    [{}, {"group_id": ""}, {"group_id": 5}, {"group_id": "a\u0000b"}, {"group_id": "cld-404"}],
-)
-def test_a_bad_record_of_no_company_of_ours_is_skipped_and_the_others_stored(
+@pytest.mark.parametrize("element", ["x", 5, None, True, [], [{"id": "o-1"}]])
+def test_an_element_that_is_not_an_object_is_parked_and_the_others_stored(
+    client, companies, element
+):
+    """Inside a well-formed envelope, what stands in an entity's list instead of a record is
+    parked for the notification's company (its only group), never the whole notification."""
+    response = post(client, {"organizations": [good("ok-1"), element, good("ok-2")]})
+
+    parked = assert_parked_alone(response, reason="$.organizations[1] must be an object, not ")
+    assert json.loads(parked.payload_excerpt or "null") == element
+    assert parked.connec_id == ""
+
+
+@pytest.mark.parametrize("name", ["spaceships", "x" * 100])
+def test_records_of_an_unknown_entity_are_parked_and_the_others_stored(client, companies, name):
+    spaceship = {"id": "s-1", "group_id": "cld-1", "name": "Enterprise"}
+
+    response = post(client, {"organizations": [good("ok-1"), good("ok-2")], name: [spaceship]})
+
+    assert response.status_code == 202, response.content
+    entry = InboxEntry.objects.get()
+    assert response.json() == {"accepted": 2, "notification": entry.pk, "parked": 1}
+    assert entry.payload == {"organizations": [good("ok-1"), good("ok-2")]}
+    parked = SyncRecordError.objects.get()
+    assert parked.company == companies["one"]
+    assert parked.entity == name[:64]
+    assert parked.reason == f"Refused when notified: unknown entity {name!r}"
+    assert json.loads(parked.payload_excerpt) == spaceship
+    assert parked.connec_id == ""  # never fetched: an unknown entity names no Connec! path
+
+
+@pytest.mark.parametrize("group", [{}, {"group_id": ""}, {"group_id": 5}, {"group_id": "a\u0000b"}])
+def test_a_bad_record_naming_no_group_is_parked_for_the_notifications_company(
     client, companies, group
 ):
-    bad = {"id": 5, "name": "No company", **group}
+    bad = {"id": 5, "name": "No group", **group}
+
+    response = post(client, {"organizations": [good("ok-1"), bad, good("ok-2")]})
+
+    parked = assert_parked_alone(response, reason="$.organizations[1]")
+    assert json.loads(parked.payload_excerpt) == bad
+
+
+def test_a_bad_item_naming_no_group_in_a_notification_of_several_companies_is_skipped(
+    client, companies
+):
+    body = {"organizations": [good("ok-1"), "x", {"id": 5}, record("cld-2", id="ok-3")]}
+
+    response = post(client, body)
+
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 2
+    assert "parked" not in response.json()
+    assert InboxEntry.objects.count() == 2
+    assert not SyncRecordError.objects.exists()  # whose is it? logged, not shown to one
+
+
+def test_a_bad_record_of_a_group_not_ours_is_skipped_and_the_others_stored(client, companies):
+    bad = {"id": 5, "name": "No company", "group_id": "cld-404"}
 
     response = post(client, {"organizations": [good("ok-1"), bad, good("ok-2")]})
 
@@ -337,6 +387,43 @@ def test_a_bad_record_of_no_company_of_ours_is_skipped_and_the_others_stored(
     assert response.json() == {"accepted": 2, "notification": entry.pk}
     assert entry.payload == {"organizations": [good("ok-1"), good("ok-2")]}
     assert not SyncRecordError.objects.exists()  # no company to show it to: logged
+
+
+def test_a_notification_delivered_again_parks_its_bad_records_once(client, companies):
+    """The hub sends a notification again (a timeout, a 5xx): its records without an id,
+    or that are no record, are parked once, with the number of deliveries that carried
+    them; a record with other content is parked on its own."""
+    body = {
+        "organizations": [good("ok-1"), {"group_id": "cld-1", "name": "No id"}, None],
+        "spaceships": [{"group_id": "cld-1", "name": "Enterprise"}],
+    }
+
+    answers = [post(client, body).json()["parked"] for _ in range(3)]
+    changed = {**body, "organizations": [{"group_id": "cld-1", "name": "No id either"}]}
+    post(client, changed)
+
+    assert answers == [3, 3, 3]  # the sender learns what was set aside, every time
+    rows = SyncRecordError.objects.order_by("pk")
+    assert [(row.entity, row.times_seen) for row in rows] == [
+        ("organizations", 3),
+        ("organizations", 3),
+        ("spaceships", 4),
+        ("organizations", 1),
+    ]
+    assert [row.last_seen_at is not None for row in rows] == [True, True, True, False]
+    assert all(row.company == companies["one"] for row in rows)
+
+
+def test_the_same_bad_record_of_two_companies_is_parked_for_each(client, companies):
+    body = {"people": [record("cld-1", id=5), record("cld-2", id=5)]}
+
+    post(client, body)
+    post(client, body)
+
+    assert sorted(SyncRecordError.objects.values_list("company__group_uid", "times_seen")) == [
+        ("cld-1", 2),
+        ("cld-2", 2),
+    ]
 
 
 def test_a_notification_of_bad_records_only_stores_nothing_but_parks_them(client, companies):
