@@ -8,8 +8,9 @@ default), with two presets (one per key):
 
 * consume: what the app does for one login through the Django stack, the project's
   WSGI application called in this process as a WSGI server calls it (``--test-client``:
-  through Django's test client, which adds its own work to each request): the ACS POST (strict validation with our binding checks, replay
-  cache insert, login ticket) plus the completion GET it redirects to
+  through Django's test client, which adds its own work to each request): the ACS POST
+  (strict validation with our binding checks, replay cache insert, login ticket) plus
+  the completion GET it redirects to
   (ticket, company/user/membership refresh, ``login()``). Every iteration posts
   a freshly signed Response (the replay cache refuses reuse); signing is not timed.
 * bare: ``OneLogin_Saml2_Response(...).is_valid(...)`` on the same Responses with
@@ -426,7 +427,8 @@ def run(iterations: int, *, profiler: Any = None, test_client: bool = False) -> 
     prepared = "off" if prepare_threshold is None else f"after {prepare_threshold} uses"
     driver = "Django's test client" if test_client else "the WSGI application"
     configuration = (
-        f"through {driver}, {database['ENGINE'].rsplit('.', 1)[-1]}, DEBUG {'on' if settings.DEBUG else 'off'}, "
+        f"through {driver}, {database['ENGINE'].rsplit('.', 1)[-1]}, "
+        f"DEBUG {'on' if settings.DEBUG else 'off'}, "
         f"CONN_MAX_AGE {database['CONN_MAX_AGE']}, prepared statements {prepared}, "
         f"sandbox {'mounted' if SANDBOX_MIDDLEWARE in settings.MIDDLEWARE else 'not mounted'}, "
         f"SSO state in {sso_state}, sessions {settings.SESSION_ENGINE}, repeat logins' "
