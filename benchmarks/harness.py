@@ -88,6 +88,12 @@ def parser(
 # --- databases and Django ----------------------------------------------------------------
 
 
+#: PostgreSQL's prepared statements in the production environment (docs/deploy.md):
+#: every benchmark on PostgreSQL runs with them unless ``DATABASE_PREPARE_THRESHOLD`` is
+#: set (empty: none).
+RECIPE_PREPARE_THRESHOLD = "5"
+
+
 def configure_environment(
     *, db: str, var_dir: str, pg_name: str, extra: dict[str, str] | None = None
 ) -> None:
@@ -108,6 +114,8 @@ def configure_environment(
         os.environ["DATABASE_URL"] = f"sqlite:///{var_dir}/bench.sqlite3"
     else:
         os.environ["DATABASE_URL"] = f"{PG_SERVER}/{pg_name}"
+        # The production environment's prepared statements (docs/deploy.md), unless set.
+        os.environ.setdefault("DATABASE_PREPARE_THRESHOLD", RECIPE_PREPARE_THRESHOLD)
     os.environ.update(extra or {})
 
 

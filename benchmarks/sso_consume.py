@@ -26,10 +26,10 @@ gunicorn recipe), the sandbox not mounted, and the shared cache of the recipe
 (``--cache-url``, Redis by default) holding the sessions, the SSO replay cache and
 the login tickets; ``--no-cache`` keeps them in the database (the default settings),
 ``--debug`` runs with ``DEBUG`` on, as the figures before round 2 were taken.
-``--prepare-threshold N`` (PostgreSQL) turns on the prepared statements of the
-recipe's opt-in ``DATABASE_PREPARE_THRESHOLD`` (also taken from the environment;
-``off``, the default, without them); the title and the JSON's ``prepare_threshold`` say
-whether they are on;
+On PostgreSQL the recipe prepares the statements a connection repeats
+(``DATABASE_PREPARE_THRESHOLD=5``); ``--prepare-threshold N`` changes the number and
+``--prepare-threshold off`` measures without them (the environment's value, when set, is
+the default); the title and the JSON's ``prepare_threshold`` say whether they are on;
 ``--no-synchronous-commit`` lets a repeat login's commit return before PostgreSQL's
 disk flush (``MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT=false``; JSON
 ``repeat_login_synchronous_commit``).
@@ -549,10 +549,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--prepare-threshold",
-        default=os.environ.get("DATABASE_PREPARE_THRESHOLD") or "off",
-        help="PostgreSQL: prepared statements after N uses (the opt-in "
-        "DATABASE_PREPARE_THRESHOLD, docs/deploy.md), or 'off'; default: as in the "
-        "environment, else off",
+        default=os.environ.get("DATABASE_PREPARE_THRESHOLD") or harness.RECIPE_PREPARE_THRESHOLD,
+        help="PostgreSQL: prepared statements after N uses (DATABASE_PREPARE_THRESHOLD, "
+        "docs/deploy.md), or 'off'; default: as in the environment, else the recipe's "
+        f"{harness.RECIPE_PREPARE_THRESHOLD}",
     )
     parser.add_argument(
         "--no-synchronous-commit",

@@ -38,6 +38,7 @@ from maestrano_integration.connec import (
     connec_client_for,
 )
 from maestrano_integration.durability import commit_without_flush
+from maestrano_integration.query_plans import plan_as_configured, plan_each_statement
 
 from . import history, idmap, lost_answers, pipeline
 from .company_settings import policy_for
@@ -453,6 +454,8 @@ def apply_page(
     with transaction.atomic(), applying_remote_changes():
         if outermost:
             _commit_without_flush()
+            # The IdMap grows page after page: no plan kept from the first pages.
+            plan_each_statement()
         locked = SyncRunEntity.objects.select_for_update().get(pk=run_entity.pk)
         if locked.next_skip != page.skip or locked.done:
             raise ConcurrentImport(
@@ -546,6 +549,8 @@ def apply_page(
             locked.last_connec_id = last[0][:64]
             locked.last_updated_at = str(last[1].get("updated_at") or "")[:40]
         locked.save()
+        if outermost:
+            plan_as_configured()  # the commit's foreign key checks keep their plans
     # The caller's object follows the committed cursor.
     for name in (
         "created",

@@ -240,6 +240,8 @@ for alias in ("default", "sandbox"):
 def test_the_prepare_threshold_reaches_the_postgresql_connections(production_env):
     production_env["DATABASE_URL"] = "postgres://app@db.example.com:5432/crm"
     production_env.pop("SANDBOX_DATABASE_URL")
+    # The documented environment sets it (the recipe's prepared statements).
+    assert production_env.pop("DATABASE_PREPARE_THRESHOLD") == "5"
 
     unset = run_python(["-c", CONNECTION_OPTIONS], env=production_env)
     production_env["DATABASE_PREPARE_THRESHOLD"] = ""
