@@ -312,8 +312,8 @@ def run(iterations: int, *, profiler: Any = None, test_client: bool = False) -> 
     preset_names = {"sha256": "maestrano", "sha1": "legacy"}
 
     def preset_values(algorithm: str) -> dict:
-        # The historical rsa-sha1 platform: that preset opts in to SHA-1 (sso.allow_sha1).
-        sso = {"x509_certificate": keys[algorithm][1], "allow_sha1": algorithm == "sha1"}
+        # SHA-1 is accepted by default (sso.allow_sha1), as the historical platform signs.
+        sso = {"x509_certificate": keys[algorithm][1]}
         return {
             "app": {"host": APP_HOST},
             "api": {"id": "bench-app", "key": "bench-key", "host": PLATFORM_HOST},

@@ -494,11 +494,11 @@ def _invalid_values(preset: Preset) -> list[checks.CheckMessage]:
             messages.append(
                 checks.Warning(
                     f"Maestrano preset {preset.name!r}: the IdP certificate holds a 1024-bit "
-                    "RSA key, as the historical platform's, which signs with rsa-sha1; SHA-1 "
-                    "signatures are refused unless the preset allows them.",
+                    "RSA key, as the historical platform's, which signs with rsa-sha1; this "
+                    "preset refuses SHA-1 signatures (sso.allow_sha1 is false).",
                     hint="If this IdP still signs with SHA-1, its logins are refused "
                     "(sha1_refused): ask for an rsa-sha256 certificate, or set "
-                    "sso.allow_sha1 to true. "
+                    "sso.allow_sha1 back to true (the default). "
                     + preset_setting_hint(preset.name, "sso.allow_sha1", is_default=default),
                     id="maestrano.W014",
                 )

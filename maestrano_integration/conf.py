@@ -252,8 +252,9 @@ PRESET_DEFAULTS: dict[str, Any] = {
         "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
         "x509_certificate": "",
         "x509_fingerprint": None,  # computed from the certificate
-        # Accept rsa-sha1 signatures and sha1 digests from the IdP (the historical platform).
-        "allow_sha1": False,
+        # Accept rsa-sha1 signatures and sha1 digests from the IdP: the historical platform
+        # signs that way (docs/protocol.md, 'Consume'); false refuses them (sha1_refused).
+        "allow_sha1": True,
     },
     "webhook": {
         "account": {"groups_path": None, "group_users_path": None},

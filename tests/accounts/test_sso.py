@@ -786,8 +786,8 @@ def _signing_with_sha1(platform, **sso) -> None:
     )
 
 
-def test_historical_rsa_sha1_responses_with_a_1024_bit_key_are_accepted_where_allowed(platform):
-    _signing_with_sha1(platform, allow_sha1=True)
+def test_historical_rsa_sha1_responses_with_a_1024_bit_key_are_accepted_by_default(platform):
+    _signing_with_sha1(platform)
     http = platform.session()
 
     post = obtain_saml_response(platform, http, user_uid="usr-sha1", group_uid="cld-sha1")
@@ -798,9 +798,9 @@ def test_historical_rsa_sha1_responses_with_a_1024_bit_key_are_accepted_where_al
     assert Company.objects.get().group_uid == "cld-sha1"
 
 
-def test_rsa_sha1_responses_are_refused_unless_the_preset_allows_them(platform, caplog):
+def test_rsa_sha1_responses_are_refused_where_the_preset_does_not_allow_them(platform, caplog):
     caplog.set_level(logging.INFO)
-    _signing_with_sha1(platform)
+    _signing_with_sha1(platform, allow_sha1=False)
     http = platform.session()
 
     post = obtain_saml_response(platform, http, user_uid="usr-sha1", group_uid="cld-sha1")
@@ -823,6 +823,7 @@ def test_a_sha1_digest_under_an_sha256_signature_is_refused_too(platform, caplog
     from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
     caplog.set_level(logging.INFO)
+    platform.configure(maestrano=platform.preset_values(sso={"allow_sha1": False}))
     http = platform.session()
     post = obtain_saml_response(platform, http, user_uid="usr-mixed", group_uid="cld-mixed")
     methods = (Saml.RSA_SHA256, Saml.SHA1) if signed == "digest" else (Saml.RSA_SHA1, Saml.SHA256)

@@ -39,7 +39,8 @@ def test_settings_come_from_the_preset_only(two_presets):
     assert settings["idp"]["singleSignOnService"]["url"] == "http://127.0.0.1:9/api/v1/auth/saml"
     assert settings["idp"]["x509cert"] == preset.x509_certificate
     security = settings["security"]
-    assert security["rejectDeprecatedAlgorithm"] is True  # SHA-1 refused (sso.allow_sha1)
+    # SHA-1 accepted by default, as the historical platform signs (sso.allow_sha1).
+    assert security["rejectDeprecatedAlgorithm"] is False
     assert security["requestedAuthnContext"] is False
     assert security["wantAssertionsEncrypted"] is False
 

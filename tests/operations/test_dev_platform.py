@@ -80,7 +80,7 @@ def test_presets_loaded_from_the_developer_platform_log_in_through_sso(
 
 def test_an_app_signed_with_rsa_sha1_gets_a_preset_that_accepts_it(platform, settings, tmp_path):
     # The sandbox signs this app's logins with its historical rsa-sha1 pair: the preset it
-    # announces trusts that pair and allows SHA-1 (refused by default).
+    # announces trusts that pair and allows SHA-1 (explicitly: a project may refuse it).
     platform.app.signature_algorithm = "sha1"
     platform.app.save()
     settings.MAESTRANO = dev_platform(
