@@ -72,6 +72,10 @@ MAX_PENDING_REQUESTS = 5
 #: value, as they hide the session cookie's: a completion that fails before it redeems the
 #: ticket would otherwise mail both halves of an unused login to the ADMINS.
 BROWSER_NONCE_COOKIE = "maestrano_sso_auth_nonce"
+#: Its name over HTTPS: a ``__Host-`` cookie, which browsers keep only when it is Secure,
+#: for path ``/`` and without a ``Domain``: a sibling subdomain cannot plant one (cookie
+#: tossing would otherwise bind a victim's browser to an attacker's completion link).
+SECURE_BROWSER_NONCE_COOKIE = "__Host-" + BROWSER_NONCE_COOKIE
 #: How long the browser has to follow the consume view's redirect to the completion view.
 LOGIN_TICKET_LIFETIME = dt.timedelta(minutes=2)
 #: Expired replay-cache rows and tickets are deleted at most this often (per process).
@@ -568,23 +572,36 @@ def set_nonce_cookie(
     A Lax cookie set on this cross-site top-level POST is stored, and sent on the
     top-level GET that follows the redirect; the completion view requires it. Its
     path is ``complete_path``, the completion view's (the caller has it already:
-    the redirect's target, or the completion request's own path).
+    the redirect's target, or the completion request's own path); over HTTPS it is a
+    ``__Host-`` cookie (:data:`SECURE_BROWSER_NONCE_COOKIE`), whose path is ``/``.
     """
     if not nonce:
         return
+    name, path = _nonce_cookie(request, path=complete_path)
     response.set_cookie(
-        BROWSER_NONCE_COOKIE,
+        name,
         nonce,
         max_age=int(LOGIN_TICKET_LIFETIME.total_seconds()),
-        path=complete_path,
+        path=path,
         secure=request.is_secure(),
         httponly=True,
         samesite="Lax",
     )
 
 
+def _nonce_cookie(request: HttpRequest, *, path: str) -> tuple[str, str]:
+    """The nonce cookie's name and path for ``request``: ``__Host-`` and ``/`` over HTTPS,
+    the plain name and ``path`` over plain HTTP (development)."""
+    if request.is_secure():
+        return SECURE_BROWSER_NONCE_COOKIE, "/"
+    return BROWSER_NONCE_COOKIE, path
+
+
 def nonce_cookie(request: HttpRequest) -> str:
-    return request.COOKIES.get(BROWSER_NONCE_COOKIE, "")
+    """The nonce the browser sent, under the name :func:`set_nonce_cookie` gives it for this
+    scheme (over HTTPS, a nonce without the ``__Host-`` prefix is not one of ours)."""
+    name, _ = _nonce_cookie(request, path=request.path)
+    return request.COOKIES.get(name, "")
 
 
 def forget_nonce(response: HttpResponse, *, request: HttpRequest) -> HttpResponse:
@@ -593,6 +610,7 @@ def forget_nonce(response: HttpResponse, *, request: HttpRequest) -> HttpRespons
     Called by the completion view, whose own path is the cookie's; nothing to remove
     when the browser sent none (an SP-initiated login).
     """
-    if BROWSER_NONCE_COOKIE in request.COOKIES:
-        response.delete_cookie(BROWSER_NONCE_COOKIE, path=request.path, samesite="Lax")
+    name, path = _nonce_cookie(request, path=request.path)
+    if name in request.COOKIES:
+        response.delete_cookie(name, path=path, samesite="Lax")
     return response
