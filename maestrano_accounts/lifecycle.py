@@ -12,6 +12,7 @@ webhook is still open (so a final bill is still accepted by the platform).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from maestrano_integration.conf import Preset
 
-from .models import Company, Membership
+from .models import Company, Membership, PlatformRemoval
 from .signals import company_cancelled, member_removed
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,36 @@ class LifecycleOutcome:
     changed: bool
 
 
+#: How long a removal that found nothing to cancel is kept (:func:`remember_removal`): far
+#: longer than a login ticket lives, even reissued for a confirmation.
+REMOVAL_KEPT_FOR = dt.timedelta(hours=1)
+
+
+def remember_removal(*, preset: Preset, group_uid: str, uid: str = "") -> None:
+    """Keep a removal of a group (``uid`` empty) or of a member (its local uid) that found
+    nothing to cancel: a login accepted before it does not create that company or
+    membership afterwards (:func:`maestrano_accounts.services.provision_sso_login`). The
+    removals older than :data:`REMOVAL_KEPT_FOR` are forgotten."""
+    now = timezone.now()
+    PlatformRemoval.objects.filter(removed_at__lt=now - REMOVAL_KEPT_FOR).delete()
+    PlatformRemoval.objects.create(preset=preset.name, group_uid=group_uid, uid=uid, removed_at=now)
+
+
 def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> LifecycleOutcome:
     """The group cancelled the service: cancel the company and, in virtual mode, its users.
 
     ``company_cancelled`` is sent after commit, once: billing cancels the recurring
-    bill and sends the final bill from its receiver.
+    bill and sends the final bill from its receiver. An unknown group
+    (:class:`UnknownGroup`) is remembered (:func:`remember_removal`).
     """
+    try:
+        return _cancel_company(preset=preset, group_uid=group_uid)
+    except UnknownGroup:
+        remember_removal(preset=preset, group_uid=group_uid)
+        raise
+
+
+def _cancel_company(*, preset: Preset, group_uid: str) -> LifecycleOutcome:
     context = {"preset": preset.name, "group": group_uid}
     with transaction.atomic():
         company = (
@@ -106,9 +131,23 @@ def remove_user_from_company(*, preset: Preset, group_uid: str, user_uid: str) -
 
     Real mode: the membership is deactivated, and the user too when no active
     membership is left. Virtual mode: the masked user (``uid.group_uid``) only
-    exists for this group, so the user and the membership are deactivated.
+    exists for this group, so the user and the membership are deactivated. An unknown
+    group or member (:class:`UnknownGroup`, :class:`UnknownGroupUser`) is remembered
+    (:func:`remember_removal`).
     """
     local_uid = preset.mask_user(user_uid=user_uid, group_uid=group_uid)
+    try:
+        return _remove_user(
+            preset=preset, group_uid=group_uid, user_uid=user_uid, local_uid=local_uid
+        )
+    except (UnknownGroup, UnknownGroupUser):
+        remember_removal(preset=preset, group_uid=group_uid, uid=local_uid)
+        raise
+
+
+def _remove_user(
+    *, preset: Preset, group_uid: str, user_uid: str, local_uid: str
+) -> LifecycleOutcome:
     context = {"preset": preset.name, "group": group_uid, "uid": local_uid}
     with transaction.atomic():
         company = Company.objects.filter(preset=preset.name, group_uid=group_uid).first()

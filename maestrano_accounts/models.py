@@ -179,3 +179,27 @@ class SsoLoginTicket(models.Model):
 
     def __str__(self) -> str:
         return f"SSO ticket for {self.assertion_id} ({self.preset})"
+
+
+class PlatformRemoval(models.Model):
+    """A platform DELETE of a group, or of a member, that found nothing to cancel here (no
+    company, or no membership, yet), kept for a while: a login the ACS accepted before it
+    and completed after it would otherwise create what the platform removed
+    (:class:`maestrano_accounts.services.RemovedDuringLogin`)."""
+
+    preset = models.CharField(max_length=100)
+    group_uid = models.CharField(max_length=100)
+    #: The member's local uid (``uid.group_uid`` in virtual mode); empty: the whole group.
+    uid = models.CharField(max_length=200, blank=True, default="")
+    removed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["preset", "group_uid", "removed_at"], name="platform_removal_lookup"
+            ),
+            models.Index(fields=["removed_at"], name="platform_removal_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.uid or 'group'} removed from {self.group_uid} ({self.preset})"

@@ -29,7 +29,7 @@ from maestrano_integration.saml import SsoAttributes
 from . import sso_state
 from .adapter import DefaultAccountAdapter, get_adapter
 from .emails import same_email
-from .models import Company, Membership, PlatformIdentity
+from .models import Company, Membership, PlatformIdentity, PlatformRemoval
 from .selectors import accessible_companies
 from .signals import company_created, company_reactivated, member_added
 
@@ -458,6 +458,10 @@ def provision_sso_login(
     if unchanged is not None:
         return unchanged
     with transaction.atomic():
+        if validated_at is not None:
+            _refuse_if_removed_unknown(
+                preset=preset, attributes=attributes, validated_at=validated_at
+            )
         company, company_was_created = find_or_create_company_from_sso(
             preset=preset, attributes=attributes, adapter=adapter, validated_at=validated_at
         )
@@ -482,6 +486,24 @@ def provision_sso_login(
         user_created=user_was_created,
         user_migrated=migrated,
     )
+
+
+def _refuse_if_removed_unknown(
+    *, preset: Preset, attributes: SsoAttributes, validated_at: dt.datetime
+) -> None:
+    """:class:`RemovedDuringLogin` when the platform removed the group, or the user from it,
+    since ``validated_at`` while neither was known here (no company or membership to
+    cancel then: ``maestrano_accounts.lifecycle.remember_removal``); a first login would
+    create what was removed."""
+    removed = PlatformRemoval.objects.filter(
+        preset=preset.name,
+        group_uid=attributes.group_uid,
+        uid__in=["", attributes.user_uid(preset.creation_mode)],
+        removed_at__gte=validated_at,
+    ).values_list("uid", flat=True)[:1]
+    for uid in removed:
+        who = "the user was removed from" if uid else "the platform cancelled"
+        raise RemovedDuringLogin(f"{who} group {attributes.group_uid} after the login was accepted")
 
 
 def _field_values(instance: Any) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from maestrano_integration.bulk_insert import insert_row_with_children, insert_r
 from maestrano_integration.conf import Preset
 
 from .conf import sync_settings
-from .models import InboxEntry, InboxRecord
+from .models import InboxEntry, InboxRecord, SyncRecordError
 from .registry import known_entities, registry
 from .scheduling import enqueue_inbox
 from .services import park_notified, parked_record, payload_excerpt
@@ -158,9 +158,12 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
         if entity not in entities:
             # Not an entity we know: each record parked (under no Connec! id: a retry
             # never fetches an unknown entity's path), the other entities' records kept.
-            reason = f"unknown entity {entity!r}"
+            # The name as parked (cut as the entity column keeps it), also in the reason
+            # and the log: a name of any length is repeated for each of its records.
+            name = entity if len(entity) <= _ENTITY_CHARS else entity[: _ENTITY_CHARS - 1] + "…"
+            reason = f"unknown entity {name!r}"
             refused.extend(
-                _refused(entity=entity, record=record, reason=reason, connec_id="")
+                _refused(entity=name, record=record, reason=reason, connec_id="")
                 for record in values
             )
             continue
@@ -188,6 +191,10 @@ def checked_payload(payload: Any, *, checked: bool = False) -> Notification:
                     )
                 )
     return Notification(records=records, refused=tuple(refused))
+
+
+#: How much of an unknown entity's name a parked record keeps (``SyncRecordError.entity``).
+_ENTITY_CHARS: int = SyncRecordError._meta.get_field("entity").max_length or 64
 
 
 @dataclass(frozen=True)

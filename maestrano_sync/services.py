@@ -6,12 +6,13 @@ re-exported here for adopters and tests.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -87,7 +88,8 @@ def park_notified(*, rows: Sequence[SyncRecordError]) -> None:
     """Save the parked records of a notification (:func:`parked_record`'s rows, ``whole``),
     each record once per company, known by its entity and content (``fingerprint``): one
     parked by an earlier delivery counts one more (``times_seen``, ``last_seen_at``) instead
-    of being parked again. All or nothing."""
+    of being parked again, also when that delivery is still being stored (the unique
+    constraint makes this one wait for it, then count on its row). All or nothing."""
     now = timezone.now()
     unique: dict[tuple[int, str], SyncRecordError] = {}
     for row in rows:
@@ -97,16 +99,44 @@ def park_notified(*, rows: Sequence[SyncRecordError]) -> None:
             first.times_seen += 1  # the same record twice in one notification
             first.last_seen_at = now
     with transaction.atomic():
-        earlier = SyncRecordError.objects.filter(
-            company_id__in={company_id for company_id, _ in unique},
-            fingerprint__in={fingerprint for _, fingerprint in unique},
-        ).values_list("company_id", "fingerprint", "pk")
-        seen = {(company_id, fingerprint): pk for company_id, fingerprint, pk in earlier}
-        for key, pk in seen.items():
-            SyncRecordError.objects.filter(pk=pk).update(
-                times_seen=F("times_seen") + unique[key].times_seen, last_seen_at=now
+        for attempt in range(1, _PARKING_ATTEMPTS + 1):
+            unique = _count_parked_again(unique, now=now)
+            try:
+                with transaction.atomic():
+                    SyncRecordError.objects.bulk_create(list(unique.values()))
+                return
+            except IntegrityError:
+                # Another delivery parked some of them since they were looked up (or a
+                # company is gone: raised once the attempts are spent).
+                if attempt == _PARKING_ATTEMPTS:
+                    raise
+
+
+#: How often :func:`park_notified` looks its records up again after a concurrent delivery
+#: parked some of them.
+_PARKING_ATTEMPTS = 3
+#: Rows per ``UPDATE`` of :func:`_count_parked_again`.
+_UPDATE_BATCH = 500
+
+
+def _count_parked_again(
+    unique: dict[tuple[int, str], SyncRecordError], *, now: datetime.datetime
+) -> dict[tuple[int, str], SyncRecordError]:
+    """Count the records of ``unique`` parked already on their rows (a few ``UPDATE``
+    statements, one per batch of rows seen as often); the ones that are not."""
+    earlier = SyncRecordError.objects.filter(
+        company_id__in={company_id for company_id, _ in unique},
+        fingerprint__in={fingerprint for _, fingerprint in unique},
+    ).values_list("company_id", "fingerprint", "pk")
+    by_count: dict[int, list[int]] = {}
+    seen: set[tuple[int, str]] = set()
+    for company_id, fingerprint, pk in earlier:
+        if (key := (company_id, fingerprint)) in unique:  # not another company's record
+            seen.add(key)
+            by_count.setdefault(unique[key].times_seen, []).append(pk)
+    for count, pks in by_count.items():
+        for start in range(0, len(pks), _UPDATE_BATCH):
+            SyncRecordError.objects.filter(pk__in=pks[start : start + _UPDATE_BATCH]).update(
+                times_seen=F("times_seen") + count, last_seen_at=now
             )
-        # ignore_conflicts: a delivery parking the same record meanwhile has parked it.
-        SyncRecordError.objects.bulk_create(
-            [row for key, row in unique.items() if key not in seen], ignore_conflicts=True
-        )
+    return {key: row for key, row in unique.items() if key not in seen}

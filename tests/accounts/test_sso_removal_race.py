@@ -143,6 +143,54 @@ def test_a_group_cancelled_between_the_acs_and_the_completion_stays_cancelled(pl
     assert Company.objects.get(group_uid="cld-grp").status == Company.Status.ACTIVE
 
 
+def test_a_first_login_of_a_member_removed_between_the_acs_and_the_completion_is_refused(
+    platform, refusals
+):
+    # The DELETE found no membership to cancel (the user had never logged in): the
+    # completion created one all the same, and logged in a user the platform had removed.
+    assert (
+        login(platform, platform.session(), user_uid="usr-old", group_uid="cld-firsts").status_code
+        == 302
+    )
+    http = platform.session()
+    consume = post_saml_response(
+        http, obtain_saml_response(platform, http, user_uid="usr-new", group_uid="cld-firsts")
+    )
+    assert consume.status_code == 303
+
+    remove_member(platform, group="cld-firsts", user="usr-new")
+    answer = complete(http, consume)
+
+    assert answer.status_code == 403, answer.text[:500]
+    assert refusals() == ["removed_during_login"]
+    assert session_user_pk(http) is None
+    assert Membership.objects.filter(company__group_uid="cld-firsts").count() == 1
+
+    # The platform vouches for the user again: a login accepted after the removal.
+    again = platform.session()
+    assert login(platform, again, user_uid="usr-new", group_uid="cld-firsts").status_code == 302
+    assert session_user_pk(again) == user_of("usr-new").pk
+
+
+def test_a_first_login_into_a_group_cancelled_between_the_acs_and_the_completion_is_refused(
+    platform, refusals
+):
+    # The group's DELETE found no company to cancel: the completion created it, active.
+    http = platform.session()
+    consume = post_saml_response(
+        http, obtain_saml_response(platform, http, user_uid="usr-gone", group_uid="cld-gone")
+    )
+    assert consume.status_code == 303
+
+    remove_member(platform, group="cld-gone")
+    answer = complete(http, consume)
+
+    assert answer.status_code == 403, answer.text[:500]
+    assert refusals() == ["removed_during_login"]
+    assert session_user_pk(http) is None
+    assert not Company.objects.filter(group_uid="cld-gone").exists()
+
+
 def test_a_confirmation_does_not_make_the_login_newer_than_its_assertion(platform, refusals):
     """An IdP-initiated login into a logged-in browser waits for the person's confirmation
     on a new ticket; the removal that came after the ACS still wins when they confirm."""

@@ -119,3 +119,34 @@ def test_held_notifications_are_marked_done_when_0010_is_reversed():
     old = migrate(INDEXED).get_model("maestrano_sync", "InboxEntry")
 
     assert dict(old.objects.values_list("pk", "status")) == {held.pk: "done", pending.pk: "pending"}
+
+
+SUMMARY = ("maestrano_sync", "0011_inbox_summary")
+PARKED_ONCE = ("maestrano_sync", "0012_parked_once")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0012_applies_over_identical_parked_records():
+    # Before 0012 every delivery of a bad record parked it again: many identical rows.
+    # They keep no fingerprint, which the unique constraint does not cover.
+    company = Company.objects.create(preset="maestrano", group_uid="cld-mig", name="Mig")
+    old = migrate(SUMMARY)
+    try:
+        SyncRecordError = old.get_model("maestrano_sync", "SyncRecordError")
+        SyncRecordError.objects.bulk_create(
+            SyncRecordError(
+                company_id=company.pk,
+                entity="organizations",
+                connec_id="org-1",
+                reason="Refused when notified: $.organizations[0].group_id …",
+                payload_excerpt='{"id": "org-1"}',
+            )
+            for _ in range(50)
+        )
+    finally:
+        new = migrate(PARKED_ONCE)
+
+    rows = new.get_model("maestrano_sync", "SyncRecordError").objects.all()
+    assert [(row.fingerprint, row.times_seen, row.last_seen_at) for row in rows] == [
+        ("", 1, None)
+    ] * 50
