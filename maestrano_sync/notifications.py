@@ -516,16 +516,7 @@ def receive_notification(*, preset: Preset, body: bytes | Any) -> Accepted:
             preset.name,
             extra={"preset": preset.name, "group": group_uid},
         )
-    parked_ids = {id(bad) for bad in parked}
-    for bad in notification.refused:
-        logger.warning(
-            "Connec! notification: a record of %s %s: %s; the record: %s",
-            bad.entity,
-            "parked" if id(bad) in parked_ids else "skipped",
-            strict_input.escape_unsafe(bad.reason),
-            payload_excerpt(bad.record),
-            extra={"preset": preset.name, "group": bad.group_id or "?"},
-        )
+    _log_refused(preset=preset, refused=notification.refused, parked=parked)
     for company, entry in entries:
         logger.info(
             "Connec! notification %s stored: %s records of %s",
@@ -540,6 +531,39 @@ def receive_notification(*, preset: Preset, body: bytes | Any) -> Accepted:
         skipped_groups=tuple(sorted(unknown)),
         parked=len(parked),
     )
+
+
+#: Refused records of one notification logged one line each; the rest in one line.
+LOGGED_REFUSALS = 20
+
+
+def _log_refused(
+    *, preset: Preset, refused: Sequence[RefusedRecord], parked: Sequence[RefusedRecord]
+) -> None:
+    """A WARNING for each of the first :data:`LOGGED_REFUSALS` refused records (parked or
+    skipped), then one for the others together: a body of a million bad elements is not a
+    million log lines (each of them parked, or skipped, all the same)."""
+    parked_ids = {id(bad) for bad in parked}
+    for bad in refused[:LOGGED_REFUSALS]:
+        logger.warning(
+            "Connec! notification: a record of %s %s: %s; the record: %s",
+            bad.entity,
+            "parked" if id(bad) in parked_ids else "skipped",
+            strict_input.escape_unsafe(bad.reason),
+            payload_excerpt(bad.record),
+            extra={"preset": preset.name, "group": bad.group_id or "?"},
+        )
+    others = refused[LOGGED_REFUSALS:]
+    if others:
+        others_parked = sum(id(bad) in parked_ids for bad in others)
+        logger.warning(
+            "Connec! notification: %s more records refused (%s parked, %s skipped), "
+            "not logged one by one",
+            len(others),
+            others_parked,
+            len(others) - others_parked,
+            extra={"preset": preset.name},
+        )
 
 
 def _store(

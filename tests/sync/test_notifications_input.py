@@ -627,3 +627,26 @@ def test_each_stored_notification_indexes_its_records_connec_ids(client, compani
     ]
     one.delete()  # an entry's records go with it
     assert list(InboxRecord.objects.values_list("connec_id", flat=True)) == ["c-listed"]
+
+
+def test_a_notification_of_many_bad_records_logs_a_few_lines_not_one_each(
+    client, companies, caplog
+):
+    # One WARNING per refused record made a body of 2.5 million bad elements 2.5 million
+    # log lines; the first ones say what was refused, one more line counts the rest.
+    caplog.set_level("WARNING", logger="maestrano_sync.notifications")
+    body = {"organizations": [good("ok-1"), *range(100)], "spaceships": [None]}
+
+    response = post(client, body)
+
+    assert response.status_code == 202, response.content
+    assert response.json()["parked"] == 101
+    lines = [r.getMessage() for r in caplog.records if r.name == "maestrano_sync.notifications"]
+    one_each = [line for line in lines if "a record of" in line]
+    assert len(one_each) == 20
+    assert "$.organizations[1] must be an object" in one_each[0]
+    assert [line for line in lines if "more records refused" in line] == [
+        "Connec! notification: 81 more records refused (81 parked, 0 skipped), "
+        "not logged one by one"
+    ]
+    assert SyncRecordError.objects.count() == 101
