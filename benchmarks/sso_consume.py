@@ -214,29 +214,21 @@ class WsgiBrowser:
 
     def _request(self, method: str, url: str, data: bytes, extra: dict[str, str]):
         import io
-        import sys
         from urllib.parse import urlsplit
+        from wsgiref.util import setup_testing_defaults
 
         parts = urlsplit(url)
         environ = {
             "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "",
             "PATH_INFO": parts.path,
             "QUERY_STRING": parts.query,
             "SERVER_NAME": self.host,
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
             "HTTP_HOST": self.host,
             "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(data),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
             **extra,
         }
+        setup_testing_defaults(environ)  # the other keys a WSGI server gives
         if self.cookies:
             environ["HTTP_COOKIE"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         response = self.application(environ, lambda status, headers, exc_info=None: None)
