@@ -101,6 +101,25 @@ def test_more_rows_than_one_statement_takes():
     assert [names[obj.pk] for obj in objs] == [f"Org {n}" for n in range(2500)]
 
 
+def test_one_time_stamps_the_rows_of_one_insert():
+    """``auto_now``/``auto_now_add``: one time per field for the rows of one call, set on
+    every instance (as ``pre_save`` sets it) and the one stored."""
+    company = _company()
+    before = timezone.now()
+    objs = [Organization(company=company, name=f"Org {n}") for n in range(50)]
+    bulk_insert.insert_instances(Organization, objs)
+    assert len({obj.created_at for obj in objs}) == 1
+    assert len({obj.updated_at for obj in objs}) == 1
+    assert objs[0].created_at >= before
+    stored = Organization.objects.filter(pk__in=[o.pk for o in objs])
+    assert {(row.created_at, row.updated_at) for row in stored} == {
+        (objs[0].created_at, objs[0].updated_at)
+    }
+    later = [Organization(company=company, name="Later")]
+    bulk_insert.insert_instances(Organization, later)
+    assert later[0].created_at >= objs[0].created_at
+
+
 def test_expressions_go_to_bulk_create():
     company = _company()
     obj = Organization(company=company, name="lower")
