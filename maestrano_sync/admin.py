@@ -1,5 +1,8 @@
+import datetime
+
 from django import forms
 from django.contrib import admin
+from django.db.models.functions import Coalesce
 
 from maestrano_integration.admin_mixins import ReadOnlyAdminMixin
 
@@ -80,16 +83,21 @@ class SyncRecordErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "short_reason",
         "run",
         "times_seen",
-        "last_seen_at",
+        "last_seen",
     ]
     list_filter = ["entity", "company"]
     search_fields = ["connec_id", "reason"]
     list_select_related = ["company"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "last_seen"]
 
     @admin.display(description="reason")
     def short_reason(self, obj: SyncRecordError) -> str:
         return obj.reason[:120]
+
+    @admin.display(description="last seen", ordering=Coalesce("last_seen_at", "created_at"))
+    def last_seen(self, obj: SyncRecordError) -> datetime.datetime:
+        """When it was last parked or delivered (a record seen once: when it was parked)."""
+        return obj.last_seen
 
 
 # --- live sync: outbox, inbox, conflicts ---------------------------------------------------

@@ -48,6 +48,7 @@ from maestrano_integration.bulk_insert import insert_row_with_children, insert_r
 from maestrano_integration.conf import Preset
 
 from .conf import sync_settings
+from .fingerprints import REFUSED_REASON
 from .models import InboxEntry, InboxRecord, SyncRecordError
 from .registry import known_entities, registry
 from .scheduling import enqueue_inbox
@@ -477,10 +478,6 @@ class Accepted:
     @property
     def entry(self) -> StoredEntry | None:
         return self.entries[0] if self.entries else None
-
-
-#: What starts the reason of a record refused by the webhook (``SyncRecordError.reason``).
-REFUSED_REASON = "Refused when notified: "
 
 
 def receive_notification(*, preset: Preset, body: bytes | Any) -> Accepted:

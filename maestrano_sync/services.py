@@ -7,7 +7,6 @@ re-exported here for adopters and tests.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.strict_input import Unreadable, escape_unsafe
 
+from .fingerprints import parked_fingerprint
 from .idmap import link_record
 from .models import SyncRecordError, SyncRun
 
@@ -93,8 +93,7 @@ def park_notified(*, rows: Sequence[SyncRecordError]) -> None:
     now = timezone.now()
     unique: dict[tuple[int, str], SyncRecordError] = {}
     for row in rows:
-        text = f"{row.entity}\n{row.payload_excerpt}"
-        row.fingerprint = hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()
+        row.fingerprint = parked_fingerprint(entity=row.entity, payload_excerpt=row.payload_excerpt)
         if (first := unique.setdefault((row.company_id, row.fingerprint), row)) is not row:
             first.times_seen += 1  # the same record twice in one notification
             first.last_seen_at = now

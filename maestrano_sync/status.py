@@ -9,8 +9,9 @@ The only place that decides what a person is told about a record's sync:
 - **parked**: Connec! refused the change; retry by hand;
 - **not sent**: Connec! kept failing (or its answers were lost) until the outbox gave up;
   it may or may not hold the change; retry by hand (a retry never duplicates the record);
-- **not applied**: a change from Connec! could not be applied here (a record error or a
-  failed notification newer than our last successful exchange for the record);
+- **not applied**: a change from Connec! could not be applied here (a record error last
+  seen, or a failed notification, after our last successful exchange for the record:
+  :func:`error_is_current`);
 - **incoming**: a newer version from Connec! waits in the inbox (a notification not applied
   yet, e.g. while the company's sync is off, or held while the import of its kind of record
   is off); ``reason`` says why it waits, when it is held;
@@ -40,6 +41,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -49,9 +51,13 @@ from maestrano_integration.connec import ConnecNotFoundError, connec_client_for
 from . import idmap, inbox, push
 from .company_settings import SyncPolicy, policy_for
 from .inbox_plan import entity_never_applied
-from .models import InboxEntry, InboxRecord, OutboxEntry, SyncRecordError
+from .models import IdMap, InboxEntry, InboxRecord, OutboxEntry, SyncRecordError
 from .registry import NotRegistered, registry
 from .scheduling import enqueue_inbox, enqueue_reapply
+
+#: ``SyncRecordError.last_seen`` in SQL.
+_LAST_SEEN = Coalesce("last_seen_at", "created_at")
+
 
 SYNCED, QUEUED, HELD, RETRYING, PARKED, NOT_SENT, NOT_APPLIED, INCOMING, LOCAL = (
     "synced",
@@ -373,13 +379,13 @@ def record_statuses(
     not_applied: dict[str, RecordSyncStatus] = {}
     errors = SyncRecordError.objects.filter(
         company=company, entity=entity, connec_id__in=list(connec_ids)
-    ).order_by("created_at", "pk")
-    for error in errors:
+    ).order_by(_LAST_SEEN, "pk")
+    for error in errors:  # the last seen wins
         object_id = connec_ids[error.connec_id]
-        if error.created_at > id_maps[object_id].updated_at:
+        if error_is_current(error=error, id_map=id_maps[object_id]):
             not_applied[object_id] = RecordSyncStatus(
                 state=NOT_APPLIED,
-                at=error.created_at,
+                at=error.last_seen,
                 reason=str(PLAIN_REASONS[NOT_APPLIED]),
                 detail=error.reason,
             )
@@ -477,6 +483,15 @@ class SyncProblem:
     records: int = 0
     #: An outbox row parked because Connec! kept failing, not because it refused the change.
     gave_up: bool = False
+    #: A Connec! record not applied: how many times it was parked or delivered (``at``: the
+    #: first), and when last (``SyncRecordError.times_seen``, ``.last_seen``).
+    times_seen: int = 1
+    last_seen_at: dt.datetime | None = None
+
+    @property
+    def latest(self) -> dt.datetime:
+        """When it last happened (problems are listed newest first by it)."""
+        return self.last_seen_at or self.at
 
     @property
     def title(self) -> str:
@@ -492,12 +507,16 @@ class SyncProblem:
         return str(PLAIN_REASONS[NOT_APPLIED])
 
 
-def problems(*, company: Company) -> list[SyncProblem]:
-    """Every parked outbox row, current record error and failed notification, newest first.
+def error_is_current(*, error: SyncRecordError, id_map: IdMap | None) -> bool:
+    """Whether a parked Connec! record is still a problem: no exchange of the record
+    succeeded since it was last seen (its IdMap row, if any, is older than that). A record
+    applied after it was parked hides it, until it is parked or delivered again."""
+    return id_map is None or error.last_seen > id_map.updated_at
 
-    A record error is current while no later exchange succeeded for the record
-    (its IdMap row is older than the error, or there is none).
-    """
+
+def problems(*, company: Company) -> list[SyncProblem]:
+    """Every parked outbox row, current record error (:func:`error_is_current`: the last
+    seen of each record) and failed notification, the latest first."""
     found: list[SyncProblem] = [
         SyncProblem(
             kind="outbox",
@@ -510,7 +529,9 @@ def problems(*, company: Company) -> list[SyncProblem]:
         )
         for row in OutboxEntry.objects.filter(company=company, status=OutboxEntry.Status.PARKED)
     ]
-    errors = list(SyncRecordError.objects.filter(company=company).order_by("-created_at", "-pk"))
+    errors = list(
+        SyncRecordError.objects.filter(company=company).order_by(_LAST_SEEN.desc(), "-pk")
+    )
     maps = idmap.maps_for_keys(
         company=company, connec_ids={error.connec_id for error in errors if error.connec_id}
     )
@@ -518,7 +539,7 @@ def problems(*, company: Company) -> list[SyncProblem]:
     for error in errors:
         key = (error.entity, error.connec_id)
         id_map = maps.get(key)
-        if (error.connec_id and key in seen) or (id_map and id_map.updated_at >= error.created_at):
+        if (error.connec_id and key in seen) or not error_is_current(error=error, id_map=id_map):
             continue
         seen.add(key)
         found.append(
@@ -530,6 +551,8 @@ def problems(*, company: Company) -> list[SyncProblem]:
                 at=error.created_at,
                 object_id=id_map.object_id if id_map else "",
                 connec_id=error.connec_id,
+                times_seen=error.times_seen,
+                last_seen_at=error.last_seen,
             )
         )
     found.extend(
@@ -543,7 +566,7 @@ def problems(*, company: Company) -> list[SyncProblem]:
         )
         for entry in InboxEntry.objects.filter(company=company, status=InboxEntry.Status.FAILED)
     )
-    return sorted(found, key=lambda problem: problem.at, reverse=True)
+    return sorted(found, key=lambda problem: problem.latest, reverse=True)
 
 
 def state_counts(*, company: Company) -> dict[str, dict[str, int]]:

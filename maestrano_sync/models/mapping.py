@@ -6,6 +6,8 @@ only through :mod:`maestrano_sync.idmap`.
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -185,3 +187,11 @@ class SyncRecordError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity}/{self.connec_id or '?'}: {self.reason[:80]}"
+
+    @property
+    def last_seen(self) -> datetime.datetime:
+        """When the record was last parked or delivered: ``last_seen_at``, or when it was
+        parked for a record seen once. Whether the record is still a problem is measured
+        from it (``maestrano_sync.status``): a record applied since is fixed, one seen
+        again after that is not."""
+        return self.last_seen_at or self.created_at

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
 import pytest
+import time_machine
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -150,3 +153,91 @@ def test_0012_applies_over_identical_parked_records():
     assert [(row.fingerprint, row.times_seen, row.last_seen_at) for row in rows] == [
         ("", 1, None)
     ] * 50
+
+
+PARKED_FINGERPRINTS = ("maestrano_sync", "0013_parked_fingerprints")
+
+
+def notify(client, record):
+    """POST a notification of ``record`` to the webhook, as Connec! does."""
+    return client.post(
+        "/maestrano/connec/notifications",
+        json.dumps({"organizations": [record]}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"app-1:key-1").decode(),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0013_merges_records_parked_before_0012_and_a_redelivery_counts_on_them(
+    client, two_presets
+):
+    # Before 0012 each delivery of a bad record parked it again, without a fingerprint:
+    # the first delivery after 0012 parked it once more, and the old rows stayed beside it.
+    one = Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
+    two = Company.objects.create(preset="maestrano", group_uid="cld-2", name="Two")
+    bad = {"id": "org-1", "group_id": "cld-1", "name": "Org", "updated_at": 5}
+    other = {"id": "org-2", "group_id": "cld-1", "name": "Other", "updated_at": 6}
+    day = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    old = migrate(PARKED_ONCE)
+    try:
+        SyncRecordError = old.get_model("maestrano_sync", "SyncRecordError")
+
+        def parked(company, record, at, *, reason="Refused when notified: updated_at", **extra):
+            row = SyncRecordError.objects.create(
+                company_id=company.pk,
+                entity="organizations",
+                connec_id=record["id"],
+                reason=reason,
+                payload_excerpt=json.dumps(record, sort_keys=True),
+                **extra,
+            )
+            SyncRecordError.objects.filter(pk=row.pk).update(created_at=day.replace(day=at))
+            return row.pk
+
+        first = parked(one, bad, 3)  # delivered three times before 0012
+        gone = [parked(one, bad, 2), parked(one, bad, 4)]
+        elsewhere = parked(two, bad, 5)  # another company's: its own
+        alone = parked(one, other, 6)  # parked once, not seen again
+        # The inbox parks a record it cannot apply: no fingerprint, never merged.
+        applied = parked(one, bad, 1, reason="name: too long")
+        # Parked once more by the first delivery after 0012, and counted on since.
+        for at in (7, 8):
+            with time_machine.travel(day.replace(day=at), tick=False):
+                assert notify(client, bad).json()["parked"] == 1
+        (fingerprinted,) = SyncRecordError.objects.exclude(fingerprint="").values_list(
+            "pk", flat=True
+        )
+    finally:
+        new = migrate(PARKED_FINGERPRINTS)
+
+    rows = new.get_model("maestrano_sync", "SyncRecordError").objects.order_by("pk")
+    kept = {row.pk: row for row in rows}
+    assert not set(kept) & {*gone, fingerprinted}
+    assert [
+        (
+            row.pk,
+            row.company_id,
+            row.fingerprint != "",
+            row.times_seen,
+            row.created_at.day,
+            row.last_seen_at and row.last_seen_at.day,
+        )
+        for row in kept.values()
+    ] == [
+        (first, one.pk, True, 5, 2, 8),  # 3 rows + 2 deliveries; first and last seen
+        (elsewhere, two.pk, True, 1, 5, None),
+        (alone, one.pk, True, 1, 6, None),
+        (applied, one.pk, False, 1, 1, None),
+    ]
+
+    migrate(PARKED_ONCE)  # reversible: nothing to undo
+    assert new.get_model("maestrano_sync", "SyncRecordError").objects.count() == 4
+    migrate(PARKED_FINGERPRINTS)
+
+    # The webhook finds each merged record by the same fingerprint: counted, not parked again.
+    for record in (bad, other):
+        assert notify(client, record).json()["parked"] == 1
+    rows = new.get_model("maestrano_sync", "SyncRecordError").objects.filter(company_id=one.pk)
+    counts = rows.values_list("pk", "times_seen")
+    assert sorted(counts) == [(first, 6), (alone, 2), (applied, 1)]
