@@ -596,10 +596,23 @@ def _document(columns: Sequence[Sequence[Any]]) -> str:
     """PostgreSQL: the rows of ``columns`` (one list of values per field) as the JSON
     document the statements read (an array per row)."""
     return json.dumps(
-        list(zip(*columns, strict=True)),
+        list(zip(*map(_repeated_as_json, columns), strict=True)),
         default=_json_value,
         ensure_ascii=False,  # text as it is (any encoding the connection uses)
     )
+
+
+def _repeated_as_json(column: Sequence[Any]) -> Sequence[Any]:
+    """``column`` with a value ``json`` does not know converted once when every row holds
+    that same object (a time :func:`_stamp` gave every row), not once per row by
+    ``json.dumps``'s ``default``."""
+    first = column[0] if column else None
+    if first is None or type(first) in _JSON_NATIVE or not all(v is first for v in column):
+        return column
+    return [_json_value(first)] * len(column)
+
+
+_JSON_NATIVE = frozenset({str, int, float, bool, list, dict})
 
 
 def _json_value(value: Any) -> Any:
