@@ -46,8 +46,9 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache.backends.base import BaseCache
 from django.db import IntegrityError, connections, router, transaction
 from django.http import HttpRequest, HttpResponse
@@ -59,6 +60,7 @@ from maestrano_integration.durability import commit_without_flush
 from maestrano_integration.model_fields import column_name
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
 
+from .cache_session_store import SessionStore as CacheSessionStore
 from .models import PlatformIdentity, SsoLoginTicket, UsedAssertion
 from .sessions import platform_session
 
@@ -494,12 +496,23 @@ def _ticket_fields(ticket: SsoLoginTicket) -> dict[str, Any]:
     return {name: getattr(ticket, name) for name in _TICKET_FIELDS}
 
 
-def _take_cached_ticket(cache: BaseCache, token_digest: str) -> SsoLoginTicket | None:
+def _take_cached_ticket(
+    cache: BaseCache, token_digest: str, *, session: SessionBase | None = None
+) -> SsoLoginTicket | None:
     """Take the ticket: in Redis with one ``GETDEL``; elsewhere read it, then delete it.
-    Either way only the caller that removed it gets it."""
+    Either way only the caller that removed it gets it.
+
+    In Redis, a ``session`` of :mod:`maestrano_accounts.cache_session_store` kept in the
+    same cache and not loaded yet is read in the same round trip (the completion reads it
+    next, to check ``InResponseTo``)."""
     key = _ticket_key(token_digest)
     if isinstance(cache, RedisCache):
-        stored = cache.pop(key)
+        along = session.key_to_load_along(cache) if isinstance(session, CacheSessionStore) else None
+        if along is None:
+            stored = cache.pop(key)
+        else:
+            stored, session_data = cache.pop_and_get(key, along)
+            cast(CacheSessionStore, session).loaded(session_data)
     else:
         stored = cache.get(key)
         if isinstance(stored, dict) and not cache.delete(key):
@@ -509,14 +522,14 @@ def _take_cached_ticket(cache: BaseCache, token_digest: str) -> SsoLoginTicket |
     return SsoLoginTicket(token_digest=token_digest, **stored)
 
 
-def _take_ticket(token: str) -> SsoLoginTicket | None:
+def _take_ticket(token: str, *, session: SessionBase | None = None) -> SsoLoginTicket | None:
     """Delete the ticket of ``token`` and return it, in one statement (``DELETE ... RETURNING``).
 
     Of two requests racing with the same token, only one gets the row.
     """
     cache = _state_cache()
     if cache is not None:
-        return _take_cached_ticket(cache, _digest(token))
+        return _take_cached_ticket(cache, _digest(token), session=session)
     opts = SsoLoginTicket._meta
     connection = connections[router.db_for_write(SsoLoginTicket)]
     quote = connection.ops.quote_name
@@ -529,15 +542,19 @@ def _take_ticket(token: str) -> SsoLoginTicket | None:
     return rows[0] if rows else None
 
 
-def redeem_login_ticket(*, token: str, browser_nonce: str = "") -> RedeemedTicket:
+def redeem_login_ticket(
+    *, token: str, browser_nonce: str = "", session: SessionBase | None = None
+) -> RedeemedTicket:
     """Consume the ticket of ``token`` (single use); raise if unknown, expired or, for a
     ticket bound to a browser, if ``browser_nonce`` (the cookie) is not that browser's.
 
-    A refused ticket is used up all the same: a stolen link works nowhere.
+    A refused ticket is used up all the same: a stolen link works nowhere. ``session``:
+    the browser's, which the completion reads next; in Redis it may be read along with
+    the ticket (:func:`_take_cached_ticket`).
     """
     if not token or len(token) > 200:
         raise SamlValidationError("invalid_ticket", "missing or malformed ticket")
-    ticket = _take_ticket(token)
+    ticket = _take_ticket(token, session=session)
     if ticket is None:
         raise SamlValidationError("invalid_ticket", "unknown or already used ticket")
     if ticket.expires_at <= timezone.now():

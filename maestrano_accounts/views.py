@@ -205,7 +205,9 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
     try:
         ticket = sso_state.redeem_login_ticket(
-            token=data.get(TICKET_FIELD, ""), browser_nonce=sso_state.nonce_cookie(request)
+            token=data.get(TICKET_FIELD, ""),
+            browser_nonce=sso_state.nonce_cookie(request),
+            session=request.session,
         )
         preset = _ticket_preset(ticket)
         if request.method == "GET" and sso_state.needs_confirmation(

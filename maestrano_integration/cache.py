@@ -70,6 +70,13 @@ class RedisCacheClient(django_redis.RedisCacheClient):
         value = self.get_client(key, write=True).getdel(key)
         return default if value is None else self._serializer.loads(value)
 
+    def pop_and_get(self, pop_key: str, get_key: str) -> tuple[Any, Any]:
+        pipe = self.get_client(pop_key, write=True).pipeline(transaction=False)
+        pipe.getdel(pop_key)
+        pipe.get(get_key)
+        loads = self._serializer.loads
+        return tuple(None if value is None else loads(value) for value in pipe.execute())  # type: ignore[return-value]
+
     def set_existing(self, key: str, value: Any, timeout: int | None) -> bool:
         client = self.get_client(key, write=True)
         if timeout == 0:  # Django's ``set`` with a timeout of 0 deletes the key
@@ -99,6 +106,16 @@ class RedisCache(django_redis.RedisCache):
         """The value of ``key``, deleted in the same command: of two callers, one gets it."""
         key = self.make_and_validate_key(key, version=version)
         return self._client_of_ours.pop(key, default)
+
+    def pop_and_get(
+        self, pop_key: str, get_key: str, version: int | None = None
+    ) -> tuple[Any, Any]:
+        """:meth:`pop` of ``pop_key`` and ``get`` of ``get_key``, in this order and in one
+        round trip (not atomic together); ``None`` for a key that was not there."""
+        return self._client_of_ours.pop_and_get(
+            self.make_and_validate_key(pop_key, version=version),
+            self.make_and_validate_key(get_key, version=version),
+        )
 
     def set_existing(
         self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None

@@ -176,29 +176,65 @@ def test_an_expired_ticket_from_redis_is_refused(client, redis_preset):
 
 
 def redis_commands(monkeypatch) -> list[str]:
-    """The names of the commands this process sends to Redis from now on."""
+    """The round trips this process makes to Redis from now on: a command's name, or the
+    names of a pipeline's commands joined by ``+``."""
     sent: list[str] = []
     original = redis.Redis.execute_command
+    original_pipeline = redis.client.Pipeline.execute
 
     def execute_command(self, *args, **options):
         sent.append(str(args[0]).upper())
         return original(self, *args, **options)
 
+    def execute_pipeline(self, *args, **options):
+        sent.append("+".join(str(command[0][0]).upper() for command in self.command_stack))
+        return original_pipeline(self, *args, **options)
+
     monkeypatch.setattr(redis.Redis, "execute_command", execute_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", execute_pipeline)
     return sent
 
 
-def test_a_repeat_login_through_redis_takes_four_round_trips(client, redis_preset, monkeypatch):
+def test_a_repeat_login_through_redis_takes_three_round_trips(client, redis_preset, monkeypatch):
     assert log_in(client, redis_preset).status_code == 302
     user_id = client.session["_auth_user_id"]
     sent = redis_commands(monkeypatch)
 
     assert log_in(client, redis_preset).status_code == 302
 
-    # ACS: replay cache and ticket in one script; completion: the ticket taken (GETDEL),
-    # the session loaded (GET) and written back only if it still exists (SET XX).
+    # ACS: replay cache and ticket in one script; completion: the ticket taken (GETDEL)
+    # with the session loaded (GET) in one round trip, the session written back only if it
+    # still exists (SET XX).
+    assert sent == ["EVALSHA", "GETDEL+GET", "SET"]
+    assert client.session["_auth_user_id"] == user_id
+
+
+def test_sessions_in_another_cache_are_read_on_their_own(
+    client, redis_preset, settings, monkeypatch
+):
+    settings.CACHES = {**settings.CACHES, "sessions": redis_cache()}
+    settings.SESSION_CACHE_ALIAS = "sessions"
+    assert log_in(client, redis_preset).status_code == 302
+    user_id = client.session["_auth_user_id"]
+    sent = redis_commands(monkeypatch)
+
+    assert log_in(client, redis_preset).status_code == 302
+
     assert sent == ["EVALSHA", "GETDEL", "GET", "SET"]
     assert client.session["_auth_user_id"] == user_id
+
+
+def test_a_session_gone_from_redis_is_a_new_one_at_the_completion(client, redis_preset):
+    assert log_in(client, redis_preset).status_code == 302
+    old_key = client.session.session_key
+    engine = import_module(settings_module.SESSION_ENGINE)
+    engine.SessionStore(old_key).delete()  # expired, or logged out elsewhere
+
+    assert log_in(client, redis_preset).status_code == 302
+
+    assert client.session.session_key != old_key
+    assert client.session["_auth_user_id"]
+    assert not engine.SessionStore().exists(old_key)
 
 
 def test_a_refused_replay_leaves_no_ticket_in_redis(client, redis_preset):
