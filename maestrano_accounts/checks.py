@@ -19,7 +19,7 @@ from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
 
 from maestrano_integration.cache import LOCAL_MEMORY_CACHE
-from maestrano_integration.checks import closest_key
+from maestrano_integration.checks import closest_key, reads_settings
 from maestrano_integration.conf import all_presets, maestrano_settings
 from maestrano_integration.routes import resolved_path
 
@@ -35,6 +35,7 @@ REQUEST_CONTEXT_PROCESSOR = "django.template.context_processors.request"
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_project_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
     if sso_backend() is None:
@@ -273,6 +274,7 @@ def _user_model_migration_order_errors() -> list[checks.CheckMessage]:
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_sso_state_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``MAESTRANO["SSO_STATE_CACHE"]``: an alias of ``CACHES`` whose backend can hold it."""
     try:
@@ -289,6 +291,7 @@ def check_sso_state_cache(app_configs: Any = None, **kwargs: Any) -> list[checks
 
 
 @checks.register("maestrano", deploy=True)
+@reads_settings
 def check_sso_state_cache_shared(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
@@ -311,6 +314,7 @@ def check_sso_state_cache_shared(
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_default_plan(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` within a plan's limits: the plan is created
     from it on first use, and one outside them is not (no company is subscribed to it)."""
@@ -328,6 +332,7 @@ def check_default_plan(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_default_plan_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``MAESTRANO["BILLING"]["DEFAULT_PLAN"]`` has only the keys a plan is created from: any
     other is ignored, so a typo (``free_trail_days``, ``price`` for ``price_cents``) gives
@@ -375,6 +380,7 @@ def _serves(name: str, view: Any, *, kwargs: dict[str, Any] | None = None) -> bo
 
 
 @checks.register("maestrano", checks.Tags.urls)
+@reads_settings
 def check_login_redirect_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``MAESTRANO["SSO_LOGIN_REDIRECT_URL"]`` leads somewhere: read as Django reads
     ``LOGIN_REDIRECT_URL``, a value without ``/`` or ``.`` is a URL name, and one that
@@ -400,6 +406,7 @@ def check_login_redirect_url(app_configs: Any = None, **kwargs: Any) -> list[che
 
 
 @checks.register("maestrano", checks.Tags.urls)
+@reads_settings
 def check_url_namespace(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Our URL namespaces, where the project serves them, must lead to our views.
 

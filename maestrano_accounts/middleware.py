@@ -43,10 +43,12 @@ from maestrano_integration.conf import (
     Preset,
     get_preset,
 )
+from maestrano_integration.setting_types import InvalidSettingType
 
 from .adapter import default_login_redirect_url, get_adapter
 from .company_forms import form_for_another_company
 from .models import Company
+from .pages import render_page
 from .selectors import current_company, make_current_company, session_companies
 from .sessions import (
     CURRENT_COMPANY_KEY,
@@ -103,7 +105,16 @@ class MaestranoSessionMiddleware:
             denied = self._deny_lost_access(request, preset=preset, data=data)
             if denied is not None:
                 return denied
-            ended = self._check_platform_session(request, preset=preset, data=data)
+            try:
+                ended = self._check_platform_session(request, preset=preset, data=data)
+            except InvalidSettingType as error:
+                # maestrano.E039 (sso.enabled or sso.slo_enabled of a wrong type): the
+                # platform session cannot be checked as configured, so no page is served.
+                logger.error("SSO is misconfigured: %s", error, extra={"preset": preset.name})
+                context = {"preset": preset, "reason": "misconfigured"}
+                return render_page(
+                    request, "maestrano_accounts/sso_error.html", context, status=503
+                )
             if ended is not None:
                 return ended
         if getattr(view_func, "csrf_exempt", False):

@@ -60,6 +60,7 @@ from maestrano_integration.saml import (
     build_authn_request,
     validate_response,
 )
+from maestrano_integration.setting_types import InvalidSettingType
 
 from . import services, sso_state
 from .adapter import get_adapter
@@ -125,8 +126,10 @@ def _refuse(
     return render_page(request, "maestrano_accounts/sso_error.html", context, status=error.status)
 
 
-def _misconfigured(request: HttpRequest, *, preset: Preset, error: Exception) -> HttpResponse:
-    logger.error("SSO is misconfigured: %s", error, extra={"preset": preset.name})
+def _misconfigured(
+    request: HttpRequest, *, preset: Preset | None, error: Exception
+) -> HttpResponse:
+    logger.error("SSO is misconfigured: %s", error, extra={"preset": preset.name if preset else ""})
     context = {"preset": preset, "reason": "misconfigured"}
     return render_page(request, "maestrano_accounts/sso_error.html", context, status=503)
 
@@ -136,13 +139,16 @@ def _misconfigured(request: HttpRequest, *, preset: Preset, error: Exception) ->
 @maestrano_session_exempt
 def sso_init(request: HttpRequest, preset: str | None = None) -> HttpResponse:
     """Start an SP-initiated login: AuthnRequest to the IdP, GET params (group_id) forwarded."""
-    resolved = _preset_or_404(preset)
+    try:
+        resolved = _preset_or_404(preset)
+    except InvalidSettingType as error:
+        return _misconfigured(request, preset=None, error=error)
     params = request.GET.dict()
     # A deep link (``?next=/people/108/``) waits in the session for the completion view.
     next_url = params.pop("next", "")
     try:
         redirect = build_authn_request(resolved, forward_params=params)
-    except SamlConfigurationError as error:
+    except (SamlConfigurationError, InvalidSettingType) as error:
         return _misconfigured(request, preset=resolved, error=error)
     try:
         response = HttpResponseRedirect(redirect.url)
@@ -170,7 +176,10 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
 
     See the module docstring for why the login itself happens on the GET.
     """
-    resolved = _preset_or_404(preset)
+    try:
+        resolved = _preset_or_404(preset)
+    except InvalidSettingType as error:
+        return _misconfigured(request, preset=None, error=error)
     try:
         assertion = validate_response(
             resolved, saml_response=request.POST.get(SAML_RESPONSE_FIELD), request=request
@@ -178,7 +187,9 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
         ticket = sso_state.accept_assertion(preset=resolved, assertion=assertion)
     except SamlValidationError as error:
         return _refuse(request, preset=resolved, error=error)
-    except SamlConfigurationError as error:
+    except (SamlConfigurationError, InvalidSettingType) as error:
+        # InvalidSettingType: a MAESTRANO value of a wrong type (maestrano.E039), such as
+        # sso.allow_sha1 = "false": refused, never read as the value it might mean.
         return _misconfigured(request, preset=resolved, error=error)
     complete_path = reverse("maestrano_accounts:sso-complete")
     response = HttpResponseRedirect(
@@ -223,6 +234,10 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
                 _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
     except SamlValidationError as error:
         return sso_state.forget_nonce(_refuse(request, preset=preset, error=error), request=request)
+    except InvalidSettingType as error:  # maestrano.E039
+        return sso_state.forget_nonce(
+            _misconfigured(request, preset=preset, error=error), request=request
+        )
     if result is None:
         # An adapter refused the user (inactive), or the backend is not installed
         # (a system check reports that): the platform shows its own page.

@@ -11,8 +11,9 @@ import difflib
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from functools import wraps
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -31,8 +32,12 @@ from .conf import (
     all_presets,
     maestrano_settings,
     section_keys,
+    setting_type_problems,
 )
-from .env import environment_variable_name
+from .env import ENVIRONMENT_KEYS, environment_variable_name
+from .setting_types import InvalidSettingType, setting_path
+
+_Check = TypeVar("_Check", bound=Callable[..., list[checks.CheckMessage]])
 
 
 def preset_setting_hint(preset_name: str, dotted_key: str, *, is_default: bool) -> str:
@@ -150,7 +155,53 @@ def _missing_credential_errors() -> list[checks.CheckMessage]:
     return errors
 
 
+def reads_settings(check: _Check) -> _Check:
+    """Mark a check that reads ``MAESTRANO``: a value of a wrong type it meets is reported
+    by :func:`check_setting_types` (``maestrano.E039``), once, and this check says nothing
+    of what it could not read (rather than failing the whole ``manage.py check``)."""
+
+    @wraps(check)
+    def checked_check(*args: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+        try:
+            return check(*args, **kwargs)
+        except InvalidSettingType:
+            return []
+
+    return checked_check  # type: ignore[return-value]
+
+
+_ENVIRONMENT_KEYS = frozenset(dotted for dotted, _kind in ENVIRONMENT_KEYS)
+
+
+def _type_hint(problem: InvalidSettingType) -> str:
+    path = setting_path(problem.path)
+    hint = (
+        f"Set {path} to {problem.kind.description}, not {problem.value!r}: settings are "
+        "Python values and are never converted (docs/settings.md, 'Types of values')."
+    )
+    dotted = ".".join(str(part) for part in problem.path[2:])
+    if (
+        problem.path[:1] == ("PRESETS",)
+        and problem.path[1:2] == (maestrano_settings.DEFAULT_PRESET,)
+        and dotted in _ENVIRONMENT_KEYS
+    ):
+        hint += f" From the environment, {environment_variable_name(dotted)} is read as text."
+    return hint
+
+
 @checks.register("maestrano")
+def check_setting_types(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A boolean key is ``True`` or ``False``, a whole number an ``int``, seconds an ``int``
+    or a ``float``, a list a list or tuple of strings, a section a dict
+    (:mod:`maestrano_integration.setting_types`): ``"false"`` would read as true."""
+    return [
+        checks.Error(str(problem), hint=_type_hint(problem), id="maestrano.E039")
+        for problem in setting_type_problems()
+    ]
+
+
+@checks.register("maestrano")
+@reads_settings
 def check_presets(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Invalid values are errors; missing credentials only warnings (see above)."""
     messages: list[checks.CheckMessage] = [
@@ -194,25 +245,22 @@ def check_rest_framework_installed(
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_auth_failures(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``MAESTRANO["AUTH_FAILURES"]``: a whole limit of 0 or more, a window of seconds above
     0 and an alias of ``CACHES``. Else refused authentications are not limited (each
     platform call logs why)."""
-    try:
-        limits = maestrano_settings.auth_failures()
-    except (TypeError, ValueError) as error:
-        problems = [f"a value is not a number ({error})"]
-    else:
-        problems = []
-        if limits.limit < 0:
-            problems.append(f"LIMIT must be 0 (off) or more, not {limits.limit!r}")
-        if not 0 < limits.window_seconds < float("inf"):
-            problems.append(f"WINDOW_SECONDS must be above 0, not {limits.window_seconds!r}")
-        if limits.cache not in settings.CACHES:
-            problems.append(
-                f"CACHE must be an alias of CACHES "
-                f"({', '.join(sorted(settings.CACHES)) or 'none'}), not {limits.cache!r}"
-            )
+    limits = maestrano_settings.auth_failures()  # a value of a wrong type: maestrano.E039
+    problems = []
+    if limits.limit < 0:
+        problems.append(f"LIMIT must be 0 (off) or more, not {limits.limit!r}")
+    if not 0 < limits.window_seconds < float("inf"):
+        problems.append(f"WINDOW_SECONDS must be above 0, not {limits.window_seconds!r}")
+    if limits.cache not in settings.CACHES:
+        problems.append(
+            f"CACHE must be an alias of CACHES "
+            f"({', '.join(sorted(settings.CACHES)) or 'none'}), not {limits.cache!r}"
+        )
     return [
         checks.Error(
             f"MAESTRANO['AUTH_FAILURES']: {problem}; refused authentications are not limited.",
@@ -224,6 +272,7 @@ def check_auth_failures(app_configs: Any = None, **kwargs: Any) -> list[checks.C
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_metrics_basic_auth(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``MAESTRANO["METRICS"]["BASIC_AUTH"]``: ``None`` or ``(user, password)``, two non-empty
     strings. Anything else (an empty password, a ``"user:password"`` string, one item)
@@ -243,13 +292,11 @@ def check_metrics_basic_auth(app_configs: Any = None, **kwargs: Any) -> list[che
 
 
 @checks.register("maestrano", deploy=True)
+@reads_settings
 def check_auth_failures_shared(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Refused authentications counted in a local-memory cache are counted per process: a
     guesser spread over the workers gets ``LIMIT`` tries from each."""
-    try:
-        limits = maestrano_settings.auth_failures()
-    except (TypeError, ValueError):
-        return []  # reported by check_auth_failures
+    limits = maestrano_settings.auth_failures()
     backend = settings.CACHES.get(limits.cache, {}).get("BACKEND")
     if limits.limit <= 0 or backend != LOCAL_MEMORY_CACHE:
         return []
@@ -266,6 +313,7 @@ def check_auth_failures_shared(app_configs: Any = None, **kwargs: Any) -> list[c
 
 
 @checks.register("maestrano", deploy=True)
+@reads_settings
 def check_presets_for_deployment(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
@@ -524,6 +572,7 @@ def _is_http_url(value: Any) -> bool:
 
 
 @checks.register("maestrano", checks.Tags.urls)
+@reads_settings
 def check_announced_paths_served(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
@@ -558,6 +607,7 @@ def check_announced_paths_served(
 
 
 @checks.register("maestrano", checks.Tags.urls)
+@reads_settings
 def check_served_root(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """With ``FORCE_SCRIPT_NAME``, the project's root is known: each preset's ``app.host``
     (and ``sso.idm``) must name it, or the platform calls URLs outside the project.

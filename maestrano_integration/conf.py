@@ -26,6 +26,15 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from .http import path_segment
+from .setting_types import (
+    FLAGS,
+    MAPPING,
+    InvalidSettingType,
+    Kind,
+    PathPart,
+    checked,
+    kind_of,
+)
 
 DEFAULT_PRESET_NAME = "maestrano"
 
@@ -142,16 +151,13 @@ def _field_default(f: Field[Any]) -> Any:
     raise TypeError(f"settings field {f.name} has no default")
 
 
-def _coerce(value: Any, default: Any) -> Any:
-    """``value`` as the type of its default (settings are Python values: no parsing)."""
-    if isinstance(default, bool):
-        return bool(value)
-    if isinstance(default, int):
-        return int(value)
+def _as_field(value: Any, default: Any) -> Any:
+    """A value of the right kind (:mod:`maestrano_integration.setting_types`, already
+    checked) as its field holds it: a number of seconds as a float, a list as a tuple."""
     if isinstance(default, float):
         return float(value)
     if isinstance(default, tuple):
-        return tuple(value or ())
+        return tuple(value)
     return value
 
 
@@ -264,6 +270,43 @@ PRESET_DEFAULTS: dict[str, Any] = {
 }
 
 
+def _preset_kinds(defaults: Mapping[str, Any], prefix: str = "") -> dict[str, Kind]:
+    kinds: dict[str, Kind] = {}
+    for key, default in defaults.items():
+        dotted = f"{prefix}{key}"
+        kind = FLAGS if key == "subscriptions" else kind_of(default)
+        if kind is not None:
+            kinds[dotted] = kind
+        if kind is MAPPING:
+            kinds.update(_preset_kinds(default, prefix=f"{dotted}."))
+    return kinds
+
+
+#: ``{dotted key: kind}`` of the preset keys of a type (booleans, seconds, subscriptions;
+#: the sections ``app``, ``sso``... are dicts). Text keys have their own checks.
+PRESET_KINDS: dict[str, Kind] = _preset_kinds(PRESET_DEFAULTS)
+
+
+def preset_type_problems(
+    name: PathPart, values: Any, *, prefix: str = ""
+) -> list[InvalidSettingType]:
+    """The values of preset ``name`` (as configured, before the defaults) of a wrong type."""
+    path: tuple[PathPart, ...] = ("PRESETS", name, *filter(None, prefix.split(".")))
+    if not prefix and values is not None and not MAPPING.accepts(values):
+        return [InvalidSettingType(path=path, value=values, kind=MAPPING)]
+    problems: list[InvalidSettingType] = []
+    for key, value in (values or {}).items():
+        dotted = f"{prefix}{key}"
+        kind = PRESET_KINDS.get(dotted) if isinstance(key, str) else None
+        if kind is None:
+            continue  # not a key of a type (or unknown: maestrano.W011)
+        if not kind.accepts(value):
+            problems.append(InvalidSettingType(path=(*path, key), value=value, kind=kind))
+        elif kind is MAPPING:
+            problems.extend(preset_type_problems(name, value, prefix=f"{dotted}."))
+    return problems
+
+
 class ImproperlyConfiguredPreset(LookupError):
     """Raised when a preset name or api id does not match any configured preset."""
 
@@ -304,6 +347,19 @@ class Preset:
     is_default: bool
     raw: dict[str, Any] = field(repr=False)
 
+    def typed_value(self, dotted_key: str) -> Any:
+        """The value of ``dotted_key``, a key of :data:`PRESET_KINDS`, checked against its
+        kind: :class:`~maestrano_integration.setting_types.InvalidSettingType` (an
+        ``ImproperlyConfigured``) for a value of another type, never a converted one."""
+        node: Any = self.raw
+        path: tuple[PathPart, ...] = ("PRESETS", self.name)
+        parts = dotted_key.split(".")
+        for depth, part in enumerate(parts, start=1):
+            path = (*path, part)
+            node = node[part]
+            checked(node, path=path, kind=PRESET_KINDS[".".join(parts[:depth])])
+        return node
+
     def raw_value(self, dotted_key: str) -> Any:
         """The configured value of ``dotted_key`` (``"api.host"``), before derivation."""
         node: Any = self.raw
@@ -339,11 +395,11 @@ class Preset:
 
     @property
     def sso_enabled(self) -> bool:
-        return bool(self.raw["sso"]["enabled"])
+        return self.typed_value("sso.enabled")
 
     @property
     def slo_enabled(self) -> bool:
-        return bool(self.raw["sso"]["slo_enabled"])
+        return self.typed_value("sso.slo_enabled")
 
     @property
     def creation_mode(self) -> str:
@@ -360,7 +416,7 @@ class Preset:
     @property
     def allow_sha1(self) -> bool:
         """Whether the IdP's SHA-1 signatures and digests are accepted (``sso.allow_sha1``)."""
-        return bool(self.raw["sso"]["allow_sha1"])
+        return self.typed_value("sso.allow_sha1")
 
     @cached_property
     def x509_fingerprint(self) -> str:
@@ -414,12 +470,12 @@ class Preset:
 
     @property
     def subscriptions(self) -> dict[str, bool]:
-        return dict(self.raw["webhook"]["connec"]["subscriptions"])
+        return dict(self.typed_value("webhook.connec.subscriptions"))
 
     def subscribes_to(self, entity: str) -> bool:
         """Whether the metadata asks the platform for notifications of ``entity``: records of
         an entity not subscribed to are never applied (nor reconciled) here."""
-        return bool(self.raw["webhook"]["connec"]["subscriptions"].get(entity))
+        return self.typed_value("webhook.connec.subscriptions").get(entity) is True
 
     @property
     def connec_host(self) -> str:
@@ -431,7 +487,7 @@ class Preset:
 
     @property
     def connec_timeout(self) -> float:
-        return float(self.raw["connec"]["timeout"])
+        return float(self.typed_value("connec.timeout"))
 
     @property
     def init_url(self) -> str:
@@ -556,7 +612,12 @@ def _package_version() -> str:
 
 def _over(loaded: Mapping[str, Any], local: Mapping[str, Any]) -> dict[str, Any]:
     """Local presets over loaded ones: per name, the local keys win."""
-    merged = {name: _deep_merge(values, local.get(name) or {}) for name, values in loaded.items()}
+    merged = {
+        name: _deep_merge(
+            values, checked(local.get(name) or {}, path=("PRESETS", name), kind=MAPPING)
+        )
+        for name, values in loaded.items()
+    }
     merged.update({name: values for name, values in local.items() if name not in loaded})
     return merged
 
@@ -589,6 +650,9 @@ class MaestranoSettings:
             ):
                 own = value if value is not default else {}
                 value = _deep_merge(default, {**self.moved_into(attribute), **own})
+            elif (kind := kind_of(default)) is not None and not isinstance(default, dict):
+                # A boolean, a whole number or seconds: checked, never converted.
+                checked(value, path=(attribute,), kind=kind)
             self._cache[attribute] = value
         return self._cache[attribute]
 
@@ -607,14 +671,46 @@ class MaestranoSettings:
                 found[key] = old[key]
         return found
 
+    def origin(self, section: str, key: str) -> str:
+        """The section whose ``key`` is read for ``section``: ``section`` itself, or the old
+        place of a key that moved (:data:`MOVED_KEYS`) while only the old place sets it."""
+        own = self.user_settings.get(section)
+        if isinstance(own, Mapping) and key in own:
+            return section
+        for (old_section, moved_key), new_section in MOVED_KEYS.items():
+            old = self.user_settings.get(old_section)
+            if (
+                (new_section, moved_key) == (section, key)
+                and isinstance(old, Mapping)
+                and key in old
+            ):
+                return old_section
+        return section
+
+    def section(self, name: str) -> dict[str, Any]:
+        """Section ``name`` (a dict of keys, ``METRICS``, ``HEALTH``, ``SYNC``...) over its
+        defaults, each key of a type checked (:mod:`maestrano_integration.setting_types`):
+        :class:`~maestrano_integration.setting_types.InvalidSettingType` for a value of
+        another type, never a converted one (cached)."""
+        key = f"_section_{name}"
+        if key not in self._cache:
+            values = checked(getattr(self, name), path=(name,), kind=MAPPING)
+            for setting, default in all_defaults()[name].items():
+                kind = kind_of(default)
+                if kind is not None:
+                    checked(values[setting], path=(self.origin(name, setting), setting), kind=kind)
+            self._cache[key] = values
+        return self._cache[key]
+
     def typed(self, name: str, cls: type[_T]) -> _T:
-        """Section ``name`` as an instance of its frozen dataclass ``cls`` (cached)."""
+        """Section ``name`` as an instance of its frozen dataclass ``cls`` (cached): its
+        values checked by :meth:`section`, seconds held as floats, lists as tuples."""
         key = f"_typed_{name}"
         if key not in self._cache:
-            values = getattr(self, name)
+            values = self.section(name)
             self._cache[key] = cls(
                 **{
-                    f.name: _coerce(values[f.name.upper()], default)
+                    f.name: _as_field(values[f.name.upper()], default)
                     for f, default in zip(fields(cls), section_defaults(cls).values(), strict=True)
                 }
             )
@@ -669,22 +765,21 @@ class MaestranoSettings:
 
         self._expire_fallback()
         if "_configured" not in self._cache:
-            local = self.PRESETS or {}
+            local = checked(self.PRESETS or {}, path=("PRESETS",), kind=MAPPING)
             if self._loading:
                 # Another thread is fetching: answer with the cached copy and the local
                 # presets rather than wait for it (its request may be served by this very
                 # process, as with the sandbox mounted beside the app) or fetch again.
-                return _over(devplatform.read_cached_presets(self.DEV_PLATFORM), local)
+                return _over(devplatform.read_cached_presets(self.section("DEV_PLATFORM")), local)
+            options = self.section("DEV_PLATFORM")
             self._loading = True
             try:
-                loaded = devplatform.load_configured_presets(self.DEV_PLATFORM)
+                loaded = devplatform.load_configured_presets(options)
             finally:
                 self._loading = False
             report = devplatform.last_report
             if report is not None and report.source != "platform":
-                self._cache["_retry_at"] = time.monotonic() + float(
-                    self.DEV_PLATFORM["RETRY_SECONDS"]
-                )
+                self._cache["_retry_at"] = time.monotonic() + float(options["RETRY_SECONDS"])
             self._cache["_configured"] = _over(loaded, local)
         return self._cache["_configured"]
 
@@ -698,10 +793,16 @@ class MaestranoSettings:
                 name: Preset(
                     name=name,
                     is_default=(name == default_name),
-                    raw=_deep_merge(PRESET_DEFAULTS, values or {}),
+                    raw=_deep_merge(
+                        PRESET_DEFAULTS, checked(values or {}, path=("PRESETS", name), kind=MAPPING)
+                    ),
                 )
                 for name, values in configured.items()
             }
+            for preset in presets.values():
+                for dotted, kind in PRESET_KINDS.items():
+                    if kind is MAPPING:  # every property reads its sections as dicts
+                        preset.typed_value(dotted)
             if "_configured" not in self._cache:
                 return presets  # interim answer while another thread loads them: not kept
             self._presets = presets
@@ -713,6 +814,44 @@ class MaestranoSettings:
 
 
 maestrano_settings = MaestranoSettings()
+
+
+def setting_type_problems() -> list[InvalidSettingType]:
+    """Every value of ``MAESTRANO`` the project set with a wrong type: top-level keys,
+    the keys of each section (at their old place too, :data:`MOVED_KEYS`), and the keys
+    of each preset, configured or loaded from the developer platform. The system check
+    ``maestrano.E039`` reports them; read at run time, each is the same
+    :class:`~maestrano_integration.setting_types.InvalidSettingType`."""
+    user_settings = maestrano_settings.user_settings
+    if not MAPPING.accepts(user_settings):
+        return [InvalidSettingType(path=(), value=user_settings, kind=MAPPING)]
+    defaults = all_defaults()
+    sections = section_keys()
+    problems: list[InvalidSettingType] = []
+    for name, value in user_settings.items():
+        kind = kind_of(defaults[name]) if name in defaults else None
+        if kind is None:
+            continue
+        if not kind.accepts(value):
+            problems.append(InvalidSettingType(path=(name,), value=value, kind=kind))
+        elif name in sections:
+            for key, item in value.items():
+                moved_to = MOVED_KEYS.get((name, key))
+                default = defaults[moved_to if moved_to else name].get(key)
+                item_kind = kind_of(default)
+                if item_kind is not None and not item_kind.accepts(item):
+                    problems.append(
+                        InvalidSettingType(path=(name, key), value=item, kind=item_kind)
+                    )
+    presets: Mapping[Any, Any]
+    try:
+        presets = maestrano_settings.configured_presets
+    except InvalidSettingType:  # PRESETS, DEV_PLATFORM or a preset: reported here
+        local = user_settings.get("PRESETS")
+        presets = local if isinstance(local, Mapping) else {}
+    for preset_name, values in presets.items():
+        problems.extend(preset_type_problems(preset_name, values))
+    return problems
 
 
 def get_preset(name: str | None = None) -> Preset:

@@ -57,12 +57,26 @@ def environment_variable_name(dotted_key: str, *, prefix: str = "MAESTRANO_") ->
     return prefix + dotted_key.replace(".", "_").upper()
 
 
+def _boolean(text: str, *, name: str) -> bool:
+    """``text`` read as django-environ reads a boolean, once it is one of its words."""
+    if text.strip().lower() not in _BOOLEAN_WORDS:
+        raise ValueError(f"{name} must be true or false, not {text!r}")
+    return bool(django_environ.Env.parse_value(text, bool))
+
+
+def _flag(value: Any, *, name: str, entity: str) -> bool:
+    """A subscription of a JSON object: a JSON boolean, or a boolean word as text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _boolean(value, name=f"{name}[{entity!r}]")
+    raise ValueError(f"{name}[{entity!r}] must be true or false, not {value!r}")
+
+
 def _read(env: django_environ.Env, name: str, kind: type) -> Any:
     """The value of variable ``name`` read by ``env``'s typed getter for ``kind``."""
     if kind is bool:
-        if env.str(name).strip().lower() not in _BOOLEAN_WORDS:
-            raise ValueError(f"{name} must be true or false, not {env.str(name)!r}")
-        return env.bool(name)
+        return _boolean(env.str(name), name=name)
     if kind is float:
         raw = env.str(name)
         if not _PLAIN_NUMBER.fullmatch(raw):
@@ -77,7 +91,9 @@ def _read(env: django_environ.Env, name: str, kind: type) -> Any:
                 raise ValueError(f"{name} is not valid JSON: {error}") from None
             if not isinstance(value, dict):
                 raise ValueError(f"{name} must be a JSON object or a comma-separated list")
-            return {str(key): bool(flag) for key, flag in value.items()}
+            return {
+                str(key): _flag(flag, name=name, entity=str(key)) for key, flag in value.items()
+            }
         return {entity.strip(): True for entity in env.list(name) if entity.strip()}
     # Text (ids, keys, hosts, PEM) is taken as is: django-environ would read a leading
     # ``$`` as a reference to another variable, and an api key may well start with one.

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connections
 
 from .conf import ImproperlyConfiguredPreset, get_preset, maestrano_settings
+from .setting_types import InvalidSettingType
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class CheckResult:
 
 
 def check_databases() -> list[CheckResult]:
-    aliases = maestrano_settings.HEALTH["DATABASES"] or list(settings.DATABASES)
+    aliases = maestrano_settings.section("HEALTH")["DATABASES"] or list(settings.DATABASES)
     results: list[CheckResult] = []
     for alias in aliases:
         try:
@@ -54,7 +55,9 @@ def check_databases() -> list[CheckResult]:
 
 
 def broker_url() -> str | None:
-    return maestrano_settings.HEALTH["BROKER_URL"] or getattr(settings, "CELERY_BROKER_URL", None)
+    return maestrano_settings.section("HEALTH")["BROKER_URL"] or getattr(
+        settings, "CELERY_BROKER_URL", None
+    )
 
 
 def check_broker() -> list[CheckResult]:
@@ -63,7 +66,7 @@ def check_broker() -> list[CheckResult]:
         return []
     from kombu import Connection
 
-    timeout = float(maestrano_settings.HEALTH["BROKER_TIMEOUT"])
+    timeout = float(maestrano_settings.section("HEALTH")["BROKER_TIMEOUT"])
     try:
         with Connection(url, connect_timeout=timeout) as connection:
             # kombu takes seconds as a float (celery-types says int).
@@ -78,7 +81,7 @@ _platform_lock = threading.Lock()
 
 
 def check_platform() -> list[CheckResult]:
-    if not maestrano_settings.HEALTH["CHECK_PLATFORM"]:
+    if not maestrano_settings.section("HEALTH")["CHECK_PLATFORM"]:
         return []
     try:
         preset = get_preset()
@@ -87,7 +90,7 @@ def check_platform() -> list[CheckResult]:
     if not preset.api_id:
         return [CheckResult("platform", False, "the default preset has no api id")]
     key = (preset.account_api_url, preset.api_id)
-    ttl = float(maestrano_settings.HEALTH["PLATFORM_CACHE_SECONDS"])
+    ttl = float(maestrano_settings.section("HEALTH")["PLATFORM_CACHE_SECONDS"])
     now = time.monotonic()
     with _platform_lock:
         cached = _platform_cache.get(key)
@@ -96,7 +99,7 @@ def check_platform() -> list[CheckResult]:
     result = _probe_platform(
         url=preset.account_api_url + "groups",
         auth=(preset.api_id, preset.api_key),
-        timeout=float(maestrano_settings.HEALTH["PLATFORM_TIMEOUT"]),
+        timeout=float(maestrano_settings.section("HEALTH")["PLATFORM_TIMEOUT"]),
     )
     with _platform_lock:
         _platform_cache[key] = (now, result)
@@ -121,4 +124,10 @@ def _probe_platform(*, url: str, auth: tuple[str, str], timeout: float) -> Check
 
 
 def readiness() -> list[CheckResult]:
-    return [*check_databases(), *check_broker(), *check_platform()]
+    """Every check; a ``MAESTRANO`` value of a wrong type (``maestrano.E039``) fails as
+    ``settings``, logged with what is wrong (the probe is public: not answered)."""
+    try:
+        return [*check_databases(), *check_broker(), *check_platform()]
+    except InvalidSettingType as error:
+        logger.error("Readiness: %s", error)
+        return [CheckResult("settings", False, "a MAESTRANO setting has a wrong type")]

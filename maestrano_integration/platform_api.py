@@ -49,6 +49,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from . import strict_input
 from .auth import blocked_seconds, credentials_match, parse_basic_authorization, record_refused
 from .conf import ImproperlyConfiguredPreset, Preset, get_preset, maestrano_settings
+from .setting_types import InvalidSettingType
 
 logger = logging.getLogger(__name__)
 #: Refused credentials are logged where they always were (alerts and dashboards read it).
@@ -191,8 +192,16 @@ def platform_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
 
     DRF's own handler gives the status and headers (``WWW-Authenticate``,
     ``Retry-After``, ``Allow`` is added by the view) and rolls the transaction back;
-    an unexpected exception is logged, signalled as Django does, and answered 500.
+    an unexpected exception is logged, signalled as Django does, and answered 500; a
+    ``MAESTRANO`` value of a wrong type (``maestrano.E039``) is logged and answered 503.
     """
+    request = context.get("request")
+    if isinstance(exc, InvalidSettingType):
+        # maestrano.E039: what is wrong goes to the log, not to the caller.
+        logger.error(
+            "A platform view cannot run: %s", exc, extra={"path": getattr(request, "path", "")}
+        )
+        return error_response(status_code=503, message="The application is misconfigured")
     if isinstance(exc, Http404) and str(exc):
         exc = exceptions.NotFound(str(exc))
     response = drf_exception_handler(exc, context)
@@ -200,7 +209,6 @@ def platform_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
         response.data = {"error": _message(detail)}
         return response
-    request = context.get("request")
     logger.exception(
         "Unexpected error in a platform view", extra={"path": getattr(request, "path", "")}
     )

@@ -10,6 +10,8 @@ and the OpenAPI schema of the platform-facing endpoints (``/maestrano/schema/``;
 ``DEBUG`` and ``drf_spectacular`` installed, a Swagger UI at ``/maestrano/schema/ui/``).
 """
 
+import logging
+
 from django.apps import apps
 from django.conf import settings
 from django.urls import include, path
@@ -20,6 +22,9 @@ from .platform_api import SchemaUIView, SchemaView
 from .routes import instrumented, registered_urlpatterns
 from .schema import SETTINGS as SCHEMA_SETTINGS
 from .schema import app_schema
+from .setting_types import InvalidSettingType
+
+logger = logging.getLogger(__name__)
 
 _metadata = instrumented(views.metadata, endpoint="maestrano_integration:metadata")
 
@@ -54,7 +59,19 @@ operations_patterns = [
     path(_route(maestrano_settings.HEALTH["LIVE_PATH"]), views.health_live, name="health-live"),
     path(_route(maestrano_settings.HEALTH["READY_PATH"]), views.health_ready, name="health-ready"),
 ]
-if maestrano_settings.METRICS["ENABLED"]:
+
+
+def _metrics_enabled() -> bool:
+    """``METRICS["ENABLED"]``; one of a wrong type (``"false"``) serves no metrics, and the
+    system check ``maestrano.E039`` says why."""
+    try:
+        return bool(maestrano_settings.section("METRICS")["ENABLED"])
+    except InvalidSettingType as error:
+        logger.error("The metrics endpoint is not served: %s", error)
+        return False
+
+
+if _metrics_enabled():
     operations_patterns.append(
         path(_route(maestrano_settings.METRICS["PATH"]), views.metrics_view, name="metrics")
     )

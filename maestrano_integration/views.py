@@ -32,6 +32,7 @@ from .auth import (
 from .conf import Preset, maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
 from .routes import roots_outside_script_prefix
+from .setting_types import InvalidSettingType
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def json_errors(view: _View) -> _View:
 
 def _metrics_access_allowed(request: HttpRequest) -> bool:
     """Basic auth credentials, an allowed address, or loopback in development."""
-    options = maestrano_settings.METRICS
+    options = maestrano_settings.section("METRICS")
     credentials = configured_basic_auth(options.get("BASIC_AUTH"))
     if credentials is not None:
         given = parse_basic_authorization(request.META.get("HTTP_AUTHORIZATION"))
@@ -233,7 +234,12 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         )
         response["Retry-After"] = str(wait)
         return response
-    if not _metrics_access_allowed(request):
+    try:
+        allowed = _metrics_access_allowed(request)
+    except InvalidSettingType as error:  # maestrano.E039: refused, and logged why
+        logger.error("The metrics endpoint refuses every call: %s", error)
+        return HttpResponse("Misconfigured\n", status=503, content_type="text/plain")
+    if not allowed:
         if basic_auth:
             record_refused(request)
             response = HttpResponse("Authentication required\n", status=401)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core import checks
 
-from maestrano_integration.checks import preset_setting_hint
+from maestrano_integration.checks import preset_setting_hint, reads_settings
 from maestrano_integration.conf import all_presets
 from maestrano_integration.connec_wire import MAX_BATCH_OPS
 
@@ -17,6 +17,7 @@ from .registry import DependencyCycle, MapperRegistry, known_entities, registry
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_mappers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     return check_registry(registry)
 
@@ -135,6 +136,7 @@ def _gives_keys(mapping: type[Any]) -> bool:
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_sync_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``MAESTRANO["SYNC"]`` values Connec! would refuse."""
     values = sync_settings()
@@ -152,6 +154,7 @@ def check_sync_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
 
 
 @checks.register("maestrano")
+@reads_settings
 def check_subscriptions(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Entities a mapper imports that a preset does not subscribe to.
 

