@@ -56,9 +56,9 @@ from django.utils import timezone
 
 from maestrano_integration.cache import RedisCache
 from maestrano_integration.conf import Preset, maestrano_settings
-from maestrano_integration.durability import commit_without_flush
 from maestrano_integration.model_fields import column_name
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
+from maestrano_integration.transaction_settings import commit_without_flush
 
 from .cache_session_store import SessionStore as CacheSessionStore
 from .models import PlatformIdentity, SsoLoginTicket, UsedAssertion

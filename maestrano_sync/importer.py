@@ -37,8 +37,11 @@ from maestrano_integration.connec import (
     Page,
     connec_client_for,
 )
-from maestrano_integration.durability import commit_without_flush
-from maestrano_integration.query_plans import plan_as_configured, plan_each_statement
+from maestrano_integration.transaction_settings import (
+    commit_without_flush,
+    plan_as_configured,
+    plan_each_statement,
+)
 
 from . import history, idmap, lost_answers, pipeline
 from .company_settings import policy_for

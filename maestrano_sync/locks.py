@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, connec_client_for
-from maestrano_integration.durability import commit_without_flush
+from maestrano_integration.transaction_settings import commit_without_flush
 
 from .conf import sync_settings
 from .models import SyncLock
@@ -106,7 +106,7 @@ def waiting_company_lock(*, company_id: Any, durable: bool = True) -> Iterator[s
     (``LOCK_LEASE_SECONDS``: a holder that died has let it lapse by then), then
     :class:`CompanyLockBusy`. Released at the end of the block. ``durable=False``:
     taking and releasing it do not wait for the disk
-    (:mod:`maestrano_integration.durability`; a lock write lost in a server crash leaves
+    (:mod:`maestrano_integration.transaction_settings`; a lock write lost in a server crash leaves
     it free, or held until its lease lapses).
     """
     token = _relaxed(durable, acquire_lock, company_id=company_id)

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Person
-from maestrano_integration.query_plans import prepares_statements
+from maestrano_integration.transaction_settings import prepares_statements
 from maestrano_sync.importer import run_import
 from maestrano_sync.models import IdMap, SyncRun
 
