@@ -71,7 +71,8 @@ def authenticate_sso(
     ``None`` when no :class:`MaestranoBackend` is installed (a system check reports it)
     or the backend refuses the user (``user_login_failed`` is sent then, as
     ``authenticate()`` sends it; the credentials named, nothing secret). ``validated_at``:
-    when the assertion was accepted (see :func:`services.provision_sso_login`)."""
+    the time the login counts from, when its assertion was issued or accepted if earlier
+    (see :func:`services.provision_sso_login`)."""
     found = sso_backend()
     if found is None:
         return None

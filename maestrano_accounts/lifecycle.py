@@ -2,7 +2,8 @@
 
 A group DELETE cancels the company (and its users' access in virtual mode); a
 group-user DELETE removes one member. Nothing is deleted: the rows stay for
-export and for a later SSO login, which reactivates the company. Each function
+export and for a later SSO login, which reactivates the company; they keep the time of
+the removal (``removed_at``) even then. Each function
 is idempotent: a repeated webhook changes nothing and sends no signal.
 
 These are the rules of accounts; billing (and the adopter) react to the
@@ -13,12 +14,13 @@ webhook is still open (so a final bill is still accepted by the platform).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from maestrano_integration.conf import Preset
@@ -56,16 +58,47 @@ class LifecycleOutcome:
     changed: bool
 
 
+def lock_group(*, preset: Preset, group_uid: str, shared: bool = False) -> None:
+    """Inside a transaction, on PostgreSQL: wait for the group's lock, held until the
+    transaction ends. The platform's removals (:func:`cancel_company_from_platform`,
+    :func:`remove_user_from_company`) take it alone; the logins that create or change rows of
+    the group (:func:`maestrano_accounts.services.provision_sso_login`) take it ``shared``,
+    with each other. So a removal and a login run one after the other: the removal then
+    cancels the company or membership the login created, or the login sees the removal
+    the webhook kept (:func:`remember_removal`) or made. Without it both could commit, the
+    removal finding nothing yet and the login no removal yet (or a login writing back the
+    company it read before the removal cancelled it).
+
+    A transaction-level advisory lock keyed by the preset and the group (a row lock cannot
+    wait for a company that does not exist yet): one statement, and nothing to release.
+    Elsewhere nothing: SQLite runs one writing transaction at a time (``IMMEDIATE`` in the
+    example settings; in its default mode the later one fails instead of committing).
+    """
+    connection = connections[router.db_for_write(Company)]
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(
+        f"{preset.name}\0{group_uid}".encode(), digest_size=8, person=b"maestrano-group"
+    ).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}(%s::bigint)",
+            [int.from_bytes(digest, "big", signed=True)],
+        )
+
+
 #: How long a removal that found nothing to cancel is kept (:func:`remember_removal`): far
-#: longer than a login ticket lives, even reissued for a confirmation.
+#: longer than a login ticket lives, even reissued for a confirmation, and than the
+#: assertions an IdP issues are valid (minutes): a login counts from its assertion's issue.
 REMOVAL_KEPT_FOR = dt.timedelta(hours=1)
 
 
 def remember_removal(*, preset: Preset, group_uid: str, uid: str = "") -> None:
     """Keep a removal of a group (``uid`` empty) or of a member (its local uid) that found
-    nothing to cancel: a login accepted before it does not create that company or
-    membership afterwards (:func:`maestrano_accounts.services.provision_sso_login`). The
-    removals older than :data:`REMOVAL_KEPT_FOR` are forgotten."""
+    nothing to cancel: a login that counts from before it does not create that company or
+    membership afterwards, and a login counting from after it creates them with its time
+    (:func:`maestrano_accounts.services.provision_sso_login`). The removals older than
+    :data:`REMOVAL_KEPT_FOR` are forgotten."""
     now = timezone.now()
     PlatformRemoval.objects.filter(removed_at__lt=now - REMOVAL_KEPT_FOR).delete()
     PlatformRemoval.objects.create(preset=preset.name, group_uid=group_uid, uid=uid, removed_at=now)
@@ -76,13 +109,16 @@ def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> Lifecycle
 
     ``company_cancelled`` is sent after commit, once: billing cancels the recurring
     bill and sends the final bill from its receiver. An unknown group
-    (:class:`UnknownGroup`) is remembered (:func:`remember_removal`).
+    (:class:`UnknownGroup`) is remembered (:func:`remember_removal`). Under the group's lock
+    (:func:`lock_group`).
     """
-    try:
-        return _cancel_company(preset=preset, group_uid=group_uid)
-    except UnknownGroup:
-        remember_removal(preset=preset, group_uid=group_uid)
-        raise
+    with transaction.atomic():
+        lock_group(preset=preset, group_uid=group_uid)
+        try:
+            return _cancel_company(preset=preset, group_uid=group_uid)
+        except UnknownGroup:
+            remember_removal(preset=preset, group_uid=group_uid)
+    raise UnknownGroup(group_uid)
 
 
 def _cancel_company(*, preset: Preset, group_uid: str) -> LifecycleOutcome:
@@ -100,8 +136,8 @@ def _cancel_company(*, preset: Preset, group_uid: str) -> LifecycleOutcome:
             return LifecycleOutcome(company=company, changed=False)
 
         company.status = Company.Status.CANCELLED
-        company.cancelled_at = timezone.now()
-        company.save(update_fields=["status", "cancelled_at", "updated_at"])
+        company.cancelled_at = company.removed_at = timezone.now()
+        company.save(update_fields=["status", "cancelled_at", "removed_at", "updated_at"])
         deactivated = 0
         if preset.creation_mode == "virtual" and _user_can_be_blocked():
             # Virtual users exist for this group only: block them, keep their rows.
@@ -133,16 +169,19 @@ def remove_user_from_company(*, preset: Preset, group_uid: str, user_uid: str) -
     membership is left. Virtual mode: the masked user (``uid.group_uid``) only
     exists for this group, so the user and the membership are deactivated. An unknown
     group or member (:class:`UnknownGroup`, :class:`UnknownGroupUser`) is remembered
-    (:func:`remember_removal`).
+    (:func:`remember_removal`). Under the group's lock (:func:`lock_group`).
     """
     local_uid = preset.mask_user(user_uid=user_uid, group_uid=group_uid)
-    try:
-        return _remove_user(
-            preset=preset, group_uid=group_uid, user_uid=user_uid, local_uid=local_uid
-        )
-    except (UnknownGroup, UnknownGroupUser):
-        remember_removal(preset=preset, group_uid=group_uid, uid=local_uid)
-        raise
+    with transaction.atomic():
+        lock_group(preset=preset, group_uid=group_uid)
+        try:
+            return _remove_user(
+                preset=preset, group_uid=group_uid, user_uid=user_uid, local_uid=local_uid
+            )
+        except (UnknownGroup, UnknownGroupUser) as unknown:
+            remember_removal(preset=preset, group_uid=group_uid, uid=local_uid)
+            refused: LookupError = unknown
+    raise refused
 
 
 def _remove_user(
@@ -170,7 +209,8 @@ def _remove_user(
         changed = False
         if membership.is_active:
             membership.is_active = False
-            membership.save(update_fields=["is_active", "updated_at"])
+            membership.removed_at = timezone.now()
+            membership.save(update_fields=["is_active", "removed_at", "updated_at"])
             changed = True
         if preset.creation_mode == "virtual":
             block_user = True

@@ -46,6 +46,11 @@ class Company(models.Model):
     has_credit_card = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    #: When the platform last cancelled the group (a group DELETE, or one kept before the
+    #: company existed: :class:`PlatformRemoval`). Kept when a later login reactivates the
+    #: company (``cancelled_at`` is emptied then): a login vouched for before it does not
+    #: bring the company back (:class:`maestrano_accounts.services.RemovedDuringLogin`).
+    removed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     members = models.ManyToManyField(
@@ -115,6 +120,10 @@ class Membership(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, default=Role.MEMBER)
     is_active = models.BooleanField(default=True)
+    #: When the platform last removed the user from the group (a group-user DELETE, or one
+    #: kept before the membership existed: :class:`PlatformRemoval`), kept when a later login
+    #: brings the membership back, as :attr:`Company.removed_at`.
+    removed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -171,10 +180,16 @@ class SsoLoginTicket(models.Model):
     browser_digest = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(db_index=True)
     #: When the consume view accepted the assertion (the new ticket of a confirmation keeps
-    #: it): a membership removed, or a company cancelled, by the platform after that time is
-    #: not brought back by this login (:func:`maestrano_accounts.services.provision_sso_login`).
+    #: it): a membership removed, or a company cancelled, by the platform after that time (or
+    #: after ``issued_at``, if earlier) is not brought back by this login
+    #: (:func:`maestrano_accounts.services.provision_sso_login`).
     #: Empty in a ticket stored before the field existed: its expiry less its lifetime.
     validated_at = models.DateTimeField(null=True, blank=True)
+    #: When the IdP issued the assertion (its ``IssueInstant``, to the second): the login
+    #: counts from the earlier of the two
+    #: (:attr:`maestrano_accounts.sso_state.RedeemedTicket.counts_from`). Empty in a ticket
+    #: stored before the field existed.
+    issued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -183,7 +198,7 @@ class SsoLoginTicket(models.Model):
 
 class PlatformRemoval(models.Model):
     """A platform DELETE of a group, or of a member, that found nothing to cancel here (no
-    company, or no membership, yet), kept for a while: a login the ACS accepted before it
+    company, or no membership, yet), kept for a while: a login that counts from before it
     and completed after it would otherwise create what the platform removed
     (:class:`maestrano_accounts.services.RemovedDuringLogin`)."""
 

@@ -18,7 +18,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery
+from django.db.models import Max, Subquery
 from django.utils import timezone
 
 from maestrano_integration.conf import Preset
@@ -29,6 +29,7 @@ from maestrano_integration.saml import SsoAttributes
 from . import sso_state
 from .adapter import DefaultAccountAdapter, get_adapter
 from .emails import same_email
+from .lifecycle import lock_group
 from .models import Company, Membership, PlatformIdentity, PlatformRemoval
 from .selectors import accessible_companies
 from .signals import company_created, company_reactivated, member_added
@@ -51,16 +52,18 @@ class SsoLogin:
 
 
 class RemovedDuringLogin(Exception):
-    """The platform cancelled the group, or removed the user from it, after this login's
-    assertion was accepted (its webhook came between the ACS and the completion): the
-    login does not bring that access back. A later login, accepted after the removal,
-    does (docs/protocol.md, 'Account webhooks')."""
+    """The platform cancelled the group, or removed the user from it, after this login was
+    vouched for (its assertion issued, or accepted by the ACS if that was earlier:
+    :attr:`maestrano_accounts.sso_state.RedeemedTicket.counts_from`): the login does not
+    bring that access back, even when a later login brought it back meanwhile. A login
+    vouched for after the removal does (docs/protocol.md, 'Account webhooks')."""
 
 
-def _removed_since(changed_at: dt.datetime | None, *, validated_at: dt.datetime | None) -> bool:
-    """The rule of :class:`RemovedDuringLogin`: the removal (a company's ``cancelled_at``,
-    an inactive membership's ``updated_at``) is not older than the login's acceptance."""
-    return changed_at is not None and validated_at is not None and changed_at >= validated_at
+def _removed_since(removed_at: dt.datetime | None, *, validated_at: dt.datetime | None) -> bool:
+    """The rule of :class:`RemovedDuringLogin`: the platform's last removal (a company's or a
+    membership's ``removed_at``, kept after a login brought it back; one kept before either
+    existed, :class:`PlatformRemoval`) is not older than the time the login counts from."""
+    return removed_at is not None and validated_at is not None and removed_at >= validated_at
 
 
 # --- companies ------------------------------------------------------------------------
@@ -72,13 +75,16 @@ def find_or_create_company_from_sso(
     attributes: SsoAttributes,
     adapter: DefaultAccountAdapter | None = None,
     validated_at: dt.datetime | None = None,
+    removed_at: dt.datetime | None = None,
 ) -> tuple[Company, bool]:
     """The company of ``attributes.group_uid`` on ``preset``, created if new (docs/protocol.md,
     'First login and email migration').
 
     Attributes are refreshed on every login. A cancelled company is active again:
     the platform only sends users of groups that use the service; but not by a login
-    accepted (``validated_at``) before the cancellation (:class:`RemovedDuringLogin`). Two
+    that counts from (``validated_at``) before the group's last cancellation, even if
+    another login reactivated it since (:class:`RemovedDuringLogin`). A new company keeps
+    ``removed_at``, the time of a cancellation that came before it existed. Two
     first logins racing for a new group create one company: the unique constraint
     refuses the second insert, which then reads the winner's row.
     """
@@ -87,7 +93,7 @@ def find_or_create_company_from_sso(
     company = Company.objects.filter(**lookup).first()
     created = False
     if company is None:
-        company = Company(**lookup)
+        company = Company(**lookup, removed_at=removed_at)
         adapter.populate_company(company, preset=preset, attributes=attributes)
         try:
             with transaction.atomic():
@@ -100,11 +106,11 @@ def find_or_create_company_from_sso(
             )
             company = Company.objects.get(**lookup)
     if not created:
-        reactivated = company.status == Company.Status.CANCELLED
-        if reactivated and _removed_since(company.cancelled_at, validated_at=validated_at):
+        if _removed_since(company.removed_at, validated_at=validated_at):
             raise RemovedDuringLogin(
-                f"group {company.group_uid} was cancelled after the login was accepted"
+                f"group {company.group_uid} was cancelled after the login was issued"
             )
+        reactivated = company.status == Company.Status.CANCELLED
         adapter.populate_company(company, preset=preset, attributes=attributes)
         if reactivated:
             company.status = Company.Status.ACTIVE
@@ -401,25 +407,23 @@ def upsert_membership(
     role: str,
     preset: Preset | None = None,
     validated_at: dt.datetime | None = None,
+    removed_at: dt.datetime | None = None,
 ) -> Membership:
     """The active membership of ``user`` in ``company`` with ``role`` (created or updated).
 
     ``member_added`` is sent after commit when the membership was not active before.
-    A membership removed since ``validated_at`` (when the login's assertion was accepted)
-    stays removed: :class:`RemovedDuringLogin`.
+    A membership removed since ``validated_at`` (the time the login counts from) stays
+    removed, even if another login brought it back since: :class:`RemovedDuringLogin`. A
+    new membership keeps ``removed_at``, the time of a removal that came before it existed.
     """
     membership, created = Membership.objects.get_or_create(
         user=user,  # type: ignore[misc]  # any AUTH_USER_MODEL (the plugin knows the example's)
         company=company,
-        defaults={"role": role, "is_active": True},
+        defaults={"role": role, "is_active": True, "removed_at": removed_at},
     )
-    if (
-        not created
-        and not membership.is_active
-        and _removed_since(membership.updated_at, validated_at=validated_at)
-    ):
+    if not created and _removed_since(membership.removed_at, validated_at=validated_at):
         raise RemovedDuringLogin(
-            f"the user was removed from group {company.group_uid} after the login was accepted"
+            f"the user was removed from group {company.group_uid} after the login was issued"
         )
     joined = created or not membership.is_active
     if not created and (membership.role != role or not membership.is_active):
@@ -448,22 +452,41 @@ def provision_sso_login(
     login that changes nothing but the identity's login time takes
     :func:`_unchanged_login` instead (one read, one write).
 
-    ``validated_at`` is when the assertion was accepted (the login ticket's): a company
-    cancelled, or a membership removed, by the platform since then is not brought back;
-    :class:`RemovedDuringLogin` is raised and nothing changes. The repeat login's path
-    needs no check: an inactive membership or a cancelled company never takes it.
+    ``validated_at`` is the time the login counts from (the login ticket's
+    :attr:`~maestrano_accounts.sso_state.RedeemedTicket.counts_from`: when the IdP issued
+    the assertion, or when the ACS accepted it if earlier): a company cancelled, or a
+    membership removed, by the platform since then is not brought back, even when another
+    login brought it back meanwhile; :class:`RemovedDuringLogin` is raised and nothing
+    changes. The repeat login's path reads the removal times with the rows (no query
+    more) and leaves such a login to this one.
+
+    The group's lock (:func:`maestrano_accounts.lifecycle.lock_group`, shared with other
+    logins) comes first: a removal webhook of the same group runs before or after, never
+    beside, this transaction.
     """
     adapter = get_adapter()
-    unchanged = _unchanged_login(preset=preset, attributes=attributes, adapter=adapter)
+    unchanged = _unchanged_login(
+        preset=preset, attributes=attributes, adapter=adapter, validated_at=validated_at
+    )
     if unchanged is not None:
         return unchanged
     with transaction.atomic():
-        if validated_at is not None:
-            _refuse_if_removed_unknown(
-                preset=preset, attributes=attributes, validated_at=validated_at
+        lock_group(preset=preset, group_uid=attributes.group_uid, shared=True)
+        kept = _kept_removals(preset=preset, attributes=attributes)
+        if _removed_since(kept.group, validated_at=validated_at):
+            raise RemovedDuringLogin(
+                f"the platform cancelled group {attributes.group_uid} after the login was issued"
+            )
+        if _removed_since(kept.member, validated_at=validated_at):
+            raise RemovedDuringLogin(
+                f"the user was removed from group {attributes.group_uid} after the login was issued"
             )
         company, company_was_created = find_or_create_company_from_sso(
-            preset=preset, attributes=attributes, adapter=adapter, validated_at=validated_at
+            preset=preset,
+            attributes=attributes,
+            adapter=adapter,
+            validated_at=validated_at,
+            removed_at=kept.group,
         )
         adapter.link_company(
             company, preset=preset, attributes=attributes, created=company_was_created
@@ -477,6 +500,7 @@ def provision_sso_login(
             role=adapter.membership_role(preset=preset, attributes=attributes),
             preset=preset,
             validated_at=validated_at,
+            removed_at=kept.member,
         )
     return SsoLogin(
         user=user,
@@ -488,22 +512,32 @@ def provision_sso_login(
     )
 
 
-def _refuse_if_removed_unknown(
-    *, preset: Preset, attributes: SsoAttributes, validated_at: dt.datetime
-) -> None:
-    """:class:`RemovedDuringLogin` when the platform removed the group, or the user from it,
-    since ``validated_at`` while neither was known here (no company or membership to
-    cancel then: ``maestrano_accounts.lifecycle.remember_removal``); a first login would
-    create what was removed."""
-    removed = PlatformRemoval.objects.filter(
-        preset=preset.name,
-        group_uid=attributes.group_uid,
-        uid__in=["", attributes.user_uid(preset.creation_mode)],
-        removed_at__gte=validated_at,
-    ).values_list("uid", flat=True)[:1]
-    for uid in removed:
-        who = "the user was removed from" if uid else "the platform cancelled"
-        raise RemovedDuringLogin(f"{who} group {attributes.group_uid} after the login was accepted")
+@dataclass(frozen=True)
+class _KeptRemovals:
+    """The latest removals of a group (``group``) and of the login's user from it
+    (``member``) that found nothing to cancel here (:class:`PlatformRemoval`)."""
+
+    group: dt.datetime | None
+    member: dt.datetime | None
+
+
+def _kept_removals(*, preset: Preset, attributes: SsoAttributes) -> _KeptRemovals:
+    """The removals the platform made while neither the company nor the membership was known
+    here (``maestrano_accounts.lifecycle.remember_removal``), in one query: a login that
+    counts from before them does not create what was removed; one that counts from after
+    them creates the rows with their time, which a login counting from before them then
+    finds there (even on the repeat login's path)."""
+    uid = attributes.user_uid(preset.creation_mode)
+    latest = dict(
+        PlatformRemoval.objects.filter(
+            preset=preset.name, group_uid=attributes.group_uid, uid__in=["", uid]
+        )
+        .values("uid")
+        .annotate(latest=Max("removed_at"))
+        .order_by()
+        .values_list("uid", "latest")
+    )
+    return _KeptRemovals(group=latest.get(""), member=latest.get(uid) if uid else None)
 
 
 def _field_values(instance: Any) -> dict[str, Any]:
@@ -535,13 +569,19 @@ _IDENTITY_LOGIN = KeptUpdate(
 
 
 def _unchanged_login(
-    *, preset: Preset, attributes: SsoAttributes, adapter: DefaultAccountAdapter
+    *,
+    preset: Preset,
+    attributes: SsoAttributes,
+    adapter: DefaultAccountAdapter,
+    validated_at: dt.datetime | None,
 ) -> SsoLogin | None:
     """A repeat login that would change no row but the identity's: that one write, no more.
 
     One query reads the membership with its company and user, found through the
     identity (preset, uid). ``None`` (the full, transactional path then runs)
-    when any of them is missing, the company is cancelled, or refreshing the
+    when any of them is missing, the company is cancelled, the platform removed the
+    membership or cancelled the company since ``validated_at`` (brought back by another
+    login since: the full path refuses this one), or refreshing the
     company, the user or the membership from ``attributes`` would change a
     value; also when the adapter links companies to a tenant of its own
     (``link_company`` runs inside the login's transaction). On PostgreSQL inside
@@ -576,6 +616,10 @@ def _unchanged_login(
         return None
     company, user = membership.company, membership.user
     if company.status != Company.Status.ACTIVE:
+        return None
+    if _removed_since(membership.removed_at, validated_at=validated_at) or _removed_since(
+        company.removed_at, validated_at=validated_at
+    ):
         return None
     before = (_field_values(company), _field_values(user))
     adapter.populate_company(company, preset=preset, attributes=attributes)

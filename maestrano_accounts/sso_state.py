@@ -357,15 +357,44 @@ class IssuedTicket:
     browser_nonce: str
 
 
+#: How precisely an assertion's ``IssueInstant`` is read: to the second (a fraction is
+#: ignored, as python3-saml reads SAML times; the sandbox's IdP writes none). The time stands
+#: for that whole second (:attr:`RedeemedTicket.counts_from`).
+ISSUE_TIME_RESOLUTION = dt.timedelta(seconds=1)
+
+
 @dataclass(frozen=True)
 class RedeemedTicket:
     preset_name: str
     assertion_id: str
     in_response_to: str
     attributes: SsoAttributes
-    #: When the consume view accepted the assertion: what the platform removed after it,
-    #: this login does not bring back (:func:`maestrano_accounts.services.provision_sso_login`).
+    #: When the consume view accepted the assertion.
     validated_at: dt.datetime
+    #: When the IdP issued it (:attr:`maestrano_integration.saml.ValidatedAssertion.issued_at`);
+    #: ``None`` for a ticket stored before tickets kept it.
+    issued_at: dt.datetime | None = None
+
+    @property
+    def counts_from(self) -> dt.datetime:
+        """The time this login counts from: what the platform removed at or after it, the
+        login does not bring back (:func:`maestrano_accounts.services.provision_sso_login`).
+
+        When the IdP issued the assertion, if that is earlier than when the ACS accepted it:
+        an assertion issued before a removal and posted after it vouches for the user as
+        they were before. The issue time is read to the second and stands for the end of
+        that second (:data:`ISSUE_TIME_RESOLUTION`), so that a login issued just after a
+        removal within the same second is not refused. The clock skew
+        (``SSO_CLOCK_SKEW_SECONDS``) is deliberately not added: the IdP's time is compared
+        with our removal times as it is. An IdP clock ahead of ours (up to the skew the ACS
+        allows) only moves this back to the acceptance time, the rule before issue times
+        were read; one behind ours refuses a login issued less than that offset after a
+        removal, and the person's next login, issued later, is accepted. Erring the other
+        way would let an assertion issued before a removal bring back what it removed.
+        """
+        if self.issued_at is None:
+            return self.validated_at
+        return min(self.validated_at, self.issued_at + ISSUE_TIME_RESOLUTION)
 
 
 def accept_assertion(*, preset: Preset, assertion: ValidatedAssertion) -> IssuedTicket:
@@ -406,6 +435,7 @@ def _new_ticket(
         assertion_id=assertion.assertion_id,
         in_response_to=assertion.in_response_to,
         attributes=assertion.attributes,
+        issued_at=assertion.issued_at,
     )
 
 
@@ -415,10 +445,11 @@ def _ticket(
     assertion_id: str,
     in_response_to: str,
     attributes: SsoAttributes,
+    issued_at: dt.datetime | None,
     validated_at: dt.datetime | None = None,
 ) -> tuple[SsoLoginTicket, IssuedTicket]:
     """A new ticket, its token and nonce; ``validated_at`` that of the login it carries on
-    (a confirmation's), else now."""
+    (a confirmation's), else now; ``issued_at`` the assertion's."""
     token = secrets.token_urlsafe(32)
     nonce = "" if in_response_to else secrets.token_urlsafe(32)
     now = timezone.now()
@@ -431,6 +462,7 @@ def _ticket(
         attributes={**attributes.raw, "mno_uid": attributes.name_id},
         expires_at=now + LOGIN_TICKET_LIFETIME,
         validated_at=validated_at or now,
+        issued_at=issued_at,
     )
     return ticket, IssuedTicket(token=token, browser_nonce=nonce)
 
@@ -452,13 +484,14 @@ def issue_login_ticket(*, preset: Preset, assertion: ValidatedAssertion) -> Issu
 def reissue_for_confirmation(*, ticket: RedeemedTicket) -> IssuedTicket:
     """A new ticket for the login of ``ticket`` (redeemed, so used up), for the
     confirmation form of :func:`needs_confirmation`: bound to this browser by a new
-    nonce, valid for another :data:`LOGIN_TICKET_LIFETIME`. It keeps the time the assertion
-    was accepted: the person's confirmation does not make the login newer than that."""
+    nonce, valid for another :data:`LOGIN_TICKET_LIFETIME`. It keeps the times the assertion
+    was issued and accepted: the person's confirmation does not make the login newer."""
     fresh, issued = _ticket(
         preset_name=ticket.preset_name,
         assertion_id=ticket.assertion_id,
         in_response_to="",
         attributes=ticket.attributes,
+        issued_at=ticket.issued_at,
         validated_at=ticket.validated_at,
     )
     _store_ticket(fresh)
@@ -485,6 +518,7 @@ _TICKET_FIELDS = (
     "attributes",
     "expires_at",
     "validated_at",
+    "issued_at",
 )
 
 
@@ -575,6 +609,7 @@ def redeem_login_ticket(
         in_response_to=ticket.in_response_to,
         attributes=SsoAttributes.from_mapping(ticket.attributes),
         validated_at=ticket.validated_at or ticket.expires_at - LOGIN_TICKET_LIFETIME,
+        issued_at=ticket.issued_at,
     )
 
 

@@ -291,7 +291,7 @@ def _authenticate(
             request,
             preset=preset,
             attributes=ticket.attributes,
-            validated_at=ticket.validated_at,
+            validated_at=ticket.counts_from,
         )
     except services.AccountConflict as error:
         raise SamlValidationError("account_conflict", str(error), status=409) from None

@@ -418,12 +418,17 @@ class SsoAttributes:
 
 @dataclass(frozen=True)
 class ValidatedAssertion:
-    """What a valid Response says: who, for which request, and until when it may be replayed."""
+    """What a valid Response says: who, for which request, until when it may be replayed, and
+    when the IdP issued it."""
 
     assertion_id: str
     in_response_to: str
     expires_at: dt.datetime
     attributes: SsoAttributes
+    #: The earlier of the Response's and the Assertion's ``IssueInstant``, by the IdP's clock
+    #: and to the second (a fraction is ignored): when the platform vouched for this login.
+    #: ``None`` only for an assertion built by hand (the schema requires both times).
+    issued_at: dt.datetime | None = None
 
 
 def decode_saml_response(value: str | None) -> bytes:
@@ -503,7 +508,7 @@ def validate_response(
     # python3-saml checked the signature; what follows reads the (single, signed) assertion.
     assertion = assertions[0]
     _check_bindings(preset, document=document, assertion=assertion)
-    expires_at = _check_times(assertion, document=document)
+    expires_at, issued_at = _check_times(assertion, document=document)
 
     try:
         attributes = SsoAttributes.from_saml(response.get_attributes())
@@ -521,6 +526,7 @@ def validate_response(
         in_response_to=in_response_to,
         expires_at=expires_at,
         attributes=attributes,
+        issued_at=issued_at,
     )
 
 
@@ -578,19 +584,23 @@ def _check_bindings(preset: Preset, *, document: Any, assertion: Any) -> None:
         raise SamlValidationError("wrong_audience", f"audiences {audiences!r}")
 
 
-def _check_times(assertion: Any, *, document: Any) -> dt.datetime:
+def _check_times(assertion: Any, *, document: Any) -> tuple[dt.datetime, dt.datetime | None]:
     """Issue, conditions and confirmation times with our clock skew; returns the replay
-    expiry. A Response or assertion issued later than now (beyond the skew) is refused: an
-    IdP does not sign what it has not issued yet (the schema requires both times). A bearer
+    expiry and the earlier issue time (:attr:`ValidatedAssertion.issued_at`). A Response or
+    assertion issued later than now (beyond the skew) is refused: an IdP does not sign what
+    it has not issued yet (the schema requires both times). A bearer
     ``SubjectConfirmationData`` must carry its own ``NotOnOrAfter``."""
     skew = dt.timedelta(seconds=float(maestrano_settings.SSO_CLOCK_SKEW_SECONDS))
     now = _now()
+    issue_times = []
     for element, what in ((document, "Response"), (assertion, "Assertion")):
         issued = _saml_time(element.get("IssueInstant"), what=f"{what} IssueInstant")
         if issued is not None and issued > now + skew:
             raise SamlValidationError(
                 "issued_in_future", f"{what} IssueInstant {issued.isoformat()}"
             )
+        if issued is not None:
+            issue_times.append(issued)
     conditions = _xpath(assertion, "./saml:Conditions")
     if len(conditions) != 1:
         raise SamlValidationError("missing_conditions")
@@ -621,4 +631,4 @@ def _check_times(assertion: Any, *, document: Any) -> dt.datetime:
                     "expired", f"SubjectConfirmationData {confirmation_expiry.isoformat()}"
                 )
             expiries.append(confirmation_expiry)
-    return max(expiries) + skew
+    return max(expiries) + skew, min(issue_times, default=None)

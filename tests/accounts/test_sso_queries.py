@@ -94,10 +94,12 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def signed_response(preset, attributes: dict[str, str]) -> str:
-    """An IdP-initiated Response, Assertion and Response signed with the preset's test key."""
+def signed_response(preset, attributes: dict[str, str], *, issued_at=None) -> str:
+    """An IdP-initiated Response, Assertion and Response signed with the preset's test key;
+    issued now, or at ``issued_at`` (both ``IssueInstant``, to the second)."""
     keys = make_key_pair()
     now = dt.datetime.now(dt.UTC)
+    issued = issued_at or now
     expiry = _stamp(now + dt.timedelta(minutes=5))
     values = "".join(
         f'<saml:Attribute Name="{name}"><saml:AttributeValue>{value}</saml:AttributeValue>'
@@ -106,15 +108,15 @@ def signed_response(preset, attributes: dict[str, str]) -> str:
     )
     assertion = (
         f'<saml:Assertion xmlns:saml="{Saml.NS_SAML}" ID="_{secrets.token_hex(16)}" '
-        f'Version="2.0" IssueInstant="{_stamp(now)}"><saml:Issuer>{preset.idp}</saml:Issuer>'
+        f'Version="2.0" IssueInstant="{_stamp(issued)}"><saml:Issuer>{preset.idp}</saml:Issuer>'
         f'<saml:Subject><saml:NameID Format="{preset.name_id_format}">{attributes["uid"]}'
         f'</saml:NameID><saml:SubjectConfirmation Method="{Saml.CM_BEARER}">'
         f'<saml:SubjectConfirmationData NotOnOrAfter="{expiry}" Recipient="{preset.acs_url}"/>'
         "</saml:SubjectConfirmation></saml:Subject>"
-        f'<saml:Conditions NotBefore="{_stamp(now - dt.timedelta(minutes=1))}" '
+        f'<saml:Conditions NotBefore="{_stamp(issued - dt.timedelta(minutes=1))}" '
         f'NotOnOrAfter="{expiry}"><saml:AudienceRestriction><saml:Audience>{preset.api_id}'
         "</saml:Audience></saml:AudienceRestriction></saml:Conditions>"
-        f'<saml:AuthnStatement AuthnInstant="{_stamp(now)}" SessionIndex="_s">'
+        f'<saml:AuthnStatement AuthnInstant="{_stamp(issued)}" SessionIndex="_s">'
         "<saml:AuthnContext><saml:AuthnContextClassRef>"
         "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
         "</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"
@@ -133,7 +135,7 @@ def signed_response(preset, attributes: dict[str, str]) -> str:
 
     response = (
         f'<samlp:Response xmlns:samlp="{Saml.NS_SAMLP}" xmlns:saml="{Saml.NS_SAML}" '
-        f'ID="_{secrets.token_hex(16)}" Version="2.0" IssueInstant="{_stamp(now)}" '
+        f'ID="_{secrets.token_hex(16)}" Version="2.0" IssueInstant="{_stamp(issued)}" '
         f'Destination="{preset.acs_url}"><saml:Issuer>{preset.idp}</saml:Issuer>'
         f'<samlp:Status><samlp:StatusCode Value="{Saml.STATUS_SUCCESS}"/></samlp:Status>'
         f"{sign(assertion).split('?>', 1)[-1]}</samlp:Response>"

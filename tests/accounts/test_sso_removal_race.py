@@ -6,6 +6,10 @@ newer than the accepted assertion: the completion must not bring the membership 
 the company) back. A new login, accepted after the removal, does (docs/protocol.md,
 'Account webhooks'). The platform is the sandbox: its IdP signs the responses, its
 ``sandbox_send_account_webhook`` command sends the DELETEs.
+
+Below, through the Django test client: a login counts from its assertion's issue when
+that is earlier than its acceptance; it stays refused when another login undid the
+removal first; and on PostgreSQL a DELETE and a first login of the group take turns.
 """
 
 from __future__ import annotations
@@ -14,13 +18,19 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from maestrano_accounts import sso_state
+from maestrano_accounts.adapter import DefaultAccountAdapter
 from maestrano_accounts.models import Company, Membership, SsoLoginTicket
 from tests.accounts import test_sso_queries
 from tests.accounts.test_sso_queries import ATTRIBUTES, log_in, signed_response
@@ -299,3 +309,204 @@ def test_a_ticket_stored_before_the_upgrade_counts_from_its_expiry(
 
     assert answer.status_code == status
     assert Membership.objects.get().is_active is (removal == "before")
+
+
+# --- the time a login counts from: the assertion's issue, or its acceptance if earlier -------
+
+GROUP_REMOVAL_PATH = "/maestrano/account/groups/cld-q1"
+#: Another member of ``ATTRIBUTES``' group: their login makes the group known.
+OTHER_MEMBER = {
+    **ATTRIBUTES,
+    "uid": "usr-q2",
+    "virtual_uid": "usr-q2.cld-q1",
+    "email": "q2@example.com",
+    "virtual_email": "usr-q2.cld-q1@mail.maestrano.com",
+    "name": "Other",
+}
+#: What each platform removal needs first: the member's own login (a membership to cancel),
+#: another member's (a known group, an unknown member), or nothing (an unknown group).
+REMOVALS = {
+    "member": (REMOVAL_PATH, ATTRIBUTES),
+    "group": (GROUP_REMOVAL_PATH, ATTRIBUTES),
+    "unknown member": (REMOVAL_PATH, OTHER_MEMBER),
+    "unknown group": (GROUP_REMOVAL_PATH, None),
+}
+
+
+def accept(client, preset, **issued) -> str:
+    """POST a signed Response to the ACS; the completion URL of its ticket."""
+    answer = client.post(
+        preset.consume_path, {"SAMLResponse": signed_response(preset, ATTRIBUTES, **issued)}
+    )
+    assert answer.status_code == 303, answer.content[:300]
+    return answer["Location"]
+
+
+def logged_in_pk(client) -> int | None:
+    """The pk of the user the test client's session is logged in as, or ``None``."""
+    value = client.session.get("_auth_user_id")
+    return int(value) if value else None
+
+
+def member_active() -> bool:
+    return Membership.objects.filter(
+        user__maestrano_identities__uid="usr-q1", company__group_uid="cld-q1", is_active=True
+    ).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("removal", list(REMOVALS))
+def test_an_assertion_issued_before_a_removal_and_posted_after_it_is_refused(
+    client, preset, caplog, removal
+):
+    """The ACS accepts it after the removal, but the IdP vouched for the user before it."""
+    caplog.set_level(logging.INFO)
+    path, earlier = REMOVALS[removal]
+    if earlier is not None:
+        assert log_in(Client(), preset, earlier).status_code == 302
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+    assert client.delete(path, HTTP_AUTHORIZATION=APP_AUTH).status_code == 200
+
+    answer = client.get(accept(client, preset, issued_at=issued))
+
+    assert answer.status_code == 403
+    assert refusal_reasons(caplog) == ["removed_during_login"]
+    assert logged_in_pk(client) is None
+    if path == GROUP_REMOVAL_PATH:
+        assert not Company.objects.filter(status=Company.Status.ACTIVE).exists()
+    else:
+        assert not member_active()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("preset", ["state-db-sessions-db"], indirect=True)
+def test_an_assertion_issued_in_the_second_of_the_removal_brings_the_member_back(
+    client, preset, caplog
+):
+    """``IssueInstant`` is read to the second: a time in the removal's own second may stand
+    for a moment after it (the platform vouching for the user again), so it is accepted."""
+    caplog.set_level(logging.INFO)
+    assert log_in(Client(), preset).status_code == 302
+    assert client.delete(REMOVAL_PATH, HTTP_AUTHORIZATION=APP_AUTH).status_code == 200
+    removed_at = Membership.objects.get().removed_at
+    same_second = removed_at.replace(microsecond=0)
+
+    answer = client.get(accept(client, preset, issued_at=same_second))
+
+    assert answer.status_code == 302
+    assert refusal_reasons(caplog) == []
+    assert member_active()
+    # One second earlier, the assertion predates the removal.
+    assert client.delete(REMOVAL_PATH, HTTP_AUTHORIZATION=APP_AUTH).status_code == 200
+    earlier = Membership.objects.get().removed_at.replace(microsecond=0) - dt.timedelta(seconds=1)
+    browser = Client()
+    assert browser.get(accept(browser, preset, issued_at=earlier)).status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("removal", list(REMOVALS))
+def test_a_login_from_before_a_removal_stays_refused_after_a_later_login_undid_it(
+    preset, caplog, removal
+):
+    """Removal at t1; login A accepted at t0 < t1; login B accepted after t1 completes first
+    and brings the access back (the platform vouched for the user again); A, completed
+    last, is still refused: it counts from before the removal."""
+    caplog.set_level(logging.INFO)
+    path, earlier = REMOVALS[removal]
+    if earlier is not None:
+        assert log_in(Client(), preset, earlier).status_code == 302
+    browser_a, browser_b = Client(), Client()
+    completion_a = accept(browser_a, preset)
+    assert Client().delete(path, HTTP_AUTHORIZATION=APP_AUTH).status_code == 200
+
+    assert browser_b.get(accept(browser_b, preset)).status_code == 302
+    assert member_active()
+    answer = browser_a.get(completion_a)
+
+    assert answer.status_code == 403
+    assert refusal_reasons(caplog) == ["removed_during_login"]
+    assert logged_in_pk(browser_a) is None
+    assert logged_in_pk(browser_b) == user_of("usr-q1").pk
+    assert member_active()  # B's login stands
+    assert Company.objects.get(group_uid="cld-q1").status == Company.Status.ACTIVE
+
+
+# --- a removal webhook and a first login at the same moment (PostgreSQL) ---------------------
+
+_inside = threading.Event()
+_removed = threading.Event()
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        return cursor.fetchone()[0]
+
+
+class PausingAdapter(DefaultAccountAdapter):
+    """Holds a login inside its transaction, past its look for removals and before its
+    commit, until the removal webhook answered or waits for that login."""
+
+    def link_company(self, company, *, preset, attributes, created):
+        super().link_company(company, preset=preset, attributes=attributes, created=created)
+        _inside.set()
+        deadline = time.monotonic() + TIMEOUT
+        while not _removed.is_set() and not _lock_waiters() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def _in_thread(call):
+    def run():
+        try:
+            return call()
+        finally:
+            connection.close()
+
+    return run
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite runs one writing transaction at a time: the race needs PostgreSQL",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("preset", ["state-db-sessions-db"], indirect=True)
+@pytest.mark.parametrize("removal", ["unknown group", "unknown member"])
+def test_a_removal_racing_a_first_login_is_not_lost(preset, settings, removal):
+    """The DELETE arrives while the first login that creates the company (or the membership)
+    has not committed: it found nothing to cancel, the login found no removal, and both
+    committed. Now the DELETE waits for that login, then cancels what it created."""
+    path, earlier = REMOVALS[removal]
+    if earlier is not None:
+        assert log_in(Client(), preset, earlier).status_code == 302
+    settings.MAESTRANO = {
+        **settings.MAESTRANO,
+        "ADAPTER": f"{__name__}.PausingAdapter",
+        "BILLING": {"ENABLED": False},  # no Account API to tell about the cancellation
+    }
+    _inside.clear()
+    _removed.clear()
+    browser = Client()
+    completion = accept(browser, preset)
+
+    def remove():
+        assert _inside.wait(TIMEOUT)
+        try:
+            return Client().delete(path, HTTP_AUTHORIZATION=APP_AUTH).status_code
+        finally:
+            _removed.set()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        logged_in = pool.submit(_in_thread(lambda: browser.get(completion).status_code))
+        removed = pool.submit(_in_thread(remove))
+        assert (logged_in.result(), removed.result()) == (302, 200)
+
+    # The login came first; the removal that followed it won.
+    if path == GROUP_REMOVAL_PATH:
+        assert Company.objects.get().status == Company.Status.CANCELLED
+    else:
+        assert not member_active()
+        assert User.objects.get(maestrano_identities__uid="usr-q1").is_active is False
