@@ -325,7 +325,8 @@ def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
 
         def adapt_time(value: Any) -> Any:
             if type(value) is datetime.datetime and value.tzinfo is utc:
-                return str(value.replace(tzinfo=None))
+                # str() of the naive value, without making it: "+00:00" cut from the end.
+                return value.isoformat(" ")[:-6]
             return None if value is None else prepare(value, connection)
 
         return adapt_time
