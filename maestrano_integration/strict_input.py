@@ -25,10 +25,12 @@ others are stored).
 
 from __future__ import annotations
 
+import codecs
 import decimal
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -253,6 +255,60 @@ def check_texts(values: Mapping[str, Any] | Iterable[tuple[str, Any]], *, what: 
             raise InputRefused(f"a {what} name {problem}")
         if isinstance(value, str) and (problem := text_problem(value)):
             raise InputRefused(f"{what} {_printable(name)!r} {problem}")
+
+
+# --- text in a declared character set ------------------------------------------------------
+
+
+def charset_problem(charset: str) -> str | None:
+    """Why no text can be read in ``charset`` (a ``Content-Type``'s ``charset``
+    parameter), or ``None``: it names no codec (Python's lookup raises
+    :class:`LookupError`, or :class:`ValueError` for a NUL in the name), or a codec that
+    is no text encoding (``rot13``, ``base64``, ``zlib``: ``bytes.decode`` refuses them)."""
+    try:
+        codecs.lookup(charset)
+    except (LookupError, ValueError):  # ValueError: "embedded null character"
+        return "names no character encoding"
+    try:
+        b" ".decode(charset)
+    except UnicodeError:  # a text encoding that cannot read this one byte alone
+        pass
+    except LookupError:
+        return "is not a text encoding"
+    return None
+
+
+def check_form_body(body: bytes) -> None:
+    """Refuse an ``application/x-www-form-urlencoded`` body that is not UTF-8 text.
+
+    Such a form is UTF-8 (Django refuses another declared charset), but Django reads it
+    leniently: bytes that are not valid UTF-8 become U+FFFD, so a form field would hold
+    text the client never sent. Here the body, and each name and value once
+    percent-decoded (``+`` a space, fields split on ``&`` as Django splits them), must
+    decode strictly; :class:`InputRefused` names the first field that does not, and where.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputRefused(
+            f"the form is not valid UTF-8 ({error.reason} at byte {error.start})"
+        ) from None
+    for field in body.split(b"&"):
+        if not field:
+            continue
+        name, _, value = field.partition(b"=")
+        name_text = _form_text(name, what="a form field name")
+        _form_text(value, what=f"form field {_printable(name_text)!r}")
+
+
+def _form_text(encoded: bytes, *, what: str) -> str:
+    raw = urllib.parse.unquote_to_bytes(encoded.replace(b"+", b" "))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputRefused(
+            f"{what} is not valid UTF-8 once percent-decoded ({error.reason} at byte {error.start})"
+        ) from None
 
 
 # --- one list of a document, element by element ------------------------------------------
