@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import decimal
+import functools
 import json
 import math
 import re
@@ -260,21 +261,37 @@ def check_texts(values: Mapping[str, Any] | Iterable[tuple[str, Any]], *, what: 
 # --- text in a declared character set ------------------------------------------------------
 
 
+#: Bytes a charset must read, strictly (a :class:`UnicodeDecodeError` at worst) and with
+#: ``errors="replace"`` (never an error), as Django reads query strings and forms with it.
+_CHARSET_PROBES = (bytes(range(256)), b"xn--=1&a..b=%FF")
+
+
+@functools.lru_cache(maxsize=64)  # a few names arrive on every request
 def charset_problem(charset: str) -> str | None:
     """Why no text can be read in ``charset`` (a ``Content-Type``'s ``charset``
-    parameter), or ``None``: it names no codec (Python's lookup raises
-    :class:`LookupError`, or :class:`ValueError` for a NUL in the name), or a codec that
-    is no text encoding (``rot13``, ``base64``, ``zlib``: ``bytes.decode`` refuses them)."""
+    parameter), or ``None``.
+
+    It names no codec (Python's lookup raises :class:`LookupError`, or
+    :class:`ValueError` for a NUL in the name); or a codec that is no text encoding
+    (``rot13``, ``base64``, ``zlib``: ``bytes.decode`` refuses them); or a text encoding
+    whose decoder fails on bytes it cannot read instead of reporting them, or does not
+    replace them (``idna``, ``punycode``, ``undefined``). Django reads a request's query
+    string and form in its charset and would fail on each of these (a 500).
+    """
     try:
         codecs.lookup(charset)
     except (LookupError, ValueError):  # ValueError: "embedded null character"
         return "names no character encoding"
-    try:
-        b" ".decode(charset)
-    except UnicodeError:  # a text encoding that cannot read this one byte alone
-        pass
-    except LookupError:
-        return "is not a text encoding"
+    for probe in _CHARSET_PROBES:
+        for errors in ("strict", "replace"):
+            try:
+                probe.decode(charset, errors)
+            except UnicodeDecodeError:
+                pass  # bad bytes reported, as Django expects
+            except LookupError:
+                return "is not a text encoding"
+            except Exception:  # a codec is any code (idna: UnicodeError, others...)
+                return "is an encoding that fails on bytes it cannot read"
     return None
 
 

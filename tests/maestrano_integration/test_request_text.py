@@ -74,15 +74,24 @@ def test_an_unusable_charset_is_a_400_with_its_reason(method, path, content_type
         assert reason in response.json()["detail"]
 
 
-def test_a_get_whose_content_type_names_a_non_text_codec_is_a_400(client):
-    response = client.get(
-        "/maestrano/metadata?x=1",
-        CONTENT_TYPE="text/plain; charset=base64",
+@pytest.mark.parametrize(
+    ("charset", "reason"),
+    [
+        ("base64", "'base64' is not a text encoding"),
+        ("idna", "'idna' is an encoding that fails on bytes it cannot read"),
+        ("undefined", "'undefined' is an encoding that fails on bytes it cannot read"),
+    ],
+)
+def test_a_get_whose_charset_cannot_read_its_query_string_is_a_400(client, charset, reason):
+    """Django read the query string in that charset and failed (a 500)."""
+    response = Client(raise_request_exception=False).get(
+        "/maestrano/metadata?xn--=%FF",
+        CONTENT_TYPE=f"text/plain; charset={charset}",
         HTTP_ACCEPT="application/json",
     )
 
     assert response.status_code == 400
-    assert "'base64' is not a text encoding" in response.json()["detail"]
+    assert reason in response.json()["detail"]
 
 
 @pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "latin-1", "utf-16"])
