@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # X-Request-ID in and out, and on every log line of the request.
     "maestrano_integration.logs.RequestIdMiddleware",
+    # 400 for a Content-Type whose charset no text can be read in (charset=\x00, rot13...).
+    "maestrano_integration.request_text.UnusableCharsetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -52,6 +52,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from maestrano_integration import metrics
 from maestrano_integration.auth import request_address
 from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
+from maestrano_integration.request_text import form_problem
 from maestrano_integration.routes import served_path
 from maestrano_integration.saml import (
     SamlConfigurationError,
@@ -126,6 +127,15 @@ def _refuse(
     return render_page(request, "maestrano_accounts/sso_error.html", context, status=error.status)
 
 
+def _refuse_unreadable_form(request: HttpRequest) -> None:
+    """A POSTed form that is not text (bytes that are not UTF-8, which Django would read
+    as U+FFFD) is refused as it is, before anything reads a field
+    (:func:`maestrano_integration.request_text.form_problem`)."""
+    problem = form_problem(request)
+    if problem is not None:
+        raise SamlValidationError("unreadable_form", problem)
+
+
 def _misconfigured(
     request: HttpRequest, *, preset: Preset | None, error: Exception
 ) -> HttpResponse:
@@ -181,6 +191,7 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
     except InvalidSettingType as error:
         return _misconfigured(request, preset=None, error=error)
     try:
+        _refuse_unreadable_form(request)
         assertion = validate_response(
             resolved, saml_response=request.POST.get(SAML_RESPONSE_FIELD), request=request
         )
@@ -215,6 +226,7 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
     preset: Preset | None = None
     data = request.POST if request.method == "POST" else request.GET
     try:
+        _refuse_unreadable_form(request)
         ticket = sso_state.redeem_login_ticket(
             token=data.get(TICKET_FIELD, ""),
             browser_nonce=sso_state.nonce_cookie(request),

@@ -650,3 +650,26 @@ def check_time_zone_support(app_configs: Any = None, **kwargs: Any) -> list[chec
             id="maestrano.E027",
         )
     ]
+
+
+@checks.register("maestrano")
+def check_unusable_charset_middleware(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """A request whose ``Content-Type`` charset no text can be read in is refused (400) by
+    :class:`~maestrano_integration.request_text.UnusableCharsetMiddleware`; without it, the
+    charset is ignored (read as no charset), as Django ignores a charset it does not know."""
+    from .request_text import MIDDLEWARE
+
+    if MIDDLEWARE in settings.MIDDLEWARE:
+        return []
+    return [
+        checks.Warning(
+            f"{MIDDLEWARE!r} is not in MIDDLEWARE: a request whose Content-Type names a "
+            "charset no text can be read in (charset=\\x00, rot13, an unknown name) is read "
+            "as if it named none instead of being refused with a 400.",
+            hint=f'Add "{MIDDLEWARE}" early in MIDDLEWARE, before anything that reads the '
+            "body (docs/install.md).",
+            id="maestrano.W015",
+        )
+    ]

@@ -25,10 +25,13 @@ others are stored).
 
 from __future__ import annotations
 
+import codecs
 import decimal
+import functools
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -253,6 +256,76 @@ def check_texts(values: Mapping[str, Any] | Iterable[tuple[str, Any]], *, what: 
             raise InputRefused(f"a {what} name {problem}")
         if isinstance(value, str) and (problem := text_problem(value)):
             raise InputRefused(f"{what} {_printable(name)!r} {problem}")
+
+
+# --- text in a declared character set ------------------------------------------------------
+
+
+#: Bytes a charset must read, strictly (a :class:`UnicodeDecodeError` at worst) and with
+#: ``errors="replace"`` (never an error), as Django reads query strings and forms with it.
+_CHARSET_PROBES = (bytes(range(256)), b"xn--=1&a..b=%FF")
+
+
+@functools.lru_cache(maxsize=64)  # a few names arrive on every request
+def charset_problem(charset: str) -> str | None:
+    """Why no text can be read in ``charset`` (a ``Content-Type``'s ``charset``
+    parameter), or ``None``.
+
+    It names no codec (Python's lookup raises :class:`LookupError`, or
+    :class:`ValueError` for a NUL in the name); or a codec that is no text encoding
+    (``rot13``, ``base64``, ``zlib``: ``bytes.decode`` refuses them); or a text encoding
+    whose decoder fails on bytes it cannot read instead of reporting them, or does not
+    replace them (``idna``, ``punycode``, ``undefined``). Django reads a request's query
+    string and form in its charset and would fail on each of these (a 500).
+    """
+    try:
+        codecs.lookup(charset)
+    except (LookupError, ValueError):  # ValueError: "embedded null character"
+        return "names no character encoding"
+    for probe in _CHARSET_PROBES:
+        for errors in ("strict", "replace"):
+            try:
+                probe.decode(charset, errors)
+            except UnicodeDecodeError:
+                pass  # bad bytes reported, as Django expects
+            except LookupError:
+                return "is not a text encoding"
+            except Exception:  # a codec is any code (idna: UnicodeError, others...)
+                return "is an encoding that fails on bytes it cannot read"
+    return None
+
+
+def check_form_body(body: bytes) -> None:
+    """Refuse an ``application/x-www-form-urlencoded`` body that is not UTF-8 text.
+
+    Such a form is UTF-8 (Django refuses another declared charset), but Django reads it
+    leniently: bytes that are not valid UTF-8 become U+FFFD, so a form field would hold
+    text the client never sent. Here the body, and each name and value once
+    percent-decoded (``+`` a space, fields split on ``&`` as Django splits them), must
+    decode strictly; :class:`InputRefused` names the first field that does not, and where.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputRefused(
+            f"the form is not valid UTF-8 ({error.reason} at byte {error.start})"
+        ) from None
+    for field in body.split(b"&"):
+        if not field:
+            continue
+        name, _, value = field.partition(b"=")
+        name_text = _form_text(name, what="a form field name")
+        _form_text(value, what=f"form field {_printable(name_text)!r}")
+
+
+def _form_text(encoded: bytes, *, what: str) -> str:
+    raw = urllib.parse.unquote_to_bytes(encoded.replace(b"+", b" "))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputRefused(
+            f"{what} is not valid UTF-8 once percent-decoded ({error.reason} at byte {error.start})"
+        ) from None
 
 
 # --- one list of a document, element by element ------------------------------------------

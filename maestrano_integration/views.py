@@ -31,6 +31,7 @@ from .auth import (
 )
 from .conf import Preset, maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
+from .request_text import UnusableContentType
 from .routes import roots_outside_script_prefix
 from .setting_types import InvalidSettingType
 
@@ -396,4 +397,6 @@ def _refusal(exception: Exception) -> str:
     """What was wrong, without echoing the request (Django's page says no more)."""
     if isinstance(exception, DisallowedHost):
         return "The Host header names no host this site serves."
+    if isinstance(exception, UnusableContentType):
+        return str(exception)  # the charset escaped and cut (request_text)
     return "Bad request."

@@ -2,10 +2,12 @@
 
 Ids in the URL, query parameters and form fields reach queries as they are; a
 NUL character (``%00``) or a lone surrogate in one makes PostgreSQL refuse the
-query (a 500). :func:`path` is ``django.urls.path`` with every view behind
-:func:`refuse_unsafe_text`, which answers such a request with a 400 saying
-which value is wrong. The Connec! and Account APIs check their own input and
-answer in their own error formats (``sandbox.connec.api``, ``sandbox.views.account_api``).
+query (a 500); a form whose bytes are not UTF-8 would be stored with U+FFFD in their
+place (``maestrano_integration.request_text.form_problem``). :func:`path` is
+``django.urls.path`` with every view behind :func:`refuse_unsafe_text`, which
+answers such a request with a 400 saying which value is wrong. The Connec! and
+Account APIs check their own input and answer in their own error formats
+(``sandbox.connec.api``, ``sandbox.views.account_api``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.http.request import QueryDict
 from django.urls import path as django_path
 
 from maestrano_integration import strict_input
+from maestrano_integration.request_text import form_problem
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -30,7 +33,8 @@ def _pairs(query: QueryDict) -> Iterator[tuple[str, str]]:
 
 
 def refuse_unsafe_text(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Decorate a view: URL kwargs, query parameters and form fields must be safe text."""
+    """Decorate a view: URL kwargs, query parameters and form fields must be safe text,
+    and a form's bytes text (UTF-8)."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -41,6 +45,8 @@ def refuse_unsafe_text(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
             )
             strict_input.check_texts(_pairs(request.GET), what="query parameter")
             if request.method == "POST" and request.content_type in FORM_CONTENT_TYPES:
+                if problem := form_problem(request):
+                    raise strict_input.InputRefused(problem)
                 strict_input.check_texts(_pairs(request.POST), what="form field")
         except strict_input.InputRefused as error:
             message = f"The request is refused: {error}."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.helpers.certificates import make_key_pair
@@ -70,6 +72,23 @@ def _database_features_known(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         for alias in connections:
             assert connections[alias].features.supports_json_field is not None
+
+
+@pytest.fixture(autouse=True)
+def _log_streams_stay_open():
+    """A test must not leave a log handler on a stream that closes with it (``capsys``'s,
+    a temporary file's): every later line of the run would fail to be written, a
+    "--- Logging error ---" traceback each, from whichever thread logs it. Set up first
+    (autouse), so checked after the test's own fixtures, ``capsys`` included, are gone."""
+    yield
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    closed = [
+        f"{getattr(logger, 'name', '?')}: {handler!r}"
+        for logger in loggers
+        for handler in getattr(logger, "handlers", ())
+        if getattr(getattr(handler, "stream", None), "closed", False)
+    ]
+    assert not closed, f"log handlers left on a closed stream: {closed}"
 
 
 @pytest.fixture(autouse=True)

@@ -82,7 +82,8 @@ class StrictJSONBodyParser(BaseParser):
 
 
 class StrictFormParser(BaseParser):
-    """A form whose names and values a database can store (no NUL, no lone surrogate)."""
+    """A form whose names and values are UTF-8 text a database can store (no NUL, no lone
+    surrogate)."""
 
     media_type = "application/x-www-form-urlencoded"
 
@@ -91,6 +92,8 @@ class StrictFormParser(BaseParser):
 
         body = _read(stream, parser_context["request"])
         try:
+            # Strictly UTF-8: QueryDict alone would store U+FFFD for what is not.
+            strict_input.check_form_body(body)
             form = QueryDict(body, encoding="utf-8")
             strict_input.check_texts(form.items(), what="field")
         except strict_input.InputRefused as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.config
 
@@ -76,11 +77,20 @@ def test_an_invalid_platform_session_logs_out_and_redirects_to_init(platform, re
 
 
 @pytest.fixture
-def debug_logs(capsys, settings):
+def debug_logs(settings):
     """The log lines written through ``logging_config`` at ``DEBUG`` (what an operator's
-    ``LOG_LEVEL=DEBUG`` gives); Django's logging configured again afterwards."""
-    logging.config.dictConfig(logging_config(json_output=False, level="DEBUG"))
-    yield lambda: capsys.readouterr().err
+    ``LOG_LEVEL=DEBUG`` gives); Django's logging configured again afterwards.
+
+    The console handler writes to a buffer of this fixture's, not to ``sys.stderr``: under
+    ``capsys`` that is a stream closed at the end of the test, and the configuration
+    made again afterwards (still under ``capsys``) left the root's handler on it, so
+    every later log line of the run (the live server's threads first) was a
+    "--- Logging error ---" (tests/conftest.py now fails the test that leaves one)."""
+    written = io.StringIO()
+    config = logging_config(json_output=False, level="DEBUG")
+    config["handlers"]["console"]["stream"] = written
+    logging.config.dictConfig(config)
+    yield written.getvalue
     configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
 
 
