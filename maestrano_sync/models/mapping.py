@@ -33,9 +33,15 @@ class IdMap(models.Model):
     # No database constraint: PostgreSQL checks one per inserted row at commit, and an
     # import writes an IdMap row per record and per line (the two foreign keys' checks:
     # 100-250 ms per 8,000 rows, docs/performance.md). Content types are Django's own,
-    # deleted through the ORM, whose CASCADE removes the rows.
+    # deleted through the ORM, whose CASCADE removes the rows. No index of its own either:
+    # every lookup names the company (the unique constraint below serves it); only the
+    # deletion of a content type reads the rows by it alone.
     content_type = models.ForeignKey(
-        ContentType, on_delete=models.CASCADE, related_name="+", db_constraint=False
+        ContentType,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     object_id = models.CharField(max_length=64, help_text=_("Primary key of the local object"))
     connec_id = models.CharField(max_length=CONNEC_ID_MAX_LENGTH)
