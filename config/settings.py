@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from maestrano_integration.env import preset_from_environment
+from maestrano_integration.env import boolean_from_environment, preset_from_environment
 from maestrano_integration.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -28,9 +29,11 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Booleans are read with boolean_from_environment, never env.bool(), which reads a word it
+# does not know (a typo: DEBUG=ture) as false; unset or empty keeps the default.
 
 # Off unless asked for: Django's technical pages show settings and source to anyone.
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = boolean_from_environment("DEBUG", default=False)
 if not DEBUG and not env.str("SECRET_KEY", default=""):
     raise ImproperlyConfigured(
         "Set SECRET_KEY in the environment when DEBUG is false (DEBUG=true to develop: "
@@ -83,9 +86,11 @@ MIDDLEWARE = [
 # The sandbox is a development tool: mounted when asked for, and with DEBUG off only
 # when forced as well (sandbox.checks then fails `check --deploy`). Nothing below
 # trusts its keys or credentials unless it is mounted or DEBUG is on.
-_sandbox_only = env.bool("SANDBOX_ONLY", default=False)
-_sandbox_requested = env.bool("SANDBOX_ENABLED", default=False) or _sandbox_only
-_sandbox_mounted = _sandbox_requested and (DEBUG or env.bool("SANDBOX_FORCE", default=False))
+_sandbox_only = boolean_from_environment("SANDBOX_ONLY", default=False)
+_sandbox_requested = boolean_from_environment("SANDBOX_ENABLED", default=False) or _sandbox_only
+# Read whether or not it matters here: a typo in it is an error in every environment.
+_sandbox_force = boolean_from_environment("SANDBOX_FORCE", default=False)
+_sandbox_mounted = _sandbox_requested and (DEBUG or _sandbox_force)
 if _sandbox_only and not _sandbox_mounted:
     raise ImproperlyConfigured("SANDBOX_ONLY needs DEBUG=true (or SANDBOX_FORCE=true).")
 
@@ -250,10 +255,10 @@ SESSION_ENGINE = env.str("SESSION_ENGINE", default="maestrano_accounts.session_s
 # that Lax session cookies are sent again (see maestrano_accounts.views).
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+SESSION_COOKIE_SECURE = boolean_from_environment("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = boolean_from_environment("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-if env.bool("USE_X_FORWARDED_PROTO", default=False):
+if boolean_from_environment("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # NUM_PROXIES=n: n reverse proxies in front of the app, each appending the address it saw
 # to X-Forwarded-For. DRF's throttles, the refused platform authentications, the metrics
@@ -262,10 +267,12 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
 if env.str("NUM_PROXIES", default=""):
     REST_FRAMEWORK = {"NUM_PROXIES": env.int("NUM_PROXIES")}
 # HTTPS (docs/deploy.md): redirect plain HTTP when DEBUG is off; HSTS once HTTPS works.
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = boolean_from_environment("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = boolean_from_environment(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False
+)
+SECURE_HSTS_PRELOAD = boolean_from_environment("SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 if _sandbox_only:
     # The emulated platform alone serves no app: the app preset's missing api id, key and
@@ -336,13 +343,13 @@ if DEBUG or _sandbox_mounted:
         # The api id/key the sandbox issued to the demo app.
         environ.Env.read_env(_demo_credentials, overwrite=False)
 
-MAESTRANO = {
+MAESTRANO: dict[str, Any] = {
     "DEFAULT_PRESET": "maestrano",
     # The SSO replay cache and login tickets in this cache alias instead of the database
     # (a cache shared by every process: CACHE_URL above; docs/deploy.md).
     "SSO_STATE_CACHE": env.str("MAESTRANO_SSO_STATE_CACHE", default="") or None,
     # false: a repeat login's commit does not wait for PostgreSQL's disk flush (docs/deploy.md).
-    "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": env.bool(
+    "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": boolean_from_environment(
         "MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT", default=True
     ),
     "PRESETS": {

@@ -37,7 +37,7 @@ from maestrano_accounts.permissions import (
 from maestrano_accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
 from maestrano_integration.strict_input import escape_unsafe, is_safe_text
-from maestrano_integration.views import json_errors
+from maestrano_integration.views import json_errors, unreadable_form_response
 from maestrano_sync import inbox, push
 from maestrano_sync import selectors as sync_selectors
 from maestrano_sync import status as sync_status
@@ -93,13 +93,24 @@ def landing(request: HttpRequest) -> HttpResponse:
     return render(request, "landing.html")
 
 
+def _company_for_form(request: HttpRequest) -> Company | HttpResponse:
+    """:func:`_company_or_redirect`, then, for a POSTed form that is not text (bytes that
+    are not UTF-8, which Django reads as U+FFFD), the 400 that names its field: before
+    anything reads or stores a field (``maestrano_integration.views.unreadable_form_response``)."""
+    company = _company_or_redirect(request)
+    if isinstance(company, HttpResponse):
+        return company
+    return unreadable_form_response(request) or company
+
+
 class CompanyView(View):
-    """Base of the tenant pages: resolves ``self.company`` or answers for the missing one."""
+    """Base of the tenant pages: resolves ``self.company`` or answers for the missing one
+    (and refuses a form that is not text: :func:`_company_for_form`)."""
 
     company: Company
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        company = _company_or_redirect(request)
+        company = _company_for_form(request)
         if isinstance(company, HttpResponse):
             return company
         self.company = company
@@ -541,7 +552,7 @@ def _retry_parked(*, company: Company, what: str) -> int:
 def retry_parked(request: HttpRequest) -> HttpResponse:
     """Retry the current company's parked sync errors (the dashboard's button): Admins only,
     like every change to how the company's data syncs."""
-    company = _company_or_redirect(request)
+    company = _company_for_form(request)
     if isinstance(company, HttpResponse):
         return company
     if not has_company_role(request, "Admin"):
@@ -561,7 +572,7 @@ PROBLEM_KINDS = ("outbox", "record", "notification")
 @require_POST
 def retry_problem(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     """Retry one item of the problems panel (admins only), then go back where it was shown."""
-    company = _company_or_redirect(request)
+    company = _company_for_form(request)
     if isinstance(company, HttpResponse):
         return company
     if kind not in PROBLEM_KINDS:
@@ -585,7 +596,7 @@ def sync_settings(request: HttpRequest) -> HttpResponse:
     """What the current company syncs with Connec! (Admins only): the reusable form of
     ``maestrano_sync.forms``, saved through ``maestrano_sync.company_settings`` (checked, recorded,
     immediate)."""
-    company = _company_or_redirect(request)
+    company = _company_for_form(request)
     if isinstance(company, HttpResponse):
         return company
     form = CompanySyncSettingsForm(request.POST or None, company=company)

@@ -1,8 +1,10 @@
-"""Build a preset from environment variables (twelve-factor deploys).
+"""Build a preset from environment variables (twelve-factor deploys), and read a boolean one.
 
 Imported from ``settings.py``, so it must not import Django models or settings.
 Every key of a preset maps to ``MAESTRANO_`` + its dotted path in capitals with
 dots as underscores: ``api.id`` -> ``MAESTRANO_API_ID``.
+:func:`boolean_from_environment` reads any other boolean variable of a settings module
+(``DEBUG``, ``SECURE_SSL_REDIRECT``...) by the same rule as the preset's booleans.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import environ as django_environ
+from django.core.exceptions import ImproperlyConfigured
 
 # (dotted key, type) for every preset key that can come from the environment.
 ENVIRONMENT_KEYS: tuple[tuple[str, type], ...] = (
@@ -47,6 +50,11 @@ ENVIRONMENT_KEYS: tuple[tuple[str, type], ...] = (
 #: false; a typo in ``MAESTRANO_SSO_ENABLED`` must be an error instead.
 _FALSE_WORDS = ("false", "off", "no", "n", "0", "")
 _BOOLEAN_WORDS = frozenset(django_environ.Env.BOOLEAN_TRUE_STRINGS) | frozenset(_FALSE_WORDS)
+#: The words, as an error message lists them (any case, spaces around them ignored).
+_ACCEPTED_WORDS = (
+    f"{', '.join(django_environ.Env.BOOLEAN_TRUE_STRINGS)} for true; "
+    f"{', '.join(word for word in _FALSE_WORDS if word)} for false"
+)
 #: django-environ's float drops every character but digits, ``,``, ``.`` and ``-`` before
 #: converting (``1e3`` would read as 13): only plain decimal numbers are let through.
 _PLAIN_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
@@ -60,8 +68,30 @@ def environment_variable_name(dotted_key: str, *, prefix: str = "MAESTRANO_") ->
 def _boolean(text: str, *, name: str) -> bool:
     """``text`` read as django-environ reads a boolean, once it is one of its words."""
     if text.strip().lower() not in _BOOLEAN_WORDS:
-        raise ValueError(f"{name} must be true or false, not {text!r}")
+        raise ValueError(f"{name} must be true or false ({_ACCEPTED_WORDS}), not {text!r}")
     return bool(django_environ.Env.parse_value(text, bool))
+
+
+def boolean_from_environment(
+    name: str, *, default: bool, environ: Mapping[str, str] | None = None
+) -> bool:
+    """The boolean environment variable ``name``, for a settings module.
+
+    One of django-environ's boolean words (``true``/``false``, ``1``/``0``,
+    ``yes``/``no``, ``on``/``off``, ``y``/``n``, ``ok``; any case), as the preset's
+    booleans are read. Unset, empty or blank: ``default``. Any other value raises
+    :class:`~django.core.exceptions.ImproperlyConfigured` naming the variable and the
+    accepted words, where ``env.bool()`` would read it as false (a typo such as ``ture``
+    turning a setting off).
+    """
+    source = os.environ if environ is None else environ
+    text = source.get(name, "")
+    if not text.strip():
+        return default
+    try:
+        return _boolean(text, name=name)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{error} (unset or empty: {default}).") from None
 
 
 def _flag(value: Any, *, name: str, entity: str) -> bool:

@@ -1,9 +1,11 @@
 """Views of the protocol core (the metadata endpoint), of operations (metrics, health), and
 the 400 handler of a project whose APIs answer JSON (:func:`bad_request`, and
-:func:`json_errors`, which marks a plain Django view as one of those APIs)."""
+:func:`json_errors`, which marks a plain Django view as one of those APIs); the 400 of a
+form that is not text (:func:`refuse_unreadable_form`)."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.urls import ResolverMatch, get_script_prefix, resolve
 from django.utils.cache import patch_vary_headers
 from django.views import defaults
@@ -31,7 +33,7 @@ from .auth import (
 )
 from .conf import Preset, maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
-from .request_text import UnusableContentType
+from .request_text import UnusableContentType, form_problem
 from .routes import roots_outside_script_prefix
 from .setting_types import InvalidSettingType
 
@@ -400,3 +402,40 @@ def _refusal(exception: Exception) -> str:
     if isinstance(exception, UnusableContentType):
         return str(exception)  # the charset escaped and cut (request_text)
     return "Bad request."
+
+
+# --- forms that are not text ----------------------------------------------------------
+
+
+def unreadable_form_response(request: HttpRequest) -> HttpResponse | None:
+    """The 400 answer to a POSTed form that is not text, or ``None`` for any other request.
+
+    The rule is :func:`maestrano_integration.request_text.form_problem` (bytes that are
+    not UTF-8, which Django would read as U+FFFD); the answer names the field, as
+    ``{"detail": ...}`` where :func:`error_response` answers JSON, else as a plain-text
+    page. Call it before a view reads a field of a form whose values it keeps.
+    """
+    problem = form_problem(request)
+    if problem is None:
+        return None
+    message = f"The form is refused: {problem}."
+    logger.warning("%s (%s %s)", message, request.method, request.path)
+    return error_response(
+        request,
+        status=400,
+        detail=message,
+        page=lambda: HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8"),
+    )
+
+
+def refuse_unreadable_form(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Decorate a view function: a POSTed form that is not text is answered 400
+    (:func:`unreadable_form_response`) before the view runs. Put it below the decorators
+    that check who may post (``login_required``...), so that those answer first."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        refusal = unreadable_form_response(request)
+        return refusal if refusal is not None else view(request, *args, **kwargs)
+
+    return wrapper

@@ -274,3 +274,99 @@ def test_a_prepare_threshold_that_is_no_count_refuses_to_start(production_env, v
     assert message in result.stderr
     assert f"a number of uses, not {shown}." in result.stderr
     assert "ValueError" not in result.stderr  # the settings' message, not int()'s traceback
+
+
+# --- boolean variables: django-environ's words only -------------------------------------------
+
+#: What each boolean variable of the settings module turns into, as the settings say it.
+BOOLEANS_OF = """
+import json
+from django.conf import settings
+print(json.dumps({
+    "DEBUG": settings.DEBUG,
+    "SANDBOX_ONLY": settings.ROOT_URLCONF == "config.urls.sandbox",
+    "SANDBOX_ENABLED": settings.SANDBOX["ENABLED"],
+    "SANDBOX_FORCE": settings.SANDBOX["ENABLED"],
+    "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
+    "CSRF_COOKIE_SECURE": settings.CSRF_COOKIE_SECURE,
+    "USE_X_FORWARDED_PROTO": settings.SECURE_PROXY_SSL_HEADER is not None,
+    "SECURE_SSL_REDIRECT": settings.SECURE_SSL_REDIRECT,
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": settings.SECURE_HSTS_INCLUDE_SUBDOMAINS,
+    "SECURE_HSTS_PRELOAD": settings.SECURE_HSTS_PRELOAD,
+    "MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": (
+        settings.MAESTRANO["SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT"]
+    ),
+}))
+"""
+BOOLEAN_VARIABLES = (
+    "DEBUG",
+    "SANDBOX_ONLY",
+    "SANDBOX_ENABLED",
+    "SANDBOX_FORCE",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "USE_X_FORWARDED_PROTO",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT",
+)
+ACCEPTED = "(true, on, ok, y, yes, 1 for true; false, off, no, n, 0 for false)"
+
+
+def booleans_of(env: dict[str, str]) -> dict[str, bool]:
+    result = run_python(["-c", BOOLEANS_OF], env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        *[(word, True) for word in ("true", "on", "ok", "y", "yes", "1", "TRUE", " Yes ")],
+        *[(word, False) for word in ("false", "off", "no", "n", "0", "False", " OFF ")],
+    ],
+)
+def test_every_boolean_variable_takes_each_accepted_word(production_env, word, expected):
+    env = {**production_env, **dict.fromkeys(BOOLEAN_VARIABLES, word)}
+
+    assert booleans_of(env) == dict.fromkeys(BOOLEAN_VARIABLES, expected)
+
+
+@pytest.mark.parametrize("empty", [None, "", "  "])
+def test_an_unset_or_empty_boolean_variable_keeps_its_default(production_env, empty):
+    env = {name: value for name, value in production_env.items() if name not in BOOLEAN_VARIABLES}
+    if empty is not None:
+        env.update(dict.fromkeys(BOOLEAN_VARIABLES, empty))
+
+    # env.bool() read an empty variable as false: SECURE_SSL_REDIRECT= turned HTTPS off.
+    assert booleans_of(env) == {
+        **dict.fromkeys(BOOLEAN_VARIABLES, False),
+        "SESSION_COOKIE_SECURE": True,  # not DEBUG
+        "CSRF_COOKIE_SECURE": True,  # as SESSION_COOKIE_SECURE
+        "SECURE_SSL_REDIRECT": True,  # not DEBUG
+        "MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "word"),
+    [
+        *[(variable, "ture") for variable in BOOLEAN_VARIABLES],
+        ("SANDBOX_ENABLED", "yse"),
+        ("SECURE_SSL_REDIRECT", "2"),  # django-environ: any number but 0 is true
+        ("DEBUG", "enabled"),
+    ],
+)
+def test_a_boolean_variable_with_an_unknown_word_refuses_to_start(production_env, variable, word):
+    """django-environ read any word it does not know as false: a typo turned a setting off
+    (``MAESTRANO_SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT=ture`` relaxed the commit's durability)."""
+    env = {**production_env, variable: word}
+
+    result = run_python(["-c", BOOLEANS_OF], env=env)
+
+    assert result.returncode != 0
+    assert (
+        f"ImproperlyConfigured: {variable} must be true or false {ACCEPTED}, not {word!r} "
+        "(unset or empty: " in result.stderr
+    )

@@ -35,7 +35,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from maestrano_accounts.permissions import Role, company_role_required
 from maestrano_accounts.selectors import current_company
-from maestrano_integration.views import json_errors
+from maestrano_integration.views import json_errors, refuse_unreadable_form
 
 from ..pages import local_url, render_page
 from . import actions, services
@@ -107,11 +107,14 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 @company_role_required(Role.ADMIN)
+@refuse_unreadable_form
 def buy_sms(request: HttpRequest) -> HttpResponse:
     """Record the current company's purchase of 100 SMS, once per form (hidden idempotency
     key), and answer at once with its page: the bill is sent in the background.
 
-    A purchase is a real bill on the platform: Admins (and Super Admins) only.
+    A purchase is a real bill on the platform: Admins (and Super Admins) only. A form
+    that is not UTF-8 is refused (400) before its key is read: Django would hand it on
+    with U+FFFD in place of the bytes, and it would be stored.
     """
     company = current_company(request)
     if company is None:
