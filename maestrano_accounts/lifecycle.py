@@ -4,7 +4,9 @@ A group DELETE cancels the company (and its users' access in virtual mode); a
 group-user DELETE removes one member. Nothing is deleted: the rows stay for
 export and for a later SSO login, which reactivates the company; they keep the time of
 the removal (``removed_at``) even then. Each function
-is idempotent: a repeated webhook changes nothing and sends no signal.
+is idempotent: a repeated webhook sends no signal and changes nothing but the time of the
+removal, which it moves to its own (:func:`_refresh_removal`): the platform still wants the
+access gone, so a login that counts from before the repeat does not bring it back.
 
 These are the rules of accounts; billing (and the adopter) react to the
 ``company_cancelled`` and ``member_removed`` signals sent after commit, while the
@@ -97,11 +99,28 @@ def remember_removal(*, preset: Preset, group_uid: str, uid: str = "") -> None:
     """Keep a removal of a group (``uid`` empty) or of a member (its local uid) that found
     nothing to cancel: a login that counts from before it does not create that company or
     membership afterwards, and a login counting from after it creates them with its time
-    (:func:`maestrano_accounts.services.provision_sso_login`). The removals older than
-    :data:`REMOVAL_KEPT_FOR` are forgotten."""
+    (:func:`maestrano_accounts.services.provision_sso_login`). A repeated removal moves the
+    kept one's time to its own (one row per group or member). The removals older than
+    :data:`REMOVAL_KEPT_FOR` are forgotten. Called under the group's lock
+    (:func:`lock_group`), so two removals of the same group or member do not both insert."""
     now = timezone.now()
     PlatformRemoval.objects.filter(removed_at__lt=now - REMOVAL_KEPT_FOR).delete()
-    PlatformRemoval.objects.create(preset=preset.name, group_uid=group_uid, uid=uid, removed_at=now)
+    kept = PlatformRemoval.objects.filter(preset=preset.name, group_uid=group_uid, uid=uid)
+    if not kept.update(removed_at=now):
+        PlatformRemoval.objects.create(
+            preset=preset.name, group_uid=group_uid, uid=uid, removed_at=now
+        )
+
+
+def _refresh_removal(removed: Company | Membership) -> None:
+    """A repeated DELETE of a company already cancelled, or of a membership already
+    inactive: the time of the platform's removal becomes now, nothing else changes (not
+    ``updated_at``, nor ``cancelled_at``; no signal). A login that counts from between the
+    first DELETE and this one is then refused
+    (:class:`maestrano_accounts.services.RemovedDuringLogin`): the platform, repeating it,
+    still wants that access gone."""
+    removed.removed_at = timezone.now()
+    removed.save(update_fields=["removed_at"])
 
 
 def cancel_company_from_platform(*, preset: Preset, group_uid: str) -> LifecycleOutcome:
@@ -132,6 +151,7 @@ def _cancel_company(*, preset: Preset, group_uid: str) -> LifecycleOutcome:
         if company is None:
             raise UnknownGroup(group_uid)
         if company.status == Company.Status.CANCELLED:
+            _refresh_removal(company)
             logger.info("Group DELETE repeated: company already cancelled", extra=context)
             return LifecycleOutcome(company=company, changed=False)
 
@@ -212,6 +232,8 @@ def _remove_user(
             membership.removed_at = timezone.now()
             membership.save(update_fields=["is_active", "removed_at", "updated_at"])
             changed = True
+        else:
+            _refresh_removal(membership)
         if preset.creation_mode == "virtual":
             block_user = True
         else:

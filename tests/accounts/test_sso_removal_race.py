@@ -7,9 +7,14 @@ the company) back. A new login, accepted after the removal, does (docs/protocol.
 'Account webhooks'). The platform is the sandbox: its IdP signs the responses, its
 ``sandbox_send_account_webhook`` command sends the DELETEs.
 
+A repeated DELETE (the platform still wants the access gone) moves the removal's time to
+its own: a login accepted between the two DELETEs and completed after the second is
+refused, and the repeat changes nothing else.
+
 Below, through the Django test client: a login counts from its assertion's issue when
 that is earlier than its acceptance; it stays refused when another login undid the
-removal first; and on PostgreSQL a DELETE and a first login of the group take turns.
+removal first, or when the DELETE came again after it; and on PostgreSQL a DELETE and a
+first login of the group take turns.
 """
 
 from __future__ import annotations
@@ -31,7 +36,15 @@ from django.urls import reverse
 
 from maestrano_accounts import sso_state
 from maestrano_accounts.adapter import DefaultAccountAdapter
-from maestrano_accounts.models import Company, Membership, SsoLoginTicket
+from maestrano_accounts.models import (
+    AdHocCharge,
+    Company,
+    CompanySubscription,
+    Membership,
+    PlatformRemoval,
+    SsoLoginTicket,
+)
+from maestrano_accounts.signals import company_cancelled, member_removed
 from tests.accounts import test_sso_queries
 from tests.accounts.test_sso_queries import ATTRIBUTES, log_in, signed_response
 from tests.helpers.saml import (
@@ -248,6 +261,103 @@ def test_a_repeat_login_of_an_active_member_is_not_affected(platform, refusals):
     assert refusals() == []
 
 
+@pytest.fixture
+def lifecycle_signals():
+    """The ``company_cancelled`` and ``member_removed`` signals the webhooks sent."""
+    received: list[str] = []
+
+    def on_cancelled(sender, company, **kwargs):
+        received.append(f"cancelled {company.group_uid}")
+
+    def on_removed(sender, company, user, **kwargs):
+        received.append(f"removed {user.pk} from {company.group_uid}")
+
+    company_cancelled.connect(on_cancelled, weak=False)
+    member_removed.connect(on_removed, weak=False)
+    yield received
+    company_cancelled.disconnect(on_cancelled)
+    member_removed.disconnect(on_removed)
+
+
+def removal_state(group_uid: str) -> list[tuple]:
+    """What a repeated DELETE must leave as it was: the group's company, memberships, users,
+    subscriptions and charges (all but the time of the removal)."""
+    return [
+        tuple(
+            Company.objects.filter(group_uid=group_uid).values_list(
+                "status", "cancelled_at", "updated_at"
+            )
+        ),
+        tuple(
+            Membership.objects.filter(company__group_uid=group_uid)
+            .order_by("pk")
+            .values_list("pk", "is_active", "role", "updated_at", "user__is_active")
+        ),
+        tuple(
+            CompanySubscription.objects.filter(company__group_uid=group_uid)
+            .order_by("pk")
+            .values_list("pk", "status", "updated_at")
+        ),
+        tuple(
+            AdHocCharge.objects.filter(company__group_uid=group_uid)
+            .order_by("pk")
+            .values_list("pk", "status")
+        ),
+    ]
+
+
+def removal_time(*, whole_group: bool) -> dt.datetime:
+    if whole_group:
+        return Company.objects.get(group_uid="cld-twice").removed_at
+    return membership("usr-twice", "cld-twice").removed_at
+
+
+@pytest.mark.parametrize("whole_group", [False, True], ids=["member", "group"])
+def test_a_repeated_removal_refuses_a_login_the_idp_issued_between_the_two(
+    platform, refusals, lifecycle_signals, whole_group
+):
+    """DELETE at t1; the IdP issues a login at t2 and the ACS accepts it; the platform sends
+    the DELETE again at t3 (the user is still to be removed); the browser completes the login
+    after t3. It counts from after the first DELETE but from before the second: refused. The
+    repeat moved the time of the removal and nothing else."""
+    assert (
+        login(platform, platform.session(), user_uid="usr-twice", group_uid="cld-twice").status_code
+        == 302
+    )
+    member = None if whole_group else "usr-twice"
+    remove_member(platform, group="cld-twice", user=member)
+    first_removal = removal_time(whole_group=whole_group)
+    http = platform.session()
+    consume = post_saml_response(
+        http, obtain_saml_response(platform, http, user_uid="usr-twice", group_uid="cld-twice")
+    )
+    assert consume.status_code == 303
+    before = removal_state("cld-twice")
+    signals_before = list(lifecycle_signals)
+
+    remove_member(platform, group="cld-twice", user=member)
+
+    assert removal_state("cld-twice") == before
+    assert lifecycle_signals == signals_before  # sent by the first DELETE only
+    assert len(signals_before) == 1
+    answer = complete(http, consume)
+
+    assert answer.status_code == 403, answer.text[:500]
+    assert refusals() == ["removed_during_login"]
+    assert session_user_pk(http) is None
+    assert removal_time(whole_group=whole_group) > first_removal
+    if whole_group:
+        assert Company.objects.get(group_uid="cld-twice").status == Company.Status.CANCELLED
+    else:
+        assert membership("usr-twice", "cld-twice").is_active is False
+        assert user_of("usr-twice").is_active is False
+
+    # A login the platform vouches for after the repeat brings the access back, as before.
+    again = platform.session()
+    assert login(platform, again, user_uid="usr-twice", group_uid="cld-twice").status_code == 302
+    assert session_user_pk(again) == user_of("usr-twice").pk
+
+
 # --- through the Django test client, wherever the SSO state lives ----------------------------
 
 #: The group-user DELETE of ``ATTRIBUTES``' user, with the preset's app credentials.
@@ -429,6 +539,60 @@ def test_a_login_from_before_a_removal_stays_refused_after_a_later_login_undid_i
     assert logged_in_pk(browser_b) == user_of("usr-q1").pk
     assert member_active()  # B's login stands
     assert Company.objects.get(group_uid="cld-q1").status == Company.Status.ACTIVE
+
+
+def latest_removal() -> dt.datetime:
+    """The time of the platform's last removal of ``ATTRIBUTES``' user or group, wherever it
+    is kept: on the company or the membership, or as a removal that found nothing."""
+    return max(
+        time
+        for time in (
+            *Company.objects.filter(group_uid="cld-q1").values_list("removed_at", flat=True),
+            *Membership.objects.filter(company__group_uid="cld-q1").values_list(
+                "removed_at", flat=True
+            ),
+            *PlatformRemoval.objects.values_list("removed_at", flat=True),
+        )
+        if time is not None
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("removal", list(REMOVALS))
+def test_a_repeated_removal_refuses_a_login_accepted_between_the_two(
+    preset, caplog, django_capture_on_commit_callbacks, removal
+):
+    """DELETE at t1; a login accepted at t2; the same DELETE again at t3; the login, completed
+    after t3, is refused. The repeat answers as before, moves the removal's time to t3 and
+    changes nothing else: no row but that time, no signal (no after-commit callback)."""
+    caplog.set_level(logging.INFO)
+    path, earlier = REMOVALS[removal]
+    if earlier is not None:
+        assert log_in(Client(), preset, earlier).status_code == 302
+    assert Client().delete(path, HTTP_AUTHORIZATION=APP_AUTH).status_code == 200
+    browser = Client()
+    completion = accept(browser, preset)
+    before = removal_state("cld-q1")
+    first_removal = latest_removal()
+    removals_kept = PlatformRemoval.objects.count()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        again = Client().delete(path, HTTP_AUTHORIZATION=APP_AUTH)
+
+    assert (again.status_code, again.json()) == (200, {"success": True})
+    assert callbacks == []
+    assert removal_state("cld-q1") == before
+    answer = browser.get(completion)
+
+    assert answer.status_code == 403
+    assert refusal_reasons(caplog) == ["removed_during_login"]
+    assert logged_in_pk(browser) is None
+    if path == GROUP_REMOVAL_PATH:
+        assert not Company.objects.filter(status=Company.Status.ACTIVE).exists()
+    else:
+        assert not member_active()
+    assert latest_removal() > first_removal
+    assert PlatformRemoval.objects.count() == removals_kept  # one per removal, refreshed
 
 
 # --- a removal webhook and a first login at the same moment (PostgreSQL) ---------------------
