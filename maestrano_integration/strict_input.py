@@ -295,6 +295,10 @@ def charset_problem(charset: str) -> str | None:
     return None
 
 
+#: A percent-escape of a byte outside ASCII (``%80`` to ``%FF``).
+_ESCAPED_HIGH_BYTE = re.compile(rb"%[89A-Fa-f][0-9A-Fa-f]")
+
+
 def check_form_body(body: bytes) -> None:
     """Refuse an ``application/x-www-form-urlencoded`` body that is not UTF-8 text.
 
@@ -304,6 +308,8 @@ def check_form_body(body: bytes) -> None:
     percent-decoded (``+`` a space, fields split on ``&`` as Django splits them), must
     decode strictly; :class:`InputRefused` names the first field that does not, and where.
     """
+    if body.isascii() and not _ESCAPED_HIGH_BYTE.search(body):
+        return  # every byte, percent-decoded or not, is ASCII: text (an ACS post, in C)
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as error:
