@@ -36,6 +36,7 @@ from maestrano_accounts.permissions import (
 )
 from maestrano_accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
+from maestrano_integration.setting_types import InvalidSettingType
 from maestrano_integration.strict_input import escape_unsafe, is_safe_text
 from maestrano_integration.views import json_errors, unreadable_form_response
 from maestrano_sync import inbox, push
@@ -186,8 +187,10 @@ class RecordPages(CompanyView):
                 },
             )
             preset = get_preset(self.company.preset)
-        except (NoReverseMatch, ImproperlyConfiguredPreset):
-            return ""  # not an id the sandbox issued, or a marketplace no longer configured
+        except (NoReverseMatch, ImproperlyConfiguredPreset, InvalidSettingType):
+            # not an id the sandbox issued, or a marketplace no longer configured (or
+            # unusable: maestrano.E039)
+            return ""
         mount = reverse("sandbox:home")
         return f"{preset.api_host}/{path.removeprefix(mount)}"
 

@@ -61,7 +61,7 @@ from maestrano_integration.saml import (
     build_authn_request,
     validate_response,
 )
-from maestrano_integration.setting_types import InvalidSettingType
+from maestrano_integration.setting_types import InvalidSettingType, log_once
 
 from . import services, sso_state
 from .adapter import get_adapter
@@ -139,7 +139,11 @@ def _refuse_unreadable_form(request: HttpRequest) -> None:
 def _misconfigured(
     request: HttpRequest, *, preset: Preset | None, error: Exception
 ) -> HttpResponse:
-    logger.error("SSO is misconfigured: %s", error, extra={"preset": preset.name if preset else ""})
+    extra = {"preset": preset.name if preset else ""}
+    if isinstance(error, InvalidSettingType):  # the same on every request: logged once
+        log_once(error, logger=logger, message="SSO is misconfigured: %s", **extra)
+    else:
+        logger.error("SSO is misconfigured: %s", error, extra=extra)
     context = {"preset": preset, "reason": "misconfigured"}
     return render_page(request, "maestrano_accounts/sso_error.html", context, status=503)
 
@@ -356,6 +360,8 @@ def sso_logout(request: HttpRequest, preset: str | None = None) -> HttpResponse:
         resolved = get_preset(preset if preset is not None else _session_preset(request))
     except ImproperlyConfiguredPreset:
         raise Http404("Unknown Maestrano preset") from None
+    except InvalidSettingType as error:  # an unusable preset (maestrano.E039)
+        return _misconfigured(request, preset=None, error=error)
     if request.method != "POST":
         context = {"preset": resolved, "landing_url": logout_landing_url()}
         return render_page(request, "maestrano_accounts/logout_confirm.html", context)
@@ -401,9 +407,9 @@ def _login_url() -> str:
     offers no login."""
     try:
         preset = get_preset()
-    except ImproperlyConfiguredPreset:
+        return served_path(preset.init_path) if preset.sso_enabled else ""
+    except (ImproperlyConfiguredPreset, InvalidSettingType):  # none, or unusable (E039)
         return ""
-    return served_path(preset.init_path) if preset.sso_enabled else ""
 
 
 @require_POST

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import time
 import warnings
 from collections.abc import Mapping
@@ -33,8 +34,12 @@ from .setting_types import (
     Kind,
     PathPart,
     checked,
+    forget_logged,
     kind_of,
+    log_once,
 )
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PRESET_NAME = "maestrano"
 
@@ -307,6 +312,23 @@ def preset_type_problems(
     return problems
 
 
+def _readable_values(values: Any, *, prefix: str = "") -> dict[str, Any]:
+    """The values of a preset (as configured) without its sections that are not dicts: what
+    can still be read of a preset :func:`preset_type_problems` finds unusable."""
+    if not MAPPING.accepts(values):
+        return {}
+    readable: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        kind = PRESET_KINDS.get(dotted) if isinstance(key, str) else None
+        if kind is MAPPING:
+            if MAPPING.accepts(value):
+                readable[key] = _readable_values(value, prefix=f"{dotted}.")
+            continue
+        readable[key] = value
+    return readable
+
+
 class ImproperlyConfiguredPreset(LookupError):
     """Raised when a preset name or api id does not match any configured preset."""
 
@@ -337,6 +359,24 @@ def certificate_fingerprint(certificate: str) -> str:
 
     digest = hashlib.sha1(parsed.public_bytes(Encoding.DER), usedforsecurity=False).hexdigest()
     return ":".join(digest[index : index + 2] for index in range(0, len(digest), 2)).upper()
+
+
+@dataclass(frozen=True)
+class UnusablePreset:
+    """A configured preset that cannot be used (:attr:`MaestranoSettings.unusable_presets`)."""
+
+    #: Why: the first of its values that should be a dict and is not.
+    error: InvalidSettingType
+    #: The preset with the sections it could not read at their defaults: where its endpoints
+    #: are (its paths), so that they answer "misconfigured" rather than a page of another
+    #: view. Never used for anything else.
+    stand_in: Preset
+
+    def raised(self) -> InvalidSettingType:
+        """A new exception of :attr:`error` to raise (raising the kept one again and again,
+        from every request, would grow its traceback)."""
+        error = self.error
+        return InvalidSettingType(path=error.path, value=error.value, kind=error.kind)
 
 
 @dataclass(frozen=True)
@@ -613,9 +653,9 @@ def _package_version() -> str:
 def _over(loaded: Mapping[str, Any], local: Mapping[str, Any]) -> dict[str, Any]:
     """Local presets over loaded ones: per name, the local keys win."""
     merged = {
-        name: _deep_merge(
-            values, checked(local.get(name) or {}, path=("PRESETS", name), kind=MAPPING)
-        )
+        name: _deep_merge(values, local.get(name) or {})
+        if MAPPING.accepts(local.get(name) or {})
+        else local[name]  # not a dict: the preset is unusable (MaestranoSettings.presets)
         for name, values in loaded.items()
     }
     merged.update({name: values for name, values in local.items() if name not in loaded})
@@ -628,6 +668,7 @@ class MaestranoSettings:
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
         self._presets: dict[str, Preset] | None = None
+        self._unusable: dict[str, UnusablePreset] = {}
         self._loading = False
 
     @property
@@ -785,32 +826,61 @@ class MaestranoSettings:
 
     @property
     def presets(self) -> dict[str, Preset]:
+        """The usable presets by name: every configured preset but those that are not a
+        dict or have a section that is not one (:attr:`unusable_presets`)."""
         self._expire_fallback()
         if self._presets is None:
             default_name = self.DEFAULT_PRESET
             configured = self.configured_presets or {default_name: {}}
-            presets = {
-                name: Preset(
-                    name=name,
-                    is_default=(name == default_name),
-                    raw=_deep_merge(
-                        PRESET_DEFAULTS, checked(values or {}, path=("PRESETS", name), kind=MAPPING)
-                    ),
+            presets: dict[str, Preset] = {}
+            unusable: dict[str, UnusablePreset] = {}
+            for name, values in configured.items():
+                is_default = name == default_name
+                problems = [
+                    problem
+                    for problem in preset_type_problems(name, values)
+                    if problem.kind is MAPPING
+                ]
+                if problems:
+                    readable = _readable_values(values)
+                    unusable[name] = UnusablePreset(
+                        error=problems[0],
+                        stand_in=Preset(
+                            name=name,
+                            is_default=is_default,
+                            raw=_deep_merge(PRESET_DEFAULTS, readable),
+                        ),
+                    )
+                    continue
+                presets[name] = Preset(
+                    name=name, is_default=is_default, raw=_deep_merge(PRESET_DEFAULTS, values or {})
                 )
-                for name, values in configured.items()
-            }
-            for preset in presets.values():
-                for dotted, kind in PRESET_KINDS.items():
-                    if kind is MAPPING:  # every property reads its sections as dicts
-                        preset.typed_value(dotted)
             if "_configured" not in self._cache:
                 return presets  # interim answer while another thread loads them: not kept
+            for name, broken in unusable.items():
+                log_once(
+                    broken.error,
+                    logger=logger,
+                    message=f"Maestrano preset {name!r} is not used (its endpoints answer "
+                    "503) until its settings are fixed: %s",
+                )
+            self._unusable = unusable
             self._presets = presets
         return self._presets
+
+    @property
+    def unusable_presets(self) -> dict[str, UnusablePreset]:
+        """The configured presets that cannot be used, by name: a preset that is not a dict,
+        or one of whose sections (``sso``, ``webhook``...) is not one (``maestrano.E039``).
+        The other presets, and the rest of the project, are served as usual."""
+        self.presets  # noqa: B018  (builds them)
+        return self._unusable
 
     def reload(self) -> None:
         self._cache.clear()
         self._presets = None
+        self._unusable = {}
+        forget_logged()
 
 
 maestrano_settings = MaestranoSettings()
@@ -855,24 +925,72 @@ def setting_type_problems() -> list[InvalidSettingType]:
 
 
 def get_preset(name: str | None = None) -> Preset:
-    """The preset called ``name`` (the default preset when ``None``)."""
+    """The preset called ``name`` (the default preset when ``None``):
+    :class:`ImproperlyConfiguredPreset` when there is none,
+    :class:`~maestrano_integration.setting_types.InvalidSettingType` when it is unusable
+    (:attr:`MaestranoSettings.unusable_presets`)."""
     presets = maestrano_settings.presets
     key = maestrano_settings.DEFAULT_PRESET if name is None else name
     try:
         return presets[key]
     except KeyError:
+        unusable = maestrano_settings.unusable_presets.get(key)
+        if unusable is not None:
+            raise unusable.raised() from None
         raise ImproperlyConfiguredPreset(f"No Maestrano preset named {key!r}") from None
 
 
 def get_preset_by_api_id(api_id: str) -> Preset:
+    """The preset whose ``api.id`` is ``api_id``, as :func:`get_preset` answers."""
     for preset in maestrano_settings.presets.values():
         if preset.api_id and preset.api_id == api_id:
             return preset
+    for unusable in maestrano_settings.unusable_presets.values():
+        if api_id and unusable.stand_in.raw_value("api.id") == api_id:
+            raise unusable.raised()
     raise ImproperlyConfiguredPreset(f"No Maestrano preset with api id {api_id!r}")
 
 
 def all_presets() -> list[Preset]:
+    """The usable presets (an unusable one is ``maestrano.E039``)."""
     return list(maestrano_settings.presets.values())
+
+
+def routed_presets() -> list[Preset]:
+    """The presets whose paths are served (read for their paths only): the usable ones,
+    and the stand-ins of the unusable ones, whose endpoints answer "misconfigured"
+    (:attr:`MaestranoSettings.unusable_presets`); when ``PRESETS`` itself cannot be read,
+    the default preset at its default paths. Never an exception: a broken preset breaks
+    its own endpoints, not the URLconf of the project."""
+    try:
+        return [
+            *maestrano_settings.presets.values(),
+            *(unusable.stand_in for unusable in maestrano_settings.unusable_presets.values()),
+        ]
+    except InvalidSettingType as error:
+        log_once(
+            error,
+            logger=logger,
+            message="No Maestrano preset is used (their endpoints answer 503) until the "
+            "settings are fixed: %s",
+        )
+        return [
+            Preset(
+                name=maestrano_settings.DEFAULT_PRESET,
+                is_default=True,
+                raw=copy.deepcopy(PRESET_DEFAULTS),
+            )
+        ]
+
+
+def routed_preset(name: str | None = None) -> Preset:
+    """The preset called ``name`` (the default when ``None``) among :func:`routed_presets`,
+    for its paths: a link to an unusable preset's login leads to its "misconfigured" page."""
+    key = maestrano_settings.DEFAULT_PRESET if name is None else name
+    for preset in routed_presets():
+        if preset.name == key:
+            return preset
+    raise ImproperlyConfiguredPreset(f"No Maestrano preset named {key!r}")
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connections
 
 from .conf import ImproperlyConfiguredPreset, get_preset, maestrano_settings
-from .setting_types import InvalidSettingType
+from .setting_types import InvalidSettingType, log_once
 
 logger = logging.getLogger(__name__)
 
@@ -129,5 +129,5 @@ def readiness() -> list[CheckResult]:
     try:
         return [*check_databases(), *check_broker(), *check_platform()]
     except InvalidSettingType as error:
-        logger.error("Readiness: %s", error)
+        log_once(error, logger=logger, message="Readiness: %s")
         return [CheckResult("settings", False, "a MAESTRANO setting has a wrong type")]

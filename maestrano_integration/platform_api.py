@@ -49,7 +49,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from . import strict_input
 from .auth import blocked_seconds, credentials_match, parse_basic_authorization, record_refused
 from .conf import ImproperlyConfiguredPreset, Preset, get_preset, maestrano_settings
-from .setting_types import InvalidSettingType
+from .setting_types import InvalidSettingType, log_once
 
 logger = logging.getLogger(__name__)
 #: Refused credentials are logged where they always were (alerts and dashboards read it).
@@ -197,9 +197,12 @@ def platform_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     """
     request = context.get("request")
     if isinstance(exc, InvalidSettingType):
-        # maestrano.E039: what is wrong goes to the log, not to the caller.
-        logger.error(
-            "A platform view cannot run: %s", exc, extra={"path": getattr(request, "path", "")}
+        # maestrano.E039: what is wrong goes to the log (once), not to the caller.
+        log_once(
+            exc,
+            logger=logger,
+            message="A platform view cannot run: %s",
+            path=getattr(request, "path", ""),
         )
         return error_response(status_code=503, message="The application is misconfigured")
     if isinstance(exc, Http404) and str(exc):

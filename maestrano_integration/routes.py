@@ -29,8 +29,9 @@ from django.urls import URLPattern, URLResolver, get_script_prefix, include, pat
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, ResolverMatch
 
-from .conf import Preset, all_presets, maestrano_settings
+from .conf import Preset, all_presets, maestrano_settings, routed_presets
 from .metrics import record_platform_request
+from .setting_types import InvalidSettingType
 
 #: ``:name`` placeholders of the announced paths (``/account/groups/:id``).
 _PLACEHOLDER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
@@ -111,8 +112,13 @@ class PresetEndpointPattern(URLPattern):
         return f"<PresetEndpointPattern {self.endpoint.name}>"
 
     def _routes(self) -> list[tuple[re.Pattern[str], str]]:
-        presets = maestrano_settings.presets
-        if self._table is None or self._table[0] is not presets:
+        try:
+            presets: object = maestrano_settings.presets
+        except InvalidSettingType:  # PRESETS unreadable (maestrano.E039): not kept
+            presets = None
+        if presets is None or self._table is None or self._table[0] is not presets:
+            # An unusable preset is routed too (its stand-in's paths): its view answers
+            # "misconfigured", and a broken preset never breaks the project's URLconf.
             routes = [
                 (
                     compile_announced_path(
@@ -120,8 +126,10 @@ class PresetEndpointPattern(URLPattern):
                     ),
                     preset.name,
                 )
-                for preset in all_presets()
+                for preset in routed_presets()
             ]
+            if presets is None:
+                return routes
             self._table = (presets, routes)
         return self._table[1]
 

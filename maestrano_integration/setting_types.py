@@ -10,12 +10,14 @@ a section a dict. Text read from the environment is parsed where it is read
 A wrong value is the system check ``maestrano.E039``
 (:func:`maestrano_integration.checks.check_setting_types`) and, where it is read,
 :class:`InvalidSettingType`, an :class:`~django.core.exceptions.ImproperlyConfigured`
-with the same message.
+with the same message, logged once per process (:func:`log_once`): the value is the same
+on every request until the settings change.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -114,3 +116,25 @@ def checked(value: Any, *, path: tuple[PathPart, ...], kind: Kind) -> Any:
     if not kind.accepts(value):
         raise InvalidSettingType(path=path, value=value, kind=kind)
     return value
+
+
+#: The messages of the wrong values logged since the settings last changed (:func:`log_once`).
+_logged: set[str] = set()
+
+
+def log_once(
+    error: InvalidSettingType, *, logger: logging.Logger, message: str, **extra: Any
+) -> None:
+    """Log ``message`` (``%s``: what is wrong) the first time this process meets ``error``
+    since the settings last changed (:func:`forget_logged`), not on every request that
+    reads the value: the reason is read once in the log, and a broken setting does not
+    flood it."""
+    if str(error) in _logged:
+        return
+    _logged.add(str(error))
+    logger.error(message, error, extra=extra)
+
+
+def forget_logged() -> None:
+    """The settings changed: a wrong value met again is logged again."""
+    _logged.clear()

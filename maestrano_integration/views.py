@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.template import TemplateDoesNotExist, loader
 from django.urls import ResolverMatch, get_script_prefix, resolve
 from django.utils.cache import patch_vary_headers
 from django.views import defaults
@@ -35,7 +36,7 @@ from .conf import Preset, maestrano_settings
 from .platform_api import PlatformAPIView, error_responses
 from .request_text import UnusableContentType, form_problem
 from .routes import roots_outside_script_prefix
-from .setting_types import InvalidSettingType
+from .setting_types import InvalidSettingType, log_once
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     try:
         allowed = _metrics_access_allowed(request)
     except InvalidSettingType as error:  # maestrano.E039: refused, and logged why
-        logger.error("The metrics endpoint refuses every call: %s", error)
+        log_once(error, logger=logger, message="The metrics endpoint refuses every call: %s")
         return HttpResponse("Misconfigured\n", status=503, content_type="text/plain")
     if not allowed:
         if basic_auth:
@@ -299,16 +300,40 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     - or else the ``Accept`` header prefers ``application/json`` to ``text/html``
       (strictly: HTML wins a tie); that answer, JSON or HTML, carries ``Vary: Accept``.
 
-    Any other request gets ``django.views.defaults.bad_request``. It never raises: a
-    handler that did would turn the 400 into a 500.
+    Any other request gets the project's ``400.html`` page with the same reason
+    (:func:`bad_request_page`, rendered without the refused request, as Django does),
+    or ``django.views.defaults.bad_request`` when the project has none. It never raises:
+    a handler that did would turn the 400 into a 500.
     ``handler400 = "maestrano_integration.views.bad_request"`` (docs/install.md).
     """
+    detail = _refusal(exception)
     return error_response(
         request,
         status=400,
-        detail=_refusal(exception),
-        page=lambda: defaults.bad_request(request, exception),
+        detail=detail,
+        page=lambda: bad_request_page(
+            reason=detail, request=None, fallback=lambda: defaults.bad_request(request, exception)
+        ),
     )
+
+
+#: The project's page for a 400, by the name Django's own ``handler400`` renders.
+BAD_REQUEST_TEMPLATE = "400.html"
+
+
+def bad_request_page(
+    *, reason: str, request: HttpRequest | None, fallback: Callable[[], HttpResponse]
+) -> HttpResponse:
+    """The project's 400 page (:data:`BAD_REQUEST_TEMPLATE`) saying ``reason`` (a sentence
+    in plain words, ``{{ reason }}`` in the template), in the site's layout: with
+    ``request``'s context (the user, the current company) when given, else as Django
+    renders its 400 page, without one (a request Django refused is not read further).
+    ``fallback()`` answers when the project has no such template."""
+    try:
+        template = loader.get_template(BAD_REQUEST_TEMPLATE)
+    except TemplateDoesNotExist:
+        return fallback()
+    return HttpResponseBadRequest(template.render({"reason": reason}, request))
 
 
 def error_response(
@@ -412,8 +437,10 @@ def unreadable_form_response(request: HttpRequest) -> HttpResponse | None:
 
     The rule is :func:`maestrano_integration.request_text.form_problem` (bytes that are
     not UTF-8, which Django would read as U+FFFD); the answer names the field, as
-    ``{"detail": ...}`` where :func:`error_response` answers JSON, else as a plain-text
-    page. Call it before a view reads a field of a form whose values it keeps.
+    ``{"detail": ...}`` where :func:`error_response` answers JSON, else as the project's
+    400 page (:func:`bad_request_page`, in the request's context; a plain-text page when
+    the project has none). Call it before a view reads a field of a form whose values it
+    keeps.
     """
     problem = form_problem(request)
     if problem is None:
@@ -424,7 +451,13 @@ def unreadable_form_response(request: HttpRequest) -> HttpResponse | None:
         request,
         status=400,
         detail=message,
-        page=lambda: HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8"),
+        page=lambda: bad_request_page(
+            reason=message,
+            request=request,
+            fallback=lambda: HttpResponseBadRequest(
+                message, content_type="text/plain; charset=utf-8"
+            ),
+        ),
     )
 
 

@@ -35,9 +35,12 @@ def assert_json_refusal(response, body=REFUSED) -> None:
 
 
 def assert_django_page(response) -> None:
+    """The project's 400 page (templates/400.html) with the reason, in the site's layout."""
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
-    assert b"<h1>Bad Request (400)</h1>" in response.content
+    page = response.content.decode()
+    assert "<title>Request not understood · Acme CRM</title>" in page
+    assert '<p id="bad-request-reason">' in page
 
 
 @pytest.mark.parametrize(
@@ -69,8 +72,18 @@ def test_an_api_path_answers_json(client, method, path):
         "/no/such/page",
     ],
 )
-def test_a_page_answers_djangos_400_page(client, path):
+def test_a_page_answers_the_projects_400_page(client, path):
     assert_django_page(client.get(path, **FORGED))
+
+
+def test_the_400_page_says_why_in_the_sites_layout(client):
+    response = client.get("/organizations/", **FORGED)
+
+    assert_django_page(response)
+    page = response.content.decode()
+    assert "The Host header names no host this site serves." in page
+    assert 'class="topbar"' in page
+    assert "Log in with Maestrano" in page  # rendered without the refused request's user
 
 
 @pytest.mark.django_db

@@ -25,6 +25,7 @@ from maestrano_accounts.models import Company
 from maestrano_accounts.permissions import has_company_role
 from maestrano_accounts.selectors import current_company
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset
+from maestrano_integration.setting_types import InvalidSettingType
 from maestrano_sync.status import SETTINGS_WORDS
 
 from .. import dashboard, formatting
@@ -48,7 +49,7 @@ def sandbox_url() -> str:
         return ""
     try:
         return get_preset().api_host + "/"
-    except ImproperlyConfiguredPreset:
+    except (ImproperlyConfiguredPreset, InvalidSettingType):  # none, or unusable (E039)
         return ""
 
 

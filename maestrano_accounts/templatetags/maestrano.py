@@ -15,7 +15,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from maestrano_integration.conf import get_preset
+from maestrano_integration.conf import routed_preset
 from maestrano_integration.routes import served_path
 
 from ..company_forms import COMPANY_FORM_FIELD
@@ -31,9 +31,11 @@ def maestrano_login_url(preset: str | None = None) -> str:
     """The path that starts an SSO login on ``preset`` (the default preset if omitted).
 
     It is the preset's ``sso.init_path``, the path its metadata announces, behind the
-    script prefix the project is served under (as ``{% url %}`` gives paths).
+    script prefix the project is served under (as ``{% url %}`` gives paths). A preset
+    that cannot be used (``maestrano.E039``) still has it: its login page says it is
+    misconfigured, and the page holding the link is served.
     """
-    return served_path(get_preset(preset).init_path)
+    return served_path(routed_preset(preset).init_path)
 
 
 @register.simple_tag(takes_context=True)

@@ -7,6 +7,8 @@ store nothing (``maestrano_integration.request_text.form_problem``, the SSO form
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -47,6 +49,11 @@ def post(client, path: str, body: bytes, **extra):
     return client.generic("POST", path, data=body, content_type=FORM, **extra)
 
 
+def text(response) -> str:
+    """The page's text as a person reads it (the HTML's entities decoded)."""
+    return html.unescape(response.content.decode())
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
@@ -60,7 +67,7 @@ def test_a_new_record_whose_form_is_not_utf8_is_refused_and_not_stored(app, body
     response = post(app, "/organizations/new/", body)
 
     assert response.status_code == 400
-    assert reason in response.content.decode()
+    assert reason in text(response)
     assert not Organization.objects.exists()
     assert not OutboxEntry.objects.exists()
 
@@ -71,7 +78,7 @@ def test_an_edit_whose_form_is_not_utf8_leaves_the_record_as_it_was(app, company
     response = post(app, f"/people/{person.pk}/", b"first_name=Zo%EB&last_name=Kept")
 
     assert response.status_code == 400
-    assert "form field 'first_name' is not valid UTF-8" in response.content.decode()
+    assert "form field 'first_name' is not valid UTF-8" in text(response)
     person.refresh_from_db()
     assert person.first_name == "Zoe"
 
@@ -87,7 +94,7 @@ def test_an_invoice_whose_line_is_not_utf8_is_refused_and_not_stored(app, compan
     response = post(app, "/invoices/new/", body)
 
     assert response.status_code == 400
-    assert "form field 'lines-0-description' is not valid UTF-8" in response.content.decode()
+    assert "form field 'lines-0-description' is not valid UTF-8" in text(response)
     assert not Invoice.objects.exists()
 
 
@@ -100,7 +107,7 @@ def test_the_sync_settings_form_not_utf8_changes_nothing(app, company):
     response = post(app, "/sync/settings/", body)  # "enabled" left out: turn it off
 
     assert response.status_code == 400
-    assert "form field 'note' is not valid UTF-8" in response.content.decode()
+    assert "form field 'note' is not valid UTF-8" in text(response)
     assert policy_for(company_id=company.pk).enabled
     assert not SyncSettingsChange.objects.exists()
 
@@ -114,8 +121,29 @@ def test_a_delete_or_retry_form_not_utf8_is_refused(app, company):
 
     for response, field in ((deleted, "confirm"), (retried, "entity"), (problem, "next")):
         assert response.status_code == 400
-        assert f"form field '{field}' is not valid UTF-8" in response.content.decode()
+        assert f"form field '{field}' is not valid UTF-8" in text(response)
     assert Person.objects.filter(pk=person.pk).exists()
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("accept", [None, BROWSER_ACCEPT])
+def test_a_browser_gets_the_sites_400_page_with_the_reason(app, company, accept):
+    extra = {"HTTP_ACCEPT": accept} if accept else {}
+    response = post(app, "/organizations/new/", b"name=Caf%E9&is_customer=on", **extra)
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert "400.html" in [t.name for t in response.templates]
+    page = text(response)
+    assert "<title>Request not understood · Acme CRM</title>" in page
+    assert "The form is refused: form field 'name' is not valid UTF-8 once percent-decoded" in page
+    assert "Nothing was changed." in page
+    # The site's layout, in the request's context: the user's navigation.
+    assert 'id="current-user">ada</span>' in page
+    assert f"{company.name}</a>" in page
+    assert not Organization.objects.exists()
 
 
 def test_a_client_that_prefers_json_gets_the_reason_as_json(app):

@@ -1,0 +1,134 @@
+"""A preset with a section that is not a dict (maestrano.E039) is the only thing it breaks:
+its own endpoints answer 503 ("misconfigured"), the reason is logged once per process,
+and the project's pages, the operations endpoints and the other presets keep working."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+
+from maestrano_accounts.sessions import SESSION_KEY
+from tests.conftest import preset_values
+
+BROKEN = 'MAESTRANO["PRESETS"]["broken-market"]["sso"]'
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _maestrano(**broken_overrides) -> dict:
+    return {
+        "DEFAULT_PRESET": "maestrano",
+        "PRESETS": {
+            "maestrano": preset_values(api_id="app-1", api_key="key-1"),
+            "broken-market": preset_values(
+                api_id="broken-app", api_key="broken-key", **broken_overrides
+            ),
+        },
+    }
+
+
+@pytest.fixture
+def broken_preset():
+    with override_settings(MAESTRANO=_maestrano(sso="off")):
+        yield
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("broken_preset")
+def test_the_rest_of_the_site_keeps_working(client):
+    assert client.get("/").status_code == 200
+    assert client.get("/health/live").status_code == 200
+    metadata = client.get("/maestrano/metadata", HTTP_AUTHORIZATION=_basic("app-1", "key-1"))
+    assert metadata.status_code == 200
+    assert metadata.json()["sso"]["init_path"] == "/maestrano/auth/saml/init"
+    assert client.get("/maestrano/auth/saml/init").status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("broken_preset")
+def test_the_broken_presets_endpoints_answer_503_misconfigured(client):
+    init = client.get("/maestrano/broken-market/auth/saml/init")
+    assert init.status_code == 503
+    assert init["Content-Type"].startswith("text/html")
+    assert "sso_error" in [t.name.rsplit("/", 1)[-1].removesuffix(".html") for t in init.templates]
+
+    metadata = client.get(
+        "/maestrano/broken-market/metadata", HTTP_AUTHORIZATION=_basic("broken-app", "broken-key")
+    )
+    assert metadata.status_code == 503
+    assert metadata.json() == {"error": "The application is misconfigured"}
+
+    groups = client.delete(
+        "/maestrano/broken-market/account/groups/cld-1",
+        HTTP_AUTHORIZATION=_basic("broken-app", "broken-key"),
+    )
+    assert groups.status_code == 503
+    assert groups.json() == {"error": "The application is misconfigured"}
+
+
+@pytest.mark.django_db
+def test_the_reason_is_logged_once_not_per_request(client, caplog):
+    caplog.set_level(logging.ERROR)
+    with override_settings(MAESTRANO=_maestrano(sso="off")):
+        for _ in range(3):
+            client.get("/")
+            client.get("/maestrano/broken-market/auth/saml/init")
+            client.get(
+                "/maestrano/broken-market/metadata",
+                HTTP_AUTHORIZATION=_basic("broken-app", "broken-key"),
+            )
+
+    reasons = [r for r in caplog.records if BROKEN in r.getMessage()]
+    assert len(reasons) == 1, [r.getMessage() for r in reasons]
+
+
+@pytest.mark.django_db
+def test_a_broken_default_preset_leaves_the_project_pages_and_the_other_presets(client):
+    values = _maestrano()
+    values["PRESETS"]["maestrano"]["webhook"] = "off"
+    with override_settings(MAESTRANO=values):
+        assert client.get("/").status_code == 200
+        assert client.get("/health/live").status_code == 200
+        other = client.get(
+            "/maestrano/broken-market/metadata",
+            HTTP_AUTHORIZATION=_basic("broken-app", "broken-key"),
+        )
+        assert other.status_code == 200
+        assert client.get("/maestrano/auth/saml/init").status_code == 503
+        default = client.get("/maestrano/metadata", HTTP_AUTHORIZATION=_basic("app-1", "key-1"))
+        assert default.status_code == 503
+        assert default.json() == {"error": "The application is misconfigured"}
+
+
+@pytest.mark.django_db
+def test_a_preset_that_is_not_a_dict_answers_503_at_its_derived_paths(client):
+    values = _maestrano()
+    values["PRESETS"]["broken-market"] = "off"
+    with override_settings(MAESTRANO=values):
+        assert client.get("/").status_code == 200
+        assert client.get("/maestrano/broken-market/auth/saml/init").status_code == 503
+        assert (
+            client.get(
+                "/maestrano/metadata", HTTP_AUTHORIZATION=_basic("app-1", "key-1")
+            ).status_code
+            == 200
+        )
+
+
+@pytest.mark.django_db
+def test_a_session_of_the_broken_preset_gets_the_misconfigured_page(client):
+    client.force_login(get_user_model().objects.create_user("ada"))
+    session = client.session
+    session[SESSION_KEY] = {"preset": "broken-market", "uid": "usr-1"}
+    session.save()
+    with override_settings(MAESTRANO=_maestrano(sso="off")):
+        page = client.get("/organizations/")
+
+    assert page.status_code == 503
+    assert "maestrano_accounts/sso_error.html" in [t.name for t in page.templates]
