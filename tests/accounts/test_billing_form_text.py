@@ -10,11 +10,10 @@ from __future__ import annotations
 import html
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from maestrano_accounts.billing.models import AdHocCharge
-from maestrano_accounts.models import Company, Membership
-from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
+from maestrano_accounts.models import Company
+from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +31,7 @@ def as_role(client, company):
     """``as_role("Admin")``: the test client logged in with that role in ``company``."""
 
     def log_in(role: str):
-        user = get_user_model().objects.create_user(f"user-{role.replace(' ', '')}")
-        Membership.objects.create(user=user, company=company, role=role)
-        client.force_login(user)
-        session = client.session
-        session[CURRENT_COMPANY_KEY] = company.pk
-        session.save()
+        log_in_to_company(client, company, role=role, username=f"user-{role.replace(' ', '')}")
         return client
 
     return log_in

@@ -10,13 +10,12 @@ from __future__ import annotations
 import html
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from crm.models import Invoice, Organization, Person
-from maestrano_accounts.models import Company, Membership
-from maestrano_accounts.sessions import CURRENT_COMPANY_KEY
+from maestrano_accounts.models import Company
 from maestrano_sync.company_settings import policy_for
 from maestrano_sync.models import OutboxEntry, SyncSettingsChange
+from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db
 
@@ -36,12 +35,7 @@ def company():
 @pytest.fixture
 def app(client, company):
     """The test client logged in as an Admin of ``company``, as the pages' tests do."""
-    user = get_user_model().objects.create_user("ada")
-    Membership.objects.create(user=user, company=company, role="Admin")
-    client.force_login(user)
-    session = client.session
-    session[CURRENT_COMPANY_KEY] = company.pk
-    session.save()
+    log_in_to_company(client, company, role="Admin")
     return client
 
 
