@@ -33,8 +33,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import BadRequest
+from django.core.handlers.exception import get_exception_response
 from django.http import HttpRequest, HttpResponse
+from django.urls import get_resolver
 from django.utils.http import parse_header_parameters
+from django.utils.log import log_response
 
 from . import strict_input
 
@@ -117,9 +120,10 @@ class UnusableContentType(BadRequest):
 class UnusableCharsetMiddleware:
     """Answer 400 to a request whose ``Content-Type`` was set aside as unusable.
 
-    The refusal is raised as :class:`UnusableContentType` (a :class:`BadRequest`), so the
-    project's ``handler400`` answers it, as Django's own refusals: ``{"detail": ...}`` on
-    a JSON endpoint with :func:`maestrano_integration.views.bad_request`. Put it early in
+    The refusal, an :class:`UnusableContentType` (a :class:`BadRequest`), is answered by
+    the project's ``handler400``, as Django's own refusals: ``{"detail": ...}`` on a JSON
+    endpoint with :func:`maestrano_integration.views.bad_request`; logged as one
+    ``django.request`` warning naming the reason (no traceback). Put it early in
     ``MIDDLEWARE`` (after the request ids), before anything that reads the body.
     """
 
@@ -128,9 +132,16 @@ class UnusableCharsetMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         problem = unusable_content_type(request)
-        if problem is not None:
-            raise UnusableContentType(f"The request is refused: {problem}.")
-        return self.get_response(request)
+        if problem is None:
+            return self.get_response(request)
+        refusal = UnusableContentType(f"The request is refused: {problem}.")
+        # Answered here rather than raised: Django logs a raised BadRequest with its
+        # traceback, one per request of a client that sends such headers. One line instead,
+        # with the reason, as Django logs its other 4xx answers.
+        resolver = get_resolver(getattr(request, "urlconf", None))
+        response = get_exception_response(request, resolver, 400, refusal)
+        log_response("%s: %s", refusal, request.path, response=response, request=request)
+        return response
 
 
 def form_problem(request: HttpRequest) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import logging
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -104,6 +105,22 @@ def test_a_usable_charset_is_not_refused_here(client, charset):
     )
 
     assert response.status_code == 401  # the credentials are checked: nothing refused before
+
+
+def test_a_refused_charset_is_logged_once_with_its_reason_and_no_traceback(client, caplog):
+    caplog.set_level(logging.WARNING)
+    response = client.generic(
+        "POST",
+        "/maestrano/connec/notifications",
+        b"{}",
+        content_type="application/json; charset=rot13",
+    )
+
+    assert response.status_code == 400
+    refusals = [record for record in caplog.records if record.name == "django.request"]
+    assert len(refusals) == 1
+    assert "'rot13' is not a text encoding" in refusals[0].getMessage()
+    assert refusals[0].exc_info is None
 
 
 def test_over_asgi_the_same_400(two_presets):
