@@ -43,12 +43,12 @@ from maestrano_integration.conf import (
     Preset,
     get_preset,
 )
-from maestrano_integration.setting_types import InvalidSettingType, log_once
+from maestrano_integration.setting_types import InvalidSettingType
 
 from .adapter import default_login_redirect_url, get_adapter
 from .company_forms import form_for_another_company
 from .models import Company
-from .pages import render_page
+from .pages import sso_misconfigured_page
 from .selectors import current_company, make_current_company, session_companies
 from .sessions import (
     CURRENT_COMPANY_KEY,
@@ -103,7 +103,7 @@ class MaestranoSessionMiddleware:
                 logout(request)
                 return HttpResponseRedirect("/")
             except InvalidSettingType as error:  # an unusable preset (maestrano.E039)
-                return _misconfigured(request, preset=None, error=error)
+                return sso_misconfigured_page(request, logger=logger, preset=None, error=error)
             denied = self._deny_lost_access(request, preset=preset, data=data)
             if denied is not None:
                 return denied
@@ -112,7 +112,7 @@ class MaestranoSessionMiddleware:
             except InvalidSettingType as error:
                 # maestrano.E039 (sso.enabled or sso.slo_enabled of a wrong type): the
                 # platform session cannot be checked as configured, so no page is served.
-                return _misconfigured(request, preset=preset, error=error)
+                return sso_misconfigured_page(request, logger=logger, preset=preset, error=error)
             if ended is not None:
                 return ended
         if getattr(view_func, "csrf_exempt", False):
@@ -216,18 +216,3 @@ def _company_name(company_id: Any) -> str:
         else None
     )
     return name or "The company you were working in"
-
-
-def _misconfigured(
-    request: HttpRequest, *, preset: Preset | None, error: InvalidSettingType
-) -> HttpResponse:
-    """The SSO error page (503) for a session whose preset cannot be read as configured;
-    why is logged once (the same on every request)."""
-    log_once(
-        error,
-        logger=logger,
-        message="SSO is misconfigured: %s",
-        preset=preset.name if preset else "",
-    )
-    context = {"preset": preset, "reason": "misconfigured"}
-    return render_page(request, "maestrano_accounts/sso_error.html", context, status=503)

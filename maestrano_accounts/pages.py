@@ -9,12 +9,16 @@ there, they give the same values.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+
+from maestrano_integration.conf import Preset
+from maestrano_integration.setting_types import InvalidSettingType, log_once
 
 
 def render_page(
@@ -50,3 +54,18 @@ def _path_or_web_url(url: str) -> bool:
         return urlsplit(url).scheme in {"http", "https"}
     except ValueError:  # "http://[" : no URL at all
         return False
+
+
+def sso_misconfigured_page(
+    request: HttpRequest, *, preset: Preset | None, error: Exception, logger: logging.Logger
+) -> HttpResponse:
+    """The SSO error page (503) for a login or session whose preset cannot be used as
+    configured; why goes to ``logger``, once per process for a setting of a wrong type
+    (the same on every request: :func:`maestrano_integration.setting_types.log_once`)."""
+    extra = {"preset": preset.name if preset else ""}
+    if isinstance(error, InvalidSettingType):
+        log_once(error, logger=logger, message="SSO is misconfigured: %s", **extra)
+    else:
+        logger.error("SSO is misconfigured: %s", error, extra=extra)
+    context = {"preset": preset, "reason": "misconfigured"}
+    return render_page(request, "maestrano_accounts/sso_error.html", context, status=503)

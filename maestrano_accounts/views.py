@@ -61,14 +61,14 @@ from maestrano_integration.saml import (
     build_authn_request,
     validate_response,
 )
-from maestrano_integration.setting_types import InvalidSettingType, log_once
+from maestrano_integration.setting_types import InvalidSettingType
 
 from . import services, sso_state
 from .adapter import get_adapter
 from .backends import SSO_LOGIN_ATTRIBUTE, authenticate_sso
 from .middleware import maestrano_session_exempt
 from .models import Company, Membership
-from .pages import local_url, render_page
+from .pages import local_url, render_page, sso_misconfigured_page
 from .permissions import current_role, role_at_least
 from .selectors import current_company, make_current_company, session_companies
 from .sessions import platform_session, platform_session_preset, store_platform_session
@@ -139,13 +139,7 @@ def _refuse_unreadable_form(request: HttpRequest) -> None:
 def _misconfigured(
     request: HttpRequest, *, preset: Preset | None, error: Exception
 ) -> HttpResponse:
-    extra = {"preset": preset.name if preset else ""}
-    if isinstance(error, InvalidSettingType):  # the same on every request: logged once
-        log_once(error, logger=logger, message="SSO is misconfigured: %s", **extra)
-    else:
-        logger.error("SSO is misconfigured: %s", error, extra=extra)
-    context = {"preset": preset, "reason": "misconfigured"}
-    return render_page(request, "maestrano_accounts/sso_error.html", context, status=503)
+    return sso_misconfigured_page(request, preset=preset, error=error, logger=logger)
 
 
 @require_GET
