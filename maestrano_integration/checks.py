@@ -673,3 +673,102 @@ def check_unusable_charset_middleware(
             id="maestrano.W015",
         )
     ]
+
+
+#: The app labels whose models the isolation check looks at.
+_OUR_APP_LABELS = ("maestrano_integration", "maestrano_accounts", "maestrano_sync")
+#: The levels at which a PostgreSQL statement sees what other transactions committed
+#: before it began (PostgreSQL runs READ UNCOMMITTED as READ COMMITTED).
+_STATEMENT_SNAPSHOT_LEVELS = frozenset({"read committed", "read uncommitted"})
+
+
+def _postgresql_aliases() -> list[str]:
+    """The PostgreSQL aliases the apps' models are written to (``router.db_for_write``)."""
+    from django.apps import apps
+    from django.db import connections, router
+
+    aliases: set[str] = set()
+    for label in _OUR_APP_LABELS:
+        try:
+            app_config = apps.get_app_config(label)
+        except LookupError:
+            continue
+        aliases.update(router.db_for_write(model) for model in app_config.get_models())
+    return sorted(alias for alias in aliases if connections[alias].vendor == "postgresql")
+
+
+def _configured_isolation(alias: str) -> str | None:
+    """The level ``OPTIONS["isolation_level"]`` of ``alias`` names, as PostgreSQL spells it
+    (``"repeatable read"``); ``None`` when unset or not a level (Django refuses it when
+    connecting)."""
+    from django.db import connections
+    from django.db.backends.postgresql.psycopg_any import IsolationLevel
+
+    value = connections[alias].settings_dict.get("OPTIONS", {}).get("isolation_level")
+    if value is None:
+        return None
+    try:
+        return IsolationLevel(value).name.replace("_", " ").lower()
+    except ValueError:
+        return None
+
+
+def _isolation_warning(alias: str, level: str, *, source: str) -> checks.Warning:
+    return checks.Warning(
+        f"The PostgreSQL database {alias!r} runs transactions at {level.upper()} ({source}). "
+        "The Maestrano apps' concurrent work relies on READ COMMITTED, PostgreSQL's "
+        "default: an SSO login that waits for a platform removal of the same group (or a "
+        "worker that waits for another parking the same record) must then see what that "
+        "one committed. At a stricter level a login can recreate what a removal cancelled "
+        "meanwhile, or fail with a serialization error.",
+        hint="Leave DATABASES[...]['OPTIONS']['isolation_level'] unset (or READ COMMITTED) "
+        "for this database, and PostgreSQL's default_transaction_isolation at 'read "
+        "committed' (docs/deploy.md, 'PostgreSQL: transaction isolation').",
+        id="maestrano.W042",
+    )
+
+
+@checks.register("maestrano")
+def check_transaction_isolation(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """A PostgreSQL database of the apps set to a stricter level than READ COMMITTED in
+    its ``OPTIONS`` (the server's own default is read by
+    :func:`check_server_transaction_isolation`, a database check)."""
+    messages: list[checks.CheckMessage] = []
+    for alias in _postgresql_aliases():
+        level = _configured_isolation(alias)
+        if level is not None and level not in _STATEMENT_SNAPSHOT_LEVELS:
+            messages.append(_isolation_warning(alias, level, source="OPTIONS['isolation_level']"))
+    return messages
+
+
+@checks.register("maestrano", checks.Tags.database)
+def check_server_transaction_isolation(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """:func:`check_transaction_isolation` for a database whose ``OPTIONS`` name no level:
+    the server's ``default_transaction_isolation`` then applies (``postgresql.conf``,
+    ``ALTER DATABASE ... SET``). A database check: Django runs it when given databases
+    (``migrate``, ``check --database``), as it needs a connection."""
+    from django.db import DatabaseError, connections
+
+    if not databases:
+        return []
+    messages: list[checks.CheckMessage] = []
+    for alias in _postgresql_aliases():
+        if alias not in databases or _configured_isolation(alias) is not None:
+            continue
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT current_setting('default_transaction_isolation')")
+                (level,) = cursor.fetchone()
+        except DatabaseError:
+            continue  # unreachable: Django's own checks and migrate say so
+        if level not in _STATEMENT_SNAPSHOT_LEVELS:
+            messages.append(
+                _isolation_warning(
+                    alias, level, source="the server's default_transaction_isolation"
+                )
+            )
+    return messages
