@@ -53,6 +53,9 @@ class _Compiled:
     #: selected columns and related-model layout filled in).
     query: Any
     compiler: Any
+    #: The database converters of the selected columns (``get_converters``), which depend
+    #: on the columns alone: looked up once, not on every run.
+    converters: dict[int, Any]
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ class KeptQuery(Generic[M]):
 
     Django's own iterable builds the instances (converters, ``select_related`` objects,
     fetch modes): it is handed a copy of the kept compiler whose ``execute_sql`` runs the
-    kept SQL with the new values, so only the building and compiling are skipped.
+    kept SQL with the new values and whose ``get_converters`` gives the converters looked
+    up when compiling, so only the building, the compiling and that lookup are skipped.
     """
 
     def __init__(self, model: type[M], build: Callable[..., models.QuerySet[M]]) -> None:
@@ -143,6 +147,8 @@ class KeptQuery(Generic[M]):
                 return [cursor.fetchall()]  # one chunk of rows, as execute_sql(MULTI)
 
         compiler.execute_sql = execute_sql
+        # The kept compiler selects the same columns on every run: so do their converters.
+        compiler.get_converters = lambda expressions: compiled.converters
         query = copy.copy(compiled.query)
         query.get_compiler = lambda *args, **kwargs: compiler
         return iter(models.QuerySet(model=self.model, query=query, using=alias))
@@ -181,6 +187,9 @@ class KeptQuery(Generic[M]):
             constants=tuple(p for p, name in zip(params, names, strict=True) if name is None),
             query=queryset.query,
             compiler=compiler,
+            converters=compiler.get_converters(
+                [column for column, *_ in compiler.select[: compiler.col_count]]
+            ),
         )
 
 
