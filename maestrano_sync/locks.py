@@ -33,16 +33,25 @@ def lock_lease() -> datetime.timedelta:
 
 
 def acquire_lock(*, company_id: Any) -> str | None:
-    """Take the company's sync lock for one lease; the token, or ``None`` when it is held."""
-    SyncLock.objects.get_or_create(company_id=company_id)
+    """Take the company's sync lock for one lease; the token, or ``None`` when it is held.
+
+    One conditional ``UPDATE`` once the company's lock row exists (every time but the
+    first). When it takes nothing, the row is created unless it exists (one ``INSERT``
+    that leaves a concurrent worker's row alone) and the ``UPDATE`` tried again."""
     token = secrets.token_hex(16)
+    if _take(company_id=company_id, token=token):
+        return token
+    SyncLock.objects.bulk_create([SyncLock(company_id=company_id)], ignore_conflicts=True)
+    return token if _take(company_id=company_id, token=token) else None
+
+
+def _take(*, company_id: Any, token: str) -> bool:
     now = timezone.now()
-    taken = (
+    return bool(
         SyncLock.objects.filter(company_id=company_id)
         .filter(models.Q(locked_until__isnull=True) | models.Q(locked_until__lt=now))
         .update(token=token, locked_until=now + lock_lease())
     )
-    return token if taken else None
 
 
 def renew_lock(*, company_id: Any, token: str) -> bool:
