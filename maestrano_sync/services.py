@@ -133,35 +133,33 @@ _UPDATE_BATCH = 500
 def _count_parked_again(
     unique: dict[tuple[int, str], SyncRecordError], *, now: datetime.datetime
 ) -> dict[tuple[int, str], SyncRecordError]:
-    """Count the records of ``unique`` parked already on their rows, with the reason and
-    run of this parking where they changed (a few ``UPDATE`` statements, one per batch of
-    rows changed alike: a record parked again for the same reason changes only its
-    counts); the ones that are not."""
+    """Count the records of ``unique`` parked already on their rows, with the run of this
+    parking where it has one (a few ``UPDATE`` statements, one per batch of rows seen as
+    often), and its reason where it changed (one statement per batch of those rows: a
+    record parked again for the same reason changes only its counts); the ones that are
+    not parked yet."""
     earlier = SyncRecordError.objects.filter(
         company_id__in={company_id for company_id, _ in unique},
         fingerprint__in={fingerprint for _, fingerprint in unique},
     ).values_list("company_id", "fingerprint", "pk", "reason", "run_id")
-    # (times seen, new reason or None, new run or None): the rows changed alike.
-    by_change: dict[tuple[int, str | None, int | None], list[int]] = {}
+    by_change: dict[tuple[int, int | None], list[int]] = {}  # (times seen, new run or None)
+    reasons: list[SyncRecordError] = []  # the rows this parking gives another reason
     seen: set[tuple[int, str]] = set()
     for company_id, fingerprint, pk, reason, run_id in earlier:
         if (key := (company_id, fingerprint)) in unique:  # not another company's record
             seen.add(key)
             row = unique[key]
-            change = (
-                row.times_seen,
-                row.reason if row.reason != reason else None,
-                row.run_id if row.run_id is not None and row.run_id != run_id else None,
-            )
-            by_change.setdefault(change, []).append(pk)
-    for (count, new_reason, new_run_id), pks in by_change.items():
+            moved = row.run_id is not None and row.run_id != run_id
+            by_change.setdefault((row.times_seen, row.run_id if moved else None), []).append(pk)
+            if row.reason != reason:
+                reasons.append(SyncRecordError(pk=pk, reason=row.reason))
+    for (count, new_run_id), pks in by_change.items():
         values: dict[str, Any] = {"times_seen": F("times_seen") + count, "last_seen_at": now}
-        if new_reason is not None:
-            values["reason"] = new_reason
         if new_run_id is not None:
             values["run_id"] = new_run_id
         for start in range(0, len(pks), _UPDATE_BATCH):
             SyncRecordError.objects.filter(pk__in=pks[start : start + _UPDATE_BATCH]).update(
                 **values
             )
+    SyncRecordError.objects.bulk_update(reasons, ["reason"], batch_size=_UPDATE_BATCH)
     return {key: row for key, row in unique.items() if key not in seen}
