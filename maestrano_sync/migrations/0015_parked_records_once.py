@@ -41,6 +41,7 @@ class _Record:
         "times_seen",
         "reason",
         "run_id",
+        "run_seen",
         "merged",
     )
 
@@ -53,17 +54,19 @@ class _Record:
         self.last_seen_at = last_seen_at
         self.times_seen = times_seen
         self.reason = None  # a later row's reason, once one was seen later than this one
-        self.run_id = run_id
+        self.run_id = run_id  # the run of the latest row seen that has one
+        self.run_seen = self.last_seen
         self.merged = False
 
     def merge(self, *, created_at, last_seen_at, times_seen, reason, run_id):
+        # Rows are read by pk: of two seen at once, the later row's reason and run win.
         seen = last_seen_at or created_at
-        if seen >= self.last_seen:  # read by pk: of two seen at once, the later row's
+        if seen >= self.last_seen:
             self.last_seen = seen
             self.reason = reason
-            self.run_id = run_id if run_id is not None else self.run_id
-        elif self.run_id is None:
+        if run_id is not None and (self.run_id is None or seen >= self.run_seen):
             self.run_id = run_id
+            self.run_seen = seen
         self.created_at = min(self.created_at, created_at)
         self.last_seen_at = self.last_seen
         self.times_seen += times_seen

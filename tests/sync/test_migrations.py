@@ -311,6 +311,12 @@ def test_0015_merges_the_records_the_import_and_the_inbox_parked_again_and_count
             parked(one, {}, 11, reason="cannot delete locally", connec_id=connec_id)
             for connec_id in ("org-4", "org-5")
         ]
+        # Imported, notified, imported again by a run read after the inbox's row: the
+        # latest reason is the inbox's, the latest run the one that parked it last.
+        again = {**imported, "id": "org-6"}
+        mixed = parked(one, again, 12, reason="import", run_id=runs[0].pk)
+        gone.append(parked(one, again, 14, reason="inbox"))
+        gone.append(parked(one, again, 13, reason="import again", run_id=runs[1].pk))
     finally:
         new = migrate(LATEST)
 
@@ -339,10 +345,11 @@ def test_0015_merges_the_records_the_import_and_the_inbox_parked_again_and_count
             for pk, at in zip(short, (9, 10), strict=True)
         ),
         *((pk, one.pk, True, 1, 11, None, None, "cannot delete locally") for pk in kept_apart),
+        (mixed, one.pk, True, 3, 12, 14, runs[1].pk, "inbox"),
     ]
 
     migrate(IDMAP_WITHOUT_INDEX)  # reversible: nothing to undo
-    assert new.get_model("maestrano_sync", "SyncRecordError").objects.count() == 7
+    assert new.get_model("maestrano_sync", "SyncRecordError").objects.count() == 8
     migrate(LATEST)
 
     # The webhook counts on the merged row, by the fingerprint of today.
