@@ -7,7 +7,8 @@ in ONE transaction together with the entity's cursor: one bulk IdMap lookup,
 one bulk lookup per referenced entity, ``bulk_create`` / ``bulk_update`` of
 the models and their children, one statement for the IdMap rows. A crash or a
 retry therefore continues at the next page and never applies a page twice.
-Records that cannot be mapped are parked as ``SyncRecordError`` and the rest of
+Records that cannot be mapped are parked as ``SyncRecordError`` (once per record, however
+often imported: :func:`maestrano_sync.services.park_records`) and the rest of
 the page is imported. A record whose local object has a change not pushed yet follows
 the notifications' conflict rule (:func:`maestrano_sync.inbox_plan.plan_records_changed_here`,
 :mod:`maestrano_sync.conflicts`): a pending local delete is never undone. No database
@@ -52,7 +53,7 @@ from .inbox_plan import ApplyResult, link_our_own_records, plan_records_changed_
 from .inbox_references import drop_dangling_references
 from .locks import CompanyLockBusy, waiting_company_lock
 from .mappers import Mapper
-from .models import SyncRecordError, SyncRun, SyncRunEntity
+from .models import SyncRun, SyncRunEntity
 from .outbox import applying_remote_changes
 from .registry import registry
 from .retries import (
@@ -62,7 +63,7 @@ from .retries import (
     retrying_refused_writes,
 )
 from .selectors import resumable_run
-from .services import parked_record
+from .services import park_records, parked_record
 
 logger = logging.getLogger(__name__)
 
@@ -519,16 +520,20 @@ def apply_page(
         # Stale versions, and those a pending local change wins over (pushed over them).
         outcome.skipped += planned.skipped + len(plan.bump)
         if outcome.errors:
-            SyncRecordError.objects.bulk_create(
-                parked_record(
-                    company=company,
-                    run=run,
-                    entity=entity,
-                    connec_id=connec_id,
-                    reason=reason,
-                    data=data,
-                )
-                for connec_id, reason, data in outcome.errors
+            # Once per record: one parked by an earlier run (an import run again) counts on
+            # its row, which moves to this run (maestrano_sync.services.park_records).
+            park_records(
+                rows=[
+                    parked_record(
+                        company=company,
+                        run=run,
+                        entity=entity,
+                        connec_id=connec_id,
+                        reason=reason,
+                        data=data,
+                    )
+                    for connec_id, reason, data in outcome.errors
+                ]
             )
             for connec_id, reason, _ in outcome.errors:
                 logger.warning(

@@ -74,14 +74,13 @@ from .models import (
     InboxRecord,
     InboxSummary,
     RemoteTombstone,
-    SyncRecordError,
 )
 from .notifications import notified_connec_id
 from .outbox import applying_remote_changes
 from .registry import registry
 from .retries import CONCURRENT_WRITE_ERRORS, may_try_again, refusal_reason
 from .scheduling import enqueue_inbox
-from .services import parked_record
+from .services import park_records, parked_record
 from .values import MappingError, connec_time
 
 logger = logging.getLogger(__name__)
@@ -218,11 +217,19 @@ def apply_records(
             conflicts=plan.conflicts,
         )
         if outcome.errors:
-            SyncRecordError.objects.bulk_create(
-                parked_record(
-                    company=company, entity=entity, connec_id=connec_id, reason=reason, data=data
-                )
-                for connec_id, reason, data in outcome.errors
+            # Once per record: a notification retried, or the same record notified or
+            # reconciled again, counts on its row (times_seen).
+            park_records(
+                rows=[
+                    parked_record(
+                        company=company,
+                        entity=entity,
+                        connec_id=connec_id,
+                        reason=reason,
+                        data=data,
+                    )
+                    for connec_id, reason, data in outcome.errors
+                ]
             )
             result.failed += len(outcome.errors)
             for connec_id, reason, _ in outcome.errors:

@@ -19,7 +19,7 @@ Decisions (documented in ``docs/sync.md``):
   is not an object; a record of a name that is no Connec! entity): it is parked
   for its company with its reason and the whole record (a ``SyncRecordError``,
   among ``maestrano_sync.status.problems``), once however often it is delivered
-  (:func:`maestrano_sync.services.park_notified`), the others are stored, and the
+  (:func:`maestrano_sync.services.park_records`), the others are stored, and the
   answer is a 202; one naming no usable ``group_id`` is parked for the notification's
   company when it has one group, logged and skipped otherwise (:func:`_parking_rule`);
 * a record's ``id`` is a string or a list of ``{provider, realm, id}``
@@ -52,7 +52,7 @@ from .fingerprints import REFUSED_REASON
 from .models import InboxEntry, InboxRecord, SyncRecordError
 from .registry import known_entities, registry
 from .scheduling import enqueue_inbox
-from .services import park_notified, parked_record, payload_excerpt
+from .services import park_records, parked_record, payload_excerpt
 from .values import (
     CONNEC_PROVIDER,
     connec_entry_id,
@@ -587,7 +587,7 @@ def _store(
             enqueue_inbox(company_id=company.pk)
         parked = [bad for records in refused.values() for bad in records]
         if parked:
-            park_notified(
+            park_records(
                 rows=[
                     parked_record(
                         company_id=company.pk,

@@ -1,4 +1,5 @@
-"""Writes of the sync's state outside the record pipeline: parked records.
+"""Writes of the sync's state outside the record pipeline: parked records, each once per
+company (:func:`park_records`).
 
 IdMap rows are written by :mod:`maestrano_sync.idmap` only; ``link_record`` (map one record) is
 re-exported here for adopters and tests.
@@ -18,11 +19,11 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.strict_input import Unreadable, escape_unsafe
 
-from .fingerprints import parked_fingerprint
+from .fingerprints import record_fingerprint
 from .idmap import link_record
 from .models import SyncRecordError, SyncRun
 
-__all__ = ["link_record", "park_notified", "parked_record", "payload_excerpt"]
+__all__ = ["link_record", "park_records", "parked_record", "payload_excerpt"]
 
 PAYLOAD_EXCERPT_CHARS = 2000
 PARKED_REASON_CHARS = 2000
@@ -55,15 +56,17 @@ def parked_record(
     reason: str,
     data: Any = None,
     run: SyncRun | None = None,
-    whole: bool = False,
+    whole: bool = True,
 ) -> SyncRecordError:
     """An unsaved :class:`SyncRecordError` of ``company`` (or ``company_id``), every value
-    fit for its column.
+    fit for its column; save it with :func:`park_records`.
 
     The id is cut to the column, the reason bounded, and text a database
     refuses (NUL, lone surrogates, which a reason may quote) escaped: parking
-    a bad record must never fail itself. The record (``data``) is kept as an excerpt,
-    or ``whole`` when nothing else keeps it (a notified record Connec! never sends again).
+    a bad record must never fail itself. The record (``data``) is kept whole, as the
+    row's fingerprint reads it (:mod:`maestrano_sync.fingerprints`: an excerpt would make
+    two long records that begin alike one record); ``whole=False``: an excerpt of
+    :data:`PAYLOAD_EXCERPT_CHARS`, for a row saved otherwise.
     """
     if (company is None) == (company_id is None):
         raise TypeError("parked_record() takes company or company_id")
@@ -84,18 +87,27 @@ def parked_record(
     )
 
 
-def park_notified(*, rows: Sequence[SyncRecordError]) -> None:
-    """Save the parked records of a notification (:func:`parked_record`'s rows, ``whole``),
-    each record once per company, known by its entity and content (``fingerprint``): one
-    parked by an earlier delivery counts one more (``times_seen``, ``last_seen_at``) instead
-    of being parked again, also when that delivery is still being stored (the unique
-    constraint makes this one wait for it, then count on its row). All or nothing."""
+def park_records(*, rows: Sequence[SyncRecordError]) -> None:
+    """Save parked records (:func:`parked_record`'s rows), each record once per company,
+    whoever parks it (the webhook, the inbox, the import), known by its entity, Connec! id
+    and record (``fingerprint``, :func:`maestrano_sync.fingerprints.record_fingerprint`).
+
+    A record parked before counts one more on its row (``times_seen``, ``last_seen_at``)
+    instead of being parked again, also when that parking is still being stored (the
+    unique constraint makes this one wait for it, then count on its row). The row then
+    says what the latest parking said: its ``reason`` (a mapping fixed meanwhile, or a
+    reference missing now, changes it), and its ``run`` when it has one (the import run
+    that parked it last: that run lists it; an earlier run keeps its count,
+    ``SyncRunEntity.failed``); when it was first parked stays (``created_at``). All or
+    nothing, in the caller's transaction when there is one."""
     now = timezone.now()
     unique: dict[tuple[int, str], SyncRecordError] = {}
     for row in rows:
-        row.fingerprint = parked_fingerprint(entity=row.entity, payload_excerpt=row.payload_excerpt)
+        row.fingerprint = record_fingerprint(
+            entity=row.entity, connec_id=row.connec_id, payload_excerpt=row.payload_excerpt
+        )
         if (first := unique.setdefault((row.company_id, row.fingerprint), row)) is not row:
-            first.times_seen += 1  # the same record twice in one notification
+            first.times_seen += 1  # the same record twice in one notification or page
             first.last_seen_at = now
     with transaction.atomic():
         for attempt in range(1, _PARKING_ATTEMPTS + 1):
@@ -105,13 +117,13 @@ def park_notified(*, rows: Sequence[SyncRecordError]) -> None:
                     SyncRecordError.objects.bulk_create(list(unique.values()))
                 return
             except IntegrityError:
-                # Another delivery parked some of them since they were looked up (or a
+                # Another worker parked some of them since they were looked up (or a
                 # company is gone: raised once the attempts are spent).
                 if attempt == _PARKING_ATTEMPTS:
                     raise
 
 
-#: How often :func:`park_notified` looks its records up again after a concurrent delivery
+#: How often :func:`park_records` looks its records up again after a concurrent worker
 #: parked some of them.
 _PARKING_ATTEMPTS = 3
 #: Rows per ``UPDATE`` of :func:`_count_parked_again`.
@@ -121,21 +133,33 @@ _UPDATE_BATCH = 500
 def _count_parked_again(
     unique: dict[tuple[int, str], SyncRecordError], *, now: datetime.datetime
 ) -> dict[tuple[int, str], SyncRecordError]:
-    """Count the records of ``unique`` parked already on their rows (a few ``UPDATE``
-    statements, one per batch of rows seen as often); the ones that are not."""
+    """Count the records of ``unique`` parked already on their rows, with the run of this
+    parking where it has one (a few ``UPDATE`` statements, one per batch of rows seen as
+    often), and its reason where it changed (one statement per batch of those rows: a
+    record parked again for the same reason changes only its counts); the ones that are
+    not parked yet."""
     earlier = SyncRecordError.objects.filter(
         company_id__in={company_id for company_id, _ in unique},
         fingerprint__in={fingerprint for _, fingerprint in unique},
-    ).values_list("company_id", "fingerprint", "pk")
-    by_count: dict[int, list[int]] = {}
+    ).values_list("company_id", "fingerprint", "pk", "reason", "run_id")
+    by_change: dict[tuple[int, int | None], list[int]] = {}  # (times seen, new run or None)
+    reasons: list[SyncRecordError] = []  # the rows this parking gives another reason
     seen: set[tuple[int, str]] = set()
-    for company_id, fingerprint, pk in earlier:
+    for company_id, fingerprint, pk, reason, run_id in earlier:
         if (key := (company_id, fingerprint)) in unique:  # not another company's record
             seen.add(key)
-            by_count.setdefault(unique[key].times_seen, []).append(pk)
-    for count, pks in by_count.items():
+            row = unique[key]
+            moved = row.run_id is not None and row.run_id != run_id
+            by_change.setdefault((row.times_seen, row.run_id if moved else None), []).append(pk)
+            if row.reason != reason:
+                reasons.append(SyncRecordError(pk=pk, reason=row.reason))
+    for (count, new_run_id), pks in by_change.items():
+        values: dict[str, Any] = {"times_seen": F("times_seen") + count, "last_seen_at": now}
+        if new_run_id is not None:
+            values["run_id"] = new_run_id
         for start in range(0, len(pks), _UPDATE_BATCH):
             SyncRecordError.objects.filter(pk__in=pks[start : start + _UPDATE_BATCH]).update(
-                times_seen=F("times_seen") + count, last_seen_at=now
+                **values
             )
+    SyncRecordError.objects.bulk_update(reasons, ["reason"], batch_size=_UPDATE_BATCH)
     return {key: row for key, row in unique.items() if key not in seen}

@@ -173,9 +173,10 @@ class SyncRecordError(models.Model):
     reason = models.TextField()
     payload_excerpt = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
-    # A notified record is parked once per company, however often it is delivered
-    # (maestrano_sync.services.park_notified): its entity and content, hashed ("": a record
-    # parked otherwise); how many deliveries carried it, and when the last one did.
+    # A record is parked once per company, however often it is delivered or imported
+    # (maestrano_sync.services.park_records): its entity, Connec! id and record, hashed
+    # (maestrano_sync.fingerprints; "": a row saved otherwise, or parked before 0015 with
+    # an excerpt cut short); how many parkings there were, and when the last one was.
     fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     times_seen = models.PositiveIntegerField(default=1)
     last_seen_at = models.DateTimeField(null=True, blank=True)

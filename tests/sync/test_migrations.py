@@ -7,13 +7,13 @@ import datetime as dt
 import json
 
 import pytest
-import time_machine
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from crm.models import Person
 from maestrano_accounts.models import Company
+from maestrano_sync.fingerprints import parked_fingerprint
 
 BEFORE = ("maestrano_sync", "0007_sync_run_retrying")
 AFTER = ("maestrano_sync", "0008_outbox_gave_up")
@@ -156,6 +156,7 @@ def test_0012_applies_over_identical_parked_records():
 
 
 PARKED_FINGERPRINTS = ("maestrano_sync", "0013_parked_fingerprints")
+LATEST = ("maestrano_sync", "0015_parked_records_once")
 
 
 def notify(client, record):
@@ -174,6 +175,8 @@ def test_0013_merges_records_parked_before_0012_and_a_redelivery_counts_on_them(
 ):
     # Before 0012 each delivery of a bad record parked it again, without a fingerprint:
     # the first delivery after 0012 parked it once more, and the old rows stayed beside it.
+    # (The webhook of 0012 to 0014 fingerprinted by parked_fingerprint: its rows are made
+    # here as it made them; the webhook of today counts on them once 0015 ran.)
     one = Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
     two = Company.objects.create(preset="maestrano", group_uid="cld-2", name="Two")
     bad = {"id": "org-1", "group_id": "cld-1", "name": "Org", "updated_at": 5}
@@ -202,11 +205,15 @@ def test_0013_merges_records_parked_before_0012_and_a_redelivery_counts_on_them(
         # The inbox parks a record it cannot apply: no fingerprint, never merged.
         applied = parked(one, bad, 1, reason="name: too long")
         # Parked once more by the first delivery after 0012, and counted on since.
-        for at in (7, 8):
-            with time_machine.travel(day.replace(day=at), tick=False):
-                assert notify(client, bad).json()["parked"] == 1
-        (fingerprinted,) = SyncRecordError.objects.exclude(fingerprint="").values_list(
-            "pk", flat=True
+        fingerprinted = parked(
+            one,
+            bad,
+            7,
+            fingerprint=parked_fingerprint(
+                entity="organizations", payload_excerpt=json.dumps(bad, sort_keys=True)
+            ),
+            times_seen=2,
+            last_seen_at=day.replace(day=8),
         )
     finally:
         new = migrate(PARKED_FINGERPRINTS)
@@ -233,11 +240,120 @@ def test_0013_merges_records_parked_before_0012_and_a_redelivery_counts_on_them(
 
     migrate(PARKED_ONCE)  # reversible: nothing to undo
     assert new.get_model("maestrano_sync", "SyncRecordError").objects.count() == 4
-    migrate(PARKED_FINGERPRINTS)
+    migrate(LATEST)  # 0015: the fingerprints of today; the inbox's row is the same record
 
     # The webhook finds each merged record by the same fingerprint: counted, not parked again.
     for record in (bad, other):
         assert notify(client, record).json()["parked"] == 1
     rows = new.get_model("maestrano_sync", "SyncRecordError").objects.filter(company_id=one.pk)
     counts = rows.values_list("pk", "times_seen")
-    assert sorted(counts) == [(first, 6), (alone, 2), (applied, 1)]
+    assert sorted(counts) == [(first, 7), (alone, 2)]
+
+
+IDMAP_WITHOUT_INDEX = ("maestrano_sync", "0014_idmap_content_type_without_index")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0015_merges_the_records_the_import_and_the_inbox_parked_again_and_counts_on_them(
+    client, two_presets
+):
+    # Until 0015 the import and the inbox parked a record on a new row each time, without
+    # a fingerprint, and kept it as an excerpt of 2,000 characters.
+    one = Company.objects.create(preset="maestrano", group_uid="cld-1", name="One")
+    two = Company.objects.create(preset="maestrano", group_uid="cld-2", name="Two")
+    imported = {"id": "org-1", "group_id": "cld-1", "name": "Org", "is_customer": "yes"}
+    notified = {"id": "org-2", "group_id": "cld-1", "name": "Org 2", "updated_at": 5}
+    long = {"id": "org-3", "group_id": "cld-1", "name": "x" * 3000}
+    day = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    old = migrate(IDMAP_WITHOUT_INDEX)
+    try:
+        SyncRecordError = old.get_model("maestrano_sync", "SyncRecordError")
+        SyncRun = old.get_model("maestrano_sync", "SyncRun")
+        runs = [SyncRun.objects.create(company_id=one.pk, kind="import") for _ in range(3)]
+
+        def parked(company, record, at, *, reason, connec_id=None, excerpt=None, **extra):
+            row = SyncRecordError.objects.create(
+                company_id=company.pk,
+                entity="organizations",
+                connec_id=connec_id if connec_id is not None else record["id"],
+                reason=reason,
+                payload_excerpt=excerpt or json.dumps(record, sort_keys=True),
+                **extra,
+            )
+            SyncRecordError.objects.filter(pk=row.pk).update(created_at=day.replace(day=at))
+            return row.pk
+
+        # Imported three times: a row per run, the latest reason the mapping's of today.
+        first = parked(one, imported, 2, reason="is_customer: old", run_id=runs[0].pk)
+        gone = [
+            parked(one, imported, 4, reason="is_customer: not a boolean", run_id=runs[1].pk),
+            parked(one, imported, 3, reason="is_customer: older", run_id=runs[2].pk),
+        ]
+        elsewhere = parked(two, imported, 5, reason="is_customer: x")  # another company's
+        # Refused by the webhook (fingerprinted by the rule of 0013), then by the inbox.
+        refused = parked(
+            one,
+            notified,
+            6,
+            reason="Refused when notified: updated_at",
+            fingerprint=parked_fingerprint(
+                entity="organizations", payload_excerpt=json.dumps(notified, sort_keys=True)
+            ),
+            times_seen=2,
+            last_seen_at=day.replace(day=8),
+        )
+        gone.append(parked(one, notified, 7, reason="updated_at: not a date-time"))
+        # Kept as an excerpt cut short: which record it was is not kept, never merged.
+        cut = json.dumps(long, sort_keys=True)[:1999] + "…"
+        short = [parked(one, long, at, reason="name: too long", excerpt=cut) for at in (9, 10)]
+        # No record kept: two records by their Connec! id alone.
+        kept_apart = [
+            parked(one, {}, 11, reason="cannot delete locally", connec_id=connec_id)
+            for connec_id in ("org-4", "org-5")
+        ]
+        # Imported, notified, imported again by a run read after the inbox's row: the
+        # latest reason is the inbox's, the latest run the one that parked it last.
+        again = {**imported, "id": "org-6"}
+        mixed = parked(one, again, 12, reason="import", run_id=runs[0].pk)
+        gone.append(parked(one, again, 14, reason="inbox"))
+        gone.append(parked(one, again, 13, reason="import again", run_id=runs[1].pk))
+    finally:
+        new = migrate(LATEST)
+
+    rows = new.get_model("maestrano_sync", "SyncRecordError").objects.order_by("pk")
+    kept = {row.pk: row for row in rows}
+    assert not set(kept) & set(gone)
+    assert [
+        (
+            row.pk,
+            row.company_id,
+            row.fingerprint != "",
+            row.times_seen,
+            row.created_at.day,
+            row.last_seen_at and row.last_seen_at.day,
+            row.run_id,
+            row.reason,
+        )
+        for row in kept.values()
+    ] == [
+        # Three parkings; the first and last seen, the latest one's reason and run.
+        (first, one.pk, True, 3, 2, 4, runs[1].pk, "is_customer: not a boolean"),
+        (elsewhere, two.pk, True, 1, 5, None, None, "is_customer: x"),
+        (refused, one.pk, True, 3, 6, 8, None, "Refused when notified: updated_at"),
+        *(
+            (pk, one.pk, False, 1, at, None, None, "name: too long")
+            for pk, at in zip(short, (9, 10), strict=True)
+        ),
+        *((pk, one.pk, True, 1, 11, None, None, "cannot delete locally") for pk in kept_apart),
+        (mixed, one.pk, True, 3, 12, 14, runs[1].pk, "inbox"),
+    ]
+
+    migrate(IDMAP_WITHOUT_INDEX)  # reversible: nothing to undo
+    assert new.get_model("maestrano_sync", "SyncRecordError").objects.count() == 8
+    migrate(LATEST)
+
+    # The webhook counts on the merged row, by the fingerprint of today.
+    assert notify(client, notified).json()["parked"] == 1
+    assert (
+        new.get_model("maestrano_sync", "SyncRecordError").objects.get(pk=refused).times_seen == 4
+    )

@@ -450,6 +450,25 @@ def test_a_notification_delivered_again_counts_its_many_bad_records_in_a_few_sta
     assert SyncRecordError.objects.count() == 1201
 
 
+def test_bad_records_notified_again_at_other_places_take_their_new_reasons_in_a_few_statements(
+    client, companies, django_assert_max_num_queries
+):
+    # The reason names the record's place in the body: another notification of the same
+    # records, one place further each, changes every row's reason, in a statement per batch.
+    post(client, {"organizations": [good("ok-1"), *range(1200)]})
+
+    with django_assert_max_num_queries(30):  # not one per record
+        response = post(client, {"organizations": [good("ok-1"), good("ok-2"), *range(1200)]})
+
+    assert response.json()["parked"] == 1200
+    rows = SyncRecordError.objects.order_by("pk")
+    assert {row.times_seen for row in rows} == {2}
+    assert [row.reason.split(" ")[3] for row in rows[:2]] == [
+        "$.organizations[2]",
+        "$.organizations[3]",
+    ]
+
+
 def test_the_same_bad_record_of_two_companies_is_parked_for_each(client, companies):
     body = {"people": [record("cld-1", id=5), record("cld-2", id=5)]}
 
