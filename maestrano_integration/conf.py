@@ -667,8 +667,8 @@ class MaestranoSettings:
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
-        self._presets: dict[str, Preset] | None = None
-        self._unusable: dict[str, UnusablePreset] = {}
+        #: (usable, unusable) presets, kept once loaded (:meth:`preset_tables`).
+        self._tables: tuple[dict[str, Preset], dict[str, UnusablePreset]] | None = None
         self._loading = False
 
     @property
@@ -793,7 +793,7 @@ class MaestranoSettings:
         if retry_at is not None and time.monotonic() >= retry_at and not self._loading:
             self._cache.pop("_configured", None)
             self._cache.pop("_retry_at", None)
-            self._presets = None
+            self._tables = None
 
     @property
     def configured_presets(self) -> dict[str, dict[str, Any]]:
@@ -828,8 +828,25 @@ class MaestranoSettings:
     def presets(self) -> dict[str, Preset]:
         """The usable presets by name: every configured preset but those that are not a
         dict or have a section that is not one (:attr:`unusable_presets`)."""
+        return self.preset_tables()[0]
+
+    @property
+    def unusable_presets(self) -> dict[str, UnusablePreset]:
+        """The configured presets that cannot be used, by name: a preset that is not a dict,
+        or one of whose sections (``sso``, ``webhook``...) is not one (``maestrano.E039``).
+        The other presets, and the rest of the project, are served as usual."""
+        return self.preset_tables()[1]
+
+    def preset_tables(self) -> tuple[dict[str, Preset], dict[str, UnusablePreset]]:
+        """(:attr:`presets`, :attr:`unusable_presets`), built together from one reading of
+        :attr:`configured_presets`: a caller that needs both (the routes, a preset looked
+        up by name) takes them from here, so that both come from the same presets even
+        while another thread loads them from the developer platform (the interim answer,
+        built anew on each call and not kept, would otherwise leave an unusable preset
+        out of one of them: its endpoints a 404 instead of its 503)."""
         self._expire_fallback()
-        if self._presets is None:
+        tables = self._tables
+        if tables is None:
             default_name = self.DEFAULT_PRESET
             configured = self.configured_presets or {default_name: {}}
             presets: dict[str, Preset] = {}
@@ -856,7 +873,8 @@ class MaestranoSettings:
                     name=name, is_default=is_default, raw=_deep_merge(PRESET_DEFAULTS, values or {})
                 )
             if "_configured" not in self._cache:
-                return presets  # interim answer while another thread loads them: not kept
+                # Interim answer while another thread loads them: not kept.
+                return presets, unusable
             for name, broken in unusable.items():
                 log_once(
                     broken.error,
@@ -864,22 +882,12 @@ class MaestranoSettings:
                     message=f"Maestrano preset {name!r} is not used (its endpoints answer "
                     "503) until its settings are fixed: %s",
                 )
-            self._unusable = unusable
-            self._presets = presets
-        return self._presets
-
-    @property
-    def unusable_presets(self) -> dict[str, UnusablePreset]:
-        """The configured presets that cannot be used, by name: a preset that is not a dict,
-        or one of whose sections (``sso``, ``webhook``...) is not one (``maestrano.E039``).
-        The other presets, and the rest of the project, are served as usual."""
-        self.presets  # noqa: B018  (builds them)
-        return self._unusable
+            tables = self._tables = (presets, unusable)
+        return tables
 
     def reload(self) -> None:
         self._cache.clear()
-        self._presets = None
-        self._unusable = {}
+        self._tables = None
         forget_logged()
 
 
@@ -929,12 +937,12 @@ def get_preset(name: str | None = None) -> Preset:
     :class:`ImproperlyConfiguredPreset` when there is none,
     :class:`~maestrano_integration.setting_types.InvalidSettingType` when it is unusable
     (:attr:`MaestranoSettings.unusable_presets`)."""
-    presets = maestrano_settings.presets
+    presets, unusable_presets = maestrano_settings.preset_tables()
     key = maestrano_settings.DEFAULT_PRESET if name is None else name
     try:
         return presets[key]
     except KeyError:
-        unusable = maestrano_settings.unusable_presets.get(key)
+        unusable = unusable_presets.get(key)
         if unusable is not None:
             raise unusable.raised() from None
         raise ImproperlyConfiguredPreset(f"No Maestrano preset named {key!r}") from None
@@ -942,10 +950,11 @@ def get_preset(name: str | None = None) -> Preset:
 
 def get_preset_by_api_id(api_id: str) -> Preset:
     """The preset whose ``api.id`` is ``api_id``, as :func:`get_preset` answers."""
-    for preset in maestrano_settings.presets.values():
+    presets, unusable_presets = maestrano_settings.preset_tables()
+    for preset in presets.values():
         if preset.api_id and preset.api_id == api_id:
             return preset
-    for unusable in maestrano_settings.unusable_presets.values():
+    for unusable in unusable_presets.values():
         if api_id and unusable.stand_in.raw_value("api.id") == api_id:
             raise unusable.raised()
     raise ImproperlyConfiguredPreset(f"No Maestrano preset with api id {api_id!r}")
@@ -963,9 +972,10 @@ def routed_presets() -> list[Preset]:
     the default preset at its default paths. Never an exception: a broken preset breaks
     its own endpoints, not the URLconf of the project."""
     try:
+        presets, unusable_presets = maestrano_settings.preset_tables()
         return [
-            *maestrano_settings.presets.values(),
-            *(unusable.stand_in for unusable in maestrano_settings.unusable_presets.values()),
+            *presets.values(),
+            *(unusable.stand_in for unusable in unusable_presets.values()),
         ]
     except InvalidSettingType as error:
         log_once(
@@ -985,11 +995,18 @@ def routed_presets() -> list[Preset]:
 
 def routed_preset(name: str | None = None) -> Preset:
     """The preset called ``name`` (the default when ``None``) among :func:`routed_presets`,
-    for its paths: a link to an unusable preset's login leads to its "misconfigured" page."""
-    key = maestrano_settings.DEFAULT_PRESET if name is None else name
+    for its paths: a link to an unusable preset's login leads to its "misconfigured" page.
+    The default preset when it is not (yet) among them, while another thread loads the
+    presets from the developer platform with no cached copy (or ``DEFAULT_PRESET`` names
+    none, ``maestrano.E006``), has its derived paths: the page holding a link to its login
+    is served, never a 500."""
+    default_name = maestrano_settings.DEFAULT_PRESET
+    key = default_name if name is None else name
     for preset in routed_presets():
         if preset.name == key:
             return preset
+    if key == default_name:
+        return Preset(name=key, is_default=True, raw=copy.deepcopy(PRESET_DEFAULTS))
     raise ImproperlyConfiguredPreset(f"No Maestrano preset named {key!r}")
 
 

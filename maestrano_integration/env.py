@@ -47,13 +47,14 @@ ENVIRONMENT_KEYS: tuple[tuple[str, type], ...] = (
 )
 
 #: What a boolean variable may say. django-environ reads anything it does not know as
-#: false; a typo in ``MAESTRANO_SSO_ENABLED`` must be an error instead.
-_FALSE_WORDS = ("false", "off", "no", "n", "0", "")
+#: false; a typo in ``MAESTRANO_SSO_ENABLED`` must be an error instead. An empty variable
+#: is none of them: it is not set (:func:`_unset`).
+_FALSE_WORDS = ("false", "off", "no", "n", "0")
 _BOOLEAN_WORDS = frozenset(django_environ.Env.BOOLEAN_TRUE_STRINGS) | frozenset(_FALSE_WORDS)
 #: The words, as an error message lists them (any case, spaces around them ignored).
 _ACCEPTED_WORDS = (
     f"{', '.join(django_environ.Env.BOOLEAN_TRUE_STRINGS)} for true; "
-    f"{', '.join(word for word in _FALSE_WORDS if word)} for false"
+    f"{', '.join(_FALSE_WORDS)} for false"
 )
 #: django-environ's float drops every character but digits, ``,``, ``.`` and ``-`` before
 #: converting (``1e3`` would read as 13): only plain decimal numbers are let through.
@@ -63,6 +64,14 @@ _PLAIN_NUMBER = re.compile(r"\s*\d+(?:\.\d+)?\s*")
 def environment_variable_name(dotted_key: str, *, prefix: str = "MAESTRANO_") -> str:
     """``sso.x509_certificate`` -> ``MAESTRANO_SSO_X509_CERTIFICATE``."""
     return prefix + dotted_key.replace(".", "_").upper()
+
+
+def _unset(text: str) -> bool:
+    """Whether a variable that is there is not set all the same: empty or blank
+    (``MAESTRANO_SSO_ENABLED=`` in an env file, a compose file's empty ``${VAR}``), so that
+    its default applies, as when it is unset. The rule of every boolean, number and list
+    read here; text is taken as written."""
+    return not text.strip()
 
 
 def _boolean(text: str, *, name: str) -> bool:
@@ -86,7 +95,7 @@ def boolean_from_environment(
     """
     source = os.environ if environ is None else environ
     text = source.get(name, "")
-    if not text.strip():
+    if _unset(text):
         return default
     try:
         return _boolean(text, name=name)
@@ -146,7 +155,11 @@ def preset_from_environment(
     """Return a nested preset dict holding only the keys set in the environment.
 
     Unset keys are left out so that the defaults of
-    :mod:`maestrano_integration.conf` apply.
+    :mod:`maestrano_integration.conf` apply; so are the booleans, numbers and
+    subscriptions that are empty or blank (:func:`_unset`), as
+    :func:`boolean_from_environment` reads them. A value that is none of what its key
+    may say raises :class:`~django.core.exceptions.ImproperlyConfigured` naming the
+    variable.
     """
     env = django_environ.Env()
     # django-environ reads os.environ unless given another mapping (tests pass one).
@@ -154,9 +167,13 @@ def preset_from_environment(
     preset: dict[str, Any] = {}
     for dotted_key, kind in ENVIRONMENT_KEYS:
         name = environment_variable_name(dotted_key, prefix=prefix)
-        if name not in env.ENVIRON:
+        text = env.ENVIRON.get(name)
+        if text is None or (kind is not str and _unset(text)):
             continue
-        value = _read(env, name, kind)
+        try:
+            value = _read(env, name, kind)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{error} (unset or empty: the default).") from None
         if dotted_key == "sso.x509_certificate":
             value = read_certificate(value)
         node = preset

@@ -1,6 +1,8 @@
 """What a time sent by the platform is: the Connec! API's and the Account API's alike.
 
-An ISO 8601 date-time (Django's ``parse_datetime``) that names a real moment every
+An ISO 8601 date or date-time in the extended calendar form the platform sends
+(:data:`PLATFORM_TIME_FORM`: ``2026-01-01``, ``2026-01-01T10:00[:00[.5]]`` with ``Z``,
+``±HH:MM`` or no offset; read by Django's ``parse_datetime``) that names a real moment every
 database can store: not ``2024-02-30``, no offset of 16 hours or more (real zones go
 from -12:00 to +14:00; PostgreSQL refuses ±16:00 and beyond), a UTC time within years
 1 to 9999 (``9999-12-31T23:59:59-23:59`` has none). A time without offset is UTC, so that
@@ -23,6 +25,7 @@ naming the reason (its Account API's filters and bills, its Connec! records and
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any, Literal, overload
 
 from django.utils.dateparse import parse_date, parse_datetime
@@ -30,6 +33,23 @@ from django.utils.dateparse import parse_date, parse_datetime
 #: Real offsets go from -12:00 to +14:00; PostgreSQL refuses 16 hours or more.
 MAX_OFFSET = datetime.timedelta(hours=16)
 
+
+#: The forms of a time the platform sends, ISO 8601's extended calendar forms (RFC 3339's):
+#: a date ``YYYY-MM-DD``, or a date-time ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` (a space for
+#: the ``T`` too), with ``Z``, ``±HH:MM`` or no offset; ASCII digits, a fraction of at most 9.
+#: Python's ``fromisoformat`` behind Django's ``parse_datetime`` reads other ISO forms the
+#: platform never sends (week dates ``2026-W01-1``, the basic form ``20260101T000000Z``, a
+#: comma before the fraction, an hour alone, a lowercase ``t``, ``±HHMM``, ``±HH`` and
+#: seconds in offsets), Django's fallback pattern a one-digit month, a space before the
+#: offset, a trailing newline; ``24:00`` (the end of a day) and ordinal dates ``2026-001``
+#: are ISO forms too, which a newer Python may read: each is refused (:data:`NOT_ISO`)
+#: before it is parsed. The values of a well-formed time are checked by the parse
+#: (``2024-02-30``: :data:`NO_SUCH_TIME`).
+PLATFORM_TIME_FORM = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
 
 #: Why a value is refused (:attr:`NotATime.reason`).
 NOT_TEXT = "not a string"
@@ -56,6 +76,8 @@ def platform_local_time(value: Any) -> datetime.datetime | None:
         return None
     if not isinstance(value, str):
         raise NotATime(value, NOT_TEXT)
+    if PLATFORM_TIME_FORM.fullmatch(value) is None:
+        raise NotATime(value, NOT_ISO)
     try:
         parsed = parse_datetime(value)
         if parsed is None:

@@ -359,14 +359,15 @@ def _python_value_function(field: models.Field) -> Callable[[Any], Any]:
             not_structured(value)
             if not isinstance(value, str):
                 raise refuse(value, "date")
-            if "T" in value:
-                # Connec! sends dates as midnight datetimes ("2016-10-04T00:00:00Z").
-                try:
-                    local = _connec_local_time(value)
-                except MappingError:
-                    raise refuse(value, "date") from None
-                if local is not None:  # the day the value names, not its day in UTC
-                    return local.date()
+            # Connec! sends dates as midnight datetimes ("2016-10-04T00:00:00Z"), or as
+            # dates: either read by the platform's rule of times (not by the field's own
+            # parse, which takes ISO forms the platform never sends: "2024-W22-5").
+            try:
+                local = _connec_local_time(value)
+            except MappingError:
+                raise refuse(value, "date") from None
+            if local is not None:  # the day the value names, not its day in UTC
+                return local.date()
             return value
 
         return date

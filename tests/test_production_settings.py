@@ -370,3 +370,85 @@ def test_a_boolean_variable_with_an_unknown_word_refuses_to_start(production_env
         f"ImproperlyConfigured: {variable} must be true or false {ACCEPTED}, not {word!r} "
         "(unset or empty: " in result.stderr
     )
+
+
+#: The default preset as the platform reads it (its metadata) and as the app uses it.
+PRESET_OF = """
+import base64, json, os, django
+django.setup()
+from django.test import Client
+from maestrano_integration.conf import get_preset
+credentials = f"{os.environ['MAESTRANO_API_ID']}:{os.environ['MAESTRANO_API_KEY']}"
+metadata = Client().get(
+    "/maestrano/metadata", secure=True, HTTP_HOST="crm.example.com",
+    HTTP_AUTHORIZATION="Basic " + base64.b64encode(credentials.encode()).decode(),
+).json()
+preset = get_preset()
+print(json.dumps({
+    "sso.enabled": metadata["sso"]["enabled"],
+    "sso.slo_enabled": metadata["sso"]["slo_enabled"],
+    "webhook.connec.subscriptions": metadata["webhook"]["connec"]["subscriptions"],
+    "sso.allow_sha1": preset.allow_sha1,
+    "connec.timeout": preset.connec_timeout,
+}))
+"""
+#: The preset's variables that are not text: booleans, a number, a list.
+PRESET_VARIABLES = (
+    "MAESTRANO_SSO_ENABLED",
+    "MAESTRANO_SSO_SLO_ENABLED",
+    "MAESTRANO_SSO_ALLOW_SHA1",
+    "MAESTRANO_CONNEC_TIMEOUT",
+    "MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS",
+)
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_preset_variable_keeps_the_presets_default(production_env, empty):
+    # MAESTRANO_SSO_ENABLED= read as false turned SSO off; an empty timeout refused to
+    # start; empty subscriptions subscribed to nothing.
+    env = {**production_env, **dict.fromkeys(PRESET_VARIABLES, empty)}
+
+    result = run_python(["-c", PRESET_OF], env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "sso.enabled": True,
+        "sso.slo_enabled": True,
+        "webhook.connec.subscriptions": {
+            "organizations": True,
+            "people": True,
+            "items": True,
+            "invoices": True,
+            "company": False,
+        },
+        "sso.allow_sha1": True,
+        "connec.timeout": 30.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "word", "said"),
+    [
+        *[
+            (variable, "ture", f" must be true or false {ACCEPTED}, not 'ture'")
+            for variable in PRESET_VARIABLES[:3]
+        ],
+        ("MAESTRANO_CONNEC_TIMEOUT", "soon", " must be a number of seconds, not 'soon'"),
+        (
+            "MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS",
+            '{"people": ""}',
+            f"['people'] must be true or false {ACCEPTED}, not ''",
+        ),
+    ],
+)
+def test_a_preset_variable_that_says_none_of_its_values_refuses_to_start(
+    production_env, variable, word, said
+):
+    env = {**production_env, variable: word}
+
+    result = run_python(["-c", PRESET_OF], env=env)
+
+    assert result.returncode != 0
+    assert (
+        f"ImproperlyConfigured: {variable}{said} (unset or empty: the default)." in result.stderr
+    ), result.stderr

@@ -24,12 +24,15 @@ pytestmark = pytest.mark.django_db
 
 ACCOUNT_LOGGER = "maestrano_integration.account"
 
-#: No such day; an offset PostgreSQL refuses; no UTC time (year 10000); no UTC time (year 0).
+#: No such day; an offset PostgreSQL refuses; no UTC time (year 10000); no UTC time (year 0);
+#: ISO forms the platform never sends (a week date, the basic form).
 BAD_TIMES = [
     "2024-02-30T00:00:00Z",
     "2030-01-01T00:00:00+20:00",
     "9999-12-31T23:59:59-23:59",
     "0001-01-01T00:00:00+23:59",
+    "2030-W01-1T00:00:00Z",
+    "20300101T000000Z",
 ]
 
 

@@ -5,14 +5,19 @@ and the project's pages, the operations endpoints and the other presets keep wor
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
 from maestrano_accounts.sessions import SESSION_KEY
+from maestrano_integration.conf import get_preset
 from tests.conftest import preset_values
+from tests.helpers.loopback import serving
 
 BROKEN = 'MAESTRANO["PRESETS"]["broken-market"]["sso"]'
 
@@ -132,3 +137,73 @@ def test_a_session_of_the_broken_preset_gets_the_misconfigured_page(client):
 
     assert page.status_code == 503
     assert "maestrano_accounts/sso_error.html" in [t.name for t in page.templates]
+
+
+def _blocking_dev_platform(arrived: threading.Event, release: threading.Event):
+    """A developer platform that answers (one marketplace, the default preset) only once
+    ``release`` is set, having set ``arrived``: a load under way in another thread."""
+    body = json.dumps(
+        {
+            "marketplaces": [
+                {"marketplace": "maestrano", **preset_values(api_id="app-1", api_key="key-1")}
+            ]
+        }
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            arrived.set()
+            release.wait(timeout=30)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("default_local", [True, False], ids=["default-local", "default-loaded"])
+def test_the_broken_presets_endpoints_answer_503_while_another_thread_loads_the_presets(
+    client, tmp_path, default_local
+):
+    arrived, release = threading.Event(), threading.Event()
+    loaded: list[str] = []
+    with serving(_blocking_dev_platform(arrived, release)) as url:
+        values = _maestrano(sso="off")
+        if not default_local:  # known only once loaded (no cached copy either)
+            del values["PRESETS"]["maestrano"]
+        values["DEV_PLATFORM"] = {
+            "HOST": url,
+            "KEY": "dev",
+            "SECRET": "dev",
+            "CACHE_FILE": str(tmp_path / "presets.json"),
+        }
+        with override_settings(MAESTRANO=values):
+            loader = threading.Thread(target=lambda: loaded.append(get_preset().api_id))
+            loader.start()
+            try:
+                assert arrived.wait(timeout=10)
+                # The load is under way in the other thread: the broken preset's endpoints
+                # still answer "misconfigured" (never a 404), and the pages are served.
+                init = client.get("/maestrano/broken-market/auth/saml/init")
+                metadata = client.get(
+                    "/maestrano/broken-market/metadata",
+                    HTTP_AUTHORIZATION=_basic("broken-app", "broken-key"),
+                )
+                landing = client.get("/")
+            finally:
+                release.set()
+                loader.join(timeout=10)
+            assert (init.status_code, metadata.status_code) == (503, 503)
+            assert landing.status_code == 200
+            assert b'href="/maestrano/auth/saml/init"' in landing.content
+            assert metadata.json() == {"error": "The application is misconfigured"}
+            assert loaded == ["app-1"]
+            # Once loaded, the same.
+            assert client.get("/maestrano/broken-market/auth/saml/init").status_code == 503
+            assert client.get("/maestrano/auth/saml/init").status_code == 302

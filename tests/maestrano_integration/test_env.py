@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from maestrano_integration.conf import ImproperlyConfiguredPreset, get_preset, get_preset_by_api_id
 from maestrano_integration.env import preset_from_environment
@@ -47,7 +48,7 @@ def test_pem_text_is_taken_as_is():
 
 
 def test_bad_boolean_is_a_clear_error():
-    with pytest.raises(ValueError, match="MAESTRANO_SSO_ENABLED must be true or false"):
+    with pytest.raises(ImproperlyConfigured, match="MAESTRANO_SSO_ENABLED must be true or false"):
         preset_from_environment(environ={"MAESTRANO_SSO_ENABLED": "maybe"})
 
 
@@ -61,15 +62,27 @@ def test_boolean_words(raw, expected):
 
 @pytest.mark.parametrize("raw", ["soon", "1e3", "12s", "-5"])
 def test_bad_timeout_is_a_clear_error(raw):
-    with pytest.raises(ValueError, match="MAESTRANO_CONNEC_TIMEOUT must be a number of seconds"):
+    with pytest.raises(
+        ImproperlyConfigured, match="MAESTRANO_CONNEC_TIMEOUT must be a number of seconds"
+    ):
         preset_from_environment(environ={"MAESTRANO_CONNEC_TIMEOUT": raw})
 
 
 def test_bad_json_subscriptions_are_a_clear_error():
     with pytest.raises(
-        ValueError, match="MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS is not valid JSON"
+        ImproperlyConfigured, match="MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS is not valid JSON"
     ):
         preset_from_environment(environ={"MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS": "{people"})
+
+
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_boolean_number_or_list_is_not_set_and_text_is_taken_as_written(empty):
+    names = ("SSO_ENABLED", "SSO_SLO_ENABLED", "SSO_ALLOW_SHA1", "CONNEC_TIMEOUT")
+    environ = {f"MAESTRANO_{name}": empty for name in names}
+    environ["MAESTRANO_WEBHOOK_CONNEC_SUBSCRIPTIONS"] = empty
+    environ["MAESTRANO_SSO_IDM"] = empty
+
+    assert preset_from_environment(environ=environ) == {"sso": {"idm": empty}}
 
 
 def test_text_is_taken_literally():
@@ -123,6 +136,8 @@ def test_subscriptions_in_json_take_booleans_and_boolean_words_only():
     preset = preset_from_environment(environ={variable: '{"people": "false", "items": true}'})
 
     assert preset["webhook"]["connec"]["subscriptions"] == {"people": False, "items": True}
-    for wrong in ('{"people": "nope"}', '{"people": 1}', '{"people": null}'):
-        with pytest.raises(ValueError, match=rf"{variable}\['people'\] must be true or false"):
+    for wrong in ('{"people": "nope"}', '{"people": ""}', '{"people": 1}', '{"people": null}'):
+        with pytest.raises(
+            ImproperlyConfigured, match=rf"{variable}\['people'\] must be true or false"
+        ):
             preset_from_environment(environ={variable: wrong})

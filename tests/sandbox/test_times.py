@@ -40,6 +40,29 @@ ODD_TIMES = {
     "0001-01-01T00:00:00+01:00": "no UTC time between years 1 and 9999",
     "9999-12-31T23:59:59-01:00": "no UTC time between years 1 and 9999",
     "2030-01-01T00:00:00" + "0" * 30_000: "not an ISO 8601 date or date-time",
+    # ISO forms (or Python's and Django's readings) the platform never sends: only the
+    # extended calendar forms are times (maestrano_integration.times.PLATFORM_TIME_FORM).
+    **dict.fromkeys(
+        [
+            "2026-W01-1T00:00:00Z",  # a week date
+            "2026-W01-1",
+            "2026-001",  # an ordinal date
+            "20260101T000000Z",  # the basic form
+            "20260101",
+            "2030-01-01T00:00:00,5Z",  # a comma before the fraction
+            "2030-01-01T24:00:00Z",  # the end of a day
+            "2030-01-01T00:00:00+0200",  # offsets without their colon, or minutes
+            "2030-01-01T00:00:00+02",
+            "2030-01-01T00:00:00+02:00:30",  # seconds in an offset
+            "2030-01-01T00Z",  # an hour alone
+            "2030-01-01t00:00:00Z",
+            "2030-1-1T00:00:00Z",  # a one-digit month and day
+            "2030-01-01T00:00:00.Z",  # a point without a fraction
+            "2030-01-01T00:00:00Z\n",  # a trailing newline
+            "\u0662\u0660\u0663\u0660-01-01",  # another script's digits
+        ],
+        "not an ISO 8601 date or date-time",
+    ),
 }
 #: JSON values that are no time at all.
 NOT_TEXT = [20300101, 1.5, True, [], {}, ["2030-01-01"], {"date": "2030-01-01"}]

@@ -222,6 +222,51 @@ def test_an_updated_at_no_database_stores_parks_its_record_and_the_others_are_ap
     assert link.last_pulled_updated_at == datetime.datetime(2029, 12, 31, 10, tzinfo=datetime.UTC)
 
 
+#: ISO forms Python's ``fromisoformat`` reads but the platform never sends: not times of the
+#: platform (maestrano_integration.times.PLATFORM_TIME_FORM).
+ISO_FORMS_NOT_SENT = {
+    "week": "2024-W18-3T10:00:00Z",
+    "ordinal": "2024-122T10:00:00Z",
+    "basic": "20240501T100000Z",
+    "comma": "2024-05-01T10:00:00,5Z",
+    "end-of-day": "2024-05-01T24:00:00Z",
+    "short-offset": "2024-05-01T10:00:00+0200",
+}
+
+
+def test_an_iso_form_the_platform_never_sends_parks_its_record_and_the_others_are_applied(
+    platform, company
+):
+    group = company.group_uid
+    records = [
+        {"id": f"upd-{form}", "group_id": group, "name": form, "updated_at": value}
+        for form, value in ISO_FORMS_NOT_SENT.items()
+    ]
+    records.append({"id": "ok", "group_id": group, "name": "ok", "updated_at": "2024-05-01"})
+    invoices = [
+        invoice(group, "inv-week", due_date="2024-W22-5"),
+        invoice(group, "inv-ok", due_date="2024-05-31 00:00:00Z"),
+    ]
+
+    entry = notify(platform, {"organizations": records, "invoices": invoices})
+
+    entry.refresh_from_db()
+    assert entry.status == InboxEntry.Status.DONE
+    assert list(Organization.objects.filter(company=company).values_list("name", flat=True)) == [
+        "ok"
+    ]
+    assert list(Invoice.objects.filter(company=company).values_list("number", flat=True)) == [
+        "INV-OK"
+    ]
+    parked = {e.connec_id: e for e in SyncRecordError.objects.filter(company=company)}
+    assert set(parked) == {*(f"upd-{form}" for form in ISO_FORMS_NOT_SENT), "inv-week"}
+    for form, value in ISO_FORMS_NOT_SENT.items():
+        error = parked[f"upd-{form}"]
+        assert f"updated_at: not a date-time: '{value}'" in error.reason
+        assert json.loads(error.payload_excerpt)["updated_at"] == value  # nothing lost
+    assert "due_date: not a date" in parked["inv-week"].reason
+
+
 def test_a_record_claiming_an_object_id_we_do_not_have_is_created_not_linked(platform, company):
     """Records fetched from Connec! carry external ids; ours must name an object we have."""
     group = company.group_uid
