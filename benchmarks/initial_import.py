@@ -63,8 +63,8 @@ def seed_sandbox(records: int) -> None:
     if "sandbox_seed" in get_commands():
         call_command("sandbox_seed", "--group", GROUP_UID, "--records", str(records))
         return
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord, Group
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord, Group
 
     group = Group.objects.get(uid=GROUP_UID)
     organizations = max(1, records // 5)
@@ -352,10 +352,10 @@ def phase_bulk_create(page_size: int) -> tuple[float, float, int]:
     Only the ``bulk_create`` calls are timed: no HTTP, no mapping, no IdMap.
     Returns (wall seconds, CPU seconds of this process, rows written).
     """
+    from maestrano_sandbox.connec.clock import format_timestamp
+    from maestrano_sandbox.models import ConnecRecord
     from maestrano_sync.mappers import ReferenceResolver
     from maestrano_sync.registry import registry
-    from sandbox.connec.clock import format_timestamp
-    from sandbox.models import ConnecRecord
 
     company = new_company("bulk_create")
     resolver = ReferenceResolver()
@@ -438,7 +438,7 @@ def profile_phases(page_size: int, output: str | None = None) -> None:
 
 def run_benchmark(args: argparse.Namespace) -> dict:
     var_dir = harness.setup(db=args.db, pg_name=PG_NAME, prefix="bench-import-")
-    from sandbox.models import Group, RegisteredApp
+    from maestrano_sandbox.models import Group, RegisteredApp
 
     app = RegisteredApp.objects.create(
         api_id=API_ID, api_key=API_KEY, app_host="http://127.0.0.1:9"

@@ -65,7 +65,7 @@ def start_sink() -> str:
 
 def setup_groups(repeat: int, *, peer_host: str) -> list[str]:
     """One group per run, used by the writer and by a peer subscribed to every entity."""
-    from sandbox.models import Group, RegisteredApp
+    from maestrano_sandbox.models import Group, RegisteredApp
 
     writer = RegisteredApp.objects.create(
         api_id=API_ID, api_key=API_KEY, app_host="http://127.0.0.1:9"
@@ -216,8 +216,8 @@ def phase_bulk_create(group_uid: str, records: int, batch_size: int) -> dict:
     """The same rows, as the hub stores them, with bulk_create (only the writes timed)."""
     from django.db import transaction
 
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord, Group
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord, Group
 
     group = Group.objects.get(uid=group_uid)
     rows = []
@@ -246,7 +246,7 @@ def main() -> None:
     var_dir = harness.setup(db=args.db, pg_name=PG_NAME, prefix="bench-sandbox-write-")
     groups = setup_groups(args.repeat, peer_host=start_sink())
     singles = [f"{uid}-single" for uid in groups]
-    from sandbox.models import Group
+    from maestrano_sandbox.models import Group
 
     for uid in singles:
         group = Group.objects.create(uid=uid, name=uid)

@@ -147,7 +147,7 @@ class Workers:
 def make_companies(run: str, count: int) -> list:
     """``count`` companies, each a sandbox group with the app."""
     from maestrano_accounts.models import Company
-    from sandbox.models import Group, RegisteredApp
+    from maestrano_sandbox.models import Group, RegisteredApp
 
     app = RegisteredApp.objects.get(api_id=API_ID)
     companies = []
@@ -221,8 +221,8 @@ def check(companies: list, expected: dict) -> tuple[int, int]:
     from django.db.models import Count
 
     from crm.models import Organization, Person
+    from maestrano_sandbox.models import ConnecRecord
     from maestrano_sync.models import IdMap
-    from sandbox.models import ConnecRecord
 
     duplicates = violations = 0
     for company in companies:
@@ -304,7 +304,7 @@ def main() -> None:
     )
     from django.db import connections
 
-    from sandbox.models import RegisteredApp
+    from maestrano_sandbox.models import RegisteredApp
 
     RegisteredApp.objects.create(api_id=API_ID, api_key=API_KEY, app_host="http://127.0.0.1:9")
     # The sandbox server runs its own notification sender: no broker of ours for it.

@@ -68,12 +68,12 @@ PLATFORM_HOST = "http://127.0.0.1:9/sandbox"
 GROUP_UID = "cld-bench"
 USER_UID = "usr-bench"
 #: In the middleware only when the sandbox is mounted (config/settings.py).
-SANDBOX_MIDDLEWARE = "sandbox.faults.FaultInjectionMiddleware"
+SANDBOX_MIDDLEWARE = "maestrano_sandbox.faults.FaultInjectionMiddleware"
 
 
 def make_key_pair(bits: int) -> tuple[str, str]:
     """(private key PEM, certificate PEM) from the sandbox's own generator."""
-    from sandbox.keys import generate_key_pair
+    from maestrano_sandbox.keys import generate_key_pair
 
     pair = generate_key_pair(bits=bits, common_name=f"bench-idp-{bits}")
     return pair.private_key_pem, pair.certificate_pem

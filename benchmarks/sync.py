@@ -417,7 +417,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     bench = harness.setup_webhook(db=args.db, pg_name=PG_NAME, prefix="bench-sync-")
     broker, var_dir, company = bench.broker, bench.var_dir, bench.company
     from maestrano_accounts.models import Company
-    from sandbox.models import Group, RegisteredApp
+    from maestrano_sandbox.models import Group, RegisteredApp
 
     app = RegisteredApp.objects.create(
         api_id=API_ID, api_key=API_KEY, app_host="http://127.0.0.1:9", subscriptions={"none": True}

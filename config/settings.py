@@ -58,7 +58,7 @@ INSTALLED_APPS = [
     "maestrano_accounts",
     "maestrano_sync",
     "crm",
-    "sandbox",
+    "maestrano_sandbox",
     # Throttles the admin login (the example project's choice; see docs/deploy.md).
     "axes",
 ]
@@ -84,7 +84,7 @@ MIDDLEWARE = [
 ]
 
 # The sandbox is a development tool: mounted when asked for, and with DEBUG off only
-# when forced as well (sandbox.checks then fails `check --deploy`). Nothing below
+# when forced as well (maestrano_sandbox.checks then fails `check --deploy`). Nothing below
 # trusts its keys or credentials unless it is mounted or DEBUG is on.
 _sandbox_only = boolean_from_environment("SANDBOX_ONLY", default=False)
 _sandbox_requested = boolean_from_environment("SANDBOX_ENABLED", default=False) or _sandbox_only
@@ -182,7 +182,7 @@ for _alias, _database in DATABASES.items():
         # Lets several test runs share one PostgreSQL server without clobbering each other.
         _suffix = env.str("TEST_DATABASE_SUFFIX")
         _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{_suffix}"}
-DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]
+DATABASE_ROUTERS = ["maestrano_sandbox.routers.SandboxRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The example project's own user model; the Maestrano apps work with any (see docs/install.md).
@@ -406,11 +406,13 @@ else:
 SANDBOX = {
     "ENABLED": _sandbox_mounted,
     "DATA_DIR": VAR_DIR / "sandbox",
-    # Connec! notifications sender (sandbox.connec.notifications): retry backoff in seconds.
+    # Connec! notifications sender (maestrano_sandbox.connec.notifications): retry backoff in
+    # seconds.
     "NOTIFICATIONS": {"BACKGROUND": True, "TIMEOUT": 5.0, "BACKOFF": 1.0, "MAX_ATTEMPTS": 6},
-    # Fault injection per api id (sandbox.faults), e.g. {"app-demo": {"error_rate": 0.1}}.
+    # Fault injection per api id (maestrano_sandbox.faults), e.g. {"app-demo": {"error_rate": 0.1}}.
     "FAULTS": {},
-    # Identity and account side (sandbox.sessions, sandbox.idp, sandbox.account_webhooks).
+    # Identity and account side (maestrano_sandbox.sessions, maestrano_sandbox.idp,
+    # maestrano_sandbox.account_webhooks).
     "SESSION_RECHECK_SECONDS": env.int("SANDBOX_SESSION_RECHECK_SECONDS", default=180),
     "ASSERTION_LIFETIME_SECONDS": 300,
     "WEBHOOK_MAX_ATTEMPTS": 4,
@@ -419,7 +421,7 @@ SANDBOX = {
 }
 if SANDBOX["ENABLED"]:
     # Injects configured faults into registered apps' calls to the sandbox APIs only.
-    MIDDLEWARE.append("sandbox.faults.FaultInjectionMiddleware")
+    MIDDLEWARE.append("maestrano_sandbox.faults.FaultInjectionMiddleware")
 
 # LOG_FORMAT=json: one JSON object per line with request id, preset, group, entity and
 # record ids (needs structlog: the `jsonlogs` extra); plain text otherwise.

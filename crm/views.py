@@ -179,7 +179,7 @@ class RecordPages(CompanyView):
             return ""
         try:
             path = reverse(
-                "sandbox:connec-record",
+                "maestrano_sandbox:connec-record",
                 kwargs={
                     "uid": self.company.group_uid,
                     "entity": self.entity,
@@ -191,7 +191,7 @@ class RecordPages(CompanyView):
             # not an id the sandbox issued, or a marketplace no longer configured (or
             # unusable: maestrano.E039)
             return ""
-        mount = reverse("sandbox:home")
+        mount = reverse("maestrano_sandbox:home")
         return f"{preset.api_host}/{path.removeprefix(mount)}"
 
 

@@ -1,7 +1,7 @@
 """Connec! API v2 wire constants: one home for the client and the sandbox's emulation.
 
 The client (:mod:`maestrano_integration.connec`) and the emulated Connec! of the
-sandbox (``sandbox/connec/``) both speak this protocol; reading the same values
+sandbox (``maestrano_sandbox/connec/``) both speak this protocol; reading the same values
 here keeps them from drifting apart (docs/protocol.md, "Connec! API").
 """
 

@@ -25,7 +25,7 @@ def main() -> None:
     from django.test import override_settings
 
     from maestrano_integration import schema as app
-    from sandbox import schema as sandbox
+    from maestrano_sandbox import schema as sandbox
 
     with override_settings(MAESTRANO={}):
         for name, text in [

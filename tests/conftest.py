@@ -13,7 +13,7 @@ from tests.helpers.certificates import make_key_pair
 pytest_plugins = [
     # The sandbox as a test peer: the maestrano_platform fixture every adopter's conftest
     # loads the same way (docs/sandbox.md); ``platform`` below is its name here.
-    "sandbox.pytest_plugin",
+    "maestrano_sandbox.pytest_plugin",
     "tests.sandbox.connec_support",
     "tests.helpers.worker",
     "tests.helpers.adoption",  # wheel and virtualenv of the adopter tests
@@ -31,7 +31,7 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    # (The tests that use the live platform are marked by sandbox.pytest_plugin.)
+    # (The tests that use the live platform are marked by maestrano_sandbox.pytest_plugin.)
     part = config.getoption("--test-part")
     if part:
         kept = _part_of(items, part)
@@ -114,14 +114,15 @@ def _forget_refused_authentications():
 
 @pytest.fixture(scope="session")
 def sandbox_data_dir(maestrano_sandbox_data_dir):
-    """The sandbox's keys, the same as the platform's (``sandbox.pytest_plugin``)."""
+    """The sandbox's keys, the same as the platform's (``maestrano_sandbox.pytest_plugin``)."""
     return maestrano_sandbox_data_dir
 
 
 @pytest.fixture
 def platform(maestrano_platform):
     """The sandbox on a live server with our app registered, and the default preset wired
-    to it: the shipped ``maestrano_platform`` (``sandbox.pytest_plugin``), under its name here."""
+    to it: the shipped ``maestrano_platform`` (``maestrano_sandbox.pytest_plugin``), under its
+    name here."""
     return maestrano_platform
 
 

@@ -25,8 +25,8 @@ READ_ONLY = [
     "maestrano_sync.InboxEntry",
     "maestrano_sync.SyncConflict",
     "maestrano_sync.SyncSettingsChange",
-    "sandbox.AccountWebhookDelivery",
-    "sandbox.NotificationDelivery",
+    "maestrano_sandbox.AccountWebhookDelivery",
+    "maestrano_sandbox.NotificationDelivery",
 ]
 
 

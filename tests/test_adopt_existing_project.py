@@ -484,7 +484,7 @@ def run_webhooks_and_sync(*, adopter: Adopter, sandbox: Sandbox):
     sandbox.manage(
         "shell",
         "-c",
-        "from sandbox.models import Group, RegisteredApp; "
+        "from maestrano_sandbox.models import Group, RegisteredApp; "
         "Group.objects.get(uid='cld-one').apps.add(RegisteredApp.objects.get(api_id='other-app'))",
     )
     sandbox.api(

@@ -204,7 +204,14 @@ IDMAP_OWNERS = {
     "maestrano_sync/models/__init__.py",
     "maestrano_sync/models/mapping.py",
 }
-APPS = ("maestrano_accounts", "maestrano_integration", "maestrano_sync", "crm", "sandbox", "config")
+APPS = (
+    "maestrano_accounts",
+    "maestrano_integration",
+    "maestrano_sync",
+    "crm",
+    "maestrano_sandbox",
+    "config",
+)
 
 
 def _idmap_uses_in(source: str) -> list[int]:

@@ -232,7 +232,7 @@ def test_settings_without_the_sandbox_stop_the_run_saying_what_to_add(tmp_path, 
     project = tmp_path / "mysite"
     apply_install_doc(project)
     (project / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = mysite.settings\n")
-    (project / "conftest.py").write_text('pytest_plugins = ["sandbox.pytest_plugin"]\n')
+    (project / "conftest.py").write_text('pytest_plugins = ["maestrano_sandbox.pytest_plugin"]\n')
     (project / "test_login.py").write_text(
         "def test_login(maestrano_platform):\n    maestrano_platform.login()\n"
     )
@@ -241,9 +241,9 @@ def test_settings_without_the_sandbox_stop_the_run_saying_what_to_add(tmp_path, 
 
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     for missing in (
-        'INSTALLED_APPS has no "sandbox"',
+        'INSTALLED_APPS has no "maestrano_sandbox"',
         'DATABASES has no "sandbox" database',
-        'DATABASE_ROUTERS lacks "sandbox.routers.SandboxRouter"',
+        'DATABASE_ROUTERS lacks "maestrano_sandbox.routers.SandboxRouter"',
         'SANDBOX["ENABLED"] is not true',
         "The URLconf does not mount the sandbox",
         "globals().update(sandbox_settings(globals()))",

@@ -14,7 +14,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.test import Client
 
-from sandbox.models import Bill, Group, PlatformUser, RegisteredApp
+from maestrano_sandbox.models import Bill, Group, PlatformUser, RegisteredApp
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -157,7 +157,7 @@ SANDBOX_SCHEMA = schemathesis.openapi.from_path(
 
 
 def sandbox_state() -> list:
-    from sandbox.models import (
+    from maestrano_sandbox.models import (
         Bill,
         ConnecExternalId,
         ConnecRecord,
@@ -175,7 +175,7 @@ def sandbox_state() -> list:
 def sandbox_under_fuzz(live_server, hub_group, settings):
     """The sandbox on a live server; the app ``app-a`` and its group ``cld-1`` (shared with
     ``app-b``: a Connec! write stores a notification for it)."""
-    from sandbox.models import RegisteredApp
+    from maestrano_sandbox.models import RegisteredApp
 
     # Notifications are stored, not sent: no thread changes the database between checks.
     settings.SANDBOX = {
@@ -191,7 +191,7 @@ def sandbox_under_fuzz(live_server, hub_group, settings):
 
 def seed_connec_records() -> dict[str, str]:
     """One record of each Connec! entity in ``cld-1``, written as the sandbox: ``{entity: id}``."""
-    from sandbox.connec.api import Operation, run_and_notify
+    from maestrano_sandbox.connec.api import Operation, run_and_notify
 
     fields = {
         "organizations": {"name": "Acme Corp", "email": {"address": "info@acme.example"}},

@@ -145,8 +145,8 @@ def test_forcing_the_sandbox_with_debug_off_fails_the_deploy_check(production_en
     result = deploy_check(env)
 
     assert result.returncode != 0
-    assert "sandbox.E001" in result.stdout + result.stderr
-    assert routed_to("/sandbox/", env).startswith("sandbox.")
+    assert "maestrano_sandbox.E001" in result.stdout + result.stderr
+    assert routed_to("/sandbox/", env).startswith("maestrano_sandbox.")
 
 
 def test_the_sandbox_is_off_unless_enabled_even_with_debug(production_env):

@@ -18,6 +18,6 @@ urlpatterns = [
 handler400 = "maestrano_integration.views.bad_request"
 
 if settings.SANDBOX["ENABLED"]:
-    urlpatterns.append(path("sandbox/", include("sandbox.urls")))
+    urlpatterns.append(path("sandbox/", include("maestrano_sandbox.urls")))
     # A 404 under /sandbox/ is the sandbox's page; the app's pages keep templates/404.html.
-    handler404 = "sandbox.views.errors.page_not_found"
+    handler404 = "maestrano_sandbox.views.errors.page_not_found"

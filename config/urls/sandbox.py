@@ -12,10 +12,10 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(url="/sandbox/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("sandbox/", include("sandbox.urls")),
+    path("sandbox/", include("maestrano_sandbox.urls")),
 ]
 
 # JSON on the sandbox's APIs, Django's 400 page elsewhere (as config/urls/__init__.py).
 handler400 = "maestrano_integration.views.bad_request"
 # The sandbox's 404 page under /sandbox/ (Django's, the project's 404.html, elsewhere).
-handler404 = "sandbox.views.errors.page_not_found"
+handler404 = "maestrano_sandbox.views.errors.page_not_found"

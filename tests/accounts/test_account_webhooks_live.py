@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 from maestrano_accounts.adapter import DefaultAccountAdapter
 from maestrano_accounts.models import AdHocCharge, Company, CompanySubscription, Membership
 from maestrano_integration.account import AccountClient
-from sandbox.account_webhooks import notify_group_cancelled, notify_user_removed
-from sandbox.models import AccountWebhookDelivery
+from maestrano_sandbox.account_webhooks import notify_group_cancelled, notify_user_removed
+from maestrano_sandbox.models import AccountWebhookDelivery
 from tests.helpers.sso_flow import login
 from tests.helpers.users import user_of
 

@@ -44,7 +44,7 @@ def bills(group_uid):
 
 
 def sandbox_recurring_bills(group_uid):
-    from sandbox.models import RecurringBill
+    from maestrano_sandbox.models import RecurringBill
 
     return list(RecurringBill.objects.filter(group__uid=group_uid))
 

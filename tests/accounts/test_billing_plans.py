@@ -237,7 +237,7 @@ def test_a_flat_plan_ignores_the_headcount(platform):
 
 def start_on_the_platform(subscription):
     """Play the platform's clock: the recurring bill's first charge date has come."""
-    from sandbox.models import RecurringBill
+    from maestrano_sandbox.models import RecurringBill
 
     RecurringBill.objects.filter(uid=subscription.platform_id).update(
         start_date=timezone.now() - dt.timedelta(hours=1)
@@ -245,7 +245,7 @@ def start_on_the_platform(subscription):
 
 
 def test_the_beat_task_reads_bill_and_recurring_bill_statuses_and_the_page_shows_them(platform):
-    from sandbox.models import Bill
+    from maestrano_sandbox.models import Bill
 
     http = sso(platform, group_uid="cld-status")
     page = http.get(f"{platform.url}/billing/", timeout=TIMEOUT)

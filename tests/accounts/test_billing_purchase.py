@@ -20,7 +20,7 @@ from crm.models import SmsCredit
 from maestrano_accounts.billing.tasks import retry_pending_billing_task, submit_charge_task
 from maestrano_accounts.models import AdHocCharge, Company
 from maestrano_integration.account import AccountClient
-from sandbox import faults
+from maestrano_sandbox import faults
 from tests.accounts.test_billing import after_the_grace_period, set_faults, sso, tune
 from tests.accounts.test_billing_unanswered import sandbox_bills
 from tests.helpers.saml import parse_form

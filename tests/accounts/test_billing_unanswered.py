@@ -53,7 +53,7 @@ def late_write_landed(rows_of, *, sent_at):
 
 
 def sandbox_bills(group_uid):
-    from sandbox.models import Bill
+    from maestrano_sandbox.models import Bill
 
     return list(Bill.objects.filter(group__uid=group_uid))
 

@@ -460,7 +460,7 @@ def test_the_apps_pages_need_none_of_the_projects_context_processors(platform, s
     said "You are logged out" to a logged-in user, and the layout showed no "Log out"."""
     # The apps' own templates, as in a project that overrides none of them (the
     # sandbox, served by the same test server, keeps its pages).
-    (tmp_path / "sandbox").symlink_to(ROOT / "templates" / "sandbox")
+    (tmp_path / "maestrano_sandbox").symlink_to(ROOT / "templates" / "maestrano_sandbox")
     (tmp_path / "base.html").symlink_to(ROOT / "templates" / "base.html")
     settings.TEMPLATES = [
         {
@@ -776,7 +776,7 @@ def test_a_login_ticket_completes_only_once(platform):
 
 def _signing_with_sha1(platform, **sso) -> None:
     """The sandbox signs with the historical 1024-bit rsa-sha1 pair, which the preset trusts."""
-    from sandbox.keys import key_pair_for_algorithm
+    from maestrano_sandbox.keys import key_pair_for_algorithm
 
     platform.app.signature_algorithm = "sha1"
     platform.app.save()

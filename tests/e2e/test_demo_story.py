@@ -21,10 +21,10 @@ import pytest
 
 from crm.models import Person
 from maestrano_accounts.models import Company
+from maestrano_sandbox.connec.seed import seed_group
+from maestrano_sandbox.models import ConnecRecord
 from maestrano_sync.models import SyncRun, SyncRunEntity
 from maestrano_sync.selectors import connec_id_for
-from sandbox.connec.seed import seed_group
-from sandbox.models import ConnecRecord
 from tests.e2e.helpers import eventually, sandbox_on_the_other_host
 
 pytestmark = pytest.mark.browser

@@ -19,10 +19,10 @@ import pytest
 from crm.models import Person
 from maestrano_accounts.billing.models import AdHocCharge
 from maestrano_accounts.models import Company
-from sandbox.connec.api import Operation, run_and_notify
-from sandbox.connec.notifications import deliver_pending
-from sandbox.connec.seed import seed_group
-from sandbox.models import Group
+from maestrano_sandbox.connec.api import Operation, run_and_notify
+from maestrano_sandbox.connec.notifications import deliver_pending
+from maestrano_sandbox.connec.seed import seed_group
+from maestrano_sandbox.models import Group
 from tests.e2e.helpers import (
     SERIOUS,
     SIZES,

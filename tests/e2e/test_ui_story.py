@@ -20,9 +20,9 @@ import pytest
 
 from crm.models import Person
 from maestrano_accounts.models import Company, Plan
+from maestrano_sandbox.connec.seed import seed_group
+from maestrano_sandbox.models import ConnecRecord
 from maestrano_sync.selectors import connec_id_for
-from sandbox.connec.seed import seed_group
-from sandbox.models import ConnecRecord
 from tests.e2e.helpers import (
     SIZES,
     Pages,

@@ -36,7 +36,7 @@ PACKAGE_SOURCES = [
     "maestrano_integration",
     "maestrano_accounts",
     "maestrano_sync",
-    "sandbox",
+    "maestrano_sandbox",
 ]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 EXPORT = re.compile(r'^export (\w+)="([^"]*)"', re.M)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sandbox.keys import IdpKeyPair, generate_key_pair
+from maestrano_sandbox.keys import IdpKeyPair, generate_key_pair
 
 KeyPair = IdpKeyPair
 

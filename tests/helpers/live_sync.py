@@ -136,7 +136,7 @@ def hub_for(platform: Any, group_uid: str, app: Any) -> HubClient:
 
 def deliver_notifications(timeout: float = 20.0) -> None:
     """Wait until the sandbox delivered every pending notification (its own retries included)."""
-    from sandbox.connec.notifications import deliver_pending
+    from maestrano_sandbox.connec.notifications import deliver_pending
 
     remaining = deliver_pending(timeout=timeout)
     assert remaining == 0, f"{remaining} notifications still undelivered"

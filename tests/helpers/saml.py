@@ -1,7 +1,7 @@
 """Drive the sandbox IdP over HTTP (``requests``, no browser), as a person at the login page would.
 
-The SSO steps ship with the sandbox (``sandbox.testing.sso``, where the IdP's login form and
-its fields are described) and are re-exported here; this module adds what only these tests
+The SSO steps ship with the sandbox (``maestrano_sandbox.testing.sso``, where the IdP's login
+form and its fields are described) and are re-exported here; this module adds what only these tests
 need: SP settings and AuthnRequests built without the app, Responses validated or tampered
 with, IdP-initiated launches.
 
@@ -28,7 +28,7 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from sandbox.testing.sso import (
+from maestrano_sandbox.testing.sso import (
     DEFAULT_INIT_PATH,
     TIMEOUT,
     SamlPost,
@@ -40,7 +40,7 @@ from sandbox.testing.sso import (
     saml_post_from_page,
     submit_login,
 )
-from sandbox.testing.sso import expect_status as _check
+from maestrano_sandbox.testing.sso import expect_status as _check
 from tests.helpers.certificates import KeyPair, make_key_pair
 
 __all__ = [
@@ -172,7 +172,7 @@ def validate_response(
     return valid, response.get_error(), response.get_attributes() if valid else {}
 
 
-# --- Driving the IdP (the steps: sandbox.testing.sso) ---------------------------------
+# --- Driving the IdP (the steps: maestrano_sandbox.testing.sso) ---------------------------------
 def sso_login(
     platform: Any, http_session: requests.Session, **kwargs: Any
 ) -> tuple[SamlPost, requests.Response]:

@@ -2,7 +2,7 @@
 
 The consume view answers ``303`` to ``/maestrano/auth/saml/complete?ticket=…``
 (see ``maestrano_accounts.views``); ``complete``, ``deliver`` and ``login`` follow that hop
-like a browser would (they ship with the sandbox, ``sandbox.testing.sso``). This module
+like a browser would (they ship with the sandbox, ``maestrano_sandbox.testing.sso``). This module
 adds the logout and crafted Responses for security tests (edited, then signed again with
 the IdP's own key so that only the app's binding checks can refuse them).
 """
@@ -16,7 +16,7 @@ import requests
 from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 
-from sandbox.testing.sso import complete, deliver, login
+from maestrano_sandbox.testing.sso import complete, deliver, login
 from tests.helpers.saml import SamlPost, form_posting_to, resign
 
 __all__ = ["complete", "deliver", "login"]

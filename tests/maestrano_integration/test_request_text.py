@@ -18,7 +18,7 @@ from django.core import checks
 from django.test import AsyncClient, Client
 
 from maestrano_accounts.models import Company, SsoLoginTicket, UsedAssertion
-from sandbox.models import Bill, RegisteredApp
+from maestrano_sandbox.models import Bill, RegisteredApp
 from tests.helpers.saml import obtain_saml_response
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -262,7 +262,7 @@ def test_a_completion_form_that_is_not_utf8_is_refused(client, caplog):
 def account_api():
     app = RegisteredApp.objects.create(api_id="app-t", api_key="key-t", app_host="http://x.test")
     token = base64.b64encode(b"app-t:key-t").decode()
-    from sandbox.models import Group
+    from maestrano_sandbox.models import Group
 
     group = Group.objects.create(uid="cld-1", name="Acme")
     group.apps.add(app)

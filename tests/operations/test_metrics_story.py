@@ -65,7 +65,7 @@ def test_the_story_of_a_company_moves_each_metric(platform, operations, client):
     assert IdMap.objects.filter(object_id=str(pushed.pk)).exists()
 
     # 3. Another app of the group creates a record: Connec! notifies us.
-    from sandbox.models import Group
+    from maestrano_sandbox.models import Group
 
     peer = hub_for(platform, "cld-ops", register_peer(platform, Group.objects.get(uid="cld-ops")))
     peer.create("organizations", {"name": "Globex"})

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from sandbox.models import Group, RegisteredApp
+from maestrano_sandbox.models import Group, RegisteredApp
 
 CONNEC = "/sandbox/connec"
 

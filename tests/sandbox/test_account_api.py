@@ -12,8 +12,8 @@ import pytest
 import requests
 from django.test import Client
 
-from sandbox import directory
-from sandbox.models import Bill, RecurringBill, RegisteredApp
+from maestrano_sandbox import directory
+from maestrano_sandbox.models import Bill, RecurringBill, RegisteredApp
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 _OWN = object()

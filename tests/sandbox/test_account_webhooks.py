@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from sandbox.models import AccountWebhookDelivery, GroupMembership, RecurringBill
+from maestrano_sandbox.models import AccountWebhookDelivery, GroupMembership, RecurringBill
 from tests.helpers.saml import form_posting_to
 
 
@@ -161,7 +161,7 @@ def test_command_refuses_unknown_ids(platform, hooked):
 def test_admin_action_cancels_the_service(platform, receiver, hooked, admin_client):
     group = hooked.groups.get(uid="cld-1")
     response = admin_client.post(
-        "/admin/sandbox/group/",
+        "/admin/maestrano_sandbox/group/",
         {"action": "cancel_service", "_selected_action": [group.pk]},
         follow=True,
     )

@@ -14,7 +14,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from sandbox.models import Bill, ConnecRecord, RegisteredApp
+from maestrano_sandbox.models import Bill, ConnecRecord, RegisteredApp
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

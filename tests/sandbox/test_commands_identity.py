@@ -7,8 +7,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from sandbox.keys import ensure_idp_key_pair, ensure_sha1_key_pair
-from sandbox.models import Group, GroupMembership, PlatformUser, RegisteredApp
+from maestrano_sandbox.keys import ensure_idp_key_pair, ensure_sha1_key_pair
+from maestrano_sandbox.models import Group, GroupMembership, PlatformUser, RegisteredApp
 
 
 def _run(*args, **options) -> str:

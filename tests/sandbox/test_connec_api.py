@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.models import Group
+from maestrano_sandbox.models import Group
 from tests.sandbox.connec_support import Hub, basic_auth, register_app
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -110,7 +110,7 @@ def test_top_is_capped_at_500(hub):
 
 
 def test_paging_on_equal_updated_at_values_is_stable(hub, hub_group):
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.models import ConnecRecord
 
     ids = [create(hub, "items", {"name": f"Item {n}"})["id"] for n in range(6)]
     stamp = ConnecRecord.objects.get(uid=ids[0]).updated_at

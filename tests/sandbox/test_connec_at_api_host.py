@@ -6,7 +6,7 @@ import pytest
 
 from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import ConnecClient
-from sandbox.models import Group
+from maestrano_sandbox.models import Group
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
 

@@ -258,7 +258,8 @@ def planner_rows() -> dict[str, float]:
     with connections["sandbox"].cursor() as cursor:
         cursor.execute(
             "SELECT relname, reltuples FROM pg_class "
-            "WHERE relname IN ('sandbox_connecrecord', 'sandbox_connecexternalid')"
+            "WHERE relname IN "
+            "('maestrano_sandbox_connecrecord', 'maestrano_sandbox_connecexternalid')"
         )
         return dict(cursor.fetchall())
 
@@ -268,7 +269,7 @@ def test_postgresql_statistics_follow_bulk_batches(hub, monkeypatch):
     many records as they held at the last ANALYZE (from MIN_ROWS on)."""
     from django.db import connections
 
-    from sandbox.connec import statistics
+    from maestrano_sandbox.connec import statistics
 
     if connections["sandbox"].vendor != "postgresql":
         pytest.skip("PostgreSQL's planner statistics")
@@ -295,11 +296,20 @@ def test_postgresql_statistics_follow_bulk_batches(hub, monkeypatch):
     batch(3, 0)  # 3 written: below MIN_ROWS
     assert planner_rows() == before
     batch(3, 3)  # 6: analyzed; the next ANALYZE once 6 more are written
-    assert planner_rows() == {"sandbox_connecrecord": 6, "sandbox_connecexternalid": 6}
+    assert planner_rows() == {
+        "maestrano_sandbox_connecrecord": 6,
+        "maestrano_sandbox_connecexternalid": 6,
+    }
     batch(3, 6)  # 3 more: below
-    assert planner_rows() == {"sandbox_connecrecord": 6, "sandbox_connecexternalid": 6}
+    assert planner_rows() == {
+        "maestrano_sandbox_connecrecord": 6,
+        "maestrano_sandbox_connecexternalid": 6,
+    }
     batch(3, 9)  # 6 more: analyzed again
-    assert planner_rows() == {"sandbox_connecrecord": 12, "sandbox_connecexternalid": 12}
+    assert planner_rows() == {
+        "maestrano_sandbox_connecrecord": 12,
+        "maestrano_sandbox_connecexternalid": 12,
+    }
 
 
 def test_a_batch_answers_the_external_ids_of_its_records_and_of_their_references(hub):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.models import Group
+from maestrano_sandbox.models import Group
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sandbox.models import ConnecRecord, FaultConfig, NotificationDelivery
+from maestrano_sandbox.models import ConnecRecord, FaultConfig, NotificationDelivery
 from tests.helpers.html import dangling_references, described
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -115,7 +115,7 @@ def test_fault_rates_over_one_are_refused_by_the_page(client, hub_app):
 
 def test_saving_a_record_in_the_admin_validates_and_notifies(admin_client, hub_group):
     response = admin_client.post(
-        "/admin/sandbox/connecrecord/add/",
+        "/admin/maestrano_sandbox/connecrecord/add/",
         {
             "group": hub_group.pk,
             "entity": "people",
@@ -125,7 +125,7 @@ def test_saving_a_record_in_the_admin_validates_and_notifies(admin_client, hub_g
         },
     )
     invalid = admin_client.post(
-        "/admin/sandbox/connecrecord/add/",
+        "/admin/maestrano_sandbox/connecrecord/add/",
         {
             "group": hub_group.pk,
             "entity": "people",

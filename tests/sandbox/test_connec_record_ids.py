@@ -11,7 +11,7 @@ import requests
 
 from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
 from maestrano_integration.http import path_segment
-from sandbox.models import Group
+from maestrano_sandbox.models import Group
 
 KEYS = ["Q?x=1", "A#1", "50%2F", "two words", "..x", "~é"]
 

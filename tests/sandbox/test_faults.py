@@ -8,9 +8,9 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from sandbox import faults as sandbox_faults
-from sandbox.faults import ConnectionDropped
-from sandbox.models import Group
+from maestrano_sandbox import faults as sandbox_faults
+from maestrano_sandbox.faults import ConnectionDropped
+from maestrano_sandbox.models import Group
 from tests.sandbox.connec_support import Hub, basic_auth, register_app
 
 pytestmark = pytest.mark.django_db(databases="__all__")

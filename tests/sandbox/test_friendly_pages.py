@@ -6,8 +6,8 @@ from urllib.parse import urljoin
 
 import pytest
 
-from sandbox import directory
-from sandbox.models import GroupMembership, PlatformUser
+from maestrano_sandbox import directory
+from maestrano_sandbox.models import GroupMembership, PlatformUser
 from tests.helpers.saml import login_page_url, parse_form
 
 pytestmark = pytest.mark.django_db(databases="__all__")

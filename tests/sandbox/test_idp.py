@@ -11,8 +11,14 @@ import pytest
 import requests
 from lxml import etree
 
-from sandbox.keys import ensure_key_pairs, ensure_sha1_key_pair
-from sandbox.models import Group, GroupMembership, PlatformSession, PlatformUser, RegisteredApp
+from maestrano_sandbox.keys import ensure_key_pairs, ensure_sha1_key_pair
+from maestrano_sandbox.models import (
+    Group,
+    GroupMembership,
+    PlatformSession,
+    PlatformUser,
+    RegisteredApp,
+)
 from tests.helpers import saml
 
 ATTRIBUTES = [

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from maestrano_accounts.models import Company
-from sandbox import directory
-from sandbox.models import PlatformUser, RegisteredApp
+from maestrano_sandbox import directory
+from maestrano_sandbox.models import PlatformUser, RegisteredApp
 from tests.helpers.users import log_in_to_company
 
 from .connec_support import basic_auth

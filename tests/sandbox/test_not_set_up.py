@@ -14,9 +14,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from sandbox import directory
-from sandbox.keys import ensure_idp_key_pair
-from sandbox.models import Group, PlatformSession, PlatformUser, RegisteredApp
+from maestrano_sandbox import directory
+from maestrano_sandbox.keys import ensure_idp_key_pair
+from maestrano_sandbox.models import Group, PlatformSession, PlatformUser, RegisteredApp
 
 from .connec_support import basic_auth
 

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from sandbox.connec.notifications import _worker, deliver_due, deliver_pending
-from sandbox.models import Group, NotificationDelivery
+from maestrano_sandbox.connec.notifications import _worker, deliver_due, deliver_pending
+from maestrano_sandbox.models import Group, NotificationDelivery
 from tests.helpers.app_receiver import app_receiver
 from tests.sandbox.connec_support import Hub, register_app
 

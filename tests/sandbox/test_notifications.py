@@ -13,8 +13,8 @@ import io
 import pytest
 from django.core.management import call_command
 
-from sandbox.connec.notifications import deliver_pending
-from sandbox.models import Group, NotificationDelivery
+from maestrano_sandbox.connec.notifications import deliver_pending
+from maestrano_sandbox.models import Group, NotificationDelivery
 from tests.sandbox.connec_support import Hub, register_app
 
 pytestmark = pytest.mark.django_db(databases="__all__")

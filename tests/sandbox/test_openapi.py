@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_committed_sandbox_schema_is_the_generated_one():
-    from sandbox.schema import render_yaml, sandbox_schema
+    from maestrano_sandbox.schema import render_yaml, sandbox_schema
 
     committed = (ROOT / "docs" / "openapi" / "sandbox.yaml").read_text()
 
@@ -44,7 +44,7 @@ def test_a_405_lists_the_methods_of_its_resource(client, path, allowed):
     # Found by schema fuzzing: read-only resources announced the writable ones' methods.
     import base64
 
-    from sandbox.models import RegisteredApp
+    from maestrano_sandbox.models import RegisteredApp
 
     RegisteredApp.objects.create(api_id="a-1", api_key="k-1", name="A", app_host="http://a")
     token = base64.b64encode(b"a-1:k-1").decode()

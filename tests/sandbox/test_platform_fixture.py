@@ -1,5 +1,6 @@
-"""The shipped test peer (``sandbox.testing``, ``sandbox.pytest_plugin``): the ``platform``
-fixture is its ``maestrano_platform``; app and sandbox answer on one loopback server."""
+"""The shipped test peer (``maestrano_sandbox.testing``, ``maestrano_sandbox.pytest_plugin``): the
+``platform`` fixture is its ``maestrano_platform``; app and sandbox answer on one loopback
+server."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from sandbox.testing import sandbox_settings, setup_problems
-from sandbox.testing.setup import FAULTS_MIDDLEWARE, ROUTER, TEST_URLCONF
+from maestrano_sandbox.testing import sandbox_settings, setup_problems
+from maestrano_sandbox.testing.setup import FAULTS_MIDDLEWARE, ROUTER, TEST_URLCONF
 from tests.helpers.certificates import make_key_pair
 from tests.helpers.repository import ROOT
 
@@ -156,7 +157,7 @@ def test_sandbox_settings_add_the_app_its_database_router_urls_and_switch(tmp_pa
 
     changed = sandbox_settings(current, directory=tmp_path)
 
-    assert changed["INSTALLED_APPS"] == ["django.contrib.auth", "myapp", "sandbox"]
+    assert changed["INSTALLED_APPS"] == ["django.contrib.auth", "myapp", "maestrano_sandbox"]
     databases = changed["DATABASES"]
     assert databases["sandbox"]["NAME"] == "/srv/app/db_sandbox.sqlite3"
     assert databases["default"]["TEST"] == {"NAME": str(tmp_path / "test_default.sqlite3")}
@@ -176,7 +177,7 @@ def test_sandbox_settings_add_the_app_its_database_router_urls_and_switch(tmp_pa
     }, "the project's own settings are left as they were"
     # Applied twice (a settings module that imports another), nothing is added twice.
     again = sandbox_settings({**current, **changed}, directory=tmp_path)
-    assert again["INSTALLED_APPS"].count("sandbox") == 1
+    assert again["INSTALLED_APPS"].count("maestrano_sandbox") == 1
     assert again["DATABASE_ROUTERS"].count(ROUTER) == 1
     assert again["MIDDLEWARE"].count(FAULTS_MIDDLEWARE) == 1
     assert "ROOT_URLCONF" not in again
@@ -199,12 +200,12 @@ def test_sandbox_testing_imports_without_pytest_and_before_the_apps_are_ready():
     when imported)."""
     code = (
         "import sys; sys.modules['pytest'] = None\n"
-        "from sandbox.testing import Platform, sandbox_settings, start_platform\n"
-        "import sandbox.testing.sso\n"
-        "assert 'sandbox.models' not in sys.modules, 'a model was imported'\n"
+        "from maestrano_sandbox.testing import Platform, sandbox_settings, start_platform\n"
+        "import maestrano_sandbox.testing.sso\n"
+        "assert 'maestrano_sandbox.models' not in sys.modules, 'a model was imported'\n"
         "assert 'django.test' not in sys.modules, 'django.test was imported'\n"
-        "from sandbox.testing import MaestranoPlatformTestCase\n"
-        "assert 'sandbox.models' not in sys.modules, 'a model was imported'\n"
+        "from maestrano_sandbox.testing import MaestranoPlatformTestCase\n"
+        "assert 'maestrano_sandbox.models' not in sys.modules, 'a model was imported'\n"
     )
     env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
     result = subprocess.run(

@@ -13,8 +13,8 @@ from django.test import SimpleTestCase
 
 from crm.models import Person
 from maestrano_accounts.models import Company
-from sandbox.models import RegisteredApp
-from sandbox.testing import MaestranoPlatformTestCase
+from maestrano_sandbox.models import RegisteredApp
+from maestrano_sandbox.testing import MaestranoPlatformTestCase
 
 #: The settings the platform changes, as the settings module has them (read on import,
 #: before any test).

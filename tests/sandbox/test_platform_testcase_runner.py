@@ -10,7 +10,7 @@ import unittest
 from django.conf import settings
 from django.test import override_settings
 
-from sandbox.testing import MaestranoPlatformTestCase
+from maestrano_sandbox.testing import MaestranoPlatformTestCase
 from tests.helpers.processes import run_python
 
 MODULE = "tests.sandbox.test_platform_testcase"

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from sandbox.models import ConnecRecord, Group
+from maestrano_sandbox.models import ConnecRecord, Group
 from tests.sandbox.connec_support import Hub
 
 pytestmark = pytest.mark.django_db(databases="__all__")

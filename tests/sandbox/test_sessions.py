@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import requests
 
-from sandbox.models import PlatformSession
+from maestrano_sandbox.models import PlatformSession
 from tests.helpers import saml
 from tests.helpers.saml import form_posting_to
 

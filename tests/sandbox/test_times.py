@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from maestrano_integration.account import AccountClient
 from maestrano_integration.times import NotATime, platform_time
-from sandbox.models import Bill, ConnecRecord, RecurringBill
+from maestrano_sandbox.models import Bill, ConnecRecord, RecurringBill
 from tests.sandbox.connec_support import CONNEC, basic_auth
 
 pytestmark = pytest.mark.django_db(databases="__all__")

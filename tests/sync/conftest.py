@@ -136,7 +136,7 @@ class SandboxGroup:
 
 
 def make_group(platform, *, name: str = "Acme", apps=None) -> Any:
-    from sandbox.models import Group
+    from maestrano_sandbox.models import Group
 
     group = Group.objects.create(name=name)
     group.apps.add(*(apps or [platform.app]))
@@ -207,20 +207,20 @@ def hub(peer):
 
 
 def set_faults(platform, **values: Any) -> None:
-    """Configure the sandbox's fault injection for our app (``sandbox.faults``)."""
-    from sandbox.models import FaultConfig
+    """Configure the sandbox's fault injection for our app (``maestrano_sandbox.faults``)."""
+    from maestrano_sandbox.models import FaultConfig
 
     FaultConfig.objects.update_or_create(app=platform.app, defaults={"enabled": True, **values})
 
 
 def clear_faults(platform) -> None:
-    from sandbox.models import FaultConfig
+    from maestrano_sandbox.models import FaultConfig
 
     FaultConfig.objects.filter(app=platform.app).delete()
 
 
 #: Our client's Connec! timeout while answers are lost: it gives up on each call while the
-#: sandbox holds it (``sandbox.faults.holding``).
+#: sandbox holds it (``maestrano_sandbox.faults.holding``).
 LOST_ANSWER_TIMEOUT = 0.3
 
 
@@ -232,7 +232,7 @@ def connec_answers_lost(platform, settings) -> Iterator[None]:
     leaving, our client has its usual timeout and retries again, so that a retry is not
     itself a race against the clock; the held calls are applied after leaving (wait for
     them)."""
-    from sandbox import faults
+    from maestrano_sandbox import faults
 
     before = settings.MAESTRANO
     settings.MAESTRANO = {

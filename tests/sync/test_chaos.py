@@ -243,8 +243,8 @@ class Chaos:
 
 
 def queues_empty() -> bool:
+    from maestrano_sandbox.models import NotificationDelivery
     from maestrano_sync.company_settings import companies_with_pending_imports
-    from sandbox.models import NotificationDelivery
 
     return (
         not companies_with_pending_imports()
@@ -285,7 +285,7 @@ def normalized(value: Any) -> Any:
 
 def history_of(company: Any, peer: HubClient, connec_id: str) -> list[str]:
     """What each queue holds about one Connec! record: shown when the sides disagree."""
-    from sandbox.models import NotificationDelivery
+    from maestrano_sandbox.models import NotificationDelivery
 
     def mentions(payload: Any) -> bool:
         return connec_id in json.dumps(payload, default=str)
@@ -401,7 +401,7 @@ def settings_flips(operations: int) -> dict[int, dict[str, Any]]:
 def test_both_sides_converge_under_faults_and_a_killed_worker(
     platform, settings, company, sandbox_group, chaos_sync, real_worker, caplog
 ):
-    caplog.set_level(logging.INFO, logger="sandbox.faults")
+    caplog.set_level(logging.INFO, logger="maestrano_sandbox.faults")
     if connections["default"].vendor == "sqlite" and OPERATIONS > 500:
         pytest.skip("the full chaos run needs PostgreSQL (SQLite serialises every writer)")
     peer = hub_for(platform, sandbox_group.uid, register_peer(platform, sandbox_group.group))
@@ -439,7 +439,7 @@ def test_both_sides_converge_under_faults_and_a_killed_worker(
     assert not SyncRecordError.objects.exists(), list(
         SyncRecordError.objects.values_list("reason", flat=True)[:5]
     )
-    from sandbox.models import NotificationDelivery
+    from maestrano_sandbox.models import NotificationDelivery
 
     assert not NotificationDelivery.objects.filter(status=NotificationDelivery.FAILED).exists()
     assert real_worker.starts == 2
@@ -448,7 +448,7 @@ def test_both_sides_converge_under_faults_and_a_killed_worker(
     assert policy.enabled and all(policy.direction(e) == "both" for e in ENTITIES)
     total = sum(MODELS[e].objects.filter(company=company).count() for e in ENTITIES)
     assert total > OPERATIONS // 4  # the run did create records on both sides
-    injected = [r.getMessage() for r in caplog.records if r.name == "sandbox.faults"]
+    injected = [r.getMessage() for r in caplog.records if r.name == "maestrano_sandbox.faults"]
     # 5xx and 429 are drawn per Connec! call (seeded): with batching there are few calls,
     # so only require that faults did hit our calls.
     assert injected, "no fault was injected into our Connec! calls"

@@ -122,8 +122,8 @@ def test_export_only_ignores_notifications_and_import_on_again_imports_what_was_
 def test_import_since_limits_the_import_and_moving_it_earlier_imports_the_rest(
     platform, company, sandbox_group, live_sync
 ):
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord
 
     # Written without notifications: the import brings them. One last changed long ago.
     long_ago = datetime.datetime(2020, 5, 1, tzinfo=datetime.UTC)
@@ -148,8 +148,8 @@ def test_import_since_limits_the_import_and_moving_it_earlier_imports_the_rest(
 
 def test_an_import_since_year_one_imports_everything(platform, company, sandbox_group, live_sync):
     """The ``$filter`` names year 1 as the platform reads it (``0001-01-01``, not ``1-01-01``)."""
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord
 
     for code, stamp in (
         ("OLD", datetime.datetime(1, 1, 2, tzinfo=datetime.UTC)),

@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 
 from crm.models import Organization, Person
+from maestrano_sandbox.faults import FOREIGN_GROUP
 from maestrano_sync.importer import run_import
 from maestrano_sync.models import IdMap, OutboxEntry, SyncConflict, SyncRecordError
 from maestrano_sync.push import drain_outbox
 from maestrano_sync.selectors import connec_id_for, find_local_object
 from maestrano_sync.status import retry_problem
-from sandbox.faults import FOREIGN_GROUP
 from tests.helpers.live_sync import deliver_notifications
 
 
@@ -33,7 +33,8 @@ def answered_as_foreign(caplog) -> set[str]:
     return {
         connec_id(record_id)
         for record in caplog.records
-        if record.name == "sandbox.faults" and getattr(record, "fault", "") == "foreign_group"
+        if record.name == "maestrano_sandbox.faults"
+        and getattr(record, "fault", "") == "foreign_group"
         for record_id in record.records
     }
 
@@ -81,8 +82,8 @@ def test_an_imports_records_of_another_group_are_parked_and_the_others_imported(
 def test_a_fetched_reference_of_another_group_is_parked_not_stored(
     platform, settings, company, peer, sandbox_group, caplog
 ):
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord
 
     # An organization we were never told about: the inbox fetches it for the person.
     stamp = next_timestamp()

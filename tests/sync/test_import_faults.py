@@ -67,7 +67,7 @@ def test_rate_limits_and_server_errors_are_retried_and_the_import_completes(
         "CONNEC": {**settings.MAESTRANO["CONNEC"], "HTTP_RETRIES": 6},
     }
     set_faults(settings, platform, error_rate=0.3, rate_limit_rate=0.3, retry_after=1, seed=7)
-    caplog.set_level(logging.INFO, logger="sandbox.faults")
+    caplog.set_level(logging.INFO, logger="maestrano_sandbox.faults")
 
     result = import_company.delay(company.pk)
 
@@ -75,7 +75,7 @@ def test_rate_limits_and_server_errors_are_retried_and_the_import_completes(
     injected = {
         r.getMessage().split(":")[1].strip()[:3]
         for r in caplog.records
-        if r.name == "sandbox.faults"
+        if r.name == "maestrano_sandbox.faults"
     }
     assert "429" in injected
     assert injected & {"500", "502", "503", "504"}

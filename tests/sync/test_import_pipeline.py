@@ -93,7 +93,7 @@ def test_entities_finish_in_order_even_when_one_is_empty(sandbox_group, company)
 def test_a_401_on_a_later_entity_stops_the_run_and_the_rerun_resumes(
     platform, sandbox_group, company
 ):
-    from sandbox.models import RegisteredApp
+    from maestrano_sandbox.models import RegisteredApp
 
     sandbox_group.seed(organizations=4, people=4, items=0, invoices=0)
     key = platform.app.api_key

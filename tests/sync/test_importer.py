@@ -29,8 +29,8 @@ def counts(run: SyncRun) -> dict[str, tuple[int, int, int, int]]:
 
 def inject_record(group, entity: str, data: dict) -> str:
     """Store a record the hub's own validation would refuse (another app's bad data)."""
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord
 
     stamp = next_timestamp()
     record = ConnecRecord.objects.create(
@@ -276,7 +276,7 @@ def test_bad_records_are_reported_with_their_reason_and_the_rest_imported(sandbo
 def test_an_import_where_every_record_was_parked_failed_and_a_new_import_starts_afresh(
     sandbox_group, company
 ):
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.models import ConnecRecord
 
     bad = inject_record(sandbox_group.group, "organizations", {"name": "Bad", "is_customer": "yes"})
 

@@ -99,7 +99,7 @@ def test_a_payload_of_several_groups_is_applied_per_company_and_unknown_groups_s
     first = ours_peer.create("organizations", {"name": "Acme's supplier"})
     second = other_peer.create("organizations", {"name": "Initech's supplier"})
     person = other_peer.create("people", {"first_name": "Milton", "organization_id": second["id"]})
-    from sandbox.models import NotificationDelivery
+    from maestrano_sandbox.models import NotificationDelivery
 
     NotificationDelivery.objects.all().delete()
     lost = {

@@ -69,8 +69,8 @@ def test_a_change_to_our_own_pushed_record_comes_back_once_and_does_not_loop(
 
 
 def test_a_missing_referenced_record_is_fetched_from_connec(platform, company, peer, sandbox_group):
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord
 
     # An organization we were never told about (written without notification).
     stamp = next_timestamp()
@@ -190,8 +190,8 @@ def test_a_notification_is_routed_by_preset_to_that_preset_company(platform, set
 def test_a_reference_to_a_record_deleted_before_we_knew_it_is_applied_as_empty(
     platform, company, peer, sandbox_group
 ):
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord
 
     stamp = next_timestamp()
     gone = ConnecRecord.objects.create(

@@ -23,8 +23,8 @@ from .conftest import make_group
 
 def inject_record(group, entity: str, data: dict) -> str:
     """Store a record the hub's own validation would refuse (another app's bad data)."""
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord
 
     stamp = next_timestamp()
     record = ConnecRecord.objects.create(
@@ -110,8 +110,8 @@ def test_the_same_bad_record_of_another_company_is_its_own_row(platform, sandbox
 def test_a_bad_record_fixed_in_connec_is_no_longer_a_problem_once_imported(
     sandbox_group, company, client
 ):
-    from sandbox.connec.clock import next_timestamp
-    from sandbox.models import ConnecRecord
+    from maestrano_sandbox.connec.clock import next_timestamp
+    from maestrano_sandbox.models import ConnecRecord
 
     bad = inject_record(sandbox_group.group, "organizations", {"name": "Bad", "is_customer": "yes"})
     import_organizations(company)

@@ -135,7 +135,7 @@ def test_a_drain_that_gave_up_on_a_record_is_not_shown_succeeded(
 
 
 def test_notifications_only_deferred_are_shown_retrying_not_succeeded(platform, company, peer):
-    from sandbox.models import NotificationDelivery
+    from maestrano_sandbox.models import NotificationDelivery
 
     # The person's organization is unknown here (its notification is lost): applying the
     # person fetches it from Connec!, which answers only errors: the notification waits.
@@ -193,7 +193,7 @@ def test_notifications_and_reconciliations_are_recorded_one_row_per_run(company,
 
     # A change whose notification is lost: the reconciliation finds it.
     record = peer.create("organizations", {"name": "Missed"})
-    from sandbox.models import NotificationDelivery
+    from maestrano_sandbox.models import NotificationDelivery
 
     NotificationDelivery.objects.all().delete()
     reconcile(company=company)

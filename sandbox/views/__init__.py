@@ -1,4 +1,0 @@
-"""Views of the emulated platform, one module per area.
-
-IdP, sessions, Account API, configuration, pages; the Connec! API is in ``sandbox.connec``.
-"""
