@@ -102,6 +102,17 @@ def _forget_known_companies():
 
 
 @pytest.fixture(autouse=True)
+def _sandbox_clock_from_now():
+    """Each test's sandbox stamps its Connec! records from now, also without the
+    ``maestrano_platform`` fixture (which restarts the clock itself): a test that stored a
+    record stamped in the future leaves the next test's remote edits stamped after it, and
+    the conflict rule then reads them as later than that test's local changes."""
+    from maestrano_sandbox.connec.clock import restart_clock
+
+    restart_clock()
+
+
+@pytest.fixture(autouse=True)
 def _forget_refused_authentications():
     """Each test starts with the test client's and live servers' address (127.0.0.1)
     neither blocked nor charged with another test's refused authentications

@@ -35,6 +35,19 @@ def next_timestamp(*, after: dt.datetime | None = None) -> dt.datetime:
         return stamp
 
 
+def restart_clock() -> None:
+    """Forget the last timestamp handed out: the next one is now again.
+
+    For a new test's sandbox (``maestrano_sandbox.testing.platform_for_test``), whose
+    records of the test before are gone: a test that stamped one in the future (a record
+    stored with a later ``updated_at``, a clock moved forward) would otherwise leave every
+    later test's edits stamped after it, later than the app's own changes of that test.
+    """
+    global _last
+    with _lock:
+        _last = None
+
+
 def format_timestamp(value: dt.datetime) -> str:
     """``2016-10-04T00:36:23.123456Z`` (the year in four digits: ``strftime`` writes year 1
     as ``1``)."""

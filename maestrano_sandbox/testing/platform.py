@@ -336,6 +336,9 @@ def platform_for_test(*, url: str, data_dir: Path, settings: Any = None) -> Iter
     one setup of ``maestrano_sandbox.pytest_plugin``'s ``maestrano_platform`` and of
     ``maestrano_sandbox.testing.MaestranoPlatformTestCase``.
     """
+    from maestrano_sandbox.connec.clock import restart_clock
+
+    restart_clock()  # this test's records are stamped from now
     own = SettingsOverrides() if settings is None else None
     try:
         yield start_platform(url=url, settings=settings if own is None else own, data_dir=data_dir)
