@@ -33,11 +33,13 @@ def _stamp_of_new_record(platform, name: str) -> dt.datetime:
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_the_next_tests_platform_stamps_records_from_now(live_server, settings, sandbox_data_dir):
     # One test, its clock moved to 2030, stores a record there...
-    with platform_for_test(url=live_server.url, settings=settings, data_dir=sandbox_data_dir) as (
-        platform
+    with (
+        platform_for_test(
+            url=live_server.url, settings=settings, data_dir=sandbox_data_dir
+        ) as platform,
+        time_machine.travel(dt.datetime(2030, 1, 1, tzinfo=dt.UTC), tick=False),
     ):
-        with time_machine.travel(dt.datetime(2030, 1, 1, tzinfo=dt.UTC), tick=False):
-            assert _stamp_of_new_record(platform, "In 2030").year == 2030
+        assert _stamp_of_new_record(platform, "In 2030").year == 2030
     RegisteredApp.objects.all().delete()  # as that test's rows are gone for the next one
 
     # ...the next test's sandbox stamps its records now, not just after 2030.
