@@ -403,7 +403,7 @@ if env.str("MAESTRANO_DEV_PLATFORM_HOST", default=""):
 else:
     _merge(MAESTRANO["PRESETS"]["maestrano"], preset_from_environment())
 
-SANDBOX = {
+MAESTRANO_SANDBOX = {
     "ENABLED": _sandbox_mounted,
     "DATA_DIR": VAR_DIR / "sandbox",
     # Connec! notifications sender (maestrano_sandbox.connec.notifications): retry backoff in
@@ -419,7 +419,7 @@ SANDBOX = {
     "WEBHOOK_BACKOFF_SECONDS": 1.0,
     "WEBHOOK_TIMEOUT_SECONDS": 10.0,
 }
-if SANDBOX["ENABLED"]:
+if MAESTRANO_SANDBOX["ENABLED"]:
     # Injects configured faults into registered apps' calls to the sandbox APIs only.
     MIDDLEWARE.append("maestrano_sandbox.faults.FaultInjectionMiddleware")
 

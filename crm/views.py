@@ -175,7 +175,7 @@ class RecordPages(CompanyView):
         platform where the app talks to it (the demo serves it under another host
         name than the app).
         """
-        if not connec_id or not getattr(settings, "SANDBOX", {}).get("ENABLED"):
+        if not connec_id or not getattr(settings, "MAESTRANO_SANDBOX", {}).get("ENABLED"):
             return ""
         try:
             path = reverse(

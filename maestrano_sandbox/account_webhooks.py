@@ -3,7 +3,7 @@ and "user removed".
 
 Each call is logged as an :class:`AccountWebhookDelivery` and retried with
 exponential backoff on 5xx, 429, timeouts and connection errors
-(``settings.SANDBOX``: ``WEBHOOK_MAX_ATTEMPTS`` default 4,
+(``settings.MAESTRANO_SANDBOX``: ``WEBHOOK_MAX_ATTEMPTS`` default 4,
 ``WEBHOOK_BACKOFF_SECONDS`` default 1.0, doubled each attempt,
 ``WEBHOOK_TIMEOUT_SECONDS`` default 10). Delivery runs outside any database
 transaction: the app may call the Account API back while handling it
@@ -39,7 +39,7 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def _setting(name: str, default: float) -> float:
-    return float(settings.SANDBOX.get(name, default))
+    return float(settings.MAESTRANO_SANDBOX.get(name, default))
 
 
 def group_url(app: RegisteredApp, group_uid: str) -> str:

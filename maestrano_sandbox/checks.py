@@ -15,7 +15,7 @@ def check_sandbox_not_mounted(app_configs: Any = None, **kwargs: Any) -> list[ch
     Its identity provider signs a login for any user and group a visitor types,
     its APIs answer any group's data: a deployment that mounts it is open to all.
     """
-    if not getattr(settings, "SANDBOX", {}).get("ENABLED"):
+    if not getattr(settings, "MAESTRANO_SANDBOX", {}).get("ENABLED"):
         return []
     return [
         checks.Error(

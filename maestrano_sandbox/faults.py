@@ -5,7 +5,7 @@ configured, on the platform APIs an app calls: Connec! (``connec/api/...``,
 ``connec/batch``), the Account API (``api/v1/account/...``) and the session
 check (``api/v1/auth/saml/<uid>``). Pages and the IdP are never affected.
 
-Configuration per app, ``settings.SANDBOX["FAULTS"][api_id]`` first, else the
+Configuration per app, ``settings.MAESTRANO_SANDBOX["FAULTS"][api_id]`` first, else the
 app's :class:`~maestrano_sandbox.models.FaultConfig` row (UI, admin, ``manage.py
 sandbox_faults``)::
 
@@ -265,7 +265,7 @@ holding = holds.holding
 
 def plan_for(app: RegisteredApp) -> tuple[FaultPlan, str] | None:
     """The app's fault plan and a signature of its configuration, or ``None``."""
-    configured = getattr(settings, "SANDBOX", {}).get("FAULTS", {}).get(app.api_id)
+    configured = getattr(settings, "MAESTRANO_SANDBOX", {}).get("FAULTS", {}).get(app.api_id)
     if configured:
         plan = FaultPlan.from_mapping(configured)
         return plan, "settings:" + json.dumps(asdict(plan), sort_keys=True)

@@ -171,9 +171,9 @@ def idp_entity_id(request: HttpRequest) -> str:
     """The IdP entity id: where the sandbox is mounted, e.g. ``http://127.0.0.1:8000/sandbox``.
 
     It equals the default ``sso.idp`` of an app preset (``api.host``).
-    ``settings.SANDBOX["IDP_ENTITY_ID"]`` overrides it (behind a proxy).
+    ``settings.MAESTRANO_SANDBOX["IDP_ENTITY_ID"]`` overrides it (behind a proxy).
     """
-    configured = settings.SANDBOX.get("IDP_ENTITY_ID")
+    configured = settings.MAESTRANO_SANDBOX.get("IDP_ENTITY_ID")
     if configured:
         return str(configured).rstrip("/")
     return request.build_absolute_uri(reverse("maestrano_sandbox:home")).rstrip("/")
@@ -337,7 +337,9 @@ def build_signed_response(
     now = timezone.now()
     lifetime = dt.timedelta(
         seconds=int(
-            settings.SANDBOX.get("ASSERTION_LIFETIME_SECONDS", DEFAULT_ASSERTION_LIFETIME_SECONDS)
+            settings.MAESTRANO_SANDBOX.get(
+                "ASSERTION_LIFETIME_SECONDS", DEFAULT_ASSERTION_LIFETIME_SECONDS
+            )
         )
     )
     assertion = _assertion_xml(

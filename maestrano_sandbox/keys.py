@@ -36,7 +36,7 @@ class IdpKeyPair:
 
 
 def data_dir() -> Path:
-    return Path(settings.SANDBOX["DATA_DIR"])
+    return Path(settings.MAESTRANO_SANDBOX["DATA_DIR"])
 
 
 def generate_key_pair(

@@ -96,7 +96,7 @@ def register_app(
 
 def fetch_metadata(app: RegisteredApp) -> dict[str, Any]:
     """GET the app's metadata document with its credentials."""
-    timeout = float(settings.SANDBOX.get("METADATA_TIMEOUT_SECONDS", 10))
+    timeout = float(settings.MAESTRANO_SANDBOX.get("METADATA_TIMEOUT_SECONDS", 10))
     url = app.url(app.metadata_path)
     with build_session(auth=(app.api_id, app.api_key), retry=build_retry(total=1)) as http:
         try:

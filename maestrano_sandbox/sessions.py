@@ -1,7 +1,7 @@
 """Platform sessions: opened at login, checked by apps (docs/protocol.md, 'Session check'),
 invalidated.
 
-The recheck interval (``settings.SANDBOX["SESSION_RECHECK_SECONDS"]``, default
+The recheck interval (``settings.MAESTRANO_SANDBOX["SESSION_RECHECK_SECONDS"]``, default
 3 minutes) is how long an app may trust a session before asking again.
 """
 
@@ -27,7 +27,7 @@ def iso_utc(moment: dt.datetime) -> str:
 
 
 def recheck_interval() -> dt.timedelta:
-    seconds = settings.SANDBOX.get("SESSION_RECHECK_SECONDS", DEFAULT_RECHECK_SECONDS)
+    seconds = settings.MAESTRANO_SANDBOX.get("SESSION_RECHECK_SECONDS", DEFAULT_RECHECK_SECONDS)
     return dt.timedelta(seconds=float(seconds))
 
 

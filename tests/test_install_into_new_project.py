@@ -244,7 +244,7 @@ def test_settings_without_the_sandbox_stop_the_run_saying_what_to_add(tmp_path, 
         'INSTALLED_APPS has no "maestrano_sandbox"',
         'DATABASES has no "sandbox" database',
         'DATABASE_ROUTERS lacks "maestrano_sandbox.routers.SandboxRouter"',
-        'SANDBOX["ENABLED"] is not true',
+        'MAESTRANO_SANDBOX["ENABLED"] is not true',
         "The URLconf does not mount the sandbox",
         "globals().update(sandbox_settings(globals()))",
     ):

@@ -178,9 +178,9 @@ def sandbox_under_fuzz(live_server, hub_group, settings):
     from maestrano_sandbox.models import RegisteredApp
 
     # Notifications are stored, not sent: no thread changes the database between checks.
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {**settings.MAESTRANO_SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
     }
     app = RegisteredApp.objects.get(api_id="app-a")
     token = base64.b64encode(f"{app.api_id}:{app.api_key}".encode()).decode()

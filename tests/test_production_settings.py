@@ -285,8 +285,8 @@ from django.conf import settings
 print(json.dumps({
     "DEBUG": settings.DEBUG,
     "SANDBOX_ONLY": settings.ROOT_URLCONF == "config.urls.sandbox",
-    "SANDBOX_ENABLED": settings.SANDBOX["ENABLED"],
-    "SANDBOX_FORCE": settings.SANDBOX["ENABLED"],
+    "SANDBOX_ENABLED": settings.MAESTRANO_SANDBOX["ENABLED"],
+    "SANDBOX_FORCE": settings.MAESTRANO_SANDBOX["ENABLED"],
     "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
     "CSRF_COOKIE_SECURE": settings.CSRF_COOKIE_SECURE,
     "USE_X_FORWARDED_PROTO": settings.SECURE_PROXY_SSL_HEADER is not None,

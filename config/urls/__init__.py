@@ -17,7 +17,7 @@ urlpatterns = [
 # paths (the platform's endpoints, the sandbox's APIs), Django's 400 page elsewhere.
 handler400 = "maestrano_integration.views.bad_request"
 
-if settings.SANDBOX["ENABLED"]:
+if settings.MAESTRANO_SANDBOX["ENABLED"]:
     urlpatterns.append(path("sandbox/", include("maestrano_sandbox.urls")))
     # A 404 under /sandbox/ is the sandbox's page; the app's pages keep templates/404.html.
     handler404 = "maestrano_sandbox.views.errors.page_not_found"

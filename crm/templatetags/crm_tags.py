@@ -45,7 +45,7 @@ def current_company_tag(context: dict[str, Any]) -> Company | None:
 @register.simple_tag
 def sandbox_url() -> str:
     """The emulated platform's home page (the default preset's api host), or ``""``."""
-    if not getattr(settings, "SANDBOX", {}).get("ENABLED"):
+    if not getattr(settings, "MAESTRANO_SANDBOX", {}).get("ENABLED"):
         return ""
     try:
         return get_preset().api_host + "/"

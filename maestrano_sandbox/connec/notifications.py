@@ -10,7 +10,7 @@ Who receives: every app of the group except the writer, whose
 ``subscriptions`` include the entity. An empty ``subscriptions`` dict means
 "every entity"; otherwise ``{"people": true, ...}`` lists what the app wants.
 
-Settings, ``settings.SANDBOX["NOTIFICATIONS"]`` (all optional):
+Settings, ``settings.MAESTRANO_SANDBOX["NOTIFICATIONS"]`` (all optional):
 ``BACKGROUND`` (default ``True``: deliver from a thread; ``False``: only
 :func:`deliver_pending` delivers), ``TIMEOUT`` (seconds per POST, 5),
 ``BACKOFF`` (first retry delay in seconds, 1.0, doubled per attempt),
@@ -59,7 +59,7 @@ STALE_DELIVERING = dt.timedelta(seconds=120)
 
 
 def notification_settings() -> dict[str, Any]:
-    return {**DEFAULTS, **getattr(settings, "SANDBOX", {}).get("NOTIFICATIONS", {})}
+    return {**DEFAULTS, **getattr(settings, "MAESTRANO_SANDBOX", {}).get("NOTIFICATIONS", {})}
 
 
 def is_subscribed(app: RegisteredApp, entity: str) -> bool:

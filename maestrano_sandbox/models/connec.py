@@ -156,7 +156,7 @@ class FaultConfig(models.Model):
     """Faults the sandbox injects into one app's calls (see ``maestrano_sandbox.faults``).
 
     The rates partition one uniform draw per request, so they must add up to at
-    most 1. ``settings.SANDBOX["FAULTS"][api_id]`` takes precedence over this row.
+    most 1. ``settings.MAESTRANO_SANDBOX["FAULTS"][api_id]`` takes precedence over this row.
     """
 
     SCOPE_ALL = "all"

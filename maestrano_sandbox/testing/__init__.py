@@ -2,7 +2,7 @@
 tests"), importable without pytest:
 
 * ``sandbox_settings(globals())``: what a test settings module adds for the sandbox to run
-  beside the app (the app, its database and router, its URLs, ``SANDBOX["ENABLED"]``);
+  beside the app (the app, its database and router, its URLs, ``MAESTRANO_SANDBOX["ENABLED"]``);
   ``setup_problems()`` says what the settings lack;
 * ``start_platform(url=..., settings=..., data_dir=...)``: the app under test registered
   with the sandbox, the default preset pointed at it; it returns a ``Platform``, whose

@@ -301,7 +301,7 @@ def start_platform(
     problems = setup_problems()
     if problems:
         raise ImproperlyConfigured(setup_message(problems))
-    settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": data_dir}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "DATA_DIR": data_dir}
     keys = ensure_key_pairs(directory=data_dir)
     app = RegisteredApp.objects.create(
         api_id=api_id, api_key=secrets.token_urlsafe(16), name=name, app_host=url

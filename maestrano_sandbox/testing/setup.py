@@ -20,7 +20,8 @@ from maestrano_sandbox.routers import SANDBOX_APP_LABEL, SANDBOX_DATABASE, Sandb
 
 ROUTER = "maestrano_sandbox.routers.SandboxRouter"
 FAULTS_MIDDLEWARE = "maestrano_sandbox.faults.FaultInjectionMiddleware"
-#: The URLconf ``sandbox_settings`` selects: the sandbox beside ``SANDBOX["APP_URLCONF"]``.
+#: The URLconf ``sandbox_settings`` selects: the sandbox beside the project's own
+#: (``MAESTRANO_SANDBOX["APP_URLCONF"]``).
 TEST_URLCONF = "maestrano_sandbox.testing.urls"
 #: What a test settings module adds in one line (docs/sandbox.md, "In your project's tests").
 ONE_LINE = "globals().update(sandbox_settings(globals()))  # from maestrano_sandbox.testing"
@@ -52,8 +53,8 @@ def sandbox_settings(
     * ``DATABASE_ROUTERS``: ``maestrano_sandbox.routers.SandboxRouter`` first;
     * ``MIDDLEWARE``: the sandbox's fault injection (``maestrano_sandbox.faults``), last;
     * ``ROOT_URLCONF``: ``maestrano_sandbox.testing.urls``, which serves the sandbox at
-      ``/sandbox/`` and your URLconf, kept in ``SANDBOX["APP_URLCONF"]``, at the root;
-    * ``SANDBOX``: yours, with ``"ENABLED": True``.
+      ``/sandbox/`` and your URLconf, kept in ``MAESTRANO_SANDBOX["APP_URLCONF"]``, at the root;
+    * ``MAESTRANO_SANDBOX``: yours, with ``"ENABLED": True``.
     """
     installed = list(current.get("INSTALLED_APPS", []))
     if SANDBOX_APP_LABEL not in installed:
@@ -75,13 +76,13 @@ def sandbox_settings(
     middleware = list(current.get("MIDDLEWARE", []))
     if FAULTS_MIDDLEWARE not in middleware:
         middleware.append(FAULTS_MIDDLEWARE)
-    sandbox = {**current.get("SANDBOX", {}), "ENABLED": True}
+    sandbox = {**current.get("MAESTRANO_SANDBOX", {}), "ENABLED": True}
     changed: dict[str, Any] = {
         "INSTALLED_APPS": installed,
         "DATABASES": databases,
         "DATABASE_ROUTERS": routers,
         "MIDDLEWARE": middleware,
-        "SANDBOX": sandbox,
+        "MAESTRANO_SANDBOX": sandbox,
     }
     urlconf = current.get("ROOT_URLCONF")
     if urlconf and urlconf != TEST_URLCONF:
@@ -115,14 +116,16 @@ def setup_problems() -> list[str]:
         )
     if not any(isinstance(each, SandboxRouter) for each in router.routers):
         problems.append(f'DATABASE_ROUTERS lacks "{ROUTER}": put it first.')
-    if not getattr(settings, "SANDBOX", {}).get("ENABLED"):
-        problems.append('SANDBOX["ENABLED"] is not true: set SANDBOX = {"ENABLED": True}.')
+    if not getattr(settings, "MAESTRANO_SANDBOX", {}).get("ENABLED"):
+        problems.append(
+            'MAESTRANO_SANDBOX["ENABLED"] is not true: set MAESTRANO_SANDBOX = {"ENABLED": True}.'
+        )
     try:
         reverse("maestrano_sandbox:home")
     except NoReverseMatch:
         problems.append(
             f'The URLconf does not mount the sandbox: set ROOT_URLCONF = "{TEST_URLCONF}" '
-            'and SANDBOX["APP_URLCONF"] to your URLconf, or add '
+            'and MAESTRANO_SANDBOX["APP_URLCONF"] to your URLconf, or add '
             'path("sandbox/", include("maestrano_sandbox.urls")) to your urlpatterns.'
         )
     return problems

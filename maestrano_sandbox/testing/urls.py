@@ -1,5 +1,5 @@
 """The URLconf of a project's test settings (``sandbox_settings``): the sandbox at /sandbox/,
-and the project's own URLconf (``SANDBOX["APP_URLCONF"]``) at the root, its error handlers
+and the project's own URLconf (``MAESTRANO_SANDBOX["APP_URLCONF"]``) at the root, its error handlers
 included. The project's ``urls.py`` stays as it is in production."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.conf import urls as django_urls
 from django.urls import include, path
 
-app_urls = import_module(settings.SANDBOX["APP_URLCONF"])
+app_urls = import_module(settings.MAESTRANO_SANDBOX["APP_URLCONF"])
 
 urlpatterns = [
     path("sandbox/", include("maestrano_sandbox.urls")),

@@ -51,7 +51,7 @@ def sandbox_recurring_bills(group_uid):
 
 def set_faults(platform, settings, **plan):
     faults = {platform.api_id: {"scope": "account", **plan}} if plan else {}
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": faults}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "FAULTS": faults}
 
 
 def tune(settings, **values):

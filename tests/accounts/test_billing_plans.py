@@ -178,15 +178,15 @@ def test_plan_change_during_an_outage_is_kept_and_done_when_the_platform_is_back
     http = sso(platform, group_uid="cld-change-outage")
     Plan.objects.filter(pk=premium.pk).update(offered=True)
     settings.MAESTRANO = {**settings.MAESTRANO, "HTTP_RETRIES": 0}
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "FAULTS": {platform.api_id: {"scope": "account", "error_rate": 1.0, "error_status": 503}},
     }
 
     _, done = choose(platform, http, premium)
 
     assert "as soon as it is reachable" in done.text
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "FAULTS": {}}
     retry_pending_billing_task.delay()
     retry_pending_billing_task.delay()
 
@@ -297,8 +297,8 @@ def test_a_status_refresh_during_an_outage_changes_nothing_and_catches_up_later(
     subscription = CompanySubscription.objects.get()
     start_on_the_platform(subscription)
     settings.MAESTRANO = {**settings.MAESTRANO, "HTTP_RETRIES": 0}
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "FAULTS": {platform.api_id: {"scope": "account", "error_rate": 1.0}},
     }
 
@@ -306,7 +306,7 @@ def test_a_status_refresh_during_an_outage_changes_nothing_and_catches_up_later(
     subscription.refresh_from_db()
     assert subscription.status == CompanySubscription.Status.SUBMITTED
 
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "FAULTS": {}}
     assert refresh_billing_status_task.delay().get()["changed"] == 1
     subscription.refresh_from_db()
     assert subscription.status == CompanySubscription.Status.ACTIVE

@@ -36,7 +36,10 @@ def dashboard(platform, http):
 @pytest.fixture
 def recheck_at_once(platform):
     """The sandbox hands out recheck times already due, so the next page checks the session."""
-    platform.settings.SANDBOX = {**platform.settings.SANDBOX, "SESSION_RECHECK_SECONDS": -60}
+    platform.settings.MAESTRANO_SANDBOX = {
+        **platform.settings.MAESTRANO_SANDBOX,
+        "SESSION_RECHECK_SECONDS": -60,
+    }
 
 
 def logout_at_platform(platform, uid: str) -> None:

@@ -28,8 +28,8 @@ LOGIN_SECONDS = 10.0
 def test_a_login_does_not_wait_for_connec_or_the_account_api(platform, settings, request):
     unreachable = "http://127.0.0.1:9/connec"  # nothing listens on the discard port
     platform.configure(maestrano=platform.preset_values(connec={"host": unreachable}))
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "FAULTS": {platform.api_id: {"error_rate": 1.0, "scope": "account"}},
     }
     worker = request.getfixturevalue("demo_worker")  # gets the preset configured above

@@ -177,7 +177,10 @@ def test_the_signed_out_page_is_accessible_in_either_layout(platform, browser_pa
 
 def test_the_sandbox_deliveries_update_live(sites, browser_page, settings):
     """A notification shows "pending", then "delivered" without a reload."""
-    settings.SANDBOX = {**settings.SANDBOX, "NOTIFICATIONS": {"BACKGROUND": False}}
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {"BACKGROUND": False},
+    }
     Company.objects.create(preset="maestrano", group_uid=GROUP, name="Flow Pty Ltd")
     operation = Operation(
         method="POST",
@@ -217,8 +220,8 @@ def test_the_dashboard_follows_an_import_retried_after_a_failure(
         "CONNEC": FAST_CONNEC,
     }
     seed_group(group=Group.objects.get(uid=GROUP), total=6)
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "FAULTS": {platform.api_id: {"error_rate": 1.0, "scope": "connec"}},
     }
     request.getfixturevalue("demo_worker")  # after the settings above: it copies them
@@ -233,7 +236,7 @@ def test_the_dashboard_follows_an_import_retried_after_a_failure(
     assert "goes on by itself" in page.text_content("#import-advice")
     assert "transient" in page.text_content("#import-error-text")
 
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "FAULTS": {}}
     page.wait_for_function(
         "document.querySelector('#import-status').textContent === 'Succeeded'", timeout=60_000
     )

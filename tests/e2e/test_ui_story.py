@@ -201,8 +201,8 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
     company, person = signed_in_with_a_person(page, platform=platform, story=story)
     eventually(lambda: connec_id_for(company=company, obj=person) is not None)
 
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "FAULTS": {platform.api_id: {"error_rate": 1.0, "scope": "connec"}},
     }
     page.goto(f"{platform.url}/people/{person.pk}/")
@@ -217,7 +217,7 @@ def test_an_outage_then_recovery_needs_no_other_save(platform, story, browser_pa
     assert "answered 5" in page.text_content("#sync-technical")  # a random 5xx
     Pages(page).check("person-retrying")
 
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "FAULTS": {}}
     wait_for_sync_state(
         page,
         "synced",
@@ -234,8 +234,8 @@ def test_what_a_person_types_survives_a_sync_status_change(platform, story, brow
     page = browser_page
     company, person = signed_in_with_a_person(page, platform=platform, story=story)
     eventually(lambda: connec_id_for(company=company, obj=person) is not None)
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "FAULTS": {platform.api_id: {"error_rate": 1.0, "scope": "connec"}},
     }
     page.goto(f"{platform.url}/people/{person.pk}/")
@@ -244,7 +244,7 @@ def test_what_a_person_types_survives_a_sync_status_change(platform, story, brow
     wait_for_sync_state(page, "retrying", log=story["worker"].tail)
 
     page.fill("#id_last_name", "Typed, not saved")
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {}}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "FAULTS": {}}
     page.wait_for_selector("#sync-changed:not([hidden])", timeout=30_000)
 
     assert "Synced" in page.text_content("#sync-changed")

@@ -16,8 +16,8 @@ from tests.helpers.saml import form_posting_to
 @pytest.fixture
 def hooked(platform, receiver, settings):
     """An app registered at the receiver, used by cld-1 (two members), with fast retries."""
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "WEBHOOK_BACKOFF_SECONDS": 0.01,
         "WEBHOOK_MAX_ATTEMPTS": 3,
         "WEBHOOK_TIMEOUT_SECONDS": 2,

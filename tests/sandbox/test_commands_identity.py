@@ -179,7 +179,7 @@ def test_add_user_refuses_bad_ids():
 
 
 def test_export_idp_cert_prints_the_signing_certificate(settings, tmp_path):
-    settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": tmp_path}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "DATA_DIR": tmp_path}
     output = _run("sandbox_export_idp_cert")
     assert output.startswith("-----BEGIN CERTIFICATE-----")
     assert output == ensure_idp_key_pair().certificate_pem
@@ -190,7 +190,7 @@ def test_export_idp_cert_prints_the_signing_certificate(settings, tmp_path):
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_demo_setup_registers_the_demo_app_and_company(settings, tmp_path):
-    settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": tmp_path}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "DATA_DIR": tmp_path}
     settings.SITE_URL = "http://127.0.0.1:8123"
     _run("demo_setup")
     _run("demo_setup")  # idempotent

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def faults(settings, api_id: str, **values) -> None:
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {api_id: values}}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "FAULTS": {api_id: values}}
 
 
 def statuses(hub: Hub, count: int) -> list[int]:

@@ -73,7 +73,7 @@ def registered():
 @pytest.fixture
 def set_up(settings, sandbox_data_dir):
     """The IdP's key pairs made, as the set-up commands make them (the SSO page needs them)."""
-    settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": sandbox_data_dir}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "DATA_DIR": sandbox_data_dir}
     ensure_key_pairs(directory=sandbox_data_dir)
 
 

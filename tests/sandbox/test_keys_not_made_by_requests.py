@@ -10,7 +10,7 @@ TIMEOUT = 10
 def test_a_launch_without_set_up_keys_answers_503_and_writes_nothing(platform, tmp_path):
     platform.add_member(group_uid="cld-nokeys", user_uid="usr-nokeys", role="Admin")
     empty = tmp_path / "not-set-up"
-    platform.settings.SANDBOX = {**platform.settings.SANDBOX, "DATA_DIR": empty}
+    platform.settings.MAESTRANO_SANDBOX = {**platform.settings.MAESTRANO_SANDBOX, "DATA_DIR": empty}
 
     response = requests.get(
         f"{platform.sandbox_url}/apps/{platform.api_id}/launch",

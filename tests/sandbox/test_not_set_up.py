@@ -30,7 +30,7 @@ SET_UP_COMMAND = "manage.py demo_setup"
 def not_set_up(settings, tmp_path):
     """The sandbox's data folder holds no key pair (a fresh sandbox)."""
     folder = tmp_path / "not-set-up"
-    settings.SANDBOX = {**settings.SANDBOX, "DATA_DIR": folder}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "DATA_DIR": folder}
     return folder
 
 

@@ -20,8 +20,8 @@ from tests.sandbox.connec_support import Hub, register_app
 
 
 def notifications(settings, *, background: bool) -> None:
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "NOTIFICATIONS": {"BACKGROUND": background, "BACKOFF": 0.05, "MAX_ATTEMPTS": 3},
     }
 

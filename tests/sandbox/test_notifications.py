@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 @pytest.fixture(autouse=True)
 def fast_retries(settings):
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "NOTIFICATIONS": {"BACKGROUND": False, "BACKOFF": 0.05, "MAX_ATTEMPTS": 3, "TIMEOUT": 5},
     }
 

@@ -133,13 +133,13 @@ def test_records_reads_every_page_of_the_entity(platform):
 def test_setup_problems_name_what_the_settings_lack(platform, settings):
     assert setup_problems() == []
 
-    settings.SANDBOX = {**settings.SANDBOX, "ENABLED": False}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "ENABLED": False}
     settings.DATABASE_ROUTERS = []
     settings.ROOT_URLCONF = "tests.accounts.urls_billing_prefixed"
 
     problems = "\n".join(setup_problems())
     assert f'DATABASE_ROUTERS lacks "{ROUTER}"' in problems
-    assert 'SANDBOX["ENABLED"] is not true' in problems
+    assert 'MAESTRANO_SANDBOX["ENABLED"] is not true' in problems
     assert "The URLconf does not mount the sandbox" in problems
 
 
@@ -152,7 +152,7 @@ def test_sandbox_settings_add_the_app_its_database_router_urls_and_switch(tmp_pa
         "MIDDLEWARE": ["django.middleware.common.CommonMiddleware"],
         "DATABASE_ROUTERS": ["myapp.routers.Router"],
         "ROOT_URLCONF": "mysite.urls",
-        "SANDBOX": {"SESSION_RECHECK_SECONDS": 5},
+        "MAESTRANO_SANDBOX": {"SESSION_RECHECK_SECONDS": 5},
     }
 
     changed = sandbox_settings(current, directory=tmp_path)
@@ -166,7 +166,7 @@ def test_sandbox_settings_add_the_app_its_database_router_urls_and_switch(tmp_pa
     assert changed["DATABASE_ROUTERS"] == [ROUTER, "myapp.routers.Router"]
     assert changed["MIDDLEWARE"][-1] == FAULTS_MIDDLEWARE
     assert changed["ROOT_URLCONF"] == TEST_URLCONF
-    assert changed["SANDBOX"] == {
+    assert changed["MAESTRANO_SANDBOX"] == {
         "SESSION_RECHECK_SECONDS": 5,
         "ENABLED": True,
         "APP_URLCONF": "mysite.urls",
@@ -181,7 +181,7 @@ def test_sandbox_settings_add_the_app_its_database_router_urls_and_switch(tmp_pa
     assert again["DATABASE_ROUTERS"].count(ROUTER) == 1
     assert again["MIDDLEWARE"].count(FAULTS_MIDDLEWARE) == 1
     assert "ROOT_URLCONF" not in again
-    assert again["SANDBOX"]["APP_URLCONF"] == "mysite.urls"
+    assert again["MAESTRANO_SANDBOX"]["APP_URLCONF"] == "mysite.urls"
 
 
 def test_sandbox_settings_put_the_sandbox_database_on_the_same_postgresql_server():

@@ -18,7 +18,7 @@ from maestrano_sandbox.testing import MaestranoPlatformTestCase
 
 #: The settings the platform changes, as the settings module has them (read on import,
 #: before any test).
-WATCHED = ("MAESTRANO", "SANDBOX")
+WATCHED = ("MAESTRANO", "MAESTRANO_SANDBOX")
 BEFORE = {name: copy.deepcopy(getattr(settings, name)) for name in WATCHED}
 
 
@@ -70,7 +70,9 @@ class PlatformTests(MaestranoPlatformTestCase):
         self.assertEqual(preset["api"]["host"], self.platform.sandbox_url)
         self.assertEqual(preset["api"]["key"], self.platform.api_key)
         self.assertEqual(settings.MAESTRANO["HEALTH"], BEFORE["MAESTRANO"]["HEALTH"])
-        self.assertNotEqual(settings.SANDBOX["DATA_DIR"], BEFORE["SANDBOX"]["DATA_DIR"])
+        self.assertNotEqual(
+            settings.MAESTRANO_SANDBOX["DATA_DIR"], BEFORE["MAESTRANO_SANDBOX"]["DATA_DIR"]
+        )
         # A change of the test's own, undone with the others.
         self.platform.configure(other=self.platform.preset_values(environment="other"))
         self.assertEqual(list(settings.MAESTRANO["PRESETS"]), ["other"])

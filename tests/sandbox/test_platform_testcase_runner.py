@@ -45,7 +45,7 @@ def test_settings_without_the_sandbox_stop_the_class_saying_what_to_add():
     """The class's own ``override_settings`` apply before the check (a class of the
     adopter's that overrides settings is checked with them)."""
 
-    @override_settings(SANDBOX={"ENABLED": False})
+    @override_settings(MAESTRANO_SANDBOX={"ENABLED": False})
     class NoSandboxTests(MaestranoPlatformTestCase):
         def test_never_runs(self):
             raise AssertionError("the class set-up should have stopped the test")
@@ -57,7 +57,7 @@ def test_settings_without_the_sandbox_stop_the_class_saying_what_to_add():
     assert result.testsRun == 0
     [(_, error)] = result.errors
     assert "ImproperlyConfigured" in error
-    assert 'SANDBOX["ENABLED"] is not true' in error
+    assert 'MAESTRANO_SANDBOX["ENABLED"] is not true' in error
     assert "globals().update(sandbox_settings(globals()))" in error
     assert not NoSandboxTests.server_thread.is_alive(), "the class's live server was stopped"
-    assert settings.SANDBOX["ENABLED"], "the class's settings were undone"
+    assert settings.MAESTRANO_SANDBOX["ENABLED"], "the class's settings were undone"

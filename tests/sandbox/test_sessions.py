@@ -35,7 +35,7 @@ def _parse(value: str) -> dt.datetime:
 
 
 def test_live_session_is_valid_with_a_recheck_time(platform, logged_in, settings):
-    settings.SANDBOX = {**settings.SANDBOX, "SESSION_RECHECK_SECONDS": 30}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "SESSION_RECHECK_SECONDS": 30}
     uid, session = logged_in
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     response = _check(platform, uid, session)

@@ -188,9 +188,9 @@ def manual_drain(live_sync, settings):
 @pytest.fixture
 def held_sync(manual_drain, settings):
     """Drains only when the test says so; the hub delivers notifications only when asked."""
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {**settings.MAESTRANO_SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
     }
 
 

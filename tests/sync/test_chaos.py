@@ -77,8 +77,8 @@ def chaos_sync(platform, settings, sandbox_group):
             "BATCH_SIZE": 25,
         },
     }
-    settings.SANDBOX = {
-        **settings.SANDBOX,
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
         "FAULTS": {
             platform.api_id: {
                 "error_rate": 0.2,
@@ -90,7 +90,7 @@ def chaos_sync(platform, settings, sandbox_group):
             }
         },
         "NOTIFICATIONS": {
-            **settings.SANDBOX["NOTIFICATIONS"],
+            **settings.MAESTRANO_SANDBOX["NOTIFICATIONS"],
             "BACKOFF": 0.2,
             "BACKOFF_MAX": 2.0,
             "MAX_ATTEMPTS": 50,
@@ -415,9 +415,12 @@ def test_both_sides_converge_under_faults_and_a_killed_worker(
             update_sync_settings(company=company, **flips[number])
         if number == plain_ids_from:
             # The rest of the notifications carry plain string ids, as current Connec! sends.
-            settings.SANDBOX = {
-                **settings.SANDBOX,
-                "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "EXTERNAL_IDS": False},
+            settings.MAESTRANO_SANDBOX = {
+                **settings.MAESTRANO_SANDBOX,
+                "NOTIFICATIONS": {
+                    **settings.MAESTRANO_SANDBOX["NOTIFICATIONS"],
+                    "EXTERNAL_IDS": False,
+                },
             }
         if number == kill_at:
             real_worker.kill()

@@ -182,9 +182,9 @@ def test_a_record_we_deleted_before_its_push_answer_arrived_is_not_brought_back(
     """Connec! created our record but the answer was lost (no IdMap); another app then
     edits it, and we delete ours. The late notification carries our external id: it is
     our deleted record, not a new one (the chaos test once found it alive here only)."""
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "EXTERNAL_IDS": True},
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {**settings.MAESTRANO_SANDBOX["NOTIFICATIONS"], "EXTERNAL_IDS": True},
     }
     org, remote_id = pushed_org
     IdMap.objects.all().delete()  # the worker died after Connec! applied the push

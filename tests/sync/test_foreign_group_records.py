@@ -19,7 +19,7 @@ from tests.helpers.live_sync import deliver_notifications
 
 def set_faults(settings, platform, **plan) -> None:
     faults = {platform.api_id: {"scope": "connec", **plan}} if plan else {}
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": faults}
+    settings.MAESTRANO_SANDBOX = {**settings.MAESTRANO_SANDBOX, "FAULTS": faults}
 
 
 def connec_id(value) -> str:

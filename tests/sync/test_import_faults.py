@@ -14,7 +14,10 @@ from maestrano_sync.tasks import import_company
 
 
 def set_faults(settings, platform, **plan) -> None:
-    settings.SANDBOX = {**settings.SANDBOX, "FAULTS": {platform.api_id: plan} if plan else {}}
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "FAULTS": {platform.api_id: plan} if plan else {},
+    }
 
 
 def test_an_import_interrupted_after_page_3_resumes_from_page_4(

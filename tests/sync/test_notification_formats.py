@@ -25,9 +25,9 @@ from tests.sync.conftest import make_group
 @pytest.fixture
 def list_form_ids(settings):
     """The sandbox notifies with external-id lists, as older Connec! versions did."""
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "EXTERNAL_IDS": True},
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {**settings.MAESTRANO_SANDBOX["NOTIFICATIONS"], "EXTERNAL_IDS": True},
     }
 
 

@@ -215,9 +215,9 @@ def test_a_reference_to_a_record_deleted_before_we_knew_it_is_applied_as_empty(
 def test_a_local_change_after_another_app_deactivated_the_record_brings_it_back(
     platform, company, peer, settings
 ):
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {**settings.MAESTRANO_SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
     }
     org = Organization.objects.create(company=company, name="Ours")
     remote_id = connec_id_for(company=company, obj=org)

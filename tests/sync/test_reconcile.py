@@ -19,9 +19,9 @@ def peer(lost_notifications, peer):
 @pytest.fixture
 def lost_notifications(live_sync, settings):
     """The hub never delivers notifications (as if they were all lost)."""
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {**settings.MAESTRANO_SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
     }
 
 

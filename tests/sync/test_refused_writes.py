@@ -61,9 +61,9 @@ def refused_people(organization: Organization, *, times: int) -> Iterator[dict[s
 @pytest.fixture
 def lost_notifications(live_sync, settings):
     """The hub never delivers notifications: reconciliation brings the changes."""
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {**settings.MAESTRANO_SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
     }
 
 

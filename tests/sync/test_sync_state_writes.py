@@ -325,9 +325,9 @@ def test_two_successive_pushes_keep_each_entitys_times_and_watermark(company, ma
 @pytest.fixture
 def lost_notifications(live_sync, settings):
     """The hub never delivers notifications: reconciliation brings the changes."""
-    settings.SANDBOX = {
-        **settings.SANDBOX,
-        "NOTIFICATIONS": {**settings.SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "NOTIFICATIONS": {**settings.MAESTRANO_SANDBOX["NOTIFICATIONS"], "BACKGROUND": False},
     }
 
 

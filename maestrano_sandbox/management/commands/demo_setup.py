@@ -50,7 +50,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        data_dir = Path(settings.SANDBOX["DATA_DIR"])
+        data_dir = Path(settings.MAESTRANO_SANDBOX["DATA_DIR"])
         data_dir.mkdir(parents=True, exist_ok=True)
         call_command(
             "migrate", database="default", interactive=False, verbosity=0, skip_checks=True
