@@ -19,7 +19,7 @@ from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
 
 from maestrano_integration.cache import LOCAL_MEMORY_CACHE
-from maestrano_integration.checks import closest_key, reads_settings
+from maestrano_integration.checks import OUR_APP_LABELS, closest_key, reads_settings
 from maestrano_integration.conf import all_presets, maestrano_settings
 from maestrano_integration.routes import resolved_path
 
@@ -176,10 +176,6 @@ def _unfilled_user_field_messages(
     ]
 
 
-#: The apps of this package: their migrations depend on the user model's first one.
-_OUR_APP_LABELS = frozenset({"maestrano_integration", "maestrano_accounts", "maestrano_sync"})
-
-
 @checks.register("maestrano", checks.Tags.database)
 def check_user_model_migration_order(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
@@ -249,7 +245,7 @@ def _user_model_migration_order_errors() -> list[checks.CheckMessage]:
     seen, stack = {first}, [first]
     while stack:
         for parent in loader.graph.node_map[stack.pop()].parents:
-            if parent.key[0] in _OUR_APP_LABELS:
+            if parent.key[0] in OUR_APP_LABELS:
                 ours.add(parent.key)  # where the project's migrations reach ours
             elif parent.key not in seen:
                 seen.add(parent.key)

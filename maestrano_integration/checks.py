@@ -675,8 +675,8 @@ def check_unusable_charset_middleware(
     ]
 
 
-#: The app labels whose models the isolation check looks at.
-_OUR_APP_LABELS = ("maestrano_integration", "maestrano_accounts", "maestrano_sync")
+#: The labels of the reusable apps (their models, their migrations).
+OUR_APP_LABELS = frozenset({"maestrano_integration", "maestrano_accounts", "maestrano_sync"})
 #: The levels at which a PostgreSQL statement sees what other transactions committed
 #: before it began (PostgreSQL runs READ UNCOMMITTED as READ COMMITTED).
 _STATEMENT_SNAPSHOT_LEVELS = frozenset({"read committed", "read uncommitted"})
@@ -688,7 +688,7 @@ def _postgresql_aliases() -> list[str]:
     from django.db import connections, router
 
     aliases: set[str] = set()
-    for label in _OUR_APP_LABELS:
+    for label in sorted(OUR_APP_LABELS):
         try:
             app_config = apps.get_app_config(label)
         except LookupError:
