@@ -62,3 +62,16 @@ def test_the_sso_benchmark_logs_in_through_the_chosen_driver(tmp_path, options, 
     # login stays within its budget of statements.
     assert 1 <= result["queries_per_repeat_login"] <= 8
     assert result["consume_p50_ms_sha256"] > 0
+
+
+@pytest.mark.parametrize(
+    ("options", "synchronous"),
+    [((), False), (("--synchronous-commit",), True), (("--no-synchronous-commit",), False)],
+)
+def test_the_sso_benchmark_measures_the_recipes_commit_unless_asked(tmp_path, options, synchronous):
+    """The production environment (docs/deploy.md) relaxes a repeat login's commit: the
+    benchmark measures that by default, and the apps' durable default on request."""
+    table, result = run_benchmark(tmp_path, *options)
+    assert result["repeat_login_synchronous_commit"] is synchronous
+    expected = "synchronous" if synchronous else "without waiting for the flush"
+    assert f"repeat logins' commit {expected}" in table
