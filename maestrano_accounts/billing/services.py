@@ -22,10 +22,10 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -562,42 +562,29 @@ def submit_subscription(*, subscription: CompanySubscription) -> CompanySubscrip
     if subscription.platform_id or subscription.status == CompanySubscription.Status.CANCELLED:
         return subscription
     company = subscription.company
-    context = _context(company, subscription=subscription.pk)
-    previous_attempts = subscription.attempts
-    if not _claim_attempt(subscription):
-        logger.info("Subscription being submitted or awaiting an answer", extra=context)
-        subscription.refresh_from_db()
+
+    def create(client: AccountClient) -> RecurringBill:
+        start_date = subscription.start_date
+        send_start = start_date if start_date > timezone.now() + _START_NOW_MARGIN else None
+        return client.create_recurring_bill(
+            group_id=company.group_uid,
+            price_cents=subscription.price_cents,
+            description=f"{subscription.plan.name} subscription {subscription.marker}",
+            period=subscription.period,
+            frequency=subscription.frequency,
+            start_date=send_start,
+            currency=subscription.currency,
+        )
+
+    remote = _send_at_most_once(
+        subscription,
+        what="Subscription",
+        bill="recurring bill",
+        earlier=lambda client: client.list_recurring_bills(group_id=company.group_uid),
+        create=create,
+    )
+    if remote is None:
         return subscription
-    sent = False
-    try:
-        client = _client(company)
-        remote: RecurringBill | None = None
-        if previous_attempts:
-            remote = _find_by_marker(
-                client.list_recurring_bills(group_id=company.group_uid), subscription.marker
-            )
-            if remote is not None:
-                logger.info(
-                    "Adopted the recurring bill of an earlier attempt",
-                    extra={**context, "platform_id": remote.id},
-                )
-        if remote is None:
-            start_date = subscription.start_date
-            send_start = start_date if start_date > timezone.now() + _START_NOW_MARGIN else None
-            sent = True
-            remote = client.create_recurring_bill(
-                group_id=company.group_uid,
-                price_cents=subscription.price_cents,
-                description=f"{subscription.plan.name} subscription {subscription.marker}",
-                period=subscription.period,
-                frequency=subscription.frequency,
-                start_date=send_start,
-                currency=subscription.currency,
-            )
-            logger.info("Recurring bill created", extra={**context, "platform_id": remote.id})
-    except (AccountApiError, ImproperlyConfiguredPreset) as error:
-        _record_send_failure(subscription, error, sent=sent)
-        raise
     values: dict[str, Any] = {
         "platform_id": remote.id,
         "last_error": "",
@@ -960,38 +947,23 @@ def submit_charge(*, charge: AdHocCharge) -> AdHocCharge:
     if charge.platform_bill_id:
         return charge
     company = charge.company
-    context = _context(company, charge=charge.pk)
-    previous_attempts = charge.attempts
-    if not _claim_attempt(charge):
-        logger.info("Charge being submitted or awaiting an answer", extra=context)
-        charge.refresh_from_db()
+    remote = _send_at_most_once(
+        charge,
+        what="Charge",
+        bill="bill",
+        earlier=lambda client: client.list_bills(group_id=company.group_uid),
+        create=lambda client: client.create_bill(
+            group_id=company.group_uid,
+            price_cents=charge.amount_cents,
+            description=f"{charge.description} {charge.marker}",
+            currency=charge.currency or None,
+            units=charge.units,
+            period_started_at=charge.period_started_at,
+            period_ended_at=charge.period_ended_at,
+        ),
+    )
+    if remote is None:
         return charge
-    sent = False
-    try:
-        client = _client(company)
-        remote: Bill | None = None
-        if previous_attempts:
-            remote = _find_by_marker(client.list_bills(group_id=company.group_uid), charge.marker)
-            if remote is not None:
-                logger.info(
-                    "Adopted the bill of an earlier attempt",
-                    extra={**context, "platform_id": remote.id},
-                )
-        if remote is None:
-            sent = True
-            remote = client.create_bill(
-                group_id=company.group_uid,
-                price_cents=charge.amount_cents,
-                description=f"{charge.description} {charge.marker}",
-                currency=charge.currency or None,
-                units=charge.units,
-                period_started_at=charge.period_started_at,
-                period_ended_at=charge.period_ended_at,
-            )
-            logger.info("Bill created", extra={**context, "platform_id": remote.id})
-    except (AccountApiError, ImproperlyConfiguredPreset) as error:
-        _record_send_failure(charge, error, sent=sent)
-        raise
     with transaction.atomic():
         # Only the first answer records the bill: a second worker that adopted the same
         # bill meanwhile matches no row (it waited for the first one's commit).
@@ -1297,6 +1269,59 @@ def _log_failure(
             "status": getattr(error, "status", None),
         },
     )
+
+
+_Sent = TypeVar("_Sent", Bill, RecurringBill)
+
+
+def _send_at_most_once(
+    record: CompanySubscription | AdHocCharge,
+    *,
+    what: str,
+    bill: str,
+    earlier: Callable[[AccountClient], list[_Sent]],
+    create: Callable[[AccountClient], _Sent],
+) -> _Sent | None:
+    """The platform's bill for ``record``, sent at most once: the rule that
+    :func:`submit_subscription` and :func:`submit_charge` share.
+
+    The attempt is claimed first (:func:`_claim_attempt`); ``None`` (and ``record``
+    read again) when another worker holds it. After an earlier attempt, whose create may
+    have reached the platform unanswered, the bill is first looked for by the record's
+    marker among ``earlier(client)``'s and adopted when found; only then is ``create``
+    called. A failure is kept on the record (:func:`_record_send_failure`) and raised.
+    ``what`` and ``bill`` name the record and the bill in the log lines.
+    """
+    context = _context(record.company, **{what.lower(): record.pk})
+    previous_attempts = record.attempts
+    if not _claim_attempt(record):
+        logger.info("%s being submitted or awaiting an answer", what, extra=context)
+        record.refresh_from_db()
+        return None
+    sent = False
+    try:
+        client = _client(record.company)
+        remote: _Sent | None = None
+        if previous_attempts:
+            remote = _find_by_marker(earlier(client), record.marker)
+            if remote is not None:
+                logger.info(
+                    "Adopted the %s of an earlier attempt",
+                    bill,
+                    extra={**context, "platform_id": remote.id},
+                )
+        if remote is None:
+            sent = True
+            remote = create(client)
+            logger.info(
+                "%s created",
+                bill[0].upper() + bill[1:],
+                extra={**context, "platform_id": remote.id},
+            )
+    except (AccountApiError, ImproperlyConfiguredPreset) as error:
+        _record_send_failure(record, error, sent=sent)
+        raise
+    return remote
 
 
 def _find_by_marker(
