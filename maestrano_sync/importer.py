@@ -63,7 +63,7 @@ from .retries import (
     retrying_refused_writes,
 )
 from .selectors import resumable_run
-from .services import park_records, parked_record
+from .services import park_outcome_errors
 
 logger = logging.getLogger(__name__)
 
@@ -522,27 +522,15 @@ def apply_page(
         if outcome.errors:
             # Once per record: one parked by an earlier run (an import run again) counts on
             # its row, which moves to this run (maestrano_sync.services.park_records).
-            park_records(
-                rows=[
-                    parked_record(
-                        company=company,
-                        run=run,
-                        entity=entity,
-                        connec_id=connec_id,
-                        reason=reason,
-                        data=data,
-                    )
-                    for connec_id, reason, data in outcome.errors
-                ]
+            park_outcome_errors(
+                company=company,
+                entity=entity,
+                errors=outcome.errors,
+                run=run,
+                logger=logger,
+                message="Connec! %s record %s skipped: %s",
+                extra={"group": company.group_uid, "run": run.pk},
             )
-            for connec_id, reason, _ in outcome.errors:
-                logger.warning(
-                    "Connec! %s record %s skipped: %s",
-                    entity,
-                    connec_id,
-                    reason,
-                    extra={"group": company.group_uid, "run": run.pk},
-                )
         last = parsed[-1] if parsed else None
         locked.created += outcome.created
         locked.updated += outcome.updated

@@ -80,7 +80,7 @@ from .outbox import applying_remote_changes
 from .registry import registry
 from .retries import CONCURRENT_WRITE_ERRORS, may_try_again, refusal_reason
 from .scheduling import enqueue_inbox
-from .services import park_records, parked_record
+from .services import park_outcome_errors
 from .values import MappingError, connec_time
 
 logger = logging.getLogger(__name__)
@@ -219,27 +219,15 @@ def apply_records(
         if outcome.errors:
             # Once per record: a notification retried, or the same record notified or
             # reconciled again, counts on its row (times_seen).
-            park_records(
-                rows=[
-                    parked_record(
-                        company=company,
-                        entity=entity,
-                        connec_id=connec_id,
-                        reason=reason,
-                        data=data,
-                    )
-                    for connec_id, reason, data in outcome.errors
-                ]
+            park_outcome_errors(
+                company=company,
+                entity=entity,
+                errors=outcome.errors,
+                logger=logger,
+                message="Connec! %s record %s not applied: %s",
+                extra={"preset": company.preset, "group": company.group_uid},
             )
             result.failed += len(outcome.errors)
-            for connec_id, reason, _ in outcome.errors:
-                logger.warning(
-                    "Connec! %s record %s not applied: %s",
-                    entity,
-                    connec_id,
-                    reason,
-                    extra={"preset": company.preset, "group": company.group_uid},
-                )
     return result
 
 

@@ -575,7 +575,7 @@ def _store(
     # Stored all or nothing: each inbox row with its index of records (InboxRecord), the
     # other companies' rows and the parked records. One company's part alone is atomic on
     # its own (on PostgreSQL one statement, no BEGIN and COMMIT: see insert_inbox_entry), as
-    # are parked records alone (bulk_create's own transaction).
+    # are parked records alone (park_records's own transaction).
     writes = len(parts) + (1 if any(refused.values()) else 0)
     with transaction.atomic() if writes > 1 else nullcontext():
         for company, part in parts.items():

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -99,7 +100,13 @@ def park_records(*, rows: Sequence[SyncRecordError]) -> None:
     reference missing now, changes it), and its ``run`` when it has one (the import run
     that parked it last: that run lists it; an earlier run keeps its count,
     ``SyncRunEntity.failed``); when it was first parked stays (``created_at``). All or
-    nothing, in the caller's transaction when there is one."""
+    nothing, in the caller's transaction when there is one.
+
+    Rows are locked and inserted in one order, by company then fingerprint, whatever order
+    ``rows`` came in: two workers parking overlapping records (a notification and an
+    import, in different orders) then wait for each other at their first common record
+    instead of each holding one the other needs (a deadlock on PostgreSQL, one of them
+    failed)."""
     now = timezone.now()
     unique: dict[tuple[int, str], SyncRecordError] = {}
     for row in rows:
@@ -109,6 +116,7 @@ def park_records(*, rows: Sequence[SyncRecordError]) -> None:
         if (first := unique.setdefault((row.company_id, row.fingerprint), row)) is not row:
             first.times_seen += 1  # the same record twice in one notification or page
             first.last_seen_at = now
+    unique = {key: unique[key] for key in sorted(unique)}
     with transaction.atomic():
         for attempt in range(1, _PARKING_ATTEMPTS + 1):
             unique = _count_parked_again(unique, now=now)
@@ -121,6 +129,43 @@ def park_records(*, rows: Sequence[SyncRecordError]) -> None:
                 # company is gone: raised once the attempts are spent).
                 if attempt == _PARKING_ATTEMPTS:
                     raise
+
+
+def park_outcome_errors(
+    *,
+    company: Company,
+    entity: str,
+    errors: Sequence[tuple[str | None, str, Any]],
+    run: SyncRun | None = None,
+    logger: logging.Logger,
+    message: str,
+    extra: Mapping[str, Any],
+) -> None:
+    """Park the records of ``entity`` the record pipeline could not apply for ``company``
+    (``errors``: Connec! id, reason and record, :class:`maestrano_sync.pipeline.Outcome`),
+    with the import ``run`` that met them if any, and log a warning for each on the
+    caller's ``logger``: ``message`` formatted with the entity, Connec! id and reason,
+    with ``extra``.
+
+    The inbox and the import park their records alike; the webhook's refusals are other
+    records (several companies', a reason of their own: :mod:`maestrano_sync.notifications`).
+    """
+    park_records(
+        rows=[
+            parked_record(
+                company=company,
+                run=run,
+                entity=entity,
+                connec_id=connec_id,
+                reason=reason,
+                data=data,
+            )
+            for connec_id, reason, data in errors
+        ]
+    )
+    for connec_id, reason, _ in errors:
+        # Logged from the caller's line (stacklevel): the inbox's or the import's, not this one.
+        logger.warning(message, entity, connec_id, reason, extra=extra, stacklevel=2)
 
 
 #: How often :func:`park_records` looks its records up again after a concurrent worker
@@ -137,11 +182,21 @@ def _count_parked_again(
     parking where it has one (a few ``UPDATE`` statements, one per batch of rows seen as
     often), and its reason where it changed (one statement per batch of those rows: a
     record parked again for the same reason changes only its counts); the ones that are
-    not parked yet."""
-    earlier = SyncRecordError.objects.filter(
-        company_id__in={company_id for company_id, _ in unique},
-        fingerprint__in={fingerprint for _, fingerprint in unique},
-    ).values_list("company_id", "fingerprint", "pk", "reason", "run_id")
+    not parked yet, in ``unique``'s order.
+
+    The rows are locked as they are looked up, in the order of the unique constraint
+    (company, fingerprint): the ``UPDATE`` statements that follow, grouped by what they
+    write, would otherwise lock them in an order that depends on this parking's counts,
+    runs and reasons, another for a concurrent worker parking the same records."""
+    earlier = (
+        SyncRecordError.objects.filter(
+            company_id__in={company_id for company_id, _ in unique},
+            fingerprint__in={fingerprint for _, fingerprint in unique},
+        )
+        .select_for_update(no_key=True)  # the lock the UPDATE takes; foreign keys unblocked
+        .order_by("company_id", "fingerprint")
+        .values_list("company_id", "fingerprint", "pk", "reason", "run_id")
+    )
     by_change: dict[tuple[int, int | None], list[int]] = {}  # (times seen, new run or None)
     reasons: list[SyncRecordError] = []  # the rows this parking gives another reason
     seen: set[tuple[int, str]] = set()

@@ -8,6 +8,7 @@ inbox through the webhook, as the platform delivers notifications.
 
 from __future__ import annotations
 
+import logging
 from io import StringIO
 
 import requests
@@ -56,8 +57,9 @@ def dashboard(client, company) -> str:
 
 
 def test_a_record_imported_bad_twice_is_parked_once_and_counted_twice(
-    sandbox_group, company, client
+    sandbox_group, company, client, caplog
 ):
+    caplog.set_level(logging.WARNING, logger="maestrano_sync.importer")
     bad = inject_record(sandbox_group.group, "organizations", {"name": "Bad", "is_customer": "yes"})
     sandbox_group.create("organizations", {"name": "Good"})
 
@@ -75,6 +77,16 @@ def test_a_record_imported_bad_twice_is_parked_once_and_counted_twice(
     for run in (first, second):
         assert run.status == SyncRun.Status.PARTIAL
         assert run.entities.get().failed == 1
+
+    # Each run logs it, from the importer's logger and line, with the company and run.
+    logged = [r for r in caplog.records if r.getMessage().startswith("Connec! organizations")]
+    assert [r.getMessage() for r in logged] == [
+        f"Connec! organizations record {bad} skipped: {parked.reason}"
+    ] * 2
+    assert [(r.name, r.levelno, r.funcName, r.group, r.run) for r in logged] == [
+        ("maestrano_sync.importer", logging.WARNING, "apply_page", company.group_uid, run.pk)
+        for run in (first, second)
+    ]
 
     page = dashboard(client, company)
     assert page.count('data-kind="record"') == 1

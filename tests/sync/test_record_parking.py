@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 
 import pytest
 import requests
@@ -286,3 +287,22 @@ def test_a_record_claiming_an_object_id_we_do_not_have_is_created_not_linked(pla
 
     assert (result.created, result.failed) == (2, 0)
     assert sorted(Organization.objects.values_list("name", flat=True)) == ["Org 0", "Org 1"]
+
+
+def test_each_parked_record_is_logged_by_the_inbox_with_its_reason(platform, company, caplog):
+    """Operators' logs name each record the inbox could not apply, and the company's preset
+    and group, from the inbox's logger and line."""
+    caplog.set_level(logging.WARNING, logger="maestrano_sync.inbox")
+    group = company.group_uid
+    records = [invoice(group, "inv-bad", due_date=12698), invoice(group, "inv-good")]
+
+    result = apply_records(company=company, entity="invoices", records=records)
+
+    assert result.failed == 1
+    (logged,) = [r for r in caplog.records if r.name == "maestrano_sync.inbox"]
+    assert logged.levelno == logging.WARNING
+    assert logged.getMessage() == (
+        "Connec! invoices record inv-bad not applied: due_date: not a date: 12698"
+    )
+    assert (logged.preset, logged.group) == (company.preset, group)
+    assert (logged.module, logged.funcName) == ("inbox", "apply_records")
