@@ -97,6 +97,7 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
         "plan_count": len(services.offered_plans()),
         "charges": charges,
         "sms_pack": SMS_PACK,
+        "billing_enabled": services.billing_enabled(),  # off: no purchase offered
         # A fresh key per rendering of the form: resubmitting the same form
         # (double click, back + resubmit) reuses it and charges once.
         "idempotency_key": uuid.uuid4().hex,
@@ -119,6 +120,8 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
     if company is None:
         return _no_company()
+    if not services.billing_enabled():  # billing off bills nothing, as choose_plan
+        raise Http404("Billing is off.")
     key = request.POST.get(_KEY_FIELD, "")
     idempotency_key = f"{SMS_KEY_PREFIX}{key}" if key else ""
     sent_at = timezone.now()

@@ -92,8 +92,16 @@ def sandbox_settings(
 
 
 def _sibling(default: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``sandbox`` database: the default one's server, its name + ``_sandbox``."""
-    config = {key: value for key, value in default.items() if key != "TEST"}
+    """The ``sandbox`` database: the default one's server, its name + ``_sandbox``.
+
+    Without the project's ``ATOMIC_REQUESTS``: Django wraps every view in a transaction on
+    each database that sets it, so each of the app's requests would hold one on the
+    sandbox's database (on SQLite its write lock, taken at ``BEGIN IMMEDIATE``) while it
+    calls the sandbox, whose request then waits for that lock: every SSO login timed out.
+    """
+    config = {
+        key: value for key, value in default.items() if key not in ("TEST", "ATOMIC_REQUESTS")
+    }
     name = str(config.get("NAME") or "")
     if config.get("ENGINE") == SQLITE:
         path = Path(name or "db.sqlite3")

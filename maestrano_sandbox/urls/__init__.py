@@ -4,7 +4,8 @@ Each area keeps its own URL module: ``identity`` (IdP, sessions, Account API,
 account webhooks, pages) and ``connec`` (Connec! API, batch, notifications).
 """
 
-from django.urls import include, path, re_path
+from django.db import connections
+from django.urls import URLResolver, include, path, re_path
 
 from maestrano_integration.platform_api import SchemaUIView, SchemaView
 
@@ -42,3 +43,22 @@ urlpatterns = [
     re_path(r"^connec/api/", errors.connec_api_not_found),
     re_path(r"^api/(?:v1|config)/", errors.account_api_not_found),
 ]
+
+
+def _outside_request_transactions(patterns: list) -> None:
+    """Mark every view of the sandbox ``non_atomic_requests`` on every database.
+
+    The sandbox runs beside a project's app in its tests, under the project's settings:
+    with ``ATOMIC_REQUESTS``, Django would run each sandbox view in a transaction on the
+    app's database. On SQLite that transaction holds the app's write lock from its start,
+    and a page that calls the app (an account webhook) waited for the app, which waited
+    for the lock. The sandbox keeps its own data apart and commits as it goes."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            _outside_request_transactions(pattern.url_patterns)
+            continue
+        view = pattern.callback
+        view._non_atomic_requests = {*getattr(view, "_non_atomic_requests", ()), *connections}
+
+
+_outside_request_transactions(urlpatterns)

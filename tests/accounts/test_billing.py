@@ -275,6 +275,29 @@ def test_buying_sms_in_the_app_sends_one_bill_even_when_the_form_is_submitted_tw
     assert charge.status == AdHocCharge.Status.SUBMITTED
 
 
+def test_with_billing_off_no_purchase_is_offered_and_a_posted_one_bills_nothing(platform, settings):
+    """``MAESTRANO["BILLING"]["ENABLED"] = False`` bills nothing: the billing page offers
+    no purchase, and the form posted all the same (shown before billing was turned off)
+    is a 404, as choosing a plan is. It was a real bill on the platform."""
+    http = sso(platform, group_uid="cld-sms-off")
+    form = parse_form(http.get(f"{platform.url}/billing/", timeout=TIMEOUT).text, "buy-sms")
+    settings.MAESTRANO = {**settings.MAESTRANO, "BILLING": {"ENABLED": False}}
+
+    page = http.get(f"{platform.url}/billing/", timeout=TIMEOUT)
+    posted = http.post(
+        f"{platform.url}{form['action']}",
+        data=form["fields"],
+        headers={"Referer": f"{platform.url}/billing/"},
+        timeout=TIMEOUT,
+    )
+
+    assert page.status_code == 200
+    assert 'id="buy-sms"' not in page.text
+    assert posted.status_code == 404
+    assert not AdHocCharge.objects.exists()
+    assert bills("cld-sms-off") == []
+
+
 def test_buying_from_the_dashboard_links_back_to_it_and_a_foreign_next_is_ignored(platform):
     http = sso(platform, group_uid="cld-sms-back")
     page = http.get(f"{platform.url}/dashboard/", timeout=TIMEOUT)

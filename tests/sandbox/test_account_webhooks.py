@@ -176,3 +176,34 @@ def test_buttons_need_a_csrf_token(platform, hooked, receiver):
     )
     assert response.status_code == 403
     assert receiver.calls == []
+
+
+def test_cancel_service_reaches_an_app_whose_views_run_in_a_transaction(
+    platform, settings, monkeypatch
+):
+    """A project with ``ATOMIC_REQUESTS`` has Django wrap every view in a transaction on
+    its database, the sandbox's pages beside it in its tests included: on SQLite the
+    "Cancel service" page then held the app's write lock while it called the app's
+    webhook, which waited for it until the sandbox gave up (four attempts, 47 s). The
+    sandbox's views never run in the project's request transactions."""
+    from django.db import connections
+
+    from maestrano_accounts.models import Company
+
+    settings.MAESTRANO_SANDBOX = {
+        **settings.MAESTRANO_SANDBOX,
+        "WEBHOOK_MAX_ATTEMPTS": 1,
+        "WEBHOOK_TIMEOUT_SECONDS": 3,
+    }
+    platform.login(user_uid="usr-atomic", group_uid="cld-atomic")
+    # Every thread's connection reads this one dict: the live server's too.
+    monkeypatch.setitem(connections["default"].settings_dict, "ATOMIC_REQUESTS", True)
+
+    response = _click(
+        platform, "/groups/cld-atomic", f"/groups/cld-atomic/apps/{platform.api_id}/cancel"
+    )
+
+    assert response.status_code == 200
+    delivery = AccountWebhookDelivery.objects.get()
+    assert (delivery.status, delivery.response_status) == ("succeeded", 200)
+    assert Company.objects.get(group_uid="cld-atomic").status == Company.Status.CANCELLED

@@ -193,6 +193,20 @@ def test_sandbox_settings_put_the_sandbox_database_on_the_same_postgresql_server
     assert "TEST" not in databases["default"]
 
 
+def test_sandbox_settings_leave_the_projects_atomic_requests_to_its_own_database(tmp_path: Path):
+    """A project with ``ATOMIC_REQUESTS`` keeps it on its database, never on the sandbox's:
+    Django wraps each view in a transaction on every database that sets it, and each app
+    request holding the sandbox's SQLite write lock made the sandbox's requests it calls
+    (the SSO completion's) wait for it until they timed out."""
+    default = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/srv/app/db.sqlite3"}
+    current = {"DATABASES": {"default": {**default, "ATOMIC_REQUESTS": True}}}
+
+    databases = sandbox_settings(current, directory=tmp_path)["DATABASES"]
+
+    assert databases["default"]["ATOMIC_REQUESTS"] is True
+    assert not databases["sandbox"].get("ATOMIC_REQUESTS", False)
+
+
 def test_sandbox_testing_imports_without_pytest_and_before_the_apps_are_ready():
     """A test settings module imports ``sandbox_settings`` before Django is set up, and a
     project's tests may run without pytest: neither needs pytest nor a model, and the
