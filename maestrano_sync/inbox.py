@@ -69,6 +69,7 @@ from .inbox_references import (
     null_dead_references,
 )
 from .locks import company_run, renew_lock
+from .matching import link_matching_records
 from .models import (
     InboxEntry,
     InboxRecord,
@@ -124,6 +125,15 @@ def apply_records(
         parsed = pipeline.park_foreign_records(parsed, outcome, group_uid=company.group_uid)
     link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
     known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    # A new record equal to a local row linked to no record (matching fields) is that row.
+    parsed, known = link_matching_records(
+        company=company,
+        mapper=mapper,
+        content_type=content_type,
+        parsed=parsed,
+        known=known,
+        outcome=outcome,
+    )
     pending = pending_local_changes(
         company=company,
         content_type_id=content_type.pk,
