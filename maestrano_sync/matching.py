@@ -24,6 +24,7 @@ one query per page (every matching value of the page at once), never one per rec
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -128,6 +129,7 @@ def link_matching_records(
     parsed: list[ParsedRecord],
     known: Mapping[str, IdMap],
     outcome: Outcome,
+    dead: Mapping[str, datetime.datetime | None] | None = None,
 ) -> tuple[list[ParsedRecord], dict[str, IdMap]]:
     """Link the records the IdMap does not know to the company's unlinked local rows with
     equal matching values; ``parsed`` without the records parked (several such rows: the
@@ -138,7 +140,9 @@ def link_matching_records(
     nothing otherwise. Two records of the batch equal to the same single row: the first
     (the older version, pages are read by ``updated_at``) takes it, the other is
     imported as new, as it would be from a later page. Call in the batch's transaction,
-    under the company's lock, before the records are planned.
+    under the company's lock, before the records are planned. ``dead``: when Connec!
+    deleted records never mapped here (their ``RemoteTombstone``): a version of one that is
+    not newer takes no row (the caller skips it).
     """
     matching = _matching_fields(mapper)
     known = dict(known)
@@ -147,8 +151,11 @@ def link_matching_records(
     names = [name for name, _, _ in matching]
     instance = mapper.model()  # what the converters may look at (nothing, for Django's)
     wanted: dict[str, tuple[Any, ...]] = {}
-    for connec_id, data, _ in parsed:
+    for connec_id, data, updated_at in parsed:
         if connec_id in known:
+            continue
+        dead_at = (dead or {}).get(connec_id)
+        if dead_at is not None and (updated_at is None or updated_at <= dead_at):
             continue
         if deleted_record_fate(mapper=mapper, data=data, mapped=False, exists=False) is not None:
             continue  # a record in its deleted state takes no row

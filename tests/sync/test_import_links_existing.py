@@ -6,6 +6,7 @@ match."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -16,7 +17,14 @@ from crm.models import Organization, Person
 from maestrano_accounts.models import Company
 from maestrano_sync.importer import run_import
 from maestrano_sync.inbox import apply_records
-from maestrano_sync.models import IdMap, OutboxEntry, SyncConflict, SyncRecordError, SyncRun
+from maestrano_sync.models import (
+    IdMap,
+    OutboxEntry,
+    RemoteTombstone,
+    SyncConflict,
+    SyncRecordError,
+    SyncRun,
+)
 from maestrano_sync.push import drain_outbox
 from maestrano_sync.selectors import connec_id_for
 from tests.helpers.live_sync import connec_id
@@ -189,6 +197,29 @@ def test_a_notified_record_equal_to_an_unlinked_local_row_is_linked_to_it(platfo
     assert connec_id_for(company=company, obj=globex) == "org-globex"
     globex.refresh_from_db()
     assert globex.city == "Shelbyville"
+
+
+def test_an_older_version_of_a_record_deleted_in_connec_takes_no_row(platform, company):
+    """Connec! deleted the record before we knew it (its tombstone): a version of it
+    delivered late is skipped, never linked to an equal row of ours."""
+    [globex] = assigned_rows(company, {"name": "Globex"})
+    RemoteTombstone.objects.create(
+        company=company,
+        entity="organizations",
+        connec_id="org-globex",
+        updated_at=datetime.datetime(2030, 2, 1, tzinfo=datetime.UTC),
+    )
+    record = {
+        "id": [{"provider": "connec", "id": "org-globex"}],
+        "group_id": company.group_uid,
+        "name": "Globex",
+        "updated_at": "2030-01-01T00:00:00Z",
+    }
+
+    result = apply_records(company=company, entity="organizations", records=[record])
+
+    assert (result.created, result.updated, result.skipped) == (0, 0, 1)
+    assert connec_id_for(company=company, obj=globex) is None
 
 
 # --- what it costs --------------------------------------------------------------------------
