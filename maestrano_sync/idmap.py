@@ -10,9 +10,11 @@ local object.
   :func:`maps_for_objects`, :func:`connec_ids_for_objects`, :func:`links_for_objects`,
   :func:`objects_for_connec_ids`, :func:`owners_of`, :func:`maps_for_keys`,
   :func:`find_id_map`, :func:`id_map_for_object`, :func:`newest_version`, :func:`is_stale`,
-  :func:`mapped_counts`, :func:`exclude_mapped`; :class:`TableStatistics` keeps
+  :func:`mapped_counts`, :func:`exclude_mapped`, :func:`exclude_linked_objects`;
+  :class:`TableStatistics` keeps
   PostgreSQL's planner informed;
 * writes: :func:`link_record` (one), :func:`add_links` (many, existing ones kept),
+  :func:`link_unlinked` (records matched to unlinked objects),
   :func:`save_pushed` (after a push), :func:`insert_id_maps` / :func:`update_pulled`
   (bulk SQL of the record pipeline), :func:`bump_pulled`, :func:`forget_pushed_hash`,
   :func:`relink_children` (unlink and link again the rows of child objects).
@@ -181,6 +183,20 @@ def exclude_mapped(
     return rows.exclude(Exists(mapped))
 
 
+def exclude_linked_objects(
+    rows: models.QuerySet[_RowT], *, company: Company, content_type_id: int
+) -> models.QuerySet[_RowT]:
+    """``rows`` (of the model of ``content_type_id``) but those an IdMap row links to a
+    Connec! record (one correlated subquery, probing the (company, content type, object)
+    unique index)."""
+    linked = IdMap.objects.filter(
+        company=company,
+        content_type_id=content_type_id,
+        object_id=key_text_sql(rows.model, OuterRef("pk")),
+    )
+    return rows.exclude(Exists(linked))
+
+
 def find_id_map(*, company: Company, entity: str, connec_id: str) -> IdMap | None:
     return IdMap.objects.filter(company=company, entity=entity, connec_id=connec_id).first()
 
@@ -323,6 +339,26 @@ def add_links(
     ]
     if new_maps:
         IdMap.objects.bulk_create(new_maps, ignore_conflicts=True)
+
+
+def link_unlinked(
+    *, company: Company, entity: str, content_type: ContentType, links: dict[str, str]
+) -> dict[str, IdMap]:
+    """Map {connec id: object id} of records found equal to local objects no IdMap row
+    names (:mod:`maestrano_sync.matching`); the rows of those records now (one statement and
+    one lookup). A row that would break the table's rules (written meanwhile) is skipped:
+    the lookup then gives what the table holds."""
+    if not links:
+        return {}
+    insert_id_maps(
+        company=company,
+        entity=entity,
+        content_type=content_type,
+        rows=[NewIdMap(object_id, connec_id) for connec_id, object_id in links.items()],
+        now=timezone.now(),
+        ignore_conflicts=True,
+    )
+    return bulk_lookup(company=company, entity=entity, connec_ids=links)
 
 
 def new_pushed(

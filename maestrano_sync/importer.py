@@ -44,7 +44,7 @@ from maestrano_integration.transaction_settings import (
     plan_each_statement,
 )
 
-from . import history, idmap, lost_answers, pipeline
+from . import history, idmap, lost_answers, matching, pipeline
 from .company_settings import policy_for
 from .conf import sync_settings
 from .conflicts import settle_conflicts
@@ -251,6 +251,11 @@ def import_entities(
         (run_entity, run_entity.next_skip, _links_lost_answers(run=run, entity=run_entity.entity))
         for run_entity in run_entities
     ]
+    # Whether each entity's pages may meet local rows linked to no record (one EXISTS each).
+    matches = {
+        run_entity.entity: _matches_unlinked_rows(run=run, entity=run_entity.entity)
+        for run_entity in run_entities
+    }
     since = policy_for(company_id=run.company_id).import_filter()  # import_since, if any
 
     def pages() -> Iterator[tuple[SyncRunEntity, Page | None, bool]]:
@@ -275,7 +280,12 @@ def import_entities(
             else:
                 mapper = registry.for_entity(run_entity.entity)
                 _apply_page_retrying(
-                    run=run, run_entity=run_entity, mapper=mapper, page=page, link_ours=link_ours
+                    run=run,
+                    run_entity=run_entity,
+                    mapper=mapper,
+                    page=page,
+                    link_ours=link_ours,
+                    match_unlinked=matches[run_entity.entity],
                 )
                 statistics.imported(run_entity.entity, run_entity.created)
             if progress is not None:
@@ -291,6 +301,21 @@ def _links_lost_answers(*, run: SyncRun, entity: str) -> bool:
     model = registry.for_entity(entity).model
     return lost_answers.has_unanswered_pushes(
         company=run.company, content_type_id=ContentType.objects.get_for_model(model).pk
+    )
+
+
+def _matches_unlinked_rows(*, run: SyncRun, entity: str) -> bool:
+    """Whether ``entity``'s records are compared with the company's local rows linked to no
+    Connec! record, to be linked to them rather than imported a second time (docs/sync.md,
+    'Matching fields'): only when its mapper has matching fields and the company has such
+    rows (:func:`maestrano_sync.matching.has_unlinked_rows`, one query per entity and run,
+    made before its first page); otherwise its pages cost nothing more. The rows the run
+    creates are linked: the answer holds for the whole run."""
+    mapper = registry.for_entity(entity)
+    return matching.has_unlinked_rows(
+        company=run.company,
+        mapper=mapper,
+        content_type_id=ContentType.objects.get_for_model(mapper.model).pk,
     )
 
 
@@ -370,7 +395,13 @@ def _commit_without_flush() -> None:
 
 
 def _apply_page_retrying(
-    *, run: SyncRun, run_entity: SyncRunEntity, mapper: Mapper, page: Page, link_ours: bool = False
+    *,
+    run: SyncRun,
+    run_entity: SyncRunEntity,
+    mapper: Mapper,
+    page: Page,
+    link_ours: bool = False,
+    match_unlinked: bool = False,
 ) -> SyncRunEntity:
     """:func:`apply_page` under the company's lock (the one notifications, drains and
     reconciliation take: none of them writes the company's records meanwhile; waited
@@ -396,6 +427,7 @@ def _apply_page_retrying(
             page=page,
             check_references=tries > 1,
             link_ours=link_ours,
+            match_unlinked=match_unlinked,
         )
 
     company = run.company
@@ -440,6 +472,7 @@ def apply_page(
     page: Page,
     check_references: bool = False,
     link_ours: bool = False,
+    match_unlinked: bool = False,
 ) -> SyncRunEntity:
     """Apply one page and advance the cursor, in one transaction.
 
@@ -448,6 +481,9 @@ def apply_page(
     foreign key at commit. ``link_ours``: the page was read with its external ids, and an
     unknown record carrying ours is linked to our object first
     (:func:`maestrano_sync.inbox_plan.link_our_own_records`, as for notifications).
+    ``match_unlinked``: the company has local rows linked to no Connec! record, and an
+    unknown record equal to one of them (matching fields) is linked to it
+    (:func:`maestrano_sync.matching.link_matching_records`, one query for the page).
     """
     company = run.company
     entity = run_entity.entity
@@ -473,6 +509,18 @@ def apply_page(
                 company=company, mapper=mapper, content_type=content_type, parsed=parsed
             )
         known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+        matched = parsed
+        if match_unlinked:
+            # Existing local rows equal to unknown records: linked, never imported twice;
+            # those equal to several rows are parked.
+            matched, known = matching.link_matching_records(
+                company=company,
+                mapper=mapper,
+                content_type=content_type,
+                parsed=parsed,
+                known=known,
+                outcome=outcome,
+            )
         # Records with a local change not pushed yet follow the conflict rule, as in a
         # notification (none on a first import: nothing is mapped yet).
         content_type_id = content_type.pk
@@ -481,7 +529,7 @@ def apply_page(
             company=company,
             mapper=mapper,
             content_type_id=content_type_id,
-            parsed=parsed,
+            parsed=matched,
             known=known,
             result=planned,
         )

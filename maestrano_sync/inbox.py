@@ -69,6 +69,7 @@ from .inbox_references import (
     null_dead_references,
 )
 from .locks import company_run, renew_lock
+from .matching import link_matching_records
 from .models import (
     InboxEntry,
     InboxRecord,
@@ -124,6 +125,27 @@ def apply_records(
         parsed = pipeline.park_foreign_records(parsed, outcome, group_uid=company.group_uid)
     link_our_own_records(company=company, mapper=mapper, content_type=content_type, parsed=parsed)
     known = idmap.bulk_lookup(company=company, entity=entity, connec_ids=[p[0] for p in parsed])
+    unknown = [connec_id for connec_id, _, _ in parsed if connec_id not in known]
+    tombstones = (
+        dict(
+            RemoteTombstone.objects.filter(
+                company=company, entity=entity, connec_id__in=unknown
+            ).values_list("connec_id", "updated_at")
+        )
+        if unknown
+        else {}
+    )
+    # A new record equal to a local row linked to no record (matching fields) is that row;
+    # not an older version of a record Connec! deleted since (plan_batch skips it).
+    parsed, known = link_matching_records(
+        company=company,
+        mapper=mapper,
+        content_type=content_type,
+        parsed=parsed,
+        known=known,
+        outcome=outcome,
+        dead=tombstones,
+    )
     pending = pending_local_changes(
         company=company,
         content_type_id=content_type.pk,
@@ -155,16 +177,6 @@ def apply_records(
             result.add(fetched)
     existing_pks = existing_object_ids(
         company=company, mapper=mapper, object_ids=[m.object_id for m in known.values()]
-    )
-    unknown = [connec_id for connec_id, _, _ in parsed if connec_id not in known]
-    tombstones = (
-        dict(
-            RemoteTombstone.objects.filter(
-                company=company, entity=entity, connec_id__in=unknown
-            ).values_list("connec_id", "updated_at")
-        )
-        if unknown
-        else {}
     )
     plan = plan_batch(
         mapper=mapper,
