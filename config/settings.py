@@ -355,6 +355,11 @@ MAESTRANO: dict[str, Any] = {
     "PRESETS": {
         "maestrano": _default_preset,
     },
+    # What a company's Admins may buy (the billing page, the dashboard's button): each
+    # purchase is a bill on the platform; crm.credits grants the SMS once it is billed.
+    "BILLING": {
+        "PRODUCTS": {"sms": {"description": "100 SMS", "amount_cents": 500, "units": "100"}},
+    },
     # /metrics: basic auth (METRICS_USER / METRICS_PASSWORD) or allowed addresses; with
     # DEBUG on, loopback may scrape without credentials (docs/operations.md).
     "METRICS": {

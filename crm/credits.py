@@ -15,14 +15,19 @@ from django.db.models import Sum
 
 from maestrano_accounts.billing.models import AdHocCharge
 from maestrano_accounts.billing.services import BILLED_CHARGE_STATUSES
-from maestrano_accounts.billing.views import SMS_PRODUCT
 from maestrano_accounts.models import Company
 
 from .models import SmsCredit
 
+#: The key of the SMS pack in ``MAESTRANO["BILLING"]["PRODUCTS"]`` (config/settings.py): the
+#: ``product`` of its charges (migration ``maestrano_accounts.0003`` gave the purchases made
+#: before that field this product too).
+SMS_PRODUCT = "sms"
+
 
 def grant_sms(sender: Any, *, charge: AdHocCharge, company: Company, **kwargs: Any) -> None:
-    """Receiver of ``charge_billed``: credit the SMS of a "Buy 100 SMS" purchase."""
+    """Receiver of ``charge_billed``: credit the SMS of a purchase of the SMS pack (its
+    ``units``)."""
     if charge.product != SMS_PRODUCT:
         return  # another charge (a final bill, an adopter's own)
     SmsCredit.objects.get_or_create(

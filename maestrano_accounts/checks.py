@@ -353,10 +353,30 @@ def check_default_plan_keys(app_configs: Any = None, **kwargs: Any) -> list[chec
     ]
 
 
+@checks.register("maestrano")
+@reads_settings
+def check_products(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Each product of ``MAESTRANO["BILLING"]["PRODUCTS"]`` is one that can be bought (a
+    slug key, a description and a price a bill takes): one that is not is left off the
+    billing page and its ``buy/<key>/`` answers 404, which nobody would notice otherwise."""
+    return [
+        checks.Error(
+            f"MAESTRANO['BILLING']['PRODUCTS'][{key!r}] cannot be bought, so it is not offered: "
+            + "; ".join(problems)
+            + ".",
+            hint='A product is {"description": "100 SMS", "amount_cents": 500, "units": "100"} '
+            "(units optional) under a slug key, the charges' product (docs/settings.md, "
+            "BILLING; docs/billing.md).",
+            id="maestrano.E040",
+        )
+        for key, problems in billing_services.product_errors().items()
+    ]
+
+
 #: The billing pages (URL name, view, example arguments), each checked by maestrano.E025.
-_BILLING_PAGES = [
+_BILLING_PAGES: list[tuple[str, Any, dict[str, Any]]] = [
     ("overview", billing_views.billing_overview, {}),
-    ("buy-sms", billing_views.buy_sms, {}),
+    ("buy", billing_views.buy, {"product": "product"}),
     ("purchase", billing_views.purchase, {"charge_id": 1}),
     ("purchase-status", billing_views.purchase_status, {"charge_id": 1}),
     ("plans", billing_views.plans, {}),

@@ -12,7 +12,7 @@ from maestrano_sync.conf import SYNC_DEFAULTS
 
 SETTINGS_DOC = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
 #: Dict-valued keys documented as one value rather than key by key.
-WHOLE_VALUES = {"PRESETS", "DEFAULT_PLAN", "subscriptions"}
+WHOLE_VALUES = {"PRESETS", "DEFAULT_PLAN", "PRODUCTS", "subscriptions"}
 
 
 def flatten(values: dict, prefix: str = "") -> list[tuple[str, str, object]]:

@@ -97,7 +97,7 @@ def test_the_billing_page_is_in_the_sites_language(acme_admin_browser):
 def test_a_flash_message_is_in_the_sites_language(acme_admin_browser):
     """A form sent for a company the session cannot work in: refused, and said in French."""
     answer = acme_admin_browser.post(
-        "/billing/buy-sms/", {COMPANY_FORM_FIELD: "999999", "idempotency_key": "k"}, follow=True
+        "/billing/buy/sms/", {COMPANY_FORM_FIELD: "999999", "idempotency_key": "k"}, follow=True
     )
 
     said = [str(message) for message in answer.context["messages"]]

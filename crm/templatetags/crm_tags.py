@@ -20,7 +20,12 @@ from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
-from maestrano_accounts.billing.services import effective_trial_days
+from maestrano_accounts.billing.services import (
+    Product,
+    billing_enabled,
+    effective_trial_days,
+    offered_product,
+)
 from maestrano_accounts.models import Company
 from maestrano_accounts.permissions import has_company_role
 from maestrano_accounts.selectors import current_company
@@ -29,6 +34,7 @@ from maestrano_integration.setting_types import InvalidSettingType
 from maestrano_sync.status import SETTINGS_WORDS
 
 from .. import dashboard, formatting
+from ..credits import SMS_PRODUCT
 
 register = template.Library()
 
@@ -157,13 +163,12 @@ def nav_current(context: dict[str, Any], prefix: str) -> str:
 
 
 @register.simple_tag
-def sms_pack() -> dict[str, Any]:
-    """The demo's in-app purchase (``maestrano_accounts.billing.views.SMS_PACK``), priced in the
-    company's
-    currency (the charge is billed in the group's currency)."""
-    from maestrano_accounts.billing.views import SMS_PACK
-
-    return dict(SMS_PACK)
+def sms_pack() -> Product | None:
+    """The demo's in-app purchase: the product ``"sms"`` of ``MAESTRANO["BILLING"]["PRODUCTS"]``
+    (config/settings.py), ``None`` when it is not offered (billing off, or not configured)."""
+    if not billing_enabled():
+        return None
+    return offered_product(SMS_PRODUCT)
 
 
 def marketplace_trial_end(company: Company) -> Any:

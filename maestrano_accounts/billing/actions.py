@@ -152,6 +152,23 @@ def queue_charge(
     return charge
 
 
+def buy_product(*, company: Company, product: services.Product, form_key: str) -> AdHocCharge:
+    """Queue ``company``'s purchase of ``product`` (:func:`queue_charge`), once per
+    ``form_key``, the idempotency key of the form it was bought with: the charge's key is
+    ``f"{product.key}:{form_key}"`` (its product's own keys, apart from the project's other
+    charges; the SMS charges recorded before ``AdHocCharge.product`` have ``sms:`` keys),
+    its ``product`` is ``product.key``. A blank ``form_key`` is refused
+    (:class:`~maestrano_accounts.billing.services.InvalidBill`)."""
+    return queue_charge(
+        company=company,
+        amount_cents=product.amount_cents,
+        units=product.units,
+        description=product.description,
+        idempotency_key=f"{product.key}:{form_key}" if form_key else "",
+        product=product.key,
+    )
+
+
 def _record(*, company: Company, **fields: Any) -> AdHocCharge:
     request = services.validate_charge(company=company, **fields)
     charge, _created = services.record_charge(company=company, request=request)

@@ -49,6 +49,10 @@ class BillingSettings:
     #: first looked up on the platform by its reference. Longer than ``HTTP_TIMEOUT`` plus
     #: the platform's slowest write (never less than ``2 * HTTP_TIMEOUT + 5``).
     answer_grace_seconds: float = 600.0
+    #: What the company's Admins may buy on the billing page (``buy/<key>/``): ``{key (a
+    #: slug): {"description": ..., "amount_cents": ..., "units": ...}}``, checked by
+    #: ``maestrano.E040`` (services.offered_products). None by default: nothing to buy.
+    products: dict[str, Any] = field(default_factory=dict)
 
 
 #: ``{KEY: default}`` of ``MAESTRANO["BILLING"]``.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -44,6 +45,7 @@ from maestrano_integration.account import (
     Bill,
     RecurringBill,
 )
+from maestrano_integration.checks import closest_key
 from maestrano_integration.conf import ImproperlyConfiguredPreset, maestrano_settings
 from maestrano_integration.saml import SsoAttributes
 from maestrano_integration.strict_input import is_safe_text
@@ -187,6 +189,97 @@ def _default_plan_from_settings() -> tuple[Plan, dict[str, list[str]]]:
     except ValidationError as error:
         errors = {**error.message_dict, **errors}
     return plan, errors
+
+
+# --- products (in-app purchases) --------------------------------------------------------
+
+#: The keys of a product of ``MAESTRANO["BILLING"]["PRODUCTS"]``; ``units`` is optional.
+PRODUCT_KEYS = ("description", "amount_cents", "units")
+#: A product's key: a slug (Django's ``<slug:...>``), the URL's ``buy/<key>/`` and the
+#: ``product`` of its charges (``AdHocCharge.product``).
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+
+
+@dataclass(frozen=True)
+class Product:
+    """A product the company's Admins may buy (``MAESTRANO["BILLING"]["PRODUCTS"]``): each
+    purchase is an ad-hoc bill of ``amount_cents`` with ``description`` and ``units``, and
+    its charge's ``product`` is ``key`` (what ``charge_billed`` receivers tell it by)."""
+
+    key: str
+    description: str
+    amount_cents: int
+    units: Decimal | None = None
+
+
+def _product_from(key: Any, config: Any) -> tuple[Product | None, list[str]]:
+    """The product that ``PRODUCTS[key] = config`` describes, or the reasons it is not one
+    (the rules of a bill, :func:`validate_charge`, and a price above 0)."""
+    if not isinstance(key, str) or not _SLUG.fullmatch(key):
+        return None, ["its key must be a slug (letters, digits, '-' and '_'): it is in its URL"]
+    if len(key) > MAX_PRODUCT_LENGTH:
+        return None, [f"its key is too long (at most {MAX_PRODUCT_LENGTH} characters)"]
+    if not isinstance(config, Mapping):
+        return None, [f"must be a dict with {', '.join(PRODUCT_KEYS)}, not {config!r}"]
+    problems = []
+    for unknown in sorted(str(name) for name in config if name not in PRODUCT_KEYS):
+        close = closest_key(unknown, PRODUCT_KEYS)
+        problems.append(
+            f"{unknown!r} is not a product's key" + (f" (did you mean {close!r}?)" if close else "")
+        )
+    description: Any = config.get("description")
+    if problem := _description_problem(description):
+        problems.append(f"description {problem}")
+    amount: Any = config.get("amount_cents")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        problems.append(f"amount_cents must be a whole number of cents above 0, not {amount!r}")
+    units = config.get("units")
+    if isinstance(units, bool | float):
+        # 0.1 is not exactly a tenth: a text or a Decimal is the number written.
+        problems.append(f'units must be a text or a Decimal ("100"), not {units!r}')
+        quantity = None
+    else:
+        quantity, problem = _units_of(units)
+        if problem:
+            problems.append(f"units {problem}")
+    if problems:
+        return None, problems
+    product = Product(key=key, description=description.strip(), amount_cents=amount, units=quantity)
+    return product, []
+
+
+def product_errors() -> dict[str, list[str]]:
+    """What is wrong with ``MAESTRANO["BILLING"]["PRODUCTS"]``, ``{product key: [reasons]}``
+    (empty: nothing). Such a product is not offered; the system check ``maestrano.E040``
+    reports it."""
+    errors = {}
+    for key, config in billing_settings().products.items():
+        problems = _product_from(key, config)[1]
+        if problems:
+            errors[str(key)] = problems
+    return errors
+
+
+def offered_products() -> list[Product]:
+    """The products of ``MAESTRANO["BILLING"]["PRODUCTS"]`` the company's Admins may buy, in
+    the setting's order (none by default). One the setting gets wrong is left out and
+    logged (``maestrano.E040`` says why): the others are still offered."""
+    products = []
+    for key, config in billing_settings().products.items():
+        product, problems = _product_from(key, config)
+        if product is None:
+            logger.error(
+                "Billing product not offered: its setting is invalid",
+                extra={"product": str(key), "errors": problems},
+            )
+            continue
+        products.append(product)
+    return products
+
+
+def offered_product(key: str) -> Product | None:
+    """The offered product ``key`` (``None``: none of that key, or one set wrong)."""
+    return next((product for product in offered_products() if product.key == key), None)
 
 
 def billing_start_date(
@@ -806,6 +899,35 @@ class ChargeRequest:
     product: str = ""
 
 
+def _description_problem(description: Any) -> str | None:
+    """Why ``description`` is not a bill's (``None``: it is), stripped: the rule of
+    :func:`validate_charge` and of a configured product (:func:`product_errors`)."""
+    text = description.strip() if isinstance(description, str) else ""
+    if not text:
+        return "can't be blank"
+    if len(text) > MAX_DESCRIPTION_LENGTH:
+        return f"is too long (at most {MAX_DESCRIPTION_LENGTH} characters)"
+    if not is_safe_text(text):
+        return _UNSTORABLE_TEXT
+    return None
+
+
+def _units_of(units: Any) -> tuple[Decimal | None, str | None]:
+    """``units`` of a bill as a ``Decimal`` (``None``: none), or why they are not: the rule
+    of :func:`validate_charge` and of a configured product (:func:`product_errors`)."""
+    if units is None:
+        return None, None
+    try:
+        quantity = Decimal(str(units))
+    except (InvalidOperation, ValueError):
+        return None, "must be a number"
+    if not quantity.is_finite() or quantity <= 0:
+        return None, "must be greater than 0"
+    if quantity != quantity.quantize(Decimal("0.01")) or quantity >= Decimal("1e8"):
+        return None, "must have at most 8 digits and 2 decimals"
+    return quantity, None
+
+
 def validate_charge(
     *,
     company: Company,
@@ -835,12 +957,8 @@ def validate_charge(
         refuse("price_cents", "must be greater than or equal to 0")
 
     text = description.strip() if isinstance(description, str) else ""
-    if not text:
-        refuse("description", "can't be blank")
-    elif len(text) > MAX_DESCRIPTION_LENGTH:
-        refuse("description", f"is too long (at most {MAX_DESCRIPTION_LENGTH} characters)")
-    elif not is_safe_text(text):
-        refuse("description", _UNSTORABLE_TEXT)
+    if problem := _description_problem(description):
+        refuse("description", problem)
 
     key = idempotency_key.strip() if isinstance(idempotency_key, str) else ""
     if not key:
@@ -866,17 +984,9 @@ def validate_charge(
         if not is_iso_4217(code):
             refuse("currency", f"{code!r} is not an ISO 4217 currency code")
 
-    quantity: Decimal | None = None
-    if units is not None:
-        try:
-            quantity = Decimal(str(units))
-        except (InvalidOperation, ValueError):
-            refuse("units", "must be a number")
-        else:
-            if not quantity.is_finite() or quantity <= 0:
-                refuse("units", "must be greater than 0")
-            elif quantity != quantity.quantize(Decimal("0.01")) or quantity >= Decimal("1e8"):
-                refuse("units", "must have at most 8 digits and 2 decimals")
+    quantity, problem = _units_of(units)
+    if problem:
+        refuse("units", problem)
 
     for name, value in (
         ("period_started_at", period_started_at),
@@ -1351,6 +1461,7 @@ def _charge_status(remote_status: str) -> str:
 
 __all__ = [
     "DEFAULT_PLAN_KEYS",
+    "PRODUCT_KEYS",
     "BillingError",
     "BillingPeriod",
     "ChargeProgress",
@@ -1359,6 +1470,7 @@ __all__ = [
     "InvalidBill",
     "InvalidDefaultPlan",
     "PendingBillingWork",
+    "Product",
     "answer_grace",
     "billing_start_date",
     "cancel_company_billing",
@@ -1373,9 +1485,12 @@ __all__ = [
     "initial_plan",
     "next_charge_date",
     "offered_plans",
+    "offered_product",
+    "offered_products",
     "open_subscription",
     "pending_billing_work",
     "plan_trial_end",
+    "product_errors",
     "record_charge",
     "record_final_bill",
     "refresh_billing_status",

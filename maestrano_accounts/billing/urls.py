@@ -10,7 +10,7 @@ app_name = "maestrano_billing"
 
 urlpatterns = [
     path("", views.billing_overview, name="overview"),
-    path("buy-sms/", views.buy_sms, name="buy-sms"),
+    path("buy/<slug:product>/", views.buy, name="buy"),
     path("purchases/<int:charge_id>/", views.purchase, name="purchase"),
     path("purchases/<int:charge_id>/status.json", views.purchase_status, name="purchase-status"),
     path("plans/", views.plans, name="plans"),

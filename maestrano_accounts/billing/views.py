@@ -1,4 +1,5 @@
-"""Billing pages: the company's plan and charges, the plan page, and a "buy 100 SMS" action.
+"""Billing pages: the company's plan and charges, the plan page, and the purchase of a product
+(``MAESTRANO["BILLING"]["PRODUCTS"]``).
 
 What an adopter writes for an in-app purchase (docs/protocol.md, 'Bills'): a form that
 carries an idempotency key, so a double submit (or a reload of the POST)
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -44,26 +44,11 @@ from .models import AdHocCharge, CompanySubscription, Plan
 logger = logging.getLogger(__name__)
 
 
-#: The demo's in-app purchase.
-class _SmsPack(TypedDict):
-    amount_cents: int
-    units: str
-    description: str
-
-
-SMS_PACK: _SmsPack = {"amount_cents": 500, "units": "100", "description": "100 SMS"}
 #: Shown when a buy form is sent again: its purchase, not a new one.
 REPEATED_PURCHASE_MESSAGE = _(
     "This form had already been sent: here is the purchase it made (nothing was bought "
     "twice). To buy more, use the Buy button of a freshly loaded page."
 )
-#: The ``product`` of an SMS purchase (``AdHocCharge.product``: what the project's grant
-#: looks for).
-SMS_PRODUCT = "sms"
-#: How the idempotency key of an SMS purchase starts: its own keys, apart from the
-#: project's other charges. (Before ``AdHocCharge.product``, receivers told an SMS
-#: purchase by it; migration ``0003`` gave those charges their product.)
-SMS_KEY_PREFIX = "sms:"
 _KEY_FIELD = "idempotency_key"
 
 
@@ -91,13 +76,14 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
         or subscriptions.first()
     )
     charges = AdHocCharge.objects.filter(company=company)[:50]
+    billing_enabled = services.billing_enabled()
     context = {
         "company": company,
         "subscription": subscription,
         "plan_count": len(services.offered_plans()),
         "charges": charges,
-        "sms_pack": SMS_PACK,
-        "billing_enabled": services.billing_enabled(),  # off: no purchase offered
+        "billing_enabled": billing_enabled,  # off: no purchase offered
+        "products": services.offered_products() if billing_enabled else [],
         # A fresh key per rendering of the form: resubmitting the same form
         # (double click, back + resubmit) reuses it and charges once.
         "idempotency_key": uuid.uuid4().hex,
@@ -109,9 +95,10 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 @company_role_required(Role.ADMIN)
 @refuse_unreadable_form
-def buy_sms(request: HttpRequest) -> HttpResponse:
-    """Record the current company's purchase of 100 SMS, once per form (hidden idempotency
-    key), and answer at once with its page: the bill is sent in the background.
+def buy(request: HttpRequest, product: str) -> HttpResponse:
+    """Record the current company's purchase of ``product`` (one of
+    ``MAESTRANO["BILLING"]["PRODUCTS"]``; another is a 404), once per form (hidden
+    idempotency key), and answer at once with its page: the bill is sent in the background.
 
     A purchase is a real bill on the platform: Admins (and Super Admins) only. A form
     that is not UTF-8 is refused (400) before its key is read: Django would hand it on
@@ -122,17 +109,13 @@ def buy_sms(request: HttpRequest) -> HttpResponse:
         return _no_company()
     if not services.billing_enabled():  # billing off bills nothing, as choose_plan
         raise Http404("Billing is off.")
-    key = request.POST.get(_KEY_FIELD, "")
-    idempotency_key = f"{SMS_KEY_PREFIX}{key}" if key else ""
+    offered = services.offered_product(product)
+    if offered is None:
+        raise Http404("No such product.")
     sent_at = timezone.now()
     try:
-        charge = actions.queue_charge(
-            company=company,
-            amount_cents=SMS_PACK["amount_cents"],
-            units=SMS_PACK["units"],
-            description=SMS_PACK["description"],
-            idempotency_key=idempotency_key,
-            product=SMS_PRODUCT,
+        charge = actions.buy_product(
+            company=company, product=offered, form_key=request.POST.get(_KEY_FIELD, "")
         )
     except services.InvalidBill as error:
         messages.error(

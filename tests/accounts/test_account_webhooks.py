@@ -388,7 +388,7 @@ def test_a_user_losing_the_current_company_goes_on_in_another_one(client, webhoo
     ("path", "form"),
     [
         ("/people/new/", {"first_name": "Meant", "last_name": "For cld-1"}),
-        ("/billing/buy-sms/", {"key": "k-for-gone"}),
+        ("/billing/buy/sms/", {"key": "k-for-gone"}),
     ],
     ids=["new-person", "buy-sms"],
 )

@@ -344,7 +344,7 @@ def test_buying_without_the_csrf_token_is_refused(platform):
     http = sso(platform, group_uid="cld-csrf")
 
     response = http.post(
-        f"{platform.url}/billing/buy-sms/", data={"idempotency_key": "k1"}, timeout=TIMEOUT
+        f"{platform.url}/billing/buy/sms/", data={"idempotency_key": "k1"}, timeout=TIMEOUT
     )
 
     assert response.status_code == 403

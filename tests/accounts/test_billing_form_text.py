@@ -17,7 +17,7 @@ from tests.helpers.users import log_in_to_company
 
 pytestmark = pytest.mark.django_db
 
-BUY = "/billing/buy-sms/"
+BUY = "/billing/buy/sms/"
 FORM = "application/x-www-form-urlencoded"
 
 

@@ -59,7 +59,7 @@ def test_a_refused_purchase_sends_back_to_the_billing_page(client, company):
     log_in_to_company(client, company)
 
     # A form key no bill can carry (longer than an idempotency key may be): refused.
-    answer = client.post("/billing/buy-sms/", {"idempotency_key": "k" * 200})
+    answer = client.post("/billing/buy/sms/", {"idempotency_key": "k" * 200})
 
     assert answer.status_code == 302
     assert answer["Location"] == "/billing/"

@@ -65,7 +65,7 @@ def test_roles_are_ordered_from_guest_to_super_admin():
 def test_below_admin_cannot_buy_and_sees_why(as_role, role):
     client = as_role(role)
 
-    response = client.post("/billing/buy-sms/", {"idempotency_key": "k-member"})
+    response = client.post("/billing/buy/sms/", {"idempotency_key": "k-member"})
 
     assert response.status_code == 403
     assert b"needs the <strong>Admin</strong> role" in response.content

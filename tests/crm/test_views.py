@@ -413,11 +413,29 @@ def test_the_dashboard_shows_company_members_billing_and_sync(app, records, comp
     text = response.text
     assert 'id="company-name">Ours Ltd<' in text
     assert "Ada Lovelace" in text and "Admin" in text
-    assert 'id="buy-sms"' in text and 'action="/billing/buy-sms/"' in text
+    assert 'id="buy-sms"' in text and 'action="/billing/buy/sms/"' in text
     assert 'data-entity="people"' in text
     assert "Theirs Inc" not in text
     mapped = dict(re.findall(r'data-entity="(\w+)">.*?class="mapped">(\d+)<', text, re.S))
     assert mapped == {"organizations": "0", "people": "1", "items": "0", "invoices": "0"}
+
+
+@pytest.mark.parametrize(
+    "billing",
+    [{"PRODUCTS": {}}, {"ENABLED": False}],
+    ids=["no-sms-product", "billing-off"],
+)
+def test_the_dashboard_offers_the_sms_pack_only_when_it_can_be_bought(app, settings, billing):
+    """The button buys the product "sms" of ``MAESTRANO["BILLING"]["PRODUCTS"]``: none
+    configured, or billing off, and the dashboard offers nothing (its link to the charges
+    stays)."""
+    settings.MAESTRANO = {**settings.MAESTRANO, "BILLING": billing}
+
+    text = app.get("/dashboard/").text
+
+    assert 'id="buy-sms"' not in text and "/billing/buy/" not in text
+    assert 'id="purchases-admins-only"' not in text
+    assert 'href="/billing/">All charges (0)</a>' in text
 
 
 def test_the_dashboards_in_connec_count_is_the_linked_records_the_list_shows(

@@ -72,11 +72,11 @@ def test_a_member_cannot_buy_and_an_admin_can(sites, browser_page):
     )
 
     assert page.locator("#buy-sms").count() == 0
-    assert page.is_visible("#buy-sms-admins-only")
+    assert page.is_visible("#purchases-admins-only")
     pages.check("dashboard-member")
     page.goto(f"{sites['app']}/billing/")
     assert page.locator("#buy-sms").count() == 0
-    assert page.is_visible("#buy-sms-admins-only")
+    assert page.is_visible("#purchases-admins-only")
     pages.check("billing-member")
 
     # A purchase forged in the page (the form an Admin has, with the Member's CSRF token).
@@ -85,7 +85,7 @@ def test_a_member_cannot_buy_and_an_admin_can(sites, browser_page):
             """() => {
               const form = document.createElement("form");
               form.method = "post";
-              form.action = "/billing/buy-sms/";
+              form.action = "/billing/buy/sms/";
               const token = document.querySelector("input[name=csrfmiddlewaretoken]").cloneNode();
               form.appendChild(token);
               document.body.appendChild(form);
