@@ -550,6 +550,9 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         ("requests/record <= 0.02", result["requests_per_record"] <= 0.02),
         ("queries/record <= 3", result["queries_per_record"] <= 3),
         ("ingest >= 1000 records/s", result["ingest_records_per_s"] >= 1000),
+        # Not a goal of the issue: a guard (a notification batch's lookups once grew with
+        # the tables, 88 records/s at 5,000 records; docs/performance.md).
+        ("apply >= 1000 records/s", result["apply_records_per_s"] >= 1000),
         (f"webhook p99 < 50 ms at {args.rate:g} req/s", result["webhook_p99_ms"] < 50),
         (
             f"webhook p99 < 100 ms at {args.high_rate:g} req/s",

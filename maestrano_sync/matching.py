@@ -19,7 +19,8 @@ rule: an empty matching value never merges).
 
 Cost: :func:`has_unlinked_rows` is one ``EXISTS`` per entity and import run (an import
 of a company without unlinked rows then looks for nothing more); while there are some,
-one query per page (every matching value of the page at once), never one per record.
+one query per page (the rows with any of the page's matching values) and one for which of
+those are linked, never one per record.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def link_matching_records(
     reason in ``outcome``) and ``known`` with the new links.
 
     One query when some unknown live record of ``parsed`` has every matching value (the
-    candidates of the whole batch), and one write and one lookup when it links some;
+    candidates of the whole batch), one more for their links when it finds some, and one
+    write and one lookup when it links some;
     nothing otherwise. Two records of the batch equal to the same single row: the first
     (the older version, pages are read by ``updated_at``) takes it, the other is
     imported as new, as it would be from a later page. Call in the batch's transaction,
@@ -164,14 +166,25 @@ def link_matching_records(
             wanted[connec_id] = key
     if not wanted:
         return parsed, known
-    candidates = _unlinked_rows(company=company, mapper=mapper, content_type_id=content_type.pk)
+    # The company's rows with these values (its index on them, when it has one), then which
+    # of them are linked (the IdMap's unique index): two lookups whose cost follows what
+    # they find. One query with the links as a correlated NOT EXISTS left the plan to
+    # PostgreSQL's statistics, which lag behind tables that grow as notifications arrive:
+    # planned for empty tables, it compared every row with every IdMap row (1.5 s a batch
+    # at 5,000 records, benchmarks/sync.py).
+    candidates = mapper.for_company(company).order_by()
     for position, name in enumerate(names):
         candidates = candidates.filter(
             **{f"{name}__in": {key[position] for key in wanted.values()}}
         )
+    found = list(candidates.values_list("pk", *names))
+    linked = idmap.linked_object_ids(
+        company=company, content_type=content_type, object_ids=[pk for pk, *_ in found]
+    )
     rows: dict[tuple[Any, ...], list[Any]] = {}
-    for pk, *values in candidates.values_list("pk", *names):
-        rows.setdefault(tuple(values), []).append(pk)
+    for pk, *values in found:
+        if str(pk) not in linked:
+            rows.setdefault(tuple(values), []).append(pk)
     if not rows:
         return parsed, known
     links: dict[str, str] = {}
