@@ -10,7 +10,7 @@ local object.
   :func:`maps_for_objects`, :func:`connec_ids_for_objects`, :func:`links_for_objects`,
   :func:`objects_for_connec_ids`, :func:`owners_of`, :func:`maps_for_keys`,
   :func:`find_id_map`, :func:`id_map_for_object`, :func:`newest_version`, :func:`is_stale`,
-  :func:`mapped_counts`, :func:`exclude_mapped`, :func:`exclude_linked_objects`;
+  :func:`mapped_counts`, :func:`exclude_mapped`, :func:`linked_object_ids`;
   :class:`TableStatistics` keeps
   PostgreSQL's planner informed;
 * writes: :func:`link_record` (one), :func:`add_links` (many, existing ones kept),
@@ -128,7 +128,7 @@ def connec_ids_for_objects(
 
 
 def linked_object_ids(
-    *, company: Company, content_type: ContentType, object_ids: Iterable[Any]
+    *, company: Company, content_type_id: int, object_ids: Iterable[Any]
 ) -> set[str]:
     """The object ids (text) among ``object_ids`` that an IdMap row links (one query, none
     for no ids). On PostgreSQL the ids go as a list (``= ANY`` of them, probing the unique
@@ -144,7 +144,7 @@ def linked_object_ids(
     among = sorted(ids) if vendor == "postgresql" else _among(ids)
     return set(
         IdMap.objects.filter(
-            company=company, content_type=content_type, object_id__in=among
+            company=company, content_type_id=content_type_id, object_id__in=among
         ).values_list("object_id", flat=True)
     )
 
@@ -203,20 +203,6 @@ def exclude_mapped(
         company=company, content_type_id=content_type_id, object_id=OuterRef("object_id")
     )
     return rows.exclude(Exists(mapped))
-
-
-def exclude_linked_objects(
-    rows: models.QuerySet[_RowT], *, company: Company, content_type_id: int
-) -> models.QuerySet[_RowT]:
-    """``rows`` (of the model of ``content_type_id``) but those an IdMap row links to a
-    Connec! record (one correlated subquery, probing the (company, content type, object)
-    unique index)."""
-    linked = IdMap.objects.filter(
-        company=company,
-        content_type_id=content_type_id,
-        object_id=key_text_sql(rows.model, OuterRef("pk")),
-    )
-    return rows.exclude(Exists(linked))
 
 
 def find_id_map(*, company: Company, entity: str, connec_id: str) -> IdMap | None:

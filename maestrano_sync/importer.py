@@ -308,7 +308,7 @@ def _matches_unlinked_rows(*, run: SyncRun, entity: str) -> bool:
     """Whether ``entity``'s records are compared with the company's local rows linked to no
     Connec! record, to be linked to them rather than imported a second time (docs/sync.md,
     'Matching fields'): only when its mapper has matching fields and the company has such
-    rows (:func:`maestrano_sync.matching.has_unlinked_rows`, one query per entity and run,
+    rows (:func:`maestrano_sync.matching.has_unlinked_rows`, one look per entity and run,
     made before its first page); otherwise its pages cost nothing more. The rows the run
     creates are linked: the answer holds for the whole run."""
     mapper = registry.for_entity(entity)

@@ -228,15 +228,18 @@ MODEL_TABLES = {"organizations": "crm_organization", "people": "crm_person"}
 
 
 def unlinked_row_reads(queries: list[dict]) -> dict[str, int]:
-    """SELECTs reading a mapped model's rows against the IdMap: the looks for local rows
-    not linked to Connec! (the import's other reads of the model go by primary key)."""
+    """SELECTs of a mapped model's rows that are not lookups by primary key: the looks for
+    local rows not linked to Connec! (the company's keys, the candidates of a page); the
+    import's other reads of the model go by primary key."""
     counts = dict.fromkeys(MODEL_TABLES, 0)
     for query in queries:
         sql = query["sql"]
-        if not sql.lstrip().upper().startswith("SELECT") or "maestrano_sync_idmap" not in sql:
+        if not sql.lstrip().upper().startswith("SELECT"):
             continue
         for entity, table in MODEL_TABLES.items():
-            if re.search(rf'FROM "?{table}"?[\s"]', sql):
+            if re.search(rf'FROM "?{table}"?[\s"]', sql) and not re.search(
+                rf'"{table}"\."id" IN', sql
+            ):
                 counts[entity] += 1
     return counts
 
@@ -270,3 +273,43 @@ def test_unlinked_rows_cost_one_read_per_page(company, sandbox_group):
     assert (organizations.created, organizations.updated) == (6, 1)
     reads = unlinked_row_reads(captured.captured_queries)["organizations"]
     assert reads <= 1 + organizations.pages
+
+
+@pytest.mark.parametrize(("unlinked_at", "expected"), [(None, False), (0, True), (7, True)])
+def test_the_look_for_unlinked_rows_reads_the_keys_in_chunks(
+    company, monkeypatch, unlinked_at, expected
+):
+    """Past a chunk of keys the look goes on with the next one, and stops at the first
+    unlinked row (a company's rows read a chunk at a time, never compared with every IdMap
+    row at once)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from maestrano_sync import matching
+    from maestrano_sync.registry import registry
+
+    monkeypatch.setattr(matching, "_CHUNK", 3)
+    rows = assigned_rows(company, *({"name": f"Org {index}"} for index in range(8)))
+    content_type = ContentType.objects.get_for_model(Organization)
+    IdMap.objects.bulk_create(
+        IdMap(
+            company=company,
+            entity="organizations",
+            content_type=content_type,
+            object_id=str(row.pk),
+            connec_id=f"org-{index}",
+        )
+        for index, row in enumerate(rows)
+        if index != unlinked_at
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        found = matching.has_unlinked_rows(
+            company=company,
+            mapper=registry.for_entity("organizations"),
+            content_type_id=content_type.pk,
+        )
+
+    assert found is expected
+    # Every chunk read when all are linked (8 keys: 3 + 3 + 2), only the first otherwise.
+    chunks = 3 if unlinked_at in (None, 7) else 1
+    assert unlinked_row_reads(captured.captured_queries)["organizations"] == chunks
