@@ -10,7 +10,7 @@ local object.
   :func:`maps_for_objects`, :func:`connec_ids_for_objects`, :func:`links_for_objects`,
   :func:`objects_for_connec_ids`, :func:`owners_of`, :func:`maps_for_keys`,
   :func:`find_id_map`, :func:`id_map_for_object`, :func:`newest_version`, :func:`is_stale`,
-  :func:`mapped_counts`, :func:`exclude_mapped`, :func:`linked_object_ids`;
+  :func:`mapped_counts`, :func:`exclude_mapped`;
   :class:`TableStatistics` keeps
   PostgreSQL's planner informed;
 * writes: :func:`link_record` (one), :func:`add_links` (many, existing ones kept),
@@ -29,8 +29,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router
-from django.db.models import Exists, Max, OuterRef
-from django.db.models.expressions import RawSQL
+from django.db.models import Exists, F, Lookup, Max, OuterRef
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
@@ -46,22 +45,40 @@ _RowT = TypeVar("_RowT", bound=models.Model)
 # --- reads --------------------------------------------------------------------------------
 
 
-def _among(values: Iterable[str]) -> RawSQL | list[str]:
-    """The right-hand side of ``connec_id__in`` / ``object_id__in`` for many text values:
-    one parameter holding them all (PostgreSQL: an array, SQLite: a JSON array) instead of
-    one per value, each prepared by the field (a page's lookups name 500-2,000 ids: the
-    ORM's preparation of them cost more than the queries). Other databases: the list.
-    Only text goes this way (ids are text in IdMap); anything else, the list.
+class _AmongText(Lookup):
+    """``column`` is one of many text values, passed as one parameter: ``= ANY`` of an
+    array on PostgreSQL, ``IN`` the values of a JSON array on SQLite, a plain ``IN`` list
+    elsewhere. Used as a filter (``IdMap.objects.filter(_among("connec_id", ids))``).
+
+    A page's lookups name 500-2,000 ids: the ORM's ``__in`` prepared each one by the field
+    (``get_prep_value``, ``get_db_prep_value``) at a cost above the query's. On PostgreSQL
+    ``= ANY`` probes the unique indexes whatever the table's statistics say; ``IN (SELECT
+    UNNEST ...)`` was a join that PostgreSQL planned, on statistics taken while the table
+    was small, as a scan of the table for every id (0.3-0.7 s a notification batch at
+    5,000 records, benchmarks/sync.py). One parameter also keeps SQLite clear of its limit
+    on parameters, and the statement's text the same for any number of ids (PostgreSQL's
+    prepared statements). The values are text already: IdMap's ids are text columns.
     """
-    values = list(values)
-    if not all(type(value) is str for value in values):
-        return values
-    vendor = connections[router.db_for_read(IdMap)].vendor
-    if vendor == "postgresql":
-        return RawSQL("SELECT UNNEST(%s::varchar[])", (values,))
-    if vendor == "sqlite":
-        return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(values),))
-    return values
+
+    lookup_name = "among_text"  # never registered: built by _among only
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values: list[str] = self.rhs
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s::varchar[])", (*lhs_params, values)
+        if connection.vendor == "sqlite":
+            sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (lhs: a column)
+            return sql, (*lhs_params, json.dumps(values))
+        placeholders = ", ".join(["%s"] * len(values)) or "NULL"
+        return f"{lhs} IN ({placeholders})", (*lhs_params, *values)
+
+
+def _among(column: str, values: Iterable[Any]) -> _AmongText:
+    """The filter ``column`` (a text field of IdMap) is one of ``values`` (made text), in
+    one parameter (:class:`_AmongText`)."""
+    return _AmongText(F(column), list(dict.fromkeys(str(value) for value in values)))
 
 
 def bulk_lookup(*, company: Company, entity: str, connec_ids: Iterable[str]) -> dict[str, IdMap]:
@@ -69,7 +86,7 @@ def bulk_lookup(*, company: Company, entity: str, connec_ids: Iterable[str]) -> 
     ids = {connec_id for connec_id in connec_ids if connec_id}
     if not ids:
         return {}
-    rows = IdMap.objects.filter(company=company, entity=entity, connec_id__in=_among(ids))
+    rows = IdMap.objects.filter(_among("connec_id", ids), company=company, entity=entity)
     return {row.connec_id: row for row in rows}
 
 
@@ -84,7 +101,7 @@ def local_pks_for(*, company: Company, entity: str, connec_ids: Iterable[str]) -
         return {}
     model = registry.for_entity(entity).model
     rows = IdMap.objects.filter(
-        company=company, entity=entity, connec_id__in=_among(ids)
+        _among("connec_id", ids), company=company, entity=entity
     ).values_list("connec_id", "object_id")
     keys = ((connec_id, local_key(model, object_id)) for connec_id, object_id in rows)
     return {connec_id: key for connec_id, key in keys if key is not None}
@@ -110,43 +127,24 @@ def maps_for_objects(
     ids = {str(object_id) for object_id in object_ids}
     if not ids:
         return {}
-    rows = IdMap.objects.filter(company=company, content_type=content_type, object_id__in=ids)
+    rows = IdMap.objects.filter(
+        _among("object_id", ids), company=company, content_type=content_type
+    )
     return {row.object_id: row for row in rows}
 
 
 def connec_ids_for_objects(
-    *, company: Company, content_type: ContentType, object_ids: Iterable[Any]
+    *, company: Company, content_type: ContentType | int, object_ids: Iterable[Any]
 ) -> dict[str, str]:
-    """{object id (text): connec id} of the mapped objects among ``object_ids`` (one query)."""
+    """{object id (text): connec id} of the mapped objects among ``object_ids`` (one query,
+    none for no ids); ``content_type``: the objects' content type, or its primary key."""
     ids = {str(object_id) for object_id in object_ids}
     if not ids:
         return {}
     rows = IdMap.objects.filter(
-        company=company, content_type=content_type, object_id__in=_among(ids)
+        _among("object_id", ids), company=company, content_type=content_type
     ).values_list("object_id", "connec_id")
     return dict(rows)
-
-
-def linked_object_ids(
-    *, company: Company, content_type_id: int, object_ids: Iterable[Any]
-) -> set[str]:
-    """The object ids (text) among ``object_ids`` that an IdMap row links (one query, none
-    for no ids). On PostgreSQL the ids go as a list (``= ANY`` of them, probing the unique
-    index or scanning the table once), not through :func:`_among`'s ``IN (SELECT UNNEST
-    ...)``, which PostgreSQL may plan, on statistics taken while the table was small, as a
-    scan of the table for every id (0.3-0.7 s a notification batch at 5,000 records,
-    benchmarks/sync.py); SQLite's one parameter (:func:`_among`) keeps clear of its limit
-    on parameters."""
-    ids = {str(object_id) for object_id in object_ids}
-    if not ids:
-        return set()
-    vendor = connections[router.db_for_read(IdMap)].vendor
-    among = sorted(ids) if vendor == "postgresql" else _among(ids)
-    return set(
-        IdMap.objects.filter(
-            company=company, content_type_id=content_type_id, object_id__in=among
-        ).values_list("object_id", flat=True)
-    )
 
 
 def objects_for_connec_ids(
@@ -169,7 +167,7 @@ def links_for_objects(
     if not ids:
         return {}
     rows = IdMap.objects.filter(
-        company=company, content_type=content_type, object_id__in=ids
+        _among("object_id", ids), company=company, content_type=content_type
     ).values_list("object_id", "connec_id", "last_pushed_hash")
     return {object_id: (connec_id, digest) for object_id, connec_id, digest in rows}
 
@@ -179,7 +177,7 @@ def owners_of(*, company: Company, connec_ids: Iterable[str]) -> dict[tuple[str,
     ids = set(connec_ids)
     if not ids:
         return {}
-    rows = IdMap.objects.filter(company=company, connec_id__in=ids).values_list(
+    rows = IdMap.objects.filter(_among("connec_id", ids), company=company).values_list(
         "entity", "connec_id", "object_id"
     )
     return {(entity, connec_id): object_id for entity, connec_id, object_id in rows}
@@ -190,7 +188,7 @@ def maps_for_keys(*, company: Company, connec_ids: Iterable[str]) -> dict[tuple[
     ids = {connec_id for connec_id in connec_ids if connec_id}
     if not ids:
         return {}
-    rows = IdMap.objects.filter(company=company, connec_id__in=ids)
+    rows = IdMap.objects.filter(_among("connec_id", ids), company=company)
     return {(row.entity, row.connec_id): row for row in rows}
 
 
@@ -331,7 +329,7 @@ def add_links(
     known = bulk_lookup(company=company, entity=entity, connec_ids=links)
     mapped_objects = set(
         IdMap.objects.filter(
-            company=company, content_type=content_type, object_id__in=links.values()
+            _among("object_id", links.values()), company=company, content_type=content_type
         ).values_list("object_id", flat=True)
     )
     new_maps = [
@@ -439,7 +437,7 @@ def bump_pulled(*, bumps: Iterable[tuple[IdMap, datetime.datetime | None]]) -> N
 
 def forget_pushed_hash(*, company: Company, entity: str, connec_ids: Iterable[str]) -> None:
     """Our last push no longer describes these records (Connec!'s version was applied)."""
-    IdMap.objects.filter(company=company, entity=entity, connec_id__in=list(connec_ids)).exclude(
+    IdMap.objects.filter(_among("connec_id", connec_ids), company=company, entity=entity).exclude(
         last_pushed_hash=""
     ).update(last_pushed_hash="")
 
@@ -459,12 +457,10 @@ def relink_children(
     line_ids = [line_id for _, line_id, _ in rows if line_id]
     if object_ids:
         IdMap.objects.filter(
-            company=company, content_type=content_type, object_id__in=_among(object_ids)
+            _among("object_id", object_ids), company=company, content_type=content_type
         ).delete()
     if line_ids:
-        IdMap.objects.filter(
-            company=company, entity=entity, connec_id__in=_among(line_ids)
-        ).delete()
+        IdMap.objects.filter(_among("connec_id", line_ids), company=company, entity=entity).delete()
     insert_id_maps(
         company=company,
         entity=entity,

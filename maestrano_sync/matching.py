@@ -70,7 +70,7 @@ def has_unlinked_rows(*, company: Company, mapper: Mapper, content_type_id: int)
     the rows it creates are linked, so none appears while it runs.
 
     Read in chunks of :data:`_CHUNK` primary keys (the tenant's index), each followed by
-    which of them are linked (:func:`maestrano_sync.idmap.linked_object_ids`), until an
+    which of them are linked (:func:`maestrano_sync.idmap.connec_ids_for_objects`), until an
     unlinked one turns up: one query for a company without rows, two for one with fewer
     than a chunk, a cost that follows the rows whatever PostgreSQL's statistics say. One
     ``EXISTS`` with the links as a correlated ``NOT EXISTS`` was planned, on statistics
@@ -84,8 +84,8 @@ def has_unlinked_rows(*, company: Company, mapper: Mapper, content_type_id: int)
         chunk = list((keys if after is None else keys.filter(pk__gt=after))[:_CHUNK])
         if not chunk:
             return False
-        linked = idmap.linked_object_ids(
-            company=company, content_type_id=content_type_id, object_ids=chunk
+        linked = idmap.connec_ids_for_objects(
+            company=company, content_type=content_type_id, object_ids=chunk
         )
         if any(str(pk) not in linked for pk in chunk):
             return True
@@ -193,8 +193,8 @@ def link_matching_records(
             **{f"{name}__in": {key[position] for key in wanted.values()}}
         )
     found = list(candidates.values_list("pk", *names))
-    linked = idmap.linked_object_ids(
-        company=company, content_type_id=content_type.pk, object_ids=[pk for pk, *_ in found]
+    linked = idmap.connec_ids_for_objects(
+        company=company, content_type=content_type, object_ids=[pk for pk, *_ in found]
     )
     rows: dict[tuple[Any, ...], list[Any]] = {}
     for pk, *values in found:
