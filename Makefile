@@ -65,7 +65,10 @@ demo: install
 	@echo
 	$(PY) manage.py run_demo $(HOST):$(PORT)
 
-test: install browser lint package django6-env
+# What the suites need (Chromium, the lint, the package's check, the Django 6 virtualenv)
+# is made side by side first: each is mostly waiting on the disk or on pip.
+test: install
+	$(MAKE) --no-print-directory -j4 --output-sync=target browser lint package django6-env
 	$(MAKE) --no-print-directory -j2 --output-sync=line test-sqlite-line test-postgres-line
 
 # `make test`'s suites in two lines side by side (two cores; the PostgreSQL suite waits on its

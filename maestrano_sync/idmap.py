@@ -46,18 +46,22 @@ _RowT = TypeVar("_RowT", bound=models.Model)
 
 
 class _AmongText(Lookup):
-    """``column`` is one of many text values, passed as one parameter: ``= ANY`` of an
-    array on PostgreSQL, ``IN`` the values of a JSON array on SQLite, a plain ``IN`` list
-    elsewhere. Used as a filter (``IdMap.objects.filter(_among("connec_id", ids))``).
+    """``column`` is one of many text values: ``= ANY`` of one constant array on
+    PostgreSQL, ``IN`` the values of one JSON array parameter on SQLite, a plain ``IN``
+    list elsewhere. Used as a filter (``IdMap.objects.filter(_among("connec_id", ids))``).
 
     A page's lookups name 500-2,000 ids: the ORM's ``__in`` prepared each one by the field
     (``get_prep_value``, ``get_db_prep_value``) at a cost above the query's. On PostgreSQL
-    ``= ANY`` probes the unique indexes whatever the table's statistics say; ``IN (SELECT
-    UNNEST ...)`` was a join that PostgreSQL planned, on statistics taken while the table
-    was small, as a scan of the table for every id (0.3-0.7 s a notification batch at
-    5,000 records, benchmarks/sync.py). One parameter also keeps SQLite clear of its limit
-    on parameters, and the statement's text the same for any number of ids (PostgreSQL's
-    prepared statements). The values are text already: IdMap's ids are text columns.
+    the array is written into the statement, quoted by the driver: PostgreSQL then knows
+    how many ids it holds and hashes them, so the lookup costs what its ids and rows cost
+    whatever the table's statistics say (a table that grew since its last ``ANALYZE`` is
+    planned as nearly empty: a scan with the ids hashed, or the unique index). As a
+    parameter, a statement prepared by the driver (``DATABASE_PREPARE_THRESHOLD``,
+    docs/deploy.md) got a generic plan comparing every row with every id (0.1-0.4 s a
+    notification batch at 5,000 records, benchmarks/sync.py), and ``IN (SELECT UNNEST
+    ...)`` a join planned as a scan of the table per id (seconds). On SQLite one
+    parameter keeps clear of its limit on parameters. The values are text: IdMap's ids
+    are text columns.
     """
 
     lookup_name = "among_text"  # never registered: built by _among only
@@ -67,7 +71,10 @@ class _AmongText(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         values: list[str] = self.rhs
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s::varchar[])", (*lhs_params, values)
+            # A constant array, quoted by the driver (Django's compose_sql), never a
+            # parameter: see the class's docstring.
+            array = connection.ops.compose_sql("%s::varchar[]", [values]).replace("%", "%%")
+            return f"{lhs} = ANY({array})", tuple(lhs_params)
         if connection.vendor == "sqlite":
             sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (lhs: a column)
             return sql, (*lhs_params, json.dumps(values))

@@ -120,3 +120,44 @@ def test_lookups_across_entities_and_hash_reset_take_many_ids(mapped):
     ) == {"p-3"}
     # The other company's row of the same Connec! id keeps its own.
     assert IdMap.objects.exclude(company=company).filter(last_pushed_hash="").count() == 50
+
+
+ODD_IDS = [
+    "a%b",
+    "%s",
+    "%%",
+    "it's",
+    'q"uote',
+    "{brace}",
+    "com,ma",
+    "NULL",
+    "ünï-😀",
+    " sp ace",
+    "x\\y",
+]
+
+
+def test_ids_with_quotes_percents_and_braces_are_found_as_they_are(mapped):
+    """The ids reach the database as the values they are (PostgreSQL gets them as one
+    constant array, quoted by the driver): none is read as SQL, a placeholder or an array's
+    syntax, and none finds another."""
+    company, content_type = mapped
+    IdMap.objects.bulk_create(
+        IdMap(
+            company=company,
+            entity="people",
+            content_type=content_type,
+            object_id=f"odd-{n}",
+            connec_id=odd,
+        )
+        for n, odd in enumerate(ODD_IDS)
+    )
+    found = idmap.bulk_lookup(company=company, entity="people", connec_ids=[*ODD_IDS, "a", "b"])
+    assert sorted(found) == sorted(ODD_IDS)
+    for n, odd in enumerate(ODD_IDS):
+        assert idmap.owners_of(company=company, connec_ids=[odd]) == {("people", odd): f"odd-{n}"}
+    objects = idmap.connec_ids_for_objects(
+        company=company, content_type=content_type, object_ids=[f"odd-{n}" for n in range(20)]
+    )
+    assert objects == {f"odd-{n}": odd for n, odd in enumerate(ODD_IDS)}
+    assert idmap.owners_of(company=company, connec_ids=["%", "'", "{}", ""]) == {}

@@ -6,11 +6,13 @@ lookups of the last ones scan every mapping of the company."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Person
 from maestrano_integration.transaction_settings import prepares_statements
+from maestrano_sync import idmap
 from maestrano_sync.importer import run_import
 from maestrano_sync.models import IdMap, SyncRun
 
@@ -107,3 +109,36 @@ def test_without_prepared_statements_an_import_sets_no_plan_mode(sandbox_group, 
     statements = [query["sql"] for query in captured.captured_queries]
     assert EACH_PLANNED not in statements
     assert AS_CONFIGURED not in statements
+
+
+def test_the_ids_of_idmap_lookups_are_never_a_prepared_statements_parameter(
+    company, preparing_connection
+):
+    """A prepared statement whose ids are one array parameter may get a generic plan,
+    which PostgreSQL makes, on a table grown since its statistics, a comparison of every
+    row with every id (0.1-0.4 s a notification batch, benchmarks/sync.py): the ids are a
+    constant of each statement instead, and the lookups find what they should."""
+    assert prepares_statements(preparing_connection)
+    content_type = ContentType.objects.get_for_model(Person)
+    IdMap.objects.bulk_create(
+        IdMap(
+            company=company,
+            entity="people",
+            content_type=content_type,
+            object_id=str(n),
+            connec_id=f"p-{n}",
+        )
+        for n in range(30)
+    )
+    for n in range(8):  # past the threshold, the same statement text would be prepared
+        ids = [n, n + 1, 1000 + n]
+        assert idmap.connec_ids_for_objects(
+            company=company, content_type=content_type, object_ids=ids
+        ) == {str(n): f"p-{n}", str(n + 1): f"p-{n + 1}"}
+        assert set(
+            idmap.bulk_lookup(company=company, entity="people", connec_ids=[f"p-{n}", "x"])
+        ) == {f"p-{n}"}
+    lookups = [statement for statement, _, _ in plans_of_prepared_statements()]
+    assert not [
+        statement for statement in lookups if "ANY($" in statement or "UNNEST($" in statement
+    ]
