@@ -140,6 +140,13 @@ def _missing_credentials(*, deploy: bool) -> list[checks.CheckMessage]:
     return messages
 
 
+#: The warnings of a preset without credentials (``manage.py check``; errors under
+#: ``--deploy``). A test settings module with the sandbox silences them
+#: (:func:`maestrano_sandbox.testing.sandbox_settings`): its test platform gives the
+#: default preset the sandbox's credentials when a test runs.
+MISSING_CREDENTIAL_WARNINGS = ("maestrano.W001", "maestrano.W002", "maestrano.W004")
+
+
 def _missing_credential_warnings() -> list[checks.CheckMessage]:
     warnings = _missing_credentials(deploy=False)
     _unsuperseded.warnings = [w for w in warnings if isinstance(w, MissingCredentialWarning)]

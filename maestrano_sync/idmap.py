@@ -23,17 +23,17 @@ local object.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router
-from django.db.models import Exists, F, Lookup, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.bulk_insert import insert_rows
+from maestrano_integration.lookups import Among, among
 from maestrano_integration.model_fields import column_name, model_field
 
 from .keys import key_text_sql, local_key
@@ -45,47 +45,11 @@ _RowT = TypeVar("_RowT", bound=models.Model)
 # --- reads --------------------------------------------------------------------------------
 
 
-class _AmongText(Lookup):
-    """``column`` is one of many text values: ``= ANY`` of one constant array on
-    PostgreSQL, ``IN`` the values of one JSON array parameter on SQLite, a plain ``IN``
-    list elsewhere. Used as a filter (``IdMap.objects.filter(_among("connec_id", ids))``).
-
-    A page's lookups name 500-2,000 ids: the ORM's ``__in`` prepared each one by the field
-    (``get_prep_value``, ``get_db_prep_value``) at a cost above the query's. On PostgreSQL
-    the array is written into the statement, quoted by the driver: PostgreSQL then knows
-    how many ids it holds and hashes them, so the lookup costs what its ids and rows cost
-    whatever the table's statistics say (a table that grew since its last ``ANALYZE`` is
-    planned as nearly empty: a scan with the ids hashed, or the unique index). As a
-    parameter, a statement prepared by the driver (``DATABASE_PREPARE_THRESHOLD``,
-    docs/deploy.md) got a generic plan comparing every row with every id (0.1-0.4 s a
-    notification batch at 5,000 records, benchmarks/sync.py), and ``IN (SELECT UNNEST
-    ...)`` a join planned as a scan of the table per id (seconds). On SQLite one
-    parameter keeps clear of its limit on parameters. The values are text: IdMap's ids
-    are text columns.
-    """
-
-    lookup_name = "among_text"  # never registered: built by _among only
-    prepare_rhs = False
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        values: list[str] = self.rhs
-        if connection.vendor == "postgresql":
-            # A constant array, quoted by the driver (Django's compose_sql), never a
-            # parameter: see the class's docstring.
-            array = connection.ops.compose_sql("%s::varchar[]", [values]).replace("%", "%%")
-            return f"{lhs} = ANY({array})", tuple(lhs_params)
-        if connection.vendor == "sqlite":
-            sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (lhs: a column)
-            return sql, (*lhs_params, json.dumps(values))
-        placeholders = ", ".join(["%s"] * len(values)) or "NULL"
-        return f"{lhs} IN ({placeholders})", (*lhs_params, *values)
-
-
-def _among(column: str, values: Iterable[Any]) -> _AmongText:
-    """The filter ``column`` (a text field of IdMap) is one of ``values`` (made text), in
-    one parameter (:class:`_AmongText`)."""
-    return _AmongText(F(column), list(dict.fromkeys(str(value) for value in values)))
+def _among(column: str, values: Iterable[Any]) -> Among:
+    """The filter ``column`` (a text column of IdMap) is one of ``values``, made text
+    (:func:`maestrano_integration.lookups.among`: one constant array on PostgreSQL, one JSON
+    array parameter on SQLite, whatever the number of ids)."""
+    return among(column, (str(value) for value in values))
 
 
 def bulk_lookup(*, company: Company, entity: str, connec_ids: Iterable[str]) -> dict[str, IdMap]:

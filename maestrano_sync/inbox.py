@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecError
+from maestrano_integration.lookups import among
 
 from . import idmap, lost_answers, pipeline, sync_state
 from .company_settings import SyncPolicy, policies_for, policy_for
@@ -398,7 +399,7 @@ def _process_group(
     processing must stop for now (transient error, the sync switched off)."""
     ids = [entry.pk for entry in group]
     context = {"preset": company.preset, "group": company.group_uid, "notifications": ids}
-    InboxEntry.objects.filter(pk__in=ids).update(
+    InboxEntry.objects.filter(among("pk", ids)).update(
         status=InboxEntry.Status.PROCESSING, attempts=models.F("attempts") + 1
     )
     payloads, held = split_held_records(
@@ -412,7 +413,7 @@ def _process_group(
             apply_payloads(company=company, payloads=payloads, client=client, policy=policy)
         )
     except SyncPaused:
-        InboxEntry.objects.filter(pk__in=ids).update(
+        InboxEntry.objects.filter(among("pk", ids)).update(
             status=InboxEntry.Status.PENDING, attempts=models.F("attempts") - 1
         )
         run.paused = True
@@ -424,7 +425,9 @@ def _process_group(
             if error.is_transient and may_try_again(attempts=attempts)
             else InboxEntry.Status.FAILED
         )
-        InboxEntry.objects.filter(pk__in=ids).update(status=status, last_error=str(error)[:4000])
+        InboxEntry.objects.filter(among("pk", ids)).update(
+            status=status, last_error=str(error)[:4000]
+        )
         if status == InboxEntry.Status.PENDING:
             run.deferred += len(ids)
         else:
@@ -438,7 +441,7 @@ def _process_group(
                 company=company, group=group, client=client, run=run, error=error, policy=policy
             )
         reason = f"{refusal_reason(error)} ({RETRIED_AFTER_CONCURRENT_WRITE})"
-        InboxEntry.objects.filter(pk__in=ids).update(
+        InboxEntry.objects.filter(among("pk", ids)).update(
             status=InboxEntry.Status.PENDING, last_error=reason[:4000]
         )
         run.deferred += len(ids)
@@ -450,7 +453,7 @@ def _process_group(
         )
     with transaction.atomic():
         run.result.held += hold_records(company=company, records=held)
-        InboxEntry.objects.filter(pk__in=ids).update(
+        InboxEntry.objects.filter(among("pk", ids)).update(
             status=InboxEntry.Status.DONE, processed_at=timezone.now(), last_error=""
         )
     if any(pk % PRUNE_EVERY == 0 for pk in ids):
@@ -756,7 +759,7 @@ def _failed(
 ) -> bool:
     """Mark the culprit of an unexpected error failed (applied one by one to find it)."""
     if len(group) > 1:
-        InboxEntry.objects.filter(pk__in=[entry.pk for entry in group]).update(
+        InboxEntry.objects.filter(among("pk", [entry.pk for entry in group])).update(
             status=InboxEntry.Status.PENDING
         )
         for entry in group:

@@ -26,6 +26,7 @@ from django.contrib.contenttypes.models import ContentType
 from maestrano_accounts.models import Company
 from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
+from maestrano_integration.lookups import in_bulk
 
 from . import idmap
 from .company_settings import SyncPolicy, policy_for
@@ -409,8 +410,8 @@ def attach_losing_local_versions(*, company: Company, mapper: Mapper, plan: Plan
     if not losers:
         return
     model = mapper.model
-    objects = mapper.for_company(company).in_bulk(
-        local_keys(model, [c["object_id"] for c in losers])
+    objects = in_bulk(
+        mapper.for_company(company), local_keys(model, [c["object_id"] for c in losers])
     )
     for conflict in losers:
         obj = objects.get(local_key(model, conflict["object_id"]))

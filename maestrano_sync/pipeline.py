@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.bulk_insert import insert_instances
+from maestrano_integration.lookups import in_bulk
 from maestrano_integration.strict_input import Unreadable
 
 from . import idmap
@@ -173,8 +174,9 @@ def prepare(
         }
     )
     existing = (
-        mapper.for_company(company).in_bulk(
-            local_keys(model, [id_map.object_id for id_map in known.values()])
+        in_bulk(
+            mapper.for_company(company),
+            local_keys(model, [id_map.object_id for id_map in known.values()]),
         )
         if known  # none on a first import: no queryset to build
         else {}
@@ -371,8 +373,9 @@ def apply_deleted(
     deleted = 0
     if to_delete:
         model = mapper.model
-        objects = mapper.for_company(company).in_bulk(
-            local_keys(model, [id_map.object_id for id_map, _ in to_delete])
+        objects = in_bulk(
+            mapper.for_company(company),
+            local_keys(model, [id_map.object_id for id_map, _ in to_delete]),
         )
         for id_map, updated_at in to_delete:
             obj = objects.get(local_key(model, id_map.object_id))

@@ -42,6 +42,7 @@ from maestrano_accounts.models import Company
 from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import ConnecClient, ConnecError
 from maestrano_integration.connec_wire import record_path
+from maestrano_integration.lookups import in_bulk
 
 from . import children, history, idmap
 from .company_settings import policy_for
@@ -314,7 +315,9 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
         )
         upserts = [op for op in entity_ops if op.operation == OutboxEntry.Operation.UPSERT]
         instances = (
-            mapper.for_company(company).in_bulk(local_keys(model, [op.object_id for op in upserts]))
+            in_bulk(
+                mapper.for_company(company), local_keys(model, [op.object_id for op in upserts])
+            )
             if upserts
             else {}
         )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import NO_STATUS
 from maestrano_integration.http import backoff_delay, document_reason
+from maestrano_integration.lookups import among
 from maestrano_integration.times import excerpt
 
 from . import children, idmap, outbox, sync_state
@@ -199,13 +200,15 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
     with transaction.atomic():
         idmap.save_pushed(new=new_maps, changed=changed_maps, now=now)
         if done_ids:
-            OutboxEntry.objects.filter(pk__in=done_ids, status=OutboxEntry.Status.PENDING).update(
-                status=OutboxEntry.Status.DONE, last_error="", updated_at=now
-            )
+            OutboxEntry.objects.filter(
+                among("pk", done_ids), status=OutboxEntry.Status.PENDING
+            ).update(status=OutboxEntry.Status.DONE, last_error="", updated_at=now)
             _supersede_parked(company=company, ops=[op for op in ops if op.outcome == "done"])
         for refused, reasons in ((True, parked), (False, gave_up)):
             for error, ids in reasons.items():
-                OutboxEntry.objects.filter(pk__in=ids, status=OutboxEntry.Status.PENDING).update(
+                OutboxEntry.objects.filter(
+                    among("pk", ids), status=OutboxEntry.Status.PENDING
+                ).update(
                     status=OutboxEntry.Status.PARKED,
                     last_error=error,
                     gave_up=not refused,
@@ -213,7 +216,9 @@ def record_outcomes(*, company: Company, ops: list[Op], result: DrainResult) -> 
                 )
         for op, attempts in retries:
             delay = retry_delay(attempts, retry_after=op.retry_after)
-            OutboxEntry.objects.filter(pk__in=op.row_ids, status=OutboxEntry.Status.PENDING).update(
+            OutboxEntry.objects.filter(
+                among("pk", op.row_ids), status=OutboxEntry.Status.PENDING
+            ).update(
                 attempts=attempts,
                 next_attempt_at=now + datetime.timedelta(seconds=delay),
                 last_error=op.error[:4000],

@@ -221,6 +221,10 @@ def test_the_sandbox_is_the_peer_of_a_new_projects_own_tests(tmp_path, virtualen
     )
     assert django_runner.returncode == 0, django_runner.stdout + django_runner.stderr
     assert "Ran 2 tests" in django_runner.stderr, django_runner.stderr
+    # No credentials in the project's settings: the test platform supplies the sandbox's,
+    # so the run does not warn of their absence.
+    for output in (result.stdout, django_runner.stdout, django_runner.stderr):
+        assert "maestrano.W00" not in output, output
 
 
 def test_settings_without_the_sandbox_stop_the_run_saying_what_to_add(tmp_path, virtualenv):

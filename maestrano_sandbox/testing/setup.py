@@ -36,6 +36,11 @@ SQLITE_OPTIONS = {
 }
 
 
+#: ``maestrano_integration.checks.MISSING_CREDENTIAL_WARNINGS`` (the sandbox imports no
+#: check of the apps; tests/sandbox/test_platform_fixture.py compares the two).
+MISSING_CREDENTIAL_WARNINGS = ("maestrano.W001", "maestrano.W002", "maestrano.W004")
+
+
 def sandbox_settings(
     current: Mapping[str, Any], *, directory: str | Path | None = None
 ) -> dict[str, Any]:
@@ -54,7 +59,10 @@ def sandbox_settings(
     * ``MIDDLEWARE``: the sandbox's fault injection (``maestrano_sandbox.faults``), last;
     * ``ROOT_URLCONF``: ``maestrano_sandbox.testing.urls``, which serves the sandbox at
       ``/sandbox/`` and your URLconf, kept in ``MAESTRANO_SANDBOX["APP_URLCONF"]``, at the root;
-    * ``MAESTRANO_SANDBOX``: yours, with ``"ENABLED": True``.
+    * ``MAESTRANO_SANDBOX``: yours, with ``"ENABLED": True``;
+    * ``SILENCED_SYSTEM_CHECKS``: yours, with the warnings of a preset without credentials
+      (``maestrano.W001``, ``W002``, ``W004``): the test platform gives the default preset
+      the sandbox's when a test runs, so a test run does not print them.
     """
     installed = list(current.get("INSTALLED_APPS", []))
     if SANDBOX_APP_LABEL not in installed:
@@ -77,12 +85,15 @@ def sandbox_settings(
     if FAULTS_MIDDLEWARE not in middleware:
         middleware.append(FAULTS_MIDDLEWARE)
     sandbox = {**current.get("MAESTRANO_SANDBOX", {}), "ENABLED": True}
+    silenced = list(current.get("SILENCED_SYSTEM_CHECKS", []))
+    silenced += [check for check in MISSING_CREDENTIAL_WARNINGS if check not in silenced]
     changed: dict[str, Any] = {
         "INSTALLED_APPS": installed,
         "DATABASES": databases,
         "DATABASE_ROUTERS": routers,
         "MIDDLEWARE": middleware,
         "MAESTRANO_SANDBOX": sandbox,
+        "SILENCED_SYSTEM_CHECKS": silenced,
     }
     urlconf = current.get("ROOT_URLCONF")
     if urlconf and urlconf != TEST_URLCONF:

@@ -14,6 +14,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
+from maestrano_integration.checks import MISSING_CREDENTIAL_WARNINGS
 from maestrano_sandbox.testing import sandbox_settings, setup_problems
 from maestrano_sandbox.testing.setup import FAULTS_MIDDLEWARE, ROUTER, TEST_URLCONF
 from tests.helpers.certificates import make_key_pair
@@ -153,6 +154,7 @@ def test_sandbox_settings_add_the_app_its_database_router_urls_and_switch(tmp_pa
         "DATABASE_ROUTERS": ["myapp.routers.Router"],
         "ROOT_URLCONF": "mysite.urls",
         "MAESTRANO_SANDBOX": {"SESSION_RECHECK_SECONDS": 5},
+        "SILENCED_SYSTEM_CHECKS": ["security.W004"],
     }
 
     changed = sandbox_settings(current, directory=tmp_path)
@@ -182,6 +184,20 @@ def test_sandbox_settings_add_the_app_its_database_router_urls_and_switch(tmp_pa
     assert again["MIDDLEWARE"].count(FAULTS_MIDDLEWARE) == 1
     assert "ROOT_URLCONF" not in again
     assert again["MAESTRANO_SANDBOX"]["APP_URLCONF"] == "mysite.urls"
+    assert again["SILENCED_SYSTEM_CHECKS"] == changed["SILENCED_SYSTEM_CHECKS"]
+
+
+def test_sandbox_settings_silence_the_warnings_of_missing_credentials(tmp_path: Path):
+    """The test platform gives the default preset the sandbox's credentials when a test
+    runs: the warnings of a preset without them (what the apps' checks say) are silenced,
+    the project's own silenced checks kept."""
+    current = {
+        "DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db"}},
+        "SILENCED_SYSTEM_CHECKS": ["security.W004"],
+    }
+    silenced = sandbox_settings(current, directory=tmp_path)["SILENCED_SYSTEM_CHECKS"]
+    assert silenced == ["security.W004", *MISSING_CREDENTIAL_WARNINGS]
+    assert not any(check.startswith("maestrano.E") for check in silenced)
 
 
 def test_sandbox_settings_put_the_sandbox_database_on_the_same_postgresql_server():

@@ -238,7 +238,7 @@ def unlinked_row_reads(queries: list[dict]) -> dict[str, int]:
             continue
         for entity, table in MODEL_TABLES.items():
             if re.search(rf'FROM "?{table}"?[\s"]', sql) and not re.search(
-                rf'"{table}"\."id" IN', sql
+                rf'"{table}"\."id" (IN|= ANY)', sql
             ):
                 counts[entity] += 1
     return counts

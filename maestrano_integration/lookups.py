@@ -1,0 +1,72 @@
+"""Lookups of many values that cost what their values and rows cost, however stale the
+database's statistics.
+
+The sync reads and writes rows by the hundreds and thousands of keys or ids: a page's
+IdMap rows, a push batch's objects, the outbox rows it answers. Django's ``__in`` sends
+one parameter per value, each prepared by the field; and when psycopg prepares
+statements (``DATABASE_PREPARE_THRESHOLD``, docs/deploy.md), a statement that comes back
+with the same number of values (a batch of 100, always) gets a generic plan, which
+PostgreSQL makes, on statistics taken before the table grew (autovacuum has not run yet,
+or is off), a scan of the table comparing every row with every value: 10-20 ms for 100
+keys of a table of a few thousand rows (``benchmarks/sync.py``), seconds for a page of
+IdMap lookups.
+
+:func:`among` is ``column IN values`` written so that this cannot happen: on PostgreSQL
+``= ANY`` of one constant array, quoted by the driver (Django's ``compose_sql``): never a
+parameter, so no generic plan, and PostgreSQL knows how many values there are and hashes
+them or probes an index; on SQLite ``IN`` the values of one JSON array parameter (clear
+of its limit on parameters); elsewhere a plain ``IN`` list. Strings and integers go as
+they are; other values are prepared by the column's field first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterable
+from typing import Any, TypeVar
+
+from django.db import models
+from django.db.models import F, Lookup
+
+M = TypeVar("M", bound=models.Model)
+
+
+class Among(Lookup):
+    """``lhs`` is one of the values of ``rhs`` (a list); see the module's docstring.
+    Built by :func:`among`, never registered on a field."""
+
+    lookup_name = "among"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        values = [
+            value if type(value) in (str, int) else field.get_db_prep_value(value, connection)
+            for value in self.rhs
+        ]
+        if connection.vendor == "postgresql":
+            cast = field.cast_db_type(connection)
+            # Quoted by the driver; a literal %, in a value, doubled for the parameters' pass.
+            array = connection.ops.compose_sql(f"%s::{cast}[]", [values]).replace("%", "%%")
+            return f"{lhs} = ANY({array})", tuple(lhs_params)
+        if connection.vendor == "sqlite":
+            sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (lhs: a column)
+            return sql, (*lhs_params, json.dumps(values, default=str))
+        placeholders = ", ".join(["%s"] * len(values)) or "NULL"
+        return f"{lhs} IN ({placeholders})", (*lhs_params, *values)
+
+
+def among(column: str, values: Iterable[Any]) -> Among:
+    """The filter ``column IN values`` (each value once), for ``QuerySet.filter``:
+    ``IdMap.objects.filter(among("connec_id", ids), company=company)``."""
+    return Among(F(column), list(dict.fromkeys(values)))
+
+
+def in_bulk(queryset: models.QuerySet[M], keys: Iterable[Hashable]) -> dict[Any, M]:
+    """``queryset.in_bulk(keys)`` through :func:`among`: {primary key: instance} of the
+    rows whose key is among ``keys`` (no query for no keys)."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    return {obj.pk: obj for obj in queryset.filter(among("pk", keys)).order_by()}
