@@ -15,8 +15,9 @@ IdMap lookups.
 ``= ANY`` of one constant array, quoted by the driver (Django's ``compose_sql``): never a
 parameter, so no generic plan, and PostgreSQL knows how many values there are and hashes
 them or probes an index; on SQLite ``IN`` the values of one JSON array parameter (clear
-of its limit on parameters); elsewhere a plain ``IN`` list. Strings and integers go as
-they are; other values are prepared by the column's field first.
+of its limit on parameters); elsewhere a plain ``IN`` list. Text for a text column and
+integers for an integer one go as they are; other values are prepared by the column's
+field first.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ class Among(Lookup):
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
+        plain = _plain_type(field)
         values = [
-            value if type(value) in (str, int) else field.get_db_prep_value(value, connection)
+            value if type(value) is plain else field.get_db_prep_value(value, connection)
             for value in self.rhs
         ]
         if connection.vendor == "postgresql":
@@ -55,6 +57,17 @@ class Among(Lookup):
             return sql, (*lhs_params, json.dumps(values, default=str))
         placeholders = ", ".join(["%s"] * len(values)) or "NULL"
         return f"{lhs} IN ({placeholders})", (*lhs_params, *values)
+
+
+def _plain_type(field: Any) -> type | None:
+    """The type of value ``field`` sends to the database as it is: ``str`` for text, ``int``
+    for integers (keys included); any other value is prepared by the field, which converts
+    it or refuses it as Django's ``__in`` would."""
+    if isinstance(field, (models.CharField, models.TextField)):
+        return str
+    if isinstance(field, models.IntegerField):
+        return int
+    return None
 
 
 def among(column: str, values: Iterable[Any]) -> Among:

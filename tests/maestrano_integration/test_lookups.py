@@ -112,3 +112,14 @@ def test_no_prepared_statement_takes_the_values(people):
         connection.close()
         options.clear()
         options.update(saved)
+
+
+def test_values_of_another_type_are_converted_or_refused_as_by_djangos_in(people):
+    company, rows = people
+    key = rows[0].pk
+    assert list(Person.objects.filter(among("pk", [str(key)]))) == [rows[0]]
+    assert Person.objects.filter(among("last_name", [1, 2.5]), company=company).count() == 0
+    with pytest.raises(ValueError):
+        list(Person.objects.filter(pk__in=["not a key"]))
+    with pytest.raises(ValueError):
+        list(Person.objects.filter(among("pk", ["not a key"])))
