@@ -123,3 +123,13 @@ def test_values_of_another_type_are_converted_or_refused_as_by_djangos_in(people
         list(Person.objects.filter(pk__in=["not a key"]))
     with pytest.raises(ValueError):
         list(Person.objects.filter(among("pk", ["not a key"])))
+
+
+def test_percent_signs_in_a_statement_without_other_parameters(people):
+    """The values' ``%`` reach the database as they are, whether or not the statement has
+    parameters of its own (reads, updates and deletes); ``people`` has each of the first
+    three odd names twice, once per company."""
+    assert [p.last_name for p in Person.objects.filter(among("last_name", ["a%b"]))] == ["a%b"] * 2
+    assert [p.last_name for p in Person.objects.filter(among("last_name", ["%%"]))] == ["%%"] * 2
+    assert Person.objects.filter(among("last_name", ["%s", "%%"])).update(title="T") == 4
+    assert Person.objects.filter(among("last_name", ["%s"])).delete()[0] == 2
