@@ -29,6 +29,7 @@ from typing import Any
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
+from maestrano_integration.lookups import among
 
 from .models import OutboxEntry, SyncConflict
 
@@ -52,9 +53,9 @@ def pending_local_changes(
         return {}
     rows = (
         OutboxEntry.objects.filter(
+            among("object_id", ids),
             company=company,
             content_type_id=content_type_id,
-            object_id__in=ids,
             status=OutboxEntry.Status.PENDING,
         )
         .order_by("pk")
@@ -77,9 +78,9 @@ def deleted_locally(
         return set()
     return set(
         OutboxEntry.objects.filter(
+            among("object_id", ids),
             company=company,
             content_type_id=content_type_id,
-            object_id__in=ids,
             operation=OutboxEntry.Operation.DELETE,
             status=OutboxEntry.Status.PENDING,
         ).values_list("object_id", flat=True)
@@ -134,9 +135,9 @@ def supersede_local_changes(
     if not ids:
         return 0
     return OutboxEntry.objects.filter(
+        among("object_id", ids),
         company=company,
         content_type_id=content_type_id,
-        object_id__in=ids,
         status=OutboxEntry.Status.PENDING,
     ).update(
         status=OutboxEntry.Status.DONE,

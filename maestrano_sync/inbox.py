@@ -130,7 +130,7 @@ def apply_records(
     tombstones = (
         dict(
             RemoteTombstone.objects.filter(
-                company=company, entity=entity, connec_id__in=unknown
+                among("connec_id", unknown), company=company, entity=entity
             ).values_list("connec_id", "updated_at")
         )
         if unknown
@@ -571,9 +571,9 @@ def hold_records(*, company: Company, records: list[HeldRecord]) -> int:
     superseded: set[int] = set()
     for entity in {entity for entity, _ in newest}:
         rows = InboxRecord.objects.filter(
+            among("connec_id", [connec_id for e, connec_id in newest if e == entity]),
             company=company,
             entity=entity,
-            connec_id__in=[connec_id for e, connec_id in newest if e == entity],
             entry__status=InboxEntry.Status.HELD,
         ).values_list("entry_id", "connec_id", "updated_at")
         for entry_id, connec_id, updated_at in rows:
@@ -585,7 +585,7 @@ def hold_records(*, company: Company, records: list[HeldRecord]) -> int:
             else:
                 del newest[(entity, connec_id)]  # an even newer version is held already
     if superseded:
-        InboxEntry.objects.filter(pk__in=superseded).delete()  # with their InboxRecord rows
+        InboxEntry.objects.filter(among("pk", superseded)).delete()  # with their InboxRecord rows
     now = timezone.now()
     kept = list(newest.values())
     entries = InboxEntry.objects.bulk_create(
@@ -646,7 +646,7 @@ def _release(*, company: Company, policy: SyncPolicy | None) -> int:
     held = InboxRecord.objects.filter(company=company, entry__status=InboxEntry.Status.HELD)
     entry_ids = held.filter(entity__in=importing).values_list("entry_id", flat=True)
     return InboxEntry.objects.filter(
-        company=company, status=InboxEntry.Status.HELD, pk__in=list(entry_ids)
+        among("pk", entry_ids), company=company, status=InboxEntry.Status.HELD
     ).update(status=InboxEntry.Status.PENDING, last_error="", processed_at=None)
 
 
@@ -715,7 +715,7 @@ def prune_done_entries(*, limit: int = PRUNE_BATCH) -> int:
     if not oldest:
         return 0
     with transaction.atomic():
-        pruned = InboxEntry.objects.filter(pk__in=oldest, status=InboxEntry.Status.DONE)
+        pruned = InboxEntry.objects.filter(among("pk", oldest), status=InboxEntry.Status.DONE)
         remember_pruned(
             newest=dict(
                 pruned.order_by()

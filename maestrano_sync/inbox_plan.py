@@ -26,7 +26,7 @@ from django.contrib.contenttypes.models import ContentType
 from maestrano_accounts.models import Company
 from maestrano_integration.conf import get_preset
 from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
-from maestrano_integration.lookups import in_bulk
+from maestrano_integration.lookups import among, in_bulk
 
 from . import idmap
 from .company_settings import SyncPolicy, policy_for
@@ -167,7 +167,7 @@ def link_our_own_records(
     existing = {
         str(pk)
         for pk in mapper.for_company(company)
-        .filter(pk__in=list(pks.values()))
+        .filter(among("pk", pks.values()))
         .values_list("pk", flat=True)
     }
     existing |= deleted_locally(
@@ -248,7 +248,7 @@ def existing_object_ids(*, company: Company, mapper: Mapper, object_ids: list[st
     return {
         str(pk)
         for pk in mapper.for_company(company)
-        .filter(pk__in=local_keys(mapper.model, object_ids))
+        .filter(among("pk", local_keys(mapper.model, object_ids)))
         .values_list("pk", flat=True)
     }
 

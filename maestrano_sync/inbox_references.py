@@ -20,6 +20,7 @@ from django.db import models
 
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, ConnecNotFoundError
+from maestrano_integration.lookups import among
 
 from . import idmap
 from .company_settings import SyncPolicy
@@ -147,9 +148,9 @@ def drop_dangling_references(*, company: Company, mapper: Mapper, prepared: list
     alive = {}
     for related, pks in wanted.items():
         if registry.is_registered(related):
-            rows = registry.for_model(related).for_company(company).filter(pk__in=pks)
+            rows = registry.for_model(related).for_company(company).filter(among("pk", pks))
         else:
-            rows = related._default_manager.filter(pk__in=pks)
+            rows = related._default_manager.filter(among("pk", pks))
         alive[related] = set(rows.values_list("pk", flat=True))
     for obj, mapping in checks:
         for local_name in mapping.references:
