@@ -66,7 +66,8 @@ demo: install
 	$(PY) manage.py run_demo $(HOST):$(PORT)
 
 # What the suites need (Chromium, the lint, the package's check, the Django 6 virtualenv)
-# is made side by side first: each is mostly waiting on the disk or on pip.
+# is made side by side first: about 50 s instead of 90 s one after the other
+# (docs/performance.md, "The test suite's own time").
 test: install
 	$(MAKE) --no-print-directory -j4 --output-sync=target browser lint package django6-env
 	$(MAKE) --no-print-directory -j2 --output-sync=line test-sqlite-line test-postgres-line
