@@ -15,7 +15,8 @@ IdMap lookups.
 ``= ANY`` of one constant array, quoted by the driver (Django's ``compose_sql``): never a
 parameter, so no generic plan, and PostgreSQL knows how many values there are and hashes
 them or probes an index; on SQLite ``IN`` the values of one JSON array parameter (clear
-of its limit on parameters); elsewhere a plain ``IN`` list. Text for a text column and
+of its limit on parameters) when they are text and integers, as ids and keys are;
+otherwise, and on other databases, a plain ``IN`` list. Text for a text column and
 integers for an integer one go as they are; other values are prepared by the column's
 field first.
 """
@@ -52,9 +53,11 @@ class Among(Lookup):
             # Quoted by the driver; a literal %, in a value, doubled for the parameters' pass.
             array = connection.ops.compose_sql(f"%s::{cast}[]", [values]).replace("%", "%%")
             return f"{lhs} = ANY({array})", tuple(lhs_params)
-        if connection.vendor == "sqlite":
+        if connection.vendor == "sqlite" and all(type(v) in (str, int) for v in values):
+            # JSON holds text and integers as SQLite stores them; other values (decimals,
+            # floats, bytes) go as parameters, adapted by the driver.
             sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (lhs: a column)
-            return sql, (*lhs_params, json.dumps(values, default=str))
+            return sql, (*lhs_params, json.dumps(values))
         placeholders = ", ".join(["%s"] * len(values)) or "NULL"
         return f"{lhs} IN ({placeholders})", (*lhs_params, *values)
 

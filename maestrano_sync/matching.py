@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from maestrano_accounts.models import Company
+from maestrano_integration.lookups import among
 from maestrano_integration.model_fields import model_field
 
 from . import idmap
@@ -189,9 +190,7 @@ def link_matching_records(
     # at 5,000 records, benchmarks/sync.py).
     candidates = mapper.for_company(company).order_by()
     for position, name in enumerate(names):
-        candidates = candidates.filter(
-            **{f"{name}__in": {key[position] for key in wanted.values()}}
-        )
+        candidates = candidates.filter(among(name, {key[position] for key in wanted.values()}))
     found = list(candidates.values_list("pk", *names))
     linked = idmap.connec_ids_for_objects(
         company=company, content_type=content_type, object_ids=[pk for pk, *_ in found]

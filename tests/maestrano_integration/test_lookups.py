@@ -5,7 +5,9 @@ driver prepares never gets a generic plan that compares every row with every val
 
 from __future__ import annotations
 
+import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -14,7 +16,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm.models import Organization, Person
+from crm.models import Invoice, Item, Organization, Person
 from maestrano_accounts.models import Company
 from maestrano_integration.lookups import among, in_bulk
 from maestrano_integration.transaction_settings import prepares_statements
@@ -133,3 +135,30 @@ def test_percent_signs_in_a_statement_without_other_parameters(people):
     assert [p.last_name for p in Person.objects.filter(among("last_name", ["%%"]))] == ["%%"] * 2
     assert Person.objects.filter(among("last_name", ["%s", "%%"])).update(title="T") == 4
     assert Person.objects.filter(among("last_name", ["%s"])).delete()[0] == 2
+
+
+def test_decimals_dates_and_booleans_find_what_djangos_in_finds(people):
+    """Matching fields may be of any kind: values that are not text or integers are
+    prepared by their field and sent as the driver adapts them."""
+    company, _ = people
+    prices = [Decimal("12.50"), Decimal("3"), None]
+    items = Item.objects.bulk_create(
+        Item(company=company, name=f"Item {n}", sale_price=price) for n, price in enumerate(prices)
+    )
+    days = [datetime.date(2026, 1, 31), datetime.date(2026, 2, 1)]
+    Invoice.objects.bulk_create(Invoice(company=company, transaction_date=day) for day in days)
+    Organization.objects.bulk_create(
+        Organization(company=company, name=f"Org {n}", is_customer=n % 2 == 0) for n in range(3)
+    )
+    cases = [
+        (Item, "sale_price", [Decimal("12.5"), Decimal("3.00"), Decimal("7")]),
+        (Invoice, "transaction_date", [days[1], datetime.date(2020, 1, 1)]),
+        (Organization, "is_customer", [False]),
+    ]
+    for model, name, values in cases:
+        ours = model.objects.filter(among(name, values), company=company)
+        django = model.objects.filter(**{f"{name}__in": values}, company=company)
+        assert sorted(o.pk for o in ours) == sorted(o.pk for o in django) != []
+    assert {i.pk for i in Item.objects.filter(among("sale_price", [Decimal("12.5")]))} == {
+        items[0].pk
+    }

@@ -13,6 +13,7 @@ from crm.models import Person
 from maestrano_accounts.models import Company
 from maestrano_sync import idmap
 from maestrano_sync.models import IdMap
+from tests.helpers.id_maps import link_objects
 
 pytestmark = pytest.mark.django_db
 
@@ -24,19 +25,9 @@ def mapped():
     """Two companies with the same Connec! ids mapped (tenants never see each other's)."""
     ours = Company.objects.create(group_uid="cld-ours", name="Ours")
     theirs = Company.objects.create(group_uid="cld-theirs", name="Theirs")
-    content_type = ContentType.objects.get_for_model(Person)
     for company, offset in ((ours, 0), (theirs, 100)):
-        IdMap.objects.bulk_create(
-            IdMap(
-                company=company,
-                entity="people",
-                content_type=content_type,
-                object_id=str(offset + n),
-                connec_id=f"p-{n}",
-            )
-            for n in range(50)
-        )
-    return ours, content_type
+        link_objects(company, Person, "people", ((offset + n, f"p-{n}") for n in range(50)))
+    return ours, ContentType.objects.get_for_model(Person)
 
 
 def _sql_of(call) -> tuple[object, list[str]]:
@@ -142,16 +133,7 @@ def test_ids_with_quotes_percents_and_braces_are_found_as_they_are(mapped):
     constant array, quoted by the driver): none is read as SQL, a placeholder or an array's
     syntax, and none finds another."""
     company, content_type = mapped
-    IdMap.objects.bulk_create(
-        IdMap(
-            company=company,
-            entity="people",
-            content_type=content_type,
-            object_id=f"odd-{n}",
-            connec_id=odd,
-        )
-        for n, odd in enumerate(ODD_IDS)
-    )
+    link_objects(company, Person, "people", ((f"odd-{n}", odd) for n, odd in enumerate(ODD_IDS)))
     found = idmap.bulk_lookup(company=company, entity="people", connec_ids=[*ODD_IDS, "a", "b"])
     assert sorted(found) == sorted(ODD_IDS)
     for n, odd in enumerate(ODD_IDS):

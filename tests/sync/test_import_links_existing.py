@@ -27,6 +27,7 @@ from maestrano_sync.models import (
 )
 from maestrano_sync.push import drain_outbox
 from maestrano_sync.selectors import connec_id_for
+from tests.helpers.id_maps import link_objects
 from tests.helpers.live_sync import connec_id
 
 
@@ -290,16 +291,11 @@ def test_the_look_for_unlinked_rows_reads_the_keys_in_chunks(
     monkeypatch.setattr(matching, "_CHUNK", 3)
     rows = assigned_rows(company, *({"name": f"Org {index}"} for index in range(8)))
     content_type = ContentType.objects.get_for_model(Organization)
-    IdMap.objects.bulk_create(
-        IdMap(
-            company=company,
-            entity="organizations",
-            content_type=content_type,
-            object_id=str(row.pk),
-            connec_id=f"org-{index}",
-        )
-        for index, row in enumerate(rows)
-        if index != unlinked_at
+    link_objects(
+        company,
+        Organization,
+        "organizations",
+        ((row.pk, f"org-{index}") for index, row in enumerate(rows) if index != unlinked_at),
     )
 
     with CaptureQueriesContext(connection) as captured:

@@ -15,6 +15,7 @@ from maestrano_integration.transaction_settings import prepares_statements
 from maestrano_sync import idmap
 from maestrano_sync.importer import run_import
 from maestrano_sync.models import IdMap, SyncRun
+from tests.helpers.id_maps import link_objects
 
 EACH_PLANNED = "SET LOCAL plan_cache_mode TO force_custom_plan"
 AS_CONFIGURED = "SET LOCAL plan_cache_mode TO DEFAULT"
@@ -120,16 +121,7 @@ def test_the_ids_of_idmap_lookups_are_never_a_prepared_statements_parameter(
     constant of each statement instead, and the lookups find what they should."""
     assert prepares_statements(preparing_connection)
     content_type = ContentType.objects.get_for_model(Person)
-    IdMap.objects.bulk_create(
-        IdMap(
-            company=company,
-            entity="people",
-            content_type=content_type,
-            object_id=str(n),
-            connec_id=f"p-{n}",
-        )
-        for n in range(30)
-    )
+    link_objects(company, Person, "people", ((n, f"p-{n}") for n in range(30)))
     for n in range(8):  # past the threshold, the same statement text would be prepared
         ids = [n, n + 1, 1000 + n]
         assert idmap.connec_ids_for_objects(
