@@ -36,7 +36,7 @@ from maestrano_integration.bulk_insert import insert_rows
 from maestrano_integration.lookups import Among, among
 from maestrano_integration.model_fields import column_name, model_field
 
-from .keys import key_text_sql, local_key
+from .keys import key_reader, key_text_sql
 from .models import IdMap
 from .registry import registry
 
@@ -70,11 +70,11 @@ def local_pks_for(*, company: Company, entity: str, connec_ids: Iterable[str]) -
     ids = {connec_id for connec_id in connec_ids if connec_id}
     if not ids:
         return {}
-    model = registry.for_entity(entity).model
+    read = key_reader(registry.for_entity(entity).model)
     rows = IdMap.objects.filter(
         _among("connec_id", ids), company=company, entity=entity
     ).values_list("connec_id", "object_id")
-    keys = ((connec_id, local_key(model, object_id)) for connec_id, object_id in rows)
+    keys = ((connec_id, read(object_id)) for connec_id, object_id in rows)
     return {connec_id: key for connec_id, key in keys if key is not None}
 
 

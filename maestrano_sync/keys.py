@@ -12,7 +12,7 @@ key column.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -28,15 +28,21 @@ def storable_key(model: type[models.Model], value: Any) -> bool:
     """Whether the database can hold ``value`` as a primary key of ``model``: an external
     id Connec! hands back may be any number (SQLite's driver refuses one past 64 bits,
     the whole statement with it)."""
-    field = model._meta.pk
     if not isinstance(value, int):
         return True
+    low, high = _key_range(model)
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _key_range(model: type[models.Model]) -> tuple[int | None, int | None]:
+    """The integers the column of ``model``'s key holds, in the database it is read from
+    (``None``: no bound, or not an integer column)."""
+    field = model._meta.pk
     connection = connections[router.db_for_read(model)]
     try:
-        low, high = connection.ops.integer_field_range(field.get_internal_type())
+        return connection.ops.integer_field_range(field.get_internal_type())
     except KeyError:  # not an integer column
-        return True
-    return (low is None or value >= low) and (high is None or value <= high)
+        return None, None
 
 
 def keyed_on_insert(field: models.Field) -> bool:
@@ -56,19 +62,36 @@ def keyed_on_insert(field: models.Field) -> bool:
 def local_key(model: type[models.Model], object_id: Any) -> Any | None:
     """The primary key of ``model`` that ``object_id`` names; ``None`` when it names none
     (the key field refuses it, or no database row could hold it)."""
-    try:
-        key = model._meta.pk.to_python(object_id)
-    except (ValidationError, TypeError, ValueError):
-        return None
-    if key is None or not storable_key(model, key):
-        return None
-    return key
+    return key_reader(model)(object_id)
+
+
+def key_reader(model: type[models.Model]) -> Callable[[Any], Any | None]:
+    """:func:`local_key` of ``model`` for many ids: the key field and the range of its
+    column looked up once, not for every id (the import reads thousands per page)."""
+    to_python = model._meta.pk.to_python
+    low, high = _key_range(model)
+
+    def read(object_id: Any) -> Any | None:
+        try:
+            key = to_python(object_id)
+        except (ValidationError, TypeError, ValueError):
+            return None
+        if key is None:
+            return None
+        if isinstance(key, int) and (
+            (low is not None and key < low) or (high is not None and key > high)
+        ):
+            return None
+        return key
+
+    return read
 
 
 def local_keys(model: type[models.Model], object_ids: Iterable[Any]) -> list[Any]:
     """:func:`local_key` of each of ``object_ids``, without those that name no record: what a
     ``pk__in`` / ``in_bulk`` lookup may carry."""
-    keys = (local_key(model, object_id) for object_id in object_ids)
+    read = key_reader(model)
+    keys = (read(object_id) for object_id in object_ids)
     return [key for key in keys if key is not None]
 
 

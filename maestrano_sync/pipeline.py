@@ -40,7 +40,7 @@ from maestrano_integration.strict_input import Unreadable
 
 from . import idmap
 from .children import save_children
-from .keys import local_key, local_keys
+from .keys import key_reader, local_keys
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -181,6 +181,7 @@ def prepare(
         if known  # none on a first import: no queryset to build
         else {}
     )
+    read_key = key_reader(model)
     new_instance = mapper.instance_factory(company)
     prepared: list[Prepared] = []
     for connec_id, data, updated_at in parsed:
@@ -191,7 +192,7 @@ def prepare(
             if updated_at is not None and last is not None and updated_at <= last:
                 outcome.skipped += 1
                 continue
-            instance = existing.get(local_key(model, id_map.object_id))
+            instance = existing.get(read_key(id_map.object_id))
         fate = deleted_record_fate(
             mapper=mapper, data=data, mapped=id_map is not None, exists=instance is not None
         )
@@ -377,8 +378,9 @@ def apply_deleted(
             mapper.for_company(company),
             local_keys(model, [id_map.object_id for id_map, _ in to_delete]),
         )
+        read_key = key_reader(model)
         for id_map, updated_at in to_delete:
-            obj = objects.get(local_key(model, id_map.object_id))
+            obj = objects.get(read_key(id_map.object_id))
             if obj is not None:
                 try:
                     with transaction.atomic():

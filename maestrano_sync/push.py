@@ -47,7 +47,7 @@ from maestrano_integration.lookups import in_bulk
 from . import children, history, idmap
 from .company_settings import policy_for
 from .conf import sync_settings
-from .keys import local_key, local_keys
+from .keys import key_reader, local_keys
 from .locks import company_run, renew_lock
 from .mappers import MappingError
 from .models import OutboxEntry, SyncRun
@@ -321,6 +321,7 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
             if upserts
             else {}
         )
+        read_key = key_reader(model)
         resolver = export_resolver(company=company, mapper=mapper, instances=instances.values())
         links = children.load_links(company=company, mapper=mapper, parents=instances.values())
         for op in entity_ops:
@@ -343,7 +344,7 @@ def _prepare_ops(*, company: Company, ops: list[Op], result: DrainResult) -> Non
                     )
                 op.request = {"method": "put", "url": url, "params": {entity: payload}}
                 continue
-            instance = instances.get(local_key(model, op.object_id))
+            instance = instances.get(read_key(op.object_id))
             if instance is None:
                 # Deleted since: its delete row follows (or it never existed): nothing to send.
                 op.outcome = "done"
