@@ -5,9 +5,11 @@ never fails the notification, the lookup or the page that meets it."""
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from crm.models import Organization, Person
+from maestrano_sync.keys import key_reader, local_key, local_keys
 from maestrano_sync.models import IdMap, InboxEntry, SyncRecordError
 from maestrano_sync.selectors import find_local_object
 from tests.helpers.live_sync import deliver_notifications
@@ -78,3 +80,30 @@ def test_a_stored_id_no_key_can_be_names_no_record_and_the_others_are_applied(
     page = client.get("/dashboard/")
     assert page.status_code == 200
     assert page.text.count("unknown organizations reference") == 2  # the problems panel
+
+
+BIGGEST_KEY = 2**63 - 1  # a BigAutoField's column holds it, on SQLite and PostgreSQL
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("stored", "key"),
+    [
+        ("12", 12),
+        ("-3", -3),
+        (str(BIGGEST_KEY), BIGGEST_KEY),
+        (str(-BIGGEST_KEY - 1), -BIGGEST_KEY - 1),
+        (str(BIGGEST_KEY + 1), None),
+        (str(-BIGGEST_KEY - 2), None),
+        (PAST_64_BITS, None),
+        (NOT_A_NUMBER, None),
+        ("", None),
+        (None, None),
+        ("1.5", None),
+    ],
+)
+def test_a_stored_id_is_read_back_as_the_key_it_names_or_as_none(stored, key):
+    # One id, many ids of one model, and the reader kept for a page: the same answer.
+    assert local_key(Organization, stored) == key
+    assert key_reader(Organization)(stored) == key
+    assert local_keys(Organization, [stored, "7"]) == ([key] if key is not None else []) + [7]
