@@ -32,7 +32,7 @@ from maestrano_integration.bulk_insert import insert_instances
 from maestrano_integration.model_fields import field_attname
 
 from . import idmap
-from .keys import local_key, local_keys
+from .keys import key_reader, local_keys
 from .mappers import (
     ChildMapping,
     Mapper,
@@ -137,6 +137,7 @@ def _save_child_rows(
     kept: set[str] = set()
     updated: list[tuple[models.Model, str | None]] = []
     created: list[tuple[models.Model, str | None]] = []
+    read_key = key_reader(model)
     for item in parents:
         for obj, line_id in zip(item.children[child], _aligned_ids(item, child), strict=True):
             setattr(obj, child.parent_field, item.instance)
@@ -147,7 +148,7 @@ def _save_child_rows(
                 and existing.get(object_id) == item.instance.pk
             ):
                 kept.add(object_id)
-                obj.pk = local_key(model, object_id)
+                obj.pk = read_key(object_id)
                 obj._state.adding = False
                 updated.append((obj, line_id))
             else:

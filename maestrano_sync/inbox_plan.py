@@ -31,7 +31,7 @@ from maestrano_integration.lookups import among, in_bulk
 from . import idmap
 from .company_settings import SyncPolicy, policy_for
 from .conflicts import LocalChange, deleted_locally, pending_local_changes, remote_wins
-from .keys import local_key, local_keys
+from .keys import key_reader, local_keys
 from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_none
 from .models import IdMap, SyncConflict
 from .payloads import DeletedRecord, deleted_record_fate
@@ -159,8 +159,9 @@ def link_our_own_records(
     # deleted since, its delete still in this company's outbox, is ours too: linked, the
     # record meets that delete (which wins, maestrano_sync.conflicts) instead of coming back as new.
     pks: dict[str, Any] = {}
+    read_key = key_reader(model)
     for connec_id, object_id in ours.items():
-        if (pk := local_key(model, object_id)) is not None:
+        if (pk := read_key(object_id)) is not None:
             pks[connec_id] = pk
     if not pks:
         return
@@ -413,8 +414,9 @@ def attach_losing_local_versions(*, company: Company, mapper: Mapper, plan: Plan
     objects = in_bulk(
         mapper.for_company(company), local_keys(model, [c["object_id"] for c in losers])
     )
+    read_key = key_reader(model)
     for conflict in losers:
-        obj = objects.get(local_key(model, conflict["object_id"]))
+        obj = objects.get(read_key(conflict["object_id"]))
         if obj is not None:
             try:
                 conflict["losing_data"] = mapper.export_fields(obj, ReferenceResolver())
