@@ -125,7 +125,7 @@ test-postgres: install
 # The apps with Django's own auth.User (the example project has a user model of its own).
 test-django-user: install
 	DATABASE_URL= DJANGO_SETTINGS_MODULE=tests.settings_django_user $(BIN)/pytest \
-		tests/accounts/test_sso.py tests/accounts/test_session_check.py \
+		tests/accounts/test_sso.py tests/accounts/test_session_check.py tests/accounts/test_last_login.py \
 		tests/accounts/test_account_webhooks.py tests/accounts/test_account_webhooks_live.py
 
 # The committed OpenAPI schemas (docs/openapi/), regenerated from the code.

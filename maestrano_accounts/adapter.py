@@ -22,10 +22,10 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpRequest
-from django.shortcuts import resolve_url
 from django.utils.text import slugify
 
 from maestrano_integration.conf import Preset, maestrano_settings
+from maestrano_integration.routes import kept_resolve_url
 from maestrano_integration.saml import SsoAttributes
 
 from .emails import same_email
@@ -48,7 +48,7 @@ def default_login_redirect_url() -> str:
     reads ``LOGIN_REDIRECT_URL`` (``resolve_url``). The default is a URL name,
     ``maestrano_accounts:dashboard``, so that it names the dashboard behind the script
     prefix the project is served under; a path is used as it is."""
-    return resolve_url(maestrano_settings.SSO_LOGIN_REDIRECT_URL)
+    return kept_resolve_url(maestrano_settings.SSO_LOGIN_REDIRECT_URL)
 
 
 class DefaultAccountAdapter:

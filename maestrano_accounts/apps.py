@@ -20,11 +20,19 @@ class AccountsConfig(AppConfig):
 
         # Imported here, not at the top: they use models, which are not loaded yet
         # when Django imports this module.
-        from . import checks, urls, views, webhooks  # noqa: F401  (checks register themselves)
+        from . import (  # noqa: F401  (checks register themselves)
+            checks,
+            last_login,
+            urls,
+            views,
+            webhooks,
+        )
         from .billing import receivers
         from .billing.metrics import billing_state
 
         receivers.connect()  # billing reacts to the account signals (and its tasks register)
+        # last_login written by one kept UPDATE instead of Django's save() (last_login.py).
+        last_login.take_over_django_receiver()
         register_state_source("billing", billing_state)
         register_routes(namespace="maestrano_accounts", routes=urls.urlpatterns)
         register_preset_endpoint(

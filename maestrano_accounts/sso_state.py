@@ -212,11 +212,14 @@ def login_transaction() -> contextlib.AbstractContextManager[Any]:
     return _login_transaction(using)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _LoginTransaction:
     using: str
     #: Whether it is the outermost transaction (its commit is the login's own, not a caller's).
     outermost: bool
+    #: The repeat login's relaxed commit, asked for and not set yet
+    #: (:func:`relax_repeat_login_commit`, :func:`take_relaxed_commit`).
+    relax_pending: bool = False
 
 
 #: The login transaction (or, within a caller's transaction, its savepoint) this thread is in.
@@ -229,9 +232,14 @@ _current_login_transaction: contextvars.ContextVar[_LoginTransaction | None] = (
 def _login_transaction(using: str) -> Iterator[None]:
     outermost = not connections[using].in_atomic_block
     with transaction.atomic(using=using):
-        token = _current_login_transaction.set(_LoginTransaction(using, outermost))
+        state = _LoginTransaction(using, outermost)
+        token = _current_login_transaction.set(state)
         try:
             yield
+            if state.relax_pending:
+                # No write of the login set it along (Django's own last_login receiver, a
+                # user model without last_login): a statement of its own, before the commit.
+                commit_without_flush(using=using)
         finally:
             _current_login_transaction.reset(token)
 
@@ -249,21 +257,40 @@ def relax_repeat_login_commit() -> None:
     Django's ``last_login``), let the commit return before PostgreSQL flushes it to disk,
     when ``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT`` is off (docs/deploy.md).
 
-    ``SET LOCAL synchronous_commit TO OFF`` ends with the transaction and touches nothing
-    else: a server crash may lose the last fraction of a second of such commits (older
-    login times), never half of one; other transactions keep their durability. Writes of
-    ``user_logged_in`` receivers share that transaction (and that risk): the reason it is
-    off by default. Called by :func:`maestrano_accounts.services.provision_sso_login` only once the
-    login is known to create and change nothing else; never for a first login. Does
-    nothing outside the outermost transaction of :func:`login_transaction` (SQLite, SSO
-    state in the database, or a caller's own transaction around the login).
+    ``synchronous_commit`` off for the transaction (``SET LOCAL``) ends with it and touches
+    nothing else: a server crash may lose the last fraction of a second of such commits
+    (older login times), never half of one; other transactions keep their durability.
+    Writes of ``user_logged_in`` receivers share that transaction (and that risk): the
+    reason it is off by default. Called by
+    :func:`maestrano_accounts.services.provision_sso_login` only once the login is known to
+    create and change nothing else; never for a first login. Does nothing outside the
+    outermost transaction of :func:`login_transaction` (SQLite, SSO state in the database,
+    or a caller's own transaction around the login).
+
+    Set by the login's next write that can take it along (:func:`take_relaxed_commit`:
+    the ``last_login`` write of :mod:`maestrano_accounts.last_login`), else by a
+    statement of its own before the commit. Either way it is in force when the transaction
+    commits, which is when PostgreSQL reads it.
     """
     current = _current_login_transaction.get()
     if maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT or not (
         current and current.outermost
     ):
         return
-    commit_without_flush(using=current.using)
+    current.relax_pending = True
+
+
+def take_relaxed_commit(*, using: str) -> bool:
+    """For a write in the login's transaction on ``using`` that can set the relaxed commit
+    itself (``RETURNING``
+    :data:`~maestrano_integration.transaction_settings.COMMIT_WITHOUT_FLUSH_EXPRESSION`):
+    whether :func:`relax_repeat_login_commit` asked for it and it is not set yet. When
+    ``True``, the caller's statement must set it: it is no longer pending."""
+    current = _current_login_transaction.get()
+    if current is None or current.using != using or not current.relax_pending:
+        return False
+    current.relax_pending = False
+    return True
 
 
 # --- replay cache ---------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from maestrano_integration import metrics
 from maestrano_integration.auth import request_address
 from maestrano_integration.conf import ImproperlyConfiguredPreset, Preset, get_preset
 from maestrano_integration.request_text import form_problem
-from maestrano_integration.routes import served_path
+from maestrano_integration.routes import kept_resolve_url, served_path
 from maestrano_integration.saml import (
     SamlConfigurationError,
     SamlValidationError,
@@ -200,7 +200,7 @@ def sso_consume(request: HttpRequest, preset: str | None = None) -> HttpResponse
         # InvalidSettingType: a MAESTRANO value of a wrong type (maestrano.E039), such as
         # sso.allow_sha1 = "false": refused, never read as the value it might mean.
         return _misconfigured(request, preset=resolved, error=error)
-    complete_path = reverse("maestrano_accounts:sso-complete")
+    complete_path = kept_resolve_url("maestrano_accounts:sso-complete")
     response = HttpResponseRedirect(
         complete_path + "?" + urlencode({TICKET_FIELD: ticket.token}), status=303
     )

@@ -66,10 +66,16 @@ class PreparedWrite:
     sql: str
     params: list[Any]
 
-    def run(self) -> int:
-        """Run the statement by itself; how many rows it updated."""
+    def run(self, *, returning: str | None = None) -> int:
+        """Run the statement by itself; how many rows it updated.
+
+        ``returning``: an SQL expression the statement evaluates for each row it updates
+        (``RETURNING``), for its effect (a module's constant, never input), such as
+        :data:`maestrano_integration.transaction_settings.COMMIT_WITHOUT_FLUSH_EXPRESSION`.
+        """
+        sql = self.sql if returning is None else f"{self.sql} RETURNING {returning}"
         with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, self.params)
+            cursor.execute(sql, self.params)
             return cursor.rowcount
 
 
@@ -226,10 +232,12 @@ class KeptUpdate:
         """How many rows were updated."""
         return self.prepare(where=where, values=values).run()
 
-    def prepare(self, *, where: Mapping[str, Any], values: Mapping[str, Any]) -> PreparedWrite:
+    def prepare(
+        self, *, where: Mapping[str, Any], values: Mapping[str, Any], using: str | None = None
+    ) -> PreparedWrite:
         """The statement :meth:`run` would run, with its database and parameters (for
-        :meth:`KeptQuery.first_after`)."""
-        alias = router.db_for_write(self.model)
+        :meth:`KeptQuery.first_after`); on ``using``, else where the router writes the model."""
+        alias = using or router.db_for_write(self.model)
         connection = connections[alias]
         sql = self._sql.get(connection.vendor) or self._build(connection)
         params = [

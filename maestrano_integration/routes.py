@@ -20,12 +20,23 @@ import functools
 import inspect
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from django.urls import URLPattern, URLResolver, get_script_prefix, include, path, resolve
+from django.shortcuts import resolve_url
+from django.urls import (
+    URLPattern,
+    URLResolver,
+    get_resolver,
+    get_script_prefix,
+    get_urlconf,
+    include,
+    path,
+    resolve,
+)
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, ResolverMatch
 
@@ -275,6 +286,36 @@ def unserved_announced_paths() -> list[UnservedPath]:
                     )
                 )
     return unserved
+
+
+# --- links the SSO views give on every login ----------------------------------------------
+
+#: ``resolve_url`` results by URL configuration (its resolver: a new one after
+#: ``clear_url_caches()``, as a changed ``ROOT_URLCONF`` brings), then by (script prefix, to).
+_kept_urls: weakref.WeakKeyDictionary[URLResolver, dict[tuple[str, str], str]] = (
+    weakref.WeakKeyDictionary()
+)
+_MAX_KEPT_URLS = 64
+
+
+def kept_resolve_url(to: str) -> str:
+    """Django's ``resolve_url(to)`` (a URL name, a path or a URL), kept per URL
+    configuration and script prefix: its ``reverse()`` costs a login more than a
+    twentieth of a millisecond each time, for the same answer (docs/performance.md).
+    A name that reverses to nothing raises ``NoReverseMatch``, as ``resolve_url`` does,
+    and is not kept."""
+    resolver = get_resolver(get_urlconf())
+    key = (get_script_prefix(), to)
+    kept = _kept_urls.get(resolver)
+    if kept is None:
+        kept = _kept_urls.setdefault(resolver, {})
+    url = kept.get(key)
+    if url is None:
+        url = resolve_url(to)
+        if len(kept) >= _MAX_KEPT_URLS:
+            kept.clear()
+        kept[key] = url
+    return url
 
 
 # --- the project's root: the script prefix -------------------------------------------

@@ -4,7 +4,8 @@ the plans of the statements a connection prepares.
 **Durability.** :func:`commit_without_flush` lets a transaction commit before PostgreSQL
 flushes it to disk (``synchronous_commit``): the repeat SSO login's opt-in
 (``maestrano_accounts.sso_state``), the import's pages and the sync lock
-(``maestrano_sync``).
+(``maestrano_sync``). :data:`COMMIT_WITHOUT_FLUSH_EXPRESSION` does the same from inside a
+statement that has work of its own (``RETURNING`` it): one round trip instead of two.
 
 **Plans** (the opt-in ``DATABASE_PREPARE_THRESHOLD`` of docs/deploy.md: Django's
 ``server_side_binding`` with a psycopg ``prepare_threshold``). Five executions after a
@@ -25,6 +26,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+
+#: The same setting as :func:`commit_without_flush`, as an SQL expression (PostgreSQL only):
+#: evaluated by a statement of the transaction (``UPDATE ... RETURNING`` it), it relaxes
+#: that transaction's commit as ``SET LOCAL`` does, without a statement of its own. Only
+#: when the statement evaluates it: an ``UPDATE`` that matches no row leaves the commit as
+#: it was.
+COMMIT_WITHOUT_FLUSH_EXPRESSION = "set_config('synchronous_commit', 'off', true)"
 
 
 def commit_without_flush(*, using: str | None = None) -> None:

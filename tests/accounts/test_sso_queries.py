@@ -20,16 +20,18 @@ import secrets
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import update_last_login as django_update_last_login
 from django.contrib.auth.signals import user_logged_in
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from maestrano_accounts import sso_state
+from maestrano_accounts import last_login, sso_state
 from maestrano_accounts.models import Company, Membership, PlatformIdentity, UsedAssertion
 from maestrano_accounts.sso_state import purge_expired_sso_records
 from maestrano_integration.conf import get_preset
+from maestrano_integration.transaction_settings import COMMIT_WITHOUT_FLUSH_EXPRESSION
 from tests.conftest import preset_values
 from tests.helpers.certificates import make_key_pair
 
@@ -253,35 +255,101 @@ def test_a_login_that_fails_in_login_leaves_no_login_time_where_it_shares_a_comm
 RELAXED_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
 
+def relaxes_commit(sql: str) -> bool:
+    """Whether ``sql`` lets its transaction commit without the disk flush: ``SET LOCAL``, or
+    a write that sets it along (``RETURNING set_config(...)``)."""
+    return sql == RELAXED_COMMIT or COMMIT_WITHOUT_FLUSH_EXPRESSION in sql
+
+
+@pytest.fixture
+def djangos_last_login_receiver():
+    """Django's own ``update_last_login`` in the place of maestrano_accounts.last_login's."""
+    user_logged_in.disconnect(dispatch_uid=last_login.DISPATCH_UID)
+    user_logged_in.connect(django_update_last_login, dispatch_uid=last_login.DISPATCH_UID)
+    yield
+    user_logged_in.disconnect(dispatch_uid=last_login.DISPATCH_UID)
+    user_logged_in.connect(last_login.update_last_login, dispatch_uid=last_login.DISPATCH_UID)
+
+
+def commit_setting_seen_by_receivers():
+    """``synchronous_commit`` as the ``user_logged_in`` receivers after the last_login
+    write see it, one value per login (PostgreSQL)."""
+    seen: list[str] = []
+
+    def look(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('synchronous_commit')")
+            seen.append(cursor.fetchone()[0])
+
+    return seen, look
+
+
 def test_a_repeat_login_may_commit_without_waiting_for_the_disk_flush(
     client, preset, request, settings, django_assert_max_num_queries
 ):
     """``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT = False``: inside the repeat login's own
-    transaction (PostgreSQL, state in a cache), before its writes; never for a first login,
-    never outside that transaction; the login's writes are made all the same."""
+    transaction (PostgreSQL, state in a cache), set along with Django's ``last_login``
+    (no statement of its own); never for a first login, never outside that transaction;
+    the login's writes are made all the same."""
     state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
     settings.MAESTRANO = {**settings.MAESTRANO, "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": False}
-    with CaptureQueriesContext(connection) as first:
-        assert log_in(client, preset).status_code == 302
-    identity = PlatformIdentity.objects.get()
+    relaxed_here = state == "cache" and connection.vendor == "postgresql"
+    seen, look = commit_setting_seen_by_receivers()
+    if relaxed_here:
+        user_logged_in.connect(look, dispatch_uid="test-look", weak=False)
+    try:
+        with CaptureQueriesContext(connection) as first:
+            assert log_in(client, preset).status_code == 302
+        identity = PlatformIdentity.objects.get()
 
-    with (
-        django_assert_max_num_queries(MAX_QUERIES),
-        CaptureQueriesContext(connection) as repeat,
-    ):
-        assert log_in(client, preset).status_code == 302
+        with (
+            django_assert_max_num_queries(MAX_QUERIES),
+            CaptureQueriesContext(connection) as repeat,
+        ):
+            assert log_in(client, preset).status_code == 302
+    finally:
+        user_logged_in.disconnect(dispatch_uid="test-look")
 
-    assert RELAXED_COMMIT not in [query["sql"] for query in first.captured_queries]
+    assert not any(relaxes_commit(query["sql"]) for query in first.captured_queries)
     statements = [query["sql"] for query in repeat.captured_queries]
-    if state == "cache" and connection.vendor == "postgresql":
-        relaxed = statements.index(RELAXED_COMMIT)
+    relaxing = [index for index, sql in enumerate(statements) if relaxes_commit(sql)]
+    if relaxed_here:
+        (relaxed,) = relaxing
         assert statements.index("BEGIN") < relaxed < statements.index("COMMIT")
-        # Before Django's last_login (the identity's write goes with the login's read).
-        user_table = get_user_model()._meta.db_table
-        assert all(user_table not in updated_tables(sql) for sql in statements[:relaxed])
-    else:
+        # The same statement as Django's last_login: one round trip.
+        assert updated_tables(statements[relaxed]) == [get_user_model()._meta.db_table]
         assert RELAXED_COMMIT not in statements
+        assert seen[0] != "off"  # the first login's commit waits for the flush
+        assert seen[1] == "off"
+    else:
+        assert relaxing == []
     assert PlatformIdentity.objects.get().last_login_at > identity.last_login_at
+
+
+def test_a_repeat_login_relaxes_its_commit_by_itself_under_djangos_receiver(
+    client, preset, request, settings, djangos_last_login_receiver
+):
+    """With Django's own last_login receiver (a project that put it back), the relaxed
+    commit is a statement of its own, after the login's writes and before the commit."""
+    state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
+    if state != "cache" or connection.vendor != "postgresql":
+        pytest.skip("a relaxed commit only in the login's transaction, on PostgreSQL")
+    settings.MAESTRANO = {**settings.MAESTRANO, "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": False}
+    log_in(client, preset)
+    before = get_user_model().objects.get().last_login
+
+    with CaptureQueriesContext(connection) as repeat:
+        assert log_in(client, preset).status_code == 302
+
+    statements = [query["sql"] for query in repeat.captured_queries]
+    user_write = next(
+        index
+        for index, sql in enumerate(statements)
+        if get_user_model()._meta.db_table in updated_tables(sql)
+    )
+    assert COMMIT_WITHOUT_FLUSH_EXPRESSION not in statements[user_write]
+    assert user_write < statements.index(RELAXED_COMMIT) < statements.index("COMMIT")
+    assert get_user_model().objects.get().last_login > before
 
 
 def test_repeat_logins_wait_for_the_disk_flush_by_default(client, preset):
@@ -290,7 +358,7 @@ def test_repeat_logins_wait_for_the_disk_flush_by_default(client, preset):
     with CaptureQueriesContext(connection) as repeat:
         assert log_in(client, preset).status_code == 302
 
-    assert RELAXED_COMMIT not in [query["sql"] for query in repeat.captured_queries]
+    assert not any(relaxes_commit(query["sql"]) for query in repeat.captured_queries)
 
 
 def test_a_login_whose_times_name_no_utc_time_logs_in_with_them_unknown(client, preset):
