@@ -23,6 +23,7 @@ import binascii
 import datetime as dt
 import json
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 
 from django.http import HttpRequest
 from lxml import etree
+from onelogin.saml2 import xml_utils as xml_utils_module
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Constants
 from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
@@ -72,69 +74,34 @@ class SamlConfigurationError(Exception):
     """The preset cannot do SSO (no certificate, invalid URLs): an operator must fix settings."""
 
 
-# --- python3-saml's XML schemas ------------------------------------------------------
+# --- python3-saml's XML helpers, their compiled forms kept ------------------------------
 
+#: python3-saml's own ``OneLogin_Saml2_XML.query`` and ``validate_xml``, as shipped: the
+#: replacements below hand anything they do not keep to them, and
+#: ``benchmarks/sso_consume.py`` measures a bare validation with them.
+SHIPPED_XML_HELPERS: dict[str, Any] = {
+    "query": OneLogin_Saml2_XML.query,
+    "validate_xml": OneLogin_Saml2_XML.validate_xml,
+}
 
-class _KeptSchemas:
-    """Stands in for ``etree.XMLSchema`` in python3-saml (``OneLogin_Saml2_XML._schema_class``).
-
-    In strict mode python3-saml checks every Response against the SAML protocol
-    schema, and it compiles that schema (which imports the assertion, xmldsig
-    and xenc ones) anew on every call: about 2 ms, more than the signature check
-    (benchmarks/sso_consume.py). This keeps the compiled schema of each of
-    python3-saml's own schema files, per thread (an lxml validator keeps its error
-    log on itself), and compiles any other document as before. The validation
-    itself is unchanged: python3-saml still parses its schema file and calls
-    ``validate`` on every Response.
-    """
-
-    def __init__(self, compile_schema: Any, *, directory: str) -> None:
-        self.compile_schema = compile_schema
-        self.directory = directory
-        self._local = threading.local()
-
-    def __call__(self, document: Any) -> Any:
-        url = document.docinfo.URL or ""
-        if not url.startswith(self.directory):
-            return self.compile_schema(document)
-        kept = self._local.__dict__.setdefault("schemas", {})
-        schema = kept.get(url)
-        if schema is None:
-            schema = kept[url] = self.compile_schema(document)
-        return schema
-
-
-def _keep_compiled_schemas() -> None:
-    import os.path
-
-    import onelogin.saml2.xml_utils
-
-    if not isinstance(OneLogin_Saml2_XML._schema_class, _KeptSchemas):
-        directory = os.path.join(os.path.dirname(onelogin.saml2.xml_utils.__file__), "schemas")
-        OneLogin_Saml2_XML._schema_class = _KeptSchemas(
-            OneLogin_Saml2_XML._schema_class, directory=directory + os.sep
-        )
-
-
-_keep_compiled_schemas()
-
-
-# --- XPath ------------------------------------------------------------------------------
-
-#: Compiled XPath expressions of this thread, by expression. lxml compiles the string
-#: given to ``element.xpath()`` on every call: about two thirds of the cost of one of
-#: the forty-odd queries of a Response's validation (docs/performance.md). An
-#: ``etree.XPath`` evaluates under a lock of its own; one set per thread keeps threads
-#: from waiting on each other. The expressions are python3-saml's and this module's
-#: constants (an id is an XPath variable, not part of the text), so the set stays small;
-#: it is emptied if it ever grows past :data:`_MAX_KEPT_XPATHS`.
-_kept_xpaths = threading.local()
+#: Compiled XPath expressions and XML schemas of this thread. lxml compiles the string
+#: given to ``element.xpath()`` on every call: about two thirds of the cost of one of the
+#: forty-odd queries of a Response's validation; and python3-saml, in strict mode, parses
+#: and compiles its protocol schema (which imports the assertion, xmldsig and xenc ones)
+#: for every Response: about 2 ms, more than the signature check (docs/performance.md).
+#: An ``etree.XPath`` evaluates under a lock of its own and a schema keeps its error log
+#: on itself: one set per thread keeps threads from waiting on, or reading, each other's.
+_kept = threading.local()
+#: The expressions are python3-saml's and this module's constants (an id is an XPath
+#: variable, not part of the text), so the set stays small; emptied past this size.
 _MAX_KEPT_XPATHS = 256
+_SCHEMA_DIRECTORY = os.path.join(os.path.dirname(xml_utils_module.__file__), "schemas")
+_OWN_SCHEMAS = frozenset(name for name in os.listdir(_SCHEMA_DIRECTORY) if name.endswith(".xsd"))
 
 
 def _xpath(node: Any, expression: str, **variables: str) -> list[Any]:
     """``node.xpath(expression, namespaces=python3-saml's, **variables)``, compiled once."""
-    kept: dict[str, etree.XPath] = _kept_xpaths.__dict__.setdefault("expressions", {})
+    kept: dict[str, etree.XPath] = _kept.__dict__.setdefault("expressions", {})
     compiled = kept.get(expression)
     if compiled is None:
         if len(kept) >= _MAX_KEPT_XPATHS:
@@ -143,13 +110,34 @@ def _xpath(node: Any, expression: str, **variables: str) -> list[Any]:
     return compiled(node, **variables)
 
 
-class _Response(OneLogin_Saml2_Response):
-    """python3-saml's Response, its queries of the (decrypted) document through
-    :func:`_xpath`. Nothing else differs."""
+def _query(dom: Any, query: str, context: Any = None, tagid: str | None = None) -> list[Any]:
+    """``OneLogin_Saml2_XML.query`` (every query of python3-saml's), through :func:`_xpath`:
+    the same expression, namespaces and ``tagid`` on the same node."""
+    source = dom if context is None else context
+    return _xpath(source, query) if tagid is None else _xpath(source, query, tagid=tagid)
 
-    def _query(self, query: str, tagid: str | None = None) -> list[Any]:
-        document = self.decrypted_document if self.encrypted else self.document
-        return _xpath(document, query) if tagid is None else _xpath(document, query, tagid=tagid)
+
+def _validate_xml(xml: Any, schema: str, debug: bool = False) -> Any:
+    """``OneLogin_Saml2_XML.validate_xml``, python3-saml's own schema files parsed and
+    compiled once per thread instead of on every call. The same answers: the document,
+    ``"unloaded_xml"`` or ``"invalid_xml"``; with ``debug`` (its printed errors), or a
+    schema of any other name, python3-saml's own function runs."""
+    if debug or schema not in _OWN_SCHEMAS:
+        return SHIPPED_XML_HELPERS["validate_xml"](xml, schema, debug)
+    try:
+        document = OneLogin_Saml2_XML.to_etree(xml)
+    except Exception:  # what python3-saml catches there: anything that is not XML
+        return "unloaded_xml"
+    schemas: dict[str, etree.XMLSchema] = _kept.__dict__.setdefault("schemas", {})
+    validator = schemas.get(schema)
+    if validator is None:
+        path = os.path.join(_SCHEMA_DIRECTORY, schema)
+        validator = schemas[schema] = etree.XMLSchema(etree.parse(path))
+    return document if validator.validate(document) else "invalid_xml"
+
+
+OneLogin_Saml2_XML.query = staticmethod(_query)
+OneLogin_Saml2_XML.validate_xml = staticmethod(_validate_xml)
 
 
 # --- settings ----------------------------------------------------------------
@@ -483,7 +471,7 @@ def validate_response(
         raise SamlValidationError("doctype_forbidden", "DOCTYPE or ENTITY declarations are refused")
     settings = saml_settings(preset)
     try:
-        response = _Response(settings, base64.b64encode(decoded).decode("ascii"))
+        response = OneLogin_Saml2_Response(settings, base64.b64encode(decoded).decode("ascii"))
     except Exception as error:  # lxml/defusedxml errors: not well-formed, DTD, entities
         raise SamlValidationError("malformed_xml", type(error).__name__) from None
 
