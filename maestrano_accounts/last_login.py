@@ -19,9 +19,9 @@ multi-table inheritance), no new password waiting on the instance. Otherwise, an
 the row is not found (``save()`` then raises Django's own error), it calls
 ``save(update_fields=["last_login"])`` as Django does.
 
-In a repeat SSO login's transaction on PostgreSQL, the same statement also sets the
-relaxed commit the login asked for
-(:func:`maestrano_accounts.sso_state.take_relaxed_commit`): one round trip fewer.
+In a repeat SSO login the write is held (:func:`maestrano_accounts.sso_state.hold_login_write`)
+and made once ``login()`` is done, in one statement with the identity's login time on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from maestrano_integration.kept_query import KeptUpdate
-from maestrano_integration.transaction_settings import COMMIT_WITHOUT_FLUSH_EXPRESSION
 
 from . import sso_state
 
@@ -65,8 +64,9 @@ def update_last_login(sender: Any, user: Any, **kwargs: Any) -> None:
         values={"last_login": user._meta.get_field("last_login").pre_save(user, False)},
         using=alias,
     )
-    relaxed = sso_state.take_relaxed_commit(using=alias)
-    if not prepared.run(returning=COMMIT_WITHOUT_FLUSH_EXPRESSION if relaxed else None):
+    if sso_state.hold_login_write(prepared):
+        return  # written with the repeat SSO login's own login times, once login() is done
+    if not prepared.run():
         user.save(update_fields=["last_login"])  # no such row: Django's own DatabaseError
 
 

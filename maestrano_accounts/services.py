@@ -22,11 +22,10 @@ from django.db.models import Max, Subquery
 from django.utils import timezone
 
 from maestrano_integration.conf import Preset
-from maestrano_integration.kept_query import KeptQuery, KeptUpdate
+from maestrano_integration.kept_query import KeptQuery, KeptUpdate, PreparedWrite
 from maestrano_integration.model_fields import model_field
 from maestrano_integration.saml import SsoAttributes
 
-from . import sso_state
 from .adapter import DefaultAccountAdapter, get_adapter
 from .emails import same_email
 from .lifecycle import lock_group
@@ -49,6 +48,10 @@ class SsoLogin:
     company_created: bool
     user_created: bool
     user_migrated: bool
+    #: A repeat login's write of the identity's login time, email and extra data, left
+    #: for once ``login()`` is done (:func:`maestrano_accounts.sso_state.holding_login_writes`);
+    #: ``None`` when the login wrote them itself (a first login, or one that changed rows).
+    login_times: PreparedWrite | None = None
 
 
 class RemovedDuringLogin(Exception):
@@ -449,8 +452,9 @@ def provision_sso_login(
 
     One transaction: either everything is in place or nothing changed.
     ``company_created`` is sent after commit, once per new company. A repeat
-    login that changes nothing but the identity's login time takes
-    :func:`_unchanged_login` instead (one read, one write).
+    login that changes nothing takes :func:`_unchanged_login` instead: one read, and
+    the identity's write of its login time left to the caller, for once the login is
+    done (:attr:`SsoLogin.login_times`).
 
     ``validated_at`` is the time the login counts from (the login ticket's
     :attr:`~maestrano_accounts.sso_state.RedeemedTicket.counts_from`: when the IdP issued
@@ -575,7 +579,8 @@ def _unchanged_login(
     adapter: DefaultAccountAdapter,
     validated_at: dt.datetime | None,
 ) -> SsoLogin | None:
-    """A repeat login that would change no row but the identity's: that one write, no more.
+    """A repeat login that changes no row: one read, and the identity's write of its login
+    time left to the caller, once the login is done (:attr:`SsoLogin.login_times`).
 
     One query reads the membership with its company and user, found through the
     identity (preset, uid). ``None`` (the full, transactional path then runs)
@@ -584,33 +589,14 @@ def _unchanged_login(
     login since: the full path refuses this one), or refreshing the
     company, the user or the membership from ``attributes`` would change a
     value; also when the adapter links companies to a tenant of its own
-    (``link_company`` runs inside the login's transaction). On PostgreSQL inside
-    :func:`maestrano_accounts.sso_state.login_transaction`, the identity's write and
-    the read are one statement (:meth:`KeptQuery.first_after`).
+    (``link_company`` runs inside the full path's transaction).
     """
     if type(adapter).link_company is not DefaultAccountAdapter.link_company:
         return None
     uid = attributes.user_uid(preset.creation_mode)
     email = attributes.user_email(preset.creation_mode)
-    identity_login = _IDENTITY_LOGIN.prepare(
-        where={"preset": preset.name, "uid": uid},
-        values={
-            "email": email[:254],
-            "extra_data": adapter.identity_extra_data(preset=preset, attributes=attributes),
-            "last_login_at": timezone.now(),
-        },
-    )
-    # Inside the login's transaction on PostgreSQL, the identity's write goes with the read,
-    # in one statement. Every path writes it (the full one again, with the same values), and
-    # the transaction undoes it if the login fails.
-    written = _REPEAT_LOGIN_MEMBERSHIP.can_write_along(
-        _IDENTITY_LOGIN
-    ) and sso_state.in_login_transaction(identity_login.alias)
-    keys = {"preset": preset.name, "group_uid": attributes.group_uid, "uid": uid}
-    membership = (
-        _REPEAT_LOGIN_MEMBERSHIP.first_after(identity_login, **keys)
-        if written
-        else _REPEAT_LOGIN_MEMBERSHIP.first(**keys)
+    membership = _REPEAT_LOGIN_MEMBERSHIP.first(
+        preset=preset.name, group_uid=attributes.group_uid, uid=uid
     )
     if membership is None or not membership.is_active:
         return None
@@ -629,10 +615,6 @@ def _unchanged_login(
         return None
     if membership.role != adapter.membership_role(preset=preset, attributes=attributes):
         return None
-    # Nothing but login times written from here on (docs/deploy.md).
-    sso_state.relax_repeat_login_commit()
-    if not written:
-        identity_login.run()
     return SsoLogin(
         user=user,
         company=company,
@@ -640,6 +622,14 @@ def _unchanged_login(
         company_created=False,
         user_created=False,
         user_migrated=False,
+        login_times=_IDENTITY_LOGIN.prepare(
+            where={"preset": preset.name, "uid": uid},
+            values={
+                "email": email[:254],
+                "extra_data": adapter.identity_extra_data(preset=preset, attributes=attributes),
+                "last_login_at": timezone.now(),
+            },
+        ),
     )
 
 

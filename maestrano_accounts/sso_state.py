@@ -56,12 +56,13 @@ from django.utils import timezone
 
 from maestrano_integration.cache import RedisCache
 from maestrano_integration.conf import Preset, maestrano_settings
+from maestrano_integration.kept_query import PreparedWrite
 from maestrano_integration.model_fields import column_name
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
-from maestrano_integration.transaction_settings import commit_without_flush
+from maestrano_integration.transaction_settings import COMMIT_WITHOUT_FLUSH_EXPRESSION
 
 from .cache_session_store import SessionStore as CacheSessionStore
-from .models import PlatformIdentity, SsoLoginTicket, UsedAssertion
+from .models import SsoLoginTicket, UsedAssertion
 from .sessions import platform_session
 
 #: Session key of the AuthnRequest ids this browser is waiting for: {id: {preset, expires, next}}.
@@ -193,103 +194,62 @@ def _one_statement(model: type) -> Iterator[None]:
         yield
 
 
-def login_transaction() -> contextlib.AbstractContextManager[Any]:
-    """Around the completion's provisioning and ``login()``: one transaction on PostgreSQL
-    (any server whose commit waits for its disk flush) when the SSO state is in a cache,
-    so that a repeat login's two writes (the identity's login time, Django's
-    ``last_login``) share one commit. Everything is also undone together if ``login()``
-    fails.
-
-    Not with the state in the database: the completion takes the ticket in a statement
-    of its own, before, and ``BEGIN`` and ``COMMIT`` would take a login past its budget
-    of eight statements (``tests/accounts/test_sso_queries.py``). Not on SQLite: its
-    commits cost no flush (WAL, ``synchronous=NORMAL``), and a transaction there takes
-    the write lock (``IMMEDIATE``) for the whole login, the session's round trip included.
-    """
-    using = router.db_for_write(PlatformIdentity)
-    if _state_cache() is None or connections[using].vendor == "sqlite":
-        return contextlib.nullcontext()
-    return _login_transaction(using)
-
-
 @dataclass
-class _LoginTransaction:
-    using: str
-    #: Whether it is the outermost transaction (its commit is the login's own, not a caller's).
-    outermost: bool
-    #: The repeat login's relaxed commit, asked for and not set yet
-    #: (:func:`relax_repeat_login_commit`, :func:`take_relaxed_commit`).
-    relax_pending: bool = False
+class _HeldLoginWrites:
+    """The writes of a repeat login's login times, held until its ``login()`` is done."""
+
+    writes: list[PreparedWrite]
 
 
-#: The login transaction (or, within a caller's transaction, its savepoint) this thread is in.
-_current_login_transaction: contextvars.ContextVar[_LoginTransaction | None] = (
-    contextvars.ContextVar("sso_login_transaction", default=None)
+#: The held writes of the repeat login this thread is logging in, if any.
+_held_login_writes: contextvars.ContextVar[_HeldLoginWrites | None] = contextvars.ContextVar(
+    "sso_held_login_writes", default=None
 )
 
 
 @contextlib.contextmanager
-def _login_transaction(using: str) -> Iterator[None]:
-    outermost = not connections[using].in_atomic_block
-    with transaction.atomic(using=using):
-        state = _LoginTransaction(using, outermost)
-        token = _current_login_transaction.set(state)
-        try:
-            yield
-            if state.relax_pending:
-                # No write of the login set it along (Django's own last_login receiver, a
-                # user model without last_login): a statement of its own, before the commit.
-                commit_without_flush(using=using)
-        finally:
-            _current_login_transaction.reset(token)
+def holding_login_writes(login_times: PreparedWrite) -> Iterator[None]:
+    """Around ``login()`` of a repeat login (nothing to create or change: only login times
+    to write, :attr:`maestrano_accounts.services.SsoLogin.login_times`): ``login_times``
+    and the login-time writes asked for meanwhile (:func:`hold_login_write`: Django's
+    ``last_login``, by :mod:`maestrano_accounts.last_login`) are written once the block
+    has run, and only if it ran to its end: a login that fails (a ``user_logged_in``
+    receiver raises) writes no login time.
 
-
-def in_login_transaction(using: str) -> bool:
-    """Whether this thread runs inside :func:`login_transaction`'s transaction (or, within a
-    caller's transaction, its savepoint) on ``using``: what the login writes there is undone
-    if the login then fails."""
-    current = _current_login_transaction.get()
-    return current is not None and current.using == using
-
-
-def relax_repeat_login_commit() -> None:
-    """In a repeat login's transaction (nothing but login times written: the identity's,
-    Django's ``last_login``), let the commit return before PostgreSQL flushes it to disk,
-    when ``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT`` is off (docs/deploy.md).
-
-    ``synchronous_commit`` off for the transaction (``SET LOCAL``) ends with it and touches
-    nothing else: a server crash may lose the last fraction of a second of such commits
-    (older login times), never half of one; other transactions keep their durability.
-    Writes of ``user_logged_in`` receivers share that transaction (and that risk): the
-    reason it is off by default. Called by
-    :func:`maestrano_accounts.services.provision_sso_login` only once the login is known to
-    create and change nothing else; never for a first login. Does nothing outside the
-    outermost transaction of :func:`login_transaction` (SQLite, SSO state in the database,
-    or a caller's own transaction around the login).
-
-    Set by the login's next write that can take it along (:func:`take_relaxed_commit`:
-    the ``last_login`` write of :mod:`maestrano_accounts.last_login`), else by a
-    statement of its own before the commit. Either way it is in force when the transaction
-    commits, which is when PostgreSQL reads it.
+    Written together, in one statement on PostgreSQL (one round trip, one commit, no
+    ``BEGIN``; :meth:`~maestrano_integration.kept_query.PreparedWrite.run_after`), one by
+    one elsewhere. With ``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT`` off (docs/deploy.md), that
+    statement, outside any transaction of the caller's, also lets its commit return
+    before PostgreSQL flushes it to disk
+    (:data:`~maestrano_integration.transaction_settings.COMMIT_WITHOUT_FLUSH_EXPRESSION`):
+    a server crash may lose the last fraction of a second of such commits (older login
+    times), never half of one; nothing else is relaxed, not even the writes of
+    ``user_logged_in`` receivers.
     """
-    current = _current_login_transaction.get()
-    if maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT or not (
-        current and current.outermost
-    ):
-        return
-    current.relax_pending = True
+    held = _HeldLoginWrites([login_times])
+    token = _held_login_writes.set(held)
+    try:
+        yield
+    finally:
+        _held_login_writes.reset(token)
+    *before, last = held.writes
+    connection = connections[last.alias]
+    relaxed = (
+        not maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+    )
+    last.run_after(*before, returning=COMMIT_WITHOUT_FLUSH_EXPRESSION if relaxed else None)
 
 
-def take_relaxed_commit(*, using: str) -> bool:
-    """For a write in the login's transaction on ``using`` that can set the relaxed commit
-    itself (``RETURNING``
-    :data:`~maestrano_integration.transaction_settings.COMMIT_WITHOUT_FLUSH_EXPRESSION`):
-    whether :func:`relax_repeat_login_commit` asked for it and it is not set yet. When
-    ``True``, the caller's statement must set it: it is no longer pending."""
-    current = _current_login_transaction.get()
-    if current is None or current.using != using or not current.relax_pending:
+def hold_login_write(write: PreparedWrite) -> bool:
+    """For a write of a login time made during ``login()`` (Django's ``last_login``):
+    whether it is held to go with the repeat login's own (:func:`holding_login_writes`);
+    the caller then does not run it. ``False`` outside such a login."""
+    held = _held_login_writes.get()
+    if held is None:
         return False
-    current.relax_pending = False
+    held.writes.append(write)
     return True
 
 

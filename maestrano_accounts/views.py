@@ -238,10 +238,9 @@ def sso_complete(request: HttpRequest) -> HttpResponse:
         answered = sso_state.answered_request(
             request, preset=preset, in_response_to=ticket.in_response_to
         )
-        with sso_state.login_transaction():
-            result = _authenticate(request, preset=preset, ticket=ticket)
-            if result is not None:
-                _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
+        result = _authenticate(request, preset=preset, ticket=ticket)
+        if result is not None:
+            _log_in(request, preset=preset, attributes=ticket.attributes, result=result)
     except SamlValidationError as error:
         return sso_state.forget_nonce(_refuse(request, preset=preset, error=error), request=request)
     except InvalidSettingType as error:  # maestrano.E039
@@ -313,7 +312,12 @@ def _authenticate(
 def _log_in(
     request: HttpRequest, *, preset: Preset, attributes: SsoAttributes, result: services.SsoLogin
 ) -> None:
-    login(request, result.user)  # type: ignore[arg-type]  # any AUTH_USER_MODEL
+    if result.login_times is None:
+        login(request, result.user)  # type: ignore[arg-type]  # any AUTH_USER_MODEL
+    else:
+        # A repeat login: its login times written once login() is done, in one statement.
+        with sso_state.holding_login_writes(result.login_times):
+            login(request, result.user)  # type: ignore[arg-type]
     store_platform_session(
         request, preset=preset, attributes=attributes, company_id=result.company.pk
     )

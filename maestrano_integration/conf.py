@@ -84,9 +84,9 @@ DEFAULTS: dict[str, Any] = {
     # tables). A cache shared by every process, with atomic add and delete (Redis,
     # Memcached): see sso_state_cache() and docs/settings.md.
     "SSO_STATE_CACHE": None,
-    # False: a repeat login's transaction (PostgreSQL, SSO state in a cache) commits without
-    # waiting for the server's disk flush (SET LOCAL synchronous_commit TO OFF). Only login
-    # times are written there; see maestrano_accounts.sso_state.relax_repeat_login_commit.
+    # False: on PostgreSQL, the one statement of a repeat login's login times commits
+    # without waiting for the server's disk flush (set_config in that statement); see
+    # maestrano_accounts.sso_state.holding_login_writes.
     "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": True,
     # --- Account API and billing ---
     "HTTP_TIMEOUT": 10.0,

@@ -20,9 +20,9 @@ marker); building raises :class:`ValueError` otherwise, the first time the query
 :class:`KeptUpdate` does the same for an ``UPDATE`` of some columns of the rows matching
 exact values (the repeat login's write of the identity's login time): its SQL is built
 once per database vendor from the model's options, and the values are prepared by the
-model's fields as ``QuerySet.update`` prepares them. On PostgreSQL such a write can go
-in the same statement as a kept read (:meth:`KeptQuery.first_after`), a data-modifying
-``WITH``: one round trip for both.
+model's fields as ``QuerySet.update`` prepares them. On PostgreSQL several such writes
+go in one statement (:meth:`PreparedWrite.run_after`, data-modifying ``WITH``): one round
+trip, one commit.
 """
 
 from __future__ import annotations
@@ -73,9 +73,33 @@ class PreparedWrite:
         (``RETURNING``), for its effect (a module's constant, never input), such as
         :data:`maestrano_integration.transaction_settings.COMMIT_WITHOUT_FLUSH_EXPRESSION`.
         """
-        sql = self.sql if returning is None else f"{self.sql} RETURNING {returning}"
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, self.params)
+        return self.run_after(returning=returning)
+
+    def run_after(self, *before: PreparedWrite, returning: str | None = None) -> int:
+        """Run the writes ``before``, then this one; how many rows this one updated.
+
+        On PostgreSQL, when all are on this one's database, in one statement: each of
+        ``before`` a data-modifying ``WITH`` of this one, which PostgreSQL runs whole and
+        exactly once, in the statement's one snapshot (writes of different tables: which
+        comes first is not observable). One round trip, and in autocommit one commit.
+        Elsewhere each runs by itself, in turn. ``returning``: as for :meth:`run`.
+        """
+        connection = connections[self.alias]
+        together = connection.vendor == "postgresql" and all(
+            write.alias == self.alias for write in before
+        )
+        if not together:
+            for write in before:
+                write.run()
+        sql, params = self.sql, list(self.params)
+        if together and before:
+            parts = ", ".join(f"kept_write_{i} AS ({w.sql})" for i, w in enumerate(before))
+            sql = f"WITH {parts} {sql}"
+            params = [*(p for write in before for p in write.params), *params]
+        if returning is not None:
+            sql = f"{sql} RETURNING {returning}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
             return cursor.rowcount
 
 
@@ -108,31 +132,13 @@ class KeptQuery(Generic[M]):
 
     def first(self, **values: str) -> M | None:
         """The first instance the query finds with ``values``, or ``None``."""
-        return next(self.iterator(**values), None)
-
-    def first_after(self, write: PreparedWrite, **values: str) -> M | None:
-        """:meth:`first`, in one statement with ``write`` run before it (PostgreSQL).
-
-        The write is a data-modifying ``WITH`` of the read: PostgreSQL runs it exactly
-        once, whole, whatever the read finds; the read sees the rows as they were before
-        it. One round trip instead of two. Only where :meth:`can_write_along` says so:
-        PostgreSQL, and the write routed to the read's database; a caller runs the write
-        with :meth:`KeptUpdate.run` otherwise.
-        """
-        return next(self._iterate(write, values), None)
-
-    def can_write_along(self, write: KeptUpdate) -> bool:
-        """Whether :meth:`first_after` can run ``write`` with this read."""
-        alias = router.db_for_read(self.model)
-        return (
-            connections[alias].vendor == "postgresql" and router.db_for_write(write.model) == alias
-        )
+        return next(self._iterate(values), None)
 
     def iterator(self, **values: str) -> Iterator[M]:
         """The instances the query finds with ``values``, in its order."""
-        return self._iterate(None, values)
+        return self._iterate(values)
 
-    def _iterate(self, _write: PreparedWrite | None, values: Mapping[str, str]) -> Iterator[M]:
+    def _iterate(self, values: Mapping[str, str]) -> Iterator[M]:
         if set(values) != set(self._names):
             raise TypeError(f"expected the values {sorted(self._names)}, got {sorted(values)}")
         alias = router.db_for_read(self.model)
@@ -140,11 +146,6 @@ class KeptQuery(Generic[M]):
         constants = iter(compiled.constants)
         params = [values[name] if name else next(constants) for name in compiled.names]
         sql = compiled.sql
-        if _write is not None:
-            if _write.alias != alias or connections[alias].vendor != "postgresql":
-                raise ValueError("a write goes along a read only on its PostgreSQL database")
-            sql = f"WITH kept_write AS ({_write.sql} RETURNING 1) {sql}"
-            params = [*_write.params, *params]
         compiler = copy.copy(compiled.compiler)
 
         def execute_sql(*args: Any, **kwargs: Any) -> list[list[Any]]:
@@ -235,8 +236,9 @@ class KeptUpdate:
     def prepare(
         self, *, where: Mapping[str, Any], values: Mapping[str, Any], using: str | None = None
     ) -> PreparedWrite:
-        """The statement :meth:`run` would run, with its database and parameters (for
-        :meth:`KeptQuery.first_after`); on ``using``, else where the router writes the model."""
+        """The statement :meth:`run` would run, with its database and parameters (to run
+        later, or with others: :meth:`PreparedWrite.run_after`); on ``using``, else where
+        the router writes the model."""
         alias = using or router.db_for_write(self.model)
         connection = connections[alias]
         sql = self._sql.get(connection.vendor) or self._build(connection)

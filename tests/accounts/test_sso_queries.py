@@ -197,47 +197,44 @@ def test_a_replayed_response_is_refused_without_breaking_the_next_login(client, 
     assert log_in(client, preset).status_code == 302
 
 
-def test_a_repeat_login_writes_in_one_transaction_where_a_commit_waits_for_the_disk(
-    client, preset, request
-):
-    """With the SSO state in a cache, on PostgreSQL, the identity's login time and Django's
-    ``last_login`` share one commit; on SQLite (no flush per commit) and with the state in
-    the database (eight statements already), each stays autocommitted."""
-    state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
-    log_in(client, preset)
+def login_time_writes(statements: list[str]) -> list[tuple[int, list[str]]]:
+    """(index, tables) of the statements that write a login time (the identity's,
+    Django's ``last_login``)."""
     login_times = (PlatformIdentity._meta.db_table, get_user_model()._meta.db_table)
+    return [
+        (index, [table for table in updated_tables(sql) if table in login_times])
+        for index, sql in enumerate(statements)
+        if any(table in login_times for table in updated_tables(sql))
+    ]
+
+
+def test_a_repeat_login_writes_its_login_times_in_one_statement_on_postgresql(client, preset):
+    """No transaction: the read, then, once ``login()`` is done, the identity's login time
+    and Django's ``last_login`` in one statement on PostgreSQL (one round trip, one
+    commit), one after the other on SQLite."""
+    log_in(client, preset)
 
     with CaptureQueriesContext(connection) as captured:
         assert log_in(client, preset).status_code == 302
 
     statements = [query["sql"] for query in captured.captured_queries]
-    writes = {
-        table: index
-        for index, sql in enumerate(statements)
-        for table in updated_tables(sql)
-        if table in login_times
-    }
-    transactions = [index for index, sql in enumerate(statements) if sql in ("BEGIN", "COMMIT")]
-    assert sorted(writes) == sorted(login_times)
-    identity_write = statements[writes[PlatformIdentity._meta.db_table]]
-    if state == "cache" and connection.vendor != "sqlite":
-        begin, commit = transactions
-        assert begin < min(writes.values()) <= max(writes.values()) < commit
-        # The identity's write goes with the login's read of the membership: one statement.
-        assert Membership._meta.db_table in identity_write
+    assert "BEGIN" not in statements and "COMMIT" not in statements
+    writes = login_time_writes(statements)
+    identity, user = PlatformIdentity._meta.db_table, get_user_model()._meta.db_table
+    if connection.vendor == "postgresql":
+        ((_index, tables),) = writes
+        assert sorted(tables) == sorted([identity, user])
     else:
-        assert transactions == []
-        assert Membership._meta.db_table not in identity_write
+        assert [tables for _index, tables in writes] == [[identity], [user]]
+    # The read of the membership writes nothing.
+    read = next(sql for sql in statements if Membership._meta.db_table in sql)
+    assert updated_tables(read) == []
 
 
-def test_a_login_that_fails_in_login_leaves_no_login_time_where_it_shares_a_commit(
-    client, preset, request
-):
-    state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
-    if state != "cache" or connection.vendor == "sqlite":
-        pytest.skip("one transaction only with the state in a cache, on PostgreSQL")
+def test_a_login_that_fails_in_login_writes_no_login_time(client, preset):
     log_in(client, preset)
     identity = PlatformIdentity.objects.get()
+    last_login = get_user_model().objects.get().last_login
 
     def fail(**kwargs):
         raise RuntimeError("a receiver of user_logged_in failed")
@@ -250,6 +247,9 @@ def test_a_login_that_fails_in_login_leaves_no_login_time_where_it_shares_a_comm
         user_logged_in.disconnect(dispatch_uid="test-fail")
 
     assert PlatformIdentity.objects.get().last_login_at == identity.last_login_at
+    assert get_user_model().objects.get().last_login == last_login
+    assert log_in(client, preset).status_code == 302  # and the next one logs in
+    assert PlatformIdentity.objects.get().last_login_at > identity.last_login_at
 
 
 RELAXED_COMMIT = "SET LOCAL synchronous_commit TO OFF"
@@ -271,69 +271,44 @@ def djangos_last_login_receiver():
     user_logged_in.connect(last_login.update_last_login, dispatch_uid=last_login.DISPATCH_UID)
 
 
-def commit_setting_seen_by_receivers():
-    """``synchronous_commit`` as the ``user_logged_in`` receivers after the last_login
-    write see it, one value per login (PostgreSQL)."""
-    seen: list[str] = []
-
-    def look(**kwargs):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('synchronous_commit')")
-            seen.append(cursor.fetchone()[0])
-
-    return seen, look
-
-
 def test_a_repeat_login_may_commit_without_waiting_for_the_disk_flush(
-    client, preset, request, settings, django_assert_max_num_queries
+    client, preset, settings, django_assert_max_num_queries
 ):
-    """``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT = False``: inside the repeat login's own
-    transaction (PostgreSQL, state in a cache), set along with Django's ``last_login``
-    (no statement of its own); never for a first login, never outside that transaction;
-    the login's writes are made all the same."""
-    state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
+    """``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT = False``: on PostgreSQL the one statement of a
+    repeat login's login times commits without waiting for the flush; never a first login's
+    writes, nothing else; the login's writes are made all the same."""
     settings.MAESTRANO = {**settings.MAESTRANO, "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": False}
-    relaxed_here = state == "cache" and connection.vendor == "postgresql"
-    seen, look = commit_setting_seen_by_receivers()
-    if relaxed_here:
-        user_logged_in.connect(look, dispatch_uid="test-look", weak=False)
-    try:
-        with CaptureQueriesContext(connection) as first:
-            assert log_in(client, preset).status_code == 302
-        identity = PlatformIdentity.objects.get()
+    with CaptureQueriesContext(connection) as first:
+        assert log_in(client, preset).status_code == 302
+    identity = PlatformIdentity.objects.get()
 
-        with (
-            django_assert_max_num_queries(MAX_QUERIES),
-            CaptureQueriesContext(connection) as repeat,
-        ):
-            assert log_in(client, preset).status_code == 302
-    finally:
-        user_logged_in.disconnect(dispatch_uid="test-look")
+    with (
+        django_assert_max_num_queries(MAX_QUERIES),
+        CaptureQueriesContext(connection) as repeat,
+    ):
+        assert log_in(client, preset).status_code == 302
 
     assert not any(relaxes_commit(query["sql"]) for query in first.captured_queries)
     statements = [query["sql"] for query in repeat.captured_queries]
-    relaxing = [index for index, sql in enumerate(statements) if relaxes_commit(sql)]
-    if relaxed_here:
+    relaxing = [sql for sql in statements if relaxes_commit(sql)]
+    if connection.vendor == "postgresql":
         (relaxed,) = relaxing
-        assert statements.index("BEGIN") < relaxed < statements.index("COMMIT")
-        # The same statement as Django's last_login: one round trip.
-        assert updated_tables(statements[relaxed]) == [get_user_model()._meta.db_table]
+        assert sorted(updated_tables(relaxed)) == sorted(
+            [PlatformIdentity._meta.db_table, get_user_model()._meta.db_table]
+        )
         assert RELAXED_COMMIT not in statements
-        assert seen[0] != "off"  # the first login's commit waits for the flush
-        assert seen[1] == "off"
     else:
         assert relaxing == []
     assert PlatformIdentity.objects.get().last_login_at > identity.last_login_at
 
 
-def test_a_repeat_login_relaxes_its_commit_by_itself_under_djangos_receiver(
-    client, preset, request, settings, djangos_last_login_receiver
+def test_a_repeat_login_under_djangos_receiver_relaxes_its_own_write_only(
+    client, preset, settings, djangos_last_login_receiver
 ):
-    """With Django's own last_login receiver (a project that put it back), the relaxed
-    commit is a statement of its own, after the login's writes and before the commit."""
-    state, _sessions = CONFIGURATIONS[request.node.callspec.params["preset"]]
-    if state != "cache" or connection.vendor != "postgresql":
-        pytest.skip("a relaxed commit only in the login's transaction, on PostgreSQL")
+    """With Django's own last_login receiver (a project that put it back), Django's ``save``
+    runs as Django runs it, and the identity's write, alone, once ``login()`` is done."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a relaxed commit only on PostgreSQL")
     settings.MAESTRANO = {**settings.MAESTRANO, "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": False}
     log_in(client, preset)
     before = get_user_model().objects.get().last_login
@@ -342,13 +317,11 @@ def test_a_repeat_login_relaxes_its_commit_by_itself_under_djangos_receiver(
         assert log_in(client, preset).status_code == 302
 
     statements = [query["sql"] for query in repeat.captured_queries]
-    user_write = next(
-        index
-        for index, sql in enumerate(statements)
-        if get_user_model()._meta.db_table in updated_tables(sql)
-    )
-    assert COMMIT_WITHOUT_FLUSH_EXPRESSION not in statements[user_write]
-    assert user_write < statements.index(RELAXED_COMMIT) < statements.index("COMMIT")
+    (user_write, user_tables), (identity_write, identity_tables) = login_time_writes(statements)
+    assert user_tables == [get_user_model()._meta.db_table]
+    assert identity_tables == [PlatformIdentity._meta.db_table]
+    assert not relaxes_commit(statements[user_write])
+    assert relaxes_commit(statements[identity_write])
     assert get_user_model().objects.get().last_login > before
 
 

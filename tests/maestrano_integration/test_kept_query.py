@@ -162,43 +162,62 @@ def test_an_update_of_a_relation_that_is_no_column_is_refused():
         KeptUpdate(Company, fields=("memberships",), where=("group_uid",))
 
 
-def test_a_write_goes_with_a_read_in_one_statement_on_postgresql_only():
+LAST_LOGIN = KeptUpdate(get_user_model(), fields=("last_login",), where=("id",))
+
+
+def test_writes_go_together_in_one_statement_on_postgresql():
     first = _member(group_uid="cld-1", uid="usr-1")
     _member(group_uid="cld-2", uid="usr-2")
     moment = timezone.now().replace(microsecond=654321)
-    write = LOGIN.prepare(
+    identity = LOGIN.prepare(
         where={"preset": "maestrano", "uid": "usr-1"},
         values={"email": "after@example.com", "extra_data": {"k": "v"}, "last_login_at": moment},
     )
-    keys = {"preset": "maestrano", "group_uid": "cld-1", "uid": "usr-1"}
+    user = LAST_LOGIN.prepare(where={"id": first.user.pk}, values={"last_login": moment})
 
-    if connection.vendor != "postgresql":
-        assert not MEMBERSHIP.can_write_along(LOGIN)
-        with pytest.raises(ValueError, match="only on its PostgreSQL database"):
-            MEMBERSHIP.first_after(write, **keys)
-        assert PlatformIdentity.objects.get(uid="usr-1").last_login_at is None  # not written
-        assert write.run() == 1  # by itself, as the caller then does
-    else:
-        assert MEMBERSHIP.can_write_along(LOGIN)
-        with CaptureQueriesContext(connection) as captured:
-            found = MEMBERSHIP.first_after(write, **keys)
-        assert len(captured.captured_queries) == 1
-        assert found == first and found.company == first.company  # the read found its row
-        # A write that matches nothing runs all the same, and the read still answers.
-        nothing = LOGIN.prepare(
-            where={"preset": "maestrano", "uid": "usr-9"},
-            values={"email": "x@example.com", "extra_data": {}, "last_login_at": moment},
-        )
-        assert (
-            MEMBERSHIP.first_after(nothing, preset="maestrano", group_uid="cld-9", uid="usr-9")
-            is None
-        )
+    with CaptureQueriesContext(connection) as captured:
+        updated = user.run_after(identity)
 
+    assert updated == 1  # the rows of the last write
+    statements = len(captured.captured_queries)
+    assert statements == (1 if connection.vendor == "postgresql" else 2)
     written = PlatformIdentity.objects.get(uid="usr-1")
     assert (written.email, written.extra_data, written.last_login_at) == (
         "after@example.com",
         {"k": "v"},
         moment,
     )
+    assert get_user_model().objects.get(pk=first.user.pk).last_login == moment
     untouched = PlatformIdentity.objects.get(uid="usr-2")
     assert untouched.email == "" and untouched.last_login_at is None
+
+
+def test_a_write_before_that_matches_nothing_leaves_the_last_one_whole():
+    member = _member(group_uid="cld-1", uid="usr-1")
+    moment = timezone.now().replace(microsecond=0)
+    nothing = LOGIN.prepare(
+        where={"preset": "maestrano", "uid": "usr-9"},
+        values={"email": "x@example.com", "extra_data": {}, "last_login_at": moment},
+    )
+    user = LAST_LOGIN.prepare(where={"id": member.user.pk}, values={"last_login": moment})
+
+    assert user.run_after(nothing) == 1
+    assert get_user_model().objects.get(pk=member.user.pk).last_login == moment
+    assert not PlatformIdentity.objects.filter(email="x@example.com").exists()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_an_expression_returned_by_the_statement_runs_with_it():
+    member = _member(group_uid="cld-1", uid="usr-1")
+    user = LAST_LOGIN.prepare(where={"id": member.user.pk}, values={"last_login": timezone.now()})
+
+    with CaptureQueriesContext(connection) as captured:
+        assert user.run(returning="set_config('application_name', 'kept-test', false)") == 1
+
+    assert captured.captured_queries[0]["sql"].endswith(
+        "RETURNING set_config('application_name', 'kept-test', false)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('application_name')")
+        assert cursor.fetchone()[0] == "kept-test"
+        cursor.execute("RESET application_name")
