@@ -325,6 +325,26 @@ def test_a_repeat_login_under_djangos_receiver_relaxes_its_own_write_only(
     assert get_user_model().objects.get().last_login > before
 
 
+def test_a_repeat_login_in_the_projects_own_transaction_relaxes_nothing(
+    client, preset, settings, monkeypatch
+):
+    """``ATOMIC_REQUESTS``: the login times are written in the request's transaction, whose
+    commit is the project's: never relaxed, whatever ``SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT``."""
+    settings.MAESTRANO = {**settings.MAESTRANO, "SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT": False}
+    log_in(client, preset)
+    identity = PlatformIdentity.objects.get()
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+
+    with CaptureQueriesContext(connection) as repeat:
+        assert log_in(client, preset).status_code == 302
+
+    statements = [query["sql"] for query in repeat.captured_queries]
+    assert "BEGIN" in statements or connection.vendor != "postgresql"
+    assert not any(relaxes_commit(sql) for sql in statements)
+    assert len(login_time_writes(statements)) == (1 if connection.vendor == "postgresql" else 2)
+    assert PlatformIdentity.objects.get().last_login_at > identity.last_login_at
+
+
 def test_repeat_logins_wait_for_the_disk_flush_by_default(client, preset):
     log_in(client, preset)
 
