@@ -194,15 +194,9 @@ def _one_statement(model: type) -> Iterator[None]:
         yield
 
 
-@dataclass
-class _HeldLoginWrites:
-    """The writes of a repeat login's login times, held until its ``login()`` is done."""
-
-    writes: list[PreparedWrite]
-
-
-#: The held writes of the repeat login this thread is logging in, if any.
-_held_login_writes: contextvars.ContextVar[_HeldLoginWrites | None] = contextvars.ContextVar(
+#: The writes of the login times of the repeat login this thread is logging in, held until
+#: its ``login()`` is done; ``None`` outside such a login.
+_held_login_writes: contextvars.ContextVar[list[PreparedWrite] | None] = contextvars.ContextVar(
     "sso_held_login_writes", default=None
 )
 
@@ -226,13 +220,13 @@ def holding_login_writes(login_times: PreparedWrite) -> Iterator[None]:
     times), never half of one; nothing else is relaxed, not even the writes of
     ``user_logged_in`` receivers.
     """
-    held = _HeldLoginWrites([login_times])
+    held = [login_times]
     token = _held_login_writes.set(held)
     try:
         yield
     finally:
         _held_login_writes.reset(token)
-    *before, last = held.writes
+    *before, last = held
     connection = connections[last.alias]
     relaxed = (
         not maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT
@@ -249,7 +243,7 @@ def hold_login_write(write: PreparedWrite) -> bool:
     held = _held_login_writes.get()
     if held is None:
         return False
-    held.writes.append(write)
+    held.append(write)
     return True
 
 

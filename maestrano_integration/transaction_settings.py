@@ -2,10 +2,10 @@
 the plans of the statements a connection prepares.
 
 **Durability.** :func:`commit_without_flush` lets a transaction commit before PostgreSQL
-flushes it to disk (``synchronous_commit``): the repeat SSO login's opt-in
-(``maestrano_accounts.sso_state``), the import's pages and the sync lock
+flushes it to disk (``synchronous_commit``): the import's pages and the sync lock
 (``maestrano_sync``). :data:`COMMIT_WITHOUT_FLUSH_EXPRESSION` does the same from inside a
-statement that has work of its own (``RETURNING`` it): one round trip instead of two.
+statement that has work of its own (``RETURNING`` it): one round trip instead of two; the
+repeat SSO login's opt-in (``maestrano_accounts.sso_state.holding_login_writes``).
 
 **Plans** (the opt-in ``DATABASE_PREPARE_THRESHOLD`` of docs/deploy.md: Django's
 ``server_side_binding`` with a psycopg ``prepare_threshold``). Five executions after a
