@@ -18,6 +18,7 @@ the hash of the row's mapped values when both sides last agreed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -62,15 +63,24 @@ def sub_entity(mapper: type[Mapper] | Mapper, child: type[ChildMapping]) -> str:
     return f"{mapper.entity}/{child.path}"
 
 
+#: ``json.dumps``' arguments of :func:`values_hash`, kept: ``dumps`` builds an encoder per
+#: call when given any.
+_HASH_ENCODER = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+
+
 def values_hash(child: type[ChildMapping], obj: models.Model) -> str:
     """A hash of the child row's mapped values (what the two sides compare)."""
-    model = child.model
+    values = {name: to_connec_value(getattr(obj, attname)) for name, attname in _hashed(child)}
+    return hashlib.sha256(_HASH_ENCODER.encode(values).encode()).hexdigest()
+
+
+@functools.cache
+def _hashed(child: type[ChildMapping]) -> tuple[tuple[str, str], ...]:
+    """(name, instance attribute) of each value :func:`values_hash` hashes, once per class."""
     names = [*child.fields, *child.references]
     if child.position_field and child.position_field not in names:
         names.append(child.position_field)
-    values = {name: to_connec_value(getattr(obj, field_attname(model, name))) for name in names}
-    text = json.dumps(values, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return tuple((name, field_attname(child.model, name)) for name in names)
 
 
 def item_ids(data: Mapping[str, Any], child: type[ChildMapping]) -> list[str | None]:

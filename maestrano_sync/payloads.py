@@ -37,10 +37,15 @@ INACTIVE_PAYLOAD: dict[str, Any] = {"status": "INACTIVE"}
 
 def delete_payload(mapper: Mapper) -> dict[str, Any]:
     """What a local delete sends: the mapper's ``connec_delete_payload`` or the entity default."""
+    return dict(_delete_marker(mapper))
+
+
+def _delete_marker(mapper: Mapper) -> Mapping[str, Any]:
+    """:func:`delete_payload` itself, not a copy: read, never changed."""
     custom = getattr(mapper, "connec_delete_payload", None)
     if custom is not None:
-        return dict(custom)
-    return dict(DEFAULT_DELETE_PAYLOADS.get(mapper.entity, INACTIVE_PAYLOAD))
+        return cast(Mapping[str, Any], custom)
+    return DEFAULT_DELETE_PAYLOADS.get(mapper.entity, INACTIVE_PAYLOAD)
 
 
 def status_is_data(mapper: Mapper) -> bool:
@@ -52,8 +57,14 @@ def status_is_data(mapper: Mapper) -> bool:
 
 def is_deleted_state(mapper: Mapper, data: Mapping[str, Any]) -> bool:
     """Whether a Connec! record is in the state our deletes push (e.g. INACTIVE)."""
-    marker = delete_payload(mapper)
-    return bool(marker) and all(data.get(key) == value for key, value in marker.items())
+    # Once per imported record: no copy of the marker, no generator.
+    marker = _delete_marker(mapper)
+    if not marker:
+        return False
+    for key, value in marker.items():
+        if data.get(key) != value:
+            return False
+    return True
 
 
 class DeletedRecord(enum.Enum):
