@@ -3,6 +3,8 @@ both ways (docs/sync.md, 'Matching' and 'Invoice lines'), against the sandbox's 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from decimal import Decimal
 
 import pytest
@@ -280,3 +282,26 @@ def test_the_hub_keeps_line_ids_through_updates(sandbox_group):
         (False, "C", None),
     ]
     assert lines[1]["id"] not in (a, b)
+
+
+def test_an_imported_line_s_link_keeps_the_hash_of_its_values_in_the_stored_form(
+    company, imported_invoice
+):
+    """The hash the two sides compare is SHA-256 of the line's mapped values as compact JSON
+    with sorted keys (numbers as numbers): hashes stored by earlier versions still compare,
+    so an upgrade pushes no line that did not change."""
+    invoice, _record = imported_invoice
+    content_type = ContentType.objects.get_for_model(InvoiceLine)
+    for line in invoice.lines.all():
+        stored = IdMap.objects.get(
+            company=company, content_type=content_type, object_id=str(line.pk)
+        ).last_pushed_hash
+        values = {
+            "description": line.description,
+            "item": line.item_id,
+            "line_number": line.line_number,
+            "quantity": float(line.quantity),
+            "unit_price": None if line.unit_price is None else float(line.unit_price),
+        }
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        assert stored == hashlib.sha256(text.encode()).hexdigest()
