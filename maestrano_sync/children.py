@@ -18,7 +18,6 @@ the hash of the row's mapped values when both sides last agreed.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -74,13 +73,19 @@ def values_hash(child: type[ChildMapping], obj: models.Model) -> str:
     return hashlib.sha256(_HASH_ENCODER.encode(values).encode()).hexdigest()
 
 
-@functools.cache
+#: :func:`_hashed`'s answers, per child class.
+_HASHED: dict[type[ChildMapping], tuple[tuple[str, str], ...]] = {}
+
+
 def _hashed(child: type[ChildMapping]) -> tuple[tuple[str, str], ...]:
     """(name, instance attribute) of each value :func:`values_hash` hashes, once per class."""
-    names = [*child.fields, *child.references]
-    if child.position_field and child.position_field not in names:
-        names.append(child.position_field)
-    return tuple((name, field_attname(child.model, name)) for name in names)
+    kept = _HASHED.get(child)
+    if kept is None:
+        names = [*child.fields, *child.references]
+        if child.position_field and child.position_field not in names:
+            names.append(child.position_field)
+        kept = _HASHED[child] = tuple((name, field_attname(child.model, name)) for name in names)
+    return kept
 
 
 def item_ids(data: Mapping[str, Any], child: type[ChildMapping]) -> list[str | None]:

@@ -57,14 +57,8 @@ def status_is_data(mapper: Mapper) -> bool:
 
 def is_deleted_state(mapper: Mapper, data: Mapping[str, Any]) -> bool:
     """Whether a Connec! record is in the state our deletes push (e.g. INACTIVE)."""
-    # Once per imported record: no copy of the marker, no generator.
-    marker = _delete_marker(mapper)
-    if not marker:
-        return False
-    for key, value in marker.items():
-        if data.get(key) != value:
-            return False
-    return True
+    marker = _delete_marker(mapper)  # once per imported record: read, not copied
+    return bool(marker) and all(data.get(key) == value for key, value in marker.items())
 
 
 class DeletedRecord(enum.Enum):
