@@ -73,19 +73,25 @@ def values_hash(child: type[ChildMapping], obj: models.Model) -> str:
     return hashlib.sha256(_HASH_ENCODER.encode(values).encode()).hexdigest()
 
 
-#: :func:`_hashed`'s answers, per child class.
-_HASHED: dict[type[ChildMapping], tuple[tuple[str, str], ...]] = {}
+#: :func:`_hashed`'s answers, per child class, with the declarations they were made from.
+_HASHED: dict[type[ChildMapping], tuple[tuple[Any, ...], tuple[tuple[str, str], ...]]] = {}
 
 
 def _hashed(child: type[ChildMapping]) -> tuple[tuple[str, str], ...]:
-    """(name, instance attribute) of each value :func:`values_hash` hashes, once per class."""
+    """(name, instance attribute) of each value :func:`values_hash` hashes: made once per
+    class, made again if its declarations change (as its field applier is)."""
+    declared = (child.model, child.fields, child.references, child.position_field)
     kept = _HASHED.get(child)
-    if kept is None:
+    if kept is None or kept[0] != declared:
         names = [*child.fields, *child.references]
         if child.position_field and child.position_field not in names:
             names.append(child.position_field)
-        kept = _HASHED[child] = tuple((name, field_attname(child.model, name)) for name in names)
-    return kept
+        pairs = tuple((name, field_attname(child.model, name)) for name in names)
+        kept = _HASHED[child] = (
+            (child.model, dict(child.fields), dict(child.references), child.position_field),
+            pairs,
+        )
+    return kept[1]
 
 
 def item_ids(data: Mapping[str, Any], child: type[ChildMapping]) -> list[str | None]:

@@ -305,3 +305,28 @@ def test_an_imported_line_s_link_keeps_the_hash_of_its_values_in_the_stored_form
         }
         text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         assert stored == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_line_s_hash_follows_its_mapping_s_declarations_when_they_change(
+    company, imported_invoice, monkeypatch
+):
+    """The names a line's hash reads are kept per mapping class, and made again when the
+    class's declarations change (as its field applier is)."""
+    from crm.mappers import InvoiceLineMapping
+    from maestrano_sync.children import values_hash
+
+    invoice, _record = imported_invoice
+    line = invoice.lines.order_by("line_number").first()
+    before = values_hash(InvoiceLineMapping, line)
+    fields = {k: v for k, v in InvoiceLineMapping.fields.items() if k != "description"}
+    monkeypatch.setattr(InvoiceLineMapping, "fields", fields)
+    values = {
+        "item": line.item_id,
+        "line_number": line.line_number,
+        "quantity": float(line.quantity),
+        "unit_price": None if line.unit_price is None else float(line.unit_price),
+    }
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    assert values_hash(InvoiceLineMapping, line) == hashlib.sha256(text.encode()).hexdigest()
+    monkeypatch.undo()
+    assert values_hash(InvoiceLineMapping, line) == before
