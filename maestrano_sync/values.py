@@ -446,12 +446,17 @@ def _clean_function(field: models.Field) -> Callable[[Any, models.Model], Any]:
     null = field.null
     blank = field.blank
     empty = field.empty_values
+    # Django's own empty values: a value of a type that never equals one skips the
+    # comparisons (about 1 µs for a Decimal, whose comparisons with a list or a dict go
+    # through the numeric ABCs). A field may declare other empty values.
+    never_empty = _NEVER_EMPTY if tuple(empty) == tuple(validators.EMPTY_VALUES) else frozenset()
     slow = field.clean
 
     def clean(value: Any, instance: models.Model) -> Any:
         python = to_python(value)
+        is_empty = type(python) not in never_empty and python in empty
         if editable:
-            if choice_keys is not None and python not in empty:
+            if choice_keys is not None and not is_empty:
                 try:
                     known = python in choice_keys
                 except TypeError:  # unhashable
@@ -460,15 +465,22 @@ def _clean_function(field: models.Field) -> Callable[[Any, models.Model], Any]:
                     return slow(value, instance)
             if python is None and not null:
                 return slow(value, instance)
-            if not blank and python in empty:
+            if not blank and is_empty:
                 return slow(value, instance)
-        if python not in empty:
+        if not is_empty:
             for check in checks:
                 if not check(python):
                     return slow(value, instance)
         return python
 
     return clean
+
+
+#: Types whose values never equal one of Django's empty values (``None``, ``""``, ``[]``,
+#: ``()``, ``{}``), subclasses left out.
+_NEVER_EMPTY = frozenset(
+    {decimal.Decimal, int, float, bool, datetime.date, datetime.datetime, datetime.time}
+)
 
 
 def _choice_keys(field: models.Field) -> frozenset | None:

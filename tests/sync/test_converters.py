@@ -70,6 +70,12 @@ class _Choice(models.TextChoices):
     TWO = "TWO", "Two"
 
 
+class _ZeroIsEmpty(models.IntegerField):
+    """A field with empty values of its own (0 among them): a number may be empty."""
+
+    empty_values = [*validators.EMPTY_VALUES, 0]
+
+
 def _extra_fields() -> list[models.Field]:
     """Fields of the kinds adopters map, beyond the demo models' ones."""
     fields = [
@@ -100,6 +106,8 @@ def _extra_fields() -> list[models.Field]:
         models.UUIDField(null=True),
         models.JSONField(null=True),
         models.GenericIPAddressField(null=True),
+        _ZeroIsEmpty(),
+        _ZeroIsEmpty(null=True, blank=True),
     ]
     for number, field in enumerate(fields):
         field.set_attributes_from_name(f"extra_{number}")
