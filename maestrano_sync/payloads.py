@@ -41,7 +41,7 @@ def delete_payload(mapper: Mapper) -> dict[str, Any]:
 
 
 def _delete_marker(mapper: Mapper) -> Mapping[str, Any]:
-    """:func:`delete_payload` itself, not a copy: read, never changed."""
+    """:func:`delete_payload` itself, not a copy: for the checks that only read it."""
     custom = getattr(mapper, "connec_delete_payload", None)
     if custom is not None:
         return cast(Mapping[str, Any], custom)
@@ -52,7 +52,7 @@ def status_is_data(mapper: Mapper) -> bool:
     """When the mapper maps the delete marker's fields, the marker is plain data (invoice
     ``VOIDED``): a delete is only pushed, and Connec!'s value is applied like any other."""
     mapped_paths = set(mapper.fields.values())
-    return all(key in mapped_paths for key in delete_payload(mapper))
+    return all(key in mapped_paths for key in _delete_marker(mapper))
 
 
 def is_deleted_state(mapper: Mapper, data: Mapping[str, Any]) -> bool:
@@ -104,7 +104,7 @@ def live_payload(mapper: Mapper) -> dict[str, Any]:
     custom = getattr(mapper, "connec_live_payload", None)
     if custom is not None:
         return dict(custom)
-    if status_is_data(mapper) or delete_payload(mapper) != INACTIVE_PAYLOAD:
+    if status_is_data(mapper) or _delete_marker(mapper) != INACTIVE_PAYLOAD:
         return {}
     return {"status": "ACTIVE"}
 
