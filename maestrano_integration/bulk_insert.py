@@ -21,8 +21,12 @@ the database's own work (profiles in docs/performance.md). Three entry points:
   ``jsonb_array_elements`` (``json.dumps`` is C; a JSON field's value is written as it is,
   not encoded twice; ``jsonb``: each row parsed once, where each ``->>`` of a ``json`` row
   parses it again);
-* other databases: one multi-row ``VALUES`` (when the new primary keys are wanted) or
-  ``executemany``.
+* SQLite (with its JSON functions, and rows of :data:`PLAIN_FIELDS`): the same document,
+  read by ``json_each``: one parameter where a multi-row ``VALUES`` has one per value
+  (Django rewrites each ``%s`` of a statement it runs, and the driver binds each value) and
+  ``executemany`` one step per row;
+* other databases and shapes: one multi-row ``VALUES`` (when the new primary keys are
+  wanted) or ``executemany``.
 
 Values are adapted by the model's fields (:func:`db_adapter`; in :func:`insert_rows` once
 per distinct value: rows often share a timestamp), SQL identifiers come from the model's
@@ -485,10 +489,34 @@ class _Shape:
                 f"{head} SELECT {values} "  # noqa: S608
                 f"FROM {parent}jsonb_array_elements(%s::jsonb) AS r{tail}"
             )
+        elif _reads_documents(connection) and all(
+            type(f) in PLAIN_FIELDS or type(f) is models.JSONField for f in self.per_row
+        ):
+            # SQLite: each row's values read from the JSON document as the text, number
+            # or NULL that binding them would give (the columns' affinities convert both
+            # alike; a JSON field's value is its JSON text, as bound). ``WHERE true`` keeps
+            # an upsert's ``ON CONFLICT`` from reading as a join's ``ON``. Rows in the
+            # document's order: the new keys, which the table numbers upwards, are sorted
+            # (see :func:`_execute`).
+            values = ", ".join(
+                f"json_extract(r.value, '$[{self.per_row.index(f)}]')"
+                if f in self.per_row
+                else "%s"
+                for f in self.ordered
+            )
+            self._any_rows = (
+                f"{head} SELECT {values} FROM json_each(%s) AS r "  # noqa: S608
+                f"WHERE true ORDER BY r.key{tail}"
+            )
         else:
             self._any_rows = None
         self._head, self._tail = head, tail
         self._row = "(" + ", ".join(["%s"] * len(self.ordered)) + ")"
+
+    @property
+    def reads_document(self) -> bool:
+        """Whether the statement reads the rows from one JSON document (any number of them)."""
+        return self._any_rows is not None
 
     def shared_values(self, given: Mapping[str, Any], connection: Any) -> list[Any]:
         """The database values of the shared fields: ``given``'s (by name or attribute
@@ -567,9 +595,14 @@ def _execute(
     """Write the rows (``columns``: the adapted values of ``shape.per_row``, one list per
     field); the new primary keys if the shape returns them."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if shape.reads_document:
             cursor.execute(shape.sql(0), [*shared_values, _document(columns)])
-            return [row[0] for row in cursor.fetchall()] if shape.returning else []
+            if not shape.returning:
+                return []
+            returned = [row[0] for row in cursor.fetchall()]
+            # PostgreSQL returns them in the rows' order; SQLite in an order it does not
+            # promise, but it numbers the rows upwards as it inserts them, in that order.
+            return returned if connection.vendor == "postgresql" else sorted(returned)
         # The rows zipped from the columns, in the table's column order: the per-row values,
         # the shared ones repeated. Not strict: the repeats are endless.
         params = list(
@@ -593,8 +626,13 @@ def _execute(
         return keys
 
 
+def _reads_documents(connection: Any) -> bool:
+    """SQLite: whether its JSON functions are there (``json_each``, ``json_extract``)."""
+    return connection.vendor == "sqlite" and bool(connection.features.supports_json_field)
+
+
 def _document(columns: Sequence[Sequence[Any]]) -> str:
-    """PostgreSQL: the rows of ``columns`` (one list of values per field) as the JSON
+    """The rows of ``columns`` (one list of values per field) as the JSON
     document the statements read (an array per row)."""
     return json.dumps(
         list(zip(*map(_repeated_as_json, columns), strict=True)),
@@ -618,7 +656,7 @@ _JSON_NATIVE = frozenset({str, int, float, bool, list, dict})
 
 def _json_value(value: Any) -> Any:
     """A value of the rows' JSON document that ``json`` does not know, as text that
-    PostgreSQL reads back into the column's type."""
+    the database reads back into the column's type."""
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()  # ISO 8601, the offset kept
     if isinstance(value, decimal.Decimal | uuid.UUID):

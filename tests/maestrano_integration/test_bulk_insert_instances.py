@@ -12,8 +12,9 @@ import decimal
 import zoneinfo
 
 import pytest
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Upper
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Invoice, InvoiceLine, Item, Organization, Person
@@ -171,10 +172,60 @@ def test_a_refused_row_fails_the_statement():
     ],
 )
 def test_values_adapted_as_the_field_does(model, name, values):
-    from django.db import connection
-
     field = model._meta.get_field(name)
     adapt = bulk_insert.db_adapter(field, connection)
     assert [adapt(value) for value in values] == [
         field.get_db_prep_save(value, connection) for value in values
     ]
+
+
+def _stored(model: type[models.Model], pks: list) -> list[tuple]:
+    """The rows as the database driver returns them (no field converters): a number stored
+    as text, or a decimal as a float, shows here where the ORM's values would hide it."""
+    opts = model._meta
+    columns = [f.column for f in opts.concrete_fields if f.name not in _STAMPS]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(map(quote, columns))} FROM {quote(opts.db_table)} "
+            f"WHERE {quote(opts.pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
+            f"ORDER BY {quote(opts.pk.column)}",
+            pks,
+        )
+        return cursor.fetchall()
+
+
+@pytest.mark.parametrize("model", [Organization, Person, Item, Invoice])
+def test_the_database_holds_what_bulk_create_writes(model):
+    """Stored values compared as the driver reads them: on SQLite our rows travel as one JSON
+    document (``json_each``), and each value must land with the storage class (integer,
+    real, text, NULL) and text that binding it, as ``bulk_create`` does, gives."""
+    company = _company()
+    org = Organization.objects.create(company=company, name="Parent")
+    invoice = Invoice.objects.create(company=company, organization=org)
+    item = Item.objects.create(company=company, name="Existing")
+    ours, theirs = (_build(company, org, invoice, item, 1)[model] for _ in range(2))
+    extra = {
+        Organization: dict(name="0012", is_supplier=False),
+        Person: dict(first_name="1e5", last_name="  "),
+        Item: dict(name="Big", sale_price=decimal.Decimal("99999999.99"), purchase_price=0),
+        Invoice: dict(number="007", total=decimal.Decimal("1E+2"), transaction_date=None),
+    }[model]
+    ours.append(model(company=company, **extra))
+    theirs.append(model(company=company, **extra))
+    bulk_insert.insert_instances(model, ours)
+    model.objects.bulk_create(theirs)
+    assert _stored(model, [o.pk for o in ours]) == _stored(model, [o.pk for o in theirs])
+
+
+def test_many_rows_in_one_statement_on_sqlite_and_postgresql():
+    """One ``INSERT`` for all the rows of a call (the rows in one JSON document), with the
+    new keys given to the right instances."""
+    company = _company()
+    objs = [Organization(company=company, name=f"Org {n}") for n in range(1200)]
+    with CaptureQueriesContext(connection) as queries:
+        bulk_insert.insert_instances(Organization, objs)
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    names = dict(Organization.objects.filter(company=company).values_list("pk", "name"))
+    assert [names[obj.pk] for obj in objs] == [f"Org {n}" for n in range(1200)]
