@@ -51,8 +51,8 @@ class Among(Lookup):
         if connection.vendor == "postgresql":
             cast = field.cast_db_type(connection)
             # Quoted by the driver; a literal %, in a value, doubled for the parameters' pass.
-            array = connection.ops.compose_sql(f"%s::{cast}[]", [values]).replace("%", "%%")
-            return f"{lhs} = ANY({array})", tuple(lhs_params)
+            array = connection.ops.compose_sql(f"%s::{cast}[]", [_array_text(values)])
+            return f"{lhs} = ANY({array.replace('%', '%%')})", tuple(lhs_params)
         if connection.vendor == "sqlite" and all(type(v) in (str, int) for v in values):
             # JSON holds text and integers as SQLite stores them; other values (decimals,
             # floats, bytes) go as parameters, adapted by the driver.
@@ -60,6 +60,23 @@ class Among(Lookup):
             return sql, (*lhs_params, json.dumps(values))
         placeholders = ", ".join(["%s"] * len(values)) or "NULL"
         return f"{lhs} IN ({placeholders})", (*lhs_params, *values)
+
+
+def _array_text(values: list[Any]) -> Any:
+    """PostgreSQL: ``values`` as the text of an array (``{"a","b"}``, ``{1,2}``) when they
+    are all text or all integers, for the driver to quote as one string; else the list
+    itself, which the driver quotes element by element (in Python: 20 times the time, on
+    a page of ids). Each text element is double-quoted, its ``"`` and ``\\`` escaped with
+    a backslash: the array syntax's own rule, whatever else it holds (``,``, braces,
+    spaces, ``NULL``); the SQL quoting of the whole is the driver's."""
+    if all(type(value) is str for value in values):
+        text = '","'.join(values)
+        if '"' in text or "\\" in text:
+            text = '","'.join(value.replace("\\", "\\\\").replace('"', '\\"') for value in values)
+        return f'{{"{text}"}}' if values else "{}"
+    if all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    return values
 
 
 def _plain_type(field: Any) -> type | None:

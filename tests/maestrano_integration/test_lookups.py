@@ -25,6 +25,9 @@ from maestrano_sandbox.models import ConnecRecord, Group
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 
 ODD = ["a%b", "%s", "%%", "it's", 'q"uote', "{brace}", "com,ma", "NULL", "ünï-😀", " ", "x\\y", ""]
+# What an array's text must escape or keep (PostgreSQL reads the values as one array):
+# a backslash last, a quote after a backslash, spaces around, control characters.
+ODD += ["x\\", '\\"', '"\\', " lead", "trail ", "tab\tnew\nline", '""', "{}", "a,b}"]
 
 
 @pytest.fixture
