@@ -218,15 +218,23 @@ class KeptUpdate:
 
     As ``QuerySet.update``: no signals, no ``auto_now``, no ``save()``; each value is
     prepared by its field (``get_db_prep_save``, and ``get_db_prep_value`` for the
-    ``WHERE``), identifiers are quoted, every value is a parameter.
+    ``WHERE``), identifiers are quoted, every value is a parameter. ``where`` names columns
+    equal to the values given; ``unset_or_before`` columns that are ``NULL`` or less than
+    the value given (``Q(f__isnull=True) | Q(f__lt=value)``: a lease that lapsed).
     """
 
     def __init__(
-        self, model: type[models.Model], *, fields: Sequence[str], where: Sequence[str]
+        self,
+        model: type[models.Model],
+        *,
+        fields: Sequence[str],
+        where: Sequence[str],
+        unset_or_before: Sequence[str] = (),
     ) -> None:
         self.model = model
         self._fields = tuple(_column_field(model, name) for name in fields)
         self._where = tuple(_column_field(model, name) for name in where)
+        self._before = tuple(_column_field(model, name) for name in unset_or_before)
         self._sql: dict[str, str] = {}
 
     def run(self, *, where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
@@ -245,13 +253,22 @@ class KeptUpdate:
         params = [
             *(field.get_db_prep_save(values[field.name], connection) for field in self._fields),
             *(field.get_db_prep_value(where[field.name], connection) for field in self._where),
+            *(field.get_db_prep_value(where[field.name], connection) for field in self._before),
         ]
         return PreparedWrite(alias=alias, sql=sql, params=params)
 
     def _build(self, connection: Any) -> str:
         quote = connection.ops.quote_name
         assignments = ", ".join(f"{quote(column_name(field))} = %s" for field in self._fields)
-        conditions = " AND ".join(f"{quote(column_name(field))} = %s" for field in self._where)
+        conditions = " AND ".join(
+            [
+                *(f"{quote(column_name(field))} = %s" for field in self._where),
+                *(
+                    f"({quote(column_name(field))} IS NULL OR {quote(column_name(field))} < %s)"
+                    for field in self._before
+                ),
+            ]
+        )
         sql = (
             f"UPDATE {quote(self.model._meta.db_table)} "  # noqa: S608 (identifiers from the model)
             f"SET {assignments} WHERE {conditions}"

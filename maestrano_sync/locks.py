@@ -17,12 +17,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, connec_client_for
-from maestrano_integration.transaction_settings import commit_without_flush
+from maestrano_integration.kept_query import KeptUpdate, PreparedWrite
+from maestrano_integration.transaction_settings import COMMIT_WITHOUT_FLUSH_EXPRESSION
 
 from .conf import sync_settings
 from .models import SyncLock
@@ -32,26 +33,49 @@ def lock_lease() -> datetime.timedelta:
     return datetime.timedelta(seconds=sync_settings().lock_lease_seconds)
 
 
-def acquire_lock(*, company_id: Any) -> str | None:
+#: Take the lock when it is free or its lease lapsed; give it back (the holder's token).
+_TAKE = KeptUpdate(
+    SyncLock,
+    fields=("token", "locked_until"),
+    where=("company",),
+    unset_or_before=("locked_until",),
+)
+_RELEASE = KeptUpdate(SyncLock, fields=("locked_until",), where=("company", "token"))
+
+
+def acquire_lock(*, company_id: Any, relaxed: bool = False) -> str | None:
     """Take the company's sync lock for one lease; the token, or ``None`` when it is held.
 
     One conditional ``UPDATE`` once the company's lock row exists (every time but the
     first). When it takes nothing, the row is created unless it exists (one ``INSERT``
-    that leaves a concurrent worker's row alone) and the ``UPDATE`` tried again."""
+    that leaves a concurrent worker's row alone) and the ``UPDATE`` tried again.
+    ``relaxed``: see :func:`_lock_write`."""
     token = secrets.token_hex(16)
-    if _take(company_id=company_id, token=token):
+    if _take(company_id=company_id, token=token, relaxed=relaxed):
         return token
     SyncLock.objects.bulk_create([SyncLock(company_id=company_id)], ignore_conflicts=True)
-    return token if _take(company_id=company_id, token=token) else None
+    return token if _take(company_id=company_id, token=token, relaxed=relaxed) else None
 
 
-def _take(*, company_id: Any, token: str) -> bool:
+def _take(*, company_id: Any, token: str, relaxed: bool) -> bool:
     now = timezone.now()
-    return bool(
-        SyncLock.objects.filter(company_id=company_id)
-        .filter(models.Q(locked_until__isnull=True) | models.Q(locked_until__lt=now))
-        .update(token=token, locked_until=now + lock_lease())
+    write = _TAKE.prepare(
+        where={"company": company_id, "locked_until": now},
+        values={"token": token, "locked_until": now + lock_lease()},
     )
+    return bool(_lock_write(write, relaxed=relaxed))
+
+
+def _lock_write(write: PreparedWrite, *, relaxed: bool) -> int:
+    """Run ``write``; how many rows it updated. ``relaxed``: its commit does not wait for
+    the disk (:mod:`maestrano_integration.transaction_settings`; a lock write lost in a
+    server crash leaves the lock free, or held until its lease lapses), from inside the
+    statement itself (one round trip, where ``BEGIN``, ``SET LOCAL``, the write and
+    ``COMMIT`` are four), only when it is its own transaction: never a caller's."""
+    connection = transaction.get_connection(write.alias)
+    if relaxed and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return write.run(returning=COMMIT_WITHOUT_FLUSH_EXPRESSION)
+    return write.run()
 
 
 def renew_lock(*, company_id: Any, token: str) -> bool:
@@ -63,8 +87,13 @@ def renew_lock(*, company_id: Any, token: str) -> bool:
     )
 
 
-def release_lock(*, company_id: Any, token: str) -> None:
-    SyncLock.objects.filter(company_id=company_id, token=token).update(locked_until=None)
+def release_lock(*, company_id: Any, token: str, relaxed: bool = False) -> None:
+    """Give the lock back (nothing when ``token`` no longer holds it). ``relaxed``: see
+    :func:`_lock_write`."""
+    write = _RELEASE.prepare(
+        where={"company": company_id, "token": token}, values={"locked_until": None}
+    )
+    _lock_write(write, relaxed=relaxed)
 
 
 @contextlib.contextmanager
@@ -118,7 +147,7 @@ def waiting_company_lock(*, company_id: Any, durable: bool = True) -> Iterator[s
     (:mod:`maestrano_integration.transaction_settings`; a lock write lost in a server crash leaves
     it free, or held until its lease lapses).
     """
-    token = _relaxed(durable, acquire_lock, company_id=company_id)
+    token = acquire_lock(company_id=company_id, relaxed=not durable)
     if token is None:
         deadline = time.monotonic() + lock_lease().total_seconds()
         pause = 0.01
@@ -130,18 +159,8 @@ def waiting_company_lock(*, company_id: Any, durable: bool = True) -> Iterator[s
                 )
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
-            token = _relaxed(durable, acquire_lock, company_id=company_id)
+            token = acquire_lock(company_id=company_id, relaxed=not durable)
     try:
         yield token
     finally:
-        _relaxed(durable, release_lock, company_id=company_id, token=token)
-
-
-def _relaxed(durable: bool, write: Any, **kwargs: Any) -> Any:
-    """``write(**kwargs)``, in a transaction of its own that does not wait for the disk
-    unless ``durable`` (or a caller's transaction is open: never relax the caller's)."""
-    if durable or transaction.get_connection().in_atomic_block:
-        return write(**kwargs)
-    with transaction.atomic():
-        commit_without_flush()
-        return write(**kwargs)
+        release_lock(company_id=company_id, token=token, relaxed=not durable)

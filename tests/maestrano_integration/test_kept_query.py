@@ -12,6 +12,7 @@ import threading
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -155,6 +156,43 @@ def test_an_update_writes_what_queryset_update_writes_to_the_matching_row_only()
         assert getattr(kept, name) == getattr(orm, name) == value
     assert LOGIN.run(where={"preset": "maestrano", "uid": "usr-9"}, values=values) == 0
     assert PlatformIdentity.objects.filter(email=values["email"]).count() == 2
+
+
+LAPSED = KeptUpdate(
+    PlatformIdentity,
+    fields=("email",),
+    where=("preset",),
+    unset_or_before=("last_login_at",),
+)
+
+
+def test_unset_or_before_updates_the_rows_the_orms_or_of_isnull_and_lt_updates():
+    """``unset_or_before``: the rows whose column is NULL or less than the value given (a
+    lapsed lease), not those equal to it or after; as ``Q(isnull) | Q(lt)`` finds them."""
+    moment = timezone.now()
+    stamps = {
+        "usr-unset": None,
+        "usr-before": moment - datetime.timedelta(microseconds=1),
+        "usr-same": moment,
+        "usr-after": moment + datetime.timedelta(seconds=5),
+    }
+    for uid, stamp in stamps.items():
+        _member(group_uid=f"cld-{uid}", uid=uid)
+        PlatformIdentity.objects.filter(uid=uid).update(last_login_at=stamp)
+    expected = set(
+        PlatformIdentity.objects.filter(
+            Q(last_login_at__isnull=True) | Q(last_login_at__lt=moment), preset="maestrano"
+        ).values_list("uid", flat=True)
+    )
+    updated = LAPSED.run(
+        where={"preset": "maestrano", "last_login_at": moment},
+        values={"email": "taken@example.com"},
+    )
+    taken = set(
+        PlatformIdentity.objects.filter(email="taken@example.com").values_list("uid", flat=True)
+    )
+    assert taken == expected == {"usr-unset", "usr-before"}
+    assert updated == 2
 
 
 def test_an_update_of_a_relation_that_is_no_column_is_refused():
