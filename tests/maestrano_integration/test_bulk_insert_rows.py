@@ -26,6 +26,7 @@ def _values(pks: list) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in _STAMPS} for row in rows]
 
 
+@pytest.mark.usefixtures("sqlite_statement_form")
 def test_given_shared_and_default_values_as_create_writes_them():
     company = Company.objects.create(preset="maestrano", group_uid="cld-rows", name="Rows")
     before = timezone.now()
@@ -90,6 +91,7 @@ def _linked(company_id: int, child_rows: list[tuple]) -> int:
     )
 
 
+@pytest.mark.usefixtures("sqlite_statement_form")
 def test_a_row_and_its_children_in_one_call():
     from maestrano_sync.models import InboxEntry, InboxRecord
 
@@ -189,6 +191,7 @@ def _upsert(rows: list[tuple], **options) -> list:
     )
 
 
+@pytest.mark.usefixtures("sqlite_statement_form")
 def test_an_upsert_updates_only_the_named_fields_of_the_rows_there_and_inserts_the_others():
     from maestrano_sync.models import SyncState
 
