@@ -70,10 +70,10 @@ def _array_text(values: list[Any]) -> Any:
     a backslash: the array syntax's own rule, whatever else it holds (``,``, braces,
     spaces, ``NULL``); the SQL quoting of the whole is the driver's."""
     if all(type(value) is str for value in values):
-        text = '","'.join(values)
-        if '"' in text or "\\" in text:
-            text = '","'.join(value.replace("\\", "\\\\").replace('"', '\\"') for value in values)
-        return f'{{"{text}"}}' if values else "{}"
+        together = "".join(values)  # one look for what needs escaping, not one per value
+        if '"' in together or "\\" in together:
+            values = [value.replace("\\", "\\\\").replace('"', '\\"') for value in values]
+        return '{"' + '","'.join(values) + '"}' if values else "{}"
     if all(type(value) is int for value in values):
         return "{" + ",".join(map(str, values)) + "}"
     return values
