@@ -59,7 +59,7 @@ from maestrano_integration.conf import Preset, maestrano_settings
 from maestrano_integration.kept_query import PreparedWrite
 from maestrano_integration.model_fields import column_name
 from maestrano_integration.saml import SamlValidationError, SsoAttributes, ValidatedAssertion
-from maestrano_integration.transaction_settings import COMMIT_WITHOUT_FLUSH_EXPRESSION
+from maestrano_integration.transaction_settings import own_commit_without_flush
 
 from .cache_session_store import SessionStore as CacheSessionStore
 from .models import SsoLoginTicket, UsedAssertion
@@ -227,13 +227,10 @@ def holding_login_writes(login_times: PreparedWrite) -> Iterator[None]:
     finally:
         _held_login_writes.reset(token)
     *before, last = held
-    connection = connections[last.alias]
-    relaxed = (
-        not maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT
-        and connection.vendor == "postgresql"
-        and not connection.in_atomic_block
+    relaxed = not maestrano_settings.SSO_REPEAT_LOGIN_SYNCHRONOUS_COMMIT
+    last.run_after(
+        *before, returning=own_commit_without_flush(using=last.alias) if relaxed else None
     )
-    last.run_after(*before, returning=COMMIT_WITHOUT_FLUSH_EXPRESSION if relaxed else None)
 
 
 def hold_login_write(write: PreparedWrite) -> bool:

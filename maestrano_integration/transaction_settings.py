@@ -4,8 +4,10 @@ the plans of the statements a connection prepares.
 **Durability.** :func:`commit_without_flush` lets a transaction commit before PostgreSQL
 flushes it to disk (``synchronous_commit``): the import's pages and the sync lock
 (``maestrano_sync``). :data:`COMMIT_WITHOUT_FLUSH_EXPRESSION` does the same from inside a
-statement that has work of its own (``RETURNING`` it): one round trip instead of two; the
-repeat SSO login's opt-in (``maestrano_accounts.sso_state.holding_login_writes``).
+statement that has work of its own (``RETURNING`` it): one round trip instead of two;
+:func:`own_commit_without_flush` gives it only for a statement that is its own transaction
+(the one rule of the repeat SSO login's opt-in, ``maestrano_accounts.sso_state.holding_login_writes``,
+and of the import's lock writes, ``maestrano_sync.locks``).
 
 **Plans** (the opt-in ``DATABASE_PREPARE_THRESHOLD`` of docs/deploy.md: Django's
 ``server_side_binding`` with a psycopg ``prepare_threshold``). Five executions after a
@@ -33,6 +35,18 @@ from django.db import transaction
 #: when the statement evaluates it: an ``UPDATE`` that matches no row leaves the commit as
 #: it was.
 COMMIT_WITHOUT_FLUSH_EXPRESSION = "set_config('synchronous_commit', 'off', true)"
+
+
+def own_commit_without_flush(*, using: str | None = None) -> str | None:
+    """:data:`COMMIT_WITHOUT_FLUSH_EXPRESSION` for a statement about to run on ``using``
+    (the default database when ``None``) when that statement is its own transaction on
+    PostgreSQL (autocommit: no ``atomic`` block open); ``None`` otherwise: a caller's
+    transaction is never relaxed, and other databases have nothing to relax. For
+    ``PreparedWrite.run(returning=...)``."""
+    connection = transaction.get_connection(using)
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    return COMMIT_WITHOUT_FLUSH_EXPRESSION
 
 
 def commit_without_flush(*, using: str | None = None) -> None:

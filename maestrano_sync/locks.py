@@ -17,13 +17,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from maestrano_accounts.models import Company
 from maestrano_integration.connec import ConnecClient, connec_client_for
 from maestrano_integration.kept_query import KeptUpdate, PreparedWrite
-from maestrano_integration.transaction_settings import COMMIT_WITHOUT_FLUSH_EXPRESSION
+from maestrano_integration.transaction_settings import own_commit_without_flush
 
 from .conf import sync_settings
 from .models import SyncLock
@@ -72,10 +71,7 @@ def _lock_write(write: PreparedWrite, *, relaxed: bool) -> int:
     server crash leaves the lock free, or held until its lease lapses), from inside the
     statement itself (one round trip, where ``BEGIN``, ``SET LOCAL``, the write and
     ``COMMIT`` are four), only when it is its own transaction: never a caller's."""
-    connection = transaction.get_connection(write.alias)
-    if relaxed and connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return write.run(returning=COMMIT_WITHOUT_FLUSH_EXPRESSION)
-    return write.run()
+    return write.run(returning=own_commit_without_flush(using=write.alias) if relaxed else None)
 
 
 def renew_lock(*, company_id: Any, token: str) -> bool:
