@@ -5,9 +5,10 @@ the plans of the statements a connection prepares.
 flushes it to disk (``synchronous_commit``): the import's pages and the sync lock
 (``maestrano_sync``). :data:`COMMIT_WITHOUT_FLUSH_EXPRESSION` does the same from inside a
 statement that has work of its own (``RETURNING`` it): one round trip instead of two;
-:func:`own_commit_without_flush` gives it only for a statement that is its own transaction
-(the one rule of the repeat SSO login's opt-in, ``maestrano_accounts.sso_state.holding_login_writes``,
-and of the import's lock writes, ``maestrano_sync.locks``).
+:func:`own_commit_without_flush` gives it only for a statement that is its own
+transaction: the one rule of the repeat SSO login's opt-in
+(``maestrano_accounts.sso_state.holding_login_writes``) and of the import's lock writes
+(``maestrano_sync.locks``).
 
 **Plans** (the opt-in ``DATABASE_PREPARE_THRESHOLD`` of docs/deploy.md: Django's
 ``server_side_binding`` with a psycopg ``prepare_threshold``). Five executions after a
