@@ -221,6 +221,40 @@ def test_the_database_holds_what_bulk_create_writes(model):
     assert _stored(model, [o.pk for o in ours]) == _stored(model, [o.pk for o in theirs])
 
 
+@pytest.mark.usefixtures("sqlite_statement_form")
+def test_columns_of_one_shared_value_or_of_values_and_none_as_bulk_create_writes_them():
+    """A column whose rows all hold the same decimal or date object (a default), one of
+    decimals and ``None``, one of a date in some rows only: written as text once or value
+    by value into the rows' document, each lands as ``bulk_create`` writes it."""
+    company = _company()
+    org = Organization.objects.create(company=company, name="Parent")
+    shared_price = decimal.Decimal("0.10")
+    shared_day = datetime.date(2026, 12, 31)
+
+    def build() -> list[Invoice]:
+        return [
+            Invoice(
+                company=company,
+                organization=org,
+                number=f"N{n}",
+                total=shared_price if n % 2 else decimal.Decimal(n) / 7 if n % 3 else None,
+                transaction_date=shared_day if n % 4 else None,
+                due_date=shared_day,
+            )
+            for n in range(60)
+        ]
+
+    ours, theirs = build(), build()
+    bulk_insert.insert_instances(Invoice, ours)
+    Invoice.objects.bulk_create(theirs)
+    assert _stored(Invoice, [o.pk for o in ours]) == _stored(Invoice, [o.pk for o in theirs])
+    stored = {i.number: i for i in Invoice.objects.filter(pk__in=[o.pk for o in ours])}
+    assert stored["N3"].total == decimal.Decimal("0.10")
+    assert stored["N2"].total == round(decimal.Decimal(2) / 7, 2)
+    assert stored["N0"].total is None and stored["N0"].transaction_date is None
+    assert stored["N5"].due_date == shared_day
+
+
 def test_many_rows_in_one_statement_on_sqlite_and_postgresql(sqlite_statement_form):
     """One ``INSERT`` for all the rows of a call (the rows in one JSON document), with the
     new keys given to the right instances; without SQLite's JSON functions, several (as
