@@ -143,8 +143,10 @@ def insert_rows(
     shape = _shape(model, tuple(fields), alias, ignore_conflicts, returning, update=update)
     shared_values = shape.shared_values(shared or {}, connection)
     columns = [
-        _db_values(adapt, values)
-        for adapt, values in zip(shape.adapters, zip(*rows, strict=True), strict=True)
+        values if passes.issuperset(map(type, values)) else _db_values(adapt, values)
+        for adapt, passes, values in zip(
+            shape.adapters, shape.passes, zip(*rows, strict=True), strict=True
+        )
     ]
     return _execute(shape, connection, shared_values, columns)
 
@@ -255,7 +257,7 @@ def insert_instances(model: type[models.Model], objs: Sequence[models.Model]) ->
             # Model's private step of bulk_create (not in django-stubs).
             obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
     columns = []
-    for field, adapt in zip(shape.per_row, shape.adapters, strict=True):
+    for field, adapt, passes in zip(shape.per_row, shape.adapters, shape.passes, strict=True):
         if _stamps_now(field):
             columns.append(_stamp(field, objs, adapt))
             continue
@@ -263,10 +265,12 @@ def insert_instances(model: type[models.Model], objs: Sequence[models.Model]) ->
             values = [getattr(obj, field.attname) for obj in objs]
         else:
             values = [field.pre_save(obj, True) for obj in objs]
-        if not _PLAIN_TYPES.issuperset(map(type, values)):
+        kinds = set(map(type, values))
+        if not _PLAIN_TYPES.issuperset(kinds):
             model._default_manager.bulk_create(objs)
             return
-        columns.append([adapt(value) for value in values])
+        # A column of values the field writes as they are (texts, integers): not adapted.
+        columns.append(values if passes.issuperset(kinds) else [adapt(v) for v in values])
     with transaction.atomic(using=alias, savepoint=False):
         pks = _execute(shape, connection, [], columns)
     if len(pks) != len(objs):
@@ -301,8 +305,9 @@ def _stamp(
 
 def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
     """``field.get_db_prep_save(value, connection)`` as a function of the value, with
-    the answers known without it: ``None``, a string of a text field, an integer of an
-    integer field (or a key to one), a bool of a boolean field as they are; on SQLite an
+    the answers known without it: the values of :func:`passed_as_they_are` (``None``, a
+    string of a text field, an integer of an integer field or a key to one, a bool of a
+    boolean field) as they are; on SQLite an
     aware UTC datetime of a ``DateTimeField`` as Django writes it there (naive, in the
     connection's time zone when that is UTC: ``str`` of the naive value); on PostgreSQL
     an aware datetime of a ``DateTimeField`` and a JSON field's value as they are (written
@@ -314,44 +319,54 @@ def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
             return _same
         encoder = field.encoder
         return lambda value: json.loads(json.dumps(value, cls=encoder))
-    if type(target) in TEXT_FIELDS:
-        passed: tuple[type, ...] = (str,)
-    elif type(target) in INTEGER_FIELDS or type(target) in _AUTO_PKS:
-        passed = (int,)
-    elif type(target) is models.BooleanField:
-        passed = (bool,)
-    elif (
-        type(target) is models.DateTimeField
-        and connection.vendor == "sqlite"
-        and connection.timezone is datetime.UTC
-    ):
-        utc = datetime.UTC
+    passed = passed_as_they_are(field)
+    if type(target) is models.DateTimeField:
+        if connection.vendor == "sqlite" and connection.timezone is datetime.UTC:
+            utc = datetime.UTC
 
-        def adapt_time(value: Any) -> Any:
-            if type(value) is datetime.datetime and value.tzinfo is utc:
-                # str() of the naive value, without making it: "+00:00" cut from the end.
-                return value.isoformat(" ")[:-6]
-            return None if value is None else prepare(value, connection)
+            def adapt_time(value: Any) -> Any:
+                if type(value) is datetime.datetime and value.tzinfo is utc:
+                    # str() of the naive value, without making it: "+00:00" cut from the end.
+                    return value.isoformat(" ")[:-6]
+                return None if value is None else prepare(value, connection)
 
-        return adapt_time
-    elif type(target) is models.DateTimeField and connection.vendor == "postgresql":
+            return adapt_time
+        if connection.vendor == "postgresql":
 
-        def adapt_aware_time(value: Any) -> Any:
-            # What get_db_prep_save returns for an aware datetime on PostgreSQL: itself.
-            if type(value) is datetime.datetime and value.tzinfo is not None:
-                return value
-            return None if value is None else prepare(value, connection)
+            def adapt_aware_time(value: Any) -> Any:
+                # What get_db_prep_save returns for an aware datetime on PostgreSQL: itself.
+                if type(value) is datetime.datetime and value.tzinfo is not None:
+                    return value
+                return None if value is None else prepare(value, connection)
 
-        return adapt_aware_time
-    else:
-        passed = ()
+            return adapt_aware_time
 
     def adapt(value: Any) -> Any:
-        if value is None or type(value) in passed:
+        if type(value) in passed:
             return value
         return prepare(value, connection)
 
     return adapt
+
+
+def passed_as_they_are(field: models.Field) -> frozenset[type]:
+    """The types of the values :func:`db_adapter`'s function returns as they are for
+    ``field`` (``None``'s always; a text field's strings, an integer field's or a key's
+    integers, a boolean field's bools): a column of only these needs no adapting."""
+    target = type(key_target(field))
+    if target in TEXT_FIELDS:
+        return _PASS_TEXT
+    if target in INTEGER_FIELDS or target in _AUTO_PKS:
+        return _PASS_INTEGER
+    if target is models.BooleanField:
+        return _PASS_BOOL
+    return _PASS_NONE
+
+
+_PASS_NONE = frozenset({type(None)})
+_PASS_TEXT = _PASS_NONE | {str}
+_PASS_INTEGER = _PASS_NONE | {int}
+_PASS_BOOL = _PASS_NONE | {bool}
 
 
 def _prep_save(field: models.Field, connection: Any, value: Any) -> Any:
@@ -415,6 +430,7 @@ class _Shape:
         # statement's ``parent`` (see :func:`insert_row_with_children`).
         self.linked = model_field(model, linked) if linked else None
         self.adapters = [db_adapter(field, connection) for field in self.per_row]
+        self.passes = [passed_as_they_are(field) for field in self.per_row]
         self.ordered = [f for f in opts.local_concrete_fields if not f.primary_key]
         self.shared = [f for f in self.ordered if f not in self.per_row and f != self.linked]
         self._stamped = [_stamped(f) for f in self.shared]
@@ -590,7 +606,7 @@ def _conflict_columns(
 
 
 def _execute(
-    shape: _Shape, connection: Any, shared_values: list[Any], columns: list[list[Any]]
+    shape: _Shape, connection: Any, shared_values: list[Any], columns: Sequence[Sequence[Any]]
 ) -> list[Any]:
     """Write the rows (``columns``: the adapted values of ``shape.per_row``, one list per
     field); the new primary keys if the shape returns them."""

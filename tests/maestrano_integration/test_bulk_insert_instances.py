@@ -38,6 +38,9 @@ def _build(
         Organization: [
             Organization(company=company, name="Ünïcode ✓ 'quoted' \"double\" \\ %s ?"),
             Organization(company=company, name="x" * 255, is_supplier=True, email="a@b.co"),
+            # Values of other types than the field's own (adapted, not written as they are).
+            Organization(company=company, name=12, is_supplier=1),
+            Organization(company=company, name=True, is_supplier=0),
         ],
         Person: [
             Person(company=company, first_name="Ann", organization=org),
