@@ -252,8 +252,9 @@ def insert_instances(model: type[models.Model], objs: Sequence[models.Model]) ->
     opts = model._meta
     names = tuple(f.name for f in opts.concrete_fields if not f.primary_key)
     shape = _shape(model, names, alias, False, True)
+    relations = _relations(model)
     for obj in objs:
-        if obj._state.fields_cache:
+        if obj._state.fields_cache and not _related_keys_copied(obj, relations):
             # Model's private step of bulk_create (not in django-stubs).
             obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
     columns = []
@@ -279,6 +280,33 @@ def insert_instances(model: type[models.Model], objs: Sequence[models.Model]) ->
         setattr(obj, opts.pk.attname, pk)
         obj._state.adding = False
         obj._state.db = alias
+
+
+@functools.cache
+def _relations(model: type[models.Model]) -> tuple[tuple[str, str, str], ...]:
+    """(cache name, attribute, related object's attribute) of each foreign key of
+    ``model`` (a model :func:`_plain` accepts: its only relations)."""
+    return tuple(
+        (f.cache_name, f.attname, key_target(f).attname)
+        for f in model._meta.concrete_fields
+        if isinstance(f, models.ForeignKey)
+    )
+
+
+def _related_keys_copied(obj: models.Model, relations: tuple[tuple[str, str, str], ...]) -> bool:
+    """Whether each related object cached on ``obj`` has the key ``obj`` holds (set when it
+    was assigned, the object saved): then Django's check before a bulk insert (an unsaved
+    related object refused, a key saved since copied, a changed one's cache cleared)
+    has nothing to do. Any other case goes to that check (about 10 µs an object)."""
+    cache = obj._state.fields_cache
+    for cache_name, attname, target_attname in relations:
+        related = cache.get(cache_name)
+        if related is None:
+            continue
+        key = getattr(obj, attname)
+        if key is None or getattr(related, target_attname) != key:
+            return False
+    return True
 
 
 def _stamps_now(field: models.Field) -> bool:

@@ -273,3 +273,39 @@ def test_many_rows_in_one_statement_on_sqlite_and_postgresql(sqlite_statement_fo
         assert len(inserts) > 1
     names = dict(Organization.objects.filter(company=company).values_list("pk", "name"))
     assert [names[obj.pk] for obj in objs] == [f"Org {n}" for n in range(1200)]
+
+
+@pytest.mark.parametrize("insert", ["ours", "bulk_create"])
+def test_related_objects_as_bulk_create_takes_them(insert):
+    """An unsaved related object is refused; one saved after it was assigned gives its key;
+    a key changed after the assignment wins over the cached object (its cache cleared);
+    a related object saved before it was assigned gives its key."""
+    company = _company()
+    org = Organization.objects.create(company=company, name="Parent")
+    write = (
+        (lambda objs: bulk_insert.insert_instances(InvoiceLine, objs))
+        if insert == "ours"
+        else InvoiceLine.objects.bulk_create
+    )
+
+    unsaved = Invoice(company=company, organization=org)
+    with pytest.raises(ValueError, match="unsaved related object 'invoice'"):
+        write([InvoiceLine(company=company, invoice=unsaved, line_number=1)])
+
+    saved_after = Invoice(company=company, organization=org)
+    late = InvoiceLine(company=company, invoice=saved_after, line_number=1)
+    saved_after.save()
+    other = Invoice.objects.create(company=company, organization=org)
+    moved = InvoiceLine(company=company, invoice=saved_after, line_number=2)
+    moved.invoice_id = other.pk
+    plain = InvoiceLine(company=company, invoice=other, line_number=3)
+    write([late, moved, plain])
+
+    stored = dict(
+        InvoiceLine.objects.filter(pk__in=[late.pk, moved.pk, plain.pk]).values_list(
+            "line_number", "invoice_id"
+        )
+    )
+    assert stored == {1: saved_after.pk, 2: other.pk, 3: other.pk}
+    assert late.invoice_id == saved_after.pk
+    assert moved.invoice == other  # the stale cached invoice was dropped
