@@ -730,16 +730,20 @@ def _json_value(value: Any) -> Any:
 
 
 def _db_values(adapt: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
-    """``adapt`` of each value, once per distinct value (rows often share a timestamp)."""
+    """``adapt`` of each value, once per distinct value (rows often share a timestamp).
+
+    Distinct by type too: equal values of other types (``1``, ``True``, ``1.0``) may be
+    written differently (a text field's ``"1"``, ``"True"``, ``"1.0"``)."""
     if len(values) == 1:
         return [adapt(values[0])]
-    adapted: dict[Any, Any] = {}
+    adapted: dict[tuple[type, Any], Any] = {}
     result = []
     for value in values:
+        key = (type(value), value)
         try:
-            prepared = adapted[value]
+            prepared = adapted[key]
         except KeyError:
-            prepared = adapted[value] = adapt(value)
+            prepared = adapted[key] = adapt(value)
         except TypeError:  # unhashable
             prepared = adapt(value)
         result.append(prepared)

@@ -63,6 +63,27 @@ def test_given_shared_and_default_values_as_create_writes_them():
         assert row.created_at == row.updated_at >= before
 
 
+@pytest.mark.usefixtures("sqlite_statement_form")
+def test_equal_values_of_other_types_are_each_adapted_as_create_adapts_them():
+    """``1``, ``True`` and ``1.0`` are equal (and hash alike) but a text field writes them
+    as ``"1"``, ``"True"`` and ``"1.0"``: a value adapted once for the rows sharing it is
+    never handed to a row holding an equal value of another type."""
+    company = Company.objects.create(preset="maestrano", group_uid="cld-rows", name="Rows")
+    values = [1, True, 1.0, "1", 0, False]
+    ours = bulk_insert.insert_rows(
+        Organization,
+        fields=("name", "city"),
+        rows=[(value, value) for value in values],
+        shared={"company_id": company.pk},
+        returning=True,
+    )
+    expected = [
+        Organization.objects.create(company=company, name=value, city=value) for value in values
+    ]
+    assert _values(ours) == _values([obj.pk for obj in expected])
+    assert [row["name"] for row in _values(ours)] == ["1", "True", "1.0", "1", "0", "False"]
+
+
 def test_nothing_to_insert_is_no_statement():
     assert bulk_insert.insert_rows(Organization, fields=("name",), rows=[], returning=True) == []
 
