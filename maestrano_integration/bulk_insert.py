@@ -49,6 +49,7 @@ from itertools import chain, repeat
 from typing import Any
 
 from django.db import NotSupportedError, connections, models, router, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -369,12 +370,31 @@ def db_adapter(field: models.Field, connection: Any) -> Callable[[Any], Any]:
 
             return adapt_aware_time
 
+    if type(target) is models.DecimalField and _decimals_as_they_are(connection):
+
+        def adapt_decimal(value: Any) -> Any:
+            # What get_db_prep_save returns for a finite Decimal: a copy of it (the
+            # backend's adapt_decimalfield_value being the base one, which returns it).
+            if type(value) is decimal.Decimal and value.is_finite():
+                return value
+            return None if value is None else prepare(value, connection)
+
+        return adapt_decimal
+
     def adapt(value: Any) -> Any:
         if type(value) in passed:
             return value
         return prepare(value, connection)
 
     return adapt
+
+
+def _decimals_as_they_are(connection: Any) -> bool:
+    """Whether the backend gives a decimal field's prepared value to its driver as it is."""
+    return (
+        type(connection.ops).adapt_decimalfield_value
+        is BaseDatabaseOperations.adapt_decimalfield_value
+    )
 
 
 def passed_as_they_are(field: models.Field) -> frozenset[type]:

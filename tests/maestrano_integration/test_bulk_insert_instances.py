@@ -12,6 +12,7 @@ import decimal
 import zoneinfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
@@ -171,7 +172,11 @@ def test_a_refused_row_fails_the_statement():
         (Organization, "name", ["text", "", None]),
         (Organization, "is_supplier", [True, False, 1, None]),
         (InvoiceLine, "line_number", [1, True, "7", None]),
-        (InvoiceLine, "quantity", [decimal.Decimal("1.23456"), "2.5", 3, None]),
+        (
+            InvoiceLine,
+            "quantity",
+            [decimal.Decimal("1.23456"), "2.5", 3, None, 2.5, decimal.Decimal("-0E-7")],
+        ),
         (InvoiceLine, "invoice", [1, "2", None]),
         (Invoice, "transaction_date", [datetime.date(2026, 2, 28), None]),
     ],
@@ -182,6 +187,17 @@ def test_values_adapted_as_the_field_does(model, name, values):
     assert [adapt(value) for value in values] == [
         field.get_db_prep_save(value, connection) for value in values
     ]
+
+
+@pytest.mark.parametrize("value", [decimal.Decimal("NaN"), decimal.Decimal("-Infinity"), "x"])
+def test_a_value_the_field_refuses_is_refused_as_the_field_does(value):
+    field = InvoiceLine._meta.get_field("quantity")
+    adapt = bulk_insert.db_adapter(field, connection)
+    with pytest.raises(ValidationError) as ours:
+        adapt(value)
+    with pytest.raises(ValidationError) as theirs:
+        field.get_db_prep_save(value, connection)
+    assert ours.value.messages == theirs.value.messages
 
 
 def _stored(model: type[models.Model], pks: list) -> list[tuple]:
