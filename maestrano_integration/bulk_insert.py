@@ -28,13 +28,15 @@ the database's own work (profiles in docs/performance.md). Three entry points:
 * other databases and shapes: one multi-row ``VALUES`` (when the new primary keys are
   wanted) or ``executemany``.
 
-Values are adapted by the model's fields (:func:`db_adapter`; in :func:`insert_rows` once
-per distinct value: rows often share a timestamp), SQL identifiers come from the model's
-options, quoted, every value is a parameter, and the statement of a shape (model, columns,
-conflict handling, rows per statement) is built once per process, with the constant
-defaults of the fields the caller leaves out (one row per call: the webhook's inbox row,
-``maestrano_sync.notifications.insert_inbox_entry``, pays for no more). A value the database
-refuses fails the statement (``IntegrityError`` / ``DataError``) as with ``bulk_create``.
+Values are adapted by the model's fields (:func:`db_adapter`; not at all for a column of
+values the field writes as they are, :func:`passed_as_they_are`; in :func:`insert_rows`
+once per distinct value and type: rows often share a timestamp), SQL identifiers come from
+the model's options, quoted, every value is a parameter, and the statement of a shape
+(model, columns, conflict handling, rows per statement) is built once per process, with
+the constant defaults of the fields the caller leaves out (one row per call: the webhook's
+inbox row, ``maestrano_sync.notifications.insert_inbox_entry``, pays for no more). A value
+the database refuses fails the statement (``IntegrityError`` / ``DataError``) as with
+``bulk_create``.
 """
 
 from __future__ import annotations
