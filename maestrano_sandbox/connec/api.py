@@ -104,13 +104,15 @@ def want(operation: Operation, *, session: WriteSession) -> None:
     except ConnecApiError:
         return  # execute answers it
     body = operation.body
+    payload = body.get(operation.entity) if isinstance(body, dict) else None
     session.want(
         group=group,
         entity=operation.entity,
         record_id=operation.record_id,
         provider=operation.query.get("opts[provider]"),
         realm=operation.query.get("opts[realm]"),
-        payload=body.get(operation.entity) if isinstance(body, dict) else None,
+        payload=payload,
+        opts=payload.get("opts", body.get("opts")) if isinstance(payload, dict) else None,
     )
 
 
@@ -237,7 +239,9 @@ def run_and_notify(operation: Operation, *, app: RegisteredApp | None) -> Outcom
             outcome = execute(operation, session=session)
             session.flush()
             if session.changed:
-                stored = enqueue_changes(records=session.changed, source_app=app)
+                stored = enqueue_changes(
+                    records=session.changed, source_app=app, groups=session.groups
+                )
                 outcome.deliveries = [delivery.pk for delivery in stored]
     except IntegrityError:
         # Another request attached one of the external ids between our check and our insert.
@@ -376,7 +380,7 @@ def run_batch(
         ]
         session.flush()
         if session.changed:
-            enqueue_changes(records=session.changed, source_app=session.app)
+            enqueue_changes(records=session.changed, source_app=session.app, groups=session.groups)
     statistics.rows_written(len(session.changed))
     return outcomes
 

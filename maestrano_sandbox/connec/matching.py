@@ -4,10 +4,11 @@
 Why: matched by a query per create, a batch of N creates cost N scans of the
 group's records (no index serves a JSON path) and N flushes of the session's
 pending rows (so that the query saw them): a first push of 5,000 people ran at
-64 records/s. A :class:`MatchIndex` reads the matching values of an entity's
-records once per session (one query), and the session keeps it up to date with
-its own writes: the records it creates, and those it changes (a rename leaves the
-old value's group of records and joins the new one's).
+64 records/s. A :class:`MatchIndex` reads the matching values of the entity's
+records that hold the batch's values (one query per batch, whatever else the group
+stores: read whole, a push of N records in batches of 100 read about N²/200 rows), and
+the session keeps it up to date with its own writes: the records it creates, and those
+it changes (a rename leaves the old value's group of records and joins the new one's).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from __future__ import annotations
 import bisect
 import datetime
 import json
+import math
 import uuid
 from collections.abc import Hashable, Iterable
 from typing import Any, NoReturn
 
 from django.db import NotSupportedError
-from django.db.models import F, Func, JSONField
+from django.db.models import BooleanField, F, Func, JSONField
 
 from maestrano_sandbox.models import ConnecRecord
 
@@ -115,38 +117,121 @@ class JsonValue(Func):
         raise NotSupportedError("The sandbox's smart merging supports SQLite and PostgreSQL")
 
 
+class JsonValueIn(Func):
+    """True when the JSON value at a dotted path of ``data`` is one of ``keys`` (as
+    :func:`match_key` gives them): a filter that keeps at least every record whose value
+    matches one of them, and possibly a few more (SQLite reads ``true`` as ``1``), which
+    :class:`MatchIndex` then compares in Python."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, field: str, keys: Iterable[Hashable]) -> None:
+        self.keys = field.split(".")
+        self.values = list(keys)
+        super().__init__(F("data"))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+        # json_extract gives SQL values: a text, an integer or a real (1.0 = 1), true as 1.
+        data, params = compiler.compile(self.source_expressions[0])
+        values = [_sqlite_value(v) for v in self.values]
+        holders = ", ".join(["%s"] * len(values))
+        return (
+            f"json_extract({data}, %s) IN ({holders})",
+            (*params, sqlite_json_path(self.keys), *values),
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+        # jsonb equality is a JSON comparison: 1.0 = 1, "1" <> 1, true <> 1.
+        data, params = compiler.compile(self.source_expressions[0])
+        holders = ", ".join(["%s::jsonb"] * len(self.values))
+        values = [json.dumps(_json_key(v)) for v in self.values]
+        return f"({data} #> %s) IN ({holders})", (*params, self.keys, *values)
+
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> NoReturn:
+        raise NotSupportedError("The sandbox's smart merging supports SQLite and PostgreSQL")
+
+
+# SQLite's integers are 64-bit; a larger one is read from JSON as a real, and so compared.
+_SQLITE_INTEGERS = range(-(2**63), 2**63)
+
+
+def _json_key(key: Hashable) -> Any:
+    """The JSON value of a :func:`match_key` key."""
+    return key[1] if isinstance(key, tuple) else key
+
+
+def _sqlite_value(key: Hashable) -> Any:
+    value = _json_key(key)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and value not in _SQLITE_INTEGERS:
+        return float(value)
+    return value
+
+
+def filterable(key: Hashable) -> bool:
+    """Whether :class:`JsonValueIn` can look ``key`` up: a text, a finite number, a bool
+    (anything else, which a request's JSON does not give, is matched by reading every
+    record)."""
+    value = _json_key(key)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return "\x00" not in value
+    return isinstance(value, int)
+
+
 class MatchIndex:
     """The records of one group and entity by the values of some matching fields.
 
     Each value tuple lists its records oldest first: stored records by primary
     key, then the session's new records in creation order.
+
+    Stored records are read on demand, by the value of the first matching field: the
+    first lookup of a value reads the stored records holding it, together with those of
+    every value registered beforehand (:meth:`want`: a batch registers its creates'
+    values, so one query serves it), whatever else the group stores. A record the
+    session holds (:meth:`put`, or ``held`` when the index is made) is indexed by its
+    session copy, never by what is stored.
     """
 
-    def __init__(self, *, fields: tuple[str, ...]) -> None:
+    # Values per query: a batch's creates, in a few statements of bounded size.
+    CHUNK = 500
+
+    def __init__(
+        self, *, records: Any, fields: tuple[str, ...], held: Iterable[ConnecRecord] = ()
+    ) -> None:
+        self.records = records
         self.fields = fields
         self._buckets: dict[Values, list[tuple[Order, uuid.UUID]]] = {}
         self._values: dict[uuid.UUID, Values] = {}
         self._order: dict[uuid.UUID, Order] = {}
         self._pks: dict[uuid.UUID, int | None] = {}
-
-    @classmethod
-    def read(
-        cls, *, records: Any, fields: tuple[str, ...], held: Iterable[ConnecRecord]
-    ) -> MatchIndex:
-        """The index of ``records`` (a queryset: one query, of the primary key, id and the
-        fields' values), with ``held``, the session's copies, in place of what is stored."""
-        index = cls(fields=fields)
-        rows = records.order_by("pk").values_list("pk", "uid", *(JsonValue(f) for f in fields))
-        for pk, uid, *raw in rows:
-            values = tuple(match_key(v) for v in raw)
-            if None not in values:
-                index._insert(uid=uid, pk=pk, order=(0, pk), values=values)
+        # Records whose session copy is the truth (indexed or not), and what is read.
+        self._held: set[uuid.UUID] = set()
+        self._read_keys: set[Hashable] = set()
+        self._read_all = False
+        self._wanted: set[Hashable] = set()
         for record in held:
-            index.put(record)
-        return index
+            self.put(record)
+
+    def want(self, keys: Iterable[Hashable]) -> None:
+        """Register first-field values a later :meth:`best` will look up."""
+        self._wanted.update(keys)
 
     def best(self, values: Values) -> tuple[uuid.UUID, int | None] | None:
         """The oldest record with ``values``: its id and primary key (``None``: not written yet)."""
+        if not self._read_all and values[0] not in self._read_keys:
+            self._read({values[0], *self._wanted})
         bucket = self._buckets.get(values)
         if not bucket:
             return None
@@ -155,6 +240,7 @@ class MatchIndex:
 
     def put(self, record: ConnecRecord) -> None:
         """Index ``record`` by its current values (it keeps its place among the oldest)."""
+        self._held.add(record.uid)
         order = self._order.get(record.uid)
         self.drop(record.uid)
         values = matching_values(record.data, self.fields)
@@ -165,6 +251,7 @@ class MatchIndex:
         self._insert(uid=record.uid, pk=record.pk, order=order, values=values)
 
     def drop(self, uid: uuid.UUID) -> None:
+        self._held.add(uid)
         values = self._values.pop(uid, None)
         if values is None:
             return
@@ -174,6 +261,30 @@ class MatchIndex:
         bucket.remove((order, uid))
         if not bucket:
             del self._buckets[values]
+
+    def _read(self, keys: set[Hashable]) -> None:
+        """Index the stored records whose first matching value is one of ``keys`` (every
+        stored record if one of them cannot be filtered on)."""
+        keys -= self._read_keys
+        self._wanted -= keys
+        columns = ("pk", "uid", *(JsonValue(f) for f in self.fields))
+        if all(map(filterable, keys)):
+            ordered = sorted(keys, key=repr)
+            queries = [
+                self.records.filter(JsonValueIn(self.fields[0], ordered[i : i + self.CHUNK]))
+                for i in range(0, len(ordered), self.CHUNK)
+            ]
+            self._read_keys |= keys
+        else:
+            queries = [self.records]
+            self._read_all = True
+        for query in queries:
+            for pk, uid, *raw in query.order_by("pk").values_list(*columns):
+                if uid in self._held or uid in self._values:
+                    continue
+                values = tuple(match_key(v) for v in raw)
+                if None not in values:
+                    self._insert(uid=uid, pk=pk, order=(0, pk), values=values)
 
     def _insert(self, *, uid: uuid.UUID, pk: int | None, order: Order, values: Values) -> None:
         self._values[uid] = values

@@ -69,14 +69,19 @@ def is_subscribed(app: RegisteredApp, entity: str) -> bool:
 
 
 def enqueue_changes(
-    *, records: Iterable[ConnecRecord], source_app: RegisteredApp | None
+    *,
+    records: Iterable[ConnecRecord],
+    source_app: RegisteredApp | None,
+    groups: Iterable[Group] = (),
 ) -> list[NotificationDelivery]:
     """Store the deliveries of ``records`` (changed by ``source_app``) for every other app.
 
     Records changed several times in one request or batch are sent once, in
     their latest state; one delivery per receiving app carries them all.
-    Call it inside the write's transaction on the ``sandbox`` database.
+    Call it inside the write's transaction on the ``sandbox`` database; ``groups``:
+    those of the records the caller has read already (the others are read here).
     """
+    known = {group.pk: group for group in groups}
     latest: dict[int, ConnecRecord] = {}
     for record in records:
         latest[record.pk] = record
@@ -86,7 +91,7 @@ def enqueue_changes(
     deliveries = []
     now = timezone.now()
     for group_id, changed in by_group.items():
-        group = Group.objects.get(pk=group_id)
+        group = known.get(group_id) or Group.objects.get(pk=group_id)
         receivers = group.apps.all()
         if source_app is not None:
             receivers = receivers.exclude(pk=source_app.pk)

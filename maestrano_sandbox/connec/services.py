@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
@@ -107,7 +108,7 @@ class WriteSession:
 
     An op that fails validation changes nothing: every check runs before the op
     touches the session. Smart merge (``opts.matching_fields``) looks the match up in
-    a :class:`~.matching.MatchIndex` of the entity's records, read once per session
+    a :class:`~.matching.MatchIndex` of the entity's records holding the batch's values
     and kept up to date with the session's own writes: no flush, no query per record
     (but the lock of the record it merges into).
     """
@@ -127,6 +128,15 @@ class WriteSession:
     _matches: dict[tuple[int, str, tuple[str, ...]], MatchIndex] = field(
         default_factory=dict, init=False
     )
+    # The first matching value of each registered create, for the index's first read.
+    _match_wants: dict[tuple[int, str, tuple[str, ...]], set[Hashable]] = field(
+        default_factory=dict, init=False
+    )
+
+    @property
+    def groups(self) -> list[Group]:
+        """The groups the session has read."""
+        return list(self._groups.values())
 
     def group(self, uid: str) -> Group:
         """The group ``uid`` if it uses the session's app (404 otherwise), read once."""
@@ -144,8 +154,12 @@ class WriteSession:
         provider: str | None,
         realm: str | None,
         payload: Any,
+        opts: Any = None,
     ) -> None:
-        """Register what a POST (``record_id=None``) or a PUT will look up; ``load`` reads it."""
+        """Register what a POST (``record_id=None``) or a PUT will look up; ``load`` reads it
+        (and a POST's smart-merging value, the first lookup of its entity's index)."""
+        if record_id is None and isinstance(payload, dict) and isinstance(opts, dict):
+            self._want_match(group=group, entity=entity, payload=payload, opts=opts)
         if record_id is not None:
             if provider and provider != CONNEC_PROVIDER:
                 entry = {"provider": provider, "realm": realm or "", "id": record_id}
@@ -160,6 +174,22 @@ class WriteSession:
 
     def load(self) -> None:
         self.index.load()
+
+    def _want_match(
+        self, *, group: Group, entity: str, payload: dict[str, Any], opts: dict[str, Any]
+    ) -> None:
+        matching_fields = opts.get("matching_fields")
+        if not matching_fields:
+            return
+        try:
+            fields = checked_matching_fields(matching_fields)
+        except ConnecApiError:
+            return  # the op answers it
+        # The value as sent; validation may change it, and a value not registered is read
+        # when it is looked up.
+        values = matching_values(payload, fields)
+        if values is not None:
+            self._match_wants.setdefault((group.pk, entity, fields), set()).add(values[0])
 
     def lookup(
         self, *, group: Group, entity: str, record_id: str, provider: str | None, realm: str | None
@@ -263,13 +293,16 @@ class WriteSession:
                 record._state.adding = False
                 record._state.db = SANDBOX_DATABASE
         if self._updated:
-            # An upsert of existing rows: one INSERT ... ON CONFLICT DO UPDATE statement,
-            # where bulk_update builds a CASE per field and row (ten times slower here).
-            ConnecRecord.objects.bulk_create(
-                list(self._updated.values()),
-                batch_size=500,
+            # An upsert of existing rows (by their unique id, the rows all there: the
+            # session locked them): one INSERT ... ON CONFLICT DO UPDATE statement, where
+            # bulk_update builds a CASE per field and row (ten times slower here), and
+            # bulk_create's upsert has psycopg quote each value of its arrays.
+            insert_rows(
+                ConnecRecord,
+                fields=RECORD_FIELDS,
+                rows=list(map(attrgetter(*RECORD_FIELDS), self._updated.values())),
                 update_conflicts=True,
-                unique_fields=["id"],
+                unique_fields=["uid"],
                 update_fields=UPDATED_FIELDS,
             )
         if self._external_ids:
@@ -349,12 +382,13 @@ class WriteSession:
             return None
         key = (group.pk, entity, fields)
         if key not in self._matches:
-            self._matches[key] = MatchIndex.read(
+            self._matches[key] = MatchIndex(
                 records=records_of(group=group, entity=entity),
                 fields=fields,
                 held=self.index.held(group_id=group.pk, entity=entity),
             )
         matches = self._matches[key]
+        matches.want(self._match_wants.pop(key, ()))
         while (best := matches.best(values)) is not None:
             uid, pk = best
             record = self.index.claim(uid=uid, pk=pk, group_id=group.pk, entity=entity)

@@ -164,3 +164,121 @@ def test_a_batch_of_matching_creates_costs_the_same_queries_whatever_is_stored(h
     assert with_200 == with_10
     # A query per record would make at least a hundred.
     assert with_10 < 20
+
+
+def stored_item(hub, name: str, ref) -> str:
+    response = hub.post("/cld-1/items", {"items": {"name": name, "ref": ref}})
+    assert response.status_code == 201
+    return response.json()["items"]["id"]
+
+
+def test_each_json_type_matches_its_own_stored_value_only(hub):
+    # Stored without matching fields; "ref" is a field the schema does not know (kept as sent).
+    ids = {
+        "one-point-zero": stored_item(hub, "Real", 1.0),
+        "text-one": stored_item(hub, "Text", "1"),
+        "true": stored_item(hub, "Bool", True),
+        "huge": stored_item(hub, "Huge", 2**70),
+        "path": stored_item(hub, "Nested", {"code": "A-1"}),
+    }
+    by_ref = {"matching_fields": ["ref"]}
+
+    answers = results(
+        hub.batch(
+            [
+                create("items", {"name": "int one", "ref": 1}, by_ref),
+                create("items", {"name": "text one", "ref": "1"}, by_ref),
+                create("items", {"name": "true", "ref": True}, by_ref),
+                create("items", {"name": "false", "ref": False}, by_ref),
+                create("items", {"name": "huge", "ref": 2**70}, by_ref),
+                create("items", {"name": "huge + 1", "ref": 2**70 + 1}, by_ref),
+                create("items", {"name": "nested", "ref": {"code": "A-1"}}, by_ref),
+                create(
+                    "items",
+                    {"name": "by path", "ref": {"code": "A-1"}},
+                    {"matching_fields": ["ref.code"]},
+                ),
+            ]
+        )
+    )
+
+    merged_into = [body["items"]["id"] if status == 200 else None for status, body in answers]
+    assert [status for status, _ in answers] == [200, 200, 200, 201, 200, 201, 201, 200]
+    assert merged_into[:3] == [ids["one-point-zero"], ids["text-one"], ids["true"]]
+    assert merged_into[4] == ids["huge"]
+    assert merged_into[7] == ids["path"]
+
+
+def test_a_value_known_only_once_resolved_is_matched_too(hub):
+    # A reference sent as an external id is a Connec! id only after validation: the
+    # batch cannot announce it, and the create still finds the stored person holding it.
+    ours = [{"provider": "my-app", "realm": "r", "id": "47"}]
+    organization_id, other_id = (
+        hub.post("/cld-1/organizations", {"organizations": {"name": name}}).json()["organizations"][
+            "id"
+        ]
+        for name in ("Ours", "Other")
+    )
+    hub.put(f"/cld-1/organizations/{organization_id}", {"organizations": {"id": ours}})
+    stored = hub.post(
+        "/cld-1/people", {"people": {"last_name": "Stored", "organization_id": organization_id}}
+    ).json()["people"]
+    by_organization = {"matching_fields": ["organization_id"]}
+
+    answers = results(
+        hub.batch(
+            [
+                # The first lookup reads the people of the values the batch announced.
+                create(
+                    "people", {"last_name": "Other", "organization_id": other_id}, by_organization
+                ),
+                create("people", {"last_name": "Merged", "organization_id": ours}, by_organization),
+            ]
+        )
+    )
+
+    assert [status for status, _ in answers] == [201, 200]
+    assert answers[1][1]["people"]["id"] == stored["id"]
+    assert answers[1][1]["people"]["last_name"] == "Merged"
+
+
+def test_a_record_whose_value_the_batch_removed_is_not_matched_by_its_stored_value(hub):
+    first_id, other_id = (
+        hub.post("/cld-1/organizations", {"organizations": {"name": name}}).json()["organizations"][
+            "id"
+        ]
+        for name in ("First", "Other")
+    )
+    first_by_external_id = [{"provider": "my-app", "realm": "r", "id": "first"}]
+    hub.put(f"/cld-1/organizations/{first_id}", {"organizations": {"id": first_by_external_id}})
+    stored = hub.post(
+        "/cld-1/people", {"people": {"last_name": "Stored", "organization_id": first_id}}
+    ).json()["people"]
+    leave = {
+        "method": "put",
+        "url": f"/api/v2/cld-1/people/{stored['id']}",
+        "params": {"people": {"organization_id": None}},
+    }
+    by_organization = {"matching_fields": ["organization_id"]}
+
+    answers = results(
+        hub.batch(
+            [
+                create(
+                    "people", {"last_name": "Other", "organization_id": other_id}, by_organization
+                ),
+                leave,
+                # Organization "first" by external id: looked up in the database only now,
+                # where the stored person still names it; the batch took it away.
+                create(
+                    "people",
+                    {"last_name": "New", "organization_id": first_by_external_id},
+                    by_organization,
+                ),
+            ]
+        )
+    )
+
+    assert [status for status, _ in answers] == [201, 200, 201]
+    assert answers[1][1]["people"]["organization_id"] is None
+    assert answers[2][1]["people"]["id"] != stored["id"]
