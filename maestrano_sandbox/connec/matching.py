@@ -84,26 +84,13 @@ def sqlite_json_path(keys: list[str]) -> str:
     return "".join(parts)
 
 
-class JsonValue(Func):
-    """The JSON value at a dotted path of ``data`` (decoded, types kept), ``None`` if absent.
-
-    Django's key transform gives SQLite's SQL values (the text ``"123"`` would come
-    back as the number 123); this reads the JSON text of the value on both databases.
-    """
-
-    output_field = JSONField()
+class _DataPath(Func):
+    """An expression of the value at a dotted path of a record's ``data``, written for
+    SQLite and PostgreSQL (``as_sqlite``, ``as_postgresql``)."""
 
     def __init__(self, field: str) -> None:
         self.keys = field.split(".")
         super().__init__(F("data"))
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
-        data, params = compiler.compile(self.source_expressions[0])
-        return f"({data} -> %s)", (*params, sqlite_json_path(self.keys))
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
-        data, params = compiler.compile(self.source_expressions[0])
-        return f"({data} #> %s)", (*params, self.keys)
 
     def as_sql(
         self,
@@ -117,7 +104,25 @@ class JsonValue(Func):
         raise NotSupportedError("The sandbox's smart merging supports SQLite and PostgreSQL")
 
 
-class JsonValueIn(Func):
+class JsonValue(_DataPath):
+    """The JSON value at a dotted path of ``data`` (decoded, types kept), ``None`` if absent.
+
+    Django's key transform gives SQLite's SQL values (the text ``"123"`` would come
+    back as the number 123); this reads the JSON text of the value on both databases.
+    """
+
+    output_field = JSONField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+        data, params = compiler.compile(self.source_expressions[0])
+        return f"({data} -> %s)", (*params, sqlite_json_path(self.keys))
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+        data, params = compiler.compile(self.source_expressions[0])
+        return f"({data} #> %s)", (*params, self.keys)
+
+
+class JsonValueIn(_DataPath):
     """True when the JSON value at a dotted path of ``data`` is one of ``keys`` (as
     :func:`match_key` gives them): a filter that keeps at least every record whose value
     matches one of them, and possibly a few more (SQLite reads ``true`` as ``1``), which
@@ -127,9 +132,8 @@ class JsonValueIn(Func):
     conditional = True
 
     def __init__(self, field: str, keys: Iterable[Hashable]) -> None:
-        self.keys = field.split(".")
+        super().__init__(field)
         self.values = list(keys)
-        super().__init__(F("data"))
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
         # json_extract gives SQL values: a text, an integer or a real (1.0 = 1), true as 1.
@@ -147,17 +151,6 @@ class JsonValueIn(Func):
         holders = ", ".join(["%s::jsonb"] * len(self.values))
         values = [json.dumps(_json_key(v)) for v in self.values]
         return f"({data} #> %s) IN ({holders})", (*params, self.keys, *values)
-
-    def as_sql(
-        self,
-        compiler: Any,
-        connection: Any,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> NoReturn:
-        raise NotSupportedError("The sandbox's smart merging supports SQLite and PostgreSQL")
 
 
 # SQLite's integers are 64-bit; a larger one is read from JSON as a real, and so compared.
