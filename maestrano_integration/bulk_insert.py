@@ -30,7 +30,8 @@ the database's own work (profiles in docs/performance.md). Three entry points:
 
 Values are adapted by the model's fields (:func:`db_adapter`; not at all for a column of
 values the field writes as they are, :func:`passed_as_they_are`; in :func:`insert_rows`
-once per distinct value and type: rows often share a timestamp), SQL identifiers come from
+once per distinct value and type where the field writes equal values alike: rows often
+share a timestamp), SQL identifiers come from
 the model's options, quoted, every value is a parameter, and the statement of a shape
 (model, columns, conflict handling, rows per statement) is built once per process, with
 the constant defaults of the fields the caller leaves out (one row per call: the webhook's
@@ -96,6 +97,19 @@ _PARENT = "parent"
 #: A shared field's default that is not a constant (see :meth:`_Shape.shared_values`).
 _PER_CALL = object()
 _AUTO_PKS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
+#: The field classes that write equal values of one type alike (see
+#: :func:`adapts_equal_values_alike`).
+_ALIKE: frozenset[type[models.Field]] = frozenset(
+    {
+        *INTEGER_FIELDS,
+        *_AUTO_PKS,
+        models.BooleanField,
+        models.DecimalField,
+        models.DateField,
+        models.DateTimeField,
+        models.UUIDField,
+    }
+)
 _PLAIN_TYPES = frozenset(
     {str, int, bool, decimal.Decimal, datetime.date, datetime.datetime, uuid.UUID, type(None)}
 )
@@ -146,9 +160,9 @@ def insert_rows(
     shape = _shape(model, tuple(fields), alias, ignore_conflicts, returning, update=update)
     shared_values = shape.shared_values(shared or {}, connection)
     columns = [
-        values if passes.issuperset(map(type, values)) else _db_values(adapt, values)
-        for adapt, passes, values in zip(
-            shape.adapters, shape.passes, zip(*rows, strict=True), strict=True
+        values if passes.issuperset(map(type, values)) else _db_values(adapt, values, shares)
+        for adapt, passes, shares, values in zip(
+            shape.adapters, shape.passes, shape.shares, zip(*rows, strict=True), strict=True
         )
     ]
     return _execute(shape, connection, shared_values, columns)
@@ -200,8 +214,10 @@ def insert_row_with_children(
         *linked.shared_values({}, connection),
         _document(
             [
-                _db_values(adapt, values)
-                for adapt, values in zip(linked.adapters, child_columns, strict=True)
+                _db_values(adapt, values, shares)
+                for adapt, shares, values in zip(
+                    linked.adapters, linked.shares, child_columns, strict=True
+                )
             ]
         ),
     ]
@@ -413,6 +429,16 @@ def passed_as_they_are(field: models.Field) -> frozenset[type]:
     return _PASS_NONE
 
 
+def adapts_equal_values_alike(field: models.Field) -> bool:
+    """Whether ``field`` writes equal values of one type alike, so that a column's value
+    may be adapted once for all the rows holding it. True of the number, date, time and
+    UUID fields Django ships (a ``DecimalField`` rounds to its places, a ``DateTimeField``
+    writes an instant); not of a text field, which writes the text of the value
+    (``Decimal("1.0")`` and ``Decimal("1")``, or one instant in two time zones, are equal
+    and written differently), nor of any other field."""
+    return type(key_target(field)) in _ALIKE
+
+
 _PASS_NONE = frozenset({type(None)})
 _PASS_TEXT = _PASS_NONE | {str}
 _PASS_INTEGER = _PASS_NONE | {int}
@@ -481,6 +507,7 @@ class _Shape:
         self.linked = model_field(model, linked) if linked else None
         self.adapters = [db_adapter(field, connection) for field in self.per_row]
         self.passes = [passed_as_they_are(field) for field in self.per_row]
+        self.shares = [adapts_equal_values_alike(field) for field in self.per_row]
         self.ordered = [f for f in opts.local_concrete_fields if not f.primary_key]
         self.shared = [f for f in self.ordered if f not in self.per_row and f != self.linked]
         self._stamped = [_stamped(f) for f in self.shared]
@@ -751,13 +778,14 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _db_values(adapt: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
-    """``adapt`` of each value, once per distinct value (rows often share a timestamp).
+def _db_values(adapt: Callable[[Any], Any], values: Sequence[Any], shares: bool) -> list[Any]:
+    """``adapt`` of each value; once per distinct value when the field writes equal values
+    alike (``shares``, :func:`adapts_equal_values_alike`: rows often share a timestamp).
 
     Distinct by type too: equal values of other types (``1``, ``True``, ``1.0``) may be
-    written differently (a text field's ``"1"``, ``"True"``, ``"1.0"``)."""
-    if len(values) == 1:
-        return [adapt(values[0])]
+    written differently."""
+    if len(values) == 1 or not shares:
+        return list(map(adapt, values))
     adapted: dict[tuple[type, Any], Any] = {}
     result = []
     for value in values:

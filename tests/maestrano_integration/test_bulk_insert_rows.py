@@ -6,6 +6,7 @@ of the same shape were given; the new primary keys in the rows' order."""
 from __future__ import annotations
 
 import datetime
+import decimal
 
 import pytest
 from django.db import IntegrityError, connection
@@ -82,6 +83,37 @@ def test_equal_values_of_other_types_are_each_adapted_as_create_adapts_them():
     ]
     assert _values(ours) == _values([obj.pk for obj in expected])
     assert [row["name"] for row in _values(ours)] == ["1", "True", "1.0", "1", "0", "False"]
+
+
+@pytest.mark.usefixtures("sqlite_statement_form")
+def test_equal_values_written_differently_are_each_adapted_as_create_adapts_them():
+    """Equal values of one type may have different text (``Decimal("1.0")`` and
+    ``Decimal("1")``, ``-0.0`` and ``0.0``, one instant in two time zones): a text field
+    writes each its own."""
+    company = Company.objects.create(preset="maestrano", group_uid="cld-text", name="Text")
+    instant = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+    paris = instant.astimezone(datetime.timezone(datetime.timedelta(hours=1)))
+    values = [
+        decimal.Decimal("1.0"),
+        decimal.Decimal("1"),
+        decimal.Decimal("1.00"),
+        0.0,
+        -0.0,
+        instant,
+        paris,
+    ]
+    ours = bulk_insert.insert_rows(
+        Organization,
+        fields=("name", "city"),
+        rows=[(value, value) for value in values],
+        shared={"company_id": company.pk},
+        returning=True,
+    )
+    expected = [
+        Organization.objects.create(company=company, name=value, city=value) for value in values
+    ]
+    assert _values(ours) == _values([obj.pk for obj in expected])
+    assert [row["name"] for row in _values(ours)] == [str(value) for value in values]
 
 
 def test_nothing_to_insert_is_no_statement():
