@@ -125,14 +125,13 @@ def counting_client(company):
 
 def phase_push(company, records: int) -> dict:
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from maestrano_sync.models import IdMap, OutboxEntry
     from maestrano_sync.push import drain_outbox
 
     create_local_records(company, records)
     client, counter = counting_client(company)
-    with CaptureQueriesContext(connection) as queries:
+    with harness.counted_queries(connection) as queries:
         started = time.perf_counter()
         result = drain_outbox(company=company, client=client)
         elapsed = time.perf_counter() - started
@@ -144,7 +143,7 @@ def phase_push(company, records: int) -> dict:
         "seconds": elapsed,
         "records": records,
         "requests": counter["requests"],
-        "queries": len(queries),
+        "queries": queries["queries"],
         "http_seconds": counter["http_seconds"],
     }
 
@@ -152,7 +151,6 @@ def phase_push(company, records: int) -> dict:
 def phase_push_updates(company) -> dict:
     """Every pushed record changed once more and drained: the update (PUT) path."""
     from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
 
     from crm.models import Organization, Person
     from maestrano_sync.models import OutboxEntry
@@ -166,7 +164,7 @@ def phase_push_updates(company) -> dict:
                 obj.save()
                 records += 1
     client, counter = counting_client(company)
-    with CaptureQueriesContext(connection) as queries:
+    with harness.counted_queries(connection) as queries:
         started = time.perf_counter()
         result = drain_outbox(company=company, client=client)
         elapsed = time.perf_counter() - started
@@ -177,7 +175,7 @@ def phase_push_updates(company) -> dict:
         "seconds": elapsed,
         "records": records,
         "requests": counter["requests"],
-        "queries": len(queries),
+        "queries": queries["queries"],
         "http_seconds": counter["http_seconds"],
     }
 
@@ -186,7 +184,6 @@ def phase_naive_push(company, records: int) -> dict:
     """Per record: a payload with one IdMap query per reference, one POST, one IdMap insert."""
     from django.contrib.contenttypes.models import ContentType
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from crm.models import Organization, Person
     from maestrano_sync.mappers import ReferenceResolver, connec_id_of
@@ -197,7 +194,7 @@ def phase_naive_push(company, records: int) -> dict:
     create_local_records(company, records)
     client, counter = counting_client(company)
     done = 0
-    with CaptureQueriesContext(connection) as queries:
+    with harness.counted_queries(connection) as queries:
         started = time.perf_counter()
         for model in (Organization, Person):
             mapper = registry.for_model(model)
@@ -234,7 +231,7 @@ def phase_naive_push(company, records: int) -> dict:
         "seconds": elapsed,
         "records": done,
         "requests": counter["requests"],
-        "queries": len(queries),
+        "queries": queries["queries"],
         "http_seconds": counter["http_seconds"],
     }
 
