@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
@@ -360,16 +361,43 @@ def new_pushed(
     )
 
 
+#: The columns of a pushed IdMap row :func:`save_pushed` writes (the stamps aside).
+_PUSHED_FIELDS = (
+    "company_id",
+    "entity",
+    "content_type_id",
+    "object_id",
+    "connec_id",
+    "last_pulled_updated_at",
+    "last_pushed_updated_at",
+    "last_pushed_hash",
+)
+_pushed_row = attrgetter(*_PUSHED_FIELDS)
+
+
 def save_pushed(*, new: list[IdMap], changed: list[IdMap], now: datetime.datetime) -> None:
     """Write a push's IdMap rows: ``new`` inserted (existing ones kept), ``changed`` updated
-    (Connec! id, last pushed version and hash)."""
+    (Connec! id, last pushed version and hash).
+
+    Both as rows (:func:`~maestrano_integration.bulk_insert.insert_rows`: one JSON parameter
+    per statement), where ``bulk_create`` had psycopg quote every value of its arrays.
+    """
+    stamps = {"created_at": now, "updated_at": now}
     if new:
-        IdMap.objects.bulk_create(new, ignore_conflicts=True)
+        insert_rows(
+            IdMap,
+            fields=_PUSHED_FIELDS,
+            rows=list(map(_pushed_row, new)),
+            shared=stamps,
+            ignore_conflicts=True,
+        )
     if not changed:
         return
     # Rows deleted since they were read stay deleted (as with an UPDATE): the others are
-    # locked, then written by one INSERT ... ON CONFLICT (id) DO UPDATE per 500 rows, where
-    # bulk_update builds a CASE per field and row (two thirds of an update push's time).
+    # locked, then written by one INSERT ... ON CONFLICT (the local object's key) DO UPDATE,
+    # where bulk_update builds a CASE per field and row (two thirds of an update push's
+    # time). The rows are there: each conflicts with itself, the columns not updated
+    # (``created_at`` among them) are left as they are.
     existing = set(
         IdMap.objects.select_for_update()
         .filter(pk__in=[id_map.pk for id_map in changed])
@@ -378,17 +406,16 @@ def save_pushed(*, new: list[IdMap], changed: list[IdMap], now: datetime.datetim
     rows = [id_map for id_map in changed if id_map.pk in existing]
     for id_map in rows:
         id_map.updated_at = now
-    created_at = [id_map.created_at for id_map in rows]
-    IdMap.objects.bulk_create(
-        rows,
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=["id"],
-        update_fields=["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"],
-    )
-    # The insert's auto_now_add stamped the instances; the rows kept theirs.
-    for id_map, stamp in zip(rows, created_at, strict=True):
-        id_map.created_at = stamp
+    if rows:
+        insert_rows(
+            IdMap,
+            fields=_PUSHED_FIELDS,
+            rows=list(map(_pushed_row, rows)),
+            shared=stamps,
+            update_conflicts=True,
+            unique_fields=["company", "content_type", "object_id"],
+            update_fields=["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"],
+        )
 
 
 def bump_pulled(*, bumps: Iterable[tuple[IdMap, datetime.datetime | None]]) -> None:
