@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from maestrano_integration.lookups import among
 from maestrano_sandbox.models import ConnecExternalId, ConnecRecord, Group, channel_id_for
 
 from .clock import format_timestamp
@@ -123,7 +124,7 @@ class RecordIndex:
         external = self._wanted_external - self._external.keys()
         for part in chunks({key[4] for key in external}):
             rows = ConnecExternalId.objects.filter(
-                group_id__in={key[0] for key in external}, external_id__in=part
+                among("group_id", {key[0] for key in external}), among("external_id", part)
             ).values_list(
                 "group_id", "entity", "provider", "realm", "external_id", "record_id", "record__uid"
             )
@@ -144,7 +145,7 @@ class RecordIndex:
 
     def _load_known(self, uids: set[uuid.UUID]) -> None:
         for part in chunks(uids):
-            rows = ConnecRecord.objects.filter(uid__in=part).values_list(
+            rows = ConnecRecord.objects.filter(among("uid", part)).values_list(
                 "pk", "uid", "group_id", "entity"
             )
             for row in rows:
@@ -154,7 +155,7 @@ class RecordIndex:
 
     def _load_full(self, known: list[KnownRecord]) -> None:
         for part in chunks(r.pk for r in known):
-            records = ConnecRecord.objects.filter(pk__in=part)
+            records = ConnecRecord.objects.filter(among("pk", part))
             if self._lock:
                 records = records.select_for_update()
             for record in records:
@@ -335,10 +336,10 @@ def external_ids_by_record(
     others = uids - known.keys()
     lookups = []  # (rows keyed by record pk or uid, the record uid of that key)
     if by_pk:
-        external = ConnecExternalId.objects.filter(group=group, record_id__in=by_pk)
+        external = ConnecExternalId.objects.filter(among("record_id", by_pk), group=group)
         lookups.append((external.values_list("record_id", *_ENTRY), by_pk.__getitem__))
     if others:
-        external = ConnecExternalId.objects.filter(group=group, record__uid__in=others)
+        external = ConnecExternalId.objects.filter(among("record__uid", others), group=group)
         lookups.append((external.values_list("record__uid", *_ENTRY), str))
     for rows, uid_of in lookups:
         for key, realm, provider, external_id in rows.order_by("id"):
