@@ -47,6 +47,7 @@ Prints a table; the last line is one JSON object with the keys
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import itertools
 import json
@@ -322,8 +323,11 @@ def phase_latency(url: str, rate: float, seconds: float, server: harness.Server)
     status is reported beside them. ``server_cpu_ms``: CPU the server's processes used
     during the phase, per request; ``client_cpu_ms``: this process's (the load
     generator's). A late send (every client waiting on an answer) is the server's queue,
-    not this process: it uses about a tenth of a core at 300 req/s, and its garbage
-    collector paused it 1.3 ms at most (measured, docs/performance.md).
+    not this process: it uses about a tenth of a core at 300 req/s, and what it holds
+    before the clock starts (Django, the earlier phases' data) is moved out of its garbage
+    collector's way (``gc.freeze``, as the server recipe does): else a full collection of
+    it, 64 ms here, stalled every client once per phase, and counted as the server's
+    latency (docs/performance.md, "Live sync", thirty-third session).
     """
     total = int(rate * seconds)
     bodies = [json.dumps(harness.notification(GROUP_UID, 1)).encode() for _ in range(total)]
@@ -331,6 +335,8 @@ def phase_latency(url: str, rate: float, seconds: float, server: harness.Server)
     clients_count = max(32, int(rate / 4))
     results: list[tuple[int, float, float] | None] = [None] * total
     next_index = itertools.count()
+    gc.collect()
+    gc.freeze()
     start = time.perf_counter() + 0.2
 
     def client_loop() -> None:
@@ -350,10 +356,13 @@ def phase_latency(url: str, rate: float, seconds: float, server: harness.Server)
     cpu_before = server.cpu_seconds()
     client_cpu_before = time.process_time()
     threads = [threading.Thread(target=client_loop) for _ in range(clients_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        gc.unfreeze()
     client_cpu = time.process_time() - client_cpu_before
     server_cpu = server.cpu_seconds() - cpu_before
     answered = [result for result in results if result is not None]
