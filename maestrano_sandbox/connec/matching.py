@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import decimal
 import json
 import math
 import uuid
@@ -48,11 +49,19 @@ def checked_matching_fields(matching_fields: Any) -> tuple[str, ...]:
 def match_key(value: Any) -> Hashable | None:
     """``value`` as smart merging compares it, or ``None`` when it cannot match: missing,
     empty, an object or a list. Types count, as in a JSON comparison: ``"1"`` is not ``1``,
-    ``true`` is not ``1``, ``1.0`` is ``1``."""
+    ``true`` is not ``1``, ``1.0`` is ``1``.
+
+    A number is compared by the decimal value of its JSON text (a ``Decimal``: PostgreSQL's
+    ``jsonb`` keeps that value, and gives ``1e308`` back as the integer it writes out,
+    which is not the float ``1e308``)."""
     if value is None or value == "" or isinstance(value, dict | list):
         return None
     if isinstance(value, bool):
         return ("bool", value)
+    if type(value) is float:
+        return decimal.Decimal(repr(value)) if math.isfinite(value) else value
+    if type(value) is int:
+        return decimal.Decimal(value)
     return value
 
 
@@ -149,7 +158,7 @@ class JsonValueIn(_DataPath):
         # jsonb equality is a JSON comparison: 1.0 = 1, "1" <> 1, true <> 1.
         data, params = compiler.compile(self.source_expressions[0])
         holders = ", ".join(["%s::jsonb"] * len(self.values))
-        values = [json.dumps(_json_key(v)) for v in self.values]
+        values = [_json_text(v) for v in self.values]
         return f"({data} #> %s) IN ({holders})", (*params, self.keys, *values)
 
 
@@ -157,30 +166,35 @@ class JsonValueIn(_DataPath):
 _SQLITE_INTEGERS = range(-(2**63), 2**63)
 
 
-def _json_key(key: Hashable) -> Any:
-    """The JSON value of a :func:`match_key` key."""
-    return key[1] if isinstance(key, tuple) else key
+def _json_text(key: Hashable) -> str:
+    """The JSON text of a :func:`match_key` key (PostgreSQL reads it as ``jsonb``)."""
+    if isinstance(key, tuple):
+        return json.dumps(key[1])
+    if isinstance(key, decimal.Decimal):
+        return str(key)  # a JSON number: "1E+308", "0.1", "12"
+    return json.dumps(key)
 
 
 def _sqlite_value(key: Hashable) -> Any:
-    value = _json_key(key)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int) and value not in _SQLITE_INTEGERS:
-        return float(value)
-    return value
+    """The SQL value ``json_extract`` gives for a :func:`match_key` key's JSON value:
+    a bool's integer, a number's integer (64 bits) or real, a text."""
+    if isinstance(key, tuple):
+        return int(key[1])
+    if isinstance(key, decimal.Decimal):
+        integral = key == key.to_integral_value()
+        return int(key) if integral and int(key) in _SQLITE_INTEGERS else float(key)
+    return key
 
 
 def filterable(key: Hashable) -> bool:
     """Whether :class:`JsonValueIn` can look ``key`` up: a text, a finite number, a bool
     (anything else, which a request's JSON does not give, is matched by reading every
     record)."""
-    value = _json_key(key)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, str):
-        return "\x00" not in value
-    return isinstance(value, int)
+    if isinstance(key, tuple):
+        return True
+    if isinstance(key, decimal.Decimal):
+        return key.is_finite()
+    return isinstance(key, str) and "\x00" not in key
 
 
 class MatchIndex:

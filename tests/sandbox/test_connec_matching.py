@@ -282,3 +282,28 @@ def test_a_record_whose_value_the_batch_removed_is_not_matched_by_its_stored_val
     assert [status for status, _ in answers] == [201, 200, 201]
     assert answers[1][1]["people"]["organization_id"] is None
     assert answers[2][1]["people"]["id"] != stored["id"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1e308, -0.0, 123456789012345678901234567890, 'it\'s "q" %s %% \\ ; --', "ÿ€😀"],
+    ids=["largest-float", "negative-zero", "beyond-64-bits", "quotes-and-percents", "non-ascii"],
+)
+def test_an_odd_matching_value_merges_the_second_create(hub, value):
+    by_ref = {"matching_fields": ["ref"]}
+    first = results(hub.batch([create("items", {"name": "First", "ref": value}, by_ref)]))
+    second = results(hub.batch([create("items", {"name": "Second", "ref": value}, by_ref)]))
+
+    assert first[0][0] == 201
+    assert second[0][0] == 200
+    assert second[0][1]["items"]["id"] == first[0][1]["items"]["id"]
+
+
+def test_a_path_through_a_list_never_matches(hub):
+    by_first = {"matching_fields": ["ref.0"]}
+    answers = [
+        results(hub.batch([create("items", {"name": name, "ref": ["v"]}, by_first)]))[0]
+        for name in ("First", "Second")
+    ]
+
+    assert [status for status, _ in answers] == [201, 201]
