@@ -373,6 +373,8 @@ _PUSHED_FIELDS = (
     "last_pushed_hash",
 )
 _pushed_row = attrgetter(*_PUSHED_FIELDS)
+#: What a push changes in an IdMap row it knew (the upsert's updated columns).
+_PUSHED_UPDATES = ["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"]
 
 
 def save_pushed(*, new: list[IdMap], changed: list[IdMap], now: datetime.datetime) -> None:
@@ -382,15 +384,7 @@ def save_pushed(*, new: list[IdMap], changed: list[IdMap], now: datetime.datetim
     Both as rows (:func:`~maestrano_integration.bulk_insert.insert_rows`: one JSON parameter
     per statement), where ``bulk_create`` had psycopg quote every value of its arrays.
     """
-    stamps = {"created_at": now, "updated_at": now}
-    if new:
-        insert_rows(
-            IdMap,
-            fields=_PUSHED_FIELDS,
-            rows=list(map(_pushed_row, new)),
-            shared=stamps,
-            ignore_conflicts=True,
-        )
+    _write_pushed(new, now=now, ignore_conflicts=True)
     if not changed:
         return
     # Rows deleted since they were read stay deleted (as with an UPDATE): the others are
@@ -406,15 +400,23 @@ def save_pushed(*, new: list[IdMap], changed: list[IdMap], now: datetime.datetim
     rows = [id_map for id_map in changed if id_map.pk in existing]
     for id_map in rows:
         id_map.updated_at = now
-    if rows:
+    _write_pushed(
+        rows,
+        now=now,
+        update_conflicts=True,
+        unique_fields=["company", "content_type", "object_id"],
+        update_fields=_PUSHED_UPDATES,
+    )
+
+
+def _write_pushed(id_maps: list[IdMap], *, now: datetime.datetime, **on_conflict: Any) -> None:
+    if id_maps:
         insert_rows(
             IdMap,
             fields=_PUSHED_FIELDS,
-            rows=list(map(_pushed_row, rows)),
-            shared=stamps,
-            update_conflicts=True,
-            unique_fields=["company", "content_type", "object_id"],
-            update_fields=["connec_id", "last_pushed_updated_at", "last_pushed_hash", "updated_at"],
+            rows=list(map(_pushed_row, id_maps)),
+            shared={"created_at": now, "updated_at": now},
+            **on_conflict,
         )
 
 

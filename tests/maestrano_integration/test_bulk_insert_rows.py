@@ -64,13 +64,43 @@ def test_given_shared_and_default_values_as_create_writes_them():
         assert row.created_at == row.updated_at >= before
 
 
+_INSTANT = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+
+
 @pytest.mark.usefixtures("sqlite_statement_form")
-def test_equal_values_of_other_types_are_each_adapted_as_create_adapts_them():
-    """``1``, ``True`` and ``1.0`` are equal (and hash alike) but a text field writes them
-    as ``"1"``, ``"True"`` and ``"1.0"``: a value adapted once for the rows sharing it is
-    never handed to a row holding an equal value of another type."""
+@pytest.mark.parametrize(
+    ("values", "texts"),
+    [
+        # Equal (and hashing alike) but of other types: "1", "True", "1.0".
+        ([1, True, 1.0, "1", 0, False], ["1", "True", "1.0", "1", "0", "False"]),
+        # Equal and of one type, with different text.
+        (
+            [
+                decimal.Decimal("1.0"),
+                decimal.Decimal("1"),
+                decimal.Decimal("1.00"),
+                0.0,
+                -0.0,
+                _INSTANT,
+                _INSTANT.astimezone(datetime.timezone(datetime.timedelta(hours=1))),
+            ],
+            [
+                "1.0",
+                "1",
+                "1.00",
+                "0.0",
+                "-0.0",
+                "2026-12-06 12:00:00+00:00",
+                "2026-12-06 13:00:00+01:00",
+            ],
+        ),
+    ],
+    ids=["other-types", "other-texts"],
+)
+def test_equal_values_are_each_adapted_as_create_adapts_them(values, texts):
+    """A value adapted once for the rows sharing it is never handed to a row holding an
+    equal value a text field writes otherwise."""
     company = Company.objects.create(preset="maestrano", group_uid="cld-rows", name="Rows")
-    values = [1, True, 1.0, "1", 0, False]
     ours = bulk_insert.insert_rows(
         Organization,
         fields=("name", "city"),
@@ -82,38 +112,7 @@ def test_equal_values_of_other_types_are_each_adapted_as_create_adapts_them():
         Organization.objects.create(company=company, name=value, city=value) for value in values
     ]
     assert _values(ours) == _values([obj.pk for obj in expected])
-    assert [row["name"] for row in _values(ours)] == ["1", "True", "1.0", "1", "0", "False"]
-
-
-@pytest.mark.usefixtures("sqlite_statement_form")
-def test_equal_values_written_differently_are_each_adapted_as_create_adapts_them():
-    """Equal values of one type may have different text (``Decimal("1.0")`` and
-    ``Decimal("1")``, ``-0.0`` and ``0.0``, one instant in two time zones): a text field
-    writes each its own."""
-    company = Company.objects.create(preset="maestrano", group_uid="cld-text", name="Text")
-    instant = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
-    paris = instant.astimezone(datetime.timezone(datetime.timedelta(hours=1)))
-    values = [
-        decimal.Decimal("1.0"),
-        decimal.Decimal("1"),
-        decimal.Decimal("1.00"),
-        0.0,
-        -0.0,
-        instant,
-        paris,
-    ]
-    ours = bulk_insert.insert_rows(
-        Organization,
-        fields=("name", "city"),
-        rows=[(value, value) for value in values],
-        shared={"company_id": company.pk},
-        returning=True,
-    )
-    expected = [
-        Organization.objects.create(company=company, name=value, city=value) for value in values
-    ]
-    assert _values(ours) == _values([obj.pk for obj in expected])
-    assert [row["name"] for row in _values(ours)] == [str(value) for value in values]
+    assert [row["name"] for row in _values(ours)] == texts
 
 
 def test_nothing_to_insert_is_no_statement():
