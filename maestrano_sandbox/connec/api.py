@@ -84,10 +84,15 @@ def entity_payload(operation: Operation) -> tuple[dict[str, Any], dict[str, Any]
     if not isinstance(body, dict) or not isinstance(body.get(entity), dict):
         raise ConnecApiError.single(400, f'The body must be {{"{entity}": {{...}}}}')
     payload = body[entity]
-    opts = payload.get("opts", body.get("opts"))
+    opts = opts_of(body, payload)
     if opts is not None and not isinstance(opts, dict):
         raise ConnecApiError.single(422, "opts must be an object", pointer="/opts")
     return payload, opts
+
+
+def opts_of(body: dict[str, Any], payload: dict[str, Any]) -> Any:
+    """A write's smart-merge ``opts``: inside the record, else beside it."""
+    return payload.get("opts", body.get("opts"))
 
 
 def is_write(operation: Operation) -> bool:
@@ -112,7 +117,7 @@ def want(operation: Operation, *, session: WriteSession) -> None:
         provider=operation.query.get("opts[provider]"),
         realm=operation.query.get("opts[realm]"),
         payload=payload,
-        opts=payload.get("opts", body.get("opts")) if isinstance(payload, dict) else None,
+        opts=opts_of(body, payload) if isinstance(payload, dict) else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from maestrano_integration.lookups import among
@@ -45,18 +45,10 @@ class KnownRecord(NamedTuple):
 
 # (group pk, entity, provider, realm, external id): what the unique constraint covers.
 ExternalKey = tuple[int, str, str, str, str]
-# Values per ``IN (...)``: below SQLite's and PostgreSQL's parameter limits.
-IN_CHUNK = 500
 
 
 def external_key(*, group_id: int, entity: str, entry: dict[str, str]) -> ExternalKey:
     return (group_id, entity, entry["provider"], entry["realm"], entry["id"])
-
-
-def chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
-    values = list(values)
-    for start in range(0, len(values), IN_CHUNK):
-        yield values[start : start + IN_CHUNK]
 
 
 #: The columns of an external-id entry, in the order answers list them.
@@ -120,11 +112,13 @@ class RecordIndex:
         map_references(SCHEMAS[entity].fields, payload, want, "")
 
     def load(self) -> None:
-        """Read what was registered and is not known yet: three queries (per 500 ids)."""
+        """Read what was registered and is not known yet: three queries at most (the ids
+        as one parameter each: :func:`~maestrano_integration.lookups.among`)."""
         external = self._wanted_external - self._external.keys()
-        for part in chunks({key[4] for key in external}):
+        if external:
             rows = ConnecExternalId.objects.filter(
-                among("group_id", {key[0] for key in external}), among("external_id", part)
+                among("group_id", {key[0] for key in external}),
+                among("external_id", {key[4] for key in external}),
             ).values_list(
                 "group_id", "entity", "provider", "realm", "external_id", "record_id", "record__uid"
             )
@@ -144,8 +138,8 @@ class RecordIndex:
         self._target_external.clear()
 
     def _load_known(self, uids: set[uuid.UUID]) -> None:
-        for part in chunks(uids):
-            rows = ConnecRecord.objects.filter(among("uid", part)).values_list(
+        if uids:
+            rows = ConnecRecord.objects.filter(among("uid", uids)).values_list(
                 "pk", "uid", "group_id", "entity"
             )
             for row in rows:
@@ -154,8 +148,8 @@ class RecordIndex:
             self._records.setdefault(record_uid, None)
 
     def _load_full(self, known: list[KnownRecord]) -> None:
-        for part in chunks(r.pk for r in known):
-            records = ConnecRecord.objects.filter(among("pk", part))
+        if known:
+            records = ConnecRecord.objects.filter(among("pk", [r.pk for r in known]))
             if self._lock:
                 records = records.select_for_update()
             for record in records:

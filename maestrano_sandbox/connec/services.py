@@ -39,6 +39,7 @@ SANDBOX_DATABASE = "sandbox"
 UPDATED_FIELDS = ["data", "updated_at", "written_by"]
 # The columns of a new record, and of a new external id (an ``ExternalKey`` after the record).
 RECORD_FIELDS = ("uid", "group_id", "entity", "data", "created_at", "updated_at", "written_by_id")
+_record_row = attrgetter(*RECORD_FIELDS)
 EXTERNAL_ID_FIELDS = ("record_id", "group_id", "entity", "provider", "realm", "external_id")
 
 
@@ -285,7 +286,7 @@ class WriteSession:
             pks = insert_rows(
                 ConnecRecord,
                 fields=RECORD_FIELDS,
-                rows=list(map(attrgetter(*RECORD_FIELDS), self._created)),
+                rows=list(map(_record_row, self._created)),
                 returning=True,
             )
             for record, pk in zip(self._created, pks, strict=True):
@@ -300,7 +301,7 @@ class WriteSession:
             insert_rows(
                 ConnecRecord,
                 fields=RECORD_FIELDS,
-                rows=list(map(attrgetter(*RECORD_FIELDS), self._updated.values())),
+                rows=list(map(_record_row, self._updated.values())),
                 update_conflicts=True,
                 unique_fields=["uid"],
                 update_fields=UPDATED_FIELDS,
