@@ -31,7 +31,7 @@ from django.utils import timezone
 from maestrano_accounts.models import Company
 from maestrano_integration.lookups import among
 
-from .models import OutboxEntry, SyncConflict
+from .models import IdMap, OutboxEntry, SyncConflict
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,25 @@ def remote_wins(*, local: LocalChange, remote_updated_at: datetime.datetime | No
     if remote_updated_at is None or local.deleted:
         return False
     return remote_updated_at > local.changed_at
+
+
+def conflict_record(
+    id_map: IdMap,
+    winner: str,
+    local_changed_at: datetime.datetime,
+    remote_updated_at: datetime.datetime | None,
+    losing_data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What :func:`record_conflict` stores about one conflict over ``id_map``'s record
+    (the keyword arguments of :func:`settle_conflicts`' ``conflicts``)."""
+    return {
+        "connec_id": id_map.connec_id,
+        "object_id": id_map.object_id,
+        "winner": winner,
+        "local_changed_at": local_changed_at,
+        "remote_updated_at": remote_updated_at,
+        "losing_data": dict(losing_data),
+    }
 
 
 def record_conflict(

@@ -588,7 +588,7 @@ def apply_page(
             entity=entity,
             content_type_id=content_type_id,
             superseded=plan.superseded,
-            conflicts=plan.conflicts,
+            conflicts=[*plan.conflicts, *outcome.conflicts],
         )
         # Stale versions, and those a pending local change wins over (pushed over them).
         outcome.skipped += planned.skipped + len(plan.bump)

@@ -227,7 +227,7 @@ def apply_records(
             entity=entity,
             content_type_id=content_type.pk,
             superseded=plan.superseded,
-            conflicts=plan.conflicts,
+            conflicts=[*plan.conflicts, *outcome.conflicts],
         )
         if outcome.errors:
             # Once per record: a notification retried, or the same record notified or

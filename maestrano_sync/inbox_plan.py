@@ -30,7 +30,13 @@ from maestrano_integration.lookups import among, in_bulk
 
 from . import idmap
 from .company_settings import SyncPolicy, policy_for
-from .conflicts import LocalChange, deleted_locally, pending_local_changes, remote_wins
+from .conflicts import (
+    LocalChange,
+    conflict_record,
+    deleted_locally,
+    pending_local_changes,
+    remote_wins,
+)
 from .keys import key_reader, local_keys
 from .mappers import Mapper, MappingError, ReferenceResolver, connec_time_or_none
 from .models import IdMap, SyncConflict
@@ -386,23 +392,6 @@ def full_version(mapper: Mapper, data: Mapping[str, Any]) -> Mapping[str, Any]:
         else:
             current.setdefault(leaf, None)
     return result
-
-
-def conflict_record(
-    id_map: IdMap,
-    winner: str,
-    local_changed_at: datetime.datetime,
-    remote_updated_at: datetime.datetime | None,
-    losing_data: Mapping[str, Any],
-) -> dict[str, Any]:
-    return {
-        "connec_id": id_map.connec_id,
-        "object_id": id_map.object_id,
-        "winner": winner,
-        "local_changed_at": local_changed_at,
-        "remote_updated_at": remote_updated_at,
-        "losing_data": dict(losing_data),
-    }
 
 
 def attach_losing_local_versions(*, company: Company, mapper: Mapper, plan: Plan) -> None:

@@ -9,7 +9,9 @@ reconciliation (:mod:`maestrano_sync.inbox`).
   mapper's model, with bulk reads only (one IdMap lookup, one per referenced
   entity, one for the existing rows). Records older than what was last pulled
   are skipped; records a mapper refuses are parked; records in their deleted
-  state are set aside, never mapped (:func:`maestrano_sync.payloads.deleted_record_fate`).
+  state are set aside, never mapped (:func:`maestrano_sync.payloads.deleted_record_fate`);
+  a record whose local object was deleted here, its delete not pushed yet, is not
+  created again (the pending delete wins, :mod:`maestrano_sync.conflicts`).
 * :func:`save`: ``bulk_create`` / ``bulk_update`` of the models, their children
   replaced, one statement for the IdMap rows; when the database refuses the
   batch, record by record (:func:`save_one_by_one`), the refused ones parked.
@@ -40,6 +42,7 @@ from maestrano_integration.strict_input import Unreadable
 
 from . import idmap
 from .children import save_children
+from .conflicts import LocalChange, conflict_record, pending_local_changes
 from .keys import key_reader, local_keys
 from .mappers import (
     ChildMapping,
@@ -49,7 +52,7 @@ from .mappers import (
     connec_time,
     record_connec_id,
 )
-from .models import IdMap, RemoteTombstone
+from .models import IdMap, RemoteTombstone, SyncConflict
 from .payloads import DeletedRecord, deleted_record_fate
 from .values import foreign_group_problem
 
@@ -77,7 +80,9 @@ class Outcome:
     """What happened to a batch of records: counts, the records parked with their reason,
     and the records in their deleted state that :func:`prepare` set aside, by fate
     (:func:`apply_deleted` applies them): (IdMap row, ``updated_at``) of mapped records,
-    (Connec! id, ``updated_at``) of the others."""
+    (Connec! id, ``updated_at``) of the others. ``bump``: mapped records not applied whose
+    version is remembered as pulled, and ``conflicts``: the conflicts :func:`prepare`
+    decided (the caller settles them, :func:`maestrano_sync.conflicts.settle_conflicts`)."""
 
     created: int = 0
     updated: int = 0
@@ -86,6 +91,8 @@ class Outcome:
     delete: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
     stays_deleted: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
     remember: list[tuple[str, datetime.datetime | None]] = field(default_factory=list)
+    bump: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def set_aside(self) -> int:
@@ -182,6 +189,9 @@ def prepare(
         else {}
     )
     read_key = key_reader(model)
+    deleted_here = _pending_deletes(
+        company=company, model=model, parsed=parsed, known=known, existing=existing
+    )
     new_instance = mapper.instance_factory(company)
     prepared: list[Prepared] = []
     for connec_id, data, updated_at in parsed:
@@ -203,6 +213,17 @@ def prepare(
                 outcome.delete.append((id_map, updated_at))
             else:
                 outcome.stays_deleted.append((id_map, updated_at))
+            continue
+        if id_map is not None and (local := deleted_here.get(id_map.object_id)) is not None:
+            # Deleted here after the caller planned the batch (it saw no pending change):
+            # the delete wins, as in the plan; Connec!'s version is kept as the loser.
+            outcome.skipped += 1
+            outcome.bump.append((id_map, updated_at))
+            outcome.conflicts.append(
+                conflict_record(
+                    id_map, SyncConflict.Winner.LOCAL, local.changed_at, updated_at, data
+                )
+            )
             continue
         is_new = instance is None
         if instance is None:
@@ -235,6 +256,35 @@ def prepare(
             )
         )
     return prepared
+
+
+def _pending_deletes(
+    *,
+    company: Company,
+    model: type[models.Model],
+    parsed: list[ParsedRecord],
+    known: Mapping[str, IdMap],
+    existing: Mapping[Any, models.Model],
+) -> dict[str, LocalChange]:
+    """{object id: its pending delete} of the mapped records of ``parsed`` whose local
+    object is gone (not in ``existing``) and whose delete waits in the outbox; one query,
+    none when every mapped object exists. A delete commits with its outbox row, so an
+    object found gone here has its delete visible here too."""
+    read_key = key_reader(model)
+    gone = {
+        id_map.object_id
+        for connec_id, _, _ in parsed
+        if (id_map := known.get(connec_id)) is not None
+        and read_key(id_map.object_id) not in existing
+    }
+    if not gone:
+        return {}
+    changes = pending_local_changes(
+        company=company,
+        content_type_id=ContentType.objects.get_for_model(model).pk,
+        object_ids=gone,
+    )
+    return {object_id: change for object_id, change in changes.items() if change.deleted}
 
 
 def save(
@@ -370,7 +420,7 @@ def apply_deleted(
     creates nothing. Call inside the batch's transaction, after :func:`save`.
     """
     to_delete = [*outcome.delete, *(delete or ())]
-    bumps = [*outcome.stays_deleted, *(bump or ())]
+    bumps = [*outcome.stays_deleted, *outcome.bump, *(bump or ())]
     deleted = 0
     if to_delete:
         model = mapper.model

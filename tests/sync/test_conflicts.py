@@ -225,3 +225,57 @@ def test_a_notification_of_our_record_whose_push_answer_was_lost_is_linked_not_d
     assert connec_id_for(company=company, obj=org) == remote_id
     assert peer.get("organizations", remote_id)["name"] == "Remote edit"
     assert not OutboxEntry.objects.filter(status=OutboxEntry.Status.PARKED).exists()
+
+
+@pytest.mark.parametrize("step", ["inbox", "import"])
+def test_a_local_delete_committed_while_a_remote_update_is_applied_is_not_undone(
+    company, peer, pushed_org, step
+):
+    """The user deletes the object after the worker planned the batch (it read the
+    outbox: no pending change) and before it writes: the plan's remote update must not
+    bring the object back as a new row while the delete goes on to Connec!; the pending
+    delete wins, as it would have in the plan (the chaos test once ended with the record
+    alive here and INACTIVE in Connec!)."""
+    import contextvars
+
+    from django.db import connection
+
+    from maestrano_sync.importer import run_import
+    from maestrano_sync.inbox import apply_records
+
+    org, remote_id = pushed_org
+    object_id = str(org.pk)
+    record = peer.update("organizations", remote_id, {"name": "Remote edit"})  # held back
+    # The read of whole rows that maps the records onto the local objects.
+    rows_read = f'"{Organization._meta.db_table}"."name"'
+    seen_outbox = []
+
+    def user_deletes_after_the_plan(execute, sql, params, many, context):
+        if OutboxEntry._meta.db_table in sql:
+            seen_outbox.append(sql)
+        elif seen_outbox and sql.startswith("SELECT") and rows_read in sql and org.pk:
+            # The plan has read the outbox (no pending change): the user deletes now.
+            # The user's request is not the worker's apply (an empty context: its delete
+            # writes its outbox row, as outside the worker).
+            pk, org.pk = org.pk, None
+            contextvars.Context().run(Organization.objects.get(pk=pk).delete)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(user_deletes_after_the_plan):
+        if step == "inbox":
+            apply_records(company=company, entity="organizations", records=[record])
+        else:
+            run_import(company=company, entities=["organizations"], restart=True)
+
+    assert org.pk is None, "the user's delete did not run during the apply"
+    assert not Organization.objects.filter(company=company).exists()
+    conflict = SyncConflict.objects.get()
+    assert (conflict.winner, conflict.connec_id, conflict.object_id) == (
+        "local",
+        remote_id,
+        object_id,
+    )
+    assert conflict.losing_data["name"] == "Remote edit"
+    drain_outbox(company=company)
+    assert peer.get("organizations", remote_id)["status"] == "INACTIVE"
+    assert not Organization.objects.filter(company=company).exists()
