@@ -9,7 +9,8 @@ record deleted here is never recreated by a conflict):
 * remote later: the record's current Connec! version is fetched and applied
   (our pending change may already be in it, pushed but its answer lost: see
   :func:`maestrano_sync.inbox._current_versions_of_conflicts`) and the pending outbox
-  rows of the object are closed as superseded (the local version is not pushed);
+  rows of the object the decision read are closed as superseded (the local version is
+  not pushed; a row written since, a later local change, still is);
 * local later (or equal): the Connec! version is not applied, the outbox row
   stays and pushes the local version over it.
 
@@ -42,6 +43,9 @@ class LocalChange:
 
     changed_at: datetime.datetime
     deleted: bool
+    #: The newest pending outbox row read: what a remote win supersedes (rows written
+    #: after it are later changes, not part of what lost).
+    last_row: int
 
 
 def pending_local_changes(
@@ -59,12 +63,12 @@ def pending_local_changes(
             status=OutboxEntry.Status.PENDING,
         )
         .order_by("pk")
-        .values_list("object_id", "created_at", "operation")
+        .values_list("pk", "object_id", "created_at", "operation")
     )
     changes: dict[str, LocalChange] = {}
-    for object_id, created_at, operation in rows:
+    for pk, object_id, created_at, operation in rows:
         changes[object_id] = LocalChange(
-            changed_at=created_at, deleted=operation == OutboxEntry.Operation.DELETE
+            changed_at=created_at, deleted=operation == OutboxEntry.Operation.DELETE, last_row=pk
         )
     return changes
 
@@ -147,18 +151,28 @@ def record_conflict(
 
 
 def supersede_local_changes(
-    *, company: Company, content_type_id: int, object_ids: Iterable[str]
+    *, company: Company, content_type_id: int, superseded: Mapping[str, int]
 ) -> int:
-    """Close the pending outbox rows of objects whose Connec! version won."""
-    ids = list(object_ids)
-    if not ids:
+    """Close the pending outbox rows of objects whose Connec! version won.
+
+    ``superseded``: {object id: the newest pending row the decision read}
+    (:attr:`LocalChange.last_row`). A row written since is a later local change (a delete
+    made while the remote version was being applied): it stays pending, and is pushed."""
+    if not superseded:
         return 0
-    return OutboxEntry.objects.filter(
-        among("object_id", ids),
-        company=company,
-        content_type_id=content_type_id,
-        status=OutboxEntry.Status.PENDING,
-    ).update(
+    rows = OutboxEntry.objects.filter(
+        company=company, content_type_id=content_type_id, status=OutboxEntry.Status.PENDING
+    )
+    lost = [
+        pk
+        for pk, object_id in rows.filter(among("object_id", list(superseded))).values_list(
+            "pk", "object_id"
+        )
+        if pk <= superseded[object_id]
+    ]
+    if not lost:
+        return 0
+    return rows.filter(among("pk", lost)).update(
         status=OutboxEntry.Status.DONE,
         last_error="superseded by a later change in Connec! (see sync conflicts)",
         updated_at=timezone.now(),
@@ -170,14 +184,14 @@ def settle_conflicts(
     company: Company,
     entity: str,
     content_type_id: int,
-    superseded: Iterable[str],
+    superseded: Mapping[str, int],
     conflicts: Iterable[Mapping[str, Any]],
 ) -> int:
     """Write what the rule decided for a batch of records (notifications, reconciliation,
     the import): the pending outbox rows of the objects whose Connec! version won are
     closed, every conflict is stored (:func:`record_conflict`); the number of conflicts.
     Call inside the batch's transaction, after its records are written."""
-    supersede_local_changes(company=company, content_type_id=content_type_id, object_ids=superseded)
+    supersede_local_changes(company=company, content_type_id=content_type_id, superseded=superseded)
     count = 0
     for conflict in conflicts:
         record_conflict(company=company, entity=entity, **conflict)

@@ -77,7 +77,8 @@ class Plan:
     )
     delete: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
     bump: list[tuple[IdMap, datetime.datetime | None]] = field(default_factory=list)
-    superseded: list[str] = field(default_factory=list)
+    #: {object id: the newest pending outbox row read} of the local changes that lost.
+    superseded: dict[str, int] = field(default_factory=dict)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     links: list[IdMap] = field(default_factory=list)
     tombstones: list[tuple[str, datetime.datetime | None]] = field(default_factory=list)
@@ -339,7 +340,7 @@ def plan_batch(
         local = pending.get(id_map.object_id)
         if local is not None:
             if remote_wins(local=local, remote_updated_at=updated_at):
-                plan.superseded.append(id_map.object_id)
+                plan.superseded[id_map.object_id] = local.last_row
                 plan.conflicts.append(
                     conflict_record(
                         id_map, SyncConflict.Winner.REMOTE, local.changed_at, updated_at, {}

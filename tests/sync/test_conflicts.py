@@ -227,15 +227,17 @@ def test_a_notification_of_our_record_whose_push_answer_was_lost_is_linked_not_d
     assert not OutboxEntry.objects.filter(status=OutboxEntry.Status.PARKED).exists()
 
 
+@pytest.mark.parametrize("edited", [False, True], ids=["unchanged", "edited-before"])
 @pytest.mark.parametrize("step", ["inbox", "import"])
 def test_a_local_delete_committed_while_a_remote_update_is_applied_is_not_undone(
-    company, peer, pushed_org, step
+    company, peer, pushed_org, step, edited
 ):
     """The user deletes the object after the worker planned the batch (it read the
-    outbox: no pending change) and before it writes: the plan's remote update must not
-    bring the object back as a new row while the delete goes on to Connec!; the pending
-    delete wins, as it would have in the plan (the chaos test once ended with the record
-    alive here and INACTIVE in Connec!)."""
+    outbox: no pending change, or an older edit the remote version wins over) and before
+    it writes: the plan's remote update must not bring the object back as a new row
+    while the delete goes on to Connec!, nor close the delete with the edit it
+    supersedes; the delete wins, as it would have in the plan (the chaos test once
+    ended with the record alive here and INACTIVE in Connec!, once the other way)."""
     import contextvars
 
     from django.db import connection
@@ -245,6 +247,9 @@ def test_a_local_delete_committed_while_a_remote_update_is_applied_is_not_undone
 
     org, remote_id = pushed_org
     object_id = str(org.pk)
+    if edited:
+        org.name = "Local edit"
+        org.save()  # pending; the remote edit below is later and wins over it
     record = peer.update("organizations", remote_id, {"name": "Remote edit"})  # held back
     # The read of whole rows that maps the records onto the local objects.
     rows_read = f'"{Organization._meta.db_table}"."name"'
@@ -269,13 +274,12 @@ def test_a_local_delete_committed_while_a_remote_update_is_applied_is_not_undone
 
     assert org.pk is None, "the user's delete did not run during the apply"
     assert not Organization.objects.filter(company=company).exists()
-    conflict = SyncConflict.objects.get()
-    assert (conflict.winner, conflict.connec_id, conflict.object_id) == (
-        "local",
-        remote_id,
-        object_id,
-    )
+    conflict = SyncConflict.objects.get(winner="local")
+    assert (conflict.connec_id, conflict.object_id) == (remote_id, object_id)
     assert conflict.losing_data["name"] == "Remote edit"
+    # The edit lost to the remote version (closed); the delete is pending, and pushed.
+    pending = OutboxEntry.objects.filter(status=OutboxEntry.Status.PENDING)
+    assert list(pending.values_list("operation", flat=True)) == ["delete"]
     drain_outbox(company=company)
     assert peer.get("organizations", remote_id)["status"] == "INACTIVE"
     assert not Organization.objects.filter(company=company).exists()
