@@ -387,17 +387,19 @@ def save_pushed(*, new: list[IdMap], changed: list[IdMap], now: datetime.datetim
     _write_pushed(new, now=now, ignore_conflicts=True)
     if not changed:
         return
-    # Rows deleted since they were read stay deleted (as with an UPDATE): the others are
-    # locked, then written by one INSERT ... ON CONFLICT (the local object's key) DO UPDATE,
-    # where bulk_update builds a CASE per field and row (two thirds of an update push's
-    # time). The rows are there: each conflicts with itself, the columns not updated
-    # (``created_at`` among them) are left as they are.
-    existing = set(
+    # Rows deleted since they were read stay deleted (as with an UPDATE), and so do rows
+    # linked to another local object since (a record re-created here): the upsert's key is
+    # the local object's, so such a row would be inserted again beside the one holding
+    # its Connec! id. The others are locked, then written by one INSERT ... ON CONFLICT
+    # (the local object's key) DO UPDATE, where bulk_update builds a CASE per field and
+    # row (two thirds of an update push's time). Each conflicts with itself, the columns
+    # not updated (``created_at`` among them) are left as they are.
+    unchanged = set(
         IdMap.objects.select_for_update()
         .filter(pk__in=[id_map.pk for id_map in changed])
-        .values_list("pk", flat=True)
+        .values_list("pk", "object_id")
     )
-    rows = [id_map for id_map in changed if id_map.pk in existing]
+    rows = [id_map for id_map in changed if (id_map.pk, id_map.object_id) in unchanged]
     for id_map in rows:
         id_map.updated_at = now
     _write_pushed(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,7 +190,12 @@ def prepare(
     )
     read_key = key_reader(model)
     deleted_here = _pending_deletes(
-        company=company, model=model, parsed=parsed, known=known, existing=existing
+        company=company,
+        model=model,
+        parsed=parsed,
+        known=known,
+        existing=existing,
+        read_key=read_key,
     )
     new_instance = mapper.instance_factory(company)
     prepared: list[Prepared] = []
@@ -265,12 +270,13 @@ def _pending_deletes(
     parsed: list[ParsedRecord],
     known: Mapping[str, IdMap],
     existing: Mapping[Any, models.Model],
+    read_key: Callable[[Any], Any | None],
 ) -> dict[str, LocalChange]:
     """{object id: its pending delete} of the mapped records of ``parsed`` whose local
     object is gone (not in ``existing``) and whose delete waits in the outbox; one query,
     none when every mapped object exists. A delete commits with its outbox row, so an
-    object found gone here has its delete visible here too."""
-    read_key = key_reader(model)
+    object found gone here has its delete visible here too. ``read_key``: the model's
+    :func:`~maestrano_sync.keys.key_reader`, by which ``existing`` is keyed (read once)."""
     gone = {
         id_map.object_id
         for connec_id, _, _ in parsed
